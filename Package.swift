@@ -1,0 +1,55 @@
+// swift-tools-version:6.0
+// Vimana: a message-bus microkernel. The target graph is the architecture:
+//
+//   vimana (CLI) ──► VimanaKernel ──► VimanaEventLoop ──► CLinuxShim
+//        │               ├──► VimanaRESP ───┐
+//        │               ├──► VimanaBus ────┼──► VimanaCore
+//        │               └──► VimanaConfig ─┘ ──► CYAML
+//        └──► VimanaBench ──► VimanaClient ──► VimanaRESP
+//
+// No package dependencies: only the toolchain, libyaml and zlib.
+import PackageDescription
+
+let optimize: [SwiftSetting] = []
+
+let package = Package(
+    name: "vimana",
+    products: [
+        .executable(name: "vimana", targets: ["vimana"]),
+    ],
+    targets: [
+        // C: what Glibc does not expose to Swift (epoll, eventfd, signalfd, accept4).
+        .systemLibrary(name: "CLinuxShim", path: "Sources/CLinuxShim"),
+        .systemLibrary(name: "CYAML", path: "Sources/CYAML", pkgConfig: "yaml-0.1",
+                       providers: [.apt(["libyaml-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
+
+        // Bytes, logging, clocks: shared by everything, knows nothing of the network.
+        .target(name: "VimanaCore", swiftSettings: optimize),
+        // RESP2/RESP3 request parser and reply encoder; knows nothing of sockets.
+        .target(name: "VimanaRESP", dependencies: ["VimanaCore"], swiftSettings: optimize),
+        // Topics, subscriptions, glob patterns; knows nothing of RESP.
+        .target(name: "VimanaBus", dependencies: ["VimanaCore"], swiftSettings: optimize),
+        // phoenix.yaml: parsing with libyaml, validation with file:line:column errors.
+        .target(name: "VimanaConfig", dependencies: ["VimanaCore", "CYAML"]),
+        // epoll loop, sockets, eventfd wake-ups, signals; knows nothing of topics.
+        .target(name: "VimanaEventLoop", dependencies: ["VimanaCore", "CLinuxShim"], swiftSettings: optimize),
+        // The kernel: connections, commands, pub/sub delivery, HTTP observability.
+        .target(name: "VimanaKernel",
+                dependencies: ["VimanaCore", "VimanaRESP", "VimanaBus", "VimanaConfig", "VimanaEventLoop", "CLinuxShim"],
+                swiftSettings: optimize),
+        // A small blocking RESP client, for the CLI's pub/sub and the load generator.
+        .target(name: "VimanaClient", dependencies: ["VimanaCore", "VimanaRESP"], swiftSettings: optimize),
+        // `vimana bench`: a native load generator for any RESP server.
+        .target(name: "VimanaBench", dependencies: ["VimanaCore", "VimanaClient"], swiftSettings: optimize),
+        .executableTarget(name: "vimana",
+                          dependencies: ["VimanaKernel", "VimanaConfig", "VimanaClient", "VimanaBench", "VimanaCore"],
+                          swiftSettings: optimize),
+
+        .testTarget(name: "VimanaRESPTests", dependencies: ["VimanaRESP", "VimanaCore"]),
+        .testTarget(name: "VimanaBusTests", dependencies: ["VimanaBus"]),
+        .testTarget(name: "VimanaConfigTests", dependencies: ["VimanaConfig"]),
+        .testTarget(name: "VimanaIntegrationTests", dependencies: ["VimanaCore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,54 @@
+// What Glibc does not expose to Swift: epoll, eventfd, signalfd, accept4.
+// Header-only; every helper is static inline.
+#ifndef VIMANA_LINUX_SHIM_H
+#define VIMANA_LINUX_SHIM_H
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <errno.h>
+
+int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);
+
+static inline int vimana_errno(void) { return errno; }
+
+/// Blocks SIGINT and SIGTERM in the calling thread (and threads it creates
+/// afterwards) and returns a non-blocking signalfd that reports them.
+static inline int vimana_signalfd_term(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) return -1;
+    return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+static inline void vimana_ignore_sigpipe(void) { signal(SIGPIPE, SIG_IGN); }
+
+static inline int vimana_epoll_ctl(int epfd, int op, int fd, unsigned int events) {
+    struct epoll_event ev;
+    ev.events = events;
+    ev.data.u64 = 0;
+    ev.data.fd = fd;
+    return epoll_ctl(epfd, op, fd, &ev);
+}
+
+static inline int vimana_event_fd(const struct epoll_event *events, int i) { return events[i].data.fd; }
+static inline unsigned int vimana_event_mask(const struct epoll_event *events, int i) { return events[i].events; }
+
+static inline int vimana_set_nodelay(int fd) {
+    int one = 1;
+    return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+static inline int vimana_set_reuseaddr(int fd) {
+    int one = 1;
+    return setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+}
+#endif
