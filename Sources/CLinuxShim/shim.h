@@ -2,9 +2,6 @@
 // Header-only; every helper is static inline.
 #ifndef VIMANA_LINUX_SHIM_H
 #define VIMANA_LINUX_SHIM_H
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
@@ -13,9 +10,19 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <pthread.h>
 #include <errno.h>
+#include <malloc.h>
 
+// Declared here because <sys/socket.h> hides it without _GNU_SOURCE, and
+// defining _GNU_SOURCE makes this module's types clash with Glibc's.
 int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);
+
+/// Bytes the allocator has handed out (glibc mallinfo2).
+static inline size_t vimana_heap_bytes(void) {
+    struct mallinfo2 m = mallinfo2();
+    return m.uordblks + m.hblkhd;
+}
 
 static inline int vimana_errno(void) { return errno; }
 

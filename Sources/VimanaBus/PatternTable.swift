@@ -1,0 +1,75 @@
+/// Glob pattern → subscribers. A publish tests every pattern, as Redis does;
+/// patterns are few in practice and each test is a pointer-walk `Glob` match.
+///
+/// Promises: pattern bytes live in raw memory (no ARC while matching);
+/// patterns with no subscribers are removed; order of patterns is stable
+/// except where a removal fills the hole with the last entry.
+public struct PatternTable {
+    struct Entry {
+        var pattern: UnsafeMutablePointer<UInt8>
+        var length: Int
+        var subscribers: SubscriberList
+    }
+
+    var entries: [Entry] = []
+
+    public init() {}
+
+    /// Number of distinct patterns with at least one subscriber.
+    public var count: Int { entries.count }
+
+    /// Total (pattern, subscriber) pairs: Redis's `PUBSUB NUMPAT` counts unique
+    /// patterns, see `count`; this is for INFO.
+    public var subscriptionCount: Int { entries.reduce(0) { $0 + $1.subscribers.count } }
+
+    private func index(of pattern: [UInt8]) -> Int? {
+        pattern.withUnsafeBufferPointer { b in
+            entries.firstIndex { e in
+                e.length == b.count && (b.count == 0 || ChannelTable.equal(e.pattern, b.baseAddress!, b.count))
+            }
+        }
+    }
+
+    /// Adds `id` to `pattern`; returns false when already subscribed.
+    public mutating func insert(_ id: SubscriberID, _ pattern: [UInt8]) -> Bool {
+        if let i = index(of: pattern) { return entries[i].subscribers.insert(id) }
+        let bytes = UnsafeMutablePointer<UInt8>.allocate(capacity: max(pattern.count, 1))
+        bytes.initialize(from: pattern, count: pattern.count)
+        var list = SubscriberList()
+        _ = list.insert(id)
+        entries.append(Entry(pattern: bytes, length: pattern.count, subscribers: list))
+        return true
+    }
+
+    /// Removes `id` from `pattern`; returns whether it was subscribed.
+    public mutating func remove(_ id: SubscriberID, _ pattern: [UInt8]) -> Bool {
+        guard let i = index(of: pattern), entries[i].subscribers.remove(id) else { return false }
+        if entries[i].subscribers.count == 0 {
+            entries[i].pattern.deallocate()
+            entries[i].subscribers.release()
+            entries.swapAt(i, entries.count - 1)
+            entries.removeLast()
+        }
+        return true
+    }
+
+    /// Calls `body(pattern, subscribers, count)` for each pattern matching `channel`.
+    @inline(__always)
+    public func forEachMatch(_ channel: UnsafePointer<UInt8>, _ length: Int,
+                             _ body: (UnsafeBufferPointer<UInt8>, UnsafePointer<SubscriberID>, Int) -> Void) {
+        if entries.isEmpty { return }
+        entries.withUnsafeBufferPointer { all in
+            for e in all {
+                var skip = false
+                if Glob.match(e.pattern, e.length, channel, length, false, &skip, 0), let ids = e.subscribers.ids {
+                    body(UnsafeBufferPointer(start: e.pattern, count: e.length), ids, e.subscribers.count)
+                }
+            }
+        }
+    }
+
+    /// Number of subscribers of exactly this pattern.
+    public func subscriberCount(_ pattern: [UInt8]) -> Int {
+        index(of: pattern).map { entries[$0].subscribers.count } ?? 0
+    }
+}

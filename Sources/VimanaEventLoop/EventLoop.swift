@@ -1,0 +1,83 @@
+import VimanaCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What the event loop calls. It knows file descriptors, not what they carry.
+public protocol EventLoopHandler: AnyObject {
+    /// `fd` is ready; `events` holds `Poller.readable` / `writable` / error bits.
+    func handle(fd: Int32, events: UInt32)
+    /// After each batch of events, before waiting again: flush replies, close
+    /// what was marked for closing.
+    func beforeSleep()
+    /// About every `tickMillis`: timers, limits, housekeeping.
+    func tick(nowNanos: Int64)
+    /// SIGINT or SIGTERM arrived.
+    func signalReceived(_ signal: Int32)
+}
+
+/// One thread, one epoll set: the whole server runs on it.
+///
+/// Promises: every handler call happens on the thread that called `run`;
+/// work from other threads enters only through `waker.execute`; `stop()`
+/// (on the loop thread) ends `run` after the current pass.
+public final class EventLoop {
+    public let poller: Poller
+    public let waker: Waker
+    public let signals: SignalWatcher?
+    public let tickNanos: Int64
+    private var running = false
+
+    /// - Parameter watchSignals: turn SIGINT/SIGTERM into loop events (must be
+    ///   created on the main thread before other threads start).
+    public init(watchSignals: Bool, tickMillis: Int = 100) throws(SystemError) {
+        poller = try Poller(capacity: 1024)
+        waker = try Waker()
+        try poller.add(waker.fd, Poller.readable)
+        if watchSignals {
+            let s = try SignalWatcher()
+            signals = s
+            try poller.add(s.fd, Poller.readable)
+        } else {
+            signals = nil
+        }
+        tickNanos = Int64(tickMillis) * 1_000_000
+    }
+
+    /// Runs until `stop()`.
+    public func run(_ handler: EventLoopHandler) {
+        running = true
+        var nextTick = Clock.monotonicNanos() + tickNanos
+        let wakerFD = waker.fd
+        let signalFD = signals?.fd ?? -1
+        while running {
+            handler.beforeSleep()
+            if !running { break }
+            let now = Clock.monotonicNanos()
+            let timeout = max(0, Int32((nextTick - now) / 1_000_000))
+            let n = poller.wait(timeoutMillis: timeout)
+            var i = 0
+            while i < n {
+                let fd = poller.eventFD(i)
+                let mask = poller.eventMask(i)
+                if fd == wakerFD {
+                    waker.drain()
+                } else if fd == signalFD {
+                    while let s = signals?.next() { handler.signalReceived(s) }
+                } else {
+                    handler.handle(fd: fd, events: mask)
+                }
+                i &+= 1
+            }
+            let after = Clock.monotonicNanos()
+            if after >= nextTick {
+                handler.tick(nowNanos: after)
+                nextTick = after + tickNanos
+            }
+        }
+        handler.beforeSleep()
+    }
+
+    /// Ends `run` after the current pass. Call on the loop thread.
+    public func stop() { running = false }
+}

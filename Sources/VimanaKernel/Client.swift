@@ -1,0 +1,67 @@
+import VimanaCore
+import VimanaRESP
+import VimanaEventLoop
+
+/// The hot, per-connection state, kept in a struct behind a pointer so the
+/// read → parse → reply → deliver path touches it with plain loads and
+/// stores (no ARC, no exclusivity checks).
+struct ClientState {
+    var fd: Int32
+    var id: Int
+    var flags: ClientFlags
+    var input: ByteBuffer
+    var parser: RequestParser
+    var output: OutputQueue
+    /// Channels and patterns subscribed (Redis's `sub=` and `psub=`).
+    var channelCount: Int
+    var patternCount: Int
+    /// When pending output first went over the soft limit (monotonic ns), or 0.
+    var softLimitSince: Int64
+    var createdMillis: Int64
+    var lastActiveMillis: Int64
+    /// Command table index of the last command, for CLIENT LIST's `cmd=`.
+    var lastCommand: Int
+    var lastSubcommand: Int
+
+    @inline(__always) var isSubscribed: Bool { channelCount &+ patternCount > 0 }
+}
+
+/// Per-connection flags, one word.
+struct ClientFlags: OptionSet {
+    let rawValue: UInt32
+    /// Speaks RESP3 (after HELLO 3).
+    static let resp3 = ClientFlags(rawValue: 1 << 0)
+    /// In the pending-write list already.
+    static let pendingWrite = ClientFlags(rawValue: 1 << 1)
+    /// EPOLLOUT registered.
+    static let watchingWritable = ClientFlags(rawValue: 1 << 2)
+    /// Close once the output has been written (QUIT, protocol error).
+    static let closeAfterReply = ClientFlags(rawValue: 1 << 3)
+    /// Marked for closing at the end of this loop pass; receives nothing more.
+    static let closing = ClientFlags(rawValue: 1 << 4)
+    /// An HTTP connection on the observability port.
+    static let http = ClientFlags(rawValue: 1 << 5)
+    /// Authenticated (always, while no password is configured).
+    static let authenticated = ClientFlags(rawValue: 1 << 6)
+}
+
+/// The cold per-connection state: names, addresses, the subscription lists.
+/// A class because it is touched rarely and holds Swift collections.
+final class ClientInfo {
+    let address: String
+    let localAddress: String
+    var name: [UInt8] = []
+    var libraryName: [UInt8] = []
+    var libraryVersion: [UInt8] = []
+    /// Subscribed channels and patterns in subscription order, for UNSUBSCRIBE
+    /// with no arguments and for cleanup on close.
+    var channels: [[UInt8]] = []
+    var patterns: [[UInt8]] = []
+    /// Why the connection is being closed, for the log.
+    var closeReason: String = ""
+
+    init(address: String, localAddress: String) {
+        self.address = address
+        self.localAddress = localAddress
+    }
+}

@@ -1,0 +1,222 @@
+import VimanaRESP
+
+/// Every command the kernel understands, in one table: the name, Redis's
+/// arity convention (n: exactly n arguments including the name; -n: at least
+/// n), whether RESP2 subscribers may send it, and the documentation that
+/// COMMAND DOCS / COMMAND INFO return.
+enum Command: Int, CaseIterable {
+    case ping, echo, quit, reset, hello, auth, select, client, command, info, config
+    case publish, subscribe, unsubscribe, psubscribe, punsubscribe, pubsub
+}
+
+/// One command's or subcommand's metadata.
+struct CommandSpec {
+    let name: String
+    let arity: Int
+    let flags: [String]
+    let categories: [String]
+    let summary: String
+    let since: String
+    let group: String
+    let complexity: String
+    /// Argument docs as (name, type, optional, multiple).
+    let arguments: [(String, String, Bool, Bool)]
+    var subcommands: [CommandSpec] = []
+}
+
+enum CommandTable {
+    static let specs: [CommandSpec] = Command.allCases.map(spec)
+
+    /// Commands a RESP2 client may send while subscribed, as Redis 7.
+    static func allowedWhileSubscribed(_ c: Command) -> Bool {
+        switch c {
+        case .ping, .quit, .reset, .subscribe, .unsubscribe, .psubscribe, .punsubscribe: true
+        default: false
+        }
+    }
+
+    // MARK: - Lookup by name, without building a String
+
+    /// Lowercased name bytes packed into two words; names are ≤ 16 bytes.
+    private struct Key: Equatable { var length: Int; var w0: UInt64; var w1: UInt64 }
+
+    private static let keys: [Key] = Command.allCases.map { c in
+        let bytes = Array(spec(c).name.utf8)
+        return pack(bytes.withUnsafeBufferPointer { $0.baseAddress! }, bytes.count)!
+    }
+
+    @inline(__always)
+    private static func pack(_ p: UnsafePointer<UInt8>, _ n: Int) -> Key? {
+        if n == 0 || n > 16 { return nil }
+        var w0: UInt64 = 0, w1: UInt64 = 0
+        var i = 0
+        while i < n {
+            var c = p[i]
+            if c >= 65 && c <= 90 { c |= 0x20 }
+            if i < 8 { w0 |= UInt64(c) << (8 * UInt64(i)) } else { w1 |= UInt64(c) << (8 * UInt64(i - 8)) }
+            i &+= 1
+        }
+        return Key(length: n, w0: w0, w1: w1)
+    }
+
+    /// The command named by argument 0, case-insensitively.
+    @inline(__always)
+    static func lookup(_ p: UnsafePointer<UInt8>, _ n: Int) -> Command? {
+        guard let key = pack(p, n) else { return nil }
+        return keys.withUnsafeBufferPointer { all in
+            var i = 0
+            while i < all.count {
+                if all[i] == key { return Command(rawValue: i) }
+                i &+= 1
+            }
+            return nil
+        }
+    }
+
+    /// Looks up a name given as a String (COMMAND INFO/DOCS arguments).
+    static func lookup(name: String) -> Command? {
+        let bytes = Array(name.utf8)
+        return bytes.withUnsafeBufferPointer { b in b.baseAddress.flatMap { lookup($0, b.count) } }
+    }
+
+    // MARK: - Metadata
+
+    static func spec(_ c: Command) -> CommandSpec {
+        let conn = ["@fast", "@connection"]
+        switch c {
+        case .ping:
+            return CommandSpec(name: "ping", arity: -1, flags: ["fast"], categories: conn,
+                               summary: "Ping the server", since: "1.0.0", group: "connection", complexity: "O(1)",
+                               arguments: [("message", "string", true, false)])
+        case .echo:
+            return CommandSpec(name: "echo", arity: 2, flags: ["fast"], categories: conn,
+                               summary: "Echo the given string", since: "1.0.0", group: "connection", complexity: "O(1)",
+                               arguments: [("message", "string", false, false)])
+        case .quit:
+            return CommandSpec(name: "quit", arity: -1, flags: ["allow_busy", "noscript", "loading", "stale", "fast", "no_auth"],
+                               categories: conn, summary: "Close the connection", since: "1.0.0", group: "connection",
+                               complexity: "O(1)", arguments: [])
+        case .reset:
+            return CommandSpec(name: "reset", arity: 1, flags: ["noscript", "loading", "stale", "fast", "no_auth"],
+                               categories: conn, summary: "Reset the connection", since: "6.2.0", group: "connection",
+                               complexity: "O(1)", arguments: [])
+        case .hello:
+            return CommandSpec(name: "hello", arity: -1, flags: ["noscript", "loading", "stale", "fast", "no_auth"],
+                               categories: conn, summary: "Handshake with the server", since: "6.0.0", group: "connection",
+                               complexity: "O(1)",
+                               arguments: [("protover", "integer", true, false), ("username_password", "block", true, false),
+                                           ("clientname", "string", true, false)])
+        case .auth:
+            return CommandSpec(name: "auth", arity: -2, flags: ["noscript", "loading", "stale", "fast", "no_auth"],
+                               categories: conn, summary: "Authenticate to the server", since: "1.0.0", group: "connection",
+                               complexity: "O(N) where N is the number of passwords defined for the user",
+                               arguments: [("username", "string", true, false), ("password", "string", false, false)])
+        case .select:
+            return CommandSpec(name: "select", arity: 2, flags: ["loading", "stale", "fast"], categories: conn,
+                               summary: "Change the selected database for the current connection (only 0 exists)",
+                               since: "1.0.0", group: "connection", complexity: "O(1)",
+                               arguments: [("index", "integer", false, false)])
+        case .client:
+            var s = CommandSpec(name: "client", arity: -2, flags: [], categories: ["@slow"],
+                                summary: "A container for client connection commands", since: "2.4.0",
+                                group: "connection", complexity: "Depends on subcommand.", arguments: [])
+            let sub = ["noscript", "loading", "stale"]
+            let slowConn = ["@slow", "@connection"]
+            let admin = ["@admin", "@slow", "@dangerous", "@connection"]
+            s.subcommands = [
+                CommandSpec(name: "client|id", arity: 2, flags: sub, categories: slowConn, summary: "Returns the client ID for the current connection", since: "5.0.0", group: "connection", complexity: "O(1)", arguments: []),
+                CommandSpec(name: "client|getname", arity: 2, flags: sub, categories: slowConn, summary: "Get the current connection name", since: "2.6.9", group: "connection", complexity: "O(1)", arguments: []),
+                CommandSpec(name: "client|setname", arity: 3, flags: sub, categories: slowConn, summary: "Set the current connection name", since: "2.6.9", group: "connection", complexity: "O(1)", arguments: [("connection-name", "string", false, false)]),
+                CommandSpec(name: "client|setinfo", arity: 4, flags: sub, categories: slowConn, summary: "Set client or connection specific info", since: "7.2.0", group: "connection", complexity: "O(1)", arguments: [("attr", "oneof", false, false)]),
+                CommandSpec(name: "client|list", arity: -2, flags: ["admin"] + sub, categories: admin, summary: "Get the list of client connections", since: "2.4.0", group: "connection", complexity: "O(N) where N is the number of client connections", arguments: [("normal|pubsub", "oneof", true, false), ("client-id", "integer", true, true)]),
+                CommandSpec(name: "client|info", arity: 2, flags: sub, categories: slowConn, summary: "Returns information about the current client connection.", since: "6.2.0", group: "connection", complexity: "O(1)", arguments: []),
+                CommandSpec(name: "client|kill", arity: -3, flags: ["admin"] + sub, categories: admin, summary: "Kill the connection of a client", since: "2.4.0", group: "connection", complexity: "O(N) where N is the number of client connections", arguments: [("filter", "oneof", false, true)]),
+                CommandSpec(name: "client|help", arity: 2, flags: ["loading", "stale"], categories: slowConn, summary: "Show helpful text about the different subcommands", since: "5.0.0", group: "connection", complexity: "O(1)", arguments: []),
+            ]
+            return s
+        case .command:
+            var s = CommandSpec(name: "command", arity: -1, flags: ["loading", "stale"], categories: ["@slow", "@connection"],
+                                summary: "Get array of Redis command details", since: "2.8.13", group: "server",
+                                complexity: "O(N) where N is the total number of commands", arguments: [])
+            let f = ["loading", "stale"]
+            let cat = ["@slow", "@connection"]
+            s.subcommands = [
+                CommandSpec(name: "command|count", arity: 2, flags: f, categories: cat, summary: "Get total number of commands", since: "2.8.13", group: "server", complexity: "O(1)", arguments: []),
+                CommandSpec(name: "command|docs", arity: -2, flags: f, categories: cat, summary: "Get array of specific command documentation", since: "7.0.0", group: "server", complexity: "O(N) where N is the number of commands to look up", arguments: [("command-name", "string", true, true)]),
+                CommandSpec(name: "command|info", arity: -2, flags: f, categories: cat, summary: "Get array of specific command details, or all when no argument is given.", since: "2.8.13", group: "server", complexity: "O(N) where N is the number of commands to look up", arguments: [("command-name", "string", true, true)]),
+                CommandSpec(name: "command|list", arity: -2, flags: f, categories: cat, summary: "Get an array of command names", since: "7.0.0", group: "server", complexity: "O(N) where N is the total number of commands", arguments: [("filterby", "oneof", true, false)]),
+                CommandSpec(name: "command|help", arity: 2, flags: f, categories: cat, summary: "Show helpful text about the different subcommands", since: "5.0.0", group: "server", complexity: "O(1)", arguments: []),
+            ]
+            return s
+        case .info:
+            return CommandSpec(name: "info", arity: -1, flags: ["loading", "stale"], categories: ["@slow", "@dangerous"],
+                               summary: "Get information and statistics about the server", since: "1.0.0", group: "server",
+                               complexity: "O(1)", arguments: [("section", "string", true, true)])
+        case .config:
+            var s = CommandSpec(name: "config", arity: -2, flags: [], categories: ["@slow"],
+                                summary: "A container for server configuration commands", since: "2.0.0", group: "server",
+                                complexity: "Depends on subcommand.", arguments: [])
+            let f = ["admin", "noscript", "loading", "stale"]
+            let cat = ["@admin", "@slow", "@dangerous"]
+            s.subcommands = [
+                CommandSpec(name: "config|get", arity: -3, flags: f, categories: cat, summary: "Get the values of configuration parameters", since: "2.0.0", group: "server", complexity: "O(N) when N is the number of configuration parameters provided", arguments: [("parameter", "string", false, true)]),
+                CommandSpec(name: "config|set", arity: -4, flags: f, categories: cat, summary: "Refused: the configuration is read-only (edit phoenix.yaml and restart)", since: "2.0.0", group: "server", complexity: "O(1)", arguments: [("parameter", "string", false, true)]),
+                CommandSpec(name: "config|help", arity: 2, flags: ["loading", "stale"], categories: ["@slow"], summary: "Show helpful text about the different subcommands", since: "5.0.0", group: "server", complexity: "O(1)", arguments: []),
+            ]
+            return s
+        case .publish:
+            return CommandSpec(name: "publish", arity: 3, flags: ["pubsub", "loading", "stale", "fast", "may_replicate"],
+                               categories: ["@pubsub", "@fast"], summary: "Post a message to a channel", since: "2.0.0",
+                               group: "pubsub", complexity: "O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client).",
+                               arguments: [("channel", "string", false, false), ("message", "string", false, false)])
+        case .subscribe:
+            return CommandSpec(name: "subscribe", arity: -2, flags: ["pubsub", "noscript", "loading", "stale"],
+                               categories: ["@pubsub", "@slow"], summary: "Listen for messages published to the given channels",
+                               since: "2.0.0", group: "pubsub", complexity: "O(N) where N is the number of channels to subscribe to.",
+                               arguments: [("channel", "string", false, true)])
+        case .unsubscribe:
+            return CommandSpec(name: "unsubscribe", arity: -1, flags: ["pubsub", "noscript", "loading", "stale"],
+                               categories: ["@pubsub", "@slow"], summary: "Stop listening for messages posted to the given channels",
+                               since: "2.0.0", group: "pubsub", complexity: "O(N) where N is the number of clients already subscribed to a channel.",
+                               arguments: [("channel", "string", true, true)])
+        case .psubscribe:
+            return CommandSpec(name: "psubscribe", arity: -2, flags: ["pubsub", "noscript", "loading", "stale"],
+                               categories: ["@pubsub", "@slow"], summary: "Listen for messages published to channels matching the given patterns",
+                               since: "2.0.0", group: "pubsub", complexity: "O(N) where N is the number of patterns the client is already subscribed to.",
+                               arguments: [("pattern", "pattern", false, true)])
+        case .punsubscribe:
+            return CommandSpec(name: "punsubscribe", arity: -1, flags: ["pubsub", "noscript", "loading", "stale"],
+                               categories: ["@pubsub", "@slow"], summary: "Stop listening for messages posted to channels matching the given patterns",
+                               since: "2.0.0", group: "pubsub", complexity: "O(N+M) where N is the number of patterns the client is already subscribed and M is the number of total patterns subscribed in the system (by any client).",
+                               arguments: [("pattern", "pattern", true, true)])
+        case .pubsub:
+            var s = CommandSpec(name: "pubsub", arity: -2, flags: [], categories: ["@slow"],
+                                summary: "A container for Pub/Sub commands", since: "2.8.0", group: "pubsub",
+                                complexity: "Depends on subcommand.", arguments: [])
+            let f = ["pubsub", "loading", "stale"]
+            s.subcommands = [
+                CommandSpec(name: "pubsub|channels", arity: -2, flags: f, categories: ["@pubsub", "@slow"], summary: "List active channels", since: "2.8.0", group: "pubsub", complexity: "O(N) where N is the number of active channels, and assuming constant time pattern matching (relatively short channels and patterns)", arguments: [("pattern", "pattern", true, false)]),
+                CommandSpec(name: "pubsub|numsub", arity: -2, flags: f, categories: ["@pubsub", "@slow"], summary: "Get the count of subscribers for channels", since: "2.8.0", group: "pubsub", complexity: "O(N) for the NUMSUB subcommand, where N is the number of requested channels", arguments: [("channel", "string", true, true)]),
+                CommandSpec(name: "pubsub|numpat", arity: 2, flags: f, categories: ["@pubsub", "@slow"], summary: "Get the count of unique patterns pattern subscriptions", since: "2.8.0", group: "pubsub", complexity: "O(1)", arguments: []),
+                CommandSpec(name: "pubsub|help", arity: 2, flags: ["loading", "stale"], categories: ["@slow"], summary: "Show helpful text about the different subcommands", since: "6.2.0", group: "pubsub", complexity: "O(1)", arguments: []),
+            ]
+            return s
+        }
+    }
+
+    /// The subcommand spec named by `word` (case-insensitive), if any.
+    static func subcommand(of c: Command, _ args: Arguments, _ i: Int) -> (Int, CommandSpec)? {
+        let subs = specs[c.rawValue].subcommands
+        let word = args.string(i).lowercased()
+        for (k, s) in subs.enumerated() where s.name.split(separator: "|").last.map(String.init) == word {
+            return (k, s)
+        }
+        return nil
+    }
+
+    /// Redis's arity rule.
+    @inline(__always)
+    static func arityOK(_ arity: Int, _ argc: Int) -> Bool {
+        arity > 0 ? argc == arity : argc >= -arity
+    }
+}

@@ -1,0 +1,238 @@
+import VimanaCore
+import VimanaRESP
+
+/// CLIENT ID | GETNAME | SETNAME | SETINFO | LIST | INFO | KILL | HELP.
+extension Kernel {
+    func clientCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        guard let sub = subcommand(c, .client, args), let info = infos[Int(c.pointee.fd)] else { return }
+        let resp3 = c.pointee.flags.contains(.resp3)
+        switch sub {
+        case "id":
+            c.pointee.output.tail.writeInteger(c.pointee.id)
+        case "getname":
+            if info.name.isEmpty { c.pointee.output.tail.writeNull(resp3: resp3) }
+            else { c.pointee.output.tail.writeBulk(bytes: info.name) }
+        case "setname":
+            let name = args.bytes(2)
+            guard Self.validClientName(name) else {
+                c.pointee.output.tail.writeError("ERR Client names cannot contain spaces, newlines or special characters.")
+                return
+            }
+            info.name = name
+            c.pointee.output.tail.append("+OK\r\n")
+        case "setinfo":
+            // As Redis 7.2: LIB-NAME and LIB-VER, shown by CLIENT LIST.
+            let value = args.bytes(3)
+            let isName = args.equals(2, caseInsensitive: "lib-name")
+            guard isName || args.equals(2, caseInsensitive: "lib-ver") else {
+                c.pointee.output.tail.writeError("ERR Unrecognized option '\(args.string(2))'")
+                return
+            }
+            guard Self.validClientName(value) else {
+                c.pointee.output.tail.writeError(
+                    "ERR \(isName ? "lib-name" : "lib-ver") cannot contain spaces, newlines or special characters.")
+                return
+            }
+            if isName { info.libraryName = value } else { info.libraryVersion = value }
+            c.pointee.output.tail.append("+OK\r\n")
+        case "list":
+            clientList(c, args)
+        case "info":
+            c.pointee.output.tail.writeVerbatim(describeClient(c), resp3: resp3)
+        case "kill":
+            clientKill(c, args)
+        default:
+            replyHelp(c, [
+                "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "GETNAME",
+                "    Return the name of the current connection.",
+                "ID",
+                "    Return the ID of the current connection.",
+                "INFO",
+                "    Return information about the current client connection.",
+                "KILL <ip:port>",
+                "    Kill connection made from <ip:port>.",
+                "KILL <option> <value> [<option> <value> [...]]",
+                "    Kill connections. Options are: ID <client-id>, ADDR <ip:port>, LADDR <ip:port>,",
+                "    TYPE (normal|pubsub), SKIPME (yes|no).",
+                "LIST [options ...]",
+                "    Return information about client connections. Options:",
+                "    * TYPE (NORMAL|PUBSUB)",
+                "      Return clients of specified type.",
+                "    * ID <client-id> [<client-id> ...]",
+                "      Return clients of specified IDs only.",
+                "SETNAME <name>",
+                "    Assign the name <name> to the current connection.",
+                "SETINFO <LIB-NAME|LIB-VER> <value>",
+                "    Set client meta attributes.",
+                "HELP",
+                "    Print this help.",
+            ])
+        }
+    }
+
+    /// CLIENT LIST [TYPE normal|pubsub] [ID id ...]
+    private func clientList(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        var type: String?
+        var ids: Set<Int>?
+        var i = 2
+        while i < args.count {
+            if args.equals(i, caseInsensitive: "type") && i + 1 < args.count {
+                let t = args.string(i + 1).lowercased()
+                guard ["normal", "pubsub", "master", "replica", "slave"].contains(t) else {
+                    c.pointee.output.tail.writeError("ERR Unknown client type '\(args.string(i + 1))'")
+                    return
+                }
+                type = t
+                i += 2
+            } else if args.equals(i, caseInsensitive: "id") && i + 1 < args.count {
+                var set = Set<Int>()
+                i += 1
+                while i < args.count {
+                    guard let id = args.integer(i), id > 0 else {
+                        c.pointee.output.tail.writeError("ERR Invalid client ID")
+                        return
+                    }
+                    set.insert(id)
+                    i += 1
+                }
+                ids = set
+            } else {
+                c.pointee.output.tail.writeError("ERR syntax error")
+                return
+            }
+        }
+        var text = ""
+        forEachClient { other in
+            if other.pointee.flags.contains(.http) { return }
+            if let ids, !ids.contains(other.pointee.id) { return }
+            if let type {
+                let isPubSub = other.pointee.isSubscribed
+                if type == "pubsub" && !isPubSub { return }
+                if type == "normal" && isPubSub { return }
+                if type != "pubsub" && type != "normal" { return }
+            }
+            text += describeClient(other)
+        }
+        c.pointee.output.tail.writeVerbatim(text, resp3: c.pointee.flags.contains(.resp3))
+    }
+
+    /// One CLIENT LIST line, with Redis 7.2's fields (ending in `\n`).
+    func describeClient(_ c: UnsafeMutablePointer<ClientState>) -> String {
+        let info = infos[Int(c.pointee.fd)]
+        let now = s.pointee.nowMillis
+        let flags = c.pointee.isSubscribed ? "P" : "N"
+        var command = "NULL"
+        if c.pointee.lastCommand >= 0 {
+            let spec = CommandTable.specs[c.pointee.lastCommand]
+            command = c.pointee.lastSubcommand >= 0 ? spec.subcommands[c.pointee.lastSubcommand].name : spec.name
+        }
+        var events = "r"
+        if c.pointee.flags.contains(.watchingWritable) { events += "w" }
+        let name = String(decoding: info?.name ?? [], as: UTF8.self)
+        let qbuf = c.pointee.input.readableBytes
+        let omem = c.pointee.output.pendingBytes
+        let totalMemory = c.pointee.input.capacity + c.pointee.output.tail.capacity + c.pointee.output.queuedBytes
+        return "id=\(c.pointee.id) addr=\(info?.address ?? "") laddr=\(info?.localAddress ?? "") fd=\(c.pointee.fd) "
+            + "name=\(name) age=\((now - c.pointee.createdMillis) / 1000) idle=\((now - c.pointee.lastActiveMillis) / 1000) "
+            + "flags=\(flags) db=0 sub=\(c.pointee.channelCount) psub=\(c.pointee.patternCount) ssub=0 multi=-1 "
+            + "qbuf=\(qbuf) qbuf-free=\(c.pointee.input.capacity - qbuf) argv-mem=0 multi-mem=0 "
+            + "rbs=\(c.pointee.input.capacity) rbp=\(c.pointee.input.capacity) obl=\(c.pointee.output.tail.readableBytes) "
+            + "oll=0 omem=\(omem) tot-mem=\(totalMemory) events=\(events) cmd=\(command) user=default redir=-1 "
+            + "resp=\(c.pointee.flags.contains(.resp3) ? 3 : 2) "
+            + "lib-name=\(String(decoding: info?.libraryName ?? [], as: UTF8.self)) "
+            + "lib-ver=\(String(decoding: info?.libraryVersion ?? [], as: UTF8.self))\n"
+    }
+
+    /// CLIENT KILL ip:port (old form: +OK or an error) and the filter form
+    /// (ID, ADDR, LADDR, TYPE, SKIPME; replies the number killed).
+    private func clientKill(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        if args.count == 3 {
+            let addr = args.string(2)
+            var victim: UnsafeMutablePointer<ClientState>?
+            forEachClient { other in
+                if !other.pointee.flags.contains(.http) && infos[Int(other.pointee.fd)]?.address == addr { victim = other }
+            }
+            guard let victim else {
+                c.pointee.output.tail.writeError("ERR No such client")
+                return
+            }
+            c.pointee.output.tail.append("+OK\r\n")
+            kill(victim, by: c)
+            return
+        }
+        var id: Int?
+        var addr: String?
+        var laddr: String?
+        var type: String?
+        var skipMe = true
+        var i = 2
+        while i < args.count {
+            guard i + 1 < args.count else {
+                c.pointee.output.tail.writeError("ERR syntax error")
+                return
+            }
+            let value = args.string(i + 1)
+            if args.equals(i, caseInsensitive: "id") {
+                guard let v = args.integer(i + 1) else {
+                    c.pointee.output.tail.writeError("ERR client-id should be greater than 0")
+                    return
+                }
+                guard v > 0 else {
+                    c.pointee.output.tail.writeError("ERR client-id should be greater than 0")
+                    return
+                }
+                id = v
+            } else if args.equals(i, caseInsensitive: "addr") {
+                addr = value
+            } else if args.equals(i, caseInsensitive: "laddr") {
+                laddr = value
+            } else if args.equals(i, caseInsensitive: "type") {
+                let t = value.lowercased()
+                guard ["normal", "pubsub", "master", "replica", "slave"].contains(t) else {
+                    c.pointee.output.tail.writeError("ERR Unknown client type '\(value)'")
+                    return
+                }
+                type = t
+            } else if args.equals(i, caseInsensitive: "skipme") {
+                switch value.lowercased() {
+                case "yes": skipMe = true
+                case "no": skipMe = false
+                default:
+                    c.pointee.output.tail.writeError("ERR syntax error")
+                    return
+                }
+            } else {
+                c.pointee.output.tail.writeError("ERR syntax error")
+                return
+            }
+            i += 2
+        }
+        var victims: [UnsafeMutablePointer<ClientState>] = []
+        forEachClient { other in
+            if other.pointee.flags.contains(.http) { return }
+            if let id, other.pointee.id != id { return }
+            let info = infos[Int(other.pointee.fd)]
+            if let addr, info?.address != addr { return }
+            if let laddr, info?.localAddress != laddr { return }
+            if let type {
+                if type == "pubsub" && !other.pointee.isSubscribed { return }
+                if type == "normal" && other.pointee.isSubscribed { return }
+                if type != "pubsub" && type != "normal" { return }
+            }
+            if skipMe && other == c { return }
+            victims.append(other)
+        }
+        c.pointee.output.tail.writeInteger(victims.count)
+        for v in victims { kill(v, by: c) }
+    }
+
+    /// Closes `victim`; killing yourself closes after this reply, as Redis does.
+    private func kill(_ victim: UnsafeMutablePointer<ClientState>, by c: UnsafeMutablePointer<ClientState>) {
+        if victim == c {
+            c.pointee.flags.insert(.closeAfterReply)
+        } else {
+            markClose(victim, reason: "killed by client \(c.pointee.id)")
+        }
+    }
+}

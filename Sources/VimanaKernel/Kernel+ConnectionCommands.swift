@@ -1,0 +1,136 @@
+import VimanaCore
+import VimanaRESP
+
+/// PING, QUIT, RESET, HELLO, AUTH, SELECT: the connection group.
+extension Kernel {
+    func pingCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        if args.count > 2 {
+            c.pointee.output.tail.writeError("ERR wrong number of arguments for 'ping' command")
+            return
+        }
+        // RESP2 subscribers get a two-element array, as Redis does, because
+        // their connection only carries pub/sub frames.
+        if c.pointee.isSubscribed && !c.pointee.flags.contains(.resp3) {
+            c.pointee.output.tail.append("*2\r\n$4\r\npong\r\n")
+            if args.count == 2 { c.pointee.output.tail.writeBulk(args.pointer(1), args.length(1)) }
+            else { c.pointee.output.tail.append("$0\r\n\r\n") }
+            return
+        }
+        if args.count == 2 { c.pointee.output.tail.writeBulk(args.pointer(1), args.length(1)) }
+        else { c.pointee.output.tail.append("+PONG\r\n") }
+    }
+
+    func quitCommand(_ c: UnsafeMutablePointer<ClientState>) {
+        c.pointee.output.tail.append("+OK\r\n")
+        c.pointee.flags.insert(.closeAfterReply)
+    }
+
+    /// RESET: back to a fresh connection (RESP2, no subscriptions, no name).
+    func resetCommand(_ c: UnsafeMutablePointer<ClientState>) {
+        unsubscribeAll(c)
+        c.pointee.flags.remove(.resp3)
+        if let info = infos[Int(c.pointee.fd)] {
+            info.name = []
+        }
+        c.pointee.output.tail.append("+RESET\r\n")
+    }
+
+    /// HELLO [protover [AUTH user pass] [SETNAME name]], with Redis 7's
+    /// validation order and reply map.
+    func helloCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        var version = c.pointee.flags.contains(.resp3) ? 3 : 2
+        if args.count >= 2 {
+            guard let v = args.integer(1) else {
+                c.pointee.output.tail.writeError("ERR Protocol version is not an integer or out of range")
+                return
+            }
+            if v < 2 || v > 3 {
+                c.pointee.output.tail.writeError("NOPROTO unsupported protocol version")
+                return
+            }
+            version = v
+        }
+        var user: [UInt8]?
+        var name: [UInt8]?
+        var j = 2
+        while j < args.count {
+            let more = args.count - 1 - j
+            if args.equals(j, caseInsensitive: "auth") && more >= 2 {
+                user = args.bytes(j + 1)
+                j += 2
+            } else if args.equals(j, caseInsensitive: "setname") && more >= 1 {
+                name = args.bytes(j + 1)
+                j += 1
+            } else {
+                c.pointee.output.tail.writeError("ERR Syntax error in HELLO option '\(args.string(j))'")
+                return
+            }
+            j += 1
+        }
+        if let user, !authenticate(c, user: user) { return }
+        if let name {
+            guard Self.validClientName(name) else {
+                c.pointee.output.tail.writeError("ERR Client names cannot contain spaces, newlines or special characters.")
+                return
+            }
+            infos[Int(c.pointee.fd)]?.name = name
+        }
+        if version == 3 { c.pointee.flags.insert(.resp3) } else { c.pointee.flags.remove(.resp3) }
+        writeHelloReply(&c.pointee.output.tail, id: c.pointee.id, version: version)
+    }
+
+    private func writeHelloReply(_ b: inout ByteBuffer, id: Int, version: Int) {
+        b.writeMapHeader(7, resp3: version == 3)
+        b.writeBulk("server"); b.writeBulk("vimana")
+        b.writeBulk("version"); b.writeBulk(Self.redisCompatibilityVersion)
+        b.writeBulk("proto"); b.writeInteger(version)
+        b.writeBulk("id"); b.writeInteger(id)
+        b.writeBulk("mode"); b.writeBulk("standalone")
+        b.writeBulk("role"); b.writeBulk("master")
+        b.writeBulk("modules"); b.writeArrayHeader(0)
+    }
+
+    /// The Redis version whose behaviour we mirror, reported where clients
+    /// look for one (HELLO, INFO `redis_version`); clients gate features on it.
+    static let redisCompatibilityVersion: StaticString = "7.0.15"
+
+    /// AUTH while no password is configured: Redis's own answers for a
+    /// default user without a password.
+    func authCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        if args.count > 3 {
+            c.pointee.output.tail.writeError("ERR syntax error")
+            return
+        }
+        if args.count == 2 {
+            c.pointee.output.tail.writeError(
+                "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
+            return
+        }
+        if authenticate(c, user: args.bytes(1)) { c.pointee.output.tail.append("+OK\r\n") }
+    }
+
+    /// With no password configured only the `default` user exists and it
+    /// accepts any password (Redis's `nopass`). Replies the error on failure.
+    private func authenticate(_ c: UnsafeMutablePointer<ClientState>, user: [UInt8]) -> Bool {
+        if user == Array("default".utf8) { return true }
+        c.pointee.output.tail.writeError("WRONGPASS invalid username-password pair or user is disabled.")
+        return false
+    }
+
+    func selectCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        guard let index = args.integer(1), index >= Int(Int32.min), index <= Int(Int32.max) else {
+            c.pointee.output.tail.writeError("ERR value is not an integer or out of range")
+            return
+        }
+        if index != 0 {
+            c.pointee.output.tail.writeError("ERR DB index is out of range")
+            return
+        }
+        c.pointee.output.tail.append("+OK\r\n")
+    }
+
+    /// Redis's rule: printable ASCII without spaces (33...126).
+    static func validClientName(_ name: [UInt8]) -> Bool {
+        name.allSatisfy { $0 >= 33 && $0 <= 126 }
+    }
+}

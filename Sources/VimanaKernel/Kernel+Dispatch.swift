@@ -1,0 +1,99 @@
+import VimanaCore
+import VimanaRESP
+
+/// Command lookup, the checks Redis makes before running a command, and the
+/// switch that runs it.
+extension Kernel {
+    @inline(__always)
+    func execute(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        guard let command = CommandTable.lookup(args.pointer(0), args.length(0)) else {
+            replyUnknownCommand(c, args)
+            return
+        }
+        let spec = CommandTable.specs[command.rawValue]
+        if !CommandTable.arityOK(spec.arity, args.count) {
+            c.pointee.output.tail.writeError("ERR wrong number of arguments for '\(spec.name)' command")
+            return
+        }
+        if c.pointee.isSubscribed && !c.pointee.flags.contains(.resp3) && !CommandTable.allowedWhileSubscribed(command) {
+            c.pointee.output.tail.writeError(
+                "ERR Can't execute '\(fullName(command, args))': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
+            return
+        }
+        s.pointee.metrics.commandsProcessed &+= 1
+        s.pointee.metrics.commandCalls[command.rawValue] &+= 1
+        c.pointee.lastCommand = command.rawValue
+        c.pointee.lastSubcommand = -1
+        switch command {
+        case .publish: publishCommand(c, args)
+        case .ping: pingCommand(c, args)
+        case .subscribe: subscribeCommand(c, args)
+        case .unsubscribe: unsubscribeCommand(c, args)
+        case .psubscribe: psubscribeCommand(c, args)
+        case .punsubscribe: punsubscribeCommand(c, args)
+        case .echo: c.pointee.output.tail.writeBulk(args.pointer(1), args.length(1))
+        case .quit: quitCommand(c)
+        case .reset: resetCommand(c)
+        case .hello: helloCommand(c, args)
+        case .auth: authCommand(c, args)
+        case .select: selectCommand(c, args)
+        case .client: clientCommand(c, args)
+        case .command: commandCommand(c, args)
+        case .info: infoCommand(c, args)
+        case .config: configCommand(c, args)
+        case .pubsub: pubsubCommand(c, args)
+        }
+    }
+
+    /// `client|list` style name for errors, as Redis's `fullname`.
+    func fullName(_ command: Command, _ args: Arguments) -> String {
+        let spec = CommandTable.specs[command.rawValue]
+        if !spec.subcommands.isEmpty, args.count > 1, let (_, sub) = CommandTable.subcommand(of: command, args, 1) {
+            return sub.name
+        }
+        return spec.name
+    }
+
+    /// Redis 7's text: `unknown command 'x', with args beginning with: 'a' 'b' `
+    /// (each argument quoted, the list cut at 128 bytes).
+    func replyUnknownCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        var text = "ERR unknown command '\(String(args.string(0).prefix(128)))', with args beginning with: "
+        var listed = ""
+        var i = 1
+        while i < args.count && listed.utf8.count < 128 {
+            let room = 128 - listed.utf8.count
+            let bytes = Array(args.buffer(i).prefix(room))
+            listed += "'\(String(decoding: bytes, as: UTF8.self))' "
+            i += 1
+        }
+        text += listed
+        c.pointee.output.tail.writeError(text)
+    }
+
+    /// Redis's reply for a subcommand that does not exist.
+    func replyUnknownSubcommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments, _ container: String) {
+        let name = String(args.string(1).prefix(128))
+        c.pointee.output.tail.writeError("ERR unknown subcommand '\(name)'. Try \(container) HELP.")
+    }
+
+    /// Looks up the subcommand in argument 1 and checks its arity; replies
+    /// the error and returns nil when either fails.
+    func subcommand(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ args: Arguments) -> String? {
+        guard let (index, spec) = CommandTable.subcommand(of: command, args, 1) else {
+            replyUnknownSubcommand(c, args, CommandTable.specs[command.rawValue].name.uppercased())
+            return nil
+        }
+        if !CommandTable.arityOK(spec.arity, args.count) {
+            c.pointee.output.tail.writeError("ERR wrong number of arguments for '\(spec.name)' command")
+            return nil
+        }
+        c.pointee.lastSubcommand = index
+        return String(spec.name.split(separator: "|").last ?? "")
+    }
+
+    /// Writes a HELP reply: one status line per entry, as Redis does.
+    func replyHelp(_ c: UnsafeMutablePointer<ClientState>, _ lines: [String]) {
+        c.pointee.output.tail.writeArrayHeader(lines.count)
+        for line in lines { c.pointee.output.tail.writeSimple(string: line) }
+    }
+}

@@ -1,0 +1,113 @@
+import VimanaCore
+import VimanaEventLoop
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The observability port: GET /health, /ready, /metrics over HTTP/1.1 on
+/// the same event loop. One request per connection (`Connection: close`),
+/// which is all health checkers and Prometheus need.
+extension Kernel {
+    func readHTTP(_ c: UnsafeMutablePointer<ClientState>) {
+        if c.pointee.flags.contains(.closeAfterReply) {
+            var sink = [UInt8](repeating: 0, count: 512)
+            if read(c.pointee.fd, &sink, 512) == 0 { markClose(c, reason: "eof") }
+            return
+        }
+        c.pointee.input.reserve(2048)
+        let room = min(c.pointee.input.writableBytes, KernelConstants.maxHTTPRequest + 1 - c.pointee.input.readableBytes)
+        switch Socket.read(c.pointee.fd, into: &c.pointee.input, limit: max(room, 1)) {
+        case .bytes: break
+        case .wouldBlock: return
+        case .closed: markClose(c, reason: "eof"); return
+        case .failed(let e): markClose(c, reason: String(cString: strerror(e))); return
+        }
+        let bytes = c.pointee.input.unreadBytes
+        guard let headEnd = Self.findHeadEnd(bytes) else {
+            if bytes.count > KernelConstants.maxHTTPRequest {
+                respondHTTP(c, status: "431 Request Header Fields Too Large", type: "text/plain", body: "request head too large\n")
+            }
+            return
+        }
+        s.pointee.metrics.httpRequests += 1
+        let line = bytes[..<headEnd].split(separator: 13, maxSplits: 1).first ?? []
+        let parts = line.split(separator: 32, omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[2].starts(with: Array("HTTP/1.".utf8)) else {
+            respondHTTP(c, status: "400 Bad Request", type: "text/plain", body: "bad request\n")
+            return
+        }
+        let method = String(decoding: parts[0], as: UTF8.self)
+        var path = String(decoding: parts[1], as: UTF8.self)
+        if let q = path.firstIndex(of: "?") { path = String(path[..<q]) }
+        guard method == "GET" || method == "HEAD" else {
+            respondHTTP(c, status: "405 Method Not Allowed", type: "text/plain", body: "only GET\n", head: false)
+            return
+        }
+        let head = method == "HEAD"
+        switch path {
+        case "/health":
+            let body = "{\"status\":\"ok\",\"uptime_seconds\":\(uptimeSeconds),\"connections\":\(s.pointee.clientCount)}\n"
+            respondHTTP(c, status: "200 OK", type: "application/json", body: body, head: head)
+        case "/ready":
+            if s.pointee.ready {
+                respondHTTP(c, status: "200 OK", type: "application/json", body: "{\"ready\":true}\n", head: head)
+            } else {
+                let reason = s.pointee.shuttingDown ? "shutting down" : "starting"
+                respondHTTP(c, status: "503 Service Unavailable", type: "application/json",
+                            body: "{\"ready\":false,\"reason\":\"\(reason)\"}\n", head: head)
+            }
+        case "/metrics":
+            respondHTTP(c, status: "200 OK", type: "text/plain; version=0.0.4", body: metricsText(), head: head)
+        default:
+            respondHTTP(c, status: "404 Not Found", type: "text/plain", body: "not found: try /health, /ready, /metrics\n", head: head)
+        }
+    }
+
+    private static func findHeadEnd(_ b: [UInt8]) -> Int? {
+        guard b.count >= 4 else { return nil }
+        for i in 0...(b.count - 4) where b[i] == 13 && b[i + 1] == 10 && b[i + 2] == 13 && b[i + 3] == 10 {
+            return i
+        }
+        // Tolerate bare-LF clients (hand-typed netcat requests).
+        for i in 0..<(b.count - 1) where b[i] == 10 && b[i + 1] == 10 { return i }
+        return nil
+    }
+
+    private func respondHTTP(_ c: UnsafeMutablePointer<ClientState>, status: String, type: String, body: String, head: Bool = false) {
+        let text = "HTTP/1.1 \(status)\r\nContent-Type: \(type)\r\nContent-Length: \(body.utf8.count)\r\n"
+            + "Connection: close\r\n\r\n" + (head ? "" : body)
+        c.pointee.input.clear()
+        c.pointee.output.tail.append(string: text)
+        c.pointee.flags.insert(.closeAfterReply)
+        markPending(c)
+    }
+
+    /// Prometheus text exposition format (version 0.0.4).
+    func metricsText() -> String {
+        let st = s.pointee
+        let m = st.metrics
+        var out = ""
+        func metric(_ name: String, _ type: String, _ help: String, _ value: Int) {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n\(name) \(value)\n"
+        }
+        metric("vimana_connections", "gauge", "Open client connections.", st.clientCount)
+        metric("vimana_connections_accepted_total", "counter", "Client connections accepted.", m.connectionsAccepted)
+        metric("vimana_connections_rejected_total", "counter", "Connections refused at max_clients.", m.connectionsRejected)
+        out += "# HELP vimana_commands_total Commands processed, by command.\n# TYPE vimana_commands_total counter\n"
+        for command in Command.allCases {
+            out += "vimana_commands_total{command=\"\(CommandTable.specs[command.rawValue].name)\"} \(m.commandCalls[command.rawValue])\n"
+        }
+        metric("vimana_net_input_bytes_total", "counter", "Bytes read from clients.", m.netInputBytes)
+        metric("vimana_net_output_bytes_total", "counter", "Bytes written to clients.", m.netOutputBytes)
+        metric("vimana_messages_published_total", "counter", "Messages published.", m.messagesPublished)
+        metric("vimana_messages_delivered_total", "counter", "Messages delivered to subscribers.", m.messagesDelivered)
+        metric("vimana_slow_subscriber_disconnects_total", "counter",
+               "Subscribers disconnected for exceeding the pubsub output limits.", m.slowSubscriberDisconnects)
+        metric("vimana_protocol_errors_total", "counter", "Connections closed for malformed requests.", m.protocolErrors)
+        metric("vimana_pubsub_channels", "gauge", "Channels with at least one subscriber.", st.channels.count)
+        metric("vimana_pubsub_patterns", "gauge", "Patterns with at least one subscriber.", st.patterns.count)
+        metric("vimana_uptime_seconds", "gauge", "Seconds since the kernel started.", Int(uptimeSeconds))
+        metric("vimana_resident_memory_bytes", "gauge", "Resident set size.", Self.residentBytes())
+        return out
+    }
+}

@@ -1,0 +1,153 @@
+import VimanaCore
+import VimanaRESP
+import CLinuxShim
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// INFO [section ...]: Redis's `# Section` / `key:value` text.
+extension Kernel {
+    static let version = "0.1.0"
+    static let defaultSections = ["server", "clients", "memory", "stats", "pubsub"]
+
+    func infoCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        var wanted: [String] = []
+        if args.count == 1 {
+            wanted = Self.defaultSections
+        } else {
+            for i in 1..<args.count {
+                let name = args.string(i).lowercased()
+                if name == "all" || name == "everything" || name == "default" {
+                    wanted += Self.defaultSections
+                } else {
+                    wanted.append(name)
+                }
+            }
+        }
+        c.pointee.output.tail.writeVerbatim(infoText(sections: wanted), resp3: c.pointee.flags.contains(.resp3))
+    }
+
+    /// The INFO text for the named sections; unknown names are skipped, as Redis.
+    func infoText(sections: [String]) -> String {
+        var text = ""
+        var seen = Set<String>()
+        for name in sections where !seen.contains(name) {
+            seen.insert(name)
+            guard let lines = infoSection(name) else { continue }
+            if !text.isEmpty { text += "\r\n" }
+            text += "# \(name.prefix(1).uppercased() + name.dropFirst())\r\n"
+            for (k, v) in lines { text += "\(k):\(v)\r\n" }
+        }
+        return text
+    }
+
+    private func infoSection(_ name: String) -> [(String, String)]? {
+        let st = s.pointee
+        let m = st.metrics
+        switch name {
+        case "server":
+            let uptime = uptimeSeconds
+            return [
+                ("redis_version", "\(Self.redisCompatibilityVersion)"),
+                ("vimana_version", Self.version),
+                ("redis_mode", "standalone"),
+                ("os", Self.osName()),
+                ("arch_bits", "\(Int.bitWidth)"),
+                ("process_id", "\(getpid())"),
+                ("tcp_port", "\(port)"),
+                ("http_port", "\(httpPort)"),
+                ("uptime_in_seconds", "\(uptime)"),
+                ("uptime_in_days", "\(uptime / 86400)"),
+                ("hz", "10"),
+                ("config_file", config.source),
+            ]
+        case "clients":
+            var pubsubClients = 0
+            forEachClient { if $0.pointee.isSubscribed { pubsubClients += 1 } }
+            return [
+                ("connected_clients", "\(st.clientCount)"),
+                ("maxclients", "\(st.limits.maxClients)"),
+                ("pubsub_clients", "\(pubsubClients)"),
+                ("blocked_clients", "0"),
+            ]
+        case "memory":
+            let used = Self.heapBytes()
+            let rss = Self.residentBytes()
+            return [
+                ("used_memory", "\(used)"),
+                ("used_memory_human", Self.human(used)),
+                ("used_memory_rss", "\(rss)"),
+                ("used_memory_rss_human", Self.human(rss)),
+                ("maxmemory", "0"),
+                ("maxmemory_human", "0B"),
+                ("mem_allocator", "libc"),
+            ]
+        case "stats":
+            return [
+                ("total_connections_received", "\(m.connectionsAccepted)"),
+                ("total_commands_processed", "\(m.commandsProcessed)"),
+                ("total_net_input_bytes", "\(m.netInputBytes)"),
+                ("total_net_output_bytes", "\(m.netOutputBytes)"),
+                ("rejected_connections", "\(m.connectionsRejected)"),
+                ("protocol_errors", "\(m.protocolErrors)"),
+                ("pubsub_channels", "\(st.channels.count)"),
+                ("pubsub_patterns", "\(st.patterns.count)"),
+                ("client_query_buffer_limit_disconnections", "\(m.queryBufferDisconnects)"),
+                ("client_output_buffer_limit_disconnections", "\(m.slowSubscriberDisconnects)"),
+            ]
+        case "pubsub":
+            return [
+                ("pubsub_channels", "\(st.channels.count)"),
+                ("pubsub_patterns", "\(st.patterns.count)"),
+                ("pubsub_pattern_subscriptions", "\(st.patterns.subscriptionCount)"),
+                ("messages_published", "\(m.messagesPublished)"),
+                ("messages_delivered", "\(m.messagesDelivered)"),
+                ("slow_subscriber_disconnects", "\(m.slowSubscriberDisconnects)"),
+            ]
+        default:
+            return nil
+        }
+    }
+
+    // MARK: - Process facts
+
+    static func osName() -> String {
+        var u = utsname()
+        uname(&u)
+        func field<T>(_ v: T) -> String {
+            withUnsafeBytes(of: v) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+        }
+        return "\(field(u.sysname)) \(field(u.release)) \(field(u.machine))"
+    }
+
+    /// Bytes in use by the allocator (glibc mallinfo2).
+    static func heapBytes() -> Int {
+        Int(vimana_heap_bytes())
+    }
+
+    /// Resident set size from /proc/self/statm.
+    static func residentBytes() -> Int {
+        let fd = open("/proc/self/statm", O_RDONLY)
+        guard fd >= 0 else { return 0 }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 128)
+        let n = read(fd, &buffer, 127)
+        guard n > 0 else { return 0 }
+        let fields = buffer[0..<n].split(separator: 32)
+        guard fields.count > 1, let pages = Decimal.parse(Array(fields[1])) else { return 0 }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    /// Redis's bytesToHuman: `1.50K`, `12.00M`.
+    static func human(_ bytes: Int) -> String {
+        let units: [(Int, String)] = [(1 << 40, "T"), (1 << 30, "G"), (1 << 20, "M"), (1 << 10, "K")]
+        for (size, unit) in units where bytes >= size {
+            let hundredths = (bytes * 100 + size / 2) / size
+            let frac = hundredths % 100
+            return "\(hundredths / 100).\(frac < 10 ? "0" : "")\(frac)\(unit)"
+        }
+        return "\(bytes)B"
+    }
+}

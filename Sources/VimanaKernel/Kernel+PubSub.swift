@@ -1,0 +1,229 @@
+import VimanaCore
+import VimanaRESP
+import VimanaBus
+import VimanaEventLoop
+
+/// PUBLISH and the (P)(UN)SUBSCRIBE family: the bus's hot path.
+extension Kernel {
+    // MARK: - Publish and deliver
+
+    func publishCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        let receivers = publish(args.pointer(1), args.length(1), args.pointer(2), args.length(2))
+        c.pointee.output.tail.writeInteger(receivers)
+    }
+
+    /// Delivers `message` on `channel` to every subscriber of the channel and
+    /// of every matching pattern; returns how many deliveries were made (a
+    /// client matching both a channel and a pattern counts, and receives, twice
+    /// — as in Redis).
+    ///
+    /// The message is framed once per (channel | pattern) into a scratch
+    /// buffer; each subscriber gets a copy of those bytes in its output buffer,
+    /// or for large messages a reference to one shared copy.
+    func publish(_ channel: UnsafePointer<UInt8>, _ channelLength: Int,
+                 _ message: UnsafePointer<UInt8>, _ messageLength: Int) -> Int {
+        let state = s
+        state.pointee.metrics.messagesPublished &+= 1
+        var receivers = 0
+        if let (ids, count) = state.pointee.channels.subscribers(channel, channelLength) {
+            state.pointee.scratch.clear()
+            state.pointee.scratch.append("*3\r\n$7\r\nmessage\r\n")
+            state.pointee.scratch.writeBulk(channel, channelLength)
+            state.pointee.scratch.writeBulk(message, messageLength)
+            deliver(ids, count)
+            receivers &+= count
+        }
+        if state.pointee.patterns.count > 0 {
+            state.pointee.patterns.forEachMatch(channel, channelLength) { pattern, ids, count in
+                state.pointee.scratch.clear()
+                state.pointee.scratch.append("*4\r\n$8\r\npmessage\r\n")
+                state.pointee.scratch.writeBulk(pattern.baseAddress ?? channel, pattern.count)
+                state.pointee.scratch.writeBulk(channel, channelLength)
+                state.pointee.scratch.writeBulk(message, messageLength)
+                deliver(ids, count)
+                receivers &+= count
+            }
+        }
+        state.pointee.metrics.messagesDelivered &+= receivers
+        return receivers
+    }
+
+    /// Appends the frame in `scratch` to each subscriber's output. RESP3
+    /// subscribers get the same bytes with `>` (push) in place of `*`.
+    @inline(__always)
+    private func deliver(_ ids: UnsafePointer<SubscriberID>, _ count: Int) {
+        let state = s
+        let frame = UnsafePointer(state.pointee.scratch.readPointer)
+        let length = state.pointee.scratch.readableBytes
+        if length >= KernelConstants.sharedMessageThreshold {
+            deliverShared(ids, count, frame, length)
+            return
+        }
+        let soft = state.pointee.limits.pubsubOutputSoft
+        let hard = state.pointee.limits.pubsubOutputHard
+        // The smaller non-zero limit: below it no limit check is needed.
+        let check = soft > 0 ? (hard > 0 ? min(soft, hard) : soft) : (hard > 0 ? hard : Int.max)
+        var i = 0
+        while i < count {
+            let fd = ids[i]
+            i &+= 1
+            guard let sub = state.pointee.clients[Int(fd)], !sub.pointee.flags.contains(.closing) else { continue }
+            sub.pointee.output.tail.append(frame, length)
+            if sub.pointee.flags.contains(.resp3) {
+                sub.pointee.output.tail.base[sub.pointee.output.tail.writeIndex &- length] = 62  // '>'
+            }
+            if !sub.pointee.flags.contains(.pendingWrite) {
+                sub.pointee.flags.insert(.pendingWrite)
+                state.pointee.pendingWrites.append(fd)
+            }
+            if sub.pointee.output.pendingBytes > check || sub.pointee.softLimitSince != 0 {
+                checkOutputLimit(sub)
+            }
+        }
+    }
+
+    private func deliverShared(_ ids: UnsafePointer<SubscriberID>, _ count: Int,
+                               _ frame: UnsafePointer<UInt8>, _ length: Int) {
+        var resp2: SharedBytes?
+        var resp3: SharedBytes?
+        for i in 0..<count {
+            guard let sub = s.pointee.client(ids[i]), !sub.pointee.flags.contains(.closing) else { continue }
+            let bytes: SharedBytes
+            if sub.pointee.flags.contains(.resp3) {
+                if resp3 == nil {
+                    let b = SharedBytes(copying: frame, count: length)
+                    b.base[0] = 62
+                    resp3 = b
+                }
+                bytes = resp3!
+            } else {
+                if resp2 == nil { resp2 = SharedBytes(copying: frame, count: length) }
+                bytes = resp2!
+            }
+            sub.pointee.output.append(shared: bytes)
+            markPending(sub)
+            checkOutputLimit(sub)
+        }
+    }
+
+    // MARK: - Subscribe and unsubscribe
+
+    /// `[p]subscribe|[p]unsubscribe <name> <count>` as a push (RESP3) or array.
+    private func replySubscription(_ c: UnsafeMutablePointer<ClientState>, _ kind: StaticString, _ name: [UInt8]?) {
+        let resp3 = c.pointee.flags.contains(.resp3)
+        c.pointee.output.tail.writePushHeader(3, resp3: resp3)
+        c.pointee.output.tail.writeBulk(kind)
+        if let name { c.pointee.output.tail.writeBulk(bytes: name) } else { c.pointee.output.tail.writeNull(resp3: resp3) }
+        c.pointee.output.tail.writeInteger(c.pointee.channelCount + c.pointee.patternCount)
+    }
+
+    func subscribeCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        guard let info = infos[Int(c.pointee.fd)] else { return }
+        for i in 1..<args.count {
+            let name = args.bytes(i)
+            if s.pointee.channels.insert(c.pointee.fd, name) {
+                info.channels.append(name)
+                c.pointee.channelCount += 1
+            }
+            replySubscription(c, "subscribe", name)
+        }
+    }
+
+    func psubscribeCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        guard let info = infos[Int(c.pointee.fd)] else { return }
+        for i in 1..<args.count {
+            let pattern = args.bytes(i)
+            if s.pointee.patterns.insert(c.pointee.fd, pattern) {
+                info.patterns.append(pattern)
+                c.pointee.patternCount += 1
+            }
+            replySubscription(c, "psubscribe", pattern)
+        }
+    }
+
+    func unsubscribeCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        guard let info = infos[Int(c.pointee.fd)] else { return }
+        if args.count == 1 {
+            if info.channels.isEmpty { replySubscription(c, "unsubscribe", nil); return }
+            for name in info.channels { unsubscribe(c, info, channel: name, reply: true) }
+            return
+        }
+        for i in 1..<args.count { unsubscribe(c, info, channel: args.bytes(i), reply: true) }
+    }
+
+    func punsubscribeCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        guard let info = infos[Int(c.pointee.fd)] else { return }
+        if args.count == 1 {
+            if info.patterns.isEmpty { replySubscription(c, "punsubscribe", nil); return }
+            for pattern in info.patterns { unsubscribe(c, info, pattern: pattern, reply: true) }
+            return
+        }
+        for i in 1..<args.count { unsubscribe(c, info, pattern: args.bytes(i), reply: true) }
+    }
+
+    func unsubscribe(_ c: UnsafeMutablePointer<ClientState>, _ info: ClientInfo, channel: [UInt8], reply: Bool) {
+        if s.pointee.channels.remove(c.pointee.fd, channel) {
+            if let k = info.channels.firstIndex(of: channel) { info.channels.remove(at: k) }
+            c.pointee.channelCount -= 1
+        }
+        if reply { replySubscription(c, "unsubscribe", channel) }
+    }
+
+    func unsubscribe(_ c: UnsafeMutablePointer<ClientState>, _ info: ClientInfo, pattern: [UInt8], reply: Bool) {
+        if s.pointee.patterns.remove(c.pointee.fd, pattern) {
+            if let k = info.patterns.firstIndex(of: pattern) { info.patterns.remove(at: k) }
+            c.pointee.patternCount -= 1
+        }
+        if reply { replySubscription(c, "punsubscribe", pattern) }
+    }
+
+    /// Drops every subscription without replies (RESET).
+    func unsubscribeAll(_ c: UnsafeMutablePointer<ClientState>) {
+        guard let info = infos[Int(c.pointee.fd)] else { return }
+        for name in info.channels { unsubscribe(c, info, channel: name, reply: false) }
+        for pattern in info.patterns { unsubscribe(c, info, pattern: pattern, reply: false) }
+    }
+
+    // MARK: - PUBSUB
+
+    func pubsubCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        guard let sub = subcommand(c, .pubsub, args) else { return }
+        switch sub {
+        case "channels":
+            var names: [[UInt8]] = []
+            let pattern = args.count > 2 ? args.bytes(2) : nil
+            s.pointee.channels.forEach { name, _ in
+                let bytes = Array(name)
+                if let pattern, !Glob.matches(pattern, bytes) { return }
+                names.append(bytes)
+            }
+            c.pointee.output.tail.writeArrayHeader(names.count)
+            for n in names { c.pointee.output.tail.writeBulk(bytes: n) }
+        case "numsub":
+            // An array of name, count pairs in both protocols, as Redis 7.0.
+            c.pointee.output.tail.writeArrayHeader((args.count - 2) * 2)
+            var i = 2
+            while i < args.count {
+                let name = args.bytes(i)
+                c.pointee.output.tail.writeBulk(bytes: name)
+                c.pointee.output.tail.writeInteger(s.pointee.channels.subscriberCount(name))
+                i += 1
+            }
+        case "numpat":
+            c.pointee.output.tail.writeInteger(s.pointee.patterns.count)
+        default:
+            replyHelp(c, [
+                "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "CHANNELS [<pattern>]",
+                "    Return the currently active channels matching a <pattern> (default: '*').",
+                "NUMPAT",
+                "    Return number of subscriptions to patterns.",
+                "NUMSUB [<channel> ...]",
+                "    Return the number of subscribers for the specified channels, excluding",
+                "    pattern subscriptions(default: no channels).",
+                "HELP",
+                "    Prints this help.",
+            ])
+        }
+    }
+}

@@ -1,0 +1,202 @@
+import VimanaCore
+import VimanaRESP
+import VimanaBus
+import VimanaConfig
+
+/// COMMAND, CONFIG: what clients and tools ask of the server itself.
+extension Kernel {
+    // MARK: - COMMAND
+
+    func commandCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        let resp3 = c.pointee.flags.contains(.resp3)
+        if args.count == 1 {
+            c.pointee.output.tail.writeArrayHeader(CommandTable.specs.count)
+            for spec in CommandTable.specs { writeCommandInfo(&c.pointee.output.tail, spec, resp3: resp3) }
+            return
+        }
+        guard let sub = subcommand(c, .command, args) else { return }
+        switch sub {
+        case "count":
+            c.pointee.output.tail.writeInteger(CommandTable.specs.count)
+        case "info":
+            let names = args.count > 2 ? (2..<args.count).map { args.string($0) } : CommandTable.specs.map(\.name)
+            c.pointee.output.tail.writeArrayHeader(names.count)
+            for name in names {
+                if let spec = findSpec(name) { writeCommandInfo(&c.pointee.output.tail, spec, resp3: resp3) }
+                else { c.pointee.output.tail.writeNullArray(resp3: resp3) }
+            }
+        case "docs":
+            let specs = args.count > 2 ? (2..<args.count).compactMap { findSpec(args.string($0)) } : CommandTable.specs
+            c.pointee.output.tail.writeMapHeader(specs.count, resp3: resp3)
+            for spec in specs {
+                c.pointee.output.tail.writeBulk(string: spec.name)
+                writeCommandDocs(&c.pointee.output.tail, spec, resp3: resp3)
+            }
+        case "list":
+            var names = CommandTable.specs.map(\.name)
+            if args.count == 5 && args.equals(2, caseInsensitive: "filterby") {
+                let value = args.string(4)
+                if args.equals(3, caseInsensitive: "pattern") {
+                    names = names.filter { Glob.matches(value, $0, ignoringCase: true) }
+                } else if args.equals(3, caseInsensitive: "aclcat") {
+                    names = CommandTable.specs.filter { $0.categories.contains("@" + value.lowercased()) }.map(\.name)
+                } else if args.equals(3, caseInsensitive: "module") {
+                    names = []
+                } else {
+                    c.pointee.output.tail.writeError("ERR syntax error")
+                    return
+                }
+            } else if args.count != 2 {
+                c.pointee.output.tail.writeError("ERR syntax error")
+                return
+            }
+            c.pointee.output.tail.writeArrayHeader(names.count)
+            for n in names { c.pointee.output.tail.writeBulk(string: n) }
+        default:
+            replyHelp(c, [
+                "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "(no subcommand)",
+                "    Return details about all commands.",
+                "COUNT",
+                "    Return the total number of commands in this server.",
+                "LIST",
+                "    Return a list of all commands in this server.",
+                "INFO [<command-name> ...]",
+                "    Return details about multiple commands.",
+                "    If no command names are given, documentation details for all",
+                "    commands are returned.",
+                "DOCS [<command-name> ...]",
+                "    Return documentation details about multiple commands.",
+                "    If no command names are given, documentation details for all",
+                "    commands are returned.",
+                "HELP",
+                "    Print this help.",
+            ])
+        }
+    }
+
+    /// A top-level command or `container|sub` by name, case-insensitively.
+    private func findSpec(_ name: String) -> CommandSpec? {
+        let lower = name.lowercased()
+        for spec in CommandTable.specs {
+            if spec.name == lower { return spec }
+            if let sub = spec.subcommands.first(where: { $0.name == lower }) { return sub }
+        }
+        return nil
+    }
+
+    /// The 10-element COMMAND INFO entry of Redis 7.
+    private func writeCommandInfo(_ b: inout ByteBuffer, _ spec: CommandSpec, resp3: Bool) {
+        b.writeArrayHeader(10)
+        b.writeBulk(string: spec.name)
+        b.writeInteger(spec.arity)
+        b.writeSetHeader(spec.flags.count, resp3: resp3)
+        for f in spec.flags { b.writeSimple(string: f) }
+        b.writeInteger(0)
+        b.writeInteger(0)
+        b.writeInteger(0)
+        b.writeSetHeader(spec.categories.count, resp3: resp3)
+        for cat in spec.categories { b.writeSimple(string: cat) }
+        b.writeSetHeader(0, resp3: resp3)
+        b.writeArrayHeader(0)
+        b.writeArrayHeader(spec.subcommands.count)
+        for sub in spec.subcommands { writeCommandInfo(&b, sub, resp3: resp3) }
+    }
+
+    /// The COMMAND DOCS map of one command.
+    private func writeCommandDocs(_ b: inout ByteBuffer, _ spec: CommandSpec, resp3: Bool) {
+        var pairs = 4
+        if !spec.arguments.isEmpty { pairs += 1 }
+        if !spec.subcommands.isEmpty { pairs += 1 }
+        b.writeMapHeader(pairs, resp3: resp3)
+        b.writeBulk("summary"); b.writeBulk(string: spec.summary)
+        b.writeBulk("since"); b.writeBulk(string: spec.since)
+        b.writeBulk("group"); b.writeBulk(string: spec.group)
+        b.writeBulk("complexity"); b.writeBulk(string: spec.complexity)
+        if !spec.arguments.isEmpty {
+            b.writeBulk("arguments")
+            b.writeArrayHeader(spec.arguments.count)
+            for (name, type, optional, multiple) in spec.arguments {
+                var flags: [String] = []
+                if optional { flags.append("optional") }
+                if multiple { flags.append("multiple") }
+                b.writeMapHeader(flags.isEmpty ? 2 : 3, resp3: resp3)
+                b.writeBulk("name"); b.writeBulk(string: name)
+                b.writeBulk("type"); b.writeBulk(string: type)
+                if !flags.isEmpty {
+                    b.writeBulk("flags")
+                    b.writeSetHeader(flags.count, resp3: resp3)
+                    for f in flags { b.writeSimple(string: f) }
+                }
+            }
+        }
+        if !spec.subcommands.isEmpty {
+            b.writeBulk("subcommands")
+            b.writeMapHeader(spec.subcommands.count, resp3: resp3)
+            for sub in spec.subcommands {
+                b.writeBulk(string: sub.name)
+                writeCommandDocs(&b, sub, resp3: resp3)
+            }
+        }
+    }
+
+    // MARK: - CONFIG
+
+    /// The read-only configuration view: Redis's names where Redis has the
+    /// setting (so tools like redis-benchmark find `save` and `appendonly`),
+    /// Vimana's own otherwise.
+    var configParameters: [(String, String)] {
+        let k = config.kernel
+        let l = k.limits
+        return [
+            ("bind", k.bind),
+            ("port", String(port)),
+            ("http-port", String(httpPort)),
+            ("maxclients", String(l.maxClients)),
+            ("proto-max-bulk-len", String(l.maxPayload)),
+            ("proto-inline-max-size", String(l.maxInline)),
+            ("query-buffer-before-auth", String(l.queryBufferBeforeAuth)),
+            ("client-output-buffer-limit",
+             "normal 0 0 0 slave 0 0 0 pubsub \(l.pubsubOutputHard) \(l.pubsubOutputSoft) \(l.pubsubOutputSoftSeconds)"),
+            ("save", ""),
+            ("appendonly", "no"),
+            ("databases", "1"),
+            ("timeout", "0"),
+            ("loglevel", config.logging.level.name),
+            ("log-format", config.logging.format.rawValue),
+        ]
+    }
+
+    func configCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        guard let sub = subcommand(c, .config, args) else { return }
+        switch sub {
+        case "get":
+            var found: [(String, String)] = []
+            for i in 2..<args.count {
+                let pattern = args.string(i)
+                for (name, value) in configParameters
+                where Glob.matches(pattern, name, ignoringCase: true) && !found.contains(where: { $0.0 == name }) {
+                    found.append((name, value))
+                }
+            }
+            c.pointee.output.tail.writeMapHeader(found.count, resp3: c.pointee.flags.contains(.resp3))
+            for (name, value) in found {
+                c.pointee.output.tail.writeBulk(string: name)
+                c.pointee.output.tail.writeBulk(string: value)
+            }
+        case "set":
+            c.pointee.output.tail.writeError(
+                "ERR CONFIG SET is not supported: the configuration is read-only (edit phoenix.yaml and restart)")
+        default:
+            replyHelp(c, [
+                "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "GET <pattern>",
+                "    Return parameters matching the glob-like <pattern> and their values.",
+                "SET <directive> <value>",
+                "    Refused: the configuration is read-only; edit phoenix.yaml and restart.",
+                "HELP",
+                "    Prints this help.",
+            ])
+        }
+    }
+}

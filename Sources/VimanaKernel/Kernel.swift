@@ -1,0 +1,178 @@
+import VimanaCore
+import VimanaRESP
+import VimanaBus
+import VimanaConfig
+import VimanaEventLoop
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The Vimana kernel: a RESP pub/sub server on one epoll thread, with the
+/// HTTP observability endpoints on the same loop.
+///
+/// Promises: every client is served by the loop thread only; a client that
+/// misbehaves (malformed input, a slow reader) is disconnected without
+/// affecting others; `run()` returns 0 after SIGINT/SIGTERM once output has
+/// been flushed (or the grace period has passed).
+public final class Kernel: EventLoopHandler {
+    let config: Configuration
+    let loop: EventLoop
+    let s: UnsafeMutablePointer<KernelState>
+    /// Cold per-client data, indexed by fd like the hot table.
+    var infos: [ClientInfo?]
+    let log = Log.shared
+    var respListener: Int32 = -1
+    var httpListener: Int32 = -1
+    /// The ports actually bound (useful when configured as 0).
+    public private(set) var port = 0
+    public private(set) var httpPort = -1
+
+    public init(config: Configuration, watchSignals: Bool = true) throws(SystemError) {
+        self.config = config
+        loop = try EventLoop(watchSignals: watchSignals)
+        s = .allocate(capacity: 1)
+        s.initialize(to: KernelState(limits: config.kernel.limits))
+        infos = Array(repeating: nil, count: 1024)
+        raiseFileLimit()
+    }
+
+    deinit {
+        s.pointee.scratch.release()
+        s.deinitialize(count: 1)
+        s.deallocate()
+    }
+
+    /// Binds the listeners. Separate from `run` so that a bind failure is
+    /// reported before the process claims to be serving.
+    public func start() throws(SystemError) {
+        let k = config.kernel
+        if k.httpPort >= 0 {
+            let (fd, bound) = try Socket.listen(host: k.bind, port: k.httpPort)
+            httpListener = fd
+            httpPort = bound
+            try loop.poller.add(fd, Poller.readable)
+        }
+        let (fd, bound) = try Socket.listen(host: k.bind, port: k.port)
+        respListener = fd
+        port = bound
+        try loop.poller.add(fd, Poller.readable)
+        s.pointee.ready = true
+        log.info("listening", ["bind": .string(k.bind), "port": .int(port), "http_port": .int(httpPort),
+                               "max_clients": .int(k.limits.maxClients), "config": .string(config.source)])
+    }
+
+    /// Serves until SIGINT/SIGTERM; returns the process exit status.
+    public func run() -> Int32 {
+        refreshClock()
+        loop.run(self)
+        log.info("shutdown complete", ["uptime_seconds": .int(Int(uptimeSeconds))])
+        return 0
+    }
+
+    /// Runs `work` on the loop thread (for other threads: ledger, agents).
+    public func execute(_ work: @escaping @Sendable () -> Void) { loop.waker.execute(work) }
+
+    var uptimeSeconds: Int64 { (Clock.wallMillis() - s.pointee.startMillis) / 1000 }
+
+    @inline(__always) func refreshClock() {
+        s.pointee.nowNanos = Clock.monotonicNanos()
+        s.pointee.nowMillis = Clock.wallMillis()
+    }
+
+    // MARK: - Event loop callbacks
+
+    public func handle(fd: Int32, events: UInt32) {
+        if fd == respListener { acceptClients(http: false); return }
+        if fd == httpListener { acceptClients(http: true); return }
+        // Re-check the table: the fd may have been closed earlier in this batch.
+        guard let c = s.pointee.client(fd), !c.pointee.flags.contains(.closing) else { return }
+        if events & (Poller.readable | Poller.errorOrHangup) != 0 {
+            if c.pointee.flags.contains(.http) { readHTTP(c) } else { readClient(c) }
+        }
+        if events & Poller.writable != 0, !c.pointee.flags.contains(.closing) {
+            flush(c)
+        }
+    }
+
+    public func beforeSleep() {
+        refreshClock()
+        let state = s
+        if !state.pointee.pendingWrites.isEmpty {
+            var i = 0
+            while i < state.pointee.pendingWrites.count {
+                let fd = state.pointee.pendingWrites[i]
+                i += 1
+                guard let c = state.pointee.client(fd) else { continue }
+                c.pointee.flags.remove(.pendingWrite)
+                if !c.pointee.flags.contains(.closing) { flush(c) }
+            }
+            state.pointee.pendingWrites.removeAll(keepingCapacity: true)
+        }
+        if !state.pointee.closing.isEmpty {
+            let list = state.pointee.closing
+            state.pointee.closing.removeAll(keepingCapacity: true)
+            for fd in list { freeClient(fd) }
+        }
+        if state.pointee.shuttingDown && state.pointee.clientCount + state.pointee.httpCount == 0 {
+            loop.stop()
+        }
+    }
+
+    public func tick(nowNanos: Int64) {
+        refreshClock()
+        if s.pointee.shuttingDown && nowNanos >= s.pointee.shutdownDeadline {
+            forEachClient { c in markClose(c, reason: "shutdown") }
+            beforeSleep()
+            loop.stop()
+            return
+        }
+        checkSoftLimits()
+    }
+
+    public func signalReceived(_ signal: Int32) {
+        beginShutdown(reason: SignalWatcher.name(signal))
+    }
+
+    /// Stops accepting, lets pending output drain, then closes everything.
+    func beginShutdown(reason: String) {
+        guard !s.pointee.shuttingDown else { return }
+        log.info("shutdown requested", ["reason": .string(reason), "clients": .int(s.pointee.clientCount)])
+        s.pointee.shuttingDown = true
+        s.pointee.ready = false
+        s.pointee.shutdownDeadline = Clock.monotonicNanos() + KernelConstants.shutdownGraceNanos
+        if respListener >= 0 { Socket.close(respListener); respListener = -1 }
+        if httpListener >= 0 { Socket.close(httpListener); httpListener = -1 }
+        forEachClient { c in
+            if c.pointee.output.isEmpty {
+                markClose(c, reason: "shutdown")
+            } else {
+                // Stop reading; keep writing until drained or the deadline.
+                c.pointee.flags.insert([.closeAfterReply, .watchingWritable])
+                loop.poller.modify(c.pointee.fd, Poller.writable)
+            }
+        }
+    }
+
+    func forEachClient(_ body: (UnsafeMutablePointer<ClientState>) -> Void) {
+        var fd = 0
+        while fd < s.pointee.tableSize {
+            if let c = s.pointee.clients[fd], !c.pointee.flags.contains(.closing) { body(c) }
+            fd += 1
+        }
+    }
+
+    // MARK: - Limits
+
+    private func raiseFileLimit() {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
+        let wanted = rlim_t(config.kernel.limits.maxClients + 64)
+        if limit.rlim_cur >= wanted { return }
+        let target = min(wanted, limit.rlim_max)
+        limit.rlim_cur = target
+        if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) != 0 || target < wanted {
+            log.warn("file descriptor limit below max_clients",
+                     ["limit": .int(Int(target)), "max_clients": .int(config.kernel.limits.maxClients)])
+        }
+    }
+}

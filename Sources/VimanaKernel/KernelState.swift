@@ -1,0 +1,90 @@
+import VimanaCore
+import VimanaBus
+import VimanaConfig
+
+/// The kernel's hot mutable state in one struct behind a `let` pointer, so
+/// that the hot path reads and writes fields directly (no exclusivity checks
+/// on class properties).
+struct KernelState {
+    /// Connection table indexed by file descriptor: the per-fd table that is
+    /// re-checked before every callback, so an fd closed earlier in the same
+    /// epoll batch is never touched.
+    var clients: UnsafeMutablePointer<UnsafeMutablePointer<ClientState>?>
+    var tableSize: Int
+    var channels = ChannelTable()
+    var patterns = PatternTable()
+    /// Where a published message is framed once before being copied (or
+    /// shared) into every subscriber's output.
+    var scratch = ByteBuffer(capacity: 4096)
+    /// Clients with output to flush before the loop sleeps.
+    var pendingWrites: [Int32] = []
+    /// Clients to close before the loop sleeps.
+    var closing: [Int32] = []
+    var metrics = Metrics()
+    /// Cached clock readings, refreshed each loop pass.
+    var nowNanos: Int64 = 0
+    var nowMillis: Int64 = 0
+    var nextClientID = 1
+    var clientCount = 0
+    var httpCount = 0
+    var shuttingDown = false
+    var shutdownDeadline: Int64 = 0
+    var ready = false
+    let startMillis: Int64
+    let limits: Limits
+
+    init(limits: Limits) {
+        self.limits = limits
+        tableSize = 1024
+        clients = .allocate(capacity: tableSize)
+        clients.initialize(repeating: nil, count: tableSize)
+        startMillis = Clock.wallMillis()
+    }
+
+    /// Grows the fd table so that `fd` is a valid index.
+    mutating func ensureTable(_ fd: Int32) {
+        let need = Int(fd) + 1
+        guard need > tableSize else { return }
+        var size = tableSize
+        while size < need { size *= 2 }
+        let fresh = UnsafeMutablePointer<UnsafeMutablePointer<ClientState>?>.allocate(capacity: size)
+        fresh.initialize(repeating: nil, count: size)
+        fresh.update(from: clients, count: tableSize)
+        clients.deallocate()
+        clients = fresh
+        tableSize = size
+    }
+
+    @inline(__always)
+    func client(_ fd: Int32) -> UnsafeMutablePointer<ClientState>? {
+        fd >= 0 && Int(fd) < tableSize ? clients[Int(fd)] : nil
+    }
+}
+
+/// Tunables that are not configuration, each with the reason for its value.
+enum KernelConstants {
+    /// Bytes read per `read` call when no large bulk is expected (Redis: 16 KiB).
+    static let readChunk = 16 << 10
+    /// Bytes written to one client per flush before yielding to others
+    /// (Redis's NET_MAX_WRITES_PER_EVENT is 64 KiB).
+    static let maxWritePerFlush = 64 << 10
+    /// Messages at least this large are shared among subscribers by reference
+    /// instead of copied into each output buffer.
+    static let sharedMessageThreshold = 8 << 10
+    /// Input/output buffers larger than this are returned to the allocator
+    /// when they empty, so one burst does not pin memory per connection.
+    static let idleBufferLimit = 64 << 10
+    /// Initial sizes: small so that 10,000 idle connections stay cheap.
+    static let initialInputBuffer = 1 << 10
+    static let initialOutputBuffer = 1 << 10
+    /// Longest HTTP request head accepted on the observability port.
+    static let maxHTTPRequest = 8 << 10
+    /// How long shutdown waits for output to drain before closing anyway.
+    static let shutdownGraceNanos: Int64 = 3_000_000_000
+    /// Ceiling on the bytes one incomplete command may hold in the query
+    /// buffer (beyond the per-argument `max_payload`): a command with very many
+    /// small arguments must not grow without bound either.
+    static func queryBufferLimit(_ limits: Limits) -> Int {
+        max(64 << 20, 2 * limits.maxPayload + (64 << 10))
+    }
+}

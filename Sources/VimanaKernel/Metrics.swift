@@ -1,0 +1,16 @@
+/// Counters the kernel keeps for INFO and /metrics. Plain integers in the
+/// kernel's state struct: incremented on the loop thread only.
+struct Metrics {
+    var connectionsAccepted = 0
+    var connectionsRejected = 0
+    var commandsProcessed = 0
+    var commandCalls = [Int](repeating: 0, count: Command.allCases.count)
+    var netInputBytes = 0
+    var netOutputBytes = 0
+    var messagesPublished = 0
+    var messagesDelivered = 0
+    var slowSubscriberDisconnects = 0
+    var protocolErrors = 0
+    var httpRequests = 0
+    var queryBufferDisconnects = 0
+}

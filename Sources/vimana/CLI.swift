@@ -1,0 +1,119 @@
+import VimanaCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Subcommand dispatch and the shared usage text.
+enum CLI {
+    static let version = "0.1.0"
+
+    static let usage = """
+    vimana \(version): a message-bus microkernel speaking Redis's RESP protocol
+
+    Usage:
+      vimana serve [--config FILE] [--bind ADDR] [--port PORT] [--http-port PORT]
+                   [--log-level debug|info|warn|error] [--log-format text|json] [--dry-run]
+      vimana check CONFIG                 validate a phoenix.yaml and print the effective configuration
+      vimana pub [--host H] [--port P] TOPIC MESSAGE
+      vimana sub [--host H] [--port P] [--json] PATTERN...
+      vimana bench [options]              load generator for any RESP server (vimana bench --help)
+      vimana --help | --version
+
+    With no --config, serve uses the built-in default (127.0.0.1:7379, HTTP on 7380).
+    """
+
+    static func run(_ args: [String]) -> Int32 {
+        guard let first = args.first else {
+            printErr(usage)
+            return 2
+        }
+        let rest = Array(args.dropFirst())
+        switch first {
+        case "serve": return ServeCommand.run(rest)
+        case "check": return CheckCommand.run(rest)
+        case "pub": return PubSubCommands.pub(rest)
+        case "sub": return PubSubCommands.sub(rest)
+        case "bench": return BenchCommand.run(rest)
+        case "--help", "-h", "help":
+            printOut(usage)
+            return 0
+        case "--version", "-v", "version":
+            printOut("vimana \(version)")
+            return 0
+        default:
+            return usageError("unknown command '\(first)' (try: vimana --help)")
+        }
+    }
+
+    /// One clear line on stderr, exit status 2.
+    static func usageError(_ message: String) -> Int32 {
+        printErr("vimana: \(message)")
+        return 2
+    }
+}
+
+func printOut(_ text: String) { writeAll(1, text.hasSuffix("\n") ? text : text + "\n") }
+func printErr(_ text: String) { writeAll(2, text.hasSuffix("\n") ? text : text + "\n") }
+
+func writeAll(_ fd: Int32, _ text: String) {
+    var t = text
+    t.withUTF8 { b in
+        var off = 0
+        while off < b.count {
+            let n = write(fd, b.baseAddress! + off, b.count - off)
+            if n <= 0 { if n < 0 && errno == EINTR { continue }; return }
+            off += n
+        }
+    }
+}
+
+/// A tiny flag reader: `--name value` pairs and bare `--flag`s, in any order.
+struct FlagReader {
+    var positional: [String] = []
+    var values: [String: String] = [:]
+    var flags: Set<String> = []
+
+    /// Parses `args`; `valued` names take a value, `bare` names do not.
+    init(_ args: [String], valued: Set<String>, bare: Set<String>) throws(UsageError) {
+        var i = 0
+        while i < args.count {
+            let a = args[i]
+            if a.hasPrefix("--") && a.count > 2 {
+                var name = String(a.dropFirst(2))
+                var inline: String?
+                if let eq = name.firstIndex(of: "=") {
+                    inline = String(name[name.index(after: eq)...])
+                    name = String(name[..<eq])
+                }
+                if valued.contains(name) {
+                    if let inline { values[name] = inline }
+                    else {
+                        guard i + 1 < args.count else { throw UsageError("--\(name) needs a value") }
+                        values[name] = args[i + 1]
+                        i += 1
+                    }
+                } else if bare.contains(name) && inline == nil {
+                    flags.insert(name)
+                } else {
+                    throw UsageError("unknown option --\(name)")
+                }
+            } else {
+                positional.append(a)
+            }
+            i += 1
+        }
+    }
+
+    func int(_ name: String, range: ClosedRange<Int>) throws(UsageError) -> Int? {
+        guard let v = values[name] else { return nil }
+        guard let n = Int(v), range.contains(n) else {
+            throw UsageError("--\(name) expects an integer from \(range.lowerBound) to \(range.upperBound), got '\(v)'")
+        }
+        return n
+    }
+}
+
+struct UsageError: Error {
+    let message: String
+    init(_ message: String) { self.message = message }
+}

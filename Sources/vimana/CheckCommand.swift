@@ -1,0 +1,18 @@
+import VimanaConfig
+
+/// `vimana check CONFIG`: validate without serving; print the effective configuration.
+enum CheckCommand {
+    static func run(_ args: [String]) -> Int32 {
+        guard args.count == 1, !args[0].hasPrefix("-") else {
+            return CLI.usageError("usage: vimana check CONFIG")
+        }
+        do throws(ConfigError) {
+            let config = try ConfigLoader.load(path: args[0])
+            printOut(config.render())
+            return 0
+        } catch {
+            printErr(error.description)
+            return 2
+        }
+    }
+}

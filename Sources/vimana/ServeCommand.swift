@@ -1,0 +1,68 @@
+import VimanaCore
+import VimanaConfig
+import VimanaKernel
+import VimanaEventLoop
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `vimana serve`: load and validate the configuration, apply flag
+/// overrides, bind, serve until SIGINT/SIGTERM.
+enum ServeCommand {
+    static func run(_ args: [String]) -> Int32 {
+        var config: Configuration
+        var dryRun = false
+        do throws(UsageError) {
+            let f = try FlagReader(args, valued: ["config", "bind", "port", "http-port", "log-level", "log-format"],
+                                   bare: ["dry-run"])
+            guard f.positional.isEmpty else { throw UsageError("serve takes no arguments, got '\(f.positional[0])'") }
+            dryRun = f.flags.contains("dry-run")
+            if let path = f.values["config"] {
+                do throws(ConfigError) {
+                    config = try ConfigLoader.load(path: path)
+                } catch {
+                    printErr(error.description)
+                    return 2
+                }
+            } else {
+                config = Configuration()
+            }
+            if let bind = f.values["bind"] {
+                guard isIPv4Address(bind) else { throw UsageError("--bind expects an IPv4 address, got '\(bind)'") }
+                config.kernel.bind = bind == "localhost" ? "127.0.0.1" : bind
+            }
+            if let port = try f.int("port", range: 0...65535) { config.kernel.port = port }
+            if let port = try f.int("http-port", range: -1...65535) { config.kernel.httpPort = port }
+            if let level = f.values["log-level"] {
+                guard let l = LogLevel(name: level) else { throw UsageError("--log-level expects debug, info, warn or error") }
+                config.logging.level = l
+            }
+            if let format = f.values["log-format"] {
+                guard let fmt = LogFormat(rawValue: format) else { throw UsageError("--log-format expects text or json") }
+                config.logging.format = fmt
+            }
+        } catch {
+            return CLI.usageError(error.message)
+        }
+        if dryRun {
+            printOut(config.render())
+            return 0
+        }
+        Log.shared.configure(level: config.logging.level, format: config.logging.format)
+        do throws(SystemError) {
+            let kernel = try Kernel(config: config)
+            try kernel.start()
+            return kernel.run()
+        } catch {
+            Log.shared.error("cannot start", ["error": .string(error.description)])
+            return 1
+        }
+    }
+}
+
+/// True for a dotted-quad IPv4 address or `localhost`.
+func isIPv4Address(_ text: String) -> Bool {
+    if text == "localhost" { return true }
+    var addr = in_addr()
+    return inet_pton(AF_INET, text, &addr) == 1
+}
