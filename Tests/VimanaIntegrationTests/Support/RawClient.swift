@@ -1,0 +1,103 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A raw TCP client: sends bytes, reads bytes, with timeouts. Tests compare
+/// exact reply bytes, so nothing here interprets RESP.
+final class RawClient {
+    let fd: Int32
+
+    init(port: Int, host: String = "127.0.0.1", timeout: TimeInterval = 5) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("socket failed") }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        inet_pton(AF_INET, host, &addr.sin_addr)
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard rc == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw TestFailure("connect to \(host):\(port) failed: \(reason)")
+        }
+        setTimeout(timeout)
+    }
+
+    deinit { close(fd) }
+
+    func setTimeout(_ seconds: TimeInterval) {
+        var tv = timeval(tv_sec: Int(seconds), tv_usec: Int((seconds - Double(Int(seconds))) * 1_000_000))
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    func send(_ text: String) { send(Array(text.utf8)) }
+
+    func send(_ bytes: [UInt8]) {
+        var off = 0
+        while off < bytes.count {
+            let n = bytes[off...].withUnsafeBufferPointer { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { return }
+            off += n
+        }
+    }
+
+    /// Encodes a command as a RESP multibulk.
+    static func command(_ args: [String]) -> String {
+        "*\(args.count)\r\n" + args.map { "$\($0.utf8.count)\r\n\($0)\r\n" }.joined()
+    }
+
+    func send(command args: String...) { send(Self.command(args)) }
+
+    /// Reads exactly `count` bytes, or fewer on timeout/EOF.
+    func read(count: Int) -> [UInt8] {
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while out.count < count {
+            let n = recv(fd, &buf, min(buf.count, count - out.count), 0)
+            if n <= 0 { break }
+            out += buf[0..<n]
+        }
+        return out
+    }
+
+    /// Reads as many bytes as `expected` has and returns them as text.
+    func read(matching expected: String) -> String {
+        String(decoding: read(count: expected.utf8.count), as: UTF8.self)
+    }
+
+    /// Reads whatever arrives until `seconds` of silence or EOF.
+    func readAvailable(quiet seconds: TimeInterval = 0.3) -> String {
+        setTimeout(seconds)
+        defer { setTimeout(5) }
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = recv(fd, &buf, buf.count, 0)
+            if n <= 0 { break }
+            out += buf[0..<n]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// True when the server closes the connection (EOF) within `timeout`.
+    func isClosedByPeer(timeout: TimeInterval = 3) -> Bool {
+        setTimeout(0.2)
+        defer { setTimeout(5) }
+        var buf = [UInt8](repeating: 0, count: 65536)
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let n = recv(fd, &buf, buf.count, 0)
+            if n == 0 { return true }
+            if n < 0 && errno == ECONNRESET { return true }
+        }
+        return false
+    }
+}
+
+/// Makes RESP readable in failure messages.
+func visible(_ s: String) -> String {
+    s.replacingOccurrences(of: "\r\n", with: "⏎")
+}

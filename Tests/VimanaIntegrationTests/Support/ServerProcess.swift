@@ -1,0 +1,122 @@
+import Foundation
+import Testing
+
+/// The real `vimana` binary started on ephemeral loopback ports, for
+/// black-box tests. Stopped (SIGKILL if it must) when the test ends.
+final class ServerProcess: @unchecked Sendable {
+    let process = Process()
+    let stderrPipe = Pipe()
+    private(set) var port = 0
+    private(set) var httpPort = 0
+    private var logText = ""
+    private let lock = NSLock()
+
+    /// The binary next to the test bundle (SwiftPM builds it before tests), or $VIMANA_BIN.
+    static var binaryPath: String {
+        if let env = ProcessInfo.processInfo.environment["VIMANA_BIN"] { return env }
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        return exe.deletingLastPathComponent().appendingPathComponent("vimana").path
+    }
+
+    /// Starts `vimana serve` with JSON logs and waits for the listening line.
+    init(arguments: [String] = [], config: String? = nil, logLevel: String = "debug") throws {
+        var args = ["serve", "--port", "0", "--http-port", "0", "--log-format", "json", "--log-level", logLevel]
+        if let config {
+            args += ["--config", try temporaryFile(config)]
+        }
+        process.executableURL = URL(fileURLWithPath: Self.binaryPath)
+        process.arguments = args + arguments
+        process.standardError = stderrPipe
+        process.standardOutput = FileHandle.nullDevice
+        stderrPipe.fileHandleForReading.readabilityHandler = { [weak self] h in
+            let data = h.availableData
+            guard let self, !data.isEmpty else { return }
+            self.lock.lock()
+            self.logText += String(decoding: data, as: UTF8.self)
+            self.lock.unlock()
+        }
+        try process.run()
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if let line = logLines.first(where: { $0.contains("\"event\":\"listening\"") }),
+               let p = Self.field(line, "port"), let h = Self.field(line, "http_port") {
+                port = p
+                httpPort = h
+                return
+            }
+            if !process.isRunning { break }
+            usleep(10_000)
+        }
+        stop()
+        throw TestFailure("server did not start; log:\n\(log)")
+    }
+
+    deinit { stop() }
+
+    var log: String {
+        lock.lock()
+        defer { lock.unlock() }
+        return logText
+    }
+
+    var logLines: [String] { log.split(separator: "\n").map(String.init) }
+
+    static func field(_ line: String, _ name: String) -> Int? {
+        guard let r = line.range(of: "\"\(name)\":") else { return nil }
+        let digits = line[r.upperBound...].prefix { $0 == "-" || $0.isNumber }
+        return Int(digits)
+    }
+
+    /// Sends `signal` and waits up to `timeout` seconds for the exit status.
+    func terminate(signal: Int32 = SIGTERM, timeout: TimeInterval = 5) -> Int32? {
+        kill(process.processIdentifier, signal)
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    func stop() {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        stderrPipe.fileHandleForReading.readabilityHandler = nil
+    }
+
+    /// Waits until a log line containing `text` appears.
+    func waitForLog(_ text: String, timeout: TimeInterval = 5) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if log.contains(text) { return true }
+            usleep(10_000)
+        }
+        return false
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+/// Runs the vimana binary to completion (for `check`, usage errors, dry runs).
+func runVimana(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: ServerProcess.binaryPath)
+    p.arguments = arguments
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}
+
+/// Writes `text` to a temporary file and returns its path.
+func temporaryFile(_ text: String, suffix: String = ".yaml") throws -> String {
+    let path = NSTemporaryDirectory() + "vimana-\(UUID().uuidString)\(suffix)"
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+    return path
+}
