@@ -145,7 +145,7 @@ extension Kernel {
         guard let info = infos[Int(c.pointee.fd)] else { return }
         if args.count == 1 {
             if info.channels.isEmpty { replySubscription(c, "unsubscribe", nil); return }
-            for name in info.channels { unsubscribe(c, info, channel: name, reply: true) }
+            dropAllChannels(c, info, reply: true)
             return
         }
         for i in 1..<args.count { unsubscribe(c, info, channel: args.bytes(i), reply: true) }
@@ -155,7 +155,7 @@ extension Kernel {
         guard let info = infos[Int(c.pointee.fd)] else { return }
         if args.count == 1 {
             if info.patterns.isEmpty { replySubscription(c, "punsubscribe", nil); return }
-            for pattern in info.patterns { unsubscribe(c, info, pattern: pattern, reply: true) }
+            dropAllPatterns(c, info, reply: true)
             return
         }
         for i in 1..<args.count { unsubscribe(c, info, pattern: args.bytes(i), reply: true) }
@@ -180,8 +180,30 @@ extension Kernel {
     /// Drops every subscription without replies (RESET).
     func unsubscribeAll(_ c: UnsafeMutablePointer<ClientState>) {
         guard let info = infos[Int(c.pointee.fd)] else { return }
-        for name in info.channels { unsubscribe(c, info, channel: name, reply: false) }
-        for pattern in info.patterns { unsubscribe(c, info, pattern: pattern, reply: false) }
+        dropAllChannels(c, info, reply: false)
+        dropAllPatterns(c, info, reply: false)
+    }
+
+    /// Unsubscribes from every channel in one pass (linear, not one list
+    /// search per channel), replying per channel as Redis does.
+    private func dropAllChannels(_ c: UnsafeMutablePointer<ClientState>, _ info: ClientInfo, reply: Bool) {
+        let names = info.channels
+        info.channels.removeAll()
+        for name in names {
+            _ = s.pointee.channels.remove(c.pointee.fd, name)
+            c.pointee.channelCount -= 1
+            if reply { replySubscription(c, "unsubscribe", name) }
+        }
+    }
+
+    private func dropAllPatterns(_ c: UnsafeMutablePointer<ClientState>, _ info: ClientInfo, reply: Bool) {
+        let patterns = info.patterns
+        info.patterns.removeAll()
+        for pattern in patterns {
+            _ = s.pointee.patterns.remove(c.pointee.fd, pattern)
+            c.pointee.patternCount -= 1
+            if reply { replySubscription(c, "punsubscribe", pattern) }
+        }
     }
 
     // MARK: - PUBSUB

@@ -1,9 +1,4 @@
 // TEMPORARY while the config loader and client land; deleted before commit.
 import VimanaConfig
-enum ConfigLoader {
-    static func load(path: String) throws(ConfigError) -> Configuration { throw ConfigError() }
-}
-struct ConfigError: Error { var description: String { "pending" } }
-extension Configuration { func render() -> String { "pending" } }
 enum PubSubCommands { static func pub(_ a: [String]) -> Int32 { 2 }; static func sub(_ a: [String]) -> Int32 { 2 } }
 enum BenchCommand { static func run(_ a: [String]) -> Int32 { 2 } }

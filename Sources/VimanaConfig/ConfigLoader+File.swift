@@ -1,0 +1,39 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension ConfigLoader {
+    /// A configuration file larger than this is refused: phoenix.yaml is a few
+    /// hundred bytes, and a huge file is almost certainly the wrong path.
+    static let maxFileSize = 1 << 20
+
+    /// The file's bytes, unchanged (libyaml checks the encoding), or a
+    /// `ConfigError` naming the path and the system's reason.
+    static func readFile(_ path: String) throws(ConfigError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw ConfigError(path: path, message: "cannot open configuration file: \(errnoText(errno))")
+        }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16 << 10)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n == 0 { return bytes }
+            if n < 0 {
+                let code = errno
+                if code == EINTR { continue }
+                throw ConfigError(path: path, message: "cannot read configuration file: \(errnoText(code))")
+            }
+            bytes.append(contentsOf: chunk[0..<n])
+            guard bytes.count <= maxFileSize else {
+                throw ConfigError(path: path, message: "configuration file is larger than \(Units.formatSize(maxFileSize))")
+            }
+        }
+    }
+
+    private static func errnoText(_ code: Int32) -> String {
+        guard let text = strerror(code) else { return "errno \(code)" }
+        return String(cString: text)
+    }
+}

@@ -1,0 +1,204 @@
+import VimanaCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Loads phoenix.yaml into a validated `Configuration`.
+///
+/// Promises: either a `Configuration` whose every value is within its
+/// documented range, or a `ConfigError` at the 1-based line and column of the
+/// offending key (unknown, duplicate) or value (wrong type, out of range),
+/// saying what was expected. Keys left out, or set to `~`/`null`, keep their
+/// defaults; an empty file or one with only comments yields the defaults.
+/// Nothing is silently ignored: unknown keys at any level are errors.
+public enum ConfigLoader {
+    /// Reads and validates the file at `path`; `source` becomes `path`.
+    /// A missing or unreadable file is a `ConfigError` naming the path and the system's reason.
+    public static func load(path: String) throws(ConfigError) -> Configuration {
+        try decode(try readFile(path), path: path)
+    }
+
+    /// Validates `yaml` as if it were the content of the file `path` (used in messages and as `source`).
+    public static func load(yaml: String, path: String) throws(ConfigError) -> Configuration {
+        try decode(Array(yaml.utf8), path: path)
+    }
+
+    static func decode(_ bytes: [UInt8], path: String) throws(ConfigError) -> Configuration {
+        let root = try YAMLReader.read(bytes, path: path)
+        return try Schema(path: path).configuration(root)
+    }
+}
+
+// MARK: - Schema
+
+/// The phoenix.yaml schema: one function per section, one helper per value kind.
+private struct Schema {
+    let path: String
+
+    func configuration(_ root: YAMLNode?) throws(ConfigError) -> Configuration {
+        var config = Configuration(source: path)
+        guard let root else { return config }
+        let top = try section(root, "", keys: ["kernel", "logging"])
+        if let node = top["kernel"] { config.kernel = try kernel(node) }
+        if let node = top["logging"] { config.logging = try logging(node) }
+        return config
+    }
+
+    private func kernel(_ node: YAMLNode) throws(ConfigError) -> KernelConfig {
+        var k = KernelConfig()
+        let s = try section(node, "kernel", keys: ["bind", "port", "http_port", "limits"])
+        if let n = s["bind"], let v = try bind(n, "kernel.bind") { k.bind = v }
+        if let n = s["port"], let v = try integer(n, "kernel.port", 0...65535) { k.port = v }
+        if let n = s["http_port"], let v = try httpPort(n, "kernel.http_port") { k.httpPort = v }
+        if let n = s["limits"] { k.limits = try limits(n) }
+        return k
+    }
+
+    private func limits(_ node: YAMLNode) throws(ConfigError) -> Limits {
+        var l = Limits()
+        let s = try section(node, "kernel.limits",
+                            keys: ["max_clients", "max_payload", "max_inline", "query_buffer_before_auth", "pubsub_output"])
+        if let n = s["max_clients"], let v = try integer(n, "kernel.limits.max_clients", 1...1_000_000) {
+            l.maxClients = v
+        }
+        if let n = s["max_payload"], let v = try size(n, "kernel.limits.max_payload", 1...Limits.maxPayloadCeiling) {
+            l.maxPayload = v
+        }
+        if let n = s["max_inline"], let v = try size(n, "kernel.limits.max_inline", (1 << 10)...(64 << 20)) {
+            l.maxInline = v
+        }
+        if let n = s["query_buffer_before_auth"],
+           let v = try size(n, "kernel.limits.query_buffer_before_auth", (1 << 10)...(1 << 30)) {
+            l.queryBufferBeforeAuth = v
+        }
+        if let n = s["pubsub_output"] {
+            let p = try section(n, "kernel.limits.pubsub_output", keys: ["hard", "soft", "soft_seconds"])
+            if let n = p["hard"], let v = try size(n, "kernel.limits.pubsub_output.hard", nil) { l.pubsubOutputHard = v }
+            if let n = p["soft"], let v = try size(n, "kernel.limits.pubsub_output.soft", nil) { l.pubsubOutputSoft = v }
+            if let n = p["soft_seconds"], let v = try seconds(n, "kernel.limits.pubsub_output.soft_seconds", 0...86_400) {
+                l.pubsubOutputSoftSeconds = v
+            }
+        }
+        return l
+    }
+
+    private func logging(_ node: YAMLNode) throws(ConfigError) -> LoggingConfig {
+        var g = LoggingConfig()
+        let s = try section(node, "logging", keys: ["level", "format"])
+        if let n = s["level"] {
+            let expected = "one of debug, info, warn, error"
+            if let text = try scalar(n, "logging.level", expected) {
+                guard let level = LogLevel(name: Self.lowerASCII(text)) else { throw mismatch(n, "logging.level", expected) }
+                g.level = level
+            }
+        }
+        if let n = s["format"] {
+            let expected = "one of text, json"
+            if let text = try scalar(n, "logging.format", expected) {
+                guard let format = LogFormat(rawValue: Self.lowerASCII(text)) else { throw mismatch(n, "logging.format", expected) }
+                g.format = format
+            }
+        }
+        return g
+    }
+
+    // MARK: - Value kinds
+
+    /// The values of a mapping by key, after checking every key is one of `keys`; empty for null.
+    private func section(_ node: YAMLNode, _ name: String, keys: [String]) throws(ConfigError) -> [String: YAMLNode] {
+        if node.isNull { return [:] }
+        let listed = keys.joined(separator: ", ")
+        guard case .mapping(let entries) = node.content else {
+            let what = name.isEmpty ? "expected a mapping at the top level" : "\(name): expected a mapping"
+            throw fail(node, "\(what) with keys \(listed), got \(node.summary)")
+        }
+        var values: [String: YAMLNode] = [:]
+        for entry in entries {
+            guard keys.contains(entry.key) else {
+                let where_ = name.isEmpty ? "at the top level" : "in \(name)"
+                throw ConfigError(path: path, line: entry.line, column: entry.column,
+                                  message: "unknown key '\(entry.key)' \(where_) (expected one of: \(listed))")
+            }
+            values[entry.key] = entry.value
+        }
+        return values
+    }
+
+    /// A leaf's text, or nil for null (keep the default). Quoted or not: the schema decides the type.
+    private func scalar(_ node: YAMLNode, _ key: String, _ expected: String) throws(ConfigError) -> String? {
+        if node.isNull { return nil }
+        guard case .scalar(let text, _) = node.content else { throw mismatch(node, key, expected) }
+        return text
+    }
+
+    private func integer(_ node: YAMLNode, _ key: String, _ range: ClosedRange<Int>) throws(ConfigError) -> Int? {
+        let expected = "an integer from \(range.lowerBound) to \(range.upperBound)"
+        guard let text = try scalar(node, key, expected) else { return nil }
+        guard let value = Int(text), range.contains(value) else { throw mismatch(node, key, expected) }
+        return value
+    }
+
+    /// An integer port, or `off` for -1 (disabled).
+    private func httpPort(_ node: YAMLNode, _ key: String) throws(ConfigError) -> Int? {
+        let expected = "an integer from -1 to 65535 or 'off'"
+        guard let text = try scalar(node, key, expected) else { return nil }
+        if Self.lowerASCII(text) == "off" { return -1 }
+        guard let value = Int(text), (-1...65535).contains(value) else { throw mismatch(node, key, expected) }
+        return value
+    }
+
+    /// An IPv4 address as inet_pton reads it; `localhost` means 127.0.0.1.
+    private func bind(_ node: YAMLNode, _ key: String) throws(ConfigError) -> String? {
+        let expected = "an IPv4 address such as 127.0.0.1 or 0.0.0.0, or 'localhost'"
+        guard let text = try scalar(node, key, expected) else { return nil }
+        if text == "localhost" { return "127.0.0.1" }
+        var address = in_addr()
+        guard inet_pton(AF_INET, text, &address) == 1 else { throw mismatch(node, key, expected) }
+        return text
+    }
+
+    /// A size (see `Units.parseSize`) within `range`; nil range means 0 (no limit) up to any size.
+    private func size(_ node: YAMLNode, _ key: String, _ range: ClosedRange<Int>?) throws(ConfigError) -> Int? {
+        let expected = range.map { "a size from \(Units.formatSize($0.lowerBound)) to \(Units.formatSize($0.upperBound))"
+            + " (like 64KiB or 65536)" } ?? "a size (like 32MiB or 33554432; 0 = no limit)"
+        guard let text = try scalar(node, key, expected) else { return nil }
+        let value: Int
+        do {
+            value = try Units.parseSize(text)
+        } catch .overflow {
+            throw mismatch(node, key, expected, note: " (too large)")
+        } catch {
+            throw mismatch(node, key, expected)
+        }
+        guard range?.contains(value) ?? true else { throw mismatch(node, key, expected) }
+        return value
+    }
+
+    /// A duration (see `Units.parseDuration`) that is a whole number of seconds within `range`.
+    private func seconds(_ node: YAMLNode, _ key: String, _ range: ClosedRange<Int>) throws(ConfigError) -> Int? {
+        let expected = "a duration in whole seconds from \(range.lowerBound) to \(range.upperBound)"
+            + " (like 60, 60s, 2m or 1h)"
+        guard let text = try scalar(node, key, expected) else { return nil }
+        guard let duration = try? Units.parseDuration(text) else { throw mismatch(node, key, expected) }
+        let (whole, fraction) = duration.components
+        guard fraction == 0, whole <= Int64(range.upperBound), whole >= Int64(range.lowerBound) else {
+            throw mismatch(node, key, expected)
+        }
+        return Int(whole)
+    }
+
+    // MARK: - Messages
+
+    /// `key: expected …, got …` at the value's position.
+    private func mismatch(_ node: YAMLNode, _ key: String, _ expected: String, note: String = "") -> ConfigError {
+        fail(node, "\(key): expected \(expected), got \(node.summary)\(note)")
+    }
+
+    private func fail(_ node: YAMLNode, _ message: String) -> ConfigError {
+        ConfigError(path: path, line: node.line, column: node.column, message: message)
+    }
+
+    private static func lowerASCII(_ text: String) -> String {
+        String(decoding: text.utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
+    }
+}

@@ -1,0 +1,92 @@
+import Testing
+@testable import VimanaConfig
+
+/// Every kind of mistake, with the exact text `vimana check` prints. Positions
+/// are those of the offending key (unknown, duplicate) or value (type, range).
+@Suite struct ConfigErrorTests {
+    @Test(arguments: [
+        // unknown keys, at each level
+        ("kernal:\n  port: 1\n",
+         "phoenix.yaml:1:1: unknown key 'kernal' at the top level (expected one of: kernel, logging)"),
+        ("kernel:\n  prot: 7379\n",
+         "phoenix.yaml:2:3: unknown key 'prot' in kernel (expected one of: bind, port, http_port, limits)"),
+        ("kernel:\n  limits:\n    max_client: 5\n",
+         "phoenix.yaml:3:5: unknown key 'max_client' in kernel.limits (expected one of: max_clients, max_payload, max_inline, query_buffer_before_auth, pubsub_output)"),
+        ("kernel:\n  limits:\n    pubsub_output:\n      hard: 1\n      sft: 2\n",
+         "phoenix.yaml:5:7: unknown key 'sft' in kernel.limits.pubsub_output (expected one of: hard, soft, soft_seconds)"),
+        ("logging: {level: info, colour: true}\n",
+         "phoenix.yaml:1:24: unknown key 'colour' in logging (expected one of: level, format)"),
+        // wrong types
+        ("kernel:\n  port: abc\n",
+         "phoenix.yaml:2:9: kernel.port: expected an integer from 0 to 65535, got 'abc'"),
+        ("kernel:\n  port: [1]\n",
+         "phoenix.yaml:2:9: kernel.port: expected an integer from 0 to 65535, got a sequence"),
+        ("kernel:\n  port: {a: 1}\n",
+         "phoenix.yaml:2:9: kernel.port: expected an integer from 0 to 65535, got a mapping"),
+        ("kernel:\n  port: \"\"\n",
+         "phoenix.yaml:2:9: kernel.port: expected an integer from 0 to 65535, got ''"),
+        ("kernel: 7379\n",
+         "phoenix.yaml:1:9: kernel: expected a mapping with keys bind, port, http_port, limits, got '7379'"),
+        ("kernel:\n  limits: [1, 2]\n",
+         "phoenix.yaml:2:11: kernel.limits: expected a mapping with keys max_clients, max_payload, max_inline, query_buffer_before_auth, pubsub_output, got a sequence"),
+        ("- kernel\n",
+         "phoenix.yaml:1:1: expected a mapping at the top level with keys kernel, logging, got a sequence"),
+        ("kernel:\n  bind: [127.0.0.1]\n",
+         "phoenix.yaml:2:9: kernel.bind: expected an IPv4 address such as 127.0.0.1 or 0.0.0.0, or 'localhost', got a sequence"),
+        // out of range or malformed values
+        ("kernel:\n  port: 65536\n",
+         "phoenix.yaml:2:9: kernel.port: expected an integer from 0 to 65535, got '65536'"),
+        ("kernel:\n  port: -1\n",
+         "phoenix.yaml:2:9: kernel.port: expected an integer from 0 to 65535, got '-1'"),
+        ("kernel:\n  http_port: -2\n",
+         "phoenix.yaml:2:14: kernel.http_port: expected an integer from -1 to 65535 or 'off', got '-2'"),
+        ("kernel:\n  bind: 10.0.0.256\n",
+         "phoenix.yaml:2:9: kernel.bind: expected an IPv4 address such as 127.0.0.1 or 0.0.0.0, or 'localhost', got '10.0.0.256'"),
+        ("kernel:\n  bind: ::1\n",
+         "phoenix.yaml:2:9: kernel.bind: expected an IPv4 address such as 127.0.0.1 or 0.0.0.0, or 'localhost', got '::1'"),
+        ("kernel:\n  limits:\n    max_clients: 0\n",
+         "phoenix.yaml:3:18: kernel.limits.max_clients: expected an integer from 1 to 1000000, got '0'"),
+        ("kernel:\n  limits:\n    max_payload: 1GiB\n",
+         "phoenix.yaml:3:18: kernel.limits.max_payload: expected a size from 1 to 512MiB (like 64KiB or 65536), got '1GiB'"),
+        ("kernel:\n  limits:\n    max_payload: 0\n",
+         "phoenix.yaml:3:18: kernel.limits.max_payload: expected a size from 1 to 512MiB (like 64KiB or 65536), got '0'"),
+        ("kernel:\n  limits:\n    max_inline: 1023\n",
+         "phoenix.yaml:3:17: kernel.limits.max_inline: expected a size from 1KiB to 64MiB (like 64KiB or 65536), got '1023'"),
+        ("kernel:\n  limits:\n    query_buffer_before_auth: 2 GiB\n",
+         "phoenix.yaml:3:31: kernel.limits.query_buffer_before_auth: expected a size from 1KiB to 1GiB (like 64KiB or 65536), got '2 GiB'"),
+        ("kernel:\n  limits:\n    pubsub_output:\n      hard: 32 MB!\n",
+         "phoenix.yaml:4:13: kernel.limits.pubsub_output.hard: expected a size (like 32MiB or 33554432; 0 = no limit), got '32 MB!'"),
+        ("kernel:\n  limits:\n    pubsub_output:\n      soft: 99999999999999GiB\n",
+         "phoenix.yaml:4:13: kernel.limits.pubsub_output.soft: expected a size (like 32MiB or 33554432; 0 = no limit), got '99999999999999GiB' (too large)"),
+        ("kernel:\n  limits:\n    pubsub_output:\n      soft_seconds: 1500ms\n",
+         "phoenix.yaml:4:21: kernel.limits.pubsub_output.soft_seconds: expected a duration in whole seconds from 0 to 86400 (like 60, 60s, 2m or 1h), got '1500ms'"),
+        ("kernel:\n  limits:\n    pubsub_output:\n      soft_seconds: 25h\n",
+         "phoenix.yaml:4:21: kernel.limits.pubsub_output.soft_seconds: expected a duration in whole seconds from 0 to 86400 (like 60, 60s, 2m or 1h), got '25h'"),
+        ("logging:\n  level: verbose\n",
+         "phoenix.yaml:2:10: logging.level: expected one of debug, info, warn, error, got 'verbose'"),
+        ("logging:\n  format: xml\n",
+         "phoenix.yaml:2:11: logging.format: expected one of text, json, got 'xml'"),
+    ])
+    func errorNamesPositionAndExpectation(yaml: String, expected: String) {
+        #expect(loadError(yaml)?.description == expected)
+    }
+
+    @Test func errorFieldsCarryTheValuePosition() throws {
+        let error = try #require(loadError("logging:\n  level: info\nkernel:\n    port: abc\n", path: "conf/phoenix.yaml"))
+        #expect(error.path == "conf/phoenix.yaml")
+        #expect(error.line == 4)
+        #expect(error.column == 11)
+        #expect(error.message == "kernel.port: expected an integer from 0 to 65535, got 'abc'")
+    }
+
+    @Test func longValuesAreShortenedInMessages() {
+        let long = String(repeating: "x", count: 100)
+        #expect(loadError("logging:\n  level: \(long)\n")?.message
+                == "logging.level: expected one of debug, info, warn, error, got '\(String(repeating: "x", count: 40))…'")
+    }
+
+    @Test func descriptionWithoutPositionIsPathAndMessage() {
+        #expect(ConfigError(path: "a.yaml", message: "boom").description == "a.yaml: boom")
+        #expect(ConfigError(path: "a.yaml", line: 3, column: 7, message: "boom").description == "a.yaml:3:7: boom")
+    }
+}

@@ -1,0 +1,63 @@
+import Testing
+import VimanaCore
+@testable import VimanaConfig
+
+@Suite struct RenderTests {
+    @Test func defaultsRenderInTheDocumentedLayout() {
+        #expect(Configuration().render() == """
+            # effective configuration (source: built-in default)
+            kernel:
+              bind: 127.0.0.1
+              port: 7379
+              http_port: 7380
+              limits:
+                max_clients: 10000
+                max_payload: 1MiB
+                max_inline: 64KiB
+                query_buffer_before_auth: 1MiB
+                pubsub_output:
+                  hard: 32MiB
+                  soft: 8MiB
+                  soft_seconds: 60
+            logging:
+              level: info
+              format: text
+
+            """)
+    }
+
+    @Test func disabledHTTPRendersAsOff() {
+        var config = Configuration()
+        config.kernel.httpPort = -1
+        #expect(config.render().contains("\n  http_port: off\n"))
+    }
+
+    @Test func sourceCannotBreakOutOfTheComment() throws {
+        let config = Configuration(source: "evil\nkernel: 1")
+        #expect(config.render().hasPrefix("# effective configuration (source: evil?kernel: 1)\nkernel:\n"))
+        #expect(try loaded(config.render()) == Configuration(source: "phoenix.yaml"))
+    }
+
+    @Test func renderRoundTrips() throws {
+        var odd = Configuration(source: "odd")
+        odd.kernel.bind = "0.0.0.0"
+        odd.kernel.port = 0
+        odd.kernel.httpPort = -1
+        odd.kernel.limits.maxClients = 1
+        odd.kernel.limits.maxPayload = 1000
+        odd.kernel.limits.maxInline = 1536
+        odd.kernel.limits.queryBufferBeforeAuth = 1 << 30
+        odd.kernel.limits.pubsubOutputHard = 0
+        odd.kernel.limits.pubsubOutputSoft = 3 << 30
+        odd.kernel.limits.pubsubOutputSoftSeconds = 0
+        odd.logging.level = .error
+        odd.logging.format = .json
+
+        for original in [Configuration(), try loaded(fullFile), odd] {
+            var reloaded = try loaded(original.render(), path: "rendered.yaml")
+            #expect(reloaded.source == "rendered.yaml")
+            reloaded.source = original.source
+            #expect(reloaded == original)
+        }
+    }
+}

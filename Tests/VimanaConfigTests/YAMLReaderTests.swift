@@ -1,0 +1,98 @@
+import Testing
+@testable import VimanaConfig
+
+/// What the libyaml layer rejects before the schema sees anything.
+@Suite struct YAMLReaderTests {
+    @Test func syntaxErrorCarriesLibyamlProblemAndPosition() throws {
+        let error = try #require(loadError("kernel:\n  port: 1\n bind: 0.0.0.0\n"))
+        #expect(error.line == 3)
+        #expect(error.column == 2)
+        #expect(error.description == "phoenix.yaml:3:2: invalid YAML: did not find expected key"
+                + " (while parsing a block mapping at line 1, column 1)")
+    }
+
+    @Test func unterminatedFlowMappingIsASyntaxError() {
+        #expect(loadError("kernel: {port: 1\n")?.description
+                == "phoenix.yaml:2:1: invalid YAML: did not find expected ',' or '}'"
+                + " (while parsing a flow mapping at line 1, column 9)")
+    }
+
+    @Test func tabIndentationIsASyntaxError() {
+        #expect(loadError("kernel:\n\tport: 1\n")?.description
+                == "phoenix.yaml:2:1: invalid YAML: found character that cannot start any token"
+                + " (while scanning for the next token at line 2, column 1)")
+    }
+
+    @Test func controlCharacterIsRejectedAtItsPosition() {
+        #expect(loadError("kernel:\n  bind: \u{7}\n")?.description
+                == "phoenix.yaml:2:9: invalid YAML input: control characters are not allowed (0x07)")
+    }
+
+    @Test func duplicateKeyIsRejectedAtTheSecondOccurrence() {
+        #expect(loadError("kernel:\n  port: 1\n  bind: 0.0.0.0\n  port: 2\n")?.description
+                == "phoenix.yaml:4:3: duplicate key 'port' in kernel (first at line 2, column 3)")
+        #expect(loadError("kernel: {}\nlogging: {}\nkernel: {}\n")?.description
+                == "phoenix.yaml:3:1: duplicate key 'kernel' at the top level (first at line 1, column 1)")
+    }
+
+    @Test func aliasIsRejected() {
+        #expect(loadError("kernel:\n  port: *p\n")?.description
+                == "phoenix.yaml:2:9: aliases are not supported (found '*p'); write the value out")
+    }
+
+    @Test func anchorIsRejected() {
+        #expect(loadError("kernel:\n  limits: &l\n    max_clients: 5\n")?.description
+                == "phoenix.yaml:2:11: anchors are not supported (found '&l'); write the value out")
+        #expect(loadError("kernel:\n  port: &p 1\n")?.description
+                == "phoenix.yaml:2:9: anchors are not supported (found '&p'); write the value out")
+    }
+
+    @Test func secondDocumentIsRejected() {
+        #expect(loadError("kernel: {}\n---\nlogging: {}\n")?.description
+                == "phoenix.yaml:2:1: only one YAML document is allowed in a configuration file")
+    }
+
+    @Test func nonScalarKeyIsRejected() {
+        #expect(loadError("? [kernel]\n: 1\n")?.description
+                == "phoenix.yaml:1:3: mapping keys must be scalars at the top level")
+    }
+
+    @Test func deepNestingIsRejected() {
+        let deep = "kernel: " + String(repeating: "[", count: 100) + String(repeating: "]", count: 100) + "\n"
+        #expect(loadError(deep)?.message == "nesting is deeper than 64 levels")
+    }
+
+    @Test func missingFileNamesPathAndReason() {
+        let path = "/nonexistent/vimana/phoenix.yaml"
+        do throws(ConfigError) {
+            _ = try ConfigLoader.load(path: path)
+            Issue.record("loaded a file that does not exist")
+        } catch {
+            #expect(error.description == "\(path): cannot open configuration file: No such file or directory")
+            #expect(error.line == 0)
+            #expect(error.column == 0)
+        }
+    }
+
+    @Test func directoryIsAnUnreadableFile() {
+        do throws(ConfigError) {
+            _ = try ConfigLoader.load(path: "/tmp")
+            Issue.record("loaded a directory")
+        } catch {
+            #expect(error.description == "/tmp: cannot read configuration file: Is a directory")
+        }
+    }
+
+    @Test func invalidUTF8InAFileIsRejectedWithPosition() throws {
+        let file = TemporaryFile(Array("kernel:\n  bind: ".utf8) + [0xFF] + Array("\n".utf8))
+        defer { file.remove() }
+        do throws(ConfigError) {
+            _ = try ConfigLoader.load(path: file.path)
+            Issue.record("loaded invalid UTF-8")
+        } catch {
+            #expect(error.line == 2)
+            #expect(error.column == 9)
+            #expect(error.message.hasPrefix("invalid YAML input: "))
+        }
+    }
+}

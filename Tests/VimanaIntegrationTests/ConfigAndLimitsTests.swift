@@ -1,0 +1,107 @@
+import Foundation
+import Testing
+
+/// phoenix.yaml errors at start, and the limits it sets enforced at run time.
+@Suite struct ConfigAndLimitsTests {
+    @Test func badConfigExitsTwoWithFileLineAndColumn() throws {
+        let path = try temporaryFile("kernel:\n  port: 7379\n  limits:\n    max_clients: lots\n")
+        let r = try runVimana(["serve", "--config", path])
+        #expect(r.status == 2)
+        #expect(r.stderr == "\(path):4:18: kernel.limits.max_clients: expected an integer from 1 to 1000000, got 'lots'\n")
+        let unknown = try temporaryFile("kernel:\n  prot: 1\n")
+        let u = try runVimana(["serve", "--config", unknown])
+        #expect(u.status == 2)
+        #expect(u.stderr.hasPrefix("\(unknown):2:3: unknown key 'prot' in kernel"))
+        let missing = try runVimana(["serve", "--config", "/nonexistent/phoenix.yaml"])
+        #expect(missing.status == 2)
+        #expect(missing.stderr.contains("/nonexistent/phoenix.yaml"))
+    }
+
+    @Test func checkAndDryRunPrintTheEffectiveConfiguration() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let shipped = root.appendingPathComponent("config/phoenix.yaml").path
+        let check = try runVimana(["check", shipped])
+        #expect(check.status == 0, "\(check.stderr)")
+        #expect(check.stdout.contains("  port: 7379\n"))
+        let dry = try runVimana(["serve", "--config", shipped, "--port", "9999", "--dry-run"])
+        #expect(dry.status == 0)
+        #expect(dry.stdout.contains("  port: 9999\n"), "flags override the file")
+        #expect(dry.stdout.contains("# effective configuration (source: \(shipped))"))
+    }
+
+    @Test func connectionsPastMaxClientsAreRefusedWithRedisError() throws {
+        let server = try ServerProcess(config: "kernel:\n  limits:\n    max_clients: 2\n")
+        let a = try RawClient(port: server.port)
+        let b = try RawClient(port: server.port)
+        a.send("PING\r\n"); b.send("PING\r\n")
+        #expect(a.read(matching: "+PONG\r\n") == "+PONG\r\n")
+        #expect(b.read(matching: "+PONG\r\n") == "+PONG\r\n")
+        let c = try RawClient(port: server.port)
+        let refusal = "-ERR max number of clients reached\r\n"
+        #expect(c.read(matching: refusal) == refusal)
+        #expect(c.isClosedByPeer())
+        // A slot frees up when a client leaves.
+        a.send("QUIT\r\n")
+        #expect(a.isClosedByPeer())
+        usleep(100_000)
+        let d = try RawClient(port: server.port)
+        d.send("PING\r\n")
+        #expect(d.read(matching: "+PONG\r\n") == "+PONG\r\n")
+    }
+
+    @Test func payloadOverMaxPayloadIsAProtocolError() throws {
+        let server = try ServerProcess(config: "kernel:\n  limits:\n    max_payload: 1KiB\n")
+        let c = try RawClient(port: server.port)
+        c.send(RawClient.command(["PUBLISH", "t", String(repeating: "x", count: 1024)]))
+        #expect(c.read(matching: ":0\r\n") == ":0\r\n")
+        c.send("*3\r\n$7\r\nPUBLISH\r\n$1\r\nt\r\n$1025\r\n")
+        let e = "-ERR Protocol error: invalid bulk length\r\n"
+        #expect(c.read(matching: e) == e)
+        #expect(c.isClosedByPeer())
+    }
+
+    @Test func slowSubscriberIsDisconnectedWhilePublisherContinues() throws {
+        let server = try ServerProcess(config: """
+            kernel:
+              limits:
+                pubsub_output:
+                  hard: 256KiB
+                  soft: 128KiB
+                  soft_seconds: 60
+            """)
+        let slow = try RawClient(port: server.port)
+        slow.send("SUBSCRIBE firehose\r\n")
+        _ = slow.read(count: "*3\r\n$9\r\nsubscribe\r\n$8\r\nfirehose\r\n:1\r\n".utf8.count)
+        let fast = try RawClient(port: server.port)
+        fast.send("SUBSCRIBE firehose\r\n")
+        _ = fast.readAvailable()
+        let publisher = try RawClient(port: server.port)
+        let payload = String(repeating: "p", count: 1000)
+        let batch = String(repeating: RawClient.command(["PUBLISH", "firehose", payload]), count: 100)
+        var batches = 0
+        // The slow one never reads; the fast one drains as we go. Publish until
+        // the server cuts the slow one off (its socket buffers fill first).
+        while !server.log.contains("slow subscriber disconnected") && batches < 2000 {
+            publisher.send(batch)
+            _ = publisher.read(count: 100 * 4)  // ":2\r\n" or ":1\r\n" per publish
+            _ = fast.readAvailable(quiet: 0.001)
+            batches += 1
+        }
+        #expect(server.waitForLog("slow subscriber disconnected"))
+        #expect(server.log.contains("\"limit\":\"hard\""))
+        // The publisher was never blocked and still gets prompt replies.
+        publisher.send("PUBLISH firehose last\r\n")
+        #expect(publisher.read(matching: ":1\r\n") == ":1\r\n")
+        #expect(slow.isClosedByPeer(timeout: 10))
+        let metrics = RawClient.httpGet(port: server.httpPort, path: "/metrics")
+        #expect(metrics.contains("\nvimana_slow_subscriber_disconnects_total 1\n"))
+    }
+}
+
+extension RawClient {
+    static func httpGet(port: Int, path: String) -> String {
+        guard let c = try? RawClient(port: port) else { return "" }
+        c.send("GET \(path) HTTP/1.1\r\n\r\n")
+        return c.readAvailable(quiet: 1)
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import Testing
+
+/// The same bytes sent to redis-server 7 and to Vimana must get the same
+/// bytes back. Each case is a list of steps on named connections; replies
+/// are read until the connection is quiet.
+@Suite(.serialized) struct RedisParityTests {
+    /// (connection index, bytes to send)
+    typealias Step = (Int, String)
+
+    static let cases: [(String, [Step])] = [
+        ("ping and echo", [(0, "PING\r\nping hello\r\nECHO \"a\\tb\"\r\n*2\r\n$4\r\necho\r\n$0\r\n\r\n")]),
+        ("unknown command and arity", [(0, "FOO bar 'baz qux'\r\nfoo\r\nPUBLISH x\r\nECHO\r\nSUBSCRIBE\r\nPING a b\r\n")]),
+        ("select", [(0, "SELECT 0\r\nSELECT x\r\nSELECT\r\n")]),
+        ("auth without a password", [(0, "AUTH x\r\nAUTH default x\r\nAUTH a b c\r\n")]),
+        ("hello errors", [(0, "HELLO 4\r\nHELLO x\r\nHELLO 3 SETNAME\r\nHELLO 3 FOO bar\r\nHELLO 2 SETNAME \"a b\"\r\n")]),
+        ("client names", [(0, "CLIENT GETNAME\r\nCLIENT SETNAME \"a b\"\r\nCLIENT SETNAME ok\r\nCLIENT GETNAME\r\nCLIENT SETNAME \"\"\r\nCLIENT GETNAME\r\nCLIENT NOPE\r\nCLIENT SETNAME\r\n")]),
+        ("client kill errors", [(0, "CLIENT KILL ID 0\r\nCLIENT KILL ID x\r\nCLIENT KILL 1.2.3.4:5\r\nCLIENT KILL ID 99999\r\n")]),
+        ("config get", [(0, "CONFIG GET save\r\nCONFIG GET appendonly\r\nCONFIG GET nosuchparam\r\nCONFIG\r\n")]),
+        ("resp2 subscribe, publish, unsubscribe", [
+            (0, "SUBSCRIBE a b\r\n"), (1, "PUBLISH a hello\r\nPUBLISH b \"\"\r\nPUBLISH c x\r\n"),
+            (0, "PING\r\nPING x\r\nECHO no\r\nUNSUBSCRIBE a\r\nUNSUBSCRIBE b\r\nUNSUBSCRIBE\r\nPUNSUBSCRIBE\r\nECHO yes\r\n"),
+        ]),
+        ("resp2 patterns", [
+            (0, "PSUBSCRIBE tasks.* ev?nts.[a-c]*\r\n"), (1, "PUBLISH tasks.civic 1\r\nPUBLISH events.alpha 2\r\nPUBLISH eVnts.d 3\r\n"),
+            (0, "PUNSUBSCRIBE tasks.*\r\nPUNSUBSCRIBE nope\r\nPUNSUBSCRIBE\r\n"),
+        ]),
+        ("channel and pattern both match", [
+            (0, "SUBSCRIBE t.a\r\nPSUBSCRIBE t.*\r\n"), (1, "PUBLISH t.a m\r\n"), (0, "RESET\r\nPING\r\n"),
+        ]),
+        ("resp3 pubsub", [
+            (0, "HELLO 3\r\n"), (0, "SUBSCRIBE a\r\nPSUBSCRIBE a*\r\nPING\r\nECHO x\r\n"), (1, "PUBLISH a m\r\n"),
+            (0, "UNSUBSCRIBE\r\nPUNSUBSCRIBE\r\nUNSUBSCRIBE\r\nCLIENT GETNAME\r\n"),
+        ]),
+        ("pubsub introspection", [
+            (0, "SUBSCRIBE x y\r\nPSUBSCRIBE p*\r\n"), (1, "SUBSCRIBE x\r\n"),
+            (2, "PUBSUB NUMSUB x y z\r\nPUBSUB NUMPAT\r\nPUBSUB CHANNELS y\r\nPUBSUB CHANNELS nomatch*\r\nPUBSUB\r\nPUBSUB NOPE\r\n"),
+            (2, "HELLO 3\r\n"), (2, "PUBSUB NUMSUB x\r\n"),
+        ]),
+        ("quit", [(0, "QUIT\r\n")]),
+        ("protocol error: multibulk length", [(0, "PING\r\n*x\r\n")]),
+        ("protocol error: bulk length", [(0, "*1\r\n$-2\r\n")]),
+        ("protocol error: expected dollar", [(0, "*1\r\n:1\r\n")]),
+        ("protocol error: unbalanced quotes", [(0, "ECHO \"x\r\n")]),
+        ("empty requests are ignored", [(0, "\r\n*0\r\n*-1\r\n\r\nPING\r\n")]),
+    ]
+
+    /// Replaces what legitimately differs (connection ids, server name) with placeholders.
+    static func normalize(_ s: String) -> String {
+        var out = s
+        for (a, b) in [("$6\r\nvimana\r\n", "$SERVER"), ("$5\r\nredis\r\n", "$SERVER")] {
+            out = out.replacingOccurrences(of: a, with: b)
+        }
+        // HELLO's id field: "$2\r\nid\r\n:N\r\n"
+        if let r = out.range(of: "$2\r\nid\r\n:") {
+            let rest = out[r.upperBound...]
+            let digits = rest.prefix { $0.isNumber }
+            out.replaceSubrange(r.upperBound..<rest.index(rest.startIndex, offsetBy: digits.count), with: "ID")
+        }
+        return out
+    }
+
+    static func run(_ steps: [Step], port: Int) throws -> [String] {
+        let count = (steps.map(\.0).max() ?? 0) + 1
+        let clients = try (0..<count).map { _ in try RawClient(port: port) }
+        var transcript: [String] = []
+        for (i, bytes) in steps {
+            clients[i].send(bytes)
+            // Replies to one step may land on any connection (pub/sub).
+            for (k, c) in clients.enumerated() {
+                let got = c.readAvailable(quiet: 0.15)
+                if !got.isEmpty { transcript.append("[\(k)] " + normalize(got)) }
+            }
+        }
+        for (k, c) in clients.enumerated() where c.isClosedByPeer(timeout: 0.2) { transcript.append("[\(k)] closed") }
+        return transcript
+    }
+
+    @Test(arguments: cases.map(\.0))
+    func sameBytesAsRedis(name: String) throws {
+        let steps = Self.cases.first { $0.0 == name }!.1
+        let redis = try RedisProcess()
+        let vimana = try ServerProcess(logLevel: "info")
+        let expected = try Self.run(steps, port: redis.port)
+        let actual = try Self.run(steps, port: vimana.port)
+        #expect(actual == expected, "\(name)\nredis:  \(expected.map(visible))\nvimana: \(actual.map(visible))")
+    }
+}
