@@ -46,10 +46,20 @@ private struct Schema {
 
     private func kernel(_ node: YAMLNode) throws(ConfigError) -> KernelConfig {
         var k = KernelConfig()
-        let s = try section(node, "kernel", keys: ["bind", "port", "http_port", "limits"])
+        let s = try section(node, "kernel", keys: ["bind", "port", "http_port", "password", "limits"])
         if let n = s["bind"], let v = try bind(n, "kernel.bind") { k.bind = v }
         if let n = s["port"], let v = try integer(n, "kernel.port", 0...65535) { k.port = v }
         if let n = s["http_port"], let v = try httpPort(n, "kernel.http_port") { k.httpPort = v }
+        if let n = s["password"] {
+            let expected = "a string of 1 to 512 bytes without control characters"
+            if let text = try scalar(n, "kernel.password", expected) {
+                guard (1...512).contains(text.utf8.count), !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
+                    // Never echo the value: it is a secret.
+                    throw fail(n, "kernel.password: expected \(expected)")
+                }
+                k.password = text
+            }
+        }
         if let n = s["limits"] { k.limits = try limits(n) }
         return k
     }

@@ -5,7 +5,7 @@ extension Configuration {
     /// disabled HTTP port as `off`.
     ///
     /// Promises: loading the text gives a `Configuration` equal to this one
-    /// except for `source`. Used by `vimana serve --dry-run` and `vimana check`.
+    /// except for `source` and `kernel.password` (a secret: only its presence is shown). Used by `vimana serve --dry-run` and `vimana check`.
     public func render() -> String {
         let l = kernel.limits
         let lines = [
@@ -14,6 +14,7 @@ extension Configuration {
             "  bind: \(Self.yamlString(kernel.bind))",
             "  port: \(kernel.port)",
             "  http_port: \(kernel.httpPort == -1 ? "off" : String(kernel.httpPort))",
+        ] + (kernel.password == nil ? [] : ["  # password: set (not shown)"]) + [
             "  limits:",
             "    max_clients: \(l.maxClients)",
             "    max_payload: \(Units.formatSize(l.maxPayload))",

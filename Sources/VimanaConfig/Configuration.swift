@@ -28,6 +28,9 @@ public struct KernelConfig: Sendable, Equatable {
     /// HTTP observability port (/health, /ready, /metrics); 0 picks a free port, -1 disables.
     public var httpPort: Int = 7380
     public var limits: Limits = Limits()
+    /// When set, clients must AUTH (or HELLO … AUTH) with it before any other
+    /// command, as Redis's `requirepass`. Never logged or printed.
+    public var password: String? = nil
 
     public init() {}
 }

@@ -35,6 +35,14 @@ enum CommandTable {
         }
     }
 
+    /// Commands a client may send before authenticating (Redis's `no_auth` flag).
+    static func allowedBeforeAuth(_ c: Command) -> Bool {
+        switch c {
+        case .auth, .hello, .quit, .reset: true
+        default: false
+        }
+    }
+
     // MARK: - Lookup by name, without building a String
 
     /// Lowercased name bytes packed into two words; names are ≤ 16 bytes.

@@ -29,6 +29,8 @@ extension Kernel {
     func resetCommand(_ c: UnsafeMutablePointer<ClientState>) {
         unsubscribeAll(c)
         c.pointee.flags.remove(.resp3)
+        // As Redis: back to the default user, authenticated only if it needs no password.
+        if config.kernel.password != nil { c.pointee.flags.remove(.authenticated) }
         if let info = infos[Int(c.pointee.fd)] {
             info.name = []
         }
@@ -51,12 +53,14 @@ extension Kernel {
             version = v
         }
         var user: [UInt8]?
+        var passwordIndex = 0
         var name: [UInt8]?
         var j = 2
         while j < args.count {
             let more = args.count - 1 - j
             if args.equals(j, caseInsensitive: "auth") && more >= 2 {
                 user = args.bytes(j + 1)
+                passwordIndex = j + 2
                 j += 2
             } else if args.equals(j, caseInsensitive: "setname") && more >= 1 {
                 name = args.bytes(j + 1)
@@ -67,7 +71,12 @@ extension Kernel {
             }
             j += 1
         }
-        if let user, !authenticate(c, user: user) { return }
+        if let user {
+            guard authenticate(c, user: user, password: args.bytes(passwordIndex)) else { return }
+        } else if !c.pointee.flags.contains(.authenticated) {
+            c.pointee.output.tail.writeError("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
+            return
+        }
         if let name {
             guard Self.validClientName(name) else {
                 c.pointee.output.tail.writeError("ERR Client names cannot contain spaces, newlines or special characters.")
@@ -94,27 +103,47 @@ extension Kernel {
     /// look for one (HELLO, INFO `redis_version`); clients gate features on it.
     static let redisCompatibilityVersion: StaticString = "7.0.15"
 
-    /// AUTH while no password is configured: Redis's own answers for a
-    /// default user without a password.
+    /// AUTH [user] password. With no password configured the answers are
+    /// Redis's own for a default user without one; with `kernel.password`
+    /// it is Redis's `requirepass`: the `default` user and that password.
     func authCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         if args.count > 3 {
             c.pointee.output.tail.writeError("ERR syntax error")
             return
         }
-        if args.count == 2 {
+        if args.count == 2 && config.kernel.password == nil {
             c.pointee.output.tail.writeError(
                 "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
             return
         }
-        if authenticate(c, user: args.bytes(1)) { c.pointee.output.tail.append("+OK\r\n") }
+        let user = args.count == 3 ? args.bytes(1) : Array("default".utf8)
+        if authenticate(c, user: user, password: args.bytes(args.count - 1)) {
+            c.pointee.output.tail.append("+OK\r\n")
+        }
     }
 
-    /// With no password configured only the `default` user exists and it
-    /// accepts any password (Redis's `nopass`). Replies the error on failure.
-    private func authenticate(_ c: UnsafeMutablePointer<ClientState>, user: [UInt8]) -> Bool {
-        if user == Array("default".utf8) { return true }
+    /// Checks credentials; marks the client authenticated or replies WRONGPASS.
+    /// The password is compared in constant time and never logged.
+    private func authenticate(_ c: UnsafeMutablePointer<ClientState>, user: [UInt8], password: [UInt8]) -> Bool {
+        var ok = user == Array("default".utf8)
+        if let expected = config.kernel.password {
+            ok = ok && Self.constantTimeEqual(Array(expected.utf8), password)
+        }
+        if ok {
+            c.pointee.flags.insert(.authenticated)
+            return true
+        }
+        log.debug("auth failed", ["id": .int(c.pointee.id)])
         c.pointee.output.tail.writeError("WRONGPASS invalid username-password pair or user is disabled.")
         return false
+    }
+
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        var diff = UInt8(truncatingIfNeeded: a.count ^ b.count)
+        for i in 0..<max(a.count, b.count) {
+            diff |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)
+        }
+        return diff == 0
     }
 
     func selectCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {

@@ -52,7 +52,7 @@ extension Kernel {
         let c = UnsafeMutablePointer<ClientState>.allocate(capacity: 1)
         let id = state.pointee.nextClientID
         state.pointee.nextClientID += 1
-        var flags: ClientFlags = [.authenticated]
+        var flags: ClientFlags = config.kernel.password == nil ? [.authenticated] : []
         if http { flags.insert(.http) }
         c.initialize(to: ClientState(
             fd: fd, id: id, flags: flags,
@@ -118,7 +118,12 @@ extension Kernel {
                 execute(c, args)
             case .needMore:
                 let buffered = c.pointee.input.readableBytes
-                if buffered > KernelConstants.queryBufferLimit(s.pointee.limits) {
+                if !c.pointee.flags.contains(.authenticated) && buffered > s.pointee.limits.queryBufferBeforeAuth {
+                    s.pointee.metrics.queryBufferDisconnects += 1
+                    log.warn("client closed: query buffer limit before AUTH",
+                             ["id": .int(c.pointee.id), "bytes": .int(buffered)])
+                    markClose(c, reason: "query buffer limit before auth")
+                } else if buffered > KernelConstants.queryBufferLimit(s.pointee.limits) {
                     s.pointee.metrics.queryBufferDisconnects += 1
                     log.warn("client closed: query buffer limit", ["id": .int(c.pointee.id), "bytes": .int(buffered)])
                     markClose(c, reason: "query buffer limit")

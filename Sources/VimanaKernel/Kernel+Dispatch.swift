@@ -15,6 +15,10 @@ extension Kernel {
             c.pointee.output.tail.writeError("ERR wrong number of arguments for '\(spec.name)' command")
             return
         }
+        if !c.pointee.flags.contains(.authenticated) && !CommandTable.allowedBeforeAuth(command) {
+            c.pointee.output.tail.writeError("NOAUTH Authentication required.")
+            return
+        }
         if c.pointee.isSubscribed && !c.pointee.flags.contains(.resp3) && !CommandTable.allowedWhileSubscribed(command) {
             c.pointee.output.tail.writeError(
                 "ERR Can't execute '\(fullName(command, args))': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")

@@ -158,6 +158,7 @@ extension Kernel {
             ("query-buffer-before-auth", String(l.queryBufferBeforeAuth)),
             ("client-output-buffer-limit",
              "normal 0 0 0 slave 0 0 0 pubsub \(l.pubsubOutputHard) \(l.pubsubOutputSoft) \(l.pubsubOutputSoftSeconds)"),
+            ("requirepass", k.password == nil ? "" : "(set; not shown)"),
             ("save", ""),
             ("appendonly", "no"),
             ("databases", "1"),

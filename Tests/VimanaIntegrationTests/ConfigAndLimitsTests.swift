@@ -105,3 +105,42 @@ extension RawClient {
         return c.readAvailable(quiet: 1)
     }
 }
+
+/// `kernel.password`: Redis's requirepass behaviour.
+@Suite struct PasswordTests {
+    static let config = "kernel:\n  password: s3cret\n  limits:\n    query_buffer_before_auth: 4KiB\n"
+
+    @Test func commandsNeedAuthFirst() throws {
+        let server = try ServerProcess(config: Self.config)
+        let c = try RawClient(port: server.port)
+        c.send("PING\r\nSUBSCRIBE a\r\nHELLO 3\r\nAUTH wrong\r\nAUTH alice s3cret\r\nAUTH s3cret\r\nPING\r\n")
+        let expected = "-NOAUTH Authentication required.\r\n-NOAUTH Authentication required.\r\n"
+            + "-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time\r\n"
+            + "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+            + "-WRONGPASS invalid username-password pair or user is disabled.\r\n+OK\r\n+PONG\r\n"
+        #expect(c.read(matching: expected) == expected)
+        c.send("RESET\r\nPING\r\n")
+        #expect(c.read(matching: "+RESET\r\n-NOAUTH Authentication required.\r\n") == "+RESET\r\n-NOAUTH Authentication required.\r\n")
+        #expect(!server.log.contains("s3cret"))
+    }
+
+    @Test func helloCanAuthenticate() throws {
+        let server = try ServerProcess(config: Self.config)
+        let c = try RawClient(port: server.port)
+        c.send("HELLO 3 AUTH default s3cret\r\n")
+        #expect(c.read(count: 4) == Array("%7\r\n".utf8))
+        _ = c.readAvailable()
+        c.send("PING\r\n")
+        #expect(c.read(matching: "+PONG\r\n") == "+PONG\r\n")
+    }
+
+    @Test func unauthenticatedClientsCannotBufferMuchInput() throws {
+        let server = try ServerProcess(config: Self.config)
+        let c = try RawClient(port: server.port)
+        c.send("*2\r\n$4\r\nECHO\r\n$100000\r\n" + String(repeating: "x", count: 10_000))
+        #expect(c.isClosedByPeer())
+        let ok = try RawClient(port: server.port)
+        ok.send("AUTH s3cret\r\n" + RawClient.command(["ECHO", String(repeating: "y", count: 10_000)]))
+        #expect(ok.read(count: 5 + 10_000 + 9).count == 5 + 10_000 + 9)
+    }
+}
