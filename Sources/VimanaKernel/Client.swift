@@ -22,6 +22,8 @@ struct ClientState {
     /// Command table index of the last command, for CLIENT LIST's `cmd=`.
     var lastCommand: Int
     var lastSubcommand: Int
+    /// Bytes asked for per `read`: grows for pipelining clients (see readClient).
+    var readSize: Int
 
     @inline(__always) var isSubscribed: Bool { channelCount &+ patternCount > 0 }
 }

@@ -61,7 +61,7 @@ extension Kernel {
             output: OutputQueue(capacity: KernelConstants.initialOutputBuffer),
             channelCount: 0, patternCount: 0, softLimitSince: 0,
             createdMillis: state.pointee.nowMillis, lastActiveMillis: state.pointee.nowMillis,
-            lastCommand: -1, lastSubcommand: -1))
+            lastCommand: -1, lastSubcommand: -1, readSize: KernelConstants.readChunk))
         state.pointee.clients[Int(fd)] = c
         infos[Int(fd)] = ClientInfo(address: Socket.address(fd, remote: true), localAddress: Socket.address(fd, remote: false))
         if http {
@@ -85,17 +85,27 @@ extension Kernel {
             if n == 0 { markClose(c, reason: "eof") }
             return
         }
-        if c.pointee.input.writableBytes < KernelConstants.readChunk / 2 {
+        let chunk = c.pointee.readSize
+        if c.pointee.input.writableBytes < chunk / 2 {
             let shift = c.pointee.input.readIndex
             if shift > 0 {
                 c.pointee.input.compact()
                 c.pointee.parser.rebase(by: shift)
             }
             let wanted = c.pointee.parser.bytesWanted(readIndex: 0) - c.pointee.input.readableBytes
-            c.pointee.input.reserve(max(KernelConstants.readChunk, wanted))
+            c.pointee.input.reserve(max(chunk, wanted))
         }
-        switch Socket.read(c.pointee.fd, into: &c.pointee.input, limit: c.pointee.input.writableBytes) {
+        let room = c.pointee.input.writableBytes
+        switch Socket.read(c.pointee.fd, into: &c.pointee.input, limit: room) {
         case .bytes(let n):
+            // A read that fills the buffer means a pipelining client: read more
+            // per pass so each pass delivers bigger batches (fewer writes to
+            // subscribers). Back to the small size once it drains.
+            if n == room && chunk < KernelConstants.maxReadChunk {
+                c.pointee.readSize = chunk * 2
+            } else if n < chunk / 4 && chunk > KernelConstants.readChunk {
+                c.pointee.readSize = KernelConstants.readChunk
+            }
             s.pointee.metrics.netInputBytes &+= n
             c.pointee.lastActiveMillis = s.pointee.nowMillis
             processInput(c)

@@ -98,10 +98,14 @@ public final class Kernel: EventLoopHandler {
         refreshClock()
         let state = s
         if !state.pointee.pendingWrites.isEmpty {
-            var i = 0
-            while i < state.pointee.pendingWrites.count {
+            // Newest first, as Redis: the client whose command was just run
+            // (a publisher awaiting its reply) is written before the
+            // subscribers its message went to, so it can send the next one
+            // while they are being written.
+            var i = state.pointee.pendingWrites.count
+            while i > 0 {
+                i -= 1
                 let fd = state.pointee.pendingWrites[i]
-                i += 1
                 guard let c = state.pointee.client(fd) else { continue }
                 c.pointee.flags.remove(.pendingWrite)
                 if !c.pointee.flags.contains(.closing) { flush(c) }

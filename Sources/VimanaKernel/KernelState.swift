@@ -65,6 +65,8 @@ struct KernelState {
 enum KernelConstants {
     /// Bytes read per `read` call when no large bulk is expected (Redis: 16 KiB).
     static let readChunk = 16 << 10
+    /// Ceiling of the adaptive read size for a client that keeps the socket full.
+    static let maxReadChunk = 256 << 10
     /// Bytes written to one client per flush before yielding to others
     /// (Redis's NET_MAX_WRITES_PER_EVENT is 64 KiB).
     static let maxWritePerFlush = 64 << 10
