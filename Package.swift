@@ -48,8 +48,10 @@ let package = Package(
 
         .testTarget(name: "VimanaRESPTests", dependencies: ["VimanaRESP", "VimanaCore"]),
         .testTarget(name: "VimanaBusTests", dependencies: ["VimanaBus"]),
+        .testTarget(name: "VimanaEventLoopTests", dependencies: ["VimanaEventLoop", "VimanaCore"]),
         .testTarget(name: "VimanaConfigTests", dependencies: ["VimanaConfig"]),
         .testTarget(name: "VimanaIntegrationTests", dependencies: ["VimanaCore"]),
+        .testTarget(name: "VimanaClientTests", dependencies: ["VimanaClient", "VimanaRESP"]),
     ],
     swiftLanguageModes: [.v6]
 )
