@@ -112,8 +112,8 @@ enum CommandTable {
             return CommandSpec(name: "hello", arity: -1, flags: ["noscript", "loading", "stale", "fast", "no_auth"],
                                categories: conn, summary: "Handshake with the server", since: "6.0.0", group: "connection",
                                complexity: "O(1)",
-                               arguments: [("protover", "integer", true, false), ("username_password", "block", true, false),
-                                           ("clientname", "string", true, false)])
+                               arguments: [("protover", "integer", true, false), ("auth-username-password", "string", true, false),
+                                           ("setname-clientname", "string", true, false)])
         case .auth:
             return CommandSpec(name: "auth", arity: -2, flags: ["noscript", "loading", "stale", "fast", "no_auth"],
                                categories: conn, summary: "Authenticate to the server", since: "1.0.0", group: "connection",
@@ -135,10 +135,10 @@ enum CommandTable {
                 CommandSpec(name: "client|id", arity: 2, flags: sub, categories: slowConn, summary: "Returns the client ID for the current connection", since: "5.0.0", group: "connection", complexity: "O(1)", arguments: []),
                 CommandSpec(name: "client|getname", arity: 2, flags: sub, categories: slowConn, summary: "Get the current connection name", since: "2.6.9", group: "connection", complexity: "O(1)", arguments: []),
                 CommandSpec(name: "client|setname", arity: 3, flags: sub, categories: slowConn, summary: "Set the current connection name", since: "2.6.9", group: "connection", complexity: "O(1)", arguments: [("connection-name", "string", false, false)]),
-                CommandSpec(name: "client|setinfo", arity: 4, flags: sub, categories: slowConn, summary: "Set client or connection specific info", since: "7.2.0", group: "connection", complexity: "O(1)", arguments: [("attr", "oneof", false, false)]),
-                CommandSpec(name: "client|list", arity: -2, flags: ["admin"] + sub, categories: admin, summary: "Get the list of client connections", since: "2.4.0", group: "connection", complexity: "O(N) where N is the number of client connections", arguments: [("normal|pubsub", "oneof", true, false), ("client-id", "integer", true, true)]),
+                CommandSpec(name: "client|setinfo", arity: 4, flags: sub, categories: slowConn, summary: "Set client or connection specific info", since: "7.2.0", group: "connection", complexity: "O(1)", arguments: [("lib-name|lib-ver", "string", false, false), ("value", "string", false, false)]),
+                CommandSpec(name: "client|list", arity: -2, flags: ["admin"] + sub, categories: admin, summary: "Get the list of client connections", since: "2.4.0", group: "connection", complexity: "O(N) where N is the number of client connections", arguments: [("type-normal|pubsub", "string", true, false), ("id-client-id", "integer", true, true)]),
                 CommandSpec(name: "client|info", arity: 2, flags: sub, categories: slowConn, summary: "Returns information about the current client connection.", since: "6.2.0", group: "connection", complexity: "O(1)", arguments: []),
-                CommandSpec(name: "client|kill", arity: -3, flags: ["admin"] + sub, categories: admin, summary: "Kill the connection of a client", since: "2.4.0", group: "connection", complexity: "O(N) where N is the number of client connections", arguments: [("filter", "oneof", false, true)]),
+                CommandSpec(name: "client|kill", arity: -3, flags: ["admin"] + sub, categories: admin, summary: "Kill the connection of a client", since: "2.4.0", group: "connection", complexity: "O(N) where N is the number of client connections", arguments: [("filter-value", "string", false, true)]),
                 CommandSpec(name: "client|help", arity: 2, flags: ["loading", "stale"], categories: slowConn, summary: "Show helpful text about the different subcommands", since: "5.0.0", group: "connection", complexity: "O(1)", arguments: []),
             ]
             return s
@@ -152,7 +152,7 @@ enum CommandTable {
                 CommandSpec(name: "command|count", arity: 2, flags: f, categories: cat, summary: "Get total number of commands", since: "2.8.13", group: "server", complexity: "O(1)", arguments: []),
                 CommandSpec(name: "command|docs", arity: -2, flags: f, categories: cat, summary: "Get array of specific command documentation", since: "7.0.0", group: "server", complexity: "O(N) where N is the number of commands to look up", arguments: [("command-name", "string", true, true)]),
                 CommandSpec(name: "command|info", arity: -2, flags: f, categories: cat, summary: "Get array of specific command details, or all when no argument is given.", since: "2.8.13", group: "server", complexity: "O(N) where N is the number of commands to look up", arguments: [("command-name", "string", true, true)]),
-                CommandSpec(name: "command|list", arity: -2, flags: f, categories: cat, summary: "Get an array of command names", since: "7.0.0", group: "server", complexity: "O(N) where N is the total number of commands", arguments: [("filterby", "oneof", true, false)]),
+                CommandSpec(name: "command|list", arity: -2, flags: f, categories: cat, summary: "Get an array of command names", since: "7.0.0", group: "server", complexity: "O(N) where N is the total number of commands", arguments: [("filterby", "string", true, false)]),
                 CommandSpec(name: "command|help", arity: 2, flags: f, categories: cat, summary: "Show helpful text about the different subcommands", since: "5.0.0", group: "server", complexity: "O(1)", arguments: []),
             ]
             return s

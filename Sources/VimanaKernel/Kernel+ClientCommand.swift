@@ -71,36 +71,30 @@ extension Kernel {
         }
     }
 
-    /// CLIENT LIST [TYPE normal|pubsub] [ID id ...]
+    /// CLIENT LIST [TYPE normal|pubsub | ID id ...]: one filter, as Redis 7.0.
     private func clientList(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         var type: String?
         var ids: Set<Int>?
-        var i = 2
-        while i < args.count {
-            if args.equals(i, caseInsensitive: "type") && i + 1 < args.count {
-                let t = args.string(i + 1).lowercased()
-                guard ["normal", "pubsub", "master", "replica", "slave"].contains(t) else {
-                    c.pointee.output.tail.writeError("ERR Unknown client type '\(args.string(i + 1))'")
-                    return
-                }
-                type = t
-                i += 2
-            } else if args.equals(i, caseInsensitive: "id") && i + 1 < args.count {
-                var set = Set<Int>()
-                i += 1
-                while i < args.count {
-                    guard let id = args.integer(i), id > 0 else {
-                        c.pointee.output.tail.writeError("ERR Invalid client ID")
-                        return
-                    }
-                    set.insert(id)
-                    i += 1
-                }
-                ids = set
-            } else {
-                c.pointee.output.tail.writeError("ERR syntax error")
+        if args.count >= 4 && args.equals(2, caseInsensitive: "type") && args.count == 4 {
+            let t = args.string(3).lowercased()
+            guard ["normal", "pubsub", "master", "replica", "slave"].contains(t) else {
+                c.pointee.output.tail.writeError("ERR Unknown client type '\(args.string(3))'")
                 return
             }
+            type = t
+        } else if args.count >= 4 && args.equals(2, caseInsensitive: "id") {
+            var set = Set<Int>()
+            for i in 3..<args.count {
+                guard let id = args.integer(i) else {
+                    c.pointee.output.tail.writeError("ERR Invalid client ID")
+                    return
+                }
+                set.insert(id)
+            }
+            ids = set
+        } else if args.count != 2 {
+            c.pointee.output.tail.writeError("ERR syntax error")
+            return
         }
         var text = ""
         forEachClient { other in

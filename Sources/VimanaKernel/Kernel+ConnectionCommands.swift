@@ -63,7 +63,13 @@ extension Kernel {
                 passwordIndex = j + 2
                 j += 2
             } else if args.equals(j, caseInsensitive: "setname") && more >= 1 {
-                name = args.bytes(j + 1)
+                let candidate = args.bytes(j + 1)
+                // Validated as soon as it is read, as Redis: before later options.
+                guard Self.validClientName(candidate) else {
+                    c.pointee.output.tail.writeError("ERR Client names cannot contain spaces, newlines or special characters.")
+                    return
+                }
+                name = candidate
                 j += 1
             } else {
                 c.pointee.output.tail.writeError("ERR Syntax error in HELLO option '\(args.string(j))'")
@@ -74,16 +80,10 @@ extension Kernel {
         if let user {
             guard authenticate(c, user: user, password: args.bytes(passwordIndex)) else { return }
         } else if !c.pointee.flags.contains(.authenticated) {
-            c.pointee.output.tail.writeError("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
+            c.pointee.output.tail.writeError("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
             return
         }
-        if let name {
-            guard Self.validClientName(name) else {
-                c.pointee.output.tail.writeError("ERR Client names cannot contain spaces, newlines or special characters.")
-                return
-            }
-            infos[Int(c.pointee.fd)]?.name = name
-        }
+        if let name { infos[Int(c.pointee.fd)]?.name = name }
         if version == 3 { c.pointee.flags.insert(.resp3) } else { c.pointee.flags.remove(.resp3) }
         writeHelloReply(&c.pointee.output.tail, id: c.pointee.id, version: version)
     }
@@ -147,8 +147,12 @@ extension Kernel {
     }
 
     func selectCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
-        guard let index = args.integer(1), index >= Int(Int32.min), index <= Int(Int32.max) else {
+        guard let index = args.integer(1) else {
             c.pointee.output.tail.writeError("ERR value is not an integer or out of range")
+            return
+        }
+        guard index >= Int(Int32.min), index <= Int(Int32.max) else {
+            c.pointee.output.tail.writeError("ERR value is out of range, value must between -2147483648 and 2147483647")
             return
         }
         if index != 0 {

@@ -212,6 +212,11 @@ extension Kernel {
         guard let sub = subcommand(c, .pubsub, args) else { return }
         switch sub {
         case "channels":
+            guard args.count <= 3 else {
+                c.pointee.output.tail.writeError(
+                    "ERR unknown subcommand or wrong number of arguments for '\(args.string(1))'. Try PUBSUB HELP.")
+                return
+            }
             var names: [[UInt8]] = []
             let pattern = args.count > 2 ? args.bytes(2) : nil
             s.pointee.channels.forEach { name, _ in

@@ -23,7 +23,7 @@ extension Kernel {
             c.pointee.output.tail.writeArrayHeader(names.count)
             for name in names {
                 if let spec = findSpec(name) { writeCommandInfo(&c.pointee.output.tail, spec, resp3: resp3) }
-                else { c.pointee.output.tail.writeNullArray(resp3: resp3) }
+                else { c.pointee.output.tail.writeNull(resp3: resp3) }
             }
         case "docs":
             let specs = args.count > 2 ? (2..<args.count).compactMap { findSpec(args.string($0)) } : CommandTable.specs
@@ -33,13 +33,15 @@ extension Kernel {
                 writeCommandDocs(&c.pointee.output.tail, spec, resp3: resp3)
             }
         case "list":
-            var names = CommandTable.specs.map(\.name)
+            // Redis lists subcommands too, as `container|sub`.
+            let all = CommandTable.specs.flatMap { [$0] + $0.subcommands }
+            var names = all.map(\.name)
             if args.count == 5 && args.equals(2, caseInsensitive: "filterby") {
                 let value = args.string(4)
                 if args.equals(3, caseInsensitive: "pattern") {
                     names = names.filter { Glob.matches(value, $0, ignoringCase: true) }
                 } else if args.equals(3, caseInsensitive: "aclcat") {
-                    names = CommandTable.specs.filter { $0.categories.contains("@" + value.lowercased()) }.map(\.name)
+                    names = all.filter { $0.categories.contains("@" + value.lowercased()) }.map(\.name)
                 } else if args.equals(3, caseInsensitive: "module") {
                     names = []
                 } else {
@@ -97,10 +99,15 @@ extension Kernel {
         b.writeInteger(0)
         b.writeSetHeader(spec.categories.count, resp3: resp3)
         for cat in spec.categories { b.writeSimple(string: cat) }
-        b.writeSetHeader(0, resp3: resp3)
-        b.writeArrayHeader(0)
-        b.writeArrayHeader(spec.subcommands.count)
-        for sub in spec.subcommands { writeCommandInfo(&b, sub, resp3: resp3) }
+        b.writeSetHeader(0, resp3: resp3)  // tips
+        b.writeSetHeader(0, resp3: resp3)  // key specs: none, pub/sub commands take no keys
+        // Redis replies an empty set when there are no subcommands, else an array.
+        if spec.subcommands.isEmpty {
+            b.writeSetHeader(0, resp3: resp3)
+        } else {
+            b.writeArrayHeader(spec.subcommands.count)
+            for sub in spec.subcommands { writeCommandInfo(&b, sub, resp3: resp3) }
+        }
     }
 
     /// The COMMAND DOCS map of one command.
@@ -175,9 +182,11 @@ extension Kernel {
             var found: [(String, String)] = []
             for i in 2..<args.count {
                 let pattern = args.string(i)
+                let literal = Glob.isLiteral(Array(pattern.utf8))
                 for (name, value) in configParameters
-                where Glob.matches(pattern, name, ignoringCase: true) && !found.contains(where: { $0.0 == name }) {
-                    found.append((name, value))
+                where Glob.matches(pattern, name, ignoringCase: true) && !found.contains(where: { $0.0.lowercased() == name }) {
+                    // As Redis: an exact name is echoed as the client spelled it.
+                    found.append((literal ? pattern : name, value))
                 }
             }
             c.pointee.output.tail.writeMapHeader(found.count, resp3: c.pointee.flags.contains(.resp3))

@@ -131,6 +131,8 @@ public struct RequestParser {
     /// Returns the index of `\r`, -1 when more bytes are needed, -2 when too long.
     @inline(__always)
     private func findHeaderEnd(_ buffer: borrowing ByteBuffer, from: Int) -> Int {
+        // `from` is just past the `*` or `$`: the limit counts from that byte, as Redis.
+        let lineStart = from - 1
         let end = buffer.writeIndex
         var i = from
         let base = buffer.base
@@ -141,7 +143,7 @@ public struct RequestParser {
             }
             i &+= 1
         }
-        return end - from > maxInline ? -2 : -1
+        return end - lineStart > maxInline ? -2 : -1
     }
 
     private mutating func readMultibulkHeader(_ buffer: inout ByteBuffer) -> ParseOutcome {

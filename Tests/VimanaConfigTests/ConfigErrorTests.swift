@@ -9,7 +9,7 @@ import Testing
         ("kernal:\n  port: 1\n",
          "phoenix.yaml:1:1: unknown key 'kernal' at the top level (expected one of: kernel, logging)"),
         ("kernel:\n  prot: 7379\n",
-         "phoenix.yaml:2:3: unknown key 'prot' in kernel (expected one of: bind, port, http_port, limits)"),
+         "phoenix.yaml:2:3: unknown key 'prot' in kernel (expected one of: bind, port, http_port, password, limits)"),
         ("kernel:\n  limits:\n    max_client: 5\n",
          "phoenix.yaml:3:5: unknown key 'max_client' in kernel.limits (expected one of: max_clients, max_payload, max_inline, query_buffer_before_auth, pubsub_output)"),
         ("kernel:\n  limits:\n    pubsub_output:\n      hard: 1\n      sft: 2\n",
@@ -26,7 +26,7 @@ import Testing
         ("kernel:\n  port: \"\"\n",
          "phoenix.yaml:2:9: kernel.port: expected an integer from 0 to 65535, got ''"),
         ("kernel: 7379\n",
-         "phoenix.yaml:1:9: kernel: expected a mapping with keys bind, port, http_port, limits, got '7379'"),
+         "phoenix.yaml:1:9: kernel: expected a mapping with keys bind, port, http_port, password, limits, got '7379'"),
         ("kernel:\n  limits: [1, 2]\n",
          "phoenix.yaml:2:11: kernel.limits: expected a mapping with keys max_clients, max_payload, max_inline, query_buffer_before_auth, pubsub_output, got a sequence"),
         ("- kernel\n",
@@ -88,5 +88,25 @@ import Testing
     @Test func descriptionWithoutPositionIsPathAndMessage() {
         #expect(ConfigError(path: "a.yaml", message: "boom").description == "a.yaml: boom")
         #expect(ConfigError(path: "a.yaml", line: 3, column: 7, message: "boom").description == "a.yaml:3:7: boom")
+    }
+}
+
+@Suite struct PasswordConfigTests {
+    @Test func passwordIsReadAndNeverRendered() throws {
+        let config = try ConfigLoader.load(yaml: "kernel:\n  password: \"s3cret pass\"\n", path: "p.yaml")
+        #expect(config.kernel.password == "s3cret pass")
+        let text = config.render()
+        #expect(!text.contains("s3cret"))
+        #expect(text.contains("# password: set (not shown)"))
+    }
+
+    @Test func badPasswordIsRejectedWithoutEchoingIt() {
+        #expect(throws: ConfigError.self) { try ConfigLoader.load(yaml: "kernel:\n  password: \"\"\n", path: "p.yaml") }
+        do {
+            _ = try ConfigLoader.load(yaml: "kernel:\n  password: \"a\\tb\"\n", path: "p.yaml")
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.description == "p.yaml:2:13: kernel.password: expected a string of 1 to 512 bytes without control characters")
+        }
     }
 }

@@ -108,7 +108,7 @@ import Testing
         c.send("COMMAND COUNT\r\n")
         #expect(c.read(matching: ":17\r\n") == ":17\r\n")
         c.send("COMMAND INFO ping nosuch\r\n")
-        let info = "*2\r\n*10\r\n$4\r\nping\r\n:-1\r\n*1\r\n+fast\r\n:0\r\n:0\r\n:0\r\n*2\r\n+@fast\r\n+@connection\r\n*0\r\n*0\r\n*0\r\n*-1\r\n"
+        let info = "*2\r\n*10\r\n$4\r\nping\r\n:-1\r\n*1\r\n+fast\r\n:0\r\n:0\r\n:0\r\n*2\r\n+@fast\r\n+@connection\r\n*0\r\n*0\r\n*0\r\n$-1\r\n"
         #expect(c.read(matching: info) == info)
         c.send("COMMAND DOCS ping\r\n")
         let docs = "*2\r\n$4\r\nping\r\n*10\r\n$7\r\nsummary\r\n$15\r\nPing the server\r\n$5\r\nsince\r\n$5\r\n1.0.0\r\n"

@@ -115,7 +115,7 @@ extension RawClient {
         let c = try RawClient(port: server.port)
         c.send("PING\r\nSUBSCRIBE a\r\nHELLO 3\r\nAUTH wrong\r\nAUTH alice s3cret\r\nAUTH s3cret\r\nPING\r\n")
         let expected = "-NOAUTH Authentication required.\r\n-NOAUTH Authentication required.\r\n"
-            + "-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time\r\n"
+            + "-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time\r\n"
             + "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
             + "-WRONGPASS invalid username-password pair or user is disabled.\r\n+OK\r\n+PONG\r\n"
         #expect(c.read(matching: expected) == expected)
