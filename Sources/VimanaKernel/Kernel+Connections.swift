@@ -124,6 +124,11 @@ extension Kernel {
         while !c.pointee.flags.contains(.closing) && !c.pointee.flags.contains(.closeAfterReply) {
             switch c.pointee.parser.next(&c.pointee.input) {
             case .command:
+                if !c.pointee.flags.contains(.pendingWrite) {
+                    // Queue now, ahead of any subscriber this command delivers to.
+                    c.pointee.flags.insert(.pendingWrite)
+                    s.pointee.pendingWrites.append(c.pointee.fd)
+                }
                 let args = c.pointee.parser.arguments(in: c.pointee.input)
                 execute(c, args)
             case .needMore:

@@ -98,14 +98,14 @@ public final class Kernel: EventLoopHandler {
         refreshClock()
         let state = s
         if !state.pointee.pendingWrites.isEmpty {
-            // Newest first, as Redis: the client whose command was just run
-            // (a publisher awaiting its reply) is written before the
-            // subscribers its message went to, so it can send the next one
-            // while they are being written.
-            var i = state.pointee.pendingWrites.count
-            while i > 0 {
-                i -= 1
+            // In the order clients were read. A client is queued when its
+            // first command runs (processInput), so a publisher is written
+            // before the subscribers its messages went to and can send the
+            // next batch while they are being written.
+            var i = 0
+            while i < state.pointee.pendingWrites.count {
                 let fd = state.pointee.pendingWrites[i]
+                i += 1
                 guard let c = state.pointee.client(fd) else { continue }
                 c.pointee.flags.remove(.pendingWrite)
                 if !c.pointee.flags.contains(.closing) { flush(c) }
