@@ -48,6 +48,7 @@ let package = Package(
 
         .testTarget(name: "VimanaRESPTests", dependencies: ["VimanaRESP", "VimanaCore"]),
         .testTarget(name: "VimanaBusTests", dependencies: ["VimanaBus"]),
+        .testTarget(name: "VimanaKernelTests", dependencies: ["VimanaKernel", "VimanaRESP"]),
         .testTarget(name: "VimanaEventLoopTests", dependencies: ["VimanaEventLoop", "VimanaCore"]),
         .testTarget(name: "VimanaConfigTests", dependencies: ["VimanaConfig"]),
         .testTarget(name: "VimanaIntegrationTests", dependencies: ["VimanaCore"]),

@@ -45,39 +45,97 @@ enum CommandTable {
 
     // MARK: - Lookup by name, without building a String
 
-    /// Lowercased name bytes packed into two words; names are ≤ 16 bytes.
-    private struct Key: Equatable { var length: Int; var w0: UInt64; var w1: UInt64 }
-
-    private static let keys: [Key] = Command.allCases.map { c in
-        let bytes = Array(spec(c).name.utf8)
-        return pack(bytes.withUnsafeBufferPointer { $0.baseAddress! }, bytes.count)!
-    }
-
-    @inline(__always)
-    private static func pack(_ p: UnsafePointer<UInt8>, _ n: Int) -> Key? {
-        if n == 0 || n > 16 { return nil }
-        var w0: UInt64 = 0, w1: UInt64 = 0
-        var i = 0
-        while i < n {
-            var c = p[i]
-            if c >= 65 && c <= 90 { c |= 0x20 }
-            if i < 8 { w0 |= UInt64(c) << (8 * UInt64(i)) } else { w1 |= UInt64(c) << (8 * UInt64(i - 8)) }
-            i &+= 1
-        }
-        return Key(length: n, w0: w0, w1: w1)
-    }
-
-    /// The command named by argument 0, case-insensitively.
+    /// The command named by argument 0, case-insensitively, without building
+    /// a String: the name's bytes are loaded as one or two words (overlapping
+    /// loads for lengths 5-7 and 9-15), folded to lower case with `| 0x20` in
+    /// every byte — exact for names made only of letters — and compared with
+    /// constants generated from the names (checked by CommandTableTests).
     @inline(__always)
     static func lookup(_ p: UnsafePointer<UInt8>, _ n: Int) -> Command? {
-        guard let key = pack(p, n) else { return nil }
-        return keys.withUnsafeBufferPointer { all in
-            var i = 0
-            while i < all.count {
-                if all[i] == key { return Command(rawValue: i) }
-                i &+= 1
+        let raw = UnsafeRawPointer(p)
+        switch n {
+        case 4:
+            let w = UInt64(raw.loadUnaligned(as: UInt32.self)) | 0x2020_2020
+            switch w {
+            case 0x676e6970: return .ping
+            case 0x6f686365: return .echo
+            case 0x74697571: return .quit
+            case 0x68747561: return .auth
+            case 0x6f666e69: return .info
+            default: return nil
             }
+        case 5:
+            let w = (UInt64(raw.loadUnaligned(as: UInt32.self)) | UInt64(raw.loadUnaligned(fromByteOffset: 1, as: UInt32.self)) << 32)
+                | 0x2020_2020_2020_2020
+            switch w {
+            case 0x7465736565736572: return .reset
+            case 0x6f6c6c656c6c6568: return .hello
+            default: return nil
+            }
+        case 6:
+            let w = (UInt64(raw.loadUnaligned(as: UInt32.self)) | UInt64(raw.loadUnaligned(fromByteOffset: 2, as: UInt32.self)) << 32)
+                | 0x2020_2020_2020_2020
+            switch w {
+            case 0x7463656c656c6573: return .select
+            case 0x746e656965696c63: return .client
+            case 0x6769666e666e6f63: return .config
+            case 0x6275736273627570: return .pubsub
+            default: return nil
+            }
+        case 7:
+            let w = (UInt64(raw.loadUnaligned(as: UInt32.self)) | UInt64(raw.loadUnaligned(fromByteOffset: 3, as: UInt32.self)) << 32)
+                | 0x2020_2020_2020_2020
+            switch w {
+            case 0x646e616d6d6d6f63: return .command
+            case 0x6873696c6c627570: return .publish
+            default: return nil
+            }
+        case 9:
+            let w0 = raw.loadUnaligned(as: UInt64.self) | 0x2020_2020_2020_2020
+            let w1 = raw.loadUnaligned(fromByteOffset: 1, as: UInt64.self) | 0x2020_2020_2020_2020
+            if w0 == 0x6269726373627573 && w1 == 0x6562697263736275 { return .subscribe }
             return nil
+        case 10:
+            let w0 = raw.loadUnaligned(as: UInt64.self) | 0x2020_2020_2020_2020
+            let w1 = raw.loadUnaligned(fromByteOffset: 2, as: UInt64.self) | 0x2020_2020_2020_2020
+            if w0 == 0x6972637362757370 && w1 == 0x6562697263736275 { return .psubscribe }
+            return nil
+        case 11:
+            let w0 = raw.loadUnaligned(as: UInt64.self) | 0x2020_2020_2020_2020
+            let w1 = raw.loadUnaligned(fromByteOffset: 3, as: UInt64.self) | 0x2020_2020_2020_2020
+            if w0 == 0x7263736275736e75 && w1 == 0x6562697263736275 { return .unsubscribe }
+            return nil
+        case 12:
+            let w0 = raw.loadUnaligned(as: UInt64.self) | 0x2020_2020_2020_2020
+            let w1 = raw.loadUnaligned(fromByteOffset: 4, as: UInt64.self) | 0x2020_2020_2020_2020
+            if w0 == 0x63736275736e7570 && w1 == 0x6562697263736275 { return .punsubscribe }
+            return nil
+        default:
+            return nil
+        }
+    }
+
+    /// Redis's arity of each command, without touching the spec table.
+    @inline(__always)
+    static func arity(_ c: Command) -> Int {
+        switch c {
+        case .ping: -1
+        case .echo: 2
+        case .quit: -1
+        case .reset: 1
+        case .hello: -1
+        case .auth: -2
+        case .select: 2
+        case .client: -2
+        case .command: -1
+        case .info: -1
+        case .config: -2
+        case .publish: 3
+        case .subscribe: -2
+        case .unsubscribe: -1
+        case .psubscribe: -2
+        case .punsubscribe: -1
+        case .pubsub: -2
         }
     }
 

@@ -10,9 +10,9 @@ extension Kernel {
             replyUnknownCommand(c, args)
             return
         }
-        let spec = CommandTable.specs[command.rawValue]
-        if !CommandTable.arityOK(spec.arity, args.count) {
-            c.pointee.output.tail.writeError("ERR wrong number of arguments for '\(spec.name)' command")
+        if !CommandTable.arityOK(CommandTable.arity(command), args.count) {
+            c.pointee.output.tail.writeError(
+                "ERR wrong number of arguments for '\(CommandTable.specs[command.rawValue].name)' command")
             return
         }
         if !c.pointee.flags.contains(.authenticated) && !CommandTable.allowedBeforeAuth(command) {

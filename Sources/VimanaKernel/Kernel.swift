@@ -38,6 +38,7 @@ public final class Kernel: EventLoopHandler {
 
     deinit {
         s.pointee.scratch.release()
+        s.pointee.metrics.commandCalls.deallocate()
         s.deinitialize(count: 1)
         s.deallocate()
     }

@@ -4,7 +4,13 @@ struct Metrics {
     var connectionsAccepted = 0
     var connectionsRejected = 0
     var commandsProcessed = 0
-    var commandCalls = [Int](repeating: 0, count: Command.allCases.count)
+    /// Calls per command, indexed by `Command.rawValue`. Raw memory: an
+    /// Array here costs a uniqueness check on every increment.
+    let commandCalls: UnsafeMutablePointer<Int> = {
+        let p = UnsafeMutablePointer<Int>.allocate(capacity: Command.allCases.count)
+        p.initialize(repeating: 0, count: Command.allCases.count)
+        return p
+    }()
     var netInputBytes = 0
     var netOutputBytes = 0
     var messagesPublished = 0

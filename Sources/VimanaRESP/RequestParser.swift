@@ -146,14 +146,48 @@ public struct RequestParser {
         return end - lineStart > maxInline ? -2 : -1
     }
 
+    /// The common header: 1 to 18 digits (no sign, no leading zero unless
+    /// "0") then CR and one more byte. Returns (value, index of CR), or nil
+    /// when the header is anything else (incomplete, negative, malformed,
+    /// huge) so the careful path can decide.
+    @inline(__always)
+    private static func quickLength(_ base: UnsafeMutablePointer<UInt8>, _ from: Int, _ end: Int) -> (Int, Int)? {
+        var i = from
+        guard i < end else { return nil }
+        let first = base[i] &- 48
+        guard first <= 9 else { return nil }
+        var value = Int(first)
+        i &+= 1
+        if first == 0 {
+            return i &+ 1 < end && base[i] == 13 ? (0, i) : nil
+        }
+        let limit = min(end, from &+ 18)
+        while i < limit {
+            let d = base[i] &- 48
+            if d > 9 { break }
+            value = value &* 10 &+ Int(d)
+            i &+= 1
+        }
+        return i &+ 1 < end && base[i] == 13 ? (value, i) : nil
+    }
+
     private mutating func readMultibulkHeader(_ buffer: inout ByteBuffer) -> ParseOutcome {
         let start = buffer.readIndex
-        let cr = findHeaderEnd(buffer, from: start + 1)
-        if cr == -2 { return .error(.tooBigMultibulkCountString) }
-        if cr == -1 { return .needMore }
-        guard let count = Decimal.parse(buffer.base + start + 1, cr - start - 1), count <= Int(Int32.max) else {
-            return .error(.invalidMultibulkLength)
+        let count: Int
+        let cr: Int
+        if let (v, at) = Self.quickLength(buffer.base, start + 1, buffer.writeIndex) {
+            count = v
+            cr = at
+        } else {
+            cr = findHeaderEnd(buffer, from: start + 1)
+            if cr == -2 { return .error(.tooBigMultibulkCountString) }
+            if cr == -1 { return .needMore }
+            guard let v = Decimal.parse(buffer.base + start + 1, cr - start - 1) else {
+                return .error(.invalidMultibulkLength)
+            }
+            count = v
         }
+        guard count <= Int(Int32.max) else { return .error(.invalidMultibulkLength) }
         position = cr + 2
         if count <= 0 {
             buffer.consume(position - start)
@@ -169,37 +203,60 @@ public struct RequestParser {
     }
 
     private mutating func readBulks(_ buffer: inout ByteBuffer) -> ParseOutcome {
+        // Work on locals and store back once: the compiler cannot prove that
+        // writes through `slots` leave `self` alone.
         let base = buffer.base
-        while multibulkRemaining > 0 {
+        let end = buffer.writeIndex
+        var position = self.position
+        var bulkLength = self.bulkLength
+        var remaining = multibulkRemaining
+        var count = argumentCount
+        var outcome = ParseOutcome.command
+        while remaining > 0 {
             if bulkLength < 0 {
-                if position >= buffer.writeIndex { return .needMore }
+                if position >= end { outcome = .needMore; break }
                 if base[position] != 36 {  // '$'
-                    return .error(.expectedDollar(base[position]))
+                    outcome = .error(.expectedDollar(base[position]))
+                    break
                 }
-                let cr = findHeaderEnd(buffer, from: position + 1)
-                if cr == -2 { return .error(.tooBigBulkCountString) }
-                if cr == -1 { return .needMore }
-                guard let length = Decimal.parse(base + position + 1, cr - position - 1),
-                      length >= 0, length <= maxBulk else {
-                    return .error(.invalidBulkLength)
+                if let (length, cr) = Self.quickLength(base, position + 1, end), length <= maxBulk {
+                    bulkLength = length
+                    position = cr &+ 2
+                } else {
+                    let cr = findHeaderEnd(buffer, from: position + 1)
+                    if cr == -2 { outcome = .error(.tooBigBulkCountString); break }
+                    if cr == -1 { outcome = .needMore; break }
+                    guard let length = Decimal.parse(base + position + 1, cr - position - 1),
+                          length >= 0, length <= maxBulk else {
+                        outcome = .error(.invalidBulkLength)
+                        break
+                    }
+                    bulkLength = length
+                    position = cr + 2
                 }
-                bulkLength = length
-                position = cr + 2
             }
-            if buffer.writeIndex - position < bulkLength + 2 { return .needMore }
-            if base[position + bulkLength] != 13 || base[position + bulkLength + 1] != 10 {
-                return .error(.expectedCRLF)
+            if end &- position < bulkLength &+ 2 { outcome = .needMore; break }
+            if base[position &+ bulkLength] != 13 || base[position &+ bulkLength &+ 1] != 10 {
+                outcome = .error(.expectedCRLF)
+                break
             }
-            if argumentCount == slotCapacity { growSlots(to: slotCapacity * 2) }
-            slots[2 * argumentCount] = position
-            slots[2 * argumentCount + 1] = bulkLength
-            argumentCount += 1
-            position += bulkLength + 2
+            if count == slotCapacity {
+                argumentCount = count
+                growSlots(to: slotCapacity * 2)
+            }
+            slots[2 &* count] = position
+            slots[2 &* count &+ 1] = bulkLength
+            count &+= 1
+            position &+= bulkLength &+ 2
             bulkLength = -1
-            multibulkRemaining -= 1
+            remaining &-= 1
         }
-        buffer.consumeKeepingIndices(upTo: position)
-        return .command
+        self.position = position
+        self.bulkLength = bulkLength
+        multibulkRemaining = remaining
+        argumentCount = count
+        if case .command = outcome { buffer.consumeKeepingIndices(upTo: position) }
+        return outcome
     }
 
     private mutating func growSlots(to capacity: Int) {
