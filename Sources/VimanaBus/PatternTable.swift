@@ -25,7 +25,9 @@ public struct PatternTable {
     private func index(of pattern: [UInt8]) -> Int? {
         pattern.withUnsafeBufferPointer { b in
             entries.firstIndex { e in
-                e.length == b.count && (b.count == 0 || ChannelTable.equal(e.pattern, b.baseAddress!, b.count))
+                guard e.length == b.count else { return false }
+                guard let base = b.baseAddress else { return true }
+                return ChannelTable.equal(e.pattern, base, b.count)
             }
         }
     }

@@ -14,7 +14,8 @@ public enum Decimal {
         var magnitude = value.magnitude
         var scratch: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes on the stack
         return withUnsafeMutableBytes(of: &scratch) { raw -> Int in
-            let tmp = raw.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            guard let start = raw.baseAddress else { return 0 }
+            let tmp = start.assumingMemoryBound(to: UInt8.self)
             var i = 24
             repeat {
                 i &-= 1

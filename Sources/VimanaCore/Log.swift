@@ -104,9 +104,10 @@ public final class Log: Sendable {
         writeLock.withLock { fd in
             var bytes = line
             bytes.withUTF8 { buf in
+                guard let base = buf.baseAddress else { return }
                 var off = 0
                 while off < buf.count {
-                    let n = write(fd, buf.baseAddress! + off, buf.count - off)
+                    let n = write(fd, base + off, buf.count - off)
                     if n < 0 { if errno == EINTR { continue }; return }
                     off += n
                 }

@@ -90,15 +90,18 @@ extension Kernel {
             guard let sub = s.pointee.client(ids[i]), !sub.pointee.flags.contains(.closing) else { continue }
             let bytes: SharedBytes
             if sub.pointee.flags.contains(.resp3) {
-                if resp3 == nil {
-                    let b = SharedBytes(copying: frame, count: length)
-                    b.base[0] = 62
-                    resp3 = b
+                if let shared = resp3 {
+                    bytes = shared
+                } else {
+                    bytes = SharedBytes(copying: frame, count: length)
+                    bytes.base[0] = 62  // '>': a RESP3 push
+                    resp3 = bytes
                 }
-                bytes = resp3!
+            } else if let shared = resp2 {
+                bytes = shared
             } else {
-                if resp2 == nil { resp2 = SharedBytes(copying: frame, count: length) }
-                bytes = resp2!
+                bytes = SharedBytes(copying: frame, count: length)
+                resp2 = bytes
             }
             sub.pointee.output.append(shared: bytes)
             markPending(sub)

@@ -58,9 +58,10 @@ func printErr(_ text: String) { writeAll(2, text.hasSuffix("\n") ? text : text +
 func writeAll(_ fd: Int32, _ text: String) {
     var t = text
     t.withUTF8 { b in
+        guard let base = b.baseAddress else { return }
         var off = 0
         while off < b.count {
-            let n = write(fd, b.baseAddress! + off, b.count - off)
+            let n = write(fd, base + off, b.count - off)
             if n <= 0 { if n < 0 && errno == EINTR { continue }; return }
             off += n
         }
