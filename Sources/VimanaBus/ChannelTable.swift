@@ -119,6 +119,18 @@ public struct ChannelTable {
         }
     }
 
+    /// Frees every key, subscriber list and the slot array. The table must
+    /// not be used afterwards.
+    public mutating func release() {
+        for i in 0...mask where slots[i].key != nil {
+            slots[i].key?.deallocate()
+            slots[i].subscribers.release()
+        }
+        slots.deinitialize(count: mask + 1)
+        slots.deallocate()
+        count = 0
+    }
+
     // MARK: - Storage
 
     private mutating func place(_ slot: Slot) {

@@ -70,6 +70,15 @@ public struct PatternTable {
         }
     }
 
+    /// Frees every pattern and subscriber list.
+    public mutating func release() {
+        for i in entries.indices {
+            entries[i].pattern.deallocate()
+            entries[i].subscribers.release()
+        }
+        entries.removeAll()
+    }
+
     /// Number of subscribers of exactly this pattern.
     public func subscriberCount(_ pattern: [UInt8]) -> Int {
         index(of: pattern).map { entries[$0].subscribers.count } ?? 0

@@ -78,6 +78,11 @@ public final class EventLoop {
         handler.beforeSleep()
     }
 
+    deinit {
+        poller.close()
+        if let signals { Socket.close(signals.fd) }
+    }
+
     /// Ends `run` after the current pass. Call on the loop thread.
     public func stop() { running = false }
 }

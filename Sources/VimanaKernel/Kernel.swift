@@ -37,6 +37,11 @@ public final class Kernel: EventLoopHandler {
     }
 
     deinit {
+        // Connections are all closed by the time `run` returns; free what is left.
+        for fd in 0..<Int32(s.pointee.tableSize) where s.pointee.client(fd) != nil { freeClient(fd) }
+        s.pointee.clients.deallocate()
+        s.pointee.channels.release()
+        s.pointee.patterns.release()
         s.pointee.scratch.release()
         s.pointee.metrics.commandCalls.deallocate()
         s.deinitialize(count: 1)

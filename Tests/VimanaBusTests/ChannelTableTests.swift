@@ -12,6 +12,7 @@ import Testing
 
     @Test func insertLookupRemove() {
         var t = ChannelTable()
+        defer { t.release() }
         do { let r = t.insert(1, Array("a".utf8)); #expect(r) }
         do { let r = t.insert(1, Array("a".utf8)); #expect(!r) }
         do { let r = t.insert(2, Array("a".utf8)); #expect(r) }
@@ -28,6 +29,7 @@ import Testing
 
     @Test func survivesGrowthAndManyDeletions() {
         var t = ChannelTable()
+        defer { t.release() }
         let names = (0..<5000).map { "topic.\($0)" }
         for (i, n) in names.enumerated() { do { let r = t.insert(SubscriberID(i % 7), Array(n.utf8)); #expect(r) } }
         #expect(t.count == 5000)
@@ -46,6 +48,7 @@ import Testing
 @Suite struct PatternTableTests {
     @Test func matchingPatternsAreReported() {
         var t = PatternTable()
+        defer { t.release() }
         do { let r = t.insert(1, Array("tasks.*".utf8)); #expect(r) }
         do { let r = t.insert(2, Array("tasks.*".utf8)); #expect(r) }
         do { let r = t.insert(3, Array("events.*".utf8)); #expect(r) }
