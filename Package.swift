@@ -34,9 +34,13 @@ let package = Package(
         .target(name: "VimanaConfig", dependencies: ["VimanaCore", "CYAML"]),
         // epoll loop, sockets, eventfd wake-ups, signals; knows nothing of topics.
         .target(name: "VimanaEventLoop", dependencies: ["VimanaCore", "CLinuxShim"], swiftSettings: optimize),
+        // The ledger: zlib-compressed segments on disk, a writer thread, recovery,
+        // reads by sequence and stream ID. Knows nothing of the network.
+        .target(name: "VimanaLedger", dependencies: ["VimanaCore", "VimanaBus", "CZlib"], swiftSettings: optimize),
         // The kernel: connections, commands, pub/sub delivery, HTTP observability.
         .target(name: "VimanaKernel",
-                dependencies: ["VimanaCore", "VimanaRESP", "VimanaBus", "VimanaConfig", "VimanaEventLoop", "CLinuxShim"],
+                dependencies: ["VimanaCore", "VimanaRESP", "VimanaBus", "VimanaConfig", "VimanaEventLoop", "VimanaLedger",
+                               "CLinuxShim"],
                 swiftSettings: optimize),
         // A small blocking RESP client, for the CLI's pub/sub and the load generator.
         .target(name: "VimanaClient", dependencies: ["VimanaCore", "VimanaRESP"], swiftSettings: optimize),
@@ -48,6 +52,7 @@ let package = Package(
 
         .testTarget(name: "VimanaRESPTests", dependencies: ["VimanaRESP", "VimanaCore"]),
         .testTarget(name: "VimanaBusTests", dependencies: ["VimanaBus"]),
+        .testTarget(name: "VimanaLedgerTests", dependencies: ["VimanaLedger", "VimanaCore"]),
         .testTarget(name: "VimanaKernelTests", dependencies: ["VimanaKernel", "VimanaRESP"]),
         .testTarget(name: "VimanaEventLoopTests", dependencies: ["VimanaEventLoop", "VimanaCore"]),
         .testTarget(name: "VimanaConfigTests", dependencies: ["VimanaConfig"]),

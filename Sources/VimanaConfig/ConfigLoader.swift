@@ -32,15 +32,17 @@ public enum ConfigLoader {
 // MARK: - Schema
 
 /// The phoenix.yaml schema: one function per section, one helper per value kind.
-private struct Schema {
+/// Sections with many keys live in their own file (`ConfigLoader+Ledger.swift`).
+struct Schema {
     let path: String
 
     func configuration(_ root: YAMLNode?) throws(ConfigError) -> Configuration {
         var config = Configuration(source: path)
         guard let root else { return config }
-        let top = try section(root, "", keys: ["kernel", "logging"])
+        let top = try section(root, "", keys: ["kernel", "logging", "ledger"])
         if let node = top["kernel"] { config.kernel = try kernel(node) }
         if let node = top["logging"] { config.logging = try logging(node) }
+        if let node = top["ledger"] { config.ledger = try ledger(node) }
         return config
     }
 
@@ -115,7 +117,7 @@ private struct Schema {
     // MARK: - Value kinds
 
     /// The values of a mapping by key, after checking every key is one of `keys`; empty for null.
-    private func section(_ node: YAMLNode, _ name: String, keys: [String]) throws(ConfigError) -> [String: YAMLNode] {
+    func section(_ node: YAMLNode, _ name: String, keys: [String]) throws(ConfigError) -> [String: YAMLNode] {
         if node.isNull { return [:] }
         let listed = keys.joined(separator: ", ")
         guard case .mapping(let entries) = node.content else {
@@ -135,13 +137,13 @@ private struct Schema {
     }
 
     /// A leaf's text, or nil for null (keep the default). Quoted or not: the schema decides the type.
-    private func scalar(_ node: YAMLNode, _ key: String, _ expected: String) throws(ConfigError) -> String? {
+    func scalar(_ node: YAMLNode, _ key: String, _ expected: String) throws(ConfigError) -> String? {
         if node.isNull { return nil }
         guard case .scalar(let text, _) = node.content else { throw mismatch(node, key, expected) }
         return text
     }
 
-    private func integer(_ node: YAMLNode, _ key: String, _ range: ClosedRange<Int>) throws(ConfigError) -> Int? {
+    func integer(_ node: YAMLNode, _ key: String, _ range: ClosedRange<Int>) throws(ConfigError) -> Int? {
         let expected = "an integer from \(range.lowerBound) to \(range.upperBound)"
         guard let text = try scalar(node, key, expected) else { return nil }
         guard let value = Int(text), range.contains(value) else { throw mismatch(node, key, expected) }
@@ -168,7 +170,7 @@ private struct Schema {
     }
 
     /// A size (see `Units.parseSize`) within `range`; nil range means 0 (no limit) up to any size.
-    private func size(_ node: YAMLNode, _ key: String, _ range: ClosedRange<Int>?) throws(ConfigError) -> Int? {
+    func size(_ node: YAMLNode, _ key: String, _ range: ClosedRange<Int>?) throws(ConfigError) -> Int? {
         let expected = range.map { "a size from \(Units.formatSize($0.lowerBound)) to \(Units.formatSize($0.upperBound))"
             + " (like 64KiB or 65536)" } ?? "a size (like 32MiB or 33554432; 0 = no limit)"
         guard let text = try scalar(node, key, expected) else { return nil }
@@ -185,7 +187,7 @@ private struct Schema {
     }
 
     /// A duration (see `Units.parseDuration`) that is a whole number of seconds within `range`.
-    private func seconds(_ node: YAMLNode, _ key: String, _ range: ClosedRange<Int>) throws(ConfigError) -> Int? {
+    func seconds(_ node: YAMLNode, _ key: String, _ range: ClosedRange<Int>) throws(ConfigError) -> Int? {
         let expected = "a duration in whole seconds from \(range.lowerBound) to \(range.upperBound)"
             + " (like 60, 60s, 2m or 1h)"
         guard let text = try scalar(node, key, expected) else { return nil }
@@ -197,18 +199,57 @@ private struct Schema {
         return Int(whole)
     }
 
+    /// `true`/`false`, or YAML 1.1's `yes`/`no` and `on`/`off`, in any case.
+    func boolean(_ node: YAMLNode, _ key: String) throws(ConfigError) -> Bool? {
+        let expected = "true or false (or yes/no, on/off)"
+        guard let text = try scalar(node, key, expected) else { return nil }
+        switch Self.lowerASCII(text) {
+        case "true", "yes", "on": return true
+        case "false", "no", "off": return false
+        default: throw mismatch(node, key, expected)
+        }
+    }
+
+    /// A non-empty string without NUL bytes (the system cannot open such a path).
+    func path(_ node: YAMLNode, _ key: String) throws(ConfigError) -> String? {
+        let expected = "a non-empty path without NUL bytes"
+        guard let text = try scalar(node, key, expected) else { return nil }
+        guard !text.isEmpty, !text.utf8.contains(0) else { throw mismatch(node, key, expected) }
+        return text
+    }
+
+    /// A sequence of non-empty strings, or one string standing for a sequence of
+    /// one; an empty sequence is allowed. An item is named `key[index]` in messages.
+    func strings(_ node: YAMLNode, _ key: String) throws(ConfigError) -> [String]? {
+        let expected = "a non-empty string or a sequence of non-empty strings"
+        if case .sequence(let items) = node.content {
+            var values: [String] = []
+            for (index, item) in items.enumerated() {
+                guard case .scalar(let text, _) = item.content, !item.isNull, !text.isEmpty else {
+                    // An unquoted `~` or nothing is YAML's null, not the text: say so.
+                    throw mismatch(item, "\(key)[\(index)]", "a non-empty string", note: item.isNull ? " (null)" : "")
+                }
+                values.append(text)
+            }
+            return values
+        }
+        guard let text = try scalar(node, key, expected) else { return nil }
+        guard !text.isEmpty else { throw mismatch(node, key, expected) }
+        return [text]
+    }
+
     // MARK: - Messages
 
     /// `key: expected …, got …` at the value's position.
-    private func mismatch(_ node: YAMLNode, _ key: String, _ expected: String, note: String = "") -> ConfigError {
+    func mismatch(_ node: YAMLNode, _ key: String, _ expected: String, note: String = "") -> ConfigError {
         fail(node, "\(key): expected \(expected), got \(node.summary)\(note)")
     }
 
-    private func fail(_ node: YAMLNode, _ message: String) -> ConfigError {
+    func fail(_ node: YAMLNode, _ message: String) -> ConfigError {
         ConfigError(path: path, line: node.line, column: node.column, message: message)
     }
 
-    private static func lowerASCII(_ text: String) -> String {
+    static func lowerASCII(_ text: String) -> String {
         String(decoding: text.utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
     }
 }

@@ -1,13 +1,17 @@
 extension Configuration {
     /// The configuration as phoenix.yaml text, in the documented layout, after
     /// a first line `# effective configuration (source: …)`. Sizes are printed
-    /// in the largest exact binary unit (`1MiB`, `64KiB`, or plain bytes) and a
-    /// disabled HTTP port as `off`.
+    /// in the largest exact binary unit (`1MiB`, `64KiB`, or plain bytes), a
+    /// disabled HTTP port as `off`, durations as whole seconds (`3600s`; plain
+    /// under keys ending in `_seconds`), lists in flow style (`["*"]`) and
+    /// strings plain when that cannot be misread, double-quoted otherwise.
     ///
     /// Promises: loading the text gives a `Configuration` equal to this one
-    /// except for `source` and `kernel.password` (a secret: only its presence is shown). Used by `vimana serve --dry-run` and `vimana check`.
+    /// except for `source` and `kernel.password` (a secret: only its presence is shown).
+    /// Used by `vimana serve --dry-run` and `vimana check`.
     public func render() -> String {
         let l = kernel.limits
+        let g = ledger
         let lines = [
             "# effective configuration (source: \(Self.oneLine(source)))",
             "kernel:",
@@ -27,31 +31,73 @@ extension Configuration {
             "logging:",
             "  level: \(logging.level.name)",
             "  format: \(logging.format.rawValue)",
+            "ledger:",
+            "  enabled: \(g.enabled)",
+            "  dir: \(Self.yamlString(g.dir))",
+            "  record: \(Self.yamlList(g.record))",
+            "  exclude: \(Self.yamlList(g.exclude))",
+            "  fsync: \(g.fsync.rawValue)",
+            "  compression_level: \(g.compressionLevel)",
+            "  compaction_level: \(g.compactionLevel)",
+            "  max_pending: \(Units.formatSize(g.maxPending))",
+            "  segment_bytes: \(Units.formatSize(g.segmentBytes))",
+            "  segment_age: \(g.segmentAgeSeconds)s",
+            "  retention:",
+            "    max_age: \(g.retentionMaxAgeSeconds)s",
+            "    max_bytes: \(Units.formatSize(g.retentionMaxBytes))",
+            "  archive_dir: \(g.archiveDir.map(Self.yamlString) ?? "~")",
         ]
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// A comment must stay on its line whatever the source path contains.
+    /// A comment must stay on its line whatever the source path contains: what libyaml
+    /// reads as a line break (NEL, LS, PS) or refuses raw (controls, U+FFFE/U+FFFF) becomes `?`.
     private static func oneLine(_ text: String) -> String {
-        String(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "?" : Character($0) })
+        String(text.unicodeScalars.map { Self.mustEscape($0) ? "?" : Character($0) })
     }
 
-    /// Plain for a dotted quad (a validated address always is one), double-quoted otherwise,
-    /// so that no other text can be read back as a number, null or a mapping.
+    /// Plain when the text is made only of letters, digits and `/ . _ - +`, does
+    /// not start with `-` and is not a spelling of null (a dotted quad, `data/ledger`);
+    /// double-quoted otherwise, so that nothing else can be read back as null,
+    /// a mapping, a sequence or a comment, or lose a character to line folding.
     private static func yamlString(_ text: String) -> String {
-        let plain = text.utf8.contains(UInt8(ascii: ".")) && text.utf8.allSatisfy {
-            ($0 >= 0x30 && $0 <= 0x39) || $0 == UInt8(ascii: ".")
-        }
-        if plain { return text }
+        let plain = !text.isEmpty && !text.hasPrefix("-") && !["null", "Null", "NULL"].contains(text)
+            && text.utf8.allSatisfy { Self.plainBytes.contains($0) }
+        return plain ? text : quoted(text)
+    }
+
+    private static let plainBytes = Set(
+        Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+".utf8))
+
+    /// Flow style, every item double-quoted: a pattern such as `*` or `[a-z]*`
+    /// is a YAML indicator when plain.
+    private static func yamlList(_ items: [String]) -> String {
+        "[" + items.map(quoted).joined(separator: ", ") + "]"
+    }
+
+    /// A YAML double-quoted scalar that libyaml reads back as exactly `text`.
+    /// Escaped: `"` and `\`, C0 and C1 controls and DEL (libyaml refuses them raw),
+    /// the line breaks NEL, LS and PS (folded when raw), the BOM, and U+FFFE/U+FFFF.
+    private static func quoted(_ text: String) -> String {
         var quoted = "\""
         for scalar in text.unicodeScalars {
+            let v = scalar.value
             switch scalar {
             case "\"": quoted += "\\\""
             case "\\": quoted += "\\\\"
-            case _ where scalar.value < 0x20: quoted += "\\x" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16)
+            case _ where v <= 0xFF && mustEscape(scalar):
+                quoted += "\\x" + (v < 0x10 ? "0" : "") + String(v, radix: 16)
+            case _ where mustEscape(scalar) || v == 0xFEFF:
+                quoted += "\\u" + String(v, radix: 16)
             default: quoted.unicodeScalars.append(scalar)
             }
         }
         return quoted + "\""
+    }
+
+    /// C0 and C1 controls, DEL, U+2028/U+2029 and the noncharacters U+FFFE/U+FFFF.
+    private static func mustEscape(_ scalar: Unicode.Scalar) -> Bool {
+        let v = scalar.value
+        return v < 0x20 || (v >= 0x7F && v <= 0x9F) || v == 0x2028 || v == 0x2029 || v == 0xFFFE || v == 0xFFFF
     }
 }

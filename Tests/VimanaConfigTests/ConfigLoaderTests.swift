@@ -21,6 +21,21 @@ let fullFile = """
     logging:
       level: debug
       format: json
+    ledger:
+      enabled: off
+      dir: /var/lib/vimana/ledger
+      record: ["orders.*", "audit"]
+      exclude: []
+      fsync: always
+      compression_level: 0
+      compaction_level: 9
+      max_pending: 1GiB
+      segment_bytes: 128 MiB
+      segment_age: 10m
+      retention:
+        max_age: 168h
+        max_bytes: 10GiB
+      archive_dir: /srv/archive
 
     """
 
@@ -48,6 +63,20 @@ let fullFile = """
         #expect(l.pubsubOutputSoftSeconds == 120)
         #expect(config.logging.level == .debug)
         #expect(config.logging.format == .json)
+        let g = config.ledger
+        #expect(g.enabled == false)
+        #expect(g.dir == "/var/lib/vimana/ledger")
+        #expect(g.record == ["orders.*", "audit"])
+        #expect(g.exclude == [])
+        #expect(g.fsync == .always)
+        #expect(g.compressionLevel == 0)
+        #expect(g.compactionLevel == 9)
+        #expect(g.maxPending == 1 << 30)
+        #expect(g.segmentBytes == 128 << 20)
+        #expect(g.segmentAgeSeconds == 600)
+        #expect(g.retentionMaxAgeSeconds == 7 * 86_400)
+        #expect(g.retentionMaxBytes == 10 << 30)
+        #expect(g.archiveDir == "/srv/archive")
     }
 
     @Test func omittedKeysKeepTheirDefaults() throws {

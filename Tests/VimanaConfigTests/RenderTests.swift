@@ -22,6 +22,21 @@ import VimanaCore
             logging:
               level: info
               format: text
+            ledger:
+              enabled: true
+              dir: data/ledger
+              record: ["*"]
+              exclude: ["_*"]
+              fsync: everysec
+              compression_level: 1
+              compaction_level: 6
+              max_pending: 64MiB
+              segment_bytes: 64MiB
+              segment_age: 3600s
+              retention:
+                max_age: 0s
+                max_bytes: 0
+              archive_dir: ~
 
             """)
     }
@@ -52,6 +67,19 @@ import VimanaCore
         odd.kernel.limits.pubsubOutputSoftSeconds = 0
         odd.logging.level = .error
         odd.logging.format = .json
+        odd.ledger.enabled = false
+        odd.ledger.dir = "ledger dir"
+        odd.ledger.record = ["a*", "b?c", "[de]f"]
+        odd.ledger.exclude = []
+        odd.ledger.fsync = .no
+        odd.ledger.compressionLevel = 9
+        odd.ledger.compactionLevel = 0
+        odd.ledger.maxPending = 1_500_000
+        odd.ledger.segmentBytes = 100_000
+        odd.ledger.segmentAgeSeconds = 1
+        odd.ledger.retentionMaxAgeSeconds = 3_153_600_000
+        odd.ledger.retentionMaxBytes = 1
+        odd.ledger.archiveDir = "/archive"
 
         for original in [Configuration(), try loaded(fullFile), odd] {
             var reloaded = try loaded(original.render(), path: "rendered.yaml")

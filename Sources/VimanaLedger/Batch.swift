@@ -1,0 +1,43 @@
+import VimanaCore
+
+/// Records encoded by the event loop in one pass, handed to the writer as a
+/// unit (group commit) and kept by the loop for reads until they are on disk
+/// and old enough to drop. Immutable once committed, so both threads may read
+/// it without locks.
+public final class Batch: @unchecked Sendable {
+    public let firstSequence: UInt64
+    public internal(set) var count = 0
+    /// Encoded records back to back (Protocol/LEDGER.md §3).
+    public internal(set) var bytes: ByteBuffer
+    /// Offset of each record in `bytes`.
+    public internal(set) var offsets: [Int] = []
+
+    init(firstSequence: UInt64) {
+        self.firstSequence = firstSequence
+        bytes = ByteBuffer(capacity: 4096)
+    }
+
+    deinit { bytes.release() }
+
+    public var nextSequence: UInt64 { firstSequence + UInt64(count) }
+    public var byteCount: Int { bytes.readableBytes }
+
+    /// The record with `sequence`, decoded.
+    public func record(_ sequence: UInt64) -> LedgerRecord? {
+        guard sequence >= firstSequence && sequence < nextSequence else { return nil }
+        let i = Int(sequence - firstSequence)
+        let start = offsets[i]
+        let end = i + 1 < offsets.count ? offsets[i + 1] : bytes.writeIndex
+        return try? RecordCodec.decode(bytes.base + start, end - start, count: 1, firstSequence: sequence).first
+    }
+
+    /// The summary (topic, id) of record `sequence` without decoding fields.
+    public func summary(_ sequence: UInt64) -> RecordSummary? {
+        guard sequence >= firstSequence && sequence < nextSequence else { return nil }
+        let i = Int(sequence - firstSequence)
+        let start = offsets[i]
+        let end = i + 1 < offsets.count ? offsets[i + 1] : bytes.writeIndex
+        var it = RecordSummaries(bytes.base + start, end - start, count: 1)
+        return it.next()
+    }
+}

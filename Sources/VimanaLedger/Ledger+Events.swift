@@ -1,0 +1,156 @@
+import VimanaCore
+
+/// Writer and maintenance reports, applied on the loop thread; retention.
+extension Ledger {
+    func handle(_ event: WriterEvent) {
+        switch event {
+        case .written(let sequence, let segment, let frames, let bytes):
+            writtenSequence = max(writtenSequence, sequence)
+            let wasOver = isOverPendingLimit
+            pendingBytes -= bytes
+            // Batches are written in order: the unwritten ones are at the end of `tail`.
+            var unwritten = 0
+            for b in tail.reversed() {
+                if b.nextSequence <= writtenSequence { break }
+                unwritten += 1
+            }
+            pendingBatches = unwritten
+            if let view = segments.last, view.name == segment {
+                for f in frames {
+                    view.index.addWritten(f)
+                    view.size = f.offset + f.header.frameLength
+                    stats.recordsWritten += UInt64(f.header.recordCount)
+                    stats.rawBytesWritten += Int(f.header.uncompressedLength)
+                    stats.compressedBytesWritten += f.header.frameLength
+                }
+            }
+            trimTail()
+            if wasOver && !isOverPendingLimit { onDrained?() }
+        case .durable(let sequence, let latency):
+            guard sequence > durableSequence else { return }
+            durableSequence = sequence
+            if latency > 0 {
+                stats.fsyncs += 1
+                stats.fsyncNanosTotal += latency
+                stats.fsyncNanosLast = latency
+                stats.lastFsyncMillis = Clock.wallMillis()
+            }
+            onDurable?(sequence)
+        case .rolled(let sealed, let index, let size, let next, let first):
+            if let view = segments.first(where: { $0.name == sealed }) {
+                view.index = index
+                view.size = size
+                view.reopen()
+            }
+            segments.append(SegmentView(name: next, path: options.directory + "/" + next,
+                                        index: SegmentIndex(firstSequence: first), size: 0))
+            log.info("ledger segment sealed", ["segment": .string(sealed), "bytes": .int(size),
+                                                "records": .int(Int(index.recordCount))])
+            maintenance?.submit(.compact(sealed))
+        case .failed(let message):
+            stats.writeErrors += 1
+            if stats.lastError != message { log.error("ledger write failed", ["error": .string(message)]) }
+            stats.lastError = message
+        }
+    }
+
+    func handle(_ event: MaintenanceEvent) {
+        switch event {
+        case .compacted(let name, let index, let size, let before):
+            guard let view = segments.first(where: { $0.name == name }) else { return }
+            view.index = index
+            view.size = size
+            view.reopen()
+            log.info("ledger segment compacted", ["segment": .string(name), "bytes_before": .int(before),
+                                                   "bytes_after": .int(size)])
+        case .retired(let name, let archived):
+            if let archived {
+                log.info("ledger segment archived", ["segment": .string(name), "to": .string(archived)])
+            } else {
+                log.info("ledger segment deleted", ["segment": .string(name)])
+            }
+        case .failed(let message):
+            log.warn("ledger maintenance failed", ["error": .string(message)])
+        }
+    }
+
+    /// Drops written batches from memory beyond the tail budget.
+    func trimTail() {
+        while tailBytes > options.tailBytes, let first = tail.first, first.nextSequence <= writtenSequence {
+            tail.removeFirst()
+            tailBytes -= first.byteCount
+        }
+    }
+
+    /// The first sequence still held in memory (reads below it go to disk).
+    var tailFirstSequence: UInt64 { tail.first?.firstSequence ?? current?.firstSequence ?? nextSequence }
+
+    // MARK: - Retention
+
+    /// Retires sealed segments past `retention.max_age` or beyond
+    /// `retention.max_bytes` (oldest first). The active segment never is.
+    public func enforceRetention(nowMicros: Int64) {
+        let maxAge = Int64(options.retentionMaxAgeSeconds) * 1_000_000
+        let maxBytes = options.retentionMaxBytes
+        guard maxAge > 0 || maxBytes > 0 else { return }
+        var total = segments.reduce(0) { $0 + $1.size }
+        while segments.count > 1 {
+            let oldest = segments[0]
+            let tooOld = maxAge > 0 && oldest.index.recordCount > 0 && oldest.index.maxTimestamp < nowMicros - maxAge
+            let tooBig = maxBytes > 0 && total > maxBytes
+            guard tooOld || tooBig else { break }
+            segments.removeFirst()
+            total -= oldest.size
+            forget(oldest)
+            maintenance?.submit(.retire(oldest.name))
+        }
+    }
+
+    /// Removes a retired segment's records from the stream states.
+    private func forget(_ view: SegmentView) {
+        for (topic, t) in view.index.topics where t.count > 0 {
+            guard let i = topic.withUnsafeBytes({ topics.find($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, $0.count) }) else { continue }
+            streams[i].length -= min(streams[i].length, t.count)
+            streams[i].maxDeleted = max(streams[i].maxDeleted, t.last)
+            streams[i].first = segments.lazy.compactMap { $0.index.topics[topic]?.first }.first
+                ?? firstInMemory(topic)
+        }
+        view.reopen()
+    }
+
+    private func firstInMemory(_ topic: [UInt8]) -> StreamID? {
+        for batch in tail + (current.map { [$0] } ?? []) {
+            var s = batch.firstSequence
+            while s < batch.nextSequence {
+                if let r = batch.summary(s), r.topic == topic { return r.id }
+                s += 1
+            }
+        }
+        return nil
+    }
+}
+
+extension SegmentIndex {
+    /// Accounts for a frame the writer reports (the loop's view of the active segment).
+    mutating func addWritten(_ f: WrittenFrame) {
+        minTimestamp = min(minTimestamp, f.minTimestamp)
+        maxTimestamp = max(maxTimestamp, f.maxTimestamp)
+        for (topic, t) in f.topics {
+            if var existing = topics[topic] {
+                existing.count += t.count
+                existing.last = t.last
+                topics[topic] = existing
+            } else {
+                topics[topic] = t
+            }
+        }
+        if let last = entries.last, UInt64(f.offset) - last.offset < Self.entrySpacing {
+            entries[entries.count - 1].minMs = min(last.minMs, f.minMs)
+            entries[entries.count - 1].maxMs = max(last.maxMs, f.maxMs)
+        } else {
+            entries.append(Entry(firstSequence: f.header.firstSequence, offset: UInt64(f.offset), minMs: f.minMs, maxMs: f.maxMs))
+        }
+        coveredBytes = UInt64(f.offset + f.header.frameLength)
+        nextSequence = f.header.nextSequence
+    }
+}

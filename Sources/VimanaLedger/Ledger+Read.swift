@@ -1,0 +1,130 @@
+/// Reads by topic and ID range (XRANGE, XREVRANGE, XREAD): segments on disk
+/// through their indexes, then the batches still in memory.
+///
+/// Only frames that can hold the range are read: a segment whose topic
+/// stats do not overlap it is skipped whole, and within a segment each index
+/// stretch carries the smallest and largest ID milliseconds it holds.
+extension Ledger {
+    public func range(topic: [UInt8], from: StreamID, to: StreamID, count: Int, reverse: Bool = false) -> [LedgerRecord] {
+        guard count > 0, from <= to, stream(topic) != nil else { return [] }
+        return reverse ? backward(topic, from, to, count) : forward(topic, from, to, count)
+    }
+
+    /// Entries after `id` (XREAD).
+    public func entries(topic: [UInt8], after id: StreamID, count: Int) -> [LedgerRecord] {
+        guard let next = id.successor else { return [] }
+        return range(topic: topic, from: next, to: .max, count: count)
+    }
+
+    private func matches(_ r: LedgerRecord, _ topic: [UInt8], _ from: StreamID, _ to: StreamID) -> Bool {
+        r.id >= from && r.id <= to && r.topic == topic
+    }
+
+    /// The frames of `view` that may hold `topic` entries in [from, to], as
+    /// (start, end) byte ranges, in file order.
+    private func stretches(_ view: SegmentView, _ topic: [UInt8], _ from: StreamID, _ to: StreamID) -> [(Int, Int)] {
+        guard let t = view.index.topics[topic], t.count > 0, t.last >= from, t.first <= to else { return [] }
+        let entries = view.index.entries
+        let covered = min(Int(view.index.coveredBytes), view.size)
+        var out: [(Int, Int)] = []
+        for (k, e) in entries.enumerated() {
+            let end = k + 1 < entries.count ? Int(entries[k + 1].offset) : covered
+            if e.maxMs < from.ms || e.minMs > to.ms || Int(e.offset) >= end { continue }
+            if let last = out.last, last.1 == Int(e.offset) {
+                out[out.count - 1].1 = end
+            } else {
+                out.append((Int(e.offset), end))
+            }
+        }
+        return out
+    }
+
+    /// Decoded records of the frames in [start, end) of `view` below `cutoff`.
+    private func frames(_ view: SegmentView, _ start: Int, _ end: Int, cutoff: UInt64,
+                        _ body: ([LedgerRecord]) -> Bool) {
+        guard let scanner, let fd = view.fd() else { return }
+        var offset = start
+        while offset < end {
+            switch scanner.readFrame(fd: fd, path: view.path, at: offset, size: view.size) {
+            case .success(let (header, records)):
+                if header.firstSequence >= cutoff { return }
+                if !body(records) { return }
+                offset += header.frameLength
+            case .failure(let problem):
+                log.error("ledger read failed", ["segment": .string(view.name), "offset": .int(problem.offset),
+                                                 "error": .string(problem.error.description)])
+                return
+            }
+        }
+    }
+
+    private var memoryBatches: [Batch] { current.map { tail + [$0] } ?? tail }
+
+    private func forward(_ topic: [UInt8], _ from: StreamID, _ to: StreamID, _ count: Int) -> [LedgerRecord] {
+        var out: [LedgerRecord] = []
+        let cutoff = tailFirstSequence
+        disk: for view in segments {
+            if view.index.firstSequence >= cutoff { break }
+            for (start, end) in stretches(view, topic, from, to) {
+                var full = false
+                frames(view, start, end, cutoff: cutoff) { records in
+                    for r in records where r.sequence < cutoff && matches(r, topic, from, to) {
+                        out.append(r)
+                        if out.count == count { full = true; return false }
+                    }
+                    return true
+                }
+                if full { return out }
+            }
+        }
+        for batch in memoryBatches {
+            var s = batch.firstSequence
+            while s < batch.nextSequence {
+                if let summary = batch.summary(s), summary.topic == topic, summary.id >= from, summary.id <= to,
+                   let r = batch.record(s) {
+                    out.append(r)
+                    if out.count == count { return out }
+                }
+                s += 1
+            }
+        }
+        return out
+    }
+
+    private func backward(_ topic: [UInt8], _ from: StreamID, _ to: StreamID, _ count: Int) -> [LedgerRecord] {
+        var out: [LedgerRecord] = []
+        for batch in memoryBatches.reversed() {
+            var s = batch.nextSequence
+            while s > batch.firstSequence {
+                s -= 1
+                if let summary = batch.summary(s), summary.topic == topic, summary.id >= from, summary.id <= to,
+                   let r = batch.record(s) {
+                    out.append(r)
+                    if out.count == count { return out }
+                }
+            }
+        }
+        let cutoff = tailFirstSequence
+        for view in segments.reversed() where view.index.firstSequence < cutoff {
+            for (start, end) in stretches(view, topic, from, to).reversed() {
+                var stretch: [LedgerRecord] = []
+                frames(view, start, end, cutoff: cutoff) { records in
+                    stretch.append(contentsOf: records.lazy.filter { $0.sequence < cutoff && self.matches($0, topic, from, to) })
+                    return true
+                }
+                for r in stretch.reversed() {
+                    out.append(r)
+                    if out.count == count { return out }
+                }
+            }
+        }
+        return out
+    }
+
+    // MARK: - Summary for INFO
+
+    public var segmentCount: Int { segments.count }
+    public var diskBytes: Int { segments.reduce(0) { $0 + $1.size } }
+    public var recordsOnDisk: UInt64 { segments.reduce(0) { $0 + $1.index.recordCount } }
+    public var firstSequence: UInt64 { segments.first?.index.firstSequence ?? nextSequence }
+}

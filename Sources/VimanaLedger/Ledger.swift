@@ -1,0 +1,163 @@
+import VimanaCore
+import VimanaBus
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Settings the ledger needs, separate from the config module.
+public struct LedgerOptions: Sendable {
+    public var directory: String
+    public var record: [[UInt8]] = [Array("*".utf8)]
+    public var exclude: [[UInt8]] = [Array("_*".utf8)]
+    public var fsync: Fsync = .everysec
+    public var compressionLevel = 1
+    public var compactionLevel = 6
+    public var maxPending = 64 << 20
+    public var segmentBytes = 64 << 20
+    public var segmentAgeSeconds = 3600
+    public var retentionMaxAgeSeconds = 0
+    public var retentionMaxBytes = 0
+    public var archiveDirectory: String?
+    /// Committed batches kept in memory for reads after they are written.
+    public var tailBytes = 16 << 20
+
+    public enum Fsync: String, Sendable { case always, everysec, no }
+
+    public init(directory: String) { self.directory = directory }
+}
+
+/// What recovery found and did on open.
+public struct RecoveryReport: Sendable {
+    public var segments = 0
+    public var records: UInt64 = 0
+    public var truncatedBytes = 0
+    public var droppedRecords = 0
+    public var problems: [String] = []
+    public var usedCheckpoint = false
+    public var nanos: Int64 = 0
+}
+
+/// Counters for INFO ledger and /metrics.
+public struct LedgerStats: Sendable {
+    public var recordsWritten: UInt64 = 0
+    public var rawBytesWritten = 0
+    public var compressedBytesWritten = 0
+    public var fsyncs = 0
+    public var fsyncNanosTotal: Int64 = 0
+    public var fsyncNanosLast: Int64 = 0
+    public var lastFsyncMillis: Int64 = 0
+    public var writeErrors = 0
+    public var lastError = ""
+    public var stalls = 0
+}
+
+/// A segment as the loop sees it: its index, size, and a read-only fd.
+final class SegmentView {
+    let name: String
+    let path: String
+    var index: SegmentIndex
+    var size: Int
+    var readFD: Int32 = -1
+    var damaged: String?
+
+    init(name: String, path: String, index: SegmentIndex, size: Int) {
+        self.name = name
+        self.path = path
+        self.index = index
+        self.size = size
+    }
+
+    deinit { if readFD >= 0 { close(readFD) } }
+
+    func fd() -> Int32? {
+        if readFD < 0 { readFD = (try? FileIO.open(path, O_RDONLY)) ?? -1 }
+        return readFD >= 0 ? readFD : nil
+    }
+
+    func reopen() {
+        if readFD >= 0 { close(readFD) }
+        readFD = -1
+    }
+}
+
+/// The ledger: every message on a recorded topic, in order, on disk.
+///
+/// Used from the event-loop thread only (`@unchecked Sendable` so writer
+/// events can be hopped onto that thread). Appends go into the current
+/// `Batch`; `commit()` hands it to the writer thread; reads combine the
+/// segment files with batches still in memory.
+public final class Ledger: @unchecked Sendable {
+    public let options: LedgerOptions
+    let log = Log.shared
+
+    // Sequence and streams.
+    public internal(set) var nextSequence: UInt64 = 1
+    var topics = TopicMap()
+    public internal(set) var streams: [StreamState] = []
+
+    // Storage.
+    var segments: [SegmentView] = []
+    var writer: LedgerWriter?
+    var maintenance: LedgerMaintenance?
+    var current: Batch?
+    /// Committed batches not yet trimmed, oldest first.
+    var tail: [Batch] = []
+    var tailBytes = 0
+    /// Everything before this sequence is in segment files.
+    public internal(set) var writtenSequence: UInt64 = 1
+    /// Everything before this sequence is fsynced.
+    public internal(set) var durableSequence: UInt64 = 1
+    /// Bytes committed to the writer and not yet written.
+    public internal(set) var pendingBytes = 0
+    public internal(set) var pendingBatches = 0
+    public internal(set) var stats = LedgerStats()
+    var scanner: SegmentScanner?
+
+    /// Called on the loop thread when `durableSequence` advances.
+    public var onDurable: ((UInt64) -> Void)?
+    /// Called on the loop thread when pending bytes fall back under the limit.
+    public var onDrained: (() -> Void)?
+
+    public init(options: LedgerOptions) {
+        self.options = options
+    }
+
+    deinit { topics.release() }
+
+    public var isOverPendingLimit: Bool { pendingBytes > options.maxPending }
+
+    // MARK: - Recorded topics
+
+    /// True when messages on `topic` are recorded (matches `record`, not `exclude`).
+    @inline(__always)
+    public func records(_ topic: UnsafeRawPointer, _ length: Int) -> Bool {
+        let t = UnsafeBufferPointer(start: topic.assumingMemoryBound(to: UInt8.self), count: length)
+        for p in options.exclude where p.withUnsafeBufferPointer({ Glob.matches($0, t) }) { return false }
+        if options.record.count == 1 && options.record[0] == [42] { return true }
+        for p in options.record where p.withUnsafeBufferPointer({ Glob.matches($0, t) }) { return true }
+        return false
+    }
+
+    // MARK: - Streams
+
+    /// The state of `topic`, if it has ever had entries.
+    public func stream(_ topic: UnsafeRawPointer, _ length: Int) -> StreamState? {
+        topics.find(topic, length).map { streams[$0] }
+    }
+
+    public func stream(_ topic: [UInt8]) -> StreamState? {
+        topic.withUnsafeBytes { raw in stream(raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, raw.count) }
+    }
+
+    /// Index of `topic`'s state, created on first use.
+    @inline(__always)
+    func streamIndex(_ topic: UnsafeRawPointer, _ length: Int) -> Int {
+        if let i = topics.find(topic, length) { return i }
+        let i = streams.count
+        streams.append(StreamState(topic: Array(UnsafeRawBufferPointer(start: topic, count: length))))
+        topics.insert(topic, length, value: i)
+        return i
+    }
+
+    public var streamCount: Int { streams.count }
+}

@@ -1,0 +1,239 @@
+import VimanaCore
+
+/// A Redis Streams entry ID: `ms-seq`, ordered by ms then seq.
+public struct StreamID: Comparable, Hashable, Sendable, CustomStringConvertible {
+    public var ms: UInt64
+    public var seq: UInt64
+
+    public init(ms: UInt64, seq: UInt64) {
+        self.ms = ms
+        self.seq = seq
+    }
+
+    public static let zero = StreamID(ms: 0, seq: 0)
+    public static let max = StreamID(ms: .max, seq: .max)
+
+    public static func < (a: StreamID, b: StreamID) -> Bool { a.ms != b.ms ? a.ms < b.ms : a.seq < b.seq }
+
+    public var description: String { "\(ms)-\(seq)" }
+
+    /// The next ID after this one, or nil at the very top.
+    public var successor: StreamID? {
+        if seq < .max { return StreamID(ms: ms, seq: seq + 1) }
+        if ms < .max { return StreamID(ms: ms + 1, seq: 0) }
+        return nil
+    }
+
+    /// The ID before this one, or nil at 0-0.
+    public var predecessor: StreamID? {
+        if seq > 0 { return StreamID(ms: ms, seq: seq - 1) }
+        if ms > 0 { return StreamID(ms: ms - 1, seq: .max) }
+        return nil
+    }
+}
+
+/// One recorded message, decoded (see Protocol/LEDGER.md §3).
+public struct LedgerRecord: Sendable, Equatable {
+    public struct Field: Sendable, Equatable {
+        public var name: [UInt8]
+        public var value: [UInt8]
+        public init(name: [UInt8], value: [UInt8]) {
+            self.name = name
+            self.value = value
+        }
+    }
+
+    public var sequence: UInt64
+    public var id: StreamID
+    public var timestampMicros: Int64
+    public var clientID: UInt64
+    public var topic: [UInt8]
+    public var clientName: [UInt8]
+    public var fields: [Field]
+
+    public init(sequence: UInt64, id: StreamID, timestampMicros: Int64, clientID: UInt64,
+                topic: [UInt8], clientName: [UInt8], fields: [Field]) {
+        self.sequence = sequence
+        self.id = id
+        self.timestampMicros = timestampMicros
+        self.clientID = clientID
+        self.topic = topic
+        self.clientName = clientName
+        self.fields = fields
+    }
+}
+
+/// Encodes records straight into a byte buffer and decodes them back.
+///
+/// Encoding on the hot path is `begin` / `appendField` / `end`: no record
+/// value is built, the bytes go from the request buffer into the batch.
+public enum RecordCodec {
+    /// Bytes before the topic: length, sequence, id ms, id seq, timestamp, client id.
+    public static let fixedHeader = 4 + 8 + 8 + 8 + 8 + 8
+
+    /// Where a record being encoded starts, for `end` to patch its lengths.
+    public struct Mark {
+        public let start: Int
+        public let fieldCountOffset: Int
+        @inlinable public init(start: Int, fieldCountOffset: Int) {
+            self.start = start
+            self.fieldCountOffset = fieldCountOffset
+        }
+    }
+
+    /// Starts a record; returns the mark to pass to `end`.
+    @inlinable
+    public static func begin(_ b: inout ByteBuffer, sequence: UInt64, id: StreamID, timestampMicros: Int64,
+                             clientID: UInt64, topic: UnsafeRawBufferPointer,
+                             clientName: UnsafeRawBufferPointer) -> Mark {
+        let start = b.writeIndex
+        b.reserve(fixedHeader + 12 + topic.count + clientName.count)
+        b.appendLE(UInt32(0))  // patched by `end`
+        b.appendLE(sequence)
+        b.appendLE(id.ms)
+        b.appendLE(id.seq)
+        b.appendLE(UInt64(bitPattern: timestampMicros))
+        b.appendLE(clientID)
+        b.appendLE(UInt32(topic.count))
+        if let p = topic.baseAddress, topic.count > 0 { b.append(p, topic.count) }
+        b.appendLE(UInt32(clientName.count))
+        if let p = clientName.baseAddress, clientName.count > 0 { b.append(p, clientName.count) }
+        b.appendLE(UInt32(0))  // field count, patched by `end`
+        return Mark(start: start, fieldCountOffset: b.writeIndex - 4)
+    }
+
+    @inlinable
+    public static func appendField(_ b: inout ByteBuffer, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        b.reserve(8 + name.count + value.count)
+        b.appendLE(UInt32(name.count))
+        if let p = name.baseAddress, name.count > 0 { b.append(p, name.count) }
+        b.appendLE(UInt32(value.count))
+        if let p = value.baseAddress, value.count > 0 { b.append(p, value.count) }
+    }
+
+    /// Finishes the record begun at `mark` with `fieldCount` fields.
+    @inlinable
+    public static func end(_ b: inout ByteBuffer, _ mark: Mark, fieldCount: Int) {
+        b.storeLE(UInt32(b.writeIndex - mark.start - 4), at: mark.start)
+        b.storeLE(UInt32(fieldCount), at: mark.fieldCountOffset)
+    }
+
+    /// Encodes a decoded record (cold paths and tests).
+    public static func append(_ record: LedgerRecord, to b: inout ByteBuffer) {
+        record.topic.withUnsafeBytes { topic in
+            record.clientName.withUnsafeBytes { name in
+                let mark = begin(&b, sequence: record.sequence, id: record.id, timestampMicros: record.timestampMicros,
+                                 clientID: record.clientID, topic: topic, clientName: name)
+                for f in record.fields {
+                    f.name.withUnsafeBytes { n in f.value.withUnsafeBytes { v in appendField(&b, name: n, value: v) } }
+                }
+                end(&b, mark, fieldCount: record.fields.count)
+            }
+        }
+    }
+
+    /// What went wrong decoding records.
+    public enum DecodeError: Error, Equatable, Sendable {
+        case truncated(recordIndex: Int)
+        case lengthMismatch(recordIndex: Int)
+        case trailingBytes(Int)
+        case sequence(expected: UInt64, found: UInt64)
+    }
+
+    /// Decodes exactly `count` records from `p[0..<length]`, which must start
+    /// at `firstSequence` and follow each other.
+    public static func decode(_ p: UnsafeRawPointer, _ length: Int, count: Int,
+                              firstSequence: UInt64) throws(DecodeError) -> [LedgerRecord] {
+        var out: [LedgerRecord] = []
+        out.reserveCapacity(count)
+        var r = ByteReader(p, length)
+        for i in 0..<count {
+            guard let recordLength = r.u32() else { throw .truncated(recordIndex: i) }
+            let end = r.offset + Int(recordLength)
+            guard end <= length else { throw .truncated(recordIndex: i) }
+            guard let seq = r.u64(), let ms = r.u64(), let idSeq = r.u64(), let ts = r.u64(), let client = r.u64(),
+                  let topic = r.bytes32(), let name = r.bytes32(), let fieldCount = r.u32() else {
+                throw .truncated(recordIndex: i)
+            }
+            let expected = firstSequence + UInt64(i)
+            guard seq == expected else { throw .sequence(expected: expected, found: seq) }
+            var fields: [LedgerRecord.Field] = []
+            fields.reserveCapacity(Int(min(fieldCount, 1024)))
+            for _ in 0..<fieldCount {
+                guard r.offset < end, let n = r.bytes32(), let v = r.bytes32() else { throw .truncated(recordIndex: i) }
+                fields.append(.init(name: n, value: v))
+            }
+            guard r.offset == end else { throw .lengthMismatch(recordIndex: i) }
+            out.append(LedgerRecord(sequence: seq, id: StreamID(ms: ms, seq: idSeq), timestampMicros: Int64(bitPattern: ts),
+                                    clientID: client, topic: topic, clientName: name, fields: fields))
+        }
+        guard r.offset == length else { throw .trailingBytes(length - r.offset) }
+        return out
+    }
+}
+
+/// A bounds-checked little-endian reader over raw bytes.
+public struct ByteReader {
+    public let base: UnsafeRawPointer
+    public let length: Int
+    public var offset = 0
+
+    public init(_ base: UnsafeRawPointer, _ length: Int) {
+        self.base = base
+        self.length = length
+    }
+
+    public var remaining: Int { length - offset }
+
+    public mutating func u16() -> UInt16? {
+        guard remaining >= 2 else { return nil }
+        defer { offset += 2 }
+        return UInt16(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+    }
+
+    public mutating func u32() -> UInt32? {
+        guard remaining >= 4 else { return nil }
+        defer { offset += 4 }
+        return UInt32(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+    }
+
+    public mutating func u64() -> UInt64? {
+        guard remaining >= 8 else { return nil }
+        defer { offset += 8 }
+        return UInt64(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+    }
+
+    public mutating func bytes(_ n: Int) -> [UInt8]? {
+        guard n >= 0, remaining >= n else { return nil }
+        defer { offset += n }
+        return Array(UnsafeRawBufferPointer(start: base + offset, count: n))
+    }
+
+    /// A u32 length followed by that many bytes.
+    public mutating func bytes32() -> [UInt8]? {
+        let saved = offset
+        guard let n = u32(), let b = bytes(Int(n)) else { offset = saved; return nil }
+        return b
+    }
+
+    public mutating func skip(_ n: Int) -> Bool {
+        guard n >= 0, remaining >= n else { return false }
+        offset += n
+        return true
+    }
+}
+
+extension ByteBuffer {
+    @inlinable @inline(__always)
+    public mutating func appendLE<T: FixedWidthInteger>(_ value: T) {
+        let size = MemoryLayout<T>.size
+        reserve(size)
+        UnsafeMutableRawPointer(base + writeIndex).storeBytes(of: value.littleEndian, as: T.self)
+        writeIndex &+= size
+    }
+
+    @inlinable @inline(__always)
+    public mutating func storeLE<T: FixedWidthInteger>(_ value: T, at offset: Int) {
+        UnsafeMutableRawPointer(base + offset).storeBytes(of: value.littleEndian, as: T.self)
+    }
+}

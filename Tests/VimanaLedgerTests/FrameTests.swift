@@ -1,0 +1,101 @@
+import Foundation
+import Testing
+import VimanaCore
+@testable import VimanaLedger
+
+@Suite struct FrameTests {
+    func sampleRecords(_ n: Int, first: UInt64 = 1) -> [LedgerRecord] {
+        (0..<n).map { i -> LedgerRecord in
+            let topic: [UInt8] = bytes(i % 2 == 0 ? "tasks.civic" : "events.ü")
+            let name: [UInt8] = i % 3 == 0 ? [] : bytes("worker-\(i)")
+            let value: [UInt8] = [0, 255, 13, 10] + bytes("data \(i)")
+            let fields: [LedgerRecord.Field] = [.init(name: bytes("payload"), value: value), .init(name: [], value: [])]
+            return LedgerRecord(sequence: first + UInt64(i), id: StreamID(ms: 1000 + UInt64(i), seq: 0),
+                                timestampMicros: 1_000_000 * Int64(i), clientID: UInt64(i), topic: topic,
+                                clientName: name, fields: fields)
+        }
+    }
+
+    func encodeFrame(_ records: [LedgerRecord]) throws -> [UInt8] {
+        var b = ByteBuffer(capacity: 64)
+        defer { b.release() }
+        for r in records { RecordCodec.append(r, to: &b) }
+        let encoder = try FrameEncoder(level: 6)
+        let frame = try encoder.encode(records: b.readPointer, length: b.readableBytes, count: records.count,
+                                       firstSequence: records[0].sequence)
+        return Array(frame)
+    }
+
+    func writeSegment(_ frames: [[UInt8]], dir: String, first: UInt64 = 1) -> String {
+        let path = dir + "/" + LedgerDirectory.segmentName(first)
+        FileManager.default.createFile(atPath: path, contents: Data(frames.joined()))
+        return path
+    }
+
+    func scan(_ path: String) throws -> (SegmentScanner.Outcome, [LedgerRecord]) {
+        let fd = try FileIO.open(path, O_RDONLY)
+        defer { close(fd) }
+        var seen: [LedgerRecord] = []
+        let scanner = try SegmentScanner()
+        let outcome = scanner.scan(fd: fd, path: path, size: FileIO.size(fd), sequence: 1) { _, records in
+            seen += records ?? []
+        }
+        return (outcome, seen)
+    }
+
+    @Test func framesRoundTrip() throws {
+        let dir = temporaryDirectory()
+        let a = sampleRecords(10), b = sampleRecords(5, first: 11)
+        let path = writeSegment([try encodeFrame(a), try encodeFrame(b)], dir: dir)
+        let (outcome, records) = try scan(path)
+        #expect(outcome.problem == nil)
+        #expect(outcome.frames == 2)
+        #expect(outcome.nextSequence == 16)
+        #expect(records == a + b)
+    }
+
+    @Test func aTornTailIsCutAtTheLastWholeFrameAtEveryByteOffset() throws {
+        let dir = temporaryDirectory()
+        let first = try encodeFrame(sampleRecords(3))
+        let last = try encodeFrame(sampleRecords(4, first: 4))
+        for cut in 0..<last.count {
+            let path = writeSegment([first, Array(last[0..<cut])], dir: dir)
+            let (outcome, records) = try scan(path)
+            #expect(outcome.validEnd == first.count, "cut at \(cut)")
+            #expect(records == sampleRecords(3), "cut at \(cut)")
+            #expect(outcome.problem != nil || cut == 0, "cut at \(cut)")
+        }
+    }
+
+    @Test func aFlippedBitAnywhereIsDetected() throws {
+        let dir = temporaryDirectory()
+        let frame = try encodeFrame(sampleRecords(6))
+        // Every byte, one bit each (the bit varies with the offset).
+        for offset in 0..<frame.count {
+            var damaged = frame
+            damaged[offset] ^= UInt8(1 << (offset % 8))
+            let path = writeSegment([damaged], dir: dir)
+            let (outcome, _) = try scan(path)
+            #expect(outcome.problem?.offset == 0, "flip at \(offset)")
+            #expect(outcome.validEnd == 0, "flip at \(offset)")
+        }
+    }
+
+    @Test func indexRoundTripsAndRejectsDamage() {
+        var index = SegmentIndex(firstSequence: 5)
+        index.sealed = true
+        index.addWritten(WrittenFrame(offset: 0, header: FrameHeader(firstSequence: 5, recordCount: 2, uncompressedLength: 10,
+                                                                     compressedLength: 20, dataCRC: 0),
+                                      minMs: 1, maxMs: 9, minTimestamp: 10, maxTimestamp: 20, topics: [bytes("a"): TopicStats(count: 2, first: StreamID(ms: 1, seq: 0), last: StreamID(ms: 9, seq: 0))]))
+        let encoded = index.encoded()
+        #expect(SegmentIndex.decode(encoded) == index)
+        var bad = encoded
+        bad[10] ^= 1
+        #expect(SegmentIndex.decode(bad) == nil)
+        #expect(SegmentIndex.decode(Array(encoded.dropLast())) == nil)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
