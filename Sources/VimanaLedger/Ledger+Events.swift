@@ -91,7 +91,7 @@ extension Ledger {
     /// `retention.max_bytes` (oldest first). The active segment never is.
     public func enforceRetention(nowMicros: Int64) {
         let maxAge = Int64(options.retentionMaxAgeSeconds) * 1_000_000
-        let maxBytes = options.retentionMaxBytes
+        let maxBytes = retentionOverride ?? options.retentionMaxBytes
         guard maxAge > 0 || maxBytes > 0 else { return }
         var total = segments.reduce(0) { $0 + $1.size }
         while segments.count > 1 {

@@ -113,6 +113,9 @@ public final class Ledger: @unchecked Sendable {
     public internal(set) var stats = LedgerStats()
     var scanner: SegmentScanner?
 
+    /// For tests: replaces `retentionMaxBytes`.
+    var retentionOverride: Int?
+
     /// Called on the loop thread when `durableSequence` advances.
     public var onDurable: ((UInt64) -> Void)?
     /// Called on the loop thread when pending bytes fall back under the limit.

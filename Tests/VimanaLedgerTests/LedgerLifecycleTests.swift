@@ -1,0 +1,126 @@
+import Foundation
+import Testing
+import VimanaCore
+@testable import VimanaLedger
+
+@Suite(.serialized) struct LedgerLifecycleTests {
+    func open(_ dir: String, _ loop: TestLoop, configure: (inout LedgerOptions) -> Void = { _ in }) throws -> (Ledger, RecoveryReport) {
+        var options = LedgerOptions(directory: dir)
+        options.fsync = .always
+        configure(&options)
+        let ledger = Ledger(options: options)
+        let report = try ledger.open(notify: loop.notify)
+        return (ledger, report)
+    }
+
+    @Test func appendsAreReadBackBeforeAndAfterARestart() throws {
+        let dir = temporaryDirectory()
+        let loop = TestLoop()
+        var (ledger, report) = try open(dir, loop)
+        #expect(report.records == 0)
+        for i in 0..<100 { ledger.publish(i % 2 == 0 ? "tasks.civic" : "tasks.herald", "m\(i)", now: 1000 + UInt64(i / 10)) }
+        ledger.commit()
+        // Readable from memory at once.
+        let early = ledger.range(topic: bytes("tasks.civic"), from: .zero, to: .max, count: 1000)
+        #expect(early.count == 50)
+        #expect(loop.pump { ledger.durableSequence == 101 })
+        ledger.close()
+
+        (ledger, report) = try open(dir, loop)
+        #expect(report.records == 100)
+        #expect(report.truncatedBytes == 0)
+        #expect(ledger.nextSequence == 101)
+        let civic = ledger.range(topic: bytes("tasks.civic"), from: .zero, to: .max, count: 1000)
+        #expect(civic.map { String(decoding: $0.fields[0].value, as: UTF8.self) } == stride(from: 0, to: 100, by: 2).map { "m\($0)" })
+        #expect(civic.first?.id == StreamID(ms: 1000, seq: 0))
+        #expect(civic[1].id == StreamID(ms: 1000, seq: 1))
+        let state = try #require(ledger.stream(bytes("tasks.herald")))
+        #expect(state.length == 50)
+        #expect(state.lastID == StreamID(ms: 1009, seq: 4))
+        // IDs keep increasing after the restart even with an older clock.
+        ledger.publish("tasks.herald", "late", now: 5)
+        #expect(ledger.stream(bytes("tasks.herald"))?.lastID == StreamID(ms: 1009, seq: 5))
+        let reversed = ledger.range(topic: bytes("tasks.herald"), from: .zero, to: .max, count: 3, reverse: true)
+        #expect(reversed.map { String(decoding: $0.fields[0].value, as: UTF8.self) } == ["late", "m99", "m97"])
+        ledger.close()
+    }
+
+    @Test func aTornTailIsTruncatedOnOpen() throws {
+        let dir = temporaryDirectory()
+        let loop = TestLoop()
+        var (ledger, _) = try open(dir, loop)
+        for i in 0..<10 { ledger.publish("t", "a\(i)") }
+        ledger.commit()
+        #expect(loop.pump { ledger.durableSequence == 11 })
+        for i in 0..<10 { ledger.publish("t", "b\(i)") }
+        ledger.commit()
+        #expect(loop.pump { ledger.durableSequence == 21 })
+        ledger.close()
+        // Tear the second frame.
+        let path = dir + "/" + LedgerDirectory.segmentName(1)
+        let size = FileIO.size(path: path) ?? 0
+        #expect(truncate(path, off_t(size - 7)) == 0)
+        try? FileManager.default.removeItem(atPath: dir + "/" + LedgerDirectory.indexName(forSegment: LedgerDirectory.segmentName(1)))
+        var report: RecoveryReport
+        (ledger, report) = try open(dir, loop)
+        #expect(report.droppedRecords == 10)
+        #expect(report.truncatedBytes > 0)
+        #expect(ledger.nextSequence == 11)
+        #expect(ledger.range(topic: bytes("t"), from: .zero, to: .max, count: 100).count == 10)
+        // Appends continue cleanly after the cut.
+        ledger.publish("t", "c")
+        ledger.commit()
+        #expect(loop.pump { ledger.durableSequence == 12 })
+        ledger.close()
+        (ledger, report) = try open(dir, loop)
+        #expect(report.truncatedBytes == 0)
+        #expect(ledger.range(topic: bytes("t"), from: .zero, to: .max, count: 100).last?.fields[0].value == bytes("c"))
+        ledger.close()
+    }
+
+    @Test func segmentsRollCompactAndRetire() throws {
+        let dir = temporaryDirectory()
+        let archive = temporaryDirectory()
+        let loop = TestLoop()
+        let (ledger, _) = try open(dir, loop) { o in
+            o.segmentBytes = 64 << 10
+            o.archiveDirectory = archive
+            o.tailBytes = 0
+        }
+        var rng = SystemRandomNumberGenerator()
+        for round in 0..<40 {
+            // Random text: incompressible enough for segments to fill.
+            for i in 0..<20 {
+                let payload = String((0..<2000).map { _ in Character(Unicode.Scalar(UInt8.random(in: 97...122, using: &rng))) })
+                ledger.publish("bulk", "\(round)-\(i)-" + payload)
+            }
+            ledger.commit()
+            #expect(loop.pump { ledger.writtenSequence == ledger.nextSequence })
+        }
+        #expect(loop.pump { ledger.segmentCount >= 3 })
+        // Compaction rewrites sealed segments into large frames.
+        #expect(loop.pump {
+            ledger.segments.dropLast().allSatisfy { $0.index.compacted }
+        })
+        let all = ledger.range(topic: bytes("bulk"), from: .zero, to: .max, count: 10_000)
+        #expect(all.count == 800)
+        #expect(all.map(\.sequence) == Array(1...800))
+        // Retention by size keeps the active segment and moves the oldest to the archive.
+        let before = ledger.segmentCount
+        ledger.options_setRetentionBytes(1)
+        ledger.enforceRetention(nowMicros: Int64(Clock.wallMillis()) * 1000)
+        #expect(ledger.segmentCount == 1)
+        #expect(loop.pump { ((try? FileIO.list(archive)) ?? []).filter { $0.hasSuffix(".seg") }.count == before - 1 })
+        let kept = ledger.stream(bytes("bulk"))
+        #expect(kept?.length == UInt64(ledger.range(topic: bytes("bulk"), from: .zero, to: .max, count: 10_000).count))
+        ledger.close()
+    }
+}
+
+extension Ledger {
+    func options_setRetentionBytes(_ n: Int) { retentionOverride = n }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
