@@ -14,6 +14,13 @@ public protocol EventLoopHandler: AnyObject {
     func tick(nowNanos: Int64)
     /// SIGINT or SIGTERM arrived.
     func signalReceived(_ signal: Int32)
+    /// The earliest monotonic time (ns) something is due (a blocked read's
+    /// timeout), or 0 for none: the loop wakes for it even between ticks.
+    func nextDeadline() -> Int64
+}
+
+extension EventLoopHandler {
+    public func nextDeadline() -> Int64 { 0 }
 }
 
 /// One thread, one epoll set: the whole server runs on it.
@@ -54,7 +61,10 @@ public final class EventLoop {
             handler.beforeSleep()
             if !running { break }
             let now = Clock.monotonicNanos()
-            let timeout = max(0, Int32((nextTick - now) / 1_000_000))
+            var due = nextTick
+            let deadline = handler.nextDeadline()
+            if deadline > 0 && deadline < due { due = deadline }
+            let timeout = max(0, Int32((due - now + 999_999) / 1_000_000))
             let n = poller.wait(timeoutMillis: timeout)
             var i = 0
             while i < n {

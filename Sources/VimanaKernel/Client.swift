@@ -24,6 +24,10 @@ struct ClientState {
     var lastSubcommand: Int
     /// Bytes asked for per `read`: grows for pipelining clients (see readClient).
     var readSize: Int
+    /// With `waitingDurable`: the sequence that must be fsynced first.
+    var durableSequence: UInt64 = 0
+    /// With `blocked`: when XREAD gives up (monotonic ns; 0 = never).
+    var blockDeadline: Int64 = 0
 
     @inline(__always) var isSubscribed: Bool { channelCount &+ patternCount > 0 }
 }
@@ -45,6 +49,15 @@ struct ClientFlags: OptionSet {
     static let http = ClientFlags(rawValue: 1 << 5)
     /// Authenticated (always, while no password is configured).
     static let authenticated = ClientFlags(rawValue: 1 << 6)
+    /// Not read from: the ledger's unwritten bytes are over `max_pending`.
+    static let stalled = ClientFlags(rawValue: 1 << 7)
+    /// Holding its output until an fsync covers `durableSequence` (fsync always).
+    static let waitingDurable = ClientFlags(rawValue: 1 << 8)
+    /// In XREAD BLOCK: no commands run until data arrives or the timeout.
+    static let blocked = ClientFlags(rawValue: 1 << 9)
+
+    /// Any state in which no further commands are run for now.
+    static let paused: ClientFlags = [.closing, .closeAfterReply, .stalled, .waitingDurable, .blocked]
 }
 
 /// The cold per-connection state: names, addresses, the subscription lists.
@@ -61,6 +74,8 @@ final class ClientInfo {
     var patterns: [[UInt8]] = []
     /// Why the connection is being closed, for the log.
     var closeReason: String = ""
+    /// With `blocked`: what XREAD waits for.
+    var blockedRead: BlockedRead?
 
     init(address: String, localAddress: String) {
         self.address = address

@@ -7,6 +7,7 @@ import VimanaRESP
 enum Command: Int, CaseIterable {
     case ping, echo, quit, reset, hello, auth, select, client, command, info, config
     case publish, subscribe, unsubscribe, psubscribe, punsubscribe, pubsub
+    case xadd, xlen, xrange, xrevrange, xread, xinfo, xtrim, xdel
 }
 
 /// One command's or subcommand's metadata.
@@ -62,6 +63,9 @@ enum CommandTable {
             case 0x74697571: return .quit
             case 0x68747561: return .auth
             case 0x6f666e69: return .info
+            case 0x64646178: return .xadd
+            case 0x6e656c78: return .xlen
+            case 0x6c656478: return .xdel
             default: return nil
             }
         case 5:
@@ -70,6 +74,9 @@ enum CommandTable {
             switch w {
             case 0x7465736565736572: return .reset
             case 0x6f6c6c656c6c6568: return .hello
+            case 0x6461657261657278: return .xread
+            case 0x6f666e69666e6978: return .xinfo
+            case 0x6d69727469727478: return .xtrim
             default: return nil
             }
         case 6:
@@ -80,6 +87,7 @@ enum CommandTable {
             case 0x746e656965696c63: return .client
             case 0x6769666e666e6f63: return .config
             case 0x6275736273627570: return .pubsub
+            case 0x65676e616e617278: return .xrange
             default: return nil
             }
         case 7:
@@ -94,6 +102,7 @@ enum CommandTable {
             let w0 = raw.loadUnaligned(as: UInt64.self) | 0x2020_2020_2020_2020
             let w1 = raw.loadUnaligned(fromByteOffset: 1, as: UInt64.self) | 0x2020_2020_2020_2020
             if w0 == 0x6269726373627573 && w1 == 0x6562697263736275 { return .subscribe }
+            if w0 == 0x676e617276657278 && w1 == 0x65676e6172766572 { return .xrevrange }
             return nil
         case 10:
             let w0 = raw.loadUnaligned(as: UInt64.self) | 0x2020_2020_2020_2020
@@ -136,6 +145,14 @@ enum CommandTable {
         case .psubscribe: -2
         case .punsubscribe: -1
         case .pubsub: -2
+        case .xadd: -5
+        case .xlen: 2
+        case .xrange: -4
+        case .xrevrange: -4
+        case .xread: -4
+        case .xinfo: -2
+        case .xtrim: -4
+        case .xdel: -3
         }
     }
 
@@ -150,6 +167,8 @@ enum CommandTable {
     static func spec(_ c: Command) -> CommandSpec {
         let conn = ["@fast", "@connection"]
         switch c {
+        case .xadd, .xlen, .xrange, .xrevrange, .xread, .xinfo, .xtrim, .xdel:
+            return streamSpec(c)
         case .ping:
             return CommandSpec(name: "ping", arity: -1, flags: ["fast"], categories: conn,
                                summary: "Ping the server", since: "1.0.0", group: "connection", complexity: "O(1)",
@@ -267,6 +286,60 @@ enum CommandTable {
                 CommandSpec(name: "pubsub|help", arity: 2, flags: ["loading", "stale"], categories: ["@slow"], summary: "Show helpful text about the different subcommands", since: "6.2.0", group: "pubsub", complexity: "O(1)", arguments: []),
             ]
             return s
+        }
+    }
+
+    static func streamSpec(_ c: Command) -> CommandSpec {
+        let write = ["write", "denyoom", "fast"]
+        let readonly = ["readonly"]
+        let cat = ["@write", "@stream", "@fast"]
+        let readCat = ["@read", "@stream", "@slow"]
+        switch c {
+        case .xadd:
+            return CommandSpec(name: "xadd", arity: -5, flags: write, categories: cat,
+                               summary: "Appends a new entry to a stream (the topic's ledger)", since: "5.0.0", group: "stream",
+                               complexity: "O(1)", arguments: [("key", "key", false, false), ("nomkstream", "pure-token", true, false),
+                                                               ("id", "string", false, false), ("field-value", "string", false, true)])
+        case .xlen:
+            return CommandSpec(name: "xlen", arity: 2, flags: readonly + ["fast"], categories: ["@read", "@stream", "@fast"],
+                               summary: "Return the number of entries in a stream", since: "5.0.0", group: "stream",
+                               complexity: "O(1)", arguments: [("key", "key", false, false)])
+        case .xrange, .xrevrange:
+            let name = c == .xrange ? "xrange" : "xrevrange"
+            return CommandSpec(name: name, arity: -4, flags: readonly, categories: readCat,
+                               summary: c == .xrange ? "Return a range of elements in a stream, with IDs matching the specified IDs interval"
+                                   : "Return a range of elements in a stream, with IDs matching the specified IDs interval, in reverse order (from greater to smaller IDs) compared to XRANGE",
+                               since: "5.0.0", group: "stream",
+                               complexity: "O(N) with N being the number of elements being returned.",
+                               arguments: [("key", "key", false, false), (c == .xrange ? "start" : "end", "string", false, false),
+                                           (c == .xrange ? "end" : "start", "string", false, false), ("count", "integer", true, false)])
+        case .xread:
+            return CommandSpec(name: "xread", arity: -4, flags: readonly + ["blocking"], categories: ["@read", "@stream", "@slow", "@blocking"],
+                               summary: "Return never seen elements in multiple streams, with IDs greater than the ones reported by the caller for each stream. Can block.",
+                               since: "5.0.0", group: "stream", complexity: "For each stream mentioned: O(N) with N being the number of elements being returned.",
+                               arguments: [("count", "integer", true, false), ("milliseconds", "integer", true, false),
+                                           ("key", "key", false, true), ("id", "string", false, true)])
+        case .xinfo:
+            var s = CommandSpec(name: "xinfo", arity: -2, flags: [], categories: ["@slow"],
+                                summary: "A container for stream introspection commands", since: "5.0.0", group: "stream",
+                                complexity: "Depends on subcommand.", arguments: [])
+            s.subcommands = [
+                CommandSpec(name: "xinfo|stream", arity: -3, flags: readonly, categories: readCat,
+                            summary: "Get information about a stream", since: "5.0.0", group: "stream", complexity: "O(1)",
+                            arguments: [("key", "key", false, false)]),
+                CommandSpec(name: "xinfo|help", arity: 2, flags: ["loading", "stale"], categories: ["@stream", "@slow"],
+                            summary: "Show helpful text about the different subcommands", since: "5.0.0", group: "stream",
+                            complexity: "O(1)", arguments: []),
+            ]
+            return s
+        case .xtrim:
+            return CommandSpec(name: "xtrim", arity: -4, flags: ["write"], categories: ["@write", "@stream", "@slow"],
+                               summary: "Refused: the ledger is append-only; retention (ledger.retention) trims it", since: "5.0.0",
+                               group: "stream", complexity: "O(1)", arguments: [("key", "key", false, false)])
+        default:
+            return CommandSpec(name: "xdel", arity: -3, flags: ["write", "fast"], categories: ["@write", "@stream", "@fast"],
+                               summary: "Refused: the ledger is append-only; retention (ledger.retention) trims it", since: "5.0.0",
+                               group: "stream", complexity: "O(1)", arguments: [("key", "key", false, false), ("id", "string", false, true)])
         }
     }
 

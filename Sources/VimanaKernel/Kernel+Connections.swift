@@ -1,6 +1,7 @@
 import VimanaCore
 import VimanaRESP
 import VimanaEventLoop
+import VimanaLedger
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -121,7 +122,7 @@ extension Kernel {
     /// Runs every complete command in the input buffer.
     @inline(__always)
     func processInput(_ c: UnsafeMutablePointer<ClientState>) {
-        while !c.pointee.flags.contains(.closing) && !c.pointee.flags.contains(.closeAfterReply) {
+        while c.pointee.flags.isDisjoint(with: .paused) {
             switch c.pointee.parser.next(&c.pointee.input) {
             case .command:
                 if !c.pointee.flags.contains(.pendingWrite) {
@@ -172,6 +173,8 @@ extension Kernel {
     /// Writes what the socket takes (up to the per-flush cap); watches for
     /// writability only while bytes remain.
     func flush(_ c: UnsafeMutablePointer<ClientState>) {
+        // A reply waiting for fsync goes out with everything after it, later.
+        if c.pointee.flags.contains(.waitingDurable) { return }
         let (outcome, written) = c.pointee.output.write(to: c.pointee.fd, maxBytes: KernelConstants.maxWritePerFlush)
         s.pointee.metrics.netOutputBytes &+= written
         switch outcome {
@@ -214,6 +217,7 @@ extension Kernel {
     /// Frees everything a client holds and closes its socket.
     func freeClient(_ fd: Int32) {
         guard let c = s.pointee.client(fd) else { return }
+        if ledger != nil { forgetLedgerState(fd) }
         let info = infos[Int(fd)]
         if let info {
             for channel in info.channels { _ = s.pointee.channels.remove(fd, channel) }

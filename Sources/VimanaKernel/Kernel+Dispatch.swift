@@ -46,6 +46,14 @@ extension Kernel {
         case .info: infoCommand(c, args)
         case .config: configCommand(c, args)
         case .pubsub: pubsubCommand(c, args)
+        case .xadd: xaddCommand(c, args)
+        case .xlen: xlenCommand(c, args)
+        case .xrange: xrangeCommand(c, args, reverse: false)
+        case .xrevrange: xrangeCommand(c, args, reverse: true)
+        case .xread: xreadCommand(c, args)
+        case .xinfo: xinfoCommand(c, args)
+        case .xtrim: appendOnlyCommand(c, "XTRIM")
+        case .xdel: appendOnlyCommand(c, "XDEL")
         }
     }
 

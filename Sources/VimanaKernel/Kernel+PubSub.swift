@@ -8,6 +8,17 @@ extension Kernel {
     // MARK: - Publish and deliver
 
     func publishCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        if let ledger, ledger.records(args.pointer(1), args.length(1)) {
+            let topic = UnsafeRawBufferPointer(args.buffer(1))
+            let name = infos[Int(c.pointee.fd)]?.name ?? []
+            name.withUnsafeBytes { nameBytes in
+                ledger.recordPublish(topic: topic, payload: UnsafeRawBufferPointer(args.buffer(2)),
+                                     nowMillis: UInt64(s.pointee.nowMillis), nowMicros: s.pointee.nowMillis &* 1000,
+                                     clientID: c.pointee.id, clientName: nameBytes)
+            }
+            if !blockedReaders.isEmpty { wakeReaders(topic) }
+            stallIfBehind(c)
+        }
         let receivers = publish(args.pointer(1), args.length(1), args.pointer(2), args.length(2))
         c.pointee.output.tail.writeInteger(receivers)
     }
@@ -21,7 +32,7 @@ extension Kernel {
     /// buffer; each subscriber gets a copy of those bytes in its output buffer,
     /// or for large messages a reference to one shared copy.
     func publish(_ channel: UnsafePointer<UInt8>, _ channelLength: Int,
-                 _ message: UnsafePointer<UInt8>, _ messageLength: Int) -> Int {
+                 _ message: UnsafePointer<UInt8>, _ messageLength: Int, record: Bool = false) -> Int {
         let state = s
         state.pointee.metrics.messagesPublished &+= 1
         var receivers = 0

@@ -3,6 +3,7 @@ import VimanaRESP
 import VimanaBus
 import VimanaConfig
 import VimanaEventLoop
+import VimanaLedger
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -23,6 +24,16 @@ public final class Kernel: EventLoopHandler {
     let log = Log.shared
     var respListener: Int32 = -1
     var httpListener: Int32 = -1
+    /// The ledger (nil when `ledger.enabled` is false).
+    let ledger: Ledger?
+    /// Clients whose replies wait for an fsync (fsync always).
+    var waitingDurable: [Int32] = []
+    /// Clients not read from while the ledger writer catches up.
+    var stalled: [Int32] = []
+    var ledgerStalls = 0
+    /// XREAD BLOCK clients by topic, and those woken this pass.
+    var blockedReaders: [[UInt8]: Set<Int32>] = [:]
+    var readyReaders: Set<Int32> = []
     /// The ports actually bound (useful when configured as 0).
     public private(set) var port = 0
     public private(set) var httpPort = -1
@@ -33,6 +44,7 @@ public final class Kernel: EventLoopHandler {
         s = .allocate(capacity: 1)
         s.initialize(to: KernelState(limits: config.kernel.limits))
         infos = Array(repeating: nil, count: 1024)
+        ledger = Self.makeLedger(config.ledger)
         raiseFileLimit()
     }
 
@@ -50,7 +62,20 @@ public final class Kernel: EventLoopHandler {
 
     /// Binds the listeners. Separate from `run` so that a bind failure is
     /// reported before the process claims to be serving.
-    public func start() throws(SystemError) {
+    public func start() throws(KernelStartError) {
+        try openLedger()
+        do throws(SystemError) {
+            try bindListeners()
+        } catch {
+            ledger?.close()
+            throw KernelStartError(error.description)
+        }
+        s.pointee.ready = true
+        log.info("listening", ["bind": .string(config.kernel.bind), "port": .int(port), "http_port": .int(httpPort),
+                               "max_clients": .int(config.kernel.limits.maxClients), "config": .string(config.source)])
+    }
+
+    private func bindListeners() throws(SystemError) {
         let k = config.kernel
         if k.httpPort >= 0 {
             let (fd, bound) = try Socket.listen(host: k.bind, port: k.httpPort)
@@ -62,15 +87,17 @@ public final class Kernel: EventLoopHandler {
         respListener = fd
         port = bound
         try loop.poller.add(fd, Poller.readable)
-        s.pointee.ready = true
-        log.info("listening", ["bind": .string(k.bind), "port": .int(port), "http_port": .int(httpPort),
-                               "max_clients": .int(k.limits.maxClients), "config": .string(config.source)])
     }
 
     /// Serves until SIGINT/SIGTERM; returns the process exit status.
     public func run() -> Int32 {
         refreshClock()
         loop.run(self)
+        if let ledger {
+            ledger.close()
+            log.info("ledger closed", ["next_sequence": .int(Int(ledger.nextSequence)),
+                                       "durable_sequence": .int(Int(ledger.durableSequence))])
+        }
         log.info("shutdown complete", ["uptime_seconds": .int(Int(uptimeSeconds))])
         return 0
     }
@@ -102,6 +129,11 @@ public final class Kernel: EventLoopHandler {
 
     public func beforeSleep() {
         refreshClock()
+        if let ledger {
+            if !readyReaders.isEmpty { serveBlockedReaders() }
+            if !blockedReaders.isEmpty { expireBlockedReaders(now: s.pointee.nowNanos) }
+            ledger.commit()
+        }
         let state = s
         if !state.pointee.pendingWrites.isEmpty {
             // In the order clients were read. A client is queued when its
@@ -137,6 +169,19 @@ public final class Kernel: EventLoopHandler {
             return
         }
         checkSoftLimits()
+        ledger?.enforceRetention(nowMicros: Clock.wallMicros())
+    }
+
+    public func nextDeadline() -> Int64 {
+        guard !blockedReaders.isEmpty else { return 0 }
+        var earliest: Int64 = 0
+        for fds in blockedReaders.values {
+            for fd in fds {
+                guard let c = s.pointee.client(fd), c.pointee.blockDeadline > 0 else { continue }
+                if earliest == 0 || c.pointee.blockDeadline < earliest { earliest = c.pointee.blockDeadline }
+            }
+        }
+        return earliest
     }
 
     public func signalReceived(_ signal: Int32) {

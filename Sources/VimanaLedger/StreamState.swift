@@ -44,6 +44,8 @@ public enum IDRequest: Sendable, Equatable {
 extension StreamState {
     /// The ID the next entry gets, as Redis 7 computes it.
     public func nextID(_ request: IDRequest, nowMillis: UInt64) -> Result<StreamID, StreamIDError> {
+        // Redis checks this first, whatever the request.
+        if lastID == .max { return .failure(.exhausted) }
         switch request {
         case .auto:
             if nowMillis > lastID.ms { return .success(StreamID(ms: nowMillis, seq: 0)) }

@@ -12,7 +12,8 @@ enum CLI {
 
     Usage:
       vimana serve [--config FILE] [--bind ADDR] [--port PORT] [--http-port PORT]
-                   [--log-level debug|info|warn|error] [--log-format text|json] [--dry-run]
+                   [--log-level debug|info|warn|error] [--log-format text|json]
+                   [--ledger-dir DIR] [--fsync always|everysec|no] [--no-ledger] [--dry-run]
       vimana check CONFIG                 validate a phoenix.yaml and print the effective configuration
       vimana pub [--host H] [--port P] TOPIC MESSAGE
       vimana sub [--host H] [--port P] [--json] PATTERN...

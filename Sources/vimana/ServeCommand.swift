@@ -13,10 +13,12 @@ enum ServeCommand {
         var config: Configuration
         var dryRun = false
         do throws(UsageError) {
-            let f = try FlagReader(args, valued: ["config", "bind", "port", "http-port", "log-level", "log-format"],
-                                   bare: ["dry-run"])
+            let f = try FlagReader(args, valued: ["config", "bind", "port", "http-port", "log-level", "log-format",
+                                                     "ledger-dir", "fsync"],
+                                   bare: ["dry-run", "no-ledger"])
             guard f.positional.isEmpty else { throw UsageError("serve takes no arguments, got '\(f.positional[0])'") }
             dryRun = f.flags.contains("dry-run")
+            let noLedger = f.flags.contains("no-ledger")
             if let path = f.values["config"] {
                 do throws(ConfigError) {
                     config = try ConfigLoader.load(path: path)
@@ -33,6 +35,15 @@ enum ServeCommand {
             }
             if let port = try f.int("port", range: 0...65535) { config.kernel.port = port }
             if let port = try f.int("http-port", range: -1...65535) { config.kernel.httpPort = port }
+            if noLedger { config.ledger.enabled = false }
+            if let dir = f.values["ledger-dir"] {
+                guard !dir.isEmpty else { throw UsageError("--ledger-dir needs a directory") }
+                config.ledger.dir = dir
+            }
+            if let policy = f.values["fsync"] {
+                guard let p = FsyncPolicy(rawValue: policy) else { throw UsageError("--fsync expects always, everysec or no") }
+                config.ledger.fsync = p
+            }
             if let level = f.values["log-level"] {
                 guard let l = LogLevel(name: level) else { throw UsageError("--log-level expects debug, info, warn or error") }
                 config.logging.level = l
@@ -49,14 +60,20 @@ enum ServeCommand {
             return 0
         }
         Log.shared.configure(level: config.logging.level, format: config.logging.format)
+        let kernel: Kernel
         do throws(SystemError) {
-            let kernel = try Kernel(config: config)
-            try kernel.start()
-            return kernel.run()
+            kernel = try Kernel(config: config)
         } catch {
             Log.shared.error("cannot start", ["error": .string(error.description)])
             return 1
         }
+        do throws(KernelStartError) {
+            try kernel.start()
+        } catch {
+            Log.shared.error("cannot start", ["error": .string(error.description)])
+            return 1
+        }
+        return kernel.run()
     }
 }
 

@@ -43,6 +43,22 @@ import Testing
         ("protocol error: expected dollar", [(0, "*1\r\n:1\r\n")]),
         ("protocol error: unbalanced quotes", [(0, "ECHO \"x\r\n")]),
         ("empty requests are ignored", [(0, "\r\n*0\r\n*-1\r\n\r\nPING\r\n")]),
+        ("xadd with explicit ids", [(0, "XADD s 1-1 a 1\r\nXADD s 1-2 payload x\r\nXADD s 1-2 a 1\r\nXADD s 0-0 a 1\r\n"
+            + "XADD s\r\nXADD s 2-1 a\r\nXADD s 5-* a b\r\nXADD s 5-* c d\r\nXADD t 0-* a b\r\nXADD s 3 a b\r\n"
+            + "XADD s x-1 a b\r\nXADD nope NOMKSTREAM 1-1 a 1\r\nXLEN s\r\nXLEN nope\r\nXADD s 18446744073709551615-18446744073709551615 a b\r\nXADD s 18446744073709551615-* a b\r\n")]),
+        ("xrange and xrevrange", [(0, "XADD s 1-1 a 1\r\nXADD s 1-2 b 2\r\nXADD s 3-0 c 3\r\n"),
+            (0, "XRANGE s - +\r\nXRANGE s - + COUNT 1\r\nXRANGE s (1-1 +\r\nXRANGE s - (3-0\r\nXRANGE s 1 1\r\n"
+                + "XREVRANGE s + - COUNT 2\r\nXREVRANGE s (3 -\r\nXRANGE s 5 3\r\nXRANGE s - + COUNT 0\r\nXRANGE s - + COUNT -1\r\n"
+                + "XRANGE s x +\r\nXRANGE s - + LIMIT 1\r\nXRANGE s - + COUNT x\r\nXRANGE nope - +\r\n"
+                + "XRANGE s (18446744073709551615-18446744073709551615 +\r\nXRANGE s - (0-0\r\n")]),
+        ("xread", [(0, "XADD s 1-1 a 1\r\nXADD s 1-2 b 2\r\n"),
+            (0, "XREAD COUNT 1 STREAMS s 0\r\nXREAD STREAMS s nope 0 0\r\nXREAD STREAMS s $\r\nXREAD STREAMS s 1-2\r\n"
+                + "XREAD STREAMS s t 0\r\nXREAD BLOCK -1 STREAMS s 0\r\nXREAD COUNT x STREAMS s 0\r\nXREAD s 0\r\n")]),
+        ("xread in resp3", [(0, "XADD s 1-1 a 1\r\n"), (0, "HELLO 3\r\n"), (0, "XREAD STREAMS s 0\r\nXREAD STREAMS s $\r\nXRANGE s - +\r\n")]),
+        ("xread block woken by xadd", [(0, "XREAD BLOCK 0 STREAMS s $\r\n"), (1, "XADD s 9-9 f v\r\n"), (0, "PING\r\n")]),
+        ("xread block times out", [(0, "XREAD BLOCK 50 STREAMS s $\r\n"), (0, "PING\r\n")]),
+        ("xinfo stream", [(0, "XADD s 1-1 a 1\r\nXADD s 2-2 payload two\r\n"),
+            (0, "XINFO STREAM s\r\nXINFO STREAM nope\r\nXINFO\r\nXINFO FOO\r\n"), (0, "HELLO 3\r\n"), (0, "XINFO STREAM s\r\n")]),
     ]
 
     /// Replaces what legitimately differs (connection ids, server name) with placeholders.

@@ -6,6 +6,8 @@ import Testing
 final class ServerProcess: @unchecked Sendable {
     let process = Process()
     let stderrPipe = Pipe()
+    /// A fresh ledger directory per server, so parallel tests never share one.
+    let ledgerDirectory: String
     private(set) var port = 0
     private(set) var httpPort = 0
     private var logText = ""
@@ -20,7 +22,9 @@ final class ServerProcess: @unchecked Sendable {
 
     /// Starts `vimana serve` with JSON logs and waits for the listening line.
     init(arguments: [String] = [], config: String? = nil, logLevel: String = "debug") throws {
-        var args = ["serve", "--port", "0", "--http-port", "0", "--log-format", "json", "--log-level", logLevel]
+        ledgerDirectory = NSTemporaryDirectory() + "vimana-ledger-\(UUID().uuidString)"
+        var args = ["serve", "--port", "0", "--http-port", "0", "--log-format", "json", "--log-level", logLevel,
+                    "--ledger-dir", ledgerDirectory]
         if let config {
             args += ["--config", try temporaryFile(config)]
         }

@@ -1,0 +1,190 @@
+import VimanaCore
+import VimanaConfig
+import VimanaLedger
+import VimanaEventLoop
+
+/// The ledger's place in the loop: opening it, committing each pass's
+/// records, releasing replies held for fsync, pausing publishers while the
+/// writer catches up, and XREAD clients blocked on topics.
+extension Kernel {
+    /// Builds the ledger from the configuration (nil when disabled).
+    static func makeLedger(_ config: LedgerConfig) -> Ledger? {
+        guard config.enabled else { return nil }
+        var o = LedgerOptions(directory: config.dir)
+        o.record = config.record.map { Array($0.utf8) }
+        o.exclude = config.exclude.map { Array($0.utf8) }
+        o.fsync = switch config.fsync {
+        case .always: .always
+        case .everysec: .everysec
+        case .no: .no
+        }
+        o.compressionLevel = config.compressionLevel
+        o.compactionLevel = config.compactionLevel
+        o.maxPending = config.maxPending
+        o.segmentBytes = config.segmentBytes
+        o.segmentAgeSeconds = config.segmentAgeSeconds
+        o.retentionMaxAgeSeconds = config.retentionMaxAgeSeconds
+        o.retentionMaxBytes = config.retentionMaxBytes
+        o.archiveDirectory = config.archiveDir
+        return Ledger(options: o)
+    }
+
+    /// Recovers the ledger before the listeners open.
+    func openLedger() throws(KernelStartError) {
+        guard let ledger else { return }
+        let waker = loop.waker
+        let report: RecoveryReport
+        do throws(LedgerError) {
+            report = try ledger.open { work in waker.execute(work) }
+        } catch {
+            throw KernelStartError("ledger: \(error)")
+        }
+        ledger.onDurable = { [unowned self] sequence in releaseDurable(upTo: sequence) }
+        ledger.onDrained = { [unowned self] in resumeStalled() }
+        for problem in report.problems { log.error("ledger problem", ["detail": .string(problem)]) }
+        log.info("ledger opened", ["dir": .string(ledger.options.directory), "segments": .int(report.segments),
+                                   "records": .int(Int(report.records)), "next_sequence": .int(Int(ledger.nextSequence)),
+                                   "truncated_bytes": .int(report.truncatedBytes),
+                                   "dropped_records": .int(report.droppedRecords),
+                                   "checkpoint": .bool(report.usedCheckpoint),
+                                   "ms": .int(Int(report.nanos / 1_000_000))])
+    }
+
+    // MARK: - Durability (fsync always)
+
+    /// Holds `c`'s replies until everything up to `sequence` is fsynced.
+    func waitForDurability(_ c: UnsafeMutablePointer<ClientState>, sequence: UInt64) {
+        c.pointee.flags.insert(.waitingDurable)
+        c.pointee.durableSequence = max(c.pointee.durableSequence, sequence)
+        waitingDurable.append(c.pointee.fd)
+    }
+
+    func releaseDurable(upTo sequence: UInt64) {
+        guard !waitingDurable.isEmpty else { return }
+        var still: [Int32] = []
+        for fd in waitingDurable {
+            guard let c = s.pointee.client(fd), c.pointee.flags.contains(.waitingDurable) else { continue }
+            if c.pointee.durableSequence < sequence {
+                c.pointee.flags.remove(.waitingDurable)
+                markPending(c)
+                processInput(c)  // commands pipelined behind the durable write
+            } else {
+                still.append(fd)
+            }
+        }
+        waitingDurable = still
+    }
+
+    // MARK: - Backpressure
+
+    /// Stops reading from a client that publishes to recorded topics while
+    /// the writer is behind; others are served as usual.
+    func stallIfBehind(_ c: UnsafeMutablePointer<ClientState>) {
+        guard let ledger, ledger.isOverPendingLimit, !c.pointee.flags.contains(.stalled) else { return }
+        c.pointee.flags.insert(.stalled)
+        stalled.append(c.pointee.fd)
+        ledgerStalls += 1
+        let mask = c.pointee.flags.contains(.watchingWritable) ? Poller.writable : 0
+        loop.poller.modify(c.pointee.fd, mask)
+        if stalled.count == 1 {
+            log.warn("ledger writer behind: pausing publishers",
+                     ["pending_bytes": .int(ledger.pendingBytes), "max_pending": .int(ledger.options.maxPending)])
+        }
+    }
+
+    func resumeStalled() {
+        let list = stalled
+        stalled.removeAll()
+        for fd in list {
+            guard let c = s.pointee.client(fd), c.pointee.flags.contains(.stalled) else { continue }
+            c.pointee.flags.remove(.stalled)
+            let mask = c.pointee.flags.contains(.watchingWritable) ? Poller.readable | Poller.writable : Poller.readable
+            loop.poller.modify(fd, mask)
+            processInput(c)
+        }
+        if !list.isEmpty { log.info("ledger writer caught up: publishers resumed", ["clients": .int(list.count)]) }
+    }
+
+    // MARK: - Blocked XREAD
+
+    /// Wakes XREAD BLOCK clients waiting on `topic`.
+    func wakeReaders(_ topic: UnsafeRawBufferPointer) {
+        guard !blockedReaders.isEmpty else { return }
+        let name = Array(topic)
+        guard let fds = blockedReaders[name] else { return }
+        for fd in fds {
+            guard let c = s.pointee.client(fd), c.pointee.flags.contains(.blocked) else { continue }
+            readyReaders.insert(fd)
+        }
+    }
+
+    /// Serves woken readers (before the pass's flush) and times out others.
+    func serveBlockedReaders() {
+        if !readyReaders.isEmpty {
+            let ready = readyReaders
+            readyReaders.removeAll()
+            for fd in ready {
+                guard let c = s.pointee.client(fd), c.pointee.flags.contains(.blocked),
+                      let read = infos[Int(fd)]?.blockedRead else { continue }
+                if replyRead(c, read, blocking: true) { unblock(c) }
+            }
+        }
+    }
+
+    func expireBlockedReaders(now: Int64) {
+        guard !blockedReaders.isEmpty else { return }
+        for fds in blockedReaders.values {
+            for fd in fds {
+                guard let c = s.pointee.client(fd), c.pointee.flags.contains(.blocked),
+                      c.pointee.blockDeadline != 0, c.pointee.blockDeadline <= now else { continue }
+                c.pointee.output.tail.writeNullArray(resp3: c.pointee.flags.contains(.resp3))
+                unblock(c)
+            }
+        }
+    }
+
+    func block(_ c: UnsafeMutablePointer<ClientState>, _ read: BlockedRead, timeoutMillis: Int) {
+        c.pointee.flags.insert(.blocked)
+        c.pointee.blockDeadline = timeoutMillis == 0 ? 0 : s.pointee.nowNanos + Int64(timeoutMillis) * 1_000_000
+        infos[Int(c.pointee.fd)]?.blockedRead = read
+        for topic in read.topics { blockedReaders[topic, default: []].insert(c.pointee.fd) }
+    }
+
+    func unblock(_ c: UnsafeMutablePointer<ClientState>) {
+        c.pointee.flags.remove(.blocked)
+        let fd = c.pointee.fd
+        if let read = infos[Int(fd)]?.blockedRead {
+            for topic in read.topics {
+                blockedReaders[topic]?.remove(fd)
+                if blockedReaders[topic]?.isEmpty == true { blockedReaders[topic] = nil }
+            }
+        }
+        infos[Int(fd)]?.blockedRead = nil
+        markPending(c)
+        processInput(c)
+    }
+
+    /// Forgets a closing client everywhere the ledger side keeps it.
+    func forgetLedgerState(_ fd: Int32) {
+        if let read = infos[Int(fd)]?.blockedRead {
+            for topic in read.topics {
+                blockedReaders[topic]?.remove(fd)
+                if blockedReaders[topic]?.isEmpty == true { blockedReaders[topic] = nil }
+            }
+        }
+        readyReaders.remove(fd)
+    }
+}
+
+/// What a blocked XREAD is waiting for.
+struct BlockedRead {
+    var topics: [[UInt8]]
+    var after: [StreamID]
+    var count: Int
+}
+
+/// A failure to start serving (bind, ledger recovery).
+public struct KernelStartError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,354 @@
+import VimanaCore
+import VimanaRESP
+import VimanaLedger
+
+/// XADD, XLEN, XRANGE, XREVRANGE, XREAD, XINFO STREAM over the ledger, with
+/// Redis Streams' reply shapes; XTRIM and XDEL are refused (append-only).
+extension Kernel {
+    static let disabledError = "ERR the ledger is disabled (ledger.enabled: false in phoenix.yaml)"
+    static let invalidID = "ERR Invalid stream ID specified as stream command argument"
+
+    func xaddCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        guard let ledger else { c.pointee.output.tail.writeError(Self.disabledError); return }
+        var i = 2
+        var noMakeStream = false
+        while i < args.count {
+            if args.equals(i, caseInsensitive: "nomkstream") {
+                noMakeStream = true
+                i += 1
+            } else if args.equals(i, caseInsensitive: "maxlen") || args.equals(i, caseInsensitive: "minid")
+                        || args.equals(i, caseInsensitive: "limit") {
+                c.pointee.output.tail.writeError(
+                    "ERR the ledger is append-only: XADD \(args.string(i).uppercased()) is not supported; old entries leave by retention (ledger.retention.max_age / max_bytes)")
+                return
+            } else {
+                break
+            }
+        }
+        let fieldArgs = args.count - i - 1
+        guard i < args.count, fieldArgs >= 2, fieldArgs % 2 == 0 else {
+            c.pointee.output.tail.writeError("ERR wrong number of arguments for 'xadd' command")
+            return
+        }
+        guard let request = Self.parseAddID(args.buffer(i)) else {
+            c.pointee.output.tail.writeError(Self.invalidID)
+            return
+        }
+        let topic = UnsafeRawBufferPointer(args.buffer(1))
+        guard let topicBase = topic.baseAddress ?? UnsafeRawPointer(bitPattern: 1) else { return }
+        guard ledger.records(topicBase, topic.count) else {
+            c.pointee.output.tail.writeError(
+                "ERR topic '\(args.string(1))' is not recorded (see ledger.record and ledger.exclude in phoenix.yaml)")
+            return
+        }
+        if noMakeStream && ledger.stream(topicBase, topic.count) == nil {
+            c.pointee.output.tail.writeNull(resp3: c.pointee.flags.contains(.resp3))
+            return
+        }
+        let name = infos[Int(c.pointee.fd)]?.name ?? []
+        let begun = name.withUnsafeBytes { nameBytes in
+            ledger.beginRecord(topic: topic, request: request, nowMillis: UInt64(s.pointee.nowMillis),
+                               nowMicros: Clock.wallMicros(), clientID: c.pointee.id, clientName: nameBytes)
+        }
+        let record: (sequence: UInt64, id: StreamID, mark: RecordCodec.Mark)
+        switch begun {
+        case .success(let r): record = r
+        case .failure(let e):
+            c.pointee.output.tail.writeError(e.message)
+            return
+        }
+        var k = i + 1
+        while k < args.count {
+            ledger.appendField(name: UnsafeRawBufferPointer(args.buffer(k)), value: UnsafeRawBufferPointer(args.buffer(k + 1)))
+            k += 2
+        }
+        ledger.finishRecord(record.mark, fieldCount: fieldArgs / 2)
+        c.pointee.output.tail.writeBulk(string: record.id.description)
+        deliverEntry(args, topic: topic, firstField: i + 1)
+        wakeReaders(topic)
+        if ledger.options.fsync == .always { waitForDurability(c, sequence: record.sequence) }
+        stallIfBehind(c)
+    }
+
+    /// Live subscribers get a single `payload` field as its raw value, and
+    /// any other entry as a JSON object of its fields.
+    private func deliverEntry(_ args: Arguments, topic: UnsafeRawBufferPointer, firstField: Int) {
+        guard let base = topic.baseAddress ?? UnsafeRawPointer(bitPattern: 1) else { return }
+        let channel = base.assumingMemoryBound(to: UInt8.self)
+        if args.count - firstField == 2 && args.equals(firstField, caseInsensitive: "payload") {
+            _ = publish(channel, topic.count, args.pointer(firstField + 1), args.length(firstField + 1), record: false)
+            return
+        }
+        var json = "{"
+        var k = firstField
+        while k < args.count {
+            if k > firstField { json += "," }
+            json += Log.jsonString(args.string(k)) + ":" + Log.jsonString(args.string(k + 1))
+            k += 2
+        }
+        json += "}"
+        let bytes = Array(json.utf8)
+        bytes.withUnsafeBufferPointer { b in
+            _ = publish(channel, topic.count, b.baseAddress ?? channel, b.count, record: false)
+        }
+    }
+
+    func xlenCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        guard let ledger else { c.pointee.output.tail.writeError(Self.disabledError); return }
+        let length = ledger.stream(args.bytes(1))?.length ?? 0
+        c.pointee.output.tail.writeInteger(Int(length))
+    }
+
+    func xrangeCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments, reverse: Bool) {
+        guard let ledger else { c.pointee.output.tail.writeError(Self.disabledError); return }
+        // XRANGE key start end / XREVRANGE key end start
+        let startArg = reverse ? 3 : 2, endArg = reverse ? 2 : 3
+        guard let start = Self.parseRangeID(args.buffer(startArg), isStart: true) else {
+            c.pointee.output.tail.writeError(Self.invalidID)
+            return
+        }
+        guard let end = Self.parseRangeID(args.buffer(endArg), isStart: false) else {
+            c.pointee.output.tail.writeError(Self.invalidID)
+            return
+        }
+        var count = Int.max
+        if args.count > 4 {
+            guard args.count == 6, args.equals(4, caseInsensitive: "count") else {
+                c.pointee.output.tail.writeError("ERR syntax error")
+                return
+            }
+            guard let n = args.integer(5) else {
+                c.pointee.output.tail.writeError("ERR value is not an integer or out of range")
+                return
+            }
+            if n <= 0 {
+                c.pointee.output.tail.writeNullArray(resp3: c.pointee.flags.contains(.resp3))
+                return
+            }
+            count = n
+        }
+        guard case .some(let from) = start else {
+            c.pointee.output.tail.writeError("ERR invalid start ID for the interval")
+            return
+        }
+        guard case .some(let to) = end else {
+            c.pointee.output.tail.writeError("ERR invalid end ID for the interval")
+            return
+        }
+        let entries = ledger.range(topic: args.bytes(1), from: from, to: to, count: count, reverse: reverse)
+        writeEntries(&c.pointee.output.tail, entries)
+    }
+
+    func writeEntries(_ b: inout ByteBuffer, _ entries: [LedgerRecord]) {
+        b.writeArrayHeader(entries.count)
+        for e in entries {
+            b.writeArrayHeader(2)
+            b.writeBulk(string: e.id.description)
+            b.writeArrayHeader(e.fields.count * 2)
+            for f in e.fields {
+                b.writeBulk(bytes: f.name)
+                b.writeBulk(bytes: f.value)
+            }
+        }
+    }
+
+    func xreadCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        guard let ledger else { c.pointee.output.tail.writeError(Self.disabledError); return }
+        var count = 0
+        var blockMillis: Int?
+        var i = 1
+        var streamsAt = -1
+        while i < args.count {
+            if args.equals(i, caseInsensitive: "count"), i + 1 < args.count {
+                guard let n = args.integer(i + 1) else {
+                    c.pointee.output.tail.writeError("ERR value is not an integer or out of range")
+                    return
+                }
+                count = max(n, 0)
+                i += 2
+            } else if args.equals(i, caseInsensitive: "block"), i + 1 < args.count {
+                guard let n = args.integer(i + 1) else {
+                    c.pointee.output.tail.writeError("ERR timeout is not an integer or out of range")
+                    return
+                }
+                guard n >= 0 else {
+                    c.pointee.output.tail.writeError("ERR timeout is negative")
+                    return
+                }
+                blockMillis = n
+                i += 2
+            } else if args.equals(i, caseInsensitive: "streams") {
+                streamsAt = i + 1
+                break
+            } else {
+                c.pointee.output.tail.writeError("ERR syntax error")
+                return
+            }
+        }
+        guard streamsAt > 0 else {
+            c.pointee.output.tail.writeError("ERR syntax error")
+            return
+        }
+        let remaining = args.count - streamsAt
+        guard remaining > 0, remaining % 2 == 0 else {
+            c.pointee.output.tail.writeError(
+                "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.")
+            return
+        }
+        let n = remaining / 2
+        var topics: [[UInt8]] = []
+        var after: [StreamID] = []
+        for k in 0..<n {
+            let topic = args.bytes(streamsAt + k)
+            let idArg = streamsAt + n + k
+            let id: StreamID
+            if args.length(idArg) == 1 && args.pointer(idArg)[0] == 36 {  // "$"
+                id = ledger.stream(topic)?.lastID ?? .zero
+            } else if let parsed = Self.parseID(args.buffer(idArg), missingSeq: 0) {
+                id = parsed
+            } else {
+                c.pointee.output.tail.writeError(Self.invalidID)
+                return
+            }
+            topics.append(topic)
+            after.append(id)
+        }
+        let read = BlockedRead(topics: topics, after: after, count: count == 0 ? Int.max : count)
+        if replyRead(c, read, blocking: false) { return }
+        guard let timeout = blockMillis else {
+            c.pointee.output.tail.writeNullArray(resp3: c.pointee.flags.contains(.resp3))
+            return
+        }
+        block(c, read, timeoutMillis: timeout)
+    }
+
+    /// Replies to an XREAD when any stream has entries after its ID; false
+    /// (and nothing written) when none has.
+    func replyRead(_ c: UnsafeMutablePointer<ClientState>, _ read: BlockedRead, blocking: Bool) -> Bool {
+        guard let ledger else { return false }
+        var found: [([UInt8], [LedgerRecord])] = []
+        for (topic, id) in zip(read.topics, read.after) {
+            let entries = ledger.entries(topic: topic, after: id, count: read.count)
+            if !entries.isEmpty { found.append((topic, entries)) }
+        }
+        guard !found.isEmpty else { return false }
+        let resp3 = c.pointee.flags.contains(.resp3)
+        // RESP3: a map of topic → entries; RESP2: an array of [topic, entries].
+        if resp3 { c.pointee.output.tail.writeMapHeader(found.count, resp3: true) }
+        else { c.pointee.output.tail.writeArrayHeader(found.count) }
+        for (topic, entries) in found {
+            if !resp3 { c.pointee.output.tail.writeArrayHeader(2) }
+            c.pointee.output.tail.writeBulk(bytes: topic)
+            writeEntries(&c.pointee.output.tail, entries)
+        }
+        return true
+    }
+
+    func xinfoCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        guard let sub = subcommand(c, .xinfo, args) else { return }
+        guard sub == "stream" else {
+            replyHelp(c, [
+                "XINFO <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "STREAM <key> [FULL [COUNT <count>]",
+                "    Show information about the stream.",
+                "HELP",
+                "    Prints this help.",
+            ])
+            return
+        }
+        guard let ledger else { c.pointee.output.tail.writeError(Self.disabledError); return }
+        guard args.count == 3 else {
+            c.pointee.output.tail.writeError("ERR XINFO STREAM FULL is not supported by Vimana; use XINFO STREAM <key>")
+            return
+        }
+        let topic = args.bytes(2)
+        guard let state = ledger.stream(topic), state.entriesAdded > 0 else {
+            c.pointee.output.tail.writeError("ERR no such key")
+            return
+        }
+        let resp3 = c.pointee.flags.contains(.resp3)
+        let first = ledger.range(topic: topic, from: .zero, to: .max, count: 1).first
+        let last = ledger.range(topic: topic, from: .zero, to: .max, count: 1, reverse: true).first
+        let out = { (b: inout ByteBuffer) in
+            b.writeMapHeader(10, resp3: resp3)
+            b.writeBulk("length"); b.writeInteger(Int(state.length))
+            b.writeBulk("radix-tree-keys"); b.writeInteger(state.length > 0 ? 1 : 0)
+            b.writeBulk("radix-tree-nodes"); b.writeInteger(state.length > 0 ? 2 : 1)
+            b.writeBulk("last-generated-id"); b.writeBulk(string: state.lastID.description)
+            b.writeBulk("max-deleted-entry-id"); b.writeBulk(string: state.maxDeleted.description)
+            b.writeBulk("entries-added"); b.writeInteger(Int(state.entriesAdded))
+            b.writeBulk("recorded-first-entry-id"); b.writeBulk(string: (state.first ?? .zero).description)
+            b.writeBulk("groups"); b.writeInteger(0)
+            b.writeBulk("first-entry")
+            if let first { self.writeEntry(&b, first) } else { b.writeNull(resp3: resp3) }
+            b.writeBulk("last-entry")
+            if let last { self.writeEntry(&b, last) } else { b.writeNull(resp3: resp3) }
+        }
+        out(&c.pointee.output.tail)
+    }
+
+    private func writeEntry(_ b: inout ByteBuffer, _ e: LedgerRecord) {
+        b.writeArrayHeader(2)
+        b.writeBulk(string: e.id.description)
+        b.writeArrayHeader(e.fields.count * 2)
+        for f in e.fields {
+            b.writeBulk(bytes: f.name)
+            b.writeBulk(bytes: f.value)
+        }
+    }
+
+    func appendOnlyCommand(_ c: UnsafeMutablePointer<ClientState>, _ name: String) {
+        c.pointee.output.tail.writeError(
+            "ERR the ledger is append-only: \(name) is not supported; old entries leave by retention (ledger.retention.max_age / max_bytes)")
+    }
+
+    // MARK: - IDs
+
+    /// `ms-seq`, or `ms` with the sequence part `missingSeq`.
+    static func parseID(_ b: UnsafeBufferPointer<UInt8>, missingSeq: UInt64) -> StreamID? {
+        guard let base = b.baseAddress, b.count > 0 else { return nil }
+        if let dash = b.firstIndex(of: 45) {
+            guard let ms = parseU64(base, dash), let seq = parseU64(base + dash + 1, b.count - dash - 1) else { return nil }
+            return StreamID(ms: ms, seq: seq)
+        }
+        guard let ms = parseU64(base, b.count) else { return nil }
+        return StreamID(ms: ms, seq: missingSeq)
+    }
+
+    /// XADD's ID: `*`, `ms-*`, `ms-seq` or `ms`.
+    static func parseAddID(_ b: UnsafeBufferPointer<UInt8>) -> IDRequest? {
+        if b.count == 1 && b[0] == 42 { return .auto }
+        if b.count > 2, b[b.count - 1] == 42, b[b.count - 2] == 45, let base = b.baseAddress {
+            return parseU64(base, b.count - 2).map { .partial(ms: $0) }
+        }
+        return parseID(b, missingSeq: 0).map { .explicit($0) }
+    }
+
+    /// XRANGE bounds: `-`, `+`, `(` exclusive; nil = malformed, .some(nil) =
+    /// an exclusive bound with nothing beyond it.
+    static func parseRangeID(_ b: UnsafeBufferPointer<UInt8>, isStart: Bool) -> StreamID?? {
+        if b.count == 1 && b[0] == 45 { return .some(.zero) }
+        if b.count == 1 && b[0] == 43 { return .some(.max) }
+        if b.count > 1 && b[0] == 40, let base = b.baseAddress {  // "(" exclusive
+            guard let id = parseID(UnsafeBufferPointer(start: base + 1, count: b.count - 1),
+                                   missingSeq: isStart ? 0 : .max) else { return nil }
+            return .some(isStart ? id.successor : id.predecessor)
+        }
+        guard let id = parseID(b, missingSeq: isStart ? 0 : .max) else { return nil }
+        return .some(id)
+    }
+
+    private static func parseU64(_ p: UnsafePointer<UInt8>, _ n: Int) -> UInt64? {
+        guard n > 0, n <= 20 else { return nil }
+        var v: UInt64 = 0
+        for k in 0..<n {
+            let d = p[k] &- 48
+            guard d <= 9 else { return nil }
+            let (m, o1) = v.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(UInt64(d))
+            guard !o1 && !o2 else { return nil }
+            v = a
+        }
+        return v
+    }
+}
