@@ -1,0 +1,73 @@
+import Foundation
+import Testing
+
+/// Protocol/LEDGER.md is enough to read the ledger: the standard-library
+/// Python reader in tools/ledger decodes what the server wrote, and its
+/// records are exactly what the server itself returns.
+@Suite struct LedgerReaderTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    @Test func pythonReaderDecodesWhatTheServerWrote() throws {
+        let server = try ServerProcess(logLevel: "info")
+        let c = try RawClient(port: server.port)
+        c.send("CLIENT SETNAME writer\r\n")
+        _ = c.read(count: 5)
+        var commands = ""
+        for i in 0..<200 {
+            commands += RawClient.command(["XADD", "orders", "*", "item", "pen-\(i)", "qty", "\(i)"])
+            commands += RawClient.command(["PUBLISH", "events.audit", "{\"n\":\(i),\"bin\":\"\u{1}\"}"])
+        }
+        commands += RawClient.command(["XADD", "binary", "7-7", "k", "a\r\nb\u{0}c"])
+        c.send(commands)
+        _ = c.readAvailable(quiet: 0.5)
+        // What the server returns for each topic.
+        var served: [String] = []
+        for topic in ["orders", "events.audit", "binary"] {
+            c.send(RawClient.command(["XRANGE", topic, "-", "+"]))
+            served.append(c.readAvailable(quiet: 0.3))
+        }
+        #expect(server.terminate() == 0)
+
+        let reader = Self.root.appendingPathComponent("tools/ledger/vimana_ledger.py").path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", reader, "dump", "--json", server.ledgerDirectory]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = Pipe()
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n")
+        #expect(lines.count == 401)
+        var byTopic: [String: [(String, [(String, String)])]] = [:]
+        var sequences: [Int] = []
+        for line in lines {
+            let obj = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            let topic = try #require(obj["topic"] as? String)
+            let id = try #require(obj["id"] as? String)
+            sequences.append(try #require(obj["seq"] as? Int))
+            #expect(obj["client_name"] as? String == "writer")
+            var fields: [(String, String)] = []
+            if let map = obj["fields"] as? [String: String] {
+                // JSON objects do not keep order: XADD's order is item, qty.
+                for key in ["payload", "item", "qty", "k"] { if let v = map[key] { fields.append((key, v)) } }
+            }
+            byTopic[topic, default: []].append((id, fields))
+        }
+        #expect(sequences == Array(1...401))
+        // Re-encode the reader's records as XRANGE replies and compare with the server's bytes.
+        for (k, topic) in ["orders", "events.audit", "binary"].enumerated() {
+            let entries = byTopic[topic] ?? []
+            var reply = "*\(entries.count)\r\n"
+            for (id, fields) in entries {
+                reply += "*2\r\n$\(id.utf8.count)\r\n\(id)\r\n*\(fields.count * 2)\r\n"
+                for (name, value) in fields {
+                    reply += "$\(name.utf8.count)\r\n\(name)\r\n$\(value.utf8.count)\r\n\(value)\r\n"
+                }
+            }
+            #expect(reply == served[k], "\(topic)")
+        }
+    }
+}
