@@ -61,18 +61,22 @@ extension Kernel {
 
     func releaseDurable(upTo sequence: UInt64) {
         guard !waitingDurable.isEmpty else { return }
+        var released: [UnsafeMutablePointer<ClientState>] = []
         var still: [Int32] = []
         for fd in waitingDurable {
             guard let c = s.pointee.client(fd), c.pointee.flags.contains(.waitingDurable) else { continue }
             if c.pointee.durableSequence < sequence {
                 c.pointee.flags.remove(.waitingDurable)
-                markPending(c)
-                processInput(c)  // commands pipelined behind the durable write
+                released.append(c)
             } else {
                 still.append(fd)
             }
         }
         waitingDurable = still
+        for c in released {
+            markPending(c)
+            processInput(c)  // commands pipelined behind the durable write (may wait again)
+        }
     }
 
     // MARK: - Backpressure

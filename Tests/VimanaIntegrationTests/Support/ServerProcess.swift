@@ -21,10 +21,10 @@ final class ServerProcess: @unchecked Sendable {
     }
 
     /// Starts `vimana serve` with JSON logs and waits for the listening line.
-    init(arguments: [String] = [], config: String? = nil, logLevel: String = "debug") throws {
-        ledgerDirectory = NSTemporaryDirectory() + "vimana-ledger-\(UUID().uuidString)"
+    init(arguments: [String] = [], config: String? = nil, logLevel: String = "debug", ledgerDirectory: String? = nil) throws {
+        self.ledgerDirectory = ledgerDirectory ?? NSTemporaryDirectory() + "vimana-ledger-\(UUID().uuidString)"
         var args = ["serve", "--port", "0", "--http-port", "0", "--log-format", "json", "--log-level", logLevel,
-                    "--ledger-dir", ledgerDirectory]
+                    "--ledger-dir", self.ledgerDirectory]
         if let config {
             args += ["--config", try temporaryFile(config)]
         }
