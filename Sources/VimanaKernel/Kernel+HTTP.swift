@@ -108,6 +108,23 @@ extension Kernel {
         metric("vimana_pubsub_patterns", "gauge", "Patterns with at least one subscriber.", st.patterns.count)
         metric("vimana_uptime_seconds", "gauge", "Seconds since the kernel started.", Int(uptimeSeconds))
         metric("vimana_resident_memory_bytes", "gauge", "Resident set size.", Self.residentBytes())
+        if let ledger {
+            let l = ledger.stats
+            metric("vimana_ledger_records", "gauge", "Records in the ledger's segments.", Int(ledger.recordsOnDisk))
+            metric("vimana_ledger_segments", "gauge", "Segment files.", ledger.segmentCount)
+            metric("vimana_ledger_disk_bytes", "gauge", "Bytes of segment files.", ledger.diskBytes)
+            metric("vimana_ledger_records_written_total", "counter", "Records written since start.", Int(l.recordsWritten))
+            metric("vimana_ledger_raw_bytes_total", "counter", "Record bytes before compression, since start.", l.rawBytesWritten)
+            metric("vimana_ledger_compressed_bytes_total", "counter", "Frame bytes written, since start.", l.compressedBytesWritten)
+            metric("vimana_ledger_fsyncs_total", "counter", "fsync calls on the active segment.", l.fsyncs)
+            out += "# HELP vimana_ledger_fsync_seconds_total Time spent in fsync.\n# TYPE vimana_ledger_fsync_seconds_total counter\n"
+            out += "vimana_ledger_fsync_seconds_total \(Double(l.fsyncNanosTotal) / 1e9)\n"
+            metric("vimana_ledger_last_fsync_timestamp_seconds", "gauge", "Wall time of the last fsync.", Int(l.lastFsyncMillis / 1000))
+            metric("vimana_ledger_pending_bytes", "gauge", "Bytes handed to the writer and not yet written.", ledger.pendingBytes)
+            metric("vimana_ledger_writer_queue_depth", "gauge", "Batches waiting for the writer.", ledger.pendingBatches)
+            metric("vimana_ledger_stalls_total", "counter", "Times a publisher was paused for the writer.", ledgerStalls)
+            metric("vimana_ledger_write_errors_total", "counter", "Failed writes or fsyncs.", l.writeErrors)
+        }
         return out
     }
 }

@@ -8,7 +8,7 @@ import Glibc
 /// INFO [section ...]: Redis's `# Section` / `key:value` text.
 extension Kernel {
     static let version = "0.1.0"
-    static let defaultSections = ["server", "clients", "memory", "stats", "pubsub"]
+    static let defaultSections = ["server", "clients", "memory", "stats", "pubsub", "ledger"]
 
     func infoCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         var wanted: [String] = []
@@ -104,9 +104,48 @@ extension Kernel {
                 ("messages_delivered", "\(m.messagesDelivered)"),
                 ("slow_subscriber_disconnects", "\(m.slowSubscriberDisconnects)"),
             ]
+        case "ledger":
+            return ledgerInfo()
         default:
             return nil
         }
+    }
+
+    /// INFO ledger: what the ledger holds and how its writer is doing.
+    func ledgerInfo() -> [(String, String)] {
+        guard let ledger else { return [("ledger_enabled", "0")] }
+        let st = ledger.stats
+        let raw = st.rawBytesWritten
+        let compressed = st.compressedBytesWritten
+        let ratio = compressed > 0 ? Double(raw) / Double(compressed) : 0
+        let avgFsync = st.fsyncs > 0 ? st.fsyncNanosTotal / Int64(st.fsyncs) / 1000 : 0
+        return [
+            ("ledger_enabled", "1"),
+            ("ledger_dir", ledger.options.directory),
+            ("ledger_fsync", ledger.options.fsync.rawValue),
+            ("ledger_records", "\(ledger.recordsOnDisk)"),
+            ("ledger_first_sequence", "\(ledger.firstSequence)"),
+            ("ledger_next_sequence", "\(ledger.nextSequence)"),
+            ("ledger_written_sequence", "\(ledger.writtenSequence)"),
+            ("ledger_durable_sequence", "\(ledger.durableSequence)"),
+            ("ledger_segments", "\(ledger.segmentCount)"),
+            ("ledger_disk_bytes", "\(ledger.diskBytes)"),
+            ("ledger_streams", "\(ledger.streamCount)"),
+            ("ledger_written_records", "\(st.recordsWritten)"),
+            ("ledger_raw_bytes", "\(raw)"),
+            ("ledger_compressed_bytes", "\(compressed)"),
+            ("ledger_compression_ratio", String(format2: ratio)),
+            ("ledger_fsyncs", "\(st.fsyncs)"),
+            ("ledger_fsync_avg_us", "\(avgFsync)"),
+            ("ledger_fsync_last_us", "\(st.fsyncNanosLast / 1000)"),
+            ("ledger_last_fsync_time", st.lastFsyncMillis > 0 ? Clock.rfc3339(millis: st.lastFsyncMillis) : ""),
+            ("ledger_pending_bytes", "\(ledger.pendingBytes)"),
+            ("ledger_pending_batches", "\(ledger.pendingBatches)"),
+            ("ledger_max_pending", "\(ledger.options.maxPending)"),
+            ("ledger_stalled_clients", "\(stalled.count)"),
+            ("ledger_stalls", "\(ledgerStalls)"),
+            ("ledger_write_errors", "\(st.writeErrors)"),
+        ]
     }
 
     // MARK: - Process facts
@@ -149,5 +188,14 @@ extension Kernel {
             return "\(hundredths / 100).\(frac < 10 ? "0" : "")\(frac)\(unit)"
         }
         return "\(bytes)B"
+    }
+}
+
+extension String {
+    /// A non-negative number with two decimals, without Foundation.
+    init(format2 value: Double) {
+        let hundredths = Int((value * 100).rounded())
+        let frac = hundredths % 100
+        self = "\(hundredths / 100).\(frac < 10 ? "0" : "")\(frac)"
     }
 }

@@ -8,6 +8,7 @@ final class ServerProcess: @unchecked Sendable {
     let stderrPipe = Pipe()
     /// A fresh ledger directory per server, so parallel tests never share one.
     let ledgerDirectory: String
+    private let ownsLedger: Bool
     private(set) var port = 0
     private(set) var httpPort = 0
     private var logText = ""
@@ -22,6 +23,7 @@ final class ServerProcess: @unchecked Sendable {
 
     /// Starts `vimana serve` with JSON logs and waits for the listening line.
     init(arguments: [String] = [], config: String? = nil, logLevel: String = "debug", ledgerDirectory: String? = nil) throws {
+        ownsLedger = ledgerDirectory == nil
         self.ledgerDirectory = ledgerDirectory ?? NSTemporaryDirectory() + "vimana-ledger-\(UUID().uuidString)"
         var args = ["serve", "--port", "0", "--http-port", "0", "--log-format", "json", "--log-level", logLevel,
                     "--ledger-dir", self.ledgerDirectory]
@@ -55,7 +57,10 @@ final class ServerProcess: @unchecked Sendable {
         throw TestFailure("server did not start; log:\n\(log)")
     }
 
-    deinit { stop() }
+    deinit {
+        stop()
+        if ownsLedger { try? FileManager.default.removeItem(atPath: ledgerDirectory) }
+    }
 
     var log: String {
         lock.lock()
