@@ -32,7 +32,7 @@ extension Kernel {
     /// buffer; each subscriber gets a copy of those bytes in its output buffer,
     /// or for large messages a reference to one shared copy.
     func publish(_ channel: UnsafePointer<UInt8>, _ channelLength: Int,
-                 _ message: UnsafePointer<UInt8>, _ messageLength: Int, record: Bool = false) -> Int {
+                 _ message: UnsafePointer<UInt8>, _ messageLength: Int) -> Int {
         let state = s
         state.pointee.metrics.messagesPublished &+= 1
         var receivers = 0

@@ -76,7 +76,7 @@ extension Kernel {
         guard let base = topic.baseAddress ?? UnsafeRawPointer(bitPattern: 1) else { return }
         let channel = base.assumingMemoryBound(to: UInt8.self)
         if args.count - firstField == 2 && args.equals(firstField, caseInsensitive: "payload") {
-            _ = publish(channel, topic.count, args.pointer(firstField + 1), args.length(firstField + 1), record: false)
+            _ = publish(channel, topic.count, args.pointer(firstField + 1), args.length(firstField + 1))
             return
         }
         var json = "{"
@@ -89,7 +89,7 @@ extension Kernel {
         json += "}"
         let bytes = Array(json.utf8)
         bytes.withUnsafeBufferPointer { b in
-            _ = publish(channel, topic.count, b.baseAddress ?? channel, b.count, record: false)
+            _ = publish(channel, topic.count, b.baseAddress ?? channel, b.count)
         }
     }
 

@@ -143,6 +143,9 @@ public struct SegmentIndex: Equatable, Sendable {
             index.entries.reserveCapacity(Int(entryCount))
             for _ in 0..<entryCount {
                 guard let s = r.u64(), let o = r.u64(), let lo = r.u64(), let hi = r.u64() else { return nil }
+                // In order, inside the covered bytes and sequences.
+                if let last = index.entries.last, o <= last.offset || s <= last.firstSequence { return nil }
+                guard o < covered, s >= first, s < next else { return nil }
                 index.entries.append(Entry(firstSequence: s, offset: o, minMs: lo, maxMs: hi))
             }
             for _ in 0..<topicCount {
