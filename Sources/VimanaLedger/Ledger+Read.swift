@@ -47,6 +47,7 @@ extension Ledger {
         while offset < end {
             switch scanner.readFrame(fd: fd, path: view.path, at: offset, size: view.size) {
             case .success(let (header, records)):
+                stats.framesRead += 1
                 if header.firstSequence >= cutoff { return }
                 if !body(records) { return }
                 offset += header.frameLength

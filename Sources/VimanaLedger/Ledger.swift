@@ -49,6 +49,8 @@ public struct LedgerStats: Sendable {
     public var writeErrors = 0
     public var lastError = ""
     public var stalls = 0
+    /// Frames inflated to answer reads (XRANGE, XREAD): shows the index at work.
+    public var framesRead = 0
 }
 
 /// A segment as the loop sees it: its index, size, and a read-only fd.

@@ -105,6 +105,12 @@ import VimanaCore
         let all = ledger.range(topic: bytes("bulk"), from: .zero, to: .max, count: 10_000)
         #expect(all.count == 800)
         #expect(all.map(\.sequence) == Array(1...800))
+        // A narrow ID range inflates only the frames that can hold it.
+        let framesForAll = ledger.stats.framesRead
+        let target = all[500].id
+        let narrow = ledger.range(topic: bytes("bulk"), from: target, to: target, count: 10)
+        #expect(narrow.map(\.sequence) == [501])
+        #expect(ledger.stats.framesRead - framesForAll <= 2, "frames read: \(ledger.stats.framesRead - framesForAll) of \(framesForAll)")
         // Retention by size keeps the active segment and moves the oldest to the archive.
         let before = ledger.segmentCount
         ledger.options_setRetentionBytes(1)
