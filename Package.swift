@@ -47,7 +47,8 @@ let package = Package(
         // `vimana bench`: a native load generator for any RESP server.
         .target(name: "VimanaBench", dependencies: ["VimanaCore", "VimanaClient"], swiftSettings: optimize),
         .executableTarget(name: "vimana",
-                          dependencies: ["VimanaKernel", "VimanaConfig", "VimanaEventLoop", "VimanaClient", "VimanaBench", "VimanaCore"],
+                          dependencies: ["VimanaKernel", "VimanaConfig", "VimanaEventLoop", "VimanaLedger", "VimanaClient",
+                                         "VimanaBench", "VimanaCore"],
                           swiftSettings: optimize),
 
         .testTarget(name: "VimanaRESPTests", dependencies: ["VimanaRESP", "VimanaCore"]),

@@ -1,0 +1,233 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One thing `vimana ledger verify` found.
+public struct OfflineFinding: Sendable, CustomStringConvertible {
+    public enum Severity: Sendable {
+        /// The segments do not hold what the format promises.
+        case error
+        /// An index file is wrong; harmless, the server rebuilds indexes.
+        case warning
+    }
+
+    public var severity: Severity
+    public var segment: String
+    public var frame: Int?
+    public var offset: Int?
+    public var message: String
+
+    /// `segment NAME: frame F at offset O: MESSAGE`, or `segment NAME: MESSAGE`
+    /// for what belongs to no frame.
+    public var description: String {
+        guard let offset else { return "segment \(segment): \(message)" }
+        return "segment \(segment): frame \(frame.map(String.init) ?? "?") at offset \(offset): \(message)"
+    }
+}
+
+/// The outcome of checking a whole ledger directory.
+public struct OfflineVerification: Sendable {
+    public var segments = 0
+    public var frames = 0
+    /// Records in valid frames.
+    public var records: UInt64 = 0
+    public var findings: [OfflineFinding] = []
+
+    public var errors: [OfflineFinding] { findings.filter { $0.severity == .error } }
+    public var warnings: [OfflineFinding] { findings.filter { $0.severity == .warning } }
+}
+
+/// Checks every frame of every segment (Protocol/LEDGER.md §2–3), that
+/// segments follow each other, that each topic's stream IDs increase in
+/// sequence order, and that each index (§4) describes its segment.
+public enum OfflineVerifier {
+    /// Reports at most this many stream-ID findings per segment: one bad
+    /// writer or a bad frame can otherwise produce one line per record.
+    static let streamIDFindingsPerSegment = 10
+    /// At most this many per-topic count differences per index.
+    static let topicFindingsPerIndex = 10
+
+    public static func verify(directory: String) throws(LedgerError) -> OfflineVerification {
+        let scanner: SegmentScanner
+        do throws(ZlibError) { scanner = try SegmentScanner() } catch { throw LedgerError("zlib initialisation failed") }
+        let segments: [OfflineSegment]
+        do throws(LedgerIOError) { segments = try OfflineSegment.list(directory) } catch { throw LedgerError("\(error)") }
+        var result = OfflineVerification()
+        var lastIDs: [[UInt8]: (id: StreamID, sequence: UInt64)] = [:]
+        /// The previous segment's name and the sequence after its last record, when it was whole.
+        var previous: (name: String, next: UInt64)?
+        for segment in segments {
+            result.segments += 1
+            if let previous, segment.firstSequence != previous.next {
+                let kind = segment.firstSequence > previous.next ? "sequence gap" : "sequence overlap"
+                result.findings.append(OfflineFinding(
+                    severity: .error, segment: segment.name, frame: 0, offset: 0,
+                    message: "\(kind): the segment starts at sequence \(segment.firstSequence), "
+                        + "\(previous.name) ends before \(previous.next)"))
+            }
+            let next = check(segment, scanner: scanner, lastIDs: &lastIDs, into: &result)
+            previous = next.map { (segment.name, $0) }
+        }
+        return result
+    }
+
+    /// Checks one segment; returns the sequence after its last record when
+    /// every frame is valid.
+    private static func check(_ segment: OfflineSegment, scanner: SegmentScanner,
+                              lastIDs: inout [[UInt8]: (id: StreamID, sequence: UInt64)],
+                              into result: inout OfflineVerification) -> UInt64? {
+        let fd: Int32
+        do throws(LedgerIOError) { fd = try FileIO.open(segment.path, O_RDONLY) } catch {
+            result.findings.append(OfflineFinding(severity: .error, segment: segment.name, message: "\(error)"))
+            return nil
+        }
+        defer { close(fd) }
+        let size = FileIO.size(fd)
+        var frames = SegmentFrames()
+        let covered = segment.index.map { Int($0.coveredBytes) } ?? 0
+        var streamIDFindings = 0
+        let outcome = scanner.scan(fd: fd, path: segment.path, size: size, sequence: segment.firstSequence,
+                                   depth: .records) { location, records in
+            let number = frames.starts.count
+            frames.add(location)
+            for r in records ?? [] {
+                if location.offset + location.header.frameLength <= covered {
+                    frames.coveredTopics[r.topic, default: 0] += 1
+                }
+                if let before = lastIDs[r.topic], r.id <= before.id {
+                    streamIDFindings += 1
+                    if streamIDFindings <= streamIDFindingsPerSegment {
+                        result.findings.append(OfflineFinding(
+                            severity: .error, segment: segment.name, frame: number, offset: location.offset,
+                            message: "stream ID \(r.id) of topic \(quoted(r.topic)) (sequence \(r.sequence)) "
+                                + "is not after \(before.id) (sequence \(before.sequence))"))
+                    }
+                }
+                lastIDs[r.topic] = (r.id, r.sequence)
+            }
+        }
+        if streamIDFindings > streamIDFindingsPerSegment {
+            result.findings.append(OfflineFinding(
+                severity: .error, segment: segment.name,
+                message: "\(streamIDFindings - streamIDFindingsPerSegment) more stream IDs out of order"))
+        }
+        result.frames += outcome.frames
+        result.records += outcome.records
+        if let problem = outcome.problem {
+            let torn = OfflineReader.isTornTail(problem, fd: fd, size: size, scanner: scanner)
+            let bytes = size - problem.offset
+            let message: String
+            if segment.active && torn {
+                message = "torn tail: \(problem.error) (the server truncates these \(bytes) bytes on start)"
+            } else if segment.active {
+                message = "\(problem.error) (the server truncates the active segment here on start, dropping \(bytes) bytes)"
+            } else {
+                message = "\(problem.error) (the server does not serve the \(bytes) bytes from here)"
+            }
+            result.findings.append(OfflineFinding(severity: .error, segment: segment.name, frame: problem.frame,
+                                                  offset: problem.offset, message: message))
+        }
+        checkIndex(segment, frames: frames, validEnd: outcome.validEnd, problem: outcome.problem, into: &result)
+        return outcome.problem == nil ? outcome.nextSequence : nil
+    }
+
+    // MARK: - Index files
+
+    /// Where a segment's valid frames start and end, and the topic counts of
+    /// the records an index covers.
+    struct SegmentFrames {
+        var starts: [Int: UInt64] = [:]
+        var ends: [Int: UInt64] = [:]
+        var coveredTopics: [[UInt8]: UInt64] = [:]
+
+        mutating func add(_ location: FrameLocation) {
+            starts[location.offset] = location.header.firstSequence
+            ends[location.offset + location.header.frameLength] = location.header.nextSequence
+        }
+    }
+
+    private static func checkIndex(_ segment: OfflineSegment, frames: SegmentFrames, validEnd: Int,
+                                   problem: FrameProblem?, into result: inout OfflineVerification) {
+        let name = LedgerDirectory.indexName(forSegment: segment.name)
+        func warn(_ message: String) {
+            result.findings.append(OfflineFinding(severity: .warning, segment: segment.name,
+                                                  message: "index \(name): \(message)"))
+        }
+        switch segment.indexState {
+        case .missing:
+            // The active segment has none until its first checkpoint.
+            if !segment.active { warn("missing (the server rebuilds it on start)") }
+            return
+        case .corrupt:
+            warn("corrupt: bad CRC or not a version-1 index (the server ignores it and rebuilds it)")
+            return
+        case .stale(let why):
+            warn("stale: \(why) (the server ignores it and rebuilds it)")
+        case .valid:
+            break
+        }
+        guard let index = segment.index, index.firstSequence == segment.firstSequence,
+              index.coveredBytes <= UInt64(segment.size) else { return }
+        let covered = Int(index.coveredBytes)
+        if let problem, covered > problem.offset {
+            warn("covers \(covered) bytes, past the invalid frame at offset \(problem.offset)")
+            return
+        }
+        if covered == 0 {
+            if index.nextSequence != segment.firstSequence || !index.entries.isEmpty || !index.topics.isEmpty {
+                warn("covers no bytes but describes records")
+            }
+            return
+        }
+        guard let next = frames.ends[covered] else {
+            warn("covers \(covered) bytes, which is not the end of a valid frame")
+            return
+        }
+        if index.nextSequence != next {
+            warn("next sequence \(index.nextSequence), the frames it covers end before \(next)")
+        }
+        for (k, entry) in index.entries.enumerated() {
+            let offset = Int(clamping: entry.offset)
+            if offset >= covered {
+                warn("entry \(k): offset \(entry.offset) is beyond the \(covered) covered bytes")
+            } else if let first = frames.starts[offset] {
+                if first != entry.firstSequence {
+                    warn("entry \(k): the frame at offset \(offset) starts at sequence \(first), the index says \(entry.firstSequence)")
+                }
+            } else {
+                warn("entry \(k): offset \(offset) is not the start of a frame")
+            }
+        }
+        if index.entries.first?.offset != 0 { warn("no entry for the first frame") }
+        var differences = 0
+        let names = Set(index.topics.keys).union(frames.coveredTopics.keys).sorted { $0.lexicographicallyPrecedes($1) }
+        for topic in names {
+            let said = index.topics[topic]?.count ?? 0, found = frames.coveredTopics[topic] ?? 0
+            guard said != found else { continue }
+            differences += 1
+            if differences <= topicFindingsPerIndex {
+                warn("topic \(quoted(topic)): the index counts \(said) records, the segment has \(found)")
+            }
+        }
+        if differences > topicFindingsPerIndex {
+            warn("\(differences - topicFindingsPerIndex) more topic counts differ")
+        }
+        if segment.active && index.sealed { warn("marked sealed, but this is the active (last) segment") }
+    }
+
+    /// A topic for a message: as is when printable ASCII, else with `\xHH` escapes, quoted.
+    static func quoted(_ bytes: [UInt8]) -> String {
+        var out = "\""
+        for b in bytes {
+            switch b {
+            case 0x22: out += "\\\""
+            case 0x5C: out += "\\\\"
+            case 0x20..<0x7F: out.unicodeScalars.append(Unicode.Scalar(b))
+            default:
+                let hex = String(b, radix: 16)
+                out += "\\x" + (hex.count == 1 ? "0" : "") + hex
+            }
+        }
+        return out + "\""
+    }
+}

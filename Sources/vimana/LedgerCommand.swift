@@ -1,0 +1,206 @@
+import VimanaLedger
+
+/// `vimana ledger stats|verify|dump|tail DIR`: reads a ledger directory
+/// (Protocol/LEDGER.md) with no server, running or not. Exit status: 0 ok,
+/// 1 a problem in the ledger or an unreadable directory, 2 bad arguments.
+enum LedgerCommand {
+    static let usage = """
+    Usage:
+      vimana ledger stats DIR [--json]     records, segments, raw and compressed bytes, ratio, topics
+      vimana ledger verify DIR             check every frame of every segment; exit 1 on corruption
+      vimana ledger dump DIR [--from SEQ] [--topic PATTERN] [--json]
+      vimana ledger tail DIR [-n|--lines N] [--follow] [--topic PATTERN] [--json]
+
+    PATTERN is a Redis glob (as PSUBSCRIBE). Text lines are `SEQ ID TOPIC name=value ...`;
+    --json prints one object per record. tail --follow polls for new records until interrupted.
+    """
+
+    static func run(_ args: [String]) -> Int32 {
+        guard let sub = args.first else { return CLI.usageError("usage: vimana ledger stats|verify|dump|tail DIR ...") }
+        let rest = Array(args.dropFirst())
+        switch sub {
+        case "stats": return stats(rest)
+        case "verify": return verify(rest)
+        case "dump": return LedgerRead.dump(rest)
+        case "tail": return LedgerRead.tail(rest)
+        case "--help", "-h", "help":
+            printOut(usage)
+            return 0
+        default:
+            return CLI.usageError("unknown ledger command '\(sub)' (try: vimana ledger --help)")
+        }
+    }
+
+    // MARK: - Shared
+
+    /// Flags, and exactly one positional DIR. `-n` is accepted as `--lines`.
+    static func parse(_ args: [String], valued: Set<String>, bare: Set<String>,
+                      usage: String) throws(UsageError) -> (FlagReader, String) {
+        var rewritten: [String] = []
+        for a in args {
+            if a == "-n" { rewritten.append("--lines") }
+            else if a.hasPrefix("-n"), valued.contains("lines"), a.count > 2 { rewritten += ["--lines", String(a.dropFirst(2))] }
+            else if a == "-f" { rewritten.append("--follow") }
+            else { rewritten.append(a) }
+        }
+        let f = try FlagReader(rewritten, valued: valued, bare: bare)
+        if let bad = f.positional.first(where: { $0.hasPrefix("-") && $0.count > 1 }) {
+            throw UsageError("unknown option \(bad)")
+        }
+        guard f.positional.count == 1 else { throw UsageError("usage: \(usage)") }
+        return (f, f.positional[0])
+    }
+
+    /// An error when `dir` is not a directory (exit 1), else nil.
+    static func missingDirectory(_ dir: String) -> Int32? {
+        if FileIO.isDirectory(dir) { return nil }
+        printErr("vimana ledger: \(dir): " + (FileIO.exists(dir) ? "not a directory" : "no such directory"))
+        return 1
+    }
+
+    // MARK: - verify
+
+    static func verify(_ args: [String]) -> Int32 {
+        let dir: String
+        do throws(UsageError) {
+            (_, dir) = try parse(args, valued: [], bare: [], usage: "vimana ledger verify DIR")
+        } catch {
+            return CLI.usageError(error.message)
+        }
+        if let status = missingDirectory(dir) { return status }
+        let result: OfflineVerification
+        do throws(LedgerError) { result = try OfflineVerifier.verify(directory: dir) } catch {
+            printErr("vimana ledger: \(error)")
+            return 1
+        }
+        var out = LedgerOutput()
+        for finding in result.errors { out.line(finding.description) }
+        for finding in result.warnings { out.line("warning: \(finding)") }
+        let errors = result.errors.count
+        let summary = "\(result.segments) segments, \(result.frames) frames, \(result.records) records"
+        out.line(errors == 0 ? "ok: \(summary)" : "\(errors) problem\(errors == 1 ? "" : "s"): \(summary)")
+        out.flush()
+        return errors == 0 ? 0 : 1
+    }
+
+    // MARK: - stats
+
+    /// Topics listed by `stats`, the busiest first.
+    static let statsTopics = 20
+
+    static func stats(_ args: [String]) -> Int32 {
+        let f: FlagReader, dir: String
+        do throws(UsageError) {
+            (f, dir) = try parse(args, valued: [], bare: ["json"], usage: "vimana ledger stats DIR [--json]")
+        } catch {
+            return CLI.usageError(error.message)
+        }
+        if let status = missingDirectory(dir) { return status }
+        var summaries: [OfflineSegmentStats] = []
+        do {
+            let scanner = try SegmentScanner()
+            for segment in try OfflineSegment.list(dir) {
+                let s = try OfflineSegmentStats.gather(segment, scanner: scanner)
+                if let problem = s.problem {
+                    printErr("vimana ledger: \(problem); counted up to offset \(problem.offset) (run vimana ledger verify)")
+                }
+                summaries.append(s)
+            }
+        } catch {
+            printErr("vimana ledger: \(error)")
+            return 1
+        }
+        let totals = LedgerTotals(summaries)
+        printOut(f.flags.contains("json") ? statsJSON(dir, summaries, totals) : statsText(dir, summaries, totals))
+        return 0
+    }
+
+    static func statsText(_ dir: String, _ segments: [OfflineSegmentStats], _ t: LedgerTotals) -> String {
+        var lines = ["ledger: \(dir)"]
+        lines.append("records: \(t.records)" + (t.range.map { " (sequences \($0.lowerBound)..\($0.upperBound))" } ?? ""))
+        lines.append("segments: \(segments.count)")
+        for s in segments {
+            var line = "  \(s.segment.name): " + (s.lastSequence.map { "\(s.firstSequence)..\($0)" } ?? "-")
+            line += ", \(s.frames) frames, \(s.records) records, \(s.compressedBytes) compressed bytes"
+            line += ", \(s.rawBytes) raw bytes, ratio " + (LedgerFormat.ratio(raw: s.rawBytes, compressed: s.compressedBytes) ?? "-")
+            line += s.segment.active ? ", active" : ", sealed"
+            if s.segment.usableIndex?.compacted == true { line += ", compacted" }
+            line += ", index \(s.segment.indexState)"
+            if let p = s.problem { line += p.tornTail && p.active ? ", torn tail" : ", damaged" }
+            lines.append(line)
+        }
+        lines.append("raw bytes: \(t.rawBytes)")
+        lines.append("compressed bytes: \(t.compressedBytes)")
+        lines.append("ratio: " + (LedgerFormat.ratio(raw: t.rawBytes, compressed: t.compressedBytes) ?? "-"))
+        lines.append("topics: \(t.topics.count)")
+        for (topic, count) in t.busiest(statsTopics) { lines.append("  \(LedgerFormat.text(topic)) \(count)") }
+        if t.topics.count > statsTopics { lines.append("  (\(t.topics.count - statsTopics) more)") }
+        if let ts = t.timestamps {
+            lines.append("oldest: \(LedgerFormat.rfc3339(micros: ts.lowerBound))")
+            lines.append("newest: \(LedgerFormat.rfc3339(micros: ts.upperBound))")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func statsJSON(_ dir: String, _ segments: [OfflineSegmentStats], _ t: LedgerTotals) -> String {
+        func opt(_ v: UInt64?) -> String { v.map(String.init) ?? "null" }
+        func time(_ v: Int64?) -> String { v.map { "\"\(LedgerFormat.rfc3339(micros: $0))\"" } ?? "null" }
+        var s = "{\"directory\":" + LedgerFormat.json(dir) + ",\"records\":\(t.records)"
+        s += ",\"first_sequence\":\(opt(t.range?.lowerBound)),\"last_sequence\":\(opt(t.range?.upperBound))"
+        s += ",\"raw_bytes\":\(t.rawBytes),\"compressed_bytes\":\(t.compressedBytes)"
+        s += ",\"ratio\":" + (LedgerFormat.ratio(raw: t.rawBytes, compressed: t.compressedBytes) ?? "null")
+        s += ",\"oldest\":\(time(t.timestamps?.lowerBound)),\"newest\":\(time(t.timestamps?.upperBound))"
+        s += ",\"segments\":["
+        for (k, seg) in segments.enumerated() {
+            if k > 0 { s += "," }
+            let index = seg.segment.usableIndex
+            s += "{\"name\":\"\(seg.segment.name)\",\"first_sequence\":\(seg.firstSequence)"
+            s += ",\"last_sequence\":\(opt(seg.lastSequence)),\"frames\":\(seg.frames),\"records\":\(seg.records)"
+            s += ",\"compressed_bytes\":\(seg.compressedBytes),\"raw_bytes\":\(seg.rawBytes)"
+            s += ",\"ratio\":" + (LedgerFormat.ratio(raw: seg.rawBytes, compressed: seg.compressedBytes) ?? "null")
+            s += ",\"size\":\(seg.segment.size),\"active\":\(seg.segment.active)"
+            s += ",\"compacted\":" + (index.map { "\($0.compacted)" } ?? "null")
+            s += ",\"index\":\"\(seg.segment.indexState.name)\""
+            if case .stale(let why) = seg.segment.indexState { s += ",\"index_detail\":" + LedgerFormat.json(why) }
+            s += ",\"problem\":" + (seg.problem.map { LedgerFormat.json($0.description) } ?? "null") + "}"
+        }
+        s += "],\"topic_count\":\(t.topics.count),\"topics\":["
+        for (k, (topic, count)) in t.busiest(statsTopics).enumerated() {
+            if k > 0 { s += "," }
+            let name = LedgerFormat.isUTF8(topic) ? String(decoding: topic, as: UTF8.self) : LedgerFormat.escapedText(topic)
+            s += "{\"topic\":" + LedgerFormat.json(name) + ",\"records\":\(count)}"
+        }
+        return s + "]}"
+    }
+}
+
+/// Sums over all segments.
+struct LedgerTotals {
+    var records: UInt64 = 0
+    var rawBytes = 0
+    var compressedBytes = 0
+    var range: ClosedRange<UInt64>?
+    var timestamps: ClosedRange<Int64>?
+    var topics: [[UInt8]: UInt64] = [:]
+
+    init(_ segments: [OfflineSegmentStats]) {
+        for s in segments {
+            records += s.records
+            rawBytes += s.rawBytes
+            compressedBytes += s.compressedBytes
+            if let last = s.lastSequence {
+                range = (range?.lowerBound ?? s.firstSequence)...last
+            }
+            if let ts = s.timestamps {
+                timestamps = min(timestamps?.lowerBound ?? .max, ts.lowerBound)...max(timestamps?.upperBound ?? .min, ts.upperBound)
+            }
+            for (topic, count) in s.topics { topics[topic, default: 0] += count }
+        }
+    }
+
+    /// The `n` topics with the most records (ties by name).
+    func busiest(_ n: Int) -> [([UInt8], UInt64)] {
+        topics.sorted { a, b in a.value != b.value ? a.value > b.value : a.key.lexicographicallyPrecedes(b.key) }
+            .prefix(n).map { ($0.key, $0.value) }
+    }
+}

@@ -1,0 +1,194 @@
+import VimanaLedger
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `vimana ledger dump` and `vimana ledger tail`: records in sequence order,
+/// as text lines or JSON, from a directory a server may be writing to.
+enum LedgerRead {
+    /// How often `tail --follow` looks for new frames and segments.
+    static let followIntervalMicros: UInt32 = 200_000
+    /// Polls a bad frame at the end of the active segment is waited for
+    /// before saying so: a frame being written is briefly incomplete.
+    static let followPatiencePolls = 10
+    /// Set by SIGINT and SIGTERM to end `tail --follow` cleanly.
+    static let interrupted = Atomic<Bool>(false)
+
+    // MARK: - dump
+
+    static func dump(_ args: [String]) -> Int32 {
+        let usage = "vimana ledger dump DIR [--from SEQ] [--topic PATTERN] [--json]"
+        let f: FlagReader, dir: String, from: Int?
+        do throws(UsageError) {
+            (f, dir) = try LedgerCommand.parse(args, valued: ["from", "topic"], bare: ["json"], usage: usage)
+            from = try f.int("from", range: 0...Int.max)
+        } catch {
+            return CLI.usageError(error.message)
+        }
+        if let status = LedgerCommand.missingDirectory(dir) { return status }
+        let filter = OfflineFilter(from: UInt64(from ?? 0), topic: f.values["topic"].map { Array($0.utf8) })
+        let json = f.flags.contains("json")
+        let reader: OfflineReader
+        do throws(LedgerError) { reader = try OfflineReader(directory: dir) } catch {
+            printErr("vimana ledger: \(error)")
+            return 1
+        }
+        do throws(LedgerIOError) { try reader.refresh() } catch {
+            printErr("vimana ledger: \(error)")
+            return 1
+        }
+        if let from { reader.seek(to: UInt64(from)) }
+        var out = LedgerOutput()
+        var status: Int32 = 0
+        reading: while true {
+            let stop = reader.read { records in
+                for r in records where filter.accepts(r) { out.line(json ? LedgerFormat.jsonLine(r) : LedgerFormat.textLine(r)) }
+            }
+            out.flush()
+            notes(reader)
+            switch stop {
+            case .end, .endOfSegment:
+                break reading
+            case .unreadable(let error):
+                printErr("vimana ledger: \(error)")
+                return 1
+            case .problem(let problem):
+                if problem.active {
+                    // Where the server's recovery cuts the file: nothing after it is ever served.
+                    let what = problem.tornTail ? "stopping at the torn tail" : "stopping: the server truncates the active segment here"
+                    printErr("vimana ledger: \(problem); \(what) (\(problem.bytesAfter) bytes)")
+                    if !problem.tornTail { status = 1 }
+                    break reading
+                }
+                printErr("vimana ledger: \(problem); skipping the rest of \(problem.segment)")
+                status = 1
+                if !reader.skipSegment() { break reading }
+            }
+        }
+        return status
+    }
+
+    // MARK: - tail
+
+    static func tail(_ args: [String]) -> Int32 {
+        let usage = "vimana ledger tail DIR [-n N] [--follow] [--topic PATTERN] [--json]"
+        let f: FlagReader, dir: String, count: Int
+        do throws(UsageError) {
+            (f, dir) = try LedgerCommand.parse(args, valued: ["lines", "topic"], bare: ["follow", "json"], usage: usage)
+            count = try f.int("lines", range: 0...Int(Int32.max)) ?? 10
+        } catch {
+            return CLI.usageError(error.message)
+        }
+        if let status = LedgerCommand.missingDirectory(dir) { return status }
+        let filter = OfflineFilter(topic: f.values["topic"].map { Array($0.utf8) })
+        let json = f.flags.contains("json")
+        func render(_ r: LedgerRecord) -> String { json ? LedgerFormat.jsonLine(r) : LedgerFormat.textLine(r) }
+        let reader: OfflineReader
+        do throws(LedgerError) { reader = try OfflineReader(directory: dir) } catch {
+            printErr("vimana ledger: \(error)")
+            return 1
+        }
+        if f.flags.contains("follow") { installSignalHandlers() }
+        do throws(LedgerIOError) { try reader.refresh() } catch {
+            printErr("vimana ledger: \(error)")
+            return 1
+        }
+        var out = LedgerOutput()
+        for r in last(count, reader: reader, filter: filter) { out.line(render(r)) }
+        out.flush()
+        guard f.flags.contains("follow") else { return 0 }
+        return follow(reader, filter: filter, render: render)
+    }
+
+    /// The last `count` records that pass `filter`: segments are read from
+    /// the newest back until they hold enough. Leaves the reader at the end
+    /// of the last segment.
+    static func last(_ count: Int, reader: OfflineReader, filter: OfflineFilter) -> [LedgerRecord] {
+        var newestFirst: [[LedgerRecord]] = []
+        var found = 0
+        var end: OfflineReader.Position?
+        for k in reader.segments.indices.reversed() {
+            reader.start(atSegment: k)
+            var kept: [LedgerRecord] = []
+            let stop = reader.read(oneSegment: true) { records in
+                for r in records where filter.accepts(r) {
+                    kept.append(r)
+                    if kept.count >= 2 * max(count, 1) { kept.removeFirst(kept.count - count) }
+                }
+            }
+            if k == reader.segments.count - 1 { end = reader.position }
+            if case .problem(let problem) = stop {
+                printErr("vimana ledger: \(problem); " + (problem.active ? "stopping there" : "skipping the rest of \(problem.segment)"))
+            } else if case .unreadable(let error) = stop {
+                printErr("vimana ledger: \(error)")
+            }
+            newestFirst.append(Array(kept.suffix(count)))
+            found += min(kept.count, count)
+            if found >= count { break }
+        }
+        reader.move(to: end)
+        return Array(newestFirst.reversed().joined().suffix(count))
+    }
+
+    /// Prints records as they are appended until SIGINT or SIGTERM (exit 0).
+    static func follow(_ reader: OfflineReader, filter: OfflineFilter, render: (LedgerRecord) -> String) -> Int32 {
+        var out = LedgerOutput()
+        var waiting: (offset: Int, polls: Int)?
+        while !interrupted.load(ordering: .relaxed) {
+            usleep(followIntervalMicros)
+            if interrupted.load(ordering: .relaxed) { break }
+            do throws(LedgerIOError) { try reader.refresh() } catch {
+                printErr("vimana ledger: \(error)")
+                return 1
+            }
+            polling: while true {
+                let stop = reader.read { records in
+                    for r in records where filter.accepts(r) { out.line(render(r)) }
+                }
+                out.flush()
+                notes(reader)
+                switch stop {
+                case .end, .endOfSegment:
+                    waiting = nil
+                    break polling
+                case .unreadable(let error):
+                    printErr("vimana ledger: \(error)")
+                    return 1
+                case .problem(let problem) where problem.active:
+                    // Most likely a frame still being written: look again next time.
+                    let polls = waiting?.offset == problem.offset ? waiting!.polls + 1 : 1
+                    if polls == followPatiencePolls {
+                        printErr("vimana ledger: \(problem); waiting (the server truncates it on its next start)")
+                    }
+                    waiting = (problem.offset, polls)
+                    break polling
+                case .problem(let problem):
+                    printErr("vimana ledger: \(problem); skipping the rest of \(problem.segment)")
+                    waiting = nil
+                    if !reader.skipSegment() { break polling }
+                }
+            }
+        }
+        out.flush()
+        return 0
+    }
+
+    private static func notes(_ reader: OfflineReader) {
+        for note in reader.notes { printErr("vimana ledger: note: \(note)") }
+        reader.notes.removeAll()
+    }
+
+    /// Catches SIGINT and SIGTERM, and unblocks them: a parent may have
+    /// started us with them blocked (Foundation's Process does), and then
+    /// nothing but SIGKILL would ever end the loop.
+    private static func installSignalHandlers() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for s in [SIGINT, SIGTERM] {
+            _ = signal(s) { _ in LedgerRead.interrupted.store(true, ordering: .relaxed) }
+            sigaddset(&set, s)
+        }
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
+    }
+}
