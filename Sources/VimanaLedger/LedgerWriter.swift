@@ -199,16 +199,9 @@ final class LedgerWriter: @unchecked Sendable {
             guard let base = frame.baseAddress, case .success(let header) = FrameHeader.decode(base) else {
                 throw LedgerIOError("encode frame", segmentPath, errno: EIO)
             }
-            var written = WrittenFrame(offset: offset, header: header, minMs: .max, maxMs: 0, topics: [:])
-            for r in RecordSummaries(staging.readPointer, staging.readableBytes, count: count) {
-                written.minMs = min(written.minMs, r.id.ms)
-                written.maxMs = max(written.maxMs, r.id.ms)
-                written.minTimestamp = min(written.minTimestamp, r.timestampMicros)
-                written.maxTimestamp = max(written.maxTimestamp, r.timestampMicros)
-                written.topics[r.topic, default: TopicStats(count: 0, first: r.id, last: r.id)].add(r.id)
-            }
-            index.addFrame(offset: UInt64(offset), header: header,
-                           records: RecordSummaries(staging.readPointer, staging.readableBytes, count: count))
+            let written = WrittenFrame.summarize(offset: offset, header: header,
+                                                 records: staging.readPointer, length: staging.readableBytes)
+            index.addWritten(written)
             frames.append(written)
             unsyncedSequence = header.nextSequence
         }
@@ -285,5 +278,51 @@ final class LedgerWriter: @unchecked Sendable {
             }
         }
         if let failure { throw failure }
+    }
+}
+
+extension WrittenFrame {
+    /// One pass over a frame's encoded records: ID and time ranges and
+    /// per-topic stats. Runs of records on the same topic (the common case)
+    /// share one key array instead of allocating one per record.
+    static func summarize(offset: Int, header: FrameHeader, records: UnsafeRawPointer, length: Int) -> WrittenFrame {
+        var frame = WrittenFrame(offset: offset, header: header, minMs: .max, maxMs: 0, topics: [:])
+        var reader = ByteReader(records, length)
+        var runTopic: [UInt8] = []
+        var runStats: TopicStats?
+        func closeRun() {
+            guard let stats = runStats else { return }
+            if var existing = frame.topics[runTopic] {
+                existing.count += stats.count
+                existing.last = stats.last
+                frame.topics[runTopic] = existing
+            } else {
+                frame.topics[runTopic] = stats
+            }
+        }
+        for _ in 0..<header.recordCount {
+            let start = reader.offset
+            guard let recordLength = reader.u32(), reader.skip(8), let ms = reader.u64(), let seq = reader.u64(),
+                  let ts = reader.u64(), reader.skip(8), let topicLength = reader.u32() else { break }
+            let topicStart = records + reader.offset
+            let id = StreamID(ms: ms, seq: seq)
+            let micros = Int64(bitPattern: ts)
+            frame.minMs = min(frame.minMs, ms)
+            frame.maxMs = max(frame.maxMs, ms)
+            frame.minTimestamp = min(frame.minTimestamp, micros)
+            frame.maxTimestamp = max(frame.maxTimestamp, micros)
+            let sameTopic = runStats != nil && runTopic.count == Int(topicLength)
+                && runTopic.withUnsafeBytes { memcmp($0.baseAddress ?? topicStart, topicStart, Int(topicLength)) == 0 }
+            if sameTopic {
+                runStats?.add(id)
+            } else {
+                closeRun()
+                runTopic = Array(UnsafeRawBufferPointer(start: topicStart, count: Int(topicLength)))
+                runStats = TopicStats(count: 1, first: id, last: id)
+            }
+            reader.offset = start + 4 + Int(recordLength)
+        }
+        closeRun()
+        return frame
     }
 }
