@@ -24,8 +24,9 @@ struct ClientState {
     var lastSubcommand: Int
     /// Bytes asked for per `read`: grows for pipelining clients (see readClient).
     var readSize: Int
-    /// With `waitingDurable`: the sequence that must be fsynced first.
-    var durableSequence: UInt64 = 0
+    /// Bytes written to the socket since the connection opened: with the
+    /// durability marks it says how much of the output may go out.
+    var flushedBytes: Int = 0
     /// With `blocked`: when XREAD gives up (monotonic ns; 0 = never).
     var blockDeadline: Int64 = 0
 
@@ -56,8 +57,11 @@ struct ClientFlags: OptionSet {
     /// In XREAD BLOCK: no commands run until data arrives or the timeout.
     static let blocked = ClientFlags(rawValue: 1 << 9)
 
-    /// Any state in which no further commands are run for now.
-    static let paused: ClientFlags = [.closing, .closeAfterReply, .stalled, .waitingDurable, .blocked]
+    /// Any state in which no further commands are run for now. A client
+    /// waiting for durability keeps running commands (as Redis with
+    /// appendfsync always: pipelined writes share one fsync); only its
+    /// output is held.
+    static let paused: ClientFlags = [.closing, .closeAfterReply, .stalled, .blocked]
 }
 
 /// The cold per-connection state: names, addresses, the subscription lists.
@@ -76,6 +80,10 @@ final class ClientInfo {
     var closeReason: String = ""
     /// With `blocked`: what XREAD waits for.
     var blockedRead: BlockedRead?
+    /// With `waitingDurable`: where each unconfirmed XADD reply starts in the
+    /// output stream (as `flushedBytes` counts), and its record's sequence.
+    /// Output before the first mark still waiting for fsync may be written.
+    var durableMarks: [(start: Int, sequence: UInt64)] = []
 
     init(address: String, localAddress: String) {
         self.address = address

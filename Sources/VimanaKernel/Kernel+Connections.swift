@@ -173,9 +173,15 @@ extension Kernel {
     /// Writes what the socket takes (up to the per-flush cap); watches for
     /// writability only while bytes remain.
     func flush(_ c: UnsafeMutablePointer<ClientState>) {
-        // A reply waiting for fsync goes out with everything after it, later.
-        if c.pointee.flags.contains(.waitingDurable) { return }
-        let (outcome, written) = c.pointee.output.write(to: c.pointee.fd, maxBytes: KernelConstants.maxWritePerFlush)
+        // A reply waiting for fsync goes out, with everything after it, later:
+        // only the output before it may be written now.
+        var limit = KernelConstants.maxWritePerFlush
+        if c.pointee.flags.contains(.waitingDurable) {
+            limit = min(limit, releasableBytes(c))
+            if limit == 0 { return }
+        }
+        let (outcome, written) = c.pointee.output.write(to: c.pointee.fd, maxBytes: limit)
+        c.pointee.flushedBytes &+= written
         s.pointee.metrics.netOutputBytes &+= written
         switch outcome {
         case .drained:
@@ -191,6 +197,15 @@ extension Kernel {
             c.pointee.output.tail.shrinkIfEmpty(above: KernelConstants.idleBufferLimit,
                                                 to: KernelConstants.initialOutputBuffer)
         case .pending:
+            // Held back for durability, not by a full socket: the release
+            // queues a flush; watching for writability would only spin.
+            if c.pointee.flags.contains(.waitingDurable) && releasableBytes(c) == 0 {
+                if c.pointee.flags.contains(.watchingWritable) {
+                    c.pointee.flags.remove(.watchingWritable)
+                    loop.poller.modify(c.pointee.fd, Poller.readable)
+                }
+                return
+            }
             if !c.pointee.flags.contains(.watchingWritable) {
                 c.pointee.flags.insert(.watchingWritable)
                 let mask = s.pointee.shuttingDown || c.pointee.flags.contains(.closeAfterReply)

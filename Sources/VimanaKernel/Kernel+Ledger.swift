@@ -53,30 +53,40 @@ extension Kernel {
     // MARK: - Durability (fsync always)
 
     /// Holds `c`'s replies until everything up to `sequence` is fsynced.
-    func waitForDurability(_ c: UnsafeMutablePointer<ClientState>, sequence: UInt64) {
-        c.pointee.flags.insert(.waitingDurable)
-        c.pointee.durableSequence = max(c.pointee.durableSequence, sequence)
-        waitingDurable.append(c.pointee.fd)
+    /// The reply starting at output position `replyStart` waits until the
+    /// record `sequence` is fsynced; so does everything written after it.
+    /// Commands keep running (pipelined writes share one fsync, as with
+    /// Redis's appendfsync always).
+    func waitForDurability(_ c: UnsafeMutablePointer<ClientState>, sequence: UInt64, replyStart: Int) {
+        infos[Int(c.pointee.fd)]?.durableMarks.append((replyStart, sequence))
+        if !c.pointee.flags.contains(.waitingDurable) {
+            c.pointee.flags.insert(.waitingDurable)
+            waitingDurable.append(c.pointee.fd)
+        }
+    }
+
+    /// How many output bytes of a waiting client may be written now.
+    func releasableBytes(_ c: UnsafeMutablePointer<ClientState>) -> Int {
+        guard let first = infos[Int(c.pointee.fd)]?.durableMarks.first else { return Int.max }
+        return max(0, first.start - c.pointee.flushedBytes)
     }
 
     func releaseDurable(upTo sequence: UInt64) {
         guard !waitingDurable.isEmpty else { return }
-        var released: [UnsafeMutablePointer<ClientState>] = []
         var still: [Int32] = []
         for fd in waitingDurable {
-            guard let c = s.pointee.client(fd), c.pointee.flags.contains(.waitingDurable) else { continue }
-            if c.pointee.durableSequence < sequence {
+            guard let c = s.pointee.client(fd), c.pointee.flags.contains(.waitingDurable),
+                  let info = infos[Int(fd)] else { continue }
+            let before = info.durableMarks.count
+            info.durableMarks.removeAll { $0.sequence < sequence }
+            if info.durableMarks.isEmpty {
                 c.pointee.flags.remove(.waitingDurable)
-                released.append(c)
             } else {
                 still.append(fd)
             }
+            if info.durableMarks.count != before { markPending(c) }
         }
         waitingDurable = still
-        for c in released {
-            markPending(c)
-            processInput(c)  // commands pipelined behind the durable write (may wait again)
-        }
     }
 
     // MARK: - Backpressure

@@ -63,10 +63,11 @@ extension Kernel {
             k += 2
         }
         ledger.finishRecord(record.mark, fieldCount: fieldArgs / 2)
+        let replyStart = c.pointee.flushedBytes + c.pointee.output.pendingBytes
         c.pointee.output.tail.writeBulk(string: record.id.description)
         deliverEntry(args, topic: topic, firstField: i + 1)
         wakeReaders(topic)
-        if ledger.options.fsync == .always { waitForDurability(c, sequence: record.sequence) }
+        if ledger.options.fsync == .always { waitForDurability(c, sequence: record.sequence, replyStart: replyStart) }
         stallIfBehind(c)
     }
 

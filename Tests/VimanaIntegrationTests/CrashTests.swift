@@ -97,3 +97,16 @@ import Testing
         return out
     }
 }
+
+@Suite struct DurableReplyTests {
+    @Test func repliesAfterADurableWriteKeepTheirOrder() throws {
+        let server = try ServerProcess(arguments: ["--fsync", "always"], logLevel: "info")
+        let c = try RawClient(port: server.port)
+        c.send("XADD s 1-1 a b\r\nPING\r\nXADD s 1-2 a b\r\nECHO x\r\nXLEN s\r\n")
+        let expected = "$3\r\n1-1\r\n+PONG\r\n$3\r\n1-2\r\n$1\r\nx\r\n:2\r\n"
+        #expect(c.read(matching: expected) == expected)
+        c.send("INFO ledger\r\n")
+        let info = c.readAvailable()
+        #expect(info.contains("ledger_durable_sequence:3\r\n"))
+    }
+}
