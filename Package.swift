@@ -10,7 +10,12 @@
 // No package dependencies: only the toolchain, libyaml and zlib.
 import PackageDescription
 
-let optimize: [SwiftSetting] = []
+// Release builds skip the run-time exclusivity checks (the compile-time ones
+// stay, and debug builds and tests keep both): the hot path's class state
+// would otherwise pay a check and a TLS lookup per access (docs/PERFORMANCE.md).
+let optimize: [SwiftSetting] = [
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+]
 
 let package = Package(
     name: "vimana",

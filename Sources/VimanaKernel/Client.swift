@@ -57,6 +57,10 @@ struct ClientFlags: OptionSet {
     /// In XREAD BLOCK: no commands run until data arrives or the timeout.
     static let blocked = ClientFlags(rawValue: 1 << 9)
 
+    /// Has a CLIENT SETNAME name (kept in ClientInfo): unnamed clients skip
+    /// that lookup when their messages are recorded.
+    static let named = ClientFlags(rawValue: 1 << 10)
+
     /// Any state in which no further commands are run for now. A client
     /// waiting for durability keeps running commands (as Redis with
     /// appendfsync always: pipelined writes share one fsync); only its

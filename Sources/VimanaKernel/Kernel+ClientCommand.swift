@@ -19,6 +19,7 @@ extension Kernel {
                 return
             }
             info.name = name
+            if name.isEmpty { c.pointee.flags.remove(.named) } else { c.pointee.flags.insert(.named) }
             c.pointee.output.tail.append("+OK\r\n")
         case "setinfo":
             // As Redis 7.2: LIB-NAME and LIB-VER, shown by CLIENT LIST.

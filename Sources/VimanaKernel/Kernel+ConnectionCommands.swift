@@ -33,6 +33,7 @@ extension Kernel {
         if config.kernel.password != nil { c.pointee.flags.remove(.authenticated) }
         if let info = infos[Int(c.pointee.fd)] {
             info.name = []
+            c.pointee.flags.remove(.named)
         }
         c.pointee.output.tail.append("+RESET\r\n")
     }
@@ -83,7 +84,10 @@ extension Kernel {
             c.pointee.output.tail.writeError("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
             return
         }
-        if let name { infos[Int(c.pointee.fd)]?.name = name }
+        if let name {
+            infos[Int(c.pointee.fd)]?.name = name
+            if name.isEmpty { c.pointee.flags.remove(.named) } else { c.pointee.flags.insert(.named) }
+        }
         if version == 3 { c.pointee.flags.insert(.resp3) } else { c.pointee.flags.remove(.resp3) }
         writeHelloReply(&c.pointee.output.tail, id: c.pointee.id, version: version)
     }

@@ -10,11 +10,16 @@ extension Kernel {
     func publishCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         if let ledger, ledger.records(args.pointer(1), args.length(1)) {
             let topic = UnsafeRawBufferPointer(args.buffer(1))
-            let name = infos[Int(c.pointee.fd)]?.name ?? []
-            name.withUnsafeBytes { nameBytes in
-                ledger.recordPublish(topic: topic, payload: UnsafeRawBufferPointer(args.buffer(2)),
-                                     nowMillis: UInt64(s.pointee.nowMillis), nowMicros: s.pointee.nowMillis &* 1000,
-                                     clientID: c.pointee.id, clientName: nameBytes)
+            let payload = UnsafeRawBufferPointer(args.buffer(2))
+            let now = s.pointee.nowMillis
+            if c.pointee.flags.contains(.named), let name = infos[Int(c.pointee.fd)]?.name {
+                name.withUnsafeBytes { nameBytes in
+                    ledger.recordPublish(topic: topic, payload: payload, nowMillis: UInt64(now), nowMicros: now &* 1000,
+                                         clientID: c.pointee.id, clientName: nameBytes)
+                }
+            } else {
+                ledger.recordPublish(topic: topic, payload: payload, nowMillis: UInt64(now), nowMicros: now &* 1000,
+                                     clientID: c.pointee.id, clientName: UnsafeRawBufferPointer(start: nil, count: 0))
             }
             if !blockedReaders.isEmpty { wakeReaders(topic) }
             stallIfBehind(c)

@@ -49,11 +49,10 @@ extension Ledger {
                               nowMicros: Int64, clientID: Int, clientName: UnsafeRawBufferPointer) {
         guard case .success(let r) = beginRecord(topic: topic, request: .auto, nowMillis: nowMillis, nowMicros: nowMicros,
                                                   clientID: clientID, clientName: clientName) else { return }
-        Self.payloadName.withUnsafeBytes { appendField(name: $0, value: payload) }
+        let name: StaticString = "payload"
+        appendField(name: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount), value: payload)
         finishRecord(r.mark, fieldCount: 1)
     }
-
-    static let payloadName: [UInt8] = Array("payload".utf8)
 
     /// Hands the records of this loop pass to the writer (one group commit).
     public func commit() {

@@ -123,8 +123,15 @@ public final class Ledger: @unchecked Sendable {
     /// Called on the loop thread when pending bytes fall back under the limit.
     public var onDrained: (() -> Void)?
 
+    let filter: TopicFilter
+    /// The topic of the last append and its stream index: bursts on one
+    /// topic skip the hash lookup.
+    var lastTopic: [UInt8] = []
+    var lastTopicIndex = -1
+
     public init(options: LedgerOptions) {
         self.options = options
+        filter = TopicFilter(record: options.record, exclude: options.exclude)
     }
 
     deinit { topics.release() }
@@ -136,11 +143,7 @@ public final class Ledger: @unchecked Sendable {
     /// True when messages on `topic` are recorded (matches `record`, not `exclude`).
     @inline(__always)
     public func records(_ topic: UnsafeRawPointer, _ length: Int) -> Bool {
-        let t = UnsafeBufferPointer(start: topic.assumingMemoryBound(to: UInt8.self), count: length)
-        for p in options.exclude where p.withUnsafeBufferPointer({ Glob.matches($0, t) }) { return false }
-        if options.record.count == 1 && options.record[0] == [42] { return true }
-        for p in options.record where p.withUnsafeBufferPointer({ Glob.matches($0, t) }) { return true }
-        return false
+        filter.records(topic, length)
     }
 
     // MARK: - Streams
@@ -157,9 +160,20 @@ public final class Ledger: @unchecked Sendable {
     /// Index of `topic`'s state, created on first use.
     @inline(__always)
     func streamIndex(_ topic: UnsafeRawPointer, _ length: Int) -> Int {
+        if lastTopicIndex >= 0 && lastTopic.count == length
+            && lastTopic.withUnsafeBytes({ memcmp($0.baseAddress ?? topic, topic, length) == 0 }) {
+            return lastTopicIndex
+        }
+        let i = lookupStream(topic, length)
+        lastTopic = Array(UnsafeRawBufferPointer(start: topic, count: length))
+        lastTopicIndex = i
+        return i
+    }
+
+    private func lookupStream(_ topic: UnsafeRawPointer, _ length: Int) -> Int {
         if let i = topics.find(topic, length) { return i }
         let i = streams.count
-        streams.append(StreamState(topic: Array(UnsafeRawBufferPointer(start: topic, count: length))))
+        streams.append(StreamState())
         topics.insert(topic, length, value: i)
         return i
     }

@@ -1,7 +1,9 @@
 /// What the ledger knows of one topic as a Redis stream: XLEN, XINFO STREAM
 /// and ID generation read it; every append updates it.
+///
+/// Plain values only (no arrays): it is read and written on every append,
+/// and copying it must not touch reference counts.
 public struct StreamState: Sendable, Equatable {
-    public var topic: [UInt8]
     /// Entries currently kept (retention lowers it).
     public var length: UInt64 = 0
     /// ID of the oldest entry kept, if any.
@@ -13,7 +15,7 @@ public struct StreamState: Sendable, Equatable {
     /// Highest ID removed by retention (`max-deleted-entry-id`).
     public var maxDeleted = StreamID.zero
 
-    public init(topic: [UInt8]) { self.topic = topic }
+    public init() {}
 }
 
 /// Why an explicit XADD ID is refused (Redis's texts).

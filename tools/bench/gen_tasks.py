@@ -1,0 +1,419 @@
+#!/usr/bin/env python3
+"""gen_tasks.py: a realistic stream of agents' JSON tasks, as RESP commands.
+
+What a microkernel's agents exchange: a planner hands tasks to worker agents
+(billing, notifier, crawler, coder, ...) on `tasks.<agent>`, the workers answer
+on `results.<agent>`, and a little telemetry goes to `events.<agent>`. Every
+message is one JSON object of 250-700 bytes with the fields such a system
+really carries, including the ones that do not compress:
+
+  * ids are ULID-like: 10 characters of millisecond time (shared by messages of
+    the same moment) and 16 random base-32 characters (80 random bits);
+  * a W3C trace id (32 random hex digits) per task, repeated by its result;
+  * reply_to is a per-request inbox `_inbox.<agent>.<8 random hex>`;
+  * users are drawn from 20,000 (30% of messages concern 200 busy ones),
+    amounts are random cents, commits are 40 random hex digits, URLs, queries and notes
+    are built from word lists with random numbers in them;
+  * results answer a task picked among the last 500 (so task ids and trace
+    ids recur, as they do on a real bus, but not always within deflate's
+    32 KiB window); durations are log-normal.
+
+Time is simulated from a fixed start (2026-11-25T09:00:00Z) at about 2,000
+messages per simulated second, so that a given --seed always produces the
+same bytes. Random payloads (--random SIZE: base64 of os.urandom, which
+deflate cannot shrink below ~75%) fill a ledger for restart tests.
+
+Output: RESP commands on stdout (PUBLISH topic json, or with --xadd:
+XADD topic * task json), or sent to a server with --send HOST:PORT, pipelined
+(--pipeline D commands per write, up to 4 writes in flight) with every reply
+read and checked. A one-line JSON summary goes to stderr: messages, payload
+bytes (JSON only), command bytes, seconds, rate.
+
+Examples:
+  tools/bench/gen_tasks.py --count 5 --pretty            # look at a few
+  tools/bench/gen_tasks.py --bytes 200MB --send 127.0.0.1:7379 --pipeline 256
+  tools/bench/gen_tasks.py --bytes 10MB > tasks.resp && redis-cli --pipe < tasks.resp
+  tools/bench/gen_tasks.py --random 4096 --bytes 1GiB --send 127.0.0.1:7379
+"""
+
+import argparse
+import base64
+import json
+import os
+import random
+import re
+import socket
+import sys
+import threading
+import time
+
+AGENTS = {
+    # agent: [(action, weight)]
+    "billing": [("charge", 5), ("refund", 1), ("invoice", 3)],
+    "notifier": [("send_email", 5), ("send_sms", 2), ("push", 3)],
+    "crawler": [("fetch", 6), ("sitemap", 1)],
+    "summarizer": [("summarize", 5), ("translate", 2)],
+    "coder": [("run_tests", 4), ("open_pr", 1), ("lint", 2)],
+    "researcher": [("search", 6), ("cite", 1)],
+    "scheduler": [("schedule", 3), ("cancel", 1)],
+    "support": [("reply", 4), ("escalate", 1), ("close_ticket", 2)],
+    "inventory": [("reserve", 4), ("release", 2), ("count", 1)],
+    "auth": [("verify", 5), ("rotate_key", 1)],
+}
+AGENT_NAMES = list(AGENTS)
+AGENT_WEIGHTS = [9, 8, 6, 5, 3, 4, 2, 4, 5, 7]
+ORIGINS = ["planner", "planner", "planner", "gateway", "support", "scheduler", "webhook"]
+CURRENCIES = ["EUR", "EUR", "USD", "USD", "USD", "GBP", "CHF", "INR", "JPY"]
+PRIORITIES = ["normal"] * 7 + ["high", "high", "low", "urgent"]
+LOCALES = ["en-GB", "en-US", "de-DE", "fr-FR", "hi-IN", "ja-JP", "es-ES"]
+TEMPLATES = ["welcome", "receipt", "password_reset", "weekly_digest", "order_shipped", "payment_failed",
+             "trial_ending"]
+DOMAINS = ["example.com", "docs.example.org", "shop.example.net", "news.example.io", "wiki.example.edu",
+           "blog.example.dev", "status.example.com"]
+REPOS = ["kernel", "agents", "billing-svc", "web", "mobile", "infra", "docs"]
+BRANCHES = ["main", "main", "main", "develop", "release/2.4", "fix/retry-backoff", "feat/streams"]
+ERRORS = [("timeout", "upstream did not answer within the deadline"),
+          ("rate_limited", "provider returned 429, retry after backoff"),
+          ("invalid_params", "missing or malformed parameter"),
+          ("not_found", "referenced object does not exist"),
+          ("conflict", "object was modified concurrently")]
+WORDS = ("the a an of to for in on with and or after before order invoice payment customer account user "
+         "report summary draft weekly monthly quarterly release test build deploy rollback shipment delivery "
+         "address refund card subscription plan trial upgrade downgrade ticket issue bug feature request page "
+         "search index cache retry timeout error warning latency queue worker agent task result status update "
+         "please check confirm review approve reject escalate notify schedule cancel urgent today tomorrow "
+         "morning evening Berlin London Pune Tokyo Madrid Paris invoice#  PO  SKU  region eu-west us-east "
+         "ap-south").split()
+WORDS = [w for w in WORDS if w]
+NOTES = ["customer asked about {w} {w} for order {n}", "retry {n} of {w} {w}", "please {w} the {w} {w} by {w}",
+         "follow-up on ticket {n}: {w} {w} {w}", "auto-generated by {w} rule {n}", "{w} {w} {w} {w} ({n})",
+         "", "", ""]
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+EPOCH_MS = 1795597200000  # 2026-11-25T09:00:00Z
+
+
+class TaskStream:
+    """Deterministic generator of (topic, json_bytes)."""
+
+    def __init__(self, seed=1):
+        self.r = random.Random(seed)
+        self.now_ms = EPOCH_MS
+        self.recent = []  # (task_id, trace_id, agent, action, user, created_ms)
+        self.users = 20000
+        self.count = 0
+
+    # -- pieces
+    def ulid(self, prefix):
+        t, s = self.now_ms, []
+        for _ in range(10):
+            s.append(CROCKFORD[t & 31])
+            t >>= 5
+        rnd = self.r.getrandbits(80)
+        for _ in range(16):
+            s.append(CROCKFORD[rnd & 31])
+            rnd >>= 5
+        return prefix + "_" + "".join(s[:10][::-1]) + "".join(s[10:])
+
+    def iso(self, ms):
+        secs, milli = divmod(ms, 1000)
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + ".%03dZ" % milli
+
+    def user(self):
+        # Skewed: 30% of messages concern 200 busy users, the rest any of 20,000.
+        u = self.r.randrange(200) if self.r.random() < 0.3 else self.r.randrange(self.users)
+        return "u_%05d" % (u * 7919 % self.users)
+
+    def words(self, n):
+        return " ".join(self.r.choice(WORDS) for _ in range(n))
+
+    def note(self):
+        t = self.r.choice(NOTES)
+        out = re.sub(r"\{w\}", lambda _: self.r.choice(WORDS), t)
+        return out.replace("{n}", str(self.r.randint(1, 99999)))
+
+    def amount(self):
+        return "%d.%02d" % (int(self.r.lognormvariate(3.5, 1.2)), self.r.randint(0, 99))
+
+    def params(self, agent, action, user):
+        r = self.r
+        if agent == "billing":
+            p = {"customer": user, "amount": self.amount(), "currency": r.choice(CURRENCIES)}
+            if action == "refund":
+                p["charge_id"] = self.ulid("ch")
+                p["reason"] = r.choice(["duplicate", "requested_by_customer", "fraudulent"])
+            elif action == "invoice":
+                p["invoice"] = "INV-2026-%06d" % r.randint(1, 999999)
+                p["lines"] = r.randint(1, 12)
+            return p
+        if agent == "notifier":
+            if action == "send_email":
+                return {"to": "%s@%s" % (user.replace("_", "."), r.choice(DOMAINS)), "template": r.choice(TEMPLATES),
+                        "locale": r.choice(LOCALES), "vars": {"name": user, "count": r.randint(1, 20)}}
+            if action == "send_sms":
+                return {"to": "+%d" % r.randint(10**10, 10**12), "template": r.choice(TEMPLATES)}
+            return {"user": user, "title": self.words(r.randint(2, 5)), "badge": r.randint(0, 9)}
+        if agent == "crawler":
+            return {"url": "https://%s/%s/%d" % (r.choice(DOMAINS), r.choice(WORDS), r.randint(1, 50000)),
+                    "depth": r.randint(0, 3), "respect_robots": True, "timeout_ms": r.choice([5000, 10000, 30000])}
+        if agent == "summarizer":
+            p = {"doc_id": self.ulid("doc"), "max_words": r.choice([50, 100, 200, 400])}
+            if action == "translate":
+                p["target"] = r.choice(LOCALES)
+            return p
+        if agent == "coder":
+            return {"repo": "acme/" + r.choice(REPOS), "branch": r.choice(BRANCHES),
+                    "commit": "%040x" % r.getrandbits(160), "suite": r.choice(["unit", "integration", "e2e"])}
+        if agent == "researcher":
+            return {"query": self.words(r.randint(3, 8)), "k": r.choice([5, 10, 20]),
+                    "sources": r.sample(["web", "wiki", "papers", "internal"], r.randint(1, 3))}
+        if agent == "scheduler":
+            return {"job": self.ulid("job"), "at": self.iso(self.now_ms + r.randint(60, 86400) * 1000),
+                    "cron": r.choice([None, "0 9 * * 1-5", "*/15 * * * *", "0 0 1 * *"])}
+        if agent == "support":
+            return {"ticket": "T-%06d" % r.randint(1, 300000), "user": user,
+                    "text": self.words(r.randint(6, 20)), "channel": r.choice(["email", "chat", "phone"])}
+        if agent == "inventory":
+            return {"sku": "SKU-%05d" % r.randint(1, 40000), "qty": r.randint(1, 5),
+                    "warehouse": r.choice(["BER1", "LON2", "PNQ1", "NRT1"]), "order": "O-%08d" % r.randint(1, 10**8)}
+        return {"user": user, "key_id": "k_%08x" % r.getrandbits(32), "scope": r.choice(["read", "write", "admin"])}
+
+    def result(self, agent, action, params):
+        r = self.r
+        if agent == "billing":
+            return {"charge_id": self.ulid("ch"), "captured": True, "fee": "%.2f" % (r.random() * 3)}
+        if agent == "crawler":
+            return {"status": r.choice([200, 200, 200, 301, 404]), "bytes": r.randint(2000, 900000),
+                    "links": r.randint(0, 300)}
+        if agent == "summarizer":
+            return {"summary": self.words(r.randint(12, 40)), "words": r.randint(10, 400)}
+        if agent == "coder":
+            total = r.randint(50, 2000)
+            return {"passed": total - r.randint(0, 3), "failed": r.randint(0, 3), "total": total,
+                    "duration_s": round(r.random() * 600, 1)}
+        if agent == "researcher":
+            return {"hits": [{"doc": self.ulid("doc"), "score": round(r.random(), 3)} for _ in range(r.randint(1, 4))]}
+        if agent == "notifier":
+            return {"message_id": "<%x@mail.example.com>" % r.getrandbits(64), "queued": True}
+        return {"ok": True, "version": r.randint(1, 1000)}
+
+    # -- messages
+    def next(self):
+        r = self.r
+        self.count += 1
+        self.now_ms += int(r.expovariate(1 / 0.5))  # ~2,000 messages per simulated second
+        kind = r.random()
+        if kind < 0.05:
+            agent = r.choice(AGENT_NAMES)
+            msg = {"v": 1, "type": "event", "id": self.ulid("evt"), "agent": agent,
+                   "event": r.choice(["heartbeat", "heartbeat", "heartbeat", "started", "config_reloaded",
+                                      "queue_depth"]),
+                   "at": self.iso(self.now_ms), "queue": r.randint(0, 200), "inflight": r.randint(0, 16),
+                   "rss_mb": r.randint(40, 900)}
+            return "events." + agent, msg
+        if kind < 0.40 and self.recent:
+            tid, trace, agent, action, user, created, origin = self.recent[r.randrange(len(self.recent))]
+            ok = r.random() < 0.93
+            msg = {"v": 1, "type": "result", "id": self.ulid("res"), "task_id": tid, "trace_id": trace,
+                   "agent": agent, "action": action, "status": "ok" if ok else "error",
+                   "at": self.iso(self.now_ms), "duration_ms": int(r.lognormvariate(5, 1.5)) + 1,
+                   "attempt": 1 if r.random() < 0.9 else r.randint(2, 4)}
+            if ok:
+                msg["result"] = self.result(agent, action, None)
+            else:
+                code, text = r.choice(ERRORS)
+                msg["error"] = {"code": code, "message": text, "retryable": code in ("timeout", "rate_limited")}
+            return "results." + origin, msg
+        agent = r.choices(AGENT_NAMES, AGENT_WEIGHTS)[0]
+        actions = AGENTS[agent]
+        action = r.choices([a for a, _ in actions], [w for _, w in actions])[0]
+        user = self.user()
+        origin = r.choice(ORIGINS)
+        tid, trace = self.ulid("tsk"), "%032x" % r.getrandbits(128)
+        msg = {"v": 1, "type": "task", "id": tid, "agent": agent, "action": action,
+               "from": origin, "reply_to": "_inbox.%s.%08x" % (origin, r.getrandbits(32)),
+               "user": user, "priority": r.choice(PRIORITIES), "created_at": self.iso(self.now_ms),
+               "deadline_ms": r.choice([1000, 5000, 30000, 60000, 300000]), "attempt": 1, "trace_id": trace,
+               "params": self.params(agent, action, user)}
+        n = self.note()
+        if n:
+            msg["note"] = n
+        if r.random() < 0.15:
+            msg["tags"] = r.sample(["vip", "beta", "eu", "batch", "retry", "manual", "sla"], r.randint(1, 3))
+        self.recent.append((tid, trace, agent, action, user, self.now_ms, origin))
+        if len(self.recent) > 500:
+            self.recent.pop(r.randrange(250))
+        return "tasks." + agent, msg
+
+
+def resp(*args):
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+def parse_size(text):
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMG]i?B?|[kmg]b?|B)?\s*", text)
+    if not m:
+        raise argparse.ArgumentTypeError("size like 200MB, 1GiB or 4096: %r" % text)
+    n, unit = float(m.group(1)), (m.group(2) or "").lower().rstrip("b")
+    mult = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "ki": 1024, "mi": 1024**2, "gi": 1024**3}[unit]
+    return int(n * mult)
+
+
+def batches(args):
+    """Yields (payload_bytes, [command bytes]) in batches of args.pipeline commands."""
+    sent_bytes = 0
+    sent = 0
+    stream = None if args.random else TaskStream(args.seed)
+    dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False,
+                             indent=2 if args.pretty else None).encode
+    while True:
+        cmds, payload = [], 0
+        if args.random:
+            n = args.pipeline
+            raw_len = args.random * 3 // 4 + 3
+            blob = base64.b64encode(os.urandom(raw_len * n))
+            for i in range(n):
+                if (args.count and sent + len(cmds) >= args.count) or (args.bytes and sent_bytes + payload >= args.bytes):
+                    break
+                data = blob[i * args.random:(i + 1) * args.random]
+                topic = b"fill.%d" % ((sent + i) % 16)
+                cmds.append(resp(b"XADD", topic, b"*", b"data", data) if args.xadd else resp(b"PUBLISH", topic, data))
+                payload += len(data)
+        else:
+            for _ in range(args.pipeline):
+                if (args.count and sent + len(cmds) >= args.count) or (args.bytes and sent_bytes + payload >= args.bytes):
+                    break
+                topic, msg = stream.next()
+                data = dumps(msg).encode()
+                t = topic.encode()
+                cmds.append(resp(b"XADD", t, b"*", b"task", data) if args.xadd else resp(b"PUBLISH", t, data))
+                payload += len(data)
+        if not cmds:
+            return
+        sent += len(cmds)
+        sent_bytes += payload
+        yield payload, cmds
+
+
+class ReplyReader(threading.Thread):
+    """Reads and counts replies; fails on an error reply."""
+
+    def __init__(self, sock, window):
+        super().__init__(daemon=True)
+        self.sock, self.window = sock, window
+        self.replies = 0
+        self.error = None
+        self.expected = None
+        self.done = threading.Event()
+
+    def run(self):
+        buf, pos = b"", 0
+        try:
+            while self.expected is None or self.replies < self.expected:
+                chunk = self.sock.recv(1 << 20)
+                if not chunk:
+                    raise ConnectionError("server closed the connection after %d replies" % self.replies)
+                buf = buf[pos:] + chunk
+                pos = 0
+                while True:
+                    end = buf.find(b"\r\n", pos)
+                    if end < 0:
+                        break
+                    kind = buf[pos:pos + 1]
+                    if kind == b"$":
+                        n = int(buf[pos + 1:end])
+                        stop = end + 2 + (n + 2 if n >= 0 else 0)
+                        if stop > len(buf):
+                            break
+                        pos = stop
+                    else:
+                        if kind == b"-":
+                            raise RuntimeError("error reply: " + buf[pos:end].decode(errors="replace"))
+                        pos = end + 2
+                    self.replies += 1
+                    self.window.release()
+        except Exception as e:  # reported by the sender
+            self.error = e
+            for _ in range(64):
+                self.window.release()
+        finally:
+            self.done.set()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--count", type=int, default=0, help="messages (default: 100000 unless --bytes)")
+    ap.add_argument("--bytes", type=parse_size, default=0, help="stop after this many payload bytes (200MB, 1GiB)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--xadd", action="store_true", help="XADD topic * task JSON instead of PUBLISH topic JSON")
+    ap.add_argument("--random", type=int, default=0, metavar="SIZE",
+                    help="random base64 payloads of SIZE bytes on fill.0..15 instead of JSON tasks")
+    ap.add_argument("--send", metavar="HOST:PORT", help="send to a server instead of writing RESP to stdout")
+    ap.add_argument("--pipeline", type=int, default=256, help="commands per write (default 256)")
+    ap.add_argument("--pretty", action="store_true", help="print indented JSON messages (no RESP), to look at them")
+    args = ap.parse_args()
+    if not args.count and not args.bytes:
+        args.count = 100000
+    if args.pretty:
+        stream = TaskStream(args.seed)
+        for _ in range(args.count):
+            topic, msg = stream.next()
+            print(topic, json.dumps(msg, indent=2))
+        return 0
+
+    start = time.monotonic()
+    return_code = 0
+    messages = payload_total = command_bytes = 0
+    if not args.send:
+        out = sys.stdout.buffer
+        for payload, cmds in batches(args):
+            data = b"".join(cmds)
+            out.write(data)
+            messages += len(cmds)
+            payload_total += payload
+            command_bytes += len(data)
+        out.flush()
+    else:
+        host, _, port = args.send.rpartition(":")
+        sock = socket.create_connection((host or "127.0.0.1", int(port)))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # Up to 4 batches in flight: a permit per command.
+        window = threading.Semaphore(4 * args.pipeline)
+        reader = ReplyReader(sock, window)
+        reader.start()
+        try:
+            for payload, cmds in batches(args):
+                for _ in cmds:
+                    window.acquire()
+                if reader.error:
+                    break
+                data = b"".join(cmds)
+                sock.sendall(data)
+                messages += len(cmds)
+                payload_total += payload
+                command_bytes += len(data)
+            reader.expected = messages
+            while reader.replies < messages and reader.error is None:
+                reader.done.wait(0.05)
+        except (BrokenPipeError, ConnectionResetError) as e:
+            reader.error = reader.error or e
+        failed = reader.error if reader.replies < messages or messages == 0 and reader.error else None
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
+        if failed:
+            print("gen_tasks.py: %s (%d of %d replies)" % (failed, reader.replies, messages), file=sys.stderr)
+            return_code = 1
+    seconds = time.monotonic() - start
+    summary = {"messages": messages, "payload_bytes": payload_total, "command_bytes": command_bytes,
+               "seconds": round(seconds, 3), "rate": round(messages / seconds, 1) if seconds > 0 else 0}
+    print(json.dumps(summary), file=sys.stderr)
+    return return_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
