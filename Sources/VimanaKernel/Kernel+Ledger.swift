@@ -100,9 +100,12 @@ extension Kernel {
         ledgerStalls += 1
         let mask = c.pointee.flags.contains(.watchingWritable) ? Poller.writable : 0
         loop.poller.modify(c.pointee.fd, mask)
-        if stalled.count == 1 {
+        // At most one line per 10 s however often it happens (counted in INFO).
+        if stalled.count == 1 && s.pointee.nowNanos - lastStallLog >= 10_000_000_000 {
+            lastStallLog = s.pointee.nowNanos
             log.warn("ledger writer behind: pausing publishers",
-                     ["pending_bytes": .int(ledger.pendingBytes), "max_pending": .int(ledger.options.maxPending)])
+                     ["pending_bytes": .int(ledger.pendingBytes), "max_pending": .int(ledger.options.maxPending),
+                      "stalls_so_far": .int(ledgerStalls)])
         }
     }
 
@@ -116,7 +119,10 @@ extension Kernel {
             loop.poller.modify(fd, mask)
             processInput(c)
         }
-        if !list.isEmpty { log.info("ledger writer caught up: publishers resumed", ["clients": .int(list.count)]) }
+        if !list.isEmpty && s.pointee.nowNanos - lastResumeLog >= 10_000_000_000 {
+            lastResumeLog = s.pointee.nowNanos
+            log.info("ledger writer caught up: publishers resumed", ["clients": .int(list.count)])
+        }
     }
 
     // MARK: - Blocked XREAD

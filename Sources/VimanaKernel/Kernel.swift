@@ -31,6 +31,8 @@ public final class Kernel: EventLoopHandler {
     /// Clients not read from while the ledger writer catches up.
     var stalled: [Int32] = []
     var ledgerStalls = 0
+    var lastStallLog: Int64 = -1_000_000_000_000
+    var lastResumeLog: Int64 = -1_000_000_000_000
     /// XREAD BLOCK clients by topic, and those woken this pass.
     var blockedReaders: [[UInt8]: Set<Int32>] = [:]
     var readyReaders: Set<Int32> = []

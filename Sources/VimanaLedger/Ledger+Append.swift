@@ -61,7 +61,7 @@ extension Ledger {
         pendingBytes += batch.byteCount
         pendingBatches += 1
         tail.append(batch)
-        tailBytes += batch.byteCount
+        tailBytes += batch.footprint
         writer?.submit(batch)
     }
 

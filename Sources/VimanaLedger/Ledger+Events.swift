@@ -78,7 +78,7 @@ extension Ledger {
     func trimTail() {
         while tailBytes > options.tailBytes, let first = tail.first, first.nextSequence <= writtenSequence {
             tail.removeFirst()
-            tailBytes -= first.byteCount
+            tailBytes -= first.footprint
         }
     }
 

@@ -204,8 +204,15 @@ extension Ledger {
     /// Writes what is queued, syncs, and stops the threads (at shutdown).
     public func close() {
         commit()
-        writer?.stop()
         maintenance?.stop()
+        writer?.stop()
+        if writer != nil {
+            // The writer wrote and fsynced everything before stopping; its
+            // last reports will never be delivered (the loop has stopped).
+            writtenSequence = nextSequence
+            durableSequence = nextSequence
+            pendingBytes = 0
+        }
         writer = nil
         maintenance = nil
     }

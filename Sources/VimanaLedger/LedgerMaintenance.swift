@@ -96,74 +96,127 @@ final class LedgerMaintenance: @unchecked Sendable {
             let input = try FileIO.open(path, O_RDONLY)
             defer { close(input) }
             let size = FileIO.size(input)
-            let output = try FileIO.open(tmp, O_WRONLY | O_CREAT | O_TRUNC)
-            var closed = false
-            defer { if !closed { close(output); try? FileIO.unlink(tmp) } }
-            guard let scanner = try? SegmentScanner(), let encoder = try? FrameEncoder(level: compactionLevel) else {
+            // A header-only pass: segments already in large frames are left as they are.
+            var frames = 0, raw = 0, offset = 0
+            var header = [UInt8](repeating: 0, count: FrameHeader.size)
+            while offset + FrameHeader.size <= size {
+                guard header.withUnsafeMutableBytes({ FileIO.pread(input, $0.baseAddress!, FrameHeader.size, at: offset) }) == FrameHeader.size,
+                      case .success(let h) = header.withUnsafeBytes({ FrameHeader.decode($0.baseAddress!) }) else { break }
+                frames += 1
+                raw += Int(h.uncompressedLength)
+                offset += h.frameLength
+            }
+            if frames <= 1 || raw / frames >= Self.compactedFrameBytes {
+                markCompacted(name, size: size)
+                return
+            }
+            guard let inflater = try? Inflater(), let encoder = try? FrameEncoder(level: compactionLevel) else {
                 notify(.failed("compaction of \(name): zlib initialisation failed"))
                 return
             }
-            var staging = ByteBuffer(capacity: Self.compactedFrameBytes + (64 << 10))
-            defer { staging.release() }
+            let output = try FileIO.open(tmp, O_WRONLY | O_CREAT | O_TRUNC)
+            var finished = false
+            defer { if !finished { close(output); try? FileIO.unlink(tmp) } }
+            var staging = ByteBuffer(capacity: Self.compactedFrameBytes + (1 << 20))
+            var data = ByteBuffer(capacity: 1 << 20)
+            defer { staging.release(); data.release() }
             var index = SegmentIndex(firstSequence: first)
             var written = 0
             var stagedFirst = first
             var stagedCount = 0
-            var failure: LedgerIOError?
-            func flush() {
-                guard stagedCount > 0, failure == nil else { return }
-                do throws(LedgerIOError) {
-                    guard let frame = try? encoder.encode(records: staging.readPointer, length: staging.readableBytes,
-                                                          count: stagedCount, firstSequence: stagedFirst),
-                          let base = frame.baseAddress, case .success(let header) = FrameHeader.decode(base) else {
-                        throw LedgerIOError("compress", path, errno: EIO)
-                    }
-                    try FileIO.writeAll(output, base, frame.count, path: tmp)
-                    index.addFrame(offset: UInt64(written), header: header,
-                                   records: RecordSummaries(staging.readPointer, staging.readableBytes, count: stagedCount))
-                    written += frame.count
-                } catch {
-                    failure = error
+            var expected = first
+            func flush() throws(LedgerIOError) {
+                guard stagedCount > 0 else { return }
+                guard let frame = try? encoder.encode(records: staging.readPointer, length: staging.readableBytes,
+                                                      count: stagedCount, firstSequence: stagedFirst),
+                      let base = frame.baseAddress, case .success(let h) = FrameHeader.decode(base) else {
+                    throw LedgerIOError("compress", path, errno: EIO)
                 }
+                try FileIO.writeAll(output, base, frame.count, path: tmp)
+                index.addWritten(WrittenFrame.summarize(offset: written, header: h, records: staging.readPointer,
+                                                        length: staging.readableBytes))
+                written += frame.count
                 staging.clear()
                 stagedFirst += UInt64(stagedCount)
                 stagedCount = 0
             }
-            let outcome = scanner.scan(fd: input, path: path, size: size, sequence: first) { _, records in
-                for r in records ?? [] {
-                    RecordCodec.append(r, to: &staging)
-                    stagedCount += 1
-                    if staging.readableBytes >= Self.compactedFrameBytes { flush() }
+            // Inflate each frame straight into the staging buffer: records are
+            // copied as bytes, never decoded.
+            offset = 0
+            while offset < size {
+                if stopping.load(ordering: .acquiring) { return }  // redone at the next start
+                guard header.withUnsafeMutableBytes({ FileIO.pread(input, $0.baseAddress!, FrameHeader.size, at: offset) }) == FrameHeader.size,
+                      case .success(let h) = header.withUnsafeBytes({ FrameHeader.decode($0.baseAddress!) }),
+                      h.firstSequence == expected else {
+                    notify(.failed("compaction of \(name) skipped: bad frame at offset \(offset)"))
+                    return
                 }
+                let length = Int(h.compressedLength)
+                data.clear()
+                data.reserve(length)
+                guard FileIO.pread(input, data.writePointer, length, at: offset + FrameHeader.size) == length,
+                      CRC32.checksum(data.writePointer, length) == h.dataCRC else {
+                    notify(.failed("compaction of \(name) skipped: frame at offset \(offset) fails its checksum"))
+                    return
+                }
+                staging.reserve(Int(h.uncompressedLength))
+                do {
+                    try inflater.decompress(data.writePointer, length, into: staging.writePointer, expected: Int(h.uncompressedLength))
+                } catch {
+                    notify(.failed("compaction of \(name) skipped: frame at offset \(offset) does not inflate"))
+                    return
+                }
+                staging.writeIndex += Int(h.uncompressedLength)
+                stagedCount += Int(h.recordCount)
+                expected = h.nextSequence
+                offset += h.frameLength
+                if staging.readableBytes >= Self.compactedFrameBytes { try flush() }
             }
-            flush()
-            if let failure { throw failure }
-            if let problem = outcome.problem {
-                notify(.failed("compaction of \(name) skipped: \(problem)"))
+            try flush()
+            if written >= size {
+                // Larger frames did not pay: keep the segment as written.
+                markCompacted(name, size: size)
                 return
             }
             try FileIO.fsync(output, path: tmp)
             close(output)
-            closed = true
+            finished = true
             index.sealed = true
             index.compacted = true
             try FileIO.rename(tmp, path)
             try FileIO.fsyncDirectory(directory)
-            let indexBytes = index.encoded()
-            var indexFailure: LedgerIOError?
-            indexBytes.withUnsafeBytes { raw in
-                do throws(LedgerIOError) {
-                    try FileIO.replace(directory + "/" + LedgerDirectory.indexName(forSegment: name),
-                                       with: raw, durable: true, directory: directory)
-                } catch {
-                    indexFailure = error
-                }
-            }
-            if let indexFailure { throw indexFailure }
+            try writeIndex(index, name: name)
             notify(.compacted(name: name, index: index, size: written, before: size))
         } catch {
             notify(.failed("compaction of \(name): \(error)"))
         }
+    }
+
+    /// Records that `name` needs no rewriting (its index gains the compacted flag).
+    private func markCompacted(_ name: String, size: Int) {
+        let indexPath = directory + "/" + LedgerDirectory.indexName(forSegment: name)
+        guard let bytes = Ledger.readFile(indexPath), var index = SegmentIndex.decode(bytes),
+              index.coveredBytes == UInt64(size) else { return }
+        index.compacted = true
+        do throws(LedgerIOError) {
+            try writeIndex(index, name: name)
+            notify(.compacted(name: name, index: index, size: size, before: size))
+        } catch {
+            notify(.failed("compaction of \(name): \(error)"))
+        }
+    }
+
+    private func writeIndex(_ index: SegmentIndex, name: String) throws(LedgerIOError) {
+        var failure: LedgerIOError?
+        index.encoded().withUnsafeBytes { raw in
+            do throws(LedgerIOError) {
+                try FileIO.replace(directory + "/" + LedgerDirectory.indexName(forSegment: name),
+                                   with: raw, durable: true, directory: directory)
+            } catch {
+                failure = error
+            }
+        }
+        if let failure { throw failure }
     }
 
     // MARK: - Retention

@@ -146,7 +146,8 @@ final class LedgerWriter: @unchecked Sendable {
                 checkpoint(durable: false)
             }
             if stopping.load(ordering: .acquiring) && queue.withLock({ $0.isEmpty }) {
-                if unsyncedSequence > syncedSequence && settings.fsync != .no { sync() }
+                // Whatever the policy, a clean shutdown leaves everything on stable storage.
+                if unsyncedSequence > syncedSequence { sync() }
                 checkpoint(durable: true)
                 staging.release()
                 done.signal()
