@@ -42,15 +42,19 @@ let package = Package(
         // The ledger: zlib-compressed segments on disk, a writer thread, recovery,
         // reads by sequence and stream ID. Knows nothing of the network.
         .target(name: "VimanaLedger", dependencies: ["VimanaCore", "VimanaBus", "CZlib"], swiftSettings: optimize),
+        // Agents: consumer groups (journaled in the ledger), agent runtimes, built-in agents.
+        .target(name: "VimanaAgents", dependencies: ["VimanaCore", "VimanaBus", "VimanaLedger", "VimanaConfig"],
+                swiftSettings: optimize),
         // The kernel: connections, commands, pub/sub delivery, HTTP observability.
         .target(name: "VimanaKernel",
                 dependencies: ["VimanaCore", "VimanaRESP", "VimanaBus", "VimanaConfig", "VimanaEventLoop", "VimanaLedger",
-                               "CLinuxShim"],
+                               "VimanaAgents", "VimanaSupervisor", "CLinuxShim"],
                 swiftSettings: optimize),
         // A small blocking RESP client, for the CLI's pub/sub and the load generator.
         .target(name: "VimanaClient", dependencies: ["VimanaCore", "VimanaRESP"], swiftSettings: optimize),
         // `vimana bench`: a native load generator for any RESP server.
         .target(name: "VimanaBench", dependencies: ["VimanaCore", "VimanaClient"], swiftSettings: optimize),
+        .target(name: "VimanaSupervisor", dependencies: ["VimanaCore"], swiftSettings: optimize),
         .executableTarget(name: "vimana",
                           dependencies: ["VimanaKernel", "VimanaConfig", "VimanaEventLoop", "VimanaLedger", "VimanaClient",
                                          "VimanaBench", "VimanaCore"],
@@ -64,6 +68,7 @@ let package = Package(
         .testTarget(name: "VimanaConfigTests", dependencies: ["VimanaConfig"]),
         .testTarget(name: "VimanaIntegrationTests", dependencies: ["VimanaCore"]),
         .testTarget(name: "VimanaClientTests", dependencies: ["VimanaClient", "VimanaRESP"]),
+        .testTarget(name: "VimanaSupervisorTests", dependencies: ["VimanaSupervisor", "VimanaCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

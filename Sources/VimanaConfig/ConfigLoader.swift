@@ -32,17 +32,18 @@ public enum ConfigLoader {
 // MARK: - Schema
 
 /// The phoenix.yaml schema: one function per section, one helper per value kind.
-/// Sections with many keys live in their own file (`ConfigLoader+Ledger.swift`).
+/// Sections with many keys live in their own files (`ConfigLoader+Ledger.swift`, `ConfigLoader+Agents.swift`).
 struct Schema {
     let path: String
 
     func configuration(_ root: YAMLNode?) throws(ConfigError) -> Configuration {
         var config = Configuration(source: path)
         guard let root else { return config }
-        let top = try section(root, "", keys: ["kernel", "logging", "ledger"])
+        let top = try section(root, "", keys: ["kernel", "logging", "ledger", "agents"])
         if let node = top["kernel"] { config.kernel = try kernel(node) }
         if let node = top["logging"] { config.logging = try logging(node) }
         if let node = top["ledger"] { config.ledger = try ledger(node) }
+        if let node = top["agents"] { config.agents = try agents(node) }
         return config
     }
 

@@ -3,8 +3,10 @@ extension Configuration {
     /// a first line `# effective configuration (source: …)`. Sizes are printed
     /// in the largest exact binary unit (`1MiB`, `64KiB`, or plain bytes), a
     /// disabled HTTP port as `off`, durations as whole seconds (`3600s`; plain
-    /// under keys ending in `_seconds`), lists in flow style (`["*"]`) and
-    /// strings plain when that cannot be misread, double-quoted otherwise.
+    /// under keys ending in `_seconds`; `ack_wait` in its largest exact unit),
+    /// lists in flow style (`["*"]`), strings plain when that cannot be misread,
+    /// double-quoted otherwise, and each agent as a block mapping with every key
+    /// (`agents: []` when there is none).
     ///
     /// Promises: loading the text gives a `Configuration` equal to this one
     /// except for `source` and `kernel.password` (a secret: only its presence is shown).
@@ -46,13 +48,41 @@ extension Configuration {
             "    max_age: \(g.retentionMaxAgeSeconds)s",
             "    max_bytes: \(Units.formatSize(g.retentionMaxBytes))",
             "  archive_dir: \(g.archiveDir.map(Self.yamlString) ?? "~")",
-        ]
+        ] + (agents.isEmpty ? ["agents: []"] : ["agents:"] + agents.flatMap(Self.agentLines))
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// One `agents:` entry as a block mapping, every key written out. A built-in
+    /// agent leaves out the keys only external agents may have (the loader refuses them).
+    private static func agentLines(_ a: AgentConfig) -> [String] {
+        var lines = [
+            "  - id: \(yamlString(a.id))",
+            "    name: \(yamlString(a.name))",
+            "    description: \(yamlString(a.description))",
+            "    kind: \(a.kind.rawValue)",
+            "    enabled: \(a.enabled)",
+            "    subscribes: \(yamlList(a.subscribes))",
+            "    publishes: \(a.publishes.map(yamlList) ?? "~")",
+            "    ack_wait: \(Units.formatMilliseconds(a.ackWaitMillis))",
+            "    max_deliver: \(a.maxDeliver)",
+            "    prefetch: \(a.prefetch)",
+            "    start: \(a.start.rawValue)",
+            "    required: \(a.required)",
+        ]
+        guard a.kind == .external else { return lines }
+        let env = a.env.sorted { $0.key < $1.key }.map { "\(yamlString($0.key)): \(yamlString($0.value))" }
+        lines += [
+            "    command: \(a.command.map(yamlList) ?? "~")",
+            "    env: {\(env.joined(separator: ", "))}",
+            "    restart: \(a.restart.rawValue)",
+            "    max_restarts: \(a.maxRestarts)",
+        ]
+        return lines
     }
 
     /// A comment must stay on its line whatever the source path contains: what libyaml
     /// reads as a line break (NEL, LS, PS) or refuses raw (controls, U+FFFE/U+FFFF) becomes `?`.
-    private static func oneLine(_ text: String) -> String {
+    static func oneLine(_ text: String) -> String {
         String(text.unicodeScalars.map { Self.mustEscape($0) ? "?" : Character($0) })
     }
 

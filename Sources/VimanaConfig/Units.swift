@@ -1,8 +1,8 @@
 /// Sizes and durations as written in Vimana's configuration files.
 ///
 /// Promises: a value parses exactly or not at all (no rounding, no silent
-/// overflow), and `formatSize` prints text that `parseSize` reads back to the
-/// same number.
+/// overflow), and `formatSize` and `formatMilliseconds` print text that
+/// `parseSize` and `parseDuration` read back to the same value.
 ///
 /// Sizes: a non-negative integer of bytes, optionally followed (directly or
 /// after one space) by a case-insensitive unit: `B`; `KiB`/`MiB`/`GiB` and
@@ -51,6 +51,16 @@ public enum Units {
             return "\(bytes >> shift)\(unit)"
         }
         return "\(bytes)"
+    }
+
+    /// `millis` in the largest duration unit that divides it exactly
+    /// (`24h`, `2m`, `30s`, `1500ms`; `0s`); `parseDuration` reads it back to the same value.
+    public static func formatMilliseconds(_ millis: Int) -> String {
+        guard millis != 0 else { return "0s" }
+        for (scale, unit) in [(3_600_000, "h"), (60_000, "m"), (1_000, "s")] where millis % scale == 0 {
+            return "\(millis / scale)\(unit)"
+        }
+        return "\(millis)ms"
     }
 
     /// `<digits>[ ]<unit>` scaled by the unit's multiplier, overflow-checked.

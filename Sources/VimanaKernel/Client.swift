@@ -88,6 +88,8 @@ final class ClientInfo {
     /// output stream (as `flushedBytes` counts), and its record's sequence.
     /// Output before the first mark still waiting for fsync may be written.
     var durableMarks: [(start: Int, sequence: UInt64)] = []
+    /// Index of the agent this connection is an instance of (AGENT JOIN).
+    var agent: Int?
 
     init(address: String, localAddress: String) {
         self.address = address

@@ -8,6 +8,7 @@ enum Command: Int, CaseIterable {
     case ping, echo, quit, reset, hello, auth, select, client, command, info, config
     case publish, subscribe, unsubscribe, psubscribe, punsubscribe, pubsub
     case xadd, xlen, xrange, xrevrange, xread, xinfo, xtrim, xdel
+    case agent, ack, nack, progress, agents
 }
 
 /// One command's or subcommand's metadata.
@@ -48,13 +49,21 @@ enum CommandTable {
 
     /// The command named by argument 0, case-insensitively, without building
     /// a String: the name's bytes are loaded as one or two words (overlapping
-    /// loads for lengths 5-7 and 9-15), folded to lower case with `| 0x20` in
-    /// every byte — exact for names made only of letters — and compared with
-    /// constants generated from the names (checked by CommandTableTests).
+    /// loads for lengths 5-7 and 9-15; byte by byte below 4, never past the
+    /// argument), folded to lower case with `| 0x20` in every byte — exact for
+    /// names made only of letters — and compared with constants generated from
+    /// the names (checked by CommandTableTests).
     @inline(__always)
     static func lookup(_ p: UnsafePointer<UInt8>, _ n: Int) -> Command? {
         let raw = UnsafeRawPointer(p)
         switch n {
+        case 3:
+            var w: UInt64 = 0
+            for i in 0..<3 { w |= UInt64(p[i] | 0x20) << (8 &* UInt64(i)) }
+            switch w {
+            case 0x6b6361: return .ack
+            default: return nil
+            }
         case 4:
             let w = UInt64(raw.loadUnaligned(as: UInt32.self)) | 0x2020_2020
             switch w {
@@ -66,6 +75,7 @@ enum CommandTable {
             case 0x64646178: return .xadd
             case 0x6e656c78: return .xlen
             case 0x6c656478: return .xdel
+            case 0x6b63616e: return .nack
             default: return nil
             }
         case 5:
@@ -77,6 +87,7 @@ enum CommandTable {
             case 0x6461657261657278: return .xread
             case 0x6f666e69666e6978: return .xinfo
             case 0x6d69727469727478: return .xtrim
+            case 0x746e65676e656761: return .agent
             default: return nil
             }
         case 6:
@@ -88,6 +99,7 @@ enum CommandTable {
             case 0x6769666e666e6f63: return .config
             case 0x6275736273627570: return .pubsub
             case 0x65676e616e617278: return .xrange
+            case 0x73746e656e656761: return .agents
             default: return nil
             }
         case 7:
@@ -96,6 +108,13 @@ enum CommandTable {
             switch w {
             case 0x646e616d6d6d6f63: return .command
             case 0x6873696c6c627570: return .publish
+            default: return nil
+            }
+        case 8:
+            let w = (UInt64(raw.loadUnaligned(as: UInt32.self)) | UInt64(raw.loadUnaligned(fromByteOffset: 4, as: UInt32.self)) << 32)
+                | 0x2020_2020_2020_2020
+            switch w {
+            case 0x73736572676f7270: return .progress
             default: return nil
             }
         case 9:
@@ -153,6 +172,11 @@ enum CommandTable {
         case .xinfo: -2
         case .xtrim: -4
         case .xdel: -3
+        case .agent: -2
+        case .ack: 3
+        case .nack: -3
+        case .progress: 3
+        case .agents: 1
         }
     }
 
@@ -169,6 +193,8 @@ enum CommandTable {
         switch c {
         case .xadd, .xlen, .xrange, .xrevrange, .xread, .xinfo, .xtrim, .xdel:
             return streamSpec(c)
+        case .agent, .ack, .nack, .progress, .agents:
+            return agentSpec(c)
         case .ping:
             return CommandSpec(name: "ping", arity: -1, flags: ["fast"], categories: conn,
                                summary: "Ping the server", since: "1.0.0", group: "connection", complexity: "O(1)",
@@ -340,6 +366,43 @@ enum CommandTable {
             return CommandSpec(name: "xdel", arity: -3, flags: ["write", "fast"], categories: ["@write", "@stream", "@fast"],
                                summary: "Refused: the ledger is append-only; retention (ledger.retention) trims it", since: "5.0.0",
                                group: "stream", complexity: "O(1)", arguments: [("key", "key", false, false), ("id", "string", false, true)])
+        }
+    }
+
+    static func agentSpec(_ c: Command) -> CommandSpec {
+        let cat = ["@agent", "@fast"]
+        switch c {
+        case .agent:
+            var s = CommandSpec(name: "agent", arity: -2, flags: [], categories: ["@agent", "@slow"],
+                                summary: "Agent instances: JOIN a declared agent, LEAVE it", since: "0.1.0", group: "agent",
+                                complexity: "O(1)", arguments: [])
+            s.subcommands = [
+                CommandSpec(name: "agent|join", arity: 3, flags: [], categories: cat,
+                            summary: "Make this connection an instance of a declared external agent", since: "0.1.0",
+                            group: "agent", complexity: "O(1)", arguments: [("agent-id", "string", false, false)]),
+                CommandSpec(name: "agent|leave", arity: 2, flags: [], categories: cat,
+                            summary: "Stop being an agent instance; held tasks are redelivered", since: "0.1.0",
+                            group: "agent", complexity: "O(N) for N held tasks", arguments: []),
+            ]
+            return s
+        case .ack:
+            return CommandSpec(name: "ack", arity: 3, flags: ["fast"], categories: cat, summary: "Acknowledge a task",
+                               since: "0.1.0", group: "agent", complexity: "O(log N)",
+                               arguments: [("topic", "string", false, false), ("id", "string", false, false)])
+        case .nack:
+            return CommandSpec(name: "nack", arity: -3, flags: ["fast"], categories: cat,
+                               summary: "Give a task back for redelivery, optionally after a delay", since: "0.1.0",
+                               group: "agent", complexity: "O(log N)",
+                               arguments: [("topic", "string", false, false), ("id", "string", false, false),
+                                           ("delay-ms", "integer", true, false)])
+        case .progress:
+            return CommandSpec(name: "progress", arity: 3, flags: ["fast"], categories: cat,
+                               summary: "Restart a held task's ack_wait clock", since: "0.1.0", group: "agent",
+                               complexity: "O(log N)", arguments: [("topic", "string", false, false), ("id", "string", false, false)])
+        default:
+            return CommandSpec(name: "agents", arity: 1, flags: [], categories: ["@agent", "@slow"],
+                               summary: "List declared agents with status and counters", since: "0.1.0", group: "agent",
+                               complexity: "O(N) for N agents", arguments: [])
         }
     }
 

@@ -233,6 +233,7 @@ extension Kernel {
     func freeClient(_ fd: Int32) {
         guard let c = s.pointee.client(fd) else { return }
         if ledger != nil { forgetLedgerState(fd) }
+        if infos[Int(fd)]?.agent != nil { leaveAgent(fd) }
         let info = infos[Int(fd)]
         if let info {
             for channel in info.channels { _ = s.pointee.channels.remove(fd, channel) }

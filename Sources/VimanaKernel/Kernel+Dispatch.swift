@@ -54,6 +54,11 @@ extension Kernel {
         case .xinfo: xinfoCommand(c, args)
         case .xtrim: appendOnlyCommand(c, "XTRIM")
         case .xdel: appendOnlyCommand(c, "XDEL")
+        case .agent: agentCommand(c, args)
+        case .ack: ackCommand(c, args)
+        case .nack: nackCommand(c, args)
+        case .progress: progressCommand(c, args)
+        case .agents: agentsCommand(c)
         }
     }
 

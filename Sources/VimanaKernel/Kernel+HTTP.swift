@@ -1,5 +1,6 @@
 import VimanaCore
 import VimanaEventLoop
+import VimanaAgents
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -46,10 +47,29 @@ extension Kernel {
         let head = method == "HEAD"
         switch path {
         case "/health":
-            let body = "{\"status\":\"ok\",\"uptime_seconds\":\(uptimeSeconds),\"connections\":\(s.pointee.clientCount)}\n"
+            var agentsJSON = ""
+            for (k, a) in agents.enumerated() {
+                if k > 0 { agentsJSON += "," }
+                agentsJSON += "{" + agentFields(a).map { key, value in
+                    let v: String
+                    switch value {
+                    case .int(let n): v = String(n)
+                    case .string(let text): v = Log.jsonString(text)
+                    default: v = "null"
+                    }
+                    return Log.jsonString(key) + ":" + v
+                }.joined(separator: ",") + "}"
+            }
+            let body = "{\"status\":\"ok\",\"uptime_seconds\":\(uptimeSeconds),\"connections\":\(s.pointee.clientCount),"
+                + "\"agents\":[\(agentsJSON)]}\n"
             respondHTTP(c, status: "200 OK", type: "application/json", body: body, head: head)
         case "/ready":
-            if s.pointee.ready {
+            if s.pointee.ready && !requiredAgentsUp {
+                let down = agents.filter { $0.config.required && $0.config.enabled && $0.instances.isEmpty }.map(\.id)
+                respondHTTP(c, status: "503 Service Unavailable", type: "application/json",
+                            body: "{\"ready\":false,\"reason\":\"required agents down\",\"agents\":[\(down.map { Log.jsonString($0) }.joined(separator: ","))]}\n",
+                            head: head)
+            } else if s.pointee.ready {
                 respondHTTP(c, status: "200 OK", type: "application/json", body: "{\"ready\":true}\n", head: head)
             } else {
                 let reason = s.pointee.shuttingDown ? "shutting down" : "starting"
@@ -108,6 +128,22 @@ extension Kernel {
         metric("vimana_pubsub_patterns", "gauge", "Patterns with at least one subscriber.", st.patterns.count)
         metric("vimana_uptime_seconds", "gauge", "Seconds since the kernel started.", Int(uptimeSeconds))
         metric("vimana_resident_memory_bytes", "gauge", "Resident set size.", Self.residentBytes())
+        if !agents.isEmpty {
+            for (name, help, pick) in [
+                ("vimana_agent_instances", "Live instances of the agent.", { (a: AgentRuntime) in a.instances.count }),
+                ("vimana_agent_pending", "Tasks delivered and not acknowledged.", { (a: AgentRuntime) in a.pendingCount }),
+                ("vimana_agent_delivered_total", "Task deliveries (redeliveries included).", { (a: AgentRuntime) in a.delivered }),
+                ("vimana_agent_acknowledged_total", "Tasks acknowledged.", { (a: AgentRuntime) in a.acknowledged }),
+                ("vimana_agent_dead_lettered_total", "Tasks dead-lettered after max_deliver.", { (a: AgentRuntime) in a.deadLettered }),
+                ("vimana_agent_restarts_total", "Restarts of the agent's process.", { (a: AgentRuntime) in a.restarts }),
+            ] as [(String, String, (AgentRuntime) -> Int)] {
+                let type = name.hasSuffix("_total") ? "counter" : "gauge"
+                out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+                for a in agents { out += "\(name){agent=\(Log.jsonString(a.id))} \(pick(a))\n" }
+            }
+            out += "# HELP vimana_agent_up 1 when the agent is running (has a live instance).\n# TYPE vimana_agent_up gauge\n"
+            for a in agents { out += "vimana_agent_up{agent=\(Log.jsonString(a.id))} \(agentStatus(a) == .running ? 1 : 0)\n" }
+        }
         if let ledger {
             let l = ledger.stats
             metric("vimana_ledger_records", "gauge", "Records in the ledger's segments.", Int(ledger.recordsOnDisk))

@@ -22,6 +22,7 @@ extension Kernel {
                                      clientID: c.pointee.id, clientName: UnsafeRawBufferPointer(start: nil, count: 0))
             }
             if !blockedReaders.isEmpty { wakeReaders(topic) }
+            if !agents.isEmpty { agentsNotice(topic) }
             stallIfBehind(c)
         }
         let receivers = publish(args.pointer(1), args.length(1), args.pointer(2), args.length(2))

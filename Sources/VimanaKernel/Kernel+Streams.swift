@@ -67,6 +67,7 @@ extension Kernel {
         c.pointee.output.tail.writeBulk(string: record.id.description)
         deliverEntry(args, topic: topic, firstField: i + 1)
         wakeReaders(topic)
+        agentsNotice(topic)
         if ledger.options.fsync == .always { waitForDurability(c, sequence: record.sequence, replyStart: replyStart) }
         stallIfBehind(c)
     }

@@ -4,6 +4,9 @@ import VimanaBus
 import VimanaConfig
 import VimanaEventLoop
 import VimanaLedger
+import VimanaAgents
+import VimanaSupervisor
+import Dispatch
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -36,6 +39,22 @@ public final class Kernel: EventLoopHandler {
     /// XREAD BLOCK clients by topic, and those woken this pass.
     var blockedReaders: [[UInt8]: Set<Int32>] = [:]
     var readyReaders: Set<Int32> = []
+    /// Declared agents, by position in phoenix.yaml, and by id.
+    var agents: [AgentRuntime] = []
+    var agentIndex: [String: Int] = [:]
+    /// Every consumer group (agents' and XGROUP's), journaled in the ledger.
+    let groups = GroupStore()
+    var builtinWorkers: [String: any BuiltinAgent] = [:]
+    /// Sequence of the last consumer-group journal record (an ACK's reply
+    /// waits for it under fsync always).
+    var lastJournalSequence: UInt64 = 0
+    /// Distinguishes this run's agent consumers from earlier runs'.
+    let bootID = String(UInt32.random(in: 0x1000_0000...UInt32.max), radix: 36)
+    /// Starts and restarts agents that declare a `command`.
+    var supervisor: Supervisor?
+    /// Output pipes of supervised children, watched by the loop.
+    var childOutputs: Set<Int32> = []
+    let builtinQueue = DispatchQueue(label: "vimana.builtin-agents", attributes: .concurrent)
     /// The ports actually bound (useful when configured as 0).
     public private(set) var port = 0
     public private(set) var httpPort = -1
@@ -66,6 +85,7 @@ public final class Kernel: EventLoopHandler {
     /// reported before the process claims to be serving.
     public func start() throws(KernelStartError) {
         try openLedger()
+        try setUpAgents()
         do throws(SystemError) {
             try bindListeners()
         } catch {
@@ -75,6 +95,7 @@ public final class Kernel: EventLoopHandler {
         s.pointee.ready = true
         log.info("listening", ["bind": .string(config.kernel.bind), "port": .int(port), "http_port": .int(httpPort),
                                "max_clients": .int(config.kernel.limits.maxClients), "config": .string(config.source)])
+        startSupervisedAgents()
     }
 
     private func bindListeners() throws(SystemError) {
@@ -95,6 +116,10 @@ public final class Kernel: EventLoopHandler {
     public func run() -> Int32 {
         refreshClock()
         loop.run(self)
+        if let supervisor {
+            supervisor.stopAll(grace: 3)
+            syncChildOutputs()
+        }
         if let ledger {
             ledger.close()
             log.info("ledger closed", ["next_sequence": .int(Int(ledger.nextSequence)),
@@ -120,7 +145,13 @@ public final class Kernel: EventLoopHandler {
         if fd == respListener { acceptClients(http: false); return }
         if fd == httpListener { acceptClients(http: true); return }
         // Re-check the table: the fd may have been closed earlier in this batch.
-        guard let c = s.pointee.client(fd), !c.pointee.flags.contains(.closing) else { return }
+        guard let c = s.pointee.client(fd), !c.pointee.flags.contains(.closing) else {
+            if childOutputs.contains(fd), let supervisor {
+                supervisor.readOutput(fd: fd)
+                syncChildOutputs()
+            }
+            return
+        }
         if events & (Poller.readable | Poller.errorOrHangup) != 0 {
             if c.pointee.flags.contains(.http) { readHTTP(c) } else { readClient(c) }
         }
@@ -134,6 +165,7 @@ public final class Kernel: EventLoopHandler {
         if let ledger {
             if !readyReaders.isEmpty { serveBlockedReaders() }
             if !blockedReaders.isEmpty { expireBlockedReaders(now: s.pointee.nowNanos) }
+            if !agents.isEmpty { pumpAgents() }
             ledger.commit()
         }
         let state = s
@@ -172,6 +204,11 @@ public final class Kernel: EventLoopHandler {
         }
         checkSoftLimits()
         ledger?.enforceRetention(nowMicros: Clock.wallMicros())
+        agentsTick()
+        if let supervisor, !s.pointee.shuttingDown {
+            supervisor.tick(nowNanos: Clock.monotonicNanos())
+            syncChildOutputs()
+        }
     }
 
     public func nextDeadline() -> Int64 {

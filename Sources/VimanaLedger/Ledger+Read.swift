@@ -7,13 +7,15 @@
 extension Ledger {
     public func range(topic: [UInt8], from: StreamID, to: StreamID, count: Int, reverse: Bool = false) -> [LedgerRecord] {
         guard count > 0, from <= to, stream(topic) != nil else { return [] }
-        return reverse ? backward(topic, from, to, count) : forward(topic, from, to, count)
+        return reverse ? backward(topic, from, to, count) : forward(topic, from, to, count, fromSequence: 0)
     }
 
-    /// Entries after `id` (XREAD).
-    public func entries(topic: [UInt8], after id: StreamID, count: Int) -> [LedgerRecord] {
-        guard let next = id.successor else { return [] }
-        return range(topic: topic, from: next, to: .max, count: count)
+    /// Entries after `id` (XREAD). When the caller knows the sequence of the
+    /// entry with `id` (a consumer group delivering in order does), reads
+    /// skip everything before it without looking.
+    public func entries(topic: [UInt8], after id: StreamID, afterSequence: UInt64 = 0, count: Int) -> [LedgerRecord] {
+        guard let next = id.successor, count > 0, stream(topic) != nil else { return [] }
+        return forward(topic, next, .max, count, fromSequence: afterSequence == 0 ? 0 : afterSequence + 1)
     }
 
     private func matches(_ r: LedgerRecord, _ topic: [UInt8], _ from: StreamID, _ to: StreamID) -> Bool {
@@ -61,11 +63,13 @@ extension Ledger {
 
     private var memoryBatches: [Batch] { current.map { tail + [$0] } ?? tail }
 
-    private func forward(_ topic: [UInt8], _ from: StreamID, _ to: StreamID, _ count: Int) -> [LedgerRecord] {
+    private func forward(_ topic: [UInt8], _ from: StreamID, _ to: StreamID, _ count: Int,
+                         fromSequence: UInt64) -> [LedgerRecord] {
         var out: [LedgerRecord] = []
         let cutoff = tailFirstSequence
         disk: for view in segments {
             if view.index.firstSequence >= cutoff { break }
+            if view.index.nextSequence <= fromSequence { continue }
             for (start, end) in stretches(view, topic, from, to) {
                 var full = false
                 frames(view, start, end, cutoff: cutoff) { records in
@@ -78,8 +82,15 @@ extension Ledger {
                 if full { return out }
             }
         }
-        for batch in memoryBatches {
-            var s = batch.firstSequence
+        let batches = memoryBatches
+        // Batches are in sequence order: start at the one holding `fromSequence`.
+        var lo = 0, hi = batches.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if batches[mid].nextSequence <= fromSequence { lo = mid + 1 } else { hi = mid }
+        }
+        for batch in batches[lo...] {
+            var s = max(batch.firstSequence, fromSequence)
             while s < batch.nextSequence {
                 if let summary = batch.summary(s), summary.topic == topic, summary.id >= from, summary.id <= to,
                    let r = batch.record(s) {

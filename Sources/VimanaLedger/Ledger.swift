@@ -96,6 +96,8 @@ public final class Ledger: @unchecked Sendable {
     public internal(set) var nextSequence: UInt64 = 1
     var topics = TopicMap()
     public internal(set) var streams: [StreamState] = []
+    /// Every topic the ledger has seen, in order of first appearance.
+    public internal(set) var topicNames: [[UInt8]] = []
 
     // Storage.
     var segments: [SegmentView] = []
@@ -174,6 +176,7 @@ public final class Ledger: @unchecked Sendable {
         if let i = topics.find(topic, length) { return i }
         let i = streams.count
         streams.append(StreamState())
+        topicNames.append(Array(UnsafeRawBufferPointer(start: topic, count: length)))
         topics.insert(topic, length, value: i)
         return i
     }

@@ -1,6 +1,6 @@
 import VimanaConfig
 
-/// `vimana check CONFIG`: validate without serving; print the effective configuration.
+/// `vimana check CONFIG`: validate without serving; print the effective configuration and the agents' wiring.
 enum CheckCommand {
     static func run(_ args: [String]) -> Int32 {
         guard args.count == 1, !args[0].hasPrefix("-") else {
@@ -8,7 +8,7 @@ enum CheckCommand {
         }
         do throws(ConfigError) {
             let config = try ConfigLoader.load(path: args[0])
-            printOut(config.render())
+            printOut(config.render() + config.wiringDescription())
             return 0
         } catch {
             printErr(error.description)

@@ -56,7 +56,7 @@ enum ServeCommand {
             return CLI.usageError(error.message)
         }
         if dryRun {
-            printOut(config.render())
+            printOut(config.render() + config.wiringDescription())
             return 0
         }
         Log.shared.configure(level: config.logging.level, format: config.logging.format)

@@ -228,6 +228,7 @@ import Testing
                 max_age: 604800s
                 max_bytes: 10GiB
               archive_dir: archive
+            agents: []
 
             """))
     }

@@ -37,6 +37,7 @@ import VimanaCore
                 max_age: 0s
                 max_bytes: 0
               archive_dir: ~
+            agents: []
 
             """)
     }

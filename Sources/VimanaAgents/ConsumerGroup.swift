@@ -1,0 +1,148 @@
+import VimanaLedger
+
+/// A task delivered and not yet acknowledged.
+public struct PendingEntry: Sendable, Equatable {
+    public var id: StreamID
+    /// Index into the group's consumers.
+    public var consumer: Int
+    /// Wall-clock ms of the last delivery (XPENDING's idle time counts from it).
+    public var deliveredAtMillis: Int64
+    public var deliveries: Int
+    /// Monotonic ms after which it may be delivered again (0: at once).
+    public var eligibleAtMillis: Int64 = 0
+}
+
+/// A consumer of a group: a Redis client name, or an agent instance.
+public struct Consumer: Sendable, Equatable {
+    public var name: [UInt8]
+    public var seenMillis: Int64
+    public var activeMillis: Int64
+    public var pending = 0
+    public var deleted = false
+}
+
+/// A Redis Streams consumer group on one topic: where delivery has got to
+/// and what is pending (delivered, not acknowledged), kept in ID order.
+///
+/// Promises: `pending` stays sorted by ID; each pending entry has exactly
+/// one owning consumer, whose `pending` count includes it.
+public final class ConsumerGroup {
+    public let topic: [UInt8]
+    public let name: [UInt8]
+    public var lastDelivered: StreamID
+    public var entriesRead: Int64
+    public private(set) var pending: [PendingEntry] = []
+    public private(set) var consumers: [Consumer] = []
+
+    public init(topic: [UInt8], name: [UInt8], lastDelivered: StreamID, entriesRead: Int64 = 0) {
+        self.topic = topic
+        self.name = name
+        self.lastDelivered = lastDelivered
+        self.entriesRead = entriesRead
+    }
+
+    // MARK: - Consumers
+
+    /// The index of consumer `name`, created when missing.
+    @discardableResult
+    public func consumer(_ name: [UInt8], nowMillis: Int64, create: Bool = true) -> Int? {
+        if let i = consumers.firstIndex(where: { $0.name == name && !$0.deleted }) { return i }
+        guard create else { return nil }
+        consumers.append(Consumer(name: name, seenMillis: nowMillis, activeMillis: -1))
+        return consumers.count - 1
+    }
+
+    /// Live consumers, in creation order.
+    public var liveConsumers: [Consumer] { consumers.filter { !$0.deleted } }
+
+    /// Deletes a consumer and its pending entries; returns how many it had.
+    @discardableResult
+    public func deleteConsumer(_ name: [UInt8]) -> Int {
+        guard let i = consumers.firstIndex(where: { $0.name == name && !$0.deleted }) else { return 0 }
+        let count = consumers[i].pending
+        pending.removeAll { $0.consumer == i }
+        consumers[i].deleted = true
+        consumers[i].pending = 0
+        return count
+    }
+
+    // MARK: - Pending list
+
+    /// Position of `id` in `pending`, or where it would go.
+    public func position(_ id: StreamID) -> (Int, Bool) {
+        var lo = 0, hi = pending.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if pending[mid].id < id { lo = mid + 1 } else { hi = mid }
+        }
+        return (lo, lo < pending.count && pending[lo].id == id)
+    }
+
+    public func entry(_ id: StreamID) -> PendingEntry? {
+        let (i, found) = position(id)
+        return found ? pending[i] : nil
+    }
+
+    /// Records a delivery of `id` to consumer index `c`: a new pending entry,
+    /// or the next delivery of an existing one. Returns its delivery count.
+    @discardableResult
+    public func deliver(_ id: StreamID, to c: Int, nowMillis: Int64, deliveries: Int? = nil) -> Int {
+        let (i, found) = position(id)
+        if found {
+            let previous = pending[i].consumer
+            if previous != c {
+                consumers[previous].pending -= 1
+                consumers[c].pending += 1
+            }
+            pending[i].consumer = c
+            pending[i].deliveredAtMillis = nowMillis
+            pending[i].deliveries = deliveries ?? pending[i].deliveries + 1
+            pending[i].eligibleAtMillis = 0
+            consumers[c].seenMillis = nowMillis
+            consumers[c].activeMillis = nowMillis
+            return pending[i].deliveries
+        }
+        let entry = PendingEntry(id: id, consumer: c, deliveredAtMillis: nowMillis, deliveries: deliveries ?? 1)
+        if i == pending.count { pending.append(entry) } else { pending.insert(entry, at: i) }
+        consumers[c].pending += 1
+        consumers[c].seenMillis = nowMillis
+        consumers[c].activeMillis = nowMillis
+        if id > lastDelivered {
+            lastDelivered = id
+            entriesRead += 1
+        }
+        return entry.deliveries
+    }
+
+    /// Marks a new entry read without keeping it pending (XREADGROUP NOACK).
+    public func advance(to id: StreamID) {
+        if id > lastDelivered {
+            lastDelivered = id
+            entriesRead += 1
+        }
+    }
+
+    /// Acknowledges `id`; true when it was pending.
+    @discardableResult
+    public func ack(_ id: StreamID) -> Bool {
+        let (i, found) = position(id)
+        guard found else { return false }
+        consumers[pending[i].consumer].pending -= 1
+        pending.remove(at: i)
+        return true
+    }
+
+    /// Changes when `id` may be delivered again (NACK with a delay, ack_wait).
+    public func setEligible(_ id: StreamID, atMillis: Int64) {
+        let (i, found) = position(id)
+        if found { pending[i].eligibleAtMillis = atMillis }
+    }
+
+    /// Restarts the idle clock of `id` (PROGRESS).
+    public func touch(_ id: StreamID, nowMillis: Int64) {
+        let (i, found) = position(id)
+        if found { pending[i].deliveredAtMillis = nowMillis }
+    }
+
+    public func consumerName(_ index: Int) -> [UInt8] { consumers[index].name }
+}

@@ -1,0 +1,147 @@
+import VimanaLedger
+
+/// Every consumer group, by topic and name, and the journal that makes them
+/// survive restarts: each change is appended to the ledger's internal topic
+/// `_vimana.groups` (Protocol/AGENTS.md §2) and replayed on start.
+public final class GroupStore {
+    public static let journalTopic: [UInt8] = Array("_vimana.groups".utf8)
+
+    struct Key: Hashable {
+        var topic: [UInt8]
+        var name: [UInt8]
+    }
+
+    private var groups: [Key: ConsumerGroup] = [:]
+    private var byTopic: [[UInt8]: [ConsumerGroup]] = [:]
+    /// Appends one journal record (fields as name/value pairs); set by the kernel.
+    public var journal: (([(String, [UInt8])]) -> Void)?
+    /// True while replaying: changes are not journaled again.
+    private var replaying = false
+
+    public init() {}
+
+    public func group(_ topic: [UInt8], _ name: [UInt8]) -> ConsumerGroup? { groups[Key(topic: topic, name: name)] }
+    public func groups(of topic: [UInt8]) -> [ConsumerGroup] { byTopic[topic] ?? [] }
+    public var all: [ConsumerGroup] { Array(groups.values) }
+
+    private func write(_ op: String, _ fields: [(String, [UInt8])]) {
+        guard !replaying, let journal else { return }
+        journal([("op", Array(op.utf8))] + fields)
+    }
+
+    private static func idBytes(_ id: StreamID) -> [UInt8] { Array(id.description.utf8) }
+
+    // MARK: - Changes (journaled)
+
+    /// Creates a group; nil when one of that name exists on the topic.
+    @discardableResult
+    public func create(topic: [UInt8], name: [UInt8], lastDelivered: StreamID, entriesRead: Int64 = 0) -> ConsumerGroup? {
+        let key = Key(topic: topic, name: name)
+        guard groups[key] == nil else { return nil }
+        let g = ConsumerGroup(topic: topic, name: name, lastDelivered: lastDelivered, entriesRead: entriesRead)
+        groups[key] = g
+        byTopic[topic, default: []].append(g)
+        write("create", [("topic", topic), ("group", name), ("id", Self.idBytes(lastDelivered)),
+                         ("entries-read", Array(String(entriesRead).utf8))])
+        return g
+    }
+
+    @discardableResult
+    public func destroy(topic: [UInt8], name: [UInt8]) -> Bool {
+        guard groups.removeValue(forKey: Key(topic: topic, name: name)) != nil else { return false }
+        byTopic[topic]?.removeAll { $0.name == name }
+        write("destroy", [("topic", topic), ("group", name)])
+        return true
+    }
+
+    public func setID(_ g: ConsumerGroup, _ id: StreamID, entriesRead: Int64?) {
+        g.lastDelivered = id
+        if let entriesRead { g.entriesRead = entriesRead }
+        write("setid", [("topic", g.topic), ("group", g.name), ("id", Self.idBytes(id)),
+                        ("entries-read", Array(String(g.entriesRead).utf8))])
+    }
+
+    /// The consumer's index, created (and journaled) when missing.
+    @discardableResult
+    public func consumer(_ g: ConsumerGroup, _ name: [UInt8], nowMillis: Int64) -> Int {
+        if let i = g.consumer(name, nowMillis: nowMillis, create: false) { return i }
+        write("consumer", [("topic", g.topic), ("group", g.name), ("consumer", name)])
+        return g.consumer(name, nowMillis: nowMillis) ?? 0
+    }
+
+    @discardableResult
+    public func deleteConsumer(_ g: ConsumerGroup, _ name: [UInt8]) -> Int {
+        write("delconsumer", [("topic", g.topic), ("group", g.name), ("consumer", name)])
+        return g.deleteConsumer(name)
+    }
+
+    @discardableResult
+    public func deliver(_ g: ConsumerGroup, _ id: StreamID, to c: Int, nowMillis: Int64, deliveries: Int? = nil) -> Int {
+        let n = g.deliver(id, to: c, nowMillis: nowMillis, deliveries: deliveries)
+        write("deliver", [("topic", g.topic), ("group", g.name), ("consumer", g.consumerName(c)),
+                          ("id", Self.idBytes(id)), ("deliveries", Array(String(n).utf8))])
+        return n
+    }
+
+    public func advance(_ g: ConsumerGroup, to id: StreamID) {
+        g.advance(to: id)
+        write("advance", [("topic", g.topic), ("group", g.name), ("id", Self.idBytes(id))])
+    }
+
+    @discardableResult
+    public func ack(_ g: ConsumerGroup, _ id: StreamID) -> Bool {
+        guard g.ack(id) else { return false }
+        write("ack", [("topic", g.topic), ("group", g.name), ("id", Self.idBytes(id))])
+        return true
+    }
+
+    // MARK: - Replay
+
+    /// Rebuilds the groups from journal records, oldest first.
+    public func replay(_ records: [LedgerRecord], nowMillis: Int64) {
+        replaying = true
+        defer { replaying = false }
+        for r in records {
+            var f: [String: [UInt8]] = [:]
+            for field in r.fields { f[String(decoding: field.name, as: UTF8.self)] = field.value }
+            guard let op = f["op"].map({ String(decoding: $0, as: UTF8.self) }),
+                  let topic = f["topic"], let name = f["group"] else { continue }
+            let id = f["id"].flatMap(Self.parseID)
+            let g = group(topic, name)
+            switch op {
+            case "create":
+                create(topic: topic, name: name, lastDelivered: id ?? .zero,
+                       entriesRead: f["entries-read"].flatMap { Int64(String(decoding: $0, as: UTF8.self)) } ?? 0)
+            case "destroy":
+                destroy(topic: topic, name: name)
+            case "setid":
+                if let g, let id {
+                    setID(g, id, entriesRead: f["entries-read"].flatMap { Int64(String(decoding: $0, as: UTF8.self)) })
+                }
+            case "consumer":
+                if let g, let c = f["consumer"] { consumer(g, c, nowMillis: nowMillis) }
+            case "delconsumer":
+                if let g, let c = f["consumer"] { deleteConsumer(g, c) }
+            case "deliver":
+                if let g, let id, let c = f["consumer"] {
+                    let index = consumer(g, c, nowMillis: nowMillis)
+                    let n = f["deliveries"].flatMap { Int(String(decoding: $0, as: UTF8.self)) }
+                    deliver(g, id, to: index, nowMillis: r.timestampMicros / 1000, deliveries: n)
+                }
+            case "advance":
+                if let g, let id { advance(g, to: id) }
+            case "ack":
+                if let g, let id { ack(g, id) }
+            default:
+                continue
+            }
+        }
+    }
+
+    static func parseID(_ bytes: [UInt8]) -> StreamID? {
+        let text = String(decoding: bytes, as: UTF8.self)
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 2, let ms = UInt64(parts[0]), let seq = UInt64(parts[1]) else { return nil }
+        return StreamID(ms: ms, seq: seq)
+    }
+}

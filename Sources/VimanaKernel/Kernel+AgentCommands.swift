@@ -1,0 +1,269 @@
+import Dispatch
+import VimanaCore
+import VimanaRESP
+import VimanaLedger
+import VimanaAgents
+import VimanaConfig
+import VimanaSupervisor
+import VimanaEventLoop
+
+/// AGENT JOIN|LEAVE, ACK, NACK, PROGRESS, AGENTS; built-in agents' workers.
+extension Kernel {
+    func agentCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        if args.equals(1, caseInsensitive: "join") {
+            guard args.count == 3 else {
+                c.pointee.output.tail.writeError("ERR wrong number of arguments for 'agent|join' command")
+                return
+            }
+            let id = args.string(2)
+            guard let index = agentIndex[id] else {
+                c.pointee.output.tail.writeError("ERR unknown agent '\(id)' (declare it under agents: in phoenix.yaml)")
+                return
+            }
+            let a = agents[index]
+            guard a.config.enabled else {
+                c.pointee.output.tail.writeError("ERR agent '\(id)' is disabled")
+                return
+            }
+            guard a.config.kind == .external else {
+                c.pointee.output.tail.writeError("ERR agent '\(id)' is built in")
+                return
+            }
+            guard let info = infos[Int(c.pointee.fd)], info.agent == nil else {
+                c.pointee.output.tail.writeError("ERR this connection is already an agent instance (AGENT LEAVE first)")
+                return
+            }
+            info.agent = index
+            // Client ids restart at 1 with the process: the boot id keeps consumer
+            // names of this run apart from those of earlier runs (whose tasks are
+            // pending with no live owner, and so are redelivered).
+            a.instances.append(AgentInstance(fd: c.pointee.fd, consumer: Array("\(id)-\(bootID)-\(c.pointee.id)".utf8)))
+            a.status = .running
+            a.dirty = true
+            c.pointee.output.tail.append("+OK\r\n")
+            log.info("agent instance joined", ["agent": .string(id), "client": .int(c.pointee.id),
+                                               "instances": .int(a.instances.count)])
+        } else if args.equals(1, caseInsensitive: "leave") {
+            guard infos[Int(c.pointee.fd)]?.agent != nil else {
+                c.pointee.output.tail.writeError("ERR this connection is not an agent instance")
+                return
+            }
+            leaveAgent(c.pointee.fd)
+            c.pointee.output.tail.append("+OK\r\n")
+        } else {
+            c.pointee.output.tail.writeError("ERR unknown subcommand '\(args.string(1))'. Try AGENT JOIN <agent-id> or AGENT LEAVE.")
+        }
+    }
+
+    /// Ends an instance: its tasks become due for redelivery at once.
+    func leaveAgent(_ fd: Int32) {
+        guard let info = infos[Int(fd)], let index = info.agent else { return }
+        info.agent = nil
+        let a = agents[index]
+        guard let i = a.instance(fd: fd) else { return }
+        a.instances.remove(at: i)
+        if a.nextInstance >= a.instances.count { a.nextInstance = 0 }
+        if a.instances.isEmpty && a.status == .running { a.status = .idle }
+        a.dirty = true
+        log.info("agent instance left", ["agent": .string(a.id), "instances": .int(a.instances.count)])
+    }
+
+    /// The instance and group a task reply names, if this connection holds the task.
+    private func heldTask(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) -> (AgentRuntime, Int, ConsumerGroup, PendingEntry)? {
+        guard let index = infos[Int(c.pointee.fd)]?.agent,
+              let id = Self.parseID(args.buffer(2), missingSeq: 0) else { return nil }
+        let a = agents[index]
+        guard let i = a.instance(fd: c.pointee.fd), let g = a.group(for: args.bytes(1)),
+              let entry = g.entry(id), g.consumerName(entry.consumer) == a.instances[i].consumer,
+              entry.eligibleAtMillis == 0 else { return nil }
+        return (a, i, g, entry)
+    }
+
+    func ackCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        guard let (a, i, g, entry) = heldTask(c, args) else { c.pointee.output.tail.writeInteger(0); return }
+        groups.ack(g, entry.id)
+        a.instances[i].inFlight -= 1
+        a.acknowledged += 1
+        a.dirty = true
+        replyJournaled(c, 1)
+    }
+
+    /// Replies once the journal record of the change is durable when
+    /// `fsync: always` (Protocol/AGENTS.md §2), at once otherwise.
+    func replyJournaled(_ c: UnsafeMutablePointer<ClientState>, _ value: Int) {
+        let start = c.pointee.flushedBytes + c.pointee.output.pendingBytes
+        c.pointee.output.tail.writeInteger(value)
+        if let ledger, ledger.options.fsync == .always, lastJournalSequence > 0 {
+            waitForDurability(c, sequence: lastJournalSequence, replyStart: start)
+        }
+    }
+
+    func nackCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        guard args.count <= 4 else {
+            c.pointee.output.tail.writeError("ERR wrong number of arguments for 'nack' command")
+            return
+        }
+        var delay = 0
+        if args.count == 4 {
+            guard let d = args.integer(3), d >= 0 else {
+                c.pointee.output.tail.writeError("ERR NACK delay must be a non-negative integer (milliseconds)")
+                return
+            }
+            delay = d
+        }
+        guard let (a, i, g, entry) = heldTask(c, args) else { c.pointee.output.tail.writeInteger(0); return }
+        g.setEligible(entry.id, atMillis: Clock.wallMillis() + Int64(delay))
+        a.instances[i].inFlight -= 1
+        a.dirty = true
+        c.pointee.output.tail.writeInteger(1)
+    }
+
+    func progressCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        guard let (_, _, g, entry) = heldTask(c, args) else { c.pointee.output.tail.writeInteger(0); return }
+        g.touch(entry.id, nowMillis: Clock.wallMillis())
+        c.pointee.output.tail.writeInteger(1)
+    }
+
+    // MARK: - AGENTS
+
+    func agentsCommand(_ c: UnsafeMutablePointer<ClientState>) {
+        let resp3 = c.pointee.flags.contains(.resp3)
+        c.pointee.output.tail.writeArrayHeader(agents.count)
+        for a in agents {
+            let fields = agentFields(a)
+            c.pointee.output.tail.writeMapHeader(fields.count, resp3: resp3)
+            for (k, v) in fields {
+                c.pointee.output.tail.writeBulk(string: k)
+                switch v {
+                case .int(let n): c.pointee.output.tail.writeInteger(n)
+                case .string(let s): c.pointee.output.tail.writeBulk(string: s)
+                default: c.pointee.output.tail.writeNull(resp3: resp3)
+                }
+            }
+        }
+    }
+
+    /// What AGENTS, /health and /metrics say of an agent.
+    func agentFields(_ a: AgentRuntime) -> [(String, LogValue)] {
+        let restarts = supervisor?.status(a.id)?.restarts ?? a.restarts
+        return [
+            ("id", .string(a.id)), ("name", .string(a.config.name)), ("kind", .string(a.config.kind.rawValue)),
+            ("status", .string(agentStatus(a).rawValue)), ("instances", .int(a.instances.count)),
+            ("topics", .int(a.groups.count)), ("pending", .int(a.pendingCount)), ("delivered", .int(a.delivered)),
+            ("acknowledged", .int(a.acknowledged)), ("dead-lettered", .int(a.deadLettered)), ("restarts", .int(restarts)),
+        ]
+    }
+
+    func agentStatus(_ a: AgentRuntime) -> AgentStatus {
+        if !a.config.enabled { return .disabled }
+        if a.status == .failed || supervisor?.status(a.id)?.state == .failed { return .failed }
+        return a.instances.isEmpty ? .idle : .running
+    }
+
+    /// /ready's condition: every required agent has a live instance.
+    var requiredAgentsUp: Bool {
+        agents.allSatisfy { !$0.config.required || !$0.config.enabled || !$0.instances.isEmpty }
+    }
+
+    // MARK: - Supervised processes
+
+    /// Starts every enabled external agent that has a `command`, with
+    /// VIMANA_ADDR and VIMANA_AGENT_ID in its environment.
+    func startSupervisedAgents() {
+        let declared = agents.filter { $0.config.enabled && $0.config.kind == .external && $0.config.command != nil }
+        guard !declared.isEmpty else { return }
+        let supervisor = Supervisor(log: log)
+        let host = config.kernel.bind == "0.0.0.0" ? "127.0.0.1" : config.kernel.bind
+        for a in declared {
+            guard let command = a.config.command else { continue }
+            var env = a.config.env
+            env["VIMANA_ADDR"] = "\(host):\(port)"
+            env["VIMANA_AGENT_ID"] = a.id
+            let policy: RestartPolicy = switch a.config.restart {
+            case .always: .always
+            case .onFailure: .onFailure
+            case .never: .never
+            }
+            supervisor.add(id: a.id, command: command, environment: env, restart: policy, maxRestarts: a.config.maxRestarts)
+        }
+        self.supervisor = supervisor
+        supervisor.startAll(nowNanos: Clock.monotonicNanos())
+        syncChildOutputs()
+    }
+
+    /// Watches the supervisor's current output pipes (they change as children come and go).
+    func syncChildOutputs() {
+        guard let supervisor else { return }
+        let current = supervisor.outputFDs
+        for fd in current.subtracting(childOutputs) {
+            do throws(SystemError) { try loop.poller.add(fd, Poller.readable) } catch {
+                log.warn("cannot watch agent output", ["error": .string(error.description)])
+            }
+        }
+        // Closed fds leave epoll by themselves.
+        childOutputs = current
+    }
+
+    // MARK: - Built-in agents
+
+    /// A built-in gets `prefetch` worker instances, each a negative "fd".
+    func startBuiltin(_ a: AgentRuntime) {
+        guard let type = BuiltinAgents.type(for: a.id) else {
+            a.status = .failed
+            log.error("built-in agent not found", ["agent": .string(a.id)])
+            return
+        }
+        builtinWorkers[a.id] = type.init()
+        for k in 0..<max(1, a.config.prefetch) {
+            a.instances.append(AgentInstance(fd: -Int32(1 + k), consumer: Array("\(a.id)-builtin-\(k)".utf8)))
+        }
+        a.status = .running
+        a.dirty = true
+    }
+
+    /// Runs a task on the built-ins' queue; the result comes back through
+    /// the loop's waker (publishes, then ACK or NACK).
+    func runBuiltin(_ a: AgentRuntime, _ task: AgentTask) {
+        guard let worker = builtinWorkers[a.id] else { return }
+        let me = KernelRef(self)
+        let id = a.id
+        builtinQueue.async {
+            let outcome: Result<AgentResult, Error>
+            do { outcome = .success(try worker.handle(task)) } catch { outcome = .failure(error) }
+            me.kernel.execute { me.kernel.finishBuiltin(agent: id, task: task, outcome: outcome) }
+        }
+    }
+
+    func finishBuiltin(agent id: String, task: AgentTask, outcome: Result<AgentResult, Error>) {
+        guard let index = agentIndex[id] else { return }
+        let a = agents[index]
+        guard let g = a.group(for: task.topic), let entry = g.entry(task.id) else { return }
+        let owner = g.consumerName(entry.consumer)
+        let i = a.instances.firstIndex { $0.consumer == owner }
+        switch outcome {
+        case .success(let result):
+            for (topic, payload) in result.publish {
+                appendEntry(topic: topic, fields: [(Array("payload".utf8), payload)])
+            }
+            if result.ack {
+                groups.ack(g, task.id)
+                a.acknowledged += 1
+            } else {
+                g.setEligible(task.id, atMillis: Clock.wallMillis())
+            }
+        case .failure(let error):
+            log.warn("built-in agent failed a task", ["agent": .string(id), "id": .string(task.id.description),
+                                                      "error": .string("\(error)")])
+            g.setEligible(task.id, atMillis: Clock.wallMillis() + 100)
+        }
+        if let i { a.instances[i].inFlight -= 1 }
+        a.dirty = true
+    }
+}
+
+/// Lets a worker thread hand a closure back to the loop through the kernel's
+/// waker; the kernel itself is only touched on the loop thread.
+struct KernelRef: @unchecked Sendable {
+    unowned let kernel: Kernel
+    init(_ kernel: Kernel) { self.kernel = kernel }
+}

@@ -1,0 +1,253 @@
+import Dispatch
+import VimanaCore
+import VimanaRESP
+import VimanaLedger
+import VimanaAgents
+import VimanaConfig
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Agents on the bus: wiring them to their topics' consumer groups,
+/// delivering tasks to instances with acknowledgements, redelivery and
+/// dead-lettering (Protocol/AGENTS.md).
+extension Kernel {
+    static let agentJournalPrefix: [UInt8] = Array("_vimana.".utf8)
+
+    // MARK: - Boot
+
+    /// Rebuilds groups from the ledger's journal and wires every enabled agent.
+    func setUpAgents() throws(KernelStartError) {
+        guard !config.agents.isEmpty else { return }
+        guard let ledger else {
+            throw KernelStartError("agents need the ledger: set ledger.enabled: true (or remove the agents)")
+        }
+        let journalTopic = GroupStore.journalTopic
+        if ledger.stream(journalTopic) != nil {
+            let records = ledger.range(topic: journalTopic, from: .zero, to: .max, count: Int.max)
+            groups.replay(records, nowMillis: Clock.wallMillis())
+            log.info("consumer groups restored", ["groups": .int(groups.all.count), "journal_records": .int(records.count)])
+        }
+        groups.journal = { [unowned self] fields in writeJournal(fields) }
+        for (index, config) in config.agents.enumerated() {
+            let runtime = AgentRuntime(config: config)
+            agents.append(runtime)
+            agentIndex[config.id] = index
+            guard config.enabled else { continue }
+            for topic in ledger.topicNames where !topic.starts(with: Self.agentJournalPrefix) && runtime.subscribes(to: topic) {
+                let start = config.start == .all ? StreamID.zero : (ledger.stream(topic)?.lastID ?? .zero)
+                attachGroup(runtime, topic: topic, start: start)
+            }
+            if config.kind == .builtin { startBuiltin(runtime) }
+        }
+        for a in agents {
+            log.info("agent wired", ["agent": .string(a.id), "kind": .string(a.config.kind.rawValue),
+                                     "enabled": .bool(a.config.enabled), "topics": .int(a.groups.count),
+                                     "pending": .int(a.pendingCount)])
+        }
+    }
+
+    /// The agent's group on `topic`, created (journaled) when missing.
+    @discardableResult
+    func attachGroup(_ a: AgentRuntime, topic: [UInt8], start: StreamID) -> ConsumerGroup {
+        if let g = a.group(for: topic) { return g }
+        let name = Array(a.id.utf8)
+        let g = groups.group(topic, name) ?? groups.create(topic: topic, name: name, lastDelivered: start)
+            ?? ConsumerGroup(topic: topic, name: name, lastDelivered: start)
+        a.groups.append(g)
+        a.dirty = true
+        return g
+    }
+
+    private func writeJournal(_ fields: [(String, [UInt8])]) {
+        guard let ledger else { return }
+        let topic = GroupStore.journalTopic
+        topic.withUnsafeBytes { t in
+            guard case .success(let r) = ledger.beginRecord(topic: t, request: .auto, nowMillis: UInt64(s.pointee.nowMillis),
+                                                            nowMicros: Clock.wallMicros(), clientID: 0,
+                                                            clientName: UnsafeRawBufferPointer(start: nil, count: 0)) else { return }
+            lastJournalSequence = r.sequence
+            for (name, value) in fields {
+                var n = name
+                n.withUTF8 { nb in value.withUnsafeBytes { vb in ledger.appendField(name: UnsafeRawBufferPointer(nb), value: vb) } }
+            }
+            ledger.finishRecord(r.mark, fieldCount: fields.count)
+        }
+    }
+
+    // MARK: - New entries
+
+    /// An entry was appended to `topic`: agents subscribed to it have work.
+    func agentsNotice(_ topic: UnsafeRawBufferPointer) {
+        guard !agents.isEmpty, let base = topic.baseAddress, topic.count > 0 else { return }
+        if topic.count >= Self.agentJournalPrefix.count
+            && memcmp(base, Self.agentJournalPrefix, Self.agentJournalPrefix.count) == 0 { return }
+        let name = Array(topic)
+        for a in agents where a.config.enabled && a.status != .failed {
+            if let g = a.group(for: name) {
+                _ = g
+                a.dirty = true
+            } else if a.subscribes(to: name) {
+                attachGroup(a, topic: name, start: .zero)
+            }
+        }
+    }
+
+    // MARK: - Delivery
+
+    /// Delivers what can be delivered for every agent with news (each pass).
+    func pumpAgents() {
+        for a in agents where a.dirty {
+            a.dirty = false
+            pump(a)
+        }
+    }
+
+    func pump(_ a: AgentRuntime) {
+        guard a.config.enabled, a.status != .failed, !a.instances.isEmpty, let ledger else { return }
+        let wall = Clock.wallMillis()
+        while let i = a.instanceWithRoom() {
+            guard let (g, record, isNew) = nextTask(a, ledger: ledger, nowMillis: wall) else { break }
+            let instance = a.instances[i]
+            // A pending entry redelivered: the previous owner no longer holds it.
+            if !isNew, let entry = g.entry(record.id), entry.eligibleAtMillis == 0,
+               let owner = a.instances.firstIndex(where: { $0.consumer == g.consumerName(entry.consumer) }) {
+                a.instances[owner].inFlight -= 1
+            }
+            let c = groups.consumer(g, instance.consumer, nowMillis: wall)
+            let deliveries = groups.deliver(g, record.id, to: c, nowMillis: wall)
+            if isNew { a.lastSequence[g.topic] = record.sequence }
+            a.instances[i].inFlight += 1
+            a.delivered += 1
+            push(a, instance: a.instances[i], topic: g.topic, record: record, deliveries: deliveries)
+        }
+    }
+
+    /// The next task for `a`: a due redelivery first, else the next new entry.
+    private func nextTask(_ a: AgentRuntime, ledger: Ledger, nowMillis: Int64) -> (ConsumerGroup, LedgerRecord, Bool)? {
+        for g in a.groups {
+            for p in g.pending {
+                let owner = g.consumerName(p.consumer)
+                let released = p.eligibleAtMillis > 0
+                let due = released ? p.eligibleAtMillis <= nowMillis
+                    : (!a.isLive(owner) || nowMillis - p.deliveredAtMillis >= Int64(a.config.ackWaitMillis))
+                guard due else { continue }
+                if p.deliveries >= a.config.maxDeliver {
+                    let reason = released ? "rejected (NACK) \(p.deliveries) times"
+                        : a.isLive(owner) ? "not acknowledged within ack_wait \(p.deliveries) times"
+                        : "instance gone, delivered \(p.deliveries) times"
+                    deadLetter(a, g, p, reason: reason)
+                    return nextTask(a, ledger: ledger, nowMillis: nowMillis)
+                }
+                if let record = ledger.range(topic: g.topic, from: p.id, to: p.id, count: 1).first {
+                    return (g, record, false)
+                }
+                // The entry is gone (retention): nothing left to deliver.
+                groups.ack(g, p.id)
+                return nextTask(a, ledger: ledger, nowMillis: nowMillis)
+            }
+        }
+        for k in 0..<a.groups.count {
+            let g = a.groups[(a.nextInstance + k) % a.groups.count]
+            let after = a.lastSequence[g.topic] ?? 0
+            if let record = ledger.entries(topic: g.topic, after: g.lastDelivered, afterSequence: after, count: 1).first {
+                return (g, record, true)
+            }
+        }
+        return nil
+    }
+
+    /// Sends a task to an instance: a push frame on its connection, or a job
+    /// for a built-in worker.
+    private func push(_ a: AgentRuntime, instance: AgentInstance, topic: [UInt8], record: LedgerRecord, deliveries: Int) {
+        let payload = Self.taskPayload(record.fields)
+        if instance.fd < 0 {
+            runBuiltin(a, AgentTask(topic: topic, id: record.id, deliveries: deliveries, fields: record.fields, payload: payload))
+            return
+        }
+        guard let c = s.pointee.client(instance.fd) else { return }
+        let resp3 = c.pointee.flags.contains(.resp3)
+        c.pointee.output.tail.writePushHeader(5, resp3: resp3)
+        c.pointee.output.tail.writeBulk("task")
+        c.pointee.output.tail.writeBulk(bytes: topic)
+        c.pointee.output.tail.writeBulk(string: record.id.description)
+        c.pointee.output.tail.writeInteger(deliveries)
+        c.pointee.output.tail.writeBulk(bytes: payload)
+        markPending(c)
+    }
+
+    /// The `payload` field when it is the only one, else a JSON object of the fields.
+    static func taskPayload(_ fields: [LedgerRecord.Field]) -> [UInt8] {
+        if fields.count == 1 && fields[0].name == Array("payload".utf8) { return fields[0].value }
+        var json = "{"
+        for (k, f) in fields.enumerated() {
+            if k > 0 { json += "," }
+            json += Log.jsonString(String(decoding: f.name, as: UTF8.self)) + ":"
+                + Log.jsonString(String(decoding: f.value, as: UTF8.self))
+        }
+        return Array((json + "}").utf8)
+    }
+
+    /// Gives up on a task: appended to `dead.<agent>` with the reason, and
+    /// acknowledged so it leaves the pending list.
+    private func deadLetter(_ a: AgentRuntime, _ g: ConsumerGroup, _ p: PendingEntry, reason: String) {
+        let record = ledger?.range(topic: g.topic, from: p.id, to: p.id, count: 1).first
+        var fields: [([UInt8], [UInt8])] = [
+            (Array("topic".utf8), g.topic), (Array("id".utf8), Array(p.id.description.utf8)),
+            (Array("deliveries".utf8), Array(String(p.deliveries).utf8)), (Array("reason".utf8), Array(reason.utf8)),
+        ]
+        for f in record?.fields ?? [] { fields.append((f.name, f.value)) }
+        let owner = g.consumerName(p.consumer)
+        if p.eligibleAtMillis == 0, let i = a.instances.firstIndex(where: { $0.consumer == owner }) {
+            a.instances[i].inFlight -= 1
+        }
+        groups.ack(g, p.id)
+        a.deadLettered += 1
+        appendEntry(topic: Array("dead.\(a.id)".utf8), fields: fields)
+        log.warn("task dead-lettered", ["agent": .string(a.id), "topic": .string(String(decoding: g.topic, as: UTF8.self)),
+                                        "id": .string(p.id.description), "deliveries": .int(p.deliveries),
+                                        "reason": .string(reason)])
+    }
+
+    /// Appends an entry as the kernel (dead letters, built-in results when
+    /// published as entries) and delivers it like an XADD.
+    func appendEntry(topic: [UInt8], fields: [([UInt8], [UInt8])]) {
+        topic.withUnsafeBytes { t in
+            guard let base = t.baseAddress else { return }
+            if let ledger, ledger.records(base, t.count),
+               case .success(let r) = ledger.beginRecord(topic: t, request: .auto, nowMillis: UInt64(s.pointee.nowMillis),
+                                                         nowMicros: Clock.wallMicros(), clientID: 0,
+                                                         clientName: UnsafeRawBufferPointer(start: nil, count: 0)) {
+                for (n, v) in fields {
+                    n.withUnsafeBytes { nb in v.withUnsafeBytes { vb in ledger.appendField(name: nb, value: vb) } }
+                }
+                ledger.finishRecord(r.mark, fieldCount: fields.count)
+            }
+            let payload = Self.taskPayload(fields.map { LedgerRecord.Field(name: $0.0, value: $0.1) })
+            payload.withUnsafeBufferPointer { p in
+                _ = publish(base.assumingMemoryBound(to: UInt8.self), t.count, p.baseAddress ?? base.assumingMemoryBound(to: UInt8.self), p.count)
+            }
+            wakeReaders(t)
+            agentsNotice(t)
+        }
+    }
+
+    // MARK: - Timers
+
+    /// Pending tasks whose ack_wait ran out, or whose NACK delay ended, make their agent dirty.
+    func agentsTick() {
+        guard !agents.isEmpty else { return }
+        let wall = Clock.wallMillis()
+        for a in agents where a.config.enabled && !a.instances.isEmpty {
+            for g in a.groups where !g.pending.isEmpty {
+                if g.pending.contains(where: { p in
+                    p.eligibleAtMillis > 0 ? p.eligibleAtMillis <= wall
+                        : wall - p.deliveredAtMillis >= Int64(a.config.ackWaitMillis) || !a.isLive(g.consumerName(p.consumer))
+                }) {
+                    a.dirty = true
+                    break
+                }
+            }
+        }
+    }
+}

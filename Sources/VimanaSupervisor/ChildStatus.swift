@@ -1,0 +1,69 @@
+// What the supervisor reports about a child: its policy, its state and how it last ended.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// When a child that has exited is started again (Protocol/AGENTS.md §6).
+public enum RestartPolicy: Sendable {
+    /// After any exit, including a clean one.
+    case always
+    /// Only after a non-zero exit status, a death by signal, or a failed spawn.
+    case onFailure
+    /// Never: the child stays `stopped` after its first exit.
+    case never
+}
+
+/// Where a child is in its life.
+public enum ChildState: String, Sendable {
+    /// A process is alive (or exited and not yet reaped by `tick`).
+    case running
+    /// It exited and is waiting for its restart time.
+    case backoff
+    /// It restarted more than `maxRestarts` times within a minute: never started again.
+    case failed
+    /// Declared and not started, exited without a restart due, or stopped by `stopAll`.
+    case stopped
+}
+
+/// How a child's last run ended.
+public enum ExitReason: Sendable, Equatable, CustomStringConvertible {
+    /// It called `exit` with this status.
+    case exited(Int32)
+    /// It was killed by this signal.
+    case signaled(Int32)
+    /// `posix_spawnp` (or the pipes before it) failed with this errno: it never ran.
+    case spawnFailed(errno: Int32)
+    /// `waitpid` said the pid is not our child (ECHILD): someone else reaped it.
+    case lost
+
+    /// Whether `onFailure` restarts after this: everything but a clean exit.
+    public var isFailure: Bool {
+        if case .exited(0) = self { return false }
+        return true
+    }
+
+    public var description: String {
+        switch self {
+        case .exited(let code): "exit status \(code)"
+        case .signaled(let sig): "signal \(sig)"
+        case .spawnFailed(let e): "spawn failed: \(errorText(e))"
+        case .lost: "lost (not our child)"
+        }
+    }
+}
+
+/// A snapshot of one child, for `AGENTS`, `/health` and tests.
+public struct ChildStatus: Sendable, Equatable {
+    public var state: ChildState
+    /// The live process, when `state` is `running`.
+    public var pid: Int32?
+    /// Restarts performed since the child was declared (the first start is not one).
+    public var restarts: Int
+    public var lastExit: ExitReason?
+}
+
+/// `strerror` without a force unwrap.
+func errorText(_ code: Int32) -> String {
+    guard let text = strerror(code) else { return "errno \(code)" }
+    return String(cString: text)
+}

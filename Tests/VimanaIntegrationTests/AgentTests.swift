@@ -1,0 +1,200 @@
+import Foundation
+import Testing
+
+/// Agents declared in phoenix.yaml, fed through consumer groups with
+/// acknowledgements (Protocol/AGENTS.md), against the real server.
+@Suite struct AgentTests {
+    static let config = """
+        ledger:
+          fsync: always
+        agents:
+          - id: worker
+            subscribes: ["tasks.*"]
+            ack_wait: 600ms
+            max_deliver: 3
+            prefetch: 2
+          - id: slowpoke
+            subscribes: ["slow.*"]
+            prefetch: 1
+            required: true
+          - id: off
+            enabled: false
+            subscribes: ["x"]
+          - id: echo
+            kind: builtin
+            subscribes: ["echo.requests"]
+        """
+
+    func join(_ server: ServerProcess, _ agent: String = "worker", resp3: Bool = false) throws -> (RawClient, RESPReader) {
+        let c = try RawClient(port: server.port)
+        let r = RESPReader(c)
+        if resp3 {
+            c.send("HELLO 3\r\n")
+            _ = r.next()
+        }
+        c.send("AGENT JOIN \(agent)\r\n")
+        #expect(r.next() == .simple("OK"))
+        return (c, r)
+    }
+
+    func publish(_ server: ServerProcess, _ topic: String, _ payloads: [String]) throws -> [String] {
+        let c = try RawClient(port: server.port)
+        let r = RESPReader(c)
+        var ids: [String] = []
+        for p in payloads {
+            c.send(RawClient.command(["XADD", topic, "*", "payload", p]))
+            if case .bulk(let id) = r.next() { ids.append(id) }
+        }
+        return ids
+    }
+
+    @Test func joinErrorsAreClear() throws {
+        let server = try ServerProcess(config: Self.config, logLevel: "info")
+        let c = try RawClient(port: server.port)
+        c.send("AGENT JOIN nosuch\r\nAGENT JOIN off\r\nAGENT JOIN echo\r\nACK tasks.a 1-1\r\nAGENT LEAVE\r\n")
+        let expected = "-ERR unknown agent 'nosuch' (declare it under agents: in phoenix.yaml)\r\n"
+            + "-ERR agent 'off' is disabled\r\n-ERR agent 'echo' is built in\r\n:0\r\n"
+            + "-ERR this connection is not an agent instance\r\n"
+        #expect(c.read(matching: expected) == expected)
+    }
+
+    @Test func eachTaskGoesToExactlyOneInstance() throws {
+        let server = try ServerProcess(config: Self.config, logLevel: "info")
+        let (a, ra) = try join(server)
+        let (b, rb) = try join(server, resp3: true)
+        let ids = try publish(server, "tasks.split", (0..<20).map { "job-\($0)" })
+        var seen: [String: String] = [:]
+        var deadline = Date().addingTimeInterval(10)
+        while seen.count < 20 && Date() < deadline {
+            for (name, c, r) in [("a", a, ra), ("b", b, rb)] {
+                guard let t = r.next(timeout: 0.05)?.task else { continue }
+                #expect(seen[t.id] == nil, "task \(t.id) delivered twice")
+                #expect(t.deliveries == 1)
+                seen[t.id] = name
+                c.send("ACK \(t.topic) \(t.id)\r\n")
+            }
+        }
+        #expect(Set(seen.keys) == Set(ids))
+        #expect(Set(seen.values) == ["a", "b"], "both instances got work")
+        deadline = Date()
+        _ = deadline
+    }
+
+    @Test func prefetchBoundsTasksInFlight() throws {
+        let server = try ServerProcess(config: Self.config, logLevel: "info")
+        let (c, r) = try join(server)
+        _ = try publish(server, "tasks.p", (0..<5).map { "p\($0)" })
+        let first = r.next()?.task, second = r.next()?.task
+        #expect(first != nil && second != nil)
+        #expect(r.next(timeout: 0.3) == nil, "a third task arrived with prefetch 2")
+        c.send("ACK \(first!.topic) \(first!.id)\r\n")
+        #expect(r.next() == .integer(1))
+        #expect(r.next()?.task?.payload == "p2")
+    }
+
+    @Test func unacknowledgedTasksComeBackAfterAckWaitOrDisconnect() throws {
+        let server = try ServerProcess(config: Self.config, logLevel: "info")
+        let (a, ra) = try join(server)
+        _ = try publish(server, "tasks.r", ["only"])
+        let t = try #require(ra.next()?.task)
+        #expect(t.deliveries == 1)
+        // Not acknowledged within ack_wait: delivered again (same instance, it is the only one).
+        let again = try #require(ra.next(timeout: 3)?.task)
+        #expect(again.id == t.id)
+        #expect(again.deliveries == 2)
+        // A second instance joins and the first disconnects: the task moves at once.
+        let (_, rb) = try join(server)
+        a.send("QUIT\r\n")
+        let moved = try #require(rb.next(timeout: 3)?.task)
+        #expect(moved.id == t.id)
+        #expect(moved.deliveries == 3)
+    }
+
+    @Test func afterMaxDeliverTheTaskIsDeadLettered() throws {
+        let server = try ServerProcess(config: Self.config, logLevel: "info")
+        let (c, r) = try join(server)
+        let ids = try publish(server, "tasks.bad", ["poison"])
+        for n in 1...3 {
+            let t = try #require(r.next(where: { $0.task != nil })?.task)
+            #expect(t.deliveries == n)
+            c.send("NACK \(t.topic) \(t.id)\r\n")
+        }
+        #expect(server.waitForLog("task dead-lettered"))
+        let q = try RawClient(port: server.port)
+        q.send("XRANGE dead.worker - +\r\n")
+        let reply = q.readAvailable(quiet: 0.5)
+        #expect(reply.contains("$5\r\ntopic\r\n$9\r\ntasks.bad\r\n$2\r\nid\r\n$\(ids[0].utf8.count)\r\n\(ids[0])\r\n"))
+        #expect(reply.contains("$10\r\ndeliveries\r\n$1\r\n3\r\n"))
+        #expect(reply.contains("$7\r\npayload\r\n$6\r\npoison\r\n"))
+        #expect(r.next(timeout: 0.5)?.task == nil, "no fourth delivery")
+    }
+
+    @Test func pendingTasksSurviveRestartAndKill9() throws {
+        let first = try ServerProcess(config: Self.config, logLevel: "info")
+        let (c, r) = try join(first)
+        let ids = try publish(first, "tasks.keep", ["k0", "k1", "k2", "k3"])
+        var got: [String] = []
+        while got.count < 2, let t = r.next()?.task { got.append(t.id) }
+        c.send("ACK tasks.keep \(got[0])\r\n")
+        #expect(r.next(where: { $0 == .integer(1) }) != nil)
+        // Clean restart.
+        #expect(first.terminate() == 0)
+        let second = try ServerProcess(config: Self.config, logLevel: "info", ledgerDirectory: first.ledgerDirectory)
+        var after: [String: Int] = [:]
+        do {
+            let (c2, r2) = try join(second)
+            // k1 and k2 were pending: they come back first (prefetch 2), k3 once a slot frees.
+            while after.count < 2, let t = r2.next(timeout: 3)?.task { after[t.id] = t.deliveries }
+            #expect(Set(after.keys) == [ids[1], ids[2]], "acknowledged k0 must not come back")
+            #expect(after[ids[1]] == 2, "k1 was delivered once before the restart")
+            c2.send("ACK tasks.keep \(ids[1])\r\n")
+            let next = r2.next(where: { $0.task != nil })?.task
+            #expect(next?.id == ids[3])
+            #expect(next?.deliveries == 1)
+            c2.send("ACK tasks.keep \(ids[3])\r\n")
+            #expect(r2.next(where: { $0 == .integer(1) }) != nil)
+        }
+        // kill -9: only k2, never acknowledged, is still pending.
+        kill(second.process.processIdentifier, SIGKILL)
+        second.process.waitUntilExit()
+        let third = try ServerProcess(config: Self.config, logLevel: "info", ledgerDirectory: first.ledgerDirectory)
+        let (_, r3) = try join(third)
+        let last = r3.next(timeout: 3)?.task
+        #expect(last?.id == ids[2])
+        #expect(last?.deliveries == 3)
+        #expect(r3.next(timeout: 1)?.task == nil, "nothing else is pending")
+    }
+
+    @Test func echoBuiltinRepliesToReplyTo() throws {
+        let server = try ServerProcess(config: Self.config, logLevel: "info")
+        let sub = try RawClient(port: server.port)
+        let rs = RESPReader(sub)
+        sub.send("SUBSCRIBE results.me\r\n")
+        _ = rs.next()
+        let pub = try RawClient(port: server.port)
+        let body = "{\"id\":\"7\",\"reply_to\":\"results.me\",\"text\":\"hi\"}"
+        pub.send(RawClient.command(["PUBLISH", "echo.requests", body]))
+        let message = try #require(rs.next(timeout: 5))
+        #expect(message.strings == ["message", "results.me", body])
+    }
+
+    @Test func agentsHealthAndReadiness() throws {
+        let server = try ServerProcess(config: Self.config, logLevel: "info")
+        let ready = RawClient.httpGet(port: server.httpPort, path: "/ready")
+        #expect(ready.hasPrefix("HTTP/1.1 503"), "slowpoke is required and has no instance")
+        #expect(ready.contains("slowpoke"))
+        let instance = try join(server, "slowpoke")
+        #expect(RawClient.httpGet(port: server.httpPort, path: "/ready").hasPrefix("HTTP/1.1 200"))
+        defer { withExtendedLifetime(instance) {} }
+        let health = RawClient.httpGet(port: server.httpPort, path: "/health")
+        #expect(health.contains("\"id\":\"echo\",\"name\":\"echo\",\"kind\":\"builtin\",\"status\":\"running\""))
+        #expect(health.contains("\"id\":\"off\""))
+        let c = try RawClient(port: server.port)
+        c.send("AGENTS\r\n")
+        let listing = c.readAvailable()
+        #expect(listing.hasPrefix("*4\r\n"))
+        #expect(listing.contains("$6\r\nstatus\r\n$8\r\ndisabled\r\n"))
+        let metrics = RawClient.httpGet(port: server.httpPort, path: "/metrics")
+        #expect(metrics.contains("vimana_agent_up{agent=\"slowpoke\"} 1"))
+    }
+}
