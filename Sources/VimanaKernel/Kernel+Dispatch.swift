@@ -59,6 +59,12 @@ extension Kernel {
         case .nack: nackCommand(c, args)
         case .progress: progressCommand(c, args)
         case .agents: agentsCommand(c)
+        case .xgroup: xgroupCommand(c, args)
+        case .xreadgroup: xreadgroupCommand(c, args)
+        case .xack: xackCommand(c, args)
+        case .xpending: xpendingCommand(c, args)
+        case .xclaim: xclaimCommand(c, args)
+        case .xautoclaim: xautoclaimCommand(c, args)
         }
     }
 

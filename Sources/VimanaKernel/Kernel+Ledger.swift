@@ -146,7 +146,8 @@ extension Kernel {
             for fd in ready {
                 guard let c = s.pointee.client(fd), c.pointee.flags.contains(.blocked),
                       let read = infos[Int(fd)]?.blockedRead else { continue }
-                if replyRead(c, read, blocking: true) { unblock(c) }
+                let replied = read.group.map { replyGroupRead(c, $0) } ?? replyRead(c, read, blocking: true)
+                if replied { unblock(c) }
             }
         }
     }
@@ -201,6 +202,8 @@ struct BlockedRead {
     var topics: [[UInt8]]
     var after: [StreamID]
     var count: Int
+    /// Set for an XREADGROUP.
+    var group: GroupRead? = nil
 }
 
 /// A failure to start serving (bind, ledger recovery).

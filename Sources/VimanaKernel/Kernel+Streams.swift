@@ -248,9 +248,17 @@ extension Kernel {
 
     func xinfoCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         guard let sub = subcommand(c, .xinfo, args) else { return }
+        if sub == "groups" || sub == "consumers" {
+            xinfoGroups(c, args, consumers: sub == "consumers")
+            return
+        }
         guard sub == "stream" else {
             replyHelp(c, [
                 "XINFO <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "CONSUMERS <key> <groupname>",
+                "    Show consumers of <groupname>.",
+                "GROUPS <key>",
+                "    Show the stream consumer groups.",
                 "STREAM <key> [FULL [COUNT <count>]",
                 "    Show information about the stream.",
                 "HELP",
@@ -280,7 +288,7 @@ extension Kernel {
             b.writeBulk("max-deleted-entry-id"); b.writeBulk(string: state.maxDeleted.description)
             b.writeBulk("entries-added"); b.writeInteger(Int(state.entriesAdded))
             b.writeBulk("recorded-first-entry-id"); b.writeBulk(string: (state.first ?? .zero).description)
-            b.writeBulk("groups"); b.writeInteger(0)
+            b.writeBulk("groups"); self.writeGroupCount(&b, topic)
             b.writeBulk("first-entry")
             if let first { self.writeEntry(&b, first) } else { b.writeNull(resp3: resp3) }
             b.writeBulk("last-entry")
@@ -288,6 +296,8 @@ extension Kernel {
         }
         out(&c.pointee.output.tail)
     }
+
+    func writeGroupCount(_ b: inout ByteBuffer, _ topic: [UInt8]) { b.writeInteger(groups.groups(of: topic).count) }
 
     private func writeEntry(_ b: inout ByteBuffer, _ e: LedgerRecord) {
         b.writeArrayHeader(2)

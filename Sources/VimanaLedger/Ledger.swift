@@ -182,4 +182,8 @@ public final class Ledger: @unchecked Sendable {
     }
 
     public var streamCount: Int { streams.count }
+
+    /// Makes `topic` a known (possibly empty) stream: XGROUP CREATE … MKSTREAM.
+    @discardableResult
+    public func touchStream(_ topic: UnsafeRawPointer, _ length: Int) -> Int { streamIndex(topic, length) }
 }

@@ -57,6 +57,15 @@ import Testing
         ("xread in resp3", [(0, "XADD s 1-1 a 1\r\n"), (0, "HELLO 3\r\n"), (0, "XREAD STREAMS s 0\r\nXREAD STREAMS s $\r\nXRANGE s - +\r\n")]),
         ("xread block woken by xadd", [(0, "XREAD BLOCK 0 STREAMS s $\r\n"), (1, "XADD s 9-9 f v\r\n"), (0, "PING\r\n")]),
         ("xread block times out", [(0, "XREAD BLOCK 50 STREAMS s $\r\n"), (0, "PING\r\n")]),
+        ("consumer groups", [(0, "XADD s 1-1 a 1\r\nXADD s 1-2 b 2\r\nXGROUP CREATE s g 0\r\nXGROUP CREATE s g 0\r\n"
+                + "XGROUP CREATE nos g 0\r\nXGROUP CREATE nos2 g $ MKSTREAM\r\nXGROUP CREATECONSUMER s g c1\r\nXGROUP CREATECONSUMER s g c1\r\n"
+                + "XREADGROUP GROUP g c1 COUNT 1 STREAMS s >\r\nXREADGROUP GROUP g c2 STREAMS s >\r\nXREADGROUP GROUP g c1 STREAMS s 0\r\n"
+                + "XREADGROUP GROUP nog c1 STREAMS s >\r\nXREADGROUP GROUP g c1 STREAMS s >\r\n"),
+            (0, "XPENDING s g\r\nXPENDING s g - + 10 c9\r\nXACK s g 1-1 9-9\r\nXPENDING s g\r\nXCLAIM s g c3 0 1-2 JUSTID\r\n"
+                + "XPENDING s g\r\nXAUTOCLAIM s g c4 0 0 COUNT 5 JUSTID\r\nXGROUP SETID s g 0\r\nXGROUP DELCONSUMER s g c4\r\n"
+                + "XPENDING s g\r\nXGROUP DESTROY s g\r\nXGROUP DESTROY s g\r\nXGROUP\r\nXGROUP FOO\r\nXACK s nog 1-1\r\nXINFO GROUPS s\r\n")]),
+        ("xreadgroup block woken by xadd", [(0, "XGROUP CREATE s g $ MKSTREAM\r\n"), (0, "XREADGROUP GROUP g c BLOCK 0 STREAMS s >\r\n"),
+            (1, "XADD s 5-5 f v\r\n"), (0, "XPENDING s g\r\n")]),
         ("xinfo stream", [(0, "XADD s 1-1 a 1\r\nXADD s 2-2 payload two\r\n"),
             (0, "XINFO STREAM s\r\nXINFO STREAM nope\r\nXINFO\r\nXINFO FOO\r\n"), (0, "HELLO 3\r\n"), (0, "XINFO STREAM s\r\n")]),
     ]

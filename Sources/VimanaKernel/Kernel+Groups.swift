@@ -1,0 +1,403 @@
+import VimanaCore
+import VimanaRESP
+import VimanaLedger
+import VimanaAgents
+
+/// Redis Streams consumer groups over the same groups agents use: XGROUP,
+/// XREADGROUP, XACK, XPENDING, XCLAIM, XAUTOCLAIM, XINFO GROUPS|CONSUMERS,
+/// with Redis 7.0's replies.
+extension Kernel {
+    private func noGroup(_ c: UnsafeMutablePointer<ClientState>, _ topic: String, _ group: String, _ command: String) {
+        c.pointee.output.tail.writeError(
+            "NOGROUP No such key '\(topic)' or consumer group '\(group)' in \(command)")
+    }
+
+    func xgroupCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        guard let sub = subcommand(c, .xgroup, args) else { return }
+        guard let ledger else { c.pointee.output.tail.writeError(Self.disabledError); return }
+        if sub == "help" {
+            replyHelp(c, ["XGROUP <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                          "CREATE <key> <groupname> <id|$> [option]", "    Create a new consumer group. Options are:",
+                          "    * MKSTREAM", "      Create the empty stream if it does not exist.",
+                          "CREATECONSUMER <key> <groupname> <consumer>", "    Create a new consumer in the specified group.",
+                          "DELCONSUMER <key> <groupname> <consumer>", "    Remove the specified consumer.",
+                          "DESTROY <key> <groupname>", "    Remove the specified group.",
+                          "SETID <key> <groupname> <id|$>", "    Set the current group ID.", "HELP", "    Prints this help."])
+            return
+        }
+        let topic = args.bytes(2), name = args.bytes(3)
+        let exists = ledger.stream(topic) != nil
+        let now = Clock.wallMillis()
+        switch sub {
+        case "create":
+            var i = 5
+            var makeStream = false
+            var entriesRead: Int64 = 0
+            while i < args.count {
+                if args.equals(i, caseInsensitive: "mkstream") { makeStream = true; i += 1 }
+                else if args.equals(i, caseInsensitive: "entriesread"), i + 1 < args.count, let n = args.integer(i + 1) {
+                    entriesRead = Int64(n); i += 2
+                } else { c.pointee.output.tail.writeError("ERR syntax error"); return }
+            }
+            guard exists || makeStream else {
+                c.pointee.output.tail.writeError("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.")
+                return
+            }
+            if !exists { topic.withUnsafeBytes { _ = ledger.touchStream($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, $0.count) } }
+            let start: StreamID
+            if args.length(4) == 1 && args.pointer(4)[0] == 36 { start = ledger.stream(topic)?.lastID ?? .zero }
+            else if let id = Self.parseID(args.buffer(4), missingSeq: 0) { start = id }
+            else { c.pointee.output.tail.writeError(Self.invalidID); return }
+            guard groups.create(topic: topic, name: name, lastDelivered: start, entriesRead: entriesRead) != nil else {
+                c.pointee.output.tail.writeError("BUSYGROUP Consumer Group name already exists")
+                return
+            }
+            c.pointee.output.tail.append("+OK\r\n")
+        case "destroy":
+            guard exists else { c.pointee.output.tail.writeError("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically."); return }
+            let destroyed = groups.destroy(topic: topic, name: name)
+            for a in agents { a.groups.removeAll { $0.topic == topic && $0.name == name } }
+            c.pointee.output.tail.writeInteger(destroyed ? 1 : 0)
+        case "createconsumer", "delconsumer", "setid":
+            guard exists, let g = groups.group(topic, name) else {
+                noGroup(c, args.string(2), args.string(3), "XGROUP \(sub.uppercased())")
+                return
+            }
+            if sub == "setid" {
+                let id: StreamID
+                if args.length(4) == 1 && args.pointer(4)[0] == 36 { id = ledger.stream(topic)?.lastID ?? .zero }
+                else if let parsed = Self.parseID(args.buffer(4), missingSeq: 0) { id = parsed }
+                else { c.pointee.output.tail.writeError(Self.invalidID); return }
+                groups.setID(g, id, entriesRead: nil)
+                c.pointee.output.tail.append("+OK\r\n")
+            } else if sub == "createconsumer" {
+                let consumer = args.bytes(4)
+                let existed = g.consumer(consumer, nowMillis: now, create: false) != nil
+                if !existed { groups.consumer(g, consumer, nowMillis: now) }
+                c.pointee.output.tail.writeInteger(existed ? 0 : 1)
+            } else {
+                c.pointee.output.tail.writeInteger(groups.deleteConsumer(g, args.bytes(4)))
+            }
+        default:
+            break
+        }
+    }
+
+    /// XREADGROUP GROUP g c [COUNT n] [BLOCK ms] [NOACK] STREAMS topic… id…
+    func xreadgroupCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        guard let ledger else { c.pointee.output.tail.writeError(Self.disabledError); return }
+        guard args.equals(1, caseInsensitive: "group"), args.count >= 7 else {
+            c.pointee.output.tail.writeError("ERR syntax error")
+            return
+        }
+        let group = args.bytes(2), consumer = args.bytes(3)
+        var count = 0, noAck = false, blockMillis: Int?
+        var i = 4, streamsAt = -1
+        while i < args.count {
+            if args.equals(i, caseInsensitive: "count"), i + 1 < args.count {
+                guard let n = args.integer(i + 1) else { c.pointee.output.tail.writeError("ERR value is not an integer or out of range"); return }
+                count = max(n, 0); i += 2
+            } else if args.equals(i, caseInsensitive: "block"), i + 1 < args.count {
+                guard let n = args.integer(i + 1) else { c.pointee.output.tail.writeError("ERR timeout is not an integer or out of range"); return }
+                guard n >= 0 else { c.pointee.output.tail.writeError("ERR timeout is negative"); return }
+                blockMillis = n; i += 2
+            } else if args.equals(i, caseInsensitive: "noack") {
+                noAck = true; i += 1
+            } else if args.equals(i, caseInsensitive: "streams") {
+                streamsAt = i + 1; break
+            } else { c.pointee.output.tail.writeError("ERR syntax error"); return }
+        }
+        guard streamsAt > 0 else { c.pointee.output.tail.writeError("ERR syntax error"); return }
+        let remaining = args.count - streamsAt
+        guard remaining > 0, remaining % 2 == 0 else {
+            c.pointee.output.tail.writeError("ERR Unbalanced XREADGROUP list of streams: for each stream key an ID or '>' must be specified.")
+            return
+        }
+        let n = remaining / 2
+        var topics: [[UInt8]] = [], after: [StreamID?] = []
+        for k in 0..<n {
+            let topic = args.bytes(streamsAt + k)
+            guard ledger.stream(topic) != nil, groups.group(topic, group) != nil else {
+                noGroup(c, args.string(streamsAt + k), args.string(2), "XREADGROUP with GROUP option")
+                return
+            }
+            let idArg = streamsAt + n + k
+            if args.length(idArg) == 1 && args.pointer(idArg)[0] == 62 { after.append(nil) }  // ">"
+            else if let id = Self.parseID(args.buffer(idArg), missingSeq: 0) { after.append(id) }
+            else { c.pointee.output.tail.writeError(Self.invalidID); return }
+            topics.append(topic)
+        }
+        let read = GroupRead(group: group, consumer: consumer, topics: topics, after: after,
+                             count: count == 0 ? Int.max : count, noAck: noAck)
+        if replyGroupRead(c, read) { return }
+        guard let timeout = blockMillis, after.contains(where: { $0 == nil }) else {
+            c.pointee.output.tail.writeNullArray(resp3: c.pointee.flags.contains(.resp3))
+            return
+        }
+        block(c, BlockedRead(topics: topics, after: [], count: read.count, group: read), timeoutMillis: timeout)
+    }
+
+    /// Delivers and replies for an XREADGROUP; false (nothing written) when
+    /// a `>` read finds nothing new.
+    func replyGroupRead(_ c: UnsafeMutablePointer<ClientState>, _ read: GroupRead) -> Bool {
+        guard let ledger else { return false }
+        let now = Clock.wallMillis()
+        var found: [([UInt8], [LedgerRecord])] = []
+        var history = false
+        for (k, topic) in read.topics.enumerated() {
+            guard let g = groups.group(topic, read.group) else { continue }
+            let ci = groups.consumer(g, read.consumer, nowMillis: now)
+            if let from = read.after[k] {
+                // History: this consumer's own pending entries after `from`.
+                history = true
+                var entries: [LedgerRecord] = []
+                for p in g.pending where p.consumer == ci && p.id > from {
+                    if entries.count == read.count { break }
+                    if let r = ledger.range(topic: topic, from: p.id, to: p.id, count: 1).first {
+                        entries.append(r)
+                        groups.deliver(g, p.id, to: ci, nowMillis: now)
+                    }
+                }
+                found.append((topic, entries))
+            } else {
+                let entries = ledger.entries(topic: topic, after: g.lastDelivered, count: read.count)
+                for r in entries {
+                    if read.noAck { groups.advance(g, to: r.id) } else { groups.deliver(g, r.id, to: ci, nowMillis: now) }
+                }
+                if !entries.isEmpty { found.append((topic, entries)) }
+            }
+        }
+        guard history || !found.isEmpty else { return false }
+        let resp3 = c.pointee.flags.contains(.resp3)
+        if resp3 { c.pointee.output.tail.writeMapHeader(found.count, resp3: true) }
+        else { c.pointee.output.tail.writeArrayHeader(found.count) }
+        for (topic, entries) in found {
+            if !resp3 { c.pointee.output.tail.writeArrayHeader(2) }
+            c.pointee.output.tail.writeBulk(bytes: topic)
+            writeEntries(&c.pointee.output.tail, entries)
+        }
+        return true
+    }
+
+    func xackCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        guard ledger != nil else { c.pointee.output.tail.writeError(Self.disabledError); return }
+        var ids: [StreamID] = []
+        for i in 3..<args.count {
+            guard let id = Self.parseID(args.buffer(i), missingSeq: 0) else { c.pointee.output.tail.writeError(Self.invalidID); return }
+            ids.append(id)
+        }
+        guard let g = groups.group(args.bytes(1), args.bytes(2)) else { c.pointee.output.tail.writeInteger(0); return }
+        var acked = 0
+        for id in ids {
+            let owner = g.entry(id).map { g.consumerName($0.consumer) }
+            if groups.ack(g, id) {
+                acked += 1
+                // An agent instance that held it has a slot again.
+                if let owner, let a = agents.first(where: { Array($0.id.utf8) == g.name }),
+                   let i = a.instances.firstIndex(where: { $0.consumer == owner }) {
+                    a.instances[i].inFlight -= 1
+                    a.acknowledged += 1
+                    a.dirty = true
+                }
+            }
+        }
+        replyJournaled(c, acked)
+    }
+
+    func xpendingCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        let resp3 = c.pointee.flags.contains(.resp3)
+        guard ledger?.stream(args.bytes(1)) != nil, let g = groups.group(args.bytes(1), args.bytes(2)) else {
+            noGroup(c, args.string(1), args.string(2), "XPENDING")
+            return
+        }
+        let now = Clock.wallMillis()
+        if args.count == 3 {
+            // Summary.
+            c.pointee.output.tail.writeArrayHeader(4)
+            c.pointee.output.tail.writeInteger(g.pending.count)
+            if let first = g.pending.first, let last = g.pending.last {
+                c.pointee.output.tail.writeBulk(string: first.id.description)
+                c.pointee.output.tail.writeBulk(string: last.id.description)
+                let owners = g.consumers.enumerated().filter { !$0.element.deleted && $0.element.pending > 0 }
+                c.pointee.output.tail.writeArrayHeader(owners.count)
+                for (_, consumer) in owners {
+                    c.pointee.output.tail.writeArrayHeader(2)
+                    c.pointee.output.tail.writeBulk(bytes: consumer.name)
+                    c.pointee.output.tail.writeBulk(string: String(consumer.pending))
+                }
+            } else {
+                c.pointee.output.tail.writeNull(resp3: resp3)
+                c.pointee.output.tail.writeNull(resp3: resp3)
+                c.pointee.output.tail.writeNullArray(resp3: resp3)
+            }
+            return
+        }
+        // Extended: [IDLE ms] start end count [consumer]
+        var i = 3
+        var minIdle: Int64 = 0
+        if args.equals(i, caseInsensitive: "idle"), i + 1 < args.count {
+            guard let n = args.integer(i + 1) else { c.pointee.output.tail.writeError("ERR value is not an integer or out of range"); return }
+            minIdle = Int64(n); i += 2
+        }
+        guard args.count - i == 3 || args.count - i == 4 else { c.pointee.output.tail.writeError("ERR syntax error"); return }
+        guard case .some(.some(let start)) = Self.parseRangeID(args.buffer(i), isStart: true),
+              case .some(.some(let end)) = Self.parseRangeID(args.buffer(i + 1), isStart: false) else {
+            c.pointee.output.tail.writeError(Self.invalidID)
+            return
+        }
+        guard let count = args.integer(i + 2) else { c.pointee.output.tail.writeError("ERR value is not an integer or out of range"); return }
+        let consumer = args.count - i == 4 ? args.bytes(i + 3) : nil
+        var rows: [PendingEntry] = []
+        for p in g.pending where p.id >= start && p.id <= end && rows.count < max(count, 0) {
+            if let consumer, g.consumerName(p.consumer) != consumer { continue }
+            if now - p.deliveredAtMillis < minIdle { continue }
+            rows.append(p)
+        }
+        c.pointee.output.tail.writeArrayHeader(rows.count)
+        for p in rows {
+            c.pointee.output.tail.writeArrayHeader(4)
+            c.pointee.output.tail.writeBulk(string: p.id.description)
+            c.pointee.output.tail.writeBulk(bytes: g.consumerName(p.consumer))
+            c.pointee.output.tail.writeInteger(Int(now - p.deliveredAtMillis))
+            c.pointee.output.tail.writeInteger(p.deliveries)
+        }
+    }
+
+    /// XCLAIM topic group consumer min-idle id… [IDLE ms] [TIME ms] [RETRYCOUNT n] [FORCE] [JUSTID] [LASTID id]
+    func xclaimCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        guard let ledger, ledger.stream(args.bytes(1)) != nil, let g = groups.group(args.bytes(1), args.bytes(2)) else {
+            noGroup(c, args.string(1), args.string(2), "XCLAIM")
+            return
+        }
+        guard let minIdle = args.integer(4) else { c.pointee.output.tail.writeError("ERR Invalid min-idle-time argument for XCLAIM"); return }
+        var ids: [StreamID] = []
+        var i = 5
+        while i < args.count, let id = Self.parseID(args.buffer(i), missingSeq: 0) { ids.append(id); i += 1 }
+        var justID = false, retry: Int?
+        while i < args.count {
+            if args.equals(i, caseInsensitive: "justid") { justID = true; i += 1 }
+            else if args.equals(i, caseInsensitive: "force") { i += 1 }
+            else if args.equals(i, caseInsensitive: "retrycount"), i + 1 < args.count, let n = args.integer(i + 1) { retry = n; i += 2 }
+            else if (args.equals(i, caseInsensitive: "idle") || args.equals(i, caseInsensitive: "time")
+                     || args.equals(i, caseInsensitive: "lastid")), i + 1 < args.count { i += 2 }
+            else { c.pointee.output.tail.writeError("ERR Unrecognized XCLAIM option '\(args.string(i))'"); return }
+        }
+        let now = Clock.wallMillis()
+        let ci = groups.consumer(g, args.bytes(3), nowMillis: now)
+        var claimed: [LedgerRecord] = [], claimedIDs: [StreamID] = []
+        for id in ids {
+            guard let p = g.entry(id), now - p.deliveredAtMillis >= Int64(minIdle) else { continue }
+            guard let r = ledger.range(topic: g.topic, from: id, to: id, count: 1).first else { groups.ack(g, id); continue }
+            releaseAgentSlot(g, p)
+            groups.deliver(g, id, to: ci, nowMillis: now, deliveries: retry ?? (justID ? p.deliveries : p.deliveries + 1))
+            claimed.append(r)
+            claimedIDs.append(id)
+        }
+        if justID {
+            c.pointee.output.tail.writeArrayHeader(claimedIDs.count)
+            for id in claimedIDs { c.pointee.output.tail.writeBulk(string: id.description) }
+        } else {
+            writeEntries(&c.pointee.output.tail, claimed)
+        }
+    }
+
+    /// XAUTOCLAIM topic group consumer min-idle start [COUNT n] [JUSTID]
+    func xautoclaimCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        guard let ledger, ledger.stream(args.bytes(1)) != nil, let g = groups.group(args.bytes(1), args.bytes(2)) else {
+            noGroup(c, args.string(1), args.string(2), "XAUTOCLAIM")
+            return
+        }
+        guard let minIdle = args.integer(4) else { c.pointee.output.tail.writeError("ERR Invalid min-idle-time argument for XAUTOCLAIM"); return }
+        guard case .some(.some(let start)) = Self.parseRangeID(args.buffer(5), isStart: true) else {
+            c.pointee.output.tail.writeError(Self.invalidID)
+            return
+        }
+        var count = 100, justID = false, i = 6
+        while i < args.count {
+            if args.equals(i, caseInsensitive: "count"), i + 1 < args.count, let n = args.integer(i + 1), n > 0 { count = n; i += 2 }
+            else if args.equals(i, caseInsensitive: "justid") { justID = true; i += 1 }
+            else { c.pointee.output.tail.writeError("ERR syntax error"); return }
+        }
+        let now = Clock.wallMillis()
+        let ci = groups.consumer(g, args.bytes(3), nowMillis: now)
+        var claimed: [LedgerRecord] = [], claimedIDs: [StreamID] = [], deleted: [StreamID] = []
+        var next = StreamID.zero
+        let candidates = g.pending.filter { $0.id >= start }
+        var scanned = 0
+        for p in candidates {
+            if claimedIDs.count + deleted.count >= count { next = p.id; break }
+            scanned += 1
+            guard now - p.deliveredAtMillis >= Int64(minIdle) else { continue }
+            guard let r = ledger.range(topic: g.topic, from: p.id, to: p.id, count: 1).first else {
+                groups.ack(g, p.id); deleted.append(p.id); continue
+            }
+            releaseAgentSlot(g, p)
+            groups.deliver(g, p.id, to: ci, nowMillis: now, deliveries: justID ? p.deliveries : p.deliveries + 1)
+            claimed.append(r)
+            claimedIDs.append(p.id)
+        }
+        c.pointee.output.tail.writeArrayHeader(3)
+        c.pointee.output.tail.writeBulk(string: next.description)
+        if justID {
+            c.pointee.output.tail.writeArrayHeader(claimedIDs.count)
+            for id in claimedIDs { c.pointee.output.tail.writeBulk(string: id.description) }
+        } else {
+            writeEntries(&c.pointee.output.tail, claimed)
+        }
+        c.pointee.output.tail.writeArrayHeader(deleted.count)
+        for id in deleted { c.pointee.output.tail.writeBulk(string: id.description) }
+    }
+
+    /// A claim moves an agent's task away from its instance: free the slot.
+    private func releaseAgentSlot(_ g: ConsumerGroup, _ p: PendingEntry) {
+        guard p.eligibleAtMillis == 0, let a = agents.first(where: { Array($0.id.utf8) == g.name }),
+              let i = a.instances.firstIndex(where: { $0.consumer == g.consumerName(p.consumer) }) else { return }
+        a.instances[i].inFlight -= 1
+        a.dirty = true
+    }
+
+    /// XINFO GROUPS topic / XINFO CONSUMERS topic group.
+    func xinfoGroups(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments, consumers: Bool) {
+        let resp3 = c.pointee.flags.contains(.resp3)
+        let topic = args.bytes(2)
+        guard let ledger, let state = ledger.stream(topic) else { c.pointee.output.tail.writeError("ERR no such key"); return }
+        let now = Clock.wallMillis()
+        if !consumers {
+            let list = groups.groups(of: topic)
+            c.pointee.output.tail.writeArrayHeader(list.count)
+            for g in list {
+                c.pointee.output.tail.writeMapHeader(6, resp3: resp3)
+                c.pointee.output.tail.writeBulk("name"); c.pointee.output.tail.writeBulk(bytes: g.name)
+                c.pointee.output.tail.writeBulk("consumers"); c.pointee.output.tail.writeInteger(g.liveConsumers.count)
+                c.pointee.output.tail.writeBulk("pending"); c.pointee.output.tail.writeInteger(g.pending.count)
+                c.pointee.output.tail.writeBulk("last-delivered-id"); c.pointee.output.tail.writeBulk(string: g.lastDelivered.description)
+                c.pointee.output.tail.writeBulk("entries-read"); c.pointee.output.tail.writeInteger(Int(g.entriesRead))
+                c.pointee.output.tail.writeBulk("lag"); c.pointee.output.tail.writeInteger(max(0, Int(Int64(state.entriesAdded) - g.entriesRead)))
+            }
+            return
+        }
+        guard args.count == 4, let g = groups.group(topic, args.bytes(3)) else {
+            c.pointee.output.tail.writeError("NOGROUP No such consumer group '\(args.count > 3 ? args.string(3) : "")' for key name '\(args.string(2))'")
+            return
+        }
+        let list = g.liveConsumers
+        c.pointee.output.tail.writeArrayHeader(list.count)
+        for consumer in list {
+            c.pointee.output.tail.writeMapHeader(3, resp3: resp3)
+            c.pointee.output.tail.writeBulk("name"); c.pointee.output.tail.writeBulk(bytes: consumer.name)
+            c.pointee.output.tail.writeBulk("pending"); c.pointee.output.tail.writeInteger(consumer.pending)
+            c.pointee.output.tail.writeBulk("idle"); c.pointee.output.tail.writeInteger(Int(now - consumer.seenMillis))
+        }
+    }
+}
+
+/// An XREADGROUP waiting in BLOCK.
+struct GroupRead {
+    var group: [UInt8]
+    var consumer: [UInt8]
+    var topics: [[UInt8]]
+    /// nil: `>` (new entries); an ID: this consumer's history after it.
+    var after: [StreamID?]
+    var count: Int
+    var noAck: Bool
+}
