@@ -61,6 +61,10 @@ struct ClientFlags: OptionSet {
     /// that lookup when their messages are recorded.
     static let named = ClientFlags(rawValue: 1 << 10)
 
+    /// An instance of an agent (AGENT JOIN): its publishes are checked
+    /// against the agent's `publishes` patterns.
+    static let agentInstance = ClientFlags(rawValue: 1 << 11)
+
     /// Any state in which no further commands are run for now. A client
     /// waiting for durability keeps running commands (as Redis with
     /// appendfsync always: pipelined writes share one fsync); only its

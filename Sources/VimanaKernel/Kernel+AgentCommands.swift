@@ -6,6 +6,7 @@ import VimanaAgents
 import VimanaConfig
 import VimanaSupervisor
 import VimanaEventLoop
+import VimanaBus
 
 /// AGENT JOIN|LEAVE, ACK, NACK, PROGRESS, AGENTS; built-in agents' workers.
 extension Kernel {
@@ -34,6 +35,7 @@ extension Kernel {
                 return
             }
             info.agent = index
+            c.pointee.flags.insert(.agentInstance)
             // Client ids restart at 1 with the process: the boot id keeps consumer
             // names of this run apart from those of earlier runs (whose tasks are
             // pending with no live owner, and so are redelivered).
@@ -55,10 +57,21 @@ extension Kernel {
         }
     }
 
+    /// An agent declared with `publishes` may publish only to matching topics;
+    /// replies the error and returns false otherwise.
+    func agentMayPublish(_ c: UnsafeMutablePointer<ClientState>, _ topic: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let index = infos[Int(c.pointee.fd)]?.agent, let allowed = agents[index].config.publishes else { return true }
+        if allowed.contains(where: { p in Array(p.utf8).withUnsafeBufferPointer { Glob.matches($0, topic) } }) { return true }
+        c.pointee.output.tail.writeError(
+            "ERR agent '\(agents[index].id)' may not publish to '\(String(decoding: topic, as: UTF8.self))' (publishes: \(allowed.joined(separator: ", ")))")
+        return false
+    }
+
     /// Ends an instance: its tasks become due for redelivery at once.
     func leaveAgent(_ fd: Int32) {
         guard let info = infos[Int(fd)], let index = info.agent else { return }
         info.agent = nil
+        s.pointee.client(fd)?.pointee.flags.remove(.agentInstance)
         let a = agents[index]
         guard let i = a.instance(fd: fd) else { return }
         a.instances.remove(at: i)

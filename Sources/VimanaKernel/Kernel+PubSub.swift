@@ -8,6 +8,7 @@ extension Kernel {
     // MARK: - Publish and deliver
 
     func publishCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        if c.pointee.flags.contains(.agentInstance), !agentMayPublish(c, args.buffer(1)) { return }
         if let ledger, ledger.records(args.pointer(1), args.length(1)) {
             let topic = UnsafeRawBufferPointer(args.buffer(1))
             let payload = UnsafeRawBufferPointer(args.buffer(2))

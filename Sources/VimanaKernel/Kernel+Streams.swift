@@ -10,6 +10,7 @@ extension Kernel {
 
     func xaddCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         guard let ledger else { c.pointee.output.tail.writeError(Self.disabledError); return }
+        if c.pointee.flags.contains(.agentInstance), !agentMayPublish(c, args.buffer(1)) { return }
         var i = 2
         var noMakeStream = false
         while i < args.count {

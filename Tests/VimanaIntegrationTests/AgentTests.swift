@@ -15,6 +15,7 @@ import Testing
             prefetch: 2
           - id: slowpoke
             subscribes: ["slow.*"]
+            publishes: ["results.*"]
             prefetch: 1
             required: true
           - id: off
@@ -56,6 +57,15 @@ import Testing
             + "-ERR agent 'off' is disabled\r\n-ERR agent 'echo' is built in\r\n:0\r\n"
             + "-ERR this connection is not an agent instance\r\n"
         #expect(c.read(matching: expected) == expected)
+    }
+
+    @Test func anAgentPublishesOnlyWhereItMay() throws {
+        let server = try ServerProcess(config: Self.config, logLevel: "info")
+        let (c, r) = try join(server, "slowpoke")
+        c.send("PUBLISH results.x ok\r\nPUBLISH tasks.other no\r\nXADD elsewhere * a b\r\n")
+        #expect(r.next() == .integer(0))
+        #expect(r.next() == .error("ERR agent 'slowpoke' may not publish to 'tasks.other' (publishes: results.*)"))
+        #expect(r.next() == .error("ERR agent 'slowpoke' may not publish to 'elsewhere' (publishes: results.*)"))
     }
 
     @Test func eachTaskGoesToExactlyOneInstance() throws {
