@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""An agent written with redis-py alone, using Redis Streams consumer groups.
+
+Vimana gives each declared agent a consumer group named by its id on every
+topic it subscribes to (Protocol/AGENTS.md §5), so an agent can be any Redis
+client: XREADGROUP to take tasks, XACK when done. This one upper-cases the
+"text" of each task and publishes the result to the task's reply_to.
+
+    VIMANA_ADDR=127.0.0.1:7379 VIMANA_AGENT_ID=rpy TOPICS=tasks.rpy python3 tools/agents/redis_py_agent.py
+
+phoenix.yaml:
+
+    agents:
+      - id: rpy
+        subscribes: ["tasks.rpy"]
+        command: ["python3", "tools/agents/redis_py_agent.py"]
+        env: {TOPICS: "tasks.rpy"}
+"""
+import json
+import os
+import signal
+import socket
+import sys
+import time
+
+import redis
+
+running = True
+
+
+def stop(*_):
+    global running
+    running = False
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    host, _, port = os.environ.get("VIMANA_ADDR", "127.0.0.1:7379").rpartition(":")
+    agent = os.environ.get("VIMANA_AGENT_ID", "rpy")
+    topics = os.environ.get("TOPICS", f"tasks.{agent}").split(",")
+    consumer = f"{socket.gethostname()}-{os.getpid()}"
+    backoff = 0.2
+    while running:
+        try:
+            r = redis.Redis(host=host, port=int(port), decode_responses=True)
+            r.ping()
+            backoff = 0.2
+            print(f"{agent}: connected as {consumer}, topics {topics}", flush=True)
+            while running:
+                # ">" : tasks never delivered to this group. Pending ones of a dead
+                # consumer come back through XAUTOCLAIM below.
+                batches = r.xreadgroup(agent, consumer, {t: ">" for t in topics}, count=16, block=1000) or []
+                if not batches:
+                    for t in topics:
+                        claimed = r.xautoclaim(t, agent, consumer, min_idle_time=30000, start_id="0-0", count=16)
+                        if claimed and claimed[1]:
+                            batches.append([t, claimed[1]])
+                for topic, entries in batches:
+                    for entry_id, fields in entries:
+                        handle(r, agent, topic, entry_id, fields)
+                        r.xack(topic, agent, entry_id)
+        except redis.ResponseError as error:
+            # NOGROUP: the topic has not appeared yet, so its group does not exist.
+            if not running:
+                break
+            print(f"{agent}: {error}; retrying", flush=True)
+            time.sleep(0.5)
+        except (redis.ConnectionError, ConnectionRefusedError, OSError) as error:
+            if not running:
+                break
+            print(f"{agent}: connection lost ({error}); retrying in {backoff:.1f}s", flush=True)
+            time.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
+    return 0
+
+
+def handle(r, agent, topic, entry_id, fields):
+    raw = fields.get("payload", json.dumps(fields))
+    try:
+        task = json.loads(raw)
+    except ValueError:
+        task = {"text": raw}
+    result = {"id": task.get("id"), "agent": agent, "result": str(task.get("text", "")).upper()}
+    if isinstance(task, dict) and task.get("reply_to"):
+        r.publish(task["reply_to"], json.dumps(result, separators=(",", ":")))
+    print(f"{agent}: {topic} {entry_id} done", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
