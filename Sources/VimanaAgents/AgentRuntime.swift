@@ -49,6 +49,9 @@ public final class AgentRuntime {
     public var acknowledged = 0
     public var deadLettered = 0
     public var restarts = 0
+    /// Consumers that read its groups with XREADGROUP (Redis clients rather
+    /// than AGENT JOIN), by name, with the wall-clock ms of their last read.
+    public var redisReaders: [[UInt8]: Int64] = [:]
 
     public init(config: AgentConfig) {
         self.config = config

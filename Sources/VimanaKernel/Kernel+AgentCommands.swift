@@ -161,7 +161,7 @@ extension Kernel {
         let restarts = supervisor?.status(a.id)?.restarts ?? a.restarts
         return [
             ("id", .string(a.id)), ("name", .string(a.config.name)), ("kind", .string(a.config.kind.rawValue)),
-            ("status", .string(agentStatus(a).rawValue)), ("instances", .int(a.instances.count)),
+            ("status", .string(agentStatus(a).rawValue)), ("instances", .int(liveInstances(a))),
             ("topics", .int(a.groups.count)), ("pending", .int(a.pendingCount)), ("delivered", .int(a.delivered)),
             ("acknowledged", .int(a.acknowledged)), ("dead-lettered", .int(a.deadLettered)), ("restarts", .int(restarts)),
         ]
@@ -170,13 +170,32 @@ extension Kernel {
     func agentStatus(_ a: AgentRuntime) -> AgentStatus {
         if !a.config.enabled { return .disabled }
         if a.status == .failed || supervisor?.status(a.id)?.state == .failed { return .failed }
-        return a.instances.isEmpty ? .idle : .running
+        return liveInstances(a) == 0 ? .idle : .running
+    }
+
+    /// Joined instances, plus the Redis-client consumers of its groups that
+    /// read within `ack_wait` or are blocked in XREADGROUP now (AGENTS.md §5).
+    func liveInstances(_ a: AgentRuntime) -> Int {
+        guard !a.redisReaders.isEmpty else { return a.instances.count }
+        let now = Clock.wallMillis()
+        a.redisReaders = a.redisReaders.filter { now - $0.value < Int64(a.config.ackWaitMillis) }
+        var live = Set(a.redisReaders.keys)
+        let group = Array(a.id.utf8)
+        for fds in blockedReaders.values {
+            for fd in fds {
+                if let read = infos[Int(fd)]?.blockedRead?.group, read.group == group { live.insert(read.consumer) }
+            }
+        }
+        return a.instances.count + live.count
+    }
+
+    /// Agents that are required, enabled and have no live instance.
+    var requiredAgentsDown: [AgentRuntime] {
+        agents.filter { $0.config.required && $0.config.enabled && liveInstances($0) == 0 }
     }
 
     /// /ready's condition: every required agent has a live instance.
-    var requiredAgentsUp: Bool {
-        agents.allSatisfy { !$0.config.required || !$0.config.enabled || !$0.instances.isEmpty }
-    }
+    var requiredAgentsUp: Bool { requiredAgentsDown.isEmpty }
 
     // MARK: - Supervised processes
 

@@ -129,8 +129,11 @@ extension Kernel {
             for p in g.pending {
                 let owner = g.consumerName(p.consumer)
                 let released = p.eligibleAtMillis > 0
+                // Held by a live instance or a Redis client reading the group: due after
+                // ack_wait. Held by an instance that is gone (or a previous boot's): due now.
+                let held = a.isLive(owner) || a.redisReaders[owner] != nil
                 let due = released ? p.eligibleAtMillis <= nowMillis
-                    : (!a.isLive(owner) || nowMillis - p.deliveredAtMillis >= Int64(a.config.ackWaitMillis))
+                    : (!held || nowMillis - p.deliveredAtMillis >= Int64(a.config.ackWaitMillis))
                 guard due else { continue }
                 if p.deliveries >= a.config.maxDeliver {
                     let reason = released ? "rejected (NACK) \(p.deliveries) times"

@@ -167,6 +167,13 @@ extension Kernel {
                 if !entries.isEmpty { found.append((topic, entries)) }
             }
         }
+        if let a = agents.first(where: { Array($0.id.utf8) == read.group }) {
+            // A Redis client working as one of this agent's instances: counted like one.
+            a.redisReaders[read.consumer] = now
+            let n = found.reduce(0) { $0 + $1.1.count }
+            a.delivered += n
+            if read.noAck { a.acknowledged += n }
+        }
         guard history || !found.isEmpty else { return false }
         let resp3 = c.pointee.flags.contains(.resp3)
         if resp3 { c.pointee.output.tail.writeMapHeader(found.count, resp3: true) }
@@ -193,11 +200,12 @@ extension Kernel {
             if groups.ack(g, id) {
                 acked += 1
                 // An agent instance that held it has a slot again.
-                if let owner, let a = agents.first(where: { Array($0.id.utf8) == g.name }),
-                   let i = a.instances.firstIndex(where: { $0.consumer == owner }) {
-                    a.instances[i].inFlight -= 1
+                if let a = agents.first(where: { Array($0.id.utf8) == g.name }) {
                     a.acknowledged += 1
-                    a.dirty = true
+                    if let owner, let i = a.instances.firstIndex(where: { $0.consumer == owner }) {
+                        a.instances[i].inFlight -= 1
+                        a.dirty = true
+                    }
                 }
             }
         }

@@ -65,7 +65,7 @@ extension Kernel {
             respondHTTP(c, status: "200 OK", type: "application/json", body: body, head: head)
         case "/ready":
             if s.pointee.ready && !requiredAgentsUp {
-                let down = agents.filter { $0.config.required && $0.config.enabled && $0.instances.isEmpty }.map(\.id)
+                let down = requiredAgentsDown.map(\.id)
                 respondHTTP(c, status: "503 Service Unavailable", type: "application/json",
                             body: "{\"ready\":false,\"reason\":\"required agents down\",\"agents\":[\(down.map { Log.jsonString($0) }.joined(separator: ","))]}\n",
                             head: head)
@@ -130,7 +130,7 @@ extension Kernel {
         metric("vimana_resident_memory_bytes", "gauge", "Resident set size.", Self.residentBytes())
         if !agents.isEmpty {
             for (name, help, pick) in [
-                ("vimana_agent_instances", "Live instances of the agent.", { (a: AgentRuntime) in a.instances.count }),
+                ("vimana_agent_instances", "Live instances of the agent.", { (a: AgentRuntime) in self.liveInstances(a) }),
                 ("vimana_agent_pending", "Tasks delivered and not acknowledged.", { (a: AgentRuntime) in a.pendingCount }),
                 ("vimana_agent_delivered_total", "Task deliveries (redeliveries included).", { (a: AgentRuntime) in a.delivered }),
                 ("vimana_agent_acknowledged_total", "Tasks acknowledged.", { (a: AgentRuntime) in a.acknowledged }),

@@ -90,6 +90,23 @@ import Testing
         _ = deadline
     }
 
+    /// A Redis client reading the agent's group is an instance too: its task
+    /// is not taken from it before ack_wait, then goes to a joined instance.
+    @Test func aRedisReaderHoldsItsTaskUntilAckWait() throws {
+        let server = try ServerProcess(config: Self.config, logLevel: "info")
+        let ids = try publish(server, "tasks.mixed", ["m1"])
+        let reader = try RawClient(port: server.port)
+        let rr = RESPReader(reader)
+        reader.send("XREADGROUP GROUP worker r1 COUNT 1 STREAMS tasks.mixed >\r\n")
+        #expect(rr.next()?.description == "[[\"tasks.mixed\", [[\"\(ids[0])\", [\"payload\", \"m1\"]]]]]")
+        let (_, ra) = try join(server)
+        reader.send("AGENTS\r\n")
+        #expect(rr.next()?.description.contains("\"instances\", :2") == true)
+        #expect(ra.next(timeout: 0.3) == nil, "the reader's task was taken before ack_wait")
+        let t = try #require(ra.next(timeout: 3)?.task)
+        #expect(t.id == ids[0] && t.deliveries == 2)
+    }
+
     @Test func prefetchBoundsTasksInFlight() throws {
         let server = try ServerProcess(config: Self.config, logLevel: "info")
         let (c, r) = try join(server)

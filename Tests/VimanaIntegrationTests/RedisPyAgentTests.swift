@@ -52,5 +52,10 @@ import Testing
         }
         #expect(pending.hasPrefix("*4\r\n:0\r\n"), "pending: \(visible(pending))")
         #expect(server.log.contains("rpy: tasks.rpy"))
+        // A Redis-client agent counts as a live instance, with its deliveries and acks.
+        q.send("AGENTS\r\n")
+        let agents = q.readAvailable()
+        #expect(agents.contains("$6\r\nstatus\r\n$7\r\nrunning\r\n$9\r\ninstances\r\n:1\r\n"), "\(visible(agents))")
+        #expect(agents.contains("$9\r\ndelivered\r\n:\(n)\r\n$12\r\nacknowledged\r\n:\(n)\r\n"), "\(visible(agents))")
     }
 }
