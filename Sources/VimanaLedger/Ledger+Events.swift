@@ -10,7 +10,7 @@ extension Ledger {
             pendingBytes -= bytes
             // Batches are written in order: the unwritten ones are at the end of `tail`.
             var unwritten = 0
-            for b in tail.reversed() {
+            for b in tail.live.reversed() {
                 if b.nextSequence <= writtenSequence { break }
                 unwritten += 1
             }
@@ -119,7 +119,7 @@ extension Ledger {
     }
 
     private func firstInMemory(_ topic: [UInt8]) -> StreamID? {
-        for batch in tail + (current.map { [$0] } ?? []) {
+        for batch in tail.live + (current.map { [$0] } ?? []) {
             var s = batch.firstSequence
             while s < batch.nextSequence {
                 if let r = batch.summary(s), r.topic == topic { return r.id }

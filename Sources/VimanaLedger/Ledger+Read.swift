@@ -61,51 +61,61 @@ extension Ledger {
         }
     }
 
-    private var memoryBatches: [Batch] { current.map { tail + [$0] } ?? tail }
-
     private func forward(_ topic: [UInt8], _ from: StreamID, _ to: StreamID, _ count: Int,
                          fromSequence: UInt64) -> [LedgerRecord] {
         var out: [LedgerRecord] = []
         let cutoff = tailFirstSequence
-        disk: for view in segments {
-            if view.index.firstSequence >= cutoff { break }
-            if view.index.nextSequence <= fromSequence { continue }
-            for (start, end) in stretches(view, topic, from, to) {
-                var full = false
-                frames(view, start, end, cutoff: cutoff) { records in
-                    for r in records where r.sequence < cutoff && matches(r, topic, from, to) {
-                        out.append(r)
-                        if out.count == count { full = true; return false }
+        // Reads at the head (agents' next task, XREAD after the last ID) start
+        // in memory: the disk is not consulted at all.
+        if fromSequence < cutoff {
+            disk: for view in segments {
+                if view.index.firstSequence >= cutoff { break }
+                if view.index.nextSequence <= fromSequence { continue }
+                for (start, end) in stretches(view, topic, from, to) {
+                    var full = false
+                    frames(view, start, end, cutoff: cutoff) { records in
+                        for r in records where r.sequence < cutoff && r.sequence >= fromSequence && matches(r, topic, from, to) {
+                            out.append(r)
+                            if out.count == count { full = true; return false }
+                        }
+                        return true
                     }
-                    return true
+                    if full { return out }
                 }
-                if full { return out }
             }
         }
-        let batches = memoryBatches
         // Batches are in sequence order: start at the one holding `fromSequence`.
-        var lo = 0, hi = batches.count
+        let batches = tail.live
+        var lo = batches.startIndex, hi = batches.endIndex
         while lo < hi {
             let mid = (lo + hi) / 2
             if batches[mid].nextSequence <= fromSequence { lo = mid + 1 } else { hi = mid }
         }
         for batch in batches[lo...] {
-            var s = max(batch.firstSequence, fromSequence)
-            while s < batch.nextSequence {
-                if let summary = batch.summary(s), summary.topic == topic, summary.id >= from, summary.id <= to,
-                   let r = batch.record(s) {
-                    out.append(r)
-                    if out.count == count { return out }
-                }
-                s += 1
-            }
+            if collect(batch, topic, from, to, count, fromSequence, &out) { return out }
         }
+        if let current { _ = collect(current, topic, from, to, count, fromSequence, &out) }
         return out
+    }
+
+    /// Appends `batch`'s matching records from `fromSequence` on; true once `out` has `count`.
+    private func collect(_ batch: Batch, _ topic: [UInt8], _ from: StreamID, _ to: StreamID, _ count: Int,
+                         _ fromSequence: UInt64, _ out: inout [LedgerRecord]) -> Bool {
+        var s = max(batch.firstSequence, fromSequence)
+        while s < batch.nextSequence {
+            if let summary = batch.summary(s), summary.topic == topic, summary.id >= from, summary.id <= to,
+               let r = batch.record(s) {
+                out.append(r)
+                if out.count == count { return true }
+            }
+            s += 1
+        }
+        return false
     }
 
     private func backward(_ topic: [UInt8], _ from: StreamID, _ to: StreamID, _ count: Int) -> [LedgerRecord] {
         var out: [LedgerRecord] = []
-        for batch in memoryBatches.reversed() {
+        for batch in (current.map { [$0] } ?? []) + tail.live.reversed() {
             var s = batch.nextSequence
             while s > batch.firstSequence {
                 s -= 1

@@ -105,7 +105,7 @@ public final class Ledger: @unchecked Sendable {
     var maintenance: LedgerMaintenance?
     var current: Batch?
     /// Committed batches not yet trimmed, oldest first.
-    var tail: [Batch] = []
+    var tail = BatchQueue()
     var tailBytes = 0
     /// Everything before this sequence is in segment files.
     public internal(set) var writtenSequence: UInt64 = 1
