@@ -78,16 +78,20 @@ public final class AgentRuntime {
     /// Live consumer names (instances), for "is the owner still here".
     public func isLive(_ consumer: [UInt8]) -> Bool { instances.contains { $0.consumer == consumer } }
 
-    /// The next instance with a free prefetch slot, round-robin; nil when all are full.
+    /// The next instance with a free prefetch slot, round-robin; nil when all
+    /// are full. The turn moves on only when a task is given (`delivered(to:)`),
+    /// so looking for room when there is no task does not skip an instance.
     public func instanceWithRoom() -> Int? {
         guard !instances.isEmpty else { return nil }
         for k in 0..<instances.count {
             let i = (nextInstance + k) % instances.count
-            if instances[i].inFlight < config.prefetch {
-                nextInstance = (i + 1) % instances.count
-                return i
-            }
+            if instances[i].inFlight < config.prefetch { return i }
         }
         return nil
+    }
+
+    /// Passes the turn to the instance after `i`.
+    public func delivered(to i: Int) {
+        nextInstance = (i + 1) % max(instances.count, 1)
     }
 }

@@ -74,6 +74,13 @@ extension Kernel {
         s.pointee.client(fd)?.pointee.flags.remove(.agentInstance)
         let a = agents[index]
         guard let i = a.instance(fd: fd) else { return }
+        let consumer = a.instances[i].consumer
+        let now = Clock.wallMillis()
+        for g in a.groups {
+            for p in g.pending where p.eligibleAtMillis == 0 && g.consumerName(p.consumer) == consumer {
+                g.setEligible(p.id, atMillis: now)
+            }
+        }
         a.instances.remove(at: i)
         if a.nextInstance >= a.instances.count { a.nextInstance = 0 }
         if a.instances.isEmpty && a.status == .running { a.status = .idle }

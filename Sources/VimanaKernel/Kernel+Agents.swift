@@ -54,6 +54,10 @@ extension Kernel {
         let name = Array(a.id.utf8)
         let g = groups.group(topic, name) ?? groups.create(topic: topic, name: name, lastDelivered: start)
             ?? ConsumerGroup(topic: topic, name: name, lastDelivered: start)
+        // Tasks pending from before (a previous boot's instances, Redis readers
+        // whose connections ended with it) are due at once.
+        let now = Clock.wallMillis()
+        for p in g.pending where p.eligibleAtMillis == 0 { g.setEligible(p.id, atMillis: now) }
         a.groups.append(g)
         a.dirty = true
         return g
@@ -118,6 +122,7 @@ extension Kernel {
             let deliveries = groups.deliver(g, record.id, to: c, nowMillis: wall)
             if isNew { a.lastSequence[g.topic] = record.sequence }
             a.instances[i].inFlight += 1
+            a.delivered(to: i)
             a.delivered += 1
             push(a, instance: a.instances[i], topic: g.topic, record: record, deliveries: deliveries)
         }
@@ -127,17 +132,16 @@ extension Kernel {
     private func nextTask(_ a: AgentRuntime, ledger: Ledger, nowMillis: Int64) -> (ConsumerGroup, LedgerRecord, Bool)? {
         for g in a.groups {
             for p in g.pending {
-                let owner = g.consumerName(p.consumer)
                 let released = p.eligibleAtMillis > 0
-                // Held by a live instance or a Redis client reading the group: due after
-                // ack_wait. Held by an instance that is gone (or a previous boot's): due now.
-                let held = a.isLive(owner) || a.redisReaders[owner] != nil
+                // Held (by an instance or a Redis reader): due after ack_wait. Tasks of an
+                // instance that left, and those pending at boot, were released (leaveAgent,
+                // attachGroup), so no owner needs looking up here, once per task delivered.
                 let due = released ? p.eligibleAtMillis <= nowMillis
-                    : (!held || nowMillis - p.deliveredAtMillis >= Int64(a.config.ackWaitMillis))
+                    : nowMillis - p.deliveredAtMillis >= Int64(a.config.ackWaitMillis)
                 guard due else { continue }
                 if p.deliveries >= a.config.maxDeliver {
-                    let reason = released ? "rejected (NACK) \(p.deliveries) times"
-                        : a.isLive(owner) ? "not acknowledged within ack_wait \(p.deliveries) times"
+                    let reason = !released ? "not acknowledged within ack_wait \(p.deliveries) times"
+                        : a.isLive(g.consumerName(p.consumer)) ? "rejected (NACK) \(p.deliveries) times"
                         : "instance gone, delivered \(p.deliveries) times"
                     deadLetter(a, g, p, reason: reason)
                     return nextTask(a, ledger: ledger, nowMillis: nowMillis)

@@ -56,7 +56,10 @@ extension Kernel {
         case "destroy":
             guard exists else { c.pointee.output.tail.writeError("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically."); return }
             let destroyed = groups.destroy(topic: topic, name: name)
-            for a in agents { a.groups.removeAll { $0.topic == topic && $0.name == name } }
+            for a in agents where Array(a.id.utf8) == name {
+                a.groups.removeAll { $0.topic == topic }
+                a.lastSequence[topic] = nil
+            }
             c.pointee.output.tail.writeInteger(destroyed ? 1 : 0)
         case "createconsumer", "delconsumer", "setid":
             guard exists, let g = groups.group(topic, name) else {
@@ -69,6 +72,11 @@ extension Kernel {
                 else if let parsed = Self.parseID(args.buffer(4), missingSeq: 0) { id = parsed }
                 else { c.pointee.output.tail.writeError(Self.invalidID); return }
                 groups.setID(g, id, entriesRead: nil)
+                // An agent's reads resume from the group's new position, not its own bookmark.
+                for a in agents where Array(a.id.utf8) == name {
+                    a.lastSequence[topic] = nil
+                    a.dirty = true
+                }
                 c.pointee.output.tail.append("+OK\r\n")
             } else if sub == "createconsumer" {
                 let consumer = args.bytes(4)
