@@ -15,6 +15,13 @@ public enum BenchCLI {
       --pipeline D     PUBLISH commands in flight per publisher (default 1)
       --topic T        topic (default bench)
       --resp 2|3       protocol; 3 sends HELLO 3 first (default 2)
+      --tasks PEER     task round trip instead of pub/sub: PEER is vimana (PUBLISH,
+                       AGENT JOIN, ACK), redis (XADD, XREADGROUP, XACK) or beanstalkd
+                       (put, reserve, delete); --msgs tasks, --pipeline for the producer
+      --workers W      task mode: worker connections (default 2)
+      --prefetch N     task mode: tasks in flight per worker (default 16; on vimana
+                       the agent must be declared with this prefetch)
+      --agent A        task mode: agent to join / Redis group (default bench)
       --idle C         open C idle connections, print a ready line, hold them
       --hold S         seconds to hold idle connections (default 30)
       --json           print one JSON object instead of the table
@@ -40,6 +47,11 @@ public enum BenchCLI {
             return 2
         }
         do {
+            if let peer = options.tasks {
+                let result = try TaskBench.run(options, peer: peer)
+                write(1, json ? result.renderJSON() : result.renderTable())
+                return 0
+            }
             let result = try Bench.run(options) { write(2, $0 + "\n") }
             write(1, json ? result.renderJSON() : result.renderTable())
             return 0
@@ -79,6 +91,15 @@ public enum BenchCLI {
             case "--topic": o.topic = try value(a)
             case "--resp": o.protocolVersion = try int(a)
             case "--idle": o.idleConnections = try int(a)
+            case "--tasks":
+                let v = try value(a)
+                guard let peer = TaskPeer(rawValue: v) else {
+                    throw .invalidOption("--tasks expects vimana, redis or beanstalkd, got '\(v)'")
+                }
+                o.tasks = peer
+            case "--workers": o.workers = try int(a)
+            case "--prefetch": o.prefetch = try int(a)
+            case "--agent": o.agent = try value(a)
             case "--hold":
                 let v = try value(a)
                 guard let s = Double(v), s >= 0, s < 1e6 else { throw .invalidOption("--hold expects seconds, got '\(v)'") }

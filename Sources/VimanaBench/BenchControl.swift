@@ -14,6 +14,9 @@ final class BenchControl: Sendable {
     /// Monotonic time publishing started; 0 until the start signal.
     let startNanos = Atomic<Int64>(0)
     let publishersDone = Atomic<Bool>(false)
+    /// Task mode: acknowledgements confirmed, all workers together; the
+    /// run ends when it reaches the number of tasks.
+    let tasksAcknowledged = Atomic<Int>(0)
     /// Set when the run is abandoned; every worker returns promptly.
     let abort = Atomic<Bool>(false)
 

@@ -1,6 +1,7 @@
-/// What `vimana bench` runs: a publish/fan-out load against one topic, or
-/// (with `idleConnections` > 0) a set of idle connections held open so a
-/// script can read the server's resident memory.
+/// What `vimana bench` runs: a publish/fan-out load against one topic, a
+/// task load (producer → workers → acknowledgements) against Vimana, Redis
+/// Streams or beanstalkd, or (with `idleConnections` > 0) a set of idle
+/// connections held open so a script can read the server's resident memory.
 public struct BenchOptions: Sendable, Equatable {
     public var host = "127.0.0.1"
     public var port = 7379
@@ -27,6 +28,16 @@ public struct BenchOptions: Sendable, Equatable {
     public var drainIdleSeconds = 3.0
     /// Connect timeout, and how long to wait for subscriptions to be confirmed.
     public var setupTimeoutSeconds = 10.0
+    /// When set: a task round trip against this peer instead of pub/sub.
+    public var tasks: TaskPeer?
+    /// Task mode: worker connections taking tasks.
+    public var workers = 2
+    /// Task mode: tasks each worker holds unacknowledged (Vimana's agent
+    /// `prefetch`, XREADGROUP's COUNT; beanstalkd workers hold one job each).
+    public var prefetch = 16
+    /// Task mode: the agent workers join as on Vimana (declared with the
+    /// same `prefetch`), and the consumer group's name on Redis.
+    public var agent = "bench"
 
     public init() {}
 
@@ -55,6 +66,12 @@ public struct BenchOptions: Sendable, Equatable {
         if idleConnections > 0 { return }
         try check((0...Self.maxWorkers).contains(publishers), "--pub must be 0..\(Self.maxWorkers)")
         try check((0...Self.maxWorkers).contains(subscribers), "--sub must be 0..\(Self.maxWorkers)")
+        if tasks != nil {
+            try check((1...Self.maxWorkers).contains(workers), "--workers must be 1..\(Self.maxWorkers)")
+            try check((1...10_000).contains(prefetch), "--prefetch must be 1..10000")
+            try check(publishers == 1, "task mode has one producer (--pub 1)")
+            try check(!agent.isEmpty, "--agent must not be empty")
+        }
         try check(publishers + subscribers > 0, "need at least one publisher or subscriber")
         try check(messages >= 1, "--msgs must be at least 1")
         try check((0...Self.maxPayload).contains(payloadSize), "--size must be 0..\(Self.maxPayload)")

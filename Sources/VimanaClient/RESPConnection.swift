@@ -92,6 +92,14 @@ public final class RESPConnection {
     /// connection (for a caller that reads the socket itself from now on).
     public func takeBuffered() -> [UInt8] { decoder.takeBuffered() }
 
+    /// Hands the socket and the bytes received but not decoded to a caller
+    /// that reads it itself from now on; the connection no longer closes it.
+    public func detach() -> (fd: Int32, buffered: [UInt8]) {
+        let taken = (fd, decoder.takeBuffered())
+        fd = -1
+        return taken
+    }
+
     // MARK: - Request/response
 
     /// Sends a command and returns its reply (error replies included).
