@@ -53,6 +53,9 @@ final class LedgerWriter: @unchecked Sendable {
     private let notify: @Sendable (WriterEvent) -> Void
     private let queue = Mutex<[Batch]>([])
     private let wakeup = DispatchSemaphore(value: 0)
+    /// True while the writer is (about to be) blocked on `wakeup`: only then
+    /// does `submit` signal, so a busy writer costs the loop no syscall.
+    private let idle = Atomic<Bool>(false)
     private let stopping = Atomic<Bool>(false)
     private let thread: Mutex<pthread_t?> = Mutex(nil)
     private let done = DispatchSemaphore(value: 0)
@@ -116,8 +119,14 @@ final class LedgerWriter: @unchecked Sendable {
     /// Hands a batch to the writer (loop thread).
     func submit(_ batch: Batch) {
         queue.withLock { $0.append(batch) }
-        wakeup.signal()
+        if idle.exchange(false, ordering: .acquiringAndReleasing) { wakeup.signal() }
     }
+
+    /// Under `everysec` and `no`, how long the writer lets batches gather
+    /// after it wakes: under load it writes (and reports to the loop) at most
+    /// this often, in larger frames, instead of once per loop pass. Nothing
+    /// waits on these writes (`always` does not gather).
+    static let gatherNanos = 1_000_000
 
     /// Writes everything queued, syncs, checkpoints, and stops the thread.
     func stop() {
@@ -130,8 +139,18 @@ final class LedgerWriter: @unchecked Sendable {
 
     private func run() {
         while true {
-            let timeout: DispatchTime = settings.fsync == .everysec ? .now() + .milliseconds(200) : .now() + .seconds(1)
-            _ = wakeup.wait(timeout: timeout)
+            idle.store(true, ordering: .releasing)
+            if queue.withLock({ $0.isEmpty }) && !stopping.load(ordering: .acquiring) {
+                let timeout: DispatchTime = settings.fsync == .everysec ? .now() + .milliseconds(200) : .now() + .seconds(1)
+                _ = wakeup.wait(timeout: timeout)
+            }
+            // A signal sent after the check above is consumed by the next wait,
+            // which then returns at once: harmless.
+            idle.store(false, ordering: .releasing)
+            if settings.fsync != .always && !stopping.load(ordering: .acquiring) {
+                var pause = timespec(tv_sec: 0, tv_nsec: Self.gatherNanos)
+                nanosleep(&pause, nil)
+            }
             let batches = queue.withLock { q -> [Batch] in
                 let taken = q
                 q.removeAll(keepingCapacity: true)
