@@ -13,8 +13,8 @@ public final class GroupStore {
 
     private var groups: [Key: ConsumerGroup] = [:]
     private var byTopic: [[UInt8]: [ConsumerGroup]] = [:]
-    /// Appends one journal record (fields as name/value pairs); set by the kernel.
-    public var journal: (([(String, [UInt8])]) -> Void)?
+    /// Appends one journal record; set by the kernel.
+    public var journal: ((JournalRecord) -> Void)?
     /// True while replaying: changes are not journaled again.
     private var replaying = false
 
@@ -24,12 +24,10 @@ public final class GroupStore {
     public func groups(of topic: [UInt8]) -> [ConsumerGroup] { byTopic[topic] ?? [] }
     public var all: [ConsumerGroup] { Array(groups.values) }
 
-    private func write(_ op: String, _ fields: [(String, [UInt8])]) {
+    private func write(_ record: JournalRecord) {
         guard !replaying, let journal else { return }
-        journal([("op", Array(op.utf8))] + fields)
+        journal(record)
     }
-
-    private static func idBytes(_ id: StreamID) -> [UInt8] { Array(id.description.utf8) }
 
     // MARK: - Changes (journaled)
 
@@ -41,8 +39,8 @@ public final class GroupStore {
         let g = ConsumerGroup(topic: topic, name: name, lastDelivered: lastDelivered, entriesRead: entriesRead)
         groups[key] = g
         byTopic[topic, default: []].append(g)
-        write("create", [("topic", topic), ("group", name), ("id", Self.idBytes(lastDelivered)),
-                         ("entries-read", Array(String(entriesRead).utf8))])
+        write(JournalRecord(op: "create", topic: topic, group: name, id: lastDelivered,
+                            countName: "entries-read", count: entriesRead))
         return g
     }
 
@@ -50,48 +48,48 @@ public final class GroupStore {
     public func destroy(topic: [UInt8], name: [UInt8]) -> Bool {
         guard groups.removeValue(forKey: Key(topic: topic, name: name)) != nil else { return false }
         byTopic[topic]?.removeAll { $0.name == name }
-        write("destroy", [("topic", topic), ("group", name)])
+        write(JournalRecord(op: "destroy", topic: topic, group: name))
         return true
     }
 
     public func setID(_ g: ConsumerGroup, _ id: StreamID, entriesRead: Int64?) {
         g.lastDelivered = id
         if let entriesRead { g.entriesRead = entriesRead }
-        write("setid", [("topic", g.topic), ("group", g.name), ("id", Self.idBytes(id)),
-                        ("entries-read", Array(String(g.entriesRead).utf8))])
+        write(JournalRecord(op: "setid", topic: g.topic, group: g.name, id: id,
+                            countName: "entries-read", count: g.entriesRead))
     }
 
     /// The consumer's index, created (and journaled) when missing.
     @discardableResult
     public func consumer(_ g: ConsumerGroup, _ name: [UInt8], nowMillis: Int64) -> Int {
         if let i = g.consumer(name, nowMillis: nowMillis, create: false) { return i }
-        write("consumer", [("topic", g.topic), ("group", g.name), ("consumer", name)])
+        write(JournalRecord(op: "consumer", topic: g.topic, group: g.name, consumer: name))
         return g.consumer(name, nowMillis: nowMillis) ?? 0
     }
 
     @discardableResult
     public func deleteConsumer(_ g: ConsumerGroup, _ name: [UInt8]) -> Int {
-        write("delconsumer", [("topic", g.topic), ("group", g.name), ("consumer", name)])
+        write(JournalRecord(op: "delconsumer", topic: g.topic, group: g.name, consumer: name))
         return g.deleteConsumer(name)
     }
 
     @discardableResult
     public func deliver(_ g: ConsumerGroup, _ id: StreamID, to c: Int, nowMillis: Int64, deliveries: Int? = nil) -> Int {
         let n = g.deliver(id, to: c, nowMillis: nowMillis, deliveries: deliveries)
-        write("deliver", [("topic", g.topic), ("group", g.name), ("consumer", g.consumerName(c)),
-                          ("id", Self.idBytes(id)), ("deliveries", Array(String(n).utf8))])
+        write(JournalRecord(op: "deliver", topic: g.topic, group: g.name, consumer: g.consumerName(c), id: id,
+                            countName: "deliveries", count: Int64(n)))
         return n
     }
 
     public func advance(_ g: ConsumerGroup, to id: StreamID) {
         g.advance(to: id)
-        write("advance", [("topic", g.topic), ("group", g.name), ("id", Self.idBytes(id))])
+        write(JournalRecord(op: "advance", topic: g.topic, group: g.name, id: id))
     }
 
     @discardableResult
     public func ack(_ g: ConsumerGroup, _ id: StreamID) -> Bool {
         guard g.ack(id) else { return false }
-        write("ack", [("topic", g.topic), ("group", g.name), ("id", Self.idBytes(id))])
+        write(JournalRecord(op: "ack", topic: g.topic, group: g.name, id: id))
         return true
     }
 

@@ -28,7 +28,7 @@ extension Kernel {
             groups.replay(records, nowMillis: Clock.wallMillis())
             log.info("consumer groups restored", ["groups": .int(groups.all.count), "journal_records": .int(records.count)])
         }
-        groups.journal = { [unowned self] fields in writeJournal(fields) }
+        groups.journal = { [unowned self] record in writeJournal(record) }
         for (index, config) in config.agents.enumerated() {
             let runtime = AgentRuntime(config: config)
             agents.append(runtime)
@@ -63,20 +63,55 @@ extension Kernel {
         return g
     }
 
-    private func writeJournal(_ fields: [(String, [UInt8])]) {
+    /// Appends a group change to the journal topic, encoding it in place:
+    /// this runs for every delivery and acknowledgement.
+    private func writeJournal(_ record: JournalRecord) {
         guard let ledger else { return }
-        let topic = GroupStore.journalTopic
-        topic.withUnsafeBytes { t in
+        GroupStore.journalTopic.withUnsafeBytes { t in
             guard case .success(let r) = ledger.beginRecord(topic: t, request: .auto, nowMillis: UInt64(s.pointee.nowMillis),
                                                             nowMicros: Clock.wallMicros(), clientID: 0,
                                                             clientName: UnsafeRawBufferPointer(start: nil, count: 0)) else { return }
             lastJournalSequence = r.sequence
-            for (name, value) in fields {
-                var n = name
-                n.withUTF8 { nb in value.withUnsafeBytes { vb in ledger.appendField(name: UnsafeRawBufferPointer(nb), value: vb) } }
+            func field(_ name: StaticString, _ value: UnsafeRawBufferPointer) {
+                ledger.appendField(name: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount), value: value)
             }
-            ledger.finishRecord(r.mark, fieldCount: fields.count)
+            field("op", UnsafeRawBufferPointer(start: record.op.utf8Start, count: record.op.utf8CodeUnitCount))
+            record.topic.withUnsafeBytes { field("topic", $0) }
+            record.group.withUnsafeBytes { field("group", $0) }
+            if let consumer = record.consumer { consumer.withUnsafeBytes { field("consumer", $0) } }
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 48) { buffer in
+                guard let p = buffer.baseAddress else { return }
+                if let id = record.id {
+                    var n = Self.writeDecimal(id.ms, to: p)
+                    p[n] = 45  // '-'
+                    n += 1
+                    n += Self.writeDecimal(id.seq, to: p + n)
+                    field("id", UnsafeRawBufferPointer(start: p, count: n))
+                }
+                if let name = record.countName {
+                    let negative = record.count < 0
+                    if negative { p[0] = 45 }
+                    let n = Self.writeDecimal(record.count.magnitude, to: p + (negative ? 1 : 0)) + (negative ? 1 : 0)
+                    field(name, UnsafeRawBufferPointer(start: p, count: n))
+                }
+            }
+            ledger.finishRecord(r.mark, fieldCount: record.fieldCount)
         }
+    }
+
+    /// Writes `value` in decimal at `p` (at most 20 bytes); returns the length.
+    static func writeDecimal(_ value: UInt64, to p: UnsafeMutablePointer<UInt8>) -> Int {
+        var digits = 1
+        var v = value
+        while v >= 10 { v /= 10; digits += 1 }
+        v = value
+        var i = digits
+        repeat {
+            i -= 1
+            p[i] = UInt8(truncatingIfNeeded: 48 + v % 10)
+            v /= 10
+        } while i > 0
+        return digits
     }
 
     // MARK: - New entries

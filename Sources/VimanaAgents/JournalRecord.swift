@@ -1,0 +1,31 @@
+import VimanaLedger
+
+/// One change to a consumer group as the journal (`_vimana.groups`) records
+/// it: the fields `op`, `topic`, `group`, then `consumer`, `id` and a count
+/// (`deliveries` or `entries-read`) when the change has them (AGENTS.md §2).
+/// Built per delivery and acknowledgement, so it holds references and
+/// numbers, never formatted text: the kernel encodes it straight into the
+/// ledger.
+public struct JournalRecord {
+    public var op: StaticString
+    public var topic: [UInt8]
+    public var group: [UInt8]
+    public var consumer: [UInt8]?
+    public var id: StreamID?
+    public var countName: StaticString?
+    public var count: Int64
+
+    public init(op: StaticString, topic: [UInt8], group: [UInt8], consumer: [UInt8]? = nil, id: StreamID? = nil,
+                countName: StaticString? = nil, count: Int64 = 0) {
+        self.op = op
+        self.topic = topic
+        self.group = group
+        self.consumer = consumer
+        self.id = id
+        self.countName = countName
+        self.count = count
+    }
+
+    /// Number of fields the record has.
+    public var fieldCount: Int { 3 + (consumer == nil ? 0 : 1) + (id == nil ? 0 : 1) + (countName == nil ? 0 : 1) }
+}
