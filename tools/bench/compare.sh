@@ -34,6 +34,18 @@
 # machines are noisy (redis against itself varies 0.7-1.2x per round): trust
 # medians and the CPU column more than one round's rate.
 #
+# Task round trip, after the rows, on fresh servers (Vimana, Redis and beanstalkd):
+#   tasks [tasks]        vimana bench --tasks PEER: 1 producer, 2 workers, 128-byte tasks, TASKS_ROUNDS
+#                        (default ROUNDS) interleaved runs per peer, two settings: pipeline 1 and
+#                        prefetch 1 (TASKS1_MSGS, 100000), pipeline 16 and prefetch 16 (TASKS16_MSGS,
+#                        400000). vimana: PUBLISH to a recorded topic, workers AGENT JOIN an agent
+#                        declared with that prefetch and ACK (ledger fsync everysec); redis: XADD,
+#                        XREADGROUP COUNT prefetch + one XACK per batch (--appendonly yes
+#                        --appendfsync everysec); beanstalkd: put, reserve, delete (-b binlog,
+#                        -f 1000: fsync at most every second; one job per worker at a time).
+#                        Tasks/s (submission to confirmed ack), p50/p99 of that round trip,
+#                        server CPU per task.
+#
 # Vimana-only sections, after the rows (each on fresh servers and ledgers):
 #   sustained [sustained]  vimana bench --pub 4 --sub 0 --size 256 --pipeline 1024 --msgs N
 #                        against vimana recording and vimana --no-ledger, N calibrated for
@@ -63,7 +75,8 @@
 #   on the client core, not the server), FANOUT1_MSGS / FANOUT10_MSGS (default: calibrated
 #   so the faster server runs >= 2 s), XADD_EVERYSEC_N / XADD_ALWAYS_N / XADD_ALWAYS16_N
 #   (default: calibrated likewise), IDLE_CONNS (default 10000), SUSTAINED_SECONDS,
-#   SUSTAINED_ROUNDS, COMPRESSION_BYTES, COMPRESSION_SEGMENT, RESTART_SIZE, RESTART_RUNS.
+#   SUSTAINED_ROUNDS, COMPRESSION_BYTES, COMPRESSION_SEGMENT, RESTART_SIZE, RESTART_RUNS,
+#   TASKS_ROUNDS, TASKS1_MSGS, TASKS16_MSGS.
 set -euo pipefail
 
 # ---------------------------------------------------------------- options
@@ -72,7 +85,7 @@ OUT=""
 REDIS_ONLY=0
 QUICK=0
 ALL_ROWS="ping,publish,publish_nl,ping16,publish16,publish16_nl,fanout1,fanout10,fanout10_nl"
-ALL_ROWS+=",xadd_everysec,xadd_always,xadd_always16,idle,sustained,compression,restart"
+ALL_ROWS+=",xadd_everysec,xadd_always,xadd_always16,idle,tasks,sustained,compression,restart"
 ROWS=$ALL_ROWS
 VIMANA=""
 while (($#)); do
@@ -113,7 +126,11 @@ COMPRESSION_BYTES=${COMPRESSION_BYTES:-200MB}
 COMPRESSION_SEGMENT=${COMPRESSION_SEGMENT:-4MiB}
 RESTART_SIZE=${RESTART_SIZE:-1GiB}
 RESTART_RUNS=${RESTART_RUNS:-3}
+TASKS_ROUNDS=${TASKS_ROUNDS:-$ROUNDS}
+TASKS1_MSGS=${TASKS1_MSGS:-100000}
+TASKS16_MSGS=${TASKS16_MSGS:-400000}
 if ((QUICK)); then
+    TASKS1_MSGS=10000 TASKS16_MSGS=40000
     BENCH_N=20000; IDLE_CONNS=${IDLE_CONNS_QUICK:-1000}
     SUSTAINED_SECONDS=2 SUSTAINED_ROUNDS=1 COMPRESSION_BYTES=20MB RESTART_SIZE=128MiB
 fi
@@ -122,6 +139,9 @@ for tool in redis-server redis-benchmark redis-cli jq getconf awk python3; do
     command -v "$tool" >/dev/null || { echo "compare.sh: $tool not found (apt-get install redis-server redis-tools jq python3)" >&2; exit 1; }
 done
 CLK_TCK=$(getconf CLK_TCK)
+if [[ ",$ROWS," == *",tasks,"* ]] && ! command -v beanstalkd >/dev/null; then
+    echo "compare.sh: beanstalkd not found (apt-get install beanstalkd), needed by the tasks row" >&2; exit 1
+fi
 
 # 10,000 idle connections need as many descriptors in the bench and in each server.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -440,6 +460,55 @@ if want idle; then
     rm -rf "$WORK/ledger-idle"
 fi
 
+# ---------------------------------------------------------------- tasks: vimana, redis streams, beanstalkd
+declare -A TASK_RATE TASK_P50 TASK_P99 TASK_CPU
+TASK_SETTINGS=()
+if want tasks; then
+    printf 'agents:\n' >"$WORK/tasks.yaml"
+    for p in 1 16; do
+        printf '  - id: bench%s\n    subscribes: ["bench%s.tasks"]\n    prefetch: %s\n' "$p" "$p" "$p" >>"$WORK/tasks.yaml"
+    done
+    TASK_PEERS=(redis beanstalkd)
+    ((REDIS_ONLY)) || { TASK_PEERS=(vimana redis beanstalkd); start_vimana tasks_vimana --config "$WORK/tasks.yaml" --ledger-dir "$WORK/ledger-tasks"; }
+    mkdir -p "$WORK/redis-tasks" "$WORK/beanstalkd"
+    start_redis tasks_redis --appendonly yes --appendfsync everysec --dir "$WORK/redis-tasks"
+    PORT[tasks_beanstalkd]=$(free_port)
+    "${SERVER_PIN[@]}" beanstalkd -l 127.0.0.1 -p "${PORT[tasks_beanstalkd]}" -b "$WORK/beanstalkd" -f 1000 >"$WORK/beanstalkd.log" 2>&1 &
+    PID[tasks_beanstalkd]=$!
+    PIDS+=("${PID[tasks_beanstalkd]}")
+    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/${PORT[tasks_beanstalkd]}") 2>/dev/null && break; sleep 0.1; done
+    echo "tasks: vimana bench --tasks PEER --workers 2 --size 128; beanstalkd $(beanstalkd -v 2>&1 | head -1) on port ${PORT[tasks_beanstalkd]}" >&2
+    run_tasks() {  # peer prefetch messages -> JSON from vimana bench
+        "${CLIENT_PIN[@]}" "$BENCH_BIN" bench --tasks "$1" --host 127.0.0.1 --port "${PORT[tasks_$1]}" \
+            --topic "bench$2.tasks" --agent "bench$2" --workers 2 --prefetch "$2" --pipeline "$2" --msgs "$3" \
+            --size 128 --json 2>>"$WORK/bench.err" || echo '{}'
+    }
+    for setting in "1 $TASKS1_MSGS" "16 $TASKS16_MSGS"; do
+        read -r pf n <<<"$setting"
+        TASK_SETTINGS+=("$pf")
+        for peer in "${TASK_PEERS[@]}"; do run_tasks "$peer" "$pf" $((n / 10)) >/dev/null; done  # warm-up
+        for round in $(seq "$TASKS_ROUNDS"); do
+            order=("${TASK_PEERS[@]}")
+            ((round % 2 == 0)) && order=($(printf '%s\n' "${TASK_PEERS[@]}" | tac))
+            for peer in "${order[@]}"; do
+                t0=$(cpu_ticks "${PID[tasks_$peer]}")
+                json=$(run_tasks "$peer" "$pf" "$n")
+                t1=$(cpu_ticks "${PID[tasks_$peer]}")
+                rate=$(jq -r '.rate // "nan"' <<<"$json"); acked=$(jq -r '.acknowledged // 0' <<<"$json")
+                p50=$(jq -r '.p50_us // "nan"' <<<"$json"); p99=$(jq -r '.p99_us // "nan"' <<<"$json")
+                lost=$(jq -r '.lost // "all"' <<<"$json"); failures=$(jq -r '(.failures // ["no result"]) | join("; ")' <<<"$json")
+                cpu=$(awk -v d=$((t1 - t0)) -v hz="$CLK_TCK" -v n="$acked" 'BEGIN { if (n > 0) printf "%.4f", d / hz * 1e6 / n; else print "nan" }')
+                TASK_RATE[$pf|$peer]+="$rate " TASK_P50[$pf|$peer]+="$p50 " TASK_P99[$pf|$peer]+="$p99 " TASK_CPU[$pf|$peer]+="$cpu "
+                printf '  %-24s %-10s %12s tasks/s  p50 %8s us  p99 %8s us  %8s us CPU/task  lost %s %s\n' \
+                    "tasks P$pf" "$peer" "$rate" "$p50" "$p99" "$cpu" "$lost" "$failures" >&2
+            done
+        done
+    done
+    ((REDIS_ONLY)) || stop_server tasks_vimana
+    stop_server tasks_redis; stop_server tasks_beanstalkd
+    rm -rf "$WORK/ledger-tasks" "$WORK/redis-tasks" "$WORK/beanstalkd"
+fi
+
 # ---------------------------------------------------------------- sustained recorded publish
 SUSTAINED=()
 if want sustained && ((!REDIS_ONLY)); then
@@ -589,6 +658,24 @@ mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
             "idle ${IDLE_CONNS}" "$rper" "$vper" "$(ratio "$vper" "$rper")" "$IDLE_CONNS" "$rbefore" "$rafter"
     fi
     for note in "${XADD_NOTES[@]}"; do echo "# $note"; done
+
+    if ((${#TASK_SETTINGS[@]})); then
+        echo
+        echo "# tasks: vimana bench --tasks PEER, 1 producer, 2 workers, 128-byte tasks, medians of $TASKS_ROUNDS rounds;"
+        echo "# P1: pipeline 1, prefetch 1; P16: pipeline 16, prefetch 16 (beanstalkd: one job per worker at a time)."
+        echo "# tasks/s: submission to confirmed acknowledgement; p50/p99 of that round trip; CPU: server utime+stime per task"
+        printf '%-12s %-11s %12s %10s %10s %12s %12s\n' row peer "tasks/s" "p50 us" "p99 us" "us CPU/task" "vimana/peer"
+        for pf in "${TASK_SETTINGS[@]}"; do
+            vr="nan"; ((REDIS_ONLY)) || vr=$(median <<<"${TASK_RATE[$pf|vimana]}")
+            for peer in $( ((REDIS_ONLY)) || echo vimana) redis beanstalkd; do
+                r=$(median <<<"${TASK_RATE[$pf|$peer]}")
+                rel="-"; [[ $peer != vimana ]] && rel=$(ratio "$vr" "$r")
+                printf '%-12s %-11s %12s %10s %10s %12s %12s\n' "tasks P$pf" "$peer" "$(fmt "$r" 0)" \
+                    "$(fmt "$(median <<<"${TASK_P50[$pf|$peer]}")" 0)" "$(fmt "$(median <<<"${TASK_P99[$pf|$peer]}")" 0)" \
+                    "$(fmt "$(median <<<"${TASK_CPU[$pf|$peer]}")" 3)" "$rel"
+            done
+        done
+    fi
 
     # Recording cost: the same row against vimana recording and vimana --no-ledger.
     if ((!REDIS_ONLY)); then
