@@ -24,10 +24,50 @@ public final class GroupStore {
     public func groups(of topic: [UInt8]) -> [ConsumerGroup] { byTopic[topic] ?? [] }
     public var all: [ConsumerGroup] { Array(groups.values) }
 
+    /// Deliveries of new entries and acknowledgements since the last
+    /// `flushJournal`, written then as one record per group and consumer
+    /// (`delivered`) and per group (`acked`) instead of one per task.
+    private var batchedDeliveries: [BatchKey: [StreamID]] = [:]
+    private var batchedDeliveryOrder: [BatchKey] = []
+    private var batchedAcks: [ObjectIdentifier: (ConsumerGroup, [StreamID])] = [:]
+    private var batchedAckOrder: [ObjectIdentifier] = []
+
+    struct BatchKey: Hashable {
+        var group: ObjectIdentifier
+        var consumer: Int
+    }
+
+    /// Whether changes are waiting for `flushJournal`.
+    public var hasBatchedChanges: Bool { !batchedDeliveryOrder.isEmpty || !batchedAckOrder.isEmpty }
+
     private func write(_ record: JournalRecord) {
         guard !replaying, let journal else { return }
+        // Batched changes first: the journal keeps the order of changes that
+        // depend on each other (a consumer created, a redelivery, a destroy).
+        if hasBatchedChanges { flushJournal() }
         journal(record)
     }
+
+    /// Writes the batched deliveries and acknowledgements. The kernel calls it
+    /// once per loop pass before the ledger commits, and before an answer that
+    /// must wait for its journal record to be durable.
+    public func flushJournal() {
+        guard let journal, hasBatchedChanges else { return }
+        for key in batchedDeliveryOrder {
+            guard let ids = batchedDeliveries[key], let g = groupsByIdentity[key.group] else { continue }
+            journal(JournalRecord(op: "delivered", topic: g.topic, group: g.name, consumer: g.consumerName(key.consumer), ids: ids))
+        }
+        for key in batchedAckOrder {
+            guard let (g, ids) = batchedAcks[key] else { continue }
+            journal(JournalRecord(op: "acked", topic: g.topic, group: g.name, ids: ids))
+        }
+        batchedDeliveries.removeAll(keepingCapacity: true)
+        batchedDeliveryOrder.removeAll(keepingCapacity: true)
+        batchedAcks.removeAll(keepingCapacity: true)
+        batchedAckOrder.removeAll(keepingCapacity: true)
+    }
+
+    private var groupsByIdentity: [ObjectIdentifier: ConsumerGroup] = [:]
 
     // MARK: - Changes (journaled)
 
@@ -38,6 +78,7 @@ public final class GroupStore {
         guard groups[key] == nil else { return nil }
         let g = ConsumerGroup(topic: topic, name: name, lastDelivered: lastDelivered, entriesRead: entriesRead)
         groups[key] = g
+        groupsByIdentity[ObjectIdentifier(g)] = g
         byTopic[topic, default: []].append(g)
         write(JournalRecord(op: "create", topic: topic, group: name, id: lastDelivered,
                             countName: "entries-read", count: entriesRead))
@@ -46,7 +87,9 @@ public final class GroupStore {
 
     @discardableResult
     public func destroy(topic: [UInt8], name: [UInt8]) -> Bool {
-        guard groups.removeValue(forKey: Key(topic: topic, name: name)) != nil else { return false }
+        guard let g = groups.removeValue(forKey: Key(topic: topic, name: name)) else { return false }
+        if hasBatchedChanges { flushJournal() }
+        groupsByIdentity[ObjectIdentifier(g)] = nil
         byTopic[topic]?.removeAll { $0.name == name }
         write(JournalRecord(op: "destroy", topic: topic, group: name))
         return true
@@ -76,6 +119,15 @@ public final class GroupStore {
     @discardableResult
     public func deliver(_ g: ConsumerGroup, _ id: StreamID, to c: Int, nowMillis: Int64, deliveries: Int? = nil) -> Int {
         let n = g.deliver(id, to: c, nowMillis: nowMillis, deliveries: deliveries)
+        if n == 1 && !replaying && journal != nil {
+            // A first delivery cannot depend on another change of this pass.
+            let key = BatchKey(group: ObjectIdentifier(g), consumer: c)
+            if batchedDeliveries[key]?.append(id) == nil {
+                batchedDeliveries[key] = [id]
+                batchedDeliveryOrder.append(key)
+            }
+            return n
+        }
         write(JournalRecord(op: "deliver", topic: g.topic, group: g.name, consumer: g.consumerName(c), id: id,
                             countName: "deliveries", count: Int64(n)))
         return n
@@ -89,7 +141,12 @@ public final class GroupStore {
     @discardableResult
     public func ack(_ g: ConsumerGroup, _ id: StreamID) -> Bool {
         guard g.ack(id) else { return false }
-        write(JournalRecord(op: "ack", topic: g.topic, group: g.name, id: id))
+        guard !replaying, journal != nil else { return true }
+        let key = ObjectIdentifier(g)
+        if batchedAcks[key]?.1.append(id) == nil {
+            batchedAcks[key] = (g, [id])
+            batchedAckOrder.append(key)
+        }
         return true
     }
 
@@ -126,6 +183,13 @@ public final class GroupStore {
                     let n = f["deliveries"].flatMap { Int(String(decoding: $0, as: UTF8.self)) }
                     deliver(g, id, to: index, nowMillis: r.timestampMicros / 1000, deliveries: n)
                 }
+            case "delivered":
+                if let g, let c = f["consumer"], let ids = f["ids"] {
+                    let index = consumer(g, c, nowMillis: nowMillis)
+                    for id in Self.parseIDs(ids) { deliver(g, id, to: index, nowMillis: r.timestampMicros / 1000, deliveries: 1) }
+                }
+            case "acked":
+                if let g, let ids = f["ids"] { for id in Self.parseIDs(ids) { ack(g, id) } }
             case "advance":
                 if let g, let id { advance(g, to: id) }
             case "ack":
@@ -134,6 +198,11 @@ public final class GroupStore {
                 continue
             }
         }
+    }
+
+    /// The IDs of a `delivered` or `acked` record: `ms-seq` separated by spaces.
+    static func parseIDs(_ bytes: [UInt8]) -> [StreamID] {
+        bytes.split(separator: 32).compactMap { parseID(Array($0)) }
     }
 
     static func parseID(_ bytes: [UInt8]) -> StreamID? {

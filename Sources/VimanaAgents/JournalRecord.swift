@@ -1,8 +1,9 @@
 import VimanaLedger
 
 /// One change to a consumer group as the journal (`_vimana.groups`) records
-/// it: the fields `op`, `topic`, `group`, then `consumer`, `id` and a count
-/// (`deliveries` or `entries-read`) when the change has them (AGENTS.md §2).
+/// it: the fields `op`, `topic`, `group`, then `consumer`, `id`, a count
+/// (`deliveries` or `entries-read`) and `ids` (space-separated, for the
+/// batched `delivered` and `acked`) when the change has them (AGENTS.md §2).
 /// Built per delivery and acknowledgement, so it holds references and
 /// numbers, never formatted text: the kernel encodes it straight into the
 /// ledger.
@@ -14,9 +15,11 @@ public struct JournalRecord {
     public var id: StreamID?
     public var countName: StaticString?
     public var count: Int64
+    public var ids: [StreamID]?
 
     public init(op: StaticString, topic: [UInt8], group: [UInt8], consumer: [UInt8]? = nil, id: StreamID? = nil,
-                countName: StaticString? = nil, count: Int64 = 0) {
+                countName: StaticString? = nil, count: Int64 = 0, ids: [StreamID]? = nil) {
+        self.ids = ids
         self.op = op
         self.topic = topic
         self.group = group
@@ -27,5 +30,7 @@ public struct JournalRecord {
     }
 
     /// Number of fields the record has.
-    public var fieldCount: Int { 3 + (consumer == nil ? 0 : 1) + (id == nil ? 0 : 1) + (countName == nil ? 0 : 1) }
+    public var fieldCount: Int {
+        3 + (consumer == nil ? 0 : 1) + (id == nil ? 0 : 1) + (countName == nil ? 0 : 1) + (ids == nil ? 0 : 1)
+    }
 }

@@ -113,6 +113,9 @@ extension Kernel {
     func replyJournaled(_ c: UnsafeMutablePointer<ClientState>, _ value: Int) {
         let start = c.pointee.flushedBytes + c.pointee.output.pendingBytes
         c.pointee.output.tail.writeInteger(value)
+        if let ledger, ledger.options.fsync == .always {
+            groups.flushJournal()  // the change's record now, so its sequence is known
+        }
         if let ledger, ledger.options.fsync == .always, lastJournalSequence > 0 {
             waitForDurability(c, sequence: lastJournalSequence, replyStart: start)
         }

@@ -95,6 +95,20 @@ extension Kernel {
                     field(name, UnsafeRawBufferPointer(start: p, count: n))
                 }
             }
+            if let ids = record.ids {
+                withUnsafeTemporaryAllocation(of: UInt8.self, capacity: ids.count * 42) { buffer in
+                    guard let p = buffer.baseAddress else { return }
+                    var n = 0
+                    for id in ids {
+                        if n > 0 { p[n] = 32; n += 1 }
+                        n += Self.writeDecimal(id.ms, to: p + n)
+                        p[n] = 45
+                        n += 1
+                        n += Self.writeDecimal(id.seq, to: p + n)
+                    }
+                    field("ids", UnsafeRawBufferPointer(start: p, count: n))
+                }
+            }
             ledger.finishRecord(r.mark, fieldCount: record.fieldCount)
         }
     }

@@ -166,6 +166,7 @@ public final class Kernel: EventLoopHandler {
             if !readyReaders.isEmpty { serveBlockedReaders() }
             if !blockedReaders.isEmpty { expireBlockedReaders(now: s.pointee.nowNanos) }
             if !agents.isEmpty { pumpAgents() }
+            if groups.hasBatchedChanges { groups.flushJournal() }
             ledger.commit()
         }
         let state = s
