@@ -2,14 +2,15 @@
 # Installs what Vimana needs on a fresh Debian machine, only when missing.
 #   tools/install-deps.sh build   libyaml-dev, zlib1g-dev (to build and run)
 #   tools/install-deps.sh test    the above plus redis-server, redis-tools,
-#                                 netcat-openbsd, nodejs (when no `node` is on
+#                                 netcat-openbsd, beanstalkd (the task bench's
+#                                 peer), nodejs (when no `node` is on
 #                                 PATH) and python3's redis package
 set -euo pipefail
 
 mode="${1:-build}"
 packages=(libyaml-dev zlib1g-dev)
 if [ "$mode" = "test" ]; then
-    packages+=(redis-server redis-tools netcat-openbsd)
+    packages+=(redis-server redis-tools netcat-openbsd beanstalkd)
     # The example agents include one in Node; any node on PATH will do.
     command -v node >/dev/null || packages+=(nodejs)
 fi
