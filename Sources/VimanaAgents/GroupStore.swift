@@ -133,6 +133,13 @@ public final class GroupStore {
         return n
     }
 
+    /// A task given back (NACK) to be redelivered at `atMillis` (wall clock);
+    /// journaled so that a delay outlives a restart.
+    public func giveBack(_ g: ConsumerGroup, _ id: StreamID, atMillis: Int64) {
+        g.setEligible(id, atMillis: atMillis)
+        write(JournalRecord(op: "nack", topic: g.topic, group: g.name, id: id, countName: "at", count: atMillis))
+    }
+
     public func advance(_ g: ConsumerGroup, to id: StreamID) {
         g.advance(to: id)
         write(JournalRecord(op: "advance", topic: g.topic, group: g.name, id: id))
@@ -190,6 +197,10 @@ public final class GroupStore {
                 }
             case "acked":
                 if let g, let ids = f["ids"] { for id in Self.parseIDs(ids) { ack(g, id) } }
+            case "nack":
+                if let g, let id, let at = f["at"].flatMap({ Int64(String(decoding: $0, as: UTF8.self)) }) {
+                    g.setEligible(id, atMillis: at)
+                }
             case "advance":
                 if let g, let id { advance(g, to: id) }
             case "ack":

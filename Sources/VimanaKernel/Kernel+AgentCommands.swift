@@ -135,7 +135,7 @@ extension Kernel {
             delay = d
         }
         guard let (a, i, g, entry) = heldTask(c, args) else { c.pointee.output.tail.writeInteger(0); return }
-        g.setEligible(entry.id, atMillis: Clock.wallMillis() + Int64(delay))
+        groups.giveBack(g, entry.id, atMillis: Clock.wallMillis() + Int64(delay))
         a.instances[i].inFlight -= 1
         a.dirty = true
         c.pointee.output.tail.writeInteger(1)

@@ -197,6 +197,22 @@ import Testing
         #expect(r3.next(timeout: 1)?.task == nil, "nothing else is pending")
     }
 
+    @Test func aNackDelayOutlivesARestart() throws {
+        let first = try ServerProcess(config: Self.config, logLevel: "info")
+        let (c, r) = try join(first)
+        _ = try publish(first, "tasks.later", ["n0"])
+        let t = try #require(r.next()?.task)
+        c.send("NACK \(t.topic) \(t.id) 2500\r\n")
+        let nacked = Date()
+        #expect(r.next(where: { $0 == .integer(1) }) != nil)
+        #expect(first.terminate() == 0)
+        let second = try ServerProcess(config: Self.config, logLevel: "info", ledgerDirectory: first.ledgerDirectory)
+        let (_, r2) = try join(second)
+        let back = try #require(r2.next(timeout: 8)?.task)
+        #expect(back.id == t.id && back.deliveries == 2)
+        #expect(Date().timeIntervalSince(nacked) >= 2.4, "redelivered before its NACK delay")
+    }
+
     @Test func echoBuiltinRepliesToReplyTo() throws {
         let server = try ServerProcess(config: Self.config, logLevel: "info")
         let sub = try RawClient(port: server.port)
