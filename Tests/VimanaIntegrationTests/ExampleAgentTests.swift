@@ -172,16 +172,4 @@ import Glibc
         p.waitUntilExit()
         return String(decoding: out, as: UTF8.self)
     }
-
-    func expectNothingPending(_ server: ServerProcess, topic: String, group: String) throws {
-        let q = try RawClient(port: server.port)
-        let deadline = Date().addingTimeInterval(10)
-        var pending = ""
-        while Date() < deadline {
-            q.send("XPENDING \(topic) \(group)\r\n")
-            pending = q.readAvailable(quiet: 0.2)
-            if pending.hasPrefix("*4\r\n:0\r\n") { break }
-        }
-        #expect(pending.hasPrefix("*4\r\n:0\r\n"), "pending: \(visible(pending))")
-    }
 }

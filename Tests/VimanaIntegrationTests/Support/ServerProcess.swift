@@ -129,3 +129,17 @@ func temporaryFile(_ text: String, suffix: String = ".yaml") throws -> String {
     try text.write(toFile: path, atomically: true, encoding: .utf8)
     return path
 }
+
+/// Expects `group` on `topic` to have nothing pending within 10 s (agents
+/// acknowledge asynchronously): XPENDING's summary starts `*4 :0`.
+func expectNothingPending(_ server: ServerProcess, topic: String, group: String) throws {
+    let q = try RawClient(port: server.port)
+    let deadline = Date().addingTimeInterval(10)
+    var pending = ""
+    while Date() < deadline {
+        q.send("XPENDING \(topic) \(group)\r\n")
+        pending = q.readAvailable(quiet: 0.2)
+        if pending.hasPrefix("*4\r\n:0\r\n") { break }
+    }
+    #expect(pending.hasPrefix("*4\r\n:0\r\n"), "pending: \(visible(pending))")
+}
