@@ -172,6 +172,7 @@ struct TaskWorker {
             confirm(confirmed)
         case 42, 62:  // '*' or '>': a pushed task, or an XREADGROUP reply
             if peer == .vimana { taskPushed(p) } else { batchRead(p) }
+            if stats.failure != nil { return -1 }
         case 45:  // '-'
             let shown = UnsafeBufferPointer(start: p, count: min(max(used - 2, 0), 120))
             stats.failure = "server error: " + String(decoding: shown, as: UTF8.self)
@@ -247,6 +248,12 @@ struct TaskWorker {
 
     private mutating func received(_ payload: UnsafePointer<UInt8>, _ length: Int) {
         stats.received &+= 1
+        if stampTail &- stampHead > stampMask {
+            // The server hands out more than --prefetch allows: the agent is
+            // declared with a larger prefetch, and latencies would be wrong.
+            stats.failure = "more tasks in flight than --prefetch \(prefetch): declare the agent with prefetch: \(prefetch)"
+            return
+        }
         stamps[stampTail & stampMask] = length >= 8 ? Int64(littleEndian: UnsafeRawPointer(payload).loadUnaligned(as: Int64.self)) : 0
         stampTail &+= 1
     }
