@@ -52,6 +52,8 @@ public final class AgentRuntime {
     /// Consumers that read its groups with XREADGROUP (Redis clients rather
     /// than AGENT JOIN), by name, with the wall-clock ms of their last read.
     public var redisReaders: [[UInt8]: Int64] = [:]
+    /// Built-ins: why each task that failed last failed, for its dead letter.
+    public var lastFailure: [StreamID: String] = [:]
 
     public init(config: AgentConfig) {
         self.config = config

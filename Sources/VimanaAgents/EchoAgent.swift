@@ -10,10 +10,19 @@ public struct EchoAgent: BuiltinAgent {
 
     public init() {}
 
+    /// A request whose `reply_to` cannot be a topic: the sender made a
+    /// mistake that no retry mends, so it ends in `dead.echo` with this text.
+    public struct BadReplyTo: Error, CustomStringConvertible {
+        public let description: String
+    }
+
     public func handle(_ task: AgentTask) throws -> AgentResult {
         guard let object = try? JSONSerialization.jsonObject(with: Data(task.payload)) as? [String: Any],
-              let replyTo = object["reply_to"] as? String, !replyTo.isEmpty else {
-            return AgentResult()  // nothing to reply to: done
+              let value = object["reply_to"] else {
+            return AgentResult()  // not a request with a reply topic: nothing to do
+        }
+        guard let replyTo = value as? String, !replyTo.isEmpty else {
+            throw BadReplyTo(description: "reply_to must be a non-empty string (a topic)")
         }
         return AgentResult(publish: [(Array(replyTo.utf8), task.payload)])
     }

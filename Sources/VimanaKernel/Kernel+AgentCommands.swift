@@ -282,6 +282,15 @@ extension Kernel {
         guard let g = a.group(for: task.topic), let entry = g.entry(task.id) else { return }
         let owner = g.consumerName(entry.consumer)
         let i = a.instances.firstIndex { $0.consumer == owner }
+        var outcome = outcome
+        // A built-in declared with `publishes` is held to it like an external agent.
+        if case .success(let result) = outcome, let allowed = a.config.publishes,
+           let refused = result.publish.first(where: { topic, _ in
+               !allowed.contains { p in Array(p.utf8).withUnsafeBufferPointer { pb in topic.withUnsafeBufferPointer { Glob.matches(pb, $0) } } }
+           }) {
+            outcome = .failure(PublishRefused(description:
+                "may not publish to '\(String(decoding: refused.0, as: UTF8.self))' (publishes: \(allowed.joined(separator: ", ")))"))
+        }
         switch outcome {
         case .success(let result):
             for (topic, payload) in result.publish {
@@ -290,12 +299,14 @@ extension Kernel {
             if result.ack {
                 groups.ack(g, task.id)
                 a.acknowledged += 1
+                a.lastFailure[task.id] = nil
             } else {
                 g.setEligible(task.id, atMillis: Clock.wallMillis())
             }
         case .failure(let error):
             log.warn("built-in agent failed a task", ["agent": .string(id), "id": .string(task.id.description),
                                                       "error": .string("\(error)")])
+            a.lastFailure[task.id] = "\(error)"
             g.setEligible(task.id, atMillis: Clock.wallMillis() + 100)
         }
         if let i { a.instances[i].inFlight -= 1 }
@@ -308,4 +319,9 @@ extension Kernel {
 struct KernelRef: @unchecked Sendable {
     unowned let kernel: Kernel
     init(_ kernel: Kernel) { self.kernel = kernel }
+}
+
+/// A built-in's result that would publish outside its `publishes` patterns.
+struct PublishRefused: Error, CustomStringConvertible {
+    let description: String
 }

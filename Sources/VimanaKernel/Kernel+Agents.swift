@@ -189,9 +189,10 @@ extension Kernel {
                     : nowMillis - p.deliveredAtMillis >= Int64(a.config.ackWaitMillis)
                 guard due else { continue }
                 if p.deliveries >= a.config.maxDeliver {
-                    let reason = !released ? "not acknowledged within ack_wait \(p.deliveries) times"
+                    let reason = a.lastFailure.removeValue(forKey: p.id).map { "failed \(p.deliveries) times: \($0)" }
+                        ?? (!released ? "not acknowledged within ack_wait \(p.deliveries) times"
                         : a.isLive(g.consumerName(p.consumer)) ? "rejected (NACK) \(p.deliveries) times"
-                        : "instance gone, delivered \(p.deliveries) times"
+                        : "instance gone, delivered \(p.deliveries) times")
                     deadLetter(a, g, p, reason: reason)
                     return nextTask(a, ledger: ledger, nowMillis: nowMillis)
                 }

@@ -226,6 +226,67 @@ import Testing
         #expect(message.strings == ["message", "results.me", body])
     }
 
+    /// A built-in that throws: the task is retried, then dead-lettered with
+    /// the error; the agent and the kernel go on answering.
+    @Test func aFailingBuiltinDeadLettersTheTaskAndCarriesOn() throws {
+        let server = try ServerProcess(config: Self.config, logLevel: "info")
+        let sub = try RawClient(port: server.port)
+        let rs = RESPReader(sub)
+        sub.send("SUBSCRIBE results.me\r\n")
+        _ = rs.next()
+        let pub = try RawClient(port: server.port)
+        let good = "{\"id\":\"8\",\"reply_to\":\"results.me\"}"
+        pub.send(RawClient.command(["PUBLISH", "echo.requests", "{\"id\":\"bad\",\"reply_to\":5}"]))
+        pub.send(RawClient.command(["PUBLISH", "echo.requests", good]))
+        #expect(rs.next(timeout: 5)?.strings == ["message", "results.me", good])
+        let c = try RawClient(port: server.port)
+        let r = RESPReader(c)
+        var dead = ""
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            c.send("XRANGE dead.echo - +\r\n")
+            dead = r.next()?.description ?? ""
+            if dead != "[]" { break }
+            usleep(100_000)
+        }
+        #expect(dead.contains("\"reason\", \"failed 5 times: reply_to must be a non-empty string (a topic)\""), "\(dead)")
+        #expect(dead.contains("\"payload\", \"{\"id\":\"bad\",\"reply_to\":5}\""), "\(dead)")
+        c.send("AGENTS\r\n")
+        let agents = r.next()?.description ?? ""
+        #expect(agents.contains("\"id\", \"echo\", \"name\", \"echo\", \"kind\", \"builtin\", \"status\", \"running\""), "\(agents)")
+        #expect(server.log.contains("built-in agent failed a task"))
+        pub.send(RawClient.command(["PUBLISH", "echo.requests", good]))
+        #expect(rs.next(timeout: 5)?.strings == ["message", "results.me", good], "echo still answers")
+    }
+
+    @Test func aBuiltinIsHeldToItsPublishes() throws {
+        let server = try ServerProcess(config: """
+            agents:
+              - id: echo
+                kind: builtin
+                subscribes: ["echo.requests"]
+                publishes: ["results.*"]
+                max_deliver: 2
+            """, logLevel: "info")
+        let sub = try RawClient(port: server.port)
+        let rs = RESPReader(sub)
+        sub.send("PSUBSCRIBE *\r\n")
+        _ = rs.next()
+        let pub = try RawClient(port: server.port)
+        let good = "{\"reply_to\":\"results.me\"}", bad = "{\"reply_to\":\"elsewhere\"}"
+        pub.send(RawClient.command(["PUBLISH", "echo.requests", bad]))
+        pub.send(RawClient.command(["PUBLISH", "echo.requests", good]))
+        var seen: [[String]] = []
+        while let m = rs.next(timeout: 2) { seen.append(m.strings) }
+        #expect(seen.contains(["pmessage", "*", "results.me", good]))
+        #expect(!seen.contains { $0.count == 4 && $0[2] == "elsewhere" }, "published outside publishes: \(seen)")
+        let c = try RawClient(port: server.port)
+        let r = RESPReader(c)
+        c.send("XRANGE dead.echo - +\r\n")
+        let dead = r.next()?.description ?? ""
+        #expect(dead.contains("\"failed 2 times: may not publish to 'elsewhere' (publishes: results.*)\""), "\(dead)")
+    }
+
     @Test func agentsHealthAndReadiness() throws {
         let server = try ServerProcess(config: Self.config, logLevel: "info")
         let ready = RawClient.httpGet(port: server.httpPort, path: "/ready")
