@@ -8,7 +8,8 @@ public struct PendingEntry: Sendable, Equatable {
     /// Wall-clock ms of the last delivery (XPENDING's idle time counts from it).
     public var deliveredAtMillis: Int64
     public var deliveries: Int
-    /// Monotonic ms after which it may be delivered again (0: at once).
+    /// Wall-clock ms at which a task given back (NACK, a leaving instance)
+    /// may be delivered again; 0 while its consumer holds it.
     public var eligibleAtMillis: Int64 = 0
 }
 

@@ -13,8 +13,8 @@ public final class GroupStore {
 
     private var groups: [Key: ConsumerGroup] = [:]
     private var byTopic: [[UInt8]: [ConsumerGroup]] = [:]
-    /// Appends one journal record; set by the kernel.
-    public var journal: ((JournalRecord) -> Void)?
+    /// Appends one journal record and returns its entry ID; set by the kernel.
+    public var journal: ((JournalRecord) -> StreamID?)?
     /// True while replaying: changes are not journaled again.
     private var replaying = false
 
@@ -45,7 +45,7 @@ public final class GroupStore {
         // Batched changes first: the journal keeps the order of changes that
         // depend on each other (a consumer created, a redelivery, a destroy).
         if hasBatchedChanges { flushJournal() }
-        journal(record)
+        _ = journal(record)
     }
 
     /// Writes the batched deliveries and acknowledgements. The kernel calls it
@@ -55,11 +55,11 @@ public final class GroupStore {
         guard let journal, hasBatchedChanges else { return }
         for key in batchedDeliveryOrder {
             guard let ids = batchedDeliveries[key], let g = groupsByIdentity[key.group] else { continue }
-            journal(JournalRecord(op: "delivered", topic: g.topic, group: g.name, consumer: g.consumerName(key.consumer), ids: ids))
+            _ = journal(JournalRecord(op: "delivered", topic: g.topic, group: g.name, consumer: g.consumerName(key.consumer), ids: ids))
         }
         for key in batchedAckOrder {
             guard let (g, ids) = batchedAcks[key] else { continue }
-            journal(JournalRecord(op: "acked", topic: g.topic, group: g.name, ids: ids))
+            _ = journal(JournalRecord(op: "acked", topic: g.topic, group: g.name, ids: ids))
         }
         batchedDeliveries.removeAll(keepingCapacity: true)
         batchedDeliveryOrder.removeAll(keepingCapacity: true)
@@ -157,6 +157,37 @@ public final class GroupStore {
         return true
     }
 
+    // MARK: - Snapshots
+
+    /// Writes the whole state of every group to the journal, between a
+    /// `snapshot-begin` and a `snapshot-end` that names the begin's ID, so
+    /// that a restart replays from the latest complete snapshot on: older
+    /// journal records may have been retired by retention, and replaying
+    /// them all would make restarts slower as the ledger grows. The kernel
+    /// writes one whenever a segment is sealed.
+    public func writeSnapshot(nowMillis: Int64) {
+        guard !replaying, let journal else { return }
+        flushJournal()
+        guard let begin = journal(JournalRecord(op: "snapshot-begin", topic: [], group: [])) else { return }
+        for g in groups.values {
+            _ = journal(JournalRecord(op: "snapshot", topic: g.topic, group: g.name, id: g.lastDelivered,
+                                      countName: "entries-read", count: g.entriesRead))
+            var byConsumer: [Int: ([StreamID], [Int])] = [:]
+            for p in g.pending {
+                byConsumer[p.consumer, default: ([], [])].0.append(p.id)
+                byConsumer[p.consumer, default: ([], [])].1.append(p.deliveries)
+            }
+            for (index, c) in g.consumers.enumerated() where !c.deleted {
+                let (ids, counts) = byConsumer[index] ?? ([], [])
+                _ = journal(JournalRecord(op: "pending", topic: g.topic, group: g.name, consumer: c.name, ids: ids, counts: counts))
+            }
+            for p in g.pending where p.eligibleAtMillis > nowMillis {
+                _ = journal(JournalRecord(op: "nack", topic: g.topic, group: g.name, id: p.id, countName: "at", count: p.eligibleAtMillis))
+            }
+        }
+        _ = journal(JournalRecord(op: "snapshot-end", topic: [], group: [], id: begin))
+    }
+
     // MARK: - Replay
 
     /// Rebuilds the groups from journal records, oldest first.
@@ -189,6 +220,19 @@ public final class GroupStore {
                     let index = consumer(g, c, nowMillis: nowMillis)
                     let n = f["deliveries"].flatMap { Int(String(decoding: $0, as: UTF8.self)) }
                     deliver(g, id, to: index, nowMillis: r.timestampMicros / 1000, deliveries: n)
+                }
+            case "snapshot":
+                let read = f["entries-read"].flatMap { Int64(String(decoding: $0, as: UTF8.self)) } ?? 0
+                if let g { setID(g, id ?? .zero, entriesRead: read) }
+                else { create(topic: topic, name: name, lastDelivered: id ?? .zero, entriesRead: read) }
+            case "pending":
+                if let g, let c = f["consumer"] {
+                    let index = consumer(g, c, nowMillis: nowMillis)
+                    let ids = f["ids"].map(Self.parseIDs) ?? []
+                    let counts = (f["counts"] ?? []).split(separator: 32).map { Int(String(decoding: $0, as: UTF8.self)) ?? 1 }
+                    for (k, id) in ids.enumerated() {
+                        deliver(g, id, to: index, nowMillis: r.timestampMicros / 1000, deliveries: k < counts.count ? counts[k] : 1)
+                    }
                 }
             case "delivered":
                 if let g, let c = f["consumer"], let ids = f["ids"] {

@@ -16,10 +16,13 @@ public struct JournalRecord {
     public var countName: StaticString?
     public var count: Int64
     public var ids: [StreamID]?
+    /// With `ids`, in a snapshot: each one's delivery count (field `counts`).
+    public var counts: [Int]?
 
     public init(op: StaticString, topic: [UInt8], group: [UInt8], consumer: [UInt8]? = nil, id: StreamID? = nil,
-                countName: StaticString? = nil, count: Int64 = 0, ids: [StreamID]? = nil) {
+                countName: StaticString? = nil, count: Int64 = 0, ids: [StreamID]? = nil, counts: [Int]? = nil) {
         self.ids = ids
+        self.counts = counts
         self.op = op
         self.topic = topic
         self.group = group
@@ -32,5 +35,6 @@ public struct JournalRecord {
     /// Number of fields the record has.
     public var fieldCount: Int {
         3 + (consumer == nil ? 0 : 1) + (id == nil ? 0 : 1) + (countName == nil ? 0 : 1) + (ids == nil ? 0 : 1)
+            + (counts == nil ? 0 : 1)
     }
 }

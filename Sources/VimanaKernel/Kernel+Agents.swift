@@ -24,10 +24,22 @@ extension Kernel {
         }
         let journalTopic = GroupStore.journalTopic
         if ledger.stream(journalTopic) != nil {
-            let records = ledger.range(topic: journalTopic, from: .zero, to: .max, count: Int.max)
-            groups.replay(records, nowMillis: Clock.wallMillis())
-            log.info("consumer groups restored", ["groups": .int(groups.all.count), "journal_records": .int(records.count)])
+            // From the latest complete snapshot on (the whole journal when there is none),
+            // a bounded chunk at a time.
+            let start = latestSnapshot(ledger)
+            var from = start ?? .zero
+            var replayed = 0
+            while true {
+                let chunk = ledger.range(topic: journalTopic, from: from, to: .max, count: Self.replayChunk)
+                groups.replay(chunk, nowMillis: Clock.wallMillis())
+                replayed += chunk.count
+                guard chunk.count == Self.replayChunk, let next = chunk.last?.id.successor else { break }
+                from = next
+            }
+            log.info("consumer groups restored", ["groups": .int(groups.all.count), "journal_records": .int(replayed),
+                                                  "from_snapshot": .string(start?.description ?? "none")])
         }
+        ledger.onRolled = { [unowned self] in groupSnapshotDue = true }
         groups.journal = { [unowned self] record in writeJournal(record) }
         for (index, config) in config.agents.enumerated() {
             let runtime = AgentRuntime(config: config)
@@ -47,6 +59,35 @@ extension Kernel {
         }
     }
 
+    static let replayChunk = 10_000
+
+    /// The ID of the `snapshot-begin` of the latest complete group snapshot
+    /// in the journal (one whose `snapshot-end` was written); nil when there
+    /// is none. Segments are searched newest first, each read forward a
+    /// bounded chunk at a time; the latest snapshot is normally in the
+    /// newest one (one is written whenever a segment is sealed).
+    func latestSnapshot(_ ledger: Ledger) -> StreamID? {
+        for span in ledger.topicSpans(GroupStore.journalTopic).reversed() {
+            var found: StreamID?
+            var from = span.first
+            while true {
+                let chunk = ledger.range(topic: GroupStore.journalTopic, from: from, to: span.last, count: Self.replayChunk)
+                for r in chunk {
+                    guard r.fields.first(where: { $0.name == Self.opField })?.value == Self.snapshotEnd,
+                          let id = r.fields.first(where: { $0.name == Self.idField })?.value
+                            .withUnsafeBufferPointer({ Self.parseID($0, missingSeq: 0) }) else { continue }
+                    found = id
+                }
+                guard chunk.count == Self.replayChunk, let next = chunk.last?.id.successor else { break }
+                from = next
+            }
+            if let found { return found }
+        }
+        return nil
+    }
+
+    private static let opField = Array("op".utf8), idField = Array("id".utf8), snapshotEnd = Array("snapshot-end".utf8)
+
     /// The agent's group on `topic`, created (journaled) when missing.
     @discardableResult
     func attachGroup(_ a: AgentRuntime, topic: [UInt8], start: StreamID) -> ConsumerGroup {
@@ -65,12 +106,12 @@ extension Kernel {
 
     /// Appends a group change to the journal topic, encoding it in place:
     /// this runs for every delivery and acknowledgement.
-    private func writeJournal(_ record: JournalRecord) {
-        guard let ledger else { return }
-        GroupStore.journalTopic.withUnsafeBytes { t in
+    private func writeJournal(_ record: JournalRecord) -> StreamID? {
+        guard let ledger else { return nil }
+        return GroupStore.journalTopic.withUnsafeBytes { t -> StreamID? in
             guard case .success(let r) = ledger.beginRecord(topic: t, request: .auto, nowMillis: UInt64(s.pointee.nowMillis),
                                                             nowMicros: Clock.wallMicros(), clientID: 0,
-                                                            clientName: UnsafeRawBufferPointer(start: nil, count: 0)) else { return }
+                                                            clientName: UnsafeRawBufferPointer(start: nil, count: 0)) else { return nil }
             lastJournalSequence = r.sequence
             func field(_ name: StaticString, _ value: UnsafeRawBufferPointer) {
                 ledger.appendField(name: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount), value: value)
@@ -109,7 +150,19 @@ extension Kernel {
                     field("ids", UnsafeRawBufferPointer(start: p, count: n))
                 }
             }
+            if let counts = record.counts {
+                withUnsafeTemporaryAllocation(of: UInt8.self, capacity: counts.count * 21) { buffer in
+                    guard let p = buffer.baseAddress else { return }
+                    var n = 0
+                    for c in counts {
+                        if n > 0 { p[n] = 32; n += 1 }
+                        n += Self.writeDecimal(UInt64(max(c, 0)), to: p + n)
+                    }
+                    field("counts", UnsafeRawBufferPointer(start: p, count: n))
+                }
+            }
             ledger.finishRecord(r.mark, fieldCount: record.fieldCount)
+            return r.id
         }
     }
 

@@ -48,6 +48,9 @@ public final class Kernel: EventLoopHandler {
     /// Sequence of the last consumer-group journal record (an ACK's reply
     /// waits for it under fsync always).
     var lastJournalSequence: UInt64 = 0
+    /// Set when the ledger seals a segment: the next pass writes a snapshot
+    /// of every consumer group to the journal.
+    var groupSnapshotDue = false
     /// Distinguishes this run's agent consumers from earlier runs'.
     let bootID = String(UInt32.random(in: 0x1000_0000...UInt32.max), radix: 36)
     /// Starts and restarts agents that declare a `command`.
@@ -166,6 +169,10 @@ public final class Kernel: EventLoopHandler {
             if !readyReaders.isEmpty { serveBlockedReaders() }
             if !blockedReaders.isEmpty { expireBlockedReaders(now: s.pointee.nowNanos) }
             if !agents.isEmpty { pumpAgents() }
+            if groupSnapshotDue {
+                groupSnapshotDue = false
+                groups.writeSnapshot(nowMillis: Clock.wallMillis())
+            }
             if groups.hasBatchedChanges { groups.flushJournal() }
             ledger.commit()
         }

@@ -47,6 +47,7 @@ extension Ledger {
             log.info("ledger segment sealed", ["segment": .string(sealed), "bytes": .int(size),
                                                 "records": .int(Int(index.recordCount))])
             maintenance?.submit(.compact(sealed))
+            onRolled?()
         case .failed(let message):
             stats.writeErrors += 1
             if stats.lastError != message { log.error("ledger write failed", ["error": .string(message)]) }

@@ -143,6 +143,21 @@ extension Ledger {
         return out
     }
 
+    /// Where `topic`'s entries lie, oldest first: the ID span of each segment
+    /// that holds some (from its index), then one for those only in memory.
+    /// Lets a reader look for something near the end a segment at a time.
+    public func topicSpans(_ topic: [UInt8]) -> [(first: StreamID, last: StreamID)] {
+        var spans: [(first: StreamID, last: StreamID)] = []
+        for view in segments {
+            if let t = view.index.topics[topic], t.count > 0 { spans.append((t.first, t.last)) }
+        }
+        if let last = stream(topic)?.lastID, spans.isEmpty || last > spans[spans.count - 1].last {
+            let from = spans.last.flatMap { $0.last.successor } ?? .zero
+            spans.append((from, last))
+        }
+        return spans
+    }
+
     // MARK: - Summary for INFO
 
     public var segmentCount: Int { segments.count }

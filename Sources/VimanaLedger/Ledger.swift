@@ -124,6 +124,8 @@ public final class Ledger: @unchecked Sendable {
     public var onDurable: ((UInt64) -> Void)?
     /// Called on the loop thread when pending bytes fall back under the limit.
     public var onDrained: (() -> Void)?
+    /// Called on the loop thread when a segment has been sealed.
+    public var onRolled: (() -> Void)?
 
     let filter: TopicFilter
     /// The topic of the last append and its stream index: bursts on one

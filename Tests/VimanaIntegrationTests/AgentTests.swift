@@ -213,6 +213,59 @@ import Testing
         #expect(Date().timeIntervalSince(nacked) >= 2.4, "redelivered before its NACK delay")
     }
 
+    /// Retention retires the segment holding a group's creation and first
+    /// deliveries; the snapshot written at each seal keeps the group whole.
+    @Test func groupStateOutlivesRetentionOfItsJournal() throws {
+        let config = """
+            ledger:
+              segment_bytes: 64KiB
+              retention:
+                max_bytes: 256KiB
+            agents:
+              - id: keeper
+                subscribes: ["jobs.*"]
+                prefetch: 2
+            """
+        let first = try ServerProcess(config: config, logLevel: "info")
+        let t0 = try publish(first, "jobs.a", ["t0"])
+        do {
+            let (c, r) = try join(first, "keeper")
+            let t = try #require(r.next()?.task)
+            #expect(t.id == t0[0])
+            c.send("ACK jobs.a \(t.id)\r\n")
+            #expect(r.next(where: { $0 == .integer(1) }) != nil)
+            c.send("AGENT LEAVE\r\n")
+            #expect(r.next() == .simple("OK"))
+        }
+        // Incompressible filler seals segments; retention deletes the oldest.
+        var rng = SystemRandomNumberGenerator()
+        let filler = (0..<160).map { _ in String((0..<3000).map { _ in "abcdefghijklmnopqrstuvwxyz0123456789".randomElement(using: &rng) ?? "x" }) }
+        _ = try publish(first, "filler", filler)
+        #expect(first.waitForLog("ledger segment deleted", timeout: 10), "retention did not run")
+        let ids = try publish(first, "jobs.a", ["t1", "t2", "t3"])
+        do {
+            let (c, r) = try join(first, "keeper")
+            let a = try #require(r.next()?.task), b = try #require(r.next()?.task)
+            #expect([a.id, b.id] == [ids[0], ids[1]])
+            c.send("ACK jobs.a \(ids[0])\r\n")
+            #expect(r.next(where: { $0 == .integer(1) }) != nil)
+            // The freed slot takes t3 at once.
+            #expect(r.next(where: { $0.task != nil })?.task?.id == ids[2])
+        }
+        let t4 = try publish(first, "jobs.a", ["t4"])
+        #expect(first.terminate() == 0)
+        let second = try ServerProcess(config: config, logLevel: "info", ledgerDirectory: first.ledgerDirectory)
+        let restored = second.logLines.first { $0.contains("consumer groups restored") } ?? ""
+        #expect(!restored.contains("\"from_snapshot\":\"none\""), "\(restored)")
+        let (c2, r2) = try join(second, "keeper")
+        var after: [String: Int] = [:]
+        while after.count < 3, let t = r2.next(timeout: 3, where: { $0.task != nil })?.task {
+            after[t.id] = t.deliveries
+            c2.send("ACK jobs.a \(t.id)\r\n")
+        }
+        #expect(after == [ids[1]: 2, ids[2]: 2, t4[0]: 1], "t2, t3 pending, t4 never delivered, t1 acknowledged: \(after)")
+    }
+
     @Test func echoBuiltinRepliesToReplyTo() throws {
         let server = try ServerProcess(config: Self.config, logLevel: "info")
         let sub = try RawClient(port: server.port)
