@@ -53,13 +53,21 @@ public final class GroupStore {
     /// must wait for its journal record to be durable.
     public func flushJournal() {
         guard let journal, hasBatchedChanges else { return }
+        // At most `snapshotIDsPerRecord` IDs a record: an XREADGROUP without
+        // COUNT can deliver a whole stream in one pass.
         for key in batchedDeliveryOrder {
             guard let ids = batchedDeliveries[key], let g = groupsByIdentity[key.group] else { continue }
-            _ = journal(JournalRecord(op: "delivered", topic: g.topic, group: g.name, consumer: g.consumerName(key.consumer), ids: ids))
+            for start in stride(from: 0, to: ids.count, by: Self.snapshotIDsPerRecord) {
+                let part = ids.count <= Self.snapshotIDsPerRecord ? ids : Array(ids[start..<min(start + Self.snapshotIDsPerRecord, ids.count)])
+                _ = journal(JournalRecord(op: "delivered", topic: g.topic, group: g.name, consumer: g.consumerName(key.consumer), ids: part))
+            }
         }
         for key in batchedAckOrder {
             guard let (g, ids) = batchedAcks[key] else { continue }
-            _ = journal(JournalRecord(op: "acked", topic: g.topic, group: g.name, ids: ids))
+            for start in stride(from: 0, to: ids.count, by: Self.snapshotIDsPerRecord) {
+                let part = ids.count <= Self.snapshotIDsPerRecord ? ids : Array(ids[start..<min(start + Self.snapshotIDsPerRecord, ids.count)])
+                _ = journal(JournalRecord(op: "acked", topic: g.topic, group: g.name, ids: part))
+            }
         }
         batchedDeliveries.removeAll(keepingCapacity: true)
         batchedDeliveryOrder.removeAll(keepingCapacity: true)
@@ -165,6 +173,10 @@ public final class GroupStore {
     /// journal records may have been retired by retention, and replaying
     /// them all would make restarts slower as the ledger grows. The kernel
     /// writes one whenever a segment is sealed.
+    /// IDs in one `delivered`, `acked` or `pending` record, so that a record
+    /// stays small (about 170 KiB) whatever a pass or a snapshot holds.
+    static let snapshotIDsPerRecord = 4096
+
     public func writeSnapshot(nowMillis: Int64) {
         guard !replaying, let journal else { return }
         flushJournal()
@@ -179,7 +191,14 @@ public final class GroupStore {
             }
             for (index, c) in g.consumers.enumerated() where !c.deleted {
                 let (ids, counts) = byConsumer[index] ?? ([], [])
-                _ = journal(JournalRecord(op: "pending", topic: g.topic, group: g.name, consumer: c.name, ids: ids, counts: counts))
+                // Records of bounded size however much is pending; replay adds them up.
+                var start = 0
+                repeat {
+                    let end = min(start + Self.snapshotIDsPerRecord, ids.count)
+                    _ = journal(JournalRecord(op: "pending", topic: g.topic, group: g.name, consumer: c.name,
+                                              ids: Array(ids[start..<end]), counts: Array(counts[start..<end])))
+                    start = end
+                } while start < ids.count
             }
             for p in g.pending where p.eligibleAtMillis > nowMillis {
                 _ = journal(JournalRecord(op: "nack", topic: g.topic, group: g.name, id: p.id, countName: "at", count: p.eligibleAtMillis))
