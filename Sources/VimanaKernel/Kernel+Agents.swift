@@ -16,12 +16,36 @@ extension Kernel {
 
     // MARK: - Boot
 
-    /// Rebuilds groups from the ledger's journal and wires every enabled agent.
+    /// Rebuilds consumer groups from the ledger's journal (those of Redis
+    /// clients as much as agents') and wires every enabled agent.
     func setUpAgents() throws(KernelStartError) {
-        guard !config.agents.isEmpty else { return }
         guard let ledger else {
-            throw KernelStartError("agents need the ledger: set ledger.enabled: true (or remove the agents)")
+            if !config.agents.isEmpty {
+                throw KernelStartError("agents need the ledger: set ledger.enabled: true (or remove the agents)")
+            }
+            return
         }
+        restoreGroups(ledger)
+        for (index, config) in config.agents.enumerated() {
+            let runtime = AgentRuntime(config: config)
+            agents.append(runtime)
+            agentIndex[config.id] = index
+            guard config.enabled else { continue }
+            for topic in ledger.topicNames where !topic.starts(with: Self.agentJournalPrefix) && runtime.subscribes(to: topic) {
+                let start = config.start == .all ? StreamID.zero : (ledger.stream(topic)?.lastID ?? .zero)
+                attachGroup(runtime, topic: topic, start: start)
+            }
+            if config.kind == .builtin { startBuiltin(runtime) }
+        }
+        for a in agents {
+            log.info("agent wired", ["agent": .string(a.id), "kind": .string(a.config.kind.rawValue),
+                                     "enabled": .bool(a.config.enabled), "topics": .int(a.groups.count),
+                                     "pending": .int(a.pendingCount)])
+        }
+    }
+
+    /// Replays the journal, then journals every change from now on.
+    private func restoreGroups(_ ledger: Ledger) {
         let journalTopic = GroupStore.journalTopic
         if ledger.stream(journalTopic) != nil {
             // From the latest complete snapshot on (the whole journal when there is none),
@@ -41,22 +65,6 @@ extension Kernel {
         }
         ledger.onRolled = { [unowned self] in groupSnapshotDue = true }
         groups.journal = { [unowned self] record in writeJournal(record) }
-        for (index, config) in config.agents.enumerated() {
-            let runtime = AgentRuntime(config: config)
-            agents.append(runtime)
-            agentIndex[config.id] = index
-            guard config.enabled else { continue }
-            for topic in ledger.topicNames where !topic.starts(with: Self.agentJournalPrefix) && runtime.subscribes(to: topic) {
-                let start = config.start == .all ? StreamID.zero : (ledger.stream(topic)?.lastID ?? .zero)
-                attachGroup(runtime, topic: topic, start: start)
-            }
-            if config.kind == .builtin { startBuiltin(runtime) }
-        }
-        for a in agents {
-            log.info("agent wired", ["agent": .string(a.id), "kind": .string(a.config.kind.rawValue),
-                                     "enabled": .bool(a.config.enabled), "topics": .int(a.groups.count),
-                                     "pending": .int(a.pendingCount)])
-        }
     }
 
     static let replayChunk = 10_000
