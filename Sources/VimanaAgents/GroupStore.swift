@@ -178,7 +178,7 @@ public final class GroupStore {
     static let snapshotIDsPerRecord = 4096
 
     public func writeSnapshot(nowMillis: Int64) {
-        guard !replaying, let journal else { return }
+        guard !replaying, let journal, !groups.isEmpty else { return }
         flushJournal()
         guard let begin = journal(JournalRecord(op: "snapshot-begin", topic: [], group: [])) else { return }
         for g in groups.values {
