@@ -177,10 +177,12 @@ public final class GroupStore {
     /// stays small (about 170 KiB) whatever a pass or a snapshot holds.
     static let snapshotIDsPerRecord = 4096
 
-    public func writeSnapshot(nowMillis: Int64) {
-        guard !replaying, let journal, !groups.isEmpty else { return }
+    /// Returns the `snapshot-begin`'s ID, or nil when nothing was written.
+    @discardableResult
+    public func writeSnapshot(nowMillis: Int64) -> StreamID? {
+        guard !replaying, let journal, !groups.isEmpty else { return nil }
         flushJournal()
-        guard let begin = journal(JournalRecord(op: "snapshot-begin", topic: [], group: [])) else { return }
+        guard let begin = journal(JournalRecord(op: "snapshot-begin", topic: [], group: [])) else { return nil }
         for g in groups.values {
             _ = journal(JournalRecord(op: "snapshot", topic: g.topic, group: g.name, id: g.lastDelivered,
                                       countName: "entries-read", count: g.entriesRead))
@@ -205,6 +207,7 @@ public final class GroupStore {
             }
         }
         _ = journal(JournalRecord(op: "snapshot-end", topic: [], group: [], id: begin))
+        return begin
     }
 
     // MARK: - Replay
@@ -214,8 +217,7 @@ public final class GroupStore {
         replaying = true
         defer { replaying = false }
         for r in records {
-            var f: [String: [UInt8]] = [:]
-            for field in r.fields { f[String(decoding: field.name, as: UTF8.self)] = field.value }
+            let f = JournalFields(r.fields)
             guard let op = f["op"].map({ String(decoding: $0, as: UTF8.self) }),
                   let topic = f["topic"], let name = f["group"] else { continue }
             let id = f["id"].flatMap(Self.parseID)
@@ -274,15 +276,51 @@ public final class GroupStore {
         }
     }
 
-    /// The IDs of a `delivered` or `acked` record: `ms-seq` separated by spaces.
+    /// The IDs of a `delivered`, `acked` or `pending` record: `ms-seq`
+    /// separated by spaces. Parsed byte by byte: a restart replays many.
     static func parseIDs(_ bytes: [UInt8]) -> [StreamID] {
-        bytes.split(separator: 32).compactMap { parseID(Array($0)) }
+        var out: [StreamID] = []
+        out.reserveCapacity(bytes.count / 16)
+        var i = 0
+        while i < bytes.count {
+            var j = i
+            while j < bytes.count && bytes[j] != 32 { j += 1 }
+            if let id = parseID(bytes[i..<j]) { out.append(id) }
+            i = j + 1
+        }
+        return out
     }
 
-    static func parseID(_ bytes: [UInt8]) -> StreamID? {
-        let text = String(decoding: bytes, as: UTF8.self)
-        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count == 2, let ms = UInt64(parts[0]), let seq = UInt64(parts[1]) else { return nil }
+    static func parseID(_ bytes: [UInt8]) -> StreamID? { parseID(bytes[...]) }
+
+    /// `ms-seq`, both decimal; nil for anything else.
+    static func parseID(_ bytes: ArraySlice<UInt8>) -> StreamID? {
+        var ms: UInt64 = 0, seq: UInt64 = 0, inSeq = false, digits = 0
+        for b in bytes {
+            if b == 45 && !inSeq && digits > 0 { inSeq = true; digits = 0; continue }
+            let d = b &- 48
+            guard d <= 9 else { return nil }
+            let (m, o1) = (inSeq ? seq : ms).multipliedReportingOverflow(by: 10)
+            let (v, o2) = m.addingReportingOverflow(UInt64(d))
+            guard !o1 && !o2 else { return nil }
+            if inSeq { seq = v } else { ms = v }
+            digits += 1
+        }
+        guard inSeq && digits > 0 else { return nil }
         return StreamID(ms: ms, seq: seq)
+    }
+}
+
+/// A journal record's fields looked up by name without building a dictionary
+/// of strings per record (a restart replays many).
+struct JournalFields {
+    let fields: [LedgerRecord.Field]
+
+    init(_ fields: [LedgerRecord.Field]) { self.fields = fields }
+
+    subscript(_ name: StaticString) -> [UInt8]? {
+        let key = UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
+        for f in fields where f.name.count == key.count && f.name.elementsEqual(key) { return f.value }
+        return nil
     }
 }

@@ -69,12 +69,50 @@ extension Kernel {
 
     static let replayChunk = 10_000
 
+    // MARK: - Snapshots
+
+    /// Writes a snapshot of every group to the journal (see GroupStore).
+    func writeGroupSnapshot() {
+        groupSnapshotDue = false
+        rawBytesAtSnapshot = ledger?.stats.rawBytesWritten ?? 0
+        if let begin = groups.writeSnapshot(nowMillis: Clock.wallMillis()) {
+            snapshotAwaitingDurability = (begin, lastJournalSequence)
+        }
+    }
+
+    static let snapshotPointerFile = "groups.snapshot"
+
+    /// Records, once it is durable, where the latest snapshot begins.
+    func noteDurableSnapshot(upTo sequence: UInt64) {
+        guard let pending = snapshotAwaitingDurability, sequence > pending.sequence, let ledger else { return }
+        snapshotAwaitingDurability = nil
+        let path = ledger.options.directory + "/" + Self.snapshotPointerFile
+        let text = pending.begin.description + "\n"
+        // A lost or stale pointer only means a longer search at the next start.
+        if !FileIO.writeSmallFile(path, text) {
+            log.warn("cannot record the group snapshot's position", ["path": .string(path)])
+        }
+    }
+
+    /// Where the latest complete group snapshot begins: the position in
+    /// `groups.snapshot` when that record is a `snapshot-begin` still in the
+    /// ledger, else found by `searchSnapshot`.
+    func latestSnapshot(_ ledger: Ledger) -> StreamID? {
+        let path = ledger.options.directory + "/" + Self.snapshotPointerFile
+        if let text = FileIO.readSmallFile(path),
+           let id = Array(text.utf8.prefix { $0 != 10 }).withUnsafeBufferPointer({ Self.parseID($0, missingSeq: 0) }),
+           let r = ledger.range(topic: GroupStore.journalTopic, from: id, to: id, count: 1).first,
+           r.fields.first(where: { $0.name == Self.opField })?.value == Self.snapshotBegin {
+            return id
+        }
+        return searchSnapshot(ledger)
+    }
+
     /// The ID of the `snapshot-begin` of the latest complete group snapshot
     /// in the journal (one whose `snapshot-end` was written); nil when there
     /// is none. Segments are searched newest first, each read forward a
-    /// bounded chunk at a time; the latest snapshot is normally in the
-    /// newest one (one is written whenever a segment is sealed).
-    func latestSnapshot(_ ledger: Ledger) -> StreamID? {
+    /// bounded chunk at a time.
+    func searchSnapshot(_ ledger: Ledger) -> StreamID? {
         for span in ledger.topicSpans(GroupStore.journalTopic).reversed() {
             var found: StreamID?
             var from = span.first
@@ -95,6 +133,7 @@ extension Kernel {
     }
 
     private static let opField = Array("op".utf8), idField = Array("id".utf8), snapshotEnd = Array("snapshot-end".utf8)
+    private static let snapshotBegin = Array("snapshot-begin".utf8)
 
     /// The agent's group on `topic`, created (journaled) when missing.
     @discardableResult

@@ -39,7 +39,10 @@ extension Kernel {
         } catch {
             throw KernelStartError("ledger: \(error)")
         }
-        ledger.onDurable = { [unowned self] sequence in releaseDurable(upTo: sequence) }
+        ledger.onDurable = { [unowned self] sequence in
+            releaseDurable(upTo: sequence)
+            if snapshotAwaitingDurability != nil { noteDurableSnapshot(upTo: sequence) }
+        }
         ledger.onDrained = { [unowned self] in resumeStalled() }
         for problem in report.problems { log.error("ledger problem", ["detail": .string(problem)]) }
         log.info("ledger opened", ["dir": .string(ledger.options.directory), "segments": .int(report.segments),

@@ -88,6 +88,29 @@ public enum FileIO {
         if Glibc.rename(from, to) != 0 { throw LedgerIOError("rename", "\(from) -> \(to)") }
     }
 
+    /// Replaces `path` with `text` (written to `path.tmp`, then renamed):
+    /// a reader sees the old contents or the new, never a mix.
+    public static func writeSmallFile(_ path: String, _ text: String) -> Bool {
+        let tmp = path + ".tmp"
+        guard let fd = try? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC) else { return false }
+        let bytes = Array(text.utf8)
+        let ok = bytes.withUnsafeBytes { b in
+            b.baseAddress.map { (try? writeAll(fd, $0, b.count, path: tmp)) != nil } ?? true
+        }
+        Glibc.close(fd)
+        return ok && (try? rename(tmp, path)) != nil
+    }
+
+    /// Up to 4 KiB of `path` as text, or nil when it cannot be read.
+    public static func readSmallFile(_ path: String) -> String? {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { Glibc.close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = buffer.withUnsafeMutableBytes { b in b.baseAddress.map { pread(fd, $0, b.count, at: 0) } ?? 0 }
+        return n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self) : nil
+    }
+
     public static func unlink(_ path: String) throws(LedgerIOError) {
         if Glibc.unlink(path) != 0 && errno != ENOENT { throw LedgerIOError("unlink", path) }
     }

@@ -215,7 +215,7 @@ import Testing
 
     /// Retention retires the segment holding a group's creation and first
     /// deliveries; the snapshot written at each seal keeps the group whole.
-    @Test func groupStateOutlivesRetentionOfItsJournal() throws {
+    @Test(arguments: [false, true]) func groupStateOutlivesRetentionOfItsJournal(corruptPointer: Bool) throws {
         let config = """
             ledger:
               segment_bytes: 64KiB
@@ -253,10 +253,21 @@ import Testing
             #expect(r.next(where: { $0.task != nil })?.task?.id == ids[2])
         }
         let t4 = try publish(first, "jobs.a", ["t4"])
+        // Once a snapshot is durable, where it begins is kept beside the segments.
+        let pointer = first.ledgerDirectory + "/groups.snapshot"
+        let deadline = Date().addingTimeInterval(5)
+        while !FileManager.default.fileExists(atPath: pointer) && Date() < deadline { usleep(50_000) }
+        let recorded = try String(contentsOfFile: pointer, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(first.terminate() == 0)
+        if corruptPointer { try "garbage\n".write(toFile: pointer, atomically: true, encoding: .utf8) }
         let second = try ServerProcess(config: config, logLevel: "info", ledgerDirectory: first.ledgerDirectory)
         let restored = second.logLines.first { $0.contains("consumer groups restored") } ?? ""
         #expect(!restored.contains("\"from_snapshot\":\"none\""), "\(restored)")
+        if !corruptPointer {
+            // At least as recent as the pointer read before the stop (a later one may have become durable since).
+            let used = restored.components(separatedBy: "\"from_snapshot\":\"").last?.prefix { $0 != "\"" } ?? ""
+            #expect(!used.isEmpty && String(used) >= recorded || String(used).count > recorded.count, "\(restored) vs \(recorded)")
+        }
         let (c2, r2) = try join(second, "keeper")
         var after: [String: Int] = [:]
         while after.count < 3, let t = r2.next(timeout: 3, where: { $0.task != nil })?.task {
