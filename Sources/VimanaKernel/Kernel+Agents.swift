@@ -164,53 +164,42 @@ extension Kernel {
                 ledger.appendField(name: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount), value: value)
             }
             field("op", UnsafeRawBufferPointer(start: record.op.utf8Start, count: record.op.utf8CodeUnitCount))
-            record.topic.withUnsafeBytes { field("topic", $0) }
-            record.group.withUnsafeBytes { field("group", $0) }
-            if let consumer = record.consumer { consumer.withUnsafeBytes { field("consumer", $0) } }
-            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 48) { buffer in
-                guard let p = buffer.baseAddress else { return }
-                if let id = record.id {
-                    var n = Self.writeDecimal(id.ms, to: p)
-                    p[n] = 45  // '-'
-                    n += 1
-                    n += Self.writeDecimal(id.seq, to: p + n)
-                    field("id", UnsafeRawBufferPointer(start: p, count: n))
-                }
-                if let name = record.countName {
-                    let negative = record.count < 0
-                    if negative { p[0] = 45 }
-                    let n = Self.writeDecimal(record.count.magnitude, to: p + (negative ? 1 : 0)) + (negative ? 1 : 0)
+            /// A field of `items` written as text, separated by spaces;
+            /// `write` puts one item (at most `width` bytes) at a pointer.
+            func list<T>(_ name: StaticString, _ items: [T], width: Int, _ write: (T, UnsafeMutablePointer<UInt8>) -> Int) {
+                withUnsafeTemporaryAllocation(of: UInt8.self, capacity: items.count * (width + 1)) { buffer in
+                    guard let p = buffer.baseAddress else { return }
+                    var n = 0
+                    for item in items {
+                        if n > 0 { p[n] = 32; n += 1 }
+                        n += write(item, p + n)
+                    }
                     field(name, UnsafeRawBufferPointer(start: p, count: n))
                 }
             }
-            if let ids = record.ids {
-                withUnsafeTemporaryAllocation(of: UInt8.self, capacity: ids.count * 42) { buffer in
-                    guard let p = buffer.baseAddress else { return }
-                    var n = 0
-                    for id in ids {
-                        if n > 0 { p[n] = 32; n += 1 }
-                        n += Self.writeDecimal(id.ms, to: p + n)
-                        p[n] = 45
-                        n += 1
-                        n += Self.writeDecimal(id.seq, to: p + n)
-                    }
-                    field("ids", UnsafeRawBufferPointer(start: p, count: n))
+            record.topic.withUnsafeBytes { field("topic", $0) }
+            record.group.withUnsafeBytes { field("group", $0) }
+            if let consumer = record.consumer { consumer.withUnsafeBytes { field("consumer", $0) } }
+            if let id = record.id { list("id", [id], width: 41) { Self.writeID($0, to: $1) } }
+            if let name = record.countName {
+                list(name, [record.count], width: 21) { v, p in
+                    if v < 0 { p[0] = 45 }
+                    return Self.writeDecimal(v.magnitude, to: p + (v < 0 ? 1 : 0)) + (v < 0 ? 1 : 0)
                 }
             }
-            if let counts = record.counts {
-                withUnsafeTemporaryAllocation(of: UInt8.self, capacity: counts.count * 21) { buffer in
-                    guard let p = buffer.baseAddress else { return }
-                    var n = 0
-                    for c in counts {
-                        if n > 0 { p[n] = 32; n += 1 }
-                        n += Self.writeDecimal(UInt64(max(c, 0)), to: p + n)
-                    }
-                    field("counts", UnsafeRawBufferPointer(start: p, count: n))
-                }
-            }
+            if let ids = record.ids { list("ids", ids, width: 41) { Self.writeID($0, to: $1) } }
+            if let counts = record.counts { list("counts", counts, width: 20) { Self.writeDecimal(UInt64(max($0, 0)), to: $1) } }
             ledger.finishRecord(r.mark, fieldCount: record.fieldCount)
             return r.id
         }
+    }
+
+    /// Writes `ms-seq` at `p` (at most 41 bytes); returns the length.
+    static func writeID(_ id: StreamID, to p: UnsafeMutablePointer<UInt8>) -> Int {
+        var n = writeDecimal(id.ms, to: p)
+        p[n] = 45  // '-'
+        n += 1
+        return n + writeDecimal(id.seq, to: p + n)
     }
 
     /// Writes `value` in decimal at `p` (at most 20 bytes); returns the length.

@@ -277,13 +277,18 @@ import Testing
         #expect(after == [ids[1]: 2, ids[2]: 2, t4[0]: 1], "t2, t3 pending, t4 never delivered, t1 acknowledged: \(after)")
     }
 
-    @Test func echoBuiltinRepliesToReplyTo() throws {
+    /// A server with the echo built-in, a subscriber to `results.me`, and a publisher.
+    func echoSetup() throws -> (ServerProcess, RESPReader, RawClient) {
         let server = try ServerProcess(config: Self.config, logLevel: "info")
         let sub = try RawClient(port: server.port)
         let rs = RESPReader(sub)
         sub.send("SUBSCRIBE results.me\r\n")
         _ = rs.next()
-        let pub = try RawClient(port: server.port)
+        return (server, rs, try RawClient(port: server.port))
+    }
+
+    @Test func echoBuiltinRepliesToReplyTo() throws {
+        let (server, rs, pub) = try echoSetup()
         let body = "{\"id\":\"7\",\"reply_to\":\"results.me\",\"text\":\"hi\"}"
         pub.send(RawClient.command(["PUBLISH", "echo.requests", body]))
         let message = try #require(rs.next(timeout: 5))
@@ -293,12 +298,7 @@ import Testing
     /// A built-in that throws: the task is retried, then dead-lettered with
     /// the error; the agent and the kernel go on answering.
     @Test func aFailingBuiltinDeadLettersTheTaskAndCarriesOn() throws {
-        let server = try ServerProcess(config: Self.config, logLevel: "info")
-        let sub = try RawClient(port: server.port)
-        let rs = RESPReader(sub)
-        sub.send("SUBSCRIBE results.me\r\n")
-        _ = rs.next()
-        let pub = try RawClient(port: server.port)
+        let (server, rs, pub) = try echoSetup()
         let good = "{\"id\":\"8\",\"reply_to\":\"results.me\"}"
         pub.send(RawClient.command(["PUBLISH", "echo.requests", "{\"id\":\"bad\",\"reply_to\":5}"]))
         pub.send(RawClient.command(["PUBLISH", "echo.requests", good]))
