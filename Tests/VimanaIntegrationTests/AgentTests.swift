@@ -289,6 +289,7 @@ import Testing
 
     @Test func echoBuiltinRepliesToReplyTo() throws {
         let (server, rs, pub) = try echoSetup()
+        defer { withExtendedLifetime(server) {} }  // the server runs until the test ends
         let body = "{\"id\":\"7\",\"reply_to\":\"results.me\",\"text\":\"hi\"}"
         pub.send(RawClient.command(["PUBLISH", "echo.requests", body]))
         let message = try #require(rs.next(timeout: 5))
