@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The smallest useful Vimana agent: a dozen lines, standard library only."""
+"""The smallest useful Vimana agent: 20 lines of code, standard library only."""
 import json, os, socket, sys
 
 host, port = os.environ["VIMANA_ADDR"].rsplit(":", 1)
