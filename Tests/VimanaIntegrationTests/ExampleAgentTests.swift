@@ -4,7 +4,7 @@ import Testing
 import Glibc
 #endif
 
-/// The example agents in tools/agents (Python, Bash, Node, and the dozen-line
+/// The example agents in tools/agents (Python, Bash, Node, and the minimal
 /// one), each started and supervised by a real kernel from its phoenix.yaml
 /// entry, fed tasks published with netcat, killed and restarted.
 @Suite struct ExampleAgentTests {
@@ -83,10 +83,10 @@ import Glibc
         #expect(exits.last?.contains("\"exit_status\":0") == true, "exits: \(exits)")
     }
 
-    /// The dozen-line agent: it crashes on a payload that is not JSON; the
+    /// The minimal agent: it crashes on a payload that is not JSON; the
     /// kernel restarts it, redelivers, and after max_deliver dead-letters the
     /// task; the tasks around it are answered and nothing is lost.
-    @Test func dozenLineAgentLosesNothingWhenItCrashes() throws {
+    @Test func minimalAgentLosesNothingWhenItCrashes() throws {
         try requireInterpreter("python3")
         let server = try ServerProcess(config: """
             agents:
