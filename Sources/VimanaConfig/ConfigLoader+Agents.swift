@@ -67,15 +67,7 @@ extension Schema {
             }
         }
         if let n = s["description"], let text = try scalar(n, "\(name).description", "a string") { a.description = text }
-        if let n = s["kind"] {
-            let expected = "one of builtin, external"
-            if let text = try scalar(n, "\(name).kind", expected) {
-                guard let kind = AgentConfig.Kind(rawValue: Self.lowerASCII(text)) else {
-                    throw mismatch(n, "\(name).kind", expected)
-                }
-                a.kind = kind
-            }
-        }
+        if let n = s["kind"], let v: AgentConfig.Kind = try choice(n, "\(name).kind", "one of builtin, external") { a.kind = v }
         if let n = s["enabled"], let v = try boolean(n, "\(name).enabled") { a.enabled = v }
         if let n = s["publishes"] { a.publishes = try strings(n, "\(name).publishes") }
         if let n = s["ack_wait"], let v = try milliseconds(n, "\(name).ack_wait", Self.ackWaitMillisRange) {
@@ -85,15 +77,7 @@ extension Schema {
             a.maxDeliver = v
         }
         if let n = s["prefetch"], let v = try integer(n, "\(name).prefetch", Self.prefetchRange) { a.prefetch = v }
-        if let n = s["start"] {
-            let expected = "one of new, all"
-            if let text = try scalar(n, "\(name).start", expected) {
-                guard let start = AgentConfig.Start(rawValue: Self.lowerASCII(text)) else {
-                    throw mismatch(n, "\(name).start", expected)
-                }
-                a.start = start
-            }
-        }
+        if let n = s["start"], let v: AgentConfig.Start = try choice(n, "\(name).start", "one of new, all") { a.start = v }
         if let n = s["required"], let v = try boolean(n, "\(name).required") { a.required = v }
 
         if a.kind == .builtin {
@@ -110,14 +94,8 @@ extension Schema {
         }
         if let n = s["command"] { a.command = try command(n, "\(name).command") }
         if let n = s["env"] { a.env = try environment(n, "\(name).env") }
-        if let n = s["restart"] {
-            let expected = "one of always, on-failure, never"
-            if let text = try scalar(n, "\(name).restart", expected) {
-                guard let restart = AgentConfig.Restart(rawValue: Self.lowerASCII(text)) else {
-                    throw mismatch(n, "\(name).restart", expected)
-                }
-                a.restart = restart
-            }
+        if let n = s["restart"], let v: AgentConfig.Restart = try choice(n, "\(name).restart", "one of always, on-failure, never") {
+            a.restart = v
         }
         if let n = s["max_restarts"], let v = try integer(n, "\(name).max_restarts", Self.maxRestartsRange) {
             a.maxRestarts = v

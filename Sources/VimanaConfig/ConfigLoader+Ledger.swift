@@ -16,14 +16,8 @@ extension Schema {
         if let n = s["dir"], let v = try path(n, "ledger.dir") { g.dir = v }
         if let n = s["record"], let v = try strings(n, "ledger.record") { g.record = v }
         if let n = s["exclude"], let v = try strings(n, "ledger.exclude") { g.exclude = v }
-        if let n = s["fsync"] {
-            // Unquoted `no` is the text "no" here (libyaml does not resolve booleans), so it names the policy.
-            let expected = "one of always, everysec, no"
-            if let text = try scalar(n, "ledger.fsync", expected) {
-                guard let policy = FsyncPolicy(rawValue: Self.lowerASCII(text)) else { throw mismatch(n, "ledger.fsync", expected) }
-                g.fsync = policy
-            }
-        }
+        // Unquoted `no` is the text "no" here (libyaml does not resolve booleans), so it names the policy.
+        if let n = s["fsync"], let v: FsyncPolicy = try choice(n, "ledger.fsync", "one of always, everysec, no") { g.fsync = v }
         // zlib's levels: 0 stores, 9 compresses hardest.
         if let n = s["compression_level"], let v = try integer(n, "ledger.compression_level", 0...9) {
             g.compressionLevel = v

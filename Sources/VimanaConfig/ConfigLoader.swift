@@ -105,13 +105,7 @@ struct Schema {
                 g.level = level
             }
         }
-        if let n = s["format"] {
-            let expected = "one of text, json"
-            if let text = try scalar(n, "logging.format", expected) {
-                guard let format = LogFormat(rawValue: Self.lowerASCII(text)) else { throw mismatch(n, "logging.format", expected) }
-                g.format = format
-            }
-        }
+        if let n = s["format"], let v: LogFormat = try choice(n, "logging.format", "one of text, json") { g.format = v }
         return g
     }
 
@@ -142,6 +136,14 @@ struct Schema {
         if node.isNull { return nil }
         guard case .scalar(let text, _) = node.content else { throw mismatch(node, key, expected) }
         return text
+    }
+
+    /// One of an enum's raw values, in any letter case; nil for null.
+    func choice<T: RawRepresentable>(_ node: YAMLNode, _ key: String, _ expected: String) throws(ConfigError) -> T?
+        where T.RawValue == String {
+        guard let text = try scalar(node, key, expected) else { return nil }
+        guard let value = T(rawValue: Self.lowerASCII(text)) else { throw mismatch(node, key, expected) }
+        return value
     }
 
     func integer(_ node: YAMLNode, _ key: String, _ range: ClosedRange<Int>) throws(ConfigError) -> Int? {
