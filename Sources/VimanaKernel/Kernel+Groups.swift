@@ -183,14 +183,7 @@ extension Kernel {
             if read.noAck { a.acknowledged += n }
         }
         guard history || !found.isEmpty else { return false }
-        let resp3 = c.pointee.flags.contains(.resp3)
-        if resp3 { c.pointee.output.tail.writeMapHeader(found.count, resp3: true) }
-        else { c.pointee.output.tail.writeArrayHeader(found.count) }
-        for (topic, entries) in found {
-            if !resp3 { c.pointee.output.tail.writeArrayHeader(2) }
-            c.pointee.output.tail.writeBulk(bytes: topic)
-            writeEntries(&c.pointee.output.tail, entries)
-        }
+        writeStreamsReply(c, found)
         return true
     }
 

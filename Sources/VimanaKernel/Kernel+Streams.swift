@@ -144,14 +144,19 @@ extension Kernel {
 
     func writeEntries(_ b: inout ByteBuffer, _ entries: [LedgerRecord]) {
         b.writeArrayHeader(entries.count)
-        for e in entries {
-            b.writeArrayHeader(2)
-            b.writeBulk(string: e.id.description)
-            b.writeArrayHeader(e.fields.count * 2)
-            for f in e.fields {
-                b.writeBulk(bytes: f.name)
-                b.writeBulk(bytes: f.value)
-            }
+        for e in entries { writeEntry(&b, e) }
+    }
+
+    /// XREAD's and XREADGROUP's reply: RESP3 a map of topic → entries, RESP2
+    /// an array of [topic, entries].
+    func writeStreamsReply(_ c: UnsafeMutablePointer<ClientState>, _ found: [([UInt8], [LedgerRecord])]) {
+        let resp3 = c.pointee.flags.contains(.resp3)
+        if resp3 { c.pointee.output.tail.writeMapHeader(found.count, resp3: true) }
+        else { c.pointee.output.tail.writeArrayHeader(found.count) }
+        for (topic, entries) in found {
+            if !resp3 { c.pointee.output.tail.writeArrayHeader(2) }
+            c.pointee.output.tail.writeBulk(bytes: topic)
+            writeEntries(&c.pointee.output.tail, entries)
         }
     }
 
@@ -235,15 +240,7 @@ extension Kernel {
             if !entries.isEmpty { found.append((topic, entries)) }
         }
         guard !found.isEmpty else { return false }
-        let resp3 = c.pointee.flags.contains(.resp3)
-        // RESP3: a map of topic → entries; RESP2: an array of [topic, entries].
-        if resp3 { c.pointee.output.tail.writeMapHeader(found.count, resp3: true) }
-        else { c.pointee.output.tail.writeArrayHeader(found.count) }
-        for (topic, entries) in found {
-            if !resp3 { c.pointee.output.tail.writeArrayHeader(2) }
-            c.pointee.output.tail.writeBulk(bytes: topic)
-            writeEntries(&c.pointee.output.tail, entries)
-        }
+        writeStreamsReply(c, found)
         return true
     }
 
@@ -300,7 +297,7 @@ extension Kernel {
 
     func writeGroupCount(_ b: inout ByteBuffer, _ topic: [UInt8]) { b.writeInteger(groups.groups(of: topic).count) }
 
-    private func writeEntry(_ b: inout ByteBuffer, _ e: LedgerRecord) {
+    func writeEntry(_ b: inout ByteBuffer, _ e: LedgerRecord) {
         b.writeArrayHeader(2)
         b.writeBulk(string: e.id.description)
         b.writeArrayHeader(e.fields.count * 2)
