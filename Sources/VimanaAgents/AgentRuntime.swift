@@ -58,10 +58,13 @@ public final class AgentRuntime {
     public init(config: AgentConfig) {
         self.config = config
         patterns = config.subscribes.map { Array($0.utf8) }
+        groupName = Array(config.id.utf8)
         status = config.enabled ? .idle : .disabled
     }
 
     public var id: String { config.id }
+    /// The id as bytes: the name of each of its consumer groups.
+    public let groupName: [UInt8]
 
     /// True when the agent subscribes to `topic`.
     public func subscribes(to topic: [UInt8]) -> Bool {

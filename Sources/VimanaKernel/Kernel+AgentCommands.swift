@@ -190,7 +190,7 @@ extension Kernel {
         let now = Clock.wallMillis()
         a.redisReaders = a.redisReaders.filter { now - $0.value < Int64(a.config.ackWaitMillis) }
         var live = Set(a.redisReaders.keys)
-        let group = Array(a.id.utf8)
+        let group = a.groupName
         for fds in blockedReaders.values {
             for fd in fds {
                 if let read = infos[Int(fd)]?.blockedRead?.group, read.group == group { live.insert(read.consumer) }

@@ -139,7 +139,7 @@ extension Kernel {
     @discardableResult
     func attachGroup(_ a: AgentRuntime, topic: [UInt8], start: StreamID) -> ConsumerGroup {
         if let g = a.group(for: topic) { return g }
-        let name = Array(a.id.utf8)
+        let name = a.groupName
         let g = groups.group(topic, name) ?? groups.create(topic: topic, name: name, lastDelivered: start)
             ?? ConsumerGroup(topic: topic, name: name, lastDelivered: start)
         // Tasks pending from before (a previous boot's instances, Redis readers

@@ -56,7 +56,7 @@ extension Kernel {
         case "destroy":
             guard exists else { c.pointee.output.tail.writeError("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically."); return }
             let destroyed = groups.destroy(topic: topic, name: name)
-            for a in agents where Array(a.id.utf8) == name {
+            for a in agents where a.groupName == name {
                 a.groups.removeAll { $0.topic == topic }
                 a.lastSequence[topic] = nil
             }
@@ -73,7 +73,7 @@ extension Kernel {
                 else { c.pointee.output.tail.writeError(Self.invalidID); return }
                 groups.setID(g, id, entriesRead: nil)
                 // An agent's reads resume from the group's new position, not its own bookmark.
-                for a in agents where Array(a.id.utf8) == name {
+                for a in agents where a.groupName == name {
                     a.lastSequence[topic] = nil
                     a.dirty = true
                 }
@@ -175,7 +175,7 @@ extension Kernel {
                 if !entries.isEmpty { found.append((topic, entries)) }
             }
         }
-        if let a = agents.first(where: { Array($0.id.utf8) == read.group }) {
+        if let a = agent(named: read.group) {
             // A Redis client working as one of this agent's instances: counted like one.
             a.redisReaders[read.consumer] = now
             let n = found.reduce(0) { $0 + $1.1.count }
@@ -201,7 +201,7 @@ extension Kernel {
             if groups.ack(g, id) {
                 acked += 1
                 // An agent instance that held it has a slot again.
-                if let a = agents.first(where: { Array($0.id.utf8) == g.name }) {
+                if let a = agent(named: g.name) {
                     a.acknowledged += 1
                     if let owner, let i = a.instances.firstIndex(where: { $0.consumer == owner }) {
                         a.instances[i].inFlight -= 1
@@ -357,9 +357,15 @@ extension Kernel {
         for id in deleted { c.pointee.output.tail.writeBulk(string: id.description) }
     }
 
+    /// The agent whose groups are named `group`, if any (a Redis client may
+    /// use any group name).
+    func agent(named group: [UInt8]) -> AgentRuntime? {
+        agents.isEmpty ? nil : agents.first { $0.groupName == group }
+    }
+
     /// A claim moves an agent's task away from its instance: free the slot.
     private func releaseAgentSlot(_ g: ConsumerGroup, _ p: PendingEntry) {
-        guard p.eligibleAtMillis == 0, let a = agents.first(where: { Array($0.id.utf8) == g.name }),
+        guard p.eligibleAtMillis == 0, let a = agent(named: g.name),
               let i = a.instances.firstIndex(where: { $0.consumer == g.consumerName(p.consumer) }) else { return }
         a.instances[i].inFlight -= 1
         a.dirty = true
