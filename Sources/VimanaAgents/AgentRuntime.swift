@@ -35,6 +35,8 @@ public struct AgentInstance: Sendable {
 public final class AgentRuntime {
     public let config: AgentConfig
     public let patterns: [[UInt8]]
+    /// `publishes`, as bytes; nil: any topic.
+    public let publishPatterns: [[UInt8]]?
     public var status: AgentStatus
     public var instances: [AgentInstance] = []
     public var groups: [ConsumerGroup] = []
@@ -59,6 +61,7 @@ public final class AgentRuntime {
         self.config = config
         patterns = config.subscribes.map { Array($0.utf8) }
         groupName = Array(config.id.utf8)
+        publishPatterns = config.publishes.map { $0.map { Array($0.utf8) } }
         status = config.enabled ? .idle : .disabled
     }
 
@@ -71,6 +74,18 @@ public final class AgentRuntime {
         topic.withUnsafeBufferPointer { t in
             patterns.contains { p in p.withUnsafeBufferPointer { Glob.matches($0, t) } }
         }
+    }
+
+    /// True when the agent may publish to `topic` (its `publishes`
+    /// patterns, or any topic when it has none).
+    public func mayPublish(to topic: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let publishPatterns else { return true }
+        return publishPatterns.contains { p in p.withUnsafeBufferPointer { Glob.matches($0, topic) } }
+    }
+
+    /// The error text for a publish `mayPublish` refused.
+    public func publishRefusal(_ topic: UnsafeBufferPointer<UInt8>) -> String {
+        "may not publish to '\(String(decoding: topic, as: UTF8.self))' (publishes: \((config.publishes ?? []).joined(separator: ", ")))"
     }
 
     public func group(for topic: [UInt8]) -> ConsumerGroup? { groups.first { $0.topic == topic } }

@@ -60,10 +60,10 @@ extension Kernel {
     /// An agent declared with `publishes` may publish only to matching topics;
     /// replies the error and returns false otherwise.
     func agentMayPublish(_ c: UnsafeMutablePointer<ClientState>, _ topic: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard let index = infos[Int(c.pointee.fd)]?.agent, let allowed = agents[index].config.publishes else { return true }
-        if allowed.contains(where: { p in Array(p.utf8).withUnsafeBufferPointer { Glob.matches($0, topic) } }) { return true }
-        c.pointee.output.tail.writeError(
-            "ERR agent '\(agents[index].id)' may not publish to '\(String(decoding: topic, as: UTF8.self))' (publishes: \(allowed.joined(separator: ", ")))")
+        guard let index = infos[Int(c.pointee.fd)]?.agent else { return true }
+        let a = agents[index]
+        if a.mayPublish(to: topic) { return true }
+        c.pointee.output.tail.writeError("ERR agent '\(a.id)' " + a.publishRefusal(topic))
         return false
     }
 
@@ -284,12 +284,9 @@ extension Kernel {
         let i = a.instances.firstIndex { $0.consumer == owner }
         var outcome = outcome
         // A built-in declared with `publishes` is held to it like an external agent.
-        if case .success(let result) = outcome, let allowed = a.config.publishes,
-           let refused = result.publish.first(where: { topic, _ in
-               !allowed.contains { p in Array(p.utf8).withUnsafeBufferPointer { pb in topic.withUnsafeBufferPointer { Glob.matches(pb, $0) } } }
-           }) {
-            outcome = .failure(PublishRefused(description:
-                "may not publish to '\(String(decoding: refused.0, as: UTF8.self))' (publishes: \(allowed.joined(separator: ", ")))"))
+        if case .success(let result) = outcome,
+           let refused = result.publish.first(where: { topic, _ in !topic.withUnsafeBufferPointer { a.mayPublish(to: $0) } }) {
+            outcome = .failure(PublishRefused(description: refused.0.withUnsafeBufferPointer { a.publishRefusal($0) }))
         }
         switch outcome {
         case .success(let result):
