@@ -224,15 +224,24 @@ extension Kernel {
         guard !agents.isEmpty, let base = topic.baseAddress, topic.count > 0 else { return }
         if topic.count >= Self.agentJournalPrefix.count
             && memcmp(base, Self.agentJournalPrefix, Self.agentJournalPrefix.count) == 0 { return }
+        // Bursts on one topic: no copy of the name, no group search, no glob match.
+        if let cache = noticeCache, cache.topic.count == topic.count,
+           cache.topic.withUnsafeBytes({ c in c.baseAddress.map { memcmp($0, base, topic.count) == 0 } ?? false }) {
+            for a in cache.agents { a.dirty = true }
+            return
+        }
         let name = Array(topic)
+        var interested: [AgentRuntime] = []
         for a in agents where a.config.enabled && a.status != .failed {
-            if let g = a.group(for: name) {
-                _ = g
+            if a.group(for: name) != nil {
                 a.dirty = true
+                interested.append(a)
             } else if a.subscribes(to: name) {
                 attachGroup(a, topic: name, start: .zero)
+                interested.append(a)
             }
         }
+        noticeCache = (name, interested)
     }
 
     // MARK: - Delivery

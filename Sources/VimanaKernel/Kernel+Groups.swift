@@ -59,6 +59,7 @@ extension Kernel {
             for a in agents where a.groupName == name {
                 a.groups.removeAll { $0.topic == topic }
                 a.lastSequence[topic] = nil
+                noticeCache = nil
             }
             c.pointee.output.tail.writeInteger(destroyed ? 1 : 0)
         case "createconsumer", "delconsumer", "setid":

@@ -51,6 +51,9 @@ public final class Kernel: EventLoopHandler {
     /// Set when the ledger seals a segment: the next pass writes a snapshot
     /// of every consumer group to the journal.
     var groupSnapshotDue = false
+    /// The topic `agentsNotice` saw last and the agents with a group on it;
+    /// cleared when an agent's groups change (XGROUP DESTROY).
+    var noticeCache: (topic: [UInt8], agents: [AgentRuntime])?
     /// The ledger's raw bytes written at the last snapshot: one is also
     /// written every `rawBytesPerSnapshot`, since a restart inflates every
     /// frame after the snapshot it replays from (about 0.1 s per 64 MiB).
