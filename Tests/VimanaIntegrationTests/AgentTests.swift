@@ -185,8 +185,8 @@ import Testing
             #expect(r2.next(where: { $0 == .integer(1) }) != nil)
         }
         // kill -9: only k2, never acknowledged, is still pending (under everysec,
-        // once the second's fsync has passed).
-        if fsync == "everysec" { usleep(1_500_000) }
+        // once the records so far are durable).
+        if fsync == "everysec" { #expect(waitUntilDurable(second)) }
         kill(second.process.processIdentifier, SIGKILL)
         second.process.waitUntilExit()
         let third = try ServerProcess(config: config, logLevel: "info", ledgerDirectory: first.ledgerDirectory)

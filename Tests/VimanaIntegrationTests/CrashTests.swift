@@ -11,6 +11,8 @@ import Testing
         let topic: String
         let acked = Mutex<[String]>([])
         let stop = Atomic<Bool>(false)
+        /// Set when `run` has returned: nothing is appended to `acked` after.
+        let finished = Atomic<Bool>(false)
 
         init(port: Int, topic: String) throws {
             client = try RawClient(port: port, timeout: 0.2)
@@ -18,6 +20,7 @@ import Testing
         }
 
         func run() {
+            defer { finished.store(true, ordering: .releasing) }
             var pending = 0
             var buffer: [UInt8] = []
             var n = 0
@@ -49,11 +52,14 @@ import Testing
         let appenders = try (0..<3).map { try Appender(port: server.port, topic: "crash.\($0)") }
         let threads = appenders.map { a in Thread { a.run() } }
         threads.forEach { $0.start() }
-        usleep(1_500_000)
+        // Killed in the middle of the load: once every appender has 200 acknowledged.
+        let loaded = Date().addingTimeInterval(20)
+        while appenders.contains(where: { $0.acked.withLock { $0.count } < 200 }) && Date() < loaded { usleep(10_000) }
         kill(server.process.processIdentifier, SIGKILL)
         server.process.waitUntilExit()
         appenders.forEach { $0.stop.store(true, ordering: .relaxed) }
-        usleep(300_000)
+        let stopped = Date().addingTimeInterval(5)
+        while appenders.contains(where: { !$0.finished.load(ordering: .acquiring) }) && Date() < stopped { usleep(10_000) }
         let acked = appenders.map { $0.acked.withLock { $0 } }
         #expect(acked.allSatisfy { $0.count > 50 }, "load ran: \(acked.map(\.count))")
 
