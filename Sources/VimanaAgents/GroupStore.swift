@@ -27,7 +27,7 @@ public final class GroupStore {
     /// Deliveries of new entries and acknowledgements since the last
     /// `flushJournal`, written then as one record per group and consumer
     /// (`delivered`) and per group (`acked`) instead of one per task.
-    private var batchedDeliveries: [BatchKey: [StreamID]] = [:]
+    private var batchedDeliveries: [BatchKey: (group: ConsumerGroup, ids: [StreamID])] = [:]
     private var batchedDeliveryOrder: [BatchKey] = []
     private var batchedAcks: [ObjectIdentifier: (ConsumerGroup, [StreamID])] = [:]
     private var batchedAckOrder: [ObjectIdentifier] = []
@@ -56,7 +56,7 @@ public final class GroupStore {
         // At most `snapshotIDsPerRecord` IDs a record: an XREADGROUP without
         // COUNT can deliver a whole stream in one pass.
         for key in batchedDeliveryOrder {
-            guard let ids = batchedDeliveries[key], let g = groupsByIdentity[key.group] else { continue }
+            guard let (g, ids) = batchedDeliveries[key] else { continue }
             for start in stride(from: 0, to: ids.count, by: Self.snapshotIDsPerRecord) {
                 let part = ids.count <= Self.snapshotIDsPerRecord ? ids : Array(ids[start..<min(start + Self.snapshotIDsPerRecord, ids.count)])
                 _ = journal(JournalRecord(op: "delivered", topic: g.topic, group: g.name, consumer: g.consumerName(key.consumer), ids: part))
@@ -75,7 +75,6 @@ public final class GroupStore {
         batchedAckOrder.removeAll(keepingCapacity: true)
     }
 
-    private var groupsByIdentity: [ObjectIdentifier: ConsumerGroup] = [:]
 
     // MARK: - Changes (journaled)
 
@@ -86,7 +85,6 @@ public final class GroupStore {
         guard groups[key] == nil else { return nil }
         let g = ConsumerGroup(topic: topic, name: name, lastDelivered: lastDelivered, entriesRead: entriesRead)
         groups[key] = g
-        groupsByIdentity[ObjectIdentifier(g)] = g
         byTopic[topic, default: []].append(g)
         write(JournalRecord(op: "create", topic: topic, group: name, id: lastDelivered,
                             countName: "entries-read", count: entriesRead))
@@ -95,9 +93,7 @@ public final class GroupStore {
 
     @discardableResult
     public func destroy(topic: [UInt8], name: [UInt8]) -> Bool {
-        guard let g = groups.removeValue(forKey: Key(topic: topic, name: name)) else { return false }
-        if hasBatchedChanges { flushJournal() }
-        groupsByIdentity[ObjectIdentifier(g)] = nil
+        guard groups.removeValue(forKey: Key(topic: topic, name: name)) != nil else { return false }
         byTopic[topic]?.removeAll { $0.name == name }
         write(JournalRecord(op: "destroy", topic: topic, group: name))
         return true
@@ -130,8 +126,8 @@ public final class GroupStore {
         if n == 1 && !replaying && journal != nil {
             // A first delivery cannot depend on another change of this pass.
             let key = BatchKey(group: ObjectIdentifier(g), consumer: c)
-            if batchedDeliveries[key]?.append(id) == nil {
-                batchedDeliveries[key] = [id]
+            if batchedDeliveries[key]?.ids.append(id) == nil {
+                batchedDeliveries[key] = (g, [id])
                 batchedDeliveryOrder.append(key)
             }
             return n
