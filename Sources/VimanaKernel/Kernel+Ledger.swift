@@ -29,7 +29,7 @@ extension Kernel {
         return Ledger(options: o)
     }
 
-    /// Recovers the ledger before the listeners open.
+    /// Locks and recovers the ledger once the listeners are bound.
     func openLedger() throws(KernelStartError) {
         guard let ledger else { return }
         let waker = loop.waker
@@ -37,6 +37,7 @@ extension Kernel {
         do throws(LedgerError) {
             report = try ledger.open { work in waker.execute(work) }
         } catch {
+            if error.directoryInUse { throw KernelStartError(error.description, reason: .directoryInUse) }
             throw KernelStartError("ledger: \(error)")
         }
         ledger.onDurable = { [unowned self] sequence in
@@ -211,6 +212,16 @@ struct BlockedRead {
 
 /// A failure to start serving (bind, ledger recovery).
 public struct KernelStartError: Error, CustomStringConvertible {
+    public enum Reason: Sendable {
+        /// Another process holds the ledger directory (or its archive).
+        case directoryInUse
+        case failed
+    }
+
     public let description: String
-    init(_ description: String) { self.description = description }
+    public let reason: Reason
+    init(_ description: String, reason: Reason = .failed) {
+        self.description = description
+        self.reason = reason
+    }
 }

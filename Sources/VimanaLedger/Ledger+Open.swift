@@ -6,23 +6,61 @@ import Glibc
 /// Why the ledger cannot open.
 public struct LedgerError: Error, CustomStringConvertible, Sendable {
     public let description: String
-    public init(_ description: String) { self.description = description }
+    /// Set when another process holds the directory's lock (`LedgerLock`).
+    public let directoryInUse: Bool
+    public init(_ description: String, directoryInUse: Bool = false) {
+        self.description = description
+        self.directoryInUse = directoryInUse
+    }
 }
 
 extension Ledger {
-    /// Recovers the directory and starts the writer. `notify` runs a closure
-    /// on the event-loop thread (the kernel passes its waker).
+    /// Locks the directory, recovers it and starts the writer. `notify` runs
+    /// a closure on the event-loop thread (the kernel passes its waker).
     ///
+    /// The lock comes first: nothing in the directory is read or changed
+    /// while another process holds it (`directoryInUse`), and it is held
+    /// until `close()`.
+    public func open(notify: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void) throws(LedgerError) -> RecoveryReport {
+        try lockDirectories()
+        do throws(LedgerError) {
+            return try recover(notify: notify)
+        } catch {
+            locks = []
+            throw error
+        }
+    }
+
+    /// Takes `LedgerLock` on the directory and on the archive directory,
+    /// creating them: two servers on one directory truncate and append over
+    /// each other's frames, and a server whose archive is another's ledger
+    /// renames segments into it.
+    private func lockDirectories() throws(LedgerError) {
+        var places = [(options.directory, "ledger directory")]
+        if let archive = options.archiveDirectory { places.append((archive, "ledger archive directory")) }
+        var taken: [LedgerLock] = []
+        for (path, what) in places {
+            do throws(LedgerIOError) { try FileIO.makeDirectories(path) } catch { throw LedgerError("\(what): \(error)") }
+            if taken.contains(where: { $0.covers(path) }) { continue }
+            do throws(LedgerLock.Failure) {
+                taken.append(try LedgerLock.acquire(path, what: what))
+            } catch {
+                if case .inUse = error { throw LedgerError(error.description, directoryInUse: true) }
+                throw LedgerError(error.description)
+            }
+        }
+        locks = taken
+    }
+
     /// Only the active segment is scanned: its frames are CRC-checked, those
     /// after the index checkpoint are inflated, and a torn or corrupt tail is
     /// truncated. Sealed segments are trusted through their index when it is
     /// valid, and rebuilt by scanning when it is not.
-    public func open(notify: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void) throws(LedgerError) -> RecoveryReport {
+    private func recover(notify: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void) throws(LedgerError) -> RecoveryReport {
         let started = Clock.monotonicNanos()
         var report = RecoveryReport()
         let dir = options.directory
         do throws(LedgerIOError) {
-            try FileIO.makeDirectories(dir)
             for name in try FileIO.list(dir) where name.hasSuffix(".tmp") { try FileIO.unlink(dir + "/" + name) }
         } catch {
             throw LedgerError("ledger directory: \(error)")
@@ -215,5 +253,7 @@ extension Ledger {
         }
         writer = nil
         maintenance = nil
+        // Only now that nothing writes to the directory any more.
+        locks = []
     }
 }

@@ -103,6 +103,8 @@ public final class Ledger: @unchecked Sendable {
     var segments: [SegmentView] = []
     var writer: LedgerWriter?
     var maintenance: LedgerMaintenance?
+    /// The directory's lock (and the archive's), held from `open` to `close`.
+    var locks: [LedgerLock] = []
     var current: Batch?
     /// Committed batches not yet trimmed, oldest first.
     var tail = BatchQueue()

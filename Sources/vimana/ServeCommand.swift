@@ -71,7 +71,8 @@ enum ServeCommand {
             try kernel.start()
         } catch {
             Log.shared.error("cannot start", ["error": .string(error.description)])
-            return 1
+            // 2, like a usage error: nothing failed, the directory belongs to a running server.
+            return error.reason == .directoryInUse ? 2 : 1
         }
         return kernel.run()
     }
