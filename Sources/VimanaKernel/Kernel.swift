@@ -96,16 +96,28 @@ public final class Kernel: EventLoopHandler {
         s.deallocate()
     }
 
-    /// Binds the listeners. Separate from `run` so that a bind failure is
-    /// reported before the process claims to be serving.
+    /// Binds the listeners, then opens the ledger and wires the agents.
+    /// Separate from `run` so that a failure is reported before the process
+    /// claims to be serving.
+    ///
+    /// Binding comes first so that a server that cannot start (its port
+    /// taken) leaves the ledger directory as it found it: not created, not
+    /// truncated, no index rewritten. Connections that arrive during recovery
+    /// wait in the listen backlog until `run`.
     public func start() throws(KernelStartError) {
-        try openLedger()
-        try setUpAgents()
         do throws(SystemError) {
             try bindListeners()
         } catch {
-            ledger?.close()
+            closeListeners()
             throw KernelStartError(error.description)
+        }
+        do throws(KernelStartError) {
+            try openLedger()
+            try setUpAgents()
+        } catch {
+            ledger?.close()
+            closeListeners()
+            throw error
         }
         s.pointee.ready = true
         log.info("listening", ["bind": .string(config.kernel.bind), "port": .int(port), "http_port": .int(httpPort),
@@ -125,6 +137,11 @@ public final class Kernel: EventLoopHandler {
         respListener = fd
         port = bound
         try loop.poller.add(fd, Poller.readable)
+    }
+
+    private func closeListeners() {
+        if respListener >= 0 { Socket.close(respListener); respListener = -1 }
+        if httpListener >= 0 { Socket.close(httpListener); httpListener = -1 }
     }
 
     /// Serves until SIGINT/SIGTERM; returns the process exit status.
@@ -253,8 +270,7 @@ public final class Kernel: EventLoopHandler {
         s.pointee.shuttingDown = true
         s.pointee.ready = false
         s.pointee.shutdownDeadline = Clock.monotonicNanos() + KernelConstants.shutdownGraceNanos
-        if respListener >= 0 { Socket.close(respListener); respListener = -1 }
-        if httpListener >= 0 { Socket.close(httpListener); httpListener = -1 }
+        closeListeners()
         forEachClient { c in
             if c.pointee.output.isEmpty {
                 markClose(c, reason: "shutdown")
