@@ -51,9 +51,18 @@ enum LedgerCommand {
         return (f, f.positional[0])
     }
 
-    /// An error when `dir` is not a directory (exit 1), else nil.
-    static func missingDirectory(_ dir: String) -> Int32? {
-        if FileIO.isDirectory(dir) { return nil }
+    /// An error when `dir` is not a directory (exit 1), else nil. When it
+    /// is one and a server holds its lock, says so on stderr: these commands
+    /// only read (they never truncate, rewrite an index or remove a file),
+    /// but what they see of the active segment may already have grown.
+    static func checkDirectory(_ dir: String) -> Int32? {
+        if FileIO.isDirectory(dir) {
+            if let server = LedgerLock.holder(of: dir) {
+                printErr("vimana ledger: note: a server (pid \(server.pid.map(String.init) ?? "unknown")) is running on \(dir); "
+                         + "reading only, and the active segment may be growing")
+            }
+            return nil
+        }
         printErr("vimana ledger: \(dir): " + (FileIO.exists(dir) ? "not a directory" : "no such directory"))
         return 1
     }
@@ -67,7 +76,7 @@ enum LedgerCommand {
         } catch {
             return CLI.usageError(error.message)
         }
-        if let status = missingDirectory(dir) { return status }
+        if let status = checkDirectory(dir) { return status }
         let result: OfflineVerification
         do throws(LedgerError) { result = try OfflineVerifier.verify(directory: dir) } catch {
             printErr("vimana ledger: \(error)")
@@ -95,7 +104,7 @@ enum LedgerCommand {
         } catch {
             return CLI.usageError(error.message)
         }
-        if let status = missingDirectory(dir) { return status }
+        if let status = checkDirectory(dir) { return status }
         var summaries: [OfflineSegmentStats] = []
         do {
             let scanner = try SegmentScanner()

@@ -26,7 +26,7 @@ enum LedgerRead {
         } catch {
             return CLI.usageError(error.message)
         }
-        if let status = LedgerCommand.missingDirectory(dir) { return status }
+        if let status = LedgerCommand.checkDirectory(dir) { return status }
         let filter = OfflineFilter(from: UInt64(from ?? 0), topic: f.values["topic"].map { Array($0.utf8) })
         let json = f.flags.contains("json")
         let reader: OfflineReader
@@ -80,7 +80,7 @@ enum LedgerRead {
         } catch {
             return CLI.usageError(error.message)
         }
-        if let status = LedgerCommand.missingDirectory(dir) { return status }
+        if let status = LedgerCommand.checkDirectory(dir) { return status }
         let filter = OfflineFilter(topic: f.values["topic"].map { Array($0.utf8) })
         let json = f.flags.contains("json")
         func render(_ r: LedgerRecord) -> String { json ? LedgerFormat.jsonLine(r) : LedgerFormat.textLine(r) }

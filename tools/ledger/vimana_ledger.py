@@ -53,10 +53,15 @@ it is walked from its start, the frames before SEQ checked by header and data
 CRC, so that crash damage anywhere in it ends the output where the server's
 recovery would cut the file. `verify` checks everything.
 
+It only reads: no file in the directory is created, changed or removed, so
+it can run beside a server. When a server holds the directory's lock, a note
+on stderr says so (its active segment may be growing while it is read).
+
 Exit status: 0 ok, 1 a problem in the ledger, 2 bad arguments or unreadable
 directory.
 """
 import argparse
+import fcntl
 import json
 import os
 import struct
@@ -93,6 +98,8 @@ INDEX_SEALED = 0x0001
 # A new index entry once at least this much segment has passed since the last.
 INDEX_SPACING = 64 * 1024
 SEGMENT_DIGITS = 20
+# Held with flock(LOCK_EX) by a running server; holds its pid (section 1).
+LOCK_FILE = "ledger.lock"
 
 # Why a frame is invalid: the `kind` of a LedgerError.
 BAD_MAGIC = "bad magic"
@@ -858,6 +865,30 @@ def format_json(rec):
     return line.replace("\x85", "\\u0085").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
+def server_holding(directory):
+    """The pid of the server holding `directory`'s lock ("unknown" when the
+    lock file names none), or None when no server holds it. Changes nothing:
+    the lock file is opened read-only, and a shared lock is taken and dropped
+    at once to find out (LEDGER.md section 1)."""
+    try:
+        fd = os.open(os.path.join(directory, LOCK_FILE), os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.pread(fd, 32, 0)
+            digits = text.split(b"\n", 1)[0]
+            return digits.decode("ascii") if b"\n" in text and digits.isdigit() else "unknown"
+        except OSError:
+            return None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 # MARK: - CLI
 
 def _dump(args, out, err):
@@ -979,6 +1010,11 @@ def main(argv=None, out=None, err=None):
     if not os.path.isdir(args.dir):
         err.write("%s: %s: not a directory\n" % (PROG, args.dir))
         return 2
+    pid = server_holding(args.dir)
+    if pid is not None:
+        # This reader never writes; a server that is running may still be appending.
+        err.write("%s: note: a server (pid %s) is running on %s; reading only, and the active segment may be growing\n"
+                  % (PROG, pid, args.dir))
     run = {"dump": _dump, "verify": _verify, "stats": _stats}[args.command]
     try:
         return run(args, out, err)
