@@ -34,7 +34,8 @@ extension Ledger {
     /// Takes `LedgerLock` on the directory and on the archive directory,
     /// creating them: two servers on one directory truncate and append over
     /// each other's frames, and a server whose archive is another's ledger
-    /// renames segments into it.
+    /// renames segments into it. The pid goes into the lock files only once
+    /// both are held.
     private func lockDirectories() throws(LedgerError) {
         var places = [(options.directory, "ledger directory")]
         if let archive = options.archiveDirectory { places.append((archive, "ledger archive directory")) }
@@ -49,6 +50,7 @@ extension Ledger {
                 throw LedgerError(error.description)
             }
         }
+        do throws(LedgerLock.Failure) { for lock in taken { try lock.recordPid() } } catch { throw LedgerError(error.description) }
         locks = taken
     }
 

@@ -48,12 +48,15 @@ public final class LedgerLock {
     }
 
     public let directory: String
+    /// The directory's name in messages.
+    let what: String
     private let fd: Int32
     /// The lock file's device and inode: the same directory under another name has the same lock file.
     let identity: (dev: UInt64, ino: UInt64)
 
-    private init(directory: String, fd: Int32, identity: (dev: UInt64, ino: UInt64)) {
+    private init(directory: String, what: String, fd: Int32, identity: (dev: UInt64, ino: UInt64)) {
         self.directory = directory
+        self.what = what
         self.fd = fd
         self.identity = identity
     }
@@ -63,7 +66,7 @@ public final class LedgerLock {
 
     /// Takes the lock on `directory` (which must exist), or throws `.inUse`
     /// naming the holder. `what` names the directory in messages ("ledger
-    /// directory"). Writes this process's pid into the lock file.
+    /// directory"). Nothing is written until `recordPid`.
     public static func acquire(_ directory: String, what: String) throws(Failure) -> LedgerLock {
         let path = directory + "/" + fileName
         let fd: Int32
@@ -81,18 +84,22 @@ public final class LedgerLock {
             if code == EWOULDBLOCK { throw .inUse(what: what, directory: directory, pid: pid) }
             throw .io(what: what, LedgerIOError("flock", path, errno: code))
         }
-        // The previous holder's pid, left by a kill -9, is overwritten.
+        var st = stat()
+        fstat(fd, &st)
+        return LedgerLock(directory: directory, what: what, fd: fd, identity: (UInt64(st.st_dev), UInt64(st.st_ino)))
+    }
+
+    /// Replaces the lock file's content with this process's pid (a previous
+    /// holder's, left by a kill -9, included).
+    public func recordPid() throws(Failure) {
+        let path = directory + "/" + Self.fileName
         let text = "\(getpid())\n"
         do throws(LedgerIOError) {
             try FileIO.truncate(fd, to: 0, path: path)
-            try FileIO.writeAll(fd, text, text.utf8.count, path: path)
+            if Glibc.pwrite(fd, text, text.utf8.count, 0) != text.utf8.count { throw LedgerIOError("write", path) }
         } catch {
-            Glibc.close(fd)
             throw .io(what: what, error)
         }
-        var st = stat()
-        fstat(fd, &st)
-        return LedgerLock(directory: directory, fd: fd, identity: (UInt64(st.st_dev), UInt64(st.st_ino)))
     }
 
     /// True when `directory` is the one this lock is on (another path to it included).
