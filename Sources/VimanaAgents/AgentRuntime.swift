@@ -16,17 +16,24 @@ public enum AgentStatus: String, Sendable {
 
 /// One live instance of an agent: a connection that sent AGENT JOIN, or a
 /// built-in agent's worker.
-public struct AgentInstance: Sendable {
+public struct AgentInstance {
     /// The connection's fd; negative for a built-in worker.
     public var fd: Int32
+    /// Unique among the agent's instances of this run, never reused.
+    let serial: Int
     /// Its consumer name in the agent's groups.
     public var consumer: [UInt8]
-    /// Tasks delivered and not yet answered.
-    public var inFlight = 0
+    /// The tasks it holds: delivered to it, not answered, within ack_wait.
+    /// Changed only by its `AgentRuntime`, as the agent's groups report
+    /// (`taskHeld`, `taskLeft`).
+    public internal(set) var held = HeldTasks()
+    /// Its prefetch slots in use.
+    public var inFlight: Int { held.count }
 
-    public init(fd: Int32, consumer: [UInt8]) {
+    init(fd: Int32, consumer: [UInt8], serial: Int) {
         self.fd = fd
         self.consumer = consumer
+        self.serial = serial
     }
 }
 
@@ -38,8 +45,10 @@ public final class AgentRuntime {
     /// `publishes`, as bytes; nil: any topic.
     public let publishPatterns: [[UInt8]]?
     public var status: AgentStatus
-    public var instances: [AgentInstance] = []
-    public var groups: [ConsumerGroup] = []
+    /// Live instances; `join` and `leave` change the list.
+    public private(set) var instances: [AgentInstance] = []
+    /// Its groups, one per matching topic; `attach` and `detach` change the list.
+    public private(set) var groups: [ConsumerGroup] = []
     /// Sequence of each group's last delivered entry, by topic, so that reads
     /// for the next task start there (0: unknown, look up by ID).
     public var lastSequence: [[UInt8]: UInt64] = [:]
@@ -56,6 +65,13 @@ public final class AgentRuntime {
     public var redisReaders: [[UInt8]: Int64] = [:]
     /// Built-ins: why each task that failed last failed, for its dead letter.
     public var lastFailure: [StreamID: String] = [:]
+    /// Tasks Redis readers hold, due at the end of their ack_wait (an
+    /// instance's are in its `held`).
+    private var readerAckWaits = TimerHeap()
+    /// Tasks given back, due when they may be delivered again.
+    private var givenBack = TimerHeap()
+    /// Instances joined so far (their serials).
+    private var joined = 0
 
     public init(config: AgentConfig) {
         self.config = config
@@ -101,17 +117,169 @@ public final class AgentRuntime {
     /// The next instance with a free prefetch slot, round-robin; nil when all
     /// are full. The turn moves on only when a task is given (`delivered(to:)`),
     /// so looking for room when there is no task does not skip an instance.
-    public func instanceWithRoom() -> Int? {
+    /// A task coming back is given to another instance than `avoiding` (its
+    /// last consumer) when one has room, else to that one.
+    public func instanceWithRoom(avoiding: [UInt8]? = nil) -> Int? {
         guard !instances.isEmpty else { return nil }
+        var fallback: Int?
         for k in 0..<instances.count {
             let i = (nextInstance + k) % instances.count
-            if instances[i].inFlight < config.prefetch { return i }
+            guard instances[i].inFlight < config.prefetch else { continue }
+            guard let avoiding, instances[i].consumer == avoiding else { return i }
+            fallback = i
         }
-        return nil
+        return fallback
     }
 
     /// Passes the turn to the instance after `i`.
     public func delivered(to i: Int) {
         nextInstance = (i + 1) % max(instances.count, 1)
     }
+
+    // MARK: - Instances and groups
+
+    /// A new live instance (AGENT JOIN, a built-in's worker).
+    public func join(fd: Int32, consumer: [UInt8]) {
+        joined += 1
+        instances.append(AgentInstance(fd: fd, consumer: consumer, serial: joined))
+        dirty = true
+    }
+
+    /// Ends instance `i`: the tasks it holds are given back, due at once
+    /// (`wallMillis`), to go to the instances left.
+    public func leave(_ i: Int, wallMillis: Int64) {
+        for t in Array(instances[i].held.all) { t.group.setEligible(t.id, atMillis: wallMillis) }
+        instances.remove(at: i)
+        if nextInstance >= instances.count { nextInstance = 0 }
+        dirty = true
+    }
+
+    /// Feeds the agent from `g`. What is pending there from before (a
+    /// previous boot's instances, Redis readers whose connections ended
+    /// with it) is given back, due at once; a task given back with a delay
+    /// keeps it.
+    public func attach(_ g: ConsumerGroup, wallMillis: Int64) {
+        g.agent = self
+        groups.append(g)
+        let pending = g.pending
+        for p in pending {
+            if p.isHeld { g.setEligible(p.id, atMillis: wallMillis) } else { taskGivenBack(g, p) }
+        }
+        dirty = true
+    }
+
+    /// Stops feeding the agent from the group on `topic` (XGROUP DESTROY):
+    /// the tasks its instances held there leave them.
+    public func detach(topic: [UInt8]) {
+        guard let k = groups.firstIndex(where: { $0.topic == topic }) else { return }
+        let g = groups.remove(at: k)
+        for i in instances.indices { instances[i].held.removeAll(of: g) }
+        g.agent = nil
+        lastSequence[topic] = nil
+        dirty = true
+    }
+
+    // MARK: - Prefetch slots and timers
+
+    // A task takes a slot of the instance it is delivered to (it joins the
+    // instance's `held`) and frees it when it leaves that instance: answered
+    // (ACK, NACK, XACK), claimed by another consumer (XCLAIM), its ack_wait
+    // over, its instance gone, its consumer deleted, its group destroyed.
+    // The agent's groups report each of these (ConsumerGroup calls the three
+    // functions below), so no command handler counts slots.
+
+    /// `entry` is now held by its consumer (delivered to it, or, `again`,
+    /// touched by PROGRESS): its ack_wait starts, and an instance holds it
+    /// in one of its slots.
+    func taskHeld(_ g: ConsumerGroup, _ entry: PendingEntry, again: Bool = false) {
+        let due = Self.monotonicMillis() + Int64(config.ackWaitMillis)
+        if let i = instance(g, entry.consumer) {
+            if again { instances[i].held.restart(g, entry.id, due: due) }
+            else { instances[i].held.append(HeldTask(group: g, id: entry.id, due: due)) }
+        } else {
+            readerAckWaits.push(due: due, group: g, id: entry.id, stamp: entry.deliveredAtMillis) { heldAsTimed($0) != nil }
+        }
+    }
+
+    /// `entry` left its consumer: the one place a prefetch slot is freed
+    /// (once: a task whose ack_wait ran out left at that moment).
+    func taskLeft(_ g: ConsumerGroup, _ entry: PendingEntry) {
+        guard let i = instance(g, entry.consumer), instances[i].held.remove(g, entry.id) else { return }
+        dirty = true
+    }
+
+    /// `entry` was given back: it is due at its `eligibleAtMillis` (wall
+    /// clock, as journaled), timed on the monotonic clock from now so that
+    /// a jump of the wall clock does not move it.
+    func taskGivenBack(_ g: ConsumerGroup, _ entry: PendingEntry) {
+        let wait = max(0, entry.eligibleAtMillis - Clock.wallMillis())
+        let now = Self.monotonicMillis()
+        let due = wait > Int64.max - now ? Int64.max : now + wait
+        givenBack.push(due: due, group: g, id: entry.id, stamp: entry.eligibleAtMillis) { givenBackAsTimed($0) != nil }
+    }
+
+    /// The next held task whose ack_wait ran out by `now` (monotonic ms).
+    /// It has left its instance (its slot is free); the kernel gives it
+    /// back or, after `max_deliver` deliveries, dead-letters it.
+    public func nextExpired(now: Int64) -> (ConsumerGroup, PendingEntry)? {
+        for i in instances.indices {
+            while let t = instances[i].held.first, t.due <= now {
+                if let p = t.group.entry(t.id), p.isHeld, t.group.consumerName(p.consumer) == instances[i].consumer {
+                    taskLeft(t.group, p)
+                    return (t.group, p)
+                }
+                // Not held by this instance: cannot happen (the group reports every change), and must not loop.
+                instances[i].held.remove(t.group, t.id)
+            }
+        }
+        while let t = readerAckWaits.popDue(now: now) {
+            if let p = heldAsTimed(t) { return (t.group, p) }
+        }
+        return nil
+    }
+
+    /// The next task given back whose time came by `now` (monotonic ms).
+    public func nextGivenBack(now: Int64) -> (ConsumerGroup, PendingEntry)? {
+        while let t = givenBack.popDue(now: now) {
+            if let p = givenBackAsTimed(t) { return (t.group, p) }
+        }
+        return nil
+    }
+
+    /// Whether something may be due by `now`, for the tick: a look at the
+    /// first task of each instance and at the two heaps' earliest timers
+    /// (a stale one only costs a look).
+    public func hasDue(now: Int64) -> Bool {
+        instances.contains { ($0.held.first?.due ?? .max) <= now }
+            || (readerAckWaits.earliest ?? .max) <= now || (givenBack.earliest ?? .max) <= now
+    }
+
+    /// The instance that consumer `c` of `g` is, if it is a live one.
+    private func instance(_ g: ConsumerGroup, _ c: Int) -> Int? {
+        let hint = g.instanceHints[c]
+        if hint.serial > 0 && hint.index < instances.count && instances[hint.index].serial == hint.serial { return hint.index }
+        // An instance before it left moved the rest: search by name. Only
+        // what is found is remembered (a built-in's consumer is in the
+        // journal before its instance joins).
+        let name = g.consumerName(c)
+        guard let i = instances.firstIndex(where: { $0.consumer == name }) else { return nil }
+        g.instanceHints[c] = (i, instances[i].serial)
+        return i
+    }
+
+    /// The timer's task, if it is still held by the delivery (or PROGRESS)
+    /// that set the timer; nil for a stale timer.
+    private func heldAsTimed(_ t: TaskTimer) -> PendingEntry? {
+        guard t.group.agent === self, let p = t.group.entry(t.id), p.isHeld, p.deliveredAtMillis == t.stamp else { return nil }
+        return p
+    }
+
+    /// The timer's task, if it is still given back as it was when the timer was set.
+    private func givenBackAsTimed(_ t: TaskTimer) -> PendingEntry? {
+        guard t.group.agent === self, let p = t.group.entry(t.id), p.eligibleAtMillis == t.stamp else { return nil }
+        return p
+    }
+
+    /// The monotonic clock in ms: timers must not move with the wall clock.
+    public static func monotonicMillis() -> Int64 { Clock.monotonicNanos() / 1_000_000 }
 }

@@ -8,9 +8,12 @@ public struct PendingEntry: Sendable, Equatable {
     /// Wall-clock ms of the last delivery (XPENDING's idle time counts from it).
     public var deliveredAtMillis: Int64
     public var deliveries: Int
-    /// Wall-clock ms at which a task given back (NACK, a leaving instance)
-    /// may be delivered again; 0 while its consumer holds it.
+    /// Wall-clock ms at which a task given back (NACK, ack_wait over, a
+    /// leaving instance) may be delivered again; 0 while its consumer holds it.
     public var eligibleAtMillis: Int64 = 0
+
+    /// Held by its consumer: delivered and neither given back nor answered.
+    public var isHeld: Bool { eligibleAtMillis == 0 }
 }
 
 /// A consumer of a group: a Redis client name, or an agent instance.
@@ -26,7 +29,11 @@ public struct Consumer: Sendable, Equatable {
 /// and what is pending (delivered, not acknowledged), kept in ID order.
 ///
 /// Promises: `pending` stays sorted by ID; each pending entry has exactly
-/// one owning consumer, whose `pending` count includes it.
+/// one owning consumer, whose `pending` count includes it; the agent the
+/// group feeds hears of every entry that starts or stops being held
+/// (`AgentRuntime.taskHeld`, `taskLeft`, `taskGivenBack`), so that its
+/// prefetch slots and timers follow the pending list whatever changed it
+/// (an ACK, an XACK, an XCLAIM, a NACK, ack_wait running out).
 public final class ConsumerGroup {
     public let topic: [UInt8]
     public let name: [UInt8]
@@ -34,6 +41,15 @@ public final class ConsumerGroup {
     public var entriesRead: Int64
     public private(set) var pending: [PendingEntry] = []
     public private(set) var consumers: [Consumer] = []
+    /// The agent this group feeds, set by `AgentRuntime.attach` (a cycle
+    /// with its `groups`, broken by `detach`; agents live as long as the
+    /// kernel); nil for a group only Redis clients read, and while the
+    /// journal is replayed.
+    var agent: AgentRuntime?
+    /// For the agent, by consumer index: where the instance that consumer
+    /// is was last found and its serial (0: not found), so that finding an
+    /// instance's slots costs no comparison of names.
+    var instanceHints: [(index: Int, serial: Int)] = []
 
     public init(topic: [UInt8], name: [UInt8], lastDelivered: StreamID, entriesRead: Int64 = 0) {
         self.topic = topic
@@ -50,6 +66,7 @@ public final class ConsumerGroup {
         if let i = consumers.firstIndex(where: { $0.name == name && !$0.deleted }) { return i }
         guard create else { return nil }
         consumers.append(Consumer(name: name, seenMillis: nowMillis, activeMillis: -1))
+        instanceHints.append((0, 0))
         return consumers.count - 1
     }
 
@@ -61,6 +78,9 @@ public final class ConsumerGroup {
     public func deleteConsumer(_ name: [UInt8]) -> Int {
         guard let i = consumers.firstIndex(where: { $0.name == name && !$0.deleted }) else { return 0 }
         let count = consumers[i].pending
+        if let agent {
+            for p in pending where p.consumer == i && p.isHeld { agent.taskLeft(self, p) }
+        }
         pending.removeAll { $0.consumer == i }
         consumers[i].deleted = true
         consumers[i].pending = 0
@@ -91,6 +111,7 @@ public final class ConsumerGroup {
         let (i, found) = position(id)
         if found {
             let previous = pending[i].consumer
+            if pending[i].isHeld { agent?.taskLeft(self, pending[i]) }
             if previous != c {
                 consumers[previous].pending -= 1
                 consumers[c].pending += 1
@@ -101,6 +122,7 @@ public final class ConsumerGroup {
             pending[i].eligibleAtMillis = 0
             consumers[c].seenMillis = nowMillis
             consumers[c].activeMillis = nowMillis
+            agent?.taskHeld(self, pending[i])
             return pending[i].deliveries
         }
         let entry = PendingEntry(id: id, consumer: c, deliveredAtMillis: nowMillis, deliveries: deliveries ?? 1)
@@ -112,6 +134,7 @@ public final class ConsumerGroup {
             lastDelivered = id
             entriesRead += 1
         }
+        agent?.taskHeld(self, entry)
         return entry.deliveries
     }
 
@@ -128,22 +151,33 @@ public final class ConsumerGroup {
     public func ack(_ id: StreamID) -> Bool {
         let (i, found) = position(id)
         guard found else { return false }
-        consumers[pending[i].consumer].pending -= 1
+        let c = pending[i].consumer
+        if pending[i].isHeld { agent?.taskLeft(self, pending[i]) }
+        consumers[c].pending -= 1
         pending.remove(at: i)
         return true
     }
 
-    /// Changes when `id` may be delivered again (NACK with a delay, ack_wait).
+    /// Gives `id` back: it may be delivered again from `atMillis` (wall
+    /// clock; NACK and its delay, ack_wait over, a leaving instance). Its
+    /// consumer stays its owner until then, as in XPENDING.
     public func setEligible(_ id: StreamID, atMillis: Int64) {
         let (i, found) = position(id)
-        if found { pending[i].eligibleAtMillis = atMillis }
+        guard found else { return }
+        if pending[i].isHeld { agent?.taskLeft(self, pending[i]) }
+        // 0 would mean "held again": a time from the journal is at least 1.
+        pending[i].eligibleAtMillis = max(atMillis, 1)
+        agent?.taskGivenBack(self, pending[i])
     }
 
-    /// Restarts the idle clock of `id` (PROGRESS).
+    /// Restarts the idle clock, and the ack_wait, of a held `id` (PROGRESS).
     public func touch(_ id: StreamID, nowMillis: Int64) {
         let (i, found) = position(id)
-        if found { pending[i].deliveredAtMillis = nowMillis }
+        guard found else { return }
+        pending[i].deliveredAtMillis = nowMillis
+        if pending[i].isHeld { agent?.taskHeld(self, pending[i], again: true) }
     }
+
 
     public func consumerName(_ index: Int) -> [UInt8] { consumers[index].name }
 }

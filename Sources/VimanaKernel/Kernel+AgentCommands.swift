@@ -39,9 +39,8 @@ extension Kernel {
             // Client ids restart at 1 with the process: the boot id keeps consumer
             // names of this run apart from those of earlier runs (whose tasks are
             // pending with no live owner, and so are redelivered).
-            a.instances.append(AgentInstance(fd: c.pointee.fd, consumer: Array("\(id)-\(bootID)-\(c.pointee.id)".utf8)))
+            a.join(fd: c.pointee.fd, consumer: Array("\(id)-\(bootID)-\(c.pointee.id)".utf8))
             a.status = .running
-            a.dirty = true
             c.pointee.output.tail.append("+OK\r\n")
             log.info("agent instance joined", ["agent": .string(id), "client": .int(c.pointee.id),
                                                "instances": .int(a.instances.count)])
@@ -74,37 +73,31 @@ extension Kernel {
         s.pointee.client(fd)?.pointee.flags.remove(.agentInstance)
         let a = agents[index]
         guard let i = a.instance(fd: fd) else { return }
-        let consumer = a.instances[i].consumer
-        let now = Clock.wallMillis()
-        for g in a.groups {
-            for p in g.pending where p.eligibleAtMillis == 0 && g.consumerName(p.consumer) == consumer {
-                g.setEligible(p.id, atMillis: now)
-            }
-        }
-        a.instances.remove(at: i)
-        if a.nextInstance >= a.instances.count { a.nextInstance = 0 }
+        a.leave(i, wallMillis: Clock.wallMillis())
         if a.instances.isEmpty && a.status == .running { a.status = .idle }
-        a.dirty = true
         log.info("agent instance left", ["agent": .string(a.id), "instances": .int(a.instances.count)])
     }
 
-    /// The instance and group a task reply names, if this connection holds the task.
-    private func heldTask(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) -> (AgentRuntime, Int, ConsumerGroup, PendingEntry)? {
+    /// The agent and group a task reply names, if the task is pending and
+    /// was last delivered to this connection; with `held`, only while it
+    /// holds it (not given back: its ack_wait has not run out).
+    private func ownTask(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments,
+                         held: Bool) -> (AgentRuntime, ConsumerGroup, PendingEntry)? {
         guard let index = infos[Int(c.pointee.fd)]?.agent,
               let id = Self.parseID(args.buffer(2), missingSeq: 0) else { return nil }
         let a = agents[index]
         guard let i = a.instance(fd: c.pointee.fd), let g = a.group(for: args.bytes(1)),
               let entry = g.entry(id), g.consumerName(entry.consumer) == a.instances[i].consumer,
-              entry.eligibleAtMillis == 0 else { return nil }
-        return (a, i, g, entry)
+              entry.isHeld || !held else { return nil }
+        return (a, g, entry)
     }
 
+    /// A late ACK (after ack_wait, before the task went to another
+    /// instance) still counts: the work is done, as an XACK would say.
     func ackCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
-        guard let (a, i, g, entry) = heldTask(c, args) else { c.pointee.output.tail.writeInteger(0); return }
+        guard let (a, g, entry) = ownTask(c, args, held: false) else { c.pointee.output.tail.writeInteger(0); return }
         groups.ack(g, entry.id)
-        a.instances[i].inFlight -= 1
         a.acknowledged += 1
-        a.dirty = true
         replyJournaled(c, 1)
     }
 
@@ -134,15 +127,13 @@ extension Kernel {
             }
             delay = d
         }
-        guard let (a, i, g, entry) = heldTask(c, args) else { c.pointee.output.tail.writeInteger(0); return }
+        guard let (_, g, entry) = ownTask(c, args, held: true) else { c.pointee.output.tail.writeInteger(0); return }
         groups.giveBack(g, entry.id, atMillis: Clock.wallMillis() + Int64(delay))
-        a.instances[i].inFlight -= 1
-        a.dirty = true
         c.pointee.output.tail.writeInteger(1)
     }
 
     func progressCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
-        guard let (_, _, g, entry) = heldTask(c, args) else { c.pointee.output.tail.writeInteger(0); return }
+        guard let (_, g, entry) = ownTask(c, args, held: true) else { c.pointee.output.tail.writeInteger(0); return }
         g.touch(entry.id, nowMillis: Clock.wallMillis())
         c.pointee.output.tail.writeInteger(1)
     }
@@ -257,10 +248,9 @@ extension Kernel {
         }
         builtinWorkers[a.id] = type.init()
         for k in 0..<max(1, a.config.prefetch) {
-            a.instances.append(AgentInstance(fd: -Int32(1 + k), consumer: Array("\(a.id)-builtin-\(k)".utf8)))
+            a.join(fd: -Int32(1 + k), consumer: Array("\(a.id)-builtin-\(k)".utf8))
         }
         a.status = .running
-        a.dirty = true
     }
 
     /// Runs a task on the built-ins' queue; the result comes back through
@@ -279,9 +269,7 @@ extension Kernel {
     func finishBuiltin(agent id: String, task: AgentTask, outcome: Result<AgentResult, Error>) {
         guard let index = agentIndex[id] else { return }
         let a = agents[index]
-        guard let g = a.group(for: task.topic), let entry = g.entry(task.id) else { return }
-        let owner = g.consumerName(entry.consumer)
-        let i = a.instances.firstIndex { $0.consumer == owner }
+        guard let g = a.group(for: task.topic), g.entry(task.id) != nil else { return }
         var outcome = outcome
         // A built-in declared with `publishes` is held to it like an external agent.
         if case .success(let result) = outcome,
@@ -306,8 +294,6 @@ extension Kernel {
             a.lastFailure[task.id] = "\(error)"
             g.setEligible(task.id, atMillis: Clock.wallMillis() + 100)
         }
-        if let i { a.instances[i].inFlight -= 1 }
-        a.dirty = true
     }
 }
 

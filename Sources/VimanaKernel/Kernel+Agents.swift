@@ -142,12 +142,7 @@ extension Kernel {
         let name = a.groupName
         let g = groups.group(topic, name) ?? groups.create(topic: topic, name: name, lastDelivered: start)
             ?? ConsumerGroup(topic: topic, name: name, lastDelivered: start)
-        // Tasks pending from before (a previous boot's instances, Redis readers
-        // whose connections ended with it) are due at once.
-        let now = Clock.wallMillis()
-        for p in g.pending where p.eligibleAtMillis == 0 { g.setEligible(p.id, atMillis: now) }
-        a.groups.append(g)
-        a.dirty = true
+        a.attach(g, wallMillis: Clock.wallMillis())
         return g
     }
 
@@ -256,57 +251,54 @@ extension Kernel {
 
     func pump(_ a: AgentRuntime) {
         guard a.config.enabled, a.status != .failed, !a.instances.isEmpty, let ledger else { return }
-        let wall = Clock.wallMillis()
-        while let i = a.instanceWithRoom() {
-            guard let (g, record, isNew) = nextTask(a, ledger: ledger, nowMillis: wall) else { break }
-            let instance = a.instances[i]
-            // A pending entry redelivered: the previous owner no longer holds it.
-            if !isNew, let entry = g.entry(record.id), entry.eligibleAtMillis == 0,
-               let owner = a.instances.firstIndex(where: { $0.consumer == g.consumerName(entry.consumer) }) {
-                a.instances[owner].inFlight -= 1
+        let wall = Clock.wallMillis(), now = AgentRuntime.monotonicMillis()
+        // Deliveries past ack_wait leave their instance, whether or not any
+        // instance has room: given back (their slots free; not journaled, as
+        // after a restart every pending task is due at once anyway), or
+        // dead-lettered after max_deliver deliveries.
+        while let (g, p) = a.nextExpired(now: now) {
+            if p.deliveries >= a.config.maxDeliver {
+                deadLetter(a, g, p, ackWaitOver: true)
+            } else {
+                g.setEligible(p.id, atMillis: wall)
             }
-            let c = groups.consumer(g, instance.consumer, nowMillis: wall)
+        }
+        while var i = a.instanceWithRoom() {
+            guard let (g, record, previous) = nextTask(a, ledger: ledger, now: now) else { break }
+            if let previous, a.instances[i].consumer == previous, let other = a.instanceWithRoom(avoiding: previous) {
+                i = other
+            }
+            // Not a copy of the instance: it would share, and so copy on write,
+            // the `held` list the delivery appends to.
+            let fd = a.instances[i].fd
+            let c = groups.consumer(g, a.instances[i].consumer, nowMillis: wall)
             let deliveries = groups.deliver(g, record.id, to: c, nowMillis: wall)
-            if isNew { a.lastSequence[g.topic] = record.sequence }
-            a.instances[i].inFlight += 1
+            if previous == nil { a.lastSequence[g.topic] = record.sequence }
             a.delivered(to: i)
             a.delivered += 1
-            push(a, instance: a.instances[i], topic: g.topic, record: record, deliveries: deliveries)
+            push(a, fd: fd, topic: g.topic, record: record, deliveries: deliveries)
         }
     }
 
-    /// The next task for `a`: a due redelivery first, else the next new entry.
-    private func nextTask(_ a: AgentRuntime, ledger: Ledger, nowMillis: Int64) -> (ConsumerGroup, LedgerRecord, Bool)? {
-        for g in a.groups {
-            for p in g.pending {
-                let released = p.eligibleAtMillis > 0
-                // Held (by an instance or a Redis reader): due after ack_wait. Tasks of an
-                // instance that left, and those pending at boot, were released (leaveAgent,
-                // attachGroup), so no owner needs looking up here, once per task delivered.
-                let due = released ? p.eligibleAtMillis <= nowMillis
-                    : nowMillis - p.deliveredAtMillis >= Int64(a.config.ackWaitMillis)
-                guard due else { continue }
-                if p.deliveries >= a.config.maxDeliver {
-                    let reason = a.lastFailure.removeValue(forKey: p.id).map { "failed \(p.deliveries) times: \($0)" }
-                        ?? (!released ? "not acknowledged within ack_wait \(p.deliveries) times"
-                        : a.isLive(g.consumerName(p.consumer)) ? "rejected (NACK) \(p.deliveries) times"
-                        : "instance gone, delivered \(p.deliveries) times")
-                    deadLetter(a, g, p, reason: reason)
-                    return nextTask(a, ledger: ledger, nowMillis: nowMillis)
-                }
-                if let record = ledger.range(topic: g.topic, from: p.id, to: p.id, count: 1).first {
-                    return (g, record, false)
-                }
-                // The entry is gone (retention): nothing left to deliver.
-                groups.ack(g, p.id)
-                return nextTask(a, ledger: ledger, nowMillis: nowMillis)
+    /// The next task for `a`: a task given back whose time came first (with
+    /// the consumer it was last delivered to), else the next new entry.
+    private func nextTask(_ a: AgentRuntime, ledger: Ledger, now: Int64) -> (ConsumerGroup, LedgerRecord, [UInt8]?)? {
+        while let (g, p) = a.nextGivenBack(now: now) {
+            if p.deliveries >= a.config.maxDeliver {
+                deadLetter(a, g, p, ackWaitOver: false)
+                continue
             }
+            if let record = ledger.range(topic: g.topic, from: p.id, to: p.id, count: 1).first {
+                return (g, record, g.consumerName(p.consumer))
+            }
+            // The entry is gone (retention): nothing left to deliver.
+            groups.ack(g, p.id)
         }
         for k in 0..<a.groups.count {
             let g = a.groups[(a.nextInstance + k) % a.groups.count]
             let after = a.lastSequence[g.topic] ?? 0
             if let record = ledger.entries(topic: g.topic, after: g.lastDelivered, afterSequence: after, count: 1).first {
-                return (g, record, true)
+                return (g, record, nil)
             }
         }
         return nil
@@ -314,13 +306,13 @@ extension Kernel {
 
     /// Sends a task to an instance: a push frame on its connection, or a job
     /// for a built-in worker.
-    private func push(_ a: AgentRuntime, instance: AgentInstance, topic: [UInt8], record: LedgerRecord, deliveries: Int) {
+    private func push(_ a: AgentRuntime, fd: Int32, topic: [UInt8], record: LedgerRecord, deliveries: Int) {
         let payload = Self.taskPayload(record.fields)
-        if instance.fd < 0 {
+        if fd < 0 {
             runBuiltin(a, AgentTask(topic: topic, id: record.id, deliveries: deliveries, fields: record.fields, payload: payload))
             return
         }
-        guard let c = s.pointee.client(instance.fd) else { return }
+        guard let c = s.pointee.client(fd) else { return }
         let resp3 = c.pointee.flags.contains(.resp3)
         c.pointee.output.tail.writePushHeader(5, resp3: resp3)
         c.pointee.output.tail.writeBulk("task")
@@ -343,19 +335,21 @@ extension Kernel {
         return Array((json + "}").utf8)
     }
 
-    /// Gives up on a task: appended to `dead.<agent>` with the reason, and
+    /// Gives up on a task delivered max_deliver times, when its last
+    /// ack_wait ran out (`ackWaitOver`) or it was given back: appended to
+    /// `dead.<agent>` with the reason (Protocol/AGENTS.md §2), and
     /// acknowledged so it leaves the pending list.
-    private func deadLetter(_ a: AgentRuntime, _ g: ConsumerGroup, _ p: PendingEntry, reason: String) {
+    private func deadLetter(_ a: AgentRuntime, _ g: ConsumerGroup, _ p: PendingEntry, ackWaitOver: Bool) {
+        let reason = a.lastFailure.removeValue(forKey: p.id).map { "failed \(p.deliveries) times: \($0)" }
+            ?? (ackWaitOver ? "not acknowledged within ack_wait \(p.deliveries) times"
+            : a.isLive(g.consumerName(p.consumer)) ? "rejected (NACK) \(p.deliveries) times"
+            : "instance gone, delivered \(p.deliveries) times")
         let record = ledger?.range(topic: g.topic, from: p.id, to: p.id, count: 1).first
         var fields: [([UInt8], [UInt8])] = [
             (Array("topic".utf8), g.topic), (Array("id".utf8), Array(p.id.description.utf8)),
             (Array("deliveries".utf8), Array(String(p.deliveries).utf8)), (Array("reason".utf8), Array(reason.utf8)),
         ]
         for f in record?.fields ?? [] { fields.append((f.name, f.value)) }
-        let owner = g.consumerName(p.consumer)
-        if p.eligibleAtMillis == 0, let i = a.instances.firstIndex(where: { $0.consumer == owner }) {
-            a.instances[i].inFlight -= 1
-        }
         groups.ack(g, p.id)
         a.deadLettered += 1
         appendEntry(topic: Array("dead.\(a.id)".utf8), fields: fields)
@@ -389,20 +383,14 @@ extension Kernel {
 
     // MARK: - Timers
 
-    /// Pending tasks whose ack_wait ran out, or whose NACK delay ended, make their agent dirty.
+    /// An agent with a task whose ack_wait ran out, or whose NACK delay
+    /// ended, is pumped in this pass: a look at its two earliest timers, so
+    /// ack_wait and NACK delays are kept to within a tick (0.1 s).
     func agentsTick() {
         guard !agents.isEmpty else { return }
-        let wall = Clock.wallMillis()
-        for a in agents where a.config.enabled && !a.instances.isEmpty {
-            for g in a.groups where !g.pending.isEmpty {
-                if g.pending.contains(where: { p in
-                    p.eligibleAtMillis > 0 ? p.eligibleAtMillis <= wall
-                        : wall - p.deliveredAtMillis >= Int64(a.config.ackWaitMillis) || !a.isLive(g.consumerName(p.consumer))
-                }) {
-                    a.dirty = true
-                    break
-                }
-            }
+        let now = AgentRuntime.monotonicMillis()
+        for a in agents where a.config.enabled && !a.instances.isEmpty && a.hasDue(now: now) {
+            a.dirty = true
         }
     }
 }

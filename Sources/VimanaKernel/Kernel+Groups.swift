@@ -57,8 +57,7 @@ extension Kernel {
             guard exists else { c.pointee.output.tail.writeError("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically."); return }
             let destroyed = groups.destroy(topic: topic, name: name)
             for a in agents where a.groupName == name {
-                a.groups.removeAll { $0.topic == topic }
-                a.lastSequence[topic] = nil
+                a.detach(topic: topic)
                 noticeCache = nil
             }
             c.pointee.output.tail.writeInteger(destroyed ? 1 : 0)
@@ -197,19 +196,11 @@ extension Kernel {
         }
         guard let g = groups.group(args.bytes(1), args.bytes(2)) else { c.pointee.output.tail.writeInteger(0); return }
         var acked = 0
-        for id in ids {
-            let owner = g.entry(id).map { g.consumerName($0.consumer) }
-            if groups.ack(g, id) {
-                acked += 1
-                // An agent instance that held it has a slot again.
-                if let a = agent(named: g.name) {
-                    a.acknowledged += 1
-                    if let owner, let i = a.instances.firstIndex(where: { $0.consumer == owner }) {
-                        a.instances[i].inFlight -= 1
-                        a.dirty = true
-                    }
-                }
-            }
+        // Counted for the agent of that name (its instances' slots follow by themselves).
+        let a = agent(named: g.name)
+        for id in ids where groups.ack(g, id) {
+            acked += 1
+            a?.acknowledged += 1
         }
         replyJournaled(c, acked)
     }
@@ -298,7 +289,6 @@ extension Kernel {
         for id in ids {
             guard let p = g.entry(id), now - p.deliveredAtMillis >= Int64(minIdle) else { continue }
             guard let r = ledger.range(topic: g.topic, from: id, to: id, count: 1).first else { groups.ack(g, id); continue }
-            releaseAgentSlot(g, p)
             groups.deliver(g, id, to: ci, nowMillis: now, deliveries: retry ?? (justID ? p.deliveries : p.deliveries + 1))
             claimed.append(r)
             claimedIDs.append(id)
@@ -341,7 +331,6 @@ extension Kernel {
             guard let r = ledger.range(topic: g.topic, from: p.id, to: p.id, count: 1).first else {
                 groups.ack(g, p.id); deleted.append(p.id); continue
             }
-            releaseAgentSlot(g, p)
             groups.deliver(g, p.id, to: ci, nowMillis: now, deliveries: justID ? p.deliveries : p.deliveries + 1)
             claimed.append(r)
             claimedIDs.append(p.id)
@@ -362,14 +351,6 @@ extension Kernel {
     /// use any group name).
     func agent(named group: [UInt8]) -> AgentRuntime? {
         agents.isEmpty ? nil : agents.first { $0.groupName == group }
-    }
-
-    /// A claim moves an agent's task away from its instance: free the slot.
-    private func releaseAgentSlot(_ g: ConsumerGroup, _ p: PendingEntry) {
-        guard p.eligibleAtMillis == 0, let a = agent(named: g.name),
-              let i = a.instances.firstIndex(where: { $0.consumer == g.consumerName(p.consumer) }) else { return }
-        a.instances[i].inFlight -= 1
-        a.dirty = true
     }
 
     /// XINFO GROUPS topic / XINFO CONSUMERS topic group.
