@@ -1,8 +1,12 @@
 import VimanaLedger
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// `vimana ledger stats|verify|dump|tail DIR`: reads a ledger directory
-/// (Protocol/LEDGER.md) with no server, running or not. Exit status: 0 ok,
-/// 1 a problem in the ledger or an unreadable directory, 2 bad arguments.
+/// `vimana ledger stats|verify|dump|tail|repair DIR`: reads a ledger
+/// directory (Protocol/LEDGER.md) with no server, running or not; `repair`
+/// changes it, with the server stopped. Exit status: 0 ok, 1 a problem in the
+/// ledger or an unreadable directory, 2 bad arguments.
 enum LedgerCommand {
     static let usage = """
     Usage:
@@ -10,19 +14,22 @@ enum LedgerCommand {
       vimana ledger verify DIR             check every frame of every segment; exit 1 on corruption
       vimana ledger dump DIR [--from SEQ] [--topic PATTERN] [--json]
       vimana ledger tail DIR [-n|--lines N] [--follow] [--topic PATTERN] [--json]
+      vimana ledger repair DIR             with the server stopped: move damaged frames to DIR/damaged/,
+                                           keep every valid frame (Protocol/LEDGER.md section 6)
 
     PATTERN is a Redis glob (as PSUBSCRIBE). Text lines are `SEQ ID TOPIC name=value ...`;
     --json prints one object per record. tail --follow polls for new records until interrupted.
     """
 
     static func run(_ args: [String]) -> Int32 {
-        guard let sub = args.first else { return CLI.usageError("usage: vimana ledger stats|verify|dump|tail DIR ...") }
+        guard let sub = args.first else { return CLI.usageError("usage: vimana ledger stats|verify|dump|tail|repair DIR ...") }
         let rest = Array(args.dropFirst())
         switch sub {
         case "stats": return stats(rest)
         case "verify": return verify(rest)
         case "dump": return LedgerRead.dump(rest)
         case "tail": return LedgerRead.tail(rest)
+        case "repair": return repair(rest)
         case "--help", "-h", "help":
             printOut(usage)
             return 0
@@ -81,6 +88,55 @@ enum LedgerCommand {
         out.line(errors == 0 ? "ok: \(summary)" : "\(errors) problem\(errors == 1 ? "" : "s"): \(summary)")
         out.flush()
         return errors == 0 ? 0 : 1
+    }
+
+    // MARK: - repair
+
+    static func repair(_ args: [String]) -> Int32 {
+        let dir: String
+        do throws(UsageError) {
+            (_, dir) = try parse(args, valued: [], bare: [], usage: "vimana ledger repair DIR")
+        } catch {
+            return CLI.usageError(error.message)
+        }
+        if let status = missingDirectory(dir) { return status }
+        let lock: Int32
+        switch lockAgainstServer(dir) {
+        case .success(let fd): lock = fd
+        case .failure(let error):
+            printErr("vimana ledger: \(error.message)")
+            return 1
+        }
+        defer { close(lock) }
+        let outcome: OfflineRepair.Outcome
+        do throws(LedgerError) { outcome = try OfflineRepair.repair(directory: dir) } catch {
+            printErr("vimana ledger: \(error)")
+            return 1
+        }
+        var out = LedgerOutput()
+        for line in outcome.lines { out.line(line) }
+        if outcome.repaired > 0 { out.line("repaired \(outcome.repaired) damaged stretch\(outcome.repaired == 1 ? "" : "es"); run vimana ledger verify \(dir)") }
+        out.flush()
+        return 0
+    }
+
+    /// The ledger directory's lock file: a running server holds it.
+    static let lockFile = "LOCK"
+
+    /// Refuses while a server has the ledger open: takes an exclusive,
+    /// non-blocking flock on `DIR/LOCK`, held until the repair is done.
+    /// Returns the descriptor holding it.
+    static func lockAgainstServer(_ dir: String) -> Result<Int32, UsageError> {
+        let path = dir + "/" + lockFile
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return .failure(UsageError("\(path): \(String(cString: strerror(errno)))")) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let e = errno
+            close(fd)
+            return .failure(UsageError(e == EWOULDBLOCK ? "\(dir) is in use by a running server: stop it first"
+                                                        : "\(path): \(String(cString: strerror(e)))"))
+        }
+        return .success(fd)
     }
 
     // MARK: - stats
