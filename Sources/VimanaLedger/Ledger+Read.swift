@@ -11,9 +11,9 @@ extension Ledger {
     /// (Ledger+Damage.swift). `readRange` says when a range crosses damage.
     public func range(topic: [UInt8], from: StreamID, to: StreamID, count: Int, reverse: Bool = false) -> [LedgerRecord] {
         guard count > 0, from <= to, stream(topic) != nil else { return [] }
-        let read = { reverse ? self.backward(topic, from, to, count) : self.forward(topic, from, to, count, fromSequence: 0) }
-        let out = read()
-        return examineSuspects() ? read() : out
+        let out = reverse ? backward(topic, from, to, count) : forward(topic, from, to, count, fromSequence: 0)
+        guard examineSuspects() else { return out }
+        return reverse ? backward(topic, from, to, count) : forward(topic, from, to, count, fromSequence: 0)
     }
 
     /// Entries after `id` (XREAD). When the caller knows the sequence of the
@@ -21,9 +21,10 @@ extension Ledger {
     /// skip everything before it without looking.
     public func entries(topic: [UInt8], after id: StreamID, afterSequence: UInt64 = 0, count: Int) -> [LedgerRecord] {
         guard let next = id.successor, count > 0, stream(topic) != nil else { return [] }
-        let read = { self.forward(topic, next, .max, count, fromSequence: afterSequence == 0 ? 0 : afterSequence + 1) }
-        let out = read()
-        return examineSuspects() ? read() : out
+        let fromSequence = afterSequence == 0 ? 0 : afterSequence + 1
+        let out = forward(topic, next, .max, count, fromSequence: fromSequence)
+        guard examineSuspects() else { return out }
+        return forward(topic, next, .max, count, fromSequence: fromSequence)
     }
 
     private func matches(_ r: LedgerRecord, _ topic: [UInt8], _ from: StreamID, _ to: StreamID) -> Bool {

@@ -128,8 +128,11 @@ public final class OfflineReader {
             if oneSegment { return .endOfSegment }
             guard let next = segments.first(where: { $0.name > p.segment }) else { return .end }
             if next.firstSequence != p.sequence {
+                let gap = SequenceGap(first: p.sequence, next: next.firstSequence)
+                let repaired = next.firstSequence > p.sequence && LedgerDirectory.repairedGaps(in: directory).contains(gap)
                 notes.append("segment \(next.name) starts at sequence \(next.firstSequence), "
-                             + "but \(p.segment) ends before \(p.sequence)")
+                             + "but \(p.segment) ends before \(p.sequence)"
+                             + (repaired ? " (\(gap) lost to damage; vimana ledger repair kept its bytes in \(LedgerDirectory.damagedDirectory)/)" : ""))
             }
             position = Position(segment: next.name, offset: 0, sequence: next.firstSequence)
         }

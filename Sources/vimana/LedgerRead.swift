@@ -158,7 +158,9 @@ enum LedgerRead {
                     // Most likely a frame still being written: look again next time.
                     let polls = waiting?.offset == problem.offset ? waiting!.polls + 1 : 1
                     if polls == followPatiencePolls {
-                        printErr("vimana ledger: \(problem); waiting (the server truncates it on its next start)")
+                        printErr("vimana ledger: \(problem); waiting " + (problem.tornTail
+                            ? "(the server truncates it on its next start)"
+                            : "(valid frames follow it: the server refuses its next start; run vimana ledger repair)"))
                     }
                     waiting = (problem.offset, polls)
                     break polling
