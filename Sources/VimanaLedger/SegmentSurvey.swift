@@ -16,8 +16,8 @@ public struct SegmentDamage: Sendable, Equatable {
         /// when cut bytes remain that no readable header accounts for.
         case tornTail(records: UInt64, exact: Bool)
         /// Runs to the end of the file and is not a torn tail: the segment is
-        /// sealed, or the damaged frame was written whole (`wholeRecords`:
-        /// how many records its data holds, when it was).
+        /// sealed (`wholeRecords` nil), or the damaged frame was written whole
+        /// (`wholeRecords`: how many records its data holds).
         case trailing(wholeRecords: Int?)
     }
 
@@ -164,8 +164,9 @@ extension SegmentScanner {
 
     /// What damage that runs from `offset` to the end of the file is.
     func classifyTrailing(fd: Int32, size: Int, at offset: Int, sequence: UInt64, active: Bool) -> SegmentDamage.Kind {
-        if let whole = wholeRecords(fd: fd, size: size, at: offset, sequence: sequence) { return .trailing(wholeRecords: whole) }
+        // In a sealed segment any damage is corruption: no need to look closer.
         guard active else { return .trailing(wholeRecords: nil) }
+        if let whole = wholeRecords(fd: fd, size: size, at: offset, sequence: sequence) { return .trailing(wholeRecords: whole) }
         let (records, exact) = cutRecords(fd: fd, size: size, at: offset, sequence: sequence)
         return .tornTail(records: records, exact: exact)
     }

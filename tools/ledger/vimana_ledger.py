@@ -496,7 +496,8 @@ def classify_damage(f, seg, offset, expected, last):
         d = Damage("followed", offset, found[0], expected, resume=found[1])
         d.last = last
         return d
-    whole = written_whole(f, seg, offset, expected)
+    # In a sealed segment any damage is corruption: no need to look closer.
+    whole = written_whole(f, seg, offset, expected) if last else None
     if whole is not None or not last:
         d = Damage("trailing", offset, seg.size, expected, whole=whole)
     else:
