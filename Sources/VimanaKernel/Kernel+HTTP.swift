@@ -60,7 +60,11 @@ extension Kernel {
                     return Log.jsonString(key) + ":" + v
                 }.joined(separator: ",") + "}"
             }
-            let body = "{\"status\":\"ok\",\"uptime_seconds\":\(uptimeSeconds),\"connections\":\(s.pointee.clientCount),"
+            // Degraded: serving, but some recorded entries cannot be read (the server keeps serving the rest).
+            let problems = ledger?.damageReport ?? []
+            let status = problems.isEmpty ? "\"status\":\"ok\"" : "\"status\":\"degraded\",\"problems\":["
+                + problems.map { Log.jsonString("ledger: " + $0) }.joined(separator: ",") + "]"
+            let body = "{\(status),\"uptime_seconds\":\(uptimeSeconds),\"connections\":\(s.pointee.clientCount),"
                 + "\"agents\":[\(agentsJSON)]}\n"
             respondHTTP(c, status: "200 OK", type: "application/json", body: body, head: head)
         case "/ready":
@@ -160,6 +164,7 @@ extension Kernel {
             metric("vimana_ledger_writer_queue_depth", "gauge", "Batches waiting for the writer.", ledger.pendingBatches)
             metric("vimana_ledger_stalls_total", "counter", "Times a publisher was paused for the writer.", ledgerStalls)
             metric("vimana_ledger_write_errors_total", "counter", "Failed writes or fsyncs.", l.writeErrors)
+            metric("vimana_ledger_damaged_segments", "gauge", "Sealed segments with frames that cannot be read.", ledger.damagedSegments)
         }
         return out
     }

@@ -145,6 +145,10 @@ extension Kernel {
             ("ledger_stalled_clients", "\(stalled.count)"),
             ("ledger_stalls", "\(ledgerStalls)"),
             ("ledger_write_errors", "\(st.writeErrors)"),
+            ("ledger_status", ledger.damagedSegments == 0 ? "ok" : "degraded"),
+            ("ledger_damaged_segments", "\(ledger.damagedSegments)"),
+            ("ledger_unreadable_records", "\(ledger.unreadableRecords)"),
+            ("ledger_damage", ledger.damageReport.first ?? ""),
         ]
     }
 

@@ -8,6 +8,9 @@ extension Kernel {
     static let disabledError = "ERR the ledger is disabled (ledger.enabled: false in phoenix.yaml)"
     static let invalidID = "ERR Invalid stream ID specified as stream command argument"
 
+    /// A read that would cross records the ledger cannot read (Protocol/PROTOCOL.md §8).
+    static func damagedError(_ damage: LedgerDamageError) -> String { "DAMAGED " + damage.message }
+
     func xaddCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         guard let ledger else { c.pointee.output.tail.writeError(Self.disabledError); return }
         if c.pointee.flags.contains(.agentInstance), !agentMayPublish(c, args.buffer(1)) { return }
@@ -138,8 +141,10 @@ extension Kernel {
             c.pointee.output.tail.writeError("ERR invalid end ID for the interval")
             return
         }
-        let entries = ledger.range(topic: args.bytes(1), from: from, to: to, count: count, reverse: reverse)
-        writeEntries(&c.pointee.output.tail, entries)
+        switch ledger.readRange(topic: args.bytes(1), from: from, to: to, count: count, reverse: reverse) {
+        case .success(let entries): writeEntries(&c.pointee.output.tail, entries)
+        case .failure(let damage): c.pointee.output.tail.writeError(Self.damagedError(damage))
+        }
     }
 
     func writeEntries(_ b: inout ByteBuffer, _ entries: [LedgerRecord]) {
@@ -236,8 +241,13 @@ extension Kernel {
         guard let ledger else { return false }
         var found: [([UInt8], [LedgerRecord])] = []
         for (topic, id) in zip(read.topics, read.after) {
-            let entries = ledger.entries(topic: topic, after: id, count: read.count)
-            if !entries.isEmpty { found.append((topic, entries)) }
+            switch ledger.readEntries(topic: topic, after: id, count: read.count) {
+            case .success(let entries):
+                if !entries.isEmpty { found.append((topic, entries)) }
+            case .failure(let damage):
+                c.pointee.output.tail.writeError(Self.damagedError(damage))
+                return true
+            }
         }
         guard !found.isEmpty else { return false }
         writeStreamsReply(c, found)
@@ -270,13 +280,16 @@ extension Kernel {
             return
         }
         let topic = args.bytes(2)
-        guard let state = ledger.stream(topic), state.entriesAdded > 0 else {
+        guard let known = ledger.stream(topic), known.entriesAdded > 0 else {
             c.pointee.output.tail.writeError("ERR no such key")
             return
         }
         let resp3 = c.pointee.flags.contains(.resp3)
+        // First and last entries that can be read (a damaged segment's lost ones are not counted in `length` either).
         let first = ledger.range(topic: topic, from: .zero, to: .max, count: 1).first
         let last = ledger.range(topic: topic, from: .zero, to: .max, count: 1, reverse: true).first
+        // Read after those reads: one that finds a damaged segment lowers `length`.
+        let state = ledger.stream(topic) ?? known
         let out = { (b: inout ByteBuffer) in
             b.writeMapHeader(10, resp3: resp3)
             b.writeBulk("length"); b.writeInteger(Int(state.length))

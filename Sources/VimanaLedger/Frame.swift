@@ -61,6 +61,8 @@ public struct FrameHeader: Equatable, Sendable {
             compressedLength: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 24, as: UInt32.self)),
             dataCRC: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 28, as: UInt32.self)))
         guard header.recordCount > 0 else { return .failure(.emptyFrame) }
+        // Sequences are 64-bit: a header whose records would run past the last one is damage.
+        guard header.firstSequence <= UInt64.max - UInt64(header.recordCount) else { return .failure(.sequenceOverflow) }
         return .success(header)
     }
 }
@@ -77,6 +79,7 @@ public enum FrameError: Error, Equatable, Sendable, CustomStringConvertible {
     case inflate
     case records(RecordCodec.DecodeError)
     case sequenceGap(expected: UInt64, found: UInt64)
+    case sequenceOverflow
 
     public var description: String {
         switch self {
@@ -90,6 +93,7 @@ public enum FrameError: Error, Equatable, Sendable, CustomStringConvertible {
         case .inflate: "zlib stream does not inflate to the stated length"
         case .records(let e): "records do not parse: \(e)"
         case .sequenceGap(let e, let f): "sequence gap: expected \(e), found \(f)"
+        case .sequenceOverflow: "sequence numbers run past 2^64-1"
         }
     }
 }

@@ -64,6 +64,9 @@ extension Ledger {
             view.reopen()
             log.info("ledger segment compacted", ["segment": .string(name), "bytes_before": .int(before),
                                                    "bytes_after": .int(size)])
+        case .damaged(let name, let offset):
+            log.warn("ledger compaction skipped: damaged frame", ["segment": .string(name), "offset": .int(offset)])
+            if let view = segments.first(where: { $0.name == name }) { examine(view) }
         case .retired(let name, let archived):
             if let archived {
                 log.info("ledger segment archived", ["segment": .string(name), "to": .string(archived)])
@@ -109,6 +112,8 @@ extension Ledger {
 
     /// Removes a retired segment's records from the stream states.
     private func forget(_ view: SegmentView) {
+        damagedViews.removeAll { $0 === view }
+        suspects.removeAll { $0 === view }
         for (topic, t) in view.index.topics where t.count > 0 {
             guard let i = topic.withUnsafeBytes({ topics.find($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, $0.count) }) else { continue }
             streams[i].length -= min(streams[i].length, t.count)
@@ -119,7 +124,7 @@ extension Ledger {
         view.reopen()
     }
 
-    private func firstInMemory(_ topic: [UInt8]) -> StreamID? {
+    func firstInMemory(_ topic: [UInt8]) -> StreamID? {
         for batch in tail.live + (current.map { [$0] } ?? []) {
             var s = batch.firstSequence
             while s < batch.nextSequence {

@@ -55,9 +55,11 @@ extension Ledger {
     }
 
     /// Only the active segment is scanned: its frames are CRC-checked, those
-    /// after the index checkpoint are inflated, and a torn or corrupt tail is
-    /// truncated. Sealed segments are trusted through their index when it is
-    /// valid, and rebuilt by scanning when it is not.
+    /// after the index checkpoint are inflated, and a torn tail is truncated.
+    /// Damage that is not a torn tail (valid frames follow it) stops the open
+    /// before any file is changed (Protocol/LEDGER.md §5). Sealed segments are
+    /// trusted through their index when it is valid, and rebuilt by scanning
+    /// when it is not; one found damaged is served around its damage.
     private func recover(notify: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void) throws(LedgerError) -> RecoveryReport {
         let started = Clock.monotonicNanos()
         var report = RecoveryReport()
@@ -73,23 +75,27 @@ extension Ledger {
         do throws(LedgerIOError) { names = try LedgerDirectory.segments(in: dir) } catch { throw LedgerError("\(error)") }
         if names.isEmpty { names = [LedgerDirectory.segmentName(1)] }
 
-        // Sealed segments: index when valid, else a full scan.
+        // The active segment first: corruption there stops the open before
+        // any file is touched. Then sealed segments: index when valid, else a full scan.
+        let activeName = names[names.count - 1]
+        let active = try recoverActive(activeName, scanner: scanner, report: &report)
         for name in names.dropLast() {
             let view = openSealed(name, scanner: scanner, report: &report)
             segments.append(view)
         }
-        // The active segment: scan, truncate a torn tail.
-        let activeName = names[names.count - 1]
-        let active = try recoverActive(activeName, scanner: scanner, report: &report)
         segments.append(active.view)
+        let repaired = LedgerDirectory.repairedGaps(in: dir)
         for i in 1..<segments.count where segments[i - 1].index.nextSequence != segments[i].index.firstSequence {
+            let gap = SequenceGap(first: segments[i - 1].index.nextSequence, next: segments[i].index.firstSequence)
+            // Damage at the end of a segment, or a repair (LEDGER.md §1), explains a gap.
+            if segments[i - 1].damage != nil || repaired.contains(gap) { continue }
             report.problems.append("gap between \(segments[i - 1].name) (ends before \(segments[i - 1].index.nextSequence)) and \(segments[i].name)")
         }
         nextSequence = active.view.index.nextSequence
         writtenSequence = nextSequence
         durableSequence = nextSequence
         for view in segments {
-            report.records += view.index.recordCount
+            report.records += view.readableRecords
             for (topic, t) in view.index.topics where t.count > 0 {
                 topic.withUnsafeBytes { raw in
                     let i = streamIndex(raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, raw.count)
@@ -127,7 +133,7 @@ extension Ledger {
         self.maintenance = maintenance
         maintenance.start()
         // Segments sealed before a restart and not yet rewritten in large frames.
-        for view in segments.dropLast() where view.damaged == nil && !view.index.compacted && view.index.recordCount > 0 {
+        for view in segments.dropLast() where view.damage == nil && !view.index.compacted && view.index.recordCount > 0 {
             maintenance.submit(.compact(view.name))
         }
         report.nanos = Clock.monotonicNanos() - started
@@ -143,25 +149,22 @@ extension Ledger {
            index.firstSequence == first, index.coveredBytes == UInt64(size), index.sealed {
             return SegmentView(name: name, path: path, index: index, size: size)
         }
-        // Rebuild from the segment itself.
-        var index = SegmentIndex(firstSequence: first)
-        let view = SegmentView(name: name, path: path, index: index, size: size)
-        guard let fd = view.fd() else {
-            view.damaged = "cannot open"
+        // Rebuild from the segment itself, past any damage.
+        let view = SegmentView(name: name, path: path, index: SegmentIndex(firstSequence: first), size: size)
+        guard let (index, damage) = surveySealed(view, scanner: scanner) else {
             report.problems.append("\(name): cannot open for reading")
+            markDamaged(view, unreadableSegment(view))
             return view
         }
-        let outcome = scanner.scan(fd: fd, path: path, size: size, sequence: first) { location, records in
-            index.addFrame(offset: UInt64(location.offset), header: location.header,
-                           records: (records ?? []).map { RecordSummary(sequence: $0.sequence, id: $0.id, timestampMicros: $0.timestampMicros, topic: $0.topic) })
-        }
-        index.sealed = true
         view.index = index
-        if let problem = outcome.problem {
-            view.damaged = problem.description
-            report.problems.append("corrupt sealed segment: \(problem); records after offset \(problem.offset) are not served")
-            log.error("ledger segment corrupt", ["segment": .string(name), "frame": .int(problem.frame),
-                                                 "offset": .int(problem.offset), "error": .string(problem.error.description)])
+        if let damage {
+            // Its index stays unwritten: it would describe a segment with holes.
+            markDamaged(view, damage)
+            let first = damage.stretches[0]
+            report.problems.append("damaged sealed segment \(name): frame \(first.frame) at offset \(first.offset): \(first.reason)"
+                                   + (damage.stretches.count > 1 ? " (and \(damage.stretches.count - 1) more damaged stretches)" : "")
+                                   + "; its valid frames are served, reads across the damage answer an error "
+                                   + "(run vimana ledger verify, then vimana ledger repair)")
         } else {
             let bytes = index.encoded()
             bytes.withUnsafeBytes { raw in
@@ -190,45 +193,75 @@ extension Ledger {
            index.firstSequence == first, index.coveredBytes <= UInt64(size) {
             checkpoint = index
         }
-        func scan(from checkpoint: SegmentIndex?) -> (SegmentIndex, SegmentScanner.Outcome) {
+        func survey(from checkpoint: SegmentIndex?) -> (SegmentIndex, SegmentSurvey) {
             var index = checkpoint ?? SegmentIndex(firstSequence: first)
             index.sealed = false
             let decodeFrom = Int(checkpoint?.coveredBytes ?? 0)
-            let outcome = scanner.scan(fd: fd, path: path, size: size, sequence: first, decodeFrom: decodeFrom) { location, records in
+            let outcome = scanner.survey(fd: fd, path: path, size: size, sequence: first, active: true,
+                                         decodeFrom: decodeFrom) { location, records in
                 guard let records else { return }
                 index.addFrame(offset: UInt64(location.offset), header: location.header,
                                records: records.map { RecordSummary(sequence: $0.sequence, id: $0.id, timestampMicros: $0.timestampMicros, topic: $0.topic) })
             }
             return (index, outcome)
         }
-        var (index, outcome) = scan(from: checkpoint)
-        if let cp = checkpoint, outcome.validEnd < Int(cp.coveredBytes) || outcome.nextSequence < cp.nextSequence {
+        var (index, outcome) = survey(from: checkpoint)
+        if let cp = checkpoint, (outcome.damage.first?.offset ?? outcome.validEnd) < Int(cp.coveredBytes) || outcome.nextSequence < cp.nextSequence {
             // The checkpoint describes frames that are no longer whole: distrust it.
-            (index, outcome) = scan(from: nil)
+            (index, outcome) = survey(from: nil)
         } else if checkpoint != nil {
             report.usedCheckpoint = true
         }
-        if let problem = outcome.problem {
-            let dropped = size - outcome.validEnd
-            var droppedRecords = 0
-            if let h = scanner.readHeader(fd: fd, at: outcome.validEnd, size: size) { droppedRecords = Int(h.recordCount) }
+        if outcome.isCorrupt {
+            throw corruption(outcome, segment: name, path: path)
+        }
+        if let torn = outcome.tornTail, case .tornTail(let records, let exact) = torn.kind {
+            let dropped = size - torn.offset
             do throws(LedgerIOError) {
-                try FileIO.truncate(fd, to: outcome.validEnd, path: path)
+                try FileIO.truncate(fd, to: torn.offset, path: path)
                 try FileIO.fsync(fd, path: path)
             } catch {
                 throw LedgerError("cannot truncate the torn tail: \(error)")
             }
             report.truncatedBytes = dropped
-            report.droppedRecords = droppedRecords
-            log.warn("ledger tail truncated", ["segment": .string(name), "offset": .int(outcome.validEnd),
-                                               "bytes_dropped": .int(dropped), "records_dropped": .int(droppedRecords),
-                                               "reason": .string(problem.error.description)])
+            report.droppedRecords = Int(clamping: records)
+            report.droppedRecordsExact = exact
+            log.warn("ledger tail truncated", ["segment": .string(name), "offset": .int(torn.offset),
+                                               "bytes_dropped": .int(dropped), "records_dropped": .int(Int(clamping: records)),
+                                               "records_dropped_exact": .bool(exact),
+                                               "reason": .string(torn.error.description)])
         }
         let writeFD: Int32
         do throws(LedgerIOError) { writeFD = try FileIO.open(path, O_WRONLY | O_APPEND) } catch { throw LedgerError("\(error)") }
         let view = SegmentView(name: name, path: path, index: index, size: outcome.validEnd)
         return RecoveredActive(view: view, writerState: .init(fd: writeFD, name: name, path: path,
                                                               size: outcome.validEnd, index: index))
+    }
+
+    /// Why the active segment is not opened: damage that a torn tail does
+    /// not explain. Names the segment, frame, offset, what failed and what
+    /// follows, and the command that repairs it; nothing has been changed.
+    private func corruption(_ survey: SegmentSurvey, segment: String, path: String) -> LedgerError {
+        guard let bad = survey.damage.first(where: { !$0.isTornTail }) else { return LedgerError("corrupt active segment \(path)") }
+        var why: String
+        switch bad.kind {
+        case .followed(let next):
+            why = "\(bad.framesAfter) valid frames (\(bad.recordsAfter) records) follow it, so it is not a torn tail"
+            why += next > bad.firstSequence ? " (\(SequenceGap(first: bad.firstSequence, next: next)) in the damaged bytes)" : ""
+        case .trailing(let whole):
+            why = "it is the last frame but was written whole (its data holds \(whole ?? 0) records), so it is not a torn tail"
+        case .tornTail:
+            why = ""
+        }
+        let more = survey.damage.count - 1
+        log.error("ledger corrupt", ["segment": .string(segment), "frame": .int(bad.frame), "offset": .int(bad.offset),
+                                     "error": .string(bad.error.description), "valid_frames_after": .int(bad.framesAfter),
+                                     "records_after": .int(Int(clamping: bad.recordsAfter)),
+                                     "repair": .string("vimana ledger repair \(options.directory)")])
+        return LedgerError("corrupt active segment \(path): frame \(bad.frame) at offset \(bad.offset): \(bad.error); \(why)"
+                           + (more > 0 ? "; \(more) more damaged stretch\(more == 1 ? "" : "es") after it" : "")
+                           + ". No file was changed. Run `vimana ledger repair \(options.directory)`: it moves the damaged "
+                           + "bytes to \(options.directory)/\(LedgerDirectory.damagedDirectory)/ and keeps every valid frame")
     }
 
     static func readFile(_ path: String) -> [UInt8]? {

@@ -5,8 +5,14 @@
 /// stats do not overlap it is skipped whole, and within a segment each index
 /// stretch carries the smallest and largest ID milliseconds it holds.
 extension Ledger {
+    ///
+    /// Records in damaged stretches of sealed segments are passed over; a
+    /// read that finds new damage has the segment examined and is done again
+    /// (Ledger+Damage.swift). `readRange` says when a range crosses damage.
     public func range(topic: [UInt8], from: StreamID, to: StreamID, count: Int, reverse: Bool = false) -> [LedgerRecord] {
         guard count > 0, from <= to, stream(topic) != nil else { return [] }
+        let out = reverse ? backward(topic, from, to, count) : forward(topic, from, to, count, fromSequence: 0)
+        guard examineSuspects() else { return out }
         return reverse ? backward(topic, from, to, count) : forward(topic, from, to, count, fromSequence: 0)
     }
 
@@ -15,7 +21,10 @@ extension Ledger {
     /// skip everything before it without looking.
     public func entries(topic: [UInt8], after id: StreamID, afterSequence: UInt64 = 0, count: Int) -> [LedgerRecord] {
         guard let next = id.successor, count > 0, stream(topic) != nil else { return [] }
-        return forward(topic, next, .max, count, fromSequence: afterSequence == 0 ? 0 : afterSequence + 1)
+        let fromSequence = afterSequence == 0 ? 0 : afterSequence + 1
+        let out = forward(topic, next, .max, count, fromSequence: fromSequence)
+        guard examineSuspects() else { return out }
+        return forward(topic, next, .max, count, fromSequence: fromSequence)
     }
 
     private func matches(_ r: LedgerRecord, _ topic: [UInt8], _ from: StreamID, _ to: StreamID) -> Bool {
@@ -47,6 +56,10 @@ extension Ledger {
         guard let scanner, let fd = view.fd() else { return }
         var offset = start
         while offset < end {
+            if let d = view.damage, let lost = d.stretches.first(where: { $0.offset <= offset && offset < $0.end }) {
+                offset = lost.end
+                continue
+            }
             switch scanner.readFrame(fd: fd, path: view.path, at: offset, size: view.size) {
             case .success(let (header, records)):
                 stats.framesRead += 1
@@ -56,6 +69,7 @@ extension Ledger {
             case .failure(let problem):
                 log.error("ledger read failed", ["segment": .string(view.name), "offset": .int(problem.offset),
                                                  "error": .string(problem.error.description)])
+                noteUnreadable(view)
                 return
             }
         }
@@ -162,6 +176,6 @@ extension Ledger {
 
     public var segmentCount: Int { segments.count }
     public var diskBytes: Int { segments.reduce(0) { $0 + $1.size } }
-    public var recordsOnDisk: UInt64 { segments.reduce(0) { $0 + $1.index.recordCount } }
+    public var recordsOnDisk: UInt64 { segments.reduce(0) { $0 + $1.readableRecords } }
     public var firstSequence: UInt64 { segments.first?.index.firstSequence ?? nextSequence }
 }

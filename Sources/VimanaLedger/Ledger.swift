@@ -31,7 +31,11 @@ public struct RecoveryReport: Sendable {
     public var segments = 0
     public var records: UInt64 = 0
     public var truncatedBytes = 0
+    /// Records in the torn tail cut away, summed from the headers in it that
+    /// could be read; `droppedRecordsExact` is false when some cut bytes
+    /// belonged to no readable header (records there cannot be counted).
     public var droppedRecords = 0
+    public var droppedRecordsExact = true
     public var problems: [String] = []
     public var usedCheckpoint = false
     public var nanos: Int64 = 0
@@ -60,7 +64,8 @@ final class SegmentView {
     var index: SegmentIndex
     var size: Int
     var readFD: Int32 = -1
-    var damaged: String?
+    /// Set once frames of this (sealed) segment are found unreadable (Ledger+Damage.swift).
+    var damage: DamagedSegment?
 
     init(name: String, path: String, index: SegmentIndex, size: Int) {
         self.name = name
@@ -118,6 +123,10 @@ public final class Ledger: @unchecked Sendable {
     public internal(set) var pendingBatches = 0
     public internal(set) var stats = LedgerStats()
     var scanner: SegmentScanner?
+    /// Sealed segments with unreadable frames, oldest first (Ledger+Damage.swift).
+    var damagedViews: [SegmentView] = []
+    /// Sealed segments a read failed in, to be examined once the read is over.
+    var suspects: [SegmentView] = []
 
     /// For tests: replaces `retentionMaxBytes`.
     var retentionOverride: Int?

@@ -9,6 +9,8 @@ import Glibc
 public enum MaintenanceEvent: Sendable {
     /// A sealed segment was rewritten in large frames (new index and size).
     case compacted(name: String, index: SegmentIndex, size: Int, before: Int)
+    /// Compaction found a frame of a sealed segment unreadable (the segment is left as it is).
+    case damaged(name: String, offset: Int)
     /// A sealed segment left the ledger (moved to `archived`, or deleted when nil).
     case retired(name: String, archived: String?)
     case failed(String)
@@ -148,7 +150,7 @@ final class LedgerMaintenance: @unchecked Sendable {
                 guard header.withUnsafeMutableBytes({ FileIO.pread(input, $0.baseAddress!, FrameHeader.size, at: offset) }) == FrameHeader.size,
                       case .success(let h) = header.withUnsafeBytes({ FrameHeader.decode($0.baseAddress!) }),
                       h.firstSequence == expected else {
-                    notify(.failed("compaction of \(name) skipped: bad frame at offset \(offset)"))
+                    notify(.damaged(name: name, offset: offset))
                     return
                 }
                 let length = Int(h.compressedLength)
@@ -156,14 +158,14 @@ final class LedgerMaintenance: @unchecked Sendable {
                 data.reserve(length)
                 guard FileIO.pread(input, data.writePointer, length, at: offset + FrameHeader.size) == length,
                       CRC32.checksum(data.writePointer, length) == h.dataCRC else {
-                    notify(.failed("compaction of \(name) skipped: frame at offset \(offset) fails its checksum"))
+                    notify(.damaged(name: name, offset: offset))
                     return
                 }
                 staging.reserve(Int(h.uncompressedLength))
                 do {
                     try inflater.decompress(data.writePointer, length, into: staging.writePointer, expected: Int(h.uncompressedLength))
                 } catch {
-                    notify(.failed("compaction of \(name) skipped: frame at offset \(offset) does not inflate"))
+                    notify(.damaged(name: name, offset: offset))
                     return
                 }
                 staging.writeIndex += Int(h.uncompressedLength)

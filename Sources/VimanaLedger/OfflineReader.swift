@@ -11,10 +11,11 @@ public struct OfflineProblem: Error, Sendable, CustomStringConvertible {
     public var frame: Int?
     public var offset: Int
     public var error: FrameError
-    /// In the last (active) segment: the server truncates the file here on start.
+    /// In the last (active) segment.
     public var active: Bool
-    /// The bad frame is the end of the file (cut short, or only zeros or a
-    /// garbled last frame after it): what a crash in the middle of a write leaves.
+    /// A torn tail (LEDGER.md §5): in the active segment, no valid frame
+    /// follows, and the bad frame was not written whole. The server cuts it
+    /// on start; any other damage is corruption (`vimana ledger repair`).
     public var tornTail: Bool
     /// Bytes from the bad frame to the end of the file.
     public var bytesAfter: Int
@@ -122,16 +123,31 @@ public final class OfflineReader {
             p.sequence = outcome.nextSequence
             position = p
             if let problem = outcome.problem {
-                return .problem(describe(problem, segment: p.segment, fd: fd, size: size))
+                return .problem(describe(problem, segment: p.segment, sequence: p.sequence, fd: fd, size: size))
             }
             if oneSegment { return .endOfSegment }
             guard let next = segments.first(where: { $0.name > p.segment }) else { return .end }
             if next.firstSequence != p.sequence {
+                let gap = SequenceGap(first: p.sequence, next: next.firstSequence)
+                let repaired = next.firstSequence > p.sequence && LedgerDirectory.repairedGaps(in: directory).contains(gap)
                 notes.append("segment \(next.name) starts at sequence \(next.firstSequence), "
-                             + "but \(p.segment) ends before \(p.sequence)")
+                             + "but \(p.segment) ends before \(p.sequence)"
+                             + (repaired ? " (\(gap) lost to damage; vimana ledger repair kept its bytes in \(LedgerDirectory.damagedDirectory)/)" : ""))
             }
             position = Position(segment: next.name, offset: 0, sequence: next.firstSequence)
         }
+    }
+
+    /// Moves past the invalid frame at the position to the next valid frame
+    /// of its segment (LEDGER.md §5), or else to the start of the next
+    /// segment; false when there is neither.
+    public func skipDamage() -> Bool {
+        guard let p = position, let fd = try? descriptor(p.segment) else { return skipSegment() }
+        if let next = scanner.nextValidFrame(fd: fd, size: FileIO.size(fd), from: p.offset, minimumSequence: p.sequence) {
+            position = Position(segment: p.segment, offset: next.offset, sequence: next.header.firstSequence)
+            return true
+        }
+        return skipSegment()
     }
 
     /// Moves past an invalid frame to the start of the next segment; false
@@ -157,11 +173,12 @@ public final class OfflineReader {
         return fd
     }
 
-    private func describe(_ problem: FrameProblem, segment: String, fd: Int32, size: Int) -> OfflineProblem {
-        OfflineProblem(segment: segment, frame: Self.frameNumber(at: problem.offset, fd: fd, size: size, scanner: scanner),
-                       offset: problem.offset, error: problem.error, active: isLast(segment),
-                       tornTail: Self.isTornTail(problem, fd: fd, size: size, scanner: scanner),
-                       bytesAfter: size - problem.offset)
+    private func describe(_ problem: FrameProblem, segment: String, sequence: UInt64, fd: Int32, size: Int) -> OfflineProblem {
+        let active = isLast(segment)
+        return OfflineProblem(segment: segment, frame: Self.frameNumber(at: problem.offset, fd: fd, size: size, scanner: scanner),
+                              offset: problem.offset, error: problem.error, active: active,
+                              tornTail: active && Self.isTornTail(problem, sequence: sequence, fd: fd, size: size, scanner: scanner),
+                              bytesAfter: size - problem.offset)
     }
 
     /// The 0-based number of the frame at `offset`, counted by walking
@@ -176,26 +193,12 @@ public final class OfflineReader {
         return at == offset ? n : nil
     }
 
-    /// A problem that a crash during the last write explains: the file ends
-    /// inside the frame, the bad frame is the last one, or only zeros follow
-    /// (a file extended before its data reached the disk).
-    static func isTornTail(_ problem: FrameProblem, fd: Int32, size: Int, scanner: SegmentScanner) -> Bool {
-        if case .truncated = problem.error { return true }
-        if let h = scanner.readHeader(fd: fd, at: problem.offset, size: size),
-           problem.offset + h.frameLength >= size { return true }
-        return onlyZeros(fd: fd, from: problem.offset, size: size)
-    }
-
-    private static func onlyZeros(fd: Int32, from offset: Int, size: Int) -> Bool {
-        var buffer = [UInt8](repeating: 0, count: 64 << 10)
-        var at = offset
-        while at < size {
-            let want = min(buffer.count, size - at)
-            let got = buffer.withUnsafeMutableBytes { FileIO.pread(fd, $0.baseAddress!, want, at: at) }
-            guard got > 0, buffer[0..<got].allSatisfy({ $0 == 0 }) else { return false }
-            at += got
-        }
-        return true
+    /// Damage at `problem` (where `sequence` was expected) that a crash in
+    /// the middle of the last write explains, as LEDGER.md §5 defines a torn
+    /// tail: no valid frame follows, and the frame was not written whole.
+    static func isTornTail(_ problem: FrameProblem, sequence: UInt64, fd: Int32, size: Int, scanner: SegmentScanner) -> Bool {
+        scanner.nextValidFrame(fd: fd, size: size, from: problem.offset, minimumSequence: sequence) == nil
+            && scanner.wholeRecords(fd: fd, size: size, at: problem.offset, sequence: sequence) == nil
     }
 }
 

@@ -81,7 +81,8 @@ extension OfflineSegmentStats {
             stats.problem = OfflineProblem(
                 segment: segment.name, frame: problem.frame, offset: problem.offset, error: problem.error,
                 active: segment.active,
-                tornTail: OfflineReader.isTornTail(problem, fd: fd, size: size, scanner: scanner),
+                tornTail: segment.active && OfflineReader.isTornTail(problem, sequence: outcome.nextSequence, fd: fd,
+                                                                      size: size, scanner: scanner),
                 bytesAfter: size - problem.offset)
         }
         return stats

@@ -52,18 +52,27 @@ public enum OfflineVerifier {
         do throws(ZlibError) { scanner = try SegmentScanner() } catch { throw LedgerError("zlib initialisation failed") }
         let segments: [OfflineSegment]
         do throws(LedgerIOError) { segments = try OfflineSegment.list(directory) } catch { throw LedgerError("\(error)") }
+        let repaired = LedgerDirectory.repairedGaps(in: directory)
         var result = OfflineVerification()
         var lastIDs: [[UInt8]: (id: StreamID, sequence: UInt64)] = [:]
-        /// The previous segment's name and the sequence after its last record, when it was whole.
+        /// The previous segment's name and the sequence after its last record, when its end is known.
         var previous: (name: String, next: UInt64)?
         for segment in segments {
             result.segments += 1
             if let previous, segment.firstSequence != previous.next {
-                let kind = segment.firstSequence > previous.next ? "sequence gap" : "sequence overlap"
-                result.findings.append(OfflineFinding(
-                    severity: .error, segment: segment.name, frame: 0, offset: 0,
-                    message: "\(kind): the segment starts at sequence \(segment.firstSequence), "
-                        + "\(previous.name) ends before \(previous.next)"))
+                let gap = SequenceGap(first: previous.next, next: segment.firstSequence)
+                if segment.firstSequence > previous.next && repaired.contains(gap) {
+                    result.findings.append(OfflineFinding(
+                        severity: .warning, segment: segment.name,
+                        message: "\(gap) lost to damage before it "
+                            + "(vimana ledger repair moved their bytes to \(LedgerDirectory.damagedDirectory)/)"))
+                } else {
+                    let kind = segment.firstSequence > previous.next ? "sequence gap" : "sequence overlap"
+                    result.findings.append(OfflineFinding(
+                        severity: .error, segment: segment.name, frame: 0, offset: 0,
+                        message: "\(kind): the segment starts at sequence \(segment.firstSequence), "
+                            + "\(previous.name) ends before \(previous.next)"))
+                }
             }
             let next = check(segment, scanner: scanner, lastIDs: &lastIDs, into: &result)
             previous = next.map { (segment.name, $0) }
@@ -71,8 +80,8 @@ public enum OfflineVerifier {
         return result
     }
 
-    /// Checks one segment; returns the sequence after its last record when
-    /// every frame is valid.
+    /// Checks one segment, past any damage; returns the sequence after its
+    /// last record when its end is known (no damage runs to its end).
     private static func check(_ segment: OfflineSegment, scanner: SegmentScanner,
                               lastIDs: inout [[UInt8]: (id: StreamID, sequence: UInt64)],
                               into result: inout OfflineVerification) -> UInt64? {
@@ -86,9 +95,8 @@ public enum OfflineVerifier {
         var frames = SegmentFrames()
         let covered = segment.index.map { Int($0.coveredBytes) } ?? 0
         var streamIDFindings = 0
-        let outcome = scanner.scan(fd: fd, path: segment.path, size: size, sequence: segment.firstSequence,
-                                   depth: .records) { location, records in
-            let number = frames.starts.count
+        let survey = scanner.survey(fd: fd, path: segment.path, size: size, sequence: segment.firstSequence,
+                                    active: segment.active) { location, records in
             frames.add(location)
             for r in records ?? [] {
                 if location.offset + location.header.frameLength <= covered {
@@ -98,7 +106,7 @@ public enum OfflineVerifier {
                     streamIDFindings += 1
                     if streamIDFindings <= streamIDFindingsPerSegment {
                         result.findings.append(OfflineFinding(
-                            severity: .error, segment: segment.name, frame: number, offset: location.offset,
+                            severity: .error, segment: segment.name, frame: location.frame, offset: location.offset,
                             message: "stream ID \(r.id) of topic \(quoted(r.topic)) (sequence \(r.sequence)) "
                                 + "is not after \(before.id) (sequence \(before.sequence))"))
                     }
@@ -111,24 +119,35 @@ public enum OfflineVerifier {
                 severity: .error, segment: segment.name,
                 message: "\(streamIDFindings - streamIDFindingsPerSegment) more stream IDs out of order"))
         }
-        result.frames += outcome.frames
-        result.records += outcome.records
-        if let problem = outcome.problem {
-            let torn = OfflineReader.isTornTail(problem, fd: fd, size: size, scanner: scanner)
-            let bytes = size - problem.offset
-            let message: String
-            if segment.active && torn {
-                message = "torn tail: \(problem.error) (the server truncates these \(bytes) bytes on start)"
-            } else if segment.active {
-                message = "\(problem.error) (the server truncates the active segment here on start, dropping \(bytes) bytes)"
-            } else {
-                message = "\(problem.error) (the server does not serve the \(bytes) bytes from here)"
-            }
-            result.findings.append(OfflineFinding(severity: .error, segment: segment.name, frame: problem.frame,
-                                                  offset: problem.offset, message: message))
+        result.frames += survey.frames
+        result.records += survey.records
+        for damage in survey.damage {
+            result.findings.append(OfflineFinding(severity: .error, segment: segment.name, frame: damage.frame,
+                                                  offset: damage.offset, message: describe(damage, active: segment.active)))
         }
-        checkIndex(segment, frames: frames, validEnd: outcome.validEnd, problem: outcome.problem, into: &result)
-        return outcome.problem == nil ? outcome.nextSequence : nil
+        checkIndex(segment, frames: frames, damageAt: survey.damage.first?.offset, into: &result)
+        if let last = survey.damage.last, last.resumeSequence == nil { return nil }
+        return survey.nextSequence
+    }
+
+    /// What a damaged stretch is and what the server does with it (LEDGER.md §5).
+    static func describe(_ d: SegmentDamage, active: Bool) -> String {
+        let bytes = d.end - d.offset
+        switch d.kind {
+        case .tornTail(let records, let exact):
+            return "torn tail: \(d.error) (the server truncates these \(bytes) bytes on start, dropping "
+                + "\(records)\(exact ? "" : " or more") records)"
+        case .followed(let next):
+            let lost = "\(SequenceGap(first: d.firstSequence, next: next)) in the \(bytes) damaged bytes"
+            return "\(d.error); \(d.framesAfter) valid frames (\(d.recordsAfter) records) follow, so this is corruption, "
+                + "not a torn tail: \(lost); " + (active ? "the server refuses to start" : "reads across it answer an error")
+                + " (run vimana ledger repair)"
+        case .trailing(let whole?) where active:
+            return "\(d.error); the frame was written whole (\(whole) records) but is damaged, so this is corruption, "
+                + "not a torn tail: the server refuses to start (run vimana ledger repair)"
+        case .trailing:
+            return "\(d.error) (the server does not serve the \(bytes) bytes from here; run vimana ledger repair)"
+        }
     }
 
     // MARK: - Index files
@@ -146,8 +165,8 @@ public enum OfflineVerifier {
         }
     }
 
-    private static func checkIndex(_ segment: OfflineSegment, frames: SegmentFrames, validEnd: Int,
-                                   problem: FrameProblem?, into result: inout OfflineVerification) {
+    private static func checkIndex(_ segment: OfflineSegment, frames: SegmentFrames, damageAt: Int?,
+                                   into result: inout OfflineVerification) {
         let name = LedgerDirectory.indexName(forSegment: segment.name)
         func warn(_ message: String) {
             result.findings.append(OfflineFinding(severity: .warning, segment: segment.name,
@@ -169,8 +188,8 @@ public enum OfflineVerifier {
         guard let index = segment.index, index.firstSequence == segment.firstSequence,
               index.coveredBytes <= UInt64(segment.size) else { return }
         let covered = Int(index.coveredBytes)
-        if let problem, covered > problem.offset {
-            warn("covers \(covered) bytes, past the invalid frame at offset \(problem.offset)")
+        if let damageAt, covered > damageAt {
+            warn("covers \(covered) bytes, past the invalid frame at offset \(damageAt)")
             return
         }
         if covered == 0 {

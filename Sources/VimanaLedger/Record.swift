@@ -140,6 +140,18 @@ public enum RecordCodec {
         case sequence(expected: UInt64, found: UInt64)
     }
 
+    /// How many records `p[0..<length]` holds back to back, counted by their
+    /// length prefixes alone; nil when the last runs past the end.
+    public static func count(_ p: UnsafeRawPointer, _ length: Int) -> Int? {
+        var r = ByteReader(p, length)
+        var n = 0
+        while r.remaining > 0 {
+            guard let recordLength = r.u32(), r.skip(Int(recordLength)) else { return nil }
+            n += 1
+        }
+        return n
+    }
+
     /// Decodes exactly `count` records from `p[0..<length]`, which must start
     /// at `firstSequence` and follow each other.
     public static func decode(_ p: UnsafeRawPointer, _ length: Int, count: Int,

@@ -6,6 +6,8 @@ import Glibc
 public struct FrameLocation: Sendable, Equatable {
     public var offset: Int
     public var header: FrameHeader
+    /// 0-based frame number in the segment (a damaged stretch counts as one frame).
+    public var frame = 0
 }
 
 /// The first invalid frame found in a segment.
@@ -20,12 +22,14 @@ public struct FrameProblem: Error, Sendable, Equatable, CustomStringConvertible 
 }
 
 /// Reads a segment frame by frame, checking each as Protocol/LEDGER.md §2
-/// says. Used by recovery (where the first problem marks a torn tail), by
-/// reads, and by `vimana ledger verify`.
+/// says. `scan` stops at the first invalid frame; `survey`
+/// (SegmentSurvey.swift) goes on past damage and says what kind it is.
 public final class SegmentScanner {
-    private let decoder: FrameDecoder
-    private var data: UnsafeMutableRawPointer
+    let decoder: FrameDecoder
+    var data: UnsafeMutableRawPointer
     private var capacity: Int
+    /// For frames whose header is damaged (SegmentSurvey.swift); made on first use.
+    lazy var probe: Inflater? = try? Inflater()
 
     public init() throws(ZlibError) {
         decoder = try FrameDecoder()
@@ -56,11 +60,11 @@ public final class SegmentScanner {
     }
 
     /// Scans `path` (open as `fd`, `size` bytes) from `offset`, whose first
-    /// frame must start at `sequence`. Frames before `decodeFrom` are checked
-    /// with `checksums` depth, the rest with `depth`. `visit` sees each valid
-    /// frame and, when decoded, its records.
+    /// frame must start at `sequence` and is frame number `firstFrame`.
+    /// Frames before `decodeFrom` are checked with `checksums` depth, the rest
+    /// with `depth`. `visit` sees each valid frame and, when decoded, its records.
     public func scan(fd: Int32, path: String, size: Int, from offset: Int = 0, sequence: UInt64,
-                     decodeFrom: Int = 0, depth: Depth = .records,
+                     firstFrame: Int = 0, decodeFrom: Int = 0, depth: Depth = .records,
                      visit: (FrameLocation, [LedgerRecord]?) -> Void = { _, _ in }) -> Outcome {
         var out = Outcome(validEnd: offset, nextSequence: sequence, frames: 0, records: 0,
                           compressedBytes: 0, uncompressedBytes: 0, problem: nil)
@@ -68,7 +72,7 @@ public final class SegmentScanner {
         var header = [UInt8](repeating: 0, count: FrameHeader.size)
         while position < size {
             func fail(_ e: FrameError) -> Outcome {
-                out.problem = FrameProblem(segment: path, frame: out.frames, offset: position, error: e)
+                out.problem = FrameProblem(segment: path, frame: firstFrame + out.frames, offset: position, error: e)
                 return out
             }
             guard size - position >= FrameHeader.size else { return fail(.truncated(missing: FrameHeader.size - (size - position))) }
@@ -100,7 +104,7 @@ public final class SegmentScanner {
             } else if CRC32.checksum(data, length) != h.dataCRC {
                 return fail(.dataChecksum)
             }
-            visit(FrameLocation(offset: position, header: h), records)
+            visit(FrameLocation(offset: position, header: h, frame: firstFrame + out.frames), records)
             position += h.frameLength
             out.validEnd = position
             out.nextSequence = h.nextSequence
@@ -149,7 +153,7 @@ public final class SegmentScanner {
         return try? header.withUnsafeBytes { FrameHeader.decode($0.baseAddress!) }.get()
     }
 
-    private func ensure(_ length: Int) {
+    func ensure(_ length: Int) {
         if length > capacity {
             data.deallocate()
             capacity = max(length, capacity * 2)

@@ -105,4 +105,31 @@ public final class Inflater {
             throw ZlibError(code: Z_DATA_ERROR, operation: "inflate (length mismatch)")
         }
     }
+
+    /// Inflates the zlib stream that `input` begins with, wherever it ends
+    /// (a stream marks its own end; the bytes after it are ignored). Returns
+    /// the inflated bytes and how many input bytes the stream took, or nil
+    /// when `input` holds no complete stream or it inflates to more than
+    /// `limit` bytes. Recovery uses it on a frame whose header is damaged.
+    public func inflatePrefix(_ input: UnsafeRawPointer, _ count: Int, limit: Int) -> (consumed: Int, output: [UInt8])? {
+        inflateReset(stream)
+        let available = min(count, Int(UInt32.max))
+        stream.pointee.next_in = UnsafeMutablePointer(mutating: input.assumingMemoryBound(to: Bytef.self))
+        stream.pointee.avail_in = UInt32(available)
+        var output: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        while true {
+            let rc = chunk.withUnsafeMutableBytes { b -> Int32 in
+                stream.pointee.next_out = b.baseAddress?.assumingMemoryBound(to: Bytef.self)
+                stream.pointee.avail_out = UInt32(b.count)
+                return inflate(stream, Z_NO_FLUSH)
+            }
+            let produced = chunk.count - Int(stream.pointee.avail_out)
+            guard output.count + produced <= limit else { return nil }
+            output.append(contentsOf: chunk[0..<produced])
+            if rc == Z_STREAM_END { return (available - Int(stream.pointee.avail_in), output) }
+            // Z_BUF_ERROR: the input ended inside the stream; anything else: not zlib.
+            guard rc == Z_OK, produced > 0 || stream.pointee.avail_in > 0 else { return nil }
+        }
+    }
 }

@@ -1,8 +1,12 @@
 import VimanaLedger
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// `vimana ledger stats|verify|dump|tail DIR`: reads a ledger directory
-/// (Protocol/LEDGER.md) with no server, running or not. Exit status: 0 ok,
-/// 1 a problem in the ledger or an unreadable directory, 2 bad arguments.
+/// `vimana ledger stats|verify|dump|tail|repair DIR`: reads a ledger
+/// directory (Protocol/LEDGER.md) with no server, running or not; `repair`
+/// changes it, with the server stopped. Exit status: 0 ok, 1 a problem in the
+/// ledger or an unreadable directory, 2 bad arguments.
 enum LedgerCommand {
     static let usage = """
     Usage:
@@ -10,19 +14,22 @@ enum LedgerCommand {
       vimana ledger verify DIR             check every frame of every segment; exit 1 on corruption
       vimana ledger dump DIR [--from SEQ] [--topic PATTERN] [--json]
       vimana ledger tail DIR [-n|--lines N] [--follow] [--topic PATTERN] [--json]
+      vimana ledger repair DIR             with the server stopped: move damaged frames to DIR/damaged/,
+                                           keep every valid frame (Protocol/LEDGER.md section 6)
 
     PATTERN is a Redis glob (as PSUBSCRIBE). Text lines are `SEQ ID TOPIC name=value ...`;
     --json prints one object per record. tail --follow polls for new records until interrupted.
     """
 
     static func run(_ args: [String]) -> Int32 {
-        guard let sub = args.first else { return CLI.usageError("usage: vimana ledger stats|verify|dump|tail DIR ...") }
+        guard let sub = args.first else { return CLI.usageError("usage: vimana ledger stats|verify|dump|tail|repair DIR ...") }
         let rest = Array(args.dropFirst())
         switch sub {
         case "stats": return stats(rest)
         case "verify": return verify(rest)
         case "dump": return LedgerRead.dump(rest)
         case "tail": return LedgerRead.tail(rest)
+        case "repair": return repair(rest)
         case "--help", "-h", "help":
             printOut(usage)
             return 0
@@ -55,9 +62,9 @@ enum LedgerCommand {
     /// is one and a server holds its lock, says so on stderr: these commands
     /// only read (they never truncate, rewrite an index or remove a file),
     /// but what they see of the active segment may already have grown.
-    static func checkDirectory(_ dir: String) -> Int32? {
+    static func checkDirectory(_ dir: String, reading: Bool = true) -> Int32? {
         if FileIO.isDirectory(dir) {
-            if let server = LedgerLock.holder(of: dir) {
+            if reading, let server = LedgerLock.holder(of: dir) {
                 printErr("vimana ledger: note: a server (pid \(server.pid.map(String.init) ?? "unknown")) is running on \(dir); "
                          + "reading only, and the active segment may be growing")
             }
@@ -90,6 +97,37 @@ enum LedgerCommand {
         out.line(errors == 0 ? "ok: \(summary)" : "\(errors) problem\(errors == 1 ? "" : "s"): \(summary)")
         out.flush()
         return errors == 0 ? 0 : 1
+    }
+
+    // MARK: - repair
+
+    static func repair(_ args: [String]) -> Int32 {
+        let dir: String
+        do throws(UsageError) {
+            (_, dir) = try parse(args, valued: [], bare: [], usage: "vimana ledger repair DIR")
+        } catch {
+            return CLI.usageError(error.message)
+        }
+        if let status = checkDirectory(dir, reading: false) { return status }
+        // The server's own lock (LEDGER.md §1), held until the repair is done:
+        // a repair must never run beside a server, nor a server start during one.
+        let lock: LedgerLock
+        do throws(LedgerLock.Failure) { lock = try LedgerLock.acquire(dir, what: "ledger directory") } catch {
+            if case .inUse = error { printErr("vimana ledger: \(error): stop the server first") }
+            else { printErr("vimana ledger: \(error)") }
+            return 1
+        }
+        defer { withExtendedLifetime(lock) {} }
+        let outcome: OfflineRepair.Outcome
+        do throws(LedgerError) { outcome = try OfflineRepair.repair(directory: dir) } catch {
+            printErr("vimana ledger: \(error)")
+            return 1
+        }
+        var out = LedgerOutput()
+        for line in outcome.lines { out.line(line) }
+        if outcome.repaired > 0 { out.line("repaired \(outcome.repaired) damaged stretch\(outcome.repaired == 1 ? "" : "es"); run vimana ledger verify \(dir)") }
+        out.flush()
+        return 0
     }
 
     // MARK: - stats

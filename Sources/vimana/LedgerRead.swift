@@ -54,16 +54,15 @@ enum LedgerRead {
                 printErr("vimana ledger: \(error)")
                 return 1
             case .problem(let problem):
-                if problem.active {
+                if problem.tornTail {
                     // Where the server's recovery cuts the file: nothing after it is ever served.
-                    let what = problem.tornTail ? "stopping at the torn tail" : "stopping: the server truncates the active segment here"
-                    printErr("vimana ledger: \(problem); \(what) (\(problem.bytesAfter) bytes)")
-                    if !problem.tornTail { status = 1 }
+                    printErr("vimana ledger: \(problem); stopping at the torn tail (\(problem.bytesAfter) bytes)")
                     break reading
                 }
-                printErr("vimana ledger: \(problem); skipping the rest of \(problem.segment)")
+                // Corruption: the valid frames after it are kept by `vimana ledger repair`, so they are printed.
+                printErr("vimana ledger: \(problem); skipping to the next valid frame (run vimana ledger repair)")
                 status = 1
-                if !reader.skipSegment() { break reading }
+                if !reader.skipDamage() { break reading }
             }
         }
         return status
@@ -159,7 +158,9 @@ enum LedgerRead {
                     // Most likely a frame still being written: look again next time.
                     let polls = waiting?.offset == problem.offset ? waiting!.polls + 1 : 1
                     if polls == followPatiencePolls {
-                        printErr("vimana ledger: \(problem); waiting (the server truncates it on its next start)")
+                        printErr("vimana ledger: \(problem); waiting " + (problem.tornTail
+                            ? "(the server truncates it on its next start)"
+                            : "(valid frames follow it: the server refuses its next start; run vimana ledger repair)"))
                     }
                     waiting = (problem.offset, polls)
                     break polling

@@ -150,14 +150,14 @@ import Testing
 
     // MARK: - Damage
 
-    @Test func verifyNamesTheCorruptFrameAndDumpStopsThere() throws {
+    @Test func verifyNamesCorruptionFollowedByValidFramesAndDumpSkipsIt() throws {
         let server = try Self.writeLedger()
         let dir = try Self.copy(server.ledgerDirectory)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/" + Self.segment
         let frames = try Self.frames(path)
         try #require(frames.count == 5)
-        // Flip a byte in the middle of frame 2's compressed data.
+        // Flip a byte in the middle of frame 2's compressed data: frames 3 and 4 are intact.
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
         bytes[frames[2].offset + 36 + (frames[2].length - 36) / 2] ^= 0xFF
         try Data(bytes).write(to: URL(fileURLWithPath: path))
@@ -165,14 +165,18 @@ import Testing
         let v = try runVimana(["ledger", "verify", dir])
         #expect(v.status == 1)
         let first = Self.lines(v.stdout).first ?? ""
-        #expect(first.hasPrefix("segment \(Self.segment): frame 2 at offset \(frames[2].offset): data checksum mismatch"), "\(v.stdout)")
-        #expect(first.contains("truncates"), "\(first)")
-        #expect(Self.lines(v.stdout).last == "1 problem: 1 segments, 2 frames, 2 records")
+        #expect(first == "segment \(Self.segment): frame 2 at offset \(frames[2].offset): data checksum mismatch; "
+                + "2 valid frames (2 records) follow, so this is corruption, not a torn tail: sequence 3 in the "
+                + "\(frames[2].length) damaged bytes; the server refuses to start (run vimana ledger repair)", "\(v.stdout)")
+        #expect(Self.lines(v.stdout).last == "1 problem: 1 segments, 4 frames, 4 records")
 
+        // Dump prints what a repair keeps: every record but those of the damaged frame.
         let d = try runVimana(["ledger", "dump", dir])
         #expect(d.status == 1)
-        #expect(Self.lines(d.stdout) == Array(Self.xaddLines.prefix(2)))
+        #expect(Array(Self.lines(d.stdout).prefix(3)) == Array(Self.xaddLines.prefix(2)) + [Self.xaddLines[3]])
+        #expect(Self.lines(d.stdout).count == 4)
         #expect(d.stderr.contains("frame 2 at offset \(frames[2].offset)"), "\(d.stderr)")
+        #expect(d.stderr.contains("vimana ledger repair"), "\(d.stderr)")
     }
 
     @Test func verifyReportsATornTailAndDumpStopsBeforeIt() throws {

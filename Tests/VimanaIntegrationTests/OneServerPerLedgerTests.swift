@@ -138,7 +138,7 @@ import Testing
 
     // MARK: - Offline readers beside a server
 
-    @Test func offlineReadersBesideARunningServerChangeNothingAndSaySo() throws {
+    @Test func offlineToolsBesideARunningServerChangeNothingAndSaySoAndRepairIsRefused() throws {
         let server = try ServerProcess(arguments: ["--fsync", "always"], logLevel: "info")
         let dir = server.ledgerDirectory
         let c = try RawClient(port: server.port)
@@ -178,7 +178,12 @@ import Testing
             #expect(p.terminationStatus == 0, "python \(args): \(text)")
             #expect(text.contains(note), "python \(args): \(text)")
         }
-        Self.expectUnchanged(before, dir, "after the offline readers")
+        // repair writes, so it takes the server's own lock: refused, nothing changed.
+        let repair = try runVimana(["ledger", "repair", dir])
+        #expect(repair.status == 1, "ledger repair: \(repair.stderr)")
+        #expect(repair.stderr.contains("ledger directory \(dir) is in use by process \(server.process.processIdentifier)"),
+                "ledger repair: \(repair.stderr)")
+        Self.expectUnchanged(before, dir, "after the offline readers and a refused repair")
 
         // The server was not disturbed, and once it stops the readers say nothing.
         #expect(Self.xadd(c, "orders", 20))

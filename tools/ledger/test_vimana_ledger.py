@@ -224,9 +224,10 @@ class FromTests(LedgerTestCase):
         self.assertIn("sequence 35 in %s: index (past its covered" % mf.segment_name(1), reader.located)
         self.assertEqual(run_cli("verify", self.dir, "--index")[0], 0)
 
-    def test_crash_damage_before_from_in_the_last_segment_ends_the_output_there(self):
-        # The server's recovery would cut the active segment at the bad frame,
-        # so records after it do not exist, even if a dump starts after it.
+    def test_damage_before_from_in_the_last_segment_is_found_wherever_the_read_starts(self):
+        # The server rescans the active segment on start, so damage there
+        # matters even to a read that starts after it: followed by valid
+        # frames it is corruption (the server refuses to start), not a torn tail.
         seg = self.segments[-1]
         offs, size = frame_offsets(seg.path)
         data = bytearray(read_bytes(seg.path))
@@ -235,11 +236,17 @@ class FromTests(LedgerTestCase):
         want = [r for r in self.w.written if seg.first_seq - 5 <= r["seq"] < seg.first_seq + 15]
         got, err = read_all(self.dir, from_seq=seg.first_seq - 5)
         self.assertSameRecords(got, want)
-        self.assertIsInstance(err, vl.TornTail)
+        self.assertIsInstance(err, vl.Corrupt)
         self.assertEqual((err.frame, err.offset, err.kind), (3, offs[3], vl.DATA_CRC))
+        self.assertEqual((err.damage.kind, err.damage.end, err.damage.resume), ("followed", offs[4], seg.first_seq + 20))
         got, err = read_all(self.dir, from_seq=seg.first_seq + 50)
         self.assertEqual(got, [])
         self.assertEqual((err.frame, err.offset, err.kind), (3, offs[3], vl.DATA_CRC))
+        # Reading past the damage, as `vimana ledger repair` keeps the frames after it.
+        reader = vl.LedgerReader(self.dir, skip_damage=True)
+        got = list(reader.records(seg.first_seq + 50))
+        self.assertSameRecords(got, [r for r in self.w.written if r["seq"] >= seg.first_seq + 50])
+        self.assertEqual([(e.frame, e.offset) for e in reader.skipped], [(3, offs[3])])
 
 
 # MARK: - Redis glob
@@ -353,7 +360,7 @@ class TornTailTests(LedgerTestCase):
                 self.assertSameRecords(got, whole[-3:])
                 self.assertEqual((err.frame, err.offset, err.dropped), (len(offs) - 1, start, cut - start))
 
-    def test_a_garbled_frame_in_the_active_segment_ends_the_ledger_there(self):
+    def test_a_garbled_frame_followed_by_valid_ones_in_the_active_segment_is_corruption(self):
         w = mf.build(self.dir, records=100, per_frame=10, segment_bytes=1 << 30)
         seg = os.path.join(self.dir, segment_files(self.dir)[-1])
         offs, size = frame_offsets(seg)
@@ -362,8 +369,47 @@ class TornTailTests(LedgerTestCase):
         write_bytes(seg, bytes(data))
         got, err = read_all(self.dir)
         self.assertSameRecords(got, w.written[:40])
+        self.assertIsInstance(err, vl.Corrupt)
+        self.assertNotIsInstance(err, vl.TornTail)
+        self.assertEqual((err.frame, err.offset, err.kind), (4, offs[4], vl.DATA_CRC))
+        result = vl.verify_ledger(self.dir)
+        self.assertEqual(len(result.problems), 1, result.problems)
+        self.assertIn("frame 4 at offset %d: %s" % (offs[4], vl.DATA_CRC), result.problems[0])
+        self.assertIn("corrupt: 5 valid frames (50 records) follow, sequences 41-50 lost", result.problems[0])
+        self.assertIn("the server refuses to start (run vimana ledger repair)", result.problems[0])
+        self.assertEqual((result.frames, result.records), (9, 90))
+        code, out, errtext = run_cli("dump", self.dir, "--json")
+        self.assertEqual(code, 1)
+        self.assertEqual([json.loads(line)["seq"] for line in out.splitlines()],
+                         [r["seq"] for r in w.written if not 41 <= r["seq"] <= 50])
+        self.assertIn("frame 4 at offset %d" % offs[4], errtext)
+
+    def test_garbage_that_holds_the_magic_after_a_cut_frame_is_still_a_torn_tail(self):
+        w = mf.build(self.dir, records=100, per_frame=10, segment_bytes=1 << 30)
+        seg = os.path.join(self.dir, segment_files(self.dir)[-1])
+        offs, size = frame_offsets(seg)
+        data = read_bytes(seg)
+        # The last frame cut short, then bytes that look like a frame header but are not one.
+        fake = mf.encode_frame(w.written[-1]["seq"] + 1, 1, b"not a record")
+        write_bytes(seg, data[:size - 20] + b"VMLF" + os.urandom(100) + fake[:30])
+        got, err = read_all(self.dir)
+        self.assertSameRecords(got, w.written[:90])
         self.assertIsInstance(err, vl.TornTail)
-        self.assertEqual((err.frame, err.offset, err.kind, err.dropped), (4, offs[4], vl.DATA_CRC, size - offs[4]))
+        self.assertEqual((err.frame, err.offset, err.records, err.exact), (9, offs[9], 10, False))
+
+    def test_a_whole_last_frame_with_a_damaged_header_is_corruption(self):
+        # Its length field points past the end of the file, but its data is all
+        # there: it was written whole (and may have been acknowledged).
+        w = mf.build(self.dir, records=100, per_frame=10, segment_bytes=1 << 30)
+        seg = os.path.join(self.dir, segment_files(self.dir)[-1])
+        offs, size = frame_offsets(seg)
+        data = bytearray(read_bytes(seg))
+        data[offs[9] + 26] ^= 0x40  # compressed length
+        write_bytes(seg, bytes(data))
+        got, err = read_all(self.dir)
+        self.assertSameRecords(got, w.written[:90])
+        self.assertIsInstance(err, vl.Corrupt)
+        self.assertEqual((err.kind, err.damage.kind, err.damage.whole), (vl.HEADER_CRC, "trailing", 10))
 
     def test_a_cut_sealed_segment_is_an_error_not_a_torn_tail(self):
         w = mf.build(self.dir, records=300, per_frame=10, segment_bytes=6000)
@@ -378,7 +424,10 @@ class TornTailTests(LedgerTestCase):
         self.assertEqual(got[-1]["seq"], [r for r in w.written if r["segment"] == name][-11]["seq"])
         code, out, errtext = run_cli("dump", self.dir)
         self.assertEqual(code, 1)
-        self.assertEqual(len(out.splitlines()), len(got))
+        # The dump goes on with the next segment; only the cut frame's records are missing.
+        lost = [r for r in w.written if r["segment"] == name and r["offset"] == offs[-1]]
+        self.assertEqual([int(line.split(" ")[0]) for line in out.splitlines()],
+                         [r["seq"] for r in w.written if r not in lost])
         self.assertIn("%s: frame %d at offset %d: truncated" % (name, len(offs) - 1, offs[-1]), errtext)
 
 
@@ -402,11 +451,8 @@ class BitFlipTests(LedgerTestCase):
             result = vl.verify_ledger(self.dir)
             self.assertEqual(len(result.problems), 1, (bit, result.problems))
             problem = result.problems[0]
-            if name == names[-1]:
-                self.assertTrue(problem.startswith("%s: torn tail: %d bytes after the last whole frame (frame %d at "
-                                                   "offset %d: " % (name, size - start, frame_number, start)), problem)
-            else:
-                self.assertTrue(problem.startswith("%s: frame %d at offset %d: " % (name, frame_number, start)), problem)
+            self.assertTrue(problem.startswith("%s: frame %d at offset %d: " % (name, frame_number, start)), problem)
+            self.assertIn("corrupt: %d valid frames" % (len(offs) - frame_number - 1), problem)
             _, err = read_all(self.dir)
             self.assertEqual((err.segment, err.frame, err.offset), (name, frame_number, start))
             kinds.add(err.kind)
@@ -419,8 +465,33 @@ class BitFlipTests(LedgerTestCase):
         kinds = self.flip_every_bit(1, 1)
         self.assertTrue({vl.BAD_MAGIC, vl.BAD_VERSION, vl.BAD_FLAGS, vl.HEADER_CRC, vl.DATA_CRC} <= kinds, kinds)
 
-    def test_every_bit_flip_in_the_active_segment_is_a_torn_tail_where_it_is(self):
+    def test_every_bit_flip_in_the_active_segment_before_its_last_frame_is_corruption_where_it_is(self):
         self.flip_every_bit(-1, 0)
+
+    def test_every_bit_flip_in_the_last_frame_is_a_torn_tail_unless_its_data_is_whole(self):
+        mf.build(self.dir, records=60, per_frame=4, payload_bytes=20, segment_bytes=600)
+        name = segment_files(self.dir)[-1]
+        path = os.path.join(self.dir, name)
+        original = read_bytes(path)
+        offs, size = frame_offsets(path)
+        start = offs[-1]
+        unnoticed = 0
+        for bit in range((size - start) * 8):
+            data = bytearray(original)
+            data[start + bit // 8] ^= 1 << (bit % 8)
+            write_bytes(path, bytes(data))
+            _, err = read_all(self.dir)
+            self.assertEqual((err.segment, err.frame, err.offset), (name, len(offs) - 1, start), bit)
+            # A damaged header on whole data cannot be a crash in mid-write.
+            if bit < 36 * 8:
+                self.assertIsInstance(err, vl.Corrupt, bit)
+            elif isinstance(err, vl.Corrupt):
+                # A flip zlib does not notice (in bits it ignores): the records are all there.
+                self.assertEqual(err.damage.whole, 4, bit)
+                unnoticed += 1
+            else:
+                self.assertIsInstance(err, vl.TornTail, bit)
+        self.assertLess(unnoticed, (size - start) * 8 // 50)
 
 
 class InvalidFrameTests(LedgerTestCase):
@@ -430,7 +501,7 @@ class InvalidFrameTests(LedgerTestCase):
     def rec(self, seq, **kw):
         return mf.encode_record(seq, 1000 + seq, 0, 1, 1, "t", b"", [("payload", b"x" * 10)], **kw)
 
-    def check(self, bad_frame, kind, first_name=1):
+    def check(self, bad_frame, kind, first_name=1, problems=1):
         os.makedirs(self.dir)
         good = mf.encode_frame(1, 2, self.rec(1) + self.rec(2))
         with open(os.path.join(self.dir, mf.segment_name(first_name)), "wb") as f:
@@ -445,12 +516,17 @@ class InvalidFrameTests(LedgerTestCase):
             self.assertEqual((err.segment, err.frame, err.offset), (mf.segment_name(1), 1, len(good)))
             self.assertEqual([r["seq"] for r in got], [1, 2])
         result = vl.verify_ledger(self.dir)
-        self.assertEqual(len(result.problems), 1, result.problems)
+        self.assertEqual(len(result.problems), problems, result.problems)
         self.assertIn(": %s" % kind, result.problems[0])
         return err
 
     def test_frame_sequence_not_following_the_previous_frame(self):
-        self.check(mf.encode_frame(4, 1, self.rec(4)), vl.SEQUENCE)
+        # A valid frame that skips a sequence is damage of no bytes, followed by
+        # that frame; the segment then ends at 5, and the next one starts at 100.
+        self.check(mf.encode_frame(4, 1, self.rec(4)), vl.SEQUENCE, problems=2)
+        result = vl.verify_ledger(self.dir)
+        self.assertIn("corrupt: 1 valid frames (1 records) follow, sequence 3 lost in 0 damaged bytes", result.problems[0])
+        self.assertIn("gap: segment starts at sequence 100", result.problems[1])
 
     def test_first_frame_not_at_the_segment_name(self):
         err = self.check(b"", vl.SEQUENCE, first_name=7)
@@ -525,7 +601,8 @@ class InvalidFrameTests(LedgerTestCase):
         self.assertEqual([r["seq"] for r in got], [1, 2])
         code, out, _ = run_cli("verify", self.dir)
         self.assertEqual(code, 1)
-        self.assertIn("warning: %s: frame 0 at offset 0: gap" % mf.segment_name(10), out)
+        # A gap that no repair left is a problem too (a segment is missing).
+        self.assertIn("problem: %s: frame 0 at offset 0: gap" % mf.segment_name(10), out)
 
     def test_stream_ids_of_a_topic_must_increase(self):
         w = mf.LedgerWriter(self.dir)

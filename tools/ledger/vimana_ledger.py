@@ -14,12 +14,16 @@ dump    one line per record. Text: `SEQ ID TOPIC name=value ...`, where a
         per line, {"seq","id","ts","topic","client_id","client_name","fields"}
         with fields an object when the names are unique, else [[name, value],
         ...]; bytes that are not UTF-8 become U+FFFD. A torn tail on the last
-        segment ends the output as the server's recovery would (a note on
-        stderr, exit 0); --strict makes it an error (exit 1).
-verify  checks every frame of every segment, that segments follow each
-        other, and that each topic's stream IDs increase; prints each problem
-        with its segment, frame number (0-based) and byte offset; exit 0 when
-        there is none. Index files are checked too; a bad one is a warning (the index
+        segment (LEDGER.md section 5) ends the output as the server's recovery
+        would (a note on stderr, exit 0); --strict makes it an error (exit 1).
+        Corruption is noted on stderr (exit 1) and the output goes on with the
+        next valid frame, as `vimana ledger repair` would keep it.
+verify  checks every frame of every segment, past damage, that segments
+        follow each other (a gap is legitimate only where DIR/damaged names
+        it), and that each topic's stream IDs increase; prints each problem
+        with its segment, frame number (0-based) and byte offset, and says
+        whether damage is a torn tail or corruption; exit 0 when there is none.
+        Index files are checked too; a bad one is a warning (the index
         is optional and readers fall back to scanning) unless --index.
 stats   records, segments, raw and compressed bytes, ratio, one line per
         segment (with its index's state), topics with counts, and -- with
@@ -33,6 +37,8 @@ As a library:
             print(rec["id"], rec["topic"], rec["fields"])
     except TornTail:
         pass            # the server would truncate here on start
+    except Corrupt as e:
+        print(e.damage.describe())  # the server refuses to start: vimana ledger repair
 
 Each record is a dict: seq, id ("ms-seq"), id_ms, id_seq, timestamp_us,
 client_id, client_name, topic, fields, segment (file name), offset (of its
@@ -69,7 +75,8 @@ import sys
 import zlib
 
 __all__ = [
-    "read_ledger", "LedgerReader", "LedgerError", "TornTail", "Index", "IndexInvalid",
+    "read_ledger", "LedgerReader", "LedgerError", "TornTail", "Corrupt", "Damage", "classify_damage",
+    "next_valid_frame", "repaired_gaps", "Index", "IndexInvalid",
     "load_index", "parse_index", "list_segments", "glob_match", "verify_ledger", "main",
 ]
 
@@ -95,17 +102,25 @@ INDEX_HEADER = struct.Struct("<4sHHQQQqqII")
 INDEX_ENTRY = struct.Struct("<QQQQ")          # first seq, offset, min ms, max ms
 INDEX_TOPIC_TAIL = struct.Struct("<QQQQQ")    # count, first ms, first seq, last ms, last seq
 INDEX_SEALED = 0x0001
+INDEX_COMPACTED = 0x0002
 # A new index entry once at least this much segment has passed since the last.
 INDEX_SPACING = 64 * 1024
 SEGMENT_DIGITS = 20
 # Held with flock(LOCK_EX) by a running server; holds its pid (section 1).
 LOCK_FILE = "ledger.lock"
+# Sequence numbers are 64-bit; a damaged frame's zlib stream is inflated to at
+# most the largest uncompressed length a header can state.
+MAX_SEQUENCE = 2 ** 64 - 1
+MAX_FRAME_RAW = 2 ** 32 - 1
+# Where `vimana ledger repair` keeps the bytes it removes (section 6).
+DAMAGED_DIR = "damaged"
 
 # Why a frame is invalid: the `kind` of a LedgerError.
 BAD_MAGIC = "bad magic"
 BAD_VERSION = "bad version"
 BAD_FLAGS = "unknown flags"
 BAD_COUNT = "bad record count"
+SEQ_OVERFLOW = "sequence overflow"
 HEADER_CRC = "header CRC mismatch"
 TRUNCATED = "truncated"
 DATA_CRC = "data CRC mismatch"
@@ -138,17 +153,34 @@ class LedgerError(Exception):
 
 
 class TornTail(LedgerError):
-    """An invalid frame in the last (active) segment. The server keeps the
-    valid frames before it and truncates the file there, so a reader stops
-    there too: `dropped` bytes follow the last whole frame."""
+    """A torn tail (LEDGER.md section 5): an invalid frame in the last
+    (active) segment that no valid frame follows and that was not written
+    whole. The server keeps the valid frames before it and truncates the file
+    there, so a reader stops there too: `dropped` bytes follow the last whole
+    frame; `records` were in them by their readable headers (`exact` False when
+    some bytes belong to no readable header)."""
 
-    def __init__(self, cause, file_size):
+    def __init__(self, cause, file_size, records=0, exact=False):
         self.cause, self.dropped = cause, file_size - cause.offset
+        self.records, self.exact = records, exact
         super().__init__(cause.segment, cause.frame, cause.offset, cause.kind, cause.detail)
 
     def __str__(self):
         return "%s: torn tail: %d bytes after the last whole frame (%s)" % (
             self.segment, self.dropped, LedgerError.__str__(self)[len(self.segment) + 2:])
+
+
+class Corrupt(LedgerError):
+    """Damage that is not a torn tail (LEDGER.md section 5), with what
+    classify_damage found: `damage` (a Damage). In the last segment the server
+    refuses to start on it; `vimana ledger repair` removes it."""
+
+    def __init__(self, cause, damage):
+        self.cause, self.damage = cause, damage
+        super().__init__(cause.segment, cause.frame, cause.offset, cause.kind, cause.detail)
+
+    def __str__(self):
+        return LedgerError.__str__(self) + "; " + self.damage.describe()
 
 
 class IndexInvalid(Exception):
@@ -200,9 +232,10 @@ def list_segments(directory):
     return [Segment(directory, n) for n in sorted(os.listdir(directory)) if is_segment_name(n)]
 
 
-def read_frame_header(f, seg, number, offset, expected_seq):
+def read_frame_header(f, seg, number, offset, expected_seq, at_least=False):
     """The header of the frame at `offset`, checked (magic, version, flags,
-    header CRC, count, sequence, whole frame present); raises LedgerError."""
+    header CRC, count, sequence, whole frame present); raises LedgerError.
+    With at_least, any first sequence >= expected_seq is accepted."""
     left = seg.size - offset
     if left < FRAME_HEADER_SIZE:
         raise LedgerError(seg.name, number, offset, TRUNCATED,
@@ -223,7 +256,9 @@ def read_frame_header(f, seg, number, offset, expected_seq):
         raise LedgerError(seg.name, number, offset, HEADER_CRC, "computed 0x%08x, stored 0x%08x" % (crc, hcrc))
     if count == 0:
         raise LedgerError(seg.name, number, offset, BAD_COUNT, "0 records")
-    if first != expected_seq:
+    if first + count > MAX_SEQUENCE:
+        raise LedgerError(seg.name, number, offset, SEQ_OVERFLOW, "%d records from sequence %d" % (count, first))
+    if first != expected_seq and not (at_least and first > expected_seq):
         raise LedgerError(seg.name, number, offset, SEQUENCE,
                           "frame starts at sequence %d, expected %d" % (first, expected_seq))
     if left - FRAME_HEADER_SIZE < clen:
@@ -341,6 +376,162 @@ def _decode_record(raw, pos, end, i):
     return rec, pos
 
 
+# MARK: - Damage (LEDGER.md section 5)
+
+class Damage:
+    """A stretch where no valid frame starts, from the invalid frame at
+    `offset` (where sequence `first_lost` was expected). kind:
+      "followed"  a valid frame follows at `end`, first sequence `resume`: corruption;
+      "torn"      runs to the end of the last segment, a torn tail (`records`, `exact`);
+      "trailing"  runs to the end, not a torn tail (sealed segment, or a frame
+                  written whole: `whole` records)."""
+
+    def __init__(self, kind, offset, end, first_lost, resume=None, records=0, exact=False, whole=None):
+        self.kind, self.offset, self.end, self.first_lost = kind, offset, end, first_lost
+        self.resume, self.records, self.exact, self.whole = resume, records, exact, whole
+        self.frames_after = self.records_after = 0
+        self.last = False
+
+    def lost(self):
+        if self.resume is None or self.resume <= self.first_lost:
+            return "no sequence" if self.resume is not None else "sequences from %d" % self.first_lost
+        if self.resume - self.first_lost == 1:
+            return "sequence %d" % self.first_lost
+        return "sequences %d-%d" % (self.first_lost, self.resume - 1)
+
+    def describe(self):
+        if self.kind == "followed":
+            return "corrupt: %d valid frames (%d records) follow, %s lost in %d damaged bytes; %s (run vimana ledger repair)" % (
+                self.frames_after, self.records_after, self.lost(), self.end - self.offset,
+                "the server refuses to start" if self.last else "reads across it answer an error")
+        if self.kind == "trailing" and self.whole is not None and self.last:
+            return "corrupt: the frame was written whole (%d records) but is damaged; " \
+                   "the server refuses to start (run vimana ledger repair)" % self.whole
+        if self.kind == "trailing":
+            return "damaged to the end of the segment (%d bytes; run vimana ledger repair)" % (self.end - self.offset)
+        return "torn tail: the server cuts these %d bytes on start, dropping %d%s records" % (
+            self.end - self.offset, self.records, "" if self.exact else " or more")
+
+
+def _plain_header(f, seg, offset):
+    """(first sequence, count, compressed length) of a header that passes
+    magic, version, flags, CRC and count, whether or not its frame is whole;
+    None otherwise."""
+    if seg.size - offset < FRAME_HEADER_SIZE:
+        return None
+    f.seek(offset)
+    buf = f.read(FRAME_HEADER_SIZE)
+    if len(buf) < FRAME_HEADER_SIZE:
+        return None
+    magic, version, flags, first, count, _, clen, _, hcrc = FRAME_HEADER.unpack(buf)
+    if magic != FRAME_MAGIC or version != FORMAT_VERSION or flags != 0 or zlib.crc32(buf[:32]) != hcrc \
+            or count == 0 or first + count > MAX_SEQUENCE:
+        return None
+    return first, count, clen
+
+
+def next_valid_frame(f, seg, start, min_seq):
+    """(offset, first sequence) of the first frame at or after `start` that
+    is valid in every way of section 2 except that its first sequence may be
+    any >= min_seq; None when there is none. Every candidate holding the
+    magic is checked in full: garbage that happens to contain it is no frame."""
+    f.seek(start)
+    data = f.read(max(0, seg.size - start))
+    pos = data.find(FRAME_MAGIC)
+    while 0 <= pos <= len(data) - FRAME_HEADER_SIZE:
+        offset = start + pos
+        try:
+            header = read_frame_header(f, seg, None, offset, min_seq, at_least=True)
+            _, _, _, first, count, ulen, clen, _, _ = FRAME_HEADER.unpack(header)
+            read_frame_records(f, seg, Frame(seg.name, None, offset, first, count, ulen, clen), header)
+            return offset, first
+        except LedgerError:
+            pos = data.find(FRAME_MAGIC, pos + 1)
+    return None
+
+
+def written_whole(f, seg, offset, expected):
+    """How many records the frame at `offset` holds if it was written whole,
+    whatever its header says: the bytes after its 36 header bytes begin with
+    a complete zlib stream that inflates to one or more whole records whose
+    sequences start at `expected`. None otherwise."""
+    f.seek(offset + FRAME_HEADER_SIZE)
+    data = f.read(max(0, seg.size - offset - FRAME_HEADER_SIZE))
+    if not data:
+        return None
+    z = zlib.decompressobj()
+    try:
+        raw = z.decompress(data, MAX_FRAME_RAW)
+    except zlib.error:
+        return None
+    if not z.eof or not raw:
+        return None
+    count, pos = 0, 0
+    while pos < len(raw):
+        if len(raw) - pos < U32.size:
+            return None
+        pos += U32.size + U32.unpack_from(raw, pos)[0]
+        count += 1
+    if pos != len(raw):
+        return None
+    try:
+        decode_records(raw, expected, count)
+    except _RecordError:
+        return None
+    return count
+
+
+def cut_records(f, seg, offset, expected):
+    """(records, exact): the records of the frames from `offset` to the end
+    of the file, summed from each readable header in turn; exact is False
+    when bytes remain that no readable header accounts for."""
+    records = 0
+    while offset < seg.size:
+        h = _plain_header(f, seg, offset)
+        if h is None or h[0] != expected:
+            break
+        records += h[1]
+        expected, offset = h[0] + h[1], offset + FRAME_HEADER_SIZE + h[2]
+    return records, offset >= seg.size
+
+
+def classify_damage(f, seg, offset, expected, last):
+    """What the invalid frame at `offset` (where sequence `expected` was due)
+    starts, by the rules of LEDGER.md section 5; `last`: the active segment."""
+    found = next_valid_frame(f, seg, offset, expected)
+    if found is not None:
+        d = Damage("followed", offset, found[0], expected, resume=found[1])
+        d.last = last
+        return d
+    # In a sealed segment any damage is corruption: no need to look closer.
+    whole = written_whole(f, seg, offset, expected) if last else None
+    if whole is not None or not last:
+        d = Damage("trailing", offset, seg.size, expected, whole=whole)
+    else:
+        records, exact = cut_records(f, seg, offset, expected)
+        d = Damage("torn", offset, seg.size, expected, records=records, exact=exact)
+    d.last = last
+    return d
+
+
+def repaired_gaps(directory):
+    """{(first, next)}: the gaps between segments that `vimana ledger repair`
+    left, from the names `EEEE…-FFFF….<segment>.<offset>.damaged` (20-digit
+    sequences) in DIR/damaged (LEDGER.md section 1)."""
+    try:
+        names = os.listdir(os.path.join(directory, DAMAGED_DIR))
+    except OSError:
+        return set()
+    gaps = set()
+    for name in names:
+        a, b = name[:SEGMENT_DIGITS], name[SEGMENT_DIGITS + 1:2 * SEGMENT_DIGITS + 1]
+        if name.endswith(".damaged") and name[SEGMENT_DIGITS:SEGMENT_DIGITS + 1] == "-" \
+                and name[2 * SEGMENT_DIGITS + 1:2 * SEGMENT_DIGITS + 2] == "." \
+                and a.isdigit() and b.isdigit() and a.isascii() and b.isascii():
+            gaps.add((int(a), int(b)))
+    return gaps
+
+
 # MARK: - Index files
 
 class Index:
@@ -384,7 +575,7 @@ def parse_index(data, first_seq, segment_size):
         raise IndexInvalid("bad magic %r" % magic)
     if version != FORMAT_VERSION:
         raise IndexInvalid("version %d" % version)
-    if flags & ~INDEX_SEALED:
+    if flags & ~(INDEX_SEALED | INDEX_COMPACTED):
         raise IndexInvalid("unknown flags 0x%04x" % flags)
     if first != first_seq:
         raise IndexInvalid("first sequence %d, the segment's name says %d" % (first, first_seq))
@@ -526,17 +717,22 @@ class LedgerReader:
     `located` says how --from found its start (index or scan, and why) and
     `headers_only` counts frames skipped by header."""
 
-    def __init__(self, directory, use_index=True):
+    def __init__(self, directory, use_index=True, skip_damage=False):
         self.directory = directory
         self.segments = list_segments(directory)
         self.use_index = use_index
         self.located = None
         self.headers_only = 0
+        # With skip_damage, corruption (not a torn tail) is noted in `skipped`
+        # and reading goes on at the next valid frame, as repair would keep it.
+        self.skip_damage = skip_damage
+        self.skipped = []
 
     def records(self, from_seq=None, topic_glob=None):
         """Yields record dicts in sequence order (see the module comment);
-        raises LedgerError at the first invalid frame, TornTail when that
-        frame is in the last segment (after yielding every record before it)."""
+        raises LedgerError at the first invalid frame: TornTail for a torn
+        tail (after yielding every record before it), Corrupt for other damage
+        in the last segment (unless skip_damage)."""
         if isinstance(topic_glob, str):
             topic_glob = topic_glob.encode("utf-8", "surrogateescape")
         return self._records(from_seq, topic_glob)
@@ -566,16 +762,36 @@ class LedgerReader:
                 raise LedgerError(seg.name, 0, 0, SEQUENCE, "segment starts at sequence %d, %s ended at %d"
                                   % (seg.first_seq, prev[0], prev[1] - 1))
             next_seq = seg.first_seq
-            try:
-                for frame in self._segment_frames(seg, from_seq if i == start else None, last):
-                    next_seq = frame.next_seq
-                    if frame.records is not None:
-                        yield frame
-            except LedgerError as e:
-                if last and not isinstance(e, TornTail):
-                    raise TornTail(e, seg.size)
-                raise
-            prev = (seg.name, next_seq)
+            walk = self._segment_frames(seg, from_seq if i == start else None, last)
+            while walk is not None:
+                try:
+                    for frame in walk:
+                        next_seq = frame.next_seq
+                        if frame.records is not None:
+                            yield frame
+                    walk = None
+                except LedgerError as e:
+                    if isinstance(e, TornTail) or getattr(e, "expected", None) is None:
+                        raise
+                    with open(seg.path, "rb") as f:
+                        d = classify_damage(f, seg, e.offset, e.expected, last)
+                    if d.kind == "torn":
+                        raise TornTail(e, seg.size, d.records, d.exact)
+                    if not self.skip_damage or (last and d.kind != "followed"):
+                        raise Corrupt(e, d) if last else e
+                    self.skipped.append(Corrupt(e, d))
+                    if d.kind != "followed":
+                        next_seq = None  # damaged to its end: on to the next segment
+                        break
+                    number = None if e.frame is None else e.frame + 1
+                    walk = self._resume(seg, d.end, number, d.resume, from_seq if i == start else None, last)
+            prev = (seg.name, next_seq) if next_seq is not None else None
+
+    def _resume(self, seg, offset, number, expected, from_seq, last):
+        """Frames from the valid frame at `offset` on (after damage)."""
+        with open(seg.path, "rb") as f:
+            seg.size = os.fstat(f.fileno()).st_size
+            yield from self._walk(f, seg, offset, number, expected, from_seq, check_crc=last)
 
     def _segment_frames(self, seg, from_seq, last):
         with open(seg.path, "rb") as f:
@@ -646,15 +862,19 @@ class LedgerReader:
         from_seq are checked by header (and data CRC with check_crc) only,
         and come with records None."""
         while offset < seg.size:
-            header = read_frame_header(f, seg, number, offset, expected)
-            _, _, _, first, count, ulen, clen, _, _ = FRAME_HEADER.unpack(header)
-            frame = Frame(seg.name, number, offset, first, count, ulen, clen)
-            if from_seq is not None and frame.next_seq <= from_seq:
-                self.headers_only += 1
-                if check_crc:
-                    read_frame_data(f, seg, frame, header)
-            else:
-                frame.records = read_frame_records(f, seg, frame, header)
+            try:
+                header = read_frame_header(f, seg, number, offset, expected)
+                _, _, _, first, count, ulen, clen, _, _ = FRAME_HEADER.unpack(header)
+                frame = Frame(seg.name, number, offset, first, count, ulen, clen)
+                if from_seq is not None and frame.next_seq <= from_seq:
+                    self.headers_only += 1
+                    if check_crc:
+                        read_frame_data(f, seg, frame, header)
+                else:
+                    frame.records = read_frame_records(f, seg, frame, header)
+            except LedgerError as e:
+                e.expected = expected  # the sequence due here: where damage classification starts
+                raise
             yield frame
             offset, expected = frame.end, frame.next_seq
             number = None if number is None else number + 1
@@ -751,46 +971,66 @@ def verify_ledger(directory, strict_index=False):
         if name.endswith(".seg") and not is_segment_name(name):
             result.warnings.append("%s: not a segment name (20 digits + .seg); ignored" % name)
     last_ids = {}   # topic -> (stream ID, seq) of its last record
-    prev = None     # (segment name, next sequence) of the previous segment, when whole
+    prev = None     # (segment name, next sequence) of the previous segment, when its end is known
+    repaired = repaired_gaps(directory)
     for i, seg in enumerate(reader.segments):
         last = i == len(reader.segments) - 1
         result.segments += 1
         if prev is not None and seg.first_seq != prev[1]:
             msg = "%s: frame 0 at offset 0: %s: segment starts at sequence %d, %s ended at %d" % (
                 seg.name, SEQUENCE, seg.first_seq, prev[0], prev[1] - 1)
-            if seg.first_seq < prev[1]:
-                result.problems.append(msg)
+            if seg.first_seq > prev[1] and (prev[1], seg.first_seq) in repaired:
+                # A gap `vimana ledger repair` left: its records were lost to damage.
+                result.warnings.append(msg.replace(SEQUENCE, "repaired gap"))
             else:
-                result.warnings.append(msg.replace(SEQUENCE, "gap"))
+                result.problems.append(msg if seg.first_seq < prev[1] else msg.replace(SEQUENCE, "gap"))
         index, why, model = None, "missing", None
-        next_seq, bad = seg.first_seq, False
+        next_seq, bad, end_known = seg.first_seq, False, True
+        damage = []     # (Damage, LedgerError, frames and records counted before it)
         try:
             with open(seg.path, "rb") as f:
                 seg.size = os.fstat(f.fileno()).st_size
                 index, why = load_index(seg, seg.size)
                 model = _IndexModel(seg.first_seq) if index is not None else None
-                for frame in reader._walk(f, seg, 0, 0, seg.first_seq, None):
-                    result.frames += 1
-                    result.records += frame.count
-                    next_seq = frame.next_seq
-                    if model is not None and frame.end <= index.covered:
-                        model.add(frame)
-                    for r in frame.records:
-                        key, sid = r["topic_bytes"], (r["id_ms"], r["id_seq"])
-                        before = last_ids.get(key)
-                        if before is not None and sid <= before[0]:
-                            result.problems.append("%s: frame %d at offset %d: %s: %s of topic %s (sequence %d) "
-                                                   "after %d-%d (sequence %d)"
-                                                   % (seg.name, frame.number, frame.offset, STREAM_ID, r["id"],
-                                                      _quote(key), r["seq"], before[0][0], before[0][1], before[1]))
-                        last_ids[key] = (sid, r["seq"])
-        except LedgerError as e:
-            result.problems.append(str(TornTail(e, seg.size) if last else e))
-            bad = True
+                offset, number, expected = 0, 0, seg.first_seq
+                while True:
+                    try:
+                        for frame in reader._walk(f, seg, offset, number, expected, None):
+                            result.frames += 1
+                            result.records += frame.count
+                            next_seq = frame.next_seq
+                            if model is not None and not damage and frame.end <= index.covered:
+                                model.add(frame)
+                            for r in frame.records:
+                                key, sid = r["topic_bytes"], (r["id_ms"], r["id_seq"])
+                                before = last_ids.get(key)
+                                if before is not None and sid <= before[0]:
+                                    result.problems.append(
+                                        "%s: frame %d at offset %d: %s: %s of topic %s (sequence %d) "
+                                        "after %d-%d (sequence %d)"
+                                        % (seg.name, frame.number, frame.offset, STREAM_ID, r["id"],
+                                           _quote(key), r["seq"], before[0][0], before[0][1], before[1]))
+                                last_ids[key] = (sid, r["seq"])
+                        break
+                    except LedgerError as e:
+                        # Past the damage to the next valid frame (LEDGER.md section 5).
+                        d = classify_damage(f, seg, e.offset, e.expected, last)
+                        damage.append((d, e, result.frames, result.records))
+                        bad = True
+                        if d.kind != "followed":
+                            end_known = False
+                            break
+                        offset, number, expected = d.end, e.frame + 1, d.resume
+                for d, e, frames, records in damage:
+                    d.frames_after, d.records_after = result.frames - frames, result.records - records
+                    if d.kind == "torn":
+                        result.problems.append("%s; %s" % (TornTail(e, seg.size, d.records, d.exact), d.describe()))
+                    else:
+                        result.problems.append(str(Corrupt(e, d)))
         except OSError as e:
             result.problems.append("%s: %s" % (seg.name, e.strerror))
-            bad = True
-        prev = None if bad else (seg.name, next_seq)
+            bad, end_known = True, False
+        prev = (seg.name, next_seq) if end_known else None
         issues = []
         if index is None and why != "missing":
             issues.append("ignored: " + why)
@@ -892,18 +1132,23 @@ def server_holding(directory):
 # MARK: - CLI
 
 def _dump(args, out, err):
-    reader = LedgerReader(args.dir)
+    # Past corruption, as `vimana ledger repair` would keep the frames after it.
+    reader = LedgerReader(args.dir, skip_damage=True)
     fmt = format_json if args.json else format_text
+    code = 0
     try:
         for rec in reader.records(args.from_seq, args.topic):
             out.write((fmt(rec) + "\n").encode("utf-8"))
     except TornTail as e:
         err.write("%s: %s\n" % (PROG, e))
-        return 1 if args.strict else 0
+        code = 1 if args.strict else 0
     except LedgerError as e:
         err.write("%s: %s\n" % (PROG, e))
-        return 1
-    return 0
+        code = 1
+    for e in reader.skipped:
+        err.write("%s: %s\n" % (PROG, e))
+        code = 1
+    return code
 
 
 def _verify(args, out, err):
