@@ -1,3 +1,4 @@
+import VimanaCore
 import VimanaLedger
 
 /// A task delivered and not yet acknowledged.
@@ -31,6 +32,8 @@ public final class ConsumerGroup {
     public let topic: [UInt8]
     public let name: [UInt8]
     public var lastDelivered: StreamID
+    /// Entries the group has read (`entries-read`); -1 when unknown. May be
+    /// set to anything in `entriesReadRange`, so counting on from it saturates.
     public var entriesRead: Int64
     public private(set) var pending: [PendingEntry] = []
     public private(set) var consumers: [Consumer] = []
@@ -41,6 +44,10 @@ public final class ConsumerGroup {
         self.lastDelivered = lastDelivered
         self.entriesRead = entriesRead
     }
+
+    /// What XGROUP CREATE|SETID ENTRIESREAD and the journal's `entries-read`
+    /// may hold: -1 (unknown) or a count, as Redis 7.0 allows.
+    public static let entriesReadRange: ClosedRange<Int64> = -1...Int64.max
 
     // MARK: - Consumers
 
@@ -97,7 +104,8 @@ public final class ConsumerGroup {
             }
             pending[i].consumer = c
             pending[i].deliveredAtMillis = nowMillis
-            pending[i].deliveries = deliveries ?? pending[i].deliveries + 1
+            // XCLAIM RETRYCOUNT may have set any count: counting on saturates.
+            pending[i].deliveries = deliveries ?? pending[i].deliveries.addingSaturating(1)
             pending[i].eligibleAtMillis = 0
             consumers[c].seenMillis = nowMillis
             consumers[c].activeMillis = nowMillis
@@ -110,7 +118,7 @@ public final class ConsumerGroup {
         consumers[c].activeMillis = nowMillis
         if id > lastDelivered {
             lastDelivered = id
-            entriesRead += 1
+            entriesRead = entriesRead.addingSaturating(1)
         }
         return entry.deliveries
     }
@@ -119,7 +127,7 @@ public final class ConsumerGroup {
     public func advance(to id: StreamID) {
         if id > lastDelivered {
             lastDelivered = id
-            entriesRead += 1
+            entriesRead = entriesRead.addingSaturating(1)
         }
     }
 
