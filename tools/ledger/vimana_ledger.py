@@ -93,6 +93,8 @@ INDEX_SEALED = 0x0001
 # A new index entry once at least this much segment has passed since the last.
 INDEX_SPACING = 64 * 1024
 SEGMENT_DIGITS = 20
+# Sequence numbers stay below 2^63 (section 2): first + count is at most this.
+MAX_SEQUENCE = (1 << 63) - 1
 
 # Why a frame is invalid: the `kind` of a LedgerError.
 BAD_MAGIC = "bad magic"
@@ -184,7 +186,7 @@ class Frame:
 def is_segment_name(name):
     digits = name[:-4]
     return (name.endswith(".seg") and len(digits) == SEGMENT_DIGITS
-            and all("0" <= c <= "9" for c in digits))
+            and all("0" <= c <= "9" for c in digits) and int(digits) <= MAX_SEQUENCE)
 
 
 def list_segments(directory):
@@ -216,6 +218,9 @@ def read_frame_header(f, seg, number, offset, expected_seq):
         raise LedgerError(seg.name, number, offset, HEADER_CRC, "computed 0x%08x, stored 0x%08x" % (crc, hcrc))
     if count == 0:
         raise LedgerError(seg.name, number, offset, BAD_COUNT, "0 records")
+    if first + count > MAX_SEQUENCE:
+        raise LedgerError(seg.name, number, offset, BAD_COUNT,
+                          "first sequence %d + %d records passes 2^63 - 1" % (first, count))
     if first != expected_seq:
         raise LedgerError(seg.name, number, offset, SEQUENCE,
                           "frame starts at sequence %d, expected %d" % (first, expected_seq))
