@@ -112,7 +112,9 @@ class Server:
             if self.process.poll() is not None:
                 break
             time.sleep(0.02)
-        raise SetupError("the server did not start:\n" + self.stderr_tail())
+        tail = self.stderr_tail()
+        self.stop()
+        raise SetupError("the server did not start:\n" + tail)
 
     def running(self):
         return self.process.poll() is None
