@@ -1,10 +1,19 @@
 # The README's two commands. Each installs what it needs when missing.
 #   make run    build (release) and serve on the built-in default configuration
-#   make test   build and run every test (unit, integration, client compatibility)
+#   make test   build and run every test (unit, integration, client compatibility),
+#               then a short bounded run of the fuzzer against the debug build
+# And:
+#   make fuzz   the grammar-aware fuzzer (tools/fuzz) against the release build
+#               for FUZZ_SECONDS; FUZZ_SEED=N repeats a run's choices
 
 SWIFT ?= swift
+FUZZ_SECONDS ?= 300
+# Long enough to reach deep paths (groups, claims, agents), short enough for CI.
+FUZZ_SMOKE_SECONDS ?= 20
+FUZZ_SEED ?=
+FUZZ_FLAGS = $(if $(FUZZ_SEED),--seed $(FUZZ_SEED))
 
-.PHONY: run test build release clean
+.PHONY: run test build release fuzz clean
 
 run:
 	tools/install-deps.sh build
@@ -15,6 +24,12 @@ test:
 	tools/install-deps.sh test
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	python3 tools/fuzz/fuzz.py --binary .build/debug/vimana --seconds $(FUZZ_SMOKE_SECONDS) --shrink-seconds 30 $(FUZZ_FLAGS)
+
+fuzz:
+	tools/install-deps.sh build
+	$(SWIFT) build -c release --product vimana
+	python3 tools/fuzz/fuzz.py --binary .build/release/vimana --seconds $(FUZZ_SECONDS) $(FUZZ_FLAGS)
 
 build:
 	tools/install-deps.sh build

@@ -62,7 +62,7 @@ let package = Package(
 
         .testTarget(name: "VimanaRESPTests", dependencies: ["VimanaRESP", "VimanaCore"]),
         .testTarget(name: "VimanaBusTests", dependencies: ["VimanaBus"]),
-        .testTarget(name: "VimanaAgentsTests", dependencies: ["VimanaAgents", "VimanaConfig", "VimanaLedger"]),
+        .testTarget(name: "VimanaAgentsTests", dependencies: ["VimanaAgents", "VimanaConfig", "VimanaLedger", "VimanaCore"]),
         .testTarget(name: "VimanaLedgerTests", dependencies: ["VimanaLedger", "VimanaCore"]),
         .testTarget(name: "VimanaKernelTests", dependencies: ["VimanaKernel", "VimanaRESP"]),
         .testTarget(name: "VimanaEventLoopTests", dependencies: ["VimanaEventLoop", "VimanaCore"]),

@@ -1,3 +1,4 @@
+import VimanaCore
 import VimanaLedger
 
 /// A task delivered and not yet acknowledged.
@@ -38,6 +39,8 @@ public final class ConsumerGroup {
     public let topic: [UInt8]
     public let name: [UInt8]
     public var lastDelivered: StreamID
+    /// Entries the group has read (`entries-read`); -1 when unknown. May be
+    /// set to anything in `entriesReadRange`, so counting on from it saturates.
     public var entriesRead: Int64
     public private(set) var pending: [PendingEntry] = []
     public private(set) var consumers: [Consumer] = []
@@ -57,6 +60,10 @@ public final class ConsumerGroup {
         self.lastDelivered = lastDelivered
         self.entriesRead = entriesRead
     }
+
+    /// What XGROUP CREATE|SETID ENTRIESREAD and the journal's `entries-read`
+    /// may hold: -1 (unknown) or a count, as Redis 7.0 allows.
+    public static let entriesReadRange: ClosedRange<Int64> = -1...Int64.max
 
     // MARK: - Consumers
 
@@ -118,7 +125,8 @@ public final class ConsumerGroup {
             }
             pending[i].consumer = c
             pending[i].deliveredAtMillis = nowMillis
-            pending[i].deliveries = deliveries ?? pending[i].deliveries + 1
+            // XCLAIM RETRYCOUNT may have set any count: counting on saturates.
+            pending[i].deliveries = deliveries ?? pending[i].deliveries.addingSaturating(1)
             pending[i].eligibleAtMillis = 0
             consumers[c].seenMillis = nowMillis
             consumers[c].activeMillis = nowMillis
@@ -132,7 +140,7 @@ public final class ConsumerGroup {
         consumers[c].activeMillis = nowMillis
         if id > lastDelivered {
             lastDelivered = id
-            entriesRead += 1
+            entriesRead = entriesRead.addingSaturating(1)
         }
         agent?.taskHeld(self, entry)
         return entry.deliveries
@@ -142,7 +150,7 @@ public final class ConsumerGroup {
     public func advance(to id: StreamID) {
         if id > lastDelivered {
             lastDelivered = id
-            entriesRead += 1
+            entriesRead = entriesRead.addingSaturating(1)
         }
     }
 

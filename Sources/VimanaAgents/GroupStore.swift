@@ -1,3 +1,4 @@
+import VimanaCore
 import VimanaLedger
 
 /// Every consumer group, by topic and name, and the journal that makes them
@@ -208,7 +209,10 @@ public final class GroupStore {
 
     // MARK: - Replay
 
-    /// Rebuilds the groups from journal records, oldest first.
+    /// Rebuilds the groups from journal records, oldest first. Numbers are
+    /// range-checked as a client's would be (the journal is input too: a
+    /// value journaled by an older version must not stop a restart); a
+    /// number that is malformed or out of range is replayed as absent.
     public func replay(_ records: [LedgerRecord], nowMillis: Int64) {
         replaying = true
         defer { replaying = false }
@@ -221,12 +225,12 @@ public final class GroupStore {
             switch op {
             case "create":
                 create(topic: topic, name: name, lastDelivered: id ?? .zero,
-                       entriesRead: f["entries-read"].flatMap { Int64(String(decoding: $0, as: UTF8.self)) } ?? 0)
+                       entriesRead: f.integer("entries-read", in: ConsumerGroup.entriesReadRange) ?? 0)
             case "destroy":
                 destroy(topic: topic, name: name)
             case "setid":
                 if let g, let id {
-                    setID(g, id, entriesRead: f["entries-read"].flatMap { Int64(String(decoding: $0, as: UTF8.self)) })
+                    setID(g, id, entriesRead: f.integer("entries-read", in: ConsumerGroup.entriesReadRange))
                 }
             case "consumer":
                 if let g, let c = f["consumer"] { consumer(g, c, nowMillis: nowMillis) }
@@ -235,18 +239,18 @@ public final class GroupStore {
             case "deliver":
                 if let g, let id, let c = f["consumer"] {
                     let index = consumer(g, c, nowMillis: nowMillis)
-                    let n = f["deliveries"].flatMap { Int(String(decoding: $0, as: UTF8.self)) }
+                    let n = f.integer("deliveries", in: Int64.min...Int64.max).map { Int($0) }
                     deliver(g, id, to: index, nowMillis: r.timestampMicros / 1000, deliveries: n)
                 }
             case "snapshot":
-                let read = f["entries-read"].flatMap { Int64(String(decoding: $0, as: UTF8.self)) } ?? 0
+                let read = f.integer("entries-read", in: ConsumerGroup.entriesReadRange) ?? 0
                 if let g { setID(g, id ?? .zero, entriesRead: read) }
                 else { create(topic: topic, name: name, lastDelivered: id ?? .zero, entriesRead: read) }
             case "pending":
                 if let g, let c = f["consumer"] {
                     let index = consumer(g, c, nowMillis: nowMillis)
                     let ids = f["ids"].map(Self.parseIDs) ?? []
-                    let counts = (f["counts"] ?? []).split(separator: 32).map { Int(String(decoding: $0, as: UTF8.self)) ?? 1 }
+                    let counts = (f["counts"] ?? []).split(separator: 32).map { Decimal.parse(Array($0)) ?? 1 }
                     for (k, id) in ids.enumerated() {
                         deliver(g, id, to: index, nowMillis: r.timestampMicros / 1000, deliveries: k < counts.count ? counts[k] : 1)
                     }
@@ -259,7 +263,7 @@ public final class GroupStore {
             case "acked":
                 if let g, let ids = f["ids"] { for id in Self.parseIDs(ids) { ack(g, id) } }
             case "nack":
-                if let g, let id, let at = f["at"].flatMap({ Int64(String(decoding: $0, as: UTF8.self)) }) {
+                if let g, let id, let at = f.integer("at", in: 0...Int64.max) {
                     g.setEligible(id, atMillis: at)
                 }
             case "advance":
@@ -318,5 +322,12 @@ struct JournalFields {
         let key = UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
         for f in fields where f.name.count == key.count && f.name.elementsEqual(key) { return f.value }
         return nil
+    }
+
+    /// Field `name` as a decimal integer in Redis's strict syntax within
+    /// `range`; nil when it is absent, malformed or outside the range.
+    func integer(_ name: StaticString, in range: ClosedRange<Int64>) -> Int64? {
+        guard let text = self[name], let value = Decimal.parse(text), range.contains(Int64(value)) else { return nil }
+        return Int64(value)
     }
 }

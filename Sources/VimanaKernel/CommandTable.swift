@@ -22,9 +22,32 @@ struct CommandSpec {
     let since: String
     let group: String
     let complexity: String
-    /// Argument docs as (name, type, optional, multiple).
+    /// Argument docs as (name, type, optional, multiple), in command-line
+    /// order. A name written `TOKEN name` is a value introduced by the
+    /// keyword TOKEN (`"COUNT count"`: `COUNT 10`); a pure-token is written
+    /// the same way (`"NOACK noack"`). Every argument is listed, with its
+    /// type (every number as `integer`): the extreme-value test and
+    /// tools/fuzz build their inputs from these docs.
     let arguments: [(String, String, Bool, Bool)]
     var subcommands: [CommandSpec] = []
+
+    /// `arguments` as COMMAND DOCS renders them.
+    var argumentDocs: [ArgumentDoc] {
+        arguments.map { name, type, optional, multiple in
+            let parts = name.split(separator: " ", maxSplits: 1).map(String.init)
+            return ArgumentDoc(name: parts.last ?? name, type: type, token: parts.count == 2 ? parts[0] : nil,
+                               optional: optional, multiple: multiple)
+        }
+    }
+}
+
+/// One argument in COMMAND DOCS: Redis 7's `name`, `type`, `token` and flags.
+struct ArgumentDoc: Equatable {
+    let name: String
+    let type: String
+    let token: String?
+    let optional: Bool
+    let multiple: Bool
 }
 
 enum CommandTable {
@@ -254,9 +277,9 @@ enum CommandTable {
                 CommandSpec(name: "client|getname", arity: 2, flags: sub, categories: slowConn, summary: "Get the current connection name", since: "2.6.9", group: "connection", complexity: "O(1)", arguments: []),
                 CommandSpec(name: "client|setname", arity: 3, flags: sub, categories: slowConn, summary: "Set the current connection name", since: "2.6.9", group: "connection", complexity: "O(1)", arguments: [("connection-name", "string", false, false)]),
                 CommandSpec(name: "client|setinfo", arity: 4, flags: sub, categories: slowConn, summary: "Set client or connection specific info", since: "7.2.0", group: "connection", complexity: "O(1)", arguments: [("lib-name|lib-ver", "string", false, false), ("value", "string", false, false)]),
-                CommandSpec(name: "client|list", arity: -2, flags: ["admin"] + sub, categories: admin, summary: "Get the list of client connections", since: "2.4.0", group: "connection", complexity: "O(N) where N is the number of client connections", arguments: [("type-normal|pubsub", "string", true, false), ("id-client-id", "integer", true, true)]),
+                CommandSpec(name: "client|list", arity: -2, flags: ["admin"] + sub, categories: admin, summary: "Get the list of client connections", since: "2.4.0", group: "connection", complexity: "O(N) where N is the number of client connections", arguments: [("TYPE normal|pubsub", "string", true, false), ("ID client-id", "integer", true, true)]),
                 CommandSpec(name: "client|info", arity: 2, flags: sub, categories: slowConn, summary: "Returns information about the current client connection.", since: "6.2.0", group: "connection", complexity: "O(1)", arguments: []),
-                CommandSpec(name: "client|kill", arity: -3, flags: ["admin"] + sub, categories: admin, summary: "Kill the connection of a client", since: "2.4.0", group: "connection", complexity: "O(N) where N is the number of client connections", arguments: [("filter-value", "string", false, true)]),
+                CommandSpec(name: "client|kill", arity: -3, flags: ["admin"] + sub, categories: admin, summary: "Kill the connection of a client", since: "2.4.0", group: "connection", complexity: "O(N) where N is the number of client connections", arguments: [("ip:port", "string", true, false), ("ID client-id", "integer", true, false), ("ADDR ip:port", "string", true, false), ("LADDR ip:port", "string", true, false), ("TYPE normal|pubsub", "string", true, false), ("SKIPME yes|no", "string", true, false)]),
                 CommandSpec(name: "client|help", arity: 2, flags: ["loading", "stale"], categories: slowConn, summary: "Show helpful text about the different subcommands", since: "5.0.0", group: "connection", complexity: "O(1)", arguments: []),
             ]
             return s
@@ -339,7 +362,7 @@ enum CommandTable {
         case .xadd:
             return CommandSpec(name: "xadd", arity: -5, flags: write, categories: cat,
                                summary: "Appends a new entry to a stream (the topic's ledger)", since: "5.0.0", group: "stream",
-                               complexity: "O(1)", arguments: [("key", "key", false, false), ("nomkstream", "pure-token", true, false),
+                               complexity: "O(1)", arguments: [("key", "key", false, false), ("NOMKSTREAM nomkstream", "pure-token", true, false),
                                                                ("id", "string", false, false), ("field-value", "string", false, true)])
         case .xlen:
             return CommandSpec(name: "xlen", arity: 2, flags: readonly + ["fast"], categories: ["@read", "@stream", "@fast"],
@@ -353,13 +376,13 @@ enum CommandTable {
                                since: "5.0.0", group: "stream",
                                complexity: "O(N) with N being the number of elements being returned.",
                                arguments: [("key", "key", false, false), (c == .xrange ? "start" : "end", "string", false, false),
-                                           (c == .xrange ? "end" : "start", "string", false, false), ("count", "integer", true, false)])
+                                           (c == .xrange ? "end" : "start", "string", false, false), ("COUNT count", "integer", true, false)])
         case .xread:
             return CommandSpec(name: "xread", arity: -4, flags: readonly + ["blocking"], categories: ["@read", "@stream", "@slow", "@blocking"],
                                summary: "Return never seen elements in multiple streams, with IDs greater than the ones reported by the caller for each stream. Can block.",
                                since: "5.0.0", group: "stream", complexity: "For each stream mentioned: O(N) with N being the number of elements being returned.",
-                               arguments: [("count", "integer", true, false), ("milliseconds", "integer", true, false),
-                                           ("key", "key", false, true), ("id", "string", false, true)])
+                               arguments: [("COUNT count", "integer", true, false), ("BLOCK milliseconds", "integer", true, false),
+                                           ("STREAMS key", "key", false, true), ("id", "string", false, true)])
         case .xinfo:
             var s = CommandSpec(name: "xinfo", arity: -2, flags: [], categories: ["@slow"],
                                 summary: "A container for stream introspection commands", since: "5.0.0", group: "stream",
@@ -403,11 +426,13 @@ enum CommandTable {
                                 summary: "A container for consumer groups commands", since: "5.0.0", group: "stream",
                                 complexity: "Depends on subcommand.", arguments: [])
             s.subcommands = [
-                spec("xgroup|create", -5, "Create a consumer group.", [("key", "key", false, false), ("group", "string", false, false), ("id", "string", false, false)]),
-                spec("xgroup|createconsumer", 5, "Create a consumer in a consumer group."),
-                spec("xgroup|delconsumer", 5, "Delete a consumer from a consumer group."),
-                spec("xgroup|destroy", 4, "Destroy a consumer group."),
-                spec("xgroup|setid", -5, "Set a consumer group to an arbitrary last delivered ID value."),
+                spec("xgroup|create", -5, "Create a consumer group.", [("key", "key", false, false), ("group", "string", false, false), ("id", "string", false, false),
+                                                                      ("MKSTREAM mkstream", "pure-token", true, false), ("ENTRIESREAD entries-read", "integer", true, false)]),
+                spec("xgroup|createconsumer", 5, "Create a consumer in a consumer group.", [("key", "key", false, false), ("group", "string", false, false), ("consumer", "string", false, false)]),
+                spec("xgroup|delconsumer", 5, "Delete a consumer from a consumer group.", [("key", "key", false, false), ("group", "string", false, false), ("consumer", "string", false, false)]),
+                spec("xgroup|destroy", 4, "Destroy a consumer group.", [("key", "key", false, false), ("group", "string", false, false)]),
+                spec("xgroup|setid", -5, "Set a consumer group to an arbitrary last delivered ID value.",
+                     [("key", "key", false, false), ("group", "string", false, false), ("id", "string", false, false), ("ENTRIESREAD entries-read", "integer", true, false)]),
                 CommandSpec(name: "xgroup|help", arity: 2, flags: ["loading", "stale"], categories: ["@stream", "@slow"],
                             summary: "Show helpful text about the different subcommands", since: "5.0.0", group: "stream",
                             complexity: "O(1)", arguments: []),
@@ -415,18 +440,30 @@ enum CommandTable {
             return s
         case .xreadgroup:
             return spec("xreadgroup", -7, "Return new entries from a stream using a consumer group, or access the history of the pending entries for a given consumer. Can block.",
-                        [("group", "string", false, false), ("consumer", "string", false, false), ("key", "key", false, true), ("id", "string", false, true)])
+                        [("GROUP group", "string", false, false), ("consumer", "string", false, false), ("COUNT count", "integer", true, false),
+                         ("BLOCK milliseconds", "integer", true, false), ("NOACK noack", "pure-token", true, false),
+                         ("STREAMS key", "key", false, true), ("id", "string", false, true)])
         case .xack:
             return spec("xack", -4, "Marks a pending message as correctly processed, effectively removing it from the pending entries list of the consumer group.",
                         [("key", "key", false, false), ("group", "string", false, false), ("id", "string", false, true)])
         case .xpending:
             return CommandSpec(name: "xpending", arity: -3, flags: ["readonly"], categories: ["@read", "@stream", "@slow"],
                                summary: "Return information and entries from a stream consumer group pending entries list, that are messages fetched but never acknowledged.",
-                               since: "5.0.0", group: "stream", complexity: "O(N)", arguments: [("key", "key", false, false), ("group", "string", false, false)])
+                               since: "5.0.0", group: "stream", complexity: "O(N)",
+                               arguments: [("key", "key", false, false), ("group", "string", false, false), ("IDLE min-idle-time", "integer", true, false),
+                                           ("start", "string", true, false), ("end", "string", true, false), ("count", "integer", true, false),
+                                           ("consumer", "string", true, false)])
         case .xclaim:
-            return spec("xclaim", -6, "Changes (or acquires) ownership of a message in a consumer group, as if the message was delivered to the specified consumer.")
+            return spec("xclaim", -6, "Changes (or acquires) ownership of a message in a consumer group, as if the message was delivered to the specified consumer.",
+                        [("key", "key", false, false), ("group", "string", false, false), ("consumer", "string", false, false),
+                         ("min-idle-time", "integer", false, false), ("id", "string", false, true), ("IDLE ms", "integer", true, false),
+                         ("TIME unix-time-milliseconds", "integer", true, false), ("RETRYCOUNT count", "integer", true, false),
+                         ("FORCE force", "pure-token", true, false), ("JUSTID justid", "pure-token", true, false), ("LASTID lastid", "string", true, false)])
         default:
-            return spec("xautoclaim", -6, "Changes (or acquires) ownership of messages in a consumer group, as if the messages were delivered to the specified consumer.")
+            return spec("xautoclaim", -6, "Changes (or acquires) ownership of messages in a consumer group, as if the messages were delivered to the specified consumer.",
+                        [("key", "key", false, false), ("group", "string", false, false), ("consumer", "string", false, false),
+                         ("min-idle-time", "integer", false, false), ("start", "string", false, false), ("COUNT count", "integer", true, false),
+                         ("JUSTID justid", "pure-token", true, false)])
         }
     }
 

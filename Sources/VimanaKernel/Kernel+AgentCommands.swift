@@ -114,6 +114,8 @@ extension Kernel {
         }
     }
 
+    static let nackDelayError = "ERR NACK delay must be an integer from 0 to \(KernelConstants.maxNackDelayMillis) (milliseconds)"
+
     func nackCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         guard args.count <= 4 else {
             c.pointee.output.tail.writeError("ERR wrong number of arguments for 'nack' command")
@@ -121,14 +123,14 @@ extension Kernel {
         }
         var delay = 0
         if args.count == 4 {
-            guard let d = args.integer(3), d >= 0 else {
-                c.pointee.output.tail.writeError("ERR NACK delay must be a non-negative integer (milliseconds)")
+            guard let d = args.integer(3), (0...KernelConstants.maxNackDelayMillis).contains(d) else {
+                c.pointee.output.tail.writeError(Self.nackDelayError)
                 return
             }
             delay = d
         }
         guard let (_, g, entry) = ownTask(c, args, held: true) else { c.pointee.output.tail.writeInteger(0); return }
-        groups.giveBack(g, entry.id, atMillis: Clock.wallMillis() + Int64(delay))
+        groups.giveBack(g, entry.id, atMillis: Clock.wallMillis().addingSaturating(Int64(delay)))
         c.pointee.output.tail.writeInteger(1)
     }
 

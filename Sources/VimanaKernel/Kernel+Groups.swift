@@ -35,8 +35,9 @@ extension Kernel {
             var entriesRead: Int64 = 0
             while i < args.count {
                 if args.equals(i, caseInsensitive: "mkstream") { makeStream = true; i += 1 }
-                else if args.equals(i, caseInsensitive: "entriesread"), i + 1 < args.count, let n = args.integer(i + 1) {
-                    entriesRead = Int64(n); i += 2
+                else if args.equals(i, caseInsensitive: "entriesread"), i + 1 < args.count {
+                    guard let n = entriesReadArgument(c, args, i + 1) else { return }
+                    entriesRead = n; i += 2
                 } else { c.pointee.output.tail.writeError("ERR syntax error"); return }
             }
             guard exists || makeStream else {
@@ -67,11 +68,23 @@ extension Kernel {
                 return
             }
             if sub == "setid" {
+                // SETID key group id [ENTRIESREAD n], nothing else (Redis 7.0).
+                guard args.count == 5 || (args.count == 7 && args.equals(5, caseInsensitive: "entriesread")) else {
+                    // The subcommand echoed as the client spelled it, as Redis.
+                    c.pointee.output.tail.writeError(
+                        "ERR unknown subcommand or wrong number of arguments for '\(args.string(1))'. Try XGROUP HELP.")
+                    return
+                }
+                var entriesRead: Int64?
+                if args.count == 7 {
+                    guard let n = entriesReadArgument(c, args, 6) else { return }
+                    entriesRead = n
+                }
                 let id: StreamID
                 if args.length(4) == 1 && args.pointer(4)[0] == 36 { id = ledger.stream(topic)?.lastID ?? .zero }
                 else if let parsed = Self.parseID(args.buffer(4), missingSeq: 0) { id = parsed }
                 else { c.pointee.output.tail.writeError(Self.invalidID); return }
-                groups.setID(g, id, entriesRead: nil)
+                groups.setID(g, id, entriesRead: entriesRead)
                 // An agent's reads resume from the group's new position, not its own bookmark.
                 for a in agents where a.groupName == name {
                     a.lastSequence[topic] = nil
@@ -89,6 +102,20 @@ extension Kernel {
         default:
             break
         }
+    }
+
+    /// ENTRIESREAD's value at `i`, checked as Redis 7.0 does; nil (and the
+    /// error replied) when it is not an integer or is below -1.
+    private func entriesReadArgument(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments, _ i: Int) -> Int64? {
+        guard let n = args.integer(i) else {
+            c.pointee.output.tail.writeError("ERR value is not an integer or out of range")
+            return nil
+        }
+        guard ConsumerGroup.entriesReadRange.contains(Int64(n)) else {
+            c.pointee.output.tail.writeError("ERR value for ENTRIESREAD must be positive or -1")
+            return nil
+        }
+        return Int64(n)
     }
 
     /// XREADGROUP GROUP g c [COUNT n] [BLOCK ms] [NOACK] STREAMS topic… id…
@@ -251,7 +278,7 @@ extension Kernel {
         var rows: [PendingEntry] = []
         for p in g.pending where p.id >= start && p.id <= end && rows.count < max(count, 0) {
             if let consumer, g.consumerName(p.consumer) != consumer { continue }
-            if now - p.deliveredAtMillis < minIdle { continue }
+            if now.subtractingSaturating(p.deliveredAtMillis) < minIdle { continue }
             rows.append(p)
         }
         c.pointee.output.tail.writeArrayHeader(rows.count)
@@ -259,7 +286,7 @@ extension Kernel {
             c.pointee.output.tail.writeArrayHeader(4)
             c.pointee.output.tail.writeBulk(string: p.id.description)
             c.pointee.output.tail.writeBulk(bytes: g.consumerName(p.consumer))
-            c.pointee.output.tail.writeInteger(Int(now - p.deliveredAtMillis))
+            c.pointee.output.tail.writeInteger(Int(now.subtractingSaturating(p.deliveredAtMillis)))
             c.pointee.output.tail.writeInteger(p.deliveries)
         }
     }
@@ -274,22 +301,33 @@ extension Kernel {
         var ids: [StreamID] = []
         var i = 5
         while i < args.count, let id = Self.parseID(args.buffer(i), missingSeq: 0) { ids.append(id); i += 1 }
-        var justID = false, retry: Int?
+        let now = Clock.wallMillis()
+        var justID = false, retry: Int?, deliveryTime: Int64?
         while i < args.count {
+            let more = i + 1 < args.count
             if args.equals(i, caseInsensitive: "justid") { justID = true; i += 1 }
             else if args.equals(i, caseInsensitive: "force") { i += 1 }
-            else if args.equals(i, caseInsensitive: "retrycount"), i + 1 < args.count, let n = args.integer(i + 1) { retry = n; i += 2 }
-            else if (args.equals(i, caseInsensitive: "idle") || args.equals(i, caseInsensitive: "time")
-                     || args.equals(i, caseInsensitive: "lastid")), i + 1 < args.count { i += 2 }
+            else if args.equals(i, caseInsensitive: "retrycount"), more {
+                guard let n = args.integer(i + 1) else { c.pointee.output.tail.writeError("ERR Invalid RETRYCOUNT option argument for XCLAIM"); return }
+                retry = n; i += 2
+            } else if args.equals(i, caseInsensitive: "idle"), more {
+                guard let n = args.integer(i + 1) else { c.pointee.output.tail.writeError("ERR Invalid IDLE option argument for XCLAIM"); return }
+                deliveryTime = now.subtractingSaturating(Int64(n)); i += 2
+            } else if args.equals(i, caseInsensitive: "time"), more {
+                guard let n = args.integer(i + 1) else { c.pointee.output.tail.writeError("ERR Invalid TIME option argument for XCLAIM"); return }
+                deliveryTime = Int64(n); i += 2
+            } else if args.equals(i, caseInsensitive: "lastid"), more { i += 2 }
             else { c.pointee.output.tail.writeError("ERR Unrecognized XCLAIM option '\(args.string(i))'"); return }
         }
-        let now = Clock.wallMillis()
+        // As Redis: a delivery time before the epoch or in the future is now.
+        if let t = deliveryTime, t < 0 || t > now { deliveryTime = now }
         let ci = groups.consumer(g, args.bytes(3), nowMillis: now)
         var claimed: [LedgerRecord] = [], claimedIDs: [StreamID] = []
         for id in ids {
-            guard let p = g.entry(id), now - p.deliveredAtMillis >= Int64(minIdle) else { continue }
+            guard let p = g.entry(id), now.subtractingSaturating(p.deliveredAtMillis) >= Int64(minIdle) else { continue }
             guard let r = ledger.range(topic: g.topic, from: id, to: id, count: 1).first else { groups.ack(g, id); continue }
-            groups.deliver(g, id, to: ci, nowMillis: now, deliveries: retry ?? (justID ? p.deliveries : p.deliveries + 1))
+            groups.deliver(g, id, to: ci, nowMillis: now, deliveries: retry ?? (justID ? p.deliveries : p.deliveries.addingSaturating(1)))
+            if let deliveryTime { g.touch(id, nowMillis: deliveryTime) }
             claimed.append(r)
             claimedIDs.append(id)
         }
@@ -314,8 +352,13 @@ extension Kernel {
         }
         var count = 100, justID = false, i = 6
         while i < args.count {
-            if args.equals(i, caseInsensitive: "count"), i + 1 < args.count, let n = args.integer(i + 1), n > 0 { count = n; i += 2 }
-            else if args.equals(i, caseInsensitive: "justid") { justID = true; i += 1 }
+            if args.equals(i, caseInsensitive: "count"), i + 1 < args.count {
+                guard let n = args.integer(i + 1), (1...KernelConstants.maxAutoclaimCount).contains(n) else {
+                    c.pointee.output.tail.writeError("ERR COUNT must be > 0")
+                    return
+                }
+                count = n; i += 2
+            } else if args.equals(i, caseInsensitive: "justid") { justID = true; i += 1 }
             else { c.pointee.output.tail.writeError("ERR syntax error"); return }
         }
         let now = Clock.wallMillis()
@@ -327,11 +370,11 @@ extension Kernel {
         for p in candidates {
             if claimedIDs.count + deleted.count >= count { next = p.id; break }
             scanned += 1
-            guard now - p.deliveredAtMillis >= Int64(minIdle) else { continue }
+            guard now.subtractingSaturating(p.deliveredAtMillis) >= Int64(minIdle) else { continue }
             guard let r = ledger.range(topic: g.topic, from: p.id, to: p.id, count: 1).first else {
                 groups.ack(g, p.id); deleted.append(p.id); continue
             }
-            groups.deliver(g, p.id, to: ci, nowMillis: now, deliveries: justID ? p.deliveries : p.deliveries + 1)
+            groups.deliver(g, p.id, to: ci, nowMillis: now, deliveries: justID ? p.deliveries : p.deliveries.addingSaturating(1))
             claimed.append(r)
             claimedIDs.append(p.id)
         }
@@ -369,7 +412,9 @@ extension Kernel {
                 c.pointee.output.tail.writeBulk("pending"); c.pointee.output.tail.writeInteger(g.pending.count)
                 c.pointee.output.tail.writeBulk("last-delivered-id"); c.pointee.output.tail.writeBulk(string: g.lastDelivered.description)
                 c.pointee.output.tail.writeBulk("entries-read"); c.pointee.output.tail.writeInteger(Int(g.entriesRead))
-                c.pointee.output.tail.writeBulk("lag"); c.pointee.output.tail.writeInteger(max(0, Int(Int64(state.entriesAdded) - g.entriesRead)))
+                // Redis's arithmetic: negative when ENTRIESREAD claimed more than was added.
+                let lag = Int64(clamping: state.entriesAdded).subtractingSaturating(g.entriesRead)
+                c.pointee.output.tail.writeBulk("lag"); c.pointee.output.tail.writeInteger(Int(lag))
             }
             return
         }
@@ -383,7 +428,7 @@ extension Kernel {
             c.pointee.output.tail.writeMapHeader(3, resp3: resp3)
             c.pointee.output.tail.writeBulk("name"); c.pointee.output.tail.writeBulk(bytes: consumer.name)
             c.pointee.output.tail.writeBulk("pending"); c.pointee.output.tail.writeInteger(consumer.pending)
-            c.pointee.output.tail.writeBulk("idle"); c.pointee.output.tail.writeInteger(Int(now - consumer.seenMillis))
+            c.pointee.output.tail.writeBulk("idle"); c.pointee.output.tail.writeInteger(Int(now.subtractingSaturating(consumer.seenMillis)))
         }
     }
 }

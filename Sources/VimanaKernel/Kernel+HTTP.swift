@@ -150,10 +150,10 @@ extension Kernel {
         }
         if let ledger {
             let l = ledger.stats
-            metric("vimana_ledger_records", "gauge", "Records in the ledger's segments.", Int(ledger.recordsOnDisk))
+            metric("vimana_ledger_records", "gauge", "Records in the ledger's segments.", Int(clamping: ledger.recordsOnDisk))
             metric("vimana_ledger_segments", "gauge", "Segment files.", ledger.segmentCount)
             metric("vimana_ledger_disk_bytes", "gauge", "Bytes of segment files.", ledger.diskBytes)
-            metric("vimana_ledger_records_written_total", "counter", "Records written since start.", Int(l.recordsWritten))
+            metric("vimana_ledger_records_written_total", "counter", "Records written since start.", Int(clamping: l.recordsWritten))
             metric("vimana_ledger_raw_bytes_total", "counter", "Record bytes before compression, since start.", l.rawBytesWritten)
             metric("vimana_ledger_compressed_bytes_total", "counter", "Frame bytes written, since start.", l.compressedBytesWritten)
             metric("vimana_ledger_fsyncs_total", "counter", "fsync calls on the active segment.", l.fsyncs)

@@ -47,7 +47,7 @@ extension Kernel {
         ledger.onDrained = { [unowned self] in resumeStalled() }
         for problem in report.problems { log.error("ledger problem", ["detail": .string(problem)]) }
         log.info("ledger opened", ["dir": .string(ledger.options.directory), "segments": .int(report.segments),
-                                   "records": .int(Int(report.records)), "next_sequence": .int(Int(ledger.nextSequence)),
+                                   "records": .int(Int(clamping: report.records)), "next_sequence": .int(Int(clamping: ledger.nextSequence)),
                                    "truncated_bytes": .int(report.truncatedBytes),
                                    "dropped_records": .int(report.droppedRecords),
                                    "checkpoint": .bool(report.usedCheckpoint),
@@ -168,9 +168,14 @@ extension Kernel {
         }
     }
 
+    /// Blocks `c` until an entry arrives or `timeoutMillis` (≥ 0; 0: no
+    /// deadline) passes. Any timeout a client may give is accepted, as Redis
+    /// 7.0 does: one too far away for the deadline to be counted in
+    /// nanoseconds (about 292 years) saturates, and so never comes.
     func block(_ c: UnsafeMutablePointer<ClientState>, _ read: BlockedRead, timeoutMillis: Int) {
         c.pointee.flags.insert(.blocked)
-        c.pointee.blockDeadline = timeoutMillis == 0 ? 0 : s.pointee.nowNanos + Int64(timeoutMillis) * 1_000_000
+        c.pointee.blockDeadline = timeoutMillis == 0 ? 0
+            : s.pointee.nowNanos.addingSaturating(Int64(timeoutMillis).multipliedSaturating(by: 1_000_000))
         infos[Int(c.pointee.fd)]?.blockedRead = read
         for topic in read.topics { blockedReaders[topic, default: []].insert(c.pointee.fd) }
     }

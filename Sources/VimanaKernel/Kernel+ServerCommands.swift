@@ -123,13 +123,14 @@ extension Kernel {
         if !spec.arguments.isEmpty {
             b.writeBulk("arguments")
             b.writeArrayHeader(spec.arguments.count)
-            for (name, type, optional, multiple) in spec.arguments {
+            for arg in spec.argumentDocs {
                 var flags: [String] = []
-                if optional { flags.append("optional") }
-                if multiple { flags.append("multiple") }
-                b.writeMapHeader(flags.isEmpty ? 2 : 3, resp3: resp3)
-                b.writeBulk("name"); b.writeBulk(string: name)
-                b.writeBulk("type"); b.writeBulk(string: type)
+                if arg.optional { flags.append("optional") }
+                if arg.multiple { flags.append("multiple") }
+                b.writeMapHeader(2 + (arg.token == nil ? 0 : 1) + (flags.isEmpty ? 0 : 1), resp3: resp3)
+                b.writeBulk("name"); b.writeBulk(string: arg.name)
+                b.writeBulk("type"); b.writeBulk(string: arg.type)
+                if let token = arg.token { b.writeBulk("token"); b.writeBulk(string: token) }
                 if !flags.isEmpty {
                     b.writeBulk("flags")
                     b.writeSetHeader(flags.count, resp3: resp3)

@@ -102,7 +102,7 @@ extension Kernel {
     func xlenCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         guard let ledger else { c.pointee.output.tail.writeError(Self.disabledError); return }
         let length = ledger.stream(args.bytes(1))?.length ?? 0
-        c.pointee.output.tail.writeInteger(Int(length))
+        c.pointee.output.tail.writeInteger(Int(clamping: length))
     }
 
     func xrangeCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments, reverse: Bool) {
@@ -292,12 +292,12 @@ extension Kernel {
         let state = ledger.stream(topic) ?? known
         let out = { (b: inout ByteBuffer) in
             b.writeMapHeader(10, resp3: resp3)
-            b.writeBulk("length"); b.writeInteger(Int(state.length))
+            b.writeBulk("length"); b.writeInteger(Int(clamping: state.length))
             b.writeBulk("radix-tree-keys"); b.writeInteger(state.length > 0 ? 1 : 0)
             b.writeBulk("radix-tree-nodes"); b.writeInteger(state.length > 0 ? 2 : 1)
             b.writeBulk("last-generated-id"); b.writeBulk(string: state.lastID.description)
             b.writeBulk("max-deleted-entry-id"); b.writeBulk(string: state.maxDeleted.description)
-            b.writeBulk("entries-added"); b.writeInteger(Int(state.entriesAdded))
+            b.writeBulk("entries-added"); b.writeInteger(Int(clamping: state.entriesAdded))
             b.writeBulk("recorded-first-entry-id"); b.writeBulk(string: (state.first ?? .zero).description)
             b.writeBulk("groups"); self.writeGroupCount(&b, topic)
             b.writeBulk("first-entry")

@@ -154,8 +154,8 @@ public final class Kernel: EventLoopHandler {
         }
         if let ledger {
             ledger.close()
-            log.info("ledger closed", ["next_sequence": .int(Int(ledger.nextSequence)),
-                                       "durable_sequence": .int(Int(ledger.durableSequence))])
+            log.info("ledger closed", ["next_sequence": .int(Int(clamping: ledger.nextSequence)),
+                                       "durable_sequence": .int(Int(clamping: ledger.durableSequence))])
         }
         log.info("shutdown complete", ["uptime_seconds": .int(Int(uptimeSeconds))])
         return 0

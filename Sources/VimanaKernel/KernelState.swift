@@ -83,6 +83,12 @@ enum KernelConstants {
     static let maxHTTPRequest = 8 << 10
     /// How long shutdown waits for output to drain before closing anyway.
     static let shutdownGraceNanos: Int64 = 3_000_000_000
+    /// Longest NACK delay: 100 years of 365 days, in ms. Effectively forever,
+    /// yet a due time of now + delay stays far inside an Int64 of ms.
+    static let maxNackDelayMillis = 100 * 365 * 86_400_000
+    /// Largest XAUTOCLAIM COUNT, Redis 7.0's: LONG_MAX / 16 (it bounds the
+    /// scan attempts, COUNT × 10, and the reply array of 16-byte IDs).
+    static let maxAutoclaimCount = Int.max / 16
     /// Ceiling on the bytes one incomplete command may hold in the query
     /// buffer (beyond the per-argument `max_payload`): a command with very many
     /// small arguments must not grow without bound either.

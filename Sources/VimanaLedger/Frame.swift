@@ -5,6 +5,11 @@ public struct FrameHeader: Equatable, Sendable {
     public static let size = 36
     public static let magic: (UInt8, UInt8, UInt8, UInt8) = (0x56, 0x4D, 0x4C, 0x46)  // "VMLF"
     public static let version: UInt16 = 1
+    /// Sequence numbers stay below 2^63, so that every count and position
+    /// derived from them fits an `Int`: a frame, index or segment name that
+    /// goes beyond is invalid (Protocol/LEDGER.md §2). The writer, counting
+    /// from 1, cannot get there.
+    public static let maxSequence = UInt64(Int64.max)
 
     public var firstSequence: UInt64
     public var recordCount: UInt32
@@ -61,8 +66,8 @@ public struct FrameHeader: Equatable, Sendable {
             compressedLength: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 24, as: UInt32.self)),
             dataCRC: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 28, as: UInt32.self)))
         guard header.recordCount > 0 else { return .failure(.emptyFrame) }
-        // Sequences are 64-bit: a header whose records would run past the last one is damage.
-        guard header.firstSequence <= UInt64.max - UInt64(header.recordCount) else { return .failure(.sequenceOverflow) }
+        // `nextSequence` (first + count) must be a sequence number itself.
+        guard header.firstSequence <= maxSequence - UInt64(header.recordCount) else { return .failure(.sequenceOverflow) }
         return .success(header)
     }
 }
@@ -74,12 +79,12 @@ public enum FrameError: Error, Equatable, Sendable, CustomStringConvertible {
     case unsupportedVersion(UInt16)
     case unknownFlags(UInt16)
     case emptyFrame
+    case sequenceOverflow
     case truncated(missing: Int)
     case dataChecksum
     case inflate
     case records(RecordCodec.DecodeError)
     case sequenceGap(expected: UInt64, found: UInt64)
-    case sequenceOverflow
 
     public var description: String {
         switch self {
@@ -88,12 +93,12 @@ public enum FrameError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unsupportedVersion(let v): "unsupported format version \(v)"
         case .unknownFlags(let f): "unknown flags \(f)"
         case .emptyFrame: "frame with no records"
+        case .sequenceOverflow: "first sequence + record count exceeds 2^63 - 1"
         case .truncated(let n): "truncated: \(n) bytes missing"
         case .dataChecksum: "data checksum mismatch"
         case .inflate: "zlib stream does not inflate to the stated length"
         case .records(let e): "records do not parse: \(e)"
         case .sequenceGap(let e, let f): "sequence gap: expected \(e), found \(f)"
-        case .sequenceOverflow: "sequence numbers run past 2^64-1"
         }
     }
 }

@@ -45,7 +45,7 @@ extension Ledger {
             segments.append(SegmentView(name: next, path: options.directory + "/" + next,
                                         index: SegmentIndex(firstSequence: first), size: 0))
             log.info("ledger segment sealed", ["segment": .string(sealed), "bytes": .int(size),
-                                                "records": .int(Int(index.recordCount))])
+                                                "records": .int(Int(clamping: index.recordCount))])
             maintenance?.submit(.compact(sealed))
             onRolled?()
         case .failed(let message):

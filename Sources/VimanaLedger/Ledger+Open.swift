@@ -94,14 +94,16 @@ extension Ledger {
         nextSequence = active.view.index.nextSequence
         writtenSequence = nextSequence
         durableSequence = nextSequence
+        // Saturating: each index is checked alone, and a damaged directory
+        // (overlapping segments) must not make the sum trap.
         for view in segments {
-            report.records += view.readableRecords
+            report.records = report.records.addingSaturating(view.readableRecords)
             for (topic, t) in view.index.topics where t.count > 0 {
                 topic.withUnsafeBytes { raw in
                     let i = streamIndex(raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, raw.count)
                     if streams[i].first == nil { streams[i].first = t.first }
-                    streams[i].length += t.count
-                    streams[i].entriesAdded += t.count
+                    streams[i].length = streams[i].length.addingSaturating(t.count)
+                    streams[i].entriesAdded = streams[i].entriesAdded.addingSaturating(t.count)
                     streams[i].lastID = max(streams[i].lastID, t.last)
                 }
             }

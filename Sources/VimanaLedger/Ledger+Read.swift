@@ -36,7 +36,7 @@ extension Ledger {
     private func stretches(_ view: SegmentView, _ topic: [UInt8], _ from: StreamID, _ to: StreamID) -> [(Int, Int)] {
         guard let t = view.index.topics[topic], t.count > 0, t.last >= from, t.first <= to else { return [] }
         let entries = view.index.entries
-        let covered = min(Int(view.index.coveredBytes), view.size)
+        let covered = min(Int(clamping: view.index.coveredBytes), view.size)
         var out: [(Int, Int)] = []
         for (k, e) in entries.enumerated() {
             let end = k + 1 < entries.count ? Int(entries[k + 1].offset) : covered

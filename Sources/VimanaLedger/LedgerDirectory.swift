@@ -14,8 +14,9 @@ public enum LedgerDirectory {
     public static func firstSequence(ofSegment name: String) -> UInt64? {
         guard name.count == 24, name.hasSuffix(".seg") else { return nil }
         let digits = name.prefix(20)
-        guard digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
-        return UInt64(digits)
+        guard digits.allSatisfy({ $0.isASCII && $0.isNumber }), let first = UInt64(digits),
+              first <= FrameHeader.maxSequence else { return nil }
+        return first
     }
 
     /// Segment file names in sequence order.

@@ -167,7 +167,9 @@ public enum RecordCodec {
                   let topic = r.bytes32(), let name = r.bytes32(), let fieldCount = r.u32() else {
                 throw .truncated(recordIndex: i)
             }
-            let expected = firstSequence + UInt64(i)
+            // Wrapping, not trapping: a frame header's first + count is checked
+            // (FrameHeader.decode); from elsewhere a wrapped value only mismatches.
+            let expected = firstSequence &+ UInt64(i)
             guard seq == expected else { throw .sequence(expected: expected, found: seq) }
             var fields: [LedgerRecord.Field] = []
             fields.reserveCapacity(Int(min(fieldCount, 1024)))

@@ -129,7 +129,7 @@ public struct SegmentIndex: Equatable, Sendable {
             guard r.bytes(4) == magic, r.u16() == version, let flags = r.u16(),
                   let first = r.u64(), let covered = r.u64(), let next = r.u64(),
                   let minTs = r.u64(), let maxTs = r.u64(), let entryCount = r.u32(), let topicCount = r.u32(),
-                  next >= first else { return nil }
+                  next >= first, next <= FrameHeader.maxSequence else { return nil }
             var index = SegmentIndex(firstSequence: first)
             index.sealed = flags & 1 != 0
             index.compacted = flags & 2 != 0
@@ -151,6 +151,8 @@ public struct SegmentIndex: Equatable, Sendable {
             for _ in 0..<topicCount {
                 guard let name = r.bytes32(), let count = r.u64(), let fm = r.u64(), let fs = r.u64(),
                       let lm = r.u64(), let ls = r.u64() else { return nil }
+                // A topic cannot have more records than the segment: counts are summed on open.
+                guard count <= next - first else { return nil }
                 index.topics[name] = TopicStats(count: count, first: StreamID(ms: fm, seq: fs), last: StreamID(ms: lm, seq: ls))
             }
             guard r.remaining == 0 else { return nil }

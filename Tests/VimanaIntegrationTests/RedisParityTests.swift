@@ -66,6 +66,27 @@ import Testing
                 + "XPENDING s g\r\nXGROUP DESTROY s g\r\nXGROUP DESTROY s g\r\nXGROUP\r\nXGROUP FOO\r\nXACK s nog 1-1\r\nXINFO GROUPS s\r\n")]),
         ("xreadgroup block woken by xadd", [(0, "XGROUP CREATE s g $ MKSTREAM\r\n"), (0, "XREADGROUP GROUP g c BLOCK 0 STREAMS s >\r\n"),
             (1, "XADD s 5-5 f v\r\n"), (0, "XPENDING s g\r\n")]),
+        ("numbers in consumer groups", [(0, "XADD s 1-1 a 1\r\nXGROUP CREATE s g1 $ ENTRIESREAD -2\r\n"
+                + "XGROUP CREATE s g1 $ ENTRIESREAD x\r\nXGROUP CREATE s g1 $ ENTRIESREAD 99999999999999999999\r\n"
+                + "XGROUP CREATE s g1 $ ENTRIESREAD -9223372036854775808\r\nXGROUP CREATE s g1 $ ENTRIESREAD 9223372036854775807\r\n"
+                + "XGROUP CREATE s g2 0 ENTRIESREAD 5\r\nXGROUP SETID s g2 0 ENTRIESREAD -2\r\nXGROUP SETID s g2 0 ENTRIESREAD x\r\n"
+                + "XGROUP SETID s g2 0 ENTRIESREAD\r\nXGROUP SETID s g2 0 FOO 1\r\nXGROUP SETID s g2 0 ENTRIESREAD 3\r\n"
+                + "XINFO GROUPS s\r\n")]),
+        ("numbers in reads and claims", [(0, "XADD s 1-1 a 1\r\nXGROUP CREATE s g 0\r\nXREADGROUP GROUP g c STREAMS s >\r\n"
+                + "XREAD COUNT 9223372036854775807 STREAMS s 0\r\nXREAD COUNT -9223372036854775808 STREAMS s 0\r\n"
+                + "XREAD COUNT 9223372036854775808 STREAMS s 0\r\nXREAD BLOCK 9223372036854775808 STREAMS s 0\r\n"
+                + "XREAD BLOCK -9223372036854775808 STREAMS s 0\r\nXREAD BLOCK 9223372036854775807 STREAMS s 0\r\n"
+                + "XREADGROUP GROUP g c COUNT x STREAMS s 0\r\nXREADGROUP GROUP g c BLOCK -1 STREAMS s 0\r\n"
+                + "XREADGROUP GROUP g c BLOCK x STREAMS s 0\r\nXREADGROUP GROUP g c COUNT -5 BLOCK 9223372036854775807 STREAMS s 0\r\n"
+                + "XRANGE s - + COUNT 9223372036854775807\r\nXRANGE s - + COUNT -9223372036854775808\r\n"
+                + "XCLAIM s g c x 1-1\r\nXCLAIM s g c 0 1-1 IDLE x\r\nXCLAIM s g c 0 1-1 TIME x\r\n"
+                + "XCLAIM s g c 0 1-1 RETRYCOUNT x\r\nXCLAIM s g c 9223372036854775807 1-1\r\n"
+                + "XCLAIM s g c -9223372036854775808 1-1 IDLE 9223372036854775807 JUSTID\r\n"
+                + "XCLAIM s g c 0 1-1 TIME -9223372036854775808 RETRYCOUNT 7 JUSTID\r\nXPENDING s g\r\n"
+                + "XPENDING s g IDLE x - + 10\r\nXPENDING s g - + x\r\nXPENDING s g - + -9223372036854775808\r\n"
+                + "XAUTOCLAIM s g c x 0\r\nXAUTOCLAIM s g c 0 0 COUNT 0\r\nXAUTOCLAIM s g c 0 0 COUNT -1\r\n"
+                + "XAUTOCLAIM s g c 0 0 COUNT x\r\nXAUTOCLAIM s g c 0 0 COUNT 576460752303423488\r\n"
+                + "XAUTOCLAIM s g c 9223372036854775807 0 COUNT 1 JUSTID\r\nXAUTOCLAIM s g c 0 0 COUNT 1 JUSTID\r\n")]),
         ("xinfo stream", [(0, "XADD s 1-1 a 1\r\nXADD s 2-2 payload two\r\n"),
             (0, "XINFO STREAM s\r\nXINFO STREAM nope\r\nXINFO\r\nXINFO FOO\r\n"), (0, "HELLO 3\r\n"), (0, "XINFO STREAM s\r\n")]),
     ]

@@ -108,9 +108,10 @@ INDEX_SPACING = 64 * 1024
 SEGMENT_DIGITS = 20
 # Held with flock(LOCK_EX) by a running server; holds its pid (section 1).
 LOCK_FILE = "ledger.lock"
-# Sequence numbers are 64-bit; a damaged frame's zlib stream is inflated to at
+# Sequence numbers stay below 2^63 (section 2): first + count is at most
+# MAX_SEQUENCE. A damaged frame's zlib stream is inflated to at
 # most the largest uncompressed length a header can state.
-MAX_SEQUENCE = 2 ** 64 - 1
+MAX_SEQUENCE = (1 << 63) - 1
 MAX_FRAME_RAW = 2 ** 32 - 1
 # Where `vimana ledger repair` keeps the bytes it removes (section 6).
 DAMAGED_DIR = "damaged"
@@ -223,7 +224,7 @@ class Frame:
 def is_segment_name(name):
     digits = name[:-4]
     return (name.endswith(".seg") and len(digits) == SEGMENT_DIGITS
-            and all("0" <= c <= "9" for c in digits))
+            and all("0" <= c <= "9" for c in digits) and int(digits) <= MAX_SEQUENCE)
 
 
 def list_segments(directory):
@@ -257,7 +258,7 @@ def read_frame_header(f, seg, number, offset, expected_seq, at_least=False):
     if count == 0:
         raise LedgerError(seg.name, number, offset, BAD_COUNT, "0 records")
     if first + count > MAX_SEQUENCE:
-        raise LedgerError(seg.name, number, offset, SEQ_OVERFLOW, "%d records from sequence %d" % (count, first))
+        raise LedgerError(seg.name, number, offset, SEQ_OVERFLOW, "first sequence %d + %d records passes 2^63 - 1" % (first, count))
     if first != expected_seq and not (at_least and first > expected_seq):
         raise LedgerError(seg.name, number, offset, SEQUENCE,
                           "frame starts at sequence %d, expected %d" % (first, expected_seq))
