@@ -60,11 +60,18 @@ extension Kernel {
                     return Log.jsonString(key) + ":" + v
                 }.joined(separator: ",") + "}"
             }
-            let body = "{\"status\":\"ok\",\"uptime_seconds\":\(uptimeSeconds),\"connections\":\(s.pointee.clientCount),"
+            // Degraded, not down: everything but recording still works, and a
+            // restart would not free the disk (so the status stays 200).
+            let status = ledgerRefusal.map { "\"status\":\"degraded\",\"reason\":\(Log.jsonString($0))," }
+                ?? "\"status\":\"ok\","
+            let body = "{\(status)\"uptime_seconds\":\(uptimeSeconds),\"connections\":\(s.pointee.clientCount),"
                 + "\"agents\":[\(agentsJSON)]}\n"
             respondHTTP(c, status: "200 OK", type: "application/json", body: body, head: head)
         case "/ready":
-            if s.pointee.ready && !requiredAgentsUp {
+            if s.pointee.ready, let reason = ledgerRefusal {
+                respondHTTP(c, status: "503 Service Unavailable", type: "application/json",
+                            body: "{\"ready\":false,\"reason\":\(Log.jsonString(reason))}\n", head: head)
+            } else if s.pointee.ready && !requiredAgentsUp {
                 let down = requiredAgentsDown.map(\.id)
                 respondHTTP(c, status: "503 Service Unavailable", type: "application/json",
                             body: "{\"ready\":false,\"reason\":\"required agents down\",\"agents\":[\(down.map { Log.jsonString($0) }.joined(separator: ","))]}\n",
@@ -81,6 +88,11 @@ extension Kernel {
         default:
             respondHTTP(c, status: "404 Not Found", type: "text/plain", body: "not found: try /health, /ready, /metrics\n", head: head)
         }
+    }
+
+    /// Why nothing can be recorded now (the ledger writer is failing), or nil.
+    var ledgerRefusal: String? {
+        ledger?.writeError.map { "ledger cannot write: \($0.description)" }
     }
 
     private static func findHeadEnd(_ b: [UInt8]) -> Int? {
@@ -160,6 +172,8 @@ extension Kernel {
             metric("vimana_ledger_writer_queue_depth", "gauge", "Batches waiting for the writer.", ledger.pendingBatches)
             metric("vimana_ledger_stalls_total", "counter", "Times a publisher was paused for the writer.", ledgerStalls)
             metric("vimana_ledger_write_errors_total", "counter", "Failed writes or fsyncs.", l.writeErrors)
+            metric("vimana_ledger_writable", "gauge", "1 while the ledger can write; 0 while appends are refused.",
+                   ledger.writeError == nil ? 1 : 0)
         }
         return out
     }

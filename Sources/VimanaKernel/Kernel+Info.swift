@@ -145,6 +145,8 @@ extension Kernel {
             ("ledger_stalled_clients", "\(stalled.count)"),
             ("ledger_stalls", "\(ledgerStalls)"),
             ("ledger_write_errors", "\(st.writeErrors)"),
+            ("ledger_write_status", ledger.writeError == nil ? "ok" : "err"),
+            ("ledger_last_error", st.lastError),
         ]
     }
 

@@ -55,14 +55,16 @@ extension Ledger {
     }
 
     /// Hands the records of this loop pass to the writer (one group commit).
-    public func commit() {
+    /// `urgent`: a reply waits for them to be confirmed, so the writer
+    /// should not pause to gather more.
+    public func commit(urgent: Bool = false) {
         guard let batch = current, batch.count > 0 else { return }
         current = nil
         pendingBytes += batch.byteCount
         pendingBatches += 1
         tail.append(batch)
         tailBytes += batch.footprint
-        writer?.submit(batch)
+        writer?.submit(batch, urgent: urgent)
     }
 
     /// Whether records are waiting for the next `commit`.

@@ -25,16 +25,18 @@ extension Ledger {
                 }
             }
             trimTail()
+            if options.fsync != .always { onConfirmed?(writtenSequence) }
             if wasOver && !isOverPendingLimit { onDrained?() }
         case .durable(let sequence, let latency):
-            guard sequence > durableSequence else { return }
-            durableSequence = sequence
             if latency > 0 {
                 stats.fsyncs += 1
                 stats.fsyncNanosTotal += latency
                 stats.fsyncNanosLast = latency
                 stats.lastFsyncMillis = Clock.wallMillis()
             }
+            guard sequence > durableSequence else { return }
+            durableSequence = sequence
+            if options.fsync == .always { onConfirmed?(sequence) }
             onDurable?(sequence)
         case .rolled(let sealed, let index, let size, let next, let first):
             if let view = segments.first(where: { $0.name == sealed }) {
@@ -48,9 +50,24 @@ extension Ledger {
                                                 "records": .int(Int(index.recordCount))])
             maintenance?.submit(.compact(sealed))
             onRolled?()
-        case .failed(let message):
+        case .failed(let error):
             stats.writeErrors += 1
-            if stats.lastError != message { log.error("ledger write failed", ["error": .string(message)]) }
+            let message = error.description
+            // Once per distinct error, not once per retry.
+            if writeError?.description != message {
+                log.error("ledger write failed: appends are refused until it recovers",
+                          ["error": .string(message), "unwritten_bytes": .int(pendingBytes)])
+            }
+            writeError = error
+            stats.lastError = message
+        case .recovered:
+            log.info("ledger writes recovered", ["failed_attempts_so_far": .int(stats.writeErrors),
+                                                  "written_sequence": .int(Int(writtenSequence))])
+            writeError = nil
+        case .indexFailed(let error):
+            stats.writeErrors += 1
+            let message = error.description
+            if stats.lastError != message { log.warn("ledger index not written", ["error": .string(message)]) }
             stats.lastError = message
         }
     }

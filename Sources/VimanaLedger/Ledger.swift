@@ -120,6 +120,17 @@ public final class Ledger: @unchecked Sendable {
     /// For tests: replaces `retentionMaxBytes`.
     var retentionOverride: Int?
 
+    /// Set while the writer cannot write (a full disk, an I/O error): it
+    /// retries every second and clears this once everything is on disk again.
+    public internal(set) var writeError: LedgerIOError?
+
+    /// Everything before this sequence is confirmed: handed to the OS with
+    /// `write` (`fsync: everysec` and `no`) or fsynced (`always`). A reply
+    /// that depends on a record (XADD, an agent's ACK) waits for this.
+    public var confirmedSequence: UInt64 { options.fsync == .always ? durableSequence : writtenSequence }
+
+    /// Called on the loop thread when `confirmedSequence` advances.
+    public var onConfirmed: ((UInt64) -> Void)?
     /// Called on the loop thread when `durableSequence` advances.
     public var onDurable: ((UInt64) -> Void)?
     /// Called on the loop thread when pending bytes fall back under the limit.

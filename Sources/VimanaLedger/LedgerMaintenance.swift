@@ -251,13 +251,18 @@ final class LedgerMaintenance: @unchecked Sendable {
         guard errno == EXDEV else { throw LedgerIOError("rename", "\(from) -> \(to)") }
         let input = try FileIO.open(from, O_RDONLY)
         defer { close(input) }
-        let output = try FileIO.open(to + ".tmp", O_WRONLY | O_CREAT | O_TRUNC)
+        let tmp = to + ".tmp"
+        let output = try FileIO.open(tmp, O_WRONLY | O_CREAT | O_TRUNC)
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         var offset = 0
-        while true {
+        var failure: LedgerIOError?
+        while failure == nil {
             let n = buffer.withUnsafeMutableBytes { FileIO.pread(input, $0.baseAddress!, $0.count, at: offset) }
-            if n <= 0 { break }
-            var failure: LedgerIOError?
+            if n == 0 { break }
+            if n < 0 {
+                failure = LedgerIOError("read", from)
+                break
+            }
             buffer.withUnsafeBytes { raw in
                 do throws(LedgerIOError) {
                     if let base = raw.baseAddress { try FileIO.writeAll(output, base, n, path: to) }
@@ -265,15 +270,18 @@ final class LedgerMaintenance: @unchecked Sendable {
                     failure = error
                 }
             }
-            if let failure {
-                close(output)
-                throw failure
-            }
             offset += n
         }
-        try FileIO.fsync(output, path: to)
+        if failure == nil {
+            do throws(LedgerIOError) { try FileIO.fsync(output, path: to) } catch { failure = error }
+        }
         close(output)
-        try FileIO.rename(to + ".tmp", to)
+        if let failure {
+            // A full archive disk must not keep a partial copy around.
+            try? FileIO.unlink(tmp)
+            throw failure
+        }
+        try FileIO.rename(tmp, to)
         try FileIO.unlink(from)
     }
 }

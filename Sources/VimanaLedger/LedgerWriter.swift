@@ -14,8 +14,14 @@ public enum WriterEvent: Sendable {
     case durable(sequence: UInt64, latencyNanos: Int64)
     /// The active segment was sealed (its final index is attached) and a new one begun.
     case rolled(sealed: String, index: SegmentIndex, size: Int, next: String, nextFirstSequence: UInt64)
-    /// A write or fsync failed; the writer retries every second.
-    case failed(String)
+    /// A write or fsync of records failed: nothing more is written until
+    /// the writer has restored the segment (it retries every second).
+    case failed(LedgerIOError)
+    /// The segment is restored and everything written so far is fsynced.
+    case recovered
+    /// An index file could not be written: records are safe (recovery
+    /// rebuilds indexes from the segments), only restarts are slower.
+    case indexFailed(LedgerIOError)
 }
 
 /// One frame as written, for the loop's view of the active segment.
@@ -34,8 +40,12 @@ public struct WrittenFrame: Sendable {
 /// index checkpoint fresh so a restart need not inflate the whole segment.
 ///
 /// Promises: batches are written in commit order, each pass's queue as one
-/// frame (group commit); `.durable` is reported only after the fsync that
-/// covers it; the event loop never waits on any of this.
+/// frame (group commit); `.written` is reported only for whole frames and
+/// `.durable` only after the fsync that covers them; after a failed write or
+/// fsync nothing more is appended until the segment has been cut back to its
+/// last whole frame, every frame the last good fsync does not cover has been
+/// written again from memory, and an fsync has succeeded (`.recovered`).
+/// The event loop never waits on any of this.
 final class LedgerWriter: @unchecked Sendable {
     struct Settings: Sendable {
         var directory: String
@@ -49,6 +59,22 @@ final class LedgerWriter: @unchecked Sendable {
 
     enum FsyncPolicyKind: Sendable { case always, everysec, no }
 
+    /// Under `everysec` and `no`, how long the writer lets batches gather
+    /// after it wakes while no reply waits on them: under load it writes (and
+    /// reports to the loop) at most this often, in larger frames, instead of
+    /// once per loop pass. A batch a reply waits on (`submit(urgent:)`) ends
+    /// the pause at once; `always` does not gather.
+    static let gatherNanos = 1_000_000
+
+    /// Frame bytes written and not yet fsynced are kept in memory (to be
+    /// written again if an fsync fails); past this much the writer fsyncs
+    /// whatever the policy, so that copy stays bounded (under `no` this is
+    /// the only fsync besides sealing a segment).
+    static let maxUnsyncedBytes = 16 << 20
+
+    /// Pause between attempts while writes fail (a full disk, an I/O error).
+    static let retrySeconds = 1
+
     private let settings: Settings
     private let notify: @Sendable (WriterEvent) -> Void
     private let queue = Mutex<[Batch]>([])
@@ -56,6 +82,10 @@ final class LedgerWriter: @unchecked Sendable {
     /// True while the writer is (about to be) blocked on `wakeup`: only then
     /// does `submit` signal, so a busy writer costs the loop no syscall.
     private let idle = Atomic<Bool>(false)
+    /// True while the writer pauses to gather; an urgent submit signals it.
+    private let gathering = Atomic<Bool>(false)
+    /// A queued batch has a reply waiting on it: do not gather.
+    private let urgentQueued = Atomic<Bool>(false)
     private let stopping = Atomic<Bool>(false)
     private let thread: Mutex<pthread_t?> = Mutex(nil)
     private let done = DispatchSemaphore(value: 0)
@@ -64,7 +94,12 @@ final class LedgerWriter: @unchecked Sendable {
     private var fd: Int32
     private var segmentName: String
     private var segmentPath: String
+    /// End of the last whole frame written: the segment's good length.
     private var segmentSize: Int
+    /// Bytes of the active segment the last successful fsync covers.
+    private var syncedSize: Int
+    /// The frames in [syncedSize, segmentSize), as written.
+    private var unsynced = ByteBuffer(capacity: 64 << 10)
     private var segmentOpenedNanos: Int64
     private var index: SegmentIndex
     private var encoder: FrameEncoder
@@ -74,6 +109,10 @@ final class LedgerWriter: @unchecked Sendable {
     private var lastSyncNanos: Int64 = 0
     private var lastCheckpointNanos: Int64 = 0
     private var checkpointedBytes: UInt64 = 0
+    /// Set by a failed write or fsync, cleared once the segment is restored.
+    private var failure: LedgerIOError?
+    /// After `stop`: everything before this sequence is on stable storage.
+    private(set) var stoppedAtSequence: UInt64 = 0
 
     init(settings: Settings, active: ActiveSegment, notify: @escaping @Sendable (WriterEvent) -> Void) throws(ZlibError) {
         self.settings = settings
@@ -82,12 +121,17 @@ final class LedgerWriter: @unchecked Sendable {
         segmentName = active.name
         segmentPath = active.path
         segmentSize = active.size
+        syncedSize = active.size
         segmentOpenedNanos = Clock.monotonicNanos()
         index = active.index
         encoder = try FrameEncoder(level: settings.compressionLevel)
         unsyncedSequence = active.index.nextSequence
         syncedSequence = active.index.nextSequence
         checkpointedBytes = active.index.coveredBytes
+        // Frames go to explicit offsets (pwrite), which on Linux an O_APPEND
+        // descriptor would ignore: rewriting in place needs it off.
+        let flags = fcntl(fd, F_GETFL)
+        if flags >= 0 && flags & O_APPEND != 0 { _ = fcntl(fd, F_SETFL, flags & ~O_APPEND) }
     }
 
     /// The active segment as recovery left it, handed to the writer.
@@ -110,29 +154,31 @@ final class LedgerWriter: @unchecked Sendable {
         }, box.toOpaque())
         if rc != 0 {
             box.release()
-            notify(.failed("cannot start the ledger writer thread (error \(rc))"))
+            notify(.failed(LedgerIOError("start the writer thread for", settings.directory, errno: rc)))
             return
         }
         thread.withLock { $0 = tid }
     }
 
-    /// Hands a batch to the writer (loop thread).
-    func submit(_ batch: Batch) {
+    /// Hands a batch to the writer (loop thread). `urgent`: a reply waits
+    /// until it is written, so the writer does not pause to gather more.
+    func submit(_ batch: Batch, urgent: Bool) {
         queue.withLock { $0.append(batch) }
-        if idle.exchange(false, ordering: .acquiringAndReleasing) { wakeup.signal() }
+        if urgent { urgentQueued.store(true, ordering: .sequentiallyConsistent) }
+        if idle.exchange(false, ordering: .acquiringAndReleasing) {
+            wakeup.signal()
+        } else if urgent && gathering.exchange(false, ordering: .sequentiallyConsistent) {
+            wakeup.signal()
+        }
     }
 
-    /// Under `everysec` and `no`, how long the writer lets batches gather
-    /// after it wakes: under load it writes (and reports to the loop) at most
-    /// this often, in larger frames, instead of once per loop pass. Nothing
-    /// waits on these writes (`always` does not gather).
-    static let gatherNanos = 1_000_000
-
-    /// Writes everything queued, syncs, checkpoints, and stops the thread.
-    func stop() {
+    /// Writes everything queued, syncs, checkpoints, and stops the thread;
+    /// returns the sequence before which everything is on stable storage.
+    func stop() -> UInt64 {
         stopping.store(true, ordering: .releasing)
         wakeup.signal()
         if thread.withLock({ $0 }) != nil { done.wait() }
+        return stoppedAtSequence
     }
 
     // MARK: - Writer thread
@@ -147,97 +193,145 @@ final class LedgerWriter: @unchecked Sendable {
             // A signal sent after the check above is consumed by the next wait,
             // which then returns at once: harmless.
             idle.store(false, ordering: .releasing)
-            if settings.fsync != .always && !stopping.load(ordering: .acquiring) {
-                var pause = timespec(tv_sec: 0, tv_nsec: Self.gatherNanos)
-                nanosleep(&pause, nil)
+            if settings.fsync != .always && !stopping.load(ordering: .acquiring)
+                && !urgentQueued.load(ordering: .sequentiallyConsistent) {
+                gathering.store(true, ordering: .sequentiallyConsistent)
+                if !urgentQueued.load(ordering: .sequentiallyConsistent) {
+                    _ = wakeup.wait(timeout: .now() + .nanoseconds(Self.gatherNanos))
+                }
+                gathering.store(false, ordering: .sequentiallyConsistent)
             }
+            urgentQueued.store(false, ordering: .sequentiallyConsistent)
             let batches = queue.withLock { q -> [Batch] in
                 let taken = q
                 q.removeAll(keepingCapacity: true)
                 return taken
             }
-            if !batches.isEmpty { writeWithRetry(batches) }
+            if !batches.isEmpty || failure != nil { writeWithRetry(batches) }
             let now = Clock.monotonicNanos()
-            if settings.fsync == .everysec && unsyncedSequence > syncedSequence && now - lastSyncNanos >= 1_000_000_000 {
-                sync()
+            if failure == nil && settings.fsync == .everysec && unsyncedSequence > syncedSequence
+                && now - lastSyncNanos >= 1_000_000_000 {
+                do throws(LedgerIOError) { try sync() } catch { fail(error) }
             }
-            if UInt64(segmentSize) > checkpointedBytes && now - lastCheckpointNanos >= 1_000_000_000 {
+            if failure == nil && UInt64(segmentSize) > checkpointedBytes && now - lastCheckpointNanos >= 1_000_000_000 {
                 checkpoint(durable: false)
             }
             if stopping.load(ordering: .acquiring) && queue.withLock({ $0.isEmpty }) {
                 // Whatever the policy, a clean shutdown leaves everything on stable storage.
-                if unsyncedSequence > syncedSequence { sync() }
-                checkpoint(durable: true)
+                if failure == nil && unsyncedSequence > syncedSequence {
+                    do throws(LedgerIOError) { try sync() } catch { fail(error) }
+                }
+                if failure == nil { checkpoint(durable: true) }
+                stoppedAtSequence = syncedSequence
                 staging.release()
+                unsynced.release()
                 done.signal()
                 return
             }
         }
     }
 
+    private func fail(_ error: LedgerIOError) {
+        failure = error
+        notify(.failed(error))
+    }
+
+    /// Writes `batches` (none: only restores after a failure), retrying
+    /// every `retrySeconds` until it succeeds or the ledger stops.
     private func writeWithRetry(_ batches: [Batch]) {
+        var written = batches.isEmpty
         while true {
             do throws(LedgerIOError) {
-                try write(batches)
+                if failure != nil { try restore() }
+                if !written {
+                    try write(batches)
+                    written = true
+                }
+                if unsynced.readableBytes > 0
+                    && (settings.fsync == .always || unsynced.readableBytes >= Self.maxUnsyncedBytes) {
+                    try sync()
+                }
+                if failure != nil {
+                    failure = nil
+                    notify(.recovered)
+                }
                 return
             } catch {
-                notify(.failed(error.description))
+                fail(error)
                 if stopping.load(ordering: .acquiring) { return }
-                sleep(1)
+                _ = wakeup.wait(timeout: .now() + .seconds(Self.retrySeconds))
             }
         }
     }
 
+    /// After a failed write or fsync: cuts the segment back to its last whole
+    /// frame, writes again every frame the last good fsync does not cover
+    /// (after a failed fsync the kernel may have dropped those pages or
+    /// marked them clean, so the page cache is not trusted), and fsyncs.
+    private func restore() throws(LedgerIOError) {
+        try FileIO.truncate(fd, to: segmentSize, path: segmentPath)
+        if unsynced.readableBytes > 0 {
+            try FileIO.pwriteAll(fd, unsynced.readPointer, unsynced.readableBytes, at: syncedSize, path: segmentPath)
+        }
+        try sync()
+    }
+
+    /// Appends `batches` as frames. All or nothing as far as anyone can tell:
+    /// on an error nothing is reported, and the writer's view of the segment
+    /// stays at the last whole frame before them (`restore` cuts the rest).
     private func write(_ batches: [Batch]) throws(LedgerIOError) {
         if shouldRoll() { try roll() }
         var frames: [WrittenFrame] = []
         var bytes = 0
+        var offset = segmentSize
+        let unsyncedBefore = unsynced.writeIndex
         var i = 0
-        while i < batches.count {
-            // Gather batches into one frame up to the size cap.
-            staging.clear()
-            let first = batches[i].firstSequence
-            var count = 0
-            repeat {
-                let b = batches[i]
-                staging.append(b.bytes.readPointer, b.bytes.readableBytes)
-                count += b.count
-                bytes += b.byteCount
-                i += 1
-            } while i < batches.count && staging.readableBytes + batches[i].byteCount <= settings.maxFrameBytes
-            let frame: UnsafeRawBufferPointer
-            do {
-                frame = try encoder.encode(records: staging.readPointer, length: staging.readableBytes,
-                                           count: count, firstSequence: first)
-            } catch {
-                throw LedgerIOError("compress", segmentPath, errno: EIO)
+        do throws(LedgerIOError) {
+            while i < batches.count {
+                // Gather batches into one frame up to the size cap.
+                staging.clear()
+                let first = batches[i].firstSequence
+                var count = 0
+                repeat {
+                    let b = batches[i]
+                    staging.append(b.bytes.readPointer, b.bytes.readableBytes)
+                    count += b.count
+                    bytes += b.byteCount
+                    i += 1
+                } while i < batches.count && staging.readableBytes + batches[i].byteCount <= settings.maxFrameBytes
+                let frame: UnsafeRawBufferPointer
+                do {
+                    frame = try encoder.encode(records: staging.readPointer, length: staging.readableBytes,
+                                               count: count, firstSequence: first)
+                } catch {
+                    throw LedgerIOError("compress", segmentPath, errno: EIO)
+                }
+                guard let base = frame.baseAddress, case .success(let header) = FrameHeader.decode(base) else {
+                    throw LedgerIOError("encode frame", segmentPath, errno: EIO)
+                }
+                try FileIO.pwriteAll(fd, base, frame.count, at: offset, path: segmentPath)
+                unsynced.append(base, frame.count)
+                frames.append(WrittenFrame.summarize(offset: offset, header: header,
+                                                     records: staging.readPointer, length: staging.readableBytes))
+                offset += frame.count
             }
-            let offset = segmentSize
-            guard let frameBase = frame.baseAddress else { throw LedgerIOError("encode frame", segmentPath, errno: EIO) }
-            try FileIO.writeAll(fd, frameBase, frame.count, path: segmentPath)
-            segmentSize += frame.count
-            guard let base = frame.baseAddress, case .success(let header) = FrameHeader.decode(base) else {
-                throw LedgerIOError("encode frame", segmentPath, errno: EIO)
-            }
-            let written = WrittenFrame.summarize(offset: offset, header: header,
-                                                 records: staging.readPointer, length: staging.readableBytes)
-            index.addWritten(written)
-            frames.append(written)
-            unsyncedSequence = header.nextSequence
+        } catch {
+            unsynced.writeIndex = unsyncedBefore
+            throw error
         }
+        segmentSize = offset
+        for f in frames { index.addWritten(f) }
+        if let last = frames.last { unsyncedSequence = last.header.nextSequence }
         notify(.written(sequence: unsyncedSequence, segment: segmentName, frames: frames, bytes: bytes))
-        if settings.fsync == .always { sync() }
     }
 
-    private func sync() {
+    /// fsyncs the active segment; the frames kept for a rewrite are then dropped.
+    private func sync() throws(LedgerIOError) {
         let started = Clock.monotonicNanos()
-        do throws(LedgerIOError) {
-            try FileIO.fsync(fd, path: segmentPath)
-        } catch {
-            notify(.failed(error.description))
-            return
-        }
+        try FileIO.fsync(fd, path: segmentPath)
         lastSyncNanos = Clock.monotonicNanos()
+        syncedSize = segmentSize
+        unsynced.clear()
         syncedSequence = unsyncedSequence
         notify(.durable(sequence: syncedSequence, latencyNanos: lastSyncNanos - started))
     }
@@ -249,27 +343,39 @@ final class LedgerWriter: @unchecked Sendable {
     }
 
     /// Seals the active segment (sync, final index) and starts the next one.
+    /// Nothing changes until the next segment's file and directory entry are
+    /// durable, so a failure leaves the active segment as it was.
     private func roll() throws(LedgerIOError) {
-        try FileIO.fsync(fd, path: segmentPath)
-        syncedSequence = unsyncedSequence
-        index.sealed = true
-        let sealedName = segmentName
-        let sealedIndex = index
-        let sealedSize = segmentSize
-        try writeIndex(index, name: segmentName, durable: true)
-        close(fd)
+        try sync()
+        var sealedIndex = index
+        sealedIndex.sealed = true
+        do throws(LedgerIOError) {
+            try writeIndex(sealedIndex, name: segmentName, durable: true)
+        } catch {
+            // Recovery rebuilds a sealed segment's missing index by scanning it.
+            notify(.indexFailed(error))
+        }
         let next = index.nextSequence
         let name = LedgerDirectory.segmentName(next)
         let path = settings.directory + "/" + name
-        fd = try FileIO.open(path, O_WRONLY | O_CREAT | O_APPEND)
-        try FileIO.fsyncDirectory(settings.directory)
+        let newFD = try FileIO.open(path, O_WRONLY | O_CREAT)
+        do throws(LedgerIOError) {
+            try FileIO.fsyncDirectory(settings.directory)
+        } catch {
+            close(newFD)
+            throw error
+        }
+        close(fd)
+        let sealedName = segmentName
+        let sealedSize = segmentSize
+        fd = newFD
         segmentName = name
         segmentPath = path
         segmentSize = 0
+        syncedSize = 0
         segmentOpenedNanos = Clock.monotonicNanos()
         index = SegmentIndex(firstSequence: next)
         checkpointedBytes = 0
-        notify(.durable(sequence: syncedSequence, latencyNanos: 0))
         notify(.rolled(sealed: sealedName, index: sealedIndex, size: sealedSize, next: name, nextFirstSequence: next))
     }
 
@@ -282,7 +388,7 @@ final class LedgerWriter: @unchecked Sendable {
             try writeIndex(index, name: segmentName, durable: durable)
             checkpointedBytes = UInt64(segmentSize)
         } catch {
-            notify(.failed(error.description))
+            notify(.indexFailed(error))
         }
     }
 

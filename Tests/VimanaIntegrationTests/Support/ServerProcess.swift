@@ -22,7 +22,9 @@ final class ServerProcess: @unchecked Sendable {
     }
 
     /// Starts `vimana serve` with JSON logs and waits for the listening line.
-    init(arguments: [String] = [], config: String? = nil, logLevel: String = "debug", ledgerDirectory: String? = nil) throws {
+    /// `environment`: added to the test's own (LD_PRELOAD shims).
+    init(arguments: [String] = [], config: String? = nil, logLevel: String = "debug", ledgerDirectory: String? = nil,
+         environment: [String: String] = [:]) throws {
         ownsLedger = ledgerDirectory == nil
         self.ledgerDirectory = ledgerDirectory ?? NSTemporaryDirectory() + "vimana-ledger-\(UUID().uuidString)"
         var args = ["serve", "--port", "0", "--http-port", "0", "--log-format", "json", "--log-level", logLevel,
@@ -32,6 +34,9 @@ final class ServerProcess: @unchecked Sendable {
         }
         process.executableURL = URL(fileURLWithPath: Self.binaryPath)
         process.arguments = args + arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardError = stderrPipe
         process.standardOutput = FileHandle.nullDevice
         stderrPipe.fileHandleForReading.readabilityHandler = { [weak self] h in
