@@ -148,22 +148,3 @@ func expectNothingPending(_ server: ServerProcess, topic: String, group: String)
     }
     #expect(pending.hasPrefix("*4\r\n:0\r\n"), "pending: \(visible(pending))")
 }
-
-/// Waits (up to 5 s) until every ledger record appended so far is durable:
-/// `ledger_durable_sequence` reaches the `ledger_next_sequence` read first.
-func waitUntilDurable(_ server: ServerProcess) -> Bool {
-    func field(_ name: String) -> Int? {
-        guard let c = try? RawClient(port: server.port) else { return nil }
-        c.send("INFO ledger\r\n")
-        let text = c.readAvailable(quiet: 0.1)
-        guard let line = text.split(separator: "\r\n").first(where: { $0.hasPrefix(name + ":") }) else { return nil }
-        return Int(line.dropFirst(name.count + 1))
-    }
-    guard let target = field("ledger_next_sequence") else { return false }
-    let deadline = Date().addingTimeInterval(5)
-    while Date() < deadline {
-        if let durable = field("ledger_durable_sequence"), durable >= target { return true }
-        usleep(50_000)
-    }
-    return false
-}
