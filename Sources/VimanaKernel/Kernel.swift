@@ -190,8 +190,12 @@ public final class Kernel: EventLoopHandler {
             }
             if groups.hasBatchedChanges { groups.flushJournal() }
             if !journalHolds.isEmpty { resolveJournalHolds() }
-            ledger.commit(urgent: replyHeldThisPass)
+            let urgent = replyHeldThisPass
             replyHeldThisPass = false
+            ledger.commit(urgent: urgent)
+            // An inline write's events can resume paused publishers, whose
+            // commands append anew: another pass commits them.
+            if ledger.hasUncommitted { loop.waker.wake() }
         }
         let state = s
         if !state.pointee.pendingWrites.isEmpty {

@@ -2,6 +2,27 @@ import VimanaCore
 
 /// Writer and maintenance reports, applied on the loop thread; retention.
 extension Ledger {
+    /// Queues a writer event (any thread); the first of a run asks the loop
+    /// to drain them. One queue, so events the loop applies itself after an
+    /// inline write come after every earlier one, in the order written.
+    func post(_ event: WriterEvent, notify: (@escaping @Sendable () -> Void) -> Void) {
+        let first = writerEvents.withLock { q -> Bool in
+            q.append(event)
+            return q.count == 1
+        }
+        if first { notify { [unowned self] in drainWriterEvents() } }
+    }
+
+    /// Applies the queued writer events (loop thread).
+    func drainWriterEvents() {
+        let events = writerEvents.withLock { q -> [WriterEvent] in
+            let all = q
+            q.removeAll(keepingCapacity: true)
+            return all
+        }
+        for event in events { handle(event) }
+    }
+
     func handle(_ event: WriterEvent) {
         switch event {
         case .written(let sequence, let segment, let frames, let bytes):

@@ -73,7 +73,7 @@ extension Ledger {
         let writer: LedgerWriter
         do {
             writer = try LedgerWriter(settings: settings, active: active.writerState) { [unowned self] event in
-                notify { self.handle(event) }
+                post(event, notify: notify)
             }
         } catch {
             throw LedgerError("zlib initialisation failed: \(error)")

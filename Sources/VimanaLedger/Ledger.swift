@@ -1,3 +1,4 @@
+import Synchronization
 import VimanaCore
 import VimanaBus
 #if canImport(Glibc)
@@ -102,6 +103,8 @@ public final class Ledger: @unchecked Sendable {
     // Storage.
     var segments: [SegmentView] = []
     var writer: LedgerWriter?
+    /// Writer events not yet applied (see `post`).
+    let writerEvents = Mutex<[WriterEvent]>([])
     var maintenance: LedgerMaintenance?
     var current: Batch?
     /// Committed batches not yet trimmed, oldest first.

@@ -45,7 +45,10 @@ public struct WrittenFrame: Sendable {
 /// fsync nothing more is appended until the segment has been cut back to its
 /// last whole frame, every frame the last good fsync does not cover has been
 /// written again from memory, and an fsync has succeeded (`.recovered`).
-/// The event loop never waits on any of this.
+///
+/// The file and the state below belong to whoever holds `state`: normally
+/// the writer thread; the event loop takes it only with `writeInline` (when
+/// a reply waits and it is free) and never waits for it.
 final class LedgerWriter: @unchecked Sendable {
     struct Settings: Sendable {
         var directory: String
@@ -72,8 +75,21 @@ final class LedgerWriter: @unchecked Sendable {
     /// the only fsync besides sealing a segment).
     static let maxUnsyncedBytes = 16 << 20
 
+    /// Frames of fewer raw bytes are stored (zlib level 0), not compressed:
+    /// below this deflate costs about 10 µs a frame (its fixed cost) to save
+    /// a few hundred bytes, and one small frame per loop pass is what a
+    /// reply waiting for its write (XADD, ACK at pipeline 1) produces.
+    /// Compaction recompresses them with the rest of the sealed segment.
+    static let storedFrameMaxBytes = 2048
+
     /// Pause between attempts while writes fail (a full disk, an I/O error).
     static let retrySeconds = 1
+
+    /// Largest queue the event loop compresses and writes itself when a
+    /// reply waits on it (`writeInline`): a handful of XADDs or ACKs cost it
+    /// a few microseconds and save two thread wake-ups per loop pass; more
+    /// is left to the writer thread, so no client waits behind a big frame.
+    static let inlineWriteMaxBytes = 64 << 10
 
     private let settings: Settings
     private let notify: @Sendable (WriterEvent) -> Void
@@ -89,8 +105,10 @@ final class LedgerWriter: @unchecked Sendable {
     private let stopping = Atomic<Bool>(false)
     private let thread: Mutex<pthread_t?> = Mutex(nil)
     private let done = DispatchSemaphore(value: 0)
+    /// Held while the file and the state below are used.
+    private let state = Mutex<Void>(())
 
-    // Writer-thread state (touched only by the writer thread after start).
+    // State behind `state`.
     private var fd: Int32
     private var segmentName: String
     private var segmentPath: String
@@ -111,6 +129,11 @@ final class LedgerWriter: @unchecked Sendable {
     private var checkpointedBytes: UInt64 = 0
     /// Set by a failed write or fsync, cleared once the segment is restored.
     private var failure: LedgerIOError?
+    /// While `writeInline` runs: its events, returned to the caller instead
+    /// of posted (the caller applies them at once, with no wake-up).
+    private var inlineEvents: [WriterEvent]?
+    /// Batches taken from the queue and not yet written (a failed attempt's).
+    private var taken: [Batch] = []
     /// After `stop`: everything before this sequence is on stable storage.
     private(set) var stoppedAtSequence: UInt64 = 0
 
@@ -124,7 +147,7 @@ final class LedgerWriter: @unchecked Sendable {
         syncedSize = active.size
         segmentOpenedNanos = Clock.monotonicNanos()
         index = active.index
-        encoder = try FrameEncoder(level: settings.compressionLevel)
+        encoder = try FrameEncoder(level: settings.compressionLevel, storeBelow: Self.storedFrameMaxBytes)
         unsyncedSequence = active.index.nextSequence
         syncedSequence = active.index.nextSequence
         checkpointedBytes = active.index.coveredBytes
@@ -162,14 +185,57 @@ final class LedgerWriter: @unchecked Sendable {
 
     /// Hands a batch to the writer (loop thread). `urgent`: a reply waits
     /// until it is written, so the writer does not pause to gather more.
-    func submit(_ batch: Batch, urgent: Bool) {
+    /// `wake: false` when the caller tries `writeInline` next.
+    func submit(_ batch: Batch, urgent: Bool, wake: Bool = true) {
         queue.withLock { $0.append(batch) }
         if urgent { urgentQueued.store(true, ordering: .sequentiallyConsistent) }
+        if wake { self.wake(urgent: urgent) }
+    }
+
+    /// Wakes the writer thread if it sleeps (or, for urgent work, gathers).
+    func wake(urgent: Bool = true) {
         if idle.exchange(false, ordering: .acquiringAndReleasing) {
             wakeup.signal()
         } else if urgent && gathering.exchange(false, ordering: .sequentiallyConsistent) {
             wakeup.signal()
         }
+    }
+
+    /// Writes the queue on the calling thread (the event loop, when a reply
+    /// waits on it), as Redis writes its append-only file before replying:
+    /// no hand-off to the writer thread and back. Only when nothing is in
+    /// the way: the writer thread busy, a failure being retried, a segment
+    /// to seal (that fsyncs) or more than `inlineWriteMaxBytes` queued.
+    /// Never fsyncs. Returns the events of what it did, for the caller to
+    /// apply, and whether the writer thread must be woken (work left to it).
+    func writeInline() -> (events: [WriterEvent], wakeWriter: Bool) {
+        state.withLockIfAvailable { _ -> (events: [WriterEvent], wakeWriter: Bool) in
+            inlineEvents = []
+            let wake = writeInlineLocked()
+            let events = inlineEvents ?? []
+            inlineEvents = nil
+            return (events, wake)
+        } ?? ([], true)
+    }
+
+    private func writeInlineLocked() -> Bool {
+        guard failure == nil, taken.isEmpty, !shouldRoll() else { return true }
+        let batches = queue.withLock { q -> [Batch] in
+            guard q.reduce(0, { $0 + $1.byteCount }) <= Self.inlineWriteMaxBytes else { return [] }
+            let all = q
+            q.removeAll(keepingCapacity: true)
+            return all
+        }
+        guard !batches.isEmpty else { return true }
+        do throws(LedgerIOError) {
+            try write(batches)
+        } catch {
+            taken = batches
+            fail(error)
+            return true
+        }
+        // The fsync that bounds the kept frames is the writer thread's.
+        return unsynced.readableBytes >= Self.maxUnsyncedBytes
     }
 
     /// Writes everything queued, syncs, checkpoints, and stops the thread;
@@ -178,90 +244,136 @@ final class LedgerWriter: @unchecked Sendable {
         stopping.store(true, ordering: .releasing)
         wakeup.signal()
         if thread.withLock({ $0 }) != nil { done.wait() }
-        return stoppedAtSequence
+        return state.withLock { _ in stoppedAtSequence }
     }
 
     // MARK: - Writer thread
 
     private func run() {
+        var retrying = false
         while true {
-            idle.store(true, ordering: .releasing)
-            if queue.withLock({ $0.isEmpty }) && !stopping.load(ordering: .acquiring) {
-                let timeout: DispatchTime = settings.fsync == .everysec ? .now() + .milliseconds(200) : .now() + .seconds(1)
-                _ = wakeup.wait(timeout: timeout)
-            }
-            // A signal sent after the check above is consumed by the next wait,
-            // which then returns at once: harmless.
-            idle.store(false, ordering: .releasing)
-            if settings.fsync != .always && !stopping.load(ordering: .acquiring)
-                && !urgentQueued.load(ordering: .sequentiallyConsistent) {
-                gathering.store(true, ordering: .sequentiallyConsistent)
-                if !urgentQueued.load(ordering: .sequentiallyConsistent) {
-                    _ = wakeup.wait(timeout: .now() + .nanoseconds(Self.gatherNanos))
+            if retrying {
+                // `idle` stays false: commits do not cut the pause short; stop does.
+                if !stopping.load(ordering: .acquiring) {
+                    _ = wakeup.wait(timeout: .now() + .seconds(Self.retrySeconds))
                 }
-                gathering.store(false, ordering: .sequentiallyConsistent)
+            } else {
+                idle.store(true, ordering: .releasing)
+                if queue.withLock({ $0.isEmpty }) && !stopping.load(ordering: .acquiring) {
+                    let timeout: DispatchTime = settings.fsync == .everysec ? .now() + .milliseconds(200) : .now() + .seconds(1)
+                    _ = wakeup.wait(timeout: timeout)
+                }
+                // A signal sent after the check above is consumed by the next wait,
+                // which then returns at once: harmless.
+                idle.store(false, ordering: .releasing)
+                if settings.fsync != .always && !stopping.load(ordering: .acquiring)
+                    && !urgentQueued.load(ordering: .sequentiallyConsistent) {
+                    gathering.store(true, ordering: .sequentiallyConsistent)
+                    if !urgentQueued.load(ordering: .sequentiallyConsistent) {
+                        _ = wakeup.wait(timeout: .now() + .nanoseconds(Self.gatherNanos))
+                    }
+                    gathering.store(false, ordering: .sequentiallyConsistent)
+                }
             }
             urgentQueued.store(false, ordering: .sequentiallyConsistent)
-            let batches = queue.withLock { q -> [Batch] in
-                let taken = q
-                q.removeAll(keepingCapacity: true)
-                return taken
+            retrying = state.withLock { _ in step() }
+            // The fsync runs without the lock: the loop may write meanwhile.
+            if !retrying, let due = state.withLock({ _ in dueSync() }) {
+                let started = Clock.monotonicNanos()
+                let result = Result { () throws(LedgerIOError) in try FileIO.fsync(due.fd, path: due.path) }
+                retrying = state.withLock { _ in synced(due, result, started: started) }
             }
-            if !batches.isEmpty || failure != nil { writeWithRetry(batches) }
-            let now = Clock.monotonicNanos()
-            if failure == nil && settings.fsync == .everysec && unsyncedSequence > syncedSequence
-                && now - lastSyncNanos >= 1_000_000_000 {
-                do throws(LedgerIOError) { try sync() } catch { fail(error) }
-            }
-            if failure == nil && UInt64(segmentSize) > checkpointedBytes && now - lastCheckpointNanos >= 1_000_000_000 {
-                checkpoint(durable: false)
-            }
-            if stopping.load(ordering: .acquiring) && queue.withLock({ $0.isEmpty }) {
-                // Whatever the policy, a clean shutdown leaves everything on stable storage.
-                if failure == nil && unsyncedSequence > syncedSequence {
-                    do throws(LedgerIOError) { try sync() } catch { fail(error) }
-                }
-                if failure == nil { checkpoint(durable: true) }
-                stoppedAtSequence = syncedSequence
-                staging.release()
-                unsynced.release()
+            if stopping.load(ordering: .acquiring) && (retrying || queue.withLock({ $0.isEmpty })) {
+                state.withLock { _ in finish() }
                 done.signal()
                 return
             }
         }
     }
 
-    private func fail(_ error: LedgerIOError) {
-        failure = error
-        notify(.failed(error))
+    /// One round of the writer's work: restores the segment after a
+    /// failure, writes what is queued, syncs and checkpoints by policy.
+    /// True when it failed and must be tried again.
+    private func step() -> Bool {
+        do throws(LedgerIOError) {
+            if failure != nil { try restore() }
+            taken += queue.withLock { q -> [Batch] in
+                let all = q
+                q.removeAll(keepingCapacity: true)
+                return all
+            }
+            if !taken.isEmpty {
+                try write(taken)
+                taken.removeAll(keepingCapacity: true)
+            }
+            if failure != nil {
+                failure = nil
+                emit(.recovered)
+            }
+            let now = Clock.monotonicNanos()
+            if UInt64(segmentSize) > checkpointedBytes && now - lastCheckpointNanos >= 1_000_000_000 {
+                checkpoint(durable: false)
+            }
+            return false
+        } catch {
+            fail(error)
+            return true
+        }
     }
 
-    /// Writes `batches` (none: only restores after a failure), retrying
-    /// every `retrySeconds` until it succeeds or the ledger stops.
-    private func writeWithRetry(_ batches: [Batch]) {
-        var written = batches.isEmpty
-        while true {
-            do throws(LedgerIOError) {
-                if failure != nil { try restore() }
-                if !written {
-                    try write(batches)
-                    written = true
-                }
-                if unsynced.readableBytes > 0
-                    && (settings.fsync == .always || unsynced.readableBytes >= Self.maxUnsyncedBytes) {
-                    try sync()
-                }
-                if failure != nil {
-                    failure = nil
-                    notify(.recovered)
-                }
-                return
-            } catch {
-                fail(error)
-                if stopping.load(ordering: .acquiring) { return }
-                _ = wakeup.wait(timeout: .now() + .seconds(Self.retrySeconds))
-            }
+    /// What an fsync made now would cover, when policy wants one.
+    private struct DueSync {
+        var fd: Int32
+        var path: String
+        var size: Int
+        var sequence: UInt64
+        var keptBytes: Int
+    }
+
+    private func dueSync() -> DueSync? {
+        guard failure == nil, unsyncedSequence > syncedSequence else { return nil }
+        let due = settings.fsync == .always || unsynced.readableBytes >= Self.maxUnsyncedBytes
+            || (settings.fsync == .everysec && Clock.monotonicNanos() - lastSyncNanos >= 1_000_000_000)
+        guard due else { return nil }
+        return DueSync(fd: fd, path: segmentPath, size: segmentSize, sequence: unsyncedSequence,
+                       keptBytes: unsynced.readableBytes)
+    }
+
+    /// Records an fsync made without the lock: what it covers (the frames
+    /// written before it began) is durable. True when it failed.
+    private func synced(_ due: DueSync, _ result: Result<Void, LedgerIOError>, started: Int64) -> Bool {
+        switch result {
+        case .failure(let error):
+            fail(error)
+            return true
+        case .success:
+            lastSyncNanos = Clock.monotonicNanos()
+            syncedSize = due.size
+            unsynced.consume(due.keptBytes)
+            syncedSequence = due.sequence
+            emit(.durable(sequence: due.sequence, latencyNanos: lastSyncNanos - started))
+            return false
         }
+    }
+
+    /// At stop: whatever the policy, a clean shutdown leaves everything on stable storage.
+    private func finish() {
+        if failure == nil && unsyncedSequence > syncedSequence {
+            do throws(LedgerIOError) { try sync() } catch { fail(error) }
+        }
+        if failure == nil { checkpoint(durable: true) }
+        stoppedAtSequence = syncedSequence
+        staging.release()
+        unsynced.release()
+    }
+
+    private func emit(_ event: WriterEvent) {
+        if inlineEvents != nil { inlineEvents?.append(event) } else { notify(event) }
+    }
+
+    private func fail(_ error: LedgerIOError) {
+        failure = error
+        emit(.failed(error))
     }
 
     /// After a failed write or fsync: cuts the segment back to its last whole
@@ -284,7 +396,7 @@ final class LedgerWriter: @unchecked Sendable {
         var frames: [WrittenFrame] = []
         var bytes = 0
         var offset = segmentSize
-        let unsyncedBefore = unsynced.writeIndex
+        let keptBefore = unsynced.readableBytes
         var i = 0
         do throws(LedgerIOError) {
             while i < batches.count {
@@ -316,16 +428,17 @@ final class LedgerWriter: @unchecked Sendable {
                 offset += frame.count
             }
         } catch {
-            unsynced.writeIndex = unsyncedBefore
+            unsynced.writeIndex = unsynced.readIndex + keptBefore
             throw error
         }
         segmentSize = offset
         for f in frames { index.addWritten(f) }
         if let last = frames.last { unsyncedSequence = last.header.nextSequence }
-        notify(.written(sequence: unsyncedSequence, segment: segmentName, frames: frames, bytes: bytes))
+        emit(.written(sequence: unsyncedSequence, segment: segmentName, frames: frames, bytes: bytes))
     }
 
-    /// fsyncs the active segment; the frames kept for a rewrite are then dropped.
+    /// fsyncs the active segment holding the lock (restoring, sealing,
+    /// stopping); the frames kept for a rewrite are then dropped.
     private func sync() throws(LedgerIOError) {
         let started = Clock.monotonicNanos()
         try FileIO.fsync(fd, path: segmentPath)
@@ -333,7 +446,7 @@ final class LedgerWriter: @unchecked Sendable {
         syncedSize = segmentSize
         unsynced.clear()
         syncedSequence = unsyncedSequence
-        notify(.durable(sequence: syncedSequence, latencyNanos: lastSyncNanos - started))
+        emit(.durable(sequence: syncedSequence, latencyNanos: lastSyncNanos - started))
     }
 
     private func shouldRoll() -> Bool {
@@ -353,7 +466,7 @@ final class LedgerWriter: @unchecked Sendable {
             try writeIndex(sealedIndex, name: segmentName, durable: true)
         } catch {
             // Recovery rebuilds a sealed segment's missing index by scanning it.
-            notify(.indexFailed(error))
+            emit(.indexFailed(error))
         }
         let next = index.nextSequence
         let name = LedgerDirectory.segmentName(next)
@@ -376,7 +489,7 @@ final class LedgerWriter: @unchecked Sendable {
         segmentOpenedNanos = Clock.monotonicNanos()
         index = SegmentIndex(firstSequence: next)
         checkpointedBytes = 0
-        notify(.rolled(sealed: sealedName, index: sealedIndex, size: sealedSize, next: name, nextFirstSequence: next))
+        emit(.rolled(sealed: sealedName, index: sealedIndex, size: sealedSize, next: name, nextFirstSequence: next))
     }
 
     /// Rewrites the active segment's index so recovery can skip inflating
@@ -388,7 +501,7 @@ final class LedgerWriter: @unchecked Sendable {
             try writeIndex(index, name: segmentName, durable: durable)
             checkpointedBytes = UInt64(segmentSize)
         } catch {
-            notify(.indexFailed(error))
+            emit(.indexFailed(error))
         }
     }
 
