@@ -69,8 +69,9 @@ extension Ledger {
                                         index: SegmentIndex(firstSequence: first), size: 0))
             log.info("ledger segment sealed", ["segment": .string(sealed), "bytes": .int(size),
                                                 "records": .int(Int(index.recordCount))])
-            maintenance?.submit(.compact(sealed))
             onRolled?()
+        case .sealed(let name):
+            maintenance?.submit(.compact(name))
         case .failed(let error):
             stats.writeErrors += 1
             let message = error.description

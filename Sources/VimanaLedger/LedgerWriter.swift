@@ -14,10 +14,14 @@ public enum WriterEvent: Sendable {
     case durable(sequence: UInt64, latencyNanos: Int64)
     /// The active segment was sealed (its final index is attached) and a new one begun.
     case rolled(sealed: String, index: SegmentIndex, size: Int, next: String, nextFirstSequence: UInt64)
+    /// A sealed segment's index file has been written (or could not be):
+    /// compaction may rewrite the segment now without racing that write.
+    case sealed(String)
     /// A write or fsync of records failed: nothing more is written until
     /// the writer has restored the segment (it retries every second).
     case failed(LedgerIOError)
-    /// The segment is restored and everything written so far is fsynced.
+    /// The segment is restored (cut back, the frames the last good fsync did
+    /// not cover written again, fsynced) and the failed writes are done.
     case recovered
     /// An index file could not be written: records are safe (recovery
     /// rebuilds indexes from the segments), only restarts are slower.
@@ -47,8 +51,10 @@ public struct WrittenFrame: Sendable {
 /// written again from memory, and an fsync has succeeded (`.recovered`).
 ///
 /// The file and the state below belong to whoever holds `state`: normally
-/// the writer thread; the event loop takes it only with `writeInline` (when
-/// a reply waits and it is free) and never waits for it.
+/// the writer thread; the sync thread, which makes the policy's fsyncs on a
+/// `dup` of the segment's descriptor so that writes go on meanwhile, to
+/// record one; the event loop only with `writeInline` (when a reply waits
+/// and nothing is in the way), and it never waits for the lock.
 final class LedgerWriter: @unchecked Sendable {
     struct Settings: Sendable {
         var directory: String
@@ -105,6 +111,9 @@ final class LedgerWriter: @unchecked Sendable {
     private let stopping = Atomic<Bool>(false)
     private let thread: Mutex<pthread_t?> = Mutex(nil)
     private let done = DispatchSemaphore(value: 0)
+    /// The sync thread waits here for `syncInFlight`; `syncDone` when it ends.
+    private let syncWakeup = DispatchSemaphore(value: 0)
+    private let syncDone = DispatchSemaphore(value: 0)
     /// Held while the file and the state below are used.
     private let state = Mutex<Void>(())
 
@@ -134,6 +143,16 @@ final class LedgerWriter: @unchecked Sendable {
     private var inlineEvents: [WriterEvent]?
     /// Batches taken from the queue and not yet written (a failed attempt's).
     private var taken: [Batch] = []
+    /// The fsync the sync thread is making (or about to), if any.
+    private var syncInFlight: DueSync?
+    /// Bumped by every fsync made under the lock (restoring, sealing,
+    /// stopping): an fsync that began before one of those is stale.
+    private var syncGeneration = 0
+    /// The active segment's directory entry is not yet known durable (it
+    /// was just created): the next fsync of the segment includes the directory.
+    private var directorySyncPending = false
+    /// A sealed segment whose final index is still to be written.
+    private var sealedIndexPending: (name: String, index: SegmentIndex)?
     /// After `stop`: everything before this sequence is on stable storage.
     private(set) var stoppedAtSequence: UInt64 = 0
 
@@ -166,18 +185,33 @@ final class LedgerWriter: @unchecked Sendable {
         var index: SegmentIndex
     }
 
+    /// Starts the writer thread, and the sync thread it hands its fsyncs to
+    /// (so that writes go on while the disk flushes).
     func start() {
         let box = Unmanaged.passRetained(self)
         var tid = pthread_t()
         let rc = pthread_create(&tid, nil, { raw in
             guard let raw else { return nil }
             let writer = Unmanaged<LedgerWriter>.fromOpaque(raw).takeRetainedValue()
-            writer.run()
+            writer.runSyncs()
             return nil
         }, box.toOpaque())
         if rc != 0 {
             box.release()
-            notify(.failed(LedgerIOError("start the writer thread for", settings.directory, errno: rc)))
+            notify(.failed(LedgerIOError("start the sync thread for", settings.directory, errno: rc)))
+            return
+        }
+        let writerBox = Unmanaged.passRetained(self)
+        let rc2 = pthread_create(&tid, nil, { raw in
+            guard let raw else { return nil }
+            let writer = Unmanaged<LedgerWriter>.fromOpaque(raw).takeRetainedValue()
+            writer.run()
+            return nil
+        }, writerBox.toOpaque())
+        if rc2 != 0 {
+            writerBox.release()
+            notify(.failed(LedgerIOError("start the writer thread for", settings.directory, errno: rc2)))
+            stopSyncThread()
             return
         }
         thread.withLock { $0 = tid }
@@ -204,8 +238,9 @@ final class LedgerWriter: @unchecked Sendable {
     /// Writes the queue on the calling thread (the event loop, when a reply
     /// waits on it), as Redis writes its append-only file before replying:
     /// no hand-off to the writer thread and back. Only when nothing is in
-    /// the way: the writer thread busy, a failure being retried, a segment
-    /// to seal (that fsyncs) or more than `inlineWriteMaxBytes` queued.
+    /// the way: the writer thread busy or in an fsync, a failure being
+    /// retried, a segment to seal (that fsyncs) or more than
+    /// `inlineWriteMaxBytes` queued.
     /// Never fsyncs. Returns the events of what it did, for the caller to
     /// apply, and whether the writer thread must be woken (work left to it).
     func writeInline() -> (events: [WriterEvent], wakeWriter: Bool) {
@@ -219,7 +254,10 @@ final class LedgerWriter: @unchecked Sendable {
     }
 
     private func writeInlineLocked() -> Bool {
-        guard failure == nil, taken.isEmpty, !shouldRoll() else { return true }
+        // During an fsync an append can block in the kernel for a while
+        // (Redis postpones its AOF writes then for the same reason): the
+        // writer thread writes it then, and may wait; the loop never does.
+        guard failure == nil, taken.isEmpty, syncInFlight == nil, !shouldRoll() else { return true }
         let batches = queue.withLock { q -> [Batch] in
             guard q.reduce(0, { $0 + $1.byteCount }) <= Self.inlineWriteMaxBytes else { return [] }
             let all = q
@@ -277,13 +315,17 @@ final class LedgerWriter: @unchecked Sendable {
             }
             urgentQueued.store(false, ordering: .sequentiallyConsistent)
             retrying = state.withLock { _ in step() }
-            // The fsync runs without the lock: the loop may write meanwhile.
-            if !retrying, let due = state.withLock({ _ in dueSync() }) {
-                let started = Clock.monotonicNanos()
-                let result = Result { () throws(LedgerIOError) in try FileIO.fsync(due.fd, path: due.path) }
-                retrying = state.withLock { _ in synced(due, result, started: started) }
+            // A batch a reply waits on, queued while the lock was held (so the
+            // loop could not write it), goes before a long fsync, not after.
+            if !retrying && urgentQueued.exchange(false, ordering: .sequentiallyConsistent) {
+                retrying = state.withLock { _ in step() }
             }
+            if let (name, index) = state.withLock({ _ in sealedIndexPending.take() }) {
+                writeSealedIndex(index, name: name)
+            }
+            if !retrying && state.withLock({ _ in startSyncIfDue() }) { syncWakeup.signal() }
             if stopping.load(ordering: .acquiring) && (retrying || queue.withLock({ $0.isEmpty })) {
+                stopSyncThread()
                 state.withLock { _ in finish() }
                 done.signal()
                 return
@@ -291,9 +333,45 @@ final class LedgerWriter: @unchecked Sendable {
         }
     }
 
+    // MARK: - Sync thread
+
+    /// Makes the fsyncs the writer thread hands over, one at a time, each on
+    /// a descriptor of its own (a `dup`, so a roll may close the writer's).
+    private func runSyncs() {
+        while true {
+            syncWakeup.wait()
+            guard let due = state.withLock({ _ in syncInFlight }) else { break }  // nil: stop
+            let started = Clock.monotonicNanos()
+            let result = Result { () throws(LedgerIOError) in
+                try FileIO.fsync(due.fd, path: due.path)
+                if due.directory { try FileIO.fsyncDirectory(settings.directory) }
+            }
+            close(due.fd)
+            // The next fsync starts at once when one is due already (`always`:
+            // frames written while this one ran).
+            let (failed, next) = state.withLock { _ in
+                let failed = synced(due, result, started: started)
+                return (failed, startSyncIfDue())
+            }
+            if next { syncWakeup.signal() }
+            // A failure is the writer thread's to repair; a batch left to it
+            // while this ran is written now.
+            if failed || !queue.withLock({ $0.isEmpty }) { wake() }
+        }
+        syncDone.signal()
+    }
+
+    /// Waits for the fsync in flight, if any, and ends the sync thread.
+    private func stopSyncThread() {
+        while state.withLock({ _ in syncInFlight != nil }) { usleep(1000) }
+        syncWakeup.signal()
+        syncDone.wait()
+    }
+
     /// One round of the writer's work: restores the segment after a
-    /// failure, writes what is queued, syncs and checkpoints by policy.
-    /// True when it failed and must be tried again.
+    /// failure, writes what is queued (sealing the segment when due) and
+    /// checkpoints; the policy's fsync follows, on the sync thread
+    /// (`startSyncIfDue`). True when it failed and must be tried again.
     private func step() -> Bool {
         do throws(LedgerIOError) {
             if failure != nil { try restore() }
@@ -321,36 +399,54 @@ final class LedgerWriter: @unchecked Sendable {
         }
     }
 
-    /// What an fsync made now would cover, when policy wants one.
+    /// An fsync handed to the sync thread: what it covers when it began.
     private struct DueSync {
         var fd: Int32
         var path: String
         var size: Int
         var sequence: UInt64
         var keptBytes: Int
+        /// The segment's directory entry is fsynced too.
+        var directory: Bool
+        var generation: Int
     }
 
-    private func dueSync() -> DueSync? {
-        guard failure == nil, unsyncedSequence > syncedSequence else { return nil }
+    /// Hands an fsync to the sync thread when the policy wants one and none
+    /// is in flight; true when the caller must signal it.
+    private func startSyncIfDue() -> Bool {
+        guard failure == nil, syncInFlight == nil,
+              unsyncedSequence > syncedSequence || directorySyncPending else { return false }
         let due = settings.fsync == .always || unsynced.readableBytes >= Self.maxUnsyncedBytes
             || (settings.fsync == .everysec && Clock.monotonicNanos() - lastSyncNanos >= 1_000_000_000)
-        guard due else { return nil }
-        return DueSync(fd: fd, path: segmentPath, size: segmentSize, sequence: unsyncedSequence,
-                       keptBytes: unsynced.readableBytes)
+        guard due else { return false }
+        let copy = dup(fd)
+        guard copy >= 0 else {
+            fail(LedgerIOError("dup", segmentPath))
+            return false
+        }
+        syncInFlight = DueSync(fd: copy, path: segmentPath, size: segmentSize, sequence: unsyncedSequence,
+                               keptBytes: unsynced.readableBytes, directory: directorySyncPending,
+                               generation: syncGeneration)
+        return true
     }
 
-    /// Records an fsync made without the lock: what it covers (the frames
-    /// written before it began) is durable. True when it failed.
+    /// Records the sync thread's fsync: what it covers (the frames written
+    /// before it began) is durable, unless an fsync under the lock has moved
+    /// things on since (then it only counts if it failed). True when it failed.
     private func synced(_ due: DueSync, _ result: Result<Void, LedgerIOError>, started: Int64) -> Bool {
+        syncInFlight = nil
         switch result {
         case .failure(let error):
+            // Even a stale one: the pages it covered may be gone.
             fail(error)
             return true
         case .success:
+            guard due.generation == syncGeneration else { return false }
             lastSyncNanos = Clock.monotonicNanos()
             syncedSize = due.size
             unsynced.consume(due.keptBytes)
             syncedSequence = due.sequence
+            if due.directory { directorySyncPending = false }
             emit(.durable(sequence: due.sequence, latencyNanos: lastSyncNanos - started))
             return false
         }
@@ -358,7 +454,8 @@ final class LedgerWriter: @unchecked Sendable {
 
     /// At stop: whatever the policy, a clean shutdown leaves everything on stable storage.
     private func finish() {
-        if failure == nil && unsyncedSequence > syncedSequence {
+        if let (name, index) = sealedIndexPending.take() { writeSealedIndex(index, name: name) }
+        if failure == nil && (unsyncedSequence > syncedSequence || directorySyncPending) {
             do throws(LedgerIOError) { try sync() } catch { fail(error) }
         }
         if failure == nil { checkpoint(durable: true) }
@@ -440,8 +537,13 @@ final class LedgerWriter: @unchecked Sendable {
     /// fsyncs the active segment holding the lock (restoring, sealing,
     /// stopping); the frames kept for a rewrite are then dropped.
     private func sync() throws(LedgerIOError) {
+        syncGeneration += 1
         let started = Clock.monotonicNanos()
         try FileIO.fsync(fd, path: segmentPath)
+        if directorySyncPending {
+            try FileIO.fsyncDirectory(settings.directory)
+            directorySyncPending = false
+        }
         lastSyncNanos = Clock.monotonicNanos()
         syncedSize = segmentSize
         unsynced.clear()
@@ -450,35 +552,30 @@ final class LedgerWriter: @unchecked Sendable {
     }
 
     private func shouldRoll() -> Bool {
-        guard index.recordCount > 0 else { return false }
+        // Sealing waits for the fsync in flight: one fsync of a segment at a time.
+        guard index.recordCount > 0, syncInFlight == nil else { return false }
         return segmentSize >= settings.segmentBytes
             || Clock.monotonicNanos() - segmentOpenedNanos >= settings.segmentAgeNanos
     }
 
-    /// Seals the active segment (sync, final index) and starts the next one.
-    /// Nothing changes until the next segment's file and directory entry are
-    /// durable, so a failure leaves the active segment as it was.
+    /// Seals the active segment and starts the next one. The sealed segment
+    /// is fsynced before the next one's file exists, so a crash never leaves
+    /// a newer segment after an unsynced one; nothing changes until that file
+    /// is open, so a failure leaves the active segment as it was. The rest
+    /// waits, outside the lock: the new file's directory entry is fsynced
+    /// with its first fsync (before anything in it is reported durable), the
+    /// sealed index is written after the step (`writeSealedIndex`).
     private func roll() throws(LedgerIOError) {
         try sync()
         var sealedIndex = index
         sealedIndex.sealed = true
-        do throws(LedgerIOError) {
-            try writeIndex(sealedIndex, name: segmentName, durable: true)
-        } catch {
-            // Recovery rebuilds a sealed segment's missing index by scanning it.
-            emit(.indexFailed(error))
-        }
         let next = index.nextSequence
         let name = LedgerDirectory.segmentName(next)
         let path = settings.directory + "/" + name
         let newFD = try FileIO.open(path, O_WRONLY | O_CREAT)
-        do throws(LedgerIOError) {
-            try FileIO.fsyncDirectory(settings.directory)
-        } catch {
-            close(newFD)
-            throw error
-        }
         close(fd)
+        directorySyncPending = true
+        sealedIndexPending = (segmentName, sealedIndex)
         let sealedName = segmentName
         let sealedSize = segmentSize
         fd = newFD
@@ -490,6 +587,18 @@ final class LedgerWriter: @unchecked Sendable {
         index = SegmentIndex(firstSequence: next)
         checkpointedBytes = 0
         emit(.rolled(sealed: sealedName, index: sealedIndex, size: sealedSize, next: name, nextFirstSequence: next))
+    }
+
+    /// A sealed segment's final index (fsynced). Not writing it loses
+    /// nothing: recovery rebuilds it by scanning the segment.
+    private func writeSealedIndex(_ index: SegmentIndex, name: String) {
+        // Notified directly: this runs on the writer thread, never inline.
+        do throws(LedgerIOError) {
+            try writeIndex(index, name: name, durable: true)
+        } catch {
+            notify(.indexFailed(error))
+        }
+        notify(.sealed(name))
     }
 
     /// Rewrites the active segment's index so recovery can skip inflating
