@@ -34,7 +34,7 @@ final class LedgerMaintenance: @unchecked Sendable {
     private let wakeup = DispatchSemaphore(value: 0)
     private let stopping = Atomic<Bool>(false)
     private let done = DispatchSemaphore(value: 0)
-    private let started = Atomic<Bool>(false)
+    private let thread: Mutex<pthread_t?> = Mutex(nil)
 
     init(directory: String, compactionLevel: Int, archiveDirectory: String?,
          notify: @escaping @Sendable (MaintenanceEvent) -> Void) {
@@ -57,7 +57,7 @@ final class LedgerMaintenance: @unchecked Sendable {
             notify(.failed("cannot start the ledger maintenance thread (error \(rc))"))
             return
         }
-        started.store(true, ordering: .releasing)
+        thread.withLock { $0 = tid }
     }
 
     func submit(_ task: Task) {
@@ -69,7 +69,10 @@ final class LedgerMaintenance: @unchecked Sendable {
     func stop() {
         stopping.store(true, ordering: .releasing)
         wakeup.signal()
-        if started.load(ordering: .acquiring) { done.wait() }
+        if let tid = thread.withLock({ $0 }) {
+            done.wait()
+            pthread_join(tid, nil)
+        }
     }
 
     private func run() {

@@ -110,6 +110,7 @@ final class LedgerWriter: @unchecked Sendable {
     private let urgentQueued = Atomic<Bool>(false)
     private let stopping = Atomic<Bool>(false)
     private let thread: Mutex<pthread_t?> = Mutex(nil)
+    private let syncThread: Mutex<pthread_t?> = Mutex(nil)
     private let done = DispatchSemaphore(value: 0)
     /// The sync thread waits here for `syncInFlight`; `syncDone` when it ends.
     private let syncWakeup = DispatchSemaphore(value: 0)
@@ -189,8 +190,8 @@ final class LedgerWriter: @unchecked Sendable {
     /// (so that writes go on while the disk flushes).
     func start() {
         let box = Unmanaged.passRetained(self)
-        var tid = pthread_t()
-        let rc = pthread_create(&tid, nil, { raw in
+        var syncTid = pthread_t()
+        let rc = pthread_create(&syncTid, nil, { raw in
             guard let raw else { return nil }
             let writer = Unmanaged<LedgerWriter>.fromOpaque(raw).takeRetainedValue()
             writer.runSyncs()
@@ -201,7 +202,9 @@ final class LedgerWriter: @unchecked Sendable {
             notify(.failed(LedgerIOError("start the sync thread for", settings.directory, errno: rc)))
             return
         }
+        syncThread.withLock { $0 = syncTid }
         let writerBox = Unmanaged.passRetained(self)
+        var tid = pthread_t()
         let rc2 = pthread_create(&tid, nil, { raw in
             guard let raw else { return nil }
             let writer = Unmanaged<LedgerWriter>.fromOpaque(raw).takeRetainedValue()
@@ -281,7 +284,10 @@ final class LedgerWriter: @unchecked Sendable {
     func stop() -> UInt64 {
         stopping.store(true, ordering: .releasing)
         wakeup.signal()
-        if thread.withLock({ $0 }) != nil { done.wait() }
+        if let tid = thread.withLock({ $0 }) {
+            done.wait()
+            pthread_join(tid, nil)
+        }
         return state.withLock { _ in stoppedAtSequence }
     }
 
@@ -366,6 +372,7 @@ final class LedgerWriter: @unchecked Sendable {
         while state.withLock({ _ in syncInFlight != nil }) { usleep(1000) }
         syncWakeup.signal()
         syncDone.wait()
+        if let tid = syncThread.withLock({ $0 }) { pthread_join(tid, nil) }
     }
 
     /// One round of the writer's work: restores the segment after a
