@@ -22,11 +22,25 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAX_FDS 4096
+#define MAX_FILES 256
 
-/* Per descriptor: the file it was (inode) and its size at the last good fsync. */
-static struct { ino_t ino; off_t good; int known; } files[MAX_FDS];
+/* Per file (device and inode, whatever descriptor is used: the server
+ * fsyncs a dup of the segment's): its size at the last good fsync. */
+static struct { dev_t dev; ino_t ino; off_t good; } files[MAX_FILES];
+static int nfiles;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The entry for st's file, added (assuming what is there now reached the
+ * disk) when first seen; the oldest is reused when the table is full. */
+static off_t *good_size(const struct stat *st) {
+    for (int i = 0; i < nfiles; i++)
+        if (files[i].dev == st->st_dev && files[i].ino == st->st_ino) return &files[i].good;
+    int i = nfiles < MAX_FILES ? nfiles++ : 0;
+    files[i].dev = st->st_dev;
+    files[i].ino = st->st_ino;
+    files[i].good = st->st_size;
+    return &files[i].good;
+}
 
 /* The path behind fd in path[4096]; true when it is a ledger segment. */
 static int is_segment(int fd, char *path) {
@@ -46,21 +60,16 @@ static int failing(void) {
 static int intercept(int fd, int (*real)(int)) {
     struct stat st;
     char path[4096];
-    if (fd < 0 || fd >= MAX_FDS || !is_segment(fd, path) || fstat(fd, &st) != 0) return real(fd);
+    if (fd < 0 || !is_segment(fd, path) || fstat(fd, &st) != 0) return real(fd);
     pthread_mutex_lock(&lock);
-    if (!files[fd].known || files[fd].ino != st.st_ino) {
-        /* First seen: assume what is there now reached the disk. */
-        files[fd].ino = st.st_ino;
-        files[fd].good = st.st_size;
-        files[fd].known = 1;
-    }
+    off_t *good = good_size(&st);
     int rc;
     if (failing()) {
         /* A descriptor of its own: the caller's may be O_APPEND, where
          * pwrite ignores the offset. */
         static const char zeros[4096];
         int wfd = open(path, O_WRONLY | O_CLOEXEC);
-        for (off_t at = files[fd].good; wfd >= 0 && at < st.st_size;) {
+        for (off_t at = *good; wfd >= 0 && at < st.st_size;) {
             size_t n = (size_t)(st.st_size - at) < sizeof zeros ? (size_t)(st.st_size - at) : sizeof zeros;
             ssize_t w = pwrite(wfd, zeros, n, at);
             if (w <= 0) break;
@@ -70,8 +79,9 @@ static int intercept(int fd, int (*real)(int)) {
         errno = EIO;
         rc = -1;
     } else {
+        /* Only what was there when it began is sure to be covered. */
         rc = real(fd);
-        if (rc == 0 && fstat(fd, &st) == 0) files[fd].good = st.st_size;
+        if (rc == 0) *good = st.st_size;
     }
     pthread_mutex_unlock(&lock);
     return rc;
