@@ -22,8 +22,18 @@ extension Schema {
         if let n = s["compression_level"], let v = try integer(n, "ledger.compression_level", 0...9) {
             g.compressionLevel = v
         }
-        if let n = s["compaction_level"], let v = try integer(n, "ledger.compaction_level", 0...9) {
-            g.compactionLevel = v
+        // `off`: sealed segments keep the frames they were written in.
+        if let n = s["compaction_level"] {
+            let expected = "an integer from 0 to 9 or 'off'"
+            if let text = try scalar(n, "ledger.compaction_level", expected) {
+                if Self.lowerASCII(text) == "off" {
+                    g.compactionLevel = nil
+                } else if let v = Int(text), (0...9).contains(v) {
+                    g.compactionLevel = v
+                } else {
+                    throw mismatch(n, "ledger.compaction_level", expected)
+                }
+            }
         }
         // Below 1MiB one burst would pause publishers; above 16GiB is memory no bus should hold unwritten.
         if let n = s["max_pending"], let v = try size(n, "ledger.max_pending", (1 << 20)...(16 << 30)) {

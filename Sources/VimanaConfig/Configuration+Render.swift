@@ -40,7 +40,7 @@ extension Configuration {
             "  exclude: \(Self.yamlList(g.exclude))",
             "  fsync: \(g.fsync.rawValue)",
             "  compression_level: \(g.compressionLevel)",
-            "  compaction_level: \(g.compactionLevel)",
+            "  compaction_level: \(g.compactionLevel.map(String.init) ?? "off")",
             "  max_pending: \(Units.formatSize(g.maxPending))",
             "  segment_bytes: \(Units.formatSize(g.segmentBytes))",
             "  segment_age: \(g.segmentAgeSeconds)s",

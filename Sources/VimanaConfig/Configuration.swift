@@ -94,8 +94,9 @@ public struct LedgerConfig: Sendable, Equatable {
     public var fsync: FsyncPolicy = .everysec
     /// zlib level (0-9) for frames written as messages arrive: fast.
     public var compressionLevel: Int = 1
-    /// zlib level (0-9) used when a sealed segment is rewritten in large frames.
-    public var compactionLevel: Int = 6
+    /// zlib level (0-9) used when a sealed segment is rewritten in large
+    /// frames; nil (`off`): sealed segments are not rewritten.
+    public var compactionLevel: Int? = 6
     /// Unwritten bytes beyond which publishers to recorded topics are paused.
     public var maxPending: Int = 64 << 20
     /// A segment is sealed when it reaches this many bytes on disk...

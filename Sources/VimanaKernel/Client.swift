@@ -25,7 +25,7 @@ struct ClientState {
     /// Bytes asked for per `read`: grows for pipelining clients (see readClient).
     var readSize: Int
     /// Bytes written to the socket since the connection opened: with the
-    /// durability marks it says how much of the output may go out.
+    /// held replies it says how much of the output may go out.
     var flushedBytes: Int = 0
     /// With `blocked`: when XREAD gives up (monotonic ns; 0 = never).
     var blockDeadline: Int64 = 0
@@ -52,8 +52,8 @@ struct ClientFlags: OptionSet {
     static let authenticated = ClientFlags(rawValue: 1 << 6)
     /// Not read from: the ledger's unwritten bytes are over `max_pending`.
     static let stalled = ClientFlags(rawValue: 1 << 7)
-    /// Holding its output until an fsync covers `durableSequence` (fsync always).
-    static let waitingDurable = ClientFlags(rawValue: 1 << 8)
+    /// Holding output until the ledger confirms records (`heldReplies`).
+    static let awaitingLedger = ClientFlags(rawValue: 1 << 8)
     /// In XREAD BLOCK: no commands run until data arrives or the timeout.
     static let blocked = ClientFlags(rawValue: 1 << 9)
 
@@ -66,9 +66,8 @@ struct ClientFlags: OptionSet {
     static let agentInstance = ClientFlags(rawValue: 1 << 11)
 
     /// Any state in which no further commands are run for now. A client
-    /// waiting for durability keeps running commands (as Redis with
-    /// appendfsync always: pipelined writes share one fsync); only its
-    /// output is held.
+    /// awaiting the ledger keeps running commands (pipelined appends share
+    /// one write and fsync); only its output is held.
     static let paused: ClientFlags = [.closing, .closeAfterReply, .stalled, .blocked]
 }
 
@@ -88,10 +87,10 @@ final class ClientInfo {
     var closeReason: String = ""
     /// With `blocked`: what XREAD waits for.
     var blockedRead: BlockedRead?
-    /// With `waitingDurable`: where each unconfirmed XADD reply starts in the
-    /// output stream (as `flushedBytes` counts), and its record's sequence.
-    /// Output before the first mark still waiting for fsync may be written.
-    var durableMarks: [(start: Int, sequence: UInt64)] = []
+    /// With `awaitingLedger`: where each reply waiting for its record starts
+    /// in the output stream (as `flushedBytes` counts), and the record's
+    /// sequence. Output before the first may be written.
+    var heldReplies: [(start: Int, sequence: UInt64)] = []
     /// Index of the agent this connection is an instance of (AGENT JOIN).
     var agent: Int?
 

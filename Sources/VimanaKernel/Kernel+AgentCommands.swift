@@ -101,17 +101,16 @@ extension Kernel {
         replyJournaled(c, 1)
     }
 
-    /// Replies once the journal record of the change is durable when
-    /// `fsync: always` (Protocol/AGENTS.md §2), at once otherwise.
+    /// Replies once the journal record of the change is confirmed (written,
+    /// and under `fsync: always` fsynced: Protocol/AGENTS.md §2). The record
+    /// is written with the pass's other journal changes, so its sequence is
+    /// known only at the end of the pass (`resolveJournalHolds`).
     func replyJournaled(_ c: UnsafeMutablePointer<ClientState>, _ value: Int) {
         let start = c.pointee.flushedBytes + c.pointee.output.pendingBytes
         c.pointee.output.tail.writeInteger(value)
-        if let ledger, ledger.options.fsync == .always {
-            groups.flushJournal()  // the change's record now, so its sequence is known
-        }
-        if let ledger, ledger.options.fsync == .always, lastJournalSequence > 0 {
-            waitForDurability(c, sequence: lastJournalSequence, replyStart: start)
-        }
+        guard ledger != nil, value > 0 else { return }
+        holdReply(c, untilConfirmed: .max, replyStart: start)
+        if journalHolds.last != c.pointee.fd { journalHolds.append(c.pointee.fd) }
     }
 
     static let nackDelayError = "ERR NACK delay must be an integer from 0 to \(KernelConstants.maxNackDelayMillis) (milliseconds)"

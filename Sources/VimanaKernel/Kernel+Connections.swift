@@ -173,10 +173,10 @@ extension Kernel {
     /// Writes what the socket takes (up to the per-flush cap); watches for
     /// writability only while bytes remain.
     func flush(_ c: UnsafeMutablePointer<ClientState>) {
-        // A reply waiting for fsync goes out, with everything after it, later:
-        // only the output before it may be written now.
+        // A reply waiting for the ledger goes out, with everything after it,
+        // later: only the output before it may be written now.
         var limit = KernelConstants.maxWritePerFlush
-        if c.pointee.flags.contains(.waitingDurable) {
+        if c.pointee.flags.contains(.awaitingLedger) {
             limit = min(limit, releasableBytes(c))
             if limit == 0 { return }
         }
@@ -197,9 +197,9 @@ extension Kernel {
             c.pointee.output.tail.shrinkIfEmpty(above: KernelConstants.idleBufferLimit,
                                                 to: KernelConstants.initialOutputBuffer)
         case .pending:
-            // Held back for durability, not by a full socket: the release
+            // Held back for the ledger, not by a full socket: the release
             // queues a flush; watching for writability would only spin.
-            if c.pointee.flags.contains(.waitingDurable) && releasableBytes(c) == 0 {
+            if c.pointee.flags.contains(.awaitingLedger) && releasableBytes(c) == 0 {
                 if c.pointee.flags.contains(.watchingWritable) {
                     c.pointee.flags.remove(.watchingWritable)
                     loop.poller.modify(c.pointee.fd, Poller.readable)

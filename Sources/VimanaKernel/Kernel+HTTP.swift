@@ -60,15 +60,25 @@ extension Kernel {
                     return Log.jsonString(key) + ":" + v
                 }.joined(separator: ",") + "}"
             }
-            // Degraded: serving, but some recorded entries cannot be read (the server keeps serving the rest).
-            let problems = ledger?.damageReport ?? []
-            let status = problems.isEmpty ? "\"status\":\"ok\"" : "\"status\":\"degraded\",\"problems\":["
-                + problems.map { Log.jsonString("ledger: " + $0) }.joined(separator: ",") + "]"
-            let body = "{\(status),\"uptime_seconds\":\(uptimeSeconds),\"connections\":\(s.pointee.clientCount),"
+            // Degraded, not down: serving, but some recorded entries cannot be read,
+            // or nothing can be recorded now (a restart would not free the disk),
+            // so the status stays 200.
+            var problems = (ledger?.damageReport ?? []).map { "ledger: " + $0 }
+            if let reason = ledgerRefusal { problems.insert(reason, at: 0) }
+            var status = "\"status\":\"ok\","
+            if !problems.isEmpty {
+                status = "\"status\":\"degraded\","
+                if let reason = ledgerRefusal { status += "\"reason\":\(Log.jsonString(reason))," }
+                status += "\"problems\":[" + problems.map { Log.jsonString($0) }.joined(separator: ",") + "],"
+            }
+            let body = "{\(status)\"uptime_seconds\":\(uptimeSeconds),\"connections\":\(s.pointee.clientCount),"
                 + "\"agents\":[\(agentsJSON)]}\n"
             respondHTTP(c, status: "200 OK", type: "application/json", body: body, head: head)
         case "/ready":
-            if s.pointee.ready && !requiredAgentsUp {
+            if s.pointee.ready, let reason = ledgerRefusal {
+                respondHTTP(c, status: "503 Service Unavailable", type: "application/json",
+                            body: "{\"ready\":false,\"reason\":\(Log.jsonString(reason))}\n", head: head)
+            } else if s.pointee.ready && !requiredAgentsUp {
                 let down = requiredAgentsDown.map(\.id)
                 respondHTTP(c, status: "503 Service Unavailable", type: "application/json",
                             body: "{\"ready\":false,\"reason\":\"required agents down\",\"agents\":[\(down.map { Log.jsonString($0) }.joined(separator: ","))]}\n",
@@ -85,6 +95,11 @@ extension Kernel {
         default:
             respondHTTP(c, status: "404 Not Found", type: "text/plain", body: "not found: try /health, /ready, /metrics\n", head: head)
         }
+    }
+
+    /// Why nothing can be recorded now (the ledger writer is failing), or nil.
+    var ledgerRefusal: String? {
+        ledger?.writeError.map { "ledger cannot write: \($0.description)" }
     }
 
     private static func findHeadEnd(_ b: [UInt8]) -> Int? {
@@ -165,6 +180,8 @@ extension Kernel {
             metric("vimana_ledger_stalls_total", "counter", "Times a publisher was paused for the writer.", ledgerStalls)
             metric("vimana_ledger_write_errors_total", "counter", "Failed writes or fsyncs.", l.writeErrors)
             metric("vimana_ledger_damaged_segments", "gauge", "Sealed segments with frames that cannot be read.", ledger.damagedSegments)
+            metric("vimana_ledger_writable", "gauge", "1 while the ledger can write; 0 while appends are refused.",
+                   ledger.writeError == nil ? 1 : 0)
         }
         return out
     }

@@ -149,6 +149,8 @@ extension Kernel {
             ("ledger_damaged_segments", "\(ledger.damagedSegments)"),
             ("ledger_unreadable_records", "\(ledger.unreadableRecords)"),
             ("ledger_damage", ledger.damageReport.first ?? ""),
+            ("ledger_write_status", ledger.writeError == nil ? "ok" : "err"),
+            ("ledger_last_error", st.lastError),
         ]
     }
 

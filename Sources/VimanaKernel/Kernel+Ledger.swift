@@ -40,8 +40,8 @@ extension Kernel {
             if error.directoryInUse { throw KernelStartError(error.description, reason: .directoryInUse) }
             throw KernelStartError("ledger: \(error)")
         }
+        ledger.onConfirmed = { [unowned self] sequence in releaseHeldReplies(upTo: sequence) }
         ledger.onDurable = { [unowned self] sequence in
-            releaseDurable(upTo: sequence)
             if snapshotAwaitingDurability != nil { noteDurableSnapshot(upTo: sequence) }
         }
         ledger.onDrained = { [unowned self] in resumeStalled() }
@@ -54,43 +54,66 @@ extension Kernel {
                                    "ms": .int(Int(report.nanos / 1_000_000))])
     }
 
-    // MARK: - Durability (fsync always)
+    // MARK: - Replies that wait for the ledger
 
-    /// Holds `c`'s replies until everything up to `sequence` is fsynced.
-    /// The reply starting at output position `replyStart` waits until the
-    /// record `sequence` is fsynced; so does everything written after it.
-    /// Commands keep running (pipelined writes share one fsync, as with
-    /// Redis's appendfsync always).
-    func waitForDurability(_ c: UnsafeMutablePointer<ClientState>, sequence: UInt64, replyStart: Int) {
-        infos[Int(c.pointee.fd)]?.durableMarks.append((replyStart, sequence))
-        if !c.pointee.flags.contains(.waitingDurable) {
-            c.pointee.flags.insert(.waitingDurable)
-            waitingDurable.append(c.pointee.fd)
+    /// Redis's reply while its AOF cannot be written is `-MISCONF Errors
+    /// writing to the AOF file: <strerror>`; an append refused while the
+    /// ledger cannot be written gets the same shape.
+    static func ledgerWriteRefusal(_ error: LedgerIOError) -> String {
+        "MISCONF Errors writing to the ledger: \(error.reason)"
+    }
+
+    /// Holds `c`'s replies from output position `replyStart` on until the
+    /// ledger confirms everything before `sequence` + 1 (`confirmedSequence`:
+    /// written to the OS, and under `fsync: always` fsynced). Commands keep
+    /// running: pipelined appends share one write (and fsync), as with
+    /// Redis's AOF, which is written before replies leave.
+    /// `sequence` `.max`: this pass's journal record, not yet known
+    /// (`resolveJournalHolds`).
+    func holdReply(_ c: UnsafeMutablePointer<ClientState>, untilConfirmed sequence: UInt64, replyStart: Int) {
+        infos[Int(c.pointee.fd)]?.heldReplies.append((replyStart, sequence))
+        replyHeldThisPass = true
+        if !c.pointee.flags.contains(.awaitingLedger) {
+            c.pointee.flags.insert(.awaitingLedger)
+            awaitingLedger.append(c.pointee.fd)
         }
+    }
+
+    /// Gives the replies waiting for this pass's journal records their sequence.
+    func resolveJournalHolds() {
+        for fd in journalHolds {
+            guard let info = infos[Int(fd)] else { continue }
+            for k in info.heldReplies.indices where info.heldReplies[k].sequence == .max {
+                info.heldReplies[k].sequence = lastJournalSequence
+            }
+        }
+        journalHolds.removeAll(keepingCapacity: true)
+        // A hold on a record confirmed already (none journaled this pass) goes now.
+        if let ledger { releaseHeldReplies(upTo: ledger.confirmedSequence) }
     }
 
     /// How many output bytes of a waiting client may be written now.
     func releasableBytes(_ c: UnsafeMutablePointer<ClientState>) -> Int {
-        guard let first = infos[Int(c.pointee.fd)]?.durableMarks.first else { return Int.max }
+        guard let first = infos[Int(c.pointee.fd)]?.heldReplies.first else { return Int.max }
         return max(0, first.start - c.pointee.flushedBytes)
     }
 
-    func releaseDurable(upTo sequence: UInt64) {
-        guard !waitingDurable.isEmpty else { return }
+    func releaseHeldReplies(upTo sequence: UInt64) {
+        guard !awaitingLedger.isEmpty else { return }
         var still: [Int32] = []
-        for fd in waitingDurable {
-            guard let c = s.pointee.client(fd), c.pointee.flags.contains(.waitingDurable),
+        for fd in awaitingLedger {
+            guard let c = s.pointee.client(fd), c.pointee.flags.contains(.awaitingLedger),
                   let info = infos[Int(fd)] else { continue }
-            let before = info.durableMarks.count
-            info.durableMarks.removeAll { $0.sequence < sequence }
-            if info.durableMarks.isEmpty {
-                c.pointee.flags.remove(.waitingDurable)
+            let before = info.heldReplies.count
+            info.heldReplies.removeAll { $0.sequence < sequence }
+            if info.heldReplies.isEmpty {
+                c.pointee.flags.remove(.awaitingLedger)
             } else {
                 still.append(fd)
             }
-            if info.durableMarks.count != before { markPending(c) }
+            if info.heldReplies.count != before { markPending(c) }
         }
-        waitingDurable = still
+        awaitingLedger = still
     }
 
     // MARK: - Backpressure

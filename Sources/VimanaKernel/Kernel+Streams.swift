@@ -13,6 +13,8 @@ extension Kernel {
 
     func xaddCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         guard let ledger else { c.pointee.output.tail.writeError(Self.disabledError); return }
+        // Its reply could never be confirmed: refuse rather than hold it.
+        if let error = ledger.writeError { c.pointee.output.tail.writeError(Self.ledgerWriteRefusal(error)); return }
         if c.pointee.flags.contains(.agentInstance), !agentMayPublish(c, args.buffer(1)) { return }
         var i = 2
         var noMakeStream = false
@@ -72,7 +74,7 @@ extension Kernel {
         deliverEntry(args, topic: topic, firstField: i + 1)
         wakeReaders(topic)
         agentsNotice(topic)
-        if ledger.options.fsync == .always { waitForDurability(c, sequence: record.sequence, replyStart: replyStart) }
+        holdReply(c, untilConfirmed: record.sequence, replyStart: replyStart)
         stallIfBehind(c)
     }
 

@@ -29,8 +29,12 @@ public final class Kernel: EventLoopHandler {
     var httpListener: Int32 = -1
     /// The ledger (nil when `ledger.enabled` is false).
     let ledger: Ledger?
-    /// Clients whose replies wait for an fsync (fsync always).
-    var waitingDurable: [Int32] = []
+    /// Clients whose replies wait for the ledger to confirm a record.
+    var awaitingLedger: [Int32] = []
+    /// Set when a reply is held in this pass: the commit is urgent.
+    var replyHeldThisPass = false
+    /// Clients holding a reply for this pass's journal record (an ACK).
+    var journalHolds: [Int32] = []
     /// Clients not read from while the ledger writer catches up.
     var stalled: [Int32] = []
     var ledgerStalls = 0
@@ -46,7 +50,7 @@ public final class Kernel: EventLoopHandler {
     let groups = GroupStore()
     var builtinWorkers: [String: any BuiltinAgent] = [:]
     /// Sequence of the last consumer-group journal record (an ACK's reply
-    /// waits for it under fsync always).
+    /// waits until it is confirmed).
     var lastJournalSequence: UInt64 = 0
     /// Set when the ledger seals a segment: the next pass writes a snapshot
     /// of every consumer group to the journal.
@@ -202,7 +206,13 @@ public final class Kernel: EventLoopHandler {
                 writeGroupSnapshot()
             }
             if groups.hasBatchedChanges { groups.flushJournal() }
-            ledger.commit()
+            if !journalHolds.isEmpty { resolveJournalHolds() }
+            let urgent = replyHeldThisPass
+            replyHeldThisPass = false
+            ledger.commit(urgent: urgent)
+            // An inline write's events can resume paused publishers, whose
+            // commands append anew: another pass commits them.
+            if ledger.hasUncommitted { loop.waker.wake() }
         }
         let state = s
         if !state.pointee.pendingWrites.isEmpty {

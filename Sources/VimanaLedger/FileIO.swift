@@ -14,7 +14,9 @@ public struct LedgerIOError: Error, CustomStringConvertible, Sendable {
         self.errno = errno
     }
 
-    public var description: String { "\(operation) \(path): \(String(cString: strerror(errno)))" }
+    public var description: String { "\(operation) \(path): \(reason)" }
+    /// errno's text alone ("No space left on device").
+    public var reason: String { String(cString: strerror(errno)) }
 }
 
 /// The few file system calls the ledger makes, retrying EINTR and short
@@ -49,6 +51,19 @@ public enum FileIO {
             if n > 0 { done += n; continue }
             if n < 0 && errno == EINTR { continue }
             throw LedgerIOError("write", path)
+        }
+    }
+
+    /// Writes all of `count` bytes at `offset` (never on an O_APPEND fd:
+    /// Linux appends there whatever the offset).
+    public static func pwriteAll(_ fd: Int32, _ p: UnsafeRawPointer, _ count: Int, at offset: Int,
+                                 path: String) throws(LedgerIOError) {
+        var done = 0
+        while done < count {
+            let n = Glibc.pwrite(fd, p + done, count - done, off_t(offset + done))
+            if n > 0 { done += n; continue }
+            if n < 0 && errno == EINTR { continue }
+            throw LedgerIOError("write", path, errno: n == 0 ? EIO : errno)
         }
     }
 
@@ -153,7 +168,12 @@ public enum FileIO {
             throw error
         }
         Glibc.close(fd)
-        try rename(tmp, path)
+        do {
+            try rename(tmp, path)
+        } catch {
+            try? unlink(tmp)
+            throw error
+        }
         if durable { try fsyncDirectory(directory) }
     }
 }

@@ -107,11 +107,18 @@ public enum FrameError: Error, Equatable, Sendable, CustomStringConvertible {
 /// Reuses its deflate state and output buffer from frame to frame.
 public final class FrameEncoder {
     private let deflater: Deflater
+    /// Level 0 (stored blocks), for frames below `storeBelow` bytes.
+    private let storer: Deflater?
+    private let storeBelow: Int
     private var output: UnsafeMutableRawPointer
     private var capacity: Int
 
-    public init(level: Int) throws(ZlibError) {
+    /// `storeBelow`: records shorter than this are stored, not compressed
+    /// (still a zlib stream: level 0).
+    public init(level: Int, storeBelow: Int = 0) throws(ZlibError) {
         deflater = try Deflater(level: level)
+        storer = storeBelow > 0 && level > 0 ? try Deflater(level: 0) : nil
+        self.storeBelow = storeBelow
         capacity = 64 << 10
         output = .allocate(byteCount: capacity, alignment: 16)
     }
@@ -122,6 +129,7 @@ public final class FrameEncoder {
     /// `firstSequence`; the frame is valid until the next call.
     public func encode(records: UnsafeRawPointer, length: Int, count: Int,
                        firstSequence: UInt64) throws(ZlibError) -> UnsafeRawBufferPointer {
+        let deflater = length < storeBelow ? storer ?? self.deflater : self.deflater
         let need = FrameHeader.size + deflater.bound(length)
         if need > capacity {
             output.deallocate()

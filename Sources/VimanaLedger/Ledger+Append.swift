@@ -55,14 +55,28 @@ extension Ledger {
     }
 
     /// Hands the records of this loop pass to the writer (one group commit).
-    public func commit() {
+    /// `urgent`: a reply waits for them to be confirmed. Under `everysec`
+    /// and `no` a small urgent commit is written on this thread when the
+    /// writer is free (its events are applied before this returns), as
+    /// Redis writes its AOF before replying; otherwise the writer thread
+    /// writes it without pausing to gather more.
+    public func commit(urgent: Bool = false) {
         guard let batch = current, batch.count > 0 else { return }
         current = nil
         pendingBytes += batch.byteCount
         pendingBatches += 1
         tail.append(batch)
         tailBytes += batch.footprint
-        writer?.submit(batch)
+        guard let writer else { return }
+        let inline = urgent && options.fsync != .always && pendingBytes <= LedgerWriter.inlineWriteMaxBytes
+        writer.submit(batch, urgent: urgent, wake: !inline)
+        if inline {
+            let (events, wakeWriter) = writer.writeInline()
+            if wakeWriter { writer.wake() }
+            // Earlier events first: everything the writer thread did before.
+            drainWriterEvents()
+            for event in events { handle(event) }
+        }
     }
 
     /// Whether records are waiting for the next `commit`.

@@ -2,6 +2,27 @@ import VimanaCore
 
 /// Writer and maintenance reports, applied on the loop thread; retention.
 extension Ledger {
+    /// Queues a writer event (any thread); the first of a run asks the loop
+    /// to drain them. One queue, so events the loop applies itself after an
+    /// inline write come after every earlier one, in the order written.
+    func post(_ event: WriterEvent, notify: (@escaping @Sendable () -> Void) -> Void) {
+        let first = writerEvents.withLock { q -> Bool in
+            q.append(event)
+            return q.count == 1
+        }
+        if first { notify { [unowned self] in drainWriterEvents() } }
+    }
+
+    /// Applies the queued writer events (loop thread).
+    func drainWriterEvents() {
+        let events = writerEvents.withLock { q -> [WriterEvent] in
+            let all = q
+            q.removeAll(keepingCapacity: true)
+            return all
+        }
+        for event in events { handle(event) }
+    }
+
     func handle(_ event: WriterEvent) {
         switch event {
         case .written(let sequence, let segment, let frames, let bytes):
@@ -25,16 +46,18 @@ extension Ledger {
                 }
             }
             trimTail()
+            if options.fsync != .always { onConfirmed?(writtenSequence) }
             if wasOver && !isOverPendingLimit { onDrained?() }
         case .durable(let sequence, let latency):
-            guard sequence > durableSequence else { return }
-            durableSequence = sequence
             if latency > 0 {
                 stats.fsyncs += 1
                 stats.fsyncNanosTotal += latency
                 stats.fsyncNanosLast = latency
                 stats.lastFsyncMillis = Clock.wallMillis()
             }
+            guard sequence > durableSequence else { return }
+            durableSequence = sequence
+            if options.fsync == .always { onConfirmed?(sequence) }
             onDurable?(sequence)
         case .rolled(let sealed, let index, let size, let next, let first):
             if let view = segments.first(where: { $0.name == sealed }) {
@@ -46,11 +69,27 @@ extension Ledger {
                                         index: SegmentIndex(firstSequence: first), size: 0))
             log.info("ledger segment sealed", ["segment": .string(sealed), "bytes": .int(size),
                                                 "records": .int(Int(clamping: index.recordCount))])
-            maintenance?.submit(.compact(sealed))
             onRolled?()
-        case .failed(let message):
+        case .sealed(let name):
+            maintenance?.submit(.compact(name))
+        case .failed(let error):
             stats.writeErrors += 1
-            if stats.lastError != message { log.error("ledger write failed", ["error": .string(message)]) }
+            let message = error.description
+            // Once per distinct error, not once per retry.
+            if writeError?.description != message {
+                log.error("ledger write failed: appends are refused until it recovers",
+                          ["error": .string(message), "unwritten_bytes": .int(pendingBytes)])
+            }
+            writeError = error
+            stats.lastError = message
+        case .recovered:
+            log.info("ledger writes recovered", ["failed_attempts_so_far": .int(stats.writeErrors),
+                                                  "written_sequence": .int(Int(writtenSequence))])
+            writeError = nil
+        case .indexFailed(let error):
+            stats.writeErrors += 1
+            let message = error.description
+            if stats.lastError != message { log.warn("ledger index not written", ["error": .string(message)]) }
             stats.lastError = message
         }
     }

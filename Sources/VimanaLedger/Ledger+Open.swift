@@ -121,7 +121,7 @@ extension Ledger {
         let writer: LedgerWriter
         do {
             writer = try LedgerWriter(settings: settings, active: active.writerState) { [unowned self] event in
-                notify { self.handle(event) }
+                post(event, notify: notify)
             }
         } catch {
             throw LedgerError("zlib initialisation failed: \(error)")
@@ -280,12 +280,16 @@ extension Ledger {
     public func close() {
         commit()
         maintenance?.stop()
-        writer?.stop()
-        if writer != nil {
-            // The writer wrote and fsynced everything before stopping; its
+        if let writer {
+            // The writer wrote and fsynced what it could before stopping; its
             // last reports will never be delivered (the loop has stopped).
-            writtenSequence = nextSequence
-            durableSequence = nextSequence
+            let durable = writer.stop()
+            if durable < nextSequence {
+                log.error("ledger closed with records not on disk", ["durable_sequence": .int(Int(durable)),
+                          "next_sequence": .int(Int(nextSequence)), "error": .string(writeError?.description ?? "")])
+            }
+            writtenSequence = durable
+            durableSequence = durable
             pendingBytes = 0
         }
         writer = nil

@@ -1,3 +1,4 @@
+import Synchronization
 import VimanaCore
 import VimanaBus
 #if canImport(Glibc)
@@ -11,7 +12,8 @@ public struct LedgerOptions: Sendable {
     public var exclude: [[UInt8]] = [Array("_*".utf8)]
     public var fsync: Fsync = .everysec
     public var compressionLevel = 1
-    public var compactionLevel = 6
+    /// nil: sealed segments keep the frames they were written in.
+    public var compactionLevel: Int? = 6
     public var maxPending = 64 << 20
     public var segmentBytes = 64 << 20
     public var segmentAgeSeconds = 3600
@@ -107,6 +109,8 @@ public final class Ledger: @unchecked Sendable {
     // Storage.
     var segments: [SegmentView] = []
     var writer: LedgerWriter?
+    /// Writer events not yet applied (see `post`).
+    let writerEvents = Mutex<[WriterEvent]>([])
     var maintenance: LedgerMaintenance?
     /// The directory's lock (and the archive's), held from `open` to `close`.
     var locks: [LedgerLock] = []
@@ -131,6 +135,17 @@ public final class Ledger: @unchecked Sendable {
     /// For tests: replaces `retentionMaxBytes`.
     var retentionOverride: Int?
 
+    /// Set while the writer cannot write (a full disk, an I/O error): it
+    /// retries every second and clears this once everything is on disk again.
+    public internal(set) var writeError: LedgerIOError?
+
+    /// Everything before this sequence is confirmed: handed to the OS with
+    /// `write` (`fsync: everysec` and `no`) or fsynced (`always`). A reply
+    /// that depends on a record (XADD, an agent's ACK) waits for this.
+    public var confirmedSequence: UInt64 { options.fsync == .always ? durableSequence : writtenSequence }
+
+    /// Called on the loop thread when `confirmedSequence` advances.
+    public var onConfirmed: ((UInt64) -> Void)?
     /// Called on the loop thread when `durableSequence` advances.
     public var onDurable: ((UInt64) -> Void)?
     /// Called on the loop thread when pending bytes fall back under the limit.

@@ -29,16 +29,17 @@ final class LedgerMaintenance: @unchecked Sendable {
     static let compactedFrameBytes = 1 << 20
 
     private let directory: String
-    private let compactionLevel: Int
+    /// nil: compaction is off, and `.compact` tasks are ignored.
+    private let compactionLevel: Int?
     private let archiveDirectory: String?
     private let notify: @Sendable (MaintenanceEvent) -> Void
     private let queue = Mutex<[Task]>([])
     private let wakeup = DispatchSemaphore(value: 0)
     private let stopping = Atomic<Bool>(false)
     private let done = DispatchSemaphore(value: 0)
-    private let started = Atomic<Bool>(false)
+    private let thread: Mutex<pthread_t?> = Mutex(nil)
 
-    init(directory: String, compactionLevel: Int, archiveDirectory: String?,
+    init(directory: String, compactionLevel: Int?, archiveDirectory: String?,
          notify: @escaping @Sendable (MaintenanceEvent) -> Void) {
         self.directory = directory
         self.compactionLevel = compactionLevel
@@ -59,7 +60,7 @@ final class LedgerMaintenance: @unchecked Sendable {
             notify(.failed("cannot start the ledger maintenance thread (error \(rc))"))
             return
         }
-        started.store(true, ordering: .releasing)
+        thread.withLock { $0 = tid }
     }
 
     func submit(_ task: Task) {
@@ -71,7 +72,10 @@ final class LedgerMaintenance: @unchecked Sendable {
     func stop() {
         stopping.store(true, ordering: .releasing)
         wakeup.signal()
-        if started.load(ordering: .acquiring) { done.wait() }
+        if let tid = thread.withLock({ $0 }) {
+            done.wait()
+            pthread_join(tid, nil)
+        }
     }
 
     private func run() {
@@ -93,7 +97,8 @@ final class LedgerMaintenance: @unchecked Sendable {
     private func compact(_ name: String) {
         let path = directory + "/" + name
         let tmp = path + ".tmp"
-        guard let first = LedgerDirectory.firstSequence(ofSegment: name), FileIO.exists(path) else { return }
+        guard let compactionLevel, let first = LedgerDirectory.firstSequence(ofSegment: name),
+              FileIO.exists(path) else { return }
         do throws(LedgerIOError) {
             let input = try FileIO.open(path, O_RDONLY)
             defer { close(input) }
@@ -253,13 +258,18 @@ final class LedgerMaintenance: @unchecked Sendable {
         guard errno == EXDEV else { throw LedgerIOError("rename", "\(from) -> \(to)") }
         let input = try FileIO.open(from, O_RDONLY)
         defer { close(input) }
-        let output = try FileIO.open(to + ".tmp", O_WRONLY | O_CREAT | O_TRUNC)
+        let tmp = to + ".tmp"
+        let output = try FileIO.open(tmp, O_WRONLY | O_CREAT | O_TRUNC)
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         var offset = 0
-        while true {
+        var failure: LedgerIOError?
+        while failure == nil {
             let n = buffer.withUnsafeMutableBytes { FileIO.pread(input, $0.baseAddress!, $0.count, at: offset) }
-            if n <= 0 { break }
-            var failure: LedgerIOError?
+            if n == 0 { break }
+            if n < 0 {
+                failure = LedgerIOError("read", from)
+                break
+            }
             buffer.withUnsafeBytes { raw in
                 do throws(LedgerIOError) {
                     if let base = raw.baseAddress { try FileIO.writeAll(output, base, n, path: to) }
@@ -267,15 +277,18 @@ final class LedgerMaintenance: @unchecked Sendable {
                     failure = error
                 }
             }
-            if let failure {
-                close(output)
-                throw failure
-            }
             offset += n
         }
-        try FileIO.fsync(output, path: to)
+        if failure == nil {
+            do throws(LedgerIOError) { try FileIO.fsync(output, path: to) } catch { failure = error }
+        }
         close(output)
-        try FileIO.rename(to + ".tmp", to)
+        if let failure {
+            // A full archive disk must not keep a partial copy around.
+            try? FileIO.unlink(tmp)
+            throw failure
+        }
+        try FileIO.rename(tmp, to)
         try FileIO.unlink(from)
     }
 }

@@ -14,8 +14,18 @@ public enum WriterEvent: Sendable {
     case durable(sequence: UInt64, latencyNanos: Int64)
     /// The active segment was sealed (its final index is attached) and a new one begun.
     case rolled(sealed: String, index: SegmentIndex, size: Int, next: String, nextFirstSequence: UInt64)
-    /// A write or fsync failed; the writer retries every second.
-    case failed(String)
+    /// A sealed segment's index file has been written (or could not be):
+    /// compaction may rewrite the segment now without racing that write.
+    case sealed(String)
+    /// A write or fsync of records failed: nothing more is written until
+    /// the writer has restored the segment (it retries every second).
+    case failed(LedgerIOError)
+    /// The segment is restored (cut back, the frames the last good fsync did
+    /// not cover written again, fsynced) and the failed writes are done.
+    case recovered
+    /// An index file could not be written: records are safe (recovery
+    /// rebuilds indexes from the segments), only restarts are slower.
+    case indexFailed(LedgerIOError)
 }
 
 /// One frame as written, for the loop's view of the active segment.
@@ -34,8 +44,17 @@ public struct WrittenFrame: Sendable {
 /// index checkpoint fresh so a restart need not inflate the whole segment.
 ///
 /// Promises: batches are written in commit order, each pass's queue as one
-/// frame (group commit); `.durable` is reported only after the fsync that
-/// covers it; the event loop never waits on any of this.
+/// frame (group commit); `.written` is reported only for whole frames and
+/// `.durable` only after the fsync that covers them; after a failed write or
+/// fsync nothing more is appended until the segment has been cut back to its
+/// last whole frame, every frame the last good fsync does not cover has been
+/// written again from memory, and an fsync has succeeded (`.recovered`).
+///
+/// The file and the state below belong to whoever holds `state`: normally
+/// the writer thread; the sync thread, which makes the policy's fsyncs on a
+/// `dup` of the segment's descriptor so that writes go on meanwhile, to
+/// record one; the event loop only with `writeInline` (when a reply waits
+/// and nothing is in the way), and it never waits for the lock.
 final class LedgerWriter: @unchecked Sendable {
     struct Settings: Sendable {
         var directory: String
@@ -49,6 +68,35 @@ final class LedgerWriter: @unchecked Sendable {
 
     enum FsyncPolicyKind: Sendable { case always, everysec, no }
 
+    /// Under `everysec` and `no`, how long the writer lets batches gather
+    /// after it wakes while no reply waits on them: under load it writes (and
+    /// reports to the loop) at most this often, in larger frames, instead of
+    /// once per loop pass. A batch a reply waits on (`submit(urgent:)`) ends
+    /// the pause at once; `always` does not gather.
+    static let gatherNanos = 1_000_000
+
+    /// Frame bytes written and not yet fsynced are kept in memory (to be
+    /// written again if an fsync fails); past this much the writer fsyncs
+    /// whatever the policy, so that copy stays bounded (under `no` this is
+    /// the only fsync besides sealing a segment).
+    static let maxUnsyncedBytes = 16 << 20
+
+    /// Frames of fewer raw bytes are stored (zlib level 0), not compressed:
+    /// below this deflate costs about 10 µs a frame (its fixed cost) to save
+    /// a few hundred bytes, and one small frame per loop pass is what a
+    /// reply waiting for its write (XADD, ACK at pipeline 1) produces.
+    /// Compaction recompresses them with the rest of the sealed segment.
+    static let storedFrameMaxBytes = 2048
+
+    /// Pause between attempts while writes fail (a full disk, an I/O error).
+    static let retrySeconds = 1
+
+    /// Largest queue the event loop compresses and writes itself when a
+    /// reply waits on it (`writeInline`): a handful of XADDs or ACKs cost it
+    /// a few microseconds and save two thread wake-ups per loop pass; more
+    /// is left to the writer thread, so no client waits behind a big frame.
+    static let inlineWriteMaxBytes = 64 << 10
+
     private let settings: Settings
     private let notify: @Sendable (WriterEvent) -> Void
     private let queue = Mutex<[Batch]>([])
@@ -56,15 +104,30 @@ final class LedgerWriter: @unchecked Sendable {
     /// True while the writer is (about to be) blocked on `wakeup`: only then
     /// does `submit` signal, so a busy writer costs the loop no syscall.
     private let idle = Atomic<Bool>(false)
+    /// True while the writer pauses to gather; an urgent submit signals it.
+    private let gathering = Atomic<Bool>(false)
+    /// A queued batch has a reply waiting on it: do not gather.
+    private let urgentQueued = Atomic<Bool>(false)
     private let stopping = Atomic<Bool>(false)
     private let thread: Mutex<pthread_t?> = Mutex(nil)
+    private let syncThread: Mutex<pthread_t?> = Mutex(nil)
     private let done = DispatchSemaphore(value: 0)
+    /// The sync thread waits here for `syncInFlight`; `syncDone` when it ends.
+    private let syncWakeup = DispatchSemaphore(value: 0)
+    private let syncDone = DispatchSemaphore(value: 0)
+    /// Held while the file and the state below are used.
+    private let state = Mutex<Void>(())
 
-    // Writer-thread state (touched only by the writer thread after start).
+    // State behind `state`.
     private var fd: Int32
     private var segmentName: String
     private var segmentPath: String
+    /// End of the last whole frame written: the segment's good length.
     private var segmentSize: Int
+    /// Bytes of the active segment the last successful fsync covers.
+    private var syncedSize: Int
+    /// The frames in [syncedSize, segmentSize), as written.
+    private var unsynced = ByteBuffer(capacity: 64 << 10)
     private var segmentOpenedNanos: Int64
     private var index: SegmentIndex
     private var encoder: FrameEncoder
@@ -74,6 +137,25 @@ final class LedgerWriter: @unchecked Sendable {
     private var lastSyncNanos: Int64 = 0
     private var lastCheckpointNanos: Int64 = 0
     private var checkpointedBytes: UInt64 = 0
+    /// Set by a failed write or fsync, cleared once the segment is restored.
+    private var failure: LedgerIOError?
+    /// While `writeInline` runs: its events, returned to the caller instead
+    /// of posted (the caller applies them at once, with no wake-up).
+    private var inlineEvents: [WriterEvent]?
+    /// Batches taken from the queue and not yet written (a failed attempt's).
+    private var taken: [Batch] = []
+    /// The fsync the sync thread is making (or about to), if any.
+    private var syncInFlight: DueSync?
+    /// Bumped by every fsync made under the lock (restoring, sealing,
+    /// stopping): an fsync that began before one of those is stale.
+    private var syncGeneration = 0
+    /// The active segment's directory entry is not yet known durable (it
+    /// was just created): the next fsync of the segment includes the directory.
+    private var directorySyncPending = false
+    /// A sealed segment whose final index is still to be written.
+    private var sealedIndexPending: (name: String, index: SegmentIndex)?
+    /// After `stop`: everything before this sequence is on stable storage.
+    private(set) var stoppedAtSequence: UInt64 = 0
 
     init(settings: Settings, active: ActiveSegment, notify: @escaping @Sendable (WriterEvent) -> Void) throws(ZlibError) {
         self.settings = settings
@@ -82,12 +164,17 @@ final class LedgerWriter: @unchecked Sendable {
         segmentName = active.name
         segmentPath = active.path
         segmentSize = active.size
+        syncedSize = active.size
         segmentOpenedNanos = Clock.monotonicNanos()
         index = active.index
-        encoder = try FrameEncoder(level: settings.compressionLevel)
+        encoder = try FrameEncoder(level: settings.compressionLevel, storeBelow: Self.storedFrameMaxBytes)
         unsyncedSequence = active.index.nextSequence
         syncedSequence = active.index.nextSequence
         checkpointedBytes = active.index.coveredBytes
+        // Frames go to explicit offsets (pwrite), which on Linux an O_APPEND
+        // descriptor would ignore: rewriting in place needs it off.
+        let flags = fcntl(fd, F_GETFL)
+        if flags >= 0 && flags & O_APPEND != 0 { _ = fcntl(fd, F_SETFL, flags & ~O_APPEND) }
     }
 
     /// The active segment as recovery left it, handed to the writer.
@@ -99,178 +186,437 @@ final class LedgerWriter: @unchecked Sendable {
         var index: SegmentIndex
     }
 
+    /// Starts the writer thread, and the sync thread it hands its fsyncs to
+    /// (so that writes go on while the disk flushes).
     func start() {
         let box = Unmanaged.passRetained(self)
-        var tid = pthread_t()
-        let rc = pthread_create(&tid, nil, { raw in
+        var syncTid = pthread_t()
+        let rc = pthread_create(&syncTid, nil, { raw in
             guard let raw else { return nil }
             let writer = Unmanaged<LedgerWriter>.fromOpaque(raw).takeRetainedValue()
-            writer.run()
+            writer.runSyncs()
             return nil
         }, box.toOpaque())
         if rc != 0 {
             box.release()
-            notify(.failed("cannot start the ledger writer thread (error \(rc))"))
+            // Refused from here on: without the sync thread nothing would ever be fsynced.
+            state.withLock { _ in fail(LedgerIOError("start the sync thread for", settings.directory, errno: rc)) }
+            return
+        }
+        syncThread.withLock { $0 = syncTid }
+        let writerBox = Unmanaged.passRetained(self)
+        var tid = pthread_t()
+        let rc2 = pthread_create(&tid, nil, { raw in
+            guard let raw else { return nil }
+            let writer = Unmanaged<LedgerWriter>.fromOpaque(raw).takeRetainedValue()
+            writer.run()
+            return nil
+        }, writerBox.toOpaque())
+        if rc2 != 0 {
+            writerBox.release()
+            notify(.failed(LedgerIOError("start the writer thread for", settings.directory, errno: rc2)))
+            stopSyncThread()
             return
         }
         thread.withLock { $0 = tid }
     }
 
-    /// Hands a batch to the writer (loop thread).
-    func submit(_ batch: Batch) {
+    /// Hands a batch to the writer (loop thread). `urgent`: a reply waits
+    /// until it is written, so the writer does not pause to gather more.
+    /// `wake: false` when the caller tries `writeInline` next.
+    func submit(_ batch: Batch, urgent: Bool, wake: Bool = true) {
         queue.withLock { $0.append(batch) }
-        if idle.exchange(false, ordering: .acquiringAndReleasing) { wakeup.signal() }
+        if urgent { urgentQueued.store(true, ordering: .sequentiallyConsistent) }
+        if wake { self.wake(urgent: urgent) }
     }
 
-    /// Under `everysec` and `no`, how long the writer lets batches gather
-    /// after it wakes: under load it writes (and reports to the loop) at most
-    /// this often, in larger frames, instead of once per loop pass. Nothing
-    /// waits on these writes (`always` does not gather).
-    static let gatherNanos = 1_000_000
+    /// Wakes the writer thread if it sleeps (or, for urgent work, gathers).
+    func wake(urgent: Bool = true) {
+        if idle.exchange(false, ordering: .acquiringAndReleasing) {
+            wakeup.signal()
+        } else if urgent && gathering.exchange(false, ordering: .sequentiallyConsistent) {
+            wakeup.signal()
+        }
+    }
 
-    /// Writes everything queued, syncs, checkpoints, and stops the thread.
-    func stop() {
+    /// Writes the queue on the calling thread (the event loop, when a reply
+    /// waits on it), as Redis writes its append-only file before replying:
+    /// no hand-off to the writer thread and back. Only when nothing is in
+    /// the way: the writer thread busy or in an fsync, a failure being
+    /// retried, a segment to seal (that fsyncs) or more than
+    /// `inlineWriteMaxBytes` queued.
+    /// Never fsyncs. Returns the events of what it did, for the caller to
+    /// apply, and whether the writer thread must be woken (work left to it).
+    func writeInline() -> (events: [WriterEvent], wakeWriter: Bool) {
+        state.withLockIfAvailable { _ -> (events: [WriterEvent], wakeWriter: Bool) in
+            inlineEvents = []
+            let wake = writeInlineLocked()
+            let events = inlineEvents ?? []
+            inlineEvents = nil
+            return (events, wake)
+        } ?? ([], true)
+    }
+
+    private func writeInlineLocked() -> Bool {
+        // During an fsync an append can block in the kernel for a while
+        // (Redis postpones its AOF writes then for the same reason): the
+        // writer thread writes it then, and may wait; the loop never does.
+        guard failure == nil, taken.isEmpty, syncInFlight == nil, !shouldRoll() else { return true }
+        let batches = queue.withLock { q -> [Batch] in
+            guard q.reduce(0, { $0 + $1.byteCount }) <= Self.inlineWriteMaxBytes else { return [] }
+            let all = q
+            q.removeAll(keepingCapacity: true)
+            return all
+        }
+        guard !batches.isEmpty else { return true }
+        do throws(LedgerIOError) {
+            try write(batches)
+        } catch {
+            taken = batches
+            fail(error)
+            return true
+        }
+        // The fsync that bounds the kept frames is the writer thread's.
+        return unsynced.readableBytes >= Self.maxUnsyncedBytes
+    }
+
+    /// Writes everything queued, syncs, checkpoints, and stops the thread;
+    /// returns the sequence before which everything is on stable storage.
+    func stop() -> UInt64 {
         stopping.store(true, ordering: .releasing)
         wakeup.signal()
-        if thread.withLock({ $0 }) != nil { done.wait() }
+        if let tid = thread.withLock({ $0 }) {
+            done.wait()
+            pthread_join(tid, nil)
+        }
+        return state.withLock { _ in stoppedAtSequence }
     }
 
     // MARK: - Writer thread
 
     private func run() {
+        var retrying = false
         while true {
-            idle.store(true, ordering: .releasing)
-            if queue.withLock({ $0.isEmpty }) && !stopping.load(ordering: .acquiring) {
-                let timeout: DispatchTime = settings.fsync == .everysec ? .now() + .milliseconds(200) : .now() + .seconds(1)
-                _ = wakeup.wait(timeout: timeout)
+            if retrying {
+                // `idle` stays false: commits do not cut the pause short; stop does.
+                if !stopping.load(ordering: .acquiring) {
+                    _ = wakeup.wait(timeout: .now() + .seconds(Self.retrySeconds))
+                }
+            } else {
+                idle.store(true, ordering: .releasing)
+                if queue.withLock({ $0.isEmpty }) && !stopping.load(ordering: .acquiring) {
+                    let timeout: DispatchTime = settings.fsync == .everysec ? .now() + .milliseconds(200) : .now() + .seconds(1)
+                    _ = wakeup.wait(timeout: timeout)
+                }
+                // A signal sent after the check above is consumed by the next wait,
+                // which then returns at once: harmless.
+                idle.store(false, ordering: .releasing)
+                if settings.fsync != .always && !stopping.load(ordering: .acquiring)
+                    && !urgentQueued.load(ordering: .sequentiallyConsistent) {
+                    gathering.store(true, ordering: .sequentiallyConsistent)
+                    if !urgentQueued.load(ordering: .sequentiallyConsistent) {
+                        _ = wakeup.wait(timeout: .now() + .nanoseconds(Self.gatherNanos))
+                    }
+                    gathering.store(false, ordering: .sequentiallyConsistent)
+                }
             }
-            // A signal sent after the check above is consumed by the next wait,
-            // which then returns at once: harmless.
-            idle.store(false, ordering: .releasing)
-            if settings.fsync != .always && !stopping.load(ordering: .acquiring) {
-                var pause = timespec(tv_sec: 0, tv_nsec: Self.gatherNanos)
-                nanosleep(&pause, nil)
+            urgentQueued.store(false, ordering: .sequentiallyConsistent)
+            retrying = state.withLock { _ in step() }
+            // A batch a reply waits on, queued while the lock was held (so the
+            // loop could not write it), goes before a long fsync, not after.
+            if !retrying && urgentQueued.exchange(false, ordering: .sequentiallyConsistent) {
+                retrying = state.withLock { _ in step() }
             }
-            let batches = queue.withLock { q -> [Batch] in
-                let taken = q
-                q.removeAll(keepingCapacity: true)
-                return taken
+            if let (name, index) = state.withLock({ _ in sealedIndexPending.take() }) {
+                writeSealedIndex(index, name: name)
             }
-            if !batches.isEmpty { writeWithRetry(batches) }
-            let now = Clock.monotonicNanos()
-            if settings.fsync == .everysec && unsyncedSequence > syncedSequence && now - lastSyncNanos >= 1_000_000_000 {
-                sync()
-            }
-            if UInt64(segmentSize) > checkpointedBytes && now - lastCheckpointNanos >= 1_000_000_000 {
-                checkpoint(durable: false)
-            }
-            if stopping.load(ordering: .acquiring) && queue.withLock({ $0.isEmpty }) {
-                // Whatever the policy, a clean shutdown leaves everything on stable storage.
-                if unsyncedSequence > syncedSequence { sync() }
-                checkpoint(durable: true)
-                staging.release()
+            if !retrying && state.withLock({ _ in startSyncIfDue() }) { syncWakeup.signal() }
+            if stopping.load(ordering: .acquiring) && (retrying || queue.withLock({ $0.isEmpty })) {
+                stopSyncThread()
+                state.withLock { _ in finish() }
                 done.signal()
                 return
             }
         }
     }
 
-    private func writeWithRetry(_ batches: [Batch]) {
+    // MARK: - Sync thread
+
+    /// Makes the fsyncs the writer thread hands over, one at a time, each on
+    /// a descriptor of its own (a `dup`, so a roll may close the writer's).
+    private func runSyncs() {
         while true {
-            do throws(LedgerIOError) {
-                try write(batches)
-                return
-            } catch {
-                notify(.failed(error.description))
-                if stopping.load(ordering: .acquiring) { return }
-                sleep(1)
+            syncWakeup.wait()
+            guard let due = state.withLock({ _ in syncInFlight }) else { break }  // nil: stop
+            let started = Clock.monotonicNanos()
+            let result = Result { () throws(LedgerIOError) in
+                try FileIO.fsync(due.fd, path: due.path)
+                if due.directory { try FileIO.fsyncDirectory(settings.directory) }
             }
+            close(due.fd)
+            // The next fsync starts at once when one is due already (`always`:
+            // frames written while this one ran).
+            let (failed, next) = state.withLock { _ in
+                let failed = synced(due, result, started: started)
+                return (failed, startSyncIfDue())
+            }
+            if next { syncWakeup.signal() }
+            // A failure is the writer thread's to repair; a batch left to it
+            // while this ran is written now.
+            if failed || !queue.withLock({ $0.isEmpty }) { wake() }
+        }
+        syncDone.signal()
+    }
+
+    /// Waits for the fsync in flight, if any, and ends the sync thread.
+    private func stopSyncThread() {
+        while state.withLock({ _ in syncInFlight != nil }) { usleep(1000) }
+        syncWakeup.signal()
+        syncDone.wait()
+        if let tid = syncThread.withLock({ $0 }) { pthread_join(tid, nil) }
+    }
+
+    /// One round of the writer's work: restores the segment after a
+    /// failure, writes what is queued (sealing the segment when due) and
+    /// checkpoints; the policy's fsync follows, on the sync thread
+    /// (`startSyncIfDue`). True when it failed and must be tried again.
+    private func step() -> Bool {
+        do throws(LedgerIOError) {
+            if failure != nil {
+                // Not while the sync thread's fsync of the same file is in
+                // flight: a write-back error reaches only one of the two
+                // fsyncs, and restore's must be the one that sees it.
+                if syncInFlight != nil { return true }
+                try restore()
+            }
+            taken += queue.withLock { q -> [Batch] in
+                let all = q
+                q.removeAll(keepingCapacity: true)
+                return all
+            }
+            if !taken.isEmpty {
+                try write(taken)
+                taken.removeAll(keepingCapacity: true)
+            }
+            if failure != nil {
+                failure = nil
+                emit(.recovered)
+            }
+            let now = Clock.monotonicNanos()
+            if UInt64(segmentSize) > checkpointedBytes && now - lastCheckpointNanos >= 1_000_000_000 {
+                checkpoint(durable: false)
+            }
+            return false
+        } catch {
+            fail(error)
+            return true
         }
     }
 
+    /// An fsync handed to the sync thread: what it covers when it began.
+    private struct DueSync {
+        var fd: Int32
+        var path: String
+        var size: Int
+        var sequence: UInt64
+        var keptBytes: Int
+        /// The segment's directory entry is fsynced too.
+        var directory: Bool
+        var generation: Int
+    }
+
+    /// Hands an fsync to the sync thread when the policy wants one and none
+    /// is in flight; true when the caller must signal it.
+    private func startSyncIfDue() -> Bool {
+        guard failure == nil, syncInFlight == nil,
+              unsyncedSequence > syncedSequence || directorySyncPending else { return false }
+        let due = settings.fsync == .always || unsynced.readableBytes >= Self.maxUnsyncedBytes
+            || (settings.fsync == .everysec && Clock.monotonicNanos() - lastSyncNanos >= 1_000_000_000)
+        guard due else { return false }
+        let copy = dup(fd)
+        guard copy >= 0 else {
+            fail(LedgerIOError("dup", segmentPath))
+            return false
+        }
+        syncInFlight = DueSync(fd: copy, path: segmentPath, size: segmentSize, sequence: unsyncedSequence,
+                               keptBytes: unsynced.readableBytes, directory: directorySyncPending,
+                               generation: syncGeneration)
+        return true
+    }
+
+    /// Records the sync thread's fsync: what it covers (the frames written
+    /// before it began) is durable, unless an fsync under the lock has moved
+    /// things on since (then it only counts if it failed). True when it failed.
+    private func synced(_ due: DueSync, _ result: Result<Void, LedgerIOError>, started: Int64) -> Bool {
+        syncInFlight = nil
+        switch result {
+        case .failure(let error):
+            // Even a stale one: the pages it covered may be gone.
+            fail(error)
+            return true
+        case .success:
+            guard due.generation == syncGeneration else { return false }
+            lastSyncNanos = Clock.monotonicNanos()
+            syncedSize = due.size
+            unsynced.consume(due.keptBytes)
+            syncedSequence = due.sequence
+            if due.directory { directorySyncPending = false }
+            emit(.durable(sequence: due.sequence, latencyNanos: lastSyncNanos - started))
+            return false
+        }
+    }
+
+    /// At stop: whatever the policy, a clean shutdown leaves everything on stable storage.
+    private func finish() {
+        if let (name, index) = sealedIndexPending.take() { writeSealedIndex(index, name: name) }
+        if failure == nil && (unsyncedSequence > syncedSequence || directorySyncPending) {
+            do throws(LedgerIOError) { try sync() } catch { fail(error) }
+        }
+        if failure == nil { checkpoint(durable: true) }
+        stoppedAtSequence = syncedSequence
+        if fd >= 0 {
+            close(fd)
+            fd = -1
+        }
+        staging.release()
+        unsynced.release()
+    }
+
+    private func emit(_ event: WriterEvent) {
+        if inlineEvents != nil { inlineEvents?.append(event) } else { notify(event) }
+    }
+
+    private func fail(_ error: LedgerIOError) {
+        failure = error
+        emit(.failed(error))
+    }
+
+    /// After a failed write or fsync: cuts the segment back to its last whole
+    /// frame, writes again every frame the last good fsync does not cover
+    /// (after a failed fsync the kernel may have dropped those pages or
+    /// marked them clean, so the page cache is not trusted), and fsyncs.
+    private func restore() throws(LedgerIOError) {
+        try FileIO.truncate(fd, to: segmentSize, path: segmentPath)
+        if unsynced.readableBytes > 0 {
+            try FileIO.pwriteAll(fd, unsynced.readPointer, unsynced.readableBytes, at: syncedSize, path: segmentPath)
+        }
+        try sync()
+    }
+
+    /// Appends `batches` as frames. All or nothing as far as anyone can tell:
+    /// on an error nothing is reported, and the writer's view of the segment
+    /// stays at the last whole frame before them (`restore` cuts the rest).
     private func write(_ batches: [Batch]) throws(LedgerIOError) {
         if shouldRoll() { try roll() }
         var frames: [WrittenFrame] = []
         var bytes = 0
+        var offset = segmentSize
+        let keptBefore = unsynced.readableBytes
         var i = 0
-        while i < batches.count {
-            // Gather batches into one frame up to the size cap.
-            staging.clear()
-            let first = batches[i].firstSequence
-            var count = 0
-            repeat {
-                let b = batches[i]
-                staging.append(b.bytes.readPointer, b.bytes.readableBytes)
-                count += b.count
-                bytes += b.byteCount
-                i += 1
-            } while i < batches.count && staging.readableBytes + batches[i].byteCount <= settings.maxFrameBytes
-            let frame: UnsafeRawBufferPointer
-            do {
-                frame = try encoder.encode(records: staging.readPointer, length: staging.readableBytes,
-                                           count: count, firstSequence: first)
-            } catch {
-                throw LedgerIOError("compress", segmentPath, errno: EIO)
+        do throws(LedgerIOError) {
+            while i < batches.count {
+                // Gather batches into one frame up to the size cap.
+                staging.clear()
+                let first = batches[i].firstSequence
+                var count = 0
+                repeat {
+                    let b = batches[i]
+                    staging.append(b.bytes.readPointer, b.bytes.readableBytes)
+                    count += b.count
+                    bytes += b.byteCount
+                    i += 1
+                } while i < batches.count && staging.readableBytes + batches[i].byteCount <= settings.maxFrameBytes
+                let frame: UnsafeRawBufferPointer
+                do {
+                    frame = try encoder.encode(records: staging.readPointer, length: staging.readableBytes,
+                                               count: count, firstSequence: first)
+                } catch {
+                    throw LedgerIOError("compress", segmentPath, errno: EIO)
+                }
+                guard let base = frame.baseAddress, case .success(let header) = FrameHeader.decode(base) else {
+                    throw LedgerIOError("encode frame", segmentPath, errno: EIO)
+                }
+                try FileIO.pwriteAll(fd, base, frame.count, at: offset, path: segmentPath)
+                unsynced.append(base, frame.count)
+                frames.append(WrittenFrame.summarize(offset: offset, header: header,
+                                                     records: staging.readPointer, length: staging.readableBytes))
+                offset += frame.count
             }
-            let offset = segmentSize
-            guard let frameBase = frame.baseAddress else { throw LedgerIOError("encode frame", segmentPath, errno: EIO) }
-            try FileIO.writeAll(fd, frameBase, frame.count, path: segmentPath)
-            segmentSize += frame.count
-            guard let base = frame.baseAddress, case .success(let header) = FrameHeader.decode(base) else {
-                throw LedgerIOError("encode frame", segmentPath, errno: EIO)
-            }
-            let written = WrittenFrame.summarize(offset: offset, header: header,
-                                                 records: staging.readPointer, length: staging.readableBytes)
-            index.addWritten(written)
-            frames.append(written)
-            unsyncedSequence = header.nextSequence
+        } catch {
+            unsynced.writeIndex = unsynced.readIndex + keptBefore
+            throw error
         }
-        notify(.written(sequence: unsyncedSequence, segment: segmentName, frames: frames, bytes: bytes))
-        if settings.fsync == .always { sync() }
+        segmentSize = offset
+        for f in frames { index.addWritten(f) }
+        if let last = frames.last { unsyncedSequence = last.header.nextSequence }
+        emit(.written(sequence: unsyncedSequence, segment: segmentName, frames: frames, bytes: bytes))
     }
 
-    private func sync() {
+    /// fsyncs the active segment holding the lock (restoring, sealing,
+    /// stopping); the frames kept for a rewrite are then dropped.
+    private func sync() throws(LedgerIOError) {
+        syncGeneration += 1
         let started = Clock.monotonicNanos()
-        do throws(LedgerIOError) {
-            try FileIO.fsync(fd, path: segmentPath)
-        } catch {
-            notify(.failed(error.description))
-            return
+        try FileIO.fsync(fd, path: segmentPath)
+        if directorySyncPending {
+            try FileIO.fsyncDirectory(settings.directory)
+            directorySyncPending = false
         }
         lastSyncNanos = Clock.monotonicNanos()
+        syncedSize = segmentSize
+        unsynced.clear()
         syncedSequence = unsyncedSequence
-        notify(.durable(sequence: syncedSequence, latencyNanos: lastSyncNanos - started))
+        emit(.durable(sequence: syncedSequence, latencyNanos: lastSyncNanos - started))
     }
 
     private func shouldRoll() -> Bool {
-        guard index.recordCount > 0 else { return false }
+        // Sealing waits for the fsync in flight: one fsync of a segment at a time.
+        guard index.recordCount > 0, syncInFlight == nil else { return false }
         return segmentSize >= settings.segmentBytes
             || Clock.monotonicNanos() - segmentOpenedNanos >= settings.segmentAgeNanos
     }
 
-    /// Seals the active segment (sync, final index) and starts the next one.
+    /// Seals the active segment and starts the next one. The sealed segment
+    /// is fsynced before the next one's file exists, so a crash never leaves
+    /// a newer segment after an unsynced one; nothing changes until that file
+    /// is open, so a failure leaves the active segment as it was. The rest
+    /// waits, outside the lock: the new file's directory entry is fsynced
+    /// with its first fsync (before anything in it is reported durable), the
+    /// sealed index is written after the step (`writeSealedIndex`).
     private func roll() throws(LedgerIOError) {
-        try FileIO.fsync(fd, path: segmentPath)
-        syncedSequence = unsyncedSequence
-        index.sealed = true
-        let sealedName = segmentName
-        let sealedIndex = index
-        let sealedSize = segmentSize
-        try writeIndex(index, name: segmentName, durable: true)
-        close(fd)
+        try sync()
+        var sealedIndex = index
+        sealedIndex.sealed = true
         let next = index.nextSequence
         let name = LedgerDirectory.segmentName(next)
         let path = settings.directory + "/" + name
-        fd = try FileIO.open(path, O_WRONLY | O_CREAT | O_APPEND)
-        try FileIO.fsyncDirectory(settings.directory)
+        let newFD = try FileIO.open(path, O_WRONLY | O_CREAT)
+        close(fd)
+        directorySyncPending = true
+        sealedIndexPending = (segmentName, sealedIndex)
+        let sealedName = segmentName
+        let sealedSize = segmentSize
+        fd = newFD
         segmentName = name
         segmentPath = path
         segmentSize = 0
+        syncedSize = 0
         segmentOpenedNanos = Clock.monotonicNanos()
         index = SegmentIndex(firstSequence: next)
         checkpointedBytes = 0
-        notify(.durable(sequence: syncedSequence, latencyNanos: 0))
-        notify(.rolled(sealed: sealedName, index: sealedIndex, size: sealedSize, next: name, nextFirstSequence: next))
+        emit(.rolled(sealed: sealedName, index: sealedIndex, size: sealedSize, next: name, nextFirstSequence: next))
+    }
+
+    /// A sealed segment's final index (fsynced). Not writing it loses
+    /// nothing: recovery rebuilds it by scanning the segment.
+    private func writeSealedIndex(_ index: SegmentIndex, name: String) {
+        // Notified directly: this runs on the writer thread, never inline.
+        do throws(LedgerIOError) {
+            try writeIndex(index, name: name, durable: true)
+        } catch {
+            notify(.indexFailed(error))
+        }
+        notify(.sealed(name))
     }
 
     /// Rewrites the active segment's index so recovery can skip inflating
@@ -282,7 +628,7 @@ final class LedgerWriter: @unchecked Sendable {
             try writeIndex(index, name: segmentName, durable: durable)
             checkpointedBytes = UInt64(segmentSize)
         } catch {
-            notify(.failed(error.description))
+            emit(.indexFailed(error))
         }
     }
 

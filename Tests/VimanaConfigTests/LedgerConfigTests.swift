@@ -105,6 +105,12 @@ import Testing
         #expect(high.retentionMaxBytes == Int.max - (1 << 30) + 1)
     }
 
+    @Test func compactionCanBeTurnedOff() throws {
+        #expect(try loaded("ledger:\n  compaction_level: off\n").ledger.compactionLevel == nil)
+        #expect(try loaded("ledger:\n  compaction_level: OFF\n").ledger.compactionLevel == nil)
+        #expect(try loaded("").ledger.compactionLevel == 6)
+    }
+
     // MARK: - Refused
 
     @Test(arguments: [
@@ -157,9 +163,9 @@ import Testing
         ("ledger:\n  compression_level: 10\n",
          "phoenix.yaml:2:22: ledger.compression_level: expected an integer from 0 to 9, got '10'"),
         ("ledger:\n  compaction_level: -1\n",
-         "phoenix.yaml:2:21: ledger.compaction_level: expected an integer from 0 to 9, got '-1'"),
+         "phoenix.yaml:2:21: ledger.compaction_level: expected an integer from 0 to 9 or 'off', got '-1'"),
         ("ledger:\n  compaction_level: fast\n",
-         "phoenix.yaml:2:21: ledger.compaction_level: expected an integer from 0 to 9, got 'fast'"),
+         "phoenix.yaml:2:21: ledger.compaction_level: expected an integer from 0 to 9 or 'off', got 'fast'"),
         // sizes
         ("ledger:\n  max_pending: 1023KiB\n",
          "phoenix.yaml:2:16: ledger.max_pending: expected a size from 1MiB to 16GiB (like 64KiB or 65536), got '1023KiB'"),

@@ -31,7 +31,7 @@ import Glibc
     /// A stopped server whose ledger has sealed segments in small frames:
     /// 400 XADDs, topic `a` for odd i and `b` for even, ID `i-1`, 300 random letters each.
     static func writeSealedLedger() throws -> ServerProcess {
-        let config = "ledger:\n  segment_bytes: 64KiB\n  compaction_level: 0\n"
+        let config = "ledger:\n  segment_bytes: 64KiB\n  compaction_level: off\n"
         let server = try ServerProcess(arguments: ["--fsync", "always"], config: config, logLevel: "info")
         let c = try RawClient(port: server.port)
         let r = RESPReader(c)
@@ -269,6 +269,8 @@ import Glibc
         defer { for (_, dir) in scenarios { try? FileManager.default.removeItem(atPath: dir) } }
         let plainFrames = try LedgerToolTests.frames(plain.ledgerDirectory + "/" + Self.segment)
         let sealedFrames = try LedgerToolTests.frames(sealed.ledgerDirectory + "/" + Self.segment)
+        try #require(plainFrames.count == 30 && sealedFrames.count > 10,
+                     "frames: \(plainFrames.count) in the plain ledger, \(sealedFrames.count) in the sealed one")
         try scenario("corrupt active", from: plain) { try Self.flip($0 + "/" + Self.segment, at: plainFrames[12].offset + 40) }
         try scenario("cut last frame", from: plain) {
             #expect(truncate($0 + "/" + Self.segment, off_t(plainFrames[29].offset + plainFrames[29].length - 3)) == 0)

@@ -99,9 +99,7 @@ import Testing
         #expect(first.terminate() == 0)
 
         let restarted = try ServerProcess(arguments: ["--fsync", "always"], logLevel: "info", ledgerDirectory: dir)
-        let r = try RawClient(port: restarted.port)
-        r.send(RawClient.command(["XRANGE", "orders", "-", "+"]))
-        let stored = CrashTests.ids(in: r.readAvailable(quiet: 0.5))
+        let stored = try streamIDs(restarted, "orders")
         #expect(stored == acked, "\(acked.count) acknowledged, \(stored.count) after the restart")
         #expect(!restarted.log.contains("ledger tail truncated"), "\(restarted.log)")
     }

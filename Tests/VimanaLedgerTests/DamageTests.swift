@@ -51,8 +51,8 @@ import VimanaCore
         options.fsync = .always
         options.segmentBytes = segmentBytes
         options.tailBytes = 0
-        // Stored blocks never pay: compaction keeps sealed segments in their small frames.
-        options.compactionLevel = 0
+        // Sealed segments keep their small frames.
+        options.compactionLevel = nil
         let ledger = Ledger(options: options)
         return (ledger, try ledger.open(notify: loop.notify))
     }

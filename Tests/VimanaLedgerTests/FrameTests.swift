@@ -54,6 +54,31 @@ import VimanaCore
         #expect(records == a + b)
     }
 
+    /// Small frames are stored (zlib level 0) and larger ones compressed; both read back.
+    @Test func framesBelowTheStoreThresholdAreStoredAndStillRoundTrip() throws {
+        let dir = temporaryDirectory()
+        let encoder = try FrameEncoder(level: 6, storeBelow: 2048)
+        var frames: [[UInt8]] = []
+        var raw: [Int] = []
+        var all: [LedgerRecord] = []
+        for (n, first) in [(3, UInt64(1)), (200, UInt64(4))] {
+            let records = sampleRecords(n, first: first)
+            var b = ByteBuffer(capacity: 64)
+            defer { b.release() }
+            for r in records { RecordCodec.append(r, to: &b) }
+            raw.append(b.readableBytes)
+            frames.append(Array(try encoder.encode(records: b.readPointer, length: b.readableBytes, count: n, firstSequence: first)))
+            all += records
+        }
+        #expect(raw[0] < 2048 && raw[1] >= 2048)
+        // Stored: a zlib header, one stored block (5 bytes) and the Adler-32 around the raw bytes.
+        #expect(frames[0].count == FrameHeader.size + raw[0] + 11)
+        #expect(frames[1].count < FrameHeader.size + raw[1] / 2)
+        let (outcome, records) = try scan(writeSegment(frames, dir: dir))
+        #expect(outcome.problem == nil)
+        #expect(records == all)
+    }
+
     @Test func aTornTailIsCutAtTheLastWholeFrameAtEveryByteOffset() throws {
         let dir = temporaryDirectory()
         let first = try encodeFrame(sampleRecords(3))

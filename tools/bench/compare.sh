@@ -19,6 +19,7 @@
 #   xadd everysec [xadd_everysec]  redis-benchmark -c 50 -n N XADD s * f 0123456789abcdef against
 #                        redis-server --appendonly yes --appendfsync everysec --dir TMP and
 #                        vimana --fsync everysec (N calibrated so that the faster server runs >= 2 s)
+#   xadd everysec P16 [xadd_everysec16] the same with -P 16
 #   xadd always [xadd_always]      the same with appendfsync always / --fsync always
 #   xadd always P16 [xadd_always16] the same with -P 16
 #   idle 10k [idle]      RSS growth with 10,000 idle connections (once per server, on fresh
@@ -73,7 +74,7 @@
 # Environment: BENCH_BIN (binary providing `bench`, default VIMANA_BINARY),
 #   FANOUT_PIPELINE (default 1024: shallower windows measure thread wake-ups
 #   on the client core, not the server), FANOUT1_MSGS / FANOUT10_MSGS (default: calibrated
-#   so the faster server runs >= 2 s), XADD_EVERYSEC_N / XADD_ALWAYS_N / XADD_ALWAYS16_N
+#   so the faster server runs >= 2 s), XADD_EVERYSEC_N / XADD_EVERYSEC16_N / XADD_ALWAYS_N / XADD_ALWAYS16_N
 #   (default: calibrated likewise), IDLE_CONNS (default 10000), SUSTAINED_SECONDS,
 #   SUSTAINED_ROUNDS, COMPRESSION_BYTES, COMPRESSION_SEGMENT, RESTART_SIZE, RESTART_RUNS,
 #   TASKS_ROUNDS, TASKS1_MSGS, TASKS16_MSGS.
@@ -85,7 +86,7 @@ OUT=""
 REDIS_ONLY=0
 QUICK=0
 ALL_ROWS="ping,publish,publish_nl,ping16,publish16,publish16_nl,fanout1,fanout10,fanout10_nl"
-ALL_ROWS+=",xadd_everysec,xadd_always,xadd_always16,idle,tasks,sustained,compression,restart"
+ALL_ROWS+=",xadd_everysec,xadd_everysec16,xadd_always,xadd_always16,idle,tasks,sustained,compression,restart"
 ROWS=$ALL_ROWS
 VIMANA=""
 while (($#)); do
@@ -248,6 +249,7 @@ want fanout1 && add_row "fanout 1>1" redis vimana "run_fanout SERVER 1 N1"
 want fanout10 && add_row "fanout 1>10" redis vimana "run_fanout SERVER 10 N10"
 want fanout10_nl && add_row "fanout 1>10 (no ledger)" redis vimana_nl "run_fanout SERVER 10 N10"
 want xadd_everysec && add_row "xadd everysec" redis_es vimana_es "run_benchmark SERVER NXE ${XADD[*]}"
+want xadd_everysec16 && add_row "xadd everysec P16" redis_es vimana_es "run_benchmark SERVER NXE16 -P 16 ${XADD[*]}"
 want xadd_always && add_row "xadd always" redis_al vimana_al "run_benchmark SERVER NXA ${XADD[*]}"
 want xadd_always16 && add_row "xadd always P16" redis_al vimana_al "run_benchmark SERVER NXA16 -P 16 ${XADD[*]}"
 
@@ -284,15 +286,17 @@ for name in "${!PID[@]}"; do echo "$name on port ${PORT[$name]} (pid ${PID[$name
 echo "redis-server $REDIS_VERSION; vimana $VIMANA; pinning: servers ${SERVER_PIN[*]:-none}, clients ${CLIENT_PIN[*]:-none}; $ROUNDS rounds; CLK_TCK $CLK_TCK" >&2
 
 # ---------------------------------------------------------------- measurements
-# Each run prints "RATE REQUESTS" on stdout; REQUESTS is what CPU is divided by.
+# Each run prints "RATE REQUESTS [P50 P99]" on stdout; REQUESTS is what CPU is
+# divided by; P50 and P99 (ms, per request) only where the client reports them.
 run_benchmark() {  # instance requests, then redis-benchmark arguments
     local port=${PORT[$1]} n=$2 csv
     shift 2
     csv=$("${CLIENT_PIN[@]}" redis-benchmark -h 127.0.0.1 -p "$port" -c 50 -n "$n" --csv "$@" 2>>"$WORK/benchmark.err")
-    # One CSV line per test ("PING_INLINE","123.45",...); several tests are
-    # combined as total requests over total time.
-    echo "$csv" | awk -F'","' -v n="$n" 'NR > 1 { gsub(/"/, "", $2); if ($2 > 0) { t += n / $2; c += n } }
-        END { if (c == 0) print "0 0"; else printf "%.1f %d\n", c / t, c }'
+    # One CSV line per test ("PING_INLINE","123.45",...,"p50","p95","p99","max");
+    # several tests are combined as total requests over total time, and the
+    # mean of their percentiles.
+    echo "$csv" | awk -F'","' -v n="$n" 'NR > 1 { gsub(/"/, "", $2); if ($2 > 0) { t += n / $2; c += n; p50 += $5; p99 += $7; k++ } }
+        END { if (c == 0) print "0 0"; else printf "%.1f %d %.3f %.3f\n", c / t, c, p50 / k, p99 / k }'
 }
 
 run_fanout() {  # instance subscribers messages
@@ -339,7 +343,7 @@ pair() {  # row label -> "redis-instance vimana-instance" (vimana omitted with -
     done
 }
 
-N1=0 N10=0 NXE=0 NXA=0 NXA16=0
+N1=0 N10=0 NXE=0 NXE16=0 NXA=0 NXA16=0
 if want fanout1; then
     N1=${FANOUT1_MSGS:-$( ((QUICK)) && echo 100000 || calibrate 1 $(pair "fanout 1>1"))}
 fi
@@ -350,27 +354,32 @@ fi
 if want xadd_everysec; then
     NXE=${XADD_EVERYSEC_N:-$( ((QUICK)) && echo 20000 || calibrate_benchmark "$(pair "xadd everysec")" 20000 "${XADD[@]}")}
 fi
+if want xadd_everysec16; then
+    NXE16=${XADD_EVERYSEC16_N:-$( ((QUICK)) && echo 50000 || calibrate_benchmark "$(pair "xadd everysec P16")" 100000 -P 16 "${XADD[@]}")}
+fi
 if want xadd_always; then
     NXA=${XADD_ALWAYS_N:-$( ((QUICK)) && echo 20000 || calibrate_benchmark "$(pair "xadd always")" 20000 "${XADD[@]}")}
 fi
 if want xadd_always16; then
     NXA16=${XADD_ALWAYS16_N:-$( ((QUICK)) && echo 50000 || calibrate_benchmark "$(pair "xadd always P16")" 100000 -P 16 "${XADD[@]}")}
 fi
-((${#ORDER[@]})) && echo "messages/requests: fanout 1>1 $N1, fanout 1>10 $N10, xadd everysec $NXE, xadd always $NXA, xadd always P16 $NXA16" >&2
+((${#ORDER[@]})) && echo "messages/requests: fanout 1>1 $N1, fanout 1>10 $N10, xadd everysec $NXE, xadd everysec P16 $NXE16, xadd always $NXA, xadd always P16 $NXA16" >&2
 
-declare -A RATE CPU  # key "row|side" -> space-separated per-round figures
-measure() {  # row side instance, then the command producing "RATE REQUESTS"
-    local row=$1 side=$2 inst=$3 pid before after out rate requests cpu
+declare -A RATE CPU P50 P99  # key "row|side" -> space-separated per-round figures
+measure() {  # row side instance, then the command producing "RATE REQUESTS [P50 P99]"
+    local row=$1 side=$2 inst=$3 pid before after out rate requests p50 p99 cpu
     shift 3
     pid=${PID[$inst]}
     before=$(cpu_ticks "$pid")
     out=$("$@")
     after=$(cpu_ticks "$pid")
-    read -r rate requests <<<"$out"
+    read -r rate requests p50 p99 <<<"$out"
     cpu=$(awk -v d=$((after - before)) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN { if (n > 0) printf "%.4f", d / hz * 1e6 / n; else print "nan" }')
     RATE[$row|$side]+="$rate "
     CPU[$row|$side]+="$cpu "
-    printf '  %-24s %-10s %14s /s  %9s us CPU/req  (%d ticks, %s requests)\n' "$row" "$inst" "$rate" "$cpu" $((after - before)) "$requests" >&2
+    [[ -n $p50 ]] && { P50[$row|$side]+="$p50 "; P99[$row|$side]+="$p99 "; }
+    printf '  %-24s %-10s %14s /s  %9s us CPU/req  p50 %s p99 %s ms  (%d ticks, %s requests)\n' "$row" "$inst" "$rate" "$cpu" \
+        "${p50:--}" "${p99:--}" $((after - before)) "$requests" >&2
 }
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -383,7 +392,8 @@ if ((${#ORDER[@]})); then
         for entry in "${ORDER[@]}"; do
             IFS='|' read -r row rinst vinst command <<<"$entry"
             command=${command/N10/$N10}; command=${command/N1/$N1}
-            command=${command/NXA16/$NXA16}; command=${command/NXA/$NXA}; command=${command/NXE/$NXE}
+            command=${command/NXA16/$NXA16}; command=${command/NXA/$NXA}
+            command=${command/NXE16/$NXE16}; command=${command/NXE/$NXE}
             for side in "${sides[@]}"; do
                 inst=$rinst; [[ $side == vimana ]] && inst=$vinst
                 # noglob: the XADD template holds a literal *.
@@ -658,6 +668,22 @@ mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
             "idle ${IDLE_CONNS}" "$rper" "$vper" "$(ratio "$vper" "$rper")" "$IDLE_CONNS" "$rbefore" "$rafter"
     fi
     for note in "${XADD_NOTES[@]}"; do echo "# $note"; done
+    # Latency of the redis-benchmark rows (each request's round trip, as the client reports it).
+    header=0
+    for entry in "${ORDER[@]}"; do
+        row=${entry%%|*}
+        [[ -n ${P50[$row|redis]:-} ]] || continue
+        if ((header == 0)); then
+            echo
+            echo "# latency: redis-benchmark p50 / p99 per request in ms, medians of $ROUNDS rounds"
+            printf '%-24s %11s %11s %11s %11s\n' row "redis p50" "redis p99" "vimana p50" "vimana p99"
+            header=1
+        fi
+        vp50="-" vp99="-"
+        if ((!REDIS_ONLY)); then vp50=$(median <<<"${P50[$row|vimana]:-}"); vp99=$(median <<<"${P99[$row|vimana]:-}"); fi
+        printf '%-24s %11s %11s %11s %11s\n' "$row" "$(fmt "$(median <<<"${P50[$row|redis]}")" 3)" \
+            "$(fmt "$(median <<<"${P99[$row|redis]}")" 3)" "$(fmt "$vp50" 3)" "$(fmt "$vp99" 3)"
+    done
 
     if ((${#TASK_SETTINGS[@]})); then
         echo

@@ -22,7 +22,9 @@ final class ServerProcess: @unchecked Sendable {
     }
 
     /// Starts `vimana serve` with JSON logs and waits for the listening line.
-    init(arguments: [String] = [], config: String? = nil, logLevel: String = "debug", ledgerDirectory: String? = nil) throws {
+    /// `environment`: added to the test's own (LD_PRELOAD shims).
+    init(arguments: [String] = [], config: String? = nil, logLevel: String = "debug", ledgerDirectory: String? = nil,
+         environment: [String: String] = [:]) throws {
         ownsLedger = ledgerDirectory == nil
         self.ledgerDirectory = ledgerDirectory ?? NSTemporaryDirectory() + "vimana-ledger-\(UUID().uuidString)"
         var args = ["serve", "--port", "0", "--http-port", "0", "--log-format", "json", "--log-level", logLevel,
@@ -32,6 +34,9 @@ final class ServerProcess: @unchecked Sendable {
         }
         process.executableURL = URL(fileURLWithPath: Self.binaryPath)
         process.arguments = args + arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardError = stderrPipe
         process.standardOutput = FileHandle.nullDevice
         stderrPipe.fileHandleForReading.readabilityHandler = { [weak self] h in
@@ -142,23 +147,4 @@ func expectNothingPending(_ server: ServerProcess, topic: String, group: String)
         if pending.hasPrefix("*4\r\n:0\r\n") { break }
     }
     #expect(pending.hasPrefix("*4\r\n:0\r\n"), "pending: \(visible(pending))")
-}
-
-/// Waits (up to 5 s) until every ledger record appended so far is durable:
-/// `ledger_durable_sequence` reaches the `ledger_next_sequence` read first.
-func waitUntilDurable(_ server: ServerProcess) -> Bool {
-    func field(_ name: String) -> Int? {
-        guard let c = try? RawClient(port: server.port) else { return nil }
-        c.send("INFO ledger\r\n")
-        let text = c.readAvailable(quiet: 0.1)
-        guard let line = text.split(separator: "\r\n").first(where: { $0.hasPrefix(name + ":") }) else { return nil }
-        return Int(line.dropFirst(name.count + 1))
-    }
-    guard let target = field("ledger_next_sequence") else { return false }
-    let deadline = Date().addingTimeInterval(5)
-    while Date() < deadline {
-        if let durable = field("ledger_durable_sequence"), durable >= target { return true }
-        usleep(50_000)
-    }
-    return false
 }

@@ -1,0 +1,128 @@
+import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Keeps `window` XADDs in flight on one connection and sorts the replies:
+/// the IDs the server acknowledged, in order, and the error replies. For the
+/// durability tests: every acknowledged ID must be readable after a restart.
+final class XAddAppender: @unchecked Sendable {
+    let client: RawClient
+    let topic: String
+    /// Bytes of random hex per entry (0: a 100-byte pad of `x`): hex of
+    /// random bytes compresses only about 2:1, so it fills a disk.
+    let valueBytes: Int
+    let acked = Mutex<[String]>([])
+    let errors = Mutex<[String]>([])
+    /// Stop sending; `run` returns once every reply is in (or the connection ends).
+    let stop = Atomic<Bool>(false)
+    /// Set when `run` has returned: nothing is appended to `acked` after.
+    let finished = Atomic<Bool>(false)
+    static let window = 16
+
+    init(port: Int, topic: String, valueBytes: Int = 0) throws {
+        client = try RawClient(port: port, timeout: 0.2)
+        self.topic = topic
+        self.valueBytes = valueBytes
+    }
+
+    var ackedCount: Int { acked.withLock { $0.count } }
+    var errorCount: Int { errors.withLock { $0.count } }
+
+    func start() {
+        let thread = Thread { self.run() }
+        thread.start()
+    }
+
+    /// Waits (up to `timeout` s) for `run` to return after `stop`.
+    @discardableResult
+    func finish(timeout: TimeInterval = 10) -> Bool {
+        stop.store(true, ordering: .relaxed)
+        let deadline = Date().addingTimeInterval(timeout)
+        while !finished.load(ordering: .acquiring) && Date() < deadline { usleep(10_000) }
+        return finished.load(ordering: .acquiring)
+    }
+
+    private func value() -> String {
+        if valueBytes == 0 { return String(repeating: "x", count: 100) }
+        var g = SystemRandomNumberGenerator()
+        let digits = Array("0123456789abcdef".utf8)
+        return String(decoding: (0..<valueBytes).map { _ in digits[Int(g.next() & 15)] }, as: UTF8.self)
+    }
+
+    func run() {
+        defer { finished.store(true, ordering: .releasing) }
+        var pending = 0
+        var buffer: [UInt8] = []
+        var n = 0
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let stopping = stop.load(ordering: .relaxed)
+            if stopping && pending == 0 { return }
+            while !stopping && pending < Self.window {
+                client.send(RawClient.command(["XADD", topic, "*", "n", "\(n)", "pad", value()]))
+                n += 1
+                pending += 1
+            }
+            let got = recv(client.fd, &chunk, chunk.count, 0)
+            if got == 0 { return }
+            if got < 0 { if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { continue }; return }
+            buffer += chunk[0..<got]
+            // Complete "$L\r\nID\r\n" and "-error\r\n" replies.
+            var start = 0
+            while start < buffer.count, let cr = buffer[start...].firstIndex(of: 13), cr + 1 < buffer.count {
+                if buffer[start] == 45 {
+                    let text = String(decoding: buffer[(start + 1)..<cr], as: UTF8.self)
+                    errors.withLock { $0.append(text) }
+                    start = cr + 2
+                } else if buffer[start] == 36, let len = Int(String(decoding: buffer[(start + 1)..<cr], as: UTF8.self)),
+                          buffer.count >= cr + 2 + len + 2 {
+                    let id = String(decoding: buffer[(cr + 2)..<(cr + 2 + len)], as: UTF8.self)
+                    acked.withLock { $0.append(id) }
+                    start = cr + 2 + len + 2
+                } else {
+                    break
+                }
+                pending -= 1
+            }
+            buffer.removeFirst(start)
+        }
+    }
+}
+
+/// One INFO field of a running server, or nil.
+func infoField(_ server: ServerProcess, _ name: String, section: String = "ledger") -> String? {
+    guard let c = try? RawClient(port: server.port) else { return nil }
+    c.send("INFO \(section)\r\n")
+    let text = c.readAvailable(quiet: 0.1)
+    guard let line = text.split(separator: "\r\n").first(where: { $0.hasPrefix(name + ":") }) else { return nil }
+    return String(line.dropFirst(name.count + 1))
+}
+
+/// Waits up to `timeout` s for `condition`; true when it held.
+func waitFor(_ timeout: TimeInterval, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if condition() { return true }
+        usleep(20_000)
+    }
+    return condition()
+}
+
+/// Every entry ID of `topic`, read with XRANGE in pages.
+func streamIDs(_ server: ServerProcess, _ topic: String) throws -> [String] {
+    let c = try RawClient(port: server.port)
+    let reader = RESPReader(c)
+    var ids: [String] = []
+    var start = "-"
+    while true {
+        c.send(RawClient.command(["XRANGE", topic, start, "+", "COUNT", "500"]))
+        guard case .array(let entries) = reader.next(timeout: 10) else { throw TestFailure("XRANGE \(topic) did not answer") }
+        for case .array(let entry) in entries {
+            if case .bulk(let id) = entry.first { ids.append(id) }
+        }
+        guard entries.count == 500, let last = ids.last else { return ids }
+        start = "(" + last
+    }
+}
