@@ -260,6 +260,13 @@ public final class Kernel: EventLoopHandler {
     }
 
     public func signalReceived(_ signal: Int32) {
+        guard signal != SIGHUP else {
+            // As Redis: SIGHUP does not stop the server (a closed terminal or a
+            // reload habit must not take the bus down), and nothing is reloaded.
+            log.warn("signal ignored", ["signal": .string(SignalWatcher.name(signal)),
+                                        "reason": .string("the configuration is read at start only: restart to apply changes")])
+            return
+        }
         beginShutdown(reason: SignalWatcher.name(signal))
     }
 

@@ -1,7 +1,12 @@
 import Foundation
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// `vimana pub` and `vimana sub` against the real server.
+/// The command line as a newcomer meets it: `vimana pub` and `vimana sub`
+/// against the real server, every command's help, flags and the errors that
+/// name them, signals, and `make install`.
 @Suite struct CLITests {
     @Test func subPrintsWhatPubPublishes() throws {
         let server = try ServerProcess(logLevel: "info")
@@ -47,6 +52,20 @@ import Testing
         let r = try runVimana(["pub", "--port", String(port), "t", "m"])
         #expect(r.status == 1)
         #expect(r.stderr.contains("127.0.0.1:\(port)"))
+    }
+
+    // MARK: - Signals
+
+    /// SIGHUP neither stops the server nor passes unseen: it is logged, and the server carries on.
+    @Test func sighupIsLoggedAndTheServerCarriesOn() throws {
+        let server = try ServerProcess(logLevel: "info")
+        kill(server.process.processIdentifier, SIGHUP)
+        #expect(server.waitForLog(#""event":"signal ignored","signal":"SIGHUP""#), "log:\n\(server.log)")
+        let c = try RawClient(port: server.port)
+        c.send("PING\r\n")
+        #expect(c.read(matching: "+PONG\r\n") == "+PONG\r\n")
+        #expect(!server.log.contains("shutdown requested"))
+        #expect(server.terminate() == 0)
     }
 }
 
