@@ -13,6 +13,10 @@ public struct Configuration: Sendable, Equatable {
     public var agents: [AgentConfig] = []
     /// Where the configuration came from: a file path, or `built-in default`.
     public var source: String
+    /// Keys set by command-line flags, with the flag as typed:
+    /// `["kernel.port": "--port 7400", "ledger.enabled": "--no-ledger"]`.
+    /// Messages about a key name the flag when there is one, the file otherwise.
+    public var flags: [String: String] = [:]
 
     public init(kernel: KernelConfig = KernelConfig(), logging: LoggingConfig = LoggingConfig(),
                 source: String = "built-in default") {

@@ -18,6 +18,10 @@ enum LedgerCommand {
     static func run(_ args: [String]) -> Int32 {
         guard let sub = args.first else { return CLI.usageError("usage: vimana ledger stats|verify|dump|tail DIR ...") }
         let rest = Array(args.dropFirst())
+        if CLI.wantsHelp(rest) {
+            printOut(usage)
+            return 0
+        }
         switch sub {
         case "stats": return stats(rest)
         case "verify": return verify(rest)

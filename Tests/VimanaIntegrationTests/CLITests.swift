@@ -54,6 +54,90 @@ import Glibc
         #expect(r.stderr.contains("127.0.0.1:\(port)"))
     }
 
+    // MARK: - Usage
+
+    /// `-h`/`--help` after any command prints that command's usage on stdout
+    /// and exits 0, without doing anything else (serve does not serve).
+    @Test(arguments: [
+        (["serve", "--help"], "vimana serve"), (["serve", "-h"], "vimana serve"),
+        (["serve", "--port", "0", "--help"], "vimana serve"),
+        (["pub", "--help"], "vimana pub"), (["pub", "-h"], "vimana pub"),
+        (["sub", "--help"], "vimana sub"), (["sub", "-h"], "vimana sub"),
+        (["check", "--help"], "vimana check"), (["check", "-h"], "vimana check"),
+        (["ledger", "--help"], "vimana ledger verify"), (["ledger", "verify", "--help"], "vimana ledger verify"),
+        (["ledger", "stats", "-h"], "vimana ledger stats"), (["ledger", "dump", "--help"], "vimana ledger dump"),
+        (["ledger", "tail", "-h"], "vimana ledger tail"),
+        (["bench", "--help"], "vimana bench"), (["bench", "-h"], "vimana bench"),
+        (["help", "serve"], "vimana serve"), (["--help"], "vimana serve"),
+    ])
+    func everyCommandPrintsItsUsageOnHelpAndExitsZero(_ args: [String], _ usage: String) throws {
+        let r = try runVimana(args)
+        #expect(r.status == 0, "\(args): \(r.stderr)")
+        #expect(r.stdout.contains("Usage:") && r.stdout.contains(usage), "\(args): \(r.stdout)")
+        #expect(r.stderr == "", "\(args)")
+    }
+
+    // MARK: - Flags and their errors
+
+    /// `--http-port off` is what `http_port: off` is in a file: no HTTP listener.
+    @Test func httpPortOffDisablesHTTPAsTheConfigurationDoes() throws {
+        let dry = try runVimana(["serve", "--http-port", "off", "--dry-run"])
+        #expect(dry.status == 0, "\(dry.stderr)")
+        #expect(dry.stdout.contains("\n  http_port: off\n"), "\(dry.stdout)")
+        #expect(dry.stdout.contains("# overridden by flags: --http-port off\n"), "\(dry.stdout)")
+        let server = try ServerProcess(arguments: ["--http-port", "off"], logLevel: "info")
+        #expect(server.httpPort == -1)
+    }
+
+    /// A refused flag is reported as `--flag value: expected …` (exit 2), not
+    /// against the configuration file, which keeps `file:line:column`.
+    @Test func flagErrorsNameTheFlagAndFileErrorsTheFile() throws {
+        let file = try temporaryFile("kernel:\n  port: 7379\n")
+        for (args, message) in [
+            (["--port", "99999"], "--port 99999: expected an integer from 0 to 65535"),
+            (["--http-port", "none"], "--http-port none: expected an integer from -1 to 65535 or 'off'"),
+            (["--bind", "example.com"], "--bind example.com: expected an IPv4 address such as 127.0.0.1 or 0.0.0.0, or 'localhost'"),
+            (["--fsync", "sometimes"], "--fsync sometimes: expected one of always, everysec, no"),
+            (["--log-level", "loud"], "--log-level loud: expected one of debug, info, warn, error"),
+            (["--ledger-dir", ""], "--ledger-dir \"\": expected a non-empty path without NUL bytes"),
+        ] {
+            let r = try runVimana(["serve", "--config", file] + args)
+            #expect(r.status == 2, "\(args)")
+            #expect(r.stderr == message + "\n", "\(args)")
+        }
+        let bad = try temporaryFile("kernel:\n  port: 99999\n")
+        let r = try runVimana(["serve", "--config", bad, "--port", "0"])
+        #expect(r.status == 2)
+        #expect(r.stderr == "\(bad):2:9: kernel.port: expected an integer from 0 to 65535, got '99999'\n")
+    }
+
+    /// `--no-ledger` with agents declared is refused naming the flag; with a
+    /// file that turns the ledger off, the file's line. The stream commands'
+    /// error names what turned the ledger off.
+    @Test func aDisabledLedgerIsBlamedOnWhatDisabledIt() throws {
+        let agents = try temporaryFile("agents:\n  - id: a\n    subscribes: [t]\n")
+        let flag = try runVimana(["serve", "--config", agents, "--no-ledger"])
+        #expect(flag.status == 2)
+        #expect(flag.stderr == "--no-ledger: agents need the ledger, and \(agents) declares agent a; "
+                + "leave out --no-ledger, or use a configuration without agents\n")
+        let off = try temporaryFile("ledger:\n  enabled: false\nagents:\n  - id: a\n    subscribes: [t]\n")
+        let file = try runVimana(["check", off])
+        #expect(file.status == 2)
+        #expect(file.stderr == "\(off):2:12: ledger.enabled: false, but agents need the ledger, and this file "
+                + "declares agent a; set it to true or remove the agents\n")
+
+        let byFlag = try ServerProcess(arguments: ["--no-ledger"], logLevel: "info")
+        let c = try RawClient(port: byFlag.port)
+        c.send("XLEN t\r\n")
+        let byFlagError = "-ERR the ledger is disabled (--no-ledger)\r\n"
+        #expect(c.read(matching: byFlagError) == byFlagError)
+        let byFile = try ServerProcess(config: "ledger:\n  enabled: false\n", logLevel: "info")
+        let d = try RawClient(port: byFile.port)
+        d.send("XLEN t\r\n")
+        let byFileError = "-ERR the ledger is disabled (ledger.enabled: false in phoenix.yaml)\r\n"
+        #expect(d.read(matching: byFileError) == byFileError)
+    }
+
     // MARK: - Signals
 
     /// SIGHUP neither stops the server nor passes unseen: it is logged, and the server carries on.
