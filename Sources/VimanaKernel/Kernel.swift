@@ -105,11 +105,11 @@ public final class Kernel: EventLoopHandler {
     /// truncated, no index rewritten. Connections that arrive during recovery
     /// wait in the listen backlog until `run`.
     public func start() throws(KernelStartError) {
-        do throws(SystemError) {
+        do throws(KernelStartError) {
             try bindListeners()
         } catch {
             closeListeners()
-            throw KernelStartError(error.description)
+            throw error
         }
         do throws(KernelStartError) {
             try openLedger()
@@ -125,18 +125,26 @@ public final class Kernel: EventLoopHandler {
         startSupervisedAgents()
     }
 
-    private func bindListeners() throws(SystemError) {
+    /// Each error names the listener (RESP or HTTP) and the key or flag that set its port.
+    private func bindListeners() throws(KernelStartError) {
         let k = config.kernel
-        if k.httpPort >= 0 {
-            let (fd, bound) = try Socket.listen(host: k.bind, port: k.httpPort)
-            httpListener = fd
-            httpPort = bound
-            try loop.poller.add(fd, Poller.readable)
+        func listen(_ what: String, _ key: String, _ port: Int) throws(KernelStartError) -> (fd: Int32, port: Int) {
+            do throws(SystemError) {
+                let (fd, bound) = try Socket.listen(host: k.bind, port: port)
+                do throws(SystemError) { try loop.poller.add(fd, Poller.readable) } catch {
+                    Socket.close(fd)
+                    throw error
+                }
+                return (fd, bound)
+            } catch {
+                let source = config.flags[key] ?? "\(key) in \(config.source)"
+                throw KernelStartError("cannot listen on the \(what) port (\(source)): \(error)")
+            }
         }
-        let (fd, bound) = try Socket.listen(host: k.bind, port: k.port)
-        respListener = fd
-        port = bound
-        try loop.poller.add(fd, Poller.readable)
+        if k.httpPort >= 0 {
+            (httpListener, httpPort) = try listen("HTTP", "kernel.http_port", k.httpPort)
+        }
+        (respListener, port) = try listen("RESP", "kernel.port", k.port)
     }
 
     private func closeListeners() {

@@ -138,6 +138,24 @@ import Glibc
         #expect(d.read(matching: byFileError) == byFileError)
     }
 
+    // MARK: - Listeners
+
+    /// A port in use: the error says which listener, and what set its port.
+    @Test func bindErrorsSayWhetherTheRESPOrTheHTTPPortIsTaken() throws {
+        let first = try ServerProcess(logLevel: "info")
+        let resp = try runVimana(["serve", "--port", String(first.port), "--http-port", "off", "--no-ledger"])
+        #expect(resp.status == 1)
+        #expect(resp.stderr.contains("cannot listen on the RESP port (--port \(first.port)): bind 127.0.0.1:\(first.port): "
+                                     + "Address already in use"), "\(resp.stderr)")
+        let http = try runVimana(["serve", "--port", "0", "--http-port", String(first.httpPort), "--no-ledger"])
+        #expect(http.status == 1)
+        #expect(http.stderr.contains("cannot listen on the HTTP port (--http-port \(first.httpPort)): "
+                                     + "bind 127.0.0.1:\(first.httpPort): Address already in use"), "\(http.stderr)")
+        let config = try temporaryFile("kernel:\n  http_port: \(first.httpPort)\n")
+        let fromFile = try runVimana(["serve", "--config", config, "--port", "0", "--no-ledger"])
+        #expect(fromFile.stderr.contains("cannot listen on the HTTP port (kernel.http_port in \(config)): "), "\(fromFile.stderr)")
+    }
+
     // MARK: - Signals
 
     /// SIGHUP neither stops the server nor passes unseen: it is logged, and the server carries on.
