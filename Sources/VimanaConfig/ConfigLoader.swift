@@ -76,6 +76,10 @@ struct Schema {
                     // Never echo the value: it is a secret.
                     throw fail(n, "kernel.password: expected \(expected)")
                 }
+                guard text != KernelConfig.passwordPlaceholder else {
+                    throw fail(n, "kernel.password: replace the placeholder \(KernelConfig.passwordPlaceholder) "
+                               + "with a secret of your own")
+                }
                 k.password = text
             }
         }

@@ -40,6 +40,11 @@ public struct KernelConfig: Sendable, Equatable {
     public var password: String? = nil
 
     public init() {}
+
+    /// What config/examples/production.yaml holds for `kernel.password`: a
+    /// file that still has it is refused, so that the example is never
+    /// deployed with a password that everybody can read.
+    public static let passwordPlaceholder = "CHANGE-ME"
 }
 
 /// Named limits. Each protects the server from one kind of client misbehaviour.

@@ -70,4 +70,10 @@ import VimanaCore
                 + "set it to true or remove the agents")
         #expect(loadError("ledger:\n  enabled: false\n") == nil)
     }
+
+    @Test func thePasswordPlaceholderIsRefused() {
+        #expect(loadError("kernel:\n  password: CHANGE-ME\n")?.description
+                == "phoenix.yaml:2:13: kernel.password: replace the placeholder CHANGE-ME with a secret of your own")
+        #expect(loadError("kernel:\n  password: change-me-not\n") == nil)
+    }
 }

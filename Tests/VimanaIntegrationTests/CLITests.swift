@@ -169,6 +169,40 @@ import Glibc
         #expect(!server.log.contains("shutdown requested"))
         #expect(server.terminate() == 0)
     }
+
+    // MARK: - Listening beyond loopback
+
+    /// config/examples/production.yaml binds 0.0.0.0: its password is a
+    /// placeholder that is refused until replaced.
+    @Test func productionExampleIsRefusedUntilItsPasswordIsReplaced() throws {
+        let path = CompatibilityTests.packageRoot.appendingPathComponent("config/examples/production.yaml").path
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let line = try #require(text.split(separator: "\n", omittingEmptySubsequences: false)
+            .firstIndex { $0.hasPrefix("  password: CHANGE-ME") }) + 1
+        let check = try runVimana(["check", path])
+        #expect(check.status == 2)
+        #expect(check.stderr == "\(path):\(line):13: kernel.password: replace the placeholder CHANGE-ME with a secret of your own\n")
+        let replaced = try temporaryFile(text.replacingOccurrences(of: "password: CHANGE-ME", with: "password: s3cret-of-mine"))
+        let ok = try runVimana(["check", replaced])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(ok.stdout.contains("  bind: 0.0.0.0\n") && ok.stdout.contains("  # password: set (not shown)\n"))
+    }
+
+    /// A server reachable from other machines with no password warns at start; with one, or on loopback, it does not.
+    @Test func listeningBeyondLoopbackWithoutAPasswordIsWarnedAbout() throws {
+        let warning = #""level":"warn","event":"listening beyond loopback without a password","bind":"0.0.0.0""#
+        let open = try ServerProcess(arguments: ["--bind", "0.0.0.0"], logLevel: "info")
+        #expect(open.log.contains(warning), "log:\n\(open.log)")
+        let guarded = try ServerProcess(arguments: ["--bind", "0.0.0.0"], config: "kernel:\n  password: secret\n", logLevel: "info")
+        let loopback = try ServerProcess(logLevel: "info")
+        for server in [guarded, loopback] {
+            // The warning would be written right after `listening`, which ServerProcess waited for.
+            let c = try RawClient(port: server.port)
+            c.send("PING\r\n")
+            _ = c.readAvailable(quiet: 0.1)
+            #expect(!server.log.contains("listening beyond loopback"), "log:\n\(server.log)")
+        }
+    }
 }
 
 /// Collects a child's output from the pipe's handler thread.
