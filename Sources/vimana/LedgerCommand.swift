@@ -2,7 +2,8 @@ import VimanaLedger
 
 /// `vimana ledger stats|verify|dump|tail DIR`: reads a ledger directory
 /// (Protocol/LEDGER.md) with no server, running or not. Exit status: 0 ok,
-/// 1 a problem in the ledger or an unreadable directory, 2 bad arguments.
+/// 1 a problem in the ledger or an unreadable directory, 2 bad arguments or a
+/// DIR that is not a ledger directory.
 enum LedgerCommand {
     static let usage = """
     Usage:
@@ -55,20 +56,32 @@ enum LedgerCommand {
         return (f, f.positional[0])
     }
 
-    /// An error when `dir` is not a directory (exit 1), else nil. When it
-    /// is one and a server holds its lock, says so on stderr: these commands
-    /// only read (they never truncate, rewrite an index or remove a file),
-    /// but what they see of the active segment may already have grown.
+    /// Exit status 2 with a message when `dir` is not a ledger directory:
+    /// missing, not a directory, or holding neither a segment nor
+    /// `ledger.lock` (every directory a server has opened has both), so that
+    /// a mistyped path is never reported as an empty, healthy ledger. Else
+    /// nil; and when a server holds its lock, says so on stderr: these
+    /// commands only read (they never truncate, rewrite an index or remove a
+    /// file), but what they see of the active segment may already have grown.
     static func checkDirectory(_ dir: String) -> Int32? {
-        if FileIO.isDirectory(dir) {
-            if let server = LedgerLock.holder(of: dir) {
-                printErr("vimana ledger: note: a server (pid \(server.pid.map(String.init) ?? "unknown")) is running on \(dir); "
-                         + "reading only, and the active segment may be growing")
-            }
-            return nil
+        guard FileIO.isDirectory(dir) else {
+            printErr("vimana ledger: \(dir): " + (FileIO.exists(dir) ? "not a directory" : "no such directory"))
+            return 2
         }
-        printErr("vimana ledger: \(dir): " + (FileIO.exists(dir) ? "not a directory" : "no such directory"))
-        return 1
+        let names: [String]
+        do throws(LedgerIOError) { names = try FileIO.list(dir) } catch {
+            printErr("vimana ledger: \(error)")
+            return 1
+        }
+        guard names.contains(where: { $0 == LedgerLock.fileName || LedgerDirectory.firstSequence(ofSegment: $0) != nil }) else {
+            printErr("vimana ledger: \(dir): not a ledger directory (no segment files, no \(LedgerLock.fileName))")
+            return 2
+        }
+        if let server = LedgerLock.holder(of: dir) {
+            printErr("vimana ledger: note: a server (pid \(server.pid.map(String.init) ?? "unknown")) is running on \(dir); "
+                     + "reading only, and the active segment may be growing")
+        }
+        return nil
     }
 
     // MARK: - verify

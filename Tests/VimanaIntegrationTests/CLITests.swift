@@ -203,6 +203,29 @@ import Glibc
             #expect(!server.log.contains("listening beyond loopback"), "log:\n\(server.log)")
         }
     }
+
+    // MARK: - Ledger directories
+
+    /// A directory with neither segments nor ledger.lock is not a ledger:
+    /// `verify` (and the other readers) exit 2 and say so, instead of
+    /// reporting an empty, healthy ledger.
+    @Test func ledgerVerifyOnADirectoryThatIsNotALedgerExitsTwo() throws {
+        let dir = NSTemporaryDirectory() + "vimana-not-a-ledger-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "notes".write(toFile: dir + "/README.txt", atomically: true, encoding: .utf8)
+        for command in ["verify", "stats", "dump", "tail"] {
+            let r = try runVimana(["ledger", command, dir])
+            #expect(r.status == 2, "\(command)")
+            #expect(r.stderr == "vimana ledger: \(dir): not a ledger directory (no segment files, no ledger.lock)\n", "\(command)")
+            #expect(r.stdout == "", "\(command)")
+        }
+        let python = try CompatibilityTests.runTool(
+            ["python3", CompatibilityTests.packageRoot.appendingPathComponent("tools/ledger/vimana_ledger.py").path, "verify", dir],
+            timeout: 60)
+        #expect(python.status == 2)
+        #expect(python.output == "vimana_ledger: \(dir): not a ledger directory (no segment files, no ledger.lock)\n")
+    }
 }
 
 /// Collects a child's output from the pipe's handler thread.

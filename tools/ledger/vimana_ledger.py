@@ -57,8 +57,8 @@ It only reads: no file in the directory is created, changed or removed, so
 it can run beside a server. When a server holds the directory's lock, a note
 on stderr says so (its active segment may be growing while it is read).
 
-Exit status: 0 ok, 1 a problem in the ledger, 2 bad arguments or unreadable
-directory.
+Exit status: 0 ok, 1 a problem in the ledger, 2 bad arguments, an unreadable
+directory, or one that is not a ledger (no segment files, no ledger.lock).
 """
 import argparse
 import fcntl
@@ -1009,6 +1009,15 @@ def main(argv=None, out=None, err=None):
     args = _parser().parse_args(argv)
     if not os.path.isdir(args.dir):
         err.write("%s: %s: not a directory\n" % (PROG, args.dir))
+        return 2
+    try:
+        names = os.listdir(args.dir)
+    except OSError as e:
+        err.write("%s: %s\n" % (PROG, e))
+        return 2
+    if LOCK_FILE not in names and not any(is_segment_name(n) for n in names):
+        # Every directory a server has opened has both: a mistyped path is not an empty ledger.
+        err.write("%s: %s: not a ledger directory (no segment files, no %s)\n" % (PROG, args.dir, LOCK_FILE))
         return 2
     pid = server_holding(args.dir)
     if pid is not None:
