@@ -226,6 +226,40 @@ import Glibc
         #expect(python.status == 2)
         #expect(python.output == "vimana_ledger: \(dir): not a ledger directory (no segment files, no ledger.lock)\n")
     }
+
+    // MARK: - make install
+
+    /// `make install` builds the release binary and copies it to
+    /// $(DESTDIR)$(PREFIX)/bin/vimana, PREFIX /usr/local by default. Run
+    /// here with SWIFT=true (the build is what `make release` does, checked
+    /// by the dry run) and RELEASE_BIN set to the binary under test.
+    @Test func makeInstallPutsTheBinaryInPrefixBin() throws {
+        let dry = try CompatibilityTests.runTool(["make", "-n", "install"], timeout: 60)
+        #expect(dry.status == 0, "\(dry.output)")
+        #expect(dry.output.contains("swift build -c release --product vimana"), "\(dry.output)")
+        #expect(dry.output.contains("install -m 0755 \".build/release/vimana\" \"/usr/local/bin/vimana\""), "\(dry.output)")
+
+        let root = NSTemporaryDirectory() + "vimana-install-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let install = try CompatibilityTests.runTool(
+            ["make", "-s", "install", "SWIFT=true", "DESTDIR=\(root)", "PREFIX=/opt/v", "RELEASE_BIN=\(ServerProcess.binaryPath)"],
+            timeout: 300)
+        #expect(install.status == 0, "\(install.output)")
+        let installed = root + "/opt/v/bin/vimana"
+        #expect(FileManager.default.isExecutableFile(atPath: installed))
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: installed)
+        p.arguments = ["--version"]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let version = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(version.hasPrefix("vimana "), "\(version)")
+        let uninstall = try CompatibilityTests.runTool(["make", "-s", "uninstall", "DESTDIR=\(root)", "PREFIX=/opt/v"], timeout: 60)
+        #expect(uninstall.status == 0)
+        #expect(!FileManager.default.fileExists(atPath: installed))
+    }
 }
 
 /// Collects a child's output from the pipe's handler thread.
