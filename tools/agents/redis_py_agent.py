@@ -24,6 +24,8 @@ import sys
 import time
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 running = True
 # True while a task is in hand: SIGTERM then lets it finish (answer, XACK).
@@ -66,7 +68,9 @@ def main() -> int:
     agent = os.environ.get("VIMANA_AGENT_ID", "rpy")
     topics = os.environ.get("TOPICS", f"tasks.{agent}").split(",")
     consumer = f"{socket.gethostname()}-{os.getpid()}"
-    r = redis.Redis(host=host, port=int(port), decode_responses=True)
+    # No retries inside redis-py (by default it retries a lost connection for
+    # seconds, deaf to SIGTERM): the loop below reconnects, with its own backoff.
+    r = redis.Redis(host=host, port=int(port), decode_responses=True, retry=Retry(NoBackoff(), 0))
     backoff = 0.2
     try:
         while running:
