@@ -11,7 +11,7 @@ enum CLI {
     vimana \(version): a message-bus microkernel speaking Redis's RESP protocol
 
     Usage:
-      vimana serve [--config FILE] [--bind ADDR] [--port PORT] [--http-port PORT]
+      vimana serve [--config FILE] [--bind ADDR] [--port PORT] [--http-port PORT|off]
                    [--log-level debug|info|warn|error] [--log-format text|json]
                    [--ledger-dir DIR] [--fsync always|everysec|no] [--no-ledger] [--dry-run]
       vimana check CONFIG                 validate a phoenix.yaml and print the effective configuration
