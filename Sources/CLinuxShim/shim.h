@@ -26,13 +26,14 @@ static inline size_t vimana_heap_bytes(void) {
 
 static inline int vimana_errno(void) { return errno; }
 
-/// Blocks SIGINT and SIGTERM in the calling thread (and threads it creates
+/// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread (and threads it creates
 /// afterwards) and returns a non-blocking signalfd that reports them.
-static inline int vimana_signalfd_term(void) {
+static inline int vimana_signalfd_watched(void) {
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
     if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) return -1;
     return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 }

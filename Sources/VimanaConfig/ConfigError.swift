@@ -1,11 +1,13 @@
 /// A configuration problem, located in its source.
 ///
 /// Promises: `description` is `path:line:column: message` when the position
-/// is known (1-based, the offending key or value), else `path: message`; the
+/// is known (1-based, the offending key or value), else `path: message`
+/// (`--port 99999: expected …` for a flag); the
 /// message says what was expected and what was found, so that it can be
 /// printed as is by `vimana check` and `vimana serve`.
 public struct ConfigError: Error, CustomStringConvertible, Sendable, Equatable {
-    /// The configuration file (or the name given for in-memory text).
+    /// The configuration file (or the name given for in-memory text), or the
+    /// command-line flag with its value (`--port 99999`) when a flag was refused.
     public let path: String
     /// 1-based line of the offending key or value; 0 when unknown.
     public let line: Int

@@ -34,7 +34,11 @@ public enum ConfigLoader {
 /// The phoenix.yaml schema: one function per section, one helper per value kind.
 /// Sections with many keys live in their own files (`ConfigLoader+Ledger.swift`, `ConfigLoader+Agents.swift`).
 struct Schema {
+    /// The file, or for a command-line flag `--flag value` (see `Configuration.apply(flag:value:)`).
     let path: String
+    /// True when the value comes from a flag: messages then say only what was
+    /// expected, since `path` already shows the flag and its value.
+    var flag = false
 
     func configuration(_ root: YAMLNode?) throws(ConfigError) -> Configuration {
         var config = Configuration(source: path)
@@ -44,7 +48,19 @@ struct Schema {
         if let node = top["logging"] { config.logging = try logging(node) }
         if let node = top["ledger"] { config.ledger = try ledger(node) }
         if let node = top["agents"] { config.agents = try agents(node) }
+        if !config.ledger.enabled, !config.agents.isEmpty, let node = top["ledger"],
+           case .mapping(let entries) = node.content, let enabled = entries.first(where: { $0.key == "enabled" }) {
+            // Checked here, where the line is known, rather than when the kernel starts.
+            throw fail(enabled.value, "ledger.enabled: false, but agents need the ledger, and this file declares "
+                       + "\(Self.agentList(config.agents)); set it to true or remove the agents")
+        }
         return config
+    }
+
+    /// `agent a` or `3 agents: a, b, c`, for messages.
+    static func agentList(_ agents: [AgentConfig]) -> String {
+        let ids = agents.map(\.id).joined(separator: ", ")
+        return agents.count == 1 ? "agent \(ids)" : "\(agents.count) agents: \(ids)"
     }
 
     private func kernel(_ node: YAMLNode) throws(ConfigError) -> KernelConfig {
@@ -59,6 +75,10 @@ struct Schema {
                 guard (1...512).contains(text.utf8.count), !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
                     // Never echo the value: it is a secret.
                     throw fail(n, "kernel.password: expected \(expected)")
+                }
+                guard text != KernelConfig.passwordPlaceholder else {
+                    throw fail(n, "kernel.password: replace the placeholder \(KernelConfig.passwordPlaceholder) "
+                               + "with a secret of your own")
                 }
                 k.password = text
             }
@@ -98,15 +118,16 @@ struct Schema {
     private func logging(_ node: YAMLNode) throws(ConfigError) -> LoggingConfig {
         var g = LoggingConfig()
         let s = try section(node, "logging", keys: ["level", "format"])
-        if let n = s["level"] {
-            let expected = "one of debug, info, warn, error"
-            if let text = try scalar(n, "logging.level", expected) {
-                guard let level = LogLevel(name: Self.lowerASCII(text)) else { throw mismatch(n, "logging.level", expected) }
-                g.level = level
-            }
-        }
+        if let n = s["level"], let v = try logLevel(n, "logging.level") { g.level = v }
         if let n = s["format"], let v: LogFormat = try choice(n, "logging.format", "one of text, json") { g.format = v }
         return g
+    }
+
+    func logLevel(_ node: YAMLNode, _ key: String) throws(ConfigError) -> LogLevel? {
+        let expected = "one of debug, info, warn, error"
+        guard let text = try scalar(node, key, expected) else { return nil }
+        guard let level = LogLevel(name: Self.lowerASCII(text)) else { throw mismatch(node, key, expected) }
+        return level
     }
 
     // MARK: - Value kinds
@@ -154,7 +175,7 @@ struct Schema {
     }
 
     /// An integer port, or `off` for -1 (disabled).
-    private func httpPort(_ node: YAMLNode, _ key: String) throws(ConfigError) -> Int? {
+    func httpPort(_ node: YAMLNode, _ key: String) throws(ConfigError) -> Int? {
         let expected = "an integer from -1 to 65535 or 'off'"
         guard let text = try scalar(node, key, expected) else { return nil }
         if Self.lowerASCII(text) == "off" { return -1 }
@@ -163,7 +184,7 @@ struct Schema {
     }
 
     /// An IPv4 address as inet_pton reads it; `localhost` means 127.0.0.1.
-    private func bind(_ node: YAMLNode, _ key: String) throws(ConfigError) -> String? {
+    func bind(_ node: YAMLNode, _ key: String) throws(ConfigError) -> String? {
         let expected = "an IPv4 address such as 127.0.0.1 or 0.0.0.0, or 'localhost'"
         guard let text = try scalar(node, key, expected) else { return nil }
         if text == "localhost" { return "127.0.0.1" }
@@ -243,9 +264,10 @@ struct Schema {
 
     // MARK: - Messages
 
-    /// `key: expected …, got …` at the value's position.
+    /// `key: expected …, got …` at the value's position; for a flag, `expected …`.
     func mismatch(_ node: YAMLNode, _ key: String, _ expected: String, note: String = "") -> ConfigError {
-        fail(node, "\(key): expected \(expected), got \(node.summary)\(note)")
+        if flag { return fail(node, "expected \(expected)\(note)") }
+        return fail(node, "\(key): expected \(expected), got \(node.summary)\(note)")
     }
 
     func fail(_ node: YAMLNode, _ message: String) -> ConfigError {

@@ -8,14 +8,20 @@ extension Configuration {
     /// double-quoted otherwise, and each agent as a block mapping with every key
     /// (`agents: []` when there is none).
     ///
+    /// A second line `# overridden by flags: …` lists the command-line flags
+    /// applied (`flags`), when there are any.
+    ///
     /// Promises: loading the text gives a `Configuration` equal to this one
-    /// except for `source` and `kernel.password` (a secret: only its presence is shown).
+    /// except for `source`, `flags` and `kernel.password` (a secret: only its presence is shown).
     /// Used by `vimana serve --dry-run` and `vimana check`.
     public func render() -> String {
         let l = kernel.limits
         let g = ledger
+        // In the order `vimana serve --help` lists the flags.
+        let overridden = (Self.valuedFlags.map(\.key) + ["ledger.enabled"]).compactMap { flags[$0] }.joined(separator: " ")
         let lines = [
             "# effective configuration (source: \(Self.oneLine(source)))",
+        ] + (flags.isEmpty ? [] : ["# overridden by flags: \(Self.oneLine(overridden))"]) + [
             "kernel:",
             "  bind: \(Self.yamlString(kernel.bind))",
             "  port: \(kernel.port)",

@@ -35,7 +35,7 @@ extension Configuration {
 
     /// An argv item as a reader would retype it: as is, or double-quoted when
     /// it is empty or holds a space, a tab or a quote.
-    private static func shellWord(_ word: String) -> String {
+    static func shellWord(_ word: String) -> String {
         guard word.isEmpty || word.contains(where: { $0 == " " || $0 == "\t" || $0 == "\"" }) else { return word }
         return "\"" + word.map { $0 == "\"" ? "\\\"" : String($0) }.joined() + "\""
     }

@@ -13,6 +13,10 @@ public struct Configuration: Sendable, Equatable {
     public var agents: [AgentConfig] = []
     /// Where the configuration came from: a file path, or `built-in default`.
     public var source: String
+    /// Keys set by command-line flags, with the flag as typed:
+    /// `["kernel.port": "--port 7400", "ledger.enabled": "--no-ledger"]`.
+    /// Messages about a key name the flag when there is one, the file otherwise.
+    public var flags: [String: String] = [:]
 
     public init(kernel: KernelConfig = KernelConfig(), logging: LoggingConfig = LoggingConfig(),
                 source: String = "built-in default") {
@@ -36,6 +40,11 @@ public struct KernelConfig: Sendable, Equatable {
     public var password: String? = nil
 
     public init() {}
+
+    /// What config/examples/production.yaml holds for `kernel.password`: a
+    /// file that still has it is refused, so that the example is never
+    /// deployed with a password that everybody can read.
+    public static let passwordPlaceholder = "CHANGE-ME"
 }
 
 /// Named limits. Each protects the server from one kind of client misbehaviour.

@@ -3,9 +3,11 @@ import CLinuxShim
 import Glibc
 #endif
 
-/// SIGINT and SIGTERM as a readable fd in the event loop (signalfd), so the
-/// shutdown path runs on the loop thread like everything else, and SIGPIPE
-/// ignored so a vanished peer is an EPIPE error, not a dead process.
+/// SIGINT, SIGTERM and SIGHUP as a readable fd in the event loop (signalfd),
+/// so the shutdown path runs on the loop thread like everything else (and
+/// SIGHUP reaches the handler instead of killing the process, or staying
+/// pending unseen when a parent left it blocked), and SIGPIPE ignored so a
+/// vanished peer is an EPIPE error, not a dead process.
 ///
 /// Must be created on the main thread before any other thread starts: the
 /// signals are blocked in the creating thread and inherited by later ones.
@@ -14,7 +16,7 @@ public struct SignalWatcher {
 
     public init() throws(SystemError) {
         vimana_ignore_sigpipe()
-        let s = vimana_signalfd_term()
+        let s = vimana_signalfd_watched()
         if s < 0 { throw SystemError("signalfd") }
         fd = s
     }
@@ -30,6 +32,7 @@ public struct SignalWatcher {
         switch signal {
         case SIGINT: "SIGINT"
         case SIGTERM: "SIGTERM"
+        case SIGHUP: "SIGHUP"
         default: "signal \(signal)"
         }
     }

@@ -14,7 +14,7 @@ extension Kernel {
 
     func xgroupCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         guard let sub = subcommand(c, .xgroup, args) else { return }
-        guard let ledger else { c.pointee.output.tail.writeError(Self.disabledError); return }
+        guard let ledger else { c.pointee.output.tail.writeError(disabledError); return }
         if sub == "help" {
             replyHelp(c, ["XGROUP <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
                           "CREATE <key> <groupname> <id|$> [option]", "    Create a new consumer group. Options are:",
@@ -120,7 +120,7 @@ extension Kernel {
 
     /// XREADGROUP GROUP g c [COUNT n] [BLOCK ms] [NOACK] STREAMS topic… id…
     func xreadgroupCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
-        guard let ledger else { c.pointee.output.tail.writeError(Self.disabledError); return }
+        guard let ledger else { c.pointee.output.tail.writeError(disabledError); return }
         guard args.equals(1, caseInsensitive: "group"), args.count >= 7 else {
             c.pointee.output.tail.writeError("ERR syntax error")
             return
@@ -215,7 +215,7 @@ extension Kernel {
     }
 
     func xackCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
-        guard ledger != nil else { c.pointee.output.tail.writeError(Self.disabledError); return }
+        guard ledger != nil else { c.pointee.output.tail.writeError(disabledError); return }
         var ids: [StreamID] = []
         for i in 3..<args.count {
             guard let id = Self.parseID(args.buffer(i), missingSeq: 0) else { c.pointee.output.tail.writeError(Self.invalidID); return }

@@ -5,14 +5,18 @@ import VimanaLedger
 /// XADD, XLEN, XRANGE, XREVRANGE, XREAD, XINFO STREAM over the ledger, with
 /// Redis Streams' reply shapes; XTRIM and XDEL are refused (append-only).
 extension Kernel {
-    static let disabledError = "ERR the ledger is disabled (ledger.enabled: false in phoenix.yaml)"
+    /// The reply to every stream command without a ledger, naming what turned
+    /// it off: `--no-ledger` (see `Configuration.flags`) or phoenix.yaml.
+    var disabledError: String {
+        "ERR the ledger is disabled (\(config.flags["ledger.enabled"] ?? "ledger.enabled: false in phoenix.yaml"))"
+    }
     static let invalidID = "ERR Invalid stream ID specified as stream command argument"
 
     /// A read that would cross records the ledger cannot read (Protocol/PROTOCOL.md §8).
     static func damagedError(_ damage: LedgerDamageError) -> String { "DAMAGED " + damage.message }
 
     func xaddCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
-        guard let ledger else { c.pointee.output.tail.writeError(Self.disabledError); return }
+        guard let ledger else { c.pointee.output.tail.writeError(disabledError); return }
         // Its reply could never be confirmed: refuse rather than hold it.
         if let error = ledger.writeError { c.pointee.output.tail.writeError(Self.ledgerWriteRefusal(error)); return }
         if c.pointee.flags.contains(.agentInstance), !agentMayPublish(c, args.buffer(1)) { return }
@@ -102,13 +106,13 @@ extension Kernel {
     }
 
     func xlenCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
-        guard let ledger else { c.pointee.output.tail.writeError(Self.disabledError); return }
+        guard let ledger else { c.pointee.output.tail.writeError(disabledError); return }
         let length = ledger.stream(args.bytes(1))?.length ?? 0
         c.pointee.output.tail.writeInteger(Int(clamping: length))
     }
 
     func xrangeCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments, reverse: Bool) {
-        guard let ledger else { c.pointee.output.tail.writeError(Self.disabledError); return }
+        guard let ledger else { c.pointee.output.tail.writeError(disabledError); return }
         // XRANGE key start end / XREVRANGE key end start
         let startArg = reverse ? 3 : 2, endArg = reverse ? 2 : 3
         guard let start = Self.parseRangeID(args.buffer(startArg), isStart: true) else {
@@ -168,7 +172,7 @@ extension Kernel {
     }
 
     func xreadCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
-        guard let ledger else { c.pointee.output.tail.writeError(Self.disabledError); return }
+        guard let ledger else { c.pointee.output.tail.writeError(disabledError); return }
         var count = 0
         var blockMillis: Int?
         var i = 1
@@ -276,7 +280,7 @@ extension Kernel {
             ])
             return
         }
-        guard let ledger else { c.pointee.output.tail.writeError(Self.disabledError); return }
+        guard let ledger else { c.pointee.output.tail.writeError(disabledError); return }
         guard args.count == 3 else {
             c.pointee.output.tail.writeError("ERR XINFO STREAM FULL is not supported by Vimana; use XINFO STREAM <key>")
             return

@@ -109,11 +109,11 @@ public final class Kernel: EventLoopHandler {
     /// truncated, no index rewritten. Connections that arrive during recovery
     /// wait in the listen backlog until `run`.
     public func start() throws(KernelStartError) {
-        do throws(SystemError) {
+        do throws(KernelStartError) {
             try bindListeners()
         } catch {
             closeListeners()
-            throw KernelStartError(error.description)
+            throw error
         }
         do throws(KernelStartError) {
             try openLedger()
@@ -126,21 +126,35 @@ public final class Kernel: EventLoopHandler {
         s.pointee.ready = true
         log.info("listening", ["bind": .string(config.kernel.bind), "port": .int(port), "http_port": .int(httpPort),
                                "max_clients": .int(config.kernel.limits.maxClients), "config": .string(config.source)])
+        if config.kernel.password == nil && !config.kernel.bind.hasPrefix("127.") {
+            // Reachable from other machines, and anyone who can connect may publish, read the ledger and ACK tasks.
+            log.warn("listening beyond loopback without a password", [
+                "bind": .string(config.kernel.bind),
+                "hint": "set kernel.password in the configuration, or bind 127.0.0.1"])
+        }
         startSupervisedAgents()
     }
 
-    private func bindListeners() throws(SystemError) {
+    /// Each error names the listener (RESP or HTTP) and the key or flag that set its port.
+    private func bindListeners() throws(KernelStartError) {
         let k = config.kernel
-        if k.httpPort >= 0 {
-            let (fd, bound) = try Socket.listen(host: k.bind, port: k.httpPort)
-            httpListener = fd
-            httpPort = bound
-            try loop.poller.add(fd, Poller.readable)
+        func listen(_ what: String, _ key: String, _ port: Int) throws(KernelStartError) -> (fd: Int32, port: Int) {
+            do throws(SystemError) {
+                let (fd, bound) = try Socket.listen(host: k.bind, port: port)
+                do throws(SystemError) { try loop.poller.add(fd, Poller.readable) } catch {
+                    Socket.close(fd)
+                    throw error
+                }
+                return (fd, bound)
+            } catch {
+                let source = config.flags[key] ?? "\(key) in \(config.source)"
+                throw KernelStartError("cannot listen on the \(what) port (\(source)): \(error)")
+            }
         }
-        let (fd, bound) = try Socket.listen(host: k.bind, port: k.port)
-        respListener = fd
-        port = bound
-        try loop.poller.add(fd, Poller.readable)
+        if k.httpPort >= 0 {
+            (httpListener, httpPort) = try listen("HTTP", "kernel.http_port", k.httpPort)
+        }
+        (respListener, port) = try listen("RESP", "kernel.port", k.port)
     }
 
     private func closeListeners() {
@@ -270,6 +284,13 @@ public final class Kernel: EventLoopHandler {
     }
 
     public func signalReceived(_ signal: Int32) {
+        guard signal != SIGHUP else {
+            // As Redis: SIGHUP does not stop the server (a closed terminal or a
+            // reload habit must not take the bus down), and nothing is reloaded.
+            log.warn("signal ignored", ["signal": .string(SignalWatcher.name(signal)),
+                                        "reason": .string("the configuration is read at start only: restart to apply changes")])
+            return
+        }
         beginShutdown(reason: SignalWatcher.name(signal))
     }
 

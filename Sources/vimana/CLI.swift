@@ -11,7 +11,7 @@ enum CLI {
     vimana \(version): a message-bus microkernel speaking Redis's RESP protocol
 
     Usage:
-      vimana serve [--config FILE] [--bind ADDR] [--port PORT] [--http-port PORT]
+      vimana serve [--config FILE] [--bind ADDR] [--port PORT] [--http-port PORT|off]
                    [--log-level debug|info|warn|error] [--log-format text|json]
                    [--ledger-dir DIR] [--fsync always|everysec|no] [--no-ledger] [--dry-run]
       vimana check CONFIG                 validate a phoenix.yaml and print the effective configuration
@@ -22,6 +22,7 @@ enum CLI {
       vimana --help | --version
 
     With no --config, serve uses the built-in default (127.0.0.1:7379, HTTP on 7380).
+    Every command takes -h or --help (or: vimana help COMMAND).
     """
 
     static func run(_ args: [String]) -> Int32 {
@@ -37,6 +38,8 @@ enum CLI {
         case "sub": return PubSubCommands.sub(rest)
         case "bench": return BenchCommand.run(rest)
         case "ledger": return LedgerCommand.run(rest)
+        case "help" where !rest.isEmpty:
+            return run([rest[0], "--help"])
         case "--help", "-h", "help":
             printOut(usage)
             return 0
@@ -46,6 +49,12 @@ enum CLI {
         default:
             return usageError("unknown command '\(first)' (try: vimana --help)")
         }
+    }
+
+    /// True when `args` ask for a command's usage (`-h` or `--help` anywhere):
+    /// the command prints it on stdout and exits 0 without doing anything else.
+    static func wantsHelp(_ args: [String]) -> Bool {
+        args.contains { $0 == "-h" || $0 == "--help" }
     }
 
     /// One clear line on stderr, exit status 2.
@@ -111,7 +120,7 @@ struct FlagReader {
     func int(_ name: String, range: ClosedRange<Int>) throws(UsageError) -> Int? {
         guard let v = values[name] else { return nil }
         guard let n = Int(v), range.contains(n) else {
-            throw UsageError("--\(name) expects an integer from \(range.lowerBound) to \(range.upperBound), got '\(v)'")
+            throw UsageError("--\(name) \(v): expected an integer from \(range.lowerBound) to \(range.upperBound)")
         }
         return n
     }

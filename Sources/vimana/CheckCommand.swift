@@ -2,7 +2,18 @@ import VimanaConfig
 
 /// `vimana check CONFIG`: validate without serving; print the effective configuration and the agents' wiring.
 enum CheckCommand {
+    static let usage = """
+    Usage: vimana check CONFIG
+    Validate a phoenix.yaml and print the effective configuration (every key, defaults
+    filled in) and how the kernel will wire its agents. Exit status: 0 valid,
+    2 invalid, with `file:line:column: message` on stderr.
+    """
+
     static func run(_ args: [String]) -> Int32 {
+        if CLI.wantsHelp(args) {
+            printOut(usage)
+            return 0
+        }
         guard args.count == 1, !args[0].hasPrefix("-") else {
             return CLI.usageError("usage: vimana check CONFIG")
         }

@@ -6,7 +6,8 @@ import Glibc
 /// `vimana ledger stats|verify|dump|tail|repair DIR`: reads a ledger
 /// directory (Protocol/LEDGER.md) with no server, running or not; `repair`
 /// changes it, with the server stopped. Exit status: 0 ok, 1 a problem in the
-/// ledger or an unreadable directory, 2 bad arguments.
+/// ledger or an unreadable directory, 2 bad arguments or a DIR that is not a
+/// ledger directory.
 enum LedgerCommand {
     static let usage = """
     Usage:
@@ -24,6 +25,10 @@ enum LedgerCommand {
     static func run(_ args: [String]) -> Int32 {
         guard let sub = args.first else { return CLI.usageError("usage: vimana ledger stats|verify|dump|tail|repair DIR ...") }
         let rest = Array(args.dropFirst())
+        if CLI.wantsHelp(rest) {
+            printOut(usage)
+            return 0
+        }
         switch sub {
         case "stats": return stats(rest)
         case "verify": return verify(rest)
@@ -58,20 +63,33 @@ enum LedgerCommand {
         return (f, f.positional[0])
     }
 
-    /// An error when `dir` is not a directory (exit 1), else nil. When it
-    /// is one and a server holds its lock, says so on stderr: these commands
-    /// only read (they never truncate, rewrite an index or remove a file),
-    /// but what they see of the active segment may already have grown.
+    /// Exit status 2 with a message when `dir` is not a ledger directory:
+    /// missing, not a directory, or holding neither a segment nor
+    /// `ledger.lock` (every directory a server has opened has both), so that
+    /// a mistyped path is never reported as an empty, healthy ledger. Else
+    /// nil; and when `reading` and a server holds its lock, says so on
+    /// stderr: these commands only read (they never truncate, rewrite an
+    /// index or remove a file), but what they see of the active segment may
+    /// already have grown.
     static func checkDirectory(_ dir: String, reading: Bool = true) -> Int32? {
-        if FileIO.isDirectory(dir) {
-            if reading, let server = LedgerLock.holder(of: dir) {
-                printErr("vimana ledger: note: a server (pid \(server.pid.map(String.init) ?? "unknown")) is running on \(dir); "
-                         + "reading only, and the active segment may be growing")
-            }
-            return nil
+        guard FileIO.isDirectory(dir) else {
+            printErr("vimana ledger: \(dir): " + (FileIO.exists(dir) ? "not a directory" : "no such directory"))
+            return 2
         }
-        printErr("vimana ledger: \(dir): " + (FileIO.exists(dir) ? "not a directory" : "no such directory"))
-        return 1
+        let names: [String]
+        do throws(LedgerIOError) { names = try FileIO.list(dir) } catch {
+            printErr("vimana ledger: \(error)")
+            return 1
+        }
+        guard names.contains(where: { $0 == LedgerLock.fileName || LedgerDirectory.firstSequence(ofSegment: $0) != nil }) else {
+            printErr("vimana ledger: \(dir): not a ledger directory (no segment files, no \(LedgerLock.fileName))")
+            return 2
+        }
+        if reading, let server = LedgerLock.holder(of: dir) {
+            printErr("vimana ledger: note: a server (pid \(server.pid.map(String.init) ?? "unknown")) is running on \(dir); "
+                     + "reading only, and the active segment may be growing")
+        }
+        return nil
     }
 
     // MARK: - verify

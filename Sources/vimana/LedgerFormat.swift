@@ -4,8 +4,9 @@ import Glibc
 #endif
 
 /// How `vimana ledger` prints records, bytes, times and ratios. Text lines
-/// read as `tools/ledger/vimana_ledger.py` writes them, so the two readers'
-/// dumps can be compared line for line.
+/// read as `tools/ledger/vimana_ledger.py` writes them, and JSON timestamps
+/// are written as it writes them (`rfc3339`), so the two readers' dumps can
+/// be compared line for line.
 enum LedgerFormat {
     // MARK: - Records
 
@@ -151,7 +152,8 @@ enum LedgerFormat {
 
     // MARK: - Numbers and times
 
-    /// RFC 3339 UTC with microseconds: `2026-11-25T09:51:45.123456Z`.
+    /// RFC 3339 UTC with microseconds: `2026-11-25T09:51:45.123456Z`
+    /// (vimana_ledger.py's `format_timestamp`).
     static func rfc3339(micros: Int64) -> String {
         let (q, r) = micros.quotientAndRemainder(dividingBy: 1_000_000)
         let seconds = r < 0 ? q - 1 : q
@@ -170,9 +172,12 @@ enum LedgerFormat {
         return "\(hundredths / 100).\(pad(Int64(hundredths % 100), 2))"
     }
 
+    /// As C's and Python's `%0*d`: zeros after the sign (`-005`), so the two
+    /// readers agree on every year a 64-bit timestamp can hold.
     private static func pad(_ v: Int64, _ width: Int) -> String {
-        let s = String(v)
-        return String(repeating: "0", count: max(0, width - s.count)) + s
+        let digits = String(v.magnitude)
+        let sign = v < 0 ? "-" : ""
+        return sign + String(repeating: "0", count: max(0, width - sign.count - digits.count)) + digits
     }
 }
 

@@ -3,7 +3,34 @@ import VimanaClient
 /// `vimana pub TOPIC MESSAGE` and `vimana sub PATTERN…`: a Redis-free way to
 /// use the bus from a shell.
 enum PubSubCommands {
+    static let pubSynopsis = "vimana pub [--host H] [--port P] TOPIC MESSAGE"
+    static let subSynopsis = "vimana sub [--host H] [--port P] [--json] PATTERN..."
+
+    static let pubUsage = """
+    Usage: \(pubSynopsis)
+    PUBLISH MESSAGE on TOPIC and print the number of subscribers that received it.
+      --host H      server address (default 127.0.0.1)
+      --port P      server port (default 7379)
+      -h, --help    this text
+    Exit status: 0 published, 1 the server could not be reached or refused, 2 bad arguments.
+    """
+
+    static let subUsage = """
+    Usage: \(subSynopsis)
+    Subscribe (SUBSCRIBE for names, PSUBSCRIBE for globs with * ? or [) and print
+    one line per message, `TOPIC PAYLOAD` with control bytes escaped, until interrupted.
+      --host H      server address (default 127.0.0.1)
+      --port P      server port (default 7379)
+      --json        one JSON object per message instead
+      -h, --help    this text
+    Exit status: 1 when the server closes the connection or refuses, 2 bad arguments.
+    """
+
     static func pub(_ args: [String]) -> Int32 {
+        if CLI.wantsHelp(args) {
+            printOut(pubUsage)
+            return 0
+        }
         let f: FlagReader
         let port: Int
         do throws(UsageError) {
@@ -13,7 +40,7 @@ enum PubSubCommands {
             return CLI.usageError(error.message)
         }
         guard f.positional.count == 2 else {
-            return CLI.usageError("usage: vimana pub [--host H] [--port P] TOPIC MESSAGE")
+            return CLI.usageError("usage: \(pubSynopsis)")
         }
         do throws(ClientError) {
             let receivers = try PubSubCLI.publish(host: f.values["host"] ?? "127.0.0.1", port: port,
@@ -27,6 +54,10 @@ enum PubSubCommands {
     }
 
     static func sub(_ args: [String]) -> Int32 {
+        if CLI.wantsHelp(args) {
+            printOut(subUsage)
+            return 0
+        }
         let f: FlagReader
         let port: Int
         do throws(UsageError) {
@@ -36,7 +67,7 @@ enum PubSubCommands {
             return CLI.usageError(error.message)
         }
         guard !f.positional.isEmpty else {
-            return CLI.usageError("usage: vimana sub [--host H] [--port P] [--json] PATTERN...")
+            return CLI.usageError("usage: \(subSynopsis)")
         }
         do throws(ClientError) {
             try PubSubCLI.subscribe(host: f.values["host"] ?? "127.0.0.1", port: port, patterns: f.positional,

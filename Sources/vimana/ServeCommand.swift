@@ -9,51 +9,48 @@ import Glibc
 /// `vimana serve`: load and validate the configuration, apply flag
 /// overrides, bind, serve until SIGINT/SIGTERM.
 enum ServeCommand {
+    static let usage = """
+    Usage: vimana serve [options]
+    Serve the bus until SIGINT or SIGTERM (SIGHUP is logged and otherwise ignored:
+    the configuration is read once, at start). Flags override the configuration file.
+      --config FILE       phoenix.yaml to load (default: the built-in default configuration)
+      --bind ADDR         IPv4 address to listen on (kernel.bind; default 127.0.0.1)
+      --port PORT         RESP port (kernel.port; default 7379; 0 picks a free port)
+      --http-port PORT    /health /ready /metrics port (kernel.http_port; default 7380; off or -1 disables)
+      --log-level LEVEL   debug, info, warn or error (logging.level; default info)
+      --log-format FMT    text or json (logging.format; default text)
+      --ledger-dir DIR    ledger directory (ledger.dir; default data/ledger)
+      --fsync POLICY      always, everysec or no (ledger.fsync; default everysec)
+      --no-ledger         record nothing (ledger.enabled: false); refused when agents are declared
+      --dry-run           print the effective configuration and exit
+      -h, --help          this text
+    Exit status: 0 after a clean shutdown, 1 when it cannot start (a port in use),
+    2 for a bad flag or configuration, or a ledger directory another server holds.
+    """
+
     static func run(_ args: [String]) -> Int32 {
-        var config: Configuration
-        var dryRun = false
+        if CLI.wantsHelp(args) {
+            printOut(usage)
+            return 0
+        }
+        let f: FlagReader
         do throws(UsageError) {
-            let f = try FlagReader(args, valued: ["config", "bind", "port", "http-port", "log-level", "log-format",
-                                                     "ledger-dir", "fsync"],
-                                   bare: ["dry-run", "no-ledger"])
+            f = try FlagReader(args, valued: Set(["config"] + Configuration.valuedFlagNames), bare: ["dry-run", "no-ledger"])
             guard f.positional.isEmpty else { throw UsageError("serve takes no arguments, got '\(f.positional[0])'") }
-            dryRun = f.flags.contains("dry-run")
-            let noLedger = f.flags.contains("no-ledger")
-            if let path = f.values["config"] {
-                do throws(ConfigError) {
-                    config = try ConfigLoader.load(path: path)
-                } catch {
-                    printErr(error.description)
-                    return 2
-                }
-            } else {
-                config = Configuration()
-            }
-            if let bind = f.values["bind"] {
-                guard isIPv4Address(bind) else { throw UsageError("--bind expects an IPv4 address, got '\(bind)'") }
-                config.kernel.bind = bind == "localhost" ? "127.0.0.1" : bind
-            }
-            if let port = try f.int("port", range: 0...65535) { config.kernel.port = port }
-            if let port = try f.int("http-port", range: -1...65535) { config.kernel.httpPort = port }
-            if noLedger { config.ledger.enabled = false }
-            if let dir = f.values["ledger-dir"] {
-                guard !dir.isEmpty else { throw UsageError("--ledger-dir needs a directory") }
-                config.ledger.dir = dir
-            }
-            if let policy = f.values["fsync"] {
-                guard let p = FsyncPolicy(rawValue: policy) else { throw UsageError("--fsync expects always, everysec or no") }
-                config.ledger.fsync = p
-            }
-            if let level = f.values["log-level"] {
-                guard let l = LogLevel(name: level) else { throw UsageError("--log-level expects debug, info, warn or error") }
-                config.logging.level = l
-            }
-            if let format = f.values["log-format"] {
-                guard let fmt = LogFormat(rawValue: format) else { throw UsageError("--log-format expects text or json") }
-                config.logging.format = fmt
-            }
         } catch {
             return CLI.usageError(error.message)
+        }
+        let dryRun = f.flags.contains("dry-run")
+        var config = Configuration()
+        do throws(ConfigError) {
+            if let path = f.values["config"] { config = try ConfigLoader.load(path: path) }
+            for name in Configuration.valuedFlagNames {
+                if let value = f.values[name] { try config.apply(flag: name, value: value) }
+            }
+            if f.flags.contains("no-ledger") { try config.disableLedger() }
+        } catch {
+            printErr(error.description)
+            return 2
         }
         if dryRun {
             printOut(config.render() + config.wiringDescription())
@@ -76,11 +73,4 @@ enum ServeCommand {
         }
         return kernel.run()
     }
-}
-
-/// True for a dotted-quad IPv4 address or `localhost`.
-func isIPv4Address(_ text: String) -> Bool {
-    if text == "localhost" { return true }
-    var addr = in_addr()
-    return inet_pton(AF_INET, text, &addr) == 1
 }

@@ -70,4 +70,34 @@ import Testing
             #expect(reply == served[k], "\(topic)")
         }
     }
+
+    /// `vimana ledger dump --json` and `vimana_ledger.py dump --json` print
+    /// the same objects for the same records, timestamps included (RFC 3339,
+    /// UTC, microseconds), so either can feed the same tools.
+    @Test func bothReadersPrintTheSameJSONTimestamps() throws {
+        let server = try ServerProcess(arguments: ["--fsync", "always"], logLevel: "info")
+        let c = try RawClient(port: server.port)
+        var commands = ""
+        for i in 0..<20 { commands += RawClient.command(["XADD", "orders", "*", "item", "pen-\(i)"]) }
+        c.send(commands)
+        _ = c.read(count: 20 * 17)
+        #expect(server.terminate() == 0)
+
+        let swift = try runVimana(["ledger", "dump", server.ledgerDirectory, "--json"])
+        #expect(swift.status == 0, "\(swift.stderr)")
+        let python = try CompatibilityTests.runTool(
+            ["python3", Self.root.appendingPathComponent("tools/ledger/vimana_ledger.py").path, "dump", "--json",
+             server.ledgerDirectory], timeout: 60)
+        #expect(python.status == 0, "\(python.output)")
+        func objects(_ text: String) throws -> [NSDictionary] {
+            try text.split(separator: "\n").map {
+                try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? NSDictionary)
+            }
+        }
+        let fromSwift = try objects(swift.stdout), fromPython = try objects(python.output)
+        #expect(fromSwift.count == 20)
+        #expect(fromSwift == fromPython)
+        let ts = try #require(fromPython.first?["ts"] as? String)
+        #expect(ts.wholeMatch(of: /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z/) != nil, "\(ts)")
+    }
 }

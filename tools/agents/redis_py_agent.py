@@ -24,54 +24,87 @@ import sys
 import time
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 running = True
+# True while a task is in hand: SIGTERM then lets it finish (answer, XACK).
+busy = False
+
+
+class Stopped(Exception):
+    """Raised by SIGTERM or SIGINT when no task is in hand: it interrupts
+    whatever redis-py is waiting for (XREADGROUP's BLOCK, its own reconnect
+    retries, which can take several seconds) so the agent exits well within
+    the kernel's grace period."""
 
 
 def stop(*_):
     global running
     running = False
+    if not busy:
+        raise Stopped
+
+
+def create_groups(r, agent, topics):
+    """Creates the agent's consumer group on each topic, and the topic with it
+    (MKSTREAM), so that XREADGROUP can wait on a topic nobody has published to
+    yet instead of failing with NOGROUP. The kernel uses the same group
+    (Protocol/AGENTS.md section 5); BUSYGROUP means it, or an earlier run of
+    this agent, already made it."""
+    for t in topics:
+        try:
+            r.xgroup_create(t, agent, id="$", mkstream=True)
+        except redis.ResponseError as error:
+            if not str(error).startswith("BUSYGROUP"):
+                raise
 
 
 def main() -> int:
+    global busy
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     host, _, port = os.environ.get("VIMANA_ADDR", "127.0.0.1:7379").rpartition(":")
     agent = os.environ.get("VIMANA_AGENT_ID", "rpy")
     topics = os.environ.get("TOPICS", f"tasks.{agent}").split(",")
     consumer = f"{socket.gethostname()}-{os.getpid()}"
+    # No retries inside redis-py (by default it retries a lost connection for
+    # seconds, deaf to SIGTERM): the loop below reconnects, with its own backoff.
+    r = redis.Redis(host=host, port=int(port), decode_responses=True, retry=Retry(NoBackoff(), 0))
     backoff = 0.2
-    while running:
-        try:
-            r = redis.Redis(host=host, port=int(port), decode_responses=True)
-            r.ping()
-            backoff = 0.2
-            print(f"{agent}: connected as {consumer}, topics {topics}", flush=True)
-            while running:
-                # ">" : tasks never delivered to this group. Pending ones of a dead
-                # consumer come back through XAUTOCLAIM below.
-                batches = r.xreadgroup(agent, consumer, {t: ">" for t in topics}, count=16, block=1000) or []
-                if not batches:
-                    for t in topics:
-                        claimed = r.xautoclaim(t, agent, consumer, min_idle_time=30000, start_id="0-0", count=16)
-                        if claimed and claimed[1]:
-                            batches.append([t, claimed[1]])
-                for topic, entries in batches:
-                    for entry_id, fields in entries:
-                        handle(r, agent, topic, entry_id, fields)
-                        r.xack(topic, agent, entry_id)
-        except redis.ResponseError as error:
-            # NOGROUP: the topic has not appeared yet, so its group does not exist.
-            if not running:
-                break
-            print(f"{agent}: {error}; retrying", flush=True)
-            time.sleep(0.5)
-        except (redis.ConnectionError, ConnectionRefusedError, OSError) as error:
-            if not running:
-                break
-            print(f"{agent}: connection lost ({error}); retrying in {backoff:.1f}s", flush=True)
-            time.sleep(backoff)
-            backoff = min(backoff * 2, 5.0)
+    try:
+        while running:
+            try:
+                create_groups(r, agent, topics)
+                backoff = 0.2
+                print(f"{agent}: connected as {consumer}, waiting for tasks on {','.join(topics)}", flush=True)
+                while running:
+                    # ">" : tasks never delivered to this group. Pending ones of a dead
+                    # consumer come back through XAUTOCLAIM below.
+                    batches = r.xreadgroup(agent, consumer, {t: ">" for t in topics}, count=16, block=1000) or []
+                    if not batches:
+                        for t in topics:
+                            claimed = r.xautoclaim(t, agent, consumer, min_idle_time=30000, start_id="0-0", count=16)
+                            if claimed and claimed[1]:
+                                batches.append([t, claimed[1]])
+                    for topic, entries in batches:
+                        for entry_id, fields in entries:
+                            if not running:
+                                break  # the rest stay pending: the next run claims them
+                            busy = True
+                            handle(r, agent, topic, entry_id, fields)
+                            r.xack(topic, agent, entry_id)
+                            busy = False
+            except (redis.ConnectionError, ConnectionRefusedError, OSError) as error:
+                busy = False
+                if not running:
+                    break
+                print(f"{agent}: connection lost ({error}); retrying in {backoff:.1f}s", flush=True)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+    except Stopped:
+        pass
+    print(f"{agent}: stopped", flush=True)
     return 0
 
 

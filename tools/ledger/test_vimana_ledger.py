@@ -746,7 +746,7 @@ class CliTests(LedgerTestCase):
         code, out, _ = run_cli("dump", self.dir, "--json", "--from", "1")
         self.assertEqual(code, 0)
         rows = [json.loads(line) for line in out.splitlines()]
-        self.assertEqual(rows[0], {"seq": 1, "id": "1-0", "ts": 1500, "topic": "orders", "client_id": 7,
+        self.assertEqual(rows[0], {"seq": 1, "id": "1-0", "ts": "1970-01-01T00:00:00.001500Z", "topic": "orders", "client_id": 7,
                                    "client_name": "web", "fields": {"payload": "hello world"}})
         self.assertEqual(rows[1]["fields"], [["a", "1"], ["a", "2"]])  # repeated names: pairs
         self.assertIsNone(rows[1]["client_name"])

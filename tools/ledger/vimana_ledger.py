@@ -12,7 +12,9 @@ dump    one line per record. Text: `SEQ ID TOPIC name=value ...`, where a
         quote, a backslash, `=` (names only) or a control character is
         written "quoted" with \\\\ \\" \\n \\r \\t \\xHH escapes. --json: one object
         per line, {"seq","id","ts","topic","client_id","client_name","fields"}
-        with fields an object when the names are unique, else [[name, value],
+        with ts the record's time as `vimana ledger dump --json` prints it
+        (RFC 3339, UTC, microseconds: "2026-11-25T09:51:45.123456Z") and
+        fields an object when the names are unique, else [[name, value],
         ...]; bytes that are not UTF-8 become U+FFFD. A torn tail on the last
         segment (LEDGER.md section 5) ends the output as the server's recovery
         would (a note on stderr, exit 0); --strict makes it an error (exit 1).
@@ -63,8 +65,8 @@ It only reads: no file in the directory is created, changed or removed, so
 it can run beside a server. When a server holds the directory's lock, a note
 on stderr says so (its active segment may be growing while it is read).
 
-Exit status: 0 ok, 1 a problem in the ledger, 2 bad arguments or unreadable
-directory.
+Exit status: 0 ok, 1 a problem in the ledger, 2 bad arguments, an unreadable
+directory, or one that is not a ledger (no segment files, no ledger.lock).
 """
 import argparse
 import fcntl
@@ -77,7 +79,7 @@ import zlib
 __all__ = [
     "read_ledger", "LedgerReader", "LedgerError", "TornTail", "Corrupt", "Damage", "classify_damage",
     "next_valid_frame", "repaired_gaps", "Index", "IndexInvalid",
-    "load_index", "parse_index", "list_segments", "glob_match", "verify_ledger", "main",
+    "load_index", "parse_index", "list_segments", "glob_match", "verify_ledger", "format_timestamp", "main",
 ]
 
 PROG = "vimana_ledger"
@@ -1090,12 +1092,33 @@ def format_text(rec):
     return " ".join(parts)
 
 
+def format_timestamp(micros):
+    """RFC 3339 in UTC with microseconds, as `vimana ledger dump --json`
+    writes it: 2026-11-25T09:51:45.123456Z. Any 64-bit value is formatted
+    (proleptic Gregorian calendar; a year outside 0-9999 as %04d prints it),
+    where datetime stops at year 9999."""
+    seconds, fraction = divmod(micros, 1_000_000)
+    days, second_of_day = divmod(seconds, 86_400)
+    # Days since 1970-01-01 to a civil date (Howard Hinnant's days_from_civil, inverted).
+    z = days + 719_468
+    era = z // 146_097
+    doe = z - era * 146_097
+    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    year = yoe + era * 400 + (1 if month <= 2 else 0)
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (
+        year, month, day, second_of_day // 3600, second_of_day // 60 % 60, second_of_day % 60, fraction)
+
+
 def format_json(rec):
     names = [k for k, _ in rec["fields"]]
     fields = dict(rec["fields"]) if len(set(names)) == len(names) else rec["fields"]
     name = rec["client_name_bytes"]
     line = json.dumps({
-        "seq": rec["seq"], "id": rec["id"], "ts": rec["timestamp_us"],
+        "seq": rec["seq"], "id": rec["id"], "ts": format_timestamp(rec["timestamp_us"]),
         "topic": rec["topic_bytes"].decode("utf-8", "replace"),
         "client_id": rec["client_id"],
         "client_name": name.decode("utf-8", "replace") if name else None,
@@ -1255,6 +1278,15 @@ def main(argv=None, out=None, err=None):
     args = _parser().parse_args(argv)
     if not os.path.isdir(args.dir):
         err.write("%s: %s: not a directory\n" % (PROG, args.dir))
+        return 2
+    try:
+        names = os.listdir(args.dir)
+    except OSError as e:
+        err.write("%s: %s\n" % (PROG, e))
+        return 2
+    if LOCK_FILE not in names and not any(is_segment_name(n) for n in names):
+        # Every directory a server has opened has both: a mistyped path is not an empty ledger.
+        err.write("%s: %s: not a ledger directory (no segment files, no %s)\n" % (PROG, args.dir, LOCK_FILE))
         return 2
     pid = server_holding(args.dir)
     if pid is not None:
