@@ -107,8 +107,8 @@ public enum FrameError: Error, Equatable, Sendable, CustomStringConvertible {
 /// Reuses its deflate state and output buffer from frame to frame.
 public final class FrameEncoder {
     private let deflater: Deflater
-    /// Level 0 (stored blocks), for frames below `storeBelow` bytes.
-    private let storer: Deflater?
+    /// Records shorter than this are stored (`StoredZlib`), not deflated;
+    /// at level 0 every frame is.
     private let storeBelow: Int
     private var output: UnsafeMutableRawPointer
     private var capacity: Int
@@ -117,8 +117,7 @@ public final class FrameEncoder {
     /// (still a zlib stream: level 0).
     public init(level: Int, storeBelow: Int = 0) throws(ZlibError) {
         deflater = try Deflater(level: level)
-        storer = storeBelow > 0 && level > 0 ? try Deflater(level: 0) : nil
-        self.storeBelow = storeBelow
+        self.storeBelow = level == 0 ? Int.max : storeBelow
         capacity = 64 << 10
         output = .allocate(byteCount: capacity, alignment: 16)
     }
@@ -129,15 +128,17 @@ public final class FrameEncoder {
     /// `firstSequence`; the frame is valid until the next call.
     public func encode(records: UnsafeRawPointer, length: Int, count: Int,
                        firstSequence: UInt64) throws(ZlibError) -> UnsafeRawBufferPointer {
-        let deflater = length < storeBelow ? storer ?? self.deflater : self.deflater
-        let need = FrameHeader.size + deflater.bound(length)
+        let stored = length < storeBelow
+        let need = FrameHeader.size + (stored ? StoredZlib.length(length) : deflater.bound(length))
         if need > capacity {
             output.deallocate()
             capacity = max(need, capacity * 2)
             output = .allocate(byteCount: capacity, alignment: 16)
         }
-        let compressed = try deflater.compress(records, length, into: output + FrameHeader.size,
-                                               capacity: capacity - FrameHeader.size)
+        let compressed = stored
+            ? StoredZlib.encode(records, length, into: output + FrameHeader.size)
+            : try deflater.compress(records, length, into: output + FrameHeader.size,
+                                    capacity: capacity - FrameHeader.size)
         let header = FrameHeader(firstSequence: firstSequence, recordCount: UInt32(count),
                                  uncompressedLength: UInt32(length), compressedLength: UInt32(compressed),
                                  dataCRC: CRC32.checksum(output + FrameHeader.size, compressed))

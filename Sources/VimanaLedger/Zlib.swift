@@ -70,6 +70,43 @@ public final class Deflater {
     }
 }
 
+/// A zlib stream of stored (uncompressed) deflate blocks, written directly:
+/// what deflate at level 0 produces, without its per-stream reset, which
+/// clears a 64 KiB hash table (the fixed cost of a small frame).
+public enum StoredZlib {
+    /// Bytes in one stored block, at most (RFC 1951 §3.2.4: LEN is 16 bits).
+    static let blockBytes = 65_535
+
+    /// The exact length of `count` bytes stored: the 2-byte header, a 5-byte
+    /// header per block (one empty block when `count` is 0), the Adler-32.
+    public static func length(_ count: Int) -> Int {
+        2 + count + 5 * max(1, (count + blockBytes - 1) / blockBytes) + 4
+    }
+
+    /// Writes `count` bytes at `input` as one zlib stream at `output`, which
+    /// has at least `length(count)` bytes; returns that length.
+    public static func encode(_ input: UnsafeRawPointer, _ count: Int, into output: UnsafeMutableRawPointer) -> Int {
+        // CMF 0x78 (deflate, 32 KiB window), FLG 0x01: FLEVEL 0, no
+        // dictionary, and 0x7801 is a multiple of 31 (RFC 1950 §2.2).
+        output.storeBytes(of: 0x78, toByteOffset: 0, as: UInt8.self)
+        output.storeBytes(of: 0x01, toByteOffset: 1, as: UInt8.self)
+        var at = 2, done = 0
+        repeat {
+            let n = min(blockBytes, count - done)
+            let last = done + n == count
+            output.storeBytes(of: last ? 1 : 0, toByteOffset: at, as: UInt8.self)  // BFINAL, BTYPE 00
+            output.storeBytes(of: UInt16(n).littleEndian, toByteOffset: at + 1, as: UInt16.self)
+            output.storeBytes(of: (~UInt16(n)).littleEndian, toByteOffset: at + 3, as: UInt16.self)
+            if n > 0 { (output + at + 5).copyMemory(from: input + done, byteCount: n) }
+            at += 5 + n
+            done += n
+        } while done < count
+        let adler = count == 0 ? 1 : UInt32(adler32(1, input.assumingMemoryBound(to: Bytef.self), UInt32(count)))
+        output.storeBytes(of: adler.bigEndian, toByteOffset: at, as: UInt32.self)
+        return at + 4
+    }
+}
+
 /// A reusable inflate stream for zlib (RFC 1950) streams.
 public final class Inflater {
     private let stream: UnsafeMutablePointer<z_stream>

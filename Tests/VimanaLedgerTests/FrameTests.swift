@@ -79,6 +79,38 @@ import VimanaCore
         #expect(records == all)
     }
 
+    /// The stored stream is written by hand: zlib's inflate must read it back
+    /// exactly, at every block boundary, and it must be what deflate at
+    /// level 0 would produce for one block (header, block, Adler-32).
+    @Test(arguments: [0, 1, 2047, 65_534, 65_535, 65_536, 131_070, 131_071, 200_000])
+    func storedStreamsInflateToTheirInput(count: Int) throws {
+        let input = (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 8) }
+        let length = StoredZlib.length(count)
+        var output = [UInt8](repeating: 0xAA, count: length + 8)
+        let written = input.withUnsafeBytes { i in
+            output.withUnsafeMutableBytes { StoredZlib.encode(i.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, count, into: $0.baseAddress!) }
+        }
+        #expect(written == length)
+        #expect(output[length...].allSatisfy { $0 == 0xAA }, "nothing written past the stated length")
+        var back = [UInt8](repeating: 0, count: count)
+        try output.withUnsafeBytes { o in
+            try back.withUnsafeMutableBytes { b in
+                try Inflater().decompress(o.baseAddress!, written, into: b.baseAddress ?? UnsafeMutableRawPointer(bitPattern: 1)!, expected: count)
+            }
+        }
+        #expect(back == input)
+        if count < 65_535 {
+            var zlib = [UInt8](repeating: 0, count: length + 64)
+            let deflater = try Deflater(level: 0)
+            let n = try input.withUnsafeBytes { i in
+                try zlib.withUnsafeMutableBytes {
+                    try deflater.compress(i.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, count, into: $0.baseAddress!, capacity: $0.count)
+                }
+            }
+            #expect(Array(output[..<written]) == Array(zlib[..<n]))
+        }
+    }
+
     @Test func aTornTailIsCutAtTheLastWholeFrameAtEveryByteOffset() throws {
         let dir = temporaryDirectory()
         let first = try encodeFrame(sampleRecords(3))
