@@ -54,7 +54,7 @@ let package = Package(
         .target(name: "VimanaClient", dependencies: ["VimanaCore", "VimanaRESP"], swiftSettings: optimize),
         // `vimana bench`: a native load generator for any RESP server.
         .target(name: "VimanaBench", dependencies: ["VimanaCore", "VimanaClient"], swiftSettings: optimize),
-        .target(name: "VimanaSupervisor", dependencies: ["VimanaCore"], swiftSettings: optimize),
+        .target(name: "VimanaSupervisor", dependencies: ["VimanaCore", "CLinuxShim"], swiftSettings: optimize),
         .executableTarget(name: "vimana",
                           dependencies: ["VimanaKernel", "VimanaConfig", "VimanaEventLoop", "VimanaLedger", "VimanaClient",
                                          "VimanaBench", "VimanaCore"],

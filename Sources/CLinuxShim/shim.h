@@ -1,4 +1,5 @@
-// What Glibc does not expose to Swift: epoll, eventfd, signalfd, accept4.
+// What Glibc does not expose to Swift: epoll, eventfd, signalfd, accept4,
+// posix_spawn's closefrom.
 // Header-only; every helper is static inline.
 #ifndef VIMANA_LINUX_SHIM_H
 #define VIMANA_LINUX_SHIM_H
@@ -13,10 +14,15 @@
 #include <pthread.h>
 #include <errno.h>
 #include <malloc.h>
+#include <spawn.h>
 
 // Declared here because <sys/socket.h> hides it without _GNU_SOURCE, and
 // defining _GNU_SOURCE makes this module's types clash with Glibc's.
 int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);
+
+/// glibc 2.34's posix_spawn file action closing every descriptor >= from;
+/// <spawn.h> hides it without _GNU_SOURCE, as above.
+int posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *actions, int from);
 
 /// Bytes the allocator has handed out (glibc mallinfo2).
 static inline size_t vimana_heap_bytes(void) {

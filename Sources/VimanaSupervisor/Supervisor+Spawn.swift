@@ -12,6 +12,7 @@
 // an agent that forks must stop its own children on SIGTERM.
 #if canImport(Glibc)
 import Glibc
+import CLinuxShim
 #endif
 import VimanaCore
 
@@ -71,6 +72,10 @@ extension Supervisor {
         var rc = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         if rc == 0 { rc = posix_spawn_file_actions_adddup2(&actions, out.write, 1) }
         if rc == 0 { rc = posix_spawn_file_actions_adddup2(&actions, err.write, 2) }
+        // Nothing else: descriptors the server itself inherited without
+        // close-on-exec (a shell's redirections, a parent's sockets) are not
+        // the agent's to hold open.
+        if rc == 0 { rc = posix_spawn_file_actions_addclosefrom_np(&actions, 3) }
         if rc == 0 { rc = posix_spawnattr_setsigmask(&attr, &empty) }
         if rc == 0 { rc = posix_spawnattr_setsigdefault(&attr, &defaulted) }
         if rc == 0 { rc = posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)) }

@@ -50,6 +50,22 @@ final class Harness {
 func seconds(since start: Int64) -> Double { Double(Clock.monotonicNanos() - start) / 1e9 }
 
 @Suite struct SupervisorTests {
+    /// A descriptor the server holds without close-on-exec (inherited from
+    /// its own parent, say) is not passed on to an agent.
+    @Test func childrenGetOnlyStdinStdoutAndStderr() throws {
+        let devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        try #require(devnull >= 0)
+        let inherited = fcntl(devnull, F_DUPFD, 300)  // F_DUPFD: no close-on-exec
+        close(devnull)
+        try #require(inherited >= 300)
+        defer { close(inherited) }
+        let h = Harness()
+        h.add("fds", ["sh", "-c", "if [ -e /proc/$$/fd/\(inherited) ]; then echo open; else echo closed; fi; [ -e /proc/$$/fd/2 ] && echo stderr"])
+        h.start()
+        h.run(seconds: 10) { h.status("fds")?.state == .stopped }
+        #expect(h.lines(of: "fds") == ["closed", "stderr"])
+    }
+
     @Test func stdoutAndStderrLinesAreCaptured() {
         let h = Harness()
         h.add("echo", ["sh", "-c", "echo hello; echo err >&2"])
