@@ -85,18 +85,22 @@ extension Kernel {
     }
 
     /// Makes room for a new HTTP connection at the cap by closing one that
-    /// holds a slot: one already answered if any, else the oldest still
-    /// waiting for its request head. Idle connections then cannot lock
-    /// health checks out even within the head timeout. False when none is left.
+    /// holds a slot: one whose reply is written (lingering) if any, else the
+    /// oldest still waiting for its request head; one whose reply is still
+    /// queued is left to finish. Idle connections then cannot lock health
+    /// checks out even within the head timeout. False when none can go.
     private func evictHTTPConnection() -> Bool {
         var victim: UnsafeMutablePointer<ClientState>?
+        var victimRank = Int.max
         for fd in s.pointee.timedClients {
             guard let c = s.pointee.client(fd), c.pointee.flags.contains(.http),
                   !c.pointee.flags.contains(.closing) else { continue }
-            guard let v = victim else { victim = c; continue }
-            let answered = c.pointee.flags.contains(.closeAfterReply)
-            let victimAnswered = v.pointee.flags.contains(.closeAfterReply)
-            if answered != victimAnswered ? answered : c.pointee.createdMillis < v.pointee.createdMillis { victim = c }
+            let rank = c.pointee.flags.contains(.lingering) ? 0 : c.pointee.flags.contains(.closeAfterReply) ? 2 : 1
+            if rank == 2 { continue }
+            if rank < victimRank || (rank == victimRank && c.pointee.createdMillis < (victim?.pointee.createdMillis ?? 0)) {
+                victim = c
+                victimRank = rank
+            }
         }
         guard let victim else { return false }
         markClose(victim, reason: "evicted at the HTTP connection cap")
