@@ -132,7 +132,7 @@ extension Kernel {
         // Redis trims the query buffer after the commands of a read ran: the
         // caller's own line counts the command being run (and any before it
         // in the same read), the others what is still unparsed.
-        let qbuf = c == caller ? c.pointee.input.writeIndex - c.pointee.queryStart : c.pointee.input.readableBytes
+        let qbuf = c == caller ? max(0, c.pointee.input.writeIndex - c.pointee.queryStart) : c.pointee.input.readableBytes
         let omem = c.pointee.output.pendingBytes
         let totalMemory = c.pointee.input.capacity + c.pointee.output.tail.capacity + c.pointee.output.queuedBytes
         return "id=\(c.pointee.id) addr=\(info?.address ?? "") laddr=\(info?.localAddress ?? "") fd=\(c.pointee.fd) "
