@@ -118,6 +118,7 @@ import Glibc
     // MARK: - Out of file descriptors
 
     @Test func acceptBacksOffWhenDescriptorsRunOutAndClientsAreStillServed() throws {
+        let started = Date()
         let server = try ServerProcess(arguments: ["--no-ledger"], logLevel: "info", fileLimit: 64)
         let first = try RawClient(port: server.port)
         first.send("PING\r\n")
@@ -132,8 +133,10 @@ import Glibc
             first.send("PING\r\n")
             #expect(first.read(matching: "+PONG\r\n") == "+PONG\r\n")
         }
+        // One line, and one more per 10 s the test has run (a slow machine).
         let failures = server.logLines.filter { $0.contains("\"event\":\"accept failed\"") }
-        #expect(failures.count <= 2, "\(failures.count) accept-failure lines")
+        let allowed = 1 + Int(Date().timeIntervalSince(started) / 10) + 1
+        #expect(failures.count <= allowed, "\(failures.count) accept-failure lines")
         #expect(failures.first?.contains("Too many open files") == true)
         // A client closing frees a descriptor: the queued connections are served.
         // (Asked on `first`: a new connection would wait in the queue too.)
