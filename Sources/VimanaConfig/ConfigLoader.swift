@@ -90,7 +90,8 @@ struct Schema {
     private func limits(_ node: YAMLNode) throws(ConfigError) -> Limits {
         var l = Limits()
         let s = try section(node, "kernel.limits",
-                            keys: ["max_clients", "max_payload", "max_inline", "query_buffer_before_auth", "pubsub_output"])
+                            keys: ["max_clients", "max_payload", "max_inline", "query_buffer", "query_buffer_before_auth",
+                                   "pubsub_output"])
         if let n = s["max_clients"], let v = try integer(n, "kernel.limits.max_clients", 1...1_000_000) {
             l.maxClients = v
         }
@@ -99,6 +100,16 @@ struct Schema {
         }
         if let n = s["max_inline"], let v = try size(n, "kernel.limits.max_inline", (1 << 10)...(64 << 20)) {
             l.maxInline = v
+        }
+        let minimum = Limits.minimumQueryBuffer(maxPayload: l.maxPayload)
+        if let n = s["query_buffer"], let v = try size(n, "kernel.limits.query_buffer", (1 << 20)...Limits.queryBufferCeiling) {
+            guard v >= minimum else {
+                throw mismatch(n, "kernel.limits.query_buffer", "a size of at least \(Units.formatSize(minimum)) "
+                    + "(2 × max_payload + 64KiB: a maximal argument must fit)")
+            }
+            l.queryBuffer = v
+        } else {
+            l.queryBuffer = max(Limits.defaultQueryBuffer, minimum)
         }
         if let n = s["query_buffer_before_auth"],
            let v = try size(n, "kernel.limits.query_buffer_before_auth", (1 << 10)...(1 << 30)) {

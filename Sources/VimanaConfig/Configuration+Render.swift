@@ -31,6 +31,7 @@ extension Configuration {
             "    max_clients: \(l.maxClients)",
             "    max_payload: \(Units.formatSize(l.maxPayload))",
             "    max_inline: \(Units.formatSize(l.maxInline))",
+            "    query_buffer: \(Units.formatSize(l.queryBuffer))",
             "    query_buffer_before_auth: \(Units.formatSize(l.queryBufferBeforeAuth))",
             "    pubsub_output:",
             "      hard: \(Units.formatSize(l.pubsubOutputHard))",

@@ -57,6 +57,11 @@ public struct Limits: Sendable, Equatable {
     public var maxInline: Int = 64 << 10
     /// Query buffer allowed to a connection that has not authenticated (when a password is set).
     public var queryBufferBeforeAuth: Int = 1 << 20
+    /// Memory one connection's unfinished request may hold — its input
+    /// buffer and its argument table together — as Redis's
+    /// client-query-buffer-limit. At least `minimumQueryBuffer(maxPayload:)`;
+    /// when not configured, the larger of 64 MiB and that minimum.
+    public var queryBuffer: Int = Limits.defaultQueryBuffer
     /// A subscriber whose pending output exceeds this is disconnected at once.
     public var pubsubOutputHard: Int = 32 << 20
     /// A subscriber above this for `pubsubOutputSoftSeconds` is disconnected.
@@ -67,6 +72,17 @@ public struct Limits: Sendable, Equatable {
 
     /// Upper bound for `maxPayload`, as Redis's proto-max-bulk-len ceiling.
     public static let maxPayloadCeiling = 512 << 20
+    /// 64 MiB: a command of dozens of maximal (1 MiB) arguments fits; twenty
+    /// stuck connections hold at most about 1.3 GiB.
+    public static let defaultQueryBuffer = 64 << 20
+    /// Upper bound for `queryBuffer`: a guard against a typo, above the
+    /// minimum for the largest `maxPayload`.
+    public static let queryBufferCeiling = 4 << 30
+
+    /// The smallest query buffer limit that admits every command with one
+    /// argument of `maxPayload` bytes: the input buffer grows by doubling, so
+    /// such a command may occupy twice its size, plus a read's worth.
+    public static func minimumQueryBuffer(maxPayload: Int) -> Int { 2 * maxPayload + (64 << 10) }
 }
 
 /// The `logging:` section.

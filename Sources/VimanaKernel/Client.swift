@@ -29,6 +29,13 @@ struct ClientState {
     var flushedBytes: Int = 0
     /// With `blocked`: when XREAD gives up (monotonic ns; 0 = never).
     var blockDeadline: Int64 = 0
+    /// Where the input handled by the current `processInput` began: the
+    /// caller's own CLIENT LIST line counts its query buffer from here, as
+    /// Redis's does (it trims the buffer only after the commands ran).
+    var queryStart: Int = 0
+    /// With `lingering` or an HTTP connection: when the server closes it
+    /// anyway (monotonic ns).
+    var closeDeadline: Int64 = 0
 
     @inline(__always) var isSubscribed: Bool { channelCount &+ patternCount > 0 }
 }
@@ -64,6 +71,14 @@ struct ClientFlags: OptionSet {
     /// An instance of an agent (AGENT JOIN): its publishes are checked
     /// against the agent's `publishes` patterns.
     static let agentInstance = ClientFlags(rawValue: 1 << 11)
+
+    /// With `closeAfterReply`: once the reply is written, linger instead of
+    /// closing (protocol errors, HTTP replies).
+    static let lingerAfterReply = ClientFlags(rawValue: 1 << 12)
+    /// Lingering: our side is shut down for writing and input is read and
+    /// discarded until the client closes or `closeDeadline`, so the client
+    /// reads the reply instead of a reset.
+    static let lingering = ClientFlags(rawValue: 1 << 13)
 
     /// Any state in which no further commands are run for now. A client
     /// awaiting the ledger keeps running commands (pipelined appends share

@@ -39,7 +39,7 @@ extension Kernel {
         case "list":
             clientList(c, args)
         case "info":
-            c.pointee.output.tail.writeVerbatim(describeClient(c), resp3: resp3)
+            c.pointee.output.tail.writeVerbatim(describeClient(c, caller: c), resp3: resp3)
         case "kill":
             clientKill(c, args)
         default:
@@ -107,16 +107,20 @@ extension Kernel {
                 if type == "normal" && isPubSub { return }
                 if type != "pubsub" && type != "normal" { return }
             }
-            text += describeClient(other)
+            text += describeClient(other, caller: c)
         }
         c.pointee.output.tail.writeVerbatim(text, resp3: c.pointee.flags.contains(.resp3))
     }
 
     /// One CLIENT LIST line, with Redis 7.2's fields (ending in `\n`).
-    func describeClient(_ c: UnsafeMutablePointer<ClientState>) -> String {
+    /// `caller`: the client running the command.
+    func describeClient(_ c: UnsafeMutablePointer<ClientState>, caller: UnsafeMutablePointer<ClientState>) -> String {
         let info = infos[Int(c.pointee.fd)]
         let now = s.pointee.nowMillis
-        let flags = c.pointee.isSubscribed ? "P" : "N"
+        // Redis's letters, in Redis's order; N when none applies.
+        var flags = c.pointee.isSubscribed ? "P" : ""
+        if c.pointee.flags.contains(.blocked) { flags += "b" }
+        if flags.isEmpty { flags = "N" }
         var command = "NULL"
         if c.pointee.lastCommand >= 0 {
             let spec = CommandTable.specs[c.pointee.lastCommand]
@@ -125,13 +129,16 @@ extension Kernel {
         var events = "r"
         if c.pointee.flags.contains(.watchingWritable) { events += "w" }
         let name = String(decoding: info?.name ?? [], as: UTF8.self)
-        let qbuf = c.pointee.input.readableBytes
+        // Redis trims the query buffer after the commands of a read ran: the
+        // caller's own line counts the command being run (and any before it
+        // in the same read), the others what is still unparsed.
+        let qbuf = c == caller ? max(0, c.pointee.input.writeIndex - c.pointee.queryStart) : c.pointee.input.readableBytes
         let omem = c.pointee.output.pendingBytes
         let totalMemory = c.pointee.input.capacity + c.pointee.output.tail.capacity + c.pointee.output.queuedBytes
         return "id=\(c.pointee.id) addr=\(info?.address ?? "") laddr=\(info?.localAddress ?? "") fd=\(c.pointee.fd) "
             + "name=\(name) age=\((now - c.pointee.createdMillis) / 1000) idle=\((now - c.pointee.lastActiveMillis) / 1000) "
             + "flags=\(flags) db=0 sub=\(c.pointee.channelCount) psub=\(c.pointee.patternCount) ssub=0 multi=-1 "
-            + "qbuf=\(qbuf) qbuf-free=\(c.pointee.input.capacity - qbuf) argv-mem=0 multi-mem=0 "
+            + "qbuf=\(qbuf) qbuf-free=\(c.pointee.input.capacity - c.pointee.input.writeIndex) argv-mem=0 multi-mem=0 "
             + "rbs=\(c.pointee.input.capacity) rbp=\(c.pointee.input.capacity) obl=\(c.pointee.output.tail.readableBytes) "
             + "oll=0 omem=\(omem) tot-mem=\(totalMemory) events=\(events) cmd=\(command) user=default redir=-1 "
             + "resp=\(c.pointee.flags.contains(.resp3) ? 3 : 2) "

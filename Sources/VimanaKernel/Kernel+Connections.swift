@@ -12,13 +12,12 @@ extension Kernel {
 
     func acceptClients(http: Bool) {
         let listener = http ? httpListener : respListener
-        // Accept a bounded batch per event so a connection storm cannot starve clients.
-        for _ in 0..<64 {
+        for _ in 0..<KernelConstants.acceptBatch {
             let fd = Socket.accept(listener)
             if fd < 0 {
                 let e = errno
-                if e != EAGAIN && e != EWOULDBLOCK && e != EINTR {
-                    log.warn("accept failed", ["error": .string(String(cString: strerror(e)))])
+                if e != EAGAIN && e != EWOULDBLOCK && e != EINTR && e != ECONNABORTED {
+                    acceptFailed(listener, http: http, error: e)
                 }
                 return
             }
@@ -30,8 +29,8 @@ extension Kernel {
                 log.debug("connection rejected", ["reason": "max_clients"])
                 continue
             }
-            if http && s.pointee.httpCount >= 64 {
-                Socket.close(fd)  // observability must not become an fd sink
+            if http && s.pointee.httpCount >= KernelConstants.maxHTTPConnections && !evictHTTPConnection() {
+                Socket.close(fd)  // every slot is being closed already in this pass
                 continue
             }
             do throws(SystemError) {
@@ -43,6 +42,69 @@ extension Kernel {
             }
             addClient(fd, http: http)
         }
+    }
+
+    /// accept failed for a reason other than an empty queue: most often no
+    /// descriptor is left (EMFILE). The pending connection stays in the
+    /// backlog and the level-triggered listener would be reported again at
+    /// once, so it leaves the poll set until `acceptBackoffNanos` pass or a
+    /// client closes (`resumeAccepting`); the clients being served go on.
+    private func acceptFailed(_ listener: Int32, http: Bool, error e: Int32) {
+        let state = s
+        state.pointee.metrics.acceptErrors += 1
+        let now = Clock.monotonicNanos()
+        if !state.pointee.pausedListeners.contains(listener) {
+            loop.poller.remove(listener)
+            state.pointee.pausedListeners.append(listener)
+        }
+        state.pointee.acceptResumeAt = now + KernelConstants.acceptBackoffNanos
+        if now - state.pointee.lastAcceptErrorLog >= KernelConstants.acceptErrorLogIntervalNanos {
+            log.warn("accept failed", ["error": .string(String(cString: strerror(e))),
+                                       "listener": .string(http ? "http" : "resp"),
+                                       "suppressed": .int(state.pointee.acceptErrorsSuppressed),
+                                       "connections": .int(state.pointee.clientCount + state.pointee.httpCount),
+                                       "retry_ms": .int(Int(KernelConstants.acceptBackoffNanos / 1_000_000))])
+            state.pointee.lastAcceptErrorLog = now
+            state.pointee.acceptErrorsSuppressed = 0
+        } else {
+            state.pointee.acceptErrorsSuppressed += 1
+        }
+    }
+
+    /// Polls the listeners paused by `acceptFailed` again.
+    func resumeAccepting() {
+        let state = s
+        for listener in state.pointee.pausedListeners where listener == respListener || listener == httpListener {
+            do throws(SystemError) {
+                try loop.poller.add(listener, Poller.readable)
+            } catch {
+                log.warn("epoll registration failed", ["error": .string(error.description)])
+            }
+        }
+        state.pointee.pausedListeners.removeAll()
+    }
+
+    /// Makes room for a new HTTP connection at the cap by closing one that
+    /// holds a slot: one whose reply is written (lingering) if any, else the
+    /// oldest still waiting for its request head; one whose reply is still
+    /// queued is left to finish. Idle connections then cannot lock health
+    /// checks out even within the head timeout. False when none can go.
+    private func evictHTTPConnection() -> Bool {
+        var victim: UnsafeMutablePointer<ClientState>?
+        var victimRank = Int.max
+        for fd in s.pointee.timedClients {
+            guard let c = s.pointee.client(fd), c.pointee.flags.contains(.http),
+                  !c.pointee.flags.contains(.closing) else { continue }
+            let rank = c.pointee.flags.contains(.lingering) ? 0 : c.pointee.flags.contains(.closeAfterReply) ? 2 : 1
+            if rank == 2 { continue }
+            if rank < victimRank || (rank == victimRank && c.pointee.createdMillis < (victim?.pointee.createdMillis ?? 0)) {
+                victim = c
+                victimRank = rank
+            }
+        }
+        guard let victim else { return false }
+        markClose(victim, reason: "evicted at the HTTP connection cap")
+        return true
     }
 
     private func addClient(_ fd: Int32, http: Bool) {
@@ -67,6 +129,8 @@ extension Kernel {
         infos[Int(fd)] = ClientInfo(address: Socket.address(fd, remote: true), localAddress: Socket.address(fd, remote: false))
         if http {
             state.pointee.httpCount += 1
+            c.pointee.closeDeadline = state.pointee.nowNanos + KernelConstants.httpRequestHeadTimeoutNanos
+            state.pointee.timedClients.insert(fd)
         } else {
             state.pointee.clientCount += 1
             state.pointee.metrics.connectionsAccepted += 1
@@ -80,10 +144,7 @@ extension Kernel {
 
     func readClient(_ c: UnsafeMutablePointer<ClientState>) {
         if c.pointee.flags.contains(.closeAfterReply) {
-            // Nothing more will be executed; drop what arrives.
-            var sink = [UInt8](repeating: 0, count: 512)
-            let n = read(c.pointee.fd, &sink, 512)
-            if n == 0 { markClose(c, reason: "eof") }
+            discardInput(c)  // nothing more will be executed
             return
         }
         let chunk = c.pointee.readSize
@@ -122,6 +183,7 @@ extension Kernel {
     /// Runs every complete command in the input buffer.
     @inline(__always)
     func processInput(_ c: UnsafeMutablePointer<ClientState>) {
+        c.pointee.queryStart = c.pointee.input.readIndex
         while c.pointee.flags.isDisjoint(with: .paused) {
             switch c.pointee.parser.next(&c.pointee.input) {
             case .command:
@@ -134,26 +196,43 @@ extension Kernel {
                 execute(c, args)
             case .needMore:
                 let buffered = c.pointee.input.readableBytes
-                if !c.pointee.flags.contains(.authenticated) && buffered > s.pointee.limits.queryBufferBeforeAuth {
-                    s.pointee.metrics.queryBufferDisconnects += 1
-                    log.warn("client closed: query buffer limit before AUTH",
-                             ["id": .int(c.pointee.id), "bytes": .int(buffered)])
-                    markClose(c, reason: "query buffer limit before auth")
-                } else if buffered > KernelConstants.queryBufferLimit(s.pointee.limits) {
-                    s.pointee.metrics.queryBufferDisconnects += 1
-                    log.warn("client closed: query buffer limit", ["id": .int(c.pointee.id), "bytes": .int(buffered)])
-                    markClose(c, reason: "query buffer limit")
-                } else if buffered == 0 {
+                if buffered == 0 {
                     c.pointee.input.shrinkIfEmpty(above: KernelConstants.idleBufferLimit,
                                                   to: KernelConstants.initialInputBuffer)
+                    c.pointee.parser.shrinkArguments()
+                } else if !c.pointee.flags.contains(.authenticated) && buffered > s.pointee.limits.queryBufferBeforeAuth {
+                    s.pointee.metrics.queryBufferDisconnects += 1
+                    log.warn("client closed: query buffer limit before AUTH",
+                             ["id": .int(c.pointee.id), "addr": .string(infos[Int(c.pointee.fd)]?.address ?? ""),
+                              "bytes": .int(buffered), "limit": .int(s.pointee.limits.queryBufferBeforeAuth)])
+                    markClose(c, reason: "query buffer limit before auth")
+                } else {
+                    // What the unfinished request holds, not what it sent: the
+                    // argument table costs 16 bytes per argument however small.
+                    let held = c.pointee.input.capacity + c.pointee.parser.argumentTableBytes
+                    if held > s.pointee.limits.queryBuffer {
+                        s.pointee.metrics.queryBufferDisconnects += 1
+                        log.warn("client closed: query buffer limit",
+                                 ["id": .int(c.pointee.id), "addr": .string(infos[Int(c.pointee.fd)]?.address ?? ""),
+                                  "bytes": .int(held), "arguments": .int(c.pointee.parser.argumentCount),
+                                  "limit": .int(s.pointee.limits.queryBuffer)])
+                        markClose(c, reason: "query buffer limit")
+                    }
                 }
                 markPending(c)
                 return
             case .error(let e):
                 s.pointee.metrics.protocolErrors += 1
                 c.pointee.output.tail.writeError(e.replyText)
-                c.pointee.flags.insert(.closeAfterReply)
-                log.debug("protocol error", ["id": .int(c.pointee.id), "error": .string(e.message)])
+                c.pointee.flags.insert([.closeAfterReply, .lingerAfterReply])
+                if case .bulkOverLimit(let length, let limit) = e {
+                    s.pointee.metrics.payloadLimitDisconnects += 1
+                    log.warn("client closed: payload over max_payload",
+                             ["id": .int(c.pointee.id), "addr": .string(infos[Int(c.pointee.fd)]?.address ?? ""),
+                              "bytes": .int(length), "limit": .int(limit)])
+                } else {
+                    log.debug("protocol error", ["id": .int(c.pointee.id), "error": .string(e.message)])
+                }
             }
         }
         markPending(c)
@@ -186,7 +265,11 @@ extension Kernel {
         switch outcome {
         case .drained:
             if c.pointee.flags.contains(.closeAfterReply) {
-                markClose(c, reason: "close after reply")
+                if c.pointee.flags.contains(.lingerAfterReply) && !s.pointee.shuttingDown {
+                    if !c.pointee.flags.contains(.lingering) { startLingering(c) }
+                } else {
+                    markClose(c, reason: "close after reply")
+                }
                 return
             }
             if c.pointee.flags.contains(.watchingWritable) {
@@ -219,14 +302,82 @@ extension Kernel {
 
     // MARK: - Close
 
+    /// After an error reply has been written: shut our side down for writing
+    /// (the client reads the reply, then EOF) and discard what the client
+    /// still sends until it closes or `lingerNanos` pass. Closing at once,
+    /// with its unread input, would send a reset that can destroy the reply
+    /// before the client reads it (redis-py then reports a broken pipe).
+    private func startLingering(_ c: UnsafeMutablePointer<ClientState>) {
+        c.pointee.flags.insert(.lingering)
+        _ = shutdown(c.pointee.fd, Int32(SHUT_WR))
+        if c.pointee.flags.contains(.watchingWritable) {
+            c.pointee.flags.remove(.watchingWritable)
+            loop.poller.modify(c.pointee.fd, Poller.readable)
+        }
+        c.pointee.closeDeadline = s.pointee.nowNanos + KernelConstants.lingerNanos
+        s.pointee.timedClients.insert(c.pointee.fd)
+    }
+
+    /// Reads and drops input from a client that will run nothing more.
+    func discardInput(_ c: UnsafeMutablePointer<ClientState>) {
+        let n = withUnsafeTemporaryAllocation(byteCount: KernelConstants.lingerReadChunk, alignment: 1) { sink in
+            read(c.pointee.fd, sink.baseAddress, sink.count)
+        }
+        if n > 0 {
+            s.pointee.metrics.netInputBytes &+= n
+        } else if n == 0 {
+            markClose(c, reason: "eof")
+        } else if errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR {
+            markClose(c, reason: String(cString: strerror(errno)))
+        }
+    }
+
+    /// Closes the connections whose `closeDeadline` has passed: HTTP
+    /// connections that did not send a request head in time, and lingering
+    /// ones whose client never closed. Also polls paused listeners again.
+    func expireTimedClients(now: Int64) {
+        let state = s
+        if !state.pointee.pausedListeners.isEmpty && now >= state.pointee.acceptResumeAt { resumeAccepting() }
+        guard !state.pointee.timedClients.isEmpty else { return }
+        for fd in state.pointee.timedClients {
+            guard let c = state.pointee.client(fd), !c.pointee.flags.contains(.closing),
+                  c.pointee.closeDeadline > 0, now >= c.pointee.closeDeadline else { continue }
+            let reason = c.pointee.flags.contains(.lingering) ? "linger timeout" : "request head timeout"
+            if log.enabled(.debug) {
+                log.debug("connection timed out", ["id": .int(c.pointee.id), "reason": .string(reason),
+                                                  "addr": .string(infos[Int(fd)]?.address ?? "")])
+            }
+            markClose(c, reason: reason)
+        }
+    }
+
     /// Marks the client for closing at the end of this loop pass. Until then
     /// it receives nothing and its events are ignored; its fd stays open, so
     /// the number cannot be reused by an accept in the same batch.
+    ///
+    /// Its subscriptions end at once, so that a command served later in
+    /// the same pass (PUBSUB NUMPAT, NUMSUB, a PUBLISH's count) no longer
+    /// counts it; while `publish` walks the tables they end right after the walk.
     func markClose(_ c: UnsafeMutablePointer<ClientState>, reason: String) {
         if c.pointee.flags.contains(.closing) { return }
         c.pointee.flags.insert(.closing)
         infos[Int(c.pointee.fd)]?.closeReason = reason
         s.pointee.closing.append(c.pointee.fd)
+        if c.pointee.isSubscribed {
+            if s.pointee.delivering { s.pointee.detachLater.append(c.pointee.fd) } else { endSubscriptions(c) }
+        }
+    }
+
+    /// Removes the client from every channel and pattern it subscribed to.
+    func endSubscriptions(_ c: UnsafeMutablePointer<ClientState>) {
+        let fd = c.pointee.fd
+        guard let info = infos[Int(fd)] else { return }
+        for channel in info.channels { _ = s.pointee.channels.remove(fd, channel) }
+        for pattern in info.patterns { _ = s.pointee.patterns.remove(fd, pattern) }
+        info.channels = []
+        info.patterns = []
+        c.pointee.channelCount = 0
+        c.pointee.patternCount = 0
     }
 
     /// Frees everything a client holds and closes its socket.
@@ -235,10 +386,9 @@ extension Kernel {
         if ledger != nil { forgetLedgerState(fd) }
         if infos[Int(fd)]?.agent != nil { leaveAgent(fd) }
         let info = infos[Int(fd)]
-        if let info {
-            for channel in info.channels { _ = s.pointee.channels.remove(fd, channel) }
-            for pattern in info.patterns { _ = s.pointee.patterns.remove(fd, pattern) }
-        }
+        endSubscriptions(c)
+        if c.pointee.closeDeadline != 0 { s.pointee.timedClients.remove(fd) }
+        if !s.pointee.pausedListeners.isEmpty { resumeAccepting() }  // a descriptor is free again
         if c.pointee.flags.contains(.http) {
             s.pointee.httpCount -= 1
         } else {

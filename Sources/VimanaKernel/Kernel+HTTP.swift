@@ -11,8 +11,7 @@ import Glibc
 extension Kernel {
     func readHTTP(_ c: UnsafeMutablePointer<ClientState>) {
         if c.pointee.flags.contains(.closeAfterReply) {
-            var sink = [UInt8](repeating: 0, count: 512)
-            if read(c.pointee.fd, &sink, 512) == 0 { markClose(c, reason: "eof") }
+            discardInput(c)
             return
         }
         c.pointee.input.reserve(2048)
@@ -117,7 +116,8 @@ extension Kernel {
             + "Connection: close\r\n\r\n" + (head ? "" : body)
         c.pointee.input.clear()
         c.pointee.output.tail.append(string: text)
-        c.pointee.flags.insert(.closeAfterReply)
+        // Linger: a client whose head was refused (431) may still be sending it.
+        c.pointee.flags.insert([.closeAfterReply, .lingerAfterReply])
         markPending(c)
     }
 
@@ -143,6 +143,13 @@ extension Kernel {
         metric("vimana_slow_subscriber_disconnects_total", "counter",
                "Subscribers disconnected for exceeding the pubsub output limits.", m.slowSubscriberDisconnects)
         metric("vimana_protocol_errors_total", "counter", "Connections closed for malformed requests.", m.protocolErrors)
+        metric("vimana_query_buffer_disconnects_total", "counter",
+               "Connections closed for an unfinished request over the query buffer limit.", m.queryBufferDisconnects)
+        metric("vimana_payload_limit_disconnects_total", "counter",
+               "Connections closed for a bulk longer than max_payload.", m.payloadLimitDisconnects)
+        metric("vimana_accept_errors_total", "counter",
+               "Failed accepts (no file descriptor left, and the like).", m.acceptErrors)
+        metric("vimana_blocked_clients", "gauge", "Clients waiting in XREAD or XREADGROUP BLOCK.", blockedClientCount)
         metric("vimana_pubsub_channels", "gauge", "Channels with at least one subscriber.", st.channels.count)
         metric("vimana_pubsub_patterns", "gauge", "Patterns with at least one subscriber.", st.patterns.count)
         metric("vimana_uptime_seconds", "gauge", "Seconds since the kernel started.", Int(uptimeSeconds))

@@ -68,7 +68,7 @@ extension Kernel {
                 ("connected_clients", "\(st.clientCount)"),
                 ("maxclients", "\(st.limits.maxClients)"),
                 ("pubsub_clients", "\(pubsubClients)"),
-                ("blocked_clients", "0"),
+                ("blocked_clients", "\(blockedClientCount)"),
             ]
         case "memory":
             let used = Self.heapBytes()
@@ -93,6 +93,8 @@ extension Kernel {
                 ("pubsub_channels", "\(st.channels.count)"),
                 ("pubsub_patterns", "\(st.patterns.count)"),
                 ("client_query_buffer_limit_disconnections", "\(m.queryBufferDisconnects)"),
+                ("client_payload_limit_disconnections", "\(m.payloadLimitDisconnects)"),
+                ("accept_errors", "\(m.acceptErrors)"),
                 ("client_output_buffer_limit_disconnections", "\(m.slowSubscriberDisconnects)"),
             ]
         case "pubsub":
@@ -109,6 +111,13 @@ extension Kernel {
         default:
             return nil
         }
+    }
+
+    /// Clients waiting in XREAD or XREADGROUP BLOCK (Redis's blocked_clients).
+    var blockedClientCount: Int {
+        var n = 0
+        forEachClient { if $0.pointee.flags.contains(.blocked) { n += 1 } }
+        return n
     }
 
     /// INFO ledger: what the ledger holds and how its writer is doing.

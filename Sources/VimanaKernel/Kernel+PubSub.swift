@@ -43,6 +43,11 @@ extension Kernel {
         let state = s
         state.pointee.metrics.messagesPublished &+= 1
         var receivers = 0
+        state.pointee.delivering = true
+        defer {
+            state.pointee.delivering = false
+            if !state.pointee.detachLater.isEmpty { endDeferredSubscriptions() }
+        }
         if let (ids, count) = state.pointee.channels.subscribers(channel, channelLength) {
             state.pointee.scratch.clear()
             state.pointee.scratch.append("*3\r\n$7\r\nmessage\r\n")
@@ -64,6 +69,14 @@ extension Kernel {
         }
         state.pointee.metrics.messagesDelivered &+= receivers
         return receivers
+    }
+
+    /// Ends the subscriptions of subscribers cut off during the last walk.
+    private func endDeferredSubscriptions() {
+        for fd in s.pointee.detachLater {
+            if let c = s.pointee.client(fd) { endSubscriptions(c) }
+        }
+        s.pointee.detachLater.removeAll(keepingCapacity: true)
     }
 
     /// Appends the frame in `scratch` to each subscriber's output. RESP3

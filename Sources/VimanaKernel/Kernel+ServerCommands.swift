@@ -163,6 +163,7 @@ extension Kernel {
             ("maxclients", String(l.maxClients)),
             ("proto-max-bulk-len", String(l.maxPayload)),
             ("proto-inline-max-size", String(l.maxInline)),
+            ("client-query-buffer-limit", String(l.queryBuffer)),
             ("query-buffer-before-auth", String(l.queryBufferBeforeAuth)),
             ("client-output-buffer-limit",
              "normal 0 0 0 slave 0 0 0 pubsub \(l.pubsubOutputHard) \(l.pubsubOutputSoft) \(l.pubsubOutputSoftSeconds)"),

@@ -263,6 +263,7 @@ public final class Kernel: EventLoopHandler {
             return
         }
         checkSoftLimits()
+        expireTimedClients(now: nowNanos)
         ledger?.enforceRetention(nowMicros: Clock.wallMicros())
         agentsTick()
         if let supervisor, !s.pointee.shuttingDown {

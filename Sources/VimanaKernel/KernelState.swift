@@ -20,6 +20,19 @@ struct KernelState {
     var pendingWrites: [Int32] = []
     /// Clients to close before the loop sleeps.
     var closing: [Int32] = []
+    /// True while `publish` walks the subscription tables: a subscriber cut
+    /// off then (output limit) leaves the tables after the walk, from `detachLater`.
+    var delivering = false
+    var detachLater: [Int32] = []
+    /// Clients with a `closeDeadline`: every HTTP connection, and lingering ones.
+    var timedClients: Set<Int32> = []
+    /// Listeners taken out of the poll set after accept failed, and when
+    /// they are polled again (monotonic ns; a client closing does it sooner).
+    var pausedListeners: [Int32] = []
+    var acceptResumeAt: Int64 = 0
+    /// Rate limit of the `accept failed` log line.
+    var lastAcceptErrorLog: Int64 = Int64.min / 2
+    var acceptErrorsSuppressed = 0
     var metrics = Metrics()
     /// Cached clock readings, refreshed each loop pass.
     var nowNanos: Int64 = 0
@@ -63,6 +76,9 @@ struct KernelState {
 
 /// Tunables that are not configuration, each with the reason for its value.
 enum KernelConstants {
+    /// Connections accepted per readable event on a listener, so that a
+    /// connection storm cannot starve the clients already served.
+    static let acceptBatch = 64
     /// Bytes read per `read` call when no large bulk is expected (Redis: 16 KiB).
     static let readChunk = 16 << 10
     /// Ceiling of the adaptive read size for a client that keeps the socket full.
@@ -81,6 +97,27 @@ enum KernelConstants {
     static let initialOutputBuffer = 1 << 10
     /// Longest HTTP request head accepted on the observability port.
     static let maxHTTPRequest = 8 << 10
+    /// HTTP connections open at once: observability must not become an fd
+    /// sink. At the cap the oldest is closed to make room (see acceptClients).
+    static let maxHTTPConnections = 64
+    /// Time an HTTP client has to send its whole request head. Health
+    /// checkers and Prometheus send it at once; five seconds covers a loaded
+    /// machine, and bounds how long idle connections can hold the slots.
+    static let httpRequestHeadTimeoutNanos: Int64 = 5_000_000_000
+    /// After an error reply that closes the connection (protocol error, an
+    /// HTTP reply), how long input is still read and discarded so a client
+    /// still sending its request gets to read the reply instead of a reset.
+    static let lingerNanos: Int64 = 5_000_000_000
+    /// Bytes discarded per read while lingering.
+    static let lingerReadChunk = 16 << 10
+    /// When accept fails for want of a descriptor or memory (EMFILE, ENFILE,
+    /// ENOBUFS, ENOMEM), the listener is not polled for this long (or until a
+    /// client closes): retrying at once would spin on the level-triggered
+    /// listener and starve the clients already served.
+    static let acceptBackoffNanos: Int64 = 100_000_000
+    /// At most one `accept failed` log line per this interval (the rest are
+    /// counted in the next line's `suppressed`).
+    static let acceptErrorLogIntervalNanos: Int64 = 10_000_000_000
     /// How long shutdown waits for output to drain before closing anyway.
     static let shutdownGraceNanos: Int64 = 3_000_000_000
     /// Longest NACK delay: 100 years of 365 days, in ms. Effectively forever,
@@ -89,10 +126,4 @@ enum KernelConstants {
     /// Largest XAUTOCLAIM COUNT, Redis 7.0's: LONG_MAX / 16 (it bounds the
     /// scan attempts, COUNT × 10, and the reply array of 16-byte IDs).
     static let maxAutoclaimCount = Int.max / 16
-    /// Ceiling on the bytes one incomplete command may hold in the query
-    /// buffer (beyond the per-argument `max_payload`): a command with very many
-    /// small arguments must not grow without bound either.
-    static func queryBufferLimit(_ limits: Limits) -> Int {
-        max(64 << 20, 2 * limits.maxPayload + (64 << 10))
-    }
 }

@@ -19,4 +19,8 @@ struct Metrics {
     var protocolErrors = 0
     var httpRequests = 0
     var queryBufferDisconnects = 0
+    /// Connections closed for a bulk over `max_payload`.
+    var payloadLimitDisconnects = 0
+    /// accept(2) failures other than "nothing to accept" (EMFILE and the like).
+    var acceptErrors = 0
 }

@@ -4,6 +4,10 @@
 public enum ProtocolError: Error, Equatable, Sendable {
     case invalidMultibulkLength
     case invalidBulkLength
+    /// A well-formed `$` length over the server's `max_payload`. Redis says
+    /// only `invalid bulk length` (its limit, 512 MB, is rarely met); Vimana's
+    /// 1 MiB default is, so the reply names the limit after Redis's text.
+    case bulkOverLimit(length: Int, limit: Int)
     case expectedDollar(UInt8)
     case expectedCRLF
     case unbalancedQuotes
@@ -16,6 +20,7 @@ public enum ProtocolError: Error, Equatable, Sendable {
         switch self {
         case .invalidMultibulkLength: "invalid multibulk length"
         case .invalidBulkLength: "invalid bulk length"
+        case .bulkOverLimit(let length, let limit): "invalid bulk length (\(length) > max_payload \(limit))"
         case .expectedDollar(let b): "expected '$', got '\(Character(Unicode.Scalar(b)))'"
         case .expectedCRLF: "expected CRLF after bulk data"
         case .unbalancedQuotes: "unbalanced quotes in request"

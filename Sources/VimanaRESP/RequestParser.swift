@@ -50,7 +50,7 @@ public struct RequestParser {
     public init(maxBulk: Int = 1 << 20, maxInline: Int = 64 << 10) {
         self.maxBulk = maxBulk
         self.maxInline = maxInline
-        slotCapacity = 16
+        slotCapacity = Self.initialSlots
         slots = UnsafeMutablePointer<Int>.allocate(capacity: 2 * slotCapacity)
     }
 
@@ -59,6 +59,26 @@ public struct RequestParser {
         slots.deallocate()
         slotCapacity = 0
     }
+
+    /// Bytes of the argument table: with the input buffer, what an
+    /// unfinished command holds (16 bytes per argument, whatever its size,
+    /// so a command of many empty arguments holds more here than it sent).
+    public var argumentTableBytes: Int { 2 * MemoryLayout<Int>.stride * slotCapacity }
+
+    /// Returns a table grown past `retainedSlots` to the allocator; call only
+    /// between commands (no arguments in use), like the input buffer's shrink.
+    public mutating func shrinkArguments() {
+        guard slotCapacity > Self.retainedSlots, multibulkRemaining == 0 else { return }
+        slots.deallocate()
+        slotCapacity = Self.initialSlots
+        slots = UnsafeMutablePointer<Int>.allocate(capacity: 2 * slotCapacity)
+        argumentCount = 0
+    }
+
+    /// Slots allocated at first; a table larger than `retainedSlots` (16 KiB)
+    /// is freed once its command is done.
+    static let initialSlots = 16
+    static let retainedSlots = 1024
 
     /// Forgets any partial command (after RESET or when a buffer is discarded).
     public mutating func reset() {
@@ -198,7 +218,7 @@ public struct RequestParser {
         bulkLength = -1
         // Preallocate up to 1024 slots only: a hostile `*2147483647` must not
         // make the server allocate gigabytes before any argument arrives.
-        if count > slotCapacity { growSlots(to: min(count, 1024)) }
+        if count > slotCapacity { growSlots(to: min(count, Self.retainedSlots)) }
         return .needMore
     }
 
@@ -226,9 +246,12 @@ public struct RequestParser {
                     let cr = findHeaderEnd(buffer, from: position + 1)
                     if cr == -2 { outcome = .error(.tooBigBulkCountString); break }
                     if cr == -1 { outcome = .needMore; break }
-                    guard let length = Decimal.parse(base + position + 1, cr - position - 1),
-                          length >= 0, length <= maxBulk else {
+                    guard let length = Decimal.parse(base + position + 1, cr - position - 1), length >= 0 else {
                         outcome = .error(.invalidBulkLength)
+                        break
+                    }
+                    if length > maxBulk {
+                        outcome = .error(.bulkOverLimit(length: length, limit: maxBulk))
                         break
                     }
                     bulkLength = length

@@ -126,6 +126,15 @@ let fullFile = """
         #expect(config.kernel.limits.pubsubOutputSoftSeconds == 86_400)
     }
 
+    @Test func queryBufferDefaultsTo64MiBAndAlwaysAdmitsAMaximalArgument() throws {
+        #expect(try loaded("kernel:\n  port: 1\n").kernel.limits.queryBuffer == 64 << 20)
+        // A large max_payload raises the default to what one such argument needs.
+        #expect(try loaded("kernel:\n  limits:\n    max_payload: 512MiB\n").kernel.limits.queryBuffer
+                == 2 * (512 << 20) + (64 << 10))
+        let set = try loaded("kernel:\n  limits:\n    max_payload: 1KiB\n    query_buffer: 1MiB\n")
+        #expect(set.kernel.limits.queryBuffer == 1 << 20)
+    }
+
     @Test func loadsAFileAndRecordsItsPathAsSource() throws {
         let file = TemporaryFile(Array(fullFile.utf8))
         defer { file.remove() }

@@ -14,6 +14,7 @@ import VimanaCore
                 max_clients: 10000
                 max_payload: 1MiB
                 max_inline: 64KiB
+                query_buffer: 64MiB
                 query_buffer_before_auth: 1MiB
                 pubsub_output:
                   hard: 32MiB

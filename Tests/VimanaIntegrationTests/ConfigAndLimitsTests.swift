@@ -60,7 +60,7 @@ import Testing
         c.send(RawClient.command(["PUBLISH", "t", String(repeating: "x", count: 1024)]))
         #expect(c.read(matching: ":0\r\n") == ":0\r\n")
         c.send("*3\r\n$7\r\nPUBLISH\r\n$1\r\nt\r\n$1025\r\n")
-        let e = "-ERR Protocol error: invalid bulk length\r\n"
+        let e = "-ERR Protocol error: invalid bulk length (1025 > max_payload 1024)\r\n"
         #expect(c.read(matching: e) == e)
         #expect(c.isClosedByPeer())
     }

@@ -9,7 +9,7 @@ import Testing
         ("*1\r\n$-3\r\n", "-ERR Protocol error: invalid bulk length\r\n"),
         ("*1\r\nfoo\r\n", "-ERR Protocol error: expected '$', got 'f'\r\n"),
         ("ECHO \"unterminated\r\n", "-ERR Protocol error: unbalanced quotes in request\r\n"),
-        ("PING\r\n*1\r\n$2000000\r\n", "+PONG\r\n-ERR Protocol error: invalid bulk length\r\n"),
+        ("PING\r\n*1\r\n$2000000\r\n", "+PONG\r\n-ERR Protocol error: invalid bulk length (2000000 > max_payload 1048576)\r\n"),
     ])
     func protocolErrorRepliesThenCloses(input: String, reply: String) throws {
         let server = try ServerProcess()

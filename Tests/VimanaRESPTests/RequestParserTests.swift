@@ -94,7 +94,7 @@ func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
         ("*1\r\nx4\r\n", .expectedDollar(120)),
         ("*1\r\n$-5\r\n", .invalidBulkLength),
         ("*1\r\n$abc\r\n", .invalidBulkLength),
-        ("*1\r\n$2000000\r\n", .invalidBulkLength),
+        ("*1\r\n$2000000\r\n", .bulkOverLimit(length: 2_000_000, limit: 1 << 20)),
         ("*1\r\n$3\r\nabcXY", .expectedCRLF),
         ("set \"a\r\n", .unbalancedQuotes),
         ("set 'a\r\n", .unbalancedQuotes),
@@ -164,5 +164,31 @@ func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
 
     @Test func lfAloneEndsALine() {
         #expect(parse(bytes("ping\nping\r\n")).commands == [["ping"], ["ping"]])
+    }
+}
+
+@Suite struct ArgumentTableTests {
+    @Test func argumentTableIsCountedAndShrinksBetweenCommands() {
+        var parser = RequestParser()
+        defer { parser.release() }
+        var buffer = ByteBuffer(capacity: 16)
+        defer { buffer.release() }
+        let initial = parser.argumentTableBytes
+        #expect(initial == 16 * 16)
+        buffer.append(string: "*5000\r\n" + String(repeating: "$0\r\n\r\n", count: 4000))
+        #expect(parser.next(&buffer) == .needMore)
+        // 4000 empty arguments sent 24 KB and hold a table of 4096 slots.
+        #expect(parser.argumentTableBytes == 4096 * 16)
+        parser.shrinkArguments()  // mid-command: kept
+        #expect(parser.argumentTableBytes == 4096 * 16)
+        buffer.append(string: String(repeating: "$1\r\nx\r\n", count: 1000))
+        #expect(parser.next(&buffer) == .command)
+        #expect(parser.argumentCount == 5000)
+        #expect(parser.next(&buffer) == .needMore)
+        parser.shrinkArguments()
+        #expect(parser.argumentTableBytes == initial)
+        buffer.append(string: "*2\r\n$4\r\necho\r\n$2\r\nhi\r\n")
+        #expect(parser.next(&buffer) == .command)
+        #expect(parser.arguments(in: buffer).string(1) == "hi")
     }
 }

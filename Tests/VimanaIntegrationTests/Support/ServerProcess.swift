@@ -23,8 +23,10 @@ final class ServerProcess: @unchecked Sendable {
 
     /// Starts `vimana serve` with JSON logs and waits for the listening line.
     /// `environment`: added to the test's own (LD_PRELOAD shims).
+    /// `fileLimit`: started through `sh -c 'ulimit -n N; exec vimana …'`, so
+    /// the server has at most N descriptors (soft and hard).
     init(arguments: [String] = [], config: String? = nil, logLevel: String = "debug", ledgerDirectory: String? = nil,
-         environment: [String: String] = [:]) throws {
+         environment: [String: String] = [:], fileLimit: Int? = nil) throws {
         ownsLedger = ledgerDirectory == nil
         self.ledgerDirectory = ledgerDirectory ?? NSTemporaryDirectory() + "vimana-ledger-\(UUID().uuidString)"
         var args = ["serve", "--port", "0", "--http-port", "0", "--log-format", "json", "--log-level", logLevel,
@@ -32,8 +34,14 @@ final class ServerProcess: @unchecked Sendable {
         if let config {
             args += ["--config", try temporaryFile(config)]
         }
-        process.executableURL = URL(fileURLWithPath: Self.binaryPath)
-        process.arguments = args + arguments
+        if let fileLimit {
+            // exec keeps the pid, so signals and the exit status are the server's.
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "ulimit -n \(fileLimit) && exec \"$0\" \"$@\"", Self.binaryPath] + args + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: Self.binaryPath)
+            process.arguments = args + arguments
+        }
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         }
