@@ -103,6 +103,44 @@ import Testing
         #expect(r.next() == .simple("PONG"))
     }
 
+    /// A dead letter is recorded even where `ledger.record` leaves its topic
+    /// out (the journal is): the task has left the pending list, and the
+    /// entry on `dead.<agent>` is all that is left of it (AGENTS.md §2).
+    /// A NACKed task given back with a delay holds no prefetch slot meanwhile.
+    @Test func aDeadLetterIsRecordedWhateverLedgerRecordSays() throws {
+        let config = """
+            ledger:
+              record: ["jobs.*"]
+            agents:
+              - id: strict
+                subscribes: ["jobs.*"]
+                max_deliver: 1
+            """
+        let server = try ServerProcess(config: config, logLevel: "info")
+        let (c, r) = try join(server, "strict")
+        let q = try control(server)
+        let later = try add(q, "jobs.a", "later")
+        let first = try #require(r.next()?.task)
+        #expect(first.id == later)
+        // Given back for a minute: the only slot is free for the next task.
+        c.send("NACK jobs.a \(later) 60000\r\n")
+        #expect(r.next() == .integer(1))
+        let now = try add(q, "jobs.a", "now")
+        let second = try #require(r.next(timeout: Self.patience)?.task, "the delayed task kept the only slot")
+        #expect(second.id == now)
+        // Given back with no delay after its only delivery: dead-lettered.
+        c.send("NACK jobs.a \(now)\r\n")
+        #expect(r.next() == .integer(1))
+        c.send("PING\r\n")
+        #expect(r.next() == .simple("PONG"))
+        q.0.send("XRANGE dead.strict - +\r\n")
+        let entries = q.1.next()?.description ?? ""
+        #expect(entries.contains("\"topic\", \"jobs.a\", \"id\", \"\(now)\", \"deliveries\", \"1\", \"reason\", \"rejected (NACK) 1 times\", \"payload\", \"now\""),
+                "\(entries)")
+        q.0.send("XADD dead.strict * a b\r\n")
+        #expect(q.1.next() == .error("ERR topic 'dead.strict' is not recorded (see ledger.record and ledger.exclude in phoenix.yaml)"))
+    }
+
     /// Two instances: the redelivery goes to the one that did not let the
     /// task expire (even though the first has a free slot again), and once
     /// it acknowledges, nothing is pending and nothing is dead-lettered.
