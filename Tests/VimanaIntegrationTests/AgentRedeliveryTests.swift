@@ -141,6 +141,37 @@ import Testing
         #expect(q.1.next() == .error("ERR topic 'dead.strict' is not recorded (see ledger.record and ledger.exclude in phoenix.yaml)"))
     }
 
+    /// After a restart a pending task keeps its delivery count; one already
+    /// delivered `max_deliver` times is dead-lettered, not delivered, once an
+    /// instance joins, as `instance gone` (AGENTS.md §2).
+    @Test func aTaskAtMaxDeliverBeforeARestartIsDeadLetteredAsInstanceGone() throws {
+        let config = """
+            agents:
+              - id: once
+                subscribes: ["jobs.*"]
+                max_deliver: 1
+            """
+        let first = try ServerProcess(config: config, logLevel: "info")
+        let (_, r) = try join(first, "once")
+        let q = try control(first)
+        let id = try add(q, "jobs.a", "held")
+        #expect(try #require(r.next()?.task).id == id)
+        #expect(first.terminate() == 0)
+
+        let second = try ServerProcess(config: config, logLevel: "info", ledgerDirectory: first.ledgerDirectory)
+        let q2 = try control(second)
+        q2.0.send("XLEN dead.once\r\n")
+        #expect(q2.1.next() == .integer(0), "dead-lettered before an instance joined")
+        let (c2, r2) = try join(second, "once")
+        c2.send("PING\r\n")
+        #expect(r2.next() == .simple("PONG"), "the task was delivered again past max_deliver")
+        q2.0.send("XRANGE dead.once - +\r\n")
+        let entries = q2.1.next()?.description ?? ""
+        #expect(entries.contains("\"topic\", \"jobs.a\", \"id\", \"\(id)\", \"deliveries\", \"1\", \"reason\", \"instance gone, delivered 1 times\", \"payload\", \"held\""),
+                "\(entries)")
+        #expect(pending(q2, "jobs.a", "once").isEmpty)
+    }
+
     /// Two instances: the redelivery goes to the one that did not let the
     /// task expire (even though the first has a free slot again), and once
     /// it acknowledges, nothing is pending and nothing is dead-lettered.
