@@ -3,7 +3,7 @@ import Testing
 
 /// Protocol/PROTOCOL.md §8 promises every error text the server sends. Each
 /// error literal in Sources/ (a string starting with an error code, `ERR `,
-/// `NOGROUP `…) must appear there: every fixed part of it, the parts between
+/// `NOGROUP `…, or the reply bytes `-ERR …\r\n`) must appear there: every fixed part of it, the parts between
 /// its interpolations, word for word. So a new error, or a changed one,
 /// cannot ship without its line in the document.
 @Suite struct ErrorTextsDocumentedTests {
@@ -61,7 +61,8 @@ import Testing
                     continue
                 }
                 if c[i] == "\\" && i + 1 < c.count {
-                    current.unicodeScalars.append(c[i + 1])
+                    let escaped: [Unicode.Scalar: Unicode.Scalar] = ["n": "\n", "r": "\r", "t": "\t", "0": "\0"]
+                    current.unicodeScalars.append(escaped[c[i + 1]] ?? c[i + 1])
                     i += 2
                     continue
                 }
@@ -81,7 +82,13 @@ import Testing
         var found: [(String, [String])] = []
         for case let url as URL in walker where url.pathExtension == "swift" {
             let text = try String(contentsOf: url, encoding: .utf8)
-            for parts in literals(text) where codes.contains(where: { parts[0].hasPrefix($0 + " ") }) {
+            for var parts in literals(text) {
+                // Written as reply bytes: `-ERR …\r\n`.
+                if parts[0].hasPrefix("-") && parts[parts.count - 1].hasSuffix("\r\n") {
+                    parts[0].removeFirst()
+                    parts[parts.count - 1].removeLast()
+                }
+                guard codes.contains(where: { parts[0].hasPrefix($0 + " ") }) else { continue }
                 found.append((url.lastPathComponent, parts))
             }
         }
@@ -108,7 +115,8 @@ import Testing
         let source = #"""
             x("ERR a '\(f(g("q)")))' b \(h) c") // "ERR not this"
             let y = "NOGROUP \"z\""
+            let z = "-ERR w\r\n"
             """#
-        #expect(Self.literals(source) == [["ERR a '", "' b ", " c"], ["NOGROUP \"z\""]])
+        #expect(Self.literals(source) == [["ERR a '", "' b ", " c"], ["NOGROUP \"z\""], ["-ERR w\r\n"]])
     }
 }
