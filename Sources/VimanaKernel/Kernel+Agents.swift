@@ -352,18 +352,23 @@ extension Kernel {
         for f in record?.fields ?? [] { fields.append((f.name, f.value)) }
         groups.ack(g, p.id)
         a.deadLettered += 1
-        appendEntry(topic: Array("dead.\(a.id)".utf8), fields: fields)
+        // Recorded whatever ledger.record and ledger.exclude say, as the
+        // journal is: the task has left the pending list, and this entry is
+        // all that is left of it.
+        appendEntry(topic: Array("dead.\(a.id)".utf8), fields: fields, recordAlways: true)
         log.warn("task dead-lettered", ["agent": .string(a.id), "topic": .string(String(decoding: g.topic, as: UTF8.self)),
                                         "id": .string(p.id.description), "deliveries": .int(p.deliveries),
                                         "reason": .string(reason)])
     }
 
     /// Appends an entry as the kernel (dead letters, built-in results when
-    /// published as entries) and delivers it like an XADD.
-    func appendEntry(topic: [UInt8], fields: [([UInt8], [UInt8])]) {
+    /// published as entries) and delivers it like an XADD. It is recorded
+    /// when the topic is (`ledger.record`, `ledger.exclude`), or always
+    /// with `recordAlways`.
+    func appendEntry(topic: [UInt8], fields: [([UInt8], [UInt8])], recordAlways: Bool = false) {
         topic.withUnsafeBytes { t in
             guard let base = t.baseAddress else { return }
-            if let ledger, ledger.records(base, t.count),
+            if let ledger, recordAlways || ledger.records(base, t.count),
                case .success(let r) = ledger.beginRecord(topic: t, request: .auto, nowMillis: UInt64(s.pointee.nowMillis),
                                                          nowMicros: Clock.wallMicros(), clientID: 0,
                                                          clientName: UnsafeRawBufferPointer(start: nil, count: 0)) {

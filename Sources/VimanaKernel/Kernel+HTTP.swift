@@ -161,7 +161,7 @@ extension Kernel {
                 ("vimana_agent_delivered_total", "Task deliveries (redeliveries included).", { (a: AgentRuntime) in a.delivered }),
                 ("vimana_agent_acknowledged_total", "Tasks acknowledged.", { (a: AgentRuntime) in a.acknowledged }),
                 ("vimana_agent_dead_lettered_total", "Tasks dead-lettered after max_deliver.", { (a: AgentRuntime) in a.deadLettered }),
-                ("vimana_agent_restarts_total", "Restarts of the agent's process.", { (a: AgentRuntime) in a.restarts }),
+                ("vimana_agent_restarts_total", "Restarts of the agent's process.", { (a: AgentRuntime) in self.supervisor?.status(a.id)?.restarts ?? a.restarts }),
             ] as [(String, String, (AgentRuntime) -> Int)] {
                 let type = name.hasSuffix("_total") ? "counter" : "gauge"
                 out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"

@@ -32,6 +32,9 @@ public struct SegmentIndex: Equatable, Sendable {
 
     public static let magic: [UInt8] = [0x56, 0x4D, 0x4C, 0x49]  // "VMLI"
     public static let version: UInt16 = 1
+    /// Flag bits this version knows (sealed, compacted); an index with any
+    /// other is from a later format and is ignored, as a frame would be.
+    static let knownFlags: UInt16 = 3
     /// A new entry is started once this many bytes have passed since the last.
     public static let entrySpacing: UInt64 = 64 << 10
 
@@ -118,7 +121,9 @@ public struct SegmentIndex: Equatable, Sendable {
         return b.unreadBytes
     }
 
-    /// Decodes an index file; nil when it is not a valid version-1 index.
+    /// Decodes an index file; nil when it is not a valid version-1 index
+    /// (every condition of Protocol/LEDGER.md §4 that the file alone can
+    /// show; the caller checks it against its segment).
     public static func decode(_ bytes: [UInt8]) -> SegmentIndex? {
         bytes.withUnsafeBytes { raw -> SegmentIndex? in
             guard let base = raw.baseAddress, raw.count >= 60 else { return nil }
@@ -129,7 +134,10 @@ public struct SegmentIndex: Equatable, Sendable {
             guard r.bytes(4) == magic, r.u16() == version, let flags = r.u16(),
                   let first = r.u64(), let covered = r.u64(), let next = r.u64(),
                   let minTs = r.u64(), let maxTs = r.u64(), let entryCount = r.u32(), let topicCount = r.u32(),
-                  next >= first, next <= FrameHeader.maxSequence else { return nil }
+                  next >= first, next <= FrameHeader.maxSequence,
+                  flags & ~Self.knownFlags == 0,
+                  // Nothing covered: no entries and no records; else the first frame has the first entry.
+                  (covered == 0) == (entryCount == 0), covered > 0 || next == first else { return nil }
             var index = SegmentIndex(firstSequence: first)
             index.sealed = flags & 1 != 0
             index.compacted = flags & 2 != 0
@@ -145,12 +153,17 @@ public struct SegmentIndex: Equatable, Sendable {
                 guard let s = r.u64(), let o = r.u64(), let lo = r.u64(), let hi = r.u64() else { return nil }
                 // In order, inside the covered bytes and sequences.
                 if let last = index.entries.last, o <= last.offset || s <= last.firstSequence { return nil }
+                if index.entries.isEmpty && (o != 0 || s != first) { return nil }
                 guard o < covered, s >= first, s < next else { return nil }
                 index.entries.append(Entry(firstSequence: s, offset: o, minMs: lo, maxMs: hi))
             }
+            var previous: [UInt8]?
             for _ in 0..<topicCount {
                 guard let name = r.bytes32(), let count = r.u64(), let fm = r.u64(), let fs = r.u64(),
                       let lm = r.u64(), let ls = r.u64() else { return nil }
+                // Sorted bytewise, each once: a duplicate would be counted twice on open.
+                if let previous, !previous.lexicographicallyPrecedes(name) { return nil }
+                previous = name
                 // A topic cannot have more records than the segment: counts are summed on open.
                 guard count <= next - first else { return nil }
                 index.topics[name] = TopicStats(count: count, first: StreamID(ms: fm, seq: fs), last: StreamID(ms: lm, seq: ls))

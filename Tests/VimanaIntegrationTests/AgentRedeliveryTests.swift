@@ -103,6 +103,75 @@ import Testing
         #expect(r.next() == .simple("PONG"))
     }
 
+    /// A dead letter is recorded even where `ledger.record` leaves its topic
+    /// out (the journal is): the task has left the pending list, and the
+    /// entry on `dead.<agent>` is all that is left of it (AGENTS.md §2).
+    /// A NACKed task given back with a delay holds no prefetch slot meanwhile.
+    @Test func aDeadLetterIsRecordedWhateverLedgerRecordSays() throws {
+        let config = """
+            ledger:
+              record: ["jobs.*"]
+            agents:
+              - id: strict
+                subscribes: ["jobs.*"]
+                max_deliver: 1
+            """
+        let server = try ServerProcess(config: config, logLevel: "info")
+        let (c, r) = try join(server, "strict")
+        let q = try control(server)
+        let later = try add(q, "jobs.a", "later")
+        let first = try #require(r.next()?.task)
+        #expect(first.id == later)
+        // Given back for a minute: the only slot is free for the next task.
+        c.send("NACK jobs.a \(later) 60000\r\n")
+        #expect(r.next() == .integer(1))
+        let now = try add(q, "jobs.a", "now")
+        let second = try #require(r.next(timeout: Self.patience)?.task, "the delayed task kept the only slot")
+        #expect(second.id == now)
+        // Given back with no delay after its only delivery: dead-lettered.
+        c.send("NACK jobs.a \(now)\r\n")
+        #expect(r.next() == .integer(1))
+        c.send("PING\r\n")
+        #expect(r.next() == .simple("PONG"))
+        q.0.send("XRANGE dead.strict - +\r\n")
+        let entries = q.1.next()?.description ?? ""
+        #expect(entries.contains("\"topic\", \"jobs.a\", \"id\", \"\(now)\", \"deliveries\", \"1\", \"reason\", \"rejected (NACK) 1 times\", \"payload\", \"now\""),
+                "\(entries)")
+        q.0.send("XADD dead.strict * a b\r\n")
+        #expect(q.1.next() == .error("ERR topic 'dead.strict' is not recorded (see ledger.record and ledger.exclude in phoenix.yaml)"))
+    }
+
+    /// After a restart a pending task keeps its delivery count; one already
+    /// delivered `max_deliver` times is dead-lettered, not delivered, once an
+    /// instance joins, as `instance gone` (AGENTS.md §2).
+    @Test func aTaskAtMaxDeliverBeforeARestartIsDeadLetteredAsInstanceGone() throws {
+        let config = """
+            agents:
+              - id: once
+                subscribes: ["jobs.*"]
+                max_deliver: 1
+            """
+        let first = try ServerProcess(config: config, logLevel: "info")
+        let (_, r) = try join(first, "once")
+        let q = try control(first)
+        let id = try add(q, "jobs.a", "held")
+        #expect(try #require(r.next()?.task).id == id)
+        #expect(first.terminate() == 0)
+
+        let second = try ServerProcess(config: config, logLevel: "info", ledgerDirectory: first.ledgerDirectory)
+        let q2 = try control(second)
+        q2.0.send("XLEN dead.once\r\n")
+        #expect(q2.1.next() == .integer(0), "dead-lettered before an instance joined")
+        let (c2, r2) = try join(second, "once")
+        c2.send("PING\r\n")
+        #expect(r2.next() == .simple("PONG"), "the task was delivered again past max_deliver")
+        q2.0.send("XRANGE dead.once - +\r\n")
+        let entries = q2.1.next()?.description ?? ""
+        #expect(entries.contains("\"topic\", \"jobs.a\", \"id\", \"\(id)\", \"deliveries\", \"1\", \"reason\", \"instance gone, delivered 1 times\", \"payload\", \"held\""),
+                "\(entries)")
+        #expect(pending(q2, "jobs.a", "once").isEmpty)
+    }
+
     /// Two instances: the redelivery goes to the one that did not let the
     /// task expire (even though the first has a free slot again), and once
     /// it acknowledges, nothing is pending and nothing is dead-lettered.

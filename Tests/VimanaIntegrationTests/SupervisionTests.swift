@@ -40,6 +40,9 @@ import Testing
         let health = RawClient.httpGet(port: server.httpPort, path: "/health")
         #expect(health.contains("\"id\":\"crasher\",\"name\":\"crasher\",\"kind\":\"external\",\"status\":\"failed\""))
         #expect(health.contains("\"restarts\":2"))
+        // /metrics counts the same restarts as /health and AGENTS.
+        let metrics = RawClient.httpGet(port: server.httpPort, path: "/metrics")
+        #expect(metrics.contains("\nvimana_agent_restarts_total{agent=\"crasher\"} 2\n"), "\(metrics)")
         // Shutdown stops the steady child.
         #expect(server.terminate() == 0)
         #expect(server.log.contains("\"agent\":\"steady\""))

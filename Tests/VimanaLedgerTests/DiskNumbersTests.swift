@@ -36,6 +36,8 @@ import VimanaCore
     @Test func anIndexStatingImpossibleCountsIsIgnored() {
         var index = SegmentIndex(firstSequence: 1)
         index.nextSequence = 11
+        index.coveredBytes = 100
+        index.entries = [SegmentIndex.Entry(firstSequence: 1, offset: 0, minMs: 1, maxMs: 2)]
         index.topics[bytes("t")] = TopicStats(count: 10, first: StreamID(ms: 1, seq: 0), last: StreamID(ms: 2, seq: 0))
         #expect(SegmentIndex.decode(index.encoded())?.topics == index.topics)
         index.topics[bytes("t")]?.count = 11
@@ -57,6 +59,7 @@ import VimanaCore
             var index = SegmentIndex(firstSequence: first)
             index.nextSequence = FrameHeader.maxSequence
             index.coveredBytes = UInt64(filler.count)
+            index.entries = [SegmentIndex.Entry(firstSequence: first, offset: 0, minMs: 1, maxMs: 2)]
             index.sealed = true
             index.compacted = true  // nothing for maintenance to rewrite
             index.topics[bytes("t")] = TopicStats(count: FrameHeader.maxSequence - first,

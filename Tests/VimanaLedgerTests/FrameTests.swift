@@ -151,6 +151,55 @@ import VimanaCore
         #expect(SegmentIndex.decode(bad) == nil)
         #expect(SegmentIndex.decode(Array(encoded.dropLast())) == nil)
     }
+
+    /// Every condition of Protocol/LEDGER.md §4 that an index file shows by
+    /// itself: each variant of a valid index must be ignored (rebuilt).
+    @Test func anIndexBreakingAnyDocumentedRuleIsIgnored() {
+        var valid = SegmentIndex(firstSequence: 5)
+        valid.nextSequence = 9
+        valid.coveredBytes = 200_000
+        valid.entries = [SegmentIndex.Entry(firstSequence: 5, offset: 0, minMs: 1, maxMs: 2),
+                         SegmentIndex.Entry(firstSequence: 7, offset: 100_000, minMs: 2, maxMs: 3)]
+        valid.topics = [bytes("a"): TopicStats(count: 2, first: StreamID(ms: 1, seq: 0), last: StreamID(ms: 2, seq: 0)),
+                        bytes("b"): TopicStats(count: 2, first: StreamID(ms: 2, seq: 0), last: StreamID(ms: 3, seq: 0))]
+        #expect(SegmentIndex.decode(valid.encoded()) != nil)
+
+        func rejected(_ why: String, _ change: (inout SegmentIndex) -> Void) {
+            var index = valid
+            change(&index)
+            #expect(SegmentIndex.decode(index.encoded()) == nil, "\(why)")
+        }
+        rejected("first entry not at offset 0") { $0.entries[0].offset = 36 }
+        rejected("first entry not at the first sequence") { $0.entries[0].firstSequence = 6 }
+        rejected("entries out of order") { $0.entries[1].offset = 0 }
+        rejected("entries' sequences out of order") { $0.entries[1].firstSequence = 5 }
+        rejected("an entry beyond the covered bytes") { $0.coveredBytes = 100_000 }
+        rejected("an entry beyond the next sequence") { $0.nextSequence = 7 }
+        rejected("covers nothing, has entries") { $0.coveredBytes = 0 }
+        rejected("covers bytes, no entries") { $0.entries = [] }
+        rejected("covers nothing, holds records") { $0.coveredBytes = 0; $0.entries = [] }
+
+        // Flags and topic order are not reachable through the type: edit the bytes.
+        func rejectedBytes(_ why: String, _ change: (inout [UInt8]) -> Void) {
+            var bytes = valid.encoded()
+            change(&bytes)
+            let crc = bytes.dropLast(4).withUnsafeBytes { CRC32.checksum($0.baseAddress!, $0.count) }
+            withUnsafeBytes(of: crc.littleEndian) { bytes.replaceSubrange(bytes.count - 4..<bytes.count, with: $0) }
+            #expect(SegmentIndex.decode(bytes) == nil, "\(why)")
+        }
+        rejectedBytes("unknown flag bit") { $0[6] |= 4 }
+        rejectedBytes("unknown flag bit, high byte") { $0[7] |= 0x80 }
+        // Topics start after the 60-byte header and two 32-byte entries: "a" first, then "b".
+        let topicA = 60 + 64 + 4
+        let topicB = topicA + 1 + 40 + 4
+        rejectedBytes("topics out of order") { $0[topicA] = 0x62; $0[topicB] = 0x61 }
+        rejectedBytes("a topic twice") { $0[topicB] = 0x61 }
+        var sealedCompacted = valid
+        sealedCompacted.sealed = true
+        sealedCompacted.compacted = true
+        let decoded = SegmentIndex.decode(sealedCompacted.encoded())
+        #expect(decoded?.sealed == true && decoded?.compacted == true)
+    }
 }
 
 #if canImport(Glibc)

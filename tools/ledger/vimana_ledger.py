@@ -606,6 +606,14 @@ def parse_index(data, first_seq, segment_size):
         raise IndexInvalid("%d bytes after the topic table" % (end - pos))
     if next_seq < first:
         raise IndexInvalid("next sequence %d before the first %d" % (next_seq, first))
+    if next_seq > MAX_SEQUENCE:
+        raise IndexInvalid("next sequence %d beyond 2^63 - 1" % next_seq)
+    for a, b in zip(topics, topics[1:]):
+        if not a[0] < b[0]:
+            raise IndexInvalid("topics out of order or repeated at %r" % b[0])
+    for name, count, _, _ in topics:
+        if count > next_seq - first:
+            raise IndexInvalid("topic %r has %d records, the segment %d" % (name, count, next_seq - first))
     if (covered == 0) != (ne == 0) or (covered == 0 and next_seq != first):
         raise IndexInvalid("covers %d bytes with %d entries and next sequence %d" % (covered, ne, next_seq))
     if entries and (entries[0][0] != first or entries[0][1] != 0):

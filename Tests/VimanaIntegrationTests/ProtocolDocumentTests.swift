@@ -1,0 +1,146 @@
+import Foundation
+import Testing
+
+/// Protocol/PROTOCOL.md's tables of what the server reports, compared with
+/// what a running server reports: every INFO field (section 6, Server), every
+/// /metrics name and type and the /health example (section 10). A field added
+/// to the code and not to the document, or the reverse, fails here.
+@Suite struct ProtocolDocumentTests {
+    /// An agent, so that the agent metrics and /health's `agents` appear.
+    static let config = """
+        agents:
+          - id: civic
+            name: Civic registry
+            subscribes: ["tasks.civic", "tasks.civic.*"]
+        """
+
+    static func document() throws -> [String] {
+        let url = CompatibilityTests.packageRoot.appendingPathComponent("Protocol/PROTOCOL.md")
+        return try String(contentsOf: url, encoding: .utf8).components(separatedBy: "\n")
+    }
+
+    /// The rows after the table header `header` (each row's cells, trimmed).
+    static func table(_ lines: [String], header: String) -> [[String]] {
+        guard let start = lines.firstIndex(of: header) else { return [] }
+        var rows: [[String]] = []
+        for line in lines[(start + 2)...] {
+            guard line.hasPrefix("|") else { break }
+            // Cells split at `|` not escaped as `\|`.
+            let cells = line.replacingOccurrences(of: "\\|", with: "\u{1}").split(separator: "|", omittingEmptySubsequences: false)
+                .map { $0.replacingOccurrences(of: "\u{1}", with: "|").trimmingCharacters(in: .whitespaces) }
+            rows.append(Array(cells.dropFirst().dropLast()))
+        }
+        return rows
+    }
+
+    /// The `code` spans of `text` outside parentheses.
+    static func names(_ text: String) -> [String] {
+        var depth = 0, inCode = false, current = "", out: [String] = []
+        for ch in text {
+            if ch == "`" {
+                if inCode && depth == 0 { out.append(current) }
+                inCode.toggle()
+                current = ""
+            } else if inCode {
+                current.append(ch)
+            } else if ch == "(" {
+                depth += 1
+            } else if ch == ")" {
+                depth = max(0, depth - 1)
+            }
+        }
+        return out
+    }
+
+    /// The first code span of a cell: `vimana_x{agent="…"}` → vimana_x.
+    static func firstName(_ cell: String) -> String {
+        let name = names(cell).first ?? ""
+        return String(name.prefix { $0 != "{" })
+    }
+
+    @Test func infoFieldsAreTheDocumentedOnesInTheirOrder() throws {
+        let lines = try Self.document()
+        var documented: [String: [String]] = [:]
+        var order: [String] = []
+        for row in Self.table(lines, header: "| section | fields |") where row.count == 2 {
+            let section = Self.firstName(row[0])
+            order.append(section)
+            documented[section] = row[1] == "the table below"
+                ? Self.table(lines, header: "| field | meaning |").map { Self.firstName($0[0]) }
+                : Self.names(row[1])
+        }
+        try #require(order == ["server", "clients", "memory", "stats", "pubsub", "ledger"], "\(order)")
+
+        let server = try ServerProcess(config: Self.config, logLevel: "info")
+        let c = try RawClient(port: server.port)
+        let r = RESPReader(c)
+        c.send("INFO everything\r\n")
+        guard case .bulk(let text) = r.next() else { Issue.record("INFO gave no bulk string"); return }
+        var actual: [String: [String]] = [:]
+        var actualOrder: [String] = []
+        var section = ""
+        for line in text.components(separatedBy: "\r\n") where !line.isEmpty {
+            if line.hasPrefix("# ") {
+                section = line.dropFirst(2).lowercased()
+                actualOrder.append(section)
+            } else if let colon = line.firstIndex(of: ":") {
+                actual[section, default: []].append(String(line[..<colon]))
+            }
+        }
+        #expect(actualOrder == order)
+        for name in order {
+            #expect(actual[name] == documented[name], "INFO \(name): the server says \(actual[name] ?? []), PROTOCOL.md \(documented[name] ?? [])")
+        }
+    }
+
+    @Test func metricsAreTheDocumentedOnesWithTheirTypes() throws {
+        let lines = try Self.document()
+        let documented = Self.table(lines, header: "| metric | type | meaning |").filter { $0.count == 3 }
+            .map { "\(Self.firstName($0[0])) \($0[1])" }
+        try #require(documented.count > 30, "\(documented)")
+
+        let server = try ServerProcess(config: Self.config, logLevel: "info")
+        let metrics = RawClient.httpGet(port: server.httpPort, path: "/metrics")
+        let actual = metrics.components(separatedBy: "\n").filter { $0.hasPrefix("# TYPE ") }.map { String($0.dropFirst(7)) }
+        #expect(actual == documented, """
+            missing from PROTOCOL.md: \(actual.filter { !documented.contains($0) })
+            documented, not served: \(documented.filter { !actual.contains($0) })
+            """)
+    }
+
+    /// Protocol/AGENTS.md's examples (the §3 session, the §7 AGENTS reply),
+    /// replayed byte for byte against a server with the agents they name.
+    @Test func agentsDocumentExamplesHoldByteForByte() throws {
+        let doc = CompatibilityTests.packageRoot.appendingPathComponent("Protocol/AGENTS.md").path
+        try CompatibilityTests.runAgainstServer("tools/compat/protocol_examples.py", interpreter: "python3", config: """
+            agents:
+              - id: echoer
+                subscribes: ["tasks.echo"]
+              - id: civic
+                name: Civic registry
+                enabled: false
+                subscribes: ["tasks.civic"]
+            """, extraArguments: ["--doc", doc])
+    }
+
+    /// The document's /health example, numbers aside, is what a server with
+    /// that agent and one joined instance answers; its Content-Length is its body's.
+    @Test func healthExampleIsWhatTheServerAnswers() throws {
+        let lines = try Self.document()
+        let curl = try #require(lines.firstIndex(of: "$ curl -si http://127.0.0.1:7380/health"))
+        let body = try #require(lines[curl...].first { $0.hasPrefix("{\"status\"") })
+        let length = try #require(lines[curl...].first { $0.hasPrefix("Content-Length: ") })
+        #expect(length == "Content-Length: \(body.utf8.count + 1)", "the example's Content-Length is not its body's")
+
+        let server = try ServerProcess(config: Self.config, logLevel: "info")
+        let agent = try RawClient(port: server.port)
+        agent.send("AGENT JOIN civic\r\n")
+        #expect(agent.read(matching: "+OK\r\n") == "+OK\r\n")
+        let response = RawClient.httpGet(port: server.httpPort, path: "/health")
+        let actual = try #require(response.components(separatedBy: "\r\n\r\n").last)
+        // Numbers vary; everything else is as written.
+        let pattern = "^" + NSRegularExpression.escapedPattern(for: body)
+            .replacingOccurrences(of: #"[0-9]+"#, with: "[0-9]+", options: .regularExpression) + "\n$"
+        #expect(actual.range(of: pattern, options: .regularExpression) != nil, "server: \(actual)\ndocument: \(body)")
+    }
+}
