@@ -93,7 +93,7 @@ extension Kernel {
                 ("pubsub_channels", "\(st.channels.count)"),
                 ("pubsub_patterns", "\(st.patterns.count)"),
                 ("client_query_buffer_limit_disconnections", "\(m.queryBufferDisconnects)"),
-                ("client_output_buffer_limit_disconnections", "\(m.slowSubscriberDisconnects)"),
+                ("client_output_buffer_limit_disconnections", "\(m.slowSubscriberDisconnects + m.normalOutputDisconnects)"),
             ]
         case "pubsub":
             return [
@@ -145,6 +145,9 @@ extension Kernel {
             ("ledger_stalled_clients", "\(stalled.count)"),
             ("ledger_stalls", "\(ledgerStalls)"),
             ("ledger_write_errors", "\(st.writeErrors)"),
+            ("ledger_frames_read", "\(st.framesRead)"),
+            ("ledger_background_reads", "\(st.backgroundReads)"),
+            ("ledger_reads_in_progress", "\(ledger.readsInProgress)"),
             ("ledger_status", ledger.damagedSegments == 0 ? "ok" : "degraded"),
             ("ledger_damaged_segments", "\(ledger.damagedSegments)"),
             ("ledger_unreadable_records", "\(ledger.unreadableRecords)"),

@@ -143,10 +143,51 @@ extension Kernel {
             c.pointee.output.tail.writeError("ERR invalid end ID for the interval")
             return
         }
-        switch ledger.readRange(topic: args.bytes(1), from: from, to: to, count: count, reverse: reverse) {
+        let topic = args.bytes(1)
+        if readInBackground(c, ledger, topic, from, to, count, reverse) { return }
+        replyRange(c, ledger.readRange(topic: topic, from: from, to: to, count: count, reverse: reverse))
+    }
+
+    private func replyRange(_ c: UnsafeMutablePointer<ClientState>, _ read: Result<[LedgerRecord], LedgerDamageError>) {
+        switch read {
         case .success(let entries): writeEntries(&c.pointee.output.tail, entries)
         case .failure(let damage): c.pointee.output.tail.writeError(Self.damagedError(damage))
         }
+    }
+
+    /// Hands a range read that must go to the disk (or is large) to the
+    /// ledger's reader thread, which encodes the entries as it reads them;
+    /// the client runs no further commands until the reply is queued, and
+    /// every other client is served meanwhile. False: read it now.
+    private func readInBackground(_ c: UnsafeMutablePointer<ClientState>, _ ledger: Ledger, _ topic: [UInt8],
+                                  _ from: StreamID, _ to: StreamID, _ count: Int, _ reverse: Bool) -> Bool {
+        let reply = EncodedEntries()
+        let fd = c.pointee.fd, id = c.pointee.id
+        let started = ledger.readInBackground(topic: topic, from: from, to: to, count: count, reverse: reverse,
+                                              visit: { reply.add($0) }) { [unowned self] result in
+            guard let c = s.pointee.client(fd), c.pointee.id == id, c.pointee.flags.contains(.reading),
+                  !c.pointee.flags.contains(.closing) else {
+                reply.release()
+                return
+            }
+            c.pointee.flags.remove(.reading)
+            switch result {
+            case .done(let returned):
+                c.pointee.output.tail.writeArrayHeader(returned)
+                c.pointee.output.append(owned: reply.take())
+            case .damaged(let damage):
+                reply.release()
+                c.pointee.output.tail.writeError(Self.damagedError(damage))
+            case .redo:
+                reply.release()
+                replyRange(c, ledger.readRange(topic: topic, from: from, to: to, count: count, reverse: reverse))
+            }
+            checkReplyLimit(c)
+            markPending(c)
+            processInput(c)
+        }
+        if started { c.pointee.flags.insert(.reading) }
+        return started
     }
 
     func writeEntries(_ b: inout ByteBuffer, _ entries: [LedgerRecord]) {
@@ -287,9 +328,11 @@ extension Kernel {
             return
         }
         let resp3 = c.pointee.flags.contains(.resp3)
-        // First and last entries that can be read (a damaged segment's lost ones are not counted in `length` either).
-        let first = ledger.range(topic: topic, from: .zero, to: .max, count: 1).first
-        let last = ledger.range(topic: topic, from: .zero, to: .max, count: 1, reverse: true).first
+        // First and last entries that can be read (a damaged segment's lost
+        // ones are not counted in `length` either). The stream's own first
+        // and last IDs point the index at the one frame holding each.
+        let first = ledger.range(topic: topic, from: known.first ?? .zero, to: .max, count: 1).first
+        let last = ledger.range(topic: topic, from: .zero, to: known.lastID, count: 1, reverse: true).first
         // Read after those reads: one that finds a damaged segment lowers `length`.
         let state = ledger.stream(topic) ?? known
         let out = { (b: inout ByteBuffer) in
@@ -312,7 +355,10 @@ extension Kernel {
 
     func writeGroupCount(_ b: inout ByteBuffer, _ topic: [UInt8]) { b.writeInteger(groups.groups(of: topic).count) }
 
-    func writeEntry(_ b: inout ByteBuffer, _ e: LedgerRecord) {
+    func writeEntry(_ b: inout ByteBuffer, _ e: LedgerRecord) { Self.encodeEntry(&b, e) }
+
+    /// One stream entry as Redis replies it: [id, [field, value, …]].
+    static func encodeEntry(_ b: inout ByteBuffer, _ e: LedgerRecord) {
         b.writeArrayHeader(2)
         b.writeBulk(string: e.id.description)
         b.writeArrayHeader(e.fields.count * 2)
@@ -376,4 +422,27 @@ extension Kernel {
         }
         return v
     }
+}
+
+/// Entries encoded by the reader thread for one reply, handed to the loop
+/// when the read is done (touched by one thread at a time: the reader's
+/// until the read comes back, then the loop's).
+final class EncodedEntries: @unchecked Sendable {
+    private var buffer = ByteBuffer(capacity: 16 << 10)
+    private var taken = false
+
+    func add(_ e: LedgerRecord) { Kernel.encodeEntry(&buffer, e) }
+
+    /// The bytes, now owned by the caller.
+    func take() -> ByteBuffer {
+        taken = true
+        return buffer
+    }
+
+    func release() {
+        if !taken { buffer.release() }
+        taken = true
+    }
+
+    deinit { release() }
 }
