@@ -163,8 +163,13 @@ extension Kernel {
                                   _ from: StreamID, _ to: StreamID, _ count: Int, _ reverse: Bool) -> Bool {
         let reply = EncodedEntries()
         let fd = c.pointee.fd, id = c.pointee.id
+        // A reply past the client's hard output limit would only be thrown
+        // away with the client (checkReplyLimit): stop building it there.
+        let limits = s.pointee.limits
+        let hard = c.pointee.isSubscribed ? limits.pubsubOutputHard : limits.normalOutputHard
+        let most = hard == 0 ? Int.max : hard
         let started = ledger.readInBackground(topic: topic, from: from, to: to, count: count, reverse: reverse,
-                                              visit: { reply.add($0) }) { [unowned self] result in
+                                              visit: { reply.add($0) <= most }) { [unowned self] result in
             guard let c = s.pointee.client(fd), c.pointee.id == id, c.pointee.flags.contains(.reading),
                   !c.pointee.flags.contains(.closing) else {
                 reply.release()
@@ -431,7 +436,11 @@ final class EncodedEntries: @unchecked Sendable {
     private var buffer = ByteBuffer(capacity: 16 << 10)
     private var taken = false
 
-    func add(_ e: LedgerRecord) { Kernel.encodeEntry(&buffer, e) }
+    /// Encodes `e`; returns the bytes encoded so far.
+    func add(_ e: LedgerRecord) -> Int {
+        Kernel.encodeEntry(&buffer, e)
+        return buffer.readableBytes
+    }
 
     /// The bytes, now owned by the caller.
     func take() -> ByteBuffer {

@@ -22,8 +22,9 @@ final class BackgroundRead: @unchecked Sendable {
     /// `pending`, then batches).
     let batches: [Batch]
     let pending: [LedgerRecord]
-    /// Called on the reader thread with each record, in the read's order.
-    let visit: @Sendable (LedgerRecord) -> Void
+    /// Called on the reader thread with each record, in the read's order;
+    /// false: no more (the reply has grown past what the client may hold).
+    let visit: @Sendable (LedgerRecord) -> Bool
 
     // Set by the reader thread, read by the loop once the read is handed back.
     var returned = 0
@@ -32,7 +33,7 @@ final class BackgroundRead: @unchecked Sendable {
     var problem: (segment: String, FrameProblem)?
 
     init(id: Int, filter: ReadFilter, reverse: Bool, count: Int, plans: [SegmentReadPlan], batches: [Batch],
-         pending: [LedgerRecord], visit: @escaping @Sendable (LedgerRecord) -> Void) {
+         pending: [LedgerRecord], visit: @escaping @Sendable (LedgerRecord) -> Bool) {
         self.id = id
         self.filter = filter
         self.reverse = reverse
@@ -48,10 +49,9 @@ final class BackgroundRead: @unchecked Sendable {
     /// Runs the read (reader thread).
     func run(_ scanner: SegmentScanner) {
         let take = { (r: LedgerRecord) -> Bool in
-            self.visit(r)
             self.returned += 1
             self.lastID = r.id
-            return self.returned < self.count
+            return self.visit(r) && self.returned < self.count
         }
         func disk() -> Bool {
             for plan in plans {
@@ -168,9 +168,10 @@ extension Ledger {
     /// Starts XRANGE (`reverse` false) or XREVRANGE on the reader thread when
     /// it must read the disk or many records; false when it is better done
     /// at once with `readRange` (nothing was started). Otherwise `visit` gets
-    /// each record on the reader thread, then `done` runs on the loop thread.
+    /// each record on the reader thread (and may stop the read by returning
+    /// false), then `done` runs on the loop thread.
     public func readInBackground(topic: [UInt8], from: StreamID, to: StreamID, count: Int, reverse: Bool,
-                                 visit: @escaping @Sendable (LedgerRecord) -> Void,
+                                 visit: @escaping @Sendable (LedgerRecord) -> Bool,
                                  done: @escaping (BackgroundReadResult) -> Void) -> Bool {
         guard let reader, count > 0, from <= to, stream(topic) != nil else { return false }
         let below = tailFirstSequence
