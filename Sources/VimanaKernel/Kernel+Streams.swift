@@ -170,12 +170,10 @@ extension Kernel {
         let most = hard == 0 ? Int.max : hard
         let started = ledger.readInBackground(topic: topic, from: from, to: to, count: count, reverse: reverse,
                                               visit: { reply.add($0) <= most }) { [unowned self] result in
-            guard let c = s.pointee.client(fd), c.pointee.id == id, c.pointee.flags.contains(.reading),
-                  !c.pointee.flags.contains(.closing) else {
+            guard let c = resumable(fd, id) else {
                 reply.release()
                 return
             }
-            c.pointee.flags.remove(.reading)
             switch result {
             case .done(let returned):
                 c.pointee.output.tail.writeArrayHeader(returned)
@@ -187,12 +185,53 @@ extension Kernel {
                 reply.release()
                 replyRange(c, ledger.readRange(topic: topic, from: from, to: to, count: count, reverse: reverse))
             }
-            checkReplyLimit(c)
-            markPending(c)
-            processInput(c)
+            resume(c)
         }
         if started { c.pointee.flags.insert(.reading) }
         return started
+    }
+
+    /// Reads up to `count` entries of `topic` for `c` and runs `then` with
+    /// them: at once when they are in memory, or when the reader thread hands
+    /// them back (`c` runs no other command meanwhile). What cannot be read
+    /// in a damaged segment is left out, not reported (XINFO's view).
+    private func readEntries(_ c: UnsafeMutablePointer<ClientState>, _ ledger: Ledger, _ topic: [UInt8],
+                             _ from: StreamID, _ to: StreamID, _ count: Int, reverse: Bool,
+                             then: @escaping (UnsafeMutablePointer<ClientState>, [LedgerRecord]) -> Void) {
+        let found = FoundEntries()
+        let fd = c.pointee.fd, id = c.pointee.id
+        let started = ledger.readInBackground(topic: topic, from: from, to: to, count: count, reverse: reverse,
+                                              visit: { found.add($0) }) { [unowned self] result in
+            guard let c = resumable(fd, id) else { return }
+            if case .redo = result {
+                then(c, ledger.range(topic: topic, from: from, to: to, count: count, reverse: reverse))
+            } else {
+                then(c, found.take())
+            }
+            resume(c)
+        }
+        if started {
+            c.pointee.flags.insert(.reading)
+        } else {
+            then(c, ledger.range(topic: topic, from: from, to: to, count: count, reverse: reverse))
+        }
+    }
+
+    /// The client a background read was for, if it is still there waiting
+    /// (not closed, its fd not reused); no longer `reading`.
+    private func resumable(_ fd: Int32, _ id: Int) -> UnsafeMutablePointer<ClientState>? {
+        guard let c = s.pointee.client(fd), c.pointee.id == id, c.pointee.flags.contains(.reading),
+              !c.pointee.flags.contains(.closing) else { return nil }
+        c.pointee.flags.remove(.reading)
+        return c
+    }
+
+    /// After a background read's reply: the client's waiting commands run,
+    /// unless the reply started another read.
+    private func resume(_ c: UnsafeMutablePointer<ClientState>) {
+        checkReplyLimit(c)
+        markPending(c)
+        if !c.pointee.flags.contains(.reading) { processInput(c) }
     }
 
     func writeEntries(_ b: inout ByteBuffer, _ entries: [LedgerRecord]) {
@@ -332,30 +371,33 @@ extension Kernel {
             c.pointee.output.tail.writeError("ERR no such key")
             return
         }
-        let resp3 = c.pointee.flags.contains(.resp3)
         // First and last entries that can be read (a damaged segment's lost
         // ones are not counted in `length` either). The stream's own first
         // and last IDs point the index at the one frame holding each.
-        let first = ledger.range(topic: topic, from: known.first ?? .zero, to: .max, count: 1).first
-        let last = ledger.range(topic: topic, from: .zero, to: known.lastID, count: 1, reverse: true).first
-        // Read after those reads: one that finds a damaged segment lowers `length`.
-        let state = ledger.stream(topic) ?? known
-        let out = { (b: inout ByteBuffer) in
-            b.writeMapHeader(10, resp3: resp3)
-            b.writeBulk("length"); b.writeInteger(Int(clamping: state.length))
-            b.writeBulk("radix-tree-keys"); b.writeInteger(state.length > 0 ? 1 : 0)
-            b.writeBulk("radix-tree-nodes"); b.writeInteger(state.length > 0 ? 2 : 1)
-            b.writeBulk("last-generated-id"); b.writeBulk(string: state.lastID.description)
-            b.writeBulk("max-deleted-entry-id"); b.writeBulk(string: state.maxDeleted.description)
-            b.writeBulk("entries-added"); b.writeInteger(Int(clamping: state.entriesAdded))
-            b.writeBulk("recorded-first-entry-id"); b.writeBulk(string: (state.first ?? .zero).description)
-            b.writeBulk("groups"); self.writeGroupCount(&b, topic)
-            b.writeBulk("first-entry")
-            if let first { self.writeEntry(&b, first) } else { b.writeNull(resp3: resp3) }
-            b.writeBulk("last-entry")
-            if let last { self.writeEntry(&b, last) } else { b.writeNull(resp3: resp3) }
+        readEntries(c, ledger, topic, known.first ?? .zero, .max, 1, reverse: false) { [unowned self] c, first in
+            readEntries(c, ledger, topic, .zero, known.lastID, 1, reverse: true) { [unowned self] c, last in
+                // Read after those reads: one that finds a damaged segment lowers `length`.
+                writeStreamInfo(&c.pointee.output.tail, topic, ledger.stream(topic) ?? known, first: first.first,
+                                last: last.first, resp3: c.pointee.flags.contains(.resp3))
+            }
         }
-        out(&c.pointee.output.tail)
+    }
+
+    private func writeStreamInfo(_ b: inout ByteBuffer, _ topic: [UInt8], _ state: StreamState,
+                                 first: LedgerRecord?, last: LedgerRecord?, resp3: Bool) {
+        b.writeMapHeader(10, resp3: resp3)
+        b.writeBulk("length"); b.writeInteger(Int(clamping: state.length))
+        b.writeBulk("radix-tree-keys"); b.writeInteger(state.length > 0 ? 1 : 0)
+        b.writeBulk("radix-tree-nodes"); b.writeInteger(state.length > 0 ? 2 : 1)
+        b.writeBulk("last-generated-id"); b.writeBulk(string: state.lastID.description)
+        b.writeBulk("max-deleted-entry-id"); b.writeBulk(string: state.maxDeleted.description)
+        b.writeBulk("entries-added"); b.writeInteger(Int(clamping: state.entriesAdded))
+        b.writeBulk("recorded-first-entry-id"); b.writeBulk(string: (state.first ?? .zero).description)
+        b.writeBulk("groups"); writeGroupCount(&b, topic)
+        b.writeBulk("first-entry")
+        if let first { writeEntry(&b, first) } else { b.writeNull(resp3: resp3) }
+        b.writeBulk("last-entry")
+        if let last { writeEntry(&b, last) } else { b.writeNull(resp3: resp3) }
     }
 
     func writeGroupCount(_ b: inout ByteBuffer, _ topic: [UInt8]) { b.writeInteger(groups.groups(of: topic).count) }
@@ -454,4 +496,17 @@ final class EncodedEntries: @unchecked Sendable {
     }
 
     deinit { release() }
+}
+
+/// Entries found by the reader thread for a command that needs them
+/// decoded (XINFO STREAM); one thread at a time, as `EncodedEntries`.
+final class FoundEntries: @unchecked Sendable {
+    private var records: [LedgerRecord] = []
+
+    func add(_ r: LedgerRecord) -> Bool {
+        records.append(r)
+        return true
+    }
+
+    func take() -> [LedgerRecord] { records }
 }
