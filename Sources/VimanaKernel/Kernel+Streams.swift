@@ -314,7 +314,89 @@ extension Kernel {
             after.append(id)
         }
         let read = BlockedRead(topics: topics, after: after, count: count == 0 ? Int.max : count)
-        if replyRead(c, read, blocking: false) { return }
+        xreadTopics(c, ledger, read, blockMillis, from: 0, found: [])
+    }
+
+    /// XREAD's first look, a topic at a time from `k`: each read that must
+    /// go to the disk is done on the reader thread (the client waits, the
+    /// others do not), the rest at once; then the reply, or the block.
+    private func xreadTopics(_ c: UnsafeMutablePointer<ClientState>, _ ledger: Ledger, _ read: BlockedRead,
+                             _ blockMillis: Int?, from k: Int, found: [([UInt8], Int, EncodedEntries)]) {
+        var found = found
+        var k = k
+        while k < read.topics.count {
+            let topic = read.topics[k], after = read.after[k]
+            k += 1
+            guard let first = after.successor else { continue }
+            let reply = EncodedEntries()
+            let fd = c.pointee.fd, id = c.pointee.id
+            let next = k
+            let started = ledger.readInBackground(topic: topic, from: first, to: .max, count: read.count, reverse: false,
+                                                  visit: { _ = reply.add($0); return true }) { [unowned self] result in
+                guard let c = resumable(fd, id) else {
+                    reply.release()
+                    for (_, _, r) in found { r.release() }
+                    return
+                }
+                var found = found
+                switch result {
+                case .done(let returned):
+                    if returned > 0 { found.append((topic, returned, reply)) } else { reply.release() }
+                case .damaged(let damage):
+                    reply.release()
+                    for (_, _, r) in found { r.release() }
+                    c.pointee.output.tail.writeError(Self.damagedError(damage))
+                    resume(c)
+                    return
+                case .redo:
+                    reply.release()
+                    switch ledger.readEntries(topic: topic, after: after, count: read.count) {
+                    case .success(let entries) where !entries.isEmpty:
+                        let again = EncodedEntries()
+                        for e in entries { _ = again.add(e) }
+                        found.append((topic, entries.count, again))
+                    case .success:
+                        break
+                    case .failure(let damage):
+                        for (_, _, r) in found { r.release() }
+                        c.pointee.output.tail.writeError(Self.damagedError(damage))
+                        resume(c)
+                        return
+                    }
+                }
+                xreadTopics(c, ledger, read, blockMillis, from: next, found: found)
+                resume(c)
+            }
+            if started {
+                c.pointee.flags.insert(.reading)
+                return
+            }
+            reply.release()
+            switch ledger.readEntries(topic: topic, after: after, count: read.count) {
+            case .success(let entries) where !entries.isEmpty:
+                let now = EncodedEntries()
+                for e in entries { _ = now.add(e) }
+                found.append((topic, entries.count, now))
+            case .success:
+                break
+            case .failure(let damage):
+                for (_, _, r) in found { r.release() }
+                c.pointee.output.tail.writeError(Self.damagedError(damage))
+                return
+            }
+        }
+        if !found.isEmpty {
+            let resp3 = c.pointee.flags.contains(.resp3)
+            if resp3 { c.pointee.output.tail.writeMapHeader(found.count, resp3: true) }
+            else { c.pointee.output.tail.writeArrayHeader(found.count) }
+            for (topic, n, entries) in found {
+                if !resp3 { c.pointee.output.tail.writeArrayHeader(2) }
+                c.pointee.output.tail.writeBulk(bytes: topic)
+                c.pointee.output.tail.writeArrayHeader(n)
+                c.pointee.output.append(owned: entries.take())
+            }
+            return
+        }
         guard let timeout = blockMillis else {
             c.pointee.output.tail.writeNullArray(resp3: c.pointee.flags.contains(.resp3))
             return

@@ -73,40 +73,41 @@ import Glibc
         let server = try Self.restart(writer, config: nil)
 
         let a = try RawClient(port: server.port)
-        let ar = RESPReader(a)
         let b = try RawClient(port: server.port)
         let br = RESPReader(b)
-        a.send("XRANGE big - +\r\nPING\r\n")
-        // B's replies come while A's read is in progress: INFO says so
-        // itself (the read is on the reader thread, A's reply not yet queued).
-        var inProgress = false
-        let deadline = Date().addingTimeInterval(20)
-        while !inProgress && Date() < deadline {
-            b.send("INFO ledger\r\n")
-            guard case .bulk(let text) = br.next(timeout: 10) else { throw TestFailure("INFO did not answer") }
-            inProgress = text.contains("ledger_reads_in_progress:1\r\n")
-        }
-        #expect(inProgress, "no INFO reply was served while the range was being read")
-        b.send("PING\r\n")
-        #expect(br.next(timeout: 10) == .simple("PONG"))
+        let last = "$1\r\nn\r\n$6\r\n\(entries - 1)\r\n"
+        for (read, head) in [("XRANGE big - +", "*\(entries)\r\n*2\r\n$"),
+                             ("XREAD STREAMS big 0-0", "*1\r\n*2\r\n$3\r\nbig\r\n*\(entries)\r\n*2\r\n$")] {
+            a.send(read + "\r\nPING\r\n")
+            // B's replies come while A's read is in progress: INFO says so
+            // itself (the read is on the reader thread, A's reply not yet queued).
+            var inProgress = false
+            let deadline = Date().addingTimeInterval(20)
+            while !inProgress && Date() < deadline {
+                b.send("INFO ledger\r\n")
+                guard case .bulk(let text) = br.next(timeout: 10) else { throw TestFailure("INFO did not answer") }
+                inProgress = text.contains("ledger_reads_in_progress:1\r\n")
+            }
+            #expect(inProgress, "no INFO reply was served while \(read) was being read")
+            b.send("PING\r\n")
+            #expect(br.next(timeout: 10) == .simple("PONG"))
 
-        // A's later command waited behind its read: replies in order, the
-        // PONG last. (Read raw: the reply is about 12 MB.)
-        var received: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        let pong = Array("+PONG\r\n".utf8)
-        let end = Date().addingTimeInterval(60)
-        while !received.suffix(pong.count).elementsEqual(pong) && Date() < end {
-            let got = recv(a.fd, &buffer, buffer.count, 0)
-            if got == 0 { break }
-            if got > 0 { received += buffer[0..<got] }
+            // A's later command waited behind its read: replies in order, the
+            // PONG last. (Read raw: the reply is about 12 MB.)
+            var received: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 1 << 20)
+            let pong = Array("+PONG\r\n".utf8)
+            let end = Date().addingTimeInterval(60)
+            while !received.suffix(pong.count).elementsEqual(pong) && Date() < end {
+                let got = recv(a.fd, &buffer, buffer.count, 0)
+                if got == 0 { break }
+                if got > 0 { received += buffer[0..<got] }
+            }
+            #expect(received.starts(with: Array(head.utf8)), "\(read)")
+            #expect(received.suffix(pong.count).elementsEqual(pong), "\(read)")
+            // The last entry is n = 199999.
+            #expect(received.dropLast(pong.count).suffix(last.utf8.count).elementsEqual(Array(last.utf8)), "\(read)")
         }
-        #expect(received.starts(with: Array("*\(entries)\r\n*2\r\n$".utf8)))
-        #expect(received.suffix(pong.count).elementsEqual(pong))
-        // The last entry is n = 199999.
-        let last = Array("$1\r\nn\r\n$6\r\n\(entries - 1)\r\n".utf8)
-        #expect(received.dropLast(pong.count).suffix(last.count).elementsEqual(last))
-        _ = ar
         #expect(infoField(server, "ledger_reads_in_progress") == "0")
     }
 
