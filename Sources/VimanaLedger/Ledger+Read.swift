@@ -55,7 +55,8 @@ extension Ledger {
         }
         guard !spans.isEmpty, var fd = view.fd() else { return nil }
         if owned {
-            fd = dup(fd)
+            // Close-on-exec, as every descriptor here: agents are spawned from this process.
+            fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)
             guard fd >= 0 else { return nil }
         }
         return SegmentReadPlan(name: view.name, path: view.path, fd: fd, size: view.size,
