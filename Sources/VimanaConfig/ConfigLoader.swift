@@ -91,7 +91,7 @@ struct Schema {
         var l = Limits()
         let s = try section(node, "kernel.limits",
                             keys: ["max_clients", "max_payload", "max_inline", "query_buffer", "query_buffer_before_auth",
-                                   "pubsub_output"])
+                                   "pubsub_output", "normal_output"])
         if let n = s["max_clients"], let v = try integer(n, "kernel.limits.max_clients", 1...1_000_000) {
             l.maxClients = v
         }
@@ -121,6 +121,14 @@ struct Schema {
             if let n = p["soft"], let v = try size(n, "kernel.limits.pubsub_output.soft", nil) { l.pubsubOutputSoft = v }
             if let n = p["soft_seconds"], let v = try seconds(n, "kernel.limits.pubsub_output.soft_seconds", 0...86_400) {
                 l.pubsubOutputSoftSeconds = v
+            }
+        }
+        if let n = s["normal_output"] {
+            let p = try section(n, "kernel.limits.normal_output", keys: ["hard", "soft", "soft_seconds"])
+            if let n = p["hard"], let v = try size(n, "kernel.limits.normal_output.hard", nil) { l.normalOutputHard = v }
+            if let n = p["soft"], let v = try size(n, "kernel.limits.normal_output.soft", nil) { l.normalOutputSoft = v }
+            if let n = p["soft_seconds"], let v = try seconds(n, "kernel.limits.normal_output.soft_seconds", 0...86_400) {
+                l.normalOutputSoftSeconds = v
             }
         }
         return l

@@ -67,6 +67,14 @@ public struct Limits: Sendable, Equatable {
     /// A subscriber above this for `pubsubOutputSoftSeconds` is disconnected.
     public var pubsubOutputSoft: Int = 8 << 20
     public var pubsubOutputSoftSeconds: Int = 60
+    /// Any other client whose pending replies exceed this is disconnected at
+    /// once (Redis's `client-output-buffer-limit normal`, unlimited there by
+    /// default): one client that never reads must not grow the server
+    /// without bound. Larger than any reply a sane client asks for at once.
+    public var normalOutputHard: Int = 256 << 20
+    /// 0: no soft limit for normal clients (Redis's default).
+    public var normalOutputSoft: Int = 0
+    public var normalOutputSoftSeconds: Int = 0
 
     public init() {}
 

@@ -60,6 +60,21 @@ public struct OutputQueue {
         queuedBytes += bytes.count
     }
 
+    /// Queues `bytes` after everything already queued; the queue owns
+    /// (and frees) them from now on. For a large reply built elsewhere.
+    public mutating func append(owned bytes: ByteBuffer) {
+        var bytes = bytes
+        guard bytes.readableBytes > 0 else { bytes.release(); return }
+        if tail.readableBytes > 0 {
+            let previous = tail
+            tail = ByteBuffer(capacity: 4096)
+            queuedBytes += previous.readableBytes
+            segments.append(.owned(previous))
+        }
+        queuedBytes += bytes.readableBytes
+        segments.append(.owned(bytes))
+    }
+
     /// Drops everything queued (the connection is going away).
     public mutating func discardAll() {
         for case .owned(var b) in segments { b.release() }

@@ -79,11 +79,14 @@ struct ClientFlags: OptionSet {
     /// discarded until the client closes or `closeDeadline`, so the client
     /// reads the reply instead of a reset.
     static let lingering = ClientFlags(rawValue: 1 << 13)
+    /// Waiting for a read on the ledger's reader thread (XRANGE over the
+    /// disk): later commands wait behind it, so replies stay in order.
+    static let reading = ClientFlags(rawValue: 1 << 14)
 
     /// Any state in which no further commands are run for now. A client
     /// awaiting the ledger keeps running commands (pipelined appends share
     /// one write and fsync); only its output is held.
-    static let paused: ClientFlags = [.closing, .closeAfterReply, .stalled, .blocked]
+    static let paused: ClientFlags = [.closing, .closeAfterReply, .stalled, .blocked, .reading]
 }
 
 /// The cold per-connection state: names, addresses, the subscription lists.

@@ -219,6 +219,7 @@ extension Kernel {
                         markClose(c, reason: "query buffer limit")
                     }
                 }
+                checkReplyLimit(c)
                 markPending(c)
                 return
             case .error(let e):
@@ -235,6 +236,7 @@ extension Kernel {
                 }
             }
         }
+        checkReplyLimit(c)
         markPending(c)
     }
 
@@ -408,44 +410,62 @@ extension Kernel {
         infos[Int(fd)] = nil
     }
 
-    // MARK: - Slow subscribers
+    // MARK: - Output limits
 
-    /// Applies the pubsub output limits after bytes were queued for `c`.
-    /// Returns false when the client was cut off.
+    /// Applies the output limits of `c`'s class after bytes were queued for
+    /// it: subscribers `pubsub_output`, every other client `normal_output`
+    /// (Redis's client-output-buffer-limit classes). A client over the hard
+    /// limit, or over the soft one for its seconds, is disconnected.
     @inline(__always)
     func checkOutputLimit(_ c: UnsafeMutablePointer<ClientState>) {
         let pending = c.pointee.output.pendingBytes
         let limits = s.pointee.limits
-        if pending <= limits.pubsubOutputSoft || limits.pubsubOutputSoft == 0 {
-            if limits.pubsubOutputHard == 0 || pending <= limits.pubsubOutputHard {
-                if limits.pubsubOutputSoft != 0 { c.pointee.softLimitSince = 0 }
+        let pubsub = c.pointee.isSubscribed
+        let hard = pubsub ? limits.pubsubOutputHard : limits.normalOutputHard
+        let soft = pubsub ? limits.pubsubOutputSoft : limits.normalOutputSoft
+        if pending <= soft || soft == 0 {
+            if hard == 0 || pending <= hard {
+                if soft != 0 { c.pointee.softLimitSince = 0 }
                 return
             }
         }
-        if limits.pubsubOutputHard != 0 && pending > limits.pubsubOutputHard {
-            disconnectSlow(c, pending: pending, limit: "hard")
+        if hard != 0 && pending > hard {
+            disconnectOverLimit(c, pending: pending, limit: "hard")
             return
         }
+        let seconds = pubsub ? limits.pubsubOutputSoftSeconds : limits.normalOutputSoftSeconds
         if c.pointee.softLimitSince == 0 {
             c.pointee.softLimitSince = s.pointee.nowNanos
-        } else if s.pointee.nowNanos - c.pointee.softLimitSince > Int64(limits.pubsubOutputSoftSeconds) * 1_000_000_000 {
-            disconnectSlow(c, pending: pending, limit: "soft")
+        } else if s.pointee.nowNanos - c.pointee.softLimitSince > Int64(seconds) * 1_000_000_000 {
+            disconnectOverLimit(c, pending: pending, limit: "soft")
         }
     }
 
-    /// The soft limit is also checked by the timer, for subscribers that stay
-    /// over it while nothing new is published.
+    /// After a client's commands ran: its replies count against its class's
+    /// limits. One comparison while under the smallest limit (the hot path).
+    @inline(__always)
+    func checkReplyLimit(_ c: UnsafeMutablePointer<ClientState>) {
+        if c.pointee.output.pendingBytes > s.pointee.outputLimitFloor || c.pointee.softLimitSince != 0 {
+            checkOutputLimit(c)
+        }
+    }
+
+    /// The soft limits are also checked by the timer, for clients that stay
+    /// over them while nothing new is queued.
     func checkSoftLimits() {
-        guard s.pointee.limits.pubsubOutputSoft > 0 else { return }
+        let limits = s.pointee.limits
+        guard limits.pubsubOutputSoft > 0 || limits.normalOutputSoft > 0 else { return }
         forEachClient { c in
             if c.pointee.softLimitSince != 0 { checkOutputLimit(c) }
         }
     }
 
-    private func disconnectSlow(_ c: UnsafeMutablePointer<ClientState>, pending: Int, limit: String) {
-        s.pointee.metrics.slowSubscriberDisconnects += 1
-        log.warn("slow subscriber disconnected", [
+    private func disconnectOverLimit(_ c: UnsafeMutablePointer<ClientState>, pending: Int, limit: String) {
+        let pubsub = c.pointee.isSubscribed
+        if pubsub { s.pointee.metrics.slowSubscriberDisconnects += 1 } else { s.pointee.metrics.normalOutputDisconnects += 1 }
+        log.warn(pubsub ? "slow subscriber disconnected" : "client disconnected: output buffer limit", [
             "id": .int(c.pointee.id), "addr": .string(infos[Int(c.pointee.fd)]?.address ?? ""),
+            "class": .string(pubsub ? "pubsub" : "normal"),
             "pending_bytes": .int(pending), "limit": .string(limit),
         ])
         c.pointee.output.discardAll()

@@ -142,6 +142,10 @@ extension Kernel {
         metric("vimana_messages_delivered_total", "counter", "Messages delivered to subscribers.", m.messagesDelivered)
         metric("vimana_slow_subscriber_disconnects_total", "counter",
                "Subscribers disconnected for exceeding the pubsub output limits.", m.slowSubscriberDisconnects)
+        out += "# HELP vimana_output_limit_disconnects_total Clients disconnected at an output buffer limit, by class.\n"
+            + "# TYPE vimana_output_limit_disconnects_total counter\n"
+            + "vimana_output_limit_disconnects_total{class=\"normal\"} \(m.normalOutputDisconnects)\n"
+            + "vimana_output_limit_disconnects_total{class=\"pubsub\"} \(m.slowSubscriberDisconnects)\n"
         metric("vimana_protocol_errors_total", "counter", "Connections closed for malformed requests.", m.protocolErrors)
         metric("vimana_query_buffer_disconnects_total", "counter",
                "Connections closed for an unfinished request over the query buffer limit.", m.queryBufferDisconnects)
@@ -186,6 +190,8 @@ extension Kernel {
             metric("vimana_ledger_writer_queue_depth", "gauge", "Batches waiting for the writer.", ledger.pendingBatches)
             metric("vimana_ledger_stalls_total", "counter", "Times a publisher was paused for the writer.", ledgerStalls)
             metric("vimana_ledger_write_errors_total", "counter", "Failed writes or fsyncs.", l.writeErrors)
+            metric("vimana_ledger_frames_read_total", "counter", "Frames inflated to answer reads.", l.framesRead)
+            metric("vimana_ledger_reads_in_progress", "gauge", "Reads on the reader thread now.", ledger.readsInProgress)
             metric("vimana_ledger_damaged_segments", "gauge", "Sealed segments with frames that cannot be read.", ledger.damagedSegments)
             metric("vimana_ledger_writable", "gauge", "1 while the ledger can write; 0 while appends are refused.",
                    ledger.writeError == nil ? 1 : 0)

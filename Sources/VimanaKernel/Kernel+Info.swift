@@ -95,7 +95,7 @@ extension Kernel {
                 ("client_query_buffer_limit_disconnections", "\(m.queryBufferDisconnects)"),
                 ("client_payload_limit_disconnections", "\(m.payloadLimitDisconnects)"),
                 ("accept_errors", "\(m.acceptErrors)"),
-                ("client_output_buffer_limit_disconnections", "\(m.slowSubscriberDisconnects)"),
+                ("client_output_buffer_limit_disconnections", "\(m.slowSubscriberDisconnects + m.normalOutputDisconnects)"),
             ]
         case "pubsub":
             return [
@@ -154,6 +154,9 @@ extension Kernel {
             ("ledger_stalled_clients", "\(stalled.count)"),
             ("ledger_stalls", "\(ledgerStalls)"),
             ("ledger_write_errors", "\(st.writeErrors)"),
+            ("ledger_frames_read", "\(st.framesRead)"),
+            ("ledger_background_reads", "\(st.backgroundReads)"),
+            ("ledger_reads_in_progress", "\(ledger.readsInProgress)"),
             ("ledger_status", ledger.damagedSegments == 0 ? "ok" : "degraded"),
             ("ledger_damaged_segments", "\(ledger.damagedSegments)"),
             ("ledger_unreadable_records", "\(ledger.unreadableRecords)"),

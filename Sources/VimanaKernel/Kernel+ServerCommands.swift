@@ -166,7 +166,7 @@ extension Kernel {
             ("client-query-buffer-limit", String(l.queryBuffer)),
             ("query-buffer-before-auth", String(l.queryBufferBeforeAuth)),
             ("client-output-buffer-limit",
-             "normal 0 0 0 slave 0 0 0 pubsub \(l.pubsubOutputHard) \(l.pubsubOutputSoft) \(l.pubsubOutputSoftSeconds)"),
+             "normal \(l.normalOutputHard) \(l.normalOutputSoft) \(l.normalOutputSoftSeconds) slave 0 0 0 pubsub \(l.pubsubOutputHard) \(l.pubsubOutputSoft) \(l.pubsubOutputSoftSeconds)"),
             ("requirepass", k.password == nil ? "" : "(set; not shown)"),
             ("save", ""),
             ("appendonly", "no"),

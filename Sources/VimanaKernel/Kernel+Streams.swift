@@ -147,10 +147,95 @@ extension Kernel {
             c.pointee.output.tail.writeError("ERR invalid end ID for the interval")
             return
         }
-        switch ledger.readRange(topic: args.bytes(1), from: from, to: to, count: count, reverse: reverse) {
+        let topic = args.bytes(1)
+        if readInBackground(c, ledger, topic, from, to, count, reverse) { return }
+        replyRange(c, ledger.readRange(topic: topic, from: from, to: to, count: count, reverse: reverse))
+    }
+
+    private func replyRange(_ c: UnsafeMutablePointer<ClientState>, _ read: Result<[LedgerRecord], LedgerDamageError>) {
+        switch read {
         case .success(let entries): writeEntries(&c.pointee.output.tail, entries)
         case .failure(let damage): c.pointee.output.tail.writeError(Self.damagedError(damage))
         }
+    }
+
+    /// Hands a range read that must go to the disk (or is large) to the
+    /// ledger's reader thread, which encodes the entries as it reads them;
+    /// the client runs no further commands until the reply is queued, and
+    /// every other client is served meanwhile. False: read it now.
+    private func readInBackground(_ c: UnsafeMutablePointer<ClientState>, _ ledger: Ledger, _ topic: [UInt8],
+                                  _ from: StreamID, _ to: StreamID, _ count: Int, _ reverse: Bool) -> Bool {
+        let reply = EncodedEntries()
+        let fd = c.pointee.fd, id = c.pointee.id
+        // A reply past the client's hard output limit would only be thrown
+        // away with the client (checkReplyLimit): stop building it there.
+        let limits = s.pointee.limits
+        let hard = c.pointee.isSubscribed ? limits.pubsubOutputHard : limits.normalOutputHard
+        let most = hard == 0 ? Int.max : hard
+        let started = ledger.readInBackground(topic: topic, from: from, to: to, count: count, reverse: reverse,
+                                              visit: { reply.add($0) <= most }) { [unowned self] result in
+            guard let c = resumable(fd, id) else {
+                reply.release()
+                return
+            }
+            switch result {
+            case .done(let returned):
+                c.pointee.output.tail.writeArrayHeader(returned)
+                c.pointee.output.append(owned: reply.take())
+            case .damaged(let damage):
+                reply.release()
+                c.pointee.output.tail.writeError(Self.damagedError(damage))
+            case .redo:
+                reply.release()
+                replyRange(c, ledger.readRange(topic: topic, from: from, to: to, count: count, reverse: reverse))
+            }
+            resume(c)
+        }
+        if started { c.pointee.flags.insert(.reading) }
+        return started
+    }
+
+    /// Reads up to `count` entries of `topic` for `c` and runs `then` with
+    /// them: at once when they are in memory, or when the reader thread hands
+    /// them back (`c` runs no other command meanwhile). What cannot be read
+    /// in a damaged segment is left out, not reported (XINFO's view).
+    private func readEntries(_ c: UnsafeMutablePointer<ClientState>, _ ledger: Ledger, _ topic: [UInt8],
+                             _ from: StreamID, _ to: StreamID, _ count: Int, reverse: Bool,
+                             then: @escaping (UnsafeMutablePointer<ClientState>, [LedgerRecord]) -> Void) {
+        let found = FoundEntries()
+        let fd = c.pointee.fd, id = c.pointee.id
+        let started = ledger.readInBackground(topic: topic, from: from, to: to, count: count, reverse: reverse,
+                                              visit: { found.add($0) }) { [unowned self] result in
+            guard let c = resumable(fd, id) else { return }
+            if case .redo = result {
+                then(c, ledger.range(topic: topic, from: from, to: to, count: count, reverse: reverse))
+            } else {
+                then(c, found.take())
+            }
+            resume(c)
+        }
+        if started {
+            c.pointee.flags.insert(.reading)
+        } else {
+            then(c, ledger.range(topic: topic, from: from, to: to, count: count, reverse: reverse))
+        }
+    }
+
+    /// The client a background read was for, if it is still there waiting
+    /// (not closed, its fd not reused); no longer `reading`.
+    private func resumable(_ fd: Int32, _ id: Int) -> UnsafeMutablePointer<ClientState>? {
+        guard let c = s.pointee.client(fd), c.pointee.id == id, c.pointee.flags.contains(.reading),
+              !c.pointee.flags.contains(.closing) else { return nil }
+        c.pointee.flags.remove(.reading)
+        return c
+    }
+
+    /// After a background read's reply: the client's waiting commands run,
+    /// unless the reply started another read.
+    private func resume(_ c: UnsafeMutablePointer<ClientState>) {
+        checkReplyLimit(c)
+        markPending(c)
+        if !c.pointee.flags.contains(.reading) { processInput(c) }
     }
 
     func writeEntries(_ b: inout ByteBuffer, _ entries: [LedgerRecord]) {
@@ -233,7 +318,89 @@ extension Kernel {
             after.append(id)
         }
         let read = BlockedRead(topics: topics, after: after, count: count == 0 ? Int.max : count)
-        if replyRead(c, read, blocking: false) { return }
+        xreadTopics(c, ledger, read, blockMillis, from: 0, found: [])
+    }
+
+    /// XREAD's first look, a topic at a time from `k`: each read that must
+    /// go to the disk is done on the reader thread (the client waits, the
+    /// others do not), the rest at once; then the reply, or the block.
+    private func xreadTopics(_ c: UnsafeMutablePointer<ClientState>, _ ledger: Ledger, _ read: BlockedRead,
+                             _ blockMillis: Int?, from k: Int, found: [([UInt8], Int, EncodedEntries)]) {
+        var found = found
+        var k = k
+        while k < read.topics.count {
+            let topic = read.topics[k], after = read.after[k]
+            k += 1
+            guard let first = after.successor else { continue }
+            let reply = EncodedEntries()
+            let fd = c.pointee.fd, id = c.pointee.id
+            let next = k
+            let started = ledger.readInBackground(topic: topic, from: first, to: .max, count: read.count, reverse: false,
+                                                  visit: { _ = reply.add($0); return true }) { [unowned self] result in
+                guard let c = resumable(fd, id) else {
+                    reply.release()
+                    for (_, _, r) in found { r.release() }
+                    return
+                }
+                var found = found
+                switch result {
+                case .done(let returned):
+                    if returned > 0 { found.append((topic, returned, reply)) } else { reply.release() }
+                case .damaged(let damage):
+                    reply.release()
+                    for (_, _, r) in found { r.release() }
+                    c.pointee.output.tail.writeError(Self.damagedError(damage))
+                    resume(c)
+                    return
+                case .redo:
+                    reply.release()
+                    switch ledger.readEntries(topic: topic, after: after, count: read.count) {
+                    case .success(let entries) where !entries.isEmpty:
+                        let again = EncodedEntries()
+                        for e in entries { _ = again.add(e) }
+                        found.append((topic, entries.count, again))
+                    case .success:
+                        break
+                    case .failure(let damage):
+                        for (_, _, r) in found { r.release() }
+                        c.pointee.output.tail.writeError(Self.damagedError(damage))
+                        resume(c)
+                        return
+                    }
+                }
+                xreadTopics(c, ledger, read, blockMillis, from: next, found: found)
+                resume(c)
+            }
+            if started {
+                c.pointee.flags.insert(.reading)
+                return
+            }
+            reply.release()
+            switch ledger.readEntries(topic: topic, after: after, count: read.count) {
+            case .success(let entries) where !entries.isEmpty:
+                let now = EncodedEntries()
+                for e in entries { _ = now.add(e) }
+                found.append((topic, entries.count, now))
+            case .success:
+                break
+            case .failure(let damage):
+                for (_, _, r) in found { r.release() }
+                c.pointee.output.tail.writeError(Self.damagedError(damage))
+                return
+            }
+        }
+        if !found.isEmpty {
+            let resp3 = c.pointee.flags.contains(.resp3)
+            if resp3 { c.pointee.output.tail.writeMapHeader(found.count, resp3: true) }
+            else { c.pointee.output.tail.writeArrayHeader(found.count) }
+            for (topic, n, entries) in found {
+                if !resp3 { c.pointee.output.tail.writeArrayHeader(2) }
+                c.pointee.output.tail.writeBulk(bytes: topic)
+                c.pointee.output.tail.writeArrayHeader(n)
+                c.pointee.output.append(owned: entries.take())
+            }
+            return
+        }
         guard let timeout = blockMillis else {
             c.pointee.output.tail.writeNullArray(resp3: c.pointee.flags.contains(.resp3))
             return
@@ -290,33 +457,41 @@ extension Kernel {
             c.pointee.output.tail.writeError("ERR no such key")
             return
         }
-        let resp3 = c.pointee.flags.contains(.resp3)
-        // First and last entries that can be read (a damaged segment's lost ones are not counted in `length` either).
-        let first = ledger.range(topic: topic, from: .zero, to: .max, count: 1).first
-        let last = ledger.range(topic: topic, from: .zero, to: .max, count: 1, reverse: true).first
-        // Read after those reads: one that finds a damaged segment lowers `length`.
-        let state = ledger.stream(topic) ?? known
-        let out = { (b: inout ByteBuffer) in
-            b.writeMapHeader(10, resp3: resp3)
-            b.writeBulk("length"); b.writeInteger(Int(clamping: state.length))
-            b.writeBulk("radix-tree-keys"); b.writeInteger(state.length > 0 ? 1 : 0)
-            b.writeBulk("radix-tree-nodes"); b.writeInteger(state.length > 0 ? 2 : 1)
-            b.writeBulk("last-generated-id"); b.writeBulk(string: state.lastID.description)
-            b.writeBulk("max-deleted-entry-id"); b.writeBulk(string: state.maxDeleted.description)
-            b.writeBulk("entries-added"); b.writeInteger(Int(clamping: state.entriesAdded))
-            b.writeBulk("recorded-first-entry-id"); b.writeBulk(string: (state.first ?? .zero).description)
-            b.writeBulk("groups"); self.writeGroupCount(&b, topic)
-            b.writeBulk("first-entry")
-            if let first { self.writeEntry(&b, first) } else { b.writeNull(resp3: resp3) }
-            b.writeBulk("last-entry")
-            if let last { self.writeEntry(&b, last) } else { b.writeNull(resp3: resp3) }
+        // First and last entries that can be read (a damaged segment's lost
+        // ones are not counted in `length` either). The stream's own first
+        // and last IDs point the index at the one frame holding each.
+        readEntries(c, ledger, topic, known.first ?? .zero, .max, 1, reverse: false) { [unowned self] c, first in
+            readEntries(c, ledger, topic, .zero, known.lastID, 1, reverse: true) { [unowned self] c, last in
+                // Read after those reads: one that finds a damaged segment lowers `length`.
+                writeStreamInfo(&c.pointee.output.tail, topic, ledger.stream(topic) ?? known, first: first.first,
+                                last: last.first, resp3: c.pointee.flags.contains(.resp3))
+            }
         }
-        out(&c.pointee.output.tail)
+    }
+
+    private func writeStreamInfo(_ b: inout ByteBuffer, _ topic: [UInt8], _ state: StreamState,
+                                 first: LedgerRecord?, last: LedgerRecord?, resp3: Bool) {
+        b.writeMapHeader(10, resp3: resp3)
+        b.writeBulk("length"); b.writeInteger(Int(clamping: state.length))
+        b.writeBulk("radix-tree-keys"); b.writeInteger(state.length > 0 ? 1 : 0)
+        b.writeBulk("radix-tree-nodes"); b.writeInteger(state.length > 0 ? 2 : 1)
+        b.writeBulk("last-generated-id"); b.writeBulk(string: state.lastID.description)
+        b.writeBulk("max-deleted-entry-id"); b.writeBulk(string: state.maxDeleted.description)
+        b.writeBulk("entries-added"); b.writeInteger(Int(clamping: state.entriesAdded))
+        b.writeBulk("recorded-first-entry-id"); b.writeBulk(string: (state.first ?? .zero).description)
+        b.writeBulk("groups"); writeGroupCount(&b, topic)
+        b.writeBulk("first-entry")
+        if let first { writeEntry(&b, first) } else { b.writeNull(resp3: resp3) }
+        b.writeBulk("last-entry")
+        if let last { writeEntry(&b, last) } else { b.writeNull(resp3: resp3) }
     }
 
     func writeGroupCount(_ b: inout ByteBuffer, _ topic: [UInt8]) { b.writeInteger(groups.groups(of: topic).count) }
 
-    func writeEntry(_ b: inout ByteBuffer, _ e: LedgerRecord) {
+    func writeEntry(_ b: inout ByteBuffer, _ e: LedgerRecord) { Self.encodeEntry(&b, e) }
+
+    /// One stream entry as Redis replies it: [id, [field, value, …]].
+    static func encodeEntry(_ b: inout ByteBuffer, _ e: LedgerRecord) {
         b.writeArrayHeader(2)
         b.writeBulk(string: e.id.description)
         b.writeArrayHeader(e.fields.count * 2)
@@ -380,4 +555,44 @@ extension Kernel {
         }
         return v
     }
+}
+
+/// Entries encoded by the reader thread for one reply, handed to the loop
+/// when the read is done (touched by one thread at a time: the reader's
+/// until the read comes back, then the loop's).
+final class EncodedEntries: @unchecked Sendable {
+    private var buffer = ByteBuffer(capacity: 16 << 10)
+    private var taken = false
+
+    /// Encodes `e`; returns the bytes encoded so far.
+    func add(_ e: LedgerRecord) -> Int {
+        Kernel.encodeEntry(&buffer, e)
+        return buffer.readableBytes
+    }
+
+    /// The bytes, now owned by the caller.
+    func take() -> ByteBuffer {
+        taken = true
+        return buffer
+    }
+
+    func release() {
+        if !taken { buffer.release() }
+        taken = true
+    }
+
+    deinit { release() }
+}
+
+/// Entries found by the reader thread for a command that needs them
+/// decoded (XINFO STREAM); one thread at a time, as `EncodedEntries`.
+final class FoundEntries: @unchecked Sendable {
+    private var records: [LedgerRecord] = []
+
+    func add(_ r: LedgerRecord) -> Bool {
+        records.append(r)
+        return true
+    }
+
+    func take() -> [LedgerRecord] { records }
 }

@@ -45,9 +45,14 @@ struct KernelState {
     var ready = false
     let startMillis: Int64
     let limits: Limits
+    /// Pending output below this is under every output limit of every class
+    /// (`checkReplyLimit` looks no further).
+    let outputLimitFloor: Int
 
     init(limits: Limits) {
         self.limits = limits
+        outputLimitFloor = [limits.pubsubOutputHard, limits.pubsubOutputSoft, limits.normalOutputHard, limits.normalOutputSoft]
+            .filter { $0 > 0 }.min() ?? Int.max
         tableSize = 1024
         clients = .allocate(capacity: tableSize)
         clients.initialize(repeating: nil, count: tableSize)

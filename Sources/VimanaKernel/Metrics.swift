@@ -15,7 +15,9 @@ struct Metrics {
     var netOutputBytes = 0
     var messagesPublished = 0
     var messagesDelivered = 0
+    /// Clients cut off at an output limit: subscribers (`pubsub_output`) and the rest (`normal_output`).
     var slowSubscriberDisconnects = 0
+    var normalOutputDisconnects = 0
     var protocolErrors = 0
     var httpRequests = 0
     var queryBufferDisconnects = 0

@@ -251,13 +251,23 @@ extension Ledger {
 
     private func checked(_ out: [LedgerRecord], _ topic: [UInt8], _ from: StreamID, _ to: StreamID,
                          _ count: Int, _ reverse: Bool) -> Result<[LedgerRecord], LedgerDamageError> {
-        guard !damagedViews.isEmpty else { return .success(out) }
-        var low = from, high = to
-        if out.count >= count, let last = out.last {
-            if reverse { low = last.id } else { high = last.id }
+        if let error = damageCrossed(returned: out.count, last: out.last?.id, topic, from, to, count, reverse) {
+            return .failure(error)
         }
-        if let error = damage(covering: topic, from: low, to: high) { return .failure(error) }
         return .success(out)
+    }
+
+    /// The error for a read of [from, to] that returned `returned` records,
+    /// the last `last`, when the part it covered (up to `last`, when COUNT
+    /// stopped it) may hold records that cannot be read.
+    func damageCrossed(returned: Int, last: StreamID?, _ topic: [UInt8], _ from: StreamID, _ to: StreamID,
+                       _ count: Int, _ reverse: Bool) -> LedgerDamageError? {
+        guard !damagedViews.isEmpty else { return nil }
+        var low = from, high = to
+        if returned >= count, let last {
+            if reverse { low = last } else { high = last }
+        }
+        return damage(covering: topic, from: low, to: high)
     }
 
     // MARK: - Summary for /health and INFO

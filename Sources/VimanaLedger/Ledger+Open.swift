@@ -134,6 +134,7 @@ extension Ledger {
         }
         self.maintenance = maintenance
         maintenance.start()
+        startReader(notify: notify)
         // Segments sealed before a restart and not yet rewritten in large frames.
         for view in segments.dropLast() where view.damage == nil && !view.index.compacted && view.index.recordCount > 0 {
             maintenance.submit(.compact(view.name))
@@ -279,6 +280,9 @@ extension Ledger {
     /// Writes what is queued, syncs, and stops the threads (at shutdown).
     public func close() {
         commit()
+        reader?.stop()
+        reader = nil
+        backgroundReads.removeAll()
         maintenance?.stop()
         if let writer {
             // The writer wrote and fsynced what it could before stopping; its

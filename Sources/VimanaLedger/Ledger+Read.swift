@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Reads by topic and ID range (XRANGE, XREVRANGE, XREAD): segments on disk
 /// through their indexes, then the batches still in memory.
 ///
@@ -27,75 +31,71 @@ extension Ledger {
         return forward(topic, next, .max, count, fromSequence: fromSequence)
     }
 
-    private func matches(_ r: LedgerRecord, _ topic: [UInt8], _ from: StreamID, _ to: StreamID) -> Bool {
-        r.id >= from && r.id <= to && r.topic == topic
-    }
-
-    /// The frames of `view` that may hold `topic` entries in [from, to], as
-    /// (start, end) byte ranges, in file order.
-    private func stretches(_ view: SegmentView, _ topic: [UInt8], _ from: StreamID, _ to: StreamID) -> [(Int, Int)] {
-        guard let t = view.index.topics[topic], t.count > 0, t.last >= from, t.first <= to else { return [] }
+    /// The frames of `view` that may hold `filter`'s entries, as byte spans:
+    /// stretches of adjacent index entries (forward), or one index entry
+    /// each, newest first (backward). nil when the segment holds none.
+    /// `owned`: the plan gets its own descriptor (for the reader thread).
+    func readPlan(_ view: SegmentView, _ filter: ReadFilter, reverse: Bool, owned: Bool = false) -> SegmentReadPlan? {
+        guard let t = view.index.topics[filter.topic], t.count > 0, t.last >= filter.from, t.first <= filter.to,
+              view.index.nextSequence > filter.fromSequence, view.index.firstSequence < filter.below else { return nil }
         let entries = view.index.entries
         let covered = min(Int(clamping: view.index.coveredBytes), view.size)
-        var out: [(Int, Int)] = []
+        var spans: [(start: Int, end: Int)] = []
         for (k, e) in entries.enumerated() {
-            let end = k + 1 < entries.count ? Int(entries[k + 1].offset) : covered
-            if e.maxMs < from.ms || e.minMs > to.ms || Int(e.offset) >= end { continue }
-            if let last = out.last, last.1 == Int(e.offset) {
-                out[out.count - 1].1 = end
+            let end = k + 1 < entries.count ? Int(clamping: entries[k + 1].offset) : covered
+            let start = Int(clamping: e.offset)
+            if e.maxMs < filter.from.ms || e.minMs > filter.to.ms || start >= end { continue }
+            if k + 1 < entries.count && entries[k + 1].firstSequence <= filter.fromSequence { continue }
+            if e.firstSequence >= filter.below { break }
+            if !reverse, let last = spans.last, last.end == start {
+                spans[spans.count - 1].end = end
             } else {
-                out.append((Int(e.offset), end))
+                spans.append((start, end))
             }
         }
-        return out
+        guard !spans.isEmpty, var fd = view.fd() else { return nil }
+        if owned {
+            // Close-on-exec, as every descriptor here: agents are spawned from this process.
+            fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)
+            guard fd >= 0 else { return nil }
+        }
+        return SegmentReadPlan(name: view.name, path: view.path, fd: fd, size: view.size,
+                               spans: reverse ? spans.reversed() : spans,
+                               lost: view.damage?.stretches.map { ($0.offset, $0.end) } ?? [])
     }
 
-    /// Decoded records of the frames in [start, end) of `view` below `cutoff`.
-    private func frames(_ view: SegmentView, _ start: Int, _ end: Int, cutoff: UInt64,
-                        _ body: ([LedgerRecord]) -> Bool) {
-        guard let scanner, let fd = view.fd() else { return }
-        var offset = start
-        while offset < end {
-            if let d = view.damage, let lost = d.stretches.first(where: { $0.offset <= offset && offset < $0.end }) {
-                offset = lost.end
-                continue
-            }
-            switch scanner.readFrame(fd: fd, path: view.path, at: offset, size: view.size) {
-            case .success(let (header, records)):
-                stats.framesRead += 1
-                if header.firstSequence >= cutoff { return }
-                if !body(records) { return }
-                offset += header.frameLength
-            case .failure(let problem):
-                log.error("ledger read failed", ["segment": .string(view.name), "offset": .int(problem.offset),
-                                                 "error": .string(problem.error.description)])
-                noteUnreadable(view)
-                return
-            }
-        }
+    /// Reads `plan` on the loop thread; a frame that cannot be read has its
+    /// segment examined once the read is over.
+    private func readNow(_ plan: SegmentReadPlan, _ view: SegmentView, _ filter: ReadFilter, reverse: Bool,
+                         visit: (LedgerRecord) -> Bool) -> Bool {
+        guard let scanner else { return false }
+        let outcome = plan.read(filter, reverse: reverse, scanner: scanner, visit: visit)
+        stats.framesRead += outcome.frames
+        if let problem = outcome.problem { readFailed(view, problem) }
+        return outcome.stopped
+    }
+
+    func readFailed(_ view: SegmentView, _ problem: FrameProblem) {
+        log.error("ledger read failed", ["segment": .string(view.name), "offset": .int(problem.offset),
+                                         "error": .string(problem.error.description)])
+        noteUnreadable(view)
     }
 
     private func forward(_ topic: [UInt8], _ from: StreamID, _ to: StreamID, _ count: Int,
                          fromSequence: UInt64) -> [LedgerRecord] {
         var out: [LedgerRecord] = []
-        let cutoff = tailFirstSequence
+        let filter = ReadFilter(topic: topic, from: from, to: to, fromSequence: fromSequence, below: tailFirstSequence)
+        let collect = { (r: LedgerRecord) -> Bool in
+            out.append(r)
+            return out.count < count
+        }
         // Reads at the head (agents' next task, XREAD after the last ID) start
         // in memory: the disk is not consulted at all.
-        if fromSequence < cutoff {
-            disk: for view in segments {
-                if view.index.firstSequence >= cutoff { break }
-                if view.index.nextSequence <= fromSequence { continue }
-                for (start, end) in stretches(view, topic, from, to) {
-                    var full = false
-                    frames(view, start, end, cutoff: cutoff) { records in
-                        for r in records where r.sequence < cutoff && r.sequence >= fromSequence && matches(r, topic, from, to) {
-                            out.append(r)
-                            if out.count == count { full = true; return false }
-                        }
-                        return true
-                    }
-                    if full { return out }
-                }
+        if fromSequence < filter.below {
+            for view in segments {
+                if view.index.firstSequence >= filter.below { break }
+                guard let plan = readPlan(view, filter, reverse: false) else { continue }
+                if readNow(plan, view, filter, reverse: false, visit: collect) { return out }
             }
         }
         // Batches are in sequence order: start at the one holding `fromSequence`.
@@ -105,54 +105,23 @@ extension Ledger {
             let mid = (lo + hi) / 2
             if batches[mid].nextSequence <= fromSequence { lo = mid + 1 } else { hi = mid }
         }
-        for batch in batches[lo...] {
-            if collect(batch, topic, from, to, count, fromSequence, &out) { return out }
-        }
-        if let current { _ = collect(current, topic, from, to, count, fromSequence, &out) }
+        for batch in batches[lo...] where !batch.read(filter, reverse: false, visit: collect) { return out }
+        if let current { _ = current.read(filter, reverse: false, visit: collect) }
         return out
-    }
-
-    /// Appends `batch`'s matching records from `fromSequence` on; true once `out` has `count`.
-    private func collect(_ batch: Batch, _ topic: [UInt8], _ from: StreamID, _ to: StreamID, _ count: Int,
-                         _ fromSequence: UInt64, _ out: inout [LedgerRecord]) -> Bool {
-        var s = max(batch.firstSequence, fromSequence)
-        while s < batch.nextSequence {
-            if let summary = batch.summary(s), summary.topic == topic, summary.id >= from, summary.id <= to,
-               let r = batch.record(s) {
-                out.append(r)
-                if out.count == count { return true }
-            }
-            s += 1
-        }
-        return false
     }
 
     private func backward(_ topic: [UInt8], _ from: StreamID, _ to: StreamID, _ count: Int) -> [LedgerRecord] {
         var out: [LedgerRecord] = []
-        for batch in (current.map { [$0] } ?? []) + tail.live.reversed() {
-            var s = batch.nextSequence
-            while s > batch.firstSequence {
-                s -= 1
-                if let summary = batch.summary(s), summary.topic == topic, summary.id >= from, summary.id <= to,
-                   let r = batch.record(s) {
-                    out.append(r)
-                    if out.count == count { return out }
-                }
-            }
+        let filter = ReadFilter(topic: topic, from: from, to: to, fromSequence: 0, below: tailFirstSequence)
+        let collect = { (r: LedgerRecord) -> Bool in
+            out.append(r)
+            return out.count < count
         }
-        let cutoff = tailFirstSequence
-        for view in segments.reversed() where view.index.firstSequence < cutoff {
-            for (start, end) in stretches(view, topic, from, to).reversed() {
-                var stretch: [LedgerRecord] = []
-                frames(view, start, end, cutoff: cutoff) { records in
-                    stretch.append(contentsOf: records.lazy.filter { $0.sequence < cutoff && self.matches($0, topic, from, to) })
-                    return true
-                }
-                for r in stretch.reversed() {
-                    out.append(r)
-                    if out.count == count { return out }
-                }
-            }
+        for batch in (current.map { [$0] } ?? []) + tail.live.reversed()
+        where !batch.read(filter, reverse: true, visit: collect) { return out }
+        for view in segments.reversed() where view.index.firstSequence < filter.below {
+            guard let plan = readPlan(view, filter, reverse: true) else { continue }
+            if readNow(plan, view, filter, reverse: true, visit: collect) { return out }
         }
         return out
     }

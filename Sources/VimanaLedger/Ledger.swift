@@ -55,8 +55,10 @@ public struct LedgerStats: Sendable {
     public var writeErrors = 0
     public var lastError = ""
     public var stalls = 0
-    /// Frames inflated to answer reads (XRANGE, XREAD): shows the index at work.
+    /// Frames inflated to answer reads (XRANGE, XREAD, XINFO): shows the index at work.
     public var framesRead = 0
+    /// Reads handed to the reader thread (LedgerReader.swift).
+    public var backgroundReads = 0
 }
 
 /// A segment as the loop sees it: its index, size, and a read-only fd.
@@ -112,6 +114,11 @@ public final class Ledger: @unchecked Sendable {
     /// Writer events not yet applied (see `post`).
     let writerEvents = Mutex<[WriterEvent]>([])
     var maintenance: LedgerMaintenance?
+    /// Does reads that must go to the disk (nil: they are done on the loop).
+    var reader: LedgerReader?
+    /// What to do with each background read when it comes back, by its id.
+    var backgroundReads: [Int: (BackgroundReadResult) -> Void] = [:]
+    var nextReadID = 0
     /// The directory's lock (and the archive's), held from `open` to `close`.
     var locks: [LedgerLock] = []
     var current: Batch?

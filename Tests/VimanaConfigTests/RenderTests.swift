@@ -20,6 +20,10 @@ import VimanaCore
                   hard: 32MiB
                   soft: 8MiB
                   soft_seconds: 60
+                normal_output:
+                  hard: 256MiB
+                  soft: 0
+                  soft_seconds: 0
             logging:
               level: info
               format: text

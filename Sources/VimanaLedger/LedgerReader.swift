@@ -1,0 +1,240 @@
+import Dispatch
+import Synchronization
+import VimanaCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An XRANGE or XREVRANGE planned on the loop thread and done on the
+/// reader thread: everything it needs is copied or immutable (segment plans
+/// with their own descriptors, committed batches, the current batch's
+/// records decoded at once), so the loop goes on serving while the disk is
+/// read and frames are inflated.
+final class BackgroundRead: @unchecked Sendable {
+    let id: Int
+    let filter: ReadFilter
+    let reverse: Bool
+    let count: Int
+    /// The disk part, in the read's order.
+    let plans: [SegmentReadPlan]
+    /// The part in memory, in the read's order: committed batches and the
+    /// current batch's records (forward: batches, then `pending`; backward:
+    /// `pending`, then batches).
+    let batches: [Batch]
+    let pending: [LedgerRecord]
+    /// Called on the reader thread with each record, in the read's order;
+    /// false: no more (the reply has grown past what the client may hold).
+    let visit: @Sendable (LedgerRecord) -> Bool
+
+    // Set by the reader thread, read by the loop once the read is handed back.
+    var returned = 0
+    var lastID: StreamID?
+    var frames = 0
+    var problem: (segment: String, FrameProblem)?
+
+    init(id: Int, filter: ReadFilter, reverse: Bool, count: Int, plans: [SegmentReadPlan], batches: [Batch],
+         pending: [LedgerRecord], visit: @escaping @Sendable (LedgerRecord) -> Bool) {
+        self.id = id
+        self.filter = filter
+        self.reverse = reverse
+        self.count = count
+        self.plans = plans
+        self.batches = batches
+        self.pending = pending
+        self.visit = visit
+    }
+
+    func closeFiles() { for plan in plans { close(plan.fd) } }
+
+    /// Runs the read (reader thread).
+    func run(_ scanner: SegmentScanner) {
+        let take = { (r: LedgerRecord) -> Bool in
+            self.returned += 1
+            self.lastID = r.id
+            return self.visit(r) && self.returned < self.count
+        }
+        func disk() -> Bool {
+            for plan in plans {
+                let outcome = plan.read(filter, reverse: reverse, scanner: scanner, visit: take)
+                frames += outcome.frames
+                if let p = outcome.problem {
+                    problem = (plan.name, p)
+                    return false
+                }
+                if outcome.stopped { return false }
+            }
+            return true
+        }
+        func memory() -> Bool {
+            let inMemory = ReadFilter(topic: filter.topic, from: filter.from, to: filter.to,
+                                      fromSequence: filter.fromSequence, below: .max)
+            if reverse {
+                for r in pending where !take(r) { return false }
+                for b in batches where !b.read(inMemory, reverse: true, visit: take) { return false }
+            } else {
+                for b in batches where !b.read(inMemory, reverse: false, visit: take) { return false }
+                for r in pending where !take(r) { return false }
+            }
+            return true
+        }
+        if reverse { _ = memory() && disk() } else { _ = disk() && memory() }
+        closeFiles()
+    }
+}
+
+/// The third ledger thread: does `BackgroundRead`s one after another and
+/// hands each back to the loop through `notify` (as the writer and the
+/// maintenance thread do), so that a read that must go to the disk never
+/// stalls the other clients.
+final class LedgerReader: @unchecked Sendable {
+    private let notify: @Sendable (BackgroundRead) -> Void
+    private let queue = Mutex<[BackgroundRead]>([])
+    private let wakeup = DispatchSemaphore(value: 0)
+    private let stopping = Atomic<Bool>(false)
+    private let done = DispatchSemaphore(value: 0)
+    private let thread: Mutex<pthread_t?> = Mutex(nil)
+
+    init(notify: @escaping @Sendable (BackgroundRead) -> Void) {
+        self.notify = notify
+    }
+
+    /// False when the thread cannot be started (reads are then done on the loop).
+    func start() -> Bool {
+        let box = Unmanaged.passRetained(self)
+        var tid = pthread_t()
+        let rc = pthread_create(&tid, nil, { raw in
+            guard let raw else { return nil }
+            Unmanaged<LedgerReader>.fromOpaque(raw).takeRetainedValue().run()
+            return nil
+        }, box.toOpaque())
+        if rc != 0 {
+            box.release()
+            return false
+        }
+        thread.withLock { $0 = tid }
+        return true
+    }
+
+    func submit(_ read: BackgroundRead) {
+        queue.withLock { $0.append(read) }
+        wakeup.signal()
+    }
+
+    /// Finishes the read in progress; the rest are dropped (their clients are closing).
+    func stop() {
+        stopping.store(true, ordering: .releasing)
+        wakeup.signal()
+        if let tid = thread.withLock({ $0 }) {
+            done.wait()
+            pthread_join(tid, nil)
+        }
+        for read in queue.withLock({ q in defer { q.removeAll() }; return q }) { read.closeFiles() }
+    }
+
+    private func run() {
+        guard let scanner = try? SegmentScanner() else {
+            done.signal()
+            return
+        }
+        while !stopping.load(ordering: .acquiring) {
+            wakeup.wait()
+            while !stopping.load(ordering: .acquiring) {
+                guard let read = queue.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) else { break }
+                read.run(scanner)
+                notify(read)
+            }
+        }
+        done.signal()
+    }
+}
+
+/// How a background read ended, as the loop sees it.
+public enum BackgroundReadResult: Sendable {
+    /// Every record went to `visit`; `returned` of them.
+    case done(returned: Int)
+    /// The range may hold records that cannot be read (as `readRange`).
+    case damaged(LedgerDamageError)
+    /// A frame could not be read: its segment has been examined; do the read
+    /// again with `readRange` (what it returned is to be discarded).
+    case redo
+}
+
+extension Ledger {
+    /// Past this many records, a read answered from memory alone is also
+    /// done on the reader thread: decoding and encoding them is work enough
+    /// to keep the other clients waiting (about 1 µs each).
+    static let backgroundReadRecords = 1000
+
+    /// Starts XRANGE (`reverse` false) or XREVRANGE on the reader thread when
+    /// it must read the disk or many records; false when it is better done
+    /// at once with `readRange` (nothing was started). Otherwise `visit` gets
+    /// each record on the reader thread (and may stop the read by returning
+    /// false), then `done` runs on the loop thread.
+    public func readInBackground(topic: [UInt8], from: StreamID, to: StreamID, count: Int, reverse: Bool,
+                                 visit: @escaping @Sendable (LedgerRecord) -> Bool,
+                                 done: @escaping (BackgroundReadResult) -> Void) -> Bool {
+        guard let reader, count > 0, from <= to, stream(topic) != nil else { return false }
+        let below = tailFirstSequence
+        let filter = ReadFilter(topic: topic, from: from, to: to, fromSequence: 0, below: below)
+        var views = segments.filter { $0.index.firstSequence < below }
+        if reverse { views.reverse() }
+        // Planned without descriptors first: most reads of recent entries need none.
+        let wanted = views.filter { readPlan($0, filter, reverse: reverse) != nil }
+        let inMemory = nextSequence - below
+        guard !wanted.isEmpty || (count > Self.backgroundReadRecords && inMemory > UInt64(Self.backgroundReadRecords))
+        else { return false }
+        var plans: [SegmentReadPlan] = []
+        for view in wanted {
+            guard let plan = readPlan(view, filter, reverse: reverse, owned: true) else {
+                for p in plans { Glibc.close(p.fd) }
+                return false
+            }
+            plans.append(plan)
+        }
+        var batches = Array(tail.live)
+        var pending: [LedgerRecord] = []
+        if let current {
+            let all = ReadFilter(topic: topic, from: from, to: to, fromSequence: 0, below: .max)
+            _ = current.read(all, reverse: reverse) { pending.append($0); return true }
+        }
+        if reverse { batches.reverse() }
+        nextReadID += 1
+        let read = BackgroundRead(id: nextReadID, filter: filter, reverse: reverse, count: count, plans: plans,
+                                  batches: batches, pending: pending, visit: visit)
+        backgroundReads[read.id] = done
+        stats.backgroundReads += 1
+        reader.submit(read)
+        return true
+    }
+
+    /// Reads started and not yet handed back (INFO `ledger_reads_in_progress`).
+    public var readsInProgress: Int { backgroundReads.count }
+
+    /// A read handed back by the reader thread (loop thread).
+    func finish(_ read: BackgroundRead) {
+        stats.framesRead += read.frames
+        guard let done = backgroundReads.removeValue(forKey: read.id) else { return }
+        if let (name, problem) = read.problem {
+            if let view = segments.first(where: { $0.name == name }) { readFailed(view, problem) }
+            _ = examineSuspects()
+            done(.redo)
+            return
+        }
+        if let error = damageCrossed(returned: read.returned, last: read.lastID, read.filter.topic,
+                                     read.filter.from, read.filter.to, read.count, read.reverse) {
+            done(.damaged(error))
+            return
+        }
+        done(.done(returned: read.returned))
+    }
+
+    /// Starts the reader thread (from `open`).
+    func startReader(notify: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void) {
+        let reader = LedgerReader { [unowned self] read in notify { self.finish(read) } }
+        if reader.start() {
+            self.reader = reader
+        } else {
+            log.warn("cannot start the ledger reader thread: reads from disk are done on the loop")
+        }
+    }
+}

@@ -1,0 +1,138 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Which records a read wants: one topic, an ID range, and the sequences
+/// it may take them from.
+struct ReadFilter: Sendable {
+    let topic: [UInt8]
+    let from: StreamID
+    let to: StreamID
+    /// Records from `fromSequence` up to (not including) `below` only: the
+    /// disk part of a read stops where the batches in memory begin.
+    let fromSequence: UInt64
+    let below: UInt64
+
+    @inline(__always)
+    func matches(_ r: LedgerRecord) -> Bool {
+        r.sequence >= fromSequence && r.sequence < below && r.id >= from && r.id <= to && r.topic == topic
+    }
+}
+
+/// One segment's share of a read, as plain values, so that the reader
+/// thread can do it while the loop goes on (a segment compacted or retired
+/// meanwhile is still read whole through `fd`, which names the file as it
+/// was when the read was planned).
+struct SegmentReadPlan: @unchecked Sendable {
+    let name: String
+    let path: String
+    let fd: Int32
+    let size: Int
+    /// Byte spans to read, in the read's order: stretches of adjacent index
+    /// entries oldest first (forward), one index entry each newest first (backward).
+    let spans: [(start: Int, end: Int)]
+    /// Unreadable stretches of a damaged segment (Ledger+Damage.swift), skipped.
+    let lost: [(start: Int, end: Int)]
+}
+
+/// What reading one segment's plan did.
+struct SegmentReadOutcome {
+    /// Frames inflated (INFO `ledger_frames_read`).
+    var frames = 0
+    /// `visit` asked for no more records.
+    var stopped = false
+    /// The frame that could not be read, if any (the rest of the plan is skipped).
+    var problem: FrameProblem?
+}
+
+extension SegmentReadPlan {
+    /// Reads the plan's spans and hands matching records to `visit` in the
+    /// read's order until it returns false. A backward read walks each index
+    /// entry's frame headers first and inflates its frames newest first, so
+    /// `XREVRANGE … COUNT n` inflates about the frames it returns, not the topic.
+    func read(_ filter: ReadFilter, reverse: Bool, scanner: SegmentScanner,
+              visit: (LedgerRecord) -> Bool) -> SegmentReadOutcome {
+        var out = SegmentReadOutcome()
+        for span in spans {
+            let offsets = reverse ? frameOffsets(span, filter, scanner) : nil
+            var k = offsets.map { $0.count } ?? 0
+            var offset = span.start
+            while true {
+                if let offsets {
+                    guard k > 0 else { break }
+                    k -= 1
+                    offset = offsets[k]
+                } else {
+                    guard offset < span.end else { break }
+                    if let skip = lost.first(where: { $0.start <= offset && offset < $0.end }) {
+                        offset = skip.end
+                        continue
+                    }
+                }
+                switch scanner.readFrame(fd: fd, path: path, at: offset, size: size) {
+                case .success(let (header, records)):
+                    out.frames += 1
+                    if !reverse && header.firstSequence >= filter.below { return out }
+                    if reverse {
+                        for r in records.reversed() where filter.matches(r) {
+                            if !visit(r) { out.stopped = true; return out }
+                        }
+                    } else {
+                        for r in records where filter.matches(r) {
+                            if !visit(r) { out.stopped = true; return out }
+                        }
+                        offset += header.frameLength
+                    }
+                case .failure(let problem):
+                    out.problem = problem
+                    return out
+                }
+            }
+        }
+        return out
+    }
+
+    /// Start offsets of the frames in `span` below `filter.below`, from
+    /// their headers alone (nothing inflated).
+    private func frameOffsets(_ span: (start: Int, end: Int), _ filter: ReadFilter,
+                              _ scanner: SegmentScanner) -> [Int] {
+        var offsets: [Int] = []
+        var offset = span.start
+        while offset < span.end {
+            if let skip = lost.first(where: { $0.start <= offset && offset < $0.end }) {
+                offset = skip.end
+                continue
+            }
+            // An unreadable header ends the walk: the frame is read (and
+            // reported) like any other, from the offsets found so far on.
+            guard let header = scanner.readHeader(fd: fd, at: offset, size: size) else {
+                offsets.append(offset)
+                break
+            }
+            if header.firstSequence >= filter.below { break }
+            offsets.append(offset)
+            offset += header.frameLength
+        }
+        return offsets
+    }
+}
+
+/// Reading committed batches (immutable: safe from the reader thread too).
+extension Batch {
+    /// Hands `filter`'s records in this batch to `visit`, in order or newest
+    /// first; false once `visit` asked for no more.
+    func read(_ filter: ReadFilter, reverse: Bool, visit: (LedgerRecord) -> Bool) -> Bool {
+        let lo = max(firstSequence, filter.fromSequence), hi = nextSequence
+        guard lo < hi else { return true }
+        var s = reverse ? hi : lo
+        while reverse ? s > lo : s < hi {
+            if reverse { s -= 1 }
+            if let summary = summary(s), summary.topic == filter.topic, summary.id >= filter.from,
+               summary.id <= filter.to, let r = record(s) {
+                if !visit(r) { return false }
+            }
+            if !reverse { s += 1 }
+        }
+        return true
+    }
+}
