@@ -65,6 +65,15 @@ struct ClientFlags: OptionSet {
     /// against the agent's `publishes` patterns.
     static let agentInstance = ClientFlags(rawValue: 1 << 11)
 
+    /// Between MULTI and EXEC/DISCARD (Redis's CLIENT_MULTI): commands are
+    /// queued, not run. Still set while EXEC runs them, as in Redis.
+    static let multi = ClientFlags(rawValue: 1 << 12)
+    /// A command was refused while queueing: EXEC answers EXECABORT
+    /// (Redis's CLIENT_DIRTY_EXEC).
+    static let dirtyExec = ClientFlags(rawValue: 1 << 13)
+    /// A watched topic changed: EXEC answers a null array (CLIENT_DIRTY_CAS).
+    static let dirtyCAS = ClientFlags(rawValue: 1 << 14)
+
     /// Any state in which no further commands are run for now. A client
     /// awaiting the ledger keeps running commands (pipelined appends share
     /// one write and fsync); only its output is held.
@@ -93,6 +102,10 @@ final class ClientInfo {
     var heldReplies: [(start: Int, sequence: UInt64)] = []
     /// Index of the agent this connection is an instance of (AGENT JOIN).
     var agent: Int?
+    /// With `multi`: the commands queued for EXEC.
+    var transaction = TransactionQueue()
+    /// Topics this connection WATCHes, in the order given (each once).
+    var watched: [[UInt8]] = []
 
     init(address: String, localAddress: String) {
         self.address = address

@@ -378,6 +378,7 @@ extension Kernel {
             }
             wakeReaders(t)
             agentsNotice(t)
+            if !watches.isEmpty { touchWatched(t) }
         }
     }
 

@@ -234,6 +234,7 @@ extension Kernel {
         guard let c = s.pointee.client(fd) else { return }
         if ledger != nil { forgetLedgerState(fd) }
         if infos[Int(fd)]?.agent != nil { leaveAgent(fd) }
+        discardTransaction(c)
         let info = infos[Int(fd)]
         if let info {
             for channel in info.channels { _ = s.pointee.channels.remove(fd, channel) }

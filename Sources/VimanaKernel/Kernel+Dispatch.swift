@@ -7,23 +7,40 @@ extension Kernel {
     @inline(__always)
     func execute(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         guard let command = CommandTable.lookup(args.pointer(0), args.length(0)) else {
+            flagTransaction(c)
             replyUnknownCommand(c, args)
             return
         }
         if !CommandTable.arityOK(CommandTable.arity(command), args.count) {
-            c.pointee.output.tail.writeError(
-                "ERR wrong number of arguments for '\(CommandTable.specs[command.rawValue].name)' command")
+            reject(c, command, "wrong number of arguments for '\(CommandTable.specs[command.rawValue].name)' command")
             return
         }
         if !c.pointee.flags.contains(.authenticated) && !CommandTable.allowedBeforeAuth(command) {
-            c.pointee.output.tail.writeError("NOAUTH Authentication required.")
+            reject(c, command, "NOAUTH Authentication required.", code: "")
             return
         }
         if c.pointee.isSubscribed && !c.pointee.flags.contains(.resp3) && !CommandTable.allowedWhileSubscribed(command) {
-            c.pointee.output.tail.writeError(
-                "ERR Can't execute '\(fullName(command, args))': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
+            reject(c, command,
+                   "Can't execute '\(fullName(command, args))': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
             return
         }
+        if c.pointee.flags.contains(.multi) && !CommandTable.runsInsideMulti(command) {
+            // CLIENT LIST's `cmd=` names the command just queued, as Redis's.
+            c.pointee.lastCommand = command.rawValue
+            c.pointee.lastSubcommand = -1
+            if subcommandQueueable(c, command, args) {
+                queueCommand(c, command, args)
+            } else {
+                flagTransaction(c)
+            }
+            return
+        }
+        call(c, command, args)
+    }
+
+    /// Runs a checked command (directly, or queued, from EXEC).
+    @inline(__always)
+    func call(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ args: Arguments) {
         s.pointee.metrics.commandsProcessed &+= 1
         s.pointee.metrics.commandCalls[command.rawValue] &+= 1
         c.pointee.lastCommand = command.rawValue
@@ -65,7 +82,30 @@ extension Kernel {
         case .xpending: xpendingCommand(c, args)
         case .xclaim: xclaimCommand(c, args)
         case .xautoclaim: xautoclaimCommand(c, args)
+        case .multi: multiCommand(c)
+        case .exec: execCommand(c)
+        case .discard: discardCommand(c)
+        case .watch: watchCommand(c, args)
+        case .unwatch: unwatchCommand(c)
         }
+    }
+
+    /// A command refused before it runs: its error, and inside MULTI the
+    /// transaction is marked to fail (Redis's rejectCommand). EXEC itself is
+    /// refused with EXECABORT and the transaction discarded.
+    func reject(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ text: String, code: String = "ERR ") {
+        flagTransaction(c)
+        if command == .exec {
+            refuseExec(c, text)
+        } else {
+            c.pointee.output.tail.writeError(code + text)
+        }
+    }
+
+    /// Marks the open transaction, if any, to answer EXECABORT.
+    @inline(__always)
+    func flagTransaction(_ c: UnsafeMutablePointer<ClientState>) {
+        if c.pointee.flags.contains(.multi) { c.pointee.flags.insert(.dirtyExec) }
     }
 
     /// `client|list` style name for errors, as Redis's `fullname`.

@@ -95,4 +95,10 @@ enum KernelConstants {
     static func queryBufferLimit(_ limits: Limits) -> Int {
         max(64 << 20, 2 * limits.maxPayload + (64 << 10))
     }
+    /// Ceiling on the bytes one connection may queue between MULTI and EXEC
+    /// (Redis has none but `maxmemory-clients`): the same bound as one
+    /// incomplete command, since a queued command is as large as its request.
+    static func transactionLimit(_ limits: Limits) -> Int {
+        queryBufferLimit(limits)
+    }
 }
