@@ -35,8 +35,9 @@ extension Kernel {
             return
         }
         unwatchAll(c)
+        // The queue stays until the end, as Redis's: CLIENT INFO run by the
+        // transaction shows `flags=x` and `multi=` the queued count.
         let queued = info.transaction.commands
-        info.transaction = TransactionQueue()
         // Where the reply starts in the output stream: if a queued command's
         // reply waits for the ledger (an XADD's), the whole array waits.
         let replyStart = c.pointee.flushedBytes &+ c.pointee.output.pendingBytes
@@ -48,6 +49,7 @@ extension Kernel {
         if info.heldReplies.count > holdsBefore {
             for k in holdsBefore..<info.heldReplies.count { info.heldReplies[k].start = replyStart }
         }
+        info.transaction = TransactionQueue()
         c.pointee.flags.remove([.multi, .dirtyExec, .dirtyCAS])
     }
 

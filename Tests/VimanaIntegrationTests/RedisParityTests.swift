@@ -123,6 +123,7 @@ import Testing
         ("reset and quit inside multi", [(0, "MULTI\r\nPING\r\nRESET\r\nEXEC\r\nMULTI\r\nXADD s 1-1 a 1\r\nQUIT\r\n"),
             (1, "XLEN s\r\n")]),
         ("auth inside multi", [(0, "MULTI\r\nAUTH x\r\nPING\r\nEXEC\r\n")]),
+        ("hello inside multi", [(0, "MULTI\r\nHELLO 3\r\nPING\r\nEXEC\r\nPING\r\nMULTI\r\nHELLO 4\r\nEXEC\r\n")]),
     ]
 
     /// Replaces what legitimately differs (connection ids, server name) with placeholders.

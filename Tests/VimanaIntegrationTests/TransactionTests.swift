@@ -71,6 +71,10 @@ import Glibc
         #expect(a.read(matching: "*2\r\n+PONG\r\n:1\r\n") == "*2\r\n+PONG\r\n:1\r\n")
         let after = line("txa")
         #expect(after.contains(" flags=N ") && after.contains(" multi=-1 ") && after.contains(" multi-mem=0 "), "\(after)")
+        // While EXEC runs, the connection is still in MULTI with its queue (Redis: flags=x multi=2).
+        a.send("MULTI\r\nPING\r\nCLIENT INFO\r\nEXEC\r\n")
+        let ran = a.readAvailable(quiet: 0.3)
+        #expect(ran.contains("*2\r\n+PONG\r\n$") && ran.contains(" flags=x ") && ran.contains(" multi=2 "), "\(visible(ran))")
     }
 
     /// With kernel.password: EXEC before AUTH is refused with EXECABORT's
