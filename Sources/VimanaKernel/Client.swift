@@ -74,6 +74,10 @@ struct ClientFlags: OptionSet {
     /// A watched topic changed: EXEC answers a null array (CLIENT_DIRTY_CAS).
     static let dirtyCAS = ClientFlags(rawValue: 1 << 14)
 
+    /// What `execute` tests in one compare: equal to `authenticated` alone
+    /// on the common path.
+    static let authenticatedOrMulti: ClientFlags = [.authenticated, .multi]
+
     /// Any state in which no further commands are run for now. A client
     /// awaiting the ledger keeps running commands (pipelined appends share
     /// one write and fsync); only its output is held.

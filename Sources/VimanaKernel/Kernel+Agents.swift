@@ -378,7 +378,7 @@ extension Kernel {
             }
             wakeReaders(t)
             agentsNotice(t)
-            if !watches.isEmpty { touchWatched(t) }
+            if !s.pointee.watches.isEmpty { touchWatched(t) }
         }
     }
 

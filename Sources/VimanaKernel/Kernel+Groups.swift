@@ -49,7 +49,7 @@ extension Kernel {
                     guard let base = t.baseAddress ?? UnsafeRawPointer(bitPattern: 1) else { return }
                     _ = ledger.touchStream(base, t.count)
                     // MKSTREAM creates the stream: Redis signals the key as modified.
-                    if !watches.isEmpty { touchWatched(t) }
+                    if !s.pointee.watches.isEmpty { touchWatched(t) }
                 }
             }
             let start: StreamID

@@ -25,7 +25,7 @@ extension Kernel {
             if !blockedReaders.isEmpty { wakeReaders(topic) }
             if !agents.isEmpty { agentsNotice(topic) }
             // A recorded publish appends an entry: the stream changed.
-            if !watches.isEmpty { touchWatched(topic) }
+            if !s.pointee.watches.isEmpty { touchWatched(topic) }
             stallIfBehind(c)
         }
         let receivers = publish(args.pointer(1), args.length(1), args.pointer(2), args.length(2))

@@ -74,7 +74,7 @@ extension Kernel {
         deliverEntry(args, topic: topic, firstField: i + 1)
         wakeReaders(topic)
         agentsNotice(topic)
-        if !watches.isEmpty { touchWatched(topic) }
+        if !s.pointee.watches.isEmpty { touchWatched(topic) }
         holdReply(c, untilConfirmed: record.sequence, replyStart: replyStart)
         stallIfBehind(c)
     }

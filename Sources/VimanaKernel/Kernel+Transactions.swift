@@ -73,7 +73,7 @@ extension Kernel {
             let topic = args.bytes(i)
             if info.watched.contains(topic) { continue }
             info.watched.append(topic)
-            watches.add(c.pointee.fd, topic)
+            s.pointee.watches.add(c.pointee.fd, topic)
         }
         c.pointee.output.tail.append("+OK\r\n")
     }
@@ -141,14 +141,14 @@ extension Kernel {
 
     func unwatchAll(_ c: UnsafeMutablePointer<ClientState>) {
         guard let info = infos[Int(c.pointee.fd)], !info.watched.isEmpty else { return }
-        for topic in info.watched { watches.remove(c.pointee.fd, topic) }
+        for topic in info.watched { s.pointee.watches.remove(c.pointee.fd, topic) }
         info.watched.removeAll()
     }
 
     /// A topic's stream changed (an entry was appended, or MKSTREAM created
     /// it): every connection watching it will see EXEC fail.
     func touchWatched(_ topic: UnsafeRawBufferPointer) {
-        guard let fds = watches.watchers(topic) else { return }
+        guard let fds = s.pointee.watches.watchers(topic) else { return }
         for fd in fds {
             s.pointee.client(fd)?.pointee.flags.insert(.dirtyCAS)
         }

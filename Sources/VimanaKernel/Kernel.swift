@@ -43,8 +43,6 @@ public final class Kernel: EventLoopHandler {
     /// XREAD BLOCK clients by topic, and those woken this pass.
     var blockedReaders: [[UInt8]: Set<Int32>] = [:]
     var readyReaders: Set<Int32> = []
-    /// WATCHed topics and the connections watching each (MULTI/EXEC).
-    var watches = WatchTable()
     /// Declared agents, by position in phoenix.yaml, and by id.
     var agents: [AgentRuntime] = []
     var agentIndex: [String: Int] = [:]

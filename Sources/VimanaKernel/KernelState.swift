@@ -13,6 +13,9 @@ struct KernelState {
     var tableSize: Int
     var channels = ChannelTable()
     var patterns = PatternTable()
+    /// WATCHed topics and the connections watching each (MULTI/EXEC): here,
+    /// not on the Kernel class, because every append asks whether it is empty.
+    var watches = WatchTable()
     /// Where a published message is framed once before being copied (or
     /// shared) into every subscriber's output.
     var scratch = ByteBuffer(capacity: 4096)
