@@ -82,6 +82,18 @@ struct ClientFlags: OptionSet {
     /// Waiting for a read on the ledger's reader thread (XRANGE over the
     /// disk): later commands wait behind it, so replies stay in order.
     static let reading = ClientFlags(rawValue: 1 << 14)
+    /// Between MULTI and EXEC/DISCARD (Redis's CLIENT_MULTI): commands are
+    /// queued, not run. Still set while EXEC runs them, as in Redis.
+    static let multi = ClientFlags(rawValue: 1 << 15)
+    /// A command was refused while queueing: EXEC answers EXECABORT
+    /// (Redis's CLIENT_DIRTY_EXEC).
+    static let dirtyExec = ClientFlags(rawValue: 1 << 16)
+    /// A watched topic changed: EXEC answers a null array (CLIENT_DIRTY_CAS).
+    static let dirtyCAS = ClientFlags(rawValue: 1 << 17)
+
+    /// What `execute` tests in one compare: equal to `authenticated` alone
+    /// on the common path.
+    static let authenticatedOrMulti: ClientFlags = [.authenticated, .multi]
 
     /// Any state in which no further commands are run for now. A client
     /// awaiting the ledger keeps running commands (pipelined appends share
@@ -111,6 +123,10 @@ final class ClientInfo {
     var heldReplies: [(start: Int, sequence: UInt64)] = []
     /// Index of the agent this connection is an instance of (AGENT JOIN).
     var agent: Int?
+    /// With `multi`: the commands queued for EXEC.
+    var transaction = TransactionQueue()
+    /// Topics this connection WATCHes, in the order given (each once).
+    var watched: [[UInt8]] = []
 
     init(address: String, localAddress: String) {
         self.address = address

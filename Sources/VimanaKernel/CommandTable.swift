@@ -10,6 +10,7 @@ enum Command: Int, CaseIterable {
     case xadd, xlen, xrange, xrevrange, xread, xinfo, xtrim, xdel
     case agent, ack, nack, progress, agents
     case xgroup, xreadgroup, xack, xpending, xclaim, xautoclaim
+    case multi, exec, discard, watch, unwatch
 }
 
 /// One command's or subcommand's metadata.
@@ -61,6 +62,17 @@ enum CommandTable {
         }
     }
 
+    /// Commands that run at once between MULTI and EXEC rather than being
+    /// queued (Redis 7.0's processCommand: EXEC, DISCARD, MULTI, WATCH, QUIT,
+    /// RESET). No command of the table has Redis's `no-multi` flag.
+    @inline(__always)
+    static func runsInsideMulti(_ c: Command) -> Bool {
+        switch c {
+        case .exec, .discard, .multi, .watch, .quit, .reset: true
+        default: false
+        }
+    }
+
     /// Commands a client may send before authenticating (Redis's `no_auth` flag).
     static func allowedBeforeAuth(_ c: Command) -> Bool {
         switch c {
@@ -101,6 +113,7 @@ enum CommandTable {
             case 0x6c656478: return .xdel
             case 0x6b63616e: return .nack
             case 0x6b636178: return .xack
+            case 0x63657865: return .exec
             default: return nil
             }
         case 5:
@@ -113,6 +126,8 @@ enum CommandTable {
             case 0x6f666e69666e6978: return .xinfo
             case 0x6d69727469727478: return .xtrim
             case 0x746e65676e656761: return .agent
+            case 0x69746c75746c756d: return .multi
+            case 0x6863746163746177: return .watch
             default: return nil
             }
         case 6:
@@ -135,6 +150,8 @@ enum CommandTable {
             switch w {
             case 0x646e616d6d6d6f63: return .command
             case 0x6873696c6c627570: return .publish
+            case 0x6472616363736964: return .discard
+            case 0x6863746161776e75: return .unwatch
             default: return nil
             }
         case 8:
@@ -213,6 +230,11 @@ enum CommandTable {
         case .xpending: -3
         case .xclaim: -6
         case .xautoclaim: -6
+        case .multi: 1
+        case .exec: 1
+        case .discard: 1
+        case .watch: -2
+        case .unwatch: 1
         }
     }
 
@@ -233,6 +255,8 @@ enum CommandTable {
             return agentSpec(c)
         case .xgroup, .xreadgroup, .xack, .xpending, .xclaim, .xautoclaim:
             return groupSpec(c)
+        case .multi, .exec, .discard, .watch, .unwatch:
+            return transactionSpec(c)
         case .ping:
             return CommandSpec(name: "ping", arity: -1, flags: ["fast"], categories: conn,
                                summary: "Ping the server", since: "1.0.0", group: "connection", complexity: "O(1)",
@@ -464,6 +488,36 @@ enum CommandTable {
                         [("key", "key", false, false), ("group", "string", false, false), ("consumer", "string", false, false),
                          ("min-idle-time", "integer", false, false), ("start", "string", false, false), ("COUNT count", "integer", true, false),
                          ("JUSTID justid", "pure-token", true, false)])
+        }
+    }
+
+    /// Redis 7.0.15's entries, word for word.
+    static func transactionSpec(_ c: Command) -> CommandSpec {
+        let quick = ["noscript", "loading", "stale", "fast", "allow_busy"]
+        let cat = ["@fast", "@transaction"]
+        switch c {
+        case .multi:
+            return CommandSpec(name: "multi", arity: 1, flags: quick, categories: cat,
+                               summary: "Mark the start of a transaction block", since: "1.2.0", group: "transactions",
+                               complexity: "O(1)", arguments: [])
+        case .exec:
+            return CommandSpec(name: "exec", arity: 1, flags: ["noscript", "loading", "stale", "skip_slowlog"],
+                               categories: ["@slow", "@transaction"], summary: "Execute all commands issued after MULTI",
+                               since: "1.2.0", group: "transactions", complexity: "Depends on commands in the transaction",
+                               arguments: [])
+        case .discard:
+            return CommandSpec(name: "discard", arity: 1, flags: quick, categories: cat,
+                               summary: "Discard all commands issued after MULTI", since: "2.0.0", group: "transactions",
+                               complexity: "O(N), when N is the number of queued commands", arguments: [])
+        case .watch:
+            return CommandSpec(name: "watch", arity: -2, flags: quick, categories: cat,
+                               summary: "Watch the given keys to determine execution of the MULTI/EXEC block",
+                               since: "2.2.0", group: "transactions", complexity: "O(1) for every key.",
+                               arguments: [("key", "key", false, true)])
+        default:
+            return CommandSpec(name: "unwatch", arity: 1, flags: quick, categories: cat,
+                               summary: "Forget about all watched keys", since: "2.2.0", group: "transactions",
+                               complexity: "O(1)", arguments: [])
         }
     }
 

@@ -383,6 +383,7 @@ extension Kernel {
             }
             wakeReaders(t)
             agentsNotice(t)
+            if !s.pointee.watches.isEmpty { touchWatched(t) }
         }
     }
 

@@ -112,15 +112,24 @@ extension Kernel {
         c.pointee.output.tail.writeVerbatim(text, resp3: c.pointee.flags.contains(.resp3))
     }
 
+    /// CLIENT LIST's `flags=`: the letters Redis 7.0 would show for this
+    /// state, in its order (P subscribed, x in MULTI, d a watched topic
+    /// changed), or N for none.
+    static func clientFlags(_ c: ClientState) -> String {
+        var flags = ""
+        if c.isSubscribed { flags += "P" }
+        if c.flags.contains(.multi) { flags += "x" }
+        if c.flags.contains(.blocked) { flags += "b" }
+        if c.flags.contains(.dirtyCAS) { flags += "d" }
+        return flags.isEmpty ? "N" : flags
+    }
+
     /// One CLIENT LIST line, with Redis 7.2's fields (ending in `\n`).
     /// `caller`: the client running the command.
     func describeClient(_ c: UnsafeMutablePointer<ClientState>, caller: UnsafeMutablePointer<ClientState>) -> String {
         let info = infos[Int(c.pointee.fd)]
         let now = s.pointee.nowMillis
-        // Redis's letters, in Redis's order; N when none applies.
-        var flags = c.pointee.isSubscribed ? "P" : ""
-        if c.pointee.flags.contains(.blocked) { flags += "b" }
-        if flags.isEmpty { flags = "N" }
+        let flags = Self.clientFlags(c.pointee)
         var command = "NULL"
         if c.pointee.lastCommand >= 0 {
             let spec = CommandTable.specs[c.pointee.lastCommand]
@@ -137,8 +146,10 @@ extension Kernel {
         let totalMemory = c.pointee.input.capacity + c.pointee.output.tail.capacity + c.pointee.output.queuedBytes
         return "id=\(c.pointee.id) addr=\(info?.address ?? "") laddr=\(info?.localAddress ?? "") fd=\(c.pointee.fd) "
             + "name=\(name) age=\((now - c.pointee.createdMillis) / 1000) idle=\((now - c.pointee.lastActiveMillis) / 1000) "
-            + "flags=\(flags) db=0 sub=\(c.pointee.channelCount) psub=\(c.pointee.patternCount) ssub=0 multi=-1 "
-            + "qbuf=\(qbuf) qbuf-free=\(c.pointee.input.capacity - c.pointee.input.writeIndex) argv-mem=0 multi-mem=0 "
+            + "flags=\(flags) db=0 sub=\(c.pointee.channelCount) psub=\(c.pointee.patternCount) ssub=0 "
+            + "multi=\(c.pointee.flags.contains(.multi) ? info?.transaction.commands.count ?? 0 : -1) "
+            + "qbuf=\(qbuf) qbuf-free=\(c.pointee.input.capacity - qbuf) argv-mem=0 "
+            + "multi-mem=\(info?.transaction.bytes ?? 0) "
             + "rbs=\(c.pointee.input.capacity) rbp=\(c.pointee.input.capacity) obl=\(c.pointee.output.tail.readableBytes) "
             + "oll=0 omem=\(omem) tot-mem=\(totalMemory) events=\(events) cmd=\(command) user=default redir=-1 "
             + "resp=\(c.pointee.flags.contains(.resp3) ? 3 : 2) "

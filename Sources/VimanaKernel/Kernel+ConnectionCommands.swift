@@ -27,6 +27,7 @@ extension Kernel {
 
     /// RESET: back to a fresh connection (RESP2, no subscriptions, no name).
     func resetCommand(_ c: UnsafeMutablePointer<ClientState>) {
+        discardTransaction(c)
         unsubscribeAll(c)
         c.pointee.flags.remove(.resp3)
         // As Redis: back to the default user, authenticated only if it needs no password.

@@ -387,6 +387,7 @@ extension Kernel {
         guard let c = s.pointee.client(fd) else { return }
         if ledger != nil { forgetLedgerState(fd) }
         if infos[Int(fd)]?.agent != nil { leaveAgent(fd) }
+        discardTransaction(c)
         let info = infos[Int(fd)]
         endSubscriptions(c)
         if c.pointee.closeDeadline != 0 { s.pointee.timedClients.remove(fd) }

@@ -11,19 +11,65 @@ extension Kernel {
             return
         }
         if !CommandTable.arityOK(CommandTable.arity(command), args.count) {
-            c.pointee.output.tail.writeError(
-                "ERR wrong number of arguments for '\(CommandTable.specs[command.rawValue].name)' command")
+            reject(c, command, "wrong number of arguments for '\(CommandTable.specs[command.rawValue].name)' command")
             return
         }
+        // One test for the two rare states, not yet authenticated and inside
+        // MULTI, so that the common path pays one compare for both.
+        if c.pointee.flags.rawValue & ClientFlags.authenticatedOrMulti.rawValue != ClientFlags.authenticated.rawValue {
+            executeRare(c, command, args)
+            return
+        }
+        if refusedWhileSubscribed(c, command, args) { return }
+        call(c, command, args)
+    }
+
+    /// `execute` for a connection not yet authenticated or inside MULTI:
+    /// the same checks in Redis's order, then the command is run or queued.
+    @inline(never)
+    func executeRare(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ args: Arguments) {
         if !c.pointee.flags.contains(.authenticated) && !CommandTable.allowedBeforeAuth(command) {
-            c.pointee.output.tail.writeError("NOAUTH Authentication required.")
+            reject(c, command, "NOAUTH Authentication required.", code: "")
             return
         }
-        if c.pointee.isSubscribed && !c.pointee.flags.contains(.resp3) && !CommandTable.allowedWhileSubscribed(command) {
-            c.pointee.output.tail.writeError(
-                "ERR Can't execute '\(fullName(command, args))': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
+        if refusedWhileSubscribed(c, command, args) { return }
+        if c.pointee.flags.contains(.multi) && !CommandTable.runsInsideMulti(command) {
+            queueInTransaction(c, command, args)
             return
         }
+        call(c, command, args)
+    }
+
+    /// RESP2's subscribed state allows only the (P|S)(UN)SUBSCRIBE family,
+    /// PING, QUIT and RESET: replies Redis's error and returns true for others.
+    @inline(__always)
+    func refusedWhileSubscribed(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ args: Arguments) -> Bool {
+        guard c.pointee.isSubscribed && !c.pointee.flags.contains(.resp3) && !CommandTable.allowedWhileSubscribed(command) else {
+            return false
+        }
+        reject(c, command,
+               "Can't execute '\(fullName(command, args))': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
+        return true
+    }
+
+    /// Between MULTI and EXEC: a command that passed the checks above is
+    /// queued once its subcommand is checked too (out of line: the hot
+    /// path only tests the flag).
+    @inline(never)
+    func queueInTransaction(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ args: Arguments) {
+        // CLIENT LIST's `cmd=` names the command just queued, as Redis's.
+        c.pointee.lastCommand = command.rawValue
+        c.pointee.lastSubcommand = -1
+        if subcommandQueueable(c, command, args) {
+            queueCommand(c, command, args)
+        } else {
+            flagTransaction(c)
+        }
+    }
+
+    /// Runs a checked command (directly, or queued, from EXEC).
+    @inline(__always)
+    func call(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ args: Arguments) {
         s.pointee.metrics.commandsProcessed &+= 1
         s.pointee.metrics.commandCalls[command.rawValue] &+= 1
         c.pointee.lastCommand = command.rawValue
@@ -65,7 +111,31 @@ extension Kernel {
         case .xpending: xpendingCommand(c, args)
         case .xclaim: xclaimCommand(c, args)
         case .xautoclaim: xautoclaimCommand(c, args)
+        case .multi: multiCommand(c)
+        case .exec: execCommand(c)
+        case .discard: discardCommand(c)
+        case .watch: watchCommand(c, args)
+        case .unwatch: unwatchCommand(c)
         }
+    }
+
+    /// A command refused before it runs: its error, and inside MULTI the
+    /// transaction is marked to fail (Redis's rejectCommand). EXEC itself is
+    /// refused with EXECABORT and the transaction discarded.
+    @inline(never)
+    func reject(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ text: String, code: String = "ERR ") {
+        flagTransaction(c)
+        if command == .exec {
+            refuseExec(c, text)
+        } else {
+            c.pointee.output.tail.writeError(code + text)
+        }
+    }
+
+    /// Marks the open transaction, if any, to answer EXECABORT.
+    @inline(__always)
+    func flagTransaction(_ c: UnsafeMutablePointer<ClientState>) {
+        if c.pointee.flags.contains(.multi) { c.pointee.flags.insert(.dirtyExec) }
     }
 
     /// `client|list` style name for errors, as Redis's `fullname`.
@@ -79,7 +149,10 @@ extension Kernel {
 
     /// Redis 7's text: `unknown command 'x', with args beginning with: 'a' 'b' `
     /// (each argument quoted, the list cut at 128 bytes).
+    /// Inside MULTI it also fails the transaction.
+    @inline(never)
     func replyUnknownCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        flagTransaction(c)
         var text = "ERR unknown command '\(String(args.string(0).prefix(128)))', with args beginning with: "
         var listed = ""
         var i = 1

@@ -44,7 +44,14 @@ extension Kernel {
                 c.pointee.output.tail.writeError("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.")
                 return
             }
-            if !exists { topic.withUnsafeBytes { _ = ledger.touchStream($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, $0.count) } }
+            if !exists {
+                topic.withUnsafeBytes { t in
+                    guard let base = t.baseAddress ?? UnsafeRawPointer(bitPattern: 1) else { return }
+                    _ = ledger.touchStream(base, t.count)
+                    // MKSTREAM creates the stream: Redis signals the key as modified.
+                    if !s.pointee.watches.isEmpty { touchWatched(t) }
+                }
+            }
             let start: StreamID
             if args.length(4) == 1 && args.pointer(4)[0] == 36 { start = ledger.stream(topic)?.lastID ?? .zero }
             else if let id = Self.parseID(args.buffer(4), missingSeq: 0) { start = id }

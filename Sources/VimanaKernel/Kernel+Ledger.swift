@@ -195,7 +195,13 @@ extension Kernel {
     /// deadline) passes. Any timeout a client may give is accepted, as Redis
     /// 7.0 does: one too far away for the deadline to be counted in
     /// nanoseconds (about 292 years) saturates, and so never comes.
+    /// Inside EXEC nothing blocks: the read answers as if it had timed out
+    /// (Redis's CLIENT_DENY_BLOCKING in a transaction).
     func block(_ c: UnsafeMutablePointer<ClientState>, _ read: BlockedRead, timeoutMillis: Int) {
+        if c.pointee.flags.contains(.multi) {
+            c.pointee.output.tail.writeNullArray(resp3: c.pointee.flags.contains(.resp3))
+            return
+        }
         c.pointee.flags.insert(.blocked)
         c.pointee.blockDeadline = timeoutMillis == 0 ? 0
             : s.pointee.nowNanos.addingSaturating(Int64(timeoutMillis).multipliedSaturating(by: 1_000_000))

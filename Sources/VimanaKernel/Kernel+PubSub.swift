@@ -24,6 +24,8 @@ extension Kernel {
             }
             if !blockedReaders.isEmpty { wakeReaders(topic) }
             if !agents.isEmpty { agentsNotice(topic) }
+            // A recorded publish appends an entry: the stream changed.
+            if !s.pointee.watches.isEmpty { touchWatched(topic) }
             stallIfBehind(c)
         }
         let receivers = publish(args.pointer(1), args.length(1), args.pointer(2), args.length(2))

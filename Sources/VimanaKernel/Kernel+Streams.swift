@@ -78,6 +78,7 @@ extension Kernel {
         deliverEntry(args, topic: topic, firstField: i + 1)
         wakeReaders(topic)
         agentsNotice(topic)
+        if !s.pointee.watches.isEmpty { touchWatched(topic) }
         holdReply(c, untilConfirmed: record.sequence, replyStart: replyStart)
         stallIfBehind(c)
     }

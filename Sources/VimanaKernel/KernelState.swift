@@ -13,6 +13,9 @@ struct KernelState {
     var tableSize: Int
     var channels = ChannelTable()
     var patterns = PatternTable()
+    /// WATCHed topics and the connections watching each (MULTI/EXEC): here,
+    /// not on the Kernel class, because every append asks whether it is empty.
+    var watches = WatchTable()
     /// Where a published message is framed once before being copied (or
     /// shared) into every subscriber's output.
     var scratch = ByteBuffer(capacity: 4096)
@@ -131,4 +134,11 @@ enum KernelConstants {
     /// Largest XAUTOCLAIM COUNT, Redis 7.0's: LONG_MAX / 16 (it bounds the
     /// scan attempts, COUNT × 10, and the reply array of 16-byte IDs).
     static let maxAutoclaimCount = Int.max / 16
+    /// Ceiling on the bytes one connection may queue between MULTI and EXEC
+    /// (Redis has none but `maxmemory-clients`): the same bound as one
+    /// incomplete command (`query_buffer`), since a queued command is as
+    /// large as its request.
+    static func transactionLimit(_ limits: Limits) -> Int {
+        limits.queryBuffer
+    }
 }

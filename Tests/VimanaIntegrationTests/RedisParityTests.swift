@@ -89,6 +89,41 @@ import Testing
                 + "XAUTOCLAIM s g c 9223372036854775807 0 COUNT 1 JUSTID\r\nXAUTOCLAIM s g c 0 0 COUNT 1 JUSTID\r\n")]),
         ("xinfo stream", [(0, "XADD s 1-1 a 1\r\nXADD s 2-2 payload two\r\n"),
             (0, "XINFO STREAM s\r\nXINFO STREAM nope\r\nXINFO\r\nXINFO FOO\r\n"), (0, "HELLO 3\r\n"), (0, "XINFO STREAM s\r\n")]),
+        // MULTI/EXEC/DISCARD/WATCH/UNWATCH (Protocol/PROTOCOL.md §6.6).
+        ("multi exec with streams and publish", [(0, "MULTI\r\nXADD s 1-1 a 1\r\nPUBLISH ch x\r\nXLEN s\r\nXRANGE s - +\r\n"
+                + "XADD s 1-1 a 2\r\nXADD s 2-1 payload p\r\nEXEC\r\nXLEN s\r\nMULTI\r\nEXEC\r\n")]),
+        ("queueing errors abort exec", [(0, "MULTI\r\nFOO a\r\nPING\r\nEXEC\r\nMULTI\r\nXLEN\r\nXADD s 1-1 a 1\r\nEXEC\r\nXLEN s\r\n"
+                + "MULTI\r\nCLIENT NOPE\r\nEXEC\r\nMULTI\r\nCLIENT ID x\r\nEXEC\r\nMULTI\r\nXGROUP FOO\r\nEXEC\r\n"
+                + "MULTI\r\nMULTI x\r\nEXEC\r\nMULTI\r\nWATCH\r\nEXEC\r\nMULTI\r\nUNWATCH x\r\nEXEC\r\nMULTI\r\nDISCARD x\r\nEXEC\r\n")]),
+        ("errors at run time are elements", [(0, "MULTI\r\nXADD s 0-0 a 1\r\nXADD s 1-1 a 1\r\nXADD s 1-1 a 1\r\nXRANGE s x +\r\n"
+                + "XGROUP CREATE nope g 0\r\nCLIENT SETNAME \"a b\"\r\nPING\r\nEXEC\r\n")]),
+        ("transaction misuse", [(0, "EXEC\r\nDISCARD\r\nMULTI\r\nMULTI\r\nWATCH s\r\nPING\r\nEXEC\r\nMULTI x\r\nEXEC x\r\n"
+                + "MULTI\r\nPING\r\nEXEC x\r\nEXEC\r\nWATCH\r\nUNWATCH x\r\nDISCARD x\r\n")]),
+        ("discard", [(0, "MULTI\r\nXADD s 1-1 a 1\r\nPING\r\nDISCARD\r\nXLEN s\r\nDISCARD\r\nEXEC\r\nMULTI\r\nUNWATCH\r\nEXEC\r\n")]),
+        ("watch and a write from another connection", [(0, "XADD s 1-1 a 1\r\nWATCH s\r\n"), (1, "XADD s 2-1 b 2\r\n"),
+            (0, "MULTI\r\nXADD s 3-1 c 3\r\nEXEC\r\nXLEN s\r\nMULTI\r\nPING\r\nEXEC\r\n")]),
+        ("watch: unwatch, discard, exec and reset forget", [(0, "WATCH s t\r\nUNWATCH\r\n"), (1, "XADD s 1-1 a 1\r\n"),
+            (0, "MULTI\r\nPING\r\nEXEC\r\nWATCH s\r\nMULTI\r\nDISCARD\r\n"), (1, "XADD s 2-1 a 1\r\n"),
+            (0, "MULTI\r\nPING\r\nEXEC\r\nWATCH s\r\nMULTI\r\nEXEC\r\n"), (1, "XADD s 3-1 a 1\r\n"),
+            (0, "MULTI\r\nPING\r\nEXEC\r\nWATCH s\r\nRESET\r\n"), (1, "XADD s 4-1 a 1\r\n"), (0, "MULTI\r\nPING\r\nEXEC\r\n")]),
+        ("watch: own write, missing topic, many topics", [(0, "WATCH s\r\nXADD s 1-1 a 1\r\nMULTI\r\nPING\r\nEXEC\r\n"
+                + "WATCH n1 n2 n2\r\nWATCH n3\r\n"), (1, "XADD n3 1-1 a 1\r\n"), (0, "MULTI\r\nPING\r\nEXEC\r\n"),
+            (0, "WATCH s\r\n"), (1, "XADD s 0-1 a 1\r\n"), (0, "MULTI\r\nPING\r\nEXEC\r\n")]),
+        ("watch: what counts as a change", [(0, "XADD s 1-1 a 1\r\nWATCH s\r\n"),
+            (1, "XLEN s\r\nXGROUP CREATE s g 0\r\nXREADGROUP GROUP g c STREAMS s >\r\nXACK s g 1-1\r\nXCLAIM s g d 0 1-1 JUSTID\r\n"
+                + "XAUTOCLAIM s g e 0 0 JUSTID\r\nXGROUP CREATECONSUMER s g f\r\nXGROUP SETID s g 0\r\nXGROUP DESTROY s g\r\n"),
+            (0, "MULTI\r\nPING\r\nEXEC\r\nWATCH n\r\n"), (1, "XGROUP CREATE n g $ MKSTREAM\r\n"), (0, "MULTI\r\nPING\r\nEXEC\r\n")]),
+        ("transactions in resp3", [(0, "HELLO 3\r\n"), (0, "WATCH s\r\n"), (1, "XADD s 1-1 a 1\r\n"),
+            (0, "MULTI\r\nXLEN s\r\nEXEC\r\nMULTI\r\nXLEN s\r\nXREAD BLOCK 0 STREAMS s $\r\nXRANGE s - +\r\nEXEC\r\nMULTI\r\nFOO\r\nEXEC\r\n")]),
+        ("blocking reads inside exec", [(0, "XGROUP CREATE gk g $ MKSTREAM\r\nMULTI\r\nXREADGROUP GROUP g c BLOCK 0 STREAMS gk >\r\n"
+                + "XREAD BLOCK 0 STREAMS gk $\r\nXADD gk 1-1 a 1\r\nXREAD BLOCK 100 STREAMS gk 0\r\nXREADGROUP GROUP g c BLOCK 0 STREAMS gk >\r\n"
+                + "EXEC\r\nPING\r\n")]),
+        ("transactions while subscribed", [(0, "SUBSCRIBE zz\r\nMULTI\r\nEXEC\r\nDISCARD\r\nWATCH a\r\nUNWATCH\r\n"),
+            (1, "MULTI\r\nSUBSCRIBE a b\r\nPING\r\nEXEC\r\nPING\r\n")]),
+        ("reset and quit inside multi", [(0, "MULTI\r\nPING\r\nRESET\r\nEXEC\r\nMULTI\r\nXADD s 1-1 a 1\r\nQUIT\r\n"),
+            (1, "XLEN s\r\n")]),
+        ("auth inside multi", [(0, "MULTI\r\nAUTH x\r\nPING\r\nEXEC\r\n")]),
+        ("hello inside multi", [(0, "MULTI\r\nHELLO 3\r\nPING\r\nEXEC\r\nPING\r\nMULTI\r\nHELLO 4\r\nEXEC\r\n")]),
     ]
 
     /// Replaces what legitimately differs (connection ids, server name) with placeholders.

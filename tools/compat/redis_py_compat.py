@@ -7,7 +7,8 @@ every answer.
 Two clients: redis-py's default (RESP3: it connects with HELLO 3) and one
 made with protocol=2. Each pings, echoes, publishes to a subscriber made
 with pubsub() (subscribe, psubscribe, get_message), asks PUBSUB
-NUMSUB/NUMPAT/CHANNELS, CLIENT SETNAME/GETNAME/ID/LIST, INFO and CONFIG GET.
+NUMSUB/NUMPAT/CHANNELS, CLIENT SETNAME/GETNAME/ID/LIST, INFO and CONFIG GET,
+and runs transactions: pipeline() (MULTI/EXEC), WATCH, transaction().
 With --password (the server's kernel.password) redis-py authenticates as it
 does for Redis's requirepass: HELLO 3 AUTH default P, or AUTH P in RESP2.
 
@@ -87,6 +88,44 @@ def expect_frame(ps, what, check, kind, channel, data, pattern=None):
     m = next_message(ps, what, check)
     check.eq(f"{what}: frame", (m["type"], m["pattern"], m["channel"], m["data"]),
              (kind, pattern, channel, data))
+
+
+def transactions(client, check, tag):
+    """redis-py's pipeline() is a MULTI/EXEC transaction by default: every
+    command must be written exactly once, and WATCH must make EXEC fail when
+    another connection appends to the watched stream."""
+    key = f"{tag}.tx"
+    pipe = client.pipeline()  # transaction=True
+    for i in range(10):
+        pipe.xadd(key, {"i": str(i)}, id=f"1-{i + 1}")
+    pipe.xlen(key)
+    replies = pipe.execute()
+    check.eq("pipeline(): one reply per command", len(replies), 11)
+    check.eq("pipeline(): the XADD IDs", [text(r) for r in replies[:10]], [f"1-{i + 1}" for i in range(10)])
+    check.eq("pipeline(): XLEN inside the transaction", replies[10], 10)
+    check.eq("pipeline(): each entry written once", client.xlen(key), 10)
+    # A command the server refuses while queueing aborts the whole transaction.
+    pipe = client.pipeline()
+    pipe.xadd(key, {"i": "late"}, id="2-1")
+    pipe.execute_command("XLEN")
+    check.raises("pipeline() with a wrong-arity command", pipe.execute, "wrong number of arguments",
+                 errors=(redis.ResponseError, redis.exceptions.ExecAbortError))
+    check.eq("an aborted transaction writes nothing", client.xlen(key), 10)
+    # Optimistic locking: WATCH, another connection appends, EXEC fails.
+    with client.pipeline() as pipe:
+        pipe.watch(key)
+        client.xadd(key, {"i": "other"}, id="3-1")  # another pooled connection
+        pipe.multi()
+        pipe.xadd(key, {"i": "mine"}, id="4-1")
+        check.raises("WATCH then an XADD elsewhere: EXEC fails", pipe.execute, "Watched variable changed",
+                     errors=(redis.WatchError,))
+    # client.transaction() retries on WatchError: exactly one more entry.
+    def append(pipe):
+        last = pipe.xrevrange(key, count=1)[0][0]
+        pipe.multi()
+        pipe.xadd(key, {"after": text(last)}, id="5-1")
+    client.transaction(append, key)
+    check.eq("transaction(): written once", client.xlen(key), 12)
 
 
 def exercise(client, proto, check, vimana, suffix):
@@ -180,6 +219,8 @@ def exercise(client, proto, check, vimana, suffix):
     check.eq("CONFIG GET names", sorted(config), ["appendonly", "save"])
     check.eq("CONFIG GET appendonly", config["appendonly"], "no")
     check.eq("CONFIG GET no match", client.config_get("no-such-parameter"), {})
+
+    transactions(client, check, tag)
 
     if vimana:
         check.eq("HELLO server", hello[b"server"], b"vimana")

@@ -15,6 +15,7 @@ COMMANDS = [  # (name, Redis arity: n exactly, -n at least)
     ("xadd", -5), ("xlen", 2), ("xrange", -4), ("xrevrange", -4), ("xread", -4), ("xinfo", -2), ("xtrim", -4), ("xdel", -3),
     ("agent", -2), ("ack", 3), ("nack", -3), ("progress", 3), ("agents", 1),
     ("xgroup", -2), ("xreadgroup", -7), ("xack", -4), ("xpending", -3), ("xclaim", -6), ("xautoclaim", -6),
+    ("multi", 1), ("exec", 1), ("discard", 1), ("watch", -2), ("unwatch", 1),
 ]
 
 def key(n):
