@@ -140,8 +140,11 @@ extension Kernel {
     func attachGroup(_ a: AgentRuntime, topic: [UInt8], start: StreamID) -> ConsumerGroup {
         if let g = a.group(for: topic) { return g }
         let name = a.groupName
-        let g = groups.group(topic, name) ?? groups.create(topic: topic, name: name, lastDelivered: start)
-            ?? ConsumerGroup(topic: topic, name: name, lastDelivered: start)
+        // Starting at the stream's end has read all it holds, as XGROUP CREATE $
+        // does in Redis: its lag counts from there.
+        let read = start == .zero ? 0 : Int64(clamping: ledger?.stream(topic)?.entriesAdded ?? 0)
+        let g = groups.group(topic, name) ?? groups.create(topic: topic, name: name, lastDelivered: start, entriesRead: read)
+            ?? ConsumerGroup(topic: topic, name: name, lastDelivered: start, entriesRead: read)
         a.attach(g, wallMillis: Clock.wallMillis())
         return g
     }
@@ -275,7 +278,7 @@ extension Kernel {
             let deliveries = groups.deliver(g, record.id, to: c, nowMillis: wall)
             if previous == nil { a.lastSequence[g.topic] = record.sequence }
             a.delivered(to: i)
-            a.delivered += 1
+            a.countDelivery()
             push(a, fd: fd, topic: g.topic, record: record, deliveries: deliveries)
         }
     }
@@ -351,7 +354,7 @@ extension Kernel {
         ]
         for f in record?.fields ?? [] { fields.append((f.name, f.value)) }
         groups.ack(g, p.id)
-        a.deadLettered += 1
+        a.countDeadLettered()
         appendEntry(topic: Array("dead.\(a.id)".utf8), fields: fields)
         log.warn("task dead-lettered", ["agent": .string(a.id), "topic": .string(String(decoding: g.topic, as: UTF8.self)),
                                         "id": .string(p.id.description), "deliveries": .int(p.deliveries),
