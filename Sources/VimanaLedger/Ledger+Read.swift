@@ -32,16 +32,22 @@ extension Ledger {
     }
 
     /// The frames of `view` that may hold `topic` entries in [from, to], as
-    /// (start, end) byte ranges, in file order.
-    private func stretches(_ view: SegmentView, _ topic: [UInt8], _ from: StreamID, _ to: StreamID) -> [(Int, Int)] {
+    /// (start, end) byte ranges, in file order: one per index entry, or
+    /// adjacent ones merged (`merge`) for reads that go forward.
+    private func stretches(_ view: SegmentView, _ topic: [UInt8], _ from: StreamID, _ to: StreamID,
+                           merge: Bool = true) -> [(Int, Int)] {
         guard let t = view.index.topics[topic], t.count > 0, t.last >= from, t.first <= to else { return [] }
+        // The topic's entries here lie between its first and last: a stretch
+        // outside them holds only other topics' records (a sparse topic, such
+        // as the group journal, among a busy one's is not read with them).
+        let lo = max(from, t.first).ms, hi = min(to, t.last).ms
         let entries = view.index.entries
         let covered = min(Int(clamping: view.index.coveredBytes), view.size)
         var out: [(Int, Int)] = []
         for (k, e) in entries.enumerated() {
             let end = k + 1 < entries.count ? Int(entries[k + 1].offset) : covered
-            if e.maxMs < from.ms || e.minMs > to.ms || Int(e.offset) >= end { continue }
-            if let last = out.last, last.1 == Int(e.offset) {
+            if e.maxMs < lo || e.minMs > hi || Int(e.offset) >= end { continue }
+            if merge, let last = out.last, last.1 == Int(e.offset) {
                 out[out.count - 1].1 = end
             } else {
                 out.append((Int(e.offset), end))
@@ -142,7 +148,8 @@ extension Ledger {
         }
         let cutoff = tailFirstSequence
         for view in segments.reversed() where view.index.firstSequence < cutoff {
-            for (start, end) in stretches(view, topic, from, to).reversed() {
+            // Unmerged: a read of the last few entries reads the last stretches, not all before them.
+            for (start, end) in stretches(view, topic, from, to, merge: false).reversed() {
                 var stretch: [LedgerRecord] = []
                 frames(view, start, end, cutoff: cutoff) { records in
                     stretch.append(contentsOf: records.lazy.filter { $0.sequence < cutoff && self.matches($0, topic, from, to) })
