@@ -111,10 +111,14 @@ extension Kernel {
         guard let k = snapshotsAwaitingDurability.lastIndex(where: { $0.sequence < sequence }), let ledger else { return }
         let pending = snapshotsAwaitingDurability[k]
         snapshotsAwaitingDurability.removeFirst(k + 1)
+        writeSnapshotPointer(pending.begin, ledger)
+    }
+
+    /// Writes `groups.snapshot`. A lost or stale pointer only means a
+    /// longer search at the next start.
+    private func writeSnapshotPointer(_ begin: StreamID, _ ledger: Ledger) {
         let path = ledger.options.directory + "/" + Self.snapshotPointerFile
-        let text = pending.begin.description + "\n"
-        // A lost or stale pointer only means a longer search at the next start.
-        if !FileIO.writeSmallFile(path, text) {
+        if !FileIO.writeSmallFile(path, begin.description + "\n") {
             log.warn("cannot record the group snapshot's position", ["path": .string(path)])
         }
     }
@@ -130,6 +134,8 @@ extension Kernel {
            r.fields.first(where: { $0.name == Self.opField })?.value == Self.snapshotBegin {
             return id
         }
+        // Not recorded as found: a snapshot read here may not be durable yet
+        // (the previous run crashed), and the pointer must name a durable one.
         return searchSnapshot(ledger)
     }
 

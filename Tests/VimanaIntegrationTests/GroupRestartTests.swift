@@ -57,4 +57,29 @@ import Testing
         #expect(!line3.contains("\"from_snapshot\":\"none\""), "\(line3)")
         #expect((again ?? .max) <= entries / 10, "\(line3)")
     }
+
+    /// A clean stop writes a snapshot after the group's last change: the
+    /// next start replays that snapshot only, and the group is whole.
+    @Test func cleanStopLeavesASnapshotToStartFrom() throws {
+        let first = try ServerProcess(logLevel: "info")
+        let c = try RawClient(port: first.port)
+        let r = RESPReader(c)
+        var script = "XGROUP CREATE s g 0 MKSTREAM\r\n"
+        for i in 0..<20 { script += "XADD s * f v\(i)\r\n" }
+        script += "XREADGROUP GROUP g alice COUNT 5 STREAMS s >\r\nXPENDING s g\r\n"
+        c.send(script)
+        for _ in 0..<22 { _ = r.next() }
+        let pending = r.next()?.description ?? "nil"
+        #expect(pending.hasPrefix("[:5,"), "\(pending)")
+        #expect(first.terminate() == 0)
+        let second = try ServerProcess(logLevel: "info", ledgerDirectory: first.ledgerDirectory)
+        let line = second.logLines.first { $0.contains("\"consumer groups restored\"") } ?? ""
+        #expect(!line.contains("\"from_snapshot\":\"none\""), "\(line)")
+        // snapshot-begin, the group's snapshot, alice's pending, snapshot-end.
+        #expect(ServerProcess.field(line, "journal_records") == 4, "\(line)")
+        let c2 = try RawClient(port: second.port)
+        let r2 = RESPReader(c2)
+        c2.send("XPENDING s g\r\n")
+        #expect(r2.next()?.description == pending)
+    }
 }

@@ -8,7 +8,8 @@ has consumer groups, and how much of the ledger it reads to rebuild them.
    the topics, pipelined). With --consume, one reader per group keeps
    reading and acknowledging meanwhile (XREADGROUP COUNT 100, XACK), so the
    group journal is spread through the whole ledger; without it the journal
-   holds the creates (and any snapshots) only. Stops it with SIGTERM.
+   holds the creates (and any snapshots) only. Stops it with SIGTERM, or
+   with --kill SIGKILL (a crash: no snapshot at the stop).
 2. --runs times: starts the server, times it from just before the fork to
    the `listening` log line, reads the `consumer groups restored` log line
    (journal records replayed, frames read, snapshot used), stops it.
@@ -18,7 +19,7 @@ has consumer groups, and how much of the ledger it reads to rebuild them.
 Prints one JSON line per start and a summary with medians.
 
 Usage: group_restart.py --vimana BIN --dir DIR [--records 1000000]
-         [--groups 6] [--payload 16] [--runs 3] [--consume] [--no-pointer]
+         [--groups 6] [--payload 16] [--runs 3] [--consume] [--kill] [--no-pointer]
 """
 
 import argparse
@@ -155,9 +156,12 @@ class Server:
                 else:
                     time.sleep(0.0005)
 
-    def stop(self):
+    def stop(self, kill=False):
         if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
+            if kill:
+                self.proc.kill()
+            else:
+                self.proc.terminate()
             self.proc.wait(300)
 
 
@@ -198,10 +202,10 @@ def build(args):
     for th in readers:
         th.join()
     build_s = time.monotonic() - t0
-    s.stop()
+    s.stop(kill=args.kill)
     segs = [f for f in os.listdir(args.dir) if f.endswith(".seg")]
     seg_bytes = sum(os.path.getsize(os.path.join(args.dir, f)) for f in segs)
-    print(json.dumps({"scenario": "build", "records": args.records, "groups": args.groups, "consume": args.consume,
+    print(json.dumps({"scenario": "build", "records": args.records, "groups": args.groups, "consume": args.consume, "kill": args.kill,
                       "segments": len(segs), "seg_bytes": seg_bytes, "build_s": round(build_s, 1)}), flush=True)
 
 
@@ -214,6 +218,7 @@ def main():
     ap.add_argument("--payload", type=int, default=16)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--consume", action="store_true")
+    ap.add_argument("--kill", action="store_true", help="SIGKILL the building server")
     ap.add_argument("--no-pointer", action="store_true")
     ap.add_argument("--skip-build", action="store_true", help="reuse the ledger already in --dir")
     args = ap.parse_args()
