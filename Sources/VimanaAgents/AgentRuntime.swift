@@ -56,10 +56,11 @@ public final class AgentRuntime {
     public var nextInstance = 0
     /// Set when something changed that may allow deliveries.
     public var dirty = false
-    public var delivered = 0
-    public var acknowledged = 0
-    public var deadLettered = 0
-    public var restarts = 0
+    /// Its counters, each changed by one function below (the restarts of
+    /// its process are the supervisor's: Supervisor.status).
+    public private(set) var delivered = 0
+    public private(set) var acknowledged = 0
+    public private(set) var deadLettered = 0
     /// Consumers that read its groups with XREADGROUP (Redis clients rather
     /// than AGENT JOIN), by name, with the wall-clock ms of their last read.
     public var redisReaders: [[UInt8]: Int64] = [:]
@@ -106,7 +107,21 @@ public final class AgentRuntime {
 
     public func group(for topic: [UInt8]) -> ConsumerGroup? { groups.first { $0.topic == topic } }
 
+    /// Tasks delivered and not acknowledged, in all its groups.
     public var pendingCount: Int { groups.reduce(0) { $0 + $1.pending.count } }
+
+    /// Entries of its topics not yet delivered, in all its groups
+    /// (`ConsumerGroup.lag`); `stream` gives each topic's state.
+    public func lag(_ stream: ([UInt8]) -> StreamState?) -> UInt64 {
+        groups.reduce(0) { sum, g in sum.addingSaturating(stream(g.topic).map(g.lag) ?? 0) }
+    }
+
+    /// Tasks went to its instances (first deliveries or again).
+    public func countDelivery(_ n: Int = 1) { delivered = delivered.addingSaturating(n) }
+    /// Its tasks were acknowledged (ACK, XACK, XREADGROUP NOACK, a built-in's success).
+    public func countAcknowledged(_ n: Int = 1) { acknowledged = acknowledged.addingSaturating(n) }
+    /// One of its tasks was dead-lettered.
+    public func countDeadLettered() { deadLettered += 1 }
 
     /// Index of the instance with `fd`.
     public func instance(fd: Int32) -> Int? { instances.firstIndex { $0.fd == fd } }

@@ -146,6 +146,18 @@ public final class ConsumerGroup {
         return entry.deliveries
     }
 
+    /// Entries of `stream` (its topic's state) after `lastDelivered`: none
+    /// once it reached the stream's last ID, all kept when it is before the
+    /// first kept, else added minus read (XINFO GROUPS's `lag`), at most the
+    /// entries kept. Exact unless retention removed entries the group had
+    /// not read, or SETID moved it without ENTRIESREAD.
+    public func lag(_ stream: StreamState) -> UInt64 {
+        guard stream.length > 0, lastDelivered < stream.lastID else { return 0 }
+        if let first = stream.first, lastDelivered < first { return stream.length }
+        let read = UInt64(clamping: entriesRead)
+        return min(stream.length, stream.entriesAdded > read ? stream.entriesAdded - read : 0)
+    }
+
     /// Marks a new entry read without keeping it pending (XREADGROUP NOACK).
     public func advance(to id: StreamID) {
         if id > lastDelivered {

@@ -97,7 +97,7 @@ extension Kernel {
     func ackCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         guard let (a, g, entry) = ownTask(c, args, held: false) else { c.pointee.output.tail.writeInteger(0); return }
         groups.ack(g, entry.id)
-        a.acknowledged += 1
+        a.countAcknowledged()
         replyJournaled(c, 1)
     }
 
@@ -158,21 +158,36 @@ extension Kernel {
         }
     }
 
-    /// What AGENTS, /health and /metrics say of an agent.
+    /// What AGENTS, /health and /metrics say of an agent, in this order
+    /// (Protocol/AGENTS.md §7): the one place its facts are gathered.
     func agentFields(_ a: AgentRuntime) -> [(String, LogValue)] {
-        let restarts = supervisor?.status(a.id)?.restarts ?? a.restarts
+        let instances = liveInstances(a)
+        let lag = a.lag { ledger?.stream($0) }
         return [
             ("id", .string(a.id)), ("name", .string(a.config.name)), ("kind", .string(a.config.kind.rawValue)),
-            ("status", .string(agentStatus(a).rawValue)), ("instances", .int(liveInstances(a))),
-            ("topics", .int(a.groups.count)), ("pending", .int(a.pendingCount)), ("delivered", .int(a.delivered)),
-            ("acknowledged", .int(a.acknowledged)), ("dead-lettered", .int(a.deadLettered)), ("restarts", .int(restarts)),
+            ("status", .string(agentStatus(a, instances: instances).rawValue)), ("instances", .int(instances)),
+            ("topics", .int(a.groups.count)), ("pending", .int(a.pendingCount)), ("lag", .int(Int(clamping: lag))),
+            ("delivered", .int(a.delivered)), ("acknowledged", .int(a.acknowledged)),
+            ("dead-lettered", .int(a.deadLettered)), ("restarts", .int(supervisor?.status(a.id)?.restarts ?? 0)),
         ]
     }
 
-    func agentStatus(_ a: AgentRuntime) -> AgentStatus {
+    /// The numeric fields of `agentFields` that /metrics exports, as
+    /// `vimana_agent_<field>` (`-` as `_`; counters end in `_total`).
+    static let agentMetrics: [(field: String, counter: Bool, help: String)] = [
+        ("instances", false, "Live instances of the agent."),
+        ("pending", false, "Tasks delivered and not acknowledged."),
+        ("lag", false, "Entries of the agent's topics not yet delivered."),
+        ("delivered", true, "Task deliveries (redeliveries included)."),
+        ("acknowledged", true, "Tasks acknowledged."),
+        ("dead-lettered", true, "Tasks dead-lettered after max_deliver."),
+        ("restarts", true, "Supervisor restarts of the agent's process."),
+    ]
+
+    func agentStatus(_ a: AgentRuntime, instances: Int) -> AgentStatus {
         if !a.config.enabled { return .disabled }
         if a.status == .failed || supervisor?.status(a.id)?.state == .failed { return .failed }
-        return liveInstances(a) == 0 ? .idle : .running
+        return instances == 0 ? .idle : .running
     }
 
     /// Joined instances, plus the Redis-client consumers of its groups that
@@ -284,7 +299,7 @@ extension Kernel {
             }
             if result.ack {
                 groups.ack(g, task.id)
-                a.acknowledged += 1
+                a.countAcknowledged()
                 a.lastFailure[task.id] = nil
             } else {
                 g.setEligible(task.id, atMillis: Clock.wallMillis())

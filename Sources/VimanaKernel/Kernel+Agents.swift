@@ -45,23 +45,38 @@ extension Kernel {
     }
 
     /// Replays the journal, then journals every change from now on.
+    ///
+    /// What a start reads is bounded by the groups' state, not the ledger's
+    /// size: it replays from the latest snapshot (found through the pointer
+    /// file, else searched backwards), reads only the index stretches that
+    /// can hold journal records (Ledger.range), and a snapshot is written at
+    /// every seal, every `snapshotInterval`, at a clean stop, and at the
+    /// start itself when the journal goes on after the latest one.
     private func restoreGroups(_ ledger: Ledger) {
         let journalTopic = GroupStore.journalTopic
         if ledger.stream(journalTopic) != nil {
+            let framesBefore = ledger.stats.framesRead
             // From the latest complete snapshot on (the whole journal when there is none),
             // a bounded chunk at a time.
             let start = latestSnapshot(ledger)
             var from = start ?? .zero
             var replayed = 0
+            var endsWithSnapshot = false
             while true {
                 let chunk = ledger.range(topic: journalTopic, from: from, to: .max, count: Self.replayChunk)
                 groups.replay(chunk, nowMillis: Clock.wallMillis())
                 replayed += chunk.count
+                if let last = chunk.last { endsWithSnapshot = last.fields.first(where: { $0.name == Self.opField })?.value == Self.snapshotEnd }
                 guard chunk.count == Self.replayChunk, let next = chunk.last?.id.successor else { break }
                 from = next
             }
             log.info("consumer groups restored", ["groups": .int(groups.all.count), "journal_records": .int(replayed),
-                                                  "from_snapshot": .string(start?.description ?? "none")])
+                                                  "from_snapshot": .string(start?.description ?? "none"),
+                                                  "frames_read": .int(ledger.stats.framesRead - framesBefore),
+                                                  "segments": .int(ledger.segmentCount)])
+            // The next start replays from here, not from the snapshot this one
+            // used (or none), whatever this run writes before it ends.
+            if !groups.all.isEmpty && !endsWithSnapshot { groupSnapshotDue = true }
         }
         ledger.onRolled = { [unowned self] in groupSnapshotDue = true }
         groups.journal = { [unowned self] record in writeJournal(record) }
@@ -75,21 +90,35 @@ extension Kernel {
     func writeGroupSnapshot() {
         groupSnapshotDue = false
         rawBytesAtSnapshot = ledger?.stats.rawBytesWritten ?? 0
+        let all = groups.all
+        // About what the snapshot's records hold: a few fields per group,
+        // an ID and a count per pending task.
+        let estimate = all.reduce(0) { $0 + Self.snapshotBytesPerGroup + $1.pending.count * Self.snapshotBytesPerPending }
+        snapshotInterval = max(Self.minRawBytesPerSnapshot, estimate * Self.snapshotCostFactor)
         if let begin = groups.writeSnapshot(nowMillis: Clock.wallMillis()) {
-            snapshotAwaitingDurability = (begin, lastJournalSequence)
+            snapshotsAwaitingDurability.append((begin, lastJournalSequence))
         }
+        journalSequenceAtSnapshot = lastJournalSequence
     }
+
+    static let snapshotBytesPerGroup = 256, snapshotBytesPerPending = 48
 
     static let snapshotPointerFile = "groups.snapshot"
 
-    /// Records, once it is durable, where the latest snapshot begins.
+    /// Records where the latest durable snapshot begins (everything below
+    /// `sequence` is durable; also called after the ledger's final fsync).
     func noteDurableSnapshot(upTo sequence: UInt64) {
-        guard let pending = snapshotAwaitingDurability, sequence > pending.sequence, let ledger else { return }
-        snapshotAwaitingDurability = nil
+        guard let k = snapshotsAwaitingDurability.lastIndex(where: { $0.sequence < sequence }), let ledger else { return }
+        let pending = snapshotsAwaitingDurability[k]
+        snapshotsAwaitingDurability.removeFirst(k + 1)
+        writeSnapshotPointer(pending.begin, ledger)
+    }
+
+    /// Writes `groups.snapshot`. A lost or stale pointer only means a
+    /// longer search at the next start.
+    private func writeSnapshotPointer(_ begin: StreamID, _ ledger: Ledger) {
         let path = ledger.options.directory + "/" + Self.snapshotPointerFile
-        let text = pending.begin.description + "\n"
-        // A lost or stale pointer only means a longer search at the next start.
-        if !FileIO.writeSmallFile(path, text) {
+        if !FileIO.writeSmallFile(path, begin.description + "\n") {
             log.warn("cannot record the group snapshot's position", ["path": .string(path)])
         }
     }
@@ -105,29 +134,34 @@ extension Kernel {
            r.fields.first(where: { $0.name == Self.opField })?.value == Self.snapshotBegin {
             return id
         }
+        // Not recorded as found: a snapshot read here may not be durable yet
+        // (the previous run crashed), and the pointer must name a durable one.
         return searchSnapshot(ledger)
     }
 
     /// The ID of the `snapshot-begin` of the latest complete group snapshot
     /// in the journal (one whose `snapshot-end` was written); nil when there
-    /// is none. Segments are searched newest first, each read forward a
-    /// bounded chunk at a time.
+    /// is none. Read backwards from the journal's end, a bounded chunk at a
+    /// time, so what is read is what was journaled since that snapshot.
     func searchSnapshot(_ ledger: Ledger) -> StreamID? {
+        // A read stops only once it has `count` records: start with one and
+        // double, so a sparse journal is not read back to its start for
+        // records after the snapshot that are not there.
+        var count = 1
         for span in ledger.topicSpans(GroupStore.journalTopic).reversed() {
-            var found: StreamID?
-            var from = span.first
+            var to = span.last
             while true {
-                let chunk = ledger.range(topic: GroupStore.journalTopic, from: from, to: span.last, count: Self.replayChunk)
+                let chunk = ledger.range(topic: GroupStore.journalTopic, from: span.first, to: to, count: count, reverse: true)
                 for r in chunk {
                     guard r.fields.first(where: { $0.name == Self.opField })?.value == Self.snapshotEnd,
                           let id = r.fields.first(where: { $0.name == Self.idField })?.value
                             .withUnsafeBufferPointer({ Self.parseID($0, missingSeq: 0) }) else { continue }
-                    found = id
+                    return id
                 }
-                guard chunk.count == Self.replayChunk, let next = chunk.last?.id.successor else { break }
-                from = next
+                guard chunk.count == count, let previous = chunk.last?.id.predecessor, previous >= span.first else { break }
+                to = previous
+                count = min(count * 2, Self.replayChunk)
             }
-            if let found { return found }
         }
         return nil
     }
@@ -140,8 +174,11 @@ extension Kernel {
     func attachGroup(_ a: AgentRuntime, topic: [UInt8], start: StreamID) -> ConsumerGroup {
         if let g = a.group(for: topic) { return g }
         let name = a.groupName
-        let g = groups.group(topic, name) ?? groups.create(topic: topic, name: name, lastDelivered: start)
-            ?? ConsumerGroup(topic: topic, name: name, lastDelivered: start)
+        // Starting at the stream's end has read all it holds, as XGROUP CREATE $
+        // does in Redis: its lag counts from there.
+        let read = start == .zero ? 0 : Int64(clamping: ledger?.stream(topic)?.entriesAdded ?? 0)
+        let g = groups.group(topic, name) ?? groups.create(topic: topic, name: name, lastDelivered: start, entriesRead: read)
+            ?? ConsumerGroup(topic: topic, name: name, lastDelivered: start, entriesRead: read)
         a.attach(g, wallMillis: Clock.wallMillis())
         return g
     }
@@ -275,7 +312,7 @@ extension Kernel {
             let deliveries = groups.deliver(g, record.id, to: c, nowMillis: wall)
             if previous == nil { a.lastSequence[g.topic] = record.sequence }
             a.delivered(to: i)
-            a.delivered += 1
+            a.countDelivery()
             push(a, fd: fd, topic: g.topic, record: record, deliveries: deliveries)
         }
     }
@@ -351,7 +388,7 @@ extension Kernel {
         ]
         for f in record?.fields ?? [] { fields.append((f.name, f.value)) }
         groups.ack(g, p.id)
-        a.deadLettered += 1
+        a.countDeadLettered()
         // Recorded whatever ledger.record and ledger.exclude say, as the
         // journal is: the task has left the pending list, and this entry is
         // all that is left of it.

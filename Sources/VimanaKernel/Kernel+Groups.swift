@@ -213,8 +213,8 @@ extension Kernel {
             // A Redis client working as one of this agent's instances: counted like one.
             a.redisReaders[read.consumer] = now
             let n = found.reduce(0) { $0 + $1.1.count }
-            a.delivered += n
-            if read.noAck { a.acknowledged += n }
+            a.countDelivery(n)
+            if read.noAck { a.countAcknowledged(n) }
         }
         guard history || !found.isEmpty else { return false }
         writeStreamsReply(c, found)
@@ -234,7 +234,7 @@ extension Kernel {
         let a = agent(named: g.name)
         for id in ids where groups.ack(g, id) {
             acked += 1
-            a?.acknowledged += 1
+            a?.countAcknowledged()
         }
         replyJournaled(c, acked)
     }

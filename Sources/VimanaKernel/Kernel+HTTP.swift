@@ -64,6 +64,8 @@ extension Kernel {
             // so the status stays 200.
             var problems = (ledger?.damageReport ?? []).map { "ledger: " + $0 }
             if let reason = ledgerRefusal { problems.insert(reason, at: 0) }
+            // Its tasks wait (`lag`, `pending`) until an instance joins.
+            problems += requiredAgentsDown.map { "agent '\($0.id)' is required and has no instance" }
             var status = "\"status\":\"ok\","
             if !problems.isEmpty {
                 status = "\"status\":\"degraded\","
@@ -159,20 +161,21 @@ extension Kernel {
         metric("vimana_uptime_seconds", "gauge", "Seconds since the kernel started.", Int(uptimeSeconds))
         metric("vimana_resident_memory_bytes", "gauge", "Resident set size.", Self.residentBytes())
         if !agents.isEmpty {
-            for (name, help, pick) in [
-                ("vimana_agent_instances", "Live instances of the agent.", { (a: AgentRuntime) in self.liveInstances(a) }),
-                ("vimana_agent_pending", "Tasks delivered and not acknowledged.", { (a: AgentRuntime) in a.pendingCount }),
-                ("vimana_agent_delivered_total", "Task deliveries (redeliveries included).", { (a: AgentRuntime) in a.delivered }),
-                ("vimana_agent_acknowledged_total", "Tasks acknowledged.", { (a: AgentRuntime) in a.acknowledged }),
-                ("vimana_agent_dead_lettered_total", "Tasks dead-lettered after max_deliver.", { (a: AgentRuntime) in a.deadLettered }),
-                ("vimana_agent_restarts_total", "Restarts of the agent's process.", { (a: AgentRuntime) in self.supervisor?.status(a.id)?.restarts ?? a.restarts }),
-            ] as [(String, String, (AgentRuntime) -> Int)] {
-                let type = name.hasSuffix("_total") ? "counter" : "gauge"
-                out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
-                for a in agents { out += "\(name){agent=\(Log.jsonString(a.id))} \(pick(a))\n" }
+            // Rendered from agentFields, as AGENTS and /health are.
+            let facts = agents.map { a in (a.id, Dictionary(agentFields(a), uniquingKeysWith: { first, _ in first })) }
+            for (field, counter, help) in Self.agentMetrics {
+                let name = "vimana_agent_" + String(field.map { $0 == "-" ? "_" : $0 }) + (counter ? "_total" : "")
+                out += "# HELP \(name) \(help)\n# TYPE \(name) \(counter ? "counter" : "gauge")\n"
+                for (id, fields) in facts {
+                    guard case .int(let value)? = fields[field] else { continue }
+                    out += "\(name){agent=\(Log.jsonString(id))} \(value)\n"
+                }
             }
             out += "# HELP vimana_agent_up 1 when the agent is running (has a live instance).\n# TYPE vimana_agent_up gauge\n"
-            for a in agents { out += "vimana_agent_up{agent=\(Log.jsonString(a.id))} \(agentStatus(a) == .running ? 1 : 0)\n" }
+            for (id, fields) in facts {
+                let up: Bool = if case .string(let status)? = fields["status"] { status == AgentStatus.running.rawValue } else { false }
+                out += "vimana_agent_up{agent=\(Log.jsonString(id))} \(up ? 1 : 0)\n"
+            }
         }
         if let ledger {
             let l = ledger.stats

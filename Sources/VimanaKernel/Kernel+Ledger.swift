@@ -42,7 +42,7 @@ extension Kernel {
         }
         ledger.onConfirmed = { [unowned self] sequence in releaseHeldReplies(upTo: sequence) }
         ledger.onDurable = { [unowned self] sequence in
-            if snapshotAwaitingDurability != nil { noteDurableSnapshot(upTo: sequence) }
+            if !snapshotsAwaitingDurability.isEmpty { noteDurableSnapshot(upTo: sequence) }
         }
         ledger.onDrained = { [unowned self] in resumeStalled() }
         for problem in report.problems { log.error("ledger problem", ["detail": .string(problem)]) }

@@ -58,15 +58,31 @@ public final class Kernel: EventLoopHandler {
     /// The topic `agentsNotice` saw last and the agents with a group on it;
     /// cleared when an agent's groups change (XGROUP DESTROY).
     var noticeCache: (topic: [UInt8], agents: [AgentRuntime])?
-    /// The ledger's raw bytes written at the last snapshot: one is also
-    /// written every `rawBytesPerSnapshot`, since a restart inflates every
-    /// frame after the snapshot it replays from (about 0.1 s per 64 MiB).
+    /// The ledger's raw bytes written at the last snapshot: another is
+    /// written once `snapshotInterval` more have been, since a start
+    /// inflates every frame from the latest snapshot to the journal's end.
     var rawBytesAtSnapshot = 0
-    static let rawBytesPerSnapshot = 64 << 20
-    /// The latest snapshot written and not yet durable: (its begin ID, the
-    /// sequence of its last record). Once durable, its ID goes to the
+    /// Raw bytes between snapshots: `minRawBytesPerSnapshot`, or
+    /// `snapshotCostFactor` times the last snapshot's estimated size when
+    /// that is more, so that snapshots of a large group state never take
+    /// more than 1/factor of the ledger (nor follow one another at once).
+    /// A start after a crash reads at most about this much.
+    var snapshotInterval = minRawBytesPerSnapshot
+    /// Small enough that a start after a crash, which replays up to this
+    /// much of the ledger, stays well under 100 ms even with small records
+    /// (4 MiB of 70-byte records took 145 ms: docs/PERFORMANCE.md); a
+    /// snapshot of a few groups is a few hundred bytes.
+    static let minRawBytesPerSnapshot = 1 << 20
+    static let snapshotCostFactor = 8
+    /// `lastJournalSequence` after the latest snapshot: the journal has
+    /// changed since when it is greater (a clean stop writes one then).
+    var journalSequenceAtSnapshot: UInt64 = 0
+    /// Snapshots written and not yet durable, oldest first: (begin ID, the
+    /// sequence of the last record). Once one is durable, its ID goes to the
     /// ledger directory's `groups.snapshot` so the next start finds it at once.
-    var snapshotAwaitingDurability: (begin: StreamID, sequence: UInt64)?
+    /// A list: under `fsync: no` only a seal makes records durable, and by
+    /// then the snapshot written at that seal is the latest one.
+    var snapshotsAwaitingDurability: [(begin: StreamID, sequence: UInt64)] = []
     /// Distinguishes this run's agent consumers from earlier runs'.
     let bootID = String(UInt32.random(in: 0x1000_0000...UInt32.max), radix: 36)
     /// Starts and restarts agents that declare a `command`.
@@ -171,7 +187,11 @@ public final class Kernel: EventLoopHandler {
             syncChildOutputs()
         }
         if let ledger {
+            // The next start replays from here (nothing after it) rather than
+            // from the last periodic snapshot.
+            if lastJournalSequence > journalSequenceAtSnapshot && ledger.writeError == nil { writeGroupSnapshot() }
             ledger.close()
+            noteDurableSnapshot(upTo: ledger.durableSequence)
             log.info("ledger closed", ["next_sequence": .int(Int(clamping: ledger.nextSequence)),
                                        "durable_sequence": .int(Int(clamping: ledger.durableSequence))])
         }
@@ -216,7 +236,7 @@ public final class Kernel: EventLoopHandler {
             if !readyReaders.isEmpty { serveBlockedReaders() }
             if !blockedReaders.isEmpty { expireBlockedReaders(now: s.pointee.nowNanos) }
             if !agents.isEmpty { pumpAgents() }
-            if groupSnapshotDue || ledger.stats.rawBytesWritten - rawBytesAtSnapshot >= Self.rawBytesPerSnapshot {
+            if groupSnapshotDue || ledger.stats.rawBytesWritten - rawBytesAtSnapshot >= snapshotInterval {
                 writeGroupSnapshot()
             }
             if groups.hasBatchedChanges { groups.flushJournal() }

@@ -38,13 +38,17 @@ extension Ledger {
     func readPlan(_ view: SegmentView, _ filter: ReadFilter, reverse: Bool, owned: Bool = false) -> SegmentReadPlan? {
         guard let t = view.index.topics[filter.topic], t.count > 0, t.last >= filter.from, t.first <= filter.to,
               view.index.nextSequence > filter.fromSequence, view.index.firstSequence < filter.below else { return nil }
+        // The topic's entries here lie between its first and last: a stretch
+        // outside them holds only other topics' records (a sparse topic, such
+        // as the group journal, among a busy one's is not read with them).
+        let lo = max(filter.from, t.first).ms, hi = min(filter.to, t.last).ms
         let entries = view.index.entries
         let covered = min(Int(clamping: view.index.coveredBytes), view.size)
         var spans: [(start: Int, end: Int)] = []
         for (k, e) in entries.enumerated() {
             let end = k + 1 < entries.count ? Int(clamping: entries[k + 1].offset) : covered
             let start = Int(clamping: e.offset)
-            if e.maxMs < filter.from.ms || e.minMs > filter.to.ms || start >= end { continue }
+            if e.maxMs < lo || e.minMs > hi || start >= end { continue }
             if k + 1 < entries.count && entries[k + 1].firstSequence <= filter.fromSequence { continue }
             if e.firstSequence >= filter.below { break }
             if !reverse, let last = spans.last, last.end == start {

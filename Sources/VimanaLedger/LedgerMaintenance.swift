@@ -103,17 +103,20 @@ final class LedgerMaintenance: @unchecked Sendable {
             let input = try FileIO.open(path, O_RDONLY)
             defer { close(input) }
             let size = FileIO.size(input)
-            // A header-only pass: segments already in large frames are left as they are.
-            var frames = 0, raw = 0, offset = 0
+            // A header-only pass: a segment already in large frames (every one
+            // but the last of at least `compactedFrameBytes`, LEDGER.md §2) is
+            // left as it is. Not an average: one small frame before a large one
+            // would pass it.
+            var smallBeforeLast = false, lastWasSmall = false, offset = 0
             var header = [UInt8](repeating: 0, count: FrameHeader.size)
             while offset + FrameHeader.size <= size {
                 guard header.withUnsafeMutableBytes({ FileIO.pread(input, $0.baseAddress!, FrameHeader.size, at: offset) }) == FrameHeader.size,
                       case .success(let h) = header.withUnsafeBytes({ FrameHeader.decode($0.baseAddress!) }) else { break }
-                frames += 1
-                raw += Int(h.uncompressedLength)
+                if lastWasSmall { smallBeforeLast = true }
+                lastWasSmall = Int(h.uncompressedLength) < Self.compactedFrameBytes
                 offset += h.frameLength
             }
-            if frames <= 1 || raw / frames >= Self.compactedFrameBytes {
+            if !smallBeforeLast {
                 markCompacted(name, size: size)
                 return
             }

@@ -121,6 +121,54 @@ import VimanaCore
         #expect(kept?.length == UInt64(ledger.range(topic: bytes("bulk"), from: .zero, to: .max, count: 10_000).count))
         ledger.close()
     }
+
+    /// LEDGER.md §2: compaction leaves frames of at least 1 MiB of records,
+    /// only the last may be smaller. A 50 kB frame before a 3.7 MB one
+    /// averages above 1 MiB, which once let the segment pass as compacted.
+    @Test func compactionLeavesOnlyTheLastFrameUnderOneMiB() throws {
+        let dir = temporaryDirectory()
+        let loop = TestLoop()
+        let (ledger, _) = try open(dir, loop) { o in
+            o.segmentBytes = 64 << 10
+            o.tailBytes = 0
+        }
+        // Words from a small vocabulary: level 6 over one large frame beats
+        // level 1 over the two written, so the rewrite pays and is kept.
+        var rng = SystemRandomNumberGenerator()
+        let words = ["ledger", "frame", "agent", "topic", "vimana", "segment", "record", "stream"]
+        func text(_ n: Int) -> String {
+            var out = ""
+            while out.utf8.count < n { out += words[Int.random(in: 0..<words.count, using: &rng)] + " " }
+            return out
+        }
+        // Each written and fsynced before the next, so each is a frame and
+        // no fsync is in flight to put off sealing.
+        ledger.publish("events", text(50_000))
+        ledger.commit()
+        #expect(loop.pump { ledger.durableSequence == ledger.nextSequence })
+        ledger.publish("orders", text(3_700_000))
+        ledger.commit()
+        #expect(loop.pump { ledger.durableSequence == ledger.nextSequence })
+        // The next write seals the segment (it is past segment_bytes) first.
+        ledger.publish("events", "after")
+        ledger.commit()
+        #expect(loop.pump { ledger.segmentCount >= 2 && ledger.segments[0].index.compacted })
+        #expect(ledger.segments[0].index.recordCount == 2)
+        let sealed = ledger.segments[0]
+        let fd = try FileIO.open(sealed.path, O_RDONLY)
+        defer { close(fd) }
+        var records: [Int] = []
+        var offset = 0
+        var header = [UInt8](repeating: 0, count: FrameHeader.size)
+        while header.withUnsafeMutableBytes({ FileIO.pread(fd, $0.baseAddress!, FrameHeader.size, at: offset) }) == FrameHeader.size,
+              case .success(let h) = header.withUnsafeBytes({ FrameHeader.decode($0.baseAddress!) }) {
+            records.append(Int(h.uncompressedLength))
+            offset += h.frameLength
+        }
+        #expect(records.reduce(0, +) > 3_750_000)
+        #expect(records.dropLast().allSatisfy { $0 >= LedgerMaintenance.compactedFrameBytes }, "frame sizes: \(records)")
+        ledger.close()
+    }
 }
 
 extension Ledger {
