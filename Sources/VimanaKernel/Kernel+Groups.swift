@@ -32,7 +32,7 @@ extension Kernel {
         case "create":
             var i = 5
             var makeStream = false
-            var entriesRead: Int64 = 0
+            var entriesRead = ConsumerGroup.entriesReadUnknown
             while i < args.count {
                 if args.equals(i, caseInsensitive: "mkstream") { makeStream = true; i += 1 }
                 else if args.equals(i, caseInsensitive: "entriesread"), i + 1 < args.count {
@@ -44,7 +44,6 @@ extension Kernel {
                 c.pointee.output.tail.writeError("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.")
                 return
             }
-            if !exists { topic.withUnsafeBytes { _ = ledger.touchStream($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, $0.count) } }
             let start: StreamID
             if args.length(4) == 1 && args.pointer(4)[0] == 36 { start = ledger.stream(topic)?.lastID ?? .zero }
             else if let id = Self.parseID(args.buffer(4), missingSeq: 0) { start = id }
@@ -53,6 +52,8 @@ extension Kernel {
                 c.pointee.output.tail.writeError("BUSYGROUP Consumer Group name already exists")
                 return
             }
+            // After the group: a BUSYGROUP changes nothing, as in Redis.
+            if !exists { ledger.makeStream(topic) }
             c.pointee.output.tail.append("+OK\r\n")
         case "destroy":
             guard exists else { c.pointee.output.tail.writeError("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically."); return }
@@ -411,10 +412,13 @@ extension Kernel {
                 c.pointee.output.tail.writeBulk("consumers"); c.pointee.output.tail.writeInteger(g.liveConsumers.count)
                 c.pointee.output.tail.writeBulk("pending"); c.pointee.output.tail.writeInteger(g.pending.count)
                 c.pointee.output.tail.writeBulk("last-delivered-id"); c.pointee.output.tail.writeBulk(string: g.lastDelivered.description)
-                c.pointee.output.tail.writeBulk("entries-read"); c.pointee.output.tail.writeInteger(Int(g.entriesRead))
+                c.pointee.output.tail.writeBulk("entries-read")
+                if g.entriesRead == ConsumerGroup.entriesReadUnknown { c.pointee.output.tail.writeNull(resp3: resp3) }
+                else { c.pointee.output.tail.writeInteger(Int(g.entriesRead)) }
                 // Redis's arithmetic: negative when ENTRIESREAD claimed more than was added.
-                let lag = Int64(clamping: state.entriesAdded).subtractingSaturating(g.entriesRead)
-                c.pointee.output.tail.writeBulk("lag"); c.pointee.output.tail.writeInteger(Int(lag))
+                c.pointee.output.tail.writeBulk("lag")
+                if let lag = g.lag(in: state) { c.pointee.output.tail.writeInteger(Int(lag)) }
+                else { c.pointee.output.tail.writeNull(resp3: resp3) }
             }
             return
         }
