@@ -39,8 +39,11 @@ public final class ConsumerGroup {
     public let topic: [UInt8]
     public let name: [UInt8]
     public var lastDelivered: StreamID
-    /// Entries the group has read (`entries-read`); -1 when unknown. May be
-    /// set to anything in `entriesReadRange`, so counting on from it saturates.
+    /// Entries the group has read (`entries-read`); `entriesReadUnknown`
+    /// when unknown (a group created or moved without ENTRIESREAD), until a
+    /// read reaches an entry whose count `estimatedEntriesRead` can tell
+    /// (GroupStore does that). May be set to anything in `entriesReadRange`,
+    /// so counting on from it saturates.
     public var entriesRead: Int64
     public private(set) var pending: [PendingEntry] = []
     public private(set) var consumers: [Consumer] = []
@@ -54,7 +57,7 @@ public final class ConsumerGroup {
     /// instance's slots costs no comparison of names.
     var instanceHints: [(index: Int, serial: Int)] = []
 
-    public init(topic: [UInt8], name: [UInt8], lastDelivered: StreamID, entriesRead: Int64 = 0) {
+    public init(topic: [UInt8], name: [UInt8], lastDelivered: StreamID, entriesRead: Int64 = ConsumerGroup.entriesReadUnknown) {
         self.topic = topic
         self.name = name
         self.lastDelivered = lastDelivered
@@ -64,6 +67,39 @@ public final class ConsumerGroup {
     /// What XGROUP CREATE|SETID ENTRIESREAD and the journal's `entries-read`
     /// may hold: -1 (unknown) or a count, as Redis 7.0 allows.
     public static let entriesReadRange: ClosedRange<Int64> = -1...Int64.max
+    /// Redis's SCG_INVALID_ENTRIES_READ: XINFO GROUPS shows a null.
+    public static let entriesReadUnknown: Int64 = -1
+
+    // MARK: - Entries read and lag (Redis 7.0's t_stream.c)
+
+    /// How many entries of the stream come up to and including `id`, as
+    /// Redis's streamEstimateDistanceFromFirstEverEntry tells it; `nil` when
+    /// that cannot be known (an ID between the first and the last entry, or
+    /// after the last). Retention removes entries only from the front, so,
+    /// unlike XDEL in Redis, it never leaves a gap after the first entry.
+    public static func estimatedEntriesRead(at id: StreamID, in s: StreamState) -> Int64? {
+        let added = Int64(clamping: s.entriesAdded), length = Int64(clamping: s.length)
+        if added == 0 { return 0 }
+        if length == 0 && id <= s.lastID { return added }
+        if id == s.lastID { return added }
+        if id > s.lastID { return nil }
+        let first = s.first ?? .zero
+        guard s.maxDeleted == .zero || s.maxDeleted < first else { return nil }
+        if id < first { return added.subtractingSaturating(length) }
+        if id == first { return added.subtractingSaturating(length).addingSaturating(1) }
+        return nil
+    }
+
+    /// XINFO GROUPS' `lag` (Redis's streamReplyWithCGLag): entries added
+    /// minus entries read, from the group's count when it is known, else
+    /// from the estimate at its last delivered ID; nil (a null) when neither
+    /// is known.
+    public func lag(in s: StreamState) -> Int64? {
+        let added = Int64(clamping: s.entriesAdded)
+        if added == 0 { return 0 }
+        let read = entriesRead != Self.entriesReadUnknown ? entriesRead : Self.estimatedEntriesRead(at: lastDelivered, in: s)
+        return read.map { added.subtractingSaturating($0) }
+    }
 
     // MARK: - Consumers
 
@@ -138,10 +174,7 @@ public final class ConsumerGroup {
         consumers[c].pending += 1
         consumers[c].seenMillis = nowMillis
         consumers[c].activeMillis = nowMillis
-        if id > lastDelivered {
-            lastDelivered = id
-            entriesRead = entriesRead.addingSaturating(1)
-        }
+        if id > lastDelivered { advance(to: id) }
         agent?.taskHeld(self, entry)
         return entry.deliveries
     }
@@ -158,11 +191,13 @@ public final class ConsumerGroup {
         return min(stream.length, stream.entriesAdded > read ? stream.entriesAdded - read : 0)
     }
 
-    /// Marks a new entry read without keeping it pending (XREADGROUP NOACK).
+    /// Marks a new entry read without keeping it pending (XREADGROUP NOACK);
+    /// a known count counts it, an unknown one stays unknown (GroupStore
+    /// estimates it).
     public func advance(to id: StreamID) {
         if id > lastDelivered {
             lastDelivered = id
-            entriesRead = entriesRead.addingSaturating(1)
+            if entriesRead != Self.entriesReadUnknown { entriesRead = entriesRead.addingSaturating(1) }
         }
     }
 

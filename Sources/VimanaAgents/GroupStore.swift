@@ -18,6 +18,10 @@ public final class GroupStore {
     public var journal: ((JournalRecord) -> StreamID?)?
     /// True while replaying: changes are not journaled again.
     private var replaying = false
+    /// The ledger's state of a topic; set by the kernel. A group whose
+    /// `entries-read` is unknown learns it from there when a read reaches an
+    /// entry whose count can be told (`ConsumerGroup.estimatedEntriesRead`).
+    public var streamState: (([UInt8]) -> StreamState?)?
 
     public init() {}
 
@@ -81,7 +85,8 @@ public final class GroupStore {
 
     /// Creates a group; nil when one of that name exists on the topic.
     @discardableResult
-    public func create(topic: [UInt8], name: [UInt8], lastDelivered: StreamID, entriesRead: Int64 = 0) -> ConsumerGroup? {
+    public func create(topic: [UInt8], name: [UInt8], lastDelivered: StreamID,
+                       entriesRead: Int64 = ConsumerGroup.entriesReadUnknown) -> ConsumerGroup? {
         let key = Key(topic: topic, name: name)
         guard groups[key] == nil else { return nil }
         let g = ConsumerGroup(topic: topic, name: name, lastDelivered: lastDelivered, entriesRead: entriesRead)
@@ -100,9 +105,11 @@ public final class GroupStore {
         return true
     }
 
+    /// XGROUP SETID: without ENTRIESREAD the count becomes unknown, as in
+    /// Redis 7.0 (XINFO GROUPS shows a null until a read can tell it).
     public func setID(_ g: ConsumerGroup, _ id: StreamID, entriesRead: Int64?) {
         g.lastDelivered = id
-        if let entriesRead { g.entriesRead = entriesRead }
+        g.entriesRead = entriesRead ?? ConsumerGroup.entriesReadUnknown
         write(JournalRecord(op: "setid", topic: g.topic, group: g.name, id: id,
                             countName: "entries-read", count: g.entriesRead))
     }
@@ -123,7 +130,9 @@ public final class GroupStore {
 
     @discardableResult
     public func deliver(_ g: ConsumerGroup, _ id: StreamID, to c: Int, nowMillis: Int64, deliveries: Int? = nil) -> Int {
+        let unknownBefore = g.entriesRead == ConsumerGroup.entriesReadUnknown && id > g.lastDelivered
         let n = g.deliver(id, to: c, nowMillis: nowMillis, deliveries: deliveries)
+        if unknownBefore { learnEntriesRead(g) }
         if n == 1 && !replaying && journal != nil {
             // A first delivery cannot depend on another change of this pass.
             let key = BatchKey(group: ObjectIdentifier(g), consumer: c)
@@ -146,8 +155,23 @@ public final class GroupStore {
     }
 
     public func advance(_ g: ConsumerGroup, to id: StreamID) {
+        let unknownBefore = g.entriesRead == ConsumerGroup.entriesReadUnknown && id > g.lastDelivered
         g.advance(to: id)
         write(JournalRecord(op: "advance", topic: g.topic, group: g.name, id: id))
+        if unknownBefore { learnEntriesRead(g) }
+    }
+
+    /// A read moved a group whose count is unknown: Redis sets the count to
+    /// the estimate at the entry read. Journaled as a `setid` (which carries
+    /// the ID read too, so it replays the same before or after the delivery's
+    /// own record), since a replay sees the stream as it is at restart, not
+    /// as it was at the read.
+    private func learnEntriesRead(_ g: ConsumerGroup) {
+        guard !replaying, let state = streamState?(g.topic),
+              let read = ConsumerGroup.estimatedEntriesRead(at: g.lastDelivered, in: state) else { return }
+        g.entriesRead = read
+        write(JournalRecord(op: "setid", topic: g.topic, group: g.name, id: g.lastDelivered,
+                            countName: "entries-read", count: read))
     }
 
     @discardableResult
@@ -225,7 +249,7 @@ public final class GroupStore {
             switch op {
             case "create":
                 create(topic: topic, name: name, lastDelivered: id ?? .zero,
-                       entriesRead: f.integer("entries-read", in: ConsumerGroup.entriesReadRange) ?? 0)
+                       entriesRead: f.integer("entries-read", in: ConsumerGroup.entriesReadRange) ?? ConsumerGroup.entriesReadUnknown)
             case "destroy":
                 destroy(topic: topic, name: name)
             case "setid":
@@ -243,7 +267,7 @@ public final class GroupStore {
                     deliver(g, id, to: index, nowMillis: r.timestampMicros / 1000, deliveries: n)
                 }
             case "snapshot":
-                let read = f.integer("entries-read", in: ConsumerGroup.entriesReadRange) ?? 0
+                let read = f.integer("entries-read", in: ConsumerGroup.entriesReadRange) ?? ConsumerGroup.entriesReadUnknown
                 if let g { setID(g, id ?? .zero, entriesRead: read) }
                 else { create(topic: topic, name: name, lastDelivered: id ?? .zero, entriesRead: read) }
             case "pending":

@@ -19,12 +19,8 @@ extension Kernel {
     /// Rebuilds consumer groups from the ledger's journal (those of Redis
     /// clients as much as agents') and wires every enabled agent.
     func setUpAgents() throws(KernelStartError) {
-        guard let ledger else {
-            if !config.agents.isEmpty {
-                throw KernelStartError("agents need the ledger: set ledger.enabled: true (or remove the agents)")
-            }
-            return
-        }
+        // Agents without the ledger were refused before (configurationProblems).
+        guard let ledger else { return }
         restoreGroups(ledger)
         for (index, config) in config.agents.enumerated() {
             let runtime = AgentRuntime(config: config)
@@ -78,6 +74,10 @@ extension Kernel {
             // used (or none), whatever this run writes before it ends.
             if !groups.all.isEmpty && !endsWithSnapshot { groupSnapshotDue = true }
         }
+        // A group's topic is a stream even with no entries (XGROUP CREATE … MKSTREAM):
+        // the ledger's files know only topics with records.
+        for g in groups.all { ledger.makeStream(g.topic) }
+        groups.streamState = { [unowned ledger] topic in ledger.stream(topic) }
         ledger.onRolled = { [unowned self] in groupSnapshotDue = true }
         groups.journal = { [unowned self] record in writeJournal(record) }
     }
@@ -344,7 +344,7 @@ extension Kernel {
     /// Sends a task to an instance: a push frame on its connection, or a job
     /// for a built-in worker.
     private func push(_ a: AgentRuntime, fd: Int32, topic: [UInt8], record: LedgerRecord, deliveries: Int) {
-        let payload = Self.taskPayload(record.fields)
+        let payload = EntryPayload.bytes(record.fields)
         if fd < 0 {
             runBuiltin(a, AgentTask(topic: topic, id: record.id, deliveries: deliveries, fields: record.fields, payload: payload))
             return
@@ -358,18 +358,6 @@ extension Kernel {
         c.pointee.output.tail.writeInteger(deliveries)
         c.pointee.output.tail.writeBulk(bytes: payload)
         markPending(c)
-    }
-
-    /// The `payload` field when it is the only one, else a JSON object of the fields.
-    static func taskPayload(_ fields: [LedgerRecord.Field]) -> [UInt8] {
-        if fields.count == 1 && fields[0].name == Array("payload".utf8) { return fields[0].value }
-        var json = "{"
-        for (k, f) in fields.enumerated() {
-            if k > 0 { json += "," }
-            json += Log.jsonString(String(decoding: f.name, as: UTF8.self)) + ":"
-                + Log.jsonString(String(decoding: f.value, as: UTF8.self))
-        }
-        return Array((json + "}").utf8)
     }
 
     /// Gives up on a task delivered max_deliver times, when its last
@@ -389,10 +377,9 @@ extension Kernel {
         for f in record?.fields ?? [] { fields.append((f.name, f.value)) }
         groups.ack(g, p.id)
         a.countDeadLettered()
-        // Recorded whatever ledger.record and ledger.exclude say, as the
-        // journal is: the task has left the pending list, and this entry is
-        // all that is left of it.
-        appendEntry(topic: Array("dead.\(a.id)".utf8), fields: fields, recordAlways: true)
+        // Recorded whatever ledger.record and ledger.exclude say: a dead letter
+        // is the only trace of a task that has left the pending list.
+        appendEntry(topic: Array("dead.\(a.id)".utf8), fields: fields, alwaysRecorded: true)
         log.warn("task dead-lettered", ["agent": .string(a.id), "topic": .string(String(decoding: g.topic, as: UTF8.self)),
                                         "id": .string(p.id.description), "deliveries": .int(p.deliveries),
                                         "reason": .string(reason)])
@@ -400,12 +387,12 @@ extension Kernel {
 
     /// Appends an entry as the kernel (dead letters, built-in results when
     /// published as entries) and delivers it like an XADD. It is recorded
-    /// when the topic is (`ledger.record`, `ledger.exclude`), or always
-    /// with `recordAlways`.
-    func appendEntry(topic: [UInt8], fields: [([UInt8], [UInt8])], recordAlways: Bool = false) {
+    /// when the topic is (`ledger.record`, `ledger.exclude`), or whatever
+    /// they say with `alwaysRecorded`.
+    func appendEntry(topic: [UInt8], fields: [([UInt8], [UInt8])], alwaysRecorded: Bool = false) {
         topic.withUnsafeBytes { t in
             guard let base = t.baseAddress else { return }
-            if let ledger, recordAlways || ledger.records(base, t.count),
+            if let ledger, alwaysRecorded || ledger.records(base, t.count),
                case .success(let r) = ledger.beginRecord(topic: t, request: .auto, nowMillis: UInt64(s.pointee.nowMillis),
                                                          nowMicros: Clock.wallMicros(), clientID: 0,
                                                          clientName: UnsafeRawBufferPointer(start: nil, count: 0)) {
@@ -414,7 +401,7 @@ extension Kernel {
                 }
                 ledger.finishRecord(r.mark, fieldCount: fields.count)
             }
-            let payload = Self.taskPayload(fields.map { LedgerRecord.Field(name: $0.0, value: $0.1) })
+            let payload = EntryPayload.bytes(fields.map { LedgerRecord.Field(name: $0.0, value: $0.1) })
             payload.withUnsafeBufferPointer { p in
                 _ = publish(base.assumingMemoryBound(to: UInt8.self), t.count, p.baseAddress ?? base.assumingMemoryBound(to: UInt8.self), p.count)
             }

@@ -143,10 +143,15 @@ extension Kernel {
         return false
     }
 
-    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        var diff = UInt8(truncatingIfNeeded: a.count ^ b.count)
-        for i in 0..<max(a.count, b.count) {
-            diff |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)
+    /// True when `given` is exactly `expected`, in a time that depends only
+    /// on `given`'s length (which its sender knows), not on where they first
+    /// differ. The lengths are compared at full width: folded into a byte,
+    /// a difference of 256 vanished, and the password followed by 256 NULs
+    /// was accepted.
+    static func constantTimeEqual(_ expected: [UInt8], _ given: [UInt8]) -> Bool {
+        var diff = UInt(bitPattern: expected.count ^ given.count)
+        for i in 0..<given.count {
+            diff |= UInt((i < expected.count ? expected[i] : 0) ^ given[i])
         }
         return diff == 0
     }

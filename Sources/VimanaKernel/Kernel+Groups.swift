@@ -32,7 +32,7 @@ extension Kernel {
         case "create":
             var i = 5
             var makeStream = false
-            var entriesRead: Int64 = 0
+            var entriesRead = ConsumerGroup.entriesReadUnknown
             while i < args.count {
                 if args.equals(i, caseInsensitive: "mkstream") { makeStream = true; i += 1 }
                 else if args.equals(i, caseInsensitive: "entriesread"), i + 1 < args.count {
@@ -44,14 +44,6 @@ extension Kernel {
                 c.pointee.output.tail.writeError("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.")
                 return
             }
-            if !exists {
-                topic.withUnsafeBytes { t in
-                    guard let base = t.baseAddress ?? UnsafeRawPointer(bitPattern: 1) else { return }
-                    _ = ledger.touchStream(base, t.count)
-                    // MKSTREAM creates the stream: Redis signals the key as modified.
-                    if !s.pointee.watches.isEmpty { touchWatched(t) }
-                }
-            }
             let start: StreamID
             if args.length(4) == 1 && args.pointer(4)[0] == 36 { start = ledger.stream(topic)?.lastID ?? .zero }
             else if let id = Self.parseID(args.buffer(4), missingSeq: 0) { start = id }
@@ -59,6 +51,12 @@ extension Kernel {
             guard groups.create(topic: topic, name: name, lastDelivered: start, entriesRead: entriesRead) != nil else {
                 c.pointee.output.tail.writeError("BUSYGROUP Consumer Group name already exists")
                 return
+            }
+            // After the group: a BUSYGROUP changes nothing, as in Redis.
+            if !exists {
+                ledger.makeStream(topic)
+                // MKSTREAM creates the stream: Redis signals the key as modified.
+                if !s.pointee.watches.isEmpty { topic.withUnsafeBytes { touchWatched($0) } }
             }
             c.pointee.output.tail.append("+OK\r\n")
         case "destroy":
@@ -410,7 +408,8 @@ extension Kernel {
         guard let ledger, let state = ledger.stream(topic) else { c.pointee.output.tail.writeError("ERR no such key"); return }
         let now = Clock.wallMillis()
         if !consumers {
-            let list = groups.groups(of: topic)
+            // In name order, as Redis keeps them (a radix tree), whatever the order they were made or restored in.
+            let list = groups.groups(of: topic).sorted { $0.name.lexicographicallyPrecedes($1.name) }
             c.pointee.output.tail.writeArrayHeader(list.count)
             for g in list {
                 c.pointee.output.tail.writeMapHeader(6, resp3: resp3)
@@ -418,10 +417,13 @@ extension Kernel {
                 c.pointee.output.tail.writeBulk("consumers"); c.pointee.output.tail.writeInteger(g.liveConsumers.count)
                 c.pointee.output.tail.writeBulk("pending"); c.pointee.output.tail.writeInteger(g.pending.count)
                 c.pointee.output.tail.writeBulk("last-delivered-id"); c.pointee.output.tail.writeBulk(string: g.lastDelivered.description)
-                c.pointee.output.tail.writeBulk("entries-read"); c.pointee.output.tail.writeInteger(Int(g.entriesRead))
+                c.pointee.output.tail.writeBulk("entries-read")
+                if g.entriesRead == ConsumerGroup.entriesReadUnknown { c.pointee.output.tail.writeNull(resp3: resp3) }
+                else { c.pointee.output.tail.writeInteger(Int(g.entriesRead)) }
                 // Redis's arithmetic: negative when ENTRIESREAD claimed more than was added.
-                let lag = Int64(clamping: state.entriesAdded).subtractingSaturating(g.entriesRead)
-                c.pointee.output.tail.writeBulk("lag"); c.pointee.output.tail.writeInteger(Int(lag))
+                c.pointee.output.tail.writeBulk("lag")
+                if let lag = g.lag(in: state) { c.pointee.output.tail.writeInteger(Int(lag)) }
+                else { c.pointee.output.tail.writeNull(resp3: resp3) }
             }
             return
         }
@@ -429,7 +431,7 @@ extension Kernel {
             c.pointee.output.tail.writeError("NOGROUP No such consumer group '\(args.count > 3 ? args.string(3) : "")' for key name '\(args.string(2))'")
             return
         }
-        let list = g.liveConsumers
+        let list = g.liveConsumers.sorted { $0.name.lexicographicallyPrecedes($1.name) }  // name order, as Redis
         c.pointee.output.tail.writeArrayHeader(list.count)
         for consumer in list {
             c.pointee.output.tail.writeMapHeader(3, resp3: resp3)

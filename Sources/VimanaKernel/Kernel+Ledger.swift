@@ -9,6 +9,11 @@ import VimanaEventLoop
 extension Kernel {
     /// Builds the ledger from the configuration (nil when disabled).
     static func makeLedger(_ config: LedgerConfig) -> Ledger? {
+        ledgerOptions(config).map { Ledger(options: $0) }
+    }
+
+    /// The ledger's options from the configuration (nil when disabled).
+    static func ledgerOptions(_ config: LedgerConfig) -> LedgerOptions? {
         guard config.enabled else { return nil }
         var o = LedgerOptions(directory: config.dir)
         o.record = config.record.map { Array($0.utf8) }
@@ -26,7 +31,21 @@ extension Kernel {
         o.retentionMaxAgeSeconds = config.retentionMaxAgeSeconds
         o.retentionMaxBytes = config.retentionMaxBytes
         o.archiveDirectory = config.archiveDir
-        return Ledger(options: o)
+        return o
+    }
+
+    /// Every reason `start` refuses `config` that the configuration itself
+    /// decides, found without binding, creating or changing anything: the
+    /// one list `vimana check` prints and `start` checks first. Not here: a
+    /// port in use, a ledger directory another server holds, a damaged
+    /// ledger (`vimana ledger verify`): the state of the moment, not the
+    /// configuration's.
+    public static func configurationProblems(_ config: Configuration) -> [String] {
+        guard config.ledger.enabled else {
+            return config.agents.isEmpty ? [] : ["agents need the ledger: set ledger.enabled: true (or remove the agents)"]
+        }
+        guard let options = ledgerOptions(config.ledger) else { return [] }
+        return Ledger.directoryProblems(options)
     }
 
     /// Locks and recovers the ledger once the listeners are bound.

@@ -83,24 +83,17 @@ extension Kernel {
         stallIfBehind(c)
     }
 
-    /// Live subscribers get a single `payload` field as its raw value, and
-    /// any other entry as a JSON object of its fields.
+    /// Delivers the entry to the topic's live subscribers (EntryPayload).
     private func deliverEntry(_ args: Arguments, topic: UnsafeRawBufferPointer, firstField: Int) {
         guard let base = topic.baseAddress ?? UnsafeRawPointer(bitPattern: 1) else { return }
         let channel = base.assumingMemoryBound(to: UInt8.self)
-        if args.count - firstField == 2 && args.equals(firstField, caseInsensitive: "payload") {
+        let fieldCount = (args.count - firstField) / 2
+        if EntryPayload.isRaw(fieldCount: fieldCount, firstName: UnsafeRawBufferPointer(args.buffer(firstField))) {
             _ = publish(channel, topic.count, args.pointer(firstField + 1), args.length(firstField + 1))
             return
         }
-        var json = "{"
-        var k = firstField
-        while k < args.count {
-            if k > firstField { json += "," }
-            json += Log.jsonString(args.string(k)) + ":" + Log.jsonString(args.string(k + 1))
-            k += 2
-        }
-        json += "}"
-        let bytes = Array(json.utf8)
+        let bytes = EntryPayload.json(fieldCount: fieldCount, name: { args.string(firstField + 2 * $0) },
+                                      value: { args.string(firstField + 2 * $0 + 1) })
         bytes.withUnsafeBufferPointer { b in
             _ = publish(channel, topic.count, b.baseAddress ?? channel, b.count)
         }
@@ -454,7 +447,7 @@ extension Kernel {
             return
         }
         let topic = args.bytes(2)
-        guard let known = ledger.stream(topic), known.entriesAdded > 0 else {
+        guard let known = ledger.stream(topic), known.entriesAdded > 0 || known.made else {
             c.pointee.output.tail.writeError("ERR no such key")
             return
         }

@@ -125,6 +125,7 @@ public final class Kernel: EventLoopHandler {
     /// truncated, no index rewritten. Connections that arrive during recovery
     /// wait in the listen backlog until `run`.
     public func start() throws(KernelStartError) {
+        if let problem = Self.configurationProblems(config).first { throw KernelStartError(problem) }
         do throws(KernelStartError) {
             try bindListeners()
         } catch {

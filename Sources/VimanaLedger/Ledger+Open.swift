@@ -54,6 +54,49 @@ extension Ledger {
         locks = taken
     }
 
+    /// Why `open` could not make or use the ledger's directories, found
+    /// without creating or changing anything (`vimana check`, and `start`
+    /// before it binds): a path that is not a directory, or one that does
+    /// not exist and cannot be created, or that cannot be written. A lock
+    /// held by another server is not reported here: that is the state of the
+    /// moment, not of the configuration.
+    public static func directoryProblems(_ options: LedgerOptions) -> [String] {
+        var places = [(options.directory, "ledger directory")]
+        if let archive = options.archiveDirectory { places.append((archive, "ledger archive directory")) }
+        return places.compactMap { path, what in directoryProblem(path).map { "\(what) '\(path)': \($0)" } }
+    }
+
+    /// Why `path` cannot be used or created as a directory, or nil.
+    static func directoryProblem(_ path: String) -> String? {
+        guard !path.isEmpty else { return "empty path" }
+        var st = stat()
+        if stat(path, &st) == 0 {
+            guard st.st_mode & S_IFMT == S_IFDIR else { return "exists and is not a directory" }
+            guard access(path, W_OK | X_OK) == 0 else { return "not writable (\(String(cString: strerror(errno))))" }
+            return nil
+        }
+        guard errno == ENOENT else { return String(cString: strerror(errno)) }
+        // Created as `FileIO.makeDirectories` would: the nearest existing
+        // ancestor must be a directory this process can write.
+        var ancestor = path
+        while true {
+            if let slash = ancestor.lastIndex(of: "/") {
+                ancestor = slash == ancestor.startIndex ? "/" : String(ancestor[..<slash])
+            } else {
+                ancestor = "."
+            }
+            if stat(ancestor, &st) == 0 { break }
+            guard errno == ENOENT, ancestor != ".", ancestor != "/" else {
+                return "cannot be created: '\(ancestor)': \(String(cString: strerror(errno)))"
+            }
+        }
+        guard st.st_mode & S_IFMT == S_IFDIR else { return "cannot be created: '\(ancestor)' is not a directory" }
+        guard access(ancestor, W_OK | X_OK) == 0 else {
+            return "cannot be created: '\(ancestor)' is not writable (\(String(cString: strerror(errno))))"
+        }
+        return nil
+    }
+
     /// Only the active segment is scanned: its frames are CRC-checked, those
     /// after the index checkpoint are inflated, and a torn tail is truncated.
     /// Damage that is not a torn tail (valid frames follow it) stops the open

@@ -218,7 +218,12 @@ public final class Ledger: @unchecked Sendable {
 
     public var streamCount: Int { streams.count }
 
-    /// Makes `topic` a known (possibly empty) stream: XGROUP CREATE … MKSTREAM.
-    @discardableResult
-    public func touchStream(_ topic: UnsafeRawPointer, _ length: Int) -> Int { streamIndex(topic, length) }
+    /// Makes `topic` a stream even with no entries (`StreamState.made`):
+    /// XGROUP CREATE … MKSTREAM, and a group's topic on start.
+    public func makeStream(_ topic: [UInt8]) {
+        topic.withUnsafeBytes { raw in
+            let i = streamIndex(raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, raw.count)
+            streams[i].made = true
+        }
+    }
 }

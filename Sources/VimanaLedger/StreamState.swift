@@ -14,6 +14,10 @@ public struct StreamState: Sendable, Equatable {
     public var entriesAdded: UInt64 = 0
     /// Highest ID removed by retention (`max-deleted-entry-id`).
     public var maxDeleted = StreamID.zero
+    /// Made empty by XGROUP CREATE … MKSTREAM (`Ledger.makeStream`): a
+    /// stream even before its first entry. Not in the ledger's files: the
+    /// kernel makes it again on start for every topic a group is on.
+    public var made = false
 
     public init() {}
 }

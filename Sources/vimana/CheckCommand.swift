@@ -1,4 +1,5 @@
 import VimanaConfig
+import VimanaKernel
 
 /// `vimana check CONFIG`: validate without serving; print the effective configuration and the agents' wiring.
 enum CheckCommand {
@@ -19,6 +20,12 @@ enum CheckCommand {
         }
         do throws(ConfigError) {
             let config = try ConfigLoader.load(path: args[0])
+            // What `vimana serve` would refuse to start with, beyond the file itself.
+            let problems = Kernel.configurationProblems(config)
+            guard problems.isEmpty else {
+                for problem in problems { printErr("\(args[0]): \(problem)") }
+                return 2
+            }
             printOut(config.render() + config.wiringDescription())
             return 0
         } catch {

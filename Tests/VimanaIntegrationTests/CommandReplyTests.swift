@@ -55,6 +55,18 @@ import Testing
         #expect(c.read(matching: expected) == expected)
     }
 
+    /// The password followed by 256 NUL bytes is another password (the
+    /// length difference was once folded into a byte and vanished).
+    @Test func authWithThePasswordFollowedByNULsIsRefused() throws {
+        let server = try ServerProcess(config: "kernel:\n  password: secret\n", logLevel: "info")
+        let c = try RawClient(port: server.port)
+        let padded = "secret" + String(repeating: "\0", count: 256)
+        c.send("*2\r\n$4\r\nAUTH\r\n$\(padded.utf8.count)\r\n\(padded)\r\nPING\r\nAUTH secret\r\nPING\r\n")
+        let expected = "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+            + "-NOAUTH Authentication required.\r\n+OK\r\n+PONG\r\n"
+        #expect(c.read(matching: expected) == expected)
+    }
+
     @Test func clientSubcommands() throws {
         let server = try ServerProcess()
         let c = try RawClient(port: server.port)

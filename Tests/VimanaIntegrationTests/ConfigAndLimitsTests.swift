@@ -29,6 +29,35 @@ import Testing
         #expect(dry.stdout.contains("# effective configuration (source: \(shipped))"))
     }
 
+    /// Configurations that `vimana serve` refuses to start with are refused
+    /// by `vimana check` too, with the same reason and a non-zero status.
+    @Test(arguments: ["agents without the ledger", "ledger dir is a file", "ledger dir under a file",
+                      "archive dir is a file"])
+    func checkRefusesWhatServeRefuses(_ name: String) throws {
+        let file = try temporaryFile("not a directory\n", suffix: ".txt")
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let (yaml, reason): (String, String) = switch name {
+        case "agents without the ledger":
+            ("ledger:\n  enabled: false\nagents:\n  - id: w\n    subscribes: [\"t\"]\n",
+             // The loader refuses it with the file's position, for check and serve alike.
+             "ledger.enabled: false, but agents need the ledger, and this file declares agent w")
+        case "ledger dir is a file":
+            ("ledger:\n  dir: \(file)\n", "ledger directory '\(file)': exists and is not a directory")
+        case "ledger dir under a file":
+            ("ledger:\n  dir: \(file)/ledger\n", "ledger directory '\(file)/ledger': Not a directory")
+        default:
+            ("ledger:\n  dir: \(NSTemporaryDirectory())vimana-unused-\(UUID().uuidString)\n  archive_dir: \(file)\n",
+             "ledger archive directory '\(file)': exists and is not a directory")
+        }
+        let path = try temporaryFile(yaml)
+        let check = try runVimana(["check", path])
+        #expect(check.status != 0, "\(name): check exited 0")
+        #expect(check.stderr.contains(reason), "\(name): \(check.stderr)")
+        let serve = try runVimana(["serve", "--config", path, "--port", "0", "--http-port", "-1"])
+        #expect(serve.status != 0, "\(name): serve started")
+        #expect(serve.stderr.contains(reason), "\(name): \(serve.stderr)")
+    }
+
     @Test func connectionsPastMaxClientsAreRefusedWithRedisError() throws {
         let server = try ServerProcess(config: "kernel:\n  limits:\n    max_clients: 2\n")
         let a = try RawClient(port: server.port)

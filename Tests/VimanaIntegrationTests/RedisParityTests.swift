@@ -87,6 +87,14 @@ import Testing
                 + "XAUTOCLAIM s g c x 0\r\nXAUTOCLAIM s g c 0 0 COUNT 0\r\nXAUTOCLAIM s g c 0 0 COUNT -1\r\n"
                 + "XAUTOCLAIM s g c 0 0 COUNT x\r\nXAUTOCLAIM s g c 0 0 COUNT 576460752303423488\r\n"
                 + "XAUTOCLAIM s g c 9223372036854775807 0 COUNT 1 JUSTID\r\nXAUTOCLAIM s g c 0 0 COUNT 1 JUSTID\r\n")]),
+        ("xinfo on a stream made by mkstream", [(0, "XGROUP CREATE e g $ MKSTREAM\r\nXINFO STREAM e\r\nXINFO GROUPS e\r\nXLEN e\r\n"
+                + "XRANGE e - +\r\nXREADGROUP GROUP g c STREAMS e >\r\nXGROUP CREATE e g $\r\n"), (0, "HELLO 3\r\n"), (0, "XINFO STREAM e\r\n")]),
+        ("entries-read and lag", [(0, "XADD s 1-1 a 1\r\nXADD s 1-2 a 1\r\nXADD s 1-3 a 1\r\nXGROUP CREATE s g 0\r\n"
+                + "XGROUP CREATE s h $\r\nXGROUP CREATE s i 1-2\r\nXGROUP CREATE s j 1-1\r\nXINFO GROUPS s\r\n"),
+            (0, "XREADGROUP GROUP g c COUNT 1 STREAMS s >\r\nXGROUP SETID s i 1-2 ENTRIESREAD 2\r\nXINFO GROUPS s\r\n"
+                + "XGROUP SETID s g 1-2\r\nXINFO GROUPS s\r\nXGROUP SETID s g 1-2 ENTRIESREAD 7\r\n"
+                + "XREADGROUP GROUP g c COUNT 1 STREAMS s >\r\nXREADGROUP GROUP j c NOACK STREAMS s >\r\nXINFO GROUPS s\r\n"),
+            (0, "HELLO 3\r\n"), (0, "XINFO GROUPS s\r\n")]),
         ("xinfo stream", [(0, "XADD s 1-1 a 1\r\nXADD s 2-2 payload two\r\n"),
             (0, "XINFO STREAM s\r\nXINFO STREAM nope\r\nXINFO\r\nXINFO FOO\r\n"), (0, "HELLO 3\r\n"), (0, "XINFO STREAM s\r\n")]),
         // MULTI/EXEC/DISCARD/WATCH/UNWATCH (Protocol/PROTOCOL.md §6.6).

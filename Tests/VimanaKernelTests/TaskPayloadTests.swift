@@ -9,21 +9,21 @@ import VimanaLedger
 
     @Test func aLonePayloadFieldIsSentAsItIs() {
         let binary: [UInt8] = [0, 0xFF, 0x22, 0x0A]
-        #expect(Kernel.taskPayload([field(Array("payload".utf8), binary)]) == binary)
+        #expect(EntryPayload.bytes([field(Array("payload".utf8), binary)]) == binary)
     }
 
     @Test func otherEntriesAreJSONObjectsOfStringsInFieldOrder() {
-        let json = Kernel.taskPayload([field(Array("item".utf8), Array("pen".utf8)), field(Array("qty".utf8), Array("2".utf8))])
+        let json = EntryPayload.bytes([field(Array("item".utf8), Array("pen".utf8)), field(Array("qty".utf8), Array("2".utf8))])
         #expect(String(decoding: json, as: UTF8.self) == #"{"item":"pen","qty":"2"}"#)
         // A name given twice appears twice; a lone field not named payload is an object too.
-        let twice = Kernel.taskPayload([field(Array("a".utf8), Array("1".utf8)), field(Array("a".utf8), Array("2".utf8))])
+        let twice = EntryPayload.bytes([field(Array("a".utf8), Array("1".utf8)), field(Array("a".utf8), Array("2".utf8))])
         #expect(String(decoding: twice, as: UTF8.self) == #"{"a":"1","a":"2"}"#)
-        #expect(String(decoding: Kernel.taskPayload([field(Array("x".utf8), [])]), as: UTF8.self) == #"{"x":""}"#)
+        #expect(String(decoding: EntryPayload.bytes([field(Array("x".utf8), [])]), as: UTF8.self) == #"{"x":""}"#)
     }
 
     @Test func escapesAreJSONsAndInvalidUTF8BecomesTheReplacementCharacter() {
         let value: [UInt8] = Array("q\"b\\n\nr\rt\t".utf8) + [0x01, 0x1F, 0x7F] + Array("é".utf8) + [0xFF, 0x41]
-        let json = Kernel.taskPayload([field(Array("k".utf8), value), field(Array("payload".utf8), [])])
+        let json = EntryPayload.bytes([field(Array("k".utf8), value), field(Array("payload".utf8), [])])
         let expected = #"{"k":"q\"b\\n\nr\rt\t\u0001\u001f"# + "\u{7F}é\u{FFFD}A" + #"","payload":""}"#
         #expect(String(decoding: json, as: UTF8.self) == expected)
     }
