@@ -89,6 +89,10 @@ enum KernelConstants {
     /// Largest XAUTOCLAIM COUNT, Redis 7.0's: LONG_MAX / 16 (it bounds the
     /// scan attempts, COUNT × 10, and the reply array of 16-byte IDs).
     static let maxAutoclaimCount = Int.max / 16
+    /// XAUTOCLAIM looks at no more than COUNT × this many pending entries
+    /// (Redis 7.0's `attempts_factor`), so one call stays bounded however
+    /// many entries are not idle enough.
+    static let autoclaimAttemptsFactor = 10
     /// Ceiling on the bytes one incomplete command may hold in the query
     /// buffer (beyond the per-argument `max_payload`): a command with very many
     /// small arguments must not grow without bound either.

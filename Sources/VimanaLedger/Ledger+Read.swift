@@ -20,11 +20,80 @@ extension Ledger {
     /// entry with `id` (a consumer group delivering in order does), reads
     /// skip everything before it without looking.
     public func entries(topic: [UInt8], after id: StreamID, afterSequence: UInt64 = 0, count: Int) -> [LedgerRecord] {
-        guard let next = id.successor, count > 0, stream(topic) != nil else { return [] }
+        // Nothing after the stream's last ID: woken blocked readers mostly ask that.
+        guard let next = id.successor, count > 0, let state = stream(topic), id < state.lastID else { return [] }
         let fromSequence = afterSequence == 0 ? 0 : afterSequence + 1
         let out = forward(topic, next, .max, count, fromSequence: fromSequence)
         guard examineSuspects() else { return out }
         return forward(topic, next, .max, count, fromSequence: fromSequence)
+    }
+
+    /// The entries of `topic` with the given IDs, which must be ascending:
+    /// `out[k]` is the entry with `ids[k]`, or nil when it cannot be read (cut
+    /// by retention, or in a damaged stretch). XAUTOCLAIM, XCLAIM and an
+    /// XREADGROUP of a consumer's history look up many scattered entries:
+    /// one by one, each lookup walked the in-memory tail from its start, and
+    /// 10,000 of them on a 200,000-entry topic took a minute (issue 9). Here
+    /// each index stretch that may hold a wanted ID is inflated once, and the
+    /// tail walked once.
+    public func records(topic: [UInt8], ids: [StreamID]) -> [LedgerRecord?] {
+        guard !ids.isEmpty, stream(topic) != nil else { return Array(repeating: nil, count: ids.count) }
+        let out = lookup(topic, ids)
+        guard examineSuspects() else { return out }
+        return lookup(topic, ids)
+    }
+
+    private func lookup(_ topic: [UInt8], _ ids: [StreamID]) -> [LedgerRecord?] {
+        var out = [LedgerRecord?](repeating: nil, count: ids.count)
+        guard let first = ids.first, let last = ids.last else { return out }
+        var missing = ids.count
+        func place(_ id: StreamID, _ record: () -> LedgerRecord?) {
+            let k = Self.lowerBound(ids, id)
+            guard k < ids.count, ids[k] == id, out[k] == nil, let r = record() else { return }
+            out[k] = r
+            missing -= 1
+        }
+        let cutoff = tailFirstSequence
+        for view in segments {
+            if view.index.firstSequence >= cutoff { break }
+            // Only the stretches whose ID milliseconds hold a wanted ID.
+            let spans = stretches(view, topic, first, last) { minMs, maxMs in
+                let k = Self.lowerBound(ids, StreamID(ms: minMs, seq: 0))
+                return k < ids.count && ids[k].ms <= maxMs
+            }
+            for (start, end) in spans {
+                frames(view, start, end, cutoff: cutoff) { records in
+                    for r in records where r.sequence < cutoff && r.topic == topic { place(r.id) { r } }
+                    return missing > 0
+                }
+                if missing == 0 { return out }
+            }
+        }
+        topic.withUnsafeBytes { name in
+            for batch in tail.live + (current.map { [$0] } ?? []) {
+                var s = batch.firstSequence
+                while s < batch.nextSequence {
+                    if let id = batch.id(s, on: name) {
+                        // A topic's IDs grow with its sequences: nothing wanted lies further on.
+                        if id > last { return }
+                        place(id) { batch.record(s) }
+                        if missing == 0 { return }
+                    }
+                    s += 1
+                }
+            }
+        }
+        return out
+    }
+
+    /// The index of the first of `ids` (ascending) not below `id`.
+    static func lowerBound(_ ids: [StreamID], _ id: StreamID) -> Int {
+        var lo = 0, hi = ids.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if ids[mid] < id { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
     }
 
     private func matches(_ r: LedgerRecord, _ topic: [UInt8], _ from: StreamID, _ to: StreamID) -> Bool {
@@ -33,7 +102,10 @@ extension Ledger {
 
     /// The frames of `view` that may hold `topic` entries in [from, to], as
     /// (start, end) byte ranges, in file order.
-    private func stretches(_ view: SegmentView, _ topic: [UInt8], _ from: StreamID, _ to: StreamID) -> [(Int, Int)] {
+    /// `wanted`, when given, further keeps only the stretches whose ID
+    /// milliseconds (min, max) it accepts.
+    private func stretches(_ view: SegmentView, _ topic: [UInt8], _ from: StreamID, _ to: StreamID,
+                           wanted: ((UInt64, UInt64) -> Bool)? = nil) -> [(Int, Int)] {
         guard let t = view.index.topics[topic], t.count > 0, t.last >= from, t.first <= to else { return [] }
         let entries = view.index.entries
         let covered = min(Int(clamping: view.index.coveredBytes), view.size)
@@ -41,6 +113,7 @@ extension Ledger {
         for (k, e) in entries.enumerated() {
             let end = k + 1 < entries.count ? Int(entries[k + 1].offset) : covered
             if e.maxMs < from.ms || e.minMs > to.ms || Int(e.offset) >= end { continue }
+            if let wanted, !wanted(e.minMs, e.maxMs) { continue }
             if let last = out.last, last.1 == Int(e.offset) {
                 out[out.count - 1].1 = end
             } else {
@@ -116,15 +189,16 @@ extension Ledger {
     private func collect(_ batch: Batch, _ topic: [UInt8], _ from: StreamID, _ to: StreamID, _ count: Int,
                          _ fromSequence: UInt64, _ out: inout [LedgerRecord]) -> Bool {
         var s = max(batch.firstSequence, fromSequence)
-        while s < batch.nextSequence {
-            if let summary = batch.summary(s), summary.topic == topic, summary.id >= from, summary.id <= to,
-               let r = batch.record(s) {
-                out.append(r)
-                if out.count == count { return true }
+        return topic.withUnsafeBytes { name in
+            while s < batch.nextSequence {
+                if let id = batch.id(s, on: name), id >= from, id <= to, let r = batch.record(s) {
+                    out.append(r)
+                    if out.count == count { return true }
+                }
+                s += 1
             }
-            s += 1
+            return false
         }
-        return false
     }
 
     private func backward(_ topic: [UInt8], _ from: StreamID, _ to: StreamID, _ count: Int) -> [LedgerRecord] {

@@ -14,6 +14,10 @@ public struct StreamState: Sendable, Equatable {
     public var entriesAdded: UInt64 = 0
     /// Highest ID removed by retention (`max-deleted-entry-id`).
     public var maxDeleted = StreamID.zero
+    /// Ledger sequence of the entry with `lastID` when it was appended since
+    /// the ledger opened, else 0: a reader waiting after `lastID` starts
+    /// there (`Ledger.entries(afterSequence:)`) instead of at the tail's start.
+    public var lastSequence: UInt64 = 0
 
     public init() {}
 }
