@@ -68,7 +68,7 @@ extension Kernel {
                 ("connected_clients", "\(st.clientCount)"),
                 ("maxclients", "\(st.limits.maxClients)"),
                 ("pubsub_clients", "\(pubsubClients)"),
-                ("blocked_clients", "0"),
+                ("blocked_clients", "\(blockedReaders.count)"),
             ]
         case "memory":
             let used = Self.heapBytes()
