@@ -103,9 +103,11 @@ extension Ledger {
     /// The frames of `view` that may hold `topic` entries in [from, to], as
     /// (start, end) byte ranges, in file order.
     /// `wanted`, when given, further keeps only the stretches whose ID
-    /// milliseconds (min, max) it accepts.
+    /// milliseconds (min, max) it accepts; stretches wholly before
+    /// `fromSequence` are skipped (a reader resuming where it stopped must
+    /// not inflate the segment up to there again).
     private func stretches(_ view: SegmentView, _ topic: [UInt8], _ from: StreamID, _ to: StreamID,
-                           wanted: ((UInt64, UInt64) -> Bool)? = nil) -> [(Int, Int)] {
+                           fromSequence: UInt64 = 0, wanted: ((UInt64, UInt64) -> Bool)? = nil) -> [(Int, Int)] {
         guard let t = view.index.topics[topic], t.count > 0, t.last >= from, t.first <= to else { return [] }
         let entries = view.index.entries
         let covered = min(Int(clamping: view.index.coveredBytes), view.size)
@@ -113,6 +115,7 @@ extension Ledger {
         for (k, e) in entries.enumerated() {
             let end = k + 1 < entries.count ? Int(entries[k + 1].offset) : covered
             if e.maxMs < from.ms || e.minMs > to.ms || Int(e.offset) >= end { continue }
+            if k + 1 < entries.count && entries[k + 1].firstSequence <= fromSequence { continue }
             if let wanted, !wanted(e.minMs, e.maxMs) { continue }
             if let last = out.last, last.1 == Int(e.offset) {
                 out[out.count - 1].1 = end
@@ -158,7 +161,7 @@ extension Ledger {
             disk: for view in segments {
                 if view.index.firstSequence >= cutoff { break }
                 if view.index.nextSequence <= fromSequence { continue }
-                for (start, end) in stretches(view, topic, from, to) {
+                for (start, end) in stretches(view, topic, from, to, fromSequence: fromSequence) {
                     var full = false
                     frames(view, start, end, cutoff: cutoff) { records in
                         for r in records where r.sequence < cutoff && r.sequence >= fromSequence && matches(r, topic, from, to) {
