@@ -186,6 +186,20 @@ public final class GroupStore {
         return true
     }
 
+    /// Acknowledges those of `ids` that are pending, in one pass (see
+    /// `ConsumerGroup.ack(_:)`); returns them.
+    @discardableResult
+    public func ack(_ g: ConsumerGroup, _ ids: [StreamID]) -> [StreamID] {
+        let acked = g.ack(ids)
+        guard !acked.isEmpty, !replaying, journal != nil else { return acked }
+        let key = ObjectIdentifier(g)
+        if batchedAcks[key]?.1.append(contentsOf: acked) == nil {
+            batchedAcks[key] = (g, acked)
+            batchedAckOrder.append(key)
+        }
+        return acked
+    }
+
     // MARK: - Snapshots
 
     /// Writes the whole state of every group to the journal, between a

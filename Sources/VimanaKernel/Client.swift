@@ -1,6 +1,7 @@
 import VimanaCore
 import VimanaRESP
 import VimanaEventLoop
+import VimanaBus
 
 /// The hot, per-connection state, kept in a struct behind a pointer so the
 /// read → parse → reply → deliver path touches it with plain loads and
@@ -111,8 +112,8 @@ final class ClientInfo {
     var libraryVersion: [UInt8] = []
     /// Subscribed channels and patterns in subscription order, for UNSUBSCRIBE
     /// with no arguments and for cleanup on close.
-    var channels: [[UInt8]] = []
-    var patterns: [[UInt8]] = []
+    var channels = SubscriptionSet()
+    var patterns = SubscriptionSet()
     /// Why the connection is being closed, for the log.
     var closeReason: String = ""
     /// With `blocked`: what XREAD waits for.

@@ -198,10 +198,8 @@ extension Kernel {
         a.redisReaders = a.redisReaders.filter { now - $0.value < Int64(a.config.ackWaitMillis) }
         var live = Set(a.redisReaders.keys)
         let group = a.groupName
-        for fds in blockedReaders.values {
-            for fd in fds {
-                if let read = infos[Int(fd)]?.blockedRead?.group, read.group == group { live.insert(read.consumer) }
-            }
+        for fd in blockedReaders.fds {
+            if let read = infos[Int(fd)]?.blockedRead?.group, read.group == group { live.insert(read.consumer) }
         }
         return a.instances.count + live.count
     }

@@ -2,6 +2,7 @@ import VimanaCore
 import VimanaRESP
 import VimanaEventLoop
 import VimanaLedger
+import VimanaBus
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -376,8 +377,8 @@ extension Kernel {
         guard let info = infos[Int(fd)] else { return }
         for channel in info.channels { _ = s.pointee.channels.remove(fd, channel) }
         for pattern in info.patterns { _ = s.pointee.patterns.remove(fd, pattern) }
-        info.channels = []
-        info.patterns = []
+        info.channels = SubscriptionSet()
+        info.patterns = SubscriptionSet()
         c.pointee.channelCount = 0
         c.pointee.patternCount = 0
     }

@@ -178,9 +178,16 @@ extension Kernel {
     }
 
     /// Delivers and replies for an XREADGROUP; false (nothing written) when
-    /// a `>` read finds nothing new.
-    func replyGroupRead(_ c: UnsafeMutablePointer<ClientState>, _ read: GroupRead) -> Bool {
+    /// a `>` read finds nothing new. `blocked`: a woken reader, which first
+    /// checks in O(1) whether its group has anything new on its topics, since
+    /// one append wakes every reader of the topic and, in a group, all but
+    /// the first find that another consumer took the entry.
+    func replyGroupRead(_ c: UnsafeMutablePointer<ClientState>, _ read: GroupRead, blocked: Bool = false) -> Bool {
         guard let ledger else { return false }
+        if blocked && !read.topics.contains(where: { topic in
+            guard let g = groups.group(topic, read.group), let last = ledger.stream(topic)?.lastID else { return false }
+            return last > g.lastDelivered
+        }) { return false }
         let now = Clock.wallMillis()
         var found: [([UInt8], [LedgerRecord])] = []
         var history = false
@@ -188,22 +195,32 @@ extension Kernel {
             guard let g = groups.group(topic, read.group) else { continue }
             let ci = groups.consumer(g, read.consumer, nowMillis: now)
             if let from = read.after[k] {
-                // History: this consumer's own pending entries after `from`.
+                // History: this consumer's own pending entries after `from`,
+                // read a COUNT's worth at a time (see `Ledger.records`);
+                // those that cannot be read are passed over.
                 history = true
                 var entries: [LedgerRecord] = []
-                for p in g.pending where p.consumer == ci && p.id > from {
-                    if entries.count == read.count { break }
-                    if let r = ledger.range(topic: topic, from: p.id, to: p.id, count: 1).first {
+                var next = from.successor.map { g.position($0).0 } ?? g.pending.count
+                while entries.count < read.count && next < g.pending.count {
+                    var ids: [StreamID] = []
+                    while next < g.pending.count && ids.count < read.count - entries.count {
+                        if g.pending[next].consumer == ci { ids.append(g.pending[next].id) }
+                        next += 1
+                    }
+                    for case let r? in ledger.records(topic: topic, ids: ids) {
                         entries.append(r)
-                        groups.deliver(g, p.id, to: ci, nowMillis: now)
+                        groups.deliver(g, r.id, to: ci, nowMillis: now)
                     }
                 }
                 found.append((topic, entries))
             } else {
-                let entries = ledger.entries(topic: topic, after: g.lastDelivered, count: read.count)
+                // Where the last delivered entry lies, when this group last read it here: the read skips what is before it.
+                let hint = g.lastDeliveredSequence.flatMap { $0.id == g.lastDelivered ? $0.sequence : nil } ?? 0
+                let entries = ledger.entries(topic: topic, after: g.lastDelivered, afterSequence: hint, count: read.count)
                 for r in entries {
                     if read.noAck { groups.advance(g, to: r.id) } else { groups.deliver(g, r.id, to: ci, nowMillis: now) }
                 }
+                if let last = entries.last, last.id == g.lastDelivered { g.lastDeliveredSequence = (last.id, last.sequence) }
                 if !entries.isEmpty { found.append((topic, entries)) }
             }
         }
@@ -227,13 +244,9 @@ extension Kernel {
             ids.append(id)
         }
         guard let g = groups.group(args.bytes(1), args.bytes(2)) else { c.pointee.output.tail.writeInteger(0); return }
-        var acked = 0
+        let acked = groups.ack(g, ids).count
         // Counted for the agent of that name (its instances' slots follow by themselves).
-        let a = agent(named: g.name)
-        for id in ids where groups.ack(g, id) {
-            acked += 1
-            a?.countAcknowledged()
-        }
+        agent(named: g.name)?.countAcknowledged(acked)
         replyJournaled(c, acked)
     }
 
@@ -327,10 +340,15 @@ extension Kernel {
         // As Redis: a delivery time before the epoch or in the future is now.
         if let t = deliveryTime, t < 0 || t > now { deliveryTime = now }
         let ci = groups.consumer(g, args.bytes(3), nowMillis: now)
+        // The pending ones read in one go (see `Ledger.records`).
+        let wanted = Array(Set(ids.filter { g.entry($0) != nil })).sorted()
+        let found = ledger.records(topic: g.topic, ids: wanted)
+        var records: [StreamID: LedgerRecord] = [:]
+        for case let r? in found { records[r.id] = r }
         var claimed: [LedgerRecord] = [], claimedIDs: [StreamID] = []
         for id in ids {
             guard let p = g.entry(id), now.subtractingSaturating(p.deliveredAtMillis) >= Int64(minIdle) else { continue }
-            guard let r = ledger.range(topic: g.topic, from: id, to: id, count: 1).first else { groups.ack(g, id); continue }
+            guard let r = records[id] else { groups.ack(g, id); continue }
             groups.deliver(g, id, to: ci, nowMillis: now, deliveries: retry ?? (justID ? p.deliveries : p.deliveries.addingSaturating(1)))
             if let deliveryTime { g.touch(id, nowMillis: deliveryTime) }
             claimed.append(r)
@@ -368,21 +386,39 @@ extension Kernel {
         }
         let now = Clock.wallMillis()
         let ci = groups.consumer(g, args.bytes(3), nowMillis: now)
-        var claimed: [LedgerRecord] = [], claimedIDs: [StreamID] = [], deleted: [StreamID] = []
-        var next = StreamID.zero
-        let candidates = g.pending.filter { $0.id >= start }
-        var scanned = 0
-        for p in candidates {
-            if claimedIDs.count + deleted.count >= count { next = p.id; break }
-            scanned += 1
-            guard now.subtractingSaturating(p.deliveredAtMillis) >= Int64(minIdle) else { continue }
-            guard let r = ledger.range(topic: g.topic, from: p.id, to: p.id, count: 1).first else {
-                groups.ack(g, p.id); deleted.append(p.id); continue
+        // As Redis 7.0: up to COUNT entries claimed or found deleted, out of at
+        // most COUNT × 10 pending entries looked at; an entry is deleted when
+        // retention has cut it (IDs below the topic's first kept entry).
+        let firstKept = ledger.stream(g.topic)?.first
+        var attempts = count * KernelConstants.autoclaimAttemptsFactor
+        var left = count
+        var k = g.position(start).0
+        var candidates: [PendingEntry] = [], deleted: [StreamID] = []
+        while attempts > 0 && left > 0 && k < g.pending.count {
+            attempts -= 1
+            let p = g.pending[k]
+            k += 1
+            if firstKept.map({ p.id < $0 }) ?? true {
+                deleted.append(p.id)
+                left -= 1
+            } else if now.subtractingSaturating(p.deliveredAtMillis) >= Int64(minIdle) {
+                candidates.append(p)
+                left -= 1
             }
+        }
+        let next = k < g.pending.count ? g.pending[k].id : .zero
+        // One read for all of them (pending IDs ascend): one by one, each
+        // lookup walked the ledger's tail.
+        let records = ledger.records(topic: g.topic, ids: candidates.map(\.id))
+        var claimed: [LedgerRecord] = [], claimedIDs: [StreamID] = []
+        for (p, record) in zip(candidates, records) {
+            // Unreadable (a damaged stretch): as good as deleted.
+            guard let record else { deleted.append(p.id); continue }
             groups.deliver(g, p.id, to: ci, nowMillis: now, deliveries: justID ? p.deliveries : p.deliveries.addingSaturating(1))
-            claimed.append(r)
+            claimed.append(record)
             claimedIDs.append(p.id)
         }
+        groups.ack(g, deleted)
         c.pointee.output.tail.writeArrayHeader(3)
         c.pointee.output.tail.writeBulk(string: next.description)
         if justID {

@@ -114,11 +114,7 @@ extension Kernel {
     }
 
     /// Clients waiting in XREAD or XREADGROUP BLOCK (Redis's blocked_clients).
-    var blockedClientCount: Int {
-        var n = 0
-        forEachClient { if $0.pointee.flags.contains(.blocked) { n += 1 } }
-        return n
-    }
+    var blockedClientCount: Int { blockedReaders.count }
 
     /// INFO ledger: what the ledger holds and how its writer is doing.
     func ledgerInfo() -> [(String, String)] {

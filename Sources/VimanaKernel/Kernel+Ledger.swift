@@ -173,40 +173,30 @@ extension Kernel {
 
     // MARK: - Blocked XREAD
 
-    /// Wakes XREAD BLOCK clients waiting on `topic`.
+    /// Wakes the XREAD and XREADGROUP BLOCK clients waiting on `topic`:
+    /// they are served once, before this pass's flush.
     func wakeReaders(_ topic: UnsafeRawBufferPointer) {
         guard !blockedReaders.isEmpty else { return }
-        let name = Array(topic)
-        guard let fds = blockedReaders[name] else { return }
-        for fd in fds {
-            guard let c = s.pointee.client(fd), c.pointee.flags.contains(.blocked) else { continue }
-            readyReaders.insert(fd)
-        }
+        blockedReaders.wake(topic)
     }
 
-    /// Serves woken readers (before the pass's flush) and times out others.
+    /// Serves the readers woken in this pass, oldest first on each topic.
+    /// A reader with nothing new for it (another consumer of its group took
+    /// the entry) costs a lookup or two: it stays blocked.
     func serveBlockedReaders() {
-        if !readyReaders.isEmpty {
-            let ready = readyReaders
-            readyReaders.removeAll()
-            for fd in ready {
-                guard let c = s.pointee.client(fd), c.pointee.flags.contains(.blocked),
-                      let read = infos[Int(fd)]?.blockedRead else { continue }
-                let replied = read.group.map { replyGroupRead(c, $0) } ?? replyRead(c, read, blocking: true)
-                if replied { unblock(c) }
-            }
+        for fd in blockedReaders.takeReady() {
+            guard let c = s.pointee.client(fd), c.pointee.flags.contains(.blocked),
+                  let read = infos[Int(fd)]?.blockedRead else { continue }
+            let replied = read.group.map { replyGroupRead(c, $0, blocked: true) } ?? replyRead(c, read, blocking: true)
+            if replied { unblock(c) }
         }
     }
 
     func expireBlockedReaders(now: Int64) {
-        guard !blockedReaders.isEmpty else { return }
-        for fds in blockedReaders.values {
-            for fd in fds {
-                guard let c = s.pointee.client(fd), c.pointee.flags.contains(.blocked),
-                      c.pointee.blockDeadline != 0, c.pointee.blockDeadline <= now else { continue }
-                c.pointee.output.tail.writeNullArray(resp3: c.pointee.flags.contains(.resp3))
-                unblock(c)
-            }
+        for fd in blockedReaders.takeExpired(now: now) {
+            guard let c = s.pointee.client(fd), c.pointee.flags.contains(.blocked) else { continue }
+            c.pointee.output.tail.writeNullArray(resp3: c.pointee.flags.contains(.resp3))
+            unblock(c)
         }
     }
 
@@ -225,18 +215,13 @@ extension Kernel {
         c.pointee.blockDeadline = timeoutMillis == 0 ? 0
             : s.pointee.nowNanos.addingSaturating(Int64(timeoutMillis).multipliedSaturating(by: 1_000_000))
         infos[Int(c.pointee.fd)]?.blockedRead = read
-        for topic in read.topics { blockedReaders[topic, default: []].insert(c.pointee.fd) }
+        blockedReaders.add(c.pointee.fd, topics: read.topics, deadline: c.pointee.blockDeadline)
     }
 
     func unblock(_ c: UnsafeMutablePointer<ClientState>) {
         c.pointee.flags.remove(.blocked)
         let fd = c.pointee.fd
-        if let read = infos[Int(fd)]?.blockedRead {
-            for topic in read.topics {
-                blockedReaders[topic]?.remove(fd)
-                if blockedReaders[topic]?.isEmpty == true { blockedReaders[topic] = nil }
-            }
-        }
+        blockedReaders.remove(fd)
         infos[Int(fd)]?.blockedRead = nil
         markPending(c)
         processInput(c)
@@ -244,13 +229,7 @@ extension Kernel {
 
     /// Forgets a closing client everywhere the ledger side keeps it.
     func forgetLedgerState(_ fd: Int32) {
-        if let read = infos[Int(fd)]?.blockedRead {
-            for topic in read.topics {
-                blockedReaders[topic]?.remove(fd)
-                if blockedReaders[topic]?.isEmpty == true { blockedReaders[topic] = nil }
-            }
-        }
-        readyReaders.remove(fd)
+        blockedReaders.remove(fd)
     }
 }
 
@@ -259,6 +238,9 @@ struct BlockedRead {
     var topics: [[UInt8]]
     var after: [StreamID]
     var count: Int
+    /// Per topic, the ledger sequence of the entry with the ID in `after`
+    /// when known (else 0): the read skips what lies before it.
+    var afterSequence: [UInt64] = []
     /// Set for an XREADGROUP.
     var group: GroupRead? = nil
 }

@@ -157,8 +157,8 @@ extension Kernel {
         guard let info = infos[Int(c.pointee.fd)] else { return }
         for i in 1..<args.count {
             let name = args.bytes(i)
-            if s.pointee.channels.insert(c.pointee.fd, name) {
-                info.channels.append(name)
+            if info.channels.insert(name) {
+                _ = s.pointee.channels.insert(c.pointee.fd, name)
                 c.pointee.channelCount += 1
             }
             replySubscription(c, "subscribe", name)
@@ -169,8 +169,8 @@ extension Kernel {
         guard let info = infos[Int(c.pointee.fd)] else { return }
         for i in 1..<args.count {
             let pattern = args.bytes(i)
-            if s.pointee.patterns.insert(c.pointee.fd, pattern) {
-                info.patterns.append(pattern)
+            if info.patterns.insert(pattern) {
+                _ = s.pointee.patterns.insert(c.pointee.fd, pattern)
                 c.pointee.patternCount += 1
             }
             replySubscription(c, "psubscribe", pattern)
@@ -198,16 +198,16 @@ extension Kernel {
     }
 
     func unsubscribe(_ c: UnsafeMutablePointer<ClientState>, _ info: ClientInfo, channel: [UInt8], reply: Bool) {
-        if s.pointee.channels.remove(c.pointee.fd, channel) {
-            if let k = info.channels.firstIndex(of: channel) { info.channels.remove(at: k) }
+        if info.channels.remove(channel) {
+            _ = s.pointee.channels.remove(c.pointee.fd, channel)
             c.pointee.channelCount -= 1
         }
         if reply { replySubscription(c, "unsubscribe", channel) }
     }
 
     func unsubscribe(_ c: UnsafeMutablePointer<ClientState>, _ info: ClientInfo, pattern: [UInt8], reply: Bool) {
-        if s.pointee.patterns.remove(c.pointee.fd, pattern) {
-            if let k = info.patterns.firstIndex(of: pattern) { info.patterns.remove(at: k) }
+        if info.patterns.remove(pattern) {
+            _ = s.pointee.patterns.remove(c.pointee.fd, pattern)
             c.pointee.patternCount -= 1
         }
         if reply { replySubscription(c, "punsubscribe", pattern) }
@@ -223,9 +223,7 @@ extension Kernel {
     /// Unsubscribes from every channel in one pass (linear, not one list
     /// search per channel), replying per channel as Redis does.
     private func dropAllChannels(_ c: UnsafeMutablePointer<ClientState>, _ info: ClientInfo, reply: Bool) {
-        let names = info.channels
-        info.channels.removeAll()
-        for name in names {
+        for name in info.channels.removeAll() {
             _ = s.pointee.channels.remove(c.pointee.fd, name)
             c.pointee.channelCount -= 1
             if reply { replySubscription(c, "unsubscribe", name) }
@@ -233,9 +231,7 @@ extension Kernel {
     }
 
     private func dropAllPatterns(_ c: UnsafeMutablePointer<ClientState>, _ info: ClientInfo, reply: Bool) {
-        let patterns = info.patterns
-        info.patterns.removeAll()
-        for pattern in patterns {
+        for pattern in info.patterns.removeAll() {
             _ = s.pointee.patterns.remove(c.pointee.fd, pattern)
             c.pointee.patternCount -= 1
             if reply { replySubscription(c, "punsubscribe", pattern) }

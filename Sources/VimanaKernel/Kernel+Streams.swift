@@ -399,7 +399,14 @@ extension Kernel {
             c.pointee.output.tail.writeNullArray(resp3: c.pointee.flags.contains(.resp3))
             return
         }
-        block(c, read, timeoutMillis: timeout)
+        // Waiting after a stream's last entry (`$`, mostly): where it lies,
+        // so that the read once woken starts there.
+        var waiting = read
+        waiting.afterSequence = zip(read.topics, read.after).map { topic, id in
+            guard let state = ledger.stream(topic), state.lastID == id else { return 0 }
+            return state.lastSequence
+        }
+        block(c, waiting, timeoutMillis: timeout)
     }
 
     /// Replies to an XREAD when any stream has entries after its ID; false
@@ -407,8 +414,9 @@ extension Kernel {
     func replyRead(_ c: UnsafeMutablePointer<ClientState>, _ read: BlockedRead, blocking: Bool) -> Bool {
         guard let ledger else { return false }
         var found: [([UInt8], [LedgerRecord])] = []
-        for (topic, id) in zip(read.topics, read.after) {
-            switch ledger.readEntries(topic: topic, after: id, count: read.count) {
+        for (k, (topic, id)) in zip(read.topics, read.after).enumerated() {
+            let hint = k < read.afterSequence.count ? read.afterSequence[k] : 0
+            switch ledger.readEntries(topic: topic, after: id, afterSequence: hint, count: read.count) {
             case .success(let entries):
                 if !entries.isEmpty { found.append((topic, entries)) }
             case .failure(let damage):

@@ -40,9 +40,8 @@ public final class Kernel: EventLoopHandler {
     var ledgerStalls = 0
     var lastStallLog: Int64 = -1_000_000_000_000
     var lastResumeLog: Int64 = -1_000_000_000_000
-    /// XREAD BLOCK clients by topic, and those woken this pass.
-    var blockedReaders: [[UInt8]: Set<Int32>] = [:]
-    var readyReaders: Set<Int32> = []
+    /// XREAD and XREADGROUP BLOCK clients, and the topics woken this pass.
+    var blockedReaders = BlockedReaders()
     /// Declared agents, by position in phoenix.yaml, and by id.
     var agents: [AgentRuntime] = []
     var agentIndex: [String: Int] = [:]
@@ -234,8 +233,8 @@ public final class Kernel: EventLoopHandler {
     public func beforeSleep() {
         refreshClock()
         if let ledger {
-            if !readyReaders.isEmpty { serveBlockedReaders() }
-            if !blockedReaders.isEmpty { expireBlockedReaders(now: s.pointee.nowNanos) }
+            if blockedReaders.hasReady { serveBlockedReaders() }
+            if blockedReaders.nextDeadline != 0 { expireBlockedReaders(now: s.pointee.nowNanos) }
             if !agents.isEmpty { pumpAgents() }
             if groupSnapshotDue || ledger.stats.rawBytesWritten - rawBytesAtSnapshot >= snapshotInterval {
                 writeGroupSnapshot()
@@ -293,17 +292,7 @@ public final class Kernel: EventLoopHandler {
         }
     }
 
-    public func nextDeadline() -> Int64 {
-        guard !blockedReaders.isEmpty else { return 0 }
-        var earliest: Int64 = 0
-        for fds in blockedReaders.values {
-            for fd in fds {
-                guard let c = s.pointee.client(fd), c.pointee.blockDeadline > 0 else { continue }
-                if earliest == 0 || c.pointee.blockDeadline < earliest { earliest = c.pointee.blockDeadline }
-            }
-        }
-        return earliest
-    }
+    public func nextDeadline() -> Int64 { blockedReaders.nextDeadline }
 
     public func signalReceived(_ signal: Int32) {
         guard signal != SIGHUP else {

@@ -141,4 +141,8 @@ enum KernelConstants {
     static func transactionLimit(_ limits: Limits) -> Int {
         limits.queryBuffer
     }
+    /// XAUTOCLAIM looks at no more than COUNT × this many pending entries
+    /// (Redis 7.0's `attempts_factor`), so one call stays bounded however
+    /// many entries are not idle enough.
+    static let autoclaimAttemptsFactor = 10
 }

@@ -1,4 +1,7 @@
 import VimanaCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Records encoded by the event loop in one pass, handed to the writer as a
 /// unit (group commit) and kept by the loop for reads until they are on disk
@@ -33,6 +36,24 @@ public final class Batch: @unchecked Sendable {
         let start = offsets[i]
         let end = i + 1 < offsets.count ? offsets[i + 1] : bytes.writeIndex
         return try? RecordCodec.decode(bytes.base + start, end - start, count: 1, firstSequence: sequence).first
+    }
+
+    /// The ID of record `sequence` when it is on `topic`, read in place:
+    /// reads that walk the tail for one topic allocate nothing per record
+    /// (`summary` builds the topic as an array).
+    public func id(_ sequence: UInt64, on topic: UnsafeRawBufferPointer) -> StreamID? {
+        guard sequence >= firstSequence && sequence < nextSequence else { return nil }
+        let i = Int(sequence - firstSequence)
+        let start = offsets[i]
+        let end = i + 1 < offsets.count ? offsets[i + 1] : bytes.writeIndex
+        let topicAt = RecordCodec.fixedHeader + 4
+        guard end - start >= topicAt + topic.count else { return nil }
+        let p = UnsafeRawPointer(bytes.base + start)
+        guard Int(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: RecordCodec.fixedHeader, as: UInt32.self))) == topic.count
+        else { return nil }
+        if let t = topic.baseAddress, topic.count > 0, memcmp(p + topicAt, t, topic.count) != 0 { return nil }
+        return StreamID(ms: UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 12, as: UInt64.self)),
+                        seq: UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 20, as: UInt64.self)))
     }
 
     /// The summary (topic, id) of record `sequence` without decoding fields.

@@ -22,6 +22,7 @@ extension Ledger {
         if streams[s].first == nil { streams[s].first = id }
         let sequence = nextSequence
         nextSequence &+= 1
+        streams[s].lastSequence = sequence
         if current == nil { current = Batch(firstSequence: sequence) }
         let batch = current!
         batch.offsets.append(batch.bytes.writeIndex)

@@ -243,8 +243,9 @@ extension Ledger {
     }
 
     /// XREAD: `entries`, or the error as for `readRange`.
-    public func readEntries(topic: [UInt8], after id: StreamID, count: Int) -> Result<[LedgerRecord], LedgerDamageError> {
-        let out = entries(topic: topic, after: id, count: count)
+    public func readEntries(topic: [UInt8], after id: StreamID, afterSequence: UInt64 = 0,
+                            count: Int) -> Result<[LedgerRecord], LedgerDamageError> {
+        let out = entries(topic: topic, after: id, afterSequence: afterSequence, count: count)
         guard let from = id.successor else { return .success(out) }
         return checked(out, topic, from, .max, count, false)
     }

@@ -18,6 +18,10 @@ public struct StreamState: Sendable, Equatable {
     /// stream even before its first entry. Not in the ledger's files: the
     /// kernel makes it again on start for every topic a group is on.
     public var made = false
+    /// Ledger sequence of the entry with `lastID` when it was appended since
+    /// the ledger opened, else 0: a reader waiting after `lastID` starts
+    /// there (`Ledger.entries(afterSequence:)`) instead of at the tail's start.
+    public var lastSequence: UInt64 = 0
 
     public init() {}
 }
