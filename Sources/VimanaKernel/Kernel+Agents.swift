@@ -293,13 +293,16 @@ extension Kernel {
         // instance has room: given back (their slots free; not journaled, as
         // after a restart every pending task is due at once anyway), or
         // dead-lettered after max_deliver deliveries.
+        var dead: [DeadLetter] = []
         while let (g, p) = a.nextExpired(now: now) {
             if p.deliveries >= a.config.maxDeliver {
-                deadLetter(a, g, p, ackWaitOver: true)
+                dead.append(deadLetter(a, g, p, ackWaitOver: true))
+                if dead.count == Self.deadLetterBatch { deadLetter(a, &dead) }
             } else {
                 g.setEligible(p.id, atMillis: wall)
             }
         }
+        deadLetter(a, &dead)
         while var i = a.instanceWithRoom() {
             guard let (g, record, previous) = nextTask(a, ledger: ledger, now: now) else { break }
             if let previous, a.instances[i].consumer == previous, let other = a.instanceWithRoom(avoiding: previous) {
@@ -320,9 +323,12 @@ extension Kernel {
     /// The next task for `a`: a task given back whose time came first (with
     /// the consumer it was last delivered to), else the next new entry.
     private func nextTask(_ a: AgentRuntime, ledger: Ledger, now: Int64) -> (ConsumerGroup, LedgerRecord, [UInt8]?)? {
+        var dead: [DeadLetter] = []
+        defer { deadLetter(a, &dead) }
         while let (g, p) = a.nextGivenBack(now: now) {
             if p.deliveries >= a.config.maxDeliver {
-                deadLetter(a, g, p, ackWaitOver: false)
+                dead.append(deadLetter(a, g, p, ackWaitOver: false))
+                if dead.count == Self.deadLetterBatch { deadLetter(a, &dead) }
                 continue
             }
             if let record = ledger.range(topic: g.topic, from: p.id, to: p.id, count: 1).first {
@@ -360,29 +366,60 @@ extension Kernel {
         markPending(c)
     }
 
+    /// At most this many dead letters are looked up in the ledger together:
+    /// one pass over their stretch instead of one index stretch inflated per
+    /// task (100,000 due at once after a restart took minutes one by one),
+    /// and a bound on the records held at once.
+    static let deadLetterBatch = 4096
+
     /// Gives up on a task delivered max_deliver times, when its last
-    /// ack_wait ran out (`ackWaitOver`) or it was given back: appended to
-    /// `dead.<agent>` with the reason (Protocol/AGENTS.md §2), and
-    /// acknowledged so it leaves the pending list.
-    private func deadLetter(_ a: AgentRuntime, _ g: ConsumerGroup, _ p: PendingEntry, ackWaitOver: Bool) {
+    /// ack_wait ran out (`ackWaitOver`) or it was given back. The reason is
+    /// fixed now; the dead letter itself is written by `deadLetter(_:_:)`.
+    private func deadLetter(_ a: AgentRuntime, _ g: ConsumerGroup, _ p: PendingEntry, ackWaitOver: Bool) -> DeadLetter {
         let reason = a.lastFailure.removeValue(forKey: p.id).map { "failed \(p.deliveries) times: \($0)" }
             ?? (ackWaitOver ? "not acknowledged within ack_wait \(p.deliveries) times"
             : a.isLive(g.consumerName(p.consumer)) ? "rejected (NACK) \(p.deliveries) times"
             : "instance gone, delivered \(p.deliveries) times")
-        let record = ledger?.range(topic: g.topic, from: p.id, to: p.id, count: 1).first
-        var fields: [([UInt8], [UInt8])] = [
-            (Array("topic".utf8), g.topic), (Array("id".utf8), Array(p.id.description.utf8)),
-            (Array("deliveries".utf8), Array(String(p.deliveries).utf8)), (Array("reason".utf8), Array(reason.utf8)),
-        ]
-        for f in record?.fields ?? [] { fields.append((f.name, f.value)) }
-        groups.ack(g, p.id)
-        a.countDeadLettered()
-        // Recorded whatever ledger.record and ledger.exclude say: a dead letter
-        // is the only trace of a task that has left the pending list.
-        appendEntry(topic: Array("dead.\(a.id)".utf8), fields: fields, alwaysRecorded: true)
-        log.warn("task dead-lettered", ["agent": .string(a.id), "topic": .string(String(decoding: g.topic, as: UTF8.self)),
-                                        "id": .string(p.id.description), "deliveries": .int(p.deliveries),
-                                        "reason": .string(reason)])
+        return DeadLetter(group: g, id: p.id, deliveries: p.deliveries, reason: reason)
+    }
+
+    /// Writes the dead letters of `batch`, in order, and empties it: each is
+    /// appended to `dead.<agent>` with the task's fields (Protocol/AGENTS.md
+    /// §2), then acknowledged so it leaves the pending list — in that order,
+    /// so a crash between the two leaves the task pending, never untraced.
+    private func deadLetter(_ a: AgentRuntime, _ batch: inout [DeadLetter]) {
+        guard !batch.isEmpty else { return }
+        defer { batch.removeAll(keepingCapacity: true) }
+        // The tasks' entries, one ledger pass per group.
+        var records: [ObjectIdentifier: [StreamID: LedgerRecord]] = [:]
+        if let ledger {
+            var ids: [ObjectIdentifier: (ConsumerGroup, [StreamID])] = [:]
+            for d in batch { ids[ObjectIdentifier(d.group), default: (d.group, [])].1.append(d.id) }
+            for (key, (g, wanted)) in ids {
+                let sorted = Array(Set(wanted)).sorted()
+                var found: [StreamID: LedgerRecord] = [:]
+                for case let r? in ledger.records(topic: g.topic, ids: sorted) { found[r.id] = r }
+                records[key] = found
+            }
+        }
+        let topic = Array("dead.\(a.id)".utf8)
+        for d in batch {
+            // Already gone (a second timer for the same task): one dead letter per task.
+            guard d.group.entry(d.id) != nil else { continue }
+            var fields: [([UInt8], [UInt8])] = [
+                (Array("topic".utf8), d.group.topic), (Array("id".utf8), Array(d.id.description.utf8)),
+                (Array("deliveries".utf8), Array(String(d.deliveries).utf8)), (Array("reason".utf8), Array(d.reason.utf8)),
+            ]
+            for f in records[ObjectIdentifier(d.group)]?[d.id]?.fields ?? [] { fields.append((f.name, f.value)) }
+            // Recorded whatever ledger.record and ledger.exclude say: a dead letter
+            // is the only trace of a task that has left the pending list.
+            appendEntry(topic: topic, fields: fields, alwaysRecorded: true)
+            groups.ack(d.group, d.id)
+            a.countDeadLettered()
+            log.warn("task dead-lettered", ["agent": .string(a.id), "topic": .string(String(decoding: d.group.topic, as: UTF8.self)),
+                                            "id": .string(d.id.description), "deliveries": .int(d.deliveries),
+                                            "reason": .string(d.reason)])
+        }
     }
 
     /// Appends an entry as the kernel (dead letters, built-in results when
@@ -423,4 +460,12 @@ extension Kernel {
             a.dirty = true
         }
     }
+}
+
+/// A task to dead-letter, with the reason fixed when it was given up.
+private struct DeadLetter {
+    let group: ConsumerGroup
+    let id: StreamID
+    let deliveries: Int
+    let reason: String
 }

@@ -1,0 +1,71 @@
+import Foundation
+import Testing
+
+/// The next-task search walks a long run of tasks that cannot go out (here
+/// 100,000 to dead-letter in a row) in a loop: no deep recursion, and the
+/// next valid task still arrives.
+@Suite struct TaskBacklogTests {
+    static let backlog = 100_000
+    /// XADDs sent before their replies are read.
+    static let chunk = 10_000
+
+    static let config = """
+        ledger:
+          fsync: "no"
+        agents:
+          - id: w
+            subscribes: ["bk"]
+            max_deliver: 1
+        """
+
+    /// Reads until the text received ends with `suffix` (or 120 s pass).
+    func read(_ c: RawClient, endingWith suffix: String) -> String {
+        var out = ""
+        let deadline = Date().addingTimeInterval(120)
+        while !out.hasSuffix(suffix) && Date() < deadline { out += c.readAvailable(quiet: 0.05) }
+        return out
+    }
+
+    @Test func aHundredThousandTasksToDeadLetterInARowDoNotStopTheNextOne() throws {
+        let first = try ServerProcess(config: Self.config, logLevel: "info")
+        let c = try RawClient(port: first.port)
+        for start in stride(from: 1, through: Self.backlog, by: Self.chunk) {
+            var script = ""
+            for i in start..<start + Self.chunk { script += "XADD bk \(i)-1 payload x\r\n" }
+            c.send(script + "PING\r\n")
+            let replies = read(c, endingWith: "+PONG\r\n")
+            #expect(replies.hasSuffix("$\("\(start + Self.chunk - 1)-1".count)\r\n\(start + Self.chunk - 1)-1\r\n+PONG\r\n"))
+        }
+        // A Redis client reads them all as the agent's group: all pending, delivered once.
+        c.send("XREADGROUP GROUP w reader STREAMS bk >\r\nXADD bk \(Self.backlog + 1)-1 payload next\r\nPING\r\n")
+        let read = read(c, endingWith: "+PONG\r\n")
+        #expect(read.hasSuffix("$\("\(Self.backlog + 1)-1".count)\r\n\(Self.backlog + 1)-1\r\n+PONG\r\n"))
+        c.send("XPENDING bk w\r\n")
+        #expect(c.readAvailable().hasPrefix("*4\r\n:\(Self.backlog)\r\n"))
+        _ = first.terminate()
+
+        // After the restart every pending task is due at once, and each has
+        // been delivered max_deliver (1) times: all dead-lettered in one search.
+        let second = try ServerProcess(config: Self.config, logLevel: "info", ledgerDirectory: first.ledgerDirectory)
+        let instance = try RawClient(port: second.port)
+        let tasks = RESPReader(instance)
+        instance.send("AGENT JOIN w\r\n")
+        // The reply leaves with the pass that searches (generous bounds: a loaded debug build).
+        #expect(tasks.next(timeout: 120) == .simple("OK"))
+        let task = tasks.next(timeout: 120)
+        #expect(task?.strings == ["task", "bk", "\(Self.backlog + 1)-1", "1", "next"], "\(task?.description ?? "no task")")
+        let q = try RawClient(port: second.port)
+        let counts = RESPReader(q)
+        q.send("XLEN dead.w\r\nXPENDING bk w\r\n")
+        #expect(counts.next(timeout: 30) == .integer(Self.backlog))
+        #expect(counts.next(timeout: 30)?.strings.first == "1")
+        // Each dead letter names its task and carries the task's fields.
+        q.send("XRANGE dead.w - + COUNT 1\r\nXREVRANGE dead.w + - COUNT 1\r\n")
+        for expected in ["1-1", "\(Self.backlog)-1"] {
+            guard case .array(let entries)? = counts.next(timeout: 30), case .array(let entry)? = entries.first,
+                  entry.count == 2 else { Issue.record("no dead letter for \(expected)"); continue }
+            let fields = entry[1].strings
+            #expect(fields == ["topic", "bk", "id", expected, "deliveries", "1", "reason", "instance gone, delivered 1 times", "payload", "x"])
+        }
+    }
+}
