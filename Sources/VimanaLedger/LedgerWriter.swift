@@ -152,6 +152,12 @@ final class LedgerWriter: @unchecked Sendable {
     /// The active segment's directory entry is not yet known durable (it
     /// was just created): the next fsync of the segment includes the directory.
     private var directorySyncPending = false
+    /// A seal is due and waits for the fsync in flight. Until it is made no
+    /// other fsync starts: under a steady stream of appends the sync thread
+    /// chains one fsync after another, and a seal that only looked for an
+    /// idle moment never found one (a 1.2 GB active segment under `fsync:
+    /// no`, restarts 60 times slower).
+    private var sealWaiting = false
     /// A sealed segment whose final index is still to be written.
     private var sealedIndexPending: (name: String, index: SegmentIndex)?
     /// After `stop`: everything before this sequence is on stable storage.
@@ -356,14 +362,15 @@ final class LedgerWriter: @unchecked Sendable {
             close(due.fd)
             // The next fsync starts at once when one is due already (`always`:
             // frames written while this one ran).
-            let (failed, next) = state.withLock { _ in
+            let (failed, next, seal) = state.withLock { _ in
                 let failed = synced(due, result, started: started)
-                return (failed, startSyncIfDue())
+                return (failed, startSyncIfDue(), sealWaiting)
             }
             if next { syncWakeup.signal() }
-            // A failure is the writer thread's to repair; a batch left to it
-            // while this ran is written now.
-            if failed || !queue.withLock({ $0.isEmpty }) { wake() }
+            // A failure is the writer thread's to repair, a seal that waited
+            // for this fsync is made, and a batch left to it while this ran
+            // is written now.
+            if failed || seal || !queue.withLock({ $0.isEmpty }) { wake() }
         }
         syncDone.signal()
     }
@@ -397,6 +404,9 @@ final class LedgerWriter: @unchecked Sendable {
             if !taken.isEmpty {
                 try write(taken)
                 taken.removeAll(keepingCapacity: true)
+            } else if sealWaiting && shouldRoll() {
+                // The fsync it waited for has ended and nothing was queued since.
+                try roll()
             }
             if failure != nil {
                 failure = nil
@@ -428,7 +438,7 @@ final class LedgerWriter: @unchecked Sendable {
     /// Hands an fsync to the sync thread when the policy wants one and none
     /// is in flight; true when the caller must signal it.
     private func startSyncIfDue() -> Bool {
-        guard failure == nil, syncInFlight == nil,
+        guard failure == nil, syncInFlight == nil, !sealWaiting,
               unsyncedSequence > syncedSequence || directorySyncPending else { return false }
         let due = settings.fsync == .always || unsynced.readableBytes >= Self.maxUnsyncedBytes
             || (settings.fsync == .everysec && Clock.monotonicNanos() - lastSyncNanos >= 1_000_000_000)
@@ -570,10 +580,15 @@ final class LedgerWriter: @unchecked Sendable {
     }
 
     private func shouldRoll() -> Bool {
-        // Sealing waits for the fsync in flight: one fsync of a segment at a time.
-        guard index.recordCount > 0, syncInFlight == nil else { return false }
-        return segmentSize >= settings.segmentBytes
-            || Clock.monotonicNanos() - segmentOpenedNanos >= settings.segmentAgeNanos
+        guard index.recordCount > 0, segmentSize >= settings.segmentBytes
+            || Clock.monotonicNanos() - segmentOpenedNanos >= settings.segmentAgeNanos else { return false }
+        // Sealing waits for the fsync in flight (one fsync of a segment at a
+        // time), and keeps the next one from starting (`sealWaiting`).
+        guard syncInFlight == nil else {
+            sealWaiting = true
+            return false
+        }
+        return true
     }
 
     /// Seals the active segment and starts the next one. The sealed segment
@@ -585,6 +600,7 @@ final class LedgerWriter: @unchecked Sendable {
     /// sealed index is written after the step (`writeSealedIndex`).
     private func roll() throws(LedgerIOError) {
         try sync()
+        sealWaiting = false
         var sealedIndex = index
         sealedIndex.sealed = true
         let next = index.nextSequence

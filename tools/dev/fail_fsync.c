@@ -9,6 +9,10 @@
  * would leave (fsyncgate: after a failed fsync the page cache cannot be
  * trusted). Every other call goes straight to the C library.
  *
+ * With $VIMANA_FSYNC_DELAY_MS set, every fsync of a segment first sleeps that
+ * many milliseconds: a slow disk, on which the ledger's fsyncs follow one
+ * another without a gap while appends keep coming.
+ *
  *   cc -shared -fPIC -O2 -o fail_fsync.so tools/dev/fail_fsync.c -ldl
  */
 #define _GNU_SOURCE
@@ -57,10 +61,16 @@ static int failing(void) {
     return flag != NULL && access(flag, F_OK) == 0;
 }
 
+static void delay(void) {
+    const char *ms = getenv("VIMANA_FSYNC_DELAY_MS");
+    if (ms != NULL) usleep((useconds_t)atoi(ms) * 1000);
+}
+
 static int intercept(int fd, int (*real)(int)) {
     struct stat st;
     char path[4096];
     if (fd < 0 || !is_segment(fd, path) || fstat(fd, &st) != 0) return real(fd);
+    delay();
     pthread_mutex_lock(&lock);
     off_t *good = good_size(&st);
     int rc;

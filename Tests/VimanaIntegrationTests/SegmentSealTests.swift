@@ -1,0 +1,41 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// LEDGER.md §2: a segment is sealed on the first append after it passes
+/// `segment_bytes`, however busy the writer is.
+@Suite struct SegmentSealTests {
+    /// A slow disk (every fsync takes 50 ms) under `fsync: always`, and a
+    /// publisher whose PUBLISH replies do not wait for the disk: fsyncs follow
+    /// one another without a gap. Sealing once waited for a moment with no
+    /// fsync in flight and never found one, so the active segment grew
+    /// without bound (1.2 GB under `fsync: no` in the restart benchmark), and
+    /// restarts, compaction and retention with it.
+    @Test func segmentsSealWhileFsyncsFollowOneAnother() throws {
+        let shim = try FsyncShim.path()
+        let server = try ServerProcess(arguments: ["--fsync", "always"], config: "ledger:\n  segment_bytes: 64KiB\n",
+                                       logLevel: "info",
+                                       environment: ["LD_PRELOAD": shim, "VIMANA_FSYNC_DELAY_MS": "50"])
+        defer { server.stop() }
+        let c = try RawClient(port: server.port)
+        let replies = RESPReader(c)
+        var g = SystemRandomNumberGenerator()
+        // 40 rounds of 100 messages of 1,000 random hex digits: about 4 MB of
+        // records, 2 MB written (hex deflates to half), some 30 segments' worth.
+        for round in 0..<40 {
+            var batch = ""
+            for _ in 0..<100 {
+                var hex = ""
+                for _ in 0..<63 { hex += String(g.next() as UInt64, radix: 16) }
+                batch += "PUBLISH t \(hex.prefix(1000))\r\n"
+            }
+            c.send(batch)
+            for _ in 0..<100 { #expect(replies.next(timeout: 30) == .integer(0), "round \(round)") }
+        }
+        // Read while the writer is still busy with them: a seal must not need a pause.
+        let segments = infoField(server, "ledger_segments").flatMap { Int($0) } ?? 0
+        #expect(segments >= 8, "segments: \(segments)")
+    }
+}
