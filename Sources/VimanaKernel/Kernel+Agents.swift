@@ -293,18 +293,19 @@ extension Kernel {
         // instance has room: given back (their slots free; not journaled, as
         // after a restart every pending task is due at once anyway), or
         // dead-lettered after max_deliver deliveries.
+        // Dead letters decided in this pass, written at its end.
         var dead: [DeadLetter] = []
+        defer { deadLetter(a, &dead) }
         while let (g, p) = a.nextExpired(now: now) {
             if p.deliveries >= a.config.maxDeliver {
                 dead.append(deadLetter(a, g, p, ackWaitOver: true))
-                if dead.count == Self.deadLetterBatch { deadLetter(a, &dead) }
+                if dead.count == Self.deadLetterBatch { return resumeNextPass(a) }
             } else {
                 g.setEligible(p.id, atMillis: wall)
             }
         }
-        deadLetter(a, &dead)
         while var i = a.instanceWithRoom() {
-            guard let (g, record, previous) = nextTask(a, ledger: ledger, now: now) else { break }
+            guard let (g, record, previous) = nextTask(a, ledger: ledger, now: now, dead: &dead) else { break }
             if let previous, a.instances[i].consumer == previous, let other = a.instanceWithRoom(avoiding: previous) {
                 i = other
             }
@@ -322,13 +323,17 @@ extension Kernel {
 
     /// The next task for `a`: a task given back whose time came first (with
     /// the consumer it was last delivered to), else the next new entry.
-    private func nextTask(_ a: AgentRuntime, ledger: Ledger, now: Int64) -> (ConsumerGroup, LedgerRecord, [UInt8]?)? {
-        var dead: [DeadLetter] = []
-        defer { deadLetter(a, &dead) }
+    /// Tasks given up are added to `dead`; when it is full the search ends
+    /// for this pass (nil) and goes on in the next.
+    private func nextTask(_ a: AgentRuntime, ledger: Ledger, now: Int64,
+                          dead: inout [DeadLetter]) -> (ConsumerGroup, LedgerRecord, [UInt8]?)? {
         while let (g, p) = a.nextGivenBack(now: now) {
             if p.deliveries >= a.config.maxDeliver {
                 dead.append(deadLetter(a, g, p, ackWaitOver: false))
-                if dead.count == Self.deadLetterBatch { deadLetter(a, &dead) }
+                if dead.count == Self.deadLetterBatch {
+                    resumeNextPass(a)
+                    return nil
+                }
                 continue
             }
             if let record = ledger.range(topic: g.topic, from: p.id, to: p.id, count: 1).first {
@@ -366,11 +371,22 @@ extension Kernel {
         markPending(c)
     }
 
-    /// At most this many dead letters are looked up in the ledger together:
-    /// one pass over their stretch instead of one index stretch inflated per
-    /// task (100,000 due at once after a restart took minutes one by one),
-    /// and a bound on the records held at once.
-    static let deadLetterBatch = 4096
+    /// At most this many dead letters are decided in one pass of the loop
+    /// and looked up in the ledger together: one pass over their stretch
+    /// instead of one index stretch inflated per task (100,000 due at once
+    /// after a restart took minutes one by one), and the other clients are
+    /// served between batches rather than after the whole backlog.
+    static let deadLetterBatch = 1024
+    /// Up to this many dead letters in a batch get a log line each; more get
+    /// one line for the batch (each is in `dead.<agent>` with its reason).
+    static let deadLettersLoggedOneByOne = 16
+
+    /// The agent has more to do than one pass may take: pumped again in the
+    /// next pass, which comes at once (other clients' events first).
+    private func resumeNextPass(_ a: AgentRuntime) {
+        a.dirty = true
+        loop.waker.wake()
+    }
 
     /// Gives up on a task delivered max_deliver times, when its last
     /// ack_wait ran out (`ackWaitOver`) or it was given back. The reason is
@@ -403,9 +419,12 @@ extension Kernel {
             }
         }
         let topic = Array("dead.\(a.id)".utf8)
+        var written: [ObjectIdentifier: (ConsumerGroup, [StreamID])] = [:]
+        var seen = Set<TaskKey>()
         for d in batch {
-            // Already gone (a second timer for the same task): one dead letter per task.
-            guard d.group.entry(d.id) != nil else { continue }
+            // One dead letter per task (a second timer for the same task, or one already gone).
+            guard seen.insert(TaskKey(group: ObjectIdentifier(d.group), id: d.id)).inserted,
+                  d.group.entry(d.id) != nil else { continue }
             var fields: [([UInt8], [UInt8])] = [
                 (Array("topic".utf8), d.group.topic), (Array("id".utf8), Array(d.id.description.utf8)),
                 (Array("deliveries".utf8), Array(String(d.deliveries).utf8)), (Array("reason".utf8), Array(d.reason.utf8)),
@@ -414,11 +433,24 @@ extension Kernel {
             // Recorded whatever ledger.record and ledger.exclude say: a dead letter
             // is the only trace of a task that has left the pending list.
             appendEntry(topic: topic, fields: fields, alwaysRecorded: true)
-            groups.ack(d.group, d.id)
+            written[ObjectIdentifier(d.group), default: (d.group, [])].1.append(d.id)
             a.countDeadLettered()
-            log.warn("task dead-lettered", ["agent": .string(a.id), "topic": .string(String(decoding: d.group.topic, as: UTF8.self)),
-                                            "id": .string(d.id.description), "deliveries": .int(d.deliveries),
-                                            "reason": .string(d.reason)])
+            if batch.count <= Self.deadLettersLoggedOneByOne {
+                log.warn("task dead-lettered", ["agent": .string(a.id), "topic": .string(String(decoding: d.group.topic, as: UTF8.self)),
+                                                "id": .string(d.id.description), "deliveries": .int(d.deliveries),
+                                                "reason": .string(d.reason)])
+            }
+        }
+        // One pass over each group's pending list (one ack each moves the rest of it every time).
+        var count = 0
+        for (g, ids) in written.values {
+            count += groups.ack(g, ids).count
+        }
+        if batch.count > Self.deadLettersLoggedOneByOne {
+            log.warn("tasks dead-lettered", ["agent": .string(a.id), "count": .int(count),
+                                             "first_id": .string(batch.first?.id.description ?? ""),
+                                             "last_id": .string(batch.last?.id.description ?? ""),
+                                             "reasons": .string("see dead.\(a.id)")])
         }
     }
 
@@ -468,4 +500,10 @@ private struct DeadLetter {
     let id: StreamID
     let deliveries: Int
     let reason: String
+}
+
+/// A pending task, as a set element.
+private struct TaskKey: Hashable {
+    let group: ObjectIdentifier
+    let id: StreamID
 }

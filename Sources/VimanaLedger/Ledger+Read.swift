@@ -68,10 +68,12 @@ extension Ledger {
             }
             if missing == 0 { return out }
         }
+        let limit = lastTailSequence(topic)
         topic.withUnsafeBytes { name in
             for batch in tail.live + (current.map { [$0] } ?? []) {
+                if batch.firstSequence > limit { return }
                 var s = batch.firstSequence
-                while s < batch.nextSequence {
+                while s < batch.nextSequence && s <= limit {
                     if let id = batch.id(s, on: name) {
                         // A topic's IDs grow with its sequences: nothing wanted lies further on.
                         if id > last { return }
@@ -173,9 +175,22 @@ extension Ledger {
             let mid = (lo + hi) / 2
             if batches[mid].nextSequence <= fromSequence { lo = mid + 1 } else { hi = mid }
         }
-        for batch in batches[lo...] where !batch.read(filter, reverse: false, visit: collect) { return out }
-        if let current { _ = current.read(filter, reverse: false, visit: collect) }
+        let limit = lastTailSequence(topic)
+        for batch in batches[lo...] {
+            if batch.firstSequence > limit { return out }
+            if !batch.read(filter, reverse: false, visit: collect) { return out }
+        }
+        if let current, current.firstSequence <= limit { _ = current.read(filter, reverse: false, visit: collect) }
         return out
+    }
+
+    /// The highest sequence in memory that can hold an entry of `topic`: its
+    /// last entry's, 0 when it has had none since the ledger opened (memory
+    /// holds only what was appended since). Walks of the in-memory tail stop
+    /// there: records of other topics appended after it (a stream of dead
+    /// letters after a lookup's task, say) are not looked at one by one.
+    private func lastTailSequence(_ topic: [UInt8]) -> UInt64 {
+        stream(topic)?.lastSequence ?? 0
     }
 
     private func backward(_ topic: [UInt8], _ from: StreamID, _ to: StreamID, _ count: Int) -> [LedgerRecord] {
@@ -185,8 +200,10 @@ extension Ledger {
             out.append(r)
             return out.count < count
         }
-        for batch in (current.map { [$0] } ?? []) + tail.live.reversed()
-        where !batch.read(filter, reverse: true, visit: collect) { return out }
+        let limit = lastTailSequence(topic)
+        for batch in (current.map { [$0] } ?? []) + tail.live.reversed() where batch.firstSequence <= limit {
+            if !batch.read(filter, reverse: true, visit: collect) { return out }
+        }
         for view in segments.reversed() where view.index.firstSequence < filter.below {
             guard let plan = readPlan(view, filter, reverse: true) else { continue }
             if readNow(plan, view, filter, reverse: true, visit: collect) { return out }
