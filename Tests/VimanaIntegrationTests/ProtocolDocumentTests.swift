@@ -108,8 +108,9 @@ import Testing
             """)
     }
 
-    /// Protocol/AGENTS.md's examples (the §3 session, the §7 AGENTS reply),
-    /// replayed byte for byte against a server with the agents they name.
+    /// Protocol/AGENTS.md's examples (the §3 session, the §4 request and
+    /// reply, the §7 AGENTS reply), replayed byte for byte against a server
+    /// with the agents they name.
     @Test func agentsDocumentExamplesHoldByteForByte() throws {
         let doc = CompatibilityTests.packageRoot.appendingPathComponent("Protocol/AGENTS.md").path
         try CompatibilityTests.runAgainstServer("tools/compat/protocol_examples.py", interpreter: "python3", config: """
