@@ -136,6 +136,35 @@ import Testing
         #expect(run.output.contains("OK: 0 shell commands, 0 Python and 2 YAML examples, 0 netcat blocks"), "\(run.output)")
     }
 
+    /// Every fenced block of AGENTS.md and LEDGER.md is run by a test:
+    /// AGENTS.md's ```resp blocks are replayed and its ```yaml blocks checked
+    /// (above), LEDGER.md's ```python (§7) is run by ledger_example.py
+    /// (LedgerReaderTests). The only others are AGENTS.md §3's grammar line
+    /// and push layout, which show notation, not bytes. An example added
+    /// untagged, which nothing would run, fails here.
+    @Test func everyExampleOfAgentsAndLedgerIsRunByATest() throws {
+        let notation: Set<String> = ["AGENT JOIN <agent-id>", ">5"]
+        for (name, run) in [("AGENTS.md", ["resp", "yaml"]), ("LEDGER.md", ["python"])] {
+            let url = CompatibilityTests.packageRoot.appendingPathComponent("Protocol/\(name)")
+            let lines = try String(contentsOf: url, encoding: .utf8).components(separatedBy: "\n")
+            var blocks = 0
+            var i = 0
+            while i < lines.count {
+                if lines[i].hasPrefix("```") {
+                    let tag = lines[i].dropFirst(3).trimmingCharacters(in: .whitespaces)
+                    let first = i + 1 < lines.count ? lines[i + 1] : ""
+                    #expect(run.contains(tag) || (tag.isEmpty && notation.contains(first)),
+                            "\(name):\(i + 1): a ```\(tag) block that no test runs, beginning \(first)")
+                    blocks += 1
+                    i += 1
+                    while i < lines.count && lines[i] != "```" { i += 1 }
+                }
+                i += 1
+            }
+            #expect(blocks > 0, "\(name): no fenced blocks found")
+        }
+    }
+
     /// The document's /health example, numbers aside, is what a server with
     /// that agent and one joined instance answers; its Content-Length is its body's.
     @Test func healthExampleIsWhatTheServerAnswers() throws {
