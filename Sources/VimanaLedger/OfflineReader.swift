@@ -59,6 +59,9 @@ public final class OfflineReader {
     public private(set) var position: Position?
     /// Notes on what was passed over (gaps between segments), for stderr.
     public var notes: [String] = []
+    /// Gaps and overlaps between segments passed over that no file in
+    /// `damaged/` explains: damage (LEDGER.md §1), a segment missing or wrong.
+    public private(set) var unexplainedGaps = 0
 
     private let scanner: SegmentScanner
     private var openSegment: String?
@@ -130,9 +133,11 @@ public final class OfflineReader {
             if next.firstSequence != p.sequence {
                 let gap = SequenceGap(first: p.sequence, next: next.firstSequence)
                 let repaired = next.firstSequence > p.sequence && LedgerDirectory.repairedGaps(in: directory).contains(gap)
+                if !repaired { unexplainedGaps += 1 }
                 notes.append("segment \(next.name) starts at sequence \(next.firstSequence), "
                              + "but \(p.segment) ends before \(p.sequence)"
-                             + (repaired ? " (\(gap) lost to damage; vimana ledger repair kept its bytes in \(LedgerDirectory.damagedDirectory)/)" : ""))
+                             + (repaired ? " (\(gap) lost to damage; vimana ledger repair kept its bytes in \(LedgerDirectory.damagedDirectory)/)"
+                                : ": a segment is missing or wrong (no file in \(LedgerDirectory.damagedDirectory)/ names the gap)"))
             }
             position = Position(segment: next.name, offset: 0, sequence: next.firstSequence)
         }

@@ -65,7 +65,8 @@ enum LedgerRead {
                 if !reader.skipDamage() { break reading }
             }
         }
-        return status
+        // A segment missing or overlapping is damage too (LEDGER.md §1), though the records around it print.
+        return reader.unexplainedGaps > 0 ? 1 : status
     }
 
     // MARK: - tail

@@ -71,6 +71,23 @@ import Testing
         }
     }
 
+    /// The reader of Protocol/LEDGER.md §7, run as written by
+    /// tools/compat/ledger_example.py (extracted from the document itself):
+    /// it reads exactly the records `vimana ledger dump --json` prints for a
+    /// ledger the server wrote, and raises its `Damage` at the frame where
+    /// `vimana ledger verify` finds damage, for each check a frame, a record
+    /// and the list of segments must pass. So §7 breaks this test when it
+    /// drifts from the format.
+    @Test func ledgerDocumentReaderReadsWhatTheServerWroteAndStopsAtDamage() throws {
+        let script = Self.root.appendingPathComponent("tools/compat/ledger_example.py").path
+        let run = try CompatibilityTests.runTool(["python3", script, "--vimana", ServerProcess.binaryPath], timeout: 300)
+        #expect(run.status == 0 && !run.timedOut, """
+            ledger_example.py \(run.timedOut ? "timed out" : "exited with status \(run.status)"); its output:
+            \(run.output)
+            """)
+        #expect(run.output.contains("ledger_example: OK: "), "\(run.output)")
+    }
+
     /// `vimana ledger dump --json` and `vimana_ledger.py dump --json` print
     /// the same objects for the same records, timestamps included (RFC 3339,
     /// UTC, microseconds), so either can feed the same tools.

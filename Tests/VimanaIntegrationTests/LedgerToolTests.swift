@@ -179,6 +179,50 @@ import Testing
         #expect(d.stderr.contains("vimana ledger repair"), "\(d.stderr)")
     }
 
+    /// A segment missing between two others is damage (LEDGER.md §1): dump
+    /// prints the records around it, says where it is and exits 1, as for
+    /// corruption; the same gap named in damaged/, as `vimana ledger repair`
+    /// leaves one, is read past with exit 0.
+    @Test func dumpExitsOneOnAMissingSegmentUnlessDamagedNamesTheGap() throws {
+        let server = try ServerProcess(config: "ledger:\n  segment_bytes: 64KiB\n  compaction_level: off\n", logLevel: "info")
+        let c = try RawClient(port: server.port)
+        var id = 1_000_000
+        // UUIDs, so that even compressed the records fill several 64 KiB segments.
+        for _ in 0..<40 {
+            var commands = ""
+            for _ in 0..<20 {
+                id += 1
+                commands += RawClient.command(["XADD", "t", "\(id)-1", "v", (0..<20).map { _ in UUID().uuidString }.joined()])
+            }
+            c.send(commands)
+            #expect(c.read(count: 20 * 15).count == 20 * 15)  // $9 1000001-1
+        }
+        #expect(server.terminate() == 0)
+        let dir = try Self.copy(server.ledgerDirectory)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let segments = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".seg") }.sorted()
+        try #require(segments.count >= 3, "\(segments)")
+        let whole = try runVimana(["ledger", "dump", dir])
+        #expect(whole.status == 0 && Self.lines(whole.stdout).count == 800, "\(whole.stderr)")
+
+        let missing = segments[1], after = segments[2]
+        try FileManager.default.removeItem(atPath: dir + "/" + missing)
+        try? FileManager.default.removeItem(atPath: dir + "/" + missing.replacingOccurrences(of: ".seg", with: ".idx"))
+        let first = try #require(Int(missing.prefix(20))), next = try #require(Int(after.prefix(20)))
+        let lost = next - first
+        let gap = try runVimana(["ledger", "dump", dir])
+        #expect(gap.status == 1)
+        #expect(Self.lines(gap.stdout).count == 800 - lost)
+        #expect(gap.stderr.contains("segment \(after) starts at sequence") && gap.stderr.contains("missing or wrong"), "\(gap.stderr)")
+
+        try FileManager.default.createDirectory(atPath: dir + "/damaged", withIntermediateDirectories: false)
+        let name = String(format: "%020d-%020d.", first, next) + missing + ".0.damaged"
+        #expect(FileManager.default.createFile(atPath: dir + "/damaged/" + name, contents: Data()))
+        let repaired = try runVimana(["ledger", "dump", dir])
+        #expect(repaired.status == 0, "\(repaired.stderr)")
+        #expect(Self.lines(repaired.stdout).count == 800 - lost)
+    }
+
     @Test func verifyReportsATornTailAndDumpStopsBeforeIt() throws {
         let server = try Self.writeLedger()
         let dir = try Self.copy(server.ledgerDirectory)

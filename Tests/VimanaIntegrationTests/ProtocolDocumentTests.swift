@@ -108,8 +108,9 @@ import Testing
             """)
     }
 
-    /// Protocol/AGENTS.md's examples (the §3 session, the §7 AGENTS reply),
-    /// replayed byte for byte against a server with the agents they name.
+    /// Protocol/AGENTS.md's examples (the §3 session, the §4 request and
+    /// reply, the §7 AGENTS reply), replayed byte for byte against a server
+    /// with the agents they name.
     @Test func agentsDocumentExamplesHoldByteForByte() throws {
         let doc = CompatibilityTests.packageRoot.appendingPathComponent("Protocol/AGENTS.md").path
         try CompatibilityTests.runAgainstServer("tools/compat/protocol_examples.py", interpreter: "python3", config: """
@@ -121,6 +122,47 @@ import Testing
                 enabled: false
                 subscribes: ["tasks.civic"]
             """, extraArguments: ["--doc", doc])
+    }
+
+    /// Protocol/AGENTS.md's phoenix.yaml snippets (§1's declaration, §8's
+    /// built-in), each through `vimana check` as tools/compat/readme_examples.py
+    /// runs a document's ```yaml blocks: the snippets a reader copies load.
+    @Test func agentsDocumentConfigurationsPassCheck() throws {
+        let doc = CompatibilityTests.packageRoot.appendingPathComponent("Protocol/AGENTS.md").path
+        let script = CompatibilityTests.packageRoot.appendingPathComponent("tools/compat/readme_examples.py").path
+        let run = try CompatibilityTests.runTool(["python3", script, "--vimana", ServerProcess.binaryPath, "--doc", doc],
+                                                 timeout: 120)
+        #expect(run.status == 0 && !run.timedOut, "readme_examples.py --doc AGENTS.md: \(run.output)")
+        #expect(run.output.contains("OK: 0 shell commands, 0 Python and 2 YAML examples, 0 netcat blocks"), "\(run.output)")
+    }
+
+    /// Every fenced block of AGENTS.md and LEDGER.md is run by a test:
+    /// AGENTS.md's ```resp blocks are replayed and its ```yaml blocks checked
+    /// (above), LEDGER.md's ```python (§7) is run by ledger_example.py
+    /// (LedgerReaderTests). The only others are AGENTS.md §3's grammar line
+    /// and push layout, which show notation, not bytes. An example added
+    /// untagged, which nothing would run, fails here.
+    @Test func everyExampleOfAgentsAndLedgerIsRunByATest() throws {
+        let notation: Set<String> = ["AGENT JOIN <agent-id>", ">5"]
+        for (name, run) in [("AGENTS.md", ["resp", "yaml"]), ("LEDGER.md", ["python"])] {
+            let url = CompatibilityTests.packageRoot.appendingPathComponent("Protocol/\(name)")
+            let lines = try String(contentsOf: url, encoding: .utf8).components(separatedBy: "\n")
+            var blocks = 0
+            var i = 0
+            while i < lines.count {
+                if lines[i].hasPrefix("```") {
+                    let tag = lines[i].dropFirst(3).trimmingCharacters(in: .whitespaces)
+                    let first = i + 1 < lines.count ? lines[i + 1] : ""
+                    #expect(run.contains(tag) || (tag.isEmpty && notation.contains(first)),
+                            "\(name):\(i + 1): a ```\(tag) block that no test runs, beginning \(first)")
+                    blocks += 1
+                    i += 1
+                    while i < lines.count && lines[i] != "```" { i += 1 }
+                }
+                i += 1
+            }
+            #expect(blocks > 0, "\(name): no fenced blocks found")
+        }
     }
 
     /// The document's /health example, numbers aside, is what a server with

@@ -14,9 +14,12 @@ line of a block is one of:
     T: text      client 1 types this line at a terminal: the text exactly as
                  written (no escapes) followed by \\n, which is what netcat sends
     S: bytes     client 1 must receive exactly these bytes next (same escapes;
-                 {int} stands for any integer, such as a client id)
+                 {int} stands for any integer, such as a client id, and {ID}
+                 for any stream ID, ms-seq, which the block remembers)
     S: <closed>  the server must close client 1's connection
     C2: T2: S2:  the same for client 2 (any digit: clients 1-9)
+    {ID} in a C: or T: line is the stream ID an S: line of the same block
+                 last matched with {ID} (an ID the server chose, sent back)
     # ...        a comment
 
 Connections open at their first use and close at the end of the block; after
@@ -54,9 +57,28 @@ def unescape(text):
 
 
 def pattern(text):
-    """A regex for an S: field: literal bytes with {int} as an integer."""
-    parts = text.split("{int}")
-    return re.compile(b"-?[0-9]+".join(re.escape(unescape(p)) for p in parts), re.S)
+    """A regex for an S: field: literal bytes with {int} as an integer and
+    {ID} as a stream ID (the last {ID} of the line is the group `ID`)."""
+    parts = re.split(r"(\{int\}|\{ID\})", text)
+    last_id = max((i for i, p in enumerate(parts) if p == "{ID}"), default=None)
+    regex = b""
+    for i, part in enumerate(parts):
+        if i % 2 == 0:
+            regex += re.escape(unescape(part))
+        elif part == "{int}":
+            regex += b"-?[0-9]+"
+        else:
+            regex += b"(?P<ID>[0-9]+-[0-9]+)" if i == last_id else b"[0-9]+-[0-9]+"
+    return re.compile(regex, re.S)
+
+
+def sent(text, remembered, where):
+    """A C:/T: field with {ID} replaced by the stream ID last matched."""
+    if "{ID}" not in text:
+        return text
+    if remembered is None:
+        raise Failure(f"{where}: {{ID}} before any S: line matched one")
+    return text.replace("{ID}", remembered)
 
 
 def blocks(path, shown, tag):
@@ -113,6 +135,7 @@ class Client:
 
 def run_block(host, port, path, lines):
     clients = {}
+    remembered = None   # the stream ID an S: line last matched with {ID}
     try:
         for n, kind, who, text in lines:
             where = f"{path}:{n}"
@@ -120,9 +143,9 @@ def run_block(host, port, path, lines):
                 clients[who] = Client(host, port)
             c = clients[who]
             if kind == "C":
-                c.sock.sendall(unescape(text))
+                c.sock.sendall(unescape(sent(text, remembered, where)))
             elif kind == "T":
-                c.sock.sendall(text.encode("utf-8") + b"\n")
+                c.sock.sendall(sent(text, remembered, where).encode("utf-8") + b"\n")
             elif text == "<closed>":
                 deadline = time.monotonic() + WAIT
                 while not c.closed and not c.buffer and time.monotonic() < deadline:
@@ -138,6 +161,8 @@ def run_block(host, port, path, lines):
                     m = want.match(c.buffer)
                     if m:
                         c.buffer = c.buffer[m.end():]
+                        if "ID" in want.groupindex:
+                            remembered = m.group("ID").decode("ascii")
                         break
                     if time.monotonic() >= deadline or (c.closed and not c.fill(0)):
                         state = " (connection closed)" if c.closed else ""

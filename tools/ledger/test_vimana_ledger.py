@@ -604,6 +604,29 @@ class InvalidFrameTests(LedgerTestCase):
         # A gap that no repair left is a problem too (a segment is missing).
         self.assertIn("problem: %s: frame 0 at offset 0: gap" % mf.segment_name(10), out)
 
+    def test_a_missing_segment_stops_the_read_unless_damaged_names_the_gap(self):
+        # LEDGER.md section 1: a gap between segments is damage, except where
+        # damaged/ names it; section 7's reader checks it, and so must this one.
+        os.makedirs(self.dir)
+        for first in (1, 10):
+            with open(os.path.join(self.dir, mf.segment_name(first)), "wb") as f:
+                f.write(mf.encode_frame(first, 2, self.rec(first) + self.rec(first + 1)))
+        got, err = read_all(self.dir)
+        self.assertEqual((err.segment, err.frame, err.offset, err.kind), (mf.segment_name(10), 0, 0, vl.SEQUENCE))
+        self.assertIn("gap", str(err))
+        self.assertEqual([r["seq"] for r in got], [1, 2])
+        # dump goes on past it, as past corruption, and says so.
+        code, out, err_text = run_cli("dump", self.dir)
+        self.assertEqual((code, len(out.splitlines())), (1, 4))
+        self.assertIn("%s: frame 0 at offset 0: sequence discontinuity: gap" % mf.segment_name(10), err_text)
+        os.makedirs(os.path.join(self.dir, "damaged"))
+        with open(os.path.join(self.dir, "damaged", "%020d-%020d.%s.0.damaged" % (3, 10, mf.segment_name(1))), "wb"):
+            pass
+        got, err = read_all(self.dir)
+        self.assertIsNone(err)
+        self.assertEqual([r["seq"] for r in got], [1, 2, 10, 11])
+        self.assertEqual(run_cli("dump", self.dir)[0], 0)
+
     def test_stream_ids_of_a_topic_must_increase(self):
         w = mf.LedgerWriter(self.dir)
         w.append("t", [("a", "1")], stream_id=(5, 1))

@@ -766,12 +766,20 @@ class LedgerReader:
                 if seg.first_seq <= from_seq:
                     start = i
         prev = None  # (segment name, next sequence) of the last segment read whole
+        repaired = repaired_gaps(self.directory)
         for i in range(start, len(segs)):
             seg, last = segs[i], i == len(segs) - 1
             if prev is not None and seg.first_seq < prev[1]:
                 # Segments that overlap are not a torn write: an error even for the last one.
                 raise LedgerError(seg.name, 0, 0, SEQUENCE, "segment starts at sequence %d, %s ended at %d"
                                   % (seg.first_seq, prev[0], prev[1] - 1))
+            if prev is not None and seg.first_seq > prev[1] and (prev[1], seg.first_seq) not in repaired:
+                # A gap that damaged/ does not name: a segment is missing (LEDGER.md section 1).
+                e = LedgerError(seg.name, 0, 0, SEQUENCE, "gap: segment starts at sequence %d, %s ended at %d"
+                                % (seg.first_seq, prev[0], prev[1] - 1))
+                if not self.skip_damage:
+                    raise e
+                self.skipped.append(e)
             next_seq = seg.first_seq
             walk = self._segment_frames(seg, from_seq if i == start else None, last)
             while walk is not None:
