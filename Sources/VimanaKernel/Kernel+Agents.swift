@@ -470,7 +470,11 @@ extension Kernel {
                 }
                 ledger.finishRecord(r.mark, fieldCount: fields.count)
             }
-            let payload = EntryPayload.bytes(fields.map { LedgerRecord.Field(name: $0.0, value: $0.1) })
+            let channel = base.assumingMemoryBound(to: UInt8.self)
+            // Encoded only for someone to receive it (a backlog of dead letters
+            // spent a fifth of its time on JSON nobody read); counted either way.
+            let listened = s.pointee.channels.subscribers(channel, t.count) != nil || s.pointee.patterns.count > 0
+            let payload = listened ? EntryPayload.bytes(fields.map { LedgerRecord.Field(name: $0.0, value: $0.1) }) : []
             payload.withUnsafeBufferPointer { p in
                 _ = publish(base.assumingMemoryBound(to: UInt8.self), t.count, p.baseAddress ?? base.assumingMemoryBound(to: UInt8.self), p.count)
             }
