@@ -1,13 +1,27 @@
 // swift-tools-version:6.0
-// Vimana: a message-bus microkernel. The target graph is the architecture:
+// Vimana: a message-bus microkernel. The target graph is the architecture
+// (docs/ARCHITECTURE.md draws it). Each target and the targets it depends on,
+// checked against the declarations below by ArchitectureTests, as is every
+// import in Sources/ and Tests/:
 //
-//   vimana (CLI) ──► VimanaKernel ──► VimanaEventLoop ──► CLinuxShim
-//        │               ├──► VimanaRESP ───┐
-//        │               ├──► VimanaBus ────┼──► VimanaCore
-//        │               └──► VimanaConfig ─┘ ──► CYAML
-//        └──► VimanaBench ──► VimanaClient ──► VimanaRESP
+//   vimana           → VimanaKernel VimanaConfig VimanaEventLoop VimanaLedger VimanaClient VimanaBench VimanaCore
+//   VimanaKernel     → VimanaCore VimanaRESP VimanaBus VimanaConfig VimanaEventLoop VimanaLedger VimanaAgents VimanaSupervisor CLinuxShim
+//   VimanaAgents     → VimanaCore VimanaBus VimanaLedger VimanaConfig
+//   VimanaLedger     → VimanaCore VimanaBus CZlib
+//   VimanaSupervisor → VimanaCore CLinuxShim
+//   VimanaEventLoop  → VimanaCore CLinuxShim
+//   VimanaConfig     → VimanaCore CYAML
+//   VimanaBench      → VimanaCore VimanaRESP VimanaClient
+//   VimanaClient     → VimanaCore VimanaRESP
+//   VimanaRESP       → VimanaCore
+//   VimanaBus        → VimanaCore
+//   VimanaCore       →
+//   CLinuxShim       →
+//   CYAML            →
+//   CZlib            →
 //
-// No package dependencies: only the toolchain, libyaml and zlib.
+// No package dependencies: only the toolchain, libyaml and zlib (the C
+// targets are system libraries: the shim's header, libyaml, zlib).
 import PackageDescription
 
 // Release builds skip the run-time exclusivity checks (the compile-time ones
@@ -53,7 +67,7 @@ let package = Package(
         // A small blocking RESP client, for the CLI's pub/sub and the load generator.
         .target(name: "VimanaClient", dependencies: ["VimanaCore", "VimanaRESP"], swiftSettings: optimize),
         // `vimana bench`: a native load generator for any RESP server.
-        .target(name: "VimanaBench", dependencies: ["VimanaCore", "VimanaClient"], swiftSettings: optimize),
+        .target(name: "VimanaBench", dependencies: ["VimanaCore", "VimanaRESP", "VimanaClient"], swiftSettings: optimize),
         .target(name: "VimanaSupervisor", dependencies: ["VimanaCore", "CLinuxShim"], swiftSettings: optimize),
         .executableTarget(name: "vimana",
                           dependencies: ["VimanaKernel", "VimanaConfig", "VimanaEventLoop", "VimanaLedger", "VimanaClient",
@@ -64,9 +78,9 @@ let package = Package(
         .testTarget(name: "VimanaBusTests", dependencies: ["VimanaBus"]),
         .testTarget(name: "VimanaAgentsTests", dependencies: ["VimanaAgents", "VimanaConfig", "VimanaLedger", "VimanaCore"]),
         .testTarget(name: "VimanaLedgerTests", dependencies: ["VimanaLedger", "VimanaCore"]),
-        .testTarget(name: "VimanaKernelTests", dependencies: ["VimanaKernel", "VimanaRESP"]),
+        .testTarget(name: "VimanaKernelTests", dependencies: ["VimanaKernel", "VimanaRESP", "VimanaLedger"]),
         .testTarget(name: "VimanaEventLoopTests", dependencies: ["VimanaEventLoop", "VimanaCore"]),
-        .testTarget(name: "VimanaConfigTests", dependencies: ["VimanaConfig"]),
+        .testTarget(name: "VimanaConfigTests", dependencies: ["VimanaConfig", "VimanaCore"]),
         .testTarget(name: "VimanaIntegrationTests", dependencies: ["VimanaCore"]),
         .testTarget(name: "VimanaClientTests", dependencies: ["VimanaClient", "VimanaRESP"]),
         .testTarget(name: "VimanaSupervisorTests", dependencies: ["VimanaSupervisor", "VimanaCore"]),
