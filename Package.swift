@@ -6,8 +6,8 @@
 //
 //   vimana           → VimanaKernel VimanaConfig VimanaEventLoop VimanaLedger VimanaClient VimanaBench VimanaCore
 //   VimanaKernel     → VimanaCore VimanaRESP VimanaBus VimanaConfig VimanaEventLoop VimanaLedger VimanaAgents VimanaSupervisor CLinuxShim
-//   VimanaAgents     → VimanaCore VimanaBus VimanaLedger VimanaConfig
-//   VimanaLedger     → VimanaCore VimanaBus CZlib
+//   VimanaAgents     → VimanaCore VimanaLedger VimanaConfig
+//   VimanaLedger     → VimanaCore CZlib
 //   VimanaSupervisor → VimanaCore CLinuxShim
 //   VimanaEventLoop  → VimanaCore CLinuxShim
 //   VimanaConfig     → VimanaCore CYAML
@@ -43,11 +43,12 @@ let package = Package(
                        providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
 
-        // Bytes, logging, clocks: shared by everything, knows nothing of the network.
+        // Bytes, logging, clocks, Redis's glob matching: shared by everything, knows
+        // nothing of the network.
         .target(name: "VimanaCore", swiftSettings: optimize),
         // RESP2/RESP3 request parser and reply encoder; knows nothing of sockets.
         .target(name: "VimanaRESP", dependencies: ["VimanaCore"], swiftSettings: optimize),
-        // Topics, subscriptions, glob patterns; knows nothing of RESP.
+        // Channel and pattern tables, subscription sets; knows nothing of RESP.
         .target(name: "VimanaBus", dependencies: ["VimanaCore"], swiftSettings: optimize),
         // phoenix.yaml: parsing with libyaml, validation with file:line:column errors.
         .target(name: "VimanaConfig", dependencies: ["VimanaCore", "CYAML"]),
@@ -55,9 +56,9 @@ let package = Package(
         .target(name: "VimanaEventLoop", dependencies: ["VimanaCore", "CLinuxShim"], swiftSettings: optimize),
         // The ledger: zlib-compressed segments on disk, a writer thread, recovery,
         // reads by sequence and stream ID. Knows nothing of the network.
-        .target(name: "VimanaLedger", dependencies: ["VimanaCore", "VimanaBus", "CZlib"], swiftSettings: optimize),
+        .target(name: "VimanaLedger", dependencies: ["VimanaCore", "CZlib"], swiftSettings: optimize),
         // Agents: consumer groups (journaled in the ledger), agent runtimes, built-in agents.
-        .target(name: "VimanaAgents", dependencies: ["VimanaCore", "VimanaBus", "VimanaLedger", "VimanaConfig"],
+        .target(name: "VimanaAgents", dependencies: ["VimanaCore", "VimanaLedger", "VimanaConfig"],
                 swiftSettings: optimize),
         // The kernel: connections, commands, pub/sub delivery, HTTP observability.
         .target(name: "VimanaKernel",
@@ -75,6 +76,7 @@ let package = Package(
                           swiftSettings: optimize),
 
         .testTarget(name: "VimanaRESPTests", dependencies: ["VimanaRESP", "VimanaCore"]),
+        .testTarget(name: "VimanaCoreTests", dependencies: ["VimanaCore"]),
         .testTarget(name: "VimanaBusTests", dependencies: ["VimanaBus"]),
         .testTarget(name: "VimanaAgentsTests", dependencies: ["VimanaAgents", "VimanaConfig", "VimanaLedger", "VimanaCore"]),
         .testTarget(name: "VimanaLedgerTests", dependencies: ["VimanaLedger", "VimanaCore"]),

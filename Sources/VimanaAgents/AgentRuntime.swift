@@ -1,5 +1,4 @@
 import VimanaCore
-import VimanaBus
 import VimanaConfig
 import VimanaLedger
 

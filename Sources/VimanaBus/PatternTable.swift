@@ -1,3 +1,5 @@
+import VimanaCore
+
 /// Glob pattern → subscribers. A publish tests every pattern, as Redis does;
 /// patterns are few in practice and each test is a pointer-walk `Glob` match.
 ///
@@ -66,8 +68,7 @@ public struct PatternTable {
         if entries.isEmpty { return }
         entries.withUnsafeBufferPointer { all in
             for e in all {
-                var skip = false
-                if Glob.match(e.pattern, e.length, channel, length, false, &skip, 0), let ids = e.subscribers.ids {
+                if Glob.matches(e.pattern, e.length, channel, length), let ids = e.subscribers.ids {
                     body(UnsafeBufferPointer(start: e.pattern, count: e.length), ids, e.subscribers.count)
                 }
             }

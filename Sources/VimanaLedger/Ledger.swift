@@ -1,6 +1,5 @@
 import Synchronization
 import VimanaCore
-import VimanaBus
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,4 +1,4 @@
-import VimanaBus
+import VimanaCore
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,4 +1,4 @@
-import VimanaBus
+import VimanaCore
 
 /// `ledger.record` / `ledger.exclude` compiled once: each pattern becomes
 /// "everything", a literal prefix, or a general Redis glob, held in raw

@@ -1,5 +1,5 @@
 import Testing
-@testable import VimanaBus
+@testable import VimanaCore
 
 /// Cases from Redis's own test suite for `stringmatchlen` (keyspace and
 /// util tests) plus the pub/sub topic conventions of Vimana.

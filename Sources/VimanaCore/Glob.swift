@@ -17,6 +17,14 @@ public enum Glob {
         return match(p, pattern.count, s, string.count, ignoringCase, &skipLonger, 0)
     }
 
+    /// The same on raw pointers (the pattern table's hot path).
+    @inlinable @inline(__always)
+    public static func matches(_ pattern: UnsafePointer<UInt8>, _ patternLength: Int,
+                               _ string: UnsafePointer<UInt8>, _ stringLength: Int) -> Bool {
+        var skipLonger = false
+        return match(pattern, patternLength, string, stringLength, false, &skipLonger, 0)
+    }
+
     /// Convenience for cold paths and tests.
     public static func matches(_ pattern: [UInt8], _ string: [UInt8], ignoringCase: Bool = false) -> Bool {
         pattern.withUnsafeBufferPointer { p in
