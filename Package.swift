@@ -4,7 +4,8 @@
 //   vimana (CLI) ──► VimanaKernel ──► VimanaEventLoop ──► CLinuxShim
 //        │               ├──► VimanaRESP ───┐
 //        │               ├──► VimanaBus ────┼──► VimanaCore
-//        │               └──► VimanaConfig ─┘ ──► CYAML
+//        │               └──► VimanaConfig ─┘
+//        ├──► VimanaConfigLoader ──► VimanaConfig, CYAML
 //        └──► VimanaBench ──► VimanaClient ──► VimanaRESP
 //
 // No package dependencies: only the toolchain, libyaml and zlib.
@@ -35,8 +36,11 @@ let package = Package(
         .target(name: "VimanaRESP", dependencies: ["VimanaCore"], swiftSettings: optimize),
         // Topics, subscriptions, glob patterns; knows nothing of RESP.
         .target(name: "VimanaBus", dependencies: ["VimanaCore"], swiftSettings: optimize),
-        // phoenix.yaml: parsing with libyaml, validation with file:line:column errors.
-        .target(name: "VimanaConfig", dependencies: ["VimanaCore", "CYAML"]),
+        // The settings: value types for every phoenix.yaml key, each default written once.
+        .target(name: "VimanaConfig", dependencies: ["VimanaCore"]),
+        // phoenix.yaml: parsing with libyaml into VimanaConfig's types, validation with
+        // file:line:column errors, flags, and the text `vimana check` prints.
+        .target(name: "VimanaConfigLoader", dependencies: ["VimanaCore", "VimanaConfig", "CYAML"]),
         // epoll loop, sockets, eventfd wake-ups, signals; knows nothing of topics.
         .target(name: "VimanaEventLoop", dependencies: ["VimanaCore", "CLinuxShim"], swiftSettings: optimize),
         // The ledger: zlib-compressed segments on disk, a writer thread, recovery,
@@ -56,7 +60,7 @@ let package = Package(
         .target(name: "VimanaBench", dependencies: ["VimanaCore", "VimanaClient"], swiftSettings: optimize),
         .target(name: "VimanaSupervisor", dependencies: ["VimanaCore", "CLinuxShim"], swiftSettings: optimize),
         .executableTarget(name: "vimana",
-                          dependencies: ["VimanaKernel", "VimanaConfig", "VimanaEventLoop", "VimanaLedger", "VimanaClient",
+                          dependencies: ["VimanaKernel", "VimanaConfig", "VimanaConfigLoader", "VimanaEventLoop", "VimanaLedger", "VimanaClient",
                                          "VimanaBench", "VimanaCore"],
                           swiftSettings: optimize),
 
@@ -66,7 +70,7 @@ let package = Package(
         .testTarget(name: "VimanaLedgerTests", dependencies: ["VimanaLedger", "VimanaCore"]),
         .testTarget(name: "VimanaKernelTests", dependencies: ["VimanaKernel", "VimanaRESP"]),
         .testTarget(name: "VimanaEventLoopTests", dependencies: ["VimanaEventLoop", "VimanaCore"]),
-        .testTarget(name: "VimanaConfigTests", dependencies: ["VimanaConfig"]),
+        .testTarget(name: "VimanaConfigTests", dependencies: ["VimanaConfigLoader", "VimanaConfig"]),
         .testTarget(name: "VimanaIntegrationTests", dependencies: ["VimanaCore"]),
         .testTarget(name: "VimanaClientTests", dependencies: ["VimanaClient", "VimanaRESP"]),
         .testTarget(name: "VimanaSupervisorTests", dependencies: ["VimanaSupervisor", "VimanaCore"]),

@@ -1,5 +1,6 @@
 import VimanaCore
 import VimanaConfig
+import VimanaConfigLoader
 import VimanaKernel
 import VimanaEventLoop
 #if canImport(Glibc)

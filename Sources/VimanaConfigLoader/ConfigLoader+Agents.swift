@@ -1,3 +1,5 @@
+import VimanaConfig
+
 /// The `agents:` section of phoenix.yaml (see `AgentConfig` and Protocol/AGENTS.md §1).
 ///
 /// Each entry is named `agents[index]` in messages, so that an entry whose id

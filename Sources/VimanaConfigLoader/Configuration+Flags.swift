@@ -1,4 +1,5 @@
 import VimanaCore
+import VimanaConfig
 
 /// Command-line flags that override phoenix.yaml (`vimana serve --port 7400`).
 ///

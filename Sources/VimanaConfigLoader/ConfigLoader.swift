@@ -1,4 +1,5 @@
 import VimanaCore
+import VimanaConfig
 #if canImport(Glibc)
 import Glibc
 #endif

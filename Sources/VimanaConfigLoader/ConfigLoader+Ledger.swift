@@ -1,3 +1,5 @@
+import VimanaConfig
+
 /// The `ledger:` section of phoenix.yaml (see `LedgerConfig` for what each key means).
 extension Schema {
     /// Longest segment age: a segment open longer than a month is one nobody meant.
