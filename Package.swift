@@ -4,7 +4,8 @@
 //   vimana (CLI) ──► VimanaKernel ──► VimanaEventLoop ──► CLinuxShim
 //        │               ├──► VimanaRESP ───┐
 //        │               ├──► VimanaBus ────┼──► VimanaCore
-//        │               └──► VimanaConfig ─┘
+//        │               ├──► VimanaAgents, VimanaLedger (──► CZlib), VimanaSupervisor
+//        │               └──► VimanaConfig (settings: value types) ◄── ledger, supervisor, agents, bench
 //        ├──► VimanaConfigLoader ──► VimanaConfig, CYAML
 //        └──► VimanaBench ──► VimanaClient ──► VimanaRESP
 //
@@ -37,6 +38,7 @@ let package = Package(
         // Topics, subscriptions, glob patterns; knows nothing of RESP.
         .target(name: "VimanaBus", dependencies: ["VimanaCore"], swiftSettings: optimize),
         // The settings: value types for every phoenix.yaml key, each default written once.
+        // No libyaml: the ledger and the supervisor take these types directly.
         .target(name: "VimanaConfig", dependencies: ["VimanaCore"]),
         // phoenix.yaml: parsing with libyaml into VimanaConfig's types, validation with
         // file:line:column errors, flags, and the text `vimana check` prints.
@@ -45,7 +47,8 @@ let package = Package(
         .target(name: "VimanaEventLoop", dependencies: ["VimanaCore", "CLinuxShim"], swiftSettings: optimize),
         // The ledger: zlib-compressed segments on disk, a writer thread, recovery,
         // reads by sequence and stream ID. Knows nothing of the network.
-        .target(name: "VimanaLedger", dependencies: ["VimanaCore", "VimanaBus", "CZlib"], swiftSettings: optimize),
+        .target(name: "VimanaLedger", dependencies: ["VimanaCore", "VimanaBus", "VimanaConfig", "CZlib"],
+                swiftSettings: optimize),
         // Agents: consumer groups (journaled in the ledger), agent runtimes, built-in agents.
         .target(name: "VimanaAgents", dependencies: ["VimanaCore", "VimanaBus", "VimanaLedger", "VimanaConfig"],
                 swiftSettings: optimize),
@@ -57,8 +60,8 @@ let package = Package(
         // A small blocking RESP client, for the CLI's pub/sub and the load generator.
         .target(name: "VimanaClient", dependencies: ["VimanaCore", "VimanaRESP"], swiftSettings: optimize),
         // `vimana bench`: a native load generator for any RESP server.
-        .target(name: "VimanaBench", dependencies: ["VimanaCore", "VimanaClient"], swiftSettings: optimize),
-        .target(name: "VimanaSupervisor", dependencies: ["VimanaCore", "CLinuxShim"], swiftSettings: optimize),
+        .target(name: "VimanaBench", dependencies: ["VimanaCore", "VimanaConfig", "VimanaClient"], swiftSettings: optimize),
+        .target(name: "VimanaSupervisor", dependencies: ["VimanaCore", "VimanaConfig", "CLinuxShim"], swiftSettings: optimize),
         .executableTarget(name: "vimana",
                           dependencies: ["VimanaKernel", "VimanaConfig", "VimanaConfigLoader", "VimanaEventLoop", "VimanaLedger", "VimanaClient",
                                          "VimanaBench", "VimanaCore"],
@@ -67,13 +70,13 @@ let package = Package(
         .testTarget(name: "VimanaRESPTests", dependencies: ["VimanaRESP", "VimanaCore"]),
         .testTarget(name: "VimanaBusTests", dependencies: ["VimanaBus"]),
         .testTarget(name: "VimanaAgentsTests", dependencies: ["VimanaAgents", "VimanaConfig", "VimanaLedger", "VimanaCore"]),
-        .testTarget(name: "VimanaLedgerTests", dependencies: ["VimanaLedger", "VimanaCore"]),
+        .testTarget(name: "VimanaLedgerTests", dependencies: ["VimanaLedger", "VimanaConfig", "VimanaCore"]),
         .testTarget(name: "VimanaKernelTests", dependencies: ["VimanaKernel", "VimanaRESP"]),
         .testTarget(name: "VimanaEventLoopTests", dependencies: ["VimanaEventLoop", "VimanaCore"]),
         .testTarget(name: "VimanaConfigTests", dependencies: ["VimanaConfigLoader", "VimanaConfig"]),
         .testTarget(name: "VimanaIntegrationTests", dependencies: ["VimanaCore"]),
         .testTarget(name: "VimanaClientTests", dependencies: ["VimanaClient", "VimanaRESP"]),
-        .testTarget(name: "VimanaSupervisorTests", dependencies: ["VimanaSupervisor", "VimanaCore"]),
+        .testTarget(name: "VimanaSupervisorTests", dependencies: ["VimanaSupervisor", "VimanaConfig", "VimanaCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

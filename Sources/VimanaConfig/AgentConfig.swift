@@ -2,13 +2,8 @@
 /// One entry of the `agents:` list: a worker the kernel feeds tasks
 /// (Protocol/AGENTS.md).
 public struct AgentConfig: Sendable, Equatable {
-    public enum Kind: String, Sendable, Equatable { case builtin, external }
-    public enum Start: String, Sendable, Equatable { case new, all }
-    public enum Restart: String, Sendable, Equatable {
-        case always
-        case onFailure = "on-failure"
-        case never
-    }
+    public enum Kind: String, Sendable, Equatable, CaseIterable { case builtin, external }
+    public enum Start: String, Sendable, Equatable, CaseIterable { case new, all }
 
     /// Built-in agents the kernel ships (the registry's ids; checked by a test).
     public static let builtinIDs: Set<String> = ["echo"]
@@ -30,7 +25,7 @@ public struct AgentConfig: Sendable, Equatable {
     /// argv of a process the kernel starts and supervises (external agents only).
     public var command: [String]? = nil
     public var env: [String: String] = [:]
-    public var restart: Restart = .onFailure
+    public var restart: RestartPolicy = .onFailure
     public var maxRestarts: Int = 5
     /// Where the entry starts in the file, for messages (1-based; 0 unknown).
     public var line: Int = 0
@@ -50,4 +45,15 @@ public struct AgentConfig: Sendable, Equatable {
             && a.start == b.start && a.required == b.required && a.command == b.command && a.env == b.env
             && a.restart == b.restart && a.maxRestarts == b.maxRestarts
     }
+}
+
+/// When the supervisor starts an agent's process again after it exited
+/// (`restart:`; Protocol/AGENTS.md §6). The raw values are the YAML spellings.
+public enum RestartPolicy: String, Sendable, Equatable, CaseIterable {
+    /// After any exit, including a clean one.
+    case always
+    /// Only after a non-zero exit status, a death by signal, or a failed spawn.
+    case onFailure = "on-failure"
+    /// Never: the child stays `stopped` after its first exit.
+    case never
 }

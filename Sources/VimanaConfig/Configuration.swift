@@ -1,6 +1,7 @@
 // The settings: one value type per section of phoenix.yaml, each key with
-// its one default. Value types only: the YAML loader (VimanaConfigLoader)
-// parses into them, so that this module links no libyaml.
+// its one default and the reason for it. Value types only: the YAML loader
+// (VimanaConfigLoader) parses into them, and the kernel, the ledger and the
+// supervisor take them as they are, so that this module links no libyaml.
 import VimanaCore
 
 /// The effective configuration of a Vimana process: phoenix.yaml's sections
@@ -34,6 +35,8 @@ public struct KernelConfig: Sendable, Equatable {
     /// Address the RESP listener binds (default loopback only).
     public var bind: String = "127.0.0.1"
     /// RESP port; 7379 so that it runs beside a Redis on 6379. 0 picks a free port.
+    /// The one place the default is written: `vimana pub`, `sub` and `bench`
+    /// connect to `KernelConfig().port` unless told otherwise.
     public var port: Int = 7379
     /// HTTP observability port (/health, /ready, /metrics); 0 picks a free port, -1 disables.
     public var httpPort: Int = 7380

@@ -42,4 +42,7 @@ public struct LedgerConfig: Sendable, Equatable {
     public var archiveDir: String? = nil
 
     public init() {}
+
+    /// The defaults, with the segment files in `dir` (the ledger's tests and tools).
+    public init(dir: String) { self.dir = dir }
 }

@@ -69,7 +69,7 @@ extension Schema {
             }
         }
         if let n = s["description"], let text = try scalar(n, "\(name).description", "a string") { a.description = text }
-        if let n = s["kind"], let v: AgentConfig.Kind = try choice(n, "\(name).kind", "one of builtin, external") { a.kind = v }
+        if let n = s["kind"], let v: AgentConfig.Kind = try choice(n, "\(name).kind") { a.kind = v }
         if let n = s["enabled"], let v = try boolean(n, "\(name).enabled") { a.enabled = v }
         if let n = s["publishes"] { a.publishes = try strings(n, "\(name).publishes") }
         if let n = s["ack_wait"], let v = try milliseconds(n, "\(name).ack_wait", Self.ackWaitMillisRange) {
@@ -79,7 +79,7 @@ extension Schema {
             a.maxDeliver = v
         }
         if let n = s["prefetch"], let v = try integer(n, "\(name).prefetch", Self.prefetchRange) { a.prefetch = v }
-        if let n = s["start"], let v: AgentConfig.Start = try choice(n, "\(name).start", "one of new, all") { a.start = v }
+        if let n = s["start"], let v: AgentConfig.Start = try choice(n, "\(name).start") { a.start = v }
         if let n = s["required"], let v = try boolean(n, "\(name).required") { a.required = v }
 
         if a.kind == .builtin {
@@ -96,7 +96,7 @@ extension Schema {
         }
         if let n = s["command"] { a.command = try command(n, "\(name).command") }
         if let n = s["env"] { a.env = try environment(n, "\(name).env") }
-        if let n = s["restart"], let v: AgentConfig.Restart = try choice(n, "\(name).restart", "one of always, on-failure, never") {
+        if let n = s["restart"], let v: RestartPolicy = try choice(n, "\(name).restart") {
             a.restart = v
         }
         if let n = s["max_restarts"], let v = try integer(n, "\(name).max_restarts", Self.maxRestartsRange) {

@@ -19,7 +19,7 @@ extension Schema {
         if let n = s["record"], let v = try strings(n, "ledger.record") { g.record = v }
         if let n = s["exclude"], let v = try strings(n, "ledger.exclude") { g.exclude = v }
         // Unquoted `no` is the text "no" here (libyaml does not resolve booleans), so it names the policy.
-        if let n = s["fsync"], let v: FsyncPolicy = try choice(n, "ledger.fsync", "one of always, everysec, no") { g.fsync = v }
+        if let n = s["fsync"], let v: FsyncPolicy = try choice(n, "ledger.fsync") { g.fsync = v }
         // zlib's levels: 0 stores, 9 compresses hardest.
         if let n = s["compression_level"], let v = try integer(n, "ledger.compression_level", 0...9) {
             g.compressionLevel = v

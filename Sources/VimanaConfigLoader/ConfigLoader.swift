@@ -139,7 +139,7 @@ struct Schema {
         var g = LoggingConfig()
         let s = try section(node, "logging", keys: ["level", "format"])
         if let n = s["level"], let v = try logLevel(n, "logging.level") { g.level = v }
-        if let n = s["format"], let v: LogFormat = try choice(n, "logging.format", "one of text, json") { g.format = v }
+        if let n = s["format"], let v = try logFormat(n, "logging.format") { g.format = v }
         return g
     }
 
@@ -148,6 +148,10 @@ struct Schema {
         guard let text = try scalar(node, key, expected) else { return nil }
         guard let level = LogLevel(name: Self.lowerASCII(text)) else { throw mismatch(node, key, expected) }
         return level
+    }
+
+    func logFormat(_ node: YAMLNode, _ key: String) throws(ConfigError) -> LogFormat? {
+        try choice(node, key, "one of text, json")
     }
 
     // MARK: - Value kinds
@@ -185,6 +189,13 @@ struct Schema {
         guard let text = try scalar(node, key, expected) else { return nil }
         guard let value = T(rawValue: Self.lowerASCII(text)) else { throw mismatch(node, key, expected) }
         return value
+    }
+
+    /// One of an enum's cases, named in the message in declaration order
+    /// (`one of always, everysec, no`): the enum is the one list of choices.
+    func choice<T: RawRepresentable & CaseIterable>(_ node: YAMLNode, _ key: String) throws(ConfigError) -> T?
+        where T.RawValue == String {
+        try choice(node, key, "one of " + T.allCases.map(\.rawValue).joined(separator: ", "))
     }
 
     func integer(_ node: YAMLNode, _ key: String, _ range: ClosedRange<Int>) throws(ConfigError) -> Int? {

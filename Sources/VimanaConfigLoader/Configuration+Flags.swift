@@ -31,13 +31,13 @@ extension Configuration {
             if let v = try s.logLevel(n, "logging.level") { c.logging.level = v }
         },
         Flag(name: "log-format", key: "logging.format") { c, s, n throws(ConfigError) in
-            if let v: LogFormat = try s.choice(n, "logging.format", "one of text, json") { c.logging.format = v }
+            if let v = try s.logFormat(n, "logging.format") { c.logging.format = v }
         },
         Flag(name: "ledger-dir", key: "ledger.dir") { c, s, n throws(ConfigError) in
             if let v = try s.path(n, "ledger.dir") { c.ledger.dir = v }
         },
         Flag(name: "fsync", key: "ledger.fsync") { c, s, n throws(ConfigError) in
-            if let v: FsyncPolicy = try s.choice(n, "ledger.fsync", "one of always, everysec, no") { c.ledger.fsync = v }
+            if let v: FsyncPolicy = try s.choice(n, "ledger.fsync") { c.ledger.fsync = v }
         },
     ]
 

@@ -1,6 +1,7 @@
 import Dispatch
 import Synchronization
 import VimanaCore
+import VimanaConfig
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -56,24 +57,15 @@ public struct WrittenFrame: Sendable {
 /// record one; the event loop only with `writeInline` (when a reply waits
 /// and nothing is in the way), and it never waits for the lock.
 final class LedgerWriter: @unchecked Sendable {
-    struct Settings: Sendable {
-        var directory: String
-        var fsync: FsyncPolicyKind
-        var compressionLevel: Int
-        var segmentBytes: Int
-        var segmentAgeNanos: Int64
-        /// Largest raw size of one frame; a bigger queue is split.
-        var maxFrameBytes = 8 << 20
-    }
-
-    enum FsyncPolicyKind: Sendable { case always, everysec, no }
-
     /// Under `everysec` and `no`, how long the writer lets batches gather
     /// after it wakes while no reply waits on them: under load it writes (and
     /// reports to the loop) at most this often, in larger frames, instead of
     /// once per loop pass. A batch a reply waits on (`submit(urgent:)`) ends
     /// the pause at once; `always` does not gather.
     static let gatherNanos = 1_000_000
+
+    /// Largest raw size of one frame; a bigger queue is split.
+    static let maxFrameBytes = 8 << 20
 
     /// Frame bytes written and not yet fsynced are kept in memory (to be
     /// written again if an fsync fails); past this much the writer fsyncs
@@ -97,7 +89,9 @@ final class LedgerWriter: @unchecked Sendable {
     /// is left to the writer thread, so no client waits behind a big frame.
     static let inlineWriteMaxBytes = 64 << 10
 
-    private let settings: Settings
+    private let config: LedgerConfig
+    /// `config.segmentAgeSeconds`, in the clock's unit.
+    private let segmentAgeNanos: Int64
     private let notify: @Sendable (WriterEvent) -> Void
     private let queue = Mutex<[Batch]>([])
     private let wakeup = DispatchSemaphore(value: 0)
@@ -157,8 +151,9 @@ final class LedgerWriter: @unchecked Sendable {
     /// After `stop`: everything before this sequence is on stable storage.
     private(set) var stoppedAtSequence: UInt64 = 0
 
-    init(settings: Settings, active: ActiveSegment, notify: @escaping @Sendable (WriterEvent) -> Void) throws(ZlibError) {
-        self.settings = settings
+    init(config: LedgerConfig, active: ActiveSegment, notify: @escaping @Sendable (WriterEvent) -> Void) throws(ZlibError) {
+        self.config = config
+        segmentAgeNanos = Int64(config.segmentAgeSeconds) * 1_000_000_000
         self.notify = notify
         fd = active.fd
         segmentName = active.name
@@ -167,7 +162,7 @@ final class LedgerWriter: @unchecked Sendable {
         syncedSize = active.size
         segmentOpenedNanos = Clock.monotonicNanos()
         index = active.index
-        encoder = try FrameEncoder(level: settings.compressionLevel, storeBelow: Self.storedFrameMaxBytes)
+        encoder = try FrameEncoder(level: config.compressionLevel, storeBelow: Self.storedFrameMaxBytes)
         unsyncedSequence = active.index.nextSequence
         syncedSequence = active.index.nextSequence
         checkpointedBytes = active.index.coveredBytes
@@ -200,7 +195,7 @@ final class LedgerWriter: @unchecked Sendable {
         if rc != 0 {
             box.release()
             // Refused from here on: without the sync thread nothing would ever be fsynced.
-            state.withLock { _ in fail(LedgerIOError("start the sync thread for", settings.directory, errno: rc)) }
+            state.withLock { _ in fail(LedgerIOError("start the sync thread for", config.dir, errno: rc)) }
             return
         }
         syncThread.withLock { $0 = syncTid }
@@ -214,7 +209,7 @@ final class LedgerWriter: @unchecked Sendable {
         }, writerBox.toOpaque())
         if rc2 != 0 {
             writerBox.release()
-            notify(.failed(LedgerIOError("start the writer thread for", settings.directory, errno: rc2)))
+            notify(.failed(LedgerIOError("start the writer thread for", config.dir, errno: rc2)))
             stopSyncThread()
             return
         }
@@ -305,13 +300,13 @@ final class LedgerWriter: @unchecked Sendable {
             } else {
                 idle.store(true, ordering: .releasing)
                 if queue.withLock({ $0.isEmpty }) && !stopping.load(ordering: .acquiring) {
-                    let timeout: DispatchTime = settings.fsync == .everysec ? .now() + .milliseconds(200) : .now() + .seconds(1)
+                    let timeout: DispatchTime = config.fsync == .everysec ? .now() + .milliseconds(200) : .now() + .seconds(1)
                     _ = wakeup.wait(timeout: timeout)
                 }
                 // A signal sent after the check above is consumed by the next wait,
                 // which then returns at once: harmless.
                 idle.store(false, ordering: .releasing)
-                if settings.fsync != .always && !stopping.load(ordering: .acquiring)
+                if config.fsync != .always && !stopping.load(ordering: .acquiring)
                     && !urgentQueued.load(ordering: .sequentiallyConsistent) {
                     gathering.store(true, ordering: .sequentiallyConsistent)
                     if !urgentQueued.load(ordering: .sequentiallyConsistent) {
@@ -351,7 +346,7 @@ final class LedgerWriter: @unchecked Sendable {
             let started = Clock.monotonicNanos()
             let result = Result { () throws(LedgerIOError) in
                 try FileIO.fsync(due.fd, path: due.path)
-                if due.directory { try FileIO.fsyncDirectory(settings.directory) }
+                if due.directory { try FileIO.fsyncDirectory(config.dir) }
             }
             close(due.fd)
             // The next fsync starts at once when one is due already (`always`:
@@ -430,8 +425,8 @@ final class LedgerWriter: @unchecked Sendable {
     private func startSyncIfDue() -> Bool {
         guard failure == nil, syncInFlight == nil,
               unsyncedSequence > syncedSequence || directorySyncPending else { return false }
-        let due = settings.fsync == .always || unsynced.readableBytes >= Self.maxUnsyncedBytes
-            || (settings.fsync == .everysec && Clock.monotonicNanos() - lastSyncNanos >= 1_000_000_000)
+        let due = config.fsync == .always || unsynced.readableBytes >= Self.maxUnsyncedBytes
+            || (config.fsync == .everysec && Clock.monotonicNanos() - lastSyncNanos >= 1_000_000_000)
         guard due else { return false }
         let copy = dup(fd)
         guard copy >= 0 else {
@@ -525,7 +520,7 @@ final class LedgerWriter: @unchecked Sendable {
                     count += b.count
                     bytes += b.byteCount
                     i += 1
-                } while i < batches.count && staging.readableBytes + batches[i].byteCount <= settings.maxFrameBytes
+                } while i < batches.count && staging.readableBytes + batches[i].byteCount <= Self.maxFrameBytes
                 let frame: UnsafeRawBufferPointer
                 do {
                     frame = try encoder.encode(records: staging.readPointer, length: staging.readableBytes,
@@ -559,7 +554,7 @@ final class LedgerWriter: @unchecked Sendable {
         let started = Clock.monotonicNanos()
         try FileIO.fsync(fd, path: segmentPath)
         if directorySyncPending {
-            try FileIO.fsyncDirectory(settings.directory)
+            try FileIO.fsyncDirectory(config.dir)
             directorySyncPending = false
         }
         lastSyncNanos = Clock.monotonicNanos()
@@ -572,8 +567,8 @@ final class LedgerWriter: @unchecked Sendable {
     private func shouldRoll() -> Bool {
         // Sealing waits for the fsync in flight: one fsync of a segment at a time.
         guard index.recordCount > 0, syncInFlight == nil else { return false }
-        return segmentSize >= settings.segmentBytes
-            || Clock.monotonicNanos() - segmentOpenedNanos >= settings.segmentAgeNanos
+        return segmentSize >= config.segmentBytes
+            || Clock.monotonicNanos() - segmentOpenedNanos >= segmentAgeNanos
     }
 
     /// Seals the active segment and starts the next one. The sealed segment
@@ -589,7 +584,7 @@ final class LedgerWriter: @unchecked Sendable {
         sealedIndex.sealed = true
         let next = index.nextSequence
         let name = LedgerDirectory.segmentName(next)
-        let path = settings.directory + "/" + name
+        let path = config.dir + "/" + name
         let newFD = try FileIO.open(path, O_WRONLY | O_CREAT)
         close(fd)
         directorySyncPending = true
@@ -634,11 +629,11 @@ final class LedgerWriter: @unchecked Sendable {
 
     private func writeIndex(_ index: SegmentIndex, name: String, durable: Bool) throws(LedgerIOError) {
         let bytes = index.encoded()
-        let path = settings.directory + "/" + LedgerDirectory.indexName(forSegment: name)
+        let path = config.dir + "/" + LedgerDirectory.indexName(forSegment: name)
         var failure: LedgerIOError?
         bytes.withUnsafeBytes { raw in
             do throws(LedgerIOError) {
-                try FileIO.replace(path, with: raw, durable: durable, directory: settings.directory)
+                try FileIO.replace(path, with: raw, durable: durable, directory: config.dir)
             } catch {
                 failure = error
             }

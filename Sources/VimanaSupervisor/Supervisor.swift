@@ -9,6 +9,7 @@
 import Glibc
 #endif
 import VimanaCore
+import VimanaConfig
 
 // MARK: - Limits
 
