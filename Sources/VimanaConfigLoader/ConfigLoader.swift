@@ -68,12 +68,13 @@ struct Schema {
         var k = KernelConfig()
         let s = try section(node, "kernel", keys: ["bind", "port", "http_port", "password", "limits"])
         if let n = s["bind"], let v = try bind(n, "kernel.bind") { k.bind = v }
-        if let n = s["port"], let v = try integer(n, "kernel.port", 0...65535) { k.port = v }
+        if let n = s["port"], let v = try integer(n, "kernel.port", ConfigLimits.port) { k.port = v }
         if let n = s["http_port"], let v = try httpPort(n, "kernel.http_port") { k.httpPort = v }
         if let n = s["password"] {
-            let expected = "a string of 1 to 512 bytes without control characters"
+            let bytes = ConfigLimits.passwordBytes
+            let expected = "a string of \(bytes.lowerBound) to \(bytes.upperBound) bytes without control characters"
             if let text = try scalar(n, "kernel.password", expected) {
-                guard (1...512).contains(text.utf8.count), !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
+                guard bytes.contains(text.utf8.count), !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
                     // Never echo the value: it is a secret.
                     throw fail(n, "kernel.password: expected \(expected)")
                 }
@@ -93,17 +94,17 @@ struct Schema {
         let s = try section(node, "kernel.limits",
                             keys: ["max_clients", "max_payload", "max_inline", "query_buffer", "query_buffer_before_auth",
                                    "pubsub_output", "normal_output"])
-        if let n = s["max_clients"], let v = try integer(n, "kernel.limits.max_clients", 1...1_000_000) {
+        if let n = s["max_clients"], let v = try integer(n, "kernel.limits.max_clients", ConfigLimits.maxClients) {
             l.maxClients = v
         }
-        if let n = s["max_payload"], let v = try size(n, "kernel.limits.max_payload", 1...Limits.maxPayloadCeiling) {
+        if let n = s["max_payload"], let v = try size(n, "kernel.limits.max_payload", ConfigLimits.maxPayload) {
             l.maxPayload = v
         }
-        if let n = s["max_inline"], let v = try size(n, "kernel.limits.max_inline", (1 << 10)...(64 << 20)) {
+        if let n = s["max_inline"], let v = try size(n, "kernel.limits.max_inline", ConfigLimits.maxInline) {
             l.maxInline = v
         }
         let minimum = Limits.minimumQueryBuffer(maxPayload: l.maxPayload)
-        if let n = s["query_buffer"], let v = try size(n, "kernel.limits.query_buffer", (1 << 20)...Limits.queryBufferCeiling) {
+        if let n = s["query_buffer"], let v = try size(n, "kernel.limits.query_buffer", ConfigLimits.queryBuffer) {
             guard v >= minimum else {
                 throw mismatch(n, "kernel.limits.query_buffer", "a size of at least \(Units.formatSize(minimum)) "
                     + "(2 × max_payload + 64KiB: a maximal argument must fit)")
@@ -113,14 +114,14 @@ struct Schema {
             l.queryBuffer = max(Limits.defaultQueryBuffer, minimum)
         }
         if let n = s["query_buffer_before_auth"],
-           let v = try size(n, "kernel.limits.query_buffer_before_auth", (1 << 10)...(1 << 30)) {
+           let v = try size(n, "kernel.limits.query_buffer_before_auth", ConfigLimits.queryBufferBeforeAuth) {
             l.queryBufferBeforeAuth = v
         }
         if let n = s["pubsub_output"] {
             let p = try section(n, "kernel.limits.pubsub_output", keys: ["hard", "soft", "soft_seconds"])
             if let n = p["hard"], let v = try size(n, "kernel.limits.pubsub_output.hard", nil) { l.pubsubOutputHard = v }
             if let n = p["soft"], let v = try size(n, "kernel.limits.pubsub_output.soft", nil) { l.pubsubOutputSoft = v }
-            if let n = p["soft_seconds"], let v = try seconds(n, "kernel.limits.pubsub_output.soft_seconds", 0...86_400) {
+            if let n = p["soft_seconds"], let v = try seconds(n, "kernel.limits.pubsub_output.soft_seconds", ConfigLimits.outputSoftSeconds) {
                 l.pubsubOutputSoftSeconds = v
             }
         }
@@ -128,7 +129,7 @@ struct Schema {
             let p = try section(n, "kernel.limits.normal_output", keys: ["hard", "soft", "soft_seconds"])
             if let n = p["hard"], let v = try size(n, "kernel.limits.normal_output.hard", nil) { l.normalOutputHard = v }
             if let n = p["soft"], let v = try size(n, "kernel.limits.normal_output.soft", nil) { l.normalOutputSoft = v }
-            if let n = p["soft_seconds"], let v = try seconds(n, "kernel.limits.normal_output.soft_seconds", 0...86_400) {
+            if let n = p["soft_seconds"], let v = try seconds(n, "kernel.limits.normal_output.soft_seconds", ConfigLimits.outputSoftSeconds) {
                 l.normalOutputSoftSeconds = v
             }
         }
@@ -207,10 +208,11 @@ struct Schema {
 
     /// An integer port, or `off` for -1 (disabled).
     func httpPort(_ node: YAMLNode, _ key: String) throws(ConfigError) -> Int? {
-        let expected = "an integer from -1 to 65535 or 'off'"
+        let range = ConfigLimits.httpPort
+        let expected = "an integer from \(range.lowerBound) to \(range.upperBound) or 'off'"
         guard let text = try scalar(node, key, expected) else { return nil }
         if Self.lowerASCII(text) == "off" { return -1 }
-        guard let value = Int(text), (-1...65535).contains(value) else { throw mismatch(node, key, expected) }
+        guard let value = Int(text), range.contains(value) else { throw mismatch(node, key, expected) }
         return value
     }
 

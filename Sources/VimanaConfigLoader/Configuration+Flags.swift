@@ -22,7 +22,7 @@ extension Configuration {
             if let v = try s.bind(n, "kernel.bind") { c.kernel.bind = v }
         },
         Flag(name: "port", key: "kernel.port") { c, s, n throws(ConfigError) in
-            if let v = try s.integer(n, "kernel.port", 0...65535) { c.kernel.port = v }
+            if let v = try s.integer(n, "kernel.port", ConfigLimits.port) { c.kernel.port = v }
         },
         Flag(name: "http-port", key: "kernel.http_port") { c, s, n throws(ConfigError) in
             if let v = try s.httpPort(n, "kernel.http_port") { c.kernel.httpPort = v }

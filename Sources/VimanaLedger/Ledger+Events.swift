@@ -190,7 +190,7 @@ extension SegmentIndex {
                 topics[topic] = t
             }
         }
-        if let last = entries.last, UInt64(f.offset) - last.offset < Self.entrySpacing {
+        if let last = entries.last, UInt64(f.offset) - last.offset < LedgerLimits.indexEntrySpacing {
             entries[entries.count - 1].minMs = min(last.minMs, f.minMs)
             entries[entries.count - 1].maxMs = max(last.maxMs, f.maxMs)
         } else {

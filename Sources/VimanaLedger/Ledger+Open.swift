@@ -307,7 +307,7 @@ extension Ledger {
         guard let fd = try? FileIO.open(path, O_RDONLY) else { return nil }
         defer { Glibc.close(fd) }
         let size = FileIO.size(fd)
-        guard size > 0, size < 1 << 30 else { return nil }
+        guard size > 0, size < LedgerLimits.maxIndexFileBytes else { return nil }
         var bytes = [UInt8](repeating: 0, count: size)
         let n = bytes.withUnsafeMutableBytes { FileIO.pread(fd, $0.baseAddress!, size, at: 0) }
         return n == size ? bytes : nil

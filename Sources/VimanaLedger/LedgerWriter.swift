@@ -57,38 +57,6 @@ public struct WrittenFrame: Sendable {
 /// record one; the event loop only with `writeInline` (when a reply waits
 /// and nothing is in the way), and it never waits for the lock.
 final class LedgerWriter: @unchecked Sendable {
-    /// Under `everysec` and `no`, how long the writer lets batches gather
-    /// after it wakes while no reply waits on them: under load it writes (and
-    /// reports to the loop) at most this often, in larger frames, instead of
-    /// once per loop pass. A batch a reply waits on (`submit(urgent:)`) ends
-    /// the pause at once; `always` does not gather.
-    static let gatherNanos = 1_000_000
-
-    /// Largest raw size of one frame; a bigger queue is split.
-    static let maxFrameBytes = 8 << 20
-
-    /// Frame bytes written and not yet fsynced are kept in memory (to be
-    /// written again if an fsync fails); past this much the writer fsyncs
-    /// whatever the policy, so that copy stays bounded (under `no` this is
-    /// the only fsync besides sealing a segment).
-    static let maxUnsyncedBytes = 16 << 20
-
-    /// Frames of fewer raw bytes are stored (zlib level 0), not compressed:
-    /// below this deflate costs about 10 µs a frame (its fixed cost) to save
-    /// a few hundred bytes, and one small frame per loop pass is what a
-    /// reply waiting for its write (XADD, ACK at pipeline 1) produces.
-    /// Compaction recompresses them with the rest of the sealed segment.
-    static let storedFrameMaxBytes = 2048
-
-    /// Pause between attempts while writes fail (a full disk, an I/O error).
-    static let retrySeconds = 1
-
-    /// Largest queue the event loop compresses and writes itself when a
-    /// reply waits on it (`writeInline`): a handful of XADDs or ACKs cost it
-    /// a few microseconds and save two thread wake-ups per loop pass; more
-    /// is left to the writer thread, so no client waits behind a big frame.
-    static let inlineWriteMaxBytes = 64 << 10
-
     private let config: LedgerConfig
     /// `config.segmentAgeSeconds`, in the clock's unit.
     private let segmentAgeNanos: Int64
@@ -121,11 +89,11 @@ final class LedgerWriter: @unchecked Sendable {
     /// Bytes of the active segment the last successful fsync covers.
     private var syncedSize: Int
     /// The frames in [syncedSize, segmentSize), as written.
-    private var unsynced = ByteBuffer(capacity: 64 << 10)
+    private var unsynced = ByteBuffer(capacity: LedgerLimits.writerBufferCapacity)
     private var segmentOpenedNanos: Int64
     private var index: SegmentIndex
     private var encoder: FrameEncoder
-    private var staging = ByteBuffer(capacity: 64 << 10)
+    private var staging = ByteBuffer(capacity: LedgerLimits.writerBufferCapacity)
     private var unsyncedSequence: UInt64
     private var syncedSequence: UInt64
     private var lastSyncNanos: Int64 = 0
@@ -162,7 +130,7 @@ final class LedgerWriter: @unchecked Sendable {
         syncedSize = active.size
         segmentOpenedNanos = Clock.monotonicNanos()
         index = active.index
-        encoder = try FrameEncoder(level: config.compressionLevel, storeBelow: Self.storedFrameMaxBytes)
+        encoder = try FrameEncoder(level: config.compressionLevel, storeBelow: LedgerLimits.storedFrameMaxBytes)
         unsyncedSequence = active.index.nextSequence
         syncedSequence = active.index.nextSequence
         checkpointedBytes = active.index.coveredBytes
@@ -258,7 +226,7 @@ final class LedgerWriter: @unchecked Sendable {
         // writer thread writes it then, and may wait; the loop never does.
         guard failure == nil, taken.isEmpty, syncInFlight == nil, !shouldRoll() else { return true }
         let batches = queue.withLock { q -> [Batch] in
-            guard q.reduce(0, { $0 + $1.byteCount }) <= Self.inlineWriteMaxBytes else { return [] }
+            guard q.reduce(0, { $0 + $1.byteCount }) <= LedgerLimits.inlineWriteMaxBytes else { return [] }
             let all = q
             q.removeAll(keepingCapacity: true)
             return all
@@ -272,7 +240,7 @@ final class LedgerWriter: @unchecked Sendable {
             return true
         }
         // The fsync that bounds the kept frames is the writer thread's.
-        return unsynced.readableBytes >= Self.maxUnsyncedBytes
+        return unsynced.readableBytes >= LedgerLimits.maxUnsyncedBytes
     }
 
     /// Writes everything queued, syncs, checkpoints, and stops the thread;
@@ -295,12 +263,13 @@ final class LedgerWriter: @unchecked Sendable {
             if retrying {
                 // `idle` stays false: commits do not cut the pause short; stop does.
                 if !stopping.load(ordering: .acquiring) {
-                    _ = wakeup.wait(timeout: .now() + .seconds(Self.retrySeconds))
+                    _ = wakeup.wait(timeout: .now() + .seconds(LedgerLimits.retrySeconds))
                 }
             } else {
                 idle.store(true, ordering: .releasing)
                 if queue.withLock({ $0.isEmpty }) && !stopping.load(ordering: .acquiring) {
-                    let timeout: DispatchTime = config.fsync == .everysec ? .now() + .milliseconds(200) : .now() + .seconds(1)
+                    let timeout: DispatchTime = config.fsync == .everysec ? .now() + .milliseconds(LedgerLimits.everysecIdleWaitMillis)
+                        : .now() + .seconds(LedgerLimits.idleWaitSeconds)
                     _ = wakeup.wait(timeout: timeout)
                 }
                 // A signal sent after the check above is consumed by the next wait,
@@ -310,7 +279,7 @@ final class LedgerWriter: @unchecked Sendable {
                     && !urgentQueued.load(ordering: .sequentiallyConsistent) {
                     gathering.store(true, ordering: .sequentiallyConsistent)
                     if !urgentQueued.load(ordering: .sequentiallyConsistent) {
-                        _ = wakeup.wait(timeout: .now() + .nanoseconds(Self.gatherNanos))
+                        _ = wakeup.wait(timeout: .now() + .nanoseconds(LedgerLimits.gatherNanos))
                     }
                     gathering.store(false, ordering: .sequentiallyConsistent)
                 }
@@ -425,8 +394,8 @@ final class LedgerWriter: @unchecked Sendable {
     private func startSyncIfDue() -> Bool {
         guard failure == nil, syncInFlight == nil,
               unsyncedSequence > syncedSequence || directorySyncPending else { return false }
-        let due = config.fsync == .always || unsynced.readableBytes >= Self.maxUnsyncedBytes
-            || (config.fsync == .everysec && Clock.monotonicNanos() - lastSyncNanos >= 1_000_000_000)
+        let due = config.fsync == .always || unsynced.readableBytes >= LedgerLimits.maxUnsyncedBytes
+            || (config.fsync == .everysec && Clock.monotonicNanos() - lastSyncNanos >= LedgerLimits.everysecIntervalNanos)
         guard due else { return false }
         let copy = dup(fd)
         guard copy >= 0 else {
@@ -520,7 +489,7 @@ final class LedgerWriter: @unchecked Sendable {
                     count += b.count
                     bytes += b.byteCount
                     i += 1
-                } while i < batches.count && staging.readableBytes + batches[i].byteCount <= Self.maxFrameBytes
+                } while i < batches.count && staging.readableBytes + batches[i].byteCount <= LedgerLimits.maxFrameBytes
                 let frame: UnsafeRawBufferPointer
                 do {
                     frame = try encoder.encode(records: staging.readPointer, length: staging.readableBytes,

@@ -166,7 +166,7 @@ import VimanaConfig
             offset += h.frameLength
         }
         #expect(records.reduce(0, +) > 3_750_000)
-        #expect(records.dropLast().allSatisfy { $0 >= LedgerMaintenance.compactedFrameBytes }, "frame sizes: \(records)")
+        #expect(records.dropLast().allSatisfy { $0 >= LedgerLimits.compactedFrameBytes }, "frame sizes: \(records)")
         ledger.close()
     }
 }
