@@ -4,21 +4,22 @@
 // checked against the declarations below by ArchitectureTests, as is every
 // import in Sources/ and Tests/:
 //
-//   vimana           → VimanaKernel VimanaConfig VimanaEventLoop VimanaLedger VimanaClient VimanaBench VimanaCore
-//   VimanaKernel     → VimanaCore VimanaRESP VimanaBus VimanaConfig VimanaEventLoop VimanaLedger VimanaAgents VimanaSupervisor CLinuxShim
-//   VimanaAgents     → VimanaCore VimanaLedger VimanaConfig
-//   VimanaLedger     → VimanaCore CZlib
-//   VimanaSupervisor → VimanaCore CLinuxShim
-//   VimanaEventLoop  → VimanaCore CLinuxShim
-//   VimanaConfig     → VimanaCore CYAML
-//   VimanaBench      → VimanaCore VimanaRESP VimanaClient
-//   VimanaClient     → VimanaCore VimanaRESP
-//   VimanaRESP       → VimanaCore
-//   VimanaBus        → VimanaCore
-//   VimanaCore       →
-//   CLinuxShim       →
-//   CYAML            →
-//   CZlib            →
+//   vimana             → VimanaKernel VimanaConfig VimanaConfigLoader VimanaEventLoop VimanaLedger VimanaClient VimanaBench VimanaCore
+//   VimanaKernel       → VimanaCore VimanaRESP VimanaBus VimanaConfig VimanaEventLoop VimanaLedger VimanaAgents VimanaSupervisor CLinuxShim
+//   VimanaAgents       → VimanaCore VimanaLedger VimanaConfig
+//   VimanaLedger       → VimanaCore VimanaConfig CZlib
+//   VimanaSupervisor   → VimanaCore VimanaConfig CLinuxShim
+//   VimanaEventLoop    → VimanaCore CLinuxShim
+//   VimanaConfigLoader → VimanaCore VimanaConfig CYAML
+//   VimanaConfig       → VimanaCore
+//   VimanaBench        → VimanaCore VimanaRESP VimanaConfig VimanaClient
+//   VimanaClient       → VimanaCore VimanaRESP
+//   VimanaRESP         → VimanaCore
+//   VimanaBus          → VimanaCore
+//   VimanaCore         →
+//   CLinuxShim         →
+//   CYAML              →
+//   CZlib              →
 //
 // No package dependencies: only the toolchain, libyaml and zlib (the C
 // targets are system libraries: the shim's header, libyaml, zlib).
@@ -50,13 +51,17 @@ let package = Package(
         .target(name: "VimanaRESP", dependencies: ["VimanaCore"], swiftSettings: optimize),
         // Channel and pattern tables, subscription sets; knows nothing of RESP.
         .target(name: "VimanaBus", dependencies: ["VimanaCore"], swiftSettings: optimize),
-        // phoenix.yaml: parsing with libyaml, validation with file:line:column errors.
-        .target(name: "VimanaConfig", dependencies: ["VimanaCore", "CYAML"]),
+        // The settings: value types for every phoenix.yaml key, each default written once.
+        // No libyaml: the ledger and the supervisor take these types directly.
+        .target(name: "VimanaConfig", dependencies: ["VimanaCore"]),
+        // phoenix.yaml: parsing with libyaml into VimanaConfig's types, validation with
+        // file:line:column errors, flags, and the text `vimana check` prints.
+        .target(name: "VimanaConfigLoader", dependencies: ["VimanaCore", "VimanaConfig", "CYAML"]),
         // epoll loop, sockets, eventfd wake-ups, signals; knows nothing of topics.
         .target(name: "VimanaEventLoop", dependencies: ["VimanaCore", "CLinuxShim"], swiftSettings: optimize),
         // The ledger: zlib-compressed segments on disk, a writer thread, recovery,
         // reads by sequence and stream ID. Knows nothing of the network.
-        .target(name: "VimanaLedger", dependencies: ["VimanaCore", "CZlib"], swiftSettings: optimize),
+        .target(name: "VimanaLedger", dependencies: ["VimanaCore", "VimanaConfig", "CZlib"], swiftSettings: optimize),
         // Agents: consumer groups (journaled in the ledger), agent runtimes, built-in agents.
         .target(name: "VimanaAgents", dependencies: ["VimanaCore", "VimanaLedger", "VimanaConfig"],
                 swiftSettings: optimize),
@@ -68,10 +73,11 @@ let package = Package(
         // A small blocking RESP client, for the CLI's pub/sub and the load generator.
         .target(name: "VimanaClient", dependencies: ["VimanaCore", "VimanaRESP"], swiftSettings: optimize),
         // `vimana bench`: a native load generator for any RESP server.
-        .target(name: "VimanaBench", dependencies: ["VimanaCore", "VimanaRESP", "VimanaClient"], swiftSettings: optimize),
-        .target(name: "VimanaSupervisor", dependencies: ["VimanaCore", "CLinuxShim"], swiftSettings: optimize),
+        .target(name: "VimanaBench", dependencies: ["VimanaCore", "VimanaRESP", "VimanaConfig", "VimanaClient"],
+                swiftSettings: optimize),
+        .target(name: "VimanaSupervisor", dependencies: ["VimanaCore", "VimanaConfig", "CLinuxShim"], swiftSettings: optimize),
         .executableTarget(name: "vimana",
-                          dependencies: ["VimanaKernel", "VimanaConfig", "VimanaEventLoop", "VimanaLedger", "VimanaClient",
+                          dependencies: ["VimanaKernel", "VimanaConfig", "VimanaConfigLoader", "VimanaEventLoop", "VimanaLedger", "VimanaClient",
                                          "VimanaBench", "VimanaCore"],
                           swiftSettings: optimize),
 
@@ -79,13 +85,13 @@ let package = Package(
         .testTarget(name: "VimanaCoreTests", dependencies: ["VimanaCore"]),
         .testTarget(name: "VimanaBusTests", dependencies: ["VimanaBus"]),
         .testTarget(name: "VimanaAgentsTests", dependencies: ["VimanaAgents", "VimanaConfig", "VimanaLedger", "VimanaCore"]),
-        .testTarget(name: "VimanaLedgerTests", dependencies: ["VimanaLedger", "VimanaCore"]),
+        .testTarget(name: "VimanaLedgerTests", dependencies: ["VimanaLedger", "VimanaConfig", "VimanaCore"]),
         .testTarget(name: "VimanaKernelTests", dependencies: ["VimanaKernel", "VimanaRESP", "VimanaLedger"]),
         .testTarget(name: "VimanaEventLoopTests", dependencies: ["VimanaEventLoop", "VimanaCore"]),
-        .testTarget(name: "VimanaConfigTests", dependencies: ["VimanaConfig", "VimanaCore"]),
+        .testTarget(name: "VimanaConfigTests", dependencies: ["VimanaConfigLoader", "VimanaConfig", "VimanaCore"]),
         .testTarget(name: "VimanaIntegrationTests", dependencies: ["VimanaCore"]),
         .testTarget(name: "VimanaClientTests", dependencies: ["VimanaClient", "VimanaRESP"]),
-        .testTarget(name: "VimanaSupervisorTests", dependencies: ["VimanaSupervisor", "VimanaCore"]),
+        .testTarget(name: "VimanaSupervisorTests", dependencies: ["VimanaSupervisor", "VimanaConfig", "VimanaCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

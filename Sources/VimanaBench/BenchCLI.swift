@@ -6,8 +6,8 @@ import Glibc
 public enum BenchCLI {
     static let usage = """
     Usage: vimana bench [options]
-      --host H         server host (default 127.0.0.1)
-      --port P         server port (default 7379)
+      --host H         server host (default \(BenchOptions().host))
+      --port P         server port (default \(BenchOptions().port))
       --pub P          publisher connections (default 1)
       --sub S          subscriber connections (default 0); each receives every message
       --msgs N         messages published in total (default 100000)

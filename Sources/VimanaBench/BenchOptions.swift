@@ -1,10 +1,13 @@
+import VimanaConfig
+
 /// What `vimana bench` runs: a publish/fan-out load against one topic, a
 /// task load (producer → workers → acknowledgements) against Vimana, Redis
 /// Streams or beanstalkd, or (with `idleConnections` > 0) a set of idle
 /// connections held open so a script can read the server's resident memory.
 public struct BenchOptions: Sendable, Equatable {
-    public var host = "127.0.0.1"
-    public var port = 7379
+    /// Vimana's default address (`KernelConfig`).
+    public var host = KernelConfig().bind
+    public var port = KernelConfig().port
     /// Publisher connections; the messages are split between them.
     public var publishers = 1
     /// Subscriber connections; each receives every message.

@@ -37,8 +37,8 @@ public final class EventLoop {
 
     /// - Parameter watchSignals: turn SIGINT/SIGTERM into loop events (must be
     ///   created on the main thread before other threads start).
-    public init(watchSignals: Bool, tickMillis: Int = 100) throws(SystemError) {
-        poller = try Poller(capacity: 1024)
+    public init(watchSignals: Bool, tickMillis: Int = EventLoopLimits.tickMillis) throws(SystemError) {
+        poller = try Poller(capacity: EventLoopLimits.eventsPerWait)
         waker = try Waker()
         try poller.add(waker.fd, Poller.readable)
         if watchSignals {

@@ -30,7 +30,7 @@ public struct OutputQueue {
         }
     }
 
-    public init(capacity: Int = 16 << 10) {
+    public init(capacity: Int = EventLoopLimits.outputCapacity) {
         tail = ByteBuffer(capacity: capacity)
     }
 
@@ -52,7 +52,7 @@ public struct OutputQueue {
     public mutating func append(shared bytes: SharedBytes) {
         if tail.readableBytes > 0 {
             let previous = tail
-            tail = ByteBuffer(capacity: 4096)
+            tail = ByteBuffer(capacity: EventLoopLimits.outputTailCapacity)
             queuedBytes += previous.readableBytes
             segments.append(.owned(previous))
         }
@@ -67,7 +67,7 @@ public struct OutputQueue {
         guard bytes.readableBytes > 0 else { bytes.release(); return }
         if tail.readableBytes > 0 {
             let previous = tail
-            tail = ByteBuffer(capacity: 4096)
+            tail = ByteBuffer(capacity: EventLoopLimits.outputTailCapacity)
             queuedBytes += previous.readableBytes
             segments.append(.owned(previous))
         }
@@ -122,7 +122,7 @@ public struct OutputQueue {
 
     private mutating func writeSegments(_ fd: Int32, _ maxBytes: Int) -> (WriteOutcome, Int) {
         var total = 0
-        let maxVectors = 64
+        let maxVectors = EventLoopLimits.writevVectors
         var vectors = [iovec](repeating: iovec(), count: maxVectors)
         while !isEmpty {
             var count = 0

@@ -12,7 +12,7 @@ public struct Poller {
     @usableFromInline let events: UnsafeMutablePointer<epoll_event>
     public let capacity: Int
 
-    public init(capacity: Int = 1024) throws(SystemError) {
+    public init(capacity: Int = EventLoopLimits.eventsPerWait) throws(SystemError) {
         let e = epoll_create1(Int32(EPOLL_CLOEXEC))
         if e < 0 { throw SystemError("epoll_create1") }
         fd = e

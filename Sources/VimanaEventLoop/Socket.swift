@@ -8,7 +8,7 @@ import Glibc
 public enum Socket {
     /// A non-blocking IPv4 TCP listener bound to `host:port` (port 0 picks a
     /// free one). Returns the fd and the port actually bound.
-    public static func listen(host: String, port: Int, backlog: Int32 = 511) throws(SystemError) -> (fd: Int32, port: Int) {
+    public static func listen(host: String, port: Int, backlog: Int32 = EventLoopLimits.listenBacklog) throws(SystemError) -> (fd: Int32, port: Int) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         if fd < 0 { throw SystemError("socket") }
         _ = vimana_set_reuseaddr(fd)

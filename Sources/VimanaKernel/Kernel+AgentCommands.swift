@@ -226,12 +226,8 @@ extension Kernel {
             var env = a.config.env
             env["VIMANA_ADDR"] = "\(host):\(port)"
             env["VIMANA_AGENT_ID"] = a.id
-            let policy: RestartPolicy = switch a.config.restart {
-            case .always: .always
-            case .onFailure: .onFailure
-            case .never: .never
-            }
-            supervisor.add(id: a.id, command: command, environment: env, restart: policy, maxRestarts: a.config.maxRestarts)
+            supervisor.add(id: a.id, command: command, environment: env, restart: a.config.restart,
+                           maxRestarts: a.config.maxRestarts)
         }
         self.supervisor = supervisor
         supervisor.startAll(nowNanos: Clock.monotonicNanos())

@@ -117,7 +117,7 @@ extension Kernel {
     /// Writes `groups.snapshot`. A lost or stale pointer only means a
     /// longer search at the next start.
     private func writeSnapshotPointer(_ begin: StreamID, _ ledger: Ledger) {
-        let path = ledger.options.directory + "/" + Self.snapshotPointerFile
+        let path = ledger.config.dir + "/" + Self.snapshotPointerFile
         if !FileIO.writeSmallFile(path, begin.description + "\n") {
             log.warn("cannot record the group snapshot's position", ["path": .string(path)])
         }
@@ -127,7 +127,7 @@ extension Kernel {
     /// `groups.snapshot` when that record is a `snapshot-begin` still in the
     /// ledger, else found by `searchSnapshot`.
     func latestSnapshot(_ ledger: Ledger) -> StreamID? {
-        let path = ledger.options.directory + "/" + Self.snapshotPointerFile
+        let path = ledger.config.dir + "/" + Self.snapshotPointerFile
         if let text = FileIO.readSmallFile(path),
            let id = Array(text.utf8.prefix { $0 != 10 }).withUnsafeBufferPointer({ Self.parseID($0, missingSeq: 0) }),
            let r = ledger.range(topic: GroupStore.journalTopic, from: id, to: id, count: 1).first,

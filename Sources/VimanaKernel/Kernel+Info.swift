@@ -126,8 +126,8 @@ extension Kernel {
         let avgFsync = st.fsyncs > 0 ? st.fsyncNanosTotal / Int64(st.fsyncs) / 1000 : 0
         return [
             ("ledger_enabled", "1"),
-            ("ledger_dir", ledger.options.directory),
-            ("ledger_fsync", ledger.options.fsync.rawValue),
+            ("ledger_dir", ledger.config.dir),
+            ("ledger_fsync", ledger.config.fsync.rawValue),
             ("ledger_records", "\(ledger.recordsOnDisk)"),
             ("ledger_first_sequence", "\(ledger.firstSequence)"),
             ("ledger_next_sequence", "\(ledger.nextSequence)"),
@@ -146,7 +146,7 @@ extension Kernel {
             ("ledger_last_fsync_time", st.lastFsyncMillis > 0 ? Clock.rfc3339(millis: st.lastFsyncMillis) : ""),
             ("ledger_pending_bytes", "\(ledger.pendingBytes)"),
             ("ledger_pending_batches", "\(ledger.pendingBatches)"),
-            ("ledger_max_pending", "\(ledger.options.maxPending)"),
+            ("ledger_max_pending", "\(ledger.config.maxPending)"),
             ("ledger_stalled_clients", "\(stalled.count)"),
             ("ledger_stalls", "\(ledgerStalls)"),
             ("ledger_write_errors", "\(st.writeErrors)"),

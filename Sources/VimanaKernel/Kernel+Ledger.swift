@@ -9,29 +9,7 @@ import VimanaEventLoop
 extension Kernel {
     /// Builds the ledger from the configuration (nil when disabled).
     static func makeLedger(_ config: LedgerConfig) -> Ledger? {
-        ledgerOptions(config).map { Ledger(options: $0) }
-    }
-
-    /// The ledger's options from the configuration (nil when disabled).
-    static func ledgerOptions(_ config: LedgerConfig) -> LedgerOptions? {
-        guard config.enabled else { return nil }
-        var o = LedgerOptions(directory: config.dir)
-        o.record = config.record.map { Array($0.utf8) }
-        o.exclude = config.exclude.map { Array($0.utf8) }
-        o.fsync = switch config.fsync {
-        case .always: .always
-        case .everysec: .everysec
-        case .no: .no
-        }
-        o.compressionLevel = config.compressionLevel
-        o.compactionLevel = config.compactionLevel
-        o.maxPending = config.maxPending
-        o.segmentBytes = config.segmentBytes
-        o.segmentAgeSeconds = config.segmentAgeSeconds
-        o.retentionMaxAgeSeconds = config.retentionMaxAgeSeconds
-        o.retentionMaxBytes = config.retentionMaxBytes
-        o.archiveDirectory = config.archiveDir
-        return o
+        config.enabled ? Ledger(config: config) : nil
     }
 
     /// Every reason `start` refuses `config` that the configuration itself
@@ -44,8 +22,7 @@ extension Kernel {
         guard config.ledger.enabled else {
             return config.agents.isEmpty ? [] : ["agents need the ledger: set ledger.enabled: true (or remove the agents)"]
         }
-        guard let options = ledgerOptions(config.ledger) else { return [] }
-        return Ledger.directoryProblems(options)
+        return Ledger.directoryProblems(config.ledger)
     }
 
     /// Locks and recovers the ledger once the listeners are bound.
@@ -65,7 +42,7 @@ extension Kernel {
         }
         ledger.onDrained = { [unowned self] in resumeStalled() }
         for problem in report.problems { log.error("ledger problem", ["detail": .string(problem)]) }
-        log.info("ledger opened", ["dir": .string(ledger.options.directory), "segments": .int(report.segments),
+        log.info("ledger opened", ["dir": .string(ledger.config.dir), "segments": .int(report.segments),
                                    "records": .int(Int(clamping: report.records)), "next_sequence": .int(Int(clamping: ledger.nextSequence)),
                                    "truncated_bytes": .int(report.truncatedBytes),
                                    "dropped_records": .int(report.droppedRecords),
@@ -150,7 +127,7 @@ extension Kernel {
         if stalled.count == 1 && s.pointee.nowNanos - lastStallLog >= 10_000_000_000 {
             lastStallLog = s.pointee.nowNanos
             log.warn("ledger writer behind: pausing publishers",
-                     ["pending_bytes": .int(ledger.pendingBytes), "max_pending": .int(ledger.options.maxPending),
+                     ["pending_bytes": .int(ledger.pendingBytes), "max_pending": .int(ledger.config.maxPending),
                       "stalls_so_far": .int(ledgerStalls)])
         }
     }

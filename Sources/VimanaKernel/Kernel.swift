@@ -183,7 +183,7 @@ public final class Kernel: EventLoopHandler {
         refreshClock()
         loop.run(self)
         if let supervisor {
-            supervisor.stopAll(grace: 3)
+            supervisor.stopAll()  // SupervisorLimits.stopGraceSeconds (AGENTS.md §6)
             syncChildOutputs()
         }
         if let ledger {

@@ -17,12 +17,14 @@ public final class Batch: @unchecked Sendable {
 
     init(firstSequence: UInt64) {
         self.firstSequence = firstSequence
-        bytes = ByteBuffer(capacity: 512)
+        bytes = ByteBuffer(capacity: LedgerLimits.batchCapacity)
     }
 
     /// Memory the batch holds (buffer and offsets), for the tail's budget:
     /// a batch of one record must count as what it costs, not its 60 bytes.
-    public var footprint: Int { bytes.capacity + offsets.capacity * 8 + 64 }
+    public var footprint: Int {
+        bytes.capacity + offsets.capacity * MemoryLayout<Int>.stride + LedgerLimits.batchOverheadBytes
+    }
 
     deinit { bytes.release() }
 

@@ -19,7 +19,7 @@ struct BatchQueue {
         storage[head] = Self.dropped
         head += 1
         // Compact once the dropped slots outnumber the live ones.
-        if head >= 256 && head * 2 >= storage.count {
+        if head >= LedgerLimits.tailQueueCompactAt && head * 2 >= storage.count {
             storage.removeFirst(head)
             head = 0
         }

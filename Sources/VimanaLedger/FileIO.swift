@@ -121,7 +121,7 @@ public enum FileIO {
         let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { Glibc.close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 4096)
+        var buffer = [UInt8](repeating: 0, count: LedgerLimits.smallFileBytes)
         let n = buffer.withUnsafeMutableBytes { b in b.baseAddress.map { pread(fd, $0, b.count, at: 0) } ?? 0 }
         return n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self) : nil
     }

@@ -118,7 +118,7 @@ public final class FrameEncoder {
     public init(level: Int, storeBelow: Int = 0) throws(ZlibError) {
         deflater = try Deflater(level: level)
         self.storeBelow = level == 0 ? Int.max : storeBelow
-        capacity = 64 << 10
+        capacity = LedgerLimits.frameBufferCapacity
         output = .allocate(byteCount: capacity, alignment: 16)
     }
 
@@ -155,7 +155,7 @@ public final class FrameDecoder {
 
     public init() throws(ZlibError) {
         inflater = try Inflater()
-        capacity = 64 << 10
+        capacity = LedgerLimits.frameBufferCapacity
         buffer = .allocate(byteCount: capacity, alignment: 16)
     }
 

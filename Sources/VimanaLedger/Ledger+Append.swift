@@ -1,4 +1,5 @@
 import VimanaCore
+import VimanaConfig
 
 /// Appending records: the hot path of a recorded PUBLISH or an XADD.
 extension Ledger {
@@ -69,7 +70,7 @@ extension Ledger {
         tail.append(batch)
         tailBytes += batch.footprint
         guard let writer else { return }
-        let inline = urgent && options.fsync != .always && pendingBytes <= LedgerWriter.inlineWriteMaxBytes
+        let inline = urgent && config.fsync != .always && pendingBytes <= LedgerLimits.inlineWriteMaxBytes
         writer.submit(batch, urgent: urgent, wake: !inline)
         if inline {
             let (events, wakeWriter) = writer.writeInline()

@@ -1,4 +1,5 @@
 import VimanaCore
+import VimanaConfig
 
 /// Writer and maintenance reports, applied on the loop thread; retention.
 extension Ledger {
@@ -46,7 +47,7 @@ extension Ledger {
                 }
             }
             trimTail()
-            if options.fsync != .always { onConfirmed?(writtenSequence) }
+            if config.fsync != .always { onConfirmed?(writtenSequence) }
             if wasOver && !isOverPendingLimit { onDrained?() }
         case .durable(let sequence, let latency):
             if latency > 0 {
@@ -57,7 +58,7 @@ extension Ledger {
             }
             guard sequence > durableSequence else { return }
             durableSequence = sequence
-            if options.fsync == .always { onConfirmed?(sequence) }
+            if config.fsync == .always { onConfirmed?(sequence) }
             onDurable?(sequence)
         case .rolled(let sealed, let index, let size, let next, let first):
             if let view = segments.first(where: { $0.name == sealed }) {
@@ -65,7 +66,7 @@ extension Ledger {
                 view.size = size
                 view.reopen()
             }
-            segments.append(SegmentView(name: next, path: options.directory + "/" + next,
+            segments.append(SegmentView(name: next, path: config.dir + "/" + next,
                                         index: SegmentIndex(firstSequence: first), size: 0))
             log.info("ledger segment sealed", ["segment": .string(sealed), "bytes": .int(size),
                                                 "records": .int(Int(clamping: index.recordCount))])
@@ -119,7 +120,7 @@ extension Ledger {
 
     /// Drops written batches from memory beyond the tail budget.
     func trimTail() {
-        while tailBytes > options.tailBytes, let first = tail.first, first.nextSequence <= writtenSequence {
+        while tailBytes > tailBytesLimit, let first = tail.first, first.nextSequence <= writtenSequence {
             tail.removeFirst()
             tailBytes -= first.footprint
         }
@@ -133,8 +134,8 @@ extension Ledger {
     /// Retires sealed segments past `retention.max_age` or beyond
     /// `retention.max_bytes` (oldest first). The active segment never is.
     public func enforceRetention(nowMicros: Int64) {
-        let maxAge = Int64(options.retentionMaxAgeSeconds) * 1_000_000
-        let maxBytes = retentionOverride ?? options.retentionMaxBytes
+        let maxAge = Int64(config.retentionMaxAgeSeconds) * 1_000_000
+        let maxBytes = retentionOverride ?? config.retentionMaxBytes
         guard maxAge > 0 || maxBytes > 0 else { return }
         var total = segments.reduce(0) { $0 + $1.size }
         while segments.count > 1 {
@@ -189,7 +190,7 @@ extension SegmentIndex {
                 topics[topic] = t
             }
         }
-        if let last = entries.last, UInt64(f.offset) - last.offset < Self.entrySpacing {
+        if let last = entries.last, UInt64(f.offset) - last.offset < LedgerLimits.indexEntrySpacing {
             entries[entries.count - 1].minMs = min(last.minMs, f.minMs)
             entries[entries.count - 1].maxMs = max(last.maxMs, f.maxMs)
         } else {

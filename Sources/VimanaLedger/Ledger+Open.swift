@@ -1,4 +1,5 @@
 import VimanaCore
+import VimanaConfig
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -37,8 +38,8 @@ extension Ledger {
     /// renames segments into it. The pid goes into the lock files only once
     /// both are held.
     private func lockDirectories() throws(LedgerError) {
-        var places = [(options.directory, "ledger directory")]
-        if let archive = options.archiveDirectory { places.append((archive, "ledger archive directory")) }
+        var places = [(config.dir, "ledger directory")]
+        if let archive = config.archiveDir { places.append((archive, "ledger archive directory")) }
         var taken: [LedgerLock] = []
         for (path, what) in places {
             do throws(LedgerIOError) { try FileIO.makeDirectories(path) } catch { throw LedgerError("\(what): \(error)") }
@@ -60,9 +61,9 @@ extension Ledger {
     /// not exist and cannot be created, or that cannot be written. A lock
     /// held by another server is not reported here: that is the state of the
     /// moment, not of the configuration.
-    public static func directoryProblems(_ options: LedgerOptions) -> [String] {
-        var places = [(options.directory, "ledger directory")]
-        if let archive = options.archiveDirectory { places.append((archive, "ledger archive directory")) }
+    public static func directoryProblems(_ config: LedgerConfig) -> [String] {
+        var places = [(config.dir, "ledger directory")]
+        if let archive = config.archiveDir { places.append((archive, "ledger archive directory")) }
         return places.compactMap { path, what in directoryProblem(path).map { "\(what) '\(path)': \($0)" } }
     }
 
@@ -106,7 +107,7 @@ extension Ledger {
     private func recover(notify: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void) throws(LedgerError) -> RecoveryReport {
         let started = Clock.monotonicNanos()
         var report = RecoveryReport()
-        let dir = options.directory
+        let dir = config.dir
         do throws(LedgerIOError) {
             for name in try FileIO.list(dir) where name.hasSuffix(".tmp") { try FileIO.unlink(dir + "/" + name) }
         } catch {
@@ -153,17 +154,9 @@ extension Ledger {
         }
         report.segments = segments.count
 
-        let fsync: LedgerWriter.FsyncPolicyKind = switch options.fsync {
-        case .always: .always
-        case .everysec: .everysec
-        case .no: .no
-        }
-        let settings = LedgerWriter.Settings(directory: dir, fsync: fsync, compressionLevel: options.compressionLevel,
-                                             segmentBytes: options.segmentBytes,
-                                             segmentAgeNanos: Int64(options.segmentAgeSeconds) * 1_000_000_000)
         let writer: LedgerWriter
         do {
-            writer = try LedgerWriter(settings: settings, active: active.writerState) { [unowned self] event in
+            writer = try LedgerWriter(config: config, active: active.writerState) { [unowned self] event in
                 post(event, notify: notify)
             }
         } catch {
@@ -171,8 +164,8 @@ extension Ledger {
         }
         self.writer = writer
         writer.start()
-        let maintenance = LedgerMaintenance(directory: dir, compactionLevel: options.compactionLevel,
-                                            archiveDirectory: options.archiveDirectory) { [unowned self] event in
+        let maintenance = LedgerMaintenance(directory: dir, compactionLevel: config.compactionLevel,
+                                            archiveDirectory: config.archiveDir) { [unowned self] event in
             notify { self.handle(event) }
         }
         self.maintenance = maintenance
@@ -187,10 +180,10 @@ extension Ledger {
     }
 
     private func openSealed(_ name: String, scanner: SegmentScanner, report: inout RecoveryReport) -> SegmentView {
-        let path = options.directory + "/" + name
+        let path = config.dir + "/" + name
         let first = LedgerDirectory.firstSequence(ofSegment: name) ?? 0
         let size = FileIO.size(path: path) ?? 0
-        let indexPath = options.directory + "/" + LedgerDirectory.indexName(forSegment: name)
+        let indexPath = config.dir + "/" + LedgerDirectory.indexName(forSegment: name)
         if let bytes = Self.readFile(indexPath), let index = SegmentIndex.decode(bytes),
            index.firstSequence == first, index.coveredBytes == UInt64(size), index.sealed {
             return SegmentView(name: name, path: path, index: index, size: size)
@@ -214,7 +207,7 @@ extension Ledger {
         } else {
             let bytes = index.encoded()
             bytes.withUnsafeBytes { raw in
-                try? FileIO.replace(indexPath, with: raw, durable: true, directory: options.directory)
+                try? FileIO.replace(indexPath, with: raw, durable: true, directory: config.dir)
             }
         }
         return view
@@ -226,7 +219,7 @@ extension Ledger {
     }
 
     private func recoverActive(_ name: String, scanner: SegmentScanner, report: inout RecoveryReport) throws(LedgerError) -> RecoveredActive {
-        let dir = options.directory
+        let dir = config.dir
         let path = dir + "/" + name
         let first = LedgerDirectory.firstSequence(ofSegment: name) ?? 1
         let fd: Int32
@@ -303,18 +296,18 @@ extension Ledger {
         log.error("ledger corrupt", ["segment": .string(segment), "frame": .int(bad.frame), "offset": .int(bad.offset),
                                      "error": .string(bad.error.description), "valid_frames_after": .int(bad.framesAfter),
                                      "records_after": .int(Int(clamping: bad.recordsAfter)),
-                                     "repair": .string("vimana ledger repair \(options.directory)")])
+                                     "repair": .string("vimana ledger repair \(config.dir)")])
         return LedgerError("corrupt active segment \(path): frame \(bad.frame) at offset \(bad.offset): \(bad.error); \(why)"
                            + (more > 0 ? "; \(more) more damaged stretch\(more == 1 ? "" : "es") after it" : "")
-                           + ". No file was changed. Run `vimana ledger repair \(options.directory)`: it moves the damaged "
-                           + "bytes to \(options.directory)/\(LedgerDirectory.damagedDirectory)/ and keeps every valid frame")
+                           + ". No file was changed. Run `vimana ledger repair \(config.dir)`: it moves the damaged "
+                           + "bytes to \(config.dir)/\(LedgerDirectory.damagedDirectory)/ and keeps every valid frame")
     }
 
     static func readFile(_ path: String) -> [UInt8]? {
         guard let fd = try? FileIO.open(path, O_RDONLY) else { return nil }
         defer { Glibc.close(fd) }
         let size = FileIO.size(fd)
-        guard size > 0, size < 1 << 30 else { return nil }
+        guard size > 0, size < LedgerLimits.maxIndexFileBytes else { return nil }
         var bytes = [UInt8](repeating: 0, count: size)
         let n = bytes.withUnsafeMutableBytes { FileIO.pread(fd, $0.baseAddress!, size, at: 0) }
         return n == size ? bytes : nil

@@ -1,31 +1,9 @@
 import Synchronization
 import VimanaCore
+import VimanaConfig
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// Settings the ledger needs, separate from the config module.
-public struct LedgerOptions: Sendable {
-    public var directory: String
-    public var record: [[UInt8]] = [Array("*".utf8)]
-    public var exclude: [[UInt8]] = [Array("_*".utf8)]
-    public var fsync: Fsync = .everysec
-    public var compressionLevel = 1
-    /// nil: sealed segments keep the frames they were written in.
-    public var compactionLevel: Int? = 6
-    public var maxPending = 64 << 20
-    public var segmentBytes = 64 << 20
-    public var segmentAgeSeconds = 3600
-    public var retentionMaxAgeSeconds = 0
-    public var retentionMaxBytes = 0
-    public var archiveDirectory: String?
-    /// Committed batches kept in memory for reads after they are written.
-    public var tailBytes = 16 << 20
-
-    public enum Fsync: String, Sendable { case always, everysec, no }
-
-    public init(directory: String) { self.directory = directory }
-}
 
 /// What recovery found and did on open.
 public struct RecoveryReport: Sendable {
@@ -97,7 +75,11 @@ final class SegmentView {
 /// `Batch`; `commit()` hands it to the writer thread; reads combine the
 /// segment files with batches still in memory.
 public final class Ledger: @unchecked Sendable {
-    public let options: LedgerOptions
+    /// The `ledger:` settings it was made with (`enabled` is the kernel's business).
+    public let config: LedgerConfig
+    /// Committed batches kept in memory for reads after they are written
+    /// (`LedgerLimits.tailBytes`; tests set 0 to read from the files).
+    let tailBytesLimit: Int
     let log = Log.shared
 
     // Sequence and streams.
@@ -148,7 +130,7 @@ public final class Ledger: @unchecked Sendable {
     /// Everything before this sequence is confirmed: handed to the OS with
     /// `write` (`fsync: everysec` and `no`) or fsynced (`always`). A reply
     /// that depends on a record (XADD, an agent's ACK) waits for this.
-    public var confirmedSequence: UInt64 { options.fsync == .always ? durableSequence : writtenSequence }
+    public var confirmedSequence: UInt64 { config.fsync == .always ? durableSequence : writtenSequence }
 
     /// Called on the loop thread when `confirmedSequence` advances.
     public var onConfirmed: ((UInt64) -> Void)?
@@ -165,14 +147,15 @@ public final class Ledger: @unchecked Sendable {
     var lastTopic: [UInt8] = []
     var lastTopicIndex = -1
 
-    public init(options: LedgerOptions) {
-        self.options = options
-        filter = TopicFilter(record: options.record, exclude: options.exclude)
+    public init(config: LedgerConfig, tailBytes: Int = LedgerLimits.tailBytes) {
+        self.config = config
+        tailBytesLimit = tailBytes
+        filter = TopicFilter(record: config.record.map { Array($0.utf8) }, exclude: config.exclude.map { Array($0.utf8) })
     }
 
     deinit { topics.release() }
 
-    public var isOverPendingLimit: Bool { pendingBytes > options.maxPending }
+    public var isOverPendingLimit: Bool { pendingBytes > config.maxPending }
 
     // MARK: - Recorded topics
 

@@ -15,14 +15,6 @@ import Glibc
 public final class LedgerLock {
     /// The lock file's name in a ledger directory.
     public static let fileName = "ledger.lock"
-    /// How long `acquire` keeps trying a lock it finds taken before it gives
-    /// up: a reader's probe (`holder(of:)`) holds a shared lock for two
-    /// system calls, a server holds it for its life.
-    static let contendedRetryNanos: Int64 = 200_000_000
-    /// The pause between those tries.
-    static let contendedRetryMicros: UInt32 = 5_000
-    /// Bytes of the lock file read for the pid: digits and a newline.
-    static let pidTextBytes = 32
 
     /// A lock that cannot be taken.
     public enum Failure: Error, CustomStringConvertible, Sendable {
@@ -71,12 +63,12 @@ public final class LedgerLock {
         let path = directory + "/" + fileName
         let fd: Int32
         do throws(LedgerIOError) { fd = try FileIO.open(path, O_RDWR | O_CREAT) } catch { throw .io(what: what, error) }
-        let deadline = Clock.monotonicNanos() + contendedRetryNanos
+        let deadline = Clock.monotonicNanos() + LedgerLimits.lockRetryNanos
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let code = errno
             if code == EINTR { continue }
             if code == EWOULDBLOCK && Clock.monotonicNanos() < deadline {
-                usleep(contendedRetryMicros)
+                usleep(LedgerLimits.lockRetryPauseMicros)
                 continue
             }
             let pid = code == EWOULDBLOCK ? readPid(fd) : nil
@@ -126,7 +118,7 @@ public final class LedgerLock {
 
     /// The pid the lock file names: decimal digits, then a newline.
     static func readPid(_ fd: Int32) -> Int32? {
-        var buffer = [UInt8](repeating: 0, count: pidTextBytes)
+        var buffer = [UInt8](repeating: 0, count: LedgerLimits.lockPidTextBytes)
         let n = buffer.withUnsafeMutableBytes { b in b.baseAddress.map { FileIO.pread(fd, $0, b.count, at: 0) } ?? 0 }
         guard n > 0 else { return nil }
         let digits = buffer[0..<n].prefix { $0 >= 0x30 && $0 <= 0x39 }

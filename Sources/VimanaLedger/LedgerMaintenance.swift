@@ -25,9 +25,6 @@ final class LedgerMaintenance: @unchecked Sendable {
         case retire(String)
     }
 
-    /// Frames written by compaction hold at least this much raw record data.
-    static let compactedFrameBytes = 1 << 20
-
     private let directory: String
     /// nil: compaction is off, and `.compact` tasks are ignored.
     private let compactionLevel: Int?
@@ -104,7 +101,7 @@ final class LedgerMaintenance: @unchecked Sendable {
             defer { close(input) }
             let size = FileIO.size(input)
             // A header-only pass: a segment already in large frames (every one
-            // but the last of at least `compactedFrameBytes`, LEDGER.md §2) is
+            // but the last of at least `LedgerLimits.compactedFrameBytes`, LEDGER.md §2) is
             // left as it is. Not an average: one small frame before a large one
             // would pass it.
             var smallBeforeLast = false, lastWasSmall = false, offset = 0
@@ -113,7 +110,7 @@ final class LedgerMaintenance: @unchecked Sendable {
                 guard header.withUnsafeMutableBytes({ FileIO.pread(input, $0.baseAddress!, FrameHeader.size, at: offset) }) == FrameHeader.size,
                       case .success(let h) = header.withUnsafeBytes({ FrameHeader.decode($0.baseAddress!) }) else { break }
                 if lastWasSmall { smallBeforeLast = true }
-                lastWasSmall = Int(h.uncompressedLength) < Self.compactedFrameBytes
+                lastWasSmall = Int(h.uncompressedLength) < LedgerLimits.compactedFrameBytes
                 offset += h.frameLength
             }
             if !smallBeforeLast {
@@ -127,8 +124,8 @@ final class LedgerMaintenance: @unchecked Sendable {
             let output = try FileIO.open(tmp, O_WRONLY | O_CREAT | O_TRUNC)
             var finished = false
             defer { if !finished { close(output); try? FileIO.unlink(tmp) } }
-            var staging = ByteBuffer(capacity: Self.compactedFrameBytes + (1 << 20))
-            var data = ByteBuffer(capacity: 1 << 20)
+            var staging = ByteBuffer(capacity: LedgerLimits.compactedFrameBytes + LedgerLimits.copyChunk)
+            var data = ByteBuffer(capacity: LedgerLimits.copyChunk)
             defer { staging.release(); data.release() }
             var index = SegmentIndex(firstSequence: first)
             var written = 0
@@ -180,7 +177,7 @@ final class LedgerMaintenance: @unchecked Sendable {
                 stagedCount += Int(h.recordCount)
                 expected = h.nextSequence
                 offset += h.frameLength
-                if staging.readableBytes >= Self.compactedFrameBytes { try flush() }
+                if staging.readableBytes >= LedgerLimits.compactedFrameBytes { try flush() }
             }
             try flush()
             if written >= size {
@@ -263,7 +260,7 @@ final class LedgerMaintenance: @unchecked Sendable {
         defer { close(input) }
         let tmp = to + ".tmp"
         let output = try FileIO.open(tmp, O_WRONLY | O_CREAT | O_TRUNC)
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var buffer = [UInt8](repeating: 0, count: LedgerLimits.copyChunk)
         var offset = 0
         var failure: LedgerIOError?
         while failure == nil {

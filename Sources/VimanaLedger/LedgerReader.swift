@@ -160,10 +160,6 @@ public enum BackgroundReadResult: Sendable {
 }
 
 extension Ledger {
-    /// Past this many records, a read answered from memory alone is also
-    /// done on the reader thread: decoding and encoding them is work enough
-    /// to keep the other clients waiting (about 1 µs each).
-    static let backgroundReadRecords = 1000
 
     /// Starts XRANGE (`reverse` false) or XREVRANGE on the reader thread when
     /// it must read the disk or many records; false when it is better done
@@ -181,7 +177,7 @@ extension Ledger {
         // Planned without descriptors first: most reads of recent entries need none.
         let wanted = views.filter { readPlan($0, filter, reverse: reverse) != nil }
         let inMemory = nextSequence - below
-        guard !wanted.isEmpty || (count > Self.backgroundReadRecords && inMemory > UInt64(Self.backgroundReadRecords))
+        guard !wanted.isEmpty || (count > LedgerLimits.backgroundReadRecords && inMemory > UInt64(LedgerLimits.backgroundReadRecords))
         else { return false }
         var plans: [SegmentReadPlan] = []
         for view in wanted {

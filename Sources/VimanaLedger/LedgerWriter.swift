@@ -1,6 +1,7 @@
 import Dispatch
 import Synchronization
 import VimanaCore
+import VimanaConfig
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -56,48 +57,9 @@ public struct WrittenFrame: Sendable {
 /// record one; the event loop only with `writeInline` (when a reply waits
 /// and nothing is in the way), and it never waits for the lock.
 final class LedgerWriter: @unchecked Sendable {
-    struct Settings: Sendable {
-        var directory: String
-        var fsync: FsyncPolicyKind
-        var compressionLevel: Int
-        var segmentBytes: Int
-        var segmentAgeNanos: Int64
-        /// Largest raw size of one frame; a bigger queue is split.
-        var maxFrameBytes = 8 << 20
-    }
-
-    enum FsyncPolicyKind: Sendable { case always, everysec, no }
-
-    /// Under `everysec` and `no`, how long the writer lets batches gather
-    /// after it wakes while no reply waits on them: under load it writes (and
-    /// reports to the loop) at most this often, in larger frames, instead of
-    /// once per loop pass. A batch a reply waits on (`submit(urgent:)`) ends
-    /// the pause at once; `always` does not gather.
-    static let gatherNanos = 1_000_000
-
-    /// Frame bytes written and not yet fsynced are kept in memory (to be
-    /// written again if an fsync fails); past this much the writer fsyncs
-    /// whatever the policy, so that copy stays bounded (under `no` this is
-    /// the only fsync besides sealing a segment).
-    static let maxUnsyncedBytes = 16 << 20
-
-    /// Frames of fewer raw bytes are stored (zlib level 0), not compressed:
-    /// below this deflate costs about 10 µs a frame (its fixed cost) to save
-    /// a few hundred bytes, and one small frame per loop pass is what a
-    /// reply waiting for its write (XADD, ACK at pipeline 1) produces.
-    /// Compaction recompresses them with the rest of the sealed segment.
-    static let storedFrameMaxBytes = 2048
-
-    /// Pause between attempts while writes fail (a full disk, an I/O error).
-    static let retrySeconds = 1
-
-    /// Largest queue the event loop compresses and writes itself when a
-    /// reply waits on it (`writeInline`): a handful of XADDs or ACKs cost it
-    /// a few microseconds and save two thread wake-ups per loop pass; more
-    /// is left to the writer thread, so no client waits behind a big frame.
-    static let inlineWriteMaxBytes = 64 << 10
-
-    private let settings: Settings
+    private let config: LedgerConfig
+    /// `config.segmentAgeSeconds`, in the clock's unit.
+    private let segmentAgeNanos: Int64
     private let notify: @Sendable (WriterEvent) -> Void
     private let queue = Mutex<[Batch]>([])
     private let wakeup = DispatchSemaphore(value: 0)
@@ -127,11 +89,11 @@ final class LedgerWriter: @unchecked Sendable {
     /// Bytes of the active segment the last successful fsync covers.
     private var syncedSize: Int
     /// The frames in [syncedSize, segmentSize), as written.
-    private var unsynced = ByteBuffer(capacity: 64 << 10)
+    private var unsynced = ByteBuffer(capacity: LedgerLimits.writerBufferCapacity)
     private var segmentOpenedNanos: Int64
     private var index: SegmentIndex
     private var encoder: FrameEncoder
-    private var staging = ByteBuffer(capacity: 64 << 10)
+    private var staging = ByteBuffer(capacity: LedgerLimits.writerBufferCapacity)
     private var unsyncedSequence: UInt64
     private var syncedSequence: UInt64
     private var lastSyncNanos: Int64 = 0
@@ -163,8 +125,9 @@ final class LedgerWriter: @unchecked Sendable {
     /// After `stop`: everything before this sequence is on stable storage.
     private(set) var stoppedAtSequence: UInt64 = 0
 
-    init(settings: Settings, active: ActiveSegment, notify: @escaping @Sendable (WriterEvent) -> Void) throws(ZlibError) {
-        self.settings = settings
+    init(config: LedgerConfig, active: ActiveSegment, notify: @escaping @Sendable (WriterEvent) -> Void) throws(ZlibError) {
+        self.config = config
+        segmentAgeNanos = Int64(config.segmentAgeSeconds) * 1_000_000_000
         self.notify = notify
         fd = active.fd
         segmentName = active.name
@@ -173,7 +136,7 @@ final class LedgerWriter: @unchecked Sendable {
         syncedSize = active.size
         segmentOpenedNanos = Clock.monotonicNanos()
         index = active.index
-        encoder = try FrameEncoder(level: settings.compressionLevel, storeBelow: Self.storedFrameMaxBytes)
+        encoder = try FrameEncoder(level: config.compressionLevel, storeBelow: LedgerLimits.storedFrameMaxBytes)
         unsyncedSequence = active.index.nextSequence
         syncedSequence = active.index.nextSequence
         checkpointedBytes = active.index.coveredBytes
@@ -206,7 +169,7 @@ final class LedgerWriter: @unchecked Sendable {
         if rc != 0 {
             box.release()
             // Refused from here on: without the sync thread nothing would ever be fsynced.
-            state.withLock { _ in fail(LedgerIOError("start the sync thread for", settings.directory, errno: rc)) }
+            state.withLock { _ in fail(LedgerIOError("start the sync thread for", config.dir, errno: rc)) }
             return
         }
         syncThread.withLock { $0 = syncTid }
@@ -220,7 +183,7 @@ final class LedgerWriter: @unchecked Sendable {
         }, writerBox.toOpaque())
         if rc2 != 0 {
             writerBox.release()
-            notify(.failed(LedgerIOError("start the writer thread for", settings.directory, errno: rc2)))
+            notify(.failed(LedgerIOError("start the writer thread for", config.dir, errno: rc2)))
             stopSyncThread()
             return
         }
@@ -269,7 +232,7 @@ final class LedgerWriter: @unchecked Sendable {
         // writer thread writes it then, and may wait; the loop never does.
         guard failure == nil, taken.isEmpty, syncInFlight == nil, !shouldRoll() else { return true }
         let batches = queue.withLock { q -> [Batch] in
-            guard q.reduce(0, { $0 + $1.byteCount }) <= Self.inlineWriteMaxBytes else { return [] }
+            guard q.reduce(0, { $0 + $1.byteCount }) <= LedgerLimits.inlineWriteMaxBytes else { return [] }
             let all = q
             q.removeAll(keepingCapacity: true)
             return all
@@ -283,7 +246,7 @@ final class LedgerWriter: @unchecked Sendable {
             return true
         }
         // The fsync that bounds the kept frames is the writer thread's.
-        return unsynced.readableBytes >= Self.maxUnsyncedBytes
+        return unsynced.readableBytes >= LedgerLimits.maxUnsyncedBytes
     }
 
     /// Writes everything queued, syncs, checkpoints, and stops the thread;
@@ -306,22 +269,23 @@ final class LedgerWriter: @unchecked Sendable {
             if retrying {
                 // `idle` stays false: commits do not cut the pause short; stop does.
                 if !stopping.load(ordering: .acquiring) {
-                    _ = wakeup.wait(timeout: .now() + .seconds(Self.retrySeconds))
+                    _ = wakeup.wait(timeout: .now() + .seconds(LedgerLimits.retrySeconds))
                 }
             } else {
                 idle.store(true, ordering: .releasing)
                 if queue.withLock({ $0.isEmpty }) && !stopping.load(ordering: .acquiring) {
-                    let timeout: DispatchTime = settings.fsync == .everysec ? .now() + .milliseconds(200) : .now() + .seconds(1)
+                    let timeout: DispatchTime = config.fsync == .everysec ? .now() + .milliseconds(LedgerLimits.everysecIdleWaitMillis)
+                        : .now() + .seconds(LedgerLimits.idleWaitSeconds)
                     _ = wakeup.wait(timeout: timeout)
                 }
                 // A signal sent after the check above is consumed by the next wait,
                 // which then returns at once: harmless.
                 idle.store(false, ordering: .releasing)
-                if settings.fsync != .always && !stopping.load(ordering: .acquiring)
+                if config.fsync != .always && !stopping.load(ordering: .acquiring)
                     && !urgentQueued.load(ordering: .sequentiallyConsistent) {
                     gathering.store(true, ordering: .sequentiallyConsistent)
                     if !urgentQueued.load(ordering: .sequentiallyConsistent) {
-                        _ = wakeup.wait(timeout: .now() + .nanoseconds(Self.gatherNanos))
+                        _ = wakeup.wait(timeout: .now() + .nanoseconds(LedgerLimits.gatherNanos))
                     }
                     gathering.store(false, ordering: .sequentiallyConsistent)
                 }
@@ -357,7 +321,7 @@ final class LedgerWriter: @unchecked Sendable {
             let started = Clock.monotonicNanos()
             let result = Result { () throws(LedgerIOError) in
                 try FileIO.fsync(due.fd, path: due.path)
-                if due.directory { try FileIO.fsyncDirectory(settings.directory) }
+                if due.directory { try FileIO.fsyncDirectory(config.dir) }
             }
             close(due.fd)
             // The next fsync starts at once when one is due already (`always`:
@@ -440,8 +404,8 @@ final class LedgerWriter: @unchecked Sendable {
     private func startSyncIfDue() -> Bool {
         guard failure == nil, syncInFlight == nil, !sealWaiting,
               unsyncedSequence > syncedSequence || directorySyncPending else { return false }
-        let due = settings.fsync == .always || unsynced.readableBytes >= Self.maxUnsyncedBytes
-            || (settings.fsync == .everysec && Clock.monotonicNanos() - lastSyncNanos >= 1_000_000_000)
+        let due = config.fsync == .always || unsynced.readableBytes >= LedgerLimits.maxUnsyncedBytes
+            || (config.fsync == .everysec && Clock.monotonicNanos() - lastSyncNanos >= LedgerLimits.everysecIntervalNanos)
         guard due else { return false }
         let copy = dup(fd)
         guard copy >= 0 else {
@@ -535,7 +499,7 @@ final class LedgerWriter: @unchecked Sendable {
                     count += b.count
                     bytes += b.byteCount
                     i += 1
-                } while i < batches.count && staging.readableBytes + batches[i].byteCount <= settings.maxFrameBytes
+                } while i < batches.count && staging.readableBytes + batches[i].byteCount <= LedgerLimits.maxFrameBytes
                 let frame: UnsafeRawBufferPointer
                 do {
                     frame = try encoder.encode(records: staging.readPointer, length: staging.readableBytes,
@@ -569,7 +533,7 @@ final class LedgerWriter: @unchecked Sendable {
         let started = Clock.monotonicNanos()
         try FileIO.fsync(fd, path: segmentPath)
         if directorySyncPending {
-            try FileIO.fsyncDirectory(settings.directory)
+            try FileIO.fsyncDirectory(config.dir)
             directorySyncPending = false
         }
         lastSyncNanos = Clock.monotonicNanos()
@@ -580,8 +544,8 @@ final class LedgerWriter: @unchecked Sendable {
     }
 
     private func shouldRoll() -> Bool {
-        guard index.recordCount > 0, segmentSize >= settings.segmentBytes
-            || Clock.monotonicNanos() - segmentOpenedNanos >= settings.segmentAgeNanos else { return false }
+        guard index.recordCount > 0, segmentSize >= config.segmentBytes
+            || Clock.monotonicNanos() - segmentOpenedNanos >= segmentAgeNanos else { return false }
         // Sealing waits for the fsync in flight (one fsync of a segment at a
         // time), and keeps the next one from starting (`sealWaiting`).
         guard syncInFlight == nil else {
@@ -605,7 +569,7 @@ final class LedgerWriter: @unchecked Sendable {
         sealedIndex.sealed = true
         let next = index.nextSequence
         let name = LedgerDirectory.segmentName(next)
-        let path = settings.directory + "/" + name
+        let path = config.dir + "/" + name
         let newFD = try FileIO.open(path, O_WRONLY | O_CREAT)
         close(fd)
         directorySyncPending = true
@@ -650,11 +614,11 @@ final class LedgerWriter: @unchecked Sendable {
 
     private func writeIndex(_ index: SegmentIndex, name: String, durable: Bool) throws(LedgerIOError) {
         let bytes = index.encoded()
-        let path = settings.directory + "/" + LedgerDirectory.indexName(forSegment: name)
+        let path = config.dir + "/" + LedgerDirectory.indexName(forSegment: name)
         var failure: LedgerIOError?
         bytes.withUnsafeBytes { raw in
             do throws(LedgerIOError) {
-                try FileIO.replace(path, with: raw, durable: durable, directory: settings.directory)
+                try FileIO.replace(path, with: raw, durable: durable, directory: config.dir)
             } catch {
                 failure = error
             }

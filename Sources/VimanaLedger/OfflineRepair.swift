@@ -12,8 +12,6 @@ import Glibc
 /// segment is cut, so a crash at any point leaves what a second run finishes.
 /// Running it again finds nothing to do.
 public enum OfflineRepair {
-    /// Bytes copied at a time.
-    static let copyChunk = 1 << 20
 
     /// What one run did, a line per action, and how many stretches it removed.
     public struct Outcome: Sendable {
@@ -183,11 +181,11 @@ public enum OfflineRepair {
     /// Copies bytes [start, end) of `fd` to `path`: a temporary file, fsynced, renamed, the directory fsynced.
     static func copy(_ fd: Int32, from start: Int, to end: Int, into path: String, directory: String) throws(LedgerIOError) {
         try writeFile(path, directory: directory) { out, tmp throws(LedgerIOError) in
-            let buffer = UnsafeMutableRawPointer.allocate(byteCount: copyChunk, alignment: 16)
+            let buffer = UnsafeMutableRawPointer.allocate(byteCount: LedgerLimits.copyChunk, alignment: 16)
             defer { buffer.deallocate() }
             var at = start
             while at < end {
-                let n = FileIO.pread(fd, buffer, min(copyChunk, end - at), at: at)
+                let n = FileIO.pread(fd, buffer, min(LedgerLimits.copyChunk, end - at), at: at)
                 guard n > 0 else { throw LedgerIOError("read", path, errno: EIO) }
                 try FileIO.writeAll(out, buffer, n, path: tmp)
                 at += n
@@ -218,12 +216,12 @@ public enum OfflineRepair {
         let other = try FileIO.open(path, O_RDONLY)
         defer { close(other) }
         guard FileIO.size(other) >= end - start else { return false }
-        let a = UnsafeMutableRawPointer.allocate(byteCount: copyChunk, alignment: 16)
-        let b = UnsafeMutableRawPointer.allocate(byteCount: copyChunk, alignment: 16)
+        let a = UnsafeMutableRawPointer.allocate(byteCount: LedgerLimits.copyChunk, alignment: 16)
+        let b = UnsafeMutableRawPointer.allocate(byteCount: LedgerLimits.copyChunk, alignment: 16)
         defer { a.deallocate(); b.deallocate() }
         var at = 0
         while start + at < end {
-            let want = min(copyChunk, end - start - at)
+            let want = min(LedgerLimits.copyChunk, end - start - at)
             guard FileIO.pread(fd, a, want, at: start + at) == want, FileIO.pread(other, b, want, at: at) == want,
                   memcmp(a, b, want) == 0 else { return false }
             at += want

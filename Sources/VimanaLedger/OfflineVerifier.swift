@@ -41,11 +41,6 @@ public struct OfflineVerification: Sendable {
 /// segments follow each other, that each topic's stream IDs increase in
 /// sequence order, and that each index (§4) describes its segment.
 public enum OfflineVerifier {
-    /// Reports at most this many stream-ID findings per segment: one bad
-    /// writer or a bad frame can otherwise produce one line per record.
-    static let streamIDFindingsPerSegment = 10
-    /// At most this many per-topic count differences per index.
-    static let topicFindingsPerIndex = 10
 
     public static func verify(directory: String) throws(LedgerError) -> OfflineVerification {
         let scanner: SegmentScanner
@@ -104,7 +99,7 @@ public enum OfflineVerifier {
                 }
                 if let before = lastIDs[r.topic], r.id <= before.id {
                     streamIDFindings += 1
-                    if streamIDFindings <= streamIDFindingsPerSegment {
+                    if streamIDFindings <= LedgerLimits.streamIDFindingsPerSegment {
                         result.findings.append(OfflineFinding(
                             severity: .error, segment: segment.name, frame: location.frame, offset: location.offset,
                             message: "stream ID \(r.id) of topic \(quoted(r.topic)) (sequence \(r.sequence)) "
@@ -114,10 +109,10 @@ public enum OfflineVerifier {
                 lastIDs[r.topic] = (r.id, r.sequence)
             }
         }
-        if streamIDFindings > streamIDFindingsPerSegment {
+        if streamIDFindings > LedgerLimits.streamIDFindingsPerSegment {
             result.findings.append(OfflineFinding(
                 severity: .error, segment: segment.name,
-                message: "\(streamIDFindings - streamIDFindingsPerSegment) more stream IDs out of order"))
+                message: "\(streamIDFindings - LedgerLimits.streamIDFindingsPerSegment) more stream IDs out of order"))
         }
         result.frames += survey.frames
         result.records += survey.records
@@ -224,12 +219,12 @@ public enum OfflineVerifier {
             let said = index.topics[topic]?.count ?? 0, found = frames.coveredTopics[topic] ?? 0
             guard said != found else { continue }
             differences += 1
-            if differences <= topicFindingsPerIndex {
+            if differences <= LedgerLimits.topicFindingsPerIndex {
                 warn("topic \(quoted(topic)): the index counts \(said) records, the segment has \(found)")
             }
         }
-        if differences > topicFindingsPerIndex {
-            warn("\(differences - topicFindingsPerIndex) more topic counts differ")
+        if differences > LedgerLimits.topicFindingsPerIndex {
+            warn("\(differences - LedgerLimits.topicFindingsPerIndex) more topic counts differ")
         }
         if segment.active && index.sealed { warn("marked sealed, but this is the active (last) segment") }
     }

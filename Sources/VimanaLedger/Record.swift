@@ -172,7 +172,7 @@ public enum RecordCodec {
             let expected = firstSequence &+ UInt64(i)
             guard seq == expected else { throw .sequence(expected: expected, found: seq) }
             var fields: [LedgerRecord.Field] = []
-            fields.reserveCapacity(Int(min(fieldCount, 1024)))
+            fields.reserveCapacity(Int(min(fieldCount, UInt32(LedgerLimits.decodeFieldReserve))))
             for _ in 0..<fieldCount {
                 guard r.offset < end, let n = r.bytes32(), let v = r.bytes32() else { throw .truncated(recordIndex: i) }
                 fields.append(.init(name: n, value: v))

@@ -35,8 +35,6 @@ public struct SegmentIndex: Equatable, Sendable {
     /// Flag bits this version knows (sealed, compacted); an index with any
     /// other is from a later format and is ignored, as a frame would be.
     static let knownFlags: UInt16 = 3
-    /// A new entry is started once this many bytes have passed since the last.
-    public static let entrySpacing: UInt64 = 64 << 10
 
     public var firstSequence: UInt64
     public var coveredBytes: UInt64 = 0
@@ -66,7 +64,7 @@ public struct SegmentIndex: Equatable, Sendable {
             maxTimestamp = max(maxTimestamp, r.timestampMicros)
             topics[r.topic, default: TopicStats(count: 0, first: r.id, last: r.id)].add(r.id)
         }
-        if let last = entries.last, offset - last.offset < Self.entrySpacing {
+        if let last = entries.last, offset - last.offset < LedgerLimits.indexEntrySpacing {
             entries[entries.count - 1].minMs = min(last.minMs, lo)
             entries[entries.count - 1].maxMs = max(last.maxMs, hi)
         } else {

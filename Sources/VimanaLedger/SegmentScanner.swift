@@ -33,7 +33,7 @@ public final class SegmentScanner {
 
     public init() throws(ZlibError) {
         decoder = try FrameDecoder()
-        capacity = 64 << 10
+        capacity = LedgerLimits.frameBufferCapacity
         data = .allocate(byteCount: capacity, alignment: 16)
     }
 

@@ -67,8 +67,6 @@ public struct SegmentSurvey: Sendable {
 }
 
 extension SegmentScanner {
-    /// Bytes read at a time while looking for the next valid frame.
-    static let searchChunk = 1 << 20
     /// The most a damaged frame's zlib stream is inflated to: a frame's
     /// uncompressed length is a 32-bit field.
     static let maxFrameRawBytes = Int(UInt32.max)
@@ -124,7 +122,7 @@ extension SegmentScanner {
     /// data CRC, inflate, records): garbage that happens to hold the magic is
     /// not a frame.
     public func nextValidFrame(fd: Int32, size: Int, from start: Int, minimumSequence: UInt64) -> FrameLocation? {
-        let window = Self.searchChunk + FrameHeader.size
+        let window = LedgerLimits.copyChunk + FrameHeader.size
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: window, alignment: 16)
         defer { buffer.deallocate() }
         var base = start

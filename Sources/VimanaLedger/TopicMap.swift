@@ -16,7 +16,7 @@ struct TopicMap {
     private(set) var count = 0
 
     init() {
-        mask = 63
+        mask = LedgerLimits.initialTopicSlots - 1
         slots = .allocate(capacity: mask + 1)
         slots.initialize(repeating: Slot(hash: 0, key: nil, length: 0, value: 0), count: mask + 1)
     }

@@ -154,7 +154,7 @@ public final class Inflater {
         stream.pointee.next_in = UnsafeMutablePointer(mutating: input.assumingMemoryBound(to: Bytef.self))
         stream.pointee.avail_in = UInt32(available)
         var output: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        var chunk = [UInt8](repeating: 0, count: LedgerLimits.inflateChunk)
         while true {
             let rc = chunk.withUnsafeMutableBytes { b -> Int32 in
                 stream.pointee.next_out = b.baseAddress?.assumingMemoryBound(to: Bytef.self)

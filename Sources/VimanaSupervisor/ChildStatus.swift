@@ -1,17 +1,7 @@
-// What the supervisor reports about a child: its policy, its state and how it last ended.
+// What the supervisor reports about a child: its state and how it last ended.
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// When a child that has exited is started again (Protocol/AGENTS.md §6).
-public enum RestartPolicy: Sendable {
-    /// After any exit, including a clean one.
-    case always
-    /// Only after a non-zero exit status, a death by signal, or a failed spawn.
-    case onFailure
-    /// Never: the child stays `stopped` after its first exit.
-    case never
-}
 
 /// Where a child is in its life.
 public enum ChildState: String, Sendable {

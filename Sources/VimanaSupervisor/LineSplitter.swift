@@ -1,14 +1,10 @@
 // Splits a child's output stream into lines, bounded in memory.
 
 /// Bytes in, whole lines out. A partial last line is kept until its newline
-/// (or `finish` at EOF); a line longer than `maxLine` is cut there, emitted at
+/// (or `finish` at EOF); a line longer than `SupervisorLimits.maxLine` is cut there, emitted at
 /// once, and the rest of it up to the next newline is dropped, so a child that
-/// writes megabytes without a newline costs at most `maxLine` bytes here.
+/// writes megabytes without a newline costs at most `SupervisorLimits.maxLine` bytes here.
 struct LineSplitter {
-    /// Longest line logged: an agent's output is for people, and one log line
-    /// must not be able to flood the log.
-    static let maxLine = 4096
-
     private var partial: [UInt8] = []
     /// After a cut: skipping the rest of an overlong line.
     private var discarding = false
@@ -25,7 +21,7 @@ struct LineSplitter {
             if discarding {
                 if hasNewline { discarding = false }
             } else {
-                let room = Self.maxLine - partial.count
+                let room = SupervisorLimits.maxLine - partial.count
                 let length = end - start
                 partial.append(contentsOf: bytes[start..<start + min(length, room)])
                 if length > room {

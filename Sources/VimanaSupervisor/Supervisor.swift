@@ -9,28 +9,7 @@
 import Glibc
 #endif
 import VimanaCore
-
-// MARK: - Limits
-
-/// The supervisor's tunables, each with its reason.
-public enum SupervisorLimits {
-    /// First restart delay: long enough that a crash loop cannot spin the CPU.
-    public static let initialBackoffNanos: Int64 = 500_000_000
-    /// Backoff cap: a broken agent is still retried twice a minute.
-    public static let maxBackoffNanos: Int64 = 30_000_000_000
-    /// A child that ran this long was healthy: its next restart starts from
-    /// the initial backoff. Also the sliding window for `maxRestarts`.
-    public static let windowNanos: Int64 = 60_000_000_000
-    /// Bytes read from one pipe per `readOutput`, so one chatty child cannot
-    /// hold the loop (the fd stays readable and is read again next turn).
-    public static let readBudget = 256 * 1024
-    /// Bytes read from a child's pipes after it exits: what it wrote before
-    /// dying, bounded in case a grandchild still holds the pipe and keeps writing.
-    public static let finalReadBudget = 1024 * 1024
-    /// How long `stopAll` waits for SIGKILLed children before giving up on them
-    /// (a process in uninterruptible sleep cannot be reaped at once).
-    public static let killWaitNanos: Int64 = 2_000_000_000
-}
+import VimanaConfig
 
 // MARK: - User API
 
@@ -52,7 +31,7 @@ public final class Supervisor {
     var byID: [String: Child] = [:]
     /// Every open pipe read end, by fd.
     var pipes: [Int32: OutputPipe] = [:]
-    var readBuffer = [UInt8](repeating: 0, count: 64 * 1024)
+    var readBuffer = [UInt8](repeating: 0, count: SupervisorLimits.readChunk)
 
     public init(log: Log = .shared) {
         self.log = log
@@ -107,7 +86,7 @@ public final class Supervisor {
     /// Sends SIGTERM to every running child, waits up to `grace` seconds for
     /// them to exit (logging their output meanwhile), then SIGKILLs and reaps
     /// the rest. Children waiting in backoff are not started again.
-    public func stopAll(grace: Double = 3) {
+    public func stopAll(grace: Double = SupervisorLimits.stopGraceSeconds) {
         var alive: [Child] = []
         for child in children {
             child.stopRequested = true
@@ -262,7 +241,7 @@ extension Supervisor {
                 return true
             }
             if alive.isEmpty || now >= deadline { return alive }
-            pollOutput(timeoutMillis: Int32(min(10, max(1, (deadline - now) / 1_000_000))))
+            pollOutput(timeoutMillis: Int32(min(SupervisorLimits.exitPollMillis, max(1, (deadline - now) / 1_000_000))))
         }
     }
 }

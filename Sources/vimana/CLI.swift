@@ -1,4 +1,5 @@
 import VimanaCore
+import VimanaConfig
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -21,7 +22,7 @@ enum CLI {
       vimana ledger stats|verify|dump|tail|repair DIR ...   read (or repair) a ledger directory without a server (vimana ledger --help)
       vimana --help | --version
 
-    With no --config, serve uses the built-in default (127.0.0.1:7379, HTTP on 7380).
+    With no --config, serve uses the built-in default (\(ServeCommand.defaults.kernel.bind):\(ServeCommand.defaults.kernel.port), HTTP on \(ServeCommand.defaults.kernel.httpPort)).
     Every command takes -h or --help (or: vimana help COMMAND).
     """
 

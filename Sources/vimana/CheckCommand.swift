@@ -1,4 +1,5 @@
 import VimanaConfig
+import VimanaConfigLoader
 import VimanaKernel
 
 /// `vimana check CONFIG`: validate without serving; print the effective configuration and the agents' wiring.

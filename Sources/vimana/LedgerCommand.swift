@@ -150,9 +150,6 @@ enum LedgerCommand {
 
     // MARK: - stats
 
-    /// Topics listed by `stats`, the busiest first.
-    static let statsTopics = 20
-
     static func stats(_ args: [String]) -> Int32 {
         let f: FlagReader, dir: String
         do throws(UsageError) {
@@ -198,8 +195,8 @@ enum LedgerCommand {
         lines.append("compressed bytes: \(t.compressedBytes)")
         lines.append("ratio: " + (LedgerFormat.ratio(raw: t.rawBytes, compressed: t.compressedBytes) ?? "-"))
         lines.append("topics: \(t.topics.count)")
-        for (topic, count) in t.busiest(statsTopics) { lines.append("  \(LedgerFormat.text(topic)) \(count)") }
-        if t.topics.count > statsTopics { lines.append("  (\(t.topics.count - statsTopics) more)") }
+        for (topic, count) in t.busiest(CLILimits.statsTopics) { lines.append("  \(LedgerFormat.text(topic)) \(count)") }
+        if t.topics.count > CLILimits.statsTopics { lines.append("  (\(t.topics.count - CLILimits.statsTopics) more)") }
         if let ts = t.timestamps {
             lines.append("oldest: \(LedgerFormat.rfc3339(micros: ts.lowerBound))")
             lines.append("newest: \(LedgerFormat.rfc3339(micros: ts.upperBound))")
@@ -230,7 +227,7 @@ enum LedgerCommand {
             s += ",\"problem\":" + (seg.problem.map { LedgerFormat.json($0.description) } ?? "null") + "}"
         }
         s += "],\"topic_count\":\(t.topics.count),\"topics\":["
-        for (k, (topic, count)) in t.busiest(statsTopics).enumerated() {
+        for (k, (topic, count)) in t.busiest(CLILimits.statsTopics).enumerated() {
             if k > 0 { s += "," }
             let name = LedgerFormat.isUTF8(topic) ? String(decoding: topic, as: UTF8.self) : LedgerFormat.escapedText(topic)
             s += "{\"topic\":" + LedgerFormat.json(name) + ",\"records\":\(count)}"

@@ -184,13 +184,12 @@ enum LedgerFormat {
 /// Lines for stdout, written in chunks: a dump of millions of records never
 /// becomes one string, nor one write(2) per record.
 struct LedgerOutput {
-    static let chunkBytes = 64 << 10
     private var buffer = ""
 
     mutating func line(_ text: String) {
         buffer += text
         buffer += "\n"
-        if buffer.utf8.count >= Self.chunkBytes { flush() }
+        if buffer.utf8.count >= CLILimits.outputChunkBytes { flush() }
     }
 
     mutating func flush() {

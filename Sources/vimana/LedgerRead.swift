@@ -7,11 +7,6 @@ import Glibc
 /// `vimana ledger dump` and `vimana ledger tail`: records in sequence order,
 /// as text lines or JSON, from a directory a server may be writing to.
 enum LedgerRead {
-    /// How often `tail --follow` looks for new frames and segments.
-    static let followIntervalMicros: UInt32 = 200_000
-    /// Polls a bad frame at the end of the active segment is waited for
-    /// before saying so: a frame being written is briefly incomplete.
-    static let followPatiencePolls = 10
     /// Set by SIGINT and SIGTERM to end `tail --follow` cleanly.
     static let interrupted = Atomic<Bool>(false)
 
@@ -76,7 +71,7 @@ enum LedgerRead {
         let f: FlagReader, dir: String, count: Int
         do throws(UsageError) {
             (f, dir) = try LedgerCommand.parse(args, valued: ["lines", "topic"], bare: ["follow", "json"], usage: usage)
-            count = try f.int("lines", range: 0...Int(Int32.max)) ?? 10
+            count = try f.int("lines", range: 0...Int(Int32.max)) ?? CLILimits.tailLines
         } catch {
             return CLI.usageError(error.message)
         }
@@ -136,7 +131,7 @@ enum LedgerRead {
         var out = LedgerOutput()
         var waiting: (offset: Int, polls: Int)?
         while !interrupted.load(ordering: .relaxed) {
-            usleep(followIntervalMicros)
+            usleep(CLILimits.followIntervalMicros)
             if interrupted.load(ordering: .relaxed) { break }
             do throws(LedgerIOError) { try reader.refresh() } catch {
                 printErr("vimana ledger: \(error)")
@@ -158,7 +153,7 @@ enum LedgerRead {
                 case .problem(let problem) where problem.active:
                     // Most likely a frame still being written: look again next time.
                     let polls = waiting?.offset == problem.offset ? waiting!.polls + 1 : 1
-                    if polls == followPatiencePolls {
+                    if polls == CLILimits.followPatiencePolls {
                         printErr("vimana ledger: \(problem); waiting " + (problem.tornTail
                             ? "(the server truncates it on its next start)"
                             : "(valid frames follow it: the server refuses its next start; run vimana ledger repair)"))

@@ -1,16 +1,20 @@
 import VimanaClient
+import VimanaConfig
 
 /// `vimana pub TOPIC MESSAGE` and `vimana sub PATTERN…`: a Redis-free way to
 /// use the bus from a shell.
 enum PubSubCommands {
+    /// Where a client connects by default: the server's default address.
+    static let server = KernelConfig()
+
     static let pubSynopsis = "vimana pub [--host H] [--port P] TOPIC MESSAGE"
     static let subSynopsis = "vimana sub [--host H] [--port P] [--json] PATTERN..."
 
     static let pubUsage = """
     Usage: \(pubSynopsis)
     PUBLISH MESSAGE on TOPIC and print the number of subscribers that received it.
-      --host H      server address (default 127.0.0.1)
-      --port P      server port (default 7379)
+      --host H      server address (default \(server.bind))
+      --port P      server port (default \(server.port))
       -h, --help    this text
     Exit status: 0 published, 1 the server could not be reached or refused, 2 bad arguments.
     """
@@ -19,8 +23,8 @@ enum PubSubCommands {
     Usage: \(subSynopsis)
     Subscribe (SUBSCRIBE for names, PSUBSCRIBE for globs with * ? or [) and print
     one line per message, `TOPIC PAYLOAD` with control bytes escaped, until interrupted.
-      --host H      server address (default 127.0.0.1)
-      --port P      server port (default 7379)
+      --host H      server address (default \(server.bind))
+      --port P      server port (default \(server.port))
       --json        one JSON object per message instead
       -h, --help    this text
     Exit status: 1 when the server closes the connection or refuses, 2 bad arguments.
@@ -35,7 +39,7 @@ enum PubSubCommands {
         let port: Int
         do throws(UsageError) {
             f = try FlagReader(args, valued: ["host", "port"], bare: [])
-            port = try f.int("port", range: 1...65535) ?? 7379
+            port = try f.int("port", range: 1...65535) ?? server.port
         } catch {
             return CLI.usageError(error.message)
         }
@@ -43,7 +47,7 @@ enum PubSubCommands {
             return CLI.usageError("usage: \(pubSynopsis)")
         }
         do throws(ClientError) {
-            let receivers = try PubSubCLI.publish(host: f.values["host"] ?? "127.0.0.1", port: port,
+            let receivers = try PubSubCLI.publish(host: f.values["host"] ?? server.bind, port: port,
                                                   topic: f.positional[0], message: f.positional[1])
             printOut("\(receivers)")
             return 0
@@ -62,7 +66,7 @@ enum PubSubCommands {
         let port: Int
         do throws(UsageError) {
             f = try FlagReader(args, valued: ["host", "port"], bare: ["json"])
-            port = try f.int("port", range: 1...65535) ?? 7379
+            port = try f.int("port", range: 1...65535) ?? server.port
         } catch {
             return CLI.usageError(error.message)
         }
@@ -70,7 +74,7 @@ enum PubSubCommands {
             return CLI.usageError("usage: \(subSynopsis)")
         }
         do throws(ClientError) {
-            try PubSubCLI.subscribe(host: f.values["host"] ?? "127.0.0.1", port: port, patterns: f.positional,
+            try PubSubCLI.subscribe(host: f.values["host"] ?? server.bind, port: port, patterns: f.positional,
                                     json: f.flags.contains("json")) { line in printOut(line) }
             return 0
         } catch {

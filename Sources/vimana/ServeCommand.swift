@@ -1,5 +1,6 @@
 import VimanaCore
 import VimanaConfig
+import VimanaConfigLoader
 import VimanaKernel
 import VimanaEventLoop
 #if canImport(Glibc)
@@ -9,18 +10,21 @@ import Glibc
 /// `vimana serve`: load and validate the configuration, apply flag
 /// overrides, bind, serve until SIGINT/SIGTERM.
 enum ServeCommand {
+    /// What a key is when neither the file nor a flag sets it.
+    static let defaults = Configuration()
+
     static let usage = """
     Usage: vimana serve [options]
     Serve the bus until SIGINT or SIGTERM (SIGHUP is logged and otherwise ignored:
     the configuration is read once, at start). Flags override the configuration file.
       --config FILE       phoenix.yaml to load (default: the built-in default configuration)
-      --bind ADDR         IPv4 address to listen on (kernel.bind; default 127.0.0.1)
-      --port PORT         RESP port (kernel.port; default 7379; 0 picks a free port)
-      --http-port PORT    /health /ready /metrics port (kernel.http_port; default 7380; off or -1 disables)
-      --log-level LEVEL   debug, info, warn or error (logging.level; default info)
-      --log-format FMT    text or json (logging.format; default text)
-      --ledger-dir DIR    ledger directory (ledger.dir; default data/ledger)
-      --fsync POLICY      always, everysec or no (ledger.fsync; default everysec)
+      --bind ADDR         IPv4 address to listen on (kernel.bind; default \(defaults.kernel.bind))
+      --port PORT         RESP port (kernel.port; default \(defaults.kernel.port); 0 picks a free port)
+      --http-port PORT    /health /ready /metrics port (kernel.http_port; default \(defaults.kernel.httpPort); off or -1 disables)
+      --log-level LEVEL   debug, info, warn or error (logging.level; default \(defaults.logging.level.name))
+      --log-format FMT    text or json (logging.format; default \(defaults.logging.format.rawValue))
+      --ledger-dir DIR    ledger directory (ledger.dir; default \(defaults.ledger.dir))
+      --fsync POLICY      always, everysec or no (ledger.fsync; default \(defaults.ledger.fsync.rawValue))
       --no-ledger         record nothing (ledger.enabled: false); refused when agents are declared
       --dry-run           print the effective configuration and exit
       -h, --help          this text

@@ -1,5 +1,6 @@
 import Testing
-@testable import VimanaConfig
+import VimanaConfig
+@testable import VimanaConfigLoader
 
 /// The example of Protocol/AGENTS.md §1, comments and all, followed by a
 /// built-in and a disabled agent written in the other accepted spellings.

@@ -1,5 +1,6 @@
 import Testing
-@testable import VimanaConfig
+import VimanaConfig
+@testable import VimanaConfigLoader
 
 /// Every kind of mistake, with the exact text `vimana check` prints. Positions
 /// are those of the offending key (unknown, duplicate) or value (type, range).

@@ -1,6 +1,7 @@
 import Testing
 import VimanaCore
-@testable import VimanaConfig
+import VimanaConfig
+@testable import VimanaConfigLoader
 
 /// A phoenix.yaml that sets every key to a value other than its default.
 let fullFile = """

@@ -1,6 +1,7 @@
 import Testing
 import VimanaCore
-@testable import VimanaConfig
+import VimanaConfig
+@testable import VimanaConfigLoader
 
 /// Command-line flags set the keys they stand for by the file's own rules,
 /// and a refused flag is reported against the flag.

@@ -1,5 +1,6 @@
 import Testing
-@testable import VimanaConfig
+import VimanaConfig
+@testable import VimanaConfigLoader
 
 /// The `ledger:` section: what each key accepts, what it refuses (with the exact
 /// text `vimana check` prints), and that the rendered section reads back unchanged.

@@ -1,6 +1,7 @@
 import Testing
 import VimanaCore
-@testable import VimanaConfig
+import VimanaConfig
+@testable import VimanaConfigLoader
 
 @Suite struct RenderTests {
     @Test func defaultsRenderInTheDocumentedLayout() {

@@ -1,7 +1,8 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-@testable import VimanaConfig
+import VimanaConfig
+@testable import VimanaConfigLoader
 
 /// The error `ConfigLoader.load(yaml:path:)` throws for `yaml`, or nil if it loads.
 func loadError(_ yaml: String, path: String = "phoenix.yaml") -> ConfigError? {

@@ -1,5 +1,5 @@
 import Testing
-import VimanaConfig
+import VimanaConfigLoader
 
 @Suite struct UnitsTests {
     @Test(arguments: [

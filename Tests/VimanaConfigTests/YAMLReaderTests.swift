@@ -1,5 +1,6 @@
 import Testing
-@testable import VimanaConfig
+import VimanaConfig
+@testable import VimanaConfigLoader
 
 /// What the libyaml layer rejects before the schema sees anything.
 @Suite struct YAMLReaderTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VimanaCore
+import VimanaConfig
 @testable import VimanaLedger
 
 /// Torn tails against corruption (Protocol/LEDGER.md §5), what recovery does
@@ -47,13 +48,12 @@ import VimanaCore
     }
 
     func open(_ dir: String, _ loop: TestLoop, segmentBytes: Int = 64 << 20) throws -> (Ledger, RecoveryReport) {
-        var options = LedgerOptions(directory: dir)
-        options.fsync = .always
-        options.segmentBytes = segmentBytes
-        options.tailBytes = 0
+        var config = LedgerConfig(dir: dir)
+        config.fsync = .always
+        config.segmentBytes = segmentBytes
         // Sealed segments keep their small frames.
-        options.compactionLevel = nil
-        let ledger = Ledger(options: options)
+        config.compactionLevel = nil
+        let ledger = Ledger(config: config, tailBytes: 0)
         return (ledger, try ledger.open(notify: loop.notify))
     }
 

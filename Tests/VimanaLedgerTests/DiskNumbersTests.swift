@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VimanaCore
+import VimanaConfig
 @testable import VimanaLedger
 
 /// Numbers read from the ledger's files are input like a client's: a frame,
@@ -69,7 +70,7 @@ import VimanaCore
         }
         // The active segment, empty.
         FileManager.default.createFile(atPath: dir + "/" + LedgerDirectory.segmentName(4), contents: Data())
-        let ledger = Ledger(options: LedgerOptions(directory: dir))
+        let ledger = Ledger(config: LedgerConfig(dir: dir))
         let report = try ledger.open(notify: TestLoop().notify)
         defer { ledger.close() }
         #expect(report.records == UInt64.max)

@@ -1,14 +1,16 @@
 import Foundation
 import Testing
 import VimanaCore
+import VimanaConfig
 @testable import VimanaLedger
 
 @Suite(.serialized) struct LedgerLifecycleTests {
-    func open(_ dir: String, _ loop: TestLoop, configure: (inout LedgerOptions) -> Void = { _ in }) throws -> (Ledger, RecoveryReport) {
-        var options = LedgerOptions(directory: dir)
-        options.fsync = .always
-        configure(&options)
-        let ledger = Ledger(options: options)
+    func open(_ dir: String, _ loop: TestLoop, tailBytes: Int = LedgerLimits.tailBytes,
+              configure: (inout LedgerConfig) -> Void = { _ in }) throws -> (Ledger, RecoveryReport) {
+        var config = LedgerConfig(dir: dir)
+        config.fsync = .always
+        configure(&config)
+        let ledger = Ledger(config: config, tailBytes: tailBytes)
         let report = try ledger.open(notify: loop.notify)
         return (ledger, report)
     }
@@ -82,10 +84,9 @@ import VimanaCore
         let dir = temporaryDirectory()
         let archive = temporaryDirectory()
         let loop = TestLoop()
-        let (ledger, _) = try open(dir, loop) { o in
+        let (ledger, _) = try open(dir, loop, tailBytes: 0) { o in
             o.segmentBytes = 64 << 10
-            o.archiveDirectory = archive
-            o.tailBytes = 0
+            o.archiveDir = archive
         }
         var rng = SystemRandomNumberGenerator()
         for round in 0..<40 {
@@ -128,9 +129,8 @@ import VimanaCore
     @Test func compactionLeavesOnlyTheLastFrameUnderOneMiB() throws {
         let dir = temporaryDirectory()
         let loop = TestLoop()
-        let (ledger, _) = try open(dir, loop) { o in
+        let (ledger, _) = try open(dir, loop, tailBytes: 0) { o in
             o.segmentBytes = 64 << 10
-            o.tailBytes = 0
         }
         // Words from a small vocabulary: level 6 over one large frame beats
         // level 1 over the two written, so the rewrite pays and is kept.
@@ -166,7 +166,7 @@ import VimanaCore
             offset += h.frameLength
         }
         #expect(records.reduce(0, +) > 3_750_000)
-        #expect(records.dropLast().allSatisfy { $0 >= LedgerMaintenance.compactedFrameBytes }, "frame sizes: \(records)")
+        #expect(records.dropLast().allSatisfy { $0 >= LedgerLimits.compactedFrameBytes }, "frame sizes: \(records)")
         ledger.close()
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VimanaConfig
 @testable import VimanaLedger
 #if canImport(Glibc)
 import Glibc
@@ -9,9 +10,9 @@ import Glibc
 /// what a reader learns of the holder without changing anything.
 @Suite(.serialized) struct LedgerLockTests {
     func ledger(_ dir: String, archive: String? = nil) -> Ledger {
-        var options = LedgerOptions(directory: dir)
-        options.archiveDirectory = archive
-        return Ledger(options: options)
+        var config = LedgerConfig(dir: dir)
+        config.archiveDir = archive
+        return Ledger(config: config)
     }
 
     func openError(_ ledger: Ledger) -> LedgerError? {

@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 import VimanaCore
+import VimanaConfig
 @testable import VimanaLedger
 
 /// Reverse reads walk the index backwards and inflate frames newest first;
@@ -11,15 +12,14 @@ import VimanaCore
     /// topics `a` and `b` interleaved, over several 16 KiB segments.
     func interleavedLedger(_ loop: TestLoop) throws -> Ledger {
         let dir = temporaryDirectory()
-        var options = LedgerOptions(directory: dir)
-        options.fsync = .no
-        options.segmentBytes = 16 << 10
-        options.compactionLevel = nil
-        options.tailBytes = 0
+        var config = LedgerConfig(dir: dir)
+        config.fsync = .no
+        config.segmentBytes = 16 << 10
+        config.compactionLevel = nil
         // Written through a loop of its own: what it still has queued at
         // close is for this ledger object only.
         let writing = TestLoop()
-        var ledger = Ledger(options: options)
+        var ledger = Ledger(config: config, tailBytes: 0)
         _ = try ledger.open(notify: writing.notify)
         for i in 0..<600 {
             ledger.publish(i % 2 == 0 ? "a" : "b", "\(i)-" + String(repeating: "x", count: 80), now: 1000 + UInt64(i))
@@ -31,7 +31,7 @@ import VimanaCore
         ledger.commit()
         #expect(writing.pump { ledger.writtenSequence == ledger.nextSequence })
         ledger.close()
-        ledger = Ledger(options: options)
+        ledger = Ledger(config: config, tailBytes: 0)
         _ = try ledger.open(notify: loop.notify)
         return ledger
     }

@@ -1,5 +1,6 @@
 import Testing
 import VimanaCore
+import VimanaConfig
 @testable import VimanaSupervisor
 #if canImport(Glibc)
 import Glibc

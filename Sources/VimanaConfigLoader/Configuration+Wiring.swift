@@ -1,3 +1,5 @@
+import VimanaConfig
+
 extension Configuration {
     /// How the kernel will wire the declared agents, as YAML comment lines after
     /// a first line `# wiring`: one line per agent in file order, saying what it

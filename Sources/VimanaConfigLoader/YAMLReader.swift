@@ -6,13 +6,9 @@ import CYAML
 /// no document: empty, or only comments), or throws a `ConfigError` at the
 /// 1-based position of the problem: a libyaml syntax error (with libyaml's own
 /// wording), an alias or anchor, a duplicate or non-scalar key, a second
-/// document, or nesting deeper than `maxDepth`. Every libyaml event and the
+/// document, or nesting deeper than `ConfigLimits.maxDepth`. Every libyaml event and the
 /// parser itself are freed on every path.
 enum YAMLReader {
-    /// Deeper nesting is refused: no configuration needs it, and the tree's
-    /// recursive teardown must not be able to exhaust the stack.
-    static let maxDepth = 64
-
     static func read(_ bytes: [UInt8], path: String) throws(ConfigError) -> YAMLNode? {
         // libyaml keeps this pointer, not a copy: it must outlive the parser,
         // so it is freed after yaml_parser_delete (defers run in reverse).
@@ -159,8 +155,8 @@ private struct TreeBuilder {
                 location = "\(top.location)[\(top.items.count)]"
             }
         }
-        guard stack.count < YAMLReader.maxDepth else {
-            throw fail("nesting is deeper than \(YAMLReader.maxDepth) levels", line, column)
+        guard stack.count < ConfigLimits.maxDepth else {
+            throw fail("nesting is deeper than \(ConfigLimits.maxDepth) levels", line, column)
         }
         stack.append(Frame(isMapping: isMapping, line: line, column: column, location: location))
     }

@@ -3,10 +3,6 @@ import Glibc
 #endif
 
 extension ConfigLoader {
-    /// A configuration file larger than this is refused: phoenix.yaml is a few
-    /// hundred bytes, and a huge file is almost certainly the wrong path.
-    static let maxFileSize = 1 << 20
-
     /// The file's bytes, unchanged (libyaml checks the encoding), or a
     /// `ConfigError` naming the path and the system's reason.
     static func readFile(_ path: String) throws(ConfigError) -> [UInt8] {
@@ -16,7 +12,7 @@ extension ConfigLoader {
         }
         defer { close(fd) }
         var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16 << 10)
+        var chunk = [UInt8](repeating: 0, count: ConfigLimits.readChunk)
         while true {
             let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n == 0 { return bytes }
@@ -26,8 +22,8 @@ extension ConfigLoader {
                 throw ConfigError(path: path, message: "cannot read configuration file: \(errnoText(code))")
             }
             bytes.append(contentsOf: chunk[0..<n])
-            guard bytes.count <= maxFileSize else {
-                throw ConfigError(path: path, message: "configuration file is larger than \(Units.formatSize(maxFileSize))")
+            guard bytes.count <= ConfigLimits.maxFileSize else {
+                throw ConfigError(path: path, message: "configuration file is larger than \(Units.formatSize(ConfigLimits.maxFileSize))")
             }
         }
     }

@@ -1,19 +1,10 @@
+import VimanaConfig
+
 /// The `agents:` section of phoenix.yaml (see `AgentConfig` and Protocol/AGENTS.md §1).
 ///
 /// Each entry is named `agents[index]` in messages, so that an entry whose id
 /// is missing or wrong can still be pointed at.
 extension Schema {
-    /// Longest id: it names a consumer group and the topic `dead.<id>`, and is logged with every line.
-    static let maxAgentIDLength = 64
-    /// `ack_wait` bounds: below 1ms is no wait at all; beyond a day a lost task is effectively never redelivered.
-    static let ackWaitMillisRange = 1...86_400_000
-    /// `max_deliver` bounds: a task delivered a thousand times is poison, not bad luck.
-    static let maxDeliverRange = 1...1_000
-    /// `prefetch` bounds: tasks in flight per instance.
-    static let prefetchRange = 1...10_000
-    /// `max_restarts` bounds (per minute): 0 marks the agent failed at its first exit.
-    static let maxRestartsRange = 0...1_000
-
     static let agentKeys = [
         "id", "name", "description", "kind", "enabled", "subscribes", "publishes", "ack_wait", "max_deliver",
         "prefetch", "start", "required", "command", "env", "restart", "max_restarts",
@@ -67,17 +58,17 @@ extension Schema {
             }
         }
         if let n = s["description"], let text = try scalar(n, "\(name).description", "a string") { a.description = text }
-        if let n = s["kind"], let v: AgentConfig.Kind = try choice(n, "\(name).kind", "one of builtin, external") { a.kind = v }
+        if let n = s["kind"], let v: AgentConfig.Kind = try choice(n, "\(name).kind") { a.kind = v }
         if let n = s["enabled"], let v = try boolean(n, "\(name).enabled") { a.enabled = v }
         if let n = s["publishes"] { a.publishes = try strings(n, "\(name).publishes") }
-        if let n = s["ack_wait"], let v = try milliseconds(n, "\(name).ack_wait", Self.ackWaitMillisRange) {
+        if let n = s["ack_wait"], let v = try milliseconds(n, "\(name).ack_wait", ConfigLimits.ackWaitMillis) {
             a.ackWaitMillis = v
         }
-        if let n = s["max_deliver"], let v = try integer(n, "\(name).max_deliver", Self.maxDeliverRange) {
+        if let n = s["max_deliver"], let v = try integer(n, "\(name).max_deliver", ConfigLimits.maxDeliver) {
             a.maxDeliver = v
         }
-        if let n = s["prefetch"], let v = try integer(n, "\(name).prefetch", Self.prefetchRange) { a.prefetch = v }
-        if let n = s["start"], let v: AgentConfig.Start = try choice(n, "\(name).start", "one of new, all") { a.start = v }
+        if let n = s["prefetch"], let v = try integer(n, "\(name).prefetch", ConfigLimits.prefetch) { a.prefetch = v }
+        if let n = s["start"], let v: AgentConfig.Start = try choice(n, "\(name).start") { a.start = v }
         if let n = s["required"], let v = try boolean(n, "\(name).required") { a.required = v }
 
         if a.kind == .builtin {
@@ -94,10 +85,10 @@ extension Schema {
         }
         if let n = s["command"] { a.command = try command(n, "\(name).command") }
         if let n = s["env"] { a.env = try environment(n, "\(name).env") }
-        if let n = s["restart"], let v: AgentConfig.Restart = try choice(n, "\(name).restart", "one of always, on-failure, never") {
+        if let n = s["restart"], let v: RestartPolicy = try choice(n, "\(name).restart") {
             a.restart = v
         }
-        if let n = s["max_restarts"], let v = try integer(n, "\(name).max_restarts", Self.maxRestartsRange) {
+        if let n = s["max_restarts"], let v = try integer(n, "\(name).max_restarts", ConfigLimits.maxRestarts) {
             a.maxRestarts = v
         }
         return (a, idNode)
@@ -105,17 +96,17 @@ extension Schema {
 
     // MARK: - Value kinds
 
-    /// `[a-z0-9][a-z0-9_.-]*`, at most `maxAgentIDLength` bytes: safe as a group name,
+    /// `[a-z0-9][a-z0-9_.-]*`, at most `ConfigLimits.agentIDLength` bytes: safe as a group name,
     /// inside a topic name (`dead.<id>`) and in a log line without quoting.
     private func agentID(_ node: YAMLNode, _ key: String) throws(ConfigError) -> String {
-        let expected = "an id of 1 to \(Self.maxAgentIDLength) characters from a-z, 0-9, '_', '.', '-',"
+        let expected = "an id of 1 to \(ConfigLimits.agentIDLength) characters from a-z, 0-9, '_', '.', '-',"
             + " starting with a letter or digit"
         guard case .scalar(let text, _) = node.content, !node.isNull else {
             throw mismatch(node, key, expected, note: node.isNull ? " (null)" : "")
         }
         let bytes = Array(text.utf8)
         let lowerOrDigit: (UInt8) -> Bool = { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) }
-        guard let first = bytes.first, lowerOrDigit(first), bytes.count <= Self.maxAgentIDLength,
+        guard let first = bytes.first, lowerOrDigit(first), bytes.count <= ConfigLimits.agentIDLength,
               bytes.allSatisfy({ lowerOrDigit($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".")
                   || $0 == UInt8(ascii: "-") }) else {
             throw mismatch(node, key, expected)

@@ -1,4 +1,5 @@
 import VimanaCore
+import VimanaConfig
 
 /// Command-line flags that override phoenix.yaml (`vimana serve --port 7400`).
 ///
@@ -21,7 +22,7 @@ extension Configuration {
             if let v = try s.bind(n, "kernel.bind") { c.kernel.bind = v }
         },
         Flag(name: "port", key: "kernel.port") { c, s, n throws(ConfigError) in
-            if let v = try s.integer(n, "kernel.port", 0...65535) { c.kernel.port = v }
+            if let v = try s.integer(n, "kernel.port", ConfigLimits.port) { c.kernel.port = v }
         },
         Flag(name: "http-port", key: "kernel.http_port") { c, s, n throws(ConfigError) in
             if let v = try s.httpPort(n, "kernel.http_port") { c.kernel.httpPort = v }
@@ -30,13 +31,13 @@ extension Configuration {
             if let v = try s.logLevel(n, "logging.level") { c.logging.level = v }
         },
         Flag(name: "log-format", key: "logging.format") { c, s, n throws(ConfigError) in
-            if let v: LogFormat = try s.choice(n, "logging.format", "one of text, json") { c.logging.format = v }
+            if let v = try s.logFormat(n, "logging.format") { c.logging.format = v }
         },
         Flag(name: "ledger-dir", key: "ledger.dir") { c, s, n throws(ConfigError) in
             if let v = try s.path(n, "ledger.dir") { c.ledger.dir = v }
         },
         Flag(name: "fsync", key: "ledger.fsync") { c, s, n throws(ConfigError) in
-            if let v: FsyncPolicy = try s.choice(n, "ledger.fsync", "one of always, everysec, no") { c.ledger.fsync = v }
+            if let v: FsyncPolicy = try s.choice(n, "ledger.fsync") { c.ledger.fsync = v }
         },
     ]
 

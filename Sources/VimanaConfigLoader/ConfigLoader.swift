@@ -1,4 +1,5 @@
 import VimanaCore
+import VimanaConfig
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -67,12 +68,13 @@ struct Schema {
         var k = KernelConfig()
         let s = try section(node, "kernel", keys: ["bind", "port", "http_port", "password", "limits"])
         if let n = s["bind"], let v = try bind(n, "kernel.bind") { k.bind = v }
-        if let n = s["port"], let v = try integer(n, "kernel.port", 0...65535) { k.port = v }
+        if let n = s["port"], let v = try integer(n, "kernel.port", ConfigLimits.port) { k.port = v }
         if let n = s["http_port"], let v = try httpPort(n, "kernel.http_port") { k.httpPort = v }
         if let n = s["password"] {
-            let expected = "a string of 1 to 512 bytes without control characters"
+            let bytes = ConfigLimits.passwordBytes
+            let expected = "a string of \(bytes.lowerBound) to \(bytes.upperBound) bytes without control characters"
             if let text = try scalar(n, "kernel.password", expected) {
-                guard (1...512).contains(text.utf8.count), !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
+                guard bytes.contains(text.utf8.count), !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
                     // Never echo the value: it is a secret.
                     throw fail(n, "kernel.password: expected \(expected)")
                 }
@@ -92,17 +94,17 @@ struct Schema {
         let s = try section(node, "kernel.limits",
                             keys: ["max_clients", "max_payload", "max_inline", "query_buffer", "query_buffer_before_auth",
                                    "pubsub_output", "normal_output"])
-        if let n = s["max_clients"], let v = try integer(n, "kernel.limits.max_clients", 1...1_000_000) {
+        if let n = s["max_clients"], let v = try integer(n, "kernel.limits.max_clients", ConfigLimits.maxClients) {
             l.maxClients = v
         }
-        if let n = s["max_payload"], let v = try size(n, "kernel.limits.max_payload", 1...Limits.maxPayloadCeiling) {
+        if let n = s["max_payload"], let v = try size(n, "kernel.limits.max_payload", ConfigLimits.maxPayload) {
             l.maxPayload = v
         }
-        if let n = s["max_inline"], let v = try size(n, "kernel.limits.max_inline", (1 << 10)...(64 << 20)) {
+        if let n = s["max_inline"], let v = try size(n, "kernel.limits.max_inline", ConfigLimits.maxInline) {
             l.maxInline = v
         }
         let minimum = Limits.minimumQueryBuffer(maxPayload: l.maxPayload)
-        if let n = s["query_buffer"], let v = try size(n, "kernel.limits.query_buffer", (1 << 20)...Limits.queryBufferCeiling) {
+        if let n = s["query_buffer"], let v = try size(n, "kernel.limits.query_buffer", ConfigLimits.queryBuffer) {
             guard v >= minimum else {
                 throw mismatch(n, "kernel.limits.query_buffer", "a size of at least \(Units.formatSize(minimum)) "
                     + "(2 × max_payload + 64KiB: a maximal argument must fit)")
@@ -112,14 +114,14 @@ struct Schema {
             l.queryBuffer = max(Limits.defaultQueryBuffer, minimum)
         }
         if let n = s["query_buffer_before_auth"],
-           let v = try size(n, "kernel.limits.query_buffer_before_auth", (1 << 10)...(1 << 30)) {
+           let v = try size(n, "kernel.limits.query_buffer_before_auth", ConfigLimits.queryBufferBeforeAuth) {
             l.queryBufferBeforeAuth = v
         }
         if let n = s["pubsub_output"] {
             let p = try section(n, "kernel.limits.pubsub_output", keys: ["hard", "soft", "soft_seconds"])
             if let n = p["hard"], let v = try size(n, "kernel.limits.pubsub_output.hard", nil) { l.pubsubOutputHard = v }
             if let n = p["soft"], let v = try size(n, "kernel.limits.pubsub_output.soft", nil) { l.pubsubOutputSoft = v }
-            if let n = p["soft_seconds"], let v = try seconds(n, "kernel.limits.pubsub_output.soft_seconds", 0...86_400) {
+            if let n = p["soft_seconds"], let v = try seconds(n, "kernel.limits.pubsub_output.soft_seconds", ConfigLimits.outputSoftSeconds) {
                 l.pubsubOutputSoftSeconds = v
             }
         }
@@ -127,7 +129,7 @@ struct Schema {
             let p = try section(n, "kernel.limits.normal_output", keys: ["hard", "soft", "soft_seconds"])
             if let n = p["hard"], let v = try size(n, "kernel.limits.normal_output.hard", nil) { l.normalOutputHard = v }
             if let n = p["soft"], let v = try size(n, "kernel.limits.normal_output.soft", nil) { l.normalOutputSoft = v }
-            if let n = p["soft_seconds"], let v = try seconds(n, "kernel.limits.normal_output.soft_seconds", 0...86_400) {
+            if let n = p["soft_seconds"], let v = try seconds(n, "kernel.limits.normal_output.soft_seconds", ConfigLimits.outputSoftSeconds) {
                 l.normalOutputSoftSeconds = v
             }
         }
@@ -138,7 +140,7 @@ struct Schema {
         var g = LoggingConfig()
         let s = try section(node, "logging", keys: ["level", "format"])
         if let n = s["level"], let v = try logLevel(n, "logging.level") { g.level = v }
-        if let n = s["format"], let v: LogFormat = try choice(n, "logging.format", "one of text, json") { g.format = v }
+        if let n = s["format"], let v = try logFormat(n, "logging.format") { g.format = v }
         return g
     }
 
@@ -147,6 +149,10 @@ struct Schema {
         guard let text = try scalar(node, key, expected) else { return nil }
         guard let level = LogLevel(name: Self.lowerASCII(text)) else { throw mismatch(node, key, expected) }
         return level
+    }
+
+    func logFormat(_ node: YAMLNode, _ key: String) throws(ConfigError) -> LogFormat? {
+        try choice(node, key, "one of text, json")
     }
 
     // MARK: - Value kinds
@@ -186,6 +192,13 @@ struct Schema {
         return value
     }
 
+    /// One of an enum's cases, named in the message in declaration order
+    /// (`one of always, everysec, no`): the enum is the one list of choices.
+    func choice<T: RawRepresentable & CaseIterable>(_ node: YAMLNode, _ key: String) throws(ConfigError) -> T?
+        where T.RawValue == String {
+        try choice(node, key, "one of " + T.allCases.map(\.rawValue).joined(separator: ", "))
+    }
+
     func integer(_ node: YAMLNode, _ key: String, _ range: ClosedRange<Int>) throws(ConfigError) -> Int? {
         let expected = "an integer from \(range.lowerBound) to \(range.upperBound)"
         guard let text = try scalar(node, key, expected) else { return nil }
@@ -195,10 +208,11 @@ struct Schema {
 
     /// An integer port, or `off` for -1 (disabled).
     func httpPort(_ node: YAMLNode, _ key: String) throws(ConfigError) -> Int? {
-        let expected = "an integer from -1 to 65535 or 'off'"
+        let range = ConfigLimits.httpPort
+        let expected = "an integer from \(range.lowerBound) to \(range.upperBound) or 'off'"
         guard let text = try scalar(node, key, expected) else { return nil }
         if Self.lowerASCII(text) == "off" { return -1 }
-        guard let value = Int(text), (-1...65535).contains(value) else { throw mismatch(node, key, expected) }
+        guard let value = Int(text), range.contains(value) else { throw mismatch(node, key, expected) }
         return value
     }
 

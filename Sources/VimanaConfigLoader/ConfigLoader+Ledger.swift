@@ -1,11 +1,7 @@
+import VimanaConfig
+
 /// The `ledger:` section of phoenix.yaml (see `LedgerConfig` for what each key means).
 extension Schema {
-    /// Longest segment age: a segment open longer than a month is one nobody meant.
-    static let maxSegmentAgeSeconds = 30 * 86_400
-    /// Longest retention, 100 years of 365 days: effectively forever, but still
-    /// far from overflowing a timestamp in microseconds when added to now.
-    static let maxRetentionSeconds = 100 * 365 * 86_400
-
     func ledger(_ node: YAMLNode) throws(ConfigError) -> LedgerConfig {
         var g = LedgerConfig()
         let s = try section(node, "ledger", keys: [
@@ -17,38 +13,36 @@ extension Schema {
         if let n = s["record"], let v = try strings(n, "ledger.record") { g.record = v }
         if let n = s["exclude"], let v = try strings(n, "ledger.exclude") { g.exclude = v }
         // Unquoted `no` is the text "no" here (libyaml does not resolve booleans), so it names the policy.
-        if let n = s["fsync"], let v: FsyncPolicy = try choice(n, "ledger.fsync", "one of always, everysec, no") { g.fsync = v }
-        // zlib's levels: 0 stores, 9 compresses hardest.
-        if let n = s["compression_level"], let v = try integer(n, "ledger.compression_level", 0...9) {
+        if let n = s["fsync"], let v: FsyncPolicy = try choice(n, "ledger.fsync") { g.fsync = v }
+        if let n = s["compression_level"], let v = try integer(n, "ledger.compression_level", ConfigLimits.zlibLevel) {
             g.compressionLevel = v
         }
         // `off`: sealed segments keep the frames they were written in.
         if let n = s["compaction_level"] {
-            let expected = "an integer from 0 to 9 or 'off'"
+            let levels = ConfigLimits.zlibLevel
+            let expected = "an integer from \(levels.lowerBound) to \(levels.upperBound) or 'off'"
             if let text = try scalar(n, "ledger.compaction_level", expected) {
                 if Self.lowerASCII(text) == "off" {
                     g.compactionLevel = nil
-                } else if let v = Int(text), (0...9).contains(v) {
+                } else if let v = Int(text), levels.contains(v) {
                     g.compactionLevel = v
                 } else {
                     throw mismatch(n, "ledger.compaction_level", expected)
                 }
             }
         }
-        // Below 1MiB one burst would pause publishers; above 16GiB is memory no bus should hold unwritten.
-        if let n = s["max_pending"], let v = try size(n, "ledger.max_pending", (1 << 20)...(16 << 30)) {
+        if let n = s["max_pending"], let v = try size(n, "ledger.max_pending", ConfigLimits.maxPending) {
             g.maxPending = v
         }
-        // Below 64KiB every few messages would seal a segment; above 4GiB a segment is too big to compact or archive at once.
-        if let n = s["segment_bytes"], let v = try size(n, "ledger.segment_bytes", (64 << 10)...(4 << 30)) {
+        if let n = s["segment_bytes"], let v = try size(n, "ledger.segment_bytes", ConfigLimits.segmentBytes) {
             g.segmentBytes = v
         }
-        if let n = s["segment_age"], let v = try seconds(n, "ledger.segment_age", 1...Self.maxSegmentAgeSeconds) {
+        if let n = s["segment_age"], let v = try seconds(n, "ledger.segment_age", ConfigLimits.segmentAgeSeconds) {
             g.segmentAgeSeconds = v
         }
         if let n = s["retention"] {
             let r = try section(n, "ledger.retention", keys: ["max_age", "max_bytes"])
-            if let n = r["max_age"], let v = try seconds(n, "ledger.retention.max_age", 0...Self.maxRetentionSeconds) {
+            if let n = r["max_age"], let v = try seconds(n, "ledger.retention.max_age", ConfigLimits.retentionSeconds) {
                 g.retentionMaxAgeSeconds = v
             }
             if let n = r["max_bytes"], let v = try size(n, "ledger.retention.max_bytes", nil) { g.retentionMaxBytes = v }

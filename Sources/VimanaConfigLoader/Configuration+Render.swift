@@ -1,3 +1,5 @@
+import VimanaConfig
+
 extension Configuration {
     /// The configuration as phoenix.yaml text, in the documented layout, after
     /// a first line `# effective configuration (source: …)`. Sizes are printed

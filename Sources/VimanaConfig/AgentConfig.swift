@@ -1,0 +1,59 @@
+
+/// One entry of the `agents:` list: a worker the kernel feeds tasks
+/// (Protocol/AGENTS.md).
+public struct AgentConfig: Sendable, Equatable {
+    public enum Kind: String, Sendable, Equatable, CaseIterable { case builtin, external }
+    public enum Start: String, Sendable, Equatable, CaseIterable { case new, all }
+
+    /// Built-in agents the kernel ships (the registry's ids; checked by a test).
+    public static let builtinIDs: Set<String> = ["echo"]
+
+    public var id: String
+    public var name: String
+    public var description: String = ""
+    public var kind: Kind = .external
+    public var enabled: Bool = true
+    /// Topic patterns (Redis glob); at least one.
+    public var subscribes: [String]
+    /// Topic patterns it may publish to; nil means any.
+    public var publishes: [String]? = nil
+    public var ackWaitMillis: Int = 30_000
+    public var maxDeliver: Int = 5
+    public var prefetch: Int = 1
+    public var start: Start = .new
+    public var required: Bool = false
+    /// argv of a process the kernel starts and supervises (external agents only).
+    public var command: [String]? = nil
+    public var env: [String: String] = [:]
+    public var restart: RestartPolicy = .onFailure
+    public var maxRestarts: Int = 5
+    /// Where the entry starts in the file, for messages (1-based; 0 unknown).
+    public var line: Int = 0
+    public var column: Int = 0
+
+    public init(id: String, name: String? = nil, subscribes: [String]) {
+        self.id = id
+        self.name = name ?? id
+        self.subscribes = subscribes
+    }
+
+    /// Equality ignores where the entry was in the file.
+    public static func == (a: AgentConfig, b: AgentConfig) -> Bool {
+        a.id == b.id && a.name == b.name && a.description == b.description && a.kind == b.kind
+            && a.enabled == b.enabled && a.subscribes == b.subscribes && a.publishes == b.publishes
+            && a.ackWaitMillis == b.ackWaitMillis && a.maxDeliver == b.maxDeliver && a.prefetch == b.prefetch
+            && a.start == b.start && a.required == b.required && a.command == b.command && a.env == b.env
+            && a.restart == b.restart && a.maxRestarts == b.maxRestarts
+    }
+}
+
+/// When the supervisor starts an agent's process again after it exited
+/// (`restart:`; Protocol/AGENTS.md §6). The raw values are the YAML spellings.
+public enum RestartPolicy: String, Sendable, Equatable, CaseIterable {
+    /// After any exit, including a clean one.
+    case always
+    /// Only after a non-zero exit status, a death by signal, or a failed spawn.
+    case onFailure = "on-failure"
+    /// Never: the child stays `stopped` after its first exit.
+    case never
+}

@@ -1,0 +1,70 @@
+import VimanaConfig
+
+/// What the loader accepts, each bound with its reason: the ranges a value
+/// must fall in, and the limits on the file itself. The defaults are in
+/// VimanaConfig's types; the messages that name these ranges are built from
+/// them, so a bound is changed here only.
+enum ConfigLimits {
+    // MARK: - The file
+
+    /// phoenix.yaml is a few hundred bytes: a larger file is almost certainly the wrong path.
+    static let maxFileSize = 1 << 20
+    /// Bytes asked of one `read` while loading it.
+    static let readChunk = 16 << 10
+    /// Deeper nesting is refused: no configuration needs it, and the tree's
+    /// recursive teardown must not be able to exhaust the stack.
+    static let maxDepth = 64
+
+    // MARK: - kernel
+
+    /// TCP ports; 0 asks the system for a free one.
+    static let port = 0...65535
+    /// `http_port` also takes -1 (`off`): no HTTP listener.
+    static let httpPort = -1...65535
+    /// `password` bytes: Redis's requirepass has no floor, but an empty
+    /// password is a mistake; 512 is far beyond any generated secret.
+    static let passwordBytes = 1...512
+    /// `max_clients`: at least one, and no more than a machine's fds could hold.
+    static let maxClients = 1...1_000_000
+    /// `max_payload`: at least one byte, at most Redis's proto-max-bulk-len ceiling.
+    static let maxPayload = 1...Limits.maxPayloadCeiling
+    /// `max_inline`: a line shorter than 1KiB cannot hold a useful command;
+    /// above 64MiB an inline command is no longer a typed one.
+    static let maxInline = (1 << 10)...(64 << 20)
+    /// `query_buffer`: at least 1MiB (and the `Limits.minimumQueryBuffer` rule),
+    /// at most `Limits.queryBufferCeiling`.
+    static let queryBuffer = (1 << 20)...Limits.queryBufferCeiling
+    /// `query_buffer_before_auth`: room for an AUTH command, at most 1GiB.
+    static let queryBufferBeforeAuth = (1 << 10)...(1 << 30)
+    /// `soft_seconds` of an output limit: up to a day.
+    static let outputSoftSeconds = 0...86_400
+
+    // MARK: - ledger
+
+    /// zlib's levels: 0 stores, 9 compresses hardest.
+    static let zlibLevel = 0...9
+    /// `max_pending`: below 1MiB one burst would pause publishers; above
+    /// 16GiB is memory no bus should hold unwritten.
+    static let maxPending = (1 << 20)...(16 << 30)
+    /// `segment_bytes`: below 64KiB every few messages would seal a segment;
+    /// above 4GiB a segment is too big to compact or archive at once.
+    static let segmentBytes = (64 << 10)...(4 << 30)
+    /// `segment_age`: a segment open longer than a month is one nobody meant.
+    static let segmentAgeSeconds = 1...(30 * 86_400)
+    /// `retention.max_age`: up to 100 years of 365 days, effectively forever,
+    /// but still far from overflowing a timestamp in microseconds when added to now.
+    static let retentionSeconds = 0...(100 * 365 * 86_400)
+
+    // MARK: - agents
+
+    /// Longest id: it names a consumer group and the topic `dead.<id>`, and is logged with every line.
+    static let agentIDLength = 64
+    /// `ack_wait`: below 1ms is no wait at all; beyond a day a lost task is effectively never redelivered.
+    static let ackWaitMillis = 1...86_400_000
+    /// `max_deliver`: a task delivered a thousand times is poison, not bad luck.
+    static let maxDeliver = 1...1_000
+    /// `prefetch`: tasks in flight per instance.
+    static let prefetch = 1...10_000
+    /// `max_restarts` (per minute): 0 marks the agent failed at its first exit.
+    static let maxRestarts = 0...1_000
+}
