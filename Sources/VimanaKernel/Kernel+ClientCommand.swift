@@ -132,7 +132,7 @@ extension Kernel {
         let flags = Self.clientFlags(c.pointee)
         var command = "NULL"
         if c.pointee.lastCommand >= 0 {
-            let spec = CommandTable.specs[c.pointee.lastCommand]
+            let spec = CommandTable.entries[c.pointee.lastCommand].spec
             command = c.pointee.lastSubcommand >= 0 ? spec.subcommands[c.pointee.lastSubcommand].name : spec.name
         }
         var events = "r"

@@ -10,23 +10,23 @@ extension Kernel {
     func commandCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         let resp3 = c.pointee.flags.contains(.resp3)
         if args.count == 1 {
-            c.pointee.output.tail.writeArrayHeader(CommandTable.specs.count)
-            for spec in CommandTable.specs { writeCommandInfo(&c.pointee.output.tail, spec, resp3: resp3) }
+            c.pointee.output.tail.writeArrayHeader(CommandTable.entries.count)
+            for entry in CommandTable.entries { writeCommandInfo(&c.pointee.output.tail, entry.spec, resp3: resp3) }
             return
         }
         guard let sub = subcommand(c, .command, args) else { return }
         switch sub {
         case "count":
-            c.pointee.output.tail.writeInteger(CommandTable.specs.count)
+            c.pointee.output.tail.writeInteger(CommandTable.entries.count)
         case "info":
-            let names = args.count > 2 ? (2..<args.count).map { args.string($0) } : CommandTable.specs.map(\.name)
+            let names = args.count > 2 ? (2..<args.count).map { args.string($0) } : CommandTable.entries.map(\.spec.name)
             c.pointee.output.tail.writeArrayHeader(names.count)
             for name in names {
                 if let spec = findSpec(name) { writeCommandInfo(&c.pointee.output.tail, spec, resp3: resp3) }
                 else { c.pointee.output.tail.writeNull(resp3: resp3) }
             }
         case "docs":
-            let specs = args.count > 2 ? (2..<args.count).compactMap { findSpec(args.string($0)) } : CommandTable.specs
+            let specs = args.count > 2 ? (2..<args.count).compactMap { findSpec(args.string($0)) } : CommandTable.entries.map(\.spec)
             c.pointee.output.tail.writeMapHeader(specs.count, resp3: resp3)
             for spec in specs {
                 c.pointee.output.tail.writeBulk(string: spec.name)
@@ -34,7 +34,7 @@ extension Kernel {
             }
         case "list":
             // Redis lists subcommands too, as `container|sub`.
-            let all = CommandTable.specs.flatMap { [$0] + $0.subcommands }
+            let all = CommandTable.entries.flatMap { [$0.spec] + $0.spec.subcommands }
             var names = all.map(\.name)
             if args.count == 5 && args.equals(2, caseInsensitive: "filterby") {
                 let value = args.string(4)
@@ -80,7 +80,7 @@ extension Kernel {
     /// A top-level command or `container|sub` by name, case-insensitively.
     private func findSpec(_ name: String) -> CommandSpec? {
         let lower = name.lowercased()
-        for spec in CommandTable.specs {
+        for spec in CommandTable.entries.map(\.spec) {
             if spec.name == lower { return spec }
             if let sub = spec.subcommands.first(where: { $0.name == lower }) { return sub }
         }

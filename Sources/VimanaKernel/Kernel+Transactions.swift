@@ -108,7 +108,7 @@ extension Kernel {
     /// as Redis's command lookup does; replies the error and returns false
     /// when either fails.
     func subcommandQueueable(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ args: Arguments) -> Bool {
-        let spec = CommandTable.specs[command.rawValue]
+        let spec = CommandTable.spec(command)
         if spec.subcommands.isEmpty { return true }
         guard let (_, sub) = CommandTable.subcommand(of: command, args, 1) else {
             replyUnknownSubcommand(c, args, spec.name.uppercased())
