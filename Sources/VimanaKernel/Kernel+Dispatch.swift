@@ -11,7 +11,7 @@ extension Kernel {
             return
         }
         if !CommandTable.arityOK(s.pointee.commands.arity(command), args.count) {
-            reject(c, command, "wrong number of arguments for '\(CommandTable.spec(command).name)' command")
+            reject(c, command, ErrorReply.wrongArity(CommandTable.spec(command).name))
             return
         }
         // One test for the two rare states, not yet authenticated and inside
@@ -29,7 +29,7 @@ extension Kernel {
     @inline(never)
     func executeRare(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ args: Arguments) {
         if !c.pointee.flags.contains(.authenticated) && !s.pointee.commands.rules(command).contains(.allowedBeforeAuth) {
-            reject(c, command, "NOAUTH Authentication required.", code: "")
+            reject(c, command, ErrorReply.noAuth)
             return
         }
         if refusedWhileSubscribed(c, command, args) { return }
@@ -47,8 +47,7 @@ extension Kernel {
         guard c.pointee.isSubscribed && !c.pointee.flags.contains(.resp3) && !s.pointee.commands.rules(command).contains(.allowedWhileSubscribed) else {
             return false
         }
-        reject(c, command,
-               "Can't execute '\(fullName(command, args))': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
+        reject(c, command, ErrorReply.notAllowedWhileSubscribed(fullName(command, args)))
         return true
     }
 
@@ -81,12 +80,12 @@ extension Kernel {
     /// transaction is marked to fail (Redis's rejectCommand). EXEC itself is
     /// refused with EXECABORT and the transaction discarded.
     @inline(never)
-    func reject(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ text: String, code: String = "ERR ") {
+    func reject(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ error: String) {
         flagTransaction(c)
         if command == .exec {
-            refuseExec(c, text)
+            refuseExec(c, error)
         } else {
-            c.pointee.output.tail.writeError(code + text)
+            c.pointee.output.tail.writeError(error)
         }
     }
 
@@ -111,7 +110,6 @@ extension Kernel {
     @inline(never)
     func replyUnknownCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         flagTransaction(c)
-        var text = "ERR unknown command '\(String(args.string(0).prefix(128)))', with args beginning with: "
         var listed = ""
         var i = 1
         while i < args.count && listed.utf8.count < 128 {
@@ -120,14 +118,13 @@ extension Kernel {
             listed += "'\(String(decoding: bytes, as: UTF8.self))' "
             i += 1
         }
-        text += listed
-        c.pointee.output.tail.writeError(text)
+        c.pointee.output.tail.writeError(ErrorReply.unknownCommand(String(args.string(0).prefix(128)), argumentsQuoted: listed))
     }
 
     /// Redis's reply for a subcommand that does not exist.
     func replyUnknownSubcommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments, _ container: String) {
         let name = String(args.string(1).prefix(128))
-        c.pointee.output.tail.writeError("ERR unknown subcommand '\(name)'. Try \(container) HELP.")
+        c.pointee.output.tail.writeError(ErrorReply.unknownSubcommand(name, container: container))
     }
 
     /// Looks up the subcommand in argument 1 and checks its arity; replies
@@ -138,11 +135,23 @@ extension Kernel {
             return nil
         }
         if !CommandTable.arityOK(spec.arity, args.count) {
-            c.pointee.output.tail.writeError("ERR wrong number of arguments for '\(spec.name)' command")
+            c.pointee.output.tail.writeError(ErrorReply.wrongArity(spec.name))
             return nil
         }
         c.pointee.lastSubcommand = index
         return String(spec.name.split(separator: "|").last ?? "")
+    }
+
+    /// `subcommand` as the container's `Keyword` enum, whose raw values are
+    /// the table's names after `|` (CommandTableTests checks they agree).
+    func subcommand<S: Keyword>(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ args: Arguments,
+                                as _: S.Type) -> S? {
+        guard let name = subcommand(c, command, args) else { return nil }
+        guard let sub = S(rawValue: name) else {
+            replyUnknownSubcommand(c, args, CommandTable.spec(command).name.uppercased())
+            return nil
+        }
+        return sub
     }
 
     /// Writes a HELP reply: one status line per entry, as Redis does.

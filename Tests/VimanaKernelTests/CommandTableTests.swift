@@ -1,4 +1,5 @@
 import Testing
+import VimanaRESP
 @testable import VimanaKernel
 
 /// The lookup and the dispatch slots are built from the table at start:
@@ -68,6 +69,50 @@ import Testing
         for entry in CommandTable.entries {
             for spec in [entry.spec] + entry.spec.subcommands {
                 for flag in spec.flags { #expect(redis.contains(flag), "\(spec.name): \(flag)") }
+            }
+        }
+    }
+
+    /// A container's `Keyword` enum names exactly the table's subcommands:
+    /// a subcommand missing from either would answer "unknown subcommand".
+    @Test func subcommandEnumsNameTheTablesSubcommands() {
+        func names(_ c: Command) -> Set<String> {
+            Set(CommandTable.spec(c).subcommands.map { String($0.name.split(separator: "|").last ?? "") })
+        }
+        #expect(names(.client) == Set(ClientSubcommand.allCases.map(\.rawValue)))
+        #expect(names(.command) == Set(CommandSubcommand.allCases.map(\.rawValue)))
+        #expect(names(.config) == Set(ConfigSubcommand.allCases.map(\.rawValue)))
+        #expect(names(.pubsub) == Set(PubSubSubcommand.allCases.map(\.rawValue)))
+        #expect(names(.xinfo) == Set(XInfoSubcommand.allCases.map(\.rawValue)))
+    }
+
+    @Test func keywordsMatchIgnoringASCIICaseOnly() {
+        Self.withArguments(["TYPE", "pubSub", "typ", "types", "t\u{0}pe", "", "SKIPME", "\u{212A}ill", "ID"]) { args in
+            #expect(args.keyword(0, as: ClientFilter.self) == .type)
+            #expect(args.keyword(1, as: ClientType.self) == .pubsub)
+            #expect(args.keyword(2, as: ClientFilter.self) == nil)
+            #expect(args.keyword(3, as: ClientFilter.self) == nil)
+            #expect(args.keyword(4, as: ClientFilter.self) == nil)
+            #expect(args.keyword(5, as: ClientFilter.self) == nil)
+            #expect(args.keyword(6, as: ClientFilter.self) == .skipme)
+            #expect(args.keyword(7, as: ClientSubcommand.self) == nil)
+            #expect(args.keyword(8, as: ClientFilter.self) == .id)
+        }
+    }
+
+    /// `words` laid out as the parser lays out a request.
+    static func withArguments(_ words: [String], _ body: (Arguments) -> Void) {
+        var storage: [UInt8] = [0]
+        var slots: [Int] = []
+        for w in words {
+            slots.append(storage.count)
+            slots.append(w.utf8.count)
+            storage.append(contentsOf: w.utf8)
+        }
+        storage.withUnsafeMutableBufferPointer { b in
+            slots.withUnsafeBufferPointer { s in
+                guard let base = b.baseAddress, let slotBase = s.baseAddress else { return }
+                body(Arguments(base: base, slots: slotBase, count: words.count))
             }
         }
     }
