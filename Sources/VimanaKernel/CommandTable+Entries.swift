@@ -155,14 +155,15 @@ extension CommandTable {
                                 complexity: "O(1)", arguments: [("key", "key", false, false)]) { k, c, a in k.xlenCommand(c, a) }
         case .xrange, .xrevrange:
             let name = c == .xrange ? "xrange" : "xrevrange"
-            let reverse = c == .xrevrange
+            let handler: CommandHandler = c == .xrange ? { k, client, a in k.xrangeCommand(client, a, reverse: false) }
+                : { k, client, a in k.xrangeCommand(client, a, reverse: true) }
             return CommandEntry(name: name, arity: -4, flags: readonly, categories: readCat,
                                 summary: c == .xrange ? "Return a range of elements in a stream, with IDs matching the specified IDs interval"
                                    : "Return a range of elements in a stream, with IDs matching the specified IDs interval, in reverse order (from greater to smaller IDs) compared to XRANGE",
                                 since: "5.0.0", group: "stream",
                                 complexity: "O(N) with N being the number of elements being returned.",
                                 arguments: [("key", "key", false, false), (c == .xrange ? "start" : "end", "string", false, false),
-                                           (c == .xrange ? "end" : "start", "string", false, false), ("COUNT count", "integer", true, false)]) { k, client, a in k.xrangeCommand(client, a, reverse: reverse) }
+                                           (c == .xrange ? "end" : "start", "string", false, false), ("COUNT count", "integer", true, false)], handler: handler)
         case .xread:
             return CommandEntry(name: "xread", arity: -4, flags: readonly + ["blocking"], categories: ["@read", "@stream", "@slow", "@blocking"],
                                 summary: "Return never seen elements in multiple streams, with IDs greater than the ones reported by the caller for each stream. Can block.",
