@@ -1,9 +1,9 @@
 import VimanaRESP
 
-/// Every command the kernel understands, in one table: the name, Redis's
-/// arity convention (n: exactly n arguments including the name; -n: at least
-/// n), whether RESP2 subscribers may send it, and the documentation that
-/// COMMAND DOCS / COMMAND INFO return.
+/// Every command the kernel understands. A case is a command's identity
+/// (metrics, CLIENT LIST's `cmd=`, a transaction's queue); everything known
+/// about it is its entry in `CommandTable.entry(_:)`, which the compiler
+/// makes exhaustive.
 enum Command: Int, CaseIterable {
     case ping, echo, quit, reset, hello, auth, select, client, command, info, config
     case publish, subscribe, unsubscribe, psubscribe, punsubscribe, pubsub
@@ -13,8 +13,67 @@ enum Command: Int, CaseIterable {
     case multi, exec, discard, watch, unwatch
 }
 
+/// Runs one command that passed dispatch's checks. A thin function (a
+/// closure literal that captures nothing): dispatch calls it through a bare
+/// code pointer, where a closure value would cost a retain and a release of
+/// its context per request (measured: +33 instructions on PING).
+typealias CommandHandler = @convention(thin) (Kernel, UnsafeMutablePointer<ClientState>, Arguments) -> Void
+
+/// What dispatch checks before running a command, besides the arity.
+struct DispatchRules: OptionSet, Sendable {
+    let rawValue: UInt8
+    /// A RESP2 client may send it while subscribed. Redis 7 hard-codes the
+    /// list ((P|S)(UN)SUBSCRIBE, PING, QUIT, RESET): not a COMMAND INFO flag.
+    static let allowedWhileSubscribed = DispatchRules(rawValue: 1 << 0)
+    /// Runs at once between MULTI and EXEC instead of being queued (Redis
+    /// 7.0's processCommand: EXEC, DISCARD, MULTI, WATCH, QUIT, RESET).
+    static let runsInsideMulti = DispatchRules(rawValue: 1 << 1)
+    /// Allowed before AUTH: Redis's `no_auth` flag (set from `flags`).
+    static let allowedBeforeAuth = DispatchRules(rawValue: 1 << 2)
+    /// Changes a stream or group: Redis's `write` flag (set from `flags`).
+    static let write = DispatchRules(rawValue: 1 << 3)
+    /// May block the connection: Redis's `blocking` flag (set from `flags`).
+    static let blocking = DispatchRules(rawValue: 1 << 4)
+
+    /// The rules a COMMAND INFO flag stands for.
+    static let byFlag: [String: DispatchRules] = ["no_auth": .allowedBeforeAuth, "write": .write, "blocking": .blocking]
+}
+
+/// One command: its name, arity, flags and documentation (what COMMAND,
+/// COMMAND INFO and COMMAND DOCS reply), what dispatch checks, and its handler.
+struct CommandEntry: Sendable {
+    var spec: CommandSpec
+    let rules: DispatchRules
+    let handler: CommandHandler
+
+    /// - Parameters:
+    ///   - spec: name, arity, flags and documentation; the flags `no_auth`,
+    ///     `write` and `blocking` also set the matching rules.
+    ///   - rules: the dispatch rules that are not COMMAND INFO flags.
+    init(_ spec: CommandSpec, rules: DispatchRules = [], handler: CommandHandler) {
+        self.spec = spec
+        self.rules = spec.flags.reduce(rules) { $0.union(DispatchRules.byFlag[$1] ?? []) }
+        self.handler = handler
+    }
+
+    /// - Parameters:
+    ///   - name: lower case, letters only (the lookup folds case by bit).
+    ///   - arity: Redis's convention: n is exactly n arguments including
+    ///     the name; -n is at least n.
+    ///   - flags: Redis's COMMAND INFO flags, in the order they are replied;
+    ///     `no_auth`, `write` and `blocking` also set the matching rules.
+    ///   - rules: the dispatch rules that are not COMMAND INFO flags.
+    init(name: String, arity: Int, flags: [String], rules: DispatchRules = [], categories: [String],
+         summary: String, since: String, group: String, complexity: String,
+         arguments: [(String, String, Bool, Bool)], handler: CommandHandler) {
+        self.init(CommandSpec(name: name, arity: arity, flags: flags, categories: categories, summary: summary,
+                              since: since, group: group, complexity: complexity, arguments: arguments),
+                  rules: rules, handler: handler)
+    }
+}
+
 /// One command's or subcommand's metadata.
-struct CommandSpec {
+struct CommandSpec: Sendable {
     let name: String
     let arity: Int
     let flags: [String]
@@ -52,515 +111,15 @@ struct ArgumentDoc: Equatable {
 }
 
 enum CommandTable {
-    static let specs: [CommandSpec] = Command.allCases.map(spec)
+    /// Every entry, indexed by `Command.rawValue`: what COMMAND lists, in
+    /// this order. Read on cold paths only; dispatch reads `CommandDispatch`.
+    static let entries: [CommandEntry] = Command.allCases.map(entry)
 
-    /// Commands a RESP2 client may send while subscribed, as Redis 7.
-    static func allowedWhileSubscribed(_ c: Command) -> Bool {
-        switch c {
-        case .ping, .quit, .reset, .subscribe, .unsubscribe, .psubscribe, .punsubscribe: true
-        default: false
-        }
-    }
+    static func spec(_ c: Command) -> CommandSpec { entries[c.rawValue].spec }
 
-    /// Commands that run at once between MULTI and EXEC rather than being
-    /// queued (Redis 7.0's processCommand: EXEC, DISCARD, MULTI, WATCH, QUIT,
-    /// RESET). No command of the table has Redis's `no-multi` flag.
-    @inline(__always)
-    static func runsInsideMulti(_ c: Command) -> Bool {
-        switch c {
-        case .exec, .discard, .multi, .watch, .quit, .reset: true
-        default: false
-        }
-    }
-
-    /// Commands a client may send before authenticating (Redis's `no_auth` flag).
-    static func allowedBeforeAuth(_ c: Command) -> Bool {
-        switch c {
-        case .auth, .hello, .quit, .reset: true
-        default: false
-        }
-    }
-
-    // MARK: - Lookup by name, without building a String
-
-    /// The command named by argument 0, case-insensitively, without building
-    /// a String: the name's bytes are loaded as one or two words (overlapping
-    /// loads for lengths 5-7 and 9-15; byte by byte below 4, never past the
-    /// argument), folded to lower case with `| 0x20` in every byte — exact for
-    /// names made only of letters — and compared with constants generated by
-    /// tools/dev/gen_command_lookup.py (checked by CommandTableTests).
-    @inline(__always)
-    static func lookup(_ p: UnsafePointer<UInt8>, _ n: Int) -> Command? {
-        let raw = UnsafeRawPointer(p)
-        switch n {
-        case 3:
-            var w: UInt64 = 0
-            for i in 0..<3 { w |= UInt64(p[i] | 0x20) << (8 &* UInt64(i)) }
-            switch w {
-            case 0x6b6361: return .ack
-            default: return nil
-            }
-        case 4:
-            let w = UInt64(raw.loadUnaligned(as: UInt32.self)) | 0x2020_2020
-            switch w {
-            case 0x676e6970: return .ping
-            case 0x6f686365: return .echo
-            case 0x74697571: return .quit
-            case 0x68747561: return .auth
-            case 0x6f666e69: return .info
-            case 0x64646178: return .xadd
-            case 0x6e656c78: return .xlen
-            case 0x6c656478: return .xdel
-            case 0x6b63616e: return .nack
-            case 0x6b636178: return .xack
-            case 0x63657865: return .exec
-            default: return nil
-            }
-        case 5:
-            let w = (UInt64(raw.loadUnaligned(as: UInt32.self)) | UInt64(raw.loadUnaligned(fromByteOffset: 1, as: UInt32.self)) << 32)
-                | 0x2020_2020_2020_2020
-            switch w {
-            case 0x7465736565736572: return .reset
-            case 0x6f6c6c656c6c6568: return .hello
-            case 0x6461657261657278: return .xread
-            case 0x6f666e69666e6978: return .xinfo
-            case 0x6d69727469727478: return .xtrim
-            case 0x746e65676e656761: return .agent
-            case 0x69746c75746c756d: return .multi
-            case 0x6863746163746177: return .watch
-            default: return nil
-            }
-        case 6:
-            let w = (UInt64(raw.loadUnaligned(as: UInt32.self)) | UInt64(raw.loadUnaligned(fromByteOffset: 2, as: UInt32.self)) << 32)
-                | 0x2020_2020_2020_2020
-            switch w {
-            case 0x7463656c656c6573: return .select
-            case 0x746e656965696c63: return .client
-            case 0x6769666e666e6f63: return .config
-            case 0x6275736273627570: return .pubsub
-            case 0x65676e616e617278: return .xrange
-            case 0x73746e656e656761: return .agents
-            case 0x70756f726f726778: return .xgroup
-            case 0x6d69616c616c6378: return .xclaim
-            default: return nil
-            }
-        case 7:
-            let w = (UInt64(raw.loadUnaligned(as: UInt32.self)) | UInt64(raw.loadUnaligned(fromByteOffset: 3, as: UInt32.self)) << 32)
-                | 0x2020_2020_2020_2020
-            switch w {
-            case 0x646e616d6d6d6f63: return .command
-            case 0x6873696c6c627570: return .publish
-            case 0x6472616363736964: return .discard
-            case 0x6863746161776e75: return .unwatch
-            default: return nil
-            }
-        case 8:
-            let w = (UInt64(raw.loadUnaligned(as: UInt32.self)) | UInt64(raw.loadUnaligned(fromByteOffset: 4, as: UInt32.self)) << 32)
-                | 0x2020_2020_2020_2020
-            switch w {
-            case 0x73736572676f7270: return .progress
-            case 0x676e69646e657078: return .xpending
-            default: return nil
-            }
-        case 9:
-            let w0 = raw.loadUnaligned(as: UInt64.self) | 0x2020_2020_2020_2020
-            let w1 = raw.loadUnaligned(fromByteOffset: 1, as: UInt64.self) | 0x2020_2020_2020_2020
-            if w0 == 0x6269726373627573 && w1 == 0x6562697263736275 { return .subscribe }
-            if w0 == 0x676e617276657278 && w1 == 0x65676e6172766572 { return .xrevrange }
-            return nil
-        case 10:
-            let w0 = raw.loadUnaligned(as: UInt64.self) | 0x2020_2020_2020_2020
-            let w1 = raw.loadUnaligned(fromByteOffset: 2, as: UInt64.self) | 0x2020_2020_2020_2020
-            if w0 == 0x6972637362757370 && w1 == 0x6562697263736275 { return .psubscribe }
-            if w0 == 0x6f72676461657278 && w1 == 0x70756f7267646165 { return .xreadgroup }
-            if w0 == 0x616c636f74756178 && w1 == 0x6d69616c636f7475 { return .xautoclaim }
-            return nil
-        case 11:
-            let w0 = raw.loadUnaligned(as: UInt64.self) | 0x2020_2020_2020_2020
-            let w1 = raw.loadUnaligned(fromByteOffset: 3, as: UInt64.self) | 0x2020_2020_2020_2020
-            if w0 == 0x7263736275736e75 && w1 == 0x6562697263736275 { return .unsubscribe }
-            return nil
-        case 12:
-            let w0 = raw.loadUnaligned(as: UInt64.self) | 0x2020_2020_2020_2020
-            let w1 = raw.loadUnaligned(fromByteOffset: 4, as: UInt64.self) | 0x2020_2020_2020_2020
-            if w0 == 0x63736275736e7570 && w1 == 0x6562697263736275 { return .punsubscribe }
-            return nil
-        default:
-            return nil
-        }
-    }
-
-    /// Redis's arity of each command, without touching the spec table.
-    @inline(__always)
-    static func arity(_ c: Command) -> Int {
-        switch c {
-        case .ping: -1
-        case .echo: 2
-        case .quit: -1
-        case .reset: 1
-        case .hello: -1
-        case .auth: -2
-        case .select: 2
-        case .client: -2
-        case .command: -1
-        case .info: -1
-        case .config: -2
-        case .publish: 3
-        case .subscribe: -2
-        case .unsubscribe: -1
-        case .psubscribe: -2
-        case .punsubscribe: -1
-        case .pubsub: -2
-        case .xadd: -5
-        case .xlen: 2
-        case .xrange: -4
-        case .xrevrange: -4
-        case .xread: -4
-        case .xinfo: -2
-        case .xtrim: -4
-        case .xdel: -3
-        case .agent: -2
-        case .ack: 3
-        case .nack: -3
-        case .progress: 3
-        case .agents: 1
-        case .xgroup: -2
-        case .xreadgroup: -7
-        case .xack: -4
-        case .xpending: -3
-        case .xclaim: -6
-        case .xautoclaim: -6
-        case .multi: 1
-        case .exec: 1
-        case .discard: 1
-        case .watch: -2
-        case .unwatch: 1
-        }
-    }
-
-    /// Looks up a name given as a String (COMMAND INFO/DOCS arguments).
-    static func lookup(name: String) -> Command? {
-        let bytes = Array(name.utf8)
-        return bytes.withUnsafeBufferPointer { b in b.baseAddress.flatMap { lookup($0, b.count) } }
-    }
-
-    // MARK: - Metadata
-
-    static func spec(_ c: Command) -> CommandSpec {
-        let conn = ["@fast", "@connection"]
-        switch c {
-        case .xadd, .xlen, .xrange, .xrevrange, .xread, .xinfo, .xtrim, .xdel:
-            return streamSpec(c)
-        case .agent, .ack, .nack, .progress, .agents:
-            return agentSpec(c)
-        case .xgroup, .xreadgroup, .xack, .xpending, .xclaim, .xautoclaim:
-            return groupSpec(c)
-        case .multi, .exec, .discard, .watch, .unwatch:
-            return transactionSpec(c)
-        case .ping:
-            return CommandSpec(name: "ping", arity: -1, flags: ["fast"], categories: conn,
-                               summary: "Ping the server", since: "1.0.0", group: "connection", complexity: "O(1)",
-                               arguments: [("message", "string", true, false)])
-        case .echo:
-            return CommandSpec(name: "echo", arity: 2, flags: ["fast"], categories: conn,
-                               summary: "Echo the given string", since: "1.0.0", group: "connection", complexity: "O(1)",
-                               arguments: [("message", "string", false, false)])
-        case .quit:
-            return CommandSpec(name: "quit", arity: -1, flags: ["allow_busy", "noscript", "loading", "stale", "fast", "no_auth"],
-                               categories: conn, summary: "Close the connection", since: "1.0.0", group: "connection",
-                               complexity: "O(1)", arguments: [])
-        case .reset:
-            return CommandSpec(name: "reset", arity: 1, flags: ["noscript", "loading", "stale", "fast", "no_auth"],
-                               categories: conn, summary: "Reset the connection", since: "6.2.0", group: "connection",
-                               complexity: "O(1)", arguments: [])
-        case .hello:
-            return CommandSpec(name: "hello", arity: -1, flags: ["noscript", "loading", "stale", "fast", "no_auth"],
-                               categories: conn, summary: "Handshake with the server", since: "6.0.0", group: "connection",
-                               complexity: "O(1)",
-                               arguments: [("protover", "integer", true, false), ("auth-username-password", "string", true, false),
-                                           ("setname-clientname", "string", true, false)])
-        case .auth:
-            return CommandSpec(name: "auth", arity: -2, flags: ["noscript", "loading", "stale", "fast", "no_auth"],
-                               categories: conn, summary: "Authenticate to the server", since: "1.0.0", group: "connection",
-                               complexity: "O(N) where N is the number of passwords defined for the user",
-                               arguments: [("username", "string", true, false), ("password", "string", false, false)])
-        case .select:
-            return CommandSpec(name: "select", arity: 2, flags: ["loading", "stale", "fast"], categories: conn,
-                               summary: "Change the selected database for the current connection (only 0 exists)",
-                               since: "1.0.0", group: "connection", complexity: "O(1)",
-                               arguments: [("index", "integer", false, false)])
-        case .client:
-            var s = CommandSpec(name: "client", arity: -2, flags: [], categories: ["@slow"],
-                                summary: "A container for client connection commands", since: "2.4.0",
-                                group: "connection", complexity: "Depends on subcommand.", arguments: [])
-            let sub = ["noscript", "loading", "stale"]
-            let slowConn = ["@slow", "@connection"]
-            let admin = ["@admin", "@slow", "@dangerous", "@connection"]
-            s.subcommands = [
-                CommandSpec(name: "client|id", arity: 2, flags: sub, categories: slowConn, summary: "Returns the client ID for the current connection", since: "5.0.0", group: "connection", complexity: "O(1)", arguments: []),
-                CommandSpec(name: "client|getname", arity: 2, flags: sub, categories: slowConn, summary: "Get the current connection name", since: "2.6.9", group: "connection", complexity: "O(1)", arguments: []),
-                CommandSpec(name: "client|setname", arity: 3, flags: sub, categories: slowConn, summary: "Set the current connection name", since: "2.6.9", group: "connection", complexity: "O(1)", arguments: [("connection-name", "string", false, false)]),
-                CommandSpec(name: "client|setinfo", arity: 4, flags: sub, categories: slowConn, summary: "Set client or connection specific info", since: "7.2.0", group: "connection", complexity: "O(1)", arguments: [("lib-name|lib-ver", "string", false, false), ("value", "string", false, false)]),
-                CommandSpec(name: "client|list", arity: -2, flags: ["admin"] + sub, categories: admin, summary: "Get the list of client connections", since: "2.4.0", group: "connection", complexity: "O(N) where N is the number of client connections", arguments: [("TYPE normal|pubsub", "string", true, false), ("ID client-id", "integer", true, true)]),
-                CommandSpec(name: "client|info", arity: 2, flags: sub, categories: slowConn, summary: "Returns information about the current client connection.", since: "6.2.0", group: "connection", complexity: "O(1)", arguments: []),
-                CommandSpec(name: "client|kill", arity: -3, flags: ["admin"] + sub, categories: admin, summary: "Kill the connection of a client", since: "2.4.0", group: "connection", complexity: "O(N) where N is the number of client connections", arguments: [("ip:port", "string", true, false), ("ID client-id", "integer", true, false), ("ADDR ip:port", "string", true, false), ("LADDR ip:port", "string", true, false), ("TYPE normal|pubsub", "string", true, false), ("SKIPME yes|no", "string", true, false)]),
-                CommandSpec(name: "client|help", arity: 2, flags: ["loading", "stale"], categories: slowConn, summary: "Show helpful text about the different subcommands", since: "5.0.0", group: "connection", complexity: "O(1)", arguments: []),
-            ]
-            return s
-        case .command:
-            var s = CommandSpec(name: "command", arity: -1, flags: ["loading", "stale"], categories: ["@slow", "@connection"],
-                                summary: "Get array of Redis command details", since: "2.8.13", group: "server",
-                                complexity: "O(N) where N is the total number of commands", arguments: [])
-            let f = ["loading", "stale"]
-            let cat = ["@slow", "@connection"]
-            s.subcommands = [
-                CommandSpec(name: "command|count", arity: 2, flags: f, categories: cat, summary: "Get total number of commands", since: "2.8.13", group: "server", complexity: "O(1)", arguments: []),
-                CommandSpec(name: "command|docs", arity: -2, flags: f, categories: cat, summary: "Get array of specific command documentation", since: "7.0.0", group: "server", complexity: "O(N) where N is the number of commands to look up", arguments: [("command-name", "string", true, true)]),
-                CommandSpec(name: "command|info", arity: -2, flags: f, categories: cat, summary: "Get array of specific command details, or all when no argument is given.", since: "2.8.13", group: "server", complexity: "O(N) where N is the number of commands to look up", arguments: [("command-name", "string", true, true)]),
-                CommandSpec(name: "command|list", arity: -2, flags: f, categories: cat, summary: "Get an array of command names", since: "7.0.0", group: "server", complexity: "O(N) where N is the total number of commands", arguments: [("filterby", "string", true, false)]),
-                CommandSpec(name: "command|help", arity: 2, flags: f, categories: cat, summary: "Show helpful text about the different subcommands", since: "5.0.0", group: "server", complexity: "O(1)", arguments: []),
-            ]
-            return s
-        case .info:
-            return CommandSpec(name: "info", arity: -1, flags: ["loading", "stale"], categories: ["@slow", "@dangerous"],
-                               summary: "Get information and statistics about the server", since: "1.0.0", group: "server",
-                               complexity: "O(1)", arguments: [("section", "string", true, true)])
-        case .config:
-            var s = CommandSpec(name: "config", arity: -2, flags: [], categories: ["@slow"],
-                                summary: "A container for server configuration commands", since: "2.0.0", group: "server",
-                                complexity: "Depends on subcommand.", arguments: [])
-            let f = ["admin", "noscript", "loading", "stale"]
-            let cat = ["@admin", "@slow", "@dangerous"]
-            s.subcommands = [
-                CommandSpec(name: "config|get", arity: -3, flags: f, categories: cat, summary: "Get the values of configuration parameters", since: "2.0.0", group: "server", complexity: "O(N) when N is the number of configuration parameters provided", arguments: [("parameter", "string", false, true)]),
-                CommandSpec(name: "config|set", arity: -4, flags: f, categories: cat, summary: "Refused: the configuration is read-only (edit phoenix.yaml and restart)", since: "2.0.0", group: "server", complexity: "O(1)", arguments: [("parameter", "string", false, true)]),
-                CommandSpec(name: "config|help", arity: 2, flags: ["loading", "stale"], categories: ["@slow"], summary: "Show helpful text about the different subcommands", since: "5.0.0", group: "server", complexity: "O(1)", arguments: []),
-            ]
-            return s
-        case .publish:
-            return CommandSpec(name: "publish", arity: 3, flags: ["pubsub", "loading", "stale", "fast", "may_replicate"],
-                               categories: ["@pubsub", "@fast"], summary: "Post a message to a channel", since: "2.0.0",
-                               group: "pubsub", complexity: "O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client).",
-                               arguments: [("channel", "string", false, false), ("message", "string", false, false)])
-        case .subscribe:
-            return CommandSpec(name: "subscribe", arity: -2, flags: ["pubsub", "noscript", "loading", "stale"],
-                               categories: ["@pubsub", "@slow"], summary: "Listen for messages published to the given channels",
-                               since: "2.0.0", group: "pubsub", complexity: "O(N) where N is the number of channels to subscribe to.",
-                               arguments: [("channel", "string", false, true)])
-        case .unsubscribe:
-            return CommandSpec(name: "unsubscribe", arity: -1, flags: ["pubsub", "noscript", "loading", "stale"],
-                               categories: ["@pubsub", "@slow"], summary: "Stop listening for messages posted to the given channels",
-                               since: "2.0.0", group: "pubsub", complexity: "O(N) where N is the number of clients already subscribed to a channel.",
-                               arguments: [("channel", "string", true, true)])
-        case .psubscribe:
-            return CommandSpec(name: "psubscribe", arity: -2, flags: ["pubsub", "noscript", "loading", "stale"],
-                               categories: ["@pubsub", "@slow"], summary: "Listen for messages published to channels matching the given patterns",
-                               since: "2.0.0", group: "pubsub", complexity: "O(N) where N is the number of patterns the client is already subscribed to.",
-                               arguments: [("pattern", "pattern", false, true)])
-        case .punsubscribe:
-            return CommandSpec(name: "punsubscribe", arity: -1, flags: ["pubsub", "noscript", "loading", "stale"],
-                               categories: ["@pubsub", "@slow"], summary: "Stop listening for messages posted to channels matching the given patterns",
-                               since: "2.0.0", group: "pubsub", complexity: "O(N+M) where N is the number of patterns the client is already subscribed and M is the number of total patterns subscribed in the system (by any client).",
-                               arguments: [("pattern", "pattern", true, true)])
-        case .pubsub:
-            var s = CommandSpec(name: "pubsub", arity: -2, flags: [], categories: ["@slow"],
-                                summary: "A container for Pub/Sub commands", since: "2.8.0", group: "pubsub",
-                                complexity: "Depends on subcommand.", arguments: [])
-            let f = ["pubsub", "loading", "stale"]
-            s.subcommands = [
-                CommandSpec(name: "pubsub|channels", arity: -2, flags: f, categories: ["@pubsub", "@slow"], summary: "List active channels", since: "2.8.0", group: "pubsub", complexity: "O(N) where N is the number of active channels, and assuming constant time pattern matching (relatively short channels and patterns)", arguments: [("pattern", "pattern", true, false)]),
-                CommandSpec(name: "pubsub|numsub", arity: -2, flags: f, categories: ["@pubsub", "@slow"], summary: "Get the count of subscribers for channels", since: "2.8.0", group: "pubsub", complexity: "O(N) for the NUMSUB subcommand, where N is the number of requested channels", arguments: [("channel", "string", true, true)]),
-                CommandSpec(name: "pubsub|numpat", arity: 2, flags: f, categories: ["@pubsub", "@slow"], summary: "Get the count of unique patterns pattern subscriptions", since: "2.8.0", group: "pubsub", complexity: "O(1)", arguments: []),
-                CommandSpec(name: "pubsub|help", arity: 2, flags: ["loading", "stale"], categories: ["@slow"], summary: "Show helpful text about the different subcommands", since: "6.2.0", group: "pubsub", complexity: "O(1)", arguments: []),
-            ]
-            return s
-        }
-    }
-
-    static func streamSpec(_ c: Command) -> CommandSpec {
-        let write = ["write", "denyoom", "fast"]
-        let readonly = ["readonly"]
-        let cat = ["@write", "@stream", "@fast"]
-        let readCat = ["@read", "@stream", "@slow"]
-        switch c {
-        case .xadd:
-            return CommandSpec(name: "xadd", arity: -5, flags: write, categories: cat,
-                               summary: "Appends a new entry to a stream (the topic's ledger)", since: "5.0.0", group: "stream",
-                               complexity: "O(1)", arguments: [("key", "key", false, false), ("NOMKSTREAM nomkstream", "pure-token", true, false),
-                                                               ("id", "string", false, false), ("field-value", "string", false, true)])
-        case .xlen:
-            return CommandSpec(name: "xlen", arity: 2, flags: readonly + ["fast"], categories: ["@read", "@stream", "@fast"],
-                               summary: "Return the number of entries in a stream", since: "5.0.0", group: "stream",
-                               complexity: "O(1)", arguments: [("key", "key", false, false)])
-        case .xrange, .xrevrange:
-            let name = c == .xrange ? "xrange" : "xrevrange"
-            return CommandSpec(name: name, arity: -4, flags: readonly, categories: readCat,
-                               summary: c == .xrange ? "Return a range of elements in a stream, with IDs matching the specified IDs interval"
-                                   : "Return a range of elements in a stream, with IDs matching the specified IDs interval, in reverse order (from greater to smaller IDs) compared to XRANGE",
-                               since: "5.0.0", group: "stream",
-                               complexity: "O(N) with N being the number of elements being returned.",
-                               arguments: [("key", "key", false, false), (c == .xrange ? "start" : "end", "string", false, false),
-                                           (c == .xrange ? "end" : "start", "string", false, false), ("COUNT count", "integer", true, false)])
-        case .xread:
-            return CommandSpec(name: "xread", arity: -4, flags: readonly + ["blocking"], categories: ["@read", "@stream", "@slow", "@blocking"],
-                               summary: "Return never seen elements in multiple streams, with IDs greater than the ones reported by the caller for each stream. Can block.",
-                               since: "5.0.0", group: "stream", complexity: "For each stream mentioned: O(N) with N being the number of elements being returned.",
-                               arguments: [("COUNT count", "integer", true, false), ("BLOCK milliseconds", "integer", true, false),
-                                           ("STREAMS key", "key", false, true), ("id", "string", false, true)])
-        case .xinfo:
-            var s = CommandSpec(name: "xinfo", arity: -2, flags: [], categories: ["@slow"],
-                                summary: "A container for stream introspection commands", since: "5.0.0", group: "stream",
-                                complexity: "Depends on subcommand.", arguments: [])
-            s.subcommands = [
-                CommandSpec(name: "xinfo|stream", arity: -3, flags: readonly, categories: readCat,
-                            summary: "Get information about a stream", since: "5.0.0", group: "stream", complexity: "O(1)",
-                            arguments: [("key", "key", false, false)]),
-                CommandSpec(name: "xinfo|groups", arity: 3, flags: readonly, categories: readCat,
-                            summary: "List the consumer groups of a stream", since: "5.0.0", group: "stream", complexity: "O(1)",
-                            arguments: [("key", "key", false, false)]),
-                CommandSpec(name: "xinfo|consumers", arity: 4, flags: readonly, categories: readCat,
-                            summary: "List the consumers in a consumer group", since: "5.0.0", group: "stream", complexity: "O(1)",
-                            arguments: [("key", "key", false, false), ("group", "string", false, false)]),
-                CommandSpec(name: "xinfo|help", arity: 2, flags: ["loading", "stale"], categories: ["@stream", "@slow"],
-                            summary: "Show helpful text about the different subcommands", since: "5.0.0", group: "stream",
-                            complexity: "O(1)", arguments: []),
-            ]
-            return s
-        case .xtrim:
-            return CommandSpec(name: "xtrim", arity: -4, flags: ["write"], categories: ["@write", "@stream", "@slow"],
-                               summary: "Refused: the ledger is append-only; retention (ledger.retention) trims it", since: "5.0.0",
-                               group: "stream", complexity: "O(1)", arguments: [("key", "key", false, false)])
-        default:
-            return CommandSpec(name: "xdel", arity: -3, flags: ["write", "fast"], categories: ["@write", "@stream", "@fast"],
-                               summary: "Refused: the ledger is append-only; retention (ledger.retention) trims it", since: "5.0.0",
-                               group: "stream", complexity: "O(1)", arguments: [("key", "key", false, false), ("id", "string", false, true)])
-        }
-    }
-
-    static func groupSpec(_ c: Command) -> CommandSpec {
-        let write = ["write"]
-        let cat = ["@write", "@stream", "@slow"]
-        func spec(_ name: String, _ arity: Int, _ summary: String, _ args: [(String, String, Bool, Bool)] = []) -> CommandSpec {
-            CommandSpec(name: name, arity: arity, flags: write, categories: cat, summary: summary, since: "5.0.0",
-                        group: "stream", complexity: "O(log N)", arguments: args)
-        }
-        switch c {
-        case .xgroup:
-            var s = CommandSpec(name: "xgroup", arity: -2, flags: [], categories: ["@slow"],
-                                summary: "A container for consumer groups commands", since: "5.0.0", group: "stream",
-                                complexity: "Depends on subcommand.", arguments: [])
-            s.subcommands = [
-                spec("xgroup|create", -5, "Create a consumer group.", [("key", "key", false, false), ("group", "string", false, false), ("id", "string", false, false),
-                                                                      ("MKSTREAM mkstream", "pure-token", true, false), ("ENTRIESREAD entries-read", "integer", true, false)]),
-                spec("xgroup|createconsumer", 5, "Create a consumer in a consumer group.", [("key", "key", false, false), ("group", "string", false, false), ("consumer", "string", false, false)]),
-                spec("xgroup|delconsumer", 5, "Delete a consumer from a consumer group.", [("key", "key", false, false), ("group", "string", false, false), ("consumer", "string", false, false)]),
-                spec("xgroup|destroy", 4, "Destroy a consumer group.", [("key", "key", false, false), ("group", "string", false, false)]),
-                spec("xgroup|setid", -5, "Set a consumer group to an arbitrary last delivered ID value.",
-                     [("key", "key", false, false), ("group", "string", false, false), ("id", "string", false, false), ("ENTRIESREAD entries-read", "integer", true, false)]),
-                CommandSpec(name: "xgroup|help", arity: 2, flags: ["loading", "stale"], categories: ["@stream", "@slow"],
-                            summary: "Show helpful text about the different subcommands", since: "5.0.0", group: "stream",
-                            complexity: "O(1)", arguments: []),
-            ]
-            return s
-        case .xreadgroup:
-            return spec("xreadgroup", -7, "Return new entries from a stream using a consumer group, or access the history of the pending entries for a given consumer. Can block.",
-                        [("GROUP group", "string", false, false), ("consumer", "string", false, false), ("COUNT count", "integer", true, false),
-                         ("BLOCK milliseconds", "integer", true, false), ("NOACK noack", "pure-token", true, false),
-                         ("STREAMS key", "key", false, true), ("id", "string", false, true)])
-        case .xack:
-            return spec("xack", -4, "Marks a pending message as correctly processed, effectively removing it from the pending entries list of the consumer group.",
-                        [("key", "key", false, false), ("group", "string", false, false), ("id", "string", false, true)])
-        case .xpending:
-            return CommandSpec(name: "xpending", arity: -3, flags: ["readonly"], categories: ["@read", "@stream", "@slow"],
-                               summary: "Return information and entries from a stream consumer group pending entries list, that are messages fetched but never acknowledged.",
-                               since: "5.0.0", group: "stream", complexity: "O(N)",
-                               arguments: [("key", "key", false, false), ("group", "string", false, false), ("IDLE min-idle-time", "integer", true, false),
-                                           ("start", "string", true, false), ("end", "string", true, false), ("count", "integer", true, false),
-                                           ("consumer", "string", true, false)])
-        case .xclaim:
-            return spec("xclaim", -6, "Changes (or acquires) ownership of a message in a consumer group, as if the message was delivered to the specified consumer.",
-                        [("key", "key", false, false), ("group", "string", false, false), ("consumer", "string", false, false),
-                         ("min-idle-time", "integer", false, false), ("id", "string", false, true), ("IDLE ms", "integer", true, false),
-                         ("TIME unix-time-milliseconds", "integer", true, false), ("RETRYCOUNT count", "integer", true, false),
-                         ("FORCE force", "pure-token", true, false), ("JUSTID justid", "pure-token", true, false), ("LASTID lastid", "string", true, false)])
-        default:
-            return spec("xautoclaim", -6, "Changes (or acquires) ownership of messages in a consumer group, as if the messages were delivered to the specified consumer.",
-                        [("key", "key", false, false), ("group", "string", false, false), ("consumer", "string", false, false),
-                         ("min-idle-time", "integer", false, false), ("start", "string", false, false), ("COUNT count", "integer", true, false),
-                         ("JUSTID justid", "pure-token", true, false)])
-        }
-    }
-
-    /// Redis 7.0.15's entries, word for word.
-    static func transactionSpec(_ c: Command) -> CommandSpec {
-        let quick = ["noscript", "loading", "stale", "fast", "allow_busy"]
-        let cat = ["@fast", "@transaction"]
-        switch c {
-        case .multi:
-            return CommandSpec(name: "multi", arity: 1, flags: quick, categories: cat,
-                               summary: "Mark the start of a transaction block", since: "1.2.0", group: "transactions",
-                               complexity: "O(1)", arguments: [])
-        case .exec:
-            return CommandSpec(name: "exec", arity: 1, flags: ["noscript", "loading", "stale", "skip_slowlog"],
-                               categories: ["@slow", "@transaction"], summary: "Execute all commands issued after MULTI",
-                               since: "1.2.0", group: "transactions", complexity: "Depends on commands in the transaction",
-                               arguments: [])
-        case .discard:
-            return CommandSpec(name: "discard", arity: 1, flags: quick, categories: cat,
-                               summary: "Discard all commands issued after MULTI", since: "2.0.0", group: "transactions",
-                               complexity: "O(N), when N is the number of queued commands", arguments: [])
-        case .watch:
-            return CommandSpec(name: "watch", arity: -2, flags: quick, categories: cat,
-                               summary: "Watch the given keys to determine execution of the MULTI/EXEC block",
-                               since: "2.2.0", group: "transactions", complexity: "O(1) for every key.",
-                               arguments: [("key", "key", false, true)])
-        default:
-            return CommandSpec(name: "unwatch", arity: 1, flags: quick, categories: cat,
-                               summary: "Forget about all watched keys", since: "2.2.0", group: "transactions",
-                               complexity: "O(1)", arguments: [])
-        }
-    }
-
-    static func agentSpec(_ c: Command) -> CommandSpec {
-        let cat = ["@agent", "@fast"]
-        switch c {
-        case .agent:
-            var s = CommandSpec(name: "agent", arity: -2, flags: [], categories: ["@agent", "@slow"],
-                                summary: "Agent instances: JOIN a declared agent, LEAVE it", since: "0.1.0", group: "agent",
-                                complexity: "O(1)", arguments: [])
-            s.subcommands = [
-                CommandSpec(name: "agent|join", arity: 3, flags: [], categories: cat,
-                            summary: "Make this connection an instance of a declared external agent", since: "0.1.0",
-                            group: "agent", complexity: "O(1)", arguments: [("agent-id", "string", false, false)]),
-                CommandSpec(name: "agent|leave", arity: 2, flags: [], categories: cat,
-                            summary: "Stop being an agent instance; held tasks are redelivered", since: "0.1.0",
-                            group: "agent", complexity: "O(N) for N held tasks", arguments: []),
-            ]
-            return s
-        case .ack:
-            return CommandSpec(name: "ack", arity: 3, flags: ["fast"], categories: cat, summary: "Acknowledge a task",
-                               since: "0.1.0", group: "agent", complexity: "O(log N)",
-                               arguments: [("topic", "string", false, false), ("id", "string", false, false)])
-        case .nack:
-            return CommandSpec(name: "nack", arity: -3, flags: ["fast"], categories: cat,
-                               summary: "Give a task back for redelivery, optionally after a delay", since: "0.1.0",
-                               group: "agent", complexity: "O(log N)",
-                               arguments: [("topic", "string", false, false), ("id", "string", false, false),
-                                           ("delay-ms", "integer", true, false)])
-        case .progress:
-            return CommandSpec(name: "progress", arity: 3, flags: ["fast"], categories: cat,
-                               summary: "Restart a held task's ack_wait clock", since: "0.1.0", group: "agent",
-                               complexity: "O(log N)", arguments: [("topic", "string", false, false), ("id", "string", false, false)])
-        default:
-            return CommandSpec(name: "agents", arity: 1, flags: [], categories: ["@agent", "@slow"],
-                               summary: "List declared agents with status and counters", since: "0.1.0", group: "agent",
-                               complexity: "O(N) for N agents", arguments: [])
-        }
-    }
-
-    /// The subcommand spec named by `word` (case-insensitive), if any.
+    /// The subcommand spec named by argument `i` (case-insensitive), if any.
     static func subcommand(of c: Command, _ args: Arguments, _ i: Int) -> (Int, CommandSpec)? {
-        let subs = specs[c.rawValue].subcommands
+        let subs = entries[c.rawValue].spec.subcommands
         let word = args.string(i).lowercased()
         for (k, s) in subs.enumerated() where s.name.split(separator: "|").last.map(String.init) == word {
             return (k, s)
@@ -572,5 +131,170 @@ enum CommandTable {
     @inline(__always)
     static func arityOK(_ arity: Int, _ argc: Int) -> Bool {
         arity > 0 ? argc == arity : argc >= -arity
+    }
+}
+
+// MARK: - The table as dispatch reads it
+
+/// What dispatch reads per request, built once at start from
+/// `CommandTable.entries` into raw memory: the name lookup, and per command
+/// its arity, rules and handler. A plain struct of pointers in the kernel's
+/// state: no `swift_once`, no copy of an entry, no reference counting per
+/// request (each of which once cost more than the rest of dispatch).
+struct CommandDispatch {
+    /// Longest name the lookup can hold: two 8-byte words.
+    static let maxNameLength = 16
+    /// Multipliers tried per table size before the table doubles. At a
+    /// quarter full a random multiplier separates 41 names about once in 25
+    /// tries; the start-up cost is microseconds.
+    static let seedsPerSize = 4096
+
+    private struct Slot {
+        let arity: Int
+        let rules: DispatchRules
+        let handler: CommandHandler
+    }
+
+    /// A slot of the name index; `length` 0 is empty.
+    private struct NameSlot {
+        var w0: UInt64 = 0
+        var w1: UInt64 = 0
+        var length: Int32 = 0
+        var command = Command.ping
+    }
+
+    private let slots: UnsafeMutablePointer<Slot>
+    private let slotCount: Int
+    private let names: UnsafeMutablePointer<NameSlot>
+    private let nameCount: Int
+    /// The index of a name: `mix(key) &* seed >> shift`, with the seed
+    /// chosen at start so that no two names share a slot: one compare per
+    /// lookup, no probing.
+    private let seed: UInt64
+    private let shift: UInt64
+
+    /// Builds the index and the per-command slots. A name the lookup cannot
+    /// hold (not letters only, or too long) is left out of it, and so is a
+    /// second entry of the same name: CommandTableTests finds every command
+    /// by its name.
+    init(_ entries: [CommandEntry]) {
+        slotCount = entries.count
+        slots = .allocate(capacity: entries.count)
+        var keys: [(w0: UInt64, w1: UInt64, length: Int, command: Command)] = []
+        for (k, entry) in entries.enumerated() {
+            (slots + k).initialize(to: Slot(arity: entry.spec.arity, rules: entry.rules, handler: entry.handler))
+            let name = Array(entry.spec.name.utf8)
+            guard let command = Command(rawValue: k), Self.isLookupName(name) else { continue }
+            name.withUnsafeBufferPointer { b in
+                guard let p = b.baseAddress else { return }
+                let (w0, w1) = Self.key(p, b.count)
+                keys.append((w0, w1, b.count, command))
+            }
+        }
+        // The smallest table, from a quarter full, with a seed that separates every name.
+        var bits = 4
+        while (1 << bits) < keys.count * 4 { bits += 1 }
+        var chosen: (seed: UInt64, bits: Int)?
+        search: while bits <= 16 {
+            var candidate: UInt64 = 0x9E37_79B9_7F4A_7C15
+            for _ in 0..<Self.seedsPerSize {
+                candidate = (candidate &* 0xBF58_476D_1CE4_E5B9 &+ 0x94D0_49BB_1331_11EB) | 1
+                var used = Set<Int>()
+                let shift = UInt64(64 - bits)
+                if keys.allSatisfy({ used.insert(Self.index($0.w0, $0.w1, $0.length, candidate, shift)).inserted }) {
+                    chosen = (candidate, bits)
+                    break search
+                }
+            }
+            bits += 1
+        }
+        // Only equal names defeat every seed: keep the last one tried and the first of each.
+        let (seed, finalBits) = chosen ?? (0x9E37_79B9_7F4A_7C15, 16)
+        self.seed = seed
+        shift = UInt64(64 - finalBits)
+        nameCount = 1 << finalBits
+        names = .allocate(capacity: nameCount)
+        names.initialize(repeating: NameSlot(), count: nameCount)
+        for key in keys {
+            let i = Self.index(key.w0, key.w1, key.length, seed, shift)
+            if names[i].length == 0 {
+                names[i] = NameSlot(w0: key.w0, w1: key.w1, length: Int32(key.length), command: key.command)
+            }
+        }
+    }
+
+    func release() {
+        slots.deinitialize(count: slotCount)
+        slots.deallocate()
+        names.deinitialize(count: nameCount)
+        names.deallocate()
+    }
+
+    /// Names the lookup folds exactly: letters only (`| 0x20` maps no other
+    /// byte onto a lower-case letter), 1 to `maxNameLength` bytes.
+    static func isLookupName(_ name: [UInt8]) -> Bool {
+        (1...maxNameLength).contains(name.count) && name.allSatisfy { (97...122).contains($0) }
+    }
+
+    /// The command named by argument 0, case-insensitively, without building
+    /// a String: the name's bytes as one or two words folded to lower case
+    /// (`| 0x20` in every byte, exact for names made only of letters),
+    /// compared with the one slot of the index they select.
+    @inline(__always)
+    func lookup(_ p: UnsafePointer<UInt8>, _ n: Int) -> Command? {
+        guard UInt(bitPattern: n &- 1) < UInt(Self.maxNameLength) else { return nil }
+        let (w0, w1) = Self.key(p, n)
+        let slot = names + Self.index(w0, w1, n, seed, shift)
+        guard slot.pointee.w0 == w0 && slot.pointee.w1 == w1 && Int(slot.pointee.length) == n else { return nil }
+        return slot.pointee.command
+    }
+
+    /// Looks up a name given as a String (tests).
+    func lookup(name: String) -> Command? {
+        let bytes = Array(name.utf8)
+        return bytes.withUnsafeBufferPointer { b in b.baseAddress.flatMap { lookup($0, b.count) } }
+    }
+
+    @inline(__always)
+    func arity(_ c: Command) -> Int { slots[c.rawValue].arity }
+
+    @inline(__always)
+    func rules(_ c: Command) -> DispatchRules { slots[c.rawValue].rules }
+
+    @inline(__always)
+    func run(_ command: Command, _ kernel: Kernel, _ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        slots[command.rawValue].handler(kernel, c, args)
+    }
+
+    /// The bytes of a name of 1 to 16 bytes as two words, each byte folded
+    /// with `| 0x20`: overlapping loads for lengths 5-7 and 9-15, byte by
+    /// byte below 4, never past the name. With the length, the words hold
+    /// every byte, so equal keys are equal names.
+    @inline(__always)
+    private static func key(_ p: UnsafePointer<UInt8>, _ n: Int) -> (UInt64, UInt64) {
+        let raw = UnsafeRawPointer(p)
+        let fold: UInt64 = 0x2020_2020_2020_2020
+        if n >= 8 {
+            return (raw.loadUnaligned(as: UInt64.self) | fold, raw.loadUnaligned(fromByteOffset: n &- 8, as: UInt64.self) | fold)
+        }
+        if n >= 4 {
+            let low = UInt64(raw.loadUnaligned(as: UInt32.self))
+            let high = UInt64(raw.loadUnaligned(fromByteOffset: n &- 4, as: UInt32.self))
+            return ((low | high << 32) | fold, 0)
+        }
+        var w: UInt64 = 0
+        var i = 0
+        while i < n {
+            w |= UInt64(p[i] | 0x20) << (8 &* UInt64(i))
+            i &+= 1
+        }
+        return (w, 0)
+    }
+
+    /// The slot a key selects. The table and its seed are fixed at start:
+    /// a client cannot make any lookup cost more than one compare.
+    @inline(__always)
+    private static func index(_ w0: UInt64, _ w1: UInt64, _ n: Int, _ seed: UInt64, _ shift: UInt64) -> Int {
+        Int(truncatingIfNeeded: ((w0 ^ (w1 &>> 3) ^ UInt64(truncatingIfNeeded: n)) &* seed) &>> shift)
     }
 }

@@ -1,48 +1,67 @@
 import VimanaCore
 import VimanaRESP
 
+/// CLIENT's subcommands, as in the table (`client|id` …).
+enum ClientSubcommand: String, Keyword {
+    case id, getname, setname, setinfo, list, info, kill, help
+}
+
+/// CLIENT LIST and KILL TYPE: Redis's client types (only normal and pubsub
+/// connections exist here).
+enum ClientType: String, Keyword {
+    case normal, pubsub, master, replica, slave
+}
+
+/// CLIENT LIST's and CLIENT KILL's filters (LIST takes TYPE and ID only).
+enum ClientFilter: String, Keyword {
+    case id, addr, laddr, type, skipme
+}
+
+enum YesOrNo: String, Keyword {
+    case yes, no
+}
+
 /// CLIENT ID | GETNAME | SETNAME | SETINFO | LIST | INFO | KILL | HELP.
 extension Kernel {
     func clientCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
-        guard let sub = subcommand(c, .client, args), let info = infos[Int(c.pointee.fd)] else { return }
+        guard let sub = subcommand(c, .client, args, as: ClientSubcommand.self), let info = infos[Int(c.pointee.fd)] else { return }
         let resp3 = c.pointee.flags.contains(.resp3)
         switch sub {
-        case "id":
+        case .id:
             c.pointee.output.tail.writeInteger(c.pointee.id)
-        case "getname":
+        case .getname:
             if info.name.isEmpty { c.pointee.output.tail.writeNull(resp3: resp3) }
             else { c.pointee.output.tail.writeBulk(bytes: info.name) }
-        case "setname":
+        case .setname:
             let name = args.bytes(2)
             guard Self.validClientName(name) else {
-                c.pointee.output.tail.writeError("ERR Client names cannot contain spaces, newlines or special characters.")
+                c.pointee.output.tail.writeError(ErrorReply.invalidClientName)
                 return
             }
             info.name = name
             if name.isEmpty { c.pointee.flags.remove(.named) } else { c.pointee.flags.insert(.named) }
             c.pointee.output.tail.append("+OK\r\n")
-        case "setinfo":
+        case .setinfo:
             // As Redis 7.2: LIB-NAME and LIB-VER, shown by CLIENT LIST.
             let value = args.bytes(3)
             let isName = args.equals(2, caseInsensitive: "lib-name")
             guard isName || args.equals(2, caseInsensitive: "lib-ver") else {
-                c.pointee.output.tail.writeError("ERR Unrecognized option '\(args.string(2))'")
+                c.pointee.output.tail.writeError(ErrorReply.unrecognizedOption(args.string(2)))
                 return
             }
             guard Self.validClientName(value) else {
-                c.pointee.output.tail.writeError(
-                    "ERR \(isName ? "lib-name" : "lib-ver") cannot contain spaces, newlines or special characters.")
+                c.pointee.output.tail.writeError(ErrorReply.invalidLibraryInfo(isName ? "lib-name" : "lib-ver"))
                 return
             }
             if isName { info.libraryName = value } else { info.libraryVersion = value }
             c.pointee.output.tail.append("+OK\r\n")
-        case "list":
+        case .list:
             clientList(c, args)
-        case "info":
+        case .info:
             c.pointee.output.tail.writeVerbatim(describeClient(c, caller: c), resp3: resp3)
-        case "kill":
+        case .kill:
             clientKill(c, args)
-        default:
+        case .help:
             replyHelp(c, [
                 "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
                 "GETNAME",
@@ -74,39 +93,34 @@ extension Kernel {
 
     /// CLIENT LIST [TYPE normal|pubsub | ID id ...]: one filter, as Redis 7.0.
     private func clientList(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
-        var type: String?
+        var type: ClientType?
         var ids: Set<Int>?
-        if args.count >= 4 && args.equals(2, caseInsensitive: "type") && args.count == 4 {
-            let t = args.string(3).lowercased()
-            guard ["normal", "pubsub", "master", "replica", "slave"].contains(t) else {
-                c.pointee.output.tail.writeError("ERR Unknown client type '\(args.string(3))'")
+        let filter = args.count >= 4 ? args.keyword(2, as: ClientFilter.self) : nil
+        if filter == .type && args.count == 4 {
+            guard let t = args.keyword(3, as: ClientType.self) else {
+                c.pointee.output.tail.writeError(ErrorReply.unknownClientType(args.string(3)))
                 return
             }
             type = t
-        } else if args.count >= 4 && args.equals(2, caseInsensitive: "id") {
+        } else if filter == .id {
             var set = Set<Int>()
             for i in 3..<args.count {
                 guard let id = args.integer(i) else {
-                    c.pointee.output.tail.writeError("ERR Invalid client ID")
+                    c.pointee.output.tail.writeError(ErrorReply.invalidClientID)
                     return
                 }
                 set.insert(id)
             }
             ids = set
         } else if args.count != 2 {
-            c.pointee.output.tail.writeError("ERR syntax error")
+            c.pointee.output.tail.writeError(ErrorReply.syntax)
             return
         }
         var text = ""
         forEachClient { other in
             if other.pointee.flags.contains(.http) { return }
             if let ids, !ids.contains(other.pointee.id) { return }
-            if let type {
-                let isPubSub = other.pointee.isSubscribed
-                if type == "pubsub" && !isPubSub { return }
-                if type == "normal" && isPubSub { return }
-                if type != "pubsub" && type != "normal" { return }
-            }
+            if let type, !Self.isOfType(other, type) { return }
             text += describeClient(other, caller: c)
         }
         c.pointee.output.tail.writeVerbatim(text, resp3: c.pointee.flags.contains(.resp3))
@@ -132,7 +146,7 @@ extension Kernel {
         let flags = Self.clientFlags(c.pointee)
         var command = "NULL"
         if c.pointee.lastCommand >= 0 {
-            let spec = CommandTable.specs[c.pointee.lastCommand]
+            let spec = CommandTable.entries[c.pointee.lastCommand].spec
             command = c.pointee.lastSubcommand >= 0 ? spec.subcommands[c.pointee.lastSubcommand].name : spec.name
         }
         var events = "r"
@@ -167,7 +181,7 @@ extension Kernel {
                 if !other.pointee.flags.contains(.http) && infos[Int(other.pointee.fd)]?.address == addr { victim = other }
             }
             guard let victim else {
-                c.pointee.output.tail.writeError("ERR No such client")
+                c.pointee.output.tail.writeError(ErrorReply.noSuchClient)
                 return
             }
             c.pointee.output.tail.append("+OK\r\n")
@@ -177,46 +191,40 @@ extension Kernel {
         var id: Int?
         var addr: String?
         var laddr: String?
-        var type: String?
+        var type: ClientType?
         var skipMe = true
         var i = 2
         while i < args.count {
             guard i + 1 < args.count else {
-                c.pointee.output.tail.writeError("ERR syntax error")
+                c.pointee.output.tail.writeError(ErrorReply.syntax)
                 return
             }
             let value = args.string(i + 1)
-            if args.equals(i, caseInsensitive: "id") {
-                guard let v = args.integer(i + 1) else {
-                    c.pointee.output.tail.writeError("ERR client-id should be greater than 0")
-                    return
-                }
-                guard v > 0 else {
-                    c.pointee.output.tail.writeError("ERR client-id should be greater than 0")
+            switch args.keyword(i, as: ClientFilter.self) {
+            case .id:
+                guard let v = args.integer(i + 1), v > 0 else {
+                    c.pointee.output.tail.writeError(ErrorReply.clientIDNotPositive)
                     return
                 }
                 id = v
-            } else if args.equals(i, caseInsensitive: "addr") {
+            case .addr:
                 addr = value
-            } else if args.equals(i, caseInsensitive: "laddr") {
+            case .laddr:
                 laddr = value
-            } else if args.equals(i, caseInsensitive: "type") {
-                let t = value.lowercased()
-                guard ["normal", "pubsub", "master", "replica", "slave"].contains(t) else {
-                    c.pointee.output.tail.writeError("ERR Unknown client type '\(value)'")
+            case .type:
+                guard let t = args.keyword(i + 1, as: ClientType.self) else {
+                    c.pointee.output.tail.writeError(ErrorReply.unknownClientType(value))
                     return
                 }
                 type = t
-            } else if args.equals(i, caseInsensitive: "skipme") {
-                switch value.lowercased() {
-                case "yes": skipMe = true
-                case "no": skipMe = false
-                default:
-                    c.pointee.output.tail.writeError("ERR syntax error")
+            case .skipme:
+                guard let yes = args.keyword(i + 1, as: YesOrNo.self) else {
+                    c.pointee.output.tail.writeError(ErrorReply.syntax)
                     return
                 }
-            } else {
-                c.pointee.output.tail.writeError("ERR syntax error")
+                skipMe = yes == .yes
+            case nil:
+                c.pointee.output.tail.writeError(ErrorReply.syntax)
                 return
             }
             i += 2
@@ -228,16 +236,22 @@ extension Kernel {
             let info = infos[Int(other.pointee.fd)]
             if let addr, info?.address != addr { return }
             if let laddr, info?.localAddress != laddr { return }
-            if let type {
-                if type == "pubsub" && !other.pointee.isSubscribed { return }
-                if type == "normal" && other.pointee.isSubscribed { return }
-                if type != "pubsub" && type != "normal" { return }
-            }
+            if let type, !Self.isOfType(other, type) { return }
             if skipMe && other == c { return }
             victims.append(other)
         }
         c.pointee.output.tail.writeInteger(victims.count)
         for v in victims { kill(v, by: c) }
+    }
+
+    /// A connection is `pubsub` while subscribed, `normal` otherwise; never a
+    /// master, replica or slave.
+    private static func isOfType(_ c: UnsafeMutablePointer<ClientState>, _ type: ClientType) -> Bool {
+        switch type {
+        case .pubsub: c.pointee.isSubscribed
+        case .normal: !c.pointee.isSubscribed
+        case .master, .replica, .slave: false
+        }
     }
 
     /// Closes `victim`; killing yourself closes after this reply, as Redis does.

@@ -5,7 +5,7 @@ import VimanaRESP
 extension Kernel {
     func pingCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         if args.count > 2 {
-            c.pointee.output.tail.writeError("ERR wrong number of arguments for 'ping' command")
+            c.pointee.output.tail.writeError(ErrorReply.wrongArity("ping"))
             return
         }
         // RESP2 subscribers get a two-element array, as Redis does, because
@@ -45,11 +45,11 @@ extension Kernel {
         var version = c.pointee.flags.contains(.resp3) ? 3 : 2
         if args.count >= 2 {
             guard let v = args.integer(1) else {
-                c.pointee.output.tail.writeError("ERR Protocol version is not an integer or out of range")
+                c.pointee.output.tail.writeError(ErrorReply.protocolVersionNotInteger)
                 return
             }
             if v < 2 || v > 3 {
-                c.pointee.output.tail.writeError("NOPROTO unsupported protocol version")
+                c.pointee.output.tail.writeError(ErrorReply.unsupportedProtocol)
                 return
             }
             version = v
@@ -68,13 +68,13 @@ extension Kernel {
                 let candidate = args.bytes(j + 1)
                 // Validated as soon as it is read, as Redis: before later options.
                 guard Self.validClientName(candidate) else {
-                    c.pointee.output.tail.writeError("ERR Client names cannot contain spaces, newlines or special characters.")
+                    c.pointee.output.tail.writeError(ErrorReply.invalidClientName)
                     return
                 }
                 name = candidate
                 j += 1
             } else {
-                c.pointee.output.tail.writeError("ERR Syntax error in HELLO option '\(args.string(j))'")
+                c.pointee.output.tail.writeError(ErrorReply.helloOptionSyntax(args.string(j)))
                 return
             }
             j += 1
@@ -82,7 +82,7 @@ extension Kernel {
         if let user {
             guard authenticate(c, user: user, password: args.bytes(passwordIndex)) else { return }
         } else if !c.pointee.flags.contains(.authenticated) {
-            c.pointee.output.tail.writeError("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
+            c.pointee.output.tail.writeError(ErrorReply.helloBeforeAuth)
             return
         }
         if let name {
@@ -113,12 +113,11 @@ extension Kernel {
     /// it is Redis's `requirepass`: the `default` user and that password.
     func authCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         if args.count > 3 {
-            c.pointee.output.tail.writeError("ERR syntax error")
+            c.pointee.output.tail.writeError(ErrorReply.syntax)
             return
         }
         if args.count == 2 && config.kernel.password == nil {
-            c.pointee.output.tail.writeError(
-                "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
+            c.pointee.output.tail.writeError(ErrorReply.authWithoutPassword)
             return
         }
         let user = args.count == 3 ? args.bytes(1) : Array("default".utf8)
@@ -139,7 +138,7 @@ extension Kernel {
             return true
         }
         log.debug("auth failed", ["id": .int(c.pointee.id)])
-        c.pointee.output.tail.writeError("WRONGPASS invalid username-password pair or user is disabled.")
+        c.pointee.output.tail.writeError(ErrorReply.wrongPass)
         return false
     }
 
@@ -158,15 +157,15 @@ extension Kernel {
 
     func selectCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         guard let index = args.integer(1) else {
-            c.pointee.output.tail.writeError("ERR value is not an integer or out of range")
+            c.pointee.output.tail.writeError(ErrorReply.notInteger)
             return
         }
         guard index >= Int(Int32.min), index <= Int(Int32.max) else {
-            c.pointee.output.tail.writeError("ERR value is out of range, value must between -2147483648 and 2147483647")
+            c.pointee.output.tail.writeError(ErrorReply.notInt32)
             return
         }
         if index != 0 {
-            c.pointee.output.tail.writeError("ERR DB index is out of range")
+            c.pointee.output.tail.writeError(ErrorReply.dbIndexOutOfRange)
             return
         }
         c.pointee.output.tail.append("+OK\r\n")

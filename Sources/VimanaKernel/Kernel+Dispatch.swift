@@ -2,16 +2,16 @@ import VimanaCore
 import VimanaRESP
 
 /// Command lookup, the checks Redis makes before running a command, and the
-/// switch that runs it.
+/// call of its handler: all read from the command table (CommandTable+Entries.swift).
 extension Kernel {
     @inline(__always)
     func execute(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
-        guard let command = CommandTable.lookup(args.pointer(0), args.length(0)) else {
+        guard let command = s.pointee.commands.lookup(args.pointer(0), args.length(0)) else {
             replyUnknownCommand(c, args)
             return
         }
-        if !CommandTable.arityOK(CommandTable.arity(command), args.count) {
-            reject(c, command, "wrong number of arguments for '\(CommandTable.specs[command.rawValue].name)' command")
+        if !CommandTable.arityOK(s.pointee.commands.arity(command), args.count) {
+            reject(c, command, ErrorReply.wrongArity(CommandTable.spec(command).name))
             return
         }
         // One test for the two rare states, not yet authenticated and inside
@@ -28,12 +28,12 @@ extension Kernel {
     /// the same checks in Redis's order, then the command is run or queued.
     @inline(never)
     func executeRare(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ args: Arguments) {
-        if !c.pointee.flags.contains(.authenticated) && !CommandTable.allowedBeforeAuth(command) {
-            reject(c, command, "NOAUTH Authentication required.", code: "")
+        if !c.pointee.flags.contains(.authenticated) && !s.pointee.commands.rules(command).contains(.allowedBeforeAuth) {
+            reject(c, command, ErrorReply.noAuth)
             return
         }
         if refusedWhileSubscribed(c, command, args) { return }
-        if c.pointee.flags.contains(.multi) && !CommandTable.runsInsideMulti(command) {
+        if c.pointee.flags.contains(.multi) && !s.pointee.commands.rules(command).contains(.runsInsideMulti) {
             queueInTransaction(c, command, args)
             return
         }
@@ -44,11 +44,10 @@ extension Kernel {
     /// PING, QUIT and RESET: replies Redis's error and returns true for others.
     @inline(__always)
     func refusedWhileSubscribed(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ args: Arguments) -> Bool {
-        guard c.pointee.isSubscribed && !c.pointee.flags.contains(.resp3) && !CommandTable.allowedWhileSubscribed(command) else {
+        guard c.pointee.isSubscribed && !c.pointee.flags.contains(.resp3) && !s.pointee.commands.rules(command).contains(.allowedWhileSubscribed) else {
             return false
         }
-        reject(c, command,
-               "Can't execute '\(fullName(command, args))': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
+        reject(c, command, ErrorReply.notAllowedWhileSubscribed(fullName(command, args)))
         return true
     }
 
@@ -74,61 +73,19 @@ extension Kernel {
         s.pointee.metrics.commandCalls[command.rawValue] &+= 1
         c.pointee.lastCommand = command.rawValue
         c.pointee.lastSubcommand = -1
-        switch command {
-        case .publish: publishCommand(c, args)
-        case .ping: pingCommand(c, args)
-        case .subscribe: subscribeCommand(c, args)
-        case .unsubscribe: unsubscribeCommand(c, args)
-        case .psubscribe: psubscribeCommand(c, args)
-        case .punsubscribe: punsubscribeCommand(c, args)
-        case .echo: c.pointee.output.tail.writeBulk(args.pointer(1), args.length(1))
-        case .quit: quitCommand(c)
-        case .reset: resetCommand(c)
-        case .hello: helloCommand(c, args)
-        case .auth: authCommand(c, args)
-        case .select: selectCommand(c, args)
-        case .client: clientCommand(c, args)
-        case .command: commandCommand(c, args)
-        case .info: infoCommand(c, args)
-        case .config: configCommand(c, args)
-        case .pubsub: pubsubCommand(c, args)
-        case .xadd: xaddCommand(c, args)
-        case .xlen: xlenCommand(c, args)
-        case .xrange: xrangeCommand(c, args, reverse: false)
-        case .xrevrange: xrangeCommand(c, args, reverse: true)
-        case .xread: xreadCommand(c, args)
-        case .xinfo: xinfoCommand(c, args)
-        case .xtrim: appendOnlyCommand(c, "XTRIM")
-        case .xdel: appendOnlyCommand(c, "XDEL")
-        case .agent: agentCommand(c, args)
-        case .ack: ackCommand(c, args)
-        case .nack: nackCommand(c, args)
-        case .progress: progressCommand(c, args)
-        case .agents: agentsCommand(c)
-        case .xgroup: xgroupCommand(c, args)
-        case .xreadgroup: xreadgroupCommand(c, args)
-        case .xack: xackCommand(c, args)
-        case .xpending: xpendingCommand(c, args)
-        case .xclaim: xclaimCommand(c, args)
-        case .xautoclaim: xautoclaimCommand(c, args)
-        case .multi: multiCommand(c)
-        case .exec: execCommand(c)
-        case .discard: discardCommand(c)
-        case .watch: watchCommand(c, args)
-        case .unwatch: unwatchCommand(c)
-        }
+        s.pointee.commands.run(command, self, c, args)
     }
 
     /// A command refused before it runs: its error, and inside MULTI the
     /// transaction is marked to fail (Redis's rejectCommand). EXEC itself is
     /// refused with EXECABORT and the transaction discarded.
     @inline(never)
-    func reject(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ text: String, code: String = "ERR ") {
+    func reject(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ error: String) {
         flagTransaction(c)
         if command == .exec {
-            refuseExec(c, text)
+            refuseExec(c, error)
         } else {
-            c.pointee.output.tail.writeError(code + text)
+            c.pointee.output.tail.writeError(error)
         }
     }
 
@@ -140,7 +97,7 @@ extension Kernel {
 
     /// `client|list` style name for errors, as Redis's `fullname`.
     func fullName(_ command: Command, _ args: Arguments) -> String {
-        let spec = CommandTable.specs[command.rawValue]
+        let spec = CommandTable.spec(command)
         if !spec.subcommands.isEmpty, args.count > 1, let (_, sub) = CommandTable.subcommand(of: command, args, 1) {
             return sub.name
         }
@@ -153,7 +110,6 @@ extension Kernel {
     @inline(never)
     func replyUnknownCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         flagTransaction(c)
-        var text = "ERR unknown command '\(String(args.string(0).prefix(128)))', with args beginning with: "
         var listed = ""
         var i = 1
         while i < args.count && listed.utf8.count < 128 {
@@ -162,29 +118,40 @@ extension Kernel {
             listed += "'\(String(decoding: bytes, as: UTF8.self))' "
             i += 1
         }
-        text += listed
-        c.pointee.output.tail.writeError(text)
+        c.pointee.output.tail.writeError(ErrorReply.unknownCommand(String(args.string(0).prefix(128)), argumentsQuoted: listed))
     }
 
     /// Redis's reply for a subcommand that does not exist.
     func replyUnknownSubcommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments, _ container: String) {
         let name = String(args.string(1).prefix(128))
-        c.pointee.output.tail.writeError("ERR unknown subcommand '\(name)'. Try \(container) HELP.")
+        c.pointee.output.tail.writeError(ErrorReply.unknownSubcommand(name, container: container))
     }
 
     /// Looks up the subcommand in argument 1 and checks its arity; replies
     /// the error and returns nil when either fails.
     func subcommand(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ args: Arguments) -> String? {
         guard let (index, spec) = CommandTable.subcommand(of: command, args, 1) else {
-            replyUnknownSubcommand(c, args, CommandTable.specs[command.rawValue].name.uppercased())
+            replyUnknownSubcommand(c, args, CommandTable.spec(command).name.uppercased())
             return nil
         }
         if !CommandTable.arityOK(spec.arity, args.count) {
-            c.pointee.output.tail.writeError("ERR wrong number of arguments for '\(spec.name)' command")
+            c.pointee.output.tail.writeError(ErrorReply.wrongArity(spec.name))
             return nil
         }
         c.pointee.lastSubcommand = index
         return String(spec.name.split(separator: "|").last ?? "")
+    }
+
+    /// `subcommand` as the container's `Keyword` enum, whose raw values are
+    /// the table's names after `|` (CommandTableTests checks they agree).
+    func subcommand<S: Keyword>(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ args: Arguments,
+                                as _: S.Type) -> S? {
+        guard let name = subcommand(c, command, args) else { return nil }
+        guard let sub = S(rawValue: name) else {
+            replyUnknownSubcommand(c, args, CommandTable.spec(command).name.uppercased())
+            return nil
+        }
+        return sub
     }
 
     /// Writes a HELP reply: one status line per entry, as Redis does.

@@ -136,7 +136,7 @@ extension Kernel {
         metric("vimana_connections_rejected_total", "counter", "Connections refused at max_clients.", m.connectionsRejected)
         out += "# HELP vimana_commands_total Commands processed, by command.\n# TYPE vimana_commands_total counter\n"
         for command in Command.allCases {
-            out += "vimana_commands_total{command=\"\(CommandTable.specs[command.rawValue].name)\"} \(m.commandCalls[command.rawValue])\n"
+            out += "vimana_commands_total{command=\"\(CommandTable.spec(command).name)\"} \(m.commandCalls[command.rawValue])\n"
         }
         metric("vimana_net_input_bytes_total", "counter", "Bytes read from clients.", m.netInputBytes)
         metric("vimana_net_output_bytes_total", "counter", "Bytes written to clients.", m.netOutputBytes)

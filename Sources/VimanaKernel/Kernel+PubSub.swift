@@ -241,12 +241,12 @@ extension Kernel {
     // MARK: - PUBSUB
 
     func pubsubCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
-        guard let sub = subcommand(c, .pubsub, args) else { return }
+        guard let sub = subcommand(c, .pubsub, args, as: PubSubSubcommand.self) else { return }
         switch sub {
-        case "channels":
+        case .channels:
             guard args.count <= 3 else {
                 c.pointee.output.tail.writeError(
-                    "ERR unknown subcommand or wrong number of arguments for '\(args.string(1))'. Try PUBSUB HELP.")
+                    ErrorReply.unknownSubcommandOrArity(args.string(1), container: "PUBSUB"))
                 return
             }
             var names: [[UInt8]] = []
@@ -258,7 +258,7 @@ extension Kernel {
             }
             c.pointee.output.tail.writeArrayHeader(names.count)
             for n in names { c.pointee.output.tail.writeBulk(bytes: n) }
-        case "numsub":
+        case .numsub:
             // An array of name, count pairs in both protocols, as Redis 7.0.
             c.pointee.output.tail.writeArrayHeader((args.count - 2) * 2)
             var i = 2
@@ -268,9 +268,9 @@ extension Kernel {
                 c.pointee.output.tail.writeInteger(s.pointee.channels.subscriberCount(name))
                 i += 1
             }
-        case "numpat":
+        case .numpat:
             c.pointee.output.tail.writeInteger(s.pointee.patterns.count)
-        default:
+        case .help:
             replyHelp(c, [
                 "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
                 "CHANNELS [<pattern>]",
@@ -285,4 +285,9 @@ extension Kernel {
             ])
         }
     }
+}
+
+/// PUBSUB's subcommands, as in the table (`pubsub|channels` …).
+enum PubSubSubcommand: String, Keyword {
+    case channels, numsub, numpat, help
 }

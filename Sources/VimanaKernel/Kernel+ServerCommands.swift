@@ -3,6 +3,21 @@ import VimanaRESP
 import VimanaBus
 import VimanaConfig
 
+/// COMMAND's subcommands, as in the table (`command|count` …).
+enum CommandSubcommand: String, Keyword {
+    case count, docs, info, list, help
+}
+
+/// COMMAND LIST FILTERBY's filters.
+enum CommandListFilter: String, Keyword {
+    case pattern, aclcat, module
+}
+
+/// CONFIG's subcommands, as in the table (`config|get` …).
+enum ConfigSubcommand: String, Keyword {
+    case get, set, help
+}
+
 /// COMMAND, CONFIG: what clients and tools ask of the server itself.
 extension Kernel {
     // MARK: - COMMAND
@@ -10,51 +25,49 @@ extension Kernel {
     func commandCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         let resp3 = c.pointee.flags.contains(.resp3)
         if args.count == 1 {
-            c.pointee.output.tail.writeArrayHeader(CommandTable.specs.count)
-            for spec in CommandTable.specs { writeCommandInfo(&c.pointee.output.tail, spec, resp3: resp3) }
+            c.pointee.output.tail.writeArrayHeader(CommandTable.entries.count)
+            for entry in CommandTable.entries { writeCommandInfo(&c.pointee.output.tail, entry.spec, resp3: resp3) }
             return
         }
-        guard let sub = subcommand(c, .command, args) else { return }
+        guard let sub = subcommand(c, .command, args, as: CommandSubcommand.self) else { return }
         switch sub {
-        case "count":
-            c.pointee.output.tail.writeInteger(CommandTable.specs.count)
-        case "info":
-            let names = args.count > 2 ? (2..<args.count).map { args.string($0) } : CommandTable.specs.map(\.name)
+        case .count:
+            c.pointee.output.tail.writeInteger(CommandTable.entries.count)
+        case .info:
+            let names = args.count > 2 ? (2..<args.count).map { args.string($0) } : CommandTable.entries.map(\.spec.name)
             c.pointee.output.tail.writeArrayHeader(names.count)
             for name in names {
                 if let spec = findSpec(name) { writeCommandInfo(&c.pointee.output.tail, spec, resp3: resp3) }
                 else { c.pointee.output.tail.writeNull(resp3: resp3) }
             }
-        case "docs":
-            let specs = args.count > 2 ? (2..<args.count).compactMap { findSpec(args.string($0)) } : CommandTable.specs
+        case .docs:
+            let specs = args.count > 2 ? (2..<args.count).compactMap { findSpec(args.string($0)) } : CommandTable.entries.map(\.spec)
             c.pointee.output.tail.writeMapHeader(specs.count, resp3: resp3)
             for spec in specs {
                 c.pointee.output.tail.writeBulk(string: spec.name)
                 writeCommandDocs(&c.pointee.output.tail, spec, resp3: resp3)
             }
-        case "list":
+        case .list:
             // Redis lists subcommands too, as `container|sub`.
-            let all = CommandTable.specs.flatMap { [$0] + $0.subcommands }
+            let all = CommandTable.entries.flatMap { [$0.spec] + $0.spec.subcommands }
             var names = all.map(\.name)
             if args.count == 5 && args.equals(2, caseInsensitive: "filterby") {
                 let value = args.string(4)
-                if args.equals(3, caseInsensitive: "pattern") {
-                    names = names.filter { Glob.matches(value, $0, ignoringCase: true) }
-                } else if args.equals(3, caseInsensitive: "aclcat") {
-                    names = all.filter { $0.categories.contains("@" + value.lowercased()) }.map(\.name)
-                } else if args.equals(3, caseInsensitive: "module") {
-                    names = []
-                } else {
-                    c.pointee.output.tail.writeError("ERR syntax error")
+                switch args.keyword(3, as: CommandListFilter.self) {
+                case .pattern: names = names.filter { Glob.matches(value, $0, ignoringCase: true) }
+                case .aclcat: names = all.filter { $0.categories.contains("@" + value.lowercased()) }.map(\.name)
+                case .module: names = []
+                case nil:
+                    c.pointee.output.tail.writeError(ErrorReply.syntax)
                     return
                 }
             } else if args.count != 2 {
-                c.pointee.output.tail.writeError("ERR syntax error")
+                c.pointee.output.tail.writeError(ErrorReply.syntax)
                 return
             }
             c.pointee.output.tail.writeArrayHeader(names.count)
             for n in names { c.pointee.output.tail.writeBulk(string: n) }
-        default:
+        case .help:
             replyHelp(c, [
                 "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
                 "(no subcommand)",
@@ -80,7 +93,7 @@ extension Kernel {
     /// A top-level command or `container|sub` by name, case-insensitively.
     private func findSpec(_ name: String) -> CommandSpec? {
         let lower = name.lowercased()
-        for spec in CommandTable.specs {
+        for spec in CommandTable.entries.map(\.spec) {
             if spec.name == lower { return spec }
             if let sub = spec.subcommands.first(where: { $0.name == lower }) { return sub }
         }
@@ -178,9 +191,9 @@ extension Kernel {
     }
 
     func configCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
-        guard let sub = subcommand(c, .config, args) else { return }
+        guard let sub = subcommand(c, .config, args, as: ConfigSubcommand.self) else { return }
         switch sub {
-        case "get":
+        case .get:
             var found: [(String, String)] = []
             for i in 2..<args.count {
                 let pattern = args.string(i)
@@ -196,10 +209,10 @@ extension Kernel {
                 c.pointee.output.tail.writeBulk(string: name)
                 c.pointee.output.tail.writeBulk(string: value)
             }
-        case "set":
+        case .set:
             c.pointee.output.tail.writeError(
                 "ERR CONFIG SET is not supported: the configuration is read-only (edit phoenix.yaml and restart)")
-        default:
+        case .help:
             replyHelp(c, [
                 "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
                 "GET <pattern>",

@@ -10,7 +10,7 @@ extension Kernel {
     var disabledError: String {
         "ERR the ledger is disabled (\(config.flags["ledger.enabled"] ?? "ledger.enabled: false in phoenix.yaml"))"
     }
-    static let invalidID = "ERR Invalid stream ID specified as stream command argument"
+    static let invalidID = ErrorReply.invalidStreamID
 
     /// A read that would cross records the ledger cannot read (Protocol/PROTOCOL.md §8).
     static func damagedError(_ damage: LedgerDamageError) -> String { "DAMAGED " + damage.message }
@@ -37,7 +37,7 @@ extension Kernel {
         }
         let fieldArgs = args.count - i - 1
         guard i < args.count, fieldArgs >= 2, fieldArgs % 2 == 0 else {
-            c.pointee.output.tail.writeError("ERR wrong number of arguments for 'xadd' command")
+            c.pointee.output.tail.writeError(ErrorReply.wrongArity("xadd"))
             return
         }
         guard let request = Self.parseAddID(args.buffer(i)) else {
@@ -120,11 +120,11 @@ extension Kernel {
         var count = Int.max
         if args.count > 4 {
             guard args.count == 6, args.equals(4, caseInsensitive: "count") else {
-                c.pointee.output.tail.writeError("ERR syntax error")
+                c.pointee.output.tail.writeError(ErrorReply.syntax)
                 return
             }
             guard let n = args.integer(5) else {
-                c.pointee.output.tail.writeError("ERR value is not an integer or out of range")
+                c.pointee.output.tail.writeError(ErrorReply.notInteger)
                 return
             }
             if n <= 0 {
@@ -134,11 +134,11 @@ extension Kernel {
             count = n
         }
         guard case .some(let from) = start else {
-            c.pointee.output.tail.writeError("ERR invalid start ID for the interval")
+            c.pointee.output.tail.writeError(ErrorReply.invalidStartID)
             return
         }
         guard case .some(let to) = end else {
-            c.pointee.output.tail.writeError("ERR invalid end ID for the interval")
+            c.pointee.output.tail.writeError(ErrorReply.invalidEndID)
             return
         }
         let topic = args.bytes(1)
@@ -259,18 +259,18 @@ extension Kernel {
         while i < args.count {
             if args.equals(i, caseInsensitive: "count"), i + 1 < args.count {
                 guard let n = args.integer(i + 1) else {
-                    c.pointee.output.tail.writeError("ERR value is not an integer or out of range")
+                    c.pointee.output.tail.writeError(ErrorReply.notInteger)
                     return
                 }
                 count = max(n, 0)
                 i += 2
             } else if args.equals(i, caseInsensitive: "block"), i + 1 < args.count {
                 guard let n = args.integer(i + 1) else {
-                    c.pointee.output.tail.writeError("ERR timeout is not an integer or out of range")
+                    c.pointee.output.tail.writeError(ErrorReply.timeoutNotInteger)
                     return
                 }
                 guard n >= 0 else {
-                    c.pointee.output.tail.writeError("ERR timeout is negative")
+                    c.pointee.output.tail.writeError(ErrorReply.timeoutNegative)
                     return
                 }
                 blockMillis = n
@@ -279,18 +279,17 @@ extension Kernel {
                 streamsAt = i + 1
                 break
             } else {
-                c.pointee.output.tail.writeError("ERR syntax error")
+                c.pointee.output.tail.writeError(ErrorReply.syntax)
                 return
             }
         }
         guard streamsAt > 0 else {
-            c.pointee.output.tail.writeError("ERR syntax error")
+            c.pointee.output.tail.writeError(ErrorReply.syntax)
             return
         }
         let remaining = args.count - streamsAt
         guard remaining > 0, remaining % 2 == 0 else {
-            c.pointee.output.tail.writeError(
-                "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.")
+            c.pointee.output.tail.writeError(ErrorReply.unbalancedXRead)
             return
         }
         let n = remaining / 2
@@ -430,12 +429,14 @@ extension Kernel {
     }
 
     func xinfoCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
-        guard let sub = subcommand(c, .xinfo, args) else { return }
-        if sub == "groups" || sub == "consumers" {
-            xinfoGroups(c, args, consumers: sub == "consumers")
+        guard let sub = subcommand(c, .xinfo, args, as: XInfoSubcommand.self) else { return }
+        switch sub {
+        case .groups, .consumers:
+            xinfoGroups(c, args, consumers: sub == .consumers)
             return
-        }
-        guard sub == "stream" else {
+        case .stream:
+            break
+        case .help:
             replyHelp(c, [
                 "XINFO <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
                 "CONSUMERS <key> <groupname>",
@@ -456,7 +457,7 @@ extension Kernel {
         }
         let topic = args.bytes(2)
         guard let known = ledger.stream(topic), known.entriesAdded > 0 || known.made else {
-            c.pointee.output.tail.writeError("ERR no such key")
+            c.pointee.output.tail.writeError(ErrorReply.noSuchKey)
             return
         }
         // First and last entries that can be read (a damaged segment's lost
@@ -597,4 +598,9 @@ final class FoundEntries: @unchecked Sendable {
     }
 
     func take() -> [LedgerRecord] { records }
+}
+
+/// XINFO's subcommands, as in the table (`xinfo|stream` …).
+enum XInfoSubcommand: String, Keyword {
+    case stream, groups, consumers, help
 }

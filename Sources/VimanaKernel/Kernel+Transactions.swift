@@ -12,7 +12,7 @@ extension Kernel {
     func multiCommand(_ c: UnsafeMutablePointer<ClientState>) {
         // Not a queueing error: the transaction goes on (Redis does the same).
         if c.pointee.flags.contains(.multi) {
-            c.pointee.output.tail.writeError("ERR MULTI calls can not be nested")
+            c.pointee.output.tail.writeError(ErrorReply.nestedMulti)
             return
         }
         c.pointee.flags.insert(.multi)
@@ -21,11 +21,11 @@ extension Kernel {
 
     func execCommand(_ c: UnsafeMutablePointer<ClientState>) {
         guard c.pointee.flags.contains(.multi), let info = infos[Int(c.pointee.fd)] else {
-            c.pointee.output.tail.writeError("ERR EXEC without MULTI")
+            c.pointee.output.tail.writeError(ErrorReply.execWithoutMulti)
             return
         }
         if c.pointee.flags.contains(.dirtyExec) {
-            c.pointee.output.tail.writeError("EXECABORT Transaction discarded because of previous errors.")
+            c.pointee.output.tail.writeError(ErrorReply.execAbortAfterErrors)
             discardTransaction(c)
             return
         }
@@ -55,7 +55,7 @@ extension Kernel {
 
     func discardCommand(_ c: UnsafeMutablePointer<ClientState>) {
         guard c.pointee.flags.contains(.multi) else {
-            c.pointee.output.tail.writeError("ERR DISCARD without MULTI")
+            c.pointee.output.tail.writeError(ErrorReply.discardWithoutMulti)
             return
         }
         discardTransaction(c)
@@ -65,7 +65,7 @@ extension Kernel {
     func watchCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         // Not a queueing error either: the transaction goes on.
         if c.pointee.flags.contains(.multi) {
-            c.pointee.output.tail.writeError("ERR WATCH inside MULTI is not allowed")
+            c.pointee.output.tail.writeError(ErrorReply.watchInsideMulti)
             return
         }
         guard let info = infos[Int(c.pointee.fd)] else { return }
@@ -108,14 +108,14 @@ extension Kernel {
     /// as Redis's command lookup does; replies the error and returns false
     /// when either fails.
     func subcommandQueueable(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ args: Arguments) -> Bool {
-        let spec = CommandTable.specs[command.rawValue]
+        let spec = CommandTable.spec(command)
         if spec.subcommands.isEmpty { return true }
         guard let (_, sub) = CommandTable.subcommand(of: command, args, 1) else {
             replyUnknownSubcommand(c, args, spec.name.uppercased())
             return false
         }
         if !CommandTable.arityOK(sub.arity, args.count) {
-            c.pointee.output.tail.writeError("ERR wrong number of arguments for '\(sub.name)' command")
+            c.pointee.output.tail.writeError(ErrorReply.wrongArity(sub.name))
             return false
         }
         return true
@@ -130,11 +130,10 @@ extension Kernel {
     }
 
     /// Redis's reply to an EXEC refused before it runs (arity, NOAUTH, RESP2
-    /// subscribed context): `-EXECABORT Transaction discarded because of: `
-    /// and the refusal's text without its `ERR ` code. The transaction goes.
-    func refuseExec(_ c: UnsafeMutablePointer<ClientState>, _ reason: String) {
+    /// subscribed context): `ErrorReply.execAbort`. The transaction goes.
+    func refuseExec(_ c: UnsafeMutablePointer<ClientState>, _ refusal: String) {
         discardTransaction(c)
-        c.pointee.output.tail.writeError("EXECABORT Transaction discarded because of: \(reason)")
+        c.pointee.output.tail.writeError(ErrorReply.execAbort(refusal))
     }
 
     // MARK: - Watches

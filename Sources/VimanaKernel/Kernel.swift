@@ -111,6 +111,7 @@ public final class Kernel: EventLoopHandler {
         s.pointee.patterns.release()
         s.pointee.scratch.release()
         s.pointee.metrics.commandCalls.deallocate()
+        s.pointee.commands.release()
         s.deinitialize(count: 1)
         s.deallocate()
     }

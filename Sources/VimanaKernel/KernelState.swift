@@ -37,6 +37,8 @@ struct KernelState {
     var lastAcceptErrorLog: Int64 = Int64.min / 2
     var acceptErrorsSuppressed = 0
     var metrics = Metrics()
+    /// The command table as dispatch reads it, built at start.
+    let commands = CommandDispatch(CommandTable.entries)
     /// Cached clock readings, refreshed each loop pass.
     var nowNanos: Int64 = 0
     var nowMillis: Int64 = 0

@@ -1,32 +1,119 @@
 import Testing
+import VimanaRESP
 @testable import VimanaKernel
 
-/// The generated word constants in `CommandTable.lookup` and `arity` must
-/// agree with the spec table they were generated from.
+/// The lookup and the dispatch slots are built from the table at start:
+/// every entry must be found by its name and read back as written.
 @Suite struct CommandTableTests {
-    func lookup(_ name: String) -> Command? {
-        let bytes = Array(name.utf8)
-        return bytes.withUnsafeBufferPointer { b in b.baseAddress.flatMap { CommandTable.lookup($0, b.count) } }
-    }
+    let dispatch = CommandDispatch(CommandTable.entries)
+
+    func lookup(_ name: String) -> Command? { dispatch.lookup(name: name) }
 
     @Test func everyCommandIsFoundByItsNameInAnyCase() {
         for command in Command.allCases {
-            let name = CommandTable.specs[command.rawValue].name
+            let name = CommandTable.spec(command).name
             #expect(lookup(name) == command, "\(name)")
             #expect(lookup(name.uppercased()) == command, "\(name)")
             let mixed = String(name.enumerated().map { $0.offset % 2 == 0 ? Character($0.element.uppercased()) : $0.element })
             #expect(lookup(mixed) == command, "\(mixed)")
-            #expect(CommandTable.arity(command) == CommandTable.specs[command.rawValue].arity, "\(name)")
+            #expect(dispatch.arity(command) == CommandTable.spec(command).arity, "\(name)")
+            #expect(dispatch.rules(command) == CommandTable.entries[command.rawValue].rules, "\(name)")
+        }
+    }
+
+    /// The lookup folds case with `| 0x20`, exact only for letters.
+    @Test func everyNameIsLowerCaseLettersThatTheLookupHolds() {
+        var seen = Set<String>()
+        for entry in CommandTable.entries {
+            #expect(CommandDispatch.isLookupName(Array(entry.spec.name.utf8)), "\(entry.spec.name)")
+            #expect(seen.insert(entry.spec.name).inserted, "\(entry.spec.name) twice")
         }
     }
 
     @Test func nearMissesAreNotCommands() {
         for name in ["", "p", "pin", "pingg", "pinh", "p\u{0}ng", "PING ", "publis", "publishx", "subscribe\u{0}",
-                     "0ing", "@ing", "pInG\r", "unsubscribf", "punsubscribe!", "PUBSUB|x", "xxxxxxxxxxxxxxxxx"] {
+                     "0ing", "@ing", "pInG\r", "unsubscribf", "punsubscribe!", "PUBSUB|x", "xxxxxxxxxxxxxxxxx",
+                     "ack\u{0}", "ac", "AC\u{0B}", "xautoclaimxautoclaim"] {
             #expect(lookup(name) == nil, "\(name)")
         }
         // Bytes that fold onto letters only when they are letters.
         #expect(lookup("\u{10}ing") == nil)
         #expect(lookup("P\u{09}NG") == nil)
+        #expect(lookup("a\u{03}k") == nil)
+    }
+
+    /// Dispatch's rules come from Redis's flags where Redis has one, so the
+    /// flag COMMAND INFO shows and the check cannot disagree.
+    @Test func rulesFollowRedisFlags() {
+        func having(_ rule: DispatchRules) -> Set<Command> {
+            Set(Command.allCases.filter { CommandTable.entries[$0.rawValue].rules.contains(rule) })
+        }
+        #expect(having(.allowedBeforeAuth) == [.auth, .hello, .quit, .reset])
+        #expect(having(.allowedWhileSubscribed) == [.ping, .quit, .reset, .subscribe, .unsubscribe, .psubscribe, .punsubscribe])
+        #expect(having(.runsInsideMulti) == [.exec, .discard, .multi, .watch, .quit, .reset])
+        #expect(having(.blocking) == [.xread])
+        for command in Command.allCases {
+            let flags = CommandTable.spec(command).flags
+            #expect(CommandTable.entries[command.rawValue].rules.contains(.allowedBeforeAuth) == flags.contains("no_auth"))
+            #expect(CommandTable.entries[command.rawValue].rules.contains(.write) == flags.contains("write"))
+        }
+    }
+
+    /// Every flag is one Redis 7.0 replies (a misspelt `no_auth` would
+    /// silently refuse the command before AUTH).
+    @Test func everyFlagIsARedisFlag() {
+        let redis: Set<String> = ["write", "readonly", "denyoom", "module", "admin", "pubsub", "noscript", "blocking",
+                                  "loading", "stale", "skip_monitor", "skip_slowlog", "asking", "fast", "no_auth",
+                                  "may_replicate", "no_mandatory_keys", "no_async_loading", "no_multi", "movablekeys",
+                                  "allow_busy"]
+        for entry in CommandTable.entries {
+            for spec in [entry.spec] + entry.spec.subcommands {
+                for flag in spec.flags { #expect(redis.contains(flag), "\(spec.name): \(flag)") }
+            }
+        }
+    }
+
+    /// A container's `Keyword` enum names exactly the table's subcommands:
+    /// a subcommand missing from either would answer "unknown subcommand".
+    @Test func subcommandEnumsNameTheTablesSubcommands() {
+        func names(_ c: Command) -> Set<String> {
+            Set(CommandTable.spec(c).subcommands.map { String($0.name.split(separator: "|").last ?? "") })
+        }
+        #expect(names(.client) == Set(ClientSubcommand.allCases.map(\.rawValue)))
+        #expect(names(.command) == Set(CommandSubcommand.allCases.map(\.rawValue)))
+        #expect(names(.config) == Set(ConfigSubcommand.allCases.map(\.rawValue)))
+        #expect(names(.pubsub) == Set(PubSubSubcommand.allCases.map(\.rawValue)))
+        #expect(names(.xinfo) == Set(XInfoSubcommand.allCases.map(\.rawValue)))
+    }
+
+    @Test func keywordsMatchIgnoringASCIICaseOnly() {
+        Self.withArguments(["TYPE", "pubSub", "typ", "types", "t\u{0}pe", "", "SKIPME", "\u{212A}ill", "ID"]) { args in
+            #expect(args.keyword(0, as: ClientFilter.self) == .type)
+            #expect(args.keyword(1, as: ClientType.self) == .pubsub)
+            #expect(args.keyword(2, as: ClientFilter.self) == nil)
+            #expect(args.keyword(3, as: ClientFilter.self) == nil)
+            #expect(args.keyword(4, as: ClientFilter.self) == nil)
+            #expect(args.keyword(5, as: ClientFilter.self) == nil)
+            #expect(args.keyword(6, as: ClientFilter.self) == .skipme)
+            #expect(args.keyword(7, as: ClientSubcommand.self) == nil)
+            #expect(args.keyword(8, as: ClientFilter.self) == .id)
+        }
+    }
+
+    /// `words` laid out as the parser lays out a request.
+    static func withArguments(_ words: [String], _ body: (Arguments) -> Void) {
+        var storage: [UInt8] = [0]
+        var slots: [Int] = []
+        for w in words {
+            slots.append(storage.count)
+            slots.append(w.utf8.count)
+            storage.append(contentsOf: w.utf8)
+        }
+        storage.withUnsafeMutableBufferPointer { b in
+            slots.withUnsafeBufferPointer { s in
+                guard let base = b.baseAddress, let slotBase = s.baseAddress else { return }
+                body(Arguments(base: base, slots: slotBase, count: words.count))
+            }
+        }
     }
 }

@@ -1,0 +1,323 @@
+import VimanaRESP
+
+/// The command table: one entry per command, with everything COMMAND,
+/// COMMAND INFO, COMMAND DOCS, the arity check and dispatch know of it.
+/// Flags, summaries and argument docs are Redis 7.0.15's where Redis has
+/// the command.
+extension CommandTable {
+    /// The entry of each command. Adding a command: a case in `Command`,
+    /// its entry here (the switch is exhaustive), its handler (docs/HACKING.md).
+    static func entry(_ c: Command) -> CommandEntry {
+        let conn = ["@fast", "@connection"]
+        switch c {
+        case .xadd, .xlen, .xrange, .xrevrange, .xread, .xinfo, .xtrim, .xdel:
+            return streamEntry(c)
+        case .agent, .ack, .nack, .progress, .agents:
+            return agentEntry(c)
+        case .xgroup, .xreadgroup, .xack, .xpending, .xclaim, .xautoclaim:
+            return groupEntry(c)
+        case .multi, .exec, .discard, .watch, .unwatch:
+            return transactionEntry(c)
+        case .ping:
+            return CommandEntry(name: "ping", arity: -1, flags: ["fast"], rules: [.allowedWhileSubscribed], categories: conn,
+                                summary: "Ping the server", since: "1.0.0", group: "connection", complexity: "O(1)",
+                                arguments: [("message", "string", true, false)]) { k, c, a in k.pingCommand(c, a) }
+        case .echo:
+            return CommandEntry(name: "echo", arity: 2, flags: ["fast"], categories: conn,
+                                summary: "Echo the given string", since: "1.0.0", group: "connection", complexity: "O(1)",
+                                arguments: [("message", "string", false, false)]) { _, c, a in c.pointee.output.tail.writeBulk(a.pointer(1), a.length(1)) }
+        case .quit:
+            return CommandEntry(name: "quit", arity: -1, flags: ["allow_busy", "noscript", "loading", "stale", "fast", "no_auth"],
+                                rules: [.allowedWhileSubscribed, .runsInsideMulti], categories: conn, summary: "Close the connection", since: "1.0.0", group: "connection",
+                                complexity: "O(1)", arguments: []) { k, c, _ in k.quitCommand(c) }
+        case .reset:
+            return CommandEntry(name: "reset", arity: 1, flags: ["noscript", "loading", "stale", "fast", "no_auth"],
+                                rules: [.allowedWhileSubscribed, .runsInsideMulti], categories: conn, summary: "Reset the connection", since: "6.2.0", group: "connection",
+                                complexity: "O(1)", arguments: []) { k, c, _ in k.resetCommand(c) }
+        case .hello:
+            return CommandEntry(name: "hello", arity: -1, flags: ["noscript", "loading", "stale", "fast", "no_auth"],
+                                categories: conn, summary: "Handshake with the server", since: "6.0.0", group: "connection",
+                                complexity: "O(1)",
+                                arguments: [("protover", "integer", true, false), ("auth-username-password", "string", true, false),
+                                           ("setname-clientname", "string", true, false)]) { k, c, a in k.helloCommand(c, a) }
+        case .auth:
+            return CommandEntry(name: "auth", arity: -2, flags: ["noscript", "loading", "stale", "fast", "no_auth"],
+                                categories: conn, summary: "Authenticate to the server", since: "1.0.0", group: "connection",
+                                complexity: "O(N) where N is the number of passwords defined for the user",
+                                arguments: [("username", "string", true, false), ("password", "string", false, false)]) { k, c, a in k.authCommand(c, a) }
+        case .select:
+            return CommandEntry(name: "select", arity: 2, flags: ["loading", "stale", "fast"], categories: conn,
+                                summary: "Change the selected database for the current connection (only 0 exists)",
+                                since: "1.0.0", group: "connection", complexity: "O(1)",
+                                arguments: [("index", "integer", false, false)]) { k, c, a in k.selectCommand(c, a) }
+        case .client:
+            var s = CommandEntry(name: "client", arity: -2, flags: [], categories: ["@slow"],
+                                 summary: "A container for client connection commands", since: "2.4.0",
+                                 group: "connection", complexity: "Depends on subcommand.", arguments: []) { k, c, a in k.clientCommand(c, a) }
+            let sub = ["noscript", "loading", "stale"]
+            let slowConn = ["@slow", "@connection"]
+            let admin = ["@admin", "@slow", "@dangerous", "@connection"]
+            s.spec.subcommands = [
+                CommandSpec(name: "client|id", arity: 2, flags: sub, categories: slowConn, summary: "Returns the client ID for the current connection", since: "5.0.0", group: "connection", complexity: "O(1)", arguments: []),
+                CommandSpec(name: "client|getname", arity: 2, flags: sub, categories: slowConn, summary: "Get the current connection name", since: "2.6.9", group: "connection", complexity: "O(1)", arguments: []),
+                CommandSpec(name: "client|setname", arity: 3, flags: sub, categories: slowConn, summary: "Set the current connection name", since: "2.6.9", group: "connection", complexity: "O(1)", arguments: [("connection-name", "string", false, false)]),
+                CommandSpec(name: "client|setinfo", arity: 4, flags: sub, categories: slowConn, summary: "Set client or connection specific info", since: "7.2.0", group: "connection", complexity: "O(1)", arguments: [("lib-name|lib-ver", "string", false, false), ("value", "string", false, false)]),
+                CommandSpec(name: "client|list", arity: -2, flags: ["admin"] + sub, categories: admin, summary: "Get the list of client connections", since: "2.4.0", group: "connection", complexity: "O(N) where N is the number of client connections", arguments: [("TYPE normal|pubsub", "string", true, false), ("ID client-id", "integer", true, true)]),
+                CommandSpec(name: "client|info", arity: 2, flags: sub, categories: slowConn, summary: "Returns information about the current client connection.", since: "6.2.0", group: "connection", complexity: "O(1)", arguments: []),
+                CommandSpec(name: "client|kill", arity: -3, flags: ["admin"] + sub, categories: admin, summary: "Kill the connection of a client", since: "2.4.0", group: "connection", complexity: "O(N) where N is the number of client connections", arguments: [("ip:port", "string", true, false), ("ID client-id", "integer", true, false), ("ADDR ip:port", "string", true, false), ("LADDR ip:port", "string", true, false), ("TYPE normal|pubsub", "string", true, false), ("SKIPME yes|no", "string", true, false)]),
+                CommandSpec(name: "client|help", arity: 2, flags: ["loading", "stale"], categories: slowConn, summary: "Show helpful text about the different subcommands", since: "5.0.0", group: "connection", complexity: "O(1)", arguments: []),
+            ]
+            return s
+        case .command:
+            var s = CommandEntry(name: "command", arity: -1, flags: ["loading", "stale"], categories: ["@slow", "@connection"],
+                                 summary: "Get array of Redis command details", since: "2.8.13", group: "server",
+                                 complexity: "O(N) where N is the total number of commands", arguments: []) { k, c, a in k.commandCommand(c, a) }
+            let f = ["loading", "stale"]
+            let cat = ["@slow", "@connection"]
+            s.spec.subcommands = [
+                CommandSpec(name: "command|count", arity: 2, flags: f, categories: cat, summary: "Get total number of commands", since: "2.8.13", group: "server", complexity: "O(1)", arguments: []),
+                CommandSpec(name: "command|docs", arity: -2, flags: f, categories: cat, summary: "Get array of specific command documentation", since: "7.0.0", group: "server", complexity: "O(N) where N is the number of commands to look up", arguments: [("command-name", "string", true, true)]),
+                CommandSpec(name: "command|info", arity: -2, flags: f, categories: cat, summary: "Get array of specific command details, or all when no argument is given.", since: "2.8.13", group: "server", complexity: "O(N) where N is the number of commands to look up", arguments: [("command-name", "string", true, true)]),
+                CommandSpec(name: "command|list", arity: -2, flags: f, categories: cat, summary: "Get an array of command names", since: "7.0.0", group: "server", complexity: "O(N) where N is the total number of commands", arguments: [("filterby", "string", true, false)]),
+                CommandSpec(name: "command|help", arity: 2, flags: f, categories: cat, summary: "Show helpful text about the different subcommands", since: "5.0.0", group: "server", complexity: "O(1)", arguments: []),
+            ]
+            return s
+        case .info:
+            return CommandEntry(name: "info", arity: -1, flags: ["loading", "stale"], categories: ["@slow", "@dangerous"],
+                                summary: "Get information and statistics about the server", since: "1.0.0", group: "server",
+                                complexity: "O(1)", arguments: [("section", "string", true, true)]) { k, c, a in k.infoCommand(c, a) }
+        case .config:
+            var s = CommandEntry(name: "config", arity: -2, flags: [], categories: ["@slow"],
+                                 summary: "A container for server configuration commands", since: "2.0.0", group: "server",
+                                 complexity: "Depends on subcommand.", arguments: []) { k, c, a in k.configCommand(c, a) }
+            let f = ["admin", "noscript", "loading", "stale"]
+            let cat = ["@admin", "@slow", "@dangerous"]
+            s.spec.subcommands = [
+                CommandSpec(name: "config|get", arity: -3, flags: f, categories: cat, summary: "Get the values of configuration parameters", since: "2.0.0", group: "server", complexity: "O(N) when N is the number of configuration parameters provided", arguments: [("parameter", "string", false, true)]),
+                CommandSpec(name: "config|set", arity: -4, flags: f, categories: cat, summary: "Refused: the configuration is read-only (edit phoenix.yaml and restart)", since: "2.0.0", group: "server", complexity: "O(1)", arguments: [("parameter", "string", false, true)]),
+                CommandSpec(name: "config|help", arity: 2, flags: ["loading", "stale"], categories: ["@slow"], summary: "Show helpful text about the different subcommands", since: "5.0.0", group: "server", complexity: "O(1)", arguments: []),
+            ]
+            return s
+        case .publish:
+            return CommandEntry(name: "publish", arity: 3, flags: ["pubsub", "loading", "stale", "fast", "may_replicate"],
+                                categories: ["@pubsub", "@fast"], summary: "Post a message to a channel", since: "2.0.0",
+                                group: "pubsub", complexity: "O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client).",
+                                arguments: [("channel", "string", false, false), ("message", "string", false, false)]) { k, c, a in k.publishCommand(c, a) }
+        case .subscribe:
+            return CommandEntry(name: "subscribe", arity: -2, flags: ["pubsub", "noscript", "loading", "stale"],
+                                rules: [.allowedWhileSubscribed], categories: ["@pubsub", "@slow"], summary: "Listen for messages published to the given channels",
+                                since: "2.0.0", group: "pubsub", complexity: "O(N) where N is the number of channels to subscribe to.",
+                                arguments: [("channel", "string", false, true)]) { k, c, a in k.subscribeCommand(c, a) }
+        case .unsubscribe:
+            return CommandEntry(name: "unsubscribe", arity: -1, flags: ["pubsub", "noscript", "loading", "stale"],
+                                rules: [.allowedWhileSubscribed], categories: ["@pubsub", "@slow"], summary: "Stop listening for messages posted to the given channels",
+                                since: "2.0.0", group: "pubsub", complexity: "O(N) where N is the number of clients already subscribed to a channel.",
+                                arguments: [("channel", "string", true, true)]) { k, c, a in k.unsubscribeCommand(c, a) }
+        case .psubscribe:
+            return CommandEntry(name: "psubscribe", arity: -2, flags: ["pubsub", "noscript", "loading", "stale"],
+                                rules: [.allowedWhileSubscribed], categories: ["@pubsub", "@slow"], summary: "Listen for messages published to channels matching the given patterns",
+                                since: "2.0.0", group: "pubsub", complexity: "O(N) where N is the number of patterns the client is already subscribed to.",
+                                arguments: [("pattern", "pattern", false, true)]) { k, c, a in k.psubscribeCommand(c, a) }
+        case .punsubscribe:
+            return CommandEntry(name: "punsubscribe", arity: -1, flags: ["pubsub", "noscript", "loading", "stale"],
+                                rules: [.allowedWhileSubscribed], categories: ["@pubsub", "@slow"], summary: "Stop listening for messages posted to channels matching the given patterns",
+                                since: "2.0.0", group: "pubsub", complexity: "O(N+M) where N is the number of patterns the client is already subscribed and M is the number of total patterns subscribed in the system (by any client).",
+                                arguments: [("pattern", "pattern", true, true)]) { k, c, a in k.punsubscribeCommand(c, a) }
+        case .pubsub:
+            var s = CommandEntry(name: "pubsub", arity: -2, flags: [], categories: ["@slow"],
+                                 summary: "A container for Pub/Sub commands", since: "2.8.0", group: "pubsub",
+                                 complexity: "Depends on subcommand.", arguments: []) { k, c, a in k.pubsubCommand(c, a) }
+            let f = ["pubsub", "loading", "stale"]
+            s.spec.subcommands = [
+                CommandSpec(name: "pubsub|channels", arity: -2, flags: f, categories: ["@pubsub", "@slow"], summary: "List active channels", since: "2.8.0", group: "pubsub", complexity: "O(N) where N is the number of active channels, and assuming constant time pattern matching (relatively short channels and patterns)", arguments: [("pattern", "pattern", true, false)]),
+                CommandSpec(name: "pubsub|numsub", arity: -2, flags: f, categories: ["@pubsub", "@slow"], summary: "Get the count of subscribers for channels", since: "2.8.0", group: "pubsub", complexity: "O(N) for the NUMSUB subcommand, where N is the number of requested channels", arguments: [("channel", "string", true, true)]),
+                CommandSpec(name: "pubsub|numpat", arity: 2, flags: f, categories: ["@pubsub", "@slow"], summary: "Get the count of unique patterns pattern subscriptions", since: "2.8.0", group: "pubsub", complexity: "O(1)", arguments: []),
+                CommandSpec(name: "pubsub|help", arity: 2, flags: ["loading", "stale"], categories: ["@slow"], summary: "Show helpful text about the different subcommands", since: "6.2.0", group: "pubsub", complexity: "O(1)", arguments: []),
+            ]
+            return s
+        }
+    }
+
+    static func streamEntry(_ c: Command) -> CommandEntry {
+        let write = ["write", "denyoom", "fast"]
+        let readonly = ["readonly"]
+        let cat = ["@write", "@stream", "@fast"]
+        let readCat = ["@read", "@stream", "@slow"]
+        switch c {
+        case .xadd:
+            return CommandEntry(name: "xadd", arity: -5, flags: write, categories: cat,
+                                summary: "Appends a new entry to a stream (the topic's ledger)", since: "5.0.0", group: "stream",
+                                complexity: "O(1)", arguments: [("key", "key", false, false), ("NOMKSTREAM nomkstream", "pure-token", true, false),
+                                                               ("id", "string", false, false), ("field-value", "string", false, true)]) { k, c, a in k.xaddCommand(c, a) }
+        case .xlen:
+            return CommandEntry(name: "xlen", arity: 2, flags: readonly + ["fast"], categories: ["@read", "@stream", "@fast"],
+                                summary: "Return the number of entries in a stream", since: "5.0.0", group: "stream",
+                                complexity: "O(1)", arguments: [("key", "key", false, false)]) { k, c, a in k.xlenCommand(c, a) }
+        case .xrange, .xrevrange:
+            let name = c == .xrange ? "xrange" : "xrevrange"
+            let handler: CommandHandler = c == .xrange ? { k, client, a in k.xrangeCommand(client, a, reverse: false) }
+                : { k, client, a in k.xrangeCommand(client, a, reverse: true) }
+            return CommandEntry(name: name, arity: -4, flags: readonly, categories: readCat,
+                                summary: c == .xrange ? "Return a range of elements in a stream, with IDs matching the specified IDs interval"
+                                   : "Return a range of elements in a stream, with IDs matching the specified IDs interval, in reverse order (from greater to smaller IDs) compared to XRANGE",
+                                since: "5.0.0", group: "stream",
+                                complexity: "O(N) with N being the number of elements being returned.",
+                                arguments: [("key", "key", false, false), (c == .xrange ? "start" : "end", "string", false, false),
+                                           (c == .xrange ? "end" : "start", "string", false, false), ("COUNT count", "integer", true, false)], handler: handler)
+        case .xread:
+            return CommandEntry(name: "xread", arity: -4, flags: readonly + ["blocking"], categories: ["@read", "@stream", "@slow", "@blocking"],
+                                summary: "Return never seen elements in multiple streams, with IDs greater than the ones reported by the caller for each stream. Can block.",
+                                since: "5.0.0", group: "stream", complexity: "For each stream mentioned: O(N) with N being the number of elements being returned.",
+                                arguments: [("COUNT count", "integer", true, false), ("BLOCK milliseconds", "integer", true, false),
+                                           ("STREAMS key", "key", false, true), ("id", "string", false, true)]) { k, c, a in k.xreadCommand(c, a) }
+        case .xinfo:
+            var s = CommandEntry(name: "xinfo", arity: -2, flags: [], categories: ["@slow"],
+                                 summary: "A container for stream introspection commands", since: "5.0.0", group: "stream",
+                                 complexity: "Depends on subcommand.", arguments: []) { k, c, a in k.xinfoCommand(c, a) }
+            s.spec.subcommands = [
+                CommandSpec(name: "xinfo|stream", arity: -3, flags: readonly, categories: readCat,
+                            summary: "Get information about a stream", since: "5.0.0", group: "stream", complexity: "O(1)",
+                            arguments: [("key", "key", false, false)]),
+                CommandSpec(name: "xinfo|groups", arity: 3, flags: readonly, categories: readCat,
+                            summary: "List the consumer groups of a stream", since: "5.0.0", group: "stream", complexity: "O(1)",
+                            arguments: [("key", "key", false, false)]),
+                CommandSpec(name: "xinfo|consumers", arity: 4, flags: readonly, categories: readCat,
+                            summary: "List the consumers in a consumer group", since: "5.0.0", group: "stream", complexity: "O(1)",
+                            arguments: [("key", "key", false, false), ("group", "string", false, false)]),
+                CommandSpec(name: "xinfo|help", arity: 2, flags: ["loading", "stale"], categories: ["@stream", "@slow"],
+                            summary: "Show helpful text about the different subcommands", since: "5.0.0", group: "stream",
+                            complexity: "O(1)", arguments: []),
+            ]
+            return s
+        case .xtrim:
+            return CommandEntry(name: "xtrim", arity: -4, flags: ["write"], categories: ["@write", "@stream", "@slow"],
+                                summary: "Refused: the ledger is append-only; retention (ledger.retention) trims it", since: "5.0.0",
+                                group: "stream", complexity: "O(1)", arguments: [("key", "key", false, false)]) { k, c, _ in k.appendOnlyCommand(c, "XTRIM") }
+        default:
+            return CommandEntry(name: "xdel", arity: -3, flags: ["write", "fast"], categories: ["@write", "@stream", "@fast"],
+                                summary: "Refused: the ledger is append-only; retention (ledger.retention) trims it", since: "5.0.0",
+                                group: "stream", complexity: "O(1)", arguments: [("key", "key", false, false), ("id", "string", false, true)]) { k, c, _ in k.appendOnlyCommand(c, "XDEL") }
+        }
+    }
+
+    static func groupEntry(_ c: Command) -> CommandEntry {
+        let write = ["write"]
+        let cat = ["@write", "@stream", "@slow"]
+        func spec(_ name: String, _ arity: Int, _ summary: String, _ args: [(String, String, Bool, Bool)] = []) -> CommandSpec {
+            CommandSpec(name: name, arity: arity, flags: write, categories: cat, summary: summary, since: "5.0.0",
+                        group: "stream", complexity: "O(log N)", arguments: args)
+        }
+        switch c {
+        case .xgroup:
+            var s = CommandEntry(name: "xgroup", arity: -2, flags: [], categories: ["@slow"],
+                                 summary: "A container for consumer groups commands", since: "5.0.0", group: "stream",
+                                 complexity: "Depends on subcommand.", arguments: []) { k, c, a in k.xgroupCommand(c, a) }
+            s.spec.subcommands = [
+                spec("xgroup|create", -5, "Create a consumer group.", [("key", "key", false, false), ("group", "string", false, false), ("id", "string", false, false),
+                                                                      ("MKSTREAM mkstream", "pure-token", true, false), ("ENTRIESREAD entries-read", "integer", true, false)]),
+                spec("xgroup|createconsumer", 5, "Create a consumer in a consumer group.", [("key", "key", false, false), ("group", "string", false, false), ("consumer", "string", false, false)]),
+                spec("xgroup|delconsumer", 5, "Delete a consumer from a consumer group.", [("key", "key", false, false), ("group", "string", false, false), ("consumer", "string", false, false)]),
+                spec("xgroup|destroy", 4, "Destroy a consumer group.", [("key", "key", false, false), ("group", "string", false, false)]),
+                spec("xgroup|setid", -5, "Set a consumer group to an arbitrary last delivered ID value.",
+                     [("key", "key", false, false), ("group", "string", false, false), ("id", "string", false, false), ("ENTRIESREAD entries-read", "integer", true, false)]),
+                CommandSpec(name: "xgroup|help", arity: 2, flags: ["loading", "stale"], categories: ["@stream", "@slow"],
+                            summary: "Show helpful text about the different subcommands", since: "5.0.0", group: "stream",
+                            complexity: "O(1)", arguments: []),
+            ]
+            return s
+        case .xreadgroup:
+            return CommandEntry(spec("xreadgroup", -7, "Return new entries from a stream using a consumer group, or access the history of the pending entries for a given consumer. Can block.",
+                        [("GROUP group", "string", false, false), ("consumer", "string", false, false), ("COUNT count", "integer", true, false),
+                         ("BLOCK milliseconds", "integer", true, false), ("NOACK noack", "pure-token", true, false),
+                         ("STREAMS key", "key", false, true), ("id", "string", false, true)])) { k, c, a in k.xreadgroupCommand(c, a) }
+        case .xack:
+            return CommandEntry(spec("xack", -4, "Marks a pending message as correctly processed, effectively removing it from the pending entries list of the consumer group.",
+                        [("key", "key", false, false), ("group", "string", false, false), ("id", "string", false, true)])) { k, c, a in k.xackCommand(c, a) }
+        case .xpending:
+            return CommandEntry(name: "xpending", arity: -3, flags: ["readonly"], categories: ["@read", "@stream", "@slow"],
+                                summary: "Return information and entries from a stream consumer group pending entries list, that are messages fetched but never acknowledged.",
+                                since: "5.0.0", group: "stream", complexity: "O(N)",
+                                arguments: [("key", "key", false, false), ("group", "string", false, false), ("IDLE min-idle-time", "integer", true, false),
+                                           ("start", "string", true, false), ("end", "string", true, false), ("count", "integer", true, false),
+                                           ("consumer", "string", true, false)]) { k, c, a in k.xpendingCommand(c, a) }
+        case .xclaim:
+            return CommandEntry(spec("xclaim", -6, "Changes (or acquires) ownership of a message in a consumer group, as if the message was delivered to the specified consumer.",
+                        [("key", "key", false, false), ("group", "string", false, false), ("consumer", "string", false, false),
+                         ("min-idle-time", "integer", false, false), ("id", "string", false, true), ("IDLE ms", "integer", true, false),
+                         ("TIME unix-time-milliseconds", "integer", true, false), ("RETRYCOUNT count", "integer", true, false),
+                         ("FORCE force", "pure-token", true, false), ("JUSTID justid", "pure-token", true, false), ("LASTID lastid", "string", true, false)])) { k, c, a in k.xclaimCommand(c, a) }
+        default:
+            return CommandEntry(spec("xautoclaim", -6, "Changes (or acquires) ownership of messages in a consumer group, as if the messages were delivered to the specified consumer.",
+                        [("key", "key", false, false), ("group", "string", false, false), ("consumer", "string", false, false),
+                         ("min-idle-time", "integer", false, false), ("start", "string", false, false), ("COUNT count", "integer", true, false),
+                         ("JUSTID justid", "pure-token", true, false)])) { k, c, a in k.xautoclaimCommand(c, a) }
+        }
+    }
+
+    /// Redis 7.0.15's entries, word for word.
+    static func transactionEntry(_ c: Command) -> CommandEntry {
+        let quick = ["noscript", "loading", "stale", "fast", "allow_busy"]
+        let cat = ["@fast", "@transaction"]
+        switch c {
+        case .multi:
+            return CommandEntry(name: "multi", arity: 1, flags: quick, rules: [.runsInsideMulti], categories: cat,
+                                summary: "Mark the start of a transaction block", since: "1.2.0", group: "transactions",
+                                complexity: "O(1)", arguments: []) { k, c, _ in k.multiCommand(c) }
+        case .exec:
+            return CommandEntry(name: "exec", arity: 1, flags: ["noscript", "loading", "stale", "skip_slowlog"],
+                                rules: [.runsInsideMulti], categories: ["@slow", "@transaction"], summary: "Execute all commands issued after MULTI",
+                                since: "1.2.0", group: "transactions", complexity: "Depends on commands in the transaction",
+                                arguments: []) { k, c, _ in k.execCommand(c) }
+        case .discard:
+            return CommandEntry(name: "discard", arity: 1, flags: quick, rules: [.runsInsideMulti], categories: cat,
+                                summary: "Discard all commands issued after MULTI", since: "2.0.0", group: "transactions",
+                                complexity: "O(N), when N is the number of queued commands", arguments: []) { k, c, _ in k.discardCommand(c) }
+        case .watch:
+            return CommandEntry(name: "watch", arity: -2, flags: quick, rules: [.runsInsideMulti], categories: cat,
+                                summary: "Watch the given keys to determine execution of the MULTI/EXEC block",
+                                since: "2.2.0", group: "transactions", complexity: "O(1) for every key.",
+                                arguments: [("key", "key", false, true)]) { k, c, a in k.watchCommand(c, a) }
+        default:
+            return CommandEntry(name: "unwatch", arity: 1, flags: quick, categories: cat,
+                                summary: "Forget about all watched keys", since: "2.2.0", group: "transactions",
+                                complexity: "O(1)", arguments: []) { k, c, _ in k.unwatchCommand(c) }
+        }
+    }
+
+    static func agentEntry(_ c: Command) -> CommandEntry {
+        let cat = ["@agent", "@fast"]
+        switch c {
+        case .agent:
+            var s = CommandEntry(name: "agent", arity: -2, flags: [], categories: ["@agent", "@slow"],
+                                 summary: "Agent instances: JOIN a declared agent, LEAVE it", since: "0.1.0", group: "agent",
+                                 complexity: "O(1)", arguments: []) { k, c, a in k.agentCommand(c, a) }
+            s.spec.subcommands = [
+                CommandSpec(name: "agent|join", arity: 3, flags: [], categories: cat,
+                            summary: "Make this connection an instance of a declared external agent", since: "0.1.0",
+                            group: "agent", complexity: "O(1)", arguments: [("agent-id", "string", false, false)]),
+                CommandSpec(name: "agent|leave", arity: 2, flags: [], categories: cat,
+                            summary: "Stop being an agent instance; held tasks are redelivered", since: "0.1.0",
+                            group: "agent", complexity: "O(N) for N held tasks", arguments: []),
+            ]
+            return s
+        case .ack:
+            return CommandEntry(name: "ack", arity: 3, flags: ["fast"], categories: cat, summary: "Acknowledge a task",
+                                since: "0.1.0", group: "agent", complexity: "O(log N)",
+                                arguments: [("topic", "string", false, false), ("id", "string", false, false)]) { k, c, a in k.ackCommand(c, a) }
+        case .nack:
+            return CommandEntry(name: "nack", arity: -3, flags: ["fast"], categories: cat,
+                                summary: "Give a task back for redelivery, optionally after a delay", since: "0.1.0",
+                                group: "agent", complexity: "O(log N)",
+                                arguments: [("topic", "string", false, false), ("id", "string", false, false),
+                                           ("delay-ms", "integer", true, false)]) { k, c, a in k.nackCommand(c, a) }
+        case .progress:
+            return CommandEntry(name: "progress", arity: 3, flags: ["fast"], categories: cat,
+                                summary: "Restart a held task's ack_wait clock", since: "0.1.0", group: "agent",
+                                complexity: "O(log N)", arguments: [("topic", "string", false, false), ("id", "string", false, false)]) { k, c, a in k.progressCommand(c, a) }
+        default:
+            return CommandEntry(name: "agents", arity: 1, flags: [], categories: ["@agent", "@slow"],
+                                summary: "List declared agents with status and counters", since: "0.1.0", group: "agent",
+                                complexity: "O(N) for N agents", arguments: []) { k, c, _ in k.agentsCommand(c) }
+        }
+    }
+}

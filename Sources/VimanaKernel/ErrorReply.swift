@@ -1,0 +1,94 @@
+/// Redis's error replies, word for word as redis-server 7.0.15 sends them
+/// (RedisParityTests compare them), each named once. Vimana's own errors
+/// (the ledger, agents) are written where they are raised; every error, of
+/// either kind, is listed in Protocol/PROTOCOL.md §8.
+enum ErrorReply {
+    // MARK: - Dispatch
+
+    /// Redis's text: the name and the first arguments, each quoted, cut at 128 bytes.
+    static func unknownCommand(_ name: String, argumentsQuoted: String) -> String {
+        "ERR unknown command '\(name)', with args beginning with: \(argumentsQuoted)"
+    }
+
+    static func wrongArity(_ name: String) -> String {
+        "ERR wrong number of arguments for '\(name)' command"
+    }
+
+    static func unknownSubcommand(_ word: String, container: String) -> String {
+        "ERR unknown subcommand '\(word)'. Try \(container) HELP."
+    }
+
+    /// A subcommand whose extra arguments Redis checks in its handler (PUBSUB CHANNELS).
+    static func unknownSubcommandOrArity(_ word: String, container: String) -> String {
+        "ERR unknown subcommand or wrong number of arguments for '\(word)'. Try \(container) HELP."
+    }
+
+    static let noAuth = "NOAUTH Authentication required."
+
+    static func notAllowedWhileSubscribed(_ fullName: String) -> String {
+        "ERR Can't execute '\(fullName)': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+    }
+
+    // MARK: - Arguments
+
+    static let syntax = "ERR syntax error"
+    static let notInteger = "ERR value is not an integer or out of range"
+    static let timeoutNotInteger = "ERR timeout is not an integer or out of range"
+    static let timeoutNegative = "ERR timeout is negative"
+
+    // MARK: - Transactions
+
+    static let nestedMulti = "ERR MULTI calls can not be nested"
+    static let execWithoutMulti = "ERR EXEC without MULTI"
+    static let discardWithoutMulti = "ERR DISCARD without MULTI"
+    static let watchInsideMulti = "ERR WATCH inside MULTI is not allowed"
+    static let execAbortAfterErrors = "EXECABORT Transaction discarded because of previous errors."
+
+    /// An EXEC refused before it runs: the refusal's text without its `ERR `
+    /// code (Redis's execCommandAbort), other codes kept (`NOAUTH …`).
+    static func execAbort(_ refusal: String) -> String {
+        let reason = refusal.hasPrefix("ERR ") ? String(refusal.dropFirst(4)) : refusal
+        return "EXECABORT Transaction discarded because of: \(reason)"
+    }
+
+    // MARK: - Connections
+
+    static let protocolVersionNotInteger = "ERR Protocol version is not an integer or out of range"
+    static let unsupportedProtocol = "NOPROTO unsupported protocol version"
+    static let helloBeforeAuth = "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"
+    static let authWithoutPassword = "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
+    static let wrongPass = "WRONGPASS invalid username-password pair or user is disabled."
+    static let notInt32 = "ERR value is out of range, value must between -2147483648 and 2147483647"
+    static let dbIndexOutOfRange = "ERR DB index is out of range"
+    static let invalidClientID = "ERR Invalid client ID"
+    static let noSuchClient = "ERR No such client"
+
+    static func helloOptionSyntax(_ option: String) -> String {
+        "ERR Syntax error in HELLO option '\(option)'"
+    }
+
+    /// CLIENT SETINFO's attribute other than LIB-NAME, LIB-VER.
+    static func unrecognizedOption(_ option: String) -> String {
+        "ERR Unrecognized option '\(option)'"
+    }
+
+    /// `attribute`: lib-name or lib-ver.
+    static func invalidLibraryInfo(_ attribute: String) -> String {
+        "ERR \(attribute) cannot contain spaces, newlines or special characters."
+    }
+
+    static let invalidClientName = "ERR Client names cannot contain spaces, newlines or special characters."
+    static let clientIDNotPositive = "ERR client-id should be greater than 0"
+
+    static func unknownClientType(_ type: String) -> String {
+        "ERR Unknown client type '\(type)'"
+    }
+
+    // MARK: - Streams
+
+    static let invalidStreamID = "ERR Invalid stream ID specified as stream command argument"
+    static let noSuchKey = "ERR no such key"
+    static let invalidStartID = "ERR invalid start ID for the interval"
+    static let invalidEndID = "ERR invalid end ID for the interval"
+    static let unbalancedXRead = "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified."
+}
