@@ -117,6 +117,11 @@ enum CommandTable {
 
     static func spec(_ c: Command) -> CommandSpec { entries[c.rawValue].spec }
 
+    /// What fills the index's empty slots (no name finds them).
+    static let emptyEntry = CommandEntry(CommandSpec(name: "", arity: 1, flags: [], categories: [], summary: "", since: "",
+                                                     group: "", complexity: "", arguments: []),
+                                         handler: { _, _, _ in })
+
     /// The subcommand spec named by argument `i` (case-insensitive), if any.
     static func subcommand(of c: Command, _ args: Arguments, _ i: Int) -> (Int, CommandSpec)? {
         let subs = entries[c.rawValue].spec.subcommands
@@ -137,8 +142,9 @@ enum CommandTable {
 // MARK: - The table as dispatch reads it
 
 /// What dispatch reads per request, built once at start from
-/// `CommandTable.entries` into raw memory: the name lookup, and per command
-/// its arity, rules and handler. A plain struct of pointers in the kernel's
+/// `CommandTable.entries` into raw memory: one record per command holding
+/// its folded name, arity, rules and handler, found by name through an
+/// index with one slot per name. A plain struct of pointers in the kernel's
 /// state: no `swift_once`, no copy of an entry, no reference counting per
 /// request (each of which once cost more than the rest of dispatch).
 struct CommandDispatch {
@@ -149,51 +155,67 @@ struct CommandDispatch {
     /// tries; the start-up cost is microseconds.
     static let seedsPerSize = 4096
 
-    private struct Slot {
-        let arity: Int
+    /// One command as dispatch reads it. A slot of the index; `length` -1
+    /// is empty (no request name has that length, not even an empty one).
+    struct Record {
+        fileprivate var w0: UInt64 = 0
+        fileprivate var w1: UInt64 = 0
+        fileprivate var length: Int32 = -1
+        let command: Command
         let rules: DispatchRules
+        /// Redis's arity as a range: at least `minArguments`, at most
+        /// `minArguments + extraArguments` (up to `Int.max`: no limit).
+        private let minArguments: Int
+        private let extraArguments: UInt
         let handler: CommandHandler
+
+        init(_ command: Command, _ entry: CommandEntry) {
+            self.command = command
+            rules = entry.rules
+            let arity = entry.spec.arity
+            minArguments = arity > 0 ? arity : -arity
+            extraArguments = arity > 0 ? 0 : UInt(Int.max - minArguments)
+            handler = entry.handler
+        }
+
+        /// Redis's arity rule (`CommandTable.arityOK`) in one compare: below
+        /// the minimum, the difference wraps past every allowed extra.
+        @inline(__always)
+        func accepts(_ argc: Int) -> Bool {
+            UInt(bitPattern: argc &- minArguments) <= extraArguments
+        }
     }
 
-    /// A slot of the name index; `length` 0 is empty.
-    private struct NameSlot {
-        var w0: UInt64 = 0
-        var w1: UInt64 = 0
-        var length: Int32 = 0
-        var command = Command.ping
-    }
-
-    private let slots: UnsafeMutablePointer<Slot>
-    private let slotCount: Int
-    private let names: UnsafeMutablePointer<NameSlot>
-    private let nameCount: Int
-    /// The index of a name: `mix(key) &* seed >> shift`, with the seed
-    /// chosen at start so that no two names share a slot: one compare per
-    /// lookup, no probing.
+    /// The index: a record per command in the slot its name selects.
+    private let records: UnsafeMutablePointer<Record>
+    private let recordSlots: Int
+    /// Each command's record, by `Command.rawValue` (EXEC's queued commands).
+    private let byCommand: UnsafeMutablePointer<UnsafeMutablePointer<Record>>
+    private let commandCount: Int
+    /// The slot of a name: `mix(key) &* seed >> shift`, with the seed chosen
+    /// at start so that no two names share a slot: one compare per lookup.
     private let seed: UInt64
     private let shift: UInt64
 
-    /// Builds the index and the per-command slots. A name the lookup cannot
-    /// hold (not letters only, or too long) is left out of it, and so is a
-    /// second entry of the same name: CommandTableTests finds every command
-    /// by its name.
+    /// Builds the index. A name the lookup cannot hold (not letters only, or
+    /// too long) has a record that no name finds, and so has a second entry
+    /// of the same name: CommandTableTests finds every command by its name.
     init(_ entries: [CommandEntry]) {
-        slotCount = entries.count
-        slots = .allocate(capacity: entries.count)
-        var keys: [(w0: UInt64, w1: UInt64, length: Int, command: Command)] = []
-        for (k, entry) in entries.enumerated() {
-            (slots + k).initialize(to: Slot(arity: entry.spec.arity, rules: entry.rules, handler: entry.handler))
+        var keys: [(w0: UInt64, w1: UInt64, length: Int)?] = []
+        for entry in entries {
             let name = Array(entry.spec.name.utf8)
-            guard let command = Command(rawValue: k), Self.isLookupName(name) else { continue }
-            name.withUnsafeBufferPointer { b in
-                guard let p = b.baseAddress else { return }
-                let (w0, w1) = Self.key(p, b.count)
-                keys.append((w0, w1, b.count, command))
-            }
+            keys.append(Self.isLookupName(name) ? name.withUnsafeBufferPointer { b in
+                b.baseAddress.map { p in
+                    let (w0, w1) = Self.key(p, b.count)
+                    return (w0, w1, b.count)
+                }
+            } : nil)
         }
-        // The smallest table, from a quarter full, with a seed that separates every name.
+        let named = keys.compactMap { $0 }
+        // The smallest table, from a quarter full, with a seed that separates
+        // every name; one more slot per command for records no name finds.
         var bits = 4
-        while (1 << bits) < keys.count * 4 { bits += 1 }
+        while (1 << bits) < named.count * 4 { bits += 1 }
         var chosen: (seed: UInt64, bits: Int)?
         search: while bits <= 16 {
             var candidate: UInt64 = 0x9E37_79B9_7F4A_7C15
@@ -201,33 +223,49 @@ struct CommandDispatch {
                 candidate = (candidate &* 0xBF58_476D_1CE4_E5B9 &+ 0x94D0_49BB_1331_11EB) | 1
                 var used = Set<Int>()
                 let shift = UInt64(64 - bits)
-                if keys.allSatisfy({ used.insert(Self.index($0.w0, $0.w1, $0.length, candidate, shift)).inserted }) {
+                if named.allSatisfy({ used.insert(Self.index($0.w0, $0.w1, $0.length, candidate, shift)).inserted }) {
                     chosen = (candidate, bits)
                     break search
                 }
             }
             bits += 1
         }
-        // Only equal names defeat every seed: keep the last one tried and the first of each.
+        // Only equal names defeat every seed: then the first of them is found.
         let (seed, finalBits) = chosen ?? (0x9E37_79B9_7F4A_7C15, 16)
         self.seed = seed
         shift = UInt64(64 - finalBits)
-        nameCount = 1 << finalBits
-        names = .allocate(capacity: nameCount)
-        names.initialize(repeating: NameSlot(), count: nameCount)
-        for key in keys {
-            let i = Self.index(key.w0, key.w1, key.length, seed, shift)
-            if names[i].length == 0 {
-                names[i] = NameSlot(w0: key.w0, w1: key.w1, length: Int32(key.length), command: key.command)
+        let indexSlots = 1 << finalBits
+        recordSlots = indexSlots + entries.count
+        records = .allocate(capacity: recordSlots)
+        // Empty slots: length -1, so no request name matches them.
+        for i in 0..<recordSlots {
+            (records + i).initialize(to: Record(.ping, CommandTable.emptyEntry))
+        }
+        commandCount = entries.count
+        byCommand = .allocate(capacity: entries.count)
+        for (k, entry) in entries.enumerated() {
+            guard let command = Command(rawValue: k) else { continue }
+            var record = Record(command, entry)
+            // Unfound records go past the index.
+            var slot = indexSlots + k
+            if let key = keys[k] {
+                let i = Self.index(key.w0, key.w1, key.length, seed, shift)
+                if records[i].length < 0 {
+                    slot = i
+                    record.w0 = key.w0
+                    record.w1 = key.w1
+                    record.length = Int32(key.length)
+                }
             }
+            records[slot] = record
+            (byCommand + k).initialize(to: records + slot)
         }
     }
 
     func release() {
-        slots.deinitialize(count: slotCount)
-        slots.deallocate()
-        names.deinitialize(count: nameCount)
-        names.deallocate()
+        records.deinitialize(count: recordSlots)
+        records.deallocate()
+        byCommand.deallocate()
     }
 
     /// Names the lookup folds exactly: letters only (`| 0x20` maps no other
@@ -236,39 +274,34 @@ struct CommandDispatch {
         (1...maxNameLength).contains(name.count) && name.allSatisfy { (97...122).contains($0) }
     }
 
-    /// The command named by argument 0, case-insensitively, without building
-    /// a String: the name's bytes as one or two words folded to lower case
-    /// (`| 0x20` in every byte, exact for names made only of letters),
-    /// compared with the one slot of the index they select.
+    /// The record of the command named by argument 0, case-insensitively,
+    /// without building a String: the name's bytes as one or two words
+    /// folded to lower case (`| 0x20` in every byte, exact for names made
+    /// only of letters), compared with the one slot they select. A name
+    /// longer than 16 bytes is read as its first and last 8 and fails on
+    /// the length; an empty one matches no slot (their length is not -1).
     @inline(__always)
-    func lookup(_ p: UnsafePointer<UInt8>, _ n: Int) -> Command? {
-        guard UInt(bitPattern: n &- 1) < UInt(Self.maxNameLength) else { return nil }
+    func lookup(_ p: UnsafePointer<UInt8>, _ n: Int) -> UnsafeMutablePointer<Record>? {
         let (w0, w1) = Self.key(p, n)
-        let slot = names + Self.index(w0, w1, n, seed, shift)
+        let slot = records + Self.index(w0, w1, n, seed, shift)
         guard slot.pointee.w0 == w0 && slot.pointee.w1 == w1 && Int(slot.pointee.length) == n else { return nil }
-        return slot.pointee.command
+        return slot
     }
 
     /// Looks up a name given as a String (tests).
     func lookup(name: String) -> Command? {
         let bytes = Array(name.utf8)
-        return bytes.withUnsafeBufferPointer { b in b.baseAddress.flatMap { lookup($0, b.count) } }
+        return bytes.withUnsafeBufferPointer { b in b.baseAddress.flatMap { lookup($0, b.count)?.pointee.command } }
     }
 
+    /// The record of `c`.
     @inline(__always)
-    func arity(_ c: Command) -> Int { slots[c.rawValue].arity }
+    func record(_ c: Command) -> UnsafeMutablePointer<Record> { byCommand[c.rawValue] }
 
-    @inline(__always)
-    func rules(_ c: Command) -> DispatchRules { slots[c.rawValue].rules }
-
-    @inline(__always)
-    func run(_ command: Command, _ kernel: Kernel, _ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
-        slots[command.rawValue].handler(kernel, c, args)
-    }
-
-    /// The bytes of a name of 1 to 16 bytes as two words, each byte folded
-    /// with `| 0x20`: overlapping loads for lengths 5-7 and 9-15, byte by
-    /// byte below 4, never past the name. With the length, the words hold
+    /// The bytes of a name as two words, each byte folded with `| 0x20`:
+    /// from 8 bytes the first and the last 8 (overlapping below 16), from
+    /// 4 the first and the last 4 in one word, byte by byte below 4; never
+    /// past the name. For 1 to 16 bytes, with the length, the words hold
     /// every byte, so equal keys are equal names.
     @inline(__always)
     private static func key(_ p: UnsafePointer<UInt8>, _ n: Int) -> (UInt64, UInt64) {

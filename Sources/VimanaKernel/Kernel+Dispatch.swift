@@ -6,11 +6,12 @@ import VimanaRESP
 extension Kernel {
     @inline(__always)
     func execute(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
-        guard let command = s.pointee.commands.lookup(args.pointer(0), args.length(0)) else {
+        guard let record = s.pointee.commands.lookup(args.pointer(0), args.length(0)) else {
             replyUnknownCommand(c, args)
             return
         }
-        if !CommandTable.arityOK(s.pointee.commands.arity(command), args.count) {
+        let command = record.pointee.command
+        if !record.pointee.accepts(args.count) {
             reject(c, command, ErrorReply.wrongArity(CommandTable.spec(command).name))
             return
         }
@@ -21,30 +22,30 @@ extension Kernel {
             return
         }
         if refusedWhileSubscribed(c, command, args) { return }
-        call(c, command, args)
+        call(c, record, args)
     }
 
     /// `execute` for a connection not yet authenticated or inside MULTI:
     /// the same checks in Redis's order, then the command is run or queued.
     @inline(never)
     func executeRare(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ args: Arguments) {
-        if !c.pointee.flags.contains(.authenticated) && !s.pointee.commands.rules(command).contains(.allowedBeforeAuth) {
+        if !c.pointee.flags.contains(.authenticated) && !s.pointee.commands.record(command).pointee.rules.contains(.allowedBeforeAuth) {
             reject(c, command, ErrorReply.noAuth)
             return
         }
         if refusedWhileSubscribed(c, command, args) { return }
-        if c.pointee.flags.contains(.multi) && !s.pointee.commands.rules(command).contains(.runsInsideMulti) {
+        if c.pointee.flags.contains(.multi) && !s.pointee.commands.record(command).pointee.rules.contains(.runsInsideMulti) {
             queueInTransaction(c, command, args)
             return
         }
-        call(c, command, args)
+        call(c, s.pointee.commands.record(command), args)
     }
 
     /// RESP2's subscribed state allows only the (P|S)(UN)SUBSCRIBE family,
     /// PING, QUIT and RESET: replies Redis's error and returns true for others.
     @inline(__always)
     func refusedWhileSubscribed(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ args: Arguments) -> Bool {
-        guard c.pointee.isSubscribed && !c.pointee.flags.contains(.resp3) && !s.pointee.commands.rules(command).contains(.allowedWhileSubscribed) else {
+        guard c.pointee.isSubscribed && !c.pointee.flags.contains(.resp3) && !s.pointee.commands.record(command).pointee.rules.contains(.allowedWhileSubscribed) else {
             return false
         }
         reject(c, command, ErrorReply.notAllowedWhileSubscribed(fullName(command, args)))
@@ -68,12 +69,13 @@ extension Kernel {
 
     /// Runs a checked command (directly, or queued, from EXEC).
     @inline(__always)
-    func call(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ args: Arguments) {
+    func call(_ c: UnsafeMutablePointer<ClientState>, _ record: UnsafeMutablePointer<CommandDispatch.Record>, _ args: Arguments) {
+        let command = record.pointee.command
         s.pointee.metrics.commandsProcessed &+= 1
         s.pointee.metrics.commandCalls[command.rawValue] &+= 1
         c.pointee.lastCommand = command.rawValue
         c.pointee.lastSubcommand = -1
-        s.pointee.commands.run(command, self, c, args)
+        record.pointee.handler(self, c, args)
     }
 
     /// A command refused before it runs: its error, and inside MULTI the

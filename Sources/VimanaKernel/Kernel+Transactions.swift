@@ -44,7 +44,7 @@ extension Kernel {
         let holdsBefore = info.heldReplies.count
         c.pointee.output.tail.writeArrayHeader(queued.count)
         for command in queued {
-            command.withArguments { args in call(c, command.command, args) }
+            command.withArguments { args in call(c, s.pointee.commands.record(command.command), args) }
         }
         if info.heldReplies.count > holdsBefore {
             for k in holdsBefore..<info.heldReplies.count { info.heldReplies[k].start = replyStart }

@@ -16,8 +16,14 @@ import VimanaRESP
             #expect(lookup(name.uppercased()) == command, "\(name)")
             let mixed = String(name.enumerated().map { $0.offset % 2 == 0 ? Character($0.element.uppercased()) : $0.element })
             #expect(lookup(mixed) == command, "\(mixed)")
-            #expect(dispatch.arity(command) == CommandTable.spec(command).arity, "\(name)")
-            #expect(dispatch.rules(command) == CommandTable.entries[command.rawValue].rules, "\(name)")
+            let record = dispatch.record(command).pointee
+            #expect(record.command == command)
+            #expect(record.rules == CommandTable.entries[command.rawValue].rules, "\(name)")
+            // The arity as the record checks it, against Redis's rule.
+            let arity = CommandTable.spec(command).arity
+            for argc in [0, 1, 2, 3, 4, 5, 6, 7, 8, 100, Int.max] {
+                #expect(record.accepts(argc) == CommandTable.arityOK(arity, argc), "\(name) \(argc)")
+            }
         }
     }
 
