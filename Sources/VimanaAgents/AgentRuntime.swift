@@ -36,7 +36,7 @@ public struct AgentInstance {
     }
 }
 
-/// The kernel's state for one declared agent: its configuration, its groups
+/// The state of one declared agent: its configuration, its groups
 /// (one per matching topic), its live instances and its counters.
 public final class AgentRuntime {
     public let config: AgentConfig
@@ -187,7 +187,9 @@ public final class AgentRuntime {
     public func detach(topic: [UInt8]) {
         guard let k = groups.firstIndex(where: { $0.topic == topic }) else { return }
         let g = groups.remove(at: k)
-        for i in instances.indices { instances[i].held.removeAll(of: g) }
+        for i in instances.indices {
+            for t in Array(instances[i].held.all) where t.group === g { releaseSlot(i, g, t.id) }
+        }
         g.agent = nil
         lastSequence[topic] = nil
         dirty = true
@@ -199,27 +201,44 @@ public final class AgentRuntime {
     // instance's `held`) and frees it when it leaves that instance: answered
     // (ACK, NACK, XACK), claimed by another consumer (XCLAIM), its ack_wait
     // over, its instance gone, its consumer deleted, its group destroyed.
-    // The agent's groups report each of these (ConsumerGroup calls the three
-    // functions below), so no command handler counts slots.
+    // The agent's groups report each of these (ConsumerGroup calls
+    // `taskHeld`, `taskLeft` and `taskGivenBack`), so no command handler
+    // counts slots; `assignSlot` and `releaseSlot` are the only two places
+    // an instance's `held` gains or loses a task.
+
+    /// Instance `i` holds `task` in one of its prefetch slots.
+    private func assignSlot(_ i: Int, _ task: HeldTask) {
+        instances[i].held.append(task)
+    }
+
+    /// Frees the slot of instance `i` that task `id` of `g` holds; false
+    /// when it held none (it had left already). A freed slot may take the
+    /// next task: the agent is pumped.
+    @discardableResult
+    private func releaseSlot(_ i: Int, _ g: ConsumerGroup, _ id: StreamID) -> Bool {
+        guard instances[i].held.remove(g, id) else { return false }
+        dirty = true
+        return true
+    }
 
     /// `entry` is now held by its consumer (delivered to it, or, `again`,
     /// touched by PROGRESS): its ack_wait starts, and an instance holds it
-    /// in one of its slots.
+    /// in one of its slots (PROGRESS keeps the slot, with a new deadline).
     func taskHeld(_ g: ConsumerGroup, _ entry: PendingEntry, again: Bool = false) {
         let due = Self.monotonicMillis() + Int64(config.ackWaitMillis)
         if let i = instance(g, entry.consumer) {
             if again { instances[i].held.restart(g, entry.id, due: due) }
-            else { instances[i].held.append(HeldTask(group: g, id: entry.id, due: due)) }
+            else { assignSlot(i, HeldTask(group: g, id: entry.id, due: due)) }
         } else {
             readerAckWaits.push(due: due, group: g, id: entry.id, stamp: entry.deliveredAtMillis) { heldAsTimed($0) != nil }
         }
     }
 
-    /// `entry` left its consumer: the one place a prefetch slot is freed
-    /// (once: a task whose ack_wait ran out left at that moment).
+    /// `entry` left its consumer: its slot is freed (once: a task whose
+    /// ack_wait ran out left at that moment).
     func taskLeft(_ g: ConsumerGroup, _ entry: PendingEntry) {
-        guard let i = instance(g, entry.consumer), instances[i].held.remove(g, entry.id) else { return }
-        dirty = true
+        guard let i = instance(g, entry.consumer) else { return }
+        releaseSlot(i, g, entry.id)
     }
 
     /// `entry` was given back: it is due at its `eligibleAtMillis` (wall
@@ -233,17 +252,16 @@ public final class AgentRuntime {
     }
 
     /// The next held task whose ack_wait ran out by `now` (monotonic ms).
-    /// It has left its instance (its slot is free); the kernel gives it
+    /// It has left its instance (its slot is free); the scheduler gives it
     /// back or, after `max_deliver` deliveries, dead-letters it.
     public func nextExpired(now: Int64) -> (ConsumerGroup, PendingEntry)? {
         for i in instances.indices {
             while let t = instances[i].held.first, t.due <= now {
+                releaseSlot(i, t.group, t.id)
                 if let p = t.group.entry(t.id), p.isHeld, t.group.consumerName(p.consumer) == instances[i].consumer {
-                    taskLeft(t.group, p)
                     return (t.group, p)
                 }
-                // Not held by this instance: cannot happen (the group reports every change), and must not loop.
-                instances[i].held.remove(t.group, t.id)
+                // Not held by this instance: cannot happen (the group reports every change).
             }
         }
         while let t = readerAckWaits.popDue(now: now) {
