@@ -204,7 +204,7 @@ public final class Agents {
     /// working as one of its instances: counted like one.
     public func noteGroupRead(group: [UInt8], consumer: [UInt8], delivered: Int, noAck: Bool, nowMillis: Int64) {
         guard let a = agent(named: group) else { return }
-        a.redisReaders[consumer] = nowMillis
+        a.noteRedisReader(consumer, nowMillis: nowMillis)
         a.countDelivery(delivered)
         if noAck { a.countAcknowledged(delivered) }
     }

@@ -315,7 +315,7 @@ extension GroupStore {
     /// range-checked as a client's would be (the journal is input too: a
     /// value journaled by an older version must not stop a restart); a
     /// number that is malformed or out of range is replayed as absent.
-    public func replay(_ records: [LedgerRecord], nowMillis: Int64) {
+    func replay(_ records: [LedgerRecord], nowMillis: Int64) {
         replaying = true
         defer { replaying = false }
         for r in records {

@@ -16,13 +16,13 @@ public final class GroupStore {
     private var groups: [Key: ConsumerGroup] = [:]
     private var byTopic: [[UInt8]: [ConsumerGroup]] = [:]
     /// Appends one journal record and returns its entry ID; set by GroupJournal.restore.
-    public var journal: ((JournalRecord) -> StreamID?)?
+    var journal: ((JournalRecord) -> StreamID?)?
     /// True while replaying (GroupJournal.swift): changes are not journaled again.
     var replaying = false
     /// The ledger's state of a topic; set by GroupJournal.restore. A group whose
     /// `entries-read` is unknown learns it from there when a read reaches an
     /// entry whose count can be told (`ConsumerGroup.estimatedEntriesRead`).
-    public var streamState: (([UInt8]) -> StreamState?)?
+    var streamState: (([UInt8]) -> StreamState?)?
 
     public init() {}
 
@@ -45,7 +45,7 @@ public final class GroupStore {
     }
 
     /// Whether changes are waiting for `flushJournal`.
-    public var hasBatchedChanges: Bool { !batchedDeliveryOrder.isEmpty || !batchedAckOrder.isEmpty }
+    var hasBatchedChanges: Bool { !batchedDeliveryOrder.isEmpty || !batchedAckOrder.isEmpty }
 
     private func write(_ record: JournalRecord) {
         guard !replaying, let journal else { return }
@@ -55,10 +55,10 @@ public final class GroupStore {
         _ = journal(record)
     }
 
-    /// Writes the batched deliveries and acknowledgements. The kernel calls it
-    /// once per loop pass before the ledger commits, and before an answer that
-    /// must wait for its journal record to be durable.
-    public func flushJournal() {
+    /// Writes the batched deliveries and acknowledgements: once per loop
+    /// pass before the ledger commits (GroupJournal.endPass), and before any
+    /// other change, so the journal keeps the order of changes.
+    func flushJournal() {
         guard let journal, hasBatchedChanges else { return }
         // At most `snapshotIDsPerRecord` IDs a record: an XREADGROUP without
         // COUNT can deliver a whole stream in one pass.
@@ -84,6 +84,9 @@ public final class GroupStore {
 
 
     // MARK: - Changes (journaled)
+
+    // The only way a group changes outside VimanaAgents (ConsumerGroup's
+    // mutators are internal): each change is journaled here, or says why not.
 
     /// Creates a group; nil when one of that name exists on the topic.
     @discardableResult
@@ -157,6 +160,12 @@ public final class GroupStore {
         g.setEligible(id, atMillis: atMillis)
         guard journaled else { return }
         write(JournalRecord(op: "nack", topic: g.topic, group: g.name, id: id, countName: "at", count: atMillis))
+    }
+
+    /// Where entry `id`, which a read of `g` just reached, lies in the
+    /// ledger: the next read of new entries starts there. A hint, not journaled.
+    public func noteRead(_ g: ConsumerGroup, upTo id: StreamID, sequence: UInt64) {
+        if id == g.lastDelivered { g.lastDeliveredSequence = (id, sequence) }
     }
 
     /// Restarts the idle clock (and a held task's ack_wait) of a pending

@@ -180,9 +180,7 @@ extension Kernel {
     /// read within `ack_wait` or are blocked in XREADGROUP now (AGENTS.md §5).
     func liveInstances(_ a: AgentRuntime) -> Int {
         guard !a.redisReaders.isEmpty else { return a.instances.count }
-        let now = Clock.wallMillis()
-        a.redisReaders = a.redisReaders.filter { now - $0.value < Int64(a.config.ackWaitMillis) }
-        var live = Set(a.redisReaders.keys)
+        var live = a.liveRedisReaders(nowMillis: Clock.wallMillis())
         let group = a.groupName
         for fd in blockedReaders.fds {
             if let read = infos[Int(fd)]?.blockedRead?.group, read.group == group { live.insert(read.consumer) }

@@ -88,7 +88,7 @@ extension Kernel {
                 c.pointee.output.tail.append("+OK\r\n")
             } else if sub == "createconsumer" {
                 let consumer = args.bytes(4)
-                let existed = g.consumer(consumer, nowMillis: now, create: false) != nil
+                let existed = g.index(ofConsumer: consumer) != nil
                 if !existed { agents.groups.consumer(g, consumer, nowMillis: now) }
                 c.pointee.output.tail.writeInteger(existed ? 0 : 1)
             } else {
@@ -210,7 +210,7 @@ extension Kernel {
                 for r in entries {
                     if read.noAck { agents.groups.advance(g, to: r.id) } else { agents.groups.deliver(g, r.id, to: ci, nowMillis: now) }
                 }
-                if let last = entries.last, last.id == g.lastDelivered { g.lastDeliveredSequence = (last.id, last.sequence) }
+                if let last = entries.last { agents.groups.noteRead(g, upTo: last.id, sequence: last.sequence) }
                 if !entries.isEmpty { found.append((topic, entries)) }
             }
         }
