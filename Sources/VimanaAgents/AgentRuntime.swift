@@ -36,25 +36,25 @@ public struct AgentInstance {
     }
 }
 
-/// The kernel's state for one declared agent: its configuration, its groups
+/// The state of one declared agent: its configuration, its groups
 /// (one per matching topic), its live instances and its counters.
 public final class AgentRuntime {
     public let config: AgentConfig
     public let patterns: [[UInt8]]
     /// `publishes`, as bytes; nil: any topic.
     public let publishPatterns: [[UInt8]]?
-    public var status: AgentStatus
+    public internal(set) var status: AgentStatus
     /// Live instances; `join` and `leave` change the list.
     public private(set) var instances: [AgentInstance] = []
     /// Its groups, one per matching topic; `attach` and `detach` change the list.
     public private(set) var groups: [ConsumerGroup] = []
     /// Sequence of each group's last delivered entry, by topic, so that reads
     /// for the next task start there (0: unknown, look up by ID).
-    public var lastSequence: [[UInt8]: UInt64] = [:]
+    var lastSequence: [[UInt8]: UInt64] = [:]
     /// Next instance to try, for round-robin balancing.
-    public var nextInstance = 0
+    var nextInstance = 0
     /// Set when something changed that may allow deliveries.
-    public var dirty = false
+    public internal(set) var dirty = false
     /// Its counters, each changed by one function below (the restarts of
     /// its process are the supervisor's: Supervisor.status).
     public private(set) var delivered = 0
@@ -62,9 +62,9 @@ public final class AgentRuntime {
     public private(set) var deadLettered = 0
     /// Consumers that read its groups with XREADGROUP (Redis clients rather
     /// than AGENT JOIN), by name, with the wall-clock ms of their last read.
-    public var redisReaders: [[UInt8]: Int64] = [:]
+    public private(set) var redisReaders: [[UInt8]: Int64] = [:]
     /// Built-ins: why each task that failed last failed, for its dead letter.
-    public var lastFailure: [StreamID: String] = [:]
+    var lastFailure: [StreamID: String] = [:]
     /// Tasks Redis readers hold, due at the end of their ack_wait (an
     /// instance's are in its `held`).
     private var readerAckWaits = TimerHeap()
@@ -116,11 +116,21 @@ public final class AgentRuntime {
     }
 
     /// Tasks went to its instances (first deliveries or again).
-    public func countDelivery(_ n: Int = 1) { delivered = delivered.addingSaturating(n) }
+    func countDelivery(_ n: Int = 1) { delivered = delivered.addingSaturating(n) }
     /// Its tasks were acknowledged (ACK, XACK, XREADGROUP NOACK, a built-in's success).
-    public func countAcknowledged(_ n: Int = 1) { acknowledged = acknowledged.addingSaturating(n) }
+    func countAcknowledged(_ n: Int = 1) { acknowledged = acknowledged.addingSaturating(n) }
     /// One of its tasks was dead-lettered.
-    public func countDeadLettered() { deadLettered += 1 }
+    func countDeadLettered() { deadLettered += 1 }
+
+    /// A Redis client read one of its groups as `consumer` (XREADGROUP).
+    func noteRedisReader(_ consumer: [UInt8], nowMillis: Int64) { redisReaders[consumer] = nowMillis }
+
+    /// The Redis readers that read within `ack_wait` of `nowMillis`; the
+    /// others are forgotten.
+    public func liveRedisReaders(nowMillis: Int64) -> Set<[UInt8]> {
+        redisReaders = redisReaders.filter { nowMillis - $0.value < Int64(config.ackWaitMillis) }
+        return Set(redisReaders.keys)
+    }
 
     /// Index of the instance with `fd`.
     public func instance(fd: Int32) -> Int? { instances.firstIndex { $0.fd == fd } }
@@ -133,7 +143,7 @@ public final class AgentRuntime {
     /// so looking for room when there is no task does not skip an instance.
     /// A task coming back is given to another instance than `avoiding` (its
     /// last consumer) when one has room, else to that one.
-    public func instanceWithRoom(avoiding: [UInt8]? = nil) -> Int? {
+    func instanceWithRoom(avoiding: [UInt8]? = nil) -> Int? {
         guard !instances.isEmpty else { return nil }
         var fallback: Int?
         for k in 0..<instances.count {
@@ -146,14 +156,14 @@ public final class AgentRuntime {
     }
 
     /// Passes the turn to the instance after `i`.
-    public func delivered(to i: Int) {
+    func delivered(to i: Int) {
         nextInstance = (i + 1) % max(instances.count, 1)
     }
 
     // MARK: - Instances and groups
 
     /// A new live instance (AGENT JOIN, a built-in's worker).
-    public func join(fd: Int32, consumer: [UInt8]) {
+    func join(fd: Int32, consumer: [UInt8]) {
         joined += 1
         instances.append(AgentInstance(fd: fd, consumer: consumer, serial: joined))
         dirty = true
@@ -161,7 +171,7 @@ public final class AgentRuntime {
 
     /// Ends instance `i`: the tasks it holds are given back, due at once
     /// (`wallMillis`), to go to the instances left.
-    public func leave(_ i: Int, wallMillis: Int64) {
+    func leave(_ i: Int, wallMillis: Int64) {
         for t in Array(instances[i].held.all) { t.group.setEligible(t.id, atMillis: wallMillis) }
         instances.remove(at: i)
         if nextInstance >= instances.count { nextInstance = 0 }
@@ -172,7 +182,7 @@ public final class AgentRuntime {
     /// previous boot's instances, Redis readers whose connections ended
     /// with it) is given back, due at once; a task given back with a delay
     /// keeps it.
-    public func attach(_ g: ConsumerGroup, wallMillis: Int64) {
+    func attach(_ g: ConsumerGroup, wallMillis: Int64) {
         g.agent = self
         groups.append(g)
         let pending = g.pending
@@ -184,10 +194,12 @@ public final class AgentRuntime {
 
     /// Stops feeding the agent from the group on `topic` (XGROUP DESTROY):
     /// the tasks its instances held there leave them.
-    public func detach(topic: [UInt8]) {
+    func detach(topic: [UInt8]) {
         guard let k = groups.firstIndex(where: { $0.topic == topic }) else { return }
         let g = groups.remove(at: k)
-        for i in instances.indices { instances[i].held.removeAll(of: g) }
+        for i in instances.indices {
+            for t in Array(instances[i].held.all) where t.group === g { releaseSlot(i, g, t.id) }
+        }
         g.agent = nil
         lastSequence[topic] = nil
         dirty = true
@@ -199,27 +211,44 @@ public final class AgentRuntime {
     // instance's `held`) and frees it when it leaves that instance: answered
     // (ACK, NACK, XACK), claimed by another consumer (XCLAIM), its ack_wait
     // over, its instance gone, its consumer deleted, its group destroyed.
-    // The agent's groups report each of these (ConsumerGroup calls the three
-    // functions below), so no command handler counts slots.
+    // The agent's groups report each of these (ConsumerGroup calls
+    // `taskHeld`, `taskLeft` and `taskGivenBack`), so no command handler
+    // counts slots; `assignSlot` and `releaseSlot` are the only two places
+    // an instance's `held` gains or loses a task.
+
+    /// Instance `i` holds `task` in one of its prefetch slots.
+    private func assignSlot(_ i: Int, _ task: HeldTask) {
+        instances[i].held.append(task)
+    }
+
+    /// Frees the slot of instance `i` that task `id` of `g` holds; false
+    /// when it held none (it had left already). A freed slot may take the
+    /// next task: the agent is pumped.
+    @discardableResult
+    private func releaseSlot(_ i: Int, _ g: ConsumerGroup, _ id: StreamID) -> Bool {
+        guard instances[i].held.remove(g, id) else { return false }
+        dirty = true
+        return true
+    }
 
     /// `entry` is now held by its consumer (delivered to it, or, `again`,
     /// touched by PROGRESS): its ack_wait starts, and an instance holds it
-    /// in one of its slots.
+    /// in one of its slots (PROGRESS keeps the slot, with a new deadline).
     func taskHeld(_ g: ConsumerGroup, _ entry: PendingEntry, again: Bool = false) {
         let due = Self.monotonicMillis() + Int64(config.ackWaitMillis)
         if let i = instance(g, entry.consumer) {
             if again { instances[i].held.restart(g, entry.id, due: due) }
-            else { instances[i].held.append(HeldTask(group: g, id: entry.id, due: due)) }
+            else { assignSlot(i, HeldTask(group: g, id: entry.id, due: due)) }
         } else {
             readerAckWaits.push(due: due, group: g, id: entry.id, stamp: entry.deliveredAtMillis) { heldAsTimed($0) != nil }
         }
     }
 
-    /// `entry` left its consumer: the one place a prefetch slot is freed
-    /// (once: a task whose ack_wait ran out left at that moment).
+    /// `entry` left its consumer: its slot is freed (once: a task whose
+    /// ack_wait ran out left at that moment).
     func taskLeft(_ g: ConsumerGroup, _ entry: PendingEntry) {
-        guard let i = instance(g, entry.consumer), instances[i].held.remove(g, entry.id) else { return }
-        dirty = true
+        guard let i = instance(g, entry.consumer) else { return }
+        releaseSlot(i, g, entry.id)
     }
 
     /// `entry` was given back: it is due at its `eligibleAtMillis` (wall
@@ -233,17 +262,16 @@ public final class AgentRuntime {
     }
 
     /// The next held task whose ack_wait ran out by `now` (monotonic ms).
-    /// It has left its instance (its slot is free); the kernel gives it
+    /// It has left its instance (its slot is free); the scheduler gives it
     /// back or, after `max_deliver` deliveries, dead-letters it.
-    public func nextExpired(now: Int64) -> (ConsumerGroup, PendingEntry)? {
+    func nextExpired(now: Int64) -> (ConsumerGroup, PendingEntry)? {
         for i in instances.indices {
             while let t = instances[i].held.first, t.due <= now {
+                releaseSlot(i, t.group, t.id)
                 if let p = t.group.entry(t.id), p.isHeld, t.group.consumerName(p.consumer) == instances[i].consumer {
-                    taskLeft(t.group, p)
                     return (t.group, p)
                 }
-                // Not held by this instance: cannot happen (the group reports every change), and must not loop.
-                instances[i].held.remove(t.group, t.id)
+                // Not held by this instance: cannot happen (the group reports every change).
             }
         }
         while let t = readerAckWaits.popDue(now: now) {
@@ -253,7 +281,7 @@ public final class AgentRuntime {
     }
 
     /// The next task given back whose time came by `now` (monotonic ms).
-    public func nextGivenBack(now: Int64) -> (ConsumerGroup, PendingEntry)? {
+    func nextGivenBack(now: Int64) -> (ConsumerGroup, PendingEntry)? {
         while let t = givenBack.popDue(now: now) {
             if let p = givenBackAsTimed(t) { return (t.group, p) }
         }

@@ -35,21 +35,25 @@ public struct Consumer: Sendable, Equatable {
 /// (`AgentRuntime.taskHeld`, `taskLeft`, `taskGivenBack`), so that its
 /// prefetch slots and timers follow the pending list whatever changed it
 /// (an ACK, an XACK, an XCLAIM, a NACK, ack_wait running out).
+///
+/// Outside this module a group is read-only: every change goes through
+/// `GroupStore`, which journals it, so that "every change is journaled"
+/// is kept by access control rather than by care.
 public final class ConsumerGroup {
     public let topic: [UInt8]
     public let name: [UInt8]
-    public var lastDelivered: StreamID
+    public internal(set) var lastDelivered: StreamID
     /// Entries the group has read (`entries-read`); `entriesReadUnknown`
     /// when unknown (a group created or moved without ENTRIESREAD), until a
     /// read reaches an entry whose count `estimatedEntriesRead` can tell
     /// (GroupStore does that). May be set to anything in `entriesReadRange`,
     /// so counting on from it saturates.
-    public var entriesRead: Int64
+    public internal(set) var entriesRead: Int64
     /// The ledger sequence of the entry `id`, when a read found it: valid
     /// while `id` is still `lastDelivered`, it lets the next read of new
     /// entries start there instead of walking the ledger's tail from its
     /// start. Not journaled (a hint).
-    public var lastDeliveredSequence: (id: StreamID, sequence: UInt64)?
+    public internal(set) var lastDeliveredSequence: (id: StreamID, sequence: UInt64)?
     public private(set) var pending: [PendingEntry] = []
     public private(set) var consumers: [Consumer] = []
     /// Live consumers by name: finding a reader's consumer must not walk
@@ -111,9 +115,12 @@ public final class ConsumerGroup {
 
     // MARK: - Consumers
 
+    /// The index of consumer `name`, if the group has it.
+    public func index(ofConsumer name: [UInt8]) -> Int? { consumerIndex[name] }
+
     /// The index of consumer `name`, created when missing.
     @discardableResult
-    public func consumer(_ name: [UInt8], nowMillis: Int64, create: Bool = true) -> Int? {
+    func consumer(_ name: [UInt8], nowMillis: Int64, create: Bool = true) -> Int? {
         if let i = consumerIndex[name] { return i }
         guard create else { return nil }
         consumerIndex[name] = consumers.count
@@ -127,7 +134,7 @@ public final class ConsumerGroup {
 
     /// Deletes a consumer and its pending entries; returns how many it had.
     @discardableResult
-    public func deleteConsumer(_ name: [UInt8]) -> Int {
+    func deleteConsumer(_ name: [UInt8]) -> Int {
         guard let i = consumerIndex.removeValue(forKey: name) else { return 0 }
         let count = consumers[i].pending
         if let agent {
@@ -159,7 +166,7 @@ public final class ConsumerGroup {
     /// Records a delivery of `id` to consumer index `c`: a new pending entry,
     /// or the next delivery of an existing one. Returns its delivery count.
     @discardableResult
-    public func deliver(_ id: StreamID, to c: Int, nowMillis: Int64, deliveries: Int? = nil) -> Int {
+    func deliver(_ id: StreamID, to c: Int, nowMillis: Int64, deliveries: Int? = nil) -> Int {
         let (i, found) = position(id)
         if found {
             let previous = pending[i].consumer
@@ -203,7 +210,7 @@ public final class ConsumerGroup {
     /// Marks a new entry read without keeping it pending (XREADGROUP NOACK);
     /// a known count counts it, an unknown one stays unknown (GroupStore
     /// estimates it).
-    public func advance(to id: StreamID) {
+    func advance(to id: StreamID) {
         if id > lastDelivered {
             lastDelivered = id
             if entriesRead != Self.entriesReadUnknown { entriesRead = entriesRead.addingSaturating(1) }
@@ -212,7 +219,7 @@ public final class ConsumerGroup {
 
     /// Acknowledges `id`; true when it was pending.
     @discardableResult
-    public func ack(_ id: StreamID) -> Bool {
+    func ack(_ id: StreamID) -> Bool {
         let (i, found) = position(id)
         guard found else { return false }
         let c = pending[i].consumer
@@ -227,7 +234,7 @@ public final class ConsumerGroup {
     /// and an XACK or XAUTOCLAIM of thousands of IDs would hold the loop for
     /// seconds. Returns the IDs that were pending, ascending, once each.
     @discardableResult
-    public func ack(_ ids: [StreamID]) -> [StreamID] {
+    func ack(_ ids: [StreamID]) -> [StreamID] {
         if ids.count == 1 { return ack(ids[0]) ? ids : [] }
         var positions: [Int] = []
         for id in ids {
@@ -260,7 +267,7 @@ public final class ConsumerGroup {
     /// Gives `id` back: it may be delivered again from `atMillis` (wall
     /// clock; NACK and its delay, ack_wait over, a leaving instance). Its
     /// consumer stays its owner until then, as in XPENDING.
-    public func setEligible(_ id: StreamID, atMillis: Int64) {
+    func setEligible(_ id: StreamID, atMillis: Int64) {
         let (i, found) = position(id)
         guard found else { return }
         if pending[i].isHeld { agent?.taskLeft(self, pending[i]) }
@@ -270,7 +277,7 @@ public final class ConsumerGroup {
     }
 
     /// Restarts the idle clock, and the ack_wait, of a held `id` (PROGRESS).
-    public func touch(_ id: StreamID, nowMillis: Int64) {
+    func touch(_ id: StreamID, nowMillis: Int64) {
         let (i, found) = position(id)
         guard found else { return }
         pending[i].deliveredAtMillis = nowMillis

@@ -2,8 +2,9 @@ import VimanaCore
 import VimanaLedger
 
 /// Every consumer group, by topic and name, and the journal that makes them
-/// survive restarts: each change is appended to the ledger's internal topic
-/// `_vimana.groups` (Protocol/AGENTS.md §2) and replayed on start.
+/// survive restarts: each change is handed to the journal (GroupJournal),
+/// which appends it to the ledger's internal topic `_vimana.groups`
+/// (Protocol/AGENTS.md §2); a start replays it (`replay`).
 public final class GroupStore {
     public static let journalTopic: [UInt8] = Array("_vimana.groups".utf8)
 
@@ -14,20 +15,21 @@ public final class GroupStore {
 
     private var groups: [Key: ConsumerGroup] = [:]
     private var byTopic: [[UInt8]: [ConsumerGroup]] = [:]
-    /// Appends one journal record and returns its entry ID; set by the kernel.
-    public var journal: ((JournalRecord) -> StreamID?)?
-    /// True while replaying: changes are not journaled again.
-    private var replaying = false
-    /// The ledger's state of a topic; set by the kernel. A group whose
+    /// Appends one journal record and returns its entry ID; set by GroupJournal.restore.
+    var journal: ((JournalRecord) -> StreamID?)?
+    /// True while replaying (GroupJournal.swift): changes are not journaled again.
+    var replaying = false
+    /// The ledger's state of a topic; set by GroupJournal.restore. A group whose
     /// `entries-read` is unknown learns it from there when a read reaches an
     /// entry whose count can be told (`ConsumerGroup.estimatedEntriesRead`).
-    public var streamState: (([UInt8]) -> StreamState?)?
+    var streamState: (([UInt8]) -> StreamState?)?
 
     public init() {}
 
     public func group(_ topic: [UInt8], _ name: [UInt8]) -> ConsumerGroup? { groups[Key(topic: topic, name: name)] }
     public func groups(of topic: [UInt8]) -> [ConsumerGroup] { byTopic[topic] ?? [] }
     public var all: [ConsumerGroup] { Array(groups.values) }
+    public var isEmpty: Bool { groups.isEmpty }
 
     /// Deliveries of new entries and acknowledgements since the last
     /// `flushJournal`, written then as one record per group and consumer
@@ -43,7 +45,7 @@ public final class GroupStore {
     }
 
     /// Whether changes are waiting for `flushJournal`.
-    public var hasBatchedChanges: Bool { !batchedDeliveryOrder.isEmpty || !batchedAckOrder.isEmpty }
+    var hasBatchedChanges: Bool { !batchedDeliveryOrder.isEmpty || !batchedAckOrder.isEmpty }
 
     private func write(_ record: JournalRecord) {
         guard !replaying, let journal else { return }
@@ -53,10 +55,10 @@ public final class GroupStore {
         _ = journal(record)
     }
 
-    /// Writes the batched deliveries and acknowledgements. The kernel calls it
-    /// once per loop pass before the ledger commits, and before an answer that
-    /// must wait for its journal record to be durable.
-    public func flushJournal() {
+    /// Writes the batched deliveries and acknowledgements: once per loop
+    /// pass before the ledger commits (GroupJournal.endPass), and before any
+    /// other change, so the journal keeps the order of changes.
+    func flushJournal() {
         guard let journal, hasBatchedChanges else { return }
         // At most `snapshotIDsPerRecord` IDs a record: an XREADGROUP without
         // COUNT can deliver a whole stream in one pass.
@@ -82,6 +84,9 @@ public final class GroupStore {
 
 
     // MARK: - Changes (journaled)
+
+    // The only way a group changes outside VimanaAgents (ConsumerGroup's
+    // mutators are internal): each change is journaled here, or says why not.
 
     /// Creates a group; nil when one of that name exists on the topic.
     @discardableResult
@@ -147,11 +152,27 @@ public final class GroupStore {
         return n
     }
 
-    /// A task given back (NACK) to be redelivered at `atMillis` (wall clock);
-    /// journaled so that a delay outlives a restart.
-    public func giveBack(_ g: ConsumerGroup, _ id: StreamID, atMillis: Int64) {
+    /// A task given back to be redelivered at `atMillis` (wall clock).
+    /// A NACK is journaled, so that its delay outlives a restart; a task
+    /// whose ack_wait ran out, or that a built-in failed, is not
+    /// (`journaled` false): after a restart every pending task is due at once anyway.
+    public func giveBack(_ g: ConsumerGroup, _ id: StreamID, atMillis: Int64, journaled: Bool = true) {
         g.setEligible(id, atMillis: atMillis)
+        guard journaled else { return }
         write(JournalRecord(op: "nack", topic: g.topic, group: g.name, id: id, countName: "at", count: atMillis))
+    }
+
+    /// Where entry `id`, which a read of `g` just reached, lies in the
+    /// ledger: the next read of new entries starts there. A hint, not journaled.
+    public func noteRead(_ g: ConsumerGroup, upTo id: StreamID, sequence: UInt64) {
+        if id == g.lastDelivered { g.lastDeliveredSequence = (id, sequence) }
+    }
+
+    /// Restarts the idle clock (and a held task's ack_wait) of a pending
+    /// entry: PROGRESS, XCLAIM IDLE|TIME. Not journaled: a restart counts
+    /// idle times from the last journaled delivery.
+    public func touch(_ g: ConsumerGroup, _ id: StreamID, nowMillis: Int64) {
+        g.touch(id, nowMillis: nowMillis)
     }
 
     public func advance(_ g: ConsumerGroup, to id: StreamID) {
@@ -200,172 +221,7 @@ public final class GroupStore {
         return acked
     }
 
-    // MARK: - Snapshots
-
-    /// Writes the whole state of every group to the journal, between a
-    /// `snapshot-begin` and a `snapshot-end` that names the begin's ID, so
-    /// that a restart replays from the latest complete snapshot on: older
-    /// journal records may have been retired by retention, and replaying
-    /// them all would make restarts slower as the ledger grows. The kernel
-    /// writes one whenever a segment is sealed.
     /// IDs in one `delivered`, `acked` or `pending` record, so that a record
     /// stays small (about 170 KiB) whatever a pass or a snapshot holds.
     static let snapshotIDsPerRecord = 4096
-
-    /// Returns the `snapshot-begin`'s ID, or nil when nothing was written.
-    @discardableResult
-    public func writeSnapshot(nowMillis: Int64) -> StreamID? {
-        guard !replaying, let journal, !groups.isEmpty else { return nil }
-        flushJournal()
-        guard let begin = journal(JournalRecord(op: "snapshot-begin", topic: [], group: [])) else { return nil }
-        for g in groups.values {
-            _ = journal(JournalRecord(op: "snapshot", topic: g.topic, group: g.name, id: g.lastDelivered,
-                                      countName: "entries-read", count: g.entriesRead))
-            var byConsumer: [Int: ([StreamID], [Int])] = [:]
-            for p in g.pending {
-                byConsumer[p.consumer, default: ([], [])].0.append(p.id)
-                byConsumer[p.consumer, default: ([], [])].1.append(p.deliveries)
-            }
-            for (index, c) in g.consumers.enumerated() where !c.deleted {
-                let (ids, counts) = byConsumer[index] ?? ([], [])
-                // Records of bounded size however much is pending; replay adds them up.
-                var start = 0
-                repeat {
-                    let end = min(start + Self.snapshotIDsPerRecord, ids.count)
-                    _ = journal(JournalRecord(op: "pending", topic: g.topic, group: g.name, consumer: c.name,
-                                              ids: Array(ids[start..<end]), counts: Array(counts[start..<end])))
-                    start = end
-                } while start < ids.count
-            }
-            for p in g.pending where p.eligibleAtMillis > nowMillis {
-                _ = journal(JournalRecord(op: "nack", topic: g.topic, group: g.name, id: p.id, countName: "at", count: p.eligibleAtMillis))
-            }
-        }
-        _ = journal(JournalRecord(op: "snapshot-end", topic: [], group: [], id: begin))
-        return begin
-    }
-
-    // MARK: - Replay
-
-    /// Rebuilds the groups from journal records, oldest first. Numbers are
-    /// range-checked as a client's would be (the journal is input too: a
-    /// value journaled by an older version must not stop a restart); a
-    /// number that is malformed or out of range is replayed as absent.
-    public func replay(_ records: [LedgerRecord], nowMillis: Int64) {
-        replaying = true
-        defer { replaying = false }
-        for r in records {
-            let f = JournalFields(r.fields)
-            guard let op = f["op"].map({ String(decoding: $0, as: UTF8.self) }),
-                  let topic = f["topic"], let name = f["group"] else { continue }
-            let id = f["id"].flatMap(Self.parseID)
-            let g = group(topic, name)
-            switch op {
-            case "create":
-                create(topic: topic, name: name, lastDelivered: id ?? .zero,
-                       entriesRead: f.integer("entries-read", in: ConsumerGroup.entriesReadRange) ?? ConsumerGroup.entriesReadUnknown)
-            case "destroy":
-                destroy(topic: topic, name: name)
-            case "setid":
-                if let g, let id {
-                    setID(g, id, entriesRead: f.integer("entries-read", in: ConsumerGroup.entriesReadRange))
-                }
-            case "consumer":
-                if let g, let c = f["consumer"] { consumer(g, c, nowMillis: nowMillis) }
-            case "delconsumer":
-                if let g, let c = f["consumer"] { deleteConsumer(g, c) }
-            case "deliver":
-                if let g, let id, let c = f["consumer"] {
-                    let index = consumer(g, c, nowMillis: nowMillis)
-                    let n = f.integer("deliveries", in: Int64.min...Int64.max).map { Int($0) }
-                    deliver(g, id, to: index, nowMillis: r.timestampMicros / 1000, deliveries: n)
-                }
-            case "snapshot":
-                let read = f.integer("entries-read", in: ConsumerGroup.entriesReadRange) ?? ConsumerGroup.entriesReadUnknown
-                if let g { setID(g, id ?? .zero, entriesRead: read) }
-                else { create(topic: topic, name: name, lastDelivered: id ?? .zero, entriesRead: read) }
-            case "pending":
-                if let g, let c = f["consumer"] {
-                    let index = consumer(g, c, nowMillis: nowMillis)
-                    let ids = f["ids"].map(Self.parseIDs) ?? []
-                    let counts = (f["counts"] ?? []).split(separator: 32).map { Decimal.parse(Array($0)) ?? 1 }
-                    for (k, id) in ids.enumerated() {
-                        deliver(g, id, to: index, nowMillis: r.timestampMicros / 1000, deliveries: k < counts.count ? counts[k] : 1)
-                    }
-                }
-            case "delivered":
-                if let g, let c = f["consumer"], let ids = f["ids"] {
-                    let index = consumer(g, c, nowMillis: nowMillis)
-                    for id in Self.parseIDs(ids) { deliver(g, id, to: index, nowMillis: r.timestampMicros / 1000, deliveries: 1) }
-                }
-            case "acked":
-                if let g, let ids = f["ids"] { for id in Self.parseIDs(ids) { ack(g, id) } }
-            case "nack":
-                if let g, let id, let at = f.integer("at", in: 0...Int64.max) {
-                    g.setEligible(id, atMillis: at)
-                }
-            case "advance":
-                if let g, let id { advance(g, to: id) }
-            case "ack":
-                if let g, let id { ack(g, id) }
-            default:
-                continue
-            }
-        }
-    }
-
-    /// The IDs of a `delivered`, `acked` or `pending` record: `ms-seq`
-    /// separated by spaces. Parsed byte by byte: a restart replays many.
-    static func parseIDs(_ bytes: [UInt8]) -> [StreamID] {
-        var out: [StreamID] = []
-        out.reserveCapacity(bytes.count / 16)
-        var i = 0
-        while i < bytes.count {
-            var j = i
-            while j < bytes.count && bytes[j] != 32 { j += 1 }
-            if let id = parseID(bytes[i..<j]) { out.append(id) }
-            i = j + 1
-        }
-        return out
-    }
-
-    static func parseID(_ bytes: [UInt8]) -> StreamID? { parseID(bytes[...]) }
-
-    /// `ms-seq`, both decimal; nil for anything else.
-    static func parseID(_ bytes: ArraySlice<UInt8>) -> StreamID? {
-        var ms: UInt64 = 0, seq: UInt64 = 0, inSeq = false, digits = 0
-        for b in bytes {
-            if b == 45 && !inSeq && digits > 0 { inSeq = true; digits = 0; continue }
-            let d = b &- 48
-            guard d <= 9 else { return nil }
-            let (m, o1) = (inSeq ? seq : ms).multipliedReportingOverflow(by: 10)
-            let (v, o2) = m.addingReportingOverflow(UInt64(d))
-            guard !o1 && !o2 else { return nil }
-            if inSeq { seq = v } else { ms = v }
-            digits += 1
-        }
-        guard inSeq && digits > 0 else { return nil }
-        return StreamID(ms: ms, seq: seq)
-    }
-}
-
-/// A journal record's fields looked up by name without building a dictionary
-/// of strings per record (a restart replays many).
-struct JournalFields {
-    let fields: [LedgerRecord.Field]
-
-    init(_ fields: [LedgerRecord.Field]) { self.fields = fields }
-
-    subscript(_ name: StaticString) -> [UInt8]? {
-        let key = UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
-        for f in fields where f.name.count == key.count && f.name.elementsEqual(key) { return f.value }
-        return nil
-    }
-
-    /// Field `name` as a decimal integer in Redis's strict syntax within
-    /// `range`; nil when it is absent, malformed or outside the range.
-    func integer(_ name: StaticString, in range: ClosedRange<Int64>) -> Int64? {
-        guard let text = self[name], let value = Decimal.parse(text), range.contains(Int64(value)) else { return nil }
-        return Int64(value)
-    }
 }

@@ -5,7 +5,7 @@ import VimanaLedger
 /// (`deliveries` or `entries-read`) and `ids` (space-separated, for the
 /// batched `delivered` and `acked`) when the change has them (AGENTS.md §2).
 /// Built per delivery and acknowledgement, so it holds references and
-/// numbers, never formatted text: the kernel encodes it straight into the
+/// numbers, never formatted text: GroupJournal encodes it straight into the
 /// ledger.
 public struct JournalRecord {
     public var op: StaticString

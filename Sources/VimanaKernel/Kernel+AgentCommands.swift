@@ -1,4 +1,3 @@
-import Dispatch
 import VimanaCore
 import VimanaRESP
 import VimanaLedger
@@ -8,7 +7,8 @@ import VimanaSupervisor
 import VimanaEventLoop
 import VimanaBus
 
-/// AGENT JOIN|LEAVE, ACK, NACK, PROGRESS, AGENTS; built-in agents' workers.
+/// AGENT JOIN|LEAVE, ACK, NACK, PROGRESS, AGENTS, and the agents' facts for
+/// /health and /metrics: parsing and replies; the agents' state is VimanaAgents.Agents'.
 extension Kernel {
     func agentCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         if args.equals(1, caseInsensitive: "join") {
@@ -17,11 +17,10 @@ extension Kernel {
                 return
             }
             let id = args.string(2)
-            guard let index = agentIndex[id] else {
+            guard let (index, a) = agents.agent(id: id) else {
                 c.pointee.output.tail.writeError("ERR unknown agent '\(id)' (declare it under agents: in phoenix.yaml)")
                 return
             }
-            let a = agents[index]
             guard a.config.enabled else {
                 c.pointee.output.tail.writeError("ERR agent '\(id)' is disabled")
                 return
@@ -36,14 +35,8 @@ extension Kernel {
             }
             info.agent = index
             c.pointee.flags.insert(.agentInstance)
-            // Client ids restart at 1 with the process: the boot id keeps consumer
-            // names of this run apart from those of earlier runs (whose tasks are
-            // pending with no live owner, and so are redelivered).
-            a.join(fd: c.pointee.fd, consumer: Array("\(id)-\(bootID)-\(c.pointee.id)".utf8))
-            a.status = .running
+            agents.join(index, fd: c.pointee.fd, clientID: c.pointee.id)
             c.pointee.output.tail.append("+OK\r\n")
-            log.info("agent instance joined", ["agent": .string(id), "client": .int(c.pointee.id),
-                                               "instances": .int(a.instances.count)])
         } else if args.equals(1, caseInsensitive: "leave") {
             guard infos[Int(c.pointee.fd)]?.agent != nil else {
                 c.pointee.output.tail.writeError("ERR this connection is not an agent instance")
@@ -60,7 +53,7 @@ extension Kernel {
     /// replies the error and returns false otherwise.
     func agentMayPublish(_ c: UnsafeMutablePointer<ClientState>, _ topic: UnsafeBufferPointer<UInt8>) -> Bool {
         guard let index = infos[Int(c.pointee.fd)]?.agent else { return true }
-        let a = agents[index]
+        let a = agents.all[index]
         if a.mayPublish(to: topic) { return true }
         c.pointee.output.tail.writeError("ERR agent '\(a.id)' " + a.publishRefusal(topic))
         return false
@@ -71,33 +64,26 @@ extension Kernel {
         guard let info = infos[Int(fd)], let index = info.agent else { return }
         info.agent = nil
         s.pointee.client(fd)?.pointee.flags.remove(.agentInstance)
-        let a = agents[index]
-        guard let i = a.instance(fd: fd) else { return }
-        a.leave(i, wallMillis: Clock.wallMillis())
-        if a.instances.isEmpty && a.status == .running { a.status = .idle }
-        log.info("agent instance left", ["agent": .string(a.id), "instances": .int(a.instances.count)])
+        agents.leave(index, fd: fd)
     }
 
-    /// The agent and group a task reply names, if the task is pending and
-    /// was last delivered to this connection; with `held`, only while it
-    /// holds it (not given back: its ack_wait has not run out).
-    private func ownTask(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments,
-                         held: Bool) -> (AgentRuntime, ConsumerGroup, PendingEntry)? {
+    /// The agent a task reply (ACK, NACK, PROGRESS topic id) comes from and
+    /// the task's ID; nil when the connection is no instance or the ID is
+    /// malformed (the reply is 0).
+    private func taskReply(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) -> (Int, StreamID)? {
         guard let index = infos[Int(c.pointee.fd)]?.agent,
               let id = Self.parseID(args.buffer(2), missingSeq: 0) else { return nil }
-        let a = agents[index]
-        guard let i = a.instance(fd: c.pointee.fd), let g = a.group(for: args.bytes(1)),
-              let entry = g.entry(id), g.consumerName(entry.consumer) == a.instances[i].consumer,
-              entry.isHeld || !held else { return nil }
-        return (a, g, entry)
+        return (index, id)
     }
 
     /// A late ACK (after ack_wait, before the task went to another
     /// instance) still counts: the work is done, as an XACK would say.
     func ackCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
-        guard let (a, g, entry) = ownTask(c, args, held: false) else { c.pointee.output.tail.writeInteger(0); return }
-        groups.ack(g, entry.id)
-        a.countAcknowledged()
+        guard let (index, id) = taskReply(c, args),
+              agents.ack(index, fd: c.pointee.fd, topic: args.bytes(1), id: id) else {
+            c.pointee.output.tail.writeInteger(0)
+            return
+        }
         replyJournaled(c, 1)
     }
 
@@ -128,23 +114,23 @@ extension Kernel {
             }
             delay = d
         }
-        guard let (_, g, entry) = ownTask(c, args, held: true) else { c.pointee.output.tail.writeInteger(0); return }
-        groups.giveBack(g, entry.id, atMillis: Clock.wallMillis().addingSaturating(Int64(delay)))
-        c.pointee.output.tail.writeInteger(1)
+        guard let (index, id) = taskReply(c, args) else { c.pointee.output.tail.writeInteger(0); return }
+        let given = agents.nack(index, fd: c.pointee.fd, topic: args.bytes(1), id: id, delayMillis: delay)
+        c.pointee.output.tail.writeInteger(given ? 1 : 0)
     }
 
     func progressCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
-        guard let (_, g, entry) = ownTask(c, args, held: true) else { c.pointee.output.tail.writeInteger(0); return }
-        g.touch(entry.id, nowMillis: Clock.wallMillis())
-        c.pointee.output.tail.writeInteger(1)
+        guard let (index, id) = taskReply(c, args) else { c.pointee.output.tail.writeInteger(0); return }
+        let touched = agents.progress(index, fd: c.pointee.fd, topic: args.bytes(1), id: id)
+        c.pointee.output.tail.writeInteger(touched ? 1 : 0)
     }
 
     // MARK: - AGENTS
 
     func agentsCommand(_ c: UnsafeMutablePointer<ClientState>) {
         let resp3 = c.pointee.flags.contains(.resp3)
-        c.pointee.output.tail.writeArrayHeader(agents.count)
-        for a in agents {
+        c.pointee.output.tail.writeArrayHeader(agents.all.count)
+        for a in agents.all {
             let fields = agentFields(a)
             c.pointee.output.tail.writeMapHeader(fields.count, resp3: resp3)
             for (k, v) in fields {
@@ -194,9 +180,7 @@ extension Kernel {
     /// read within `ack_wait` or are blocked in XREADGROUP now (AGENTS.md §5).
     func liveInstances(_ a: AgentRuntime) -> Int {
         guard !a.redisReaders.isEmpty else { return a.instances.count }
-        let now = Clock.wallMillis()
-        a.redisReaders = a.redisReaders.filter { now - $0.value < Int64(a.config.ackWaitMillis) }
-        var live = Set(a.redisReaders.keys)
+        var live = a.liveRedisReaders(nowMillis: Clock.wallMillis())
         let group = a.groupName
         for fd in blockedReaders.fds {
             if let read = infos[Int(fd)]?.blockedRead?.group, read.group == group { live.insert(read.consumer) }
@@ -206,7 +190,7 @@ extension Kernel {
 
     /// Agents that are required, enabled and have no live instance.
     var requiredAgentsDown: [AgentRuntime] {
-        agents.filter { $0.config.required && $0.config.enabled && liveInstances($0) == 0 }
+        agents.all.filter { $0.config.required && $0.config.enabled && liveInstances($0) == 0 }
     }
 
     /// /ready's condition: every required agent has a live instance.
@@ -217,7 +201,7 @@ extension Kernel {
     /// Starts every enabled external agent that has a `command`, with
     /// VIMANA_ADDR and VIMANA_AGENT_ID in its environment.
     func startSupervisedAgents() {
-        let declared = agents.filter { $0.config.enabled && $0.config.kind == .external && $0.config.command != nil }
+        let declared = agents.all.filter { $0.config.enabled && $0.config.kind == .external && $0.config.command != nil }
         guard !declared.isEmpty else { return }
         let supervisor = Supervisor(log: log)
         let host = config.kernel.bind == "0.0.0.0" ? "127.0.0.1" : config.kernel.bind
@@ -246,75 +230,4 @@ extension Kernel {
         // Closed fds leave epoll by themselves.
         childOutputs = current
     }
-
-    // MARK: - Built-in agents
-
-    /// A built-in gets `prefetch` worker instances, each a negative "fd".
-    func startBuiltin(_ a: AgentRuntime) {
-        guard let type = BuiltinAgents.type(for: a.id) else {
-            a.status = .failed
-            log.error("built-in agent not found", ["agent": .string(a.id)])
-            return
-        }
-        builtinWorkers[a.id] = type.init()
-        for k in 0..<max(1, a.config.prefetch) {
-            a.join(fd: -Int32(1 + k), consumer: Array("\(a.id)-builtin-\(k)".utf8))
-        }
-        a.status = .running
-    }
-
-    /// Runs a task on the built-ins' queue; the result comes back through
-    /// the loop's waker (publishes, then ACK or NACK).
-    func runBuiltin(_ a: AgentRuntime, _ task: AgentTask) {
-        guard let worker = builtinWorkers[a.id] else { return }
-        let me = KernelRef(self)
-        let id = a.id
-        builtinQueue.async {
-            let outcome: Result<AgentResult, Error>
-            do { outcome = .success(try worker.handle(task)) } catch { outcome = .failure(error) }
-            me.kernel.execute { me.kernel.finishBuiltin(agent: id, task: task, outcome: outcome) }
-        }
-    }
-
-    func finishBuiltin(agent id: String, task: AgentTask, outcome: Result<AgentResult, Error>) {
-        guard let index = agentIndex[id] else { return }
-        let a = agents[index]
-        guard let g = a.group(for: task.topic), g.entry(task.id) != nil else { return }
-        var outcome = outcome
-        // A built-in declared with `publishes` is held to it like an external agent.
-        if case .success(let result) = outcome,
-           let refused = result.publish.first(where: { topic, _ in !topic.withUnsafeBufferPointer { a.mayPublish(to: $0) } }) {
-            outcome = .failure(PublishRefused(description: refused.0.withUnsafeBufferPointer { a.publishRefusal($0) }))
-        }
-        switch outcome {
-        case .success(let result):
-            for (topic, payload) in result.publish {
-                appendEntry(topic: topic, fields: [(Array("payload".utf8), payload)])
-            }
-            if result.ack {
-                groups.ack(g, task.id)
-                a.countAcknowledged()
-                a.lastFailure[task.id] = nil
-            } else {
-                g.setEligible(task.id, atMillis: Clock.wallMillis())
-            }
-        case .failure(let error):
-            log.warn("built-in agent failed a task", ["agent": .string(id), "id": .string(task.id.description),
-                                                      "error": .string("\(error)")])
-            a.lastFailure[task.id] = "\(error)"
-            g.setEligible(task.id, atMillis: Clock.wallMillis() + 100)
-        }
-    }
-}
-
-/// Lets a worker thread hand a closure back to the loop through the kernel's
-/// waker; the kernel itself is only touched on the loop thread.
-struct KernelRef: @unchecked Sendable {
-    unowned let kernel: Kernel
-    init(_ kernel: Kernel) { self.kernel = kernel }
-}
-
-/// A built-in's result that would publish outside its `publishes` patterns.
-struct PublishRefused: Error, CustomStringConvertible {
-    let description: String
 }

@@ -48,7 +48,7 @@ extension Kernel {
             if args.length(4) == 1 && args.pointer(4)[0] == 36 { start = ledger.stream(topic)?.lastID ?? .zero }
             else if let id = Self.parseID(args.buffer(4), missingSeq: 0) { start = id }
             else { c.pointee.output.tail.writeError(Self.invalidID); return }
-            guard groups.create(topic: topic, name: name, lastDelivered: start, entriesRead: entriesRead) != nil else {
+            guard agents.groups.create(topic: topic, name: name, lastDelivered: start, entriesRead: entriesRead) != nil else {
                 c.pointee.output.tail.writeError("BUSYGROUP Consumer Group name already exists")
                 return
             }
@@ -61,14 +61,9 @@ extension Kernel {
             c.pointee.output.tail.append("+OK\r\n")
         case "destroy":
             guard exists else { c.pointee.output.tail.writeError("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically."); return }
-            let destroyed = groups.destroy(topic: topic, name: name)
-            for a in agents where a.groupName == name {
-                a.detach(topic: topic)
-                noticeCache = nil
-            }
-            c.pointee.output.tail.writeInteger(destroyed ? 1 : 0)
+            c.pointee.output.tail.writeInteger(agents.destroyGroup(topic: topic, name: name) ? 1 : 0)
         case "createconsumer", "delconsumer", "setid":
-            guard exists, let g = groups.group(topic, name) else {
+            guard exists, let g = agents.groups.group(topic, name) else {
                 noGroup(c, args.string(2), args.string(3), "XGROUP \(sub.uppercased())")
                 return
             }
@@ -89,20 +84,15 @@ extension Kernel {
                 if args.length(4) == 1 && args.pointer(4)[0] == 36 { id = ledger.stream(topic)?.lastID ?? .zero }
                 else if let parsed = Self.parseID(args.buffer(4), missingSeq: 0) { id = parsed }
                 else { c.pointee.output.tail.writeError(Self.invalidID); return }
-                groups.setID(g, id, entriesRead: entriesRead)
-                // An agent's reads resume from the group's new position, not its own bookmark.
-                for a in agents where a.groupName == name {
-                    a.lastSequence[topic] = nil
-                    a.dirty = true
-                }
+                agents.setGroupID(g, id, entriesRead: entriesRead)
                 c.pointee.output.tail.append("+OK\r\n")
             } else if sub == "createconsumer" {
                 let consumer = args.bytes(4)
-                let existed = g.consumer(consumer, nowMillis: now, create: false) != nil
-                if !existed { groups.consumer(g, consumer, nowMillis: now) }
+                let existed = g.index(ofConsumer: consumer) != nil
+                if !existed { agents.groups.consumer(g, consumer, nowMillis: now) }
                 c.pointee.output.tail.writeInteger(existed ? 0 : 1)
             } else {
-                c.pointee.output.tail.writeInteger(groups.deleteConsumer(g, args.bytes(4)))
+                c.pointee.output.tail.writeInteger(agents.groups.deleteConsumer(g, args.bytes(4)))
             }
         default:
             break
@@ -157,7 +147,7 @@ extension Kernel {
         var topics: [[UInt8]] = [], after: [StreamID?] = []
         for k in 0..<n {
             let topic = args.bytes(streamsAt + k)
-            guard ledger.stream(topic) != nil, groups.group(topic, group) != nil else {
+            guard ledger.stream(topic) != nil, agents.groups.group(topic, group) != nil else {
                 noGroup(c, args.string(streamsAt + k), args.string(2), "XREADGROUP with GROUP option")
                 return
             }
@@ -185,15 +175,15 @@ extension Kernel {
     func replyGroupRead(_ c: UnsafeMutablePointer<ClientState>, _ read: GroupRead, blocked: Bool = false) -> Bool {
         guard let ledger else { return false }
         if blocked && !read.topics.contains(where: { topic in
-            guard let g = groups.group(topic, read.group), let last = ledger.stream(topic)?.lastID else { return false }
+            guard let g = agents.groups.group(topic, read.group), let last = ledger.stream(topic)?.lastID else { return false }
             return last > g.lastDelivered
         }) { return false }
         let now = Clock.wallMillis()
         var found: [([UInt8], [LedgerRecord])] = []
         var history = false
         for (k, topic) in read.topics.enumerated() {
-            guard let g = groups.group(topic, read.group) else { continue }
-            let ci = groups.consumer(g, read.consumer, nowMillis: now)
+            guard let g = agents.groups.group(topic, read.group) else { continue }
+            let ci = agents.groups.consumer(g, read.consumer, nowMillis: now)
             if let from = read.after[k] {
                 // History: this consumer's own pending entries after `from`,
                 // read a COUNT's worth at a time (see `Ledger.records`);
@@ -209,7 +199,7 @@ extension Kernel {
                     }
                     for case let r? in ledger.records(topic: topic, ids: ids) {
                         entries.append(r)
-                        groups.deliver(g, r.id, to: ci, nowMillis: now)
+                        agents.groups.deliver(g, r.id, to: ci, nowMillis: now)
                     }
                 }
                 found.append((topic, entries))
@@ -218,18 +208,15 @@ extension Kernel {
                 let hint = g.lastDeliveredSequence.flatMap { $0.id == g.lastDelivered ? $0.sequence : nil } ?? 0
                 let entries = ledger.entries(topic: topic, after: g.lastDelivered, afterSequence: hint, count: read.count)
                 for r in entries {
-                    if read.noAck { groups.advance(g, to: r.id) } else { groups.deliver(g, r.id, to: ci, nowMillis: now) }
+                    if read.noAck { agents.groups.advance(g, to: r.id) } else { agents.groups.deliver(g, r.id, to: ci, nowMillis: now) }
                 }
-                if let last = entries.last, last.id == g.lastDelivered { g.lastDeliveredSequence = (last.id, last.sequence) }
+                if let last = entries.last { agents.groups.noteRead(g, upTo: last.id, sequence: last.sequence) }
                 if !entries.isEmpty { found.append((topic, entries)) }
             }
         }
-        if let a = agent(named: read.group) {
-            // A Redis client working as one of this agent's instances: counted like one.
-            a.redisReaders[read.consumer] = now
-            let n = found.reduce(0) { $0 + $1.1.count }
-            a.countDelivery(n)
-            if read.noAck { a.countAcknowledged(n) }
+        if !agents.isEmpty {
+            agents.noteGroupRead(group: read.group, consumer: read.consumer, delivered: found.reduce(0) { $0 + $1.1.count },
+                                 noAck: read.noAck, nowMillis: now)
         }
         guard history || !found.isEmpty else { return false }
         writeStreamsReply(c, found)
@@ -243,16 +230,13 @@ extension Kernel {
             guard let id = Self.parseID(args.buffer(i), missingSeq: 0) else { c.pointee.output.tail.writeError(Self.invalidID); return }
             ids.append(id)
         }
-        guard let g = groups.group(args.bytes(1), args.bytes(2)) else { c.pointee.output.tail.writeInteger(0); return }
-        let acked = groups.ack(g, ids).count
-        // Counted for the agent of that name (its instances' slots follow by themselves).
-        agent(named: g.name)?.countAcknowledged(acked)
-        replyJournaled(c, acked)
+        guard let g = agents.groups.group(args.bytes(1), args.bytes(2)) else { c.pointee.output.tail.writeInteger(0); return }
+        replyJournaled(c, agents.xack(g, ids))
     }
 
     func xpendingCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         let resp3 = c.pointee.flags.contains(.resp3)
-        guard ledger?.stream(args.bytes(1)) != nil, let g = groups.group(args.bytes(1), args.bytes(2)) else {
+        guard ledger?.stream(args.bytes(1)) != nil, let g = agents.groups.group(args.bytes(1), args.bytes(2)) else {
             noGroup(c, args.string(1), args.string(2), "XPENDING")
             return
         }
@@ -311,7 +295,7 @@ extension Kernel {
 
     /// XCLAIM topic group consumer min-idle id… [IDLE ms] [TIME ms] [RETRYCOUNT n] [FORCE] [JUSTID] [LASTID id]
     func xclaimCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
-        guard let ledger, ledger.stream(args.bytes(1)) != nil, let g = groups.group(args.bytes(1), args.bytes(2)) else {
+        guard let ledger, ledger.stream(args.bytes(1)) != nil, let g = agents.groups.group(args.bytes(1), args.bytes(2)) else {
             noGroup(c, args.string(1), args.string(2), "XCLAIM")
             return
         }
@@ -339,7 +323,7 @@ extension Kernel {
         }
         // As Redis: a delivery time before the epoch or in the future is now.
         if let t = deliveryTime, t < 0 || t > now { deliveryTime = now }
-        let ci = groups.consumer(g, args.bytes(3), nowMillis: now)
+        let ci = agents.groups.consumer(g, args.bytes(3), nowMillis: now)
         // The pending ones read in one go (see `Ledger.records`).
         let wanted = Array(Set(ids.filter { g.entry($0) != nil })).sorted()
         let found = ledger.records(topic: g.topic, ids: wanted)
@@ -348,9 +332,9 @@ extension Kernel {
         var claimed: [LedgerRecord] = [], claimedIDs: [StreamID] = []
         for id in ids {
             guard let p = g.entry(id), now.subtractingSaturating(p.deliveredAtMillis) >= Int64(minIdle) else { continue }
-            guard let r = records[id] else { groups.ack(g, id); continue }
-            groups.deliver(g, id, to: ci, nowMillis: now, deliveries: retry ?? (justID ? p.deliveries : p.deliveries.addingSaturating(1)))
-            if let deliveryTime { g.touch(id, nowMillis: deliveryTime) }
+            guard let r = records[id] else { agents.groups.ack(g, id); continue }
+            agents.groups.deliver(g, id, to: ci, nowMillis: now, deliveries: retry ?? (justID ? p.deliveries : p.deliveries.addingSaturating(1)))
+            if let deliveryTime { agents.groups.touch(g, id, nowMillis: deliveryTime) }
             claimed.append(r)
             claimedIDs.append(id)
         }
@@ -364,7 +348,7 @@ extension Kernel {
 
     /// XAUTOCLAIM topic group consumer min-idle start [COUNT n] [JUSTID]
     func xautoclaimCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
-        guard let ledger, ledger.stream(args.bytes(1)) != nil, let g = groups.group(args.bytes(1), args.bytes(2)) else {
+        guard let ledger, ledger.stream(args.bytes(1)) != nil, let g = agents.groups.group(args.bytes(1), args.bytes(2)) else {
             noGroup(c, args.string(1), args.string(2), "XAUTOCLAIM")
             return
         }
@@ -385,7 +369,7 @@ extension Kernel {
             else { c.pointee.output.tail.writeError("ERR syntax error"); return }
         }
         let now = Clock.wallMillis()
-        let ci = groups.consumer(g, args.bytes(3), nowMillis: now)
+        let ci = agents.groups.consumer(g, args.bytes(3), nowMillis: now)
         // As Redis 7.0: up to COUNT entries claimed or found deleted, out of at
         // most COUNT × 10 pending entries looked at; an entry is deleted when
         // retention has cut it (IDs below the topic's first kept entry).
@@ -414,11 +398,11 @@ extension Kernel {
         for (p, record) in zip(candidates, records) {
             // Unreadable (a damaged stretch): as good as deleted.
             guard let record else { deleted.append(p.id); continue }
-            groups.deliver(g, p.id, to: ci, nowMillis: now, deliveries: justID ? p.deliveries : p.deliveries.addingSaturating(1))
+            agents.groups.deliver(g, p.id, to: ci, nowMillis: now, deliveries: justID ? p.deliveries : p.deliveries.addingSaturating(1))
             claimed.append(record)
             claimedIDs.append(p.id)
         }
-        groups.ack(g, deleted)
+        agents.groups.ack(g, deleted)
         c.pointee.output.tail.writeArrayHeader(3)
         c.pointee.output.tail.writeBulk(string: next.description)
         if justID {
@@ -431,12 +415,6 @@ extension Kernel {
         for id in deleted { c.pointee.output.tail.writeBulk(string: id.description) }
     }
 
-    /// The agent whose groups are named `group`, if any (a Redis client may
-    /// use any group name).
-    func agent(named group: [UInt8]) -> AgentRuntime? {
-        agents.isEmpty ? nil : agents.first { $0.groupName == group }
-    }
-
     /// XINFO GROUPS topic / XINFO CONSUMERS topic group.
     func xinfoGroups(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments, consumers: Bool) {
         let resp3 = c.pointee.flags.contains(.resp3)
@@ -445,7 +423,7 @@ extension Kernel {
         let now = Clock.wallMillis()
         if !consumers {
             // In name order, as Redis keeps them (a radix tree), whatever the order they were made or restored in.
-            let list = groups.groups(of: topic).sorted { $0.name.lexicographicallyPrecedes($1.name) }
+            let list = agents.groups.groups(of: topic).sorted { $0.name.lexicographicallyPrecedes($1.name) }
             c.pointee.output.tail.writeArrayHeader(list.count)
             for g in list {
                 c.pointee.output.tail.writeMapHeader(6, resp3: resp3)
@@ -463,7 +441,7 @@ extension Kernel {
             }
             return
         }
-        guard args.count == 4, let g = groups.group(topic, args.bytes(3)) else {
+        guard args.count == 4, let g = agents.groups.group(topic, args.bytes(3)) else {
             c.pointee.output.tail.writeError("NOGROUP No such consumer group '\(args.count > 3 ? args.string(3) : "")' for key name '\(args.string(2))'")
             return
         }

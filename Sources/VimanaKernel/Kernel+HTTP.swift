@@ -47,7 +47,7 @@ extension Kernel {
         switch path {
         case "/health":
             var agentsJSON = ""
-            for (k, a) in agents.enumerated() {
+            for (k, a) in agents.all.enumerated() {
                 if k > 0 { agentsJSON += "," }
                 agentsJSON += "{" + agentFields(a).map { key, value in
                     let v: String
@@ -162,7 +162,7 @@ extension Kernel {
         metric("vimana_resident_memory_bytes", "gauge", "Resident set size.", Self.residentBytes())
         if !agents.isEmpty {
             // Rendered from agentFields, as AGENTS and /health are.
-            let facts = agents.map { a in (a.id, Dictionary(agentFields(a), uniquingKeysWith: { first, _ in first })) }
+            let facts = agents.all.map { a in (a.id, Dictionary(agentFields(a), uniquingKeysWith: { first, _ in first })) }
             for (field, counter, help) in Self.agentMetrics {
                 let name = "vimana_agent_" + String(field.map { $0 == "-" ? "_" : $0 }) + (counter ? "_total" : "")
                 out += "# HELP \(name) \(help)\n# TYPE \(name) \(counter ? "counter" : "gauge")\n"

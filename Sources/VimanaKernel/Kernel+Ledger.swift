@@ -37,9 +37,6 @@ extension Kernel {
             throw KernelStartError("ledger: \(error)")
         }
         ledger.onConfirmed = { [unowned self] sequence in releaseHeldReplies(upTo: sequence) }
-        ledger.onDurable = { [unowned self] sequence in
-            if !snapshotsAwaitingDurability.isEmpty { noteDurableSnapshot(upTo: sequence) }
-        }
         ledger.onDrained = { [unowned self] in resumeStalled() }
         for problem in report.problems { log.error("ledger problem", ["detail": .string(problem)]) }
         log.info("ledger opened", ["dir": .string(ledger.config.dir), "segments": .int(report.segments),
@@ -80,7 +77,7 @@ extension Kernel {
         for fd in journalHolds {
             guard let info = infos[Int(fd)] else { continue }
             for k in info.heldReplies.indices where info.heldReplies[k].sequence == .max {
-                info.heldReplies[k].sequence = lastJournalSequence
+                info.heldReplies[k].sequence = agents.journal?.lastSequence ?? 0
             }
         }
         journalHolds.removeAll(keepingCapacity: true)

@@ -23,7 +23,7 @@ extension Kernel {
                                      clientID: c.pointee.id, clientName: UnsafeRawBufferPointer(start: nil, count: 0))
             }
             if !blockedReaders.isEmpty { wakeReaders(topic) }
-            if !agents.isEmpty { agentsNotice(topic) }
+            if !agents.isEmpty { agents.notice(topic) }
             // A recorded publish appends an entry: the stream changed.
             if !s.pointee.watches.isEmpty { touchWatched(topic) }
             stallIfBehind(c)

@@ -77,7 +77,7 @@ extension Kernel {
         c.pointee.output.tail.writeBulk(string: record.id.description)
         deliverEntry(args, topic: topic, firstField: i + 1)
         wakeReaders(topic)
-        agentsNotice(topic)
+        agents.notice(topic)
         if !s.pointee.watches.isEmpty { touchWatched(topic) }
         holdReply(c, untilConfirmed: record.sequence, replyStart: replyStart)
         stallIfBehind(c)
@@ -489,7 +489,7 @@ extension Kernel {
         if let last { writeEntry(&b, last) } else { b.writeNull(resp3: resp3) }
     }
 
-    func writeGroupCount(_ b: inout ByteBuffer, _ topic: [UInt8]) { b.writeInteger(groups.groups(of: topic).count) }
+    func writeGroupCount(_ b: inout ByteBuffer, _ topic: [UInt8]) { b.writeInteger(agents.groups.groups(of: topic).count) }
 
     func writeEntry(_ b: inout ByteBuffer, _ e: LedgerRecord) { Self.encodeEntry(&b, e) }
 

@@ -6,7 +6,6 @@ import VimanaEventLoop
 import VimanaLedger
 import VimanaAgents
 import VimanaSupervisor
-import Dispatch
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -42,53 +41,14 @@ public final class Kernel: EventLoopHandler {
     var lastResumeLog: Int64 = -1_000_000_000_000
     /// XREAD and XREADGROUP BLOCK clients, and the topics woken this pass.
     var blockedReaders = BlockedReaders()
-    /// Declared agents, by position in phoenix.yaml, and by id.
-    var agents: [AgentRuntime] = []
-    var agentIndex: [String: Int] = [:]
-    /// Every consumer group (agents' and XGROUP's), journaled in the ledger.
-    let groups = GroupStore()
-    var builtinWorkers: [String: any BuiltinAgent] = [:]
-    /// Sequence of the last consumer-group journal record (an ACK's reply
-    /// waits until it is confirmed).
-    var lastJournalSequence: UInt64 = 0
-    /// Set when the ledger seals a segment: the next pass writes a snapshot
-    /// of every consumer group to the journal.
-    var groupSnapshotDue = false
-    /// The topic `agentsNotice` saw last and the agents with a group on it;
-    /// cleared when an agent's groups change (XGROUP DESTROY).
-    var noticeCache: (topic: [UInt8], agents: [AgentRuntime])?
-    /// The ledger's raw bytes written at the last snapshot: another is
-    /// written once `snapshotInterval` more have been, since a start
-    /// inflates every frame from the latest snapshot to the journal's end.
-    var rawBytesAtSnapshot = 0
-    /// Raw bytes between snapshots: `minRawBytesPerSnapshot`, or
-    /// `snapshotCostFactor` times the last snapshot's estimated size when
-    /// that is more, so that snapshots of a large group state never take
-    /// more than 1/factor of the ledger (nor follow one another at once).
-    /// A start after a crash reads at most about this much.
-    var snapshotInterval = minRawBytesPerSnapshot
-    /// Small enough that a start after a crash, which replays up to this
-    /// much of the ledger, stays well under 100 ms even with small records
-    /// (4 MiB of 70-byte records took 145 ms: docs/PERFORMANCE.md); a
-    /// snapshot of a few groups is a few hundred bytes.
-    static let minRawBytesPerSnapshot = 1 << 20
-    static let snapshotCostFactor = 8
-    /// `lastJournalSequence` after the latest snapshot: the journal has
-    /// changed since when it is greater (a clean stop writes one then).
-    var journalSequenceAtSnapshot: UInt64 = 0
-    /// Snapshots written and not yet durable, oldest first: (begin ID, the
-    /// sequence of the last record). Once one is durable, its ID goes to the
-    /// ledger directory's `groups.snapshot` so the next start finds it at once.
-    /// A list: under `fsync: no` only a seal makes records durable, and by
-    /// then the snapshot written at that seal is the latest one.
-    var snapshotsAwaitingDurability: [(begin: StreamID, sequence: UInt64)] = []
-    /// Distinguishes this run's agent consumers from earlier runs'.
-    let bootID = String(UInt32.random(in: 0x1000_0000...UInt32.max), radix: 36)
+    /// The agents, every consumer group and their journal (VimanaAgents):
+    /// reached only through its API; it reaches the kernel as its `AgentHost`
+    /// (lazy: it holds the kernel, which exists only once `init` is done).
+    lazy var agents = Agents(configs: config.agents, ledger: ledger, host: self)
     /// Starts and restarts agents that declare a `command`.
     var supervisor: Supervisor?
     /// Output pipes of supervised children, watched by the loop.
     var childOutputs: Set<Int32> = []
-    let builtinQueue = DispatchQueue(label: "vimana.builtin-agents", attributes: .concurrent)
     /// The ports actually bound (useful when configured as 0).
     public private(set) var port = 0
     public private(set) var httpPort = -1
@@ -134,7 +94,7 @@ public final class Kernel: EventLoopHandler {
         }
         do throws(KernelStartError) {
             try openLedger()
-            try setUpAgents()
+            agents.setUp()
         } catch {
             ledger?.close()
             closeListeners()
@@ -188,11 +148,9 @@ public final class Kernel: EventLoopHandler {
             syncChildOutputs()
         }
         if let ledger {
-            // The next start replays from here (nothing after it) rather than
-            // from the last periodic snapshot.
-            if lastJournalSequence > journalSequenceAtSnapshot && ledger.writeError == nil { writeGroupSnapshot() }
+            agents.willCloseLedger()
             ledger.close()
-            noteDurableSnapshot(upTo: ledger.durableSequence)
+            agents.journal?.noteDurable(upTo: ledger.durableSequence)
             log.info("ledger closed", ["next_sequence": .int(Int(clamping: ledger.nextSequence)),
                                        "durable_sequence": .int(Int(clamping: ledger.durableSequence))])
         }
@@ -236,11 +194,8 @@ public final class Kernel: EventLoopHandler {
         if let ledger {
             if blockedReaders.hasReady { serveBlockedReaders() }
             if blockedReaders.nextDeadline != 0 { expireBlockedReaders(now: s.pointee.nowNanos) }
-            if !agents.isEmpty { pumpAgents() }
-            if groupSnapshotDue || ledger.stats.rawBytesWritten - rawBytesAtSnapshot >= snapshotInterval {
-                writeGroupSnapshot()
-            }
-            if groups.hasBatchedChanges { groups.flushJournal() }
+            if !agents.isEmpty { agents.pump() }
+            agents.endPass()
             if !journalHolds.isEmpty { resolveJournalHolds() }
             let urgent = replyHeldThisPass
             replyHeldThisPass = false
@@ -286,7 +241,7 @@ public final class Kernel: EventLoopHandler {
         checkSoftLimits()
         expireTimedClients(now: nowNanos)
         ledger?.enforceRetention(nowMicros: Clock.wallMicros())
-        agentsTick()
+        agents.tick()
         if let supervisor, !s.pointee.shuttingDown {
             supervisor.tick(nowNanos: Clock.monotonicNanos())
             syncChildOutputs()
