@@ -5,10 +5,10 @@ import Glibc
 
 /// A raw TCP client: sends bytes, reads bytes, with timeouts. Tests compare
 /// exact reply bytes, so nothing here interprets RESP.
-final class RawClient {
-    let fd: Int32
+package final class RawClient {
+    package let fd: Int32
 
-    init(port: Int, host: String = "127.0.0.1", timeout: TimeInterval = 5) throws {
+    package init(port: Int, host: String = "127.0.0.1", timeout: TimeInterval = 5) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket failed") }
         var addr = sockaddr_in()
@@ -28,14 +28,14 @@ final class RawClient {
 
     deinit { close(fd) }
 
-    func setTimeout(_ seconds: TimeInterval) {
+    package func setTimeout(_ seconds: TimeInterval) {
         var tv = timeval(tv_sec: Int(seconds), tv_usec: Int((seconds - Double(Int(seconds))) * 1_000_000))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     }
 
-    func send(_ text: String) { send(Array(text.utf8)) }
+    package func send(_ text: String) { send(Array(text.utf8)) }
 
-    func send(_ bytes: [UInt8]) {
+    package func send(_ bytes: [UInt8]) {
         var off = 0
         while off < bytes.count {
             let n = bytes[off...].withUnsafeBufferPointer { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -45,14 +45,14 @@ final class RawClient {
     }
 
     /// Encodes a command as a RESP multibulk.
-    static func command(_ args: [String]) -> String {
+    package static func command(_ args: [String]) -> String {
         "*\(args.count)\r\n" + args.map { "$\($0.utf8.count)\r\n\($0)\r\n" }.joined()
     }
 
-    func send(command args: String...) { send(Self.command(args)) }
+    package func send(command args: String...) { send(Self.command(args)) }
 
     /// Reads exactly `count` bytes, or fewer on timeout/EOF.
-    func read(count: Int) -> [UInt8] {
+    package func read(count: Int) -> [UInt8] {
         var out: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 65536)
         while out.count < count {
@@ -64,12 +64,12 @@ final class RawClient {
     }
 
     /// Reads as many bytes as `expected` has and returns them as text.
-    func read(matching expected: String) -> String {
+    package func read(matching expected: String) -> String {
         String(decoding: read(count: expected.utf8.count), as: UTF8.self)
     }
 
     /// Reads whatever arrives until `seconds` of silence or EOF.
-    func readAvailable(quiet seconds: TimeInterval = 0.3) -> String {
+    package func readAvailable(quiet seconds: TimeInterval = 0.3) -> String {
         setTimeout(seconds)
         defer { setTimeout(5) }
         var out: [UInt8] = []
@@ -83,7 +83,7 @@ final class RawClient {
     }
 
     /// True when the server closes the connection (EOF) within `timeout`.
-    func isClosedByPeer(timeout: TimeInterval = 3) -> Bool {
+    package func isClosedByPeer(timeout: TimeInterval = 3) -> Bool {
         setTimeout(0.2)
         defer { setTimeout(5) }
         var buf = [UInt8](repeating: 0, count: 65536)
@@ -98,6 +98,6 @@ final class RawClient {
 }
 
 /// Makes RESP readable in failure messages.
-func visible(_ s: String) -> String {
+package func visible(_ s: String) -> String {
     s.replacingOccurrences(of: "\r\n", with: "⏎")
 }
