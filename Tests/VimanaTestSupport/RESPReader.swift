@@ -40,6 +40,9 @@ package final class RESPReader {
     /// The next value, or nil when none arrives within `timeout` seconds.
     package func next(timeout: Double = 5) -> RESP? {
         let deadline = Date().addingTimeInterval(timeout)
+        // Short receive timeouts of its own, and the client's back after:
+        // a RawClient read that follows must not inherit 50 ms.
+        defer { client.applyTimeout(client.timeout) }
         while true {
             var i = 0
             if let v = parse(&i) {
@@ -47,7 +50,7 @@ package final class RESPReader {
                 return v
             }
             if Date() >= deadline { return nil }
-            client.setTimeout(0.05)
+            client.applyTimeout(0.05)
             var chunk = [UInt8](repeating: 0, count: 65536)
             let n = recv(client.fd, &chunk, chunk.count, 0)
             if n > 0 { buffer += chunk[0..<n] }

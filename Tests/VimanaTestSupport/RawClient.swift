@@ -4,9 +4,12 @@ import Glibc
 #endif
 
 /// A raw TCP client: sends bytes, reads bytes, with timeouts. Tests compare
-/// exact reply bytes, so nothing here interprets RESP.
+/// exact reply bytes: the readers that wait for whole RESP values
+/// (RawClient+Replies.swift) return them as they came.
 package final class RawClient {
     package let fd: Int32
+    /// The receive timeout reads go back to after one of their own.
+    private(set) var timeout: TimeInterval = 5
 
     package init(port: Int, host: String = "127.0.0.1", timeout: TimeInterval = 5) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -29,6 +32,14 @@ package final class RawClient {
     deinit { close(fd) }
 
     package func setTimeout(_ seconds: TimeInterval) {
+        timeout = seconds
+        applyTimeout(seconds)
+    }
+
+    /// Sets SO_RCVTIMEO without changing `timeout` (for a read's own
+    /// deadline). At least 1 ms: a zero timeval would mean wait forever.
+    func applyTimeout(_ requested: TimeInterval) {
+        let seconds = max(requested, 0.001)
         var tv = timeval(tv_sec: Int(seconds), tv_usec: Int((seconds - Double(Int(seconds))) * 1_000_000))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     }
@@ -68,10 +79,13 @@ package final class RawClient {
         String(decoding: read(count: expected.utf8.count), as: UTF8.self)
     }
 
-    /// Reads whatever arrives until `seconds` of silence or EOF.
+    /// Reads whatever arrives until `seconds` of silence or EOF. Only for
+    /// checking that nothing arrives: a loaded machine can be silent for
+    /// longer than `seconds` before a reply, so to read replies use
+    /// `readReplies(_:)` or `readBeforePong()`, which wait for them.
     package func readAvailable(quiet seconds: TimeInterval = 0.3) -> String {
-        setTimeout(seconds)
-        defer { setTimeout(5) }
+        applyTimeout(seconds)
+        defer { applyTimeout(timeout) }
         var out: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -84,8 +98,8 @@ package final class RawClient {
 
     /// True when the server closes the connection (EOF) within `timeout`.
     package func isClosedByPeer(timeout: TimeInterval = 3) -> Bool {
-        setTimeout(0.2)
-        defer { setTimeout(5) }
+        applyTimeout(0.2)
+        defer { applyTimeout(timeout) }
         var buf = [UInt8](repeating: 0, count: 65536)
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {

@@ -57,7 +57,7 @@ package final class ServerProcess: @unchecked Sendable {
             self.lock.unlock()
         }
         try process.run()
-        let deadline = Date().addingTimeInterval(10)
+        let deadline = Date().addingTimeInterval(Self.startTimeout)
         while Date() < deadline {
             if let line = logLines.first(where: { $0.contains("\"event\":\"listening\"") }),
                let p = Self.field(line, "port"), let h = Self.field(line, "http_port") {
@@ -98,6 +98,11 @@ package final class ServerProcess: @unchecked Sendable {
         while process.isRunning && Date() < deadline { usleep(10_000) }
         return process.isRunning ? nil : process.terminationStatus
     }
+
+    /// How long a start may take before the test fails. Generous: only a
+    /// server that never starts waits it out, and a debug build replaying a
+    /// large ledger on a machine with a load of 15 took 18 s.
+    package static let startTimeout: TimeInterval = 60
 
     package func stop() {
         if process.isRunning {

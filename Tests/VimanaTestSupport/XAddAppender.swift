@@ -108,7 +108,7 @@ package final class XAddAppender: @unchecked Sendable {
 package func infoField(_ server: ServerProcess, _ name: String, section: String = "ledger") -> String? {
     guard let c = try? RawClient(port: server.port) else { return nil }
     c.send("INFO \(section)\r\n")
-    let text = c.readAvailable(quiet: 0.1)
+    let text = c.readReplies()
     guard let line = text.split(separator: "\r\n").first(where: { $0.hasPrefix(name + ":") }) else { return nil }
     return String(line.dropFirst(name.count + 1))
 }

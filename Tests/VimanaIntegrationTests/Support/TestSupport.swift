@@ -14,7 +14,7 @@ func expectNothingPending(_ server: ServerProcess, topic: String, group: String)
     var pending = ""
     while Date() < deadline {
         q.send("XPENDING \(topic) \(group)\r\n")
-        pending = q.readAvailable(quiet: 0.2)
+        pending = q.readReplies()
         if pending.hasPrefix("*4\r\n:0\r\n") { break }
     }
     #expect(pending.hasPrefix("*4\r\n:0\r\n"), "pending: \(visible(pending))")
