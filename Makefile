@@ -4,6 +4,9 @@
 #               the Python ledger reader's), then a short bounded run of the
 #               fuzzer against the debug build
 # And:
+#   make coverage   every Swift test against an instrumented build of its own
+#                   (.build/coverage), then line coverage of Sources/ counting the
+#                   servers and CLI commands the tests started (tools/coverage.sh)
 #   make fuzz       the grammar-aware fuzzer (tools/fuzz) against the release build
 #                   for FUZZ_SECONDS; FUZZ_SEED=N repeats a run's choices
 #   make install    build (release) and copy the binary to $(DESTDIR)$(PREFIX)/bin/vimana
@@ -18,8 +21,11 @@ FUZZ_SECONDS ?= 300
 FUZZ_SMOKE_SECONDS ?= 20
 FUZZ_SEED ?=
 FUZZ_FLAGS = $(if $(FUZZ_SEED),--seed $(FUZZ_SEED))
+# Its own scratch path, so the instrumented build never replaces the debug one.
+COVERAGE_BUILD ?= .build/coverage
+COVERAGE_PROFILES = $(CURDIR)/$(COVERAGE_BUILD)/profiles
 
-.PHONY: run test build release install uninstall fuzz clean
+.PHONY: run test coverage build release install uninstall fuzz clean
 
 run:
 	tools/install-deps.sh build
@@ -32,6 +38,18 @@ test:
 	$(SWIFT) test --skip-build
 	python3 -m unittest tools/ledger/test_vimana_ledger.py
 	python3 tools/fuzz/fuzz.py --binary .build/debug/vimana --seconds $(FUZZ_SMOKE_SECONDS) --shrink-seconds 30 $(FUZZ_FLAGS)
+
+# Counters live in the profile file from the start (LLVM's continuous mode,
+# %c; on ELF it needs runtime counter relocation), so a server a test kills
+# with SIGKILL, or a test stops that way at its end, still counts; %m merges
+# the processes of one binary into one file.
+coverage:
+	tools/install-deps.sh test
+	$(SWIFT) build --build-tests --enable-code-coverage --scratch-path $(COVERAGE_BUILD) \
+		-Xswiftc -Xllvm -Xswiftc -runtime-counter-relocation
+	rm -rf $(COVERAGE_PROFILES) && mkdir -p $(COVERAGE_PROFILES)
+	LLVM_PROFILE_FILE='$(COVERAGE_PROFILES)/%c%m.profraw' $(SWIFT) test --skip-build --scratch-path $(COVERAGE_BUILD)
+	tools/coverage.sh $(COVERAGE_BUILD)/debug $(COVERAGE_PROFILES)
 
 fuzz: release
 	python3 tools/fuzz/fuzz.py --binary $(RELEASE_BIN) --seconds $(FUZZ_SECONDS) $(FUZZ_FLAGS)

@@ -20,6 +20,11 @@
 //   CLinuxShim         →
 //   CYAML              →
 //   CZlib              →
+//   VimanaTestSupport  →
+//
+// VimanaTestSupport (Tests/VimanaTestSupport) is for test targets only: the
+// real server and redis-server on free ports, a raw RESP client, reply readers
+// that wait for whole replies, a loopback listener.
 //
 // No package dependencies: only the toolchain, libyaml and zlib (the C
 // targets are system libraries: the shim's header, libyaml, zlib).
@@ -89,8 +94,10 @@ let package = Package(
         .testTarget(name: "VimanaKernelTests", dependencies: ["VimanaKernel", "VimanaRESP", "VimanaLedger"]),
         .testTarget(name: "VimanaEventLoopTests", dependencies: ["VimanaEventLoop", "VimanaCore"]),
         .testTarget(name: "VimanaConfigTests", dependencies: ["VimanaConfigLoader", "VimanaConfig", "VimanaCore"]),
-        .testTarget(name: "VimanaIntegrationTests", dependencies: ["VimanaCore"]),
-        .testTarget(name: "VimanaClientTests", dependencies: ["VimanaClient", "VimanaRESP"]),
+        // Test-only library, used by the test targets that talk to a server or play one.
+        .target(name: "VimanaTestSupport", path: "Tests/VimanaTestSupport"),
+        .testTarget(name: "VimanaIntegrationTests", dependencies: ["VimanaCore", "VimanaTestSupport"]),
+        .testTarget(name: "VimanaClientTests", dependencies: ["VimanaClient", "VimanaRESP", "VimanaTestSupport"]),
         .testTarget(name: "VimanaSupervisorTests", dependencies: ["VimanaSupervisor", "VimanaConfig", "VimanaCore"]),
     ],
     swiftLanguageModes: [.v6]

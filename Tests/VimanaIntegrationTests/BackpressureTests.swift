@@ -36,7 +36,7 @@ import Testing
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
             bystander.send("INFO ledger\r\n")
-            let info = bystander.readAvailable(quiet: 0.05)
+            let info = bystander.readReplies()
             if info.contains("ledger_stalls:") && !info.contains("ledger_stalls:0\r\n") { stalledSeen = true; break }
         }
         #expect(stalledSeen, "the writer never fell behind the 1 MiB limit")

@@ -30,7 +30,7 @@ import Glibc
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline {
             probe.send("PUBSUB NUMPAT\r\nPUBSUB NUMSUB plain\r\n")
-            if probe.readAvailable(quiet: 0.1).hasPrefix(":1\r\n*2\r\n$5\r\nplain\r\n:1") { break }
+            if probe.readReplies(2).hasPrefix(":1\r\n*2\r\n$5\r\nplain\r\n:1") { break }
         }
         let pub1 = try runVimana(["pub", "--port", String(server.port), "tasks.civic", "hello world"])
         #expect(pub1.status == 0)
@@ -199,7 +199,7 @@ import Glibc
             // The warning would be written right after `listening`, which ServerProcess waited for.
             let c = try RawClient(port: server.port)
             c.send("PING\r\n")
-            _ = c.readAvailable(quiet: 0.1)
+            _ = c.readReplies()
             #expect(!server.log.contains("listening beyond loopback"), "log:\n\(server.log)")
         }
     }

@@ -41,7 +41,7 @@ import Testing
             + "-ERR Syntax error in HELLO option 'SETNAME'\r\n"
             + "*14\r\n"
         #expect(c.read(matching: rest) == rest)
-        _ = c.readAvailable()
+        _ = c.readReplies(14)  // the map's 7 pairs, as an array
         c.send("CLIENT GETNAME\r\n")
         #expect(c.read(matching: "$8\r\nworker-1\r\n") == "$8\r\nworker-1\r\n")
     }
@@ -77,7 +77,7 @@ import Testing
             + "-ERR wrong number of arguments for 'client|setname' command\r\n:0\r\n"
         #expect(c.read(matching: expected) == expected)
         c.send("CLIENT LIST\r\n")
-        let list = c.readAvailable()
+        let list = c.readReplies()
         #expect(list.contains(" name=me "))
         #expect(list.contains(" cmd=client|list "))
         #expect(list.contains("lib-name=redis-py"))
@@ -87,7 +87,7 @@ import Testing
         let server = try ServerProcess()
         let victim = try RawClient(port: server.port)
         victim.send("CLIENT ID\r\n")
-        let line = victim.readAvailable()
+        let line = victim.readReplies()
         let id = String(line.dropFirst().prefix { $0.isNumber })
         let killer = try RawClient(port: server.port)
         killer.send("CLIENT KILL ID \(id)\r\n")
@@ -111,7 +111,7 @@ import Testing
             + "*2\r\n$10\r\nmaxclients\r\n$5\r\n10000\r\n*0\r\n"
         #expect(c.read(matching: expected) == expected)
         c.send("CONFIG SET save x\r\n")
-        #expect(c.readAvailable().hasPrefix("-ERR CONFIG SET is not supported"))
+        #expect(c.readReplies().hasPrefix("-ERR CONFIG SET is not supported"))
     }
 
     @Test func commandCountInfoAndDocs() throws {
@@ -133,13 +133,13 @@ import Testing
         let server = try ServerProcess()
         let c = try RawClient(port: server.port)
         c.send("INFO\r\n")
-        let text = c.readAvailable()
+        let text = c.readReplies()
         for section in ["# Server", "# Clients", "# Memory", "# Stats", "# Pubsub"] {
             #expect(text.contains("\r\n\(section)\r\n") || text.contains("\n\(section)\r\n") || text.contains("\(section)\r\n"))
         }
         #expect(text.contains("tcp_port:\(server.port)\r\n"))
         c.send("INFO pubsub\r\n")
-        let pubsub = c.readAvailable()
+        let pubsub = c.readReplies()
         #expect(pubsub.contains("# Pubsub\r\n"))
         #expect(!pubsub.contains("# Server"))
     }

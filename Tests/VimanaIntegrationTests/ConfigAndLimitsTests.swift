@@ -108,7 +108,7 @@ import Testing
         _ = slow.read(count: "*3\r\n$9\r\nsubscribe\r\n$8\r\nfirehose\r\n:1\r\n".utf8.count)
         let fast = try RawClient(port: server.port)
         fast.send("SUBSCRIBE firehose\r\n")
-        _ = fast.readAvailable()
+        _ = fast.readReplies()
         let publisher = try RawClient(port: server.port)
         let payload = String(repeating: "p", count: 1000)
         let batch = String(repeating: RawClient.command(["PUBLISH", "firehose", payload]), count: 100)
@@ -118,7 +118,7 @@ import Testing
         while !server.log.contains("slow subscriber disconnected") && batches < 2000 {
             publisher.send(batch)
             _ = publisher.read(count: 100 * 4)  // ":2\r\n" or ":1\r\n" per publish
-            _ = fast.readAvailable(quiet: 0.001)
+            _ = fast.readReplies(100)  // the batch's 100 messages
             batches += 1
         }
         #expect(server.waitForLog("slow subscriber disconnected"))
@@ -136,7 +136,7 @@ extension RawClient {
     static func httpGet(port: Int, path: String) -> String {
         guard let c = try? RawClient(port: port) else { return "" }
         c.send("GET \(path) HTTP/1.1\r\n\r\n")
-        return c.readAvailable(quiet: 1)
+        return c.readToEnd()
     }
 }
 
@@ -163,7 +163,7 @@ extension RawClient {
         let c = try RawClient(port: server.port)
         c.send("HELLO 3 AUTH default s3cret\r\n")
         #expect(c.read(count: 4) == Array("%7\r\n".utf8))
-        _ = c.readAvailable()
+        _ = c.readReplies(14)  // the map's 7 pairs
         c.send("PING\r\n")
         #expect(c.read(matching: "+PONG\r\n") == "+PONG\r\n")
     }

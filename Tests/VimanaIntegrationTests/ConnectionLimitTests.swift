@@ -14,7 +14,7 @@ import Glibc
     func httpGet(_ server: ServerProcess, _ path: String) -> String {
         guard let c = try? RawClient(port: server.httpPort, timeout: 2) else { return "" }
         c.send("GET \(path) HTTP/1.1\r\nHost: x\r\n\r\n")
-        return c.readAvailable(quiet: 0.5)
+        return c.readToEnd(timeout: 2)
     }
 
     @Test func idleHTTPConnectionsAtTheCapDoNotLockOutHealth() throws {
@@ -141,7 +141,7 @@ import Glibc
         // A client closing frees a descriptor: the queued connections are served.
         // (Asked on `first`: a new connection would wait in the queue too.)
         first.send("INFO clients\r\nINFO stats\r\n")
-        let info = first.readAvailable(quiet: 0.3)
+        let info = first.readReplies(2)
         func field(_ name: String) -> Int? {
             info.split(separator: "\r\n").first { $0.hasPrefix(name + ":") }.flatMap { Int($0.dropFirst(name.count + 1)) }
         }
@@ -188,7 +188,7 @@ import Glibc
         for port in [server.port, redis.port] {
             let setup = try RawClient(port: port)
             setup.send("XADD s 1-1 f v\r\n")
-            _ = setup.readAvailable(quiet: 0.1)
+            _ = setup.readReplies()
             let reader = try RawClient(port: port)
             reader.send("XREAD BLOCK 0 STREAMS s $\r\n")
             let readerGroup = try RawClient(port: port)
@@ -197,11 +197,11 @@ import Glibc
             var clients = ""
             #expect(waitFor(10) {
                 q.send("INFO clients\r\n")
-                clients = q.readAvailable(quiet: 0.1)
+                clients = q.readReplies()
                 return clients.contains("\r\nblocked_clients:2\r\n")
             }, "port \(port == redis.port ? "redis" : "vimana"): \(visible(clients))")
             q.send(RawClient.command(["CLIENT", "LIST"]))
-            let list = q.readAvailable(quiet: 0.2)
+            let list = q.readReplies()
             let lines = list.split(separator: "\n")
             let blocked = lines.filter { $0.contains(" cmd=xread ") || $0.contains(" cmd=xreadgroup ") }
             #expect(blocked.count == 2 && blocked.allSatisfy { $0.contains(" flags=b ") && $0.contains(" qbuf=0 ") },

@@ -55,7 +55,7 @@ import Testing
         let expected = "$3\r\n1-1\r\n+PONG\r\n$3\r\n1-2\r\n$1\r\nx\r\n:2\r\n"
         #expect(c.read(matching: expected) == expected)
         c.send("INFO ledger\r\n")
-        let info = c.readAvailable()
+        let info = c.readReplies()
         #expect(info.contains("ledger_durable_sequence:3\r\n"))
     }
 }

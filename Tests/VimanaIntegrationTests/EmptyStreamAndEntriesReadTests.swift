@@ -13,7 +13,11 @@ import Testing
         c.send(script + "PING\r\n")
         var out = ""
         let deadline = Date().addingTimeInterval(20)
-        while !out.hasSuffix("+PONG\r\n") && Date() < deadline { out += c.readAvailable(quiet: 0.05) }
+        while !out.hasSuffix("+PONG\r\n") && Date() < deadline {
+            let reply = c.readReplies(timeout: deadline.timeIntervalSinceNow)
+            if reply.isEmpty { break }
+            out += reply
+        }
         return out
     }
 

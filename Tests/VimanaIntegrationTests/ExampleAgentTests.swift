@@ -61,7 +61,9 @@ import Glibc
             #expect(message?.strings == ["message", "results.ex", want], "log:\n\(server.log.suffix(3000))")
         }
         try expectNothingPending(server, topic: "tasks.ex", group: "ex")
-        #expect(server.log.contains(#""line":"task tasks.ex "#), "the agent's stdout is not in the kernel's log")
+        // The agent prints before it acknowledges, but the kernel logs its
+        // output from another thread: wait for the line.
+        #expect(server.waitForLog(#""line":"task tasks.ex "#), "the agent's stdout is not in the kernel's log")
 
         // Killed: the kernel starts it again and it carries on.
         let started = server.logLines.filter { $0.contains("\"agent started\"") && $0.contains("\"agent\":\"ex\"") }

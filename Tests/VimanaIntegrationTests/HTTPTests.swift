@@ -6,7 +6,7 @@ import Testing
     func get(_ port: Int, _ request: String) throws -> String {
         let c = try RawClient(port: port)
         c.send(request)
-        return c.readAvailable(quiet: 1)
+        return c.readToEnd()
     }
 
     @Test func healthAndReadyAnswerJSON() throws {
@@ -24,10 +24,10 @@ import Testing
         let server = try ServerProcess()
         let sub = try RawClient(port: server.port)
         sub.send("SUBSCRIBE m\r\n")
-        _ = sub.readAvailable()
+        _ = sub.readReplies()
         let pub = try RawClient(port: server.port)
         pub.send("PUBLISH m 1\r\nPUBLISH m 2\r\nPUBLISH none 3\r\nPING\r\n")
-        _ = pub.readAvailable()
+        _ = pub.readReplies(4)
         let metrics = try get(server.httpPort, "GET /metrics HTTP/1.1\r\n\r\n")
         #expect(metrics.hasPrefix("HTTP/1.1 200 OK\r\n"))
         #expect(metrics.contains("\nvimana_connections 2\n"))

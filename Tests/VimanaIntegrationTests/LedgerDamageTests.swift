@@ -222,7 +222,7 @@ import Glibc
                                 + "data checksum mismatch; 1 damaged stretch, sequence 11 cannot be read (run vimana ledger verify)\"]"), "\(health)")
         #expect(RawClient.httpGet(port: server.httpPort, path: "/ready").hasPrefix("HTTP/1.1 200 OK"))
         c.send("INFO ledger\r\n")
-        let info2 = c.readAvailable(quiet: 0.3)
+        let info2 = c.readReplies()
         #expect(info2.contains("ledger_status:degraded\r\n") && info2.contains("ledger_damaged_segments:1\r\n")
                 && info2.contains("ledger_unreadable_records:1\r\n"), "\(visible(info2))")
         #expect(server.terminate() == 0)

@@ -58,7 +58,7 @@ import Testing
         // Still blocked, and woken by the next entry as any reader.
         let w = try RawClient(port: server.port)
         w.send("XADD t 99999999999999-1 f v\r\n")
-        let reply = blocked.readAvailable()
+        let reply = blocked.readReplies()
         #expect(reply.contains("99999999999999-1"), "\(visible(reply))")
     }
 

@@ -46,7 +46,7 @@ import Testing
         let server = try ServerProcess()
         let sub = try RawClient(port: server.port)
         sub.send("HELLO 3\r\n")
-        _ = sub.readAvailable()
+        _ = sub.readReplies()
         sub.send("SUBSCRIBE a\r\nPSUBSCRIBE a*\r\nECHO x\r\nPING\r\n")
         let expected = ">3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n>3\r\n$10\r\npsubscribe\r\n$2\r\na*\r\n:2\r\n$1\r\nx\r\n+PONG\r\n"
         #expect(sub.read(matching: expected) == expected)
@@ -78,10 +78,10 @@ import Testing
         let server = try ServerProcess()
         let a = try RawClient(port: server.port)
         a.send("SUBSCRIBE tasks.civic tasks.herald\r\nPSUBSCRIBE x* y*\r\n")
-        _ = a.readAvailable()
+        _ = a.readReplies(4)
         let b = try RawClient(port: server.port)
         b.send("SUBSCRIBE tasks.civic\r\nPSUBSCRIBE x*\r\n")
-        _ = b.readAvailable()
+        _ = b.readReplies(2)
         let c = try RawClient(port: server.port)
         c.send("PUBSUB NUMSUB tasks.civic tasks.herald none\r\nPUBSUB NUMPAT\r\nPUBSUB CHANNELS *herald\r\n")
         let expected = "*6\r\n$11\r\ntasks.civic\r\n:2\r\n$12\r\ntasks.herald\r\n:1\r\n$4\r\nnone\r\n:0\r\n:2\r\n*1\r\n$12\r\ntasks.herald\r\n"
@@ -94,9 +94,9 @@ import Testing
         var subs: [RawClient] = []
         for i in 0..<3 {
             let s = try RawClient(port: server.port)
-            if i == 1 { s.send("HELLO 3\r\n"); _ = s.readAvailable() }
+            if i == 1 { s.send("HELLO 3\r\n"); _ = s.readReplies() }
             s.send("SUBSCRIBE big\r\n")
-            _ = s.readAvailable()
+            _ = s.readReplies()
             subs.append(s)
         }
         let pub = try RawClient(port: server.port)

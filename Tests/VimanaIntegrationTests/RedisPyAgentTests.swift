@@ -42,7 +42,7 @@ import Glibc
         // A Redis-client agent counts as a live instance, with its deliveries and acks.
         let q = try RawClient(port: server.port)
         q.send("AGENTS\r\n")
-        let agents = q.readAvailable()
+        let agents = q.readReplies()
         #expect(agents.contains("$6\r\nstatus\r\n$7\r\nrunning\r\n$9\r\ninstances\r\n:1\r\n"), "\(visible(agents))")
         #expect(agents.contains("$9\r\ndelivered\r\n:1\r\n$12\r\nacknowledged\r\n:1\r\n"), "\(visible(agents))")
 

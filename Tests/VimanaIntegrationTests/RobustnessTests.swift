@@ -53,7 +53,7 @@ import Testing
         let server = try ServerProcess(logLevel: "info")
         let c = try RawClient(port: server.port)
         c.send("SUBSCRIBE a\r\n")
-        _ = c.readAvailable()
+        _ = c.readReplies()
         let started = Date()
         let status = server.terminate(signal: SIGTERM, timeout: 5)
         #expect(status == 0)

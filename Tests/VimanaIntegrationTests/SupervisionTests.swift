@@ -24,7 +24,7 @@ import Testing
         while Date() < deadline {
             let c = try RawClient(port: server.port)
             c.send("AGENTS\r\n")
-            status = c.readAvailable(quiet: 0.2)
+            status = c.readReplies()
             if status.contains("$6\r\nstatus\r\n$6\r\nfailed\r\n") { break }
             usleep(200_000)
         }

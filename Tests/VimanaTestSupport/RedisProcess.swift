@@ -5,15 +5,15 @@ import Glibc
 
 /// A real redis-server on a free loopback port, for byte-for-byte parity
 /// tests. Snapshots and AOF off, as in the benchmarks.
-final class RedisProcess {
-    let process = Process()
-    let port: Int
+package final class RedisProcess {
+    package let process = Process()
+    package let port: Int
 
-    static var binary: String? {
+    package static var binary: String? {
         ["/usr/bin/redis-server", "/usr/local/bin/redis-server"].first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
-    init() throws {
+    package init() throws {
         guard let binary = Self.binary else {
             throw TestFailure("redis-server is not installed: run `make test` (it installs redis-server) or apt-get install redis-server")
         }
@@ -38,7 +38,7 @@ final class RedisProcess {
 
     deinit { stop() }
 
-    func stop() {
+    package func stop() {
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
@@ -47,7 +47,7 @@ final class RedisProcess {
 }
 
 /// A port that was free a moment ago (bind to 0, read it, close).
-func freePort() throws -> Int {
+package func freePort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var addr = sockaddr_in()

@@ -9,24 +9,24 @@ import Glibc
 /// building values or parsing a reply again from its start as more bytes
 /// arrive (`RESPReader` does both, fine for small replies). Pointer code,
 /// so that it keeps up with the server in a debug build.
-final class ReplyStream {
+package final class ReplyStream {
     private var client: RawClient?
     private var base: UnsafeMutablePointer<UInt8>
     private var capacity = 1 << 20
     private var start = 0
     private var end = 0
 
-    init(port: Int) throws {
+    package init(port: Int) throws {
         client = try RawClient(port: port)
         base = .allocate(capacity: capacity)
     }
 
     deinit { base.deallocate() }
 
-    func send(_ text: String) { client?.send(text) }
-    func send(_ bytes: [UInt8]) { client?.send(bytes) }
+    package func send(_ text: String) { client?.send(text) }
+    package func send(_ bytes: [UInt8]) { client?.send(bytes) }
 
-    func close() { client = nil }
+    package func close() { client = nil }
 
     /// Reads more bytes; false on EOF or when `deadline` passes.
     private func fill(until deadline: Date) -> Bool {
@@ -68,7 +68,7 @@ final class ReplyStream {
     }
 
     /// The next line without its CRLF, or nil on timeout.
-    func line(timeout: Double = 30) -> String? {
+    package func line(timeout: Double = 30) -> String? {
         let deadline = Date().addingTimeInterval(timeout)
         while true {
             if let lf = lineEnd() {
@@ -81,7 +81,7 @@ final class ReplyStream {
     }
 
     /// The next `n` lines (fewer on timeout).
-    func lines(_ n: Int, timeout: Double = 30) -> [String] {
+    package func lines(_ n: Int, timeout: Double = 30) -> [String] {
         var out: [String] = []
         for _ in 0..<n {
             guard let l = line(timeout: timeout) else { break }
@@ -91,7 +91,7 @@ final class ReplyStream {
     }
 
     /// Exactly `count` bytes as text (fewer on timeout).
-    func read(bytes count: Int, timeout: Double = 30) -> String {
+    package func read(bytes count: Int, timeout: Double = 30) -> String {
         let deadline = Date().addingTimeInterval(timeout)
         while end - start < count {
             guard fill(until: deadline) else { break }
@@ -103,7 +103,7 @@ final class ReplyStream {
     }
 
     /// Drops `count` bytes; false when they do not all arrive in time.
-    func skip(bytes count: Int, timeout: Double = 30) -> Bool {
+    package func skip(bytes count: Int, timeout: Double = 30) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         var left = count
         while true {
@@ -116,7 +116,7 @@ final class ReplyStream {
     }
 
     /// A bulk string reply's text; nil for anything else or on timeout.
-    func bulk(timeout: Double = 30) -> String? {
+    package func bulk(timeout: Double = 30) -> String? {
         guard let head = line(timeout: timeout), head.hasPrefix("$"), let n = Int(head.dropFirst()), n >= 0 else { return nil }
         let s = read(bytes: n, timeout: timeout)
         guard skip(bytes: 2, timeout: timeout), s.utf8.count == n else { return nil }
@@ -125,7 +125,7 @@ final class ReplyStream {
 
     /// Skips `n` whole values (aggregates with everything in them); false
     /// on timeout or on a malformed reply.
-    func skip(replies n: Int, timeout: Double = 30) -> Bool {
+    package func skip(replies n: Int, timeout: Double = 30) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         var left = n
         while left > 0 {
@@ -160,17 +160,19 @@ final class ReplyStream {
 }
 
 /// Builds RESP commands as bytes for tests that send hundreds of thousands.
-struct CommandBytes {
-    private(set) var bytes: [UInt8] = []
+package struct CommandBytes {
+    package private(set) var bytes: [UInt8] = []
+
+    package init() {}
 
     /// A multibulk header for `count` arguments.
-    mutating func header(_ count: Int) {
+    package mutating func header(_ count: Int) {
         bytes.append(42)
         number(count)
         bytes += [13, 10]
     }
 
-    mutating func argument(_ text: String) {
+    package mutating func argument(_ text: String) {
         bytes.append(36)
         number(text.utf8.count)
         bytes += [13, 10]
@@ -179,7 +181,7 @@ struct CommandBytes {
     }
 
     /// An argument `prefix` followed by the decimal `n` (no interpolation).
-    mutating func argument(_ prefix: String, _ n: Int, suffix: String = "") {
+    package mutating func argument(_ prefix: String, _ n: Int, suffix: String = "") {
         bytes.append(36)
         number(prefix.utf8.count + Self.digits(n) + suffix.utf8.count)
         bytes += [13, 10]
@@ -201,7 +203,7 @@ struct CommandBytes {
     }
 
     /// Decimal digits of `n` (≥ 0).
-    static func digits(_ n: Int) -> Int {
+    package static func digits(_ n: Int) -> Int {
         var d = 1, v = n
         while v >= 10 { v /= 10; d += 1 }
         return d

@@ -7,37 +7,37 @@ import Glibc
 /// Keeps `window` XADDs in flight on one connection and sorts the replies:
 /// the IDs the server acknowledged, in order, and the error replies. For the
 /// durability tests: every acknowledged ID must be readable after a restart.
-final class XAddAppender: @unchecked Sendable {
-    let client: RawClient
-    let topic: String
+package final class XAddAppender: @unchecked Sendable {
+    package let client: RawClient
+    package let topic: String
     /// Bytes of random hex per entry (0: a 100-byte pad of `x`): hex of
     /// random bytes compresses only about 2:1, so it fills a disk.
-    let valueBytes: Int
-    let acked = Mutex<[String]>([])
-    let errors = Mutex<[String]>([])
+    package let valueBytes: Int
+    package let acked = Mutex<[String]>([])
+    package let errors = Mutex<[String]>([])
     /// Stop sending; `run` returns once every reply is in (or the connection ends).
-    let stop = Atomic<Bool>(false)
+    package let stop = Atomic<Bool>(false)
     /// Set when `run` has returned: nothing is appended to `acked` after.
-    let finished = Atomic<Bool>(false)
-    static let window = 16
+    package let finished = Atomic<Bool>(false)
+    package static let window = 16
 
-    init(port: Int, topic: String, valueBytes: Int = 0) throws {
+    package init(port: Int, topic: String, valueBytes: Int = 0) throws {
         client = try RawClient(port: port, timeout: 0.2)
         self.topic = topic
         self.valueBytes = valueBytes
     }
 
-    var ackedCount: Int { acked.withLock { $0.count } }
-    var errorCount: Int { errors.withLock { $0.count } }
+    package var ackedCount: Int { acked.withLock { $0.count } }
+    package var errorCount: Int { errors.withLock { $0.count } }
 
-    func start() {
+    package func start() {
         let thread = Thread { self.run() }
         thread.start()
     }
 
     /// Waits (up to `timeout` s) for `run` to return after `stop`.
     @discardableResult
-    func finish(timeout: TimeInterval = 10) -> Bool {
+    package func finish(timeout: TimeInterval = 10) -> Bool {
         stop.store(true, ordering: .relaxed)
         let deadline = Date().addingTimeInterval(timeout)
         while !finished.load(ordering: .acquiring) && Date() < deadline { usleep(10_000) }
@@ -64,7 +64,7 @@ final class XAddAppender: @unchecked Sendable {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    func run() {
+    package func run() {
         defer { finished.store(true, ordering: .releasing) }
         var pending = 0
         var buffer: [UInt8] = []
@@ -105,16 +105,16 @@ final class XAddAppender: @unchecked Sendable {
 }
 
 /// One INFO field of a running server, or nil.
-func infoField(_ server: ServerProcess, _ name: String, section: String = "ledger") -> String? {
+package func infoField(_ server: ServerProcess, _ name: String, section: String = "ledger") -> String? {
     guard let c = try? RawClient(port: server.port) else { return nil }
     c.send("INFO \(section)\r\n")
-    let text = c.readAvailable(quiet: 0.1)
+    let text = c.readReplies()
     guard let line = text.split(separator: "\r\n").first(where: { $0.hasPrefix(name + ":") }) else { return nil }
     return String(line.dropFirst(name.count + 1))
 }
 
 /// Waits up to `timeout` s for `condition`; true when it held.
-func waitFor(_ timeout: TimeInterval, _ condition: () -> Bool) -> Bool {
+package func waitFor(_ timeout: TimeInterval, _ condition: () -> Bool) -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
         if condition() { return true }
@@ -128,7 +128,7 @@ func waitFor(_ timeout: TimeInterval, _ condition: () -> Bool) -> Bool {
 /// an amount of work rather than of time (a disk filled by appends): a
 /// loaded machine makes them later, not impossible, while a server that
 /// stops answering still ends the wait.
-func waitWhileAdvancing(stall: TimeInterval, progress: () -> Int, _ condition: () -> Bool) -> Bool {
+package func waitWhileAdvancing(stall: TimeInterval, progress: () -> Int, _ condition: () -> Bool) -> Bool {
     var last = progress()
     var movedAt = Date()
     while !condition() {
@@ -145,7 +145,7 @@ func waitWhileAdvancing(stall: TimeInterval, progress: () -> Int, _ condition: (
 }
 
 /// Every entry ID of `topic`, read with XRANGE in pages.
-func streamIDs(_ server: ServerProcess, _ topic: String) throws -> [String] {
+package func streamIDs(_ server: ServerProcess, _ topic: String) throws -> [String] {
     let c = try RawClient(port: server.port)
     let reader = RESPReader(c)
     var ids: [String] = []

@@ -4,11 +4,14 @@ import Glibc
 #endif
 
 /// A raw TCP client: sends bytes, reads bytes, with timeouts. Tests compare
-/// exact reply bytes, so nothing here interprets RESP.
-final class RawClient {
-    let fd: Int32
+/// exact reply bytes: the readers that wait for whole RESP values
+/// (RawClient+Replies.swift) return them as they came.
+package final class RawClient {
+    package let fd: Int32
+    /// The receive timeout reads go back to after one of their own.
+    private(set) var timeout: TimeInterval = 5
 
-    init(port: Int, host: String = "127.0.0.1", timeout: TimeInterval = 5) throws {
+    package init(port: Int, host: String = "127.0.0.1", timeout: TimeInterval = 5) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket failed") }
         var addr = sockaddr_in()
@@ -28,14 +31,22 @@ final class RawClient {
 
     deinit { close(fd) }
 
-    func setTimeout(_ seconds: TimeInterval) {
+    package func setTimeout(_ seconds: TimeInterval) {
+        timeout = seconds
+        applyTimeout(seconds)
+    }
+
+    /// Sets SO_RCVTIMEO without changing `timeout` (for a read's own
+    /// deadline). At least 1 ms: a zero timeval would mean wait forever.
+    func applyTimeout(_ requested: TimeInterval) {
+        let seconds = max(requested, 0.001)
         var tv = timeval(tv_sec: Int(seconds), tv_usec: Int((seconds - Double(Int(seconds))) * 1_000_000))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     }
 
-    func send(_ text: String) { send(Array(text.utf8)) }
+    package func send(_ text: String) { send(Array(text.utf8)) }
 
-    func send(_ bytes: [UInt8]) {
+    package func send(_ bytes: [UInt8]) {
         var off = 0
         while off < bytes.count {
             let n = bytes[off...].withUnsafeBufferPointer { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -45,14 +56,14 @@ final class RawClient {
     }
 
     /// Encodes a command as a RESP multibulk.
-    static func command(_ args: [String]) -> String {
+    package static func command(_ args: [String]) -> String {
         "*\(args.count)\r\n" + args.map { "$\($0.utf8.count)\r\n\($0)\r\n" }.joined()
     }
 
-    func send(command args: String...) { send(Self.command(args)) }
+    package func send(command args: String...) { send(Self.command(args)) }
 
     /// Reads exactly `count` bytes, or fewer on timeout/EOF.
-    func read(count: Int) -> [UInt8] {
+    package func read(count: Int) -> [UInt8] {
         var out: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 65536)
         while out.count < count {
@@ -64,14 +75,17 @@ final class RawClient {
     }
 
     /// Reads as many bytes as `expected` has and returns them as text.
-    func read(matching expected: String) -> String {
+    package func read(matching expected: String) -> String {
         String(decoding: read(count: expected.utf8.count), as: UTF8.self)
     }
 
-    /// Reads whatever arrives until `seconds` of silence or EOF.
-    func readAvailable(quiet seconds: TimeInterval = 0.3) -> String {
-        setTimeout(seconds)
-        defer { setTimeout(5) }
+    /// Reads whatever arrives until `seconds` of silence or EOF. Only for
+    /// checking that nothing arrives: a loaded machine can be silent for
+    /// longer than `seconds` before a reply, so to read replies use
+    /// `readReplies(_:)` or `readBeforePong()`, which wait for them.
+    package func readAvailable(quiet seconds: TimeInterval = 0.3) -> String {
+        applyTimeout(seconds)
+        defer { applyTimeout(timeout) }
         var out: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -83,9 +97,9 @@ final class RawClient {
     }
 
     /// True when the server closes the connection (EOF) within `timeout`.
-    func isClosedByPeer(timeout: TimeInterval = 3) -> Bool {
-        setTimeout(0.2)
-        defer { setTimeout(5) }
+    package func isClosedByPeer(timeout: TimeInterval = 3) -> Bool {
+        applyTimeout(0.2)
+        defer { applyTimeout(timeout) }
         var buf = [UInt8](repeating: 0, count: 65536)
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
@@ -98,6 +112,6 @@ final class RawClient {
 }
 
 /// Makes RESP readable in failure messages.
-func visible(_ s: String) -> String {
+package func visible(_ s: String) -> String {
     s.replacingOccurrences(of: "\r\n", with: "⏎")
 }

@@ -4,10 +4,10 @@ import Glibc
 #endif
 
 /// A RESP value as tests need it.
-indirect enum RESP: Equatable, CustomStringConvertible {
+package indirect enum RESP: Equatable, CustomStringConvertible {
     case simple(String), error(String), integer(Int), bulk(String), null, array([RESP])
 
-    var description: String {
+    package var description: String {
         switch self {
         case .simple(let s): "+\(s)"
         case .error(let s): "-\(s)"
@@ -18,7 +18,7 @@ indirect enum RESP: Equatable, CustomStringConvertible {
         }
     }
 
-    var strings: [String] {
+    package var strings: [String] {
         guard case .array(let items) = self else { return [] }
         return items.map { item in
             switch item {
@@ -31,15 +31,18 @@ indirect enum RESP: Equatable, CustomStringConvertible {
 }
 
 /// Reads whole RESP values (RESP2 and RESP3 pushes) from a RawClient.
-final class RESPReader {
-    let client: RawClient
+package final class RESPReader {
+    package let client: RawClient
     private var buffer: [UInt8] = []
 
-    init(_ client: RawClient) { self.client = client }
+    package init(_ client: RawClient) { self.client = client }
 
     /// The next value, or nil when none arrives within `timeout` seconds.
-    func next(timeout: Double = 5) -> RESP? {
+    package func next(timeout: Double = 5) -> RESP? {
         let deadline = Date().addingTimeInterval(timeout)
+        // Short receive timeouts of its own, and the client's back after:
+        // a RawClient read that follows must not inherit 50 ms.
+        defer { client.applyTimeout(client.timeout) }
         while true {
             var i = 0
             if let v = parse(&i) {
@@ -47,7 +50,7 @@ final class RESPReader {
                 return v
             }
             if Date() >= deadline { return nil }
-            client.setTimeout(0.05)
+            client.applyTimeout(0.05)
             var chunk = [UInt8](repeating: 0, count: 65536)
             let n = recv(client.fd, &chunk, chunk.count, 0)
             if n > 0 { buffer += chunk[0..<n] }
@@ -56,7 +59,7 @@ final class RESPReader {
     }
 
     /// Reads values until one satisfies `match` (others are kept out of the way and returned).
-    func next(timeout: Double = 5, where match: (RESP) -> Bool) -> RESP? {
+    package func next(timeout: Double = 5, where match: (RESP) -> Bool) -> RESP? {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             guard let v = next(timeout: max(0.01, deadline.timeIntervalSinceNow)) else { return nil }
@@ -108,7 +111,7 @@ final class RESPReader {
 
 extension RESP {
     /// A task push: ("task", topic, id, deliveries, payload).
-    var task: (topic: String, id: String, deliveries: Int, payload: String)? {
+    package var task: (topic: String, id: String, deliveries: Int, payload: String)? {
         guard case .array(let a) = self, a.count == 5, a[0] == .bulk("task"),
               case .bulk(let topic) = a[1], case .bulk(let id) = a[2], case .integer(let d) = a[3],
               case .bulk(let payload) = a[4] else { return nil }
