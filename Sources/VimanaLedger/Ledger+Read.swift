@@ -61,7 +61,9 @@ extension Ledger {
         let filter = ReadFilter(topic: topic, from: first, to: last, fromSequence: 0, below: tailFirstSequence)
         for view in segments {
             if view.index.firstSequence >= filter.below { break }
-            guard let plan = readPlan(view, filter, reverse: false) else { continue }
+            // Only the stretches that can hold a wanted ID: one old task among
+            // recent ones must not inflate the whole topic between them.
+            guard let plan = readPlan(view, filter, reverse: false, ids: ids) else { continue }
             _ = readNow(plan, view, filter, reverse: false) { r in
                 place(r.id) { r }
                 return missing > 0
@@ -87,6 +89,16 @@ extension Ledger {
         return out
     }
 
+    /// Whether one of `ids` (ascending) has its milliseconds in `msFrom...to`.
+    static func someID(_ ids: [StreamID], msFrom: UInt64, to: UInt64) -> Bool {
+        var lo = 0, hi = ids.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if ids[mid].ms < msFrom { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < ids.count && ids[lo].ms <= to
+    }
+
     /// The index of the first of `ids` (ascending) not below `id`.
     static func lowerBound(_ ids: [StreamID], _ id: StreamID) -> Int {
         var lo = 0, hi = ids.count
@@ -101,7 +113,10 @@ extension Ledger {
     /// stretches of adjacent index entries (forward), or one index entry
     /// each, newest first (backward). nil when the segment holds none.
     /// `owned`: the plan gets its own descriptor (for the reader thread).
-    func readPlan(_ view: SegmentView, _ filter: ReadFilter, reverse: Bool, owned: Bool = false) -> SegmentReadPlan? {
+    /// `ids` (ascending), when given: only the stretches whose time span
+    /// holds one of them, not every stretch between the first and the last.
+    func readPlan(_ view: SegmentView, _ filter: ReadFilter, reverse: Bool, owned: Bool = false,
+                  ids: [StreamID] = []) -> SegmentReadPlan? {
         guard let t = view.index.topics[filter.topic], t.count > 0, t.last >= filter.from, t.first <= filter.to,
               view.index.nextSequence > filter.fromSequence, view.index.firstSequence < filter.below else { return nil }
         // The topic's entries here lie between its first and last: a stretch
@@ -115,6 +130,7 @@ extension Ledger {
             let end = k + 1 < entries.count ? Int(clamping: entries[k + 1].offset) : covered
             let start = Int(clamping: e.offset)
             if e.maxMs < lo || e.minMs > hi || start >= end { continue }
+            if !ids.isEmpty && !Self.someID(ids, msFrom: e.minMs, to: e.maxMs) { continue }
             if k + 1 < entries.count && entries[k + 1].firstSequence <= filter.fromSequence { continue }
             if e.firstSequence >= filter.below { break }
             if !reverse, let last = spans.last, last.end == start {

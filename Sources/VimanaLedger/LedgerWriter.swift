@@ -334,7 +334,15 @@ final class LedgerWriter: @unchecked Sendable {
             // A failure is the writer thread's to repair, a seal that waited
             // for this fsync is made, and a batch left to it while this ran
             // is written now.
-            if failed || seal || !queue.withLock({ $0.isEmpty }) { wake() }
+            if seal {
+                // Unconditionally: the writer may be between its step and its
+                // idle wait, where `wake` would not signal, and then sleep a
+                // whole wait with replies held on the seal (a spare signal
+                // only makes a wait return at once).
+                wakeup.signal()
+            } else if failed || !queue.withLock({ $0.isEmpty }) {
+                wake()
+            }
         }
         syncDone.signal()
     }

@@ -123,6 +123,34 @@ import VimanaConfig
         ledger.close()
     }
 
+    /// A lookup of scattered IDs (XCLAIM, XAUTOCLAIM, a batch of dead
+    /// letters) inflates only the frames whose time span holds one of them,
+    /// not every frame between the first and the last: a batch with one old
+    /// task among recent ones once read the whole topic between.
+    @Test func scatteredIDsAreLookedUpInTheirOwnFramesOnly() throws {
+        let dir = temporaryDirectory()
+        let loop = TestLoop()
+        let (ledger, _) = try open(dir, loop, tailBytes: 0) { c in c.segmentBytes = 64 << 10 }
+        var rng = SystemRandomNumberGenerator()
+        for round in 0..<40 {
+            for i in 0..<20 {
+                let payload = String((0..<2000).map { _ in Character(Unicode.Scalar(UInt8.random(in: 97...122, using: &rng))) })
+                // A second apart per round: each frame's time span is its own.
+                ledger.publish("bulk", "\(round)-\(i)-" + payload, now: 1_700_000_000_000 + UInt64(round) * 1000)
+            }
+            ledger.commit()
+            #expect(loop.pump { ledger.writtenSequence == ledger.nextSequence })
+        }
+        let all = ledger.range(topic: bytes("bulk"), from: .zero, to: .max, count: 10_000)
+        #expect(all.count == 800)
+        let framesForAll = ledger.stats.framesRead
+        let found = ledger.records(topic: bytes("bulk"), ids: [all[0].id, all[799].id])
+        #expect(found.map { $0?.sequence } == [1, 800])
+        let read = ledger.stats.framesRead - framesForAll
+        #expect(read <= 4, "frames read: \(read) of \(framesForAll) for the whole topic")
+        ledger.close()
+    }
+
     /// LEDGER.md §2: compaction leaves frames of at least 1 MiB of records,
     /// only the last may be smaller. A 50 kB frame before a 3.7 MB one
     /// averages above 1 MiB, which once let the segment pass as compacted.

@@ -14,6 +14,8 @@ package final class ServerProcess: @unchecked Sendable {
     package private(set) var port = 0
     package private(set) var httpPort = 0
     private var logText = ""
+    /// Set when stderr reaches its end of file.
+    private var logEnded = false
     private let lock = NSLock()
 
     /// The binary next to the test bundle (SwiftPM builds it before tests), or $VIMANA_BIN.
@@ -51,9 +53,15 @@ package final class ServerProcess: @unchecked Sendable {
         process.standardOutput = FileHandle.nullDevice
         stderrPipe.fileHandleForReading.readabilityHandler = { [weak self] h in
             let data = h.availableData
-            guard let self, !data.isEmpty else { return }
+            guard let self else { return }
             self.lock.lock()
-            self.logText += String(decoding: data, as: UTF8.self)
+            if data.isEmpty {
+                // End of file: the server (and anything that shared its stderr) is gone.
+                self.logEnded = true
+                h.readabilityHandler = nil
+            } else {
+                self.logText += String(decoding: data, as: UTF8.self)
+            }
             self.lock.unlock()
         }
         try process.run()
@@ -96,7 +104,18 @@ package final class ServerProcess: @unchecked Sendable {
         kill(process.processIdentifier, signal)
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning && Date() < deadline { usleep(10_000) }
-        return process.isRunning ? nil : process.terminationStatus
+        guard !process.isRunning else { return nil }
+        // Its last log lines are still on their way through the pipe: the
+        // log is whole once the pipe reaches its end.
+        while !logComplete && Date() < deadline.addingTimeInterval(5) { usleep(10_000) }
+        return process.terminationStatus
+    }
+
+    /// True once the server's stderr has reached its end (it exited and the log holds every line).
+    package var logComplete: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return logEnded
     }
 
     /// How long a start may take before the test fails. Generous: only a

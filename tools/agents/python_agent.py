@@ -225,6 +225,12 @@ def main():
         try:
             agent.serve(host, int(port))
         except (OSError, ConnectionError, ValueError) as e:
+            # A task the connection cut off is the kernel's to give back; a
+            # SIGTERM that came meanwhile (the kernel stopping: it closes the
+            # connection, then signals) is obeyed now, not after reconnecting.
+            agent.busy = False
+            if agent.stopping:
+                return 0
             if agent.sock is not None:
                 agent.sock.close()
                 agent.sock = None
