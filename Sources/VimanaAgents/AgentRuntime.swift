@@ -169,26 +169,20 @@ public final class AgentRuntime {
         dirty = true
     }
 
-    /// Ends instance `i`: the tasks it holds are given back, due at once
-    /// (`wallMillis`), to go to the instances left.
-    func leave(_ i: Int, wallMillis: Int64) {
-        for t in Array(instances[i].held.all) { t.group.setEligible(t.id, atMillis: wallMillis) }
+    /// Ends instance `i`, once the tasks it held were given back (through
+    /// the group store: Agents.leave), so that they go to the instances left.
+    func leave(_ i: Int) {
         instances.remove(at: i)
         if nextInstance >= instances.count { nextInstance = 0 }
         dirty = true
     }
 
-    /// Feeds the agent from `g`. What is pending there from before (a
-    /// previous boot's instances, Redis readers whose connections ended
-    /// with it) is given back, due at once; a task given back with a delay
-    /// keeps it.
-    func attach(_ g: ConsumerGroup, wallMillis: Int64) {
+    /// Feeds the agent from `g`: from now on the group reports its tasks
+    /// here. What is pending there from before is the caller's to give back
+    /// (through the group store: Agents.attachGroup).
+    func attach(_ g: ConsumerGroup) {
         g.agent = self
         groups.append(g)
-        let pending = g.pending
-        for p in pending {
-            if p.isHeld { g.setEligible(p.id, atMillis: wallMillis) } else { taskGivenBack(g, p) }
-        }
         dirty = true
     }
 

@@ -36,7 +36,7 @@ extension Agents {
     }
 
     func finishBuiltin(agent id: String, task: AgentTask, outcome: Result<AgentResult, Error>) {
-        guard let (_, a) = agent(id: id) else { return }
+        guard let a = agent(id: id) else { return }
         guard let g = a.group(for: task.topic), g.entry(task.id) != nil else { return }
         var outcome = outcome
         // A built-in declared with `publishes` is held to it like an external agent.

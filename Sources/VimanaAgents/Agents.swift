@@ -19,6 +19,12 @@ public final class Agents {
     public let isEmpty: Bool
     /// Agents by id, as positions in `all`.
     private let index: [String: Int]
+    /// Which agent each connection is an instance of (AGENT JOIN), by fd:
+    /// its position in `all`, or -1. The one record of it: the kernel asks
+    /// here (`isInstance`, `agentRefusing`) and says when a connection
+    /// closes (`connectionClosed`). An array, not a dictionary: ACK, NACK
+    /// and PROGRESS look it up once per task.
+    private var agentByConnection: [Int] = []
     /// Every consumer group; the only type that changes them (and journals it).
     public let groups = GroupStore()
     /// The groups' journal (nil without the ledger).
@@ -75,18 +81,21 @@ public final class Agents {
         }
     }
 
-    /// The agent's group on `topic`, created (journaled) when missing.
-    @discardableResult
-    func attachGroup(_ a: AgentRuntime, topic: [UInt8], start: StreamID) -> ConsumerGroup {
-        if let g = a.group(for: topic) { return g }
-        let name = a.groupName
+    /// Feeds `a` from its group on `topic`, created (journaled) when
+    /// missing. What is pending there from before (a previous boot's
+    /// instances, Redis readers whose connections ended with it) is given
+    /// back, due at once, in ID order; a task given back with a delay keeps it.
+    func attachGroup(_ a: AgentRuntime, topic: [UInt8], start: StreamID) {
+        guard a.group(for: topic) == nil else { return }
         // Starting at the stream's end has read all it holds, as XGROUP CREATE $
         // does in Redis: its lag counts from there.
         let read = start == .zero ? 0 : Int64(clamping: ledger?.stream(topic)?.entriesAdded ?? 0)
-        let g = groups.group(topic, name) ?? groups.create(topic: topic, name: name, lastDelivered: start, entriesRead: read)
-            ?? ConsumerGroup(topic: topic, name: name, lastDelivered: start, entriesRead: read)
-        a.attach(g, wallMillis: Clock.wallMillis())
-        return g
+        let g = groups.group(topic, a.groupName, orCreateAt: start, entriesRead: read)
+        a.attach(g)
+        let wall = Clock.wallMillis()
+        for p in g.pending {
+            if p.isHeld { groups.giveBack(g, p.id, atMillis: wall, journaled: false) } else { a.taskGivenBack(g, p) }
+        }
     }
 
     // MARK: - The loop pass
@@ -102,11 +111,18 @@ public final class Agents {
         journal?.snapshotIfChanged(groups)
     }
 
+    /// After the ledger closed (its last fsync done): the latest snapshot
+    /// is durable, and the pointer file may name it.
+    public func didCloseLedger() {
+        guard let ledger else { return }
+        journal?.noteDurable(upTo: ledger.durableSequence)
+    }
+
     // MARK: - Looking agents up
 
-    /// The agent declared with `id`, and its position in `all`.
-    public func agent(id: String) -> (index: Int, runtime: AgentRuntime)? {
-        index[id].map { ($0, all[$0]) }
+    /// The agent declared with `id`.
+    public func agent(id: String) -> AgentRuntime? {
+        index[id].map { all[$0] }
     }
 
     /// The agent whose groups are named `group`, if any (a Redis client may
@@ -117,10 +133,20 @@ public final class Agents {
 
     // MARK: - Instances (AGENT JOIN, AGENT LEAVE)
 
-    /// Connection `fd` (client `clientID`) becomes an instance of agent
-    /// `index`. The kernel has checked that the agent is enabled and external.
-    public func join(_ index: Int, fd: Int32, clientID: Int) {
-        let a = all[index]
+    /// Connection `fd` (client `clientID`) becomes an instance of the agent
+    /// declared as `id`; refused when there is none, it is disabled or
+    /// built in, or the connection is an instance already.
+    public func join(agentID id: String, fd: Int32, clientID: Int) throws(JoinRefusal) {
+        guard let k = index[id] else { throw .unknownAgent }
+        let a = all[k]
+        guard a.config.enabled else { throw .disabled }
+        guard a.config.kind == .external else { throw .builtIn }
+        guard fd >= 0, agentIndex(fd: fd) == nil else { throw .alreadyInstance }
+        let slot = Int(fd)
+        if slot >= agentByConnection.count {
+            agentByConnection.append(contentsOf: repeatElement(-1, count: slot + 1 - agentByConnection.count))
+        }
+        agentByConnection[slot] = k
         // Client ids restart at 1 with the process: the boot id keeps consumer
         // names of this run apart from those of earlier runs (whose tasks are
         // pending with no live owner, and so are redelivered).
@@ -130,24 +156,59 @@ public final class Agents {
                                            "instances": .int(a.instances.count)])
     }
 
-    /// Ends the instance on `fd` of agent `index`: its tasks become due for
-    /// redelivery at once.
-    public func leave(_ index: Int, fd: Int32) {
-        let a = all[index]
-        guard let i = a.instance(fd: fd) else { return }
-        a.leave(i, wallMillis: Clock.wallMillis())
+    /// Ends the instance on connection `fd` (AGENT LEAVE): the tasks it
+    /// holds are given back, due at once, their delivery counts kept.
+    /// False when the connection is no instance.
+    @discardableResult
+    public func leave(fd: Int32) -> Bool {
+        guard let k = agentIndex(fd: fd) else { return false }
+        agentByConnection[Int(fd)] = -1
+        let a = all[k]
+        guard let i = a.instance(fd: fd) else { return true }
+        let wall = Clock.wallMillis()
+        // Through the store, as every change of a group; not journaled: after
+        // a restart every pending task is due at once anyway.
+        for t in Array(a.instances[i].held.all) { groups.giveBack(t.group, t.id, atMillis: wall, journaled: false) }
+        a.leave(i)
         if a.instances.isEmpty && a.status == .running { a.status = .idle }
         log.info("agent instance left", ["agent": .string(a.id), "instances": .int(a.instances.count)])
+        return true
+    }
+
+    /// The kernel closed connection `fd`: if it was an instance, it leaves.
+    public func connectionClosed(fd: Int32) {
+        leave(fd: fd)
+    }
+
+    /// Whether connection `fd` is an instance of an agent.
+    public func isInstance(fd: Int32) -> Bool { agentIndex(fd: fd) != nil }
+
+    /// The agent whose instance connection `fd` is, when its `publishes`
+    /// patterns do not allow `topic`; nil when the publish may go ahead.
+    public func agentRefusing(fd: Int32, publishTo topic: UnsafeBufferPointer<UInt8>) -> AgentRuntime? {
+        guard let k = agentIndex(fd: fd) else { return nil }
+        return all[k].mayPublish(to: topic) ? nil : all[k]
+    }
+
+    /// The agent connection `fd` is an instance of, as its position in `all`.
+    @inline(__always)
+    private func agentIndex(fd: Int32) -> Int? {
+        let slot = Int(fd)
+        guard slot >= 0 && slot < agentByConnection.count else { return nil }
+        let k = agentByConnection[slot]
+        return k >= 0 ? k : nil
     }
 
     // MARK: - Task replies (ACK, NACK, PROGRESS)
 
-    /// The group and pending entry a task reply names, if the task is
-    /// pending and was last delivered to the instance on `fd`; with `held`,
-    /// only while it holds it (not given back: its ack_wait has not run out).
-    private func ownTask(_ index: Int, fd: Int32, topic: [UInt8], id: StreamID,
+    /// The group and pending entry a task reply names, if connection `fd`
+    /// is an instance, the task is pending and was last delivered to it;
+    /// with `held`, only while it holds it (not given back: its ack_wait has
+    /// not run out).
+    private func ownTask(fd: Int32, topic: [UInt8], id: StreamID,
                          held: Bool) -> (AgentRuntime, ConsumerGroup, PendingEntry)? {
-        let a = all[index]
+        guard let k = agentIndex(fd: fd) else { return nil }
+        let a = all[k]
         guard let i = a.instance(fd: fd), let g = a.group(for: topic),
               let entry = g.entry(id), g.consumerName(entry.consumer) == a.instances[i].consumer,
               entry.isHeld || !held else { return nil }
@@ -157,23 +218,23 @@ public final class Agents {
     /// ACK: true when the task was the instance's. A late ACK (after
     /// ack_wait, before the task went to another instance) still counts:
     /// the work is done, as an XACK would say.
-    public func ack(_ index: Int, fd: Int32, topic: [UInt8], id: StreamID) -> Bool {
-        guard let (a, g, entry) = ownTask(index, fd: fd, topic: topic, id: id, held: false) else { return false }
+    public func ack(fd: Int32, topic: [UInt8], id: StreamID) -> Bool {
+        guard let (a, g, entry) = ownTask(fd: fd, topic: topic, id: id, held: false) else { return false }
         groups.ack(g, entry.id)
         a.countAcknowledged()
         return true
     }
 
     /// NACK: gives a held task back, due again after `delayMillis`.
-    public func nack(_ index: Int, fd: Int32, topic: [UInt8], id: StreamID, delayMillis: Int) -> Bool {
-        guard let (_, g, entry) = ownTask(index, fd: fd, topic: topic, id: id, held: true) else { return false }
+    public func nack(fd: Int32, topic: [UInt8], id: StreamID, delayMillis: Int) -> Bool {
+        guard let (_, g, entry) = ownTask(fd: fd, topic: topic, id: id, held: true) else { return false }
         groups.giveBack(g, entry.id, atMillis: Clock.wallMillis().addingSaturating(Int64(delayMillis)))
         return true
     }
 
     /// PROGRESS: restarts a held task's ack_wait.
-    public func progress(_ index: Int, fd: Int32, topic: [UInt8], id: StreamID) -> Bool {
-        guard let (_, g, entry) = ownTask(index, fd: fd, topic: topic, id: id, held: true) else { return false }
+    public func progress(fd: Int32, topic: [UInt8], id: StreamID) -> Bool {
+        guard let (_, g, entry) = ownTask(fd: fd, topic: topic, id: id, held: true) else { return false }
         groups.touch(g, entry.id, nowMillis: Clock.wallMillis())
         return true
     }
@@ -216,6 +277,17 @@ public final class Agents {
         agent(named: g.name)?.countAcknowledged(acked)
         return acked
     }
+}
+
+/// Why AGENT JOIN was refused (the kernel words the error: ErrorReply).
+public enum JoinRefusal: Error, Equatable {
+    /// No agent is declared with that id.
+    case unknownAgent
+    case disabled
+    /// A built-in: its instances are its own workers.
+    case builtIn
+    /// The connection is an instance already (AGENT LEAVE first).
+    case alreadyInstance
 }
 
 /// Lets a worker thread hand a closure back to the loop; the agents are

@@ -36,9 +36,10 @@ public struct Consumer: Sendable, Equatable {
 /// prefetch slots and timers follow the pending list whatever changed it
 /// (an ACK, an XACK, an XCLAIM, a NACK, ack_wait running out).
 ///
-/// Outside this module a group is read-only: every change goes through
-/// `GroupStore`, which journals it, so that "every change is journaled"
-/// is kept by access control rather than by care.
+/// Outside this module a group is read-only: its mutators are internal,
+/// and inside it only `GroupStore` (GroupStore.swift) calls them and
+/// journals each change, so that "every change is journaled" is kept by
+/// access control rather than by care.
 public final class ConsumerGroup {
     public let topic: [UInt8]
     public let name: [UInt8]
@@ -69,7 +70,8 @@ public final class ConsumerGroup {
     /// instance's slots costs no comparison of names.
     var instanceHints: [(index: Int, serial: Int)] = []
 
-    public init(topic: [UInt8], name: [UInt8], lastDelivered: StreamID, entriesRead: Int64 = ConsumerGroup.entriesReadUnknown) {
+    /// Only `GroupStore` makes groups (and journals their creation).
+    init(topic: [UInt8], name: [UInt8], lastDelivered: StreamID, entriesRead: Int64 = ConsumerGroup.entriesReadUnknown) {
         self.topic = topic
         self.name = name
         self.lastDelivered = lastDelivered

@@ -366,7 +366,7 @@ extension GroupStore {
                 if let g, let ids = f["ids"] { for id in Self.parseIDs(ids) { ack(g, id) } }
             case "nack":
                 if let g, let id, let at = f.integer("at", in: 0...Int64.max) {
-                    g.setEligible(id, atMillis: at)
+                    giveBack(g, id, atMillis: at)
                 }
             case "advance":
                 if let g, let id { advance(g, to: id) }

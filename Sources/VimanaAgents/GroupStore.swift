@@ -85,25 +85,36 @@ public final class GroupStore {
 
     // MARK: - Changes (journaled)
 
-    // The only way a group changes outside VimanaAgents (ConsumerGroup's
-    // mutators are internal): each change is journaled here, or says why not.
+    // The only way a group changes (ConsumerGroup's mutators are internal
+    // and called from this file alone; the agents' scheduler and runtime
+    // come here too): each change is journaled here, or says why not.
 
     /// Creates a group; nil when one of that name exists on the topic.
     @discardableResult
     public func create(topic: [UInt8], name: [UInt8], lastDelivered: StreamID,
                        entriesRead: Int64 = ConsumerGroup.entriesReadUnknown) -> ConsumerGroup? {
-        let key = Key(topic: topic, name: name)
-        guard groups[key] == nil else { return nil }
+        guard group(topic, name) == nil else { return nil }
+        return insert(topic: topic, name: name, lastDelivered: lastDelivered, entriesRead: entriesRead)
+    }
+
+    /// The group `name` on `topic`, created as `create` would when missing.
+    func group(_ topic: [UInt8], _ name: [UInt8], orCreateAt lastDelivered: StreamID, entriesRead: Int64) -> ConsumerGroup {
+        group(topic, name) ?? insert(topic: topic, name: name, lastDelivered: lastDelivered, entriesRead: entriesRead)
+    }
+
+    private func insert(topic: [UInt8], name: [UInt8], lastDelivered: StreamID, entriesRead: Int64) -> ConsumerGroup {
         let g = ConsumerGroup(topic: topic, name: name, lastDelivered: lastDelivered, entriesRead: entriesRead)
-        groups[key] = g
+        groups[Key(topic: topic, name: name)] = g
         byTopic[topic, default: []].append(g)
         write(JournalRecord(op: "create", topic: topic, group: name, id: lastDelivered,
                             countName: "entries-read", count: entriesRead))
         return g
     }
 
+    /// XGROUP DESTROY. Reached from outside only through
+    /// `Agents.destroyGroup`, which detaches the agents fed from the group.
     @discardableResult
-    public func destroy(topic: [UInt8], name: [UInt8]) -> Bool {
+    func destroy(topic: [UInt8], name: [UInt8]) -> Bool {
         guard groups.removeValue(forKey: Key(topic: topic, name: name)) != nil else { return false }
         byTopic[topic]?.removeAll { $0.name == name }
         write(JournalRecord(op: "destroy", topic: topic, group: name))
@@ -112,7 +123,9 @@ public final class GroupStore {
 
     /// XGROUP SETID: without ENTRIESREAD the count becomes unknown, as in
     /// Redis 7.0 (XINFO GROUPS shows a null until a read can tell it).
-    public func setID(_ g: ConsumerGroup, _ id: StreamID, entriesRead: Int64?) {
+    /// Reached from outside only through `Agents.setGroupID`, which moves
+    /// the reads of the agent fed from the group.
+    func setID(_ g: ConsumerGroup, _ id: StreamID, entriesRead: Int64?) {
         g.lastDelivered = id
         g.entriesRead = entriesRead ?? ConsumerGroup.entriesReadUnknown
         write(JournalRecord(op: "setid", topic: g.topic, group: g.name, id: id,

@@ -70,7 +70,8 @@ struct ClientFlags: OptionSet {
     static let named = ClientFlags(rawValue: 1 << 10)
 
     /// An instance of an agent (AGENT JOIN): its publishes are checked
-    /// against the agent's `publishes` patterns.
+    /// against the agent's `publishes` patterns. Which agent, VimanaAgents
+    /// keeps (`Agents.isInstance`); this bit spares other clients the look.
     static let agentInstance = ClientFlags(rawValue: 1 << 11)
 
     /// With `closeAfterReply`: once the reply is written, linger instead of
@@ -122,8 +123,6 @@ final class ClientInfo {
     /// in the output stream (as `flushedBytes` counts), and the record's
     /// sequence. Output before the first may be written.
     var heldReplies: [(start: Int, sequence: UInt64)] = []
-    /// Index of the agent this connection is an instance of (AGENT JOIN).
-    var agent: Int?
     /// With `multi`: the commands queued for EXEC.
     var transaction = TransactionQueue()
     /// Topics this connection WATCHes, in the order given (each once).

@@ -305,11 +305,13 @@ extension CommandTable {
                                 since: "0.1.0", group: "agent", complexity: "O(log N)",
                                 arguments: [("topic", "string", false, false), ("id", "string", false, false)]) { k, c, a in k.ackCommand(c, a) }
         case .nack:
-            return CommandEntry(name: "nack", arity: -3, flags: ["fast"], categories: cat,
-                                summary: "Give a task back for redelivery, optionally after a delay", since: "0.1.0",
-                                group: "agent", complexity: "O(log N)",
-                                arguments: [("topic", "string", false, false), ("id", "string", false, false),
-                                           ("delay-ms", "integer", true, false)]) { k, c, a in k.nackCommand(c, a) }
+            var s = CommandEntry(name: "nack", arity: -3, flags: ["fast"], categories: cat,
+                                 summary: "Give a task back for redelivery, optionally after a delay", since: "0.1.0",
+                                 group: "agent", complexity: "O(log N)",
+                                 arguments: [("topic", "string", false, false), ("id", "string", false, false),
+                                            ("delay-ms", "integer", true, false)]) { k, c, a in k.nackCommand(c, a) }
+            s.spec.maxArguments = 4
+            return s
         case .progress:
             return CommandEntry(name: "progress", arity: 3, flags: ["fast"], categories: cat,
                                 summary: "Restart a held task's ack_wait clock", since: "0.1.0", group: "agent",

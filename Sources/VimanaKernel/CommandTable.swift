@@ -90,6 +90,11 @@ struct CommandSpec: Sendable {
     /// tools/fuzz build their inputs from these docs.
     let arguments: [(String, String, Bool, Bool)]
     var subcommands: [CommandSpec] = []
+    /// The most arguments (the name included) when `arity` is `-n` and
+    /// there is a limit Redis's arity cannot say (NACK takes two or three):
+    /// dispatch and MULTI check it with the arity and reply the same error;
+    /// COMMAND INFO shows the arity alone, as Redis would. nil: no limit.
+    var maxArguments: Int? = nil
 
     /// `arguments` as COMMAND DOCS renders them.
     var argumentDocs: [ArgumentDoc] {
@@ -132,10 +137,9 @@ enum CommandTable {
         return nil
     }
 
-    /// Redis's arity rule.
-    @inline(__always)
-    static func arityOK(_ arity: Int, _ argc: Int) -> Bool {
-        arity > 0 ? argc == arity : argc >= -arity
+    /// Redis's arity rule, and `maxArguments`.
+    static func arityOK(_ spec: CommandSpec, _ argc: Int) -> Bool {
+        spec.arity > 0 ? argc == spec.arity : argc >= -spec.arity && argc <= (spec.maxArguments ?? Int.max)
     }
 }
 
@@ -174,11 +178,12 @@ struct CommandDispatch {
             rules = entry.rules
             let arity = entry.spec.arity
             minArguments = arity > 0 ? arity : -arity
-            extraArguments = arity > 0 ? 0 : UInt(Int.max - minArguments)
+            let maxArguments = arity > 0 ? arity : max(entry.spec.maxArguments ?? Int.max, minArguments)
+            extraArguments = UInt(maxArguments - minArguments)
             handler = entry.handler
         }
 
-        /// Redis's arity rule (`CommandTable.arityOK`) in one compare: below
+        /// Redis's arity rule and `maxArguments` (`CommandTable.arityOK`) in one compare: below
         /// the minimum, the difference wraps past every allowed extra.
         @inline(__always)
         func accepts(_ argc: Int) -> Bool {

@@ -1,6 +1,9 @@
+import VimanaAgents
+
 /// Redis's error replies, word for word as redis-server 7.0.15 sends them
-/// (RedisParityTests compare them), each named once. Vimana's own errors
-/// (the ledger, agents) are written where they are raised; every error, of
+/// (RedisParityTests compare them), each named once, and the agent
+/// protocol's (Protocol/AGENTS.md §3). Vimana's other errors (the ledger,
+/// streams' own limits) are written where they are raised; every error, of
 /// either kind, is listed in Protocol/PROTOCOL.md §8.
 enum ErrorReply {
     // MARK: - Dispatch
@@ -91,4 +94,28 @@ enum ErrorReply {
     static let invalidStartID = "ERR invalid start ID for the interval"
     static let invalidEndID = "ERR invalid end ID for the interval"
     static let unbalancedXRead = "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified."
+
+    // MARK: - Agents (Vimana's own: Protocol/AGENTS.md §3)
+
+    /// AGENT has no HELP: the usage is the hint.
+    static func unknownAgentSubcommand(_ word: String) -> String {
+        "ERR unknown subcommand '\(word)'. Try AGENT JOIN <agent-id> or AGENT LEAVE."
+    }
+
+    static func joinRefused(_ refusal: JoinRefusal, agent id: String) -> String {
+        switch refusal {
+        case .unknownAgent: "ERR unknown agent '\(id)' (declare it under agents: in phoenix.yaml)"
+        case .disabled: "ERR agent '\(id)' is disabled"
+        case .builtIn: "ERR agent '\(id)' is built in"
+        case .alreadyInstance: "ERR this connection is already an agent instance (AGENT LEAVE first)"
+        }
+    }
+
+    static let notAgentInstance = "ERR this connection is not an agent instance"
+    static let nackDelay = "ERR NACK delay must be an integer from 0 to \(KernelConstants.maxNackDelayMillis) (milliseconds)"
+
+    /// `refusal`: `AgentRuntime.publishRefusal`'s text (also a built-in's failure).
+    static func agentMayNotPublish(_ id: String, refusal: String) -> String {
+        "ERR agent '\(id)' \(refusal)"
+    }
 }

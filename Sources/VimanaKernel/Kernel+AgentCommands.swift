@@ -7,121 +7,92 @@ import VimanaSupervisor
 import VimanaEventLoop
 import VimanaBus
 
+/// AGENT's subcommands, as in the table (`agent|join` …).
+enum AgentSubcommand: String, Keyword {
+    case join, leave
+}
+
 /// AGENT JOIN|LEAVE, ACK, NACK, PROGRESS, AGENTS, and the agents' facts for
-/// /health and /metrics: parsing and replies; the agents' state is VimanaAgents.Agents'.
+/// /health and /metrics: parsing and replies; the agents' state (which
+/// connection is which instance included) is VimanaAgents.Agents'.
 extension Kernel {
+    /// AGENT JOIN|LEAVE; the subcommand and its arity are the table's.
     func agentCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
-        if args.equals(1, caseInsensitive: "join") {
-            guard args.count == 3 else {
-                c.pointee.output.tail.writeError("ERR wrong number of arguments for 'agent|join' command")
-                return
-            }
+        guard let sub = subcommand(c, .agent, args, as: AgentSubcommand.self) else { return }
+        let fd = c.pointee.fd
+        switch sub {
+        case .join:
             let id = args.string(2)
-            guard let (index, a) = agents.agent(id: id) else {
-                c.pointee.output.tail.writeError("ERR unknown agent '\(id)' (declare it under agents: in phoenix.yaml)")
+            do throws(JoinRefusal) {
+                try agents.join(agentID: id, fd: fd, clientID: c.pointee.id)
+            } catch {
+                c.pointee.output.tail.writeError(ErrorReply.joinRefused(error, agent: id))
                 return
             }
-            guard a.config.enabled else {
-                c.pointee.output.tail.writeError("ERR agent '\(id)' is disabled")
-                return
-            }
-            guard a.config.kind == .external else {
-                c.pointee.output.tail.writeError("ERR agent '\(id)' is built in")
-                return
-            }
-            guard let info = infos[Int(c.pointee.fd)], info.agent == nil else {
-                c.pointee.output.tail.writeError("ERR this connection is already an agent instance (AGENT LEAVE first)")
-                return
-            }
-            info.agent = index
+            // The publish check's fast test; Agents keeps which agent it is.
             c.pointee.flags.insert(.agentInstance)
-            agents.join(index, fd: c.pointee.fd, clientID: c.pointee.id)
-            c.pointee.output.tail.append("+OK\r\n")
-        } else if args.equals(1, caseInsensitive: "leave") {
-            guard infos[Int(c.pointee.fd)]?.agent != nil else {
-                c.pointee.output.tail.writeError("ERR this connection is not an agent instance")
+        case .leave:
+            guard agents.leave(fd: fd) else {
+                c.pointee.output.tail.writeError(ErrorReply.notAgentInstance)
                 return
             }
-            leaveAgent(c.pointee.fd)
-            c.pointee.output.tail.append("+OK\r\n")
-        } else {
-            c.pointee.output.tail.writeError("ERR unknown subcommand '\(args.string(1))'. Try AGENT JOIN <agent-id> or AGENT LEAVE.")
+            c.pointee.flags.remove(.agentInstance)
         }
+        c.pointee.output.tail.append("+OK\r\n")
     }
 
     /// An agent declared with `publishes` may publish only to matching topics;
     /// replies the error and returns false otherwise.
     func agentMayPublish(_ c: UnsafeMutablePointer<ClientState>, _ topic: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard let index = infos[Int(c.pointee.fd)]?.agent else { return true }
-        let a = agents.all[index]
-        if a.mayPublish(to: topic) { return true }
-        c.pointee.output.tail.writeError("ERR agent '\(a.id)' " + a.publishRefusal(topic))
+        guard let a = agents.agentRefusing(fd: c.pointee.fd, publishTo: topic) else { return true }
+        c.pointee.output.tail.writeError(ErrorReply.agentMayNotPublish(a.id, refusal: a.publishRefusal(topic)))
         return false
     }
 
-    /// Ends an instance: its tasks become due for redelivery at once.
-    func leaveAgent(_ fd: Int32) {
-        guard let info = infos[Int(fd)], let index = info.agent else { return }
-        info.agent = nil
-        s.pointee.client(fd)?.pointee.flags.remove(.agentInstance)
-        agents.leave(index, fd: fd)
-    }
-
-    /// The agent a task reply (ACK, NACK, PROGRESS topic id) comes from and
-    /// the task's ID; nil when the connection is no instance or the ID is
-    /// malformed (the reply is 0).
-    private func taskReply(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) -> (Int, StreamID)? {
-        guard let index = infos[Int(c.pointee.fd)]?.agent,
-              let id = Self.parseID(args.buffer(2), missingSeq: 0) else { return nil }
-        return (index, id)
-    }
-
     /// A late ACK (after ack_wait, before the task went to another
-    /// instance) still counts: the work is done, as an XACK would say.
+    /// instance) still counts: the work is done, as an XACK would say. On a
+    /// connection that is no instance, or with a malformed ID, the reply is 0.
     func ackCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
-        guard let (index, id) = taskReply(c, args),
-              agents.ack(index, fd: c.pointee.fd, topic: args.bytes(1), id: id) else {
+        guard let id = Self.parseID(args.buffer(2), missingSeq: 0),
+              agents.ack(fd: c.pointee.fd, topic: args.bytes(1), id: id) else {
             c.pointee.output.tail.writeInteger(0)
             return
         }
-        replyJournaled(c, 1)
+        replyOnceCommitted(c, 1)
     }
 
-    /// Replies once the journal record of the change is confirmed (written,
-    /// and under `fsync: always` fsynced: Protocol/AGENTS.md §2). The record
-    /// is written with the pass's other journal changes, so its sequence is
-    /// known only at the end of the pass (`resolveJournalHolds`).
-    func replyJournaled(_ c: UnsafeMutablePointer<ClientState>, _ value: Int) {
+    /// Replies `value`; when it is positive (the command changed a group,
+    /// which the agents journal at the end of the pass) the reply waits
+    /// until the pass's records are confirmed (written, and under `fsync:
+    /// always` fsynced: Protocol/AGENTS.md §2).
+    func replyOnceCommitted(_ c: UnsafeMutablePointer<ClientState>, _ value: Int) {
         let start = c.pointee.flushedBytes + c.pointee.output.pendingBytes
         c.pointee.output.tail.writeInteger(value)
         guard ledger != nil, value > 0 else { return }
-        holdReply(c, untilConfirmed: .max, replyStart: start)
-        if journalHolds.last != c.pointee.fd { journalHolds.append(c.pointee.fd) }
+        holdReplyUntilPassCommitted(c, replyStart: start)
     }
 
-    static let nackDelayError = "ERR NACK delay must be an integer from 0 to \(KernelConstants.maxNackDelayMillis) (milliseconds)"
-
+    /// The arity (two or three arguments) is the table's; the delay is
+    /// checked before anything else, as it always was.
     func nackCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
-        guard args.count <= 4 else {
-            c.pointee.output.tail.writeError("ERR wrong number of arguments for 'nack' command")
-            return
-        }
         var delay = 0
         if args.count == 4 {
             guard let d = args.integer(3), (0...KernelConstants.maxNackDelayMillis).contains(d) else {
-                c.pointee.output.tail.writeError(Self.nackDelayError)
+                c.pointee.output.tail.writeError(ErrorReply.nackDelay)
                 return
             }
             delay = d
         }
-        guard let (index, id) = taskReply(c, args) else { c.pointee.output.tail.writeInteger(0); return }
-        let given = agents.nack(index, fd: c.pointee.fd, topic: args.bytes(1), id: id, delayMillis: delay)
+        let given = Self.parseID(args.buffer(2), missingSeq: 0).map {
+            agents.nack(fd: c.pointee.fd, topic: args.bytes(1), id: $0, delayMillis: delay)
+        } ?? false
         c.pointee.output.tail.writeInteger(given ? 1 : 0)
     }
 
     func progressCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
-        guard let (index, id) = taskReply(c, args) else { c.pointee.output.tail.writeInteger(0); return }
-        let touched = agents.progress(index, fd: c.pointee.fd, topic: args.bytes(1), id: id)
+        let touched = Self.parseID(args.buffer(2), missingSeq: 0).map {
+            agents.progress(fd: c.pointee.fd, topic: args.bytes(1), id: $0)
+        } ?? false
         c.pointee.output.tail.writeInteger(touched ? 1 : 0)
     }
 

@@ -387,7 +387,7 @@ extension Kernel {
     func freeClient(_ fd: Int32) {
         guard let c = s.pointee.client(fd) else { return }
         if ledger != nil { forgetLedgerState(fd) }
-        if infos[Int(fd)]?.agent != nil { leaveAgent(fd) }
+        if c.pointee.flags.contains(.agentInstance) { agents.connectionClosed(fd: fd) }
         discardTransaction(c)
         let info = infos[Int(fd)]
         endSubscriptions(c)

@@ -123,20 +123,23 @@ extension Kernel {
         c.pointee.output.tail.writeError(ErrorReply.unknownCommand(String(args.string(0).prefix(128)), argumentsQuoted: listed))
     }
 
-    /// Redis's reply for a subcommand that does not exist.
-    func replyUnknownSubcommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments, _ container: String) {
+    /// The reply for a subcommand of `command` that does not exist: Redis's,
+    /// or for AGENT (which has no HELP) its usage. The one place it is
+    /// chosen, run or queued in MULTI.
+    func replyUnknownSubcommand(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ args: Arguments) {
         let name = String(args.string(1).prefix(128))
-        c.pointee.output.tail.writeError(ErrorReply.unknownSubcommand(name, container: container))
+        c.pointee.output.tail.writeError(command == .agent ? ErrorReply.unknownAgentSubcommand(name)
+            : ErrorReply.unknownSubcommand(name, container: CommandTable.spec(command).name.uppercased()))
     }
 
     /// Looks up the subcommand in argument 1 and checks its arity; replies
     /// the error and returns nil when either fails.
     func subcommand(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ args: Arguments) -> String? {
         guard let (index, spec) = CommandTable.subcommand(of: command, args, 1) else {
-            replyUnknownSubcommand(c, args, CommandTable.spec(command).name.uppercased())
+            replyUnknownSubcommand(c, command, args)
             return nil
         }
-        if !CommandTable.arityOK(spec.arity, args.count) {
+        if !CommandTable.arityOK(spec, args.count) {
             c.pointee.output.tail.writeError(ErrorReply.wrongArity(spec.name))
             return nil
         }
@@ -150,7 +153,7 @@ extension Kernel {
                                 as _: S.Type) -> S? {
         guard let name = subcommand(c, command, args) else { return nil }
         guard let sub = S(rawValue: name) else {
-            replyUnknownSubcommand(c, args, CommandTable.spec(command).name.uppercased())
+            replyUnknownSubcommand(c, command, args)
             return nil
         }
         return sub

@@ -231,7 +231,7 @@ extension Kernel {
             ids.append(id)
         }
         guard let g = agents.groups.group(args.bytes(1), args.bytes(2)) else { c.pointee.output.tail.writeInteger(0); return }
-        replyJournaled(c, agents.xack(g, ids))
+        replyOnceCommitted(c, agents.xack(g, ids))
     }
 
     func xpendingCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {

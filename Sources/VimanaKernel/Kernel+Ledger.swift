@@ -61,8 +61,8 @@ extension Kernel {
     /// written to the OS, and under `fsync: always` fsynced). Commands keep
     /// running: pipelined appends share one write (and fsync), as with
     /// Redis's AOF, which is written before replies leave.
-    /// `sequence` `.max`: this pass's journal record, not yet known
-    /// (`resolveJournalHolds`).
+    /// `sequence` `.max`: the pass's last record, not yet known
+    /// (`holdReplyUntilPassCommitted`).
     func holdReply(_ c: UnsafeMutablePointer<ClientState>, untilConfirmed sequence: UInt64, replyStart: Int) {
         infos[Int(c.pointee.fd)]?.heldReplies.append((replyStart, sequence))
         replyHeldThisPass = true
@@ -72,17 +72,29 @@ extension Kernel {
         }
     }
 
-    /// Gives the replies waiting for this pass's journal records their sequence.
-    func resolveJournalHolds() {
-        for fd in journalHolds {
+    /// Holds `c`'s reply from `replyStart` on until every record appended
+    /// in this pass is confirmed, those appended after the command ran
+    /// included: for a change whose record another concern writes at the
+    /// pass's end (the agents batch their journal records so, an ACK's with
+    /// them), and whose sequence is therefore known only then.
+    func holdReplyUntilPassCommitted(_ c: UnsafeMutablePointer<ClientState>, replyStart: Int) {
+        holdReply(c, untilConfirmed: .max, replyStart: replyStart)
+        if heldUntilPassEnd.last != c.pointee.fd { heldUntilPassEnd.append(c.pointee.fd) }
+    }
+
+    /// Just before the commit, once the pass has appended its last record:
+    /// the replies held until then wait for that record.
+    func resolvePassEndHolds(_ ledger: Ledger) {
+        let last = ledger.nextSequence > 0 ? ledger.nextSequence - 1 : 0
+        for fd in heldUntilPassEnd {
             guard let info = infos[Int(fd)] else { continue }
             for k in info.heldReplies.indices where info.heldReplies[k].sequence == .max {
-                info.heldReplies[k].sequence = agents.journal?.lastSequence ?? 0
+                info.heldReplies[k].sequence = last
             }
         }
-        journalHolds.removeAll(keepingCapacity: true)
-        // A hold on a record confirmed already (none journaled this pass) goes now.
-        if let ledger { releaseHeldReplies(upTo: ledger.confirmedSequence) }
+        heldUntilPassEnd.removeAll(keepingCapacity: true)
+        // A hold on records confirmed already (none appended this pass) goes now.
+        releaseHeldReplies(upTo: ledger.confirmedSequence)
     }
 
     /// How many output bytes of a waiting client may be written now.

@@ -111,10 +111,10 @@ extension Kernel {
         let spec = CommandTable.spec(command)
         if spec.subcommands.isEmpty { return true }
         guard let (_, sub) = CommandTable.subcommand(of: command, args, 1) else {
-            replyUnknownSubcommand(c, args, spec.name.uppercased())
+            replyUnknownSubcommand(c, command, args)
             return false
         }
-        if !CommandTable.arityOK(sub.arity, args.count) {
+        if !CommandTable.arityOK(sub, args.count) {
             c.pointee.output.tail.writeError(ErrorReply.wrongArity(sub.name))
             return false
         }

@@ -32,8 +32,10 @@ public final class Kernel: EventLoopHandler {
     var awaitingLedger: [Int32] = []
     /// Set when a reply is held in this pass: the commit is urgent.
     var replyHeldThisPass = false
-    /// Clients holding a reply for this pass's journal record (an ACK).
-    var journalHolds: [Int32] = []
+    /// Clients holding a reply until every record of this pass is
+    /// confirmed (`holdReplyUntilPassCommitted`): their sequence is known
+    /// once the pass's last record is appended, just before the commit.
+    var heldUntilPassEnd: [Int32] = []
     /// Clients not read from while the ledger writer catches up.
     var stalled: [Int32] = []
     var ledgerStalls = 0
@@ -150,7 +152,7 @@ public final class Kernel: EventLoopHandler {
         if let ledger {
             agents.willCloseLedger()
             ledger.close()
-            agents.journal?.noteDurable(upTo: ledger.durableSequence)
+            agents.didCloseLedger()
             log.info("ledger closed", ["next_sequence": .int(Int(clamping: ledger.nextSequence)),
                                        "durable_sequence": .int(Int(clamping: ledger.durableSequence))])
         }
@@ -196,7 +198,7 @@ public final class Kernel: EventLoopHandler {
             if blockedReaders.nextDeadline != 0 { expireBlockedReaders(now: s.pointee.nowNanos) }
             if !agents.isEmpty { agents.pump() }
             agents.endPass()
-            if !journalHolds.isEmpty { resolveJournalHolds() }
+            if !heldUntilPassEnd.isEmpty { resolvePassEndHolds(ledger) }
             let urgent = replyHeldThisPass
             replyHeldThisPass = false
             ledger.commit(urgent: urgent)

@@ -12,7 +12,7 @@ import VimanaLedger
         config.ackWaitMillis = ackWait
         let a = AgentRuntime(config: config)
         let g = ConsumerGroup(topic: Array("t".utf8), name: Array("w".utf8), lastDelivered: .zero)
-        a.attach(g, wallMillis: 1)
+        a.attach(g)
         a.join(fd: 10, consumer: Array("A".utf8))
         a.join(fd: 11, consumer: Array("B".utf8))
         return (a, g)

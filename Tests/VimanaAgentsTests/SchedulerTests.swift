@@ -16,8 +16,8 @@ import VimanaLedger
         let bench = try AgentsBench([agentConfig("w", subscribes: ["jobs"], prefetch: 1)])
         defer { bench.close() }
         let a = bench.agents.all[0]
-        bench.agents.join(0, fd: 10, clientID: 1)
-        bench.agents.join(0, fd: 11, clientID: 2)
+        try bench.agents.join(agentID: bench.agents.all[0].id, fd: 10, clientID: 1)
+        try bench.agents.join(agentID: bench.agents.all[0].id, fd: 11, clientID: 2)
         let ids = (0..<3).map { bench.publish("jobs", "m\($0)") }
         bench.pass()
         #expect(bench.host.pushed.map(\.fd) == [10, 11], "one task per instance: prefetch 1")
@@ -26,9 +26,9 @@ import VimanaLedger
         bench.pass()
         #expect(bench.host.pushed.count == 2, "no slot free, nothing more")
 
-        #expect(bench.agents.ack(0, fd: 10, topic: topic, id: ids[0]))
+        #expect(bench.agents.ack(fd: 10, topic: topic, id: ids[0]))
         #expect(inFlight(a) == [0, 1], "an ACK frees its slot")
-        #expect(!bench.agents.ack(0, fd: 10, topic: topic, id: ids[1]), "a task of another instance is not this one's to ACK")
+        #expect(!bench.agents.ack(fd: 10, topic: topic, id: ids[1]), "a task of another instance is not this one's to ACK")
         bench.pass()
         #expect(bench.host.pushed.map(\.fd) == [10, 11, 10])
         #expect(bench.host.pushed.last?.id == ids[2])
@@ -42,16 +42,16 @@ import VimanaLedger
         let bench = try AgentsBench([agentConfig("w", subscribes: ["jobs"], prefetch: 3)])
         defer { bench.close() }
         let a = bench.agents.all[0]
-        bench.agents.join(0, fd: 10, clientID: 1)
+        try bench.agents.join(agentID: bench.agents.all[0].id, fd: 10, clientID: 1)
         let ids = (0..<3).map { bench.publish("jobs", "m\($0)") }
         bench.pass()
         #expect(inFlight(a) == [3])
-        #expect(bench.agents.ack(0, fd: 10, topic: topic, id: ids[2]))
+        #expect(bench.agents.ack(fd: 10, topic: topic, id: ids[2]))
         #expect(inFlight(a) == [2])
-        #expect(bench.agents.nack(0, fd: 10, topic: topic, id: ids[1], delayMillis: 60_000))
+        #expect(bench.agents.nack(fd: 10, topic: topic, id: ids[1], delayMillis: 60_000))
         #expect(inFlight(a) == [1])
         #expect(a.instances[0].held.first?.id == ids[0])
-        #expect(!bench.agents.ack(0, fd: 10, topic: topic, id: ids[2]), "answered once only")
+        #expect(!bench.agents.ack(fd: 10, topic: topic, id: ids[2]), "answered once only")
         #expect(inFlight(a) == [1])
         bench.publish("jobs", "m3")
         bench.pass()
@@ -63,13 +63,13 @@ import VimanaLedger
         let bench = try AgentsBench([agentConfig("w", subscribes: ["jobs"], prefetch: 2)])
         defer { bench.close() }
         let a = bench.agents.all[0]
-        bench.agents.join(0, fd: 10, clientID: 1)
+        try bench.agents.join(agentID: bench.agents.all[0].id, fd: 10, clientID: 1)
         let id = bench.publish("jobs", "m")
         bench.pass()
-        bench.agents.join(0, fd: 11, clientID: 2)
-        #expect(bench.agents.nack(0, fd: 10, topic: topic, id: id, delayMillis: 0))
+        try bench.agents.join(agentID: bench.agents.all[0].id, fd: 11, clientID: 2)
+        #expect(bench.agents.nack(fd: 10, topic: topic, id: id, delayMillis: 0))
         #expect(inFlight(a) == [0, 0], "a NACK frees the slot at once")
-        #expect(!bench.agents.nack(0, fd: 10, topic: topic, id: id, delayMillis: 0), "given back: no longer held")
+        #expect(!bench.agents.nack(fd: 10, topic: topic, id: id, delayMillis: 0), "given back: no longer held")
         bench.pass()
         #expect(bench.host.pushed.map(\.fd) == [10, 11], "redelivered to the other instance")
         #expect(bench.host.pushed.map(\.deliveries) == [1, 2])
@@ -80,12 +80,12 @@ import VimanaLedger
         let bench = try AgentsBench([agentConfig("w", subscribes: ["jobs"], prefetch: 3)])
         defer { bench.close() }
         let a = bench.agents.all[0]
-        bench.agents.join(0, fd: 10, clientID: 1)
+        try bench.agents.join(agentID: bench.agents.all[0].id, fd: 10, clientID: 1)
         for k in 0..<3 { bench.publish("jobs", "m\(k)") }
         bench.pass()
         #expect(inFlight(a) == [3])
-        bench.agents.join(0, fd: 11, clientID: 2)
-        bench.agents.leave(0, fd: 10)
+        try bench.agents.join(agentID: bench.agents.all[0].id, fd: 11, clientID: 2)
+        bench.agents.leave(fd: 10)
         #expect(inFlight(a) == [0])
         bench.pass()
         #expect(bench.host.pushed.suffix(3).map(\.fd) == [11, 11, 11])
@@ -97,13 +97,13 @@ import VimanaLedger
         let bench = try AgentsBench([agentConfig("w", subscribes: ["jobs"], maxDeliver: 2)])
         defer { bench.close() }
         let a = bench.agents.all[0]
-        bench.agents.join(0, fd: 10, clientID: 1)
+        try bench.agents.join(agentID: bench.agents.all[0].id, fd: 10, clientID: 1)
         let id = bench.publish("jobs", "payload-1")
         bench.pass()
-        #expect(bench.agents.nack(0, fd: 10, topic: topic, id: id, delayMillis: 0))
+        #expect(bench.agents.nack(fd: 10, topic: topic, id: id, delayMillis: 0))
         bench.pass()
         #expect(bench.host.pushed.map(\.deliveries) == [1, 2])
-        #expect(bench.agents.nack(0, fd: 10, topic: topic, id: id, delayMillis: 0))
+        #expect(bench.agents.nack(fd: 10, topic: topic, id: id, delayMillis: 0))
         bench.pass()
         #expect(bench.host.pushed.count == 2, "not delivered a third time")
         let dead = try #require(bench.host.appended.first)
@@ -119,7 +119,7 @@ import VimanaLedger
         let bench = try AgentsBench([agentConfig("w", subscribes: ["jobs"], maxDeliver: 1, ackWaitMillis: 1)])
         defer { bench.close() }
         let a = bench.agents.all[0]
-        bench.agents.join(0, fd: 10, clientID: 1)
+        try bench.agents.join(agentID: bench.agents.all[0].id, fd: 10, clientID: 1)
         bench.publish("jobs", "m")
         bench.pass()
         #expect(inFlight(a) == [1])
@@ -144,12 +144,12 @@ import VimanaLedger
         let bench = try AgentsBench([agentConfig("w", subscribes: ["jobs"], prefetch: n, maxDeliver: 1)])
         defer { bench.close() }
         let a = bench.agents.all[0]
-        bench.agents.join(0, fd: 10, clientID: 1)
+        try bench.agents.join(agentID: bench.agents.all[0].id, fd: 10, clientID: 1)
         for k in 0..<n { bench.publish("jobs", "m\(k)") }
         bench.pass()
         #expect(bench.host.pushed.count == n)
-        bench.agents.join(0, fd: 11, clientID: 2)
-        bench.agents.leave(0, fd: 10)
+        try bench.agents.join(agentID: bench.agents.all[0].id, fd: 11, clientID: 2)
+        bench.agents.leave(fd: 10)
         bench.pass()
         #expect(bench.host.appended.count == Agents.deadLetterBatch, "one batch in a pass")
         #expect(bench.host.passesAsked == 1 && a.dirty, "the rest in the next pass, asked for at once")
@@ -170,7 +170,7 @@ import VimanaLedger
         let bench = try AgentsBench([agentConfig("w", subscribes: ["jobs"], prefetch: 2)])
         defer { bench.close() }
         let a = bench.agents.all[0]
-        bench.agents.join(0, fd: 10, clientID: 1)
+        try bench.agents.join(agentID: bench.agents.all[0].id, fd: 10, clientID: 1)
         bench.publish("jobs", "m")
         bench.pass()
         #expect(inFlight(a) == [1])

@@ -88,7 +88,7 @@ final class AgentsBench {
         agents.willCloseLedger()
         ledger.commit()
         ledger.close()
-        agents.journal?.noteDurable(upTo: ledger.durableSequence)
+        agents.didCloseLedger()
         (ledger, agents) = try Self.open(dir, configs, loop, host)
     }
 

@@ -59,6 +59,28 @@ import Testing
         #expect(c.read(matching: expected) == expected)
     }
 
+    /// AGENT's subcommands and NACK take their argument counts from the
+    /// command table, as Redis's containers do: a refused AGENT LEAVE leaves
+    /// nothing (the connection stays an instance), and inside MULTI each
+    /// error comes when the command is queued, in the same words.
+    @Test func agentAndNackArgumentCountsComeFromTheTable() throws {
+        let server = try ServerProcess(config: Self.config, logLevel: "info")
+        let c = try RawClient(port: server.port)
+        c.send("AGENT JOIN worker\r\nAGENT LEAVE now\r\nAGENT JOIN\r\nAGENT JOIN worker extra\r\nAGENT nope\r\n"
+               + "NACK tasks.a 1-1 0 extra\r\nMULTI\r\nNACK tasks.a 1-1 0 extra\r\nAGENT nope\r\nAGENT LEAVE now\r\n"
+               + "EXEC\r\nAGENT LEAVE\r\n")
+        let expected = "+OK\r\n-ERR wrong number of arguments for 'agent|leave' command\r\n"
+            + "-ERR wrong number of arguments for 'agent|join' command\r\n"
+            + "-ERR wrong number of arguments for 'agent|join' command\r\n"
+            + "-ERR unknown subcommand 'nope'. Try AGENT JOIN <agent-id> or AGENT LEAVE.\r\n"
+            + "-ERR wrong number of arguments for 'nack' command\r\n+OK\r\n"
+            + "-ERR wrong number of arguments for 'nack' command\r\n"
+            + "-ERR unknown subcommand 'nope'. Try AGENT JOIN <agent-id> or AGENT LEAVE.\r\n"
+            + "-ERR wrong number of arguments for 'agent|leave' command\r\n"
+            + "-EXECABORT Transaction discarded because of previous errors.\r\n+OK\r\n"
+        #expect(c.read(matching: expected) == expected)
+    }
+
     @Test func anAgentPublishesOnlyWhereItMay() throws {
         let server = try ServerProcess(config: Self.config, logLevel: "info")
         let (c, r) = try join(server, "slowpoke")

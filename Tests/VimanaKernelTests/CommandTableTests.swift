@@ -20,11 +20,30 @@ import VimanaRESP
             #expect(record.command == command)
             #expect(record.rules == CommandTable.entries[command.rawValue].rules, "\(name)")
             // The arity as the record checks it, against Redis's rule.
-            let arity = CommandTable.spec(command).arity
+            let spec = CommandTable.spec(command)
             for argc in [0, 1, 2, 3, 4, 5, 6, 7, 8, 100, Int.max] {
-                #expect(record.accepts(argc) == CommandTable.arityOK(arity, argc), "\(name) \(argc)")
+                #expect(record.accepts(argc) == CommandTable.arityOK(spec, argc), "\(name) \(argc)")
             }
         }
+    }
+
+    /// NACK takes two or three arguments: the table says so, and dispatch
+    /// reads it (before, the handler alone refused a fourth).
+    @Test func nacksMostArgumentsAreTheTables() {
+        let record = dispatch.record(.nack).pointee
+        #expect(CommandTable.spec(.nack).arity == -3, "COMMAND INFO shows Redis's form")
+        #expect([2, 3, 4, 5, 6].map(record.accepts) == [false, true, true, false, false])
+        #expect([3, 4, 5].map { CommandTable.arityOK(CommandTable.spec(.nack), $0) } == [true, true, false])
+    }
+
+    /// AGENT's subcommands have their arity in the table (AGENT LEAVE takes
+    /// no argument, AGENT JOIN one), as every container's.
+    @Test func agentSubcommandsHaveTheirArityInTheTable() throws {
+        let subs = CommandTable.spec(.agent).subcommands
+        let join = try #require(subs.first { $0.name == "agent|join" })
+        let leave = try #require(subs.first { $0.name == "agent|leave" })
+        #expect([2, 3, 4].map { CommandTable.arityOK(join, $0) } == [false, true, false])
+        #expect([2, 3].map { CommandTable.arityOK(leave, $0) } == [true, false])
     }
 
     /// The lookup folds case with `| 0x20`, exact only for letters.
@@ -90,6 +109,7 @@ import VimanaRESP
         #expect(names(.config) == Set(ConfigSubcommand.allCases.map(\.rawValue)))
         #expect(names(.pubsub) == Set(PubSubSubcommand.allCases.map(\.rawValue)))
         #expect(names(.xinfo) == Set(XInfoSubcommand.allCases.map(\.rawValue)))
+        #expect(names(.agent) == Set(AgentSubcommand.allCases.map(\.rawValue)))
     }
 
     @Test func keywordsMatchIgnoringASCIICaseOnly() {
