@@ -42,14 +42,18 @@ test:
 # Counters live in the profile file from the start (LLVM's continuous mode,
 # %c; on ELF it needs runtime counter relocation), so a server a test kills
 # with SIGKILL, or a test stops that way at its end, still counts; %m merges
-# the processes of one binary into one file.
+# the processes of one binary into one file. A failing test still leaves the
+# profiles of everything that ran: the figure is printed either way, last,
+# and then the target fails with the tests' exit status.
 coverage:
 	tools/install-deps.sh test
 	$(SWIFT) build --build-tests --enable-code-coverage --scratch-path $(COVERAGE_BUILD) \
 		-Xswiftc -Xllvm -Xswiftc -runtime-counter-relocation
 	rm -rf $(COVERAGE_PROFILES) && mkdir -p $(COVERAGE_PROFILES)
-	LLVM_PROFILE_FILE='$(COVERAGE_PROFILES)/%c%m.profraw' $(SWIFT) test --skip-build --scratch-path $(COVERAGE_BUILD)
-	tools/coverage.sh $(COVERAGE_BUILD)/debug $(COVERAGE_PROFILES)
+	LLVM_PROFILE_FILE='$(COVERAGE_PROFILES)/%c%m.profraw' $(SWIFT) test --skip-build --scratch-path $(COVERAGE_BUILD); \
+	status=$$?; \
+	if [ $$status -ne 0 ]; then echo "coverage: swift test failed (exit $$status); the figure counts the tests that ran"; fi; \
+	tools/coverage.sh $(COVERAGE_BUILD)/debug $(COVERAGE_PROFILES) && exit $$status
 
 fuzz: release
 	python3 tools/fuzz/fuzz.py --binary $(RELEASE_BIN) --seconds $(FUZZ_SECONDS) $(FUZZ_FLAGS)

@@ -33,7 +33,8 @@ import VimanaTestSupport
         let server = listener.accept()
         defer { close(server) }
         try connection.send("PUBLISH", "news", "hi")
-        #expect(readAvailable(server) == Array("*3\r\n$7\r\nPUBLISH\r\n$4\r\nnews\r\n$2\r\nhi\r\n".utf8))
+        let sent = Array("*3\r\n$7\r\nPUBLISH\r\n$4\r\nnews\r\n$2\r\nhi\r\n".utf8)
+        #expect(readBytes(server, count: sent.count) == sent)
         writeString(server, "*2\r\n$3\r\nab")
         writeString(server, "c\r\n:7\r\n+OK\r\n")
         #expect(try connection.readValue() == .array([.bulk("abc"), .integer(7)]))

@@ -148,9 +148,13 @@ import Testing
             while let v = r.next(timeout: 0.3) {
                 if v == .simple("PONG") { return true }
             }
-            // Blocked (XREAD[GROUP] BLOCK): an entry wakes it.
-            control.send("XADD t * wake \(n)\r\n")
-            _ = controlReader.next()
+            // Blocked (XREAD[GROUP] BLOCK), as INFO says: an entry wakes it.
+            control.send("INFO clients\r\n")
+            guard case .bulk(let info)? = controlReader.next(timeout: 10) else { return false }
+            if !info.contains("blocked_clients:0\r\n") {
+                control.send("XADD t * wake \(n)\r\n")
+                _ = controlReader.next()
+            }
         }
         return false
     }

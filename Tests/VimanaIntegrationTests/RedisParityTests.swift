@@ -2,8 +2,8 @@ import Foundation
 import Testing
 
 /// The same bytes sent to redis-server 7 and to Vimana must get the same
-/// bytes back. Each case is a list of steps on named connections; replies
-/// are read until the connection is quiet.
+/// bytes back. Each case is a list of steps on numbered connections; what
+/// each step causes on each connection is read up to a sentinel (`run`).
 @Suite(.serialized) struct RedisParityTests {
     /// (connection index, bytes to send)
     typealias Step = (Int, String)
@@ -149,20 +149,75 @@ import Testing
         return out
     }
 
+    /// Runs `steps` and returns the transcript: per step, per connection in
+    /// order, what that step caused there; then the connections the server
+    /// closed. After each step its connection gets a sentinel (a PING with a
+    /// token, `SentinelReader`) and, once that is answered, every other open
+    /// connection gets one: a push the step caused is queued before it. A
+    /// connection left blocked (XREAD BLOCK) keeps its sentinel outstanding,
+    /// and what comes when it is served still counts for its step.
     static func run(_ steps: [Step], port: Int) throws -> [String] {
         let count = (steps.map(\.0).max() ?? 0) + 1
-        let clients = try (0..<count).map { _ in try RawClient(port: port) }
+        let readers = try (0..<count).map { _ in SentinelReader(try RawClient(port: port)) }
+        // Asks how many clients are blocked; opened first, so that it is
+        // there in every run alike.
+        let probe = try RawClient(port: port)
+        var texts = [[String]](repeating: [String](repeating: "", count: count), count: steps.count)
+        for (n, (i, bytes)) in steps.enumerated() {
+            readers[i].client.send(bytes)
+            if !readers[i].closed { readers[i].sendSentinel(tag: n) }
+            try settle(readers, &texts, probe: probe, step: n)
+            for r in readers where !r.closed && r.outstanding.isEmpty { r.sendSentinel(tag: n) }
+            try settle(readers, &texts, probe: probe, step: n)
+        }
         var transcript: [String] = []
-        for (i, bytes) in steps {
-            clients[i].send(bytes)
-            // Replies to one step may land on any connection (pub/sub).
-            for (k, c) in clients.enumerated() {
-                let got = c.readAvailable(quiet: 0.15)
-                if !got.isEmpty { transcript.append("[\(k)] " + normalize(got)) }
+        for row in texts {
+            for (k, text) in row.enumerated() where !text.isEmpty { transcript.append("[\(k)] " + normalize(text)) }
+        }
+        for (k, r) in readers.enumerated() {
+            if r.closed { transcript.append("[\(k)] closed") } else if r.waiting { transcript.append("[\(k)] blocked") }
+        }
+        return transcript
+    }
+
+    /// How long a step may go without a reply on a connection that is not
+    /// blocked: only a failing server waits it out.
+    static let patience: TimeInterval = 30
+    /// How long one connection is read before the others are looked at.
+    static let slice: TimeInterval = 0.02
+
+    /// Reads until every outstanding sentinel is answered, or the
+    /// connections still waiting for one are exactly the clients INFO counts
+    /// as blocked. (A command that unblocks a client does so before its own
+    /// reply is sent, in Redis and in Vimana, so this count is never behind
+    /// the sentinels already read.)
+    static func settle(_ readers: [SentinelReader], _ texts: inout [[String]], probe: RawClient, step: Int) throws {
+        var deadline = Date().addingTimeInterval(patience)
+        while true {
+            var waiting = 0, progressed = false
+            for (k, r) in readers.enumerated() where r.waiting {
+                for (tag, text) in r.receive(timeout: slice) {
+                    texts[tag][k] += text
+                    progressed = true
+                }
+                if r.waiting { waiting += 1 }
+            }
+            if waiting == 0 { return }
+            if progressed {
+                deadline = Date().addingTimeInterval(patience)
+                continue
+            }
+            probe.send("INFO clients\r\n")
+            let info = probe.readReplies()
+            guard let field = info.range(of: "blocked_clients:"),
+                  let blocked = Int(info[field.upperBound...].prefix { $0.isNumber }) else {
+                throw TestFailure("INFO clients without blocked_clients: \(visible(info))")
+            }
+            if blocked == waiting { return }
+            guard Date() < deadline else {
+                throw TestFailure("step \(step): \(waiting) connections without a reply, \(blocked) blocked")
             }
         }
-        for (k, c) in clients.enumerated() where c.isClosedByPeer(timeout: 0.2) { transcript.append("[\(k)] closed") }
-        return transcript
     }
 
     @Test(arguments: cases.map(\.0))

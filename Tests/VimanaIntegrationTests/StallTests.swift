@@ -69,15 +69,17 @@ import Glibc
             r.send(RawClient.command(["XREADGROUP", "GROUP", "g", "c\(i)", "BLOCK", "0", "STREAMS", "t", ">"]))
             readers.append(r)
         }
-        let deadline = Date().addingTimeInterval(60)
+        // How long the number blocked may stand still below `count` before
+        // the test gives up: the instrumented build on a loaded machine takes
+        // minutes to block 9,000 readers, but it never stops between two.
+        let stall = 30.0
+        // INFO's counter, not a 9,000-line CLIENT LIST parsed per look.
         var blocked = 0
-        while blocked < count && Date() < deadline {
-            c.send(RawClient.command(["CLIENT", "LIST"]))
-            blocked = c.bulk()?.components(separatedBy: "cmd=xreadgroup").count ?? 1
-            blocked -= 1
-            if blocked < count { usleep(100_000) }
+        let allBlocked = waitWhileAdvancing(stall: stall, progress: { blocked }) {
+            blocked = Self.blockedClients(c) ?? blocked
+            return blocked == count
         }
-        try #require(blocked == count, "\(blocked) readers blocked")
+        try #require(allBlocked, "\(blocked) of \(count) readers blocked, none more for \(stall) s")
 
         let bound = 3.0
         for _ in 0..<5 {
@@ -87,20 +89,29 @@ import Glibc
             let elapsed = Date().timeIntervalSince(started)
             #expect(elapsed < bound, "XADD took \(elapsed) s with \(count) readers blocked")
         }
-        // Each entry went to exactly one reader; the others wait on.
-        var served = 0
-        let until = Date().addingTimeInterval(10)
+        // Each entry went to exactly one reader; the others wait on. Their
+        // replies were queued before the XADD's: the server has answered
+        // five once INFO counts five fewer blocked, and then a walk of the
+        // readers finds each reply (a walk is slow in a debug build, so it
+        // goes on while it keeps finding more).
+        #expect(Self.blockedClients(c) == count - 5)
         var answered = Set<Int>()
-        while answered.count < 5 && Date() < until {
+        let allAnswered = waitWhileAdvancing(stall: stall, progress: { answered.count }) {
             for (i, r) in readers.enumerated() where !answered.contains(i) {
                 var byte: UInt8 = 0
                 if recv(r.fd, &byte, 1, Int32(MSG_DONTWAIT)) == 1 { answered.insert(i) }
             }
+            return answered.count >= 5
         }
-        served = answered.count
-        #expect(served == 5)
+        #expect(allAnswered && answered.count == 5, "\(answered.count) readers answered")
+        #expect(Self.blockedClients(c) == count - 5)
+    }
+
+    /// INFO clients' `blocked_clients`, or nil when the reply is not there.
+    static func blockedClients(_ c: ReplyStream) -> Int? {
         c.send(RawClient.command(["INFO", "clients"]))
-        #expect(c.bulk()?.contains("blocked_clients:\(count - 5)\r\n") == true)
+        guard let text = c.bulk(), let field = text.range(of: "blocked_clients:") else { return nil }
+        return Int(text[field.upperBound...].prefix { $0.isNumber })
     }
 
     /// UNSUBSCRIBE of 100,000 of a connection's 1,000,000 channels by name:

@@ -79,8 +79,22 @@ import Glibc
         let result = try bench(port: port, ["--tasks", "beanstalkd"])
         expectComplete(result)
         c.send("stats\r\n")
-        let text = c.readAvailable()
+        let text = Self.beanstalkdData(c)
         #expect(text.contains("\ntotal-jobs: \(Self.tasks)\n") && text.contains("\ncmd-delete: \(Self.tasks)\n")
                 && text.contains("\ncurrent-jobs-ready: 0\n"), "\(text)")
+    }
+
+    /// The body of a beanstalkd `OK <bytes>` reply, read by its length; ""
+    /// for any other reply.
+    static func beanstalkdData(_ c: RawClient) -> String {
+        var head: [UInt8] = []
+        while !head.reversed().starts(with: [10, 13]) {
+            let byte = c.read(count: 1)
+            guard let b = byte.first else { return "" }
+            head.append(b)
+        }
+        let words = String(decoding: head.dropLast(2), as: UTF8.self).split(separator: " ")
+        guard words.count == 2, words[0] == "OK", let bytes = Int(words[1]) else { return "" }
+        return String(decoding: c.read(count: bytes + 2).dropLast(2), as: UTF8.self)
     }
 }

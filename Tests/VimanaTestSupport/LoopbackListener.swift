@@ -43,9 +43,17 @@ package func writeString(_ fd: Int32, _ text: String) {
     t.withUTF8 { _ = write(fd, $0.baseAddress, $0.count) }
 }
 
-/// One read(2) of what is there (blocking until something is): the bytes.
-package func readAvailable(_ fd: Int32) -> [UInt8] {
+/// Reads `count` bytes from `fd` (blocking until they are there), or what
+/// came before EOF: a test that plays the server knows how many bytes the
+/// client under test must have sent, so it waits for exactly those.
+package func readBytes(_ fd: Int32, count: Int) -> [UInt8] {
+    var out: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 4096)
-    let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-    return n > 0 ? Array(buffer[..<n]) : []
+    while out.count < count {
+        let want = min(buffer.count, count - out.count)
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, want) }
+        if n <= 0 { break }
+        out += buffer[..<n]
+    }
+    return out
 }
