@@ -32,9 +32,7 @@ final class LedgerMaintenance: @unchecked Sendable {
     private let notify: @Sendable (MaintenanceEvent) -> Void
     private let queue = Mutex<[Task]>([])
     private let wakeup = DispatchSemaphore(value: 0)
-    private let stopping = Atomic<Bool>(false)
-    private let done = DispatchSemaphore(value: 0)
-    private let thread: Mutex<pthread_t?> = Mutex(nil)
+    private let thread = LedgerThread()
 
     init(directory: String, compactionLevel: Int?, archiveDirectory: String?,
          notify: @escaping @Sendable (MaintenanceEvent) -> Void) {
@@ -45,19 +43,9 @@ final class LedgerMaintenance: @unchecked Sendable {
     }
 
     func start() {
-        let box = Unmanaged.passRetained(self)
-        var tid = pthread_t()
-        let rc = pthread_create(&tid, nil, { raw in
-            guard let raw else { return nil }
-            Unmanaged<LedgerMaintenance>.fromOpaque(raw).takeRetainedValue().run()
-            return nil
-        }, box.toOpaque())
-        if rc != 0 {
-            box.release()
+        if let rc = thread.start(name: "vimana-maint", { self.run() }) {
             notify(.failed("cannot start the ledger maintenance thread (error \(rc))"))
-            return
         }
-        thread.withLock { $0 = tid }
     }
 
     func submit(_ task: Task) {
@@ -67,18 +55,15 @@ final class LedgerMaintenance: @unchecked Sendable {
 
     /// Finishes the task in progress, drops the rest (they are redone at the next start).
     func stop() {
-        stopping.store(true, ordering: .releasing)
+        thread.requestStop()
         wakeup.signal()
-        if let tid = thread.withLock({ $0 }) {
-            done.wait()
-            pthread_join(tid, nil)
-        }
+        thread.join()
     }
 
     private func run() {
-        while !stopping.load(ordering: .acquiring) {
+        while !thread.isStopping {
             wakeup.wait()
-            while !stopping.load(ordering: .acquiring) {
+            while !thread.isStopping {
                 guard let task = queue.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) else { break }
                 switch task {
                 case .compact(let name): compact(name)
@@ -86,7 +71,6 @@ final class LedgerMaintenance: @unchecked Sendable {
                 }
             }
         }
-        done.signal()
     }
 
     // MARK: - Compaction
@@ -151,7 +135,7 @@ final class LedgerMaintenance: @unchecked Sendable {
             // copied as bytes, never decoded.
             offset = 0
             while offset < size {
-                if stopping.load(ordering: .acquiring) { return }  // redone at the next start
+                if thread.isStopping { return }  // redone at the next start
                 guard header.withUnsafeMutableBytes({ FileIO.pread(input, $0.baseAddress!, FrameHeader.size, at: offset) }) == FrameHeader.size,
                       case .success(let h) = header.withUnsafeBytes({ FrameHeader.decode($0.baseAddress!) }),
                       h.firstSequence == expected else {
