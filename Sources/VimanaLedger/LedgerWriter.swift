@@ -487,12 +487,10 @@ final class LedgerWriter: @unchecked Sendable {
                 } catch {
                     throw LedgerIOError("compress", segmentPath, errno: EIO)
                 }
-                guard let base = frame.baseAddress, case .success(let header) = FrameHeader.decode(base) else {
-                    throw LedgerIOError("encode frame", segmentPath, errno: EIO)
-                }
+                guard let base = frame.baseAddress else { throw LedgerIOError("encode frame", segmentPath, errno: EIO) }
                 try FileIO.pwriteAll(fd, base, frame.count, at: offset, path: segmentPath)
                 unsynced.append(base, frame.count)
-                frames.append(WrittenFrame.summarize(offset: offset, header: header,
+                frames.append(WrittenFrame.summarize(offset: offset, header: encoder.header,
                                                      records: staging.readPointer, length: staging.readableBytes))
                 offset += frame.count
             }
