@@ -68,40 +68,40 @@ public final class GroupJournal {
     func append(_ record: JournalRecord) -> StreamID? {
         let ledger = ledger
         return GroupStore.journalTopic.withUnsafeBytes { t -> StreamID? in
-            guard case .success(let r) = ledger.beginRecord(topic: t, request: .auto, nowMillis: UInt64(host.passMillis),
-                                                            nowMicros: Clock.wallMicros(), clientID: 0,
-                                                            clientName: UnsafeRawBufferPointer(start: nil, count: 0)) else { return nil }
-            lastSequence = r.sequence
-            func field(_ name: StaticString, _ value: UnsafeRawBufferPointer) {
-                ledger.appendField(name: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount), value: value)
-            }
-            field("op", UnsafeRawBufferPointer(start: record.op.utf8Start, count: record.op.utf8CodeUnitCount))
-            /// A field of `items` written as text, separated by spaces;
-            /// `write` puts one item (at most `width` bytes) at a pointer.
-            func list<T>(_ name: StaticString, _ items: [T], width: Int, _ write: (T, UnsafeMutablePointer<UInt8>) -> Int) {
-                withUnsafeTemporaryAllocation(of: UInt8.self, capacity: items.count * (width + 1)) { buffer in
-                    guard let p = buffer.baseAddress else { return }
-                    var n = 0
-                    for item in items {
-                        if n > 0 { p[n] = 32; n += 1 }
-                        n += write(item, p + n)
+            let appended = ledger.append(topic: t, id: .auto, client: .kernel, nowMillis: UInt64(host.passMillis),
+                                         nowMicros: Clock.wallMicros()) { fields in
+                func field(_ name: StaticString, _ value: UnsafeRawBufferPointer) {
+                    fields.add(name: name, value: value)
+                }
+                field("op", UnsafeRawBufferPointer(start: record.op.utf8Start, count: record.op.utf8CodeUnitCount))
+                /// A field of `items` written as text, separated by spaces;
+                /// `write` puts one item (at most `width` bytes) at a pointer.
+                func list<T>(_ name: StaticString, _ items: [T], width: Int, _ write: (T, UnsafeMutablePointer<UInt8>) -> Int) {
+                    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: items.count * (width + 1)) { buffer in
+                        guard let p = buffer.baseAddress else { return }
+                        var n = 0
+                        for item in items {
+                            if n > 0 { p[n] = 32; n += 1 }
+                            n += write(item, p + n)
+                        }
+                        field(name, UnsafeRawBufferPointer(start: p, count: n))
                     }
-                    field(name, UnsafeRawBufferPointer(start: p, count: n))
                 }
-            }
-            record.topic.withUnsafeBytes { field("topic", $0) }
-            record.group.withUnsafeBytes { field("group", $0) }
-            if let consumer = record.consumer { consumer.withUnsafeBytes { field("consumer", $0) } }
-            if let id = record.id { list("id", [id], width: 41) { Self.writeID($0, to: $1) } }
-            if let name = record.countName {
-                list(name, [record.count], width: 21) { v, p in
-                    if v < 0 { p[0] = 45 }
-                    return Self.writeDecimal(v.magnitude, to: p + (v < 0 ? 1 : 0)) + (v < 0 ? 1 : 0)
+                record.topic.withUnsafeBytes { field("topic", $0) }
+                record.group.withUnsafeBytes { field("group", $0) }
+                if let consumer = record.consumer { consumer.withUnsafeBytes { field("consumer", $0) } }
+                if let id = record.id { list("id", [id], width: 41) { Self.writeID($0, to: $1) } }
+                if let name = record.countName {
+                    list(name, [record.count], width: 21) { v, p in
+                        if v < 0 { p[0] = 45 }
+                        return Self.writeDecimal(v.magnitude, to: p + (v < 0 ? 1 : 0)) + (v < 0 ? 1 : 0)
+                    }
                 }
+                if let ids = record.ids { list("ids", ids, width: 41) { Self.writeID($0, to: $1) } }
+                if let counts = record.counts { list("counts", counts, width: 20) { Self.writeDecimal(UInt64(max($0, 0)), to: $1) } }
             }
-            if let ids = record.ids { list("ids", ids, width: 41) { Self.writeID($0, to: $1) } }
-            if let counts = record.counts { list("counts", counts, width: 20) { Self.writeDecimal(UInt64(max($0, 0)), to: $1) } }
-            ledger.finishRecord(r.mark, fieldCount: record.fieldCount)
+            guard case .success(let r) = appended else { return nil }
+            lastSequence = r.sequence
             return r.id
         }
     }

@@ -33,14 +33,13 @@ extension Kernel: AgentHost {
     public func appendEntry(topic: [UInt8], fields: [([UInt8], [UInt8])], alwaysRecorded: Bool) {
         topic.withUnsafeBytes { t in
             guard let base = t.baseAddress else { return }
-            if let ledger, alwaysRecorded || ledger.records(base, t.count),
-               case .success(let r) = ledger.beginRecord(topic: t, request: .auto, nowMillis: UInt64(s.pointee.nowMillis),
-                                                         nowMicros: Clock.wallMicros(), clientID: 0,
-                                                         clientName: UnsafeRawBufferPointer(start: nil, count: 0)) {
-                for (n, v) in fields {
-                    n.withUnsafeBytes { nb in v.withUnsafeBytes { vb in ledger.appendField(name: nb, value: vb) } }
+            if let ledger, alwaysRecorded || ledger.records(base, t.count) {
+                _ = ledger.append(topic: t, id: .auto, client: .kernel, nowMillis: UInt64(s.pointee.nowMillis),
+                                  nowMicros: Clock.wallMicros()) { entry in
+                    for (n, v) in fields {
+                        n.withUnsafeBytes { nb in v.withUnsafeBytes { vb in entry.add(name: nb, value: vb) } }
+                    }
                 }
-                ledger.finishRecord(r.mark, fieldCount: fields.count)
             }
             let channel = base.assumingMemoryBound(to: UInt8.self)
             // Encoded only for someone to receive it (a backlog of dead letters

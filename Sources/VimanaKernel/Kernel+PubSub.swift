@@ -2,6 +2,7 @@ import VimanaCore
 import VimanaRESP
 import VimanaBus
 import VimanaEventLoop
+import VimanaLedger
 
 /// PUBLISH and the (P)(UN)SUBSCRIBE family: the bus's hot path.
 extension Kernel {
@@ -15,12 +16,13 @@ extension Kernel {
             let now = s.pointee.nowMillis
             if c.pointee.flags.contains(.named), let name = infos[Int(c.pointee.fd)]?.name {
                 name.withUnsafeBytes { nameBytes in
-                    ledger.recordPublish(topic: topic, payload: payload, nowMillis: UInt64(now), nowMicros: now &* 1000,
-                                         clientID: c.pointee.id, clientName: nameBytes)
+                    ledger.recordPublish(topic: topic, payload: payload, client: RecordClient(id: c.pointee.id, name: nameBytes),
+                                         nowMillis: UInt64(now), nowMicros: now &* 1000)
                 }
             } else {
-                ledger.recordPublish(topic: topic, payload: payload, nowMillis: UInt64(now), nowMicros: now &* 1000,
-                                     clientID: c.pointee.id, clientName: UnsafeRawBufferPointer(start: nil, count: 0))
+                ledger.recordPublish(topic: topic, payload: payload,
+                                     client: RecordClient(id: c.pointee.id, name: UnsafeRawBufferPointer(start: nil, count: 0)),
+                                     nowMillis: UInt64(now), nowMicros: now &* 1000)
             }
             if !blockedReaders.isEmpty { wakeReaders(topic) }
             if !agents.isEmpty { agents.notice(topic) }

@@ -56,23 +56,23 @@ extension Kernel {
             return
         }
         let name = infos[Int(c.pointee.fd)]?.name ?? []
-        let begun = name.withUnsafeBytes { nameBytes in
-            ledger.beginRecord(topic: topic, request: request, nowMillis: UInt64(s.pointee.nowMillis),
-                               nowMicros: Clock.wallMicros(), clientID: c.pointee.id, clientName: nameBytes)
+        let appended = name.withUnsafeBytes { nameBytes in
+            ledger.append(topic: topic, id: request, client: RecordClient(id: c.pointee.id, name: nameBytes),
+                          nowMillis: UInt64(s.pointee.nowMillis), nowMicros: Clock.wallMicros()) { fields in
+                var k = i + 1
+                while k < args.count {
+                    fields.add(name: UnsafeRawBufferPointer(args.buffer(k)), value: UnsafeRawBufferPointer(args.buffer(k + 1)))
+                    k += 2
+                }
+            }
         }
-        let record: (sequence: UInt64, id: StreamID, mark: RecordCodec.Mark)
-        switch begun {
+        let record: (sequence: UInt64, id: StreamID)
+        switch appended {
         case .success(let r): record = r
         case .failure(let e):
             c.pointee.output.tail.writeError(e.message)
             return
         }
-        var k = i + 1
-        while k < args.count {
-            ledger.appendField(name: UnsafeRawBufferPointer(args.buffer(k)), value: UnsafeRawBufferPointer(args.buffer(k + 1)))
-            k += 2
-        }
-        ledger.finishRecord(record.mark, fieldCount: fieldArgs / 2)
         let replyStart = c.pointee.flushedBytes + c.pointee.output.pendingBytes
         c.pointee.output.tail.writeBulk(string: record.id.description)
         deliverEntry(args, topic: topic, firstField: i + 1)

@@ -31,6 +31,11 @@ public struct FrameHeader: Equatable, Sendable {
     /// Header plus data.
     public var frameLength: Int { Self.size + Int(compressedLength) }
 
+    /// True when `data` (the frame's `compressedLength` bytes) has the data CRC.
+    public func dataMatches(_ data: UnsafeRawPointer) -> Bool {
+        CRC32.checksum(data, Int(compressedLength)) == dataCRC
+    }
+
     /// Writes the 36 bytes at `p`.
     public func encode(into p: UnsafeMutableRawPointer) {
         p.storeBytes(of: Self.magic.0, toByteOffset: 0, as: UInt8.self)
@@ -112,6 +117,9 @@ public final class FrameEncoder {
     private let storeBelow: Int
     private var output: UnsafeMutableRawPointer
     private var capacity: Int
+    /// The header of the frame `encode` returned last.
+    public private(set) var header = FrameHeader(firstSequence: 0, recordCount: 0, uncompressedLength: 0,
+                                                 compressedLength: 0, dataCRC: 0)
 
     /// `storeBelow`: records shorter than this are stored, not compressed
     /// (still a zlib stream: level 0).
@@ -139,9 +147,9 @@ public final class FrameEncoder {
             ? StoredZlib.encode(records, length, into: output + FrameHeader.size)
             : try deflater.compress(records, length, into: output + FrameHeader.size,
                                     capacity: capacity - FrameHeader.size)
-        let header = FrameHeader(firstSequence: firstSequence, recordCount: UInt32(count),
-                                 uncompressedLength: UInt32(length), compressedLength: UInt32(compressed),
-                                 dataCRC: CRC32.checksum(output + FrameHeader.size, compressed))
+        header = FrameHeader(firstSequence: firstSequence, recordCount: UInt32(count),
+                             uncompressedLength: UInt32(length), compressedLength: UInt32(compressed),
+                             dataCRC: CRC32.checksum(output + FrameHeader.size, compressed))
         header.encode(into: output)
         return UnsafeRawBufferPointer(start: output, count: FrameHeader.size + compressed)
     }
@@ -164,7 +172,7 @@ public final class FrameDecoder {
     /// Checks the data CRC, inflates, and calls `body` with the raw records.
     public func inflate<T>(_ header: FrameHeader, data: UnsafeRawPointer,
                            _ body: (UnsafeRawPointer, Int) throws(FrameError) -> T) throws(FrameError) -> T {
-        guard CRC32.checksum(data, Int(header.compressedLength)) == header.dataCRC else { throw .dataChecksum }
+        guard header.dataMatches(data) else { throw .dataChecksum }
         let length = Int(header.uncompressedLength)
         if length > capacity {
             buffer.deallocate()

@@ -1,15 +1,60 @@
 import VimanaCore
 import VimanaConfig
 
+/// Who appended an entry: a client's ID and name (as CLIENT SETNAME set it),
+/// or the kernel itself (ID 0, no name).
+public struct RecordClient {
+    public var id: Int
+    public var name: UnsafeRawBufferPointer
+
+    @inlinable
+    public init(id: Int, name: UnsafeRawBufferPointer) {
+        self.id = id
+        self.name = name
+    }
+
+    /// The kernel: dead letters, the group journal, built-in agents' entries.
+    @inlinable
+    public static var kernel: RecordClient { RecordClient(id: 0, name: UnsafeRawBufferPointer(start: nil, count: 0)) }
+}
+
+/// Writes an entry's fields, in order, straight into the batch being
+/// filled: `Ledger.append` hands one to its `fields` closure, which calls
+/// `add` once per field with bytes from wherever they already are (the
+/// request buffer), so nothing is copied on the way.
+public struct RecordFields {
+    @usableFromInline let bytes: UnsafeMutablePointer<ByteBuffer>
+    @usableFromInline var added = 0
+    /// Fields added so far (the record's field count).
+    public var count: Int { added }
+
+    @usableFromInline
+    init(_ bytes: UnsafeMutablePointer<ByteBuffer>) { self.bytes = bytes }
+
+    @inlinable @inline(__always)
+    public mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        RecordCodec.appendField(&bytes.pointee, name: name, value: value)
+        added &+= 1
+    }
+
+    @inlinable @inline(__always)
+    public mutating func add(name: StaticString, value: UnsafeRawBufferPointer) {
+        add(name: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount), value: value)
+    }
+}
+
 /// Appending records: the hot path of a recorded PUBLISH or an XADD.
 extension Ledger {
-    /// Starts an entry on `topic` with the given ID request; returns its
-    /// sequence and ID, or Redis's error for an unacceptable explicit ID.
-    /// Fields follow with `appendField`, then `finishRecord`.
+    /// Appends an entry on `topic` with the ID `request` asks for, written
+    /// by `client` at `nowMicros` (`nowMillis` is the clock of `*` IDs);
+    /// `fields` writes its fields. Returns the entry's sequence and ID, or
+    /// Redis's error for an unacceptable explicit ID (then nothing is
+    /// appended and `fields` is not called). The record is committed with
+    /// the loop pass's other records (`commit`).
     @inline(__always)
-    public func beginRecord(topic: UnsafeRawBufferPointer, request: IDRequest, nowMillis: UInt64, nowMicros: Int64,
-                            clientID: Int, clientName: UnsafeRawBufferPointer)
-        -> Result<(sequence: UInt64, id: StreamID, mark: RecordCodec.Mark), StreamIDError> {
+    public func append(topic: UnsafeRawBufferPointer, id request: IDRequest, client: RecordClient,
+                       nowMillis: UInt64, nowMicros: Int64,
+                       fields: (inout RecordFields) -> Void) -> Result<(sequence: UInt64, id: StreamID), StreamIDError> {
         let base = topic.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!
         let s = streamIndex(base, topic.count)
         let id: StreamID
@@ -24,36 +69,30 @@ extension Ledger {
         let sequence = nextSequence
         nextSequence &+= 1
         streams[s].lastSequence = sequence
-        if current == nil { current = Batch(firstSequence: sequence) }
-        let batch = current!
+        let batch: Batch
+        if let current { batch = current } else {
+            batch = Batch(firstSequence: sequence)
+            current = batch
+        }
         batch.offsets.append(batch.bytes.writeIndex)
         batch.count &+= 1
-        let mark = RecordCodec.begin(&batch.bytes, sequence: sequence, id: id, timestampMicros: nowMicros,
-                                     clientID: UInt64(clientID), topic: topic, clientName: clientName)
-        return .success((sequence, id, mark))
-    }
-
-    @inline(__always)
-    public func appendField(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
-        guard let batch = current else { return }
-        RecordCodec.appendField(&batch.bytes, name: name, value: value)
-    }
-
-    @inline(__always)
-    public func finishRecord(_ mark: RecordCodec.Mark, fieldCount: Int) {
-        guard let batch = current else { return }
-        RecordCodec.end(&batch.bytes, mark, fieldCount: fieldCount)
+        withUnsafeMutablePointer(to: &batch.bytes) { bytes in
+            let mark = RecordCodec.begin(&bytes.pointee, sequence: sequence, id: id, timestampMicros: nowMicros,
+                                         clientID: UInt64(client.id), topic: topic, clientName: client.name)
+            var writer = RecordFields(bytes)
+            fields(&writer)
+            RecordCodec.end(&bytes.pointee, mark, fieldCount: writer.count)
+        }
+        return .success((sequence, id))
     }
 
     /// A PUBLISH on a recorded topic: one field, `payload`, auto ID.
     @inline(__always)
-    public func recordPublish(topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, nowMillis: UInt64,
-                              nowMicros: Int64, clientID: Int, clientName: UnsafeRawBufferPointer) {
-        guard case .success(let r) = beginRecord(topic: topic, request: .auto, nowMillis: nowMillis, nowMicros: nowMicros,
-                                                  clientID: clientID, clientName: clientName) else { return }
-        let name: StaticString = "payload"
-        appendField(name: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount), value: payload)
-        finishRecord(r.mark, fieldCount: 1)
+    public func recordPublish(topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, client: RecordClient,
+                              nowMillis: UInt64, nowMicros: Int64) {
+        _ = append(topic: topic, id: .auto, client: client, nowMillis: nowMillis, nowMicros: nowMicros) {
+            $0.add(name: "payload", value: payload)
+        }
     }
 
     /// Hands the records of this loop pass to the writer (one group commit).

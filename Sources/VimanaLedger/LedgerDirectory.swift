@@ -19,6 +19,12 @@ public enum LedgerDirectory {
         return first
     }
 
+    /// True when a directory holding `names` is a ledger directory (perhaps
+    /// with no records yet): it holds a segment file or the lock file.
+    public static func isLedger(listing names: [String]) -> Bool {
+        names.contains { $0 == LedgerLock.fileName || firstSequence(ofSegment: $0) != nil }
+    }
+
     /// Segment file names in sequence order.
     public static func segments(in directory: String) throws(LedgerIOError) -> [String] {
         try FileIO.list(directory).filter { firstSequence(ofSegment: $0) != nil }.sorted()

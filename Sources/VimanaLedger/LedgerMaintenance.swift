@@ -32,9 +32,7 @@ final class LedgerMaintenance: @unchecked Sendable {
     private let notify: @Sendable (MaintenanceEvent) -> Void
     private let queue = Mutex<[Task]>([])
     private let wakeup = DispatchSemaphore(value: 0)
-    private let stopping = Atomic<Bool>(false)
-    private let done = DispatchSemaphore(value: 0)
-    private let thread: Mutex<pthread_t?> = Mutex(nil)
+    private let thread = LedgerThread()
 
     init(directory: String, compactionLevel: Int?, archiveDirectory: String?,
          notify: @escaping @Sendable (MaintenanceEvent) -> Void) {
@@ -45,19 +43,9 @@ final class LedgerMaintenance: @unchecked Sendable {
     }
 
     func start() {
-        let box = Unmanaged.passRetained(self)
-        var tid = pthread_t()
-        let rc = pthread_create(&tid, nil, { raw in
-            guard let raw else { return nil }
-            Unmanaged<LedgerMaintenance>.fromOpaque(raw).takeRetainedValue().run()
-            return nil
-        }, box.toOpaque())
-        if rc != 0 {
-            box.release()
+        if let rc = thread.start(name: "vimana-maint", { self.run() }) {
             notify(.failed("cannot start the ledger maintenance thread (error \(rc))"))
-            return
         }
-        thread.withLock { $0 = tid }
     }
 
     func submit(_ task: Task) {
@@ -67,18 +55,15 @@ final class LedgerMaintenance: @unchecked Sendable {
 
     /// Finishes the task in progress, drops the rest (they are redone at the next start).
     func stop() {
-        stopping.store(true, ordering: .releasing)
+        thread.requestStop()
         wakeup.signal()
-        if let tid = thread.withLock({ $0 }) {
-            done.wait()
-            pthread_join(tid, nil)
-        }
+        thread.join()
     }
 
     private func run() {
-        while !stopping.load(ordering: .acquiring) {
+        while !thread.isStopping {
             wakeup.wait()
-            while !stopping.load(ordering: .acquiring) {
+            while !thread.isStopping {
                 guard let task = queue.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) else { break }
                 switch task {
                 case .compact(let name): compact(name)
@@ -86,7 +71,6 @@ final class LedgerMaintenance: @unchecked Sendable {
                 }
             }
         }
-        done.signal()
     }
 
     // MARK: - Compaction
@@ -104,14 +88,11 @@ final class LedgerMaintenance: @unchecked Sendable {
             // but the last of at least `LedgerLimits.compactedFrameBytes`, LEDGER.md §2) is
             // left as it is. Not an average: one small frame before a large one
             // would pass it.
-            var smallBeforeLast = false, lastWasSmall = false, offset = 0
-            var header = [UInt8](repeating: 0, count: FrameHeader.size)
-            while offset + FrameHeader.size <= size {
-                guard header.withUnsafeMutableBytes({ FileIO.pread(input, $0.baseAddress!, FrameHeader.size, at: offset) }) == FrameHeader.size,
-                      case .success(let h) = header.withUnsafeBytes({ FrameHeader.decode($0.baseAddress!) }) else { break }
+            var smallBeforeLast = false, lastWasSmall = false
+            var headers = FrameIterator(fd: input, size: size)
+            while case .success(let f)? = headers.next() {
                 if lastWasSmall { smallBeforeLast = true }
-                lastWasSmall = Int(h.uncompressedLength) < LedgerLimits.compactedFrameBytes
-                offset += h.frameLength
+                lastWasSmall = Int(f.header.uncompressedLength) < LedgerLimits.compactedFrameBytes
             }
             if !smallBeforeLast {
                 markCompacted(name, size: size)
@@ -131,16 +112,15 @@ final class LedgerMaintenance: @unchecked Sendable {
             var written = 0
             var stagedFirst = first
             var stagedCount = 0
-            var expected = first
             func flush() throws(LedgerIOError) {
                 guard stagedCount > 0 else { return }
                 guard let frame = try? encoder.encode(records: staging.readPointer, length: staging.readableBytes,
                                                       count: stagedCount, firstSequence: stagedFirst),
-                      let base = frame.baseAddress, case .success(let h) = FrameHeader.decode(base) else {
+                      let base = frame.baseAddress else {
                     throw LedgerIOError("compress", path, errno: EIO)
                 }
                 try FileIO.writeAll(output, base, frame.count, path: tmp)
-                index.addWritten(WrittenFrame.summarize(offset: written, header: h, records: staging.readPointer,
+                index.addWritten(WrittenFrame.summarize(offset: written, header: encoder.header, records: staging.readPointer,
                                                         length: staging.readableBytes))
                 written += frame.count
                 staging.clear()
@@ -149,34 +129,29 @@ final class LedgerMaintenance: @unchecked Sendable {
             }
             // Inflate each frame straight into the staging buffer: records are
             // copied as bytes, never decoded.
-            offset = 0
-            while offset < size {
-                if stopping.load(ordering: .acquiring) { return }  // redone at the next start
-                guard header.withUnsafeMutableBytes({ FileIO.pread(input, $0.baseAddress!, FrameHeader.size, at: offset) }) == FrameHeader.size,
-                      case .success(let h) = header.withUnsafeBytes({ FrameHeader.decode($0.baseAddress!) }),
-                      h.firstSequence == expected else {
-                    notify(.damaged(name: name, offset: offset))
+            var frames = FrameIterator(fd: input, size: size, sequence: first)
+            while let step = frames.next() {
+                if thread.isStopping { return }  // redone at the next start
+                guard case .success(let f) = step else {
+                    notify(.damaged(name: name, offset: frames.offset))
                     return
                 }
-                let length = Int(h.compressedLength)
+                let h = f.header, length = Int(h.compressedLength)
                 data.clear()
                 data.reserve(length)
-                guard FileIO.pread(input, data.writePointer, length, at: offset + FrameHeader.size) == length,
-                      CRC32.checksum(data.writePointer, length) == h.dataCRC else {
-                    notify(.damaged(name: name, offset: offset))
+                guard frames.readData(of: f, into: data.writePointer), h.dataMatches(data.writePointer) else {
+                    notify(.damaged(name: name, offset: f.offset))
                     return
                 }
                 staging.reserve(Int(h.uncompressedLength))
                 do {
                     try inflater.decompress(data.writePointer, length, into: staging.writePointer, expected: Int(h.uncompressedLength))
                 } catch {
-                    notify(.damaged(name: name, offset: offset))
+                    notify(.damaged(name: name, offset: f.offset))
                     return
                 }
                 staging.writeIndex += Int(h.uncompressedLength)
                 stagedCount += Int(h.recordCount)
-                expected = h.nextSequence
-                offset += h.frameLength
                 if staging.readableBytes >= LedgerLimits.compactedFrameBytes { try flush() }
             }
             try flush()

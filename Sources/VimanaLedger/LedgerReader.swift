@@ -90,9 +90,7 @@ final class LedgerReader: @unchecked Sendable {
     private let notify: @Sendable (BackgroundRead) -> Void
     private let queue = Mutex<[BackgroundRead]>([])
     private let wakeup = DispatchSemaphore(value: 0)
-    private let stopping = Atomic<Bool>(false)
-    private let done = DispatchSemaphore(value: 0)
-    private let thread: Mutex<pthread_t?> = Mutex(nil)
+    private let thread = LedgerThread()
 
     init(notify: @escaping @Sendable (BackgroundRead) -> Void) {
         self.notify = notify
@@ -100,19 +98,7 @@ final class LedgerReader: @unchecked Sendable {
 
     /// False when the thread cannot be started (reads are then done on the loop).
     func start() -> Bool {
-        let box = Unmanaged.passRetained(self)
-        var tid = pthread_t()
-        let rc = pthread_create(&tid, nil, { raw in
-            guard let raw else { return nil }
-            Unmanaged<LedgerReader>.fromOpaque(raw).takeRetainedValue().run()
-            return nil
-        }, box.toOpaque())
-        if rc != 0 {
-            box.release()
-            return false
-        }
-        thread.withLock { $0 = tid }
-        return true
+        thread.start(name: "vimana-reader", { self.run() }) == nil
     }
 
     func submit(_ read: BackgroundRead) {
@@ -122,29 +108,22 @@ final class LedgerReader: @unchecked Sendable {
 
     /// Finishes the read in progress; the rest are dropped (their clients are closing).
     func stop() {
-        stopping.store(true, ordering: .releasing)
+        thread.requestStop()
         wakeup.signal()
-        if let tid = thread.withLock({ $0 }) {
-            done.wait()
-            pthread_join(tid, nil)
-        }
+        thread.join()
         for read in queue.withLock({ q in defer { q.removeAll() }; return q }) { read.closeFiles() }
     }
 
     private func run() {
-        guard let scanner = try? SegmentScanner() else {
-            done.signal()
-            return
-        }
-        while !stopping.load(ordering: .acquiring) {
+        guard let scanner = try? SegmentScanner() else { return }
+        while !thread.isStopping {
             wakeup.wait()
-            while !stopping.load(ordering: .acquiring) {
+            while !thread.isStopping {
                 guard let read = queue.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) else { break }
                 read.run(scanner)
                 notify(read)
             }
         }
-        done.signal()
     }
 }
 

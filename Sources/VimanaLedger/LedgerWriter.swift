@@ -70,13 +70,12 @@ final class LedgerWriter: @unchecked Sendable {
     private let gathering = Atomic<Bool>(false)
     /// A queued batch has a reply waiting on it: do not gather.
     private let urgentQueued = Atomic<Bool>(false)
-    private let stopping = Atomic<Bool>(false)
-    private let thread: Mutex<pthread_t?> = Mutex(nil)
-    private let syncThread: Mutex<pthread_t?> = Mutex(nil)
-    private let done = DispatchSemaphore(value: 0)
-    /// The sync thread waits here for `syncInFlight`; `syncDone` when it ends.
+    /// The writer thread; its stop flag is `stop`'s.
+    private let thread = LedgerThread()
+    /// The sync thread: it ends when woken with no fsync in flight.
+    private let syncThread = LedgerThread()
+    /// The sync thread waits here for `syncInFlight`.
     private let syncWakeup = DispatchSemaphore(value: 0)
-    private let syncDone = DispatchSemaphore(value: 0)
     /// Held while the file and the state below are used.
     private let state = Mutex<Void>(())
 
@@ -158,36 +157,15 @@ final class LedgerWriter: @unchecked Sendable {
     /// Starts the writer thread, and the sync thread it hands its fsyncs to
     /// (so that writes go on while the disk flushes).
     func start() {
-        let box = Unmanaged.passRetained(self)
-        var syncTid = pthread_t()
-        let rc = pthread_create(&syncTid, nil, { raw in
-            guard let raw else { return nil }
-            let writer = Unmanaged<LedgerWriter>.fromOpaque(raw).takeRetainedValue()
-            writer.runSyncs()
-            return nil
-        }, box.toOpaque())
-        if rc != 0 {
-            box.release()
+        if let rc = syncThread.start(name: "vimana-fsync", { self.runSyncs() }) {
             // Refused from here on: without the sync thread nothing would ever be fsynced.
             state.withLock { _ in fail(LedgerIOError("start the sync thread for", config.dir, errno: rc)) }
             return
         }
-        syncThread.withLock { $0 = syncTid }
-        let writerBox = Unmanaged.passRetained(self)
-        var tid = pthread_t()
-        let rc2 = pthread_create(&tid, nil, { raw in
-            guard let raw else { return nil }
-            let writer = Unmanaged<LedgerWriter>.fromOpaque(raw).takeRetainedValue()
-            writer.run()
-            return nil
-        }, writerBox.toOpaque())
-        if rc2 != 0 {
-            writerBox.release()
-            notify(.failed(LedgerIOError("start the writer thread for", config.dir, errno: rc2)))
+        if let rc = thread.start(name: "vimana-writer", { self.run() }) {
+            notify(.failed(LedgerIOError("start the writer thread for", config.dir, errno: rc)))
             stopSyncThread()
-            return
         }
-        thread.withLock { $0 = tid }
     }
 
     /// Hands a batch to the writer (loop thread). `urgent`: a reply waits
@@ -252,12 +230,9 @@ final class LedgerWriter: @unchecked Sendable {
     /// Writes everything queued, syncs, checkpoints, and stops the thread;
     /// returns the sequence before which everything is on stable storage.
     func stop() -> UInt64 {
-        stopping.store(true, ordering: .releasing)
+        thread.requestStop()
         wakeup.signal()
-        if let tid = thread.withLock({ $0 }) {
-            done.wait()
-            pthread_join(tid, nil)
-        }
+        thread.join()
         return state.withLock { _ in stoppedAtSequence }
     }
 
@@ -268,12 +243,12 @@ final class LedgerWriter: @unchecked Sendable {
         while true {
             if retrying {
                 // `idle` stays false: commits do not cut the pause short; stop does.
-                if !stopping.load(ordering: .acquiring) {
+                if !thread.isStopping {
                     _ = wakeup.wait(timeout: .now() + .seconds(LedgerLimits.retrySeconds))
                 }
             } else {
                 idle.store(true, ordering: .releasing)
-                if queue.withLock({ $0.isEmpty }) && !stopping.load(ordering: .acquiring) {
+                if queue.withLock({ $0.isEmpty }) && !thread.isStopping {
                     let timeout: DispatchTime = config.fsync == .everysec ? .now() + .milliseconds(LedgerLimits.everysecIdleWaitMillis)
                         : .now() + .seconds(LedgerLimits.idleWaitSeconds)
                     _ = wakeup.wait(timeout: timeout)
@@ -281,7 +256,7 @@ final class LedgerWriter: @unchecked Sendable {
                 // A signal sent after the check above is consumed by the next wait,
                 // which then returns at once: harmless.
                 idle.store(false, ordering: .releasing)
-                if config.fsync != .always && !stopping.load(ordering: .acquiring)
+                if config.fsync != .always && !thread.isStopping
                     && !urgentQueued.load(ordering: .sequentiallyConsistent) {
                     gathering.store(true, ordering: .sequentiallyConsistent)
                     if !urgentQueued.load(ordering: .sequentiallyConsistent) {
@@ -301,10 +276,9 @@ final class LedgerWriter: @unchecked Sendable {
                 writeSealedIndex(index, name: name)
             }
             if !retrying && state.withLock({ _ in startSyncIfDue() }) { syncWakeup.signal() }
-            if stopping.load(ordering: .acquiring) && (retrying || queue.withLock({ $0.isEmpty })) {
+            if thread.isStopping && (retrying || queue.withLock({ $0.isEmpty })) {
                 stopSyncThread()
                 state.withLock { _ in finish() }
-                done.signal()
                 return
             }
         }
@@ -344,15 +318,13 @@ final class LedgerWriter: @unchecked Sendable {
                 wake()
             }
         }
-        syncDone.signal()
     }
 
     /// Waits for the fsync in flight, if any, and ends the sync thread.
     private func stopSyncThread() {
         while state.withLock({ _ in syncInFlight != nil }) { usleep(1000) }
         syncWakeup.signal()
-        syncDone.wait()
-        if let tid = syncThread.withLock({ $0 }) { pthread_join(tid, nil) }
+        syncThread.join()
     }
 
     /// One round of the writer's work: restores the segment after a
@@ -515,12 +487,10 @@ final class LedgerWriter: @unchecked Sendable {
                 } catch {
                     throw LedgerIOError("compress", segmentPath, errno: EIO)
                 }
-                guard let base = frame.baseAddress, case .success(let header) = FrameHeader.decode(base) else {
-                    throw LedgerIOError("encode frame", segmentPath, errno: EIO)
-                }
+                guard let base = frame.baseAddress else { throw LedgerIOError("encode frame", segmentPath, errno: EIO) }
                 try FileIO.pwriteAll(fd, base, frame.count, at: offset, path: segmentPath)
                 unsynced.append(base, frame.count)
-                frames.append(WrittenFrame.summarize(offset: offset, header: header,
+                frames.append(WrittenFrame.summarize(offset: offset, header: encoder.header,
                                                      records: staging.readPointer, length: staging.readableBytes))
                 offset += frame.count
             }

@@ -99,9 +99,10 @@ public final class OfflineReader {
         guard let index = segment.usableIndex, let fd = try? descriptor(segment.name) else { return false }
         let offset = Int(index.offset(for: sequence))
         // The index names a frame start; check that one is there before trusting it.
-        guard offset > 0, let h = scanner.readHeader(fd: fd, at: offset, size: FileIO.size(fd)),
-              h.firstSequence > segment.firstSequence, h.firstSequence <= sequence else { return false }
-        position = Position(segment: segment.name, offset: offset, sequence: h.firstSequence)
+        var frames = FrameIterator(fd: fd, size: FileIO.size(fd), from: offset)
+        guard offset > 0, case .success(let f)? = frames.next(),
+              f.header.firstSequence > segment.firstSequence, f.header.firstSequence <= sequence else { return false }
+        position = Position(segment: segment.name, offset: offset, sequence: f.header.firstSequence)
         return true
     }
 
@@ -180,7 +181,7 @@ public final class OfflineReader {
 
     private func describe(_ problem: FrameProblem, segment: String, sequence: UInt64, fd: Int32, size: Int) -> OfflineProblem {
         let active = isLast(segment)
-        return OfflineProblem(segment: segment, frame: Self.frameNumber(at: problem.offset, fd: fd, size: size, scanner: scanner),
+        return OfflineProblem(segment: segment, frame: Self.frameNumber(at: problem.offset, fd: fd, size: size),
                               offset: problem.offset, error: problem.error, active: active,
                               tornTail: active && Self.isTornTail(problem, sequence: sequence, fd: fd, size: size, scanner: scanner),
                               bytesAfter: size - problem.offset)
@@ -188,14 +189,12 @@ public final class OfflineReader {
 
     /// The 0-based number of the frame at `offset`, counted by walking
     /// headers from the start; nil when the walk does not land on it.
-    static func frameNumber(at offset: Int, fd: Int32, size: Int, scanner: SegmentScanner) -> Int? {
-        var at = 0, n = 0
-        while at < offset {
-            guard let h = scanner.readHeader(fd: fd, at: at, size: size) else { return nil }
-            at += h.frameLength
-            n += 1
+    static func frameNumber(at offset: Int, fd: Int32, size: Int) -> Int? {
+        var frames = FrameIterator(fd: fd, size: size)
+        while frames.offset < offset {
+            guard case .success? = frames.next() else { return nil }
         }
-        return at == offset ? n : nil
+        return frames.offset == offset ? frames.frame : nil
     }
 
     /// Damage at `problem` (where `sequence` was expected) that a crash in

@@ -65,25 +65,23 @@ public struct LedgerRecord: Sendable, Equatable {
 
 /// Encodes records straight into a byte buffer and decodes them back.
 ///
-/// Encoding on the hot path is `begin` / `appendField` / `end`: no record
+/// Encoding on the hot path is `Ledger.append`, which calls `begin`, lets
+/// its caller `appendField` through `RecordFields`, then `end`: no record
 /// value is built, the bytes go from the request buffer into the batch.
+/// Marks and the layout stay inside this module.
 public enum RecordCodec {
     /// Bytes before the topic: length, sequence, id ms, id seq, timestamp, client id.
     public static let fixedHeader = 4 + 8 + 8 + 8 + 8 + 8
 
     /// Where a record being encoded starts, for `end` to patch its lengths.
-    public struct Mark {
-        public let start: Int
-        public let fieldCountOffset: Int
-        @inlinable public init(start: Int, fieldCountOffset: Int) {
-            self.start = start
-            self.fieldCountOffset = fieldCountOffset
-        }
+    struct Mark {
+        let start: Int
+        let fieldCountOffset: Int
     }
 
     /// Starts a record; returns the mark to pass to `end`.
-    @inlinable
-    public static func begin(_ b: inout ByteBuffer, sequence: UInt64, id: StreamID, timestampMicros: Int64,
+    @inline(__always)
+    static func begin(_ b: inout ByteBuffer, sequence: UInt64, id: StreamID, timestampMicros: Int64,
                              clientID: UInt64, topic: UnsafeRawBufferPointer,
                              clientName: UnsafeRawBufferPointer) -> Mark {
         let start = b.writeIndex
@@ -102,8 +100,8 @@ public enum RecordCodec {
         return Mark(start: start, fieldCountOffset: b.writeIndex - 4)
     }
 
-    @inlinable
-    public static func appendField(_ b: inout ByteBuffer, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+    @inlinable @inline(__always)
+    static func appendField(_ b: inout ByteBuffer, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
         b.reserve(8 + name.count + value.count)
         b.appendLE(UInt32(name.count))
         if let p = name.baseAddress, name.count > 0 { b.append(p, name.count) }
@@ -112,8 +110,8 @@ public enum RecordCodec {
     }
 
     /// Finishes the record begun at `mark` with `fieldCount` fields.
-    @inlinable
-    public static func end(_ b: inout ByteBuffer, _ mark: Mark, fieldCount: Int) {
+    @inline(__always)
+    static func end(_ b: inout ByteBuffer, _ mark: Mark, fieldCount: Int) {
         b.storeLE(UInt32(b.writeIndex - mark.start - 4), at: mark.start)
         b.storeLE(UInt32(fieldCount), at: mark.fieldCountOffset)
     }

@@ -54,7 +54,7 @@ extension SegmentReadPlan {
               visit: (LedgerRecord) -> Bool) -> SegmentReadOutcome {
         var out = SegmentReadOutcome()
         for span in spans {
-            let offsets = reverse ? frameOffsets(span, filter, scanner) : nil
+            let offsets = reverse ? frameOffsets(span, filter) : nil
             var k = offsets.map { $0.count } ?? 0
             var offset = span.start
             while true {
@@ -94,24 +94,22 @@ extension SegmentReadPlan {
 
     /// Start offsets of the frames in `span` below `filter.below`, from
     /// their headers alone (nothing inflated).
-    private func frameOffsets(_ span: (start: Int, end: Int), _ filter: ReadFilter,
-                              _ scanner: SegmentScanner) -> [Int] {
+    private func frameOffsets(_ span: (start: Int, end: Int), _ filter: ReadFilter) -> [Int] {
         var offsets: [Int] = []
-        var offset = span.start
-        while offset < span.end {
-            if let skip = lost.first(where: { $0.start <= offset && offset < $0.end }) {
-                offset = skip.end
+        var frames = FrameIterator(fd: fd, size: size, from: span.start)
+        while frames.offset < span.end {
+            if let skip = lost.first(where: { $0.start <= frames.offset && frames.offset < $0.end }) {
+                frames = FrameIterator(fd: fd, size: size, from: skip.end)
                 continue
             }
-            // An unreadable header ends the walk: the frame is read (and
-            // reported) like any other, from the offsets found so far on.
-            guard let header = scanner.readHeader(fd: fd, at: offset, size: size) else {
-                offsets.append(offset)
+            // An invalid frame ends the walk: it is read (and reported) like
+            // any other, from the offsets found so far on.
+            guard case .success(let f)? = frames.next() else {
+                offsets.append(frames.offset)
                 break
             }
-            if header.firstSequence >= filter.below { break }
-            offsets.append(offset)
-            offset += header.frameLength
+            if f.header.firstSequence >= filter.below { break }
+            offsets.append(f.offset)
         }
         return offsets
     }

@@ -2,14 +2,6 @@
 import Glibc
 #endif
 
-/// Where a frame is and what it says.
-public struct FrameLocation: Sendable, Equatable {
-    public var offset: Int
-    public var header: FrameHeader
-    /// 0-based frame number in the segment (a damaged stretch counts as one frame).
-    public var frame = 0
-}
-
 /// The first invalid frame found in a segment.
 public struct FrameProblem: Error, Sendable, Equatable, CustomStringConvertible {
     public var segment: String
@@ -21,9 +13,10 @@ public struct FrameProblem: Error, Sendable, Equatable, CustomStringConvertible 
     public var description: String { "\(segment): frame \(frame) at offset \(offset): \(error)" }
 }
 
-/// Reads a segment frame by frame, checking each as Protocol/LEDGER.md §2
-/// says. `scan` stops at the first invalid frame; `survey`
-/// (SegmentSurvey.swift) goes on past damage and says what kind it is.
+/// Reads a segment frame by frame (walking it with a `FrameIterator`) and
+/// checks each frame's data as Protocol/LEDGER.md §2 says. `scan` stops at
+/// the first invalid frame; `survey` (SegmentSurvey.swift) goes on past
+/// damage and says what kind it is.
 public final class SegmentScanner {
     let decoder: FrameDecoder
     var data: UnsafeMutableRawPointer
@@ -68,45 +61,37 @@ public final class SegmentScanner {
                      visit: (FrameLocation, [LedgerRecord]?) -> Void = { _, _ in }) -> Outcome {
         var out = Outcome(validEnd: offset, nextSequence: sequence, frames: 0, records: 0,
                           compressedBytes: 0, uncompressedBytes: 0, problem: nil)
-        var position = offset
-        var header = [UInt8](repeating: 0, count: FrameHeader.size)
-        while position < size {
+        var frames = FrameIterator(fd: fd, size: size, from: offset, sequence: sequence, firstFrame: firstFrame)
+        while let step = frames.next() {
             func fail(_ e: FrameError) -> Outcome {
-                out.problem = FrameProblem(segment: path, frame: firstFrame + out.frames, offset: position, error: e)
+                out.problem = FrameProblem(segment: path, frame: frames.frame, offset: frames.offset, error: e)
                 return out
             }
-            guard size - position >= FrameHeader.size else { return fail(.truncated(missing: FrameHeader.size - (size - position))) }
-            let got = header.withUnsafeMutableBytes { FileIO.pread(fd, $0.baseAddress!, FrameHeader.size, at: position) }
-            guard got == FrameHeader.size else { return fail(.truncated(missing: FrameHeader.size - max(got, 0))) }
-            let decoded = header.withUnsafeBytes { FrameHeader.decode($0.baseAddress!) }
-            guard case .success(let h) = decoded else {
-                if case .failure(let e) = decoded { return fail(e) }
+            let f: FrameLocation
+            switch step {
+            case .success(let location): f = location
+            case .failure(let error): return fail(error)
+            }
+            let h = f.header
+            // The frame's own number and offset, should its data fail.
+            func failData(_ e: FrameError) -> Outcome {
+                out.problem = FrameProblem(segment: path, frame: f.frame, offset: f.offset, error: e)
                 return out
             }
-            guard h.firstSequence == out.nextSequence else {
-                return fail(.sequenceGap(expected: out.nextSequence, found: h.firstSequence))
-            }
-            let length = Int(h.compressedLength)
-            guard size - position - FrameHeader.size >= length else {
-                return fail(.truncated(missing: length - (size - position - FrameHeader.size)))
-            }
-            ensure(length)
-            guard FileIO.pread(fd, data, length, at: position + FrameHeader.size) == length else {
-                return fail(.truncated(missing: length))
-            }
+            ensure(Int(h.compressedLength))
+            guard frames.readData(of: f, into: data) else { return failData(.truncated(missing: Int(h.compressedLength))) }
             var records: [LedgerRecord]?
-            if depth == .records && position >= decodeFrom {
+            if depth == .records && f.offset >= decodeFrom {
                 do throws(FrameError) {
                     records = try decoder.records(h, data: data)
                 } catch {
-                    return fail(error)
+                    return failData(error)
                 }
-            } else if CRC32.checksum(data, length) != h.dataCRC {
-                return fail(.dataChecksum)
+            } else if !h.dataMatches(data) {
+                return failData(.dataChecksum)
             }
-            visit(FrameLocation(offset: position, header: h, frame: firstFrame + out.frames), records)
-            position += h.frameLength
-            out.validEnd = position
+            visit(f, records)
+            out.validEnd = frames.offset
             out.nextSequence = h.nextSequence
             out.frames += 1
             out.records += UInt64(h.recordCount)
@@ -118,39 +103,23 @@ public final class SegmentScanner {
 
     /// Reads and decodes the one frame at `offset` (a read path).
     public func readFrame(fd: Int32, path: String, at offset: Int, size: Int) -> Result<(FrameHeader, [LedgerRecord]), FrameProblem> {
-        var header = [UInt8](repeating: 0, count: FrameHeader.size)
         func fail(_ e: FrameError) -> Result<(FrameHeader, [LedgerRecord]), FrameProblem> {
             .failure(FrameProblem(segment: path, frame: -1, offset: offset, error: e))
         }
-        guard size - offset >= FrameHeader.size,
-              header.withUnsafeMutableBytes({ FileIO.pread(fd, $0.baseAddress!, FrameHeader.size, at: offset) }) == FrameHeader.size
-        else { return fail(.truncated(missing: FrameHeader.size)) }
-        let decoded = header.withUnsafeBytes { FrameHeader.decode($0.baseAddress!) }
-        let h: FrameHeader
-        switch decoded {
-        case .success(let v): h = v
-        case .failure(let e): return fail(e)
+        var frames = FrameIterator(fd: fd, size: size, from: offset)
+        let f: FrameLocation
+        switch frames.next() {
+        case .success(let location)?: f = location
+        case .failure(let error)?: return fail(error)
+        case nil: return fail(.truncated(missing: FrameHeader.size))
         }
-        let length = Int(h.compressedLength)
-        ensure(length)
-        guard size - offset - FrameHeader.size >= length,
-              FileIO.pread(fd, data, length, at: offset + FrameHeader.size) == length else {
-            return fail(.truncated(missing: length))
-        }
+        ensure(Int(f.header.compressedLength))
+        guard frames.readData(of: f, into: data) else { return fail(.truncated(missing: Int(f.header.compressedLength))) }
         do throws(FrameError) {
-            return .success((h, try decoder.records(h, data: data)))
+            return .success((f.header, try decoder.records(f.header, data: data)))
         } catch {
             return fail(error)
         }
-    }
-
-    /// Reads only the header at `offset`.
-    public func readHeader(fd: Int32, at offset: Int, size: Int) -> FrameHeader? {
-        guard size - offset >= FrameHeader.size else { return nil }
-        var header = [UInt8](repeating: 0, count: FrameHeader.size)
-        guard header.withUnsafeMutableBytes({ FileIO.pread(fd, $0.baseAddress!, FrameHeader.size, at: offset) }) == FrameHeader.size
-        else { return nil }
-        return try? header.withUnsafeBytes { FrameHeader.decode($0.baseAddress!) }.get()
     }
 
     func ensure(_ length: Int) {

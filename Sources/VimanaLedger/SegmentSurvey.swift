@@ -135,9 +135,8 @@ extension SegmentScanner {
                 guard let hit = memchr(buffer + i, Int32(FrameHeader.magic.0), last - i + 1) else { break }
                 i = buffer.distance(to: hit)
                 let at = base + i
-                if case .success(let h) = FrameHeader.decode(UnsafeRawPointer(buffer + i)),
-                   h.firstSequence >= minimumSequence, size - at - FrameHeader.size >= Int(h.compressedLength),
-                   isValid(fd: fd, at: at, header: h) {
+                if case .success(let h) = FrameIterator.check(UnsafeRawPointer(buffer + i), at: at, size: size, sequence: nil),
+                   h.firstSequence >= minimumSequence, isValid(fd: fd, FrameLocation(offset: at, header: h)) {
                     return FrameLocation(offset: at, header: h)
                 }
                 i += 1
@@ -147,13 +146,12 @@ extension SegmentScanner {
         return nil
     }
 
-    /// True when the frame whose header `h` was read at `offset` is whole and valid.
-    func isValid(fd: Int32, at offset: Int, header h: FrameHeader) -> Bool {
-        let length = Int(h.compressedLength)
-        ensure(length)
-        guard FileIO.pread(fd, data, length, at: offset + FrameHeader.size) == length else { return false }
+    /// True when the frame whose header was checked at `frame.offset` is whole and valid.
+    func isValid(fd: Int32, _ frame: FrameLocation) -> Bool {
+        ensure(Int(frame.header.compressedLength))
+        guard FrameIterator.readData(fd: fd, of: frame, into: data) else { return false }
         do throws(FrameError) {
-            _ = try decoder.records(h, data: data)
+            _ = try decoder.records(frame.header, data: data)
             return true
         } catch {
             return false
@@ -197,12 +195,9 @@ extension SegmentScanner {
     /// from each header that can be read in turn; `exact` is false when bytes
     /// remain that no readable header accounts for.
     func cutRecords(fd: Int32, size: Int, at offset: Int, sequence: UInt64) -> (records: UInt64, exact: Bool) {
-        var at = offset, expected = sequence, records: UInt64 = 0
-        while at < size, let h = readHeader(fd: fd, at: at, size: size), h.firstSequence == expected {
-            records += UInt64(h.recordCount)
-            expected = h.nextSequence
-            at += h.frameLength
-        }
-        return (records, at >= size)
+        var frames = FrameIterator(fd: fd, size: size, from: offset, sequence: sequence)
+        var records: UInt64 = 0
+        while case .success(let f)? = frames.next(evenIfCut: true) { records += UInt64(f.header.recordCount) }
+        return (records, frames.offset >= size)
     }
 }

@@ -81,7 +81,7 @@ enum LedgerCommand {
             printErr("vimana ledger: \(error)")
             return 1
         }
-        guard names.contains(where: { $0 == LedgerLock.fileName || LedgerDirectory.firstSequence(ofSegment: $0) != nil }) else {
+        guard LedgerDirectory.isLedger(listing: names) else {
             printErr("vimana ledger: \(dir): not a ledger directory (no segment files, no \(LedgerLock.fileName))")
             return 2
         }

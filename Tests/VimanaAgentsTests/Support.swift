@@ -98,8 +98,8 @@ final class AgentsBench {
         let t = Array(topic.utf8), p = Array(payload.utf8)
         t.withUnsafeBytes { tb in
             p.withUnsafeBytes { pb in
-                ledger.recordPublish(topic: tb, payload: pb, nowMillis: UInt64(host.passMillis), nowMicros: host.passMillis * 1000,
-                                     clientID: 1, clientName: UnsafeRawBufferPointer(start: nil, count: 0))
+                ledger.recordPublish(topic: tb, payload: pb, client: RecordClient(id: 1, name: UnsafeRawBufferPointer(start: nil, count: 0)),
+                                     nowMillis: UInt64(host.passMillis), nowMicros: host.passMillis * 1000)
             }
             agents.notice(tb)
         }

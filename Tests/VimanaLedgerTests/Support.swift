@@ -42,8 +42,8 @@ extension Ledger {
         let t = bytes(topic), p = bytes(payload)
         t.withUnsafeBytes { tb in
             p.withUnsafeBytes { pb in
-                recordPublish(topic: tb, payload: pb, nowMillis: now, nowMicros: Int64(now) * 1000,
-                              clientID: 7, clientName: UnsafeRawBufferPointer(start: nil, count: 0))
+                recordPublish(topic: tb, payload: pb, client: RecordClient(id: 7, name: UnsafeRawBufferPointer(start: nil, count: 0)),
+                              nowMillis: now, nowMicros: Int64(now) * 1000)
             }
         }
         return seq
