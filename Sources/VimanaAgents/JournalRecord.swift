@@ -31,10 +31,4 @@ public struct JournalRecord {
         self.countName = countName
         self.count = count
     }
-
-    /// Number of fields the record has.
-    public var fieldCount: Int {
-        3 + (consumer == nil ? 0 : 1) + (id == nil ? 0 : 1) + (countName == nil ? 0 : 1) + (ids == nil ? 0 : 1)
-            + (counts == nil ? 0 : 1)
-    }
 }
