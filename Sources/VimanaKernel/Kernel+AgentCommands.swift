@@ -129,18 +129,6 @@ extension Kernel {
         ]
     }
 
-    /// The numeric fields of `agentFields` that /metrics exports, as
-    /// `vimana_agent_<field>` (`-` as `_`; counters end in `_total`).
-    static let agentMetrics: [(field: String, counter: Bool, help: String)] = [
-        ("instances", false, "Live instances of the agent."),
-        ("pending", false, "Tasks delivered and not acknowledged."),
-        ("lag", false, "Entries of the agent's topics not yet delivered."),
-        ("delivered", true, "Task deliveries (redeliveries included)."),
-        ("acknowledged", true, "Tasks acknowledged."),
-        ("dead-lettered", true, "Tasks dead-lettered after max_deliver."),
-        ("restarts", true, "Supervisor restarts of the agent's process."),
-    ]
-
     func agentStatus(_ a: AgentRuntime, instances: Int) -> AgentStatus {
         if !a.config.enabled { return .disabled }
         if a.status == .failed || supervisor?.status(a.id)?.state == .failed { return .failed }

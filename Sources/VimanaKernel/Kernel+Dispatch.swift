@@ -71,7 +71,6 @@ extension Kernel {
     @inline(__always)
     func call(_ c: UnsafeMutablePointer<ClientState>, _ record: UnsafeMutablePointer<CommandDispatch.Record>, _ args: Arguments) {
         let command = record.pointee.command
-        s.pointee.metrics.commandsProcessed &+= 1
         s.pointee.metrics.commandCalls[command.rawValue] &+= 1
         c.pointee.lastCommand = command.rawValue
         c.pointee.lastSubcommand = -1

@@ -123,82 +123,9 @@ extension Kernel {
         markPending(c)
     }
 
-    /// Prometheus text exposition format (version 0.0.4).
+    /// Prometheus text exposition format (version 0.0.4), rendered from the
+    /// registry (MetricRegistry.swift).
     func metricsText() -> String {
-        let st = s.pointee
-        let m = st.metrics
-        var out = ""
-        func metric(_ name: String, _ type: String, _ help: String, _ value: Int) {
-            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n\(name) \(value)\n"
-        }
-        metric("vimana_connections", "gauge", "Open client connections.", st.clientCount)
-        metric("vimana_connections_accepted_total", "counter", "Client connections accepted.", m.connectionsAccepted)
-        metric("vimana_connections_rejected_total", "counter", "Connections refused at max_clients.", m.connectionsRejected)
-        out += "# HELP vimana_commands_total Commands processed, by command.\n# TYPE vimana_commands_total counter\n"
-        for command in Command.allCases {
-            out += "vimana_commands_total{command=\"\(CommandTable.spec(command).name)\"} \(m.commandCalls[command.rawValue])\n"
-        }
-        metric("vimana_net_input_bytes_total", "counter", "Bytes read from clients.", m.netInputBytes)
-        metric("vimana_net_output_bytes_total", "counter", "Bytes written to clients.", m.netOutputBytes)
-        metric("vimana_messages_published_total", "counter", "Messages published.", m.messagesPublished)
-        metric("vimana_messages_delivered_total", "counter", "Messages delivered to subscribers.", m.messagesDelivered)
-        metric("vimana_slow_subscriber_disconnects_total", "counter",
-               "Subscribers disconnected for exceeding the pubsub output limits.", m.slowSubscriberDisconnects)
-        out += "# HELP vimana_output_limit_disconnects_total Clients disconnected at an output buffer limit, by class.\n"
-            + "# TYPE vimana_output_limit_disconnects_total counter\n"
-            + "vimana_output_limit_disconnects_total{class=\"normal\"} \(m.normalOutputDisconnects)\n"
-            + "vimana_output_limit_disconnects_total{class=\"pubsub\"} \(m.slowSubscriberDisconnects)\n"
-        metric("vimana_protocol_errors_total", "counter", "Connections closed for malformed requests.", m.protocolErrors)
-        metric("vimana_query_buffer_disconnects_total", "counter",
-               "Connections closed for an unfinished request over the query buffer limit.", m.queryBufferDisconnects)
-        metric("vimana_payload_limit_disconnects_total", "counter",
-               "Connections closed for a bulk longer than max_payload.", m.payloadLimitDisconnects)
-        metric("vimana_accept_errors_total", "counter",
-               "Failed accepts (no file descriptor left, and the like).", m.acceptErrors)
-        metric("vimana_blocked_clients", "gauge", "Clients waiting in XREAD or XREADGROUP BLOCK.", blockedClientCount)
-        metric("vimana_pubsub_channels", "gauge", "Channels with at least one subscriber.", st.channels.count)
-        metric("vimana_pubsub_patterns", "gauge", "Patterns with at least one subscriber.", st.patterns.count)
-        metric("vimana_uptime_seconds", "gauge", "Seconds since the kernel started.", Int(uptimeSeconds))
-        metric("vimana_resident_memory_bytes", "gauge", "Resident set size.", Self.residentBytes())
-        if !agents.isEmpty {
-            // Rendered from agentFields, as AGENTS and /health are.
-            let facts = agents.all.map { a in (a.id, Dictionary(agentFields(a), uniquingKeysWith: { first, _ in first })) }
-            for (field, counter, help) in Self.agentMetrics {
-                let name = "vimana_agent_" + String(field.map { $0 == "-" ? "_" : $0 }) + (counter ? "_total" : "")
-                out += "# HELP \(name) \(help)\n# TYPE \(name) \(counter ? "counter" : "gauge")\n"
-                for (id, fields) in facts {
-                    guard case .int(let value)? = fields[field] else { continue }
-                    out += "\(name){agent=\(Log.jsonString(id))} \(value)\n"
-                }
-            }
-            out += "# HELP vimana_agent_up 1 when the agent is running (has a live instance).\n# TYPE vimana_agent_up gauge\n"
-            for (id, fields) in facts {
-                let up: Bool = if case .string(let status)? = fields["status"] { status == AgentStatus.running.rawValue } else { false }
-                out += "vimana_agent_up{agent=\(Log.jsonString(id))} \(up ? 1 : 0)\n"
-            }
-        }
-        if let ledger {
-            let l = ledger.stats
-            metric("vimana_ledger_records", "gauge", "Records in the ledger's segments.", Int(clamping: ledger.recordsOnDisk))
-            metric("vimana_ledger_segments", "gauge", "Segment files.", ledger.segmentCount)
-            metric("vimana_ledger_disk_bytes", "gauge", "Bytes of segment files.", ledger.diskBytes)
-            metric("vimana_ledger_records_written_total", "counter", "Records written since start.", Int(clamping: l.recordsWritten))
-            metric("vimana_ledger_raw_bytes_total", "counter", "Record bytes before compression, since start.", l.rawBytesWritten)
-            metric("vimana_ledger_compressed_bytes_total", "counter", "Frame bytes written, since start.", l.compressedBytesWritten)
-            metric("vimana_ledger_fsyncs_total", "counter", "fsync calls on the active segment.", l.fsyncs)
-            out += "# HELP vimana_ledger_fsync_seconds_total Time spent in fsync.\n# TYPE vimana_ledger_fsync_seconds_total counter\n"
-            out += "vimana_ledger_fsync_seconds_total \(Double(l.fsyncNanosTotal) / 1e9)\n"
-            metric("vimana_ledger_last_fsync_timestamp_seconds", "gauge", "Wall time of the last fsync.", Int(l.lastFsyncMillis / 1000))
-            metric("vimana_ledger_pending_bytes", "gauge", "Bytes handed to the writer and not yet written.", ledger.pendingBytes)
-            metric("vimana_ledger_writer_queue_depth", "gauge", "Batches waiting for the writer.", ledger.pendingBatches)
-            metric("vimana_ledger_stalls_total", "counter", "Times a publisher was paused for the writer.", ledgerStalls)
-            metric("vimana_ledger_write_errors_total", "counter", "Failed writes or fsyncs.", l.writeErrors)
-            metric("vimana_ledger_frames_read_total", "counter", "Frames inflated to answer reads.", l.framesRead)
-            metric("vimana_ledger_reads_in_progress", "gauge", "Reads on the reader thread now.", ledger.readsInProgress)
-            metric("vimana_ledger_damaged_segments", "gauge", "Sealed segments with frames that cannot be read.", ledger.damagedSegments)
-            metric("vimana_ledger_writable", "gauge", "1 while the ledger can write; 0 while appends are refused.",
-                   ledger.writeError == nil ? 1 : 0)
-        }
-        return out
+        MetricRegistry.prometheus(MetricReader(self))
     }
 }

@@ -1,11 +1,13 @@
 /// Counters the kernel keeps for INFO and /metrics. Plain integers in the
-/// kernel's state struct: incremented on the loop thread only.
+/// kernel's state struct: incremented on the loop thread only, read only by
+/// the registry (MetricRegistry.swift), which declares what each is called
+/// in INFO and in /metrics.
 struct Metrics {
     var connectionsAccepted = 0
     var connectionsRejected = 0
-    var commandsProcessed = 0
-    /// Calls per command, indexed by `Command.rawValue`. Raw memory: an
-    /// Array here costs a uniqueness check on every increment.
+    /// Calls per command, indexed by `Command.rawValue`; INFO's
+    /// `total_commands_processed` is their sum. Raw memory: an Array here
+    /// costs a uniqueness check on every increment.
     let commandCalls: UnsafeMutablePointer<Int> = {
         let p = UnsafeMutablePointer<Int>.allocate(capacity: Command.allCases.count)
         p.initialize(repeating: 0, count: Command.allCases.count)
@@ -19,6 +21,7 @@ struct Metrics {
     var slowSubscriberDisconnects = 0
     var normalOutputDisconnects = 0
     var protocolErrors = 0
+    /// Request heads read on the HTTP port, refused ones (400, 405, 404) included.
     var httpRequests = 0
     var queryBufferDisconnects = 0
     /// Connections closed for a bulk over `max_payload`.

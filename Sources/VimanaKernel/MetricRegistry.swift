@@ -1,0 +1,421 @@
+import VimanaCore
+import VimanaAgents
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// MARK: - Declarations
+
+/// Every figure the server reports, declared once in `metric` below: its
+/// INFO field, its /metrics family, and how it is read. INFO's sections are
+/// these cases in this order (a section shows the cases that name it), so
+/// the order is Redis's where INFO mirrors Redis. Counters stay plain
+/// integers in `KernelState.metrics`, bumped on the hot path; the registry
+/// only reads them, when INFO or /metrics asks.
+enum MetricID: CaseIterable {
+    // server
+    case redisVersion, vimanaVersion, redisMode, os, archBits, processID, tcpPort, httpPort
+    case uptime, uptimeInDays, hz, configFile
+    // clients
+    case connectedClients, maxClients, pubsubClients, blockedClients
+    // memory
+    case usedMemory, usedMemoryHuman, usedMemoryRSS, usedMemoryRSSHuman, maxMemory, maxMemoryHuman, memAllocator
+    // stats
+    case connectionsAccepted, commands, netInputBytes, netOutputBytes, connectionsRejected, protocolErrors
+    case pubsubChannels, pubsubPatterns, queryBufferDisconnects, payloadLimitDisconnects, acceptErrors
+    case outputLimitDisconnects, httpRequests
+    // pubsub (channels and patterns above)
+    case pubsubPatternSubscriptions, messagesPublished, messagesDelivered, slowSubscriberDisconnects
+    // agents (/metrics only)
+    case agentInstances, agentTopics, agentPending, agentLag, agentDelivered, agentAcknowledged, agentDeadLettered
+    case agentRestarts, agentUp
+    // ledger
+    case ledgerEnabled, ledgerDir, ledgerFsync, ledgerRecords, ledgerFirstSequence, ledgerNextSequence
+    case ledgerWrittenSequence, ledgerDurableSequence, ledgerSegments, ledgerDiskBytes, ledgerStreams
+    case ledgerWrittenRecords, ledgerRawBytes, ledgerCompressedBytes, ledgerCompressionRatio, ledgerFsyncs
+    case ledgerFsyncSeconds, ledgerFsyncAvgMicros, ledgerFsyncLastMicros, ledgerLastFsyncTime, ledgerLastFsyncTimestamp
+    case ledgerPendingBytes, ledgerPendingBatches, ledgerMaxPending, ledgerStalledClients, ledgerStalls
+    case ledgerWriteErrors, ledgerFramesRead, ledgerBackgroundReads, ledgerReadsInProgress, ledgerStatus
+    case ledgerDamagedSegments, ledgerUnreadableRecords, ledgerDamage, ledgerWriteStatus, ledgerWritable
+    case ledgerLastError
+
+    var metric: Metric {
+        switch self {
+        case .redisVersion: Metric(info: "redis_version", in: .server) { _ in .text("\(Kernel.redisCompatibilityVersion)") }
+        case .vimanaVersion: Metric(info: "vimana_version", in: .server) { _ in .text(Kernel.version) }
+        case .redisMode: Metric(info: "redis_mode", in: .server) { _ in .text("standalone") }
+        case .os: Metric(info: "os", in: .server) { _ in .text(Kernel.osName()) }
+        case .archBits: Metric(info: "arch_bits", in: .server) { _ in .int(Int.bitWidth) }
+        case .processID: Metric(info: "process_id", in: .server) { _ in .int(Int(getpid())) }
+        case .tcpPort: Metric(info: "tcp_port", in: .server) { .int($0.kernel.port) }
+        case .httpPort: Metric(info: "http_port", in: .server) { .int($0.kernel.httpPort) }
+        case .uptime:
+            Metric(info: "uptime_in_seconds", in: .server,
+                   family: "vimana_uptime_seconds", .gauge, "Seconds since the kernel started.") { .int($0.uptime) }
+        case .uptimeInDays: Metric(info: "uptime_in_days", in: .server) { .int($0.uptime / 86400) }
+        case .hz: Metric(info: "hz", in: .server) { _ in .int(10) }
+        case .configFile: Metric(info: "config_file", in: .server) { .text($0.kernel.config.source) }
+
+        case .connectedClients:
+            Metric(info: "connected_clients", in: .clients,
+                   family: "vimana_connections", .gauge, "Open client connections.") { .int($0.state.pointee.clientCount) }
+        case .maxClients: Metric(info: "maxclients", in: .clients) { .int($0.state.pointee.limits.maxClients) }
+        case .pubsubClients: Metric(info: "pubsub_clients", in: .clients) { .int($0.subscribedClients) }
+        case .blockedClients:
+            Metric(info: "blocked_clients", in: .clients, family: "vimana_blocked_clients", .gauge,
+                   "Clients waiting in XREAD or XREADGROUP BLOCK.") { .int($0.kernel.blockedClientCount) }
+
+        case .usedMemory: Metric(info: "used_memory", in: .memory) { .int($0.heapBytes) }
+        case .usedMemoryHuman: Metric(info: "used_memory_human", in: .memory) { .text(Kernel.human($0.heapBytes)) }
+        case .usedMemoryRSS:
+            Metric(info: "used_memory_rss", in: .memory,
+                   family: "vimana_resident_memory_bytes", .gauge, "Resident set size.") { .int($0.residentBytes) }
+        case .usedMemoryRSSHuman: Metric(info: "used_memory_rss_human", in: .memory) { .text(Kernel.human($0.residentBytes)) }
+        case .maxMemory: Metric(info: "maxmemory", in: .memory) { _ in .int(0) }
+        case .maxMemoryHuman: Metric(info: "maxmemory_human", in: .memory) { _ in .text("0B") }
+        case .memAllocator: Metric(info: "mem_allocator", in: .memory) { _ in .text("libc") }
+
+        case .connectionsAccepted:
+            Metric(info: "total_connections_received", in: .stats, family: "vimana_connections_accepted_total", .counter,
+                   "Client connections accepted.") { .int($0.counters.connectionsAccepted) }
+        case .commands:
+            // INFO's total is the sum of the series: one counter per command, no second count.
+            Metric(info: "total_commands_processed", in: .stats, family: "vimana_commands_total", .counter,
+                   "Commands processed, by command.", label: "command") { r in
+                let calls = r.counters.commandCalls
+                return Command.allCases.map { c -> (String, Metric.Value) in (CommandTable.spec(c).name, .int(calls[c.rawValue])) }
+            }
+        case .netInputBytes:
+            Metric(info: "total_net_input_bytes", in: .stats, family: "vimana_net_input_bytes_total", .counter,
+                   "Bytes read from clients.") { .int($0.counters.netInputBytes) }
+        case .netOutputBytes:
+            Metric(info: "total_net_output_bytes", in: .stats, family: "vimana_net_output_bytes_total", .counter,
+                   "Bytes written to clients.") { .int($0.counters.netOutputBytes) }
+        case .connectionsRejected:
+            Metric(info: "rejected_connections", in: .stats, family: "vimana_connections_rejected_total", .counter,
+                   "Connections refused at max_clients.") { .int($0.counters.connectionsRejected) }
+        case .protocolErrors:
+            Metric(info: "protocol_errors", in: .stats, family: "vimana_protocol_errors_total", .counter,
+                   "Connections closed for malformed requests.") { .int($0.counters.protocolErrors) }
+        case .pubsubChannels:
+            Metric(info: "pubsub_channels", in: .stats, .pubsub, family: "vimana_pubsub_channels", .gauge,
+                   "Channels with at least one subscriber.") { .int($0.state.pointee.channels.count) }
+        case .pubsubPatterns:
+            Metric(info: "pubsub_patterns", in: .stats, .pubsub, family: "vimana_pubsub_patterns", .gauge,
+                   "Patterns with at least one subscriber.") { .int($0.state.pointee.patterns.count) }
+        case .queryBufferDisconnects:
+            Metric(info: "client_query_buffer_limit_disconnections", in: .stats,
+                   family: "vimana_query_buffer_disconnects_total", .counter,
+                   "Connections closed for an unfinished request over the query buffer limit.") {
+                .int($0.counters.queryBufferDisconnects)
+            }
+        case .payloadLimitDisconnects:
+            Metric(info: "client_payload_limit_disconnections", in: .stats,
+                   family: "vimana_payload_limit_disconnects_total", .counter,
+                   "Connections closed for a bulk longer than max_payload.") { .int($0.counters.payloadLimitDisconnects) }
+        case .acceptErrors:
+            Metric(info: "accept_errors", in: .stats, family: "vimana_accept_errors_total", .counter,
+                   "Failed accepts (no file descriptor left, and the like).") { .int($0.counters.acceptErrors) }
+        case .outputLimitDisconnects:
+            Metric(info: "client_output_buffer_limit_disconnections", in: .stats,
+                   family: "vimana_output_limit_disconnects_total", .counter,
+                   "Clients disconnected at an output buffer limit, by class.", label: "class") { r in
+                [("normal", .int(r.counters.normalOutputDisconnects)), ("pubsub", .int(r.counters.slowSubscriberDisconnects))]
+            }
+        case .httpRequests:
+            Metric(family: "vimana_http_requests_total", .counter,
+                   "HTTP requests read on the observability port.") { .int($0.counters.httpRequests) }
+
+        case .pubsubPatternSubscriptions:
+            Metric(info: "pubsub_pattern_subscriptions", in: .pubsub) { .int($0.state.pointee.patterns.subscriptionCount) }
+        case .messagesPublished:
+            Metric(info: "messages_published", in: .pubsub, family: "vimana_messages_published_total", .counter,
+                   "Messages published.") { .int($0.counters.messagesPublished) }
+        case .messagesDelivered:
+            Metric(info: "messages_delivered", in: .pubsub, family: "vimana_messages_delivered_total", .counter,
+                   "Messages delivered to subscribers.") { .int($0.counters.messagesDelivered) }
+        case .slowSubscriberDisconnects:
+            Metric(info: "slow_subscriber_disconnects", in: .pubsub, family: "vimana_slow_subscriber_disconnects_total",
+                   .counter, "Subscribers disconnected for exceeding the pubsub output limits.") {
+                .int($0.counters.slowSubscriberDisconnects)
+            }
+
+        case .agentInstances: Metric(agentField: "instances", .gauge, "Live instances of the agent.")
+        case .agentTopics: Metric(agentField: "topics", .gauge, "Topics the agent has a consumer group on.")
+        case .agentPending: Metric(agentField: "pending", .gauge, "Tasks delivered and not acknowledged.")
+        case .agentLag: Metric(agentField: "lag", .gauge, "Entries of the agent's topics not yet delivered.")
+        case .agentDelivered: Metric(agentField: "delivered", .counter, "Task deliveries (redeliveries included).")
+        case .agentAcknowledged: Metric(agentField: "acknowledged", .counter, "Tasks acknowledged.")
+        case .agentDeadLettered: Metric(agentField: "dead-lettered", .counter, "Tasks dead-lettered after max_deliver.")
+        case .agentRestarts: Metric(agentField: "restarts", .counter, "Supervisor restarts of the agent's process.")
+        case .agentUp:
+            Metric(family: "vimana_agent_up", .gauge, "1 when the agent is running (has a live instance).", label: "agent") { r in
+                r.agents.map { a -> (String, Metric.Value) in
+                    let up = if case .string(let status)? = a.fields["status"] { status == AgentStatus.running.rawValue } else { false }
+                    return (a.id, .int(up ? 1 : 0))
+                }
+            }
+
+        case .ledgerEnabled: Metric(info: "ledger_enabled", in: .ledger) { .int($0.kernel.ledger == nil ? 0 : 1) }
+        case .ledgerDir: Metric(info: "ledger_dir", in: .ledger) { $0.kernel.ledger.map { .text($0.config.dir) } }
+        case .ledgerFsync: Metric(info: "ledger_fsync", in: .ledger) { $0.kernel.ledger.map { .text($0.config.fsync.rawValue) } }
+        case .ledgerRecords:
+            Metric(info: "ledger_records", in: .ledger, family: "vimana_ledger_records", .gauge,
+                   "Records in the ledger's segments.") { $0.kernel.ledger.map { .unsigned($0.recordsOnDisk) } }
+        case .ledgerFirstSequence:
+            Metric(info: "ledger_first_sequence", in: .ledger) { $0.kernel.ledger.map { .unsigned($0.firstSequence) } }
+        case .ledgerNextSequence:
+            Metric(info: "ledger_next_sequence", in: .ledger) { $0.kernel.ledger.map { .unsigned($0.nextSequence) } }
+        case .ledgerWrittenSequence:
+            Metric(info: "ledger_written_sequence", in: .ledger) { $0.kernel.ledger.map { .unsigned($0.writtenSequence) } }
+        case .ledgerDurableSequence:
+            Metric(info: "ledger_durable_sequence", in: .ledger) { $0.kernel.ledger.map { .unsigned($0.durableSequence) } }
+        case .ledgerSegments:
+            Metric(info: "ledger_segments", in: .ledger, family: "vimana_ledger_segments", .gauge, "Segment files.") {
+                $0.kernel.ledger.map { .int($0.segmentCount) }
+            }
+        case .ledgerDiskBytes:
+            Metric(info: "ledger_disk_bytes", in: .ledger, family: "vimana_ledger_disk_bytes", .gauge,
+                   "Bytes of segment files.") { $0.kernel.ledger.map { .int($0.diskBytes) } }
+        case .ledgerStreams: Metric(info: "ledger_streams", in: .ledger) { $0.kernel.ledger.map { .int($0.streamCount) } }
+        case .ledgerWrittenRecords:
+            Metric(info: "ledger_written_records", in: .ledger, family: "vimana_ledger_records_written_total", .counter,
+                   "Records written since start.") { $0.kernel.ledger.map { .unsigned($0.stats.recordsWritten) } }
+        case .ledgerRawBytes:
+            Metric(info: "ledger_raw_bytes", in: .ledger, family: "vimana_ledger_raw_bytes_total", .counter,
+                   "Record bytes before compression, since start.") { $0.kernel.ledger.map { .int($0.stats.rawBytesWritten) } }
+        case .ledgerCompressedBytes:
+            Metric(info: "ledger_compressed_bytes", in: .ledger, family: "vimana_ledger_compressed_bytes_total", .counter,
+                   "Frame bytes written, since start.") { $0.kernel.ledger.map { .int($0.stats.compressedBytesWritten) } }
+        case .ledgerCompressionRatio:
+            Metric(info: "ledger_compression_ratio", in: .ledger) {
+                $0.kernel.ledger.map { l in
+                    let (raw, compressed) = (l.stats.rawBytesWritten, l.stats.compressedBytesWritten)
+                    return .text(String(format2: compressed > 0 ? Double(raw) / Double(compressed) : 0))
+                }
+            }
+        case .ledgerFsyncs:
+            Metric(info: "ledger_fsyncs", in: .ledger, family: "vimana_ledger_fsyncs_total", .counter,
+                   "fsync calls on the active segment.") { $0.kernel.ledger.map { .int($0.stats.fsyncs) } }
+        case .ledgerFsyncSeconds:
+            Metric(family: "vimana_ledger_fsync_seconds_total", .counter, "Time spent in fsync.") {
+                $0.kernel.ledger.map { .double(Double($0.stats.fsyncNanosTotal) / 1e9) }
+            }
+        case .ledgerFsyncAvgMicros:
+            Metric(info: "ledger_fsync_avg_us", in: .ledger) {
+                $0.kernel.ledger.map { l in .int(Int(l.stats.fsyncs > 0 ? l.stats.fsyncNanosTotal / Int64(l.stats.fsyncs) / 1000 : 0)) }
+            }
+        case .ledgerFsyncLastMicros:
+            Metric(info: "ledger_fsync_last_us", in: .ledger) { $0.kernel.ledger.map { .int(Int($0.stats.fsyncNanosLast / 1000)) } }
+        case .ledgerLastFsyncTime:
+            Metric(info: "ledger_last_fsync_time", in: .ledger) {
+                $0.kernel.ledger.map { l in .text(l.stats.lastFsyncMillis > 0 ? Clock.rfc3339(millis: l.stats.lastFsyncMillis) : "") }
+            }
+        case .ledgerLastFsyncTimestamp:
+            Metric(family: "vimana_ledger_last_fsync_timestamp_seconds", .gauge, "Wall time of the last fsync.") {
+                $0.kernel.ledger.map { .int(Int($0.stats.lastFsyncMillis / 1000)) }
+            }
+        case .ledgerPendingBytes:
+            Metric(info: "ledger_pending_bytes", in: .ledger, family: "vimana_ledger_pending_bytes", .gauge,
+                   "Bytes handed to the writer and not yet written.") { $0.kernel.ledger.map { .int($0.pendingBytes) } }
+        case .ledgerPendingBatches:
+            Metric(info: "ledger_pending_batches", in: .ledger, family: "vimana_ledger_writer_queue_depth", .gauge,
+                   "Batches waiting for the writer.") { $0.kernel.ledger.map { .int($0.pendingBatches) } }
+        case .ledgerMaxPending:
+            Metric(info: "ledger_max_pending", in: .ledger) { $0.kernel.ledger.map { .int($0.config.maxPending) } }
+        case .ledgerStalledClients:
+            Metric(info: "ledger_stalled_clients", in: .ledger) { r in r.kernel.ledger.map { _ in .int(r.kernel.stalled.count) } }
+        case .ledgerStalls:
+            Metric(info: "ledger_stalls", in: .ledger, family: "vimana_ledger_stalls_total", .counter,
+                   "Times a publisher was paused for the writer.") { r in r.kernel.ledger.map { _ in .int(r.kernel.ledgerStalls) } }
+        case .ledgerWriteErrors:
+            Metric(info: "ledger_write_errors", in: .ledger, family: "vimana_ledger_write_errors_total", .counter,
+                   "Failed writes or fsyncs.") { $0.kernel.ledger.map { .int($0.stats.writeErrors) } }
+        case .ledgerFramesRead:
+            Metric(info: "ledger_frames_read", in: .ledger, family: "vimana_ledger_frames_read_total", .counter,
+                   "Frames inflated to answer reads.") { $0.kernel.ledger.map { .int($0.stats.framesRead) } }
+        case .ledgerBackgroundReads:
+            Metric(info: "ledger_background_reads", in: .ledger) { $0.kernel.ledger.map { .int($0.stats.backgroundReads) } }
+        case .ledgerReadsInProgress:
+            Metric(info: "ledger_reads_in_progress", in: .ledger, family: "vimana_ledger_reads_in_progress", .gauge,
+                   "Reads on the reader thread now.") { $0.kernel.ledger.map { .int($0.readsInProgress) } }
+        case .ledgerStatus:
+            Metric(info: "ledger_status", in: .ledger) { $0.kernel.ledger.map { .text($0.damagedSegments == 0 ? "ok" : "degraded") } }
+        case .ledgerDamagedSegments:
+            Metric(info: "ledger_damaged_segments", in: .ledger, family: "vimana_ledger_damaged_segments", .gauge,
+                   "Sealed segments with frames that cannot be read.") { $0.kernel.ledger.map { .int($0.damagedSegments) } }
+        case .ledgerUnreadableRecords:
+            Metric(info: "ledger_unreadable_records", in: .ledger) { $0.kernel.ledger.map { .unsigned($0.unreadableRecords) } }
+        case .ledgerDamage:
+            Metric(info: "ledger_damage", in: .ledger) { $0.kernel.ledger.map { .text($0.damageReport.first ?? "") } }
+        case .ledgerWriteStatus:
+            Metric(info: "ledger_write_status", in: .ledger) { $0.kernel.ledger.map { .text($0.writeError == nil ? "ok" : "err") } }
+        case .ledgerWritable:
+            Metric(family: "vimana_ledger_writable", .gauge, "1 while the ledger can write; 0 while appends are refused.") {
+                $0.kernel.ledger.map { .int($0.writeError == nil ? 1 : 0) }
+            }
+        case .ledgerLastError: Metric(info: "ledger_last_error", in: .ledger) { $0.kernel.ledger.map { .text($0.stats.lastError) } }
+        }
+    }
+}
+
+/// INFO's sections, in the order INFO with no argument (or `all`) gives them.
+enum InfoSection: String, CaseIterable, Sendable {
+    case server, clients, memory, stats, pubsub, ledger
+}
+
+// MARK: - The declaration's shape
+
+/// One figure: where INFO shows it, what /metrics calls it, how it is read.
+struct Metric: Sendable {
+    enum Kind: String, Sendable { case counter, gauge }
+
+    enum Value {
+        case int(Int), unsigned(UInt64), double(Double), text(String)
+
+        var rendered: String {
+            switch self {
+            case .int(let n): String(n)
+            case .unsigned(let n): String(n)
+            case .double(let d): "\(d)"
+            case .text(let s): s
+            }
+        }
+    }
+
+    enum Read: Sendable {
+        /// One value; nil while the figure does not apply (the ledger is off),
+        /// and then neither INFO nor /metrics shows it.
+        case value(@Sendable (MetricReader) -> Value?)
+        /// One value per label value (a command, an agent, a class). INFO's
+        /// field is their sum; /metrics leaves out a family with no series.
+        case series(label: String, @Sendable (MetricReader) -> [(String, Value)])
+    }
+
+    /// INFO's field name and the sections that show it; nil: /metrics only.
+    let info: (field: String, sections: [InfoSection])?
+    /// The Prometheus family; nil: INFO only.
+    let family: (name: String, kind: Kind, help: String)?
+    let read: Read
+
+    /// A figure of INFO, and of /metrics when `family` is given.
+    init(info field: String, in sections: InfoSection..., family name: String? = nil, _ kind: Kind = .gauge, _ help: String = "",
+         value: @escaping @Sendable (MetricReader) -> Value?) {
+        info = (field, sections)
+        family = name.map { ($0, kind, help) }
+        read = .value(value)
+    }
+
+    /// A labelled family, and INFO's field (the series' sum) when `info` is given.
+    init(info field: String? = nil, in sections: InfoSection..., family name: String, _ kind: Kind, _ help: String,
+         label: String, series: @escaping @Sendable (MetricReader) -> [(String, Value)]) {
+        info = field.map { ($0, sections) }
+        family = (name, kind, help)
+        read = .series(label: label, series)
+    }
+
+    /// A figure of /metrics only.
+    init(family name: String, _ kind: Kind, _ help: String, value: @escaping @Sendable (MetricReader) -> Value?) {
+        info = nil
+        family = (name, kind, help)
+        read = .value(value)
+    }
+
+    /// An integer field of `agentFields` (AGENTS, /health), one series per
+    /// agent, named `vimana_agent_<field>` (`-` as `_`; counters end in
+    /// `_total`) as Protocol/AGENTS.md §7 promises.
+    init(agentField field: String, _ kind: Kind, _ help: String) {
+        let name = "vimana_agent_" + String(field.map { $0 == "-" ? "_" : $0 }) + (kind == .counter ? "_total" : "")
+        self.init(family: name, kind, help, label: "agent") { r in
+            r.agents.compactMap { a -> (String, Value)? in
+                guard case .int(let n)? = a.fields[field] else { return nil }
+                return (a.id, .int(n))
+            }
+        }
+    }
+}
+
+/// What the reads see: the kernel, and the facts that cost a system call or
+/// a walk, gathered at most once per rendering (so `used_memory_rss` and
+/// `used_memory_rss_human` describe one reading, and agents are asked once).
+final class MetricReader {
+    let kernel: Kernel
+    init(_ kernel: Kernel) { self.kernel = kernel }
+
+    var state: UnsafeMutablePointer<KernelState> { kernel.s }
+    var counters: Metrics { kernel.s.pointee.metrics }
+    lazy var uptime = Int(kernel.uptimeSeconds)
+    lazy var heapBytes = Kernel.heapBytes()
+    lazy var residentBytes = Kernel.residentBytes()
+    lazy var subscribedClients: Int = {
+        var n = 0
+        self.kernel.forEachClient { if $0.pointee.isSubscribed { n += 1 } }
+        return n
+    }()
+    /// Each agent's facts as AGENTS and /health give them (`agentFields`).
+    lazy var agents: [(id: String, fields: [String: LogValue])] = kernel.agents.all.map { a in
+        (a.id, Dictionary(kernel.agentFields(a), uniquingKeysWith: { first, _ in first }))
+    }
+}
+
+// MARK: - Rendering
+
+enum MetricRegistry {
+    /// Every figure with its declaration, in INFO's order.
+    static let all: [(id: MetricID, metric: Metric)] = MetricID.allCases.map { ($0, $0.metric) }
+
+    /// The order of /metrics' first families, as they were served before the
+    /// registry (so that a scrape's text did not change); every other family
+    /// follows in declaration order, so a new one cannot be left out.
+    static let exposedFirst: [MetricID] = [
+        .connectedClients, .connectionsAccepted, .connectionsRejected, .commands, .netInputBytes, .netOutputBytes,
+        .messagesPublished, .messagesDelivered, .slowSubscriberDisconnects, .outputLimitDisconnects, .protocolErrors,
+        .queryBufferDisconnects, .payloadLimitDisconnects, .acceptErrors, .blockedClients, .pubsubChannels,
+        .pubsubPatterns, .uptime, .usedMemoryRSS,
+    ]
+
+    /// The figures /metrics exports, in its order.
+    static let exposition: [(id: MetricID, metric: Metric)] = {
+        let first = exposedFirst.map { ($0, $0.metric) }
+        return first + all.filter { $0.metric.family != nil && !exposedFirst.contains($0.id) }
+    }()
+
+    /// INFO's `field:value` pairs of one section.
+    static func info(_ section: InfoSection, _ r: MetricReader) -> [(String, String)] {
+        var out: [(String, String)] = []
+        for (_, m) in all {
+            guard let info = m.info, info.sections.contains(section) else { continue }
+            switch m.read {
+            case .value(let read):
+                if let v = read(r) { out.append((info.field, v.rendered)) }
+            case .series(_, let read):
+                let sum = read(r).reduce(0) { total, sample in
+                    if case .int(let n) = sample.1 { total &+ n } else { total }
+                }
+                out.append((info.field, String(sum)))
+            }
+        }
+        return out
+    }
+
+    /// Prometheus text exposition format (version 0.0.4): each family with
+    /// its HELP and TYPE lines; label values written as JSON strings.
+    static func prometheus(_ r: MetricReader) -> String {
+        var out = ""
+        for (_, m) in exposition {
+            guard let f = m.family else { continue }
+            let head = "# HELP \(f.name) \(f.help)\n# TYPE \(f.name) \(f.kind.rawValue)\n"
+            switch m.read {
+            case .value(let read):
+                guard let v = read(r) else { continue }
+                out += head + "\(f.name) \(v.rendered)\n"
+            case .series(let label, let read):
+                let series = read(r)
+                guard !series.isEmpty else { continue }
+                out += head
+                for (value, v) in series { out += "\(f.name){\(label)=\(Log.jsonString(value))} \(v.rendered)\n" }
+            }
+        }
+        return out
+    }
+}
