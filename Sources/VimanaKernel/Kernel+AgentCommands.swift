@@ -72,7 +72,7 @@ extension Kernel {
     /// malformed (the reply is 0).
     private func taskReply(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) -> (Int, StreamID)? {
         guard let index = infos[Int(c.pointee.fd)]?.agent,
-              let id = Self.parseID(args.buffer(2), missingSeq: 0) else { return nil }
+              let id = StreamID.parse(args.buffer(2)) else { return nil }
         return (index, id)
     }
 
