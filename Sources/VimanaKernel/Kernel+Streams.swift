@@ -50,7 +50,7 @@ extension Kernel {
             c.pointee.output.tail.writeError(ErrorReply.wrongArity("xadd"))
             return
         }
-        if request == .explicit(.zero) {
+        if case .explicit(let id) = request, id.ms == 0 && id.seq == 0 {
             c.pointee.output.tail.writeError(StreamIDError.notGreaterThanZero.message)
             return
         }

@@ -40,7 +40,8 @@ public struct StreamID: Comparable, Hashable, Sendable, CustomStringConvertible 
 
 extension StreamID {
     /// The longest text of an ID: two 20-digit decimals and the dash.
-    public static let maxTextLength = 41
+    /// (Computed, not stored: a stored global is read through a lazy-init check.)
+    @inlinable public static var maxTextLength: Int { 41 }
 
     /// Writes `ms-seq` in decimal at `p`, which must have room for
     /// `maxTextLength` bytes; returns the number of bytes written.
@@ -106,7 +107,7 @@ extension ByteBuffer {
 ///   ("strict": XADD, XREAD, XACK, an exclusive bound…).
 extension StreamID {
     /// Redis's buffer for an ID argument is 128 bytes with its NUL.
-    public static let maxArgumentLength = 127
+    @inlinable public static var maxArgumentLength: Int { 127 }
 
     /// A range bound: an ID, or `(` and an ID for an exclusive one.
     public enum Bound: Equatable, Sendable {
@@ -150,12 +151,19 @@ extension StreamID {
     public static func parse(_ text: UnsafeBufferPointer<UInt8>, missingSequence: UInt64 = 0,
                              strict: Bool = true) -> StreamID? {
         guard let p = text.baseAddress, text.count <= maxArgumentLength else { return nil }
-        let n = cLength(p, text.count)
+        // One pass: the C string's end (a NUL) and its first dash.
+        var n = 0, dash = -1
+        while n < text.count {
+            let b = p[n]
+            if b == 0 { break }
+            if b == 45 && dash < 0 { dash = n }
+            n &+= 1
+        }
         if n == 1 && (p[0] == 45 || p[0] == 43) {  // "-", "+"
             if strict { return nil }
-            return p[0] == 45 ? .zero : .max
+            return p[0] == 45 ? StreamID(ms: 0, seq: 0) : StreamID(ms: .max, seq: .max)
         }
-        let dash = firstDash(p, n)
+        if dash < 0 { dash = n }
         guard let ms = parseNumber(p, dash) else { return nil }
         if dash == n { return StreamID(ms: ms, seq: missingSequence) }
         guard let seq = parseNumber(p + (dash &+ 1), n &- dash &- 1) else { return nil }
