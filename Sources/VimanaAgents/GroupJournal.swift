@@ -90,43 +90,17 @@ public final class GroupJournal {
                 record.topic.withUnsafeBytes { field("topic", $0) }
                 record.group.withUnsafeBytes { field("group", $0) }
                 if let consumer = record.consumer { consumer.withUnsafeBytes { field("consumer", $0) } }
-                if let id = record.id { list("id", [id], width: 41) { Self.writeID($0, to: $1) } }
+                if let id = record.id { list("id", [id], width: StreamID.maxTextLength) { $0.write(to: $1) } }
                 if let name = record.countName {
-                    list(name, [record.count], width: 21) { v, p in
-                        if v < 0 { p[0] = 45 }
-                        return Self.writeDecimal(v.magnitude, to: p + (v < 0 ? 1 : 0)) + (v < 0 ? 1 : 0)
-                    }
+                    list(name, [record.count], width: 20) { Decimal.format(Int($0), into: $1) }
                 }
-                if let ids = record.ids { list("ids", ids, width: 41) { Self.writeID($0, to: $1) } }
-                if let counts = record.counts { list("counts", counts, width: 20) { Self.writeDecimal(UInt64(max($0, 0)), to: $1) } }
+                if let ids = record.ids { list("ids", ids, width: StreamID.maxTextLength) { $0.write(to: $1) } }
+                if let counts = record.counts { list("counts", counts, width: 20) { Decimal.format(max($0, 0), into: $1) } }
             }
             guard case .success(let r) = appended else { return nil }
             lastSequence = r.sequence
             return r.id
         }
-    }
-
-    /// Writes `ms-seq` at `p` (at most 41 bytes); returns the length.
-    static func writeID(_ id: StreamID, to p: UnsafeMutablePointer<UInt8>) -> Int {
-        var n = writeDecimal(id.ms, to: p)
-        p[n] = 45  // '-'
-        n += 1
-        return n + writeDecimal(id.seq, to: p + n)
-    }
-
-    /// Writes `value` in decimal at `p` (at most 20 bytes); returns the length.
-    static func writeDecimal(_ value: UInt64, to p: UnsafeMutablePointer<UInt8>) -> Int {
-        var digits = 1
-        var v = value
-        while v >= 10 { v /= 10; digits += 1 }
-        v = value
-        var i = digits
-        repeat {
-            i -= 1
-            p[i] = UInt8(truncatingIfNeeded: 48 + v % 10)
-            v /= 10
-        } while i > 0
-        return digits
     }
 
     // MARK: - Restore
@@ -231,7 +205,7 @@ public final class GroupJournal {
     /// ledger, else found by `searchSnapshot`.
     func latestSnapshot() -> StreamID? {
         if let text = FileIO.readSmallFile(pointerPath),
-           let id = GroupStore.parseID(Array(text.utf8.prefix { $0 != 10 })),
+           let id = StreamID.parse(bytes: text.utf8.prefix { $0 != 10 }),
            let r = ledger.range(topic: GroupStore.journalTopic, from: id, to: id, count: 1).first,
            JournalFields(r.fields)["op"] == Self.snapshotBegin {
             return id
@@ -256,7 +230,7 @@ public final class GroupJournal {
                 let chunk = ledger.range(topic: GroupStore.journalTopic, from: span.first, to: to, count: count, reverse: true)
                 for r in chunk {
                     let f = JournalFields(r.fields)
-                    guard f["op"] == Self.snapshotEnd, let id = f["id"].flatMap(GroupStore.parseID) else { continue }
+                    guard f["op"] == Self.snapshotEnd, let id = f["id"].flatMap({ StreamID.parse(bytes: $0) }) else { continue }
                     return id
                 }
                 guard chunk.count == count, let previous = chunk.last?.id.predecessor, previous >= span.first else { break }
@@ -322,7 +296,7 @@ extension GroupStore {
             let f = JournalFields(r.fields)
             guard let op = f["op"].map({ String(decoding: $0, as: UTF8.self) }),
                   let topic = f["topic"], let name = f["group"] else { continue }
-            let id = f["id"].flatMap(Self.parseID)
+            let id = f["id"].flatMap({ StreamID.parse(bytes: $0) })
             let g = group(topic, name)
             switch op {
             case "create":
@@ -379,37 +353,21 @@ extension GroupStore {
     }
 
     /// The IDs of a `delivered`, `acked` or `pending` record: `ms-seq`
-    /// separated by spaces. Parsed byte by byte: a restart replays many.
+    /// separated by spaces (StreamID.parse reads each).
     static func parseIDs(_ bytes: [UInt8]) -> [StreamID] {
         var out: [StreamID] = []
         out.reserveCapacity(bytes.count / 16)
-        var i = 0
-        while i < bytes.count {
-            var j = i
-            while j < bytes.count && bytes[j] != 32 { j += 1 }
-            if let id = parseID(bytes[i..<j]) { out.append(id) }
-            i = j + 1
+        bytes.withUnsafeBufferPointer { b in
+            guard let base = b.baseAddress else { return }
+            var i = 0
+            while i < b.count {
+                var j = i
+                while j < b.count && b[j] != 32 { j += 1 }
+                if let id = StreamID.parse(UnsafeBufferPointer(start: base + i, count: j - i)) { out.append(id) }
+                i = j + 1
+            }
         }
         return out
-    }
-
-    static func parseID(_ bytes: [UInt8]) -> StreamID? { parseID(bytes[...]) }
-
-    /// `ms-seq`, both decimal; nil for anything else.
-    static func parseID(_ bytes: ArraySlice<UInt8>) -> StreamID? {
-        var ms: UInt64 = 0, seq: UInt64 = 0, inSeq = false, digits = 0
-        for b in bytes {
-            if b == 45 && !inSeq && digits > 0 { inSeq = true; digits = 0; continue }
-            let d = b &- 48
-            guard d <= 9 else { return nil }
-            let (m, o1) = (inSeq ? seq : ms).multipliedReportingOverflow(by: 10)
-            let (v, o2) = m.addingReportingOverflow(UInt64(d))
-            guard !o1 && !o2 else { return nil }
-            if inSeq { seq = v } else { ms = v }
-            digits += 1
-        }
-        guard inSeq && digits > 0 else { return nil }
-        return StreamID(ms: ms, seq: seq)
     }
 }
 

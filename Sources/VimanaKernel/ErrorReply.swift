@@ -93,6 +93,12 @@ enum ErrorReply {
     static let noSuchKey = "ERR no such key"
     static let invalidStartID = "ERR invalid start ID for the interval"
     static let invalidEndID = "ERR invalid end ID for the interval"
+    /// XREAD given `>`.
+    static let newIDOutsideGroup =
+        "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option."
+    /// XREADGROUP given `$`.
+    static let lastIDInGroup =
+        "ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set."
     static let unbalancedXRead = "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified."
 
     // MARK: - Agents (Vimana's own: Protocol/AGENTS.md §3)

@@ -53,7 +53,7 @@ extension Kernel {
     /// instance) still counts: the work is done, as an XACK would say. On a
     /// connection that is no instance, or with a malformed ID, the reply is 0.
     func ackCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
-        guard let id = Self.parseID(args.buffer(2), missingSeq: 0),
+        guard let id = StreamID.parse(args.buffer(2)),
               agents.ack(fd: c.pointee.fd, topic: args.bytes(1), id: id) else {
             c.pointee.output.tail.writeInteger(0)
             return
@@ -83,14 +83,14 @@ extension Kernel {
             }
             delay = d
         }
-        let given = Self.parseID(args.buffer(2), missingSeq: 0).map {
+        let given = StreamID.parse(args.buffer(2)).map {
             agents.nack(fd: c.pointee.fd, topic: args.bytes(1), id: $0, delayMillis: delay)
         } ?? false
         c.pointee.output.tail.writeInteger(given ? 1 : 0)
     }
 
     func progressCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
-        let touched = Self.parseID(args.buffer(2), missingSeq: 0).map {
+        let touched = StreamID.parse(args.buffer(2)).map {
             agents.progress(fd: c.pointee.fd, topic: args.bytes(1), id: $0)
         } ?? false
         c.pointee.output.tail.writeInteger(touched ? 1 : 0)

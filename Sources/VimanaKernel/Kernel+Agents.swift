@@ -17,7 +17,7 @@ extension Kernel: AgentHost {
         c.pointee.output.tail.writePushHeader(5, resp3: resp3)
         c.pointee.output.tail.writeBulk("task")
         c.pointee.output.tail.writeBulk(bytes: topic)
-        c.pointee.output.tail.writeBulk(string: record.id.description)
+        c.pointee.output.tail.writeBulk(id: record.id)
         c.pointee.output.tail.writeInteger(deliveries)
         c.pointee.output.tail.writeBulk(bytes: payload)
         markPending(c)

@@ -45,9 +45,11 @@ extension Kernel {
                 return
             }
             let start: StreamID
-            if args.length(4) == 1 && args.pointer(4)[0] == 36 { start = ledger.stream(topic)?.lastID ?? .zero }
-            else if let id = Self.parseID(args.buffer(4), missingSeq: 0) { start = id }
-            else { c.pointee.output.tail.writeError(Self.invalidID); return }
+            switch StreamID.parsePosition(args.buffer(4)) {
+            case .last: start = ledger.stream(topic)?.lastID ?? .zero
+            case .id(let id): start = id
+            case .new, nil: c.pointee.output.tail.writeError(Self.invalidID); return
+            }
             guard agents.groups.create(topic: topic, name: name, lastDelivered: start, entriesRead: entriesRead) != nil else {
                 c.pointee.output.tail.writeError("BUSYGROUP Consumer Group name already exists")
                 return
@@ -80,10 +82,13 @@ extension Kernel {
                     guard let n = entriesReadArgument(c, args, 6) else { return }
                     entriesRead = n
                 }
+                // Unlike CREATE, SETID takes `-` and `+` (Redis 7.0).
                 let id: StreamID
-                if args.length(4) == 1 && args.pointer(4)[0] == 36 { id = ledger.stream(topic)?.lastID ?? .zero }
-                else if let parsed = Self.parseID(args.buffer(4), missingSeq: 0) { id = parsed }
-                else { c.pointee.output.tail.writeError(Self.invalidID); return }
+                switch StreamID.parsePosition(args.buffer(4), strict: false) {
+                case .last: id = ledger.stream(topic)?.lastID ?? .zero
+                case .id(let parsed): id = parsed
+                case .new, nil: c.pointee.output.tail.writeError(Self.invalidID); return
+                }
                 agents.setGroupID(g, id, entriesRead: entriesRead)
                 c.pointee.output.tail.append("+OK\r\n")
             } else if sub == "createconsumer" {
@@ -152,9 +157,12 @@ extension Kernel {
                 return
             }
             let idArg = streamsAt + n + k
-            if args.length(idArg) == 1 && args.pointer(idArg)[0] == 62 { after.append(nil) }  // ">"
-            else if let id = Self.parseID(args.buffer(idArg), missingSeq: 0) { after.append(id) }
-            else { c.pointee.output.tail.writeError(Self.invalidID); return }
+            switch StreamID.parsePosition(args.buffer(idArg)) {
+            case .new: after.append(nil)
+            case .id(let id): after.append(id)
+            case .last: c.pointee.output.tail.writeError(ErrorReply.lastIDInGroup); return
+            case nil: c.pointee.output.tail.writeError(Self.invalidID); return
+            }
             topics.append(topic)
         }
         let read = GroupRead(group: group, consumer: consumer, topics: topics, after: after,
@@ -225,29 +233,27 @@ extension Kernel {
 
     func xackCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         guard ledger != nil else { c.pointee.output.tail.writeError(disabledError); return }
+        // As Redis: no group is 0 whatever the IDs; then all of them are read before any is acknowledged.
+        guard let g = agents.groups.group(args.bytes(1), args.bytes(2)) else { c.pointee.output.tail.writeInteger(0); return }
         var ids: [StreamID] = []
         for i in 3..<args.count {
-            guard let id = Self.parseID(args.buffer(i), missingSeq: 0) else { c.pointee.output.tail.writeError(Self.invalidID); return }
+            guard let id = StreamID.parse(args.buffer(i)) else { c.pointee.output.tail.writeError(Self.invalidID); return }
             ids.append(id)
         }
-        guard let g = agents.groups.group(args.bytes(1), args.bytes(2)) else { c.pointee.output.tail.writeInteger(0); return }
         replyOnceCommitted(c, agents.xack(g, ids))
     }
 
     func xpendingCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         let resp3 = c.pointee.flags.contains(.resp3)
-        guard ledger?.stream(args.bytes(1)) != nil, let g = agents.groups.group(args.bytes(1), args.bytes(2)) else {
-            noGroup(c, args.string(1), args.string(2), "XPENDING")
-            return
-        }
         let now = Clock.wallMillis()
         if args.count == 3 {
             // Summary.
+            guard let g = pendingGroup(c, args) else { return }
             c.pointee.output.tail.writeArrayHeader(4)
             c.pointee.output.tail.writeInteger(g.pending.count)
             if let first = g.pending.first, let last = g.pending.last {
-                c.pointee.output.tail.writeBulk(string: first.id.description)
-                c.pointee.output.tail.writeBulk(string: last.id.description)
+                c.pointee.output.tail.writeBulk(id: first.id)
+                c.pointee.output.tail.writeBulk(id: last.id)
                 let owners = g.consumers.enumerated().filter { !$0.element.deleted && $0.element.pending > 0 }
                 c.pointee.output.tail.writeArrayHeader(owners.count)
                 for (_, consumer) in owners {
@@ -270,12 +276,20 @@ extension Kernel {
             minIdle = Int64(n); i += 2
         }
         guard args.count - i == 3 || args.count - i == 4 else { c.pointee.output.tail.writeError("ERR syntax error"); return }
-        guard case .some(.some(let start)) = Self.parseRangeID(args.buffer(i), isStart: true),
-              case .some(.some(let end)) = Self.parseRangeID(args.buffer(i + 1), isStart: false) else {
+        // As Redis: count, then each bound in turn.
+        guard let count = args.integer(i + 2) else { c.pointee.output.tail.writeError("ERR value is not an integer or out of range"); return }
+        guard let startBound = StreamID.parseBound(args.buffer(i), missingSequence: 0) else {
             c.pointee.output.tail.writeError(Self.invalidID)
             return
         }
-        guard let count = args.integer(i + 2) else { c.pointee.output.tail.writeError("ERR value is not an integer or out of range"); return }
+        guard let start = startBound.asStart else { c.pointee.output.tail.writeError(ErrorReply.invalidStartID); return }
+        guard let endBound = StreamID.parseBound(args.buffer(i + 1), missingSequence: .max) else {
+            c.pointee.output.tail.writeError(Self.invalidID)
+            return
+        }
+        guard let end = endBound.asEnd else { c.pointee.output.tail.writeError(ErrorReply.invalidEndID); return }
+        // As Redis: the arguments are read before the group is looked up.
+        guard let g = pendingGroup(c, args) else { return }
         let consumer = args.count - i == 4 ? args.bytes(i + 3) : nil
         var rows: [PendingEntry] = []
         for p in g.pending where p.id >= start && p.id <= end && rows.count < max(count, 0) {
@@ -286,11 +300,20 @@ extension Kernel {
         c.pointee.output.tail.writeArrayHeader(rows.count)
         for p in rows {
             c.pointee.output.tail.writeArrayHeader(4)
-            c.pointee.output.tail.writeBulk(string: p.id.description)
+            c.pointee.output.tail.writeBulk(id: p.id)
             c.pointee.output.tail.writeBulk(bytes: g.consumerName(p.consumer))
             c.pointee.output.tail.writeInteger(Int(now.subtractingSaturating(p.deliveredAtMillis)))
             c.pointee.output.tail.writeInteger(p.deliveries)
         }
+    }
+
+    /// XPENDING's group; nil, and NOGROUP replied, when there is none.
+    private func pendingGroup(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) -> ConsumerGroup? {
+        guard ledger?.stream(args.bytes(1)) != nil, let g = agents.groups.group(args.bytes(1), args.bytes(2)) else {
+            noGroup(c, args.string(1), args.string(2), "XPENDING")
+            return nil
+        }
+        return g
     }
 
     /// XCLAIM topic group consumer min-idle id… [IDLE ms] [TIME ms] [RETRYCOUNT n] [FORCE] [JUSTID] [LASTID id]
@@ -302,7 +325,8 @@ extension Kernel {
         guard let minIdle = args.integer(4) else { c.pointee.output.tail.writeError("ERR Invalid min-idle-time argument for XCLAIM"); return }
         var ids: [StreamID] = []
         var i = 5
-        while i < args.count, let id = Self.parseID(args.buffer(i), missingSeq: 0) { ids.append(id); i += 1 }
+        // IDs up to the first argument that is not one (the options).
+        while i < args.count, let id = StreamID.parse(args.buffer(i)) { ids.append(id); i += 1 }
         let now = Clock.wallMillis()
         var justID = false, retry: Int?, deliveryTime: Int64?
         while i < args.count {
@@ -318,8 +342,17 @@ extension Kernel {
             } else if args.equals(i, caseInsensitive: "time"), more {
                 guard let n = args.integer(i + 1) else { c.pointee.output.tail.writeError("ERR Invalid TIME option argument for XCLAIM"); return }
                 deliveryTime = Int64(n); i += 2
-            } else if args.equals(i, caseInsensitive: "lastid"), more { i += 2 }
-            else { c.pointee.output.tail.writeError("ERR Unrecognized XCLAIM option '\(args.string(i))'"); return }
+            } else if args.equals(i, caseInsensitive: "lastid"), more {
+                // Checked as Redis does; the group's last ID is not moved (Vimana's groups follow the ledger).
+                guard StreamID.parse(args.buffer(i + 1)) != nil else { c.pointee.output.tail.writeError(Self.invalidID); return }
+                i += 2
+            }
+            else {
+                // Redis formats the option as a C string: up to its first NUL (an ID cut short there is still not one).
+                let option = String(decoding: args.buffer(i).prefix { $0 != 0 }, as: UTF8.self)
+                c.pointee.output.tail.writeError("ERR Unrecognized XCLAIM option '\(option)'")
+                return
+            }
         }
         // As Redis: a delivery time before the epoch or in the future is now.
         if let t = deliveryTime, t < 0 || t > now { deliveryTime = now }
@@ -340,7 +373,7 @@ extension Kernel {
         }
         if justID {
             c.pointee.output.tail.writeArrayHeader(claimedIDs.count)
-            for id in claimedIDs { c.pointee.output.tail.writeBulk(string: id.description) }
+            for id in claimedIDs { c.pointee.output.tail.writeBulk(id: id) }
         } else {
             writeEntries(&c.pointee.output.tail, claimed)
         }
@@ -348,15 +381,13 @@ extension Kernel {
 
     /// XAUTOCLAIM topic group consumer min-idle start [COUNT n] [JUSTID]
     func xautoclaimCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
-        guard let ledger, ledger.stream(args.bytes(1)) != nil, let g = agents.groups.group(args.bytes(1), args.bytes(2)) else {
-            noGroup(c, args.string(1), args.string(2), "XAUTOCLAIM")
-            return
-        }
+        // As Redis: every argument is read before the group is looked up.
         guard let minIdle = args.integer(4) else { c.pointee.output.tail.writeError("ERR Invalid min-idle-time argument for XAUTOCLAIM"); return }
-        guard case .some(.some(let start)) = Self.parseRangeID(args.buffer(5), isStart: true) else {
+        guard let startBound = StreamID.parseBound(args.buffer(5), missingSequence: 0) else {
             c.pointee.output.tail.writeError(Self.invalidID)
             return
         }
+        guard let start = startBound.asStart else { c.pointee.output.tail.writeError(ErrorReply.invalidStartID); return }
         var count = 100, justID = false, i = 6
         while i < args.count {
             if args.equals(i, caseInsensitive: "count"), i + 1 < args.count {
@@ -367,6 +398,10 @@ extension Kernel {
                 count = n; i += 2
             } else if args.equals(i, caseInsensitive: "justid") { justID = true; i += 1 }
             else { c.pointee.output.tail.writeError("ERR syntax error"); return }
+        }
+        guard let ledger, ledger.stream(args.bytes(1)) != nil, let g = agents.groups.group(args.bytes(1), args.bytes(2)) else {
+            noGroup(c, args.string(1), args.string(2), "XAUTOCLAIM")
+            return
         }
         let now = Clock.wallMillis()
         let ci = agents.groups.consumer(g, args.bytes(3), nowMillis: now)
@@ -404,15 +439,15 @@ extension Kernel {
         }
         agents.groups.ack(g, deleted)
         c.pointee.output.tail.writeArrayHeader(3)
-        c.pointee.output.tail.writeBulk(string: next.description)
+        c.pointee.output.tail.writeBulk(id: next)
         if justID {
             c.pointee.output.tail.writeArrayHeader(claimedIDs.count)
-            for id in claimedIDs { c.pointee.output.tail.writeBulk(string: id.description) }
+            for id in claimedIDs { c.pointee.output.tail.writeBulk(id: id) }
         } else {
             writeEntries(&c.pointee.output.tail, claimed)
         }
         c.pointee.output.tail.writeArrayHeader(deleted.count)
-        for id in deleted { c.pointee.output.tail.writeBulk(string: id.description) }
+        for id in deleted { c.pointee.output.tail.writeBulk(id: id) }
     }
 
     /// XINFO GROUPS topic / XINFO CONSUMERS topic group.
@@ -430,7 +465,7 @@ extension Kernel {
                 c.pointee.output.tail.writeBulk("name"); c.pointee.output.tail.writeBulk(bytes: g.name)
                 c.pointee.output.tail.writeBulk("consumers"); c.pointee.output.tail.writeInteger(g.liveConsumers.count)
                 c.pointee.output.tail.writeBulk("pending"); c.pointee.output.tail.writeInteger(g.pending.count)
-                c.pointee.output.tail.writeBulk("last-delivered-id"); c.pointee.output.tail.writeBulk(string: g.lastDelivered.description)
+                c.pointee.output.tail.writeBulk("last-delivered-id"); c.pointee.output.tail.writeBulk(id: g.lastDelivered)
                 c.pointee.output.tail.writeBulk("entries-read")
                 if g.entriesRead == ConsumerGroup.entriesReadUnknown { c.pointee.output.tail.writeNull(resp3: resp3) }
                 else { c.pointee.output.tail.writeInteger(Int(g.entriesRead)) }

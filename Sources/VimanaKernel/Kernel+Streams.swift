@@ -35,13 +35,23 @@ extension Kernel {
                 break
             }
         }
-        let fieldArgs = args.count - i - 1
-        guard i < args.count, fieldArgs >= 2, fieldArgs % 2 == 0 else {
+        // As Redis: the ID is read before the arity is checked, and 0-0 is
+        // refused before the stream is looked up (NOMKSTREAM).
+        guard i < args.count else {
             c.pointee.output.tail.writeError(ErrorReply.wrongArity("xadd"))
             return
         }
-        guard let request = Self.parseAddID(args.buffer(i)) else {
+        guard let request = StreamID.parseRequest(args.buffer(i)) else {
             c.pointee.output.tail.writeError(Self.invalidID)
+            return
+        }
+        let fieldArgs = args.count - i - 1
+        guard fieldArgs >= 2, fieldArgs % 2 == 0 else {
+            c.pointee.output.tail.writeError(ErrorReply.wrongArity("xadd"))
+            return
+        }
+        if case .explicit(let id) = request, id.ms == 0 && id.seq == 0 {
+            c.pointee.output.tail.writeError(StreamIDError.notGreaterThanZero.message)
             return
         }
         let topic = UnsafeRawBufferPointer(args.buffer(1))
@@ -74,7 +84,7 @@ extension Kernel {
             return
         }
         let replyStart = c.pointee.flushedBytes + c.pointee.output.pendingBytes
-        c.pointee.output.tail.writeBulk(string: record.id.description)
+        c.pointee.output.tail.writeBulk(id: record.id)
         deliverEntry(args, topic: topic, firstField: i + 1)
         wakeReaders(topic)
         agents.notice(topic)
@@ -109,12 +119,21 @@ extension Kernel {
         guard let ledger else { c.pointee.output.tail.writeError(disabledError); return }
         // XRANGE key start end / XREVRANGE key end start
         let startArg = reverse ? 3 : 2, endArg = reverse ? 2 : 3
-        guard let start = Self.parseRangeID(args.buffer(startArg), isStart: true) else {
+        // As Redis: each bound is read and checked in turn, then COUNT.
+        guard let start = StreamID.parseBound(args.buffer(startArg), missingSequence: 0) else {
             c.pointee.output.tail.writeError(Self.invalidID)
             return
         }
-        guard let end = Self.parseRangeID(args.buffer(endArg), isStart: false) else {
+        guard let from = start.asStart else {
+            c.pointee.output.tail.writeError(ErrorReply.invalidStartID)
+            return
+        }
+        guard let end = StreamID.parseBound(args.buffer(endArg), missingSequence: .max) else {
             c.pointee.output.tail.writeError(Self.invalidID)
+            return
+        }
+        guard let to = end.asEnd else {
+            c.pointee.output.tail.writeError(ErrorReply.invalidEndID)
             return
         }
         var count = Int.max
@@ -132,14 +151,6 @@ extension Kernel {
                 return
             }
             count = n
-        }
-        guard case .some(let from) = start else {
-            c.pointee.output.tail.writeError(ErrorReply.invalidStartID)
-            return
-        }
-        guard case .some(let to) = end else {
-            c.pointee.output.tail.writeError(ErrorReply.invalidEndID)
-            return
         }
         let topic = args.bytes(1)
         if readInBackground(c, ledger, topic, from, to, count, reverse) { return }
@@ -299,11 +310,13 @@ extension Kernel {
             let topic = args.bytes(streamsAt + k)
             let idArg = streamsAt + n + k
             let id: StreamID
-            if args.length(idArg) == 1 && args.pointer(idArg)[0] == 36 {  // "$"
-                id = ledger.stream(topic)?.lastID ?? .zero
-            } else if let parsed = Self.parseID(args.buffer(idArg), missingSeq: 0) {
-                id = parsed
-            } else {
+            switch StreamID.parsePosition(args.buffer(idArg)) {
+            case .last: id = ledger.stream(topic)?.lastID ?? .zero
+            case .id(let parsed): id = parsed
+            case .new:
+                c.pointee.output.tail.writeError(ErrorReply.newIDOutsideGroup)
+                return
+            case nil:
                 c.pointee.output.tail.writeError(Self.invalidID)
                 return
             }
@@ -478,10 +491,10 @@ extension Kernel {
         b.writeBulk("length"); b.writeInteger(Int(clamping: state.length))
         b.writeBulk("radix-tree-keys"); b.writeInteger(state.length > 0 ? 1 : 0)
         b.writeBulk("radix-tree-nodes"); b.writeInteger(state.length > 0 ? 2 : 1)
-        b.writeBulk("last-generated-id"); b.writeBulk(string: state.lastID.description)
-        b.writeBulk("max-deleted-entry-id"); b.writeBulk(string: state.maxDeleted.description)
+        b.writeBulk("last-generated-id"); b.writeBulk(id: state.lastID)
+        b.writeBulk("max-deleted-entry-id"); b.writeBulk(id: state.maxDeleted)
         b.writeBulk("entries-added"); b.writeInteger(Int(clamping: state.entriesAdded))
-        b.writeBulk("recorded-first-entry-id"); b.writeBulk(string: (state.first ?? .zero).description)
+        b.writeBulk("recorded-first-entry-id"); b.writeBulk(id: state.first ?? .zero)
         b.writeBulk("groups"); writeGroupCount(&b, topic)
         b.writeBulk("first-entry")
         if let first { writeEntry(&b, first) } else { b.writeNull(resp3: resp3) }
@@ -496,7 +509,7 @@ extension Kernel {
     /// One stream entry as Redis replies it: [id, [field, value, …]].
     static func encodeEntry(_ b: inout ByteBuffer, _ e: LedgerRecord) {
         b.writeArrayHeader(2)
-        b.writeBulk(string: e.id.description)
+        b.writeBulk(id: e.id)
         b.writeArrayHeader(e.fields.count * 2)
         for f in e.fields {
             b.writeBulk(bytes: f.name)
@@ -508,55 +521,15 @@ extension Kernel {
         c.pointee.output.tail.writeError(
             "ERR the ledger is append-only: \(name) is not supported; old entries leave by retention (ledger.retention.max_age / max_bytes)")
     }
+}
 
-    // MARK: - IDs
-
-    /// `ms-seq`, or `ms` with the sequence part `missingSeq`.
-    static func parseID(_ b: UnsafeBufferPointer<UInt8>, missingSeq: UInt64) -> StreamID? {
-        guard let base = b.baseAddress, b.count > 0 else { return nil }
-        if let dash = b.firstIndex(of: 45) {
-            guard let ms = parseU64(base, dash), let seq = parseU64(base + dash + 1, b.count - dash - 1) else { return nil }
-            return StreamID(ms: ms, seq: seq)
+extension ByteBuffer {
+    /// An ID as a bulk string, written in place (StreamID.write).
+    mutating func writeBulk(id: StreamID) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: StreamID.maxTextLength) { t in
+            guard let p = t.baseAddress else { return }
+            writeBulk(p, id.write(to: p))
         }
-        guard let ms = parseU64(base, b.count) else { return nil }
-        return StreamID(ms: ms, seq: missingSeq)
-    }
-
-    /// XADD's ID: `*`, `ms-*`, `ms-seq` or `ms`.
-    static func parseAddID(_ b: UnsafeBufferPointer<UInt8>) -> IDRequest? {
-        if b.count == 1 && b[0] == 42 { return .auto }
-        if b.count > 2, b[b.count - 1] == 42, b[b.count - 2] == 45, let base = b.baseAddress {
-            return parseU64(base, b.count - 2).map { .partial(ms: $0) }
-        }
-        return parseID(b, missingSeq: 0).map { .explicit($0) }
-    }
-
-    /// XRANGE bounds: `-`, `+`, `(` exclusive; nil = malformed, .some(nil) =
-    /// an exclusive bound with nothing beyond it.
-    static func parseRangeID(_ b: UnsafeBufferPointer<UInt8>, isStart: Bool) -> StreamID?? {
-        if b.count == 1 && b[0] == 45 { return .some(.zero) }
-        if b.count == 1 && b[0] == 43 { return .some(.max) }
-        if b.count > 1 && b[0] == 40, let base = b.baseAddress {  // "(" exclusive
-            guard let id = parseID(UnsafeBufferPointer(start: base + 1, count: b.count - 1),
-                                   missingSeq: isStart ? 0 : .max) else { return nil }
-            return .some(isStart ? id.successor : id.predecessor)
-        }
-        guard let id = parseID(b, missingSeq: isStart ? 0 : .max) else { return nil }
-        return .some(id)
-    }
-
-    private static func parseU64(_ p: UnsafePointer<UInt8>, _ n: Int) -> UInt64? {
-        guard n > 0, n <= 20 else { return nil }
-        var v: UInt64 = 0
-        for k in 0..<n {
-            let d = p[k] &- 48
-            guard d <= 9 else { return nil }
-            let (m, o1) = v.multipliedReportingOverflow(by: 10)
-            let (a, o2) = m.addingReportingOverflow(UInt64(d))
-            guard !o1 && !o2 else { return nil }
-            v = a
-        }
-        return v
     }
 }
 

@@ -1,37 +1,5 @@
 import VimanaCore
 
-/// A Redis Streams entry ID: `ms-seq`, ordered by ms then seq.
-public struct StreamID: Comparable, Hashable, Sendable, CustomStringConvertible {
-    public var ms: UInt64
-    public var seq: UInt64
-
-    public init(ms: UInt64, seq: UInt64) {
-        self.ms = ms
-        self.seq = seq
-    }
-
-    public static let zero = StreamID(ms: 0, seq: 0)
-    public static let max = StreamID(ms: .max, seq: .max)
-
-    public static func < (a: StreamID, b: StreamID) -> Bool { a.ms != b.ms ? a.ms < b.ms : a.seq < b.seq }
-
-    public var description: String { "\(ms)-\(seq)" }
-
-    /// The next ID after this one, or nil at the very top.
-    public var successor: StreamID? {
-        if seq < .max { return StreamID(ms: ms, seq: seq + 1) }
-        if ms < .max { return StreamID(ms: ms + 1, seq: 0) }
-        return nil
-    }
-
-    /// The ID before this one, or nil at 0-0.
-    public var predecessor: StreamID? {
-        if seq > 0 { return StreamID(ms: ms, seq: seq - 1) }
-        if ms > 0 { return StreamID(ms: ms - 1, seq: .max) }
-        return nil
-    }
-}
-
 /// One recorded message, decoded (see Protocol/LEDGER.md §3).
 public struct LedgerRecord: Sendable, Equatable {
     public struct Field: Sendable, Equatable {

@@ -113,9 +113,9 @@ import VimanaLedger
                       StreamID(ms: UInt64.max, seq: UInt64.max)])
     func idsAreWrittenAsTheParserReadsThem(_ id: StreamID) {
         var buffer = [UInt8](repeating: 0, count: 41)
-        let n = buffer.withUnsafeMutableBufferPointer { b in b.baseAddress.map { GroupJournal.writeID(id, to: $0) } ?? 0 }
+        let n = buffer.withUnsafeMutableBufferPointer { b in b.baseAddress.map { id.write(to: $0) } ?? 0 }
         #expect(String(decoding: buffer[..<n], as: UTF8.self) == id.description)
-        #expect(GroupStore.parseID(Array(buffer[..<n])) == id)
+        #expect(StreamID.parse(bytes: buffer[..<n]) == id)
         #expect(GroupStore.parseIDs(Array("\(id) \(id)".utf8)) == [id, id])
     }
 }
