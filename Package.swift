@@ -49,8 +49,8 @@ let package = Package(
                        providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
 
-        // Bytes, logging, clocks, Redis's glob matching: shared by everything, knows
-        // nothing of the network.
+        // Bytes, the byte-keyed hash table, logging, clocks, Redis's glob matching:
+        // shared by everything, knows nothing of the network.
         .target(name: "VimanaCore", swiftSettings: optimize),
         // RESP2/RESP3 request parser and reply encoder; knows nothing of sockets.
         .target(name: "VimanaRESP", dependencies: ["VimanaCore"], swiftSettings: optimize),

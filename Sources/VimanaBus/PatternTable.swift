@@ -11,14 +11,16 @@ import VimanaCore
 /// patterns closing used to hold the loop for 1.7 s (issue 9).
 public struct PatternTable {
     struct Entry {
-        var pattern: UnsafeMutablePointer<UInt8>
+        /// The pattern's bytes: `positions`' own copy of the key.
+        var pattern: UnsafePointer<UInt8>
         var length: Int
         var subscribers: SubscriberList
     }
 
+    /// Dense, for the walk every publish makes.
     var entries: [Entry] = []
     /// Pattern → its index in `entries`.
-    var positions: [[UInt8]: Int] = [:]
+    var positions = ByteTable<Int>(slots: ChannelTable.initialSlots)
 
     public init() {}
 
@@ -33,13 +35,14 @@ public struct PatternTable {
 
     /// Adds `id` to `pattern`; returns false when already subscribed.
     public mutating func insert(_ id: SubscriberID, _ pattern: [UInt8]) -> Bool {
-        if let i = index(of: pattern) { return entries[i].subscribers.insert(id) }
-        let bytes = UnsafeMutablePointer<UInt8>.allocate(capacity: max(pattern.count, 1))
-        bytes.initialize(from: pattern, count: pattern.count)
+        let position = entries.count
+        let (p, inserted) = pattern.withUnsafeBytes { positions.findOrInsert($0) { position } }
+        if !inserted { return entries[positions[p]].subscribers.insert(id) }
+        let key = positions.key(at: p)
         var list = SubscriberList()
         _ = list.insert(id)
-        positions[pattern] = entries.count
-        entries.append(Entry(pattern: bytes, length: pattern.count, subscribers: list))
+        entries.append(Entry(pattern: key.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? ChannelTable.emptyKey,
+                             length: key.count, subscribers: list))
         return true
     }
 
@@ -47,14 +50,13 @@ public struct PatternTable {
     public mutating func remove(_ id: SubscriberID, _ pattern: [UInt8]) -> Bool {
         guard let i = index(of: pattern), entries[i].subscribers.remove(id) else { return false }
         if entries[i].subscribers.count == 0 {
-            entries[i].pattern.deallocate()
             entries[i].subscribers.release()
-            positions[pattern] = nil
+            positions.removeValue(forKey: pattern)  // frees the entry's pattern bytes
             let last = entries.count - 1
             if i != last {
                 entries.swapAt(i, last)
                 let moved = entries[i]
-                positions[Array(UnsafeBufferPointer(start: moved.pattern, count: moved.length))] = i
+                positions.updateValue(i, forKey: UnsafeRawBufferPointer(start: moved.pattern, count: moved.length))
             }
             entries.removeLast()
         }
@@ -75,14 +77,11 @@ public struct PatternTable {
         }
     }
 
-    /// Frees every pattern and subscriber list.
+    /// Frees every pattern and subscriber list. The table must not be used afterwards.
     public mutating func release() {
-        for i in entries.indices {
-            entries[i].pattern.deallocate()
-            entries[i].subscribers.release()
-        }
+        for i in entries.indices { entries[i].subscribers.release() }
         entries.removeAll()
-        positions.removeAll()
+        positions.release()
     }
 
     /// Number of subscribers of exactly this pattern.

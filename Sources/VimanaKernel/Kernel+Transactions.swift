@@ -199,22 +199,32 @@ struct QueuedCommand {
 
 /// Which connections WATCH which topic. A connection's own list
 /// (`ClientInfo.watched`) says what to remove when it unwatches or closes.
+/// A `ByteTable`: every recorded append asks for its topic's watchers
+/// while anyone watches, from the request bytes, without building a key.
 struct WatchTable {
-    private var byTopic: [[UInt8]: [Int32]] = [:]
+    private var byTopic = ByteTable<[Int32]>(slots: 16)
 
     var isEmpty: Bool { byTopic.isEmpty }
 
     mutating func add(_ fd: Int32, _ topic: [UInt8]) {
-        byTopic[topic, default: []].append(fd)
+        topic.withUnsafeBytes { key in
+            let (i, _) = byTopic.findOrInsert(key) { [] }
+            byTopic[i].append(fd)
+        }
     }
 
     mutating func remove(_ fd: Int32, _ topic: [UInt8]) {
-        guard var fds = byTopic[topic] else { return }
-        fds.removeAll { $0 == fd }
-        byTopic[topic] = fds.isEmpty ? nil : fds
+        topic.withUnsafeBytes { key in
+            guard let i = byTopic.index(forKey: key) else { return }
+            byTopic[i].removeAll { $0 == fd }
+            if byTopic[i].isEmpty { byTopic.remove(at: i) }
+        }
     }
 
     func watchers(_ topic: UnsafeRawBufferPointer) -> [Int32]? {
-        byTopic[Array(topic)]
+        byTopic[topic]
     }
+
+    /// Frees the table; it must not be used afterwards.
+    mutating func release() { byTopic.release() }
 }

@@ -71,6 +71,7 @@ public final class Kernel: EventLoopHandler {
         s.pointee.clients.deallocate()
         s.pointee.channels.release()
         s.pointee.patterns.release()
+        s.pointee.watches.release()
         s.pointee.scratch.release()
         s.pointee.metrics.commandCalls.deallocate()
         s.pointee.commands.release()
