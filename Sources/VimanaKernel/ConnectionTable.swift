@@ -35,8 +35,9 @@ struct ConnectionTable: ~Copyable {
         fd >= 0 && Int(fd) < size ? slots[Int(fd)] : nil
     }
 
-    /// The connection on an fd the kernel stored itself while it was open
-    /// (a subscriber list's): in range by construction, so not range-checked.
+    /// The connection on an fd below `size`, or one the kernel stored itself
+    /// while it was open (a subscriber list's): in range by construction, so
+    /// not range-checked.
     @inline(__always)
     func client(known fd: Int32) -> UnsafeMutablePointer<ClientState>? {
         slots[Int(fd)]

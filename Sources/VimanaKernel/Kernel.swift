@@ -278,9 +278,10 @@ public final class Kernel: EventLoopHandler {
     }
 
     func forEachClient(_ body: (UnsafeMutablePointer<ClientState>) -> Void) {
-        var fd: Int32 = 0
+        var fd = 0
         while fd < s.pointee.connections.size {
-            if let c = s.pointee.client(fd), !c.pointee.flags.contains(.closing) { body(c) }
+            if let c = s.pointee.connections.client(known: Int32(truncatingIfNeeded: fd)),
+               !c.pointee.flags.contains(.closing) { body(c) }
             fd += 1
         }
     }
