@@ -9,7 +9,11 @@ import Glibc
 /// owns its memory until `release()`; it is a plain struct so that it can live
 /// inside other structs behind a pointer (no class, no exclusivity checks, no ARC
 /// on the hot path). Copying the struct aliases the storage: exactly one copy may
-/// call `release()`.
+/// call `release()`. It stays copyable (not `~Copyable` with a `deinit`)
+/// because `OutputQueue` keeps buffers in an `Array` of segments, and Swift's
+/// `Array` cannot hold `~Copyable` elements; its owners that are `~Copyable`
+/// (`OutputQueue`, a connection's slot, the kernel's state) release it in
+/// their `deinit`.
 public struct ByteBuffer {
     public var base: UnsafeMutablePointer<UInt8>
     public var capacity: Int
@@ -24,12 +28,11 @@ public struct ByteBuffer {
         writeIndex = 0
     }
 
-    /// Frees the storage. The buffer must not be used afterwards.
-    public mutating func release() {
+    /// Frees the storage. The buffer, and every copy of it, must not be used
+    /// afterwards. Not `mutating`, so that a `deinit` (where `self` is
+    /// immutable) can call it on a buffer its type owns.
+    public func release() {
         base.deallocate()
-        capacity = 0
-        readIndex = 0
-        writeIndex = 0
     }
 
     /// Bytes written and not yet consumed.

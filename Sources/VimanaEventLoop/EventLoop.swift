@@ -89,7 +89,6 @@ public final class EventLoop {
     }
 
     deinit {
-        poller.close()
         if let signals { Socket.close(signals.fd) }
     }
 

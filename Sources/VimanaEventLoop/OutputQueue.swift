@@ -13,7 +13,10 @@ import Glibc
 /// Promises: order preserved; `pendingBytes` is exact (it drives the
 /// slow-subscriber limits); a write never exceeds `maxBytes`, so one
 /// subscriber's backlog cannot starve the rest of the loop.
-public struct OutputQueue {
+///
+/// Owns its buffers: `~Copyable`, so one value holds them, and `deinit`
+/// frees them (the tail and every owned segment).
+public struct OutputQueue: ~Copyable {
     public var tail: ByteBuffer
     @usableFromInline var segments: [Segment] = []
     public private(set) var queuedBytes: Int = 0
@@ -34,11 +37,9 @@ public struct OutputQueue {
         tail = ByteBuffer(capacity: capacity)
     }
 
-    public mutating func release() {
+    deinit {
         tail.release()
-        for case .owned(var b) in segments { b.release() }
-        segments.removeAll()
-        queuedBytes = 0
+        for case .owned(let b) in segments { b.release() }
     }
 
     /// Everything not yet written.
@@ -63,7 +64,6 @@ public struct OutputQueue {
     /// Queues `bytes` after everything already queued; the queue owns
     /// (and frees) them from now on. For a large reply built elsewhere.
     public mutating func append(owned bytes: ByteBuffer) {
-        var bytes = bytes
         guard bytes.readableBytes > 0 else { bytes.release(); return }
         if tail.readableBytes > 0 {
             let previous = tail
@@ -77,7 +77,7 @@ public struct OutputQueue {
 
     /// Drops everything queued (the connection is going away).
     public mutating func discardAll() {
-        for case .owned(var b) in segments { b.release() }
+        for case .owned(let b) in segments { b.release() }
         segments.removeAll()
         queuedBytes = 0
         tail.clear()
@@ -164,7 +164,7 @@ public struct OutputQueue {
         while left > 0, let first = segments.first {
             let remaining = first.remaining
             if left >= remaining {
-                if case .owned(var b) = first { b.release() }
+                if case .owned(let b) = first { b.release() }
                 segments.removeFirst()
                 queuedBytes -= remaining
                 left -= remaining

@@ -7,7 +7,10 @@ import Glibc
 /// the same). A readable socket is reported again on the next wait until it
 /// is drained, so a handler may stop reading early (fairness) without losing
 /// the event.
-public struct Poller {
+///
+/// Owns its epoll descriptor and event array: `~Copyable`, so exactly one
+/// value holds them, and its `deinit` closes and frees them.
+public struct Poller: ~Copyable {
     public let fd: Int32
     @usableFromInline let events: UnsafeMutablePointer<epoll_event>
     public let capacity: Int
@@ -52,7 +55,7 @@ public struct Poller {
     @inlinable @inline(__always)
     public func eventMask(_ i: Int) -> UInt32 { vimana_event_mask(events, Int32(i)) }
 
-    public func close() {
+    deinit {
         _ = Glibc.close(fd)
         events.deallocate()
     }

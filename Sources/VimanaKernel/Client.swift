@@ -3,10 +3,16 @@ import VimanaRESP
 import VimanaEventLoop
 import VimanaBus
 
-/// The hot, per-connection state, kept in a struct behind a pointer so the
-/// read → parse → reply → deliver path touches it with plain loads and
-/// stores (no ARC, no exclusivity checks).
-struct ClientState {
+/// One connection's slot in the connection table (`ConnectionTable`): the
+/// hot half inline, read and written by the read → parse → route → deliver
+/// path with plain loads and stores behind a pointer (no ARC, no
+/// exclusivity checks), and the cold half (`info`: name, addresses,
+/// subscription lists, …) one reference away.
+///
+/// `~Copyable`: the slot owns its socket, input buffer, parser and output
+/// queue, and its `deinit` closes and frees them, so a connection is
+/// released by freeing its slot (`ConnectionTable.remove`), nothing else.
+struct ClientState: ~Copyable {
     var fd: Int32
     var id: Int
     var flags: ClientFlags
@@ -14,15 +20,14 @@ struct ClientState {
     var parser: RequestParser
     var output: OutputQueue
     /// Channels and patterns subscribed (Redis's `sub=` and `psub=`).
-    var channelCount: Int
-    var patternCount: Int
+    var channelCount = 0
+    var patternCount = 0
     /// When pending output first went over the soft limit (monotonic ns), or 0.
-    var softLimitSince: Int64
-    var createdMillis: Int64
+    var softLimitSince: Int64 = 0
     var lastActiveMillis: Int64
     /// Command table index of the last command, for CLIENT LIST's `cmd=`.
-    var lastCommand: Int
-    var lastSubcommand: Int
+    var lastCommand = -1
+    var lastSubcommand = -1
     /// Bytes asked for per `read`: grows for pipelining clients (see readClient).
     var readSize: Int
     /// Bytes written to the socket since the connection opened: with the
@@ -37,6 +42,28 @@ struct ClientState {
     /// With `lingering` or an HTTP connection: when the server closes it
     /// anyway (monotonic ns).
     var closeDeadline: Int64 = 0
+    /// The cold half: touched by commands about the connection, not per message.
+    let info: ClientInfo
+
+    /// - Parameters:
+    ///   - maxPayload, maxInline: the parser's limits (`max_payload`, `max_inline`).
+    init(fd: Int32, id: Int, flags: ClientFlags, maxPayload: Int, maxInline: Int, info: ClientInfo, nowMillis: Int64) {
+        self.fd = fd
+        self.id = id
+        self.flags = flags
+        input = ByteBuffer(capacity: KernelConstants.initialInputBuffer)
+        parser = RequestParser(maxBulk: maxPayload, maxInline: maxInline)
+        output = OutputQueue(capacity: KernelConstants.initialOutputBuffer)
+        lastActiveMillis = nowMillis
+        readSize = KernelConstants.readChunk
+        self.info = info
+    }
+
+    deinit {
+        Socket.close(fd)
+        // A ByteBuffer is copyable (see ByteBuffer): its one owner frees it.
+        input.release()
+    }
 
     @inline(__always) var isSubscribed: Bool { channelCount &+ patternCount > 0 }
 }
@@ -103,11 +130,15 @@ struct ClientFlags: OptionSet {
     static let paused: ClientFlags = [.closing, .closeAfterReply, .stalled, .blocked, .reading]
 }
 
-/// The cold per-connection state: names, addresses, the subscription lists.
-/// A class because it is touched rarely and holds Swift collections.
+/// The cold half of a connection's slot (`ClientState.info`): names,
+/// addresses, timestamps, the subscription lists. A class because it is
+/// touched rarely and holds Swift collections; created with the slot and
+/// released with it.
 final class ClientInfo {
     let address: String
     let localAddress: String
+    /// When the connection was accepted (wall clock ms): CLIENT LIST's `age=`.
+    let createdMillis: Int64
     var name: [UInt8] = []
     var libraryName: [UInt8] = []
     var libraryVersion: [UInt8] = []
@@ -128,8 +159,9 @@ final class ClientInfo {
     /// Topics this connection WATCHes, in the order given (each once).
     var watched: [[UInt8]] = []
 
-    init(address: String, localAddress: String) {
+    init(address: String, localAddress: String, createdMillis: Int64) {
         self.address = address
         self.localAddress = localAddress
+        self.createdMillis = createdMillis
     }
 }

@@ -151,7 +151,8 @@ enum CommandTable {
 /// index with one slot per name. A plain struct of pointers in the kernel's
 /// state: no `swift_once`, no copy of an entry, no reference counting per
 /// request (each of which once cost more than the rest of dispatch).
-struct CommandDispatch {
+/// `~Copyable`: one value owns the memory, and `deinit` frees it.
+struct CommandDispatch: ~Copyable {
     /// Longest name the lookup can hold: two 8-byte words.
     static let maxNameLength = 16
     /// Multipliers tried per table size before the table doubles. At a
@@ -267,7 +268,7 @@ struct CommandDispatch {
         }
     }
 
-    func release() {
+    deinit {
         records.deinitialize(count: recordSlots)
         records.deallocate()
         byCommand.deallocate()

@@ -142,7 +142,7 @@ extension Kernel {
         var live = a.liveRedisReaders(nowMillis: Clock.wallMillis())
         let group = a.groupName
         for fd in blockedReaders.fds {
-            if let read = infos[Int(fd)]?.blockedRead?.group, read.group == group { live.insert(read.consumer) }
+            if let read = clientInfo(fd)?.blockedRead?.group, read.group == group { live.insert(read.consumer) }
         }
         return a.instances.count + live.count
     }

@@ -24,7 +24,7 @@ enum YesOrNo: String, Keyword {
 /// CLIENT ID | GETNAME | SETNAME | SETINFO | LIST | INFO | KILL | HELP.
 extension Kernel {
     func clientCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
-        guard let sub = subcommand(c, .client, args, as: ClientSubcommand.self), let info = infos[Int(c.pointee.fd)] else { return }
+        guard let sub = subcommand(c, .client, args, as: ClientSubcommand.self), let info = clientInfo(c.pointee.fd) else { return }
         let resp3 = c.pointee.flags.contains(.resp3)
         switch sub {
         case .id:
@@ -129,7 +129,7 @@ extension Kernel {
     /// CLIENT LIST's `flags=`: the letters Redis 7.0 would show for this
     /// state, in its order (P subscribed, x in MULTI, d a watched topic
     /// changed), or N for none.
-    static func clientFlags(_ c: ClientState) -> String {
+    static func clientFlags(_ c: borrowing ClientState) -> String {
         var flags = ""
         if c.isSubscribed { flags += "P" }
         if c.flags.contains(.multi) { flags += "x" }
@@ -141,7 +141,7 @@ extension Kernel {
     /// One CLIENT LIST line, with Redis 7.2's fields (ending in `\n`).
     /// `caller`: the client running the command.
     func describeClient(_ c: UnsafeMutablePointer<ClientState>, caller: UnsafeMutablePointer<ClientState>) -> String {
-        let info = infos[Int(c.pointee.fd)]
+        let info = clientInfo(c.pointee.fd)
         let now = s.pointee.nowMillis
         let flags = Self.clientFlags(c.pointee)
         var command = "NULL"
@@ -159,7 +159,7 @@ extension Kernel {
         let omem = c.pointee.output.pendingBytes
         let totalMemory = c.pointee.input.capacity + c.pointee.output.tail.capacity + c.pointee.output.queuedBytes
         return "id=\(c.pointee.id) addr=\(info?.address ?? "") laddr=\(info?.localAddress ?? "") fd=\(c.pointee.fd) "
-            + "name=\(name) age=\((now - c.pointee.createdMillis) / 1000) idle=\((now - c.pointee.lastActiveMillis) / 1000) "
+            + "name=\(name) age=\((now - c.pointee.info.createdMillis) / 1000) idle=\((now - c.pointee.lastActiveMillis) / 1000) "
             + "flags=\(flags) db=0 sub=\(c.pointee.channelCount) psub=\(c.pointee.patternCount) ssub=0 "
             + "multi=\(c.pointee.flags.contains(.multi) ? info?.transaction.commands.count ?? 0 : -1) "
             + "qbuf=\(qbuf) qbuf-free=\(c.pointee.input.capacity - qbuf) argv-mem=0 "
@@ -178,7 +178,7 @@ extension Kernel {
             let addr = args.string(2)
             var victim: UnsafeMutablePointer<ClientState>?
             forEachClient { other in
-                if !other.pointee.flags.contains(.http) && infos[Int(other.pointee.fd)]?.address == addr { victim = other }
+                if !other.pointee.flags.contains(.http) && clientInfo(other.pointee.fd)?.address == addr { victim = other }
             }
             guard let victim else {
                 c.pointee.output.tail.writeError(ErrorReply.noSuchClient)
@@ -233,7 +233,7 @@ extension Kernel {
         forEachClient { other in
             if other.pointee.flags.contains(.http) { return }
             if let id, other.pointee.id != id { return }
-            let info = infos[Int(other.pointee.fd)]
+            let info = clientInfo(other.pointee.fd)
             if let addr, info?.address != addr { return }
             if let laddr, info?.localAddress != laddr { return }
             if let type, !Self.isOfType(other, type) { return }

@@ -32,7 +32,7 @@ extension Kernel {
         c.pointee.flags.remove(.resp3)
         // As Redis: back to the default user, authenticated only if it needs no password.
         if config.kernel.password != nil { c.pointee.flags.remove(.authenticated) }
-        if let info = infos[Int(c.pointee.fd)] {
+        if let info = clientInfo(c.pointee.fd) {
             info.name = []
             c.pointee.flags.remove(.named)
         }
@@ -86,7 +86,7 @@ extension Kernel {
             return
         }
         if let name {
-            infos[Int(c.pointee.fd)]?.name = name
+            clientInfo(c.pointee.fd)?.name = name
             if name.isEmpty { c.pointee.flags.remove(.named) } else { c.pointee.flags.insert(.named) }
         }
         if version == 3 { c.pointee.flags.insert(.resp3) } else { c.pointee.flags.remove(.resp3) }

@@ -98,7 +98,7 @@ extension Kernel {
                   !c.pointee.flags.contains(.closing) else { continue }
             let rank = c.pointee.flags.contains(.lingering) ? 0 : c.pointee.flags.contains(.closeAfterReply) ? 2 : 1
             if rank == 2 { continue }
-            if rank < victimRank || (rank == victimRank && c.pointee.createdMillis < (victim?.pointee.createdMillis ?? 0)) {
+            if rank < victimRank || (rank == victimRank && c.pointee.info.createdMillis < (victim?.pointee.info.createdMillis ?? 0)) {
                 victim = c
                 victimRank = rank
             }
@@ -108,26 +108,19 @@ extension Kernel {
         return true
     }
 
+    /// Gives a new connection its slot: the one place a connection is created.
     private func addClient(_ fd: Int32, http: Bool) {
         let state = s
-        state.pointee.ensureTable(fd)
-        if Int(fd) >= infos.count { infos.append(contentsOf: repeatElement(nil, count: Int(fd) + 1 - infos.count + 1024)) }
-        let limits = state.pointee.limits
-        let c = UnsafeMutablePointer<ClientState>.allocate(capacity: 1)
         let id = state.pointee.nextClientID
         state.pointee.nextClientID += 1
         var flags: ClientFlags = config.kernel.password == nil ? [.authenticated] : []
         if http { flags.insert(.http) }
-        c.initialize(to: ClientState(
-            fd: fd, id: id, flags: flags,
-            input: ByteBuffer(capacity: KernelConstants.initialInputBuffer),
-            parser: RequestParser(maxBulk: limits.maxPayload, maxInline: limits.maxInline),
-            output: OutputQueue(capacity: KernelConstants.initialOutputBuffer),
-            channelCount: 0, patternCount: 0, softLimitSince: 0,
-            createdMillis: state.pointee.nowMillis, lastActiveMillis: state.pointee.nowMillis,
-            lastCommand: -1, lastSubcommand: -1, readSize: KernelConstants.readChunk))
-        state.pointee.clients[Int(fd)] = c
-        infos[Int(fd)] = ClientInfo(address: Socket.address(fd, remote: true), localAddress: Socket.address(fd, remote: false))
+        let info = ClientInfo(address: Socket.address(fd, remote: true), localAddress: Socket.address(fd, remote: false),
+                              createdMillis: state.pointee.nowMillis)
+        let limits = state.pointee.limits
+        let c = state.pointee.connections.insert(ClientState(
+            fd: fd, id: id, flags: flags, maxPayload: limits.maxPayload, maxInline: limits.maxInline,
+            info: info, nowMillis: state.pointee.nowMillis))
         if http {
             state.pointee.httpCount += 1
             c.pointee.closeDeadline = state.pointee.nowNanos + KernelConstants.httpRequestHeadTimeoutNanos
@@ -136,7 +129,7 @@ extension Kernel {
             state.pointee.clientCount += 1
             state.pointee.metrics.connectionsAccepted += 1
             if log.enabled(.debug) {
-                log.debug("client connected", ["id": .int(id), "addr": .string(infos[Int(fd)]?.address ?? "")])
+                log.debug("client connected", ["id": .int(id), "addr": .string(info.address)])
             }
         }
     }
@@ -204,7 +197,7 @@ extension Kernel {
                 } else if !c.pointee.flags.contains(.authenticated) && buffered > s.pointee.limits.queryBufferBeforeAuth {
                     s.pointee.metrics.queryBufferDisconnects += 1
                     log.warn("client closed: query buffer limit before AUTH",
-                             ["id": .int(c.pointee.id), "addr": .string(infos[Int(c.pointee.fd)]?.address ?? ""),
+                             ["id": .int(c.pointee.id), "addr": .string(c.pointee.info.address),
                               "bytes": .int(buffered), "limit": .int(s.pointee.limits.queryBufferBeforeAuth)])
                     markClose(c, reason: "query buffer limit before auth")
                 } else {
@@ -214,7 +207,7 @@ extension Kernel {
                     if held > s.pointee.limits.queryBuffer {
                         s.pointee.metrics.queryBufferDisconnects += 1
                         log.warn("client closed: query buffer limit",
-                                 ["id": .int(c.pointee.id), "addr": .string(infos[Int(c.pointee.fd)]?.address ?? ""),
+                                 ["id": .int(c.pointee.id), "addr": .string(c.pointee.info.address),
                                   "bytes": .int(held), "arguments": .int(c.pointee.parser.argumentCount),
                                   "limit": .int(s.pointee.limits.queryBuffer)])
                         markClose(c, reason: "query buffer limit")
@@ -230,7 +223,7 @@ extension Kernel {
                 if case .bulkOverLimit(let length, let limit) = e {
                     s.pointee.metrics.payloadLimitDisconnects += 1
                     log.warn("client closed: payload over max_payload",
-                             ["id": .int(c.pointee.id), "addr": .string(infos[Int(c.pointee.fd)]?.address ?? ""),
+                             ["id": .int(c.pointee.id), "addr": .string(c.pointee.info.address),
                               "bytes": .int(length), "limit": .int(limit)])
                 } else {
                     log.debug("protocol error", ["id": .int(c.pointee.id), "error": .string(e.message)])
@@ -348,7 +341,7 @@ extension Kernel {
             let reason = c.pointee.flags.contains(.lingering) ? "linger timeout" : "request head timeout"
             if log.enabled(.debug) {
                 log.debug("connection timed out", ["id": .int(c.pointee.id), "reason": .string(reason),
-                                                  "addr": .string(infos[Int(fd)]?.address ?? "")])
+                                                  "addr": .string(c.pointee.info.address)])
             }
             markClose(c, reason: reason)
         }
@@ -364,7 +357,7 @@ extension Kernel {
     func markClose(_ c: UnsafeMutablePointer<ClientState>, reason: String) {
         if c.pointee.flags.contains(.closing) { return }
         c.pointee.flags.insert(.closing)
-        infos[Int(c.pointee.fd)]?.closeReason = reason
+        c.pointee.info.closeReason = reason
         s.pointee.closing.append(c.pointee.fd)
         if c.pointee.isSubscribed {
             if s.pointee.delivering { s.pointee.detachLater.append(c.pointee.fd) } else { endSubscriptions(c) }
@@ -374,7 +367,7 @@ extension Kernel {
     /// Removes the client from every channel and pattern it subscribed to.
     func endSubscriptions(_ c: UnsafeMutablePointer<ClientState>) {
         let fd = c.pointee.fd
-        guard let info = infos[Int(fd)] else { return }
+        let info = c.pointee.info
         for channel in info.channels { _ = s.pointee.channels.remove(fd, channel) }
         for pattern in info.patterns { _ = s.pointee.patterns.remove(fd, pattern) }
         info.channels = SubscriptionSet()
@@ -383,13 +376,14 @@ extension Kernel {
         c.pointee.patternCount = 0
     }
 
-    /// Frees everything a client holds and closes its socket.
+    /// Takes the client out of everything that refers to it, then frees its
+    /// slot (which closes the socket): the one place a connection ends.
     func freeClient(_ fd: Int32) {
         guard let c = s.pointee.client(fd) else { return }
         if ledger != nil { forgetLedgerState(fd) }
         if c.pointee.flags.contains(.agentInstance) { agents.connectionClosed(fd: fd) }
         discardTransaction(c)
-        let info = infos[Int(fd)]
+        let info = c.pointee.info
         endSubscriptions(c)
         if c.pointee.closeDeadline != 0 { s.pointee.timedClients.remove(fd) }
         if !s.pointee.pausedListeners.isEmpty { resumeAccepting() }  // a descriptor is free again
@@ -398,18 +392,11 @@ extension Kernel {
         } else {
             s.pointee.clientCount -= 1
             if log.enabled(.debug) {
-                log.debug("client closed", ["id": .int(c.pointee.id), "addr": .string(info?.address ?? ""),
-                                            "reason": .string(info?.closeReason ?? "")])
+                log.debug("client closed", ["id": .int(c.pointee.id), "addr": .string(info.address),
+                                            "reason": .string(info.closeReason)])
             }
         }
-        Socket.close(fd)
-        c.pointee.input.release()
-        c.pointee.parser.release()
-        c.pointee.output.release()
-        c.deinitialize(count: 1)
-        c.deallocate()
-        s.pointee.clients[Int(fd)] = nil
-        infos[Int(fd)] = nil
+        s.pointee.connections.remove(fd)
     }
 
     // MARK: - Output limits
@@ -466,7 +453,7 @@ extension Kernel {
         let pubsub = c.pointee.isSubscribed
         if pubsub { s.pointee.metrics.slowSubscriberDisconnects += 1 } else { s.pointee.metrics.normalOutputDisconnects += 1 }
         log.warn(pubsub ? "slow subscriber disconnected" : "client disconnected: output buffer limit", [
-            "id": .int(c.pointee.id), "addr": .string(infos[Int(c.pointee.fd)]?.address ?? ""),
+            "id": .int(c.pointee.id), "addr": .string(c.pointee.info.address),
             "class": .string(pubsub ? "pubsub" : "normal"),
             "pending_bytes": .int(pending), "limit": .string(limit),
         ])

@@ -64,7 +64,7 @@ extension Kernel {
     /// `sequence` `.max`: the pass's last record, not yet known
     /// (`holdReplyUntilPassCommitted`).
     func holdReply(_ c: UnsafeMutablePointer<ClientState>, untilConfirmed sequence: UInt64, replyStart: Int) {
-        infos[Int(c.pointee.fd)]?.heldReplies.append((replyStart, sequence))
+        clientInfo(c.pointee.fd)?.heldReplies.append((replyStart, sequence))
         replyHeldThisPass = true
         if !c.pointee.flags.contains(.awaitingLedger) {
             c.pointee.flags.insert(.awaitingLedger)
@@ -87,7 +87,7 @@ extension Kernel {
     func resolvePassEndHolds(_ ledger: Ledger) {
         let last = ledger.nextSequence > 0 ? ledger.nextSequence - 1 : 0
         for fd in heldUntilPassEnd {
-            guard let info = infos[Int(fd)] else { continue }
+            guard let info = clientInfo(fd) else { continue }
             for k in info.heldReplies.indices where info.heldReplies[k].sequence == .max {
                 info.heldReplies[k].sequence = last
             }
@@ -99,7 +99,7 @@ extension Kernel {
 
     /// How many output bytes of a waiting client may be written now.
     func releasableBytes(_ c: UnsafeMutablePointer<ClientState>) -> Int {
-        guard let first = infos[Int(c.pointee.fd)]?.heldReplies.first else { return Int.max }
+        guard let first = clientInfo(c.pointee.fd)?.heldReplies.first else { return Int.max }
         return max(0, first.start - c.pointee.flushedBytes)
     }
 
@@ -108,7 +108,7 @@ extension Kernel {
         var still: [Int32] = []
         for fd in awaitingLedger {
             guard let c = s.pointee.client(fd), c.pointee.flags.contains(.awaitingLedger),
-                  let info = infos[Int(fd)] else { continue }
+                  let info = clientInfo(fd) else { continue }
             let before = info.heldReplies.count
             info.heldReplies.removeAll { $0.sequence < sequence }
             if info.heldReplies.isEmpty {
@@ -172,7 +172,7 @@ extension Kernel {
     func serveBlockedReaders() {
         for fd in blockedReaders.takeReady() {
             guard let c = s.pointee.client(fd), c.pointee.flags.contains(.blocked),
-                  let read = infos[Int(fd)]?.blockedRead else { continue }
+                  let read = clientInfo(fd)?.blockedRead else { continue }
             let replied = read.group.map { replyGroupRead(c, $0, blocked: true) } ?? replyRead(c, read, blocking: true)
             if replied { unblock(c) }
         }
@@ -200,7 +200,7 @@ extension Kernel {
         c.pointee.flags.insert(.blocked)
         c.pointee.blockDeadline = timeoutMillis == 0 ? 0
             : s.pointee.nowNanos.addingSaturating(Int64(timeoutMillis).multipliedSaturating(by: 1_000_000))
-        infos[Int(c.pointee.fd)]?.blockedRead = read
+        clientInfo(c.pointee.fd)?.blockedRead = read
         blockedReaders.add(c.pointee.fd, topics: read.topics, deadline: c.pointee.blockDeadline)
     }
 
@@ -208,7 +208,7 @@ extension Kernel {
         c.pointee.flags.remove(.blocked)
         let fd = c.pointee.fd
         blockedReaders.remove(fd)
-        infos[Int(fd)]?.blockedRead = nil
+        clientInfo(fd)?.blockedRead = nil
         markPending(c)
         processInput(c)
     }

@@ -14,7 +14,7 @@ extension Kernel {
             let topic = UnsafeRawBufferPointer(args.buffer(1))
             let payload = UnsafeRawBufferPointer(args.buffer(2))
             let now = s.pointee.nowMillis
-            if c.pointee.flags.contains(.named), let name = infos[Int(c.pointee.fd)]?.name {
+            if c.pointee.flags.contains(.named), let name = clientInfo(c.pointee.fd)?.name {
                 name.withUnsafeBytes { nameBytes in
                     ledger.recordPublish(topic: topic, payload: payload, client: RecordClient(id: c.pointee.id, name: nameBytes),
                                          nowMillis: UInt64(now), nowMicros: now &* 1000)
@@ -102,7 +102,7 @@ extension Kernel {
         while i < count {
             let fd = ids[i]
             i &+= 1
-            guard let sub = state.pointee.clients[Int(fd)], !sub.pointee.flags.contains(.closing) else { continue }
+            guard let sub = state.pointee.connections.client(known: fd), !sub.pointee.flags.contains(.closing) else { continue }
             sub.pointee.output.tail.append(frame, length)
             if sub.pointee.flags.contains(.resp3) {
                 sub.pointee.output.tail.base[sub.pointee.output.tail.writeIndex &- length] = 62  // '>'
@@ -156,7 +156,7 @@ extension Kernel {
     }
 
     func subscribeCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
-        guard let info = infos[Int(c.pointee.fd)] else { return }
+        guard let info = clientInfo(c.pointee.fd) else { return }
         for i in 1..<args.count {
             let name = args.bytes(i)
             if info.channels.insert(name) {
@@ -168,7 +168,7 @@ extension Kernel {
     }
 
     func psubscribeCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
-        guard let info = infos[Int(c.pointee.fd)] else { return }
+        guard let info = clientInfo(c.pointee.fd) else { return }
         for i in 1..<args.count {
             let pattern = args.bytes(i)
             if info.patterns.insert(pattern) {
@@ -180,7 +180,7 @@ extension Kernel {
     }
 
     func unsubscribeCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
-        guard let info = infos[Int(c.pointee.fd)] else { return }
+        guard let info = clientInfo(c.pointee.fd) else { return }
         if args.count == 1 {
             if info.channels.isEmpty { replySubscription(c, "unsubscribe", nil); return }
             dropAllChannels(c, info, reply: true)
@@ -190,7 +190,7 @@ extension Kernel {
     }
 
     func punsubscribeCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
-        guard let info = infos[Int(c.pointee.fd)] else { return }
+        guard let info = clientInfo(c.pointee.fd) else { return }
         if args.count == 1 {
             if info.patterns.isEmpty { replySubscription(c, "punsubscribe", nil); return }
             dropAllPatterns(c, info, reply: true)
@@ -217,7 +217,7 @@ extension Kernel {
 
     /// Drops every subscription without replies (RESET).
     func unsubscribeAll(_ c: UnsafeMutablePointer<ClientState>) {
-        guard let info = infos[Int(c.pointee.fd)] else { return }
+        guard let info = clientInfo(c.pointee.fd) else { return }
         dropAllChannels(c, info, reply: false)
         dropAllPatterns(c, info, reply: false)
     }

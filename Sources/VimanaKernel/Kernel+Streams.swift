@@ -65,7 +65,7 @@ extension Kernel {
             c.pointee.output.tail.writeNull(resp3: c.pointee.flags.contains(.resp3))
             return
         }
-        let name = infos[Int(c.pointee.fd)]?.name ?? []
+        let name = clientInfo(c.pointee.fd)?.name ?? []
         let appended = name.withUnsafeBytes { nameBytes in
             ledger.append(topic: topic, id: request, client: RecordClient(id: c.pointee.id, name: nameBytes),
                           nowMillis: UInt64(s.pointee.nowMillis), nowMicros: Clock.wallMicros()) { fields in

@@ -20,7 +20,7 @@ extension Kernel {
     }
 
     func execCommand(_ c: UnsafeMutablePointer<ClientState>) {
-        guard c.pointee.flags.contains(.multi), let info = infos[Int(c.pointee.fd)] else {
+        guard c.pointee.flags.contains(.multi), let info = clientInfo(c.pointee.fd) else {
             c.pointee.output.tail.writeError(ErrorReply.execWithoutMulti)
             return
         }
@@ -68,7 +68,7 @@ extension Kernel {
             c.pointee.output.tail.writeError(ErrorReply.watchInsideMulti)
             return
         }
-        guard let info = infos[Int(c.pointee.fd)] else { return }
+        guard let info = clientInfo(c.pointee.fd) else { return }
         for i in 1..<args.count {
             let topic = args.bytes(i)
             if info.watched.contains(topic) { continue }
@@ -90,7 +90,7 @@ extension Kernel {
     /// A connection whose queue outgrows `KernelConstants.transactionLimit`
     /// is closed, as one whose query buffer does.
     func queueCommand(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ args: Arguments) {
-        guard let info = infos[Int(c.pointee.fd)] else { return }
+        guard let info = clientInfo(c.pointee.fd) else { return }
         info.transaction.append(command, args)
         if info.transaction.bytes > KernelConstants.transactionLimit(s.pointee.limits) {
             s.pointee.metrics.queryBufferDisconnects += 1
@@ -124,7 +124,7 @@ extension Kernel {
     /// Forgets the queue, the transaction's flags and the watches
     /// (DISCARD, EXEC, a refused EXEC, RESET).
     func discardTransaction(_ c: UnsafeMutablePointer<ClientState>) {
-        infos[Int(c.pointee.fd)]?.transaction = TransactionQueue()
+        clientInfo(c.pointee.fd)?.transaction = TransactionQueue()
         c.pointee.flags.remove([.multi, .dirtyExec, .dirtyCAS])
         unwatchAll(c)
     }
@@ -139,7 +139,7 @@ extension Kernel {
     // MARK: - Watches
 
     func unwatchAll(_ c: UnsafeMutablePointer<ClientState>) {
-        guard let info = infos[Int(c.pointee.fd)], !info.watched.isEmpty else { return }
+        guard let info = clientInfo(c.pointee.fd), !info.watched.isEmpty else { return }
         for topic in info.watched { s.pointee.watches.remove(c.pointee.fd, topic) }
         info.watched.removeAll()
     }

@@ -21,8 +21,6 @@ public final class Kernel: EventLoopHandler {
     let config: Configuration
     let loop: EventLoop
     let s: UnsafeMutablePointer<KernelState>
-    /// Cold per-client data, indexed by fd like the hot table.
-    var infos: [ClientInfo?]
     let log = Log.shared
     var respListener: Int32 = -1
     var httpListener: Int32 = -1
@@ -60,22 +58,18 @@ public final class Kernel: EventLoopHandler {
         loop = try EventLoop(watchSignals: watchSignals)
         s = .allocate(capacity: 1)
         s.initialize(to: KernelState(limits: config.kernel.limits))
-        infos = Array(repeating: nil, count: 1024)
         ledger = Self.makeLedger(config.ledger)
         raiseFileLimit()
     }
 
     deinit {
         // Connections are all closed by the time `run` returns; free what is left.
-        for fd in 0..<Int32(s.pointee.tableSize) where s.pointee.client(fd) != nil { freeClient(fd) }
-        s.pointee.clients.deallocate()
+        for fd in 0..<Int32(s.pointee.connections.size) where s.pointee.client(fd) != nil { freeClient(fd) }
         s.pointee.channels.release()
         s.pointee.patterns.release()
         s.pointee.watches.release()
-        s.pointee.scratch.release()
         s.pointee.metrics.commandCalls.deallocate()
-        s.pointee.commands.release()
-        s.deinitialize(count: 1)
+        s.deinitialize(count: 1)  // the connection table, the command index, the scratch buffer
         s.deallocate()
     }
 
@@ -285,11 +279,16 @@ public final class Kernel: EventLoopHandler {
 
     func forEachClient(_ body: (UnsafeMutablePointer<ClientState>) -> Void) {
         var fd = 0
-        while fd < s.pointee.tableSize {
-            if let c = s.pointee.clients[fd], !c.pointee.flags.contains(.closing) { body(c) }
+        while fd < s.pointee.connections.size {
+            if let c = s.pointee.connections.client(known: Int32(truncatingIfNeeded: fd)),
+               !c.pointee.flags.contains(.closing) { body(c) }
             fd += 1
         }
     }
+
+    /// The cold half of the connection on `fd`, or nil when none is open.
+    @inline(__always)
+    func clientInfo(_ fd: Int32) -> ClientInfo? { s.pointee.client(fd)?.pointee.info }
 
     // MARK: - Limits
 

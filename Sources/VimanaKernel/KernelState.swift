@@ -4,13 +4,11 @@ import VimanaConfig
 
 /// The kernel's hot mutable state in one struct behind a `let` pointer, so
 /// that the hot path reads and writes fields directly (no exclusivity checks
-/// on class properties).
-struct KernelState {
-    /// Connection table indexed by file descriptor: the per-fd table that is
-    /// re-checked before every callback, so an fd closed earlier in the same
-    /// epoll batch is never touched.
-    var clients: UnsafeMutablePointer<UnsafeMutablePointer<ClientState>?>
-    var tableSize: Int
+/// on class properties). `~Copyable`, as the connection table and the
+/// command index it owns; freeing it frees them.
+struct KernelState: ~Copyable {
+    /// Every open connection, by file descriptor.
+    var connections = ConnectionTable(size: KernelConstants.initialConnectionTable)
     var channels = ChannelTable()
     var patterns = PatternTable()
     /// WATCHed topics and the connections watching each (MULTI/EXEC): here,
@@ -58,30 +56,14 @@ struct KernelState {
         self.limits = limits
         outputLimitFloor = [limits.pubsubOutputHard, limits.pubsubOutputSoft, limits.normalOutputHard, limits.normalOutputSoft]
             .filter { $0 > 0 }.min() ?? Int.max
-        tableSize = 1024
-        clients = .allocate(capacity: tableSize)
-        clients.initialize(repeating: nil, count: tableSize)
         startMillis = Clock.wallMillis()
     }
 
-    /// Grows the fd table so that `fd` is a valid index.
-    mutating func ensureTable(_ fd: Int32) {
-        let need = Int(fd) + 1
-        guard need > tableSize else { return }
-        var size = tableSize
-        while size < need { size *= 2 }
-        let fresh = UnsafeMutablePointer<UnsafeMutablePointer<ClientState>?>.allocate(capacity: size)
-        fresh.initialize(repeating: nil, count: size)
-        fresh.update(from: clients, count: tableSize)
-        clients.deallocate()
-        clients = fresh
-        tableSize = size
-    }
+    deinit { scratch.release() }
 
+    /// The connection on `fd`, or nil when none is open.
     @inline(__always)
-    func client(_ fd: Int32) -> UnsafeMutablePointer<ClientState>? {
-        fd >= 0 && Int(fd) < tableSize ? clients[Int(fd)] : nil
-    }
+    func client(_ fd: Int32) -> UnsafeMutablePointer<ClientState>? { connections.client(fd) }
 }
 
 /// Tunables that are not configuration, each with the reason for its value.
@@ -105,6 +87,9 @@ enum KernelConstants {
     /// Initial sizes: small so that 10,000 idle connections stay cheap.
     static let initialInputBuffer = 1 << 10
     static let initialOutputBuffer = 1 << 10
+    /// Slots of the connection table at start (it doubles to cover a larger
+    /// fd): the default descriptor limit, so most servers never grow it.
+    static let initialConnectionTable = 1024
     /// Longest HTTP request head accepted on the observability port.
     static let maxHTTPRequest = 8 << 10
     /// HTTP connections open at once: observability must not become an fd

@@ -24,7 +24,10 @@ public enum ParseOutcome: Equatable {
 /// complete, so a partial command always starts at `readIndex`. When the
 /// caller moves the unread bytes (compaction), it must call `rebase(by:)`
 /// with the distance they moved.
-public struct RequestParser {
+///
+/// Owns its argument table: `~Copyable`, so one value holds it, and
+/// `deinit` frees it.
+public struct RequestParser: ~Copyable {
     // MARK: - Limits
 
     /// Largest bulk length accepted (Redis's proto-max-bulk-len).
@@ -54,11 +57,7 @@ public struct RequestParser {
         slots = UnsafeMutablePointer<Int>.allocate(capacity: 2 * slotCapacity)
     }
 
-    /// Frees the argument table. The parser must not be used afterwards.
-    public mutating func release() {
-        slots.deallocate()
-        slotCapacity = 0
-    }
+    deinit { slots.deallocate() }
 
     /// Bytes of the argument table: with the input buffer, what an
     /// unfinished command holds (16 bytes per argument, whatever its size,

@@ -30,7 +30,6 @@ func drain(_ fd: Int32) -> [UInt8] {
         let (a, b) = socketPair()
         defer { close(a); close(b) }
         var q = OutputQueue(capacity: 16)
-        defer { q.release() }
         q.tail.append("one,")
         let big = [UInt8](repeating: 120, count: 10_000)
         let shared = big.withUnsafeBytes { SharedBytes(copying: $0.baseAddress!, count: $0.count) }
@@ -50,7 +49,6 @@ func drain(_ fd: Int32) -> [UInt8] {
         let (a, b) = socketPair()
         defer { close(a); close(b) }
         var q = OutputQueue(capacity: 16)
-        defer { q.release() }
         q.tail.append(contentsOf: [UInt8](repeating: 1, count: 5000))
         let (outcome, written) = q.write(to: a, maxBytes: 1000)
         #expect(written == 1000)
@@ -64,7 +62,6 @@ func drain(_ fd: Int32) -> [UInt8] {
         defer { close(a) }
         signal(SIGPIPE, SIG_IGN)
         var q = OutputQueue(capacity: 16)
-        defer { q.release() }
         q.tail.append("x")
         let (outcome, _) = q.write(to: a, maxBytes: 100)
         if case .failed(let e) = outcome { #expect(e == EPIPE) } else { Issue.record("expected failure") }

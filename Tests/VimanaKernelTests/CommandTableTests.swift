@@ -5,9 +5,11 @@ import VimanaRESP
 /// The lookup and the dispatch slots are built from the table at start:
 /// every entry must be found by its name and read back as written.
 @Suite struct CommandTableTests {
-    let dispatch = CommandDispatch(CommandTable.entries)
+    /// The index is `~Copyable`: a class holds it so the suite stays copyable.
+    final class Index { let dispatch = CommandDispatch(CommandTable.entries) }
+    let index = Index()
 
-    func lookup(_ name: String) -> Command? { dispatch.lookup(name: name) }
+    func lookup(_ name: String) -> Command? { index.dispatch.lookup(name: name) }
 
     @Test func everyCommandIsFoundByItsNameInAnyCase() {
         for command in Command.allCases {
@@ -16,7 +18,7 @@ import VimanaRESP
             #expect(lookup(name.uppercased()) == command, "\(name)")
             let mixed = String(name.enumerated().map { $0.offset % 2 == 0 ? Character($0.element.uppercased()) : $0.element })
             #expect(lookup(mixed) == command, "\(mixed)")
-            let record = dispatch.record(command).pointee
+            let record = index.dispatch.record(command).pointee
             #expect(record.command == command)
             #expect(record.rules == CommandTable.entries[command.rawValue].rules, "\(name)")
             // The arity as the record checks it, against Redis's rule.
@@ -30,7 +32,7 @@ import VimanaRESP
     /// NACK takes two or three arguments: the table says so, and dispatch
     /// reads it (before, the handler alone refused a fourth).
     @Test func nacksMostArgumentsAreTheTables() {
-        let record = dispatch.record(.nack).pointee
+        let record = index.dispatch.record(.nack).pointee
         #expect(CommandTable.spec(.nack).arity == -3, "COMMAND INFO shows Redis's form")
         #expect([2, 3, 4, 5, 6].map(record.accepts) == [false, true, true, false, false])
         #expect([3, 4, 5].map { CommandTable.arityOK(CommandTable.spec(.nack), $0) } == [true, true, false])

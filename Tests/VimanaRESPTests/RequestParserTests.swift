@@ -8,7 +8,6 @@ func parse(_ input: [UInt8], chunks: [Int]? = nil, maxBulk: Int = 1 << 20, maxIn
     -> (commands: [[String]], error: ProtocolError?)
 {
     var parser = RequestParser(maxBulk: maxBulk, maxInline: maxInline)
-    defer { parser.release() }
     var buffer = ByteBuffer(capacity: 16)
     defer { buffer.release() }
     var commands: [[String]] = []
@@ -170,8 +169,7 @@ func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
 @Suite struct ArgumentTableTests {
     @Test func argumentTableIsCountedAndShrinksBetweenCommands() {
         var parser = RequestParser()
-        defer { parser.release() }
-        var buffer = ByteBuffer(capacity: 16)
+            var buffer = ByteBuffer(capacity: 16)
         defer { buffer.release() }
         let initial = parser.argumentTableBytes
         #expect(initial == 16 * 16)
