@@ -21,6 +21,11 @@ enum YesOrNo: String, Keyword {
     case yes, no
 }
 
+/// CLIENT SETINFO's attributes (Redis 7.2).
+enum ClientAttribute: String, Keyword {
+    case libName = "lib-name", libVersion = "lib-ver"
+}
+
 /// CLIENT ID | GETNAME | SETNAME | SETINFO | LIST | INFO | KILL | HELP.
 extension Kernel {
     func clientCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
@@ -44,16 +49,18 @@ extension Kernel {
         case .setinfo:
             // As Redis 7.2: LIB-NAME and LIB-VER, shown by CLIENT LIST.
             let value = args.bytes(3)
-            let isName = args.equals(2, caseInsensitive: "lib-name")
-            guard isName || args.equals(2, caseInsensitive: "lib-ver") else {
+            guard let attribute = args.keyword(2, as: ClientAttribute.self) else {
                 c.pointee.output.tail.writeError(ErrorReply.unrecognizedOption(args.string(2)))
                 return
             }
             guard Self.validClientName(value) else {
-                c.pointee.output.tail.writeError(ErrorReply.invalidLibraryInfo(isName ? "lib-name" : "lib-ver"))
+                c.pointee.output.tail.writeError(ErrorReply.invalidLibraryInfo(attribute.rawValue))
                 return
             }
-            if isName { info.libraryName = value } else { info.libraryVersion = value }
+            switch attribute {
+            case .libName: info.libraryName = value
+            case .libVersion: info.libraryVersion = value
+            }
             c.pointee.output.tail.append("+OK\r\n")
         case .list:
             clientList(c, args)

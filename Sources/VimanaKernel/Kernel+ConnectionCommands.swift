@@ -60,11 +60,12 @@ extension Kernel {
         var j = 2
         while j < args.count {
             let more = args.count - 1 - j
-            if args.equals(j, caseInsensitive: "auth") && more >= 2 {
+            let option = args.keyword(j, as: HelloOption.self)
+            if option == .auth && more >= 2 {
                 user = args.bytes(j + 1)
                 passwordIndex = j + 2
                 j += 2
-            } else if args.equals(j, caseInsensitive: "setname") && more >= 1 {
+            } else if option == .setname && more >= 1 {
                 let candidate = args.bytes(j + 1)
                 // Validated as soon as it is read, as Redis: before later options.
                 guard Self.validClientName(candidate) else {
@@ -175,4 +176,9 @@ extension Kernel {
     static func validClientName(_ name: [UInt8]) -> Bool {
         name.allSatisfy { $0 >= 33 && $0 <= 126 }
     }
+}
+
+/// HELLO's options after the protocol version.
+enum HelloOption: String, Keyword {
+    case auth, setname
 }
