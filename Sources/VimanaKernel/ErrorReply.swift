@@ -100,6 +100,33 @@ enum ErrorReply {
     static let lastIDInGroup =
         "ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set."
     static let unbalancedXRead = "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified."
+    static let unbalancedXReadGroup = "ERR Unbalanced XREADGROUP list of streams: for each stream key an ID or '>' must be specified."
+
+    // MARK: - Consumer groups
+
+    static let busyGroup = "BUSYGROUP Consumer Group name already exists"
+    static let xgroupNeedsKey = "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically."
+    static let entriesReadRange = "ERR value for ENTRIESREAD must be positive or -1"
+    static let autoclaimCount = "ERR COUNT must be > 0"
+
+    /// XPENDING, XCLAIM, XAUTOCLAIM; XREADGROUP adds `in`: "XREADGROUP with GROUP option".
+    static func noSuchKeyOrGroup(_ key: String, group: String, in command: String? = nil) -> String {
+        "NOGROUP No such key '\(key)' or consumer group '\(group)'" + (command.map { " in \($0)" } ?? "")
+    }
+
+    /// XGROUP SETID, CREATECONSUMER, DELCONSUMER and XINFO CONSUMERS.
+    static func noSuchGroup(_ group: String, key: String) -> String {
+        "NOGROUP No such consumer group '\(group)' for key name '\(key)'"
+    }
+
+    /// `what`: `min-idle-time`, `RETRYCOUNT option`, `IDLE option`, `TIME option`.
+    static func invalidArgument(_ what: String, of command: String) -> String {
+        "ERR Invalid \(what) argument for \(command)"
+    }
+
+    static func unrecognizedXClaimOption(_ option: String) -> String {
+        "ERR Unrecognized XCLAIM option '\(option)'"
+    }
 
     // MARK: - Agents (Vimana's own: Protocol/AGENTS.md §3)
 

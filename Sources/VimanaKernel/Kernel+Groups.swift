@@ -7,15 +7,10 @@ import VimanaAgents
 /// XREADGROUP, XACK, XPENDING, XCLAIM, XAUTOCLAIM, XINFO GROUPS|CONSUMERS,
 /// with Redis 7.0's replies.
 extension Kernel {
-    private func noGroup(_ c: UnsafeMutablePointer<ClientState>, _ topic: String, _ group: String, _ command: String) {
-        c.pointee.output.tail.writeError(
-            "NOGROUP No such key '\(topic)' or consumer group '\(group)' in \(command)")
-    }
-
     func xgroupCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
-        guard let sub = subcommand(c, .xgroup, args) else { return }
+        guard let sub = subcommand(c, .xgroup, args, as: XGroupSubcommand.self) else { return }
         guard let ledger else { c.pointee.output.tail.writeError(disabledError); return }
-        if sub == "help" {
+        if sub == .help {
             replyHelp(c, ["XGROUP <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
                           "CREATE <key> <groupname> <id|$> [option]", "    Create a new consumer group. Options are:",
                           "    * MKSTREAM", "      Create the empty stream if it does not exist.",
@@ -25,33 +20,49 @@ extension Kernel {
                           "SETID <key> <groupname> <id|$>", "    Set the current group ID.", "HELP", "    Prints this help."])
             return
         }
-        let topic = args.bytes(2), name = args.bytes(3)
-        let exists = ledger.stream(topic) != nil
-        let now = Clock.wallMillis()
-        switch sub {
-        case "create":
+        // Redis 7.0's order: CREATE's and SETID's options, then the key, then
+        // the group, then the argument count, then the ID.
+        let syntaxError = ErrorReply.unknownSubcommandOrArity(args.string(1), container: "XGROUP")
+        var makeStream = false
+        var entriesRead: Int64?
+        if sub == .create || sub == .setid {
             var i = 5
-            var makeStream = false
-            var entriesRead = ConsumerGroup.entriesReadUnknown
             while i < args.count {
-                if args.equals(i, caseInsensitive: "mkstream") { makeStream = true; i += 1 }
-                else if args.equals(i, caseInsensitive: "entriesread"), i + 1 < args.count {
+                switch args.keyword(i, as: XGroupOption.self) {
+                case .mkstream where sub == .create:
+                    makeStream = true; i += 1
+                case .entriesread where i + 1 < args.count:
                     guard let n = entriesReadArgument(c, args, i + 1) else { return }
                     entriesRead = n; i += 2
-                } else { c.pointee.output.tail.writeError("ERR syntax error"); return }
+                default:
+                    c.pointee.output.tail.writeError(syntaxError); return
+                }
             }
-            guard exists || makeStream else {
-                c.pointee.output.tail.writeError("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.")
+        }
+        let topic = args.bytes(2), name = args.bytes(3)
+        let exists = ledger.stream(topic) != nil
+        var group: ConsumerGroup?
+        if !makeStream {
+            guard exists else { c.pointee.output.tail.writeError(ErrorReply.xgroupNeedsKey); return }
+            group = agents.groups.group(topic, name)
+            if group == nil && sub != .create && sub != .destroy {
+                c.pointee.output.tail.writeError(ErrorReply.noSuchGroup(args.string(3), key: args.string(2)))
                 return
             }
+        }
+        let now = Clock.wallMillis()
+        switch sub {
+        case .create:
+            guard args.count <= XGroupSubcommand.createMaxArguments else { c.pointee.output.tail.writeError(syntaxError); return }
             let start: StreamID
             switch StreamID.parsePosition(args.buffer(4)) {
             case .last: start = ledger.stream(topic)?.lastID ?? .zero
             case .id(let id): start = id
             case .new, nil: c.pointee.output.tail.writeError(Self.invalidID); return
             }
-            guard agents.groups.create(topic: topic, name: name, lastDelivered: start, entriesRead: entriesRead) != nil else {
-                c.pointee.output.tail.writeError("BUSYGROUP Consumer Group name already exists")
+            guard agents.groups.create(topic: topic, name: name, lastDelivered: start,
+                                       entriesRead: entriesRead ?? ConsumerGroup.entriesReadUnknown) != nil else {
+                c.pointee.output.tail.writeError(ErrorReply.busyGroup)
                 return
             }
             // After the group: a BUSYGROUP changes nothing, as in Redis.
@@ -61,45 +72,30 @@ extension Kernel {
                 if !s.pointee.watches.isEmpty { topic.withUnsafeBytes { touchWatched($0) } }
             }
             c.pointee.output.tail.append("+OK\r\n")
-        case "destroy":
-            guard exists else { c.pointee.output.tail.writeError("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically."); return }
+        case .destroy:
             c.pointee.output.tail.writeInteger(agents.destroyGroup(topic: topic, name: name) ? 1 : 0)
-        case "createconsumer", "delconsumer", "setid":
-            guard exists, let g = agents.groups.group(topic, name) else {
-                noGroup(c, args.string(2), args.string(3), "XGROUP \(sub.uppercased())")
-                return
+        case .setid:
+            // SETID key group id [ENTRIESREAD n], nothing else (Redis 7.0).
+            guard args.count == 5 || args.count == 7, let g = group else { c.pointee.output.tail.writeError(syntaxError); return }
+            // Unlike CREATE, SETID takes `-` and `+` (Redis 7.0).
+            let id: StreamID
+            switch StreamID.parsePosition(args.buffer(4), strict: false) {
+            case .last: id = ledger.stream(topic)?.lastID ?? .zero
+            case .id(let parsed): id = parsed
+            case .new, nil: c.pointee.output.tail.writeError(Self.invalidID); return
             }
-            if sub == "setid" {
-                // SETID key group id [ENTRIESREAD n], nothing else (Redis 7.0).
-                guard args.count == 5 || (args.count == 7 && args.equals(5, caseInsensitive: "entriesread")) else {
-                    // The subcommand echoed as the client spelled it, as Redis.
-                    c.pointee.output.tail.writeError(
-                        "ERR unknown subcommand or wrong number of arguments for '\(args.string(1))'. Try XGROUP HELP.")
-                    return
-                }
-                var entriesRead: Int64?
-                if args.count == 7 {
-                    guard let n = entriesReadArgument(c, args, 6) else { return }
-                    entriesRead = n
-                }
-                // Unlike CREATE, SETID takes `-` and `+` (Redis 7.0).
-                let id: StreamID
-                switch StreamID.parsePosition(args.buffer(4), strict: false) {
-                case .last: id = ledger.stream(topic)?.lastID ?? .zero
-                case .id(let parsed): id = parsed
-                case .new, nil: c.pointee.output.tail.writeError(Self.invalidID); return
-                }
-                agents.setGroupID(g, id, entriesRead: entriesRead)
-                c.pointee.output.tail.append("+OK\r\n")
-            } else if sub == "createconsumer" {
-                let consumer = args.bytes(4)
-                let existed = g.index(ofConsumer: consumer) != nil
-                if !existed { agents.groups.consumer(g, consumer, nowMillis: now) }
-                c.pointee.output.tail.writeInteger(existed ? 0 : 1)
-            } else {
-                c.pointee.output.tail.writeInteger(agents.groups.deleteConsumer(g, args.bytes(4)))
-            }
-        default:
+            agents.setGroupID(g, id, entriesRead: entriesRead)
+            c.pointee.output.tail.append("+OK\r\n")
+        case .createconsumer:
+            guard let g = group else { return }
+            let consumer = args.bytes(4)
+            let existed = g.index(ofConsumer: consumer) != nil
+            if !existed { agents.groups.consumer(g, consumer, nowMillis: now) }
+            c.pointee.output.tail.writeInteger(existed ? 0 : 1)
+        case .delconsumer:
+            guard let g = group else { return }
+            c.pointee.output.tail.writeInteger(agents.groups.deleteConsumer(g, args.bytes(4)))
+        case .help:
             break
         }
     }
@@ -108,11 +104,11 @@ extension Kernel {
     /// error replied) when it is not an integer or is below -1.
     private func entriesReadArgument(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments, _ i: Int) -> Int64? {
         guard let n = args.integer(i) else {
-            c.pointee.output.tail.writeError("ERR value is not an integer or out of range")
+            c.pointee.output.tail.writeError(ErrorReply.notInteger)
             return nil
         }
         guard ConsumerGroup.entriesReadRange.contains(Int64(n)) else {
-            c.pointee.output.tail.writeError("ERR value for ENTRIESREAD must be positive or -1")
+            c.pointee.output.tail.writeError(ErrorReply.entriesReadRange)
             return nil
         }
         return Int64(n)
@@ -121,31 +117,35 @@ extension Kernel {
     /// XREADGROUP GROUP g c [COUNT n] [BLOCK ms] [NOACK] STREAMS topic… id…
     func xreadgroupCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         guard let ledger else { c.pointee.output.tail.writeError(disabledError); return }
-        guard args.equals(1, caseInsensitive: "group"), args.count >= 7 else {
-            c.pointee.output.tail.writeError("ERR syntax error")
+        guard args.keyword(1, as: GroupKeyword.self) == .group, args.count >= 7 else {
+            c.pointee.output.tail.writeError(ErrorReply.syntax)
             return
         }
         let group = args.bytes(2), consumer = args.bytes(3)
         var count = 0, noAck = false, blockMillis: Int?
         var i = 4, streamsAt = -1
-        while i < args.count {
-            if args.equals(i, caseInsensitive: "count"), i + 1 < args.count {
-                guard let n = args.integer(i + 1) else { c.pointee.output.tail.writeError("ERR value is not an integer or out of range"); return }
+        scan: while i < args.count {
+            let more = i + 1 < args.count
+            switch args.keyword(i, as: XReadGroupOption.self) {
+            case .count where more:
+                guard let n = args.integer(i + 1) else { c.pointee.output.tail.writeError(ErrorReply.notInteger); return }
                 count = max(n, 0); i += 2
-            } else if args.equals(i, caseInsensitive: "block"), i + 1 < args.count {
-                guard let n = args.integer(i + 1) else { c.pointee.output.tail.writeError("ERR timeout is not an integer or out of range"); return }
-                guard n >= 0 else { c.pointee.output.tail.writeError("ERR timeout is negative"); return }
+            case .block where more:
+                guard let n = args.integer(i + 1) else { c.pointee.output.tail.writeError(ErrorReply.timeoutNotInteger); return }
+                guard n >= 0 else { c.pointee.output.tail.writeError(ErrorReply.timeoutNegative); return }
                 blockMillis = n; i += 2
-            } else if args.equals(i, caseInsensitive: "noack") {
+            case .noack:
                 noAck = true; i += 1
-            } else if args.equals(i, caseInsensitive: "streams") {
-                streamsAt = i + 1; break
-            } else { c.pointee.output.tail.writeError("ERR syntax error"); return }
+            case .streams:
+                streamsAt = i + 1; break scan
+            default:
+                c.pointee.output.tail.writeError(ErrorReply.syntax); return
+            }
         }
-        guard streamsAt > 0 else { c.pointee.output.tail.writeError("ERR syntax error"); return }
+        guard streamsAt > 0 else { c.pointee.output.tail.writeError(ErrorReply.syntax); return }
         let remaining = args.count - streamsAt
         guard remaining > 0, remaining % 2 == 0 else {
-            c.pointee.output.tail.writeError("ERR Unbalanced XREADGROUP list of streams: for each stream key an ID or '>' must be specified.")
+            c.pointee.output.tail.writeError(ErrorReply.unbalancedXReadGroup)
             return
         }
         let n = remaining / 2
@@ -153,7 +153,8 @@ extension Kernel {
         for k in 0..<n {
             let topic = args.bytes(streamsAt + k)
             guard ledger.stream(topic) != nil, agents.groups.group(topic, group) != nil else {
-                noGroup(c, args.string(streamsAt + k), args.string(2), "XREADGROUP with GROUP option")
+                c.pointee.output.tail.writeError(ErrorReply.noSuchKeyOrGroup(args.string(streamsAt + k), group: args.string(2),
+                                                                             in: "XREADGROUP with GROUP option"))
                 return
             }
             let idArg = streamsAt + n + k
@@ -268,16 +269,18 @@ extension Kernel {
             }
             return
         }
-        // Extended: [IDLE ms] start end count [consumer]
+        // Extended: [IDLE ms] start end count [consumer], read as Redis 7.0
+        // does: 6 to 9 arguments, anything after the consumer ignored.
+        guard (6...9).contains(args.count) else { c.pointee.output.tail.writeError(ErrorReply.syntax); return }
         var i = 3
         var minIdle: Int64 = 0
-        if args.equals(i, caseInsensitive: "idle"), i + 1 < args.count {
-            guard let n = args.integer(i + 1) else { c.pointee.output.tail.writeError("ERR value is not an integer or out of range"); return }
+        if args.keyword(i, as: XPendingOption.self) == .idle {
+            guard let n = args.integer(i + 1) else { c.pointee.output.tail.writeError(ErrorReply.notInteger); return }
+            guard args.count >= 8 else { c.pointee.output.tail.writeError(ErrorReply.syntax); return }
             minIdle = Int64(n); i += 2
         }
-        guard args.count - i == 3 || args.count - i == 4 else { c.pointee.output.tail.writeError("ERR syntax error"); return }
         // As Redis: count, then each bound in turn.
-        guard let count = args.integer(i + 2) else { c.pointee.output.tail.writeError("ERR value is not an integer or out of range"); return }
+        guard let count = args.integer(i + 2) else { c.pointee.output.tail.writeError(ErrorReply.notInteger); return }
         guard let startBound = StreamID.parseBound(args.buffer(i), missingSequence: 0) else {
             c.pointee.output.tail.writeError(Self.invalidID)
             return
@@ -290,7 +293,7 @@ extension Kernel {
         guard let end = endBound.asEnd else { c.pointee.output.tail.writeError(ErrorReply.invalidEndID); return }
         // As Redis: the arguments are read before the group is looked up.
         guard let g = pendingGroup(c, args) else { return }
-        let consumer = args.count - i == 4 ? args.bytes(i + 3) : nil
+        let consumer = i + 3 < args.count ? args.bytes(i + 3) : nil
         var rows: [PendingEntry] = []
         for p in g.pending where p.id >= start && p.id <= end && rows.count < max(count, 0) {
             if let consumer, g.consumerName(p.consumer) != consumer { continue }
@@ -310,7 +313,7 @@ extension Kernel {
     /// XPENDING's group; nil, and NOGROUP replied, when there is none.
     private func pendingGroup(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) -> ConsumerGroup? {
         guard ledger?.stream(args.bytes(1)) != nil, let g = agents.groups.group(args.bytes(1), args.bytes(2)) else {
-            noGroup(c, args.string(1), args.string(2), "XPENDING")
+            c.pointee.output.tail.writeError(ErrorReply.noSuchKeyOrGroup(args.string(1), group: args.string(2)))
             return nil
         }
         return g
@@ -319,10 +322,10 @@ extension Kernel {
     /// XCLAIM topic group consumer min-idle id… [IDLE ms] [TIME ms] [RETRYCOUNT n] [FORCE] [JUSTID] [LASTID id]
     func xclaimCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         guard let ledger, ledger.stream(args.bytes(1)) != nil, let g = agents.groups.group(args.bytes(1), args.bytes(2)) else {
-            noGroup(c, args.string(1), args.string(2), "XCLAIM")
+            c.pointee.output.tail.writeError(ErrorReply.noSuchKeyOrGroup(args.string(1), group: args.string(2)))
             return
         }
-        guard let minIdle = args.integer(4) else { c.pointee.output.tail.writeError("ERR Invalid min-idle-time argument for XCLAIM"); return }
+        guard let minIdle = args.integer(4) else { c.pointee.output.tail.writeError(ErrorReply.invalidArgument("min-idle-time", of: "XCLAIM")); return }
         var ids: [StreamID] = []
         var i = 5
         // IDs up to the first argument that is not one (the options).
@@ -331,26 +334,28 @@ extension Kernel {
         var justID = false, retry: Int?, deliveryTime: Int64?
         while i < args.count {
             let more = i + 1 < args.count
-            if args.equals(i, caseInsensitive: "justid") { justID = true; i += 1 }
-            else if args.equals(i, caseInsensitive: "force") { i += 1 }
-            else if args.equals(i, caseInsensitive: "retrycount"), more {
-                guard let n = args.integer(i + 1) else { c.pointee.output.tail.writeError("ERR Invalid RETRYCOUNT option argument for XCLAIM"); return }
+            switch args.keyword(i, as: XClaimOption.self) {
+            case .justid:
+                justID = true; i += 1
+            case .force:
+                i += 1
+            case .retrycount where more:
+                guard let n = args.integer(i + 1) else { c.pointee.output.tail.writeError(ErrorReply.invalidArgument("RETRYCOUNT option", of: "XCLAIM")); return }
                 retry = n; i += 2
-            } else if args.equals(i, caseInsensitive: "idle"), more {
-                guard let n = args.integer(i + 1) else { c.pointee.output.tail.writeError("ERR Invalid IDLE option argument for XCLAIM"); return }
+            case .idle where more:
+                guard let n = args.integer(i + 1) else { c.pointee.output.tail.writeError(ErrorReply.invalidArgument("IDLE option", of: "XCLAIM")); return }
                 deliveryTime = now.subtractingSaturating(Int64(n)); i += 2
-            } else if args.equals(i, caseInsensitive: "time"), more {
-                guard let n = args.integer(i + 1) else { c.pointee.output.tail.writeError("ERR Invalid TIME option argument for XCLAIM"); return }
+            case .time where more:
+                guard let n = args.integer(i + 1) else { c.pointee.output.tail.writeError(ErrorReply.invalidArgument("TIME option", of: "XCLAIM")); return }
                 deliveryTime = Int64(n); i += 2
-            } else if args.equals(i, caseInsensitive: "lastid"), more {
+            case .lastid where more:
                 // Checked as Redis does; the group's last ID is not moved (Vimana's groups follow the ledger).
                 guard StreamID.parse(args.buffer(i + 1)) != nil else { c.pointee.output.tail.writeError(Self.invalidID); return }
                 i += 2
-            }
-            else {
+            default:
                 // Redis formats the option as a C string: up to its first NUL (an ID cut short there is still not one).
                 let option = String(decoding: args.buffer(i).prefix { $0 != 0 }, as: UTF8.self)
-                c.pointee.output.tail.writeError("ERR Unrecognized XCLAIM option '\(option)'")
+                c.pointee.output.tail.writeError(ErrorReply.unrecognizedXClaimOption(option))
                 return
             }
         }
@@ -382,7 +387,7 @@ extension Kernel {
     /// XAUTOCLAIM topic group consumer min-idle start [COUNT n] [JUSTID]
     func xautoclaimCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         // As Redis: every argument is read before the group is looked up.
-        guard let minIdle = args.integer(4) else { c.pointee.output.tail.writeError("ERR Invalid min-idle-time argument for XAUTOCLAIM"); return }
+        guard let minIdle = args.integer(4) else { c.pointee.output.tail.writeError(ErrorReply.invalidArgument("min-idle-time", of: "XAUTOCLAIM")); return }
         guard let startBound = StreamID.parseBound(args.buffer(5), missingSequence: 0) else {
             c.pointee.output.tail.writeError(Self.invalidID)
             return
@@ -390,17 +395,21 @@ extension Kernel {
         guard let start = startBound.asStart else { c.pointee.output.tail.writeError(ErrorReply.invalidStartID); return }
         var count = 100, justID = false, i = 6
         while i < args.count {
-            if args.equals(i, caseInsensitive: "count"), i + 1 < args.count {
+            switch args.keyword(i, as: XAutoclaimOption.self) {
+            case .count where i + 1 < args.count:
                 guard let n = args.integer(i + 1), (1...KernelConstants.maxAutoclaimCount).contains(n) else {
-                    c.pointee.output.tail.writeError("ERR COUNT must be > 0")
+                    c.pointee.output.tail.writeError(ErrorReply.autoclaimCount)
                     return
                 }
                 count = n; i += 2
-            } else if args.equals(i, caseInsensitive: "justid") { justID = true; i += 1 }
-            else { c.pointee.output.tail.writeError("ERR syntax error"); return }
+            case .justid:
+                justID = true; i += 1
+            default:
+                c.pointee.output.tail.writeError(ErrorReply.syntax); return
+            }
         }
         guard let ledger, ledger.stream(args.bytes(1)) != nil, let g = agents.groups.group(args.bytes(1), args.bytes(2)) else {
-            noGroup(c, args.string(1), args.string(2), "XAUTOCLAIM")
+            c.pointee.output.tail.writeError(ErrorReply.noSuchKeyOrGroup(args.string(1), group: args.string(2)))
             return
         }
         let now = Clock.wallMillis()
@@ -454,7 +463,7 @@ extension Kernel {
     func xinfoGroups(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments, consumers: Bool) {
         let resp3 = c.pointee.flags.contains(.resp3)
         let topic = args.bytes(2)
-        guard let ledger, let state = ledger.stream(topic) else { c.pointee.output.tail.writeError("ERR no such key"); return }
+        guard let ledger, let state = ledger.stream(topic) else { c.pointee.output.tail.writeError(ErrorReply.noSuchKey); return }
         let now = Clock.wallMillis()
         if !consumers {
             // In name order, as Redis keeps them (a radix tree), whatever the order they were made or restored in.
@@ -477,7 +486,7 @@ extension Kernel {
             return
         }
         guard args.count == 4, let g = agents.groups.group(topic, args.bytes(3)) else {
-            c.pointee.output.tail.writeError("NOGROUP No such consumer group '\(args.count > 3 ? args.string(3) : "")' for key name '\(args.string(2))'")
+            c.pointee.output.tail.writeError(ErrorReply.noSuchGroup(args.count > 3 ? args.string(3) : "", key: args.string(2)))
             return
         }
         let list = g.liveConsumers.sorted { $0.name.lexicographicallyPrecedes($1.name) }  // name order, as Redis
@@ -500,4 +509,38 @@ struct GroupRead {
     var after: [StreamID?]
     var count: Int
     var noAck: Bool
+}
+
+/// XGROUP's subcommands (the table's names after `xgroup|`).
+enum XGroupSubcommand: String, Keyword {
+    case create, createconsumer, delconsumer, destroy, setid, help
+
+    /// CREATE key group id [MKSTREAM] [ENTRIESREAD n]: at most 8 arguments (Redis 7.0).
+    static let createMaxArguments = 8
+}
+
+/// XGROUP CREATE's options (SETID takes only ENTRIESREAD).
+enum XGroupOption: String, Keyword {
+    case mkstream, entriesread
+}
+
+/// XREADGROUP's first word.
+enum GroupKeyword: String, Keyword {
+    case group
+}
+
+enum XReadGroupOption: String, Keyword {
+    case count, block, noack, streams
+}
+
+enum XPendingOption: String, Keyword {
+    case idle
+}
+
+enum XClaimOption: String, Keyword {
+    case justid, force, retrycount, idle, time, lastid
+}
+
+enum XAutoclaimOption: String, Keyword {
+    case count, justid
 }
