@@ -381,7 +381,9 @@ extension Kernel {
     func freeClient(_ fd: Int32) {
         guard let c = s.pointee.client(fd) else { return }
         if ledger != nil { forgetLedgerState(fd) }
-        if c.pointee.flags.contains(.agentInstance) { agents.connectionClosed(fd: fd) }
+        // Always: `Agents` alone knows which connection is an instance (the
+        // flag only spares publishes the question).
+        agents.connectionClosed(fd: fd)
         discardTransaction(c)
         let info = c.pointee.info
         endSubscriptions(c)

@@ -87,13 +87,19 @@ extension Kernel {
             agents.setGroupID(g, id, entriesRead: entriesRead)
             c.pointee.output.tail.append("+OK\r\n")
         case .createconsumer:
-            guard let g = group else { return }
+            guard let g = group else {
+                c.pointee.output.tail.writeError(ErrorReply.noSuchGroup(args.string(3), key: args.string(2)))
+                return
+            }
             let consumer = args.bytes(4)
             let existed = g.index(ofConsumer: consumer) != nil
             if !existed { agents.groups.consumer(g, consumer, nowMillis: now) }
             c.pointee.output.tail.writeInteger(existed ? 0 : 1)
         case .delconsumer:
-            guard let g = group else { return }
+            guard let g = group else {
+                c.pointee.output.tail.writeError(ErrorReply.noSuchGroup(args.string(3), key: args.string(2)))
+                return
+            }
             c.pointee.output.tail.writeInteger(agents.groups.deleteConsumer(g, args.bytes(4)))
         case .help:
             break

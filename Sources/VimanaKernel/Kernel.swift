@@ -198,8 +198,9 @@ public final class Kernel: EventLoopHandler {
             replyHeldThisPass = false
             ledger.commit(urgent: urgent)
             // An inline write's events can resume paused publishers, whose
-            // commands append anew: another pass commits them.
-            if ledger.hasUncommitted { loop.waker.wake() }
+            // commands append anew (an ACK among them holds its reply for a
+            // journal record the next pass writes): another pass commits them.
+            if ledger.hasUncommitted || !heldUntilPassEnd.isEmpty { loop.waker.wake() }
         }
         let state = s
         if !state.pointee.pendingWrites.isEmpty {

@@ -50,7 +50,8 @@ extension Ledger {
     /// `fields` writes its fields. Returns the entry's sequence and ID, or
     /// Redis's error for an unacceptable explicit ID (then nothing is
     /// appended and `fields` is not called). The record is committed with
-    /// the loop pass's other records (`commit`).
+    /// the loop pass's other records (`commit`). `fields` must not call into
+    /// the ledger: the batch it writes into is held for the whole call.
     @inline(__always)
     public func append(topic: UnsafeRawBufferPointer, id request: IDRequest, client: RecordClient,
                        nowMillis: UInt64, nowMicros: Int64,

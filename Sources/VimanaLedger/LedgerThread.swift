@@ -53,7 +53,7 @@ final class LedgerThread: Sendable {
         return nil
     }
 
-    /// True once `stop` or `requestStop` was called: the body finishes what
+    /// True once `requestStop` was called: the body finishes what
     /// it must and returns.
     var isStopping: Bool { stopping.load(ordering: .acquiring) }
 

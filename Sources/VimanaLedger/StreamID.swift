@@ -103,8 +103,8 @@ extension ByteBuffer {
 ///   number in `long long` range (`-5`, which `string2ll` reads first) is
 ///   invalid.
 /// - `-` and `+` alone are 0-0 and the largest ID where a command accepts
-///   them (ranges, XGROUP SETID, XCLAIM's LASTID), invalid elsewhere
-///   ("strict": XADD, XREAD, XACK, an exclusive bound…).
+///   them (ranges, XGROUP SETID), invalid elsewhere ("strict": XADD,
+///   XREAD, XACK, XCLAIM's LASTID, an exclusive bound…).
 extension StreamID {
     /// Redis's buffer for an ID argument is 128 bytes with its NUL.
     @inlinable public static var maxArgumentLength: Int { 127 }
