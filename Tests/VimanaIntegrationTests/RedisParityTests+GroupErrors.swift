@@ -91,14 +91,6 @@ import VimanaTestSupport
 
     @Test(arguments: cases.map(\.0))
     func sameRepliesAsRedis(name: String) throws {
-        let commands = try #require(Self.cases.first { $0.0 == name }).1
-        let redis = try RedisProcess()
-        let vimana = try ServerProcess()
-        let expected = try StreamIDParityTests.replies(commands, port: redis.port)
-        let actual = try StreamIDParityTests.replies(commands, port: vimana.port)
-        for (k, (want, got)) in zip(expected, actual).enumerated() {
-            #expect(!want.isEmpty, "no reply from redis-server to \(visible(commands[k].joined(separator: " ")))")
-            #expect(got == want, "\(name): \(visible(commands[k].joined(separator: " ")))\nredis:  \(visible(want))\nvimana: \(visible(got))")
-        }
+        try StreamIDParityTests.expectSameReplies(name, try #require(Self.cases.first { $0.0 == name }).1)
     }
 }

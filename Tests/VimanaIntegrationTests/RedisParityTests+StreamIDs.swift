@@ -96,11 +96,17 @@ import VimanaTestSupport
 
     @Test(arguments: cases.map(\.0))
     func sameRepliesAsRedis(name: String) throws {
-        let commands = try #require(Self.cases.first { $0.0 == name }).1
+        try Self.expectSameReplies(name, try #require(Self.cases.first { $0.0 == name }).1)
+    }
+
+    /// Sends `commands` to a fresh redis-server and a fresh Vimana; every
+    /// reply must be the same bytes (the parity suites of stream IDs and of
+    /// group errors).
+    static func expectSameReplies(_ name: String, _ commands: [[String]]) throws {
         let redis = try RedisProcess()
         let vimana = try ServerProcess()
-        let expected = try Self.replies(commands, port: redis.port)
-        let actual = try Self.replies(commands, port: vimana.port)
+        let expected = try replies(commands, port: redis.port)
+        let actual = try replies(commands, port: vimana.port)
         for (k, (want, got)) in zip(expected, actual).enumerated() {
             #expect(!want.isEmpty, "no reply from redis-server to \(visible(commands[k].joined(separator: " ")))")
             #expect(got == want, "\(name): \(visible(commands[k].joined(separator: " ")))\nredis:  \(visible(want))\nvimana: \(visible(got))")
