@@ -68,11 +68,10 @@ import Glibc
         // readers, but it never stops between two.
         let stall = 30.0
         // Connected a batch at a time, each batch accepted before the next,
-        // so that the listen backlog (511, as Redis) never overflows. That was
-        // taken for the cause of a rare failure (one reader in 9,000 never
-        // blocked); it is not: in a full parallel run one connection of a
-        // batch has still been seen never counted in `connected_clients`.
-        // Cause not yet found; the batches make the failure say which step.
+        // so that the listen backlog (511, as Redis) never overflows and a
+        // failure says which step. (A reader in 9,000 was once lost in full
+        // parallel runs: another test's failed RawClient connect closed its
+        // descriptor twice, the second time this test's newest socket.)
         let batch = 256
         var readers: [RawClient] = []
         var connected = 0

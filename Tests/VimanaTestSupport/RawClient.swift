@@ -11,21 +11,28 @@ package final class RawClient {
     /// The receive timeout reads go back to after one of their own.
     private(set) var timeout: TimeInterval = 5
 
+    /// The socket is this object's only once connected: a class whose
+    /// stored properties are all set runs its `deinit` when `init` throws,
+    /// so a failed connect that set `fd` and closed it was closed twice, and
+    /// the second close took whatever another thread had opened on that
+    /// number meanwhile (a reader of StallTests' 9,000, a Foundation
+    /// Process's exit-watch socket, which hung its waitUntilExit).
     package init(port: Int, host: String = "127.0.0.1", timeout: TimeInterval = 5) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw TestFailure("socket failed") }
+        let socketFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard socketFD >= 0 else { throw TestFailure("socket failed") }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
         inet_pton(AF_INET, host, &addr.sin_addr)
         let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socketFD, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard rc == 0 else {
             let reason = String(cString: strerror(errno))
-            close(fd)
+            close(socketFD)
             throw TestFailure("connect to \(host):\(port) failed: \(reason)")
         }
+        fd = socketFD
         setTimeout(timeout)
     }
 
