@@ -1,8 +1,9 @@
 # The README's two commands. Each installs what it needs when missing.
 #   make run    build (release) and serve on the built-in default configuration
 #   make test   build and run every test (unit, integration, client compatibility,
-#               the Python ledger reader's), then a short bounded run of the
-#               fuzzer against the debug build
+#               the Python ledger reader's; the Swift tests under
+#               tools/dev/close-guard.sh, which fails a double close), then a
+#               short bounded run of the fuzzer against the debug build
 # And:
 #   make coverage   every Swift test against an instrumented build of its own
 #                   (.build/coverage), then line coverage of Sources/ counting the
@@ -35,7 +36,7 @@ run:
 test:
 	tools/install-deps.sh test
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	tools/dev/close-guard.sh $(SWIFT) test --skip-build
 	python3 -m unittest tools/ledger/test_vimana_ledger.py
 	python3 tools/fuzz/fuzz.py --binary .build/debug/vimana --seconds $(FUZZ_SMOKE_SECONDS) --shrink-seconds 30 $(FUZZ_FLAGS)
 
