@@ -380,7 +380,7 @@ extension Kernel {
     /// slot (which closes the socket): the one place a connection ends.
     func freeClient(_ fd: Int32) {
         guard let c = s.pointee.client(fd) else { return }
-        if ledger != nil { forgetLedgerState(fd) }
+        if ledger != nil { forgetBlockedRead(fd) }
         // Always: `Agents` alone knows which connection is an instance (the
         // flag only spares publishes the question).
         agents.connectionClosed(fd: fd)
