@@ -252,7 +252,7 @@ extension Kernel {
         // later: only the output before it may be written now.
         var limit = KernelConstants.maxWritePerFlush
         if c.pointee.flags.contains(.awaitingLedger) {
-            limit = min(limit, releasableBytes(c))
+            limit = min(limit, s.pointee.ledgerGate.releasableBytes(c))
             if limit == 0 { return }
         }
         let (outcome, written) = c.pointee.output.write(to: c.pointee.fd, maxBytes: limit)
@@ -278,7 +278,7 @@ extension Kernel {
         case .pending:
             // Held back for the ledger, not by a full socket: the release
             // queues a flush; watching for writability would only spin.
-            if c.pointee.flags.contains(.awaitingLedger) && releasableBytes(c) == 0 {
+            if c.pointee.flags.contains(.awaitingLedger) && s.pointee.ledgerGate.releasableBytes(c) == 0 {
                 if c.pointee.flags.contains(.watchingWritable) {
                     c.pointee.flags.remove(.watchingWritable)
                     loop.poller.modify(c.pointee.fd, Poller.readable)
@@ -380,7 +380,7 @@ extension Kernel {
     /// slot (which closes the socket): the one place a connection ends.
     func freeClient(_ fd: Int32) {
         guard let c = s.pointee.client(fd) else { return }
-        if ledger != nil { forgetLedgerState(fd) }
+        if ledger != nil { forgetBlockedRead(fd) }
         // Always: `Agents` alone knows which connection is an instance (the
         // flag only spares publishes the question).
         agents.connectionClosed(fd: fd)

@@ -5,7 +5,7 @@ import VimanaEventLoop
 
 /// The ledger's place in the loop: opening it, committing each pass's
 /// records, releasing replies held for fsync, pausing publishers while the
-/// writer catches up, and XREAD clients blocked on topics.
+/// writer catches up.
 extension Kernel {
     /// Builds the ledger from the configuration (nil when disabled).
     static func makeLedger(_ config: LedgerConfig) -> Ledger? {
@@ -56,69 +56,32 @@ extension Kernel {
         "MISCONF Errors writing to the ledger: \(error.reason)"
     }
 
-    /// Holds `c`'s replies from output position `replyStart` on until the
-    /// ledger confirms everything before `sequence` + 1 (`confirmedSequence`:
-    /// written to the OS, and under `fsync: always` fsynced). Commands keep
-    /// running: pipelined appends share one write (and fsync), as with
-    /// Redis's AOF, which is written before replies leave.
-    /// `sequence` `.max`: the pass's last record, not yet known
-    /// (`holdReplyUntilPassCommitted`).
+    /// Holds `c`'s replies from `replyStart` on until the ledger confirms
+    /// the record `sequence` (`LedgerGate.hold`).
+    @inline(__always)
     func holdReply(_ c: UnsafeMutablePointer<ClientState>, untilConfirmed sequence: UInt64, replyStart: Int) {
-        clientInfo(c.pointee.fd)?.heldReplies.append((replyStart, sequence))
-        replyHeldThisPass = true
-        if !c.pointee.flags.contains(.awaitingLedger) {
-            c.pointee.flags.insert(.awaitingLedger)
-            awaitingLedger.append(c.pointee.fd)
-        }
+        s.pointee.ledgerGate.hold(c, untilConfirmed: sequence, replyStart: replyStart)
     }
 
-    /// Holds `c`'s reply from `replyStart` on until every record appended
-    /// in this pass is confirmed, those appended after the command ran
-    /// included: for a change whose record another concern writes at the
-    /// pass's end (the agents batch their journal records so, an ACK's with
-    /// them), and whose sequence is therefore known only then.
+    /// Holds `c`'s reply from `replyStart` on until every record of this
+    /// pass is confirmed (`LedgerGate.holdUntilPassCommitted`).
     func holdReplyUntilPassCommitted(_ c: UnsafeMutablePointer<ClientState>, replyStart: Int) {
-        holdReply(c, untilConfirmed: .max, replyStart: replyStart)
-        if heldUntilPassEnd.last != c.pointee.fd { heldUntilPassEnd.append(c.pointee.fd) }
+        s.pointee.ledgerGate.holdUntilPassCommitted(c, replyStart: replyStart)
     }
 
     /// Just before the commit, once the pass has appended its last record:
     /// the replies held until then wait for that record.
     func resolvePassEndHolds(_ ledger: Ledger) {
         let last = ledger.nextSequence > 0 ? ledger.nextSequence - 1 : 0
-        for fd in heldUntilPassEnd {
-            guard let info = clientInfo(fd) else { continue }
-            for k in info.heldReplies.indices where info.heldReplies[k].sequence == .max {
-                info.heldReplies[k].sequence = last
-            }
-        }
-        heldUntilPassEnd.removeAll(keepingCapacity: true)
+        s.pointee.ledgerGate.resolvePassEndHolds(lastSequence: last, in: s.pointee.connections)
         // A hold on records confirmed already (none appended this pass) goes now.
         releaseHeldReplies(upTo: ledger.confirmedSequence)
     }
 
-    /// How many output bytes of a waiting client may be written now.
-    func releasableBytes(_ c: UnsafeMutablePointer<ClientState>) -> Int {
-        guard let first = clientInfo(c.pointee.fd)?.heldReplies.first else { return Int.max }
-        return max(0, first.start - c.pointee.flushedBytes)
-    }
-
+    /// The ledger confirmed every record before `sequence`: the replies
+    /// held for them may be written.
     func releaseHeldReplies(upTo sequence: UInt64) {
-        guard !awaitingLedger.isEmpty else { return }
-        var still: [Int32] = []
-        for fd in awaitingLedger {
-            guard let c = s.pointee.client(fd), c.pointee.flags.contains(.awaitingLedger),
-                  let info = clientInfo(fd) else { continue }
-            let before = info.heldReplies.count
-            info.heldReplies.removeAll { $0.sequence < sequence }
-            if info.heldReplies.isEmpty {
-                c.pointee.flags.remove(.awaitingLedger)
-            } else {
-                still.append(fd)
-            }
-            if info.heldReplies.count != before { markPending(c) }
-        }
-        awaitingLedger = still
+        s.pointee.ledgerGate.release(upTo: sequence, in: s.pointee.connections) { c in markPending(c) }
     }
 
     // MARK: - Backpressure
@@ -127,108 +90,31 @@ extension Kernel {
     /// the writer is behind; others are served as usual.
     func stallIfBehind(_ c: UnsafeMutablePointer<ClientState>) {
         guard let ledger, ledger.isOverPendingLimit, !c.pointee.flags.contains(.stalled) else { return }
-        c.pointee.flags.insert(.stalled)
-        stalled.append(c.pointee.fd)
-        ledgerStalls += 1
+        let logIt = s.pointee.ledgerGate.stall(c, nowNanos: s.pointee.nowNanos)
         let mask = c.pointee.flags.contains(.watchingWritable) ? Poller.writable : 0
         loop.poller.modify(c.pointee.fd, mask)
-        // At most one line per 10 s however often it happens (counted in INFO).
-        if stalled.count == 1 && s.pointee.nowNanos - lastStallLog >= 10_000_000_000 {
-            lastStallLog = s.pointee.nowNanos
+        // At most one line per interval however often it happens (counted in INFO).
+        if logIt {
             log.warn("ledger writer behind: pausing publishers",
                      ["pending_bytes": .int(ledger.pendingBytes), "max_pending": .int(ledger.config.maxPending),
-                      "stalls_so_far": .int(ledgerStalls)])
+                      "stalls_so_far": .int(s.pointee.ledgerGate.stalls)])
         }
     }
 
+    /// The writer caught up: reads every stalled client again, and runs
+    /// the commands it sent meanwhile.
     func resumeStalled() {
-        let list = stalled
-        stalled.removeAll()
+        let list = s.pointee.ledgerGate.takeStalled()
         for fd in list {
-            guard let c = s.pointee.client(fd), c.pointee.flags.contains(.stalled) else { continue }
-            c.pointee.flags.remove(.stalled)
+            guard let c = s.pointee.client(fd), s.pointee.ledgerGate.unstall(c) else { continue }
             let mask = c.pointee.flags.contains(.watchingWritable) ? Poller.readable | Poller.writable : Poller.readable
             loop.poller.modify(fd, mask)
             processInput(c)
         }
-        if !list.isEmpty && s.pointee.nowNanos - lastResumeLog >= 10_000_000_000 {
-            lastResumeLog = s.pointee.nowNanos
+        if s.pointee.ledgerGate.shouldLogResume(of: list.count, nowNanos: s.pointee.nowNanos) {
             log.info("ledger writer caught up: publishers resumed", ["clients": .int(list.count)])
         }
     }
-
-    // MARK: - Blocked XREAD
-
-    /// Wakes the XREAD and XREADGROUP BLOCK clients waiting on `topic`:
-    /// they are served once, before this pass's flush.
-    func wakeReaders(_ topic: UnsafeRawBufferPointer) {
-        guard !blockedReaders.isEmpty else { return }
-        blockedReaders.wake(topic)
-    }
-
-    /// Serves the readers woken in this pass, oldest first on each topic.
-    /// A reader with nothing new for it (another consumer of its group took
-    /// the entry) costs a lookup or two: it stays blocked.
-    func serveBlockedReaders() {
-        for fd in blockedReaders.takeReady() {
-            guard let c = s.pointee.client(fd), c.pointee.flags.contains(.blocked),
-                  let read = clientInfo(fd)?.blockedRead else { continue }
-            let replied = read.group.map { replyGroupRead(c, $0, blocked: true) } ?? replyRead(c, read, blocking: true)
-            if replied { unblock(c) }
-        }
-    }
-
-    func expireBlockedReaders(now: Int64) {
-        for fd in blockedReaders.takeExpired(now: now) {
-            guard let c = s.pointee.client(fd), c.pointee.flags.contains(.blocked) else { continue }
-            c.pointee.output.tail.writeNullArray(resp3: c.pointee.flags.contains(.resp3))
-            unblock(c)
-        }
-    }
-
-    /// Blocks `c` until an entry arrives or `timeoutMillis` (≥ 0; 0: no
-    /// deadline) passes. Any timeout a client may give is accepted, as Redis
-    /// 7.0 does: one too far away for the deadline to be counted in
-    /// nanoseconds (about 292 years) saturates, and so never comes.
-    /// Inside EXEC nothing blocks: the read answers as if it had timed out
-    /// (Redis's CLIENT_DENY_BLOCKING in a transaction).
-    func block(_ c: UnsafeMutablePointer<ClientState>, _ read: BlockedRead, timeoutMillis: Int) {
-        if c.pointee.flags.contains(.multi) {
-            c.pointee.output.tail.writeNullArray(resp3: c.pointee.flags.contains(.resp3))
-            return
-        }
-        c.pointee.flags.insert(.blocked)
-        c.pointee.blockDeadline = timeoutMillis == 0 ? 0
-            : s.pointee.nowNanos.addingSaturating(Int64(timeoutMillis).multipliedSaturating(by: 1_000_000))
-        clientInfo(c.pointee.fd)?.blockedRead = read
-        blockedReaders.add(c.pointee.fd, topics: read.topics, deadline: c.pointee.blockDeadline)
-    }
-
-    func unblock(_ c: UnsafeMutablePointer<ClientState>) {
-        c.pointee.flags.remove(.blocked)
-        let fd = c.pointee.fd
-        blockedReaders.remove(fd)
-        clientInfo(fd)?.blockedRead = nil
-        markPending(c)
-        processInput(c)
-    }
-
-    /// Forgets a closing client everywhere the ledger side keeps it.
-    func forgetLedgerState(_ fd: Int32) {
-        blockedReaders.remove(fd)
-    }
-}
-
-/// What a blocked XREAD is waiting for.
-struct BlockedRead {
-    var topics: [[UInt8]]
-    var after: [StreamID]
-    var count: Int
-    /// Per topic, the ledger sequence of the entry with the ID in `after`
-    /// when known (else 0): the read skips what lies before it.
-    var afterSequence: [UInt64] = []
-    /// Set for an XREADGROUP.
-    var group: GroupRead? = nil
 }
 
 /// A failure to start serving (bind, ledger recovery).

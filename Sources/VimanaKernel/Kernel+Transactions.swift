@@ -41,14 +41,12 @@ extension Kernel {
         // Where the reply starts in the output stream: if a queued command's
         // reply waits for the ledger (an XADD's), the whole array waits.
         let replyStart = c.pointee.flushedBytes &+ c.pointee.output.pendingBytes
-        let holdsBefore = info.heldReplies.count
+        let holdsBefore = s.pointee.ledgerGate.holdCount(c)
         c.pointee.output.tail.writeArrayHeader(queued.count)
         for command in queued {
             command.withArguments { args in call(c, s.pointee.commands.record(command.command), args) }
         }
-        if info.heldReplies.count > holdsBefore {
-            for k in holdsBefore..<info.heldReplies.count { info.heldReplies[k].start = replyStart }
-        }
+        s.pointee.ledgerGate.restartHolds(c, from: holdsBefore, at: replyStart)
         info.transaction = TransactionQueue()
         c.pointee.flags.remove([.multi, .dirtyExec, .dirtyCAS])
     }

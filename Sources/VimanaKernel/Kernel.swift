@@ -26,19 +26,6 @@ public final class Kernel: EventLoopHandler {
     var httpListener: Int32 = -1
     /// The ledger (nil when `ledger.enabled` is false).
     let ledger: Ledger?
-    /// Clients whose replies wait for the ledger to confirm a record.
-    var awaitingLedger: [Int32] = []
-    /// Set when a reply is held in this pass: the commit is urgent.
-    var replyHeldThisPass = false
-    /// Clients holding a reply until every record of this pass is
-    /// confirmed (`holdReplyUntilPassCommitted`): their sequence is known
-    /// once the pass's last record is appended, just before the commit.
-    var heldUntilPassEnd: [Int32] = []
-    /// Clients not read from while the ledger writer catches up.
-    var stalled: [Int32] = []
-    var ledgerStalls = 0
-    var lastStallLog: Int64 = -1_000_000_000_000
-    var lastResumeLog: Int64 = -1_000_000_000_000
     /// XREAD and XREADGROUP BLOCK clients, and the topics woken this pass.
     var blockedReaders = BlockedReaders()
     /// The agents, every consumer group and their journal (VimanaAgents):
@@ -193,14 +180,12 @@ public final class Kernel: EventLoopHandler {
             if blockedReaders.nextDeadline != 0 { expireBlockedReaders(now: s.pointee.nowNanos) }
             if !agents.isEmpty { agents.pump() }
             agents.endPass()
-            if !heldUntilPassEnd.isEmpty { resolvePassEndHolds(ledger) }
-            let urgent = replyHeldThisPass
-            replyHeldThisPass = false
-            ledger.commit(urgent: urgent)
+            if s.pointee.ledgerGate.hasPassEndHolds { resolvePassEndHolds(ledger) }
+            ledger.commit(urgent: s.pointee.ledgerGate.takeUrgency())
             // An inline write's events can resume paused publishers, whose
             // commands append anew (an ACK among them holds its reply for a
             // journal record the next pass writes): another pass commits them.
-            if ledger.hasUncommitted || !heldUntilPassEnd.isEmpty { loop.waker.wake() }
+            if ledger.hasUncommitted || s.pointee.ledgerGate.hasPassEndHolds { loop.waker.wake() }
         }
         let state = s
         if !state.pointee.pendingWrites.isEmpty {

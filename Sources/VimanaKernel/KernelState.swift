@@ -14,6 +14,9 @@ struct KernelState: ~Copyable {
     /// WATCHed topics and the connections watching each (MULTI/EXEC): here,
     /// not on the Kernel class, because every append asks whether it is empty.
     var watches = WatchTable()
+    /// Replies held for the ledger and publishers paused for its writer:
+    /// here because every recorded append holds a reply or asks to stall.
+    var ledgerGate = LedgerGate()
     /// Where a published message is framed once before being copied (or
     /// shared) into every subscriber's output.
     var scratch = ByteBuffer(capacity: 4096)
@@ -113,6 +116,10 @@ enum KernelConstants {
     /// At most one `accept failed` log line per this interval (the rest are
     /// counted in the next line's `suppressed`).
     static let acceptErrorLogIntervalNanos: Int64 = 10_000_000_000
+    /// At most one `ledger writer behind` and one `ledger writer caught up`
+    /// log line per this interval: a writer at its limit pauses and resumes
+    /// publishers many times a second (each stall is counted in INFO).
+    static let ledgerStallLogIntervalNanos: Int64 = 10_000_000_000
     /// How long shutdown waits for output to drain before closing anyway.
     static let shutdownGraceNanos: Int64 = 3_000_000_000
     /// Longest NACK delay: 100 years of 365 days, in ms. Effectively forever,

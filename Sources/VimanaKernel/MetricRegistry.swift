@@ -224,10 +224,10 @@ enum MetricID: CaseIterable {
         case .ledgerMaxPending:
             Metric(info: "ledger_max_pending", in: .ledger) { $0.kernel.ledger.map { .int($0.config.maxPending) } }
         case .ledgerStalledClients:
-            Metric(info: "ledger_stalled_clients", in: .ledger) { r in r.kernel.ledger.map { _ in .int(r.kernel.stalled.count) } }
+            Metric(info: "ledger_stalled_clients", in: .ledger) { r in r.kernel.ledger.map { _ in .int(r.kernel.s.pointee.ledgerGate.stalledCount) } }
         case .ledgerStalls:
             Metric(info: "ledger_stalls", in: .ledger, family: "vimana_ledger_stalls_total", .counter,
-                   "Times a publisher was paused for the writer.") { r in r.kernel.ledger.map { _ in .int(r.kernel.ledgerStalls) } }
+                   "Times a publisher was paused for the writer.") { r in r.kernel.ledger.map { _ in .int(r.kernel.s.pointee.ledgerGate.stalls) } }
         case .ledgerWriteErrors:
             Metric(info: "ledger_write_errors", in: .ledger, family: "vimana_ledger_write_errors_total", .counter,
                    "Failed writes or fsyncs.") { $0.kernel.ledger.map { .int($0.stats.writeErrors) } }

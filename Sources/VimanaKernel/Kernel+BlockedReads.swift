@@ -1,0 +1,78 @@
+import VimanaCore
+import VimanaLedger
+
+/// XREAD and XREADGROUP BLOCK: blocking a client on topics, waking it when
+/// an entry arrives, serving it in the pass, and timing it out
+/// (`BlockedReaders` keeps who waits on what).
+extension Kernel {
+    /// Wakes the XREAD and XREADGROUP BLOCK clients waiting on `topic`:
+    /// they are served once, before this pass's flush.
+    func wakeReaders(_ topic: UnsafeRawBufferPointer) {
+        guard !blockedReaders.isEmpty else { return }
+        blockedReaders.wake(topic)
+    }
+
+    /// Serves the readers woken in this pass, oldest first on each topic.
+    /// A reader with nothing new for it (another consumer of its group took
+    /// the entry) costs a lookup or two: it stays blocked.
+    func serveBlockedReaders() {
+        for fd in blockedReaders.takeReady() {
+            guard let c = s.pointee.client(fd), c.pointee.flags.contains(.blocked),
+                  let read = clientInfo(fd)?.blockedRead else { continue }
+            let replied = read.group.map { replyGroupRead(c, $0, blocked: true) } ?? replyRead(c, read, blocking: true)
+            if replied { unblock(c) }
+        }
+    }
+
+    func expireBlockedReaders(now: Int64) {
+        for fd in blockedReaders.takeExpired(now: now) {
+            guard let c = s.pointee.client(fd), c.pointee.flags.contains(.blocked) else { continue }
+            c.pointee.output.tail.writeNullArray(resp3: c.pointee.flags.contains(.resp3))
+            unblock(c)
+        }
+    }
+
+    /// Blocks `c` until an entry arrives or `timeoutMillis` (≥ 0; 0: no
+    /// deadline) passes. Any timeout a client may give is accepted, as Redis
+    /// 7.0 does: one too far away for the deadline to be counted in
+    /// nanoseconds (about 292 years) saturates, and so never comes.
+    /// Inside EXEC nothing blocks: the read answers as if it had timed out
+    /// (Redis's CLIENT_DENY_BLOCKING in a transaction).
+    func block(_ c: UnsafeMutablePointer<ClientState>, _ read: BlockedRead, timeoutMillis: Int) {
+        if c.pointee.flags.contains(.multi) {
+            c.pointee.output.tail.writeNullArray(resp3: c.pointee.flags.contains(.resp3))
+            return
+        }
+        c.pointee.flags.insert(.blocked)
+        c.pointee.blockDeadline = timeoutMillis == 0 ? 0
+            : s.pointee.nowNanos.addingSaturating(Int64(timeoutMillis).multipliedSaturating(by: 1_000_000))
+        clientInfo(c.pointee.fd)?.blockedRead = read
+        blockedReaders.add(c.pointee.fd, topics: read.topics, deadline: c.pointee.blockDeadline)
+    }
+
+    func unblock(_ c: UnsafeMutablePointer<ClientState>) {
+        c.pointee.flags.remove(.blocked)
+        let fd = c.pointee.fd
+        blockedReaders.remove(fd)
+        clientInfo(fd)?.blockedRead = nil
+        markPending(c)
+        processInput(c)
+    }
+
+    /// Forgets a closing client's blocked read.
+    func forgetBlockedRead(_ fd: Int32) {
+        blockedReaders.remove(fd)
+    }
+}
+
+/// What a blocked XREAD is waiting for.
+struct BlockedRead {
+    var topics: [[UInt8]]
+    var after: [StreamID]
+    var count: Int
+    /// Per topic, the ledger sequence of the entry with the ID in `after`
+    /// when known (else 0): the read skips what lies before it.
+    var afterSequence: [UInt64] = []
+    /// Set for an XREADGROUP.
+    var group: GroupRead? = nil
+}
