@@ -10,6 +10,7 @@ import VimanaCore
 /// is a hash lookup, not a walk of every pattern: a connection with 50,000
 /// patterns closing used to hold the loop for 1.7 s (issue 9).
 public struct PatternTable {
+    @usableFromInline
     struct Entry {
         /// The pattern's bytes: `positions`' own copy of the key.
         var pattern: UnsafePointer<UInt8>
@@ -18,14 +19,16 @@ public struct PatternTable {
     }
 
     /// Dense, for the walk every publish makes.
-    var entries: [Entry] = []
+    @usableFromInline var entries: [Entry] = []
     /// Pattern → its index in `entries`.
     var positions = ByteTable<Int>(slots: ChannelTable.initialSlots)
 
     public init() {}
 
-    /// Number of distinct patterns with at least one subscriber.
-    public var count: Int { entries.count }
+    /// Number of distinct patterns with at least one subscriber. Inlinable:
+    /// every publish asks, and a call into this module cost more than the
+    /// answer.
+    @inlinable public var count: Int { entries.count }
 
     /// Total (pattern, subscriber) pairs: Redis's `PUBSUB NUMPAT` counts unique
     /// patterns, see `count`; this is for INFO.

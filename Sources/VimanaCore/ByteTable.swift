@@ -10,7 +10,7 @@
 ///
 /// Promises:
 /// - Lookups and removals allocate nothing; an insert allocates the key's
-///   copy (and, past the load factor, the doubled slot arrays).
+///   copy (and, past the load factor, the doubled slot array).
 /// - Linear probing, load factor at most 1/2, backward-shift deletion (no
 ///   tombstones): after any removal every other key is still found, and
 ///   removals never leave dead slots for lookups to walk.
@@ -23,6 +23,12 @@
 ///   the kernel's state behind a pointer (no class, no ARC, no exclusivity
 ///   check on the publish path). Copying it aliases the storage: exactly one
 ///   copy calls `release()`, and no copy is used afterwards.
+///
+/// Layout: one array of slots, each a `Key` followed by its `Value` (see
+/// `Layout`), so a hit computes one address and reads one cache line for
+/// the key and its value. With the keys and values in two arrays, a
+/// PUBLISH cost 8 instructions more than with the per-use tables this
+/// table replaced (docs/PERFORMANCE.md).
 ///
 /// Everything is `@inlinable` so that each client module specializes the
 /// table for its `Value` (a generic call through witness tables would cost
@@ -47,14 +53,43 @@ public struct ByteTable<Value> {
             self.bytes = bytes
             self.length = length
         }
+
+        @inlinable static var empty: Key { Key(hash: 0, bytes: nil, length: 0) }
     }
 
-    @usableFromInline var keys: UnsafeMutablePointer<Key>
-    /// `values[i]` is initialized exactly where `keys[i].bytes` is not nil.
-    @usableFromInline var values: UnsafeMutablePointer<Value>
+    /// Where a slot's parts sit in the slot array. Every slot's `Key` is
+    /// initialized; its `Value`, at `valueOffset` after the key, exactly
+    /// where the key's `bytes` is not nil. Constants of the specialization:
+    /// they fold into the addressing of each access.
+    @usableFromInline
+    enum Layout {
+        /// The first multiple of the value's alignment past the key.
+        @inlinable static var valueOffset: Int {
+            let align = MemoryLayout<Value>.alignment
+            return (MemoryLayout<Key>.size &+ align &- 1) & ~(align &- 1)
+        }
+
+        @inlinable static var alignment: Int {
+            Swift.max(MemoryLayout<Key>.alignment, MemoryLayout<Value>.alignment)
+        }
+
+        /// Bytes from one slot to the next: a multiple of both alignments, so
+        /// every slot's key and value are aligned.
+        @inlinable static var stride: Int {
+            let align = alignment
+            return (valueOffset &+ MemoryLayout<Value>.size &+ align &- 1) & ~(align &- 1)
+        }
+    }
+
+    /// `mask + 1` slots of `Layout.stride` bytes.
+    @usableFromInline var slots: UnsafeMutableRawPointer
     /// Slots - 1 (slots are a power of two).
     @usableFromInline var mask: Int
     @usableFromInline var occupied = 0
+    /// A `Hasher` seeded and fed nothing: each lookup starts from a copy of
+    /// it, which is cheaper than `Hasher()` (a call that reads the
+    /// process's seed) and hashes exactly as a fresh one does.
+    @usableFromInline let seeded = Hasher()
 
     /// An empty table of `slots` slots (rounded up to a power of two, at
     /// least 2); it holds half as many keys before it doubles.
@@ -63,20 +98,46 @@ public struct ByteTable<Value> {
         var n = 2
         while n < slots { n &*= 2 }
         mask = n &- 1
-        keys = .allocate(capacity: n)
-        keys.initialize(repeating: Key(hash: 0, bytes: nil, length: 0), count: n)
-        values = .allocate(capacity: n)
+        self.slots = Self.allocateSlots(n)
     }
 
     /// Number of keys.
     @inlinable public var count: Int { occupied }
     @inlinable public var isEmpty: Bool { occupied == 0 }
 
+    // MARK: - Slots
+
+    /// `n` empty slots: every key initialized empty, no value initialized.
+    @inlinable
+    static func allocateSlots(_ n: Int) -> UnsafeMutableRawPointer {
+        let p = UnsafeMutableRawPointer.allocate(byteCount: n * Layout.stride, alignment: Layout.alignment)
+        var i = 0
+        while i < n {
+            (p + i &* Layout.stride).initializeMemory(as: Key.self, to: .empty)
+            i &+= 1
+        }
+        return p
+    }
+
+    /// Slot `i`'s key. Unchecked arithmetic: `i <= mask`, and the array of
+    /// `mask + 1` slots was allocated, so `i * stride` is within it.
+    @inlinable @inline(__always)
+    func key(_ i: Int) -> UnsafeMutablePointer<Key> {
+        (slots + i &* Layout.stride).assumingMemoryBound(to: Key.self)
+    }
+
+    /// Slot `i`'s value (initialized exactly where the key's bytes are not
+    /// nil); the arithmetic is unchecked for the reason given at `key(_:)`.
+    @inlinable @inline(__always)
+    func value(_ i: Int) -> UnsafeMutablePointer<Value> {
+        (slots + (i &* Layout.stride &+ Layout.valueOffset)).assumingMemoryBound(to: Value.self)
+    }
+
     // MARK: - Lookup
 
     @inlinable @inline(__always)
-    static func hash(_ key: UnsafeRawBufferPointer) -> Int {
-        var h = Hasher()
+    func hash(_ key: UnsafeRawBufferPointer) -> Int {
+        var h = seeded
         h.combine(bytes: key)
         return h.finalize()
     }
@@ -103,23 +164,24 @@ public struct ByteTable<Value> {
     @inlinable @inline(__always)
     func find(_ key: UnsafeRawBufferPointer, hash h: Int) -> Index? {
         var i = h & mask
-        while let stored = keys[i].bytes {
-            if keys[i].hash == h && keys[i].length == key.count && Self.equal(stored, key) { return Index(i) }
+        while true {
+            let k = self.key(i)
+            guard let stored = k.pointee.bytes else { return nil }
+            if k.pointee.hash == h && k.pointee.length == key.count && Self.equal(stored, key) { return Index(i) }
             i = (i &+ 1) & mask
         }
-        return nil
     }
 
     /// Where `key` is, or nil.
     @inlinable @inline(__always)
     public func index(forKey key: UnsafeRawBufferPointer) -> Index? {
-        find(key, hash: Self.hash(key))
+        find(key, hash: hash(key))
     }
 
     /// `key`'s value, or nil.
     @inlinable
     public subscript(key: UnsafeRawBufferPointer) -> Value? {
-        index(forKey: key).map { values[$0.slot] }
+        index(forKey: key).map { value($0.slot).pointee }
     }
 
     /// `key`'s value, or nil (for cold paths and tests).
@@ -131,15 +193,16 @@ public struct ByteTable<Value> {
     /// The value at `index`, read and modified in place.
     @inlinable
     public subscript(index: Index) -> Value {
-        unsafeAddress { UnsafePointer(values + index.slot) }
-        unsafeMutableAddress { values + index.slot }
+        unsafeAddress { UnsafePointer(value(index.slot)) }
+        unsafeMutableAddress { value(index.slot) }
     }
 
     /// The key at `index`: the table's own bytes, valid while the key is in
     /// the table.
     @inlinable
     public func key(at index: Index) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(start: keys[index.slot].bytes, count: keys[index.slot].length)
+        let k = key(index.slot)
+        return UnsafeRawBufferPointer(start: k.pointee.bytes, count: k.pointee.length)
     }
 
     // MARK: - Insert and remove
@@ -149,15 +212,27 @@ public struct ByteTable<Value> {
     @inlinable
     public mutating func findOrInsert(_ key: UnsafeRawBufferPointer,
                                       _ make: () -> Value) -> (index: Index, inserted: Bool) {
-        let h = Self.hash(key)
+        findOrInsert(key, hash: hash(key), make)
+    }
+
+    /// `findOrInsert` with the key's hash given (tests give colliding ones).
+    @inlinable
+    mutating func findOrInsert(_ key: UnsafeRawBufferPointer, hash h: Int,
+                               _ make: () -> Value) -> (index: Index, inserted: Bool) {
         if let i = find(key, hash: h) { return (i, false) }
         if (occupied &+ 1) &* 2 > mask &+ 1 { grow() }
         let bytes = UnsafeMutablePointer<UInt8>.allocate(capacity: Swift.max(key.count, 1))
         if let base = key.baseAddress { UnsafeMutableRawPointer(bytes).copyMemory(from: base, byteCount: key.count) }
         let i = place(Key(hash: h, bytes: bytes, length: key.count))
-        (values + i).initialize(to: make())
+        (slots + (i &* Layout.stride &+ Layout.valueOffset)).initializeMemory(as: Value.self, to: make())
         occupied &+= 1
         return (Index(i), true)
+    }
+
+    /// Sets `key`'s value; returns the value it replaced, or nil when the key is new.
+    @inlinable @discardableResult
+    public mutating func updateValue(_ value: Value, forKey key: [UInt8]) -> Value? {
+        key.withUnsafeBytes { updateValue(value, forKey: $0) }
     }
 
     /// Sets `key`'s value; returns the value it replaced, or nil when the key is new.
@@ -165,39 +240,34 @@ public struct ByteTable<Value> {
     public mutating func updateValue(_ value: Value, forKey key: UnsafeRawBufferPointer) -> Value? {
         let (i, inserted) = findOrInsert(key) { value }
         if inserted { return nil }
-        let old = (values + i.slot).move()
-        (values + i.slot).initialize(to: value)
+        let old = self.value(i.slot).move()
+        self.value(i.slot).initialize(to: value)
         return old
-    }
-
-    @inlinable @discardableResult
-    public mutating func updateValue(_ value: Value, forKey key: [UInt8]) -> Value? {
-        key.withUnsafeBytes { updateValue(value, forKey: $0) }
     }
 
     /// Removes the key at `index` and returns its value. Every other index
     /// is invalid afterwards.
     @inlinable @discardableResult
     public mutating func remove(at index: Index) -> Value {
-        let value = (values + index.slot).move()
-        keys[index.slot].bytes?.deallocate()
-        keys[index.slot].bytes = nil
+        let removed = value(index.slot).move()
+        key(index.slot).pointee.bytes?.deallocate()
+        key(index.slot).pointee = .empty
         occupied &-= 1
         // Backward shift: pull the later keys of the same probe run into the
         // hole, each that may sit there (its home is not cyclically in (hole, i]).
         var hole = index.slot
         var i = (hole &+ 1) & mask
-        while keys[i].bytes != nil {
-            let home = keys[i].hash & mask
+        while key(i).pointee.bytes != nil {
+            let home = key(i).pointee.hash & mask
             if (i &- home) & mask >= (i &- hole) & mask {
-                keys[hole] = keys[i]
-                (values + hole).moveInitialize(from: values + i, count: 1)
-                keys[i].bytes = nil
+                key(hole).pointee = key(i).pointee
+                value(hole).moveInitialize(from: value(i), count: 1)
+                key(i).pointee = .empty
                 hole = i
             }
             i = (i &+ 1) & mask
         }
-        return value
+        return removed
     }
 
     /// Removes `key`; returns its value, or nil when it was not there.
@@ -219,16 +289,14 @@ public struct ByteTable<Value> {
     public mutating func release(_ body: (inout Value) -> Void = { _ in }) {
         var i = 0
         while i <= mask {
-            if let bytes = keys[i].bytes {
-                body(&values[i])
-                (values + i).deinitialize(count: 1)
+            if let bytes = key(i).pointee.bytes {
+                body(&value(i).pointee)
+                value(i).deinitialize(count: 1)
                 bytes.deallocate()
             }
             i &+= 1
         }
-        keys.deinitialize(count: mask &+ 1)
-        keys.deallocate()
-        values.deallocate()
+        slots.deallocate()
         occupied = 0
     }
 
@@ -236,28 +304,24 @@ public struct ByteTable<Value> {
 
     /// Puts `key` in the first free slot of its probe run; returns the slot.
     @inlinable
-    mutating func place(_ key: Key) -> Int {
-        var i = key.hash & mask
-        while keys[i].bytes != nil { i = (i &+ 1) & mask }
-        keys[i] = key
+    mutating func place(_ new: Key) -> Int {
+        var i = new.hash & mask
+        while key(i).pointee.bytes != nil { i = (i &+ 1) & mask }
+        key(i).pointee = new
         return i
     }
 
     @usableFromInline
     mutating func grow() {
-        let oldKeys = keys, oldValues = values, oldSlots = mask &+ 1
-        let slots = oldSlots &* 2
-        mask = slots &- 1
-        keys = .allocate(capacity: slots)
-        keys.initialize(repeating: Key(hash: 0, bytes: nil, length: 0), count: slots)
-        values = .allocate(capacity: slots)
-        for i in 0..<oldSlots where oldKeys[i].bytes != nil {
-            let j = place(oldKeys[i])
-            (values + j).moveInitialize(from: oldValues + i, count: 1)
+        let old = self, oldSlots = mask &+ 1
+        let n = oldSlots * 2
+        slots = Self.allocateSlots(n)
+        mask = n &- 1
+        for i in 0..<oldSlots where old.key(i).pointee.bytes != nil {
+            let j = place(old.key(i).pointee)
+            value(j).moveInitialize(from: old.value(i), count: 1)
         }
-        oldKeys.deinitialize(count: oldSlots)
-        oldKeys.deallocate()
-        oldValues.deallocate()
+        old.slots.deallocate()
     }
 }
 
@@ -277,8 +341,9 @@ extension ByteTable: Sequence {
             while slot <= table.mask {
                 let i = slot
                 slot &+= 1
-                if let bytes = table.keys[i].bytes {
-                    return (UnsafeRawBufferPointer(start: bytes, count: table.keys[i].length), table.values[i])
+                let k = table.key(i)
+                if let bytes = k.pointee.bytes {
+                    return (UnsafeRawBufferPointer(start: bytes, count: k.pointee.length), table.value(i).pointee)
                 }
             }
             return nil

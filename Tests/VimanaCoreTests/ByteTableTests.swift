@@ -29,12 +29,12 @@ import Testing
 
     /// Slots whose key is not in its home slot: the probe runs a lookup must walk.
     func displaced<V>(_ t: ByteTable<V>) -> Int {
-        (0...t.mask).filter { t.keys[$0].bytes != nil && t.keys[$0].hash & t.mask != $0 }.count
+        (0...t.mask).filter { t.key($0).pointee.bytes != nil && t.key($0).pointee.hash & t.mask != $0 }.count
     }
 
     /// Every slot that holds a key is counted by `count` (no tombstones).
     func occupiedSlots<V>(_ t: ByteTable<V>) -> Int {
-        (0...t.mask).filter { t.keys[$0].bytes != nil }.count
+        (0...t.mask).filter { t.key($0).pointee.bytes != nil }.count
     }
 
     @Test func insertFindUpdateRemove() {
@@ -178,5 +178,83 @@ import Testing
             #expect(handed == 200)
         }
         #expect(Tracked.alive == 0)
+    }
+
+    /// Keys whose hashes are all equal (given through the internal
+    /// `findOrInsert(_:hash:_:)`, as no one can choose SipHash collisions):
+    /// one probe run that wraps past the last slot, told apart by length and
+    /// bytes alone. Removing from its middle must shift the rest back so the
+    /// run stays unbroken from its home: a hole would hide every key after it.
+    @Test(arguments: [0, 63])
+    func fullCollisionsFormOneRunThatRemovalKeepsWhole(home: Int) {
+        var t = ByteTable<Int>(slots: 64)
+        defer { t.release() }
+        let keys = (0..<30).map { bytes(String(repeating: "x", count: $0 % 5) + "k\($0)") }
+        for (n, key) in keys.enumerated() {
+            let (_, inserted) = key.withUnsafeBytes { t.findOrInsert($0, hash: home) { n } }
+            #expect(inserted)
+        }
+        #expect(t.mask + 1 == 64)  // no growth: one run of 30 slots
+        func find(_ key: [UInt8]) -> Int? {
+            key.withUnsafeBytes { k in t.find(k, hash: home).map { t[$0] } }
+        }
+        func runIsWhole() -> Bool {
+            (0..<t.count).allSatisfy { t.key((home &+ $0) & t.mask).pointee.bytes != nil }
+                && t.key((home &+ t.count) & t.mask).pointee.bytes == nil
+        }
+        for (n, key) in keys.enumerated() { #expect(find(key) == n) }
+        for n in stride(from: 1, to: 30, by: 2) {
+            let i = keys[n].withUnsafeBytes { t.find($0, hash: home) }
+            #expect(i != nil)
+            if let i {
+                let removed = t.remove(at: i)
+                #expect(removed == n)
+            }
+            #expect(runIsWhole())
+        }
+        #expect(t.count == 15)
+        for (n, key) in keys.enumerated() { #expect(find(key) == (n % 2 == 0 ? n : nil)) }
+    }
+
+    /// A hash is SipHash with the process's seed, as a fresh `Hasher` gives
+    /// it: starting each lookup from the table's stored seeded hasher must
+    /// change nothing, however many lookups came before.
+    @Test func hashIsAFreshHashersHash() {
+        var t = ByteTable<Int>(slots: 8)
+        defer { t.release() }
+        for key in [bytes(""), bytes("ch"), bytes("a longer channel name, past one word")] {
+            var h = Hasher()
+            key.withUnsafeBytes { h.combine(bytes: $0) }
+            let fresh = h.finalize()
+            #expect(key.withUnsafeBytes { t.hash($0) } == fresh)
+            t.updateValue(1, forKey: key)
+            _ = t[key]
+            #expect(key.withUnsafeBytes { t.hash($0) } == fresh)
+        }
+    }
+
+    /// Keys and values share one slot array: each value sits after its key
+    /// at an offset and stride computed from both types. Values narrower,
+    /// wider and more aligned than a key must each be aligned and must not
+    /// overlap the next slot's key: insert, grow, remove and read back.
+    @Test func slotsKeepKeysAndValuesApartAndAligned() {
+        func check<V: Equatable>(_ make: (Int) -> V) {
+            var t = ByteTable<V>(slots: 2)
+            defer { t.release() }
+            for n in 0..<200 { t.updateValue(make(n), forKey: bytes("v\(n)")) }  // grows 7 times
+            for n in stride(from: 0, to: 200, by: 4) { #expect(t.removeValue(forKey: bytes("v\(n)")) == make(n)) }
+            for n in 0..<200 { #expect(t[bytes("v\(n)")] == (n % 4 == 0 ? nil : make(n))) }
+            for i in 0...t.mask where t.key(i).pointee.bytes != nil {
+                #expect(Int(bitPattern: t.value(i)) % MemoryLayout<V>.alignment == 0)
+                #expect(Int(bitPattern: t.key(i)) % MemoryLayout<ByteTable<V>.Key>.alignment == 0)
+            }
+            #expect(occupiedSlots(t) == 150)
+        }
+        struct Wide: Equatable { var a, b, c, d, e, f, g, h: Int }
+        check { UInt8(truncatingIfNeeded: $0) }
+        check { $0 }
+        check { SIMD4<Float>(Float($0), 1, 2, 3) }  // 16-byte aligned
+        check { Wide(a: $0, b: -$0, c: 3, d: 4, e: 5, f: 6, g: 7, h: $0 &* 7) }
+        check { [$0, $0 &+ 1] }  // a reference-counted value
     }
 }
