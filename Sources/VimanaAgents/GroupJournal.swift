@@ -202,17 +202,32 @@ public final class GroupJournal {
 
     /// Where the latest complete group snapshot begins: the position in
     /// `groups.snapshot` when that record is a `snapshot-begin` still in the
-    /// ledger, else found by `searchSnapshot`.
+    /// ledger, else found by `searchSnapshot`. A file that is not exactly
+    /// what `writePointer` writes is passed over with a warning, as a lost one.
     func latestSnapshot() -> StreamID? {
-        if let text = FileIO.readSmallFile(pointerPath),
-           let id = StreamID.parse(bytes: text.utf8.prefix { $0 != 10 }),
-           let r = ledger.range(topic: GroupStore.journalTopic, from: id, to: id, count: 1).first,
-           JournalFields(r.fields)["op"] == Self.snapshotBegin {
-            return id
+        if let text = FileIO.readSmallFile(pointerPath) {
+            if let id = Self.pointerID(text) {
+                if let r = ledger.range(topic: GroupStore.journalTopic, from: id, to: id, count: 1).first,
+                   JournalFields(r.fields)["op"] == Self.snapshotBegin {
+                    return id
+                }
+            } else {
+                log.warn("group snapshot pointer ignored", [
+                    "path": .string(pointerPath), "bytes": .int(text.utf8.count),
+                    "reason": "not a stream ID and a newline; searching the journal instead"])
+            }
         }
         // Not recorded as found: a snapshot read here may not be durable yet
         // (the previous run crashed), and the pointer must name a durable one.
         return searchSnapshot()
+    }
+
+    /// The ID in a `groups.snapshot` file: `ms-seq` as `StreamID` writes it
+    /// and one newline, nothing else (the file is ours, so no leniency).
+    static func pointerID(_ text: String) -> StreamID? {
+        let bytes = text.utf8
+        guard bytes.last == 10 else { return nil }
+        return StreamID.parseCanonical(bytes.dropLast())
     }
 
     /// The ID of the `snapshot-begin` of the latest complete group snapshot

@@ -23,6 +23,8 @@ struct ClientState: ~Copyable {
     var channelCount = 0
     var patternCount = 0
     /// When pending output first went over the soft limit (monotonic ns), or 0.
+    /// Set only by `enterSoftLimit`, which puts the client in
+    /// `KernelState.overSoftLimit`; cleared in place.
     var softLimitSince: Int64 = 0
     var lastActiveMillis: Int64
     /// Command table index of the last command, for CLIENT LIST's `cmd=`.

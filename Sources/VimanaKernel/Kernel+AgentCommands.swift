@@ -3,7 +3,6 @@ import VimanaRESP
 import VimanaLedger
 import VimanaAgents
 import VimanaConfig
-import VimanaSupervisor
 import VimanaEventLoop
 import VimanaBus
 
@@ -125,13 +124,13 @@ extension Kernel {
             ("status", .string(agentStatus(a, instances: instances).rawValue)), ("instances", .int(instances)),
             ("topics", .int(a.groups.count)), ("pending", .int(a.pendingCount)), ("lag", .int(Int(clamping: lag))),
             ("delivered", .int(a.delivered)), ("acknowledged", .int(a.acknowledged)),
-            ("dead-lettered", .int(a.deadLettered)), ("restarts", .int(supervisor?.status(a.id)?.restarts ?? 0)),
+            ("dead-lettered", .int(a.deadLettered)), ("restarts", .int(agentProcesses.restarts(a.id))),
         ]
     }
 
     func agentStatus(_ a: AgentRuntime, instances: Int) -> AgentStatus {
         if !a.config.enabled { return .disabled }
-        if a.status == .failed || supervisor?.status(a.id)?.state == .failed { return .failed }
+        if a.status == .failed || agentProcesses.hasFailed(a.id) { return .failed }
         return instances == 0 ? .idle : .running
     }
 
@@ -154,39 +153,4 @@ extension Kernel {
 
     /// /ready's condition: every required agent has a live instance.
     var requiredAgentsUp: Bool { requiredAgentsDown.isEmpty }
-
-    // MARK: - Supervised processes
-
-    /// Starts every enabled external agent that has a `command`, with
-    /// VIMANA_ADDR and VIMANA_AGENT_ID in its environment.
-    func startSupervisedAgents() {
-        let declared = agents.all.filter { $0.config.enabled && $0.config.kind == .external && $0.config.command != nil }
-        guard !declared.isEmpty else { return }
-        let supervisor = Supervisor(log: log)
-        let host = config.kernel.bind == "0.0.0.0" ? "127.0.0.1" : config.kernel.bind
-        for a in declared {
-            guard let command = a.config.command else { continue }
-            var env = a.config.env
-            env["VIMANA_ADDR"] = "\(host):\(port)"
-            env["VIMANA_AGENT_ID"] = a.id
-            supervisor.add(id: a.id, command: command, environment: env, restart: a.config.restart,
-                           maxRestarts: a.config.maxRestarts)
-        }
-        self.supervisor = supervisor
-        supervisor.startAll(nowNanos: Clock.monotonicNanos())
-        syncChildOutputs()
-    }
-
-    /// Watches the supervisor's current output pipes (they change as children come and go).
-    func syncChildOutputs() {
-        guard let supervisor else { return }
-        let current = supervisor.outputFDs
-        for fd in current.subtracting(childOutputs) {
-            do throws(SystemError) { try loop.poller.add(fd, Poller.readable) } catch {
-                log.warn("cannot watch agent output", ["error": .string(error.description)])
-            }
-        }
-        // Closed fds leave epoll by themselves.
-        childOutputs = current
-    }
 }

@@ -388,6 +388,7 @@ extension Kernel {
         let info = c.pointee.info
         endSubscriptions(c)
         if c.pointee.closeDeadline != 0 { s.pointee.timedClients.remove(fd) }
+        if !s.pointee.overSoftLimit.isEmpty { s.pointee.overSoftLimit.remove(fd) }
         if !s.pointee.pausedListeners.isEmpty { resumeAccepting() }  // a descriptor is free again
         if c.pointee.flags.contains(.http) {
             s.pointee.httpCount -= 1
@@ -426,7 +427,7 @@ extension Kernel {
         }
         let seconds = pubsub ? limits.pubsubOutputSoftSeconds : limits.normalOutputSoftSeconds
         if c.pointee.softLimitSince == 0 {
-            c.pointee.softLimitSince = s.pointee.nowNanos
+            enterSoftLimit(c)
         } else if s.pointee.nowNanos - c.pointee.softLimitSince > Int64(seconds) * 1_000_000_000 {
             disconnectOverLimit(c, pending: pending, limit: "soft")
         }
@@ -442,13 +443,28 @@ extension Kernel {
     }
 
     /// The soft limits are also checked by the timer, for clients that stay
-    /// over them while nothing new is queued.
+    /// over them while nothing new is queued: only the clients that went
+    /// over one (`overSoftLimit`), so the check costs nothing while none did.
+    /// Those whose `softLimitSince` was cleared since leave the set here.
     func checkSoftLimits() {
-        let limits = s.pointee.limits
-        guard limits.pubsubOutputSoft > 0 || limits.normalOutputSoft > 0 else { return }
-        forEachClient { c in
-            if c.pointee.softLimitSince != 0 { checkOutputLimit(c) }
+        guard !s.pointee.overSoftLimit.isEmpty else { return }
+        // A copy: the walk takes clients out of the set.
+        let over = s.pointee.overSoftLimit
+        for fd in over {
+            guard let c = s.pointee.client(fd), c.pointee.softLimitSince != 0 else {
+                s.pointee.overSoftLimit.remove(fd)
+                continue
+            }
+            if !c.pointee.flags.contains(.closing) { checkOutputLimit(c) }
         }
+    }
+
+    /// `c`'s pending output went over its class's soft limit now. Clearing
+    /// `softLimitSince` (drained, or under the limit again) stays a plain
+    /// store on the hot path: the tick drops the client from the set then.
+    private func enterSoftLimit(_ c: UnsafeMutablePointer<ClientState>) {
+        c.pointee.softLimitSince = s.pointee.nowNanos
+        s.pointee.overSoftLimit.insert(c.pointee.fd)
     }
 
     private func disconnectOverLimit(_ c: UnsafeMutablePointer<ClientState>, pending: Int, limit: String) {

@@ -5,7 +5,6 @@ import VimanaConfig
 import VimanaEventLoop
 import VimanaLedger
 import VimanaAgents
-import VimanaSupervisor
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -32,10 +31,8 @@ public final class Kernel: EventLoopHandler {
     /// reached only through its API; it reaches the kernel as its `AgentHost`
     /// (lazy: it holds the kernel, which exists only once `init` is done).
     lazy var agents = Agents(configs: config.agents, ledger: ledger, host: self)
-    /// Starts and restarts agents that declare a `command`.
-    var supervisor: Supervisor?
-    /// Output pipes of supervised children, watched by the loop.
-    var childOutputs: Set<Int32> = []
+    /// The processes of agents that declare a `command`, and their output pipes.
+    let agentProcesses: AgentProcesses
     /// The ports actually bound (useful when configured as 0).
     public private(set) var port = 0
     public private(set) var httpPort = -1
@@ -46,6 +43,7 @@ public final class Kernel: EventLoopHandler {
         s = .allocate(capacity: 1)
         s.initialize(to: KernelState(limits: config.kernel.limits))
         ledger = Self.makeLedger(config.ledger)
+        agentProcesses = AgentProcesses(loop: loop, log: log)
         raiseFileLimit()
     }
 
@@ -93,7 +91,9 @@ public final class Kernel: EventLoopHandler {
                 "bind": .string(config.kernel.bind),
                 "hint": "set kernel.password in the configuration, or bind 127.0.0.1"])
         }
-        startSupervisedAgents()
+        // A wildcard bind is reached on loopback by the agents started here.
+        let host = config.kernel.bind == "0.0.0.0" ? "127.0.0.1" : config.kernel.bind
+        agentProcesses.start(agents.all.map(\.config), address: "\(host):\(port)")
     }
 
     /// Each error names the listener (RESP or HTTP) and the key or flag that set its port.
@@ -127,10 +127,7 @@ public final class Kernel: EventLoopHandler {
     public func run() -> Int32 {
         refreshClock()
         loop.run(self)
-        if let supervisor {
-            supervisor.stopAll()  // SupervisorLimits.stopGraceSeconds (AGENTS.md §6)
-            syncChildOutputs()
-        }
+        agentProcesses.stop()  // SupervisorLimits.stopGraceSeconds (AGENTS.md §6)
         if let ledger {
             agents.willCloseLedger()
             ledger.close()
@@ -159,10 +156,7 @@ public final class Kernel: EventLoopHandler {
         if fd == httpListener { acceptClients(http: true); return }
         // Re-check the table: the fd may have been closed earlier in this batch.
         guard let c = s.pointee.client(fd), !c.pointee.flags.contains(.closing) else {
-            if childOutputs.contains(fd), let supervisor {
-                supervisor.readOutput(fd: fd)
-                syncChildOutputs()
-            }
+            _ = agentProcesses.handleReadable(fd)
             return
         }
         if events & (Poller.readable | Poller.errorOrHangup) != 0 {
@@ -225,10 +219,7 @@ public final class Kernel: EventLoopHandler {
         expireTimedClients(now: nowNanos)
         ledger?.enforceRetention(nowMicros: Clock.wallMicros())
         agents.tick()
-        if let supervisor, !s.pointee.shuttingDown {
-            supervisor.tick(nowNanos: Clock.monotonicNanos())
-            syncChildOutputs()
-        }
+        if !s.pointee.shuttingDown { agentProcesses.tick(nowNanos: Clock.monotonicNanos()) }
     }
 
     public func nextDeadline() -> Int64 { blockedReaders.nextDeadline }

@@ -30,6 +30,10 @@ struct KernelState: ~Copyable {
     var detachLater: [Int32] = []
     /// Clients with a `closeDeadline`: every HTTP connection, and lingering ones.
     var timedClients: Set<Int32> = []
+    /// Every client whose `softLimitSince` is set, and those cleared since
+    /// the last tick: the timer's soft-limit check looks at these only (and
+    /// drops the cleared ones), so idle clients cost it nothing.
+    var overSoftLimit: Set<Int32> = []
     /// Listeners taken out of the poll set after accept failed, and when
     /// they are polled again (monotonic ns; a client closing does it sooner).
     var pausedListeners: [Int32] = []

@@ -213,6 +213,37 @@ extension StreamID {
         return copy.withUnsafeBufferPointer { parse($0) }
     }
 
+    /// An ID exactly as `write(to:)` writes it: two decimal numbers with a
+    /// dash between, no sign, space or leading zero, each at most 2^64 − 1;
+    /// nil for anything else. For text Vimana wrote itself (the
+    /// `groups.snapshot` pointer file): any other byte means the file is not
+    /// what was written, not a Redis spelling to honour.
+    public static func parseCanonical(_ text: some Collection<UInt8>) -> StreamID? {
+        let copy = Array(text)
+        guard copy.count <= maxTextLength else { return nil }
+        return copy.withUnsafeBufferPointer { b -> StreamID? in
+            guard let p = b.baseAddress else { return nil }
+            let n = b.count
+            let dash = firstDash(p, n)
+            guard dash < n, isCanonicalNumber(p, dash), isCanonicalNumber(p + (dash &+ 1), n &- dash &- 1),
+                  let ms = parseNumber(p, dash), let seq = parseNumber(p + (dash &+ 1), n &- dash &- 1)
+            else { return nil }
+            return StreamID(ms: ms, seq: seq)
+        }
+    }
+
+    /// `p[0..<n]` is a number as `writeDecimal` writes one: digits only, no
+    /// leading zero but for 0 itself (its range is `parseNumber`'s to check).
+    static func isCanonicalNumber(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
+        guard n > 0, n == 1 || p[0] != 48 else { return false }
+        var i = 0
+        while i < n {
+            guard p[i] &- 48 <= 9 else { return false }
+            i &+= 1
+        }
+        return true
+    }
+
     /// The bytes before the first NUL: Redis reads an ID as a C string.
     @inlinable @inline(__always)
     static func cLength(_ p: UnsafePointer<UInt8>, _ count: Int) -> Int {

@@ -109,6 +109,38 @@ import VimanaLedger
         }
     }
 
+    /// The pointer file is ours: only `ms-seq` as written and one newline
+    /// are trusted. Two snapshots, the pointer naming the older one: read
+    /// as written it is used; any other spelling of the same ID (which a
+    /// Redis-style reader would accept) is passed over for the search, which
+    /// finds the newer one. The first four spellings, and CR LF, the lenient
+    /// reader refuses too.
+    @Test(arguments: ["12-3x\n", "-1-0\n", "99999999999999999999-0\n", "1-2-3\n",
+                      " {}\n", "+{}\n", "{}", "{}\n\n", "{}\njunk", "{}\u{0}junk\n", "{}\r\n", "0{}\n",
+                      "{ms}- {seq}\n", "{ms}-+{seq}\n"])
+    func aPointerNotAsWrittenIsPassedOver(_ template: String) throws {
+        let bench = try AgentsBench([])
+        defer { bench.close() }
+        _ = try makeChanges(bench)
+        bench.pass()
+        try bench.restart()
+        let journal = try #require(bench.agents.journal)
+        let older = try #require(journal.searchSnapshot())
+        let g = try #require(bench.agents.groups.group(topic, name))
+        bench.agents.groups.ack(g, g.pending.map(\.id))
+        bench.pass()
+        try bench.restart()
+        let current = try #require(bench.agents.journal)
+        let newer = try #require(current.searchSnapshot())
+        #expect(older < newer)
+        #expect(FileIO.writeSmallFile(current.pointerPath, older.description + "\n"))
+        #expect(current.latestSnapshot() == older, "a pointer as written is used")
+        let text = template.replacingOccurrences(of: "{}", with: older.description)
+            .replacingOccurrences(of: "{ms}", with: "\(older.ms)").replacingOccurrences(of: "{seq}", with: "\(older.seq)")
+        #expect(FileIO.writeSmallFile(current.pointerPath, text))
+        #expect(current.latestSnapshot() == newer, "'\(text.debugDescription)'")
+    }
+
     @Test(arguments: [StreamID.zero, StreamID(ms: 1, seq: 0), StreamID(ms: 1_700_000_000_000, seq: 42),
                       StreamID(ms: UInt64.max, seq: UInt64.max)])
     func idsAreWrittenAsTheParserReadsThem(_ id: StreamID) {

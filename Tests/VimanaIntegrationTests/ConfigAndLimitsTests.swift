@@ -130,6 +130,61 @@ import Testing
         let metrics = RawClient.httpGet(port: server.httpPort, path: "/metrics")
         #expect(metrics.contains("\nvimana_slow_subscriber_disconnects_total 1\n"))
     }
+
+    /// The soft limit's seconds are counted by the timer too (Redis's
+    /// clientsCron): a subscriber that stays over it is cut off once they
+    /// pass although nothing more is queued for it.
+    @Test func subscriberOverTheSoftLimitIsDisconnectedByTheTimerWithNothingMoreQueued() throws {
+        let server = try ServerProcess(config: """
+            kernel:
+              limits:
+                pubsub_output:
+                  hard: 0
+                  soft: 64KiB
+                  soft_seconds: 3
+            """)
+        let slow = try RawClient(port: server.port)
+        // A small receive buffer that does not grow: what the kernel can still
+        // take for it is then at most the server's send buffer, which grows to
+        // tcp_wmem's maximum.
+        var receiveBuffer: Int32 = 64 << 10
+        setsockopt(slow.fd, SOL_SOCKET, SO_RCVBUF, &receiveBuffer, socklen_t(MemoryLayout<Int32>.size))
+        let sendBufferMax = (try? String(contentsOfFile: "/proc/sys/net/ipv4/tcp_wmem", encoding: .utf8))?
+            .split(whereSeparator: \.isWhitespace).last.flatMap { Int($0) } ?? 4 << 20
+        let neverDrained = sendBufferMax + (1 << 20)
+        slow.send("CLIENT SETNAME slow\r\nSUBSCRIBE t\r\n")
+        let subscribed = "+OK\r\n*3\r\n$9\r\nsubscribe\r\n$1\r\nt\r\n:1\r\n"
+        #expect(slow.read(matching: subscribed) == subscribed)
+        let publisher = try RawClient(port: server.port)
+        let replies = RESPReader(publisher)
+        /// The slow one's output queue (CLIENT LIST's `omem=`), nil once it is gone.
+        func slowOutput() -> Int? {
+            publisher.send("CLIENT LIST\r\n")
+            guard case .bulk(let list)? = replies.next(timeout: 10),
+                  let line = list.split(separator: "\n").first(where: { $0.contains(" name=slow ") }),
+                  let omem = line.firstMatch(of: #/ omem=(\d+) /#) else { return nil }
+            return Int(omem.1)
+        }
+        let message = RawClient.command(["PUBLISH", "t", String(repeating: "p", count: 256 << 10)])
+        // Publish until more is queued for it than its socket could ever take,
+        // so it stays over the soft limit; then stop: from here only the timer
+        // can cut it off.
+        var pending = slowOutput()
+        var published = 0
+        while let p = pending, p <= neverDrained, published < 1024 {
+            publisher.send(message)
+            guard case .integer(1)? = replies.next(timeout: 10) else { break }
+            published += 1
+            pending = slowOutput()
+        }
+        let over = try #require(pending, "cut off while still publishing: \(server.log.suffix(2000))")
+        #expect(over > neverDrained)
+        #expect(server.waitForLog("slow subscriber disconnected", timeout: 20))
+        #expect(server.log.contains("\"limit\":\"soft\""))
+        #expect(slowOutput() == nil)
+        // What the socket held is still delivered before the close.
+        #expect(slow.isClosedByPeer(timeout: 30))
+    }
 }
 
 extension RawClient {

@@ -123,5 +123,16 @@ import VimanaCore
         #expect(value.description == "\(value.ms)-\(value.seq)")
         #expect(text.count <= StreamID.maxTextLength)
         #expect(StreamID.parse(bytes: text) == value)
+        #expect(StreamID.parseCanonical(text) == value)
+    }
+
+    /// The canonical form is only what the writer writes: every spelling
+    /// Redis's reader forgives, or that no reader takes, is refused.
+    @Test(arguments: ["", "-", "+", "5", "5-", "-5", "-1-0", "1-2-3", "12-3x", "x-1", "007-1", "7-01", "00-0",
+                      " 5-1", "5- 1", "5-1 ", "+5-1", "5-+1", "0- -5", "0--5", "5-1\n", "5-1\u{0}",
+                      "5\u{0}-1", "18446744073709551616-0", "0-18446744073709551616", "99999999999999999999-0",
+                      "1٣-0", "1-1\u{0}junk"])
+    func canonicalRefusesAnythingTheWriterDoesNotWrite(_ text: String) {
+        #expect(StreamID.parseCanonical(Array(text.utf8)) == nil, "\(text.debugDescription)")
     }
 }

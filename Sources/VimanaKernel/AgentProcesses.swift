@@ -1,0 +1,88 @@
+import VimanaCore
+import VimanaConfig
+import VimanaEventLoop
+import VimanaSupervisor
+
+/// The processes of the external agents that declare a `command`
+/// (Protocol/AGENTS.md §6): the supervisor that starts, restarts and stops
+/// them, and their output pipes in the loop's poll set. The kernel's one
+/// handle on them; it calls `start` once, `handleReadable` for an fd that is
+/// no connection, `tick` from its timer and `stop` at shutdown.
+///
+/// Promises: every pipe the supervisor has open is in the loop's poll set
+/// (synced after each call that can open or close one); nothing runs before
+/// `start` nor after `stop`. Not thread-safe: the loop's thread only.
+final class AgentProcesses {
+    private let loop: EventLoop
+    private let log: Log
+    /// Nil until `start` finds an agent to run.
+    private var supervisor: Supervisor?
+    /// The supervisor's output pipes now in the loop's poll set.
+    private var watched: Set<Int32> = []
+
+    init(loop: EventLoop, log: Log) {
+        self.loop = loop
+        self.log = log
+    }
+
+    /// Starts every enabled external agent of `agents` that has a `command`,
+    /// with `VIMANA_ADDR` (`address`, host:port) and `VIMANA_AGENT_ID` laid
+    /// over its `env`.
+    func start(_ agents: [AgentConfig], address: String) {
+        let declared = agents.filter { $0.enabled && $0.kind == .external && $0.command != nil }
+        guard !declared.isEmpty else { return }
+        let supervisor = Supervisor(log: log)
+        for a in declared {
+            guard let command = a.command else { continue }
+            var env = a.env
+            env["VIMANA_ADDR"] = address
+            env["VIMANA_AGENT_ID"] = a.id
+            supervisor.add(id: a.id, command: command, environment: env, restart: a.restart, maxRestarts: a.maxRestarts)
+        }
+        self.supervisor = supervisor
+        supervisor.startAll(nowNanos: Clock.monotonicNanos())
+        syncWatched()
+    }
+
+    /// Reads and logs a child's output when `fd` is one of its pipes;
+    /// false when it is not (then `fd` is nothing of the agents').
+    func handleReadable(_ fd: Int32) -> Bool {
+        guard let supervisor, watched.contains(fd) else { return false }
+        supervisor.readOutput(fd: fd)
+        syncWatched()
+        return true
+    }
+
+    /// Reaps exited children and restarts them by policy (call about every 100 ms).
+    func tick(nowNanos: Int64) {
+        guard let supervisor else { return }
+        supervisor.tick(nowNanos: nowNanos)
+        syncWatched()
+    }
+
+    /// Stops every child: SIGTERM, `SupervisorLimits.stopGraceSeconds`, then SIGKILL.
+    func stop() {
+        guard let supervisor else { return }
+        supervisor.stopAll()
+        syncWatched()
+    }
+
+    /// Times the agent's process was restarted (0 for an agent without one).
+    func restarts(_ id: String) -> Int { supervisor?.status(id)?.restarts ?? 0 }
+
+    /// True when the agent's process is given up on (restart policy exhausted).
+    func hasFailed(_ id: String) -> Bool { supervisor?.status(id)?.state == .failed }
+
+    /// Adds the pipes opened since the last call to the poll set; closed ones
+    /// left it by themselves when closed.
+    private func syncWatched() {
+        guard let supervisor else { return }
+        let current = supervisor.outputFDs
+        for fd in current.subtracting(watched) {
+            do throws(SystemError) { try loop.poller.add(fd, Poller.readable) } catch {
+                log.warn("cannot watch agent output", ["error": .string(error.description)])
+            }
+        }
+        watched = current
+    }
+}
