@@ -2,9 +2,10 @@ import VimanaAgents
 
 /// Redis's error replies, word for word as redis-server 7.0.15 sends them
 /// (RedisParityTests compare them), each named once, and the agent
-/// protocol's (Protocol/AGENTS.md §3). Vimana's other errors (the ledger,
-/// streams' own limits) are written where they are raised; every error, of
-/// either kind, is listed in Protocol/PROTOCOL.md §8.
+/// protocol's (Protocol/AGENTS.md §3), and the ledger's refusal that three
+/// commands share. Vimana's other errors (the ledger, streams' own limits)
+/// are written where they are raised; every error, of either kind, is listed
+/// in Protocol/PROTOCOL.md §8.
 enum ErrorReply {
     // MARK: - Dispatch
 
@@ -99,8 +100,11 @@ enum ErrorReply {
     /// XREADGROUP given `$`.
     static let lastIDInGroup =
         "ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set."
+    /// XREAD and XREADGROUP alike: Redis 7.0 names XREAD and `$` in both.
     static let unbalancedXRead = "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified."
-    static let unbalancedXReadGroup = "ERR Unbalanced XREADGROUP list of streams: for each stream key an ID or '>' must be specified."
+    static let groupOutsideXReadGroup = "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead."
+    static let noAckOutsideXReadGroup = "ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead."
+    static let missingGroup = "ERR Missing GROUP option for XREADGROUP"
 
     // MARK: - Consumer groups
 
@@ -126,6 +130,13 @@ enum ErrorReply {
 
     static func unrecognizedXClaimOption(_ option: String) -> String {
         "ERR Unrecognized XCLAIM option '\(option)'"
+    }
+
+    // MARK: - Ledger (Vimana's own: Protocol/PROTOCOL.md §8)
+
+    /// XTRIM, XDEL and XADD's trimming options; `what`: `XTRIM`, `XDEL`, `XADD MAXLEN` …
+    static func appendOnly(_ what: String) -> String {
+        "ERR the ledger is append-only: \(what) is not supported; old entries leave by retention (ledger.retention.max_age / max_bytes)"
     }
 
     // MARK: - Agents (Vimana's own: Protocol/AGENTS.md §3)

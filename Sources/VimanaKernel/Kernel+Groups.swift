@@ -120,46 +120,18 @@ extension Kernel {
         return Int64(n)
     }
 
-    /// XREADGROUP GROUP g c [COUNT n] [BLOCK ms] [NOACK] STREAMS topic… id…
+    /// XREADGROUP GROUP g c [COUNT n] [BLOCK ms] [NOACK] STREAMS topic… id…, the options in any order (readOptions).
     func xreadgroupCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         guard let ledger else { c.pointee.output.tail.writeError(disabledError); return }
-        guard args.keyword(1, as: GroupKeyword.self) == .group, args.count >= 7 else {
-            c.pointee.output.tail.writeError(ErrorReply.syntax)
-            return
-        }
-        let group = args.bytes(2), consumer = args.bytes(3)
-        var count = 0, noAck = false, blockMillis: Int?
-        var i = 4, streamsAt = -1
-        scan: while i < args.count {
-            let more = i + 1 < args.count
-            switch args.keyword(i, as: XReadGroupOption.self) {
-            case .count where more:
-                guard let n = args.integer(i + 1) else { c.pointee.output.tail.writeError(ErrorReply.notInteger); return }
-                count = max(n, 0); i += 2
-            case .block where more:
-                guard let n = args.integer(i + 1) else { c.pointee.output.tail.writeError(ErrorReply.timeoutNotInteger); return }
-                guard n >= 0 else { c.pointee.output.tail.writeError(ErrorReply.timeoutNegative); return }
-                blockMillis = n; i += 2
-            case .noack:
-                noAck = true; i += 1
-            case .streams:
-                streamsAt = i + 1; break scan
-            default:
-                c.pointee.output.tail.writeError(ErrorReply.syntax); return
-            }
-        }
-        guard streamsAt > 0 else { c.pointee.output.tail.writeError(ErrorReply.syntax); return }
-        let remaining = args.count - streamsAt
-        guard remaining > 0, remaining % 2 == 0 else {
-            c.pointee.output.tail.writeError(ErrorReply.unbalancedXReadGroup)
-            return
-        }
-        let n = remaining / 2
+        guard let options = readOptions(c, args, group: true), let names = options.group else { return }
+        let group = args.bytes(names.name), consumer = args.bytes(names.consumer)
+        let streamsAt = options.streamsAt
+        let n = (args.count - streamsAt) / 2
         var topics: [[UInt8]] = [], after: [StreamID?] = []
         for k in 0..<n {
             let topic = args.bytes(streamsAt + k)
             guard ledger.stream(topic) != nil, agents.groups.group(topic, group) != nil else {
-                c.pointee.output.tail.writeError(ErrorReply.noSuchKeyOrGroup(args.string(streamsAt + k), group: args.string(2),
+                c.pointee.output.tail.writeError(ErrorReply.noSuchKeyOrGroup(args.string(streamsAt + k), group: args.string(names.name),
                                                                              in: "XREADGROUP with GROUP option"))
                 return
             }
@@ -173,9 +145,9 @@ extension Kernel {
             topics.append(topic)
         }
         let read = GroupRead(group: group, consumer: consumer, topics: topics, after: after,
-                             count: count == 0 ? Int.max : count, noAck: noAck)
+                             count: options.count == 0 ? Int.max : options.count, noAck: options.noAck)
         if replyGroupRead(c, read) { return }
-        guard let timeout = blockMillis, after.contains(where: { $0 == nil }) else {
+        guard let timeout = options.blockMillis, after.contains(where: { $0 == nil }) else {
             c.pointee.output.tail.writeNullArray(resp3: c.pointee.flags.contains(.resp3))
             return
         }
@@ -528,15 +500,6 @@ enum XGroupSubcommand: String, Keyword {
 /// XGROUP CREATE's options (SETID takes only ENTRIESREAD).
 enum XGroupOption: String, Keyword {
     case mkstream, entriesread
-}
-
-/// XREADGROUP's first word.
-enum GroupKeyword: String, Keyword {
-    case group
-}
-
-enum XReadGroupOption: String, Keyword {
-    case count, block, noack, streams
 }
 
 enum XPendingOption: String, Keyword {

@@ -5,6 +5,11 @@ import CLinuxShim
 import Glibc
 #endif
 
+/// INFO's words for every section Vimana has (Redis's `all`, `everything`, `default`).
+enum InfoSectionGroup: String, Keyword {
+    case all, everything, `default`
+}
+
 /// INFO [section ...]: Redis's `# Section` / `key:value` text.
 extension Kernel {
     static let version = "0.1.0"
@@ -16,11 +21,10 @@ extension Kernel {
             wanted = Self.defaultSections
         } else {
             for i in 1..<args.count {
-                let name = args.string(i).lowercased()
-                if name == "all" || name == "everything" || name == "default" {
+                if args.keyword(i, as: InfoSectionGroup.self) != nil {
                     wanted += Self.defaultSections
                 } else {
-                    wanted.append(name)
+                    wanted.append(args.string(i).lowercased())
                 }
             }
         }

@@ -8,6 +8,11 @@ enum CommandSubcommand: String, Keyword {
     case count, docs, info, list, help
 }
 
+/// COMMAND LIST's one option.
+enum CommandListOption: String, Keyword {
+    case filterby
+}
+
 /// COMMAND LIST FILTERBY's filters.
 enum CommandListFilter: String, Keyword {
     case pattern, aclcat, module
@@ -51,7 +56,7 @@ extension Kernel {
             // Redis lists subcommands too, as `container|sub`.
             let all = CommandTable.entries.flatMap { [$0.spec] + $0.spec.subcommands }
             var names = all.map(\.name)
-            if args.count == 5 && args.equals(2, caseInsensitive: "filterby") {
+            if args.count == 5 && args.keyword(2, as: CommandListOption.self) == .filterby {
                 let value = args.string(4)
                 switch args.keyword(3, as: CommandListFilter.self) {
                 case .pattern: names = names.filter { Glob.matches(value, $0, ignoringCase: true) }

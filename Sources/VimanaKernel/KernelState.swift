@@ -44,6 +44,8 @@ struct KernelState: ~Copyable {
     var metrics = Metrics()
     /// The command table as dispatch reads it, built at start.
     let commands = CommandDispatch(CommandTable.entries)
+    /// XADD's, XREAD's and XRANGE's options, packed for their scans.
+    let streamOptions = StreamOptionTables()
     /// Cached clock readings, refreshed each loop pass.
     var nowNanos: Int64 = 0
     var nowMillis: Int64 = 0

@@ -143,4 +143,36 @@ import Testing
         #expect(pubsub.contains("# Pubsub\r\n"))
         #expect(!pubsub.contains("# Server"))
     }
+
+    /// INFO's words for every section, in any case; a near miss names no section.
+    @Test func infoAllEverythingAndDefaultInAnyCase() throws {
+        let server = try ServerProcess()
+        let c = try RawClient(port: server.port)
+        for word in ["ALL", "Everything", "dEFAULT", "all"] {
+            c.send("INFO \(word)\r\n")
+            let text = c.readReplies()
+            #expect(text.contains("# Server\r\n") && text.contains("# Pubsub\r\n") && text.contains("# Ledger\r\n"), "INFO \(word)")
+        }
+        c.send("INFO alll\r\n")
+        #expect(c.readReplies() == "$0\r\n\r\n")
+    }
+
+    /// XADD's trimming options are refused by name, in any case, after
+    /// NOMKSTREAM too (the ledger is append-only); a word that only looks
+    /// like one is read as the ID, as Redis reads it.
+    @Test func xaddTrimmingOptionsAreRefusedInAnyCase() throws {
+        let server = try ServerProcess()
+        let c = try RawClient(port: server.port)
+        func refusal(_ what: String) -> String {
+            "-ERR the ledger is append-only: \(what) is not supported; old entries leave by retention (ledger.retention.max_age / max_bytes)\r\n"
+        }
+        c.send([["XADD", "t", "maxlen", "~", "1000", "*", "f", "v"], ["XADD", "t", "MinId", "0", "*", "f", "v"],
+                ["XADD", "t", "NOMKSTREAM", "limit", "5", "*", "f", "v"], ["XADD", "t", "MAXLENS", "1", "f", "v"],
+                ["XADD", "t", "MAXLEN", "f", "v"], ["XTRIM", "t", "MAXLEN", "0"], ["XDEL", "t", "1-1"], ["XLEN", "t"]]
+            .map(RawClient.command).joined())
+        let expected = refusal("XADD MAXLEN") + refusal("XADD MINID") + refusal("XADD LIMIT")
+            + "-ERR Invalid stream ID specified as stream command argument\r\n"
+            + refusal("XADD MAXLEN") + refusal("XTRIM") + refusal("XDEL") + ":0\r\n"
+        #expect(c.read(matching: expected) == expected)
+    }
 }

@@ -128,6 +128,93 @@ import VimanaRESP
         }
     }
 
+    /// The options the stream commands, COMMAND LIST and INFO scan for: any
+    /// ASCII case, the whole word; an ID or a near miss is no option.
+    @Test func optionKeywordsOfStreamsCommandListAndInfo() {
+        Self.withArguments(["NoMkStream", "MAXLEN", "minid", "Limit", "*", "1-1", "MAXLE", "MAXLENS",
+                            "COUNT", "streams", "Group", "NOACK", "block", "FilterBy", "Everything", "dEFAULT", "al"]) { args in
+            #expect(args.keyword(0, as: XAddOption.self) == .nomkstream)
+            #expect(args.keyword(1, as: XAddOption.self) == .maxlen)
+            #expect(args.keyword(2, as: XAddOption.self) == .minid)
+            #expect(args.keyword(3, as: XAddOption.self) == .limit)
+            for i in 4...7 { #expect(args.keyword(i, as: XAddOption.self) == nil) }
+            #expect(args.keyword(8, as: XRangeOption.self) == .count)
+            #expect(args.keyword(9, as: XRangeOption.self) == nil)
+            #expect(args.keyword(8, as: XReadOption.self) == .count)
+            #expect(args.keyword(9, as: XReadOption.self) == .streams)
+            #expect(args.keyword(10, as: XReadOption.self) == .group)
+            #expect(args.keyword(11, as: XReadOption.self) == .noack)
+            #expect(args.keyword(12, as: XReadOption.self) == .block)
+            #expect(args.keyword(4, as: XReadOption.self) == nil)
+            #expect(args.keyword(13, as: CommandListOption.self) == .filterby)
+            #expect(args.keyword(14, as: InfoSectionGroup.self) == .everything)
+            #expect(args.keyword(15, as: InfoSectionGroup.self) == .default)
+            #expect(args.keyword(16, as: InfoSectionGroup.self) == nil)
+        }
+    }
+
+    /// The packed tables of the hot path answer as the string scan does,
+    /// on near misses too: bytes next to A-Z (`@`, `[`, `` ` ``, `{`), a
+    /// letter with its high bit set, NUL, one byte more or less, a word
+    /// longer than a packed word.
+    @Test func packedKeywordTablesAgreeWithTheStringScan() {
+        let words = ["COUNT", "count", "CoUnT", "coun", "counts", "c\u{0}unt", "count\u{0}", "@OUNT", "[OUNT", "`ount", "{ount",
+                     "\u{C3}OUNT", "STREAMS", "sTrEaMs", "streamz", "NOMKSTREAM", "nomkstreaM", "MAXLEN", "minid", "LIMIT", "limiT ",
+                     "block", "GROUP", "noack", "*", "1-1", "", "1700000000000-12345", "nomkstreamnomkstream"]
+        Self.withArguments(words) { args in
+            let xadd = KeywordTable<XAddOption>(), xread = KeywordTable<XReadOption>(), xrange = KeywordTable<XRangeOption>()
+            for i in words.indices {
+                #expect(args.keyword(i, in: xadd) == args.keyword(i, as: XAddOption.self), "\(words[i])")
+                #expect(args.keyword(i, in: xread) == args.keyword(i, as: XReadOption.self), "\(words[i])")
+                #expect(args.keyword(i, in: xrange) == args.keyword(i, as: XRangeOption.self), "\(words[i])")
+            }
+            #expect(args.keyword(2, in: xread) == .count)
+            #expect(args.keyword(13, in: xread) == .streams)
+            #expect(args.keyword(16, in: xadd) == .nomkstream)
+            #expect(args.keyword(7, in: xread) == nil)
+            #expect(args.keyword(11, in: xrange) == nil)
+        }
+    }
+
+    /// Packing reads each length from 0 to 20 in its own way (overlapping
+    /// loads, the case fold eight bytes at once): every length, every byte
+    /// class, and the words themselves in random case, against the string scan.
+    @Test func packedKeywordTablesAgreeAtEveryLength() {
+        var rng = SystemRandomNumberGenerator()
+        let bytes: [UInt8] = Array(0x40...0x5B) + Array(0x60...0x7B) + [0, 0x20, 0x2D, 0x31, 0x7F, 0x80, 0xC1, 0xDA, 0xE1, 0xFF]
+        var words: [[UInt8]] = []
+        for n in 0...20 {
+            for _ in 0..<40 { words.append((0..<n).map { _ in bytes.randomElement(using: &rng) ?? 0 }) }
+        }
+        for word in XAddOption.allCases.map(\.rawValue) + XReadOption.allCases.map(\.rawValue) {
+            for _ in 0..<8 {
+                words.append(word.utf8.map { Bool.random(using: &rng) && $0 >= 0x61 && $0 <= 0x7A ? $0 - 0x20 : $0 })
+            }
+        }
+        var storage: [UInt8] = [0xFF]
+        var slots: [Int] = []
+        for w in words {
+            slots.append(storage.count)
+            slots.append(w.count)
+            storage.append(contentsOf: w)
+        }
+        storage.append(0xFF)
+        storage.withUnsafeMutableBufferPointer { b in
+            slots.withUnsafeBufferPointer { sl in
+                guard let base = b.baseAddress, let slotBase = sl.baseAddress else { return }
+                let args = Arguments(base: base, slots: slotBase, count: words.count)
+                let xadd = KeywordTable<XAddOption>(), xread = KeywordTable<XReadOption>()
+                var found = 0
+                for i in words.indices {
+                    #expect(args.keyword(i, in: xadd) == args.keyword(i, as: XAddOption.self), "\(words[i])")
+                    #expect(args.keyword(i, in: xread) == args.keyword(i, as: XReadOption.self), "\(words[i])")
+                    if args.keyword(i, in: xread) != nil || args.keyword(i, in: xadd) != nil { found += 1 }
+                }
+                #expect(found >= 9 * 8)
+            }
+        }
+    }
+
     /// `words` laid out as the parser lays out a request.
     static func withArguments(_ words: [String], _ body: (Arguments) -> Void) {
         var storage: [UInt8] = [0]

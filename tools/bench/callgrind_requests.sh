@@ -7,9 +7,13 @@
 #   tools/bench/callgrind_requests.sh .build/release/vimana 20000 PUBLISH news hello
 # SUBSCRIBERS=k first subscribes k redis-cli clients to `news` (their deliveries are counted too);
 # CLIENTS=c runs redis-benchmark with c connections (default 1: one request per loop pass, the steadiest count).
+# LEDGER=1 serves with a ledger in a fresh directory (fsync no) instead of --no-ledger, for the stream
+# commands (XADD, XREAD); its writer thread's instructions are counted too.
 set -euo pipefail
 BIN=$(realpath "$1"); N=$2; shift 2; W=$(mktemp -d)
-valgrind --tool=callgrind --callgrind-out-file=$W/cg.out $BIN serve --port 0 --http-port off --no-ledger > $W/log 2>&1 &
+LEDGER_FLAGS=(--no-ledger)
+[ -n "${LEDGER:-}" ] && LEDGER_FLAGS=(--ledger-dir "$W/ledger" --fsync no)
+valgrind --tool=callgrind --callgrind-out-file=$W/cg.out $BIN serve --port 0 --http-port off "${LEDGER_FLAGS[@]}" > $W/log 2>&1 &
 VP=$!
 PORT=""
 for _ in $(seq 600); do PORT=$(grep -so "port=[0-9]*" "$W/log" | head -1 | cut -d= -f2 || true); [ -n "$PORT" ] && break; sleep 0.5; done
