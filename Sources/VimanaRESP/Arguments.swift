@@ -27,23 +27,6 @@ public struct Arguments {
         UnsafeBufferPointer(start: pointer(i), count: length(i))
     }
 
-    /// True when argument `i` equals the lowercase ASCII `word`, ignoring case.
-    @inlinable
-    public func equals(_ i: Int, caseInsensitive word: StaticString) -> Bool {
-        let n = length(i)
-        guard n == word.utf8CodeUnitCount else { return false }
-        let p = pointer(i)
-        let w = word.utf8Start
-        var k = 0
-        while k < n {
-            if p[k] | 0x20 != w[k] | 0x20 { return false }
-            // `| 0x20` folds letters; reject the non-letters it would confuse.
-            if p[k] != w[k] && (w[k] | 0x20 < 97 || w[k] | 0x20 > 122) { return false }
-            k &+= 1
-        }
-        return true
-    }
-
     /// A copy of argument `i`.
     public func bytes(_ i: Int) -> [UInt8] { Array(buffer(i)) }
 
