@@ -73,16 +73,16 @@ final class AgentProcesses {
     /// True when the agent's process is given up on (restart policy exhausted).
     func hasFailed(_ id: String) -> Bool { supervisor?.status(id)?.state == .failed }
 
-    /// Adds the pipes opened since the last call to the poll set; closed ones
-    /// left it by themselves when closed.
+    /// Adds the pipes opened since the last call to the poll set (the
+    /// supervisor names them: a number closed and reopened within one tick is
+    /// a new pipe); closed ones left it by themselves when closed.
     private func syncWatched() {
         guard let supervisor else { return }
-        let current = supervisor.outputFDs
-        for fd in current.subtracting(watched) {
+        for fd in supervisor.takeOpenedOutputFDs() {
             do throws(SystemError) { try loop.poller.add(fd, Poller.readable) } catch {
                 log.warn("cannot watch agent output", ["error": .string(error.description)])
             }
         }
-        watched = current
+        watched = supervisor.outputFDs
     }
 }

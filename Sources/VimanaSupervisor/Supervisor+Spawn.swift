@@ -99,6 +99,7 @@ extension Supervisor {
         for (fd, stream) in [(out.read, "stdout"), (err.read, "stderr")] {
             pipes[fd] = OutputPipe(fd: fd, child: child, stream: stream)
             child.pipeFDs.append(fd)
+            opened.append(fd)
         }
         return pid
     }

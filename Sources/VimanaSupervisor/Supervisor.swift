@@ -31,6 +31,8 @@ public final class Supervisor {
     var byID: [String: Child] = [:]
     /// Every open pipe read end, by fd.
     var pipes: [Int32: OutputPipe] = [:]
+    /// Read ends opened since `takeOpenedOutputFDs` last ran, in order.
+    var opened: [Int32] = []
     var readBuffer = [UInt8](repeating: 0, count: SupervisorLimits.readChunk)
 
     public init(log: Log = .shared) {
@@ -67,6 +69,17 @@ public final class Supervisor {
     /// Pipe read ends (children's stdout and stderr) the loop must watch for
     /// readability. Changes after `startAll`, `readOutput`, `tick` and `stopAll`.
     public var outputFDs: Set<Int32> { Set(pipes.keys) }
+
+    /// The read ends opened since the last call and still open: the ones the
+    /// loop must start watching. Asked rather than worked out from
+    /// `outputFDs`: within one `tick` a child's pipes can close and another
+    /// child's open on the same numbers, which a comparison of sets of
+    /// numbers would take for the same, unwatched pipes.
+    public func takeOpenedOutputFDs() -> [Int32] {
+        defer { opened.removeAll(keepingCapacity: true) }
+        var seen = Set<Int32>()
+        return opened.filter { pipes[$0] != nil && seen.insert($0).inserted }
+    }
 
     /// Reaps exited children, logs their exits, schedules restarts by policy
     /// and starts children whose restart time has come. Call about every 100 ms.

@@ -67,6 +67,55 @@ func seconds(since start: Int64) -> Double { Double(Clock.monotonicNanos() - sta
         #expect(h.lines(of: "fds") == ["closed", "stderr"])
     }
 
+    /// One tick can close a child's pipes and open another's on the same
+    /// numbers (b restarts the moment a is reaped): the loop learns of b's
+    /// pipes from `takeOpenedOutputFDs`, not from a comparison of sets of
+    /// numbers, which saw nothing new and left them unwatched, so b's output
+    /// was never read and b blocked once its pipe was full.
+    @Test func pipesOpenedOnNumbersClosedInTheSameTickAreReported() throws {
+        let h = Harness()
+        h.add("a", ["sh", "-c", "sleep 1"])
+        h.add("b", ["sh", "-c", "exit 3"], restart: .always)
+        let t0 = Clock.monotonicNanos()
+        h.supervisor.startAll(nowNanos: t0)
+        #expect(h.supervisor.takeOpenedOutputFDs().count == 4)
+        // b exits at once and waits in backoff: the clock given stays at t0.
+        var waited = 0
+        while h.status("b")?.state != .backoff && waited < 1000 {
+            h.supervisor.tick(nowNanos: t0)
+            usleep(10_000)
+            waited += 1
+        }
+        try #require(h.status("b")?.state == .backoff)
+        #expect(h.supervisor.takeOpenedOutputFDs().isEmpty)
+        // a exits; not reaped until the next tick.
+        let pid = try #require(h.status("a")?.pid)
+        waited = 0
+        while !Self.isZombie(pid) && waited < 1000 {
+            usleep(10_000)
+            waited += 1
+        }
+        try #require(Self.isZombie(pid))
+        // One tick reaps a (closing its pipes) and then restarts b.
+        h.supervisor.tick(nowNanos: t0 + 10_000_000_000)
+        #expect(h.status("a")?.state == .stopped)
+        #expect(h.status("b")?.restarts == 1)
+        let opened = h.supervisor.takeOpenedOutputFDs()
+        #expect(opened.count == 2)
+        #expect(Set(opened) == h.supervisor.outputFDs)
+    }
+
+    /// True when `pid` has exited and waits to be reaped.
+    static func isZombie(_ pid: Int32) -> Bool {
+        let fd = open("/proc/\(pid)/stat", O_RDONLY)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: 512)
+        let n = read(fd, &bytes, bytes.count)
+        guard n > 0, let paren = bytes[0..<n].lastIndex(of: UInt8(ascii: ")")), paren + 2 < n else { return false }
+        return bytes[paren + 2] == UInt8(ascii: "Z")
+    }
+
     @Test func stdoutAndStderrLinesAreCaptured() {
         let h = Harness()
         h.add("echo", ["sh", "-c", "echo hello; echo err >&2"])
