@@ -25,8 +25,9 @@
 ///   copy calls `release()`, and no copy is used afterwards.
 ///
 /// Layout: one array of slots, each a `Key` followed by its `Value` (see
-/// `Layout`), so a hit computes one address and reads one cache line for
-/// the key and its value. With the keys and values in two arrays, a
+/// `Layout`), so a hit computes one address and reads the key and its
+/// value from adjacent memory (one cache line, or two for a slot that
+/// straddles a line). With the keys and values in two arrays, a
 /// PUBLISH cost 8 instructions more than with the per-use tables this
 /// table replaced (docs/PERFORMANCE.md).
 ///
@@ -319,7 +320,8 @@ public struct ByteTable<Value> {
         mask = n &- 1
         for i in 0..<oldSlots where old.key(i).pointee.bytes != nil {
             let j = place(old.key(i).pointee)
-            value(j).moveInitialize(from: old.value(i), count: 1)
+            // Fresh memory, never bound to `Value`: moved in through the raw pointer.
+            (slots + (j &* Layout.stride &+ Layout.valueOffset)).moveInitializeMemory(as: Value.self, from: old.value(i), count: 1)
         }
         old.slots.deallocate()
     }

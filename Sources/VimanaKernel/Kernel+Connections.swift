@@ -389,6 +389,7 @@ extension Kernel {
         endSubscriptions(c)
         if c.pointee.closeDeadline != 0 { s.pointee.timedClients.remove(fd) }
         if !s.pointee.overSoftLimit.isEmpty { s.pointee.overSoftLimit.remove(fd) }
+        if !c.pointee.flags.isDisjoint(with: [.awaitingLedger, .stalled]) { s.pointee.ledgerGate.forget(c) }
         if !s.pointee.pausedListeners.isEmpty { resumeAccepting() }  // a descriptor is free again
         if c.pointee.flags.contains(.http) {
             s.pointee.httpCount -= 1

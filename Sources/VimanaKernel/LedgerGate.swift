@@ -19,8 +19,8 @@
 ///   `KernelConstants.ledgerStallLogIntervalNanos`.
 ///
 /// Only this type changes `heldReplies`, `awaitingLedger` and `stalled`.
-/// Clients that close stay listed until the next release or resume, which
-/// skip a descriptor whose connection lacks the flag.
+/// A client that closes leaves every list (`forget`), so a connection that
+/// gets its descriptor number is never listed twice.
 struct LedgerGate {
     /// Clients whose replies wait for the ledger to confirm a record.
     private var awaiting: [Int32] = []
@@ -126,6 +126,21 @@ struct LedgerGate {
         let info = c.pointee.info
         guard first < info.heldReplies.count else { return }
         for k in first..<info.heldReplies.count { info.heldReplies[k].start = replyStart }
+    }
+
+    /// Takes `c`, closing, out of every list (it had `awaitingLedger` or
+    /// `stalled`): a new connection on its descriptor starts unlisted.
+    mutating func forget(_ c: UnsafeMutablePointer<ClientState>) {
+        let fd = c.pointee.fd
+        if c.pointee.flags.contains(.awaitingLedger) {
+            awaiting.removeAll { $0 == fd }
+            heldUntilPassEnd.removeAll { $0 == fd }
+            c.pointee.flags.remove(.awaitingLedger)
+        }
+        if c.pointee.flags.contains(.stalled) {
+            stalled.removeAll { $0 == fd }
+            c.pointee.flags.remove(.stalled)
+        }
     }
 
     // MARK: - Backpressure

@@ -148,6 +148,27 @@ import Glibc
         #expect(gate.stalls == 4)
     }
 
+    /// A closing client leaves the lists: the next connection on its
+    /// descriptor number is listed once, not beside the closed one.
+    @Test func aClosedClientLeavesEveryListSoItsNumberIsListedOnce() {
+        let conns = Connections(1)
+        let c = conns.clients[0]
+        let fd = c.pointee.fd
+        var gate = LedgerGate()
+        gate.hold(c, untilConfirmed: 5, replyStart: 0)
+        _ = gate.stall(c, nowNanos: 0)
+        gate.forget(c)
+        #expect(!c.pointee.flags.contains(.awaitingLedger) && !c.pointee.flags.contains(.stalled))
+        #expect(gate.stalledCount == 0)
+        // What a new connection on the same number starts with.
+        c.pointee.info.heldReplies.removeAll()
+        gate.hold(c, untilConfirmed: 9, replyStart: 0)
+        _ = gate.stall(c, nowNanos: 1)
+        #expect(gate.stalledCount == 1)
+        #expect(gate.takeStalled() == [fd])
+        #expect(Self.release(&gate, upTo: 10, conns) == [fd])
+    }
+
     @Test func resumptionIsLoggedAtMostOncePerInterval() {
         var gate = LedgerGate()
         let interval = KernelConstants.ledgerStallLogIntervalNanos

@@ -47,7 +47,14 @@ package final class ServerProcess: @unchecked Sendable {
             process.arguments = args + arguments
         }
         if !environment.isEmpty {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+            // A test's LD_PRELOAD (a failing fsync) joins the inherited one
+            // (make test's close guard) instead of replacing it.
+            let own = ProcessInfo.processInfo.environment
+            var merged = own.merging(environment) { $1 }
+            if let given = environment["LD_PRELOAD"], let inherited = own["LD_PRELOAD"], !inherited.isEmpty {
+                merged["LD_PRELOAD"] = given + ":" + inherited
+            }
+            process.environment = merged
         }
         process.standardError = stderrPipe
         process.standardOutput = FileHandle.nullDevice
