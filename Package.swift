@@ -59,6 +59,7 @@ let package = Package(
         // The settings: value types for every phoenix.yaml key, each default written once.
         // No libyaml: the ledger and the supervisor take these types directly.
         .target(name: "VimanaConfig", dependencies: ["VimanaCore"]),
+        .target(name: "VimanaACL", dependencies: ["VimanaCore"], swiftSettings: optimize),
         // phoenix.yaml: parsing with libyaml into VimanaConfig's types, validation with
         // file:line:column errors, flags, and the text `vimana check` prints.
         .target(name: "VimanaConfigLoader", dependencies: ["VimanaCore", "VimanaConfig", "CYAML"]),
@@ -72,7 +73,7 @@ let package = Package(
                 swiftSettings: optimize),
         // The kernel: connections, commands, pub/sub delivery, HTTP observability.
         .target(name: "VimanaKernel",
-                dependencies: ["VimanaCore", "VimanaRESP", "VimanaBus", "VimanaConfig", "VimanaEventLoop", "VimanaLedger",
+                dependencies: ["VimanaCore", "VimanaRESP", "VimanaBus", "VimanaACL", "VimanaConfig", "VimanaEventLoop", "VimanaLedger",
                                "VimanaAgents", "VimanaSupervisor", "CLinuxShim"],
                 swiftSettings: optimize),
         // A small blocking RESP client, for the CLI's pub/sub and the load generator.
@@ -88,6 +89,7 @@ let package = Package(
 
         .testTarget(name: "VimanaRESPTests", dependencies: ["VimanaRESP", "VimanaCore"]),
         .testTarget(name: "VimanaCoreTests", dependencies: ["VimanaCore"]),
+        .testTarget(name: "VimanaACLTests", dependencies: ["VimanaACL", "VimanaCore", "VimanaTestSupport"]),
         .testTarget(name: "VimanaBusTests", dependencies: ["VimanaBus"]),
         .testTarget(name: "VimanaAgentsTests", dependencies: ["VimanaAgents", "VimanaConfig", "VimanaLedger", "VimanaCore"]),
         .testTarget(name: "VimanaLedgerTests", dependencies: ["VimanaLedger", "VimanaConfig", "VimanaCore"]),
