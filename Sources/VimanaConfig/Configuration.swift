@@ -15,6 +15,9 @@ public struct Configuration: Sendable, Equatable {
     public var ledger: LedgerConfig = LedgerConfig()
     /// The `agents:` list, in file order.
     public var agents: [AgentConfig] = []
+    /// The `users:` list, in file order (the `default` user is built from
+    /// `kernel.password` unless listed here).
+    public var users: [UserConfig] = []
     /// Where the configuration came from: a file path, or `built-in default`.
     public var source: String
     /// Keys set by command-line flags, with the flag as typed:

@@ -1,0 +1,40 @@
+// CONTRACT between the helpers of issue 11 (lead's skeleton, branch
+// fix12/acl-api): acl-config fills the loader and may add fields; acl-kernel
+// builds the users from these values.
+
+/// One entry of phoenix.yaml's `users:` list: a Redis ACL user.
+/// Promises (the loader's): `name` is a valid user name, unique;
+/// `passwordHashes` are 64 lower-case hex digits each; no plain password is
+/// kept anywhere in the configuration.
+public struct UserConfig: Sendable, Equatable {
+    public var name: String
+    /// `on` (true) / `off`.
+    public var enabled: Bool = true
+    /// SHA-256 digests, 64 lower-case hex each: from `password_hashes`
+    /// (Redis's `#<hex>` form), the lines of `password_file`, or a plain
+    /// `password` hashed at load (which is warned about).
+    public var passwordHashes: [String] = []
+    /// `nopass: true`: any password is accepted (Redis's `nopass`).
+    public var nopass: Bool = false
+    /// The permissions as Redis ACL rules, in file order (`+@pubsub`,
+    /// `-@admin`, `+xadd`, `~tasks.*`, `&events.*`, `allchannels` …), each
+    /// with its position so that a rule the kernel refuses is reported at
+    /// `file:line:column`.
+    public var rules: [Rule] = []
+    /// Position of the entry in the file (0 when built in).
+    public var line: Int = 0
+    public var column: Int = 0
+
+    public struct Rule: Sendable, Equatable {
+        public var text: String
+        public var line: Int
+        public var column: Int
+        public init(_ text: String, line: Int = 0, column: Int = 0) {
+            self.text = text
+            self.line = line
+            self.column = column
+        }
+    }
+
+    public init(name: String) { self.name = name }
+}
