@@ -2,6 +2,7 @@ import VimanaCore
 import VimanaRESP
 import VimanaEventLoop
 import VimanaBus
+import VimanaACL
 
 /// One connection's slot in the connection table (`ConnectionTable`): the
 /// hot half inline, read and written by the read → parse → route → deliver
@@ -44,6 +45,11 @@ struct ClientState: ~Copyable {
     /// With `lingering` or an HTTP connection: when the server closes it
     /// anyway (monotonic ns).
     var closeDeadline: Int64 = 0
+    /// The top-level commands its user may run whole, one bit per
+    /// `Command.rawValue` (`ACLUser.allowedTopLevel`): what dispatch tests
+    /// per request. A clear bit sends the command to the full check
+    /// (subcommands, or the refusal). Set only by `Kernel.actAs`.
+    var allowedCommands: UInt64 = 0
     /// The cold half: touched by commands about the connection, not per message.
     let info: ClientInfo
 
@@ -122,6 +128,11 @@ struct ClientFlags: OptionSet {
     /// A watched topic changed: EXEC answers a null array (CLIENT_DIRTY_CAS).
     static let dirtyCAS = ClientFlags(rawValue: 1 << 17)
 
+    /// Its user has `allkeys` (`~*`): no key argument is checked.
+    static let allKeys = ClientFlags(rawValue: 1 << 18)
+    /// Its user has `allchannels` (`&*`): no channel argument is checked.
+    static let allChannels = ClientFlags(rawValue: 1 << 19)
+
     /// What `execute` tests in one compare: equal to `authenticated` alone
     /// on the common path.
     static let authenticatedOrMulti: ClientFlags = [.authenticated, .multi]
@@ -160,10 +171,14 @@ final class ClientInfo {
     var transaction = TransactionQueue()
     /// Topics this connection WATCHes, in the order given (each once).
     var watched: [[UInt8]] = []
+    /// The user it acts as (the `default` user until AUTH): a copy of the
+    /// table's, replaced whole when ACL SETUSER changes the user.
+    var user: ACLUser
 
-    init(address: String, localAddress: String, createdMillis: Int64) {
+    init(address: String, localAddress: String, createdMillis: Int64, user: ACLUser) {
         self.address = address
         self.localAddress = localAddress
         self.createdMillis = createdMillis
+        self.user = user
     }
 }

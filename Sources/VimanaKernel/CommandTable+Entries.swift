@@ -18,6 +18,8 @@ extension CommandTable {
             return groupEntry(c)
         case .multi, .exec, .discard, .watch, .unwatch:
             return transactionEntry(c)
+        case .acl:
+            return aclEntry()
         case .ping:
             return CommandEntry(name: "ping", arity: -1, flags: ["fast"], rules: [.allowedWhileSubscribed], categories: conn,
                                 summary: "Ping the server", since: "1.0.0", group: "connection", complexity: "O(1)",
@@ -102,12 +104,13 @@ extension CommandTable {
             return CommandEntry(name: "publish", arity: 3, flags: ["pubsub", "loading", "stale", "fast", "may_replicate"],
                                 categories: ["@pubsub", "@fast"], summary: "Post a message to a channel", since: "2.0.0",
                                 group: "pubsub", complexity: "O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client).",
-                                arguments: [("channel", "string", false, false), ("message", "string", false, false)]) { k, c, a in k.publishCommand(c, a) }
+                                arguments: [("channel", "string", false, false), ("message", "string", false, false)],
+                                access: .channel(1)) { k, c, a in k.publishCommand(c, a) }
         case .subscribe:
             return CommandEntry(name: "subscribe", arity: -2, flags: ["pubsub", "noscript", "loading", "stale"],
                                 rules: [.allowedWhileSubscribed], categories: ["@pubsub", "@slow"], summary: "Listen for messages published to the given channels",
                                 since: "2.0.0", group: "pubsub", complexity: "O(N) where N is the number of channels to subscribe to.",
-                                arguments: [("channel", "string", false, true)]) { k, c, a in k.subscribeCommand(c, a) }
+                                arguments: [("channel", "string", false, true)], access: .channels(from: 1)) { k, c, a in k.subscribeCommand(c, a) }
         case .unsubscribe:
             return CommandEntry(name: "unsubscribe", arity: -1, flags: ["pubsub", "noscript", "loading", "stale"],
                                 rules: [.allowedWhileSubscribed], categories: ["@pubsub", "@slow"], summary: "Stop listening for messages posted to the given channels",
@@ -117,7 +120,7 @@ extension CommandTable {
             return CommandEntry(name: "psubscribe", arity: -2, flags: ["pubsub", "noscript", "loading", "stale"],
                                 rules: [.allowedWhileSubscribed], categories: ["@pubsub", "@slow"], summary: "Listen for messages published to channels matching the given patterns",
                                 since: "2.0.0", group: "pubsub", complexity: "O(N) where N is the number of patterns the client is already subscribed to.",
-                                arguments: [("pattern", "pattern", false, true)]) { k, c, a in k.psubscribeCommand(c, a) }
+                                arguments: [("pattern", "pattern", false, true)], access: .patterns(from: 1)) { k, c, a in k.psubscribeCommand(c, a) }
         case .punsubscribe:
             return CommandEntry(name: "punsubscribe", arity: -1, flags: ["pubsub", "noscript", "loading", "stale"],
                                 rules: [.allowedWhileSubscribed], categories: ["@pubsub", "@slow"], summary: "Stop listening for messages posted to channels matching the given patterns",
@@ -148,11 +151,12 @@ extension CommandTable {
             return CommandEntry(name: "xadd", arity: -5, flags: write, categories: cat,
                                 summary: "Appends a new entry to a stream (the topic's ledger)", since: "5.0.0", group: "stream",
                                 complexity: "O(1)", arguments: [("key", "key", false, false), ("NOMKSTREAM nomkstream", "pure-token", true, false),
-                                                               ("id", "string", false, false), ("field-value", "string", false, true)]) { k, c, a in k.xaddCommand(c, a) }
+                                                               ("id", "string", false, false), ("field-value", "string", false, true)],
+                                access: .key(1)) { k, c, a in k.xaddCommand(c, a) }
         case .xlen:
             return CommandEntry(name: "xlen", arity: 2, flags: readonly + ["fast"], categories: ["@read", "@stream", "@fast"],
                                 summary: "Return the number of entries in a stream", since: "5.0.0", group: "stream",
-                                complexity: "O(1)", arguments: [("key", "key", false, false)]) { k, c, a in k.xlenCommand(c, a) }
+                                complexity: "O(1)", arguments: [("key", "key", false, false)], access: .key(1)) { k, c, a in k.xlenCommand(c, a) }
         case .xrange, .xrevrange:
             let name = c == .xrange ? "xrange" : "xrevrange"
             let handler: CommandHandler = c == .xrange ? { k, client, a in k.xrangeCommand(client, a, reverse: false) }
@@ -163,13 +167,15 @@ extension CommandTable {
                                 since: "5.0.0", group: "stream",
                                 complexity: "O(N) with N being the number of elements being returned.",
                                 arguments: [("key", "key", false, false), (c == .xrange ? "start" : "end", "string", false, false),
-                                           (c == .xrange ? "end" : "start", "string", false, false), ("COUNT count", "integer", true, false)], handler: handler)
+                                           (c == .xrange ? "end" : "start", "string", false, false), ("COUNT count", "integer", true, false)],
+                                access: .key(1), handler: handler)
         case .xread:
             return CommandEntry(name: "xread", arity: -4, flags: readonly + ["blocking"], categories: ["@read", "@stream", "@slow", "@blocking"],
                                 summary: "Return never seen elements in multiple streams, with IDs greater than the ones reported by the caller for each stream. Can block.",
                                 since: "5.0.0", group: "stream", complexity: "For each stream mentioned: O(N) with N being the number of elements being returned.",
                                 arguments: [("COUNT count", "integer", true, false), ("BLOCK milliseconds", "integer", true, false),
-                                           ("STREAMS key", "key", false, true), ("id", "string", false, true)]) { k, c, a in k.xreadCommand(c, a) }
+                                           ("STREAMS key", "key", false, true), ("id", "string", false, true)],
+                                access: .streams(searchFrom: 1)) { k, c, a in k.xreadCommand(c, a) }
         case .xinfo:
             var s = CommandEntry(name: "xinfo", arity: -2, flags: [], categories: ["@slow"],
                                  summary: "A container for stream introspection commands", since: "5.0.0", group: "stream",
@@ -177,13 +183,13 @@ extension CommandTable {
             s.spec.subcommands = [
                 CommandSpec(name: "xinfo|stream", arity: -3, flags: readonly, categories: readCat,
                             summary: "Get information about a stream", since: "5.0.0", group: "stream", complexity: "O(1)",
-                            arguments: [("key", "key", false, false)]),
+                            arguments: [("key", "key", false, false)], access: .key(2)),
                 CommandSpec(name: "xinfo|groups", arity: 3, flags: readonly, categories: readCat,
                             summary: "List the consumer groups of a stream", since: "5.0.0", group: "stream", complexity: "O(1)",
-                            arguments: [("key", "key", false, false)]),
+                            arguments: [("key", "key", false, false)], access: .key(2)),
                 CommandSpec(name: "xinfo|consumers", arity: 4, flags: readonly, categories: readCat,
                             summary: "List the consumers in a consumer group", since: "5.0.0", group: "stream", complexity: "O(1)",
-                            arguments: [("key", "key", false, false), ("group", "string", false, false)]),
+                            arguments: [("key", "key", false, false), ("group", "string", false, false)], access: .key(2)),
                 CommandSpec(name: "xinfo|help", arity: 2, flags: ["loading", "stale"], categories: ["@stream", "@slow"],
                             summary: "Show helpful text about the different subcommands", since: "5.0.0", group: "stream",
                             complexity: "O(1)", arguments: []),
@@ -192,20 +198,25 @@ extension CommandTable {
         case .xtrim:
             return CommandEntry(name: "xtrim", arity: -4, flags: ["write"], categories: ["@write", "@stream", "@slow"],
                                 summary: "Refused: the ledger is append-only; retention (ledger.retention) trims it", since: "5.0.0",
-                                group: "stream", complexity: "O(1)", arguments: [("key", "key", false, false)]) { k, c, _ in k.appendOnlyCommand(c, "XTRIM") }
+                                group: "stream", complexity: "O(1)", arguments: [("key", "key", false, false)],
+                                access: .key(1)) { k, c, _ in k.appendOnlyCommand(c, "XTRIM") }
         default:
             return CommandEntry(name: "xdel", arity: -3, flags: ["write", "fast"], categories: ["@write", "@stream", "@fast"],
                                 summary: "Refused: the ledger is append-only; retention (ledger.retention) trims it", since: "5.0.0",
-                                group: "stream", complexity: "O(1)", arguments: [("key", "key", false, false), ("id", "string", false, true)]) { k, c, _ in k.appendOnlyCommand(c, "XDEL") }
+                                group: "stream", complexity: "O(1)", arguments: [("key", "key", false, false), ("id", "string", false, true)],
+                                access: .key(1)) { k, c, _ in k.appendOnlyCommand(c, "XDEL") }
         }
     }
 
     static func groupEntry(_ c: Command) -> CommandEntry {
         let write = ["write"]
         let cat = ["@write", "@stream", "@slow"]
-        func spec(_ name: String, _ arity: Int, _ summary: String, _ args: [(String, String, Bool, Bool)] = []) -> CommandSpec {
+        // Every one names its stream: XGROUP's subcommands after the subcommand, the others first.
+        func spec(_ name: String, _ arity: Int, _ summary: String, _ args: [(String, String, Bool, Bool)] = [],
+                  access: ArgumentAccess? = nil) -> CommandSpec {
             CommandSpec(name: name, arity: arity, flags: write, categories: cat, summary: summary, since: "5.0.0",
-                        group: "stream", complexity: "O(log N)", arguments: args)
+                        group: "stream", complexity: "O(log N)", arguments: args,
+                        access: access ?? (name.hasPrefix("xgroup|") ? .key(2) : .key(1)))
         }
         switch c {
         case .xgroup:
@@ -229,7 +240,8 @@ extension CommandTable {
             return CommandEntry(spec("xreadgroup", -7, "Return new entries from a stream using a consumer group, or access the history of the pending entries for a given consumer. Can block.",
                         [("GROUP group", "string", false, false), ("consumer", "string", false, false), ("COUNT count", "integer", true, false),
                          ("BLOCK milliseconds", "integer", true, false), ("NOACK noack", "pure-token", true, false),
-                         ("STREAMS key", "key", false, true), ("id", "string", false, true)])) { k, c, a in k.xreadgroupCommand(c, a) }
+                         ("STREAMS key", "key", false, true), ("id", "string", false, true)],
+                        access: .streams(searchFrom: 4))) { k, c, a in k.xreadgroupCommand(c, a) }
         case .xack:
             return CommandEntry(spec("xack", -4, "Marks a pending message as correctly processed, effectively removing it from the pending entries list of the consumer group.",
                         [("key", "key", false, false), ("group", "string", false, false), ("id", "string", false, true)])) { k, c, a in k.xackCommand(c, a) }
@@ -239,7 +251,7 @@ extension CommandTable {
                                 since: "5.0.0", group: "stream", complexity: "O(N)",
                                 arguments: [("key", "key", false, false), ("group", "string", false, false), ("IDLE min-idle-time", "integer", true, false),
                                            ("start", "string", true, false), ("end", "string", true, false), ("count", "integer", true, false),
-                                           ("consumer", "string", true, false)]) { k, c, a in k.xpendingCommand(c, a) }
+                                           ("consumer", "string", true, false)], access: .key(1)) { k, c, a in k.xpendingCommand(c, a) }
         case .xclaim:
             return CommandEntry(spec("xclaim", -6, "Changes (or acquires) ownership of a message in a consumer group, as if the message was delivered to the specified consumer.",
                         [("key", "key", false, false), ("group", "string", false, false), ("consumer", "string", false, false),
@@ -276,7 +288,7 @@ extension CommandTable {
             return CommandEntry(name: "watch", arity: -2, flags: quick, rules: [.runsInsideMulti], categories: cat,
                                 summary: "Watch the given keys to determine execution of the MULTI/EXEC block",
                                 since: "2.2.0", group: "transactions", complexity: "O(1) for every key.",
-                                arguments: [("key", "key", false, true)]) { k, c, a in k.watchCommand(c, a) }
+                                arguments: [("key", "key", false, true)], access: .keys(from: 1)) { k, c, a in k.watchCommand(c, a) }
         default:
             return CommandEntry(name: "unwatch", arity: 1, flags: quick, categories: cat,
                                 summary: "Forget about all watched keys", since: "2.2.0", group: "transactions",
@@ -284,18 +296,23 @@ extension CommandTable {
         }
     }
 
+    /// Vimana's own commands, in Redis's categories (Protocol/AGENTS.md §3
+    /// says why): a task is a stream entry of a consumer group, so ACK, NACK
+    /// and PROGRESS are XACK's kin (`@write @stream @fast`) and name their
+    /// topic as a key; joining and leaving are `@stream @slow`; AGENTS
+    /// reads, as XINFO does (`@read @stream @slow`).
     static func agentEntry(_ c: Command) -> CommandEntry {
-        let cat = ["@agent", "@fast"]
+        let cat = ["@write", "@stream", "@fast"]
         switch c {
         case .agent:
-            var s = CommandEntry(name: "agent", arity: -2, flags: [], categories: ["@agent", "@slow"],
+            var s = CommandEntry(name: "agent", arity: -2, flags: [], categories: ["@slow"],
                                  summary: "Agent instances: JOIN a declared agent, LEAVE it", since: "0.1.0", group: "agent",
                                  complexity: "O(1)", arguments: []) { k, c, a in k.agentCommand(c, a) }
             s.spec.subcommands = [
-                CommandSpec(name: "agent|join", arity: 3, flags: [], categories: cat,
+                CommandSpec(name: "agent|join", arity: 3, flags: [], categories: ["@stream", "@slow"],
                             summary: "Make this connection an instance of a declared external agent", since: "0.1.0",
                             group: "agent", complexity: "O(1)", arguments: [("agent-id", "string", false, false)]),
-                CommandSpec(name: "agent|leave", arity: 2, flags: [], categories: cat,
+                CommandSpec(name: "agent|leave", arity: 2, flags: [], categories: ["@stream", "@slow"],
                             summary: "Stop being an agent instance; held tasks are redelivered", since: "0.1.0",
                             group: "agent", complexity: "O(N) for N held tasks", arguments: []),
             ]
@@ -303,23 +320,65 @@ extension CommandTable {
         case .ack:
             return CommandEntry(name: "ack", arity: 3, flags: ["fast"], categories: cat, summary: "Acknowledge a task",
                                 since: "0.1.0", group: "agent", complexity: "O(log N)",
-                                arguments: [("topic", "string", false, false), ("id", "string", false, false)]) { k, c, a in k.ackCommand(c, a) }
+                                arguments: [("topic", "string", false, false), ("id", "string", false, false)], access: .key(1)) { k, c, a in k.ackCommand(c, a) }
         case .nack:
             var s = CommandEntry(name: "nack", arity: -3, flags: ["fast"], categories: cat,
                                  summary: "Give a task back for redelivery, optionally after a delay", since: "0.1.0",
                                  group: "agent", complexity: "O(log N)",
                                  arguments: [("topic", "string", false, false), ("id", "string", false, false),
-                                            ("delay-ms", "integer", true, false)]) { k, c, a in k.nackCommand(c, a) }
+                                            ("delay-ms", "integer", true, false)], access: .key(1)) { k, c, a in k.nackCommand(c, a) }
             s.spec.maxArguments = 4
             return s
         case .progress:
             return CommandEntry(name: "progress", arity: 3, flags: ["fast"], categories: cat,
                                 summary: "Restart a held task's ack_wait clock", since: "0.1.0", group: "agent",
-                                complexity: "O(log N)", arguments: [("topic", "string", false, false), ("id", "string", false, false)]) { k, c, a in k.progressCommand(c, a) }
+                                complexity: "O(log N)", arguments: [("topic", "string", false, false), ("id", "string", false, false)],
+                                access: .key(1)) { k, c, a in k.progressCommand(c, a) }
         default:
-            return CommandEntry(name: "agents", arity: 1, flags: [], categories: ["@agent", "@slow"],
+            return CommandEntry(name: "agents", arity: 1, flags: [], categories: ["@read", "@stream", "@slow"],
                                 summary: "List declared agents with status and counters", since: "0.1.0", group: "agent",
                                 complexity: "O(N) for N agents", arguments: []) { k, c, _ in k.agentsCommand(c) }
         }
+    }
+}
+
+extension CommandTable {
+    /// ACL: Redis 7.0.15's entry, word for word (COMMAND DOCS acl).
+    static func aclEntry() -> CommandEntry {
+        let f = ["admin", "noscript", "loading", "stale"]
+        let admin = ["@admin", "@slow", "@dangerous"]
+        let open = ["noscript", "loading", "stale"]
+        func sub(_ name: String, _ arity: Int, _ flags: [String], _ categories: [String], _ summary: String,
+                 _ complexity: String, _ arguments: [(String, String, Bool, Bool)] = [], since: String = "6.0.0") -> CommandSpec {
+            CommandSpec(name: "acl|" + name, arity: arity, flags: flags, categories: categories, summary: summary,
+                        since: since, group: "server", complexity: complexity, arguments: arguments)
+        }
+        var s = CommandEntry(name: "acl", arity: -2, flags: [], categories: ["@slow"],
+                             summary: "A container for Access List Control commands ", since: "6.0.0", group: "server",
+                             complexity: "Depends on subcommand.", arguments: []) { k, c, a in k.aclCommand(c, a) }
+        s.spec.subcommands = [
+            sub("cat", -2, open, ["@slow"], "List the ACL categories or the commands inside a category",
+                "O(1) since the categories and commands are a fixed set.", [("categoryname", "string", true, false)]),
+            sub("deluser", -3, f, admin, "Remove the specified ACL users and the associated rules",
+                "O(1) amortized time considering the typical user.", [("username", "string", false, true)]),
+            sub("dryrun", -4, f, admin, "Returns whether the user can execute the given command without executing the command.",
+                "O(1).", [("username", "string", false, false), ("command", "string", false, false), ("arg", "string", true, true)],
+                since: "7.0.0"),
+            sub("genpass", -2, open, ["@slow"], "Generate a pseudorandom secure password to use for ACL users", "O(1)",
+                [("bits", "integer", true, false)]),
+            sub("getuser", 3, f, admin, "Get the rules for a specific ACL user",
+                "O(N). Where N is the number of password, command and pattern rules that the user has.", [("username", "string", false, false)]),
+            sub("list", 2, f, admin, "List the current ACL rules in ACL config file format", "O(N). Where N is the number of configured users."),
+            sub("load", 2, f, admin, "Reload the ACLs from the configured ACL file", "O(N). Where N is the number of configured users."),
+            sub("log", -2, f, admin, "List latest events denied because of ACLs in place", "O(N) with N being the number of entries shown.",
+                [("count", "integer", true, false), ("RESET reset", "pure-token", true, false)]),
+            sub("save", 2, f, admin, "Save the current ACL rules in the configured ACL file", "O(N). Where N is the number of configured users."),
+            sub("setuser", -3, f, admin, "Modify or create the rules for a specific ACL user", "O(N). Where N is the number of rules provided.",
+                [("username", "string", false, false), ("rule", "string", true, true)]),
+            sub("users", 2, f, admin, "List the username of all the configured ACL rules", "O(N). Where N is the number of configured users."),
+            sub("whoami", 2, open, ["@slow"], "Return the name of the user associated to the current connection", "O(1)"),
+            sub("help", 2, ["loading", "stale"], ["@slow"], "Show helpful text about the different subcommands", "O(1)"),
+        ]
+        return s
     }
 }

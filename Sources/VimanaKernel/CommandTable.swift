@@ -11,6 +11,7 @@ enum Command: Int, CaseIterable {
     case agent, ack, nack, progress, agents
     case xgroup, xreadgroup, xack, xpending, xclaim, xautoclaim
     case multi, exec, discard, watch, unwatch
+    case acl
 }
 
 /// Runs one command that passed dispatch's checks. A thin function (a
@@ -63,11 +64,12 @@ struct CommandEntry: Sendable {
     ///   - flags: Redis's COMMAND INFO flags, in the order they are replied;
     ///     `no_auth`, `write` and `blocking` also set the matching rules.
     ///   - rules: the dispatch rules that are not COMMAND INFO flags.
+    ///   - access: the arguments ACL rules check (keys, channels).
     init(name: String, arity: Int, flags: [String], rules: DispatchRules = [], categories: [String],
          summary: String, since: String, group: String, complexity: String,
-         arguments: [(String, String, Bool, Bool)], handler: CommandHandler) {
+         arguments: [(String, String, Bool, Bool)], access: ArgumentAccess = .none, handler: CommandHandler) {
         self.init(CommandSpec(name: name, arity: arity, flags: flags, categories: categories, summary: summary,
-                              since: since, group: group, complexity: complexity, arguments: arguments),
+                              since: since, group: group, complexity: complexity, arguments: arguments, access: access),
                   rules: rules, handler: handler)
     }
 }
@@ -90,6 +92,9 @@ struct CommandSpec: Sendable {
     /// tools/fuzz build their inputs from these docs.
     let arguments: [(String, String, Bool, Bool)]
     var subcommands: [CommandSpec] = []
+    /// Which arguments ACL rules check: its keys (topics used as streams)
+    /// and channels, as Redis's key specs find them.
+    var access: ArgumentAccess = .none
     /// The most arguments (the name included) when `arity` is `-n` and
     /// there is a limit Redis's arity cannot say (NACK takes two or three):
     /// dispatch and MULTI check it with the arity and reply the same error;
@@ -102,6 +107,37 @@ struct CommandSpec: Sendable {
             let parts = name.split(separator: " ", maxSplits: 1).map(String.init)
             return ArgumentDoc(name: parts.last ?? name, type: type, token: parts.count == 2 ? parts[0] : nil,
                                optional: optional, multiple: multiple)
+        }
+    }
+}
+
+/// The arguments of a command that ACL rules check, as Redis 7.0's key
+/// specs and pub/sub commands find them: keys against the user's `~`
+/// patterns, channels against its `&` patterns (PSUBSCRIBE's patterns
+/// literally, as Redis).
+enum ArgumentAccess: Sendable, Equatable {
+    case none
+    /// One key at this argument index.
+    case key(Int)
+    /// Every argument from this index is a key (WATCH).
+    case keys(from: Int)
+    /// XREAD, XREADGROUP: after the first STREAMS found from this index,
+    /// the first half of the remaining arguments are keys.
+    case streams(searchFrom: Int)
+    /// One channel at this index (PUBLISH).
+    case channel(Int)
+    /// Every argument from this index is a channel (SUBSCRIBE).
+    case channels(from: Int)
+    /// Every argument from this index is a pattern (PSUBSCRIBE).
+    case patterns(from: Int)
+
+    /// What a user must hold for dispatch to skip the argument check: the
+    /// client flag (`allKeys`, `allChannels`) that grants every argument.
+    var grantedBy: ClientFlags {
+        switch self {
+        case .none: []
+        case .key, .keys, .streams: .allKeys
+        case .channel, .channels, .patterns: .allChannels
         }
     }
 }
@@ -168,6 +204,9 @@ struct CommandDispatch: ~Copyable {
         fileprivate var length: Int32 = -1
         let command: Command
         let rules: DispatchRules
+        /// The client flags (`allKeys`, `allChannels`) that spare this
+        /// command (any of its subcommands) the ACL argument check.
+        let aclNeeds: UInt32
         /// Redis's arity as a range: at least `minArguments`, at most
         /// `minArguments + extraArguments` (up to `Int.max`: no limit).
         private let minArguments: Int
@@ -177,6 +216,7 @@ struct CommandDispatch: ~Copyable {
         init(_ command: Command, _ entry: CommandEntry) {
             self.command = command
             rules = entry.rules
+            aclNeeds = entry.spec.subcommands.reduce(entry.spec.access.grantedBy) { $0.union($1.access.grantedBy) }.rawValue
             let arity = entry.spec.arity
             minArguments = arity > 0 ? arity : -arity
             let maxArguments = arity > 0 ? arity : max(entry.spec.maxArguments ?? Int.max, minArguments)

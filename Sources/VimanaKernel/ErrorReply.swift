@@ -29,6 +29,26 @@ enum ErrorReply {
 
     static let noAuth = "NOAUTH Authentication required."
 
+    /// Redis 7.0.15's -NOPERM for a command refused by the user's rules.
+    static func noPermission(_ denial: ACLDenial) -> String {
+        switch denial {
+        case .command(let name): "NOPERM this user has no permissions to run the '\(name)' command"
+        case .key: "NOPERM this user has no permissions to access one of the keys used as arguments"
+        case .channel: "NOPERM this user has no permissions to access one of the channels used as arguments"
+        }
+    }
+
+    /// A queued command the rules refuse at EXEC (they changed since it was queued).
+    static func noPermissionAtExec(_ denial: ACLDenial) -> String {
+        let reason = switch denial {
+        case .command: "no permission to execute the command or subcommand"
+        case .key: "no permission to touch the specified keys"
+        case .channel: "no permission to access one of the channels used as arguments"
+        }
+        return "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. "
+            + "This command is no longer allowed for the following reason: \(reason)"
+    }
+
     static func notAllowedWhileSubscribed(_ fullName: String) -> String {
         "ERR Can't execute '\(fullName)': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
     }
@@ -66,6 +86,19 @@ enum ErrorReply {
     static let dbIndexOutOfRange = "ERR DB index is out of range"
     static let invalidClientID = "ERR Invalid client ID"
     static let noSuchClient = "ERR No such client"
+
+    // MARK: - ACL
+
+    static let defaultUserUndeletable = "ERR The 'default' user cannot be removed"
+    static let userNameWithSpaces = "ERR Usernames can't contain spaces or null characters"
+    static let noACLFile = "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration."
+    static let genpassBits = "ERR ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096"
+
+    static func unknownCategory(_ name: String) -> String { "ERR Unknown category '\(name)'" }
+
+    static func setuserRule(_ rule: String, _ message: String) -> String {
+        "ERR Error in ACL SETUSER modifier '\(rule)': \(message)"
+    }
 
     static func helloOptionSyntax(_ option: String) -> String {
         "ERR Syntax error in HELLO option '\(option)'"

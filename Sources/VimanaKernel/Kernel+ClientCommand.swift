@@ -172,7 +172,7 @@ extension Kernel {
             + "qbuf=\(qbuf) qbuf-free=\(c.pointee.input.capacity - qbuf) argv-mem=0 "
             + "multi-mem=\(info?.transaction.bytes ?? 0) "
             + "rbs=\(c.pointee.input.capacity) rbp=\(c.pointee.input.capacity) obl=\(c.pointee.output.tail.readableBytes) "
-            + "oll=0 omem=\(omem) tot-mem=\(totalMemory) events=\(events) cmd=\(command) user=default redir=-1 "
+            + "oll=0 omem=\(omem) tot-mem=\(totalMemory) events=\(events) cmd=\(command) user=\(c.pointee.info.user.name) redir=-1 "
             + "resp=\(c.pointee.flags.contains(.resp3) ? 3 : 2) "
             + "lib-name=\(String(decoding: info?.libraryName ?? [], as: UTF8.self)) "
             + "lib-ver=\(String(decoding: info?.libraryVersion ?? [], as: UTF8.self))\n"

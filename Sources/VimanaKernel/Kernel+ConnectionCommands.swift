@@ -25,13 +25,14 @@ extension Kernel {
         c.pointee.flags.insert(.closeAfterReply)
     }
 
-    /// RESET: back to a fresh connection (RESP2, no subscriptions, no name).
+    /// RESET: back to a fresh connection (RESP2, no subscriptions, no name,
+    /// the `default` user).
     func resetCommand(_ c: UnsafeMutablePointer<ClientState>) {
         discardTransaction(c)
         unsubscribeAll(c)
         c.pointee.flags.remove(.resp3)
         // As Redis: back to the default user, authenticated only if it needs no password.
-        if config.kernel.password != nil { c.pointee.flags.remove(.authenticated) }
+        actAsDefault(c)
         if let info = clientInfo(c.pointee.fd) {
             info.name = []
             c.pointee.flags.remove(.named)
@@ -81,7 +82,7 @@ extension Kernel {
             j += 1
         }
         if let user {
-            guard authenticate(c, user: user, password: args.bytes(passwordIndex)) else { return }
+            guard authenticate(c, user: user, password: args.bytes(passwordIndex), command: "HELLO") else { return }
         } else if !c.pointee.flags.contains(.authenticated) {
             c.pointee.output.tail.writeError(ErrorReply.helloBeforeAuth)
             return
@@ -109,36 +110,36 @@ extension Kernel {
     /// look for one (HELLO, INFO `redis_version`); clients gate features on it.
     static let redisCompatibilityVersion: StaticString = "7.0.15"
 
-    /// AUTH [user] password. With no password configured the answers are
-    /// Redis's own for a default user without one; with `kernel.password`
-    /// it is Redis's `requirepass`: the `default` user and that password.
+    /// AUTH [user] password: Redis's. `AUTH password` is the `default`
+    /// user's (`kernel.password`, Redis's `requirepass`), refused while that
+    /// user needs none.
     func authCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         if args.count > 3 {
             c.pointee.output.tail.writeError(ErrorReply.syntax)
             return
         }
-        if args.count == 2 && config.kernel.password == nil {
+        if args.count == 2 && users.defaultUser.nopass {
             c.pointee.output.tail.writeError(ErrorReply.authWithoutPassword)
             return
         }
-        let user = args.count == 3 ? args.bytes(1) : Array("default".utf8)
-        if authenticate(c, user: user, password: args.bytes(args.count - 1)) {
+        let user = args.count == 3 ? args.bytes(1) : Array(Users.defaultName.utf8)
+        if authenticate(c, user: user, password: args.bytes(args.count - 1), command: "AUTH") {
             c.pointee.output.tail.append("+OK\r\n")
         }
     }
 
-    /// Checks credentials; marks the client authenticated or replies WRONGPASS.
-    /// The password is compared in constant time and never logged.
-    private func authenticate(_ c: UnsafeMutablePointer<ClientState>, user: [UInt8], password: [UInt8]) -> Bool {
-        var ok = user == Array("default".utf8)
-        if let expected = config.kernel.password {
-            ok = ok && Self.constantTimeEqual(Array(expected.utf8), password)
-        }
-        if ok {
+    /// Makes the connection act as `user` when it exists, is on and accepts
+    /// the password (compared in constant time by the ACL model); otherwise
+    /// replies WRONGPASS, the same text whatever was wrong, as Redis, and
+    /// logs the failure in ACL LOG (never the password).
+    private func authenticate(_ c: UnsafeMutablePointer<ClientState>, user name: [UInt8], password: [UInt8], command: String) -> Bool {
+        if let user = users.authenticate(String(decoding: name, as: UTF8.self), password: password) {
+            actAs(c, user)
             c.pointee.flags.insert(.authenticated)
             return true
         }
         log.debug("auth failed", ["id": .int(c.pointee.id)])
+        logAuthFailure(c, command: command, username: name)
         c.pointee.output.tail.writeError(ErrorReply.wrongPass)
         return false
     }

@@ -113,14 +113,15 @@ extension Kernel {
         let state = s
         let id = state.pointee.nextClientID
         state.pointee.nextClientID += 1
-        var flags: ClientFlags = config.kernel.password == nil ? [.authenticated] : []
+        var flags: ClientFlags = []
         if http { flags.insert(.http) }
         let info = ClientInfo(address: Socket.address(fd, remote: true), localAddress: Socket.address(fd, remote: false),
-                              createdMillis: state.pointee.nowMillis)
+                              createdMillis: state.pointee.nowMillis, user: users.defaultUser)
         let limits = state.pointee.limits
         let c = state.pointee.connections.insert(ClientState(
             fd: fd, id: id, flags: flags, maxPayload: limits.maxPayload, maxInline: limits.maxInline,
             info: info, nowMillis: state.pointee.nowMillis))
+        actAsDefault(c)
         if http {
             state.pointee.httpCount += 1
             c.pointee.closeDeadline = state.pointee.nowNanos + KernelConstants.httpRequestHeadTimeoutNanos

@@ -21,8 +21,22 @@ extension Kernel {
             executeRare(c, command, args)
             return
         }
+        if refusedByUser(c, record, args) { return }
         if refusedWhileSubscribed(c, command, args) { return }
         call(c, record, args)
+    }
+
+    /// The user's rules (Kernel+ACL.swift), after NOAUTH and before the
+    /// subscribed context, as Redis's processCommand: on the common path
+    /// one bit test (the command allowed whole) and one flag test (its keys
+    /// or channels granted whole by `allkeys`/`allchannels`).
+    @inline(__always)
+    func refusedByUser(_ c: UnsafeMutablePointer<ClientState>, _ record: UnsafeMutablePointer<CommandDispatch.Record>,
+                       _ args: Arguments) -> Bool {
+        let command = record.pointee.command
+        if c.pointee.allowedCommands & (1 &<< UInt64(truncatingIfNeeded: command.rawValue)) != 0
+            && record.pointee.aclNeeds & ~c.pointee.flags.rawValue == 0 { return false }
+        return !permitted(c, command, args)
     }
 
     /// `execute` for a connection not yet authenticated or inside MULTI:
@@ -33,6 +47,7 @@ extension Kernel {
             reject(c, command, ErrorReply.noAuth)
             return
         }
+        if refusedByUser(c, s.pointee.commands.record(command), args) { return }
         if refusedWhileSubscribed(c, command, args) { return }
         if c.pointee.flags.contains(.multi) && !s.pointee.commands.record(command).pointee.rules.contains(.runsInsideMulti) {
             queueInTransaction(c, command, args)

@@ -44,7 +44,9 @@ extension Kernel {
         let holdsBefore = s.pointee.ledgerGate.holdCount(c)
         c.pointee.output.tail.writeArrayHeader(queued.count)
         for command in queued {
-            command.withArguments { args in call(c, s.pointee.commands.record(command.command), args) }
+            command.withArguments { args in
+                if permittedAtExec(c, command.command, args) { call(c, s.pointee.commands.record(command.command), args) }
+            }
         }
         s.pointee.ledgerGate.restartHolds(c, from: holdsBefore, at: replyStart)
         info.transaction = TransactionQueue()

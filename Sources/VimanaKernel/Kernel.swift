@@ -31,6 +31,8 @@ public final class Kernel: EventLoopHandler {
     /// reached only through its API; it reaches the kernel as its `AgentHost`
     /// (lazy: it holds the kernel, which exists only once `init` is done).
     lazy var agents = Agents(configs: config.agents, ledger: ledger, host: self)
+    /// The users (ACL), their catalogue and ACL LOG.
+    let users: Users
     /// The processes of agents that declare a `command`, and their output pipes.
     let agentProcesses: AgentProcesses
     /// The ports actually bound (useful when configured as 0).
@@ -43,6 +45,7 @@ public final class Kernel: EventLoopHandler {
         s = .allocate(capacity: 1)
         s.initialize(to: KernelState(limits: config.kernel.limits))
         ledger = Self.makeLedger(config.ledger)
+        users = Users(config: config)
         agentProcesses = AgentProcesses(loop: loop, log: log)
         raiseFileLimit()
     }
@@ -68,6 +71,7 @@ public final class Kernel: EventLoopHandler {
     /// wait in the listen backlog until `run`.
     public func start() throws(KernelStartError) {
         if let problem = Self.configurationProblems(config).first { throw KernelStartError(problem) }
+        if let problem = Self.userProblems(config).first { throw KernelStartError(problem) }
         do throws(KernelStartError) {
             try bindListeners()
         } catch {
@@ -85,7 +89,7 @@ public final class Kernel: EventLoopHandler {
         s.pointee.ready = true
         log.info("listening", ["bind": .string(config.kernel.bind), "port": .int(port), "http_port": .int(httpPort),
                                "max_clients": .int(config.kernel.limits.maxClients), "config": .string(config.source)])
-        if config.kernel.password == nil && !config.kernel.bind.hasPrefix("127.") {
+        if users.defaultAuthenticates && !config.kernel.bind.hasPrefix("127.") {
             // Reachable from other machines, and anyone who can connect may publish, read the ledger and ACK tasks.
             log.warn("listening beyond loopback without a password", [
                 "bind": .string(config.kernel.bind),

@@ -145,4 +145,16 @@ enum KernelConstants {
     /// (Redis 7.0's `attempts_factor`), so one call stays bounded however
     /// many entries are not idle enough.
     static let autoclaimAttemptsFactor = 10
+    /// ACL LOG keeps this many entries (Redis's `acllog-max-len` default).
+    static let aclLogMaxLength = 128
+    /// ACL LOG without a count shows this many (Redis's).
+    static let aclLogDefaultCount = 10
+    /// A denial like one of the newest this many entries is counted in it
+    /// instead of added (Redis's addACLLogEntry: bounded work per denial)…
+    static let aclLogGroupScan = 10
+    /// …when they are at most this far apart (Redis's ACL_LOG_GROUPING_MAX_TIME_DELTA).
+    static let aclLogGroupingMillis: Int64 = 60_000
+    /// ACL GENPASS's default and largest sizes, in bits (Redis's).
+    static let genpassDefaultBits = 256
+    static let genpassMaxBits = 4096
 }

@@ -13,6 +13,12 @@ public struct Arguments {
         self.count = count
     }
 
+    /// The arguments from `first` on, as a list of their own (ACL DRYRUN's command).
+    @inlinable
+    public func dropping(_ first: Int) -> Arguments {
+        Arguments(base: base, slots: slots + first &* 2, count: count - first)
+    }
+
     /// Pointer to the first byte of argument `i`.
     @inlinable @inline(__always)
     public func pointer(_ i: Int) -> UnsafeMutablePointer<UInt8> { base + slots[i &* 2] }

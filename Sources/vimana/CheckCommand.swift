@@ -27,6 +27,11 @@ enum CheckCommand {
                 for problem in problems { printErr("\(args[0]): \(problem)") }
                 return 2
             }
+            let userProblems = Kernel.userProblems(config)
+            guard userProblems.isEmpty else {
+                for problem in userProblems { printErr(problem) }
+                return 2
+            }
             printOut(config.render() + config.wiringDescription())
             return 0
         } catch {

@@ -25,7 +25,8 @@ import Glibc
 
     static func slot(_ fd: Int32) -> ClientState {
         ClientState(fd: fd, id: 1, flags: [], maxPayload: 1 << 20, maxInline: 64 << 10,
-                    info: ClientInfo(address: "a", localAddress: "b", createdMillis: 0), nowMillis: 0)
+                    info: ClientInfo(address: "a", localAddress: "b", createdMillis: 0, user: Users.unrestrictedDefault()),
+                    nowMillis: 0)
     }
 
     @Test func removingASlotClosesItsSocket() {

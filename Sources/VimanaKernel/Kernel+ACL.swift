@@ -1,0 +1,179 @@
+import VimanaCore
+import VimanaRESP
+import VimanaACL
+import VimanaConfig
+
+/// Every connection acts as a user: what it may run, which keys (topics
+/// used as streams) and channels it may name, checked before a command runs
+/// (and again at EXEC), with Redis 7.0.15's -NOPERM replies and ACL LOG.
+///
+/// The hot path pays one bit test and one flag test (`execute`): a command
+/// whose bit is set in `ClientState.allowedCommands`, run by a user with
+/// `allkeys`/`allchannels` as it needs, never comes here.
+extension Kernel {
+    /// The users' problems (`users:` rules the ACL model refuses), each
+    /// located as `file:line:column: message`: with `configurationProblems`,
+    /// what `vimana check` prints (these as they are) and `start` refuses.
+    public static func userProblems(_ config: Configuration) -> [String] {
+        Users.problems(config)
+    }
+
+    // MARK: - Acting as a user
+
+    /// Makes the connection act as `user`: the copy its checks read, the
+    /// bits dispatch tests, and the `allkeys`/`allchannels` flags. The one
+    /// place they are set.
+    func actAs(_ c: UnsafeMutablePointer<ClientState>, _ user: ACLUser) {
+        c.pointee.info.user = user
+        c.pointee.allowedCommands = users.commandBits(user)
+        if user.allKeys { c.pointee.flags.insert(.allKeys) } else { c.pointee.flags.remove(.allKeys) }
+        if user.allChannels { c.pointee.flags.insert(.allChannels) } else { c.pointee.flags.remove(.allChannels) }
+    }
+
+    /// Back to `default`, authenticated only if it needs no password and is
+    /// on (a new connection, RESET: Redis's clientSetDefaultAuth).
+    func actAsDefault(_ c: UnsafeMutablePointer<ClientState>) {
+        actAs(c, users.defaultUser)
+        if users.defaultAuthenticates { c.pointee.flags.insert(.authenticated) } else { c.pointee.flags.remove(.authenticated) }
+    }
+
+    // MARK: - The check
+
+    /// The full check, for a command the fast test did not clear: replies
+    /// -NOPERM and logs the denial when the user may not run it, as Redis's
+    /// processCommand (inside MULTI the transaction is marked to fail).
+    @inline(never)
+    func permitted(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ args: Arguments) -> Bool {
+        guard let (denial, subcommand) = aclDenial(c.pointee.info.user, bits: c.pointee.allowedCommands, command, args) else { return true }
+        // CLIENT LIST's `cmd=` in the log's client-info names the refused command, as Redis's.
+        c.pointee.lastCommand = command.rawValue
+        c.pointee.lastSubcommand = subcommand
+        logDenial(c, denial)
+        reject(c, command, ErrorReply.noPermission(denial))
+        return false
+    }
+
+    /// Why `user` may not run this command (and the subcommand's index, or
+    /// -1), or nil when it may: Redis 7.0's ACLCheckAllUserCommandPerm, in
+    /// its order (the command, then each key, then each channel). A command
+    /// allowed before AUTH is always allowed; an unknown subcommand or a
+    /// wrong arity is left to the handler's error, which Redis replies first.
+    func aclDenial(_ user: ACLUser, bits: UInt64, _ command: Command, _ args: Arguments) -> (ACLDenial, Int)? {
+        let entry = CommandTable.entries[command.rawValue]
+        if entry.rules.contains(.allowedBeforeAuth) { return nil }
+        var spec = entry.spec
+        var subIndex = -1
+        if !entry.spec.subcommands.isEmpty {
+            guard args.count > 1, let (index, sub) = CommandTable.subcommand(of: command, args, 1),
+                  CommandTable.arityOK(sub, args.count) else { return nil }
+            spec = sub
+            subIndex = index
+        }
+        if bits & (1 &<< UInt64(truncatingIfNeeded: command.rawValue)) == 0 {
+            let subName = spec.name.split(separator: "|").last.map(String.init) ?? ""
+            let id = subIndex >= 0 ? users.catalogue.subcommandID(of: command.rawValue, subName) : command.rawValue
+            if !(id.map(user.allows) ?? false) { return (.command(spec.name), subIndex) }
+        }
+        var denied: ACLDenial?
+        switch spec.access {
+        case .none:
+            break
+        case .key, .keys, .streams:
+            if user.allKeys { break }
+            Self.forEachArgument(spec.access, args) { i in
+                if user.allowsKey(UnsafeRawBufferPointer(args.buffer(i))) { return true }
+                denied = .key(args.bytes(i))
+                return false
+            }
+        case .channel, .channels:
+            if user.allChannels { break }
+            Self.forEachArgument(spec.access, args) { i in
+                if user.allowsChannel(UnsafeRawBufferPointer(args.buffer(i))) { return true }
+                denied = .channel(args.bytes(i))
+                return false
+            }
+        case .patterns:
+            if user.allChannels { break }
+            Self.forEachArgument(spec.access, args) { i in
+                if user.allowsChannelPattern(UnsafeRawBufferPointer(args.buffer(i))) { return true }
+                denied = .channel(args.bytes(i))
+                return false
+            }
+        }
+        return denied.map { ($0, subIndex) }
+    }
+
+    /// Calls `body` with the index of each argument `access` names, in
+    /// order, until it returns false.
+    static func forEachArgument(_ access: ArgumentAccess, _ args: Arguments, _ body: (Int) -> Bool) {
+        var first = 0
+        var end = 0
+        switch access {
+        case .none:
+            return
+        case .key(let i), .channel(let i):
+            first = i
+            end = min(i + 1, args.count)
+        case .keys(let from), .channels(let from), .patterns(let from):
+            first = from
+            end = args.count
+        case .streams(let searchFrom):
+            // Redis's key spec: the first STREAMS from there, then half of what follows.
+            var j = searchFrom
+            while j < args.count && args.keyword(j, as: XReadOption.self) != .streams { j += 1 }
+            guard j < args.count else { return }
+            first = j + 1
+            end = first + (args.count - first) / 2
+        }
+        var i = first
+        while i < end {
+            if !body(i) { return }
+            i += 1
+        }
+    }
+
+    /// A queued command checked again at EXEC, as Redis 7.0's execCommand
+    /// does in case the rules changed since it was queued: true when it may
+    /// run; otherwise its error is written in its place and logged.
+    func permittedAtExec(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ args: Arguments) -> Bool {
+        let needs = s.pointee.commands.record(command).pointee.aclNeeds
+        if c.pointee.allowedCommands & (1 &<< UInt64(truncatingIfNeeded: command.rawValue)) != 0 && needs & ~c.pointee.flags.rawValue == 0 { return true }
+        guard let (denial, _) = aclDenial(c.pointee.info.user, bits: c.pointee.allowedCommands, command, args) else { return true }
+        logDenial(c, denial)
+        c.pointee.output.tail.writeError(ErrorReply.noPermissionAtExec(denial))
+        return false
+    }
+
+    // MARK: - ACL LOG
+
+    func logDenial(_ c: UnsafeMutablePointer<ClientState>, _ denial: ACLDenial) {
+        let (reason, object): (ACLLogEntry.Reason, String) = switch denial {
+        case .command(let name): (.command, name)
+        case .key(let key): (.key, String(decoding: key, as: UTF8.self))
+        case .channel(let channel): (.channel, String(decoding: channel, as: UTF8.self))
+        }
+        logACL(c, reason, object: object, username: c.pointee.info.user.name)
+    }
+
+    /// A failed AUTH or HELLO AUTH: `object` is the command's name as sent
+    /// upper case (`AUTH`, `HELLO`), the user the one asked for. Never the password.
+    func logAuthFailure(_ c: UnsafeMutablePointer<ClientState>, command: String, username: [UInt8]) {
+        logACL(c, .auth, object: command, username: String(decoding: username, as: UTF8.self))
+    }
+
+    private func logACL(_ c: UnsafeMutablePointer<ClientState>, _ reason: ACLLogEntry.Reason, object: String, username: String) {
+        var line = describeClient(c, caller: c)
+        if line.hasSuffix("\n") { line.removeLast() }
+        users.record(ACLLogEntry(reason: reason, context: c.pointee.flags.contains(.multi) ? .multi : .toplevel,
+                                 object: object, username: username, millis: s.pointee.nowMillis, clientInfo: line))
+    }
+}
+
+/// Why a command was refused: Redis's ACL_DENIED_CMD, _KEY, _CHANNEL, with
+/// what ACL LOG shows as the object.
+enum ACLDenial: Equatable {
+    /// The command's full name (`publish`, `config|set`).
+    case command(String)
+    case key([UInt8])
+    case channel([UInt8])
+}

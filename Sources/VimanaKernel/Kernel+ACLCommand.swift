@@ -1,0 +1,338 @@
+import VimanaCore
+import VimanaRESP
+import VimanaACL
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// ACL and its subcommands, Redis 7.0.15's replies. A change (SETUSER,
+/// DELUSER) takes effect on the user's open connections at once.
+extension Kernel {
+    func aclCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        guard let sub = subcommand(c, .acl, args, as: ACLSubcommand.self) else { return }
+        let resp3 = c.pointee.flags.contains(.resp3)
+        switch sub {
+        case .whoami:
+            c.pointee.output.tail.writeBulk(string: c.pointee.info.user.name)
+        case .users:
+            let names = users.names
+            c.pointee.output.tail.writeArrayHeader(names.count)
+            for name in names { c.pointee.output.tail.writeBulk(string: name) }
+        case .list:
+            let names = users.names
+            c.pointee.output.tail.writeArrayHeader(names.count)
+            for name in names {
+                c.pointee.output.tail.writeBulk(string: users.byName[name]?.describe(catalogue: users.catalogue) ?? "")
+            }
+        case .getuser:
+            guard let user = users.byName[args.string(2)] else {
+                c.pointee.output.tail.writeNull(resp3: resp3)
+                return
+            }
+            writeUser(&c.pointee.output.tail, user, resp3: resp3)
+        case .cat:
+            aclCat(c, args)
+        case .setuser:
+            aclSetUser(c, args)
+        case .deluser:
+            aclDelUser(c, args)
+        case .log:
+            aclLog(c, args)
+        case .dryrun:
+            aclDryRun(c, args)
+        case .genpass:
+            aclGenPass(c, args)
+        case .load, .save:
+            // As a Redis started without `aclfile`: users live in phoenix.yaml.
+            c.pointee.output.tail.writeError(ErrorReply.noACLFile)
+        case .help:
+            replyHelp(c, Self.aclHelp)
+        }
+    }
+
+    /// ACL GETUSER's map: Redis 7.0's six fields (no selectors here).
+    private func writeUser(_ b: inout ByteBuffer, _ user: ACLUser, resp3: Bool) {
+        b.writeMapHeader(6, resp3: resp3)
+        b.writeBulk("flags")
+        let flags = [user.enabled ? "on" : "off"] + (user.nopass ? ["nopass"] : [])
+        b.writeSetHeader(flags.count, resp3: resp3)
+        for flag in flags { b.writeBulk(string: flag) }
+        b.writeBulk("passwords")
+        b.writeArrayHeader(user.passwordHashes.count)
+        for hash in user.passwordHashes { b.writeBulk(string: Self.hex(hash)) }
+        b.writeBulk("commands")
+        b.writeBulk(string: user.describeCommands(catalogue: users.catalogue))
+        b.writeBulk("keys")
+        b.writeBulk(bytes: user.allKeys ? Array("~*".utf8) : Self.rules("~", user.keyPatterns))
+        b.writeBulk("channels")
+        b.writeBulk(bytes: user.allChannels ? Array("&*".utf8) : Self.rules("&", user.channelPatterns))
+        b.writeBulk("selectors")
+        b.writeArrayHeader(0)
+    }
+
+    /// `~a ~b`: each pattern as its rule, space separated (GETUSER's `keys`, `channels`).
+    private static func rules(_ prefix: Character, _ patterns: [[UInt8]]) -> [UInt8] {
+        var out: [UInt8] = []
+        for pattern in patterns {
+            if !out.isEmpty { out.append(UInt8(ascii: " ")) }
+            out.append(contentsOf: String(prefix).utf8)
+            out.append(contentsOf: pattern)
+        }
+        return out
+    }
+
+    static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count * 2)
+        for b in bytes {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 15)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private func aclCat(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        switch args.count {
+        case 2:
+            c.pointee.output.tail.writeArrayHeader(ACLCatalogue.categories.count)
+            for name in ACLCatalogue.categories { c.pointee.output.tail.writeBulk(string: name) }
+        case 3:
+            // Redis matches the category name case-insensitively.
+            guard let names = users.catalogue.commands(inCategory: args.string(2).lowercased()) else {
+                c.pointee.output.tail.writeError(ErrorReply.unknownCategory(args.string(2)))
+                return
+            }
+            c.pointee.output.tail.writeArrayHeader(names.count)
+            for name in names { c.pointee.output.tail.writeBulk(string: name) }
+        default:
+            c.pointee.output.tail.writeError(ErrorReply.unknownSubcommandOrArity(args.string(1), container: "ACL"))
+        }
+    }
+
+    // MARK: - SETUSER, DELUSER
+
+    /// ACL SETUSER name rule…: every rule applies or none (Redis's staging
+    /// user); the changed user then applies to its open connections.
+    private func aclSetUser(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        let name = args.bytes(2)
+        // Redis's ACLStringHasSpaces: isspace() or NUL.
+        if name.contains(where: { $0 == 0 || $0 == 32 || (9...13).contains($0) }) {
+            c.pointee.output.tail.writeError(ErrorReply.userNameWithSpaces)
+            return
+        }
+        let rules = (3..<max(3, args.count)).map { args.bytes($0) }
+        switch users.set(String(decoding: name, as: UTF8.self), rules: rules) {
+        case .failure(let refusal):
+            c.pointee.output.tail.writeError(ErrorReply.setuserRule(String(decoding: refusal.rule, as: UTF8.self), refusal.error.message))
+        case .success(let user):
+            userChanged(user)
+            c.pointee.output.tail.append("+OK\r\n")
+        }
+    }
+
+    /// The user's open connections act as its new rules at once. A channel
+    /// or pattern they may no longer subscribe to is unsubscribed with the
+    /// unsubscribe push a client sees when it unsubscribes itself (where
+    /// Redis 7.0 closes the connection). A user turned `off` keeps its
+    /// connections, as in Redis: `off` refuses new AUTHs.
+    func userChanged(_ user: ACLUser) {
+        forEachClient { other in
+            guard !other.pointee.flags.contains(.http), other.pointee.info.user.name == user.name else { return }
+            actAs(other, user)
+            guard other.pointee.isSubscribed, !user.allChannels else { return }
+            let info = other.pointee.info
+            var ended = false
+            for channel in info.channels.elements where !channel.withUnsafeBytes({ user.allowsChannel($0) }) {
+                unsubscribe(other, info, channel: channel, reply: true)
+                ended = true
+            }
+            for pattern in info.patterns.elements where !pattern.withUnsafeBytes({ user.allowsChannelPattern($0) }) {
+                unsubscribe(other, info, pattern: pattern, reply: true)
+                ended = true
+            }
+            if ended {
+                log.info("subscriptions ended by an ACL change", ["id": .int(other.pointee.id), "user": .string(user.name)])
+                markPending(other)
+            }
+        }
+    }
+
+    /// ACL DELUSER name…: refuses `default` before deleting any (Redis);
+    /// the deleted users' connections are closed, the caller's after this reply.
+    private func aclDelUser(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        let names = (2..<args.count).map { args.string($0) }
+        if names.contains(Users.defaultName) {
+            c.pointee.output.tail.writeError(ErrorReply.defaultUserUndeletable)
+            return
+        }
+        var deleted = 0
+        for name in names where users.delete(name) {
+            deleted += 1
+            forEachClient { other in
+                guard !other.pointee.flags.contains(.http), other.pointee.info.user.name == name else { return }
+                if other == c {
+                    c.pointee.flags.insert(.closeAfterReply)
+                } else {
+                    markClose(other, reason: "user deleted")
+                }
+            }
+        }
+        c.pointee.output.tail.writeInteger(deleted)
+    }
+
+    // MARK: - LOG
+
+    /// ACL LOG [count | RESET]: the newest `count` (10 by default) first.
+    private func aclLog(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        guard args.count <= 3 else {
+            c.pointee.output.tail.writeError(ErrorReply.unknownSubcommandOrArity(args.string(1), container: "ACL"))
+            return
+        }
+        var count = KernelConstants.aclLogDefaultCount
+        if args.count == 3 {
+            if args.keyword(2, as: ACLLogOption.self) == .reset {
+                users.resetLog()
+                c.pointee.output.tail.append("+OK\r\n")
+                return
+            }
+            guard let n = args.integer(2) else {
+                c.pointee.output.tail.writeError(ErrorReply.notInteger)
+                return
+            }
+            count = max(0, n)
+        }
+        let entries = users.log.prefix(count)
+        let resp3 = c.pointee.flags.contains(.resp3)
+        let now = s.pointee.nowMillis
+        c.pointee.output.tail.writeArrayHeader(entries.count)
+        for e in entries {
+            c.pointee.output.tail.writeMapHeader(7, resp3: resp3)
+            c.pointee.output.tail.writeBulk("count"); c.pointee.output.tail.writeInteger(e.count)
+            c.pointee.output.tail.writeBulk("reason"); c.pointee.output.tail.writeBulk(string: e.reason.rawValue)
+            c.pointee.output.tail.writeBulk("context"); c.pointee.output.tail.writeBulk(string: e.context.rawValue)
+            c.pointee.output.tail.writeBulk("object"); c.pointee.output.tail.writeBulk(string: e.object)
+            c.pointee.output.tail.writeBulk("username"); c.pointee.output.tail.writeBulk(string: e.username)
+            c.pointee.output.tail.writeBulk("age-seconds")
+            let age = Self.redisDouble(Double(now &- e.millis) / 1000)
+            if resp3 {
+                c.pointee.output.tail.append(byte: 44)
+                c.pointee.output.tail.append(string: age)
+                c.pointee.output.tail.appendCRLF()
+            } else {
+                c.pointee.output.tail.writeBulk(string: age)
+            }
+            c.pointee.output.tail.writeBulk("client-info"); c.pointee.output.tail.writeBulk(string: e.clientInfo)
+        }
+    }
+
+    /// Redis 7.0's addReplyDouble text: `%.17g`.
+    static func redisDouble(_ value: Double) -> String {
+        var buffer = [CChar](repeating: 0, count: 64)
+        let n = withVaList([value]) { vsnprintf(&buffer, buffer.count, "%.17g", $0) }
+        guard n > 0 else { return "0" }
+        return String(decoding: buffer.prefix(min(Int(n), buffer.count - 1)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    // MARK: - DRYRUN, GENPASS
+
+    /// ACL DRYRUN user command [arg…]: +OK, or why the user may not run it
+    /// (Redis 7.0's verbose texts, as a bulk string). Nothing runs, nothing is logged.
+    private func aclDryRun(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        guard let user = users.byName[args.string(2)] else {
+            c.pointee.output.tail.writeError("ERR User '\(args.string(2))' not found")
+            return
+        }
+        let rest = args.dropping(3)
+        guard let record = s.pointee.commands.lookup(rest.pointer(0), rest.length(0)) else {
+            c.pointee.output.tail.writeError("ERR Command '\(args.string(3))' not found")
+            return
+        }
+        let command = record.pointee.command
+        let spec = CommandTable.spec(command)
+        var checked = spec
+        if !spec.subcommands.isEmpty, rest.count > 1, let (_, sub) = CommandTable.subcommand(of: command, rest, 1) { checked = sub }
+        if !CommandTable.arityOK(checked, rest.count) {
+            c.pointee.output.tail.writeError(ErrorReply.wrongArity(checked.name))
+            return
+        }
+        guard let (denial, _) = aclDenial(user, bits: users.commandBits(user), command, rest) else {
+            c.pointee.output.tail.append("+OK\r\n")
+            return
+        }
+        let text = switch denial {
+        case .command(let name): "This user has no permissions to run the '\(name)' command"
+        case .key(let key): "This user has no permissions to access the '\(String(decoding: key, as: UTF8.self))' key"
+        case .channel(let channel): "This user has no permissions to access the '\(String(decoding: channel, as: UTF8.self))' channel"
+        }
+        c.pointee.output.tail.writeBulk(string: text)
+    }
+
+    /// ACL GENPASS [bits]: that many random bits (256 by default) as hex,
+    /// from the system's secure generator.
+    private func aclGenPass(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        guard args.count <= 3 else {
+            c.pointee.output.tail.writeError(ErrorReply.unknownSubcommandOrArity(args.string(1), container: "ACL"))
+            return
+        }
+        var bits = KernelConstants.genpassDefaultBits
+        if args.count == 3 {
+            guard let n = args.integer(2) else {
+                c.pointee.output.tail.writeError(ErrorReply.notInteger)
+                return
+            }
+            bits = n
+        }
+        guard bits > 0 && bits <= KernelConstants.genpassMaxBits else {
+            c.pointee.output.tail.writeError(ErrorReply.genpassBits)
+            return
+        }
+        var generator = SystemRandomNumberGenerator()
+        let chars = (bits + 3) / 4
+        let bytes = (0..<(chars + 1) / 2).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        c.pointee.output.tail.writeBulk(string: String(Self.hex(bytes).prefix(chars)))
+    }
+
+    /// Redis 7.0.15's ACL HELP, line for line.
+    static let aclHelp = [
+        "ACL <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "CAT [<category>]",
+        "    List all commands that belong to <category>, or all command categories",
+        "    when no category is specified.",
+        "DELUSER <username> [<username> ...]",
+        "    Delete a list of users.",
+        "DRYRUN <username> <command> [<arg> ...]",
+        "    Returns whether the user can execute the given command without executing the command.",
+        "GETUSER <username>",
+        "    Get the user's details.",
+        "GENPASS [<bits>]",
+        "    Generate a secure 256-bit user password. The optional `bits` argument can",
+        "    be used to specify a different size.",
+        "LIST",
+        "    Show users details in config file format.",
+        "LOAD",
+        "    Reload users from the ACL file.",
+        "LOG [<count> | RESET]",
+        "    Show the ACL log entries.",
+        "SAVE",
+        "    Save the current config to the ACL file.",
+        "SETUSER <username> <attribute> [<attribute> ...]",
+        "    Create or modify a user with the specified attributes.",
+        "USERS",
+        "    List all the registered usernames.",
+        "WHOAMI",
+        "    Return the current connection username.",
+        "HELP",
+        "    Prints this help.",
+    ]
+}
+
+/// ACL's subcommands, as in the table (`acl|cat` …).
+enum ACLSubcommand: String, Keyword {
+    case cat, deluser, dryrun, genpass, getuser, list, load, log, save, setuser, users, whoami, help
+}
+
+/// ACL LOG's word.
+enum ACLLogOption: String, Keyword {
+    case reset
+}
