@@ -27,6 +27,8 @@ public struct AgentConfig: Sendable, Equatable {
     public var env: [String: String] = [:]
     public var restart: RestartPolicy = .onFailure
     public var maxRestarts: Int = 5
+    /// The user (a `users:` entry, or `default`) the agent runs as; nil: none named.
+    public var user: String? = nil
     /// Where the entry starts in the file, for messages (1-based; 0 unknown).
     public var line: Int = 0
     public var column: Int = 0
@@ -43,7 +45,7 @@ public struct AgentConfig: Sendable, Equatable {
             && a.enabled == b.enabled && a.subscribes == b.subscribes && a.publishes == b.publishes
             && a.ackWaitMillis == b.ackWaitMillis && a.maxDeliver == b.maxDeliver && a.prefetch == b.prefetch
             && a.start == b.start && a.required == b.required && a.command == b.command && a.env == b.env
-            && a.restart == b.restart && a.maxRestarts == b.maxRestarts
+            && a.restart == b.restart && a.maxRestarts == b.maxRestarts && a.user == b.user
     }
 }
 

@@ -24,6 +24,10 @@ public struct Configuration: Sendable, Equatable {
     /// `["kernel.port": "--port 7400", "ledger.enabled": "--no-ledger"]`.
     /// Messages about a key name the flag when there is one, the file otherwise.
     public var flags: [String: String] = [:]
+    /// What the loader accepted but the operator should change (a plain
+    /// `password` in `users:`), in file order: `vimana serve` logs them and
+    /// `vimana check` prints them, at start. They never hold a secret.
+    public var warnings: [ConfigWarning] = []
 
     public init(kernel: KernelConfig = KernelConfig(), logging: LoggingConfig = LoggingConfig(),
                 source: String = "built-in default") {
@@ -31,6 +35,27 @@ public struct Configuration: Sendable, Equatable {
         self.logging = logging
         self.source = source
     }
+}
+
+/// Something the loader accepted with a reservation, located in its source.
+public struct ConfigWarning: Sendable, Equatable, CustomStringConvertible {
+    /// The configuration file.
+    public let path: String
+    /// 1-based position of the value warned about.
+    public let line: Int
+    public let column: Int
+    /// What is wrong and what to do instead; never a secret.
+    public let message: String
+
+    public init(path: String, line: Int, column: Int, message: String) {
+        self.path = path
+        self.line = line
+        self.column = column
+        self.message = message
+    }
+
+    /// `path:line:column: warning: message`.
+    public var description: String { "\(path):\(line):\(column): warning: \(message)" }
 }
 
 /// The `kernel:` section: where the bus listens and the limits it enforces.

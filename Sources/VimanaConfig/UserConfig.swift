@@ -21,6 +21,8 @@ public struct UserConfig: Sendable, Equatable {
     /// with its position so that a rule the kernel refuses is reported at
     /// `file:line:column`.
     public var rules: [Rule] = []
+    /// Per-user limits (parsed now; the kernel enforces them later).
+    public var limits: UserLimits = UserLimits()
     /// Position of the entry in the file (0 when built in).
     public var line: Int = 0
     public var column: Int = 0
@@ -34,7 +36,30 @@ public struct UserConfig: Sendable, Equatable {
             self.line = line
             self.column = column
         }
+
+        /// Equality ignores where the rule was in the file (as `AgentConfig`'s).
+        public static func == (a: Rule, b: Rule) -> Bool { a.text == b.text }
     }
 
     public init(name: String) { self.name = name }
+
+    /// Equality ignores where the entry was in the file (as `AgentConfig`'s), so
+    /// that a rendered configuration loads back equal.
+    public static func == (a: UserConfig, b: UserConfig) -> Bool {
+        a.name == b.name && a.enabled == b.enabled && a.passwordHashes == b.passwordHashes && a.nopass == b.nopass
+            && a.rules == b.rules && a.limits == b.limits
+    }
+}
+
+/// A user's `limits:` in phoenix.yaml; nil is no limit (the default).
+/// Declared now so that the shape is settled; the kernel does not enforce them yet.
+public struct UserLimits: Sendable, Equatable {
+    /// Connections authenticated as the user at once.
+    public var connections: Int? = nil
+    /// Messages per second the user's connections may publish or append together.
+    public var publishRate: Int? = nil
+    /// Payload bytes per second the user's connections may publish or append together.
+    public var publishBytes: Int? = nil
+
+    public init() {}
 }

@@ -55,6 +55,18 @@ enum ConfigLimits {
     /// but still far from overflowing a timestamp in microseconds when added to now.
     static let retentionSeconds = 0...(100 * 365 * 86_400)
 
+    // MARK: - users
+
+    /// `limits.connections`: at least one (a user that may not connect is `enabled: false`),
+    /// at most what `max_clients` may be.
+    static let userConnections = 1...maxClients.upperBound
+    /// `limits.publish_rate`, messages per second: 100 million is beyond what one server carries.
+    static let userPublishRate = 1...100_000_000
+    /// `limits.publish_bytes`, bytes per second: 16GiB/s is beyond any network interface.
+    static let userPublishBytes = 1...(16 << 30)
+    /// A `password_file` holds a few lines: a larger file is almost certainly the wrong path.
+    static let passwordFileSize = 64 << 10
+
     // MARK: - agents
 
     /// Longest id: it names a consumer group and the topic `dead.<id>`, and is logged with every line.

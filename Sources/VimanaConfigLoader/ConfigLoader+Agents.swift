@@ -7,12 +7,14 @@ import VimanaConfig
 extension Schema {
     static let agentKeys = [
         "id", "name", "description", "kind", "enabled", "subscribes", "publishes", "ack_wait", "max_deliver",
-        "prefetch", "start", "required", "command", "env", "restart", "max_restarts",
+        "prefetch", "start", "required", "user", "command", "env", "restart", "max_restarts",
     ]
     /// Keys that describe a process the kernel supervises: meaningless for an agent that runs inside it.
     static let externalOnlyKeys = ["command", "env", "restart", "max_restarts"]
 
-    func agents(_ node: YAMLNode) throws(ConfigError) -> [AgentConfig] {
+    /// - Parameter users: the names declared under `users:`; an agent's `user`
+    ///   must be one of them or `default`.
+    func agents(_ node: YAMLNode, users: Set<String>) throws(ConfigError) -> [AgentConfig] {
         if node.isNull { return [] }
         guard case .sequence(let items) = node.content else {
             throw mismatch(node, "agents", "a sequence of agent mappings (- id: …)")
@@ -21,7 +23,7 @@ extension Schema {
         // Where each id was first declared, for the duplicate message.
         var seen: [String: (line: Int, column: Int)] = [:]
         for (index, item) in items.enumerated() {
-            let (agent, idNode) = try agent(item, "agents[\(index)]")
+            let (agent, idNode) = try agent(item, "agents[\(index)]", users: users)
             if let first = seen[agent.id] {
                 throw fail(idNode, "agents[\(index)].id: duplicate agent id '\(agent.id)'"
                                + " (first at line \(first.line), column \(first.column))")
@@ -35,7 +37,7 @@ extension Schema {
     // MARK: - One entry
 
     /// The entry and its `id` value (for the duplicate check).
-    private func agent(_ node: YAMLNode, _ name: String) throws(ConfigError) -> (AgentConfig, YAMLNode) {
+    private func agent(_ node: YAMLNode, _ name: String, users: Set<String>) throws(ConfigError) -> (AgentConfig, YAMLNode) {
         guard case .mapping(let entries) = node.content else {
             throw mismatch(node, name, "a mapping with keys \(Self.agentKeys.joined(separator: ", "))")
         }
@@ -70,6 +72,15 @@ extension Schema {
         if let n = s["prefetch"], let v = try integer(n, "\(name).prefetch", ConfigLimits.prefetch) { a.prefetch = v }
         if let n = s["start"], let v: AgentConfig.Start = try choice(n, "\(name).start") { a.start = v }
         if let n = s["required"], let v = try boolean(n, "\(name).required") { a.required = v }
+        if let n = s["user"] {
+            let expected = "the name of a user declared under users: (or default)"
+            if let text = try scalar(n, "\(name).user", expected) {
+                guard text == Self.defaultUser || users.contains(text) else {
+                    throw fail(n, "\(name).user: unknown user \(n.summary) (declare it under users:)")
+                }
+                a.user = text
+            }
+        }
 
         if a.kind == .builtin {
             guard AgentConfig.builtinIDs.contains(id) else {

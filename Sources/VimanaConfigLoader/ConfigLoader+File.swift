@@ -28,7 +28,7 @@ extension ConfigLoader {
         }
     }
 
-    private static func errnoText(_ code: Int32) -> String {
+    static func errnoText(_ code: Int32) -> String {
         guard let text = strerror(code) else { return "errno \(code)" }
         return String(cString: text)
     }

@@ -44,11 +44,16 @@ struct Schema {
     func configuration(_ root: YAMLNode?) throws(ConfigError) -> Configuration {
         var config = Configuration(source: path)
         guard let root else { return config }
-        let top = try section(root, "", keys: ["kernel", "logging", "ledger", "agents"])
+        let top = try section(root, "", keys: ["kernel", "logging", "ledger", "users", "agents"])
         if let node = top["kernel"] { config.kernel = try kernel(node) }
         if let node = top["logging"] { config.logging = try logging(node) }
         if let node = top["ledger"] { config.ledger = try ledger(node) }
-        if let node = top["agents"] { config.agents = try agents(node) }
+        if let node = top["users"] {
+            (config.users, config.warnings) = try users(node, kernelPassword: config.kernel.password == nil
+                                                        ? nil : Self.entry("password", in: top["kernel"]))
+        }
+        // After the users: an agent names the user it runs as.
+        if let node = top["agents"] { config.agents = try agents(node, users: Set(config.users.map(\.name))) }
         if !config.ledger.enabled, !config.agents.isEmpty, let node = top["ledger"],
            case .mapping(let entries) = node.content, let enabled = entries.first(where: { $0.key == "enabled" }) {
             // Checked here, where the line is known, rather than when the kernel starts.
@@ -56,6 +61,12 @@ struct Schema {
                        + "\(Self.agentList(config.agents)); set it to true or remove the agents")
         }
         return config
+    }
+
+    /// The entry `key` of a mapping node, with its position.
+    static func entry(_ key: String, in node: YAMLNode?) -> YAMLEntry? {
+        guard let node, case .mapping(let entries) = node.content else { return nil }
+        return entries.first { $0.key == key }
     }
 
     /// `agent a` or `3 agents: a, b, c`, for messages.

@@ -7,14 +7,15 @@ extension Configuration {
     /// disabled HTTP port as `off`, durations as whole seconds (`3600s`; plain
     /// under keys ending in `_seconds`; `ack_wait` in its largest exact unit),
     /// lists in flow style (`["*"]`), strings plain when that cannot be misread,
-    /// double-quoted otherwise, and each agent as a block mapping with every key
-    /// (`agents: []` when there is none).
+    /// double-quoted otherwise, and each user and each agent as a block mapping
+    /// with every key (`users: []`, `agents: []` when there is none).
     ///
     /// A second line `# overridden by flags: …` lists the command-line flags
     /// applied (`flags`), when there are any.
     ///
     /// Promises: loading the text gives a `Configuration` equal to this one
-    /// except for `source`, `flags` and `kernel.password` (a secret: only its presence is shown).
+    /// except for `source`, `flags`, `warnings`, `kernel.password` (a secret: only its
+    /// presence is shown) and the users' `passwordHashes` (only their number is shown).
     /// Used by `vimana serve --dry-run` and `vimana check`.
     public func render() -> String {
         let l = kernel.limits
@@ -61,8 +62,27 @@ extension Configuration {
             "    max_age: \(g.retentionMaxAgeSeconds)s",
             "    max_bytes: \(Units.formatSize(g.retentionMaxBytes))",
             "  archive_dir: \(g.archiveDir.map(Self.yamlString) ?? "~")",
-        ] + (agents.isEmpty ? ["agents: []"] : ["agents:"] + agents.flatMap(Self.agentLines))
+        ] + (users.isEmpty ? ["users: []"] : ["users:"] + users.flatMap(Self.userLines))
+          + (agents.isEmpty ? ["agents: []"] : ["agents:"] + agents.flatMap(Self.agentLines))
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// One `users:` entry as a block mapping, every key written out but the
+    /// password hashes: only their number is shown, in a comment (`vimana
+    /// check` output travels further than ACL LIST, which needs an admin user).
+    private static func userLines(_ u: UserConfig) -> [String] {
+        let limit = { (value: Int?, format: (Int) -> String) in value.map(format) ?? "~" }
+        return [
+            "  - name: \(yamlString(u.name))",
+            "    enabled: \(u.enabled)",
+        ] + (u.passwordHashes.isEmpty ? [] : ["    # password_hashes: \(u.passwordHashes.count) (not shown)"]) + [
+            "    nopass: \(u.nopass)",
+            "    permissions: \(yamlList(u.rules.map(\.text)))",
+            "    limits:",
+            "      connections: \(limit(u.limits.connections, String.init))",
+            "      publish_rate: \(limit(u.limits.publishRate, String.init))",
+            "      publish_bytes: \(limit(u.limits.publishBytes, Units.formatSize))",
+        ]
     }
 
     /// One `agents:` entry as a block mapping, every key written out. A built-in
@@ -81,6 +101,7 @@ extension Configuration {
             "    prefetch: \(a.prefetch)",
             "    start: \(a.start.rawValue)",
             "    required: \(a.required)",
+            "    user: \(a.user.map(yamlString) ?? "~")",
         ]
         guard a.kind == .external else { return lines }
         let env = a.env.sorted { $0.key < $1.key }.map { "\(yamlString($0.key)): \(yamlString($0.value))" }

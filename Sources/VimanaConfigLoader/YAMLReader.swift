@@ -55,13 +55,28 @@ enum YAMLReader {
             return ConfigError(path: path, line: line, column: column, message: message)
         default:
             var message = "invalid YAML: \(problem)"
-            if let context = p.context {
-                message += " (\(String(cString: context)) at line \(p.context_mark.line + 1),"
-                    + " column \(p.context_mark.column + 1))"
+            let context = p.context.map { String(cString: $0) }
+            if let context {
+                message += " (\(context) at line \(p.context_mark.line + 1), column \(p.context_mark.column + 1))"
+            }
+            // ACL rules (`&events.*`, `%R~logs.*`) start with YAML indicators: say what to do.
+            let found = scalar(atLine: Int(p.problem_mark.line), column: Int(p.problem_mark.column), in: bytes)
+            if context == "while scanning an anchor" || context == "while scanning an alias"
+                || (found.map { "&*%@`".unicodeScalars.contains($0) } ?? false) {
+                message += "; quote a text that starts with one of & * % @ ` (\"&events.*\")"
             }
             return ConfigError(path: path, line: p.problem_mark.line + 1,
                                column: p.problem_mark.column + 1, message: message)
         }
+    }
+
+    /// The character at a 0-based line and column (in characters, as libyaml counts), if any.
+    private static func scalar(atLine line: Int, column: Int, in bytes: [UInt8]) -> Unicode.Scalar? {
+        let lines = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        guard line >= 0, line < lines.count, column >= 0 else { return nil }
+        let scalars = String(decoding: lines[line], as: UTF8.self).unicodeScalars
+        guard column < scalars.count else { return nil }
+        return scalars[scalars.index(scalars.startIndex, offsetBy: column)]
     }
 
     /// 1-based line and column (in characters, as libyaml counts) of a byte offset.
@@ -116,7 +131,8 @@ private struct TreeBuilder {
             }
         case YAML_ALIAS_EVENT:
             let name = event.data.alias.anchor.map { String(cString: $0) } ?? ""
-            throw fail("aliases are not supported (found '*\(name)'); write the value out", line, column)
+            throw fail("aliases are not supported (found '*\(name)'); write the value out,"
+                       + " or quote a text that starts with '*' (\"*\(name)\")", line, column)
         case YAML_SCALAR_EVENT:
             let s = event.data.scalar
             try rejectAnchor(s.anchor, line, column)
@@ -140,7 +156,10 @@ private struct TreeBuilder {
 
     private func rejectAnchor(_ anchor: UnsafeMutablePointer<yaml_char_t>?, _ line: Int, _ column: Int) throws(ConfigError) {
         guard let anchor else { return }
-        throw fail("anchors are not supported (found '&\(String(cString: anchor))'); write the value out", line, column)
+        // `- &events.*` in a user's permissions is an anchor on nothing: say how to write the rule.
+        let name = String(cString: anchor)
+        throw fail("anchors are not supported (found '&\(name)'); write the value out,"
+                   + " or quote a text that starts with '&' (\"&\(name)\")", line, column)
     }
 
     private mutating func open(isMapping: Bool, _ line: Int, _ column: Int) throws(ConfigError) {

@@ -8,7 +8,8 @@ enum CheckCommand {
     Usage: vimana check CONFIG
     Validate a phoenix.yaml and print the effective configuration (every key, defaults
     filled in) and how the kernel will wire its agents. Exit status: 0 valid,
-    2 invalid, with `file:line:column: message` on stderr.
+    2 invalid, with `file:line:column: message` on stderr (where warnings about
+    a valid file go too: `file:line:column: warning: message`).
     """
 
     static func run(_ args: [String]) -> Int32 {
@@ -32,6 +33,7 @@ enum CheckCommand {
                 for problem in userProblems { printErr(problem) }
                 return 2
             }
+            for warning in config.warnings { printErr(warning.description) }
             printOut(config.render() + config.wiringDescription())
             return 0
         } catch {

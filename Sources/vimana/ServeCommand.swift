@@ -57,10 +57,15 @@ enum ServeCommand {
             return 2
         }
         if dryRun {
+            for warning in config.warnings { printErr(warning.description) }
             printOut(config.render() + config.wiringDescription())
             return 0
         }
         Log.shared.configure(level: config.logging.level, format: config.logging.format)
+        for w in config.warnings {
+            Log.shared.warn("configuration warning", ["at": .string("\(w.path):\(w.line):\(w.column)"),
+                                                      "warning": .string(w.message)])
+        }
         let kernel: Kernel
         do throws(SystemError) {
             kernel = try Kernel(config: config)

@@ -157,7 +157,7 @@ let agentsFile = """
     // MARK: - Refused
 
     static let entryKeys = "id, name, description, kind, enabled, subscribes, publishes, ack_wait, max_deliver, "
-        + "prefetch, start, required, command, env, restart, max_restarts"
+        + "prefetch, start, required, user, command, env, restart, max_restarts"
     static let idRule = "an id of 1 to 64 characters from a-z, 0-9, '_', '.', '-', starting with a letter or digit"
     static let ackWaitRule = "a duration from 1ms to 24h (like 500ms, 30s, 2m or 1h)"
     static let commandRule = "a command line or a sequence of strings, starting with a non-empty program name"
@@ -320,6 +320,7 @@ let agentsFile = """
                 prefetch: 1
                 start: new
                 required: false
+                user: ~
                 command: ["python3", "tools/agents/python_agent.py"]
                 env: {LOG_LEVEL: info}
                 restart: on-failure
@@ -336,6 +337,7 @@ let agentsFile = """
                 prefetch: 1
                 start: all
                 required: true
+                user: ~
               - id: batch.v2-1_x
                 name: batch.v2-1_x
                 description: ""
@@ -348,6 +350,7 @@ let agentsFile = """
                 prefetch: 10000
                 start: new
                 required: false
+                user: ~
                 command: ["./batch", "--fast", "-v"]
                 env: {EMPTY: "", PATH: /usr/bin}
                 restart: never
@@ -357,7 +360,7 @@ let agentsFile = """
     }
 
     @Test func noAgentsRendersAnEmptyList() {
-        #expect(Configuration().render().hasSuffix("\nagents: []\n"))
+        #expect(Configuration().render().hasSuffix("\nusers: []\nagents: []\n"))
     }
 
     @Test func renderedAgentsLoadBackEqual() throws {

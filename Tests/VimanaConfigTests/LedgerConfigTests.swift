@@ -235,6 +235,7 @@ import VimanaConfig
                 max_age: 604800s
                 max_bytes: 10GiB
               archive_dir: archive
+            users: []
             agents: []
 
             """))

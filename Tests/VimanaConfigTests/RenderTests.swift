@@ -43,6 +43,7 @@ import VimanaConfig
                 max_age: 0s
                 max_bytes: 0
               archive_dir: ~
+            users: []
             agents: []
 
             """)

@@ -38,14 +38,14 @@ import VimanaConfig
 
     @Test func aliasIsRejected() {
         #expect(loadError("kernel:\n  port: *p\n")?.description
-                == "phoenix.yaml:2:9: aliases are not supported (found '*p'); write the value out")
+                == "phoenix.yaml:2:9: aliases are not supported (found '*p'); write the value out, or quote a text that starts with '*' (\"*p\")")
     }
 
     @Test func anchorIsRejected() {
         #expect(loadError("kernel:\n  limits: &l\n    max_clients: 5\n")?.description
-                == "phoenix.yaml:2:11: anchors are not supported (found '&l'); write the value out")
+                == "phoenix.yaml:2:11: anchors are not supported (found '&l'); write the value out, or quote a text that starts with '&' (\"&l\")")
         #expect(loadError("kernel:\n  port: &p 1\n")?.description
-                == "phoenix.yaml:2:9: anchors are not supported (found '&p'); write the value out")
+                == "phoenix.yaml:2:9: anchors are not supported (found '&p'); write the value out, or quote a text that starts with '&' (\"&p\")")
     }
 
     @Test func secondDocumentIsRejected() {
