@@ -36,7 +36,9 @@ enum TestCatalogue {
     }
 
     /// A new user after the rules (each a separate SETUSER argument).
-    static func user(_ rules: String...) throws -> ACLUser {
+    static func user(_ rules: String...) throws -> ACLUser { try user(rules) }
+
+    static func user(_ rules: [String]) throws -> ACLUser {
         var user = ACLUser(name: "u", catalogue: catalogue)
         try user.apply(rules: rules.map { Array($0.utf8) }, catalogue: catalogue)
         return user
