@@ -39,6 +39,15 @@ public struct AgentConfig: Sendable, Equatable {
         self.subscribes = subscribes
     }
 
+    /// The user the agent runs as (Protocol/AGENTS.md §9): the one named in
+    /// `user`, else the one the kernel makes for it, `agent:<id>`. No
+    /// declared user can have that name (the loader refuses the prefix).
+    public var runsAs: String { user ?? Self.madeUserPrefix + id }
+
+    /// The prefix of the users the kernel makes for agents: reserved, so
+    /// that a `users:` entry can never be taken for an agent's own user.
+    public static let madeUserPrefix = "agent:"
+
     /// Equality ignores where the entry was in the file.
     public static func == (a: AgentConfig, b: AgentConfig) -> Bool {
         a.id == b.id && a.name == b.name && a.description == b.description && a.kind == b.kind

@@ -90,6 +90,10 @@ extension Schema {
             throw mismatch(node, key, expected, note: node.isNull ? " (null)" : "")
         }
         guard !text.isEmpty, !text.utf8.contains(where: Self.isSpaceOrNUL) else { throw mismatch(node, key, expected) }
+        guard !text.hasPrefix(AgentConfig.madeUserPrefix) else {
+            throw fail(node, "\(key): '\(text)': names beginning with '\(AgentConfig.madeUserPrefix)' are the users the kernel"
+                           + " makes for agents; name this user otherwise and give it to the agent with user:")
+        }
         return text
     }
 
