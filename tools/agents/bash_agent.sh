@@ -10,6 +10,12 @@
 #
 #   VIMANA_ADDR=127.0.0.1:7379 VIMANA_AGENT_ID=sh bash tools/agents/bash_agent.sh
 #
+# When VIMANA_PASSWORD is set (a supervising kernel sets it, with VIMANA_USER,
+# in the environment and never in the arguments: Protocol/AGENTS.md §9), the
+# agent authenticates with AUTH before it joins; without it, it joins as the
+# connection's default user. `printf` is a builtin: the password is in no
+# process's arguments.
+#
 # One line per task goes to stdout, connection events to stderr (both reach
 # the kernel's log when it supervises the agent). SIGTERM exits 0, after the
 # task in hand if there is one. A lost connection is retried with backoff;
@@ -28,6 +34,8 @@ export LC_ALL=C
 
 ADDR=${VIMANA_ADDR:-127.0.0.1:7379}
 AGENT_ID=${VIMANA_AGENT_ID:-sh}
+USER_NAME=${VIMANA_USER:-default}
+PASSWORD=${VIMANA_PASSWORD:-} # never printed
 BACKOFF_FIRST_MS=100  # before the first reconnect
 BACKOFF_MAX_MS=5000   # reconnects never wait longer than this
 NACK_DELAY_MS=1000    # a task whose reply could not be published comes back after this
@@ -258,6 +266,13 @@ trap '' PIPE # a write to a closed connection fails instead of killing the agent
 serve() {
     { exec 3<>"/dev/tcp/$HOST/$PORT"; } 2>/dev/null || return 2
     Q_TOPIC=() Q_ID=() Q_DELIVERIES=() Q_PAYLOAD=()
+    if [[ -n $PASSWORD ]]; then
+        command AUTH "$USER_NAME" "$PASSWORD" || return 1
+        if [[ $T == - ]]; then
+            note "cannot authenticate as user '$USER_NAME': $V"
+            exit 2 # a configuration error: retrying cannot help
+        fi
+    fi
     command AGENT JOIN "$AGENT_ID" || return 1
     if [[ $T == - ]]; then
         note "cannot join as agent '$AGENT_ID': $V"

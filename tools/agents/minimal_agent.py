@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The smallest useful Vimana agent: 20 lines of code, standard library only."""
+"""The smallest useful Vimana agent: 22 lines of code, standard library only."""
 import json, os, socket, sys
 
 host, port = os.environ["VIMANA_ADDR"].rsplit(":", 1)
@@ -16,6 +16,8 @@ def read():  # one RESP value; arrays and bulk strings are all a task needs
     if line[:1] == b"$": return inbox.read(int(line[1:]) + 2)[:-2]
     return line
 
+if os.environ.get("VIMANA_PASSWORD"):  # the kernel's credentials for us (environment, never argv)
+    send("AUTH", os.environ.get("VIMANA_USER", "default"), os.environ["VIMANA_PASSWORD"])
 send("AGENT", "JOIN", os.environ["VIMANA_AGENT_ID"])
 while True:
     v = read()

@@ -9,6 +9,11 @@
 //
 //   VIMANA_ADDR=127.0.0.1:7379 VIMANA_AGENT_ID=js node tools/agents/node_agent.js
 //
+// When VIMANA_PASSWORD is set (a supervising kernel sets it, with VIMANA_USER,
+// in the environment and never in the arguments: Protocol/AGENTS.md §9), the
+// agent authenticates with AUTH before it joins; without it, it joins as the
+// connection's default user.
+//
 // One line per task goes to stdout, connection events to stderr (both reach
 // the kernel's log when it supervises the agent). SIGTERM exits 0, after the
 // task in hand if there is one. A lost connection is retried with backoff;
@@ -20,6 +25,8 @@ const net = require('net');
 
 const ADDR = process.env.VIMANA_ADDR || '127.0.0.1:7379';
 const AGENT_ID = process.env.VIMANA_AGENT_ID || 'js';
+const USER = process.env.VIMANA_USER || 'default';
+const PASSWORD = process.env.VIMANA_PASSWORD || ''; // never printed
 const BACKOFF_FIRST_MS = 100; // before the first reconnect
 const BACKOFF_MAX_MS = 5000; // reconnects never wait longer than this
 const NACK_DELAY_MS = 1000; // a task whose reply could not be published comes back after this
@@ -172,8 +179,18 @@ function connect() {
     if (r !== 1 && r !== CLOSED) note(`ACK ${topic} ${entry} answered ${r}: the task was no longer ours`);
   }
 
+  /** AUTH first when the kernel gave us credentials; resolves to AUTH's reply, or '+OK' without one. */
+  const authenticate = () => (PASSWORD ? command('AUTH', USER, PASSWORD) : Promise.resolve('OK'));
+
   s.on('connect', () => {
-    command('AGENT', 'JOIN', AGENT_ID).then((r) => {
+    authenticate().then((a) => {
+      if (a === CLOSED) return CLOSED;
+      if (a instanceof RESPError) {
+        note(`cannot authenticate as user ${JSON.stringify(USER)}: ${a}`);
+        process.exit(2); // a configuration error: retrying cannot help
+      }
+      return command('AGENT', 'JOIN', AGENT_ID);
+    }).then((r) => {
       if (r === CLOSED) return;
       if (r instanceof RESPError) {
         note(`cannot join as agent ${JSON.stringify(AGENT_ID)}: ${r}`);

@@ -9,6 +9,11 @@ one, and always `"ok":true` and the agent's id.
 
     VIMANA_ADDR=127.0.0.1:7379 VIMANA_AGENT_ID=py python3 tools/agents/python_agent.py
 
+When VIMANA_PASSWORD is set (a supervising kernel sets it, with VIMANA_USER,
+in the environment and never in the arguments: Protocol/AGENTS.md §9), the
+agent authenticates with `AUTH` before it joins; without it, it joins as the
+connection's default user.
+
 One line per task goes to stdout, connection events to stderr (both reach
 the kernel's log when it supervises the agent). SIGTERM exits 0, after the
 task in hand if there is one. A lost connection is retried with backoff;
@@ -25,6 +30,8 @@ import time
 
 ADDR = os.environ.get("VIMANA_ADDR") or "127.0.0.1:7379"
 AGENT_ID = os.environ.get("VIMANA_AGENT_ID") or "py"
+USER = os.environ.get("VIMANA_USER") or "default"
+PASSWORD = os.environ.get("VIMANA_PASSWORD")  # never printed
 BACKOFF_FIRST = 0.1   # seconds before the first reconnect
 BACKOFF_MAX = 5.0     # reconnects never wait longer than this
 NACK_DELAY_MS = 1000  # a task whose reply could not be published comes back after this
@@ -164,6 +171,11 @@ class Agent:
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.reader = Reader(self.sock)
         self.queue = []
+        if PASSWORD:
+            authenticated = self.command("AUTH", USER, PASSWORD)
+            if isinstance(authenticated, ProtocolError):
+                note("cannot authenticate as user %r: %s" % (USER, authenticated))
+                sys.exit(2)  # a configuration error: retrying cannot help
         joined = self.command("AGENT", "JOIN", AGENT_ID)
         if isinstance(joined, ProtocolError):
             note("cannot join as agent %r: %s" % (AGENT_ID, joined))

@@ -8,6 +8,10 @@ client: XREADGROUP to take tasks, XACK when done. This one upper-cases the
 
     VIMANA_ADDR=127.0.0.1:7379 VIMANA_AGENT_ID=rpy TOPICS=tasks.rpy python3 tools/agents/redis_py_agent.py
 
+When VIMANA_PASSWORD is set (a supervising kernel sets it, with VIMANA_USER,
+in the environment and never in the arguments: Protocol/AGENTS.md section 9),
+redis-py authenticates with them (HELLO 3 AUTH) on every connection.
+
 phoenix.yaml:
 
     agents:
@@ -70,7 +74,10 @@ def main() -> int:
     consumer = f"{socket.gethostname()}-{os.getpid()}"
     # No retries inside redis-py (by default it retries a lost connection for
     # seconds, deaf to SIGTERM): the loop below reconnects, with its own backoff.
-    r = redis.Redis(host=host, port=int(port), decode_responses=True, retry=Retry(NoBackoff(), 0))
+    password = os.environ.get("VIMANA_PASSWORD") or None
+    username = (os.environ.get("VIMANA_USER") or None) if password else None
+    r = redis.Redis(host=host, port=int(port), username=username, password=password,
+                    decode_responses=True, retry=Retry(NoBackoff(), 0))
     backoff = 0.2
     try:
         while running:
@@ -95,6 +102,10 @@ def main() -> int:
                             handle(r, agent, topic, entry_id, fields)
                             r.xack(topic, agent, entry_id)
                             busy = False
+            except redis.AuthenticationError as error:
+                # Before ConnectionError, its base: wrong credentials are a configuration error.
+                print(f"{agent}: cannot authenticate as user {username or 'default'!r}: {error}", flush=True)
+                return 2
             except (redis.ConnectionError, ConnectionRefusedError, OSError) as error:
                 busy = False
                 if not running:
