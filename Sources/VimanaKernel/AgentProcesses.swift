@@ -26,9 +26,11 @@ final class AgentProcesses {
     }
 
     /// Starts every enabled external agent of `agents` that has a `command`,
-    /// with `VIMANA_ADDR` (`address`, host:port) and `VIMANA_AGENT_ID` laid
-    /// over its `env`.
-    func start(_ agents: [AgentConfig], address: String) {
+    /// with `VIMANA_ADDR` (`address`, host:port), `VIMANA_AGENT_ID` and its
+    /// `credentials` (`VIMANA_USER`, `VIMANA_PASSWORD`: in the environment,
+    /// which only the agent's own user can read, never in its arguments,
+    /// which `ps` shows to all) laid over its `env`.
+    func start(_ agents: [AgentConfig], address: String, credentials: (AgentConfig) -> [String: String]) {
         let declared = agents.filter { $0.enabled && $0.kind == .external && $0.command != nil }
         guard !declared.isEmpty else { return }
         let supervisor = Supervisor(log: log)
@@ -37,6 +39,7 @@ final class AgentProcesses {
             var env = a.env
             env["VIMANA_ADDR"] = address
             env["VIMANA_AGENT_ID"] = a.id
+            env.merge(credentials(a)) { $1 }
             supervisor.add(id: a.id, command: command, environment: env, restart: a.restart, maxRestarts: a.maxRestarts)
         }
         self.supervisor = supervisor

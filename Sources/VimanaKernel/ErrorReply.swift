@@ -189,6 +189,18 @@ enum ErrorReply {
     }
 
     static let notAgentInstance = "ERR this connection is not an agent instance"
+
+    /// AGENT JOIN by a user that is neither the agent's nor an admin
+    /// (Protocol/AGENTS.md §9), in the words of Redis's -NOPERM.
+    static func mayNotJoinAgent(_ id: String) -> String {
+        "NOPERM this user has no permissions to join agent '\(id)'"
+    }
+
+    /// XREADGROUP, XACK, XCLAIM, XAUTOCLAIM, XGROUP on a group named by an
+    /// agent's id, by a user that is neither the agent's nor an admin.
+    static func mayNotUseAgentGroup(_ id: String) -> String {
+        "NOPERM this user has no permissions to use the consumer groups of agent '\(id)'"
+    }
     static let nackDelay = "ERR NACK delay must be an integer from 0 to \(KernelConstants.maxNackDelayMillis) (milliseconds)"
 
     /// `refusal`: `AgentRuntime.publishRefusal`'s text (also a built-in's failure).

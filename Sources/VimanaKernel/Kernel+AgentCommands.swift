@@ -22,6 +22,7 @@ extension Kernel {
         switch sub {
         case .join:
             let id = args.string(2)
+            guard mayJoin(c, agentID: id) else { return }
             do throws(JoinRefusal) {
                 try agents.join(agentID: id, fd: fd, clientID: c.pointee.id)
             } catch {

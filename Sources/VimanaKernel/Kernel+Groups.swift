@@ -20,6 +20,7 @@ extension Kernel {
                           "SETID <key> <groupname> <id|$>", "    Set the current group ID.", "HELP", "    Prints this help."])
             return
         }
+        if refusedAgentGroup(c, args, group: 3, command: "xgroup|" + sub.rawValue) { return }
         // Redis 7.0's order: CREATE's and SETID's options, then the key, then
         // the group, then the argument count, then the ID.
         let syntaxError = ErrorReply.unknownSubcommandOrArity(args.string(1), container: "XGROUP")
@@ -124,6 +125,7 @@ extension Kernel {
     func xreadgroupCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         guard let ledger else { c.pointee.output.tail.writeError(disabledError); return }
         guard let options = readOptions(c, args, group: true), let names = options.group else { return }
+        if refusedAgentGroup(c, args, group: names.name, command: "xreadgroup") { return }
         let group = args.bytes(names.name), consumer = args.bytes(names.consumer)
         let streamsAt = options.streamsAt
         let n = (args.count - streamsAt) / 2
@@ -212,6 +214,7 @@ extension Kernel {
 
     func xackCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         guard ledger != nil else { c.pointee.output.tail.writeError(disabledError); return }
+        if refusedAgentGroup(c, args, group: 2, command: "xack") { return }
         // As Redis: no group is 0 whatever the IDs; then all of them are read before any is acknowledged.
         guard let g = agents.groups.group(args.bytes(1), args.bytes(2)) else { c.pointee.output.tail.writeInteger(0); return }
         var ids: [StreamID] = []
@@ -299,6 +302,7 @@ extension Kernel {
 
     /// XCLAIM topic group consumer min-idle id… [IDLE ms] [TIME ms] [RETRYCOUNT n] [FORCE] [JUSTID] [LASTID id]
     func xclaimCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        if refusedAgentGroup(c, args, group: 2, command: "xclaim") { return }
         guard let ledger, ledger.stream(args.bytes(1)) != nil, let g = agents.groups.group(args.bytes(1), args.bytes(2)) else {
             c.pointee.output.tail.writeError(ErrorReply.noSuchKeyOrGroup(args.string(1), group: args.string(2)))
             return
@@ -364,6 +368,7 @@ extension Kernel {
 
     /// XAUTOCLAIM topic group consumer min-idle start [COUNT n] [JUSTID]
     func xautoclaimCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        if refusedAgentGroup(c, args, group: 2, command: "xautoclaim") { return }
         // As Redis: every argument is read before the group is looked up.
         guard let minIdle = args.integer(4) else { c.pointee.output.tail.writeError(ErrorReply.invalidArgument("min-idle-time", of: "XAUTOCLAIM")); return }
         guard let startBound = StreamID.parseBound(args.buffer(5), missingSequence: 0) else {

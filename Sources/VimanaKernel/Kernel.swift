@@ -97,7 +97,7 @@ public final class Kernel: EventLoopHandler {
         }
         // A wildcard bind is reached on loopback by the agents started here.
         let host = config.kernel.bind == "0.0.0.0" ? "127.0.0.1" : config.kernel.bind
-        agentProcesses.start(agents.all.map(\.config), address: "\(host):\(port)")
+        agentProcesses.start(agents.all.map(\.config), address: "\(host):\(port)", credentials: agentCredentials)
     }
 
     /// Each error names the listener (RESP or HTTP) and the key or flag that set its port.

@@ -157,4 +157,7 @@ enum KernelConstants {
     /// ACL GENPASS's default and largest sizes, in bits (Redis's).
     static let genpassDefaultBits = 256
     static let genpassMaxBits = 4096
+    /// A supervised agent's start secret: 256 random bits, as ACL GENPASS's
+    /// default, beyond any guessing.
+    static let agentSecretBytes = 32
 }

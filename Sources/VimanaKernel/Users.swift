@@ -16,6 +16,8 @@ final class Users {
     private(set) var byName: [String: ACLUser]
     /// The recent denials, newest first.
     private(set) var log: [ACLLogEntry] = []
+    /// The supervised agents' start secrets (AgentIdentity.swift).
+    let agentSecrets = AgentSecrets()
 
     static let defaultName = "default"
 
@@ -90,7 +92,10 @@ final class Users {
             }
             table[defaultName] = user
         }
-        return problems
+        // The agents' own users (AgentIdentity.swift): no declared name can be theirs.
+        let (agentUsers, agentProblems) = agentUsers(config, catalogue)
+        for user in agentUsers { table[user.name] = user }
+        return problems + agentProblems
     }
 
     // MARK: - The table
@@ -144,9 +149,11 @@ final class Users {
         return byName.removeValue(forKey: name) != nil
     }
 
-    /// The user `name` if it exists, is on and accepts `password`.
+    /// The user `name` if it exists, is on and accepts `password` (or the
+    /// start secret of an agent that runs as it).
     func authenticate(_ name: String, password: [UInt8]) -> ACLUser? {
-        guard let user = byName[name], user.enabled, user.accepts(password: password) else { return nil }
+        guard let user = byName[name], user.enabled,
+              user.accepts(password: password) || agentSecrets.accepts(name, password: password) else { return nil }
         return user
     }
 
