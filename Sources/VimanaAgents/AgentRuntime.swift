@@ -77,6 +77,7 @@ public final class AgentRuntime {
         self.config = config
         patterns = config.subscribes.map { Array($0.utf8) }
         groupName = Array(config.id.utf8)
+        user = config.runsAs
         publishPatterns = config.publishes.map { $0.map { Array($0.utf8) } }
         status = config.enabled ? .idle : .disabled
     }
@@ -84,6 +85,8 @@ public final class AgentRuntime {
     public var id: String { config.id }
     /// The id as bytes: the name of each of its consumer groups.
     public let groupName: [UInt8]
+    /// The user it runs as (`AgentConfig.runsAs`), made once.
+    public let user: String
 
     /// True when the agent subscribes to `topic`.
     public func subscribes(to topic: [UInt8]) -> Bool {

@@ -62,16 +62,17 @@ extension Users {
     ]
 
     /// An admin: a user allowed every command of the `@admin` category.
-    /// It may join any agent and use any agent's groups.
-    /// (Asked only when another user touches an agent: not per request.)
+    /// It may join any agent and use any agent's groups. Asked only when
+    /// another user than the agent's touches an agent.
     func isAdmin(_ user: ACLUser) -> Bool {
-        var any = false
-        for (id, entry) in catalogue.entries.enumerated()
-        where !catalogue.isContainer(id) && entry.categories.contains(where: { $0 == "admin" || $0 == "@admin" }) {
-            guard user.allows(id) else { return false }
-            any = true
+        !adminCommandIDs.isEmpty && adminCommandIDs.allSatisfy(user.allows)
+    }
+
+    /// The ids of the commands and subcommands in `@admin`.
+    static func adminCommandIDs(_ catalogue: ACLCatalogue) -> [Int] {
+        catalogue.entries.indices.filter { id in
+            !catalogue.isContainer(id) && catalogue.entries[id].categories.contains { $0 == "admin" || $0 == "@admin" }
         }
-        return any
     }
 }
 
@@ -124,7 +125,7 @@ extension Kernel {
     /// True when the connection's user is the agent's or an admin.
     func mayActAs(_ c: UnsafeMutablePointer<ClientState>, _ a: AgentRuntime) -> Bool {
         let user = c.pointee.info.user
-        return user.name == a.config.runsAs || users.isAdmin(user)
+        return user.name == a.user || users.isAdmin(user)
     }
 
     /// AGENT JOIN's check: replies -NOPERM and returns false when the

@@ -18,6 +18,8 @@ final class Users {
     private(set) var log: [ACLLogEntry] = []
     /// The supervised agents' start secrets (AgentIdentity.swift).
     let agentSecrets = AgentSecrets()
+    /// The ids of the `@admin` commands (`isAdmin`), found once.
+    private(set) lazy var adminCommandIDs: [Int] = Self.adminCommandIDs(catalogue)
 
     static let defaultName = "default"
 
