@@ -164,4 +164,42 @@ import Glibc
         #expect(reply.hasSuffix("+RESET\r\n-NOAUTH Authentication required.\r\n+OK\r\n+PONG\r\n"), "\(visible(reply))")
         #expect(!reply.contains("s3cret-pass"))
     }
+
+    /// Users declared in phoenix.yaml: authenticated with redis-cli's
+    /// protocol, refused outside their rules, listed by ACL LIST.
+    @Test func usersFromPhoenixYaml() throws {
+        let config = """
+        users:
+          - name: reader
+            password_hashes: ["30c952fab122c3f9759f02a6d95c3758b246b4fee239957b2d4fee46e26170c4"]
+            permissions: ["+@read", "+@connection", "-config", "~logs.*"]
+          - name: off-one
+            enabled: false
+            nopass: true
+            permissions: ["+@all"]
+        """
+        let server = try ServerProcess(config: config, logLevel: "info")
+        let c = try RawClient(port: server.port)
+        c.send("AUTH off-one x\r\nAUTH reader pw\r\nXLEN logs.a\r\nXLEN other\r\nPUBLISH logs.a x\r\nPING\r\n")
+        #expect(c.readReplies(6) == "-WRONGPASS invalid username-password pair or user is disabled.\r\n+OK\r\n:0\r\n"
+            + "-NOPERM this user has no permissions to access one of the keys used as arguments\r\n"
+            + "-NOPERM this user has no permissions to run the 'publish' command\r\n+PONG\r\n")
+        let admin = try RawClient(port: server.port)
+        admin.send("ACL USERS\r\n")
+        #expect(admin.readReplies() == "*3\r\n$7\r\ndefault\r\n$7\r\noff-one\r\n$6\r\nreader\r\n")
+    }
+
+    /// A rule the ACL model refuses is a configuration error at its place
+    /// in the file: `vimana check` prints it, `vimana serve` does not start.
+    @Test func refusedRuleIsLocatedInTheFile() throws {
+        let path = try temporaryFile("users:\n  - name: w\n    nopass: true\n    permissions: [\"+@pubsub\", \"+nosuchcommand\"]\n")
+        let check = try runVimana(["check", path])
+        #expect(check.status == 2)
+        #expect(check.stderr == "\(path):4:31: users[0].permissions[1]: '+nosuchcommand': Unknown command or category name in ACL\n",
+                "\(check.stderr)")
+        let serve = try runVimana(["serve", "--config", path, "--port", "0", "--http-port", "off", "--no-ledger"])
+        #expect(serve.status == 1)
+        #expect(serve.stderr.contains("\(path):4:31: users[0].permissions[1]: '+nosuchcommand': Unknown command or category name in ACL"),
+                "\(serve.stderr)")
+    }
 }
