@@ -37,10 +37,13 @@ public struct ACLSetUserError: Error, Equatable, Sendable {
 /// so a rule list that fails part-way changes nothing (as ACL SETUSER).
 ///
 /// The per-request checks (`allows`, `allowedTopLevel`, `allowsChannel`,
-/// `allowsChannelPattern`, `allowsKey`) ask the root selector; Redis allows
-/// a request when any selector allows the command with all its keys and
-/// channels, so where the root refuses and `selectors` is not empty the
-/// kernel asks each of them the same questions in order (`permits` does it).
+/// `allowsChannelPattern`, `allowsKey`) ask the root selector only: the fast
+/// path for a user without selectors. Redis allows a request when any
+/// selector allows the command with all its keys and channels, and a
+/// command blocked but for some first arguments (`+select|0`) by its first
+/// argument: `check(_:firstArgument:resources:)` is that whole check, for a
+/// request the root selector refuses when `selectors` is not empty or the
+/// command has `firstArguments`, and it says which refusal Redis reports.
 public struct ACLUser: Sendable, Equatable {
     /// Redis's payload-sanitizing flags (RESTORE); kept and listed only.
     public enum SanitizePayload: Sendable, Equatable { case unset, sanitize, skip }
@@ -202,6 +205,11 @@ public struct ACLUser: Sendable, Equatable {
     }
 
     // MARK: - Checks (root selector)
+
+    /// The root selector's checks are the whole answer: no `(...)` selectors
+    /// and no `+cmd|arg` first arguments. When false, a request the root
+    /// refuses goes to `check(_:firstArgument:resources:)`.
+    public var rootDecidesAlone: Bool { selectors.isEmpty && root.firstArguments.isEmpty }
 
     /// May run the command or subcommand with this id (root selector).
     @inlinable
