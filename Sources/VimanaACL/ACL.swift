@@ -80,6 +80,10 @@ public struct ACLUser: Sendable, Equatable {
         selectors = []
     }
 
+    /// ACL SETUSER's check of a user name (Redis: "Usernames can't contain
+    /// spaces or null characters").
+    public static func isValidName(_ name: [UInt8]) -> Bool { !ACLRules.hasSpaces(name) }
+
     /// Redis's `default` user with no password: `on nopass ~* &* +@all`.
     public static func unrestricted(name: String, catalogue: ACLCatalogue) -> ACLUser {
         var user = ACLUser(name: name, catalogue: catalogue)

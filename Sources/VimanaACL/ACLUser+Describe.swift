@@ -19,7 +19,11 @@
 /// category holds Redis commands that Vimana lacks, Redis may choose other
 /// categories than we do. The descriptions agree whenever every category
 /// the user's bits touch has the same members in both servers, or the
-/// differences cannot change a choice. Step 3 walks our catalogue's order
+/// differences cannot change a choice. For example `-@all +@stream -xadd`
+/// is listed so by Redis, but Vimana's `@read` holds only stream commands,
+/// all allowed, so here it reads `-@all +@read +@write -xadd +xinfo|help
+/// +xgroup|help`: the same permissions in other words (ACLDescribeTests checks
+/// that a description always rebuilds the same bits). Step 3 walks our catalogue's order
 /// where Redis walks its command hash table, so several single-command
 /// differences may be listed in another order than Redis's.
 extension ACLUser {

@@ -20,6 +20,11 @@ import VimanaCore
         #expect(user.allows("config|set") && user.channel("any") && user.key("any") && user.accepts(password: []))
     }
 
+    @Test func userNamesWithoutSpaces() {
+        #expect(ACLUser.isValidName(Array("alice".utf8)))
+        #expect(!ACLUser.isValidName(Array("a b".utf8)) && !ACLUser.isValidName([0x61, 0]) && !ACLUser.isValidName([0x61, 9]))
+    }
+
     @Test func onOffAndSanitizeFlags() throws {
         #expect(try T.user("on").flagNames == ["on"])
         #expect(try T.user("ON", "off").flagNames == ["off"])
