@@ -136,6 +136,9 @@ public struct ACLSelector: Sendable, Equatable {
 
     mutating func setAll(_ value: Bool, _ catalogue: ACLCatalogue) {
         for i in allowed.indices { allowed[i] = value ? ~0 : 0 }
+        // No bits past the last id: equal permissions are equal values.
+        let used = catalogue.entries.count & 63
+        if value && used != 0, let last = allowed.indices.last { allowed[last] = (1 << UInt64(used)) &- 1 }
         futureCommands = value
         firstArguments = [:]
     }
