@@ -1,3 +1,7 @@
+// Redis 7.0.15's ACL users (src/acl.c is the reference; every reply and
+// error text here is checked against a real redis-server by ACLParityTests).
+// Pure: no kernel, no sockets. The kernel gives the catalogue of its
+// commands, keeps the users, and renders ACL LIST / GETUSER from them.
 import VimanaCore
 
 /// Why a rule was refused: Redis's text after
@@ -28,8 +32,6 @@ public struct ACLSetUserError: Error, Equatable, Sendable {
     public let message: String
     public init(_ message: String) { self.message = message }
 }
-
-
 
 /// One user, as Redis 7.0 keeps it: flags, password digests, the root
 /// selector and the selectors added with `(...)` rules.

@@ -1,3 +1,5 @@
+import VimanaCore
+
 /// ACL LIST and ACL GETUSER: Redis 7.0.15 does not keep the rules as typed;
 /// it recomputes a description from the command bits. This is our own
 /// rendering of that computation (acl.c's ACLDescribeSelectorCommandRules):
@@ -85,8 +87,6 @@ public struct ACLUserDescription: Sendable, Equatable {
     public let root: Selector
     public let selectors: [Selector]
 }
-
-import VimanaCore
 
 extension ACLSelector {
     /// ACL GETUSER's three values for this selector.
