@@ -161,7 +161,7 @@ extension Kernel {
         logACL(c, .auth, object: command, username: String(decoding: username, as: UTF8.self))
     }
 
-    private func logACL(_ c: UnsafeMutablePointer<ClientState>, _ reason: ACLLogEntry.Reason, object: String, username: String) {
+    func logACL(_ c: UnsafeMutablePointer<ClientState>, _ reason: ACLLogEntry.Reason, object: String, username: String) {
         var line = describeClient(c, caller: c)
         if line.hasSuffix("\n") { line.removeLast() }
         users.record(ACLLogEntry(reason: reason, context: c.pointee.flags.contains(.multi) ? .multi : .toplevel,

@@ -202,7 +202,9 @@ struct RuleRefusal: Error {
 
 /// One ACL LOG entry: Redis 7.0.15's fields.
 struct ACLLogEntry {
-    enum Reason: String { case command, key, channel, auth }
+    /// Redis's four, and Vimana's `agent`: a user acting as an agent it
+    /// is not (AGENT JOIN, its groups; Protocol/AGENTS.md §9).
+    enum Reason: String { case command, key, channel, auth, agent }
     enum Context: String { case toplevel, multi }
     var count = 1
     let reason: Reason

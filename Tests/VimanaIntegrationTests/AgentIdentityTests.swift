@@ -79,6 +79,13 @@ import Glibc
         bot.send("AGENT JOIN civic\r\nXACK tasks.civic civic 1-1\r\n")
         #expect(bot.readReplies(2) == perm(join: "civic") + perm(group: "civic"))
 
+        // Each refusal is in ACL LOG, the newest first: bot's two, alike, counted in one entry as Redis groups them.
+        root.send("ACL LOG 1\r\n")
+        let denial = root.readReplies()
+        #expect(denial.hasPrefix("*1\r\n*14\r\n$5\r\ncount\r\n:2\r\n$6\r\nreason\r\n$5\r\nagent\r\n$7\r\ncontext\r\n"
+                                 + "$8\r\ntoplevel\r\n$6\r\nobject\r\n$5\r\ncivic\r\n$8\r\nusername\r\n$3\r\nbot\r\n"),
+                "\(visible(denial))")
+
         // Nothing happened: no instance, the group on its topic only, the task never delivered.
         root.send("XINFO GROUPS tasks.civic\r\nXINFO GROUPS elsewhere\r\n")
         let groups = root.readReplies()
