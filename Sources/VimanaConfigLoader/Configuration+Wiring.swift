@@ -16,7 +16,7 @@ extension Configuration {
         return (["# wiring"] + lines).joined(separator: "\n") + "\n"
     }
 
-    /// `# agent civic (external, enabled): subscribes …; ack_wait …; command …`.
+    /// `# agent civic (external, enabled): subscribes …; ack_wait …; command …; runs as user …`.
     private static func wiringLine(_ a: AgentConfig) -> String {
         let head = "# agent \(a.id) (\(a.kind.rawValue), "
         guard a.enabled else { return head + "disabled: not wired)" }
@@ -31,6 +31,8 @@ extension Configuration {
             } else {
                 parts.append("no command: instances connect with AGENT JOIN \(a.id)")
             }
+            // Protocol/AGENTS.md §9: who may join it.
+            parts.append("runs as user \(a.runsAs)")
         }
         return oneLine(head + "enabled): " + parts.joined(separator: "; "))
     }
