@@ -132,6 +132,9 @@ struct ClientFlags: OptionSet {
     static let allKeys = ClientFlags(rawValue: 1 << 18)
     /// Its user has `allchannels` (`&*`): no channel argument is checked.
     static let allChannels = ClientFlags(rawValue: 1 << 19)
+    /// Its user's root selector decides alone (no `(...)` selectors, no
+    /// `+cmd|arg`): a command its bits allow needs only its arguments checked.
+    static let rootDecides = ClientFlags(rawValue: 1 << 20)
 
     /// What `execute` tests in one compare: equal to `authenticated` alone
     /// on the common path.

@@ -139,14 +139,12 @@ final class Users {
     /// ACL SETUSER: the rules applied in order to a copy of the user (a new
     /// one if none), which replaces it only when every rule was accepted.
     /// Returns the new user, or the refused rule and why.
-    func set(_ name: String, rules: [[UInt8]]) -> Result<ACLUser, RuleRefusal> {
+    func set(_ name: String, rules: [[UInt8]]) -> Result<ACLUser, ACLSetUserError> {
         var user = byName[name] ?? ACLUser(name: name, catalogue: catalogue)
-        for rule in rules {
-            do throws(ACLRuleError) {
-                try user.apply(rule, catalogue: catalogue)
-            } catch {
-                return .failure(RuleRefusal(rule: rule, error: error))
-            }
+        do throws(ACLSetUserError) {
+            try user.apply(rules: rules, catalogue: catalogue)
+        } catch {
+            return .failure(error)
         }
         byName[name] = user
         changed(name)
@@ -192,12 +190,6 @@ final class Users {
     }
 
     func resetLog() { log.removeAll() }
-}
-
-/// An ACL SETUSER rule the model refused, and why.
-struct RuleRefusal: Error {
-    let rule: [UInt8]
-    let error: ACLRuleError
 }
 
 /// One ACL LOG entry: Redis 7.0.15's fields.
