@@ -62,10 +62,16 @@ extension Users {
     ]
 
     /// An admin: a user allowed every command of the `@admin` category.
-    /// It may join any agent and use any agent's groups. Asked only when
-    /// another user than the agent's touches an agent.
+    /// It may join any agent and use any agent's groups. Asked when a
+    /// connection takes a user (`Kernel.actAs`), not per request.
     func isAdmin(_ user: ACLUser) -> Bool {
         !adminCommandIDs.isEmpty && adminCommandIDs.allSatisfy(user.allows)
+    }
+
+    /// Whether `user`, the current value of its name, is an admin: for
+    /// `default`, the cached answer (every accepted connection asks).
+    func isAdminUser(_ user: ACLUser) -> Bool {
+        user.name == Self.defaultName ? defaultIsAdmin : isAdmin(user)
     }
 
     /// The ids of the commands and subcommands in `@admin`.
@@ -122,10 +128,10 @@ extension Kernel {
         ["VIMANA_USER": agent.runsAs, "VIMANA_PASSWORD": users.agentSecrets.issue(for: agent.runsAs)]
     }
 
-    /// True when the connection's user is the agent's or an admin.
+    /// True when the connection's user is an admin (`ClientFlags.admin`,
+    /// set with the user by `actAs`) or the agent's.
     func mayActAs(_ c: UnsafeMutablePointer<ClientState>, _ a: AgentRuntime) -> Bool {
-        let user = c.pointee.info.user
-        return user.name == a.user || users.isAdmin(user)
+        c.pointee.flags.contains(.admin) || c.pointee.info.user.name == a.user
     }
 
     /// AGENT JOIN's check: replies -NOPERM and returns false when the

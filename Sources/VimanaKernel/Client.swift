@@ -135,6 +135,9 @@ struct ClientFlags: OptionSet {
     /// Its user's root selector decides alone (no `(...)` selectors, no
     /// `+cmd|arg`): a command its bits allow needs only its arguments checked.
     static let rootDecides = ClientFlags(rawValue: 1 << 20)
+    /// Its user is an admin (every `@admin` command): it may act as any
+    /// agent (AgentIdentity.swift), known without asking the rules per XACK.
+    static let admin = ClientFlags(rawValue: 1 << 21)
 
     /// What `execute` tests in one compare: equal to `authenticated` alone
     /// on the common path.

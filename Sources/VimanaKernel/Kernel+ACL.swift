@@ -29,6 +29,7 @@ extension Kernel {
         if user.allKeys { c.pointee.flags.insert(.allKeys) } else { c.pointee.flags.remove(.allKeys) }
         if user.allChannels { c.pointee.flags.insert(.allChannels) } else { c.pointee.flags.remove(.allChannels) }
         if user.rootDecidesAlone { c.pointee.flags.insert(.rootDecides) } else { c.pointee.flags.remove(.rootDecides) }
+        if users.isAdminUser(user) { c.pointee.flags.insert(.admin) } else { c.pointee.flags.remove(.admin) }
     }
 
     /// A command the user's bits allow, of a user whose root selector

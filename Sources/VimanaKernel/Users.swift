@@ -127,7 +127,12 @@ final class Users {
         guard name == Self.defaultName, let user = byName[name] else { return }
         defaultUser = user
         defaultBits = user.allowedTopLevel(catalogue: catalogue).first ?? 0
+        defaultIsAdmin = isAdmin(user)
     }
+
+    /// Whether `default` is an admin (AgentIdentity.swift), cached as its
+    /// bits are, so that accepting a connection does not ask the rules.
+    private(set) lazy var defaultIsAdmin: Bool = isAdmin(defaultUser)
 
     /// Names in Redis's order (its radix tree: bytes ascending).
     var names: [String] { byName.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) } }

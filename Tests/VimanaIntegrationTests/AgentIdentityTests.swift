@@ -147,6 +147,34 @@ import Glibc
         #expect(own.readReplies(2) == "+OK\r\n" + perm(join: "named"))
     }
 
+    /// Being an admin follows the user's rules at once, on open connections
+    /// too: an admin stripped of `@admin` is refused, a user given it may
+    /// act as any agent, and `default` is an admin only while its rules say so.
+    @Test func whoIsAnAdminFollowsACLChangesAtOnce() throws {
+        let server = try ServerProcess(config: Self.config, logLevel: "info")
+        let root = try connect(server, as: "root")
+        let alice = try connect(server, as: "alice")
+        alice.send("AGENT JOIN civic\r\n")
+        #expect(alice.readReplies() == perm(join: "civic"))
+        root.send("ACL SETUSER alice +@admin\r\n")
+        #expect(root.readReplies() == "+OK\r\n")
+        alice.send("AGENT JOIN civic\r\nAGENT LEAVE\r\nACL SETUSER root -@admin\r\n")
+        #expect(alice.readReplies(3) == "+OK\r\n+OK\r\n+OK\r\n")
+        root.send("AGENT JOIN civic\r\nXACK tasks.civic civic 1-1\r\n")
+        #expect(root.readReplies(2) == perm(join: "civic") + perm(group: "civic"))
+
+        let plain = try RawClient(port: server.port)
+        plain.send("AUTH default-pw\r\nAGENT JOIN civic\r\nAGENT LEAVE\r\n")
+        #expect(plain.readReplies(3) == "+OK\r\n+OK\r\n+OK\r\n")
+        alice.send("ACL SETUSER default -acl|setuser\r\n")
+        #expect(alice.readReplies() == "+OK\r\n")
+        plain.send("AGENT JOIN civic\r\n")
+        let later = try RawClient(port: server.port)
+        later.send("AUTH default-pw\r\nAGENT JOIN civic\r\n")
+        #expect(plain.readReplies() == perm(join: "civic"))
+        #expect(later.readReplies(2) == "+OK\r\n" + perm(join: "civic"))
+    }
+
     /// Every example agent, supervised by a kernel whose default user has a
     /// password, authenticates with the credentials in its environment and
     /// takes a task; the secret is in its environment and not in its
