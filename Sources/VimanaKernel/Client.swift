@@ -153,7 +153,46 @@ struct ClientFlags: OptionSet {
 /// borrowed.
 final class UserHandle {
     let user: ACLUser
-    init(_ user: ACLUser) { self.user = user }
+    /// The root selector's channel patterns sorted for PUBLISH's check.
+    let channels: ChannelGrant
+    init(_ user: ACLUser) {
+        self.user = user
+        channels = ChannelGrant(user.channelPatterns)
+    }
+}
+
+/// Channel patterns of the two shapes almost every rule has, matched
+/// without the glob: a plain name (`&events.a`) is equality and a name
+/// followed by one final `*` (`&events.*`) a prefix, exactly as Redis's
+/// stringmatchlen matches them. Any other pattern leaves the answer to the
+/// model (`ACLUser.allowsChannel`). Measured: the model's check was ~300
+/// instructions per PUBLISH, a third of a pipelined PUBLISH.
+struct ChannelGrant {
+    private var exact: [[UInt8]] = []
+    private var prefixes: [[UInt8]] = []
+    /// Some pattern is of neither shape.
+    private(set) var hasGlobs = false
+
+    init(_ patterns: [[UInt8]]) {
+        func special(_ b: UInt8) -> Bool { b == 42 || b == 63 || b == 91 || b == 93 || b == 92 }  // * ? [ ] \
+        for p in patterns {
+            if !p.contains(where: special) { exact.append(p) }
+            else if let last = p.last, last == 42, !p.dropLast().contains(where: special) { prefixes.append(Array(p.dropLast())) }
+            else { hasGlobs = true }
+        }
+    }
+
+    /// True when a plain or prefix pattern grants `channel`; false means
+    /// none does (and, with `hasGlobs`, the model must be asked).
+    func grants(_ channel: UnsafeRawBufferPointer) -> Bool {
+        for p in prefixes where p.count <= channel.count {
+            if p.withUnsafeBytes({ $0.elementsEqual(UnsafeRawBufferPointer(rebasing: channel[0..<p.count])) }) { return true }
+        }
+        for p in exact where p.count == channel.count {
+            if p.withUnsafeBytes({ $0.elementsEqual(channel) }) { return true }
+        }
+        return false
+    }
 }
 
 /// The cold half of a connection's slot (`ClientState.info`): names,

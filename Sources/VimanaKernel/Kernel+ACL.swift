@@ -39,6 +39,12 @@ extension Kernel {
     @inline(never)
     func argumentsAllowed(_ c: UnsafeMutablePointer<ClientState>, _ access: ArgumentAccess, _ args: Arguments) -> Bool {
         let handle = c.pointee.info.userHandle
+        if case .channel(let i) = access {
+            // PUBLISH: its one channel, the plain and prefix patterns first.
+            guard i < args.count else { return true }
+            let channel = UnsafeRawBufferPointer(args.buffer(i))
+            return handle.channels.grants(channel) || (handle.channels.hasGlobs && handle.user.allowsChannel(channel))
+        }
         var allowed = true
         Self.forEachArgument(access, args) { i in
             let argument = UnsafeRawBufferPointer(args.buffer(i))
