@@ -3,6 +3,9 @@ import VimanaRESP
 import VimanaEventLoop
 import VimanaBus
 import VimanaACL
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One connection's slot in the connection table (`ConnectionTable`): the
 /// hot half inline, read and written by the read → parse → route → deliver
@@ -185,11 +188,18 @@ struct ChannelGrant {
     /// True when a plain or prefix pattern grants `channel`; false means
     /// none does (and, with `hasGlobs`, the model must be asked).
     func grants(_ channel: UnsafeRawBufferPointer) -> Bool {
-        for p in prefixes where p.count <= channel.count {
-            if p.withUnsafeBytes({ $0.elementsEqual(UnsafeRawBufferPointer(rebasing: channel[0..<p.count])) }) { return true }
+        guard let base = channel.baseAddress else { return exact.contains { $0.isEmpty } || prefixes.contains { $0.isEmpty } }
+        var i = 0
+        while i < prefixes.count {
+            let n = prefixes[i].count
+            if n <= channel.count && prefixes[i].withUnsafeBytes({ memcmp($0.baseAddress ?? base, base, n) == 0 }) { return true }
+            i &+= 1
         }
-        for p in exact where p.count == channel.count {
-            if p.withUnsafeBytes({ $0.elementsEqual(channel) }) { return true }
+        i = 0
+        while i < exact.count {
+            let n = exact[i].count
+            if n == channel.count && exact[i].withUnsafeBytes({ memcmp($0.baseAddress ?? base, base, n) == 0 }) { return true }
+            i &+= 1
         }
         return false
     }
