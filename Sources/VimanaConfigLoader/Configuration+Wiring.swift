@@ -16,7 +16,7 @@ extension Configuration {
         return (["# wiring"] + lines).joined(separator: "\n") + "\n"
     }
 
-    /// `# agent civic (external, enabled): subscribes …; ack_wait …; command …; runs as user …`.
+    /// `# agent civic (external, enabled): subscribes …; ack_wait …; user …; command …`.
     private static func wiringLine(_ a: AgentConfig) -> String {
         let head = "# agent \(a.id) (\(a.kind.rawValue), "
         guard a.enabled else { return head + "disabled: not wired)" }
@@ -24,6 +24,9 @@ extension Configuration {
             + " prefetch \(a.prefetch), start \(a.start.rawValue)"
         if a.required { delivery += ", required" }
         var parts = ["subscribes \(a.subscribes.joined(separator: ", "))", delivery]
+        // Protocol/AGENTS.md §9: the user it runs as, who may join it (an
+        // external agent without `user:` runs as the one made for it).
+        if a.kind == .external { parts.append("user \(a.runsAs)") } else if let user = a.user { parts.append("user \(user)") }
         if a.kind == .external {
             if let command = a.command {
                 parts.append("command \(command.map(shellWord).joined(separator: " ")),"
@@ -31,8 +34,6 @@ extension Configuration {
             } else {
                 parts.append("no command: instances connect with AGENT JOIN \(a.id)")
             }
-            // Protocol/AGENTS.md §9: who may join it.
-            parts.append("runs as user \(a.runsAs)")
         }
         return oneLine(head + "enabled): " + parts.joined(separator: "; "))
     }

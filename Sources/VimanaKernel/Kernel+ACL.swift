@@ -24,7 +24,7 @@ extension Kernel {
     /// bits dispatch tests, and the `allkeys`/`allchannels` flags. The one
     /// place they are set.
     func actAs(_ c: UnsafeMutablePointer<ClientState>, _ user: ACLUser) {
-        c.pointee.info.user = user
+        c.pointee.info.userHandle = user == users.defaultUser ? users.defaultHandle : UserHandle(user)
         c.pointee.allowedCommands = users.commandBits(user)
         if user.allKeys { c.pointee.flags.insert(.allKeys) } else { c.pointee.flags.remove(.allKeys) }
         if user.allChannels { c.pointee.flags.insert(.allChannels) } else { c.pointee.flags.remove(.allChannels) }
@@ -39,15 +39,21 @@ extension Kernel {
     /// which replies the refusal.
     @inline(never)
     func argumentsAllowed(_ c: UnsafeMutablePointer<ClientState>, _ access: ArgumentAccess, _ args: Arguments) -> Bool {
-        let info = c.pointee.info
+        let handle = c.pointee.info.userHandle
+        if case .channel(let i) = access {
+            // PUBLISH: its one channel, the plain and prefix patterns first.
+            guard i < args.count else { return true }
+            let channel = UnsafeRawBufferPointer(args.buffer(i))
+            return handle.channels.grants(channel) || (handle.channels.hasGlobs && handle.user.allowsChannel(channel))
+        }
         var allowed = true
         Self.forEachArgument(access, args) { i in
             let argument = UnsafeRawBufferPointer(args.buffer(i))
             allowed = switch access {
             case .none: true
-            case .key, .keys, .streams: info.user.allowsKey(argument)
-            case .channel, .channels: info.user.allowsChannel(argument)
-            case .patterns: info.user.allowsChannelPattern(argument)
+            case .key, .keys, .streams: handle.user.allowsKey(argument)
+            case .channel, .channels: handle.user.allowsChannel(argument)
+            case .patterns: handle.user.allowsChannelPattern(argument)
             }
             return allowed
         }

@@ -122,10 +122,14 @@ final class Users {
     private(set) lazy var defaultUser: ACLUser = byName[Self.defaultName] ?? Self.unrestrictedDefault(catalogue)
     private lazy var defaultBits: UInt64 = defaultUser.allowedTopLevel(catalogue: catalogue).first ?? 0
 
+    /// What new connections hold: one handle for them all.
+    private(set) lazy var defaultHandle = UserHandle(defaultUser)
+
     /// Forgets the cached default after a change of it.
     private func changed(_ name: String) {
         guard name == Self.defaultName, let user = byName[name] else { return }
         defaultUser = user
+        defaultHandle = UserHandle(user)
         defaultBits = user.allowedTopLevel(catalogue: catalogue).first ?? 0
         defaultIsAdmin = isAdmin(user)
     }

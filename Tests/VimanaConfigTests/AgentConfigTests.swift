@@ -395,7 +395,7 @@ let agentsFile = """
     @Test func wiringListsEachAgentInFileOrder() throws {
         #expect(try loaded(agentsFile).wiringDescription() == """
             # wiring
-            # agent civic (external, enabled): subscribes tasks.civic, tasks.civic.*; ack_wait 30s, max_deliver 5, prefetch 1, start new; command python3 tools/agents/python_agent.py, restart on-failure, max_restarts 5; runs as user agent:civic
+            # agent civic (external, enabled): subscribes tasks.civic, tasks.civic.*; ack_wait 30s, max_deliver 5, prefetch 1, start new; user agent:civic; command python3 tools/agents/python_agent.py, restart on-failure, max_restarts 5
             # agent echo (builtin, enabled): subscribes tasks.echo; ack_wait 250ms, max_deliver 5, prefetch 1, start all, required
             # agent batch.v2-1_x (external, disabled: not wired)
 
@@ -406,7 +406,7 @@ let agentsFile = """
         let config = try loaded("agents:\n  - {id: w, subscribes: [a, b*], ack_wait: 2m}\n")
         #expect(config.wiringDescription() == """
             # wiring
-            # agent w (external, enabled): subscribes a, b*; ack_wait 2m, max_deliver 5, prefetch 1, start new; no command: instances connect with AGENT JOIN w; runs as user agent:w
+            # agent w (external, enabled): subscribes a, b*; ack_wait 2m, max_deliver 5, prefetch 1, start new; user agent:w; no command: instances connect with AGENT JOIN w
 
             """)
     }
@@ -418,7 +418,7 @@ let agentsFile = """
         config.agents = [a]
         #expect(config.wiringDescription() == """
             # wiring
-            # agent w (external, enabled): subscribes new?line; ack_wait 30s, max_deliver 5, prefetch 1, start new; command sh -c "echo \\"hi there\\"" "", restart on-failure, max_restarts 5; runs as user agent:w
+            # agent w (external, enabled): subscribes new?line; ack_wait 30s, max_deliver 5, prefetch 1, start new; user agent:w; command sh -c "echo \\"hi there\\"" "", restart on-failure, max_restarts 5
 
             """)
     }

@@ -202,4 +202,25 @@ import Glibc
         #expect(serve.stderr.contains("\(path):4:31: users[0].permissions[1]: '+nosuchcommand': Unknown command or category name in ACL"),
                 "\(serve.stderr)")
     }
+
+    /// PUBLISH matches plain and prefix channel patterns on its own path
+    /// (ChannelGrant): for every channel it must agree with the model's
+    /// answer, which ACL DRYRUN gives.
+    @Test func publishAgreesWithDryRunOnEveryPatternShape() throws {
+        let server = try ServerProcess(logLevel: "info")
+        let admin = try RawClient(port: server.port)
+        admin.send("ACL SETUSER p reset on >pw +publish &a &b* &c?d &x[yz]* &e\\*\r\n")
+        #expect(admin.readReplies() == "+OK\r\n")
+        let c = try RawClient(port: server.port)
+        c.send("AUTH p pw\r\n")
+        #expect(c.readReplies() == "+OK\r\n")
+        let channels = ["a", "ab", "", "b", "b*", "bcd", "cxd", "cd", "cxxd", "xy", "xz1", "xa", "e*", "e", "ex", "A", "B1"]
+        for channel in channels {
+            admin.send(RawClient.command(["ACL", "DRYRUN", "p", "publish", channel, "m"]))
+            let dry = admin.readReplies()
+            c.send(RawClient.command(["PUBLISH", channel, "m"]))
+            let published = c.readReplies()
+            #expect((dry == "+OK\r\n") == (published == ":0\r\n"), "channel '\(channel)': dryrun \(visible(dry)), publish \(visible(published))")
+        }
+    }
 }
