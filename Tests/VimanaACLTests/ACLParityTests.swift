@@ -1,0 +1,146 @@
+import Testing
+import VimanaTestSupport
+@testable import VimanaACL
+
+/// The same ACL SETUSER rule lists applied to a real redis-server 7.0.15 and
+/// to ACLUser: the same reply (OK or the same error), the same ACL LIST line,
+/// the same ACL GETUSER reply.
+///
+/// The catalogue is Vimana's commands (those Redis has too, with the ACL
+/// container the kernel adds), with the categories redis-server gives in
+/// COMMAND INFO. Redis counts its whole command table when it chooses the
+/// categories of a description, we count ours (ACLUser+Describe.swift): the
+/// rule lists here are ones whose description cannot differ for that reason
+/// (each category they touch is taken or left the same way over both tables),
+/// and with at most one single-command difference outside a container, whose
+/// order would be Redis's hash-table order.
+@Suite struct ACLParityTests {
+    /// Vimana's Redis commands and the subcommands it implements.
+    static let vimanaCommands: [(String, [String])] = [
+        ("ping", []), ("echo", []), ("quit", []), ("reset", []), ("hello", []), ("auth", []), ("select", []),
+        ("client", ["id", "getname", "setname", "list", "info", "kill", "help"]),
+        ("command", ["count", "docs", "info", "list", "help"]), ("info", []), ("config", ["get", "set", "help"]),
+        ("publish", []), ("subscribe", []), ("unsubscribe", []), ("psubscribe", []), ("punsubscribe", []),
+        ("pubsub", ["channels", "numsub", "numpat", "help"]),
+        ("xadd", []), ("xlen", []), ("xrange", []), ("xrevrange", []), ("xread", []),
+        ("xinfo", ["consumers", "groups", "stream", "help"]), ("xtrim", []), ("xdel", []),
+        ("xgroup", ["create", "createconsumer", "delconsumer", "destroy", "setid", "help"]),
+        ("xreadgroup", []), ("xack", []), ("xpending", []), ("xclaim", []), ("xautoclaim", []),
+        ("multi", []), ("exec", []), ("discard", []), ("watch", []), ("unwatch", []),
+        ("acl", ["cat", "deluser", "getuser", "list", "log", "setuser", "users", "whoami", "help"]),
+    ]
+
+    static let hash = "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"
+
+    /// Rule lists whose Redis description is determined over Vimana's subset.
+    static let cases: [[String]] = [
+        [],
+        ["on", ">p", "~foo*", "&bar", "+@pubsub", "-publish"],
+        ["on", "nopass", "allkeys", "allchannels", "+@all"],
+        ["+@all", "-publish"],
+        ["+@all", "-@admin"],
+        ["+@all", "-@admin", "+config|get"],
+        ["-@all", "+@all", "-xdel"],
+        ["+@pubsub", "+@stream"],
+        ["+@stream", "+@pubsub", "-publish"],
+        ["+config", "-config|get"],
+        ["+config|get"],
+        ["+client", "-client|kill"],
+        ["+xadd"],
+        ["+@all", "-xadd", "+xadd"],
+        ["+select|0", "+select|1", "+SELECT|0"],
+        ["+select|0", "+select"],
+        ["+select|0", "+@all", "-select"],
+        ["+@all", "-@all", "+ping"],
+        ["allcommands", "nocommands", "+XADD"],
+        ["reset"],
+        ["skip-sanitize-payload", "on", ">x", ">y", ">x", "<y"],
+        [">x", "nopass"],
+        ["nopass", ">x", "#" + hash],
+        [">x", "!" + hash, ">p"],
+        ["%R~foo", "%W~foo", "%R~bar", "~baz", "%W~qux", "%r~low", "%R"],
+        ["%RW~*", "~foo"],
+        ["~a", "allkeys"],
+        ["allkeys", "resetkeys", "~a", "~a"],
+        ["&news.*", "&news.*", "&a[bc]"],
+        ["&x", "allchannels"],
+        ["&*", "resetchannels", "&c"],
+        ["on", "(~foo", "+xlen)", "()", "(&c +publish)"],
+        ["(~a %R~b &c +@stream -xadd)", "clearselectors", "(+ping)"],
+        ["(\"~a b\")"],
+        // Errors: the reply and the user left unchanged.
+        ["on", "+nosuch"],
+        ["+"], ["-"], ["+|"], ["+@"], ["-@"], ["+@nosuch"], ["+config|nosuch"], ["-config|"], ["-select|0"],
+        ["-config|get|x"], ["+select|0|1"], ["+config|"], ["+select|"], ["xyz"], ["+config|get|x"],
+        ["%"], ["%~foo"], ["%RR~foo"], ["%Rx~foo"], ["~a b"], ["&a b"],
+        ["allkeys", "~foo"], ["allchannels", "&x"],
+        ["#abc"], ["#" + hash.uppercased()], ["<nopw"], ["!" + hash],
+        ["(~foo", "+get"], ["("], ["(+nosuch)"],
+    ]
+
+    @Test func sameTextsAsRedis() throws {
+        let redis = try RedisProcess()
+        let client = try RawClient(port: redis.port)
+        let reader = RESPReader(client)
+        func call(_ args: [String]) -> RESP? {
+            client.send(RawClient.command(args))
+            return reader.next()
+        }
+        let catalogue = try Self.catalogue(call)
+        for (index, rules) in Self.cases.enumerated() {
+            let name = "u\(index)"
+            let redisReply = call(["ACL", "SETUSER", name] + rules)
+            var user = ACLUser(name: name, catalogue: catalogue)
+            var modelReply = RESP.simple("OK")
+            do {
+                try user.apply(rules: rules.map { Array($0.utf8) }, catalogue: catalogue)
+            } catch {
+                modelReply = .error("ERR " + error.message)
+            }
+            #expect(modelReply == redisReply, "\(rules)")
+            guard case .simple = redisReply else { continue }
+
+            let list = call(["ACL", "LIST"])?.strings.first { $0.hasPrefix("user \(name) ") }
+            #expect(user.describe(catalogue: catalogue) == list, "\(rules)")
+            #expect(Self.render(user.getUser(catalogue: catalogue)) == call(["ACL", "GETUSER", name]), "\(rules)")
+        }
+    }
+
+    /// Vimana's commands with the categories redis-server gives them.
+    static func catalogue(_ call: ([String]) -> RESP?) throws -> ACLCatalogue {
+        guard case .array(let infos)? = call(["COMMAND", "INFO"] + vimanaCommands.map(\.0)) else {
+            throw TestFailure("COMMAND INFO failed")
+        }
+        func entry(_ info: RESP) throws -> (String, ACLCatalogue.Entry, [RESP]) {
+            guard case .array(let fields) = info, fields.count >= 10, case .bulk(let name) = fields[0] else {
+                throw TestFailure("COMMAND INFO: \(info)")
+            }
+            let categories = fields[6].strings
+            guard case .array(let subs) = fields[9] else { throw TestFailure("no subcommands field: \(info)") }
+            return (name, ACLCatalogue.Entry(name: name, categories: categories), subs)
+        }
+        var commands: [(command: ACLCatalogue.Entry, subcommands: [ACLCatalogue.Entry])] = []
+        for (info, (name, wanted)) in zip(infos, vimanaCommands) {
+            let (got, command, subInfos) = try entry(info)
+            #expect(got == name)
+            var subcommands: [ACLCatalogue.Entry] = []
+            for sub in wanted {
+                guard let found = try subInfos.map(entry).first(where: { $0.0 == name + "|" + sub }) else {
+                    throw TestFailure("redis has no \(name)|\(sub)")
+                }
+                subcommands.append(found.1)
+            }
+            commands.append((command, subcommands))
+        }
+        return ACLCatalogue(commands: commands)
+    }
+
+    /// ACL GETUSER's RESP2 reply, as the kernel would render it.
+    static func render(_ d: ACLUserDescription) -> RESP {
+        func selector(_ s: ACLUserDescription.Selector) -> [RESP] {
+            [.bulk("commands"), .bulk(s.commands), .bulk("keys"), .bulk(s.keys), .bulk("channels"), .bulk(s.channels)]
+        }
+        return .array([.bulk("flags"), .array(d.flags.map(RESP.bulk)), .bulk("passwords"), .array(d.passwords.map(RESP.bulk))]
+            + selector(d.root) + [.bulk("selectors"), .array(d.selectors.map { .array(selector($0)) })])
+    }
+}
