@@ -144,6 +144,21 @@ final class Users {
         return byName.removeValue(forKey: name) != nil
     }
 
+    /// Puts `user` back as `name` (nil: removes it), undoing a change the
+    /// ledger refused to record (UserJournal).
+    func restore(_ name: String, _ user: ACLUser?) {
+        byName[name] = user
+        changed(name)
+    }
+
+    /// May run ACL SETUSER: may read the internal topics (the journals),
+    /// which hold nothing such a user cannot see through ACL LIST.
+    func isAdmin(_ user: ACLUser) -> Bool {
+        setuserID.map(user.allows) ?? false
+    }
+
+    private lazy var setuserID: Int? = catalogue.subcommandID(of: Command.acl.rawValue, "setuser")
+
     /// The user `name` if it exists, is on and accepts `password`.
     func authenticate(_ name: String, password: [UInt8]) -> ACLUser? {
         guard let user = byName[name], user.enabled, user.accepts(password: password) else { return nil }
