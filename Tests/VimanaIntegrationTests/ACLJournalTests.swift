@@ -217,6 +217,49 @@ import Testing
         #expect(Self.send(r, "ACL", "USERS") == "*2\r\n$7\r\ndefault\r\n$3\r\nivy\r\n")
     }
 
+    /// Retention retires the segment that held the changes; the copy
+    /// written at each seal keeps them, and a restart from the copy gives
+    /// the same users (twice: the start writes a copy too).
+    @Test func changesOutliveRetentionOfTheirSegment() throws {
+        let config = """
+        ledger:
+          segment_bytes: 64KiB
+          retention:
+            max_bytes: 256KiB
+        """
+        let server = try Self.serve(config, fsync: "no")
+        let c = try RawClient(port: server.port)
+        #expect(Self.send(c, "ACL", "SETUSER", "mia", "on", ">mia-pass", "+ping") == "+OK\r\n")
+        #expect(Self.send(c, "ACL", "SETUSER", "ned", "on", "nopass") == "+OK\r\n")
+        #expect(Self.send(c, "ACL", "SETUSER", "mia", "+echo") == "+OK\r\n")
+        #expect(Self.send(c, "ACL", "DELUSER", "ned") == ":1\r\n")
+        let before = Self.send(c, "ACL", "LIST")
+        // Incompressible filler seals segments; retention deletes the oldest.
+        var rng = SystemRandomNumberGenerator()
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789")
+        for _ in 0..<160 {
+            let filler = String((0..<3000).map { _ in alphabet.randomElement(using: &rng) ?? "x" })
+            #expect(Self.send(c, "PUBLISH", "filler", filler) == ":0\r\n")
+        }
+        #expect(server.waitForLog("ledger segment deleted", timeout: 10), "retention did not run")
+        #expect(server.terminate() == 0)
+        // The first records are gone with their segment; their copies are not.
+        let dump = try runVimana(["ledger", "dump", server.ledgerDirectory, "--topic", "_vimana.acl"])
+        let firstLine = dump.stdout.split(separator: "\n").first.map(String.init) ?? ""
+        #expect(firstLine.contains("op=snapshot-begin"), "\(dump.stdout)")
+
+        var ledger = server.ledgerDirectory
+        for _ in 0..<2 {
+            let restarted = try Self.serve(config, ledger: ledger, fsync: "no")
+            let r = try RawClient(port: restarted.port)
+            #expect(Self.send(r, "ACL", "LIST") == before)
+            #expect(Self.send(r, "AUTH", "mia", "mia-pass") == "+OK\r\n")
+            #expect(Self.send(r, "ECHO", "x") == "$1\r\nx\r\n")
+            #expect(restarted.terminate() == 0)
+            ledger = restarted.ledgerDirectory
+        }
+    }
+
     @Test func withoutALedgerTheStartSaysChangesStayInMemory() throws {
         let server = try ServerProcess(arguments: ["--no-ledger"], logLevel: "info")
         #expect(server.waitForLog("ACL SETUSER and ACL DELUSER changes are kept in memory only"))
