@@ -5,7 +5,7 @@
 // import in Sources/ and Tests/:
 //
 //   vimana             → VimanaKernel VimanaConfig VimanaConfigLoader VimanaEventLoop VimanaLedger VimanaClient VimanaBench VimanaCore
-//   VimanaKernel       → VimanaCore VimanaRESP VimanaBus VimanaConfig VimanaEventLoop VimanaLedger VimanaAgents VimanaSupervisor CLinuxShim
+//   VimanaKernel       → VimanaCore VimanaRESP VimanaBus VimanaACL VimanaConfig VimanaEventLoop VimanaLedger VimanaAgents VimanaSupervisor CLinuxShim
 //   VimanaAgents       → VimanaCore VimanaLedger VimanaConfig
 //   VimanaLedger       → VimanaCore VimanaConfig CZlib
 //   VimanaSupervisor   → VimanaCore VimanaConfig CLinuxShim
@@ -16,6 +16,7 @@
 //   VimanaClient       → VimanaCore VimanaRESP
 //   VimanaRESP         → VimanaCore
 //   VimanaBus          → VimanaCore
+//   VimanaACL          → VimanaCore
 //   VimanaCore         →
 //   CLinuxShim         →
 //   CYAML              →
@@ -49,7 +50,7 @@ let package = Package(
                        providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
 
-        // Bytes, the byte-keyed hash table, logging, clocks, Redis's glob matching:
+        // Bytes, the byte-keyed hash table, logging, clocks, Redis's glob matching, SHA-256:
         // shared by everything, knows nothing of the network.
         .target(name: "VimanaCore", swiftSettings: optimize),
         // RESP2/RESP3 request parser and reply encoder; knows nothing of sockets.
@@ -59,6 +60,8 @@ let package = Package(
         // The settings: value types for every phoenix.yaml key, each default written once.
         // No libyaml: the ledger and the supervisor take these types directly.
         .target(name: "VimanaConfig", dependencies: ["VimanaCore"]),
+        // Redis 7.0's ACL users: SETUSER rules, permission checks, ACL LIST / GETUSER text.
+        // Pure: no kernel, no sockets (the kernel gives it its command catalogue).
         .target(name: "VimanaACL", dependencies: ["VimanaCore"], swiftSettings: optimize),
         // phoenix.yaml: parsing with libyaml into VimanaConfig's types, validation with
         // file:line:column errors, flags, and the text `vimana check` prints.

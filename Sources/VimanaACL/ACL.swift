@@ -1,3 +1,7 @@
+// Redis 7.0.15's ACL users (src/acl.c is the reference; every reply and
+// error text here is checked against a real redis-server by ACLParityTests).
+// Pure: no kernel, no sockets. The kernel gives the catalogue of its
+// commands, keeps the users, and renders ACL LIST / GETUSER from them.
 import VimanaCore
 
 /// Why a rule was refused: Redis's text after
@@ -29,18 +33,19 @@ public struct ACLSetUserError: Error, Equatable, Sendable {
     public init(_ message: String) { self.message = message }
 }
 
-
-
 /// One user, as Redis 7.0 keeps it: flags, password digests, the root
 /// selector and the selectors added with `(...)` rules.
 /// A value: the kernel keeps the table and swaps in a changed user whole,
 /// so a rule list that fails part-way changes nothing (as ACL SETUSER).
 ///
 /// The per-request checks (`allows`, `allowedTopLevel`, `allowsChannel`,
-/// `allowsChannelPattern`, `allowsKey`) ask the root selector; Redis allows
-/// a request when any selector allows the command with all its keys and
-/// channels, so where the root refuses and `selectors` is not empty the
-/// kernel asks each of them the same questions in order (`permits` does it).
+/// `allowsChannelPattern`, `allowsKey`) ask the root selector only: the fast
+/// path for a user without selectors. Redis allows a request when any
+/// selector allows the command with all its keys and channels, and a
+/// command blocked but for some first arguments (`+select|0`) by its first
+/// argument: `check(_:firstArgument:resources:)` is that whole check, for a
+/// request the root selector refuses when `selectors` is not empty or the
+/// command has `firstArguments`, and it says which refusal Redis reports.
 public struct ACLUser: Sendable, Equatable {
     /// Redis's payload-sanitizing flags (RESTORE); kept and listed only.
     public enum SanitizePayload: Sendable, Equatable { case unset, sanitize, skip }
@@ -76,6 +81,10 @@ public struct ACLUser: Sendable, Equatable {
         root = ACLSelector(catalogue: catalogue)
         selectors = []
     }
+
+    /// ACL SETUSER's check of a user name (Redis: "Usernames can't contain
+    /// spaces or null characters").
+    public static func isValidName(_ name: [UInt8]) -> Bool { !ACLRules.hasSpaces(name) }
 
     /// Redis's `default` user with no password: `on nopass ~* &* +@all`.
     public static func unrestricted(name: String, catalogue: ACLCatalogue) -> ACLUser {
@@ -202,6 +211,11 @@ public struct ACLUser: Sendable, Equatable {
     }
 
     // MARK: - Checks (root selector)
+
+    /// The root selector's checks are the whole answer: no `(...)` selectors
+    /// and no `+cmd|arg` first arguments. When false, a request the root
+    /// refuses goes to `check(_:firstArgument:resources:)`.
+    public var rootDecidesAlone: Bool { selectors.isEmpty && root.firstArguments.isEmpty }
 
     /// May run the command or subcommand with this id (root selector).
     @inlinable

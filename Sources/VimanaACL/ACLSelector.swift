@@ -136,6 +136,9 @@ public struct ACLSelector: Sendable, Equatable {
 
     mutating func setAll(_ value: Bool, _ catalogue: ACLCatalogue) {
         for i in allowed.indices { allowed[i] = value ? ~0 : 0 }
+        // No bits past the last id: equal permissions are equal values.
+        let used = catalogue.entries.count & 63
+        if value && used != 0, let last = allowed.indices.last { allowed[last] = (1 << UInt64(used)) &- 1 }
         futureCommands = value
         firstArguments = [:]
     }
@@ -272,5 +275,61 @@ enum ACLRules {
     /// Redis's ACLStringHasSpaces: a space-like byte (isspace) or NUL.
     static func hasSpaces(_ bytes: [UInt8]) -> Bool {
         bytes.contains { $0 == 0 || $0 == 32 || ($0 >= 9 && $0 <= 13) }
+    }
+}
+
+/// Why a request was refused, Redis's ACL_DENIED_* codes: between selectors
+/// Redis reports the largest (a channel over a key over the command).
+public enum ACLDenialReason: Int, Sendable, Comparable {
+    case command = 1, key = 2, channel = 4
+    public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
+}
+
+/// A refusal: the reason and the index of the refused argument in the
+/// request (0 for the command), which names it in the -NOPERM text and ACL LOG.
+public struct ACLDenial: Sendable, Equatable {
+    public let reason: ACLDenialReason
+    public let argument: Int
+    public init(_ reason: ACLDenialReason, argument: Int) {
+        self.reason = reason
+        self.argument = argument
+    }
+}
+
+extension ACLSelector {
+    /// Redis's ACLSelectorCheckCmd: the command (or, for a command blocked
+    /// but for some `+cmd|arg`, its first argument), then `resources`, which
+    /// checks the request's keys and channels on this selector and returns
+    /// the first refused.
+    @inlinable
+    public func check(_ id: Int, firstArgument: UnsafeRawBufferPointer?,
+                      resources: (ACLSelector) -> ACLDenial?) -> ACLDenial? {
+        if !allows(id) {
+            guard let argument = firstArgument, allowsFirstArgument(of: id, argument) else {
+                return ACLDenial(.command, argument: 0)
+            }
+        }
+        return resources(self)
+    }
+}
+
+extension ACLUser {
+    /// Redis's whole check of one request (ACLCheckAllUserCommandPerm):
+    /// allowed (nil) when one selector, the root and then each `(...)` in
+    /// order, allows the command and every key and channel. Refused: the
+    /// refusal Redis reports, the largest reason, the later argument between
+    /// equal reasons. Allocates nothing; `resources` is called once per
+    /// selector that allows the command.
+    @inlinable
+    public func check(_ id: Int, firstArgument: UnsafeRawBufferPointer? = nil,
+                      resources: (ACLSelector) -> ACLDenial? = { _ in nil }) -> ACLDenial? {
+        guard var relevant = root.check(id, firstArgument: firstArgument, resources: resources) else { return nil }
+        for selector in selectors {
+            guard let denial = selector.check(id, firstArgument: firstArgument, resources: resources) else { return nil }
+            if denial.reason > relevant.reason || (denial.reason == relevant.reason && denial.argument > relevant.argument) {
+                relevant = denial
+            }
+        }
+        return relevant
     }
 }

@@ -1,3 +1,5 @@
+import VimanaCore
+
 /// ACL LIST and ACL GETUSER: Redis 7.0.15 does not keep the rules as typed;
 /// it recomputes a description from the command bits. This is our own
 /// rendering of that computation (acl.c's ACLDescribeSelectorCommandRules):
@@ -19,7 +21,11 @@
 /// category holds Redis commands that Vimana lacks, Redis may choose other
 /// categories than we do. The descriptions agree whenever every category
 /// the user's bits touch has the same members in both servers, or the
-/// differences cannot change a choice. Step 3 walks our catalogue's order
+/// differences cannot change a choice. For example `-@all +@stream -xadd`
+/// is listed so by Redis, but Vimana's `@read` holds only stream commands,
+/// all allowed, so here it reads `-@all +@read +@write -xadd +xinfo|help
+/// +xgroup|help`: the same permissions in other words (ACLDescribeTests checks
+/// that a description always rebuilds the same bits). Step 3 walks our catalogue's order
 /// where Redis walks its command hash table, so several single-command
 /// differences may be listed in another order than Redis's.
 extension ACLUser {
@@ -81,8 +87,6 @@ public struct ACLUserDescription: Sendable, Equatable {
     public let root: Selector
     public let selectors: [Selector]
 }
-
-import VimanaCore
 
 extension ACLSelector {
     /// ACL GETUSER's three values for this selector.

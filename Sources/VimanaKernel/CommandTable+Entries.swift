@@ -212,9 +212,15 @@ extension CommandTable {
         let write = ["write"]
         let cat = ["@write", "@stream", "@slow"]
         // Every one names its stream: XGROUP's subcommands after the subcommand, the others first.
+        // Categories as Redis 7.0.15's: XACK, XCLAIM, XAUTOCLAIM are @fast, XREADGROUP @blocking.
         func spec(_ name: String, _ arity: Int, _ summary: String, _ args: [(String, String, Bool, Bool)] = [],
                   access: ArgumentAccess? = nil) -> CommandSpec {
-            CommandSpec(name: name, arity: arity, flags: write, categories: cat, summary: summary, since: "5.0.0",
+            let categories = switch name {
+            case "xack", "xclaim", "xautoclaim": ["@write", "@stream", "@fast"]
+            case "xreadgroup": ["@write", "@stream", "@slow", "@blocking"]
+            default: cat
+            }
+            return CommandSpec(name: name, arity: arity, flags: write, categories: categories, summary: summary, since: "5.0.0",
                         group: "stream", complexity: "O(log N)", arguments: args,
                         access: access ?? (name.hasPrefix("xgroup|") ? .key(2) : .key(1)))
         }

@@ -59,18 +59,26 @@ final class Users {
         func located(_ line: Int, _ column: Int, _ message: String) -> String {
             line > 0 ? "\(config.source):\(line):\(column): \(message)" : "\(config.source): \(message)"
         }
-        for entry in config.users {
+        for (index, entry) in config.users.enumerated() {
             var user = ACLUser(name: entry.name, catalogue: catalogue)
             // Built-in rules: the loader's promises make them valid.
             var rules: [UserConfig.Rule] = [UserConfig.Rule(entry.enabled ? "on" : "off", line: entry.line, column: entry.column)]
             rules += entry.passwordHashes.map { UserConfig.Rule("#" + $0, line: entry.line, column: entry.column) }
             if entry.nopass { rules.append(UserConfig.Rule("nopass", line: entry.line, column: entry.column)) }
+            // A declared `default` without credentials takes kernel.password
+            // (the loader refuses both set at once).
+            if entry.name == defaultName, entry.passwordHashes.isEmpty, !entry.nopass, let password = config.kernel.password {
+                rules.append(UserConfig.Rule(">" + password, line: entry.line, column: entry.column))
+            }
             var refused = false
-            for rule in rules + entry.rules {
+            for (k, rule) in (rules + entry.rules).enumerated() {
                 do throws(ACLRuleError) {
                     try user.apply(Array(rule.text.utf8), catalogue: catalogue)
                 } catch {
-                    problems.append(located(rule.line, rule.column, "users: \(entry.name): rule '\(rule.text)' refused: \(error.message)"))
+                    // The loader's name for the key; a password never appears.
+                    let key = k < rules.count ? "users[\(index)]" : "users[\(index)].permissions[\(k - rules.count)]"
+                    let shown = rule.text.hasPrefix(">") || rule.text.hasPrefix("<") ? String(rule.text.prefix(1)) + "…" : rule.text
+                    problems.append(located(rule.line, rule.column, "\(key): '\(shown)': \(error.message)"))
                     refused = true
                     break
                 }

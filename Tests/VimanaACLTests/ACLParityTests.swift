@@ -144,3 +144,117 @@ import VimanaTestSupport
             + selector(d.root) + [.bulk("selectors"), .array(d.selectors.map { .array(selector($0)) })])
     }
 }
+
+/// Patterns and permission checks against redis-server's own: ACL DRYRUN
+/// (Redis 7.0's check of a request for a user without running it) on the
+/// same users, for channels (glob with Redis's stringmatch), PSUBSCRIBE
+/// patterns (literal), keys with `%R~` / `%W~` permissions, and selectors.
+@Suite struct ACLCheckParityTests {
+    /// Glob edges: escapes, classes with ranges, negation, reversed and
+    /// unterminated classes, `\` at the end, stars around `?`.
+    static let globs: [(String, [String])] = [
+        ("h\\*llo", ["h*llo", "hello"]),
+        ("a[bc]", ["ab", "ac", "ad", "a"]),
+        ("[^a-c]x", ["dx", "bx", "x"]),
+        ("[c-a]", ["b", "d"]),
+        ("[\\]]", ["]", "\\"]),
+        ("[a-]", ["a", "-", "b"]),
+        ("a[", ["a[", "a"]),
+        ("a[b", ["ab", "a[b"]),
+        ("a\\", ["a\\", "a"]),
+        ("\\\\x", ["\\x", "x"]),
+        ("*?*", ["", "a", "ab"]),
+        ("news.*", ["news.", "news.x.y", "new"]),
+        ("[\\-]", ["-", "\\"]),
+        ("a*b*c", ["abc", "aXbYc", "acb"]),
+        ("", ["", "a"]),
+    ]
+
+    @Test func channelsKeysAndSelectorsAsRedis() throws {
+        let redis = try RedisProcess()
+        let client = try RawClient(port: redis.port)
+        let reader = RESPReader(client)
+        func call(_ args: [String]) -> RESP? {
+            client.send(RawClient.command(args))
+            return reader.next()
+        }
+        let catalogue = try ACLParityTests.catalogue(call)
+        func id(_ name: String) -> Int { catalogue.lookup(Array(name.utf8)) ?? -1 }
+
+        for (index, (pattern, channels)) in Self.globs.enumerated() {
+            let rules = ["on", "nopass", "&" + pattern, "+publish", "+psubscribe"]
+            #expect(call(["ACL", "SETUSER", "g\(index)"] + rules) == .simple("OK"))
+            var user = ACLUser(name: "g\(index)", catalogue: catalogue)
+            try user.apply(rules: rules.map { Array($0.utf8) }, catalogue: catalogue)
+            for channel in channels + [pattern] {
+                let redisAllows = call(["ACL", "DRYRUN", "g\(index)", "PUBLISH", channel, "m"]) == .simple("OK")
+                let modelAllows = Array(channel.utf8).withUnsafeBytes { user.allowsChannel($0) }
+                #expect(modelAllows == redisAllows, "&\(pattern) PUBLISH \(channel)")
+                let redisPattern = call(["ACL", "DRYRUN", "g\(index)", "PSUBSCRIBE", channel]) == .simple("OK")
+                let modelPattern = Array(channel.utf8).withUnsafeBytes { user.allowsChannelPattern($0) }
+                #expect(modelPattern == redisPattern, "&\(pattern) PSUBSCRIBE \(channel)")
+            }
+        }
+
+        // Keys: XRANGE reads, XADD writes, XLEN asks neither.
+        let keyRules = ["on", "nopass", "%R~r*", "%W~w*", "~k?", "+xrange", "+xadd", "+xlen"]
+        #expect(call(["ACL", "SETUSER", "k"] + keyRules) == .simple("OK"))
+        var keys = ACLUser(name: "k", catalogue: catalogue)
+        try keys.apply(rules: keyRules.map { Array($0.utf8) }, catalogue: catalogue)
+        let requests: [([String], ACLKeyAccess)] = [(["XRANGE", "-", "+"], .read), (["XADD", "*", "f", "v"], .write), (["XLEN"], .none)]
+        for key in ["r1", "w1", "k1", "k12", "x"] {
+            for (request, access) in requests {
+                let redisAllows = call(["ACL", "DRYRUN", "k", request[0], key] + request.dropFirst()) == .simple("OK")
+                let modelAllows = Array(key.utf8).withUnsafeBytes { keys.allowsKey($0, access: access) }
+                #expect(modelAllows == redisAllows, "\(request[0]) \(key)")
+            }
+        }
+
+        // Selectors and first arguments: the whole check, and which refusal Redis names.
+        let selectorRules = ["on", "nopass", "~a", "+xlen", "+select|0", "(~b +xadd)", "(&c* +publish ~z +xlen)"]
+        #expect(call(["ACL", "SETUSER", "s"] + selectorRules) == .simple("OK"))
+        var user = ACLUser(name: "s", catalogue: catalogue)
+        try user.apply(rules: selectorRules.map { Array($0.utf8) }, catalogue: catalogue)
+        #expect(!user.rootDecidesAlone)
+        let cases: [[String]] = [
+            ["XLEN", "a"], ["XLEN", "b"], ["XLEN", "z"], ["XADD", "b", "*", "f", "v"], ["XADD", "a", "*", "f", "v"],
+            ["PUBLISH", "cat", "m"], ["PUBLISH", "dog", "m"], ["SELECT", "0"], ["SELECT", "1"], ["PING"],
+        ]
+        for request in cases {
+            let redisReply = call(["ACL", "DRYRUN", "s"] + request)
+            let denial = request.withFirstArgument { first in
+                user.check(id(request[0].lowercased()), firstArgument: first) { selector in
+                    Self.resources(request, selector)
+                }
+            }
+            let modelReply: RESP
+            switch denial {
+            case nil: modelReply = .simple("OK")
+            case let d? where d.reason == .command:
+                modelReply = .bulk("This user has no permissions to run the '\(request[0].lowercased())' command")
+            case let d? where d.reason == .key: modelReply = .bulk("This user has no permissions to access the '\(request[d.argument])' key")
+            case let d?: modelReply = .bulk("This user has no permissions to access the '\(request[d.argument])' channel")
+            }
+            #expect(modelReply == redisReply, "\(request)")
+        }
+    }
+
+    /// What the kernel does per request: the keys and channels of the
+    /// commands used here, checked on one selector.
+    static func resources(_ request: [String], _ selector: ACLSelector) -> ACLDenial? {
+        func bytes<R>(_ s: String, _ body: (UnsafeRawBufferPointer) -> R) -> R { Array(s.utf8).withUnsafeBytes(body) }
+        switch request[0] {
+        case "XLEN": return bytes(request[1]) { selector.allowsKey($0, access: .none) } ? nil : ACLDenial(.key, argument: 1)
+        case "XADD": return bytes(request[1]) { selector.allowsKey($0, access: .write) } ? nil : ACLDenial(.key, argument: 1)
+        case "PUBLISH": return bytes(request[1]) { selector.allowsChannel($0) } ? nil : ACLDenial(.channel, argument: 1)
+        default: return nil
+        }
+    }
+}
+
+extension Array where Element == String {
+    func withFirstArgument<R>(_ body: (UnsafeRawBufferPointer?) -> R) -> R {
+        guard count > 1 else { return body(nil) }
+        return Array<UInt8>(self[1].utf8).withUnsafeBytes { body($0) }
+    }
+}

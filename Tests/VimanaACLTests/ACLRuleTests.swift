@@ -20,6 +20,11 @@ import VimanaCore
         #expect(user.allows("config|set") && user.channel("any") && user.key("any") && user.accepts(password: []))
     }
 
+    @Test func userNamesWithoutSpaces() {
+        #expect(ACLUser.isValidName(Array("alice".utf8)))
+        #expect(!ACLUser.isValidName(Array("a b".utf8)) && !ACLUser.isValidName([0x61, 0]) && !ACLUser.isValidName([0x61, 9]))
+    }
+
     @Test func onOffAndSanitizeFlags() throws {
         #expect(try T.user("on").flagNames == ["on"])
         #expect(try T.user("ON", "off").flagNames == ["off"])
@@ -195,5 +200,52 @@ import VimanaCore
     /// (Redis lists them in its hash table's order).
     @Test func singleCommandsInCatalogueOrder() throws {
         #expect(try T.user("+publish", "+client|id", "+ping").describeCommands(catalogue: T.catalogue) == "-@all +ping +client|id +publish")
+    }
+}
+
+/// No rule, however malformed, can trap; whatever is accepted describes
+/// itself in rules that rebuild it (rules without spaces: Redis too would
+/// describe `+select| ` as a rule that reads back as two).
+@Suite struct ACLRobustnessTests {
+    typealias T = TestCatalogue
+
+    /// A small deterministic generator (xorshift), so a failure replays.
+    struct Generator {
+        var state: UInt64
+        mutating func next(_ bound: Int) -> Int {
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
+            return Int(state % UInt64(bound))
+        }
+    }
+
+    static let prefixes = ["", "+", "-", "+@", "-@", "~", "%R~", "%W~", "&", ">", "#", "+select|", "+config|", "(+"]
+    static let pieces: [String] = [
+        "+", "-", "@", "|", "~", "%", "&", "(", ")", "#", "!", ">", "<", "R", "W", "*", "?", "[", "]", "\\", "\"", "'",
+        "all", "pubsub", "slow", "config", "get", "client", "id", "select", "0", "ping", "xadd", "on", "off", "reset",
+        "nopass", "allkeys", "resetchannels", "clearselectors", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    ]
+
+    @Test func randomRulesNeverTrapAndDescribeThemselves() throws {
+        var random = Generator(state: 0x9E37_79B9_7F4A_7C15)
+        var accepted = 0
+        for _ in 0..<3000 {
+            var user = ACLUser(name: "r", catalogue: T.catalogue)
+            var rules: [[UInt8]] = []
+            for _ in 0..<(1 + random.next(4)) {
+                var rule = Self.prefixes[random.next(Self.prefixes.count)] + Self.pieces[random.next(Self.pieces.count)]
+                if random.next(4) == 0 { rule += Self.pieces[random.next(Self.pieces.count)] }
+                rules.append(Array(rule.utf8))
+            }
+            guard (try? user.apply(rules: rules, catalogue: T.catalogue)) != nil else { continue }
+            accepted += 1
+            _ = user.describe(catalogue: T.catalogue)
+            let described = user.describeCommands(catalogue: T.catalogue)
+            let rebuilt = try T.user(described.split(separator: " ").map(String.init))
+            #expect(rebuilt.root.allowed == user.root.allowed && rebuilt.root.futureCommands == user.root.futureCommands,
+                    "\(rules.map { String(decoding: $0, as: UTF8.self) }) → \(described)")
+        }
+        #expect(accepted > 500)
     }
 }

@@ -1,0 +1,126 @@
+import Foundation
+import Testing
+
+/// ACL against redis-server 7.0.15: the same users (made with ACL SETUSER
+/// on both servers by the first step), the same bytes back. Each user
+/// restricted here may PING: the transcript's sentinels are PINGs.
+@Suite(.serialized) struct RedisParityACLTests {
+    typealias Step = RedisParityTests.Step
+
+    /// alice: publish/subscribe on `chan*`, streams on `foo*`, CONFIG GET but
+    /// not CONFIG SET, no XLEN; bob: everything, but off.
+    static let users = "ACL SETUSER alice on >pw ~foo* &chan* +@pubsub +@stream +ping +multi +exec +config|get -xlen\r\n"
+        + "ACL SETUSER bob off >pw +@all\r\n"
+
+    static let cases: [(String, [Step])] = [
+        ("auth as named users", [(0, users),
+            (1, "AUTH alice bad\r\nAUTH nobody pw\r\nAUTH bob pw\r\nAUTH alice pw\r\nAUTH a b c\r\nCLIENT ID\r\nAUTH pw\r\n")]),
+        ("commands refused by the rules", [(0, users),
+            (1, "AUTH alice pw\r\nACL WHOAMI\r\nXLEN foo\r\nCONFIG SET a b\r\nCONFIG GET save\r\nCONFIG NOPE\r\nINFO\r\n")]),
+        ("channels refused by the rules", [(0, users),
+            (1, "AUTH alice pw\r\nPUBLISH x 1\r\nPUBLISH chan1 1\r\nPSUBSCRIBE chan*x\r\nPSUBSCRIBE chan?\r\nSUBSCRIBE chan1 other\r\n"),
+            (1, "PSUBSCRIBE chan*\r\nSUBSCRIBE chan2\r\n")]),
+        ("keys refused by the rules", [(0, users),
+            (1, "AUTH alice pw\r\nXADD bar 1-1 a 1\r\nXADD foo 1-1 a 1\r\nXRANGE bar - +\r\nXREVRANGE foo + -\r\n"
+                + "XREAD STREAMS foo bar 0 0\r\nXREAD STREAMS bar foo 0 0\r\nXREAD COUNT 1 STREAMS foo 0\r\n"
+                + "XGROUP CREATE bar g $ MKSTREAM\r\nXGROUP CREATE foo g 0\r\nXREADGROUP GROUP g c STREAMS foo bar > >\r\n"
+                + "XREADGROUP GROUP g c STREAMS foo >\r\nXACK bar g 1-1\r\nXACK foo g 1-1\r\nXPENDING bar g\r\nXINFO STREAM bar\r\n"
+                + "XINFO GROUPS foo\r\nXCLAIM bar g c 0 1-1\r\nXAUTOCLAIM bar g c 0 0\r\nXREAD STREAMS bar\r\n")]),
+        ("refusals inside multi", [(0, users),
+            (1, "AUTH alice pw\r\nMULTI\r\nPUBLISH x 1\r\nPUBLISH chan1 1\r\nXADD bar 1-1 a 1\r\nEXEC\r\n"
+                + "MULTI\r\nXLEN foo\r\nEXEC\r\nMULTI\r\nPUBLISH chan1 1\r\nXADD foo 1-1 a 1\r\nEXEC\r\n")]),
+        ("refusals while subscribed", [(0, users),
+            (1, "AUTH alice pw\r\nSUBSCRIBE chan1\r\n"), (1, "XLEN foo\r\nCONFIG SET a b\r\nPUBLISH chan1 x\r\nPING\r\n")]),
+        ("auth and hello", [(0, users),
+            (1, "HELLO 3 AUTH alice bad\r\nHELLO 3 AUTH bob pw\r\nHELLO 3 AUTH alice\r\nHELLO 2 AUTH alice pw\r\nPING\r\n")]),
+        ("reset returns to the default user", [(0, users),
+            (1, "AUTH alice pw\r\nACL WHOAMI\r\nRESET\r\nACL WHOAMI\r\nXLEN foo\r\n")]),
+        ("acl introspection", [(0, users),
+            (0, "ACL USERS\r\nACL LIST\r\nACL GETUSER alice\r\nACL GETUSER bob\r\nACL GETUSER default\r\nACL GETUSER nobody\r\n"
+                + "ACL WHOAMI\r\nACL CAT\r\nACL CAT nope\r\nACL CAT a b\r\nACL HELP\r\nACL LOAD\r\nACL SAVE\r\nACL NOPE\r\nACL\r\n"
+                + "ACL WHOAMI x\r\nACL USERS x\r\nACL GETUSER\r\n"),
+            (0, "HELLO 3\r\n"), (0, "ACL GETUSER alice\r\nACL GETUSER nobody\r\nACL USERS\r\n")]),
+        ("acl setuser and deluser", [(0, users),
+            (0, "ACL SETUSER x +nope\r\nACL SETUSER x bogus\r\nACL SETUSER \"a b\"\r\nACL SETUSER x on +ping bogus\r\nACL GETUSER x\r\n"
+                + "ACL SETUSER carol on nopass +@all ~* &*\r\nACL GETUSER carol\r\nACL SETUSER carol -@all +ping resetkeys\r\n"
+                + "ACL GETUSER carol\r\nACL DELUSER default\r\nACL DELUSER carol default\r\nACL DELUSER nobody carol carol\r\n"
+                + "ACL DELUSER\r\nACL USERS\r\n")]),
+        ("acl log arguments", [(0, "ACL LOG\r\nACL LOG RESET\r\nACL LOG 5\r\nACL LOG -1\r\nACL LOG 0\r\nACL LOG x\r\nACL LOG 1 2\r\n")]),
+        ("acl dryrun and genpass errors", [(0, users),
+            (0, "ACL DRYRUN alice publish chan1 x\r\nACL DRYRUN alice publish x y\r\nACL DRYRUN alice xlen foo\r\n"
+                + "ACL DRYRUN alice xadd bar 1-1 a 1\r\nACL DRYRUN alice config set a b\r\nACL DRYRUN nobody ping\r\n"
+                + "ACL DRYRUN alice nocommand\r\nACL DRYRUN alice publish x\r\nACL DRYRUN alice psubscribe chan*\r\n"
+                + "ACL GENPASS 0\r\nACL GENPASS 4097\r\nACL GENPASS x\r\nACL GENPASS 1 2\r\n")]),
+        ("deleting a user closes its connections", [(0, users),
+            (1, "AUTH alice pw\r\nSUBSCRIBE chan1\r\n"), (2, "AUTH alice pw\r\n"), (0, "ACL DELUSER alice\r\n")]),
+        ("a user turned off keeps its connections", [(0, users),
+            (1, "AUTH alice pw\r\n"), (0, "ACL SETUSER alice off\r\n"), (1, "PING\r\nAUTH alice pw\r\n")]),
+        ("a changed user applies at once", [(0, users),
+            (1, "AUTH alice pw\r\nPUBLISH chan1 x\r\n"), (0, "ACL SETUSER alice -publish\r\n"), (1, "PUBLISH chan1 x\r\n"),
+            (0, "ACL SETUSER alice +publish resetchannels &other\r\n"), (1, "PUBLISH chan1 x\r\nPUBLISH other x\r\n")]),
+    ]
+
+    @Test(arguments: cases.map(\.0))
+    func sameBytesAsRedis(name: String) throws {
+        let steps = try #require(Self.cases.first { $0.0 == name }).1
+        let redis = try RedisProcess()
+        let vimana = try ServerProcess(logLevel: "info")
+        let expected = try RedisParityTests.run(steps, port: redis.port)
+        let actual = try RedisParityTests.run(steps, port: vimana.port)
+        #expect(actual == expected, "\(name)\nredis:  \(expected.map(visible))\nvimana: \(actual.map(visible))")
+    }
+
+    /// ACL LOG after the same denials: every field but the time and the
+    /// client's line (which names each server's own connection details).
+    @Test func aclLogMatchesRedis() throws {
+        let steps: [Step] = [(0, Self.users),
+            (1, "AUTH alice bad\r\nAUTH nobody x\r\nHELLO 3 AUTH alice bad\r\nAUTH alice bad\r\nAUTH alice pw\r\n"
+                + "XLEN foo\r\nXLEN foo\r\nPUBLISH x 1\r\nXADD bar 1-1 a 1\r\nCONFIG SET a b\r\nMULTI\r\nPUBLISH y 1\r\nEXEC\r\n"
+                + "PSUBSCRIBE chan*x\r\n"),
+            (0, "ACL LOG\r\nACL LOG 2\r\n"), (0, "HELLO 3\r\n"), (0, "ACL LOG 1\r\nACL LOG RESET\r\nACL LOG\r\n")]
+        func masked(_ lines: [String]) -> [String] {
+            lines.map { line in
+                var out = line
+                // age-seconds' value (bulk in RESP2, double in RESP3), client-info's line.
+                for pattern in ["\\$11\r\nage-seconds\r\n(\\$[0-9]+\r\n[0-9.e-]+|,[0-9.e-]+)\r\n",
+                                "\\$11\r\nclient-info\r\n\\$[0-9]+\r\n[^\r]*\r\n"] {
+                    out = out.replacingOccurrences(of: pattern, with: "<masked>\r\n", options: .regularExpression)
+                }
+                return out
+            }
+        }
+        let redis = try RedisProcess()
+        let vimana = try ServerProcess(logLevel: "info")
+        let expected = masked(try RedisParityTests.run(steps, port: redis.port))
+        let actual = masked(try RedisParityTests.run(steps, port: vimana.port))
+        #expect(actual == expected, "redis:  \(expected.map(visible))\nvimana: \(actual.map(visible))")
+    }
+
+    /// ACL CAT <category> names the same commands (Redis lists them in its
+    /// hash table's order, so as sets) for every category, limited to the
+    /// commands Vimana has.
+    @Test func aclCatMatchesRedisForOurCommands() throws {
+        let redis = try RedisProcess()
+        let vimana = try ServerProcess(logLevel: "info")
+        let r = try RawClient(port: redis.port)
+        let v = try RawClient(port: vimana.port)
+        func names(_ c: RawClient, _ args: [String]) -> [String] {
+            c.send(RawClient.command(args))
+            return c.readReplies().components(separatedBy: "\r\n").enumerated().filter { $0.offset % 2 == 0 && $0.offset > 0 }
+                .map(\.element).filter { !$0.isEmpty }
+        }
+        let categories = names(r, ["ACL", "CAT"])
+        #expect(names(v, ["ACL", "CAT"]) == categories)
+        // Every command and subcommand Vimana has (each is in a category: @slow or @fast at least).
+        var ours = Set(names(v, ["COMMAND", "LIST"]))
+        for category in categories { ours.formUnion(names(v, ["ACL", "CAT", category])) }
+        var redisHas = Set<String>()
+        for category in categories { redisHas.formUnion(names(r, ["ACL", "CAT", category])) }
+        for category in categories {
+            let theirs = Set(names(r, ["ACL", "CAT", category])).filter { ours.contains($0) }
+            // Not Vimana's own commands, nor CLIENT SETINFO (Redis 7.2's).
+            let mine = Set(names(v, ["ACL", "CAT", category])).filter { redisHas.contains($0) }
+            #expect(mine == theirs, "category \(category): only Vimana \(mine.subtracting(theirs)), only Redis \(theirs.subtracting(mine))")
+        }
+    }
+}
