@@ -127,26 +127,19 @@ final class UserJournal {
     func replay(into users: Users) -> ReplayReport {
         var report = ReplayReport()
         guard ledger.stream(Self.topic) != nil else { return report }
-        // The journal is small (a record per change, and a copy of the
-        // changes in force per sealed segment): read whole, then applied
-        // from the latest complete snapshot on.
+        // From the latest complete snapshot on (the whole journal when
+        // there is none): what a start reads is the changes in force and
+        // those since, however many seals copied them before.
+        let begin = latestSnapshot()
         var records: [LedgerRecord] = []
-        var from = StreamID.zero
+        var from = begin ?? .zero
         while true {
             let chunk = ledger.range(topic: Self.topic, from: from, to: .max, count: Self.replayChunk)
             records += chunk
             guard chunk.count == Self.replayChunk, let next = chunk.last?.id.successor else { break }
             from = next
         }
-        var start = 0
-        for (k, r) in records.enumerated().reversed() where r.clientID == 0 {
-            guard Self.value(r.fields, "op") == Array("snapshot-end".utf8),
-                  let begin = Self.value(r.fields, "begin").flatMap({ StreamID.parse(bytes: $0) }),
-                  let b = records[..<k].lastIndex(where: { $0.id == begin }) else { continue }
-            start = b
-            break
-        }
-        for record in records[start...] {
+        for record in records {
             let op = Self.value(record.fields, "op")
             if record.clientID == 0 && (op == Array("snapshot-begin".utf8) || op == Array("snapshot-end".utf8)) { continue }
             if let reason = apply(record, to: users) {
@@ -159,12 +152,30 @@ final class UserJournal {
             // Kept as it was, skipped or not: a user declared again later finds its changes.
             if record.clientID == 0 { keep(record.fields) }
         }
-        // The next start reads from here on when what it replayed began before the active segment.
+        // The next start reads from a copy written now, not from the one (or the start) this one read from.
         if !live.isEmpty { snapshotDue = true }
         log.info("users restored from the ledger", ["topic": .string(String(decoding: Self.topic, as: UTF8.self)),
                                                     "applied": .int(report.applied), "skipped": .int(report.skipped),
                                                     "users": .int(users.byName.count)])
         return report
+    }
+
+    /// The ID of the `snapshot-begin` named by the journal's last
+    /// `snapshot-end` written by the server, when that record is still
+    /// there; read backwards from the end a bounded chunk at a time.
+    func latestSnapshot() -> StreamID? {
+        var to = StreamID.max
+        while true {
+            let chunk = ledger.range(topic: Self.topic, from: .zero, to: to, count: Self.replayChunk, reverse: true)
+            for r in chunk where r.clientID == 0 && Self.value(r.fields, "op") == Array("snapshot-end".utf8) {
+                guard let begin = Self.value(r.fields, "begin").flatMap({ StreamID.parse(bytes: $0) }),
+                      let first = ledger.range(topic: Self.topic, from: begin, to: begin, count: 1).first,
+                      first.clientID == 0, Self.value(first.fields, "op") == Array("snapshot-begin".utf8) else { continue }
+                return begin
+            }
+            guard chunk.count == Self.replayChunk, let previous = chunk.last?.id.predecessor else { return nil }
+            to = previous
+        }
     }
 
     /// Applies one record; returns why it was not applied, or nil.

@@ -251,6 +251,10 @@ import Testing
         var ledger = server.ledgerDirectory
         for _ in 0..<2 {
             let restarted = try Self.serve(config, ledger: ledger, fsync: "no")
+            // Only the latest copy is read: mia's two changes and ned's deletion.
+            #expect(restarted.waitForLog("users restored from the ledger"))
+            let restored = restarted.logLines.first { $0.contains("users restored from the ledger") } ?? ""
+            #expect(restored.contains("\"applied\":3,") && restored.contains("\"skipped\":0"), "\(restored)")
             let r = try RawClient(port: restarted.port)
             #expect(Self.send(r, "ACL", "LIST") == before)
             #expect(Self.send(r, "AUTH", "mia", "mia-pass") == "+OK\r\n")
