@@ -3,9 +3,18 @@
 // builds the users from these values.
 
 /// One entry of phoenix.yaml's `users:` list: a Redis ACL user.
-/// Promises (the loader's): `name` is a valid user name, unique;
-/// `passwordHashes` are 64 lower-case hex digits each; no plain password is
+/// Promises (the loader's): `name` is a valid user name (Redis's rule: no
+/// `isspace` byte, no NUL; and not empty), unique; `passwordHashes` are 64
+/// lower-case hex digits each, without repeats; `nopass` is never set beside
+/// a password; each rule has a known shape and holds no space, and none sets
+/// credentials or `on`/`off` (those have their keys); no plain password is
 /// kept anywhere in the configuration.
+///
+/// An entry named `default` replaces Redis's built-in default user (which is
+/// `on nopass ~* &* +@all`, or with `kernel.password` as its password) and
+/// starts, as every entry, from no permissions. When `kernel.password` is
+/// set, such an entry has no credentials of its own (the loader refuses
+/// both): `kernel.password` is its password.
 public struct UserConfig: Sendable, Equatable {
     public var name: String
     /// `on` (true) / `off`.

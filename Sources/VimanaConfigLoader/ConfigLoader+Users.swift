@@ -8,9 +8,9 @@ import VimanaConfig
 /// reports a rule it refuses at the rule's position. A plain password is
 /// never kept, echoed or rendered: only its SHA-256 digest.
 extension Schema {
-    static let userKeys = ["name", "enabled", "password_hashes", "nopass", "permissions", "limits"]
+    static let userKeys = ["name", "enabled", "password_hashes", "password_file", "password", "nopass", "permissions", "limits"]
     /// The keys that set a user's password (or its absence): one source per password.
-    static let credentialKeys = ["password_hashes", "nopass"]
+    static let credentialKeys = ["password_hashes", "password_file", "password", "nopass"]
 
     /// The entries in file order, and the warnings about them (a plain `password`).
     /// - Parameter kernelPassword: where `kernel.password` is set, if it is: a
@@ -64,11 +64,19 @@ extension Schema {
         if let n = s["enabled"], let v = try boolean(n, "\(name).enabled") { u.enabled = v }
         var hashes: [String] = []
         if let n = s["password_hashes"] { hashes += try passwordHashes(n, "\(name).password_hashes") }
+        if let n = s["password_file"] { hashes += try passwordFile(n, "\(name).password_file") }
+        if let n = s["password"], let digest = try plainPassword(n, "\(name).password") {
+            hashes.append(digest)
+            warnings.append(ConfigWarning(
+                path: path, line: n.line, column: n.column,
+                message: "\(name).password: user '\(u.name)' has a plain password in the configuration file;"
+                    + " use password_hashes (its SHA-256, as `echo -n PASSWORD | sha256sum` prints it) or password_file"))
+        }
         // Redis keeps one copy of a hash given twice (`ACL SETUSER u >a >a` lists one).
         for hash in hashes where !u.passwordHashes.contains(hash) { u.passwordHashes.append(hash) }
         if let n = s["nopass"], let v = try boolean(n, "\(name).nopass") {
             // In file order, so that the first such key is the one reported.
-            if v, let other = entries.first(where: { ["password_hashes"].contains($0.key)
+            if v, let other = entries.first(where: { ["password_hashes", "password_file", "password"].contains($0.key)
                                                       && !$0.value.isNull }) {
                 throw fail(n, "\(name).nopass: true accepts any password, but this user also has \(other.key)"
                                + " (line \(other.line), column \(other.column)); keep one of the two")

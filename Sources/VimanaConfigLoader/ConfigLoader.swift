@@ -81,21 +81,7 @@ struct Schema {
         if let n = s["bind"], let v = try bind(n, "kernel.bind") { k.bind = v }
         if let n = s["port"], let v = try integer(n, "kernel.port", ConfigLimits.port) { k.port = v }
         if let n = s["http_port"], let v = try httpPort(n, "kernel.http_port") { k.httpPort = v }
-        if let n = s["password"] {
-            let bytes = ConfigLimits.passwordBytes
-            let expected = "a string of \(bytes.lowerBound) to \(bytes.upperBound) bytes without control characters"
-            if let text = try scalar(n, "kernel.password", expected) {
-                guard bytes.contains(text.utf8.count), !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
-                    // Never echo the value: it is a secret.
-                    throw fail(n, "kernel.password: expected \(expected)")
-                }
-                guard text != KernelConfig.passwordPlaceholder else {
-                    throw fail(n, "kernel.password: replace the placeholder \(KernelConfig.passwordPlaceholder) "
-                               + "with a secret of your own")
-                }
-                k.password = text
-            }
-        }
+        if let n = s["password"], let text = try plainPasswordText(n, "kernel.password") { k.password = text }
         if let n = s["limits"] { k.limits = try limits(n) }
         return k
     }

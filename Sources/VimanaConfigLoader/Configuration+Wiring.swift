@@ -24,6 +24,7 @@ extension Configuration {
             + " prefetch \(a.prefetch), start \(a.start.rawValue)"
         if a.required { delivery += ", required" }
         var parts = ["subscribes \(a.subscribes.joined(separator: ", "))", delivery]
+        if let user = a.user { parts.append("user \(user)") }
         if a.kind == .external {
             if let command = a.command {
                 parts.append("command \(command.map(shellWord).joined(separator: " ")),"

@@ -207,6 +207,10 @@ struct CommandDispatch: ~Copyable {
         /// The client flags (`allKeys`, `allChannels`) that spare this
         /// command (any of its subcommands) the ACL argument check.
         let aclNeeds: UInt32
+        /// The arguments ACL rules check, for a command without
+        /// subcommands (a container's depend on the subcommand: `.none`
+        /// here, and `aclNeeds` sends it to the full check).
+        let access: ArgumentAccess
         /// Redis's arity as a range: at least `minArguments`, at most
         /// `minArguments + extraArguments` (up to `Int.max`: no limit).
         private let minArguments: Int
@@ -217,6 +221,7 @@ struct CommandDispatch: ~Copyable {
             self.command = command
             rules = entry.rules
             aclNeeds = entry.spec.subcommands.reduce(entry.spec.access.grantedBy) { $0.union($1.access.grantedBy) }.rawValue
+            access = entry.spec.subcommands.isEmpty ? entry.spec.access : .none
             let arity = entry.spec.arity
             minArguments = arity > 0 ? arity : -arity
             let maxArguments = arity > 0 ? arity : max(entry.spec.maxArguments ?? Int.max, minArguments)

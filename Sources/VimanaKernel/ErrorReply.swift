@@ -30,7 +30,7 @@ enum ErrorReply {
     static let noAuth = "NOAUTH Authentication required."
 
     /// Redis 7.0.15's -NOPERM for a command refused by the user's rules.
-    static func noPermission(_ denial: ACLDenial) -> String {
+    static func noPermission(_ denial: ACLRefusal) -> String {
         switch denial {
         case .command(let name): "NOPERM this user has no permissions to run the '\(name)' command"
         case .key: "NOPERM this user has no permissions to access one of the keys used as arguments"
@@ -39,7 +39,7 @@ enum ErrorReply {
     }
 
     /// A queued command the rules refuse at EXEC (they changed since it was queued).
-    static func noPermissionAtExec(_ denial: ACLDenial) -> String {
+    static func noPermissionAtExec(_ denial: ACLRefusal) -> String {
         let reason = switch denial {
         case .command: "no permission to execute the command or subcommand"
         case .key: "no permission to touch the specified keys"
@@ -95,10 +95,6 @@ enum ErrorReply {
     static let genpassBits = "ERR ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096"
 
     static func unknownCategory(_ name: String) -> String { "ERR Unknown category '\(name)'" }
-
-    static func setuserRule(_ rule: String, _ message: String) -> String {
-        "ERR Error in ACL SETUSER modifier '\(rule)': \(message)"
-    }
 
     static func helloOptionSyntax(_ option: String) -> String {
         "ERR Syntax error in HELLO option '\(option)'"

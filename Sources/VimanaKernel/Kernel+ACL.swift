@@ -24,10 +24,33 @@ extension Kernel {
     /// bits dispatch tests, and the `allkeys`/`allchannels` flags. The one
     /// place they are set.
     func actAs(_ c: UnsafeMutablePointer<ClientState>, _ user: ACLUser) {
-        c.pointee.info.user = user
+        c.pointee.info.userHandle = user == users.defaultUser ? users.defaultHandle : UserHandle(user)
         c.pointee.allowedCommands = users.commandBits(user)
         if user.allKeys { c.pointee.flags.insert(.allKeys) } else { c.pointee.flags.remove(.allKeys) }
         if user.allChannels { c.pointee.flags.insert(.allChannels) } else { c.pointee.flags.remove(.allChannels) }
+        if user.rootDecidesAlone { c.pointee.flags.insert(.rootDecides) } else { c.pointee.flags.remove(.rootDecides) }
+    }
+
+    /// A command the user's bits allow, of a user whose root selector
+    /// decides alone: its keys or channels against the root's patterns,
+    /// without looking the command up again (a user restricted to topic
+    /// patterns pays this per PUBLISH). False sends it to `permitted`,
+    /// which replies the refusal.
+    @inline(never)
+    func argumentsAllowed(_ c: UnsafeMutablePointer<ClientState>, _ access: ArgumentAccess, _ args: Arguments) -> Bool {
+        let handle = c.pointee.info.userHandle
+        var allowed = true
+        Self.forEachArgument(access, args) { i in
+            let argument = UnsafeRawBufferPointer(args.buffer(i))
+            allowed = switch access {
+            case .none: true
+            case .key, .keys, .streams: handle.user.allowsKey(argument)
+            case .channel, .channels: handle.user.allowsChannel(argument)
+            case .patterns: handle.user.allowsChannelPattern(argument)
+            }
+            return allowed
+        }
+        return allowed
     }
 
     /// Back to `default`, authenticated only if it needs no password and is
@@ -54,53 +77,49 @@ extension Kernel {
     }
 
     /// Why `user` may not run this command (and the subcommand's index, or
-    /// -1), or nil when it may: Redis 7.0's ACLCheckAllUserCommandPerm, in
-    /// its order (the command, then each key, then each channel). A command
+    /// -1), or nil when it may: Redis 7.0's ACLCheckAllUserCommandPerm
+    /// (`ACLUser.check`: every selector, `+cmd|arg` first arguments; on
+    /// each, the command, then each key, then each channel). A command
     /// allowed before AUTH is always allowed; an unknown subcommand or a
     /// wrong arity is left to the handler's error, which Redis replies first.
-    func aclDenial(_ user: ACLUser, bits: UInt64, _ command: Command, _ args: Arguments) -> (ACLDenial, Int)? {
+    func aclDenial(_ user: ACLUser, bits: UInt64, _ command: Command, _ args: Arguments) -> (ACLRefusal, Int)? {
         let entry = CommandTable.entries[command.rawValue]
         if entry.rules.contains(.allowedBeforeAuth) { return nil }
         var spec = entry.spec
         var subIndex = -1
+        var id: Int? = command.rawValue
         if !entry.spec.subcommands.isEmpty {
             guard args.count > 1, let (index, sub) = CommandTable.subcommand(of: command, args, 1),
                   CommandTable.arityOK(sub, args.count) else { return nil }
             spec = sub
             subIndex = index
+            id = users.catalogue.subcommandID(of: command.rawValue, String(spec.name.split(separator: "|").last ?? ""))
         }
-        if bits & (1 &<< UInt64(truncatingIfNeeded: command.rawValue)) == 0 {
-            let subName = spec.name.split(separator: "|").last.map(String.init) ?? ""
-            let id = subIndex >= 0 ? users.catalogue.subcommandID(of: command.rawValue, subName) : command.rawValue
-            if !(id.map(user.allows) ?? false) { return (.command(spec.name), subIndex) }
+        guard let id else { return (.command(spec.name), subIndex) }
+        // Redis's first arguments (`+select|0`) are those of top-level commands only.
+        let first = subIndex < 0 && args.count > 1 ? UnsafeRawBufferPointer(args.buffer(1)) : nil
+        let access = spec.access
+        let denial = user.check(id, firstArgument: first) { selector in
+            var refused: ACLDenial?
+            Self.forEachArgument(access, args) { i in
+                let argument = UnsafeRawBufferPointer(args.buffer(i))
+                let allowed = switch access {
+                case .none: true
+                case .key, .keys, .streams: selector.allowsKey(argument, access: .readWrite)
+                case .channel, .channels: selector.allowsChannel(argument)
+                case .patterns: selector.allowsChannelPattern(argument)
+                }
+                if !allowed { refused = ACLDenial(access.grantedBy == .allKeys ? .key : .channel, argument: i) }
+                return allowed
+            }
+            return refused
         }
-        var denied: ACLDenial?
-        switch spec.access {
-        case .none:
-            break
-        case .key, .keys, .streams:
-            if user.allKeys { break }
-            Self.forEachArgument(spec.access, args) { i in
-                if user.allowsKey(UnsafeRawBufferPointer(args.buffer(i))) { return true }
-                denied = .key(args.bytes(i))
-                return false
-            }
-        case .channel, .channels:
-            if user.allChannels { break }
-            Self.forEachArgument(spec.access, args) { i in
-                if user.allowsChannel(UnsafeRawBufferPointer(args.buffer(i))) { return true }
-                denied = .channel(args.bytes(i))
-                return false
-            }
-        case .patterns:
-            if user.allChannels { break }
-            Self.forEachArgument(spec.access, args) { i in
-                if user.allowsChannelPattern(UnsafeRawBufferPointer(args.buffer(i))) { return true }
-                denied = .channel(args.bytes(i))
-                return false
-            }
+        guard let denial else { return nil }
+        switch denial.reason {
+        case .command: return (.command(spec.name), subIndex)
+        case .key: return (.key(args.bytes(denial.argument)), subIndex)
+        case .channel: return (.channel(args.bytes(denial.argument)), subIndex)
         }
-        return denied.map { ($0, subIndex) }
     }
 
     /// Calls `body` with the index of each argument `access` names, in
@@ -146,7 +165,7 @@ extension Kernel {
 
     // MARK: - ACL LOG
 
-    func logDenial(_ c: UnsafeMutablePointer<ClientState>, _ denial: ACLDenial) {
+    func logDenial(_ c: UnsafeMutablePointer<ClientState>, _ denial: ACLRefusal) {
         let (reason, object): (ACLLogEntry.Reason, String) = switch denial {
         case .command(let name): (.command, name)
         case .key(let key): (.key, String(decoding: key, as: UTF8.self))
@@ -171,7 +190,7 @@ extension Kernel {
 
 /// Why a command was refused: Redis's ACL_DENIED_CMD, _KEY, _CHANNEL, with
 /// what ACL LOG shows as the object.
-enum ACLDenial: Equatable {
+enum ACLRefusal: Equatable {
     /// The command's full name (`publish`, `config|set`).
     case command(String)
     case key([UInt8])

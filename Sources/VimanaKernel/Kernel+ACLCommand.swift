@@ -50,35 +50,28 @@ extension Kernel {
         }
     }
 
-    /// ACL GETUSER's map: Redis 7.0's six fields (no selectors here).
+    /// ACL GETUSER's map: Redis 7.0's six fields, the selectors as maps of three.
     private func writeUser(_ b: inout ByteBuffer, _ user: ACLUser, resp3: Bool) {
+        let d = user.getUser(catalogue: users.catalogue)
         b.writeMapHeader(6, resp3: resp3)
         b.writeBulk("flags")
-        let flags = [user.enabled ? "on" : "off"] + (user.nopass ? ["nopass"] : [])
-        b.writeSetHeader(flags.count, resp3: resp3)
-        for flag in flags { b.writeBulk(string: flag) }
+        b.writeSetHeader(d.flags.count, resp3: resp3)
+        for flag in d.flags { b.writeBulk(string: flag) }
         b.writeBulk("passwords")
-        b.writeArrayHeader(user.passwordHashes.count)
-        for hash in user.passwordHashes { b.writeBulk(string: Self.hex(hash)) }
-        b.writeBulk("commands")
-        b.writeBulk(string: user.describeCommands(catalogue: users.catalogue))
-        b.writeBulk("keys")
-        b.writeBulk(bytes: user.allKeys ? Array("~*".utf8) : Self.rules("~", user.keyPatterns))
-        b.writeBulk("channels")
-        b.writeBulk(bytes: user.allChannels ? Array("&*".utf8) : Self.rules("&", user.channelPatterns))
-        b.writeBulk("selectors")
-        b.writeArrayHeader(0)
-    }
-
-    /// `~a ~b`: each pattern as its rule, space separated (GETUSER's `keys`, `channels`).
-    private static func rules(_ prefix: Character, _ patterns: [[UInt8]]) -> [UInt8] {
-        var out: [UInt8] = []
-        for pattern in patterns {
-            if !out.isEmpty { out.append(UInt8(ascii: " ")) }
-            out.append(contentsOf: String(prefix).utf8)
-            out.append(contentsOf: pattern)
+        b.writeArrayHeader(d.passwords.count)
+        for hash in d.passwords { b.writeBulk(string: hash) }
+        func selector(_ s: ACLUserDescription.Selector) {
+            b.writeBulk("commands"); b.writeBulk(string: s.commands)
+            b.writeBulk("keys"); b.writeBulk(string: s.keys)
+            b.writeBulk("channels"); b.writeBulk(string: s.channels)
         }
-        return out
+        selector(d.root)
+        b.writeBulk("selectors")
+        b.writeArrayHeader(d.selectors.count)
+        for s in d.selectors {
+            b.writeMapHeader(3, resp3: resp3)
+            selector(s)
+        }
     }
 
     static func hex(_ bytes: [UInt8]) -> String {
@@ -116,8 +109,7 @@ extension Kernel {
     /// user); the changed user then applies to its open connections.
     private func aclSetUser(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         let name = args.bytes(2)
-        // Redis's ACLStringHasSpaces: isspace() or NUL.
-        if name.contains(where: { $0 == 0 || $0 == 32 || (9...13).contains($0) }) {
+        if !ACLUser.isValidName(name) {
             c.pointee.output.tail.writeError(ErrorReply.userNameWithSpaces)
             return
         }
@@ -131,7 +123,7 @@ extension Kernel {
         let previous = users.byName[userName]
         switch users.set(userName, rules: rules) {
         case .failure(let refusal):
-            c.pointee.output.tail.writeError(ErrorReply.setuserRule(String(decoding: refusal.rule, as: UTF8.self), refusal.error.message))
+            c.pointee.output.tail.writeError("ERR " + refusal.message)
         case .success(let user):
             let (recorded, sequence) = journalSetUser(c, userName, rules: rules, previous: previous)
             guard recorded else { return }

@@ -34,8 +34,11 @@ extension Kernel {
     func refusedByUser(_ c: UnsafeMutablePointer<ClientState>, _ record: UnsafeMutablePointer<CommandDispatch.Record>,
                        _ args: Arguments) -> Bool {
         let command = record.pointee.command
-        if c.pointee.allowedCommands & (1 &<< UInt64(truncatingIfNeeded: command.rawValue)) != 0
-            && record.pointee.aclNeeds & ~c.pointee.flags.rawValue == 0 { return false }
+        if c.pointee.allowedCommands & (1 &<< UInt64(truncatingIfNeeded: command.rawValue)) != 0 {
+            if record.pointee.aclNeeds & ~c.pointee.flags.rawValue == 0 { return false }
+            if c.pointee.flags.contains(.rootDecides) && record.pointee.access != .none
+                && argumentsAllowed(c, record.pointee.access, args) { return false }
+        }
         return !permitted(c, command, args)
     }
 

@@ -115,10 +115,14 @@ final class Users {
     private(set) lazy var defaultUser: ACLUser = byName[Self.defaultName] ?? Self.unrestrictedDefault(catalogue)
     private lazy var defaultBits: UInt64 = defaultUser.allowedTopLevel(catalogue: catalogue).first ?? 0
 
+    /// What new connections hold: one handle for them all.
+    private(set) lazy var defaultHandle = UserHandle(defaultUser)
+
     /// Forgets the cached default after a change of it.
     private func changed(_ name: String) {
         guard name == Self.defaultName, let user = byName[name] else { return }
         defaultUser = user
+        defaultHandle = UserHandle(user)
         defaultBits = user.allowedTopLevel(catalogue: catalogue).first ?? 0
     }
 
@@ -132,14 +136,12 @@ final class Users {
     /// ACL SETUSER: the rules applied in order to a copy of the user (a new
     /// one if none), which replaces it only when every rule was accepted.
     /// Returns the new user, or the refused rule and why.
-    func set(_ name: String, rules: [[UInt8]]) -> Result<ACLUser, RuleRefusal> {
+    func set(_ name: String, rules: [[UInt8]]) -> Result<ACLUser, ACLSetUserError> {
         var user = byName[name] ?? ACLUser(name: name, catalogue: catalogue)
-        for rule in rules {
-            do throws(ACLRuleError) {
-                try user.apply(rule, catalogue: catalogue)
-            } catch {
-                return .failure(RuleRefusal(rule: rule, error: error))
-            }
+        do throws(ACLSetUserError) {
+            try user.apply(rules: rules, catalogue: catalogue)
+        } catch {
+            return .failure(error)
         }
         byName[name] = user
         changed(name)
@@ -198,12 +200,6 @@ final class Users {
     }
 
     func resetLog() { log.removeAll() }
-}
-
-/// An ACL SETUSER rule the model refused, and why.
-struct RuleRefusal: Error {
-    let rule: [UInt8]
-    let error: ACLRuleError
 }
 
 /// One ACL LOG entry: Redis 7.0.15's fields.

@@ -182,10 +182,16 @@ import Glibc
         let check = try runVimana(["check", path])
         #expect(check.status == 2)
         #expect(check.stderr == "\(path):\(line):13: kernel.password: replace the placeholder CHANGE-ME with a secret of your own\n")
-        let replaced = try temporaryFile(text.replacingOccurrences(of: "password: CHANGE-ME", with: "password: s3cret-of-mine"))
+        // Its user's password file, which must exist and be private.
+        let passwords = try temporaryFile("orders-s3cret\n", suffix: ".password")
+        defer { try? FileManager.default.removeItem(atPath: passwords) }
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: passwords)
+        let replaced = try temporaryFile(text.replacingOccurrences(of: "password: CHANGE-ME", with: "password: s3cret-of-mine")
+            .replacingOccurrences(of: "/etc/vimana/orders.password", with: passwords))
         let ok = try runVimana(["check", replaced])
         #expect(ok.status == 0, "\(ok.stderr)")
         #expect(ok.stdout.contains("  bind: 0.0.0.0\n") && ok.stdout.contains("  # password: set (not shown)\n"))
+        #expect(ok.stdout.contains("  - name: orders\n") && ok.stdout.contains("    # password_hashes: 1 (not shown)\n"))
     }
 
     /// A server reachable from other machines with no password warns at start; with one, or on loopback, it does not.

@@ -57,6 +57,8 @@ import Testing
         Case(command: "xautoclaim", argument: "min-idle-time", template: "XAUTOCLAIM t g c {} 0"),
         Case(command: "xautoclaim", argument: "count", template: "XAUTOCLAIM t g c 0 0 COUNT {}"),
         Case(command: "nack", argument: "delay-ms", template: "NACK w {task} {}", then: ["AGENTS"], asAgent: true),
+        Case(command: "acl|log", argument: "count", template: "ACL LOG {}"),
+        Case(command: "acl|genpass", argument: "bits", template: "ACL GENPASS {}"),
     ]
 
     /// "command argument" for every argument COMMAND DOCS types `integer`,

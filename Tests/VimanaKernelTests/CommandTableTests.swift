@@ -112,6 +112,26 @@ import VimanaRESP
         #expect(names(.pubsub) == Set(PubSubSubcommand.allCases.map(\.rawValue)))
         #expect(names(.xinfo) == Set(XInfoSubcommand.allCases.map(\.rawValue)))
         #expect(names(.agent) == Set(AgentSubcommand.allCases.map(\.rawValue)))
+        #expect(names(.acl) == Set(ACLSubcommand.allCases.map(\.rawValue)))
+    }
+
+    /// A connection's allowed commands are one word (`ClientState.allowedCommands`).
+    @Test func everyCommandHasABitInOneWord() {
+        #expect(Command.allCases.count <= UInt64.bitWidth)
+    }
+
+    /// Every command that names a topic or a channel says so to the ACL
+    /// check: a stream command without `access` would let any user at any topic.
+    @Test func everyKeyAndChannelArgumentIsChecked() {
+        for entry in CommandTable.entries {
+            for spec in [entry.spec] + entry.spec.subcommands {
+                let namesKey = spec.arguments.contains { $0.1 == "key" } || ["ack", "nack", "progress"].contains(spec.name)
+                let namesChannel = ["publish", "subscribe", "psubscribe"].contains(spec.name)
+                if namesKey { #expect(spec.access.grantedBy == .allKeys, "\(spec.name)") }
+                if namesChannel { #expect(spec.access.grantedBy == .allChannels, "\(spec.name)") }
+                if !namesKey && !namesChannel { #expect(spec.access == .none, "\(spec.name)") }
+            }
+        }
     }
 
     @Test func keywordsMatchIgnoringASCIICaseOnly() {

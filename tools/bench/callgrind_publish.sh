@@ -10,6 +10,8 @@
 # (divide by 10 more for one fan-out delivery); start-up and shutdown cancel out.
 # The server records every topic into a fresh ledger unless given --no-ledger.
 # KEEP=FILE keeps the callgrind profile (callgrind_annotate FILE: where they go).
+# BENCH_USER=name BENCH_PASS=pw: redis-benchmark authenticates as that user
+# (declare it in a phoenix.yaml given with --config): the cost of its rules.
 set -euo pipefail
 BIN=$(realpath "$1"); MODE=$2; N=$3; shift 3; W=$(mktemp -d)
 valgrind --tool=callgrind --callgrind-out-file=$W/cg.out "$BIN" serve --ledger-dir $W/ledger --port 0 --http-port off "$@" > $W/log 2>&1 &
@@ -27,7 +29,9 @@ publish0|publish1)
             [ "$(redis-cli -p "$PORT" pubsub numsub ch | tail -1)" = 1 ] && break; sleep 0.2
         done
     fi
-    redis-benchmark -p "$PORT" -c 50 -P "${PIPELINE:-1}" -n "$N" PUBLISH ch hello > $W/bench.out 2>&1 ;;
+    AUTH=()
+    [ -n "${BENCH_USER:-}" ] && AUTH=(--user "$BENCH_USER" -a "$BENCH_PASS")
+    redis-benchmark -p "$PORT" "${AUTH[@]}" -c 50 -P "${PIPELINE:-1}" -n "$N" PUBLISH ch hello > $W/bench.out 2>&1 ;;
 fanout10)
     "$BIN" bench --host 127.0.0.1 --port "$PORT" --pub 1 --sub 10 --msgs "$N" --size 16 --pipeline 1024 --json > $W/bench.out 2>&1 ;;
 *) echo "callgrind_publish: unknown mode $MODE" >&2; exit 2 ;;
