@@ -202,7 +202,7 @@ final class UserJournal {
                 return "user '\(user)' is not declared in the configuration any more (the change was to the declared user)"
             }
             if case .failure(let refusal) = users.set(user, rules: rules) {
-                return "user '\(user)': rule '\(String(decoding: refusal.rule, as: UTF8.self))' refused: \(refusal.error.message)"
+                return "user '\(user)': \(refusal.message)"
             }
             return nil
         case "deluser":
