@@ -96,7 +96,7 @@ let package = Package(
         .testTarget(name: "VimanaBusTests", dependencies: ["VimanaBus"]),
         .testTarget(name: "VimanaAgentsTests", dependencies: ["VimanaAgents", "VimanaConfig", "VimanaLedger", "VimanaCore"]),
         .testTarget(name: "VimanaLedgerTests", dependencies: ["VimanaLedger", "VimanaConfig", "VimanaCore"]),
-        .testTarget(name: "VimanaKernelTests", dependencies: ["VimanaKernel", "VimanaRESP", "VimanaLedger", "VimanaACL", "VimanaConfig", "VimanaTestSupport"]),
+        .testTarget(name: "VimanaKernelTests", dependencies: ["VimanaKernel", "VimanaRESP", "VimanaLedger", "VimanaACL", "VimanaConfig", "VimanaCore", "VimanaTestSupport"]),
         .testTarget(name: "VimanaEventLoopTests", dependencies: ["VimanaEventLoop", "VimanaCore"]),
         .testTarget(name: "VimanaConfigTests", dependencies: ["VimanaConfigLoader", "VimanaConfig", "VimanaCore"]),
         // Test-only library, used by the test targets that talk to a server or play one.

@@ -41,7 +41,7 @@ public final class Agents {
     let builtinQueue = DispatchQueue(label: "vimana.builtin-agents", attributes: .concurrent)
 
     /// Topics under this prefix are the server's own (the journal): no agent is fed from them.
-    static let internalTopicPrefix: [UInt8] = Array("_vimana.".utf8)
+    static let internalTopicPrefix: [UInt8] = Ledger.internalTopicPrefix
 
     /// `configs` are phoenix.yaml's agents; without a ledger there are none
     /// (the kernel refuses to start with agents and no ledger).

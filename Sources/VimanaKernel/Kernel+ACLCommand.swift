@@ -113,13 +113,25 @@ extension Kernel {
             c.pointee.output.tail.writeError(ErrorReply.userNameWithSpaces)
             return
         }
+        // A change that could not be recorded would be lost at a restart: refuse it whole.
+        if let error = ledger?.writeError {
+            c.pointee.output.tail.writeError(Self.ledgerWriteRefusal(error))
+            return
+        }
         let rules = (3..<max(3, args.count)).map { args.bytes($0) }
-        switch users.set(String(decoding: name, as: UTF8.self), rules: rules) {
+        let userName = String(decoding: name, as: UTF8.self)
+        let previous = users.byName[userName]
+        switch users.set(userName, rules: rules) {
         case .failure(let refusal):
             c.pointee.output.tail.writeError("ERR " + refusal.message)
         case .success(let user):
+            let (recorded, sequence) = journalSetUser(c, userName, rules: rules, previous: previous)
+            guard recorded else { return }
             userChanged(user)
+            let replyStart = c.pointee.flushedBytes + c.pointee.output.pendingBytes
             c.pointee.output.tail.append("+OK\r\n")
+            // +OK only once the record is durable, as XADD's reply.
+            if let sequence { holdReply(c, untilConfirmed: sequence, replyStart: replyStart) }
         }
     }
 
@@ -158,8 +170,17 @@ extension Kernel {
             c.pointee.output.tail.writeError(ErrorReply.defaultUserUndeletable)
             return
         }
+        if let error = ledger?.writeError {
+            c.pointee.output.tail.writeError(Self.ledgerWriteRefusal(error))
+            return
+        }
         var deleted = 0
-        for name in names where users.delete(name) {
+        var lastSequence: UInt64?
+        for name in names {
+            guard let previous = users.byName[name], users.delete(name) else { continue }
+            let (recorded, sequence) = journalDelUser(c, name, previous: previous)
+            guard recorded else { return }
+            lastSequence = sequence ?? lastSequence
             deleted += 1
             forEachClient { other in
                 guard !other.pointee.flags.contains(.http), other.pointee.info.user.name == name else { return }
@@ -170,7 +191,9 @@ extension Kernel {
                 }
             }
         }
+        let replyStart = c.pointee.flushedBytes + c.pointee.output.pendingBytes
         c.pointee.output.tail.writeInteger(deleted)
+        if let lastSequence { holdReply(c, untilConfirmed: lastSequence, replyStart: replyStart) }
     }
 
     // MARK: - LOG

@@ -33,6 +33,8 @@ public final class Kernel: EventLoopHandler {
     lazy var agents = Agents(configs: config.agents, ledger: ledger, host: self)
     /// The users (ACL), their catalogue and ACL LOG.
     let users: Users
+    /// Where ACL SETUSER and DELUSER are recorded (nil without a ledger).
+    let userJournal: UserJournal?
     /// The processes of agents that declare a `command`, and their output pipes.
     let agentProcesses: AgentProcesses
     /// The ports actually bound (useful when configured as 0).
@@ -46,6 +48,7 @@ public final class Kernel: EventLoopHandler {
         s.initialize(to: KernelState(limits: config.kernel.limits))
         ledger = Self.makeLedger(config.ledger)
         users = Users(config: config)
+        userJournal = ledger.map { UserJournal(ledger: $0) }
         agentProcesses = AgentProcesses(loop: loop, log: log)
         raiseFileLimit()
     }
@@ -80,7 +83,9 @@ public final class Kernel: EventLoopHandler {
         }
         do throws(KernelStartError) {
             try openLedger()
+            restoreUsers()
             agents.setUp()
+            watchSealsForUserJournal()
         } catch {
             ledger?.close()
             closeListeners()
@@ -177,6 +182,7 @@ public final class Kernel: EventLoopHandler {
             if blockedReaders.hasReady { serveBlockedReaders() }
             if blockedReaders.nextDeadline != 0 { expireBlockedReaders(now: s.pointee.nowNanos) }
             if !agents.isEmpty { agents.pump() }
+            if let userJournal, userJournal.snapshotDue { userJournal.writeSnapshot(nowMillis: s.pointee.nowMillis) }
             agents.endPass()
             if s.pointee.ledgerGate.hasPassEndHolds { resolvePassEndHolds(ledger) }
             ledger.commit(urgent: s.pointee.ledgerGate.takeUrgency())

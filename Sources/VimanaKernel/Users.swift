@@ -166,6 +166,13 @@ final class Users {
         return byName.removeValue(forKey: name) != nil
     }
 
+    /// Puts `user` back as `name` (nil: removes it), undoing a change the
+    /// ledger refused to record (UserJournal).
+    func restore(_ name: String, _ user: ACLUser?) {
+        byName[name] = user
+        changed(name)
+    }
+
     /// The user `name` if it exists, is on and accepts `password` (or the
     /// start secret of an agent that runs as it).
     func authenticate(_ name: String, password: [UInt8]) -> ACLUser? {

@@ -150,8 +150,14 @@ public final class Ledger: @unchecked Sendable {
     public init(config: LedgerConfig, tailBytes: Int = LedgerLimits.tailBytes) {
         self.config = config
         tailBytesLimit = tailBytes
-        filter = TopicFilter(record: config.record.map { Array($0.utf8) }, exclude: config.exclude.map { Array($0.utf8) })
+        filter = TopicFilter(record: config.record.map { Array($0.utf8) }, exclude: config.exclude.map { Array($0.utf8) },
+                             reserved: Self.internalTopicPrefix)
     }
+
+    /// The server's own topics (the group journal, the users' journal)
+    /// begin so. Clients never append to them, whatever `record` and
+    /// `exclude` say: a journal's records are trusted at the next start.
+    public static let internalTopicPrefix: [UInt8] = Array("_vimana.".utf8)
 
     deinit { topics.release() }
 
@@ -159,7 +165,8 @@ public final class Ledger: @unchecked Sendable {
 
     // MARK: - Recorded topics
 
-    /// True when messages on `topic` are recorded (matches `record`, not `exclude`).
+    /// True when messages on `topic` are recorded (matches `record`, not
+    /// `exclude`, and is not an internal topic): what a client may append.
     @inline(__always)
     public func records(_ topic: UnsafeRawPointer, _ length: Int) -> Bool {
         filter.records(topic, length)

@@ -14,9 +14,26 @@ struct TopicFilter {
     private let record: [Rule]
     private let exclude: [Rule]
 
-    init(record: [[UInt8]], exclude: [[UInt8]]) {
+    /// - Parameter reserved: a prefix never recorded, whatever `exclude`
+    ///   says (the internal topics): added to `exclude` only when no rule
+    ///   there covers it already, so the default `_*` costs nothing more.
+    init(record: [[UInt8]], exclude: [[UInt8]], reserved: [UInt8] = []) {
         self.record = record.map(Self.compile)
-        self.exclude = exclude.map(Self.compile)
+        var rules = exclude.map(Self.compile)
+        if !reserved.isEmpty && !rules.contains(where: { Self.covers($0, prefix: reserved) }) {
+            rules.insert(Self.compile(reserved + [42]), at: 0)
+        }
+        self.exclude = rules
+    }
+
+    /// Every topic beginning with `prefix` matches `rule` (known only for
+    /// `*` and literal prefixes; a general glob is taken not to).
+    private static func covers(_ rule: Rule, prefix: [UInt8]) -> Bool {
+        switch rule {
+        case .all: return true
+        case .prefix(let p, let k): return k <= prefix.count && memcmp(p, prefix, k) == 0
+        case .glob: return false
+        }
     }
 
     private static func compile(_ pattern: [UInt8]) -> Rule {

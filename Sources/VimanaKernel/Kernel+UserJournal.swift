@@ -1,0 +1,96 @@
+import VimanaCore
+import VimanaRESP
+import VimanaACL
+import VimanaLedger
+
+/// Runtime ACL changes kept across restarts (UserJournal), and the
+/// internal topics that hold the server's journals kept from ordinary users.
+extension Kernel {
+    // MARK: - At start
+
+    /// Once the ledger is open: phoenix.yaml's users (already built) get
+    /// every recorded change, in order. Without a ledger, says at start
+    /// that changes will not outlive the process.
+    func restoreUsers() {
+        guard let userJournal else {
+            log.warn("ACL SETUSER and ACL DELUSER changes are kept in memory only", [
+                "reason": .string("the ledger is disabled (\(config.flags["ledger.enabled"] ?? "ledger.enabled: false"))"),
+                "hint": .string("users: in \(config.source) is what every start begins with")])
+            return
+        }
+        _ = userJournal.replay(into: users)
+    }
+
+    /// After the agents took the ledger's seal callback: a seal also makes
+    /// the users' journal copy its changes into the new segment.
+    func watchSealsForUserJournal() {
+        guard let ledger, let userJournal else { return }
+        let previous = ledger.onRolled
+        ledger.onRolled = { [unowned userJournal] in
+            previous?()
+            userJournal.snapshotDue = true
+        }
+    }
+
+    // MARK: - Recording a change
+
+    /// Records an accepted ACL SETUSER; `previous` is the user before it
+    /// (nil: the SETUSER created it). Returns the sequence the reply waits
+    /// for (nil without a ledger), or false when the ledger refused the
+    /// record: the change is then undone and the error is written.
+    func journalSetUser(_ c: UnsafeMutablePointer<ClientState>, _ name: String, rules: [[UInt8]],
+                        previous: ACLUser?) -> (ok: Bool, sequence: UInt64?) {
+        guard let userJournal else { return (true, nil) }
+        if let sequence = userJournal.recordSetUser(name, rules: rules, created: previous == nil, nowMillis: s.pointee.nowMillis) {
+            return (true, sequence)
+        }
+        users.restore(name, previous)
+        c.pointee.output.tail.writeError(Self.journalRefusal)
+        return (false, nil)
+    }
+
+    /// Records the deletion of `name` (done already); false when the ledger
+    /// refused the record: the user is then put back and the error written.
+    func journalDelUser(_ c: UnsafeMutablePointer<ClientState>, _ name: String, previous: ACLUser) -> (ok: Bool, sequence: UInt64?) {
+        guard let userJournal else { return (true, nil) }
+        if let sequence = userJournal.recordDelUser(name, nowMillis: s.pointee.nowMillis) { return (true, sequence) }
+        users.restore(name, previous)
+        c.pointee.output.tail.writeError(Self.journalRefusal)
+        return (false, nil)
+    }
+
+    /// The ledger cannot be written: the change would not survive a restart.
+    static let journalRefusal = "ERR the ledger refused the ACL change (it would not survive a restart); nothing was changed"
+
+    // MARK: - Internal topics
+
+    /// Refuses, as a key the user may not access (-NOPERM, logged in ACL
+    /// LOG), a read of an internal topic (`_vimana.…`: the group and user
+    /// journals) by a user who may not run ACL SETUSER. Such a user sees
+    /// nothing there that ACL LIST and XINFO do not show it already.
+    /// One byte compare per topic on the common path.
+    @inline(__always)
+    func refusedInternalTopic(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ args: Arguments) -> Bool {
+        var refused = false
+        var spec = CommandTable.spec(command)
+        if !spec.subcommands.isEmpty {
+            guard args.count > 1, let (_, sub) = CommandTable.subcommand(of: command, args, 1) else { return false }
+            spec = sub
+        }
+        Self.forEachArgument(spec.access, args) { i in
+            guard args.length(i) >= Ledger.internalTopicPrefix.count, args.pointer(i)[0] == Ledger.internalTopicPrefix[0] else { return true }
+            refused = refuseInternal(c, args, i)
+            return !refused
+        }
+        return refused
+    }
+
+    @inline(never)
+    private func refuseInternal(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments, _ i: Int) -> Bool {
+        let topic = args.bytes(i)
+        guard topic.starts(with: Ledger.internalTopicPrefix), !c.pointee.flags.contains(.admin) else { return false }
+        logDenial(c, .key(topic))
+        c.pointee.output.tail.writeError(ErrorReply.noPermission(.key(topic)))
+        return true
+    }
+}
