@@ -65,13 +65,15 @@ extension Kernel {
             return
         }
         let name = clientInfo(c.pointee.fd)?.name ?? []
-        let appended = name.withUnsafeBytes { nameBytes in
-            ledger.append(topic: topic, id: request, client: RecordClient(id: c.pointee.id, name: nameBytes),
-                          nowMillis: UInt64(s.pointee.nowMillis), nowMicros: Clock.wallMicros()) { fields in
-                var k = i + 1
-                while k < args.count {
-                    fields.add(name: UnsafeRawBufferPointer(args.buffer(k)), value: UnsafeRawBufferPointer(args.buffer(k + 1)))
-                    k += 2
+        let appended = withPublisherName(c) { user in
+            name.withUnsafeBytes { nameBytes in
+                ledger.append(topic: topic, id: request, client: RecordClient(id: c.pointee.id, name: nameBytes, user: user),
+                              nowMillis: UInt64(s.pointee.nowMillis), nowMicros: Clock.wallMicros()) { fields in
+                    var k = i + 1
+                    while k < args.count {
+                        fields.add(name: UnsafeRawBufferPointer(args.buffer(k)), value: UnsafeRawBufferPointer(args.buffer(k + 1)))
+                        k += 2
+                    }
                 }
             }
         }

@@ -19,8 +19,8 @@ def read():  # one RESP value; arrays and bulk strings are all a task needs
 send("AGENT", "JOIN", os.environ["VIMANA_AGENT_ID"])
 while True:
     v = read()
-    if isinstance(v, list) and v[0] == b"task":  # [task, topic, id, deliveries, payload]
-        _, topic, entry, deliveries, payload = v
+    if isinstance(v, list) and v[0] == b"task":  # [task, topic, id, deliveries, payload, publisher]
+        _, topic, entry, deliveries, payload = v[:5]
         task = json.loads(payload)  # not JSON? we crash, the kernel restarts us and redelivers
         send("PUBLISH", task["reply_to"], json.dumps({"id": task.get("id"), "text": task["text"].upper()}))
         send("ACK", topic, entry)
