@@ -121,6 +121,9 @@ struct ClientFlags: OptionSet {
     static let dirtyExec = ClientFlags(rawValue: 1 << 16)
     /// A watched topic changed: EXEC answers a null array (CLIENT_DIRTY_CAS).
     static let dirtyCAS = ClientFlags(rawValue: 1 << 17)
+    /// CLIENT PUBLISHER ON: stream entries in replies end with a
+    /// `_publisher` field (Kernel+Publisher.swift).
+    static let showPublisher = ClientFlags(rawValue: 1 << 18)
 
     /// What `execute` tests in one compare: equal to `authenticated` alone
     /// on the common path.

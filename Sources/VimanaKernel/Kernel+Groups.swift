@@ -358,7 +358,7 @@ extension Kernel {
             c.pointee.output.tail.writeArrayHeader(claimedIDs.count)
             for id in claimedIDs { c.pointee.output.tail.writeBulk(id: id) }
         } else {
-            writeEntries(&c.pointee.output.tail, claimed)
+            writeEntries(c, claimed)
         }
     }
 
@@ -431,7 +431,7 @@ extension Kernel {
             c.pointee.output.tail.writeArrayHeader(claimedIDs.count)
             for id in claimedIDs { c.pointee.output.tail.writeBulk(id: id) }
         } else {
-            writeEntries(&c.pointee.output.tail, claimed)
+            writeEntries(c, claimed)
         }
         c.pointee.output.tail.writeArrayHeader(deleted.count)
         for id in deleted { c.pointee.output.tail.writeBulk(id: id) }
