@@ -47,7 +47,8 @@ extension Agents {
         switch outcome {
         case .success(let result):
             for (topic, payload) in result.publish {
-                host.appendEntry(topic: topic, fields: [(Array("payload".utf8), payload)], alwaysRecorded: false)
+                host.appendEntry(topic: topic, fields: [(Array("payload".utf8), payload)], alwaysRecorded: false,
+                                 publisher: host.publisherName(agent: id))
             }
             if result.ack {
                 groups.ack(g, task.id)

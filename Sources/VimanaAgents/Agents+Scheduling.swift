@@ -128,7 +128,7 @@ extension Agents {
     private func push(_ a: AgentRuntime, fd: Int32, topic: [UInt8], record: LedgerRecord, deliveries: Int) {
         if fd < 0 {
             runBuiltin(a, AgentTask(topic: topic, id: record.id, deliveries: deliveries, fields: record.fields,
-                                    payload: host.taskPayload(record.fields)))
+                                    payload: host.taskPayload(record.fields), publisher: record.publisher))
             return
         }
         host.pushTask(fd: fd, topic: topic, record: record, deliveries: deliveries)
@@ -194,10 +194,12 @@ extension Agents {
                 (Array("topic".utf8), d.group.topic), (Array("id".utf8), Array(d.id.description.utf8)),
                 (Array("deliveries".utf8), Array(String(d.deliveries).utf8)), (Array("reason".utf8), Array(d.reason.utf8)),
             ]
-            for f in records[ObjectIdentifier(d.group)]?[d.id]?.fields ?? [] { fields.append((f.name, f.value)) }
+            let task = records[ObjectIdentifier(d.group)]?[d.id]
+            for f in task?.fields ?? [] { fields.append((f.name, f.value)) }
             // Recorded whatever ledger.record and ledger.exclude say: a dead letter
-            // is the only trace of a task that has left the pending list.
-            host.appendEntry(topic: topic, fields: fields, alwaysRecorded: true)
+            // is the only trace of a task that has left the pending list. It
+            // keeps the task's publisher: who asked, not the kernel that gave up.
+            host.appendEntry(topic: topic, fields: fields, alwaysRecorded: true, publisher: task?.publisher ?? [])
             written[ObjectIdentifier(d.group), default: (d.group, [])].1.append(d.id)
             a.countDeadLettered()
             if batch.count <= Self.deadLettersLoggedOneByOne {

@@ -27,13 +27,18 @@ public struct AgentTask: Sendable {
     /// The payload as the agent protocol shows it: the `payload` field when
     /// it is the only one, else a JSON object of the fields.
     public var payload: [UInt8]
+    /// The user who published or appended the entry (LEDGER.md §3; empty:
+    /// the kernel, or an entry of a version 1 ledger).
+    public var publisher: [UInt8]
 
-    public init(topic: [UInt8], id: StreamID, deliveries: Int, fields: [LedgerRecord.Field], payload: [UInt8]) {
+    public init(topic: [UInt8], id: StreamID, deliveries: Int, fields: [LedgerRecord.Field], payload: [UInt8],
+                publisher: [UInt8] = []) {
         self.topic = topic
         self.id = id
         self.deliveries = deliveries
         self.fields = fields
         self.payload = payload
+        self.publisher = publisher
     }
 }
 

@@ -68,7 +68,7 @@ public final class GroupJournal {
     func append(_ record: JournalRecord) -> StreamID? {
         let ledger = ledger
         return GroupStore.journalTopic.withUnsafeBytes { t -> StreamID? in
-            let appended = ledger.append(topic: t, id: .auto, client: .kernel, nowMillis: UInt64(host.passMillis),
+            let appended = ledger.append(topic: t, id: .auto, client: .kernel(), nowMillis: UInt64(host.passMillis),
                                          nowMicros: Clock.wallMicros()) { fields in
                 func field(_ name: StaticString, _ value: UnsafeRawBufferPointer) {
                     fields.add(name: name, value: value)

@@ -183,9 +183,11 @@ struct TaskWorker {
         return used
     }
 
-    /// Vimana: `[task, topic, id, deliveries, payload]`; answered `ACK topic id`.
+    /// Vimana: `[task, topic, id, deliveries, payload, publisher]` (the
+    /// bulks but the count; any after the payload ignored, AGENTS.md §3);
+    /// answered `ACK topic id`.
     private mutating func taskPushed(_ p: UnsafePointer<UInt8>) {
-        guard scan.bulks.count == 4 else { return }
+        guard scan.bulks.count >= 4 else { return }
         let topic = scan.bulks[1], id = scan.bulks[2], payload = scan.bulks[3]
         received(p + payload.offset, payload.length)
         output.append("*3\r\n$3\r\nACK\r\n")

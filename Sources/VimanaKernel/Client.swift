@@ -130,6 +130,9 @@ struct ClientFlags: OptionSet {
     static let dirtyExec = ClientFlags(rawValue: 1 << 16)
     /// A watched topic changed: EXEC answers a null array (CLIENT_DIRTY_CAS).
     static let dirtyCAS = ClientFlags(rawValue: 1 << 17)
+    /// CLIENT PUBLISHER ON: stream entries in replies end with a
+    /// `_publisher` field (Kernel+Publisher.swift).
+    static let showPublisher = ClientFlags(rawValue: 1 << 22)
 
     /// Its user has `allkeys` (`~*`): no key argument is checked.
     static let allKeys = ClientFlags(rawValue: 1 << 18)
@@ -159,10 +162,14 @@ struct ClientFlags: OptionSet {
 /// borrowed.
 final class UserHandle {
     let user: ACLUser
+    /// The user's name as the ledger records it (the publisher of each
+    /// entry the connection appends), made once per user, not per append.
+    let nameBytes: [UInt8]
     /// The root selector's channel patterns sorted for PUBLISH's check.
     let channels: ChannelGrant
     init(_ user: ACLUser) {
         self.user = user
+        nameBytes = Array(user.name.utf8)
         channels = ChannelGrant(user.channelPatterns)
     }
 }

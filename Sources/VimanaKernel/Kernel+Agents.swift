@@ -9,17 +9,20 @@ import VimanaAgents
 extension Kernel: AgentHost {
     public var passMillis: Int64 { s.pointee.nowMillis }
 
-    /// A `task` push frame on an instance's connection (Protocol/AGENTS.md §3).
+    /// A `task` push frame on an instance's connection (Protocol/AGENTS.md
+    /// §3): its publisher comes last, after the five elements agents
+    /// written before it read.
     public func pushTask(fd: Int32, topic: [UInt8], record: LedgerRecord, deliveries: Int) {
         guard let c = s.pointee.client(fd) else { return }
         let payload = EntryPayload.bytes(record.fields)
         let resp3 = c.pointee.flags.contains(.resp3)
-        c.pointee.output.tail.writePushHeader(5, resp3: resp3)
+        c.pointee.output.tail.writePushHeader(6, resp3: resp3)
         c.pointee.output.tail.writeBulk("task")
         c.pointee.output.tail.writeBulk(bytes: topic)
         c.pointee.output.tail.writeBulk(id: record.id)
         c.pointee.output.tail.writeInteger(deliveries)
         c.pointee.output.tail.writeBulk(bytes: payload)
+        c.pointee.output.tail.writeBulk(bytes: record.publisher)
         markPending(c)
     }
 
@@ -28,16 +31,19 @@ extension Kernel: AgentHost {
 
     public func taskPayload(_ fields: [LedgerRecord.Field]) -> [UInt8] { EntryPayload.bytes(fields) }
 
-    /// Appends an entry as the kernel (dead letters, built-in results when
-    /// published as entries) and delivers it like an XADD.
-    public func appendEntry(topic: [UInt8], fields: [([UInt8], [UInt8])], alwaysRecorded: Bool) {
+    /// Appends an entry as the kernel on behalf of `publisher` (dead
+    /// letters, built-in results when published as entries) and delivers it
+    /// like an XADD.
+    public func appendEntry(topic: [UInt8], fields: [([UInt8], [UInt8])], alwaysRecorded: Bool, publisher: [UInt8]) {
         topic.withUnsafeBytes { t in
             guard let base = t.baseAddress else { return }
             if let ledger, alwaysRecorded || ledger.records(base, t.count) {
-                _ = ledger.append(topic: t, id: .auto, client: .kernel, nowMillis: UInt64(s.pointee.nowMillis),
-                                  nowMicros: Clock.wallMicros()) { entry in
-                    for (n, v) in fields {
-                        n.withUnsafeBytes { nb in v.withUnsafeBytes { vb in entry.add(name: nb, value: vb) } }
+                publisher.withUnsafeBytes { user in
+                    _ = ledger.append(topic: t, id: .auto, client: .kernel(user: user), nowMillis: UInt64(s.pointee.nowMillis),
+                                      nowMicros: Clock.wallMicros()) { entry in
+                        for (n, v) in fields {
+                            n.withUnsafeBytes { nb in v.withUnsafeBytes { vb in entry.add(name: nb, value: vb) } }
+                        }
                     }
                 }
             }

@@ -3,7 +3,7 @@ import VimanaRESP
 
 /// CLIENT's subcommands, as in the table (`client|id` …).
 enum ClientSubcommand: String, Keyword {
-    case id, getname, setname, setinfo, list, info, kill, help
+    case id, getname, setname, setinfo, list, info, kill, publisher, help
 }
 
 /// CLIENT LIST and KILL TYPE: Redis's client types (only normal and pubsub
@@ -26,7 +26,7 @@ enum ClientAttribute: String, Keyword {
     case libName = "lib-name", libVersion = "lib-ver"
 }
 
-/// CLIENT ID | GETNAME | SETNAME | SETINFO | LIST | INFO | KILL | HELP.
+/// CLIENT ID | GETNAME | SETNAME | SETINFO | LIST | INFO | KILL | PUBLISHER | HELP.
 extension Kernel {
     func clientCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         guard let sub = subcommand(c, .client, args, as: ClientSubcommand.self), let info = clientInfo(c.pointee.fd) else { return }
@@ -68,6 +68,8 @@ extension Kernel {
             c.pointee.output.tail.writeVerbatim(describeClient(c, caller: c), resp3: resp3)
         case .kill:
             clientKill(c, args)
+        case .publisher:
+            clientPublisher(c, args)
         case .help:
             replyHelp(c, [
                 "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -92,6 +94,9 @@ extension Kernel {
                 "    Assign the name <name> to the current connection.",
                 "SETINFO <LIB-NAME|LIB-VER> <value>",
                 "    Set client meta attributes.",
+                "PUBLISHER (ON|OFF)",
+                "    Control whether stream entries in replies end with a _publisher field",
+                "    naming the user who published or appended them.",
                 "HELP",
                 "    Print this help.",
             ])

@@ -30,7 +30,7 @@ extension Kernel {
     func resetCommand(_ c: UnsafeMutablePointer<ClientState>) {
         discardTransaction(c)
         unsubscribeAll(c)
-        c.pointee.flags.remove(.resp3)
+        c.pointee.flags.remove([.resp3, .showPublisher])
         // As Redis: back to the default user, authenticated only if it needs no password.
         actAsDefault(c)
         if let info = clientInfo(c.pointee.fd) {

@@ -365,7 +365,7 @@ extension Kernel {
             c.pointee.output.tail.writeArrayHeader(claimedIDs.count)
             for id in claimedIDs { c.pointee.output.tail.writeBulk(id: id) }
         } else {
-            writeEntries(&c.pointee.output.tail, claimed)
+            writeEntries(c, claimed)
         }
     }
 
@@ -439,7 +439,7 @@ extension Kernel {
             c.pointee.output.tail.writeArrayHeader(claimedIDs.count)
             for id in claimedIDs { c.pointee.output.tail.writeBulk(id: id) }
         } else {
-            writeEntries(&c.pointee.output.tail, claimed)
+            writeEntries(c, claimed)
         }
         c.pointee.output.tail.writeArrayHeader(deleted.count)
         for id in deleted { c.pointee.output.tail.writeBulk(id: id) }

@@ -14,15 +14,19 @@ extension Kernel {
             let topic = UnsafeRawBufferPointer(args.buffer(1))
             let payload = UnsafeRawBufferPointer(args.buffer(2))
             let now = s.pointee.nowMillis
-            if c.pointee.flags.contains(.named), let name = clientInfo(c.pointee.fd)?.name {
-                name.withUnsafeBytes { nameBytes in
-                    ledger.recordPublish(topic: topic, payload: payload, client: RecordClient(id: c.pointee.id, name: nameBytes),
+            withPublisherName(c) { user in
+                if c.pointee.flags.contains(.named), let name = clientInfo(c.pointee.fd)?.name {
+                    name.withUnsafeBytes { nameBytes in
+                        ledger.recordPublish(topic: topic, payload: payload,
+                                             client: RecordClient(id: c.pointee.id, name: nameBytes, user: user),
+                                             nowMillis: UInt64(now), nowMicros: now &* 1000)
+                    }
+                } else {
+                    ledger.recordPublish(topic: topic, payload: payload,
+                                         client: RecordClient(id: c.pointee.id, name: UnsafeRawBufferPointer(start: nil, count: 0),
+                                                              user: user),
                                          nowMillis: UInt64(now), nowMicros: now &* 1000)
                 }
-            } else {
-                ledger.recordPublish(topic: topic, payload: payload,
-                                     client: RecordClient(id: c.pointee.id, name: UnsafeRawBufferPointer(start: nil, count: 0)),
-                                     nowMillis: UInt64(now), nowMicros: now &* 1000)
             }
             if !blockedReaders.isEmpty { wakeReaders(topic) }
             if !agents.isEmpty { agents.notice(topic) }

@@ -65,13 +65,15 @@ extension Kernel {
             return
         }
         let name = clientInfo(c.pointee.fd)?.name ?? []
-        let appended = name.withUnsafeBytes { nameBytes in
-            ledger.append(topic: topic, id: request, client: RecordClient(id: c.pointee.id, name: nameBytes),
-                          nowMillis: UInt64(s.pointee.nowMillis), nowMicros: Clock.wallMicros()) { fields in
-                var k = i + 1
-                while k < args.count {
-                    fields.add(name: UnsafeRawBufferPointer(args.buffer(k)), value: UnsafeRawBufferPointer(args.buffer(k + 1)))
-                    k += 2
+        let appended = withPublisherName(c) { user in
+            name.withUnsafeBytes { nameBytes in
+                ledger.append(topic: topic, id: request, client: RecordClient(id: c.pointee.id, name: nameBytes, user: user),
+                              nowMillis: UInt64(s.pointee.nowMillis), nowMicros: Clock.wallMicros()) { fields in
+                    var k = i + 1
+                    while k < args.count {
+                        fields.add(name: UnsafeRawBufferPointer(args.buffer(k)), value: UnsafeRawBufferPointer(args.buffer(k + 1)))
+                        k += 2
+                    }
                 }
             }
         }
@@ -165,7 +167,7 @@ extension Kernel {
 
     private func replyRange(_ c: UnsafeMutablePointer<ClientState>, _ read: Result<[LedgerRecord], LedgerDamageError>) {
         switch read {
-        case .success(let entries): writeEntries(&c.pointee.output.tail, entries)
+        case .success(let entries): writeEntries(c, entries)
         case .failure(let damage): c.pointee.output.tail.writeError(Self.damagedError(damage))
         }
     }
@@ -176,7 +178,7 @@ extension Kernel {
     /// every other client is served meanwhile. False: read it now.
     private func readInBackground(_ c: UnsafeMutablePointer<ClientState>, _ ledger: Ledger, _ topic: [UInt8],
                                   _ from: StreamID, _ to: StreamID, _ count: Int, _ reverse: Bool) -> Bool {
-        let reply = EncodedEntries()
+        let reply = EncodedEntries(publisher: c.pointee.flags.contains(.showPublisher))
         let fd = c.pointee.fd, id = c.pointee.id
         // A reply past the client's hard output limit would only be thrown
         // away with the client (checkReplyLimit): stop building it there.
@@ -249,9 +251,12 @@ extension Kernel {
         if !c.pointee.flags.contains(.reading) { processInput(c) }
     }
 
-    func writeEntries(_ b: inout ByteBuffer, _ entries: [LedgerRecord]) {
-        b.writeArrayHeader(entries.count)
-        for e in entries { writeEntry(&b, e) }
+    /// Entries in a reply to `c`: as Redis's, or with their publisher after
+    /// CLIENT PUBLISHER ON.
+    func writeEntries(_ c: UnsafeMutablePointer<ClientState>, _ entries: [LedgerRecord]) {
+        let publisher = c.pointee.flags.contains(.showPublisher)
+        c.pointee.output.tail.writeArrayHeader(entries.count)
+        for e in entries { Self.encodeEntry(&c.pointee.output.tail, e, publisher: publisher) }
     }
 
     /// XREAD's and XREADGROUP's reply: RESP3 a map of topic → entries, RESP2
@@ -263,7 +268,7 @@ extension Kernel {
         for (topic, entries) in found {
             if !resp3 { c.pointee.output.tail.writeArrayHeader(2) }
             c.pointee.output.tail.writeBulk(bytes: topic)
-            writeEntries(&c.pointee.output.tail, entries)
+            writeEntries(c, entries)
         }
     }
 
@@ -353,7 +358,7 @@ extension Kernel {
             let topic = read.topics[k], after = read.after[k]
             k += 1
             guard let first = after.successor else { continue }
-            let reply = EncodedEntries()
+            let reply = EncodedEntries(publisher: c.pointee.flags.contains(.showPublisher))
             let fd = c.pointee.fd, id = c.pointee.id
             let next = k
             let started = ledger.readInBackground(topic: topic, from: first, to: .max, count: read.count, reverse: false,
@@ -377,7 +382,7 @@ extension Kernel {
                     reply.release()
                     switch ledger.readEntries(topic: topic, after: after, count: read.count) {
                     case .success(let entries) where !entries.isEmpty:
-                        let again = EncodedEntries()
+                        let again = EncodedEntries(publisher: c.pointee.flags.contains(.showPublisher))
                         for e in entries { _ = again.add(e) }
                         found.append((topic, entries.count, again))
                     case .success:
@@ -399,7 +404,7 @@ extension Kernel {
             reply.release()
             switch ledger.readEntries(topic: topic, after: after, count: read.count) {
             case .success(let entries) where !entries.isEmpty:
-                let now = EncodedEntries()
+                let now = EncodedEntries(publisher: c.pointee.flags.contains(.showPublisher))
                 for e in entries { _ = now.add(e) }
                 found.append((topic, entries.count, now))
             case .success:
@@ -496,13 +501,14 @@ extension Kernel {
             readEntries(c, ledger, topic, .zero, known.lastID, 1, reverse: true) { [unowned self] c, last in
                 // Read after those reads: one that finds a damaged segment lowers `length`.
                 writeStreamInfo(&c.pointee.output.tail, topic, ledger.stream(topic) ?? known, first: first.first,
-                                last: last.first, resp3: c.pointee.flags.contains(.resp3))
+                                last: last.first, resp3: c.pointee.flags.contains(.resp3),
+                                publisher: c.pointee.flags.contains(.showPublisher))
             }
         }
     }
 
     private func writeStreamInfo(_ b: inout ByteBuffer, _ topic: [UInt8], _ state: StreamState,
-                                 first: LedgerRecord?, last: LedgerRecord?, resp3: Bool) {
+                                 first: LedgerRecord?, last: LedgerRecord?, resp3: Bool, publisher: Bool) {
         b.writeMapHeader(10, resp3: resp3)
         b.writeBulk("length"); b.writeInteger(Int(clamping: state.length))
         b.writeBulk("radix-tree-keys"); b.writeInteger(state.length > 0 ? 1 : 0)
@@ -513,23 +519,27 @@ extension Kernel {
         b.writeBulk("recorded-first-entry-id"); b.writeBulk(id: state.first ?? .zero)
         b.writeBulk("groups"); writeGroupCount(&b, topic)
         b.writeBulk("first-entry")
-        if let first { writeEntry(&b, first) } else { b.writeNull(resp3: resp3) }
+        if let first { Self.encodeEntry(&b, first, publisher: publisher) } else { b.writeNull(resp3: resp3) }
         b.writeBulk("last-entry")
-        if let last { writeEntry(&b, last) } else { b.writeNull(resp3: resp3) }
+        if let last { Self.encodeEntry(&b, last, publisher: publisher) } else { b.writeNull(resp3: resp3) }
     }
 
     func writeGroupCount(_ b: inout ByteBuffer, _ topic: [UInt8]) { b.writeInteger(agents.groups.groups(of: topic).count) }
 
-    func writeEntry(_ b: inout ByteBuffer, _ e: LedgerRecord) { Self.encodeEntry(&b, e) }
-
-    /// One stream entry as Redis replies it: [id, [field, value, …]].
-    static func encodeEntry(_ b: inout ByteBuffer, _ e: LedgerRecord) {
+    /// One stream entry as Redis replies it: [id, [field, value, …]];
+    /// with `publisher` (CLIENT PUBLISHER ON) one more pair at the end,
+    /// `_publisher` and the entry's publisher, whatever fields it has.
+    static func encodeEntry(_ b: inout ByteBuffer, _ e: LedgerRecord, publisher: Bool) {
         b.writeArrayHeader(2)
         b.writeBulk(id: e.id)
-        b.writeArrayHeader(e.fields.count * 2)
+        b.writeArrayHeader(e.fields.count * 2 + (publisher ? 2 : 0))
         for f in e.fields {
             b.writeBulk(bytes: f.name)
             b.writeBulk(bytes: f.value)
+        }
+        if publisher {
+            b.writeBulk(bytes: publisherField)
+            b.writeBulk(bytes: e.publisher)
         }
     }
 
@@ -554,10 +564,14 @@ extension ByteBuffer {
 final class EncodedEntries: @unchecked Sendable {
     private var buffer = ByteBuffer(capacity: 16 << 10)
     private var taken = false
+    /// The client asked for publishers (CLIENT PUBLISHER ON).
+    private let publisher: Bool
+
+    init(publisher: Bool) { self.publisher = publisher }
 
     /// Encodes `e`; returns the bytes encoded so far.
     func add(_ e: LedgerRecord) -> Int {
-        Kernel.encodeEntry(&buffer, e)
+        Kernel.encodeEntry(&buffer, e, publisher: publisher)
         return buffer.readableBytes
     }
 

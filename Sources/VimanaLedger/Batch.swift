@@ -10,7 +10,7 @@ import Glibc
 public final class Batch: @unchecked Sendable {
     public let firstSequence: UInt64
     public internal(set) var count = 0
-    /// Encoded records back to back (Protocol/LEDGER.md §3).
+    /// Encoded records back to back, in the current layout (Protocol/LEDGER.md §3).
     public internal(set) var bytes: ByteBuffer
     /// Offset of each record in `bytes`.
     public internal(set) var offsets: [Int] = []
@@ -37,7 +37,8 @@ public final class Batch: @unchecked Sendable {
         let i = Int(sequence - firstSequence)
         let start = offsets[i]
         let end = i + 1 < offsets.count ? offsets[i + 1] : bytes.writeIndex
-        return try? RecordCodec.decode(bytes.base + start, end - start, count: 1, firstSequence: sequence).first
+        return try? RecordCodec.decode(bytes.base + start, end - start, count: 1, firstSequence: sequence,
+                                    layout: .current).first
     }
 
     /// The ID of record `sequence` when it is on `topic`, read in place:

@@ -4,7 +4,10 @@ import VimanaCore
 public struct FrameHeader: Equatable, Sendable {
     public static let size = 36
     public static let magic: (UInt8, UInt8, UInt8, UInt8) = (0x56, 0x4D, 0x4C, 0x46)  // "VMLF"
-    public static let version: UInt16 = 1
+    /// The version the writer writes: 2, whose records carry the publisher
+    /// (Protocol/LEDGER.md §3). Version 1 frames, written before it, stay
+    /// readable: a segment may hold both, each frame saying its own.
+    public static let version: UInt16 = RecordLayout.current.rawValue
     /// Sequence numbers stay below 2^63, so that every count and position
     /// derived from them fits an `Int`: a frame, index or segment name that
     /// goes beyond is invalid (Protocol/LEDGER.md §2). The writer, counting
@@ -16,9 +19,12 @@ public struct FrameHeader: Equatable, Sendable {
     public var uncompressedLength: UInt32
     public var compressedLength: UInt32
     public var dataCRC: UInt32
+    /// The format version: how its records are laid out.
+    public var layout: RecordLayout
 
     public init(firstSequence: UInt64, recordCount: UInt32, uncompressedLength: UInt32,
-                compressedLength: UInt32, dataCRC: UInt32) {
+                compressedLength: UInt32, dataCRC: UInt32, layout: RecordLayout = .current) {
+        self.layout = layout
         self.firstSequence = firstSequence
         self.recordCount = recordCount
         self.uncompressedLength = uncompressedLength
@@ -42,7 +48,7 @@ public struct FrameHeader: Equatable, Sendable {
         p.storeBytes(of: Self.magic.1, toByteOffset: 1, as: UInt8.self)
         p.storeBytes(of: Self.magic.2, toByteOffset: 2, as: UInt8.self)
         p.storeBytes(of: Self.magic.3, toByteOffset: 3, as: UInt8.self)
-        p.storeBytes(of: Self.version.littleEndian, toByteOffset: 4, as: UInt16.self)
+        p.storeBytes(of: layout.rawValue.littleEndian, toByteOffset: 4, as: UInt16.self)
         p.storeBytes(of: UInt16(0), toByteOffset: 6, as: UInt16.self)
         p.storeBytes(of: firstSequence.littleEndian, toByteOffset: 8, as: UInt64.self)
         p.storeBytes(of: recordCount.littleEndian, toByteOffset: 16, as: UInt32.self)
@@ -61,7 +67,7 @@ public struct FrameHeader: Equatable, Sendable {
         let crc = UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 32, as: UInt32.self))
         guard CRC32.checksum(p, 32) == crc else { return .failure(.headerChecksum) }
         let version = UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 4, as: UInt16.self))
-        guard version == Self.version else { return .failure(.unsupportedVersion(version)) }
+        guard let layout = RecordLayout(rawValue: version) else { return .failure(.unsupportedVersion(version)) }
         let flags = UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 6, as: UInt16.self))
         guard flags == 0 else { return .failure(.unknownFlags(flags)) }
         let header = FrameHeader(
@@ -69,7 +75,8 @@ public struct FrameHeader: Equatable, Sendable {
             recordCount: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 16, as: UInt32.self)),
             uncompressedLength: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 20, as: UInt32.self)),
             compressedLength: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 24, as: UInt32.self)),
-            dataCRC: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 28, as: UInt32.self)))
+            dataCRC: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 28, as: UInt32.self)),
+            layout: layout)
         guard header.recordCount > 0 else { return .failure(.emptyFrame) }
         // `nextSequence` (first + count) must be a sequence number itself.
         guard header.firstSequence <= maxSequence - UInt64(header.recordCount) else { return .failure(.sequenceOverflow) }
@@ -132,10 +139,11 @@ public final class FrameEncoder {
 
     deinit { output.deallocate() }
 
-    /// Encodes `count` records (`length` bytes at `records`) starting at
-    /// `firstSequence`; the frame is valid until the next call.
+    /// Encodes `count` records (`length` bytes at `records`, laid out as
+    /// `layout` says) starting at `firstSequence`; the frame is valid until
+    /// the next call.
     public func encode(records: UnsafeRawPointer, length: Int, count: Int,
-                       firstSequence: UInt64) throws(ZlibError) -> UnsafeRawBufferPointer {
+                       firstSequence: UInt64, layout: RecordLayout = .current) throws(ZlibError) -> UnsafeRawBufferPointer {
         let stored = length < storeBelow
         let need = FrameHeader.size + (stored ? StoredZlib.length(length) : deflater.bound(length))
         if need > capacity {
@@ -149,7 +157,7 @@ public final class FrameEncoder {
                                     capacity: capacity - FrameHeader.size)
         header = FrameHeader(firstSequence: firstSequence, recordCount: UInt32(count),
                              uncompressedLength: UInt32(length), compressedLength: UInt32(compressed),
-                             dataCRC: CRC32.checksum(output + FrameHeader.size, compressed))
+                             dataCRC: CRC32.checksum(output + FrameHeader.size, compressed), layout: layout)
         header.encode(into: output)
         return UnsafeRawBufferPointer(start: output, count: FrameHeader.size + compressed)
     }
@@ -191,7 +199,8 @@ public final class FrameDecoder {
     public func records(_ header: FrameHeader, data: UnsafeRawPointer) throws(FrameError) -> [LedgerRecord] {
         try inflate(header, data: data) { (p, n) throws(FrameError) in
             do throws(RecordCodec.DecodeError) {
-                return try RecordCodec.decode(p, n, count: Int(header.recordCount), firstSequence: header.firstSequence)
+                return try RecordCodec.decode(p, n, count: Int(header.recordCount), firstSequence: header.firstSequence,
+                                              layout: header.layout)
             } catch {
                 throw .records(error)
             }

@@ -1,21 +1,29 @@
 import VimanaCore
 import VimanaConfig
 
-/// Who appended an entry: a client's ID and name (as CLIENT SETNAME set it),
-/// or the kernel itself (ID 0, no name).
+/// Who appended an entry: a client's ID and name (as CLIENT SETNAME set it)
+/// and the user its connection is authenticated as (the publisher), or the
+/// kernel itself (ID 0, no name; the publisher is the one the kernel acts
+/// for: none for the group journal, the task's for a dead letter, the
+/// agent's for a built-in's result).
 public struct RecordClient {
     public var id: Int
     public var name: UnsafeRawBufferPointer
+    /// The publisher (LEDGER.md §3): given by the kernel, never by a client.
+    public var user: UnsafeRawBufferPointer
 
     @inlinable
-    public init(id: Int, name: UnsafeRawBufferPointer) {
+    public init(id: Int, name: UnsafeRawBufferPointer, user: UnsafeRawBufferPointer) {
         self.id = id
         self.name = name
+        self.user = user
     }
 
-    /// The kernel: dead letters, the group journal, built-in agents' entries.
+    /// The kernel writing on behalf of `user` (empty: of no one, the journal).
     @inlinable
-    public static var kernel: RecordClient { RecordClient(id: 0, name: UnsafeRawBufferPointer(start: nil, count: 0)) }
+    public static func kernel(user: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)) -> RecordClient {
+        RecordClient(id: 0, name: UnsafeRawBufferPointer(start: nil, count: 0), user: user)
+    }
 }
 
 /// Writes an entry's fields, in order, straight into the batch being
@@ -79,7 +87,8 @@ extension Ledger {
         batch.count &+= 1
         withUnsafeMutablePointer(to: &batch.bytes) { bytes in
             let mark = RecordCodec.begin(&bytes.pointee, sequence: sequence, id: id, timestampMicros: nowMicros,
-                                         clientID: UInt64(client.id), topic: topic, clientName: client.name)
+                                         clientID: UInt64(client.id), topic: topic, clientName: client.name,
+                                         publisher: client.user)
             var writer = RecordFields(bytes)
             fields(&writer)
             RecordCodec.end(&bytes.pointee, mark, fieldCount: writer.count)

@@ -112,10 +112,13 @@ final class LedgerMaintenance: @unchecked Sendable {
             var written = 0
             var stagedFirst = first
             var stagedCount = 0
+            // A new frame holds records of one layout: frames of both format
+            // versions (a ledger written before version 2) are merged each with its own.
+            var stagedLayout = RecordLayout.current
             func flush() throws(LedgerIOError) {
                 guard stagedCount > 0 else { return }
                 guard let frame = try? encoder.encode(records: staging.readPointer, length: staging.readableBytes,
-                                                      count: stagedCount, firstSequence: stagedFirst),
+                                                      count: stagedCount, firstSequence: stagedFirst, layout: stagedLayout),
                       let base = frame.baseAddress else {
                     throw LedgerIOError("compress", path, errno: EIO)
                 }
@@ -137,6 +140,10 @@ final class LedgerMaintenance: @unchecked Sendable {
                     return
                 }
                 let h = f.header, length = Int(h.compressedLength)
+                if h.layout != stagedLayout {
+                    try flush()
+                    stagedLayout = h.layout
+                }
                 data.clear()
                 data.reserve(length)
                 guard frames.readData(of: f, into: data.writePointer), h.dataMatches(data.writePointer) else {

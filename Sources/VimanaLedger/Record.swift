@@ -17,18 +17,35 @@ public struct LedgerRecord: Sendable, Equatable {
     public var clientID: UInt64
     public var topic: [UInt8]
     public var clientName: [UInt8]
+    /// The user the publishing connection was authenticated as, set by the
+    /// kernel alone (LEDGER.md §3); empty for the kernel's own records and
+    /// for records of format version 1, which did not keep it.
+    public var publisher: [UInt8]
     public var fields: [Field]
 
     public init(sequence: UInt64, id: StreamID, timestampMicros: Int64, clientID: UInt64,
-                topic: [UInt8], clientName: [UInt8], fields: [Field]) {
+                topic: [UInt8], clientName: [UInt8], publisher: [UInt8] = [], fields: [Field]) {
         self.sequence = sequence
         self.id = id
         self.timestampMicros = timestampMicros
         self.clientID = clientID
         self.topic = topic
         self.clientName = clientName
+        self.publisher = publisher
         self.fields = fields
     }
+}
+
+/// How a frame's records are laid out: the frame header's format version
+/// (Protocol/LEDGER.md §2, §3). The writer writes `current`; readers read
+/// every case, frame by frame.
+public enum RecordLayout: UInt16, Sendable, CaseIterable {
+    /// Version 1: no publisher.
+    case v1 = 1
+    /// Version 2: the publisher's user name follows the client name.
+    case v2 = 2
+
+    public static let current = RecordLayout.v2
 }
 
 /// Encodes records straight into a byte buffer and decodes them back.
@@ -47,13 +64,14 @@ public enum RecordCodec {
         let fieldCountOffset: Int
     }
 
-    /// Starts a record; returns the mark to pass to `end`.
+    /// Starts a record in the `current` layout (`layout` only for tests
+    /// that write the old one); returns the mark to pass to `end`.
     @inline(__always)
     static func begin(_ b: inout ByteBuffer, sequence: UInt64, id: StreamID, timestampMicros: Int64,
-                             clientID: UInt64, topic: UnsafeRawBufferPointer,
-                             clientName: UnsafeRawBufferPointer) -> Mark {
+                      clientID: UInt64, topic: UnsafeRawBufferPointer, clientName: UnsafeRawBufferPointer,
+                      publisher: UnsafeRawBufferPointer, layout: RecordLayout = .current) -> Mark {
         let start = b.writeIndex
-        b.reserve(fixedHeader + 12 + topic.count + clientName.count)
+        b.reserve(fixedHeader + 16 + topic.count + clientName.count + publisher.count)
         b.appendLE(UInt32(0))  // patched by `end`
         b.appendLE(sequence)
         b.appendLE(id.ms)
@@ -64,6 +82,10 @@ public enum RecordCodec {
         if let p = topic.baseAddress, topic.count > 0 { b.append(p, topic.count) }
         b.appendLE(UInt32(clientName.count))
         if let p = clientName.baseAddress, clientName.count > 0 { b.append(p, clientName.count) }
+        if layout != .v1 {
+            b.appendLE(UInt32(publisher.count))
+            if let p = publisher.baseAddress, publisher.count > 0 { b.append(p, publisher.count) }
+        }
         b.appendLE(UInt32(0))  // field count, patched by `end`
         return Mark(start: start, fieldCountOffset: b.writeIndex - 4)
     }
@@ -84,16 +106,20 @@ public enum RecordCodec {
         b.storeLE(UInt32(fieldCount), at: mark.fieldCountOffset)
     }
 
-    /// Encodes a decoded record (cold paths and tests).
-    public static func append(_ record: LedgerRecord, to b: inout ByteBuffer) {
+    /// Encodes a decoded record (cold paths and tests); `layout: .v1` writes
+    /// the old layout, which drops the publisher (tests of old ledgers).
+    public static func append(_ record: LedgerRecord, to b: inout ByteBuffer, layout: RecordLayout = .current) {
         record.topic.withUnsafeBytes { topic in
             record.clientName.withUnsafeBytes { name in
-                let mark = begin(&b, sequence: record.sequence, id: record.id, timestampMicros: record.timestampMicros,
-                                 clientID: record.clientID, topic: topic, clientName: name)
-                for f in record.fields {
-                    f.name.withUnsafeBytes { n in f.value.withUnsafeBytes { v in appendField(&b, name: n, value: v) } }
+                record.publisher.withUnsafeBytes { publisher in
+                    let mark = begin(&b, sequence: record.sequence, id: record.id, timestampMicros: record.timestampMicros,
+                                     clientID: record.clientID, topic: topic, clientName: name, publisher: publisher,
+                                     layout: layout)
+                    for f in record.fields {
+                        f.name.withUnsafeBytes { n in f.value.withUnsafeBytes { v in appendField(&b, name: n, value: v) } }
+                    }
+                    end(&b, mark, fieldCount: record.fields.count)
                 }
-                end(&b, mark, fieldCount: record.fields.count)
             }
         }
     }
@@ -118,10 +144,10 @@ public enum RecordCodec {
         return n
     }
 
-    /// Decodes exactly `count` records from `p[0..<length]`, which must start
-    /// at `firstSequence` and follow each other.
-    public static func decode(_ p: UnsafeRawPointer, _ length: Int, count: Int,
-                              firstSequence: UInt64) throws(DecodeError) -> [LedgerRecord] {
+    /// Decodes exactly `count` records laid out as `layout` from
+    /// `p[0..<length]`, which must start at `firstSequence` and follow each other.
+    public static func decode(_ p: UnsafeRawPointer, _ length: Int, count: Int, firstSequence: UInt64,
+                              layout: RecordLayout) throws(DecodeError) -> [LedgerRecord] {
         var out: [LedgerRecord] = []
         out.reserveCapacity(count)
         var r = ByteReader(p, length)
@@ -130,9 +156,15 @@ public enum RecordCodec {
             let end = r.offset + Int(recordLength)
             guard end <= length else { throw .truncated(recordIndex: i) }
             guard let seq = r.u64(), let ms = r.u64(), let idSeq = r.u64(), let ts = r.u64(), let client = r.u64(),
-                  let topic = r.bytes32(), let name = r.bytes32(), let fieldCount = r.u32() else {
+                  let topic = r.bytes32(), let name = r.bytes32() else {
                 throw .truncated(recordIndex: i)
             }
+            var publisher: [UInt8] = []
+            if layout != .v1 {
+                guard let user = r.bytes32() else { throw .truncated(recordIndex: i) }
+                publisher = user
+            }
+            guard let fieldCount = r.u32() else { throw .truncated(recordIndex: i) }
             // Wrapping, not trapping: a frame header's first + count is checked
             // (FrameHeader.decode); from elsewhere a wrapped value only mismatches.
             let expected = firstSequence &+ UInt64(i)
@@ -145,7 +177,7 @@ public enum RecordCodec {
             }
             guard r.offset == end else { throw .lengthMismatch(recordIndex: i) }
             out.append(LedgerRecord(sequence: seq, id: StreamID(ms: ms, seq: idSeq), timestampMicros: Int64(bitPattern: ts),
-                                    clientID: client, topic: topic, clientName: name, fields: fields))
+                                    clientID: client, topic: topic, clientName: name, publisher: publisher, fields: fields))
         }
         guard r.offset == length else { throw .trailingBytes(length - r.offset) }
         return out

@@ -170,7 +170,8 @@ extension SegmentScanner {
     /// How many records the frame at `offset` holds if it was written whole,
     /// whatever its header says: its 36 header bytes are followed by a
     /// complete zlib stream that inflates to one or more whole records whose
-    /// sequences start at `sequence`. A crash tears the end of a write, so it
+    /// sequences start at `sequence`, in the layout of any format version.
+    /// A crash tears the end of a write, so it
     /// cannot leave such a frame; a damaged header on a complete frame can.
     func wholeRecords(fd: Int32, size: Int, at offset: Int, sequence: UInt64) -> Int? {
         let start = offset + FrameHeader.size
@@ -182,12 +183,16 @@ extension SegmentScanner {
               let (_, raw) = probe.inflatePrefix(bytes, length, limit: Self.maxFrameRawBytes), !raw.isEmpty else { return nil }
         return raw.withUnsafeBytes { b -> Int? in
             guard let base = b.baseAddress, let n = RecordCodec.count(base, b.count), n > 0 else { return nil }
-            do throws(RecordCodec.DecodeError) {
-                _ = try RecordCodec.decode(base, b.count, count: n, firstSequence: sequence)
-                return n
-            } catch {
-                return nil
+            // The header that would say the layout may be the damaged part: whole in any version is whole.
+            for layout in RecordLayout.allCases {
+                do throws(RecordCodec.DecodeError) {
+                    _ = try RecordCodec.decode(base, b.count, count: n, firstSequence: sequence, layout: layout)
+                    return n
+                } catch {
+                    continue
+                }
             }
+            return nil
         }
     }
 

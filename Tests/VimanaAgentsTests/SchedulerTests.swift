@@ -93,13 +93,14 @@ import VimanaLedger
         #expect(a.pendingCount == 3)
     }
 
-    @Test func aTaskRejectedMaxDeliverTimesIsDeadLetteredWithItsFields() throws {
+    @Test func aTaskRejectedMaxDeliverTimesIsDeadLetteredWithItsFieldsAndPublisher() throws {
         let bench = try AgentsBench([agentConfig("w", subscribes: ["jobs"], maxDeliver: 2)])
         defer { bench.close() }
         let a = bench.agents.all[0]
         try bench.agents.join(agentID: bench.agents.all[0].id, fd: 10, clientID: 1)
-        let id = bench.publish("jobs", "payload-1")
+        let id = bench.publish("jobs", "payload-1", publisher: "alice")
         bench.pass()
+        #expect(bench.host.pushedPublishers == ["alice"], "the task is pushed with its publisher")
         #expect(bench.agents.nack(fd: 10, topic: topic, id: id, delayMillis: 0))
         bench.pass()
         #expect(bench.host.pushed.map(\.deliveries) == [1, 2])
@@ -111,6 +112,7 @@ import VimanaLedger
         #expect(dead.alwaysRecorded)
         #expect(dead.fields.map(\.0) == ["topic", "id", "deliveries", "reason", "payload"])
         #expect(dead.fields.map(\.1) == ["jobs", id.description, "2", "rejected (NACK) 2 times", "payload-1"])
+        #expect(bench.host.appendedPublishers == ["alice"], "a dead letter keeps its task's publisher")
         #expect(a.pendingCount == 0 && a.deadLettered == 1)
         #expect(inFlight(a) == [0])
     }

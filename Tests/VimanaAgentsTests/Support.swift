@@ -13,6 +13,9 @@ final class FakeHost: AgentHost, @unchecked Sendable {
     var pushed: [(fd: Int32, topic: [UInt8], id: StreamID, deliveries: Int)] = []
     /// Entries appended (dead letters, built-ins' results), in order.
     var appended: [(topic: String, fields: [(String, String)], alwaysRecorded: Bool)] = []
+    /// The publisher of each task pushed and of each entry appended, in the same orders.
+    var pushedPublishers: [String] = []
+    var appendedPublishers: [String] = []
     /// How many times another loop pass was asked for.
     var passesAsked = 0
     /// Work handed back from other threads.
@@ -20,15 +23,19 @@ final class FakeHost: AgentHost, @unchecked Sendable {
 
     func pushTask(fd: Int32, topic: [UInt8], record: LedgerRecord, deliveries: Int) {
         pushed.append((fd, topic, record.id, deliveries))
+        pushedPublishers.append(String(decoding: record.publisher, as: UTF8.self))
     }
 
     func taskPayload(_ fields: [LedgerRecord.Field]) -> [UInt8] { fields.first?.value ?? [] }
 
-    func appendEntry(topic: [UInt8], fields: [([UInt8], [UInt8])], alwaysRecorded: Bool) {
+    func appendEntry(topic: [UInt8], fields: [([UInt8], [UInt8])], alwaysRecorded: Bool, publisher: [UInt8]) {
         appended.append((String(decoding: topic, as: UTF8.self),
                          fields.map { (String(decoding: $0.0, as: UTF8.self), String(decoding: $0.1, as: UTF8.self)) },
                          alwaysRecorded))
+        appendedPublishers.append(String(decoding: publisher, as: UTF8.self))
     }
+
+    func publisherName(agent id: String) -> [UInt8] { Array("agent:\(id)".utf8) }
 
     func passAgain() { passesAsked += 1 }
 
@@ -94,12 +101,15 @@ final class AgentsBench {
 
     /// Appends an entry with one field, `payload`, and tells the agents.
     @discardableResult
-    func publish(_ topic: String, _ payload: String) -> StreamID {
-        let t = Array(topic.utf8), p = Array(payload.utf8)
+    func publish(_ topic: String, _ payload: String, publisher: String = "producer") -> StreamID {
+        let t = Array(topic.utf8), p = Array(payload.utf8), u = Array(publisher.utf8)
         t.withUnsafeBytes { tb in
             p.withUnsafeBytes { pb in
-                ledger.recordPublish(topic: tb, payload: pb, client: RecordClient(id: 1, name: UnsafeRawBufferPointer(start: nil, count: 0)),
-                                     nowMillis: UInt64(host.passMillis), nowMicros: host.passMillis * 1000)
+                u.withUnsafeBytes { ub in
+                    ledger.recordPublish(topic: tb, payload: pb,
+                                         client: RecordClient(id: 1, name: UnsafeRawBufferPointer(start: nil, count: 0), user: ub),
+                                         nowMillis: UInt64(host.passMillis), nowMicros: host.passMillis * 1000)
+                }
             }
             agents.notice(tb)
         }

@@ -64,6 +64,8 @@ import Glibc
         // The agent prints before it acknowledges, but the kernel logs its
         // output from another thread: wait for the line.
         #expect(server.waitForLog(#""line":"task tasks.ex "#), "the agent's stdout is not in the kernel's log")
+        // It read the task's publisher, the sixth element (nc's connection is the default user).
+        #expect(server.waitForLog(#"delivery=1 publisher=default"#), "the agent did not read the publisher")
 
         // Killed: the kernel starts it again and it carries on.
         let started = server.logLines.filter { $0.contains("\"agent started\"") && $0.contains("\"agent\":\"ex\"") }

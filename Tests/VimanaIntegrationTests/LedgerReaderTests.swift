@@ -114,6 +114,8 @@ import Testing
         let fromSwift = try objects(swift.stdout), fromPython = try objects(python.output)
         #expect(fromSwift.count == 20)
         #expect(fromSwift == fromPython)
+        // Version 2 records: both print the publisher the kernel recorded.
+        #expect(fromPython.allSatisfy { $0["publisher"] as? String == "default" }, "\(fromPython.first ?? [:])")
         let ts = try #require(fromPython.first?["ts"] as? String)
         #expect(ts.wholeMatch(of: /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z/) != nil, "\(ts)")
     }

@@ -148,7 +148,7 @@ import Testing
     /// and push layout, which show notation, not bytes. An example added
     /// untagged, which nothing would run, fails here.
     @Test func everyExampleOfAgentsAndLedgerIsRunByATest() throws {
-        let notation: Set<String> = ["AGENT JOIN <agent-id>", ">5"]
+        let notation: Set<String> = ["AGENT JOIN <agent-id>", ">6"]
         for (name, run) in [("AGENTS.md", ["resp", "yaml"]), ("LEDGER.md", ["python"])] {
             let url = CompatibilityTests.packageRoot.appendingPathComponent("Protocol/\(name)")
             let lines = try String(contentsOf: url, encoding: .utf8).components(separatedBy: "\n")

@@ -62,7 +62,7 @@ import Testing
             if case .integer(let n)? = counts.next(timeout: 30) { deadLetters = n }
             return false
         }
-        #expect(task?.strings == ["task", "bk", "\(Self.backlog + 1)-1", "1", "next"],
+        #expect(task?.strings == ["task", "bk", "\(Self.backlog + 1)-1", "1", "next", "default"],
                 "\(task?.description ?? "no task; \(deadLetters) dead letters")")
         q.send("XLEN dead.w\r\nXPENDING bk w\r\n")
         #expect(counts.next(timeout: 30) == .integer(Self.backlog))

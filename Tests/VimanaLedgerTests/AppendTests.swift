@@ -9,15 +9,17 @@ import VimanaConfig
 @Suite struct AppendTests {
     func ledger() -> Ledger { Ledger(config: LedgerConfig(dir: temporaryDirectory())) }
 
-    @Test func anEntryIsWrittenWithItsClientAndEveryField() throws {
+    @Test func anEntryIsWrittenWithItsClientItsPublisherAndEveryField() throws {
         let ledger = ledger()
-        let topic = bytes("orders"), name = bytes("shop-1")
+        let topic = bytes("orders"), name = bytes("shop-1"), user = bytes("alice")
         let pairs: [([UInt8], [UInt8])] = [(bytes("item"), bytes("tea")), (bytes(""), bytes("")), (bytes("qty"), [0, 13, 10, 255])]
         let result = topic.withUnsafeBytes { t in
             name.withUnsafeBytes { n in
-                ledger.append(topic: t, id: .explicit(StreamID(ms: 5, seq: 1)), client: RecordClient(id: 42, name: n),
-                              nowMillis: 1000, nowMicros: 1_000_123) { fields in
-                    for (k, v) in pairs { k.withUnsafeBytes { kb in v.withUnsafeBytes { fields.add(name: kb, value: $0) } } }
+                user.withUnsafeBytes { u in
+                    ledger.append(topic: t, id: .explicit(StreamID(ms: 5, seq: 1)), client: RecordClient(id: 42, name: n, user: u),
+                                  nowMillis: 1000, nowMicros: 1_000_123) { fields in
+                        for (k, v) in pairs { k.withUnsafeBytes { kb in v.withUnsafeBytes { fields.add(name: kb, value: $0) } } }
+                    }
                 }
             }
         }
@@ -25,6 +27,7 @@ import VimanaConfig
         #expect(appended.sequence == 1 && appended.id == StreamID(ms: 5, seq: 1))
         let record = try #require(ledger.current?.record(1))
         #expect(record.topic == topic && record.clientName == name && record.clientID == 42)
+        #expect(record.publisher == user)
         #expect(record.timestampMicros == 1_000_123)
         #expect(record.fields.map { $0.name } == pairs.map { $0.0 })
         #expect(record.fields.map { $0.value } == pairs.map { $0.1 })
@@ -36,7 +39,7 @@ import VimanaConfig
         ledger.publish("orders", "first", now: 2000)
         var called = false
         let result = bytes("orders").withUnsafeBytes { t in
-            ledger.append(topic: t, id: .explicit(StreamID(ms: 1, seq: 0)), client: .kernel, nowMillis: 3000, nowMicros: 0) { _ in
+            ledger.append(topic: t, id: .explicit(StreamID(ms: 1, seq: 0)), client: .kernel(), nowMillis: 3000, nowMicros: 0) { _ in
                 called = true
             }
         }

@@ -10,9 +10,10 @@ import VimanaCore
             let name: [UInt8] = i % 3 == 0 ? [] : bytes("worker-\(i)")
             let value: [UInt8] = [0, 255, 13, 10] + bytes("data \(i)")
             let fields: [LedgerRecord.Field] = [.init(name: bytes("payload"), value: value), .init(name: [], value: [])]
+            let publisher: [UInt8] = i % 4 == 0 ? [] : bytes("user-\(i)") + [255]
             return LedgerRecord(sequence: first + UInt64(i), id: StreamID(ms: 1000 + UInt64(i), seq: 0),
                                 timestampMicros: 1_000_000 * Int64(i), clientID: UInt64(i), topic: topic,
-                                clientName: name, fields: fields)
+                                clientName: name, publisher: publisher, fields: fields)
         }
     }
 

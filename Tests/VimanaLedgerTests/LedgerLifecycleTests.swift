@@ -197,12 +197,85 @@ import VimanaConfig
         #expect(records.dropLast().allSatisfy { $0 >= LedgerLimits.compactedFrameBytes }, "frame sizes: \(records)")
         ledger.close()
     }
+
+    // MARK: - Format versions
+
+    /// A record of format version 1 as LEDGER.md §3 lays it out, written by
+    /// hand (not by the codec under test): no publisher.
+    static func versionOneRecord(sequence: UInt64, ms: UInt64, topic: String, payload: String) -> [UInt8] {
+        func u32(_ v: Int) -> [UInt8] { withUnsafeBytes(of: UInt32(v).littleEndian, Array.init) }
+        func u64(_ v: UInt64) -> [UInt8] { withUnsafeBytes(of: v.littleEndian, Array.init) }
+        var body = u64(sequence) + u64(ms) + u64(0) + u64(ms * 1000) + u64(9)
+        body += u32(topic.utf8.count) + Array(topic.utf8) + u32(0)       // topic; no client name
+        body += u32(1) + u32(7) + Array("payload".utf8) + u32(payload.utf8.count) + Array(payload.utf8)
+        return u32(body.count) + body
+    }
+
+    /// The format versions of the frames of a segment, in order.
+    static func frameVersions(_ path: String) throws -> [UInt16] {
+        let fd = try FileIO.open(path, O_RDONLY)
+        defer { close(fd) }
+        var frames = FrameIterator(fd: fd, size: FileIO.size(fd), sequence: nil)
+        var out: [UInt16] = []
+        while case .success(let f)? = frames.next() { out.append(f.header.layout.rawValue) }
+        return out
+    }
+
+    /// LEDGER.md §2: a ledger written before version 2 opens and reads as
+    /// before, grows in version 2 frames beside its version 1 ones, and
+    /// compaction keeps each version's records in frames of that version.
+    @Test func aVersionOneLedgerOpensReadsAndGrowsInVersionTwoFrames() throws {
+        let dir = temporaryDirectory()
+        let loop = TestLoop()
+        // Ten small version 1 frames, stored (level 0) so that compaction pays.
+        let encoder = try FrameEncoder(level: 0)
+        var segment: [UInt8] = []
+        for k in 0..<10 {
+            var raw: [UInt8] = []
+            for j in 0..<3 {
+                let seq = UInt64(k * 3 + j + 1)
+                raw += Self.versionOneRecord(sequence: seq, ms: 1000 + seq, topic: "orders",
+                                             payload: "old order \(seq) old order old order")
+            }
+            let frame = try raw.withUnsafeBytes { r in
+                Array(try encoder.encode(records: r.baseAddress!, length: r.count, count: 3,
+                                         firstSequence: UInt64(k * 3 + 1), layout: .v1))
+            }
+            segment += frame
+        }
+        let path = dir + "/" + LedgerDirectory.segmentName(1)
+        _ = FileManager.default.createFile(atPath: path, contents: Data(segment))
+        var (ledger, report) = try open(dir, loop)
+        #expect(report.records == 30)
+        var orders = ledger.range(topic: bytes("orders"), from: .zero, to: .max, count: 100)
+        #expect(orders.count == 30)
+        #expect(orders.allSatisfy { $0.publisher.isEmpty && $0.clientID == 9 && $0.clientName.isEmpty })
+        #expect(orders.last?.fields == [.init(name: bytes("payload"), value: bytes("old order 30 old order old order"))])
+        for k in 0..<10 {
+            ledger.publish("orders", "new order \(k) new order new order", now: 2000 + UInt64(k), publisher: "alice")
+            ledger.commit()
+            #expect(loop.pump { ledger.durableSequence == ledger.nextSequence })
+        }
+        ledger.close()
+        #expect(try Self.frameVersions(path) == Array(repeating: 1, count: 10) + Array(repeating: 2, count: 10))
+        // Reopened with a small segment_bytes: the next append seals the
+        // segment, and compaction rewrites it.
+        (ledger, report) = try open(dir, loop) { c in c.segmentBytes = 1 }
+        #expect(report.records == 40)
+        ledger.publish("orders", "sealing", now: 3000, publisher: "bob")
+        ledger.commit()
+        #expect(loop.pump { ledger.segmentCount == 2 && ledger.segments[0].index.compacted })
+        #expect(try Self.frameVersions(path) == [1, 2])
+        orders = ledger.range(topic: bytes("orders"), from: .zero, to: .max, count: 100)
+        #expect(orders.map(\.sequence) == Array(1...41))
+        #expect(orders.map { String(decoding: $0.publisher, as: UTF8.self) }
+                == Array(repeating: "", count: 30) + Array(repeating: "alice", count: 10) + ["bob"])
+        #expect(orders[30].fields[0].value == bytes("new order 0 new order new order"))
+        ledger.close()
+    }
 }
 
 extension Ledger {
     func options_setRetentionBytes(_ n: Int) { retentionOverride = n }
-}
 
-#if canImport(Glibc)
-import Glibc
-#endif
+}

@@ -37,13 +37,16 @@ func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
 extension Ledger {
     /// Appends a PUBLISH-style record and returns its sequence.
     @discardableResult
-    func publish(_ topic: String, _ payload: String, now: UInt64 = 1_700_000_000_000) -> UInt64 {
+    func publish(_ topic: String, _ payload: String, now: UInt64 = 1_700_000_000_000, publisher: String = "tester") -> UInt64 {
         let seq = nextSequence
-        let t = bytes(topic), p = bytes(payload)
+        let t = bytes(topic), p = bytes(payload), u = bytes(publisher)
         t.withUnsafeBytes { tb in
             p.withUnsafeBytes { pb in
-                recordPublish(topic: tb, payload: pb, client: RecordClient(id: 7, name: UnsafeRawBufferPointer(start: nil, count: 0)),
-                              nowMillis: now, nowMicros: Int64(now) * 1000)
+                u.withUnsafeBytes { ub in
+                    recordPublish(topic: tb, payload: pb,
+                                  client: RecordClient(id: 7, name: UnsafeRawBufferPointer(start: nil, count: 0), user: ub),
+                                  nowMillis: now, nowMicros: Int64(now) * 1000)
+                }
             }
         }
         return seq

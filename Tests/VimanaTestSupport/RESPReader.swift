@@ -110,11 +110,11 @@ package final class RESPReader {
 }
 
 extension RESP {
-    /// A task push: ("task", topic, id, deliveries, payload).
-    package var task: (topic: String, id: String, deliveries: Int, payload: String)? {
-        guard case .array(let a) = self, a.count == 5, a[0] == .bulk("task"),
+    /// A task push: ("task", topic, id, deliveries, payload, publisher).
+    package var task: (topic: String, id: String, deliveries: Int, payload: String, publisher: String)? {
+        guard case .array(let a) = self, a.count == 6, a[0] == .bulk("task"),
               case .bulk(let topic) = a[1], case .bulk(let id) = a[2], case .integer(let d) = a[3],
-              case .bulk(let payload) = a[4] else { return nil }
-        return (topic, id, d, payload)
+              case .bulk(let payload) = a[4], case .bulk(let publisher) = a[5] else { return nil }
+        return (topic, id, d, payload, publisher)
     }
 }

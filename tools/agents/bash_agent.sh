@@ -102,9 +102,10 @@ read_value() {
 }
 
 # Tasks pushed while a command waited for its reply, handled in order after.
-Q_TOPIC=() Q_ID=() Q_DELIVERIES=() Q_PAYLOAD=()
+Q_TOPIC=() Q_ID=() Q_DELIVERIES=() Q_PAYLOAD=() Q_PUBLISHER=()
 
-is_task() { [[ $T == '*' && ${#ITEMS[@]} -eq 5 && ${ITEMS[0]} == task ]]; }
+# Five elements and the publisher; any added later are ignored (AGENTS.md §3).
+is_task() { [[ $T == '*' && ${#ITEMS[@]} -ge 5 && ${ITEMS[0]} == task ]]; }
 
 # command ARG...: sends it and reads its reply into T and V, queueing tasks.
 command() {
@@ -112,6 +113,7 @@ command() {
     while read_value; do
         if is_task; then
             Q_TOPIC+=("${ITEMS[1]}") Q_ID+=("${ITEMS[2]}") Q_DELIVERIES+=("${ITEMS[3]}") Q_PAYLOAD+=("${ITEMS[4]}")
+            Q_PUBLISHER+=("${ITEMS[5]:-}")
         else
             return 0
         fi
@@ -217,9 +219,9 @@ json_upper() {
 
 # MARK: - The work
 
-# task TOPIC ENTRY DELIVERIES PAYLOAD: answer, then ACK (or NACK when the reply failed).
+# task TOPIC ENTRY DELIVERIES PAYLOAD PUBLISHER: answer, then ACK (or NACK when the reply failed).
 task() {
-    local topic=$1 entry=$2 head="task $1 $2 delivery=$3" reply_to= reply
+    local topic=$1 entry=$2 head="task $1 $2 delivery=$3 publisher=${5:--}" reply_to= reply
     if ! json_object "$4"; then
         say "$head payload is not a JSON object"
     else
@@ -280,22 +282,22 @@ serve() {
     fi
     note "joined $ADDR as agent $AGENT_ID"
     DELAY_MS=$BACKOFF_FIRST_MS
-    local t e d p
+    local t e d p u
     while :; do
         if ((${#Q_ID[@]} > 0)); then
-            t=${Q_TOPIC[0]} e=${Q_ID[0]} d=${Q_DELIVERIES[0]} p=${Q_PAYLOAD[0]}
+            t=${Q_TOPIC[0]} e=${Q_ID[0]} d=${Q_DELIVERIES[0]} p=${Q_PAYLOAD[0]} u=${Q_PUBLISHER[0]}
             Q_TOPIC=("${Q_TOPIC[@]:1}") Q_ID=("${Q_ID[@]:1}")
-            Q_DELIVERIES=("${Q_DELIVERIES[@]:1}") Q_PAYLOAD=("${Q_PAYLOAD[@]:1}")
+            Q_DELIVERIES=("${Q_DELIVERIES[@]:1}") Q_PAYLOAD=("${Q_PAYLOAD[@]:1}") Q_PUBLISHER=("${Q_PUBLISHER[@]:1}")
         else
             read_value || return 1
             if ! is_task; then
                 [[ $T == - ]] && note "server error: $V"
                 continue
             fi
-            t=${ITEMS[1]} e=${ITEMS[2]} d=${ITEMS[3]} p=${ITEMS[4]}
+            t=${ITEMS[1]} e=${ITEMS[2]} d=${ITEMS[3]} p=${ITEMS[4]} u=${ITEMS[5]:-}
         fi
         BUSY=1
-        task "$t" "$e" "$d" "$p" || return 1
+        task "$t" "$e" "$d" "$p" "$u" || return 1
         BUSY=0
         ((STOPPING)) && exit 0
     done

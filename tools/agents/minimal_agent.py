@@ -21,8 +21,8 @@ if os.environ.get("VIMANA_PASSWORD"):  # the kernel's credentials for us (enviro
 send("AGENT", "JOIN", os.environ["VIMANA_AGENT_ID"])
 while True:
     v = read()
-    if isinstance(v, list) and v[0] == b"task":  # [task, topic, id, deliveries, payload]
-        _, topic, entry, deliveries, payload = v
+    if isinstance(v, list) and v[0] == b"task":  # [task, topic, id, deliveries, payload, publisher]
+        _, topic, entry, deliveries, payload = v[:5]
         task = json.loads(payload)  # not JSON? we crash, the kernel restarts us and redelivers
         send("PUBLISH", task["reply_to"], json.dumps({"id": task.get("id"), "text": task["text"].upper()}))
         send("ACK", topic, entry)

@@ -89,7 +89,8 @@ function parse(buf, pos) {
   }
 }
 
-const isTask = (v) => Array.isArray(v) && v.length === 5 && Buffer.isBuffer(v[0]) && v[0].toString() === 'task';
+// Five elements and the publisher; any added later are ignored (AGENTS.md §3).
+const isTask = (v) => Array.isArray(v) && v.length >= 5 && Buffer.isBuffer(v[0]) && v[0].toString() === 'task';
 
 // MARK: - The work
 
@@ -157,9 +158,9 @@ function connect() {
     if (stopping) process.exit(0);
   }
 
-  async function task([, topic, entry, deliveries, payload]) {
+  async function task([, topic, entry, deliveries, payload, publisher]) {
     const { request, reply } = handle(payload);
-    const head = `task ${topic} ${entry} delivery=${deliveries}`;
+    const head = `task ${topic} ${entry} delivery=${deliveries} publisher=${publisher && publisher.length ? publisher : '-'}`;
     if (request === null) {
       say(`${head} payload is not a JSON object`);
     } else {

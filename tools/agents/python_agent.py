@@ -110,7 +110,8 @@ class Reader:
 
 
 def is_task(v):
-    return isinstance(v, list) and len(v) == 5 and v[0] == b"task"
+    # Five elements and the publisher; any added later are ignored (AGENTS.md §3).
+    return isinstance(v, list) and len(v) >= 5 and v[0] == b"task"
 
 
 # MARK: - The work
@@ -197,10 +198,11 @@ class Agent:
                 sys.exit(0)
 
     def task(self, v):
-        _, topic, entry, deliveries, payload = v
+        _, topic, entry, deliveries, payload = v[:5]
+        publisher = v[5].decode(errors="replace") if len(v) > 5 and v[5] else "-"
         topic_s, entry_s = topic.decode(errors="replace"), entry.decode(errors="replace")
         request, reply = handle(payload)
-        head = "task %s %s delivery=%s" % (topic_s, entry_s, deliveries)
+        head = "task %s %s delivery=%s publisher=%s" % (topic_s, entry_s, deliveries, publisher)
         if request is None:
             say(head + " payload is not a JSON object")
         else:

@@ -184,7 +184,7 @@ def dump_object(r, format_timestamp):
     block (Sources/vimana/LedgerFormat.swift, jsonLine): strings as UTF-8 or,
     when any of the record's bytes are not UTF-8, every string with `\\`
     doubled and each such byte as \\xHH, and "escaped": true."""
-    pieces = [r["topic"], r["client_name"]] + [b for pair in r["fields"] for b in pair]
+    pieces = [r["topic"], r["client_name"], r["publisher"]] + [b for pair in r["fields"] for b in pair]
     escaped = False
     for b in pieces:
         try:
@@ -198,6 +198,7 @@ def dump_object(r, format_timestamp):
     pairs = [[text(n), text(v)] for n, v in r["fields"]]
     obj = {"seq": r["seq"], "id": r["id"], "ts": format_timestamp(r["timestamp_us"]), "topic": text(r["topic"]),
            "client_id": r["client_id"], "client_name": text(r["client_name"]) if r["client_name"] else None,
+           "publisher": text(r["publisher"]) if r["publisher"] else None,
            "fields": dict(pairs) if len(set(names)) == len(names) else pairs}
     if escaped:
         obj["escaped"] = True
@@ -255,7 +256,7 @@ def frames(path):
     return out, data
 
 
-def frame(first, count, raw_length, compressed, magic=b"VMLF", version=1, flags=0, length=None, data_crc=None):
+def frame(first, count, raw_length, compressed, magic=b"VMLF", version=2, flags=0, length=None, data_crc=None):
     """A frame with its CRCs computed (unless given): only what is asked is wrong."""
     head = HEADER.pack(magic, version, flags, first, count, raw_length,
                        len(compressed) if length is None else length,
@@ -297,12 +298,26 @@ def set_u64(at, value):
 
 
 def record_field_count_plus_one(b):
-    # After L, five 8-byte numbers, the topic and the client name.
+    # After L, five 8-byte numbers, the topic, the client name and the publisher (version 2).
     at = 44
-    for _ in range(2):
+    for _ in range(3):
         at += 4 + struct.unpack_from("<I", b, at)[0]
     struct.pack_into("<I", b, at, struct.unpack_from("<I", b, at)[0] + 1)
     return bytes(b)
+
+
+def as_version_1(raw):
+    """A frame's records (version 2) laid out as version 1: each without its publisher."""
+    out, at = bytearray(), 0
+    while at < len(raw):
+        record = raw[at:at + 4 + struct.unpack_from("<I", raw, at)[0]]
+        publisher_at = 44
+        for _ in range(2):             # the topic and the client name
+            publisher_at += 4 + struct.unpack_from("<I", record, publisher_at)[0]
+        body = record[4:publisher_at] + record[publisher_at + 4 + struct.unpack_from("<I", record, publisher_at)[0]:]
+        out += struct.pack("<I", len(body)) + body
+        at += len(record)
+    return bytes(out)
 
 
 def record_longer_than_fields(b):
@@ -317,7 +332,9 @@ def frame_mutations():
     return [
         ("header CRC", lambda f: f[4][:32] + struct.pack("<I", zlib.crc32(f[4][:32]) ^ 1) + f[4][36:]),
         ("magic", lambda f: frame(f[0], f[1], f[2], f[3], magic=b"VMLG")),
-        ("version", lambda f: frame(f[0], f[1], f[2], f[3], version=2)),
+        ("version 3", lambda f: frame(f[0], f[1], f[2], f[3], version=3)),
+        ("version 0", lambda f: frame(f[0], f[1], f[2], f[3], version=0)),
+        ("version 1 on records of version 2", lambda f: frame(f[0], f[1], f[2], f[3], version=1)),
         ("flags bit 0", lambda f: frame(f[0], f[1], f[2], f[3], flags=1)),
         ("flags bit 15", lambda f: frame(f[0], f[1], f[2], f[3], flags=0x8000)),
         ("record count 0", lambda f: frame(f[0], 0, f[2], f[3])),
@@ -395,7 +412,7 @@ def expect_whole(module, vimana, directory, case, want):
         raise Failure(f"{case}: vimana ledger verify exits {status}, while the block reads it whole:\n{out}{err}")
 
 
-def damage_cases(module, vimana, source, scratch, records):
+def damage_cases(module, script, vimana, source, scratch, records, format_timestamp):
     copies = Copies(source, scratch)
     names = segments(source)
     if len(names) < 3:
@@ -421,6 +438,27 @@ def damage_cases(module, vimana, source, scratch, records):
             f.write(data[:offset] + bad + data[offset + len(whole):])
         expect_damage(module, vimana, path, target, case, f"{target}: frame at offset {offset}", before)
         cases += 1
+
+    # A frame of version 1 (a ledger written before the publisher was kept,
+    # appended to since) among frames of version 2: whole, its records
+    # without a publisher, read as vimana ledger dump reads them.
+    path = copies.make()
+    seg = os.path.join(path, target)
+    with open(seg, "rb") as f:
+        data = f.read()
+    old = as_version_1(zlib.decompress(compressed))
+    with open(seg, "wb") as f:
+        f.write(data[:offset] + frame(first, count, len(old), deflate(old), version=1) + data[offset + len(whole):])
+    os.remove(os.path.join(path, target[:-4] + ".idx"))  # its offsets moved: rebuilt from the segment
+    expect_whole(module, vimana, path, "a frame of version 1 among frames of version 2", [r["seq"] for r in records])
+    mixed = compare_with_dump(module, script, vimana, path, format_timestamp)
+    for r, was in zip(mixed, records):
+        in_old = first <= r["seq"] < first + count
+        if r != (dict(was, publisher=b"") if in_old else was) or (not in_old and was["topic"] == b"orders"
+                                                                  and was["publisher"] != b"default"):
+            raise Failure(f"a frame of version 1: record {r['seq']} reads {r}, want {was} without its publisher "
+                          f"exactly in sequences {first}..{first + count - 1}")
+    cases += 1
 
     # The end of the last segment: a frame cut short, and bytes after the last frame.
     last = names[-1]
@@ -509,7 +547,7 @@ def main():
         write_ledger(args.vimana, ledger, scratch)
         records = compare_with_dump(module, script, args.vimana, ledger, format_timestamp)
         written = len(segments(ledger))
-        cases = damage_cases(module, args.vimana, ledger, scratch, records)
+        cases = damage_cases(module, script, args.vimana, ledger, scratch, records, format_timestamp)
     except Failure as e:
         print(f"{PROG}: FAIL {e}")
         return 1

@@ -25,7 +25,8 @@ import zlib
 
 FRAME_MAGIC = b"VMLF"
 INDEX_MAGIC = b"VMLI"
-VERSION = 1
+VERSION = 2          # of frames: version 2 records carry the publisher (section 3)
+INDEX_VERSION = 1
 FRAME_HEADER_SIZE = 36
 INDEX_SPACING = 64 * 1024   # a new index entry once this much segment has passed
 INDEX_SEALED = 1
@@ -46,10 +47,13 @@ def _sized(b):
 
 # MARK: - Pieces
 
-def encode_record(seq, id_ms, id_seq, timestamp_us, client_id, topic, client_name, fields, length=None):
-    """One record (section 3); `length` overrides L."""
+def encode_record(seq, id_ms, id_seq, timestamp_us, client_id, topic, client_name, fields, length=None,
+                  publisher=b"", version=VERSION):
+    """One record (section 3) in the layout of `version` (1: no publisher); `length` overrides L."""
     body = struct.pack("<QQQqQ", seq, id_ms, id_seq, timestamp_us, client_id)
     body += _sized(_bytes(topic)) + _sized(_bytes(client_name or b""))
+    if version >= 2:
+        body += _sized(_bytes(publisher or b""))
     body += struct.pack("<I", len(fields))
     for name, value in fields:
         body += _sized(_bytes(name)) + _sized(_bytes(value))
@@ -71,7 +75,7 @@ def encode_frame(first_seq, count, raw, level=1, magic=FRAME_MAGIC, version=VERS
 def encode_index(first_seq, covered, next_seq, min_ts, max_ts, entries, topics, sealed=False, flags=None):
     """An index file (section 4). entries: [(first seq, offset, min ms, max
     ms)]; topics: [(name, count, (first ms, seq), (last ms, seq))]."""
-    out = struct.pack("<4sHHQQQqqII", INDEX_MAGIC, VERSION,
+    out = struct.pack("<4sHHQQQqqII", INDEX_MAGIC, INDEX_VERSION,
                       (INDEX_SEALED if sealed else 0) if flags is None else flags,
                       first_seq, covered, next_seq, min_ts, max_ts, len(entries), len(topics))
     for e in entries:
@@ -88,9 +92,10 @@ class LedgerWriter:
     server does: one frame per commit() (group commit), segments named by
     their first sequence, sparse indexes written whole through a .tmp file."""
 
-    def __init__(self, directory, first_seq=1, level=1, start_us=FIRST_TIMESTAMP_US):
+    def __init__(self, directory, first_seq=1, level=1, start_us=FIRST_TIMESTAMP_US, version=VERSION):
         os.makedirs(directory, exist_ok=True)
         self.directory, self.level = directory, level
+        self.version = version  # of the frames commit() writes; may change between commits
         self.next_seq = first_seq
         self.clock = start_us
         self.last_ids = {}     # topic -> last stream ID, as Redis keeps per stream
@@ -106,7 +111,7 @@ class LedgerWriter:
         self.size = 0
         open(self.segment_path, "wb").close()
 
-    def append(self, topic, fields, client_id=0, client_name=b"", timestamp_us=None, stream_id=None):
+    def append(self, topic, fields, client_id=0, client_name=b"", timestamp_us=None, stream_id=None, publisher=b""):
         """Queues one record (fields: [(name, value)]) and returns it. The
         stream ID defaults to what XADD * would give: the time in ms, or the
         topic's last ID plus one when that is not smaller."""
@@ -123,7 +128,7 @@ class LedgerWriter:
         self.last_ids[topic] = stream_id
         rec = {"seq": self.next_seq, "id_ms": stream_id[0], "id_seq": stream_id[1],
                "timestamp_us": timestamp_us, "client_id": client_id, "topic_bytes": topic,
-               "client_name_bytes": _bytes(client_name),
+               "client_name_bytes": _bytes(client_name), "publisher_bytes": _bytes(publisher),
                "fields_bytes": [(_bytes(k), _bytes(v)) for k, v in fields]}
         self.next_seq += 1
         self.pending.append(rec)
@@ -135,8 +140,12 @@ class LedgerWriter:
             return None
         recs, self.pending = self.pending, []
         raw = b"".join(encode_record(r["seq"], r["id_ms"], r["id_seq"], r["timestamp_us"], r["client_id"],
-                                     r["topic_bytes"], r["client_name_bytes"], r["fields_bytes"]) for r in recs)
-        frame = encode_frame(recs[0]["seq"], len(recs), raw, self.level)
+                                     r["topic_bytes"], r["client_name_bytes"], r["fields_bytes"],
+                                     publisher=r["publisher_bytes"], version=self.version) for r in recs)
+        frame = encode_frame(recs[0]["seq"], len(recs), raw, self.level, version=self.version)
+        if self.version < 2:
+            for r in recs:
+                r["publisher_bytes"] = b""  # a version 1 record keeps none
         with open(self.segment_path, "ab") as f:
             f.write(frame)
         offset = self.size

@@ -76,7 +76,7 @@ class LedgerTestCase(unittest.TestCase):
         self.assertEqual(len(got), len(want))
         for g, w in zip(got, want):
             for key in ("seq", "id_ms", "id_seq", "timestamp_us", "client_id", "topic_bytes",
-                        "client_name_bytes", "fields_bytes", "segment", "offset"):
+                        "client_name_bytes", "publisher_bytes", "fields_bytes", "segment", "offset"):
                 self.assertEqual(g[key], w[key], "record %d: %s" % (w["seq"], key))
             self.assertEqual(g["id"], "%d-%d" % (w["id_ms"], w["id_seq"]))
 
@@ -121,6 +121,35 @@ class RoundTripTests(LedgerTestCase):
         self.assertEqual(len(by_topic[b"many"]["fields"]), 1000)
         self.assertEqual(by_topic[b"nofields"]["fields"], [])
         self.assertEqual(run_cli("verify", self.dir)[0], 0)
+
+    def test_publisher_reads_back_from_version_2_and_is_none_in_version_1(self):
+        # A ledger begun before version 2 (its frames keep no publisher) and
+        # appended to since, in one segment and the next: each frame is read
+        # by its own version, and both verify.
+        w = mf.LedgerWriter(self.dir, version=1)
+        w.append("orders", [("payload", b"old")], client_name="web", publisher="ignored")
+        w.commit()
+        w.version = 2
+        w.append("orders", [("payload", b"new")], client_name="web", publisher="alice")
+        w.append("orders", [("payload", b"kernel's")])
+        w.commit()
+        w.seal()
+        w.append("orders", [("payload", b"later")], publisher=b"b\xffob")
+        w.version = 1
+        w.commit()
+        w.version = 2
+        w.append("orders", [("payload", b"last")], publisher="carol")
+        w.close()
+        got, err = read_all(self.dir)
+        self.assertIsNone(err)
+        self.assertSameRecords(got, w.written)
+        self.assertEqual([r["publisher"] for r in got], [None, "alice", None, None, "carol"])
+        self.assertEqual([r["publisher_bytes"] for r in got], [b"", b"alice", b"", b"", b"carol"])
+        self.assertEqual([r["client_name"] for r in got], ["web", "web", None, None, None])
+        self.assertEqual(run_cli("verify", self.dir)[0], 0)
+        code, out, _ = run_cli("dump", self.dir, "--json")
+        self.assertEqual(code, 0)
+        self.assertEqual([json.loads(line)["publisher"] for line in out.splitlines()], [None, "alice", None, None, "carol"])
 
     def test_standard_fixture_reads_back_and_verifies_with_its_indexes(self):
         w = mf.build(self.dir, records=1500, payload_bytes=200, segment_bytes=50000)
@@ -541,8 +570,14 @@ class InvalidFrameTests(LedgerTestCase):
     def test_unknown_flags(self):
         self.check(mf.encode_frame(3, 1, self.rec(3), flags=2), vl.BAD_FLAGS)
 
-    def test_version_two(self):
-        self.check(mf.encode_frame(3, 1, self.rec(3), version=2), vl.BAD_VERSION)
+    def test_unknown_versions(self):
+        self.check(mf.encode_frame(3, 1, self.rec(3), version=3), vl.BAD_VERSION)
+        shutil.rmtree(self.dir)
+        self.check(mf.encode_frame(3, 1, self.rec(3), version=0), vl.BAD_VERSION)
+
+    def test_version_1_header_on_version_2_records(self):
+        # The publisher's length is read as the field count: the record does not parse.
+        self.check(mf.encode_frame(3, 1, self.rec(3), version=1), vl.RECORD)
 
     def test_magic(self):
         self.check(mf.encode_frame(3, 1, self.rec(3), magic=b"VMLX"), vl.BAD_MAGIC)
@@ -751,7 +786,8 @@ class CliTests(LedgerTestCase):
     def setUp(self):
         super().setUp()
         w = mf.LedgerWriter(self.dir)
-        w.append("orders", [("payload", "hello world")], client_id=7, client_name="web", timestamp_us=1500)
+        w.append("orders", [("payload", "hello world")], client_id=7, client_name="web", timestamp_us=1500,
+                 publisher="default")
         w.append("orders", [("a", "1"), ("a", "2")], client_id=8, timestamp_us=2500)
         w.append("bin", [("k=1", b"\x00\xff\n"), ("e", b""), ("u", "ü")], timestamp_us=3500)
         w.close()
@@ -770,7 +806,7 @@ class CliTests(LedgerTestCase):
         self.assertEqual(code, 0)
         rows = [json.loads(line) for line in out.splitlines()]
         self.assertEqual(rows[0], {"seq": 1, "id": "1-0", "ts": "1970-01-01T00:00:00.001500Z", "topic": "orders", "client_id": 7,
-                                   "client_name": "web", "fields": {"payload": "hello world"}})
+                                   "client_name": "web", "publisher": "default", "fields": {"payload": "hello world"}})
         self.assertEqual(rows[1]["fields"], [["a", "1"], ["a", "2"]])  # repeated names: pairs
         self.assertIsNone(rows[1]["client_name"])
         self.assertEqual(rows[2]["fields"], {"k=1": "\x00\ufffd\n", "e": "", "u": "ü"})

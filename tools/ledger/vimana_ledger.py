@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reads a Vimana ledger directory (Protocol/LEDGER.md, format version 1) with
+"""Reads a Vimana ledger directory (Protocol/LEDGER.md, format versions 1 and 2) with
 nothing but the Python standard library: the proof that the document alone is
 enough to read what the server writes.
 
@@ -11,7 +11,7 @@ dump    one line per record. Text: `SEQ ID TOPIC name=value ...`, where a
         topic, name or value that is empty, not UTF-8, or holds a space, a
         quote, a backslash, `=` (names only) or a control character is
         written "quoted" with \\\\ \\" \\n \\r \\t \\xHH escapes. --json: one object
-        per line, {"seq","id","ts","topic","client_id","client_name","fields"}
+        per line, {"seq","id","ts","topic","client_id","client_name","publisher","fields"}
         with ts the record's time as `vimana ledger dump --json` prints it
         (RFC 3339, UTC, microseconds: "2026-11-25T09:51:45.123456Z") and
         fields an object when the names are unique, else [[name, value],
@@ -43,9 +43,11 @@ As a library:
         print(e.damage.describe())  # the server refuses to start: vimana ledger repair
 
 Each record is a dict: seq, id ("ms-seq"), id_ms, id_seq, timestamp_us,
-client_id, client_name, topic, fields, segment (file name), offset (of its
-frame's header), and the exact bytes: topic_bytes, client_name_bytes,
-fields_bytes ([(name, value), ...]). `topic` and `client_name` are decoded
+client_id, client_name, publisher, topic, fields, segment (file name), offset
+(of its frame's header), and the exact bytes: topic_bytes, client_name_bytes,
+publisher_bytes, fields_bytes ([(name, value), ...]). `publisher` (the user
+who published, LEDGER.md section 3) is None when the record has none: the
+server's own records, and every record of a version 1 frame. `topic` and `client_name` are decoded
 from UTF-8 with errors="surrogateescape", so they are lossless:
 s.encode("utf-8", "surrogateescape") gives the bytes back. `client_name` is
 None when the record has none (N = 0). `fields` is [[name, value], ...] decoded
@@ -88,7 +90,9 @@ PROG = "vimana_ledger"
 
 FRAME_MAGIC = b"VMLF"
 INDEX_MAGIC = b"VMLI"
-FORMAT_VERSION = 1
+# A frame's version is the layout of its records (section 2): 2 adds the publisher.
+FRAME_VERSIONS = (1, 2)
+INDEX_VERSION = 1
 # magic, version, flags, first seq, count, uncompressed len, compressed len, data CRC, header CRC
 FRAME_HEADER = struct.Struct("<4sHHQIIIII")
 FRAME_HEADER_SIZE = FRAME_HEADER.size  # 36
@@ -250,8 +254,8 @@ def read_frame_header(f, seg, number, offset, expected_seq, at_least=False):
     magic, version, flags, first, count, ulen, clen, _, hcrc = FRAME_HEADER.unpack(buf)
     if magic != FRAME_MAGIC:
         raise LedgerError(seg.name, number, offset, BAD_MAGIC, "%r, expected %r" % (magic, FRAME_MAGIC))
-    if version != FORMAT_VERSION:
-        raise LedgerError(seg.name, number, offset, BAD_VERSION, "%d, expected %d" % (version, FORMAT_VERSION))
+    if version not in FRAME_VERSIONS:
+        raise LedgerError(seg.name, number, offset, BAD_VERSION, "%d, expected one of %s" % (version, FRAME_VERSIONS))
     if flags != 0:
         raise LedgerError(seg.name, number, offset, BAD_FLAGS, "0x%04x" % flags)
     crc = zlib.crc32(buf[:32])
@@ -306,7 +310,7 @@ def read_frame_records(f, seg, frame, header):
     if len(raw) != frame.raw_length:
         raise fail(LENGTH, "inflates to %d bytes, header says %d" % (len(raw), frame.raw_length))
     try:
-        return decode_records(raw, frame.first, frame.count, seg.name, frame.offset)
+        return decode_records(raw, frame.first, frame.count, seg.name, frame.offset, FRAME_HEADER.unpack(header)[1])
     except _RecordError as e:
         raise fail(e.kind, str(e))
 
@@ -317,9 +321,10 @@ class _RecordError(Exception):
         super().__init__(detail)
 
 
-def decode_records(raw, first_seq, count, segment="", offset=0):
-    """Exactly `count` records from inflated frame data (LEDGER.md section 3),
-    with sequences first_seq, first_seq + 1, ...; raises _RecordError."""
+def decode_records(raw, first_seq, count, segment="", offset=0, version=FRAME_VERSIONS[-1]):
+    """Exactly `count` records from inflated frame data (LEDGER.md section 3)
+    of a frame of `version`, with sequences first_seq, first_seq + 1, ...;
+    raises _RecordError."""
     if count * RECORD_MIN > len(raw):
         raise _RecordError(RECORD, "%d records cannot fit in %d bytes" % (count, len(raw)))
     records, pos = [], 0
@@ -331,7 +336,7 @@ def decode_records(raw, first_seq, count, segment="", offset=0):
         end = pos + length
         if end > len(raw):
             raise _RecordError(RECORD, "record %d: length %d runs past the frame data" % (i, length))
-        rec, used = _decode_record(raw, pos, end, i)
+        rec, used = _decode_record(raw, pos, end, i, version)
         if used != end:
             raise _RecordError(RECORD, "record %d: length says %d bytes, its fields use %d"
                                % (i, length, used - pos))
@@ -346,7 +351,7 @@ def decode_records(raw, first_seq, count, segment="", offset=0):
     return records
 
 
-def _decode_record(raw, pos, end, i):
+def _decode_record(raw, pos, end, i, version):
     """One record body in raw[pos:end]; returns (dict, position after it)."""
     def take(n, what):
         nonlocal pos
@@ -364,6 +369,7 @@ def _decode_record(raw, pos, end, i):
     seq, ms, idseq, ts, client = RECORD_FIXED.unpack_from(raw, take(RECORD_FIXED.size, "fixed part"))
     topic = field("topic")
     name = field("client name")
+    publisher = field("publisher") if version >= 2 else b""
     (nfields,) = U32.unpack_from(raw, take(U32.size, "field count"))
     fields = []
     for k in range(nfields):
@@ -372,9 +378,10 @@ def _decode_record(raw, pos, end, i):
         "seq": seq, "id": "%d-%d" % (ms, idseq), "id_ms": ms, "id_seq": idseq,
         "timestamp_us": ts, "client_id": client,
         "client_name": name.decode("utf-8", "surrogateescape") if name else None,
+        "publisher": publisher.decode("utf-8", "surrogateescape") if publisher else None,
         "topic": topic.decode("utf-8", "surrogateescape"),
         "fields": [[k.decode("utf-8", "replace"), v.decode("utf-8", "replace")] for k, v in fields],
-        "topic_bytes": topic, "client_name_bytes": name, "fields_bytes": fields,
+        "topic_bytes": topic, "client_name_bytes": name, "publisher_bytes": publisher, "fields_bytes": fields,
     }
     return rec, pos
 
@@ -427,7 +434,7 @@ def _plain_header(f, seg, offset):
     if len(buf) < FRAME_HEADER_SIZE:
         return None
     magic, version, flags, first, count, _, clen, _, hcrc = FRAME_HEADER.unpack(buf)
-    if magic != FRAME_MAGIC or version != FORMAT_VERSION or flags != 0 or zlib.crc32(buf[:32]) != hcrc \
+    if magic != FRAME_MAGIC or version not in FRAME_VERSIONS or flags != 0 or zlib.crc32(buf[:32]) != hcrc \
             or count == 0 or first + count > MAX_SEQUENCE:
         return None
     return first, count, clen
@@ -456,8 +463,9 @@ def next_valid_frame(f, seg, start, min_seq):
 def written_whole(f, seg, offset, expected):
     """How many records the frame at `offset` holds if it was written whole,
     whatever its header says: the bytes after its 36 header bytes begin with
-    a complete zlib stream that inflates to one or more whole records whose
-    sequences start at `expected`. None otherwise."""
+    a complete zlib stream that inflates to one or more whole records, in
+    the layout of any version, whose sequences start at `expected`. None
+    otherwise."""
     f.seek(offset + FRAME_HEADER_SIZE)
     data = f.read(max(0, seg.size - offset - FRAME_HEADER_SIZE))
     if not data:
@@ -477,11 +485,13 @@ def written_whole(f, seg, offset, expected):
         count += 1
     if pos != len(raw):
         return None
-    try:
-        decode_records(raw, expected, count)
-    except _RecordError:
-        return None
-    return count
+    for version in FRAME_VERSIONS:
+        try:
+            decode_records(raw, expected, count, version=version)
+            return count
+        except _RecordError:
+            pass
+    return None
 
 
 def cut_records(f, seg, offset, expected):
@@ -576,7 +586,7 @@ def parse_index(data, first_seq, segment_size):
     magic, version, flags, first, covered, next_seq, min_ts, max_ts, ne, nt = INDEX_HEADER.unpack_from(data)
     if magic != INDEX_MAGIC:
         raise IndexInvalid("bad magic %r" % magic)
-    if version != FORMAT_VERSION:
+    if version != INDEX_VERSION:
         raise IndexInvalid("version %d" % version)
     if flags & ~(INDEX_SEALED | INDEX_COMPACTED):
         raise IndexInvalid("unknown flags 0x%04x" % flags)
@@ -1132,12 +1142,13 @@ def format_timestamp(micros):
 def format_json(rec):
     names = [k for k, _ in rec["fields"]]
     fields = dict(rec["fields"]) if len(set(names)) == len(names) else rec["fields"]
-    name = rec["client_name_bytes"]
+    name, publisher = rec["client_name_bytes"], rec["publisher_bytes"]
     line = json.dumps({
         "seq": rec["seq"], "id": rec["id"], "ts": format_timestamp(rec["timestamp_us"]),
         "topic": rec["topic_bytes"].decode("utf-8", "replace"),
         "client_id": rec["client_id"],
         "client_name": name.decode("utf-8", "replace") if name else None,
+        "publisher": publisher.decode("utf-8", "replace") if publisher else None,
         "fields": fields,
     }, ensure_ascii=False)
     # Characters that some line splitters (Python's str.splitlines, older

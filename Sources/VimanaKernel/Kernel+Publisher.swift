@@ -1,0 +1,45 @@
+import VimanaCore
+import VimanaRESP
+import VimanaLedger
+
+/// The publisher: the user whose connection published or appended an
+/// entry, kept in its ledger record (Protocol/LEDGER.md §3), pushed with
+/// every task (Protocol/AGENTS.md §3) and shown to Redis clients that ask
+/// (CLIENT PUBLISHER, Protocol/PROTOCOL.md §6). Only the kernel names it:
+/// nothing a client sends (a field, a client name) can.
+extension Kernel {
+    /// The field a connection with CLIENT PUBLISHER ON sees last in every
+    /// stream entry: its value is the entry's publisher.
+    static let publisherField: [UInt8] = Array("_publisher".utf8)
+
+    /// Calls `body` with the name of the user connection `c` is
+    /// authenticated as (`default` until AUTH): what its PUBLISH and XADD
+    /// records carry.
+    @inline(__always)
+    func withPublisherName<R>(_ c: UnsafeMutablePointer<ClientState>, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        c.pointee.info.userHandle.nameBytes.withUnsafeBytes(body)
+    }
+
+    /// The name a built-in agent publishes its results as: the agent's id
+    /// (Protocol/AGENTS.md §8). Built-in agents run inside the kernel, with
+    /// no connection and so no user of their own.
+    public func publisherName(agent id: String) -> [UInt8] { Array(id.utf8) }
+
+    /// CLIENT PUBLISHER ON|OFF: whether this connection's stream replies
+    /// carry each entry's publisher as a last `_publisher` field.
+    func clientPublisher(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        switch args.keyword(2, as: OnOff.self) {
+        case .on: c.pointee.flags.insert(.showPublisher)
+        case .off: c.pointee.flags.remove(.showPublisher)
+        case nil:
+            c.pointee.output.tail.writeError(ErrorReply.syntax)
+            return
+        }
+        c.pointee.output.tail.append("+OK\r\n")
+    }
+}
+
+/// CLIENT PUBLISHER's argument (as Redis's CLIENT NO-EVICT and NO-TOUCH).
+enum OnOff: String, Keyword {
+    case on, off
+}

@@ -1,0 +1,123 @@
+import Foundation
+import Testing
+
+/// The publisher travels with the message (issue 11 §3): the kernel records
+/// the user of the connection that published or appended each entry
+/// (Protocol/LEDGER.md §3), pushes it with every task (Protocol/AGENTS.md
+/// §3), and shows it to a Redis client that asks (CLIENT PUBLISHER,
+/// Protocol/PROTOCOL.md §6). Nothing a client sends can set it.
+@Suite struct PublisherTests {
+    static let config = """
+        ledger:
+          fsync: always
+        agents:
+          - id: w
+            subscribes: ["jobs.*"]
+            max_deliver: 1
+          - id: echo
+            kind: builtin
+            subscribes: ["tasks.echo"]
+        """
+
+    /// A client's own `publisher` or `_publisher` field, or its client name,
+    /// changes nothing: the task says the user its connection is.
+    @Test func aTaskCarriesItsPublisherAndNoFieldOrNameForgesIt() throws {
+        let server = try ServerProcess(config: Self.config, logLevel: "info")
+        let instance = try RawClient(port: server.port)
+        let tasks = RESPReader(instance)
+        instance.send("HELLO 3\r\n")
+        _ = tasks.next()
+        instance.send("AGENT JOIN w\r\n")
+        #expect(tasks.next() == .simple("OK"))
+        let producer = try RawClient(port: server.port)
+        producer.send("CLIENT SETNAME mallory\r\nXADD jobs.a 5-1 publisher mallory _publisher mallory payload p\r\n")
+        #expect(producer.read(matching: "+OK\r\n$3\r\n5-1\r\n") == "+OK\r\n$3\r\n5-1\r\n")
+        let task = try #require(tasks.next(timeout: 10), "no task pushed")
+        #expect(task.task?.publisher == "default", "\(task)")
+        #expect(task.task?.payload == #"{"publisher":"mallory","_publisher":"mallory","payload":"p"}"#)
+        instance.send("ACK jobs.a 5-1\r\n")
+        #expect(tasks.next() == .integer(1))
+        // A PUBLISH too: its one field is `payload`, its publisher the user.
+        producer.send("PUBLISH jobs.b hello\r\n")
+        #expect(producer.read(matching: ":0\r\n") == ":0\r\n")
+        let published = try #require(tasks.next(timeout: 10)?.task, "no task for the PUBLISH")
+        #expect(published.payload == "hello" && published.publisher == "default")
+    }
+
+    /// A dead letter is written by the kernel but keeps the publisher of the
+    /// task it gives up on; a built-in agent's result is published as the
+    /// agent. A Redis client sees both with CLIENT PUBLISHER ON.
+    @Test func deadLettersKeepTheTasksPublisherAndBuiltinsPublishAsThemselves() throws {
+        let server = try ServerProcess(config: Self.config, logLevel: "info")
+        let instance = try RawClient(port: server.port)
+        let tasks = RESPReader(instance)
+        instance.send("AGENT JOIN w\r\n")
+        #expect(tasks.next() == .simple("OK"))
+        let producer = try RawClient(port: server.port)
+        producer.send("XADD jobs.a 7-1 payload boom\r\n")
+        #expect(producer.read(matching: "$3\r\n7-1\r\n") == "$3\r\n7-1\r\n")
+        #expect(try #require(tasks.next(timeout: 10)?.task).id == "7-1")
+        instance.send("NACK jobs.a 7-1\r\n")  // max_deliver 1: dead-lettered
+        #expect(tasks.next() == .integer(1))
+
+        let reader = try RawClient(port: server.port)
+        let replies = RESPReader(reader)
+        reader.send("CLIENT PUBLISHER ON\r\n")
+        #expect(replies.next() == .simple("OK"))
+        var letter: [String] = []
+        let deadline = Date().addingTimeInterval(10)
+        while letter.isEmpty && Date() < deadline {
+            reader.send("XRANGE dead.w - +\r\n")
+            if case .array(let entries)? = replies.next(), let e = entries.first, case .array(let parts) = e, parts.count == 2 {
+                letter = parts[1].strings
+            }
+        }
+        #expect(letter.suffix(4) == ["payload", "boom", "_publisher", "default"], "\(letter)")
+
+        // The built-in echo publishes the request to its reply_to as itself.
+        producer.send(command: "XADD", "tasks.echo", "*", "payload", #"{"reply_to":"echo.out"}"#)
+        _ = RESPReader(producer).next()
+        var echoed: [String] = []
+        let until = Date().addingTimeInterval(10)
+        while echoed.isEmpty && Date() < until {
+            reader.send("XRANGE echo.out - +\r\n")
+            if case .array(let entries)? = replies.next(), let e = entries.first, case .array(let parts) = e, parts.count == 2 {
+                echoed = parts[1].strings
+            }
+        }
+        #expect(echoed == ["payload", #"{"reply_to":"echo.out"}"#, "_publisher", "echo"], "\(echoed)")
+    }
+
+    /// CLIENT PUBLISHER is per connection and off by default: replies stay
+    /// Redis's byte for byte until a client asks; ON adds one last pair to
+    /// every entry of XRANGE, XREVRANGE, XREAD and XREADGROUP; RESET and OFF
+    /// take it away.
+    @Test func clientPublisherIsAnOptInOfOneConnection() throws {
+        let server = try ServerProcess(config: Self.config, logLevel: "info")
+        let c = try RawClient(port: server.port)
+        let other = try RawClient(port: server.port)
+        c.send("XADD orders 1-1 item pen _publisher mallory\r\n")
+        #expect(c.read(matching: "$3\r\n1-1\r\n") == "$3\r\n1-1\r\n")
+        let plain = "*1\r\n*2\r\n$3\r\n1-1\r\n*4\r\n$4\r\nitem\r\n$3\r\npen\r\n$10\r\n_publisher\r\n$7\r\nmallory\r\n"
+        let shown = "*1\r\n*2\r\n$3\r\n1-1\r\n*6\r\n$4\r\nitem\r\n$3\r\npen\r\n$10\r\n_publisher\r\n$7\r\nmallory\r\n"
+            + "$10\r\n_publisher\r\n$7\r\ndefault\r\n"
+        c.send("XRANGE orders - +\r\n")
+        #expect(c.read(matching: plain) == plain)
+        c.send("CLIENT PUBLISHER ON\r\nXRANGE orders - +\r\nXREVRANGE orders + -\r\n")
+        #expect(c.read(matching: "+OK\r\n" + shown + shown) == "+OK\r\n" + shown + shown)
+        // Another connection is untouched.
+        other.send("XRANGE orders - +\r\n")
+        #expect(other.read(matching: plain) == plain)
+        let streams = "*1\r\n*2\r\n$6\r\norders\r\n" + shown
+        c.send("XREAD STREAMS orders 0\r\n")
+        #expect(c.read(matching: streams) == streams)
+        c.send("XGROUP CREATE orders g 0\r\nXREADGROUP GROUP g me STREAMS orders >\r\n")
+        #expect(c.read(matching: "+OK\r\n" + streams) == "+OK\r\n" + streams)
+        c.send("CLIENT PUBLISHER maybe\r\nCLIENT PUBLISHER\r\n")
+        let errors = "-ERR syntax error\r\n-ERR wrong number of arguments for 'client|publisher' command\r\n"
+        #expect(c.read(matching: errors) == errors)
+        c.send("RESET\r\nXRANGE orders - +\r\nCLIENT PUBLISHER on\r\nCLIENT PUBLISHER OFF\r\nXRANGE orders - +\r\n")
+        let after = "+RESET\r\n" + plain + "+OK\r\n+OK\r\n" + plain
+        #expect(c.read(matching: after) == after)
+    }
+}
