@@ -14,7 +14,7 @@ extension Configuration {
     /// applied (`flags`), when there are any.
     ///
     /// Promises: loading the text gives a `Configuration` equal to this one
-    /// except for `source`, `flags` and `kernel.password` (a secret: only its presence is shown).
+    /// except for `source`, `flags`, `kernel.password` and `kernel.http_token` (secrets: only their presence is shown).
     /// Used by `vimana serve --dry-run` and `vimana check`.
     public func render() -> String {
         let l = kernel.limits
@@ -29,6 +29,8 @@ extension Configuration {
             "  port: \(kernel.port)",
             "  http_port: \(kernel.httpPort == -1 ? "off" : String(kernel.httpPort))",
         ] + (kernel.password == nil ? [] : ["  # password: set (not shown)"]) + [
+            "  protected_mode: \(kernel.protectedMode)",
+        ] + (kernel.httpToken == nil ? [] : ["  # http_token: set (not shown)"]) + [
             "  limits:",
             "    max_clients: \(l.maxClients)",
             "    max_payload: \(Units.formatSize(l.maxPayload))",
