@@ -3,14 +3,17 @@
 #   tools/install-deps.sh build   libyaml-dev, zlib1g-dev (to build and run)
 #   tools/install-deps.sh test    the above plus redis-server, redis-tools,
 #                                 netcat-openbsd, beanstalkd (the task bench's
-#                                 peer), nodejs (when no `node` is on
-#                                 PATH) and python3's redis package
+#                                 peer), stunnel4 and openssl (the TLS test,
+#                                 docs/OPERATIONS.md), iproute2 (protected
+#                                 mode's test sets up a network namespace),
+#                                 nodejs (when no `node` is on PATH) and
+#                                 python3's redis package
 set -euo pipefail
 
 mode="${1:-build}"
 packages=(libyaml-dev zlib1g-dev)
 if [ "$mode" = "test" ]; then
-    packages+=(redis-server redis-tools netcat-openbsd beanstalkd)
+    packages+=(redis-server redis-tools netcat-openbsd beanstalkd stunnel4 openssl iproute2)
     # The example agents include one in Node; any node on PATH will do.
     command -v node >/dev/null || packages+=(nodejs)
 fi

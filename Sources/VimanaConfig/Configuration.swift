@@ -72,6 +72,15 @@ public struct KernelConfig: Sendable, Equatable {
     /// When set, clients must AUTH (or HELLO … AUTH) with it before any other
     /// command, as Redis's `requirepass`. Never logged or printed.
     public var password: String? = nil
+    /// Redis's `protected-mode`: while the `default` user has no password,
+    /// a client connecting from beyond loopback is refused with Redis's
+    /// DENIED explanation. On by default, as in Redis: a bus bound to
+    /// 0.0.0.0 by mistake must not be open to the network.
+    public var protectedMode: Bool = true
+    /// When set (from `http_token` or the first line of `http_token_file`),
+    /// every request on the HTTP port must carry `Authorization: Bearer
+    /// <token>`. Never logged or printed.
+    public var httpToken: String? = nil
 
     public init() {}
 

@@ -24,6 +24,12 @@ enum ConfigLimits {
     /// `password` bytes: Redis's requirepass has no floor, but an empty
     /// password is a mistake; 512 is far beyond any generated secret.
     static let passwordBytes = 1...512
+    /// `http_token` bytes: at least 16, so that a token cannot be guessed in
+    /// the requests a scraper's network allows (`openssl rand -hex 32` gives
+    /// 64); at most 512, like a password.
+    static let httpTokenBytes = 16...512
+    /// `http_token_file`: the token and a newline; a larger file is the wrong path.
+    static let httpTokenFileSize = 4 << 10
     /// `max_clients`: at least one, and no more than a machine's fds could hold.
     static let maxClients = 1...1_000_000
     /// `max_payload`: at least one byte, at most Redis's proto-max-bulk-len ceiling.

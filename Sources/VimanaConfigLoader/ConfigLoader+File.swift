@@ -5,10 +5,11 @@ import Glibc
 extension ConfigLoader {
     /// The file's bytes, unchanged (libyaml checks the encoding), or a
     /// `ConfigError` naming the path and the system's reason.
-    static func readFile(_ path: String) throws(ConfigError) -> [UInt8] {
+    static func readFile(_ path: String, what: String = "configuration file",
+                         limit: Int = ConfigLimits.maxFileSize) throws(ConfigError) -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
-            throw ConfigError(path: path, message: "cannot open configuration file: \(errnoText(errno))")
+            throw ConfigError(path: path, message: "cannot open \(what): \(errnoText(errno))")
         }
         defer { close(fd) }
         var bytes: [UInt8] = []
@@ -19,11 +20,11 @@ extension ConfigLoader {
             if n < 0 {
                 let code = errno
                 if code == EINTR { continue }
-                throw ConfigError(path: path, message: "cannot read configuration file: \(errnoText(code))")
+                throw ConfigError(path: path, message: "cannot read \(what): \(errnoText(code))")
             }
             bytes.append(contentsOf: chunk[0..<n])
-            guard bytes.count <= ConfigLimits.maxFileSize else {
-                throw ConfigError(path: path, message: "configuration file is larger than \(Units.formatSize(ConfigLimits.maxFileSize))")
+            guard bytes.count <= limit else {
+                throw ConfigError(path: path, message: "\(what) is larger than \(Units.formatSize(limit))")
             }
         }
     }

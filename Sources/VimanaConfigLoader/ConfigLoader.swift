@@ -77,13 +77,47 @@ struct Schema {
 
     private func kernel(_ node: YAMLNode) throws(ConfigError) -> KernelConfig {
         var k = KernelConfig()
-        let s = try section(node, "kernel", keys: ["bind", "port", "http_port", "password", "limits"])
+        let s = try section(node, "kernel", keys: ["bind", "port", "http_port", "password", "protected_mode",
+                                                   "http_token", "http_token_file", "limits"])
         if let n = s["bind"], let v = try bind(n, "kernel.bind") { k.bind = v }
         if let n = s["port"], let v = try integer(n, "kernel.port", ConfigLimits.port) { k.port = v }
         if let n = s["http_port"], let v = try httpPort(n, "kernel.http_port") { k.httpPort = v }
         if let n = s["password"], let text = try plainPasswordText(n, "kernel.password") { k.password = text }
+        if let n = s["protected_mode"], let v = try boolean(n, "kernel.protected_mode") { k.protectedMode = v }
+        k.httpToken = try httpToken(s)
         if let n = s["limits"] { k.limits = try limits(n) }
         return k
+    }
+
+    /// `http_token`, or the first line of the file `http_token_file` (one of
+    /// the two): visible ASCII without spaces, `ConfigLimits.httpTokenBytes`
+    /// long. Messages never echo the token.
+    private func httpToken(_ s: [String: YAMLNode]) throws(ConfigError) -> String? {
+        let bytes = ConfigLimits.httpTokenBytes
+        let expected = "\(bytes.lowerBound) to \(bytes.upperBound) visible ASCII characters without spaces "
+            + "(openssl rand -hex 32 makes one)"
+        func valid(_ text: [UInt8]) -> Bool { bytes.contains(text.count) && text.allSatisfy { $0 > 0x20 && $0 < 0x7F } }
+        if let n = s["http_token"], let text = try scalar(n, "kernel.http_token", expected) {
+            if let file = s["http_token_file"], !file.isNull {
+                throw fail(file, "kernel.http_token_file: set http_token or http_token_file, not both")
+            }
+            guard valid(Array(text.utf8)) else { throw fail(n, "kernel.http_token: expected \(expected)") }
+            return text
+        }
+        guard let n = s["http_token_file"], let file = try path(n, "kernel.http_token_file") else { return nil }
+        var content: [UInt8]
+        do throws(ConfigError) {
+            content = try ConfigLoader.readFile(file, what: "token file", limit: ConfigLimits.httpTokenFileSize)
+        } catch {
+            throw fail(n, "kernel.http_token_file: \(error.description)")
+        }
+        // One line: the newline an editor or `echo` leaves is not part of the token.
+        if content.last == 10 { content.removeLast() }
+        if content.last == 13 { content.removeLast() }
+        guard valid(content) else {
+            throw fail(n, "kernel.http_token_file: \(file) must hold one line of \(expected)")
+        }
+        return String(decoding: content, as: UTF8.self)
     }
 
     private func limits(_ node: YAMLNode) throws(ConfigError) -> Limits {

@@ -14,8 +14,9 @@ extension Configuration {
     /// applied (`flags`), when there are any.
     ///
     /// Promises: loading the text gives a `Configuration` equal to this one
-    /// except for `source`, `flags`, `warnings`, `kernel.password` (a secret: only its
-    /// presence is shown) and the users' `passwordHashes` (only their number is shown).
+    /// except for `source`, `flags`, `warnings`, `kernel.password` and
+    /// `kernel.http_token` (secrets: only their presence is shown) and the
+    /// users' `passwordHashes` (only their number is shown).
     /// Used by `vimana serve --dry-run` and `vimana check`.
     public func render() -> String {
         let l = kernel.limits
@@ -30,6 +31,8 @@ extension Configuration {
             "  port: \(kernel.port)",
             "  http_port: \(kernel.httpPort == -1 ? "off" : String(kernel.httpPort))",
         ] + (kernel.password == nil ? [] : ["  # password: set (not shown)"]) + [
+            "  protected_mode: \(kernel.protectedMode)",
+        ] + (kernel.httpToken == nil ? [] : ["  # http_token: set (not shown)"]) + [
             "  limits:",
             "    max_clients: \(l.maxClients)",
             "    max_payload: \(Units.formatSize(l.maxPayload))",

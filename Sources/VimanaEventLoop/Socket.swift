@@ -70,6 +70,19 @@ public enum Socket {
         return "\(host):\(UInt16(bigEndian: addr.sin_port))"
     }
 
+    /// The peer's IPv4 address in host byte order (127.0.0.1 is
+    /// 0x7F00_0001), or nil when it cannot be had (the peer is gone, or
+    /// the socket is not IPv4).
+    public static func peerIPv4(_ fd: Int32) -> UInt32? {
+        var addr = sockaddr_in()
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let rc = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &len) }
+        }
+        guard rc == 0, addr.sin_family == sa_family_t(AF_INET) else { return nil }
+        return UInt32(bigEndian: addr.sin_addr.s_addr)
+    }
+
     /// Result of one `read` into a buffer.
     public enum ReadResult {
         case bytes(Int)

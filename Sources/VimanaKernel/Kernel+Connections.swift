@@ -30,6 +30,8 @@ extension Kernel {
                 log.debug("connection rejected", ["reason": "max_clients"])
                 continue
             }
+            // After max_clients, as in Redis (acceptCommonHandler, then clientAcceptHandler).
+            if !http && refusedByProtectedMode(fd) { continue }
             if http && s.pointee.httpCount >= KernelConstants.maxHTTPConnections && !evictHTTPConnection() {
                 Socket.close(fd)  // every slot is being closed already in this pass
                 continue

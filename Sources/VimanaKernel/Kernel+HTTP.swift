@@ -36,6 +36,14 @@ extension Kernel {
             respondHTTP(c, status: "400 Bad Request", type: "text/plain", body: "bad request\n")
             return
         }
+        // Before anything else is answered: without the token, not even
+        // which paths or methods exist is told.
+        guard Self.httpAuthorized(head: bytes[..<headEnd], token: config.kernel.httpToken) else {
+            respondHTTP(c, status: "401 Unauthorized", type: "text/plain",
+                        body: "unauthorized: send Authorization: Bearer <kernel.http_token>\n",
+                        head: parts[0].elementsEqual("HEAD".utf8), extraHeaders: "WWW-Authenticate: Bearer realm=\"vimana\"\r\n")
+            return
+        }
         let method = String(decoding: parts[0], as: UTF8.self)
         var path = String(decoding: parts[1], as: UTF8.self)
         if let q = path.firstIndex(of: "?") { path = String(path[..<q]) }
@@ -113,9 +121,10 @@ extension Kernel {
         return nil
     }
 
-    private func respondHTTP(_ c: UnsafeMutablePointer<ClientState>, status: String, type: String, body: String, head: Bool = false) {
+    private func respondHTTP(_ c: UnsafeMutablePointer<ClientState>, status: String, type: String, body: String,
+                             head: Bool = false, extraHeaders: String = "") {
         let text = "HTTP/1.1 \(status)\r\nContent-Type: \(type)\r\nContent-Length: \(body.utf8.count)\r\n"
-            + "Connection: close\r\n\r\n" + (head ? "" : body)
+            + extraHeaders + "Connection: close\r\n\r\n" + (head ? "" : body)
         c.pointee.input.clear()
         c.pointee.output.tail.append(string: text)
         // Linger: a client whose head was refused (431) may still be sending it.

@@ -186,6 +186,7 @@ extension Kernel {
             ("client-output-buffer-limit",
              "normal \(l.normalOutputHard) \(l.normalOutputSoft) \(l.normalOutputSoftSeconds) slave 0 0 0 pubsub \(l.pubsubOutputHard) \(l.pubsubOutputSoft) \(l.pubsubOutputSoftSeconds)"),
             ("requirepass", k.password == nil ? "" : "(set; not shown)"),
+            ("protected-mode", k.protectedMode ? "yes" : "no"),
             ("save", ""),
             ("appendonly", "no"),
             ("databases", "1"),

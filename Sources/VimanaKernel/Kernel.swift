@@ -94,12 +94,7 @@ public final class Kernel: EventLoopHandler {
         s.pointee.ready = true
         log.info("listening", ["bind": .string(config.kernel.bind), "port": .int(port), "http_port": .int(httpPort),
                                "max_clients": .int(config.kernel.limits.maxClients), "config": .string(config.source)])
-        if users.defaultAuthenticates && !config.kernel.bind.hasPrefix("127.") {
-            // Reachable from other machines, and anyone who can connect may publish, read the ledger and ACK tasks.
-            log.warn("listening beyond loopback without a password", [
-                "bind": .string(config.kernel.bind),
-                "hint": "set kernel.password in the configuration, or bind 127.0.0.1"])
-        }
+        warnAboutExposure()
         // A wildcard bind is reached on loopback by the agents started here.
         let host = config.kernel.bind == "0.0.0.0" ? "127.0.0.1" : config.kernel.bind
         agentProcesses.start(agents.all.map(\.config), address: "\(host):\(port)", credentials: agentCredentials)

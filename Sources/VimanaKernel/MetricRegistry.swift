@@ -93,7 +93,7 @@ enum MetricID: CaseIterable {
                    "Bytes written to clients.") { .int($0.counters.netOutputBytes) }
         case .connectionsRejected:
             Metric(info: "rejected_connections", in: .stats, family: "vimana_connections_rejected_total", .counter,
-                   "Connections refused at max_clients.") { .int($0.counters.connectionsRejected) }
+                   "Connections refused at max_clients or by protected mode.") { .int($0.counters.connectionsRejected) }
         case .protocolErrors:
             Metric(info: "protocol_errors", in: .stats, family: "vimana_protocol_errors_total", .counter,
                    "Connections closed for malformed requests.") { .int($0.counters.protocolErrors) }

@@ -10,6 +10,7 @@ let fullFile = """
       bind: 0.0.0.0
       port: 6380
       http_port: 0
+      protected_mode: no
       limits:
         max_clients: 500
         max_payload: 4MiB
@@ -54,6 +55,7 @@ let fullFile = """
         #expect(config.kernel.bind == "0.0.0.0")
         #expect(config.kernel.port == 6380)
         #expect(config.kernel.httpPort == 0)
+        #expect(config.kernel.protectedMode == false)
         let l = config.kernel.limits
         #expect(l.maxClients == 500)
         #expect(l.maxPayload == 4 << 20)

@@ -11,6 +11,7 @@ import VimanaConfig
               bind: 127.0.0.1
               port: 7379
               http_port: 7380
+              protected_mode: true
               limits:
                 max_clients: 10000
                 max_payload: 1MiB
@@ -66,6 +67,7 @@ import VimanaConfig
         odd.kernel.bind = "0.0.0.0"
         odd.kernel.port = 0
         odd.kernel.httpPort = -1
+        odd.kernel.protectedMode = false
         odd.kernel.limits.maxClients = 1
         odd.kernel.limits.maxPayload = 1000
         odd.kernel.limits.maxInline = 1536

@@ -194,19 +194,27 @@ import Glibc
         #expect(ok.stdout.contains("  - name: orders\n") && ok.stdout.contains("    # password_hashes: 1 (not shown)\n"))
     }
 
-    /// A server reachable from other machines with no password warns at start; with one, or on loopback, it does not.
+    /// A server reachable from other machines warns at start, one line per
+    /// listener without its credential: the RESP port without a password,
+    /// the HTTP port without a token. Guarded, or on loopback, it does not.
     @Test func listeningBeyondLoopbackWithoutAPasswordIsWarnedAbout() throws {
-        let warning = #""level":"warn","event":"listening beyond loopback without a password","bind":"0.0.0.0""#
+        let warning = #""level":"warn","event":"listening beyond loopback without a password","bind":"0.0.0.0","protected_mode":"yes""#
+        let httpWarning = #""level":"warn","event":"HTTP port listening beyond loopback without a token","bind":"0.0.0.0""#
         let open = try ServerProcess(arguments: ["--bind", "0.0.0.0"], logLevel: "info")
         #expect(open.log.contains(warning), "log:\n\(open.log)")
-        let guarded = try ServerProcess(arguments: ["--bind", "0.0.0.0"], config: "kernel:\n  password: secret\n", logLevel: "info")
+        #expect(open.log.contains(httpWarning), "log:\n\(open.log)")
+        let passwordOnly = try ServerProcess(arguments: ["--bind", "0.0.0.0"], config: "kernel:\n  password: secret\n", logLevel: "info")
+        let guarded = try ServerProcess(arguments: ["--bind", "0.0.0.0"],
+                                        config: "kernel:\n  password: secret\n  http_token: 0123456789abcdef0123\n",
+                                        logLevel: "info")
         let loopback = try ServerProcess(logLevel: "info")
-        for server in [guarded, loopback] {
-            // The warning would be written right after `listening`, which ServerProcess waited for.
+        for server in [passwordOnly, guarded, loopback] {
+            // A warning would be written right after `listening`, which ServerProcess waited for.
             let c = try RawClient(port: server.port)
             c.send("PING\r\n")
             _ = c.readReplies()
-            #expect(!server.log.contains("listening beyond loopback"), "log:\n\(server.log)")
+            #expect(!server.log.contains("without a password"), "log:\n\(server.log)")
+            #expect(server.log.contains(httpWarning) == (server === passwordOnly), "log:\n\(server.log)")
         }
     }
 

@@ -29,8 +29,11 @@ package final class ServerProcess: @unchecked Sendable {
     /// `environment`: added to the test's own (LD_PRELOAD shims).
     /// `fileLimit`: started through `sh -c 'ulimit -n N; exec vimana …'`, so
     /// the server has at most N descriptors (soft and hard).
+    /// `launcher`: a command (found through $PATH) that ends by exec'ing its
+    /// last arguments, the server's command line (`unshare --net sh -c '…;
+    /// exec "$0" "$@"'`), so that the pid is still the server's.
     package init(arguments: [String] = [], config: String? = nil, logLevel: String = "debug", ledgerDirectory: String? = nil,
-         environment: [String: String] = [:], fileLimit: Int? = nil) throws {
+         environment: [String: String] = [:], fileLimit: Int? = nil, launcher: [String] = []) throws {
         ownsLedger = ledgerDirectory == nil
         self.ledgerDirectory = ledgerDirectory ?? NSTemporaryDirectory() + "vimana-ledger-\(UUID().uuidString)"
         var args = ["serve", "--port", "0", "--http-port", "0", "--log-format", "json", "--log-level", logLevel,
@@ -42,6 +45,9 @@ package final class ServerProcess: @unchecked Sendable {
             // exec keeps the pid, so signals and the exit status are the server's.
             process.executableURL = URL(fileURLWithPath: "/bin/sh")
             process.arguments = ["-c", "ulimit -n \(fileLimit) && exec \"$0\" \"$@\"", Self.binaryPath] + args + arguments
+        } else if !launcher.isEmpty {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = launcher + [Self.binaryPath] + args + arguments
         } else {
             process.executableURL = URL(fileURLWithPath: Self.binaryPath)
             process.arguments = args + arguments
