@@ -90,7 +90,7 @@ final class UserJournal {
     private func append(_ fields: [LedgerRecord.Field], nowMillis: Int64) -> (sequence: UInt64, id: StreamID)? {
         let ledger = ledger
         let appended = Self.topic.withUnsafeBytes { t in
-            ledger.append(topic: t, id: .auto, client: .kernel, nowMillis: UInt64(max(nowMillis, 0)),
+            ledger.append(topic: t, id: .auto, client: .kernel(), nowMillis: UInt64(max(nowMillis, 0)),
                           nowMicros: Clock.wallMicros()) { out in
                 for f in fields {
                     f.name.withUnsafeBytes { name in f.value.withUnsafeBytes { out.add(name: name, value: $0) } }

@@ -111,7 +111,7 @@ import Glibc
         // are acknowledged.
         let bot = try connect(server, as: "bot")
         bot.send("AGENT JOIN named\r\n")
-        #expect(bot.readReplies(2) == "+OK\r\n*5\r\n$4\r\ntask\r\n$11\r\ntasks.named\r\n$3\r\n1-1\r\n:1\r\n$1\r\na\r\n")
+        #expect(bot.readReplies(2) == "+OK\r\n*6\r\n$4\r\ntask\r\n$11\r\ntasks.named\r\n$3\r\n1-1\r\n:1\r\n$1\r\na\r\n$4\r\nroot\r\n")
         let reader = try connect(server, as: "bot")
         reader.send("XREADGROUP GROUP named r1 STREAMS tasks.named >\r\n")
         #expect(reader.readReplies() == "*1\r\n*2\r\n$11\r\ntasks.named\r\n*1\r\n*2\r\n$3\r\n1-2\r\n*2\r\n$7\r\npayload\r\n$1\r\nb\r\n")
@@ -134,7 +134,7 @@ import Glibc
         #expect(own.readReplies(2) == "+OK\r\n+OK\r\n")
         root.send("XADD tasks.civic 2-1 payload mine\r\n")
         #expect(root.readReplies() == "$3\r\n2-1\r\n")
-        #expect(own.readReplies() == "*5\r\n$4\r\ntask\r\n$11\r\ntasks.civic\r\n$3\r\n2-1\r\n:1\r\n$4\r\nmine\r\n")
+        #expect(own.readReplies() == "*6\r\n$4\r\ntask\r\n$11\r\ntasks.civic\r\n$3\r\n2-1\r\n:1\r\n$4\r\nmine\r\n$4\r\nroot\r\n")
         own.send("ACK tasks.civic 2-1\r\nXRANGE tasks.civic - +\r\nPUBLISH results.x done\r\nPUBLISH elsewhere x\r\n"
                  + "XADD elsewhere * a b\r\nAGENT JOIN named\r\nACL LIST\r\nCONFIG GET port\r\n")
         #expect(own.readReplies(8) == ":1\r\n*1\r\n*2\r\n$3\r\n2-1\r\n*2\r\n$7\r\npayload\r\n$4\r\nmine\r\n:0\r\n"

@@ -11,8 +11,11 @@
 #   ping [ping]          redis-benchmark -c 50 -n 200000 -t ping        (INLINE and MBULK together)
 #   publish [publish]    redis-benchmark -c 50 -n 200000 PUBLISH ch hello   (vimana records it)
 #   publish (no ledger) [publish_nl]   the same against a second vimana started with --no-ledger
+#   publish (user) [publish_user]   the same as user `bench`, allowed the channels ch* only
+#                        (redis-server --user, a users: entry in vimana's config; both record
+#                        as their publish row does), redis-benchmark --user bench -a benchpass
 #   ping P16 [ping16]    the same with -P 16
-#   publish P16 [publish16], publish P16 (no ledger) [publish16_nl]
+#   publish P16 [publish16], publish P16 (no ledger) [publish16_nl], publish P16 (user) [publish16_user]
 #   fanout 1>1 [fanout1]   vimana bench, 1 publisher -> 1 subscriber, 16-byte messages   (deliveries/s)
 #   fanout 1>10 [fanout10] vimana bench, 1 publisher -> 10 subscribers, 16-byte messages (deliveries/s)
 #   fanout 1>10 (no ledger) [fanout10_nl]
@@ -27,7 +30,8 @@
 #
 # The Redis column of a "(no ledger)" row is measured again in that row (not
 # copied from the matching row), so every row's ratio comes from adjacent runs;
-# a "recording cost" block compares the two Vimana columns.
+# a "recording cost" block compares the two Vimana columns. A "permission
+# cost" block compares Vimana's publish rows as `bench` and as `default`.
 #
 # Every row reports the rate and each server's CPU time per request
 # (utime+stime of all threads from /proc/PID/stat before and after, CLK_TCK
@@ -85,7 +89,7 @@ ROUNDS=${ROUNDS:-5}
 OUT=""
 REDIS_ONLY=0
 QUICK=0
-ALL_ROWS="ping,publish,publish_nl,ping16,publish16,publish16_nl,fanout1,fanout10,fanout10_nl"
+ALL_ROWS="ping,publish,publish_nl,publish_user,ping16,publish16,publish16_nl,publish16_user,fanout1,fanout10,fanout10_nl"
 ALL_ROWS+=",xadd_everysec,xadd_everysec16,xadd_always,xadd_always16,idle,tasks,sustained,compression,restart"
 ROWS=$ALL_ROWS
 VIMANA=""
@@ -242,9 +246,12 @@ add_row() { ORDER+=("$1|$2|$3|$4"); }
 want ping && add_row "ping" redis vimana "run_benchmark SERVER $BENCH_N -t ping"
 want publish && add_row "publish" redis vimana "run_benchmark SERVER $BENCH_N PUBLISH ch hello"
 want publish_nl && add_row "publish (no ledger)" redis vimana_nl "run_benchmark SERVER $BENCH_N PUBLISH ch hello"
+USER_AUTH="--user bench -a benchpass"
+want publish_user && add_row "publish (user)" redis_user vimana_user "run_benchmark SERVER $BENCH_N $USER_AUTH PUBLISH ch hello"
 want ping16 && add_row "ping P16" redis vimana "run_benchmark SERVER $BENCH_N -P 16 -t ping"
 want publish16 && add_row "publish P16" redis vimana "run_benchmark SERVER $BENCH_N -P 16 PUBLISH ch hello"
 want publish16_nl && add_row "publish P16 (no ledger)" redis vimana_nl "run_benchmark SERVER $BENCH_N -P 16 PUBLISH ch hello"
+want publish16_user && add_row "publish P16 (user)" redis_user vimana_user "run_benchmark SERVER $BENCH_N -P 16 $USER_AUTH PUBLISH ch hello"
 want fanout1 && add_row "fanout 1>1" redis vimana "run_fanout SERVER 1 N1"
 want fanout10 && add_row "fanout 1>10" redis vimana "run_fanout SERVER 10 N10"
 want fanout10_nl && add_row "fanout 1>10 (no ledger)" redis vimana_nl "run_fanout SERVER 10 N10"
@@ -260,6 +267,9 @@ used() {  # instance: does a selected row use it?
 }
 
 start_redis redis --appendonly no
+# The restricted user of the "(user)" rows, the same on both servers: the
+# channels ch* only (new users have no channels), every command.
+used redis_user && start_redis redis_user --appendonly no --user bench on '>benchpass' '&ch*' '+@all'
 if used redis_es; then
     mkdir -p "$WORK/redis-everysec"
     start_redis redis_es --appendonly yes --appendfsync everysec --dir "$WORK/redis-everysec"
@@ -272,6 +282,13 @@ SIDES=(redis)
 if ((!REDIS_ONLY)); then
     start_vimana vimana --ledger-dir "$WORK/ledger-main"
     used vimana_nl && start_vimana vimana_nl --no-ledger
+    if used vimana_user; then
+        # sha256("benchpass"), as Redis's ACL LIST shows it for redis_user.
+        printf '%s\n' 'users:' '  - name: bench' \
+            '    password_hashes: ["#ab48ebab2f25d3ced2a92b8a707155c91569f8015552f8e0c1b654c1b22763ac"]' \
+            '    permissions: ["&ch*", "+@all"]' > "$WORK/user.yaml"
+        start_vimana vimana_user --config "$WORK/user.yaml" --ledger-dir "$WORK/ledger-user"
+    fi
     used vimana_es && start_vimana vimana_es --fsync everysec --ledger-dir "$WORK/ledger-everysec"
     used vimana_al && start_vimana vimana_al --fsync always --ledger-dir "$WORK/ledger-always"
     SIDES=(redis vimana)
@@ -713,6 +730,25 @@ mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
                 echo
                 echo "# recording cost: vimana recording (ledger on, fsync everysec) vs vimana --no-ledger, medians of $ROUNDS rounds"
                 printf '%-24s %14s %14s %7s %13s %13s %9s\n' row "on /s" "off /s" on/off "on us/req" "off us/req" "CPU on/off"
+                header=1
+            fi
+            onr=$(median <<<"${RATE[$on|vimana]}"); offr=$(median <<<"${RATE[$off|vimana]}")
+            onc=$(median <<<"${CPU[$on|vimana]}"); offc=$(median <<<"${CPU[$off|vimana]}")
+            printf '%-24s %14s %14s %7s %13s %13s %9s\n' "$on" "$(fmt "$onr" 0)" "$(fmt "$offr" 0)" "$(ratio "$onr" "$offr")" \
+                "$(fmt "$onc" 3)" "$(fmt "$offc" 3)" "$(ratio "$onc" "$offc")"
+        done
+    fi
+
+    # Permission cost: the same row as the restricted user and as the default user.
+    if ((!REDIS_ONLY)); then
+        header=0
+        for pairing in "publish (user)|publish" "publish P16 (user)|publish P16"; do
+            on=${pairing%|*} off=${pairing#*|}
+            [[ -n ${RATE[$on|vimana]:-} && -n ${RATE[$off|vimana]:-} ]] || continue
+            if ((header == 0)); then
+                echo
+                echo "# permission cost: vimana as user bench (channels ch* only) vs as default (unrestricted), medians of $ROUNDS rounds"
+                printf '%-24s %14s %14s %7s %13s %13s %9s\n' row "user /s" "default /s" u/d "user us/req" "def us/req" "CPU u/d"
                 header=1
             fi
             onr=$(median <<<"${RATE[$on|vimana]}"); offr=$(median <<<"${RATE[$off|vimana]}")
