@@ -54,7 +54,7 @@ extension Users {
     /// The commands of an agent's made user (Protocol/AGENTS.md §9).
     static let agentCommands = [
         "ping", "echo", "hello", "auth", "quit", "reset",
-        "client|id", "client|getname", "client|setname", "client|setinfo", "client|info",
+        "client|id", "client|getname", "client|setname", "client|setinfo", "client|info", "client|publisher",
         "agent|join", "agent|leave", "ack", "nack", "progress",
         "publish", "subscribe", "unsubscribe",
         "xadd", "xread", "xrange", "xrevrange", "xlen",
@@ -102,6 +102,12 @@ final class AgentSecrets {
         let secret = Kernel.hex(bytes)
         digests[user, default: []].append(SHA256.digest(Array(secret.utf8)))
         return secret
+    }
+
+    /// Forgets the secrets of a deleted user: a user of the same name made
+    /// later is another user, and the old agent's secret must not open it.
+    func revoke(_ user: String) {
+        digests[user] = nil
     }
 
     /// True when `password` is a secret issued for `user`; compared in a

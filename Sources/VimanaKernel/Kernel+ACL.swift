@@ -95,8 +95,9 @@ extension Kernel {
         var spec = entry.spec
         var subIndex = -1
         var id: Int? = command.rawValue
-        if !entry.spec.subcommands.isEmpty {
-            guard args.count > 1, let (index, sub) = CommandTable.subcommand(of: command, args, 1),
+        // A container run alone (COMMAND) is checked as itself, as Redis's.
+        if !entry.spec.subcommands.isEmpty && args.count > 1 {
+            guard let (index, sub) = CommandTable.subcommand(of: command, args, 1),
                   CommandTable.arityOK(sub, args.count) else { return nil }
             spec = sub
             subIndex = index

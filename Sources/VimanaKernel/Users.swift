@@ -163,6 +163,7 @@ final class Users {
     /// ACL DELUSER of one user other than `default`: true when it existed.
     func delete(_ name: String) -> Bool {
         guard name != Self.defaultName else { return false }
+        agentSecrets.revoke(name)
         return byName.removeValue(forKey: name) != nil
     }
 

@@ -36,6 +36,19 @@ import Glibc
         #expect(log.contains("$7\r\ncontext\r\n$5\r\nmulti\r\n$6\r\nobject\r\n$5\r\nchan1\r\n"), "\(visible(log))")
     }
 
+    /// A container run alone (COMMAND) is checked as itself, as Redis's:
+    /// a user without it is refused, and ACL DRYRUN agrees.
+    @Test func aContainerRunAloneIsChecked() throws {
+        let server = try ServerProcess(logLevel: "info")
+        let admin = try RawClient(port: server.port)
+        admin.send("ACL SETUSER bob on >pw -@all +ping\r\nACL DRYRUN bob command\r\n")
+        #expect(admin.readReplies(2) == "+OK\r\n$57\r\nThis user has no permissions to run the 'command' command\r\n")
+        let c = try RawClient(port: server.port)
+        c.send("AUTH bob pw\r\nCOMMAND\r\nCOMMAND COUNT\r\nPING\r\n")
+        #expect(c.readReplies(4) == "+OK\r\n-NOPERM this user has no permissions to run the 'command' command\r\n"
+                + "-NOPERM this user has no permissions to run the 'command|count' command\r\n+PONG\r\n")
+    }
+
     /// A key refused at EXEC: the key's reason.
     @Test func execChecksKeysAgain() throws {
         let server = try ServerProcess(logLevel: "info")
