@@ -96,6 +96,10 @@ enum ErrorReply {
 
     static let defaultUserUndeletable = "ERR The 'default' user cannot be removed"
     static let userNameWithSpaces = "ERR Usernames can't contain spaces or null characters"
+    /// ACL SETUSER of an `agent:` name the kernel did not make: that prefix
+    /// is the declared agents' own (Protocol/AGENTS.md §9), so that a user
+    /// made at run time cannot become a later agent's identity.
+    static let agentUserNotMade = "ERR user names beginning with 'agent:' are made by the kernel for the agents declared in phoenix.yaml"
     static let noACLFile = "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration."
     static let genpassBits = "ERR ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096"
 

@@ -1,6 +1,7 @@
 import VimanaCore
 import VimanaRESP
 import VimanaACL
+import VimanaConfig
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -111,6 +112,10 @@ extension Kernel {
         let name = args.bytes(2)
         if !ACLUser.isValidName(name) {
             c.pointee.output.tail.writeError(ErrorReply.userNameWithSpaces)
+            return
+        }
+        if name.starts(with: AgentConfig.madeUserPrefix.utf8), users.byName[String(decoding: name, as: UTF8.self)] == nil {
+            c.pointee.output.tail.writeError(ErrorReply.agentUserNotMade)
             return
         }
         // A change that could not be recorded would be lost at a restart: refuse it whole.

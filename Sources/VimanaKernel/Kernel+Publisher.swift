@@ -1,6 +1,7 @@
 import VimanaCore
 import VimanaRESP
 import VimanaLedger
+import VimanaConfig
 
 /// The publisher: the user whose connection published or appended an
 /// entry, kept in its ledger record (Protocol/LEDGER.md §3), pushed with
@@ -20,10 +21,11 @@ extension Kernel {
         c.pointee.info.userHandle.nameBytes.withUnsafeBytes(body)
     }
 
-    /// The name a built-in agent publishes its results as: the agent's id
+    /// The name a built-in agent publishes its results as: `agent:<id>`
     /// (Protocol/AGENTS.md §8). Built-in agents run inside the kernel, with
-    /// no connection and so no user of their own.
-    public func publisherName(agent id: String) -> [UInt8] { Array(id.utf8) }
+    /// no connection and so no user of their own; the prefix is one no
+    /// user may take, so nobody can publish as a built-in.
+    public func publisherName(agent id: String) -> [UInt8] { Array((AgentConfig.madeUserPrefix + id).utf8) }
 
     /// CLIENT PUBLISHER ON|OFF: whether this connection's stream replies
     /// carry each entry's publisher as a last `_publisher` field.

@@ -126,6 +126,10 @@ import Glibc
 
         // The made user exists, named after the agent; given a password by an
         // admin, it joins its agent, and its rules are an agent's.
+        // Only the kernel makes `agent:` users: one made at run time could
+        // become the identity of an agent declared later.
+        root.send("ACL SETUSER agent:ghost on >x +@all\r\n")
+        #expect(root.readReplies() == "-ERR user names beginning with 'agent:' are made by the kernel for the agents declared in phoenix.yaml\r\n")
         root.send("ACL USERS\r\nAGENT LEAVE\r\nACL SETUSER agent:civic >civic-pw\r\n")
         #expect(root.readReplies(3) == "*5\r\n$11\r\nagent:civic\r\n$5\r\nalice\r\n$3\r\nbot\r\n$7\r\ndefault\r\n$4\r\nroot\r\n"
                 + "+OK\r\n+OK\r\n")

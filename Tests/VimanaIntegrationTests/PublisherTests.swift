@@ -85,7 +85,7 @@ import Testing
                 echoed = parts[1].strings
             }
         }
-        #expect(echoed == ["payload", #"{"reply_to":"echo.out"}"#, "_publisher", "echo"], "\(echoed)")
+        #expect(echoed == ["payload", #"{"reply_to":"echo.out"}"#, "_publisher", "agent:echo"], "\(echoed)")
     }
 
     /// CLIENT PUBLISHER is per connection and off by default: replies stay
