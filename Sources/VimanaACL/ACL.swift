@@ -250,9 +250,15 @@ public struct ACLUser: Sendable, Equatable {
     /// as Redis refuses an `off` user before it looks at the password.)
     public func accepts(password: [UInt8]) -> Bool {
         if nopass { return true }
+        return Self.digest(of: password, isOneOf: passwordHashes)
+    }
+
+    /// The SHA-256 of `password` is one of `digests`, in a time that does
+    /// not depend on where they differ (every digest is compared whole).
+    public static func digest(of password: [UInt8], isOneOf digests: [[UInt8]]) -> Bool {
         let digest = SHA256.digest(password)
         var found = false
-        for stored in passwordHashes where stored.count == digest.count {
+        for stored in digests where stored.count == digest.count {
             var difference: UInt8 = 0
             for i in 0..<digest.count { difference |= stored[i] ^ digest[i] }
             if difference == 0 { found = true }

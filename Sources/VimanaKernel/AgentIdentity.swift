@@ -114,14 +114,7 @@ final class AgentSecrets {
     /// time that does not depend on where the digests differ.
     func accepts(_ user: String, password: [UInt8]) -> Bool {
         guard let stored = digests[user] else { return false }
-        let digest = SHA256.digest(password)
-        var found = false
-        for d in stored where d.count == digest.count {
-            var difference: UInt8 = 0
-            for i in 0..<digest.count { difference |= d[i] ^ digest[i] }
-            if difference == 0 { found = true }
-        }
-        return found
+        return ACLUser.digest(of: password, isOneOf: stored)
     }
 }
 

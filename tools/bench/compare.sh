@@ -720,16 +720,18 @@ mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
         done
     fi
 
-    # Recording cost: the same row against vimana recording and vimana --no-ledger.
-    if ((!REDIS_ONLY)); then
-        header=0
-        for pairing in "publish|publish (no ledger)" "publish P16|publish P16 (no ledger)" "fanout 1>10|fanout 1>10 (no ledger)"; do
+    # Two Vimana columns of the same row side by side: "title" "a b ratio a-CPU b-CPU CPU-ratio" pairings ("a|b")...
+    vimana_pairs() {
+        local title=$1 a b r ac bc cr header=0 pairing on off onr offr onc offc
+        read -r a b r ac bc cr <<<"$2"
+        shift 2
+        for pairing in "$@"; do
             on=${pairing%|*} off=${pairing#*|}
             [[ -n ${RATE[$on|vimana]:-} && -n ${RATE[$off|vimana]:-} ]] || continue
             if ((header == 0)); then
                 echo
-                echo "# recording cost: vimana recording (ledger on, fsync everysec) vs vimana --no-ledger, medians of $ROUNDS rounds"
-                printf '%-24s %14s %14s %7s %13s %13s %9s\n' row "on /s" "off /s" on/off "on us/req" "off us/req" "CPU on/off"
+                echo "# $title, medians of $ROUNDS rounds"
+                printf '%-24s %14s %14s %7s %13s %13s %9s\n' row "$a /s" "$b /s" "$r" "$ac us/req" "$bc us/req" "CPU $cr"
                 header=1
             fi
             onr=$(median <<<"${RATE[$on|vimana]}"); offr=$(median <<<"${RATE[$off|vimana]}")
@@ -737,25 +739,16 @@ mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
             printf '%-24s %14s %14s %7s %13s %13s %9s\n' "$on" "$(fmt "$onr" 0)" "$(fmt "$offr" 0)" "$(ratio "$onr" "$offr")" \
                 "$(fmt "$onc" 3)" "$(fmt "$offc" 3)" "$(ratio "$onc" "$offc")"
         done
-    fi
-
-    # Permission cost: the same row as the restricted user and as the default user.
+    }
     if ((!REDIS_ONLY)); then
-        header=0
-        for pairing in "publish (user)|publish" "publish P16 (user)|publish P16"; do
-            on=${pairing%|*} off=${pairing#*|}
-            [[ -n ${RATE[$on|vimana]:-} && -n ${RATE[$off|vimana]:-} ]] || continue
-            if ((header == 0)); then
-                echo
-                echo "# permission cost: vimana as user bench (channels ch* only) vs as default (unrestricted), medians of $ROUNDS rounds"
-                printf '%-24s %14s %14s %7s %13s %13s %9s\n' row "user /s" "default /s" u/d "user us/req" "def us/req" "CPU u/d"
-                header=1
-            fi
-            onr=$(median <<<"${RATE[$on|vimana]}"); offr=$(median <<<"${RATE[$off|vimana]}")
-            onc=$(median <<<"${CPU[$on|vimana]}"); offc=$(median <<<"${CPU[$off|vimana]}")
-            printf '%-24s %14s %14s %7s %13s %13s %9s\n' "$on" "$(fmt "$onr" 0)" "$(fmt "$offr" 0)" "$(ratio "$onr" "$offr")" \
-                "$(fmt "$onc" 3)" "$(fmt "$offc" 3)" "$(ratio "$onc" "$offc")"
-        done
+        # Recording cost: the same row against vimana recording and vimana --no-ledger.
+        vimana_pairs "recording cost: vimana recording (ledger on, fsync everysec) vs vimana --no-ledger" \
+            "on off on/off on off on/off" \
+            "publish|publish (no ledger)" "publish P16|publish P16 (no ledger)" "fanout 1>10|fanout 1>10 (no ledger)"
+        # Permission cost: the same row as the restricted user and as the default user.
+        vimana_pairs "permission cost: vimana as user bench (channels ch* only) vs as default (unrestricted)" \
+            "user default u/d user def u/d" \
+            "publish (user)|publish" "publish P16 (user)|publish P16"
     fi
 
     if ((${#SUSTAINED[@]})); then
