@@ -42,14 +42,14 @@ import Testing
         // Counted as Redis counts it; and the loopback client above was served.
         let stats = try Self.exchange(server, from: "127.0.0.1", port: server.port, input: "INFO stats\r\n")
         #expect(stats.contains("\r\nrejected_connections:1\r\n"), "\(stats)")
-        #expect(server.log.contains(#""event":"listening beyond loopback without a password","bind":"0.0.0.0","protected_mode":"yes""#),
+        #expect(server.waitForLog(#""event":"listening beyond loopback without a password","bind":"0.0.0.0","protected_mode":"yes""#),
                 "log:\n\(server.log)")
     }
 
     @Test func protectedModeOffServesClientsBeyondLoopback() throws {
         let server = try Self.isolatedServer(config: "kernel:\n  protected_mode: no\n")
         #expect(try Self.exchange(server, from: Self.stranger, port: server.port, input: "PING\r\n") == "+PONG\r\n")
-        #expect(server.log.contains(#""protected_mode":"no","hint":"anyone who can connect"#), "log:\n\(server.log)")
+        #expect(server.waitForLog(#""protected_mode":"no","hint":"anyone who can connect"#), "log:\n\(server.log)")
     }
 
     /// With a password the stranger is served: it must authenticate, as any client.
