@@ -5,11 +5,12 @@ import Glibc
 #endif
 
 /// Real client software against the real server: redis-py (its default RESP3
-/// client and a protocol=2 one, without and with a password) and redis-cli,
+/// client and a protocol=2 one, without and with a password), redis-cli and
+/// redis-rb (Debian's ruby-redis, as named ACL users),
 /// each driven by a script in tools/compat/, and every example in
-/// Protocol/PROTOCOL.md replayed byte for byte. A missing redis-cli or
-/// python `redis` package is a failure, not a skip: `make test` installs both
-/// (tools/install-deps.sh test).
+/// Protocol/PROTOCOL.md replayed byte for byte. A missing redis-cli, ruby
+/// `redis` gem or python `redis` package is a failure, not a skip: `make test`
+/// installs them (tools/install-deps.sh test).
 @Suite struct CompatibilityTests {
     @Test func redisPyDefaultAndRESP2ClientsPublishSubscribeAndInspect() throws {
         try Self.requirePythonRedis()
@@ -28,6 +29,29 @@ import Glibc
                 + "redis-tools) or apt-get install redis-tools")
         }
         try Self.runAgainstServer("tools/compat/redis_cli_compat.sh", interpreter: "bash")
+    }
+
+    /// A third client from Debian (ruby-redis, redis-rb 4.8) as named ACL
+    /// users: allowed channels and keys work, a channel, a key and a command
+    /// outside the user's rules get -NOPERM, wrong and disabled credentials
+    /// -WRONGPASS (tools/compat/redis_rb_compat.rb says every check).
+    @Test func redisRbAuthenticatesAsNamedUsersAndIsRefusedOutsideItsRules() throws {
+        guard Self.executableInPath("ruby") != nil else {
+            throw TestFailure("ruby is not installed: run `make test` (tools/install-deps.sh test installs "
+                + "ruby-redis) or apt-get install ruby-redis")
+        }
+        try Self.runAgainstServer("tools/compat/redis_rb_compat.rb", interpreter: "ruby", config: """
+            users:
+              - name: rb-app
+                password_hashes: ["23a17bf433f18631d90e48668fc5758cd477c51b6f5d79b30446f52014dd8b6e"]
+                permissions: ["-@all", "+@connection", "+publish", "+subscribe", "+psubscribe",
+                              "+unsubscribe", "+punsubscribe", "+xadd", "+xrange", "+acl|whoami",
+                              "&rb.*", "~rb.*"]
+              - name: rb-off
+                enabled: false
+                password_hashes: ["1e284bd0e18a9372ed76dfe41ca109663fc89dec09f315ea46757d122491ac93"]
+
+            """, expectOutput: "redis_rb_compat: OK: ")
     }
 
     @Test func protocolDocumentExamplesHoldByteForByte() throws {
@@ -49,7 +73,7 @@ import Glibc
     /// `interpreter script --host 127.0.0.1 --port P extraArguments…` and fails
     /// with the script's output (and the server's log tail) unless it exits 0.
     static func runAgainstServer(_ script: String, interpreter: String, config: String? = nil,
-                                 extraArguments: [String] = []) throws {
+                                 extraArguments: [String] = [], expectOutput: String? = nil) throws {
         let path = packageRoot.appendingPathComponent(script).path
         guard FileManager.default.fileExists(atPath: path) else {
             throw TestFailure("\(script) not found at \(path)")
@@ -65,6 +89,9 @@ import Glibc
             server log (tail):
             \(logTail)
             """)
+        if let expectOutput {
+            #expect(run.output.contains(expectOutput), "\(script) did not print \(expectOutput): \(run.output)")
+        }
     }
 
     /// Fails unless `python3 -c "import redis"` works.

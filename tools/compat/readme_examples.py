@@ -15,9 +15,15 @@ What is run, in document order:
               psubscribe or xread). They must still be running at the end of
               the block. Every other command must exit 0 within TIMEOUT
               seconds and print no Redis error (a line starting with ERR,
-              NOGROUP, WRONGPASS...).
+              NOGROUP, WRONGPASS..., or redis-cli's `AUTH failed: `), unless
+              lines starting with `#> ` follow it: then they are what it
+              prints, exactly (its non-empty lines, trailing blanks set
+              aside, stdout and stderr together), errors included.
   ```python   run with python3; must exit 0.
   ```yaml     a phoenix.yaml snippet: `vimana check` must accept it.
+  ```yaml F   the same, and the snippet is the file F of the scratch
+              directory from then on (what the reader saves as F), for the
+              commands after it to use: `vimana serve --config F`.
   ```         (no language) a netcat session when it starts with
               `$ nc HOST PORT`: the next line is typed (sent with LF, as nc
               does) and the lines after it are exactly what the server
@@ -74,7 +80,9 @@ WAIT = 10.0         # seconds to wait for a waiter to subscribe, or for netcat r
 QUIET = 0.2         # seconds of silence that end a netcat session
 WAITER = re.compile(r"^redis-cli .*\b(subscribe|psubscribe|xread block)\b|^vimana sub\b")
 WAITING = re.compile(rb"\bcmd=(subscribe|psubscribe|xread)\b")
-ERROR = re.compile(r"^(\(error\) )?(ERR|NOGROUP|NOAUTH|NOPERM|WRONGPASS|WRONGTYPE|BUSYGROUP) ", re.M)
+ERROR = re.compile(r"^(\(error\) |AUTH failed: )?(ERR|NOGROUP|NOAUTH|NOPERM|WRONGPASS|WRONGTYPE|BUSYGROUP) ", re.M)
+PRINTS = "#> "      # a line of a ```sh block: a line the command above it prints
+FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 LISTENING = re.compile(r"\blistening\b.*?\bport=(\d+)")
 
 
@@ -86,8 +94,9 @@ class Failure(Exception):
 
 def units(path):
     """The examples of the document, in order: (kind, line number, payload).
-    kind is "sh", "python" or "yaml" with the block's lines, or "nc" with a
-    list of (line number, lines) blocks: one section's netcat sessions."""
+    kind is "sh", "python" or "yaml" with the block's lines (for "yaml", the
+    pair (file name or None, lines)), or "nc" with a list of (line number,
+    lines) blocks: one section's netcat sessions."""
     out = []
     fence, start, lines, section = None, 0, [], None
     with open(path, encoding="utf-8") as f:
@@ -102,8 +111,14 @@ def units(path):
             if line.strip() != "```":
                 lines.append((n, line))
                 continue
-            if fence in ("sh", "python", "yaml"):
-                out.append((fence, start, lines))
+            kind, _, name = fence.partition(" ")
+            name = name.strip() or None
+            if kind == "yaml" and name is not None:
+                if not FILE_NAME.match(name):
+                    raise Failure(f"{path}:{start}: ```yaml {name}: not a plain file name")
+                out.append((kind, start, (name, lines)))
+            elif fence in ("sh", "python", "yaml"):
+                out.append((fence, start, (None, lines) if fence == "yaml" else lines))
             elif fence == "" and lines:
                 first = lines[0][1]
                 continues = out and out[-1][0] == "nc" and out[-1][3] == section
@@ -244,7 +259,14 @@ def client_command(line, port):
 
 
 def run_sh(run, path, lines):
-    commands = [(n, line) for n, line in lines if line.strip() and not line.lstrip().startswith("#")]
+    commands, prints = [], {}   # prints: a command's line number -> the lines it must print
+    for n, line in lines:
+        if line.startswith(PRINTS):
+            if not commands or commands[-1][1].startswith("make "):
+                raise Failure(f"{path}:{n}: a `{PRINTS.strip()}` line follows no command that runs")
+            prints.setdefault(commands[-1][0], []).append(line[len(PRINTS):].rstrip())
+        elif line.strip() and not line.lstrip().startswith("#"):
+            commands.append((n, line))
     commands = [(n, line) for n, line in commands if not line.startswith("make ")]
     if not commands:
         return 0
@@ -253,6 +275,8 @@ def run_sh(run, path, lines):
     ran = 0
     for n, line in commands:
         where = f"{path}:{n}"
+        if n in prints and (line.startswith("vimana serve") or WAITER.search(line)):
+            raise Failure(f"{where}: `{PRINTS.strip()}` lines after a server or a waiting command")
         if line.startswith("vimana serve"):
             if run.server:
                 raise Failure(f"{where}: a second `vimana serve` in one block")
@@ -283,7 +307,11 @@ def run_sh(run, path, lines):
             text = read(output)
             if status != 0:
                 raise Failure(f"{where}: exit status {status}: {line}\n{text[-3000:]}")
-            if ERROR.search(text):
+            if n in prints:
+                printed = [out.rstrip() for out in text.splitlines() if out.strip()]
+                if printed != prints[n]:
+                    raise Failure(f"{where}: {line}\nprinted {printed!r}\nthe document says {prints[n]!r}")
+            elif ERROR.search(text):
                 raise Failure(f"{where}: printed an error: {line}\n{text[-3000:]}")
         ran += 1
     return ran
@@ -305,10 +333,12 @@ def run_python(run, path, start, lines):
         raise Failure(f"{path}:{start}: the Python example exited with status {status}:\n{read(output)}")
 
 
-def run_yaml(run, path, start, lines):
+def run_yaml(run, path, start, payload):
+    name, lines = payload
     config = os.path.join(run.dir, "example.yaml")
-    with open(config, "w", encoding="utf-8") as f:
-        f.write("\n".join(line for _, line in lines) + "\n")
+    for target in [config] + ([os.path.join(run.dir, name)] if name else []):
+        with open(target, "w", encoding="utf-8") as f:
+            f.write("\n".join(line for _, line in lines) + "\n")
     output = os.path.join(run.dir, "output.txt")
     p = run.spawn("vimana check example.yaml", output)
     if p.wait(timeout=TIMEOUT) != 0:
