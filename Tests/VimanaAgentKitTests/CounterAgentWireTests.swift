@@ -1,0 +1,176 @@
+import Foundation
+import Testing
+import VimanaAgentKit
+import VimanaTestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The example agent as a real process supervised by a real kernel: tasks
+/// in, replies and events out; malformed tasks dead-lettered; a task whose
+/// events were appended before a crash applied once; the state rebuilt after
+/// kill -9; request/reply's timeout.
+@Suite struct CounterAgentWireTests {
+    static var agentBinary: String {
+        URL(fileURLWithPath: ServerProcess.binaryPath).deletingLastPathComponent().appendingPathComponent("CounterAgent").path
+    }
+
+    /// A kernel supervising the counter agent, which runs as the user the
+    /// kernel made for it (`agent:counter`), and waits until it joined.
+    func start(env: [String: String] = [:]) throws -> ServerProcess {
+        let envLine = env.isEmpty ? "" : "\n    env: {" + env.map { "\($0.key): \"\($0.value)\"" }.joined(separator: ", ") + "}"
+        let server = try ServerProcess(config: """
+            agents:
+              - id: counter
+                subscribes: ["tasks.counter"]
+                command: ["\(Self.agentBinary)"]\(envLine)
+            """, logLevel: "info")
+        try waitForJoins(server, 1)
+        return server
+    }
+
+    func waitForJoins(_ server: ServerProcess, _ n: Int) throws {
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline && server.logLines.filter({ $0.contains("as agent counter") }).count < n { usleep(20_000) }
+        if server.logLines.filter({ $0.contains("as agent counter") }).count < n {
+            throw TestFailure("the counter agent did not join (\(n)); log:\n\(server.log.suffix(3000))")
+        }
+    }
+
+    func requester(_ server: ServerProcess) throws -> AgentRequester {
+        try AgentRequester(settings: AgentSettings(port: server.port, agentID: "test"))
+    }
+
+    /// The entries of a topic, read with CLIENT PUBLISHER ON: each entry's fields, `_publisher` last.
+    func entries(_ server: ServerProcess, _ topic: String) throws -> [[String]] {
+        let c = try RawClient(port: server.port)
+        let r = RESPReader(c)
+        c.send("CLIENT PUBLISHER ON\r\nXRANGE \(topic) - +\r\n")
+        #expect(r.next() == .simple("OK"))
+        guard case .array(let list)? = r.next() else { throw TestFailure("XRANGE \(topic) did not answer") }
+        return list.map { entry in
+            guard case .array(let pair) = entry, pair.count == 2 else { return [] }
+            return pair[1].strings
+        }
+    }
+
+    func agentPID(_ server: ServerProcess) throws -> pid_t {
+        let started = server.logLines.filter { $0.contains("\"agent started\"") && $0.contains("\"agent\":\"counter\"") }
+        return pid_t(try #require(started.last.flatMap { ServerProcess.field($0, "pid") }))
+    }
+
+    @Test func tasksInRepliesAndEventsOutAsTheAgentsOwnUser() throws {
+        let server = try start()
+        let client = try requester(server)
+        #expect(try client.request(agent: "counter", action: "add", args: ["name": "apples", "by": 2], timeout: 10)
+                == .ok(["name": "apples", "value": 2]))
+        #expect(try client.request(agent: "counter", action: "add", args: ["name": "apples", "by": 3], timeout: 10)
+                == .ok(["name": "apples", "value": 5]))
+        #expect(try client.request(agent: "counter", action: "get", args: ["name": "apples"], timeout: 10)
+                == .ok(["name": "apples", "value": 5]))
+        #expect(try client.request(agent: "counter", action: "fly", args: ["name": "apples"], timeout: 10)
+                == .error(code: "unknown_action", message: "unknown action 'fly' (add, get, reset)"))
+        #expect(try client.request(agent: "counter", action: "add", args: ["name": "apples", "by": -1], timeout: 10)
+                == .error(code: "bad_argument", message: "by must be an integer from 1 to 1000000"))
+
+        // Two events, appended by the agent's own user, with the caller the kernel attached (default).
+        let events = try entries(server, "events.counter")
+        #expect(events.count == 2, "\(events)")
+        #expect(events.first?.prefix(10) == ["type", "added", "name", "apples", "owner", "default", "value", "2",
+                                             "request", events.first?[9] ?? ""])
+        #expect(events.allSatisfy { $0.suffix(2) == ["_publisher", "agent:counter"] }, "\(events)")
+        // Its replies are recorded with the same publisher.
+        let replies = try entries(server, client.replyTopic)
+        #expect(replies.count == 5 && replies.allSatisfy { $0.suffix(2) == ["_publisher", "agent:counter"] }, "\(replies)")
+        try expectNothingPending(server)
+    }
+
+    @Test func aMalformedTaskIsDeadLetteredWithItsReason() throws {
+        let server = try start()
+        let sub = try RawClient(port: server.port)
+        let results = RESPReader(sub)
+        sub.send("SUBSCRIBE r.bad\r\n")
+        _ = results.next()
+        let c = try RawClient(port: server.port)
+        c.send(RawClient.command(["PUBLISH", "tasks.counter", "not json"]))
+        c.send(RawClient.command(["PUBLISH", "tasks.counter", #"{"id":"m1","reply_to":"r.bad","args":{}}"#]))
+        // The caller who gave a reply_to is told, not left waiting.
+        #expect(results.next(timeout: 10)?.strings == ["message", "r.bad",
+            #"{"error":{"code":"malformed","message":"malformed task: action must be a non-empty string"},"id":"m1","ok":false}"#])
+        try expectNothingPending(server)
+        let dead = try entries(server, "dead.counter")
+        #expect(dead.count == 2, "\(dead)")
+        #expect(dead.first?.prefix(12) == ["topic", "tasks.counter", "id", dead.first?[3] ?? "", "deliveries", "1",
+                                           "reason", "malformed task: the payload is not a JSON object",
+                                           "publisher", "default", "payload", "not json"])
+        #expect(dead.last?[7] == "malformed task: action must be a non-empty string")
+        #expect(try entries(server, "events.counter").isEmpty)
+    }
+
+    /// The agent exits (status 70) right after appending the events of
+    /// `crash-1`, before replying and acknowledging: the kernel restarts it
+    /// and delivers the task again, which is answered from the stored reply
+    /// and appends nothing.
+    @Test func aTaskRedeliveredAfterACrashBetweenEventsAndAckIsAppliedOnce() throws {
+        let server = try start(env: ["VIMANA_AGENT_CRASH_AFTER_APPEND": "crash-1"])
+        let sub = try RawClient(port: server.port)
+        let results = RESPReader(sub)
+        sub.send("SUBSCRIBE r.crash\r\n")
+        _ = results.next()
+        let c = try RawClient(port: server.port)
+        c.send(RawClient.command(["PUBLISH", "tasks.counter",
+                                  #"{"action":"add","id":"crash-1","reply_to":"r.crash","args":{"name":"c","by":5}}"#]))
+        let reply = results.next(timeout: 30)
+        #expect(reply?.strings == ["message", "r.crash", #"{"id":"crash-1","ok":true,"result":{"name":"c","value":5}}"#],
+                "log:\n\(server.log.suffix(3000))")
+        #expect(server.logLines.contains { $0.contains("\"agent exited\"") && $0.contains("\"exit_status\":70") },
+                "the agent did not crash where it was told to")
+        // The agent's lines reach the kernel's log from another thread: wait for it.
+        #expect(server.waitForLog(#"delivery=2 publisher=default action=add id=\"crash-1\" duplicate events=0"#, timeout: 10),
+                "the redelivery was not recognised; log:\n\(server.log.suffix(3000))")
+        #expect(try entries(server, "events.counter").count == 1)
+        try expectNothingPending(server)
+        #expect(try requester(server).request(agent: "counter", action: "get", args: ["name": "c"], timeout: 10)
+                == .ok(["name": "c", "value": 5]))
+    }
+
+    /// After kill -9 the agent's state comes back from its events alone; an
+    /// entry someone else appended to its event topic is not one of them.
+    @Test func stateAfterKillNineIsRebuiltFromTheAgentsOwnEvents() throws {
+        let server = try start()
+        let client = try requester(server)
+        #expect(try client.request(agent: "counter", action: "add", args: ["name": "n", "by": 40], timeout: 10)
+                == .ok(["name": "n", "value": 40]))
+        let forger = try RawClient(port: server.port)
+        forger.send(RawClient.command(["XADD", "events.counter", "*", "type", "added", "name", "n", "value", "999", "owner", "default"]))
+        #expect(forger.readReplies().hasPrefix("$"))
+        kill(try agentPID(server), SIGKILL)
+        try waitForJoins(server, 2)
+        #expect(server.waitForLog("(state from 1 events, 1 entries of other publishers ignored)"), "log:\n\(server.log.suffix(3000))")
+        #expect(try client.request(agent: "counter", action: "add", args: ["name": "n", "by": 2], timeout: 10)
+                == .ok(["name": "n", "value": 42]))
+    }
+
+    @Test func aRequestNobodyAnswersTimesOut() throws {
+        let server = try ServerProcess(logLevel: "info")
+        let client = try requester(server)
+        let started = Date()
+        #expect(throws: AgentKitError.self) {
+            try client.request(agent: "nobody", action: "get", timeout: 0.3)
+        }
+        #expect(Date().timeIntervalSince(started) >= 0.3)
+    }
+
+    func expectNothingPending(_ server: ServerProcess) throws {
+        let q = try RawClient(port: server.port)
+        let deadline = Date().addingTimeInterval(10)
+        var pending = ""
+        while Date() < deadline {
+            q.send("XPENDING tasks.counter counter\r\n")
+            pending = q.readReplies()
+            if pending.hasPrefix("*4\r\n:0\r\n") { break }
+            usleep(20_000)
+        }
+        #expect(pending.hasPrefix("*4\r\n:0\r\n"), "pending: \(visible(pending))")
+    }
+}
