@@ -151,6 +151,60 @@ import Glibc
                 == .ok(["name": "n", "value": 42]))
     }
 
+    /// kill -9 of the kernel: the agent it started exits once its parent
+    /// is gone (status 1 is not observable here, its absence is), and the
+    /// next kernel on the same ledger starts a new one with the state whole.
+    @Test func stateAfterKillNineOfTheKernelIsRebuilt() throws {
+        let first = try start()
+        #expect(try requester(first).request(agent: "counter", action: "add", args: ["name": "k", "by": 7], timeout: 10)
+                == .ok(["name": "k", "value": 7]))
+        let oldAgent = try agentPID(first)
+        #expect(first.terminate(signal: SIGKILL) != nil)
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline && kill(oldAgent, 0) == 0 { usleep(20_000) }
+        #expect(kill(oldAgent, 0) != 0, "the agent outlived its kernel")
+        let second = try ServerProcess(config: """
+            agents:
+              - id: counter
+                subscribes: ["tasks.counter"]
+                command: ["\(Self.agentBinary)"]
+            """, logLevel: "info", ledgerDirectory: first.ledgerDirectory)
+        try waitForJoins(second, 1)
+        #expect(try requester(second).request(agent: "counter", action: "add", args: ["name": "k", "by": 1], timeout: 10)
+                == .ok(["name": "k", "value": 8]))
+        withExtendedLifetime(first) {}  // it owns the ledger directory
+    }
+
+    /// A task whose handling outlasts `ack_wait` is kept by PROGRESS: it is
+    /// delivered once. The runtime runs in this process, with a logic that
+    /// takes 1 s and PROGRESS every 50 ms against an ack_wait of 300 ms.
+    @Test func progressKeepsASlowTaskFromBeingRedelivered() throws {
+        let server = try ServerProcess(config: """
+            agents:
+              - id: slow
+                subscribes: ["tasks.slow"]
+                ack_wait: 300ms
+            """, logLevel: "info")
+        var settings = AgentSettings(port: server.port, agentID: "slow")
+        settings.progressInterval = 0.05
+        let runtime = Unchecked(AgentRuntime(logic: Slow(), settings: settings))
+        let thread = Thread { try? runtime.value.run() }
+        thread.start()
+        defer { runtime.value.control.stop() }
+        let client = try AgentRequester(settings: AgentSettings(port: server.port, agentID: "test"))
+        #expect(try client.request(agent: "slow", action: "work", timeout: 20) == .ok("done"))
+        let c = try RawClient(port: server.port)
+        let r = RESPReader(c)
+        // The reply is published before the ACK: wait for the ACK.
+        var agents = ""
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline && !agents.contains("\"acknowledged\", :1,") {
+            c.send("AGENTS\r\n")
+            agents = try #require(r.next()).description
+        }
+        #expect(agents.contains("\"delivered\", :1,") && agents.contains("\"acknowledged\", :1,"), "\(agents)")
+    }
+
     @Test func aRequestNobodyAnswersTimesOut() throws {
         let server = try ServerProcess(logLevel: "info")
         let client = try requester(server)
@@ -173,4 +227,20 @@ import Glibc
         }
         #expect(pending.hasPrefix("*4\r\n:0\r\n"), "pending: \(visible(pending))")
     }
+}
+
+/// A logic that takes a second per task.
+struct Slow: AgentLogic {
+    var initialState: Int { 0 }
+    func apply(_ event: AgentEvent, to state: inout Int) { state += 1 }
+    func handle(_ request: AgentRequest, caller: String, state: Int) -> AgentOutcome {
+        usleep(1_000_000)
+        return .ok("done", events: [AgentEvent("worked")])
+    }
+}
+
+/// Hands a value to another thread in a test that owns both.
+final class Unchecked<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }
