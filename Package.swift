@@ -13,7 +13,7 @@
 //   VimanaConfigLoader → VimanaCore VimanaConfig CYAML
 //   VimanaConfig       → VimanaCore
 //   VimanaBench        → VimanaCore VimanaRESP VimanaConfig VimanaClient
-//   VimanaAgentKit     → VimanaClient VimanaRESP
+//   VimanaAgentKit     → VimanaClient VimanaRESP VimanaConfig
 //   CounterAgent       → VimanaAgentKit
 //   VimanaClient       → VimanaCore VimanaRESP
 //   VimanaRESP         → VimanaCore
@@ -90,7 +90,7 @@ let package = Package(
                 swiftSettings: optimize),
         // The Swift agent kit: an agent's logic as a pure function of its events and a
         // task, and the runtime that speaks the agent protocol over TCP for it.
-        .target(name: "VimanaAgentKit", dependencies: ["VimanaClient", "VimanaRESP"]),
+        .target(name: "VimanaAgentKit", dependencies: ["VimanaClient", "VimanaRESP", "VimanaConfig"]),
         // The kit's example agent (Protocol/AGENTS.md §10 quotes its source).
         .executableTarget(name: "CounterAgent", dependencies: ["VimanaAgentKit"]),
         .target(name: "VimanaSupervisor", dependencies: ["VimanaCore", "VimanaConfig", "CLinuxShim"], swiftSettings: optimize),

@@ -1,5 +1,6 @@
 import Foundation
 import VimanaClient
+import VimanaConfig
 import VimanaRESP
 
 /// Where the agent's kernel is and who the agent is: from the environment a
@@ -17,7 +18,7 @@ public struct AgentSettings: Sendable {
     /// PROGRESS is sent this often while a task is being handled (under the agent's `ack_wait`).
     public var progressInterval: Double = AgentKitLimits.progressInterval
 
-    public init(host: String = "127.0.0.1", port: Int = AgentKitLimits.defaultPort, agentID: String,
+    public init(host: String = "127.0.0.1", port: Int = KernelConfig().port, agentID: String,
                 user: String? = nil, password: String? = nil) {
         self.host = host
         self.port = port
@@ -94,8 +95,6 @@ public enum AgentKitError: Error, Sendable, CustomStringConvertible {
 
 /// The kit's tunables, each with its reason.
 public enum AgentKitLimits {
-    /// The kernel's default port (phoenix.yaml `kernel.port`).
-    public static let defaultPort = 7379
     /// A kernel on the same machine answers a connect at once; beyond this it is not there.
     static let connectTimeout = 5.0
     /// A third of the default `ack_wait` (30 s): two PROGRESS may be lost before the task is given back.
