@@ -36,9 +36,13 @@ public final class AgentRequester {
     }
 
     /// Sends one request to `topic` and waits at most `timeout` seconds for
-    /// its reply; throws `.timeout` when none came.
+    /// its reply; throws `.timeout` when none came, `.settings` for a
+    /// timeout that is not a number of seconds from 0.001 to 86400.
     public func request(topic: String, action: String, args: [String: JSON] = [:],
                         timeout: Double) throws(AgentKitError) -> AgentReply {
+        guard timeout >= AgentKitLimits.shortestRead && timeout <= AgentKitLimits.longestWait else {
+            throw .settings("a request timeout must be from 0.001 to 86400 seconds, got \(timeout)")
+        }
         next &+= 1
         let id = JSON.string("\(prefix)-\(next)")
         let task: JSON = ["action": .string(action), "id": id, "reply_to": .string(replyTopic), "args": .object(args)]
@@ -61,7 +65,7 @@ public final class AgentRequester {
 
     /// The next value, or nil when none came within `seconds`.
     private func read(within seconds: Double) throws(AgentKitError) -> RESPValue? {
-        connection.setReadTimeout(seconds)
+        connection.setReadTimeout(max(seconds, AgentKitLimits.shortestRead))
         do { return try connection.readValue() } catch {
             if case .readTimeout = error { return nil }
             throw .client(error)

@@ -218,10 +218,12 @@ public final class AgentRuntime<Logic: AgentLogic> {
     /// `book.step` on a worker thread, with PROGRESS while it runs.
     private func decide(_ request: AgentRequest, publisher: String, topic: [UInt8], entry: [UInt8]) throws(AgentKitError) -> AgentStep {
         let book = self.book
+        let interval = settings.progressInterval >= AgentKitLimits.shortestRead
+            && settings.progressInterval <= AgentKitLimits.longestWait ? settings.progressInterval : AgentKitLimits.progressInterval
         let result = StepResult()
         DispatchQueue.global().async { result.set(book.step(request, caller: publisher)) }
         while true {
-            if let step = result.wait(seconds: settings.progressInterval) { return step }
+            if let step = result.wait(seconds: interval) { return step }
             _ = try call([Array("PROGRESS".utf8), topic, entry])
         }
     }

@@ -15,7 +15,8 @@ public struct AgentSettings: Sendable {
     public var user: String?
     /// Never logged.
     public var password: String?
-    /// PROGRESS is sent this often while a task is being handled (under the agent's `ack_wait`).
+    /// PROGRESS is sent this often while a task is being handled (under the
+    /// agent's `ack_wait`); a value that is not from 0.001 to 86400 s is taken as the default.
     public var progressInterval: Double = AgentKitLimits.progressInterval
 
     public init(host: String = "127.0.0.1", port: Int = KernelConfig().port, agentID: String,
@@ -103,6 +104,11 @@ public enum AgentKitLimits {
     static let retryDelayMillis = 1000
     /// Entries per XRANGE page while rebuilding: bounded replies, few round trips.
     static let replayPage = 1000
+    /// The longest request timeout or PROGRESS interval taken: beyond a day
+    /// nothing is waiting any more, and a socket timeout must fit its timeval.
+    static let longestWait = 86_400.0
+    /// The shortest socket read timeout: 0 would mean "forever" to SO_RCVTIMEO.
+    static let shortestRead = 0.001
     /// First and longest wait between reconnects (seconds), as the Python example's.
     static let backoffFirst = 0.1
     static let backoffMax = 5.0
