@@ -83,6 +83,11 @@ import Glibc
         let replies = try entries(server, client.replyTopic)
         #expect(replies.count == 5 && replies.allSatisfy { $0.suffix(2) == ["_publisher", "agent:counter"] }, "\(replies)")
         try expectNothingPending(server)
+
+        // SIGTERM from the kernel's shutdown: the agent exits 0.
+        #expect(server.terminate() == 0)
+        let exits = server.logLines.filter { $0.contains("\"agent exited\"") && $0.contains("\"agent\":\"counter\"") }
+        #expect(exits.last?.contains("\"exit_status\":0") == true, "exits: \(exits)")
     }
 
     @Test func aMalformedTaskIsDeadLetteredWithItsReason() throws {
@@ -105,6 +110,35 @@ import Glibc
                                            "publisher", "default", "payload", "not json"])
         #expect(dead.last?[7] == "malformed task: action must be a non-empty string")
         #expect(try entries(server, "events.counter").isEmpty)
+    }
+
+    /// An agent held to `publishes` (§9) works when the list has its event
+    /// topic and its callers' reply topics; without `dead.<id>`, a malformed
+    /// task is given back until the kernel dead-letters it.
+    @Test func anAgentHeldToPublishesNeedsItsEventTopicAndFallsBackToTheKernelsDeadLetters() throws {
+        let server = try ServerProcess(config: """
+            agents:
+              - id: counter
+                subscribes: ["tasks.counter"]
+                publishes: ["events.counter", "r.*"]
+                max_deliver: 2
+                command: ["\(Self.agentBinary)"]
+            """, logLevel: "info")
+        try waitForJoins(server, 1)
+        let client = try AgentRequester(settings: AgentSettings(port: server.port, agentID: "test"), replyTopic: "r.test")
+        #expect(try client.request(agent: "counter", action: "add", args: ["name": "p"], timeout: 10)
+                == .ok(["name": "p", "value": 1]))
+        let c = try RawClient(port: server.port)
+        c.send(RawClient.command(["PUBLISH", "tasks.counter", "oops"]))
+        let deadline = Date().addingTimeInterval(20)
+        var dead: [[String]] = []
+        while Date() < deadline && dead.isEmpty {
+            dead = try entries(server, "dead.counter")
+            usleep(50_000)
+        }
+        #expect(dead.count == 1 && dead.first?.contains("rejected (NACK) 2 times") == true, "\(dead)")
+        #expect(dead.first?.suffix(2) == ["_publisher", "default"], "the dead letter keeps the task's publisher")
+        #expect(server.waitForLog("cannot append to dead.counter"), "log:\n\(server.log.suffix(3000))")
     }
 
     /// The agent exits (status 70) right after appending the events of
