@@ -136,7 +136,7 @@ public final class AgentRuntime<Logic: AgentLogic> {
         var fresh = AgentBook(logic: book.logic)
         var start = "-", skipped = 0
         while true {
-            let reply = try call(["XRANGE", settings.eventsTopic, start, "+", "COUNT", String(AgentKitLimits.replayPage)])
+            let reply = try call(["XRANGE", settings.eventsTopic, start, "+", "COUNT", String(max(1, settings.replayPage))])
             if case .error(let m) = reply { throw .refused("cannot read \(settings.eventsTopic): \(m)") }
             guard let entries = reply.elements else { throw .unexpected("XRANGE answered \(reply)") }
             for e in entries {
@@ -152,7 +152,7 @@ public final class AgentRuntime<Logic: AgentLogic> {
                 }
                 if !fresh.replay(fields) { skipped += 1 }
             }
-            if entries.count < AgentKitLimits.replayPage { break }
+            if entries.count < max(1, settings.replayPage) { break }
         }
         book = fresh
         return skipped

@@ -18,6 +18,8 @@ public struct AgentSettings: Sendable {
     /// PROGRESS is sent this often while a task is being handled (under the
     /// agent's `ack_wait`); a value that is not from 0.001 to 86400 s is taken as the default.
     public var progressInterval: Double = AgentKitLimits.progressInterval
+    /// Entries per XRANGE page while rebuilding (tests make it small).
+    var replayPage = AgentKitLimits.replayPage
 
     public init(host: String = "127.0.0.1", port: Int = KernelConfig().port, agentID: String,
                 user: String? = nil, password: String? = nil) {

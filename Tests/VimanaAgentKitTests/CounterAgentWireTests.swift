@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import VimanaAgentKit
+@testable import VimanaAgentKit
 import VimanaTestSupport
 #if canImport(Glibc)
 import Glibc
@@ -242,6 +242,32 @@ import Glibc
             agents = try #require(r.next()).description
         }
         #expect(agents.contains("\"delivered\", :1,") && agents.contains("\"acknowledged\", :1,"), "\(agents)")
+    }
+
+    /// The state is rebuilt across XRANGE pages (here of 2 entries), from
+    /// the entries the agent's user appended (the runtime in this process
+    /// runs as `default`, as this test's own connection).
+    @Test func theStateIsRebuiltAcrossPages() throws {
+        let server = try ServerProcess(config: """
+            agents:
+              - id: pages
+                subscribes: ["tasks.pages"]
+            """, logLevel: "info")
+        let c = try RawClient(port: server.port)
+        for i in 1...5 {
+            c.send(RawClient.command(["XADD", "events.pages", "*", "type", "e", "v", String(i), "request", String(i),
+                                      "caller", "someone", "reply", #"{"id":\#(i),"ok":true,"result":\#(i)}"#]))
+            #expect(c.readReplies().hasPrefix("$"))
+        }
+        var settings = AgentSettings(port: server.port, agentID: "pages")
+        settings.replayPage = 2
+        let runtime = Unchecked(AgentRuntime(logic: Tally(), settings: settings))
+        let thread = Thread { try? runtime.value.run() }
+        thread.start()
+        defer { runtime.value.control.stop() }
+        let client = try AgentRequester(settings: AgentSettings(port: server.port, agentID: "test"))
+        // Tally answers the number of events it has folded (none added: n is 0).
+        #expect(try client.request(agent: "pages", action: "count", args: ["n": 0], timeout: 10) == .ok(5))
     }
 
     @Test func aRequestNobodyAnswersTimesOut() throws {
