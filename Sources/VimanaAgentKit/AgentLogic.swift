@@ -132,4 +132,6 @@ public enum AgentErrorCode {
     public static let forbidden = "forbidden"
     /// The agent's own fault (an event using a reserved field name).
     public static let internalError = "internal"
+    /// The task is malformed (it is also dead-lettered): sent when its `reply_to` could be read.
+    public static let malformed = "malformed"
 }

@@ -24,7 +24,9 @@ public final class AgentRuntime<Logic: AgentLogic> {
     public private(set) var book: AgentBook<Logic>
     /// Called when a task's events have been appended, before its reply and ACK.
     public var afterAppend: ((AgentRequest) -> Void)?
-    /// Set by `stop()`; the runtime returns after the task in hand.
+    /// `control.stop()` asks the runtime to return: after the task in hand,
+    /// or when its connection next ends (a read in progress is not cut
+    /// short; `main` exits the process at once when no task is in hand).
     public let control = AgentControl()
     private var connection: RESPConnection?
     /// Tasks pushed while the runtime waited for a command's reply.
@@ -180,7 +182,7 @@ public final class AgentRuntime<Logic: AgentLogic> {
         case .failure(let malformed):
             note("\(head) dead-lettered: \(malformed.reason)")
             if let replyTo = malformed.replyTo {
-                let reply = AgentReply.error(code: "malformed", message: malformed.reason).json(id: malformed.id).text
+                let reply = AgentReply.error(code: AgentErrorCode.malformed, message: malformed.reason).json(id: malformed.id).text
                 _ = try call([Array("PUBLISH".utf8), Array(replyTo.utf8), Array(reply.utf8)])
             }
             let fields: [(String, [UInt8])] = [
