@@ -13,6 +13,8 @@
 //   VimanaConfigLoader → VimanaCore VimanaConfig CYAML
 //   VimanaConfig       → VimanaCore
 //   VimanaBench        → VimanaCore VimanaRESP VimanaConfig VimanaClient
+//   VimanaAgentKit     → VimanaClient VimanaRESP VimanaConfig
+//   CounterAgent       → VimanaAgentKit
 //   VimanaClient       → VimanaCore VimanaRESP
 //   VimanaRESP         → VimanaCore
 //   VimanaBus          → VimanaCore
@@ -42,6 +44,8 @@ let package = Package(
     name: "vimana",
     products: [
         .executable(name: "vimana", targets: ["vimana"]),
+        // For anyone writing an agent in Swift (Protocol/AGENTS.md §10).
+        .library(name: "VimanaAgentKit", targets: ["VimanaAgentKit"]),
     ],
     targets: [
         // C: what Glibc does not expose to Swift (epoll, eventfd, signalfd, accept4).
@@ -84,6 +88,11 @@ let package = Package(
         // `vimana bench`: a native load generator for any RESP server.
         .target(name: "VimanaBench", dependencies: ["VimanaCore", "VimanaRESP", "VimanaConfig", "VimanaClient"],
                 swiftSettings: optimize),
+        // The Swift agent kit: an agent's logic as a pure function of its events and a
+        // task, and the runtime that speaks the agent protocol over TCP for it.
+        .target(name: "VimanaAgentKit", dependencies: ["VimanaClient", "VimanaRESP", "VimanaConfig"]),
+        // The kit's example agent (Protocol/AGENTS.md §10 quotes its source).
+        .executableTarget(name: "CounterAgent", dependencies: ["VimanaAgentKit"]),
         .target(name: "VimanaSupervisor", dependencies: ["VimanaCore", "VimanaConfig", "CLinuxShim"], swiftSettings: optimize),
         .executableTarget(name: "vimana",
                           dependencies: ["VimanaKernel", "VimanaConfig", "VimanaConfigLoader", "VimanaEventLoop", "VimanaLedger", "VimanaClient",
@@ -103,6 +112,7 @@ let package = Package(
         .target(name: "VimanaTestSupport", path: "Tests/VimanaTestSupport"),
         .testTarget(name: "VimanaIntegrationTests", dependencies: ["VimanaCore", "VimanaTestSupport"]),
         .testTarget(name: "VimanaClientTests", dependencies: ["VimanaClient", "VimanaRESP", "VimanaTestSupport"]),
+        .testTarget(name: "VimanaAgentKitTests", dependencies: ["VimanaAgentKit", "CounterAgent", "VimanaTestSupport"]),
         .testTarget(name: "VimanaSupervisorTests", dependencies: ["VimanaSupervisor", "VimanaConfig", "VimanaCore"]),
     ],
     swiftLanguageModes: [.v6]

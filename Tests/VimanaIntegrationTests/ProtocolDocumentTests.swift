@@ -129,7 +129,7 @@ import Testing
     }
 
     /// Protocol/AGENTS.md's phoenix.yaml snippets (§1's declaration, §8's
-    /// built-in, §9's agent with a declared user), each through `vimana
+    /// built-in, §9's agent with a declared user, §10's Swift example), each through `vimana
     /// check` as tools/compat/readme_examples.py runs a document's ```yaml
     /// blocks: the snippets a reader copies load.
     @Test func agentsDocumentConfigurationsPassCheck() throws {
@@ -138,18 +138,19 @@ import Testing
         let run = try CompatibilityTests.runTool(["python3", script, "--vimana", ServerProcess.binaryPath, "--doc", doc],
                                                  timeout: 120)
         #expect(run.status == 0 && !run.timedOut, "readme_examples.py --doc AGENTS.md: \(run.output)")
-        #expect(run.output.contains("OK: 0 shell commands, 0 Python and 3 YAML examples, 0 netcat blocks"), "\(run.output)")
+        #expect(run.output.contains("OK: 0 shell commands, 0 Python and 4 YAML examples, 0 netcat blocks"), "\(run.output)")
     }
 
     /// Every fenced block of AGENTS.md and LEDGER.md is run by a test:
     /// AGENTS.md's ```resp blocks are replayed and its ```yaml blocks checked
-    /// (above), LEDGER.md's ```python (§7) is run by ledger_example.py
+    /// (above), its ```swift (§10) is the example agent's source, compiled
+    /// (AgentKitDocumentTests), LEDGER.md's ```python (§7) is run by ledger_example.py
     /// (LedgerReaderTests). The only others are AGENTS.md §3's grammar line
     /// and push layout, which show notation, not bytes. An example added
     /// untagged, which nothing would run, fails here.
     @Test func everyExampleOfAgentsAndLedgerIsRunByATest() throws {
         let notation: Set<String> = ["AGENT JOIN <agent-id>", ">6"]
-        for (name, run) in [("AGENTS.md", ["resp", "yaml"]), ("LEDGER.md", ["python"])] {
+        for (name, run) in [("AGENTS.md", ["resp", "yaml", "swift"]), ("LEDGER.md", ["python"])] {
             let url = CompatibilityTests.packageRoot.appendingPathComponent("Protocol/\(name)")
             let lines = try String(contentsOf: url, encoding: .utf8).components(separatedBy: "\n")
             var blocks = 0

@@ -1,0 +1,115 @@
+/// An agent's state together with what makes its tasks idempotent: the
+/// replies of the requests already applied, by caller and request id.
+/// Everything here is rebuilt from the agent's events alone (`replay`), and
+/// `step` is a pure function: the runtime's decisions can be unit-tested
+/// without a server.
+///
+/// The entry written for an event (`AgentEntry`): `type`, the data's fields
+/// in name order, `request` (the request id as JSON text), `caller`, and on
+/// the last event of a task `reply` (the reply's JSON text). A task's events
+/// are folded into the state only once its last one has been read: a crash
+/// in the middle of appending them leaves a partial task, whose redelivery
+/// appends only the events still missing.
+public struct AgentBook<Logic: AgentLogic>: Sendable {
+    public let logic: Logic
+    public private(set) var state: Logic.State
+    /// Reply text of every applied request, by `key(caller:id:)`.
+    public private(set) var replies: [String: String] = [:]
+    /// Events of tasks whose last event has not been read yet.
+    private var partial: [String: [AgentEvent]] = [:]
+    /// Events folded into the state (replayed or appended).
+    public private(set) var eventCount = 0
+
+    public init(logic: Logic) {
+        self.logic = logic
+        state = logic.initialState
+    }
+
+    /// The idempotency key: two callers may use the same request id.
+    static func key(caller: String, id: String) -> String { caller + "\n" + id }
+
+    // MARK: - Replay
+
+    /// Folds one entry of `events.<agent-id>` (its fields, in order, without
+    /// `_publisher`). An entry without `type` is no event: false, ignored.
+    @discardableResult
+    public mutating func replay(_ fields: [(String, String)]) -> Bool {
+        guard let type = fields.first(where: { $0.0 == "type" })?.1 else { return false }
+        var data: [String: String] = [:]
+        var request: String?, caller: String?, reply: String?
+        for (name, value) in fields {
+            switch name {
+            case "type", "_publisher": continue
+            case "request": request = value
+            case "caller": caller = value
+            case "reply": reply = value
+            default: data[name] = value
+            }
+        }
+        let event = AgentEvent(type, data)
+        guard let request, let caller else {
+            fold([event])
+            return true
+        }
+        let key = Self.key(caller: caller, id: request)
+        partial[key, default: []].append(event)
+        if let reply {
+            fold(partial.removeValue(forKey: key) ?? [])
+            replies[key] = reply
+        }
+        return true
+    }
+
+    private mutating func fold(_ events: [AgentEvent]) {
+        for event in events { logic.apply(event, to: &state) }
+        eventCount += events.count
+    }
+
+    // MARK: - Deciding
+
+    /// What to do with a parsed task from `caller`: pure.
+    public func step(_ request: AgentRequest, caller: String) -> AgentStep {
+        let id = request.id.text
+        let key = Self.key(caller: caller, id: id)
+        if let reply = replies[key] {
+            return AgentStep(append: [], reply: reply, duplicate: true)
+        }
+        var outcome = logic.handle(request, caller: caller, state: state)
+        if outcome.events.contains(where: { $0.type.isEmpty || !$0.data.keys.allSatisfy { !AgentEvent.reservedFields.contains($0) } }) {
+            outcome = .error(AgentErrorCode.internalError, "the agent made an event with an empty type or a reserved field name")
+        }
+        let reply = outcome.reply.json(id: request.id).text
+        let done = partial[key]?.count ?? 0
+        var append: [AgentEntry] = []
+        for (i, event) in outcome.events.enumerated() where i >= done {
+            var fields = [("type", event.type)]
+            fields += event.data.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+            fields += [("request", id), ("caller", caller)]
+            if i == outcome.events.count - 1 { fields.append(("reply", reply)) }
+            append.append(AgentEntry(fields: fields))
+        }
+        return AgentStep(append: append, reply: reply, duplicate: false)
+    }
+}
+
+/// One entry to append to `events.<agent-id>`: field names and values in order.
+public struct AgentEntry: Sendable, Equatable {
+    public var fields: [(String, String)]
+
+    public init(fields: [(String, String)]) { self.fields = fields }
+
+    public static func == (a: AgentEntry, b: AgentEntry) -> Bool {
+        a.fields.map(\.0) == b.fields.map(\.0) && a.fields.map(\.1) == b.fields.map(\.1)
+    }
+}
+
+/// The runtime's orders for one task: append these entries (each then
+/// replayed into the book), publish `reply` to the task's `reply_to`, ACK.
+public struct AgentStep: Sendable, Equatable {
+    /// Entries still to append, in order (none for a duplicate, a query or a refusal).
+    public var append: [AgentEntry]
+    /// The reply's JSON text.
+    public var reply: String
+    /// The request was applied before: its stored reply is sent again.
+    public var duplicate: Bool
+}

@@ -1,0 +1,137 @@
+// MARK: - User API: what an agent's author writes
+
+/// An agent's logic: a state rebuilt by folding its events, and a pure
+/// function from a task and the state to new events and a reply.
+///
+/// The kit's runtime (`AgentRuntime`) does all the I/O around it: it rebuilds
+/// the state from `events.<agent-id>` at start, and for each task it calls
+/// `handle`, appends the events (XADD, before replying and before ACK),
+/// folds them with `apply`, publishes the reply and acknowledges the task.
+///
+/// `handle` must be deterministic (no clock, no randomness: use
+/// `AgentRequest.entryID` for time): a task redelivered after a crash in the
+/// middle of appending its events is handled again against the same state,
+/// and the events already appended are skipped because they are the same.
+public protocol AgentLogic: Sendable {
+    associatedtype State: Sendable
+
+    /// The state before any event.
+    var initialState: State { get }
+
+    /// The state after one more event. Called for each event at start (from
+    /// `events.<agent-id>`) and for each event `handle` returns.
+    func apply(_ event: AgentEvent, to state: inout State)
+
+    /// What a task does: the events it appends (empty for a query or a
+    /// refusal) and the reply. `caller` is the user the kernel attached to
+    /// the task (the publisher), never anything from the task's JSON.
+    func handle(_ request: AgentRequest, caller: String, state: State) -> AgentOutcome
+}
+
+/// One state change, appended to `events.<agent-id>` as a stream entry: the
+/// field `type`, then the data's fields in name order.
+///
+/// The field names `type`, `request`, `caller`, `reply` and `_publisher` are
+/// the kit's (`AgentEvent.reservedFields`); an event whose data uses one is
+/// refused with an `internal` error reply and nothing is appended.
+public struct AgentEvent: Sendable, Equatable {
+    public var type: String
+    public var data: [String: String]
+
+    public init(_ type: String, _ data: [String: String] = [:]) {
+        self.type = type
+        self.data = data
+    }
+
+    public static let reservedFields: Set<String> = ["type", "request", "caller", "reply", "_publisher"]
+}
+
+/// A task, parsed: `{"action", "id", "reply_to"?, "args"?}` (issue 12 §3).
+public struct AgentRequest: Sendable, Equatable {
+    /// What to do.
+    public var action: String
+    /// The request id: a non-empty string or an integer, echoed in the reply.
+    public var id: JSON
+    /// Where the reply goes; nil: nowhere (the task is still applied).
+    public var replyTo: String?
+    /// The action's arguments (an empty object when absent).
+    public var args: [String: JSON]
+    /// The task's entry ID (`<ms>-<seq>`): the kernel's clock when the task
+    /// was published, the same on every delivery.
+    public var entryID: String
+
+    public init(action: String, id: JSON, replyTo: String? = nil, args: [String: JSON] = [:],
+                entryID: String = "0-0") {
+        self.action = action
+        self.id = id
+        self.replyTo = replyTo
+        self.args = args
+        self.entryID = entryID
+    }
+
+    /// The milliseconds part of `entryID` (0 when it has none).
+    public var entryMillis: Int64 {
+        Int64(entryID.prefix { $0 != "-" }) ?? 0
+    }
+}
+
+/// What `handle` decided.
+public struct AgentOutcome: Sendable, Equatable {
+    public var events: [AgentEvent]
+    public var reply: AgentReply
+
+    public init(events: [AgentEvent] = [], reply: AgentReply) {
+        self.events = events
+        self.reply = reply
+    }
+
+    /// A success with a result.
+    public static func ok(_ result: JSON, events: [AgentEvent] = []) -> AgentOutcome {
+        AgentOutcome(events: events, reply: .ok(result))
+    }
+
+    /// A refusal, a bad argument, an unknown action: an error reply, no event.
+    public static func error(_ code: String, _ message: String) -> AgentOutcome {
+        AgentOutcome(reply: .error(code: code, message: message))
+    }
+}
+
+/// A reply, published to the task's `reply_to` as `{"id","ok":true,"result"}`
+/// or `{"id","ok":false,"error":{"code","message"}}`.
+public enum AgentReply: Sendable, Equatable {
+    case ok(JSON)
+    case error(code: String, message: String)
+
+    /// The reply's JSON for request `id`.
+    public func json(id: JSON) -> JSON {
+        switch self {
+        case .ok(let result): ["id": id, "ok": true, "result": result]
+        case .error(let code, let message): ["id": id, "ok": false, "error": ["code": .string(code), "message": .string(message)]]
+        }
+    }
+
+    /// Reads a reply object (as `AgentRequester` receives it); nil when it is not one.
+    public init?(json: JSON) {
+        switch json["ok"] {
+        case .bool(true)?: self = .ok(json["result"] ?? .null)
+        case .bool(false)?:
+            guard let code = json["error"]?["code"]?.string, let message = json["error"]?["message"]?.string else { return nil }
+            self = .error(code: code, message: message)
+        default: return nil
+        }
+    }
+}
+
+/// The error codes the kit itself replies with; an agent's own codes are its own.
+public enum AgentErrorCode {
+    /// `action` names nothing the agent does.
+    public static let unknownAction = "unknown_action"
+    /// An argument is missing, of the wrong type or out of range.
+    public static let badArgument = "bad_argument"
+    /// The caller may not do this.
+    public static let forbidden = "forbidden"
+    /// The agent's own fault (an event using a reserved field name).
+    public static let internalError = "internal"
+    /// The task is malformed (it is also dead-lettered): sent when its `reply_to` could be read.
+    public static let malformed = "malformed"
+}

@@ -1,0 +1,316 @@
+import Foundation
+import Synchronization
+import VimanaClient
+import VimanaRESP
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs an `AgentLogic` against a kernel, over TCP and RESP only: connect and
+/// authenticate, rebuild the state from `events.<id>`, AGENT JOIN, then for
+/// each pushed task: parse it (malformed: dead-lettered with the reason),
+/// skip it when its request was applied before (the stored reply is sent
+/// again), else run `handle`, append the events (XADD, answered once
+/// written), publish the reply to `reply_to`, ACK. PROGRESS goes out every
+/// `settings.progressInterval` while `handle` runs. A lost connection is
+/// retried with backoff; the state is rebuilt on each connect.
+///
+/// Promises: an acknowledged task's events are in `events.<id>` (the XADD
+/// was answered before the ACK was sent); a task redelivered after a crash
+/// anywhere before its ACK has the effect of one.
+public final class AgentRuntime<Logic: AgentLogic> {
+    public let settings: AgentSettings
+    /// The state and the applied requests, as of the last task.
+    public private(set) var book: AgentBook<Logic>
+    /// Called when a task's events have been appended, before its reply and ACK.
+    public var afterAppend: ((AgentRequest) -> Void)?
+    /// `control.stop()` asks the runtime to return: after the task in hand,
+    /// or when its connection next ends (a read in progress is not cut
+    /// short; `main` exits the process at once when no task is in hand).
+    public let control = AgentControl()
+    private var connection: RESPConnection?
+    /// Tasks pushed while the runtime waited for a command's reply.
+    private var queued: [[RESPValue]] = []
+
+    public init(logic: Logic, settings: AgentSettings) {
+        self.settings = settings
+        book = AgentBook(logic: logic)
+    }
+
+    // MARK: - Running
+
+    /// Serves tasks until `control.stop()` (returns) or until the kernel
+    /// refuses the agent or the process that started it is gone (throws).
+    public func run() throws(AgentKitError) {
+        let parent = getppid()
+        var delay = AgentKitLimits.backoffFirst
+        while !control.stopping {
+            var joined = false
+            do {
+                try serve(joined: &joined)
+                return
+            } catch {
+                if case .refused = error { throw error }
+                if case .settings = error { throw error }
+                if case .orphaned = error { throw error }
+                if control.stopping { return }
+                if joined { delay = AgentKitLimits.backoffFirst }
+                note("connection to \(settings.host):\(settings.port) lost or refused (\(error)); reconnecting")
+            }
+            if getppid() != parent { throw .orphaned }
+            usleep(UInt32(delay * 1_000_000))
+            delay = min(delay * 2, AgentKitLimits.backoffMax)
+        }
+    }
+
+    /// The whole life of an agent process: settings from the environment
+    /// (Protocol/AGENTS.md §6, §9), SIGTERM and SIGINT obeyed after the task
+    /// in hand, exit status 0 when stopped, 2 when the kernel refuses it, 1
+    /// when its parent is gone.
+    ///
+    /// `VIMANA_AGENT_CRASH_AFTER_APPEND=<request id>` (for crash tests) makes
+    /// the process exit with status 70 right after appending the events of
+    /// that request, before its reply and ACK.
+    public static func main(logic: Logic, agentID: String) -> Never {
+        let settings: AgentSettings
+        do { settings = try AgentSettings.fromEnvironment(agentID: agentID) } catch {
+            note("\(error)")
+            exit(2)
+        }
+        let runtime = AgentRuntime(logic: logic, settings: settings)
+        if let crashID = ProcessInfo.processInfo.environment["VIMANA_AGENT_CRASH_AFTER_APPEND"] {
+            runtime.afterAppend = { request in
+                if request.id.text == crashID || request.id.string == crashID { _exit(70) }
+            }
+        }
+        let control = runtime.control
+        let sources = [SIGTERM, SIGINT].map { signo in
+            signal(signo, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signo, queue: .global())
+            source.setEventHandler { @Sendable in if control.stop() { exit(0) } }
+            source.resume()
+            return source
+        }
+        do {
+            try runtime.run()
+        } catch {
+            note("\(error)")
+            if case .orphaned = error { exit(1) }
+            exit(2)
+        }
+        withExtendedLifetime(sources) {}
+        exit(0)
+    }
+
+    private func serve(joined: inout Bool) throws(AgentKitError) {
+        let c = try settings.connect()
+        connection = c
+        queued = []
+        defer {
+            c.close()
+            connection = nil
+        }
+        if case .error(let m) = try call(["CLIENT", "PUBLISHER", "ON"]) { throw .refused("CLIENT PUBLISHER ON: \(m)") }
+        let skipped = try rebuild()
+        if case .error(let m) = try call(["AGENT", "JOIN", settings.agentID]) {
+            throw .refused("cannot join as agent '\(settings.agentID)': \(m)")
+        }
+        joined = true
+        note("joined \(settings.host):\(settings.port) as agent \(settings.agentID) (state from \(book.eventCount) events"
+             + (skipped > 0 ? ", \(skipped) entries of other publishers ignored)" : ")"))
+        while !control.stopping {
+            let push = try nextPush()
+            guard push.count >= 5, push[0].bytes == Array("task".utf8),
+                  let topic = push[1].bytes, let entry = push[2].bytes, let payload = push[4].bytes else { continue }
+            let deliveries = push[3].integer ?? 0
+            let publisher = push.count > 5 ? push[5].bytes.map { String(decoding: $0, as: UTF8.self) } ?? "" : ""
+            guard control.begin() else { return }
+            defer { control.end() }
+            try task(topic: topic, entry: entry, deliveries: deliveries, payload: payload, publisher: publisher)
+        }
+    }
+
+    // MARK: - State
+
+    /// Folds `events.<id>` into a fresh book, page by page; entries another
+    /// user appended are not the agent's events and are skipped (counted).
+    private func rebuild() throws(AgentKitError) -> Int {
+        var fresh = AgentBook(logic: book.logic)
+        var start = "-", skipped = 0
+        while true {
+            let reply = try call(["XRANGE", settings.eventsTopic, start, "+", "COUNT", String(max(1, settings.replayPage))])
+            if case .error(let m) = reply { throw .refused("cannot read \(settings.eventsTopic): \(m)") }
+            guard let entries = reply.elements else { throw .unexpected("XRANGE answered \(reply)") }
+            for e in entries {
+                guard let pair = e.elements, pair.count == 2, let id = pair[0].bytes else {
+                    throw .unexpected("XRANGE entry \(e)")
+                }
+                var fields = Self.pairs(pair[1])
+                start = "(" + String(decoding: id, as: UTF8.self)
+                // With PUBLISHER ON the kernel's `_publisher` is always the last pair.
+                guard fields.last?.0 == "_publisher", fields.removeLast().1 == settings.identity else {
+                    skipped += 1
+                    continue
+                }
+                if !fresh.replay(fields) { skipped += 1 }
+            }
+            if entries.count < max(1, settings.replayPage) { break }
+        }
+        book = fresh
+        return skipped
+    }
+
+    static func pairs(_ v: RESPValue) -> [(String, String)] {
+        var flat: [RESPValue] = []
+        if case .map(let m) = v { for (k, x) in m { flat += [k, x] } } else { flat = v.elements ?? [] }
+        var out: [(String, String)] = []
+        var i = 0
+        while i + 1 < flat.count {
+            out.append((String(decoding: flat[i].bytes ?? [], as: UTF8.self), String(decoding: flat[i + 1].bytes ?? [], as: UTF8.self)))
+            i += 2
+        }
+        return out
+    }
+
+    // MARK: - One task
+
+    private func task(topic: [UInt8], entry: [UInt8], deliveries: Int, payload: [UInt8], publisher: String) throws(AgentKitError) {
+        let entryText = String(decoding: entry, as: UTF8.self)
+        let head = "task \(String(decoding: topic, as: UTF8.self)) \(entryText) delivery=\(deliveries) publisher=\(publisher)"
+        let request: AgentRequest
+        switch AgentTaskParser.parse(payload, entryID: entryText) {
+        case .failure(let malformed):
+            note("\(head) dead-lettered: \(malformed.reason)")
+            if let replyTo = malformed.replyTo {
+                let reply = AgentReply.error(code: AgentErrorCode.malformed, message: malformed.reason).json(id: malformed.id).text
+                _ = try call([Array("PUBLISH".utf8), Array(replyTo.utf8), Array(reply.utf8)])
+            }
+            let fields: [(String, [UInt8])] = [
+                ("topic", topic), ("id", entry), ("deliveries", Array(String(deliveries).utf8)),
+                ("reason", Array(malformed.reason.utf8)), ("publisher", Array(publisher.utf8)), ("payload", payload),
+            ]
+            var dead: [[UInt8]] = [Array("XADD".utf8), Array(settings.deadTopic.utf8), Array("*".utf8)]
+            for (name, value) in fields { dead += [Array(name.utf8), value] }
+            if case .error(let m) = try call(dead) {
+                note("\(head): cannot append to \(settings.deadTopic) (\(m)); given back")
+                return try giveBack(topic, entry)
+            }
+            return try acknowledge(topic, entry, head)
+        case .success(let r):
+            request = r
+        }
+        let step = try decide(request, publisher: publisher, topic: topic, entry: entry)
+        for e in step.append {
+            let args = [settings.eventsTopic, "*"] + e.fields.flatMap { [$0.0, $0.1] }
+            if case .error(let m) = try call(["XADD"] + args) {
+                note("\(head): cannot append to \(settings.eventsTopic) (\(m)); given back")
+                return try giveBack(topic, entry)
+            }
+            book.replay(e.fields)
+        }
+        if !step.append.isEmpty { afterAppend?(request) }
+        if let replyTo = request.replyTo, case .error(let m) = try call(["PUBLISH", replyTo, step.reply]) {
+            note("\(head): reply to \(replyTo) refused (\(m)); given back")
+            return try giveBack(topic, entry)
+        }
+        note("\(head) action=\(request.action) id=\(request.id.text)\(step.duplicate ? " duplicate" : "") events=\(step.append.count)")
+        try acknowledge(topic, entry, head)
+    }
+
+    /// `book.step` on a worker thread, with PROGRESS while it runs.
+    private func decide(_ request: AgentRequest, publisher: String, topic: [UInt8], entry: [UInt8]) throws(AgentKitError) -> AgentStep {
+        let book = self.book
+        let interval = settings.progressInterval >= AgentKitLimits.shortestRead
+            && settings.progressInterval <= AgentKitLimits.longestWait ? settings.progressInterval : AgentKitLimits.progressInterval
+        let result = StepResult()
+        DispatchQueue.global().async { result.set(book.step(request, caller: publisher)) }
+        while true {
+            if let step = result.wait(seconds: interval) { return step }
+            _ = try call([Array("PROGRESS".utf8), topic, entry])
+        }
+    }
+
+    private func acknowledge(_ topic: [UInt8], _ entry: [UInt8], _ head: String) throws(AgentKitError) {
+        let r = try call([Array("ACK".utf8), topic, entry])
+        if r.integer != 1 { note("\(head): ACK answered \(r): the task was no longer this instance's") }
+    }
+
+    private func giveBack(_ topic: [UInt8], _ entry: [UInt8]) throws(AgentKitError) {
+        _ = try call([Array("NACK".utf8), topic, entry, Array(String(AgentKitLimits.retryDelayMillis).utf8)])
+    }
+
+    // MARK: - Connection
+
+    private func call(_ args: [String]) throws(AgentKitError) -> RESPValue {
+        try call(args.map { Array($0.utf8) })
+    }
+
+    /// Sends a command and returns its reply; tasks pushed meanwhile are queued.
+    private func call(_ args: [[UInt8]]) throws(AgentKitError) -> RESPValue {
+        guard let c = connection else { throw .unexpected("not connected") }
+        do {
+            try c.send(args)
+            while true {
+                let v = try c.readValue()
+                if case .push(let p) = v { queued.append(p) } else { return v }
+            }
+        } catch { throw .client(error) }
+    }
+
+    private func nextPush() throws(AgentKitError) -> [RESPValue] {
+        if !queued.isEmpty { return queued.removeFirst() }
+        guard let c = connection else { throw .unexpected("not connected") }
+        while true {
+            let v: RESPValue
+            do { v = try c.readValue() } catch { throw .client(error) }
+            if case .push(let p) = v { return p }
+        }
+    }
+}
+
+/// Whether an agent is in a task and whether it was asked to stop: shared
+/// with a signal handler.
+public final class AgentControl: Sendable {
+    private let flags = Mutex((busy: false, stopping: false))
+
+    /// Asks the runtime to stop; true when it is between tasks (the caller may exit now).
+    @discardableResult
+    public func stop() -> Bool {
+        flags.withLock { f in
+            f.stopping = true
+            return !f.busy
+        }
+    }
+
+    public var stopping: Bool { flags.withLock { $0.stopping } }
+
+    func begin() -> Bool {
+        flags.withLock { f in
+            if f.stopping { return false }
+            f.busy = true
+            return true
+        }
+    }
+
+    func end() { flags.withLock { $0.busy = false } }
+}
+
+/// A step computed on another thread.
+final class StepResult: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var step: AgentStep?
+
+    func set(_ s: AgentStep) {
+        step = s
+        done.signal()
+    }
+
+    /// The step, or nil when it is not ready within `seconds`.
+    func wait(seconds: Double) -> AgentStep? {
+        done.wait(timeout: .now() + seconds) == .success ? step : nil
+    }
+}
+
+func note(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}

@@ -1,0 +1,137 @@
+import Testing
+@testable import VimanaAgentKit
+
+/// A logic whose tasks append as many events as `args.n` says: enough to
+/// see partial tasks, duplicates and reserved names.
+struct Tally: AgentLogic {
+    var initialState: [String] { [] }
+    func apply(_ event: AgentEvent, to state: inout [String]) { state.append(event.type + (event.data["v"] ?? "")) }
+    func handle(_ request: AgentRequest, caller: String, state: [String]) -> AgentOutcome {
+        if request.action == "bad" { return .ok(nil, events: [AgentEvent("x", ["request": "forged"])]) }
+        let n = Int(request.args["n"]?.int ?? 1)
+        return .ok(.int(Int64(state.count + n)), events: (0..<n).map { AgentEvent("e", ["v": String($0)]) })
+    }
+}
+
+@Suite struct AgentBookTests {
+    func apply(_ book: inout AgentBook<Tally>, _ step: AgentStep) {
+        for e in step.append { book.replay(e.fields) }
+    }
+
+    @Test func entriesCarryTheRequestTheCallerAndOnTheLastTheReply() {
+        let book = AgentBook(logic: Tally())
+        let step = book.step(AgentRequest(action: "a", id: "q", args: ["n": 2]), caller: "alice")
+        #expect(step.append == [
+            AgentEntry(fields: [("type", "e"), ("v", "0"), ("request", #""q""#), ("caller", "alice")]),
+            AgentEntry(fields: [("type", "e"), ("v", "1"), ("request", #""q""#), ("caller", "alice"),
+                                ("reply", #"{"id":"q","ok":true,"result":2}"#)]),
+        ])
+        #expect(!step.duplicate && step.reply == #"{"id":"q","ok":true,"result":2}"#)
+    }
+
+    @Test func anAppliedRequestIsADuplicateForItsCallerOnly() {
+        var book = AgentBook(logic: Tally())
+        let request = AgentRequest(action: "a", id: 7)
+        let first = book.step(request, caller: "alice")
+        apply(&book, first)
+        #expect(book.state == ["e0"])
+        let again = book.step(request, caller: "alice")
+        #expect(again.duplicate && again.append.isEmpty && again.reply == first.reply)
+        // Another caller's request 7 is another request.
+        let other = book.step(request, caller: "bob")
+        #expect(!other.duplicate && other.append.count == 1)
+    }
+
+    @Test func aPartialTaskIsFoldedOnlyWhenCompleteAndRedeliveryAppendsTheRest() {
+        var book = AgentBook(logic: Tally())
+        let request = AgentRequest(action: "a", id: "p", args: ["n": 3])
+        let full = book.step(request, caller: "c")
+        // A crash after the first XADD: the rebuilt book has not applied the task.
+        book.replay(full.append[0].fields)
+        #expect(book.state.isEmpty && book.replies.isEmpty)
+        let redelivered = book.step(request, caller: "c")
+        #expect(Array(redelivered.append) == Array(full.append.dropFirst()) && !redelivered.duplicate)
+        apply(&book, redelivered)
+        #expect(book.state == ["e0", "e1", "e2"] && book.eventCount == 3)
+        #expect(book.step(request, caller: "c").duplicate)
+    }
+
+    @Test func rebuildingFromTheEntriesGivesTheSameBook() {
+        var live = AgentBook(logic: Tally())
+        var entries: [AgentEntry] = []
+        for (i, n) in [1, 2, 1].enumerated() {
+            let step = live.step(AgentRequest(action: "a", id: .int(Int64(i)), args: ["n": .int(Int64(n))]), caller: "u")
+            entries += step.append
+            apply(&live, step)
+        }
+        var rebuilt = AgentBook(logic: Tally())
+        for e in entries {
+            let folded = rebuilt.replay(e.fields)
+            #expect(folded)
+        }
+        #expect(rebuilt.state == live.state && rebuilt.replies == live.replies && rebuilt.eventCount == 4)
+        // An entry without `type` is no event.
+        let folded = rebuilt.replay([("name", "x")])
+        #expect(!folded)
+    }
+
+    @Test func anEventWithAReservedFieldIsAnInternalErrorAndAppendsNothing() {
+        let step = AgentBook(logic: Tally()).step(AgentRequest(action: "bad", id: "b"), caller: "c")
+        #expect(step.append.isEmpty)
+        #expect(step.reply.contains(#""code":"internal""#))
+    }
+}
+
+@Suite struct AgentTaskParserTests {
+    func reason(_ text: String) -> String? {
+        if case .failure(let m) = AgentTaskParser.parse(Array(text.utf8), entryID: "1-0") { return m.reason }
+        return nil
+    }
+
+    @Test func aWellFormedTaskIsRead() throws {
+        let r = try AgentTaskParser.parse(Array(#"{"action":"add","id":9,"reply_to":"r.x","args":{"name":"a"}}"#.utf8),
+                                          entryID: "1700000000123-4").get()
+        #expect(r == AgentRequest(action: "add", id: 9, replyTo: "r.x", args: ["name": "a"], entryID: "1700000000123-4"))
+        #expect(r.entryMillis == 1_700_000_000_123)
+        // reply_to and args are optional.
+        #expect((try? AgentTaskParser.parse(Array(#"{"action":"get","id":"x"}"#.utf8), entryID: "1-0").get())?.args == [:])
+    }
+
+    @Test func malformedTasksSayWhy() {
+        #expect(reason("not json") == "malformed task: the payload is not a JSON object")
+        #expect(reason("[1,2]") == "malformed task: the payload is not a JSON object")
+        #expect(reason(#"{"action":"a","id":1,"reply_to":5}"#) == "malformed task: reply_to must be a non-empty string (a topic)")
+        #expect(reason(#"{"action":"a","id":""}"#) == "malformed task: id must be a non-empty string or an integer")
+        #expect(reason(#"{"action":"a","id":1.5}"#) == "malformed task: id must be a non-empty string or an integer")
+        #expect(reason(#"{"id":1}"#) == "malformed task: action must be a non-empty string")
+        #expect(reason(#"{"action":"a","id":1,"args":[1]}"#) == "malformed task: args must be a JSON object")
+        // Where it can, the runtime also replies: the id and reply_to are kept.
+        if case .failure(let m) = AgentTaskParser.parse(Array(#"{"id":"k","reply_to":"r"}"#.utf8), entryID: "1-0") {
+            #expect(m.id == "k" && m.replyTo == "r")
+        } else {
+            Issue.record("a task without action was accepted")
+        }
+    }
+}
+
+@Suite struct AgentKitValueTests {
+    @Test func jsonKeepsIntegersAndSortsKeys() {
+        #expect(JSON.parse(#"{"b":1,"a":[true,null,2.5,"x/y"]}"#)?.text == #"{"a":[true,null,2.5,"x/y"],"b":1}"#)
+        #expect(JSON.parse("9223372036854775807") == .int(Int64.max))
+        #expect(AgentReply.error(code: "c", message: "m").json(id: 3).text == #"{"error":{"code":"c","message":"m"},"id":3,"ok":false}"#)
+        #expect(AgentReply(json: JSON.parse(#"{"id":1,"ok":true,"result":{"v":2}}"#)!) == .ok(["v": 2]))
+        #expect(AgentReply(json: ["id": 1]) == nil)
+    }
+
+    @Test func settingsComeFromTheSupervisorsEnvironment() throws {
+        let s = try AgentSettings.fromEnvironment(["VIMANA_ADDR": "10.0.0.1:7400", "VIMANA_AGENT_ID": "civic",
+                                                   "VIMANA_USER": "agent:civic", "VIMANA_PASSWORD": "pw"], agentID: "x")
+        #expect(s.host == "10.0.0.1" && s.port == 7400 && s.agentID == "civic" && s.identity == "agent:civic")
+        #expect(s.eventsTopic == "events.civic" && s.deadTopic == "dead.civic" && s.tasksTopic == "tasks.civic")
+        let bare = try AgentSettings.fromEnvironment([:], agentID: "x")
+        #expect(bare.host == "127.0.0.1" && bare.port == 7379 && bare.agentID == "x" && bare.identity == "default")
+        for addr in ["7379", "host:0", "host:65536", "host:x", ":7379", "host:99999999999999999999"] {
+            #expect(throws: AgentKitError.self, "\(addr)") { try AgentSettings.fromEnvironment(["VIMANA_ADDR": addr], agentID: "x") }
+        }
+    }
+}

@@ -1,0 +1,324 @@
+import Foundation
+import Testing
+@testable import VimanaAgentKit
+import VimanaTestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The example agent as a real process supervised by a real kernel: tasks
+/// in, replies and events out; malformed tasks dead-lettered; a task whose
+/// events were appended before a crash applied once; the state rebuilt after
+/// kill -9; request/reply's timeout.
+@Suite struct CounterAgentWireTests {
+    static var agentBinary: String {
+        URL(fileURLWithPath: ServerProcess.binaryPath).deletingLastPathComponent().appendingPathComponent("CounterAgent").path
+    }
+
+    /// A kernel supervising the counter agent, which runs as the user the
+    /// kernel made for it (`agent:counter`), and waits until it joined.
+    func start(env: [String: String] = [:]) throws -> ServerProcess {
+        let envLine = env.isEmpty ? "" : "\n    env: {" + env.map { "\($0.key): \"\($0.value)\"" }.joined(separator: ", ") + "}"
+        let server = try ServerProcess(config: """
+            agents:
+              - id: counter
+                subscribes: ["tasks.counter"]
+                command: ["\(Self.agentBinary)"]\(envLine)
+            """, logLevel: "info")
+        try waitForJoins(server, 1)
+        return server
+    }
+
+    func waitForJoins(_ server: ServerProcess, _ n: Int) throws {
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline && server.logLines.filter({ $0.contains("as agent counter") }).count < n { usleep(20_000) }
+        if server.logLines.filter({ $0.contains("as agent counter") }).count < n {
+            throw TestFailure("the counter agent did not join (\(n)); log:\n\(server.log.suffix(3000))")
+        }
+    }
+
+    func requester(_ server: ServerProcess) throws -> AgentRequester {
+        try AgentRequester(settings: AgentSettings(port: server.port, agentID: "test"))
+    }
+
+    /// The entries of a topic, read with CLIENT PUBLISHER ON: each entry's fields, `_publisher` last.
+    func entries(_ server: ServerProcess, _ topic: String) throws -> [[String]] {
+        let c = try RawClient(port: server.port)
+        let r = RESPReader(c)
+        c.send("CLIENT PUBLISHER ON\r\nXRANGE \(topic) - +\r\n")
+        #expect(r.next() == .simple("OK"))
+        guard case .array(let list)? = r.next() else { throw TestFailure("XRANGE \(topic) did not answer") }
+        return list.map { entry in
+            guard case .array(let pair) = entry, pair.count == 2 else { return [] }
+            return pair[1].strings
+        }
+    }
+
+    func agentPID(_ server: ServerProcess) throws -> pid_t {
+        let started = server.logLines.filter { $0.contains("\"agent started\"") && $0.contains("\"agent\":\"counter\"") }
+        return pid_t(try #require(started.last.flatMap { ServerProcess.field($0, "pid") }))
+    }
+
+    @Test func tasksInRepliesAndEventsOutAsTheAgentsOwnUser() throws {
+        let server = try start()
+        let client = try requester(server)
+        #expect(try client.request(agent: "counter", action: "add", args: ["name": "apples", "by": 2], timeout: 10)
+                == .ok(["name": "apples", "value": 2]))
+        #expect(try client.request(agent: "counter", action: "add", args: ["name": "apples", "by": 3], timeout: 10)
+                == .ok(["name": "apples", "value": 5]))
+        #expect(try client.request(agent: "counter", action: "get", args: ["name": "apples"], timeout: 10)
+                == .ok(["name": "apples", "value": 5]))
+        #expect(try client.request(agent: "counter", action: "fly", args: ["name": "apples"], timeout: 10)
+                == .error(code: "unknown_action", message: "unknown action 'fly' (add, get, reset)"))
+        #expect(try client.request(agent: "counter", action: "add", args: ["name": "apples", "by": -1], timeout: 10)
+                == .error(code: "bad_argument", message: "by must be an integer from 1 to 1000000"))
+
+        // Two events, appended by the agent's own user, with the caller the kernel attached (default).
+        let events = try entries(server, "events.counter")
+        #expect(events.count == 2, "\(events)")
+        #expect(events.first?.prefix(10) == ["type", "added", "name", "apples", "owner", "default", "value", "2",
+                                             "request", events.first?[9] ?? ""])
+        #expect(events.allSatisfy { $0.suffix(2) == ["_publisher", "agent:counter"] }, "\(events)")
+        // Its replies are recorded with the same publisher.
+        let replies = try entries(server, client.replyTopic)
+        #expect(replies.count == 5 && replies.allSatisfy { $0.suffix(2) == ["_publisher", "agent:counter"] }, "\(replies)")
+        try expectNothingPending(server)
+
+        // SIGTERM from the kernel's shutdown: the agent exits 0.
+        #expect(server.terminate() == 0)
+        let exits = server.logLines.filter { $0.contains("\"agent exited\"") && $0.contains("\"agent\":\"counter\"") }
+        #expect(exits.last?.contains("\"exit_status\":0") == true, "exits: \(exits)")
+    }
+
+    @Test func aMalformedTaskIsDeadLetteredWithItsReason() throws {
+        let server = try start()
+        let sub = try RawClient(port: server.port)
+        let results = RESPReader(sub)
+        sub.send("SUBSCRIBE r.bad\r\n")
+        _ = results.next()
+        let c = try RawClient(port: server.port)
+        c.send(RawClient.command(["PUBLISH", "tasks.counter", "not json"]))
+        c.send(RawClient.command(["PUBLISH", "tasks.counter", #"{"id":"m1","reply_to":"r.bad","args":{}}"#]))
+        // The caller who gave a reply_to is told, not left waiting.
+        #expect(results.next(timeout: 10)?.strings == ["message", "r.bad",
+            #"{"error":{"code":"malformed","message":"malformed task: action must be a non-empty string"},"id":"m1","ok":false}"#])
+        try expectNothingPending(server)
+        let dead = try entries(server, "dead.counter")
+        #expect(dead.count == 2, "\(dead)")
+        #expect(dead.first?.prefix(12) == ["topic", "tasks.counter", "id", dead.first?[3] ?? "", "deliveries", "1",
+                                           "reason", "malformed task: the payload is not a JSON object",
+                                           "publisher", "default", "payload", "not json"])
+        #expect(dead.last?[7] == "malformed task: action must be a non-empty string")
+        #expect(try entries(server, "events.counter").isEmpty)
+    }
+
+    /// An agent held to `publishes` (§9) works when the list has its event
+    /// topic and its callers' reply topics; without `dead.<id>`, a malformed
+    /// task is given back until the kernel dead-letters it.
+    @Test func anAgentHeldToPublishesNeedsItsEventTopicAndFallsBackToTheKernelsDeadLetters() throws {
+        let server = try ServerProcess(config: """
+            agents:
+              - id: counter
+                subscribes: ["tasks.counter"]
+                publishes: ["events.counter", "r.*"]
+                max_deliver: 2
+                command: ["\(Self.agentBinary)"]
+            """, logLevel: "info")
+        try waitForJoins(server, 1)
+        let client = try AgentRequester(settings: AgentSettings(port: server.port, agentID: "test"), replyTopic: "r.test")
+        #expect(try client.request(agent: "counter", action: "add", args: ["name": "p"], timeout: 10)
+                == .ok(["name": "p", "value": 1]))
+        let c = try RawClient(port: server.port)
+        c.send(RawClient.command(["PUBLISH", "tasks.counter", "oops"]))
+        let deadline = Date().addingTimeInterval(20)
+        var dead: [[String]] = []
+        while Date() < deadline && dead.isEmpty {
+            dead = try entries(server, "dead.counter")
+            usleep(50_000)
+        }
+        #expect(dead.count == 1 && dead.first?.contains("rejected (NACK) 2 times") == true, "\(dead)")
+        #expect(dead.first?.suffix(2) == ["_publisher", "default"], "the dead letter keeps the task's publisher")
+        #expect(server.waitForLog("cannot append to dead.counter"), "log:\n\(server.log.suffix(3000))")
+    }
+
+    /// The agent exits (status 70) right after appending the events of
+    /// `crash-1`, before replying and acknowledging: the kernel restarts it
+    /// and delivers the task again, which is answered from the stored reply
+    /// and appends nothing.
+    @Test func aTaskRedeliveredAfterACrashBetweenEventsAndAckIsAppliedOnce() throws {
+        let server = try start(env: ["VIMANA_AGENT_CRASH_AFTER_APPEND": "crash-1"])
+        let sub = try RawClient(port: server.port)
+        let results = RESPReader(sub)
+        sub.send("SUBSCRIBE r.crash\r\n")
+        _ = results.next()
+        let c = try RawClient(port: server.port)
+        c.send(RawClient.command(["PUBLISH", "tasks.counter",
+                                  #"{"action":"add","id":"crash-1","reply_to":"r.crash","args":{"name":"c","by":5}}"#]))
+        let reply = results.next(timeout: 30)
+        #expect(reply?.strings == ["message", "r.crash", #"{"id":"crash-1","ok":true,"result":{"name":"c","value":5}}"#],
+                "log:\n\(server.log.suffix(3000))")
+        #expect(server.logLines.contains { $0.contains("\"agent exited\"") && $0.contains("\"exit_status\":70") },
+                "the agent did not crash where it was told to")
+        // The agent's lines reach the kernel's log from another thread: wait for it.
+        #expect(server.waitForLog(#"delivery=2 publisher=default action=add id=\"crash-1\" duplicate events=0"#, timeout: 10),
+                "the redelivery was not recognised; log:\n\(server.log.suffix(3000))")
+        #expect(try entries(server, "events.counter").count == 1)
+        // The same request published again by its caller (at least once, end to end) is answered the same, and applied once.
+        c.send(RawClient.command(["PUBLISH", "tasks.counter",
+                                  #"{"action":"add","id":"crash-1","reply_to":"r.crash","args":{"name":"c","by":5}}"#]))
+        #expect(results.next(timeout: 10)?.strings == reply?.strings)
+        try expectNothingPending(server)
+        #expect(try entries(server, "events.counter").count == 1)
+        #expect(try requester(server).request(agent: "counter", action: "get", args: ["name": "c"], timeout: 10)
+                == .ok(["name": "c", "value": 5]))
+    }
+
+    /// After kill -9 the agent's state comes back from its events alone; an
+    /// entry someone else appended to its event topic is not one of them.
+    @Test func stateAfterKillNineIsRebuiltFromTheAgentsOwnEvents() throws {
+        let server = try start()
+        let client = try requester(server)
+        #expect(try client.request(agent: "counter", action: "add", args: ["name": "n", "by": 40], timeout: 10)
+                == .ok(["name": "n", "value": 40]))
+        let forger = try RawClient(port: server.port)
+        forger.send(RawClient.command(["XADD", "events.counter", "*", "type", "added", "name", "n", "value", "999", "owner", "default"]))
+        #expect(forger.readReplies().hasPrefix("$"))
+        kill(try agentPID(server), SIGKILL)
+        try waitForJoins(server, 2)
+        #expect(server.waitForLog("(state from 1 events, 1 entries of other publishers ignored)"), "log:\n\(server.log.suffix(3000))")
+        #expect(try client.request(agent: "counter", action: "add", args: ["name": "n", "by": 2], timeout: 10)
+                == .ok(["name": "n", "value": 42]))
+    }
+
+    /// kill -9 of the kernel: the agent it started exits once its parent
+    /// is gone (status 1 is not observable here, its absence is), and the
+    /// next kernel on the same ledger starts a new one with the state whole.
+    @Test func stateAfterKillNineOfTheKernelIsRebuilt() throws {
+        let first = try start()
+        #expect(try requester(first).request(agent: "counter", action: "add", args: ["name": "k", "by": 7], timeout: 10)
+                == .ok(["name": "k", "value": 7]))
+        let oldAgent = try agentPID(first)
+        #expect(first.terminate(signal: SIGKILL) != nil)
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline && kill(oldAgent, 0) == 0 { usleep(20_000) }
+        #expect(kill(oldAgent, 0) != 0, "the agent outlived its kernel")
+        let second = try ServerProcess(config: """
+            agents:
+              - id: counter
+                subscribes: ["tasks.counter"]
+                command: ["\(Self.agentBinary)"]
+            """, logLevel: "info", ledgerDirectory: first.ledgerDirectory)
+        try waitForJoins(second, 1)
+        #expect(try requester(second).request(agent: "counter", action: "add", args: ["name": "k", "by": 1], timeout: 10)
+                == .ok(["name": "k", "value": 8]))
+        withExtendedLifetime(first) {}  // it owns the ledger directory
+    }
+
+    /// A task whose handling outlasts `ack_wait` is kept by PROGRESS: it is
+    /// delivered once. The runtime runs in this process, with a logic that
+    /// takes 1 s and PROGRESS every 50 ms against an ack_wait of 300 ms.
+    @Test func progressKeepsASlowTaskFromBeingRedelivered() throws {
+        let server = try ServerProcess(config: """
+            agents:
+              - id: slow
+                subscribes: ["tasks.slow"]
+                ack_wait: 300ms
+            """, logLevel: "info")
+        var settings = AgentSettings(port: server.port, agentID: "slow")
+        settings.progressInterval = 0.05
+        let runtime = Unchecked(AgentRuntime(logic: Slow(), settings: settings))
+        let thread = Thread { try? runtime.value.run() }
+        thread.start()
+        defer { runtime.value.control.stop() }
+        let client = try AgentRequester(settings: AgentSettings(port: server.port, agentID: "test"))
+        #expect(try client.request(agent: "slow", action: "work", timeout: 20) == .ok("done"))
+        let c = try RawClient(port: server.port)
+        let r = RESPReader(c)
+        // The reply is published before the ACK: wait for the ACK.
+        var agents = ""
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline && !agents.contains("\"acknowledged\", :1,") {
+            c.send("AGENTS\r\n")
+            agents = try #require(r.next()).description
+        }
+        #expect(agents.contains("\"delivered\", :1,") && agents.contains("\"acknowledged\", :1,"), "\(agents)")
+    }
+
+    /// The state is rebuilt across XRANGE pages (here of 2 entries), from
+    /// the entries the agent's user appended (the runtime in this process
+    /// runs as `default`, as this test's own connection).
+    @Test func theStateIsRebuiltAcrossPages() throws {
+        let server = try ServerProcess(config: """
+            agents:
+              - id: pages
+                subscribes: ["tasks.pages"]
+            """, logLevel: "info")
+        let c = try RawClient(port: server.port)
+        for i in 1...5 {
+            c.send(RawClient.command(["XADD", "events.pages", "*", "type", "e", "v", String(i), "request", String(i),
+                                      "caller", "someone", "reply", #"{"id":\#(i),"ok":true,"result":\#(i)}"#]))
+            #expect(c.readReplies().hasPrefix("$"))
+        }
+        var settings = AgentSettings(port: server.port, agentID: "pages")
+        settings.replayPage = 2
+        let runtime = Unchecked(AgentRuntime(logic: Tally(), settings: settings))
+        let thread = Thread { try? runtime.value.run() }
+        thread.start()
+        defer { runtime.value.control.stop() }
+        let client = try AgentRequester(settings: AgentSettings(port: server.port, agentID: "test"))
+        // Tally answers the number of events it has folded (none added: n is 0).
+        #expect(try client.request(agent: "pages", action: "count", args: ["n": 0], timeout: 10) == .ok(5))
+    }
+
+    @Test func aRequestNobodyAnswersTimesOut() throws {
+        let server = try ServerProcess(logLevel: "info")
+        let client = try requester(server)
+        let started = Date()
+        do {
+            let reply = try client.request(agent: "nobody", action: "get", timeout: 0.3)
+            Issue.record("a reply from nobody: \(reply)")
+        } catch {
+            guard case .timeout(let seconds) = error else { Issue.record("\(error)"); return }
+            #expect(seconds == 0.3)
+        }
+        #expect(Date().timeIntervalSince(started) >= 0.3)
+        // A timeout that is no number of seconds, or one a socket cannot wait, is refused before anything is sent.
+        for bad in [0, -1, .nan, .infinity, 1e300] as [Double] {
+            do {
+                _ = try client.request(agent: "nobody", action: "get", timeout: bad)
+                Issue.record("timeout \(bad) accepted")
+            } catch {
+                guard case .settings = error else { Issue.record("timeout \(bad): \(error)"); continue }
+            }
+        }
+    }
+
+    func expectNothingPending(_ server: ServerProcess) throws {
+        let q = try RawClient(port: server.port)
+        let deadline = Date().addingTimeInterval(10)
+        var pending = ""
+        while Date() < deadline {
+            q.send("XPENDING tasks.counter counter\r\n")
+            pending = q.readReplies()
+            if pending.hasPrefix("*4\r\n:0\r\n") { break }
+            usleep(20_000)
+        }
+        #expect(pending.hasPrefix("*4\r\n:0\r\n"), "pending: \(visible(pending))")
+    }
+}
+
+/// A logic that takes a second per task.
+struct Slow: AgentLogic {
+    var initialState: Int { 0 }
+    func apply(_ event: AgentEvent, to state: inout Int) { state += 1 }
+    func handle(_ request: AgentRequest, caller: String, state: Int) -> AgentOutcome {
+        usleep(1_000_000)
+        return .ok("done", events: [AgentEvent("worked")])
+    }
+}
+
+/// Hands a value to another thread in a test that owns both.
+final class Unchecked<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
