@@ -99,7 +99,7 @@ final class AgentSecrets {
     func issue(for user: String) -> String {
         var generator = SystemRandomNumberGenerator()
         let bytes = (0..<KernelConstants.agentSecretBytes).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        let secret = Kernel.hex(bytes)
+        let secret = SHA256.hex(bytes)
         digests[user, default: []].append(SHA256.digest(Array(secret.utf8)))
         return secret
     }

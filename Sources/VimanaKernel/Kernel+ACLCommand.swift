@@ -75,17 +75,6 @@ extension Kernel {
         }
     }
 
-    static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count * 2)
-        for b in bytes {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 15)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
     private func aclCat(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         switch args.count {
         case 2:
@@ -310,7 +299,7 @@ extension Kernel {
         var generator = SystemRandomNumberGenerator()
         let chars = (bits + 3) / 4
         let bytes = (0..<(chars + 1) / 2).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        c.pointee.output.tail.writeBulk(string: String(Self.hex(bytes).prefix(chars)))
+        c.pointee.output.tail.writeBulk(string: String(SHA256.hex(bytes).prefix(chars)))
     }
 
     /// Redis 7.0.15's ACL HELP, line for line.
