@@ -158,9 +158,14 @@ extension Kernel {
     /// Replies the refusal, and records it in ACL LOG (reason `agent`, the
     /// agent's id as the object) and the log.
     private func refuseAgent(_ c: UnsafeMutablePointer<ClientState>, _ a: AgentRuntime, _ error: String, command: String) {
+        logAgentRefusal(c, a, command: command)
+        c.pointee.output.tail.writeError(error)
+    }
+
+    /// Records a refusal to act as `a` in ACL LOG and the log.
+    func logAgentRefusal(_ c: UnsafeMutablePointer<ClientState>, _ a: AgentRuntime, command: String) {
         logACL(c, .agent, object: a.id, username: c.pointee.info.user.name)
         log.warn("agent access refused", ["agent": .string(a.id), "user": .string(c.pointee.info.user.name),
                                           "client": .int(c.pointee.id), "command": .string(command)])
-        c.pointee.output.tail.writeError(error)
     }
 }

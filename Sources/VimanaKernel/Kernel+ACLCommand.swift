@@ -121,7 +121,7 @@ extension Kernel {
         case .success(let user):
             let (recorded, sequence) = journalSetUser(c, userName, rules: rules, previous: previous)
             guard recorded else { return }
-            userChanged(user)
+            userChanged(user, by: c)
             let replyStart = c.pointee.flushedBytes + c.pointee.output.pendingBytes
             c.pointee.output.tail.append("+OK\r\n")
             // +OK only once the record is durable, as XADD's reply.
@@ -132,12 +132,16 @@ extension Kernel {
     /// The user's open connections act as its new rules at once. A channel
     /// or pattern they may no longer subscribe to is unsubscribed with the
     /// unsubscribe push a client sees when it unsubscribes itself (where
-    /// Redis 7.0 closes the connection). A user turned `off` keeps its
-    /// connections, as in Redis: `off` refuses new AUTHs.
-    func userChanged(_ user: ACLUser) {
+    /// Redis 7.0 closes the connection); a blocked XREAD or XREADGROUP the
+    /// rules now refuse ends with its -NOPERM (Redis 7.0 serves it); an
+    /// agent instance whose user may no longer act as its agent leaves.
+    /// A user turned `off` keeps its connections, as in Redis: `off`
+    /// refuses new AUTHs.
+    func userChanged(_ user: ACLUser, by caller: UnsafeMutablePointer<ClientState>) {
         forEachClient { other in
             guard !other.pointee.flags.contains(.http), other.pointee.info.user.name == user.name else { return }
             actAs(other, user)
+            recheckBlockedRead(other)
             guard other.pointee.isSubscribed, !user.allChannels else { return }
             let info = other.pointee.info
             var ended = false
