@@ -142,6 +142,22 @@ extension Kernel {
         return false
     }
 
+    /// After its user changed (`userChanged`): an agent instance whose user
+    /// may no longer act as its agent (an admin no more) leaves it at once,
+    /// its unacknowledged tasks given back for redelivery as when an
+    /// instance's connection closes, and the connection is closed after
+    /// the join's -NOPERM (Protocol/AGENTS.md §9; the connection that ran
+    /// the change gets its reply instead).
+    func recheckAgentInstance(_ c: UnsafeMutablePointer<ClientState>, changedBy caller: UnsafeMutablePointer<ClientState>) {
+        guard c.pointee.flags.contains(.agentInstance), let a = agents.agent(fd: c.pointee.fd), !mayActAs(c, a) else { return }
+        agents.leave(fd: c.pointee.fd)
+        c.pointee.flags.remove(.agentInstance)
+        logAgentRefusal(c, a, command: "agent|join")
+        if c != caller { c.pointee.output.tail.writeError(ErrorReply.mayNotJoinAgent(a.id)) }
+        c.pointee.flags.insert(.closeAfterReply)
+        markPending(c)
+    }
+
     /// XREADGROUP, XACK, XCLAIM, XAUTOCLAIM and XGROUP's changes: when
     /// argument `i` (a group name) names an agent's groups (its id) and the
     /// connection's user is neither the agent's nor an admin, replies

@@ -142,6 +142,7 @@ extension Kernel {
             guard !other.pointee.flags.contains(.http), other.pointee.info.user.name == user.name else { return }
             actAs(other, user)
             recheckBlockedRead(other)
+            recheckAgentInstance(other, changedBy: caller)
             guard other.pointee.isSubscribed, !user.allChannels else { return }
             let info = other.pointee.info
             var ended = false

@@ -5,8 +5,9 @@ import Glibc
 #endif
 
 /// A permission change takes effect on the user's open connections at once
-/// (Protocol/PROTOCOL.md §4.2): a blocked read it now refuses ends with the
-/// command's -NOPERM. Redis 7.0.15 keeps serving such a
+/// (Protocol/PROTOCOL.md §4.2, AGENTS.md §9): a blocked read it now refuses
+/// ends with the command's -NOPERM, and an agent instance whose user may no
+/// longer act as its agent leaves it. Redis 7.0.15 keeps serving such a
 /// blocked read (checked by hand: its XREAD BLOCK returned the next entry
 /// after `resetkeys`, `-xread` and `off`), so there is no parity to compare.
 @Suite struct ACLChangeTests {
@@ -62,5 +63,49 @@ import Glibc
         #expect(log.contains("$6\r\nobject\r\n$10\r\nxreadgroup\r\n"), "\(visible(log))")
         #expect(log.contains("$6\r\nobject\r\n$4\r\nfoo2\r\n"), "\(visible(log))")
         #expect(log.contains("$6\r\nobject\r\n$4\r\nfoo1\r\n"), "\(visible(log))")
+    }
+
+    /// An admin joined as an instance of an agent that is not its own, then
+    /// stripped of `@admin`: the instance leaves at once, the task it held
+    /// goes to the agent's other instance (long before `ack_wait`), and the
+    /// connection gets the join's -NOPERM and is closed.
+    @Test func anInstanceWhoseUserMayNoLongerActAsTheAgentLeaves() throws {
+        let config = """
+            users:
+              - name: bot
+                password_hashes: ["069a57d5fcc32c910715e4428c53954300a54c2bb8f1f362e2e2378164465912"]
+                permissions: ["+@all", "-@admin", "allkeys", "allchannels"]
+              - name: root
+                password_hashes: ["37df4ff1aa9108a45787bfde74cd7fc43677a98e212bde574d43bd8ace225e9f"]
+                permissions: ["+@all", "allkeys", "allchannels"]
+            agents:
+              - id: named
+                subscribes: ["tasks.named"]
+                user: bot
+                ack_wait: 10m
+            """
+        let server = try ServerProcess(config: config, logLevel: "info")
+        let root = try RawClient(port: server.port)
+        root.send("AUTH root root-pw\r\nAGENT JOIN named\r\n")
+        #expect(root.readReplies(2) == "+OK\r\n+OK\r\n")
+        let admin = try RawClient(port: server.port)  // `default`: every command
+        admin.send("XADD tasks.named 1-1 payload a\r\n")
+        #expect(admin.readReplies() == "$3\r\n1-1\r\n")
+        let task = "*6\r\n$4\r\ntask\r\n$11\r\ntasks.named\r\n$3\r\n1-1\r\n:1\r\n$1\r\na\r\n$7\r\ndefault\r\n"
+        #expect(root.readReplies() == task)
+        let bot = try RawClient(port: server.port)
+        bot.send("AUTH bot bot-pw\r\nAGENT JOIN named\r\n")
+        #expect(bot.readReplies(2) == "+OK\r\n+OK\r\n")
+
+        admin.send("ACL SETUSER root -@admin\r\n")
+        #expect(admin.readReplies() == "+OK\r\n")
+        #expect(root.readReplies() == "-NOPERM this user has no permissions to join agent 'named'\r\n")
+        #expect(root.isClosedByPeer())
+        // Redelivered to the instance left, its delivery counted.
+        #expect(bot.readReplies() == task.replacingOccurrences(of: ":1\r\n", with: ":2\r\n"))
+        #expect(server.waitForLog("agent instance left"))
+        admin.send("ACL LOG 1\r\n")
+        let log = admin.readReplies()
+        #expect(log.contains("$6\r\nreason\r\n$5\r\nagent\r\n") && log.contains("$6\r\nobject\r\n$5\r\nnamed\r\n"), "\(visible(log))")
     }
 }
