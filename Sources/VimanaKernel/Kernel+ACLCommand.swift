@@ -162,7 +162,9 @@ extension Kernel {
     }
 
     /// ACL DELUSER name…: refuses `default` before deleting any (Redis);
-    /// the deleted users' connections are closed, the caller's after this reply.
+    /// the deleted users' connections are closed, the caller's after this
+    /// reply. A deletion the ledger refuses to record stops the command
+    /// there: the reply is an error that says how many were deleted before it.
     private func aclDelUser(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         let names = (2..<args.count).map { args.string($0) }
         if names.contains(Users.defaultName) {
@@ -178,7 +180,13 @@ extension Kernel {
         for name in names {
             guard let previous = users.byName[name], users.delete(name) else { continue }
             let (recorded, sequence) = journalDelUser(c, name, previous: previous)
-            guard recorded else { return }
+            guard recorded else {
+                // Those deleted already stay deleted (their records are in): say so.
+                let replyStart = c.pointee.flushedBytes + c.pointee.output.pendingBytes
+                c.pointee.output.tail.writeError(deleted == 0 ? Self.journalRefusal : Self.journalRefusal(at: name, deleted: deleted))
+                if let lastSequence { holdReply(c, untilConfirmed: lastSequence, replyStart: replyStart) }
+                return
+            }
             lastSequence = sequence ?? lastSequence
             deleted += 1
             forEachClient { other in
