@@ -40,6 +40,35 @@ import VimanaTestSupport
         return c.readReplies(replies)
     }
 
+    /// A snapshot begun and never ended (the server stopped while copying
+    /// alice's two changes): its one copy, of the older change, is ignored
+    /// with a warning, so alice has the newer change, as acknowledged. The
+    /// start then writes a complete snapshot, and the next start agrees.
+    @Test func anUnfinishedSnapshotIsIgnored() throws {
+        let dir = try Self.craft([
+            (StreamID(ms: 1, seq: 0), 0, [("op", "setuser"), ("user", "alice"), ("new", "1"), ("rule", "on"), ("rule", "~old.*")]),
+            (StreamID(ms: 2, seq: 0), 0, [("op", "setuser"), ("user", "alice"), ("new", "0"), ("rule", "resetkeys"), ("rule", "~new.*")]),
+            (StreamID(ms: 3, seq: 0), 0, [("op", "snapshot-begin")]),
+            (StreamID(ms: 3, seq: 1), 0, [("op", "setuser"), ("user", "alice"), ("new", "1"), ("rule", "on"), ("rule", "~old.*"),
+                                          ("snapshot", "3-0")]),
+        ])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for start in 0..<2 {
+            let server = try ServerProcess(arguments: ["--fsync", "always"], logLevel: "info", ledgerDirectory: dir)
+            let c = try RawClient(port: server.port)
+            let keys = Self.send(c, "ACL GETUSER alice\r\n")
+            #expect(keys.contains("$4\r\nkeys\r\n$6\r\n~new.*\r\n"), "start \(start): \(visible(keys))")
+            if start == 0 {
+                #expect(server.waitForLog("unfinished ACL snapshot ignored"))
+                #expect(server.log.contains("\"begin\":\"3-0\""), "\(server.log)")
+                #expect(server.waitForLog("\"unfinished_snapshot_records\":1,"))
+            } else {
+                #expect(server.waitForLog("\"unfinished_snapshot_records\":0,"))
+            }
+            #expect(server.terminate() == 0)
+        }
+    }
+
     /// ACL DELUSER a b c whose record for b the ledger refuses (the
     /// journal's stream is at its last possible ID after a's): a stays
     /// deleted and the error says so; b and c are not deleted.
