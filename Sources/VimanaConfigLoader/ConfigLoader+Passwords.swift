@@ -12,6 +12,14 @@ extension Schema {
     static let passwordExpected = "a string of \(ConfigLimits.passwordBytes.lowerBound) to"
         + " \(ConfigLimits.passwordBytes.upperBound) bytes without control characters"
 
+    /// The keys whose values may be secrets (`password`, `password_hashes`,
+    /// `http_token`, an agent's `env` values), at any depth (`users[0].password`,
+    /// `agents[1].env.API_KEY`): no message about one shows its value.
+    static func holdsSecret(_ key: String) -> Bool {
+        let names = key.split(separator: ".").map { String($0.prefix { $0 != "[" }) }
+        return names.contains { ["password", "password_hashes", "http_token"].contains($0) } || names.dropLast().contains("env")
+    }
+
     static func isValidPassword<C: Collection>(_ bytes: C) -> Bool where C.Element == UInt8 {
         ConfigLimits.passwordBytes.contains(bytes.count) && !bytes.contains(where: { $0 < 0x20 || $0 == 0x7F })
     }
