@@ -329,7 +329,7 @@ struct Schema {
     /// `key: expected …, got …` at the value's position; for a flag, `expected …`.
     func mismatch(_ node: YAMLNode, _ key: String, _ expected: String, note: String = "") -> ConfigError {
         if flag { return fail(node, "expected \(expected)\(note)") }
-        if Self.holdsSecret(key), case .scalar = node.content {
+        if Self.holdsSecret(key), !node.isNull, case .scalar = node.content {
             return fail(node, "\(key): expected \(expected), got a value not shown (it may be a secret)\(note)")
         }
         return fail(node, "\(key): expected \(expected), got \(node.summary)\(note)")
