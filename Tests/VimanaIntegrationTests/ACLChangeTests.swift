@@ -68,34 +68,23 @@ import Glibc
     /// An admin joined as an instance of an agent that is not its own, then
     /// stripped of `@admin`: the instance leaves at once, the task it held
     /// goes to the agent's other instance (long before `ack_wait`), and the
-    /// connection gets the join's -NOPERM and is closed.
+    /// connection gets the join's -NOPERM and is closed. (`ack_wait` is
+    /// 30 s: a task back within the test's waits came back by the leave.)
     @Test func anInstanceWhoseUserMayNoLongerActAsTheAgentLeaves() throws {
-        let config = """
-            users:
-              - name: bot
-                password_hashes: ["069a57d5fcc32c910715e4428c53954300a54c2bb8f1f362e2e2378164465912"]
-                permissions: ["+@all", "-@admin", "allkeys", "allchannels"]
-              - name: root
-                password_hashes: ["37df4ff1aa9108a45787bfde74cd7fc43677a98e212bde574d43bd8ace225e9f"]
-                permissions: ["+@all", "allkeys", "allchannels"]
-            agents:
-              - id: named
-                subscribes: ["tasks.named"]
-                user: bot
-                ack_wait: 10m
-            """
-        let server = try ServerProcess(config: config, logLevel: "info")
-        let root = try RawClient(port: server.port)
-        root.send("AUTH root root-pw\r\nAGENT JOIN named\r\n")
-        #expect(root.readReplies(2) == "+OK\r\n+OK\r\n")
-        let admin = try RawClient(port: server.port)  // `default`: every command
+        // root (an admin) and bot (`named`'s user); `default` has every command.
+        let server = try ServerProcess(config: AgentIdentityTests.config, logLevel: "info")
+        let identities = AgentIdentityTests()
+        let root = try identities.connect(server, as: "root")
+        root.send("AGENT JOIN named\r\n")
+        #expect(root.readReplies() == "+OK\r\n")
+        let admin = try identities.connect(server, as: "default")
         admin.send("XADD tasks.named 1-1 payload a\r\n")
         #expect(admin.readReplies() == "$3\r\n1-1\r\n")
         let task = "*6\r\n$4\r\ntask\r\n$11\r\ntasks.named\r\n$3\r\n1-1\r\n:1\r\n$1\r\na\r\n$7\r\ndefault\r\n"
         #expect(root.readReplies() == task)
-        let bot = try RawClient(port: server.port)
-        bot.send("AUTH bot bot-pw\r\nAGENT JOIN named\r\n")
-        #expect(bot.readReplies(2) == "+OK\r\n+OK\r\n")
+        let bot = try identities.connect(server, as: "bot")
+        bot.send("AGENT JOIN named\r\n")
+        #expect(bot.readReplies() == "+OK\r\n")
 
         admin.send("ACL SETUSER root -@admin\r\n")
         #expect(admin.readReplies() == "+OK\r\n")
