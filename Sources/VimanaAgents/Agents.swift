@@ -183,6 +183,9 @@ public final class Agents {
     /// Whether connection `fd` is an instance of an agent.
     public func isInstance(fd: Int32) -> Bool { agentIndex(fd: fd) != nil }
 
+    /// The agent connection `fd` is an instance of, if any.
+    public func agent(fd: Int32) -> AgentRuntime? { agentIndex(fd: fd).map { all[$0] } }
+
     /// The agent whose instance connection `fd` is, when its `publishes`
     /// patterns do not allow `topic`; nil when the publish may go ahead.
     public func agentRefusing(fd: Int32, publishTo topic: UnsafeBufferPointer<UInt8>) -> AgentRuntime? {

@@ -12,6 +12,25 @@ extension ConfigLoader {
             throw ConfigError(path: path, message: "cannot open \(what): \(errnoText(errno))")
         }
         defer { close(fd) }
+        do throws(ReadStop) {
+            return try readAll(fd, limit: limit)
+        } catch {
+            switch error {
+            case .failed(let code): throw ConfigError(path: path, message: "cannot read \(what): \(errnoText(code))")
+            case .tooLarge: throw ConfigError(path: path, message: "\(what) is larger than \(Units.formatSize(limit))")
+            }
+        }
+    }
+
+    /// Why `readAll` stopped short.
+    enum ReadStop: Error {
+        case failed(Int32)
+        case tooLarge
+    }
+
+    /// Every byte of the open file `fd`, at most `limit`: the one read
+    /// loop of the loader's files (the configuration, secret files).
+    static func readAll(_ fd: Int32, limit: Int) throws(ReadStop) -> [UInt8] {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: ConfigLimits.readChunk)
         while true {
@@ -20,12 +39,10 @@ extension ConfigLoader {
             if n < 0 {
                 let code = errno
                 if code == EINTR { continue }
-                throw ConfigError(path: path, message: "cannot read \(what): \(errnoText(code))")
+                throw .failed(code)
             }
             bytes.append(contentsOf: chunk[0..<n])
-            guard bytes.count <= limit else {
-                throw ConfigError(path: path, message: "\(what) is larger than \(Units.formatSize(limit))")
-            }
+            guard bytes.count <= limit else { throw .tooLarge }
         }
     }
 

@@ -12,6 +12,14 @@ extension Schema {
     static let passwordExpected = "a string of \(ConfigLimits.passwordBytes.lowerBound) to"
         + " \(ConfigLimits.passwordBytes.upperBound) bytes without control characters"
 
+    /// The keys whose values may be secrets (`password`, `password_hashes`,
+    /// `http_token`, an agent's `env` values), at any depth (`users[0].password`,
+    /// `agents[1].env.API_KEY`): no message about one shows its value.
+    static func holdsSecret(_ key: String) -> Bool {
+        let names = key.split(separator: ".").map { String($0.prefix { $0 != "[" }) }
+        return names.contains { ["password", "password_hashes", "http_token"].contains($0) } || names.dropLast().contains("env")
+    }
+
     static func isValidPassword<C: Collection>(_ bytes: C) -> Bool where C.Element == UInt8 {
         ConfigLimits.passwordBytes.contains(bytes.count) && !bytes.contains(where: { $0 < 0x20 || $0 == 0x7F })
     }
@@ -46,13 +54,7 @@ extension Schema {
     /// or 0640, as a private key's).
     func passwordFile(_ node: YAMLNode, _ key: String) throws(ConfigError) -> [String] {
         guard let name = try path(node, key) else { return [] }
-        let full = name.hasPrefix("/") ? name : Self.directory(of: path) + name
-        let bytes: [UInt8]
-        do throws(FileProblem) {
-            bytes = try ConfigLoader.readSecretFile(full)
-        } catch {
-            throw fail(node, "\(key): cannot use '\(full)': \(error.reason)")
-        }
+        let (full, bytes) = try secretFile(node, key, name, limit: ConfigLimits.passwordFileSize)
         var digests: [String] = []
         for (index, line) in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated()
             where !line.isEmpty {
@@ -65,6 +67,18 @@ extension Schema {
         }
         guard !digests.isEmpty else { throw fail(node, "\(key): '\(full)' holds no password (one per line)") }
         return digests
+    }
+
+    /// A secret file named at `key` (`name`, relative to the configuration
+    /// file's directory unless absolute): its full path and its bytes,
+    /// refused as `readSecretFile` says.
+    func secretFile(_ node: YAMLNode, _ key: String, _ name: String, limit: Int) throws(ConfigError) -> (String, [UInt8]) {
+        let full = name.hasPrefix("/") ? name : Self.directory(of: path) + name
+        do throws(FileProblem) {
+            return (full, try ConfigLoader.readSecretFile(full, limit: limit))
+        } catch {
+            throw fail(node, "\(key): cannot use '\(full)': \(error.reason)")
+        }
     }
 
     /// `dir/` of `dir/phoenix.yaml`, or empty for a bare file name (the current directory).
@@ -80,10 +94,11 @@ struct FileProblem: Error {
 }
 
 extension ConfigLoader {
-    /// The bytes of a file that holds secrets, after checking that it is a
-    /// regular file of at most `ConfigLimits.passwordFileSize` bytes that no
-    /// other user may read or write and its group may not write.
-    static func readSecretFile(_ path: String) throws(FileProblem) -> [UInt8] {
+    /// The bytes of a file that holds secrets (`password_file`,
+    /// `http_token_file`), after checking that it is a regular file of at
+    /// most `limit` bytes that no other user may read or write and its
+    /// group may not write.
+    static func readSecretFile(_ path: String, limit: Int) throws(FileProblem) -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw FileProblem(reason: errnoText(errno)) }
         defer { close(fd) }
@@ -95,19 +110,12 @@ extension ConfigLoader {
             throw FileProblem(reason: "its mode \(octal(mode)) lets other users read or change it;"
                               + " chmod 600 (or 640) it")
         }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: ConfigLimits.readChunk)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n == 0 { return bytes }
-            if n < 0 {
-                let code = errno
-                if code == EINTR { continue }
-                throw FileProblem(reason: errnoText(code))
-            }
-            bytes.append(contentsOf: chunk[0..<n])
-            guard bytes.count <= ConfigLimits.passwordFileSize else {
-                throw FileProblem(reason: "larger than \(Units.formatSize(ConfigLimits.passwordFileSize))")
+        do throws(ReadStop) {
+            return try readAll(fd, limit: limit)
+        } catch {
+            switch error {
+            case .failed(let code): throw FileProblem(reason: errnoText(code))
+            case .tooLarge: throw FileProblem(reason: "larger than \(Units.formatSize(limit))")
             }
         }
     }

@@ -90,8 +90,9 @@ struct Schema {
     }
 
     /// `http_token`, or the first line of the file `http_token_file` (one of
-    /// the two): visible ASCII without spaces, `ConfigLimits.httpTokenBytes`
-    /// long. Messages never echo the token.
+    /// the two; read as a `password_file` is: `secretFile`): visible ASCII
+    /// without spaces, `ConfigLimits.httpTokenBytes` long. Messages never
+    /// echo the token.
     private func httpToken(_ s: [String: YAMLNode]) throws(ConfigError) -> String? {
         let bytes = ConfigLimits.httpTokenBytes
         let expected = "\(bytes.lowerBound) to \(bytes.upperBound) visible ASCII characters without spaces "
@@ -104,13 +105,10 @@ struct Schema {
             guard valid(Array(text.utf8)) else { throw fail(n, "kernel.http_token: expected \(expected)") }
             return text
         }
-        guard let n = s["http_token_file"], let file = try path(n, "kernel.http_token_file") else { return nil }
-        var content: [UInt8]
-        do throws(ConfigError) {
-            content = try ConfigLoader.readFile(file, what: "token file", limit: ConfigLimits.httpTokenFileSize)
-        } catch {
-            throw fail(n, "kernel.http_token_file: \(error.description)")
-        }
+        guard let n = s["http_token_file"], let name = try path(n, "kernel.http_token_file") else { return nil }
+        // Read as a user's password_file: relative to this file, private to its owner.
+        let (file, read) = try secretFile(n, "kernel.http_token_file", name, limit: ConfigLimits.httpTokenFileSize)
+        var content = read
         // One line: the newline an editor or `echo` leaves is not part of the token.
         if content.last == 10 { content.removeLast() }
         if content.last == 13 { content.removeLast() }
@@ -331,6 +329,9 @@ struct Schema {
     /// `key: expected …, got …` at the value's position; for a flag, `expected …`.
     func mismatch(_ node: YAMLNode, _ key: String, _ expected: String, note: String = "") -> ConfigError {
         if flag { return fail(node, "expected \(expected)\(note)") }
+        if Self.holdsSecret(key), !node.isNull, case .scalar = node.content {
+            return fail(node, "\(key): expected \(expected), got a value not shown (it may be a secret)\(note)")
+        }
         return fail(node, "\(key): expected \(expected), got \(node.summary)\(note)")
     }
 

@@ -131,8 +131,7 @@ private struct TreeBuilder {
             }
         case YAML_ALIAS_EVENT:
             let name = event.data.alias.anchor.map { String(cString: $0) } ?? ""
-            throw fail("aliases are not supported (found '*\(name)'); write the value out,"
-                       + " or quote a text that starts with '*' (\"*\(name)\")", line, column)
+            throw unsupported("aliases", "*", name, line, column)
         case YAML_SCALAR_EVENT:
             let s = event.data.scalar
             try rejectAnchor(s.anchor, line, column)
@@ -157,9 +156,30 @@ private struct TreeBuilder {
     private func rejectAnchor(_ anchor: UnsafeMutablePointer<yaml_char_t>?, _ line: Int, _ column: Int) throws(ConfigError) {
         guard let anchor else { return }
         // `- &events.*` in a user's permissions is an anchor on nothing: say how to write the rule.
-        let name = String(cString: anchor)
-        throw fail("anchors are not supported (found '&\(name)'); write the value out,"
-                   + " or quote a text that starts with '&' (\"&\(name)\")", line, column)
+        throw unsupported("anchors", "&", String(cString: anchor), line, column)
+    }
+
+    /// An alias or anchor at the key the next node belongs to: its name is
+    /// shown (and how to quote it) unless that key may hold a secret (an
+    /// unquoted `password: *xyz` is the password).
+    private func unsupported(_ what: String, _ indicator: String, _ name: String, _ line: Int, _ column: Int) -> ConfigError {
+        let key = nextKey
+        let prefix = key.isEmpty ? "" : key + ": "
+        if Schema.holdsSecret(key) {
+            return fail(prefix + "\(what) are not supported; write the value out, or quote a text that starts with"
+                        + " '\(indicator)' (not shown: it may be a secret)", line, column)
+        }
+        return fail(prefix + "\(what) are not supported (found '\(indicator)\(name)'); write the value out,"
+                    + " or quote a text that starts with '\(indicator)' (\"\(indicator)\(name)\")", line, column)
+    }
+
+    /// The key the next node is the value of, as the loader names keys
+    /// (`users[0].password`); a mapping's own name for one of its keys.
+    private var nextKey: String {
+        guard let top = stack.last else { return "" }
+        guard top.isMapping else { return "\(top.location)[\(top.items.count)]" }
+        guard let key = top.pendingKey else { return top.location }
+        return top.location.isEmpty ? key.text : "\(top.location).\(key.text)"
     }
 
     private mutating func open(isMapping: Bool, _ line: Int, _ column: Int) throws(ConfigError) {

@@ -99,7 +99,7 @@ final class AgentSecrets {
     func issue(for user: String) -> String {
         var generator = SystemRandomNumberGenerator()
         let bytes = (0..<KernelConstants.agentSecretBytes).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        let secret = Kernel.hex(bytes)
+        let secret = SHA256.hex(bytes)
         digests[user, default: []].append(SHA256.digest(Array(secret.utf8)))
         return secret
     }
@@ -142,6 +142,22 @@ extension Kernel {
         return false
     }
 
+    /// After its user changed (`userChanged`): an agent instance whose user
+    /// may no longer act as its agent (an admin no more) leaves it at once,
+    /// its unacknowledged tasks given back for redelivery as when an
+    /// instance's connection closes, and the connection is closed after
+    /// the join's -NOPERM (Protocol/AGENTS.md §9; the connection that ran
+    /// the change gets its reply instead).
+    func recheckAgentInstance(_ c: UnsafeMutablePointer<ClientState>, changedBy caller: UnsafeMutablePointer<ClientState>) {
+        guard c.pointee.flags.contains(.agentInstance), let a = agents.agent(fd: c.pointee.fd), !mayActAs(c, a) else { return }
+        agents.leave(fd: c.pointee.fd)
+        c.pointee.flags.remove(.agentInstance)
+        logAgentRefusal(c, a, command: "agent|join")
+        if c != caller { c.pointee.output.tail.writeError(ErrorReply.mayNotJoinAgent(a.id)) }
+        c.pointee.flags.insert(.closeAfterReply)
+        markPending(c)
+    }
+
     /// XREADGROUP, XACK, XCLAIM, XAUTOCLAIM and XGROUP's changes: when
     /// argument `i` (a group name) names an agent's groups (its id) and the
     /// connection's user is neither the agent's nor an admin, replies
@@ -158,9 +174,14 @@ extension Kernel {
     /// Replies the refusal, and records it in ACL LOG (reason `agent`, the
     /// agent's id as the object) and the log.
     private func refuseAgent(_ c: UnsafeMutablePointer<ClientState>, _ a: AgentRuntime, _ error: String, command: String) {
+        logAgentRefusal(c, a, command: command)
+        c.pointee.output.tail.writeError(error)
+    }
+
+    /// Records a refusal to act as `a` in ACL LOG and the log.
+    func logAgentRefusal(_ c: UnsafeMutablePointer<ClientState>, _ a: AgentRuntime, command: String) {
         logACL(c, .agent, object: a.id, username: c.pointee.info.user.name)
         log.warn("agent access refused", ["agent": .string(a.id), "user": .string(c.pointee.info.user.name),
                                           "client": .int(c.pointee.id), "command": .string(command)])
-        c.pointee.output.tail.writeError(error)
     }
 }

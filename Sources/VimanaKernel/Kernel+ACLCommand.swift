@@ -75,17 +75,6 @@ extension Kernel {
         }
     }
 
-    static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count * 2)
-        for b in bytes {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 15)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
     private func aclCat(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         switch args.count {
         case 2:
@@ -132,7 +121,7 @@ extension Kernel {
         case .success(let user):
             let (recorded, sequence) = journalSetUser(c, userName, rules: rules, previous: previous)
             guard recorded else { return }
-            userChanged(user)
+            userChanged(user, by: c)
             let replyStart = c.pointee.flushedBytes + c.pointee.output.pendingBytes
             c.pointee.output.tail.append("+OK\r\n")
             // +OK only once the record is durable, as XADD's reply.
@@ -143,12 +132,17 @@ extension Kernel {
     /// The user's open connections act as its new rules at once. A channel
     /// or pattern they may no longer subscribe to is unsubscribed with the
     /// unsubscribe push a client sees when it unsubscribes itself (where
-    /// Redis 7.0 closes the connection). A user turned `off` keeps its
-    /// connections, as in Redis: `off` refuses new AUTHs.
-    func userChanged(_ user: ACLUser) {
+    /// Redis 7.0 closes the connection); a blocked XREAD or XREADGROUP the
+    /// rules now refuse ends with its -NOPERM (Redis 7.0 serves it); an
+    /// agent instance whose user may no longer act as its agent leaves.
+    /// A user turned `off` keeps its connections, as in Redis: `off`
+    /// refuses new AUTHs.
+    func userChanged(_ user: ACLUser, by caller: UnsafeMutablePointer<ClientState>) {
         forEachClient { other in
             guard !other.pointee.flags.contains(.http), other.pointee.info.user.name == user.name else { return }
             actAs(other, user)
+            recheckBlockedRead(other)
+            recheckAgentInstance(other, changedBy: caller)
             guard other.pointee.isSubscribed, !user.allChannels else { return }
             let info = other.pointee.info
             var ended = false
@@ -168,7 +162,9 @@ extension Kernel {
     }
 
     /// ACL DELUSER name…: refuses `default` before deleting any (Redis);
-    /// the deleted users' connections are closed, the caller's after this reply.
+    /// the deleted users' connections are closed, the caller's after this
+    /// reply. A deletion the ledger refuses to record stops the command
+    /// there: the reply is an error that says how many were deleted before it.
     private func aclDelUser(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         let names = (2..<args.count).map { args.string($0) }
         if names.contains(Users.defaultName) {
@@ -184,7 +180,13 @@ extension Kernel {
         for name in names {
             guard let previous = users.byName[name], users.delete(name) else { continue }
             let (recorded, sequence) = journalDelUser(c, name, previous: previous)
-            guard recorded else { return }
+            guard recorded else {
+                // Those deleted already stay deleted (their records are in): say so.
+                let replyStart = c.pointee.flushedBytes + c.pointee.output.pendingBytes
+                c.pointee.output.tail.writeError(deleted == 0 ? Self.journalRefusal : Self.journalRefusal(at: name, deleted: deleted))
+                if let lastSequence { holdReply(c, untilConfirmed: lastSequence, replyStart: replyStart) }
+                return
+            }
             lastSequence = sequence ?? lastSequence
             deleted += 1
             forEachClient { other in
@@ -310,7 +312,7 @@ extension Kernel {
         var generator = SystemRandomNumberGenerator()
         let chars = (bits + 3) / 4
         let bytes = (0..<(chars + 1) / 2).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        c.pointee.output.tail.writeBulk(string: String(Self.hex(bytes).prefix(chars)))
+        c.pointee.output.tail.writeBulk(string: String(SHA256.hex(bytes).prefix(chars)))
     }
 
     /// Redis 7.0.15's ACL HELP, line for line.

@@ -1,4 +1,5 @@
 import VimanaCore
+import VimanaRESP
 import VimanaLedger
 
 /// XREAD and XREADGROUP BLOCK: blocking a client on topics, waking it when
@@ -19,6 +20,11 @@ extension Kernel {
         for fd in blockedReaders.takeReady() {
             guard let c = s.pointee.client(fd), c.pointee.flags.contains(.blocked),
                   let read = clientInfo(fd)?.blockedRead else { continue }
+            if let refusal = read.refusal {
+                c.pointee.output.tail.writeError(refusal)
+                unblock(c)
+                continue
+            }
             let replied = read.group.map { replyGroupRead(c, $0, blocked: true) } ?? replyRead(c, read, blocking: true)
             if replied { unblock(c) }
         }
@@ -59,6 +65,35 @@ extension Kernel {
         processInput(c)
     }
 
+    /// After its user changed (`userChanged`): ends `c`'s blocked read
+    /// when the command would now be refused, with the -NOPERM it would
+    /// get (logged in ACL LOG as it would be), in the next pass, before
+    /// anything else is served to it. Checked in the command's order: the
+    /// user's rules, an internal topic, an agent's group.
+    func recheckBlockedRead(_ c: UnsafeMutablePointer<ClientState>) {
+        guard c.pointee.flags.contains(.blocked), let info = clientInfo(c.pointee.fd),
+              let read = info.blockedRead, read.refusal == nil, let first = read.topics.first else { return }
+        var refusal: String?
+        read.asCommand { command, args in
+            if let (denial, _) = aclDenial(c.pointee.info.user, bits: c.pointee.allowedCommands, command, args) {
+                logDenial(c, denial)
+                refusal = ErrorReply.noPermission(denial)
+            }
+        }
+        if refusal == nil, !c.pointee.flags.contains(.admin),
+           let topic = read.topics.first(where: { $0.starts(with: Ledger.internalTopicPrefix) }) {
+            logDenial(c, .key(topic))
+            refusal = ErrorReply.noPermission(.key(topic))
+        }
+        if refusal == nil, let group = read.group?.group, let a = agents.agent(named: group), !mayActAs(c, a) {
+            logAgentRefusal(c, a, command: "xreadgroup")
+            refusal = ErrorReply.mayNotUseAgentGroup(a.id)
+        }
+        guard let refusal else { return }
+        info.blockedRead?.refusal = refusal
+        first.withUnsafeBytes { blockedReaders.wake($0) }
+    }
+
     /// Forgets a closing client's blocked read.
     func forgetBlockedRead(_ fd: Int32) {
         blockedReaders.remove(fd)
@@ -75,4 +110,22 @@ struct BlockedRead {
     var afterSequence: [UInt64] = []
     /// Set for an XREADGROUP.
     var group: GroupRead? = nil
+    /// Set when the user's rules changed so that the read is refused now:
+    /// the error it ends with (`recheckBlockedRead`).
+    var refusal: String? = nil
+
+    /// The command as the ACL check reads it (what a blocked read had
+    /// to name: its command, BLOCK, its group, its topics), for `body`.
+    func asCommand(_ body: (Command, Arguments) -> Void) {
+        var words: [[UInt8]] = []
+        if let group {
+            words = [Array("XREADGROUP".utf8), Array("GROUP".utf8), group.group, group.consumer]
+        } else {
+            words = [Array("XREAD".utf8)]
+        }
+        words += [Array("BLOCK".utf8), Array("0".utf8), Array("STREAMS".utf8)] + topics
+        words += Array(repeating: Array((group == nil ? "$" : ">").utf8), count: topics.count)
+        let command: Command = group == nil ? .xread : .xreadgroup
+        QueuedCommand(command, words: words).withArguments { body(command, $0) }
+    }
 }

@@ -7,11 +7,29 @@ import VimanaConfig
 /// entry, kept in its ledger record (Protocol/LEDGER.md §3), pushed with
 /// every task (Protocol/AGENTS.md §3) and shown to Redis clients that ask
 /// (CLIENT PUBLISHER, Protocol/PROTOCOL.md §6). Only the kernel names it:
-/// nothing a client sends (a field, a client name) can.
+/// nothing a client sends (a field, a client name) can; XADD refuses a
+/// field of that name.
 extension Kernel {
     /// The field a connection with CLIENT PUBLISHER ON sees last in every
     /// stream entry: its value is the entry's publisher.
     static let publisherField: [UInt8] = Array("_publisher".utf8)
+
+    /// XADD's refusal of a field named `_publisher`: a reader must be able
+    /// to trust every `_publisher` it sees to be the kernel's.
+    static let publisherFieldReserved = "ERR the field name '_publisher' is reserved: the kernel adds it, naming "
+        + "each entry's publisher, to entries read with CLIENT PUBLISHER ON"
+
+    /// True when one of XADD's field names (every other argument from
+    /// `first`) is `_publisher`: one length compare per field on the common path.
+    @inline(__always)
+    static func namesPublisherField(_ args: Arguments, fieldsFrom first: Int) -> Bool {
+        var i = first
+        while i < args.count {
+            if args.length(i) == publisherField.count && args.buffer(i).elementsEqual(publisherField) { return true }
+            i &+= 2
+        }
+        return false
+    }
 
     /// Calls `body` with the name of the user connection `c` is
     /// authenticated as (`default` until AUTH): what its PUBLISH and XADD

@@ -53,6 +53,10 @@ extension Kernel {
             c.pointee.output.tail.writeError(StreamIDError.notGreaterThanZero.message)
             return
         }
+        if Self.namesPublisherField(args, fieldsFrom: i + 1) {
+            c.pointee.output.tail.writeError(Self.publisherFieldReserved)
+            return
+        }
         let topic = UnsafeRawBufferPointer(args.buffer(1))
         guard let topicBase = topic.baseAddress ?? UnsafeRawPointer(bitPattern: 1) else { return }
         guard ledger.records(topicBase, topic.count) else {

@@ -182,6 +182,23 @@ struct QueuedCommand {
     let storage: [UInt8]
     let slots: [Int]
 
+    /// `command` with `words` (its name first) as its arguments.
+    init(_ command: Command, words: [[UInt8]]) {
+        var storage: [UInt8] = []
+        var slots: [Int] = []
+        for word in words {
+            slots += [storage.count, word.count]
+            storage += word
+        }
+        self.init(command: command, storage: storage, slots: slots)
+    }
+
+    init(command: Command, storage: [UInt8], slots: [Int]) {
+        self.command = command
+        self.storage = storage
+        self.slots = slots
+    }
+
     /// Runs `body` with the queued arguments laid out as the parser's.
     func withArguments(_ body: (Arguments) -> Void) {
         var bytes = storage

@@ -50,17 +50,23 @@ extension Kernel {
     }
 
     /// Records the deletion of `name` (done already); false when the ledger
-    /// refused the record: the user is then put back and the error written.
+    /// refused the record: the user is then put back (the caller replies).
     func journalDelUser(_ c: UnsafeMutablePointer<ClientState>, _ name: String, previous: ACLUser) -> (ok: Bool, sequence: UInt64?) {
         guard let userJournal else { return (true, nil) }
         if let sequence = userJournal.recordDelUser(name, nowMillis: s.pointee.nowMillis) { return (true, sequence) }
         users.restore(name, previous)
-        c.pointee.output.tail.writeError(Self.journalRefusal)
         return (false, nil)
     }
 
     /// The ledger cannot be written: the change would not survive a restart.
     static let journalRefusal = "ERR the ledger refused the ACL change (it would not survive a restart); nothing was changed"
+
+    /// ACL DELUSER whose deletion of `name` the ledger refused after it
+    /// had recorded `deleted` deletions of the same command.
+    static func journalRefusal(at name: String, deleted: Int) -> String {
+        "ERR the ledger refused to record the deletion of user '\(name)' (it would not survive a restart);"
+            + " the \(deleted) deleted before it stay deleted, it and those after it were not deleted"
+    }
 
     // MARK: - Internal topics
 

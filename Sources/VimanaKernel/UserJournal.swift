@@ -16,7 +16,8 @@ import VimanaLedger
 ///
 /// A record: `op` (`setuser` or `deluser`), `user`, then for `setuser`
 /// `new` (`1` when the SETUSER created the user, else `0`) and one `rule`
-/// field per rule, in order.
+/// field per rule, in order; a snapshot's copy of a record ends with a
+/// `snapshot` field naming its `snapshot-begin`.
 final class UserJournal {
     let ledger: Ledger
     let log = Log.shared
@@ -104,15 +105,22 @@ final class UserJournal {
     // MARK: - Snapshots
 
     /// After a seal: writes `live` again, between a `snapshot-begin` and a
-    /// `snapshot-end` whose `begin` names the first's ID. A start applies
-    /// the latest complete snapshot and what follows it, nothing before.
+    /// `snapshot-end` whose `begin` names the first's ID, each copy marked
+    /// with a last field `snapshot` naming it too. A start applies the
+    /// latest complete snapshot and what follows it, nothing before, and
+    /// ignores the copies of a snapshot it does not start from (one whose
+    /// writing a crash cut short: they repeat older changes).
     func writeSnapshot(nowMillis: Int64) {
         snapshotDue = false
         guard !live.isEmpty, ledger.writeError == nil,
               let begin = append([Self.field("op", "snapshot-begin")], nowMillis: nowMillis) else { return }
-        for fields in live { _ = append(fields, nowMillis: nowMillis) }
+        let mark = Self.field(Self.snapshotField, begin.id.description)
+        for fields in live { _ = append(fields + [mark], nowMillis: nowMillis) }
         _ = append([Self.field("op", "snapshot-end"), Self.field("begin", begin.id.description)], nowMillis: nowMillis)
     }
+
+    /// The field that marks a snapshot's copy of a record.
+    static let snapshotField = "snapshot"
 
     // MARK: - Replay
 
@@ -120,42 +128,62 @@ final class UserJournal {
     struct ReplayReport: Equatable {
         var applied = 0
         var skipped = 0
+        /// Copies in unfinished snapshots, not applied.
+        var unfinished = 0
     }
 
     /// Applies every recorded change to `users` (built from phoenix.yaml),
-    /// oldest first, a bounded chunk at a time.
+    /// oldest first, a bounded chunk at a time: nothing but the chunk is
+    /// held. From the latest complete snapshot on (the whole journal when
+    /// there is none): what a start reads is the changes in force and those
+    /// since, however many seals copied them before. A snapshot begun after
+    /// it never ended (the server stopped while writing it): its copies
+    /// are ignored, with a warning, so that an older change never follows
+    /// a newer one.
     func replay(into users: Users) -> ReplayReport {
         var report = ReplayReport()
         guard ledger.stream(Self.topic) != nil else { return report }
-        // From the latest complete snapshot on (the whole journal when
-        // there is none): what a start reads is the changes in force and
-        // those since, however many seals copied them before.
-        let begin = latestSnapshot()
-        var records: [LedgerRecord] = []
-        var from = begin ?? .zero
+        let start = latestSnapshot()
+        let startMark = start.map { Array($0.description.utf8) }
+        var from = start ?? .zero
+        var unfinished: [UInt8]?
         while true {
             let chunk = ledger.range(topic: Self.topic, from: from, to: .max, count: Self.replayChunk)
-            records += chunk
+            for record in chunk {
+                let op = Self.value(record.fields, "op")
+                if record.clientID == 0 && (op == Array("snapshot-begin".utf8) || op == Array("snapshot-end".utf8)) { continue }
+                var fields = record.fields
+                if record.clientID == 0, let last = fields.last, last.name.elementsEqual(Self.snapshotField.utf8) {
+                    guard last.value == startMark else {
+                        report.unfinished += 1
+                        if last.value != unfinished {
+                            unfinished = last.value
+                            log.warn("unfinished ACL snapshot ignored", [
+                                "begin": .string(String(decoding: last.value, as: UTF8.self)),
+                                "reason": .string("it has no snapshot-end: the server stopped while writing it; its records copy older changes")])
+                        }
+                        continue
+                    }
+                    fields.removeLast()
+                }
+                if let reason = apply(record.clientID, fields, to: users) {
+                    report.skipped += 1
+                    log.warn("recorded ACL change skipped", ["sequence": .int(Int(clamping: record.sequence)),
+                                                             "id": .string(record.id.description), "reason": .string(reason)])
+                } else {
+                    report.applied += 1
+                }
+                // Kept as it was, skipped or not: a user declared again later finds its changes.
+                if record.clientID == 0 { keep(fields) }
+            }
             guard chunk.count == Self.replayChunk, let next = chunk.last?.id.successor else { break }
             from = next
-        }
-        for record in records {
-            let op = Self.value(record.fields, "op")
-            if record.clientID == 0 && (op == Array("snapshot-begin".utf8) || op == Array("snapshot-end".utf8)) { continue }
-            if let reason = apply(record, to: users) {
-                report.skipped += 1
-                log.warn("recorded ACL change skipped", ["sequence": .int(Int(clamping: record.sequence)),
-                                                         "id": .string(record.id.description), "reason": .string(reason)])
-            } else {
-                report.applied += 1
-            }
-            // Kept as it was, skipped or not: a user declared again later finds its changes.
-            if record.clientID == 0 { keep(record.fields) }
         }
         // The next start reads from a copy written now, not from the one (or the start) this one read from.
         if !live.isEmpty { snapshotDue = true }
         log.info("users restored from the ledger", ["topic": .string(String(decoding: Self.topic, as: UTF8.self)),
                                                     "applied": .int(report.applied), "skipped": .int(report.skipped),
+                                                    "unfinished_snapshot_records": .int(report.unfinished),
                                                     "users": .int(users.byName.count)])
         return report
     }
@@ -180,12 +208,18 @@ final class UserJournal {
 
     /// Applies one record; returns why it was not applied, or nil.
     func apply(_ record: LedgerRecord, to users: Users) -> String? {
+        apply(record.clientID, record.fields, to: users)
+    }
+
+    /// Applies one record's fields (without a snapshot mark), written by
+    /// `clientID`; returns why they were not applied, or nil.
+    private func apply(_ clientID: UInt64, _ fields: [LedgerRecord.Field], to users: Users) -> String? {
         // Only the server writes here; anything else (a ledger written while
         // an older version let clients append to `_vimana.` topics) is not a change.
-        guard record.clientID == 0 else { return "not written by the server (client id \(record.clientID))" }
+        guard clientID == 0 else { return "not written by the server (client id \(clientID))" }
         var op: [UInt8]?, name: [UInt8]?, created = false
         var rules: [[UInt8]] = []
-        for f in record.fields {
+        for f in fields {
             switch String(decoding: f.name, as: UTF8.self) {
             case "op": op = f.value
             case "user": name = f.value

@@ -1,3 +1,4 @@
+import VimanaCore
 import VimanaLedger
 #if canImport(Glibc)
 import Glibc
@@ -147,10 +148,7 @@ enum LedgerFormat {
         return i + n <= bytes.count ? n : 0
     }
 
-    private static func hex(_ b: UInt8) -> String {
-        let digits = Array("0123456789abcdef")
-        return "\\x" + String(digits[Int(b >> 4)]) + String(digits[Int(b & 15)])
-    }
+    private static func hex(_ b: UInt8) -> String { "\\x" + SHA256.hex(CollectionOfOne(b)) }
 
     // MARK: - Numbers and times
 

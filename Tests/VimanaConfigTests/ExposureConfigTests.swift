@@ -48,11 +48,35 @@ import VimanaConfig
                 == "phoenix.yaml:2:20: kernel.http_token_file: \(twoLines.path) must hold one line of 16 to 512 visible "
                 + "ASCII characters without spaces (openssl rand -hex 32 makes one)")
         #expect(loadError("kernel:\n  http_token_file: /nonexistent/token\n")?.description
-                == "phoenix.yaml:2:20: kernel.http_token_file: /nonexistent/token: cannot open token file: No such file or directory")
+                == "phoenix.yaml:2:20: kernel.http_token_file: cannot use '/nonexistent/token': No such file or directory")
         let big = TemporaryFile([UInt8](repeating: 0x61, count: (4 << 10) + 1))
         defer { big.remove() }
         #expect(loadError("kernel:\n  http_token_file: \(big.path)\n")?.description
-                == "phoenix.yaml:2:20: kernel.http_token_file: \(big.path): token file is larger than 4KiB")
+                == "phoenix.yaml:2:20: kernel.http_token_file: cannot use '\(big.path)': larger than 4KiB")
+    }
+
+    /// Read as a user's `password_file` is: a relative path is taken against
+    /// the configuration file's directory, and a file other users may read
+    /// (or its group write) is refused.
+    @Test func tokenFileIsReadAsAPasswordFile() throws {
+        let dir = UserPasswordTests.Directory()
+        defer { dir.remove() }
+        dir.write("token", Self.token + "\n")
+        let config = try ConfigLoader.load(yaml: "kernel:\n  http_token_file: token\n", path: dir.config)
+        #expect(config.kernel.httpToken == Self.token)
+        dir.write("open", Self.token + "\n", mode: 0o644)
+        dir.write("groupwrite", Self.token + "\n", mode: 0o620)
+        for (name, mode) in [("open", "0644"), ("groupwrite", "0620")] {
+            var message = ""
+            do throws(ConfigError) {
+                _ = try ConfigLoader.load(yaml: "kernel:\n  http_token_file: \(name)\n", path: dir.config)
+            } catch {
+                message = error.description
+            }
+            #expect(message == "\(dir.config):2:20: kernel.http_token_file: cannot use '\(dir.path)/\(name)': its mode \(mode)"
+                    + " lets other users read or change it; chmod 600 (or 640) it")
+            #expect(!message.contains(Self.token))
+        }
     }
 
     @Test func tokenAndTokenFileAreExclusive() {

@@ -215,7 +215,7 @@ let usersFile = """
                 == "phoenix.yaml:4:16: invalid YAML: did not find expected alphabetic or numeric character"
                     + " (while scanning an anchor at line 4, column 9)" + hint)
         #expect(loadError("users:\n  - name: a\n    permissions:\n      - &events\n")?.description
-                == "phoenix.yaml:4:9: anchors are not supported (found '&events'); write the value out,"
+                == "phoenix.yaml:4:9: users[0].permissions[0]: anchors are not supported (found '&events'); write the value out,"
                     + " or quote a text that starts with '&' (\"&events\")")
         #expect(loadError("users:\n  - name: a\n    permissions: [%R~logs.*]\n")?.description
                 == "phoenix.yaml:3:19: invalid YAML: found character that cannot start any token"

@@ -38,14 +38,39 @@ import VimanaConfig
 
     @Test func aliasIsRejected() {
         #expect(loadError("kernel:\n  port: *p\n")?.description
-                == "phoenix.yaml:2:9: aliases are not supported (found '*p'); write the value out, or quote a text that starts with '*' (\"*p\")")
+                == "phoenix.yaml:2:9: kernel.port: aliases are not supported (found '*p'); write the value out, or quote a text that starts with '*' (\"*p\")")
     }
 
     @Test func anchorIsRejected() {
         #expect(loadError("kernel:\n  limits: &l\n    max_clients: 5\n")?.description
-                == "phoenix.yaml:2:11: anchors are not supported (found '&l'); write the value out, or quote a text that starts with '&' (\"&l\")")
+                == "phoenix.yaml:2:11: kernel.limits: anchors are not supported (found '&l'); write the value out, or quote a text that starts with '&' (\"&l\")")
         #expect(loadError("kernel:\n  port: &p 1\n")?.description
-                == "phoenix.yaml:2:9: anchors are not supported (found '&p'); write the value out, or quote a text that starts with '&' (\"&p\")")
+                == "phoenix.yaml:2:9: kernel.port: anchors are not supported (found '&p'); write the value out, or quote a text that starts with '&' (\"&p\")")
+    }
+
+    /// An unquoted secret that starts with `*` or `&` is read as an alias or
+    /// an anchor: the message names the file, line, column and key, never
+    /// the text (nor any other value of a key that may hold a secret).
+    @Test func anAliasOrAnchorWhereASecretGoesIsNotEchoed() {
+        let hidden = " are not supported; write the value out, or quote a text that starts with"
+        let cases: [(yaml: String, secret: String, expected: String)] = [
+            ("kernel:\n  password: *hunter2\n", "hunter2", "phoenix.yaml:2:13: kernel.password: aliases\(hidden) '*' (not shown: it may be a secret)"),
+            ("kernel:\n  http_token: &tok3n\n", "tok3n", "phoenix.yaml:2:15: kernel.http_token: anchors\(hidden) '&' (not shown: it may be a secret)"),
+            ("users:\n  - name: a\n    password: &s3cret rest\n", "s3cret",
+             "phoenix.yaml:3:15: users[0].password: anchors\(hidden) '&' (not shown: it may be a secret)"),
+            ("users:\n  - name: a\n    password_hashes: [*d1gest]\n", "d1gest",
+             "phoenix.yaml:3:23: users[0].password_hashes[0]: aliases\(hidden) '*' (not shown: it may be a secret)"),
+            ("agents:\n  - id: x\n    subscribes: [t]\n    command: [\"/bin/true\"]\n    env:\n      API_KEY: *k3y\n", "k3y",
+             "phoenix.yaml:6:16: agents[0].env.API_KEY: aliases\(hidden) '*' (not shown: it may be a secret)"),
+            ("agents:\n  - id: x\n    subscribes: [t]\n    command: [\"/bin/true\"]\n    env:\n      API_KEY: \"k3y\\0\"\n", "k3y",
+             "phoenix.yaml:6:16: agents[0].env.API_KEY: expected a string without NUL bytes (quote it: \"\" for empty),"
+                + " got a value not shown (it may be a secret)"),
+        ]
+        for (yaml, secret, expected) in cases {
+            let message = loadError(yaml)?.description ?? ""
+            #expect(message == expected, "for \(yaml)")
+            #expect(!message.contains(secret), "for \(yaml)")
+        }
     }
 
     @Test func secondDocumentIsRejected() {

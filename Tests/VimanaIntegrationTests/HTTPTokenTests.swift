@@ -54,6 +54,7 @@ import Testing
     @Test func theTokenCanComeFromAFile() throws {
         let file = try temporaryFile(Self.token + "\n", suffix: ".token")
         defer { try? FileManager.default.removeItem(atPath: file) }
+        chmod(file, 0o600)  // a secret file: other users may not read it
         let server = try ServerProcess(config: "kernel:\n  http_token_file: \(file)\n")
         #expect(try get(server.httpPort, "GET /health HTTP/1.1\r\n\r\n") == Self.unauthorized + Self.body)
         #expect(try get(server.httpPort, "GET /health HTTP/1.1\r\nAuthorization: Bearer \(Self.token)\r\n\r\n")
