@@ -103,7 +103,9 @@ final class LedgerWriter: @unchecked Sendable {
     /// While `writeInline` runs: its events, returned to the caller instead
     /// of posted (the caller applies them at once, with no wake-up).
     private var inlineEvents: [WriterEvent]?
-    /// Batches taken from the queue and not yet written (a failed attempt's).
+    /// Batches taken from the queue and not yet written: a failed
+    /// attempt's, or those behind a full segment whose seal waits for the
+    /// fsync in flight.
     private var taken: [Batch] = []
     /// The fsync the sync thread is making (or about to), if any.
     private var syncInFlight: DueSync?
@@ -217,7 +219,12 @@ final class LedgerWriter: @unchecked Sendable {
         }
         guard !batches.isEmpty else { return true }
         do throws(LedgerIOError) {
-            try write(batches)
+            let written = try write(batches)
+            if written < batches.count {
+                // The segment is full: the seal (an fsync) is the writer thread's.
+                taken = Array(batches[written...])
+                return true
+            }
         } catch {
             taken = batches
             fail(error)
@@ -248,7 +255,9 @@ final class LedgerWriter: @unchecked Sendable {
                 }
             } else {
                 idle.store(true, ordering: .releasing)
-                if queue.withLock({ $0.isEmpty }) && !thread.isStopping {
+                // Nothing to write, or nothing that may be written before the
+                // fsync in flight ends (its end signals `wakeup`).
+                if (queue.withLock({ $0.isEmpty }) && !thread.isStopping) || state.withLock({ _ in writesWaitForSeal }) {
                     let timeout: DispatchTime = config.fsync == .everysec ? .now() + .milliseconds(LedgerLimits.everysecIdleWaitMillis)
                         : .now() + .seconds(LedgerLimits.idleWaitSeconds)
                     _ = wakeup.wait(timeout: timeout)
@@ -276,7 +285,7 @@ final class LedgerWriter: @unchecked Sendable {
                 writeSealedIndex(index, name: name)
             }
             if !retrying && state.withLock({ _ in startSyncIfDue() }) { syncWakeup.signal() }
-            if thread.isStopping && (retrying || queue.withLock({ $0.isEmpty })) {
+            if thread.isStopping && (retrying || (queue.withLock({ $0.isEmpty }) && state.withLock({ _ in taken.isEmpty }))) {
                 stopSyncThread()
                 state.withLock { _ in finish() }
                 return
@@ -346,8 +355,7 @@ final class LedgerWriter: @unchecked Sendable {
                 return all
             }
             if !taken.isEmpty {
-                try write(taken)
-                taken.removeAll(keepingCapacity: true)
+                try writeTaken()
             } else if sealWaiting && shouldRoll() {
                 // The fsync it waited for has ended and nothing was queued since.
                 try roll()
@@ -457,11 +465,30 @@ final class LedgerWriter: @unchecked Sendable {
         try sync()
     }
 
-    /// Appends `batches` as frames. All or nothing as far as anyone can tell:
-    /// on an error nothing is reported, and the writer's view of the segment
-    /// stays at the last whole frame before them (`restore` cuts the rest).
-    private func write(_ batches: [Batch]) throws(LedgerIOError) {
-        if shouldRoll() { try roll() }
+    /// Writes `taken`, sealing the segment each time it fills. When a seal
+    /// waits for the fsync in flight, the rest stays in `taken` until that
+    /// fsync ends (the sync thread then wakes this one): so a segment
+    /// exceeds `segment_bytes` by at most one frame, however much was
+    /// queued meanwhile.
+    private func writeTaken() throws(LedgerIOError) {
+        while !taken.isEmpty {
+            if shouldRoll() { try roll() } else if sealWaiting { return }
+            let written = try write(taken)
+            taken.removeFirst(written)
+        }
+    }
+
+    /// True while nothing can be written: a seal is due and waits for the
+    /// fsync in flight.
+    private var writesWaitForSeal: Bool { sealWaiting && syncInFlight != nil && !taken.isEmpty }
+
+    /// Appends `batches` as frames, from the first, until they are all
+    /// written or the segment reaches `segment_bytes`; returns how many
+    /// were written (at least one). All or nothing as far as anyone can
+    /// tell: on an error nothing is reported, and the writer's view of the
+    /// segment stays at the last whole frame before them (`restore` cuts
+    /// the rest). The caller seals (`shouldRoll`, `roll`) before.
+    private func write(_ batches: [Batch]) throws(LedgerIOError) -> Int {
         var frames: [WrittenFrame] = []
         var bytes = 0
         var offset = segmentSize
@@ -469,7 +496,11 @@ final class LedgerWriter: @unchecked Sendable {
         var i = 0
         do throws(LedgerIOError) {
             while i < batches.count {
-                // Gather batches into one frame up to the size cap.
+                // Gather batches into one frame up to the size cap, and no
+                // more than the segment has room for (raw bytes: a frame is
+                // never much larger compressed), so that a backlog does not
+                // make one frame that overfills the segment.
+                let room = min(LedgerLimits.maxFrameBytes, max(config.segmentBytes - offset, 0))
                 staging.clear()
                 let first = batches[i].firstSequence
                 var count = 0
@@ -479,7 +510,7 @@ final class LedgerWriter: @unchecked Sendable {
                     count += b.count
                     bytes += b.byteCount
                     i += 1
-                } while i < batches.count && staging.readableBytes + batches[i].byteCount <= LedgerLimits.maxFrameBytes
+                } while i < batches.count && staging.readableBytes + batches[i].byteCount <= room
                 let frame: UnsafeRawBufferPointer
                 do {
                     frame = try encoder.encode(records: staging.readPointer, length: staging.readableBytes,
@@ -493,6 +524,7 @@ final class LedgerWriter: @unchecked Sendable {
                 frames.append(WrittenFrame.summarize(offset: offset, header: encoder.header,
                                                      records: staging.readPointer, length: staging.readableBytes))
                 offset += frame.count
+                if offset >= config.segmentBytes { break }
             }
         } catch {
             unsynced.writeIndex = unsynced.readIndex + keptBefore
@@ -502,6 +534,7 @@ final class LedgerWriter: @unchecked Sendable {
         for f in frames { index.addWritten(f) }
         if let last = frames.last { unsyncedSequence = last.header.nextSequence }
         emit(.written(sequence: unsyncedSequence, segment: segmentName, frames: frames, bytes: bytes))
+        return i
     }
 
     /// fsyncs the active segment holding the lock (restoring, sealing,
