@@ -14,8 +14,9 @@ import VimanaCore
 /// | `glob` | anything else | as `Glob.matches` |
 /// | `all` | (`allkeys`, `allchannels`) | every string |
 ///
-/// Measured: the check before this (nested arrays, a class's `var`) was
-/// about 110 instructions per PUBLISH of a user allowed `&ch*` (docs/PERFORMANCE.md).
+/// Measured (docs/PERFORMANCE.md): a user allowed `&ch*` paid 126
+/// instructions more per pipelined PUBLISH than `default` with the check
+/// before this (nested arrays, a class's `var`), 54 with it.
 public struct ACLPatternList: @unchecked Sendable {
     public enum Kind: UInt8, Sendable { case literal, prefix, any, glob, all }
 
@@ -33,16 +34,22 @@ public struct ACLPatternList: @unchecked Sendable {
     public static let read: UInt8 = 1
     public static let write: UInt8 = 2
 
-    @usableFromInline let entries: UnsafePointer<Entry>?
-    @usableFromInline let count: Int
+    /// The records, `start..<end` (equal when there is none).
+    @usableFromInline let start: UnsafePointer<Entry>
+    @usableFromInline let end: UnsafePointer<Entry>
 
-    /// Matches nothing.
-    public static let none = ACLPatternList(entries: nil, count: 0)
+    /// Matches nothing: no records, at an address that is never read.
+    public static let none: ACLPatternList = {
+        let nowhere = UnsafePointer(UnsafeMutablePointer<Entry>.allocate(capacity: 1))
+        return ACLPatternList(start: nowhere, end: nowhere)
+    }()
 
-    @usableFromInline init(entries: UnsafePointer<Entry>?, count: Int) {
-        self.entries = entries
-        self.count = count
+    @usableFromInline init(start: UnsafePointer<Entry>, end: UnsafePointer<Entry>) {
+        self.start = start
+        self.end = end
     }
+
+    public var count: Int { end - start }
 
     /// The kind stringmatchlen gives `pattern` (see the type's table).
     public static func kind(of pattern: [UInt8]) -> Kind {
@@ -67,19 +74,16 @@ public struct ACLPatternList: @unchecked Sendable {
     /// value lives across a call).
     @inlinable @inline(__always)
     public func matches(_ string: UnsafeRawPointer?, _ length: Int, access: UInt8 = 0) -> Bool {
-        guard let entries else { return false }
         // An empty argument may come without an address: any readable one will do for zero bytes.
-        let s = (string ?? UnsafeRawPointer(entries)).assumingMemoryBound(to: UInt8.self)
-        var e = entries
-        let end = entries + count
+        let s = (string ?? UnsafeRawPointer(start)).assumingMemoryBound(to: UInt8.self)
+        var e = start
         while e < end {
             if e.pointee.grants & access == access {
                 let kind = e.pointee.kind
                 let n = e.pointee.length
-                if kind == .prefix {
-                    if n <= length && Self.equal(e.pointee.bytes, s, n) { return true }
-                } else if kind == .literal {
-                    if n == length && Self.equal(e.pointee.bytes, s, n) { return true }
+                // A prefix needs `n` bytes or more, a literal exactly `n`.
+                if kind.rawValue <= Kind.prefix.rawValue {
+                    if (n == length || (n < length && kind == .prefix)) && Self.equal(e.pointee.bytes, s, n) { return true }
                 } else if kind == .glob {
                     return Self.matchesFrom(e, end, s, length, access)
                 } else if length > 0 || kind == .all {
@@ -165,7 +169,7 @@ public final class ACLPatternSet: @unchecked Sendable {
                                                         grants: ACLPatternList.read | ACLPatternList.write))
         }
         let count = all ? 1 : patterns.count
-        list = ACLPatternList(entries: count == 0 ? nil : UnsafePointer(records), count: count)
+        list = ACLPatternList(start: UnsafePointer(records), end: UnsafePointer(records + count))
     }
 
     /// A selector's channel patterns (each grants both bits), or `allchannels`.

@@ -223,6 +223,9 @@ struct CommandDispatch: ~Copyable {
         /// subcommands (a container's depend on the subcommand: `.none`
         /// here, and `aclNeeds` sends it to the full check).
         let access: ArgumentAccess
+        /// `access`'s index for a command with one channel (PUBLISH), else
+        /// 0 (the name, never a channel): what the per-message check reads.
+        let channelArgument: Int
         /// Redis's arity as a range: at least `minArguments`, at most
         /// `minArguments + extraArguments` (up to `Int.max`: no limit).
         private let minArguments: Int
@@ -234,6 +237,7 @@ struct CommandDispatch: ~Copyable {
             rules = entry.rules
             aclNeeds = entry.spec.subcommands.reduce(entry.spec.access.grantedBy) { $0.union($1.access.grantedBy) }.rawValue
             access = entry.spec.subcommands.isEmpty ? entry.spec.access : .none
+            if case .channel(let i) = access { channelArgument = i } else { channelArgument = 0 }
             let arity = entry.spec.arity
             minArguments = arity > 0 ? arity : -arity
             let maxArguments = arity > 0 ? arity : max(entry.spec.maxArguments ?? Int.max, minArguments)

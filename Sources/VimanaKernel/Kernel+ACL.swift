@@ -47,9 +47,8 @@ extension Kernel {
     func argumentsAllowed(_ c: UnsafeMutablePointer<ClientState>, _ record: UnsafeMutablePointer<CommandDispatch.Record>,
                           _ args: Arguments) -> Bool {
         // PUBLISH's one channel (a user restricted to channel patterns pays this per message).
-        if case .channel(let i) = record.pointee.access {
-            return i >= args.count || c.pointee.channelPatterns.matches(args.pointer(i), args.length(i))
-        }
+        let i = record.pointee.channelArgument
+        if i != 0 { return i >= args.count || c.pointee.channelPatterns.matches(args.pointer(i), args.length(i)) }
         return otherArgumentsAllowed(c, record.pointee.access, args)
     }
 
