@@ -53,6 +53,11 @@ struct ClientState: ~Copyable {
     /// per request. A clear bit sends the command to the full check
     /// (subcommands, or the refusal). Set only by `Kernel.actAs`.
     var allowedCommands: UInt64 = 0
+    /// Its user's root key and channel patterns, compiled (`UserHandle`,
+    /// which `info` holds and keeps alive): what a user restricted to
+    /// patterns pays per request. Set only by `Kernel.actAs`.
+    var keyPatterns = ACLPatternList.none
+    var channelPatterns = ACLPatternList.none
     /// The cold half: touched by commands about the connection, not per message.
     let info: ClientInfo
 
@@ -165,53 +170,16 @@ final class UserHandle {
     /// The user's name as the ledger records it (the publisher of each
     /// entry the connection appends), made once per user, not per append.
     let nameBytes: [UInt8]
-    /// The root selector's channel patterns sorted for PUBLISH's check.
-    let channels: ChannelGrant
+    /// The root selector's key and channel patterns compiled for the
+    /// per-request check (`ClientState.keyPatterns`, `channelPatterns`
+    /// point into them while the connection holds this handle).
+    let keys: ACLPatternSet
+    let channels: ACLPatternSet
     init(_ user: ACLUser) {
         self.user = user
         nameBytes = Array(user.name.utf8)
-        channels = ChannelGrant(user.channelPatterns)
-    }
-}
-
-/// Channel patterns of the two shapes almost every rule has, matched
-/// without the glob: a plain name (`&events.a`) is equality and a name
-/// followed by one final `*` (`&events.*`) a prefix, exactly as Redis's
-/// stringmatchlen matches them. Any other pattern leaves the answer to the
-/// model (`ACLUser.allowsChannel`). Measured: the model's check was ~300
-/// instructions per PUBLISH, a third of a pipelined PUBLISH.
-struct ChannelGrant {
-    private var exact: [[UInt8]] = []
-    private var prefixes: [[UInt8]] = []
-    /// Some pattern is of neither shape.
-    private(set) var hasGlobs = false
-
-    init(_ patterns: [[UInt8]]) {
-        func special(_ b: UInt8) -> Bool { b == 42 || b == 63 || b == 91 || b == 93 || b == 92 }  // * ? [ ] \
-        for p in patterns {
-            if !p.contains(where: special) { exact.append(p) }
-            else if let last = p.last, last == 42, !p.dropLast().contains(where: special) { prefixes.append(Array(p.dropLast())) }
-            else { hasGlobs = true }
-        }
-    }
-
-    /// True when a plain or prefix pattern grants `channel`; false means
-    /// none does (and, with `hasGlobs`, the model must be asked).
-    func grants(_ channel: UnsafeRawBufferPointer) -> Bool {
-        guard let base = channel.baseAddress else { return exact.contains { $0.isEmpty } || prefixes.contains { $0.isEmpty } }
-        var i = 0
-        while i < prefixes.count {
-            let n = prefixes[i].count
-            if n <= channel.count && prefixes[i].withUnsafeBytes({ memcmp($0.baseAddress ?? base, base, n) == 0 }) { return true }
-            i &+= 1
-        }
-        i = 0
-        while i < exact.count {
-            let n = exact[i].count
-            if n == channel.count && exact[i].withUnsafeBytes({ memcmp($0.baseAddress ?? base, base, n) == 0 }) { return true }
-            i &+= 1
-        }
-        return false
+        keys = ACLPatternSet(keysOf: user.root)
+        channels = ACLPatternSet(channelsOf: user.root)
     }
 }
 

@@ -1,4 +1,5 @@
 import VimanaRESP
+import VimanaACL
 
 /// The command table: one entry per command, with everything COMMAND,
 /// COMMAND INFO, COMMAND DOCS, the arity check and dispatch know of it.
@@ -153,11 +154,11 @@ extension CommandTable {
                                 summary: "Appends a new entry to a stream (the topic's ledger)", since: "5.0.0", group: "stream",
                                 complexity: "O(1)", arguments: [("key", "key", false, false), ("NOMKSTREAM nomkstream", "pure-token", true, false),
                                                                ("id", "string", false, false), ("field-value", "string", false, true)],
-                                access: .key(1)) { k, c, a in k.xaddCommand(c, a) }
+                                access: .key(1, .write)) { k, c, a in k.xaddCommand(c, a) }
         case .xlen:
             return CommandEntry(name: "xlen", arity: 2, flags: readonly + ["fast"], categories: ["@read", "@stream", "@fast"],
                                 summary: "Return the number of entries in a stream", since: "5.0.0", group: "stream",
-                                complexity: "O(1)", arguments: [("key", "key", false, false)], access: .key(1)) { k, c, a in k.xlenCommand(c, a) }
+                                complexity: "O(1)", arguments: [("key", "key", false, false)], access: .key(1, .none)) { k, c, a in k.xlenCommand(c, a) }
         case .xrange, .xrevrange:
             let name = c == .xrange ? "xrange" : "xrevrange"
             let handler: CommandHandler = c == .xrange ? { k, client, a in k.xrangeCommand(client, a, reverse: false) }
@@ -169,14 +170,14 @@ extension CommandTable {
                                 complexity: "O(N) with N being the number of elements being returned.",
                                 arguments: [("key", "key", false, false), (c == .xrange ? "start" : "end", "string", false, false),
                                            (c == .xrange ? "end" : "start", "string", false, false), ("COUNT count", "integer", true, false)],
-                                access: .key(1), handler: handler)
+                                access: .key(1, .read), handler: handler)
         case .xread:
             return CommandEntry(name: "xread", arity: -4, flags: readonly + ["blocking"], categories: ["@read", "@stream", "@slow", "@blocking"],
                                 summary: "Return never seen elements in multiple streams, with IDs greater than the ones reported by the caller for each stream. Can block.",
                                 since: "5.0.0", group: "stream", complexity: "For each stream mentioned: O(N) with N being the number of elements being returned.",
                                 arguments: [("COUNT count", "integer", true, false), ("BLOCK milliseconds", "integer", true, false),
                                            ("STREAMS key", "key", false, true), ("id", "string", false, true)],
-                                access: .streams(searchFrom: 1)) { k, c, a in k.xreadCommand(c, a) }
+                                access: .streams(searchFrom: 1, .read)) { k, c, a in k.xreadCommand(c, a) }
         case .xinfo:
             var s = CommandEntry(name: "xinfo", arity: -2, flags: [], categories: ["@slow"],
                                  summary: "A container for stream introspection commands", since: "5.0.0", group: "stream",
@@ -184,13 +185,13 @@ extension CommandTable {
             s.spec.subcommands = [
                 CommandSpec(name: "xinfo|stream", arity: -3, flags: readonly, categories: readCat,
                             summary: "Get information about a stream", since: "5.0.0", group: "stream", complexity: "O(1)",
-                            arguments: [("key", "key", false, false)], access: .key(2)),
+                            arguments: [("key", "key", false, false)], access: .key(2, .read)),
                 CommandSpec(name: "xinfo|groups", arity: 3, flags: readonly, categories: readCat,
                             summary: "List the consumer groups of a stream", since: "5.0.0", group: "stream", complexity: "O(1)",
-                            arguments: [("key", "key", false, false)], access: .key(2)),
+                            arguments: [("key", "key", false, false)], access: .key(2, .read)),
                 CommandSpec(name: "xinfo|consumers", arity: 4, flags: readonly, categories: readCat,
                             summary: "List the consumers in a consumer group", since: "5.0.0", group: "stream", complexity: "O(1)",
-                            arguments: [("key", "key", false, false), ("group", "string", false, false)], access: .key(2)),
+                            arguments: [("key", "key", false, false), ("group", "string", false, false)], access: .key(2, .read)),
                 CommandSpec(name: "xinfo|help", arity: 2, flags: ["loading", "stale"], categories: ["@stream", "@slow"],
                             summary: "Show helpful text about the different subcommands", since: "5.0.0", group: "stream",
                             complexity: "O(1)", arguments: []),
@@ -200,12 +201,12 @@ extension CommandTable {
             return CommandEntry(name: "xtrim", arity: -4, flags: ["write"], categories: ["@write", "@stream", "@slow"],
                                 summary: "Refused: the ledger is append-only; retention (ledger.retention) trims it", since: "5.0.0",
                                 group: "stream", complexity: "O(1)", arguments: [("key", "key", false, false)],
-                                access: .key(1)) { k, c, _ in k.appendOnlyCommand(c, "XTRIM") }
+                                access: .key(1, .write)) { k, c, _ in k.appendOnlyCommand(c, "XTRIM") }
         default:
             return CommandEntry(name: "xdel", arity: -3, flags: ["write", "fast"], categories: ["@write", "@stream", "@fast"],
                                 summary: "Refused: the ledger is append-only; retention (ledger.retention) trims it", since: "5.0.0",
                                 group: "stream", complexity: "O(1)", arguments: [("key", "key", false, false), ("id", "string", false, true)],
-                                access: .key(1)) { k, c, _ in k.appendOnlyCommand(c, "XDEL") }
+                                access: .key(1, .write)) { k, c, _ in k.appendOnlyCommand(c, "XDEL") }
         }
     }
 
@@ -223,7 +224,7 @@ extension CommandTable {
             }
             return CommandSpec(name: name, arity: arity, flags: write, categories: categories, summary: summary, since: "5.0.0",
                         group: "stream", complexity: "O(log N)", arguments: args,
-                        access: access ?? (name.hasPrefix("xgroup|") ? .key(2) : .key(1)))
+                        access: access ?? (name.hasPrefix("xgroup|") ? .key(2, .write) : .key(1, .write)))
         }
         switch c {
         case .xgroup:
@@ -248,7 +249,7 @@ extension CommandTable {
                         [("GROUP group", "string", false, false), ("consumer", "string", false, false), ("COUNT count", "integer", true, false),
                          ("BLOCK milliseconds", "integer", true, false), ("NOACK noack", "pure-token", true, false),
                          ("STREAMS key", "key", false, true), ("id", "string", false, true)],
-                        access: .streams(searchFrom: 4))) { k, c, a in k.xreadgroupCommand(c, a) }
+                        access: .streams(searchFrom: 4, .read))) { k, c, a in k.xreadgroupCommand(c, a) }
         case .xack:
             return CommandEntry(spec("xack", -4, "Marks a pending message as correctly processed, effectively removing it from the pending entries list of the consumer group.",
                         [("key", "key", false, false), ("group", "string", false, false), ("id", "string", false, true)])) { k, c, a in k.xackCommand(c, a) }
@@ -258,7 +259,7 @@ extension CommandTable {
                                 since: "5.0.0", group: "stream", complexity: "O(N)",
                                 arguments: [("key", "key", false, false), ("group", "string", false, false), ("IDLE min-idle-time", "integer", true, false),
                                            ("start", "string", true, false), ("end", "string", true, false), ("count", "integer", true, false),
-                                           ("consumer", "string", true, false)], access: .key(1)) { k, c, a in k.xpendingCommand(c, a) }
+                                           ("consumer", "string", true, false)], access: .key(1, .read)) { k, c, a in k.xpendingCommand(c, a) }
         case .xclaim:
             return CommandEntry(spec("xclaim", -6, "Changes (or acquires) ownership of a message in a consumer group, as if the message was delivered to the specified consumer.",
                         [("key", "key", false, false), ("group", "string", false, false), ("consumer", "string", false, false),
@@ -295,7 +296,7 @@ extension CommandTable {
             return CommandEntry(name: "watch", arity: -2, flags: quick, rules: [.runsInsideMulti], categories: cat,
                                 summary: "Watch the given keys to determine execution of the MULTI/EXEC block",
                                 since: "2.2.0", group: "transactions", complexity: "O(1) for every key.",
-                                arguments: [("key", "key", false, true)], access: .keys(from: 1)) { k, c, a in k.watchCommand(c, a) }
+                                arguments: [("key", "key", false, true)], access: .keys(from: 1, .none)) { k, c, a in k.watchCommand(c, a) }
         default:
             return CommandEntry(name: "unwatch", arity: 1, flags: quick, categories: cat,
                                 summary: "Forget about all watched keys", since: "2.2.0", group: "transactions",
@@ -327,20 +328,20 @@ extension CommandTable {
         case .ack:
             return CommandEntry(name: "ack", arity: 3, flags: ["fast"], categories: cat, summary: "Acknowledge a task",
                                 since: "0.1.0", group: "agent", complexity: "O(log N)",
-                                arguments: [("topic", "string", false, false), ("id", "string", false, false)], access: .key(1)) { k, c, a in k.ackCommand(c, a) }
+                                arguments: [("topic", "string", false, false), ("id", "string", false, false)], access: .key(1, .write)) { k, c, a in k.ackCommand(c, a) }
         case .nack:
             var s = CommandEntry(name: "nack", arity: -3, flags: ["fast"], categories: cat,
                                  summary: "Give a task back for redelivery, optionally after a delay", since: "0.1.0",
                                  group: "agent", complexity: "O(log N)",
                                  arguments: [("topic", "string", false, false), ("id", "string", false, false),
-                                            ("delay-ms", "integer", true, false)], access: .key(1)) { k, c, a in k.nackCommand(c, a) }
+                                            ("delay-ms", "integer", true, false)], access: .key(1, .write)) { k, c, a in k.nackCommand(c, a) }
             s.spec.maxArguments = 4
             return s
         case .progress:
             return CommandEntry(name: "progress", arity: 3, flags: ["fast"], categories: cat,
                                 summary: "Restart a held task's ack_wait clock", since: "0.1.0", group: "agent",
                                 complexity: "O(log N)", arguments: [("topic", "string", false, false), ("id", "string", false, false)],
-                                access: .key(1)) { k, c, a in k.progressCommand(c, a) }
+                                access: .key(1, .write)) { k, c, a in k.progressCommand(c, a) }
         default:
             return CommandEntry(name: "agents", arity: 1, flags: [], categories: ["@read", "@stream", "@slow"],
                                 summary: "List declared agents with status and counters", since: "0.1.0", group: "agent",

@@ -1,4 +1,5 @@
 import VimanaRESP
+import VimanaACL
 
 /// Every command the kernel understands. A case is a command's identity
 /// (metrics, CLIENT LIST's `cmd=`, a transaction's queue); everything known
@@ -113,17 +114,20 @@ struct CommandSpec: Sendable {
 
 /// The arguments of a command that ACL rules check, as Redis 7.0's key
 /// specs and pub/sub commands find them: keys against the user's `~`
-/// patterns, channels against its `&` patterns (PSUBSCRIBE's patterns
-/// literally, as Redis).
+/// patterns for the access the command asks (`%R~` grants read, `%W~`
+/// write, as Redis 7.0.15's key-spec flags ask them: ACCESS is a read,
+/// INSERT/UPDATE/DELETE a write, neither asks for no permission: XLEN,
+/// WATCH), channels against its `&` patterns (PSUBSCRIBE's patterns
+/// literally, as Redis). The one place a command's key access is said.
 enum ArgumentAccess: Sendable, Equatable {
     case none
     /// One key at this argument index.
-    case key(Int)
+    case key(Int, ACLKeyAccess)
     /// Every argument from this index is a key (WATCH).
-    case keys(from: Int)
+    case keys(from: Int, ACLKeyAccess)
     /// XREAD, XREADGROUP: after the first STREAMS found from this index,
     /// the first half of the remaining arguments are keys.
-    case streams(searchFrom: Int)
+    case streams(searchFrom: Int, ACLKeyAccess)
     /// One channel at this index (PUBLISH).
     case channel(Int)
     /// Every argument from this index is a channel (SUBSCRIBE).
@@ -138,6 +142,14 @@ enum ArgumentAccess: Sendable, Equatable {
         case .none: []
         case .key, .keys, .streams: .allKeys
         case .channel, .channels, .patterns: .allChannels
+        }
+    }
+
+    /// The access asked of each key (`.none` for a command without keys).
+    var keyAccess: ACLKeyAccess {
+        switch self {
+        case .key(_, let a), .keys(_, let a), .streams(_, let a): a
+        default: .none
         }
     }
 }
@@ -211,6 +223,9 @@ struct CommandDispatch: ~Copyable {
         /// subcommands (a container's depend on the subcommand: `.none`
         /// here, and `aclNeeds` sends it to the full check).
         let access: ArgumentAccess
+        /// `access`'s index for a command with one channel (PUBLISH), else
+        /// 0 (the name, never a channel): what the per-message check reads.
+        let channelArgument: Int
         /// Redis's arity as a range: at least `minArguments`, at most
         /// `minArguments + extraArguments` (up to `Int.max`: no limit).
         private let minArguments: Int
@@ -222,6 +237,7 @@ struct CommandDispatch: ~Copyable {
             rules = entry.rules
             aclNeeds = entry.spec.subcommands.reduce(entry.spec.access.grantedBy) { $0.union($1.access.grantedBy) }.rawValue
             access = entry.spec.subcommands.isEmpty ? entry.spec.access : .none
+            if case .channel(let i) = access { channelArgument = i } else { channelArgument = 0 }
             let arity = entry.spec.arity
             minArguments = arity > 0 ? arity : -arity
             let maxArguments = arity > 0 ? arity : max(entry.spec.maxArguments ?? Int.max, minArguments)

@@ -2,6 +2,7 @@ import VimanaCore
 import VimanaRESP
 import VimanaACL
 import VimanaConfig
+import VimanaLedger
 
 /// Every connection acts as a user: what it may run, which keys (topics
 /// used as streams) and channels it may name, checked before a command runs
@@ -9,7 +10,7 @@ import VimanaConfig
 ///
 /// The hot path pays one bit test and one flag test (`execute`): a command
 /// whose bit is set in `ClientState.allowedCommands`, run by a user with
-/// `allkeys`/`allchannels` as it needs, never comes here.
+/// `allkeys` (and admin) or `allchannels` as it needs, never comes here.
 extension Kernel {
     /// The users' problems (`users:` rules the ACL model refuses), each
     /// located as `file:line:column: message`: with `configurationProblems`,
@@ -21,43 +22,70 @@ extension Kernel {
     // MARK: - Acting as a user
 
     /// Makes the connection act as `user`: the copy its checks read, the
-    /// bits dispatch tests, and the `allkeys`/`allchannels` flags. The one
-    /// place they are set.
+    /// bits dispatch tests, its compiled patterns, and the flags. The one
+    /// place they are set. `allKeys` is set only for an admin: another
+    /// user's keys are checked for internal topics (`mayName`).
     func actAs(_ c: UnsafeMutablePointer<ClientState>, _ user: ACLUser) {
-        c.pointee.info.userHandle = user == users.defaultUser ? users.defaultHandle : UserHandle(user)
+        let handle = user == users.defaultUser ? users.defaultHandle : UserHandle(user)
+        c.pointee.info.userHandle = handle
+        c.pointee.keyPatterns = handle.keys.list
+        c.pointee.channelPatterns = handle.channels.list
         c.pointee.allowedCommands = users.commandBits(user)
-        if user.allKeys { c.pointee.flags.insert(.allKeys) } else { c.pointee.flags.remove(.allKeys) }
+        let admin = users.isAdminUser(user)
+        if user.allKeys && admin { c.pointee.flags.insert(.allKeys) } else { c.pointee.flags.remove(.allKeys) }
         if user.allChannels { c.pointee.flags.insert(.allChannels) } else { c.pointee.flags.remove(.allChannels) }
         if user.rootDecidesAlone { c.pointee.flags.insert(.rootDecides) } else { c.pointee.flags.remove(.rootDecides) }
-        if users.isAdminUser(user) { c.pointee.flags.insert(.admin) } else { c.pointee.flags.remove(.admin) }
+        if admin { c.pointee.flags.insert(.admin) } else { c.pointee.flags.remove(.admin) }
     }
 
     /// A command the user's bits allow, of a user whose root selector
-    /// decides alone: its keys or channels against the root's patterns,
-    /// without looking the command up again (a user restricted to topic
-    /// patterns pays this per PUBLISH). False sends it to `permitted`,
-    /// which replies the refusal.
+    /// decides alone: its keys or channels against the root's compiled
+    /// patterns (`ClientState.keyPatterns`, `channelPatterns`), without
+    /// looking the command up again. False sends it to `permitted`, which
+    /// decides again with the model and replies the refusal.
     @inline(never)
-    func argumentsAllowed(_ c: UnsafeMutablePointer<ClientState>, _ access: ArgumentAccess, _ args: Arguments) -> Bool {
-        let handle = c.pointee.info.userHandle
-        if case .channel(let i) = access {
-            // PUBLISH: its one channel, the plain and prefix patterns first.
-            guard i < args.count else { return true }
-            let channel = UnsafeRawBufferPointer(args.buffer(i))
-            return handle.channels.grants(channel) || (handle.channels.hasGlobs && handle.user.allowsChannel(channel))
-        }
+    func argumentsAllowed(_ c: UnsafeMutablePointer<ClientState>, _ record: UnsafeMutablePointer<CommandDispatch.Record>,
+                          _ args: Arguments) -> Bool {
+        // PUBLISH's one channel (a user restricted to channel patterns pays this per message).
+        let i = record.pointee.channelArgument
+        if i != 0 { return i >= args.count || c.pointee.channelPatterns.matches(args.pointer(i), args.length(i)) }
+        return otherArgumentsAllowed(c, record.pointee.access, args)
+    }
+
+    /// `argumentsAllowed` for every other access: each key (with the
+    /// internal-topic rule) or channel, PSUBSCRIBE's patterns literally.
+    @inline(never)
+    func otherArgumentsAllowed(_ c: UnsafeMutablePointer<ClientState>, _ access: ArgumentAccess, _ args: Arguments) -> Bool {
+        // A container's record has none: its subcommand's access is the full check's to find.
+        if access == .none { return false }
+        let keyAccess = access.keyAccess.bits
+        let admin = c.pointee.flags.contains(.admin)
         var allowed = true
         Self.forEachArgument(access, args) { i in
-            let argument = UnsafeRawBufferPointer(args.buffer(i))
             allowed = switch access {
             case .none: true
-            case .key, .keys, .streams: handle.user.allowsKey(argument)
-            case .channel, .channels: handle.user.allowsChannel(argument)
-            case .patterns: handle.user.allowsChannelPattern(argument)
+            case .key, .keys, .streams:
+                Self.mayName(args.pointer(i), args.length(i), admin: admin)
+                    && c.pointee.keyPatterns.matches(args.pointer(i), args.length(i), access: keyAccess)
+            case .channel, .channels: c.pointee.channelPatterns.matches(args.pointer(i), args.length(i))
+            case .patterns: c.pointee.info.userHandle.user.allowsChannelPattern(UnsafeRawBufferPointer(args.buffer(i)))
             }
             return allowed
         }
         return allowed
+    }
+
+    /// The rule for internal topics (`_vimana.…`: the group and user
+    /// journals, Protocol/PROTOCOL.md §4.2), part of every key check: only
+    /// an admin (a user allowed every `@admin` command, ACL SETUSER among
+    /// them) may name one as a key, whatever its key patterns; to any other
+    /// user it is a key it may not access. Channels are not keys: the
+    /// journals are never published, so a subscriber there receives nothing.
+    @inline(__always)
+    static func mayName(_ key: UnsafePointer<UInt8>, _ length: Int, admin: Bool) -> Bool {
+        let prefix = Ledger.internalTopicPrefix
+        guard !admin, length >= prefix.count, key[0] == prefix[0] else { return true }
+        return !UnsafeBufferPointer(start: key, count: prefix.count).elementsEqual(prefix)
     }
 
     /// Back to `default`, authenticated only if it needs no password and is
@@ -107,13 +135,16 @@ extension Kernel {
         // Redis's first arguments (`+select|0`) are those of top-level commands only.
         let first = subIndex < 0 && args.count > 1 ? UnsafeRawBufferPointer(args.buffer(1)) : nil
         let access = spec.access
+        let keyAccess = access.keyAccess
+        let admin = users.isAdminUser(user)
         let denial = user.check(id, firstArgument: first) { selector in
             var refused: ACLDenial?
             Self.forEachArgument(access, args) { i in
                 let argument = UnsafeRawBufferPointer(args.buffer(i))
                 let allowed = switch access {
                 case .none: true
-                case .key, .keys, .streams: selector.allowsKey(argument, access: .readWrite)
+                case .key, .keys, .streams:
+                    Self.mayName(args.pointer(i), args.length(i), admin: admin) && selector.allowsKey(argument, access: keyAccess)
                 case .channel, .channels: selector.allowsChannel(argument)
                 case .patterns: selector.allowsChannelPattern(argument)
                 }
@@ -138,13 +169,13 @@ extension Kernel {
         switch access {
         case .none:
             return
-        case .key(let i), .channel(let i):
+        case .key(let i, _), .channel(let i):
             first = i
             end = min(i + 1, args.count)
-        case .keys(let from), .channels(let from), .patterns(let from):
+        case .keys(let from, _), .channels(let from), .patterns(let from):
             first = from
             end = args.count
-        case .streams(let searchFrom):
+        case .streams(let searchFrom, _):
             // Redis's key spec: the first STREAMS from there, then half of what follows.
             var j = searchFrom
             while j < args.count && args.keyword(j, as: XReadOption.self) != .streams { j += 1 }

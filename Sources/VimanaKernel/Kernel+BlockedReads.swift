@@ -69,7 +69,7 @@ extension Kernel {
     /// when the command would now be refused, with the -NOPERM it would
     /// get (logged in ACL LOG as it would be), in the next pass, before
     /// anything else is served to it. Checked in the command's order: the
-    /// user's rules, an internal topic, an agent's group.
+    /// user's rules (internal topics among them: `mayName`), an agent's group.
     func recheckBlockedRead(_ c: UnsafeMutablePointer<ClientState>) {
         guard c.pointee.flags.contains(.blocked), let info = clientInfo(c.pointee.fd),
               let read = info.blockedRead, read.refusal == nil, let first = read.topics.first else { return }
@@ -79,11 +79,6 @@ extension Kernel {
                 logDenial(c, denial)
                 refusal = ErrorReply.noPermission(denial)
             }
-        }
-        if refusal == nil, !c.pointee.flags.contains(.admin),
-           let topic = read.topics.first(where: { $0.starts(with: Ledger.internalTopicPrefix) }) {
-            logDenial(c, .key(topic))
-            refusal = ErrorReply.noPermission(.key(topic))
         }
         if refusal == nil, let group = read.group?.group, let a = agents.agent(named: group), !mayActAs(c, a) {
             logAgentRefusal(c, a, command: "xreadgroup")

@@ -29,15 +29,16 @@ extension Kernel {
     /// The user's rules (Kernel+ACL.swift), after NOAUTH and before the
     /// subscribed context, as Redis's processCommand: on the common path
     /// one bit test (the command allowed whole) and one flag test (its keys
-    /// or channels granted whole by `allkeys`/`allchannels`).
+    /// or channels granted whole by `allkeys`/`allchannels`); for a user
+    /// whose root selector decides alone, its arguments against the
+    /// compiled patterns. A refusal here is decided again by `permitted`.
     @inline(__always)
     func refusedByUser(_ c: UnsafeMutablePointer<ClientState>, _ record: UnsafeMutablePointer<CommandDispatch.Record>,
                        _ args: Arguments) -> Bool {
         let command = record.pointee.command
         if c.pointee.allowedCommands & (1 &<< UInt64(truncatingIfNeeded: command.rawValue)) != 0 {
             if record.pointee.aclNeeds & ~c.pointee.flags.rawValue == 0 { return false }
-            if c.pointee.flags.contains(.rootDecides) && record.pointee.access != .none
-                && argumentsAllowed(c, record.pointee.access, args) { return false }
+            if c.pointee.flags.contains(.rootDecides) && argumentsAllowed(c, record, args) { return false }
         }
         return !permitted(c, command, args)
     }

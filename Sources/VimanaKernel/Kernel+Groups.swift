@@ -9,7 +9,6 @@ import VimanaAgents
 extension Kernel {
     func xgroupCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         guard let sub = subcommand(c, .xgroup, args, as: XGroupSubcommand.self) else { return }
-        if refusedInternalTopic(c, .xgroup, args) { return }
         guard let ledger else { c.pointee.output.tail.writeError(disabledError); return }
         if sub == .help {
             replyHelp(c, ["XGROUP <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -125,7 +124,6 @@ extension Kernel {
     /// XREADGROUP GROUP g c [COUNT n] [BLOCK ms] [NOACK] STREAMS topic… id…, the options in any order (readOptions).
     func xreadgroupCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         guard let ledger else { c.pointee.output.tail.writeError(disabledError); return }
-        if refusedInternalTopic(c, .xreadgroup, args) { return }
         guard let options = readOptions(c, args, group: true), let names = options.group else { return }
         if refusedAgentGroup(c, args, group: names.name, command: "xreadgroup") { return }
         let group = args.bytes(names.name), consumer = args.bytes(names.consumer)
@@ -228,7 +226,6 @@ extension Kernel {
     }
 
     func xpendingCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
-        if refusedInternalTopic(c, .xpending, args) { return }
         let resp3 = c.pointee.flags.contains(.resp3)
         let now = Clock.wallMillis()
         if args.count == 3 {

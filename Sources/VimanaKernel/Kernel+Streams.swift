@@ -116,14 +116,12 @@ extension Kernel {
 
     func xlenCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         guard let ledger else { c.pointee.output.tail.writeError(disabledError); return }
-        if refusedInternalTopic(c, .xlen, args) { return }
         let length = ledger.stream(args.bytes(1))?.length ?? 0
         c.pointee.output.tail.writeInteger(Int(clamping: length))
     }
 
     func xrangeCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments, reverse: Bool) {
         guard let ledger else { c.pointee.output.tail.writeError(disabledError); return }
-        if refusedInternalTopic(c, reverse ? .xrevrange : .xrange, args) { return }
         // XRANGE key start end / XREVRANGE key end start
         let startArg = reverse ? 3 : 2, endArg = reverse ? 2 : 3
         // As Redis: each bound is read and checked in turn, then COUNT.
@@ -324,7 +322,6 @@ extension Kernel {
 
     func xreadCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         guard let ledger else { c.pointee.output.tail.writeError(disabledError); return }
-        if refusedInternalTopic(c, .xread, args) { return }
         guard let options = readOptions(c, args, group: false) else { return }
         let streamsAt = options.streamsAt
         let n = (args.count - streamsAt) / 2
@@ -467,7 +464,6 @@ extension Kernel {
 
     func xinfoCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         guard let sub = subcommand(c, .xinfo, args, as: XInfoSubcommand.self) else { return }
-        if refusedInternalTopic(c, .xinfo, args) { return }
         switch sub {
         case .groups, .consumers:
             xinfoGroups(c, args, consumers: sub == .consumers)

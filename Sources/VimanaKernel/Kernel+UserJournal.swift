@@ -67,36 +67,4 @@ extension Kernel {
         "ERR the ledger refused to record the deletion of user '\(name)' (it would not survive a restart);"
             + " the \(deleted) deleted before it stay deleted, it and those after it were not deleted"
     }
-
-    // MARK: - Internal topics
-
-    /// Refuses, as a key the user may not access (-NOPERM, logged in ACL
-    /// LOG), a read of an internal topic (`_vimana.…`: the group and user
-    /// journals) by a user who may not run ACL SETUSER. Such a user sees
-    /// nothing there that ACL LIST and XINFO do not show it already.
-    /// One byte compare per topic on the common path.
-    @inline(__always)
-    func refusedInternalTopic(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ args: Arguments) -> Bool {
-        var refused = false
-        var spec = CommandTable.spec(command)
-        if !spec.subcommands.isEmpty {
-            guard args.count > 1, let (_, sub) = CommandTable.subcommand(of: command, args, 1) else { return false }
-            spec = sub
-        }
-        Self.forEachArgument(spec.access, args) { i in
-            guard args.length(i) >= Ledger.internalTopicPrefix.count, args.pointer(i)[0] == Ledger.internalTopicPrefix[0] else { return true }
-            refused = refuseInternal(c, args, i)
-            return !refused
-        }
-        return refused
-    }
-
-    @inline(never)
-    private func refuseInternal(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments, _ i: Int) -> Bool {
-        let topic = args.bytes(i)
-        guard topic.starts(with: Ledger.internalTopicPrefix), !c.pointee.flags.contains(.admin) else { return false }
-        logDenial(c, .key(topic))
-        c.pointee.output.tail.writeError(ErrorReply.noPermission(.key(topic)))
-        return true
-    }
 }

@@ -217,7 +217,7 @@ import Glibc
     }
 
     /// PUBLISH matches plain and prefix channel patterns on its own path
-    /// (ChannelGrant): for every channel it must agree with the model's
+    /// (compiled patterns, ACLPatternList): for every channel it must agree with the model's
     /// answer, which ACL DRYRUN gives.
     @Test func publishAgreesWithDryRunOnEveryPatternShape() throws {
         let server = try ServerProcess(logLevel: "info")

@@ -129,4 +129,60 @@ import Testing
             #expect(mine == theirs, "category \(category): only Vimana \(mine.subtracting(theirs)), only Redis \(theirs.subtracting(mine))")
         }
     }
+
+    /// Every command that names a stream key, for users whose patterns grant
+    /// reads only (`%R~*`), writes only (`%W~*`), both (`%RW~k*`), or no
+    /// pattern matching: ACL DRYRUN answers as Redis 7.0.15's key specs
+    /// decide, and running the command on Vimana is refused exactly then
+    /// (the per-request check, not only the dry run). Vimana's own ACK, NACK
+    /// and PROGRESS ask what XACK asks (write), AGENTS nothing.
+    @Test func keyAccessOfEveryStreamCommandAsRedis() throws {
+        let redis = try RedisProcess()
+        let vimana = try ServerProcess(logLevel: "info")
+        let r = try RawClient(port: redis.port)
+        let v = try RawClient(port: vimana.port)
+        func call(_ c: RawClient, _ args: [String]) -> String {
+            c.send(RawClient.command(args))
+            return c.readReplies()
+        }
+        let users = ["r": "%R~*", "w": "%W~*", "rw": "%RW~k*", "n": "~other"]
+        for (name, keys) in users {
+            for c in [r, v] { #expect(call(c, ["ACL", "SETUSER", name, "on", ">pw", keys, "+@all"]) == "+OK\r\n") }
+        }
+        // Make the stream and the group first, so that each command can run.
+        for c in [r, v] {
+            #expect(call(c, ["XADD", "k", "1-1", "a", "1"]) == "$3\r\n1-1\r\n")
+            #expect(call(c, ["XGROUP", "CREATE", "k", "g", "0"]) == "+OK\r\n")
+        }
+        let requests: [[String]] = [
+            ["XADD", "k", "*", "a", "1"], ["XRANGE", "k", "-", "+"], ["XREVRANGE", "k", "+", "-"], ["XLEN", "k"],
+            ["XREAD", "STREAMS", "k", "0"], ["XREAD", "COUNT", "1", "STREAMS", "other", "k", "0", "0"],
+            ["XREADGROUP", "GROUP", "g", "c", "STREAMS", "k", ">"], ["XACK", "k", "g", "1-1"],
+            ["XCLAIM", "k", "g", "c", "0", "1-1"], ["XAUTOCLAIM", "k", "g", "c", "0", "0"], ["XPENDING", "k", "g"],
+            ["XINFO", "STREAM", "k"], ["XINFO", "GROUPS", "k"], ["XINFO", "CONSUMERS", "k", "g"],
+            ["XGROUP", "CREATECONSUMER", "k", "g", "c2"], ["XGROUP", "DELCONSUMER", "k", "g", "c2"],
+            ["XGROUP", "SETID", "k", "g", "0"], ["XGROUP", "CREATE", "k", "g2", "$"], ["XGROUP", "DESTROY", "k", "g2"],
+            ["XTRIM", "k", "MAXLEN", "100"], ["XDEL", "k", "9-9"], ["WATCH", "k"],
+        ]
+        let noKey = "-NOPERM this user has no permissions to access one of the keys used as arguments\r\n"
+        for name in users.keys.sorted() {
+            let client = try RawClient(port: vimana.port)
+            #expect(call(client, ["AUTH", name, "pw"]) == "+OK\r\n")
+            for request in requests {
+                let expected = call(r, ["ACL", "DRYRUN", name] + request)
+                #expect(call(v, ["ACL", "DRYRUN", name] + request) == expected, "\(name) \(request)")
+                let reply = call(client, request)
+                #expect((reply == noKey) == (expected != "+OK\r\n"), "\(name) \(request): dryrun \(visible(expected)), ran \(visible(reply))")
+                if request[0] == "WATCH" { _ = call(client, ["UNWATCH"]) }
+            }
+            // Vimana's own: ACK, NACK and PROGRESS write, as XACK; AGENTS names no key.
+            let writes = name == "w" || name == "rw"
+            for request in [["ACK", "k", "1-1"], ["NACK", "k", "1-1"], ["PROGRESS", "k", "1-1"]] {
+                let dry = call(v, ["ACL", "DRYRUN", name] + request)
+                #expect((dry == "+OK\r\n") == writes, "\(name) \(request): \(visible(dry))")
+                #expect((call(client, request) == noKey) == !writes, "\(name) \(request)")
+            }
+            #expect(call(v, ["ACL", "DRYRUN", name, "AGENTS"]) == "+OK\r\n")
+        }
+    }
 }
