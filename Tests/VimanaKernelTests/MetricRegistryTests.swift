@@ -74,10 +74,17 @@ import VimanaTestSupport
         // INFO: the registry's sections and fields, in its order, and nothing else.
         #expect(before.map(\.section) == InfoSection.allCases.map(\.rawValue))
         for section in InfoSection.allCases {
-            let declared = MetricRegistry.all.compactMap { $0.metric.info }.filter { $0.sections.contains(section) }.map(\.field)
             let shown = before.first { $0.section == section.rawValue }?.fields.map(\.name) ?? []
+            // A declaration of lines (INFO `users`) stands for the fields with its prefix.
+            let declared = MetricRegistry.all.flatMap { _, m -> [String] in
+                guard let info = m.info, info.sections.contains(section) else { return [] }
+                if case .lines = m.read { return shown.filter { $0.hasPrefix(info.field) } }
+                return [info.field]
+            }
             #expect(shown == declared, "INFO \(section): shown \(shown), declared \(declared)")
         }
+        // Every user, the agent's included, with its name escaped.
+        #expect(before.first { $0.section == "users" }?.fields.map(\.name) == ["user_agent%3Acivic", "user_default"])
 
         // /metrics: the registry's families, in its order, each with its HELP
         // and TYPE and at least one series, and no line outside a family.
