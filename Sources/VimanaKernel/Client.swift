@@ -54,8 +54,9 @@ struct ClientState: ~Copyable {
     /// (subcommands, or the refusal). Set only by `Kernel.actAs`.
     var allowedCommands: UInt64 = 0
     /// Messages and payload bytes this connection published (PUBLISH, XADD)
-    /// as its current user: folded into the user's account when it closes
-    /// or changes user (`Kernel.settlePublished`), so PUBLISH pays two adds.
+    /// as its current user, counted only when the user has a publish limit
+    /// (`publishLimited`): folded into the user's account when it closes or
+    /// changes user (`Kernel.leaveAccount`).
     var published = 0
     var publishedBytes = 0
     /// The cold half: touched by commands about the connection, not per message.

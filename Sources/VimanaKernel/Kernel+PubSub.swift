@@ -36,8 +36,6 @@ extension Kernel {
         }
         let receivers = publish(args.pointer(1), args.length(1), args.pointer(2), args.length(2))
         c.pointee.output.tail.writeInteger(receivers)
-        c.pointee.published &+= 1
-        c.pointee.publishedBytes &+= args.length(2)
         if c.pointee.flags.contains(.publishLimited) { chargePublish(c, payload: args.length(2)) }
     }
 

@@ -63,6 +63,8 @@ extension Kernel {
     @inline(never)
     func chargePublish(_ c: UnsafeMutablePointer<ClientState>, payload: Int) {
         guard let account = c.pointee.info.account, var bucket = account.bucket else { return }
+        c.pointee.published &+= 1
+        c.pointee.publishedBytes &+= payload
         let now = s.pointee.nowNanos
         let inDebt = bucket.charge(payload: payload, nowNanos: now)
         if inDebt && account.resumeAt == 0 {
@@ -141,8 +143,10 @@ struct UserFigures {
     let refused: Int
     let pauses: Int
     let pausedSeconds: Double
-    let messages: Int
-    let bytes: Int
+    /// What it published: counted for users with a publish limit only (nil
+    /// for the others), so that no other PUBLISH pays for the count.
+    let messages: Int?
+    let bytes: Int?
 }
 
 extension Kernel {
@@ -163,9 +167,11 @@ extension Kernel {
         return users.names.map { name in
             let a = users.account(name)
             let open = live[ObjectIdentifier(a), default: (0, 0)]
+            let counted = a.bucket != nil
             return UserFigures(name: name, connections: a.connections, refused: a.refused, pauses: a.pauses,
-                               pausedSeconds: a.pausedSeconds(nowNanos: now), messages: a.messages &+ open.messages,
-                               bytes: a.bytes &+ open.bytes)
+                               pausedSeconds: a.pausedSeconds(nowNanos: now),
+                               messages: counted ? a.messages &+ open.messages : nil,
+                               bytes: counted ? a.bytes &+ open.bytes : nil)
         }
     }
 

@@ -273,10 +273,10 @@ enum MetricID: CaseIterable {
         case .users:
             Metric(infoLinesPrefixed: "user_", in: .users) { r in
                 r.userFigures.map { u in
-                    ("user_" + Kernel.infoName(u.name),
-                     "connections=\(u.connections),connections_refused=\(u.refused),publish_pauses=\(u.pauses),"
-                        + "publish_paused_seconds=\(String(format3: u.pausedSeconds)),messages_published=\(u.messages),"
-                        + "bytes_published=\(u.bytes)")
+                    var value = "connections=\(u.connections),connections_refused=\(u.refused),publish_pauses=\(u.pauses),"
+                        + "publish_paused_seconds=\(String(format3: u.pausedSeconds))"
+                    if let m = u.messages, let b = u.bytes { value += ",messages_published=\(m),bytes_published=\(b)" }
+                    return ("user_" + Kernel.infoName(u.name), value)
                 }
             }
         case .userConnections:
@@ -300,13 +300,14 @@ enum MetricID: CaseIterable {
             }
         case .userMessages:
             Metric(family: "vimana_user_published_messages_total", .counter,
-                   "Messages the user published (PUBLISH, XADD).", label: "user") { r in
-                r.userFigures.map { ($0.name, .int($0.messages)) }
+                   "Messages the user published (PUBLISH, XADD); users with a publish limit.", label: "user") { r in
+                r.userFigures.compactMap { u in u.messages.map { (u.name, .int($0)) } }
             }
         case .userBytes:
             Metric(family: "vimana_user_published_bytes_total", .counter,
-                   "Payload bytes the user published (PUBLISH messages, XADD fields and values).", label: "user") { r in
-                r.userFigures.map { ($0.name, .int($0.bytes)) }
+                   "Payload bytes the user published (PUBLISH messages, XADD fields and values); users with a publish limit.",
+                   label: "user") { r in
+                r.userFigures.compactMap { u in u.bytes.map { (u.name, .int($0)) } }
             }
         }
     }

@@ -33,7 +33,8 @@ final class UserAccount {
     private(set) var pausedNanos: Int64 = 0
     /// Messages and payload bytes published by connections that have since
     /// closed or changed user; live connections count theirs in
-    /// `ClientState.published` / `publishedBytes` (one add each per PUBLISH).
+    /// `ClientState.published` / `publishedBytes`. Counted only while the
+    /// user has a publish limit: a user without one costs PUBLISH nothing.
     var messages = 0
     var bytes = 0
 

@@ -12,6 +12,9 @@ import Testing
           - id: civic
             name: Civic registry
             subscribes: ["tasks.civic", "tasks.civic.*"]
+        users:
+          - name: metered
+            limits: {publish_rate: 1000}
         """
 
     static func document() throws -> [String] {
@@ -88,7 +91,7 @@ import Testing
             }
         }
         // One `user_<name>` line per user: the agent's and `default`.
-        #expect(actual["users"] == ["user_agent%3Acivic", "user_default"], "\(actual["users"] ?? [])")
+        #expect(actual["users"] == ["user_agent%3Acivic", "user_default", "user_metered"], "\(actual["users"] ?? [])")
         if actual["users"]?.isEmpty == false { actual["users"] = ["user_<name>"] }
         #expect(actualOrder == order)
         for name in order {
