@@ -299,9 +299,7 @@ extension Kernel {
             }
             if !c.pointee.flags.contains(.watchingWritable) {
                 c.pointee.flags.insert(.watchingWritable)
-                let mask = s.pointee.shuttingDown || c.pointee.flags.contains(.closeAfterReply)
-                    ? Poller.writable : readInterest(c)
-                loop.poller.modify(c.pointee.fd, mask)
+                loop.poller.modify(c.pointee.fd, readInterest(c))
             }
         case .failed(let e):
             markClose(c, reason: String(cString: strerror(e)))

@@ -88,10 +88,14 @@ extension Kernel {
     }
 
     /// The poll mask `c` should have: input unless something pauses its
-    /// reading (`ClientFlags.notRead`), output while it watches for it.
+    /// reading (`ClientFlags.notRead`), or it is to close once its output is
+    /// written (`closeAfterReply`, and every connection while shutting
+    /// down); output while it watches for it. The one rule every re-arm
+    /// follows, so that resuming for one reason cannot undo another.
     @inline(__always)
     func readInterest(_ c: UnsafeMutablePointer<ClientState>) -> UInt32 {
-        let read = c.pointee.flags.isDisjoint(with: .notRead) ? Poller.readable : 0
+        let read = c.pointee.flags.isDisjoint(with: ClientFlags.notRead.union(.closeAfterReply)) && !s.pointee.shuttingDown
+            ? Poller.readable : 0
         return c.pointee.flags.contains(.watchingWritable) ? read | Poller.writable : read
     }
 
