@@ -59,6 +59,8 @@ struct ClientState: ~Copyable {
     /// changes user (`Kernel.leaveAccount`).
     var published = 0
     var publishedBytes = 0
+    /// Its user's publish allowance (`UserAccount.meter`), with `publishLimited`.
+    var meter: UnsafeMutablePointer<PublishMeter>?
     /// The cold half: touched by commands about the connection, not per message.
     let info: ClientInfo
 

@@ -32,7 +32,8 @@ extension Kernel {
         if let old = info.account { leaveAccount(c, old) }
         account.enter()
         info.account = account
-        if account.bucket != nil { c.pointee.flags.insert(.publishLimited) } else { c.pointee.flags.remove(.publishLimited) }
+        c.pointee.meter = account.meter
+        if account.meter != nil { c.pointee.flags.insert(.publishLimited) } else { c.pointee.flags.remove(.publishLimited) }
     }
 
     /// `c` stops counting in `account` (it closes, or acts as another user):
@@ -50,6 +51,8 @@ extension Kernel {
             if !c.pointee.flags.contains(.closing) { loop.poller.modify(c.pointee.fd, readInterest(c)) }
         }
         account.leave()
+        c.pointee.meter = nil
+        c.pointee.flags.remove(.publishLimited)
         c.pointee.info.account = nil
     }
 
@@ -62,13 +65,22 @@ extension Kernel {
     /// cannot run ahead of the others).
     @inline(never)
     func chargePublish(_ c: UnsafeMutablePointer<ClientState>, payload: Int) {
-        guard let account = c.pointee.info.account, var bucket = account.bucket else { return }
+        guard let m = c.pointee.meter else { return }
         c.pointee.published &+= 1
         c.pointee.publishedBytes &+= payload
         let now = s.pointee.nowNanos
-        let inDebt = bucket.charge(payload: payload, nowNanos: now)
-        if inDebt && account.resumeAt == 0 {
-            let delay = max(1, bucket.resumeDelay(nowNanos: now))
+        let inDebt = m.pointee.bucket.charge(payload: payload, nowNanos: now)
+        if inDebt || m.pointee.resumeAt != 0 { pausePublisher(c, m, inDebt: inDebt, nowNanos: now) }
+    }
+
+    /// `chargePublish`'s rare half: starts the user's pause when its debt
+    /// is new, and pauses `c`.
+    @inline(never)
+    private func pausePublisher(_ c: UnsafeMutablePointer<ClientState>, _ m: UnsafeMutablePointer<PublishMeter>,
+                                inDebt: Bool, nowNanos now: Int64) {
+        guard let account = c.pointee.info.account else { return }
+        if inDebt && m.pointee.resumeAt == 0 {
+            let delay = max(1, m.pointee.bucket.resumeDelay(nowNanos: now))
             account.beginPause(nowNanos: now, resumeAt: now &+ delay)
             pausedAccounts.append(account)
             armPublishResume()
@@ -79,8 +91,7 @@ extension Kernel {
                           "publish_bytes": .int(account.limits.publishBytes ?? 0), "pauses_so_far": .int(account.pauses)])
             }
         }
-        account.bucket = bucket
-        if account.resumeAt != 0 && !c.pointee.flags.contains(.throttled) {
+        if m.pointee.resumeAt != 0 && !c.pointee.flags.contains(.throttled) {
             c.pointee.flags.insert(.throttled)
             account.paused.append(c.pointee.fd)
             loop.poller.modify(c.pointee.fd, readInterest(c))
@@ -115,9 +126,8 @@ extension Kernel {
         let due = pausedAccounts.filter { $0.resumeAt <= now }
         pausedAccounts.removeAll { $0.resumeAt <= now }
         for account in due {
-            if var bucket = account.bucket {
-                let delay = bucket.resumeDelay(nowNanos: now)
-                account.bucket = bucket
+            if let m = account.meter {
+                let delay = m.pointee.bucket.resumeDelay(nowNanos: now)
                 if delay > 0 {
                     account.resumeAt = now &+ delay
                     pausedAccounts.append(account)
@@ -171,7 +181,7 @@ extension Kernel {
         return users.names.map { name in
             let a = users.account(name)
             let open = live[ObjectIdentifier(a), default: (0, 0)]
-            let counted = a.bucket != nil
+            let counted = a.meter != nil
             return UserFigures(name: name, connections: a.connections, refused: a.refused, pauses: a.pauses,
                                pausedSeconds: a.pausedSeconds(nowNanos: now),
                                messages: counted ? a.messages &+ open.messages : nil,

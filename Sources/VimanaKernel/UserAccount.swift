@@ -18,11 +18,17 @@ final class UserAccount {
     private(set) var connections = 0
     /// Authentications (and, for `default`, connections) refused at `limits.connections`.
     private(set) var refused = 0
-    /// The publish allowance; nil without `publish_rate` and `publish_bytes`.
-    var bucket: PublishBucket?
+    /// The publish allowance and pause, behind a pointer that each of the
+    /// user's connections copies (`ClientState.meter`): nil without
+    /// `publish_rate` and `publish_bytes`. Freed with the account, which
+    /// outlives every connection holding it (`ClientInfo.account`).
+    let meter: UnsafeMutablePointer<PublishMeter>?
     /// While the user's publishers are paused: when they resume (monotonic
     /// ns; 0 = not paused), when the pause began, and who is paused.
-    var resumeAt: Int64 = 0
+    var resumeAt: Int64 {
+        get { meter?.pointee.resumeAt ?? 0 }
+        set { meter?.pointee.resumeAt = newValue }
+    }
     var pausedSince: Int64 = 0
     var paused: [Int32] = []
     /// When a pause was last logged (at most one line per
@@ -41,7 +47,19 @@ final class UserAccount {
     init(name: String, limits: UserLimits, nowNanos: Int64) {
         self.name = name
         self.limits = limits
-        bucket = PublishBucket(messagesPerSecond: limits.publishRate, bytesPerSecond: limits.publishBytes, nowNanos: nowNanos)
+        if let bucket = PublishBucket(messagesPerSecond: limits.publishRate, bytesPerSecond: limits.publishBytes,
+                                      nowNanos: nowNanos) {
+            let m = UnsafeMutablePointer<PublishMeter>.allocate(capacity: 1)
+            m.initialize(to: PublishMeter(bucket: bucket))
+            meter = m
+        } else {
+            meter = nil
+        }
+    }
+
+    deinit {
+        meter?.deinitialize(count: 1)
+        meter?.deallocate()
     }
 
     /// Whether one more connection may act as the user; counts a refusal.
@@ -76,6 +94,14 @@ final class UserAccount {
         let current = resumeAt != 0 ? max(0, nowNanos &- pausedSince) : 0
         return (Double(pausedNanos) + Double(current)) / 1e9
     }
+}
+
+/// The hot half of a limited user's account: what each PUBLISH and XADD
+/// of its connections reads and writes, with plain loads and stores.
+struct PublishMeter {
+    var bucket: PublishBucket
+    /// When the user's paused publishers resume (monotonic ns); 0 = not paused.
+    var resumeAt: Int64 = 0
 }
 
 /// A token bucket for each quantity a user's publishes are limited in

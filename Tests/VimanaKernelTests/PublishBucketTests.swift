@@ -73,7 +73,7 @@ import VimanaConfig
         var limits = UserLimits()
         limits.connections = 2
         let a = UserAccount(name: "alice", limits: limits, nowNanos: 0)
-        #expect(a.bucket == nil)
+        #expect(a.meter == nil)
         #expect(a.admits()); a.enter()
         #expect(a.admits()); a.enter()
         #expect(!a.admits())
