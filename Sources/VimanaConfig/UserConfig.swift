@@ -30,7 +30,7 @@ public struct UserConfig: Sendable, Equatable {
     /// with its position so that a rule the kernel refuses is reported at
     /// `file:line:column`.
     public var rules: [Rule] = []
-    /// Per-user limits (parsed now; the kernel enforces them later).
+    /// Per-user limits (the kernel's UserAccount enforces them).
     public var limits: UserLimits = UserLimits()
     /// Position of the entry in the file (0 when built in).
     public var line: Int = 0
@@ -61,7 +61,7 @@ public struct UserConfig: Sendable, Equatable {
 }
 
 /// A user's `limits:` in phoenix.yaml; nil is no limit (the default).
-/// Declared now so that the shape is settled; the kernel does not enforce them yet.
+/// Enforced by the kernel (Kernel+UserLimits.swift; Protocol/PROTOCOL.md §4.2).
 public struct UserLimits: Sendable, Equatable {
     /// Connections authenticated as the user at once.
     public var connections: Int? = nil

@@ -58,6 +58,14 @@ struct ClientState: ~Copyable {
     /// patterns pays per request. Set only by `Kernel.actAs`.
     var keyPatterns = ACLPatternList.none
     var channelPatterns = ACLPatternList.none
+    /// Messages and payload bytes this connection published (PUBLISH, XADD)
+    /// as its current user, counted only when the user has a publish limit
+    /// (`publishLimited`): folded into the user's account when it closes or
+    /// changes user (`Kernel.leaveAccount`).
+    var published = 0
+    var publishedBytes = 0
+    /// Its user's publish allowance (`UserAccount.meter`), with `publishLimited`.
+    var meter: UnsafeMutablePointer<PublishMeter>?
     /// The cold half: touched by commands about the connection, not per message.
     let info: ClientInfo
 
@@ -138,6 +146,13 @@ struct ClientFlags: OptionSet {
     /// CLIENT PUBLISHER ON: stream entries in replies end with a
     /// `_publisher` field (Kernel+Publisher.swift).
     static let showPublisher = ClientFlags(rawValue: 1 << 22)
+    /// Its user has a publish limit (`publish_rate` / `publish_bytes`):
+    /// PUBLISH and XADD charge the user's allowance (Kernel+UserLimits.swift).
+    /// Without it they pay this one test.
+    static let publishLimited = ClientFlags(rawValue: 1 << 23)
+    /// Not read from: its user's publish allowance is spent
+    /// (`UserAccount.paused`); resumed by the loop's timer.
+    static let throttled = ClientFlags(rawValue: 1 << 24)
 
     /// Its user has `allkeys` (`~*`): no key argument is checked.
     static let allKeys = ClientFlags(rawValue: 1 << 18)
@@ -157,7 +172,12 @@ struct ClientFlags: OptionSet {
     /// Any state in which no further commands are run for now. A client
     /// awaiting the ledger keeps running commands (pipelined appends share
     /// one write and fsync); only its output is held.
-    static let paused: ClientFlags = [.closing, .closeAfterReply, .stalled, .blocked, .reading]
+    static let paused: ClientFlags = [.closing, .closeAfterReply, .stalled, .blocked, .reading, .throttled]
+    /// Either reason a connection is not read from: the ledger writer is
+    /// behind (`stalled`), or its user's publish allowance is spent
+    /// (`throttled`). One mechanism, two reasons: `Kernel.readInterest`
+    /// polls for input only while neither holds.
+    static let notRead: ClientFlags = [.stalled, .throttled]
 }
 
 /// A user as connections hold it. A value read from a class's `var` is
@@ -216,6 +236,9 @@ final class ClientInfo {
     /// reference (`UserHandle`), so that a check borrows the rules.
     var userHandle: UserHandle
     var user: ACLUser { userHandle.user }
+    /// The account its connection counts in (RESP connections; set by
+    /// `Kernel.actAs`, left by `Kernel.freeClient`); nil for HTTP ones.
+    var account: UserAccount?
 
     init(address: String, localAddress: String, createdMillis: Int64, user: ACLUser) {
         self.address = address

@@ -22,9 +22,11 @@ extension Kernel {
     // MARK: - Acting as a user
 
     /// Makes the connection act as `user`: the copy its checks read, the
-    /// bits dispatch tests, its compiled patterns, and the flags. The one
-    /// place they are set. `allKeys` is set only for an admin: another
-    /// user's keys are checked for internal topics (`mayName`).
+    /// bits dispatch tests, its compiled patterns, the flags, and the
+    /// account it counts in (its `connections` limit: the caller asked
+    /// `mayActAs` first). The one place they are set. `allKeys` is set only
+    /// for an admin: another user's keys are checked for internal topics
+    /// (`mayName`).
     func actAs(_ c: UnsafeMutablePointer<ClientState>, _ user: ACLUser) {
         let handle = user == users.defaultUser ? users.defaultHandle : UserHandle(user)
         c.pointee.info.userHandle = handle
@@ -36,6 +38,9 @@ extension Kernel {
         if user.allChannels { c.pointee.flags.insert(.allChannels) } else { c.pointee.flags.remove(.allChannels) }
         if user.rootDecidesAlone { c.pointee.flags.insert(.rootDecides) } else { c.pointee.flags.remove(.rootDecides) }
         if admin { c.pointee.flags.insert(.admin) } else { c.pointee.flags.remove(.admin) }
+        if !c.pointee.flags.contains(.http) {
+            enterAccount(c, user.name == Users.defaultName ? users.defaultAccount : users.account(user.name))
+        }
     }
 
     /// A command the user's bits allow, of a user whose root selector
@@ -219,7 +224,17 @@ extension Kernel {
         logACL(c, .auth, object: command, username: String(decoding: username, as: UTF8.self))
     }
 
+    /// Records a denial in ACL LOG and counts it (INFO `acl_access_denied_*`,
+    /// where Redis counts: every entry added, grouped or not; Vimana's own
+    /// `agent` reason is in ACL LOG only).
     func logACL(_ c: UnsafeMutablePointer<ClientState>, _ reason: ACLLogEntry.Reason, object: String, username: String) {
+        switch reason {
+        case .auth: s.pointee.metrics.aclDeniedAuth &+= 1
+        case .command: s.pointee.metrics.aclDeniedCommand &+= 1
+        case .key: s.pointee.metrics.aclDeniedKey &+= 1
+        case .channel: s.pointee.metrics.aclDeniedChannel &+= 1
+        case .agent: break
+        }
         var line = describeClient(c, caller: c)
         if line.hasSuffix("\n") { line.removeLast() }
         users.record(ACLLogEntry(reason: reason, context: c.pointee.flags.contains(.multi) ? .multi : .toplevel,

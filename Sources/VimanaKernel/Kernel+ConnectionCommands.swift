@@ -28,6 +28,13 @@ extension Kernel {
     /// RESET: back to a fresh connection (RESP2, no subscriptions, no name,
     /// the `default` user).
     func resetCommand(_ c: UnsafeMutablePointer<ClientState>) {
+        // `default` at its `connections` limit: the connection cannot be
+        // made fresh, so it is refused as one would be at accept, and closed.
+        guard mayActAs(c, Users.defaultName) else {
+            c.pointee.output.tail.writeError(Self.userConnectionLimitError(Users.defaultName))
+            c.pointee.flags.insert(.closeAfterReply)
+            return
+        }
         discardTransaction(c)
         unsubscribeAll(c)
         c.pointee.flags.remove([.resp3, .showPublisher])
@@ -134,6 +141,12 @@ extension Kernel {
     /// logs the failure in ACL LOG (never the password).
     private func authenticate(_ c: UnsafeMutablePointer<ClientState>, user name: [UInt8], password: [UInt8], command: String) -> Bool {
         if let user = users.authenticate(String(decoding: name, as: UTF8.self), password: password) {
+            // At the user's `connections` limit the connection keeps its user.
+            guard mayActAs(c, user.name) else {
+                log.debug("auth refused: user connection limit", ["id": .int(c.pointee.id), "user": .string(user.name)])
+                c.pointee.output.tail.writeError(Self.userConnectionLimitError(user.name))
+                return false
+            }
             actAs(c, user)
             c.pointee.flags.insert(.authenticated)
             return true

@@ -32,6 +32,15 @@ extension Kernel {
             }
             // After max_clients, as in Redis (acceptCommonHandler, then clientAcceptHandler).
             if !http && refusedByProtectedMode(fd) { continue }
+            // Every connection starts as `default`: at its `connections`
+            // limit, refused as at max_clients (counted in INFO `users`).
+            if !http && !users.defaultAccount.admits() {
+                let text = "-" + Self.userConnectionLimitError(Users.defaultName) + "\r\n"
+                _ = text.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
+                Socket.close(fd)
+                log.debug("connection rejected", ["reason": "user connection limit", "user": "default"])
+                continue
+            }
             if http && s.pointee.httpCount >= KernelConstants.maxHTTPConnections && !evictHTTPConnection() {
                 Socket.close(fd)  // every slot is being closed already in this pass
                 continue
@@ -273,7 +282,7 @@ extension Kernel {
             }
             if c.pointee.flags.contains(.watchingWritable) {
                 c.pointee.flags.remove(.watchingWritable)
-                loop.poller.modify(c.pointee.fd, Poller.readable)
+                loop.poller.modify(c.pointee.fd, readInterest(c))
             }
             c.pointee.softLimitSince = 0
             c.pointee.output.tail.shrinkIfEmpty(above: KernelConstants.idleBufferLimit,
@@ -284,15 +293,13 @@ extension Kernel {
             if c.pointee.flags.contains(.awaitingLedger) && s.pointee.ledgerGate.releasableBytes(c) == 0 {
                 if c.pointee.flags.contains(.watchingWritable) {
                     c.pointee.flags.remove(.watchingWritable)
-                    loop.poller.modify(c.pointee.fd, Poller.readable)
+                    loop.poller.modify(c.pointee.fd, readInterest(c))
                 }
                 return
             }
             if !c.pointee.flags.contains(.watchingWritable) {
                 c.pointee.flags.insert(.watchingWritable)
-                let mask = s.pointee.shuttingDown || c.pointee.flags.contains(.closeAfterReply)
-                    ? Poller.writable : Poller.readable | Poller.writable
-                loop.poller.modify(c.pointee.fd, mask)
+                loop.poller.modify(c.pointee.fd, readInterest(c))
             }
         case .failed(let e):
             markClose(c, reason: String(cString: strerror(e)))
@@ -393,6 +400,7 @@ extension Kernel {
         if c.pointee.closeDeadline != 0 { s.pointee.timedClients.remove(fd) }
         if !s.pointee.overSoftLimit.isEmpty { s.pointee.overSoftLimit.remove(fd) }
         if !c.pointee.flags.isDisjoint(with: [.awaitingLedger, .stalled]) { s.pointee.ledgerGate.forget(c) }
+        if let account = info.account { leaveAccount(c, account) }
         if !s.pointee.pausedListeners.isEmpty { resumeAccepting() }  // a descriptor is free again
         if c.pointee.flags.contains(.http) {
             s.pointee.httpCount -= 1

@@ -91,8 +91,7 @@ extension Kernel {
     func stallIfBehind(_ c: UnsafeMutablePointer<ClientState>) {
         guard let ledger, ledger.isOverPendingLimit, !c.pointee.flags.contains(.stalled) else { return }
         let logIt = s.pointee.ledgerGate.stall(c, nowNanos: s.pointee.nowNanos)
-        let mask = c.pointee.flags.contains(.watchingWritable) ? Poller.writable : 0
-        loop.poller.modify(c.pointee.fd, mask)
+        loop.poller.modify(c.pointee.fd, readInterest(c))
         // At most one line per interval however often it happens (counted in INFO).
         if logIt {
             log.warn("ledger writer behind: pausing publishers",
@@ -107,8 +106,8 @@ extension Kernel {
         let list = s.pointee.ledgerGate.takeStalled()
         for fd in list {
             guard let c = s.pointee.client(fd), s.pointee.ledgerGate.unstall(c) else { continue }
-            let mask = c.pointee.flags.contains(.watchingWritable) ? Poller.readable | Poller.writable : Poller.readable
-            loop.poller.modify(fd, mask)
+            // Still not read if its user's publish allowance is spent.
+            loop.poller.modify(fd, readInterest(c))
             processInput(c)
         }
         if s.pointee.ledgerGate.shouldLogResume(of: list.count, nowNanos: s.pointee.nowNanos) {

@@ -36,6 +36,7 @@ extension Kernel {
         }
         let receivers = publish(args.pointer(1), args.length(1), args.pointer(2), args.length(2))
         c.pointee.output.tail.writeInteger(receivers)
+        if c.pointee.flags.contains(.publishLimited) { chargePublish(c, payload: args.length(2)) }
     }
 
     /// Delivers `message` on `channel` to every subscriber of the channel and

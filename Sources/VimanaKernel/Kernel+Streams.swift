@@ -96,6 +96,12 @@ extension Kernel {
         if !s.pointee.watches.isEmpty { touchWatched(topic) }
         holdReply(c, untilConfirmed: record.sequence, replyStart: replyStart)
         stallIfBehind(c)
+        if c.pointee.flags.contains(.publishLimited) {
+            // The entry's payload: its field names and values.
+            var payload = 0
+            for k in (i + 1)..<args.count { payload &+= args.length(k) }
+            chargePublish(c, payload: payload)
+        }
     }
 
     /// Delivers the entry to the topic's live subscribers (EntryPayload).

@@ -33,6 +33,8 @@ public final class Kernel: EventLoopHandler {
     lazy var agents = Agents(configs: config.agents, ledger: ledger, host: self)
     /// The users (ACL), their catalogue and ACL LOG.
     let users: Users
+    /// Users whose publishers are paused at their publish limit (Kernel+UserLimits.swift).
+    var pausedAccounts: [UserAccount] = []
     /// Where ACL SETUSER and DELUSER are recorded (nil without a ledger).
     let userJournal: UserJournal?
     /// The processes of agents that declare a `command`, and their output pipes.
@@ -173,6 +175,7 @@ public final class Kernel: EventLoopHandler {
 
     public func beforeSleep() {
         refreshClock()
+        if s.pointee.publishResumeAt != 0 && s.pointee.nowNanos >= s.pointee.publishResumeAt { resumePublishers() }
         if let ledger {
             if blockedReaders.hasReady { serveBlockedReaders() }
             if blockedReaders.nextDeadline != 0 { expireBlockedReaders(now: s.pointee.nowNanos) }
@@ -227,7 +230,10 @@ public final class Kernel: EventLoopHandler {
         if !s.pointee.shuttingDown { agentProcesses.tick(nowNanos: Clock.monotonicNanos()) }
     }
 
-    public func nextDeadline() -> Int64 { blockedReaders.nextDeadline }
+    public func nextDeadline() -> Int64 {
+        let read = blockedReaders.nextDeadline, publish = s.pointee.publishResumeAt
+        return read == 0 || (publish != 0 && publish < read) ? publish : read
+    }
 
     public func signalReceived(_ signal: Int32) {
         guard signal != SIGHUP else {

@@ -41,6 +41,9 @@ struct KernelState: ~Copyable {
     /// Rate limit of the `accept failed` log line.
     var lastAcceptErrorLog: Int64 = Int64.min / 2
     var acceptErrorsSuppressed = 0
+    /// The earliest time a user's paused publishers resume (monotonic ns;
+    /// 0 = none paused): `beforeSleep` looks at this one field per pass.
+    var publishResumeAt: Int64 = 0
     var metrics = Metrics()
     /// The command table as dispatch reads it, built at start.
     let commands = CommandDispatch(CommandTable.entries)
@@ -157,6 +160,18 @@ enum KernelConstants {
     /// ACL GENPASS's default and largest sizes, in bits (Redis's).
     static let genpassDefaultBits = 256
     static let genpassMaxBits = 4096
+    /// A user's publishers paused at its publish limit resume once this
+    /// share of a second's allowance (the burst) is back: a publisher kept
+    /// at its limit is paused about ten times a second rather than once per
+    /// message.
+    static let publishResumeShare = 0.1
+    /// Longest single wait of a paused publisher before its allowance is
+    /// looked at again (a huge message at a tiny `publish_bytes` owes a debt
+    /// of years): the wait is re-armed then, so no deadline overflows.
+    static let maxPublishPauseNanos: Int64 = 3_600_000_000_000
+    /// At most one `publisher paused` log line per user per this interval
+    /// (every pause is counted in INFO `users`).
+    static let publishPauseLogIntervalNanos: Int64 = 10_000_000_000
     /// A supervised agent's start secret: 256 random bits, as ACL GENPASS's
     /// default, beyond any guessing.
     static let agentSecretBytes = 32

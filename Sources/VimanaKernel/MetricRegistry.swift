@@ -23,7 +23,7 @@ enum MetricID: CaseIterable {
     // stats
     case connectionsAccepted, commands, netInputBytes, netOutputBytes, connectionsRejected, protocolErrors
     case pubsubChannels, pubsubPatterns, queryBufferDisconnects, payloadLimitDisconnects, acceptErrors
-    case outputLimitDisconnects, httpRequests
+    case outputLimitDisconnects, aclDeniedAuth, aclDeniedCommand, aclDeniedKey, aclDeniedChannel, httpRequests
     // pubsub (channels and patterns above)
     case pubsubPatternSubscriptions, messagesPublished, messagesDelivered, slowSubscriberDisconnects
     // agents (/metrics only)
@@ -38,6 +38,8 @@ enum MetricID: CaseIterable {
     case ledgerWriteErrors, ledgerFramesRead, ledgerBackgroundReads, ledgerReadsInProgress, ledgerStatus
     case ledgerDamagedSegments, ledgerUnreadableRecords, ledgerDamage, ledgerWriteStatus, ledgerWritable
     case ledgerLastError
+    // users (Kernel+UserLimits.swift): INFO one line per user, /metrics a series per user
+    case users, userConnections, userConnectionsRefused, userPauses, userPausedSeconds, userMessages, userBytes
 
     var metric: Metric {
         switch self {
@@ -122,6 +124,18 @@ enum MetricID: CaseIterable {
                    "Clients disconnected at an output buffer limit, by class.", label: "class") { r in
                 [("normal", .int(r.counters.normalOutputDisconnects)), ("pubsub", .int(r.counters.slowSubscriberDisconnects))]
             }
+        case .aclDeniedAuth:
+            Metric(info: "acl_access_denied_auth", in: .stats, family: "vimana_acl_access_denied_auth_total", .counter,
+                   "AUTH and HELLO AUTH refused (ACL LOG reason auth).") { .int($0.counters.aclDeniedAuth) }
+        case .aclDeniedCommand:
+            Metric(info: "acl_access_denied_cmd", in: .stats, family: "vimana_acl_access_denied_cmd_total", .counter,
+                   "Commands refused to their user (ACL LOG reason command).") { .int($0.counters.aclDeniedCommand) }
+        case .aclDeniedKey:
+            Metric(info: "acl_access_denied_key", in: .stats, family: "vimana_acl_access_denied_key_total", .counter,
+                   "Commands refused for a key (ACL LOG reason key).") { .int($0.counters.aclDeniedKey) }
+        case .aclDeniedChannel:
+            Metric(info: "acl_access_denied_channel", in: .stats, family: "vimana_acl_access_denied_channel_total", .counter,
+                   "Commands refused for a channel (ACL LOG reason channel).") { .int($0.counters.aclDeniedChannel) }
         case .httpRequests:
             Metric(family: "vimana_http_requests_total", .counter,
                    "HTTP requests read on the observability port.") { .int($0.counters.httpRequests) }
@@ -255,13 +269,53 @@ enum MetricID: CaseIterable {
                 $0.kernel.ledger.map { .int($0.writeError == nil ? 1 : 0) }
             }
         case .ledgerLastError: Metric(info: "ledger_last_error", in: .ledger) { $0.kernel.ledger.map { .text($0.stats.lastError) } }
+
+        case .users:
+            Metric(infoLinesPrefixed: "user_", in: .users) { r in
+                r.userFigures.map { u in
+                    var value = "connections=\(u.connections),connections_refused=\(u.refused),publish_pauses=\(u.pauses),"
+                        + "publish_paused_seconds=\(String(format3: u.pausedSeconds))"
+                    if let m = u.messages, let b = u.bytes { value += ",messages_published=\(m),bytes_published=\(b)" }
+                    return ("user_" + Kernel.infoName(u.name), value)
+                }
+            }
+        case .userConnections:
+            Metric(family: "vimana_user_connections", .gauge, "Connections acting as the user.", label: "user") { r in
+                r.userFigures.map { ($0.name, .int($0.connections)) }
+            }
+        case .userConnectionsRefused:
+            Metric(family: "vimana_user_connections_refused_total", .counter,
+                   "Connections and AUTHs refused at the user's connections limit.", label: "user") { r in
+                r.userFigures.map { ($0.name, .int($0.refused)) }
+            }
+        case .userPauses:
+            Metric(family: "vimana_user_publish_pauses_total", .counter,
+                   "Times the user's publishers were paused at its publish limit.", label: "user") { r in
+                r.userFigures.map { ($0.name, .int($0.pauses)) }
+            }
+        case .userPausedSeconds:
+            Metric(family: "vimana_user_publish_paused_seconds_total", .counter,
+                   "Time the user's publishers spent paused at its publish limit.", label: "user") { r in
+                r.userFigures.map { ($0.name, .double($0.pausedSeconds)) }
+            }
+        case .userMessages:
+            Metric(family: "vimana_user_published_messages_total", .counter,
+                   "Messages the user published (PUBLISH, XADD); users with a publish limit.", label: "user") { r in
+                r.userFigures.compactMap { u in u.messages.map { (u.name, .int($0)) } }
+            }
+        case .userBytes:
+            Metric(family: "vimana_user_published_bytes_total", .counter,
+                   "Payload bytes the user published (PUBLISH messages, XADD fields and values); users with a publish limit.",
+                   label: "user") { r in
+                r.userFigures.compactMap { u in u.bytes.map { (u.name, .int($0)) } }
+            }
         }
     }
 }
 
 /// INFO's sections, in the order INFO with no argument (or `all`) gives them.
 enum InfoSection: String, CaseIterable, Sendable {
-    case server, clients, memory, stats, pubsub, ledger
+    case server, clients, memory, stats, pubsub, ledger, users
 }
 
 // MARK: - The declaration's shape
@@ -290,6 +344,9 @@ struct Metric: Sendable {
         /// One value per label value (a command, an agent, a class). INFO's
         /// field is their sum; /metrics leaves out a family with no series.
         case series(label: String, @Sendable (MetricReader) -> [(String, Value)])
+        /// INFO lines, each `field:value`, every field beginning with the
+        /// declared one (INFO `users`: `user_<name>`).
+        case lines(@Sendable (MetricReader) -> [(String, String)])
     }
 
     /// INFO's field name and the sections that show it; nil: /metrics only.
@@ -312,6 +369,13 @@ struct Metric: Sendable {
         info = field.map { ($0, sections) }
         family = (name, kind, help)
         read = .series(label: label, series)
+    }
+
+    /// INFO lines whose fields begin with `prefix` (one per user), no family.
+    init(infoLinesPrefixed prefix: String, in sections: InfoSection..., lines: @escaping @Sendable (MetricReader) -> [(String, String)]) {
+        info = (prefix, sections)
+        family = nil
+        read = .lines(lines)
     }
 
     /// A figure of /metrics only.
@@ -356,6 +420,8 @@ final class MetricReader {
     lazy var agents: [(id: String, fields: [String: LogValue])] = kernel.agents.all.map { a in
         (a.id, Dictionary(kernel.agentFields(a), uniquingKeysWith: { first, _ in first }))
     }
+    /// Each user's figures (Kernel+UserLimits.swift), in ACL USERS' order.
+    lazy var userFigures: [UserFigures] = kernel.userFigures()
 }
 
 // MARK: - Rendering
@@ -393,6 +459,8 @@ enum MetricRegistry {
                     if case .int(let n) = sample.1 { total &+ n } else { total }
                 }
                 out.append((info.field, String(sum)))
+            case .lines(let read):
+                out += read(r)
             }
         }
         return out
@@ -414,6 +482,8 @@ enum MetricRegistry {
                 guard !series.isEmpty else { continue }
                 out += head
                 for (value, v) in series { out += "\(f.name){\(label)=\(Log.jsonString(value))} \(v.rendered)\n" }
+            case .lines:
+                continue
             }
         }
         return out

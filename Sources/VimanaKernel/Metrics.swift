@@ -28,4 +28,10 @@ struct Metrics {
     var payloadLimitDisconnects = 0
     /// accept(2) failures other than "nothing to accept" (EMFILE and the like).
     var acceptErrors = 0
+    /// Denials by reason, as Redis 7.2's INFO `acl_access_denied_*`: each
+    /// ACL LOG entry recorded (a repeat grouped into an entry included).
+    var aclDeniedAuth = 0
+    var aclDeniedCommand = 0
+    var aclDeniedKey = 0
+    var aclDeniedChannel = 0
 }

@@ -18,6 +18,12 @@ final class Users {
     private(set) var log: [ACLLogEntry] = []
     /// The supervised agents' start secrets (AgentIdentity.swift).
     let agentSecrets = AgentSecrets()
+    /// Each user's account (UserAccount.swift): its limits and counters.
+    /// One per user of `byName`, made with it and dropped with it.
+    private(set) var accounts: [String: UserAccount] = [:]
+    /// `users[].limits` by name: a user's limits belong to its name, so a
+    /// user deleted and made again by ACL SETUSER has them again.
+    private let limitsByName: [String: UserLimits]
     /// The ids of the `@admin` commands (`isAdmin`), found once.
     private(set) lazy var adminCommandIDs: [Int] = Self.adminCommandIDs(catalogue)
 
@@ -32,6 +38,17 @@ final class Users {
         _ = Self.build(config, catalogue, into: &table)
         if table[Self.defaultName] == nil { table[Self.defaultName] = Self.unrestrictedDefault(catalogue) }
         byName = table
+        limitsByName = Dictionary(config.users.map { ($0.name, $0.limits) }, uniquingKeysWith: { first, _ in first })
+        for name in table.keys { _ = account(name) }
+    }
+
+    /// The account of the user `name` (made on first use: a user made by
+    /// ACL SETUSER gets its own then).
+    func account(_ name: String) -> UserAccount {
+        if let a = accounts[name] { return a }
+        let a = UserAccount(name: name, limits: limitsByName[name] ?? UserLimits(), nowNanos: Clock.monotonicNanos())
+        accounts[name] = a
+        return a
     }
 
     /// The users' problems, each as `file:line:column: message` (what
@@ -122,6 +139,9 @@ final class Users {
     private(set) lazy var defaultUser: ACLUser = byName[Self.defaultName] ?? Self.unrestrictedDefault(catalogue)
     private lazy var defaultBits: UInt64 = defaultUser.allowedTopLevel(catalogue: catalogue).first ?? 0
 
+    /// The `default` user's account (never deleted): every new connection's.
+    private(set) lazy var defaultAccount = account(Self.defaultName)
+
     /// What new connections hold: one handle for them all.
     private(set) lazy var defaultHandle = UserHandle(defaultUser)
 
@@ -164,6 +184,7 @@ final class Users {
     func delete(_ name: String) -> Bool {
         guard name != Self.defaultName else { return false }
         agentSecrets.revoke(name)
+        accounts[name] = nil
         return byName.removeValue(forKey: name) != nil
     }
 
@@ -171,6 +192,7 @@ final class Users {
     /// ledger refused to record (UserJournal).
     func restore(_ name: String, _ user: ACLUser?) {
         byName[name] = user
+        if user == nil { accounts[name] = nil }
         changed(name)
     }
 

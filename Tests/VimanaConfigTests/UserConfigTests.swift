@@ -235,6 +235,13 @@ let usersFile = """
                 == "phoenix.yaml:4:22: users[0].limits.publish_bytes: expected a size from 1 to 16GiB (like 64KiB or 65536), got '17GiB'")
         #expect(loadError(head + "      publish_bytes: 0\n")?.description
                 == "phoenix.yaml:4:22: users[0].limits.publish_bytes: expected a size from 1 to 16GiB (like 64KiB or 65536), got '0'")
+        #expect(loadError(head + "      publish_rate: fast\n")?.description
+                == "phoenix.yaml:4:21: users[0].limits.publish_rate: expected an integer from 1 to 100000000, got 'fast'")
+        #expect(loadError(head + "      connections: -1\n")?.description
+                == "phoenix.yaml:4:20: users[0].limits.connections: expected an integer from 1 to 1000000, got '-1'")
+        #expect(loadError(head + "      publish_bytes: 1TiB\n")?.description
+                == "phoenix.yaml:4:22: users[0].limits.publish_bytes: expected a size from 1 to 16GiB (like 64KiB or 65536), got '1TiB'")
+        #expect(loadError("users:\n  - name: a\n    limits: 5\n")?.description.hasPrefix("phoenix.yaml:3:13: ") == true)
         #expect(loadError(head + "      bandwidth: 1\n")?.description
                 == "phoenix.yaml:4:7: unknown key 'bandwidth' in users[0].limits (expected one of: connections, publish_rate, publish_bytes)")
     }

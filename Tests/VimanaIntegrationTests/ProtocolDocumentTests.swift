@@ -12,6 +12,9 @@ import Testing
           - id: civic
             name: Civic registry
             subscribes: ["tasks.civic", "tasks.civic.*"]
+        users:
+          - name: metered
+            limits: {publish_rate: 1000}
         """
 
     static func document() throws -> [String] {
@@ -69,7 +72,7 @@ import Testing
                 ? Self.table(lines, header: "| field | meaning |").map { Self.firstName($0[0]) }
                 : Self.names(row[1])
         }
-        try #require(order == ["server", "clients", "memory", "stats", "pubsub", "ledger"], "\(order)")
+        try #require(order == ["server", "clients", "memory", "stats", "pubsub", "ledger", "users"], "\(order)")
 
         let server = try ServerProcess(config: Self.config, logLevel: "info")
         let c = try RawClient(port: server.port)
@@ -87,6 +90,9 @@ import Testing
                 actual[section, default: []].append(String(line[..<colon]))
             }
         }
+        // One `user_<name>` line per user: the agent's and `default`.
+        #expect(actual["users"] == ["user_agent%3Acivic", "user_default", "user_metered"], "\(actual["users"] ?? [])")
+        if actual["users"]?.isEmpty == false { actual["users"] = ["user_<name>"] }
         #expect(actualOrder == order)
         for name in order {
             #expect(actual[name] == documented[name], "INFO \(name): the server says \(actual[name] ?? []), PROTOCOL.md \(documented[name] ?? [])")

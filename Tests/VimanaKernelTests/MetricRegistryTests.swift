@@ -8,11 +8,16 @@ import VimanaTestSupport
 /// being declared (a line written by hand), or the two renderings disagreeing
 /// on a counter, fails here.
 @Suite struct MetricRegistryTests {
-    /// An agent, so that the agent families appear (the ledger is on by default).
+    /// An agent, so that the agent families appear (the ledger is on by
+    /// default), and a user with a publish limit, so that the users' published
+    /// figures do.
     static let config = """
         agents:
           - id: civic
             subscribes: ["tasks.civic"]
+        users:
+          - name: metered
+            limits: {publish_rate: 1000}
         """
 
     @Test func everyFigureIsDeclaredOnceAndShownSomewhere() {
@@ -74,10 +79,17 @@ import VimanaTestSupport
         // INFO: the registry's sections and fields, in its order, and nothing else.
         #expect(before.map(\.section) == InfoSection.allCases.map(\.rawValue))
         for section in InfoSection.allCases {
-            let declared = MetricRegistry.all.compactMap { $0.metric.info }.filter { $0.sections.contains(section) }.map(\.field)
             let shown = before.first { $0.section == section.rawValue }?.fields.map(\.name) ?? []
+            // A declaration of lines (INFO `users`) stands for the fields with its prefix.
+            let declared = MetricRegistry.all.flatMap { _, m -> [String] in
+                guard let info = m.info, info.sections.contains(section) else { return [] }
+                if case .lines = m.read { return shown.filter { $0.hasPrefix(info.field) } }
+                return [info.field]
+            }
             #expect(shown == declared, "INFO \(section): shown \(shown), declared \(declared)")
         }
+        // Every user, the agent's included, with its name escaped.
+        #expect(before.first { $0.section == "users" }?.fields.map(\.name) == ["user_agent%3Acivic", "user_default", "user_metered"])
 
         // /metrics: the registry's families, in its order, each with its HELP
         // and TYPE and at least one series, and no line outside a family.
