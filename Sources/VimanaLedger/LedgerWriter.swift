@@ -256,8 +256,11 @@ final class LedgerWriter: @unchecked Sendable {
             } else {
                 idle.store(true, ordering: .releasing)
                 // Nothing to write, or nothing that may be written before the
-                // fsync in flight ends (its end signals `wakeup`).
-                if (queue.withLock({ $0.isEmpty }) && !thread.isStopping) || state.withLock({ _ in writesWaitForSeal }) {
+                // fsync in flight ends (its end signals `wakeup`). Batches an
+                // inline write left in `taken` (a segment it filled) are work:
+                // its wake may have come before `idle` was set.
+                let (takenEmpty, waitsForSeal) = state.withLock { _ in (taken.isEmpty, writesWaitForSeal) }
+                if (queue.withLock({ $0.isEmpty }) && takenEmpty && !thread.isStopping) || waitsForSeal {
                     let timeout: DispatchTime = config.fsync == .everysec ? .now() + .milliseconds(LedgerLimits.everysecIdleWaitMillis)
                         : .now() + .seconds(LedgerLimits.idleWaitSeconds)
                     _ = wakeup.wait(timeout: timeout)
