@@ -1,0 +1,128 @@
+import Foundation
+import Testing
+import VimanaAgentKit
+import VimanaTestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// discovery as `vimana serve` wires it: the real `vimana agent discovery`
+/// process, supervised by the kernel, asked from clients over the bus.
+@Suite struct DiscoveryWireTests {
+    /// A kernel with the system agents on, an external agent `billing`
+    /// (no command: a client joins it) and discovery polling often.
+    func start(ledger: String? = nil) throws -> ServerProcess {
+        let server = try ServerProcess(config: """
+            agents:
+              - id: billing
+                description: bills orders
+                subscribes: ["tasks.billing"]
+                capabilities: [invoice]
+                user: default
+            system:
+              discovery:
+                poll_interval: 20ms
+            """, logLevel: "info", ledgerDirectory: ledger, systemAgents: true)
+        try waitForJoins(server, 1)
+        return server
+    }
+
+    func waitForJoins(_ server: ServerProcess, _ n: Int) throws {
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline && server.logLines.filter({ $0.contains("as agent discovery") }).count < n { usleep(20_000) }
+        if server.logLines.filter({ $0.contains("as agent discovery") }).count < n {
+            throw TestFailure("discovery did not join (\(n)); log:\n\(server.log.suffix(3000))")
+        }
+    }
+
+    func ask(_ server: ServerProcess, _ action: String, _ args: [String: JSON] = [:]) throws -> AgentReply {
+        try AgentRequester(settings: AgentSettings(port: server.port, agentID: "test"))
+            .request(agent: "discovery", action: action, args: args, timeout: 10)
+    }
+
+    /// Asks `describe` until `agent`'s status and instances are these.
+    func waitForStatus(_ server: ServerProcess, _ agent: String, _ status: String, _ instances: Int64) throws -> Bool {
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            if case .ok(let r) = try ask(server, "describe", ["agent": .string(agent)]),
+               r["status"]?.string == status, r["instances"]?.int == instances { return true }
+            usleep(20_000)
+        }
+        return false
+    }
+
+    func entries(_ server: ServerProcess, _ topic: String) throws -> [[String]] {
+        let c = try RawClient(port: server.port)
+        let r = RESPReader(c)
+        c.send("XRANGE \(topic) - +\r\n")
+        guard case .array(let list)? = r.next() else { throw TestFailure("XRANGE \(topic) did not answer") }
+        return list.map { entry in
+            guard case .array(let pair) = entry, pair.count == 2 else { return [] }
+            return pair[1].strings
+        }
+    }
+
+    @Test func listDescribeAndFindFromARawClientAndJoinsAndLeavesAnnounced() throws {
+        let server = try start()
+        #expect(try waitForStatus(server, "discovery", "running", 1), "log:\n\(server.log.suffix(3000))")
+        // A raw client asks, as the docs show.
+        let sub = try RawClient(port: server.port)
+        let replies = RESPReader(sub)
+        sub.send("SUBSCRIBE r.raw\r\n")
+        _ = replies.next()
+        let c = try RawClient(port: server.port)
+        c.send(RawClient.command(["PUBLISH", "tasks.discovery",
+                                  #"{"action":"find_by_capability","id":"f1","reply_to":"r.raw","args":{"capability":"invoice"}}"#]))
+        #expect(replies.next(timeout: 10)?.strings == ["message", "r.raw",
+            #"{"id":"f1","ok":true,"result":{"agents":["billing"],"capability":"invoice"}}"#])
+        guard case .ok(let list) = try ask(server, "list"), case .array(let agents)? = list["agents"] else {
+            throw TestFailure("list did not answer")
+        }
+        #expect(agents.compactMap { $0["id"]?.string } == ["billing", "discovery"])
+        #expect(agents.first?["status"]?.string == "idle")
+
+        // billing joins, then leaves: both announced on events.discovery.
+        var instance: RawClient? = try RawClient(port: server.port)
+        instance?.send("AGENT JOIN billing\r\n")
+        #expect(instance?.readReplies() == "+OK\r\n")
+        #expect(try waitForStatus(server, "billing", "running", 1))
+        instance = nil
+        #expect(try waitForStatus(server, "billing", "idle", 0))
+        let events = try entries(server, "events.discovery").filter { $0.count > 3 && $0[3] == "billing" }
+        #expect(events.map { [$0[1], $0[5], $0[7]] }.suffix(2) == [["joined", "1", "running"], ["left", "0", "idle"]], "\(events)")
+
+        guard case .ok(let d) = try ask(server, "describe", ["agent": "billing"]) else { throw TestFailure("describe") }
+        #expect(d == ["id": "billing", "name": "billing", "kind": "external", "description": "bills orders", "user": "default",
+                      "subscribes": ["tasks.billing"], "publishes": nil, "status": "idle", "instances": 0,
+                      "capabilities": ["invoice"], "system": false])
+    }
+
+    @Test func aMalformedTaskIsDeadLettered() throws {
+        let server = try start()
+        let c = try RawClient(port: server.port)
+        c.send(RawClient.command(["PUBLISH", "tasks.discovery", "not json"]))
+        #expect(c.readReplies().hasPrefix(":"))
+        let deadline = Date().addingTimeInterval(20)
+        var dead: [[String]] = []
+        while Date() < deadline && dead.isEmpty {
+            dead = try entries(server, "dead.discovery")
+            usleep(20_000)
+        }
+        #expect(dead.first?.prefix(8).suffix(2) == ["reason", "malformed task: the payload is not a JSON object"], "\(dead)")
+    }
+
+    @Test func anAnnouncedManifestSurvivesKillNineOfTheAgent() throws {
+        let server = try start()
+        #expect(try ask(server, "announce", ["agent": "billing", "description": "bills and refunds",
+                                             "capabilities": ["refund"]])
+                == .ok(["id": "billing", "description": "bills and refunds", "status": "idle", "instances": 0,
+                        "capabilities": ["invoice", "refund"], "system": false]))
+        let started = server.logLines.filter { $0.contains("\"agent started\"") && $0.contains("\"agent\":\"discovery\"") }
+        let pid = pid_t(try #require(started.last.flatMap { ServerProcess.field($0, "pid") }))
+        kill(pid, SIGKILL)
+        try waitForJoins(server, 2)
+        #expect(try ask(server, "find_by_capability", ["capability": "refund"]) == .ok(["capability": "refund", "agents": ["billing"]]))
+        // The kernel counts the restart; /ready waits for discovery (required) again.
+        #expect(try waitForStatus(server, "discovery", "running", 1))
+    }
+}
