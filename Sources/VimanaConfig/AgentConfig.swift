@@ -32,6 +32,10 @@ public struct AgentConfig: Sendable, Equatable {
     /// What it can do, as words a client looks it up by (discovery's
     /// `find_by_capability`); `capabilities:` in phoenix.yaml.
     public var capabilities: [String] = []
+    /// At most this many capabilities, each at most `capabilityBytes` long:
+    /// a directory entry, not a document (phoenix.yaml and discovery's `announce` alike).
+    public static let capabilitiesLimit = 64
+    public static let capabilityBytes = 128
     /// Commands its made user gets beyond an agent's (`agentCommands`):
     /// set only for system agents (AGENTS for discovery), never from a file.
     public var systemCommands: [String] = []

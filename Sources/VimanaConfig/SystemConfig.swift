@@ -20,6 +20,9 @@ public struct DiscoveryConfig: Sendable, Equatable {
     /// a join, leave or failure is announced within this. A fifth of a
     /// second is quick for a person and costs one AGENTS reply per tick.
     public var pollMillis = 200
+    /// Under 10ms the AGENTS replies would be its whole work; beyond a
+    /// minute a failure is announced too late to act on.
+    public static let pollMillisRange = 10...60_000
 
     public init() {}
 }

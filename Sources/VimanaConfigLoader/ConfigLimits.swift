@@ -86,12 +86,11 @@ enum ConfigLimits {
     /// `max_restarts` (per minute): 0 marks the agent failed at its first exit.
     static let maxRestarts = 0...1_000
     /// `capabilities`: a directory entry, not a document; as discovery's `announce` takes.
-    static let capabilities = 64
-    static let capabilityLength = 128
+    static let capabilities = AgentConfig.capabilitiesLimit
+    static let capabilityLength = AgentConfig.capabilityBytes
 
     // MARK: - system
 
-    /// `system.discovery.poll_interval` (ms): under 10ms the AGENTS replies would be its whole work;
-    /// beyond a minute a failure is announced too late to act on.
-    static let discoveryPollMillis = 10...60_000
+    /// `system.discovery.poll_interval` (ms): see `DiscoveryConfig.pollMillisRange`.
+    static let discoveryPollMillis = DiscoveryConfig.pollMillisRange
 }

@@ -1,6 +1,7 @@
 import VimanaAgentKit
+import VimanaConfig
 
-// discovery: the directory of agents (Protocol/AGENTS.md §12). What the
+// discovery: the directory of agents (docs/SYSTEM-AGENTS.md). What the
 // configuration declares comes in at start (`DiscoveryLogic.declared`);
 // what changes (agents joining, leaving, failing; manifests agents
 // announce) is its events on `events.discovery`.
@@ -72,8 +73,8 @@ public struct DiscoveryState: Sendable, Equatable {
 
 /// The limits of what an agent may announce (as `capabilities:` in phoenix.yaml).
 public enum DiscoveryLimits {
-    public static let capabilities = 64
-    public static let capabilityLength = 128
+    public static let capabilities = AgentConfig.capabilitiesLimit
+    public static let capabilityLength = AgentConfig.capabilityBytes
     public static let descriptionLength = 1024
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import VimanaAgentKit
 import VimanaClient
+import VimanaConfig
 import VimanaRESP
 #if canImport(Glibc)
 import Glibc
@@ -9,15 +10,12 @@ import Glibc
 /// The system agents that exist in code, by id: what `vimana agent <id>`
 /// runs (Protocol/AGENTS.md §11). Each runs its whole life and exits.
 public enum SystemAgents {
-    public static let ids = ["discovery"]
+    public static let ids = SystemAgentID.allCases.map(\.rawValue)
 
-    /// Runs agent `id` (one of `ids`) with the settings of its environment; never returns.
-    public static func run(_ id: String) -> Never {
+    /// Runs agent `id` with the settings of its environment; never returns.
+    public static func run(_ id: SystemAgentID) -> Never {
         switch id {
-        case "discovery": Discovery.main()
-        default:
-            FileHandle.standardError.write(Data("vimana: unknown system agent '\(id)'\n".utf8))
-            exit(2)
+        case .discovery: Discovery.main()
         }
     }
 }
@@ -44,7 +42,9 @@ enum Discovery {
         } else {
             declared = []
         }
-        let poll = env["VIMANA_DISCOVERY_POLL_MS"].flatMap(Int.init).map { min(max($0, 10), 60_000) } ?? 200
+        let range = DiscoveryConfig.pollMillisRange
+        let poll = env["VIMANA_DISCOVERY_POLL_MS"].flatMap(Int.init).map { min(max($0, range.lowerBound), range.upperBound) }
+            ?? DiscoveryConfig().pollMillis
         let observer = Thread { observe(settings, pollMillis: poll) }
         observer.start()
         AgentRuntime.main(logic: DiscoveryLogic(declared: declared, observer: settings.identity), agentID: settings.agentID)

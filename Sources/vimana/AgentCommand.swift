@@ -1,3 +1,4 @@
+import VimanaConfig
 import VimanaSystemAgents
 
 /// `vimana agent <id>`: runs a system agent in this process (the kernel
@@ -8,7 +9,7 @@ enum AgentCommand {
     Run the system agent ID against a kernel, until SIGTERM or SIGINT. The kernel starts
     each enabled system agent this way itself (phoenix.yaml's system: section); by hand,
     give it the kernel and its credentials in its environment: VIMANA_ADDR (host:port,
-    default 127.0.0.1:7379), VIMANA_USER and VIMANA_PASSWORD (Protocol/AGENTS.md §6, §9).
+    default 127.0.0.1:\(KernelConfig().port)), VIMANA_USER and VIMANA_PASSWORD (Protocol/AGENTS.md §6, §9).
     System agents: \(SystemAgents.ids.joined(separator: ", ")).
     Exit status: 0 when stopped, 2 for an unknown ID or when the kernel refuses the agent,
     1 when the kernel that started it is gone.
@@ -22,9 +23,9 @@ enum AgentCommand {
         guard args.count == 1, !args[0].hasPrefix("-") else {
             return CLI.usageError("usage: vimana agent ID (system agents: \(SystemAgents.ids.joined(separator: ", ")))")
         }
-        guard SystemAgents.ids.contains(args[0]) else {
+        guard let id = SystemAgentID(rawValue: args[0]) else {
             return CLI.usageError("unknown system agent '\(args[0])' (system agents: \(SystemAgents.ids.joined(separator: ", ")))")
         }
-        SystemAgents.run(args[0])
+        SystemAgents.run(id)
     }
 }

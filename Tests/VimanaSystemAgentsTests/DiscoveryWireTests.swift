@@ -97,6 +97,51 @@ import Glibc
                       "capabilities": ["invoice"], "system": false])
     }
 
+    /// docs/SYSTEM-AGENTS.md's examples, byte for byte, against the
+    /// configuration the document shows, once discovery has observed both agents.
+    @Test func systemAgentsDocumentExamplesHoldByteForByte() throws {
+        let server = try ServerProcess(config: """
+            agents:
+              - id: billing
+                description: bills orders
+                subscribes: ["tasks.billing"]
+                capabilities: [invoice]
+                user: default
+            """, logLevel: "info", systemAgents: true)
+        try waitForJoins(server, 1)
+        #expect(try waitForStatus(server, "discovery", "running", 1))
+        #expect(try waitForStatus(server, "billing", "idle", 0))
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", root.appendingPathComponent("tools/compat/protocol_examples.py").path,
+                       "--port", String(server.port), "--doc", root.appendingPathComponent("docs/SYSTEM-AGENTS.md").path]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "\(text)")
+        #expect(text.contains("OK: 7 ```resp examples"), "\(text)")
+    }
+
+    /// `vimana check` prints the system agents' wiring; `/health` shows each with its state.
+    @Test func checkPrintsTheWiringAndHealthShowsTheState() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let check = try runVimana(["check", root.appendingPathComponent("config/phoenix.yaml").path])
+        #expect(check.status == 0, "\(check.stderr)")
+        let binary = URL(fileURLWithPath: ServerProcess.binaryPath).resolvingSymlinksInPath().path
+        #expect(check.stdout.contains("\n# agent discovery (external, enabled): subscribes tasks.discovery; ack_wait 30s, max_deliver 5,"
+                                      + " prefetch 1, start new, required; user agent:discovery; command \(binary) agent discovery,"
+                                      + " restart always, max_restarts 5\n"), "\(check.stdout)")
+        let server = try start()
+        #expect(try waitForStatus(server, "discovery", "running", 1))
+        let health = httpGet(port: server.httpPort, path: "/health")
+        #expect(health.contains(#"{"id":"discovery","name":"discovery","kind":"external","status":"running","instances":1,"#), "\(health)")
+        #expect(httpGet(port: server.httpPort, path: "/ready").contains("{\"ready\":true}"))
+    }
+
     @Test func aMalformedTaskIsDeadLettered() throws {
         let server = try start()
         let c = try RawClient(port: server.port)
@@ -119,10 +164,26 @@ import Glibc
                         "capabilities": ["invoice", "refund"], "system": false]))
         let started = server.logLines.filter { $0.contains("\"agent started\"") && $0.contains("\"agent\":\"discovery\"") }
         let pid = pid_t(try #require(started.last.flatMap { ServerProcess.field($0, "pid") }))
+        #expect(httpGet(port: server.httpPort, path: "/ready").contains("{\"ready\":true}"))
         kill(pid, SIGKILL)
+        // Required: /ready says so until the supervisor's restart (0.5 s later) has joined again.
+        let deadline = Date().addingTimeInterval(10)
+        var down = ""
+        while Date() < deadline && !down.contains("503") {
+            down = httpGet(port: server.httpPort, path: "/ready")
+            usleep(10_000)
+        }
+        #expect(down.contains("503") && down.contains("{\"ready\":false,\"reason\":\"required agents down\",\"agents\":[\"discovery\"]}"), "\(down)")
         try waitForJoins(server, 2)
         #expect(try ask(server, "find_by_capability", ["capability": "refund"]) == .ok(["capability": "refund", "agents": ["billing"]]))
         // The kernel counts the restart; /ready waits for discovery (required) again.
         #expect(try waitForStatus(server, "discovery", "running", 1))
     }
+}
+
+/// The HTTP response to `GET path` (the server closes after it).
+func httpGet(port: Int, path: String) -> String {
+    guard let c = try? RawClient(port: port) else { return "" }
+    c.send("GET \(path) HTTP/1.1\r\n\r\n")
+    return c.readToEnd()
 }
