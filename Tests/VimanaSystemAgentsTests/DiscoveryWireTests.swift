@@ -126,6 +126,24 @@ import Glibc
         #expect(text.contains("OK: 7 ```resp examples"), "\(text)")
     }
 
+    /// kill -9 of the kernel: its discovery exits once orphaned, and the next
+    /// kernel on the same ledger starts one whose directory has the announced manifest.
+    @Test func anAnnouncedManifestSurvivesKillNineOfTheKernel() throws {
+        let first = try start()
+        #expect(try ask(first, "announce", ["agent": "billing", "capabilities": ["refund"]])
+                == .ok(["id": "billing", "description": "bills orders", "status": "idle", "instances": 0,
+                        "capabilities": ["invoice", "refund"], "system": false]))
+        let started = first.logLines.filter { $0.contains("\"agent started\"") && $0.contains("\"agent\":\"discovery\"") }
+        let oldAgent = pid_t(try #require(started.last.flatMap { ServerProcess.field($0, "pid") }))
+        #expect(first.terminate(signal: SIGKILL) != nil)
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline && kill(oldAgent, 0) == 0 { usleep(20_000) }
+        #expect(kill(oldAgent, 0) != 0, "discovery outlived its kernel")
+        let second = try start(ledger: first.ledgerDirectory)
+        #expect(try ask(second, "find_by_capability", ["capability": "refund"]) == .ok(["capability": "refund", "agents": ["billing"]]))
+        withExtendedLifetime(first) {}  // it owns the ledger directory
+    }
+
     /// `vimana check` prints the system agents' wiring; `/health` shows each with its state.
     @Test func checkPrintsTheWiringAndHealthShowsTheState() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
