@@ -4,7 +4,7 @@
 // checked against the declarations below by ArchitectureTests, as is every
 // import in Sources/ and Tests/:
 //
-//   vimana             → VimanaKernel VimanaConfig VimanaConfigLoader VimanaEventLoop VimanaLedger VimanaClient VimanaBench VimanaCore
+//   vimana             → VimanaKernel VimanaConfig VimanaConfigLoader VimanaEventLoop VimanaLedger VimanaClient VimanaBench VimanaSystemAgents VimanaCore
 //   VimanaKernel       → VimanaCore VimanaRESP VimanaBus VimanaACL VimanaConfig VimanaEventLoop VimanaLedger VimanaAgents VimanaSupervisor CLinuxShim
 //   VimanaAgents       → VimanaCore VimanaLedger VimanaConfig
 //   VimanaLedger       → VimanaCore VimanaConfig CZlib
@@ -15,6 +15,7 @@
 //   VimanaBench        → VimanaCore VimanaRESP VimanaConfig VimanaClient
 //   VimanaAgentKit     → VimanaClient VimanaRESP VimanaConfig
 //   CounterAgent       → VimanaAgentKit
+//   VimanaSystemAgents → VimanaAgentKit VimanaClient VimanaRESP VimanaConfig
 //   VimanaClient       → VimanaCore VimanaRESP
 //   VimanaRESP         → VimanaCore
 //   VimanaBus          → VimanaCore
@@ -93,10 +94,12 @@ let package = Package(
         .target(name: "VimanaAgentKit", dependencies: ["VimanaClient", "VimanaRESP", "VimanaConfig"]),
         // The kit's example agent (Protocol/AGENTS.md §10 quotes its source).
         .executableTarget(name: "CounterAgent", dependencies: ["VimanaAgentKit"]),
+        // The system agents (`vimana agent <id>`), written with the kit.
+        .target(name: "VimanaSystemAgents", dependencies: ["VimanaAgentKit", "VimanaClient", "VimanaRESP", "VimanaConfig"]),
         .target(name: "VimanaSupervisor", dependencies: ["VimanaCore", "VimanaConfig", "CLinuxShim"], swiftSettings: optimize),
         .executableTarget(name: "vimana",
                           dependencies: ["VimanaKernel", "VimanaConfig", "VimanaConfigLoader", "VimanaEventLoop", "VimanaLedger", "VimanaClient",
-                                         "VimanaBench", "VimanaCore"],
+                                         "VimanaBench", "VimanaSystemAgents", "VimanaCore"],
                           swiftSettings: optimize),
 
         .testTarget(name: "VimanaRESPTests", dependencies: ["VimanaRESP", "VimanaCore"]),
@@ -113,6 +116,7 @@ let package = Package(
         .testTarget(name: "VimanaIntegrationTests", dependencies: ["VimanaCore", "VimanaTestSupport"]),
         .testTarget(name: "VimanaClientTests", dependencies: ["VimanaClient", "VimanaRESP", "VimanaTestSupport"]),
         .testTarget(name: "VimanaAgentKitTests", dependencies: ["VimanaAgentKit", "CounterAgent", "VimanaTestSupport"]),
+        .testTarget(name: "VimanaSystemAgentsTests", dependencies: ["VimanaSystemAgents", "VimanaAgentKit", "VimanaTestSupport"]),
         .testTarget(name: "VimanaSupervisorTests", dependencies: ["VimanaSupervisor", "VimanaConfig", "VimanaCore"]),
     ],
     swiftLanguageModes: [.v6]

@@ -57,7 +57,7 @@ public struct AgentSettings: Sendable {
 
     /// A connection, authenticated when there is a password, speaking RESP3
     /// (tasks and messages arrive as pushes).
-    func connect() throws(AgentKitError) -> RESPConnection {
+    public func connect() throws(AgentKitError) -> RESPConnection {
         let c: RESPConnection
         do { c = try RESPConnection(host: host, port: port, timeout: AgentKitLimits.connectTimeout) } catch { throw .client(error) }
         var hello = ["HELLO", "3"]

@@ -29,6 +29,16 @@ public struct AgentConfig: Sendable, Equatable {
     public var maxRestarts: Int = 5
     /// The user (a `users:` entry, or `default`) the agent runs as; nil: none named.
     public var user: String? = nil
+    /// What it can do, as words a client looks it up by (discovery's
+    /// `find_by_capability`); `capabilities:` in phoenix.yaml.
+    public var capabilities: [String] = []
+    /// At most this many capabilities, each at most `capabilityBytes` long:
+    /// a directory entry, not a document (phoenix.yaml and discovery's `announce` alike).
+    public static let capabilitiesLimit = 64
+    public static let capabilityBytes = 128
+    /// Commands its made user gets beyond an agent's (`agentCommands`):
+    /// set only for system agents (AGENTS for discovery), never from a file.
+    public var systemCommands: [String] = []
     /// Where the entry starts in the file, for messages (1-based; 0 unknown).
     public var line: Int = 0
     public var column: Int = 0
@@ -55,6 +65,7 @@ public struct AgentConfig: Sendable, Equatable {
             && a.ackWaitMillis == b.ackWaitMillis && a.maxDeliver == b.maxDeliver && a.prefetch == b.prefetch
             && a.start == b.start && a.required == b.required && a.command == b.command && a.env == b.env
             && a.restart == b.restart && a.maxRestarts == b.maxRestarts && a.user == b.user
+            && a.capabilities == b.capabilities && a.systemCommands == b.systemCommands
     }
 }
 

@@ -18,6 +18,8 @@ public struct Configuration: Sendable, Equatable {
     /// The `users:` list, in file order (the `default` user is built from
     /// `kernel.password` unless listed here).
     public var users: [UserConfig] = []
+    /// The `system:` section: the system agents (wired by `systemAgents(executable:)`).
+    public var system = SystemConfig()
     /// Where the configuration came from: a file path, or `built-in default`.
     public var source: String
     /// Keys set by command-line flags, with the flag as typed:

@@ -85,4 +85,12 @@ enum ConfigLimits {
     static let prefetch = 1...10_000
     /// `max_restarts` (per minute): 0 marks the agent failed at its first exit.
     static let maxRestarts = 0...1_000
+    /// `capabilities`: a directory entry, not a document; as discovery's `announce` takes.
+    static let capabilities = AgentConfig.capabilitiesLimit
+    static let capabilityLength = AgentConfig.capabilityBytes
+
+    // MARK: - system
+
+    /// `system.discovery.poll_interval` (ms): see `DiscoveryConfig.pollMillisRange`.
+    static let discoveryPollMillis = DiscoveryConfig.pollMillisRange
 }

@@ -7,7 +7,7 @@ import VimanaConfig
 extension Schema {
     static let agentKeys = [
         "id", "name", "description", "kind", "enabled", "subscribes", "publishes", "ack_wait", "max_deliver",
-        "prefetch", "start", "required", "user", "command", "env", "restart", "max_restarts",
+        "prefetch", "start", "required", "user", "capabilities", "command", "env", "restart", "max_restarts",
     ]
     /// Keys that describe a process the kernel supervises: meaningless for an agent that runs inside it.
     static let externalOnlyKeys = ["command", "env", "restart", "max_restarts"]
@@ -82,6 +82,8 @@ extension Schema {
             }
         }
 
+        if let n = s["capabilities"] { a.capabilities = try capabilities(n, "\(name).capabilities") }
+
         if a.kind == .builtin {
             guard AgentConfig.builtinIDs.contains(id) else {
                 let known = AgentConfig.builtinIDs.sorted().joined(separator: ", ")
@@ -106,6 +108,21 @@ extension Schema {
     }
 
     // MARK: - Value kinds
+
+    /// `capabilities`: words a client finds the agent by (discovery): a
+    /// sequence of distinct non-empty strings of at most
+    /// `ConfigLimits.capabilityLength` bytes, at most `ConfigLimits.capabilities` of them.
+    private func capabilities(_ node: YAMLNode, _ key: String) throws(ConfigError) -> [String] {
+        let expected = "a sequence of at most \(ConfigLimits.capabilities) distinct non-empty strings"
+            + " of at most \(ConfigLimits.capabilityLength) bytes"
+        if node.isNull { return [] }
+        guard case .sequence = node.content, let values = try strings(node, key) else { throw mismatch(node, key, expected) }
+        guard values.count <= ConfigLimits.capabilities, Set(values).count == values.count,
+              values.allSatisfy({ !$0.isEmpty && $0.utf8.count <= ConfigLimits.capabilityLength }) else {
+            throw mismatch(node, key, expected)
+        }
+        return values
+    }
 
     /// `[a-z0-9][a-z0-9_.-]*`, at most `ConfigLimits.agentIDLength` bytes: safe as a group name,
     /// inside a topic name (`dead.<id>`) and in a log line without quoting.

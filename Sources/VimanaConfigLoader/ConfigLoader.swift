@@ -44,7 +44,7 @@ struct Schema {
     func configuration(_ root: YAMLNode?) throws(ConfigError) -> Configuration {
         var config = Configuration(source: path)
         guard let root else { return config }
-        let top = try section(root, "", keys: ["kernel", "logging", "ledger", "users", "agents"])
+        let top = try section(root, "", keys: ["kernel", "logging", "ledger", "users", "agents", "system"])
         if let node = top["kernel"] { config.kernel = try kernel(node) }
         if let node = top["logging"] { config.logging = try logging(node) }
         if let node = top["ledger"] { config.ledger = try ledger(node) }
@@ -54,6 +54,7 @@ struct Schema {
         }
         // After the users: an agent names the user it runs as.
         if let node = top["agents"] { config.agents = try agents(node, users: Set(config.users.map(\.name))) }
+        if let node = top["system"] { config.system = try system(node) }
         if !config.ledger.enabled, !config.agents.isEmpty, let node = top["ledger"],
            case .mapping(let entries) = node.content, let enabled = entries.first(where: { $0.key == "enabled" }) {
             // Checked here, where the line is known, rather than when the kernel starts.

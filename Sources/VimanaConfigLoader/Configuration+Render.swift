@@ -67,6 +67,14 @@ extension Configuration {
             "  archive_dir: \(g.archiveDir.map(Self.yamlString) ?? "~")",
         ] + (users.isEmpty ? ["users: []"] : ["users:"] + users.flatMap(Self.userLines))
           + (agents.isEmpty ? ["agents: []"] : ["agents:"] + agents.flatMap(Self.agentLines))
+          + [
+            "system:",
+            "  enabled: \(system.enabled)",
+            "  discovery:",
+            "    enabled: \(system.discovery.enabled)",
+            "    required: \(system.discovery.required)",
+            "    poll_interval: \(Units.formatMilliseconds(system.discovery.pollMillis))",
+          ]
         return lines.joined(separator: "\n") + "\n"
     }
 
@@ -105,6 +113,7 @@ extension Configuration {
             "    start: \(a.start.rawValue)",
             "    required: \(a.required)",
             "    user: \(a.user.map(yamlString) ?? "~")",
+            "    capabilities: \(yamlList(a.capabilities))",
         ]
         guard a.kind == .external else { return lines }
         let env = a.env.sorted { $0.key < $1.key }.map { "\(yamlString($0.key)): \(yamlString($0.value))" }

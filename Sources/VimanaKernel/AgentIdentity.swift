@@ -40,7 +40,7 @@ extension Users {
     /// `publishes`, or every topic when `publishes` is absent (it may
     /// publish anywhere).
     static func agentRules(_ agent: AgentConfig) -> [String] {
-        var rules = ["on", "resetchannels", "-@all"] + agentCommands.map { "+" + $0 }
+        var rules = ["on", "resetchannels", "-@all"] + (agentCommands + agent.systemCommands).map { "+" + $0 }
         if let publishes = agent.publishes {
             var patterns: [String] = []
             for p in agent.subscribes + publishes where !patterns.contains(p) { patterns.append(p) }

@@ -14,8 +14,9 @@ enum CLI {
     Usage:
       vimana serve [--config FILE] [--bind ADDR] [--port PORT] [--http-port PORT|off]
                    [--log-level debug|info|warn|error] [--log-format text|json]
-                   [--ledger-dir DIR] [--fsync always|everysec|no] [--no-ledger] [--dry-run]
+                   [--ledger-dir DIR] [--fsync always|everysec|no] [--no-ledger] [--no-system-agents] [--dry-run]
       vimana check CONFIG                 validate a phoenix.yaml and print the effective configuration
+      vimana agent ID                     run a system agent (the kernel starts them itself; vimana agent --help)
       vimana pub [--host H] [--port P] TOPIC MESSAGE
       vimana sub [--host H] [--port P] [--json] PATTERN...
       vimana bench [options]              load generator for any RESP server (vimana bench --help)
@@ -35,6 +36,7 @@ enum CLI {
         switch first {
         case "serve": return ServeCommand.run(rest)
         case "check": return CheckCommand.run(rest)
+        case "agent": return AgentCommand.run(rest)
         case "pub": return PubSubCommands.pub(rest)
         case "sub": return PubSubCommands.sub(rest)
         case "bench": return BenchCommand.run(rest)
@@ -130,4 +132,15 @@ struct FlagReader {
 struct UsageError: Error {
     let message: String
     init(_ message: String) { self.message = message }
+}
+
+extension CLI {
+    /// The running binary, as the kernel starts system agents (`<it> agent <id>`):
+    /// /proc/self/exe resolved, so that `ps` and the wiring show the real path.
+    static var executablePath: String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlink("/proc/self/exe", &buffer, Int(PATH_MAX))
+        guard n > 0 else { return "/proc/self/exe" }
+        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
 }

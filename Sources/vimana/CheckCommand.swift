@@ -21,7 +21,10 @@ enum CheckCommand {
             return CLI.usageError("usage: vimana check CONFIG")
         }
         do throws(ConfigError) {
-            let config = try ConfigLoader.load(path: args[0])
+            var config = try ConfigLoader.load(path: args[0])
+            let file = config.render()
+            // The system agents as `vimana serve` would wire them.
+            config.agents += try config.systemAgents(executable: CLI.executablePath)
             // What `vimana serve` would refuse to start with, beyond the file itself.
             let problems = Kernel.configurationProblems(config)
             guard problems.isEmpty else {
@@ -34,7 +37,7 @@ enum CheckCommand {
                 return 2
             }
             for warning in config.warnings { printErr(warning.description) }
-            printOut(config.render() + config.wiringDescription())
+            printOut(file + config.wiringDescription())
             return 0
         } catch {
             printErr(error.description)

@@ -25,7 +25,9 @@ enum ServeCommand {
       --log-format FMT    text or json (logging.format; default \(defaults.logging.format.rawValue))
       --ledger-dir DIR    ledger directory (ledger.dir; default \(defaults.ledger.dir))
       --fsync POLICY      always, everysec or no (ledger.fsync; default \(defaults.ledger.fsync.rawValue))
-      --no-ledger         record nothing (ledger.enabled: false); refused when agents are declared
+      --no-ledger         record nothing (ledger.enabled: false); refused when agents are declared;
+                          the system agents are then not started (their state is their events)
+      --no-system-agents  start no system agent (system.enabled: false): the kernel alone
       --dry-run           print the effective configuration and exit
       -h, --help          this text
     Exit status: 0 after a clean shutdown, 1 when it cannot start (a port in use),
@@ -39,29 +41,39 @@ enum ServeCommand {
         }
         let f: FlagReader
         do throws(UsageError) {
-            f = try FlagReader(args, valued: Set(["config"] + Configuration.valuedFlagNames), bare: ["dry-run", "no-ledger"])
+            f = try FlagReader(args, valued: Set(["config"] + Configuration.valuedFlagNames), bare: ["dry-run", "no-ledger", "no-system-agents"])
             guard f.positional.isEmpty else { throw UsageError("serve takes no arguments, got '\(f.positional[0])'") }
         } catch {
             return CLI.usageError(error.message)
         }
         let dryRun = f.flags.contains("dry-run")
         var config = Configuration()
+        var system: [AgentConfig] = []
         do throws(ConfigError) {
             if let path = f.values["config"] { config = try ConfigLoader.load(path: path) }
             for name in Configuration.valuedFlagNames {
                 if let value = f.values[name] { try config.apply(flag: name, value: value) }
             }
             if f.flags.contains("no-ledger") { try config.disableLedger() }
+            if f.flags.contains("no-system-agents") { config.disableSystemAgents() }
+            system = try config.systemAgents(executable: CLI.executablePath)
         } catch {
             printErr(error.description)
             return 2
         }
         if dryRun {
             for warning in config.warnings { printErr(warning.description) }
-            printOut(config.render() + config.wiringDescription())
+            let file = config.render()
+            config.agents += system
+            printOut(file + config.wiringDescription())
             return 0
         }
+        config.agents += system
         Log.shared.configure(level: config.logging.level, format: config.logging.format)
+        if config.system.enabled && !config.ledger.enabled {
+            Log.shared.info("system agents not started: the ledger is disabled",
+                            ["by": .string(config.flags["ledger.enabled"] ?? "ledger.enabled: false")])
+        }
         for w in config.warnings {
             Log.shared.warn("configuration warning", ["at": .string("\(w.path):\(w.line):\(w.column)"),
                                                       "warning": .string(w.message)])

@@ -157,7 +157,7 @@ let agentsFile = """
     // MARK: - Refused
 
     static let entryKeys = "id, name, description, kind, enabled, subscribes, publishes, ack_wait, max_deliver, "
-        + "prefetch, start, required, user, command, env, restart, max_restarts"
+        + "prefetch, start, required, user, capabilities, command, env, restart, max_restarts"
     static let idRule = "an id of 1 to 64 characters from a-z, 0-9, '_', '.', '-', starting with a letter or digit"
     static let ackWaitRule = "a duration from 1ms to 24h (like 500ms, 30s, 2m or 1h)"
     static let commandRule = "a command line or a sequence of strings, starting with a non-empty program name"
@@ -321,6 +321,7 @@ let agentsFile = """
                 start: new
                 required: false
                 user: ~
+                capabilities: []
                 command: ["python3", "tools/agents/python_agent.py"]
                 env: {LOG_LEVEL: info}
                 restart: on-failure
@@ -338,6 +339,7 @@ let agentsFile = """
                 start: all
                 required: true
                 user: ~
+                capabilities: []
               - id: batch.v2-1_x
                 name: batch.v2-1_x
                 description: ""
@@ -351,16 +353,23 @@ let agentsFile = """
                 start: new
                 required: false
                 user: ~
+                capabilities: []
                 command: ["./batch", "--fast", "-v"]
                 env: {EMPTY: "", PATH: /usr/bin}
                 restart: never
                 max_restarts: 0
+            system:
+              enabled: true
+              discovery:
+                enabled: true
+                required: true
+                poll_interval: 200ms
 
             """))
     }
 
     @Test func noAgentsRendersAnEmptyList() {
-        #expect(Configuration().render().hasSuffix("\nusers: []\nagents: []\n"))
+        #expect(Configuration().render().contains("\nusers: []\nagents: []\nsystem:\n"))
     }
 
     @Test func renderedAgentsLoadBackEqual() throws {

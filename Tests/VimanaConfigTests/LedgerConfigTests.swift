@@ -237,6 +237,12 @@ import VimanaConfig
               archive_dir: archive
             users: []
             agents: []
+            system:
+              enabled: true
+              discovery:
+                enabled: true
+                required: true
+                poll_interval: 200ms
 
             """))
     }

@@ -46,6 +46,12 @@ import VimanaConfig
               archive_dir: ~
             users: []
             agents: []
+            system:
+              enabled: true
+              discovery:
+                enabled: true
+                required: true
+                poll_interval: 200ms
 
             """)
     }

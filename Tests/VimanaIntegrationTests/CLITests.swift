@@ -69,12 +69,25 @@ import Glibc
         (["ledger", "tail", "-h"], "vimana ledger tail"),
         (["bench", "--help"], "vimana bench"), (["bench", "-h"], "vimana bench"),
         (["help", "serve"], "vimana serve"), (["--help"], "vimana serve"),
+        (["agent", "--help"], "vimana agent"), (["agent", "discovery", "-h"], "vimana agent"),
+        (["help", "agent"], "vimana agent"), (["--help"], "vimana agent"),
     ])
     func everyCommandPrintsItsUsageOnHelpAndExitsZero(_ args: [String], _ usage: String) throws {
         let r = try runVimana(args)
         #expect(r.status == 0, "\(args): \(r.stderr)")
         #expect(r.stdout.contains("Usage:") && r.stdout.contains(usage), "\(args): \(r.stdout)")
         #expect(r.stderr == "", "\(args)")
+    }
+
+    /// `vimana agent` runs only the system agents that exist: an unknown id
+    /// is a usage error that lists them, and nothing runs.
+    @Test func anUnknownSystemAgentIsRefusedListingTheKnownOnes() throws {
+        let r = try runVimana(["agent", "civic"])
+        #expect(r.status == 2)
+        #expect(r.stderr == "vimana: unknown system agent 'civic' (system agents: discovery)\n")
+        #expect(r.stdout == "")
+        let none = try runVimana(["agent"])
+        #expect(none.status == 2 && none.stderr == "vimana: usage: vimana agent ID (system agents: discovery)\n")
     }
 
     // MARK: - Flags and their errors

@@ -64,7 +64,7 @@ import Glibc
     static func serveToExit(_ dir: String) throws -> (status: Int32?, stderr: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: ServerProcess.binaryPath)
-        p.arguments = ["serve", "--port", "0", "--http-port", "0", "--ledger-dir", dir]
+        p.arguments = ["serve", "--port", "0", "--http-port", "0", "--ledger-dir", dir, "--no-system-agents"]
         let err = Pipe()
         p.standardError = err
         p.standardOutput = FileHandle.nullDevice

@@ -13,7 +13,7 @@ import Testing
 
         init(_ arguments: [String]) throws {
             process.executableURL = URL(fileURLWithPath: ServerProcess.binaryPath)
-            process.arguments = ["serve", "--log-format", "json", "--log-level", "info"] + arguments
+            process.arguments = ["serve", "--log-format", "json", "--log-level", "info", "--no-system-agents"] + arguments
             let pipe = Pipe()
             process.standardError = pipe
             process.standardOutput = FileHandle.nullDevice

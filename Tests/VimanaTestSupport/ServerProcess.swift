@@ -32,8 +32,11 @@ package final class ServerProcess: @unchecked Sendable {
     /// `launcher`: a command (found through $PATH) that ends by exec'ing its
     /// last arguments, the server's command line (`unshare --net sh -c '…;
     /// exec "$0" "$@"'`), so that the pid is still the server's.
+    /// `systemAgents`: false (most tests) starts it with `--no-system-agents`,
+    /// the kernel alone; true wires the system agents as `vimana serve` does.
     package init(arguments: [String] = [], config: String? = nil, logLevel: String = "debug", ledgerDirectory: String? = nil,
-         environment: [String: String] = [:], fileLimit: Int? = nil, launcher: [String] = []) throws {
+         environment: [String: String] = [:], fileLimit: Int? = nil, launcher: [String] = [],
+         systemAgents: Bool = false) throws {
         ownsLedger = ledgerDirectory == nil
         self.ledgerDirectory = ledgerDirectory ?? NSTemporaryDirectory() + "vimana-ledger-\(UUID().uuidString)"
         var args = ["serve", "--port", "0", "--http-port", "0", "--log-format", "json", "--log-level", logLevel,
@@ -41,6 +44,7 @@ package final class ServerProcess: @unchecked Sendable {
         if let config {
             args += ["--config", try temporaryFile(config)]
         }
+        if !systemAgents { args.append("--no-system-agents") }
         if let fileLimit {
             // exec keeps the pid, so signals and the exit status are the server's.
             process.executableURL = URL(fileURLWithPath: "/bin/sh")

@@ -14,7 +14,9 @@
 # (declare it in a phoenix.yaml given with --config): the cost of its rules.
 set -euo pipefail
 BIN=$(realpath "$1"); MODE=$2; N=$3; shift 3; W=$(mktemp -d)
-valgrind --tool=callgrind --callgrind-out-file=$W/cg.out "$BIN" serve --ledger-dir $W/ledger --port 0 --http-port off "$@" > $W/log 2>&1 &
+# The kernel alone, as before system agents existed (a binary without the flag has none).
+NOSYS=; case "$("$BIN" serve --help)" in *--no-system-agents*) NOSYS=--no-system-agents;; esac
+valgrind --tool=callgrind --callgrind-out-file=$W/cg.out "$BIN" serve --ledger-dir $W/ledger --port 0 --http-port off $NOSYS "$@" > $W/log 2>&1 &
 VP=$!
 PORT=""
 for _ in $(seq 600); do PORT=$(grep -so "port=[0-9]*" "$W/log" | head -1 | cut -d= -f2 || true); [ -n "$PORT" ] && break; sleep 0.5; done

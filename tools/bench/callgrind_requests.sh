@@ -13,7 +13,9 @@ set -euo pipefail
 BIN=$(realpath "$1"); N=$2; shift 2; W=$(mktemp -d)
 LEDGER_FLAGS=(--no-ledger)
 [ -n "${LEDGER:-}" ] && LEDGER_FLAGS=(--ledger-dir "$W/ledger" --fsync no)
-valgrind --tool=callgrind --callgrind-out-file=$W/cg.out $BIN serve --port 0 --http-port off "${LEDGER_FLAGS[@]}" > $W/log 2>&1 &
+# The kernel alone, as before system agents existed (a binary without the flag has none).
+NOSYS=; case "$("$BIN" serve --help)" in *--no-system-agents*) NOSYS=--no-system-agents;; esac
+valgrind --tool=callgrind --callgrind-out-file=$W/cg.out $BIN serve --port 0 --http-port off $NOSYS "${LEDGER_FLAGS[@]}" > $W/log 2>&1 &
 VP=$!
 PORT=""
 for _ in $(seq 600); do PORT=$(grep -so "port=[0-9]*" "$W/log" | head -1 | cut -d= -f2 || true); [ -n "$PORT" ] && break; sleep 0.5; done

@@ -6,7 +6,9 @@
 set -euo pipefail
 BIN=$(realpath "$1"); N=$2; W=$(mktemp -d)
 printf 'agents:\n  - id: bench1\n    subscribes: ["bench1.tasks"]\n    prefetch: 1\n' > $W/t.yaml
-valgrind --tool=callgrind --callgrind-out-file=$W/cg.out $BIN serve --config $W/t.yaml --ledger-dir $W/ledger --port 0 --http-port off > $W/log 2>&1 &
+# The kernel alone, as before system agents existed (a binary without the flag has none).
+NOSYS=; case "$("$BIN" serve --help)" in *--no-system-agents*) NOSYS=--no-system-agents;; esac
+valgrind --tool=callgrind --callgrind-out-file=$W/cg.out $BIN serve --config $W/t.yaml --ledger-dir $W/ledger --port 0 --http-port off $NOSYS > $W/log 2>&1 &
 VP=$!
 PORT=""
 for _ in $(seq 600); do PORT=$(grep -so "port=[0-9]*" "$W/log" | head -1 | cut -d= -f2 || true); [ -n "$PORT" ] && break; sleep 0.5; done

@@ -226,7 +226,9 @@ start_redis() {  # name, then extra redis-server arguments
 }
 start_vimana() {  # name, then extra `vimana serve` arguments (always give --ledger-dir or --no-ledger)
     local name=$1; shift
-    launch "$name" "$VIMANA" serve --port PORT --http-port -1 "$@"
+    # The kernel alone (no system agents), as the figures have always measured it.
+    local nosys=; case "$("$VIMANA" serve --help)" in *--no-system-agents*) nosys=--no-system-agents;; esac
+    launch "$name" "$VIMANA" serve --port PORT --http-port -1 $nosys "$@"
 }
 stop_server() {  # name: SIGTERM, wait
     local pid=${PID[$1]}

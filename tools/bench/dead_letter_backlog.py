@@ -45,7 +45,7 @@ class Server:
     def __init__(self, binary, directory, config, log):
         self.port = free_port()
         logf = open(log, "wb")
-        self.proc = subprocess.Popen([binary, "serve", "--config", config, "--port", str(self.port),
+        self.proc = subprocess.Popen([binary, "serve", "--no-system-agents", "--config", config, "--port", str(self.port),
                                       "--http-port", "-1", "--ledger-dir", directory, "--log-format", "json",
                                       "--log-level", "error"], stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
         logf.close()

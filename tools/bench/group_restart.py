@@ -123,7 +123,7 @@ class Server:
     def __init__(self, args, tag):
         self.port = free_port()
         self.log = os.path.join(os.path.dirname(os.path.abspath(args.dir)), "group-restart-%s.log" % tag)
-        self.cmd = [args.vimana, "serve", "--port", str(self.port), "--http-port", "-1", "--ledger-dir", args.dir,
+        self.cmd = [args.vimana, "serve", "--no-system-agents", "--port", str(self.port), "--http-port", "-1", "--ledger-dir", args.dir,
                     "--fsync", "no", "--log-format", "json", "--log-level", "info"]
         self.proc = None
 

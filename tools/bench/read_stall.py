@@ -41,7 +41,7 @@ def free_port():
 
 def start(binary, directory, port, log):
     out = open(log, "a")
-    p = subprocess.Popen([binary, "serve", "--port", str(port), "--http-port", "-1", "--ledger-dir", directory,
+    p = subprocess.Popen([binary, "serve", "--no-system-agents", "--port", str(port), "--http-port", "-1", "--ledger-dir", directory,
                           "--log-format", "json", "--log-level", "info"], stdout=out, stderr=out)
     deadline = time.time() + 60
     while time.time() < deadline:

@@ -81,7 +81,7 @@ class Server:
         self.port = free_port()
         self.log = os.path.join(os.path.dirname(os.path.abspath(args.dir)), "restart-%s.log" % tag)
         pin = ["taskset", "-c", str(args.server_cpu)] if args.server_cpu is not None else []
-        self.cmd = pin + [args.vimana, "serve", "--port", str(self.port), "--http-port", "-1",
+        self.cmd = pin + [args.vimana, "serve", "--no-system-agents", "--port", str(self.port), "--http-port", "-1",
                           "--ledger-dir", args.dir, "--fsync", fsync, "--log-format", "json"]
         self.proc = None
 

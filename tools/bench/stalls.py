@@ -242,7 +242,7 @@ def start_server(vimana, redis):
         config = os.path.join(work, "phoenix.yaml")
         with open(config, "w") as f:
             f.write("kernel:\n  limits:\n    max_clients: 20000\n")
-        cmd = [vimana, "serve", "--config", config, "--port", str(port), "--http-port", "0",
+        cmd = [vimana, "serve", "--no-system-agents", "--config", config, "--port", str(port), "--http-port", "0",
                "--ledger-dir", os.path.join(work, "ledger"), "--log-level", "warn"]
     else:
         cmd = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",

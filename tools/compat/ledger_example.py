@@ -133,7 +133,7 @@ def write_ledger(vimana, directory, scratch):
         f.write(CONFIG)
     log = os.path.join(scratch, "server.log")
     with open(log, "wb") as out:
-        server = subprocess.Popen([vimana, "serve", "--config", config, "--ledger-dir", directory, "--port", "0",
+        server = subprocess.Popen([vimana, "serve", "--no-system-agents", "--config", config, "--ledger-dir", directory, "--port", "0",
                                    "--http-port", "0", "--log-format", "json"],
                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=out)
     try:

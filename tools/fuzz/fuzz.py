@@ -97,7 +97,7 @@ class Server:
         self.stderr_path = os.path.join(self.dir, "stderr.log")
         self.stderr = open(self.stderr_path, "wb")
         self.process = subprocess.Popen(
-            [binary, "serve", "--config", config, "--port", "0", "--http-port", "-1", "--log-format", "json",
+            [binary, "serve", "--no-system-agents", "--config", config, "--port", "0", "--http-port", "-1", "--log-format", "json",
              "--log-level", "info", "--ledger-dir", os.path.join(self.dir, "ledger")],
             stdout=subprocess.DEVNULL, stderr=self.stderr)
         self.port = self._wait_for_port()

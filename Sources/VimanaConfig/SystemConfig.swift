@@ -1,0 +1,33 @@
+/// The `system:` section of phoenix.yaml: the system agents, which the
+/// kernel runs as supervised processes of its own binary (`vimana agent
+/// <id>`) when the ledger is on (Protocol/AGENTS.md §11). Every system agent
+/// that exists in code is here, enabled by default.
+public struct SystemConfig: Sendable, Equatable {
+    /// false: no system agent is wired (`--no-system-agents`): the kernel
+    /// alone, as a plain bus.
+    public var enabled = true
+    public var discovery = DiscoveryConfig()
+
+    public init() {}
+}
+
+/// `system.discovery`: the directory of agents.
+public struct DiscoveryConfig: Sendable, Equatable {
+    public var enabled = true
+    /// `/ready` waits for it: a client may ask it at once.
+    public var required = true
+    /// How often it asks the kernel for the agents' states (AGENTS), in ms:
+    /// a join, leave or failure is announced within this. A fifth of a
+    /// second is quick for a person and costs one AGENTS reply per tick.
+    public var pollMillis = 200
+    /// Under 10ms the AGENTS replies would be its whole work; beyond a
+    /// minute a failure is announced too late to act on.
+    public static let pollMillisRange = 10...60_000
+
+    public init() {}
+}
+
+/// The system agents that exist in code, in the order they are wired.
+public enum SystemAgentID: String, Sendable, CaseIterable {
+    case discovery
+}

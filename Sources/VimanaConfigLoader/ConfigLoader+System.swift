@@ -1,0 +1,115 @@
+import VimanaConfig
+
+/// The `system:` section of phoenix.yaml (`SystemConfig`; Protocol/AGENTS.md §11).
+extension Schema {
+    func system(_ node: YAMLNode) throws(ConfigError) -> SystemConfig {
+        var c = SystemConfig()
+        if node.isNull { return c }
+        let s = try section(node, "system", keys: ["enabled"] + SystemAgentID.allCases.map(\.rawValue))
+        if let n = s["enabled"], let v = try boolean(n, "system.enabled") { c.enabled = v }
+        if let n = s["discovery"] { c.discovery = try discovery(n) }
+        return c
+    }
+
+    private func discovery(_ node: YAMLNode) throws(ConfigError) -> DiscoveryConfig {
+        var d = DiscoveryConfig()
+        if node.isNull { return d }
+        let s = try section(node, "system.discovery", keys: ["enabled", "required", "poll_interval"])
+        if let n = s["enabled"], let v = try boolean(n, "system.discovery.enabled") { d.enabled = v }
+        if let n = s["required"], let v = try boolean(n, "system.discovery.required") { d.required = v }
+        if let n = s["poll_interval"],
+           let v = try milliseconds(n, "system.discovery.poll_interval", ConfigLimits.discoveryPollMillis) {
+            d.pollMillis = v
+        }
+        return d
+    }
+}
+
+extension Configuration {
+    /// `--no-system-agents` (or `system: {enabled: false}`): the kernel alone.
+    public mutating func disableSystemAgents() {
+        system.enabled = false
+        flags["system.enabled"] = "--no-system-agents"
+    }
+
+    /// The system agents as the kernel wires them (Protocol/AGENTS.md §11):
+    /// one external agent per system agent that exists, each started as
+    /// `<executable> agent <id>` and running as its made user `agent:<id>`;
+    /// a disabled one is listed, not wired. None when `system.enabled` is
+    /// false or the ledger is off (a system agent's state is its events).
+    /// Throws when a declared agent already has a system agent's id.
+    public func systemAgents(executable: String) throws(ConfigError) -> [AgentConfig] {
+        guard system.enabled, ledger.enabled else { return [] }
+        var wired: [AgentConfig] = []
+        for id in SystemAgentID.allCases {
+            if let clash = agents.first(where: { $0.id == id.rawValue }) {
+                // A disabled system agent leaves its id to the file's agent.
+                if !systemAgentEnabled(id) { continue }
+                throw ConfigError(path: source, line: clash.line, column: clash.column,
+                                  message: "agents: \(id.rawValue): this id is the system agent \(id.rawValue)'s;"
+                                      + " rename the agent, or set system.\(id.rawValue).enabled: false to use the id")
+            }
+            var a = AgentConfig(id: id.rawValue, subscribes: ["tasks.\(id.rawValue)"])
+            a.command = [executable, "agent", id.rawValue]
+            a.restart = .always
+            switch id {
+            case .discovery:
+                a.description = "the directory of agents: list, describe, find_by_capability, announce"
+                a.enabled = system.discovery.enabled
+                a.required = system.discovery.required
+                a.capabilities = ["directory"]
+                a.systemCommands = ["agents"]
+                a.env = ["VIMANA_DISCOVERY_POLL_MS": String(system.discovery.pollMillis)]
+            }
+            wired.append(a)
+        }
+        // Discovery's directory: every agent wired, as it describes them.
+        if let d = wired.firstIndex(where: { $0.id == SystemAgentID.discovery.rawValue }) {
+            wired[d].env["VIMANA_DISCOVERY_AGENTS"] = Self.directoryJSON(agents + wired)
+        }
+        return wired
+    }
+
+    private func systemAgentEnabled(_ id: SystemAgentID) -> Bool {
+        switch id {
+        case .discovery: system.discovery.enabled
+        }
+    }
+
+    /// What discovery knows of each agent from the configuration, as a JSON
+    /// array of `{id, name, description, kind, subscribes, publishes, user,
+    /// capabilities, system}` (publishes: null when it may publish anywhere).
+    static func directoryJSON(_ agents: [AgentConfig]) -> String {
+        let system = Set(SystemAgentID.allCases.map(\.rawValue))
+        func list(_ items: [String]) -> String { "[" + items.map(jsonString).joined(separator: ",") + "]" }
+        let entries = agents.map { a in
+            "{\"id\":\(jsonString(a.id)),\"name\":\(jsonString(a.name)),\"description\":\(jsonString(a.description)),"
+                + "\"kind\":\(jsonString(a.kind.rawValue)),\"subscribes\":\(list(a.subscribes)),"
+                + "\"publishes\":\(a.publishes.map(list) ?? "null"),\"user\":\(jsonString(a.kind == .external ? a.runsAs : (a.user ?? ""))),"
+                + "\"capabilities\":\(list(a.capabilities)),\"system\":\(system.contains(a.id) && a.command?.dropFirst().first == "agent")}"
+        }
+        return "[" + entries.joined(separator: ",") + "]"
+    }
+
+    /// A JSON string literal.
+    static func jsonString(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 {
+                    let hex = String(u.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(u)
+                }
+            }
+        }
+        return out + "\""
+    }
+}

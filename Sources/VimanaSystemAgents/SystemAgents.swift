@@ -1,0 +1,112 @@
+import Foundation
+import VimanaAgentKit
+import VimanaClient
+import VimanaConfig
+import VimanaRESP
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The system agents that exist in code, by id: what `vimana agent <id>`
+/// runs (Protocol/AGENTS.md §11). Each runs its whole life and exits.
+public enum SystemAgents {
+    public static let ids = SystemAgentID.allCases.map(\.rawValue)
+
+    /// Runs agent `id` with the settings of its environment; never returns.
+    public static func run(_ id: SystemAgentID) -> Never {
+        switch id {
+        case .discovery: Discovery.main()
+        }
+    }
+}
+
+/// discovery's process: the kit's runtime for `DiscoveryLogic`, and an
+/// observer thread that asks the kernel AGENTS every poll interval and,
+/// when the answer changed, publishes an `observe` task to tasks.discovery
+/// (as discovery's own user: only it may).
+enum Discovery {
+    static func main() -> Never {
+        let env = ProcessInfo.processInfo.environment
+        let settings: AgentSettings
+        do { settings = try AgentSettings.fromEnvironment(agentID: "discovery") } catch {
+            say("\(error)")
+            exit(2)
+        }
+        let declared: [DeclaredAgent]
+        if let text = env["VIMANA_DISCOVERY_AGENTS"] {
+            guard let parsed = DeclaredAgent.parse(text) else {
+                say("VIMANA_DISCOVERY_AGENTS is not a JSON array of agents")
+                exit(2)
+            }
+            declared = parsed
+        } else {
+            declared = []
+        }
+        let range = DiscoveryConfig.pollMillisRange
+        let poll = env["VIMANA_DISCOVERY_POLL_MS"].flatMap(Int.init).map { min(max($0, range.lowerBound), range.upperBound) }
+            ?? DiscoveryConfig().pollMillis
+        let observer = Thread { observe(settings, pollMillis: poll) }
+        observer.start()
+        AgentRuntime.main(logic: DiscoveryLogic(declared: declared, observer: settings.identity), agentID: settings.agentID)
+    }
+
+    /// Forever: connect, then AGENTS every `pollMillis`; a changed answer is
+    /// published as an `observe` task. A lost connection is retried.
+    static func observe(_ settings: AgentSettings, pollMillis: Int) {
+        var sequence = 0
+        let run = String(Int(Date().timeIntervalSince1970 * 1000))
+        while true {
+            var last: String?
+            do {
+                let c = try settings.connect()
+                defer { c.close() }
+                while true {
+                    let reply: RESPValue
+                    do { reply = try c.call(["AGENTS"].map { Array($0.utf8) }) } catch { throw AgentKitError.client(error) }
+                    if case .error(let m) = reply { throw AgentKitError.refused("AGENTS: \(m)") }
+                    let agents = snapshot(reply)
+                    let text = agents.text
+                    if text != last {
+                        sequence += 1
+                        let task: JSON = ["action": "observe", "id": .string("observe-\(run)-\(sequence)"),
+                                          "args": ["agents": agents]]
+                        let r: RESPValue
+                        do { r = try c.call([Array("PUBLISH".utf8), Array(settings.tasksTopic.utf8), Array(task.text.utf8)]) } catch {
+                            throw AgentKitError.client(error)
+                        }
+                        if case .error(let m) = r { throw AgentKitError.refused("PUBLISH \(settings.tasksTopic): \(m)") }
+                        last = text
+                    }
+                    usleep(UInt32(pollMillis) * 1000)
+                }
+            } catch {
+                say("observer: \(error); retrying")
+            }
+            usleep(500_000)
+        }
+    }
+
+    /// `[{id, status, instances}]` from an AGENTS reply (RESP3 maps or RESP2 flat arrays).
+    static func snapshot(_ reply: RESPValue) -> JSON {
+        var out: [JSON] = []
+        for entry in reply.elements ?? [] {
+            var flat: [RESPValue] = []
+            if case .map(let m) = entry { for (k, v) in m { flat += [k, v] } } else { flat = entry.elements ?? [] }
+            var fields: [String: RESPValue] = [:]
+            var i = 0
+            while i + 1 < flat.count {
+                fields[String(decoding: flat[i].bytes ?? [], as: UTF8.self)] = flat[i + 1]
+                i += 2
+            }
+            guard let id = fields["id"]?.bytes, let status = fields["status"]?.bytes else { continue }
+            out.append(["id": .string(String(decoding: id, as: UTF8.self)),
+                        "status": .string(String(decoding: status, as: UTF8.self)),
+                        "instances": .int(Int64(fields["instances"]?.integer ?? 0))])
+        }
+        return .array(out)
+    }
+
+    static func say(_ line: String) {
+        FileHandle.standardError.write(Data(("discovery: " + line + "\n").utf8))
+    }
+}

@@ -1,0 +1,67 @@
+import Testing
+import VimanaConfig
+@testable import VimanaConfigLoader
+
+/// The `system:` section and how it becomes the system agents' wiring.
+@Suite struct SystemConfigTests {
+    @Test func defaultsWireDiscoveryEnabledAndRequiredAsItsOwnUser() throws {
+        let config = Configuration()
+        let wired = try config.systemAgents(executable: "/opt/vimana")
+        #expect(wired.map(\.id) == ["discovery"])
+        let d = try #require(wired.first)
+        #expect(d.command == ["/opt/vimana", "agent", "discovery"])
+        #expect(d.enabled && d.required && d.runsAs == "agent:discovery" && d.subscribes == ["tasks.discovery"])
+        #expect(d.systemCommands == ["agents"])
+        #expect(d.env["VIMANA_DISCOVERY_POLL_MS"] == "200")
+        #expect(d.env["VIMANA_DISCOVERY_AGENTS"]?.contains(#""id":"discovery""#) == true)
+    }
+
+    @Test func theSectionTunesAndDisables() throws {
+        let c = try loaded("system:\n  discovery:\n    enabled: false\n    required: false\n    poll_interval: 50ms\n")
+        #expect(!c.system.discovery.enabled && !c.system.discovery.required && c.system.discovery.pollMillis == 50)
+        let d = try #require(try c.systemAgents(executable: "v").first)
+        #expect(!d.enabled, "a disabled system agent is listed, not wired")
+        let off = try loaded("system:\n  enabled: false\n")
+        #expect(try off.systemAgents(executable: "v").isEmpty)
+        var noLedger = Configuration()
+        noLedger.ledger.enabled = false
+        #expect(try noLedger.systemAgents(executable: "v").isEmpty, "no system agent without the ledger")
+        var flagged = Configuration()
+        flagged.disableSystemAgents()
+        #expect(try flagged.systemAgents(executable: "v").isEmpty && flagged.flags["system.enabled"] == "--no-system-agents")
+    }
+
+    @Test func mistakesAreRefusedWithTheirPosition() {
+        #expect(loadError("system:\n  discovery:\n    poll_interval: 5ms\n")?.description
+                == "phoenix.yaml:3:20: system.discovery.poll_interval: expected a duration from 10ms to 1m (like 500ms, 30s, 2m or 1h), got '5ms'")
+        #expect(loadError("system:\n  civic: {}\n")?.description == "phoenix.yaml:2:3: unknown key 'civic' in system (expected one of: enabled, discovery)")
+        #expect(loadError("system:\n  discovery:\n    enabled: maybe\n")?.description.hasPrefix("phoenix.yaml:3:14: system.discovery.enabled: expected") == true)
+    }
+
+    @Test func aDeclaredAgentMayNotTakeAnEnabledSystemAgentsID() throws {
+        let c = try loaded("agents:\n  - id: discovery\n    subscribes: [t]\n")
+        do throws(ConfigError) {
+            _ = try c.systemAgents(executable: "v")
+            Issue.record("the clash was not refused")
+        } catch {
+            #expect(error.description == "phoenix.yaml:2:5: agents: discovery: this id is the system agent discovery's;"
+                    + " rename the agent, or set system.discovery.enabled: false to use the id")
+        }
+        let yielded = try loaded("agents:\n  - id: discovery\n    subscribes: [t]\nsystem:\n  discovery:\n    enabled: false\n")
+        #expect(try yielded.systemAgents(executable: "v").isEmpty)
+    }
+
+    @Test func capabilitiesAreDeclaredOnAnAgent() throws {
+        let c = try loaded("agents:\n  - id: a\n    subscribes: [t]\n    capabilities: [invoice, refund]\n")
+        #expect(c.agents.first?.capabilities == ["invoice", "refund"])
+        #expect(loadError("agents:\n  - id: a\n    subscribes: [t]\n    capabilities: [x, x]\n")?.description.hasPrefix(
+            "phoenix.yaml:4:19: agents[0].capabilities: expected a sequence of at most 64 distinct non-empty strings") == true)
+    }
+
+    @Test func theRenderedConfigurationLoadsBackWithItsSystemSection() throws {
+        var c = try loaded("system:\n  discovery:\n    poll_interval: 1s\n")
+        c.agents = []
+        let again = try loaded(c.render())
+        #expect(again.system == c.system)
+    }
+}
