@@ -9,11 +9,14 @@ import Glibc
 /// Runs an `AgentLogic` against a kernel, over TCP and RESP only: connect and
 /// authenticate, rebuild the state from `events.<id>`, AGENT JOIN, then for
 /// each pushed task: parse it (malformed: dead-lettered with the reason),
-/// skip it when its request was applied before (the stored reply is sent
-/// again), else run `handle`, append the events (XADD, answered once
-/// written), publish the reply to `reply_to`, ACK. PROGRESS goes out every
+/// WATCH `events.<id>` and fold what other instances appended since, skip
+/// it when its request was applied before (the stored reply is sent
+/// again), else run `handle` and append the events in one MULTI/EXEC (a
+/// null EXEC: another instance appended first; fold and decide again),
+/// publish the reply to `reply_to`, ACK. PROGRESS goes out every
 /// `settings.progressInterval` while `handle` runs. A lost connection is
-/// retried with backoff; the state is rebuilt on each connect.
+/// retried with backoff; the state is rebuilt on each connect. Instances
+/// of one agent share its state through `events.<id>`.
 ///
 /// Promises: an acknowledged task's events are in `events.<id>` (the XADD
 /// was answered before the ACK was sent); a task redelivered after a crash
@@ -31,6 +34,10 @@ public final class AgentRuntime<Logic: AgentLogic> {
     private var connection: RESPConnection?
     /// Tasks pushed while the runtime waited for a command's reply.
     private var queued: [[RESPValue]] = []
+    /// The ID of the last entry of `events.<id>` folded into `book` ("-": none).
+    private var folded = "-"
+    /// Entries of `events.<id>` that were no events of this agent.
+    private var otherEntries = 0
 
     public init(logic: Logic, settings: AgentSettings) {
         self.settings = settings
@@ -135,10 +142,20 @@ public final class AgentRuntime<Logic: AgentLogic> {
     /// Folds `events.<id>` into a fresh book, page by page; entries another
     /// user appended are not the agent's events and are skipped (counted).
     private func rebuild() throws(AgentKitError) -> Int {
-        var fresh = AgentBook(logic: book.logic)
-        var start = "-", skipped = 0
+        book = AgentBook(logic: book.logic)
+        folded = "-"
+        otherEntries = 0
+        try catchUp()
+        return otherEntries
+    }
+
+    /// Folds the entries of `events.<id>` past `folded` (the last entry ID
+    /// read): those another instance of the agent appended since.
+    private func catchUp() throws(AgentKitError) {
+        let page = max(1, settings.replayPage)
         while true {
-            let reply = try call(["XRANGE", settings.eventsTopic, start, "+", "COUNT", String(max(1, settings.replayPage))])
+            let start = folded == "-" ? "-" : "(" + folded
+            let reply = try call(["XRANGE", settings.eventsTopic, start, "+", "COUNT", String(page)])
             if case .error(let m) = reply { throw .refused("cannot read \(settings.eventsTopic): \(m)") }
             guard let entries = reply.elements else { throw .unexpected("XRANGE answered \(reply)") }
             for e in entries {
@@ -146,18 +163,16 @@ public final class AgentRuntime<Logic: AgentLogic> {
                     throw .unexpected("XRANGE entry \(e)")
                 }
                 var fields = Self.pairs(pair[1])
-                start = "(" + String(decoding: id, as: UTF8.self)
+                folded = String(decoding: id, as: UTF8.self)
                 // With PUBLISHER ON the kernel's `_publisher` is always the last pair.
                 guard fields.last?.0 == "_publisher", fields.removeLast().1 == settings.identity else {
-                    skipped += 1
+                    otherEntries += 1
                     continue
                 }
-                if !fresh.replay(fields) { skipped += 1 }
+                if !book.replay(fields) { otherEntries += 1 }
             }
-            if entries.count < max(1, settings.replayPage) { break }
+            if entries.count < page { break }
         }
-        book = fresh
-        return skipped
     }
 
     static func pairs(_ v: RESPValue) -> [(String, String)] {
@@ -199,14 +214,48 @@ public final class AgentRuntime<Logic: AgentLogic> {
         case .success(let r):
             request = r
         }
-        let step = try decide(request, publisher: publisher, topic: topic, entry: entry)
-        for e in step.append {
-            let args = [settings.eventsTopic, "*"] + e.fields.flatMap { [$0.0, $0.1] }
-            if case .error(let m) = try call(["XADD"] + args) {
-                note("\(head): cannot append to \(settings.eventsTopic) (\(m)); given back")
+        // Optimistic concurrency with the agent's other instances: WATCH the
+        // event topic, fold what they appended, decide, and append the task's
+        // events in one MULTI/EXEC; a null EXEC means another instance
+        // appended meanwhile: decide again against the new state.
+        var step: AgentStep?
+        for _ in 0..<AgentKitLimits.appendAttempts {
+            if case .error(let m) = try call(["WATCH", settings.eventsTopic]) {
+                note("\(head): WATCH \(settings.eventsTopic) refused (\(m)); given back")
                 return try giveBack(topic, entry)
             }
-            book.replay(e.fields)
+            try catchUp()
+            let s = try decide(request, publisher: publisher, topic: topic, entry: entry)
+            if s.append.isEmpty {
+                _ = try call(["UNWATCH"])
+                step = s
+                break
+            }
+            if case .error(let m) = try call(["MULTI"]) {
+                note("\(head): MULTI refused (\(m)); given back")
+                _ = try call(["UNWATCH"])
+                return try giveBack(topic, entry)
+            }
+            for e in s.append {
+                _ = try call(["XADD", settings.eventsTopic, "*"] + e.fields.flatMap { [$0.0, $0.1] })
+            }
+            let answer = try call(["EXEC"])
+            if case .null = answer { continue }  // another instance appended: again
+            guard let results = answer.elements else {
+                note("\(head): cannot append to \(settings.eventsTopic) (\(answer)); given back")
+                return try giveBack(topic, entry)
+            }
+            try catchUp()
+            if let failed = results.first(where: { if case .error = $0 { true } else { false } }) {
+                note("\(head): cannot append to \(settings.eventsTopic) (\(failed)); given back")
+                return try giveBack(topic, entry)
+            }
+            step = s
+            break
+        }
+        guard let step else {
+            note("\(head): \(AgentKitLimits.appendAttempts) attempts to append lost to other instances; given back")
+            return try giveBack(topic, entry)
         }
         if !step.append.isEmpty { afterAppend?(request) }
         if let replyTo = request.replyTo, case .error(let m) = try call(["PUBLISH", replyTo, step.reply]) {

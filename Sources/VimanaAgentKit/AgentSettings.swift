@@ -114,4 +114,7 @@ public enum AgentKitLimits {
     /// First and longest wait between reconnects (seconds), as the Python example's.
     static let backoffFirst = 0.1
     static let backoffMax = 5.0
+    /// Times a task is decided again after another instance appended first
+    /// (a null EXEC); beyond this it is given back, not decided in a tight loop.
+    static let appendAttempts = 100
 }

@@ -173,6 +173,65 @@ import Glibc
                 == .ok(["name": "c", "value": 5]))
     }
 
+    /// Two instances of the agent (the kernel's and one started by hand as
+    /// the same user) dealt tasks round-robin: every update lands once, on
+    /// the state the other instance left (WATCH/MULTI/EXEC on the event
+    /// topic), and a request applied by one is a duplicate for the other.
+    @Test func twoInstancesApplyEveryTaskOnceOnTheSharedState() throws {
+        let server = try start()
+        let root = try RawClient(port: server.port)
+        root.send("ACL SETUSER agent:counter >second-pw\r\n")
+        #expect(root.readReplies() == "+OK\r\n")
+        let errFile = NSTemporaryDirectory() + "second-counter-\(UUID().uuidString).err"
+        defer { try? FileManager.default.removeItem(atPath: errFile) }
+        FileManager.default.createFile(atPath: errFile, contents: nil)
+        let second = Process()
+        second.executableURL = URL(fileURLWithPath: Self.agentBinary)
+        second.environment = ["VIMANA_ADDR": "127.0.0.1:\(server.port)", "VIMANA_USER": "agent:counter",
+                              "VIMANA_PASSWORD": "second-pw"]
+        second.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errFile))
+        try second.run()
+        defer { second.terminate(); second.waitUntilExit() }
+        func secondLog() -> String { (try? String(contentsOfFile: errFile, encoding: .utf8)) ?? "" }
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline && !secondLog().contains("as agent counter") { usleep(20_000) }
+        #expect(secondLog().contains("as agent counter"), "the second instance did not join: \(secondLog())")
+
+        let sub = try RawClient(port: server.port)
+        let results = RESPReader(sub)
+        sub.send("SUBSCRIBE r.me\r\n")
+        _ = results.next()
+        let c = try RawClient(port: server.port)
+        let n = 12
+        c.send((1...n).map { RawClient.command(["PUBLISH", "tasks.counter",
+            #"{"action":"add","id":\#($0),"reply_to":"r.me","args":{"name":"x"}}"#]) }.joined())
+        var values: [Int: Int] = [:]
+        for _ in 1...n {
+            guard let m = results.next(timeout: 20)?.strings, m.count == 3,
+                  case .object(let o)? = JSON.parse(m[2]),
+                  case .int(let id)? = o["id"], case .object(let r)? = o["result"], case .int(let v)? = r["value"] else {
+                Issue.record("a reply is missing; log:\n\(server.log.suffix(3000))\nsecond:\n\(secondLog())")
+                return
+            }
+            values[Int(id)] = Int(v)
+        }
+        // As with one instance: each add counted once, each reply a different count.
+        #expect(values.count == n && Set(values.values) == Set(1...n), "\(values)")
+        #expect(secondLog().contains("task tasks.counter"), "the second instance was dealt no task: \(secondLog())")
+        #expect(try entries(server, "events.counter").count == n)
+        // The same requests again: whichever instance gets them, they were applied before.
+        c.send(RawClient.command(["PUBLISH", "tasks.counter", #"{"action":"add","id":1,"reply_to":"r.me","args":{"name":"x"}}"#])
+               + RawClient.command(["PUBLISH", "tasks.counter", #"{"action":"add","id":2,"reply_to":"r.me","args":{"name":"x"}}"#]))
+        // The two instances answer in either order.
+        let again = Set((1...2).compactMap { _ in results.next(timeout: 20)?.strings.last })
+        #expect(again == Set((1...2).map { #"{"id":\#($0),"ok":true,"result":{"name":"x","value":\#(values[$0] ?? 0)}}"# }),
+                "\(again)")
+        #expect(try entries(server, "events.counter").count == n)
+        #expect(try requester(server).request(agent: "counter", action: "get", args: ["name": "x"], timeout: 10)
+                == .ok(["name": "x", "value": .int(Int64(n))]))
+        try expectNothingPending(server)
+    }
+
     /// After kill -9 the agent's state comes back from its events alone; an
     /// entry someone else appended to its event topic is not one of them.
     @Test func stateAfterKillNineIsRebuiltFromTheAgentsOwnEvents() throws {
