@@ -200,17 +200,7 @@ public final class AgentRuntime<Logic: AgentLogic> {
                 let reply = AgentReply.error(code: AgentErrorCode.malformed, message: malformed.reason).json(id: malformed.id).text
                 _ = try call([Array("PUBLISH".utf8), Array(replyTo.utf8), Array(reply.utf8)])
             }
-            let fields: [(String, [UInt8])] = [
-                ("topic", topic), ("id", entry), ("deliveries", Array(String(deliveries).utf8)),
-                ("reason", Array(malformed.reason.utf8)), ("publisher", Array(publisher.utf8)), ("payload", payload),
-            ]
-            var dead: [[UInt8]] = [Array("XADD".utf8), Array(settings.deadTopic.utf8), Array("*".utf8)]
-            for (name, value) in fields { dead += [Array(name.utf8), value] }
-            if case .error(let m) = try call(dead) {
-                note("\(head): cannot append to \(settings.deadTopic) (\(m)); given back")
-                return try giveBack(topic, entry)
-            }
-            return try acknowledge(topic, entry, head)
+            return try deadLetter(topic, entry, deliveries, reason: malformed.reason, publisher, payload, head)
         case .success(let r):
             request = r
         }
@@ -226,6 +216,12 @@ public final class AgentRuntime<Logic: AgentLogic> {
             }
             try catchUp()
             let s = try decide(request, publisher: publisher, topic: topic, entry: entry)
+            if let reason = s.deadLetter {
+                _ = try call(["UNWATCH"])
+                note("\(head) action=\(request.action) id=\(request.id.text) dead-lettered: \(reason)")
+                if let replyTo = request.replyTo { _ = try call(["PUBLISH", replyTo, s.reply]) }
+                return try deadLetter(topic, entry, deliveries, reason: reason, publisher, payload, head)
+            }
             if s.append.isEmpty {
                 _ = try call(["UNWATCH"])
                 step = s
@@ -277,6 +273,23 @@ public final class AgentRuntime<Logic: AgentLogic> {
             if let step = result.wait(seconds: interval) { return step }
             _ = try call([Array("PROGRESS".utf8), topic, entry])
         }
+    }
+
+    /// Appends the task to `dead.<id>` with the reason, and ACKs it; given
+    /// back when the agent may not append there.
+    private func deadLetter(_ topic: [UInt8], _ entry: [UInt8], _ deliveries: Int, reason: String, _ publisher: String,
+                            _ payload: [UInt8], _ head: String) throws(AgentKitError) {
+        let fields: [(String, [UInt8])] = [
+            ("topic", topic), ("id", entry), ("deliveries", Array(String(deliveries).utf8)),
+            ("reason", Array(reason.utf8)), ("publisher", Array(publisher.utf8)), ("payload", payload),
+        ]
+        var dead: [[UInt8]] = [Array("XADD".utf8), Array(settings.deadTopic.utf8), Array("*".utf8)]
+        for (name, value) in fields { dead += [Array(name.utf8), value] }
+        if case .error(let m) = try call(dead) {
+            note("\(head): cannot append to \(settings.deadTopic) (\(m)); given back")
+            return try giveBack(topic, entry)
+        }
+        try acknowledge(topic, entry, head)
     }
 
     private func acknowledge(_ topic: [UInt8], _ entry: [UInt8], _ head: String) throws(AgentKitError) {

@@ -56,6 +56,18 @@ struct Tally: AgentLogic {
         #expect(book.step(request, caller: "c").duplicate)
     }
 
+    /// A partial task whose appended events are not those `handle` makes
+    /// now is not completed with the rest: an `internal` error, dead-lettered.
+    @Test func aPartialTaskThatHandleNoLongerMakesIsDeadLettered() {
+        var book = AgentBook(logic: Tally())
+        book.replay([("type", "e"), ("v", "9"), ("request", #""p""#), ("caller", "c")])
+        let step = book.step(AgentRequest(action: "a", id: "p", args: ["n": 3]), caller: "c")
+        #expect(step.append.isEmpty && !step.duplicate)
+        #expect(step.reply.contains(#""code":"internal""#), "\(step.reply)")
+        #expect(step.deadLetter == #"the events of request "p" already appended differ from those handle makes now"#)
+        #expect(book.state.isEmpty)
+    }
+
     @Test func rebuildingFromTheEntriesGivesTheSameBook() {
         var live = AgentBook(logic: Tally())
         var entries: [AgentEntry] = []
