@@ -196,11 +196,16 @@ public final class AgentRuntime<Logic: AgentLogic> {
         switch AgentTaskParser.parse(payload, entryID: entryText) {
         case .failure(let malformed):
             note("\(head) dead-lettered: \(malformed.reason)")
-            if let replyTo = malformed.replyTo {
+            // The caller is told once: after the dead letter is written, or
+            // at the first delivery when it cannot be (the task is then
+            // given back until the kernel dead-letters it).
+            let written = try deadLetter(topic, entry, deliveries, reason: malformed.reason, publisher, payload, head)
+            if let replyTo = malformed.replyTo, written || deliveries <= 1 {
                 let reply = AgentReply.error(code: AgentErrorCode.malformed, message: malformed.reason).json(id: malformed.id).text
                 _ = try call([Array("PUBLISH".utf8), Array(replyTo.utf8), Array(reply.utf8)])
             }
-            return try deadLetter(topic, entry, deliveries, reason: malformed.reason, publisher, payload, head)
+            if written { try acknowledge(topic, entry, head) } else { try giveBack(topic, entry) }
+            return
         case .success(let r):
             request = r
         }
@@ -219,8 +224,10 @@ public final class AgentRuntime<Logic: AgentLogic> {
             if let reason = s.deadLetter {
                 _ = try call(["UNWATCH"])
                 note("\(head) action=\(request.action) id=\(request.id.text) dead-lettered: \(reason)")
-                if let replyTo = request.replyTo { _ = try call(["PUBLISH", replyTo, s.reply]) }
-                return try deadLetter(topic, entry, deliveries, reason: reason, publisher, payload, head)
+                let written = try deadLetter(topic, entry, deliveries, reason: reason, publisher, payload, head)
+                if let replyTo = request.replyTo, written || deliveries <= 1 { _ = try call(["PUBLISH", replyTo, s.reply]) }
+                if written { try acknowledge(topic, entry, head) } else { try giveBack(topic, entry) }
+                return
             }
             if s.append.isEmpty {
                 _ = try call(["UNWATCH"])
@@ -255,8 +262,13 @@ public final class AgentRuntime<Logic: AgentLogic> {
         }
         if !step.append.isEmpty { afterAppend?(request) }
         if let replyTo = request.replyTo, case .error(let m) = try call(["PUBLISH", replyTo, step.reply]) {
-            note("\(head): reply to \(replyTo) refused (\(m)); given back")
-            return try giveBack(topic, entry)
+            // Once the task is in the events (appended now or before), giving
+            // it back would only have the kernel dead-letter an applied task.
+            guard step.duplicate || !step.append.isEmpty else {
+                note("\(head): reply to \(replyTo) refused (\(m)); given back")
+                return try giveBack(topic, entry)
+            }
+            note("warning: \(head) action=\(request.action) id=\(request.id.text): applied, but its reply to \(replyTo) was refused (\(m))")
         }
         note("\(head) action=\(request.action) id=\(request.id.text)\(step.duplicate ? " duplicate" : "") events=\(step.append.count)")
         try acknowledge(topic, entry, head)
@@ -275,10 +287,10 @@ public final class AgentRuntime<Logic: AgentLogic> {
         }
     }
 
-    /// Appends the task to `dead.<id>` with the reason, and ACKs it; given
-    /// back when the agent may not append there.
+    /// Appends the task to `dead.<id>` with the reason: false when the
+    /// agent may not append there.
     private func deadLetter(_ topic: [UInt8], _ entry: [UInt8], _ deliveries: Int, reason: String, _ publisher: String,
-                            _ payload: [UInt8], _ head: String) throws(AgentKitError) {
+                            _ payload: [UInt8], _ head: String) throws(AgentKitError) -> Bool {
         let fields: [(String, [UInt8])] = [
             ("topic", topic), ("id", entry), ("deliveries", Array(String(deliveries).utf8)),
             ("reason", Array(reason.utf8)), ("publisher", Array(publisher.utf8)), ("payload", payload),
@@ -287,9 +299,9 @@ public final class AgentRuntime<Logic: AgentLogic> {
         for (name, value) in fields { dead += [Array(name.utf8), value] }
         if case .error(let m) = try call(dead) {
             note("\(head): cannot append to \(settings.deadTopic) (\(m)); given back")
-            return try giveBack(topic, entry)
+            return false
         }
-        try acknowledge(topic, entry, head)
+        return true
     }
 
     private func acknowledge(_ topic: [UInt8], _ entry: [UInt8], _ head: String) throws(AgentKitError) {

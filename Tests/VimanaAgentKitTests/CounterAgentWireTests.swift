@@ -141,6 +141,46 @@ import Glibc
         #expect(server.waitForLog("cannot append to dead.counter"), "log:\n\(server.log.suffix(3000))")
     }
 
+    /// An applied task whose reply may not be published is acknowledged
+    /// (a warning logged), not given back until the kernel dead-letters it;
+    /// a malformed task the agent cannot dead-letter itself is answered once,
+    /// not at every delivery.
+    @Test func anAppliedTaskIsAcknowledgedEvenWhenItsReplyIsRefused() throws {
+        let server = try ServerProcess(config: """
+            agents:
+              - id: counter
+                subscribes: ["tasks.counter"]
+                publishes: ["events.counter", "r.*"]
+                max_deliver: 2
+                command: ["\(Self.agentBinary)"]
+            """, logLevel: "info")
+        try waitForJoins(server, 1)
+        let sub = try RawClient(port: server.port)
+        let results = RESPReader(sub)
+        sub.send("SUBSCRIBE r.bad\r\n")
+        _ = results.next()
+        let c = try RawClient(port: server.port)
+        c.send(RawClient.command(["PUBLISH", "tasks.counter",
+                                  #"{"action":"add","id":1,"reply_to":"elsewhere","args":{"name":"w"}}"#]))
+        #expect(server.waitForLog("applied, but its reply to elsewhere was refused", timeout: 10), "log:\n\(server.log.suffix(3000))")
+        try expectNothingPending(server)
+        #expect(try entries(server, "dead.counter").isEmpty, "an applied task was dead-lettered")
+        #expect(try entries(server, "events.counter").count == 1)
+
+        c.send(RawClient.command(["PUBLISH", "tasks.counter", #"{"id":"m","reply_to":"r.bad"}"#]))
+        #expect(results.next(timeout: 10)?.strings.last?.contains("malformed task: action must be a non-empty string") == true)
+        let deadline = Date().addingTimeInterval(20)
+        var dead: [[String]] = []
+        while Date() < deadline && dead.isEmpty {
+            dead = try entries(server, "dead.counter")
+            usleep(20_000)
+        }
+        #expect(dead.count == 1, "\(dead)")
+        // Every delivery's reply was published before the kernel's dead letter: a PING after it comes first.
+        sub.send("PING\r\n")
+        #expect(results.next(timeout: 10)?.strings == ["pong", ""])
+    }
+
     /// The agent exits (status 70) right after appending the events of
     /// `crash-1`, before replying and acknowledging: the kernel restarts it
     /// and delivers the task again, which is answered from the stored reply
