@@ -369,6 +369,31 @@ import Glibc
         #expect(try client.request(agent: "pages", action: "count", args: ["n": 0], timeout: 10) == .ok(5))
     }
 
+    /// A request id is 128 random bits as 32 hex digits, nothing of the
+    /// reply topic nor of the previous id: a reply cannot be forged by
+    /// guessing it.
+    @Test func requestIDsAreUnguessable() throws {
+        let server = try ServerProcess(logLevel: "info")
+        let watcher = try RawClient(port: server.port)
+        let tasks = RESPReader(watcher)
+        watcher.send("SUBSCRIBE tasks.nobody\r\n")
+        _ = tasks.next()
+        let client = try requester(server)
+        var ids: [String] = []
+        for _ in 1...2 {
+            _ = try? client.request(agent: "nobody", action: "get", timeout: 0.05)
+            let task = try #require(tasks.next(timeout: 10)?.strings.last.flatMap { JSON.parse($0) })
+            guard case .string(let id)? = task["id"] else { Issue.record("no string id in \(task.text)"); return }
+            ids.append(id)
+        }
+        for id in ids {
+            #expect(id.count == 32 && id.allSatisfy { $0.isHexDigit && !$0.isUppercase }, "\(id)")
+        }
+        #expect(ids[0] != ids[1])
+        let topicParts = client.replyTopic.split(separator: ".").suffix(2)
+        #expect(!ids.contains { id in topicParts.contains { id.contains($0) } }, "\(ids) \(client.replyTopic)")
+    }
+
     @Test func aRequestNobodyAnswersTimesOut() throws {
         let server = try ServerProcess(logLevel: "info")
         let client = try requester(server)
