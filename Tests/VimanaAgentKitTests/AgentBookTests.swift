@@ -140,6 +140,11 @@ struct Tally: AgentLogic {
                                                    "VIMANA_USER": "agent:civic", "VIMANA_PASSWORD": "pw"], agentID: "x")
         #expect(s.host == "10.0.0.1" && s.port == 7400 && s.agentID == "civic" && s.identity == "agent:civic")
         #expect(s.eventsTopic == "events.civic" && s.deadTopic == "dead.civic" && s.tasksTopic == "tasks.civic")
+        #expect(s.progressInterval == 10)
+        #expect(try AgentSettings.fromEnvironment(["VIMANA_ACK_WAIT_MS": "300"], agentID: "x").progressInterval == 0.1)
+        for bad in ["0", "-5", "1.5", "x", "99999999999999999999"] {
+            #expect(throws: AgentKitError.self, "\(bad)") { try AgentSettings.fromEnvironment(["VIMANA_ACK_WAIT_MS": bad], agentID: "x") }
+        }
         let bare = try AgentSettings.fromEnvironment([:], agentID: "x")
         #expect(bare.host == "127.0.0.1" && bare.port == 7379 && bare.agentID == "x" && bare.identity == "default")
         for addr in ["7379", "host:0", "host:65536", "host:x", ":7379", "host:99999999999999999999"] {
