@@ -73,23 +73,16 @@ public final class AgentRuntime<Logic: AgentLogic> {
     /// The whole life of an agent process: settings from the environment
     /// (Protocol/AGENTS.md §6, §9), SIGTERM and SIGINT obeyed after the task
     /// in hand, exit status 0 when stopped, 2 when the kernel refuses it, 1
-    /// when its parent is gone.
-    ///
-    /// `VIMANA_AGENT_CRASH_AFTER_APPEND=<request id>` (for crash tests) makes
-    /// the process exit with status 70 right after appending the events of
-    /// that request, before its reply and ACK.
-    public static func main(logic: Logic, agentID: String) -> Never {
+    /// when its parent is gone. `afterAppend` (a test's hook) becomes the
+    /// runtime's `afterAppend`.
+    public static func main(logic: Logic, agentID: String, afterAppend: ((AgentRequest) -> Void)? = nil) -> Never {
         let settings: AgentSettings
         do { settings = try AgentSettings.fromEnvironment(agentID: agentID) } catch {
             note("\(error)")
             exit(2)
         }
         let runtime = AgentRuntime(logic: logic, settings: settings)
-        if let crashID = ProcessInfo.processInfo.environment["VIMANA_AGENT_CRASH_AFTER_APPEND"] {
-            runtime.afterAppend = { request in
-                if request.id.text == crashID || request.id.string == crashID { _exit(70) }
-            }
-        }
+        runtime.afterAppend = afterAppend
         let control = runtime.control
         let sources = [SIGTERM, SIGINT].map { signo in
             signal(signo, SIG_IGN)
