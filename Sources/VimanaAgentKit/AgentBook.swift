@@ -53,7 +53,9 @@ public struct AgentBook<Logic: AgentLogic>: Sendable {
             fold([event])
             return true
         }
-        let key = Self.key(caller: caller, id: request)
+        // By value: any JSON text of the same id (an agent in another
+        // language may escape differently) is the same request.
+        let key = Self.key(caller: caller, id: JSON.parse(request)?.text ?? request)
         partial[key, default: []].append(event)
         if let reply {
             fold(partial.removeValue(forKey: key) ?? [])

@@ -68,6 +68,18 @@ struct Tally: AgentLogic {
         #expect(book.state.isEmpty)
     }
 
+    /// Request ids are compared by value: an entry another writer made with
+    /// other escapes (`"\u0061/b"` for `"a/b"`, `7` for 7) is the same request.
+    @Test func requestIDsAreComparedByValue() {
+        var book = AgentBook(logic: Tally())
+        book.replay([("type", "e"), ("v", "0"), ("request", #""\u0061\/b""#), ("caller", "c"),
+                     ("reply", #"{"id":"a/b","ok":true,"result":1}"#)])
+        book.replay([("type", "e"), ("v", "0"), ("request", " 7"), ("caller", "c"), ("reply", #"{"id":7,"ok":true,"result":2}"#)])
+        #expect(book.step(AgentRequest(action: "a", id: "a/b"), caller: "c").duplicate)
+        #expect(book.step(AgentRequest(action: "a", id: 7), caller: "c").duplicate)
+        #expect(!book.step(AgentRequest(action: "a", id: "7"), caller: "c").duplicate)
+    }
+
     @Test func rebuildingFromTheEntriesGivesTheSameBook() {
         var live = AgentBook(logic: Tally())
         var entries: [AgentEntry] = []
