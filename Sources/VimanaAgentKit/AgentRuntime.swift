@@ -18,7 +18,7 @@ import Glibc
 /// retried with backoff; the state is rebuilt on each connect. Instances
 /// of one agent share its state through `events.<id>`.
 ///
-/// Promises: an acknowledged task's events are in `events.<id>` (the XADD
+/// Promises: an acknowledged task's events are in `events.<id>` (the EXEC
 /// was answered before the ACK was sent); a task redelivered after a crash
 /// anywhere before its ACK has the effect of one.
 public final class AgentRuntime<Logic: AgentLogic> {
