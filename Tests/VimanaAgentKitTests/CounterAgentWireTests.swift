@@ -219,23 +219,9 @@ import Glibc
     /// topic), and a request applied by one is a duplicate for the other.
     @Test func twoInstancesApplyEveryTaskOnceOnTheSharedState() throws {
         let server = try start()
-        let root = try RawClient(port: server.port)
-        root.send("ACL SETUSER agent:counter >second-pw\r\n")
-        #expect(root.readReplies() == "+OK\r\n")
-        let errFile = NSTemporaryDirectory() + "second-counter-\(UUID().uuidString).err"
-        defer { try? FileManager.default.removeItem(atPath: errFile) }
-        FileManager.default.createFile(atPath: errFile, contents: nil)
-        let second = Process()
-        second.executableURL = URL(fileURLWithPath: Self.agentBinary)
-        second.environment = ["VIMANA_ADDR": "127.0.0.1:\(server.port)", "VIMANA_USER": "agent:counter",
-                              "VIMANA_PASSWORD": "second-pw"]
-        second.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errFile))
-        try second.run()
-        defer { second.terminate(); second.waitUntilExit() }
-        func secondLog() -> String { (try? String(contentsOfFile: errFile, encoding: .utf8)) ?? "" }
-        let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline && !secondLog().contains("as agent counter") { usleep(20_000) }
-        #expect(secondLog().contains("as agent counter"), "the second instance did not join: \(secondLog())")
+        let second = try SecondInstance(server)
+        defer { second.stop() }
+        func secondLog() -> String { second.log }
 
         let sub = try RawClient(port: server.port)
         let results = RESPReader(sub)
@@ -270,6 +256,37 @@ import Glibc
         #expect(try requester(server).request(agent: "counter", action: "get", args: ["name": "x"], timeout: 10)
                 == .ok(["name": "x", "value": .int(Int64(n))]))
         try expectNothingPending(server)
+    }
+
+    /// The instance that applies a task crashes right after appending its
+    /// events (before its reply and ACK); the kernel gives the task to the
+    /// other instance, which finds it applied: answered from the stored
+    /// reply, nothing appended. Both instances carry the crash switch, so
+    /// whichever the task is dealt to crashes.
+    @Test func aTaskAppliedByACrashedInstanceIsADuplicateForTheOther() throws {
+        let server = try start(env: ["VIMANA_AGENT_CRASH_AFTER_APPEND": "crash-2"])
+        let second = try SecondInstance(server, env: ["VIMANA_AGENT_CRASH_AFTER_APPEND": "crash-2"])
+        defer { second.stop() }
+        let sub = try RawClient(port: server.port)
+        let results = RESPReader(sub)
+        sub.send("SUBSCRIBE r.crash\r\n")
+        _ = results.next()
+        let c = try RawClient(port: server.port)
+        c.send(RawClient.command(["PUBLISH", "tasks.counter",
+                                  #"{"action":"add","id":"crash-2","reply_to":"r.crash","args":{"name":"d","by":3}}"#]))
+        #expect(results.next(timeout: 30)?.strings.last == #"{"id":"crash-2","ok":true,"result":{"name":"d","value":3}}"#,
+                "log:\n\(server.log.suffix(3000))\nsecond:\n\(second.log)")
+        try expectNothingPending(server)
+        let duplicate = #"id="crash-2" duplicate events=0"#
+        if second.process.isRunning {
+            // The kernel's instance crashed: the second answered.
+            #expect(server.waitForLog("\"exit_status\":70", timeout: 10), "log:\n\(server.log.suffix(3000))")
+            #expect(second.log.contains(duplicate), "second:\n\(second.log)")
+        } else {
+            #expect(second.process.terminationStatus == 70)
+            #expect(server.waitForLog(duplicate, timeout: 10), "log:\n\(server.log.suffix(3000))")
+        }
+        #expect(try entries(server, "events.counter").count == 1)
     }
 
     /// After kill -9 the agent's state comes back from its events alone; an
@@ -430,6 +447,35 @@ import Glibc
             usleep(20_000)
         }
         #expect(pending.hasPrefix("*4\r\n:0\r\n"), "pending: \(visible(pending))")
+    }
+}
+
+/// A CounterAgent started by hand beside the kernel's, as the same made
+/// user (given a password), its stderr in a file.
+final class SecondInstance {
+    let process = Process()
+    let errFile = NSTemporaryDirectory() + "second-counter-\(UUID().uuidString).err"
+    var log: String { (try? String(contentsOfFile: errFile, encoding: .utf8)) ?? "" }
+
+    init(_ server: ServerProcess, env: [String: String] = [:]) throws {
+        let root = try RawClient(port: server.port)
+        root.send("ACL SETUSER agent:counter >second-pw\r\n")
+        #expect(root.readReplies() == "+OK\r\n")
+        FileManager.default.createFile(atPath: errFile, contents: nil)
+        process.executableURL = URL(fileURLWithPath: CounterAgentWireTests.agentBinary)
+        process.environment = ["VIMANA_ADDR": "127.0.0.1:\(server.port)", "VIMANA_USER": "agent:counter",
+                               "VIMANA_PASSWORD": "second-pw"].merging(env) { $1 }
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errFile))
+        try process.run()
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline && !log.contains("as agent counter") { usleep(20_000) }
+        if !log.contains("as agent counter") { stop(); throw TestFailure("the second instance did not join: \(log)") }
+    }
+
+    func stop() {
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        try? FileManager.default.removeItem(atPath: errFile)
     }
 }
 
