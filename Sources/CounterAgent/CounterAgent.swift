@@ -1,6 +1,7 @@
 // A counter agent written with VimanaAgentKit (Protocol/AGENTS.md §10).
 // Tasks on tasks.counter: add {name, by?} (the first caller to add to a
 // name owns it), get {name}, reset {name} (by its owner only).
+import Foundation
 import VimanaAgentKit
 
 struct Counter: Equatable {
@@ -53,5 +54,13 @@ struct CounterLogic: AgentLogic {
 }
 
 @main enum CounterAgent {
-    static func main() { AgentRuntime.main(logic: CounterLogic(), agentID: "counter") }
+    static func main() {
+        // A test fixture: VIMANA_AGENT_CRASH_AFTER_APPEND=<request id> makes this
+        // example (not the kit) exit with status 70 right after appending that
+        // request's events, before its reply and ACK. Never in a real agent.
+        let crashID = ProcessInfo.processInfo.environment["VIMANA_AGENT_CRASH_AFTER_APPEND"]
+        AgentRuntime.main(logic: CounterLogic(), agentID: "counter", afterAppend: crashID.map { id in
+            { request in if request.id.text == id || request.id.string == id { exit(70) } }
+        })
+    }
 }

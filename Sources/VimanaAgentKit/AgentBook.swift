@@ -8,8 +8,10 @@
 /// in name order, `request` (the request id as JSON text), `caller`, and on
 /// the last event of a task `reply` (the reply's JSON text). A task's events
 /// are folded into the state only once its last one has been read: a crash
-/// in the middle of appending them leaves a partial task, whose redelivery
-/// appends only the events still missing.
+/// in the middle of appending them (a runtime before MULTI/EXEC, or an
+/// XADD of an EXEC failing alone) leaves a partial task, whose redelivery
+/// appends only the events still missing — when `handle` makes the same
+/// first events again; otherwise the task is dead-lettered.
 public struct AgentBook<Logic: AgentLogic>: Sendable {
     public let logic: Logic
     public private(set) var state: Logic.State
@@ -51,7 +53,9 @@ public struct AgentBook<Logic: AgentLogic>: Sendable {
             fold([event])
             return true
         }
-        let key = Self.key(caller: caller, id: request)
+        // By value: any JSON text of the same id (an agent in another
+        // language may escape differently) is the same request.
+        let key = Self.key(caller: caller, id: JSON.parse(request)?.text ?? request)
         partial[key, default: []].append(event)
         if let reply {
             fold(partial.removeValue(forKey: key) ?? [])
@@ -78,8 +82,15 @@ public struct AgentBook<Logic: AgentLogic>: Sendable {
         if outcome.events.contains(where: { $0.type.isEmpty || !$0.data.keys.allSatisfy { !AgentEvent.reservedFields.contains($0) } }) {
             outcome = .error(AgentErrorCode.internalError, "the agent made an event with an empty type or a reserved field name")
         }
-        let reply = outcome.reply.json(id: request.id).text
         let done = partial[key]?.count ?? 0
+        if done > 0, Array(outcome.events.prefix(done)) != partial[key] ?? [] {
+            // The first events of this task are in, and `handle` now makes
+            // others: it is not deterministic, and no rest can be appended.
+            let reason = "the events of request \(id) already appended differ from those handle makes now"
+            let reply = AgentOutcome.error(AgentErrorCode.internalError, reason).reply.json(id: request.id).text
+            return AgentStep(append: [], reply: reply, duplicate: false, deadLetter: reason)
+        }
+        let reply = outcome.reply.json(id: request.id).text
         var append: [AgentEntry] = []
         for (i, event) in outcome.events.enumerated() where i >= done {
             var fields = [("type", event.type)]
@@ -112,4 +123,7 @@ public struct AgentStep: Sendable, Equatable {
     public var reply: String
     /// The request was applied before: its stored reply is sent again.
     public var duplicate: Bool
+    /// Why the task cannot be applied (its reply is an `internal` error): it
+    /// goes to `dead.<id>` with this reason, and nothing is appended.
+    public var deadLetter: String? = nil
 }

@@ -4,7 +4,7 @@ import VimanaRESP
 
 /// Request/reply to an agent (issue 12 §3, Protocol/AGENTS.md §4): publishes
 /// `{"action","id","reply_to","args"}` to `tasks.<agent>` and waits for the
-/// reply with the same `id` on a reply topic of its own, to which it is
+/// reply with the same `id` (128 random bits) on a reply topic of its own, to which it is
 /// subscribed before the first request (a reply published earlier would be
 /// lost). Replies to requests that timed out are dropped when they come.
 ///
@@ -15,17 +15,14 @@ public final class AgentRequester {
     /// The topic the replies come to.
     public let replyTopic: String
     private let connection: RESPConnection
-    private let prefix: String
-    private var next: UInt64 = 0
 
     /// Connects and subscribes to `replyTopic` (default
     /// `replies.<agent-id>.<pid>.<random>`: the user must be allowed to
     /// subscribe to it, and its callee to publish there).
     public init(settings: AgentSettings, replyTopic: String? = nil) throws(AgentKitError) {
         self.settings = settings
-        let unique = "\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
+        let unique = "\(getpid()).\(UInt64.random(in: 0...UInt64.max))"
         self.replyTopic = replyTopic ?? "replies.\(settings.agentID).\(unique)"
-        prefix = unique
         connection = try settings.connect()
         let reply: RESPValue
         do {
@@ -43,8 +40,7 @@ public final class AgentRequester {
         guard timeout >= AgentKitLimits.shortestRead && timeout <= AgentKitLimits.longestWait else {
             throw .settings("a request timeout must be from 0.001 to 86400 seconds, got \(timeout)")
         }
-        next &+= 1
-        let id = JSON.string("\(prefix)-\(next)")
+        let id = JSON.string(Self.unguessableID())
         let task: JSON = ["action": .string(action), "id": id, "reply_to": .string(replyTopic), "args": .object(args)]
         let deadline = Date().addingTimeInterval(timeout)
         do { try connection.send("PUBLISH", topic, task.text) } catch { throw .client(error) }
@@ -61,6 +57,19 @@ public final class AgentRequester {
             default: continue  // PUBLISH's count, other pushes
             }
         }
+    }
+
+    /// A request id: 128 random bits (the system's generator) as 32 hex
+    /// digits, nothing of the reply topic nor of earlier ids, so a reply
+    /// with it can come only from who read the task.
+    static func unguessableID() -> String {
+        var g = SystemRandomNumberGenerator()
+        let (a, b) = (g.next() as UInt64, g.next() as UInt64)
+        func hex(_ v: UInt64) -> String {
+            let h = String(v, radix: 16)
+            return String(repeating: "0", count: 16 - h.count) + h
+        }
+        return hex(a) + hex(b)
     }
 
     /// The next value, or nil when none came within `seconds`.

@@ -9,13 +9,16 @@ import Glibc
 /// Runs an `AgentLogic` against a kernel, over TCP and RESP only: connect and
 /// authenticate, rebuild the state from `events.<id>`, AGENT JOIN, then for
 /// each pushed task: parse it (malformed: dead-lettered with the reason),
-/// skip it when its request was applied before (the stored reply is sent
-/// again), else run `handle`, append the events (XADD, answered once
-/// written), publish the reply to `reply_to`, ACK. PROGRESS goes out every
+/// WATCH `events.<id>` and fold what other instances appended since, skip
+/// it when its request was applied before (the stored reply is sent
+/// again), else run `handle` and append the events in one MULTI/EXEC (a
+/// null EXEC: another instance appended first; fold and decide again),
+/// publish the reply to `reply_to`, ACK. PROGRESS goes out every
 /// `settings.progressInterval` while `handle` runs. A lost connection is
-/// retried with backoff; the state is rebuilt on each connect.
+/// retried with backoff; the state is rebuilt on each connect. Instances
+/// of one agent share its state through `events.<id>`.
 ///
-/// Promises: an acknowledged task's events are in `events.<id>` (the XADD
+/// Promises: an acknowledged task's events are in `events.<id>` (the EXEC
 /// was answered before the ACK was sent); a task redelivered after a crash
 /// anywhere before its ACK has the effect of one.
 public final class AgentRuntime<Logic: AgentLogic> {
@@ -31,6 +34,10 @@ public final class AgentRuntime<Logic: AgentLogic> {
     private var connection: RESPConnection?
     /// Tasks pushed while the runtime waited for a command's reply.
     private var queued: [[RESPValue]] = []
+    /// The ID of the last entry of `events.<id>` folded into `book` ("-": none).
+    private var folded = "-"
+    /// Entries of `events.<id>` that were no events of this agent.
+    private var otherEntries = 0
 
     public init(logic: Logic, settings: AgentSettings) {
         self.settings = settings
@@ -66,23 +73,16 @@ public final class AgentRuntime<Logic: AgentLogic> {
     /// The whole life of an agent process: settings from the environment
     /// (Protocol/AGENTS.md §6, §9), SIGTERM and SIGINT obeyed after the task
     /// in hand, exit status 0 when stopped, 2 when the kernel refuses it, 1
-    /// when its parent is gone.
-    ///
-    /// `VIMANA_AGENT_CRASH_AFTER_APPEND=<request id>` (for crash tests) makes
-    /// the process exit with status 70 right after appending the events of
-    /// that request, before its reply and ACK.
-    public static func main(logic: Logic, agentID: String) -> Never {
+    /// when its parent is gone. `afterAppend` (a test's hook) becomes the
+    /// runtime's `afterAppend`.
+    public static func main(logic: Logic, agentID: String, afterAppend: ((AgentRequest) -> Void)? = nil) -> Never {
         let settings: AgentSettings
         do { settings = try AgentSettings.fromEnvironment(agentID: agentID) } catch {
             note("\(error)")
             exit(2)
         }
         let runtime = AgentRuntime(logic: logic, settings: settings)
-        if let crashID = ProcessInfo.processInfo.environment["VIMANA_AGENT_CRASH_AFTER_APPEND"] {
-            runtime.afterAppend = { request in
-                if request.id.text == crashID || request.id.string == crashID { _exit(70) }
-            }
-        }
+        runtime.afterAppend = afterAppend
         let control = runtime.control
         let sources = [SIGTERM, SIGINT].map { signo in
             signal(signo, SIG_IGN)
@@ -135,10 +135,20 @@ public final class AgentRuntime<Logic: AgentLogic> {
     /// Folds `events.<id>` into a fresh book, page by page; entries another
     /// user appended are not the agent's events and are skipped (counted).
     private func rebuild() throws(AgentKitError) -> Int {
-        var fresh = AgentBook(logic: book.logic)
-        var start = "-", skipped = 0
+        book = AgentBook(logic: book.logic)
+        folded = "-"
+        otherEntries = 0
+        try catchUp()
+        return otherEntries
+    }
+
+    /// Folds the entries of `events.<id>` past `folded` (the last entry ID
+    /// read): those another instance of the agent appended since.
+    private func catchUp() throws(AgentKitError) {
+        let page = max(1, settings.replayPage)
         while true {
-            let reply = try call(["XRANGE", settings.eventsTopic, start, "+", "COUNT", String(max(1, settings.replayPage))])
+            let start = folded == "-" ? "-" : "(" + folded
+            let reply = try call(["XRANGE", settings.eventsTopic, start, "+", "COUNT", String(page)])
             if case .error(let m) = reply { throw .refused("cannot read \(settings.eventsTopic): \(m)") }
             guard let entries = reply.elements else { throw .unexpected("XRANGE answered \(reply)") }
             for e in entries {
@@ -146,18 +156,16 @@ public final class AgentRuntime<Logic: AgentLogic> {
                     throw .unexpected("XRANGE entry \(e)")
                 }
                 var fields = Self.pairs(pair[1])
-                start = "(" + String(decoding: id, as: UTF8.self)
+                folded = String(decoding: id, as: UTF8.self)
                 // With PUBLISHER ON the kernel's `_publisher` is always the last pair.
                 guard fields.last?.0 == "_publisher", fields.removeLast().1 == settings.identity else {
-                    skipped += 1
+                    otherEntries += 1
                     continue
                 }
-                if !fresh.replay(fields) { skipped += 1 }
+                if !book.replay(fields) { otherEntries += 1 }
             }
-            if entries.count < max(1, settings.replayPage) { break }
+            if entries.count < page { break }
         }
-        book = fresh
-        return skipped
     }
 
     static func pairs(_ v: RESPValue) -> [(String, String)] {
@@ -181,37 +189,79 @@ public final class AgentRuntime<Logic: AgentLogic> {
         switch AgentTaskParser.parse(payload, entryID: entryText) {
         case .failure(let malformed):
             note("\(head) dead-lettered: \(malformed.reason)")
-            if let replyTo = malformed.replyTo {
+            // The caller is told once: after the dead letter is written, or
+            // at the first delivery when it cannot be (the task is then
+            // given back until the kernel dead-letters it).
+            let written = try deadLetter(topic, entry, deliveries, reason: malformed.reason, publisher, payload, head)
+            if let replyTo = malformed.replyTo, written || deliveries <= 1 {
                 let reply = AgentReply.error(code: AgentErrorCode.malformed, message: malformed.reason).json(id: malformed.id).text
                 _ = try call([Array("PUBLISH".utf8), Array(replyTo.utf8), Array(reply.utf8)])
             }
-            let fields: [(String, [UInt8])] = [
-                ("topic", topic), ("id", entry), ("deliveries", Array(String(deliveries).utf8)),
-                ("reason", Array(malformed.reason.utf8)), ("publisher", Array(publisher.utf8)), ("payload", payload),
-            ]
-            var dead: [[UInt8]] = [Array("XADD".utf8), Array(settings.deadTopic.utf8), Array("*".utf8)]
-            for (name, value) in fields { dead += [Array(name.utf8), value] }
-            if case .error(let m) = try call(dead) {
-                note("\(head): cannot append to \(settings.deadTopic) (\(m)); given back")
-                return try giveBack(topic, entry)
-            }
-            return try acknowledge(topic, entry, head)
+            if written { try acknowledge(topic, entry, head) } else { try giveBack(topic, entry) }
+            return
         case .success(let r):
             request = r
         }
-        let step = try decide(request, publisher: publisher, topic: topic, entry: entry)
-        for e in step.append {
-            let args = [settings.eventsTopic, "*"] + e.fields.flatMap { [$0.0, $0.1] }
-            if case .error(let m) = try call(["XADD"] + args) {
-                note("\(head): cannot append to \(settings.eventsTopic) (\(m)); given back")
+        // Optimistic concurrency with the agent's other instances: WATCH the
+        // event topic, fold what they appended, decide, and append the task's
+        // events in one MULTI/EXEC; a null EXEC means another instance
+        // appended meanwhile: decide again against the new state.
+        var step: AgentStep?
+        for _ in 0..<AgentKitLimits.appendAttempts {
+            if case .error(let m) = try call(["WATCH", settings.eventsTopic]) {
+                note("\(head): WATCH \(settings.eventsTopic) refused (\(m)); given back")
                 return try giveBack(topic, entry)
             }
-            book.replay(e.fields)
+            try catchUp()
+            let s = try decide(request, publisher: publisher, topic: topic, entry: entry)
+            if let reason = s.deadLetter {
+                _ = try call(["UNWATCH"])
+                note("\(head) action=\(request.action) id=\(request.id.text) dead-lettered: \(reason)")
+                let written = try deadLetter(topic, entry, deliveries, reason: reason, publisher, payload, head)
+                if let replyTo = request.replyTo, written || deliveries <= 1 { _ = try call(["PUBLISH", replyTo, s.reply]) }
+                if written { try acknowledge(topic, entry, head) } else { try giveBack(topic, entry) }
+                return
+            }
+            if s.append.isEmpty {
+                _ = try call(["UNWATCH"])
+                step = s
+                break
+            }
+            if case .error(let m) = try call(["MULTI"]) {
+                note("\(head): MULTI refused (\(m)); given back")
+                _ = try call(["UNWATCH"])
+                return try giveBack(topic, entry)
+            }
+            for e in s.append {
+                _ = try call(["XADD", settings.eventsTopic, "*"] + e.fields.flatMap { [$0.0, $0.1] })
+            }
+            let answer = try call(["EXEC"])
+            if case .null = answer { continue }  // another instance appended: again
+            guard let results = answer.elements else {
+                note("\(head): cannot append to \(settings.eventsTopic) (\(answer)); given back")
+                return try giveBack(topic, entry)
+            }
+            try catchUp()
+            if let failed = results.first(where: { if case .error = $0 { true } else { false } }) {
+                note("\(head): cannot append to \(settings.eventsTopic) (\(failed)); given back")
+                return try giveBack(topic, entry)
+            }
+            step = s
+            break
+        }
+        guard let step else {
+            note("\(head): \(AgentKitLimits.appendAttempts) attempts to append lost to other instances; given back")
+            return try giveBack(topic, entry)
         }
         if !step.append.isEmpty { afterAppend?(request) }
         if let replyTo = request.replyTo, case .error(let m) = try call(["PUBLISH", replyTo, step.reply]) {
-            note("\(head): reply to \(replyTo) refused (\(m)); given back")
-            return try giveBack(topic, entry)
+            // Once the task is in the events (appended now or before), giving
+            // it back would only have the kernel dead-letter an applied task.
+            guard step.duplicate || !step.append.isEmpty else {
+                note("\(head): reply to \(replyTo) refused (\(m)); given back")
+                return try giveBack(topic, entry)
+            }
+            note("warning: \(head) action=\(request.action) id=\(request.id.text): applied, but its reply to \(replyTo) was refused (\(m))")
         }
         note("\(head) action=\(request.action) id=\(request.id.text)\(step.duplicate ? " duplicate" : "") events=\(step.append.count)")
         try acknowledge(topic, entry, head)
@@ -228,6 +278,23 @@ public final class AgentRuntime<Logic: AgentLogic> {
             if let step = result.wait(seconds: interval) { return step }
             _ = try call([Array("PROGRESS".utf8), topic, entry])
         }
+    }
+
+    /// Appends the task to `dead.<id>` with the reason: false when the
+    /// agent may not append there.
+    private func deadLetter(_ topic: [UInt8], _ entry: [UInt8], _ deliveries: Int, reason: String, _ publisher: String,
+                            _ payload: [UInt8], _ head: String) throws(AgentKitError) -> Bool {
+        let fields: [(String, [UInt8])] = [
+            ("topic", topic), ("id", entry), ("deliveries", Array(String(deliveries).utf8)),
+            ("reason", Array(reason.utf8)), ("publisher", Array(publisher.utf8)), ("payload", payload),
+        ]
+        var dead: [[UInt8]] = [Array("XADD".utf8), Array(settings.deadTopic.utf8), Array("*".utf8)]
+        for (name, value) in fields { dead += [Array(name.utf8), value] }
+        if case .error(let m) = try call(dead) {
+            note("\(head): cannot append to \(settings.deadTopic) (\(m)); given back")
+            return false
+        }
+        return true
     }
 
     private func acknowledge(_ topic: [UInt8], _ entry: [UInt8], _ head: String) throws(AgentKitError) {

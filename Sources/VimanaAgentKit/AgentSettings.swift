@@ -15,8 +15,10 @@ public struct AgentSettings: Sendable {
     public var user: String?
     /// Never logged.
     public var password: String?
-    /// PROGRESS is sent this often while a task is being handled (under the
-    /// agent's `ack_wait`); a value that is not from 0.001 to 86400 s is taken as the default.
+    /// PROGRESS is sent this often while a task is being handled: a third
+    /// of the agent's `ack_wait` when the kernel gave it (`VIMANA_ACK_WAIT_MS`),
+    /// else a third of the default 30 s; a value that is not from 0.001 to
+    /// 86400 s is taken as the default.
     public var progressInterval: Double = AgentKitLimits.progressInterval
     /// Entries per XRANGE page while rebuilding (tests make it small).
     var replayPage = AgentKitLimits.replayPage
@@ -30,8 +32,8 @@ public struct AgentSettings: Sendable {
         self.password = password
     }
 
-    /// From `VIMANA_ADDR` (`host:port`), `VIMANA_AGENT_ID`, `VIMANA_USER` and
-    /// `VIMANA_PASSWORD`; `agentID` is used when `VIMANA_AGENT_ID` is not set.
+    /// From `VIMANA_ADDR` (`host:port`), `VIMANA_AGENT_ID`, `VIMANA_USER`,
+    /// `VIMANA_PASSWORD` and `VIMANA_ACK_WAIT_MS` (the PROGRESS interval); `agentID` is used when `VIMANA_AGENT_ID` is not set.
     public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment,
                                        agentID: String) throws(AgentKitError) -> AgentSettings {
         var s = AgentSettings(agentID: env["VIMANA_AGENT_ID"].flatMap { $0.isEmpty ? nil : $0 } ?? agentID)
@@ -45,7 +47,19 @@ public struct AgentSettings: Sendable {
         }
         s.user = env["VIMANA_USER"].flatMap { $0.isEmpty ? nil : $0 }
         s.password = env["VIMANA_PASSWORD"].flatMap { $0.isEmpty ? nil : $0 }
+        if let text = env["VIMANA_ACK_WAIT_MS"], !text.isEmpty {
+            guard let ms = Int(text), ms >= 1 else {
+                throw .settings("VIMANA_ACK_WAIT_MS must be a whole number of milliseconds from 1, got '\(text)'")
+            }
+            s.progressInterval = Self.progressInterval(ackWaitMillis: ms)
+        }
         return s
+    }
+
+    /// PROGRESS under an `ack_wait` of `ms`: a third of it (two may be
+    /// lost before the task is given back), within 0.001 s and a day.
+    public static func progressInterval(ackWaitMillis ms: Int) -> Double {
+        min(max(Double(ms) / (1000 * AgentKitLimits.progressDivisor), AgentKitLimits.shortestRead), AgentKitLimits.longestWait)
     }
 
     /// The user the kernel knows this agent's connections as: the one it
@@ -102,6 +116,8 @@ public enum AgentKitLimits {
     static let connectTimeout = 5.0
     /// A third of the default `ack_wait` (30 s): two PROGRESS may be lost before the task is given back.
     public static let progressInterval = 10.0
+    /// PROGRESS every third of `ack_wait`: two may be lost before the task is given back.
+    static let progressDivisor = 3.0
     /// A task whose events or reply could not be written comes back after this (ms), not in a tight loop.
     static let retryDelayMillis = 1000
     /// Entries per XRANGE page while rebuilding: bounded replies, few round trips.
@@ -114,4 +130,7 @@ public enum AgentKitLimits {
     /// First and longest wait between reconnects (seconds), as the Python example's.
     static let backoffFirst = 0.1
     static let backoffMax = 5.0
+    /// Times a task is decided again after another instance appended first
+    /// (a null EXEC); beyond this it is given back, not decided in a tight loop.
+    static let appendAttempts = 100
 }

@@ -61,6 +61,17 @@ struct Schema {
             throw fail(enabled.value, "ledger.enabled: false, but agents need the ledger, and this file declares "
                        + "\(Self.agentList(config.agents)); set it to true or remove the agents")
         }
+        let external = config.agents.filter { $0.enabled && $0.kind == .external }
+        if config.ledger.retentionMaxAgeSeconds > 0 || config.ledger.retentionMaxBytes > 0, !external.isEmpty,
+           let retention = Self.entry("retention", in: top["ledger"]) {
+            // A warning, not a refusal: an agent that keeps no state in
+            // events.<id> loses nothing (Protocol/AGENTS.md §10).
+            config.warnings.append(ConfigWarning(
+                path: path, line: retention.value.line, column: retention.value.column,
+                message: "ledger.retention retires old segments, and with them old entries of events.<id>: an agent "
+                    + "that rebuilds its state from them (VimanaAgentKit, Protocol/AGENTS.md §10) would start from a "
+                    + "part of its events; this file declares \(Self.agentList(external))"))
+        }
         return config
     }
 

@@ -59,6 +59,7 @@ extension Users {
         "publish", "subscribe", "unsubscribe",
         "xadd", "xread", "xrange", "xrevrange", "xlen",
         "xreadgroup", "xack", "xclaim", "xautoclaim", "xpending", "xgroup|create", "xgroup|createconsumer",
+        "watch", "unwatch", "multi", "exec", "discard",
     ]
 
     /// An admin: a user allowed every command of the `@admin` category.

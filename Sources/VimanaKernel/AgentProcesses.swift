@@ -26,7 +26,8 @@ final class AgentProcesses {
     }
 
     /// Starts every enabled external agent of `agents` that has a `command`,
-    /// with `VIMANA_ADDR` (`address`, host:port), `VIMANA_AGENT_ID` and its
+    /// with `VIMANA_ADDR` (`address`, host:port), `VIMANA_AGENT_ID`,
+    /// `VIMANA_ACK_WAIT_MS` (its `ack_wait`, for the PROGRESS interval) and its
     /// `credentials` (`VIMANA_USER`, `VIMANA_PASSWORD`: in the environment,
     /// which only the agent's own user can read, never in its arguments,
     /// which `ps` shows to all) laid over its `env`.
@@ -39,6 +40,7 @@ final class AgentProcesses {
             var env = a.env
             env["VIMANA_ADDR"] = address
             env["VIMANA_AGENT_ID"] = a.id
+            env["VIMANA_ACK_WAIT_MS"] = String(a.ackWaitMillis)
             env.merge(credentials(a)) { $1 }
             supervisor.add(id: a.id, command: command, environment: env, restart: a.restart, maxRestarts: a.maxRestarts)
         }

@@ -56,6 +56,30 @@ struct Tally: AgentLogic {
         #expect(book.step(request, caller: "c").duplicate)
     }
 
+    /// A partial task whose appended events are not those `handle` makes
+    /// now is not completed with the rest: an `internal` error, dead-lettered.
+    @Test func aPartialTaskThatHandleNoLongerMakesIsDeadLettered() {
+        var book = AgentBook(logic: Tally())
+        book.replay([("type", "e"), ("v", "9"), ("request", #""p""#), ("caller", "c")])
+        let step = book.step(AgentRequest(action: "a", id: "p", args: ["n": 3]), caller: "c")
+        #expect(step.append.isEmpty && !step.duplicate)
+        #expect(step.reply.contains(#""code":"internal""#), "\(step.reply)")
+        #expect(step.deadLetter == #"the events of request "p" already appended differ from those handle makes now"#)
+        #expect(book.state.isEmpty)
+    }
+
+    /// Request ids are compared by value: an entry another writer made with
+    /// other escapes (`"\u0061/b"` for `"a/b"`, `7` for 7) is the same request.
+    @Test func requestIDsAreComparedByValue() {
+        var book = AgentBook(logic: Tally())
+        book.replay([("type", "e"), ("v", "0"), ("request", #""\u0061\/b""#), ("caller", "c"),
+                     ("reply", #"{"id":"a/b","ok":true,"result":1}"#)])
+        book.replay([("type", "e"), ("v", "0"), ("request", " 7"), ("caller", "c"), ("reply", #"{"id":7,"ok":true,"result":2}"#)])
+        #expect(book.step(AgentRequest(action: "a", id: "a/b"), caller: "c").duplicate)
+        #expect(book.step(AgentRequest(action: "a", id: 7), caller: "c").duplicate)
+        #expect(!book.step(AgentRequest(action: "a", id: "7"), caller: "c").duplicate)
+    }
+
     @Test func rebuildingFromTheEntriesGivesTheSameBook() {
         var live = AgentBook(logic: Tally())
         var entries: [AgentEntry] = []
@@ -128,6 +152,11 @@ struct Tally: AgentLogic {
                                                    "VIMANA_USER": "agent:civic", "VIMANA_PASSWORD": "pw"], agentID: "x")
         #expect(s.host == "10.0.0.1" && s.port == 7400 && s.agentID == "civic" && s.identity == "agent:civic")
         #expect(s.eventsTopic == "events.civic" && s.deadTopic == "dead.civic" && s.tasksTopic == "tasks.civic")
+        #expect(s.progressInterval == 10)
+        #expect(try AgentSettings.fromEnvironment(["VIMANA_ACK_WAIT_MS": "300"], agentID: "x").progressInterval == 0.1)
+        for bad in ["0", "-5", "1.5", "x", "99999999999999999999"] {
+            #expect(throws: AgentKitError.self, "\(bad)") { try AgentSettings.fromEnvironment(["VIMANA_ACK_WAIT_MS": bad], agentID: "x") }
+        }
         let bare = try AgentSettings.fromEnvironment([:], agentID: "x")
         #expect(bare.host == "127.0.0.1" && bare.port == 7379 && bare.agentID == "x" && bare.identity == "default")
         for addr in ["7379", "host:0", "host:65536", "host:x", ":7379", "host:99999999999999999999"] {

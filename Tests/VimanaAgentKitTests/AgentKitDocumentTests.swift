@@ -16,4 +16,14 @@ import Testing
         #expect(blocks.count == 1, "AGENTS.md has \(blocks.count) ```swift blocks")
         #expect(blocks.first == source, "AGENTS.md §10's example differs from Sources/CounterAgent/CounterAgent.swift")
     }
+
+    /// The crash switch of the tests is the example's, never the kit's:
+    /// a caller who learns it cannot make a production agent exit.
+    @Test func theKitReadsNoTestSwitch() throws {
+        let kit = Self.root.appendingPathComponent("Sources/VimanaAgentKit")
+        for name in try FileManager.default.contentsOfDirectory(atPath: kit.path) where name.hasSuffix(".swift") {
+            let text = try String(contentsOf: kit.appendingPathComponent(name), encoding: .utf8)
+            #expect(!text.contains("CRASH"), "\(name) reads a test switch")
+        }
+    }
 }

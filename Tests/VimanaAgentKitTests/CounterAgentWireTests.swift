@@ -141,6 +141,46 @@ import Glibc
         #expect(server.waitForLog("cannot append to dead.counter"), "log:\n\(server.log.suffix(3000))")
     }
 
+    /// An applied task whose reply may not be published is acknowledged
+    /// (a warning logged), not given back until the kernel dead-letters it;
+    /// a malformed task the agent cannot dead-letter itself is answered once,
+    /// not at every delivery.
+    @Test func anAppliedTaskIsAcknowledgedEvenWhenItsReplyIsRefused() throws {
+        let server = try ServerProcess(config: """
+            agents:
+              - id: counter
+                subscribes: ["tasks.counter"]
+                publishes: ["events.counter", "r.*"]
+                max_deliver: 2
+                command: ["\(Self.agentBinary)"]
+            """, logLevel: "info")
+        try waitForJoins(server, 1)
+        let sub = try RawClient(port: server.port)
+        let results = RESPReader(sub)
+        sub.send("SUBSCRIBE r.bad\r\n")
+        _ = results.next()
+        let c = try RawClient(port: server.port)
+        c.send(RawClient.command(["PUBLISH", "tasks.counter",
+                                  #"{"action":"add","id":1,"reply_to":"elsewhere","args":{"name":"w"}}"#]))
+        #expect(server.waitForLog("applied, but its reply to elsewhere was refused", timeout: 10), "log:\n\(server.log.suffix(3000))")
+        try expectNothingPending(server)
+        #expect(try entries(server, "dead.counter").isEmpty, "an applied task was dead-lettered")
+        #expect(try entries(server, "events.counter").count == 1)
+
+        c.send(RawClient.command(["PUBLISH", "tasks.counter", #"{"id":"m","reply_to":"r.bad"}"#]))
+        #expect(results.next(timeout: 10)?.strings.last?.contains("malformed task: action must be a non-empty string") == true)
+        let deadline = Date().addingTimeInterval(20)
+        var dead: [[String]] = []
+        while Date() < deadline && dead.isEmpty {
+            dead = try entries(server, "dead.counter")
+            usleep(20_000)
+        }
+        #expect(dead.count == 1, "\(dead)")
+        // Every delivery's reply was published before the kernel's dead letter: a PING after it comes first.
+        sub.send("PING\r\n")
+        #expect(results.next(timeout: 10)?.strings == ["pong", ""])
+    }
+
     /// The agent exits (status 70) right after appending the events of
     /// `crash-1`, before replying and acknowledging: the kernel restarts it
     /// and delivers the task again, which is answered from the stored reply
@@ -171,6 +211,82 @@ import Glibc
         #expect(try entries(server, "events.counter").count == 1)
         #expect(try requester(server).request(agent: "counter", action: "get", args: ["name": "c"], timeout: 10)
                 == .ok(["name": "c", "value": 5]))
+    }
+
+    /// Two instances of the agent (the kernel's and one started by hand as
+    /// the same user) dealt tasks round-robin: every update lands once, on
+    /// the state the other instance left (WATCH/MULTI/EXEC on the event
+    /// topic), and a request applied by one is a duplicate for the other.
+    @Test func twoInstancesApplyEveryTaskOnceOnTheSharedState() throws {
+        let server = try start()
+        let second = try SecondInstance(server)
+        defer { second.stop() }
+        func secondLog() -> String { second.log }
+
+        let sub = try RawClient(port: server.port)
+        let results = RESPReader(sub)
+        sub.send("SUBSCRIBE r.me\r\n")
+        _ = results.next()
+        let c = try RawClient(port: server.port)
+        let n = 12
+        c.send((1...n).map { RawClient.command(["PUBLISH", "tasks.counter",
+            #"{"action":"add","id":\#($0),"reply_to":"r.me","args":{"name":"x"}}"#]) }.joined())
+        var values: [Int: Int] = [:]
+        for _ in 1...n {
+            guard let m = results.next(timeout: 20)?.strings, m.count == 3,
+                  case .object(let o)? = JSON.parse(m[2]),
+                  case .int(let id)? = o["id"], case .object(let r)? = o["result"], case .int(let v)? = r["value"] else {
+                Issue.record("a reply is missing; log:\n\(server.log.suffix(3000))\nsecond:\n\(secondLog())")
+                return
+            }
+            values[Int(id)] = Int(v)
+        }
+        // As with one instance: each add counted once, each reply a different count.
+        #expect(values.count == n && Set(values.values) == Set(1...n), "\(values)")
+        #expect(secondLog().contains("task tasks.counter"), "the second instance was dealt no task: \(secondLog())")
+        #expect(try entries(server, "events.counter").count == n)
+        // The same requests again: whichever instance gets them, they were applied before.
+        c.send(RawClient.command(["PUBLISH", "tasks.counter", #"{"action":"add","id":1,"reply_to":"r.me","args":{"name":"x"}}"#])
+               + RawClient.command(["PUBLISH", "tasks.counter", #"{"action":"add","id":2,"reply_to":"r.me","args":{"name":"x"}}"#]))
+        // The two instances answer in either order.
+        let again = Set((1...2).compactMap { _ in results.next(timeout: 20)?.strings.last })
+        #expect(again == Set((1...2).map { #"{"id":\#($0),"ok":true,"result":{"name":"x","value":\#(values[$0] ?? 0)}}"# }),
+                "\(again)")
+        #expect(try entries(server, "events.counter").count == n)
+        #expect(try requester(server).request(agent: "counter", action: "get", args: ["name": "x"], timeout: 10)
+                == .ok(["name": "x", "value": .int(Int64(n))]))
+        try expectNothingPending(server)
+    }
+
+    /// The instance that applies a task crashes right after appending its
+    /// events (before its reply and ACK); the kernel gives the task to the
+    /// other instance, which finds it applied: answered from the stored
+    /// reply, nothing appended. Both instances carry the crash switch, so
+    /// whichever the task is dealt to crashes.
+    @Test func aTaskAppliedByACrashedInstanceIsADuplicateForTheOther() throws {
+        let server = try start(env: ["VIMANA_AGENT_CRASH_AFTER_APPEND": "crash-2"])
+        let second = try SecondInstance(server, env: ["VIMANA_AGENT_CRASH_AFTER_APPEND": "crash-2"])
+        defer { second.stop() }
+        let sub = try RawClient(port: server.port)
+        let results = RESPReader(sub)
+        sub.send("SUBSCRIBE r.crash\r\n")
+        _ = results.next()
+        let c = try RawClient(port: server.port)
+        c.send(RawClient.command(["PUBLISH", "tasks.counter",
+                                  #"{"action":"add","id":"crash-2","reply_to":"r.crash","args":{"name":"d","by":3}}"#]))
+        #expect(results.next(timeout: 30)?.strings.last == #"{"id":"crash-2","ok":true,"result":{"name":"d","value":3}}"#,
+                "log:\n\(server.log.suffix(3000))\nsecond:\n\(second.log)")
+        try expectNothingPending(server)
+        let duplicate = #"id="crash-2" duplicate events=0"#
+        if second.process.isRunning {
+            // The kernel's instance crashed: the second answered.
+            #expect(server.waitForLog("\"exit_status\":70", timeout: 10), "log:\n\(server.log.suffix(3000))")
+            #expect(second.log.contains(duplicate), "second:\n\(second.log)")
+        } else {
+            #expect(second.process.terminationStatus == 70)
+            #expect(server.waitForLog(duplicate, timeout: 10), "log:\n\(server.log.suffix(3000))")
+        }
+        #expect(try entries(server, "events.counter").count == 1)
     }
 
     /// After kill -9 the agent's state comes back from its events alone; an
@@ -216,7 +332,8 @@ import Glibc
 
     /// A task whose handling outlasts `ack_wait` is kept by PROGRESS: it is
     /// delivered once. The runtime runs in this process, with a logic that
-    /// takes 1 s and PROGRESS every 50 ms against an ack_wait of 300 ms.
+    /// takes 1 s and the settings a kernel's environment gives for an
+    /// ack_wait of 300 ms.
     @Test func progressKeepsASlowTaskFromBeingRedelivered() throws {
         let server = try ServerProcess(config: """
             agents:
@@ -224,8 +341,9 @@ import Glibc
                 subscribes: ["tasks.slow"]
                 ack_wait: 300ms
             """, logLevel: "info")
-        var settings = AgentSettings(port: server.port, agentID: "slow")
-        settings.progressInterval = 0.05
+        // The interval the kernel's VIMANA_ACK_WAIT_MS gives (a third: 100 ms), not the default 10 s.
+        let settings = try AgentSettings.fromEnvironment(["VIMANA_ADDR": "127.0.0.1:\(server.port)", "VIMANA_ACK_WAIT_MS": "300"],
+                                                         agentID: "slow")
         let runtime = Unchecked(AgentRuntime(logic: Slow(), settings: settings))
         let thread = Thread { try? runtime.value.run() }
         thread.start()
@@ -270,6 +388,31 @@ import Glibc
         #expect(try client.request(agent: "pages", action: "count", args: ["n": 0], timeout: 10) == .ok(5))
     }
 
+    /// A request id is 128 random bits as 32 hex digits, nothing of the
+    /// reply topic nor of the previous id: a reply cannot be forged by
+    /// guessing it.
+    @Test func requestIDsAreUnguessable() throws {
+        let server = try ServerProcess(logLevel: "info")
+        let watcher = try RawClient(port: server.port)
+        let tasks = RESPReader(watcher)
+        watcher.send("SUBSCRIBE tasks.nobody\r\n")
+        _ = tasks.next()
+        let client = try requester(server)
+        var ids: [String] = []
+        for _ in 1...2 {
+            _ = try? client.request(agent: "nobody", action: "get", timeout: 0.05)
+            let task = try #require(tasks.next(timeout: 10)?.strings.last.flatMap { JSON.parse($0) })
+            guard case .string(let id)? = task["id"] else { Issue.record("no string id in \(task.text)"); return }
+            ids.append(id)
+        }
+        for id in ids {
+            #expect(id.count == 32 && id.allSatisfy { $0.isHexDigit && !$0.isUppercase }, "\(id)")
+        }
+        #expect(ids[0] != ids[1])
+        let topicParts = client.replyTopic.split(separator: ".").suffix(2)
+        #expect(!ids.contains { id in topicParts.contains { id.contains($0) } }, "\(ids) \(client.replyTopic)")
+    }
+
     @Test func aRequestNobodyAnswersTimesOut() throws {
         let server = try ServerProcess(logLevel: "info")
         let client = try requester(server)
@@ -304,6 +447,35 @@ import Glibc
             usleep(20_000)
         }
         #expect(pending.hasPrefix("*4\r\n:0\r\n"), "pending: \(visible(pending))")
+    }
+}
+
+/// A CounterAgent started by hand beside the kernel's, as the same made
+/// user (given a password), its stderr in a file.
+final class SecondInstance {
+    let process = Process()
+    let errFile = NSTemporaryDirectory() + "second-counter-\(UUID().uuidString).err"
+    var log: String { (try? String(contentsOfFile: errFile, encoding: .utf8)) ?? "" }
+
+    init(_ server: ServerProcess, env: [String: String] = [:]) throws {
+        let root = try RawClient(port: server.port)
+        root.send("ACL SETUSER agent:counter >second-pw\r\n")
+        #expect(root.readReplies() == "+OK\r\n")
+        FileManager.default.createFile(atPath: errFile, contents: nil)
+        process.executableURL = URL(fileURLWithPath: CounterAgentWireTests.agentBinary)
+        process.environment = ["VIMANA_ADDR": "127.0.0.1:\(server.port)", "VIMANA_USER": "agent:counter",
+                               "VIMANA_PASSWORD": "second-pw"].merging(env) { $1 }
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errFile))
+        try process.run()
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline && !log.contains("as agent counter") { usleep(20_000) }
+        if !log.contains("as agent counter") { stop(); throw TestFailure("the second instance did not join: \(log)") }
+    }
+
+    func stop() {
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        try? FileManager.default.removeItem(atPath: errFile)
     }
 }
 

@@ -283,4 +283,19 @@ import VimanaConfig
         #expect(config.render().hasPrefix("# effective configuration (source: evil?ledger: 1?kernel: 2)\n"))
         #expect(try loaded(config.render()) == Configuration(source: "phoenix.yaml"))
     }
+
+    /// Retention with external agents: a warning at `ledger.retention` (an
+    /// agent kit agent's state would be rebuilt from part of its events);
+    /// none without agents or without retention.
+    @Test func retentionWithAgentsIsWarnedAbout() throws {
+        let agents = "agents:\n  - id: counter\n    subscribes: [\"tasks.counter\"]\n"
+        let retention = "ledger:\n  retention:\n    max_age: 1h\n"
+        let both = try ConfigLoader.load(yaml: retention + agents, path: "p.yaml")
+        #expect(both.warnings.map(\.description) == [
+            "p.yaml:3:5: warning: ledger.retention retires old segments, and with them old entries of events.<id>: an agent "
+            + "that rebuilds its state from them (VimanaAgentKit, Protocol/AGENTS.md §10) would start from a "
+            + "part of its events; this file declares agent counter"])
+        #expect(try ConfigLoader.load(yaml: retention, path: "p.yaml").warnings.isEmpty)
+        #expect(try ConfigLoader.load(yaml: agents, path: "p.yaml").warnings.isEmpty)
+    }
 }

@@ -244,7 +244,7 @@ import Glibc
             "XACK tasks.civic civic 1-1", "XCLAIM tasks.civic civic c 0 1-1", "XAUTOCLAIM tasks.civic civic c 0 0",
             "XPENDING tasks.civic civic", "XGROUP CREATE tasks.civic civic $ MKSTREAM", "XREAD STREAMS tasks.civic 0",
             "XRANGE tasks.civic - +", "XLEN tasks.civic", "XADD results.x * a b", "PUBLISH results.x hi",
-            "SUBSCRIBE tasks.civic results.x",
+            "SUBSCRIBE tasks.civic results.x", "WATCH results.x", "UNWATCH", "MULTI", "EXEC", "DISCARD",
         ]
         root.send(allowed.map { "ACL DRYRUN agent:civic \($0)\r\n" }.joined())
         #expect(root.readReplies(allowed.count) == String(repeating: "+OK\r\n", count: allowed.count))
