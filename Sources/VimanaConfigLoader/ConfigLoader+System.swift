@@ -1,4 +1,5 @@
 import VimanaConfig
+import VimanaCore
 
 /// The `system:` section of phoenix.yaml (`SystemConfig`; Protocol/AGENTS.md §11).
 extension Schema {
@@ -81,35 +82,13 @@ extension Configuration {
     /// capabilities, system}` (publishes: null when it may publish anywhere).
     static func directoryJSON(_ agents: [AgentConfig]) -> String {
         let system = Set(SystemAgentID.allCases.map(\.rawValue))
-        func list(_ items: [String]) -> String { "[" + items.map(jsonString).joined(separator: ",") + "]" }
+        func list(_ items: [String]) -> String { "[" + items.map(Log.jsonString).joined(separator: ",") + "]" }
         let entries = agents.map { a in
-            "{\"id\":\(jsonString(a.id)),\"name\":\(jsonString(a.name)),\"description\":\(jsonString(a.description)),"
-                + "\"kind\":\(jsonString(a.kind.rawValue)),\"subscribes\":\(list(a.subscribes)),"
-                + "\"publishes\":\(a.publishes.map(list) ?? "null"),\"user\":\(jsonString(a.kind == .external ? a.runsAs : (a.user ?? ""))),"
+            "{\"id\":\(Log.jsonString(a.id)),\"name\":\(Log.jsonString(a.name)),\"description\":\(Log.jsonString(a.description)),"
+                + "\"kind\":\(Log.jsonString(a.kind.rawValue)),\"subscribes\":\(list(a.subscribes)),"
+                + "\"publishes\":\(a.publishes.map(list) ?? "null"),\"user\":\(Log.jsonString(a.kind == .external ? a.runsAs : (a.user ?? ""))),"
                 + "\"capabilities\":\(list(a.capabilities)),\"system\":\(system.contains(a.id) && a.command?.dropFirst().first == "agent")}"
         }
         return "[" + entries.joined(separator: ",") + "]"
-    }
-
-    /// A JSON string literal.
-    static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 {
-                    let hex = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        return out + "\""
     }
 }

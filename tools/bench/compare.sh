@@ -76,6 +76,8 @@
 #                        (default: all of them)
 #   --quick              smaller runs, for checking the harness itself
 # Environment: BENCH_BIN (binary providing `bench`, default VIMANA_BINARY),
+#   BENCH_N (requests per redis-benchmark row run, default 200000: at -P 16 a
+#   run is then ~20 CPU ticks, so a CPU figure moves by 5% per tick; 2000000 for a finer one),
 #   FANOUT_PIPELINE (default 1024: shallower windows measure thread wake-ups
 #   on the client core, not the server), FANOUT1_MSGS / FANOUT10_MSGS (default: calibrated
 #   so the faster server runs >= 2 s), XADD_EVERYSEC_N / XADD_EVERYSEC16_N / XADD_ALWAYS_N / XADD_ALWAYS16_N
@@ -123,7 +125,7 @@ fi
 BENCH_BIN=${BENCH_BIN:-$VIMANA}
 FANOUT_PIPELINE=${FANOUT_PIPELINE:-1024}
 IDLE_CONNS=${IDLE_CONNS:-10000}
-BENCH_N=200000
+BENCH_N=${BENCH_N:-200000}  # requests per redis-benchmark row run
 XADD_VALUE=0123456789abcdef  # 16 bytes
 SUSTAINED_SECONDS=${SUSTAINED_SECONDS:-12}
 SUSTAINED_ROUNDS=${SUSTAINED_ROUNDS:-3}
