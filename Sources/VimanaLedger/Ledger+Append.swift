@@ -122,11 +122,9 @@ extension Ledger {
         let inline = urgent && config.fsync != .always && pendingBytes <= LedgerLimits.inlineWriteMaxBytes
         writer.submit(batch, urgent: urgent, wake: !inline)
         if inline {
-            let (events, wakeWriter) = writer.writeInline()
-            if wakeWriter { writer.wake() }
-            // Earlier events first: everything the writer thread did before.
+            if writer.writeInline() { writer.wake() }
+            // Its events, with the writer thread's, in the order they happened.
             drainWriterEvents()
-            for event in events { handle(event) }
         }
     }
 

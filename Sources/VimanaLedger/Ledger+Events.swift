@@ -3,15 +3,16 @@ import VimanaConfig
 
 /// Writer and maintenance reports, applied on the loop thread; retention.
 extension Ledger {
-    /// Queues a writer event (any thread); the first of a run asks the loop
-    /// to drain them. One queue, so events the loop applies itself after an
-    /// inline write come after every earlier one, in the order written.
-    func post(_ event: WriterEvent, notify: (@escaping @Sendable () -> Void) -> Void) {
+    /// Queues a writer event (any thread; the writer posts under its state
+    /// lock, so the queue is in the order things happened); the first of a
+    /// run asks the loop to drain them, unless `wakeLoop` is false (an
+    /// inline write: the loop drains them itself next).
+    func post(_ event: WriterEvent, wakeLoop: Bool, notify: (@escaping @Sendable () -> Void) -> Void) {
         let first = writerEvents.withLock { q -> Bool in
             q.append(event)
             return q.count == 1
         }
-        if first { notify { [unowned self] in drainWriterEvents() } }
+        if first && wakeLoop { notify { [unowned self] in drainWriterEvents() } }
     }
 
     /// Applies the queued writer events (loop thread).

@@ -156,8 +156,8 @@ extension Ledger {
 
         let writer: LedgerWriter
         do {
-            writer = try LedgerWriter(config: config, active: active.writerState) { [unowned self] event in
-                post(event, notify: notify)
+            writer = try LedgerWriter(config: config, active: active.writerState) { [unowned self] event, wakeLoop in
+                post(event, wakeLoop: wakeLoop, notify: notify)
             }
         } catch {
             throw LedgerError("zlib initialisation failed: \(error)")

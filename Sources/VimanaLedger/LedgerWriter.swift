@@ -60,7 +60,12 @@ final class LedgerWriter: @unchecked Sendable {
     private let config: LedgerConfig
     /// `config.segmentAgeSeconds`, in the clock's unit.
     private let segmentAgeNanos: Int64
-    private let notify: @Sendable (WriterEvent) -> Void
+    /// Queues an event for the loop; `wakeLoop` false while `writeInline`
+    /// runs (the loop drains the queue itself right after). One queue for
+    /// both threads, filled under `state`: the loop applies events in the
+    /// order they happened (a recovery the writer thread makes at once
+    /// after an inline write failed is applied after that failure).
+    private let notify: @Sendable (_ event: WriterEvent, _ wakeLoop: Bool) -> Void
     private let queue = Mutex<[Batch]>([])
     private let wakeup = DispatchSemaphore(value: 0)
     /// True while the writer is (about to be) blocked on `wakeup`: only then
@@ -100,9 +105,9 @@ final class LedgerWriter: @unchecked Sendable {
     private var checkpointedBytes: UInt64 = 0
     /// Set by a failed write or fsync, cleared once the segment is restored.
     private var failure: LedgerIOError?
-    /// While `writeInline` runs: its events, returned to the caller instead
-    /// of posted (the caller applies them at once, with no wake-up).
-    private var inlineEvents: [WriterEvent]?
+    /// While `writeInline` runs: its events are queued without waking the
+    /// loop, which is the caller and drains them itself.
+    private var writingInline = false
     /// Batches taken from the queue and not yet written: a failed
     /// attempt's, or those behind a full segment whose seal waits for the
     /// fsync in flight.
@@ -126,7 +131,8 @@ final class LedgerWriter: @unchecked Sendable {
     /// After `stop`: everything before this sequence is on stable storage.
     private(set) var stoppedAtSequence: UInt64 = 0
 
-    init(config: LedgerConfig, active: ActiveSegment, notify: @escaping @Sendable (WriterEvent) -> Void) throws(ZlibError) {
+    init(config: LedgerConfig, active: ActiveSegment,
+         notify: @escaping @Sendable (_ event: WriterEvent, _ wakeLoop: Bool) -> Void) throws(ZlibError) {
         self.config = config
         segmentAgeNanos = Int64(config.segmentAgeSeconds) * 1_000_000_000
         self.notify = notify
@@ -165,7 +171,7 @@ final class LedgerWriter: @unchecked Sendable {
             return
         }
         if let rc = thread.start(name: "vimana-writer", { self.run() }) {
-            notify(.failed(LedgerIOError("start the writer thread for", config.dir, errno: rc)))
+            notify(.failed(LedgerIOError("start the writer thread for", config.dir, errno: rc)), true)
             stopSyncThread()
         }
     }
@@ -194,16 +200,15 @@ final class LedgerWriter: @unchecked Sendable {
     /// the way: the writer thread busy or in an fsync, a failure being
     /// retried, a segment to seal (that fsyncs) or more than
     /// `inlineWriteMaxBytes` queued.
-    /// Never fsyncs. Returns the events of what it did, for the caller to
-    /// apply, and whether the writer thread must be woken (work left to it).
-    func writeInline() -> (events: [WriterEvent], wakeWriter: Bool) {
-        state.withLockIfAvailable { _ -> (events: [WriterEvent], wakeWriter: Bool) in
-            inlineEvents = []
-            let wake = writeInlineLocked()
-            let events = inlineEvents ?? []
-            inlineEvents = nil
-            return (events, wake)
-        } ?? ([], true)
+    /// Never fsyncs. Its events are queued without a wake-up: the caller
+    /// drains the queue next. Returns whether the writer thread must be
+    /// woken (work left to it).
+    func writeInline() -> Bool {
+        state.withLockIfAvailable { _ -> Bool in
+            writingInline = true
+            defer { writingInline = false }
+            return writeInlineLocked()
+        } ?? true
     }
 
     private func writeInlineLocked() -> Bool {
@@ -448,7 +453,7 @@ final class LedgerWriter: @unchecked Sendable {
     }
 
     private func emit(_ event: WriterEvent) {
-        if inlineEvents != nil { inlineEvents?.append(event) } else { notify(event) }
+        notify(event, !writingInline)
     }
 
     private func fail(_ error: LedgerIOError) {
@@ -608,9 +613,9 @@ final class LedgerWriter: @unchecked Sendable {
         do throws(LedgerIOError) {
             try writeIndex(index, name: name, durable: true)
         } catch {
-            notify(.indexFailed(error))
+            notify(.indexFailed(error), true)
         }
-        notify(.sealed(name))
+        notify(.sealed(name), true)
     }
 
     /// Rewrites the active segment's index so recovery can skip inflating
