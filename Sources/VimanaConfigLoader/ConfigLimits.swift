@@ -86,6 +86,9 @@ enum ConfigLimits {
     /// `max_restarts` (per minute): 0 marks the agent failed at its first exit.
     static let maxRestarts = 0...1_000
     /// `capabilities`: a directory entry, not a document; as discovery's `announce` takes.
+    /// One environment string (`NAME=value` and its NUL) as Linux's execve
+    /// takes it: MAX_ARG_STRLEN, 32 pages of 4 KiB.
+    static let environmentEntryBytes = 131_072
     static let capabilities = AgentConfig.capabilitiesLimit
     static let capabilityLength = AgentConfig.capabilityBytes
 

@@ -66,7 +66,16 @@ extension Configuration {
         }
         // Discovery's directory: every agent wired, as it describes them.
         if let d = wired.firstIndex(where: { $0.id == SystemAgentID.discovery.rawValue }) {
-            wired[d].env["VIMANA_DISCOVERY_AGENTS"] = Self.directoryJSON(agents + wired)
+            let directory = Self.directoryJSON(agents + wired)
+            // Beyond it execve fails with E2BIG and discovery never starts: said now, not at every restart.
+            let bytes = "VIMANA_DISCOVERY_AGENTS=".utf8.count + directory.utf8.count + 1
+            guard bytes <= ConfigLimits.environmentEntryBytes else {
+                throw ConfigError(path: source, message: "system.discovery: the directory of the \(agents.count + wired.count)"
+                    + " agents is \(bytes) bytes, beyond the \(ConfigLimits.environmentEntryBytes) bytes one environment"
+                    + " variable may hold on Linux (MAX_ARG_STRLEN); shorten the agents' descriptions and capabilities,"
+                    + " or set system.discovery.enabled: false")
+            }
+            wired[d].env["VIMANA_DISCOVERY_AGENTS"] = directory
         }
         return wired
     }

@@ -81,10 +81,17 @@ public enum DiscoveryLimits {
 public struct DiscoveryLogic: AgentLogic {
     /// The agents the configuration declares, in its order (system agents last).
     public let declared: [DeclaredAgent]
-    /// The user discovery's own observer publishes `observe` as: no one else may.
-    public let observer: String
+    /// The user discovery's own observer publishes `observe` as: no one
+    /// else may. nil when discovery runs without credentials (its
+    /// connections are then `default`'s, which any client may be): no
+    /// `observe` is taken, and statuses stay `unknown`.
+    public let observer: String?
 
-    public init(declared: [DeclaredAgent], observer: String) {
+    /// The statuses `AGENTS` reports (Protocol/AGENTS.md §7): an observation
+    /// of any other is refused.
+    public static let statuses: Set<String> = ["running", "idle", "failed", "disabled"]
+
+    public init(declared: [DeclaredAgent], observer: String?) {
         self.declared = declared
         self.observer = observer
     }
@@ -202,17 +209,26 @@ public struct DiscoveryLogic: AgentLogic {
     /// observer reporting what AGENTS answered; each change becomes an
     /// event: `failed`, `joined` (more instances), `left` (fewer), else `status`.
     func observe(_ request: AgentRequest, caller: String, state: DiscoveryState) -> AgentOutcome {
+        guard let observer else {
+            return .error(AgentErrorCode.forbidden,
+                          "observe is discovery's own, and this discovery runs without credentials (VIMANA_PASSWORD): it takes none")
+        }
         guard caller == observer else {
             return .error(AgentErrorCode.forbidden, "observe is discovery's own (its user \(observer))")
         }
-        guard case .array(let items)? = request.args["agents"] else {
-            return .error(AgentErrorCode.badArgument, "agents must be an array of {id, status, instances}")
+        // What AGENTS answers: one entry per declared agent, a status it knows.
+        let shape = "agents must be an array of at most \(declared.count) {id, status, instances}: each id a declared"
+            + " agent's, once; status one of \(Self.statuses.sorted().joined(separator: ", ")); instances from 0"
+        guard case .array(let items)? = request.args["agents"], items.count <= declared.count else {
+            return .error(AgentErrorCode.badArgument, shape)
         }
         var events: [AgentEvent] = []
+        var seen = Set<String>()
         for item in items {
-            guard let id = item["id"]?.string, let status = item["status"]?.string,
+            guard let id = item["id"]?.string, declared.contains(where: { $0.id == id }), seen.insert(id).inserted,
+                  let status = item["status"]?.string, Self.statuses.contains(status),
                   let n = item["instances"]?.int, n >= 0, n <= Int64(Int32.max) else {
-                return .error(AgentErrorCode.badArgument, "agents must be an array of {id, status, instances}")
+                return .error(AgentErrorCode.badArgument, shape)
             }
             let now = DiscoveryState.Live(status: status, instances: Int(n))
             let before = state.live[id]

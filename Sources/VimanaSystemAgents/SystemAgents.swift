@@ -45,9 +45,16 @@ enum Discovery {
         let range = DiscoveryConfig.pollMillisRange
         let poll = env["VIMANA_DISCOVERY_POLL_MS"].flatMap(Int.init).map { min(max($0, range.lowerBound), range.upperBound) }
             ?? DiscoveryConfig().pollMillis
-        let observer = Thread { observe(settings, pollMillis: poll) }
-        observer.start()
-        AgentRuntime.main(logic: DiscoveryLogic(declared: declared, observer: settings.identity), agentID: settings.agentID)
+        // Without credentials its connections are `default`'s, which any
+        // client may be: an `observe` could not be told from a forgery.
+        var observer: String?
+        if settings.password != nil {
+            observer = settings.identity
+            Thread { observe(settings, pollMillis: poll) }.start()
+        } else {
+            say("no VIMANA_PASSWORD: not observing agents (statuses stay unknown); the kernel gives its system agents credentials")
+        }
+        AgentRuntime.main(logic: DiscoveryLogic(declared: declared, observer: observer), agentID: settings.agentID)
     }
 
     /// Forever: connect, then AGENTS every `pollMillis`; a changed answer is

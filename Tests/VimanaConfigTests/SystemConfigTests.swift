@@ -51,6 +51,26 @@ import VimanaConfig
         #expect(try yielded.systemAgents(executable: "v").isEmpty)
     }
 
+    /// Discovery's directory travels in one environment variable: one Linux
+    /// would refuse at exec (E2BIG) is refused when the file is read.
+    @Test func aDirectoryTooLargeForTheEnvironmentIsRefused() throws {
+        let caps = (0..<64).map { "capability-\($0)-" + String(repeating: "x", count: 100) }.joined(separator: ", ")
+        let agent = { (i: Int) in "  - id: a\(i)\n    subscribes: [t\(i)]\n    capabilities: [\(caps)]\n" }
+        let c = try loaded("agents:\n" + (0..<20).map(agent).joined())
+        do throws(ConfigError) {
+            _ = try c.systemAgents(executable: "v")
+            Issue.record("a directory beyond MAX_ARG_STRLEN was wired")
+        } catch {
+            #expect(error.description.contains("system.discovery: the directory of the 21 agents is ")
+                    && error.description.hasSuffix(" bytes, beyond the 131072 bytes one environment variable may hold on Linux"
+                        + " (MAX_ARG_STRLEN); shorten the agents' descriptions and capabilities, or set system.discovery.enabled: false"),
+                    "\(error)")
+        }
+        // Within it, as wired.
+        let fits = try loaded("agents:\n" + (0..<10).map(agent).joined())
+        #expect(try fits.systemAgents(executable: "v").first?.env["VIMANA_DISCOVERY_AGENTS"]?.utf8.count ?? 0 > 70_000)
+    }
+
     @Test func capabilitiesAreDeclaredOnAnAgent() throws {
         let c = try loaded("agents:\n  - id: a\n    subscribes: [t]\n    capabilities: [invoice, refund]\n")
         #expect(c.agents.first?.capabilities == ["invoice", "refund"])

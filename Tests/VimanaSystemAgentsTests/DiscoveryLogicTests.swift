@@ -46,6 +46,31 @@ import VimanaAgentKit
         #expect(o.reply == .error(code: "forbidden", message: "observe is discovery's own (its user agent:discovery)"))
     }
 
+    /// An observation is what AGENTS answers, or it is refused whole: only
+    /// declared agents, each once, with a status AGENTS reports.
+    @Test func observationsOfUndeclaredAgentsOrUnknownStatusesAreRefused() {
+        let shape = "agents must be an array of at most 3 {id, status, instances}: each id a declared agent's, once;"
+            + " status one of disabled, failed, idle, running; instances from 0"
+        let cases: [[(String, String, Int64)]] = [[("ghost", "running", 1)], [("billing", "running", 1), ("billing", "idle", 0)],
+                    [("billing", "asleep", 0)], [("billing", "running", -1)],
+                    [("billing", "idle", 0), ("mailer", "idle", 0), ("discovery", "idle", 0), ("billing", "idle", 0)]]
+        for bad in cases {
+            let o = logic.handle(observe(bad), caller: "agent:discovery", state: logic.initialState)
+            #expect(o.events == [], "\(bad)")
+            #expect(o.reply == .error(code: "bad_argument", message: shape), "\(bad)")
+        }
+    }
+
+    /// Run without credentials, discovery's connections are `default`'s,
+    /// which anyone may be: it takes no observation at all.
+    @Test func withoutCredentialsNoObservationIsTaken() {
+        let blind = DiscoveryLogic(declared: logic.declared, observer: nil)
+        let o = blind.handle(observe([("billing", "running", 1)]), caller: "default", state: blind.initialState)
+        #expect(o.events == [])
+        #expect(o.reply == .error(code: "forbidden",
+                                  message: "observe is discovery's own, and this discovery runs without credentials (VIMANA_PASSWORD): it takes none"))
+    }
+
     @Test func listDescribeAndFindAnswerFromDeclarationsAndEvents() {
         let state = fold([AgentEvent("joined", ["agent": "billing", "status": "running", "instances": "2"])])
         #expect(logic.handle(request("list"), caller: "default", state: state).reply == .ok(["agents": [

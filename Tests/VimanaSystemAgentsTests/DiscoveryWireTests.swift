@@ -176,6 +176,9 @@ import Glibc
 
     @Test func anAnnouncedManifestSurvivesKillNineOfTheAgent() throws {
         let server = try start()
+        // The observer's first observation is a task of its own, which may
+        // come after this test's announce when the machine is loaded.
+        #expect(try waitForStatus(server, "billing", "idle", 0))
         #expect(try ask(server, "announce", ["agent": "billing", "description": "bills and refunds",
                                              "capabilities": ["refund"]])
                 == .ok(["id": "billing", "description": "bills and refunds", "status": "idle", "instances": 0,
