@@ -187,6 +187,26 @@ import VimanaTestSupport
         #expect(server.waitForLog("publisher paused: user over its publish limit"))
     }
 
+    /// A connection paused at its user's rate that stops acting as the user
+    /// (AUTH as bob inside the EXEC whose PUBLISH paused it) is released as
+    /// a pause that ends by itself: what it sent meanwhile runs now, not
+    /// when alice's allowance is back (99 s away), and alice's pause goes on.
+    @Test func aPausedConnectionThatLeavesItsUserRunsWhatItSent() throws {
+        let server = try ServerProcess(config: Self.users("publish_bytes: 10"), logLevel: "info")
+        let a = try RawClient(port: server.port)
+        a.send("AUTH alice x\r\n")
+        #expect(a.readReplies() == "+OK\r\n")
+        let payload = String(repeating: "p", count: 1000)
+        a.send("MULTI\r\n" + RawClient.command(["PUBLISH", "t", payload]) + "AUTH bob x\r\nEXEC\r\nPING\r\nACL WHOAMI\r\n")
+        #expect(a.readReplies(6) == "+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n:0\r\n+OK\r\n+PONG\r\n$3\r\nbob\r\n")
+        // Bob's commands are not held by alice's debt.
+        a.send(String(repeating: RawClient.command(["PUBLISH", "t", "b"]), count: 100))
+        #expect(a.read(count: 4 * 100) == Array(String(repeating: ":0\r\n", count: 100).utf8))
+        let admin = try RawClient(port: server.port)
+        let f = Self.figures(admin, "alice")
+        #expect(f["publish_pauses"] == 1 && f["messages_published"] == 1 && f["connections"] == 0, "\(f)")
+    }
+
     /// `publish_bytes` alone, through XADD (the entry's names and values):
     /// 60 entries of 501 bytes at 10000 bytes a second.
     @Test func aByteRateSlowsXADDAndLosesNothing() throws {
