@@ -136,11 +136,14 @@ extension Kernel {
     /// rules now refuse ends with its -NOPERM (Redis 7.0 serves it); an
     /// agent instance whose user may no longer act as its agent leaves.
     /// A user turned `off` keeps its connections, as in Redis: `off`
-    /// refuses new AUTHs.
+    /// refuses new AUTHs. The connections are those counted in the user's
+    /// account, which they keep (so no limit is passed): not one that only
+    /// bears the name (deleted with a former user of it, still closing).
     func userChanged(_ user: ACLUser, by caller: UnsafeMutablePointer<ClientState>) {
+        let account = users.account(user.name)
         forEachClient { other in
-            guard !other.pointee.flags.contains(.http), other.pointee.info.user.name == user.name else { return }
-            actAs(other, user)
+            guard other.pointee.info.account === account else { return }
+            applyRules(other, user)
             recheckBlockedRead(other)
             recheckAgentInstance(other, changedBy: caller)
             guard other.pointee.isSubscribed, !user.allChannels else { return }

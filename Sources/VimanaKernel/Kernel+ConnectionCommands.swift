@@ -30,16 +30,15 @@ extension Kernel {
     func resetCommand(_ c: UnsafeMutablePointer<ClientState>) {
         // `default` at its `connections` limit: the connection cannot be
         // made fresh, so it is refused as one would be at accept, and closed.
-        guard mayActAs(c, Users.defaultName) else {
+        guard actAsDefault(c) else {
             c.pointee.output.tail.writeError(Self.userConnectionLimitError(Users.defaultName))
             c.pointee.flags.insert(.closeAfterReply)
             return
         }
+        // As Redis: back to the default user (above), authenticated only if it needs no password.
         discardTransaction(c)
         unsubscribeAll(c)
         c.pointee.flags.remove([.resp3, .showPublisher])
-        // As Redis: back to the default user, authenticated only if it needs no password.
-        actAsDefault(c)
         if let info = clientInfo(c.pointee.fd) {
             info.name = []
             c.pointee.flags.remove(.named)
@@ -142,12 +141,11 @@ extension Kernel {
     private func authenticate(_ c: UnsafeMutablePointer<ClientState>, user name: [UInt8], password: [UInt8], command: String) -> Bool {
         if let user = users.authenticate(String(decoding: name, as: UTF8.self), password: password) {
             // At the user's `connections` limit the connection keeps its user.
-            guard mayActAs(c, user.name) else {
+            guard actAs(c, user) else {
                 log.debug("auth refused: user connection limit", ["id": .int(c.pointee.id), "user": .string(user.name)])
                 c.pointee.output.tail.writeError(Self.userConnectionLimitError(user.name))
                 return false
             }
-            actAs(c, user)
             c.pointee.flags.insert(.authenticated)
             return true
         }

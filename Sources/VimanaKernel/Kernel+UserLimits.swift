@@ -11,11 +11,11 @@ import VimanaACL
 extension Kernel {
     // MARK: - Connections
 
-    /// Whether `c` may act as the user `name`: always when it does already,
-    /// else when the user is under its `connections` limit (a refusal is counted).
-    func mayActAs(_ c: UnsafeMutablePointer<ClientState>, _ name: String) -> Bool {
-        let account = users.account(name)
-        return c.pointee.info.account === account || account.admits()
+    /// Whether `c` may act as the user of `account`: always when it does
+    /// already, else when the user is under its `connections` limit (a
+    /// refusal is counted). Asked by `actAs` only.
+    func mayActAs(_ c: UnsafeMutablePointer<ClientState>, _ account: UserAccount) -> Bool {
+        c.pointee.info.account === account || account.admits()
     }
 
     /// The reply to an AUTH, HELLO AUTH or RESET refused at the user's
@@ -25,7 +25,7 @@ extension Kernel {
     }
 
     /// Moves `c`'s count to `account` (from the one it counted in, if any):
-    /// called by `actAs`, the one place a connection's user is set.
+    /// called by `actAs` only, once the limit let it.
     func enterAccount(_ c: UnsafeMutablePointer<ClientState>, _ account: UserAccount) {
         let info = c.pointee.info
         if info.account === account { return }

@@ -96,6 +96,30 @@ import VimanaTestSupport
         #expect(metrics.contains("vimana_user_connections_refused_total{user=\"alice\"} 1\n"))
     }
 
+    /// A connection of a deleted user (closing after its reply) does not
+    /// count in the account of a user made again under the name: ACL
+    /// SETUSER changes only the connections counted in the user's account,
+    /// and none enters an account but past its `connections` limit.
+    @Test func aUserMadeAgainDoesNotTakeInTheDeletedUsersConnection() throws {
+        let server = try ServerProcess(config: Self.users("connections: 1"), logLevel: "info")
+        let a = try RawClient(port: server.port)
+        a.send("AUTH alice x\r\n")
+        #expect(a.readReplies() == "+OK\r\n")
+        a.send("MULTI\r\nACL DELUSER alice\r\nACL SETUSER alice on nopass +@all ~* &*\r\nINFO users\r\nEXEC\r\n")
+        #expect(a.readReplies(4) == "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n")
+        guard case .array(let results)? = RESPReader(a).next(timeout: 10), results.count == 3,
+              case .bulk(let info) = results[2] else {
+            Issue.record("EXEC gave no array of three")
+            return
+        }
+        #expect(results[0] == .integer(1) && results[1] == .simple("OK"), "\(results)")
+        #expect(info.contains("user_alice:connections=0,"), "\(visible(info))")
+        #expect(a.isClosedByPeer())
+        let b = try RawClient(port: server.port)
+        b.send("AUTH alice x\r\nACL WHOAMI\r\n")
+        #expect(b.readReplies(2) == "+OK\r\n$5\r\nalice\r\n")
+    }
+
     /// `default`'s limit: a connection beyond it is refused at accept (as at
     /// max_clients), and RESET back to a full `default` closes.
     @Test func theDefaultUsersLimitRefusesConnectionsAndReset() throws {
