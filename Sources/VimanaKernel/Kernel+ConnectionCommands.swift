@@ -28,17 +28,13 @@ extension Kernel {
     /// RESET: back to a fresh connection (RESP2, no subscriptions, no name,
     /// the `default` user).
     func resetCommand(_ c: UnsafeMutablePointer<ClientState>) {
-        // `default` at its `connections` limit: the connection cannot be
-        // made fresh, so it is refused as one would be at accept, and closed.
-        guard actAsDefault(c) else {
-            c.pointee.output.tail.writeError(Self.userConnectionLimitError(Users.defaultName))
-            c.pointee.flags.insert(.closeAfterReply)
-            return
-        }
-        // As Redis: back to the default user (above), authenticated only if it needs no password.
         discardTransaction(c)
         unsubscribeAll(c)
         c.pointee.flags.remove([.resp3, .showPublisher])
+        // As Redis: back to the default user, authenticated only if it needs
+        // no password; at `default`'s `connections` limit, as a connection
+        // accepted then: acting as no user.
+        if !actAsDefault(c) { actAsNoUser(c) }
         if let info = clientInfo(c.pointee.fd) {
             info.name = []
             c.pointee.flags.remove(.named)
@@ -89,6 +85,9 @@ extension Kernel {
         }
         if let user {
             guard authenticate(c, user: user, password: args.bytes(passwordIndex), command: "HELLO") else { return }
+        } else if c.pointee.flags.contains(.overUserLimit) && !admitAsDefault(c) {
+            c.pointee.output.tail.writeError(Self.userConnectionLimitError(Users.defaultName))
+            return
         } else if !c.pointee.flags.contains(.authenticated) {
             c.pointee.output.tail.writeError(ErrorReply.helloBeforeAuth)
             return

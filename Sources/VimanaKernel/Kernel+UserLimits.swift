@@ -18,10 +18,32 @@ extension Kernel {
         c.pointee.info.account === account || account.admits()
     }
 
-    /// The reply to an AUTH, HELLO AUTH or RESET refused at the user's
-    /// `connections` limit, and the line a connection refused at accept gets.
+    /// The reply to an AUTH or HELLO AUTH refused at the user's
+    /// `connections` limit, and to the commands of a connection over
+    /// `default`'s (`'default'`).
     static func userConnectionLimitError(_ name: String) -> String {
         "ERR max number of connections reached for user '\(name)'"
+    }
+
+    /// A new connection, or one RESET, that cannot act as `default` (at its
+    /// `connections` limit; the refusal was counted): it is kept, acting as
+    /// no user (`overUserLimit`), so that it may still AUTH as its own user
+    /// (an agent's, an admin's). It keeps `default`'s name and rules for
+    /// what shows them (CLIENT LIST, ACL LOG), counts in no account and is
+    /// not authenticated.
+    func actAsNoUser(_ c: UnsafeMutablePointer<ClientState>) {
+        applyRules(c, users.defaultUser)
+        if let account = c.pointee.info.account { leaveAccount(c, account) }
+        c.pointee.flags.remove(.authenticated)
+        c.pointee.flags.insert(.overUserLimit)
+    }
+
+    /// A connection acting as no user (`overUserLimit`) about to run a
+    /// command that needs a user: it acts as `default` if the user has room
+    /// now, as a new connection would. Not counted as a refusal when it
+    /// has none: it was counted once, when accepted or RESET.
+    func admitAsDefault(_ c: UnsafeMutablePointer<ClientState>) -> Bool {
+        users.defaultAccount.hasRoom && actAsDefault(c)
     }
 
     /// Moves `c`'s count to `account` (from the one it counted in, if any):
@@ -32,6 +54,7 @@ extension Kernel {
         if let old = info.account { leaveAccount(c, old) }
         account.enter()
         info.account = account
+        c.pointee.flags.remove(.overUserLimit)
         c.pointee.meter = account.meter
         if account.meter != nil { c.pointee.flags.insert(.publishLimited) } else { c.pointee.flags.remove(.publishLimited) }
     }

@@ -65,9 +65,15 @@ final class UserAccount {
 
     /// Whether one more connection may act as the user; counts a refusal.
     func admits() -> Bool {
-        guard let limit = limits.connections, connections >= limit else { return true }
+        if hasRoom { return true }
         refused &+= 1
         return false
+    }
+
+    /// Whether the user is under its `connections` limit (nothing counted).
+    var hasRoom: Bool {
+        guard let limit = limits.connections else { return true }
+        return connections < limit
     }
 
     func enter() { connections &+= 1 }
