@@ -101,20 +101,24 @@ public struct ACLUser: Sendable, Equatable {
     /// `#hash`, `~pat`, `%R~pat`, `&pat`, `+@cat`, `+cmd|sub`, `(...)`,
     /// `reset`, …). A `>pass` is kept only as its digest. On error the user
     /// may be partly changed: apply a list to a copy (`apply(rules:)` does).
+    /// As Redis 7.0, the words are read up to a NUL (`on\0x` is `on`),
+    /// passwords and hashes whole, and a selector's inside up to its first
+    /// NUL (Redis splits it as a C string).
     public mutating func apply(_ rule: [UInt8], catalogue: ACLCatalogue) throws(ACLRuleError) {
         if rule.isEmpty { return }  // Redis: an empty rule is a no-op.
-        if ACLRules.equalsIgnoringCase(rule, "on") {
+        let word = ACLRules.cString(rule)
+        if ACLRules.equalsIgnoringCase(word, "on") {
             enabled = true
-        } else if ACLRules.equalsIgnoringCase(rule, "off") {
+        } else if ACLRules.equalsIgnoringCase(word, "off") {
             enabled = false
-        } else if ACLRules.equalsIgnoringCase(rule, "skip-sanitize-payload") {
+        } else if ACLRules.equalsIgnoringCase(word, "skip-sanitize-payload") {
             sanitizePayload = .skip
-        } else if ACLRules.equalsIgnoringCase(rule, "sanitize-payload") {
+        } else if ACLRules.equalsIgnoringCase(word, "sanitize-payload") {
             sanitizePayload = .sanitize
-        } else if ACLRules.equalsIgnoringCase(rule, "nopass") {
+        } else if ACLRules.equalsIgnoringCase(word, "nopass") {
             nopass = true
             passwordHashes = []
-        } else if ACLRules.equalsIgnoringCase(rule, "resetpass") {
+        } else if ACLRules.equalsIgnoringCase(word, "resetpass") {
             nopass = false
             passwordHashes = []
         } else if rule[0] == UInt8(ascii: ">") || rule[0] == UInt8(ascii: "#") {
@@ -128,13 +132,13 @@ public struct ACLUser: Sendable, Equatable {
         } else if rule[0] == UInt8(ascii: "("), rule.count >= 2, rule[rule.count - 1] == UInt8(ascii: ")") {
             var selector = ACLSelector(catalogue: catalogue)
             // Redis splits the inside as a command line; an unbalanced quote gives no rules at all.
-            for inner in ACLArgumentSplitter.split(Array(rule[1..<(rule.count - 1)])) ?? [] {
+            for inner in ACLArgumentSplitter.split(ACLRules.cString(Array(rule[1..<(rule.count - 1)]))) ?? [] {
                 try selector.apply(inner, catalogue: catalogue)
             }
             selectors.append(selector)
-        } else if ACLRules.equalsIgnoringCase(rule, "clearselectors") {
+        } else if ACLRules.equalsIgnoringCase(word, "clearselectors") {
             selectors = []
-        } else if ACLRules.equalsIgnoringCase(rule, "reset") {
+        } else if ACLRules.equalsIgnoringCase(word, "reset") {
             nopass = false
             passwordHashes = []
             root.allKeys = false
@@ -196,14 +200,15 @@ public struct ACLUser: Sendable, Equatable {
         }
         if let unmatched = open {
             throw ACLSetUserError("Unmatched parenthesis in acl selector starting at '"
-                + String(decoding: rules[unmatched.index], as: UTF8.self) + "'.")
+                + String(decoding: ACLRules.cString(rules[unmatched.index]), as: UTF8.self) + "'.")
         }
         var copy = self
         for rule in merged {
             do {
                 try copy.apply(rule, catalogue: catalogue)
             } catch {
-                throw ACLSetUserError("Error in ACL SETUSER modifier '" + String(decoding: rule, as: UTF8.self)
+                // Redis prints the rule with `%s`: up to its first NUL.
+                throw ACLSetUserError("Error in ACL SETUSER modifier '" + String(decoding: ACLRules.cString(rule), as: UTF8.self)
                     + "': " + error.message)
             }
         }

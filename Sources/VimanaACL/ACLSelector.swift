@@ -144,22 +144,26 @@ public struct ACLSelector: Sendable, Equatable {
     }
 
     /// Applies one rule that belongs to a selector (Redis's ACLSetSelector).
+    /// As Redis, the words and the command and category names are read up
+    /// to a NUL (C strings: `+ping\0x` is `+ping`), the patterns whole (a
+    /// NUL in one is refused).
     mutating func apply(_ rule: [UInt8], catalogue: ACLCatalogue) throws(ACLRuleError) {
-        if ACLRules.equalsIgnoringCase(rule, "allkeys") || rule == Array("~*".utf8) {
+        let word = ACLRules.cString(rule)
+        if ACLRules.equalsIgnoringCase(word, "allkeys") || ACLRules.equalsIgnoringCase(word, "~*") {
             allKeys = true
             keyPatterns = []
-        } else if ACLRules.equalsIgnoringCase(rule, "resetkeys") {
+        } else if ACLRules.equalsIgnoringCase(word, "resetkeys") {
             allKeys = false
             keyPatterns = []
-        } else if ACLRules.equalsIgnoringCase(rule, "allchannels") || rule == Array("&*".utf8) {
+        } else if ACLRules.equalsIgnoringCase(word, "allchannels") || ACLRules.equalsIgnoringCase(word, "&*") {
             allChannels = true
             channelPatterns = []
-        } else if ACLRules.equalsIgnoringCase(rule, "resetchannels") {
+        } else if ACLRules.equalsIgnoringCase(word, "resetchannels") {
             allChannels = false
             channelPatterns = []
-        } else if ACLRules.equalsIgnoringCase(rule, "allcommands") || ACLRules.equalsIgnoringCase(rule, "+@all") {
+        } else if ACLRules.equalsIgnoringCase(word, "allcommands") || ACLRules.equalsIgnoringCase(word, "+@all") {
             setAll(true, catalogue)
-        } else if ACLRules.equalsIgnoringCase(rule, "nocommands") || ACLRules.equalsIgnoringCase(rule, "-@all") {
+        } else if ACLRules.equalsIgnoringCase(word, "nocommands") || ACLRules.equalsIgnoringCase(word, "-@all") {
             setAll(false, catalogue)
         } else if rule.first == UInt8(ascii: "~") || rule.first == UInt8(ascii: "%") {
             try addKeyPattern(rule)
@@ -169,16 +173,16 @@ public struct ACLSelector: Sendable, Equatable {
             if ACLRules.hasSpaces(pattern) { throw .syntax }
             if !channelPatterns.contains(pattern) { channelPatterns.append(pattern) }
             allChannels = false
-        } else if rule.count >= 2, rule[1] == UInt8(ascii: "@"),
-                  rule[0] == UInt8(ascii: "+") || rule[0] == UInt8(ascii: "-") {
-            guard let bit = ACLCatalogue.categoryIndex(String(decoding: rule.dropFirst(2), as: UTF8.self)) else {
+        } else if word.count >= 2, word[1] == UInt8(ascii: "@"),
+                  word[0] == UInt8(ascii: "+") || word[0] == UInt8(ascii: "-") {
+            guard let bit = ACLCatalogue.categoryIndex(String(decoding: word.dropFirst(2), as: UTF8.self)) else {
                 throw .unknownName
             }
-            change(category: bit, rule[0] == UInt8(ascii: "+"), catalogue)
+            change(category: bit, word[0] == UInt8(ascii: "+"), catalogue)
         } else if rule.first == UInt8(ascii: "+") {
-            try allowCommand(Array(rule.dropFirst()), catalogue)
+            try allowCommand(Array(word.dropFirst()), catalogue)
         } else if rule.first == UInt8(ascii: "-") {
-            guard let id = catalogue.lookup(Array(rule.dropFirst())) else { throw .unknownName }
+            guard let id = catalogue.lookup(Array(word.dropFirst())) else { throw .unknownName }
             change(id, false, catalogue)
         } else {
             throw .syntax
@@ -263,7 +267,16 @@ public struct ACLKeyAccess: Sendable, Equatable {
 
 /// Byte helpers shared by the rule parsers.
 enum ACLRules {
-    /// Redis's strcasecmp against an ASCII word.
+    /// The bytes of `rule` before its first NUL: what Redis 7.0 reads where
+    /// it takes a rule as a C string (strcasecmp, its command lookup, the
+    /// `%s` of its error texts).
+    static func cString(_ rule: [UInt8]) -> [UInt8] {
+        guard let nul = rule.firstIndex(of: 0) else { return rule }
+        return Array(rule[..<nul])
+    }
+
+    /// Redis's strcasecmp against an ASCII word (`rule` taken whole: pass
+    /// `cString(rule)` for Redis's reading).
     static func equalsIgnoringCase(_ rule: [UInt8], _ word: StaticString) -> Bool {
         guard rule.count == word.utf8CodeUnitCount else { return false }
         return word.withUTF8Buffer { w in

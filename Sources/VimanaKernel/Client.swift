@@ -153,6 +153,11 @@ struct ClientFlags: OptionSet {
     /// Not read from: its user's publish allowance is spent
     /// (`UserAccount.paused`); resumed by the loop's timer.
     static let throttled = ClientFlags(rawValue: 1 << 24)
+    /// Accepted or RESET while `default` was at its `connections` limit: it
+    /// acts as no user (counts in no account, is not `authenticated`), so
+    /// it may AUTH or HELLO AUTH as another user, QUIT or RESET, and runs
+    /// anything else only once `default` has room (Kernel+UserLimits.swift).
+    static let overUserLimit = ClientFlags(rawValue: 1 << 25)
 
     /// Its user has `allkeys` (`~*`): no key argument is checked.
     static let allKeys = ClientFlags(rawValue: 1 << 18)

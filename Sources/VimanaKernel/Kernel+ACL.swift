@@ -21,13 +21,29 @@ extension Kernel {
 
     // MARK: - Acting as a user
 
-    /// Makes the connection act as `user`: the copy its checks read, the
-    /// bits dispatch tests, its compiled patterns, the flags, and the
-    /// account it counts in (its `connections` limit: the caller asked
-    /// `mayActAs` first). The one place they are set. `allKeys` is set only
-    /// for an admin: another user's keys are checked for internal topics
-    /// (`mayName`).
-    func actAs(_ c: UnsafeMutablePointer<ClientState>, _ user: ACLUser) {
+    /// Makes the connection act as `user` if the user's `connections`
+    /// limit lets it (`mayActAs`): its rules (`applyRules`) and the account
+    /// it counts in. False, and nothing changed, at the limit. The one way
+    /// into an account: no connection counts in one without this check.
+    func actAs(_ c: UnsafeMutablePointer<ClientState>, _ user: ACLUser) -> Bool {
+        if c.pointee.flags.contains(.http) {
+            applyRules(c, user)
+            return true
+        }
+        let account = user.name == Users.defaultName ? users.defaultAccount : users.account(user.name)
+        guard mayActAs(c, account) else { return false }
+        applyRules(c, user)
+        enterAccount(c, account)
+        return true
+    }
+
+    /// The rules of `user` on a connection acting as it: the copy its
+    /// checks read, the bits dispatch tests, its compiled patterns, the
+    /// flags. The one place they are set (`actAs`, and `userChanged` for
+    /// the connections of a changed user, whose account stays).
+    /// `allKeys` is set only for an admin: another user's keys are checked
+    /// for internal topics (`mayName`).
+    func applyRules(_ c: UnsafeMutablePointer<ClientState>, _ user: ACLUser) {
         let handle = user == users.defaultUser ? users.defaultHandle : UserHandle(user)
         c.pointee.info.userHandle = handle
         c.pointee.keyPatterns = handle.keys.list
@@ -38,9 +54,6 @@ extension Kernel {
         if user.allChannels { c.pointee.flags.insert(.allChannels) } else { c.pointee.flags.remove(.allChannels) }
         if user.rootDecidesAlone { c.pointee.flags.insert(.rootDecides) } else { c.pointee.flags.remove(.rootDecides) }
         if admin { c.pointee.flags.insert(.admin) } else { c.pointee.flags.remove(.admin) }
-        if !c.pointee.flags.contains(.http) {
-            enterAccount(c, user.name == Users.defaultName ? users.defaultAccount : users.account(user.name))
-        }
     }
 
     /// A command the user's bits allow, of a user whose root selector
@@ -94,10 +107,13 @@ extension Kernel {
     }
 
     /// Back to `default`, authenticated only if it needs no password and is
-    /// on (a new connection, RESET: Redis's clientSetDefaultAuth).
-    func actAsDefault(_ c: UnsafeMutablePointer<ClientState>) {
-        actAs(c, users.defaultUser)
+    /// on (a new connection, RESET: Redis's clientSetDefaultAuth). False,
+    /// and nothing changed, at `default`'s `connections` limit.
+    @discardableResult
+    func actAsDefault(_ c: UnsafeMutablePointer<ClientState>) -> Bool {
+        guard actAs(c, users.defaultUser) else { return false }
         if users.defaultAuthenticates { c.pointee.flags.insert(.authenticated) } else { c.pointee.flags.remove(.authenticated) }
+        return true
     }
 
     // MARK: - The check

@@ -136,11 +136,14 @@ extension Kernel {
     /// rules now refuse ends with its -NOPERM (Redis 7.0 serves it); an
     /// agent instance whose user may no longer act as its agent leaves.
     /// A user turned `off` keeps its connections, as in Redis: `off`
-    /// refuses new AUTHs.
+    /// refuses new AUTHs. The connections are those counted in the user's
+    /// account, which they keep (so no limit is passed): not one that only
+    /// bears the name (deleted with a former user of it, still closing).
     func userChanged(_ user: ACLUser, by caller: UnsafeMutablePointer<ClientState>) {
+        let account = users.account(user.name)
         forEachClient { other in
-            guard !other.pointee.flags.contains(.http), other.pointee.info.user.name == user.name else { return }
-            actAs(other, user)
+            guard other.pointee.info.account === account else { return }
+            applyRules(other, user)
             recheckBlockedRead(other)
             recheckAgentInstance(other, changedBy: caller)
             guard other.pointee.isSubscribed, !user.allChannels else { return }
@@ -163,8 +166,9 @@ extension Kernel {
 
     /// ACL DELUSER name…: refuses `default` before deleting any (Redis);
     /// the deleted users' connections are closed, the caller's after this
-    /// reply. A deletion the ledger refuses to record stops the command
-    /// there: the reply is an error that says how many were deleted before it.
+    /// reply. Each deletion is recorded before it is made: one the ledger
+    /// refuses to record changes nothing and stops the command there (the
+    /// reply is an error that says how many were deleted before it).
     private func aclDelUser(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         let names = (2..<args.count).map { args.string($0) }
         if names.contains(Users.defaultName) {
@@ -178,8 +182,8 @@ extension Kernel {
         var deleted = 0
         var lastSequence: UInt64?
         for name in names {
-            guard let previous = users.byName[name], users.delete(name) else { continue }
-            let (recorded, sequence) = journalDelUser(c, name, previous: previous)
+            guard users.byName[name] != nil else { continue }
+            let (recorded, sequence) = journalDelUser(name)
             guard recorded else {
                 // Those deleted already stay deleted (their records are in): say so.
                 let replyStart = c.pointee.flushedBytes + c.pointee.output.pendingBytes
@@ -189,18 +193,32 @@ extension Kernel {
             }
             lastSequence = sequence ?? lastSequence
             deleted += 1
-            forEachClient { other in
-                guard !other.pointee.flags.contains(.http), other.pointee.info.user.name == name else { return }
-                if other == c {
-                    c.pointee.flags.insert(.closeAfterReply)
-                } else {
-                    markClose(other, reason: "user deleted")
-                }
-            }
+            userDeleted(name, by: c)
         }
         let replyStart = c.pointee.flushedBytes + c.pointee.output.pendingBytes
         c.pointee.output.tail.writeInteger(deleted)
         if let lastSequence { holdReply(c, untilConfirmed: lastSequence, replyStart: replyStart) }
+    }
+
+    /// Deletes the user `name` (its deletion recorded): its connections act
+    /// as no one from now, so they leave its count at once (closing ones
+    /// too) and are closed, the caller's after its reply; then the user
+    /// goes, with its account, which no connection holds any more.
+    private func userDeleted(_ name: String, by caller: UnsafeMutablePointer<ClientState>) {
+        let account = users.account(name)
+        var fd: Int32 = 0
+        while Int(fd) < s.pointee.connections.size {
+            if let other = s.pointee.connections.client(known: fd), other.pointee.info.account === account {
+                leaveAccount(other, account)
+                if other == caller {
+                    caller.pointee.flags.insert(.closeAfterReply)
+                } else if !other.pointee.flags.contains(.closing) {
+                    markClose(other, reason: "user deleted")
+                }
+            }
+            fd &+= 1
+        }
+        _ = users.delete(name)
     }
 
     // MARK: - LOG

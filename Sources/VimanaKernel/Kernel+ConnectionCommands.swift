@@ -28,18 +28,13 @@ extension Kernel {
     /// RESET: back to a fresh connection (RESP2, no subscriptions, no name,
     /// the `default` user).
     func resetCommand(_ c: UnsafeMutablePointer<ClientState>) {
-        // `default` at its `connections` limit: the connection cannot be
-        // made fresh, so it is refused as one would be at accept, and closed.
-        guard mayActAs(c, Users.defaultName) else {
-            c.pointee.output.tail.writeError(Self.userConnectionLimitError(Users.defaultName))
-            c.pointee.flags.insert(.closeAfterReply)
-            return
-        }
         discardTransaction(c)
         unsubscribeAll(c)
         c.pointee.flags.remove([.resp3, .showPublisher])
-        // As Redis: back to the default user, authenticated only if it needs no password.
-        actAsDefault(c)
+        // As Redis: back to the default user, authenticated only if it needs
+        // no password; at `default`'s `connections` limit, as a connection
+        // accepted then: acting as no user.
+        if !actAsDefault(c) { actAsNoUser(c) }
         if let info = clientInfo(c.pointee.fd) {
             info.name = []
             c.pointee.flags.remove(.named)
@@ -90,6 +85,9 @@ extension Kernel {
         }
         if let user {
             guard authenticate(c, user: user, password: args.bytes(passwordIndex), command: "HELLO") else { return }
+        } else if c.pointee.flags.contains(.overUserLimit) && !admitAsDefault(c) {
+            c.pointee.output.tail.writeError(Self.userConnectionLimitError(Users.defaultName))
+            return
         } else if !c.pointee.flags.contains(.authenticated) {
             c.pointee.output.tail.writeError(ErrorReply.helloBeforeAuth)
             return
@@ -142,12 +140,11 @@ extension Kernel {
     private func authenticate(_ c: UnsafeMutablePointer<ClientState>, user name: [UInt8], password: [UInt8], command: String) -> Bool {
         if let user = users.authenticate(String(decoding: name, as: UTF8.self), password: password) {
             // At the user's `connections` limit the connection keeps its user.
-            guard mayActAs(c, user.name) else {
+            guard actAs(c, user) else {
                 log.debug("auth refused: user connection limit", ["id": .int(c.pointee.id), "user": .string(user.name)])
                 c.pointee.output.tail.writeError(Self.userConnectionLimitError(user.name))
                 return false
             }
-            actAs(c, user)
             c.pointee.flags.insert(.authenticated)
             return true
         }

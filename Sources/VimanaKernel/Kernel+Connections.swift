@@ -32,15 +32,6 @@ extension Kernel {
             }
             // After max_clients, as in Redis (acceptCommonHandler, then clientAcceptHandler).
             if !http && refusedByProtectedMode(fd) { continue }
-            // Every connection starts as `default`: at its `connections`
-            // limit, refused as at max_clients (counted in INFO `users`).
-            if !http && !users.defaultAccount.admits() {
-                let text = "-" + Self.userConnectionLimitError(Users.defaultName) + "\r\n"
-                _ = text.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
-                Socket.close(fd)
-                log.debug("connection rejected", ["reason": "user connection limit", "user": "default"])
-                continue
-            }
             if http && s.pointee.httpCount >= KernelConstants.maxHTTPConnections && !evictHTTPConnection() {
                 Socket.close(fd)  // every slot is being closed already in this pass
                 continue
@@ -132,7 +123,12 @@ extension Kernel {
         let c = state.pointee.connections.insert(ClientState(
             fd: fd, id: id, flags: flags, maxPayload: limits.maxPayload, maxInline: limits.maxInline,
             info: info, nowMillis: state.pointee.nowMillis))
-        actAsDefault(c)
+        // Every connection starts as `default`; beyond its `connections`
+        // limit it is kept, acting as no user, so that it may AUTH as another.
+        if !actAsDefault(c) {
+            actAsNoUser(c)
+            log.debug("connection over its user's limit", ["id": .int(id), "user": "default"])
+        }
         if http {
             state.pointee.httpCount += 1
             c.pointee.closeDeadline = state.pointee.nowNanos + KernelConstants.httpRequestHeadTimeoutNanos

@@ -48,8 +48,15 @@ extension Kernel {
     @inline(never)
     func executeRare(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ args: Arguments) {
         if !c.pointee.flags.contains(.authenticated) && !s.pointee.commands.record(command).pointee.rules.contains(.allowedBeforeAuth) {
-            reject(c, command, ErrorReply.noAuth)
-            return
+            // Acting as no user, over `default`'s limit: as `default` now if it has room.
+            if c.pointee.flags.contains(.overUserLimit) && !admitAsDefault(c) {
+                reject(c, command, Self.userConnectionLimitError(Users.defaultName))
+                return
+            }
+            if !c.pointee.flags.contains(.authenticated) {
+                reject(c, command, ErrorReply.noAuth)
+                return
+            }
         }
         if refusedByUser(c, s.pointee.commands.record(command), args) { return }
         if refusedWhileSubscribed(c, command, args) { return }

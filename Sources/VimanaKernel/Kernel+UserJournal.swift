@@ -49,12 +49,12 @@ extension Kernel {
         return (false, nil)
     }
 
-    /// Records the deletion of `name` (done already); false when the ledger
-    /// refused the record: the user is then put back (the caller replies).
-    func journalDelUser(_ c: UnsafeMutablePointer<ClientState>, _ name: String, previous: ACLUser) -> (ok: Bool, sequence: UInt64?) {
+    /// Records the deletion of `name`, before it is made; false when the
+    /// ledger refused the record: the user is then not deleted, its account
+    /// and connections untouched (the caller replies).
+    func journalDelUser(_ name: String) -> (ok: Bool, sequence: UInt64?) {
         guard let userJournal else { return (true, nil) }
         if let sequence = userJournal.recordDelUser(name, nowMillis: s.pointee.nowMillis) { return (true, sequence) }
-        users.restore(name, previous)
         return (false, nil)
     }
 

@@ -11,44 +11,74 @@ import VimanaACL
 extension Kernel {
     // MARK: - Connections
 
-    /// Whether `c` may act as the user `name`: always when it does already,
-    /// else when the user is under its `connections` limit (a refusal is counted).
-    func mayActAs(_ c: UnsafeMutablePointer<ClientState>, _ name: String) -> Bool {
-        let account = users.account(name)
-        return c.pointee.info.account === account || account.admits()
+    /// Whether `c` may act as the user of `account`: always when it does
+    /// already, else when the user is under its `connections` limit (a
+    /// refusal is counted). Asked by `actAs` only.
+    func mayActAs(_ c: UnsafeMutablePointer<ClientState>, _ account: UserAccount) -> Bool {
+        c.pointee.info.account === account || account.admits()
     }
 
-    /// The reply to an AUTH, HELLO AUTH or RESET refused at the user's
-    /// `connections` limit, and the line a connection refused at accept gets.
+    /// The reply to an AUTH or HELLO AUTH refused at the user's
+    /// `connections` limit, and to the commands of a connection over
+    /// `default`'s (`'default'`).
     static func userConnectionLimitError(_ name: String) -> String {
         "ERR max number of connections reached for user '\(name)'"
     }
 
+    /// A new connection, or one RESET, that cannot act as `default` (at its
+    /// `connections` limit; the refusal was counted): it is kept, acting as
+    /// no user (`overUserLimit`), so that it may still AUTH as its own user
+    /// (an agent's, an admin's). It keeps `default`'s name and rules for
+    /// what shows them (CLIENT LIST, ACL LOG), counts in no account and is
+    /// not authenticated.
+    func actAsNoUser(_ c: UnsafeMutablePointer<ClientState>) {
+        applyRules(c, users.defaultUser)
+        if let account = c.pointee.info.account { leaveAccount(c, account) }
+        c.pointee.flags.remove(.authenticated)
+        c.pointee.flags.insert(.overUserLimit)
+    }
+
+    /// A connection acting as no user (`overUserLimit`) about to run a
+    /// command that needs a user: it acts as `default` if the user has room
+    /// now, as a new connection would. Not counted as a refusal when it
+    /// has none: it was counted once, when accepted or RESET.
+    func admitAsDefault(_ c: UnsafeMutablePointer<ClientState>) -> Bool {
+        users.defaultAccount.hasRoom && actAsDefault(c)
+    }
+
     /// Moves `c`'s count to `account` (from the one it counted in, if any):
-    /// called by `actAs`, the one place a connection's user is set.
+    /// called by `actAs` only, once the limit let it.
     func enterAccount(_ c: UnsafeMutablePointer<ClientState>, _ account: UserAccount) {
         let info = c.pointee.info
         if info.account === account { return }
         if let old = info.account { leaveAccount(c, old) }
         account.enter()
         info.account = account
+        c.pointee.flags.remove(.overUserLimit)
         c.pointee.meter = account.meter
         if account.meter != nil { c.pointee.flags.insert(.publishLimited) } else { c.pointee.flags.remove(.publishLimited) }
     }
 
     /// `c` stops counting in `account` (it closes, or acts as another user):
     /// what it published is added to the account's totals, and a pause it
-    /// was in no longer lists it.
+    /// was in no longer lists it. Another user's allowance is not this
+    /// one's debt: a paused connection that stays open is released at the
+    /// end of the pass by `resumePublishers`, the path of a pause that ends
+    /// by itself, so the commands it sent meanwhile run (not here: `c` may
+    /// be running a command, EXEC's AUTH, whose caller goes on reading it).
     func leaveAccount(_ c: UnsafeMutablePointer<ClientState>, _ account: UserAccount) {
         account.messages &+= c.pointee.published
         account.bytes &+= c.pointee.publishedBytes
         c.pointee.published = 0
         c.pointee.publishedBytes = 0
         if c.pointee.flags.contains(.throttled) {
-            c.pointee.flags.remove(.throttled)
             account.paused.removeAll { $0 == c.pointee.fd }
-            // Another user's allowance is not this one's debt: read it again.
-            if !c.pointee.flags.contains(.closing) { loop.poller.modify(c.pointee.fd, readInterest(c)) }
+            if c.pointee.flags.contains(.closing) {
+                c.pointee.flags.remove(.throttled)
+            } else {
+                releasedPublishers.append((c.pointee.fd, c.pointee.id))
+                armPublishResume()
+            }
         }
         account.leave()
         c.pointee.meter = nil
@@ -110,9 +140,10 @@ extension Kernel {
         return c.pointee.flags.contains(.watchingWritable) ? read | Poller.writable : read
     }
 
-    /// Sets the loop's wake-up for the earliest paused user (0: none).
+    /// Sets the loop's wake-up for the earliest paused user (0: none), or
+    /// now while connections wait to be released.
     private func armPublishResume() {
-        var earliest: Int64 = 0
+        var earliest: Int64 = releasedPublishers.isEmpty ? 0 : max(1, s.pointee.nowNanos)
         for a in pausedAccounts where earliest == 0 || a.resumeAt < earliest { earliest = a.resumeAt }
         s.pointee.publishResumeAt = earliest
     }
@@ -120,9 +151,24 @@ extension Kernel {
     /// The loop reached `publishResumeAt`: each user whose time has come
     /// and whose allowance is back has its connections read again, and the
     /// commands they sent meanwhile run (which may pause them again); a
-    /// user still short (another of its connections published since) waits on.
+    /// user still short (another of its connections published since) waits
+    /// on. Connections released from a pause by leaving its user
+    /// (`leaveAccount`) resume the same way, unless they act meanwhile as a
+    /// user whose publishers are paused: they wait with those.
     func resumePublishers() {
         let now = s.pointee.nowNanos
+        if !releasedPublishers.isEmpty {
+            let released = releasedPublishers
+            releasedPublishers.removeAll()
+            for (fd, id) in released {
+                guard let c = s.pointee.client(fd), c.pointee.id == id, c.pointee.flags.contains(.throttled) else { continue }
+                if let account = c.pointee.info.account, account.resumeAt != 0 {
+                    account.paused.append(fd)
+                    continue
+                }
+                resumeThrottled(c)
+            }
+        }
         let due = pausedAccounts.filter { $0.resumeAt <= now }
         pausedAccounts.removeAll { $0.resumeAt <= now }
         for account in due {
@@ -138,13 +184,19 @@ extension Kernel {
                 guard let c = s.pointee.client(fd), c.pointee.flags.contains(.throttled), c.pointee.info.account === account else {
                     continue
                 }
-                c.pointee.flags.remove(.throttled)
-                if c.pointee.flags.contains(.closing) { continue }
-                loop.poller.modify(fd, readInterest(c))
-                processInput(c)
+                resumeThrottled(c)
             }
         }
         armPublishResume()
+    }
+
+    /// Ends `c`'s publish pause: it is read again and the commands it sent
+    /// meanwhile run (which may pause it again). From the loop's pass end only.
+    private func resumeThrottled(_ c: UnsafeMutablePointer<ClientState>) {
+        c.pointee.flags.remove(.throttled)
+        if c.pointee.flags.contains(.closing) { return }
+        loop.poller.modify(c.pointee.fd, readInterest(c))
+        processInput(c)
     }
 }
 

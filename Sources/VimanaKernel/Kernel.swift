@@ -35,6 +35,9 @@ public final class Kernel: EventLoopHandler {
     let users: Users
     /// Users whose publishers are paused at their publish limit (Kernel+UserLimits.swift).
     var pausedAccounts: [UserAccount] = []
+    /// Connections whose pause ended because they left the paused user
+    /// (fd and client id), resumed by `resumePublishers` as a pause that ends by itself.
+    var releasedPublishers: [(fd: Int32, id: Int)] = []
     /// Where ACL SETUSER and DELUSER are recorded (nil without a ledger).
     let userJournal: UserJournal?
     /// The processes of agents that declare a `command`, and their output pipes.

@@ -3,14 +3,15 @@ import VimanaConfig
 /// One user's share of the server: its `limits:` from phoenix.yaml, the
 /// connections authenticated as it now, its publish allowance, and what it
 /// did (INFO `users`, /metrics `vimana_user_…`). `Users` keeps one per user
-/// of its table and drops it with the user; each connection holds its
-/// user's (`ClientInfo.account`), so a deleted user's connections settle
-/// with the account they counted in.
+/// of its table and drops it with the user; a connection holds its user's
+/// (`ClientInfo.account`) while it acts as the user, and ACL DELUSER makes
+/// the user's connections leave it before it is dropped, so a connection's
+/// account is always the current one of its user's name.
 ///
 /// Promises: `connections` is the number of RESP connections whose
 /// `ClientInfo.account` is this one (`enter` and `leave` are called only by
-/// `Kernel.actAs` and `Kernel.freeClient`); `admits` is the one test of the
-/// `connections` limit.
+/// `Kernel.enterAccount` and `Kernel.leaveAccount`); `admits` is the one
+/// test of the `connections` limit.
 final class UserAccount {
     let name: String
     let limits: UserLimits
@@ -64,9 +65,15 @@ final class UserAccount {
 
     /// Whether one more connection may act as the user; counts a refusal.
     func admits() -> Bool {
-        guard let limit = limits.connections, connections >= limit else { return true }
+        if hasRoom { return true }
         refused &+= 1
         return false
+    }
+
+    /// Whether the user is under its `connections` limit (nothing counted).
+    var hasRoom: Bool {
+        guard let limit = limits.connections else { return true }
+        return connections < limit
     }
 
     func enter() { connections &+= 1 }

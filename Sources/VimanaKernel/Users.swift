@@ -19,7 +19,9 @@ final class Users {
     /// The supervised agents' start secrets (AgentIdentity.swift).
     let agentSecrets = AgentSecrets()
     /// Each user's account (UserAccount.swift): its limits and counters.
-    /// One per user of `byName`, made with it and dropped with it.
+    /// One per user of `byName`, made on first use and dropped only when
+    /// the user's deletion is final: the one count of the connections
+    /// acting as the name.
     private(set) var accounts: [String: UserAccount] = [:]
     /// `users[].limits` by name: a user's limits belong to its name, so a
     /// user deleted and made again by ACL SETUSER has them again.
@@ -180,7 +182,10 @@ final class Users {
         return .success(user)
     }
 
-    /// ACL DELUSER of one user other than `default`: true when it existed.
+    /// ACL DELUSER of one user other than `default`, once its deletion is
+    /// recorded and its connections left its account
+    /// (`Kernel.userDeleted`): the user, its agents' start secrets and its
+    /// account go. True when it existed.
     func delete(_ name: String) -> Bool {
         guard name != Self.defaultName else { return false }
         agentSecrets.revoke(name)
@@ -188,8 +193,10 @@ final class Users {
         return byName.removeValue(forKey: name) != nil
     }
 
-    /// Puts `user` back as `name` (nil: removes it), undoing a change the
-    /// ledger refused to record (UserJournal).
+    /// Puts `user` back as `name` (nil: removes it), undoing an ACL SETUSER
+    /// the ledger refused to record (UserJournal). The account stays: the
+    /// user's connections count in it as before (a user the refused
+    /// SETUSER had created has no connection, and no account is kept for it).
     func restore(_ name: String, _ user: ACLUser?) {
         byName[name] = user
         if user == nil { accounts[name] = nil }

@@ -76,6 +76,14 @@ import VimanaTestSupport
         ["allkeys", "~foo"], ["allchannels", "&x"],
         ["#abc"], ["#" + hash.uppercased()], ["<nopw"], ["!" + hash],
         ["(~foo", "+get"], ["("], ["(+nosuch)"],
+        // A NUL inside a rule: Redis reads words, command and category names
+        // and selector insides as C strings (up to the NUL), patterns and
+        // passwords whole, and prints the rule in its errors up to the NUL.
+        ["on\0x"], ["OFF\0"], ["nopass\0x"], ["reset\0x"], ["allkeys\0x"], ["~*\0"], ["&*\0"], ["-@all\0"],
+        ["+ping\0x"], ["+@all\0x"], ["+@pubsub\0x"], ["+config|get\0x"], ["-config\0|get"], ["+select|0\0x"],
+        [">p\0q"], ["(~a\0b)"], ["(+ping\0x)"],
+        ["~a\0b"], ["&a\0b"], ["%R~a\0b"], ["%R\0~a"], ["xy\0z"], ["\0"], ["\0on"], ["+\0@all"], ["+nosuch\0ping"],
+        ["#" + String(repeating: "a", count: 63) + "\0"], ["<p\0q"], ["(\0"], ["(~a", "b\0c"],
     ]
 
     @Test func sameTextsAsRedis() throws {

@@ -51,6 +51,9 @@ import Testing
                 + "ACL SETUSER carol on nopass +@all ~* &*\r\nACL GETUSER carol\r\nACL SETUSER carol -@all +ping resetkeys\r\n"
                 + "ACL GETUSER carol\r\nACL DELUSER default\r\nACL DELUSER carol default\r\nACL DELUSER nobody carol carol\r\n"
                 + "ACL DELUSER\r\nACL USERS\r\n")]),
+        ("a NUL inside a rule", [(0, RawClient.command(["ACL", "SETUSER", "n", "on\0x", "+ping\0x", "~k*\0", "(&c\0d)"])
+            + RawClient.command(["ACL", "SETUSER", "n", "~a\0b"]) + RawClient.command(["ACL", "SETUSER", "n", "xy\0z"])
+            + RawClient.command(["ACL", "SETUSER", "n", "(~a", "b\0c"]) + "ACL LIST\r\n")]),
         ("acl log arguments", [(0, "ACL LOG\r\nACL LOG RESET\r\nACL LOG 5\r\nACL LOG -1\r\nACL LOG 0\r\nACL LOG x\r\nACL LOG 1 2\r\n")]),
         ("acl dryrun and genpass errors", [(0, users),
             (0, "ACL DRYRUN alice publish chan1 x\r\nACL DRYRUN alice publish x y\r\nACL DRYRUN alice xlen foo\r\n"

@@ -96,29 +96,97 @@ import VimanaTestSupport
         #expect(metrics.contains("vimana_user_connections_refused_total{user=\"alice\"} 1\n"))
     }
 
-    /// `default`'s limit: a connection beyond it is refused at accept (as at
-    /// max_clients), and RESET back to a full `default` closes.
-    @Test func theDefaultUsersLimitRefusesConnectionsAndReset() throws {
+    /// A connection of a deleted user (closing after its reply) does not
+    /// count in the account of a user made again under the name: ACL
+    /// SETUSER changes only the connections counted in the user's account,
+    /// and none enters an account but past its `connections` limit.
+    @Test func aUserMadeAgainDoesNotTakeInTheDeletedUsersConnection() throws {
+        let server = try ServerProcess(config: Self.users("connections: 1"), logLevel: "info")
+        let a = try RawClient(port: server.port)
+        a.send("AUTH alice x\r\n")
+        #expect(a.readReplies() == "+OK\r\n")
+        a.send("MULTI\r\nACL DELUSER alice\r\nACL SETUSER alice on nopass +@all ~* &*\r\nINFO users\r\nEXEC\r\n")
+        #expect(a.readReplies(4) == "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n")
+        guard case .array(let results)? = RESPReader(a).next(timeout: 10), results.count == 3,
+              case .bulk(let info) = results[2] else {
+            Issue.record("EXEC gave no array of three")
+            return
+        }
+        #expect(results[0] == .integer(1) && results[1] == .simple("OK"), "\(results)")
+        #expect(info.contains("user_alice:connections=0,"), "\(visible(info))")
+        #expect(a.isClosedByPeer())
+        let b = try RawClient(port: server.port)
+        b.send("AUTH alice x\r\nACL WHOAMI\r\n")
+        #expect(b.readReplies(2) == "+OK\r\n$5\r\nalice\r\n")
+    }
+
+    /// `default`'s limit: a connection beyond it is accepted but acts as no
+    /// user, so an agent or an admin still gets in as its own: it may AUTH
+    /// or HELLO AUTH as another user, QUIT or RESET, and any other command
+    /// gets the limit error until `default` has room. RESET of a connection
+    /// that cannot be `default` leaves it acting as no user.
+    @Test func aConnectionBeyondTheDefaultUsersLimitMayAuthenticateAsAnother() throws {
         let server = try ServerProcess(config: Self.users("connections: 5", default: "connections: 1"), logLevel: "info")
+        let limit = Self.limitError("default")
         let first = try RawClient(port: server.port)
         first.send("PING\r\n")
         #expect(first.readReplies() == "+PONG\r\n")
         let second = try RawClient(port: server.port)
-        #expect(second.readToEnd() == Self.limitError("default"))
-        // `first` becomes alice: `default` has a place again.
+        second.send("PING\r\nACL WHOAMI\r\nHELLO 3\r\nAUTH alice x\r\nPING\r\nACL WHOAMI\r\n")
+        #expect(second.readReplies(6) == limit + limit + limit + "+OK\r\n+PONG\r\n$5\r\nalice\r\n")
+        let third = try RawClient(port: server.port)
+        third.send("HELLO 2 AUTH alice x\r\n")
+        #expect(third.readReplies().hasPrefix("*14\r\n"))
+        let fourth = try RawClient(port: server.port)
+        fourth.send("SUBSCRIBE news\r\nQUIT\r\n")
+        #expect(fourth.readToEnd() == limit + "+OK\r\n")
+        var f = Self.figures(first, "default")
+        #expect(f["connections"] == 1 && f["connections_refused"] == 3, "\(f)")
+        // RESET would make `second` a second `default`: it acts as no user.
+        second.send("RESET\r\nPING\r\n")
+        #expect(second.readReplies(2) == "+RESET\r\n" + limit)
+        f = Self.figures(first, "alice")
+        #expect(f["connections"] == 1, "\(f)")
+        // A change of `default` does not take it in either.
+        first.send("ACL SETUSER default on\r\nPING\r\n")
+        #expect(first.readReplies(2) == "+OK\r\n+PONG\r\n")
+        second.send("PING\r\n")
+        #expect(second.readReplies() == limit)
+        f = Self.figures(first, "default")
+        #expect(f["connections"] == 1, "\(f)")
+        // `first` becomes alice: the next command of `second` acts as `default`.
         first.send("AUTH alice x\r\n")
         #expect(first.readReplies() == "+OK\r\n")
-        let third = try RawClient(port: server.port)
-        third.send("PING\r\n")
-        #expect(third.readReplies() == "+PONG\r\n")
-        // RESET would make `first` a second `default`: refused, closed.
-        first.send("RESET\r\n")
-        #expect(first.readToEnd() == Self.limitError("default"))
+        second.send("PING\r\nACL WHOAMI\r\n")
+        #expect(second.readReplies(2) == "+PONG\r\n$7\r\ndefault\r\n")
         // RESET of a connection that is `default` already is as usual.
-        third.send("RESET\r\n")
-        #expect(third.readReplies() == "+RESET\r\n")
-        let f = Self.figures(third, "default")
-        #expect(f["connections"] == 1 && f["connections_refused"] == 2, "\(f)")
+        second.send("RESET\r\n")
+        #expect(second.readReplies() == "+RESET\r\n")
+        f = Self.figures(second, "default")
+        #expect(f["connections"] == 1 && f["connections_refused"] == 4, "\(f)")
+    }
+
+    /// With a password on `default`, a connection beyond its limit gets the
+    /// limit error before NOAUTH, and AUTH as `default` the limit error too.
+    @Test func aConnectionBeyondAPasswordDefaultsLimitGetsTheLimitError() throws {
+        let config = """
+            users:
+              - name: default
+                password_hashes: ["#\(String(repeating: "ab", count: 32))"]
+                permissions: ["+@all", "~*", "&*"]
+                limits: {connections: 1}
+              - name: alice
+                nopass: true
+                permissions: ["+@all", "~*", "&*"]
+            """
+        let server = try ServerProcess(config: config, logLevel: "info")
+        let first = try RawClient(port: server.port)
+        first.send("PING\r\n")
+        #expect(first.readReplies() == "-NOAUTH Authentication required.\r\n")
+        let second = try RawClient(port: server.port)
+        second.send("PING\r\nAUTH default wrong\r\nAUTH alice x\r\nPING\r\n")
+        #expect(second.readReplies(4) == Self.limitError("default")
+                + "-WRONGPASS invalid username-password pair or user is disabled.\r\n+OK\r\n+PONG\r\n")
     }
 
     // MARK: - Publish rate
@@ -185,6 +253,26 @@ import VimanaTestSupport
         #expect(metrics.contains("vimana_user_publish_pauses_total{user=\"bob\"} 0\n"))
         #expect(metrics.contains("vimana_user_published_messages_total{user=\"alice\"} \(count)\n"))
         #expect(server.waitForLog("publisher paused: user over its publish limit"))
+    }
+
+    /// A connection paused at its user's rate that stops acting as the user
+    /// (AUTH as bob inside the EXEC whose PUBLISH paused it) is released as
+    /// a pause that ends by itself: what it sent meanwhile runs now, not
+    /// when alice's allowance is back (99 s away), and alice's pause goes on.
+    @Test func aPausedConnectionThatLeavesItsUserRunsWhatItSent() throws {
+        let server = try ServerProcess(config: Self.users("publish_bytes: 10"), logLevel: "info")
+        let a = try RawClient(port: server.port)
+        a.send("AUTH alice x\r\n")
+        #expect(a.readReplies() == "+OK\r\n")
+        let payload = String(repeating: "p", count: 1000)
+        a.send("MULTI\r\n" + RawClient.command(["PUBLISH", "t", payload]) + "AUTH bob x\r\nEXEC\r\nPING\r\nACL WHOAMI\r\n")
+        #expect(a.readReplies(6) == "+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n:0\r\n+OK\r\n+PONG\r\n$3\r\nbob\r\n")
+        // Bob's commands are not held by alice's debt.
+        a.send(String(repeating: RawClient.command(["PUBLISH", "t", "b"]), count: 100))
+        #expect(a.read(count: 4 * 100) == Array(String(repeating: ":0\r\n", count: 100).utf8))
+        let admin = try RawClient(port: server.port)
+        let f = Self.figures(admin, "alice")
+        #expect(f["publish_pauses"] == 1 && f["messages_published"] == 1 && f["connections"] == 0, "\(f)")
     }
 
     /// `publish_bytes` alone, through XADD (the entry's names and values):

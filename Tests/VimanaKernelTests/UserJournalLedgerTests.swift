@@ -87,4 +87,40 @@ import VimanaTestSupport
         #expect(Self.send(c, "ACL DELUSER b\r\n")
                 == "-ERR the ledger refused the ACL change (it would not survive a restart); nothing was changed\r\n")
     }
+
+    /// ACL DELUSER that the ledger refuses to record (the journal's stream
+    /// at its last possible ID) changes nothing, the user's account
+    /// included: its two open connections still fill its `connections`
+    /// limit (a third AUTH is refused), and its figures go on.
+    @Test func aRefusedDeluserKeepsTheUsersAccount() throws {
+        let dir = try Self.craft([(StreamID(ms: .max, seq: .max), 7, [("op", "setuser"), ("user", "x")])])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let config = """
+            users:
+              - name: default
+                nopass: true
+                permissions: ["+@all", "~*", "&*"]
+              - name: alice
+                nopass: true
+                permissions: ["+@all", "~*", "&*"]
+                limits: {connections: 2, publish_rate: 1000}
+            """
+        let server = try ServerProcess(arguments: ["--fsync", "always"], config: config, logLevel: "info",
+                                       ledgerDirectory: dir)
+        let admin = try RawClient(port: server.port)
+        let a1 = try RawClient(port: server.port), a2 = try RawClient(port: server.port)
+        #expect(Self.send(a1, "AUTH alice x\r\nPUBLISH t m\r\n", replies: 2) == "+OK\r\n:0\r\n")
+        #expect(Self.send(a2, "AUTH alice x\r\n") == "+OK\r\n")
+        #expect(Self.send(admin, "ACL DELUSER alice\r\nACL USERS\r\n", replies: 2)
+                == "-ERR the ledger refused the ACL change (it would not survive a restart); nothing was changed\r\n"
+                + "*2\r\n$5\r\nalice\r\n$7\r\ndefault\r\n")
+        let a3 = try RawClient(port: server.port)
+        #expect(Self.send(a3, "AUTH alice x\r\nACL WHOAMI\r\n", replies: 2)
+                == "-ERR max number of connections reached for user 'alice'\r\n$7\r\ndefault\r\n")
+        let info = Self.send(admin, "INFO users\r\n")
+        #expect(info.contains("user_alice:connections=2,connections_refused=1,publish_pauses=0,"), "\(visible(info))")
+        #expect(info.contains(",messages_published=1,bytes_published=1\r\n"), "\(visible(info))")
+        // The connections still act as alice.
+        #expect(Self.send(a1, "ACL WHOAMI\r\n") == "$5\r\nalice\r\n")
+    }
 }
