@@ -12,11 +12,15 @@
 # KEEP=FILE keeps the callgrind profile (callgrind_annotate FILE: where they go).
 # BENCH_USER=name BENCH_PASS=pw: redis-benchmark authenticates as that user
 # (declare it in a phoenix.yaml given with --config): the cost of its rules.
+# CACHE_SIM=1 adds valgrind's cache and branch simulation and prints every
+# event of the summary after its names (Ir Dr Dw I1mr D1mr D1mw ILmr DLmr
+# DLmw Bc Bcm Bi Bim): misses of a simulated machine, as deterministic as Ir.
 set -euo pipefail
 BIN=$(realpath "$1"); MODE=$2; N=$3; shift 3; W=$(mktemp -d)
 # The kernel alone, as before system agents existed (a binary without the flag has none).
 NOSYS=; case "$("$BIN" serve --help)" in *--no-system-agents*) NOSYS=--no-system-agents;; esac
-valgrind --tool=callgrind --callgrind-out-file=$W/cg.out "$BIN" serve --ledger-dir $W/ledger --port 0 --http-port off $NOSYS "$@" > $W/log 2>&1 &
+SIM=(); [ -n "${CACHE_SIM:-}" ] && SIM=(--cache-sim=yes --branch-sim=yes)
+valgrind --tool=callgrind "${SIM[@]}" --callgrind-out-file=$W/cg.out "$BIN" serve --ledger-dir $W/ledger --port 0 --http-port off $NOSYS "$@" > $W/log 2>&1 &
 VP=$!
 PORT=""
 for _ in $(seq 600); do PORT=$(grep -so "port=[0-9]*" "$W/log" | head -1 | cut -d= -f2 || true); [ -n "$PORT" ] && break; sleep 0.5; done
@@ -41,5 +45,9 @@ esac
 [ -n "$SP" ] && kill "$SP" && wait "$SP" 2>/dev/null || true
 kill -TERM $VP; wait $VP || true
 [ -n "${KEEP:-}" ] && cp $W/cg.out "$KEEP"
-echo "$BIN $MODE $N $(grep -h '^summary:' $W/cg.out | awk '{print $2}')"
+if [ -n "${CACHE_SIM:-}" ]; then
+    echo "$BIN $MODE $N $(grep -h '^events:' $W/cg.out | cut -d' ' -f2-) = $(grep -h '^summary:' $W/cg.out | cut -d' ' -f2-)"
+else
+    echo "$BIN $MODE $N $(grep -h '^summary:' $W/cg.out | awk '{print $2}')"
+fi
 rm -rf "$W"
