@@ -76,10 +76,11 @@ import Glibc
         #expect(instance?.readReplies() == "+OK\r\n")
         let running = try waitFor(server, "agent_status", ["agent": "billing", "events": 0]) { $0["agent"]?["status"] == "running" }
         #expect(running?["agent"]?["instances"] == 1 && running?["events"] == [])
+        func types(_ r: JSON) -> [String] { (r["chain"]?.arrayValue ?? []).compactMap { $0["type"]?.string } }
+        let joined = try waitFor(server, "explain", ["agent": "billing"]) { types($0).last == "joined" }
+        #expect(joined.map(types)?.last == "joined" && joined?["current"] == ["status": "running", "instances": 1])
         instance = nil
-        let explained = try waitFor(server, "explain", ["agent": "billing"]) { r in
-            r["chain"].map { c in (c.arrayValue ?? []).compactMap { $0["type"]?.string }.suffix(2) == ["joined", "left"] } ?? false
-        }
+        let explained = try waitFor(server, "explain", ["agent": "billing"]) { types($0).suffix(2) == ["joined", "left"] }
         #expect(explained?["current"] == ["status": "idle", "instances": 0], "\(String(describing: explained))")
         #expect(explained?["summary"]?.string?.hasPrefix("billing is idle with 0 instances; last recorded: 'left' by discovery at ") == true,
                 "\(String(describing: explained))")
@@ -94,7 +95,7 @@ import Glibc
             throw TestFailure("timeline did not answer")
         }
         let ids = events.compactMap { $0["id"]?.string }
-        #expect(ids == ids.sorted { StreamPositionOrder.less($0, $1) } && timeline["next"] == nil)
+        #expect(ids == ids.sorted { StreamPositionOrder.less($0, $1) } && timeline["next"] == .null)
         let leftID = try #require(left["id"]?.string)
         let joinedID = try #require(explained?["chain"]?.arrayValue?.dropLast().last?["id"]?.string)
         #expect(ids.contains(leftID) && ids.contains(joinedID))
@@ -127,7 +128,7 @@ import Glibc
             dead = c.readReplies()
             usleep(20_000)
         }
-        #expect(dead.contains("$6\r\nreason\r\n$48\r\nmalformed task: action must be a non-empty string\r\n"), "\(dead)")
+        #expect(dead.contains("$6\r\nreason\r\n$49\r\nmalformed task: action must be a non-empty string\r\n"), "\(dead)")
         // What the kernel lets oracle's user do: read, reply, dead-letter; nothing else.
         let allowed = [["INFO"], ["AGENTS"], ["XRANGE", "events.discovery", "-", "+"], ["XREVRANGE", "events.x", "+", "-"],
                        ["XREAD", "STREAMS", "events.discovery", "0"], ["PUBLISH", "r.any", "x"],
