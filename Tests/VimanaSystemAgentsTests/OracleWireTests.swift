@@ -145,6 +145,12 @@ import Glibc
             let r = c.readReplies()
             #expect(r.hasPrefix("$") && r.contains("This user has no permissions"), "\(command): \(r)")
         }
+        // The kernel checks every read: without INFO, system_health says so.
+        c.send("ACL SETUSER agent:oracle -info\r\n")
+        #expect(c.readReplies() == "+OK\r\n")
+        #expect(try AgentRequester(settings: AgentSettings(port: server.port, agentID: "test"))
+                    .request(agent: "oracle", action: "system_health", args: [:], timeout: 10)
+                == .error(code: "unavailable", message: "the kernel refused INFO: NOPERM this user has no permissions to run the 'info' command"))
     }
 
     @Test func oracleAnswersAgainAfterKillNineAndIsInCheckHealthAndReady() throws {
