@@ -11,7 +11,7 @@ import Glibc
 @Suite struct OracleWireTests {
     /// A kernel with the system agents on, an external agent `billing`
     /// (no command: a client joins it) and discovery polling often.
-    func start() throws -> ServerProcess {
+    func start(ledger: String? = nil) throws -> ServerProcess {
         let server = try ServerProcess(config: """
             agents:
               - id: billing
@@ -20,7 +20,7 @@ import Glibc
             system:
               discovery:
                 poll_interval: 20ms
-            """, logLevel: "info", systemAgents: true)
+            """, logLevel: "info", ledgerDirectory: ledger, systemAgents: true)
         try waitForJoins(server, "oracle", 1)
         try waitForJoins(server, "discovery", 1)
         return server
@@ -184,6 +184,34 @@ import Glibc
         #expect(after?["kernel"]?["vimana_version"] == "0.1.0")
         guard case .ok(let s) = try ask(server, "agent_status", ["agent": "oracle", "events": 0]) else { throw TestFailure("agent_status") }
         #expect(s["agent"]?["restarts"] == 1 && s["agent"]?["status"] == "running", "\(s)")
+    }
+}
+
+extension OracleWireTests {
+    /// kill -9 of the kernel: its oracle exits once orphaned, and the next
+    /// kernel on the same ledger starts one that explains the same history.
+    @Test func theHistoryIsExplainedAfterKillNineOfTheKernel() throws {
+        let first = try start()
+        let instance = try RawClient(port: first.port)
+        instance.send("AGENT JOIN billing\r\n")
+        #expect(instance.readReplies() == "+OK\r\n")
+        let joined = try waitFor(first, "explain", ["agent": "billing"]) { r in
+            r["chain"]?.arrayValue?.last?["type"] == "joined"
+        }
+        let before = try #require(joined?["chain"]?.arrayValue)
+        let started = first.logLines.filter { $0.contains("\"agent started\"") && $0.contains("\"agent\":\"oracle\"") }
+        let oldAgent = pid_t(try #require(started.last.flatMap { ServerProcess.field($0, "pid") }))
+        #expect(first.terminate(signal: SIGKILL) != nil)
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline && kill(oldAgent, 0) == 0 { usleep(20_000) }
+        #expect(kill(oldAgent, 0) != 0, "oracle outlived its kernel")
+        let second = try start(ledger: first.ledgerDirectory)
+        // The new discovery records billing idle again; the events before are the same.
+        let after = try waitFor(second, "explain", ["agent": "billing"]) { r in
+            r["current"]?["status"] == "idle" && (r["chain"]?.arrayValue?.count ?? 0) > before.count
+        }
+        #expect(after?["chain"]?.arrayValue.map { Array($0.prefix(before.count)) } == before, "\(String(describing: after))")
+        withExtendedLifetime(first) {}  // it owns the ledger directory
     }
 }
 
