@@ -115,8 +115,8 @@ let package = Package(
         .target(name: "VimanaTestSupport", path: "Tests/VimanaTestSupport"),
         .testTarget(name: "VimanaIntegrationTests", dependencies: ["VimanaCore", "VimanaTestSupport"]),
         .testTarget(name: "VimanaClientTests", dependencies: ["VimanaClient", "VimanaRESP", "VimanaTestSupport"]),
-        .testTarget(name: "VimanaAgentKitTests", dependencies: ["VimanaAgentKit", "CounterAgent", "VimanaTestSupport"]),
-        .testTarget(name: "VimanaSystemAgentsTests", dependencies: ["VimanaSystemAgents", "VimanaAgentKit", "VimanaTestSupport"]),
+        .testTarget(name: "VimanaAgentKitTests", dependencies: ["VimanaAgentKit", "CounterAgent", "VimanaRESP", "VimanaTestSupport"]),
+        .testTarget(name: "VimanaSystemAgentsTests", dependencies: ["VimanaSystemAgents", "VimanaAgentKit", "VimanaRESP", "VimanaTestSupport"]),
         .testTarget(name: "VimanaSupervisorTests", dependencies: ["VimanaSupervisor", "VimanaConfig", "VimanaCore"]),
     ],
     swiftLanguageModes: [.v6]

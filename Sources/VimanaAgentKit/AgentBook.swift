@@ -71,14 +71,22 @@ public struct AgentBook<Logic: AgentLogic>: Sendable {
 
     // MARK: - Deciding
 
-    /// What to do with a parsed task from `caller`: pure.
-    public func step(_ request: AgentRequest, caller: String) -> AgentStep {
+    /// The kernel reads `request` needs before `step`: none for a request
+    /// already applied (its stored reply is the answer), else the logic's.
+    public func reads(_ request: AgentRequest, caller: String) -> [KernelRead] {
+        if replies[Self.key(caller: caller, id: request.id.text)] != nil { return [] }
+        return logic.reads(for: request, caller: caller, state: state)
+    }
+
+    /// What to do with a parsed task from `caller`, given the kernel's
+    /// replies to `reads` (none by default): pure.
+    public func step(_ request: AgentRequest, caller: String, kernel: KernelView = KernelView()) -> AgentStep {
         let id = request.id.text
         let key = Self.key(caller: caller, id: id)
         if let reply = replies[key] {
             return AgentStep(append: [], reply: reply, duplicate: true)
         }
-        var outcome = logic.handle(request, caller: caller, state: state)
+        var outcome = logic.handle(request, caller: caller, state: state, kernel: kernel)
         if outcome.events.contains(where: { $0.type.isEmpty || !$0.data.keys.allSatisfy { !AgentEvent.reservedFields.contains($0) } }) {
             outcome = .error(AgentErrorCode.internalError, "the agent made an event with an empty type or a reserved field name")
         }

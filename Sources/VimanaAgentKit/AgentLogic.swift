@@ -26,6 +26,37 @@ public protocol AgentLogic: Sendable {
     /// refusal) and the reply. `caller` is the user the kernel attached to
     /// the task (the publisher), never anything from the task's JSON.
     func handle(_ request: AgentRequest, caller: String, state: State) -> AgentOutcome
+
+    /// The kernel reads a task needs answered before it is handled (INFO,
+    /// AGENTS, XRANGE…): the runtime sends them, in order, on the agent's
+    /// connection after it has folded the latest events, and passes the
+    /// replies to `handle(_:caller:state:kernel:)`. Default: none (the
+    /// runtime then sends nothing more than before). Pure, like `handle`.
+    /// Not asked for a request already applied (its stored reply is sent).
+    func reads(for request: AgentRequest, caller: String, state: State) -> [KernelRead]
+
+    /// `handle` with the kernel's replies to `reads`. Default: the plain
+    /// `handle`, which ignores them. An agent that reads implements this
+    /// one, and its plain `handle` as this one with an empty `KernelView()`
+    /// (every read missing).
+    ///
+    /// Determinism with a view: the reply may differ from one delivery of a
+    /// task to the next (the kernel moved on), which is why a reply is only
+    /// stored, and a redelivery answered with it, when the task appended
+    /// events. The events must still be decided by the request and the
+    /// state alone (or by facts the redelivery reads the same): a task
+    /// redelivered after a crash between its first and last event gets only
+    /// the missing ones when `handle` makes the same first ones again, and
+    /// is dead-lettered otherwise.
+    func handle(_ request: AgentRequest, caller: String, state: State, kernel: KernelView) -> AgentOutcome
+}
+
+extension AgentLogic {
+    public func reads(for request: AgentRequest, caller: String, state: State) -> [KernelRead] { [] }
+
+    public func handle(_ request: AgentRequest, caller: String, state: State, kernel: KernelView) -> AgentOutcome {
+        handle(request, caller: caller, state: state)
+    }
 }
 
 /// One state change, appended to `events.<agent-id>` as a stream entry: the

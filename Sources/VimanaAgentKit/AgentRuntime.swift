@@ -15,7 +15,10 @@ import Glibc
 /// null EXEC: another instance appended first; fold and decide again),
 /// publish the reply to `reply_to`, ACK. PROGRESS goes out every
 /// `settings.progressInterval` while `handle` runs. A lost connection is
-/// retried with backoff; the state is rebuilt on each connect. Instances
+/// retried with backoff; the state is rebuilt on each connect. The kernel
+/// reads a task needs (`AgentLogic.reads`) are sent after the fold, just
+/// before `handle`, on the same connection (inside the WATCH, which reads
+/// do not disturb). Instances
 /// of one agent share its state through `events.<id>`.
 ///
 /// Promises: an acknowledged task's events are in `events.<id>` (the EXEC
@@ -155,7 +158,7 @@ public final class AgentRuntime<Logic: AgentLogic> {
                 guard let pair = e.elements, pair.count == 2, let id = pair[0].bytes else {
                     throw .unexpected("XRANGE entry \(e)")
                 }
-                var fields = Self.pairs(pair[1])
+                var fields = StreamEntry.pairs(pair[1])
                 folded = String(decoding: id, as: UTF8.self)
                 // With PUBLISHER ON the kernel's `_publisher` is always the last pair.
                 guard fields.last?.0 == "_publisher", fields.removeLast().1 == settings.identity else {
@@ -166,18 +169,6 @@ public final class AgentRuntime<Logic: AgentLogic> {
             }
             if entries.count < page { break }
         }
-    }
-
-    static func pairs(_ v: RESPValue) -> [(String, String)] {
-        var flat: [RESPValue] = []
-        if case .map(let m) = v { for (k, x) in m { flat += [k, x] } } else { flat = v.elements ?? [] }
-        var out: [(String, String)] = []
-        var i = 0
-        while i + 1 < flat.count {
-            out.append((String(decoding: flat[i].bytes ?? [], as: UTF8.self), String(decoding: flat[i + 1].bytes ?? [], as: UTF8.self)))
-            i += 2
-        }
-        return out
     }
 
     // MARK: - One task
@@ -213,7 +204,8 @@ public final class AgentRuntime<Logic: AgentLogic> {
                 return try giveBack(topic, entry)
             }
             try catchUp()
-            let s = try decide(request, publisher: publisher, topic: topic, entry: entry)
+            let view = try read(book.reads(request, caller: publisher))
+            let s = try decide(request, publisher: publisher, kernel: view, topic: topic, entry: entry)
             if let reason = s.deadLetter {
                 _ = try call(["UNWATCH"])
                 note("\(head) action=\(request.action) id=\(request.id.text) dead-lettered: \(reason)")
@@ -267,13 +259,23 @@ public final class AgentRuntime<Logic: AgentLogic> {
         try acknowledge(topic, entry, head)
     }
 
+    /// The kernel's replies to `reads`, each sent as a command on the
+    /// agent's connection (an error reply is the read's answer, for
+    /// `handle` to judge).
+    private func read(_ reads: [KernelRead]) throws(AgentKitError) -> KernelView {
+        var replies: [KernelRead: RESPValue] = [:]
+        for r in reads where replies[r] == nil { replies[r] = try call(r.arguments) }
+        return KernelView(replies)
+    }
+
     /// `book.step` on a worker thread, with PROGRESS while it runs.
-    private func decide(_ request: AgentRequest, publisher: String, topic: [UInt8], entry: [UInt8]) throws(AgentKitError) -> AgentStep {
+    private func decide(_ request: AgentRequest, publisher: String, kernel: KernelView,
+                        topic: [UInt8], entry: [UInt8]) throws(AgentKitError) -> AgentStep {
         let book = self.book
         let interval = settings.progressInterval >= AgentKitLimits.shortestRead
             && settings.progressInterval <= AgentKitLimits.longestWait ? settings.progressInterval : AgentKitLimits.progressInterval
         let result = StepResult()
-        DispatchQueue.global().async { result.set(book.step(request, caller: publisher)) }
+        DispatchQueue.global().async { result.set(book.step(request, caller: publisher, kernel: kernel)) }
         while true {
             if let step = result.wait(seconds: interval) { return step }
             _ = try call([Array("PROGRESS".utf8), topic, entry])

@@ -39,6 +39,10 @@ public struct AgentConfig: Sendable, Equatable {
     /// Commands its made user gets beyond an agent's (`agentCommands`):
     /// set only for system agents (AGENTS for discovery), never from a file.
     public var systemCommands: [String] = []
+    /// The whole ACL rules of its made user (after `on resetchannels
+    /// -@all`) when an agent's commands and topics would grant too much:
+    /// set only for system agents (oracle: read-only), never from a file.
+    public var systemRules: [String]? = nil
     /// Where the entry starts in the file, for messages (1-based; 0 unknown).
     public var line: Int = 0
     public var column: Int = 0
@@ -65,7 +69,7 @@ public struct AgentConfig: Sendable, Equatable {
             && a.ackWaitMillis == b.ackWaitMillis && a.maxDeliver == b.maxDeliver && a.prefetch == b.prefetch
             && a.start == b.start && a.required == b.required && a.command == b.command && a.env == b.env
             && a.restart == b.restart && a.maxRestarts == b.maxRestarts && a.user == b.user
-            && a.capabilities == b.capabilities && a.systemCommands == b.systemCommands
+            && a.capabilities == b.capabilities && a.systemCommands == b.systemCommands && a.systemRules == b.systemRules
     }
 }
 

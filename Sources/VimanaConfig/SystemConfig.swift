@@ -7,6 +7,7 @@ public struct SystemConfig: Sendable, Equatable {
     /// alone, as a plain bus.
     public var enabled = true
     public var discovery = DiscoveryConfig()
+    public var oracle = OracleConfig()
 
     public init() {}
 }
@@ -27,7 +28,24 @@ public struct DiscoveryConfig: Sendable, Equatable {
     public init() {}
 }
 
+/// `system.oracle`: answers questions about the system from the kernel's
+/// figures and the system agents' events (read-only).
+public struct OracleConfig: Sendable, Equatable {
+    public var enabled = true
+    /// `/ready` waits for it: an operator may ask it at once.
+    public var required = true
+    /// How many of the latest entries of each system agent's event stream
+    /// `explain` reads: its answer and its cost per query are bounded by it.
+    public var scanEntries = 10_000
+    /// Under 10 an explanation would see almost nothing; beyond a million
+    /// entries one query would read a stream for seconds.
+    public static let scanEntriesRange = 10...1_000_000
+
+    public init() {}
+}
+
 /// The system agents that exist in code, in the order they are wired.
 public enum SystemAgentID: String, Sendable, CaseIterable {
     case discovery
+    case oracle
 }

@@ -96,4 +96,6 @@ enum ConfigLimits {
 
     /// `system.discovery.poll_interval` (ms): see `DiscoveryConfig.pollMillisRange`.
     static let discoveryPollMillis = DiscoveryConfig.pollMillisRange
+    /// `system.oracle.scan_entries`: see `OracleConfig.scanEntriesRange`.
+    static let oracleScanEntries = OracleConfig.scanEntriesRange
 }

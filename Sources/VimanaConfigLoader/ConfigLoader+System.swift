@@ -9,7 +9,20 @@ extension Schema {
         let s = try section(node, "system", keys: ["enabled"] + SystemAgentID.allCases.map(\.rawValue))
         if let n = s["enabled"], let v = try boolean(n, "system.enabled") { c.enabled = v }
         if let n = s["discovery"] { c.discovery = try discovery(n) }
+        if let n = s["oracle"] { c.oracle = try oracle(n) }
         return c
+    }
+
+    private func oracle(_ node: YAMLNode) throws(ConfigError) -> OracleConfig {
+        var o = OracleConfig()
+        if node.isNull { return o }
+        let s = try section(node, "system.oracle", keys: ["enabled", "required", "scan_entries"])
+        if let n = s["enabled"], let v = try boolean(n, "system.oracle.enabled") { o.enabled = v }
+        if let n = s["required"], let v = try boolean(n, "system.oracle.required") { o.required = v }
+        if let n = s["scan_entries"], let v = try integer(n, "system.oracle.scan_entries", ConfigLimits.oracleScanEntries) {
+            o.scanEntries = v
+        }
+        return o
     }
 
     private func discovery(_ node: YAMLNode) throws(ConfigError) -> DiscoveryConfig {
@@ -61,6 +74,13 @@ extension Configuration {
                 a.capabilities = ["directory"]
                 a.systemCommands = ["agents"]
                 a.env = ["VIMANA_DISCOVERY_POLL_MS": String(system.discovery.pollMillis)]
+            case .oracle:
+                a.description = "answers questions about the system: system_health, agent_status, timeline, explain"
+                a.enabled = system.oracle.enabled
+                a.required = system.oracle.required
+                a.capabilities = ["health", "timeline"]
+                a.systemRules = Self.oracleRules
+                a.env = ["VIMANA_ORACLE_SCAN": String(system.oracle.scanEntries)]
             }
             wired.append(a)
         }
@@ -83,8 +103,22 @@ extension Configuration {
     private func systemAgentEnabled(_ id: SystemAgentID) -> Bool {
         switch id {
         case .discovery: system.discovery.enabled
+        case .oracle: system.oracle.enabled
         }
     }
+
+    /// oracle's user (Protocol/AGENTS.md §11): the kit's commands, INFO and
+    /// AGENTS; its task topic (ACK, NACK, PROGRESS); every event stream for
+    /// reading only; its dead-letter topic for writing only; and every
+    /// channel, for the replies. It can change no state but its own tasks'.
+    static let oracleRules = [
+        "+ping", "+hello", "+auth", "+quit", "+reset",
+        "+client|id", "+client|getname", "+client|setname", "+client|setinfo", "+client|info", "+client|publisher",
+        "+agent|join", "+agent|leave", "+ack", "+nack", "+progress", "+publish",
+        "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
+        "+info", "+agents",
+        "~tasks.oracle", "%R~events.*", "%W~dead.oracle", "allchannels",
+    ]
 
     /// What discovery knows of each agent from the configuration, as a JSON
     /// array of `{id, name, description, kind, subscribes, publishes, user,

@@ -74,6 +74,10 @@ extension Configuration {
             "    enabled: \(system.discovery.enabled)",
             "    required: \(system.discovery.required)",
             "    poll_interval: \(Units.formatMilliseconds(system.discovery.pollMillis))",
+            "  oracle:",
+            "    enabled: \(system.oracle.enabled)",
+            "    required: \(system.oracle.required)",
+            "    scan_entries: \(system.oracle.scanEntries)",
           ]
         return lines.joined(separator: "\n") + "\n"
     }

@@ -38,8 +38,10 @@ extension Users {
     /// on its topics and its group, the connection's own commands), nothing
     /// admin; its topics as keys and channels: `subscribes` and
     /// `publishes`, or every topic when `publishes` is absent (it may
-    /// publish anywhere).
+    /// publish anywhere). A system agent's `systemRules` replace all but the
+    /// first three.
     static func agentRules(_ agent: AgentConfig) -> [String] {
+        if let own = agent.systemRules { return ["on", "resetchannels", "-@all"] + own }
         var rules = ["on", "resetchannels", "-@all"] + (agentCommands + agent.systemCommands).map { "+" + $0 }
         if let publishes = agent.publishes {
             var patterns: [String] = []

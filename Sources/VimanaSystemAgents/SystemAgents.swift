@@ -16,7 +16,19 @@ public enum SystemAgents {
     public static func run(_ id: SystemAgentID) -> Never {
         switch id {
         case .discovery: Discovery.main()
+        case .oracle: Oracle.main()
         }
+    }
+}
+
+/// oracle's process: the kit's runtime for `OracleLogic`, reading the
+/// event streams of every system agent that exists in code.
+enum Oracle {
+    static func main() -> Never {
+        let range = OracleConfig.scanEntriesRange
+        let scan = ProcessInfo.processInfo.environment["VIMANA_ORACLE_SCAN"].flatMap(Int.init)
+            .map { min(max($0, range.lowerBound), range.upperBound) } ?? OracleConfig().scanEntries
+        AgentRuntime.main(logic: OracleLogic(systemAgents: SystemAgents.ids, scan: scan), agentID: "oracle")
     }
 }
 

@@ -1,5 +1,6 @@
 import Testing
 @testable import VimanaAgentKit
+import VimanaRESP
 
 /// A logic whose tasks append as many events as `args.n` says: enough to
 /// see partial tasks, duplicates and reserved names.
@@ -162,5 +163,74 @@ struct Tally: AgentLogic {
         for addr in ["7379", "host:0", "host:65536", "host:x", ":7379", "host:99999999999999999999"] {
             #expect(throws: AgentKitError.self, "\(addr)") { try AgentSettings.fromEnvironment(["VIMANA_ADDR": addr], agentID: "x") }
         }
+    }
+}
+
+/// A logic that reads the kernel: `XLEN` of the topic named in its args,
+/// answered from the view; an event when asked to record the length.
+struct Reader: AgentLogic {
+    var initialState: Int { 0 }
+    func apply(_ event: AgentEvent, to state: inout Int) { state += 1 }
+    func handle(_ request: AgentRequest, caller: String, state: Int) -> AgentOutcome {
+        handle(request, caller: caller, state: state, kernel: KernelView())
+    }
+    func reads(for request: AgentRequest, caller: String, state: Int) -> [KernelRead] {
+        [.xlen(request.args["topic"]?.string ?? "t")]
+    }
+    func handle(_ request: AgentRequest, caller: String, state: Int, kernel: KernelView) -> AgentOutcome {
+        guard case .integer(let n)? = kernel.reply(.xlen(request.args["topic"]?.string ?? "t")) else {
+            return .error("unavailable", "no XLEN")
+        }
+        return .ok(.int(Int64(n)), events: request.action == "record" ? [AgentEvent("len", ["n": String(n)])] : [])
+    }
+}
+
+@Suite struct KernelReadTests {
+    @Test func aLogicThatReadsGetsTheRepliesItNamedAndAPlainLogicNamesNone() {
+        let book = AgentBook(logic: Reader())
+        let ask = AgentRequest(action: "ask", id: 1, args: ["topic": "orders"])
+        #expect(book.reads(ask, caller: "alice").map(\.arguments) == [["XLEN", "orders"]])
+        #expect(book.step(ask, caller: "alice", kernel: KernelView([.xlen("orders"): .integer(7)])).reply
+                == #"{"id":1,"ok":true,"result":7}"#)
+        // Without the replies (a plain `handle`): the logic's own error, not a guess.
+        #expect(book.step(ask, caller: "alice").reply == #"{"error":{"code":"unavailable","message":"no XLEN"},"id":1,"ok":false}"#)
+        // A logic that reads nothing is asked nothing and handled as before.
+        #expect(AgentBook(logic: Tally()).reads(ask, caller: "alice").isEmpty)
+    }
+
+    @Test func aQueryIsReadAgainOnRedeliveryButAnAppliedTaskIsNot() {
+        var book = AgentBook(logic: Reader())
+        let record = AgentRequest(action: "record", id: 2, args: ["topic": "orders"])
+        let step = book.step(record, caller: "alice", kernel: KernelView([.xlen("orders"): .integer(3)]))
+        for e in step.append { book.replay(e.fields) }
+        // Applied: no reads, the stored reply again, though the kernel moved on.
+        #expect(book.reads(record, caller: "alice").isEmpty)
+        let again = book.step(record, caller: "alice", kernel: KernelView([.xlen("orders"): .integer(9)]))
+        #expect(again.duplicate && again.reply == #"{"id":2,"ok":true,"result":3}"#)
+        // A query appends nothing, so its redelivery reads and answers afresh.
+        let ask = AgentRequest(action: "ask", id: 3, args: ["topic": "orders"])
+        #expect(book.step(ask, caller: "alice", kernel: KernelView([.xlen("orders"): .integer(3)])).append.isEmpty)
+        #expect(book.reads(ask, caller: "alice").count == 1)
+        #expect(book.step(ask, caller: "alice", kernel: KernelView([.xlen("orders"): .integer(9)])).reply
+                == #"{"id":3,"ok":true,"result":9}"#)
+    }
+
+    @Test func theViewDecodesInfoRecordsAndEntries() {
+        let view = KernelView([
+            .info(): .verbatim(format: "txt", text: Array("# Server\r\nvimana_version:0.1.0\r\nuptime_in_seconds:5\r\n\r\n# Ledger\r\nledger_status:ok\r\n".utf8)),
+            .agents: .array([.map([(.bulkString(Array("id".utf8)), .bulkString(Array("a".utf8))),
+                                   (.bulkString(Array("instances".utf8)), .integer(2))])]),
+            .xrange("s", count: 10): .array([.array([.bulkString(Array("1-0".utf8)),
+                                                     .array([.bulkString(Array("type".utf8)), .bulkString(Array("x".utf8)),
+                                                             .bulkString(Array("_publisher".utf8)), .bulkString(Array("bob".utf8))])])]),
+            .xlen("s"): .error("NOPERM no"),
+        ])
+        #expect(view.info(.info()) == ["vimana_version": "0.1.0", "uptime_in_seconds": "5", "ledger_status": "ok"])
+        #expect(view.records(.agents)?.map { r in r.map { "\($0.0)=\($0.1 ?? "nil")" } } == [["id=a", "instances=2"]])
+        let e = view.entries(.xrange("s", count: 10))
+        #expect(e == [StreamEntry(id: "1-0", fields: [("type", "x"), ("_publisher", "bob")])])
+        #expect(e?.first?.publisher == "bob" && e?.first?["type"] == "x")
+        #expect(view.error(.xlen("s")) == "NOPERM no" && view.entries(.xlen("s")) == nil)
+        #expect(view.reply(.agents) != nil && view.reply(.xlen("t")) == nil)
     }
 }

@@ -364,6 +364,10 @@ let agentsFile = """
                 enabled: true
                 required: true
                 poll_interval: 200ms
+              oracle:
+                enabled: true
+                required: true
+                scan_entries: 10000
 
             """))
     }

@@ -52,6 +52,10 @@ import VimanaConfig
                 enabled: true
                 required: true
                 poll_interval: 200ms
+              oracle:
+                enabled: true
+                required: true
+                scan_entries: 10000
 
             """)
     }

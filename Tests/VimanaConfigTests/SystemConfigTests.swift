@@ -7,7 +7,7 @@ import VimanaConfig
     @Test func defaultsWireDiscoveryEnabledAndRequiredAsItsOwnUser() throws {
         let config = Configuration()
         let wired = try config.systemAgents(executable: "/opt/vimana")
-        #expect(wired.map(\.id) == ["discovery"])
+        #expect(wired.map(\.id) == ["discovery", "oracle"])
         let d = try #require(wired.first)
         #expect(d.command == ["/opt/vimana", "agent", "discovery"])
         #expect(d.enabled && d.required && d.runsAs == "agent:discovery" && d.subscribes == ["tasks.discovery"])
@@ -34,7 +34,7 @@ import VimanaConfig
     @Test func mistakesAreRefusedWithTheirPosition() {
         #expect(loadError("system:\n  discovery:\n    poll_interval: 5ms\n")?.description
                 == "phoenix.yaml:3:20: system.discovery.poll_interval: expected a duration from 10ms to 1m (like 500ms, 30s, 2m or 1h), got '5ms'")
-        #expect(loadError("system:\n  civic: {}\n")?.description == "phoenix.yaml:2:3: unknown key 'civic' in system (expected one of: enabled, discovery)")
+        #expect(loadError("system:\n  civic: {}\n")?.description == "phoenix.yaml:2:3: unknown key 'civic' in system (expected one of: enabled, discovery, oracle)")
         #expect(loadError("system:\n  discovery:\n    enabled: maybe\n")?.description.hasPrefix("phoenix.yaml:3:14: system.discovery.enabled: expected") == true)
     }
 
@@ -48,7 +48,28 @@ import VimanaConfig
                     + " rename the agent, or set system.discovery.enabled: false to use the id")
         }
         let yielded = try loaded("agents:\n  - id: discovery\n    subscribes: [t]\nsystem:\n  discovery:\n    enabled: false\n")
-        #expect(try yielded.systemAgents(executable: "v").isEmpty)
+        #expect(try yielded.systemAgents(executable: "v").map(\.id) == ["oracle"])
+    }
+
+    /// oracle's user is made of its own rules: read-only but for its
+    /// tasks and its dead letters (the kernel's enforcement is OracleWireTests').
+    @Test func oracleIsWiredReadOnlyAndTunable() throws {
+        let o = try #require(try Configuration().systemAgents(executable: "/opt/vimana").last)
+        #expect(o.id == "oracle" && o.command == ["/opt/vimana", "agent", "oracle"] && o.enabled && o.required)
+        #expect(o.runsAs == "agent:oracle" && o.subscribes == ["tasks.oracle"] && o.env == ["VIMANA_ORACLE_SCAN": "10000"])
+        let rules = try #require(o.systemRules)
+        #expect(rules.suffix(4) == ["~tasks.oracle", "%R~events.*", "%W~dead.oracle", "allchannels"])
+        #expect(rules.contains("+info") && rules.contains("+agents") && !rules.contains("+xgroup|create") && !rules.contains("+xreadgroup"))
+        let c = try loaded("system:\n  oracle:\n    enabled: false\n    required: false\n    scan_entries: 50\n")
+        #expect(!c.system.oracle.enabled && !c.system.oracle.required && c.system.oracle.scanEntries == 50)
+        let wired = try c.systemAgents(executable: "v")
+        #expect(wired.map(\.id) == ["discovery", "oracle"] && !(wired.last?.enabled ?? true) && wired.last?.env["VIMANA_ORACLE_SCAN"] == "50")
+        #expect(loadError("system:\n  oracle:\n    scan_entries: 5\n")?.description
+                == "phoenix.yaml:3:19: system.oracle.scan_entries: expected an integer from 10 to 1000000, got '5'")
+        #expect(loadError("system:\n  oracle:\n    why: 1\n")?.description
+                == "phoenix.yaml:3:5: unknown key 'why' in system.oracle (expected one of: enabled, required, scan_entries)")
+        let again = try loaded(c.render())
+        #expect(again.system == c.system)
     }
 
     /// Discovery's directory travels in one environment variable: one Linux

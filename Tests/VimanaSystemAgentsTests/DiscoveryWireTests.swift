@@ -78,7 +78,7 @@ import Glibc
         guard case .ok(let list) = try ask(server, "list"), case .array(let agents)? = list["agents"] else {
             throw TestFailure("list did not answer")
         }
-        #expect(agents.compactMap { $0["id"]?.string } == ["billing", "discovery"])
+        #expect(agents.compactMap { $0["id"]?.string } == ["billing", "discovery", "oracle"])
         #expect(agents.first?["status"]?.string == "idle")
 
         // billing joins, then leaves: both announced on events.discovery.
@@ -97,8 +97,9 @@ import Glibc
                       "capabilities": ["invoice"], "system": false])
     }
 
-    /// docs/SYSTEM-AGENTS.md's examples, byte for byte, against the
-    /// configuration the document shows, once discovery has observed both agents.
+    /// docs/SYSTEM-AGENTS.md's examples (discovery's and oracle's), byte for
+    /// byte, against the configuration the document shows, once discovery
+    /// has observed every agent running or idle.
     @Test func systemAgentsDocumentExamplesHoldByteForByte() throws {
         let server = try ServerProcess(config: """
             agents:
@@ -110,6 +111,7 @@ import Glibc
             """, logLevel: "info", systemAgents: true)
         try waitForJoins(server, 1)
         #expect(try waitForStatus(server, "discovery", "running", 1))
+        #expect(try waitForStatus(server, "oracle", "running", 1))
         #expect(try waitForStatus(server, "billing", "idle", 0))
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let p = Process()
@@ -123,7 +125,7 @@ import Glibc
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
         #expect(p.terminationStatus == 0, "\(text)")
-        #expect(text.contains("OK: 7 ```resp examples"), "\(text)")
+        #expect(text.contains("OK: 12 ```resp examples"), "\(text)")
     }
 
     /// kill -9 of the kernel: its discovery exits once orphaned, and the next

@@ -1,0 +1,179 @@
+import Testing
+import VimanaAgentKit
+import VimanaRESP
+@testable import VimanaSystemAgents
+
+/// oracle's logic as a pure function: a task and the kernel's replies to
+/// the reads it named in, a reply out (oracle appends no event).
+@Suite struct OracleLogicTests {
+    let logic = OracleLogic(systemAgents: ["discovery", "oracle"], scan: 100)
+
+    func request(_ action: String, _ args: [String: JSON] = [:]) -> AgentRequest {
+        AgentRequest(action: action, id: "r1", args: args)
+    }
+
+    func bulk(_ s: String) -> RESPValue { .bulkString(Array(s.utf8)) }
+
+    func agentsReply(_ agents: [(String, String, Int)]) -> RESPValue {
+        .array(agents.map { a in .map([(bulk("id"), bulk(a.0)), (bulk("name"), bulk(a.0)), (bulk("status"), bulk(a.1)),
+                                       (bulk("instances"), .integer(a.2)), (bulk("dead-lettered"), .integer(0))]) })
+    }
+
+    /// An entry as XRANGE answers it with PUBLISHER ON.
+    func entry(_ id: String, _ fields: [(String, String)], by publisher: String) -> RESPValue {
+        .array([bulk(id), .array((fields + [("_publisher", publisher)]).flatMap { [bulk($0.0), bulk($0.1)] })])
+    }
+
+    func answer(_ r: AgentRequest, _ replies: [KernelRead: RESPValue]) -> AgentOutcome {
+        logic.handle(r, caller: "alice", state: OracleState(), kernel: KernelView(replies))
+    }
+
+    func badArgument(_ r: AgentRequest) -> String? {
+        if case .error(let code, let message) = answer(r, [:]).reply, code == AgentErrorCode.badArgument { return message }
+        return nil
+    }
+
+    @Test func systemHealthReportsTheChosenInfoFieldsAsNumbersAndEveryAgent() {
+        let r = request("system_health")
+        #expect(logic.reads(for: r, caller: "alice", state: OracleState()) == [.info(), .agents])
+        let info = "# Server\r\nvimana_version:0.1.0\r\nuptime_in_seconds:12\r\nos:Linux\r\n\r\n# Ledger\r\nledger_status:ok\r\nledger_last_error:\r\n"
+        let out = answer(r, [.info(): .verbatim(format: "txt", text: Array(info.utf8)),
+                             .agents: agentsReply([("billing", "idle", 0), ("discovery", "running", 1), ("oracle", "running", 1)])])
+        guard case .ok(let result) = out.reply else { Issue.record("\(out)"); return }
+        #expect(out.events.isEmpty)
+        #expect(result["kernel"] == ["vimana_version": "0.1.0", "uptime_in_seconds": 12, "ledger_status": "ok", "ledger_last_error": ""])
+        #expect(result["statuses"] == ["idle": 1, "running": 2])
+        guard case .array(let agents)? = result["agents"] else { Issue.record("agents"); return }
+        #expect(agents.first == ["id": "billing", "name": "billing", "status": "idle", "instances": 0, "dead-lettered": 0])
+        #expect(answer(request("system_health", ["x": 1]), [:]).reply
+                == .error(code: "bad_argument", message: "unknown argument 'x' (none taken)"))
+        // A read the kernel refused is said so, not answered as empty.
+        #expect(answer(r, [.info(): .error("NOPERM this user has no permissions to run the 'info' command"), .agents: agentsReply([])]).reply
+                == .error(code: "unavailable", message: "the kernel refused INFO: NOPERM this user has no permissions to run the 'info' command"))
+        #expect(logic.handle(r, caller: "alice", state: OracleState()).reply
+                == .error(code: "unavailable", message: "no answer to INFO from the kernel"))
+    }
+
+    @Test func agentStatusIsTheAgentsRecordAndItsLatestEventsOldestFirst() {
+        let r = request("agent_status", ["agent": "billing", "events": 2])
+        let stream = KernelRead.xrevrange("events.billing", count: 2)
+        #expect(logic.reads(for: r, caller: "alice", state: OracleState()) == [.agents, stream])
+        let out = answer(r, [.agents: agentsReply([("billing", "running", 2)]),
+                             stream: .array([entry("9-0", [("type", "paid"), ("n", "2")], by: "agent:billing"),
+                                             entry("8-0", [("type", "paid"), ("n", "1")], by: "agent:billing")])])
+        guard case .ok(let result) = out.reply, case .array(let events)? = result["events"] else { Issue.record("\(out)"); return }
+        #expect(result["agent"]?["status"] == "running" && result["agent"]?["instances"] == 2)
+        #expect(events.map { $0["id"] } == ["8-0", "9-0"])
+        #expect(events.first == ["agent": "billing", "id": "8-0", "time": 8, "type": "paid", "data": ["n": "1"],
+                                 "caller": nil, "request": nil, "publisher": "agent:billing"])
+        #expect(answer(request("agent_status", ["agent": "nobody", "events": 0]), [.agents: agentsReply([])]).reply
+                == .error(code: "not_found", message: "no agent 'nobody' is declared"))
+        #expect(logic.reads(for: request("agent_status", ["agent": "a", "events": 0]), caller: "", state: OracleState()) == [.agents])
+    }
+
+    @Test func everyArgumentIsRangeChecked() {
+        let id = "agent must be an agent id: 1 to 64 characters from a-z, 0-9, '_', '.', '-', starting with a letter or digit"
+        #expect(badArgument(request("agent_status")) == id)
+        #expect(badArgument(request("agent_status", ["agent": ""])) == id)
+        #expect(badArgument(request("agent_status", ["agent": "Billing"])) == id)
+        #expect(badArgument(request("agent_status", ["agent": "a*"])) == id)
+        #expect(badArgument(request("agent_status", ["agent": .string(String(repeating: "a", count: 65))])) == id)
+        #expect(badArgument(request("agent_status", ["agent": 5])) == id)
+        #expect(badArgument(request("agent_status", ["agent": "a", "events": 101])) == "events must be an integer from 0 to 100")
+        #expect(badArgument(request("agent_status", ["agent": "a", "events": "2"])) == "events must be an integer from 0 to 100")
+        #expect(badArgument(request("explain", ["agent": "a", "limit": 0])) == "limit must be an integer from 1 to 1000")
+        #expect(badArgument(request("explain", ["agent": "a", "why": true])) == "unknown argument 'why' (agent, limit)")
+        #expect(badArgument(request("timeline", ["limit": 1001])) == "limit must be an integer from 1 to 1000")
+        #expect(badArgument(request("timeline", ["limit": .double(2.5)])) == "limit must be an integer from 1 to 1000")
+        let from = "from must be a time in ms (an integer from 0), a stream ID '<ms>-<seq>', or '-'"
+        #expect(badArgument(request("timeline", ["from": -1])) == from)
+        #expect(badArgument(request("timeline", ["from": "+"])) == from)
+        #expect(badArgument(request("timeline", ["from": "1-2-3"])) == from)
+        #expect(badArgument(request("timeline", ["from": "18446744073709551616"])) == from)
+        #expect(badArgument(request("timeline", ["from": "-5"])) == from)
+        #expect(badArgument(request("timeline", ["to": "x"])) == "to must be a time in ms (an integer from 0), a stream ID '<ms>-<seq>', or '+'")
+        #expect(badArgument(request("timeline", ["from": 10, "to": 9])) == "from must not be after to")
+        #expect(badArgument(request("timeline", ["from": "10-5", "to": "10-4"])) == "from must not be after to")
+        // A bad task reads nothing.
+        #expect(logic.reads(for: request("timeline", ["from": -1]), caller: "", state: OracleState()).isEmpty)
+        #expect(answer(request("why"), [:]).reply
+                == .error(code: "unknown_action", message: "unknown action 'why' (system_health, agent_status, timeline, explain)"))
+    }
+
+    @Test func theTimelineMergesTheStreamsByIDAndResumesWhereAFullPageStopped() {
+        let r = request("timeline", ["from": 5, "to": "20-3", "limit": 2])
+        let reads = logic.reads(for: r, caller: "", state: OracleState())
+        #expect(reads.map(\.arguments) == [["XRANGE", "events.discovery", "5", "20-3", "COUNT", "2"],
+                                           ["XRANGE", "events.oracle", "5", "20-3", "COUNT", "2"]])
+        // discovery's page is full at 12-0: beyond it, it was not read.
+        let out = answer(r, [
+            reads[0]: .array([entry("6-0", [("type", "joined"), ("agent", "a")], by: "agent:discovery"),
+                              entry("12-0", [("type", "left"), ("agent", "a")], by: "agent:discovery")]),
+            reads[1]: .array([entry("7-0", [("type", "forged")], by: "mallory")]),
+        ])
+        guard case .ok(let result) = out.reply, case .array(let events)? = result["events"] else { Issue.record("\(out)"); return }
+        #expect(events.map { $0["id"] } == ["6-0", "12-0"], "another user's entry is no event of oracle's")
+        #expect(result["next"] == "12-1")
+        // Three candidates for a limit of two: the third is where to resume.
+        let merged = answer(r, [
+            reads[0]: .array([entry("6-0", [("type", "joined")], by: "agent:discovery")]),
+            reads[1]: .array([entry("6-0", [("type", "a")], by: "agent:oracle"), entry("7-0", [("type", "b")], by: "agent:oracle")]),
+        ])
+        guard case .ok(let m) = merged.reply, case .array(let e)? = m["events"] else { Issue.record("\(merged)"); return }
+        #expect(e.map { [$0["agent"], $0["id"]] } == [["discovery", "6-0"], ["oracle", "6-0"]], "equal IDs: wiring order")
+        #expect(m["next"] == "6-1")
+        // Everything fits: no next.
+        let all = answer(request("timeline"), Dictionary(uniqueKeysWithValues: logic.reads(for: request("timeline"), caller: "",
+                                                                                            state: OracleState()).map { ($0, RESPValue.array([])) }))
+        #expect(all.reply == .ok(["events": [], "next": nil]))
+        #expect(logic.reads(for: request("timeline"), caller: "", state: OracleState()).first?.arguments
+                == ["XRANGE", "events.discovery", "-", "+", "COUNT", "100"])
+    }
+
+    @Test func explainIsTheChainOfEventsNamingTheAgentWithASummary() {
+        let r = request("explain", ["agent": "billing"])
+        let reads = logic.reads(for: r, caller: "", state: OracleState())
+        #expect(reads.map(\.arguments) == [["AGENTS"], ["XREVRANGE", "events.discovery", "+", "-", "COUNT", "100"],
+                                           ["XREVRANGE", "events.oracle", "+", "-", "COUNT", "100"]])
+        let replies: [KernelRead: RESPValue] = [
+            reads[0]: agentsReply([("billing", "failed", 0)]),
+            reads[1]: .array([
+                entry("30-0", [("type", "failed"), ("agent", "billing"), ("instances", "0"), ("status", "failed"),
+                               ("request", #""observe-3""#), ("caller", "agent:discovery"), ("reply", "{}")], by: "agent:discovery"),
+                entry("20-0", [("type", "joined"), ("agent", "mailer")], by: "agent:discovery"),
+                entry("10-0", [("type", "joined"), ("agent", "billing"), ("instances", "1"), ("status", "running")], by: "agent:discovery"),
+                entry("15-0", [("type", "left"), ("agent", "billing")], by: "default"),
+            ]),
+            reads[2]: .array([]),
+        ]
+        guard case .ok(let result) = answer(r, replies).reply, case .array(let chain)? = result["chain"] else {
+            Issue.record("\(answer(r, replies))"); return
+        }
+        #expect(chain.map { $0["id"] } == ["10-0", "30-0"], "only discovery's own entries naming billing, oldest first")
+        #expect(chain.last?["request"] == "observe-3" && chain.last?["caller"] == "agent:discovery")
+        #expect(chain.last?["data"] == ["agent": "billing", "instances": "0", "status": "failed"])
+        #expect(result["current"] == ["status": "failed", "instances": 0])
+        #expect(result["complete"] == true)
+        #expect(result["summary"] == "billing is failed with 0 instances; last recorded: 'failed' by discovery at 30-0 (instances=0 status=failed)")
+        // The latest `limit` only.
+        guard case .ok(let one) = answer(request("explain", ["agent": "billing", "limit": 1]), replies).reply else { return }
+        #expect(one["chain"] == .array([chain[1]]))
+        // Nobody knows it: not_found; known to AGENTS but never recorded: said so.
+        #expect(answer(request("explain", ["agent": "ghost"]), replies).reply
+                == .error(code: "not_found", message: "no agent 'ghost' is declared or recorded"))
+        var quiet = replies
+        quiet[reads[0]] = agentsReply([("billing", "idle", 1)])
+        quiet[reads[1]] = .array([])
+        guard case .ok(let q) = answer(r, quiet).reply else { return }
+        #expect(q["summary"] == "billing is idle with 1 instance; no system agent recorded anything about it")
+    }
+
+    @Test func streamPositionsParseCompareAndStep() {
+        #expect(StreamPosition(id: "5-3") == StreamPosition(ms: 5, seq: 3))
+        #expect(StreamPosition(id: "5") == nil && StreamPosition(id: "+5-3") == nil && StreamPosition(id: "5--3") == nil)
+        #expect(StreamPosition(id: "18446744073709551616-0") == nil)
+        #expect(StreamPosition(ms: 5, seq: .max).successor == StreamPosition(ms: 6, seq: 0))
+        #expect(StreamPosition.last.successor == nil)
+        #expect(StreamPosition(ms: 5, seq: 9) < StreamPosition(ms: 6, seq: 0))
+    }
+}
