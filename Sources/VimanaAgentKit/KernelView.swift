@@ -4,8 +4,8 @@ import VimanaRESP
 
 /// A read-only kernel command whose reply a task needs: what
 /// `AgentLogic.reads` names and the runtime sends (Protocol/AGENTS.md §10).
-/// Only reads can be made: the commands here change nothing, and the kernel
-/// still checks each against the agent's user.
+/// Reads change nothing; `command` is the one way to name a command that
+/// does. The kernel checks each against the agent's user.
 public struct KernelRead: Sendable, Hashable, CustomStringConvertible {
     /// The command and its arguments, as sent.
     public let arguments: [String]
@@ -26,6 +26,16 @@ public struct KernelRead: Sendable, Hashable, CustomStringConvertible {
     }
     /// `XLEN topic`.
     public static func xlen(_ topic: String) -> KernelRead { KernelRead(["XLEN", topic]) }
+
+    /// A command that changes the kernel, for an operator's agent whose
+    /// actions are kernel commands allowed to its user alone (`AGENT
+    /// RESTART <id>`, `LEDGER SEAL`…): sent like a read, in order, before
+    /// `handle`, which sees its reply. It is sent at every delivery of a
+    /// task not yet applied, so at least once: name it only once `reads`
+    /// has decided the caller may (it sees the caller and the state), and
+    /// prefer commands whose repetition is harmless. It must not write
+    /// `events.<agent-id>` (the WATCH would fail the task's EXEC).
+    public static func command(_ arguments: [String]) -> KernelRead { KernelRead(arguments) }
 
     public var description: String { arguments.joined(separator: " ") }
 }
