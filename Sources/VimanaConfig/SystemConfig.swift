@@ -49,3 +49,11 @@ public enum SystemAgentID: String, Sendable, CaseIterable {
     case discovery
     case oracle
 }
+
+extension AgentConfig {
+    /// A system agent as the kernel wires it: its id is one of
+    /// `SystemAgentID` and it runs as `<executable> agent <id>`.
+    public var isSystemAgent: Bool {
+        SystemAgentID(rawValue: id) != nil && command?.dropFirst().first == "agent"
+    }
+}

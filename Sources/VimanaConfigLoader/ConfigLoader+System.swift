@@ -124,13 +124,12 @@ extension Configuration {
     /// array of `{id, name, description, kind, subscribes, publishes, user,
     /// capabilities, system}` (publishes: null when it may publish anywhere).
     static func directoryJSON(_ agents: [AgentConfig]) -> String {
-        let system = Set(SystemAgentID.allCases.map(\.rawValue))
         func list(_ items: [String]) -> String { "[" + items.map(Log.jsonString).joined(separator: ",") + "]" }
         let entries = agents.map { a in
             "{\"id\":\(Log.jsonString(a.id)),\"name\":\(Log.jsonString(a.name)),\"description\":\(Log.jsonString(a.description)),"
                 + "\"kind\":\(Log.jsonString(a.kind.rawValue)),\"subscribes\":\(list(a.subscribes)),"
                 + "\"publishes\":\(a.publishes.map(list) ?? "null"),\"user\":\(Log.jsonString(a.kind == .external ? a.runsAs : (a.user ?? ""))),"
-                + "\"capabilities\":\(list(a.capabilities)),\"system\":\(system.contains(a.id) && a.command?.dropFirst().first == "agent")}"
+                + "\"capabilities\":\(list(a.capabilities)),\"system\":\(a.isSystemAgent)}"
         }
         return "[" + entries.joined(separator: ",") + "]"
     }

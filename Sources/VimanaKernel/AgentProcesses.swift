@@ -3,6 +3,11 @@ import VimanaConfig
 import VimanaEventLoop
 import VimanaSupervisor
 
+/// An operator's action on a supervised process (AGENT STOP|START|RESTART).
+enum ProcessAction: String {
+    case stop, start, restart
+}
+
 /// The processes of the external agents that declare a `command`
 /// (Protocol/AGENTS.md §6): the supervisor that starts, restarts and stops
 /// them, and their output pipes in the loop's poll set. The kernel's one
@@ -71,6 +76,27 @@ final class AgentProcesses {
         supervisor.stopAll()
         syncWatched()
     }
+
+    /// An operator's AGENT STOP|START|RESTART on the agent's process: signals
+    /// or spawns and returns at once (the exit is reaped by `tick`); nil
+    /// when the kernel supervises no process of that id.
+    func control(_ action: ProcessAction, _ id: String) -> ControlResult? {
+        guard let supervisor, supervisor.status(id) != nil else { return nil }
+        let now = Clock.monotonicNanos()
+        let result = switch action {
+        case .stop: supervisor.stop(id, nowNanos: now)
+        case .start: supervisor.start(id, nowNanos: now)
+        case .restart: supervisor.restart(id, nowNanos: now)
+        }
+        syncWatched()
+        return result
+    }
+
+    /// Every supervised process's status, in declaration order (AGENT PS).
+    var statuses: [(id: String, status: ChildStatus)] { supervisor?.statuses ?? [] }
+
+    /// Whether the kernel supervises a process for the agent.
+    func supervises(_ id: String) -> Bool { supervisor?.status(id) != nil }
 
     /// Times the agent's process was restarted (0 for an agent without one).
     func restarts(_ id: String) -> Int { supervisor?.status(id)?.restarts ?? 0 }

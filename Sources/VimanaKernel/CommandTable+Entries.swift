@@ -314,7 +314,7 @@ extension CommandTable {
         switch c {
         case .agent:
             var s = CommandEntry(name: "agent", arity: -2, flags: [], categories: ["@slow"],
-                                 summary: "Agent instances: JOIN a declared agent, LEAVE it", since: "0.1.0", group: "agent",
+                                 summary: "Agent instances and processes: JOIN, LEAVE, PS, START, STOP, RESTART", since: "0.1.0", group: "agent",
                                  complexity: "O(1)", arguments: []) { k, c, a in k.agentCommand(c, a) }
             s.spec.subcommands = [
                 CommandSpec(name: "agent|join", arity: 3, flags: [], categories: ["@stream", "@slow"],
@@ -323,6 +323,18 @@ extension CommandTable {
                 CommandSpec(name: "agent|leave", arity: 2, flags: [], categories: ["@stream", "@slow"],
                             summary: "Stop being an agent instance; held tasks are redelivered", since: "0.1.0",
                             group: "agent", complexity: "O(N) for N held tasks", arguments: []),
+                CommandSpec(name: "agent|ps", arity: 2, flags: ["admin"], categories: ["@admin", "@slow", "@dangerous"],
+                            summary: "List the supervised agents' processes with their state", since: "0.1.0",
+                            group: "agent", complexity: "O(N) for N supervised agents", arguments: []),
+                CommandSpec(name: "agent|start", arity: 3, flags: ["admin"], categories: ["@admin", "@slow", "@dangerous"],
+                            summary: "Start a stopped or failed supervised agent's process", since: "0.1.0",
+                            group: "agent", complexity: "O(1)", arguments: [("agent-id", "string", false, false)]),
+                CommandSpec(name: "agent|stop", arity: 3, flags: ["admin"], categories: ["@admin", "@slow", "@dangerous"],
+                            summary: "Stop a supervised agent's process until it is started", since: "0.1.0",
+                            group: "agent", complexity: "O(1)", arguments: [("agent-id", "string", false, false)]),
+                CommandSpec(name: "agent|restart", arity: 3, flags: ["admin"], categories: ["@admin", "@slow", "@dangerous"],
+                            summary: "Restart a supervised agent's process", since: "0.1.0",
+                            group: "agent", complexity: "O(1)", arguments: [("agent-id", "string", false, false)]),
             ]
             return s
         case .ack:

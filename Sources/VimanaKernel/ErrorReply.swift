@@ -184,6 +184,23 @@ enum ErrorReply {
         "ERR unknown subcommand '\(word)'. Try AGENT JOIN <agent-id> or AGENT LEAVE."
     }
 
+    /// AGENT STOP|START|RESTART of an agent whose process the kernel does
+    /// not run: built in, disabled, or without `command`.
+    static func notSupervised(_ id: String) -> String {
+        "ERR agent '\(id)' has no process the kernel supervises (built in, disabled, or without command)"
+    }
+
+    /// AGENT STOP of a system agent: its absence would be silent.
+    static func systemAgentNotStopped(_ id: String) -> String {
+        "ERR agent '\(id)' is a system agent: it may be restarted, not stopped (set system.\(id).enabled: false)"
+    }
+
+    static func processAlreadyRunning(_ id: String) -> String { "ERR agent '\(id)' is already running" }
+    static func processAlreadyStopped(_ id: String) -> String { "ERR agent '\(id)' is already stopped" }
+    static func processStopping(_ id: String) -> String {
+        "ERR agent '\(id)' is stopping: start it once it has exited (AGENT PS)"
+    }
+
     static func joinRefused(_ refusal: JoinRefusal, agent id: String) -> String {
         switch refusal {
         case .unknownAgent: "ERR unknown agent '\(id)' (declare it under agents: in phoenix.yaml)"

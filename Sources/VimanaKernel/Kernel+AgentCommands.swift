@@ -8,7 +8,7 @@ import VimanaBus
 
 /// AGENT's subcommands, as in the table (`agent|join` …).
 enum AgentSubcommand: String, Keyword {
-    case join, leave
+    case join, leave, ps, start, stop, restart
 }
 
 /// AGENT JOIN|LEAVE, ACK, NACK, PROGRESS, AGENTS, and the agents' facts for
@@ -37,8 +37,58 @@ extension Kernel {
                 return
             }
             c.pointee.flags.remove(.agentInstance)
+        case .ps:
+            processesCommand(c)
+            return
+        case .start, .stop, .restart:
+            guard let action = ProcessAction(rawValue: sub.rawValue) else { return }
+            guard let refusal = controlProcess(action, args.string(2)) else { break }
+            c.pointee.output.tail.writeError(refusal)
+            return
         }
         c.pointee.output.tail.append("+OK\r\n")
+    }
+
+    /// AGENT STOP|START|RESTART <id> (Protocol/AGENTS.md §6): the error text,
+    /// or nil once done. The reply does not wait for the process: a stop has
+    /// sent SIGTERM (SIGKILL follows after the grace), and the exit is
+    /// reaped by the supervisor's tick like any other; a start has spawned.
+    func controlProcess(_ action: ProcessAction, _ id: String) -> String? {
+        guard let a = agents.agent(id: id) else { return ErrorReply.joinRefused(.unknownAgent, agent: id) }
+        guard agentProcesses.supervises(id) else { return ErrorReply.notSupervised(id) }
+        if action == .stop && a.config.isSystemAgent { return ErrorReply.systemAgentNotStopped(id) }
+        switch agentProcesses.control(action, id) {
+        case .done?: return nil
+        case .alreadyRunning?: return ErrorReply.processAlreadyRunning(id)
+        case .alreadyStopped?: return ErrorReply.processAlreadyStopped(id)
+        case .stopping?: return ErrorReply.processStopping(id)
+        case .unknown?, nil: return ErrorReply.notSupervised(id)
+        }
+    }
+
+    /// AGENT PS: per supervised process, in declaration order, `id`,
+    /// `state` (running, stopping, backoff, failed, stopped), `pid`,
+    /// `started_at` (ms since the epoch), `restarts`, `last_exit` (null
+    /// when none); absent values are null.
+    func processesCommand(_ c: UnsafeMutablePointer<ClientState>) {
+        let resp3 = c.pointee.flags.contains(.resp3)
+        let all = agentProcesses.statuses
+        c.pointee.output.tail.writeArrayHeader(all.count)
+        for (id, s) in all {
+            c.pointee.output.tail.writeMapHeader(6, resp3: resp3)
+            c.pointee.output.tail.writeBulk(string: "id")
+            c.pointee.output.tail.writeBulk(string: id)
+            c.pointee.output.tail.writeBulk(string: "state")
+            c.pointee.output.tail.writeBulk(string: s.stopping ? "stopping" : s.state.rawValue)
+            c.pointee.output.tail.writeBulk(string: "pid")
+            if let pid = s.pid { c.pointee.output.tail.writeInteger(Int(pid)) } else { c.pointee.output.tail.writeNull(resp3: resp3) }
+            c.pointee.output.tail.writeBulk(string: "started_at")
+            if let t = s.startedAtMillis { c.pointee.output.tail.writeInteger(Int(t)) } else { c.pointee.output.tail.writeNull(resp3: resp3) }
+            c.pointee.output.tail.writeBulk(string: "restarts")
+            c.pointee.output.tail.writeInteger(s.restarts)
+            c.pointee.output.tail.writeBulk(string: "last_exit")
+            if let e = s.lastExit { c.pointee.output.tail.writeBulk(string: e.description) } else { c.pointee.output.tail.writeNull(resp3: resp3) }
+        }
     }
 
     /// An agent declared with `publishes` may publish only to matching topics;

@@ -50,6 +50,33 @@ public struct ChildStatus: Sendable, Equatable {
     /// Restarts performed since the child was declared (the first start is not one).
     public var restarts: Int
     public var lastExit: ExitReason?
+    /// `running`, and asked to stop (`Supervisor.stop` or `restart`): the
+    /// process has been sent SIGTERM and is not reaped yet.
+    public var stopping = false
+    /// The wall clock (ms since the epoch) when the live process was started.
+    public var startedAtMillis: Int64? = nil
+
+    public init(state: ChildState, pid: Int32?, restarts: Int, lastExit: ExitReason?,
+                stopping: Bool = false, startedAtMillis: Int64? = nil) {
+        self.state = state
+        self.pid = pid
+        self.restarts = restarts
+        self.lastExit = lastExit
+        self.stopping = stopping
+        self.startedAtMillis = startedAtMillis
+    }
+}
+
+/// What an operator's stop, start or restart did (`Supervisor.stop` …).
+public enum ControlResult: Sendable, Equatable {
+    /// Done, or under way (a stop waits for the exit, which `tick` reaps).
+    case done
+    /// No child has this id.
+    case unknown
+    case alreadyRunning
+    case alreadyStopped
+    /// A stop is under way: start it once it has exited.
+    case stopping
 }
 
 /// `strerror` without a force unwrap.

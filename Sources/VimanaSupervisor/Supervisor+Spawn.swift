@@ -34,6 +34,8 @@ extension Supervisor {
             child.pid = pid
             child.state = .running
             child.startedAtNanos = nowNanos
+            child.startedAtMillis = Clock.wallMillis()
+            child.everStarted = true
             log.info("agent started", ["agent": .string(child.id), "pid": .int(Int(pid)),
                                        "command": .string(child.command.first ?? ""), "restarts": .int(child.restarts)])
         } catch {

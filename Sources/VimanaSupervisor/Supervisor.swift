@@ -87,7 +87,16 @@ public final class Supervisor {
         for child in children {
             switch child.state {
             case .running:
-                if let reason = reap(child) { exited(child, reason, nowNanos: nowNanos) }
+                if let reason = reap(child) {
+                    exited(child, reason, nowNanos: nowNanos)
+                } else if child.stopRequested, let pid = child.pid, nowNanos >= child.killAtNanos {
+                    // A stop asked by an operator (`stop`, `restart`): the
+                    // grace is over; the next tick reaps it.
+                    log.warn("agent killed after grace", ["agent": .string(child.id), "pid": .int(Int(pid)),
+                                                          "grace_seconds": .double(SupervisorLimits.stopGraceSeconds)])
+                    kill(pid, SIGKILL)
+                    child.killAtNanos = .max
+                }
             case .backoff:
                 if nowNanos >= child.restartAtNanos { restart(child, nowNanos: nowNanos) }
             case .failed, .stopped:
@@ -127,7 +136,92 @@ public final class Supervisor {
     /// The child's state, pid, restarts and last exit; nil for an unknown id.
     public func status(_ id: String) -> ChildStatus? {
         guard let child = byID[id] else { return nil }
-        return ChildStatus(state: child.state, pid: child.pid, restarts: child.restarts, lastExit: child.lastExit)
+        return ChildStatus(state: child.state, pid: child.pid, restarts: child.restarts, lastExit: child.lastExit,
+                           stopping: child.state == .running && child.stopRequested,
+                           startedAtMillis: child.pid == nil ? nil : child.startedAtMillis)
+    }
+
+    /// Every declared child's status, in declaration order.
+    public var statuses: [(id: String, status: ChildStatus)] {
+        children.compactMap { c in status(c.id).map { (c.id, $0) } }
+    }
+
+    // MARK: Operators' commands (AGENT STOP|START|RESTART)
+
+    /// Stops a child until `start`: a running one gets SIGTERM now (and
+    /// SIGKILL from `tick` after `SupervisorLimits.stopGraceSeconds`), and
+    /// is reaped by `tick` as any exit is, its policy not applied; one in
+    /// backoff or failed is stopped at once. Never waits.
+    public func stop(_ id: String, nowNanos: Int64) -> ControlResult {
+        guard let child = byID[id] else { return .unknown }
+        switch child.state {
+        case .stopped: return .alreadyStopped
+        case .running where child.stopRequested && !child.restartRequested: return .alreadyStopped
+        case .backoff, .failed:
+            child.stopRequested = true
+            child.state = .stopped
+            log.info("agent stopped by request", ["agent": .string(child.id)])
+            return .done
+        case .running:
+            if child.stopRequested {  // a restart under way becomes a stop
+                child.restartRequested = false
+                return .done
+            }
+            signalStop(child, nowNanos: nowNanos)
+            return .done
+        }
+    }
+
+    /// Starts a stopped or failed child now (its restart window and backoff
+    /// forgotten: an operator's start is a fresh start); one in backoff is
+    /// started now instead of at its time.
+    public func start(_ id: String, nowNanos: Int64) -> ControlResult {
+        guard let child = byID[id] else { return .unknown }
+        switch child.state {
+        case .running: return child.stopRequested && !child.restartRequested ? .stopping : .alreadyRunning
+        case .stopped, .failed, .backoff:
+            freshStart(child, nowNanos: nowNanos)
+            return .done
+        }
+    }
+
+    /// A running child gets SIGTERM and is started again as soon as it has
+    /// exited (no backoff, not counted against `maxRestarts`); any other is
+    /// started now. A restart already under way is not repeated.
+    public func restart(_ id: String, nowNanos: Int64) -> ControlResult {
+        guard let child = byID[id] else { return .unknown }
+        switch child.state {
+        case .running:
+            if child.stopRequested {
+                child.restartRequested = true
+                return .done
+            }
+            child.restartRequested = true
+            signalStop(child, nowNanos: nowNanos)
+            return .done
+        case .stopped, .failed, .backoff:
+            freshStart(child, nowNanos: nowNanos)
+            return .done
+        }
+    }
+
+    private func signalStop(_ child: Child, nowNanos: Int64) {
+        guard let pid = child.pid else { return }
+        child.stopRequested = true
+        child.killAtNanos = nowNanos + Int64(SupervisorLimits.stopGraceSeconds * 1e9)
+        log.info("agent stopping by request", ["agent": .string(child.id), "pid": .int(Int(pid)),
+                                               "restart": .bool(child.restartRequested)])
+        kill(pid, SIGTERM)
+    }
+
+    private func freshStart(_ child: Child, nowNanos: Int64) {
+        if child.pid != nil { return }
+        child.stopRequested = false
+        child.restartRequested = false
+        child.restartTimes.removeAll()
+        child.backoffNanos = SupervisorLimits.initialBackoffNanos
+        if child.everStarted { child.restarts += 1 }
+        spawn(child, nowNanos: nowNanos)
     }
 }
 
@@ -150,8 +244,16 @@ final class Child {
     var restartTimes: [Int64] = []
     var restarts = 0
     var lastExit: ExitReason?
-    /// Set by `stopAll`: the next exit is final, whatever the policy.
+    /// Set by `stopAll` and `stop`: the next exit is final, whatever the policy.
     var stopRequested = false
+    /// Set by `restart`: the exit that `stopRequested` awaits is followed by a start.
+    var restartRequested = false
+    /// When a stop asked by `stop` or `restart` turns to SIGKILL.
+    var killAtNanos: Int64 = .max
+    /// The wall clock at the latest spawn, for AGENT PS.
+    var startedAtMillis: Int64 = 0
+    /// Spawned at least once: a later start counts as a restart.
+    var everStarted = false
     /// Read ends of this run's stdout and stderr pipes still open.
     var pipeFDs: [Int32] = []
 
@@ -223,8 +325,18 @@ extension Supervisor {
         case .onFailure: reason.isFailure
         case .never: false
         }
+        if child.restartRequested {
+            // An operator's restart: at once, outside the policy and its window.
+            child.restartRequested = false
+            child.stopRequested = false
+            child.killAtNanos = .max
+            child.restarts += 1
+            spawn(child, nowNanos: nowNanos)
+            return
+        }
         guard wanted && !child.stopRequested else {
             child.state = .stopped
+            child.killAtNanos = .max
             return
         }
         if uptimeNanos >= SupervisorLimits.windowNanos { child.backoffNanos = SupervisorLimits.initialBackoffNanos }
