@@ -8,6 +8,7 @@ public struct SystemConfig: Sendable, Equatable {
     public var enabled = true
     public var discovery = DiscoveryConfig()
     public var oracle = OracleConfig()
+    public var engineer = EngineerConfig()
 
     public init() {}
 }
@@ -44,10 +45,29 @@ public struct OracleConfig: Sendable, Equatable {
     public init() {}
 }
 
+/// `system.engineer`: starts, stops and restarts the supervised agents,
+/// lists their processes, and scaffolds new agents.
+public struct EngineerConfig: Sendable, Equatable {
+    public var enabled = true
+    /// `/ready` waits for it: an operator may ask it at once.
+    public var required = true
+    /// Where `scaffold` writes, relative to the kernel's working directory
+    /// (beside the ledger's `data/ledger`).
+    public var dir = "data/agents"
+    /// The users that may ask it anything: `default`, the user of a server
+    /// with no `users:` (and every admin's redis-cli there), unless set.
+    public var operators = ["default"]
+    /// An operator's name, as `users:` takes one.
+    public static let operatorsLimit = 64
+
+    public init() {}
+}
+
 /// The system agents that exist in code, in the order they are wired.
 public enum SystemAgentID: String, Sendable, CaseIterable {
     case discovery
     case oracle
+    case engineer
 }
 
 extension AgentConfig {

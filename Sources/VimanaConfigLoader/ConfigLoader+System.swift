@@ -1,3 +1,4 @@
+import Foundation
 import VimanaConfig
 import VimanaCore
 
@@ -10,7 +11,24 @@ extension Schema {
         if let n = s["enabled"], let v = try boolean(n, "system.enabled") { c.enabled = v }
         if let n = s["discovery"] { c.discovery = try discovery(n) }
         if let n = s["oracle"] { c.oracle = try oracle(n) }
+        if let n = s["engineer"] { c.engineer = try engineer(n) }
         return c
+    }
+
+    private func engineer(_ node: YAMLNode) throws(ConfigError) -> EngineerConfig {
+        var e = EngineerConfig()
+        if node.isNull { return e }
+        let s = try section(node, "system.engineer", keys: ["enabled", "required", "dir", "operators"])
+        if let n = s["enabled"], let v = try boolean(n, "system.engineer.enabled") { e.enabled = v }
+        if let n = s["required"], let v = try boolean(n, "system.engineer.required") { e.required = v }
+        if let n = s["dir"], let v = try path(n, "system.engineer.dir") { e.dir = v }
+        if let n = s["operators"], let v = try strings(n, "system.engineer.operators") {
+            guard v.count <= EngineerConfig.operatorsLimit else {
+                throw mismatch(n, "system.engineer.operators", "at most \(EngineerConfig.operatorsLimit) user names")
+            }
+            e.operators = v
+        }
+        return e
     }
 
     private func oracle(_ node: YAMLNode) throws(ConfigError) -> OracleConfig {
@@ -81,6 +99,16 @@ extension Configuration {
                 a.capabilities = ["health", "timeline"]
                 a.systemRules = Self.oracleRules
                 a.env = ["VIMANA_ORACLE_SCAN": String(system.oracle.scanEntries)]
+            case .engineer:
+                a.description = "starts, stops and restarts supervised agents, lists their processes, scaffolds new agents"
+                a.enabled = system.engineer.enabled
+                a.required = system.engineer.required
+                a.capabilities = ["processes", "scaffold"]
+                a.systemCommands = ["agent|ps", "agent|start", "agent|stop", "agent|restart"]
+                let dir = system.engineer.dir.hasPrefix("/") ? system.engineer.dir
+                    : FileManager.default.currentDirectoryPath + "/" + system.engineer.dir
+                a.env = ["VIMANA_ENGINEER_DIR": dir,
+                         "VIMANA_ENGINEER_OPERATORS": "[" + system.engineer.operators.map(Log.jsonString).joined(separator: ",") + "]"]
             }
             wired.append(a)
         }
@@ -104,6 +132,7 @@ extension Configuration {
         switch id {
         case .discovery: system.discovery.enabled
         case .oracle: system.oracle.enabled
+        case .engineer: system.engineer.enabled
         }
     }
 

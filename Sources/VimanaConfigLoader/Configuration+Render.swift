@@ -78,6 +78,11 @@ extension Configuration {
             "    enabled: \(system.oracle.enabled)",
             "    required: \(system.oracle.required)",
             "    scan_entries: \(system.oracle.scanEntries)",
+            "  engineer:",
+            "    enabled: \(system.engineer.enabled)",
+            "    required: \(system.engineer.required)",
+            "    dir: \(Self.yamlString(system.engineer.dir))",
+            "    operators: \(Self.yamlList(system.engineer.operators))",
           ]
         return lines.joined(separator: "\n") + "\n"
     }

@@ -17,6 +17,7 @@ public enum SystemAgents {
         switch id {
         case .discovery: Discovery.main()
         case .oracle: Oracle.main()
+        case .engineer: Engineer.main()
         }
     }
 }
@@ -29,6 +30,26 @@ enum Oracle {
         let scan = ProcessInfo.processInfo.environment["VIMANA_ORACLE_SCAN"].flatMap(Int.init)
             .map { min(max($0, range.lowerBound), range.upperBound) } ?? OracleConfig().scanEntries
         AgentRuntime.main(logic: OracleLogic(systemAgents: SystemAgents.ids, scan: scan), agentID: "oracle")
+    }
+}
+
+/// engineer's process: the kit's runtime for `EngineerLogic`, with the
+/// operators and the directory the kernel gives (`system.engineer`).
+enum Engineer {
+    static func main() -> Never {
+        let env = ProcessInfo.processInfo.environment
+        let defaults = EngineerConfig()
+        var operators = defaults.operators
+        if let text = env["VIMANA_ENGINEER_OPERATORS"] {
+            guard case .array(let items)? = JSON.parse(text), items.allSatisfy({ $0.string != nil }) else {
+                FileHandle.standardError.write(Data("engineer: VIMANA_ENGINEER_OPERATORS is not a JSON array of user names\n".utf8))
+                exit(2)
+            }
+            operators = items.compactMap(\.string)
+        }
+        var dir = env["VIMANA_ENGINEER_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? defaults.dir
+        if !dir.hasPrefix("/") { dir = FileManager.default.currentDirectoryPath + "/" + dir }
+        AgentRuntime.main(logic: EngineerLogic(operators: operators, directory: dir), agentID: "engineer")
     }
 }
 

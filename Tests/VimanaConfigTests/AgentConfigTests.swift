@@ -368,6 +368,11 @@ let agentsFile = """
                 enabled: true
                 required: true
                 scan_entries: 10000
+              engineer:
+                enabled: true
+                required: true
+                dir: data/agents
+                operators: ["default"]
 
             """))
     }

@@ -247,6 +247,11 @@ import VimanaConfig
                 enabled: true
                 required: true
                 scan_entries: 10000
+              engineer:
+                enabled: true
+                required: true
+                dir: data/agents
+                operators: ["default"]
 
             """))
     }
