@@ -181,7 +181,7 @@ enum ErrorReply {
 
     /// AGENT has no HELP: the usage is the hint.
     static func unknownAgentSubcommand(_ word: String) -> String {
-        "ERR unknown subcommand '\(word)'. Try AGENT JOIN <agent-id> or AGENT LEAVE."
+        "ERR unknown subcommand '\(word)'. Try AGENT JOIN <agent-id>, AGENT LEAVE, AGENT PS, AGENT START <agent-id>, AGENT STOP <agent-id> or AGENT RESTART <agent-id>."
     }
 
     /// AGENT STOP|START|RESTART of an agent whose process the kernel does

@@ -11,7 +11,7 @@ public enum ChildState: String, Sendable {
     case backoff
     /// It restarted more than `maxRestarts` times within a minute: never started again.
     case failed
-    /// Declared and not started, exited without a restart due, or stopped by `stopAll`.
+    /// Declared and not started, exited without a restart due, or stopped by `stopAll` or `stop`.
     case stopped
 }
 

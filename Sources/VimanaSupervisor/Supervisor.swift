@@ -112,6 +112,7 @@ public final class Supervisor {
         var alive: [Child] = []
         for child in children {
             child.stopRequested = true
+            child.restartRequested = false  // an operator's restart under way: not at shutdown
             if child.state == .backoff { child.state = .stopped }
             guard child.state == .running, let pid = child.pid else { continue }
             log.info("agent stopping", ["agent": .string(child.id), "pid": .int(Int(pid))])

@@ -72,10 +72,10 @@ import Testing
         let expected = "+OK\r\n-ERR wrong number of arguments for 'agent|leave' command\r\n"
             + "-ERR wrong number of arguments for 'agent|join' command\r\n"
             + "-ERR wrong number of arguments for 'agent|join' command\r\n"
-            + "-ERR unknown subcommand 'nope'. Try AGENT JOIN <agent-id> or AGENT LEAVE.\r\n"
+            + "-ERR unknown subcommand 'nope'. Try AGENT JOIN <agent-id>, AGENT LEAVE, AGENT PS, AGENT START <agent-id>, AGENT STOP <agent-id> or AGENT RESTART <agent-id>.\r\n"
             + "-ERR wrong number of arguments for 'nack' command\r\n+OK\r\n"
             + "-ERR wrong number of arguments for 'nack' command\r\n"
-            + "-ERR unknown subcommand 'nope'. Try AGENT JOIN <agent-id> or AGENT LEAVE.\r\n"
+            + "-ERR unknown subcommand 'nope'. Try AGENT JOIN <agent-id>, AGENT LEAVE, AGENT PS, AGENT START <agent-id>, AGENT STOP <agent-id> or AGENT RESTART <agent-id>.\r\n"
             + "-ERR wrong number of arguments for 'agent|leave' command\r\n"
             + "-EXECABORT Transaction discarded because of previous errors.\r\n+OK\r\n"
         #expect(c.read(matching: expected) == expected)
