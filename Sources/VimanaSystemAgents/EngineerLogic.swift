@@ -55,7 +55,7 @@ public struct EngineerLogic: AgentLogic {
         guard operators.contains(caller) else { return nil }
         switch request.action {
         case "list":
-            guard (try? OracleLogic.only([], request.args)) != nil else { return nil }
+            guard (try? Arguments.only([], request.args)) != nil else { return nil }
             return .command(["AGENT", "PS"])
         case "start", "stop", "restart":
             guard case .success(let agent) = target(request) else { return nil }
@@ -73,10 +73,10 @@ public struct EngineerLogic: AgentLogic {
         guard operators.contains(caller) else {
             return .error(AgentErrorCode.forbidden, "user '\(caller)' may not ask engineer: it is not one of system.engineer.operators")
         }
-        do throws(OracleRefusal) {
+        do throws(Refusal) {
             switch request.action {
             case "list":
-                try OracleLogic.only([], request.args)
+                try Arguments.only([], request.args)
                 return .ok(try list(kernel))
             case "start", "stop", "restart":
                 let agent = try target(request).get()
@@ -93,24 +93,24 @@ public struct EngineerLogic: AgentLogic {
 
     // MARK: - list, start, stop, restart
 
-    func target(_ request: AgentRequest) -> Result<String, OracleRefusal> {
-        Result { () throws(OracleRefusal) in
-            try OracleLogic.only(["agent"], request.args)
-            let agent = try OracleLogic.agentID(request.args)
+    func target(_ request: AgentRequest) -> Result<String, Refusal> {
+        Result { () throws(Refusal) in
+            try Arguments.only(["agent"], request.args)
+            let agent = try Arguments.agentID(request.args)
             guard agent != agentID else {
                 // Its own process would die before it could reply, and the
                 // task, redelivered, would do it again.
-                throw OracleRefusal(AgentErrorCode.forbidden, "engineer does not \(request.action) itself: "
+                throw Refusal(AgentErrorCode.forbidden, "engineer does not \(request.action) itself: "
                                     + "an admin's AGENT \(request.action.uppercased()) \(agentID) does")
             }
             return agent
         }
     }
 
-    func list(_ kernel: KernelView) throws(OracleRefusal) -> JSON {
+    func list(_ kernel: KernelView) throws(Refusal) -> JSON {
         let read = KernelRead.command(["AGENT", "PS"])
         if let m = kernel.error(read) { throw Self.kernelRefusal(m) }
-        guard let rows = kernel.records(read) else { throw OracleRefusal(AgentErrorCode.internalError, "the kernel did not answer AGENT PS") }
+        guard let rows = kernel.records(read) else { throw Refusal(AgentErrorCode.internalError, "the kernel did not answer AGENT PS") }
         return ["agents": .array(rows.map { row in
             var o: [String: JSON] = [:]
             for (k, v) in row {
@@ -126,7 +126,7 @@ public struct EngineerLogic: AgentLogic {
     /// The event each action appends when the kernel did it.
     static let eventTypes = ["start": "started", "stop": "stopped", "restart": "restarted"]
 
-    func control(_ action: String, _ agent: String, _ kernel: KernelView) throws(OracleRefusal) -> AgentOutcome {
+    func control(_ action: String, _ agent: String, _ kernel: KernelView) throws(Refusal) -> AgentOutcome {
         let read = KernelRead.command(["AGENT", action.uppercased(), agent])
         let done = Self.eventTypes[action] ?? action
         switch kernel.reply(read) {
@@ -140,15 +140,15 @@ public struct EngineerLogic: AgentLogic {
             }
             throw Self.kernelRefusal(m)
         default:
-            throw OracleRefusal(AgentErrorCode.internalError, "the kernel did not answer AGENT \(action.uppercased()) \(agent)")
+            throw Refusal(AgentErrorCode.internalError, "the kernel did not answer AGENT \(action.uppercased()) \(agent)")
         }
     }
 
     /// A kernel's error reply as engineer's: `not_found` for an unknown
     /// agent, `refused` with the kernel's text otherwise.
-    static func kernelRefusal(_ m: String) -> OracleRefusal {
+    static func kernelRefusal(_ m: String) -> Refusal {
         let text = m.hasPrefix("ERR ") ? String(m.dropFirst(4)) : m
-        return OracleRefusal(text.hasPrefix("unknown agent") ? "not_found" : "refused", text)
+        return Refusal(text.hasPrefix("unknown agent") ? "not_found" : "refused", text)
     }
 
     // MARK: - scaffold
@@ -160,17 +160,17 @@ public struct EngineerLogic: AgentLogic {
         var path: String
     }
 
-    func scaffoldArguments(_ args: [String: JSON]) -> Result<ScaffoldArguments, OracleRefusal> {
-        Result { () throws(OracleRefusal) in
-            try OracleLogic.only(["language", "agent", "path"], args)
+    func scaffoldArguments(_ args: [String: JSON]) -> Result<ScaffoldArguments, Refusal> {
+        Result { () throws(Refusal) in
+            try Arguments.only(["language", "agent", "path"], args)
             let names = Self.languages.map(\.name)
             guard let language = args["language"]?.string, names.contains(language) else {
-                throw OracleRefusal(AgentErrorCode.badArgument, "language must be one of \(names.joined(separator: ", "))")
+                throw Refusal(AgentErrorCode.badArgument, "language must be one of \(names.joined(separator: ", "))")
             }
-            let agent = try OracleLogic.agentID(args)
+            let agent = try Arguments.agentID(args)
             var path = agent
             if let p = args["path"] {
-                let bad = OracleRefusal(AgentErrorCode.badArgument, "path must be a relative directory of 1 to \(EngineerLimits.pathBytes)"
+                let bad = Refusal(AgentErrorCode.badArgument, "path must be a relative directory of 1 to \(EngineerLimits.pathBytes)"
                                         + " bytes inside engineer's directory: no leading '/', no '.' or '..' part, no NUL")
                 guard let text = p.string, !text.isEmpty, text.utf8.count <= EngineerLimits.pathBytes, !text.hasPrefix("/"),
                       !text.utf8.contains(0),
@@ -225,19 +225,19 @@ public struct EngineerLogic: AgentLogic {
     /// Writes the files none of which exists; one that exists with other
     /// bytes refuses the whole scaffold (nothing is written). One that
     /// exists with the same bytes is a redelivered task's: left as it is.
-    func scaffold(_ a: ScaffoldArguments) throws(OracleRefusal) -> AgentOutcome {
+    func scaffold(_ a: ScaffoldArguments) throws(Refusal) -> AgentOutcome {
         let files = files(a)
         var missing: [(path: String, text: String, executable: Bool)] = []
         for f in files {
             switch Self.existing(f.path) {
             case nil: missing.append(f)
             case let bytes? where bytes == Array(f.text.utf8): continue
-            case _?: throw OracleRefusal("exists", "\(f.path) exists: engineer never overwrites a file (choose another path)")
+            case _?: throw Refusal("exists", "\(f.path) exists: engineer never overwrites a file (choose another path)")
             }
         }
         if !missing.isEmpty {
             do { try FileManager.default.createDirectory(atPath: directory + "/" + a.path, withIntermediateDirectories: true) } catch {
-                throw OracleRefusal("io", "cannot create \(directory)/\(a.path): \(error.localizedDescription)")
+                throw Refusal("io", "cannot create \(directory)/\(a.path): \(error.localizedDescription)")
             }
         }
         for f in missing { try Self.create(f.path, f.text, executable: f.executable) }
@@ -254,12 +254,12 @@ public struct EngineerLogic: AgentLogic {
     }
 
     /// Creates `path` with `O_EXCL` (never over a file made meanwhile) and writes `text`.
-    static func create(_ path: String, _ text: String, executable: Bool) throws(OracleRefusal) {
+    static func create(_ path: String, _ text: String, executable: Bool) throws(Refusal) {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, executable ? 0o755 : 0o644)
         guard fd >= 0 else {
             let e = errno
-            if e == EEXIST { throw OracleRefusal("exists", "\(path) exists: engineer never overwrites a file (choose another path)") }
-            throw OracleRefusal("io", "cannot create \(path): \(String(cString: strerror(e)))")
+            if e == EEXIST { throw Refusal("exists", "\(path) exists: engineer never overwrites a file (choose another path)") }
+            throw Refusal("io", "cannot create \(path): \(String(cString: strerror(e)))")
         }
         defer { close(fd) }
         let bytes = Array(text.utf8)
@@ -270,7 +270,7 @@ public struct EngineerLogic: AgentLogic {
                 if errno == EINTR { continue }
                 let e = errno
                 unlink(path)
-                throw OracleRefusal("io", "cannot write \(path): \(String(cString: strerror(e)))")
+                throw Refusal("io", "cannot write \(path): \(String(cString: strerror(e)))")
             }
             done += n
         }

@@ -18,8 +18,8 @@ public enum OracleLimits {
     /// `explain`'s `limit`: the chain's latest events.
     public static let explainDefault = 50
     public static let explainMax = 1000
-    /// An agent id, as the configuration takes it (`[a-z0-9][a-z0-9_.-]*`).
-    public static let agentIDBytes = 64
+    /// An agent id, as the configuration takes it (`Arguments.agentID`).
+    public static let agentIDBytes = Arguments.agentIDBytes
 }
 
 /// oracle has no state of its own.
@@ -68,10 +68,10 @@ public struct OracleLogic: AgentLogic {
     }
 
     public func handle(_ request: AgentRequest, caller: String, state: OracleState, kernel: KernelView) -> AgentOutcome {
-        do throws(OracleRefusal) {
+        do throws(Refusal) {
             switch request.action {
             case "system_health":
-                try Self.only([], request.args)
+                try Arguments.only([], request.args)
                 return .ok(try systemHealth(kernel))
             case "agent_status":
                 return .ok(try agentStatus(try statusArguments(request.args).get(), kernel))
@@ -101,7 +101,7 @@ public struct OracleLogic: AgentLogic {
         "ledger_durable_sequence", "ledger_damaged_segments",
     ]
 
-    func systemHealth(_ kernel: KernelView) throws(OracleRefusal) -> JSON {
+    func systemHealth(_ kernel: KernelView) throws(Refusal) -> JSON {
         let info = try Self.read(kernel, .info()) { $0.info(.info()) }
         let agents = try Self.read(kernel, .agents) { $0.records(.agents) }
         var fields: [String: JSON] = [:]
@@ -121,10 +121,10 @@ public struct OracleLogic: AgentLogic {
         var events: Int
     }
 
-    func statusArguments(_ args: [String: JSON]) -> Result<StatusArguments, OracleRefusal> {
-        Result { () throws(OracleRefusal) in
-            try Self.only(["agent", "events"], args)
-            return StatusArguments(agent: try Self.agentID(args),
+    func statusArguments(_ args: [String: JSON]) -> Result<StatusArguments, Refusal> {
+        Result { () throws(Refusal) in
+            try Arguments.only(["agent", "events"], args)
+            return StatusArguments(agent: try Arguments.agentID(args),
                                    events: try Self.count(args, "events", 0...OracleLimits.statusEventsMax,
                                                           default: OracleLimits.statusEventsDefault))
         }
@@ -134,10 +134,10 @@ public struct OracleLogic: AgentLogic {
         [.agents] + (a.events > 0 ? [.xrevrange("events." + a.agent, count: a.events)] : [])
     }
 
-    func agentStatus(_ a: StatusArguments, _ kernel: KernelView) throws(OracleRefusal) -> JSON {
+    func agentStatus(_ a: StatusArguments, _ kernel: KernelView) throws(Refusal) -> JSON {
         let agents = try Self.read(kernel, .agents) { $0.records(.agents) }
         guard let record = agents.first(where: { r in r.contains { $0.0 == "id" && $0.1 == a.agent } }) else {
-            throw OracleRefusal("not_found", "no agent '\(a.agent)' is declared")
+            throw Refusal("not_found", "no agent '\(a.agent)' is declared")
         }
         var events: [JSON] = []
         if a.events > 0 {
@@ -156,12 +156,12 @@ public struct OracleLogic: AgentLogic {
         var limit: Int
     }
 
-    func window(_ args: [String: JSON]) -> Result<Window, OracleRefusal> {
-        Result { () throws(OracleRefusal) in
-            try Self.only(["from", "to", "limit"], args)
+    func window(_ args: [String: JSON]) -> Result<Window, Refusal> {
+        Result { () throws(Refusal) in
+            try Arguments.only(["from", "to", "limit"], args)
             let from = try Self.position(args["from"], "from", end: false)
             let to = try Self.position(args["to"], "to", end: true)
-            guard from <= to else { throw OracleRefusal(AgentErrorCode.badArgument, "from must not be after to") }
+            guard from <= to else { throw Refusal(AgentErrorCode.badArgument, "from must not be after to") }
             let limit = try Self.count(args, "limit", 1...OracleLimits.timelineMax, default: OracleLimits.timelineDefault)
             return Window(from: from, to: to, limit: limit)
         }
@@ -175,7 +175,7 @@ public struct OracleLogic: AgentLogic {
     /// complete up to the smallest last ID of a stream that filled its page
     /// (beyond it that stream was not read), and `next` resumes after what
     /// was returned.
-    func timeline(_ w: Window, _ kernel: KernelView) throws(OracleRefusal) -> JSON {
+    func timeline(_ w: Window, _ kernel: KernelView) throws(Refusal) -> JSON {
         var merged: [(StreamPosition, Int, StreamEntry)] = []
         var covered = w.to
         for (rank, (agent, read)) in zip(systemAgents, timelineReads(w)).enumerated() {
@@ -202,10 +202,10 @@ public struct OracleLogic: AgentLogic {
         var limit: Int
     }
 
-    func explainArguments(_ args: [String: JSON]) -> Result<ExplainArguments, OracleRefusal> {
-        Result { () throws(OracleRefusal) in
-            try Self.only(["agent", "limit"], args)
-            return ExplainArguments(agent: try Self.agentID(args),
+    func explainArguments(_ args: [String: JSON]) -> Result<ExplainArguments, Refusal> {
+        Result { () throws(Refusal) in
+            try Arguments.only(["agent", "limit"], args)
+            return ExplainArguments(agent: try Arguments.agentID(args),
                                     limit: try Self.count(args, "limit", 1...OracleLimits.explainMax,
                                                           default: OracleLimits.explainDefault))
         }
@@ -218,7 +218,7 @@ public struct OracleLogic: AgentLogic {
     /// The events of the system agents' streams that concern agent
     /// `a.agent` (an entry whose field `agent` is its id), oldest first,
     /// the latest `limit` of them, and its current state from AGENTS.
-    func explain(_ a: ExplainArguments, _ kernel: KernelView) throws(OracleRefusal) -> JSON {
+    func explain(_ a: ExplainArguments, _ kernel: KernelView) throws(Refusal) -> JSON {
         let agents = try Self.read(kernel, .agents) { $0.records(.agents) }
         let record = agents.first { r in r.contains { $0.0 == "id" && $0.1 == a.agent } }
         var chain: [(StreamPosition, Int, StreamEntry)] = []
@@ -231,7 +231,7 @@ public struct OracleLogic: AgentLogic {
             }
         }
         guard record != nil || !chain.isEmpty else {
-            throw OracleRefusal("not_found", "no agent '\(a.agent)' is declared or recorded")
+            throw Refusal("not_found", "no agent '\(a.agent)' is declared or recorded")
         }
         chain.sort { ($0.0, $0.1) < ($1.0, $1.1) }
         let shown = chain.suffix(a.limit)
@@ -296,33 +296,16 @@ public struct OracleLogic: AgentLogic {
     // MARK: - Arguments
 
     /// The reply to `read`, made useful by `get`; a missing or refused read is `unavailable`.
-    static func read<T>(_ kernel: KernelView, _ read: KernelRead, _ get: (KernelView) -> T?) throws(OracleRefusal) -> T {
-        if let m = kernel.error(read) { throw OracleRefusal("unavailable", "the kernel refused \(read.arguments[0]): \(m)") }
-        guard let v = get(kernel) else { throw OracleRefusal("unavailable", "no answer to \(read.arguments[0]) from the kernel") }
+    static func read<T>(_ kernel: KernelView, _ read: KernelRead, _ get: (KernelView) -> T?) throws(Refusal) -> T {
+        if let m = kernel.error(read) { throw Refusal("unavailable", "the kernel refused \(read.arguments[0]): \(m)") }
+        guard let v = get(kernel) else { throw Refusal("unavailable", "no answer to \(read.arguments[0]) from the kernel") }
         return v
     }
 
-    static func only(_ names: [String], _ args: [String: JSON]) throws(OracleRefusal) {
-        if let k = args.keys.sorted().first(where: { !names.contains($0) }) {
-            throw OracleRefusal(AgentErrorCode.badArgument, "unknown argument '\(k)'"
-                                + (names.isEmpty ? " (none taken)" : " (\(names.joined(separator: ", ")))"))
-        }
-    }
-
-    /// `agent`: an agent id as the configuration takes it.
-    static func agentID(_ args: [String: JSON]) throws(OracleRefusal) -> String {
-        let bad = OracleRefusal(AgentErrorCode.badArgument, "agent must be an agent id: 1 to \(OracleLimits.agentIDBytes)"
-                                + " characters from a-z, 0-9, '_', '.', '-', starting with a letter or digit")
-        guard let id = args["agent"]?.string, let first = id.utf8.first, id.utf8.count <= OracleLimits.agentIDBytes else { throw bad }
-        func lowerOrDigit(_ b: UInt8) -> Bool { (b >= 97 && b <= 122) || (b >= 48 && b <= 57) }
-        guard lowerOrDigit(first), id.utf8.allSatisfy({ lowerOrDigit($0) || $0 == 95 || $0 == 46 || $0 == 45 }) else { throw bad }
-        return id
-    }
-
-    static func count(_ args: [String: JSON], _ name: String, _ range: ClosedRange<Int>, default d: Int) throws(OracleRefusal) -> Int {
+    static func count(_ args: [String: JSON], _ name: String, _ range: ClosedRange<Int>, default d: Int) throws(Refusal) -> Int {
         guard let v = args[name] else { return d }
         guard let n = v.int, n >= Int64(range.lowerBound), n <= Int64(range.upperBound) else {
-            throw OracleRefusal(AgentErrorCode.badArgument,
+            throw Refusal(AgentErrorCode.badArgument,
                                 "\(name) must be an integer from \(range.lowerBound) to \(range.upperBound)")
         }
         return Int(n)
@@ -330,8 +313,8 @@ public struct OracleLogic: AgentLogic {
 
     /// `from` / `to`: a time in ms (an integer), a stream ID `<ms>-<seq>` or
     /// `<ms>` (a string), or `-` / `+`; absent: the first / last entry.
-    static func position(_ v: JSON?, _ name: String, end: Bool) throws(OracleRefusal) -> StreamPosition {
-        let bad = OracleRefusal(AgentErrorCode.badArgument, "\(name) must be a time in ms (an integer from 0),"
+    static func position(_ v: JSON?, _ name: String, end: Bool) throws(Refusal) -> StreamPosition {
+        let bad = Refusal(AgentErrorCode.badArgument, "\(name) must be a time in ms (an integer from 0),"
                                 + " a stream ID '<ms>-<seq>', or '\(end ? "+" : "-")'")
         switch v {
         case nil, .null?: return end ? .last : .first
@@ -384,14 +367,4 @@ public struct StreamPosition: Sendable, Equatable, Comparable {
     }
 
     public static func < (a: StreamPosition, b: StreamPosition) -> Bool { (a.ms, a.seq) < (b.ms, b.seq) }
-}
-
-/// An error reply oracle gives: its code and message.
-struct OracleRefusal: Error, Equatable {
-    var code: String
-    var message: String
-    init(_ code: String, _ message: String) {
-        self.code = code
-        self.message = message
-    }
 }
