@@ -82,7 +82,9 @@ import VimanaConfig
             _ = try c.systemAgents(executable: "v")
             Issue.record("a directory beyond MAX_ARG_STRLEN was wired")
         } catch {
-            #expect(error.description.contains("system.discovery: the directory of the 21 agents is ")
+            // The 20 declared and every system agent wired.
+            let agents = 20 + SystemAgentID.allCases.count
+            #expect(error.description.contains("system.discovery: the directory of the \(agents) agents is ")
                     && error.description.hasSuffix(" bytes, beyond the 131072 bytes one environment variable may hold on Linux"
                         + " (MAX_ARG_STRLEN); shorten the agents' descriptions and capabilities, or set system.discovery.enabled: false"),
                     "\(error)")
