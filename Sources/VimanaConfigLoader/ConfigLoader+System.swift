@@ -89,7 +89,7 @@ extension Configuration {
             let directory = Self.directoryJSON(agents + wired)
             // Beyond it execve fails with E2BIG and discovery never starts: said now, not at every restart.
             let bytes = "VIMANA_DISCOVERY_AGENTS=".utf8.count + directory.utf8.count + 1
-            guard bytes <= ConfigLimits.environmentEntryBytes else {
+            guard bytes <= ConfigLimits.environmentEntryBytes || !wired[d].enabled else {
                 throw ConfigError(path: source, message: "system.discovery: the directory of the \(agents.count + wired.count)"
                     + " agents is \(bytes) bytes, beyond the \(ConfigLimits.environmentEntryBytes) bytes one environment"
                     + " variable may hold on Linux (MAX_ARG_STRLEN); shorten the agents' descriptions and capabilities,"

@@ -89,6 +89,9 @@ import VimanaConfig
                         + " (MAX_ARG_STRLEN); shorten the agents' descriptions and capabilities, or set system.discovery.enabled: false"),
                     "\(error)")
         }
+        // Discovery disabled: nothing to start, nothing to refuse.
+        let off = try loaded("agents:\n" + (0..<20).map(agent).joined() + "system:\n  discovery:\n    enabled: false\n")
+        #expect(try off.systemAgents(executable: "v").first { $0.id == "discovery" }?.enabled == false)
         // Within it, as wired.
         let fits = try loaded("agents:\n" + (0..<10).map(agent).joined())
         #expect(try fits.systemAgents(executable: "v").first?.env["VIMANA_DISCOVERY_AGENTS"]?.utf8.count ?? 0 > 70_000)
