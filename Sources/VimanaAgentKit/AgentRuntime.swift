@@ -264,7 +264,9 @@ public final class AgentRuntime<Logic: AgentLogic> {
     /// `handle` to judge).
     private func read(_ reads: [KernelRead]) throws(AgentKitError) -> KernelView {
         var replies: [KernelRead: RESPValue] = [:]
-        for r in reads where replies[r] == nil { replies[r] = try call(r.arguments) }
+        for r in reads where replies[r] == nil {
+            replies[r] = r.changesConnection ? .error(r.refusedText) : try call(r.arguments)
+        }
         return KernelView(replies)
     }
 

@@ -37,6 +37,26 @@ public struct KernelRead: Sendable, Hashable, CustomStringConvertible {
     /// `events.<agent-id>` (the WATCH would fail the task's EXEC).
     public static func command(_ arguments: [String]) -> KernelRead { KernelRead(arguments) }
 
+    /// Commands that would change the agent's own connection (its user,
+    /// protocol, transaction, WATCH, subscriptions, instance): the runtime
+    /// never sends them as a read; `handle` sees `refusedText` instead.
+    static let connectionCommands: Set<String> = ["AUTH", "HELLO", "RESET", "QUIT", "SELECT", "CLIENT", "MULTI", "EXEC",
+                                                  "DISCARD", "WATCH", "UNWATCH", "SUBSCRIBE", "UNSUBSCRIBE",
+                                                  "PSUBSCRIBE", "PUNSUBSCRIBE"]
+
+    /// Whether sending this would change the agent's connection (AGENT JOIN
+    /// and LEAVE too: the runtime's instance is the connection's).
+    var changesConnection: Bool {
+        guard let name = arguments.first?.uppercased() else { return true }
+        if Self.connectionCommands.contains(name) { return true }
+        return name == "AGENT" && arguments.count > 1 && ["JOIN", "LEAVE"].contains(arguments[1].uppercased())
+    }
+
+    /// What `handle` sees for a read the runtime does not send.
+    var refusedText: String {
+        "ERR the agent kit does not send '\(arguments.first ?? "")' as a read: it would change the agent's connection"
+    }
+
     public var description: String { arguments.joined(separator: " ") }
 }
 

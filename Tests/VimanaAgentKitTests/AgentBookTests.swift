@@ -215,6 +215,22 @@ struct Reader: AgentLogic {
                 == #"{"id":3,"ok":true,"result":9}"#)
     }
 
+    /// A command that would change the agent's own connection is never
+    /// sent; the others (an operator's command included) are.
+    @Test func commandsThatWouldChangeTheAgentsConnectionAreNotSent() {
+        for args in [["RESET"], ["hello", "2"], ["UNWATCH"], ["exec"], ["Subscribe", "x"], ["CLIENT", "PUBLISHER", "OFF"],
+                     ["AGENT", "LEAVE"], ["agent", "join", "x"], ["AUTH", "u", "p"], []] {
+            let r = KernelRead.command(args)
+            #expect(r.changesConnection, "\(args)")
+        }
+        #expect(KernelRead.command(["RESET"]).refusedText
+                == "ERR the agent kit does not send 'RESET' as a read: it would change the agent's connection")
+        for args in [["AGENT", "RESTART", "billing"], ["XLEN", "s"], ["INFO"], ["ACL", "DRYRUN", "u", "PING"]] {
+            #expect(!KernelRead.command(args).changesConnection, "\(args)")
+        }
+        #expect(!KernelRead.agents.changesConnection && !KernelRead.info().changesConnection)
+    }
+
     @Test func theViewDecodesInfoRecordsAndEntries() {
         let view = KernelView([
             .info(): .verbatim(format: "txt", text: Array("# Server\r\nvimana_version:0.1.0\r\nuptime_in_seconds:5\r\n\r\n# Ledger\r\nledger_status:ok\r\n".utf8)),
