@@ -126,6 +126,9 @@ final class LedgerWriter: @unchecked Sendable {
     /// idle moment never found one (a 1.2 GB active segment under `fsync:
     /// no`, restarts 60 times slower).
     private var sealWaiting = false
+    /// An operator asked to seal the active segment now (LEDGER SEAL):
+    /// `shouldRoll` is true once it holds a record; cleared by any seal.
+    private let sealRequested = Atomic<Bool>(false)
     /// A sealed segment whose final index is still to be written.
     private var sealedIndexPending: (name: String, index: SegmentIndex)?
     /// After `stop`: everything before this sequence is on stable storage.
@@ -183,6 +186,13 @@ final class LedgerWriter: @unchecked Sendable {
         queue.withLock { $0.append(batch) }
         if urgent { urgentQueued.store(true, ordering: .sequentiallyConsistent) }
         if wake { self.wake(urgent: urgent) }
+    }
+
+    /// Seals the active segment as soon as it holds a record (loop thread);
+    /// the seal is reported as every seal is (`.rolled`).
+    func requestSeal() {
+        sealRequested.store(true, ordering: .sequentiallyConsistent)
+        wake(urgent: true)
     }
 
     /// Wakes the writer thread if it sleeps (or, for urgent work, gathers).
@@ -368,6 +378,7 @@ final class LedgerWriter: @unchecked Sendable {
                 // The fsync it waited for has ended and nothing was queued since.
                 try roll()
             }
+            if taken.isEmpty && sealRequested.load(ordering: .sequentiallyConsistent) && shouldRoll() { try roll() }
             if failure != nil {
                 failure = nil
                 emit(.recovered)
@@ -564,7 +575,8 @@ final class LedgerWriter: @unchecked Sendable {
 
     private func shouldRoll() -> Bool {
         guard index.recordCount > 0, segmentSize >= config.segmentBytes
-            || Clock.monotonicNanos() - segmentOpenedNanos >= segmentAgeNanos else { return false }
+            || Clock.monotonicNanos() - segmentOpenedNanos >= segmentAgeNanos
+            || sealRequested.load(ordering: .sequentiallyConsistent) else { return false }
         // Sealing waits for the fsync in flight (one fsync of a segment at a
         // time), and keeps the next one from starting (`sealWaiting`).
         guard syncInFlight == nil else {
@@ -584,6 +596,7 @@ final class LedgerWriter: @unchecked Sendable {
     private func roll() throws(LedgerIOError) {
         try sync()
         sealWaiting = false
+        sealRequested.store(false, ordering: .sequentiallyConsistent)
         var sealedIndex = index
         sealedIndex.sealed = true
         let next = index.nextSequence
