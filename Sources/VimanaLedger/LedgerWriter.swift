@@ -126,8 +126,9 @@ final class LedgerWriter: @unchecked Sendable {
     /// idle moment never found one (a 1.2 GB active segment under `fsync:
     /// no`, restarts 60 times slower).
     private var sealWaiting = false
-    /// An operator asked to seal the active segment now (LEDGER SEAL):
-    /// `shouldRoll` is true once it holds a record; cleared by any seal.
+    /// An operator asked to seal the active segment now (LEDGER SEAL): the
+    /// writer's step seals it once it holds a record and no fsync is in
+    /// flight (the next step after one); cleared by any seal.
     private let sealRequested = Atomic<Bool>(false)
     /// A sealed segment whose final index is still to be written.
     private var sealedIndexPending: (name: String, index: SegmentIndex)?
@@ -378,7 +379,12 @@ final class LedgerWriter: @unchecked Sendable {
                 // The fsync it waited for has ended and nothing was queued since.
                 try roll()
             }
-            if taken.isEmpty && sealRequested.load(ordering: .sequentiallyConsistent) && shouldRoll() { try roll() }
+            // An operator's seal (LEDGER SEAL): checked here only, never on
+            // the inline write's path; an inline write before it is sealed with it.
+            if taken.isEmpty && index.recordCount > 0 && syncInFlight == nil
+                && sealRequested.load(ordering: .sequentiallyConsistent) {
+                try roll()
+            }
             if failure != nil {
                 failure = nil
                 emit(.recovered)
@@ -575,8 +581,7 @@ final class LedgerWriter: @unchecked Sendable {
 
     private func shouldRoll() -> Bool {
         guard index.recordCount > 0, segmentSize >= config.segmentBytes
-            || Clock.monotonicNanos() - segmentOpenedNanos >= segmentAgeNanos
-            || sealRequested.load(ordering: .sequentiallyConsistent) else { return false }
+            || Clock.monotonicNanos() - segmentOpenedNanos >= segmentAgeNanos else { return false }
         // Sealing waits for the fsync in flight (one fsync of a segment at a
         // time), and keeps the next one from starting (`sealWaiting`).
         guard syncInFlight == nil else {
