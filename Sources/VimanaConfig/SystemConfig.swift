@@ -8,6 +8,20 @@ public struct SystemConfig: Sendable, Equatable {
     public var enabled = true
     public var discovery = DiscoveryConfig()
     public var oracle = OracleConfig()
+    public var archivist = ArchivistConfig()
+
+    public init() {}
+}
+
+/// `system.archivist`: the ledger's housekeeper (seal, retain, list, verify,
+/// restore archived segments; export a topic's range to a file).
+public struct ArchivistConfig: Sendable, Equatable {
+    public var enabled = true
+    /// Not required: housekeeping waits for it without harm.
+    public var required = false
+    /// Where `export` writes its files (relative: to the server's working
+    /// directory, as `ledger.dir`).
+    public var outputDir = "data/exports"
 
     public init() {}
 }
@@ -48,4 +62,5 @@ public struct OracleConfig: Sendable, Equatable {
 public enum SystemAgentID: String, Sendable, CaseIterable {
     case discovery
     case oracle
+    case archivist
 }

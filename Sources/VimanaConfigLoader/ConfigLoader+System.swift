@@ -10,7 +10,18 @@ extension Schema {
         if let n = s["enabled"], let v = try boolean(n, "system.enabled") { c.enabled = v }
         if let n = s["discovery"] { c.discovery = try discovery(n) }
         if let n = s["oracle"] { c.oracle = try oracle(n) }
+        if let n = s["archivist"] { c.archivist = try archivist(n) }
         return c
+    }
+
+    private func archivist(_ node: YAMLNode) throws(ConfigError) -> ArchivistConfig {
+        var a = ArchivistConfig()
+        if node.isNull { return a }
+        let s = try section(node, "system.archivist", keys: ["enabled", "required", "output_dir"])
+        if let n = s["enabled"], let v = try boolean(n, "system.archivist.enabled") { a.enabled = v }
+        if let n = s["required"], let v = try boolean(n, "system.archivist.required") { a.required = v }
+        if let n = s["output_dir"], let v = try path(n, "system.archivist.output_dir") { a.outputDir = v }
+        return a
     }
 
     private func oracle(_ node: YAMLNode) throws(ConfigError) -> OracleConfig {
@@ -81,6 +92,13 @@ extension Configuration {
                 a.capabilities = ["health", "timeline"]
                 a.systemRules = Self.oracleRules
                 a.env = ["VIMANA_ORACLE_SCAN": String(system.oracle.scanEntries)]
+            case .archivist:
+                a.description = "the ledger's housekeeper: seal_now, archive_now, list_archives, verify_archive, restore, export"
+                a.enabled = system.archivist.enabled
+                a.required = system.archivist.required
+                a.capabilities = ["ledger", "archive", "export"]
+                a.systemRules = Self.archivistRules
+                a.env = ["VIMANA_ARCHIVIST_DIR": system.archivist.outputDir]
             }
             wired.append(a)
         }
@@ -104,6 +122,7 @@ extension Configuration {
         switch id {
         case .discovery: system.discovery.enabled
         case .oracle: system.oracle.enabled
+        case .archivist: system.archivist.enabled
         }
     }
 
@@ -118,6 +137,21 @@ extension Configuration {
         "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
         "+info", "+agents",
         "~tasks.oracle", "%R~events.*", "%W~dead.oracle", "allchannels",
+    ]
+
+    /// archivist's user (Protocol/AGENTS.md §11): the kit's commands; LEDGER's
+    /// subcommands (allowed to no other user but admins) and ACL DRYRUN, to
+    /// lend them only to a caller the kernel would allow them
+    /// (`KernelRead.command(_:asIf:)`); its tasks, its own event stream,
+    /// every key for reading (export reads any topic its caller may), its
+    /// dead-letter topic for writing only; every channel, for the replies.
+    static let archivistRules = [
+        "+ping", "+hello", "+auth", "+quit", "+reset",
+        "+client|id", "+client|getname", "+client|setname", "+client|setinfo", "+client|info", "+client|publisher",
+        "+agent|join", "+agent|leave", "+ack", "+nack", "+progress", "+publish",
+        "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
+        "+ledger|seal", "+ledger|retain", "+ledger|archives", "+ledger|verify", "+ledger|restore", "+acl|dryrun",
+        "~tasks.archivist", "~events.archivist", "%R~*", "%W~dead.archivist", "allchannels",
     ]
 
     /// What discovery knows of each agent from the configuration, as a JSON

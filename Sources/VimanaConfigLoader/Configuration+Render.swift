@@ -78,6 +78,10 @@ extension Configuration {
             "    enabled: \(system.oracle.enabled)",
             "    required: \(system.oracle.required)",
             "    scan_entries: \(system.oracle.scanEntries)",
+            "  archivist:",
+            "    enabled: \(system.archivist.enabled)",
+            "    required: \(system.archivist.required)",
+            "    output_dir: \(Self.yamlString(system.archivist.outputDir))",
           ]
         return lines.joined(separator: "\n") + "\n"
     }

@@ -249,4 +249,16 @@ struct Reader: AgentLogic {
         #expect(view.error(.xlen("s")) == "NOPERM no" && view.entries(.xlen("s")) == nil)
         #expect(view.reply(.agents) != nil && view.reply(.xlen("t")) == nil)
     }
+
+    /// A command sent for a caller is another read than the same command
+    /// sent for the agent itself; a caller DRYRUN refuses gets -NOPERM with
+    /// DRYRUN's text, and DRYRUN's own error as it is.
+    @Test func aCommandAsACallerIsItsOwnReadAndARefusalIsNoPerm() {
+        let seal = KernelRead.command(["LEDGER", "SEAL"], asIf: "alice")
+        #expect(seal != .command(["LEDGER", "SEAL"]) && seal != .command(["LEDGER", "SEAL"], asIf: "bob"))
+        #expect(seal.asIf == "alice" && seal.arguments == ["LEDGER", "SEAL"] && KernelRead.command(["X"]).asIf == nil)
+        #expect(KernelRead.refusal(.bulkString(Array("This user has no permissions to run the 'ledger|seal' command".utf8)))
+                == .error("NOPERM This user has no permissions to run the 'ledger|seal' command"))
+        #expect(KernelRead.refusal(.error("ERR User 'x' not found")) == .error("ERR User 'x' not found"))
+    }
 }
