@@ -186,8 +186,10 @@ public struct ACLUser: Sendable, Equatable {
             if opens {
                 open = (index, argument)
             } else if var selector = open {
+                // Redis appends a continuation with `" %s"` (up to a NUL),
+                // and tests the whole argument's last byte for `)`.
                 selector.joined.append(UInt8(ascii: " "))
-                selector.joined.append(contentsOf: argument)
+                selector.joined.append(contentsOf: ACLRules.cString(argument))
                 if argument.last == UInt8(ascii: ")") {
                     merged.append(selector.joined)
                     open = nil

@@ -264,7 +264,20 @@ public final class AgentRuntime<Logic: AgentLogic> {
     /// `handle` to judge).
     private func read(_ reads: [KernelRead]) throws(AgentKitError) -> KernelView {
         var replies: [KernelRead: RESPValue] = [:]
-        for r in reads where replies[r] == nil { replies[r] = try call(r.arguments) }
+        for r in reads where replies[r] == nil {
+            if r.changesConnection {
+                replies[r] = .error(r.refusedText)
+                continue
+            }
+            if let caller = r.asIf {
+                let check = try call(["ACL", "DRYRUN", caller] + r.arguments)
+                guard case .simpleString("OK") = check else {
+                    replies[r] = KernelRead.refusal(check)
+                    continue
+                }
+            }
+            replies[r] = try call(r.arguments)
+        }
         return KernelView(replies)
     }
 

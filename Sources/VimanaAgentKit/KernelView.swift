@@ -9,8 +9,13 @@ import VimanaRESP
 public struct KernelRead: Sendable, Hashable, CustomStringConvertible {
     /// The command and its arguments, as sent.
     public let arguments: [String]
+    /// The user the command is sent for (`command(_:asIf:)`); nil: the agent's own.
+    public let asIf: String?
 
-    private init(_ arguments: [String]) { self.arguments = arguments }
+    private init(_ arguments: [String], asIf: String? = nil) {
+        self.arguments = arguments
+        self.asIf = asIf
+    }
 
     /// `INFO [section ...]` (no section: the default sections).
     public static func info(_ sections: String...) -> KernelRead { KernelRead(["INFO"] + sections) }
@@ -37,7 +42,43 @@ public struct KernelRead: Sendable, Hashable, CustomStringConvertible {
     /// `events.<agent-id>` (the WATCH would fail the task's EXEC).
     public static func command(_ arguments: [String]) -> KernelRead { KernelRead(arguments) }
 
+    /// `command` sent only if `caller` may run it itself: the runtime first
+    /// asks `ACL DRYRUN <caller> <arguments…>`, and sends the command when
+    /// the answer is `+OK`; otherwise the command's reply in the view is an
+    /// error, `-NOPERM <DRYRUN's text>` (or DRYRUN's own error, `-ERR User
+    /// '<caller>' not found`). So an agent whose user holds a command allowed
+    /// to it alone lends it to no one the kernel would refuse it to. The
+    /// agent's user needs `ACL DRYRUN` (`+acl|dryrun`).
+    public static func command(_ arguments: [String], asIf caller: String) -> KernelRead { KernelRead(arguments, asIf: caller) }
+
+    /// Commands that would change the agent's own connection (its user,
+    /// protocol, transaction, WATCH, subscriptions, instance): the runtime
+    /// never sends them as a read; `handle` sees `refusedText` instead.
+    static let connectionCommands: Set<String> = ["AUTH", "HELLO", "RESET", "QUIT", "SELECT", "CLIENT", "MULTI", "EXEC",
+                                                  "DISCARD", "WATCH", "UNWATCH", "SUBSCRIBE", "UNSUBSCRIBE",
+                                                  "PSUBSCRIBE", "PUNSUBSCRIBE"]
+
+    /// Whether sending this would change the agent's connection (AGENT JOIN
+    /// and LEAVE too: the runtime's instance is the connection's).
+    var changesConnection: Bool {
+        guard let name = arguments.first?.uppercased() else { return true }
+        if Self.connectionCommands.contains(name) { return true }
+        return name == "AGENT" && arguments.count > 1 && ["JOIN", "LEAVE"].contains(arguments[1].uppercased())
+    }
+
+    /// What `handle` sees for a read the runtime does not send.
+    var refusedText: String {
+        "ERR the agent kit does not send '\(arguments.first ?? "")' as a read: it would change the agent's connection"
+    }
+
     public var description: String { arguments.joined(separator: " ") }
+
+    /// The reply a read gets when its caller may not run it (`asIf`):
+    /// `NOPERM` and DRYRUN's text.
+    public static func refusal(_ dryRun: RESPValue) -> RESPValue {
+        if case .error = dryRun { return dryRun }
+        return .error("NOPERM " + (dryRun.bytes.map { String(decoding: $0, as: UTF8.self) } ?? "refused"))
+    }
 }
 
 /// The kernel's replies to the reads a task named, as the runtime received

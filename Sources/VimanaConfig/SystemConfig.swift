@@ -8,6 +8,7 @@ public struct SystemConfig: Sendable, Equatable {
     public var enabled = true
     public var discovery = DiscoveryConfig()
     public var oracle = OracleConfig()
+    public var archivist = ArchivistConfig()
     public var engineer = EngineerConfig()
 
     public init() {}
@@ -45,6 +46,19 @@ public struct OracleConfig: Sendable, Equatable {
     public init() {}
 }
 
+/// `system.archivist`: the ledger's housekeeper (seal, retain, list, verify,
+/// restore archived segments; export a topic's range to a file).
+public struct ArchivistConfig: Sendable, Equatable {
+    public var enabled = true
+    /// Not required: housekeeping waits for it without harm.
+    public var required = false
+    /// Where `export` writes its files (relative: to the server's working
+    /// directory, as `ledger.dir`).
+    public var outputDir = "data/exports"
+
+    public init() {}
+}
+
 /// `system.engineer`: starts, stops and restarts the supervised agents,
 /// lists their processes, and scaffolds new agents.
 public struct EngineerConfig: Sendable, Equatable {
@@ -67,6 +81,7 @@ public struct EngineerConfig: Sendable, Equatable {
 public enum SystemAgentID: String, Sendable, CaseIterable {
     case discovery
     case oracle
+    case archivist
     case engineer
 }
 

@@ -11,8 +11,19 @@ extension Schema {
         if let n = s["enabled"], let v = try boolean(n, "system.enabled") { c.enabled = v }
         if let n = s["discovery"] { c.discovery = try discovery(n) }
         if let n = s["oracle"] { c.oracle = try oracle(n) }
+        if let n = s["archivist"] { c.archivist = try archivist(n) }
         if let n = s["engineer"] { c.engineer = try engineer(n) }
         return c
+    }
+
+    private func archivist(_ node: YAMLNode) throws(ConfigError) -> ArchivistConfig {
+        var a = ArchivistConfig()
+        if node.isNull { return a }
+        let s = try section(node, "system.archivist", keys: ["enabled", "required", "output_dir"])
+        if let n = s["enabled"], let v = try boolean(n, "system.archivist.enabled") { a.enabled = v }
+        if let n = s["required"], let v = try boolean(n, "system.archivist.required") { a.required = v }
+        if let n = s["output_dir"], let v = try path(n, "system.archivist.output_dir") { a.outputDir = v }
+        return a
     }
 
     private func engineer(_ node: YAMLNode) throws(ConfigError) -> EngineerConfig {
@@ -99,6 +110,13 @@ extension Configuration {
                 a.capabilities = ["health", "timeline"]
                 a.systemRules = Self.oracleRules
                 a.env = ["VIMANA_ORACLE_SCAN": String(system.oracle.scanEntries)]
+            case .archivist:
+                a.description = "the ledger's housekeeper: seal_now, archive_now, list_archives, verify_archive, restore, export"
+                a.enabled = system.archivist.enabled
+                a.required = system.archivist.required
+                a.capabilities = ["ledger", "archive", "export"]
+                a.systemRules = Self.archivistRules
+                a.env = ["VIMANA_ARCHIVIST_DIR": system.archivist.outputDir]
             case .engineer:
                 a.description = "starts, stops and restarts supervised agents, lists their processes, scaffolds new agents"
                 a.enabled = system.engineer.enabled
@@ -117,7 +135,7 @@ extension Configuration {
             let directory = Self.directoryJSON(agents + wired)
             // Beyond it execve fails with E2BIG and discovery never starts: said now, not at every restart.
             let bytes = "VIMANA_DISCOVERY_AGENTS=".utf8.count + directory.utf8.count + 1
-            guard bytes <= ConfigLimits.environmentEntryBytes else {
+            guard bytes <= ConfigLimits.environmentEntryBytes || !wired[d].enabled else {
                 throw ConfigError(path: source, message: "system.discovery: the directory of the \(agents.count + wired.count)"
                     + " agents is \(bytes) bytes, beyond the \(ConfigLimits.environmentEntryBytes) bytes one environment"
                     + " variable may hold on Linux (MAX_ARG_STRLEN); shorten the agents' descriptions and capabilities,"
@@ -132,6 +150,7 @@ extension Configuration {
         switch id {
         case .discovery: system.discovery.enabled
         case .oracle: system.oracle.enabled
+        case .archivist: system.archivist.enabled
         case .engineer: system.engineer.enabled
         }
     }
@@ -147,6 +166,21 @@ extension Configuration {
         "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
         "+info", "+agents",
         "~tasks.oracle", "%R~events.*", "%W~dead.oracle", "allchannels",
+    ]
+
+    /// archivist's user (Protocol/AGENTS.md §11): the kit's commands; LEDGER's
+    /// subcommands (allowed to no other user but admins) and ACL DRYRUN, to
+    /// lend them only to a caller the kernel would allow them
+    /// (`KernelRead.command(_:asIf:)`); its tasks, its own event stream,
+    /// every key for reading (export reads any topic its caller may), its
+    /// dead-letter topic for writing only; every channel, for the replies.
+    static let archivistRules = [
+        "+ping", "+hello", "+auth", "+quit", "+reset",
+        "+client|id", "+client|getname", "+client|setname", "+client|setinfo", "+client|info", "+client|publisher",
+        "+agent|join", "+agent|leave", "+ack", "+nack", "+progress", "+publish",
+        "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
+        "+ledger|seal", "+ledger|retain", "+ledger|archives", "+ledger|verify", "+ledger|restore", "+acl|dryrun",
+        "~tasks.archivist", "~events.archivist", "%R~*", "%W~dead.archivist", "allchannels",
     ]
 
     /// What discovery knows of each agent from the configuration, as a JSON

@@ -21,6 +21,8 @@ extension CommandTable {
             return transactionEntry(c)
         case .acl:
             return aclEntry()
+        case .ledger:
+            return ledgerEntry()
         case .ping:
             return CommandEntry(name: "ping", arity: -1, flags: ["fast"], rules: [.allowedWhileSubscribed], categories: conn,
                                 summary: "Ping the server", since: "1.0.0", group: "connection", complexity: "O(1)",
@@ -398,6 +400,35 @@ extension CommandTable {
             sub("users", 2, f, admin, "List the username of all the configured ACL rules", "O(N). Where N is the number of configured users."),
             sub("whoami", 2, open, ["@slow"], "Return the name of the user associated to the current connection", "O(1)"),
             sub("help", 2, ["loading", "stale"], ["@slow"], "Show helpful text about the different subcommands", "O(1)"),
+        ]
+        return s
+    }
+}
+
+extension CommandTable {
+    /// LEDGER: Vimana's own container for the ledger's housekeeping
+    /// (Protocol/LEDGER.md §7). Every subcommand is an operator's
+    /// (`@admin @slow @dangerous`, as ACL's that change things): an admin
+    /// has them, and a user granted them (archivist's).
+    static func ledgerEntry() -> CommandEntry {
+        let f = ["admin", "noscript"]
+        let admin = ["@admin", "@slow", "@dangerous"]
+        func sub(_ name: String, _ arity: Int, _ summary: String, _ complexity: String,
+                 _ arguments: [(String, String, Bool, Bool)] = []) -> CommandSpec {
+            CommandSpec(name: "ledger|" + name, arity: arity, flags: f, categories: admin, summary: summary,
+                        since: "0.1.0", group: "server", complexity: complexity, arguments: arguments)
+        }
+        var s = CommandEntry(name: "ledger", arity: -2, flags: [], categories: ["@slow"],
+                             summary: "A container for the ledger's housekeeping commands", since: "0.1.0", group: "server",
+                             complexity: "Depends on subcommand.", arguments: []) { k, c, a in k.ledgerCommand(c, a) }
+        s.spec.subcommands = [
+            sub("seal", 2, "Seal the active segment now and reply its name", "O(1)"),
+            sub("retain", 2, "Apply retention now and reply the segments it retires", "O(N) for N segments"),
+            sub("archives", 2, "List the archived segments", "O(N) for N archived segments"),
+            sub("verify", 3, "Check every frame of an archived segment", "O(N) for N bytes of the segment",
+                [("segment", "string", false, false)]),
+            sub("restore", 3, "Copy an archived segment where the offline tools read it", "O(N) for N bytes of the segment",
+                [("segment", "string", false, false)]),
         ]
         return s
     }

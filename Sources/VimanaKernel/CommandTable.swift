@@ -13,6 +13,7 @@ enum Command: Int, CaseIterable {
     case xgroup, xreadgroup, xack, xpending, xclaim, xautoclaim
     case multi, exec, discard, watch, unwatch
     case acl
+    case ledger
 }
 
 /// Runs one command that passed dispatch's checks. A thin function (a

@@ -177,6 +177,16 @@ enum ErrorReply {
         "ERR the ledger is append-only: \(what) is not supported; old entries leave by retention (ledger.retention.max_age / max_bytes)"
     }
 
+    /// LEDGER has no HELP: the usage is the hint.
+    static func unknownLedgerSubcommand(_ word: String) -> String {
+        "ERR unknown subcommand '\(word)'. Try LEDGER SEAL, RETAIN, ARCHIVES, VERIFY <segment> or RESTORE <segment>."
+    }
+
+    /// LEDGER's subcommands that answer later (all but RETAIN) inside MULTI.
+    static func ledgerInTransaction(_ sub: String) -> String {
+        "ERR LEDGER \(sub) cannot run inside MULTI (its reply comes once the disk work is done)"
+    }
+
     // MARK: - Agents (Vimana's own: Protocol/AGENTS.md §3)
 
     /// AGENT has no HELP: the usage is the hint.

@@ -34,7 +34,9 @@ extension Kernel {
         // As Redis: back to the default user, authenticated only if it needs
         // no password; at `default`'s `connections` limit, as a connection
         // accepted then: acting as no user.
-        if !actAsDefault(c) { actAsNoUser(c) }
+        // Counted as refused once: not again for one acting as no user already.
+        let admitted = c.pointee.flags.contains(.overUserLimit) ? admitAsDefault(c) : actAsDefault(c)
+        if !admitted { actAsNoUser(c) }
         if let info = clientInfo(c.pointee.fd) {
             info.name = []
             c.pointee.flags.remove(.named)

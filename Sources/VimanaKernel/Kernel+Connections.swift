@@ -344,7 +344,8 @@ extension Kernel {
         for fd in state.pointee.timedClients {
             guard let c = state.pointee.client(fd), !c.pointee.flags.contains(.closing),
                   c.pointee.closeDeadline > 0, now >= c.pointee.closeDeadline else { continue }
-            let reason = c.pointee.flags.contains(.lingering) ? "linger timeout" : "request head timeout"
+            let reason = c.pointee.flags.contains(.lingering) ? "linger timeout"
+                : c.pointee.flags.contains(.overUserLimit) ? "no user: default's connection limit" : "request head timeout"
             if log.enabled(.debug) {
                 log.debug("connection timed out", ["id": .int(c.pointee.id), "reason": .string(reason),
                                                   "addr": .string(c.pointee.info.address)])

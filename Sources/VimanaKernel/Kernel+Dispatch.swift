@@ -149,11 +149,12 @@ extension Kernel {
     }
 
     /// The reply for a subcommand of `command` that does not exist: Redis's,
-    /// or for AGENT (which has no HELP) its usage. The one place it is
+    /// or for AGENT and LEDGER (which have no HELP) their usage. The one place it is
     /// chosen, run or queued in MULTI.
     func replyUnknownSubcommand(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ args: Arguments) {
         let name = String(args.string(1).prefix(128))
         c.pointee.output.tail.writeError(command == .agent ? ErrorReply.unknownAgentSubcommand(name)
+            : command == .ledger ? ErrorReply.unknownLedgerSubcommand(name)
             : ErrorReply.unknownSubcommand(name, container: CommandTable.spec(command).name.uppercased()))
     }
 

@@ -244,7 +244,7 @@ extension Kernel {
 
     /// The client a background read was for, if it is still there waiting
     /// (not closed, its fd not reused); no longer `reading`.
-    private func resumable(_ fd: Int32, _ id: Int) -> UnsafeMutablePointer<ClientState>? {
+    func resumable(_ fd: Int32, _ id: Int) -> UnsafeMutablePointer<ClientState>? {
         guard let c = s.pointee.client(fd), c.pointee.id == id, c.pointee.flags.contains(.reading),
               !c.pointee.flags.contains(.closing) else { return nil }
         c.pointee.flags.remove(.reading)
@@ -253,7 +253,7 @@ extension Kernel {
 
     /// After a background read's reply: the client's waiting commands run,
     /// unless the reply started another read.
-    private func resume(_ c: UnsafeMutablePointer<ClientState>) {
+    func resume(_ c: UnsafeMutablePointer<ClientState>) {
         checkReplyLimit(c)
         markPending(c)
         if !c.pointee.flags.contains(.reading) { processInput(c) }

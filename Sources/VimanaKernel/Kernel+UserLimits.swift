@@ -31,10 +31,16 @@ extension Kernel {
     /// (an agent's, an admin's). It keeps `default`'s name and rules for
     /// what shows them (CLIENT LIST, ACL LOG), counts in no account and is
     /// not authenticated.
+    /// It has `noUserGraceNanos` to get a user, then it is closed: the
+    /// limit bounds what anonymous peers hold.
     func actAsNoUser(_ c: UnsafeMutablePointer<ClientState>) {
         applyRules(c, users.defaultUser)
         if let account = c.pointee.info.account { leaveAccount(c, account) }
         c.pointee.flags.remove(.authenticated)
+        if !c.pointee.flags.contains(.overUserLimit) && c.pointee.closeDeadline == 0 {
+            c.pointee.closeDeadline = s.pointee.nowNanos + KernelConstants.noUserGraceNanos
+            s.pointee.timedClients.insert(c.pointee.fd)
+        }
         c.pointee.flags.insert(.overUserLimit)
     }
 
@@ -54,7 +60,14 @@ extension Kernel {
         if let old = info.account { leaveAccount(c, old) }
         account.enter()
         info.account = account
-        c.pointee.flags.remove(.overUserLimit)
+        if c.pointee.flags.contains(.overUserLimit) {
+            // A user at last: the grace deadline of `actAsNoUser` is lifted.
+            c.pointee.flags.remove(.overUserLimit)
+            if !c.pointee.flags.contains(.lingering) && c.pointee.closeDeadline != 0 {
+                c.pointee.closeDeadline = 0
+                s.pointee.timedClients.remove(c.pointee.fd)
+            }
+        }
         c.pointee.meter = account.meter
         if account.meter != nil { c.pointee.flags.insert(.publishLimited) } else { c.pointee.flags.remove(.publishLimited) }
     }

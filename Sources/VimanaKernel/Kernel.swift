@@ -27,6 +27,8 @@ public final class Kernel: EventLoopHandler {
     let ledger: Ledger?
     /// XREAD and XREADGROUP BLOCK clients, and the topics woken this pass.
     var blockedReaders = BlockedReaders()
+    /// Clients whose LEDGER SEAL waits for the seal (`ledgerSealed`).
+    var sealWaiters: [(fd: Int32, id: Int)] = []
     /// The agents, every consumer group and their journal (VimanaAgents):
     /// reached only through its API; it reaches the kernel as its `AgentHost`
     /// (lazy: it holds the kernel, which exists only once `init` is done).

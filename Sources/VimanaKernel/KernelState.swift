@@ -115,6 +115,12 @@ enum KernelConstants {
     /// HTTP reply), how long input is still read and discarded so a client
     /// still sending its request gets to read the reply instead of a reset.
     static let lingerNanos: Int64 = 5_000_000_000
+    /// How long a connection beyond `default`'s `connections` limit, acting
+    /// as no user, has to AUTH as another user (or to find `default` with
+    /// room) before it is closed: so that the limit bounds the sockets
+    /// anonymous peers hold, while an agent or an admin, who AUTH at once,
+    /// still gets in. Ten seconds covers a loaded machine's connect-to-AUTH.
+    static let noUserGraceNanos: Int64 = 10_000_000_000
     /// Bytes discarded per read while lingering.
     static let lingerReadChunk = 16 << 10
     /// When accept fails for want of a descriptor or memory (EMFILE, ENFILE,

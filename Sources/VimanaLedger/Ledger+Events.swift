@@ -72,6 +72,7 @@ extension Ledger {
             log.info("ledger segment sealed", ["segment": .string(sealed), "bytes": .int(size),
                                                 "records": .int(Int(clamping: index.recordCount))])
             onRolled?()
+            onSealed?(sealed)
         case .sealed(let name):
             maintenance?.submit(.compact(name))
         case .failed(let error):
@@ -116,6 +117,8 @@ extension Ledger {
             }
         case .failed(let message):
             log.warn("ledger maintenance failed", ["error": .string(message)])
+        case .answered(let id, let answer):
+            housekeepingReplies.removeValue(forKey: id)?(answer)
         }
     }
 
@@ -134,10 +137,13 @@ extension Ledger {
 
     /// Retires sealed segments past `retention.max_age` or beyond
     /// `retention.max_bytes` (oldest first). The active segment never is.
-    public func enforceRetention(nowMicros: Int64) {
+    /// Returns the names of the segments retired.
+    @discardableResult
+    public func enforceRetention(nowMicros: Int64) -> [String] {
         let maxAge = Int64(config.retentionMaxAgeSeconds) * 1_000_000
         let maxBytes = retentionOverride ?? config.retentionMaxBytes
-        guard maxAge > 0 || maxBytes > 0 else { return }
+        guard maxAge > 0 || maxBytes > 0 else { return [] }
+        var retired: [String] = []
         var total = segments.reduce(0) { $0 + $1.size }
         while segments.count > 1 {
             let oldest = segments[0]
@@ -148,7 +154,9 @@ extension Ledger {
             total -= oldest.size
             forget(oldest)
             maintenance?.submit(.retire(oldest.name))
+            retired.append(oldest.name)
         }
+        return retired
     }
 
     /// Removes a retired segment's records from the stream states.

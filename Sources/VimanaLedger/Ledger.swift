@@ -140,6 +140,11 @@ public final class Ledger: @unchecked Sendable {
     public var onDrained: (() -> Void)?
     /// Called on the loop thread when a segment has been sealed.
     public var onRolled: (() -> Void)?
+    /// Called on the loop thread with the name of each segment sealed (LEDGER SEAL's reply).
+    public var onSealed: ((String) -> Void)?
+    /// What to do with each housekeeping answer when it comes back, by its id.
+    var housekeepingReplies: [Int: (HousekeepingAnswer) -> Void] = [:]
+    var nextHousekeepingID = 0
 
     let filter: TopicFilter
     /// The topic of the last append and its stream index: bursts on one

@@ -14,6 +14,8 @@ public enum MaintenanceEvent: Sendable {
     /// A sealed segment left the ledger (moved to `archived`, or deleted when nil).
     case retired(name: String, archived: String?)
     case failed(String)
+    /// The answer to a housekeeping request (`Ledger.housekeeping`), by its id.
+    case answered(Int, HousekeepingAnswer)
 }
 
 /// The second ledger thread: rewrites sealed segments into large frames
@@ -23,6 +25,7 @@ final class LedgerMaintenance: @unchecked Sendable {
     enum Task: Sendable {
         case compact(String)
         case retire(String)
+        case housekeeping(Int, HousekeepingRequest)
     }
 
     private let directory: String
@@ -68,6 +71,8 @@ final class LedgerMaintenance: @unchecked Sendable {
                 switch task {
                 case .compact(let name): compact(name)
                 case .retire(let name): retire(name)
+                case .housekeeping(let id, let request):
+                    notify(.answered(id, Housekeeping.answer(request, archive: archiveDirectory)))
                 }
             }
         }
@@ -238,38 +243,8 @@ final class LedgerMaintenance: @unchecked Sendable {
     private func move(_ from: String, to: String) throws(LedgerIOError) {
         if Glibc.rename(from, to) == 0 { return }
         guard errno == EXDEV else { throw LedgerIOError("rename", "\(from) -> \(to)") }
-        let input = try FileIO.open(from, O_RDONLY)
-        defer { close(input) }
         let tmp = to + ".tmp"
-        let output = try FileIO.open(tmp, O_WRONLY | O_CREAT | O_TRUNC)
-        var buffer = [UInt8](repeating: 0, count: LedgerLimits.copyChunk)
-        var offset = 0
-        var failure: LedgerIOError?
-        while failure == nil {
-            let n = buffer.withUnsafeMutableBytes { FileIO.pread(input, $0.baseAddress!, $0.count, at: offset) }
-            if n == 0 { break }
-            if n < 0 {
-                failure = LedgerIOError("read", from)
-                break
-            }
-            buffer.withUnsafeBytes { raw in
-                do throws(LedgerIOError) {
-                    if let base = raw.baseAddress { try FileIO.writeAll(output, base, n, path: to) }
-                } catch {
-                    failure = error
-                }
-            }
-            offset += n
-        }
-        if failure == nil {
-            do throws(LedgerIOError) { try FileIO.fsync(output, path: to) } catch { failure = error }
-        }
-        close(output)
-        if let failure {
-            // A full archive disk must not keep a partial copy around.
-            try? FileIO.unlink(tmp)
-            throw failure
-        }
+        try Housekeeping.copy(from, to: tmp)
         try FileIO.rename(tmp, to)
         try FileIO.unlink(from)
     }

@@ -126,6 +126,10 @@ final class LedgerWriter: @unchecked Sendable {
     /// idle moment never found one (a 1.2 GB active segment under `fsync:
     /// no`, restarts 60 times slower).
     private var sealWaiting = false
+    /// An operator asked to seal the active segment now (LEDGER SEAL): the
+    /// writer's step seals it once it holds a record and no fsync is in
+    /// flight (the next step after one); cleared by any seal.
+    private let sealRequested = Atomic<Bool>(false)
     /// A sealed segment whose final index is still to be written.
     private var sealedIndexPending: (name: String, index: SegmentIndex)?
     /// After `stop`: everything before this sequence is on stable storage.
@@ -183,6 +187,13 @@ final class LedgerWriter: @unchecked Sendable {
         queue.withLock { $0.append(batch) }
         if urgent { urgentQueued.store(true, ordering: .sequentiallyConsistent) }
         if wake { self.wake(urgent: urgent) }
+    }
+
+    /// Seals the active segment as soon as it holds a record (loop thread);
+    /// the seal is reported as every seal is (`.rolled`).
+    func requestSeal() {
+        sealRequested.store(true, ordering: .sequentiallyConsistent)
+        wake(urgent: true)
     }
 
     /// Wakes the writer thread if it sleeps (or, for urgent work, gathers).
@@ -366,6 +377,12 @@ final class LedgerWriter: @unchecked Sendable {
                 try writeTaken()
             } else if sealWaiting && shouldRoll() {
                 // The fsync it waited for has ended and nothing was queued since.
+                try roll()
+            }
+            // An operator's seal (LEDGER SEAL): checked here only, never on
+            // the inline write's path; an inline write before it is sealed with it.
+            if taken.isEmpty && index.recordCount > 0 && syncInFlight == nil
+                && sealRequested.load(ordering: .sequentiallyConsistent) {
                 try roll()
             }
             if failure != nil {
@@ -584,6 +601,7 @@ final class LedgerWriter: @unchecked Sendable {
     private func roll() throws(LedgerIOError) {
         try sync()
         sealWaiting = false
+        sealRequested.store(false, ordering: .sequentiallyConsistent)
         var sealedIndex = index
         sealedIndex.sealed = true
         let next = index.nextSequence

@@ -75,6 +75,18 @@ public enum OfflineVerifier {
         return result
     }
 
+    /// Checks one segment alone (an archived one: LEDGER VERIFY): every
+    /// frame, its stream IDs among themselves, and its index.
+    public static func verify(segment: OfflineSegment) throws(LedgerError) -> OfflineVerification {
+        let scanner: SegmentScanner
+        do throws(ZlibError) { scanner = try SegmentScanner() } catch { throw LedgerError("zlib initialisation failed") }
+        var result = OfflineVerification()
+        var lastIDs: [[UInt8]: (id: StreamID, sequence: UInt64)] = [:]
+        result.segments = 1
+        _ = check(segment, scanner: scanner, lastIDs: &lastIDs, into: &result)
+        return result
+    }
+
     /// Checks one segment, past any damage; returns the sequence after its
     /// last record when its end is known (no damage runs to its end).
     private static func check(_ segment: OfflineSegment, scanner: SegmentScanner,

@@ -17,8 +17,19 @@ public enum SystemAgents {
         switch id {
         case .discovery: Discovery.main()
         case .oracle: Oracle.main()
+        case .archivist: Archivist.main()
         case .engineer: Engineer.main()
         }
+    }
+}
+
+/// archivist's process: the kit's runtime for `ArchivistLogic`, writing
+/// export files in `VIMANA_ARCHIVIST_DIR` (`system.archivist.output_dir`).
+enum Archivist {
+    static func main() -> Never {
+        let dir = ProcessInfo.processInfo.environment["VIMANA_ARCHIVIST_DIR"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? ArchivistConfig().outputDir
+        AgentRuntime.main(logic: ArchivistLogic(sink: ArchivistFiles(directory: dir)), agentID: "archivist")
     }
 }
 

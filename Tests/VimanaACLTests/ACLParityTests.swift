@@ -84,6 +84,8 @@ import VimanaTestSupport
         [">p\0q"], ["(~a\0b)"], ["(+ping\0x)"],
         ["~a\0b"], ["&a\0b"], ["%R~a\0b"], ["%R\0~a"], ["xy\0z"], ["\0"], ["\0on"], ["+\0@all"], ["+nosuch\0ping"],
         ["#" + String(repeating: "a", count: 63) + "\0"], ["<p\0q"], ["(\0"], ["(~a", "b\0c"],
+        // A continuation of a selector is joined up to its NUL; its last byte closes it.
+        ["(~a", "+xlen\0x)"], ["(~a", "~b\0c", "+xlen)"], ["(~a", "+xlen\0)"],
     ]
 
     @Test func sameTextsAsRedis() throws {

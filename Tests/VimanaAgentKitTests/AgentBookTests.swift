@@ -215,6 +215,22 @@ struct Reader: AgentLogic {
                 == #"{"id":3,"ok":true,"result":9}"#)
     }
 
+    /// A command that would change the agent's own connection is never
+    /// sent; the others (an operator's command included) are.
+    @Test func commandsThatWouldChangeTheAgentsConnectionAreNotSent() {
+        for args in [["RESET"], ["hello", "2"], ["UNWATCH"], ["exec"], ["Subscribe", "x"], ["CLIENT", "PUBLISHER", "OFF"],
+                     ["AGENT", "LEAVE"], ["agent", "join", "x"], ["AUTH", "u", "p"], []] {
+            let r = KernelRead.command(args)
+            #expect(r.changesConnection, "\(args)")
+        }
+        #expect(KernelRead.command(["RESET"]).refusedText
+                == "ERR the agent kit does not send 'RESET' as a read: it would change the agent's connection")
+        for args in [["AGENT", "RESTART", "billing"], ["XLEN", "s"], ["INFO"], ["ACL", "DRYRUN", "u", "PING"]] {
+            #expect(!KernelRead.command(args).changesConnection, "\(args)")
+        }
+        #expect(!KernelRead.agents.changesConnection && !KernelRead.info().changesConnection)
+    }
+
     @Test func theViewDecodesInfoRecordsAndEntries() {
         let view = KernelView([
             .info(): .verbatim(format: "txt", text: Array("# Server\r\nvimana_version:0.1.0\r\nuptime_in_seconds:5\r\n\r\n# Ledger\r\nledger_status:ok\r\n".utf8)),
@@ -232,5 +248,17 @@ struct Reader: AgentLogic {
         #expect(e?.first?.publisher == "bob" && e?.first?["type"] == "x")
         #expect(view.error(.xlen("s")) == "NOPERM no" && view.entries(.xlen("s")) == nil)
         #expect(view.reply(.agents) != nil && view.reply(.xlen("t")) == nil)
+    }
+
+    /// A command sent for a caller is another read than the same command
+    /// sent for the agent itself; a caller DRYRUN refuses gets -NOPERM with
+    /// DRYRUN's text, and DRYRUN's own error as it is.
+    @Test func aCommandAsACallerIsItsOwnReadAndARefusalIsNoPerm() {
+        let seal = KernelRead.command(["LEDGER", "SEAL"], asIf: "alice")
+        #expect(seal != .command(["LEDGER", "SEAL"]) && seal != .command(["LEDGER", "SEAL"], asIf: "bob"))
+        #expect(seal.asIf == "alice" && seal.arguments == ["LEDGER", "SEAL"] && KernelRead.command(["X"]).asIf == nil)
+        #expect(KernelRead.refusal(.bulkString(Array("This user has no permissions to run the 'ledger|seal' command".utf8)))
+                == .error("NOPERM This user has no permissions to run the 'ledger|seal' command"))
+        #expect(KernelRead.refusal(.error("ERR User 'x' not found")) == .error("ERR User 'x' not found"))
     }
 }

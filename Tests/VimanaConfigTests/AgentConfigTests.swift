@@ -368,6 +368,10 @@ let agentsFile = """
                 enabled: true
                 required: true
                 scan_entries: 10000
+              archivist:
+                enabled: true
+                required: false
+                output_dir: data/exports
               engineer:
                 enabled: true
                 required: true

@@ -56,6 +56,10 @@ import VimanaConfig
                 enabled: true
                 required: true
                 scan_entries: 10000
+              archivist:
+                enabled: true
+                required: false
+                output_dir: data/exports
               engineer:
                 enabled: true
                 required: true

@@ -7,7 +7,7 @@ import VimanaConfig
     @Test func defaultsWireDiscoveryEnabledAndRequiredAsItsOwnUser() throws {
         let config = Configuration()
         let wired = try config.systemAgents(executable: "/opt/vimana")
-        #expect(wired.map(\.id) == ["discovery", "oracle", "engineer"])
+        #expect(wired.map(\.id) == ["discovery", "oracle", "archivist", "engineer"])
         let d = try #require(wired.first)
         #expect(d.command == ["/opt/vimana", "agent", "discovery"])
         #expect(d.enabled && d.required && d.runsAs == "agent:discovery" && d.subscribes == ["tasks.discovery"])
@@ -34,7 +34,7 @@ import VimanaConfig
     @Test func mistakesAreRefusedWithTheirPosition() {
         #expect(loadError("system:\n  discovery:\n    poll_interval: 5ms\n")?.description
                 == "phoenix.yaml:3:20: system.discovery.poll_interval: expected a duration from 10ms to 1m (like 500ms, 30s, 2m or 1h), got '5ms'")
-        #expect(loadError("system:\n  civic: {}\n")?.description == "phoenix.yaml:2:3: unknown key 'civic' in system (expected one of: enabled, discovery, oracle, engineer)")
+        #expect(loadError("system:\n  civic: {}\n")?.description == "phoenix.yaml:2:3: unknown key 'civic' in system (expected one of: enabled, discovery, oracle, archivist, engineer)")
         #expect(loadError("system:\n  discovery:\n    enabled: maybe\n")?.description.hasPrefix("phoenix.yaml:3:14: system.discovery.enabled: expected") == true)
     }
 
@@ -48,7 +48,7 @@ import VimanaConfig
                     + " rename the agent, or set system.discovery.enabled: false to use the id")
         }
         let yielded = try loaded("agents:\n  - id: discovery\n    subscribes: [t]\nsystem:\n  discovery:\n    enabled: false\n")
-        #expect(try yielded.systemAgents(executable: "v").map(\.id) == ["oracle", "engineer"])
+        #expect(try yielded.systemAgents(executable: "v").map(\.id) == ["oracle", "archivist", "engineer"])
     }
 
     /// oracle's user is made of its own rules: read-only but for its
@@ -64,7 +64,7 @@ import VimanaConfig
         #expect(!c.system.oracle.enabled && !c.system.oracle.required && c.system.oracle.scanEntries == 50)
         let wired = try c.systemAgents(executable: "v")
         let o2 = try #require(wired.first { $0.id == "oracle" })
-        #expect(wired.map(\.id) == ["discovery", "oracle", "engineer"] && !o2.enabled && o2.env["VIMANA_ORACLE_SCAN"] == "50")
+        #expect(wired.map(\.id) == ["discovery", "oracle", "archivist", "engineer"] && !o2.enabled && o2.env["VIMANA_ORACLE_SCAN"] == "50")
         #expect(loadError("system:\n  oracle:\n    scan_entries: 5\n")?.description
                 == "phoenix.yaml:3:19: system.oracle.scan_entries: expected an integer from 10 to 1000000, got '5'")
         #expect(loadError("system:\n  oracle:\n    why: 1\n")?.description
@@ -83,11 +83,16 @@ import VimanaConfig
             _ = try c.systemAgents(executable: "v")
             Issue.record("a directory beyond MAX_ARG_STRLEN was wired")
         } catch {
-            #expect(error.description.contains("system.discovery: the directory of the 23 agents is ")
+            // The 20 declared and every system agent wired.
+            let agents = 20 + SystemAgentID.allCases.count
+            #expect(error.description.contains("system.discovery: the directory of the \(agents) agents is ")
                     && error.description.hasSuffix(" bytes, beyond the 131072 bytes one environment variable may hold on Linux"
                         + " (MAX_ARG_STRLEN); shorten the agents' descriptions and capabilities, or set system.discovery.enabled: false"),
                     "\(error)")
         }
+        // Discovery disabled: nothing to start, nothing to refuse.
+        let off = try loaded("agents:\n" + (0..<20).map(agent).joined() + "system:\n  discovery:\n    enabled: false\n")
+        #expect(try off.systemAgents(executable: "v").first { $0.id == "discovery" }?.enabled == false)
         // Within it, as wired.
         let fits = try loaded("agents:\n" + (0..<10).map(agent).joined())
         #expect(try fits.systemAgents(executable: "v").first?.env["VIMANA_DISCOVERY_AGENTS"]?.utf8.count ?? 0 > 70_000)
@@ -105,6 +110,22 @@ import VimanaConfig
         c.agents = []
         let again = try loaded(c.render())
         #expect(again.system == c.system)
+    }
+
+    /// archivist's user holds LEDGER's subcommands and ACL DRYRUN (to lend
+    /// them only to callers the kernel allows them), and no other admin command.
+    @Test func archivistIsWiredWithLedgerCommandsAndTunable() throws {
+        let a = try #require(try Configuration().systemAgents(executable: "/opt/vimana").first { $0.id == "archivist" })
+        #expect(a.command == ["/opt/vimana", "agent", "archivist"] && a.enabled && !a.required)
+        #expect(a.runsAs == "agent:archivist" && a.env == ["VIMANA_ARCHIVIST_DIR": "data/exports"])
+        let rules = try #require(a.systemRules)
+        #expect(rules.filter { $0.hasPrefix("+ledger|") || $0.hasPrefix("+acl|") }
+                == ["+ledger|seal", "+ledger|retain", "+ledger|archives", "+ledger|verify", "+ledger|restore", "+acl|dryrun"])
+        #expect(rules.suffix(5) == ["~tasks.archivist", "~events.archivist", "%R~*", "%W~dead.archivist", "allchannels"])
+        let c = try loaded("system:\n  archivist:\n    enabled: false\n    required: true\n    output_dir: /srv/exports\n")
+        #expect(!c.system.archivist.enabled && c.system.archivist.required && c.system.archivist.outputDir == "/srv/exports")
+        #expect(loadError("system:\n  archivist:\n    dir: x\n")?.description
+                == "phoenix.yaml:3:5: unknown key 'dir' in system.archivist (expected one of: enabled, required, output_dir)")
     }
 
     /// engineer's user has an agent's commands and the four process

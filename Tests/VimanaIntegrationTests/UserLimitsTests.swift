@@ -166,6 +166,29 @@ import VimanaTestSupport
         #expect(f["connections"] == 1 && f["connections_refused"] == 4, "\(f)")
     }
 
+    /// A connection beyond `default`'s limit that gets no user is closed
+    /// after the grace (10 s), so the limit bounds anonymous sockets; one
+    /// that authenticated as another user in time is not.
+    @Test func aConnectionThatGetsNoUserIsClosedAfterTheGrace() throws {
+        let server = try ServerProcess(config: Self.users("connections: 5", default: "connections: 1"), logLevel: "info")
+        let first = try RawClient(port: server.port)
+        first.send("PING\r\n")
+        #expect(first.readReplies() == "+PONG\r\n")
+        let started = Date()
+        let idle = try RawClient(port: server.port)
+        let authed = try RawClient(port: server.port)
+        idle.send("PING\r\n")
+        #expect(idle.readReplies() == Self.limitError("default"))
+        authed.send("AUTH alice x\r\n")
+        #expect(authed.readReplies() == "+OK\r\n")
+        #expect(idle.isClosedByPeer(timeout: 60), "the connection with no user was not closed")
+        #expect(Date().timeIntervalSince(started) >= 9.5, "closed before its grace")
+        authed.send("PING\r\n")
+        #expect(authed.readReplies() == "+PONG\r\n")
+        first.send("PING\r\n")
+        #expect(first.readReplies() == "+PONG\r\n")
+    }
+
     /// With a password on `default`, a connection beyond its limit gets the
     /// limit error before NOAUTH, and AUTH as `default` the limit error too.
     @Test func aConnectionBeyondAPasswordDefaultsLimitGetsTheLimitError() throws {

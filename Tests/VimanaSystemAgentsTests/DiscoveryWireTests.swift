@@ -78,7 +78,7 @@ import Glibc
         guard case .ok(let list) = try ask(server, "list"), case .array(let agents)? = list["agents"] else {
             throw TestFailure("list did not answer")
         }
-        #expect(agents.compactMap { $0["id"]?.string } == ["billing", "discovery", "oracle", "engineer"])
+        #expect(agents.compactMap { $0["id"]?.string } == ["billing", "discovery", "oracle", "archivist", "engineer"])
         #expect(agents.first?["status"]?.string == "idle")
 
         // billing joins, then leaves: both announced on events.discovery.
@@ -108,10 +108,14 @@ import Glibc
                 subscribes: ["tasks.billing"]
                 capabilities: [invoice]
                 user: default
+            system:
+              archivist:
+                output_dir: /tmp/vimana-doc-exports
             """, logLevel: "info", systemAgents: true)
         try waitForJoins(server, 1)
         #expect(try waitForStatus(server, "discovery", "running", 1))
         #expect(try waitForStatus(server, "oracle", "running", 1))
+        #expect(try waitForStatus(server, "archivist", "running", 1))
         #expect(try waitForStatus(server, "engineer", "running", 1))
         #expect(try waitForStatus(server, "billing", "idle", 0))
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -126,7 +130,8 @@ import Glibc
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
         #expect(p.terminationStatus == 0, "\(text)")
-        #expect(text.contains("OK: 17 ```resp examples"), "\(text)")
+        #expect(text.contains("OK: 22 ```resp examples"), "\(text)")
+        try? FileManager.default.removeItem(atPath: "/tmp/vimana-doc-exports")
     }
 
     /// kill -9 of the kernel: its discovery exits once orphaned, and the next

@@ -4,8 +4,8 @@
 # on both alike: what compare.sh's two separate servers cannot show.
 #   tools/bench/permission_cpu.sh BINARY CONFIG USER PASSWORD [ROUNDS] [N] [PIPELINE]
 # CONFIG declares USER (e.g. permissions ["&ch*", "+@all"]). Each round runs
-# redis-benchmark -c 50 -P PIPELINE -n N PUBLISH ch hello as `default`, then
-# as USER, each under `perf stat -e task-clock -p <server>` (server CPU only;
+# redis-benchmark -c 50 -P PIPELINE -n N PUBLISH ch hello as `default` and as
+# USER (odd rounds `default` first, even rounds USER first), each under `perf stat -e task-clock -p <server>` (server CPU only;
 # a virtual machine without hardware counters still has task-clock).
 # Prints one line per round (µs of server CPU per request, each user, and
 # their ratio), then the median ratio. The server records (fresh ledger,
@@ -27,7 +27,9 @@ cpu() {  # µs of server task-clock per request for one run as $1
 }
 echo "# round default_us/req ${USER_NAME}_us/req ratio (N $N, P$P, $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg))"
 for r in $(seq "$ROUNDS"); do
-    d=$(cpu default); u=$(cpu "$USER_NAME")
+    # The order alternates: the ledger grows by N records a run, so neither
+    # user always meets the larger one.
+    if [ $((r % 2)) = 1 ]; then d=$(cpu default); u=$(cpu "$USER_NAME"); else u=$(cpu "$USER_NAME"); d=$(cpu default); fi
     echo "$r $d $u $(awk -v d="$d" -v u="$u" 'BEGIN {printf "%.3f", u / d}')"
 done | tee "$W/rounds"
 sort -k4 -n "$W/rounds" | awk '{a[NR] = $4} END {printf "median ratio %s over %d rounds\n", a[int((NR + 1) / 2)], NR}'
