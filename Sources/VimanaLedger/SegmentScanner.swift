@@ -102,7 +102,10 @@ public final class SegmentScanner {
     }
 
     /// Reads and decodes the one frame at `offset` (a read path).
-    public func readFrame(fd: Int32, path: String, at offset: Int, size: Int) -> Result<(FrameHeader, [LedgerRecord]), FrameProblem> {
+    /// `skip`: a frame whose (valid) header it accepts is not read further
+    /// and comes back with no records (a valid frame has at least one).
+    public func readFrame(fd: Int32, path: String, at offset: Int, size: Int,
+                          skip: (FrameHeader) -> Bool = { _ in false }) -> Result<(FrameHeader, [LedgerRecord]), FrameProblem> {
         func fail(_ e: FrameError) -> Result<(FrameHeader, [LedgerRecord]), FrameProblem> {
             .failure(FrameProblem(segment: path, frame: -1, offset: offset, error: e))
         }
@@ -113,6 +116,7 @@ public final class SegmentScanner {
         case .failure(let error)?: return fail(error)
         case nil: return fail(.truncated(missing: FrameHeader.size))
         }
+        if skip(f.header) { return .success((f.header, [])) }
         ensure(Int(f.header.compressedLength))
         guard frames.readData(of: f, into: data) else { return fail(.truncated(missing: Int(f.header.compressedLength))) }
         do throws(FrameError) {
