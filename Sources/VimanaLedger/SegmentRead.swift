@@ -73,12 +73,12 @@ extension SegmentReadPlan {
                     }
                 }
                 let places = filter.places
-                switch scanner.readFrame(fd: fd, path: path, at: offset, size: size,
+                switch scanner.readFrame(fd: fd, path: path, at: offset, size: size, only: filter.topic,
                                          skip: { !places.mayHold($0.firstSequence, $0.nextSequence) }) {
-                case .success(let (header, records)):
+                case .success(let (header, read)):
                     if !reverse && header.firstSequence >= filter.below { return out }
                     // Skipped on its header alone: none of the topic's entries is in it.
-                    if records.isEmpty {
+                    guard let records = read else {
                         if !reverse { offset += header.frameLength }
                         continue
                     }

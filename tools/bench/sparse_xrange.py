@@ -7,7 +7,7 @@
 Starts a fresh server (`vimana serve --no-system-agents --port 0`, fsync everysec, a fresh ledger
 with `ledger.segment_bytes` as given; or redis-server 7.0.15 with --appendonly yes), fills it with
 OTHERS entries on another stream (`redis-benchmark -c 50 XADD events.bulk * f <16 bytes>`), adds 4
-entries to `events.discovery`, then times CALLS round trips of `XRANGE events.discovery - + COUNT 100`
+entries to `events.discovery` (with --spread: 2 before the others, 2 after), then times CALLS round trips of `XRANGE events.discovery - + COUNT 100`
 (and of `XLEN events.discovery`, for scale) on one raw socket and prints p50 and p99 in
 microseconds. For vimana it then restarts the server on the same ledger (nothing in memory) and
 times XRANGE again.
@@ -111,20 +111,25 @@ def main():
     p.add_argument("--others", type=int, default=32000)
     p.add_argument("--calls", type=int, default=1000)
     p.add_argument("--segment-bytes", default="64MiB")
+    p.add_argument("--spread", action="store_true", help="2 of the 4 entries before the others, 2 after")
     a = p.parse_args()
     work = tempfile.mkdtemp()
     redis = a.binary == "redis"
     proc, port = start_redis(work) if redis else start_vimana(a.binary, work, a.segment_bytes)
+    before = 2 if a.spread else 0
+    for i in range(before):
+        timed(port, ["XADD", "events.discovery", "*", "agent", "a%d" % i], 1)
     subprocess.run(["redis-benchmark", "-p", str(port), "-c", "50", "-n", str(a.others), "XADD", "events.bulk", "*", "f",
                     "0123456789abcdef"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for i in range(4):
+    for i in range(before, 4):
         timed(port, ["XADD", "events.discovery", "*", "agent", "a%d" % i], 1)
     xrange = ["XRANGE", "events.discovery", "-", "+", "COUNT", "100"]
     _, _, total = timed(port, ["XLEN", "events.bulk"], 1)
     name = "redis" if redis else os.path.basename(a.binary)
     p50, p99, reply = timed(port, xrange, a.calls)
     assert isinstance(reply, list) and len(reply) == 4, reply
-    print("%s others=%s segment_bytes=%s XRANGE p50 %.1f us p99 %.1f us" % (name, total.strip().decode().lstrip(":"), a.segment_bytes if not redis else "-", p50, p99))
+    print("%s others=%s segment_bytes=%s%s XRANGE p50 %.1f us p99 %.1f us" % (name, total.strip().decode().lstrip(":"), a.segment_bytes if not redis else "-",
+                                                                " spread" if a.spread else "", p50, p99))
     p50, p99, _ = timed(port, ["XLEN", "events.discovery"], a.calls)
     print("%s XLEN p50 %.1f us p99 %.1f us" % (name, p50, p99))
     if not redis:
