@@ -71,9 +71,12 @@ extension Ledger {
             if missing == 0 { return out }
         }
         let limit = lastTailSequence(topic)
+        let at = places(topic)
         topic.withUnsafeBytes { name in
             for batch in tail.live + (current.map { [$0] } ?? []) {
                 if batch.firstSequence > limit { return }
+                // None of the topic's entries in it (TopicRuns.swift).
+                if !at.mayHold(batch.firstSequence, batch.nextSequence) { continue }
                 var s = batch.firstSequence
                 while s < batch.nextSequence && s <= limit {
                     if let id = batch.id(s, on: name) {

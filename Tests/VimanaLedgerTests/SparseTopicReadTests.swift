@@ -84,6 +84,8 @@ import VimanaConfig
         let reversed = ledger.range(topic: bytes("small"), from: .zero, to: .max, count: 100, reverse: true)
         #expect(reversed.map(\.sequence) == (small + [pending]).reversed())
         #expect(ledger.stats.tailRecordsExamined - before == 5, "examined: \(ledger.stats.tailRecordsExamined - before)")
+        // Looked up by ID (XCLAIM), batches without the topic passed over.
+        #expect(ledger.records(topic: bytes("small"), ids: all.map(\.id)).map { $0?.sequence } == all.map(\.sequence))
     }
 
     @Test func scatteredEntriesStayBoundedAndAreAllRead() throws {
