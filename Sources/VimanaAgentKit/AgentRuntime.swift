@@ -14,7 +14,7 @@ import Glibc
 /// again), else run `handle` and append the events in one MULTI/EXEC (a
 /// null EXEC: another instance appended first; fold and decide again),
 /// publish the reply to `reply_to`, ACK. PROGRESS goes out every
-/// `settings.progressInterval` while `handle` runs. A lost connection is
+/// `settings.progressInterval` while the reads and `handle` run. A lost connection is
 /// retried with backoff; the state is rebuilt on each connect. The kernel
 /// reads a task needs (`AgentLogic.reads`) are sent after the fold, just
 /// before `handle`, on the same connection (inside the WATCH, which reads
@@ -41,6 +41,9 @@ public final class AgentRuntime<Logic: AgentLogic> {
     private var folded = "-"
     /// Entries of `events.<id>` that were no events of this agent.
     private var otherEntries = 0
+    /// When the kernel last heard that the task in hand is alive: its
+    /// delivery, or the last PROGRESS.
+    private var lastBeat = DispatchTime.now()
 
     public init(logic: Logic, settings: AgentSettings) {
         self.settings = settings
@@ -174,6 +177,7 @@ public final class AgentRuntime<Logic: AgentLogic> {
     // MARK: - One task
 
     private func task(topic: [UInt8], entry: [UInt8], deliveries: Int, payload: [UInt8], publisher: String) throws(AgentKitError) {
+        lastBeat = .now()
         let entryText = String(decoding: entry, as: UTF8.self)
         let head = "task \(String(decoding: topic, as: UTF8.self)) \(entryText) delivery=\(deliveries) publisher=\(publisher)"
         let request: AgentRequest
@@ -204,7 +208,7 @@ public final class AgentRuntime<Logic: AgentLogic> {
                 return try giveBack(topic, entry)
             }
             try catchUp()
-            let view = try read(book.reads(request, caller: publisher))
+            let view = try read(book.reads(request, caller: publisher), topic: topic, entry: entry)
             let s = try decide(request, publisher: publisher, kernel: view, topic: topic, entry: entry)
             if let reason = s.deadLetter {
                 _ = try call(["UNWATCH"])
@@ -261,10 +265,12 @@ public final class AgentRuntime<Logic: AgentLogic> {
 
     /// The kernel's replies to `reads`, each sent as a command on the
     /// agent's connection (an error reply is the read's answer, for
-    /// `handle` to judge).
-    private func read(_ reads: [KernelRead]) throws(AgentKitError) -> KernelView {
+    /// `handle` to judge), with PROGRESS between them when one is due: many
+    /// reads, or slow ones (XRANGE of a long topic), may outlast `ack_wait`.
+    private func read(_ reads: [KernelRead], topic: [UInt8], entry: [UInt8]) throws(AgentKitError) -> KernelView {
         var replies: [KernelRead: RESPValue] = [:]
         for r in reads where replies[r] == nil {
+            if secondsSinceBeat >= progressInterval { try progress(topic, entry) }
             if r.changesConnection {
                 replies[r] = .error(r.refusedText)
                 continue
@@ -285,14 +291,29 @@ public final class AgentRuntime<Logic: AgentLogic> {
     private func decide(_ request: AgentRequest, publisher: String, kernel: KernelView,
                         topic: [UInt8], entry: [UInt8]) throws(AgentKitError) -> AgentStep {
         let book = self.book
-        let interval = settings.progressInterval >= AgentKitLimits.shortestRead
-            && settings.progressInterval <= AgentKitLimits.longestWait ? settings.progressInterval : AgentKitLimits.progressInterval
         let result = StepResult()
         DispatchQueue.global().async { result.set(book.step(request, caller: publisher, kernel: kernel)) }
         while true {
-            if let step = result.wait(seconds: interval) { return step }
-            _ = try call([Array("PROGRESS".utf8), topic, entry])
+            if let step = result.wait(seconds: max(0, progressInterval - secondsSinceBeat)) { return step }
+            try progress(topic, entry)
         }
+    }
+
+    /// How often the task in hand is said to be alive (a third of
+    /// `ack_wait`, or the default when the setting is out of range).
+    private var progressInterval: Double {
+        settings.progressInterval >= AgentKitLimits.shortestRead && settings.progressInterval <= AgentKitLimits.longestWait
+            ? settings.progressInterval : AgentKitLimits.progressInterval
+    }
+
+    private var secondsSinceBeat: Double {
+        let now = DispatchTime.now().uptimeNanoseconds, then = lastBeat.uptimeNanoseconds
+        return now > then ? Double(now - then) / 1e9 : 0
+    }
+
+    private func progress(_ topic: [UInt8], _ entry: [UInt8]) throws(AgentKitError) {
+        _ = try call([Array("PROGRESS".utf8), topic, entry])
+        lastBeat = .now()
     }
 
     /// Appends the task to `dead.<id>` with the reason: false when the

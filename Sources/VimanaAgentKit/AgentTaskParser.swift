@@ -13,6 +13,10 @@ public enum AgentTaskParser {
         public var replyTo: String?
     }
 
+    /// The namespaces a reply may not go to: the agents' tasks, events and
+    /// dead letters, and the kernel's own topics (Protocol/AGENTS.md §10).
+    public static let reservedReplyPrefixes = ["tasks.", "events.", "dead.", "_vimana."]
+
     /// The request in `payload`, or why it is malformed.
     public static func parse(_ payload: [UInt8], entryID: String) -> Result<AgentRequest, Malformed> {
         guard let json = JSON.parse(payload), case .object(let o) = json else {
@@ -24,6 +28,13 @@ public enum AgentTaskParser {
         case .string(let s)? where !s.isEmpty: replyTo = s
         default:
             return .failure(Malformed(reason: "malformed task: reply_to must be a non-empty string (a topic)",
+                                      id: .null, replyTo: nil))
+        }
+        // A reply published there would be an entry the agent's user
+        // appends for the caller: a task or a dead letter for another agent,
+        // or an entry in its events (which also fails its WATCH).
+        if let r = replyTo, reservedReplyPrefixes.contains(where: { r.hasPrefix($0) }) {
+            return .failure(Malformed(reason: "malformed task: reply_to must not be a topic in tasks.*, events.*, dead.* or _vimana.*",
                                       id: .null, replyTo: nil))
         }
         let id: JSON

@@ -31,6 +31,13 @@ public struct KernelRead: Sendable, Hashable, CustomStringConvertible {
     }
     /// `XLEN topic`.
     public static func xlen(_ topic: String) -> KernelRead { KernelRead(["XLEN", topic]) }
+    /// `ACL DRYRUN user command [arg ...]`: whether `user` may run the
+    /// command (`+OK`, else the kernel's reason as a bulk string); nothing
+    /// runs. How an agent answering for a caller checks the caller's rights
+    /// rather than its own (the agent's user needs `+acl|dryrun`).
+    public static func aclDryRun(_ user: String, _ command: [String]) -> KernelRead {
+        KernelRead(["ACL", "DRYRUN", user] + command)
+    }
 
     /// A command that changes the kernel, for an operator's agent whose
     /// actions are kernel commands allowed to its user alone (`AGENT

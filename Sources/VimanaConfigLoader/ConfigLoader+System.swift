@@ -158,13 +158,15 @@ extension Configuration {
     /// oracle's user (Protocol/AGENTS.md §11): the kit's commands, INFO and
     /// AGENTS; its task topic (ACK, NACK, PROGRESS); every event stream for
     /// reading only; its dead-letter topic for writing only; and every
-    /// channel, for the replies. It can change no state but its own tasks'.
+    /// channel, for the replies; and ACL DRYRUN, to check that a caller
+    /// could read an event stream itself before oracle answers with it
+    /// (oracle reads every one). It can change no state but its own tasks'.
     static let oracleRules = [
         "+ping", "+hello", "+auth", "+quit", "+reset",
         "+client|id", "+client|getname", "+client|setname", "+client|setinfo", "+client|info", "+client|publisher",
         "+agent|join", "+agent|leave", "+ack", "+nack", "+progress", "+publish",
         "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
-        "+info", "+agents",
+        "+info", "+agents", "+acl|dryrun",
         "~tasks.oracle", "%R~events.*", "%W~dead.oracle", "allchannels",
     ]
 

@@ -77,7 +77,7 @@ extension Ledger {
         if streams[s].first == nil { streams[s].first = id }
         let sequence = nextSequence
         nextSequence &+= 1
-        streams[s].lastSequence = sequence
+        noteEntry(s, sequence)
         let batch: Batch
         if let current { batch = current } else {
             batch = Batch(firstSequence: sequence)

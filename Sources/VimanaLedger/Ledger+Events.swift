@@ -169,6 +169,7 @@ extension Ledger {
             streams[i].maxDeleted = max(streams[i].maxDeleted, t.last)
             streams[i].first = segments.lazy.compactMap { $0.index.topics[topic]?.first }.first
                 ?? firstInMemory(topic)
+            topicRuns[i].drop(below: segments.first?.index.firstSequence ?? nextSequence)
         }
         view.reopen()
     }

@@ -136,6 +136,7 @@ extension Ledger {
             report.problems.append("gap between \(segments[i - 1].name) (ends before \(segments[i - 1].index.nextSequence)) and \(segments[i].name)")
         }
         nextSequence = active.view.index.nextSequence
+        runsFrom = nextSequence
         writtenSequence = nextSequence
         durableSequence = nextSequence
         // Saturating: each index is checked alone, and a damaged directory

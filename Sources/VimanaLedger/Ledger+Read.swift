@@ -71,9 +71,12 @@ extension Ledger {
             if missing == 0 { return out }
         }
         let limit = lastTailSequence(topic)
+        let at = places(topic)
         topic.withUnsafeBytes { name in
             for batch in tail.live + (current.map { [$0] } ?? []) {
                 if batch.firstSequence > limit { return }
+                // None of the topic's entries in it (TopicRuns.swift).
+                if !at.mayHold(batch.firstSequence, batch.nextSequence) { continue }
                 var s = batch.firstSequence
                 while s < batch.nextSequence && s <= limit {
                     if let id = batch.id(s, on: name) {
@@ -130,6 +133,9 @@ extension Ledger {
             let end = k + 1 < entries.count ? Int(clamping: entries[k + 1].offset) : covered
             let start = Int(clamping: e.offset)
             if e.maxMs < lo || e.minMs > hi || start >= end { continue }
+            // No entry of the topic among this stretch's sequences (TopicRuns.swift).
+            let next = k + 1 < entries.count ? entries[k + 1].firstSequence : view.index.nextSequence
+            if !filter.places.mayHold(e.firstSequence, next) { continue }
             if !ids.isEmpty && !Self.someID(ids, msFrom: e.minMs, to: e.maxMs) { continue }
             if k + 1 < entries.count && entries[k + 1].firstSequence <= filter.fromSequence { continue }
             if e.firstSequence >= filter.below { break }
@@ -170,7 +176,8 @@ extension Ledger {
     private func forward(_ topic: [UInt8], _ from: StreamID, _ to: StreamID, _ count: Int,
                          fromSequence: UInt64) -> [LedgerRecord] {
         var out: [LedgerRecord] = []
-        let filter = ReadFilter(topic: topic, from: from, to: to, fromSequence: fromSequence, below: tailFirstSequence)
+        let filter = ReadFilter(topic: topic, from: from, to: to, fromSequence: fromSequence, below: tailFirstSequence,
+                                places: places(topic))
         let collect = { (r: LedgerRecord) -> Bool in
             out.append(r)
             return out.count < count
@@ -184,19 +191,11 @@ extension Ledger {
                 if readNow(plan, view, filter, reverse: false, visit: collect) { return out }
             }
         }
-        // Batches are in sequence order: start at the one holding `fromSequence`.
-        let batches = tail.live
-        var lo = batches.startIndex, hi = batches.endIndex
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if batches[mid].nextSequence <= fromSequence { lo = mid + 1 } else { hi = mid }
-        }
-        let limit = lastTailSequence(topic)
-        for batch in batches[lo...] {
-            if batch.firstSequence > limit { return out }
-            if !batch.read(filter, reverse: false, visit: collect) { return out }
-        }
-        if let current, current.firstSequence <= limit { _ = current.read(filter, reverse: false, visit: collect) }
+        // Only the batches holding the topic's runs (TopicRuns.swift).
+        var examined = 0
+        defer { stats.tailRecordsExamined += examined }
+        if !Batch.read(tail.live, filter, reverse: false, examined: &examined, visit: collect) { return out }
+        if let current { _ = Batch.read(CollectionOfOne(current), filter, reverse: false, examined: &examined, visit: collect) }
         return out
     }
 
@@ -211,15 +210,18 @@ extension Ledger {
 
     private func backward(_ topic: [UInt8], _ from: StreamID, _ to: StreamID, _ count: Int) -> [LedgerRecord] {
         var out: [LedgerRecord] = []
-        let filter = ReadFilter(topic: topic, from: from, to: to, fromSequence: 0, below: tailFirstSequence)
+        let filter = ReadFilter(topic: topic, from: from, to: to, fromSequence: 0, below: tailFirstSequence,
+                                places: places(topic))
         let collect = { (r: LedgerRecord) -> Bool in
             out.append(r)
             return out.count < count
         }
-        let limit = lastTailSequence(topic)
-        for batch in (current.map { [$0] } ?? []) + tail.live.reversed() where batch.firstSequence <= limit {
-            if !batch.read(filter, reverse: true, visit: collect) { return out }
+        var examined = 0
+        defer { stats.tailRecordsExamined += examined }
+        if let current, !Batch.read(CollectionOfOne(current), filter, reverse: true, examined: &examined, visit: collect) {
+            return out
         }
+        if !Batch.read(tail.live, filter, reverse: true, examined: &examined, visit: collect) { return out }
         for view in segments.reversed() where view.index.firstSequence < filter.below {
             guard let plan = readPlan(view, filter, reverse: true) else { continue }
             if readNow(plan, view, filter, reverse: true, visit: collect) { return out }

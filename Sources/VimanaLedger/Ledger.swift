@@ -34,6 +34,9 @@ public struct LedgerStats: Sendable {
     public var stalls = 0
     /// Frames inflated to answer reads (XRANGE, XREAD, XINFO): shows the index at work.
     public var framesRead = 0
+    /// Records in memory looked at to answer reads: shows the topic runs
+    /// (TopicRuns.swift) at work.
+    public var tailRecordsExamined = 0
     /// Reads handed to the reader thread (LedgerReader.swift).
     public var backgroundReads = 0
 }
@@ -88,6 +91,11 @@ public final class Ledger: @unchecked Sendable {
     public internal(set) var streams: [StreamState] = []
     /// Every topic the ledger has seen, in order of first appearance.
     public internal(set) var topicNames: [[UInt8]] = []
+    /// Each stream's closed runs of entries, by the same index (TopicRuns.swift).
+    var topicRuns: [TopicRuns] = []
+    /// Runs describe every entry from this sequence on: what was on disk
+    /// when the ledger opened is not in them.
+    var runsFrom: UInt64 = 1
 
     // Storage.
     var segments: [SegmentView] = []
@@ -205,6 +213,7 @@ public final class Ledger: @unchecked Sendable {
         if let i = topics.find(topic, length) { return i }
         let i = streams.count
         streams.append(StreamState())
+        topicRuns.append(TopicRuns())
         topicNames.append(Array(UnsafeRawBufferPointer(start: topic, count: length)))
         topics.insert(topic, length, value: i)
         return i

@@ -74,6 +74,14 @@ public enum LedgerLimits {
     /// A new index entry is started once this many bytes have passed since
     /// the last: a read inflates at most this much before its first record.
     public static let indexEntrySpacing: UInt64 = 64 << 10
+    /// A topic's entries with at most this many other records between them
+    /// are one run (TopicRuns.swift): a read walks those others too, but a
+    /// topic interleaved with a few busy ones stays one run, and the run
+    /// list grows only for entries far apart.
+    static let topicRunGap: UInt64 = 64
+    /// Runs kept per topic (16 bytes each); past it the two closest merge:
+    /// the memory a scattered topic costs stays bounded (512 bytes).
+    static let topicRunsMax = 32
     /// An index file larger than this is not read (and the segment is
     /// scanned instead): no real index comes near it, a damaged length might.
     static let maxIndexFileBytes = 1 << 30

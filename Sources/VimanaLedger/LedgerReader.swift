@@ -17,9 +17,9 @@ final class BackgroundRead: @unchecked Sendable {
     let count: Int
     /// The disk part, in the read's order.
     let plans: [SegmentReadPlan]
-    /// The part in memory, in the read's order: committed batches and the
-    /// current batch's records (forward: batches, then `pending`; backward:
-    /// `pending`, then batches).
+    /// The part in memory: committed batches, oldest first, and the current
+    /// batch's records in the read's order (forward: batches, then
+    /// `pending`; backward: `pending`, then batches newest first).
     let batches: [Batch]
     let pending: [LedgerRecord]
     /// Called on the reader thread with each record, in the read's order;
@@ -30,6 +30,8 @@ final class BackgroundRead: @unchecked Sendable {
     var returned = 0
     var lastID: StreamID?
     var frames = 0
+    /// Records in memory looked at (`LedgerStats.tailRecordsExamined`).
+    var examined = 0
     var problem: (segment: String, FrameProblem)?
 
     init(id: Int, filter: ReadFilter, reverse: Bool, count: Int, plans: [SegmentReadPlan], batches: [Batch],
@@ -67,12 +69,12 @@ final class BackgroundRead: @unchecked Sendable {
         }
         func memory() -> Bool {
             let inMemory = ReadFilter(topic: filter.topic, from: filter.from, to: filter.to,
-                                      fromSequence: filter.fromSequence, below: .max)
+                                      fromSequence: filter.fromSequence, below: .max, places: filter.places)
             if reverse {
                 for r in pending where !take(r) { return false }
-                for b in batches where !b.read(inMemory, reverse: true, visit: take) { return false }
+                if !Batch.read(batches, inMemory, reverse: true, examined: &examined, visit: take) { return false }
             } else {
-                for b in batches where !b.read(inMemory, reverse: false, visit: take) { return false }
+                if !Batch.read(batches, inMemory, reverse: false, examined: &examined, visit: take) { return false }
                 for r in pending where !take(r) { return false }
             }
             return true
@@ -150,7 +152,7 @@ extension Ledger {
                                  done: @escaping (BackgroundReadResult) -> Void) -> Bool {
         guard let reader, count > 0, from <= to, stream(topic) != nil else { return false }
         let below = tailFirstSequence
-        let filter = ReadFilter(topic: topic, from: from, to: to, fromSequence: 0, below: below)
+        let filter = ReadFilter(topic: topic, from: from, to: to, fromSequence: 0, below: below, places: places(topic))
         var views = segments.filter { $0.index.firstSequence < below }
         if reverse { views.reverse() }
         // Planned without descriptors first: most reads of recent entries need none.
@@ -166,13 +168,15 @@ extension Ledger {
             }
             plans.append(plan)
         }
-        var batches = Array(tail.live)
+        let batches = Array(tail.live)
         var pending: [LedgerRecord] = []
         if let current {
-            let all = ReadFilter(topic: topic, from: from, to: to, fromSequence: 0, below: .max)
-            _ = current.read(all, reverse: reverse) { pending.append($0); return true }
+            let all = ReadFilter(topic: topic, from: from, to: to, fromSequence: 0, below: .max, places: filter.places)
+            _ = Batch.read(CollectionOfOne(current), all, reverse: reverse, examined: &stats.tailRecordsExamined) {
+                pending.append($0)
+                return true
+            }
         }
-        if reverse { batches.reverse() }
         nextReadID += 1
         let read = BackgroundRead(id: nextReadID, filter: filter, reverse: reverse, count: count, plans: plans,
                                   batches: batches, pending: pending, visit: visit)
@@ -188,6 +192,7 @@ extension Ledger {
     /// A read handed back by the reader thread (loop thread).
     func finish(_ read: BackgroundRead) {
         stats.framesRead += read.frames
+        stats.tailRecordsExamined += read.examined
         guard let done = backgroundReads.removeValue(forKey: read.id) else { return }
         if let (name, problem) = read.problem {
             if let view = segments.first(where: { $0.name == name }) { readFailed(view, problem) }

@@ -1,4 +1,7 @@
 import VimanaCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One recorded message, decoded (see Protocol/LEDGER.md §3).
 public struct LedgerRecord: Sendable, Equatable {
@@ -146,15 +149,23 @@ public enum RecordCodec {
 
     /// Decodes exactly `count` records laid out as `layout` from
     /// `p[0..<length]`, which must start at `firstSequence` and follow each other.
+    /// `only`: the records of other topics are checked just the same but
+    /// not returned (nor copied): a read of one topic decodes only its own.
     public static func decode(_ p: UnsafeRawPointer, _ length: Int, count: Int, firstSequence: UInt64,
-                              layout: RecordLayout) throws(DecodeError) -> [LedgerRecord] {
+                              layout: RecordLayout, only topic: [UInt8]? = nil) throws(DecodeError) -> [LedgerRecord] {
         var out: [LedgerRecord] = []
-        out.reserveCapacity(count)
+        out.reserveCapacity(topic == nil ? count : 0)
         var r = ByteReader(p, length)
         for i in 0..<count {
             guard let recordLength = r.u32() else { throw .truncated(recordIndex: i) }
             let end = r.offset + Int(recordLength)
             guard end <= length else { throw .truncated(recordIndex: i) }
+            if let topic, !(try isOther(&r, topic, end: end, layout: layout, expected: firstSequence &+ UInt64(i), i)) {
+                // Its topic: decoded below from its start.
+                r.offset = end - Int(recordLength)
+            } else if topic != nil {
+                continue
+            }
             guard let seq = r.u64(), let ms = r.u64(), let idSeq = r.u64(), let ts = r.u64(), let client = r.u64(),
                   let topic = r.bytes32(), let name = r.bytes32() else {
                 throw .truncated(recordIndex: i)
@@ -181,6 +192,28 @@ public enum RecordCodec {
         }
         guard r.offset == length else { throw .trailingBytes(length - r.offset) }
         return out
+    }
+
+    /// Checks the record after its length (at `r`, ending at `end`) as
+    /// `decode` does, without copying anything; true, with `r` at `end`,
+    /// when its topic is not `topic`; false (with `r` anywhere) when it is.
+    private static func isOther(_ r: inout ByteReader, _ topic: [UInt8], end: Int, layout: RecordLayout,
+                                expected: UInt64, _ i: Int) throws(DecodeError) -> Bool {
+        guard let seq = r.u64(), r.skip(32), let n = r.u32(), r.remaining >= Int(n) else { throw .truncated(recordIndex: i) }
+        let at = r.base + r.offset
+        let same = Int(n) == topic.count && topic.withUnsafeBytes { t in
+            t.baseAddress.map { memcmp(at, $0, t.count) == 0 } ?? true
+        }
+        if same { return false }
+        guard r.skip(Int(n)), r.skip32() else { throw .truncated(recordIndex: i) }
+        if layout != .v1 { guard r.skip32() else { throw .truncated(recordIndex: i) } }
+        guard let fieldCount = r.u32() else { throw .truncated(recordIndex: i) }
+        guard seq == expected else { throw .sequence(expected: expected, found: seq) }
+        for _ in 0..<fieldCount {
+            guard r.offset < end, r.skip32(), r.skip32() else { throw .truncated(recordIndex: i) }
+        }
+        guard r.offset == end else { throw .lengthMismatch(recordIndex: i) }
+        return true
     }
 }
 
@@ -226,6 +259,13 @@ public struct ByteReader {
         let saved = offset
         guard let n = u32(), let b = bytes(Int(n)) else { offset = saved; return nil }
         return b
+    }
+
+    /// Skips a u32 length and that many bytes (as `bytes32`, nothing copied).
+    public mutating func skip32() -> Bool {
+        let saved = offset
+        guard let n = u32(), skip(Int(n)) else { offset = saved; return false }
+        return true
     }
 
     public mutating func skip(_ n: Int) -> Bool {

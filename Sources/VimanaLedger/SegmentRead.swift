@@ -12,6 +12,9 @@ struct ReadFilter: Sendable {
     /// disk part of a read stops where the batches in memory begin.
     let fromSequence: UInt64
     let below: UInt64
+    /// Where the topic's entries are (TopicRuns.swift): frames and batches
+    /// outside it hold none and are not looked at.
+    var places = TopicPlaces.anywhere
 
     @inline(__always)
     func matches(_ r: LedgerRecord) -> Bool {
@@ -69,10 +72,17 @@ extension SegmentReadPlan {
                         continue
                     }
                 }
-                switch scanner.readFrame(fd: fd, path: path, at: offset, size: size) {
-                case .success(let (header, records)):
-                    out.frames += 1
+                let places = filter.places
+                switch scanner.readFrame(fd: fd, path: path, at: offset, size: size, only: filter.topic,
+                                         skip: { !places.mayHold($0.firstSequence, $0.nextSequence) }) {
+                case .success(let (header, read)):
                     if !reverse && header.firstSequence >= filter.below { return out }
+                    // Skipped on its header alone: none of the topic's entries is in it.
+                    guard let records = read else {
+                        if !reverse { offset += header.frameLength }
+                        continue
+                    }
+                    out.frames += 1
                     if reverse {
                         for r in records.reversed() where filter.matches(r) {
                             if !visit(r) { out.stopped = true; return out }
@@ -109,7 +119,7 @@ extension SegmentReadPlan {
                 break
             }
             if f.header.firstSequence >= filter.below { break }
-            offsets.append(f.offset)
+            if filter.places.mayHold(f.header.firstSequence, f.header.nextSequence) { offsets.append(f.offset) }
         }
         return offsets
     }
@@ -117,19 +127,51 @@ extension SegmentReadPlan {
 
 /// Reading committed batches (immutable: safe from the reader thread too).
 extension Batch {
-    /// Hands `filter`'s records in this batch to `visit`, in order or newest
-    /// first; false once `visit` asked for no more.
-    func read(_ filter: ReadFilter, reverse: Bool, visit: (LedgerRecord) -> Bool) -> Bool {
-        let lo = max(firstSequence, filter.fromSequence), hi = nextSequence
+    /// Hands `filter`'s records in this batch within `within` to `visit`,
+    /// in order or newest first; false once `visit` asked for no more.
+    /// Records of other topics are passed over in place (nothing decoded).
+    /// `examined` grows by the records looked at.
+    func read(_ filter: ReadFilter, reverse: Bool, within: Range<UInt64> = 0..<UInt64.max, examined: inout Int,
+              visit: (LedgerRecord) -> Bool) -> Bool {
+        let lo = max(firstSequence, filter.fromSequence, within.lowerBound), hi = min(nextSequence, within.upperBound)
         guard lo < hi else { return true }
-        var s = reverse ? hi : lo
-        while reverse ? s > lo : s < hi {
-            if reverse { s -= 1 }
-            if let summary = summary(s), summary.topic == filter.topic, summary.id >= filter.from,
-               summary.id <= filter.to, let r = record(s) {
-                if !visit(r) { return false }
+        examined += Int(hi - lo)
+        return filter.topic.withUnsafeBytes { topic in
+            var s = reverse ? hi : lo
+            while reverse ? s > lo : s < hi {
+                if reverse { s -= 1 }
+                if let id = self.id(s, on: topic), id >= filter.from, id <= filter.to, let r = record(s) {
+                    if !visit(r) { return false }
+                }
+                if !reverse { s += 1 }
             }
-            if !reverse { s += 1 }
+            return true
+        }
+    }
+
+    /// Reads `filter`'s records in `batches` (consecutive, oldest first), in
+    /// the read's order, looking only at the sequences `filter.places` says
+    /// may hold the topic: a sparse topic's read costs its own entries, not
+    /// the tail's length. False once `visit` asked for no more.
+    static func read(_ batches: some RandomAccessCollection<Batch>, _ filter: ReadFilter, reverse: Bool,
+                     examined: inout Int, visit: (LedgerRecord) -> Bool) -> Bool {
+        guard let first = batches.first, let last = batches.last else { return true }
+        let spans = filter.places.spans(max(first.firstSequence, filter.fromSequence), last.nextSequence)
+        for span in reverse ? spans.reversed() : spans {
+            // The first batch that ends after the span's start.
+            var lo = batches.startIndex, hi = batches.endIndex
+            while lo < hi {
+                let mid = batches.index(lo, offsetBy: batches.distance(from: lo, to: hi) / 2)
+                if batches[mid].nextSequence <= span.lowerBound { lo = batches.index(after: mid) } else { hi = mid }
+            }
+            var end = lo
+            while end < batches.endIndex && batches[end].firstSequence < span.upperBound { end = batches.index(after: end) }
+            let overlapping = batches[lo..<end]
+            if reverse {
+                for b in overlapping.reversed() where !b.read(filter, reverse: true, within: span, examined: &examined, visit: visit) { return false }
+            } else {
+                for b in overlapping where !b.read(filter, reverse: false, within: span, examined: &examined, visit: visit) { return false }
+            }
         }
         return true
     }

@@ -102,8 +102,12 @@ public final class SegmentScanner {
     }
 
     /// Reads and decodes the one frame at `offset` (a read path).
-    public func readFrame(fd: Int32, path: String, at offset: Int, size: Int) -> Result<(FrameHeader, [LedgerRecord]), FrameProblem> {
-        func fail(_ e: FrameError) -> Result<(FrameHeader, [LedgerRecord]), FrameProblem> {
+    /// `skip`: a frame whose (valid) header it accepts is not read further
+    /// and comes back with nil records. `only`: just that topic's records
+    /// are returned (every record is checked all the same).
+    public func readFrame(fd: Int32, path: String, at offset: Int, size: Int, only topic: [UInt8]? = nil,
+                          skip: (FrameHeader) -> Bool = { _ in false }) -> Result<(FrameHeader, [LedgerRecord]?), FrameProblem> {
+        func fail(_ e: FrameError) -> Result<(FrameHeader, [LedgerRecord]?), FrameProblem> {
             .failure(FrameProblem(segment: path, frame: -1, offset: offset, error: e))
         }
         var frames = FrameIterator(fd: fd, size: size, from: offset)
@@ -113,10 +117,11 @@ public final class SegmentScanner {
         case .failure(let error)?: return fail(error)
         case nil: return fail(.truncated(missing: FrameHeader.size))
         }
+        if skip(f.header) { return .success((f.header, nil)) }
         ensure(Int(f.header.compressedLength))
         guard frames.readData(of: f, into: data) else { return fail(.truncated(missing: Int(f.header.compressedLength))) }
         do throws(FrameError) {
-            return .success((f.header, try decoder.records(f.header, data: data)))
+            return .success((f.header, try decoder.records(f.header, data: data, only: topic)))
         } catch {
             return fail(error)
         }

@@ -22,6 +22,9 @@ public struct StreamState: Sendable, Equatable {
     /// the ledger opened, else 0: a reader waiting after `lastID` starts
     /// there (`Ledger.entries(afterSequence:)`) instead of at the tail's start.
     public var lastSequence: UInt64 = 0
+    /// Sequence of the first entry of the topic's current run (TopicRuns.swift):
+    /// its entries since then are all within `runFirst...lastSequence`.
+    var runFirst: UInt64 = 0
 
     public init() {}
 }

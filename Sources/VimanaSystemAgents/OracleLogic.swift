@@ -34,7 +34,7 @@ public struct OracleLogic: AgentLogic {
 
     public init(systemAgents: [String], scan: Int) {
         self.systemAgents = systemAgents
-        self.scan = max(1, scan)
+        self.scan = min(max(1, scan), Int.max - 1)  // it reads scan + 1
     }
 
     public static let actions = "system_health, agent_status, timeline, explain"
@@ -52,16 +52,17 @@ public struct OracleLogic: AgentLogic {
     public func reads(for request: AgentRequest, caller: String, state: OracleState) -> [KernelRead] {
         switch request.action {
         case "system_health":
+            guard request.args.isEmpty else { return [] }
             return [.info(), .agents]
         case "agent_status":
             guard case .success(let a) = statusArguments(request.args) else { return [] }
-            return statusReads(a)
+            return statusReads(a, caller: caller)
         case "timeline":
             guard case .success(let w) = window(request.args) else { return [] }
-            return timelineReads(w)
+            return systemAgents.map { Self.mayRead(caller, "XRANGE", "events." + $0) } + timelineReads(w)
         case "explain":
             guard case .success(let a) = explainArguments(request.args) else { return [] }
-            return explainReads(a)
+            return systemAgents.map { Self.mayRead(caller, "XREVRANGE", "events." + $0) } + explainReads(a)
         default:
             return []
         }
@@ -74,11 +75,15 @@ public struct OracleLogic: AgentLogic {
                 try Arguments.only([], request.args)
                 return .ok(try systemHealth(kernel))
             case "agent_status":
-                return .ok(try agentStatus(try statusArguments(request.args).get(), kernel))
+                return .ok(try agentStatus(try statusArguments(request.args).get(), caller: caller, kernel))
             case "timeline":
-                return .ok(try timeline(try window(request.args).get(), kernel))
+                let w = try window(request.args).get()
+                for agent in systemAgents { try Self.check(kernel, Self.mayRead(caller, "XRANGE", "events." + agent)) }
+                return .ok(try timeline(w, kernel))
             case "explain":
-                return .ok(try explain(try explainArguments(request.args).get(), kernel))
+                let a = try explainArguments(request.args).get()
+                for agent in systemAgents { try Self.check(kernel, Self.mayRead(caller, "XREVRANGE", "events." + agent)) }
+                return .ok(try explain(a, kernel))
             default:
                 return .error(AgentErrorCode.unknownAction, "unknown action '\(request.action)' (\(Self.actions))")
             }
@@ -130,17 +135,19 @@ public struct OracleLogic: AgentLogic {
         }
     }
 
-    func statusReads(_ a: StatusArguments) -> [KernelRead] {
-        [.agents] + (a.events > 0 ? [.xrevrange("events." + a.agent, count: a.events)] : [])
+    func statusReads(_ a: StatusArguments, caller: String) -> [KernelRead] {
+        [.agents] + (a.events > 0 ? [Self.mayRead(caller, "XREVRANGE", "events." + a.agent),
+                                     .xrevrange("events." + a.agent, count: a.events)] : [])
     }
 
-    func agentStatus(_ a: StatusArguments, _ kernel: KernelView) throws(Refusal) -> JSON {
+    func agentStatus(_ a: StatusArguments, caller: String, _ kernel: KernelView) throws(Refusal) -> JSON {
         let agents = try Self.read(kernel, .agents) { $0.records(.agents) }
         guard let record = agents.first(where: { r in r.contains { $0.0 == "id" && $0.1 == a.agent } }) else {
             throw Refusal("not_found", "no agent '\(a.agent)' is declared")
         }
         var events: [JSON] = []
         if a.events > 0 {
+            try Self.check(kernel, Self.mayRead(caller, "XREVRANGE", "events." + a.agent))
             let read = KernelRead.xrevrange("events." + a.agent, count: a.events)
             events = try Self.read(kernel, read) { $0.entries(read) }.reversed().map { Self.event($0, agent: a.agent) }
         }
@@ -167,30 +174,42 @@ public struct OracleLogic: AgentLogic {
         }
     }
 
+    /// Each stream, read up to `limit + 1` entries from `from`: one more
+    /// than a page, to know whether it goes on.
     func timelineReads(_ w: Window) -> [KernelRead] {
-        systemAgents.map { .xrange("events." + $0, from: w.from.start, to: w.to.end, count: w.limit) }
+        systemAgents.map { .xrange("events." + $0, from: w.from.start, to: w.to.end, count: w.limit + 1) }
     }
 
-    /// Each stream is read up to `limit` entries from `from`; the answer is
-    /// complete up to the smallest last ID of a stream that filled its page
-    /// (beyond it that stream was not read), and `next` resumes after what
-    /// was returned.
+    /// A stream that had more than `limit` entries is known up to its
+    /// `limit`-th (the rest waits for the next page), so the answer is
+    /// complete up to the smallest such ID; the page ends before an ID
+    /// whose events do not all fit, and `next` is the first position not
+    /// returned.
     func timeline(_ w: Window, _ kernel: KernelView) throws(Refusal) -> JSON {
         var merged: [(StreamPosition, Int, StreamEntry)] = []
         var covered = w.to
         for (rank, (agent, read)) in zip(systemAgents, timelineReads(w)).enumerated() {
-            let entries = try Self.read(kernel, read) { $0.entries(read) }
-            if entries.count >= w.limit, let last = entries.last.flatMap({ StreamPosition(id: $0.id) }), last < covered {
-                covered = last
+            var entries = try Self.read(kernel, read) { $0.entries(read) }
+            if entries.count > w.limit {
+                entries = Array(entries.prefix(w.limit))
+                if let last = entries.last.flatMap({ StreamPosition(id: $0.id) }), last < covered { covered = last }
             }
             for e in entries where owned(e, by: agent) {
                 if let p = StreamPosition(id: e.id) { merged.append((p, rank, e)) }
             }
         }
         let candidates = merged.filter { $0.0 <= covered }.sorted { ($0.0, $0.1) < ($1.0, $1.1) }
-        let returned = candidates.prefix(w.limit)
-        let next: StreamPosition? = candidates.count > w.limit ? returned.last?.0.successor
-            : covered < w.to ? covered.successor : nil
+        var k = min(w.limit, candidates.count)
+        if k < candidates.count {
+            // Resuming at an ID repeats its events: end the page before an
+            // ID some of whose events fall past it, unless the page opens
+            // with that ID; then it holds all of them (one per system agent).
+            let cut = candidates[k].0
+            while k > 0 && candidates[k - 1].0 == cut { k -= 1 }
+            if k == 0 { k = candidates.prefix { $0.0 == cut }.count }
+        }
+        let returned = candidates.prefix(k)
+        let next: StreamPosition? = k < candidates.count ? candidates[k].0 : covered < w.to ? covered.successor : nil
         return ["events": .array(returned.map { Self.event($0.2, agent: systemAgents[$0.1]) }),
                 "next": next.map { .string($0.text) } ?? .null]
     }
@@ -211,8 +230,10 @@ public struct OracleLogic: AgentLogic {
         }
     }
 
+    /// AGENTS, and each system agent's latest `scan` entries and one more,
+    /// to know whether there were more.
     func explainReads(_ a: ExplainArguments) -> [KernelRead] {
-        [.agents] + systemAgents.map { .xrevrange("events." + $0, count: scan) }
+        [.agents] + systemAgents.map { .xrevrange("events." + $0, count: scan + 1) }
     }
 
     /// The events of the system agents' streams that concern agent
@@ -224,8 +245,11 @@ public struct OracleLogic: AgentLogic {
         var chain: [(StreamPosition, Int, StreamEntry)] = []
         var complete = true
         for (rank, (agent, read)) in zip(systemAgents, explainReads(a).dropFirst()).enumerated() {
-            let entries = try Self.read(kernel, read) { $0.entries(read) }
-            if entries.count >= scan { complete = false }
+            var entries = try Self.read(kernel, read) { $0.entries(read) }
+            if entries.count > scan {
+                complete = false
+                entries = Array(entries.prefix(scan))
+            }
             for e in entries where owned(e, by: agent) && e["agent"] == a.agent {
                 if let p = StreamPosition(id: e.id) { chain.append((p, rank, e)) }
             }
@@ -291,6 +315,32 @@ public struct OracleLogic: AgentLogic {
     static func value(_ text: String) -> JSON {
         if let n = Int64(text), String(n) == text { return .int(n) }
         return .string(text)
+    }
+
+    // MARK: - The caller's rights
+
+    /// Whether the caller may run `command topic` as oracle is about to
+    /// (`XRANGE topic - +`, `XREVRANGE topic + -`): oracle's own user reads
+    /// every event stream, so it answers from one only when the caller's
+    /// user could read it too.
+    static func mayRead(_ caller: String, _ command: String, _ topic: String) -> KernelRead {
+        .aclDryRun(caller, command == "XRANGE" ? [command, topic, "-", "+"] : [command, topic, "+", "-"])
+    }
+
+    /// `forbidden`, with the kernel's reason, when the dry run `read` was
+    /// not `+OK`; `unavailable` when the kernel refused it or gave no answer.
+    static func check(_ kernel: KernelView, _ read: KernelRead) throws(Refusal) {
+        let user = read.arguments[2], topic = read.arguments[4]
+        switch kernel.reply(read) {
+        case .simpleString("OK")?:
+            return
+        case .bulkString(let b)?, .verbatim(_, let b)?:
+            throw Refusal(AgentErrorCode.forbidden, "\(user) may not read \(topic): \(String(decoding: b, as: UTF8.self))")
+        case .error(let m)?:
+            throw Refusal("unavailable", "the kernel refused ACL DRYRUN: \(m)")
+        default:
+            throw Refusal("unavailable", "no answer to ACL DRYRUN from the kernel")
+        }
     }
 
     // MARK: - Arguments

@@ -130,6 +130,17 @@ struct Tally: AgentLogic {
         #expect(reason(#"{"action":"a","id":1.5}"#) == "malformed task: id must be a non-empty string or an integer")
         #expect(reason(#"{"id":1}"#) == "malformed task: action must be a non-empty string")
         #expect(reason(#"{"action":"a","id":1,"args":[1]}"#) == "malformed task: args must be a JSON object")
+        // A reply there would be an entry the agent appends for the caller: no reply at all.
+        let own = "malformed task: reply_to must not be a topic in tasks.*, events.*, dead.* or _vimana.*"
+        for topic in ["tasks.billing", "events.billing", "dead.billing", "_vimana.groups", "events."] {
+            #expect(reason(#"{"action":"a","id":1,"reply_to":"\#(topic)"}"#) == own, "\(topic)")
+            if case .failure(let m) = AgentTaskParser.parse(Array(#"{"action":"a","id":1,"reply_to":"\#(topic)"}"#.utf8), entryID: "1-0") {
+                #expect(m.replyTo == nil && m.id == .null)
+            }
+        }
+        for topic in ["r.tasks.x", "eventsx", "task.billing", "replies.dead.1"] {
+            #expect(reason(#"{"action":"a","id":1,"reply_to":"\#(topic)"}"#) == nil, "\(topic)")
+        }
         // Where it can, the runtime also replies: the id and reply_to are kept.
         if case .failure(let m) = AgentTaskParser.parse(Array(#"{"id":"k","reply_to":"r"}"#.utf8), entryID: "1-0") {
             #expect(m.id == "k" && m.replyTo == "r")

@@ -362,6 +362,35 @@ import Glibc
         #expect(agents.contains("\"delivered\", :1,") && agents.contains("\"acknowledged\", :1,"), "\(agents)")
     }
 
+    /// PROGRESS covers the reads too: a logic whose six reads take 150 ms
+    /// each (XREAD BLOCK on a quiet topic, a stand-in for XRANGE of a long
+    /// one) outlasts an ack_wait of 300 ms, and its task is delivered once.
+    @Test func progressKeepsATaskWithSlowReadsFromBeingRedelivered() throws {
+        let server = try ServerProcess(config: """
+            agents:
+              - id: reader
+                subscribes: ["tasks.reader"]
+                ack_wait: 300ms
+            """, logLevel: "info")
+        let settings = try AgentSettings.fromEnvironment(["VIMANA_ADDR": "127.0.0.1:\(server.port)", "VIMANA_ACK_WAIT_MS": "300"],
+                                                         agentID: "reader")
+        let runtime = Unchecked(AgentRuntime(logic: SlowReads(), settings: settings))
+        let thread = Thread { try? runtime.value.run() }
+        thread.start()
+        defer { runtime.value.control.stop() }
+        let client = try AgentRequester(settings: AgentSettings(port: server.port, agentID: "test"))
+        #expect(try client.request(agent: "reader", action: "read", timeout: 20) == .ok(6))
+        let c = try RawClient(port: server.port)
+        let r = RESPReader(c)
+        var agents = ""
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline && !agents.contains("\"acknowledged\", :1,") {
+            c.send("AGENTS\r\n")
+            agents = try #require(r.next()).description
+        }
+        #expect(agents.contains("\"delivered\", :1,") && agents.contains("\"acknowledged\", :1,"), "\(agents)")
+    }
+
     /// The state is rebuilt across XRANGE pages (here of 2 entries), from
     /// the entries the agent's user appended (the runtime in this process
     /// runs as `default`, as this test's own connection).
@@ -486,6 +515,21 @@ struct Slow: AgentLogic {
     func handle(_ request: AgentRequest, caller: String, state: Int) -> AgentOutcome {
         usleep(1_000_000)
         return .ok("done", events: [AgentEvent("worked")])
+    }
+}
+
+/// A logic whose task reads slowly: six XREAD BLOCK 150 on a topic nobody
+/// writes; it answers how many reads it was given.
+struct SlowReads: AgentLogic {
+    var initialState: Int { 0 }
+    func apply(_ event: AgentEvent, to state: inout Int) { state += 1 }
+    func handle(_ request: AgentRequest, caller: String, state: Int) -> AgentOutcome { .ok(0) }
+    func reads(for request: AgentRequest, caller: String, state: Int) -> [KernelRead] {
+        (0..<6).map { .command(["XREAD", "COUNT", String(1 + $0), "BLOCK", "150", "STREAMS", "quiet", "$"]) }
+    }
+    func handle(_ request: AgentRequest, caller: String, state: Int, kernel: KernelView) -> AgentOutcome {
+        let reads = self.reads(for: request, caller: caller, state: state)
+        return .ok(.int(Int64(reads.filter { kernel.reply($0) != nil }.count)), events: [AgentEvent("read")])
     }
 }
 

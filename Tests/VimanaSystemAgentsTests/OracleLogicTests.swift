@@ -28,6 +28,11 @@ import VimanaRESP
         logic.handle(r, caller: "alice", state: OracleState(), kernel: KernelView(replies))
     }
 
+    /// `+OK` to every ACL DRYRUN among `reads`: the caller may read.
+    func allowed(_ reads: [KernelRead]) -> [KernelRead: RESPValue] {
+        Dictionary(uniqueKeysWithValues: reads.filter { $0.arguments.prefix(2) == ["ACL", "DRYRUN"] }.map { ($0, RESPValue.simpleString("OK")) })
+    }
+
     func badArgument(_ r: AgentRequest) -> String? {
         if case .error(let code, let message) = answer(r, [:]).reply, code == AgentErrorCode.badArgument { return message }
         return nil
@@ -47,6 +52,8 @@ import VimanaRESP
         #expect(agents.first == ["id": "billing", "name": "billing", "status": "idle", "instances": 0, "dead-lettered": 0])
         #expect(answer(request("system_health", ["x": 1]), [:]).reply
                 == .error(code: "bad_argument", message: "unknown argument 'x' (none taken)"))
+        #expect(logic.reads(for: request("system_health", ["x": 1]), caller: "alice", state: OracleState()).isEmpty,
+                "a bad request reads nothing")
         // A read the kernel refused is said so, not answered as empty.
         #expect(answer(r, [.info(): .error("NOPERM this user has no permissions to run the 'info' command"), .agents: agentsReply([])]).reply
                 == .error(code: "unavailable", message: "the kernel refused INFO: NOPERM this user has no permissions to run the 'info' command"))
@@ -57,8 +64,9 @@ import VimanaRESP
     @Test func agentStatusIsTheAgentsRecordAndItsLatestEventsOldestFirst() {
         let r = request("agent_status", ["agent": "billing", "events": 2])
         let stream = KernelRead.xrevrange("events.billing", count: 2)
-        #expect(logic.reads(for: r, caller: "alice", state: OracleState()) == [.agents, stream])
-        let out = answer(r, [.agents: agentsReply([("billing", "running", 2)]),
+        let dry = KernelRead.aclDryRun("alice", ["XREVRANGE", "events.billing", "+", "-"])
+        #expect(logic.reads(for: r, caller: "alice", state: OracleState()) == [.agents, dry, stream])
+        let out = answer(r, [.agents: agentsReply([("billing", "running", 2)]), dry: .simpleString("OK"),
                              stream: .array([entry("9-0", [("type", "paid"), ("n", "2")], by: "agent:billing"),
                                              entry("8-0", [("type", "paid"), ("n", "1")], by: "agent:billing")])])
         guard case .ok(let result) = out.reply, case .array(let events)? = result["events"] else { Issue.record("\(out)"); return }
@@ -69,6 +77,17 @@ import VimanaRESP
         #expect(answer(request("agent_status", ["agent": "nobody", "events": 0]), [.agents: agentsReply([])]).reply
                 == .error(code: "not_found", message: "no agent 'nobody' is declared"))
         #expect(logic.reads(for: request("agent_status", ["agent": "a", "events": 0]), caller: "", state: OracleState()) == [.agents])
+        // The events only to a caller whose user may read them itself (oracle's may read every stream).
+        let denied = "This user has no permissions to access the 'events.billing' key"
+        let stolen: [KernelRead: RESPValue] = [.agents: agentsReply([("billing", "running", 2)]), dry: .bulkString(Array(denied.utf8)),
+                                               stream: .array([entry("9-0", [("type", "paid")], by: "agent:billing")])]
+        #expect(answer(r, stolen).reply == .error(code: "forbidden", message: "alice may not read events.billing: \(denied)"))
+        var refused = stolen
+        refused[dry] = .error("NOPERM this user has no permissions to run the 'acl|dryrun' command")
+        #expect(answer(r, refused).reply == .error(code: "unavailable", message:
+            "the kernel refused ACL DRYRUN: NOPERM this user has no permissions to run the 'acl|dryrun' command"))
+        refused[dry] = nil
+        #expect(answer(r, refused).reply == .error(code: "unavailable", message: "no answer to ACL DRYRUN from the kernel"))
     }
 
     @Test func everyArgumentIsRangeChecked() {
@@ -102,40 +121,98 @@ import VimanaRESP
 
     @Test func theTimelineMergesTheStreamsByIDAndResumesWhereAFullPageStopped() {
         let r = request("timeline", ["from": 5, "to": "20-3", "limit": 2])
-        let reads = logic.reads(for: r, caller: "", state: OracleState())
-        #expect(reads.map(\.arguments) == [["XRANGE", "events.discovery", "5", "20-3", "COUNT", "2"],
-                                           ["XRANGE", "events.oracle", "5", "20-3", "COUNT", "2"]])
-        // discovery's page is full at 12-0: beyond it, it was not read.
-        let out = answer(r, [
-            reads[0]: .array([entry("6-0", [("type", "joined"), ("agent", "a")], by: "agent:discovery"),
-                              entry("12-0", [("type", "left"), ("agent", "a")], by: "agent:discovery")]),
-            reads[1]: .array([entry("7-0", [("type", "forged")], by: "mallory")]),
-        ])
-        guard case .ok(let result) = out.reply, case .array(let events)? = result["events"] else { Issue.record("\(out)"); return }
-        #expect(events.map { $0["id"] } == ["6-0", "12-0"], "another user's entry is no event of oracle's")
-        #expect(result["next"] == "12-1")
+        let all = logic.reads(for: r, caller: "alice", state: OracleState())
+        #expect(all.map(\.arguments) == [["ACL", "DRYRUN", "alice", "XRANGE", "events.discovery", "-", "+"],
+                                          ["ACL", "DRYRUN", "alice", "XRANGE", "events.oracle", "-", "+"],
+                                          ["XRANGE", "events.discovery", "5", "20-3", "COUNT", "3"],
+                                          ["XRANGE", "events.oracle", "5", "20-3", "COUNT", "3"]])
+        let reads = Array(all.dropFirst(2))
+        func page(_ d: [RESPValue], _ o: [RESPValue]) -> JSON? {
+            var replies = allowed(all)
+            replies[reads[0]] = .array(d)
+            replies[reads[1]] = .array(o)
+            if case .ok(let result) = answer(r, replies).reply { return result }
+            Issue.record("\(answer(r, replies))")
+            return nil
+        }
+        func ids(_ p: JSON?) -> [String] { p?["events"]?.arrayValue?.compactMap { $0["id"]?.string } ?? [] }
+        // discovery has more than 2 entries: known up to its second, 12-0.
+        let early = page([entry("6-0", [("type", "joined"), ("agent", "a")], by: "agent:discovery"),
+                          entry("12-0", [("type", "left"), ("agent", "a")], by: "agent:discovery"),
+                          entry("14-0", [("type", "joined"), ("agent", "b")], by: "agent:discovery")],
+                         [entry("7-0", [("type", "forged")], by: "mallory")])
+        #expect(ids(early) == ["6-0", "12-0"], "another user's entry is no event of oracle's")
+        #expect(early?["next"] == "12-1")
+        // Exactly a page and nothing more: no next.
+        let exact = page([entry("6-0", [("type", "a")], by: "agent:discovery"), entry("7-0", [("type", "b")], by: "agent:discovery")], [])
+        #expect(ids(exact) == ["6-0", "7-0"] && exact?["next"] == .null)
         // Three candidates for a limit of two: the third is where to resume.
-        let merged = answer(r, [
-            reads[0]: .array([entry("6-0", [("type", "joined")], by: "agent:discovery")]),
-            reads[1]: .array([entry("6-0", [("type", "a")], by: "agent:oracle"), entry("7-0", [("type", "b")], by: "agent:oracle")]),
-        ])
-        guard case .ok(let m) = merged.reply, case .array(let e)? = m["events"] else { Issue.record("\(merged)"); return }
-        #expect(e.map { [$0["agent"], $0["id"]] } == [["discovery", "6-0"], ["oracle", "6-0"]], "equal IDs: wiring order")
-        #expect(m["next"] == "6-1")
+        let merged = page([entry("6-0", [("type", "joined")], by: "agent:discovery")],
+                          [entry("6-0", [("type", "a")], by: "agent:oracle"), entry("7-0", [("type", "b")], by: "agent:oracle")])
+        #expect(merged?["events"]?.arrayValue?.map { [$0["agent"], $0["id"]] } == [["discovery", "6-0"], ["oracle", "6-0"]],
+                "equal IDs: wiring order")
+        #expect(merged?["next"] == "7-0")
+        // An ID whose events do not all fit ends the page before it: resuming there skips none.
+        let split = page([entry("5-0", [("type", "a")], by: "agent:discovery"), entry("6-0", [("type", "b")], by: "agent:discovery")],
+                         [entry("6-0", [("type", "c")], by: "agent:oracle")])
+        #expect(ids(split) == ["5-0"] && split?["next"] == "6-0")
         // Everything fits: no next.
-        let all = answer(request("timeline"), Dictionary(uniqueKeysWithValues: logic.reads(for: request("timeline"), caller: "",
-                                                                                            state: OracleState()).map { ($0, RESPValue.array([])) }))
-        #expect(all.reply == .ok(["events": [], "next": nil]))
-        #expect(logic.reads(for: request("timeline"), caller: "", state: OracleState()).first?.arguments
-                == ["XRANGE", "events.discovery", "-", "+", "COUNT", "100"])
+        let none = logic.reads(for: request("timeline"), caller: "alice", state: OracleState())
+        #expect(answer(request("timeline"), allowed(none).merging(none.dropFirst(2).map { ($0, RESPValue.array([])) }) { a, _ in a }).reply
+                == .ok(["events": [], "next": nil]))
+        #expect(none.dropFirst(2).first?.arguments == ["XRANGE", "events.discovery", "-", "+", "COUNT", "101"])
+        // A caller who may not read a system agent's stream gets none of them.
+        var denied = allowed(all)
+        denied[all[1]] = .bulkString(Array("This user has no permissions to access the 'events.oracle' key".utf8))
+        denied[reads[0]] = .array([])
+        denied[reads[1]] = .array([])
+        #expect(answer(r, denied).reply == .error(code: "forbidden", message:
+            "alice may not read events.oracle: This user has no permissions to access the 'events.oracle' key"))
+    }
+
+    /// Paging through two streams that share IDs, as the kernel answers each
+    /// XRANGE: every event once, in order, whatever the limit.
+    @Test func timelinePagesNeverSkipNorRepeatEntriesWithEqualIDs() {
+        let streams = ["discovery": ["1-0", "2-0", "2-1", "3-0", "5-0", "6-0"], "oracle": ["2-0", "3-0", "4-0", "5-0", "6-0"]]
+        func kernel(_ reads: [KernelRead]) -> [KernelRead: RESPValue] {
+            var replies = allowed(reads)
+            for read in reads where read.arguments.first == "XRANGE" {
+                let a = read.arguments, agent = String(a[1].dropFirst("events.".count))
+                let from = a[2] == "-" ? StreamPosition.first : StreamPosition(id: a[2]) ?? StreamPosition(ms: UInt64(a[2]) ?? 0, seq: 0)
+                let to = a[3] == "+" ? StreamPosition.last : StreamPosition(id: a[3]) ?? StreamPosition(ms: UInt64(a[3]) ?? 0, seq: .max)
+                let ids = (streams[agent] ?? []).filter { StreamPosition(id: $0).map { $0 >= from && $0 <= to } ?? false }
+                replies[read] = .array(ids.prefix(Int(a[5]) ?? 0).map { entry($0, [("type", "t")], by: "agent:" + agent) })
+            }
+            return replies
+        }
+        let everything = (streams["discovery"] ?? []).map { ($0, "discovery") } + (streams["oracle"] ?? []).map { ($0, "oracle") }
+        let expected = everything.sorted { (StreamPosition(id: $0.0) ?? .first, $0.1) < (StreamPosition(id: $1.0) ?? .first, $1.1) }
+            .map { $0.1 + " " + $0.0 }
+        for limit in 1...5 {
+            var seen: [String] = []
+            var from: JSON = "-"
+            for _ in 0..<30 {
+                let r = request("timeline", ["from": from, "limit": .int(Int64(limit))])
+                guard case .ok(let result) = answer(r, kernel(logic.reads(for: r, caller: "alice", state: OracleState()))).reply,
+                      let events = result["events"]?.arrayValue else { Issue.record("limit \(limit)"); break }
+                #expect(events.count <= max(limit, 2), "more than limit only for one ID's events, one per system agent")
+                seen += events.compactMap { e in e["id"]?.string.map { (e["agent"]?.string ?? "") + " " + $0 } }
+                guard let next = result["next"], next != .null else { break }
+                from = next
+            }
+            #expect(seen == expected, "limit \(limit)")
+        }
     }
 
     @Test func explainIsTheChainOfEventsNamingTheAgentWithASummary() {
         let r = request("explain", ["agent": "billing"])
-        let reads = logic.reads(for: r, caller: "", state: OracleState())
-        #expect(reads.map(\.arguments) == [["AGENTS"], ["XREVRANGE", "events.discovery", "+", "-", "COUNT", "100"],
-                                           ["XREVRANGE", "events.oracle", "+", "-", "COUNT", "100"]])
-        let replies: [KernelRead: RESPValue] = [
+        let all = logic.reads(for: r, caller: "alice", state: OracleState())
+        #expect(all.map(\.arguments) == [["ACL", "DRYRUN", "alice", "XREVRANGE", "events.discovery", "+", "-"],
+                                          ["ACL", "DRYRUN", "alice", "XREVRANGE", "events.oracle", "+", "-"],
+                                          ["AGENTS"], ["XREVRANGE", "events.discovery", "+", "-", "COUNT", "101"],
+                                          ["XREVRANGE", "events.oracle", "+", "-", "COUNT", "101"]])
+        let reads = Array(all.dropFirst(2))
+        let replies: [KernelRead: RESPValue] = allowed(all).merging([
             reads[0]: agentsReply([("billing", "failed", 0)]),
             reads[1]: .array([
                 entry("30-0", [("type", "failed"), ("agent", "billing"), ("instances", "0"), ("status", "failed"),
@@ -145,7 +222,7 @@ import VimanaRESP
                 entry("15-0", [("type", "left"), ("agent", "billing")], by: "default"),
             ]),
             reads[2]: .array([]),
-        ]
+        ]) { a, _ in a }
         guard case .ok(let result) = answer(r, replies).reply, case .array(let chain)? = result["chain"] else {
             Issue.record("\(answer(r, replies))"); return
         }
@@ -166,6 +243,21 @@ import VimanaRESP
         quiet[reads[1]] = .array([])
         guard case .ok(let q) = answer(r, quiet).reply else { return }
         #expect(q["summary"] == "billing is idle with 1 instance; no system agent recorded anything about it")
+        // complete: false only when a stream had more than scan_entries (here 2) entries.
+        let small = OracleLogic(systemAgents: ["discovery"], scan: 2)
+        let sr = small.reads(for: r, caller: "alice", state: OracleState())
+        #expect(sr.last?.arguments == ["XREVRANGE", "events.discovery", "+", "-", "COUNT", "3"])
+        func explained(_ entries: [String]) -> JSON? {
+            var replies = allowed(sr)
+            replies[.agents] = agentsReply([("billing", "idle", 0)])
+            replies[sr[2]] = .array(entries.map { entry($0, [("type", "status"), ("agent", "billing")], by: "agent:discovery") })
+            if case .ok(let x) = small.handle(r, caller: "alice", state: OracleState(), kernel: KernelView(replies)).reply { return x }
+            return nil
+        }
+        #expect(explained(["9-0", "8-0"])?["complete"] == true)
+        let partial = explained(["9-0", "8-0", "7-0"])
+        #expect(partial?["complete"] == false && partial?["chain"]?.arrayValue?.map { $0["id"] } == ["8-0", "9-0"])
+        #expect(partial?["summary"]?.string?.hasSuffix(" (in the latest 2 entries of each stream)") == true)
     }
 
     @Test func streamPositionsParseCompareAndStep() {

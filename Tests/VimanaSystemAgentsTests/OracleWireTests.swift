@@ -132,18 +132,42 @@ import Glibc
         // What the kernel lets oracle's user do: read, reply, dead-letter; nothing else.
         let allowed = [["INFO"], ["AGENTS"], ["XRANGE", "events.discovery", "-", "+"], ["XREVRANGE", "events.x", "+", "-"],
                        ["XREAD", "STREAMS", "events.discovery", "0"], ["PUBLISH", "r.any", "x"],
-                       ["XADD", "dead.oracle", "*", "a", "b"], ["ACK", "tasks.oracle", "1-0"]]
+                       ["XADD", "dead.oracle", "*", "a", "b"], ["ACK", "tasks.oracle", "1-0"],
+                       ["ACL", "DRYRUN", "default", "XREVRANGE", "events.billing", "+", "-"],
+                       // The kernel lets it publish anywhere (replies go to each caller's topic): the kit refuses below.
+                       ["PUBLISH", "events.billing", "x"], ["PUBLISH", "tasks.billing", "x"], ["PUBLISH", "dead.billing", "x"]]
         for command in allowed {
             c.send(RawClient.command(["ACL", "DRYRUN", "agent:oracle"] + command))
             #expect(c.readReplies() == "+OK\r\n", "\(command)")
         }
         let refused = [["XADD", "events.discovery", "*", "a", "b"], ["XADD", "events.oracle", "*", "a", "b"],
                        ["XADD", "tasks.discovery", "*", "a", "b"], ["XRANGE", "tasks.billing", "-", "+"],
-                       ["XGROUP", "CREATE", "tasks.oracle", "g", "$"], ["CONFIG", "GET", "port"], ["ACL", "LIST"]]
+                       ["XGROUP", "CREATE", "tasks.oracle", "g", "$"], ["CONFIG", "GET", "port"], ["ACL", "LIST"],
+                       ["ACL", "SETUSER", "x"], ["ACL", "GETUSER", "default"]]
         for command in refused {
             c.send(RawClient.command(["ACL", "DRYRUN", "agent:oracle"] + command))
             let r = c.readReplies()
             #expect(r.hasPrefix("$") && r.contains("This user has no permissions"), "\(command): \(r)")
+        }
+        // A reply to the agents' own topics would be oracle's entry there
+        // (a task for billing, an event voiding its WATCH, a dead letter):
+        // such a task is dead-lettered unanswered, and nothing is appended.
+        let own = "malformed task: reply_to must not be a topic in tasks.*, events.*, dead.* or _vimana.*"
+        for topic in ["tasks.billing", "events.billing", "dead.billing", "_vimana.groups"] {
+            c.send(RawClient.command(["PUBLISH", "tasks.oracle", #"{"action":"system_health","id":1,"reply_to":"\#(topic)"}"#]))
+            #expect(c.readReplies().hasPrefix(":"))
+        }
+        var reasons = 0
+        let until = Date().addingTimeInterval(20)
+        while Date() < until && reasons < 4 {
+            c.send("XRANGE dead.oracle - +\r\n")
+            reasons = c.readReplies().components(separatedBy: own).count - 1
+            usleep(20_000)
+        }
+        #expect(reasons == 4, "dead letters with the reason")
+        for topic in ["tasks.billing", "events.billing", "dead.billing"] {
+            c.send(RawClient.command(["XLEN", topic]))
+            #expect(c.readReplies() == ":0\r\n", "\(topic)")
         }
         // The kernel checks every read: without INFO, system_health says so.
         c.send("ACL SETUSER agent:oracle -info\r\n")
@@ -151,6 +175,48 @@ import Glibc
         #expect(try AgentRequester(settings: AgentSettings(port: server.port, agentID: "test"))
                     .request(agent: "oracle", action: "system_health", args: [:], timeout: 10)
                 == .error(code: "unavailable", message: "the kernel refused INFO: NOPERM this user has no permissions to run the 'info' command"))
+    }
+
+    /// oracle reads every event stream; it answers with one only when the
+    /// caller's user could read it itself (ACL DRYRUN).
+    @Test func aCallerGetsNoEventsItMayNotReadItself() throws {
+        let server = try start()
+        let root = try RawClient(port: server.port)
+        root.send(RawClient.command(["XADD", "events.billing", "*", "type", "paid", "amount", "5"]))
+        #expect(root.readReplies().hasPrefix("$"))
+        root.send("ACL SETUSER eve on >eve-pw +publish +subscribe +auth +hello &tasks.oracle &r.t\r\n")
+        #expect(root.readReplies() == "+OK\r\n")
+        let sub = try RawClient(port: server.port), pub = try RawClient(port: server.port)
+        let replies = RESPReader(sub)
+        sub.send("AUTH eve eve-pw\r\nSUBSCRIBE r.t\r\n")
+        #expect(replies.next() == .simple("OK"))
+        _ = replies.next()
+        pub.send("AUTH eve eve-pw\r\n")
+        #expect(pub.readReplies() == "+OK\r\n")
+        func ask(_ task: String) -> String? {
+            pub.send(RawClient.command(["PUBLISH", "tasks.oracle", task]))
+            _ = pub.readReplies()
+            return replies.next(timeout: 10)?.strings.last
+        }
+        func forbidden(_ id: Int, _ topic: String, _ reason: String) -> String {
+            #"{"error":{"code":"forbidden","message":"eve may not read \#(topic): This user has no permissions to \#(reason)"},"id":\#(id),"ok":false}"#
+        }
+        #expect(ask(#"{"action":"agent_status","id":1,"reply_to":"r.t","args":{"agent":"billing"}}"#)
+                == forbidden(1, "events.billing", "run the 'xrevrange' command"))
+        root.send("ACL SETUSER eve +xrange +xrevrange\r\n")
+        #expect(root.readReplies() == "+OK\r\n")
+        #expect(ask(#"{"action":"agent_status","id":2,"reply_to":"r.t","args":{"agent":"billing"}}"#)
+                == forbidden(2, "events.billing", "access the 'events.billing' key"))
+        #expect(ask(#"{"action":"timeline","id":3,"reply_to":"r.t"}"#) == forbidden(3, "events.discovery", "access the 'events.discovery' key"))
+        #expect(ask(#"{"action":"explain","id":4,"reply_to":"r.t","args":{"agent":"billing"}}"#)
+                == forbidden(4, "events.discovery", "access the 'events.discovery' key"))
+        // Without events, the status is anyone's; with the right to read billing's stream, its events too.
+        #expect(ask(#"{"action":"agent_status","id":5,"reply_to":"r.t","args":{"agent":"billing","events":0}}"#)?
+                    .hasPrefix(#"{"id":5,"ok":true,"result":{"agent":{"#) == true)
+        root.send("ACL SETUSER eve %R~events.billing\r\n")
+        #expect(root.readReplies() == "+OK\r\n")
+        let granted = ask(#"{"action":"agent_status","id":6,"reply_to":"r.t","args":{"agent":"billing"}}"#)
+        #expect(granted?.contains(#""data":{"amount":"5"}"#) == true, "\(String(describing: granted))")
     }
 
     @Test func oracleAnswersAgainAfterKillNineAndIsInCheckHealthAndReady() throws {
