@@ -101,6 +101,10 @@ import Glibc
     /// byte, against the configuration the document shows, once discovery
     /// has observed every agent running or idle.
     @Test func systemAgentsDocumentExamplesHoldByteForByte() throws {
+        // The document's output_dir, made this run's own in a copy of it.
+        let shown = "/tmp/vimana-doc-exports"
+        let exports = NSTemporaryDirectory() + "vimana-doc-exports-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: exports) }
         let server = try ServerProcess(config: """
             agents:
               - id: billing
@@ -110,7 +114,7 @@ import Glibc
                 user: default
             system:
               archivist:
-                output_dir: /tmp/vimana-doc-exports
+                output_dir: \(exports)
             """, logLevel: "info", systemAgents: true)
         try waitForJoins(server, 1)
         #expect(try waitForStatus(server, "discovery", "running", 1))
@@ -119,10 +123,15 @@ import Glibc
         #expect(try waitForStatus(server, "engineer", "running", 1))
         #expect(try waitForStatus(server, "billing", "idle", 0))
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let document = try String(contentsOf: root.appendingPathComponent("docs/SYSTEM-AGENTS.md"), encoding: .utf8)
+        #expect(document.contains(shown))
+        let copy = exports + ".md"
+        defer { try? FileManager.default.removeItem(atPath: copy) }
+        try document.replacingOccurrences(of: shown, with: exports).write(toFile: copy, atomically: true, encoding: .utf8)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["python3", root.appendingPathComponent("tools/compat/protocol_examples.py").path,
-                       "--port", String(server.port), "--doc", root.appendingPathComponent("docs/SYSTEM-AGENTS.md").path]
+                       "--port", String(server.port), "--doc", copy]
         let out = Pipe()
         p.standardOutput = out
         p.standardError = out
@@ -131,7 +140,6 @@ import Glibc
         p.waitUntilExit()
         #expect(p.terminationStatus == 0, "\(text)")
         #expect(text.contains("OK: 22 ```resp examples"), "\(text)")
-        try? FileManager.default.removeItem(atPath: "/tmp/vimana-doc-exports")
     }
 
     /// kill -9 of the kernel: its discovery exits once orphaned, and the next
