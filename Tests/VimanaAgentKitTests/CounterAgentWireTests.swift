@@ -41,19 +41,6 @@ import Glibc
         try AgentRequester(settings: AgentSettings(port: server.port, agentID: "test"))
     }
 
-    /// The entries of a topic, read with CLIENT PUBLISHER ON: each entry's fields, `_publisher` last.
-    func entries(_ server: ServerProcess, _ topic: String) throws -> [[String]] {
-        let c = try RawClient(port: server.port)
-        let r = RESPReader(c)
-        c.send("CLIENT PUBLISHER ON\r\nXRANGE \(topic) - +\r\n")
-        #expect(r.next() == .simple("OK"))
-        guard case .array(let list)? = r.next() else { throw TestFailure("XRANGE \(topic) did not answer") }
-        return list.map { entry in
-            guard case .array(let pair) = entry, pair.count == 2 else { return [] }
-            return pair[1].strings
-        }
-    }
-
     func agentPID(_ server: ServerProcess) throws -> pid_t {
         let started = server.logLines.filter { $0.contains("\"agent started\"") && $0.contains("\"agent\":\"counter\"") }
         return pid_t(try #require(started.last.flatMap { ServerProcess.field($0, "pid") }))
@@ -74,13 +61,13 @@ import Glibc
                 == .error(code: "bad_argument", message: "by must be an integer from 1 to 1000000"))
 
         // Two events, appended by the agent's own user, with the caller the kernel attached (default).
-        let events = try entries(server, "events.counter")
+        let events = try streamFields(server, "events.counter", publisher: true)
         #expect(events.count == 2, "\(events)")
         #expect(events.first?.prefix(10) == ["type", "added", "name", "apples", "owner", "default", "value", "2",
                                              "request", events.first?[9] ?? ""])
         #expect(events.allSatisfy { $0.suffix(2) == ["_publisher", "agent:counter"] }, "\(events)")
         // Its replies are recorded with the same publisher.
-        let replies = try entries(server, client.replyTopic)
+        let replies = try streamFields(server, client.replyTopic, publisher: true)
         #expect(replies.count == 5 && replies.allSatisfy { $0.suffix(2) == ["_publisher", "agent:counter"] }, "\(replies)")
         try expectNothingPending(server)
 
@@ -103,13 +90,13 @@ import Glibc
         #expect(results.next(timeout: 10)?.strings == ["message", "r.bad",
             #"{"error":{"code":"malformed","message":"malformed task: action must be a non-empty string"},"id":"m1","ok":false}"#])
         try expectNothingPending(server)
-        let dead = try entries(server, "dead.counter")
+        let dead = try streamFields(server, "dead.counter", publisher: true)
         #expect(dead.count == 2, "\(dead)")
         #expect(dead.first?.prefix(12) == ["topic", "tasks.counter", "id", dead.first?[3] ?? "", "deliveries", "1",
                                            "reason", "malformed task: the payload is not a JSON object",
                                            "publisher", "default", "payload", "not json"])
         #expect(dead.last?[7] == "malformed task: action must be a non-empty string")
-        #expect(try entries(server, "events.counter").isEmpty)
+        #expect(try streamFields(server, "events.counter", publisher: true).isEmpty)
     }
 
     /// An agent held to `publishes` (§9) works when the list has its event
@@ -133,7 +120,7 @@ import Glibc
         let deadline = Date().addingTimeInterval(20)
         var dead: [[String]] = []
         while Date() < deadline && dead.isEmpty {
-            dead = try entries(server, "dead.counter")
+            dead = try streamFields(server, "dead.counter", publisher: true)
             usleep(50_000)
         }
         #expect(dead.count == 1 && dead.first?.contains("rejected (NACK) 2 times") == true, "\(dead)")
@@ -164,15 +151,15 @@ import Glibc
                                   #"{"action":"add","id":1,"reply_to":"elsewhere","args":{"name":"w"}}"#]))
         #expect(server.waitForLog("applied, but its reply to elsewhere was refused", timeout: 10), "log:\n\(server.log.suffix(3000))")
         try expectNothingPending(server)
-        #expect(try entries(server, "dead.counter").isEmpty, "an applied task was dead-lettered")
-        #expect(try entries(server, "events.counter").count == 1)
+        #expect(try streamFields(server, "dead.counter", publisher: true).isEmpty, "an applied task was dead-lettered")
+        #expect(try streamFields(server, "events.counter", publisher: true).count == 1)
 
         c.send(RawClient.command(["PUBLISH", "tasks.counter", #"{"id":"m","reply_to":"r.bad"}"#]))
         #expect(results.next(timeout: 10)?.strings.last?.contains("malformed task: action must be a non-empty string") == true)
         let deadline = Date().addingTimeInterval(20)
         var dead: [[String]] = []
         while Date() < deadline && dead.isEmpty {
-            dead = try entries(server, "dead.counter")
+            dead = try streamFields(server, "dead.counter", publisher: true)
             usleep(20_000)
         }
         #expect(dead.count == 1, "\(dead)")
@@ -202,13 +189,13 @@ import Glibc
         // The agent's lines reach the kernel's log from another thread: wait for it.
         #expect(server.waitForLog(#"delivery=2 publisher=default action=add id=\"crash-1\" duplicate events=0"#, timeout: 10),
                 "the redelivery was not recognised; log:\n\(server.log.suffix(3000))")
-        #expect(try entries(server, "events.counter").count == 1)
+        #expect(try streamFields(server, "events.counter", publisher: true).count == 1)
         // The same request published again by its caller (at least once, end to end) is answered the same, and applied once.
         c.send(RawClient.command(["PUBLISH", "tasks.counter",
                                   #"{"action":"add","id":"crash-1","reply_to":"r.crash","args":{"name":"c","by":5}}"#]))
         #expect(results.next(timeout: 10)?.strings == reply?.strings)
         try expectNothingPending(server)
-        #expect(try entries(server, "events.counter").count == 1)
+        #expect(try streamFields(server, "events.counter", publisher: true).count == 1)
         #expect(try requester(server).request(agent: "counter", action: "get", args: ["name": "c"], timeout: 10)
                 == .ok(["name": "c", "value": 5]))
     }
@@ -244,7 +231,7 @@ import Glibc
         // As with one instance: each add counted once, each reply a different count.
         #expect(values.count == n && Set(values.values) == Set(1...n), "\(values)")
         #expect(secondLog().contains("task tasks.counter"), "the second instance was dealt no task: \(secondLog())")
-        #expect(try entries(server, "events.counter").count == n)
+        #expect(try streamFields(server, "events.counter", publisher: true).count == n)
         // The same requests again: whichever instance gets them, they were applied before.
         c.send(RawClient.command(["PUBLISH", "tasks.counter", #"{"action":"add","id":1,"reply_to":"r.me","args":{"name":"x"}}"#])
                + RawClient.command(["PUBLISH", "tasks.counter", #"{"action":"add","id":2,"reply_to":"r.me","args":{"name":"x"}}"#]))
@@ -252,7 +239,7 @@ import Glibc
         let again = Set((1...2).compactMap { _ in results.next(timeout: 20)?.strings.last })
         #expect(again == Set((1...2).map { #"{"id":\#($0),"ok":true,"result":{"name":"x","value":\#(values[$0] ?? 0)}}"# }),
                 "\(again)")
-        #expect(try entries(server, "events.counter").count == n)
+        #expect(try streamFields(server, "events.counter", publisher: true).count == n)
         #expect(try requester(server).request(agent: "counter", action: "get", args: ["name": "x"], timeout: 10)
                 == .ok(["name": "x", "value": .int(Int64(n))]))
         try expectNothingPending(server)
@@ -286,7 +273,7 @@ import Glibc
             #expect(second.process.terminationStatus == 70)
             #expect(server.waitForLog(duplicate, timeout: 10), "log:\n\(server.log.suffix(3000))")
         }
-        #expect(try entries(server, "events.counter").count == 1)
+        #expect(try streamFields(server, "events.counter", publisher: true).count == 1)
     }
 
     /// After kill -9 the agent's state comes back from its events alone; an

@@ -47,19 +47,8 @@ import Glibc
             .request(agent: "archivist", action: action, args: args, timeout: 15)
     }
 
-    func entries(_ server: ServerProcess, _ topic: String) throws -> [[String]] {
-        let c = try RawClient(port: server.port)
-        let r = RESPReader(c)
-        c.send("XRANGE \(topic) - +\r\n")
-        guard case .array(let list)? = r.next() else { throw TestFailure("XRANGE \(topic) did not answer") }
-        return list.map { entry in
-            guard case .array(let pair) = entry, pair.count == 2 else { return [] }
-            return pair[1].strings
-        }
-    }
-
     func types(_ server: ServerProcess) throws -> [String] {
-        try entries(server, "events.archivist").compactMap { $0.count > 1 && $0[0] == "type" ? $0[1] : nil }
+        try streamFields(server, "events.archivist").compactMap { $0.count > 1 && $0[0] == "type" ? $0[1] : nil }
     }
 
     @Test func everyActionAnswersAnAdminAndRecordsWhatItDid() throws {
@@ -131,7 +120,7 @@ import Glibc
         var deadline = Date().addingTimeInterval(20)
         var dead: [[String]] = []
         while Date() < deadline && dead.isEmpty {
-            dead = try entries(s.server, "dead.archivist")
+            dead = try streamFields(s.server, "dead.archivist")
             usleep(20_000)
         }
         #expect(dead.first?.prefix(8).suffix(2) == ["reason", "malformed task: the payload is not a JSON object"], "\(dead)")

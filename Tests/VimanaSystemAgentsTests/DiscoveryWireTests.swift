@@ -51,17 +51,6 @@ import Glibc
         return false
     }
 
-    func entries(_ server: ServerProcess, _ topic: String) throws -> [[String]] {
-        let c = try RawClient(port: server.port)
-        let r = RESPReader(c)
-        c.send("XRANGE \(topic) - +\r\n")
-        guard case .array(let list)? = r.next() else { throw TestFailure("XRANGE \(topic) did not answer") }
-        return list.map { entry in
-            guard case .array(let pair) = entry, pair.count == 2 else { return [] }
-            return pair[1].strings
-        }
-    }
-
     @Test func listDescribeAndFindFromARawClientAndJoinsAndLeavesAnnounced() throws {
         let server = try start()
         #expect(try waitForStatus(server, "discovery", "running", 1), "log:\n\(server.log.suffix(3000))")
@@ -88,7 +77,7 @@ import Glibc
         #expect(try waitForStatus(server, "billing", "running", 1))
         instance = nil
         #expect(try waitForStatus(server, "billing", "idle", 0))
-        let events = try entries(server, "events.discovery").filter { $0.count > 3 && $0[3] == "billing" }
+        let events = try streamFields(server, "events.discovery").filter { $0.count > 3 && $0[3] == "billing" }
         #expect(events.map { [$0[1], $0[5], $0[7]] }.suffix(2) == [["joined", "1", "running"], ["left", "0", "idle"]], "\(events)")
 
         guard case .ok(let d) = try ask(server, "describe", ["agent": "billing"]) else { throw TestFailure("describe") }
@@ -184,7 +173,7 @@ import Glibc
         let deadline = Date().addingTimeInterval(20)
         var dead: [[String]] = []
         while Date() < deadline && dead.isEmpty {
-            dead = try entries(server, "dead.discovery")
+            dead = try streamFields(server, "dead.discovery")
             usleep(20_000)
         }
         #expect(dead.first?.prefix(8).suffix(2) == ["reason", "malformed task: the payload is not a JSON object"], "\(dead)")

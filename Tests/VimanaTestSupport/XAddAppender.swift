@@ -160,3 +160,20 @@ package func streamIDs(_ server: ServerProcess, _ topic: String) throws -> [Stri
         start = "(" + last
     }
 }
+
+/// Each entry of `topic` (one XRANGE), as its fields and values in order;
+/// `publisher`: read with CLIENT PUBLISHER ON, `_publisher` last.
+package func streamFields(_ server: ServerProcess, _ topic: String, publisher: Bool = false) throws -> [[String]] {
+    let c = try RawClient(port: server.port)
+    let r = RESPReader(c)
+    if publisher {
+        c.send("CLIENT PUBLISHER ON\r\n")
+        guard r.next() == .simple("OK") else { throw TestFailure("CLIENT PUBLISHER ON was refused") }
+    }
+    c.send(RawClient.command(["XRANGE", topic, "-", "+"]))
+    guard case .array(let list)? = r.next() else { throw TestFailure("XRANGE \(topic) did not answer") }
+    return list.map { entry in
+        guard case .array(let pair) = entry, pair.count == 2 else { return [] }
+        return pair[1].strings
+    }
+}
