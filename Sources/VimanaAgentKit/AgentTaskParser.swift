@@ -1,3 +1,4 @@
+import VimanaConfig
 /// Reads a task's payload as `{"action", "id", "reply_to"?, "args"?}`.
 /// A payload that is not such an object is malformed: the runtime
 /// dead-letters it with the reason given here.
@@ -12,10 +13,6 @@ public enum AgentTaskParser {
         /// replies there (error code `malformed`), so the caller is not left waiting.
         public var replyTo: String?
     }
-
-    /// The namespaces a reply may not go to: the agents' tasks, events and
-    /// dead letters, and the kernel's own topics (Protocol/AGENTS.md §10).
-    public static let reservedReplyPrefixes = ["tasks.", "events.", "dead.", "_vimana."]
 
     /// The request in `payload`, or why it is malformed.
     public static func parse(_ payload: [UInt8], entryID: String) -> Result<AgentRequest, Malformed> {
@@ -33,7 +30,7 @@ public enum AgentTaskParser {
         // A reply published there would be an entry the agent's user
         // appends for the caller: a task or a dead letter for another agent,
         // or an entry in its events (which also fails its WATCH).
-        if let r = replyTo, reservedReplyPrefixes.contains(where: { r.hasPrefix($0) }) {
+        if let r = replyTo, AgentConfig.isReservedReply(r) {
             return .failure(Malformed(reason: "malformed task: reply_to must not be a topic in tasks.*, events.*, dead.* or _vimana.*",
                                       id: .null, replyTo: nil))
         }

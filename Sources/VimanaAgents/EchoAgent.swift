@@ -1,4 +1,5 @@
 import Foundation
+import VimanaConfig
 
 /// `echo`: replies to a task's `reply_to` topic with the task's payload.
 /// For tests, docs and checking a deployment end to end.
@@ -23,6 +24,10 @@ public struct EchoAgent: BuiltinAgent {
         }
         guard let replyTo = value as? String, !replyTo.isEmpty else {
             throw BadReplyTo(description: "reply_to must be a non-empty string (a topic)")
+        }
+        // Published as agent:echo: never into another agent's tasks, events or dead letters.
+        guard !AgentConfig.isReservedReply(replyTo) else {
+            throw BadReplyTo(description: "reply_to must not be a topic in tasks.*, events.*, dead.* or _vimana.*")
         }
         return AgentResult(publish: [(Array(replyTo.utf8), task.payload)])
     }

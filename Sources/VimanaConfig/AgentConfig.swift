@@ -35,6 +35,18 @@ public struct AgentConfig: Sendable, Equatable {
     /// At most this many capabilities, each at most `capabilityBytes` long:
     /// a directory entry, not a document (phoenix.yaml and discovery's `announce` alike).
     public static let capabilitiesLimit = 64
+    /// The namespaces an agent's reply may not go to: the agents' tasks,
+    /// events and dead letters, and the kernel's own topics. A reply there
+    /// would be an entry the agent's user appends for the caller (a task or
+    /// a dead letter for another agent, an entry in its events). The kit's
+    /// agents and the built-in `echo` refuse such a `reply_to`
+    /// (Protocol/AGENTS.md §8, §10).
+    public static let reservedReplyPrefixes = ["tasks.", "events.", "dead.", "_vimana."]
+
+    /// Whether `topic` is in one of `reservedReplyPrefixes`.
+    public static func isReservedReply(_ topic: String) -> Bool {
+        reservedReplyPrefixes.contains { topic.hasPrefix($0) }
+    }
     public static let capabilityBytes = 128
     /// Commands its made user gets beyond an agent's (`agentCommands`):
     /// set only for system agents (AGENTS for discovery), never from a file.

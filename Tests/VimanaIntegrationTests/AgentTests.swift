@@ -322,6 +322,7 @@ import Testing
         let (server, rs, pub) = try echoSetup()
         let good = "{\"id\":\"8\",\"reply_to\":\"results.me\"}"
         pub.send(RawClient.command(["PUBLISH", "echo.requests", "{\"id\":\"bad\",\"reply_to\":5}"]))
+        pub.send(RawClient.command(["PUBLISH", "echo.requests", "{\"id\":\"deputy\",\"reply_to\":\"tasks.billing\"}"]))
         pub.send(RawClient.command(["PUBLISH", "echo.requests", good]))
         #expect(rs.next(timeout: 5)?.strings == ["message", "results.me", good])
         let c = try RawClient(port: server.port)
@@ -331,10 +332,14 @@ import Testing
         while Date() < deadline {
             c.send("XRANGE dead.echo - +\r\n")
             dead = r.next()?.description ?? ""
-            if dead != "[]" { break }
+            if dead.contains("deputy") { break }
             usleep(100_000)
         }
         #expect(dead.contains("\"reason\", \"failed 5 times: reply_to must be a non-empty string (a topic)\""), "\(dead)")
+        #expect(dead.contains("\"reason\", \"failed 5 times: reply_to must not be a topic in tasks.*, events.*, dead.* or _vimana.*\""),
+                "\(dead)")
+        c.send("XLEN tasks.billing\r\n")
+        #expect(r.next() == .integer(0), "echo appended to another agent's tasks")
         #expect(dead.contains("\"payload\", \"{\"id\":\"bad\",\"reply_to\":5}\""), "\(dead)")
         c.send("AGENTS\r\n")
         let agents = r.next()?.description ?? ""
