@@ -418,6 +418,9 @@ extension CommandTable {
             CommandSpec(name: "ledger|" + name, arity: arity, flags: f, categories: admin, summary: summary,
                         since: "0.1.0", group: "server", complexity: complexity, arguments: arguments)
         }
+        var scan = sub("scan", -3, "Every record's metadata (topic, ID, publisher, size, time) from a cursor, in sequence order",
+                       "O(N) for N records returned", [("cursor", "string", false, false), ("count", "integer", true, false)])
+        scan.maxArguments = 5
         var s = CommandEntry(name: "ledger", arity: -2, flags: [], categories: ["@slow"],
                              summary: "A container for the ledger's housekeeping commands", since: "0.1.0", group: "server",
                              complexity: "Depends on subcommand.", arguments: []) { k, c, a in k.ledgerCommand(c, a) }
@@ -429,6 +432,7 @@ extension CommandTable {
                 [("segment", "string", false, false)]),
             sub("restore", 3, "Copy an archived segment where the offline tools read it", "O(N) for N bytes of the segment",
                 [("segment", "string", false, false)]),
+            scan,
         ]
         return s
     }

@@ -179,7 +179,22 @@ enum ErrorReply {
 
     /// LEDGER has no HELP: the usage is the hint.
     static func unknownLedgerSubcommand(_ word: String) -> String {
-        "ERR unknown subcommand '\(word)'. Try LEDGER SEAL, RETAIN, ARCHIVES, VERIFY <segment> or RESTORE <segment>."
+        "ERR unknown subcommand '\(word)'. Try LEDGER SEAL, RETAIN, ARCHIVES, VERIFY <segment>, RESTORE <segment> or SCAN <cursor> [COUNT n]."
+    }
+
+    /// LEDGER SCAN's cursor is not a sequence number (nor `$`).
+    static let badScanCursor = "ERR invalid LEDGER SCAN cursor (a sequence number from 0, or $)"
+
+    /// LEDGER SCAN's cursor lies past every sequence the ledger has given.
+    static func scanCursorBeyondEnd(_ cursor: Int, _ next: UInt64) -> String {
+        "ERR LEDGER SCAN cursor \(cursor) is beyond the ledger's end (next sequence \(next))"
+    }
+
+    static func scanCountRange(_ max: Int) -> String { "ERR LEDGER SCAN COUNT must be from 1 to \(max)" }
+
+    /// A frame could not be read and nothing before it was: the same call again reads past it.
+    static func scanUnreadable(_ problem: String) -> String {
+        "ERR LEDGER SCAN could not read the ledger (try again): \(problem)"
     }
 
     /// LEDGER's subcommands that answer later (all but RETAIN) inside MULTI.

@@ -4,11 +4,11 @@ import VimanaLedger
 
 /// LEDGER's subcommands, as in the table (`ledger|seal` …).
 enum LedgerSubcommand: String, Keyword {
-    case seal, retain, archives, verify, restore
+    case seal, retain, archives, verify, restore, scan
 }
 
 /// LEDGER SEAL|RETAIN|ARCHIVES|VERIFY|RESTORE: the ledger's housekeeping
-/// (Protocol/LEDGER.md §7). The disk work is the ledger's maintenance
+/// (Protocol/LEDGER.md §8); LEDGER SCAN: every record's metadata from a cursor. The disk work is the ledger's maintenance
 /// thread's; meanwhile the client runs no further command (as during a
 /// background XRANGE) and every other client is served.
 extension Kernel {
@@ -45,6 +45,74 @@ extension Kernel {
                 return
             }
             housekeeping(c, ledger, sub == .verify ? .verify(name) : .restore(name))
+        case .scan:
+            scan(c, ledger, args)
+        }
+    }
+
+    /// LEDGER SCAN <cursor> [COUNT n]: the cursor is checked and COUNT
+    /// range-checked here; the reading is the ledger reader thread's.
+    private func scan(_ c: UnsafeMutablePointer<ClientState>, _ ledger: Ledger, _ args: Arguments) {
+        var cursor: UInt64?
+        if !(args.length(2) == 1 && args.pointer(2).pointee == UInt8(ascii: "$")) {
+            guard let n = args.integer(2), n >= 0, args.length(2) <= 19,
+                  args.buffer(2).allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+                c.pointee.output.tail.writeError(ErrorReply.badScanCursor)
+                return
+            }
+            guard UInt64(n) <= ledger.nextSequence else {
+                c.pointee.output.tail.writeError(ErrorReply.scanCursorBeyondEnd(n, ledger.nextSequence))
+                return
+            }
+            cursor = UInt64(n)
+        }
+        var count = LedgerLimits.scanCountDefault
+        if args.count > 3 {
+            guard args.count == 5, args.string(3).lowercased() == "count" else {
+                c.pointee.output.tail.writeError(ErrorReply.syntax)
+                return
+            }
+            guard let n = args.integer(4), n >= 1, n <= LedgerLimits.scanCountMax else {
+                c.pointee.output.tail.writeError(ErrorReply.scanCountRange(LedgerLimits.scanCountMax))
+                return
+            }
+            count = n
+        }
+        let fd = c.pointee.fd, id = c.pointee.id
+        let now = ledger.scan(from: cursor, count: count) { [unowned self] result in
+            guard let c = resumable(fd, id) else { return }
+            writeScan(c, result)
+            resume(c)
+        }
+        if let now {
+            writeScan(c, now)
+        } else {
+            c.pointee.flags.insert(.reading)
+        }
+    }
+
+    private func writeScan(_ c: UnsafeMutablePointer<ClientState>, _ r: ScanResult) {
+        if let problem = r.problem {
+            c.pointee.output.tail.writeError(ErrorReply.scanUnreadable(problem))
+            return
+        }
+        c.pointee.output.tail.writeMapHeader(4, resp3: c.pointee.flags.contains(.resp3))
+        c.pointee.output.tail.writeBulk(string: "cursor")
+        c.pointee.output.tail.writeBulk(string: String(r.cursor))
+        c.pointee.output.tail.writeBulk(string: "end")
+        c.pointee.output.tail.writeInteger(Int(clamping: r.end))
+        c.pointee.output.tail.writeBulk(string: "skipped")
+        c.pointee.output.tail.writeInteger(Int(clamping: r.skipped))
+        c.pointee.output.tail.writeBulk(string: "records")
+        c.pointee.output.tail.writeArrayHeader(r.entries.count)
+        for e in r.entries {
+            c.pointee.output.tail.writeArrayHeader(6)
+            c.pointee.output.tail.writeInteger(Int(clamping: e.sequence))
+            c.pointee.output.tail.writeBulk(bytes: e.topic)
+            c.pointee.output.tail.writeBulk(string: "\(e.id.ms)-\(e.id.seq)")
+            c.pointee.output.tail.writeBulk(bytes: e.publisher)
+            c.pointee.output.tail.writeInteger(e.bytes)
+            c.pointee.output.tail.writeInteger(Int(e.timestampMicros))
         }
     }
 

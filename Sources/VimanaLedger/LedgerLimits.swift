@@ -89,6 +89,13 @@ public enum LedgerLimits {
     /// done on the reader thread: decoding and encoding them is work enough
     /// to keep the other clients waiting (about 1 µs each).
     static let backgroundReadRecords = 1000
+    /// LEDGER SCAN's COUNT when absent, and its largest: a reply of 10,000
+    /// entries is under a megabyte and a few ms of the reader thread's work;
+    /// a reader wanting more calls again from the cursor.
+    public static let scanCountDefault = 100
+    public static let scanCountMax = 10_000
+    /// Entries reserved at once for a scan's answer (the rest grow as needed).
+    static let scanReserve = 1024
     /// Frames written by compaction hold at least this much raw record data
     /// (Protocol/LEDGER.md §2): large frames compress better and are fewer to index.
     static let compactedFrameBytes = 1 << 20

@@ -10,7 +10,7 @@ import Glibc
 /// with their own descriptors, committed batches, the current batch's
 /// records decoded at once), so the loop goes on serving while the disk is
 /// read and frames are inflated.
-final class BackgroundRead: @unchecked Sendable {
+final class BackgroundRead: ReaderJob, @unchecked Sendable {
     let id: Int
     let filter: ReadFilter
     let reverse: Bool
@@ -84,17 +84,26 @@ final class BackgroundRead: @unchecked Sendable {
     }
 }
 
-/// The third ledger thread: does `BackgroundRead`s one after another and
+/// Work for the reader thread: an XRANGE's (`BackgroundRead`) or a LEDGER
+/// SCAN's (`ScanJob`).
+protocol ReaderJob: AnyObject, Sendable {
+    /// Does the reads (reader thread); closes the job's descriptors.
+    func run(_ scanner: SegmentScanner)
+    /// Closes the job's descriptors when it will never run.
+    func closeFiles()
+}
+
+/// The third ledger thread: does `BackgroundRead`s and `ScanJob`s one after another and
 /// hands each back to the loop through `notify` (as the writer and the
 /// maintenance thread do), so that a read that must go to the disk never
 /// stalls the other clients.
 final class LedgerReader: @unchecked Sendable {
-    private let notify: @Sendable (BackgroundRead) -> Void
-    private let queue = Mutex<[BackgroundRead]>([])
+    private let notify: @Sendable (any ReaderJob) -> Void
+    private let queue = Mutex<[any ReaderJob]>([])
     private let wakeup = DispatchSemaphore(value: 0)
     private let thread = LedgerThread()
 
-    init(notify: @escaping @Sendable (BackgroundRead) -> Void) {
+    init(notify: @escaping @Sendable (any ReaderJob) -> Void) {
         self.notify = notify
     }
 
@@ -103,7 +112,7 @@ final class LedgerReader: @unchecked Sendable {
         thread.start(name: "vimana-reader", { self.run() }) == nil
     }
 
-    func submit(_ read: BackgroundRead) {
+    func submit(_ read: any ReaderJob) {
         queue.withLock { $0.append(read) }
         wakeup.signal()
     }
@@ -210,7 +219,11 @@ extension Ledger {
 
     /// Starts the reader thread (from `open`).
     func startReader(notify: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void) {
-        let reader = LedgerReader { [unowned self] read in notify { self.finish(read) } }
+        let reader = LedgerReader { [unowned self] job in
+            notify {
+                if let read = job as? BackgroundRead { self.finish(read) } else if let scan = job as? ScanJob { self.finish(scan) }
+            }
+        }
         if reader.start() {
             self.reader = reader
         } else {
