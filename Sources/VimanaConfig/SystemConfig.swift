@@ -10,6 +10,7 @@ public struct SystemConfig: Sendable, Equatable {
     public var oracle = OracleConfig()
     public var archivist = ArchivistConfig()
     public var engineer = EngineerConfig()
+    public var science = ScienceConfig()
 
     public init() {}
 }
@@ -77,12 +78,44 @@ public struct EngineerConfig: Sendable, Equatable {
     public init() {}
 }
 
+/// `system.science`: topic analytics from the ledger, read forward with
+/// LEDGER SCAN and kept in time buckets.
+public struct ScienceConfig: Sendable, Equatable {
+    public var enabled = true
+    /// Not required: its counts catch up from its cursor whenever it joins.
+    public var required = false
+    /// Width of a time bucket, in seconds: the grain of every window.
+    public var bucketSeconds = 60
+    /// Under a second no timestamp is finer; over an hour a window of an hour would be one bucket.
+    public static let bucketSecondsRange = 1...3600
+    /// How long buckets are kept, in seconds: the longest window answered.
+    public var retentionSeconds = 86_400
+    /// From a minute to 30 days: memory is topics × (retention / bucket) buckets.
+    public static let retentionSecondsRange = 60...2_592_000
+    /// How often the counts are checkpointed to `events.science` (ms) while
+    /// records come: queries see counts at most this old.
+    public var checkpointMillis = 5000
+    /// Under 100 ms the checkpoints would be most of events.science; over
+    /// 10 minutes a restart rereads that much of the ledger.
+    public static let checkpointMillisRange = 100...600_000
+    /// How long the scanner waits when it has read everything (ms).
+    public var pollMillis = 500
+    public static let pollMillisRange = 10...60_000
+    /// Records per LEDGER SCAN call (its COUNT).
+    public var scanCount = 1000
+    /// LEDGER SCAN's COUNT range.
+    public static let scanCountRange = 1...10_000
+
+    public init() {}
+}
+
 /// The system agents that exist in code, in the order they are wired.
 public enum SystemAgentID: String, Sendable, CaseIterable {
     case discovery
     case oracle
     case archivist
     case engineer
+    case science
 }
 
 extension AgentConfig {

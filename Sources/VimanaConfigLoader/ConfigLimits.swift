@@ -98,4 +98,10 @@ enum ConfigLimits {
     static let discoveryPollMillis = DiscoveryConfig.pollMillisRange
     /// `system.oracle.scan_entries`: see `OracleConfig.scanEntriesRange`.
     static let oracleScanEntries = OracleConfig.scanEntriesRange
+    /// `system.science.*`: see `ScienceConfig`.
+    static let scienceBucketSeconds = ScienceConfig.bucketSecondsRange
+    static let scienceRetentionSeconds = ScienceConfig.retentionSecondsRange
+    static let scienceCheckpointMillis = ScienceConfig.checkpointMillisRange
+    static let sciencePollMillis = ScienceConfig.pollMillisRange
+    static let scienceScanCount = ScienceConfig.scanCountRange
 }

@@ -13,6 +13,36 @@ extension Schema {
         if let n = s["oracle"] { c.oracle = try oracle(n) }
         if let n = s["archivist"] { c.archivist = try archivist(n) }
         if let n = s["engineer"] { c.engineer = try engineer(n) }
+        if let n = s["science"] { c.science = try science(n) }
+        return c
+    }
+
+    private func science(_ node: YAMLNode) throws(ConfigError) -> ScienceConfig {
+        var c = ScienceConfig()
+        if node.isNull { return c }
+        let s = try section(node, "system.science", keys: ["enabled", "required", "bucket", "retention",
+                                                           "checkpoint_interval", "poll_interval", "scan_count"])
+        if let n = s["enabled"], let v = try boolean(n, "system.science.enabled") { c.enabled = v }
+        if let n = s["required"], let v = try boolean(n, "system.science.required") { c.required = v }
+        if let n = s["bucket"], let v = try seconds(n, "system.science.bucket", ConfigLimits.scienceBucketSeconds) {
+            c.bucketSeconds = v
+        }
+        if let n = s["retention"], let v = try seconds(n, "system.science.retention", ConfigLimits.scienceRetentionSeconds) {
+            c.retentionSeconds = v
+        }
+        guard c.retentionSeconds >= c.bucketSeconds else {
+            throw mismatch(s["retention"] ?? node, "system.science.retention", "at least system.science.bucket (\(c.bucketSeconds)s)")
+        }
+        if let n = s["checkpoint_interval"],
+           let v = try milliseconds(n, "system.science.checkpoint_interval", ConfigLimits.scienceCheckpointMillis) {
+            c.checkpointMillis = v
+        }
+        if let n = s["poll_interval"], let v = try milliseconds(n, "system.science.poll_interval", ConfigLimits.sciencePollMillis) {
+            c.pollMillis = v
+        }
+        if let n = s["scan_count"], let v = try integer(n, "system.science.scan_count", ConfigLimits.scienceScanCount) {
+            c.scanCount = v
+        }
         return c
     }
 
@@ -127,6 +157,16 @@ extension Configuration {
                     : FileManager.default.currentDirectoryPath + "/" + system.engineer.dir
                 a.env = ["VIMANA_ENGINEER_DIR": dir,
                          "VIMANA_ENGINEER_OPERATORS": "[" + system.engineer.operators.map(Log.jsonString).joined(separator: ",") + "]"]
+            case .science:
+                let c = system.science
+                a.description = "topic analytics from the ledger: topics, topic_stats, status"
+                a.enabled = c.enabled
+                a.required = c.required
+                a.capabilities = ["analytics"]
+                a.systemRules = Self.scienceRules
+                a.env = ["VIMANA_SCIENCE_BUCKET_S": String(c.bucketSeconds), "VIMANA_SCIENCE_RETENTION_S": String(c.retentionSeconds),
+                         "VIMANA_SCIENCE_CHECKPOINT_MS": String(c.checkpointMillis), "VIMANA_SCIENCE_POLL_MS": String(c.pollMillis),
+                         "VIMANA_SCIENCE_SCAN_COUNT": String(c.scanCount)]
             }
             wired.append(a)
         }
@@ -152,6 +192,7 @@ extension Configuration {
         case .oracle: system.oracle.enabled
         case .archivist: system.archivist.enabled
         case .engineer: system.engineer.enabled
+        case .science: system.science.enabled
         }
     }
 
@@ -183,6 +224,19 @@ extension Configuration {
         "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
         "+ledger|seal", "+ledger|retain", "+ledger|archives", "+ledger|verify", "+ledger|restore", "+acl|dryrun",
         "~tasks.archivist", "~events.archivist", "%R~*", "%W~dead.archivist", "allchannels",
+    ]
+
+    /// science's user (Protocol/AGENTS.md §11): the kit's commands; LEDGER
+    /// SCAN (allowed to no other user but admins: it reads every record's
+    /// metadata, never a payload); its tasks and its own event stream; its
+    /// dead-letter topic for writing only; every channel, for the replies.
+    static let scienceRules = [
+        "+ping", "+hello", "+auth", "+quit", "+reset",
+        "+client|id", "+client|getname", "+client|setname", "+client|setinfo", "+client|info", "+client|publisher",
+        "+agent|join", "+agent|leave", "+ack", "+nack", "+progress", "+publish",
+        "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
+        "+ledger|scan",
+        "~tasks.science", "~events.science", "%W~dead.science", "allchannels",
     ]
 
     /// What discovery knows of each agent from the configuration, as a JSON

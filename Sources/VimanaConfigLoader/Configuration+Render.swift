@@ -87,6 +87,14 @@ extension Configuration {
             "    required: \(system.engineer.required)",
             "    dir: \(Self.yamlString(system.engineer.dir))",
             "    operators: \(Self.yamlList(system.engineer.operators))",
+            "  science:",
+            "    enabled: \(system.science.enabled)",
+            "    required: \(system.science.required)",
+            "    bucket: \(system.science.bucketSeconds)s",
+            "    retention: \(system.science.retentionSeconds)s",
+            "    checkpoint_interval: \(Units.formatMilliseconds(system.science.checkpointMillis))",
+            "    poll_interval: \(Units.formatMilliseconds(system.science.pollMillis))",
+            "    scan_count: \(system.science.scanCount)",
           ]
         return lines.joined(separator: "\n") + "\n"
     }

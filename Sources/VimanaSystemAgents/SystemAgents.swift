@@ -19,6 +19,7 @@ public enum SystemAgents {
         case .oracle: Oracle.main()
         case .archivist: Archivist.main()
         case .engineer: Engineer.main()
+        case .science: Science.main()
         }
     }
 }
