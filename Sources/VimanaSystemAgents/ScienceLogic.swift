@@ -187,10 +187,11 @@ public struct ScienceSettings: Sendable, Equatable {
         return s >= 0 ? s - s % w : s - ((s % w) + w) % w
     }
 
-    /// The oldest bucket start kept at time `millis`.
+    /// The oldest bucket start kept at time `millis`: the bucket holding
+    /// `millis` − retention (it overlaps the longest window, as `inWindow` counts).
     func oldestKept(atMillis millis: Int64) -> Int64 {
-        bucket(ofMicros: millis.multipliedReportingOverflow(by: 1000).overflow ? 0 : millis * 1000)
-            - Int64(retentionSeconds) + Int64(bucketSeconds)
+        let (micros, overflow) = (millis - Int64(retentionSeconds) * 1000).multipliedReportingOverflow(by: 1000)
+        return overflow ? Int64.min : bucket(ofMicros: micros)
     }
 }
 

@@ -1,0 +1,209 @@
+import Foundation
+import Testing
+import VimanaAgentKit
+@testable import VimanaSystemAgents
+
+/// science's logic as functions: records folded into buckets, checkpoints
+/// folded into the state, and the queries' answers from it.
+@Suite struct ScienceLogicTests {
+    let settings = ScienceSettings(bucketSeconds: 60, retentionSeconds: 3600)
+    var logic: ScienceLogic { ScienceLogic(settings: settings) }
+    /// 2023-11-14T22:13:20Z, a bucket boundary (1_700_000_000 is not: 1_699_999_980 is).
+    let t0: Int64 = 1_699_999_980
+
+    func record(_ seq: UInt64, _ topic: String, _ publisher: String, _ bytes: Int, at seconds: Int64) -> ScienceRecord {
+        ScienceRecord(sequence: seq, topic: topic, id: "\(seconds * 1000)-\(seq)", publisher: publisher, bytes: bytes,
+                      micros: seconds * 1_000_000)
+    }
+
+    func request(_ action: String, _ args: [String: JSON] = [:], atSeconds s: Int64) -> AgentRequest {
+        AgentRequest(action: action, id: 1, replyTo: "r", args: args, entryID: "\(s * 1000)-0")
+    }
+
+    /// The records of the tests: two topics, two publishers, three buckets.
+    var records: [ScienceRecord] {
+        [record(1, "orders", "alice", 10, at: t0), record(2, "orders", "bob", 100, at: t0 + 1),
+         record(3, "orders", "alice", 1000, at: t0 + 61), record(4, "audit", "bob", 5, at: t0 + 62),
+         record(5, "_vimana.groups", "", 50, at: t0 + 62), record(6, "orders", "alice", 20, at: t0 + 125)]
+    }
+
+    /// The state a scanner reaches, and the events it wrote on the way.
+    func scanned(_ pages: [[ScienceRecord]], now: Int64) -> (ScienceState, [AgentEvent]) {
+        var a = ScienceAggregator(settings: settings, state: ScienceState())
+        var events: [AgentEvent] = []
+        for page in pages {
+            a.ingest(page, cursor: (page.last?.sequence ?? 0) + 1, skipped: 0, nowMillis: now * 1000)
+            events.append(a.checkpoint(nowMillis: now * 1000))
+        }
+        return (a.state, events)
+    }
+
+    func folded(_ events: [AgentEvent]) -> ScienceState {
+        var s = ScienceState()
+        for e in events { logic.apply(e, to: &s) }
+        return s
+    }
+
+    @Test func sizeClassesAreExactBelow32AndWithinASixteenthAbove() {
+        for v in 0..<32 { #expect(SizeHistogram.upperBound(SizeHistogram.sizeClass(v)) == v) }
+        for v in [32, 33, 47, 100, 1000, 4095, 4096, 65_537, 1 << 40, Int.max / 3] {
+            let k = SizeHistogram.sizeClass(v), upper = SizeHistogram.upperBound(k)
+            #expect(upper >= v && Double(upper - v) <= Double(v) / 16, "\(v) -> class \(k) up to \(upper)")
+            #expect(k == 0 || SizeHistogram.upperBound(k - 1) < v)
+        }
+        #expect(SizeHistogram.upperBound(SizeHistogram.sizeClass(Int.max)) == Int.max)
+    }
+
+    @Test func percentilesByNearestRankCappedAtTheMax() {
+        var h = SizeHistogram()
+        for v in 1...100 { h.add(v) }
+        // Ranks 50, 90, 99 of 1…100: classes are 2 wide from 32 to 63, 4 wide from 64 to 127.
+        #expect(h.percentile(50, max: 100) == 51)
+        #expect(h.percentile(90, max: 100) == 91)
+        #expect(h.percentile(99, max: 100) == 99)
+        #expect(h.percentile(100, max: 100) == 100)
+        #expect(SizeHistogram().percentile(50, max: 0) == 0)
+        var one = SizeHistogram()
+        one.add(1000)
+        #expect(one.percentile(50, max: 1000) == 1000)
+    }
+
+    @Test func recordsAreCountedPerTopicBucketAndPublisherInternalTopicsLeftOut() {
+        let (state, _) = scanned([records], now: t0 + 130)
+        #expect(state.cursor == 7)
+        #expect(state.topics.keys.sorted() == ["audit", "orders"])
+        let orders = state.topics["orders"] ?? [:]
+        #expect(orders.keys.sorted() == [t0, t0 + 60, t0 + 120])
+        #expect(orders[t0]?.messages == 2 && orders[t0]?.bytes == 110 && orders[t0]?.publishers == ["alice": 1, "bob": 1])
+        #expect(orders[t0]?.firstID == "\(t0 * 1000)-1" && orders[t0]?.lastID == "\((t0 + 1) * 1000)-2")
+        #expect(orders[t0 + 60]?.maxBytes == 1000)
+    }
+
+    @Test func rebuildFromTheEventsEqualsTheLiveState() {
+        let pages = [Array(records.prefix(2)), Array(records.dropFirst(2).prefix(3)), Array(records.suffix(1))]
+        let (live, events) = scanned(pages, now: t0 + 130)
+        #expect(folded(events) == live)
+        // And the answers from either are the same.
+        let r = request("topic_stats", ["topic": "orders", "window": 3600], atSeconds: t0 + 130)
+        #expect(logic.handle(r, caller: "x", state: folded(events)) == logic.handle(r, caller: "x", state: live))
+    }
+
+    @Test func aCheckpointAppliedTwiceOrLateCountsOnce() {
+        let pages = [Array(records.prefix(3)), Array(records.suffix(3))]
+        let (live, events) = scanned(pages, now: t0 + 130)
+        #expect(folded(events + events) == live)
+        #expect(folded([events[0], events[1], events[0]]) == live)
+        // A second scanner from the same events: whole values, not increments.
+        var again = ScienceAggregator(settings: settings, state: folded([events[0]]))
+        again.ingest(Array(records.suffix(3)), cursor: 7, skipped: 0, nowMillis: (t0 + 130) * 1000)
+        let repeated = again.checkpoint(nowMillis: (t0 + 130) * 1000)
+        #expect(folded(events + [repeated]) == live)
+        // Records before the cursor are never counted again.
+        var late = ScienceAggregator(settings: settings, state: live)
+        late.ingest(records, cursor: 7, skipped: 0, nowMillis: (t0 + 130) * 1000)
+        #expect(late.state == live && late.dirty.isEmpty)
+    }
+
+    @Test func topicsFollowsTheContractWithScribe() {
+        var recs = records
+        // Eleven publishers on orders: ten listed, by messages then name.
+        for k in 0..<11 { recs.append(record(UInt64(10 + k), "orders", "p\(k)", 1, at: t0 + 126)) }
+        recs.append(record(30, "orders", "p3", 1, at: t0 + 126))
+        let (state, _) = scanned([recs], now: t0 + 130)
+        let reply = logic.handle(request("topics", atSeconds: t0 + 130), caller: "x", state: state)
+        guard case .ok(let result) = reply.reply else { Issue.record("\(reply)"); return }
+        #expect(result["window"] == 3600)
+        let topics = result["topics"]?.arrayValue ?? []
+        #expect(topics.map { $0["topic"]?.string } == ["audit", "orders"])
+        #expect(topics[0] == ["topic": "audit", "messages": 1, "bytes": 5, "publishers": [["publisher": "bob", "messages": 1]]])
+        let publishers = topics[1]["publishers"]?.arrayValue ?? []
+        #expect(publishers.count == 10)
+        #expect(publishers.prefix(4).map { $0["publisher"]?.string } == ["alice", "p3", "bob", "p0"])
+        #expect(publishers.first?["messages"] == 3 && topics[1]["messages"] == 16)
+        // Default window is an hour; an argument outside the contract is refused.
+        guard case .error(let code, _) = logic.handle(request("topics", ["window": 0], atSeconds: t0), caller: "x", state: state).reply,
+              case .error(let code2, _) = logic.handle(request("topics", ["limit": 1], atSeconds: t0), caller: "x", state: state).reply else {
+            Issue.record("bad arguments accepted")
+            return
+        }
+        #expect(code == "bad_argument" && code2 == "bad_argument")
+    }
+
+    @Test func windowEdgesCountWholeBucketsOverlappingTheWindow() {
+        let (state, _) = scanned([records], now: t0 + 130)
+        func messages(_ window: Int64, at now: Int64) -> Int64? {
+            let r = logic.handle(request("topic_stats", ["topic": "orders", "window": .int(window)], atSeconds: now), caller: "x", state: state)
+            guard case .ok(let v) = r.reply else { return nil }
+            return v["messages"]?.int
+        }
+        // At t0+130 (in the bucket t0+120): a window of 10 s reaches back to t0+120: that bucket only.
+        #expect(messages(10, at: t0 + 130) == 1)
+        // 11 s reaches t0+119, in the bucket t0+60: it counts whole.
+        #expect(messages(11, at: t0 + 130) == 2)
+        #expect(messages(70, at: t0 + 130) == 2)
+        #expect(messages(71, at: t0 + 130) == 4)
+        // A window longer than the retention is answered for the retention.
+        let r = logic.handle(request("topics", ["window": 999_999], atSeconds: t0 + 130), caller: "x", state: state)
+        guard case .ok(let v) = r.reply else { Issue.record("\(r)"); return }
+        #expect(v["window"] == 3600)
+    }
+
+    @Test func topicStatsGivesRatesPercentilesAndFirstAndLast() {
+        let (state, _) = scanned([records], now: t0 + 130)
+        let r = logic.handle(request("topic_stats", ["topic": "orders", "window": 200], atSeconds: t0 + 130), caller: "x", state: state)
+        guard case .ok(let v) = r.reply else { Issue.record("\(r)"); return }
+        #expect(v["messages"] == 4 && v["bytes"] == 1130 && v["rate"] == .double(0.02))
+        #expect(v["size"] == ["p50": 20, "p90": 1000, "p99": 1000, "max": 1000])
+        #expect(v["first"] == ["id": .string("\(t0 * 1000)-1"), "time_ms": .int(t0 * 1000)])
+        #expect(v["last"] == ["id": .string("\((t0 + 125) * 1000)-6"), "time_ms": .int((t0 + 125) * 1000)])
+        #expect(v["publishers"] == [["publisher": "alice", "messages": 3], ["publisher": "bob", "messages": 1]])
+        let none = logic.handle(request("topic_stats", ["topic": "nothing"], atSeconds: t0 + 130), caller: "x", state: state)
+        guard case .ok(let n) = none.reply else { Issue.record("\(none)"); return }
+        #expect(n["messages"] == 0 && n["first"] == .null && n["size"]?["p99"] == 0)
+    }
+
+    @Test func oldBucketsArePrunedAndOldRecordsNotCounted() {
+        var a = ScienceAggregator(settings: settings, state: ScienceState())
+        a.ingest(records, cursor: 7, skipped: 3, nowMillis: (t0 + 130) * 1000)
+        _ = a.checkpoint(nowMillis: (t0 + 130) * 1000)
+        // An hour later only the bucket t0+120 is within the retention.
+        a.ingest([record(8, "orders", "alice", 1, at: t0 + 10)], cursor: 9, skipped: 0, nowMillis: (t0 + 3600 + 121) * 1000)
+        let event = a.checkpoint(nowMillis: (t0 + 3600 + 121) * 1000)
+        #expect(a.state.topics["orders"]?.keys.sorted() == [t0 + 120])
+        #expect(a.state.topics["audit"] == nil)
+        #expect(a.state.untracked == 1 && a.state.skipped == 3 && a.state.cursor == 9)
+        var s = ScienceState()
+        logic.apply(AgentEvent("checkpoint", ["cursor": "7", "time": String((t0 + 130) * 1000),
+                                              "buckets": "[]"]), to: &s)
+        logic.apply(event, to: &s)
+        #expect(s.cursor == 9 && s.untracked == 1 && s.skipped == 3)
+    }
+
+    @Test func aCheckpointIsDueOnlyForOtherTopicsOrAMovedCursor() {
+        var a = ScienceAggregator(settings: settings, state: ScienceState(), ownTopic: "events.science")
+        #expect(!a.wantsCheckpoint(due: true))
+        a.ingest([record(1, "events.science", "agent:science", 300, at: t0)], cursor: 2, skipped: 0, nowMillis: t0 * 1000)
+        // Its own checkpoint's record alone does not call for another.
+        #expect(!a.wantsCheckpoint(due: true))
+        a.ingest([record(2, "orders", "alice", 3, at: t0)], cursor: 3, skipped: 0, nowMillis: t0 * 1000)
+        #expect(!a.wantsCheckpoint(due: false) && a.wantsCheckpoint(due: true))
+        _ = a.checkpoint(nowMillis: t0 * 1000)
+        a.ingest([], cursor: 10, skipped: 7, nowMillis: t0 * 1000)
+        #expect(a.wantsCheckpoint(due: true))
+    }
+
+    @Test func rewoundSetsTheCursorBack() {
+        var a = ScienceAggregator(settings: settings, state: ScienceState())
+        a.ingest(records, cursor: 7, skipped: 0, nowMillis: (t0 + 130) * 1000)
+        let c = a.checkpoint(nowMillis: (t0 + 130) * 1000)
+        let r = a.rewind(to: 4, nowMillis: (t0 + 131) * 1000)
+        #expect(folded([c, r]).cursor == 4 && a.state.cursor == 4)
+    }
+
+    @Test func unknownActionsAreRefused() {
+        let r = logic.handle(request("rescan", atSeconds: t0), caller: "x", state: ScienceState())
+        #expect(r == .error("unknown_action", "unknown action 'rescan' (topics, topic_stats, status)"))
+        let s = logic.handle(request("topic_stats", ["window": 10], atSeconds: t0), caller: "x", state: ScienceState())
+        #expect(s == .error("bad_argument", "topic must be a non-empty string"))
+    }
+}
