@@ -1,0 +1,145 @@
+import Foundation
+import Testing
+import VimanaTestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// LEDGER SCAN (Protocol/PROTOCOL.md §6, "Ledger housekeeping"; LEDGER.md
+/// §8), in raw bytes against a real server.
+@Suite struct LedgerScanTests {
+    /// Timestamps (µs since the epoch, 16 digits) as `:T`: they are the server's clock.
+    func masked(_ reply: String) -> String {
+        reply.replacingOccurrences(of: #":1[0-9]{15}\r\n"#, with: ":T\r\n", options: .regularExpression)
+    }
+
+    func entry(_ seq: Int, _ topic: String, _ id: String, _ publisher: String, _ bytes: Int) -> String {
+        "*6\r\n:\(seq)\r\n$\(topic.utf8.count)\r\n\(topic)\r\n$\(id.utf8.count)\r\n\(id)\r\n"
+            + "$\(publisher.utf8.count)\r\n\(publisher)\r\n:\(bytes)\r\n:T\r\n"
+    }
+
+    func page(cursor: Int, end: Int, skipped: Int, _ entries: [String]) -> String {
+        "*8\r\n$6\r\ncursor\r\n$\(String(cursor).count)\r\n\(cursor)\r\n$3\r\nend\r\n:\(end)\r\n"
+            + "$7\r\nskipped\r\n:\(skipped)\r\n$7\r\nrecords\r\n*\(entries.count)\r\n" + entries.joined()
+    }
+
+    @Test func pagesOfMetadataFromACursorInSequenceOrder() throws {
+        let server = try ServerProcess(config: "users:\n  - name: alice\n    nopass: true\n    permissions: [\"+@all\", \"~*\", \"&*\"]\n",
+                                       logLevel: "info")
+        defer { server.stop() }
+        let c = try RawClient(port: server.port)
+        c.send("XADD orders 1-1 item pen\r\nAUTH alice x\r\nXADD orders 2-1 item inkwell qty 12\r\nXADD audit 7-3 ok 1\r\n")
+        #expect(c.readReplies(4) == "$3\r\n1-1\r\n+OK\r\n$3\r\n2-1\r\n$3\r\n7-3\r\n")
+        // Values' bytes only (pen: 3; inkwell + 12: 9), never the values themselves.
+        c.send("LEDGER SCAN 0 COUNT 2\r\n")
+        #expect(masked(c.readReplies()) == page(cursor: 3, end: 4, skipped: 0,
+                                                [entry(1, "orders", "1-1", "default", 3), entry(2, "orders", "2-1", "alice", 9)]))
+        c.send("LEDGER SCAN 3\r\nLEDGER SCAN 4 COUNT 10000\r\nLEDGER SCAN $\r\n")
+        #expect(masked(c.readReplies(3)) == page(cursor: 4, end: 4, skipped: 0, [entry(3, "audit", "7-3", "alice", 1)])
+                + page(cursor: 4, end: 4, skipped: 0, []) + page(cursor: 4, end: 4, skipped: 0, []))
+        // RESP3: a map.
+        c.send("HELLO 3\r\n")
+        _ = c.readReplies()
+        c.send("LEDGER SCAN 3 count 1\r\n")
+        #expect(masked(c.readReplies()) == "%4\r\n$6\r\ncursor\r\n$1\r\n4\r\n$3\r\nend\r\n:4\r\n$7\r\nskipped\r\n:0\r\n"
+                + "$7\r\nrecords\r\n*1\r\n" + entry(3, "audit", "7-3", "alice", 1))
+    }
+
+    @Test func aBadCursorOrCountIsAClearErrorAndANonAdminGetsNOPERM() throws {
+        let server = try ServerProcess(config: """
+            users:
+              - name: app
+                nopass: true
+                permissions: ["+@all", "-@admin", "~*", "&*"]
+            """, logLevel: "info")
+        defer { server.stop() }
+        let c = try RawClient(port: server.port)
+        c.send("XADD t 1-1 a b\r\n")
+        #expect(c.readReplies() == "$3\r\n1-1\r\n")
+        let cursor = "-ERR invalid LEDGER SCAN cursor (a sequence number from 0, or $)\r\n"
+        c.send("LEDGER SCAN x\r\nLEDGER SCAN -1\r\nLEDGER SCAN 1.5\r\nLEDGER SCAN 99999999999999999999\r\nLEDGER SCAN 3\r\n")
+        #expect(c.readReplies(5) == cursor + cursor + cursor + cursor
+                + "-ERR LEDGER SCAN cursor 3 is beyond the ledger's end (next sequence 2)\r\n")
+        let count = "-ERR LEDGER SCAN COUNT must be from 1 to 10000\r\n"
+        c.send("LEDGER SCAN 0 COUNT 0\r\nLEDGER SCAN 0 COUNT 10001\r\nLEDGER SCAN 0 COUNT -5\r\nLEDGER SCAN 0 COUNT x\r\n")
+        #expect(c.readReplies(4) == count + count + count + count)
+        c.send("LEDGER SCAN 0 LIMIT 5\r\nLEDGER SCAN 0 COUNT\r\nLEDGER SCAN 0 COUNT 1 x\r\nLEDGER SCAN\r\n")
+        #expect(c.readReplies(4) == "-ERR syntax error\r\n-ERR syntax error\r\n"
+                + "-ERR wrong number of arguments for 'ledger|scan' command\r\n-ERR wrong number of arguments for 'ledger|scan' command\r\n")
+        // The cursor 2 is the end: nothing yet, and no error.
+        c.send("LEDGER SCAN 2\r\n")
+        #expect(masked(c.readReplies()) == page(cursor: 2, end: 2, skipped: 0, []))
+        c.send("MULTI\r\nLEDGER SCAN 0\r\nEXEC\r\n")
+        #expect(c.readReplies(3) == "+OK\r\n+QUEUED\r\n*1\r\n-ERR LEDGER SCAN cannot run inside MULTI (its reply comes once the disk work is done)\r\n")
+        c.send("AUTH app x\r\nLEDGER SCAN 0\r\n")
+        #expect(c.readReplies(2) == "+OK\r\n-NOPERM this user has no permissions to run the 'ledger|scan' command\r\n")
+    }
+
+    @Test func aCursorBeforeWhatRetentionKeptResumesAtTheOldestAndSaysHowManyWereSkipped() throws {
+        let server = try ServerProcess(config: "ledger:\n  retention:\n    max_bytes: 1\n", logLevel: "info")
+        defer { server.stop() }
+        let c = try RawClient(port: server.port)
+        c.send("XADD t 1-1 a b\r\nXADD t 2-1 a b\r\nLEDGER SEAL\r\nXADD t 3-1 a bcd\r\nLEDGER RETAIN\r\n")
+        let replies = c.readReplies(5)
+        #expect(replies.hasPrefix("$3\r\n1-1\r\n$3\r\n2-1\r\n$24\r\n00000000000000000001.seg\r\n$3\r\n3-1\r\n"), "\(visible(replies))")
+        // Retention runs each second too: wait until the first segment is gone.
+        let deadline = Date().addingTimeInterval(10)
+        var info = ""
+        while Date() < deadline {
+            c.send("INFO ledger\r\n")
+            info = c.readReplies()
+            if info.contains("ledger_first_sequence:3\r\n") { break }
+            usleep(20_000)
+        }
+        #expect(info.contains("ledger_first_sequence:3\r\n"))
+        c.send("LEDGER SCAN 0\r\nLEDGER SCAN 2\r\nLEDGER SCAN 3\r\n")
+        let third = [entry(3, "t", "3-1", "default", 3)]
+        #expect(masked(c.readReplies(3)) == page(cursor: 4, end: 4, skipped: 2, third) + page(cursor: 4, end: 4, skipped: 1, third)
+                + page(cursor: 4, end: 4, skipped: 0, third))
+    }
+
+    @Test func aLongLedgerReadsAcrossSealedSegmentsAndRestartsPageByPage() throws {
+        let server = try ServerProcess(logLevel: "info")
+        let c = try RawClient(port: server.port)
+        var batch = ""
+        for i in 1...1500 { batch += RawClient.command(["XADD", i % 3 == 0 ? "b" : "a", "*", "v", String(repeating: "x", count: i % 40)]) }
+        c.send(batch)
+        _ = c.readReplies(1500, timeout: 30)
+        c.send("LEDGER SEAL\r\n")
+        #expect(c.readReplies() == "$24\r\n00000000000000000001.seg\r\n")
+        c.send(batch)
+        _ = c.readReplies(1500, timeout: 30)
+        /// Every page: entries' sequences, topics and sizes, and the next cursor.
+        func scanAll(_ c: RawClient) -> (sequences: [Int], bytes: Int, last: String) {
+            var cursor = "0", sequences: [Int] = [], bytes = 0, last = ""
+            for _ in 0..<100 {
+                c.send("LEDGER SCAN \(cursor) COUNT 333\r\n")
+                let reply = c.readReplies(timeout: 30)
+                last = reply
+                let lines = reply.components(separatedBy: "\r\n")
+                guard lines.count > 3 else { break }
+                let next = lines[4]
+                // Each entry: *6, :seq, $n, topic, $n, id, $n, publisher, :bytes, :time.
+                var k = lines.firstIndex(of: "records").map { $0 + 2 } ?? lines.count
+                while k + 9 < lines.count && lines[k] == "*6" {
+                    sequences.append(Int(lines[k + 1].dropFirst()) ?? -1)
+                    bytes += Int(lines[k + 8].dropFirst()) ?? -1
+                    k += 10
+                }
+                if next == cursor { break }
+                cursor = next
+            }
+            return (sequences, bytes, last)
+        }
+        let expectedBytes = 2 * (1...1500).reduce(0) { $0 + $1 % 40 }
+        let first = scanAll(c)
+        #expect(first.sequences == Array(1...3000) && first.bytes == expectedBytes, "\(first.sequences.count) \(visible(String(first.last.prefix(300))))")
+        // After a restart (sealed segments compacted meanwhile or not) the same.
+        server.stop()
+        let again = try ServerProcess(logLevel: "info", ledgerDirectory: server.ledgerDirectory)
+        defer { again.stop() }
+        let d = try RawClient(port: again.port)
+        let second = scanAll(d)
+        #expect(second.sequences == Array(1...3000) && second.bytes == expectedBytes)
+    }
+}
