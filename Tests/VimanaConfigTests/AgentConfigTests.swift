@@ -377,6 +377,14 @@ let agentsFile = """
                 required: true
                 dir: data/agents
                 operators: ["default"]
+              science:
+                enabled: true
+                required: false
+                bucket: 60s
+                retention: 86400s
+                checkpoint_interval: 5s
+                poll_interval: 500ms
+                scan_count: 1000
 
             """))
     }

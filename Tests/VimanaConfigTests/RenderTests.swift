@@ -65,6 +65,14 @@ import VimanaConfig
                 required: true
                 dir: data/agents
                 operators: ["default"]
+              science:
+                enabled: true
+                required: false
+                bucket: 60s
+                retention: 86400s
+                checkpoint_interval: 5s
+                poll_interval: 500ms
+                scan_count: 1000
 
             """)
     }

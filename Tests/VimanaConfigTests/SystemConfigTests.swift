@@ -7,7 +7,7 @@ import VimanaConfig
     @Test func defaultsWireDiscoveryEnabledAndRequiredAsItsOwnUser() throws {
         let config = Configuration()
         let wired = try config.systemAgents(executable: "/opt/vimana")
-        #expect(wired.map(\.id) == ["discovery", "oracle", "archivist", "engineer"])
+        #expect(wired.map(\.id) == ["discovery", "oracle", "archivist", "engineer", "science"])
         let d = try #require(wired.first)
         #expect(d.command == ["/opt/vimana", "agent", "discovery"])
         #expect(d.enabled && d.required && d.runsAs == "agent:discovery" && d.subscribes == ["tasks.discovery"])
@@ -34,7 +34,7 @@ import VimanaConfig
     @Test func mistakesAreRefusedWithTheirPosition() {
         #expect(loadError("system:\n  discovery:\n    poll_interval: 5ms\n")?.description
                 == "phoenix.yaml:3:20: system.discovery.poll_interval: expected a duration from 10ms to 1m (like 500ms, 30s, 2m or 1h), got '5ms'")
-        #expect(loadError("system:\n  civic: {}\n")?.description == "phoenix.yaml:2:3: unknown key 'civic' in system (expected one of: enabled, discovery, oracle, archivist, engineer)")
+        #expect(loadError("system:\n  civic: {}\n")?.description == "phoenix.yaml:2:3: unknown key 'civic' in system (expected one of: enabled, discovery, oracle, archivist, engineer, science)")
         #expect(loadError("system:\n  discovery:\n    enabled: maybe\n")?.description.hasPrefix("phoenix.yaml:3:14: system.discovery.enabled: expected") == true)
     }
 
@@ -48,7 +48,7 @@ import VimanaConfig
                     + " rename the agent, or set system.discovery.enabled: false to use the id")
         }
         let yielded = try loaded("agents:\n  - id: discovery\n    subscribes: [t]\nsystem:\n  discovery:\n    enabled: false\n")
-        #expect(try yielded.systemAgents(executable: "v").map(\.id) == ["oracle", "archivist", "engineer"])
+        #expect(try yielded.systemAgents(executable: "v").map(\.id) == ["oracle", "archivist", "engineer", "science"])
     }
 
     /// oracle's user is made of its own rules: read-only but for its
@@ -64,7 +64,7 @@ import VimanaConfig
         #expect(!c.system.oracle.enabled && !c.system.oracle.required && c.system.oracle.scanEntries == 50)
         let wired = try c.systemAgents(executable: "v")
         let o2 = try #require(wired.first { $0.id == "oracle" })
-        #expect(wired.map(\.id) == ["discovery", "oracle", "archivist", "engineer"] && !o2.enabled && o2.env["VIMANA_ORACLE_SCAN"] == "50")
+        #expect(wired.map(\.id) == ["discovery", "oracle", "archivist", "engineer", "science"] && !o2.enabled && o2.env["VIMANA_ORACLE_SCAN"] == "50")
         #expect(loadError("system:\n  oracle:\n    scan_entries: 5\n")?.description
                 == "phoenix.yaml:3:19: system.oracle.scan_entries: expected an integer from 10 to 1000000, got '5'")
         #expect(loadError("system:\n  oracle:\n    why: 1\n")?.description
@@ -145,5 +145,30 @@ import VimanaConfig
                 == "phoenix.yaml:3:10: system.engineer.dir: expected a non-empty path without NUL bytes, got ''")
         #expect(loadError("system:\n  engineer:\n    who: 1\n")?.description
                 == "phoenix.yaml:3:5: unknown key 'who' in system.engineer (expected one of: enabled, required, dir, operators)")
+    }
+
+    /// science's user may LEDGER SCAN and write only its own topics; its
+    /// tuning reaches the process through the environment; each key range-checked.
+    @Test func scienceIsWiredWithLedgerScanAndTunable() throws {
+        let a = try #require(try Configuration().systemAgents(executable: "/opt/vimana").first { $0.id == "science" })
+        #expect(a.command == ["/opt/vimana", "agent", "science"] && a.enabled && !a.required && a.runsAs == "agent:science")
+        #expect(a.env == ["VIMANA_SCIENCE_BUCKET_S": "60", "VIMANA_SCIENCE_RETENTION_S": "86400", "VIMANA_SCIENCE_CHECKPOINT_MS": "5000",
+                          "VIMANA_SCIENCE_POLL_MS": "500", "VIMANA_SCIENCE_SCAN_COUNT": "1000"])
+        let rules = try #require(a.systemRules)
+        #expect(rules.contains("+ledger|scan") && !rules.contains("+ledger|seal") && !rules.contains("+xreadgroup"))
+        #expect(rules.suffix(4) == ["~tasks.science", "~events.science", "%W~dead.science", "allchannels"])
+        let c = try loaded("system:\n  science:\n    bucket: 5m\n    retention: 168h\n    checkpoint_interval: 1s\n"
+                           + "    poll_interval: 100ms\n    scan_count: 5000\n    required: true\n")
+        let s = c.system.science
+        #expect(s.bucketSeconds == 300 && s.retentionSeconds == 604_800 && s.checkpointMillis == 1000 && s.pollMillis == 100
+                && s.scanCount == 5000 && s.required)
+        #expect(loadError("system:\n  science:\n    bucket: 2h\n")?.description
+                == "phoenix.yaml:3:13: system.science.bucket: expected a duration in whole seconds from 1 to 3600 (like 60, 60s, 2m or 1h), got '2h'")
+        #expect(loadError("system:\n  science:\n    scan_count: 0\n")?.description
+                == "phoenix.yaml:3:17: system.science.scan_count: expected an integer from 1 to 10000, got '0'")
+        #expect(loadError("system:\n  science:\n    checkpoint_interval: 10ms\n")?.description.hasPrefix(
+            "phoenix.yaml:3:26: system.science.checkpoint_interval: expected a duration from 100ms to 10m") == true)
+        #expect(loadError("system:\n  science:\n    bucket: 1h\n    retention: 2m\n")?.description.hasPrefix(
+            "phoenix.yaml:4:16: system.science.retention: expected at least system.science.bucket (3600s)") == true)
     }
 }
