@@ -59,6 +59,7 @@ import Testing
         Case(command: "nack", argument: "delay-ms", template: "NACK w {task} {}", then: ["AGENTS"], asAgent: true),
         Case(command: "acl|log", argument: "count", template: "ACL LOG {}"),
         Case(command: "acl|genpass", argument: "bits", template: "ACL GENPASS {}"),
+        Case(command: "ledger|scan", argument: "count", template: "LEDGER SCAN 0 COUNT {}"),
     ]
 
     /// "command argument" for every argument COMMAND DOCS types `integer`,
