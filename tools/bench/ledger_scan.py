@@ -79,11 +79,11 @@ def start(binary, work, system_agents):
     with open(cfg, "w") as f:
         f.write("ledger:\n  dir: %s\n  fsync: everysec\n" % os.path.join(work, "ledger"))
         f.write("system:\n  science:\n    checkpoint_interval: 1s\n")
-    log = os.path.join(work, "log")
+    log = os.path.join(work, "log.%d" % time.monotonic_ns())
     args = [binary, "serve", "--port", "0", "--http-port", "off", "--config", cfg]
     if not system_agents:
         args.append("--no-system-agents")
-    proc = subprocess.Popen(args, stdout=open(log, "a"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(args, stdout=open(log, "w"), stderr=subprocess.STDOUT)
     return proc, wait_port(log, proc)
 
 
@@ -117,6 +117,20 @@ def call(port, *args):
     r = read_reply(f)
     s.close()
     return r
+
+
+def ask_messages(port, topic):
+    """science's `topic_stats` messages for `topic` over the last hour."""
+    sub = socket.create_connection(("127.0.0.1", port))
+    f = sub.makefile("rb")
+    sub.sendall(command("SUBSCRIBE", "bench.reply"))
+    read_reply(f)
+    task = '{"action":"topic_stats","id":1,"reply_to":"bench.reply","args":{"topic":"%s"}}' % topic
+    call(port, "PUBLISH", "tasks.science", task)
+    reply = read_reply(f)
+    sub.close()
+    m = re.search(rb'"messages":(\d+),"publishers"', reply[2])
+    return int(m.group(1)) if m else reply
 
 
 def science_pid(server_pid):
@@ -181,7 +195,9 @@ def main():
             time.sleep(0.1)
         caught = time.perf_counter() - t0
         cpu = cpu_seconds(sci) - cpu0
-        print("science under load: %d messages published in %.2f s; science CPU %.2f s (%.2f us/message), peak RSS %.1f MiB,"
+        counted = ask_messages(port, "load.a")
+        assert counted == a.science_msgs, "science counted %r of %d" % (counted, a.science_msgs)
+        print("science under load: %d messages published in %.2f s, all counted; science CPU %.2f s (%.2f us/message), peak RSS %.1f MiB,"
               " checkpointed up to the end %.2f s after the load began" % (a.science_msgs, load, cpu, cpu * 1e6 / a.science_msgs,
                                                                          peak / 1024, caught))
         stop(proc)
