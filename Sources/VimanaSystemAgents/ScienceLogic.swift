@@ -34,6 +34,11 @@ public enum ScienceLimits {
     static let subBucketBits = 4
     /// Entries of events.science read per XRANGE while the scanner rebuilds (as the kit's runtime).
     static let replayPage = 1000
+    /// The scanner's wait before it connects again after a failure, doubled
+    /// up to the maximum while failures follow each other: a kernel coming
+    /// back is found in half a second, a refusal is logged twice a minute.
+    static let retryFirstMicros: UInt32 = 500_000
+    static let retryMaxMicros: UInt32 = 30_000_000
 }
 
 // MARK: - Sizes

@@ -57,16 +57,18 @@ enum Science {
     /// A lost connection is retried, the state folded again from the events
     /// (what was read since the last checkpoint is read again: counted once).
     static func scan(_ settings: AgentSettings, _ tuning: Tuning) {
+        var delay = ScienceLimits.retryFirstMicros
         while true {
             do {
                 let c = try settings.connect()
                 defer { c.close() }
                 var aggregator = ScienceAggregator(settings: tuning.settings, state: try rebuild(c, settings, tuning),
                                                    ownTopic: settings.eventsTopic)
-                var lastCheckpoint = Clock.millis()
+                var lastCheckpoint = WallClock.millis()
                 while true {
                     let page = try call(c, ["LEDGER", "SCAN", String(aggregator.state.cursor), "COUNT", String(tuning.scanCount)])
-                    let now = Clock.millis()
+                    let now = WallClock.millis()
+                    delay = ScienceLimits.retryFirstMicros
                     switch page {
                     case .page(let records, let cursor, let skipped):
                         aggregator.ingest(records, cursor: cursor, skipped: skipped, nowMillis: now)
@@ -85,9 +87,11 @@ enum Science {
                     }
                 }
             } catch {
-                say("scanner: \(error); retrying")
+                say("scanner: \(error); retrying in \(delay / 1000) ms")
             }
-            usleep(500_000)
+            // A refusal (LEDGER SCAN not granted) is not retried in a tight loop.
+            usleep(delay)
+            delay = min(delay * 2, ScienceLimits.retryMaxMicros)
         }
     }
 
@@ -176,6 +180,7 @@ enum Science {
     }
 }
 
-enum Clock {
+/// The scanner's clock: a checkpoint's `time`, and the age of buckets.
+enum WallClock {
     static func millis() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 }
