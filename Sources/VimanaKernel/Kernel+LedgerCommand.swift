@@ -79,40 +79,57 @@ extension Kernel {
             count = n
         }
         let fd = c.pointee.fd, id = c.pointee.id
-        let now = ledger.scan(from: cursor, count: count) { [unowned self] result in
-            guard let c = resumable(fd, id) else { return }
-            writeScan(c, result)
+        let resp3 = c.pointee.flags.contains(.resp3)
+        let now = ledger.scan(from: cursor, count: count, encode: { result in
+            var b = ByteBuffer(capacity: LedgerScanReply.initialBytes + result.entries.count * LedgerScanReply.bytesPerEntry)
+            Self.encodeScan(&b, result, resp3: resp3)
+            return b
+        }) { [unowned self] result, encoded in
+            guard let c = resumable(fd, id) else {
+                encoded?.release()
+                return
+            }
+            if let encoded {
+                c.pointee.output.append(owned: encoded)
+            } else {
+                writeScanProblem(c, result)
+            }
             resume(c)
         }
         if let now {
-            writeScan(c, now)
+            if now.problem != nil {
+                writeScanProblem(c, now)
+            } else {
+                Self.encodeScan(&c.pointee.output.tail, now, resp3: resp3)
+            }
         } else {
             c.pointee.flags.insert(.reading)
         }
     }
 
-    private func writeScan(_ c: UnsafeMutablePointer<ClientState>, _ r: ScanResult) {
-        if let problem = r.problem {
-            c.pointee.output.tail.writeError(ErrorReply.scanUnreadable(problem))
-            return
-        }
-        c.pointee.output.tail.writeMapHeader(4, resp3: c.pointee.flags.contains(.resp3))
-        c.pointee.output.tail.writeBulk(string: "cursor")
-        c.pointee.output.tail.writeBulk(string: String(r.cursor))
-        c.pointee.output.tail.writeBulk(string: "end")
-        c.pointee.output.tail.writeInteger(Int(clamping: r.end))
-        c.pointee.output.tail.writeBulk(string: "skipped")
-        c.pointee.output.tail.writeInteger(Int(clamping: r.skipped))
-        c.pointee.output.tail.writeBulk(string: "records")
-        c.pointee.output.tail.writeArrayHeader(r.entries.count)
+    private func writeScanProblem(_ c: UnsafeMutablePointer<ClientState>, _ r: ScanResult) {
+        c.pointee.output.tail.writeError(ErrorReply.scanUnreadable(r.problem ?? "unknown"))
+    }
+
+    /// LEDGER SCAN's reply (PROTOCOL.md §6), on the reader thread or the loop.
+    static func encodeScan(_ out: inout ByteBuffer, _ r: ScanResult, resp3: Bool) {
+        out.writeMapHeader(4, resp3: resp3)
+        out.writeBulk(string: "cursor")
+        out.writeBulk(string: String(r.cursor))
+        out.writeBulk(string: "end")
+        out.writeInteger(Int(clamping: r.end))
+        out.writeBulk(string: "skipped")
+        out.writeInteger(Int(clamping: r.skipped))
+        out.writeBulk(string: "records")
+        out.writeArrayHeader(r.entries.count)
         for e in r.entries {
-            c.pointee.output.tail.writeArrayHeader(6)
-            c.pointee.output.tail.writeInteger(Int(clamping: e.sequence))
-            c.pointee.output.tail.writeBulk(bytes: e.topic)
-            c.pointee.output.tail.writeBulk(string: "\(e.id.ms)-\(e.id.seq)")
-            c.pointee.output.tail.writeBulk(bytes: e.publisher)
-            c.pointee.output.tail.writeInteger(e.bytes)
-            c.pointee.output.tail.writeInteger(Int(e.timestampMicros))
+            out.writeArrayHeader(6)
+            out.writeInteger(Int(clamping: e.sequence))
+            out.writeBulk(bytes: e.topic)
+            out.writeBulk(id: e.id)
+            out.writeBulk(bytes: e.publisher)
+            out.writeInteger(e.bytes)
+            out.writeInteger(Int(e.timestampMicros))
         }
     }
 
@@ -172,4 +189,10 @@ extension Kernel {
             c.pointee.output.tail.writeError(message)
         }
     }
+}
+
+/// Sizes to reserve for a LEDGER SCAN reply: its header, and an entry's usual bytes.
+enum LedgerScanReply {
+    static let initialBytes = 128
+    static let bytesPerEntry = 96
 }

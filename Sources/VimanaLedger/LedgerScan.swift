@@ -1,4 +1,5 @@
 import Synchronization
+import VimanaCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -59,20 +60,26 @@ final class ScanJob: ReaderJob, @unchecked Sendable {
     /// Sequences skipped before `start` (below the oldest record kept).
     let skippedBefore: UInt64
     let plans: [SegmentReadPlan]
-    let done: (ScanResult) -> Void
+    /// Encodes the reply on the reader thread (the loop only hands the bytes
+    /// on); nil: the caller writes it from `result`.
+    let encode: (@Sendable (ScanResult) -> ByteBuffer)?
+    let done: (ScanResult, ByteBuffer?) -> Void
     // Set by the reader thread, read by the loop once handed back.
     var result: ScanResult
+    /// The reply, when the scan met no problem (then `result.entries` is emptied).
+    var encoded: ByteBuffer?
     var failedSegment: String?
     var failure: FrameProblem?
     var frames = 0
 
     init(start: UInt64, end: UInt64, count: Int, skippedBefore: UInt64, plans: [SegmentReadPlan],
-         done: @escaping (ScanResult) -> Void) {
+         encode: (@Sendable (ScanResult) -> ByteBuffer)?, done: @escaping (ScanResult, ByteBuffer?) -> Void) {
         self.start = start
         self.end = end
         self.count = count
         self.skippedBefore = skippedBefore
         self.plans = plans
+        self.encode = encode
         self.done = done
         result = ScanResult(cursor: start, end: end)
     }
@@ -124,6 +131,10 @@ final class ScanJob: ReaderJob, @unchecked Sendable {
             result.cursor = entries.count >= count ? expected : end
         }
         result.skipped = skippedBefore + Self.gaps(entries, from: start, to: result.cursor)
+        if result.problem == nil, let encode {
+            encoded = encode(result)
+            result.entries = []
+        }
     }
 
     /// Sequences in `from..<to` that no entry has (entries ascending, all in it).
@@ -138,9 +149,11 @@ extension Ledger {
     /// confirmed so far, in sequence order. The result now when it needs no
     /// reading of the files (or there is no reader thread: read on the loop,
     /// bounded by `count`); else nil, and `done` gets it later on the loop
-    /// thread. Records before the oldest segment kept are counted in
-    /// `skipped`, as are sequences lost to damage.
-    public func scan(from cursor: UInt64?, count: Int, done: @escaping (ScanResult) -> Void) -> ScanResult? {
+    /// thread, with the reply `encode` made of it on the reader thread (nil
+    /// when the result has a `problem`). Records before the oldest segment
+    /// kept are counted in `skipped`, as are sequences lost to damage.
+    public func scan(from cursor: UInt64?, count: Int, encode: @escaping @Sendable (ScanResult) -> ByteBuffer,
+                     done: @escaping (ScanResult, ByteBuffer?) -> Void) -> ScanResult? {
         let end = confirmedSequence
         let oldest = firstSequence
         guard let cursor else { return ScanResult(cursor: end, end: end) }
@@ -165,13 +178,16 @@ extension Ledger {
                                          spans: [(from, covered)],
                                          lost: view.damage?.stretches.map { ($0.offset, $0.end) } ?? []))
         }
-        let job = ScanJob(start: start, end: end, count: count, skippedBefore: skippedBefore, plans: plans, done: done)
         guard let reader else {
-            // No reader thread: on the loop, bounded by `count`.
+            // No reader thread: on the loop, bounded by `count`, the reply written by the caller.
+            let job = ScanJob(start: start, end: end, count: count, skippedBefore: skippedBefore, plans: plans,
+                              encode: nil, done: { _, _ in })
             if let scanner { job.run(scanner) } else { job.closeFiles() }
             settle(job)
             return job.result
         }
+        let job = ScanJob(start: start, end: end, count: count, skippedBefore: skippedBefore, plans: plans,
+                          encode: encode, done: done)
         reader.submit(job)
         return nil
     }
@@ -179,7 +195,7 @@ extension Ledger {
     /// A scan handed back by the reader thread (loop thread).
     func finish(_ job: ScanJob) {
         settle(job)
-        job.done(job.result)
+        job.done(job.result, job.encoded)
     }
 
     /// Counts a scan's frames; a frame it could not read has its segment examined.
