@@ -1,4 +1,5 @@
 import VimanaAgentKit
+import VimanaRESP
 
 // science: topic analytics from the ledger (docs/SYSTEM-AGENTS.md). Its
 // scanner (SystemAgents.swift, `Science.scan`) reads the ledger forward with
@@ -365,7 +366,18 @@ public struct ScienceLogic: AgentLogic {
         }
     }
 
+    /// `status` reads the ledger's end (`LEDGER SCAN $`) to say how far behind science is.
+    static let ledgerEnd = KernelRead.command(["LEDGER", "SCAN", "$"])
+
+    public func reads(for request: AgentRequest, caller: String, state: ScienceState) -> [KernelRead] {
+        request.action == "status" ? [Self.ledgerEnd] : []
+    }
+
     public func handle(_ request: AgentRequest, caller: String, state: ScienceState) -> AgentOutcome {
+        handle(request, caller: caller, state: state, kernel: KernelView())
+    }
+
+    public func handle(_ request: AgentRequest, caller: String, state: ScienceState, kernel: KernelView) -> AgentOutcome {
         do throws(Refusal) {
             switch request.action {
             case "topics":
@@ -381,7 +393,7 @@ public struct ScienceLogic: AgentLogic {
                 return .ok(stats(state, topic: topic, window: window, nowMillis: request.entryMillis))
             case "status":
                 try Arguments.only([], request.args)
-                return .ok(status(state))
+                return .ok(status(state, end: Self.end(kernel.reply(Self.ledgerEnd))))
             default:
                 throw Refusal(AgentErrorCode.unknownAction, "unknown action '\(request.action)' (\(Self.actions))")
             }
@@ -462,8 +474,23 @@ public struct ScienceLogic: AgentLogic {
                 "last": last.map { entry($0.lastID, $0.lastMicros) } ?? .null]
     }
 
-    func status(_ state: ScienceState) -> JSON {
+    /// The `cursor` of a LEDGER SCAN reply (a RESP3 map or a RESP2 flat array).
+    static func end(_ reply: RESPValue?) -> UInt64? {
+        var flat: [RESPValue] = []
+        if case .map(let m)? = reply { for (k, v) in m { flat += [k, v] } } else { flat = reply?.elements ?? [] }
+        var i = 0
+        while i + 1 < flat.count {
+            if flat[i].bytes == Array("cursor".utf8) { return flat[i + 1].bytes.flatMap { UInt64(String(decoding: $0, as: UTF8.self)) } }
+            i += 2
+        }
+        return nil
+    }
+
+    /// `end`: the ledger's end when the kernel answered; `lag` the records science has still to read.
+    func status(_ state: ScienceState, end: UInt64?) -> JSON {
         ["cursor": .string(String(state.cursor)), "topics": .int(Int64(state.topics.count)),
+         "end": end.map { .string(String($0)) } ?? .null,
+         "lag": end.map { .int(Int64(clamping: $0 > state.cursor ? $0 - state.cursor : 0)) } ?? .null,
          "buckets": .int(Int64(state.topics.values.reduce(0) { $0 + $1.count })),
          "skipped": .int(Int64(clamping: state.skipped)), "untracked": .int(Int64(clamping: state.untracked)),
          "checkpoints": .int(Int64(state.checkpoints)), "checkpoint_ms": .int(state.checkpointMillis),

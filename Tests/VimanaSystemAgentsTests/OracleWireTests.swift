@@ -232,7 +232,14 @@ import Glibc
         #expect(try waitFor(server, "system_health", [:]) { status($0, "oracle") == ("running", 1) } != nil)
         let health = httpGet(port: server.httpPort, path: "/health")
         #expect(health.contains(#"{"id":"oracle","name":"oracle","kind":"external","status":"running","instances":1,"#), "\(health)")
-        #expect(httpGet(port: server.httpPort, path: "/ready").contains("{\"ready\":true}"))
+        // Every required agent (engineer too) joins in its own time: wait for /ready, not just for oracle.
+        var ready = ""
+        let readyBy = Date().addingTimeInterval(20)
+        while Date() < readyBy && !ready.contains("{\"ready\":true}") {
+            ready = httpGet(port: server.httpPort, path: "/ready")
+            usleep(10_000)
+        }
+        #expect(ready.contains("{\"ready\":true}"), "\(ready)")
 
         let started = server.logLines.filter { $0.contains("\"agent started\"") && $0.contains("\"agent\":\"oracle\"") }
         let pid = pid_t(try #require(started.last.flatMap { ServerProcess.field($0, "pid") }))

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VimanaAgentKit
+import VimanaRESP
 @testable import VimanaSystemAgents
 
 /// science's logic as functions: records folded into buckets, checkpoints
@@ -198,6 +199,24 @@ import VimanaAgentKit
         let c = a.checkpoint(nowMillis: (t0 + 130) * 1000)
         let r = a.rewind(to: 4, nowMillis: (t0 + 131) * 1000)
         #expect(folded([c, r]).cursor == 4 && a.state.cursor == 4)
+    }
+
+    @Test func statusSaysHowFarBehindTheLedgersEndScienceIs() {
+        var a = ScienceAggregator(settings: settings, state: ScienceState())
+        a.ingest(records, cursor: 7, skipped: 2, nowMillis: (t0 + 130) * 1000)
+        _ = a.checkpoint(nowMillis: (t0 + 130) * 1000)
+        let r = request("status", atSeconds: t0 + 131)
+        #expect(logic.reads(for: r, caller: "x", state: a.state) == [ScienceLogic.ledgerEnd])
+        let end: RESPValue = .map([(.bulkString(Array("cursor".utf8)), .bulkString(Array("10".utf8))),
+                                   (.bulkString(Array("end".utf8)), .integer(10))])
+        guard case .ok(let v) = logic.handle(r, caller: "x", state: a.state, kernel: KernelView([ScienceLogic.ledgerEnd: end])).reply,
+              case .ok(let refused) = logic.handle(r, caller: "x", state: a.state).reply else {
+            Issue.record("status failed")
+            return
+        }
+        #expect(v["cursor"] == "7" && v["end"] == "10" && v["lag"] == 3 && v["skipped"] == 2 && v["topics"] == 2 && v["buckets"] == 4)
+        #expect(refused["end"] == .null && refused["lag"] == .null)
+        #expect(logic.reads(for: request("topics", atSeconds: t0), caller: "x", state: a.state).isEmpty)
     }
 
     @Test func unknownActionsAreRefused() {
