@@ -142,4 +142,43 @@ import Glibc
         let second = scanAll(d)
         #expect(second.sequences == Array(1...3000) && second.bytes == expectedBytes)
     }
+
+    /// A damaged frame in a sealed segment: the scan stops before it (or,
+    /// when nothing came before it, says so), the segment is examined, and
+    /// the next call passes the damage, counting the record lost in `skipped`.
+    @Test func aDamagedStretchIsPassedAndItsRecordsCountedAsSkipped() throws {
+        let writer = try LedgerDamageTests.writeSealedLedger()
+        let dir = writer.ledgerDirectory
+        let path = dir + "/" + LedgerDamageTests.segment
+        let frames = try LedgerToolTests.frames(path)
+        try #require(frames.count >= 20)
+        // Frame 10 of the first (sealed) segment holds sequence 11.
+        try LedgerDamageTests.flip(path, at: frames[10].offset + 40)
+        // Compaction off: compaction at start would find the damage first.
+        let server = try ServerProcess(config: "ledger:\n  compaction_level: off\n", logLevel: "info", ledgerDirectory: dir)
+        defer { server.stop() }
+        let c = try RawClient(port: server.port)
+        c.send("LEDGER SCAN 11 COUNT 2\r\n")
+        let refused = c.readReplies()
+        #expect(refused.hasPrefix("-ERR LEDGER SCAN could not read the ledger (try again): ") && refused.contains("offset \(frames[10].offset)"),
+                "\(visible(refused))")
+        c.send("LEDGER SCAN 11 COUNT 2\r\n")
+        #expect(masked(c.readReplies()) == page(cursor: 14, end: 401, skipped: 1,
+                                                [entry(12, "b", "12-1", "default", 300), entry(13, "a", "13-1", "default", 300)]))
+        // From the start: pages stop before the damage, then pass it.
+        var cursor = 0, sequences: [Int] = [], skipped = 0
+        for _ in 0..<50 where cursor < 401 {
+            c.send("LEDGER SCAN \(cursor) COUNT 100\r\n")
+            let lines = c.readReplies().components(separatedBy: "\r\n")
+            guard lines.count > 12, let next = Int(lines[4]), let s = Int(lines[10].dropFirst()) else { break }
+            var k = (lines.firstIndex(of: "records") ?? lines.count) + 2
+            while k + 9 < lines.count && lines[k] == "*6" {
+                sequences.append(Int(lines[k + 1].dropFirst()) ?? -1)
+                k += 10
+            }
+            skipped += s
+            cursor = next
+        }
+        #expect(sequences == Array(1...10) + Array(12...400) && skipped == 1 && cursor == 401)
+    }
 }
