@@ -219,6 +219,24 @@ import VimanaRESP
         #expect(logic.reads(for: request("topics", atSeconds: t0), caller: "x", state: a.state).isEmpty)
     }
 
+    /// Memory is bounded: at most `ScienceLimits.topics` topics (later ones
+    /// counted in `untracked`), at most `publishersPerBucket` publishers a bucket.
+    @Test func topicsAndPublishersPerBucketAreBounded() {
+        var a = ScienceAggregator(settings: settings, state: ScienceState())
+        let many = (0...ScienceLimits.topics).map { record(UInt64($0 + 1), "t\($0)", "p", 1, at: t0) }
+        a.ingest(many, cursor: UInt64(many.count + 1), skipped: 0, nowMillis: t0 * 1000)
+        #expect(a.state.topics.count == ScienceLimits.topics && a.state.untracked == 1)
+        // A known topic still counts.
+        a.ingest([record(UInt64(many.count + 1), "t0", "p", 1, at: t0)], cursor: UInt64(many.count + 2), skipped: 0, nowMillis: t0 * 1000)
+        #expect(a.state.topics["t0"]?[t0]?.messages == 2)
+        var b = ScienceAggregator(settings: settings, state: ScienceState())
+        let publishers = (0...ScienceLimits.publishersPerBucket + 1).map { record(UInt64($0 + 1), "t", "p\($0)", 1, at: t0) }
+        b.ingest(publishers, cursor: 200, skipped: 0, nowMillis: t0 * 1000)
+        let bucket = b.state.topics["t"]?[t0]
+        #expect(bucket?.publishers.count == ScienceLimits.publishersPerBucket + 1)
+        #expect(bucket?.publishers[ScienceLimits.otherPublishers] == 2 && bucket?.messages == ScienceLimits.publishersPerBucket + 2)
+    }
+
     @Test func unknownActionsAreRefused() {
         let r = logic.handle(request("rescan", atSeconds: t0), caller: "x", state: ScienceState())
         #expect(r == .error("unknown_action", "unknown action 'rescan' (topics, topic_stats, status)"))
