@@ -98,4 +98,6 @@ enum ConfigLimits {
     static let discoveryPollMillis = DiscoveryConfig.pollMillisRange
     /// `system.oracle.scan_entries`: see `OracleConfig.scanEntriesRange`.
     static let oracleScanEntries = OracleConfig.scanEntriesRange
+    /// `system.auditor.interval_seconds`: see `AuditorConfig.intervalSecondsRange`.
+    static let auditorIntervalSeconds = AuditorConfig.intervalSecondsRange
 }

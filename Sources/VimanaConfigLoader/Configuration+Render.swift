@@ -87,6 +87,10 @@ extension Configuration {
             "    required: \(system.engineer.required)",
             "    dir: \(Self.yamlString(system.engineer.dir))",
             "    operators: \(Self.yamlList(system.engineer.operators))",
+            "  auditor:",
+            "    enabled: \(system.auditor.enabled)",
+            "    required: \(system.auditor.required)",
+            "    interval_seconds: \(system.auditor.intervalSeconds)",
           ]
         return lines.joined(separator: "\n") + "\n"
     }

@@ -179,13 +179,28 @@ enum ErrorReply {
 
     /// LEDGER has no HELP: the usage is the hint.
     static func unknownLedgerSubcommand(_ word: String) -> String {
-        "ERR unknown subcommand '\(word)'. Try LEDGER SEAL, RETAIN, ARCHIVES, VERIFY <segment> or RESTORE <segment>."
+        "ERR unknown subcommand '\(word)'. Try LEDGER SEAL, RETAIN, ARCHIVES, VERIFY <segment>, RESTORE <segment> or CHECK."
     }
 
     /// LEDGER's subcommands that answer later (all but RETAIN) inside MULTI.
     static func ledgerInTransaction(_ sub: String) -> String {
         "ERR LEDGER \(sub) cannot run inside MULTI (its reply comes once the disk work is done)"
     }
+
+    // MARK: - Health reports (Vimana's own: Protocol/PROTOCOL.md §6)
+
+    /// HEALTH has no HELP: the usage is the hint.
+    static func unknownHealthSubcommand(_ word: String) -> String {
+        "ERR unknown subcommand '\(word)'. Try HEALTH REPORT <source> <problem> or HEALTH CLEAR <source>."
+    }
+
+    static func badHealthSource(_ source: String) -> String {
+        "ERR invalid health source '\(source)' (1 to \(HealthReports.sourceBytes) characters from a-z, 0-9, '_', '.', '-')"
+    }
+
+    static let badHealthProblem = "ERR a health problem is 1 to \(HealthReports.problemBytes) bytes"
+
+    static let tooManyHealthSources = "ERR too many health sources (\(HealthReports.maxSources)): clear one first"
 
     // MARK: - Agents (Vimana's own: Protocol/AGENTS.md §3)
 

@@ -377,6 +377,10 @@ let agentsFile = """
                 required: true
                 dir: data/agents
                 operators: ["default"]
+              auditor:
+                enabled: true
+                required: false
+                interval_seconds: 3600
 
             """))
     }

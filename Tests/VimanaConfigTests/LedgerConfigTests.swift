@@ -256,6 +256,10 @@ import VimanaConfig
                 required: true
                 dir: data/agents
                 operators: ["default"]
+              auditor:
+                enabled: true
+                required: false
+                interval_seconds: 3600
 
             """))
     }
