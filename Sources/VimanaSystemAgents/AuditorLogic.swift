@@ -241,7 +241,8 @@ public struct AuditorLogic: AgentLogic {
         "oracle": [:],
         "archivist": ["sealed": ["segment"], "archived": ["segments"], "restored": ["segment", "path"],
                       "exported": ["topic", "path", "entries", "first", "last"]],
-        "engineer": ["scaffolded": ["agent", "language", "files"]],
+        "engineer": ["started": ["agent"], "stopped": ["agent"], "restarted": ["agent"],
+                     "scaffolded": ["agent", "language", "files"]],
         "auditor": ["report": ["run", "status", "report"]],
     ]
 
@@ -322,6 +323,8 @@ public struct AuditorLogic: AgentLogic {
             if let s = e["segments"], !s.split(separator: ",").allSatisfy({ isSegmentName(String($0)) }) {
                 out.append("segments '\(s)' are not segment file names")
             }
+        case ("engineer", "started"), ("engineer", "stopped"), ("engineer", "restarted"):
+            if let a = e["agent"], !declared.isEmpty, !declared.contains(a) { out.append("names agent '\(a)', which is not declared") }
         case ("engineer", "scaffolded"):
             if let l = e["language"], !EngineerLogic.languages.contains(where: { $0.name == l }) {
                 out.append("language '\(l)' is not one scaffold writes")

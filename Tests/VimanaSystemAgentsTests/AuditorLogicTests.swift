@@ -150,6 +150,9 @@ import VimanaTestSupport
                     finding("warning", "events.discovery", "1-0", "instances '-2' is not a count")])
         #expect(only("archivist", [("1-0", event("archivist", "sealed", [("segment", "../etc")], request: "1"))])
                 == [finding("warning", "events.archivist", "1-0", "segment '../etc' is not a segment file name")])
+        #expect(only("engineer", [("1-0", event("engineer", "restarted", [("agent", "billing")], request: "1")),
+                                  ("2-0", event("engineer", "stopped", [("agent", "ghost")], request: "2"))])
+                == [finding("warning", "events.engineer", "2-0", "names agent 'ghost', which is not declared")])
         #expect(only("engineer", [("1-0", event("engineer", "scaffolded", [("agent", "w"), ("files", "x"), ("language", "cobol")], request: "1"))])
                 == [finding("warning", "events.engineer", "1-0", "language 'cobol' is not one scaffold writes"),
                     finding("warning", "events.engineer", "1-0", "files is not a JSON array")])

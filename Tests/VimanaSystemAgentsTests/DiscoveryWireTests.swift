@@ -110,6 +110,7 @@ import Glibc
         #expect(try waitForStatus(server, "oracle", "running", 1))
         #expect(try waitForStatus(server, "archivist", "running", 1))
         #expect(try waitForStatus(server, "engineer", "running", 1))
+        #expect(try waitForStatus(server, "auditor", "running", 1))
         #expect(try waitForStatus(server, "billing", "idle", 0))
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let document = try String(contentsOf: root.appendingPathComponent("docs/SYSTEM-AGENTS.md"), encoding: .utf8)
@@ -128,7 +129,7 @@ import Glibc
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
         #expect(p.terminationStatus == 0, "\(text)")
-        #expect(text.contains("OK: 22 ```resp examples"), "\(text)")
+        #expect(text.contains("OK: 25 ```resp examples"), "\(text)")
     }
 
     /// kill -9 of the kernel: its discovery exits once orphaned, and the next
