@@ -6,14 +6,17 @@
    round trip; about 20 bytes each).
 2. Times LEDGER CHECK --runs times (the reply comes when every frame of
    every segment has been checked on the maintenance thread).
-3. For --seconds each, a publisher sends `PUBLISH p <16 bytes>` one after
+3. For --seconds each, --rounds times interleaved, a publisher sends `PUBLISH p <16 bytes>` one after
    another (each reply awaited: a round trip, recorded in the ledger) and
    records each round trip: first alone (baseline), then while another
    connection runs LEDGER CHECK back to back. Prints one JSON line per
    phase: publishes/s and round-trip p50/p99/max in microseconds, and the
    checks completed meanwhile.
 
-Usage: ledger_check.py --vimana BIN --dir DIR [--records 1000000] [--runs 3] [--seconds 10]
+The server runs on CPU 0 (taskset); run the script itself on CPU 1:
+    taskset -c 1 tools/bench/ledger_check.py --vimana .build/release/vimana --dir /tmp/lc
+
+Usage: ledger_check.py --vimana BIN --dir DIR [--records 1000000] [--runs 3] [--seconds 5] [--rounds 3] [--no-pin]
 """
 
 import argparse
@@ -66,7 +69,9 @@ class Conn:
         """One whole reply (any RESP2 type), returned raw enough to inspect."""
         line = self.line()
         kind = line[:1]
-        if kind in (b"+", b"-", b":"):
+        if kind == b":":
+            return int(line[1:])
+        if kind in (b"+", b"-"):
             return line
         if kind == b"$":
             n = int(line[1:])
@@ -81,8 +86,10 @@ class Conn:
         raise ValueError(line)
 
 
-def start(vimana, directory, port, http):
-    return subprocess.Popen([vimana, "serve", "--port", str(port), "--http-port", str(http), "--ledger-dir", directory,
+def start(vimana, directory, port, http, pinned):
+    # The server on CPU 0; run this script with `taskset -c 1` for the clients.
+    pin = ["taskset", "-c", "0"] if pinned and shutil.which("taskset") else []
+    return subprocess.Popen(pin + [vimana, "serve", "--port", str(port), "--http-port", str(http), "--ledger-dir", directory,
                              "--no-system-agents", "--log-level", "warn"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -144,12 +151,14 @@ def main():
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--seconds", type=float, default=5)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--no-pin", action="store_true", help="let the server's threads use every CPU")
     a = ap.parse_args()
     shutil.rmtree(a.dir, ignore_errors=True)
     os.makedirs(a.dir)
     port, http = free_port(), free_port()
-    server = start(a.vimana, a.dir + "/ledger", port, http)
+    server = start(a.vimana, a.dir + "/ledger", port, http, not a.no_pin)
     try:
         wait_port(port)
         c = Conn(port)
@@ -169,19 +178,23 @@ def main():
             r = c.reply()
             durations.append(time.perf_counter() - t)
             segments = len(r)
-            records = sum(int(seg[5]) for seg in r)
+            records = sum(seg[5] for seg in r)
             errors = sum(len(seg[7]) for seg in r)
             size = sum(os.path.getsize(os.path.join(a.dir + "/ledger", f)) for f in os.listdir(a.dir + "/ledger")
                        if f.endswith(".seg"))
             print(json.dumps({"phase": "check", "seconds": round(durations[-1], 3), "segments": segments,
                               "records": records, "errors": errors, "segment_bytes": size}), flush=True)
         print(json.dumps({"phase": "check_median", "seconds": round(statistics.median(durations), 3)}), flush=True)
-        base = publish_phase(port, a.seconds)
-        print(json.dumps(dict(phase="publish_alone", **base)), flush=True)
-        busy = publish_phase(port, a.seconds, check_port=port)
-        print(json.dumps(dict(phase="publish_during_checks", **busy)), flush=True)
-        again = publish_phase(port, a.seconds)
-        print(json.dumps(dict(phase="publish_alone_after", **again)), flush=True)
+        # Interleaved: alone, during, alone, during… (the machine is shared).
+        results = {"publish_alone": [], "publish_during_checks": []}
+        for _ in range(a.rounds):
+            for phase in results:
+                r = publish_phase(port, a.seconds, check_port=port if phase == "publish_during_checks" else None)
+                results[phase].append(r)
+                print(json.dumps(dict(phase=phase, **r)), flush=True)
+        for phase, rs in results.items():
+            print(json.dumps({"phase": phase + "_median", **{k: statistics.median(r[k] for r in rs) for k in rs[0]}}),
+                  flush=True)
     finally:
         server.terminate()
         server.wait()
