@@ -221,9 +221,13 @@ enum Auditor {
                     }
                     if folded < readCount {
                         let problem = AuditorLogic.healthProblem(state)
-                        if told == nil || told! != problem {
+                        if told.map({ $0 != problem }) ?? true {
                             let command = problem.map { ["HEALTH", "REPORT", "auditor", $0] } ?? ["HEALTH", "CLEAR", "auditor"]
-                            _ = try call(c, command)
+                            // A refusal (a user without HEALTH: auditor run by
+                            // hand) is said once; the audits go on.
+                            let r: RESPValue
+                            do { r = try c.call(command.map { Array($0.utf8) }) } catch { throw AgentKitError.client(error) }
+                            if case .error(let m) = r { say("\(command[0]) \(command[1]): \(m); /health does not show the findings") }
                             told = .some(problem)
                         }
                     }
