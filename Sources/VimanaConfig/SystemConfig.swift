@@ -11,6 +11,7 @@ public struct SystemConfig: Sendable, Equatable {
     public var archivist = ArchivistConfig()
     public var engineer = EngineerConfig()
     public var science = ScienceConfig()
+    public var auditor = AuditorConfig()
 
     public init() {}
 }
@@ -109,6 +110,28 @@ public struct ScienceConfig: Sendable, Equatable {
     public init() {}
 }
 
+/// `system.auditor`: verifies the ledger's frames and the system agents'
+/// event streams, periodically and on demand; a critical finding makes
+/// `/health` degraded.
+public struct AuditorConfig: Sendable, Equatable {
+    public var enabled = true
+    /// Not required: an audit waits for it without harm.
+    public var required = false
+    /// Seconds between two periodic audits (each reads every segment of the
+    /// ledger once, on the kernel's maintenance thread). An hour finds damage
+    /// the same day at a small fraction of the disk's time.
+    public var intervalSeconds = 3600
+    /// From a second (a small ledger, a test); beyond a week damage is found
+    /// too late to act on. The interval is between two tasks published: an
+    /// audit longer than it makes the next wait behind it (prefetch 1).
+    public static let intervalSecondsRange = 1...604_800
+    /// How many of the latest entries of each system agent's event stream
+    /// a run checks (as oracle's `scan_entries`): a run's cost is bounded by it.
+    public static let scanEntries = 10_000
+
+    public init() {}
+}
+
 /// The system agents that exist in code, in the order they are wired.
 public enum SystemAgentID: String, Sendable, CaseIterable {
     case discovery
@@ -116,6 +139,7 @@ public enum SystemAgentID: String, Sendable, CaseIterable {
     case archivist
     case engineer
     case science
+    case auditor
 }
 
 extension AgentConfig {

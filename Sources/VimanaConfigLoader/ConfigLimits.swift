@@ -104,4 +104,6 @@ enum ConfigLimits {
     static let scienceCheckpointMillis = ScienceConfig.checkpointMillisRange
     static let sciencePollMillis = ScienceConfig.pollMillisRange
     static let scienceScanCount = ScienceConfig.scanCountRange
+    /// `system.auditor.interval_seconds`: see `AuditorConfig.intervalSecondsRange`.
+    static let auditorIntervalSeconds = AuditorConfig.intervalSecondsRange
 }

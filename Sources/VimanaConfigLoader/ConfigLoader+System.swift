@@ -14,6 +14,7 @@ extension Schema {
         if let n = s["archivist"] { c.archivist = try archivist(n) }
         if let n = s["engineer"] { c.engineer = try engineer(n) }
         if let n = s["science"] { c.science = try science(n) }
+        if let n = s["auditor"] { c.auditor = try auditor(n) }
         return c
     }
 
@@ -44,6 +45,19 @@ extension Schema {
             c.scanCount = v
         }
         return c
+    }
+
+    private func auditor(_ node: YAMLNode) throws(ConfigError) -> AuditorConfig {
+        var a = AuditorConfig()
+        if node.isNull { return a }
+        let s = try section(node, "system.auditor", keys: ["enabled", "required", "interval_seconds"])
+        if let n = s["enabled"], let v = try boolean(n, "system.auditor.enabled") { a.enabled = v }
+        if let n = s["required"], let v = try boolean(n, "system.auditor.required") { a.required = v }
+        if let n = s["interval_seconds"],
+           let v = try integer(n, "system.auditor.interval_seconds", ConfigLimits.auditorIntervalSeconds) {
+            a.intervalSeconds = v
+        }
+        return a
     }
 
     private func archivist(_ node: YAMLNode) throws(ConfigError) -> ArchivistConfig {
@@ -167,6 +181,13 @@ extension Configuration {
                 a.env = ["VIMANA_SCIENCE_BUCKET_S": String(c.bucketSeconds), "VIMANA_SCIENCE_RETENTION_S": String(c.retentionSeconds),
                          "VIMANA_SCIENCE_CHECKPOINT_MS": String(c.checkpointMillis), "VIMANA_SCIENCE_POLL_MS": String(c.pollMillis),
                          "VIMANA_SCIENCE_SCAN_COUNT": String(c.scanCount)]
+            case .auditor:
+                a.description = "verifies the ledger's frames and the system agents' event streams: verify_ledger, check_streams, audit, findings"
+                a.enabled = system.auditor.enabled
+                a.required = system.auditor.required
+                a.capabilities = ["audit"]
+                a.systemRules = Self.auditorRules
+                a.env = ["VIMANA_AUDITOR_INTERVAL": String(system.auditor.intervalSeconds)]
             }
             wired.append(a)
         }
@@ -193,6 +214,7 @@ extension Configuration {
         case .archivist: system.archivist.enabled
         case .engineer: system.engineer.enabled
         case .science: system.science.enabled
+        case .auditor: system.auditor.enabled
         }
     }
 
@@ -237,6 +259,21 @@ extension Configuration {
         "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
         "+ledger|scan",
         "~tasks.science", "~events.science", "%W~dead.science", "allchannels",
+    ]
+
+    /// auditor's user (Protocol/AGENTS.md §11): the kit's commands; LEDGER
+    /// CHECK (lent to a caller the kernel would allow it: ACL DRYRUN), AGENTS,
+    /// every event stream for reading only, and HEALTH REPORT and CLEAR
+    /// (allowed to no other user but admins), to put a critical finding on
+    /// /health; its tasks (its own periodic `audit` too), its own event
+    /// stream, its dead-letter topic for writing only; every channel, for the replies.
+    static let auditorRules = [
+        "+ping", "+hello", "+auth", "+quit", "+reset",
+        "+client|id", "+client|getname", "+client|setname", "+client|setinfo", "+client|info", "+client|publisher",
+        "+agent|join", "+agent|leave", "+ack", "+nack", "+progress", "+publish",
+        "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
+        "+agents", "+ledger|check", "+health|report", "+health|clear", "+acl|dryrun",
+        "~tasks.auditor", "~events.auditor", "%R~events.*", "%W~dead.auditor", "allchannels",
     ]
 
     /// What discovery knows of each agent from the configuration, as a JSON

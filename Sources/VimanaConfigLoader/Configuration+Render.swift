@@ -95,6 +95,10 @@ extension Configuration {
             "    checkpoint_interval: \(Units.formatMilliseconds(system.science.checkpointMillis))",
             "    poll_interval: \(Units.formatMilliseconds(system.science.pollMillis))",
             "    scan_count: \(system.science.scanCount)",
+            "  auditor:",
+            "    enabled: \(system.auditor.enabled)",
+            "    required: \(system.auditor.required)",
+            "    interval_seconds: \(system.auditor.intervalSeconds)",
           ]
         return lines.joined(separator: "\n") + "\n"
     }

@@ -23,6 +23,8 @@ extension CommandTable {
             return aclEntry()
         case .ledger:
             return ledgerEntry()
+        case .health:
+            return healthEntry()
         case .ping:
             return CommandEntry(name: "ping", arity: -1, flags: ["fast"], rules: [.allowedWhileSubscribed], categories: conn,
                                 summary: "Ping the server", since: "1.0.0", group: "connection", complexity: "O(1)",
@@ -96,7 +98,7 @@ extension CommandTable {
             var s = CommandEntry(name: "config", arity: -2, flags: [], categories: ["@slow"],
                                  summary: "A container for server configuration commands", since: "2.0.0", group: "server",
                                  complexity: "Depends on subcommand.", arguments: []) { k, c, a in k.configCommand(c, a) }
-            let f = ["admin", "noscript", "loading", "stale"]
+            let f = ["admin", "noscript"]
             let cat = ["@admin", "@slow", "@dangerous"]
             s.spec.subcommands = [
                 CommandSpec(name: "config|get", arity: -3, flags: f, categories: cat, summary: "Get the values of configuration parameters", since: "2.0.0", group: "server", complexity: "O(N) when N is the number of configuration parameters provided", arguments: [("parameter", "string", false, true)]),
@@ -367,7 +369,7 @@ extension CommandTable {
 extension CommandTable {
     /// ACL: Redis 7.0.15's entry, word for word (COMMAND DOCS acl).
     static func aclEntry() -> CommandEntry {
-        let f = ["admin", "noscript", "loading", "stale"]
+        let f = ["admin", "noscript"]
         let admin = ["@admin", "@slow", "@dangerous"]
         let open = ["noscript", "loading", "stale"]
         func sub(_ name: String, _ arity: Int, _ flags: [String], _ categories: [String], _ summary: String,
@@ -433,6 +435,24 @@ extension CommandTable {
             sub("restore", 3, "Copy an archived segment where the offline tools read it", "O(N) for N bytes of the segment",
                 [("segment", "string", false, false)]),
             scan,
+            sub("check", 2, "Check every frame of the ledger's segments as far as written", "O(N) for N bytes of the ledger"),
+        ]
+        return s
+    }
+
+    static func healthEntry() -> CommandEntry {
+        let f = ["admin", "noscript"]
+        let admin = ["@admin", "@slow", "@dangerous"]
+        var s = CommandEntry(name: "health", arity: -2, flags: [], categories: ["@slow"],
+                             summary: "A container for the problems an operator's agent reports to /health", since: "0.1.0",
+                             group: "server", complexity: "Depends on subcommand.", arguments: []) { k, c, a in k.healthCommand(c, a) }
+        s.spec.subcommands = [
+            CommandSpec(name: "health|report", arity: 4, flags: f, categories: admin,
+                        summary: "Set a source's problem, shown by /health as degraded", since: "0.1.0", group: "server",
+                        complexity: "O(1)", arguments: [("source", "string", false, false), ("problem", "string", false, false)]),
+            CommandSpec(name: "health|clear", arity: 3, flags: f, categories: admin,
+                        summary: "Clear a source's problem", since: "0.1.0", group: "server",
+                        complexity: "O(1)", arguments: [("source", "string", false, false)]),
         ]
         return s
     }

@@ -14,6 +14,7 @@ enum Command: Int, CaseIterable {
     case multi, exec, discard, watch, unwatch
     case acl
     case ledger
+    case health
 }
 
 /// Runs one command that passed dispatch's checks. A thin function (a

@@ -179,7 +179,7 @@ enum ErrorReply {
 
     /// LEDGER has no HELP: the usage is the hint.
     static func unknownLedgerSubcommand(_ word: String) -> String {
-        "ERR unknown subcommand '\(word)'. Try LEDGER SEAL, RETAIN, ARCHIVES, VERIFY <segment>, RESTORE <segment> or SCAN <cursor> [COUNT n]."
+        "ERR unknown subcommand '\(word)'. Try LEDGER SEAL, RETAIN, ARCHIVES, VERIFY <segment>, RESTORE <segment>, SCAN <cursor> [COUNT n] or CHECK."
     }
 
     /// LEDGER SCAN's cursor is not a sequence number (nor `$`).
@@ -201,6 +201,21 @@ enum ErrorReply {
     static func ledgerInTransaction(_ sub: String) -> String {
         "ERR LEDGER \(sub) cannot run inside MULTI (its reply comes once the disk work is done)"
     }
+
+    // MARK: - Health reports (Vimana's own: Protocol/PROTOCOL.md §6)
+
+    /// HEALTH has no HELP: the usage is the hint.
+    static func unknownHealthSubcommand(_ word: String) -> String {
+        "ERR unknown subcommand '\(word)'. Try HEALTH REPORT <source> <problem> or HEALTH CLEAR <source>."
+    }
+
+    static func badHealthSource(_ source: String) -> String {
+        "ERR invalid health source '\(source)' (1 to \(HealthReports.sourceBytes) characters from a-z, 0-9, '_', '.', '-')"
+    }
+
+    static let badHealthProblem = "ERR a health problem is 1 to \(HealthReports.problemBytes) bytes"
+
+    static let tooManyHealthSources = "ERR too many health sources (\(HealthReports.maxSources)): clear one first"
 
     // MARK: - Agents (Vimana's own: Protocol/AGENTS.md §3)
 

@@ -155,6 +155,7 @@ extension Kernel {
         let name = String(args.string(1).prefix(128))
         c.pointee.output.tail.writeError(command == .agent ? ErrorReply.unknownAgentSubcommand(name)
             : command == .ledger ? ErrorReply.unknownLedgerSubcommand(name)
+            : command == .health ? ErrorReply.unknownHealthSubcommand(name)
             : ErrorReply.unknownSubcommand(name, container: CommandTable.spec(command).name.uppercased()))
     }
 

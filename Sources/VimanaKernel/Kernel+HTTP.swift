@@ -74,6 +74,8 @@ extension Kernel {
             if let reason = ledgerRefusal { problems.insert(reason, at: 0) }
             // Its tasks wait (`lag`, `pending`) until an instance joins.
             problems += requiredAgentsDown.map { "agent '\($0.id)' is required and has no instance" }
+            // What an operator's agent found (auditor: a damaged frame, a broken invariant).
+            problems += healthReports.lines
             var status = "\"status\":\"ok\","
             if !problems.isEmpty {
                 status = "\"status\":\"degraded\","

@@ -4,10 +4,10 @@ import VimanaLedger
 
 /// LEDGER's subcommands, as in the table (`ledger|seal` …).
 enum LedgerSubcommand: String, Keyword {
-    case seal, retain, archives, verify, restore, scan
+    case seal, retain, archives, verify, restore, scan, check
 }
 
-/// LEDGER SEAL|RETAIN|ARCHIVES|VERIFY|RESTORE: the ledger's housekeeping
+/// LEDGER SEAL|RETAIN|ARCHIVES|VERIFY|RESTORE|CHECK: the ledger's housekeeping
 /// (Protocol/LEDGER.md §8); LEDGER SCAN: every record's metadata from a cursor. The disk work is the ledger's maintenance
 /// thread's; meanwhile the client runs no further command (as during a
 /// background XRANGE) and every other client is served.
@@ -38,6 +38,10 @@ extension Kernel {
             for name in retired { c.pointee.output.tail.writeBulk(string: name) }
         case .archives:
             housekeeping(c, ledger, .list)
+        case .check:
+            // The sizes are the loop's: whole frames the writer reported
+            // written, so the frame being written is never read.
+            housekeeping(c, ledger, .check(ledger.liveSegments))
         case .verify, .restore:
             let name = args.string(2)
             guard LedgerDirectory.firstSequence(ofSegment: name) != nil else {
@@ -170,24 +174,32 @@ extension Kernel {
                 c.pointee.output.tail.writeInteger(Int(clamping: a.firstSequence))
             }
         case .verified(let v):
-            c.pointee.output.tail.writeMapHeader(5, resp3: resp3)
-            c.pointee.output.tail.writeBulk(string: "segment")
-            c.pointee.output.tail.writeBulk(string: v.segment)
-            c.pointee.output.tail.writeBulk(string: "frames")
-            c.pointee.output.tail.writeInteger(v.frames)
-            c.pointee.output.tail.writeBulk(string: "records")
-            c.pointee.output.tail.writeInteger(Int(clamping: v.records))
-            c.pointee.output.tail.writeBulk(string: "errors")
-            c.pointee.output.tail.writeArrayHeader(v.errors.count)
-            for e in v.errors { c.pointee.output.tail.writeBulk(string: e) }
-            c.pointee.output.tail.writeBulk(string: "warnings")
-            c.pointee.output.tail.writeArrayHeader(v.warnings.count)
-            for w in v.warnings { c.pointee.output.tail.writeBulk(string: w) }
+            writeVerification(c, v, resp3: resp3)
+        case .checked(let list):
+            c.pointee.output.tail.writeArrayHeader(list.count)
+            for v in list { writeVerification(c, v, resp3: resp3) }
         case .restored(let path):
             c.pointee.output.tail.writeBulk(string: path)
         case .refused(let message):
             c.pointee.output.tail.writeError(message)
         }
+    }
+
+    /// One segment's verification: a map of segment, frames, records, errors, warnings.
+    private func writeVerification(_ c: UnsafeMutablePointer<ClientState>, _ v: ArchiveVerification, resp3: Bool) {
+        c.pointee.output.tail.writeMapHeader(5, resp3: resp3)
+        c.pointee.output.tail.writeBulk(string: "segment")
+        c.pointee.output.tail.writeBulk(string: v.segment)
+        c.pointee.output.tail.writeBulk(string: "frames")
+        c.pointee.output.tail.writeInteger(v.frames)
+        c.pointee.output.tail.writeBulk(string: "records")
+        c.pointee.output.tail.writeInteger(Int(clamping: v.records))
+        c.pointee.output.tail.writeBulk(string: "errors")
+        c.pointee.output.tail.writeArrayHeader(v.errors.count)
+        for e in v.errors { c.pointee.output.tail.writeBulk(string: e) }
+        c.pointee.output.tail.writeBulk(string: "warnings")
+        c.pointee.output.tail.writeArrayHeader(v.warnings.count)
+        for w in v.warnings { c.pointee.output.tail.writeBulk(string: w) }
     }
 }
 

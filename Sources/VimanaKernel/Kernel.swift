@@ -29,6 +29,8 @@ public final class Kernel: EventLoopHandler {
     var blockedReaders = BlockedReaders()
     /// Clients whose LEDGER SEAL waits for the seal (`ledgerSealed`).
     var sealWaiters: [(fd: Int32, id: Int)] = []
+    /// Problems operators' agents reported for /health (HEALTH).
+    var healthReports = HealthReports()
     /// The agents, every consumer group and their journal (VimanaAgents):
     /// reached only through its API; it reaches the kernel as its `AgentHost`
     /// (lazy: it holds the kernel, which exists only once `init` is done).

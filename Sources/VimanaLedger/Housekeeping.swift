@@ -15,6 +15,20 @@ public enum HousekeepingRequest: Sendable, Equatable {
     case verify(String)
     /// A copy of archived segment `name` (and its index) in `<archive>/restored/`.
     case restore(String)
+    /// Every frame of the ledger's own segments checked (LEDGER CHECK), each
+    /// only as far as the loop knew it written when asked.
+    case check([LiveSegment])
+}
+
+/// A segment of the running ledger as the loop sees it: its name and the
+/// bytes of whole frames written to it (the active one grows after).
+public struct LiveSegment: Sendable, Equatable {
+    public var name: String
+    public var bytes: Int
+    public init(name: String, bytes: Int) {
+        self.name = name
+        self.bytes = bytes
+    }
 }
 
 /// An archived segment: its file name, size and first sequence.
@@ -38,6 +52,8 @@ public struct ArchiveVerification: Sendable {
 public enum HousekeepingAnswer: Sendable {
     case archives([ArchivedSegment])
     case verified(ArchiveVerification)
+    /// LEDGER CHECK's answer: each live segment, oldest first.
+    case checked([ArchiveVerification])
     /// The restored copy's path.
     case restored(String)
     /// The request's error reply text (`ERR …`).
@@ -49,13 +65,39 @@ enum Housekeeping {
     /// a directory of segments `vimana ledger` reads as it reads a ledger.
     static let restoredDirectory = "restored"
 
-    static func answer(_ request: HousekeepingRequest, archive: String?) -> HousekeepingAnswer {
+    static func answer(_ request: HousekeepingRequest, directory: String, archive: String?) -> HousekeepingAnswer {
+        if case .check(let segments) = request { return check(segments, directory: directory) }
         guard let archive else { return .refused(HousekeepingRefusal.noArchive) }
         switch request {
         case .list: return list(archive)
         case .verify(let name): return verify(name, archive: archive)
         case .restore(let name): return restore(name, archive: archive)
+        case .check: return .refused(HousekeepingRefusal.notOpen)
         }
+    }
+
+    /// The live segments checked together, as `vimana ledger verify` checks
+    /// a directory (one definition of a good frame: `OfflineVerifier`): the
+    /// last is the active one, cut at the bytes the loop knew written, so a
+    /// frame the writer is writing is not read at all. Runs on the
+    /// maintenance thread, after any compaction or retirement asked before.
+    static func check(_ live: [LiveSegment], directory: String) -> HousekeepingAnswer {
+        let segments = live.enumerated().map { k, s in
+            OfflineSegment(directory: directory, name: s.name, active: k == live.count - 1, limit: s.bytes)
+        }
+        let result: OfflineVerification
+        do throws(LedgerError) {
+            result = try OfflineVerifier.verify(segments, repaired: LedgerDirectory.repairedGaps(in: directory))
+        } catch {
+            return .refused("ERR verifying the ledger: \(error)")
+        }
+        var tally: [String: (frames: Int, records: UInt64)] = [:]
+        for t in result.bySegment { tally[t.name] = (t.frames, t.records) }
+        return .checked(live.map { s in
+            ArchiveVerification(segment: s.name, frames: tally[s.name]?.frames ?? 0, records: tally[s.name]?.records ?? 0,
+                                errors: result.errors.filter { $0.segment == s.name }.map(\.description),
+                                warnings: result.warnings.filter { $0.segment == s.name }.map(\.description))
+        })
     }
 
     /// The segment files of the archive in sequence order (none when it does not exist yet).

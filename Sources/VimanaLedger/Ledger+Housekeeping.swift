@@ -17,6 +17,12 @@ extension Ledger {
         enforceRetention(nowMicros: nowMicros)
     }
 
+    /// The ledger's segments and the bytes of whole frames written to each,
+    /// oldest first (the last is the active one): what LEDGER CHECK checks.
+    public var liveSegments: [LiveSegment] {
+        segments.map { LiveSegment(name: $0.name, bytes: $0.size) }
+    }
+
     /// The archive directory (`ledger.archive_dir`), if any.
     public var archiveDirectory: String? { config.archiveDir }
 

@@ -72,7 +72,7 @@ final class LedgerMaintenance: @unchecked Sendable {
                 case .compact(let name): compact(name)
                 case .retire(let name): retire(name)
                 case .housekeeping(let id, let request):
-                    notify(.answered(id, Housekeeping.answer(request, archive: archiveDirectory)))
+                    notify(.answered(id, Housekeeping.answer(request, directory: directory, archive: archiveDirectory)))
                 }
             }
         }

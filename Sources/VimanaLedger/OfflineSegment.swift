@@ -52,13 +52,16 @@ public struct OfflineSegment: Sendable {
     /// The index when a reader may rely on it.
     public var usableIndex: SegmentIndex? { indexState == .valid ? index : nil }
 
-    /// Reads the segment's size and index. `active` is true for the last segment.
-    public init(directory: String, name: String, active: Bool) {
+    /// Reads the segment's size and index. `active` is true for the last
+    /// segment. `limit`: only the first `limit` bytes are the segment's (a
+    /// running server's active segment, as far as its writer has written
+    /// whole frames: a frame being written is no damage).
+    public init(directory: String, name: String, active: Bool, limit: Int? = nil) {
         self.name = name
         path = directory + "/" + name
         indexPath = directory + "/" + LedgerDirectory.indexName(forSegment: name)
         firstSequence = LedgerDirectory.firstSequence(ofSegment: name) ?? 0
-        size = FileIO.size(path: path) ?? 0
+        size = min(FileIO.size(path: path) ?? 0, max(0, limit ?? Int.max))
         self.active = active
         guard FileIO.exists(indexPath) else {
             index = nil

@@ -32,6 +32,8 @@ public struct OfflineVerification: Sendable {
     /// Records in valid frames.
     public var records: UInt64 = 0
     public var findings: [OfflineFinding] = []
+    /// Each segment's own frames and records, in the order checked.
+    public var bySegment: [(name: String, frames: Int, records: UInt64)] = []
 
     public var errors: [OfflineFinding] { findings.filter { $0.severity == .error } }
     public var warnings: [OfflineFinding] { findings.filter { $0.severity == .warning } }
@@ -43,11 +45,18 @@ public struct OfflineVerification: Sendable {
 public enum OfflineVerifier {
 
     public static func verify(directory: String) throws(LedgerError) -> OfflineVerification {
-        let scanner: SegmentScanner
-        do throws(ZlibError) { scanner = try SegmentScanner() } catch { throw LedgerError("zlib initialisation failed") }
         let segments: [OfflineSegment]
         do throws(LedgerIOError) { segments = try OfflineSegment.list(directory) } catch { throw LedgerError("\(error)") }
-        let repaired = LedgerDirectory.repairedGaps(in: directory)
+        return try verify(segments, repaired: LedgerDirectory.repairedGaps(in: directory))
+    }
+
+    /// Checks `segments` of one directory, in sequence order (the last may be
+    /// the active one), as `verify(directory:)` does; `repaired`: the gaps
+    /// `vimana ledger repair` recorded (a warning, not an error). Also what
+    /// LEDGER CHECK runs on a live ledger, each segment cut at what was written.
+    public static func verify(_ segments: [OfflineSegment], repaired: Set<SequenceGap>) throws(LedgerError) -> OfflineVerification {
+        let scanner: SegmentScanner
+        do throws(ZlibError) { scanner = try SegmentScanner() } catch { throw LedgerError("zlib initialisation failed") }
         var result = OfflineVerification()
         var lastIDs: [[UInt8]: (id: StreamID, sequence: UInt64)] = [:]
         /// The previous segment's name and the sequence after its last record, when its end is known.
@@ -98,7 +107,7 @@ public enum OfflineVerifier {
             return nil
         }
         defer { close(fd) }
-        let size = FileIO.size(fd)
+        let size = min(FileIO.size(fd), segment.size)
         var frames = SegmentFrames()
         let covered = segment.index.map { Int($0.coveredBytes) } ?? 0
         var streamIDFindings = 0
@@ -128,6 +137,7 @@ public enum OfflineVerifier {
         }
         result.frames += survey.frames
         result.records += survey.records
+        result.bySegment.append((segment.name, survey.frames, survey.records))
         for damage in survey.damage {
             result.findings.append(OfflineFinding(severity: .error, segment: segment.name, frame: damage.frame,
                                                   offset: damage.offset, message: describe(damage, active: segment.active)))

@@ -20,6 +20,7 @@ public enum SystemAgents {
         case .archivist: Archivist.main()
         case .engineer: Engineer.main()
         case .science: Science.main()
+        case .auditor: Auditor.main()
         }
     }
 }
@@ -160,5 +161,124 @@ enum Discovery {
 
     static func say(_ line: String) {
         FileHandle.standardError.write(Data(("discovery: " + line + "\n").utf8))
+    }
+}
+
+/// auditor's process: the kit's runtime for `AuditorLogic`, and a watcher
+/// thread on its own connection that (1) publishes an `audit` task to
+/// tasks.auditor every `VIMANA_AUDITOR_INTERVAL` seconds (as auditor's own
+/// user) and (2) follows events.auditor, folding each report as the logic
+/// does, and tells the kernel the resulting problem (HEALTH REPORT auditor
+/// …, or HEALTH CLEAR auditor when the latest checks are clean). It tells it
+/// again on every new connection: a restarted kernel, which holds health
+/// reports in memory only, learns the recorded finding again.
+enum Auditor {
+    /// The longest XREAD BLOCK of the watcher: its wait for the next report
+    /// or the next periodic audit, re-armed after.
+    static let blockMillis = 5000
+    /// Reports folded per XREAD at start (catching up with the stream).
+    static let readCount = 1000
+
+    static func main() -> Never {
+        let env = ProcessInfo.processInfo.environment
+        let settings: AgentSettings
+        do { settings = try AgentSettings.fromEnvironment(agentID: "auditor") } catch {
+            say("\(error)")
+            exit(2)
+        }
+        let range = AuditorConfig.intervalSecondsRange
+        let interval = env["VIMANA_AUDITOR_INTERVAL"].flatMap(Int.init).map { min(max($0, range.lowerBound), range.upperBound) }
+            ?? AuditorConfig().intervalSeconds
+        let logic = AuditorLogic(systemAgents: SystemAgents.ids, scan: AuditorConfig.scanEntries)
+        Thread { watch(settings, intervalSeconds: interval, logic: logic) }.start()
+        AgentRuntime.main(logic: logic, agentID: settings.agentID)
+    }
+
+    /// Forever: connect, then follow events.auditor and publish an audit
+    /// every interval. A lost connection is retried.
+    static func watch(_ settings: AgentSettings, intervalSeconds: Int, logic: AuditorLogic) {
+        var sequence = 0
+        let run = String(Int(Date().timeIntervalSince1970 * 1000))
+        var due = Date().addingTimeInterval(Double(intervalSeconds))
+        while true {
+            do throws(AgentKitError) {
+                let c = try settings.connect()
+                defer { c.close() }
+                var state = logic.initialState
+                var last = "0-0"
+                var told: String?? = .none  // nothing told on this connection yet
+                while true {
+                    let wait = max(1, min(blockMillis, Int(due.timeIntervalSinceNow * 1000)))
+                    let reply = try call(c, ["XREAD", "COUNT", String(readCount), "BLOCK", String(wait),
+                                             "STREAMS", settings.eventsTopic, last])
+                    var folded = 0
+                    for (id, fields) in entries(reply) {
+                        last = id
+                        folded += 1
+                        guard let type = fields.first(where: { $0.0 == "type" })?.1 else { continue }
+                        var data: [String: String] = [:]
+                        for (k, v) in fields where !AgentEvent.reservedFields.contains(k) { data[k] = v }
+                        logic.apply(AgentEvent(type, data), to: &state)
+                    }
+                    if folded < readCount {
+                        let problem = AuditorLogic.healthProblem(state)
+                        if told.map({ $0 != problem }) ?? true {
+                            let command = problem.map { ["HEALTH", "REPORT", "auditor", $0] } ?? ["HEALTH", "CLEAR", "auditor"]
+                            // A refusal (a user without HEALTH: auditor run by
+                            // hand) is said once; the audits go on.
+                            let r: RESPValue
+                            do { r = try c.call(command.map { Array($0.utf8) }) } catch { throw AgentKitError.client(error) }
+                            if case .error(let m) = r { say("\(command[0]) \(command[1]): \(m); /health does not show the findings") }
+                            told = .some(problem)
+                        }
+                    }
+                    if due.timeIntervalSinceNow <= 0 {
+                        sequence += 1
+                        let task: JSON = ["action": "audit", "id": .string("audit-\(run)-\(sequence)")]
+                        _ = try call(c, ["PUBLISH", settings.tasksTopic, task.text])
+                        due = Date().addingTimeInterval(Double(intervalSeconds))
+                    }
+                }
+            } catch {
+                say("watcher: \(error); retrying")
+            }
+            usleep(500_000)
+        }
+    }
+
+    static func call(_ c: RESPConnection, _ args: [String]) throws(AgentKitError) -> RESPValue {
+        let r: RESPValue
+        do { r = try c.call(args.map { Array($0.utf8) }) } catch { throw AgentKitError.client(error) }
+        if case .error(let m) = r { throw AgentKitError.refused("\(args.prefix(2).joined(separator: " ")): \(m)") }
+        return r
+    }
+
+    /// The entries of an XREAD reply on one stream (RESP3 map or RESP2 array), in order.
+    static func entries(_ reply: RESPValue) -> [(String, [(String, String)])] {
+        var streams: [RESPValue] = []
+        if case .map(let m) = reply { streams = m.map(\.1) } else {
+            streams = (reply.elements ?? []).compactMap { $0.elements.flatMap { $0.count == 2 ? $0[1] : nil } }
+        }
+        var out: [(String, [(String, String)])] = []
+        for s in streams {
+            for item in s.elements ?? [] {
+                guard let pair = item.elements, pair.count == 2, let id = pair[0].bytes else { continue }
+                var flat: [RESPValue] = []
+                if case .map(let m) = pair[1] { for (k, v) in m { flat += [k, v] } } else { flat = pair[1].elements ?? [] }
+                var fields: [(String, String)] = []
+                var i = 0
+                while i + 1 < flat.count {
+                    fields.append((String(decoding: flat[i].bytes ?? [], as: UTF8.self),
+                                   String(decoding: flat[i + 1].bytes ?? [], as: UTF8.self)))
+                    i += 2
+                }
+                out.append((String(decoding: id, as: UTF8.self), fields))
+            }
+        }
+        return out
+    }
+
+    static func say(_ line: String) {
+        FileHandle.standardError.write(Data(("auditor: " + line + "\n").utf8))
     }
 }

@@ -385,6 +385,10 @@ let agentsFile = """
                 checkpoint_interval: 5s
                 poll_interval: 500ms
                 scan_count: 1000
+              auditor:
+                enabled: true
+                required: false
+                interval_seconds: 3600
 
             """))
     }

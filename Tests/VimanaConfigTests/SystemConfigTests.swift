@@ -7,7 +7,7 @@ import VimanaConfig
     @Test func defaultsWireDiscoveryEnabledAndRequiredAsItsOwnUser() throws {
         let config = Configuration()
         let wired = try config.systemAgents(executable: "/opt/vimana")
-        #expect(wired.map(\.id) == ["discovery", "oracle", "archivist", "engineer", "science"])
+        #expect(wired.map(\.id) == ["discovery", "oracle", "archivist", "engineer", "science", "auditor"])
         let d = try #require(wired.first)
         #expect(d.command == ["/opt/vimana", "agent", "discovery"])
         #expect(d.enabled && d.required && d.runsAs == "agent:discovery" && d.subscribes == ["tasks.discovery"])
@@ -34,7 +34,7 @@ import VimanaConfig
     @Test func mistakesAreRefusedWithTheirPosition() {
         #expect(loadError("system:\n  discovery:\n    poll_interval: 5ms\n")?.description
                 == "phoenix.yaml:3:20: system.discovery.poll_interval: expected a duration from 10ms to 1m (like 500ms, 30s, 2m or 1h), got '5ms'")
-        #expect(loadError("system:\n  civic: {}\n")?.description == "phoenix.yaml:2:3: unknown key 'civic' in system (expected one of: enabled, discovery, oracle, archivist, engineer, science)")
+        #expect(loadError("system:\n  civic: {}\n")?.description == "phoenix.yaml:2:3: unknown key 'civic' in system (expected one of: enabled, discovery, oracle, archivist, engineer, science, auditor)")
         #expect(loadError("system:\n  discovery:\n    enabled: maybe\n")?.description.hasPrefix("phoenix.yaml:3:14: system.discovery.enabled: expected") == true)
     }
 
@@ -48,7 +48,7 @@ import VimanaConfig
                     + " rename the agent, or set system.discovery.enabled: false to use the id")
         }
         let yielded = try loaded("agents:\n  - id: discovery\n    subscribes: [t]\nsystem:\n  discovery:\n    enabled: false\n")
-        #expect(try yielded.systemAgents(executable: "v").map(\.id) == ["oracle", "archivist", "engineer", "science"])
+        #expect(try yielded.systemAgents(executable: "v").map(\.id) == ["oracle", "archivist", "engineer", "science", "auditor"])
     }
 
     /// oracle's user is made of its own rules: read-only but for its
@@ -64,7 +64,7 @@ import VimanaConfig
         #expect(!c.system.oracle.enabled && !c.system.oracle.required && c.system.oracle.scanEntries == 50)
         let wired = try c.systemAgents(executable: "v")
         let o2 = try #require(wired.first { $0.id == "oracle" })
-        #expect(wired.map(\.id) == ["discovery", "oracle", "archivist", "engineer", "science"] && !o2.enabled && o2.env["VIMANA_ORACLE_SCAN"] == "50")
+        #expect(wired.map(\.id) == ["discovery", "oracle", "archivist", "engineer", "science", "auditor"] && !o2.enabled && o2.env["VIMANA_ORACLE_SCAN"] == "50")
         #expect(loadError("system:\n  oracle:\n    scan_entries: 5\n")?.description
                 == "phoenix.yaml:3:19: system.oracle.scan_entries: expected an integer from 10 to 1000000, got '5'")
         #expect(loadError("system:\n  oracle:\n    why: 1\n")?.description
@@ -170,5 +170,26 @@ import VimanaConfig
             "phoenix.yaml:3:26: system.science.checkpoint_interval: expected a duration from 100ms to 10m") == true)
         #expect(loadError("system:\n  science:\n    bucket: 1h\n    retention: 2m\n")?.description.hasPrefix(
             "phoenix.yaml:4:16: system.science.retention: expected at least system.science.bucket (3600s)") == true)
+    }
+
+    /// auditor's user may check the ledger, read every event stream and
+    /// report to /health; its interval reaches it in its environment and is range-checked.
+    @Test func auditorIsWiredWithLedgerCheckAndHealthAndItsInterval() throws {
+        let wired = try Configuration().systemAgents(executable: "/opt/vimana")
+        let a = try #require(wired.first { $0.id == "auditor" })
+        #expect(a.command == ["/opt/vimana", "agent", "auditor"] && a.enabled && !a.required && a.runsAs == "agent:auditor")
+        #expect(a.env == ["VIMANA_AUDITOR_INTERVAL": "3600"] && a.isSystemAgent)
+        let rules = try #require(a.systemRules)
+        #expect(["+ledger|check", "+health|report", "+health|clear", "%R~events.*", "~events.auditor", "~tasks.auditor"].allSatisfy(rules.contains))
+        #expect(!rules.contains("+ledger|seal") && !rules.contains("+@admin"))
+        let c = try loaded("system:\n  auditor:\n    interval_seconds: 60\n    required: true\n")
+        #expect(c.system.auditor.intervalSeconds == 60 && c.system.auditor.required)
+        #expect(try c.systemAgents(executable: "v").first { $0.id == "auditor" }?.env["VIMANA_AUDITOR_INTERVAL"] == "60")
+        #expect(loadError("system:\n  auditor:\n    interval_seconds: 0\n")?.description
+                == "phoenix.yaml:3:23: system.auditor.interval_seconds: expected an integer from 1 to 604800, got '0'")
+        #expect(loadError("system:\n  auditor:\n    interval_seconds: 604801\n")?.description
+                == "phoenix.yaml:3:23: system.auditor.interval_seconds: expected an integer from 1 to 604800, got '604801'")
+        #expect(loadError("system:\n  auditor:\n    every: 1\n")?.description
+                == "phoenix.yaml:3:5: unknown key 'every' in system.auditor (expected one of: enabled, required, interval_seconds)")
     }
 }

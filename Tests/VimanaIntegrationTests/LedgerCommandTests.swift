@@ -103,7 +103,7 @@ import Glibc
         #expect(c.readReplies(2) == "-ERR no archived segment '\(name(7))'\r\n-ERR no archived segment '\(name(7))'\r\n")
         #expect(!FileManager.default.fileExists(atPath: archive + "/restored"))
         c.send("LEDGER COMPACT\r\nLEDGER VERIFY\r\nMULTI\r\nLEDGER SEAL\r\nLEDGER RETAIN\r\nEXEC\r\n")
-        #expect(c.readReplies(6) == "-ERR unknown subcommand 'COMPACT'. Try LEDGER SEAL, RETAIN, ARCHIVES, VERIFY <segment>, RESTORE <segment> or SCAN <cursor> [COUNT n].\r\n"
+        #expect(c.readReplies(6) == "-ERR unknown subcommand 'COMPACT'. Try LEDGER SEAL, RETAIN, ARCHIVES, VERIFY <segment>, RESTORE <segment>, SCAN <cursor> [COUNT n] or CHECK.\r\n"
             + "-ERR wrong number of arguments for 'ledger|verify' command\r\n+OK\r\n+QUEUED\r\n+QUEUED\r\n"
             + "*2\r\n-ERR LEDGER SEAL cannot run inside MULTI (its reply comes once the disk work is done)\r\n*0\r\n")
     }
