@@ -87,6 +87,11 @@ extension Configuration {
             "    required: \(system.engineer.required)",
             "    dir: \(Self.yamlString(system.engineer.dir))",
             "    operators: \(Self.yamlList(system.engineer.operators))",
+            "  scribe:",
+            "    enabled: \(system.scribe.enabled)",
+            "    required: \(system.scribe.required)",
+            "    output_dir: \(Self.yamlString(system.scribe.outputDir))",
+            "    science_timeout: \(Units.formatMilliseconds(system.scribe.scienceTimeoutMillis))",
           ]
         return lines.joined(separator: "\n") + "\n"
     }
