@@ -377,6 +377,11 @@ let agentsFile = """
                 required: true
                 dir: data/agents
                 operators: ["default"]
+              scribe:
+                enabled: true
+                required: false
+                output_dir: data/docs
+                science_timeout: 2s
 
             """))
     }

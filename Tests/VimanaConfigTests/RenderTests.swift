@@ -65,6 +65,11 @@ import VimanaConfig
                 required: true
                 dir: data/agents
                 operators: ["default"]
+              scribe:
+                enabled: true
+                required: false
+                output_dir: data/docs
+                science_timeout: 2s
 
             """)
     }

@@ -67,7 +67,7 @@ import Glibc
         guard case .ok(let list) = try ask(server, "list"), case .array(let agents)? = list["agents"] else {
             throw TestFailure("list did not answer")
         }
-        #expect(agents.compactMap { $0["id"]?.string } == ["billing", "discovery", "oracle", "archivist", "engineer"])
+        #expect(agents.compactMap { $0["id"]?.string } == ["billing", "discovery", "oracle", "archivist", "engineer", "scribe"])
         #expect(agents.first?["status"]?.string == "idle")
 
         // billing joins, then leaves: both announced on events.discovery.
@@ -110,6 +110,7 @@ import Glibc
         #expect(try waitForStatus(server, "oracle", "running", 1))
         #expect(try waitForStatus(server, "archivist", "running", 1))
         #expect(try waitForStatus(server, "engineer", "running", 1))
+        #expect(try waitForStatus(server, "scribe", "running", 1))
         #expect(try waitForStatus(server, "billing", "idle", 0))
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let document = try String(contentsOf: root.appendingPathComponent("docs/SYSTEM-AGENTS.md"), encoding: .utf8)
@@ -128,7 +129,7 @@ import Glibc
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
         #expect(p.terminationStatus == 0, "\(text)")
-        #expect(text.contains("OK: 22 ```resp examples"), "\(text)")
+        #expect(text.contains("OK: 23 ```resp examples"), "\(text)")
     }
 
     /// kill -9 of the kernel: its discovery exits once orphaned, and the next

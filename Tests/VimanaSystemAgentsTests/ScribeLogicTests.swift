@@ -132,6 +132,13 @@ import VimanaRESP
         #expect(again.reply == out.reply)
     }
 
+    /// docs/SYSTEM-AGENTS.md shows the golden AGENTS.md as it is.
+    @Test func theDocumentShowsTheGoldenAgentsMarkdown() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let document = try String(contentsOf: root.appendingPathComponent("docs/SYSTEM-AGENTS.md"), encoding: .utf8)
+        #expect(document.contains("```markdown\n" + Self.agentsMarkdown + "```\n"))
+    }
+
     @Test func citymapIsTheGoldenDocumentWithWhatScienceObserved() {
         let l = logic()
         let r = request("citymap", ["window": 3600])
