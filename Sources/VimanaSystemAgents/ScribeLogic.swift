@@ -14,6 +14,11 @@ public enum ScribeLimits {
     public static let windowDefault = 3600
     /// Its largest: a week, beyond what a map of who talks to whom is for.
     public static let windowMax = 7 * 86_400
+    /// The largest document carried in a reply (a larger one is only in its
+    /// file: `markdown` is null). The reply is published and stored in an
+    /// event: write_all's two stay well under the kernel's default
+    /// `max_payload` (1 MiB), beyond which the kernel closes the connection.
+    public static let markdownInReplyBytes = 256 << 10
 }
 
 /// What scribe wrote last, rebuilt from `events.scribe`.
@@ -150,7 +155,8 @@ public struct ScribeLogic: AgentLogic {
         }
         let digest = SHA256.hexDigest(bytes)
         var o: [String: JSON] = ["document": .string(name), "path": .string(path), "bytes": .int(Int64(bytes.count)),
-                                 "sha256": .string(digest), "markdown": .string(text)]
+                                 "sha256": .string(digest),
+                                 "markdown": bytes.count <= ScribeLimits.markdownInReplyBytes ? .string(text) : .null]
         for (k, v) in extra { o[k] = v }
         return (.object(o), AgentEvent("written", ["document": name, "path": path, "bytes": String(bytes.count), "sha256": digest]))
     }

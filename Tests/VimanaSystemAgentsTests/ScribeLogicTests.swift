@@ -185,6 +185,18 @@ import VimanaRESP
         #expect(out.events.map { $0.data["document"] } == ["AGENTS.md", "CITYMAP.md"] && sink.writes == 2)
     }
 
+    /// A city whose map outgrows a reply: the file has it, the reply says where.
+    @Test func aDocumentTooLargeForAReplyIsOnlyInItsFile() {
+        let city = (0..<150).map { i in
+            DeclaredAgent(id: "agent-\(1000 + i)", subscribes: ["tasks.agent-\(1000 + i)", "orders.*"], publishes: ["orders.agent-\(1000 + i)"])
+        }
+        let out = run(logic(city), request("write_all"))
+        guard case .ok(let r) = out.reply, case .array(let docs)? = r["documents"], docs.count == 2 else { Issue.record("\(out.reply)"); return }
+        let map = sink.files["CITYMAP.md"] ?? []
+        #expect(map.count > ScribeLimits.markdownInReplyBytes && docs[1]["markdown"] == .null && docs[1]["bytes"] == .int(Int64(map.count)))
+        #expect(docs[0]["markdown"]?.string?.utf8.count == sink.files["AGENTS.md"]?.count)
+    }
+
     @Test func tableCellsAreEscaped() {
         #expect(ScribeMarkdown.code("a|b`c") == "``a\\|b`c``")
         #expect(ScribeMarkdown.code("`x") == "`` `x ``")
