@@ -301,15 +301,23 @@ public final class AgentRuntime<Logic: AgentLogic> {
         var pending: [String: (ask: AgentAsk, deadline: DispatchTime)] = [:]
         for a in asks where answers[a] == nil && !pending.values.contains(where: { $0.ask == a }) {
             if secondsSinceBeat >= progressInterval { try progress(topic, entry) }
-            do throws(AgentKitError) {
-                try AgentRequester.check(timeout: a.timeout)
-                if requester == nil { requester = try AgentRequester(settings: settings) }
-                guard let r = requester else { continue }
-                let id = try r.send(topic: a.topic, action: a.action, args: a.args)
-                pending[id.text] = (a, .now() + a.timeout)
-            } catch {
-                if case .client = error { dropRequester() }
-                answers[a] = .failed(error.description)
+            // A requester whose connection died (the kernel restarted) is made anew once.
+            for attempt in 0..<2 {
+                do throws(AgentKitError) {
+                    try AgentRequester.check(timeout: a.timeout)
+                    if requester == nil { requester = try AgentRequester(settings: settings) }
+                    guard let r = requester else { break }
+                    let id = try r.send(topic: a.topic, action: a.action, args: a.args)
+                    pending[id.text] = (a, .now() + a.timeout)
+                    break
+                } catch {
+                    if case .client = error {
+                        dropRequester()
+                        if attempt == 0 { continue }
+                    }
+                    answers[a] = .failed(error.description)
+                    break
+                }
             }
         }
         while !pending.isEmpty {

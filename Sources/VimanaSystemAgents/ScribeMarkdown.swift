@@ -65,15 +65,21 @@ public enum ScribeMarkdown {
         out += "## Topics\n\n"
         out += "| topic | subscribers | may publish | published by | messages | bytes |\n"
         out += "|---|---|---|---|---|---|\n"
+        // Each pattern compiled once: a literal compares, a glob matches bytes.
+        let subscribes = agents.map { $0.subscribes.map(Pattern.init) }
+        let publishes = agents.map { ($0.publishes ?? []).map(Pattern.init) }
+        let ids = agents.map { code($0.id) }
         for name in names.sorted(by: bytewise) {
-            let subscribers = agents.filter { $0.subscribes.contains { p in covers(p, name) } }.map(\.id)
-            let publishers = agents.filter { $0.publishes?.contains { p in covers(p, name) } ?? false }.map(\.id)
+            let topic = Array(name.utf8)
+            let subscribers = agents.indices.filter { i in subscribes[i].contains { $0.covers(topic) } }.map { ids[$0] }
+            let publishers = agents.indices.filter { i in publishes[i].contains { $0.covers(topic) } }.map { ids[$0] }
             let seen = observed[name]
             let by = seen.map { t in
                 t.publishers.sorted { $0.messages != $1.messages ? $0.messages > $1.messages : bytewise($0.publisher, $1.publisher) }
                     .map { "\(code($0.publisher)) (\($0.messages))" }.joined(separator: ", ")
             }
-            out += row([code(name), subscribers.isEmpty ? "—" : codes(subscribers), publishers.isEmpty ? "—" : codes(publishers),
+            out += row([code(name), subscribers.isEmpty ? "—" : subscribers.joined(separator: ", "),
+                        publishers.isEmpty ? "—" : publishers.joined(separator: ", "),
                         by.flatMap { $0.isEmpty ? nil : $0 } ?? "—",
                         seen.map { String($0.messages) } ?? "—", seen.map { String($0.bytes) } ?? "—"])
         }
@@ -90,9 +96,17 @@ public enum ScribeMarkdown {
         return out
     }
 
-    /// Whether a wiring pattern names the topic: the same text, or a glob matching it.
-    static func covers(_ pattern: String, _ topic: String) -> Bool {
-        pattern == topic || Glob.matches(pattern, topic)
+    /// A wiring pattern: it names a topic that is the same text, or that it matches as a glob.
+    struct Pattern {
+        let bytes: [UInt8]
+        let literal: Bool
+        init(_ text: String) {
+            bytes = Array(text.utf8)
+            literal = Glob.isLiteral(bytes)
+        }
+        func covers(_ topic: [UInt8]) -> Bool {
+            bytes == topic || (!literal && Glob.matches(bytes, topic))
+        }
     }
 
     // MARK: - Escaping
