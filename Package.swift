@@ -15,7 +15,7 @@
 //   VimanaBench        → VimanaCore VimanaRESP VimanaConfig VimanaClient
 //   VimanaAgentKit     → VimanaClient VimanaRESP VimanaConfig
 //   CounterAgent       → VimanaAgentKit
-//   VimanaSystemAgents → VimanaAgentKit VimanaClient VimanaRESP VimanaConfig CZlib
+//   VimanaSystemAgents → VimanaAgentKit VimanaClient VimanaRESP VimanaConfig VimanaCore CZlib
 //   VimanaClient       → VimanaCore VimanaRESP
 //   VimanaRESP         → VimanaCore
 //   VimanaBus          → VimanaCore

@@ -163,10 +163,10 @@ public struct ScribeLogic: AgentLogic {
 
     // MARK: - Live state
 
-    /// AGENTS's status and instances by agent id; nil when the kernel did not answer (its text).
-    func live(_ kernel: KernelView) -> Result<[String: (status: String, instances: String)], DocumentSinkError> {
+    /// AGENTS's status and instances by agent id, or why there are none (the kernel's error text).
+    func live(_ kernel: KernelView) -> ScribeMarkdown.Live {
         guard let records = kernel.records(.agents) else {
-            return .failure(DocumentSinkError(kernel.error(.agents) ?? "no answer"))
+            return .failure(ScribeMarkdown.Unanswered(reason: kernel.error(.agents) ?? "no answer"))
         }
         var out: [String: (status: String, instances: String)] = [:]
         for r in records {

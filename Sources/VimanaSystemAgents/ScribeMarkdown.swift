@@ -5,7 +5,12 @@ import VimanaCore
 /// by its bytes; no clock). Text from outside is escaped (`text`, `code`):
 /// no `|` or line break can end a table cell, no backtick a code span.
 public enum ScribeMarkdown {
-    typealias Live = Result<[String: (status: String, instances: String)], DocumentSinkError>
+    typealias Live = Result<[String: (status: String, instances: String)], Unanswered>
+
+    /// Why the kernel's AGENTS gave no statuses (its error text, or no answer).
+    struct Unanswered: Error {
+        var reason: String
+    }
 
     // MARK: - AGENTS.md
 
@@ -33,9 +38,10 @@ public enum ScribeMarkdown {
             let l = statuses[a.id]
             let acts = a.system ? (actions[a.id] ?? []) : []
             out += row([code(a.id), a.system ? "system" : text(a.kind), text(l?.status ?? "unknown"), text(l?.instances ?? "0"),
-                        code(a.user), codes(a.subscribes), a.publishes.map(codes) ?? "any topic",
+                        code(a.user), codes(a.subscribes.sorted(by: bytewise)),
+                        a.publishes.map { codes($0.sorted(by: bytewise)) } ?? "any topic",
                         a.capabilities.isEmpty ? "—" : a.capabilities.sorted(by: bytewise).map(text).joined(separator: ", "),
-                        acts.isEmpty ? "—" : codes(acts)])
+                        acts.isEmpty ? "—" : codes(acts.sorted(by: bytewise))])
         }
         out += "\n## Descriptions\n\n"
         for a in agents {
@@ -91,7 +97,8 @@ public enum ScribeMarkdown {
         out += "| agent | user | subscribes | publishes |\n"
         out += "|---|---|---|---|\n"
         for a in agents {
-            out += row([code(a.id), code(a.user), codes(a.subscribes), a.publishes.map(codes) ?? "any topic"])
+            out += row([code(a.id), code(a.user), codes(a.subscribes.sorted(by: bytewise)),
+                        a.publishes.map { codes($0.sorted(by: bytewise)) } ?? "any topic"])
         }
         return out
     }

@@ -163,7 +163,14 @@ import Glibc
         #expect(try waitForStatus(server, "discovery", "running", 1))
         let health = httpGet(port: server.httpPort, path: "/health")
         #expect(health.contains(#"{"id":"discovery","name":"discovery","kind":"external","status":"running","instances":1,"#), "\(health)")
-        #expect(httpGet(port: server.httpPort, path: "/ready").contains("{\"ready\":true}"))
+        // /ready waits for every required system agent (discovery, oracle, engineer), each a process starting.
+        var ready = ""
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline && !ready.contains("{\"ready\":true}") {
+            ready = httpGet(port: server.httpPort, path: "/ready")
+            usleep(20_000)
+        }
+        #expect(ready.contains("{\"ready\":true}"), "\(ready)")
     }
 
     @Test func aMalformedTaskIsDeadLettered() throws {

@@ -197,6 +197,17 @@ import VimanaRESP
         #expect(docs[0]["markdown"]?.string?.utf8.count == sink.files["AGENTS.md"]?.count)
     }
 
+    /// AGENTS refused or unanswered: the document says so, and every status is unknown.
+    @Test func withoutTheKernelsAgentsEveryStatusIsUnknown() {
+        let r = request("agents_md")
+        let out = logic().handle(r, caller: "default", state: ScribeState(),
+                                 kernel: KernelView([.agents: .error("NOPERM this user has no permissions to run the 'agents' command")]))
+        guard case .ok(let result) = out.reply, let text = result["markdown"]?.string else { Issue.record("\(out.reply)"); return }
+        #expect(text.contains("others. The kernel's AGENTS did not answer (NOPERM this user has no permissions to run the 'agents' command):"
+                              + " every status is unknown.\n") || text.contains("other. The kernel's AGENTS did not answer (NOPERM"), "\(text)")
+        #expect(text.contains("| `scribe` | system | unknown | 0 |") && !text.contains("running"), "\(text)")
+    }
+
     @Test func tableCellsAreEscaped() {
         #expect(ScribeMarkdown.code("a|b`c") == "``a\\|b`c``")
         #expect(ScribeMarkdown.code("`x") == "`` `x ``")
@@ -205,7 +216,7 @@ import VimanaRESP
         let odd = DeclaredAgent(id: "odd", description: "x|y\r\nz", subscribes: ["t|1", "t`2"], user: "u\nv")
         let text = ScribeMarkdown.agents([odd], live: .success([:]), actions: [:])
         let row = text.split(separator: "\n").first { $0.hasPrefix("| `odd`") }.map(String.init)
-        #expect(row == "| `odd` | external | unknown | 0 | `u v` | `t\\|1`, ``t`2`` | any topic | — | — |", "\(text)")
+        #expect(row == "| `odd` | external | unknown | 0 | `u v` | ``t`2``, `t\\|1` | any topic | — | — |", "\(text)")
         #expect(text.hasSuffix("- **odd**: x\\|y  z\n"))
     }
 
