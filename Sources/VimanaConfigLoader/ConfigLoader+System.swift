@@ -147,7 +147,7 @@ extension Configuration {
                 a.enabled = system.scribe.enabled
                 a.required = system.scribe.required
                 a.capabilities = ["documents"]
-                a.systemCommands = ["agents"]
+                a.systemRules = Self.scribeRules
                 a.env = ["VIMANA_SCRIBE_DIR": system.scribe.outputDir,
                          "VIMANA_SCRIBE_SCIENCE_TIMEOUT_MS": String(system.scribe.scienceTimeoutMillis)]
             }
@@ -208,6 +208,20 @@ extension Configuration {
         "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
         "+ledger|seal", "+ledger|retain", "+ledger|archives", "+ledger|verify", "+ledger|restore", "+acl|dryrun",
         "~tasks.archivist", "~events.archivist", "%R~*", "%W~dead.archivist", "allchannels",
+    ]
+
+    /// scribe's user (Protocol/AGENTS.md §11): the kit's commands (as
+    /// oracle's) with SUBSCRIBE and UNSUBSCRIBE (its reply topic for what it
+    /// asks science) and AGENTS; its tasks, its own event stream, its
+    /// dead-letter topic for writing only; every channel, for its replies and
+    /// its tasks to science. It reads no other stream and writes no other key.
+    static let scribeRules = [
+        "+ping", "+hello", "+auth", "+quit", "+reset",
+        "+client|id", "+client|getname", "+client|setname", "+client|setinfo", "+client|info", "+client|publisher",
+        "+agent|join", "+agent|leave", "+ack", "+nack", "+progress", "+publish", "+subscribe", "+unsubscribe",
+        "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
+        "+agents",
+        "~tasks.scribe", "~events.scribe", "%W~dead.scribe", "allchannels",
     ]
 
     /// What discovery knows of each agent from the configuration, as a JSON

@@ -154,14 +154,17 @@ import VimanaConfig
                 == "phoenix.yaml:3:5: unknown key 'who' in system.engineer (expected one of: enabled, required, dir, operators)")
     }
 
-    /// scribe's user has an agent's commands and AGENTS; the wiring (as
+    /// scribe's user is made of its own rules (the kit's commands, AGENTS,
+    /// its own streams only); the wiring (as
     /// discovery's, with each agent's `enabled`), its directory and
     /// science's timeout reach it in its environment.
     @Test func scribeIsWiredWithTheDirectoryAndTunable() throws {
         let wired = try Configuration().systemAgents(executable: "/opt/vimana")
         let s = try #require(wired.first { $0.id == "scribe" })
         #expect(s.command == ["/opt/vimana", "agent", "scribe"] && s.enabled && !s.required && s.runsAs == "agent:scribe")
-        #expect(s.systemCommands == ["agents"] && s.systemRules == nil && s.subscribes == ["tasks.scribe"])
+        let rules = try #require(s.systemRules)
+        #expect(rules.suffix(4) == ["~tasks.scribe", "~events.scribe", "%W~dead.scribe", "allchannels"] && s.subscribes == ["tasks.scribe"])
+        #expect(rules.contains("+agents") && rules.contains("+subscribe") && !rules.contains("+xgroup|create") && !rules.contains("allkeys"))
         #expect(s.env["VIMANA_SCRIBE_DIR"] == "data/docs" && s.env["VIMANA_SCRIBE_SCIENCE_TIMEOUT_MS"] == "2000")
         let discovery = try #require(wired.first { $0.id == "discovery" })
         #expect(s.env["VIMANA_SCRIBE_AGENTS"] == discovery.env["VIMANA_DISCOVERY_AGENTS"])
