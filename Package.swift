@@ -15,7 +15,7 @@
 //   VimanaBench        → VimanaCore VimanaRESP VimanaConfig VimanaClient
 //   VimanaAgentKit     → VimanaClient VimanaRESP VimanaConfig
 //   CounterAgent       → VimanaAgentKit
-//   VimanaSystemAgents → VimanaAgentKit VimanaClient VimanaRESP VimanaConfig CZlib
+//   VimanaSystemAgents → VimanaAgentKit VimanaClient VimanaRESP VimanaConfig VimanaCore CZlib
 //   VimanaClient       → VimanaCore VimanaRESP
 //   VimanaRESP         → VimanaCore
 //   VimanaBus          → VimanaCore
@@ -95,7 +95,7 @@ let package = Package(
         // The kit's example agent (Protocol/AGENTS.md §10 quotes its source).
         .executableTarget(name: "CounterAgent", dependencies: ["VimanaAgentKit"]),
         // The system agents (`vimana agent <id>`), written with the kit.
-        .target(name: "VimanaSystemAgents", dependencies: ["VimanaAgentKit", "VimanaClient", "VimanaRESP", "VimanaConfig", "CZlib"]),
+        .target(name: "VimanaSystemAgents", dependencies: ["VimanaAgentKit", "VimanaClient", "VimanaRESP", "VimanaConfig", "VimanaCore", "CZlib"]),
         .target(name: "VimanaSupervisor", dependencies: ["VimanaCore", "VimanaConfig", "CLinuxShim"], swiftSettings: optimize),
         .executableTarget(name: "vimana",
                           dependencies: ["VimanaKernel", "VimanaConfig", "VimanaConfigLoader", "VimanaEventLoop", "VimanaLedger", "VimanaClient",

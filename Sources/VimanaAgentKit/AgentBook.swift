@@ -78,6 +78,13 @@ public struct AgentBook<Logic: AgentLogic>: Sendable {
         return logic.reads(for: request, caller: caller, state: state)
     }
 
+    /// The other agents `request` needs answered before `step`: none for a
+    /// request already applied, else the logic's.
+    public func asks(_ request: AgentRequest, caller: String) -> [AgentAsk] {
+        if replies[Self.key(caller: caller, id: request.id.text)] != nil { return [] }
+        return logic.asks(for: request, caller: caller, state: state)
+    }
+
     /// What to do with a parsed task from `caller`, given the kernel's
     /// replies to `reads` (none by default): pure.
     public func step(_ request: AgentRequest, caller: String, kernel: KernelView = KernelView()) -> AgentStep {

@@ -35,6 +35,14 @@ public protocol AgentLogic: Sendable {
     /// Not asked for a request already applied (its stored reply is sent).
     func reads(for request: AgentRequest, caller: String, state: State) -> [KernelRead]
 
+    /// The other agents a task needs answered before it is handled
+    /// (request/reply with a timeout): the runtime asks them after the
+    /// reads, sending PROGRESS while it waits, and passes each answer (a
+    /// reply, a timeout or a failure) to `handle(_:caller:state:kernel:)`
+    /// in the view (`KernelView.answer`). Default: none. Pure, like
+    /// `handle`. Not asked for a request already applied.
+    func asks(for request: AgentRequest, caller: String, state: State) -> [AgentAsk]
+
     /// `handle` with the kernel's replies to `reads`. Default: the plain
     /// `handle`, which ignores them. An agent that reads implements this
     /// one, and its plain `handle` as this one with an empty `KernelView()`
@@ -53,6 +61,8 @@ public protocol AgentLogic: Sendable {
 
 extension AgentLogic {
     public func reads(for request: AgentRequest, caller: String, state: State) -> [KernelRead] { [] }
+
+    public func asks(for request: AgentRequest, caller: String, state: State) -> [AgentAsk] { [] }
 
     public func handle(_ request: AgentRequest, caller: String, state: State, kernel: KernelView) -> AgentOutcome {
         handle(request, caller: caller, state: state)

@@ -44,6 +44,8 @@ public final class AgentRuntime<Logic: AgentLogic> {
     /// When the kernel last heard that the task in hand is alive: its
     /// delivery, or the last PROGRESS.
     private var lastBeat = DispatchTime.now()
+    /// The connection asks go out on (`AgentLogic.asks`), made at the first.
+    private var requester: AgentRequester?
 
     public init(logic: Logic, settings: AgentSettings) {
         self.settings = settings
@@ -208,7 +210,8 @@ public final class AgentRuntime<Logic: AgentLogic> {
                 return try giveBack(topic, entry)
             }
             try catchUp()
-            let view = try read(book.reads(request, caller: publisher), topic: topic, entry: entry)
+            let view = try read(book.reads(request, caller: publisher), asks: book.asks(request, caller: publisher),
+                                topic: topic, entry: entry)
             let s = try decide(request, publisher: publisher, kernel: view, topic: topic, entry: entry)
             if let reason = s.deadLetter {
                 _ = try call(["UNWATCH"])
@@ -267,7 +270,7 @@ public final class AgentRuntime<Logic: AgentLogic> {
     /// agent's connection (an error reply is the read's answer, for
     /// `handle` to judge), with PROGRESS between them when one is due: many
     /// reads, or slow ones (XRANGE of a long topic), may outlast `ack_wait`.
-    private func read(_ reads: [KernelRead], topic: [UInt8], entry: [UInt8]) throws(AgentKitError) -> KernelView {
+    private func read(_ reads: [KernelRead], asks: [AgentAsk], topic: [UInt8], entry: [UInt8]) throws(AgentKitError) -> KernelView {
         var replies: [KernelRead: RESPValue] = [:]
         for r in reads where replies[r] == nil {
             if secondsSinceBeat >= progressInterval { try progress(topic, entry) }
@@ -284,7 +287,66 @@ public final class AgentRuntime<Logic: AgentLogic> {
             }
             replies[r] = try call(r.arguments)
         }
-        return KernelView(replies)
+        return KernelView(replies, answers: try ask(asks, topic: topic, entry: entry))
+    }
+
+    /// The answers to `asks`: each published at once from the requester's
+    /// own connection (made at the first ask, subscribed to its reply
+    /// topic), then replies awaited until each ask's deadline, with
+    /// PROGRESS for the task in hand whenever one is due. A failure of the
+    /// requester's connection is the answer `.failed` (the requester is made
+    /// anew at the next ask), never the task connection's end.
+    private func ask(_ asks: [AgentAsk], topic: [UInt8], entry: [UInt8]) throws(AgentKitError) -> [AgentAsk: AgentAnswer] {
+        var answers: [AgentAsk: AgentAnswer] = [:]
+        var pending: [String: (ask: AgentAsk, deadline: DispatchTime)] = [:]
+        for a in asks where answers[a] == nil && !pending.values.contains(where: { $0.ask == a }) {
+            if secondsSinceBeat >= progressInterval { try progress(topic, entry) }
+            // A requester whose connection died (the kernel restarted) is made anew once.
+            for attempt in 0..<2 {
+                do throws(AgentKitError) {
+                    try AgentRequester.check(timeout: a.timeout)
+                    if requester == nil { requester = try AgentRequester(settings: settings) }
+                    guard let r = requester else { break }
+                    let id = try r.send(topic: a.topic, action: a.action, args: a.args)
+                    pending[id.text] = (a, .now() + a.timeout)
+                    break
+                } catch {
+                    if case .client = error {
+                        dropRequester()
+                        if attempt == 0 { continue }
+                    }
+                    answers[a] = .failed(error.description)
+                    break
+                }
+            }
+        }
+        while !pending.isEmpty {
+            let now = DispatchTime.now()
+            for (id, p) in pending where p.deadline <= now {
+                answers[p.ask] = .timeout(seconds: p.ask.timeout)
+                pending[id] = nil
+            }
+            guard !pending.isEmpty, let r = requester else { break }
+            if secondsSinceBeat >= progressInterval { try progress(topic, entry) }
+            let nearest = pending.values.map(\.deadline.uptimeNanoseconds).min() ?? now.uptimeNanoseconds
+            let untilDeadline = nearest > now.uptimeNanoseconds ? Double(nearest - now.uptimeNanoseconds) / 1e9 : 0
+            let wait = max(AgentKitLimits.shortestRead, min(untilDeadline, progressInterval - secondsSinceBeat))
+            do throws(AgentKitError) {
+                for (id, reply) in try r.receive(Set(pending.keys), within: wait) {
+                    if let p = pending.removeValue(forKey: id) { answers[p.ask] = .reply(reply) }
+                }
+            } catch {
+                dropRequester()
+                for p in pending.values { answers[p.ask] = .failed(error.description) }
+                pending = [:]
+            }
+        }
+        return answers
+    }
+
+    private func dropRequester() {
+        requester?.close()
+        requester = nil
     }
 
     /// `book.step` on a worker thread, with PROGRESS while it runs.

@@ -92,9 +92,17 @@ public struct KernelRead: Sendable, Hashable, CustomStringConvertible {
 /// them just before `handle` (a snapshot: the kernel may have moved on).
 public struct KernelView: Sendable {
     private var replies: [KernelRead: RESPValue]
+    private var answers: [AgentAsk: AgentAnswer]
 
-    /// A view with these replies (a test's, or none: every read is missing).
-    public init(_ replies: [KernelRead: RESPValue] = [:]) { self.replies = replies }
+    /// A view with these replies and answers (a test's, or none: every read
+    /// and every ask is missing).
+    public init(_ replies: [KernelRead: RESPValue] = [:], answers: [AgentAsk: AgentAnswer] = [:]) {
+        self.replies = replies
+        self.answers = answers
+    }
+
+    /// What came of `ask` (`AgentLogic.asks`); nil when it was not asked.
+    public func answer(_ ask: AgentAsk) -> AgentAnswer? { answers[ask] }
 
     /// The raw reply to `read`; nil when it was not read.
     public func reply(_ read: KernelRead) -> RESPValue? { replies[read] }

@@ -12,6 +12,7 @@ public struct SystemConfig: Sendable, Equatable {
     public var engineer = EngineerConfig()
     public var science = ScienceConfig()
     public var auditor = AuditorConfig()
+    public var scribe = ScribeConfig()
 
     public init() {}
 }
@@ -132,6 +133,25 @@ public struct AuditorConfig: Sendable, Equatable {
     public init() {}
 }
 
+/// `system.scribe`: writes AGENTS.md and CITYMAP.md from live state.
+public struct ScribeConfig: Sendable, Equatable {
+    public var enabled = true
+    /// Not required: documents wait for it without harm.
+    public var required = false
+    /// Where it writes AGENTS.md and CITYMAP.md (relative: to the server's
+    /// working directory, as `ledger.dir`).
+    public var outputDir = "data/docs"
+    /// How long citymap waits for science's `topics` before writing the map
+    /// from the wiring alone, in ms: science answers from memory, so two
+    /// seconds means it is not there.
+    public var scienceTimeoutMillis = 2000
+    /// Under 10ms science could not answer even on a quiet machine; beyond a
+    /// minute a person asking for the map has long given up.
+    public static let scienceTimeoutMillisRange = 10...60_000
+
+    public init() {}
+}
+
 /// The system agents that exist in code, in the order they are wired.
 public enum SystemAgentID: String, Sendable, CaseIterable {
     case discovery
@@ -140,6 +160,7 @@ public enum SystemAgentID: String, Sendable, CaseIterable {
     case engineer
     case science
     case auditor
+    case scribe
 }
 
 extension AgentConfig {

@@ -96,6 +96,7 @@ enum ConfigLimits {
 
     /// `system.discovery.poll_interval` (ms): see `DiscoveryConfig.pollMillisRange`.
     static let discoveryPollMillis = DiscoveryConfig.pollMillisRange
+    static let scribeScienceTimeoutMillis = ScribeConfig.scienceTimeoutMillisRange
     /// `system.oracle.scan_entries`: see `OracleConfig.scanEntriesRange`.
     static let oracleScanEntries = OracleConfig.scanEntriesRange
     /// `system.science.*`: see `ScienceConfig`.

@@ -15,6 +15,7 @@ extension Schema {
         if let n = s["engineer"] { c.engineer = try engineer(n) }
         if let n = s["science"] { c.science = try science(n) }
         if let n = s["auditor"] { c.auditor = try auditor(n) }
+        if let n = s["scribe"] { c.scribe = try scribe(n) }
         return c
     }
 
@@ -68,6 +69,20 @@ extension Schema {
         if let n = s["required"], let v = try boolean(n, "system.archivist.required") { a.required = v }
         if let n = s["output_dir"], let v = try path(n, "system.archivist.output_dir") { a.outputDir = v }
         return a
+    }
+
+    private func scribe(_ node: YAMLNode) throws(ConfigError) -> ScribeConfig {
+        var c = ScribeConfig()
+        if node.isNull { return c }
+        let s = try section(node, "system.scribe", keys: ["enabled", "required", "output_dir", "science_timeout"])
+        if let n = s["enabled"], let v = try boolean(n, "system.scribe.enabled") { c.enabled = v }
+        if let n = s["required"], let v = try boolean(n, "system.scribe.required") { c.required = v }
+        if let n = s["output_dir"], let v = try path(n, "system.scribe.output_dir") { c.outputDir = v }
+        if let n = s["science_timeout"],
+           let v = try milliseconds(n, "system.scribe.science_timeout", ConfigLimits.scribeScienceTimeoutMillis) {
+            c.scienceTimeoutMillis = v
+        }
+        return c
     }
 
     private func engineer(_ node: YAMLNode) throws(ConfigError) -> EngineerConfig {
@@ -188,21 +203,30 @@ extension Configuration {
                 a.capabilities = ["audit"]
                 a.systemRules = Self.auditorRules
                 a.env = ["VIMANA_AUDITOR_INTERVAL": String(system.auditor.intervalSeconds)]
+            case .scribe:
+                a.description = "writes AGENTS.md and CITYMAP.md from live state: agents_md, citymap, write_all"
+                a.enabled = system.scribe.enabled
+                a.required = system.scribe.required
+                a.capabilities = ["documents"]
+                a.systemRules = Self.scribeRules
+                a.env = ["VIMANA_SCRIBE_DIR": system.scribe.outputDir,
+                         "VIMANA_SCRIBE_SCIENCE_TIMEOUT_MS": String(system.scribe.scienceTimeoutMillis)]
             }
             wired.append(a)
         }
-        // Discovery's directory: every agent wired, as it describes them.
-        if let d = wired.firstIndex(where: { $0.id == SystemAgentID.discovery.rawValue }) {
-            let directory = Self.directoryJSON(agents + wired)
-            // Beyond it execve fails with E2BIG and discovery never starts: said now, not at every restart.
-            let bytes = "VIMANA_DISCOVERY_AGENTS=".utf8.count + directory.utf8.count + 1
+        // discovery's directory and scribe's: every agent wired, as discovery describes them.
+        let directory = Self.directoryJSON(agents + wired)
+        for (id, variable) in [(SystemAgentID.discovery, "VIMANA_DISCOVERY_AGENTS"), (.scribe, "VIMANA_SCRIBE_AGENTS")] {
+            guard let d = wired.firstIndex(where: { $0.id == id.rawValue }) else { continue }
+            // Beyond it execve fails with E2BIG and the agent never starts: said now, not at every restart.
+            let bytes = variable.utf8.count + 1 + directory.utf8.count + 1
             guard bytes <= ConfigLimits.environmentEntryBytes || !wired[d].enabled else {
-                throw ConfigError(path: source, message: "system.discovery: the directory of the \(agents.count + wired.count)"
+                throw ConfigError(path: source, message: "system.\(id.rawValue): the directory of the \(agents.count + wired.count)"
                     + " agents is \(bytes) bytes, beyond the \(ConfigLimits.environmentEntryBytes) bytes one environment"
                     + " variable may hold on Linux (MAX_ARG_STRLEN); shorten the agents' descriptions and capabilities,"
-                    + " or set system.discovery.enabled: false")
+                    + " or set system.\(id.rawValue).enabled: false")
             }
-            wired[d].env["VIMANA_DISCOVERY_AGENTS"] = directory
+            wired[d].env[variable] = directory
         }
         return wired
     }
@@ -215,6 +239,7 @@ extension Configuration {
         case .engineer: system.engineer.enabled
         case .science: system.science.enabled
         case .auditor: system.auditor.enabled
+        case .scribe: system.scribe.enabled
         }
     }
 
@@ -276,16 +301,30 @@ extension Configuration {
         "~tasks.auditor", "~events.auditor", "%R~events.*", "%W~dead.auditor", "allchannels",
     ]
 
+    /// scribe's user (Protocol/AGENTS.md §11): the kit's commands (as
+    /// oracle's) with SUBSCRIBE and UNSUBSCRIBE (its reply topic for what it
+    /// asks science) and AGENTS; its tasks, its own event stream, its
+    /// dead-letter topic for writing only; every channel, for its replies and
+    /// its tasks to science. It reads no other stream and writes no other key.
+    static let scribeRules = [
+        "+ping", "+hello", "+auth", "+quit", "+reset",
+        "+client|id", "+client|getname", "+client|setname", "+client|setinfo", "+client|info", "+client|publisher",
+        "+agent|join", "+agent|leave", "+ack", "+nack", "+progress", "+publish", "+subscribe", "+unsubscribe",
+        "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
+        "+agents",
+        "~tasks.scribe", "~events.scribe", "%W~dead.scribe", "allchannels",
+    ]
+
     /// What discovery knows of each agent from the configuration, as a JSON
     /// array of `{id, name, description, kind, subscribes, publishes, user,
-    /// capabilities, system}` (publishes: null when it may publish anywhere).
+    /// capabilities, system, enabled}` (publishes: null when it may publish anywhere).
     static func directoryJSON(_ agents: [AgentConfig]) -> String {
         func list(_ items: [String]) -> String { "[" + items.map(Log.jsonString).joined(separator: ",") + "]" }
         let entries = agents.map { a in
             "{\"id\":\(Log.jsonString(a.id)),\"name\":\(Log.jsonString(a.name)),\"description\":\(Log.jsonString(a.description)),"
                 + "\"kind\":\(Log.jsonString(a.kind.rawValue)),\"subscribes\":\(list(a.subscribes)),"
                 + "\"publishes\":\(a.publishes.map(list) ?? "null"),\"user\":\(Log.jsonString(a.kind == .external ? a.runsAs : (a.user ?? ""))),"
-                + "\"capabilities\":\(list(a.capabilities)),\"system\":\(a.isSystemAgent)}"
+                + "\"capabilities\":\(list(a.capabilities)),\"system\":\(a.isSystemAgent),\"enabled\":\(a.enabled)}"
         }
         return "[" + entries.joined(separator: ",") + "]"
     }

@@ -99,6 +99,11 @@ extension Configuration {
             "    enabled: \(system.auditor.enabled)",
             "    required: \(system.auditor.required)",
             "    interval_seconds: \(system.auditor.intervalSeconds)",
+            "  scribe:",
+            "    enabled: \(system.scribe.enabled)",
+            "    required: \(system.scribe.required)",
+            "    output_dir: \(Self.yamlString(system.scribe.outputDir))",
+            "    science_timeout: \(Units.formatMilliseconds(system.scribe.scienceTimeoutMillis))",
           ]
         return lines.joined(separator: "\n") + "\n"
     }

@@ -53,7 +53,8 @@ public struct ArchivistLogic: AgentLogic {
 
     public init(sink: any ExportSink) { self.sink = sink }
 
-    public static let actions = "seal_now, archive_now, list_archives, verify_archive, restore, export"
+    /// Its actions, as a caller sends them (scribe lists them in AGENTS.md).
+    public static let actions = ["seal_now", "archive_now", "list_archives", "verify_archive", "restore", "export"]
 
     public var initialState: ArchivistState { ArchivistState() }
 
@@ -133,7 +134,7 @@ public struct ArchivistLogic: AgentLogic {
             case "export":
                 return try export(try exportArguments(request.args), request, caller: caller, kernel)
             default:
-                return .error(AgentErrorCode.unknownAction, "unknown action '\(request.action)' (\(Self.actions))")
+                return .error(AgentErrorCode.unknownAction, "unknown action '\(request.action)' (\(Self.actions.joined(separator: ", ")))")
             }
         } catch {
             return .error(error.code, error.message)

@@ -19,10 +19,12 @@ public struct DeclaredAgent: Sendable, Equatable {
     public var user: String
     public var capabilities: [String]
     public var system: Bool
+    /// false: declared but not started (`AGENTS` says `disabled`).
+    public var enabled: Bool
 
     public init(id: String, name: String? = nil, description: String = "", kind: String = "external",
                 subscribes: [String], publishes: [String]? = nil, user: String? = nil,
-                capabilities: [String] = [], system: Bool = false) {
+                capabilities: [String] = [], system: Bool = false, enabled: Bool = true) {
         self.id = id
         self.name = name ?? id
         self.description = description
@@ -32,6 +34,7 @@ public struct DeclaredAgent: Sendable, Equatable {
         self.user = user ?? "agent:" + id
         self.capabilities = capabilities
         self.system = system
+        self.enabled = enabled
     }
 
     /// The directory from its JSON text; nil when it is not an array of such objects.
@@ -43,7 +46,8 @@ public struct DeclaredAgent: Sendable, Equatable {
             var a = DeclaredAgent(id: id, name: item["name"]?.string, description: item["description"]?.string ?? "",
                                   kind: item["kind"]?.string ?? "external", subscribes: subscribes,
                                   publishes: strings(item["publishes"]), user: item["user"]?.string,
-                                  capabilities: strings(item["capabilities"]) ?? [], system: item["system"]?.bool ?? false)
+                                  capabilities: strings(item["capabilities"]) ?? [], system: item["system"]?.bool ?? false,
+                                  enabled: item["enabled"]?.bool ?? true)
             if a.user.isEmpty { a.user = "agent:" + id }
             out.append(a)
         }
@@ -91,6 +95,9 @@ public struct DiscoveryLogic: AgentLogic {
     /// of any other is refused.
     public static let statuses: Set<String> = ["running", "idle", "failed", "disabled"]
 
+    /// Its actions, as a caller may send them (`observe` is its own observer's).
+    public static let actions = ["list", "describe", "find_by_capability", "announce"]
+
     public init(declared: [DeclaredAgent], observer: String?) {
         self.declared = declared
         self.observer = observer
@@ -136,7 +143,7 @@ public struct DiscoveryLogic: AgentLogic {
             return observe(request, caller: caller, state: state)
         default:
             return .error(AgentErrorCode.unknownAction,
-                          "unknown action '\(request.action)' (list, describe, find_by_capability, announce)")
+                          "unknown action '\(request.action)' (\(Self.actions.joined(separator: ", ")))")
         }
     }
 

@@ -36,7 +36,8 @@ public struct EngineerLogic: AgentLogic {
         self.agentID = agentID
     }
 
-    public static let actions = "list, start, stop, restart, scaffold"
+    /// Its actions, as a caller sends them (scribe lists them in AGENTS.md).
+    public static let actions = ["list", "start", "stop", "restart", "scaffold"]
     /// `scaffold`'s languages, with the extension and interpreter of each.
     public static let languages: [(name: String, ext: String, run: String?)] = [
         ("python", "py", "python3"), ("bash", "sh", "bash"), ("node", "js", "node"), ("swift", "swift", nil),
@@ -84,7 +85,7 @@ public struct EngineerLogic: AgentLogic {
             case "scaffold":
                 return try scaffold(try scaffoldArguments(request.args).get())
             default:
-                return .error(AgentErrorCode.unknownAction, "unknown action '\(request.action)' (\(Self.actions))")
+                return .error(AgentErrorCode.unknownAction, "unknown action '\(request.action)' (\(Self.actions.joined(separator: ", ")))")
             }
         } catch {
             return .error(error.code, error.message)

@@ -37,7 +37,8 @@ public struct OracleLogic: AgentLogic {
         self.scan = min(max(1, scan), Int.max - 1)  // it reads scan + 1
     }
 
-    public static let actions = "system_health, agent_status, timeline, explain"
+    /// Its actions, as a caller sends them (scribe lists them in AGENTS.md).
+    public static let actions = ["system_health", "agent_status", "timeline", "explain"]
 
     public var initialState: OracleState { OracleState() }
 
@@ -85,7 +86,7 @@ public struct OracleLogic: AgentLogic {
                 for agent in systemAgents { try Self.check(kernel, Self.mayRead(caller, "XREVRANGE", "events." + agent)) }
                 return .ok(try explain(a, kernel))
             default:
-                return .error(AgentErrorCode.unknownAction, "unknown action '\(request.action)' (\(Self.actions))")
+                return .error(AgentErrorCode.unknownAction, "unknown action '\(request.action)' (\(Self.actions.joined(separator: ", ")))")
             }
         } catch {
             return .error(error.code, error.message)

@@ -21,7 +21,49 @@ public enum SystemAgents {
         case .engineer: Engineer.main()
         case .science: Science.main()
         case .auditor: Auditor.main()
+        case .scribe: Scribe.main()
         }
+    }
+
+    /// What each system agent answers, from its logic (scribe lists them in AGENTS.md).
+    public static func actions(_ id: SystemAgentID) -> [String] {
+        switch id {
+        case .discovery: DiscoveryLogic.actions
+        case .oracle: OracleLogic.actions
+        case .archivist: ArchivistLogic.actions
+        case .engineer: EngineerLogic.actions
+        case .scribe: ScribeLogic.actions
+        }
+    }
+
+    /// `actions` of every system agent, by id.
+    public static var allActions: [String: [String]] {
+        Dictionary(uniqueKeysWithValues: SystemAgentID.allCases.map { ($0.rawValue, actions($0)) })
+    }
+}
+
+/// scribe's process: the kit's runtime for `ScribeLogic`, with the wiring
+/// (`VIMANA_SCRIBE_AGENTS`, discovery's directory), the output directory
+/// (`VIMANA_SCRIBE_DIR`) and science's timeout (`VIMANA_SCRIBE_SCIENCE_TIMEOUT_MS`).
+enum Scribe {
+    static func main() -> Never {
+        let env = ProcessInfo.processInfo.environment
+        var declared: [DeclaredAgent] = []
+        if let text = env["VIMANA_SCRIBE_AGENTS"] {
+            guard let parsed = DeclaredAgent.parse(text) else {
+                FileHandle.standardError.write(Data("scribe: VIMANA_SCRIBE_AGENTS is not a JSON array of agents\n".utf8))
+                exit(2)
+            }
+            declared = parsed
+        }
+        let defaults = ScribeConfig()
+        let dir = env["VIMANA_SCRIBE_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? defaults.outputDir
+        let range = ScribeConfig.scienceTimeoutMillisRange
+        let ms = env["VIMANA_SCRIBE_SCIENCE_TIMEOUT_MS"].flatMap(Int.init).map { min(max($0, range.lowerBound), range.upperBound) }
+            ?? defaults.scienceTimeoutMillis
+        AgentRuntime.main(logic: ScribeLogic(declared: declared, actions: SystemAgents.allActions,
+                                             sink: ScribeFiles(directory: dir), scienceTimeout: Double(ms) / 1000),
+                          agentID: "scribe")
     }
 }
 

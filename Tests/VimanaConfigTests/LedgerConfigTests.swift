@@ -268,6 +268,11 @@ import VimanaConfig
                 enabled: true
                 required: false
                 interval_seconds: 3600
+              scribe:
+                enabled: true
+                required: false
+                output_dir: data/docs
+                science_timeout: 2s
 
             """))
     }

@@ -7,7 +7,7 @@ import VimanaConfig
     @Test func defaultsWireDiscoveryEnabledAndRequiredAsItsOwnUser() throws {
         let config = Configuration()
         let wired = try config.systemAgents(executable: "/opt/vimana")
-        #expect(wired.map(\.id) == ["discovery", "oracle", "archivist", "engineer", "science", "auditor"])
+        #expect(wired.map(\.id) == ["discovery", "oracle", "archivist", "engineer", "science", "auditor", "scribe"])
         let d = try #require(wired.first)
         #expect(d.command == ["/opt/vimana", "agent", "discovery"])
         #expect(d.enabled && d.required && d.runsAs == "agent:discovery" && d.subscribes == ["tasks.discovery"])
@@ -34,7 +34,7 @@ import VimanaConfig
     @Test func mistakesAreRefusedWithTheirPosition() {
         #expect(loadError("system:\n  discovery:\n    poll_interval: 5ms\n")?.description
                 == "phoenix.yaml:3:20: system.discovery.poll_interval: expected a duration from 10ms to 1m (like 500ms, 30s, 2m or 1h), got '5ms'")
-        #expect(loadError("system:\n  civic: {}\n")?.description == "phoenix.yaml:2:3: unknown key 'civic' in system (expected one of: enabled, discovery, oracle, archivist, engineer, science, auditor)")
+        #expect(loadError("system:\n  civic: {}\n")?.description == "phoenix.yaml:2:3: unknown key 'civic' in system (expected one of: enabled, discovery, oracle, archivist, engineer, science, auditor, scribe)")
         #expect(loadError("system:\n  discovery:\n    enabled: maybe\n")?.description.hasPrefix("phoenix.yaml:3:14: system.discovery.enabled: expected") == true)
     }
 
@@ -48,7 +48,7 @@ import VimanaConfig
                     + " rename the agent, or set system.discovery.enabled: false to use the id")
         }
         let yielded = try loaded("agents:\n  - id: discovery\n    subscribes: [t]\nsystem:\n  discovery:\n    enabled: false\n")
-        #expect(try yielded.systemAgents(executable: "v").map(\.id) == ["oracle", "archivist", "engineer", "science", "auditor"])
+        #expect(try yielded.systemAgents(executable: "v").map(\.id) == ["oracle", "archivist", "engineer", "science", "auditor", "scribe"])
     }
 
     /// oracle's user is made of its own rules: read-only but for its
@@ -64,7 +64,7 @@ import VimanaConfig
         #expect(!c.system.oracle.enabled && !c.system.oracle.required && c.system.oracle.scanEntries == 50)
         let wired = try c.systemAgents(executable: "v")
         let o2 = try #require(wired.first { $0.id == "oracle" })
-        #expect(wired.map(\.id) == ["discovery", "oracle", "archivist", "engineer", "science", "auditor"] && !o2.enabled && o2.env["VIMANA_ORACLE_SCAN"] == "50")
+        #expect(wired.map(\.id) == ["discovery", "oracle", "archivist", "engineer", "science", "auditor", "scribe"] && !o2.enabled && o2.env["VIMANA_ORACLE_SCAN"] == "50")
         #expect(loadError("system:\n  oracle:\n    scan_entries: 5\n")?.description
                 == "phoenix.yaml:3:19: system.oracle.scan_entries: expected an integer from 10 to 1000000, got '5'")
         #expect(loadError("system:\n  oracle:\n    why: 1\n")?.description
@@ -90,8 +90,15 @@ import VimanaConfig
                         + " (MAX_ARG_STRLEN); shorten the agents' descriptions and capabilities, or set system.discovery.enabled: false"),
                     "\(error)")
         }
-        // Discovery disabled: nothing to start, nothing to refuse.
-        let off = try loaded("agents:\n" + (0..<20).map(agent).joined() + "system:\n  discovery:\n    enabled: false\n")
+        // scribe takes the same directory: with discovery disabled, scribe's is refused.
+        let scribeOnly = try loaded("agents:\n" + (0..<20).map(agent).joined() + "system:\n  discovery:\n    enabled: false\n")
+        #expect(throws: ConfigError.self) { try scribeOnly.systemAgents(executable: "v") }
+        do throws(ConfigError) { _ = try scribeOnly.systemAgents(executable: "v") } catch {
+            #expect(error.description.contains("system.scribe: the directory of the") && error.description.hasSuffix("or set system.scribe.enabled: false"))
+        }
+        // Both disabled: nothing to start, nothing to refuse.
+        let off = try loaded("agents:\n" + (0..<20).map(agent).joined()
+                             + "system:\n  discovery:\n    enabled: false\n  scribe:\n    enabled: false\n")
         #expect(try off.systemAgents(executable: "v").first { $0.id == "discovery" }?.enabled == false)
         // Within it, as wired.
         let fits = try loaded("agents:\n" + (0..<10).map(agent).joined())
@@ -191,5 +198,32 @@ import VimanaConfig
                 == "phoenix.yaml:3:23: system.auditor.interval_seconds: expected an integer from 1 to 604800, got '604801'")
         #expect(loadError("system:\n  auditor:\n    every: 1\n")?.description
                 == "phoenix.yaml:3:5: unknown key 'every' in system.auditor (expected one of: enabled, required, interval_seconds)")
+    }
+
+    /// scribe's user is made of its own rules (the kit's commands, AGENTS,
+    /// its own streams only); the wiring (as
+    /// discovery's, with each agent's `enabled`), its directory and
+    /// science's timeout reach it in its environment.
+    @Test func scribeIsWiredWithTheDirectoryAndTunable() throws {
+        let wired = try Configuration().systemAgents(executable: "/opt/vimana")
+        let s = try #require(wired.first { $0.id == "scribe" })
+        #expect(s.command == ["/opt/vimana", "agent", "scribe"] && s.enabled && !s.required && s.runsAs == "agent:scribe")
+        let rules = try #require(s.systemRules)
+        #expect(rules.suffix(4) == ["~tasks.scribe", "~events.scribe", "%W~dead.scribe", "allchannels"] && s.subscribes == ["tasks.scribe"])
+        #expect(rules.contains("+agents") && rules.contains("+subscribe") && !rules.contains("+xgroup|create") && !rules.contains("allkeys"))
+        #expect(s.env["VIMANA_SCRIBE_DIR"] == "data/docs" && s.env["VIMANA_SCRIBE_SCIENCE_TIMEOUT_MS"] == "2000")
+        let discovery = try #require(wired.first { $0.id == "discovery" })
+        #expect(s.env["VIMANA_SCRIBE_AGENTS"] == discovery.env["VIMANA_DISCOVERY_AGENTS"])
+        #expect(s.env["VIMANA_SCRIBE_AGENTS"]?.contains(#""id":"scribe","name":"scribe""#) == true)
+        let c = try loaded("system:\n  scribe:\n    enabled: false\n    output_dir: /srv/docs\n    science_timeout: 50ms\n")
+        #expect(!c.system.scribe.enabled && c.system.scribe.outputDir == "/srv/docs" && c.system.scribe.scienceTimeoutMillis == 50)
+        let s2 = try #require(try c.systemAgents(executable: "v").first { $0.id == "scribe" })
+        #expect(!s2.enabled && s2.env["VIMANA_SCRIBE_DIR"] == "/srv/docs" && s2.env["VIMANA_SCRIBE_SCIENCE_TIMEOUT_MS"] == "50")
+        #expect(s2.env["VIMANA_SCRIBE_AGENTS"]?.contains(#""id":"scribe","name":"scribe","description":"writes AGENTS.md"#) == true)
+        #expect(s2.env["VIMANA_SCRIBE_AGENTS"]?.contains(#""capabilities":["documents"],"system":true,"enabled":false}"#) == true)
+        #expect(loadError("system:\n  scribe:\n    science_timeout: 5ms\n")?.description
+                == "phoenix.yaml:3:22: system.scribe.science_timeout: expected a duration from 10ms to 1m (like 500ms, 30s, 2m or 1h), got '5ms'")
+        #expect(loadError("system:\n  scribe:\n    dir: x\n")?.description
+                == "phoenix.yaml:3:5: unknown key 'dir' in system.scribe (expected one of: enabled, required, output_dir, science_timeout)")
     }
 }

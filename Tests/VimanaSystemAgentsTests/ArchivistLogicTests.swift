@@ -101,7 +101,7 @@ import VimanaRESP
         let (reads, extra) = run("seal_now", ["force": true]) { _ in .simpleString("OK") }
         #expect(reads.isEmpty && extra.reply == .error(code: "bad_argument", message: "unknown argument 'force' (none taken)"))
         let (_, unknown) = run("compact") { _ in .null }
-        #expect(unknown.reply == .error(code: "unknown_action", message: "unknown action 'compact' (\(ArchivistLogic.actions))"))
+        #expect(unknown.reply == .error(code: "unknown_action", message: "unknown action 'compact' (\(ArchivistLogic.actions.joined(separator: ", ")))"))
         for (args, message) in [(["topic": JSON.string("t"), "file": ".hidden"], "file must be a file name"),
                                 (["topic": "t", "file": "a/b"], "file must be a file name"),
                                 (["topic": "t", "limit": 0], "limit must be an integer from 1 to 10000"),

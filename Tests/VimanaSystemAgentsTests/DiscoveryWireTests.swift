@@ -67,7 +67,7 @@ import Glibc
         guard case .ok(let list) = try ask(server, "list"), case .array(let agents)? = list["agents"] else {
             throw TestFailure("list did not answer")
         }
-        #expect(agents.compactMap { $0["id"]?.string } == ["billing", "discovery", "oracle", "archivist", "engineer", "science", "auditor"])
+        #expect(agents.compactMap { $0["id"]?.string } == ["billing", "discovery", "oracle", "archivist", "engineer", "science", "auditor", "scribe"])
         #expect(agents.first?["status"]?.string == "idle")
 
         // billing joins, then leaves: both announced on events.discovery.
@@ -112,6 +112,7 @@ import Glibc
         #expect(try waitForStatus(server, "engineer", "running", 1))
         #expect(try waitForStatus(server, "science", "running", 1))
         #expect(try waitForStatus(server, "auditor", "running", 1))
+        #expect(try waitForStatus(server, "scribe", "running", 1))
         #expect(try waitForStatus(server, "billing", "idle", 0))
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let document = try String(contentsOf: root.appendingPathComponent("docs/SYSTEM-AGENTS.md"), encoding: .utf8)
@@ -130,7 +131,7 @@ import Glibc
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
         #expect(p.terminationStatus == 0, "\(text)")
-        #expect(text.contains("OK: 27 ```resp examples"), "\(text)")
+        #expect(text.contains("OK: 28 ```resp examples"), "\(text)")
     }
 
     /// kill -9 of the kernel: its discovery exits once orphaned, and the next
@@ -164,7 +165,14 @@ import Glibc
         #expect(try waitForStatus(server, "discovery", "running", 1))
         let health = httpGet(port: server.httpPort, path: "/health")
         #expect(health.contains(#"{"id":"discovery","name":"discovery","kind":"external","status":"running","instances":1,"#), "\(health)")
-        #expect(httpGet(port: server.httpPort, path: "/ready").contains("{\"ready\":true}"))
+        // /ready waits for every required system agent (discovery, oracle, engineer), each a process starting.
+        var ready = ""
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline && !ready.contains("{\"ready\":true}") {
+            ready = httpGet(port: server.httpPort, path: "/ready")
+            usleep(20_000)
+        }
+        #expect(ready.contains("{\"ready\":true}"), "\(ready)")
     }
 
     @Test func aMalformedTaskIsDeadLettered() throws {
