@@ -77,7 +77,7 @@ public struct AuditorLogic: AgentLogic {
         self.scan = min(max(1, scan), Int.max - 1)
     }
 
-    public static let actions = "verify_ledger, check_streams, audit, findings"
+    public static let actions = ["verify_ledger", "check_streams", "audit", "findings"]
 
     public var initialState: AuditorState { AuditorState() }
 
@@ -175,7 +175,7 @@ public struct AuditorLogic: AgentLogic {
                 return .ok(["report": state.latest ?? .null, "reports": .int(Int64(state.reports)),
                             "health": Self.healthProblem(state).map(JSON.string) ?? .null])
             default:
-                return .error(AgentErrorCode.unknownAction, "unknown action '\(request.action)' (\(Self.actions))")
+                return .error(AgentErrorCode.unknownAction, "unknown action '\(request.action)' (\(Self.actions.joined(separator: ", ")))")
             }
         } catch {
             return .error(error.code, error.message)
@@ -245,6 +245,7 @@ public struct AuditorLogic: AgentLogic {
                      "scaffolded": ["agent", "language", "files"]],
         "science": ["checkpoint": ["buckets", "cursor", "skipped", "time", "untracked"], "rewound": ["cursor", "time"]],
         "auditor": ["report": ["run", "status", "report"]],
+        "scribe": ["written": ["document", "path", "bytes", "sha256"]],
     ]
 
     /// Event types an agent's own thread appends, not a task: they carry no

@@ -324,7 +324,7 @@ public struct ScienceLogic: AgentLogic {
 
     public init(settings: ScienceSettings) { self.settings = settings }
 
-    public static let actions = "topics, topic_stats, status"
+    public static let actions = ["topics", "topic_stats", "status"]
 
     public var initialState: ScienceState { ScienceState() }
 
@@ -395,7 +395,7 @@ public struct ScienceLogic: AgentLogic {
                 try Arguments.only([], request.args)
                 return .ok(status(state, end: Self.end(kernel.reply(Self.ledgerEnd))))
             default:
-                throw Refusal(AgentErrorCode.unknownAction, "unknown action '\(request.action)' (\(Self.actions))")
+                throw Refusal(AgentErrorCode.unknownAction, "unknown action '\(request.action)' (\(Self.actions.joined(separator: ", ")))")
             }
         } catch {
             return .error(error.code, error.message)

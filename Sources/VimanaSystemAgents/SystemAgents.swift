@@ -32,6 +32,8 @@ public enum SystemAgents {
         case .oracle: OracleLogic.actions
         case .archivist: ArchivistLogic.actions
         case .engineer: EngineerLogic.actions
+        case .science: ScienceLogic.actions
+        case .auditor: AuditorLogic.actions
         case .scribe: ScribeLogic.actions
         }
     }

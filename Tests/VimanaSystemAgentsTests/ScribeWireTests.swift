@@ -161,6 +161,41 @@ import Glibc
         #expect(try written(second.server).count == 2)
         withExtendedLifetime(s) {}  // its server owns the ledger directory
     }
+
+    /// scribe and the real science, as `vimana serve` wires them: the map's
+    /// "published by" is what science counted in the ledger, asked over the bus.
+    @Test func citymapShowsWhatTheRealScienceCounted() throws {
+        let dir = NSTemporaryDirectory() + "vimana-scribe-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let server = try ServerProcess(config: """
+            system:
+              science:
+                checkpoint_interval: 100ms
+                poll_interval: 10ms
+              scribe:
+                output_dir: \(dir)
+                science_timeout: 5s
+            """, logLevel: "info", systemAgents: true)
+        try waitForJoins(server, 1)
+        let c = try RawClient(port: server.port)
+        for k in 0..<3 {
+            c.send(RawClient.command(["PUBLISH", "orders.new", "order-\(k)"]))
+            #expect(c.readReplies().hasPrefix(":"))
+        }
+        // science counts within a checkpoint interval of the records' arrival: ask until the map shows them.
+        let deadline = Date().addingTimeInterval(30)
+        var last = JSON.null
+        var k = 0
+        while Date() < deadline {
+            k += 1
+            last = try raw(server, #"{"action":"citymap","id":"m\#(k)","reply_to":"r.scribe"}"#)
+            if last["result"]?["markdown"]?.string?.contains("`default` (3) | 3 | 21 |") == true { break }
+            usleep(50_000)
+        }
+        #expect(last["result"]?["observed"] == true && last["result"]?["science"] == "science counted the ledger's last 3600 s.", "\(last)")
+        let map = try #require(last["result"]?["markdown"]?.string)
+        #expect(map.contains("| `orders.new` |") && map.contains("`default` (3) | 3 | 21 |"), "\(map)")
+    }
 }
 
 final class Box: @unchecked Sendable {
