@@ -181,4 +181,39 @@ import Glibc
         }
         #expect(sequences == Array(1...10) + Array(12...400) && skipped == 1 && cursor == 401)
     }
+    /// A segment file that cannot be opened is never passed: the scan stops
+    /// before it (an error when it holds the cursor), and once it can be
+    /// opened again every record is read, none counted as skipped.
+    @Test func aSegmentThatCannotBeOpenedIsNotSkipped() throws {
+        let writer = try ServerProcess(logLevel: "info")
+        let w = try RawClient(port: writer.port)
+        var batch = ""
+        for i in 1...500 { batch += RawClient.command(["XADD", "a", "*", "v", String(i)]) }
+        w.send(batch)
+        _ = w.readReplies(500, timeout: 30)
+        w.send("LEDGER SEAL\r\n")
+        #expect(w.readReplies() == "$24\r\n00000000000000000001.seg\r\n")
+        w.send(batch)
+        _ = w.readReplies(500, timeout: 30)
+        writer.stop()
+        let server = try ServerProcess(config: "ledger:\n  compaction_level: off\n", logLevel: "info",
+                                       ledgerDirectory: writer.ledgerDirectory)
+        defer { server.stop() }
+        let c = try RawClient(port: server.port)
+        let path = writer.ledgerDirectory + "/00000000000000000001.seg"
+        try #require(rename(path, path + ".away") == 0)
+        c.send("LEDGER SCAN 0 COUNT 10000\r\n")
+        let refused = c.readReplies(timeout: 30)
+        #expect(refused.hasPrefix("-ERR LEDGER SCAN could not read the ledger (try again): "), "\(visible(refused))")
+        try #require(rename(path + ".away", path) == 0)
+        c.send("LEDGER SCAN 0 COUNT 10000\r\n")
+        let lines = c.readReplies(timeout: 30).components(separatedBy: "\r\n")
+        var sequences: [Int] = []
+        var k = (lines.firstIndex(of: "records") ?? lines.count) + 2
+        while k + 9 < lines.count && lines[k] == "*6" {
+            sequences.append(Int(lines[k + 1].dropFirst()) ?? -1)
+            k += 10
+        }
+        #expect(sequences == Array(1...1000) && lines.count > 10 && lines[10] == ":0")
+    }
 }
