@@ -90,12 +90,16 @@ final class ScanJob: ReaderJob, @unchecked Sendable {
 
     func closeFiles() { for plan in plans { close(plan.fd) } }
 
-    /// Reads from `start` up to `end` or `count` entries (reader thread, or
+    /// Reads from `start` up to `limit`, `count` entries or a page's bytes (reader thread, or
     /// the loop when there is no reader thread).
     func run(_ scanner: SegmentScanner) {
         defer { closeFiles() }
         var expected = start
         var entries: [ScanEntry] = []
+        // The reply's size, counted as it grows: a page is full at `count`
+        // entries or at `LedgerLimits.scanPageBytes`, whichever comes first.
+        var pageBytes = 0
+        var full = false
         entries.reserveCapacity(min(count, LedgerLimits.scanReserve))
         walk: for plan in plans {
             for span in plan.spans {
@@ -116,7 +120,11 @@ final class ScanJob: ReaderJob, @unchecked Sendable {
                         for r in records where r.sequence >= expected && r.sequence < end {
                             entries.append(ScanEntry(r))
                             expected = r.sequence + 1
-                            if entries.count >= count { break walk }
+                            pageBytes += r.topic.count + r.publisher.count + LedgerLimits.scanEntryBytes
+                            if entries.count >= count || pageBytes >= LedgerLimits.scanPageBytes {
+                                full = true
+                                break walk
+                            }
                         }
                     case .failure(let problem):
                         failedSegment = plan.name
@@ -132,7 +140,7 @@ final class ScanJob: ReaderJob, @unchecked Sendable {
             result.cursor = expected
             if entries.isEmpty { result.problem = failure?.description }
         } else {
-            result.cursor = entries.count >= count ? expected : limit
+            result.cursor = full ? expected : limit
         }
         result.skipped = skippedBefore + Self.gaps(entries, from: start, to: result.cursor)
         if result.problem == nil, let encode {

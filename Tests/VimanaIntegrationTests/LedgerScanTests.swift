@@ -216,4 +216,33 @@ import Glibc
         }
         #expect(sequences == Array(1...1000) && lines.count > 10 && lines[10] == ":0")
     }
+    /// A page stops at about a megabyte of entries (LedgerLimits.scanPageBytes),
+    /// whatever COUNT is: long topic names make it hold fewer records, and
+    /// the next page goes on from its cursor.
+    @Test func aPageStopsAtItsByteBudgetWithFewerRecordsThanCount() throws {
+        let server = try ServerProcess(logLevel: "info")
+        defer { server.stop() }
+        let c = try RawClient(port: server.port)
+        var batch = ""
+        for i in 0..<12 { batch += RawClient.command(["XADD", String(i % 10) + String(repeating: "t", count: 200_000), "*", "v", "x"]) }
+        c.send(batch)
+        _ = c.readReplies(12, timeout: 30)
+        var cursor = "0", pages: [[Int]] = []
+        for _ in 0..<10 {
+            c.send("LEDGER SCAN \(cursor) COUNT 100\r\n")
+            let lines = c.readReplies(timeout: 30).components(separatedBy: "\r\n")
+            guard lines.count > 4 else { break }
+            var sequences: [Int] = []
+            var k = (lines.firstIndex(of: "records") ?? lines.count) + 2
+            while k + 9 < lines.count && lines[k] == "*6" {
+                sequences.append(Int(lines[k + 1].dropFirst()) ?? -1)
+                k += 10
+            }
+            if sequences.isEmpty { break }
+            pages.append(sequences)
+            cursor = lines[4]
+        }
+        // 200,000-byte topics: the sixth entry passes 1 MiB and ends the page.
+        #expect(pages.first == Array(1...6) && pages.flatMap { $0 } == Array(1...12), "\(pages)")
+    }
 }
