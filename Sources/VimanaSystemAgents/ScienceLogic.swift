@@ -48,6 +48,11 @@ public enum ScienceLimits {
     /// adds besides its name: upper estimates.
     static let bucketFixedBytes = 320
     static let entryBytes = 32
+    /// A `topics` reply stops once its topics come to this many bytes (an
+    /// upper estimate), with `next` to ask for the rest: a topic with ten
+    /// publishers of `nameBytes` is about 12 KiB, so the reply stays under
+    /// the kernel's default `max_payload` (1 MiB).
+    static let topicsReplyBytes = 512 << 10
     /// Size classes per power of two (`SizeHistogram`): 16, so a percentile
     /// is at most 1/16 (6.25 %) above the true size.
     static let subBucketBits = 4
@@ -440,9 +445,14 @@ public struct ScienceLogic: AgentLogic {
         do throws(Refusal) {
             switch request.action {
             case "topics":
-                try Arguments.only(["window"], request.args)
+                try Arguments.only(["window", "after"], request.args)
                 let window = try self.window(request.args)
-                return .ok(topics(state, window: window, nowMillis: request.entryMillis))
+                var after: String?
+                if let a = request.args["after"] {
+                    guard let a = a.string else { throw Refusal(AgentErrorCode.badArgument, "after must be a string") }
+                    after = a
+                }
+                return .ok(topics(state, window: window, after: after, nowMillis: request.entryMillis))
             case "topic_stats":
                 try Arguments.only(["topic", "window"], request.args)
                 guard let topic = request.args["topic"]?.string, !topic.isEmpty else {
@@ -487,9 +497,14 @@ public struct ScienceLogic: AgentLogic {
 
     /// The contract with scribe: `{window, topics: [{topic, messages, bytes, publishers}]}`,
     /// topics by name, only those with messages in the window.
-    func topics(_ state: ScienceState, window: Int, nowMillis: Int64) -> JSON {
+    /// The topics with messages in the window, by name, after `after` (if
+    /// given); the reply stops once it comes to `topicsReplyBytes`, with
+    /// `next`: the last topic given, to ask again `after` it.
+    func topics(_ state: ScienceState, window: Int, after: String? = nil, nowMillis: Int64) -> JSON {
         var out: [JSON] = []
-        for topic in state.topics.keys.sorted() {
+        var size = 0
+        var last: String?
+        for topic in state.topics.keys.sorted() where after.map({ topic > $0 }) ?? true {
             guard let buckets = state.topics[topic] else { continue }
             var messages = 0, bytes = 0
             var publishers: [String: Int] = [:]
@@ -499,8 +514,16 @@ public struct ScienceLogic: AgentLogic {
                 for (p, n) in b.publishers { publishers[p, default: 0] &+= n }
             }
             guard messages > 0 else { continue }
+            let top = Self.top(publishers, limit: ScienceLimits.topPublishers)
+            let cost = topic.utf8.count + ScienceLimits.bucketFixedBytes
+                + top.reduce(0) { $0 + ($1["publisher"]?.string?.utf8.count ?? 0) + ScienceLimits.entryBytes * 2 }
+            if !out.isEmpty && size + cost > ScienceLimits.topicsReplyBytes {
+                return ["window": .int(Int64(window)), "topics": .array(out), "next": .string(last ?? "")]
+            }
+            size += cost
+            last = topic
             out.append(["topic": .string(topic), "messages": .int(Int64(messages)), "bytes": .int(Int64(bytes)),
-                        "publishers": .array(Self.top(publishers, limit: ScienceLimits.topPublishers))])
+                        "publishers": .array(top)])
         }
         return ["window": .int(Int64(window)), "topics": .array(out)]
     }

@@ -285,4 +285,36 @@ import VimanaRESP
         b.ingest([record(1, long + "x", "p", 1, at: t0), record(2, "short", long + "x", 1, at: t0)], cursor: 3, skipped: 0, nowMillis: t0 * 1000)
         #expect(b.state.untracked == 1 && b.state.topics.count == 1 && b.state.topics["short"]?[t0]?.publishers == [ScienceLimits.otherPublishers: 1])
     }
+    /// `topics` stays under max_payload however many and however long the
+    /// topics: a page ends with `next`, and asking `after` it gives the rest.
+    @Test func topicsRepliesArePagedUnderTheirByteBudget() throws {
+        var state = ScienceState()
+        let long = String(repeating: "n", count: 1000)
+        for i in 0..<300 {
+            var buckets: [Int64: TopicBucket] = [:]
+            var b = TopicBucket()
+            for p in 0..<10 {
+                b.add(record(UInt64(i * 10 + p + 1), "x", String(p) + long, 1, at: t0))
+            }
+            buckets[t0] = b
+            state.topics[String(format: "%04d", i) + long] = buckets
+        }
+        var seen: [String] = [], after: JSON?, pages = 0
+        for _ in 0..<100 {
+            let args: [String: JSON] = after.map { ["after": $0] } ?? [:]
+            let r = logic.handle(request("topics", args, atSeconds: t0 + 10), caller: "x", state: state)
+            guard case .ok(let reply) = r.reply else {
+                Issue.record("refused")
+                return
+            }
+            pages += 1
+            #expect(reply.text.utf8.count < 1 << 20)
+            guard case .array(let topics)? = reply["topics"] else { break }
+            for t in topics { seen.append(t["topic"]?.string ?? "") }
+            guard let next = reply["next"] else { break }
+            #expect(next.string == seen.last)
+            after = next
+        }
+        #expect(pages > 1 && seen == state.topics.keys.sorted(), "\(pages) \(seen.count)")
+    }
 }
