@@ -245,4 +245,18 @@ import Glibc
         // 200,000-byte topics: the sixth entry passes 1 MiB and ends the page.
         #expect(pages.first == Array(1...6) && pages.flatMap { $0 } == Array(1...12), "\(pages)")
     }
+    /// The cursor's range as PROTOCOL.md §6 gives it: past Int64's largest
+    /// value it is an invalid cursor; at it, beyond the ledger's end.
+    @Test func aCursorPastTheLargestSequenceIsInvalid() throws {
+        let server = try ServerProcess(logLevel: "info")
+        defer { server.stop() }
+        let c = try RawClient(port: server.port)
+        let invalid = "-ERR invalid LEDGER SCAN cursor (a sequence number from 0, or $)\r\n"
+        c.send("LEDGER SCAN 9999999999999999999\r\n")
+        #expect(c.readReplies() == invalid)
+        c.send("LEDGER SCAN 9223372036854775808\r\n")
+        #expect(c.readReplies() == invalid)
+        c.send("LEDGER SCAN 9223372036854775807\r\n")
+        #expect(c.readReplies().hasPrefix("-ERR LEDGER SCAN cursor 9223372036854775807 is beyond the ledger's end"))
+    }
 }
