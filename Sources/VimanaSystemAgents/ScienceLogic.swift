@@ -27,6 +27,13 @@ public enum ScienceLimits {
     /// Topics tracked; records of further topics are counted in `untracked`
     /// only: memory is at most topics × buckets kept.
     public static let topics = 10_000
+    /// Buckets kept in all, whatever `system.science.bucket` and `retention`
+    /// say: a record that would start another is counted in `untracked`
+    /// until retention drops old ones. A bucket of a short topic with a few
+    /// publishers costs about 1 KB in memory, so this bounds the state near
+    /// a gigabyte however it is configured (10,000 topics × 1,440 buckets, the
+    /// defaults' bound, would be 14.4 million).
+    public static let bucketsMax = 1_000_000
     /// A checkpoint is written as soon as the buckets changed since the last
     /// come to this many bytes of JSON (counted per record, the scan cut at
     /// the record that reaches it), even before the checkpoint interval: with
@@ -235,6 +242,8 @@ public struct ScienceAggregator: Sendable {
     public private(set) var dirty: Set<BucketKey> = []
     /// Their JSON's size (an upper estimate), kept as records are counted.
     public private(set) var dirtyBytes = 0
+    /// Buckets in `state`, kept as buckets start and are pruned.
+    public private(set) var buckets = 0
     /// Whether a record of another topic than `ownTopic` changed a bucket
     /// since: only then is a checkpoint due (a checkpoint is itself a record
     /// of `events.science`, and must not call for another one forever).
@@ -252,6 +261,7 @@ public struct ScienceAggregator: Sendable {
         self.settings = settings
         self.state = state
         self.ownTopic = ownTopic
+        buckets = state.topics.values.reduce(0) { $0 + $1.count }
     }
 
     /// Folds one LEDGER SCAN answer: its records (internal `_vimana.` topics
@@ -278,7 +288,14 @@ public struct ScienceAggregator: Sendable {
             }
             var record = r
             if record.publisher.utf8.count > ScienceLimits.nameBytes { record.publisher = ScienceLimits.otherPublishers }
-            var b = state.topics[r.topic]?[start] ?? TopicBucket()
+            let existing = state.topics[r.topic]?[start]
+            guard existing != nil || buckets < ScienceLimits.bucketsMax else {
+                state.untracked &+= 1
+                moved = true
+                continue
+            }
+            if existing == nil { buckets += 1 }
+            var b = existing ?? TopicBucket()
             let (publishers, classes) = (b.publishers.count, b.sizes.classes.count)
             b.add(record)
             state.topics[r.topic, default: [:]][start] = b
@@ -337,6 +354,7 @@ public struct ScienceAggregator: Sendable {
             "time": String(nowMillis), "buckets": JSON.array(buckets).text,
         ])
         ScienceLogic.prune(&state, settings: settings, nowMillis: nowMillis)
+        self.buckets = state.topics.values.reduce(0) { $0 + $1.count }
         state.checkpoints += 1
         state.checkpointMillis = nowMillis
         return event

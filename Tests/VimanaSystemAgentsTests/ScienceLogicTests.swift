@@ -317,4 +317,21 @@ import VimanaRESP
         }
         #expect(pages > 1 && seen == state.topics.keys.sorted(), "\(pages) \(seen.count)")
     }
+    /// Buckets in all are bounded (`bucketsMax`) whatever the settings: a
+    /// record that would start one more is counted in `untracked`; one of a
+    /// bucket already kept still counts.
+    @Test func bucketsInAllAreBoundedWhateverTheSettings() {
+        var state = ScienceState()
+        state.topics["old"] = Dictionary(uniqueKeysWithValues: (0..<ScienceLimits.bucketsMax - 1).map { (Int64($0) * 60, TopicBucket()) })
+        var a = ScienceAggregator(settings: settings, state: state)
+        a.ingest([record(1, "orders", "alice", 1, at: t0), record(2, "audit", "bob", 1, at: t0),
+                  record(3, "orders", "bob", 1, at: t0 + 1)], cursor: 4, skipped: 0, nowMillis: t0 * 1000)
+        #expect(a.buckets == ScienceLimits.bucketsMax && a.state.untracked == 1)
+        #expect(a.state.topics["orders"]?[t0]?.messages == 2 && a.state.topics["audit"] == nil)
+        // Retention drops the old buckets at the checkpoint: room again.
+        _ = a.checkpoint(nowMillis: t0 * 1000)
+        #expect(a.buckets == 1)
+        a.ingest([record(4, "audit", "bob", 1, at: t0)], cursor: 5, skipped: 0, nowMillis: t0 * 1000)
+        #expect(a.state.topics["audit"]?[t0]?.messages == 1)
+    }
 }
