@@ -89,11 +89,21 @@ public enum LedgerLimits {
     /// done on the reader thread: decoding and encoding them is work enough
     /// to keep the other clients waiting (about 1 µs each).
     static let backgroundReadRecords = 1000
-    /// LEDGER SCAN's COUNT when absent, and its largest: a reply of 10,000
-    /// entries is under a megabyte and a few ms of the reader thread's work;
-    /// a reader wanting more calls again from the cursor.
+    /// LEDGER SCAN's COUNT when absent, and its largest: 10,000 entries are a
+    /// few ms of the reader thread's work; a reader wanting more calls again
+    /// from the cursor. Their size is bounded by `scanPageBytes`, not by the
+    /// count (a topic name may be up to 1 MiB).
     public static let scanCountDefault = 100
     public static let scanCountMax = 10_000
+    /// A LEDGER SCAN page ends once its entries come to this many bytes (the
+    /// last may pass it; at least one is always returned): a reply is one
+    /// buffer built on the reader thread and written whole, so it must stay
+    /// small beside a client's output limit and the loop's memory, whatever
+    /// the topics' and publishers' lengths.
+    public static let scanPageBytes = 1 << 20
+    /// What an entry costs in the reply besides its topic and publisher: its
+    /// RESP framing and numbers (sequence, ID, bytes, time), rounded up.
+    static let scanEntryBytes = 128
     /// Entries reserved at once for a scan's answer (the rest grow as needed).
     static let scanReserve = 1024
     /// Frames written by compaction hold at least this much raw record data

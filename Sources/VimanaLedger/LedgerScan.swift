@@ -56,6 +56,9 @@ public struct ScanResult: Sendable, Equatable {
 final class ScanJob: ReaderJob, @unchecked Sendable {
     let start: UInt64
     let end: UInt64
+    /// Where this page stops at the latest: `end`, or the first sequence of
+    /// a segment not planned (not opened, or past what `count` needs).
+    let limit: UInt64
     let count: Int
     /// Sequences skipped before `start` (below the oldest record kept).
     let skippedBefore: UInt64
@@ -72,10 +75,11 @@ final class ScanJob: ReaderJob, @unchecked Sendable {
     var failure: FrameProblem?
     var frames = 0
 
-    init(start: UInt64, end: UInt64, count: Int, skippedBefore: UInt64, plans: [SegmentReadPlan],
+    init(start: UInt64, end: UInt64, limit: UInt64, count: Int, skippedBefore: UInt64, plans: [SegmentReadPlan],
          encode: (@Sendable (ScanResult) -> ByteBuffer)?, done: @escaping (ScanResult, ByteBuffer?) -> Void) {
         self.start = start
         self.end = end
+        self.limit = limit
         self.count = count
         self.skippedBefore = skippedBefore
         self.plans = plans
@@ -86,12 +90,16 @@ final class ScanJob: ReaderJob, @unchecked Sendable {
 
     func closeFiles() { for plan in plans { close(plan.fd) } }
 
-    /// Reads from `start` up to `end` or `count` entries (reader thread, or
+    /// Reads from `start` up to `limit`, `count` entries or a page's bytes (reader thread, or
     /// the loop when there is no reader thread).
     func run(_ scanner: SegmentScanner) {
         defer { closeFiles() }
         var expected = start
         var entries: [ScanEntry] = []
+        // The reply's size, counted as it grows: a page is full at `count`
+        // entries or at `LedgerLimits.scanPageBytes`, whichever comes first.
+        var pageBytes = 0
+        var full = false
         entries.reserveCapacity(min(count, LedgerLimits.scanReserve))
         walk: for plan in plans {
             for span in plan.spans {
@@ -101,7 +109,7 @@ final class ScanJob: ReaderJob, @unchecked Sendable {
                         offset = skip.end
                         continue
                     }
-                    let (start, end) = (self.start, self.end)
+                    let (start, end) = (self.start, self.limit)
                     switch scanner.readFrame(fd: plan.fd, path: plan.path, at: offset, size: plan.size,
                                              skip: { $0.nextSequence <= start || $0.firstSequence >= end }) {
                     case .success(let (header, records)):
@@ -112,7 +120,11 @@ final class ScanJob: ReaderJob, @unchecked Sendable {
                         for r in records where r.sequence >= expected && r.sequence < end {
                             entries.append(ScanEntry(r))
                             expected = r.sequence + 1
-                            if entries.count >= count { break walk }
+                            pageBytes += r.topic.count + r.publisher.count + LedgerLimits.scanEntryBytes
+                            if entries.count >= count || pageBytes >= LedgerLimits.scanPageBytes {
+                                full = true
+                                break walk
+                            }
                         }
                     case .failure(let problem):
                         failedSegment = plan.name
@@ -128,7 +140,7 @@ final class ScanJob: ReaderJob, @unchecked Sendable {
             result.cursor = expected
             if entries.isEmpty { result.problem = failure?.description }
         } else {
-            result.cursor = entries.count >= count ? expected : end
+            result.cursor = full ? expected : limit
         }
         result.skipped = skippedBefore + Self.gaps(entries, from: start, to: result.cursor)
         if result.problem == nil, let encode {
@@ -161,8 +173,13 @@ extension Ledger {
         let skippedBefore = oldest > max(cursor, 1) ? oldest - max(cursor, 1) : 0
         guard start < end, count > 0 else { return ScanResult(cursor: start, skipped: skippedBefore, end: end) }
         // Confirmed records are all in segment files (written), so only
-        // they are read: from the frame that holds `start` on.
+        // they are read: from the frame that holds `start` on, and only as
+        // many segments as can hold `count` sequences. The page ends before
+        // a segment not planned (`limit`): one that could not be opened is
+        // never passed (its records would be lost to this reader), and the
+        // loop opens no more descriptors than the page needs.
         var plans: [SegmentReadPlan] = []
+        var limit = end
         for view in segments where view.index.nextSequence > start {
             if view.index.firstSequence >= end { break }
             let entries = view.index.entries
@@ -171,22 +188,40 @@ extension Ledger {
             while k + 1 < entries.count && entries[k + 1].firstSequence <= start { k += 1 }
             let covered = min(Int(clamping: view.index.coveredBytes), view.size)
             let from = Int(clamping: entries[k].offset)
-            guard from < covered, let fd = view.fd() else { continue }
+            guard from < covered else { continue }
+            guard let fd = view.fd() else {
+                limit = max(start, view.index.firstSequence)
+                break
+            }
             let owned = fcntl(fd, F_DUPFD_CLOEXEC, 0)
-            guard owned >= 0 else { continue }
+            guard owned >= 0 else {
+                limit = max(start, view.index.firstSequence)
+                break
+            }
             plans.append(SegmentReadPlan(name: view.name, path: view.path, fd: owned, size: view.size,
                                          spans: [(from, covered)],
                                          lost: view.damage?.stretches.map { ($0.offset, $0.end) } ?? []))
+            if view.index.nextSequence >= end { break }
+            if view.index.nextSequence - start >= UInt64(count) {
+                limit = view.index.nextSequence
+                break
+            }
+        }
+        if limit <= start {
+            // The segment holding `start` could not be opened (nothing was
+            // planned): a clear error, nothing passed.
+            return ScanResult(cursor: start, skipped: 0, end: end,
+                              problem: "segment \(segments.first { $0.index.nextSequence > start }?.name ?? "?") could not be opened")
         }
         guard let reader else {
             // No reader thread: on the loop, bounded by `count`, the reply written by the caller.
-            let job = ScanJob(start: start, end: end, count: count, skippedBefore: skippedBefore, plans: plans,
+            let job = ScanJob(start: start, end: end, limit: limit, count: count, skippedBefore: skippedBefore, plans: plans,
                               encode: nil, done: { _, _ in })
             if let scanner { job.run(scanner) } else { job.closeFiles() }
             settle(job)
             return job.result
         }
-        let job = ScanJob(start: start, end: end, count: count, skippedBefore: skippedBefore, plans: plans,
+        let job = ScanJob(start: start, end: end, limit: limit, count: count, skippedBefore: skippedBefore, plans: plans,
                           encode: encode, done: done)
         reader.submit(job)
         return nil

@@ -27,9 +27,39 @@ public enum ScienceLimits {
     /// Topics tracked; records of further topics are counted in `untracked`
     /// only: memory is at most topics × buckets kept.
     public static let topics = 10_000
-    /// A checkpoint is written as soon as this many buckets changed, even
-    /// before the checkpoint interval: an event stays under a megabyte.
-    public static let checkpointBuckets = 2_000
+    /// Buckets kept in all, whatever `system.science.bucket` and `retention`
+    /// say: a record that would start another is counted in `untracked`
+    /// until retention drops old ones. A bucket of a short topic with a few
+    /// publishers costs about 1 KB in memory, so this bounds the state near
+    /// a gigabyte however it is configured (10,000 topics × 1,440 buckets, the
+    /// defaults' bound, would be 14.4 million).
+    public static let bucketsMax = 1_000_000
+    /// A checkpoint is written as soon as the buckets changed since the last
+    /// come to this many bytes of JSON (counted per record, the scan cut at
+    /// the record that reaches it), even before the checkpoint interval: with
+    /// the largest bucket (`bucketBytesMax`) on top, an event stays well
+    /// under the kernel's default `max_payload` (1 MiB), which refuses it.
+    public static let checkpointBytes = 256 << 10
+    /// Topic and publisher names longer than this are not bucketed: a record
+    /// of such a topic is counted in `untracked`, such a publisher as
+    /// `otherPublishers`. So a bucket's JSON is at most about
+    /// `bucketBytesMax`: the topic, 100 publishers, every size class.
+    public static let nameBytes = 1024
+    /// A bucket's JSON at most, rounded up: its topic (`nameBytes`), its
+    /// fixed fields (~300 bytes), `publishersPerBucket` + 1 publishers of
+    /// `nameBytes` and a count (~30 bytes of quotes and digits each), and
+    /// about 1,000 size classes of ~25 bytes.
+    static let bucketBytesMax = 160 << 10
+    /// What a bucket's JSON costs besides its topic, publishers and size
+    /// classes (keys, numbers, IDs), and what each publisher or size class
+    /// adds besides its name: upper estimates.
+    static let bucketFixedBytes = 320
+    static let entryBytes = 32
+    /// A `topics` reply stops once its topics come to this many bytes (an
+    /// upper estimate), with `next` to ask for the rest: a topic with ten
+    /// publishers of `nameBytes` is about 12 KiB, so the reply stays under
+    /// the kernel's default `max_payload` (1 MiB).
+    static let topicsReplyBytes = 512 << 10
     /// Size classes per power of two (`SizeHistogram`): 16, so a percentile
     /// is at most 1/16 (6.25 %) above the true size.
     static let subBucketBits = 4
@@ -210,6 +240,10 @@ public struct ScienceAggregator: Sendable {
     public private(set) var state: ScienceState
     /// Buckets changed since the last checkpoint.
     public private(set) var dirty: Set<BucketKey> = []
+    /// Their JSON's size (an upper estimate), kept as records are counted.
+    public private(set) var dirtyBytes = 0
+    /// Buckets in `state`, kept as buckets start and are pruned.
+    public private(set) var buckets = 0
     /// Whether a record of another topic than `ownTopic` changed a bucket
     /// since: only then is a checkpoint due (a checkpoint is itself a record
     /// of `events.science`, and must not call for another one forever).
@@ -227,35 +261,81 @@ public struct ScienceAggregator: Sendable {
         self.settings = settings
         self.state = state
         self.ownTopic = ownTopic
+        buckets = state.topics.values.reduce(0) { $0 + $1.count }
     }
 
     /// Folds one LEDGER SCAN answer: its records (internal `_vimana.` topics
     /// left out), the sequences it skipped, and its next cursor. `nowMillis`:
-    /// records older than the buckets kept are not counted.
-    public mutating func ingest(_ records: [ScienceRecord], cursor: UInt64, skipped: UInt64, nowMillis: Int64) {
+    /// records older than the buckets kept are not counted. Stops after the
+    /// record that brings the changed buckets to `checkpointBytes`, the
+    /// cursor then just after it (and only the prefix's skipped sequences
+    /// counted): the rest is read again after the checkpoint. Returns whether
+    /// it stopped so.
+    @discardableResult
+    public mutating func ingest(_ records: [ScienceRecord], cursor: UInt64, skipped: UInt64, nowMillis: Int64) -> Bool {
         let oldest = settings.oldestKept(atMillis: nowMillis)
-        for r in records where r.sequence >= state.cursor {
+        let from = state.cursor
+        var counted: UInt64 = 0
+        for r in records where r.sequence >= from {
+            counted += 1
             if r.topic.hasPrefix("_vimana.") { continue }
             let start = settings.bucket(ofMicros: r.micros)
-            guard start >= oldest, state.topics[r.topic] != nil || state.topics.count < ScienceLimits.topics else {
+            guard start >= oldest, r.topic.utf8.count <= ScienceLimits.nameBytes,
+                  state.topics[r.topic] != nil || state.topics.count < ScienceLimits.topics else {
                 state.untracked &+= 1
                 moved = true
                 continue
             }
-            state.topics[r.topic, default: [:]][start, default: TopicBucket()].add(r)
-            dirty.insert(BucketKey(topic: r.topic, start: start))
+            var record = r
+            if record.publisher.utf8.count > ScienceLimits.nameBytes { record.publisher = ScienceLimits.otherPublishers }
+            let existing = state.topics[r.topic]?[start]
+            guard existing != nil || buckets < ScienceLimits.bucketsMax else {
+                state.untracked &+= 1
+                moved = true
+                continue
+            }
+            if existing == nil { buckets += 1 }
+            var b = existing ?? TopicBucket()
+            let (publishers, classes) = (b.publishers.count, b.sizes.classes.count)
+            b.add(record)
+            state.topics[r.topic, default: [:]][start] = b
+            if dirty.insert(BucketKey(topic: r.topic, start: start)).inserted {
+                dirtyBytes += Self.bytes(r.topic, b)
+            } else {
+                if b.publishers.count > publishers { dirtyBytes += record.publisher.utf8.count + ScienceLimits.entryBytes }
+                if b.sizes.classes.count > classes { dirtyBytes += ScienceLimits.entryBytes }
+            }
             if r.topic != ownTopic { foreign = true }
+            if dirtyBytes >= ScienceLimits.checkpointBytes, r.sequence + 1 < cursor {
+                // Cut here: sequences from the old cursor (0 reads as 1) to
+                // the cut that no record had were skipped.
+                let cut = r.sequence + 1
+                let base = max(from, 1)
+                state.skipped &+= cut > base && cut - base > counted ? (cut - base) - counted : 0
+                state.cursor = cut
+                moved = true
+                return true
+            }
         }
         if cursor != state.cursor || skipped > 0 { moved = true }
         state.cursor = max(state.cursor, cursor)
         state.skipped &+= skipped
+        return false
+    }
+
+    /// A bucket's JSON size, estimated from above.
+    static func bytes(_ topic: String, _ b: TopicBucket) -> Int {
+        var n = ScienceLimits.bucketFixedBytes + topic.utf8.count + b.sizes.classes.count * ScienceLimits.entryBytes
+        for p in b.publishers.keys { n += p.utf8.count + ScienceLimits.entryBytes }
+        return n
     }
 
     /// Whether a checkpoint should be written now: buckets of other topics
-    /// changed and `due` (the interval passed), or too many buckets changed;
-    /// or, when `due`, only the cursor moved (records not counted, a gap).
+    /// changed and `due` (the interval passed), or the changed buckets came
+    /// to `checkpointBytes`; or, when `due`, only the cursor moved (records
+    /// not counted, a gap).
     public func wantsCheckpoint(due: Bool) -> Bool {
-        dirty.count >= ScienceLimits.checkpointBuckets || (due && (foreign || (moved && dirty.isEmpty)))
+        dirtyBytes >= ScienceLimits.checkpointBytes || (due && (foreign || (moved && dirty.isEmpty)))
     }
 
     /// The checkpoint event for what changed, at `nowMillis`; the aggregator
@@ -266,6 +346,7 @@ public struct ScienceAggregator: Sendable {
             return ScienceCodec.bucket(key.topic, key.start, b)
         }
         dirty = []
+        dirtyBytes = 0
         foreign = false
         moved = false
         let event = AgentEvent("checkpoint", [
@@ -273,6 +354,7 @@ public struct ScienceAggregator: Sendable {
             "time": String(nowMillis), "buckets": JSON.array(buckets).text,
         ])
         ScienceLogic.prune(&state, settings: settings, nowMillis: nowMillis)
+        self.buckets = state.topics.values.reduce(0) { $0 + $1.count }
         state.checkpoints += 1
         state.checkpointMillis = nowMillis
         return event
@@ -381,9 +463,14 @@ public struct ScienceLogic: AgentLogic {
         do throws(Refusal) {
             switch request.action {
             case "topics":
-                try Arguments.only(["window"], request.args)
+                try Arguments.only(["window", "after"], request.args)
                 let window = try self.window(request.args)
-                return .ok(topics(state, window: window, nowMillis: request.entryMillis))
+                var after: String?
+                if let a = request.args["after"] {
+                    guard let a = a.string else { throw Refusal(AgentErrorCode.badArgument, "after must be a string") }
+                    after = a
+                }
+                return .ok(topics(state, window: window, after: after, nowMillis: request.entryMillis))
             case "topic_stats":
                 try Arguments.only(["topic", "window"], request.args)
                 guard let topic = request.args["topic"]?.string, !topic.isEmpty else {
@@ -428,9 +515,14 @@ public struct ScienceLogic: AgentLogic {
 
     /// The contract with scribe: `{window, topics: [{topic, messages, bytes, publishers}]}`,
     /// topics by name, only those with messages in the window.
-    func topics(_ state: ScienceState, window: Int, nowMillis: Int64) -> JSON {
+    /// The topics with messages in the window, by name, after `after` (if
+    /// given); the reply stops once it comes to `topicsReplyBytes`, with
+    /// `next`: the last topic given, to ask again `after` it.
+    func topics(_ state: ScienceState, window: Int, after: String? = nil, nowMillis: Int64) -> JSON {
         var out: [JSON] = []
-        for topic in state.topics.keys.sorted() {
+        var size = 0
+        var last: String?
+        for topic in state.topics.keys.sorted() where after.map({ topic > $0 }) ?? true {
             guard let buckets = state.topics[topic] else { continue }
             var messages = 0, bytes = 0
             var publishers: [String: Int] = [:]
@@ -440,8 +532,16 @@ public struct ScienceLogic: AgentLogic {
                 for (p, n) in b.publishers { publishers[p, default: 0] &+= n }
             }
             guard messages > 0 else { continue }
+            let top = Self.top(publishers, limit: ScienceLimits.topPublishers)
+            let cost = topic.utf8.count + ScienceLimits.bucketFixedBytes
+                + top.reduce(0) { $0 + ($1["publisher"]?.string?.utf8.count ?? 0) + ScienceLimits.entryBytes * 2 }
+            if !out.isEmpty && size + cost > ScienceLimits.topicsReplyBytes {
+                return ["window": .int(Int64(window)), "topics": .array(out), "next": .string(last ?? "")]
+            }
+            size += cost
+            last = topic
             out.append(["topic": .string(topic), "messages": .int(Int64(messages)), "bytes": .int(Int64(bytes)),
-                        "publishers": .array(Self.top(publishers, limit: ScienceLimits.topPublishers))])
+                        "publishers": .array(top)])
         }
         return ["window": .int(Int64(window)), "topics": .array(out)]
     }

@@ -71,13 +71,13 @@ enum Science {
                     delay = ScienceLimits.retryFirstMicros
                     switch page {
                     case .page(let records, let cursor, let skipped):
-                        aggregator.ingest(records, cursor: cursor, skipped: skipped, nowMillis: now)
+                        let cut = aggregator.ingest(records, cursor: cursor, skipped: skipped, nowMillis: now)
                         let due = now - lastCheckpoint >= Int64(tuning.checkpointMillis)
                         if aggregator.wantsCheckpoint(due: due) {
                             try append(c, settings, aggregator.checkpoint(nowMillis: now))
                             lastCheckpoint = now
                         }
-                        if records.count < tuning.scanCount { usleep(UInt32(tuning.pollMillis) * 1000) }
+                        if !cut && records.count < tuning.scanCount { usleep(UInt32(tuning.pollMillis) * 1000) }
                     case .beyondEnd:
                         // The ledger lost records science had counted (a power
                         // loss under fsync everysec): go on from its end.

@@ -181,4 +181,82 @@ import Glibc
         }
         #expect(sequences == Array(1...10) + Array(12...400) && skipped == 1 && cursor == 401)
     }
+    /// A segment file that cannot be opened is never passed: the scan stops
+    /// before it (an error when it holds the cursor), and once it can be
+    /// opened again every record is read, none counted as skipped.
+    @Test func aSegmentThatCannotBeOpenedIsNotSkipped() throws {
+        let writer = try ServerProcess(logLevel: "info")
+        let w = try RawClient(port: writer.port)
+        var batch = ""
+        for i in 1...500 { batch += RawClient.command(["XADD", "a", "*", "v", String(i)]) }
+        w.send(batch)
+        _ = w.readReplies(500, timeout: 30)
+        w.send("LEDGER SEAL\r\n")
+        #expect(w.readReplies() == "$24\r\n00000000000000000001.seg\r\n")
+        w.send(batch)
+        _ = w.readReplies(500, timeout: 30)
+        writer.stop()
+        let server = try ServerProcess(config: "ledger:\n  compaction_level: off\n", logLevel: "info",
+                                       ledgerDirectory: writer.ledgerDirectory)
+        defer { server.stop() }
+        let c = try RawClient(port: server.port)
+        let path = writer.ledgerDirectory + "/00000000000000000001.seg"
+        try #require(rename(path, path + ".away") == 0)
+        c.send("LEDGER SCAN 0 COUNT 10000\r\n")
+        let refused = c.readReplies(timeout: 30)
+        #expect(refused.hasPrefix("-ERR LEDGER SCAN could not read the ledger (try again): "), "\(visible(refused))")
+        try #require(rename(path + ".away", path) == 0)
+        c.send("LEDGER SCAN 0 COUNT 10000\r\n")
+        let lines = c.readReplies(timeout: 30).components(separatedBy: "\r\n")
+        var sequences: [Int] = []
+        var k = (lines.firstIndex(of: "records") ?? lines.count) + 2
+        while k + 9 < lines.count && lines[k] == "*6" {
+            sequences.append(Int(lines[k + 1].dropFirst()) ?? -1)
+            k += 10
+        }
+        #expect(sequences == Array(1...1000) && lines.count > 10 && lines[10] == ":0")
+    }
+    /// A page stops at about a megabyte of entries (LedgerLimits.scanPageBytes),
+    /// whatever COUNT is: long topic names make it hold fewer records, and
+    /// the next page goes on from its cursor.
+    @Test func aPageStopsAtItsByteBudgetWithFewerRecordsThanCount() throws {
+        let server = try ServerProcess(logLevel: "info")
+        defer { server.stop() }
+        let c = try RawClient(port: server.port)
+        var batch = ""
+        for i in 0..<12 { batch += RawClient.command(["XADD", String(i % 10) + String(repeating: "t", count: 200_000), "*", "v", "x"]) }
+        c.send(batch)
+        _ = c.readReplies(12, timeout: 30)
+        var cursor = "0", pages: [[Int]] = []
+        for _ in 0..<10 {
+            c.send("LEDGER SCAN \(cursor) COUNT 100\r\n")
+            let lines = c.readReplies(timeout: 30).components(separatedBy: "\r\n")
+            guard lines.count > 4 else { break }
+            var sequences: [Int] = []
+            var k = (lines.firstIndex(of: "records") ?? lines.count) + 2
+            while k + 9 < lines.count && lines[k] == "*6" {
+                sequences.append(Int(lines[k + 1].dropFirst()) ?? -1)
+                k += 10
+            }
+            if sequences.isEmpty { break }
+            pages.append(sequences)
+            cursor = lines[4]
+        }
+        // 200,000-byte topics: the sixth entry passes 1 MiB and ends the page.
+        #expect(pages.first == Array(1...6) && pages.flatMap { $0 } == Array(1...12), "\(pages)")
+    }
+    /// The cursor's range as PROTOCOL.md §6 gives it: past Int64's largest
+    /// value it is an invalid cursor; at it, beyond the ledger's end.
+    @Test func aCursorPastTheLargestSequenceIsInvalid() throws {
+        let server = try ServerProcess(logLevel: "info")
+        defer { server.stop() }
+        let c = try RawClient(port: server.port)
+        let invalid = "-ERR invalid LEDGER SCAN cursor (a sequence number from 0, or $)\r\n"
+        c.send("LEDGER SCAN 9999999999999999999\r\n")
+        #expect(c.readReplies() == invalid)
+        c.send("LEDGER SCAN 9223372036854775808\r\n")
+        #expect(c.readReplies() == invalid)
+        c.send("LEDGER SCAN 9223372036854775807\r\n")
+        #expect(c.readReplies().hasPrefix("-ERR LEDGER SCAN cursor 9223372036854775807 is beyond the ledger's end"))
+    }
 }

@@ -224,8 +224,12 @@ import VimanaRESP
     @Test func topicsAndPublishersPerBucketAreBounded() {
         var a = ScienceAggregator(settings: settings, state: ScienceState())
         let many = (0...ScienceLimits.topics).map { record(UInt64($0 + 1), "t\($0)", "p", 1, at: t0) }
-        a.ingest(many, cursor: UInt64(many.count + 1), skipped: 0, nowMillis: t0 * 1000)
-        #expect(a.state.topics.count == ScienceLimits.topics && a.state.untracked == 1)
+        // Pages cut at the checkpoint budget: fed again from the cursor, as the scanner does.
+        for _ in 0..<1000 where a.state.cursor < UInt64(many.count + 1) {
+            a.ingest(many.filter { $0.sequence >= a.state.cursor }, cursor: UInt64(many.count + 1), skipped: 0, nowMillis: t0 * 1000)
+            if a.wantsCheckpoint(due: false) { _ = a.checkpoint(nowMillis: t0 * 1000) }
+        }
+        #expect(a.state.topics.count == ScienceLimits.topics && a.state.untracked == 1 && a.state.skipped == 0)
         // A known topic still counts.
         a.ingest([record(UInt64(many.count + 1), "t0", "p", 1, at: t0)], cursor: UInt64(many.count + 2), skipped: 0, nowMillis: t0 * 1000)
         #expect(a.state.topics["t0"]?[t0]?.messages == 2)
@@ -242,5 +246,92 @@ import VimanaRESP
         #expect(r == .error("unknown_action", "unknown action 'rescan' (topics, topic_stats, status)"))
         let s = logic.handle(request("topic_stats", ["window": 10], atSeconds: t0), caller: "x", state: ScienceState())
         #expect(s == .error("bad_argument", "topic must be a non-empty string"))
+    }
+    /// A checkpoint stays under its byte budget whatever the names: the page
+    /// is cut at the record that reaches it (cursor just after it, the gaps
+    /// before it in `skipped`), a topic longer than `nameBytes` is untracked,
+    /// a longer publisher counted as `(other)`; every record is counted once.
+    @Test func checkpointsStayUnderTheirByteBudgetCutAtARecord() throws {
+        var a = ScienceAggregator(settings: settings, state: ScienceState())
+        let long = String(repeating: "t", count: ScienceLimits.nameBytes)
+        // Sequences 1, 3, 5, ...: every other one a gap.
+        let publisher = "p" + String(long.dropFirst())
+        let page: [ScienceRecord] = (0..<2000).map { (i: Int) -> ScienceRecord in
+            let topic: String = String(i) + String(long.dropFirst(String(i).count))
+            return record(UInt64(2 * i + 1), topic, publisher, 1, at: t0)
+        }
+        let end = UInt64(4001)
+        var events: [AgentEvent] = []
+        for _ in 0..<100 where a.state.cursor < end {
+            // As LEDGER SCAN answers: from the cursor (0 as 1), the sequences no record has skipped.
+            let rest = page.filter { $0.sequence >= a.state.cursor }
+            let gaps = end - max(a.state.cursor, 1) - UInt64(rest.count)
+            let cut = a.ingest(rest, cursor: end, skipped: gaps, nowMillis: t0 * 1000)
+            if cut { #expect(a.state.cursor % 2 == 0 && a.wantsCheckpoint(due: false)) }
+            if a.wantsCheckpoint(due: true) { events.append(a.checkpoint(nowMillis: t0 * 1000)) }
+        }
+        #expect(events.count > 4 && a.state.cursor == end)
+        for e in events {
+            let size = e.data.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count }
+            #expect(size < ScienceLimits.checkpointBytes + ScienceLimits.bucketBytesMax, "\(size)")
+        }
+        // Folded from the events: every record once, the 2000 gaps before the end skipped.
+        var s = ScienceState()
+        for e in events { logic.apply(e, to: &s) }
+        #expect(s.topics.count == 2000 && s.topics.values.allSatisfy { $0[t0]?.messages == 1 })
+        #expect(s.skipped == 2000 && s.untracked == 0 && s.cursor == end, "\(s.skipped) \(s.untracked) \(s.cursor)")
+        // A topic longer than nameBytes is not bucketed; a longer publisher is (other).
+        var b = ScienceAggregator(settings: settings, state: ScienceState())
+        b.ingest([record(1, long + "x", "p", 1, at: t0), record(2, "short", long + "x", 1, at: t0)], cursor: 3, skipped: 0, nowMillis: t0 * 1000)
+        #expect(b.state.untracked == 1 && b.state.topics.count == 1 && b.state.topics["short"]?[t0]?.publishers == [ScienceLimits.otherPublishers: 1])
+    }
+    /// `topics` stays under max_payload however many and however long the
+    /// topics: a page ends with `next`, and asking `after` it gives the rest.
+    @Test func topicsRepliesArePagedUnderTheirByteBudget() throws {
+        var state = ScienceState()
+        let long = String(repeating: "n", count: 1000)
+        for i in 0..<300 {
+            var buckets: [Int64: TopicBucket] = [:]
+            var b = TopicBucket()
+            for p in 0..<10 {
+                b.add(record(UInt64(i * 10 + p + 1), "x", String(p) + long, 1, at: t0))
+            }
+            buckets[t0] = b
+            state.topics[String(format: "%04d", i) + long] = buckets
+        }
+        var seen: [String] = [], after: JSON?, pages = 0
+        for _ in 0..<100 {
+            let args: [String: JSON] = after.map { ["after": $0] } ?? [:]
+            let r = logic.handle(request("topics", args, atSeconds: t0 + 10), caller: "x", state: state)
+            guard case .ok(let reply) = r.reply else {
+                Issue.record("refused")
+                return
+            }
+            pages += 1
+            #expect(reply.text.utf8.count < 1 << 20)
+            guard case .array(let topics)? = reply["topics"] else { break }
+            for t in topics { seen.append(t["topic"]?.string ?? "") }
+            guard let next = reply["next"] else { break }
+            #expect(next.string == seen.last)
+            after = next
+        }
+        #expect(pages > 1 && seen == state.topics.keys.sorted(), "\(pages) \(seen.count)")
+    }
+    /// Buckets in all are bounded (`bucketsMax`) whatever the settings: a
+    /// record that would start one more is counted in `untracked`; one of a
+    /// bucket already kept still counts.
+    @Test func bucketsInAllAreBoundedWhateverTheSettings() {
+        var state = ScienceState()
+        state.topics["old"] = Dictionary(uniqueKeysWithValues: (0..<ScienceLimits.bucketsMax - 1).map { (Int64($0) * 60, TopicBucket()) })
+        var a = ScienceAggregator(settings: settings, state: state)
+        a.ingest([record(1, "orders", "alice", 1, at: t0), record(2, "audit", "bob", 1, at: t0),
+                  record(3, "orders", "bob", 1, at: t0 + 1)], cursor: 4, skipped: 0, nowMillis: t0 * 1000)
+        #expect(a.buckets == ScienceLimits.bucketsMax && a.state.untracked == 1)
+        #expect(a.state.topics["orders"]?[t0]?.messages == 2 && a.state.topics["audit"] == nil)
+        // Retention drops the old buckets at the checkpoint: room again.
+        _ = a.checkpoint(nowMillis: t0 * 1000)
+        #expect(a.buckets == 1)
+        a.ingest([record(4, "audit", "bob", 1, at: t0)], cursor: 5, skipped: 0, nowMillis: t0 * 1000)
+        #expect(a.state.topics["audit"]?[t0]?.messages == 1)
     }
 }
