@@ -4,7 +4,9 @@ import Glibc
 #endif
 
 /// scribe's documents in a directory, each replaced atomically: written to
-/// `.<name>.tmp`, fsynced, renamed over `<name>`, the directory fsynced; a
+/// a temporary file of its own (`.<name>.<pid>.<random>.tmp`, made new:
+/// never a file or link already there), fsynced, renamed over `<name>`,
+/// the directory fsynced; a
 /// reader sees the old document or the new one, never a part. Only the
 /// names scribe makes (AGENTS.md, CITYMAP.md) are written: nothing outside
 /// the directory.
@@ -23,8 +25,8 @@ public struct ScribeFiles: DocumentSink {
             return .failure(DocumentSinkError("cannot make \(directory): \(Self.reason(error))"))
         }
         let path = directory + "/" + name
-        let tmp = directory + "/." + name + ".tmp"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        let tmp = directory + "/." + name + ".\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard fd >= 0 else { return .failure(DocumentSinkError("open \(tmp): \(String(cString: strerror(errno)))")) }
         var done = 0
         while done < bytes.count {
@@ -45,10 +47,9 @@ public struct ScribeFiles: DocumentSink {
         }
         // The new name durable too, before the event says it was written.
         let dir = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dir >= 0 {
-            _ = fsync(dir)
-            close(dir)
-        }
+        guard dir >= 0 else { return .failure(DocumentSinkError("open \(directory): \(String(cString: strerror(errno)))")) }
+        defer { close(dir) }
+        guard fsync(dir) == 0 else { return .failure(DocumentSinkError("fsync \(directory): \(String(cString: strerror(errno)))")) }
         return .success(path)
     }
 
@@ -60,7 +61,7 @@ public struct ScribeFiles: DocumentSink {
 
     private static func reason(_ error: any Error) -> String {
         if let e = error as? CocoaError, let u = e.userInfo[NSUnderlyingErrorKey] as? NSError,
-           let m = strerror(Int32(u.code)) { return String(cString: m) }
+           let code = Int32(exactly: u.code), let m = strerror(code) { return String(cString: m) }
         return "\(error)"
     }
 }

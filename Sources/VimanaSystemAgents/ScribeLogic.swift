@@ -191,9 +191,9 @@ public struct ScribeLogic: AgentLogic {
         case .timeout(let s)?:
             return ScribeObservation(note: "science did not answer within \(ScribeMarkdown.seconds(s)) s" + wiringOnly)
         case .failed(let m)?:
-            return ScribeObservation(note: "science could not be asked (\(m))" + wiringOnly)
+            return ScribeObservation(note: "science could not be asked (\(Self.clip(m)))" + wiringOnly)
         case .reply(.error(let code, let message))?:
-            return ScribeObservation(note: "science answered the error \(code) (\(message))" + wiringOnly)
+            return ScribeObservation(note: "science answered the error \(Self.clip(code)) (\(Self.clip(message)))" + wiringOnly)
         case .reply(.ok(let result))?:
             guard let topics = ScribeObservation.topics(result) else {
                 return ScribeObservation(note: "science's answer is not the documented topics result" + wiringOnly)
@@ -245,4 +245,22 @@ public struct ScribeObservation: Sendable, Equatable {
         }
         return out
     }
+}
+
+extension ScribeLogic {
+    /// What science said, cut to `noteTextBytes` on a character boundary:
+    /// its text goes into CITYMAP's first paragraph and into the reply, which
+    /// a long answer must not push past the kernel's `max_payload`.
+    static func clip(_ text: String) -> String {
+        guard text.utf8.count > noteTextBytes else { return text }
+        var out = ""
+        for ch in text {
+            if out.utf8.count + ch.utf8.count > noteTextBytes { break }
+            out.append(ch)
+        }
+        return out + "…"
+    }
+
+    /// 200 bytes: a sentence of science's, enough to say what went wrong.
+    static let noteTextBytes = 200
 }

@@ -267,4 +267,41 @@ enum SHA256Hex {
         p.waitUntilExit()
         return String(text.prefix(64))
     }
+
+}
+
+/// scribe's files on disk and its note's bound.
+@Suite struct ScribeFilesTests {
+    /// The files on disk: the document whole, no temporary file left, a
+    /// file or link already at any name untouched but the document's; a name
+    /// with a slash or a directory that cannot be made is an error, not a write.
+    @Test func scribeFilesReplaceADocumentAndLeaveNothingElse() throws {
+        let dir = NSTemporaryDirectory() + "vimana-scribefiles-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let files = ScribeFiles(directory: dir)
+        #expect(try files.write("AGENTS.md", Array("one".utf8)).get() == dir + "/AGENTS.md")
+        #expect(try files.write("AGENTS.md", Array("two".utf8)).get() == dir + "/AGENTS.md")
+        #expect(FileManager.default.contents(atPath: dir + "/AGENTS.md") == Data("two".utf8))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["AGENTS.md"])
+        // A link planted where the old fixed temporary name was is never followed.
+        let victim = dir + "/victim"
+        FileManager.default.createFile(atPath: victim, contents: Data("keep".utf8))
+        try FileManager.default.createSymbolicLink(atPath: dir + "/.CITYMAP.md.tmp", withDestinationPath: victim)
+        #expect(try files.write("CITYMAP.md", Array("map".utf8)).get() == dir + "/CITYMAP.md")
+        #expect(FileManager.default.contents(atPath: victim) == Data("keep".utf8))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == [".CITYMAP.md.tmp", "AGENTS.md", "CITYMAP.md", "victim"])
+        guard case .failure = files.write("../x.md", [1]) else { Issue.record("a name with a slash was written"); return }
+        guard case .failure(let e) = ScribeFiles(directory: victim + "/sub").write("AGENTS.md", [1]) else {
+            Issue.record("a directory under a file was made"); return
+        }
+        #expect("\(e)".contains("cannot make"), "\(e)")
+    }
+
+    /// What science said is cut on a character boundary, never past the bound.
+    @Test func scienceTextIsClippedInTheNote() {
+        let long = String(repeating: "é", count: 500)
+        let clipped = ScribeLogic.clip(long)
+        #expect(clipped.utf8.count <= ScribeLogic.noteTextBytes + "…".utf8.count && clipped.hasSuffix("…") && clipped.count == 101)
+        #expect(ScribeLogic.clip("short") == "short")
+    }
 }

@@ -89,7 +89,7 @@ import Glibc
             // Every task it gets (the first citymap's too, which waited for an instance).
             while let task = pushes.next(timeout: 10, where: { $0.strings.first == "task" })?.strings, task.count >= 5, let body = JSON.parse(task[4]),
                   let replyTo = body["reply_to"]?.string, let id = body["id"] {
-            asked.value.tasks.append(body)
+            asked.value.append(body)
             let result: JSON = ["window": 60, "topics": [["topic": "tasks.science", "messages": 2, "bytes": 90,
                                                          "publishers": [["publisher": "agent:scribe", "messages": 2]]]]]
             science.send(RawClient.command(["PUBLISH", replyTo, JSON.object(["id": id, "ok": true, "result": result]).text]))
@@ -198,8 +198,12 @@ import Glibc
     }
 }
 
+/// The tasks the stand-in science got: appended by its thread, read by the test's.
 final class Box: @unchecked Sendable {
-    var tasks: [JSON] = []
+    private let lock = NSLock()
+    private var list: [JSON] = []
+    var tasks: [JSON] { lock.withLock { list } }
+    func append(_ task: JSON) { lock.withLock { list.append(task) } }
 }
 
 final class Unchecked<T>: @unchecked Sendable {
