@@ -248,6 +248,10 @@ enum Auditor {
             do throws(AgentKitError) {
                 let c = try settings.connect()
                 defer { c.close() }
+                // Each entry read with the user that appended it: only
+                // auditor's own reports count (any user with events.auditor
+                // among its keys could otherwise XADD a clean one and clear /health).
+                _ = try call(c, ["CLIENT", "PUBLISHER", "ON"])
                 var state = logic.initialState
                 var last = "0-0"
                 var told: String?? = .none  // nothing told on this connection yet
@@ -256,17 +260,21 @@ enum Auditor {
                     let reply = try call(c, ["XREAD", "COUNT", String(readCount), "BLOCK", String(wait),
                                              "STREAMS", settings.eventsTopic, last])
                     var folded = 0
-                    for (id, fields) in entries(reply) {
+                    for (id, read) in entries(reply) {
                         last = id
                         folded += 1
-                        guard let type = fields.first(where: { $0.0 == "type" })?.1 else { continue }
+                        guard let fields = ownFields(read, identity: settings.identity),
+                              let type = fields.first(where: { $0.0 == "type" })?.1 else { continue }
                         var data: [String: String] = [:]
                         for (k, v) in fields where !AgentEvent.reservedFields.contains(k) { data[k] = v }
                         logic.apply(AgentEvent(type, data), to: &state)
                     }
                     if folded < readCount {
                         let problem = AuditorLogic.healthProblem(state)
-                        if told.map({ $0 != problem }) ?? true {
+                        // Told again after every new report, not only when
+                        // the text changed: an operator's HEALTH CLEAR lasts
+                        // until auditor's next report, as OPERATIONS.md says.
+                        if folded > 0 || told == nil {
                             let command = problem.map { ["HEALTH", "REPORT", "auditor", $0] } ?? ["HEALTH", "CLEAR", "auditor"]
                             // A refusal (a user without HEALTH: auditor run by
                             // hand) is said once; the audits go on.
@@ -288,6 +296,13 @@ enum Auditor {
             }
             usleep(500_000)
         }
+    }
+
+    /// An entry's fields without the kernel's `_publisher` (with PUBLISHER ON
+    /// always the last pair), or nil when another user appended it.
+    static func ownFields(_ fields: [(String, String)], identity: String) -> [(String, String)]? {
+        guard let p = fields.last, p.0 == "_publisher", p.1 == identity else { return nil }
+        return Array(fields.dropLast())
     }
 
     static func call(_ c: RESPConnection, _ args: [String]) throws(AgentKitError) -> RESPValue {

@@ -102,6 +102,17 @@ import VimanaTestSupport
 
     // MARK: - check_streams
 
+    /// The /health watcher folds only auditor's own reports: an entry another
+    /// user appended to events.auditor (a clean report, to clear /health) is
+    /// passed over, and one without the kernel's publisher too.
+    @Test func theWatcherFoldsOnlyAuditorsOwnReports() {
+        let report = [("type", "report"), ("run", "audit"), ("status", "ok")]
+        #expect(Auditor.ownFields(report + [("_publisher", "agent:auditor")], identity: "agent:auditor")?.map(\.0) == ["type", "run", "status"])
+        #expect(Auditor.ownFields(report + [("_publisher", "default")], identity: "agent:auditor") == nil)
+        #expect(Auditor.ownFields(report, identity: "agent:auditor") == nil)
+        #expect(Auditor.ownFields([("_publisher", "agent:auditor")] + report, identity: "agent:auditor") == nil)
+    }
+
     @Test func wellFormedStreamsAreQuiet() throws {
         let (reads, out) = run("check_streams", streams: [
             "events.discovery": stream([("1-0", event("discovery", "joined", [("agent", "billing"), ("instances", "1"), ("status", "running")], request: "\"o-1\"")),
