@@ -79,11 +79,14 @@ enum Housekeeping {
     /// The live segments checked together, as `vimana ledger verify` checks
     /// a directory (one definition of a good frame: `OfflineVerifier`): the
     /// last is the active one, cut at the bytes the loop knew written, so a
-    /// frame the writer is writing is not read at all. Runs on the
+    /// frame the writer is writing is not read at all; a sealed one is read
+    /// whole (the writer is done with it: bytes past what the loop knew are
+    /// damage to find, as the offline tool finds them). Runs on the
     /// maintenance thread, after any compaction or retirement asked before.
     static func check(_ live: [LiveSegment], directory: String) -> HousekeepingAnswer {
         let segments = live.enumerated().map { k, s in
-            OfflineSegment(directory: directory, name: s.name, active: k == live.count - 1, limit: s.bytes)
+            let active = k == live.count - 1
+            return OfflineSegment(directory: directory, name: s.name, active: active, limit: active ? s.bytes : nil)
         }
         let result: OfflineVerification
         do throws(LedgerError) {
