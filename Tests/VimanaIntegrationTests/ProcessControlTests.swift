@@ -112,16 +112,20 @@ import Glibc
     /// A process that ignores SIGTERM is killed after the grace; the reply
     /// came at once (the loop did not wait); START while stopping is refused.
     @Test func aStopThatIsIgnoredEndsInSIGKILL() throws {
+        let ready = NSTemporaryDirectory() + "vimana-stubborn-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: ready) }
         let server = try ServerProcess(config: """
             agents:
               - id: stubborn
                 subscribes: ["tasks.stubborn"]
-                command: ["sh", "-c", "trap '' TERM; while true; do sleep 0.2; done"]
+                command: ["sh", "-c", "trap '' TERM; touch \(ready); while true; do sleep 0.2; done"]
             """, logLevel: "info")
         let c = try RawClient(port: server.port)
         _ = try #require(Self.wait(c, "stubborn") { $0.state == "running" })
-        // The trap is set by the time the shell runs its loop: wait for a child sleep.
-        usleep(300_000)
+        // The shell says when its trap is set (a file made after it), not a guess at the time it takes.
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline && !FileManager.default.fileExists(atPath: ready) { usleep(10_000) }
+        #expect(FileManager.default.fileExists(atPath: ready), "the shell never set its trap")
         let began = Date()
         c.send("AGENT STOP stubborn\r\n")
         #expect(c.readReplies() == "+OK\r\n")
