@@ -237,42 +237,7 @@ import VimanaConfig
               archive_dir: archive
             users: []
             agents: []
-            system:
-              enabled: true
-              discovery:
-                enabled: true
-                required: true
-                poll_interval: 200ms
-              oracle:
-                enabled: true
-                required: true
-                scan_entries: 10000
-              archivist:
-                enabled: true
-                required: false
-                output_dir: data/exports
-              engineer:
-                enabled: true
-                required: true
-                dir: data/agents
-                operators: ["default"]
-              science:
-                enabled: true
-                required: false
-                bucket: 60s
-                retention: 86400s
-                checkpoint_interval: 5s
-                poll_interval: 500ms
-                scan_count: 1000
-              auditor:
-                enabled: true
-                required: false
-                interval_seconds: 3600
-              scribe:
-                enabled: true
-                required: false
-                output_dir: data/docs
-                science_timeout: 2s
+            \(renderedDefaultSystem)
 
             """))
     }
