@@ -152,6 +152,13 @@ extension Ledger {
             guard tooOld || tooBig else { break }
             segments.removeFirst()
             total -= oldest.size
+            // Its records are gone for readers too: the batches of it still
+            // in memory go before the streams' first entries are recomputed.
+            let kept = segments.first?.index.firstSequence ?? nextSequence
+            while let first = tail.first, first.nextSequence <= kept {
+                tail.removeFirst()
+                tailBytes -= first.footprint
+            }
             forget(oldest)
             maintenance?.submit(.retire(oldest.name))
             retired.append(oldest.name)

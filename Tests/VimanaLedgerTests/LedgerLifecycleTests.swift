@@ -123,6 +123,30 @@ import VimanaConfig
         ledger.close()
     }
 
+    /// Records of a retired segment still in memory (the tail) are gone for
+    /// readers as they are from the disk: XRANGE once served them after
+    /// XLEN said 0.
+    @Test func retiredRecordsAreNotReadFromMemoryEither() throws {
+        let dir = temporaryDirectory()
+        let loop = TestLoop()
+        let (ledger, _) = try open(dir, loop)
+        ledger.publish("t", "old")
+        ledger.commit()
+        #expect(loop.pump { ledger.writtenSequence == ledger.nextSequence })
+        #expect(ledger.requestSeal())
+        #expect(loop.pump { ledger.segmentCount == 2 })
+        ledger.publish("t", "new")
+        ledger.commit()
+        #expect(loop.pump { ledger.writtenSequence == ledger.nextSequence })
+        ledger.options_setRetentionBytes(1)
+        #expect(ledger.enforceRetention(nowMicros: Int64(Clock.wallMillis()) * 1000).count == 1)
+        let left = ledger.range(topic: bytes("t"), from: .zero, to: .max, count: 10)
+        #expect(left.map { $0.fields[0].value } == [bytes("new")])
+        #expect(ledger.range(topic: bytes("t"), from: .zero, to: .max, count: 10, reverse: true).map(\.sequence) == left.map(\.sequence))
+        #expect(ledger.stream(bytes("t"))?.length == 1 && ledger.stream(bytes("t"))?.first == left.first?.id)
+        ledger.close()
+    }
+
     /// A lookup of scattered IDs (XCLAIM, XAUTOCLAIM, a batch of dead
     /// letters) inflates only the frames whose time span holds one of them,
     /// not every frame between the first and the last: a batch with one old
