@@ -4,7 +4,7 @@
 import Foundation
 import VimanaAgentKit
 
-struct Counter: Equatable {
+struct Counter: Equatable, Codable {
     var value: Int64 = 0
     var owner = ""
 }

@@ -15,20 +15,26 @@
 public struct AgentBook<Logic: AgentLogic>: Sendable {
     public let logic: Logic
     public private(set) var state: Logic.State
-    /// Reply text of every applied request, by `key(caller:id:)`.
-    public private(set) var replies: [String: String] = [:]
+    /// Reply text of the applied requests still remembered, by
+    /// `key(caller:id:)`: the duplicate window (`DuplicateWindow`), the
+    /// latest `AgentKitLimits.repliesKept` within `AgentKitLimits.repliesBytes`.
+    public private(set) var window: DuplicateWindow
+    public var replies: [String: String] { window.values }
+    public var repliesBytes: Int { window.bytes }
     /// Events of tasks whose last event has not been read yet.
     private var partial: [String: [AgentEvent]] = [:]
-    /// Events folded into the state (replayed or appended).
+    /// Events folded into the state (replayed or appended, or counted in the snapshot it started from).
     public private(set) var eventCount = 0
 
-    public init(logic: Logic) {
+    public init(logic: Logic, repliesKept: Int = AgentKitLimits.repliesKept,
+                repliesBytes: Int = AgentKitLimits.repliesBytes) {
         self.logic = logic
         state = logic.initialState
+        window = DuplicateWindow(count: repliesKept, bytes: repliesBytes)
     }
 
     /// The idempotency key: two callers may use the same request id.
-    static func key(caller: String, id: String) -> String { caller + "\n" + id }
+    public static func key(caller: String, id: String) -> String { caller + "\n" + id }
 
     // MARK: - Replay
 
@@ -59,9 +65,41 @@ public struct AgentBook<Logic: AgentLogic>: Sendable {
         partial[key, default: []].append(event)
         if let reply {
             fold(partial.removeValue(forKey: key) ?? [])
-            replies[key] = reply
+            window.remember(key, reply)
         }
         return true
+    }
+
+    /// True when a task's first events are folded and its last is not: no
+    /// snapshot is taken then (it would have to carry them).
+    public var hasPartialTask: Bool { !partial.isEmpty }
+
+    // MARK: - Snapshots
+
+    /// The book as a snapshot's JSON (Protocol/AGENTS.md §10, "Snapshots"):
+    /// `{"v": 1, "events": n, "state": …, "replies": [[key, reply], …]}`
+    /// with the replies oldest first; nil when the logic takes no snapshots
+    /// or a task is half folded.
+    public func snapshot() -> JSON? {
+        guard !hasPartialTask, let s = logic.snapshot(of: state) else { return nil }
+        let kept = window.keys.compactMap { k in window[k].map { JSON.array([.string(k), .string($0)]) } }
+        return ["v": .int(AgentKitLimits.snapshotVersion), "events": .int(Int64(eventCount)), "state": s, "replies": .array(kept)]
+    }
+
+    /// The book a snapshot holds; nil when it is not one this kit wrote or
+    /// the logic cannot read its state.
+    public init?(logic: Logic, snapshot: JSON, repliesKept: Int = AgentKitLimits.repliesKept,
+                 repliesBytes: Int = AgentKitLimits.repliesBytes) {
+        guard snapshot["v"]?.int == AgentKitLimits.snapshotVersion, let events = snapshot["events"]?.int, events >= 0,
+              let s = snapshot["state"], let restored = logic.state(fromSnapshot: s),
+              case .array(let pairs)? = snapshot["replies"] else { return nil }
+        self.init(logic: logic, repliesKept: repliesKept, repliesBytes: repliesBytes)
+        state = restored
+        eventCount = Int(clamping: events)
+        for p in pairs {
+            guard case .array(let kv) = p, kv.count == 2, let k = kv[0].string, let r = kv[1].string else { return nil }
+            window.remember(k, r)
+        }
     }
 
     private mutating func fold(_ events: [AgentEvent]) {
@@ -74,14 +112,14 @@ public struct AgentBook<Logic: AgentLogic>: Sendable {
     /// The kernel reads `request` needs before `step`: none for a request
     /// already applied (its stored reply is the answer), else the logic's.
     public func reads(_ request: AgentRequest, caller: String) -> [KernelRead] {
-        if replies[Self.key(caller: caller, id: request.id.text)] != nil { return [] }
+        if window[Self.key(caller: caller, id: request.id.text)] != nil { return [] }
         return logic.reads(for: request, caller: caller, state: state)
     }
 
     /// The other agents `request` needs answered before `step`: none for a
     /// request already applied, else the logic's.
     public func asks(_ request: AgentRequest, caller: String) -> [AgentAsk] {
-        if replies[Self.key(caller: caller, id: request.id.text)] != nil { return [] }
+        if window[Self.key(caller: caller, id: request.id.text)] != nil { return [] }
         return logic.asks(for: request, caller: caller, state: state)
     }
 
@@ -90,7 +128,7 @@ public struct AgentBook<Logic: AgentLogic>: Sendable {
     public func step(_ request: AgentRequest, caller: String, kernel: KernelView = KernelView()) -> AgentStep {
         let id = request.id.text
         let key = Self.key(caller: caller, id: id)
-        if let reply = replies[key] {
+        if let reply = window[key] {
             return AgentStep(append: [], reply: reply, duplicate: true)
         }
         var outcome = logic.handle(request, caller: caller, state: state, kernel: kernel)

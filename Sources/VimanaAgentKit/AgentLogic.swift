@@ -1,3 +1,5 @@
+import Foundation
+
 // MARK: - User API: what an agent's author writes
 
 /// An agent's logic: a state rebuilt by folding its events, and a pure
@@ -57,6 +59,17 @@ public protocol AgentLogic: Sendable {
     /// the missing ones when `handle` makes the same first ones again, and
     /// is dead-lettered otherwise.
     func handle(_ request: AgentRequest, caller: String, state: State, kernel: KernelView) -> AgentOutcome
+
+    /// The state as JSON, for a snapshot on `snapshots.<agent-id>` (a start
+    /// then folds only the events after it: Protocol/AGENTS.md §10,
+    /// "Snapshots"). Default: nil, the agent takes no snapshots and every
+    /// start folds all its events. Must hold everything `apply` built, so
+    /// that `state(fromSnapshot:)` of it is the same state.
+    func snapshot(of state: State) -> JSON?
+
+    /// The state a snapshot holds; nil when it cannot be read (the start
+    /// then folds every event instead, and says why). Default: nil.
+    func state(fromSnapshot json: JSON) -> State?
 }
 
 extension AgentLogic {
@@ -66,6 +79,25 @@ extension AgentLogic {
 
     public func handle(_ request: AgentRequest, caller: String, state: State, kernel: KernelView) -> AgentOutcome {
         handle(request, caller: caller, state: state)
+    }
+
+    public func snapshot(of state: State) -> JSON? { nil }
+
+    public func state(fromSnapshot json: JSON) -> State? { nil }
+}
+
+extension AgentLogic where State: Codable {
+    /// A `Codable` state is snapshotted as its JSON encoding: an agent whose
+    /// state is `Codable` takes snapshots without writing anything more.
+    public func snapshot(of state: State) -> JSON? {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        guard let data = try? encoder.encode(state) else { return nil }
+        return JSON.parse(Array(data))
+    }
+
+    public func state(fromSnapshot json: JSON) -> State? {
+        try? JSONDecoder().decode(State.self, from: Data(json.text.utf8))
     }
 }
 

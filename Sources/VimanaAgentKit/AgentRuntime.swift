@@ -46,10 +46,18 @@ public final class AgentRuntime<Logic: AgentLogic> {
     private var lastBeat = DispatchTime.now()
     /// The connection asks go out on (`AgentLogic.asks`), made at the first.
     private var requester: AgentRequester?
+    /// Whether the logic takes snapshots (`AgentLogic.snapshot(of:)`).
+    private let takesSnapshots: Bool
+    /// The last snapshot's size, and when it was taken (or, with none, when the agent started).
+    private var snapshotBytes = 0
+    private var snapshotTaken = Date()
+    /// Bytes of the agent's own entries folded since the last snapshot.
+    private var sinceSnapshot = 0
 
     public init(logic: Logic, settings: AgentSettings) {
         self.settings = settings
         book = AgentBook(logic: logic)
+        takesSnapshots = logic.snapshot(of: logic.initialState) != nil
     }
 
     // MARK: - Running
@@ -140,14 +148,39 @@ public final class AgentRuntime<Logic: AgentLogic> {
 
     // MARK: - State
 
-    /// Folds `events.<id>` into a fresh book, page by page; entries another
-    /// user appended are not the agent's events and are skipped (counted).
+    /// Folds `events.<id>` into a fresh book, page by page, from the latest
+    /// snapshot when there is one; entries another user appended are not
+    /// the agent's events and are skipped (counted).
     private func rebuild() throws(AgentKitError) -> Int {
         book = AgentBook(logic: book.logic)
         folded = "-"
         otherEntries = 0
+        sinceSnapshot = 0
+        if takesSnapshots, let loaded = try AgentSnapshots.load(logic: book.logic, settings: settings, call: call) {
+            book = loaded.book
+            folded = loaded.upto
+            snapshotBytes = loaded.bytes
+            snapshotTaken = Date(timeIntervalSince1970: Double(loaded.millis) / 1000)
+        }
         try catchUp()
+        try snapshotIfDue()
         return otherEntries
+    }
+
+    /// Takes a snapshot when the events folded since the last one come to
+    /// `snapshotMinBytes` or the last one's size, or the last one is older
+    /// than `snapshotMaxAgeSeconds`: between tasks, never inside one.
+    private func snapshotIfDue() throws(AgentKitError) {
+        guard takesSnapshots, book.eventCount > 0, !book.hasPartialTask else { return }
+        let grown = sinceSnapshot >= max(AgentKitLimits.snapshotMinBytes, snapshotBytes)
+        let old = -snapshotTaken.timeIntervalSinceNow >= AgentKitLimits.snapshotMaxAgeSeconds
+        guard grown || old, let json = book.snapshot() else { return }
+        let written = try AgentSnapshots.write(json, upto: folded, settings: settings, call: call)
+        // Refused (no right to snapshots.<id>): tried again after as much growth, or an hour.
+        snapshotBytes = written ?? max(snapshotBytes, sinceSnapshot)
+        snapshotTaken = Date()
+        sinceSnapshot = 0
+        if let written { note("snapshot of \(book.eventCount) events (\(written) bytes) on \(settings.snapshotsTopic) up to \(folded)") }
     }
 
     /// Folds the entries of `events.<id>` past `folded` (the last entry ID
@@ -170,7 +203,11 @@ public final class AgentRuntime<Logic: AgentLogic> {
                     otherEntries += 1
                     continue
                 }
-                if !book.replay(fields) { otherEntries += 1 }
+                if book.replay(fields) {
+                    for (name, value) in fields { sinceSnapshot += name.utf8.count + value.utf8.count }
+                } else {
+                    otherEntries += 1
+                }
             }
             if entries.count < page { break }
         }
@@ -264,6 +301,7 @@ public final class AgentRuntime<Logic: AgentLogic> {
         }
         note("\(head) action=\(request.action) id=\(request.id.text)\(step.duplicate ? " duplicate" : "") events=\(step.append.count)")
         try acknowledge(topic, entry, head)
+        try snapshotIfDue()
     }
 
     /// The kernel's replies to `reads`, each sent as a command on the
@@ -422,12 +460,25 @@ public final class AgentRuntime<Logic: AgentLogic> {
         } catch { throw .client(error) }
     }
 
+    /// The next pushed task. An agent that takes snapshots wakes every
+    /// `snapshotTickSeconds` meanwhile to fold what other instances (or its
+    /// own other connections) appended and take a snapshot when one is due.
     private func nextPush() throws(AgentKitError) -> [RESPValue] {
-        if !queued.isEmpty { return queued.removeFirst() }
-        guard let c = connection else { throw .unexpected("not connected") }
         while true {
+            if !queued.isEmpty { return queued.removeFirst() }
+            guard let c = connection else { throw .unexpected("not connected") }
+            if takesSnapshots { c.setReadTimeout(AgentKitLimits.snapshotTickSeconds) }
             let v: RESPValue
-            do { v = try c.readValue() } catch { throw .client(error) }
+            do {
+                v = try c.readValue()
+                c.setReadTimeout(nil)
+            } catch {
+                c.setReadTimeout(nil)
+                guard case .readTimeout = error else { throw .client(error) }
+                try catchUp()
+                try snapshotIfDue()
+                continue
+            }
             if case .push(let p) = v { return p }
         }
     }

@@ -67,6 +67,7 @@ public struct AgentSettings: Sendable {
     public var identity: String { password == nil ? "default" : (user ?? "default") }
     public var tasksTopic: String { "tasks.\(agentID)" }
     public var eventsTopic: String { "events.\(agentID)" }
+    public var snapshotsTopic: String { "snapshots.\(agentID)" }
     public var deadTopic: String { "dead.\(agentID)" }
 
     /// A connection, authenticated when there is a password, speaking RESP3
@@ -133,4 +134,28 @@ public enum AgentKitLimits {
     /// Times a task is decided again after another instance appended first
     /// (a null EXEC); beyond this it is given back, not decided in a tight loop.
     static let appendAttempts = 100
+    /// The duplicate window: the replies of this many latest applied
+    /// requests are remembered (a redelivery comes within minutes: at most
+    /// `max_deliver` × `ack_wait` after the first delivery)…
+    public static let repliesKept = 10_000
+    /// …and at most this many bytes of them (a reply that carries a document
+    /// is large): memory and snapshots stay bounded.
+    public static let repliesBytes = 16 << 20
+    /// The snapshot format this kit writes and reads (its JSON's `v`).
+    static let snapshotVersion: Int64 = 1
+    /// Bytes of snapshot JSON per entry of `snapshots.<id>`: well under the
+    /// kernel's default `max_payload` (1 MiB), so one entry is never refused for its size.
+    static let snapshotPartBytes = 128 << 10
+    /// A snapshot is taken once the events folded since the last one come to
+    /// this many bytes, or to the last snapshot's size when it is larger: a
+    /// start reads at most about twice the state (as Redis's
+    /// auto-aof-rewrite-percentage 100).
+    static let snapshotMinBytes = 1 << 20
+    /// A snapshot older than this is taken again, changed or not: retention
+    /// removes whole sealed segments, and the latest snapshot must not go
+    /// with them (docs/OPERATIONS.md).
+    static let snapshotMaxAgeSeconds = 3600.0
+    /// How often an idle agent that takes snapshots folds new events and
+    /// checks whether one is due.
+    static let snapshotTickSeconds = 5.0
 }

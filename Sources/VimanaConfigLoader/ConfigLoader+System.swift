@@ -255,13 +255,13 @@ extension Configuration {
         "+agent|join", "+agent|leave", "+ack", "+nack", "+progress", "+publish",
         "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
         "+info", "+agents", "+acl|dryrun",
-        "~tasks.oracle", "%R~events.*", "%W~dead.oracle", "allchannels",
+        "~tasks.oracle", "~snapshots.oracle", "%R~events.*", "%W~dead.oracle", "allchannels",
     ]
 
     /// archivist's user (Protocol/AGENTS.md §11): the kit's commands; LEDGER's
     /// subcommands (allowed to no other user but admins) and ACL DRYRUN, to
     /// lend them only to a caller the kernel would allow them
-    /// (`KernelRead.command(_:asIf:)`); its tasks, its own event stream,
+    /// (`KernelRead.command(_:asIf:)`); its tasks, its own event and snapshot streams,
     /// every key for reading (export reads any topic its caller may), its
     /// dead-letter topic for writing only; every channel, for the replies.
     static let archivistRules = [
@@ -270,12 +270,12 @@ extension Configuration {
         "+agent|join", "+agent|leave", "+ack", "+nack", "+progress", "+publish",
         "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
         "+ledger|seal", "+ledger|retain", "+ledger|archives", "+ledger|verify", "+ledger|restore", "+acl|dryrun",
-        "~tasks.archivist", "~events.archivist", "%R~*", "%W~dead.archivist", "allchannels",
+        "~tasks.archivist", "~events.archivist", "~snapshots.archivist", "%R~*", "%W~dead.archivist", "allchannels",
     ]
 
     /// science's user (Protocol/AGENTS.md §11): the kit's commands; LEDGER
     /// SCAN (allowed to no other user but admins: it reads every record's
-    /// metadata, never a payload); its tasks and its own event stream; its
+    /// metadata, never a payload); its tasks and its own event and snapshot streams; its
     /// dead-letter topic for writing only; every channel, for the replies.
     static let scienceRules = [
         "+ping", "+hello", "+auth", "+quit", "+reset",
@@ -283,7 +283,7 @@ extension Configuration {
         "+agent|join", "+agent|leave", "+ack", "+nack", "+progress", "+publish",
         "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
         "+ledger|scan",
-        "~tasks.science", "~events.science", "%W~dead.science", "allchannels",
+        "~tasks.science", "~events.science", "~snapshots.science", "%W~dead.science", "allchannels",
     ]
 
     /// auditor's user (Protocol/AGENTS.md §11): the kit's commands; LEDGER
@@ -291,19 +291,19 @@ extension Configuration {
     /// every event stream for reading only, and HEALTH REPORT and CLEAR
     /// (allowed to no other user but admins), to put a critical finding on
     /// /health; its tasks (its own periodic `audit` too), its own event
-    /// stream, its dead-letter topic for writing only; every channel, for the replies.
+    /// and snapshot streams, its dead-letter topic for writing only; every channel, for the replies.
     static let auditorRules = [
         "+ping", "+hello", "+auth", "+quit", "+reset",
         "+client|id", "+client|getname", "+client|setname", "+client|setinfo", "+client|info", "+client|publisher",
         "+agent|join", "+agent|leave", "+ack", "+nack", "+progress", "+publish",
         "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
         "+agents", "+ledger|check", "+health|report", "+health|clear", "+acl|dryrun",
-        "~tasks.auditor", "~events.auditor", "%R~events.*", "%W~dead.auditor", "allchannels",
+        "~tasks.auditor", "~events.auditor", "~snapshots.auditor", "%R~events.*", "%W~dead.auditor", "allchannels",
     ]
 
     /// scribe's user (Protocol/AGENTS.md §11): the kit's commands (as
     /// oracle's) with SUBSCRIBE and UNSUBSCRIBE (its reply topic for what it
-    /// asks science) and AGENTS; its tasks, its own event stream, its
+    /// asks science) and AGENTS; its tasks, its own event and snapshot streams, its
     /// dead-letter topic for writing only; every channel, for its replies and
     /// its tasks to science. It reads no other stream and writes no other key.
     static let scribeRules = [
@@ -312,7 +312,7 @@ extension Configuration {
         "+agent|join", "+agent|leave", "+ack", "+nack", "+progress", "+publish", "+subscribe", "+unsubscribe",
         "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
         "+agents",
-        "~tasks.scribe", "~events.scribe", "%W~dead.scribe", "allchannels",
+        "~tasks.scribe", "~events.scribe", "~snapshots.scribe", "%W~dead.scribe", "allchannels",
     ]
 
     /// What discovery knows of each agent from the configuration, as a JSON

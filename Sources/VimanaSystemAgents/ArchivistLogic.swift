@@ -21,7 +21,7 @@ public enum ArchivistLimits {
 }
 
 /// What archivist did, rebuilt from `events.archivist`.
-public struct ArchivistState: Sendable, Equatable {
+public struct ArchivistState: Sendable, Equatable, Codable {
     /// Segments sealed at a caller's request, in order.
     public var sealed: [String] = []
     /// Segments retired by archive_now, in order.

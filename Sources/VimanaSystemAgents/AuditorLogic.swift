@@ -22,7 +22,7 @@ public enum AuditorLimits {
 }
 
 /// A report's findings and counts for one part (`ledger` or `streams`).
-public struct AuditPart: Sendable, Equatable {
+public struct AuditPart: Sendable, Equatable, Codable {
     public var critical = 0
     public var warning = 0
     /// The critical findings' sentences, as listed (for /health).
@@ -32,7 +32,7 @@ public struct AuditPart: Sendable, Equatable {
 }
 
 /// What auditor found last, rebuilt from `events.auditor`.
-public struct AuditorState: Sendable, Equatable {
+public struct AuditorState: Sendable, Equatable, Codable {
     /// The latest report as its JSON (`findings` answers it).
     public var latest: JSON?
     /// The latest report that checked the ledger, and the latest that checked the streams.
@@ -272,13 +272,18 @@ public struct AuditorLogic: AgentLogic {
 
     /// One agent's entries, oldest first: each has a known `type` and its
     /// fields, the kit's `request` and `caller`, was appended by the agent's
-    /// own user, and no request is applied (has a `reply`) twice.
+    /// own user, and no request is applied (has a `reply`) twice while the
+    /// kit still remembers it (its duplicate window, counted from the first
+    /// entry read: never more than the agent's own, so a request applied
+    /// again after the agent forgot it, as Protocol/AGENTS.md §10 allows,
+    /// is never reported).
     static func check(agent: String, _ entries: [StreamEntry], declared: Set<String>) -> [AuditFinding] {
         let stream = "events." + agent
         let shapes = eventShapes[agent]
         let user = "agent:" + agent
         var findings: [AuditFinding] = []
-        var applied: [String: String] = [:]
+        var applied = DuplicateWindow()
+        var firstAt: [String: String] = [:]
         for e in entries {
             func found(_ s: AuditFinding.Severity, _ m: String) { findings.append(AuditFinding(s, stream, e.id, m)) }
             if let p = e.publisher, p != user {
@@ -304,12 +309,13 @@ public struct AuditorLogic: AgentLogic {
                 found(.critical, "lacks the kit's request and caller fields: the request cannot be applied once")
                 continue
             }
-            if e["reply"] != nil {
-                let key = caller + "\n" + (JSON.parse(request)?.text ?? request)
-                if let first = applied[key] {
-                    found(.critical, "request \(request) of \(caller) applied again (first at \(first))")
+            if let reply = e["reply"] {
+                let key = AgentBook<AuditorLogic>.key(caller: caller, id: JSON.parse(request)?.text ?? request)
+                if applied[key] != nil {
+                    found(.critical, "request \(request) of \(caller) applied again (first at \(firstAt[key] ?? "?"))")
                 } else {
-                    applied[key] = e.id
+                    applied.remember(key, reply)
+                    firstAt[key] = e.id
                 }
             }
             for m in valueProblems(agent: agent, type: type, e, declared: declared) { found(.warning, m) }

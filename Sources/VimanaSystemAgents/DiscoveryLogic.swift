@@ -62,12 +62,12 @@ public struct DeclaredAgent: Sendable, Equatable {
 }
 
 /// What discovery knows now: each agent's last observed status, and the manifests announced.
-public struct DiscoveryState: Sendable, Equatable {
-    public struct Live: Sendable, Equatable {
+public struct DiscoveryState: Sendable, Equatable, Codable {
+    public struct Live: Sendable, Equatable, Codable {
         public var status: String
         public var instances: Int
     }
-    public struct Manifest: Sendable, Equatable {
+    public struct Manifest: Sendable, Equatable, Codable {
         public var description: String
         public var capabilities: [String]
     }

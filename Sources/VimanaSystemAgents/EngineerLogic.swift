@@ -20,7 +20,7 @@ public enum EngineerLimits {
 
 /// engineer keeps no state of its own beyond the kit's applied requests:
 /// the processes' states are the kernel's, the files are on disk.
-public struct EngineerState: Sendable, Equatable {}
+public struct EngineerState: Sendable, Equatable, Codable {}
 
 public struct EngineerLogic: AgentLogic {
     /// The users that may ask it anything (`system.engineer.operators`).

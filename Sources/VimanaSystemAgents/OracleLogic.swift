@@ -23,7 +23,7 @@ public enum OracleLimits {
 }
 
 /// oracle has no state of its own.
-public struct OracleState: Sendable, Equatable {}
+public struct OracleState: Sendable, Equatable, Codable {}
 
 public struct OracleLogic: AgentLogic {
     /// The system agents whose `events.<id>` streams `timeline` and

@@ -439,6 +439,37 @@ public struct ScienceLogic: AgentLogic {
         }
     }
 
+    /// The whole state (docs/SYSTEM-AGENTS.md, science's snapshots): every
+    /// bucket as a checkpoint carries it, and the counters; 64-bit unsigned
+    /// numbers as decimal text, as the checkpoint event writes them.
+    public func snapshot(of state: ScienceState) -> JSON? {
+        var buckets: [JSON] = []
+        for (topic, byStart) in state.topics.sorted(by: { $0.key < $1.key }) {
+            for (start, b) in byStart.sorted(by: { $0.key < $1.key }) { buckets.append(ScienceCodec.bucket(topic, start, b)) }
+        }
+        return ["cursor": .string(String(state.cursor)), "skipped": .string(String(state.skipped)),
+                "untracked": .string(String(state.untracked)), "checkpoints": .int(Int64(state.checkpoints)),
+                "time": .int(state.checkpointMillis), "buckets": .array(buckets)]
+    }
+
+    public func state(fromSnapshot json: JSON) -> ScienceState? {
+        guard let cursor = json["cursor"]?.string.flatMap(UInt64.init), let skipped = json["skipped"]?.string.flatMap(UInt64.init),
+              let untracked = json["untracked"]?.string.flatMap(UInt64.init), let checkpoints = json["checkpoints"]?.int,
+              checkpoints >= 0, let time = json["time"]?.int, case .array(let items)? = json["buckets"] else { return nil }
+        var state = ScienceState()
+        state.cursor = cursor
+        state.skipped = skipped
+        state.untracked = untracked
+        state.checkpoints = Int(clamping: checkpoints)
+        state.checkpointMillis = time
+        for item in items {
+            guard let (topic, start, b) = ScienceCodec.bucket(item) else { return nil }
+            guard state.topics[topic] != nil || state.topics.count < ScienceLimits.topics else { continue }
+            state.topics[topic, default: [:]][start] = b
+        }
+        return state
+    }
+
     /// Drops the buckets older than the retention at `nowMillis`, and topics left with none.
     static func prune(_ state: inout ScienceState, settings: ScienceSettings, nowMillis: Int64) {
         let oldest = settings.oldestKept(atMillis: nowMillis)

@@ -134,14 +134,23 @@ enum Science {
         return .page(records, cursor: cursor, skipped: UInt64(skipped))
     }
 
-    /// The state folded from science's own entries of `events.science`.
+    /// The state folded from science's own entries of `events.science`
+    /// (after its latest snapshot).
     static func rebuild(_ c: RESPConnection, _ settings: AgentSettings, _ tuning: Tuning) throws(AgentKitError) -> ScienceState {
         func send(_ args: [String]) throws(AgentKitError) -> RESPValue {
             do { return try c.call(args.map { Array($0.utf8) }) } catch { throw .client(error) }
         }
         if case .error(let m) = try send(["CLIENT", "PUBLISHER", "ON"]) { throw .refused("CLIENT PUBLISHER ON: \(m)") }
-        var book = AgentBook(logic: ScienceLogic(settings: tuning.settings))
+        // From the latest snapshot on, as the runtime starts.
+        let logic = ScienceLogic(settings: tuning.settings)
+        var book = AgentBook(logic: logic)
         var start = "-"
+        if let loaded = try AgentSnapshots.load(logic: logic, settings: settings, call: { (args: [[UInt8]]) throws(AgentKitError) -> RESPValue in
+            do throws(ClientError) { return try c.call(args) } catch { throw .client(error) }
+        }) {
+            book = loaded.book
+            start = "(" + loaded.upto
+        }
         while true {
             let reply = try send(["XRANGE", settings.eventsTopic, start, "+", "COUNT", String(ScienceLimits.replayPage)])
             if case .error(let m) = reply { throw .refused("cannot read \(settings.eventsTopic): \(m)") }

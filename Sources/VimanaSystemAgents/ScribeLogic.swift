@@ -22,8 +22,8 @@ public enum ScribeLimits {
 }
 
 /// What scribe wrote last, rebuilt from `events.scribe`.
-public struct ScribeState: Sendable, Equatable {
-    public struct Written: Sendable, Equatable {
+public struct ScribeState: Sendable, Equatable, Codable {
+    public struct Written: Sendable, Equatable, Codable {
         public var path: String
         public var bytes: Int
         public var sha256: String

@@ -273,3 +273,86 @@ struct Reader: AgentLogic {
         #expect(KernelRead.refusal(.error("ERR User 'x' not found")) == .error("ERR User 'x' not found"))
     }
 }
+
+/// The duplicate window and snapshots (Protocol/AGENTS.md §10).
+@Suite struct AgentBookSnapshotTests {
+    func applied(_ book: inout AgentBook<Tally>, _ id: JSON, caller: String = "c", n: Int64 = 1) -> AgentStep {
+        let step = book.step(AgentRequest(action: "a", id: id, args: ["n": .int(n)]), caller: caller)
+        for e in step.append { book.replay(e.fields) }
+        return step
+    }
+
+    @Test func theOldestRequestsLeaveTheWindowInTheOrderTheyWereApplied() {
+        var book = AgentBook(logic: Tally(), repliesKept: 3)
+        for i in 1...5 { _ = applied(&book, .int(Int64(i))) }
+        #expect(book.replies.count == 3)
+        // 1 and 2 were forgotten: applied again; 3 to 5 are duplicates.
+        #expect(!book.step(AgentRequest(action: "a", id: 1), caller: "c").duplicate)
+        #expect(!book.step(AgentRequest(action: "a", id: 2), caller: "c").duplicate)
+        for i in 3...5 { #expect(book.step(AgentRequest(action: "a", id: .int(Int64(i))), caller: "c").duplicate) }
+        // The state is not the window: every event is still folded.
+        #expect(book.state.count == 5 && book.eventCount == 5)
+    }
+
+    @Test func theWindowHoldsAtMostItsBytesButAlwaysTheLatestReply() {
+        // Each key and reply is 32 bytes ("c\\n1" and its reply): 70 bytes hold two.
+        var book = AgentBook(logic: Tally(), repliesBytes: 70)
+        for i in 1...4 { _ = applied(&book, .int(Int64(i))) }
+        #expect(book.replies.count == 2 && book.repliesBytes <= 70)
+        #expect(book.step(AgentRequest(action: "a", id: 4), caller: "c").duplicate)
+        #expect(!book.step(AgentRequest(action: "a", id: 2), caller: "c").duplicate)
+        var tiny = AgentBook(logic: Tally(), repliesBytes: 1)
+        _ = applied(&tiny, "only")
+        #expect(tiny.step(AgentRequest(action: "a", id: "only"), caller: "c").duplicate)
+    }
+
+    @Test func aSnapshotRestoresTheStateTheCountAndTheWindowInOrder() throws {
+        var book = AgentBook(logic: Tally(), repliesKept: 3)
+        for i in 1...4 { _ = applied(&book, .int(Int64(i)), n: 2) }
+        let json = try #require(book.snapshot())
+        #expect(json["v"] == 1 && json["events"] == 8)
+        // Its text goes through the wire and back.
+        let wire = try #require(JSON.parse(json.text))
+        var restored = try #require(AgentBook(logic: Tally(), snapshot: wire, repliesKept: 3))
+        #expect(restored.state == book.state && restored.eventCount == 8 && restored.replies == book.replies)
+        #expect(restored.step(AgentRequest(action: "a", id: 4, args: ["n": 2]), caller: "c").duplicate)
+        // The order came back too: the next request pushes out 2, as in the original.
+        _ = applied(&restored, 5)
+        _ = applied(&book, 5)
+        #expect(restored.replies == book.replies && restored.replies.count == 3)
+        #expect(!restored.step(AgentRequest(action: "a", id: 2), caller: "c").duplicate)
+    }
+
+    @Test func noSnapshotWhileATaskIsHalfFoldedOrOfAnotherVersion() throws {
+        var book = AgentBook(logic: Tally())
+        let step = book.step(AgentRequest(action: "a", id: "p", args: ["n": 2]), caller: "c")
+        book.replay(step.append[0].fields)
+        #expect(book.hasPartialTask && book.snapshot() == nil)
+        book.replay(step.append[1].fields)
+        var json = try #require(book.snapshot())
+        if case .object(var o) = json { o["v"] = 2; json = .object(o) }
+        #expect(AgentBook(logic: Tally(), snapshot: json) == nil)
+    }
+
+    @Test func aLogicWithoutSnapshotsTakesNone() {
+        struct Plain: AgentLogic {
+            struct S: Sendable {}
+            var initialState: S { S() }
+            func apply(_ event: AgentEvent, to state: inout S) {}
+            func handle(_ request: AgentRequest, caller: String, state: S) -> AgentOutcome { .ok(nil) }
+        }
+        #expect(AgentBook(logic: Plain()).snapshot() == nil)
+    }
+
+    @Test func partsAreCutBetweenUTF8SequencesAndJoinBackWhole() {
+        let text = Array(("ab" + String(repeating: "é€😀", count: 50)).utf8)
+        for limit in [4, 5, 6, 7, 64] {
+            let parts = AgentSnapshots.cut(text, at: limit)
+            #expect(parts.allSatisfy { $0.count <= limit && !$0.isEmpty })
+            #expect(parts.flatMap { Array(text[$0]) } == text)
+            // Each part is valid UTF-8 on its own.
+            #expect(parts.allSatisfy { String(validating: text[$0], as: UTF8.self) != nil })
+        }
+        #expect(AgentSnapshots.cut([], at: 10) == [0..<0])
+    }
+}

@@ -293,6 +293,61 @@ import Glibc
                 == .ok(["name": "n", "value": 42]))
     }
 
+    /// Retention retires the segment holding the first events; the agent's
+    /// snapshot, taken after them, keeps them: restarted by kill -9, it
+    /// starts from the snapshot and knows every counter.
+    @Test func aSnapshotKeepsTheStateWhenRetentionRetiresTheEventsBehindIt() throws {
+        let server = try ServerProcess(config: """
+            ledger:
+              retention: {max_age: 1s}
+            agents:
+              - id: counter
+                subscribes: ["tasks.counter"]
+                command: ["\(Self.agentBinary)"]
+            """, logLevel: "info")
+        try waitForJoins(server, 1)
+        let client = try requester(server)
+        let admin = try RawClient(port: server.port)
+        // Big names: a few tasks make the 1 MiB of events after which a snapshot is taken.
+        func name(_ i: Int) -> String { "n\(i)-" + String(repeating: "x", count: 100_000) }
+        for i in 0..<3 {
+            #expect(try client.request(agent: "counter", action: "add", args: ["name": .string(name(i))], timeout: 10)
+                    == .ok(["name": .string(name(i)), "value": 1]))
+        }
+        // The segment with those events is sealed, then retired (max_age 1 s).
+        admin.send(RawClient.command(["LEDGER", "SEAL"]))
+        _ = admin.readReplies()
+        let deadline = Date().addingTimeInterval(30)
+        var left = ""
+        repeat {
+            usleep(50_000)
+            admin.send(RawClient.command(["XRANGE", "events.counter", "-", "+", "COUNT", "1"]))
+            left = admin.readReplies()
+        } while left != "*0\r\n" && Date() < deadline
+        #expect(left == "*0\r\n", "the first events were not retired: \(left.prefix(200))")
+        for i in 3..<9 {
+            #expect(try client.request(agent: "counter", action: "add", args: ["name": .string(name(i))], timeout: 10)
+                    == .ok(["name": .string(name(i)), "value": 1]))
+        }
+        // A snapshot was taken after the retired events (once 1 MiB of events
+        // was folded since the start): one `snapshot` entry, by the agent's user.
+        var commits: [[String]] = []
+        while commits.isEmpty && Date() < deadline.addingTimeInterval(30) {
+            commits = try streamFields(server, "snapshots.counter", publisher: true).filter { $0.prefix(2) == ["type", "snapshot"] }
+            if commits.isEmpty { usleep(50_000) }
+        }
+        #expect(commits.count == 1 && commits.first?.suffix(2) == ["_publisher", "agent:counter"], "\(commits.map { $0.prefix(12) })")
+
+        kill(try agentPID(server), SIGKILL)
+        try waitForJoins(server, 2)
+        #expect(server.waitForLog("(state from 9 events)", timeout: 30), "log:\n\(server.log.suffix(3000))")
+        // n0's event is gone from the ledger, and the restarted agent still knows it (and n8).
+        #expect(try client.request(agent: "counter", action: "add", args: ["name": .string(name(0))], timeout: 10)
+                == .ok(["name": .string(name(0)), "value": 2]))
+        #expect(try client.request(agent: "counter", action: "get", args: ["name": .string(name(8))], timeout: 10)
+                == .ok(["name": .string(name(8)), "value": 1]))
+    }
+
     /// kill -9 of the kernel: the agent it started exits once its parent
     /// is gone (status 1 is not observable here, its absence is), and the
     /// next kernel on the same ledger starts a new one with the state whole.

@@ -58,7 +58,7 @@ import VimanaConfig
         #expect(o.id == "oracle" && o.command == ["/opt/vimana", "agent", "oracle"] && o.enabled && o.required)
         #expect(o.runsAs == "agent:oracle" && o.subscribes == ["tasks.oracle"] && o.env == ["VIMANA_ORACLE_SCAN": "10000"])
         let rules = try #require(o.systemRules)
-        #expect(rules.suffix(4) == ["~tasks.oracle", "%R~events.*", "%W~dead.oracle", "allchannels"])
+        #expect(rules.suffix(5) == ["~tasks.oracle", "~snapshots.oracle", "%R~events.*", "%W~dead.oracle", "allchannels"])
         #expect(rules.contains("+info") && rules.contains("+agents") && !rules.contains("+xgroup|create") && !rules.contains("+xreadgroup"))
         let c = try loaded("system:\n  oracle:\n    enabled: false\n    required: false\n    scan_entries: 50\n")
         #expect(!c.system.oracle.enabled && !c.system.oracle.required && c.system.oracle.scanEntries == 50)
@@ -128,7 +128,7 @@ import VimanaConfig
         let rules = try #require(a.systemRules)
         #expect(rules.filter { $0.hasPrefix("+ledger|") || $0.hasPrefix("+acl|") }
                 == ["+ledger|seal", "+ledger|retain", "+ledger|archives", "+ledger|verify", "+ledger|restore", "+acl|dryrun"])
-        #expect(rules.suffix(5) == ["~tasks.archivist", "~events.archivist", "%R~*", "%W~dead.archivist", "allchannels"])
+        #expect(rules.suffix(6) == ["~tasks.archivist", "~events.archivist", "~snapshots.archivist", "%R~*", "%W~dead.archivist", "allchannels"])
         let c = try loaded("system:\n  archivist:\n    enabled: false\n    required: true\n    output_dir: /srv/exports\n")
         #expect(!c.system.archivist.enabled && c.system.archivist.required && c.system.archivist.outputDir == "/srv/exports")
         #expect(loadError("system:\n  archivist:\n    dir: x\n")?.description
@@ -163,7 +163,7 @@ import VimanaConfig
                           "VIMANA_SCIENCE_POLL_MS": "500", "VIMANA_SCIENCE_SCAN_COUNT": "1000"])
         let rules = try #require(a.systemRules)
         #expect(rules.contains("+ledger|scan") && !rules.contains("+ledger|seal") && !rules.contains("+xreadgroup"))
-        #expect(rules.suffix(4) == ["~tasks.science", "~events.science", "%W~dead.science", "allchannels"])
+        #expect(rules.suffix(5) == ["~tasks.science", "~events.science", "~snapshots.science", "%W~dead.science", "allchannels"])
         let c = try loaded("system:\n  science:\n    bucket: 5m\n    retention: 168h\n    checkpoint_interval: 1s\n"
                            + "    poll_interval: 100ms\n    scan_count: 5000\n    required: true\n")
         let s = c.system.science
@@ -209,7 +209,7 @@ import VimanaConfig
         let s = try #require(wired.first { $0.id == "scribe" })
         #expect(s.command == ["/opt/vimana", "agent", "scribe"] && s.enabled && !s.required && s.runsAs == "agent:scribe")
         let rules = try #require(s.systemRules)
-        #expect(rules.suffix(4) == ["~tasks.scribe", "~events.scribe", "%W~dead.scribe", "allchannels"] && s.subscribes == ["tasks.scribe"])
+        #expect(rules.suffix(5) == ["~tasks.scribe", "~events.scribe", "~snapshots.scribe", "%W~dead.scribe", "allchannels"] && s.subscribes == ["tasks.scribe"])
         #expect(rules.contains("+agents") && rules.contains("+subscribe") && !rules.contains("+xgroup|create") && !rules.contains("allkeys"))
         #expect(s.env["VIMANA_SCRIBE_DIR"] == "data/docs" && s.env["VIMANA_SCRIBE_SCIENCE_TIMEOUT_MS"] == "2000")
         let discovery = try #require(wired.first { $0.id == "discovery" })

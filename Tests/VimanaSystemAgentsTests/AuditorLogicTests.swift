@@ -152,6 +152,13 @@ import VimanaTestSupport
         #expect(only("archivist", [("1-0", event("archivist", "sealed", [("segment", seg1)], request: "1")),
                                    ("2-0", event("archivist", "sealed", [("segment", seg2)], request: "1"))])
                 == [finding("critical", "events.archivist", "2-0", "request 1 of default applied again (first at 1-0)")])
+        // Applied again once 10,000 other requests pushed it out of the kit's
+        // duplicate window: allowed (Protocol/AGENTS.md §10), not a finding.
+        var long = [("1-0", event("archivist", "sealed", [("segment", seg1)], request: "1"))]
+        for i in 2...10_001 { long.append(("\(i)-0", event("archivist", "sealed", [("segment", seg1)], request: String(i)))) }
+        #expect(only("archivist", long + [("10002-0", event("archivist", "sealed", [("segment", seg1)], request: "1"))]) == [])
+        #expect(only("archivist", long + [("10002-0", event("archivist", "sealed", [("segment", seg1)], request: "2"))])
+                == [finding("critical", "events.archivist", "10002-0", "request 2 of default applied again (first at 2-0)")])
         #expect(only("discovery", [("1-0", event("discovery", "joined", [("agent", "a"), ("instances", "1"), ("status", "running")], request: "\"o\"", last: false)),
                                    ("2-0", event("discovery", "joined", [("agent", "billing"), ("instances", "1"), ("status", "running")], request: "\"o\""))])
                 == [finding("warning", "events.discovery", "1-0", "names agent 'a', which is not declared")])

@@ -26,6 +26,19 @@ import VimanaAgentKit
         request("observe", ["agents": .array(agents.map { ["id": .string($0.0), "status": .string($0.1), "instances": .int($0.2)] })])
     }
 
+    /// Its state is `Codable`, so the kit snapshots it (Protocol/AGENTS.md
+    /// §10) by its JSON encoding: restored, it is the same state.
+    @Test func itsStateIsSnapshottedWhole() throws {
+        let first = logic.handle(observe([("billing", "running", 1), ("mailer", "idle", 0)]), caller: "agent:discovery",
+                                 state: logic.initialState)
+        let state = fold(first.events)
+        #expect(!state.live.isEmpty)
+        let json = try #require(logic.snapshot(of: state))
+        let wire = try #require(JSON.parse(json.text))
+        #expect(logic.state(fromSnapshot: wire) == state)
+        #expect(logic.state(fromSnapshot: ["live": 1]) == nil)
+    }
+
     @Test func observationsBecomeJoinLeaveAndFailureEventsOnlyWhenSomethingChanged() {
         let first = logic.handle(observe([("billing", "running", 1), ("mailer", "idle", 0)]), caller: "agent:discovery",
                                  state: logic.initialState)

@@ -45,6 +45,27 @@ import VimanaRESP
         return s
     }
 
+    /// A snapshot (Protocol/AGENTS.md §10) holds the whole state: restored,
+    /// it is the state, and a later checkpoint folds onto it as onto the original.
+    @Test func aSnapshotIsTheWholeStateAndLaterCheckpointsFoldOntoIt() throws {
+        let (state, _) = scanned([Array(records.prefix(3)), Array(records.suffix(3))], now: t0 + 130)
+        let json = try #require(logic.snapshot(of: state))
+        let wire = try #require(JSON.parse(json.text))
+        var restored = try #require(logic.state(fromSnapshot: wire))
+        #expect(restored == state && restored.cursor == 7 && restored.topics["orders"]?.count == 3)
+        var a = ScienceAggregator(settings: settings, state: state)
+        a.ingest([record(7, "orders", "carol", 7, at: t0 + 126)], cursor: 8, skipped: 0, nowMillis: (t0 + 131) * 1000)
+        let next = a.checkpoint(nowMillis: (t0 + 131) * 1000)
+        var original = state
+        logic.apply(next, to: &original)
+        logic.apply(next, to: &restored)
+        #expect(restored == original && restored.cursor == 8)
+        // A snapshot that is not one is refused, not half read.
+        #expect(logic.state(fromSnapshot: ["cursor": "x"]) == nil)
+        #expect(logic.state(fromSnapshot: ["cursor": "1", "skipped": "0", "untracked": "0", "checkpoints": 1, "time": 0,
+                                           "buckets": [["topic": "t"]]]) == nil)
+    }
+
     @Test func sizeClassesAreExactBelow32AndWithinASixteenthAbove() {
         for v in 0..<32 { #expect(SizeHistogram.upperBound(SizeHistogram.sizeClass(v)) == v) }
         for v in [32, 33, 47, 100, 1000, 4095, 4096, 65_537, 1 << 40, Int.max / 3] {

@@ -1,0 +1,165 @@
+import Foundation
+import VimanaRESP
+
+/// An agent's snapshots on `snapshots.<agent-id>` (Protocol/AGENTS.md §10,
+/// "Snapshots"): the book (`AgentBook.snapshot()`) as JSON text cut into
+/// `part` entries, then one `snapshot` entry that names them and the last
+/// entry of `events.<agent-id>` they account for (`upto`). A snapshot counts
+/// only once its `snapshot` entry is written, and only entries the agent's
+/// own user appended count (read with CLIENT PUBLISHER ON), so a crash while
+/// writing one, or another user's XADD, changes nothing a start reads.
+public enum AgentSnapshots {
+    /// Sends one command and returns its reply (the caller's connection).
+    public typealias Call = ([[UInt8]]) throws(AgentKitError) -> RESPValue
+
+    /// A snapshot read back.
+    public struct Loaded<Logic: AgentLogic> {
+        public var book: AgentBook<Logic>
+        /// The entry of `events.<agent-id>` the book accounts for: a start folds the entries after it.
+        public var upto: String
+        /// The snapshot's JSON size.
+        public var bytes: Int
+        /// When it was written (its `snapshot` entry's milliseconds).
+        public var millis: Int64
+    }
+
+    /// Entries per XRANGE/XREVRANGE page while looking for a snapshot.
+    static let page = 64
+
+    // MARK: - Reading
+
+    /// The latest complete snapshot of `settings.agentID` as a book; nil
+    /// when there is none or it cannot be read (the reason is logged; the
+    /// caller then folds every event). The connection must have CLIENT
+    /// PUBLISHER ON. Throws only when the connection fails.
+    public static func load<Logic: AgentLogic>(logic: Logic, settings: AgentSettings,
+                                               call: Call) throws(AgentKitError) -> Loaded<Logic>? {
+        let topic = settings.snapshotsTopic
+        // The newest `snapshot` entry the agent's user wrote.
+        var end = "+"
+        var commit: (id: String, fields: [String: String])?
+        search: while true {
+            let reply = try call(bytes(["XREVRANGE", topic, end, "-", "COUNT", String(page)]))
+            if case .error(let m) = reply {
+                note("snapshots: cannot read \(topic) (\(m)); folding every event")
+                return nil
+            }
+            let entries = try parse(reply)
+            for (id, fields) in entries {
+                guard let own = ownFields(fields, identity: settings.identity), own["type"] == "snapshot" else { continue }
+                commit = (id, own)
+                break search
+            }
+            guard entries.count == page, let last = entries.last else { break }
+            end = "(" + last.0
+        }
+        guard let commit else { return nil }
+        let c = commit.fields
+        guard let tag = c["snapshot"], let parts = c["parts"].flatMap(Int.init), parts >= 1,
+              let first = c["first"], let upto = c["upto"], let bytes = c["bytes"].flatMap(Int.init), bytes >= 0 else {
+            note("snapshots: \(topic) \(commit.id) is not a snapshot entry this kit reads; folding every event")
+            return nil
+        }
+        var data: [UInt8] = []
+        var found = 0
+        var start = first
+        read: while found < parts {
+            let reply = try call(Self.bytes(["XRANGE", topic, start, commit.id, "COUNT", String(page)]))
+            let entries = try parse(reply)
+            for (_, fields) in entries {
+                guard let own = ownFields(fields, identity: settings.identity), own["type"] == "part",
+                      own["snapshot"] == tag else { continue }
+                guard own["index"] == String(found), let chunk = own["data"] else { break read }
+                data += Array(chunk.utf8)
+                found += 1
+                if found == parts { break read }
+            }
+            guard entries.count == page, let last = entries.last else { break }
+            start = "(" + last.0
+        }
+        guard found == parts, data.count == bytes, let json = JSON.parse(data) else {
+            note("snapshots: \(topic) \(commit.id) is incomplete or damaged (\(found) of \(parts) parts, "
+                 + "\(data.count) of \(bytes) bytes); folding every event")
+            return nil
+        }
+        guard let book = AgentBook(logic: logic, snapshot: json) else {
+            note("snapshots: \(topic) \(commit.id) is not a state this agent reads; folding every event")
+            return nil
+        }
+        return Loaded(book: book, upto: upto, bytes: bytes, millis: millis(commit.id))
+    }
+
+    // MARK: - Writing
+
+    /// Writes `json` (a book's snapshot accounting for `events.<agent-id>`
+    /// through `upto`) as parts and then its `snapshot` entry; returns its
+    /// size, or nil when the kernel refused an XADD (said in the log: the
+    /// agent goes on, its start folds more events).
+    public static func write(_ json: JSON, upto: String, settings: AgentSettings,
+                             call: Call) throws(AgentKitError) -> Int? {
+        let topic = settings.snapshotsTopic
+        let text = Array(json.text.utf8)
+        let tag = String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        var first: String?
+        let parts = cut(text, at: AgentKitLimits.snapshotPartBytes)
+        for (i, range) in parts.enumerated() {
+            let reply = try call([Array("XADD".utf8), Array(topic.utf8), Array("*".utf8),
+                                  Array("type".utf8), Array("part".utf8), Array("snapshot".utf8), Array(tag.utf8),
+                                  Array("index".utf8), Array(String(i).utf8), Array("data".utf8), Array(text[range])])
+            guard let id = reply.bytes else {
+                note("snapshots: cannot append to \(topic) (\(reply)); no snapshot taken")
+                return nil
+            }
+            if first == nil { first = String(decoding: id, as: UTF8.self) }
+        }
+        guard let first else { return nil }
+        let reply = try call(bytes(["XADD", topic, "*", "type", "snapshot", "snapshot", tag, "parts", String(parts.count),
+                                    "first", first, "upto", upto, "bytes", String(text.count)]))
+        guard reply.bytes != nil else {
+            note("snapshots: cannot append to \(topic) (\(reply)); no snapshot taken")
+            return nil
+        }
+        return text.count
+    }
+
+    /// `text` cut into ranges of at most `limit` bytes, never inside a UTF-8
+    /// sequence (each part is valid text on its own).
+    static func cut(_ text: [UInt8], at limit: Int) -> [Range<Int>] {
+        var ranges: [Range<Int>] = []
+        var start = 0
+        while start < text.count {
+            var end = min(start + max(limit, 4), text.count)
+            while end < text.count && end > start + 1 && text[end] & 0xC0 == 0x80 { end -= 1 }
+            ranges.append(start..<end)
+            start = end
+        }
+        return ranges.isEmpty ? [0..<0] : ranges
+    }
+
+    // MARK: - Entries
+
+    private static func bytes(_ args: [String]) -> [[UInt8]] { args.map { Array($0.utf8) } }
+
+    /// An XRANGE/XREVRANGE reply's entries, in its order.
+    static func parse(_ reply: RESPValue) throws(AgentKitError) -> [(String, [(String, String)])] {
+        guard let items = reply.elements else { throw .unexpected("XRANGE answered \(reply)") }
+        var out: [(String, [(String, String)])] = []
+        for e in items {
+            guard let pair = e.elements, pair.count == 2, let id = pair[0].bytes else { throw .unexpected("XRANGE entry \(e)") }
+            out.append((String(decoding: id, as: UTF8.self), StreamEntry.pairs(pair[1])))
+        }
+        return out
+    }
+
+    /// An entry's fields by name when the agent's own user appended it (with
+    /// PUBLISHER ON the kernel's `_publisher` is always the last pair).
+    static func ownFields(_ fields: [(String, String)], identity: String) -> [String: String]? {
+        guard let p = fields.last, p.0 == "_publisher", p.1 == identity else { return nil }
+        var out: [String: String] = [:]
+        for (k, v) in fields.dropLast() where out[k] == nil { out[k] = v }
+        return out
+    }
+
+    /// The milliseconds part of an entry ID (0 when it has none).
+    static func millis(_ id: String) -> Int64 { Int64(id.prefix { $0 != "-" }) ?? 0 }
+}

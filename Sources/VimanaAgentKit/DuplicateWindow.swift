@@ -1,0 +1,51 @@
+/// The applied requests an agent still remembers, by key (caller, newline,
+/// the request id's JSON text), each with a value (the kit keeps the reply):
+/// the latest `count` of them, and of those only as many as hold `bytes` of
+/// key and value text together (at least the latest one). Older ones are
+/// forgotten in the order they were remembered, so every instance that
+/// remembers the same sequence forgets the same ones (Protocol/AGENTS.md
+/// §10, the duplicate window).
+///
+/// The window over a suffix of the sequence is a subset of the window over
+/// the whole: a reader that starts in the middle of an agent's events
+/// (auditor) never counts as remembered a request the agent had forgotten.
+public struct DuplicateWindow: Sendable {
+    public private(set) var values: [String: String] = [:]
+    /// The keys of `values`, oldest first (from `head` on).
+    private var order: [String] = []
+    private var head = 0
+    /// Bytes of the keys and values held.
+    public private(set) var bytes = 0
+    public let count: Int
+    public let byteLimit: Int
+
+    public init(count: Int = AgentKitLimits.repliesKept, bytes: Int = AgentKitLimits.repliesBytes) {
+        self.count = max(1, count)
+        byteLimit = max(1, bytes)
+    }
+
+    public subscript(key: String) -> String? { values[key] }
+
+    /// The keys held, oldest first.
+    public var keys: ArraySlice<String> { order[head...] }
+
+    /// Remembers `key` (again: its value replaced, its place kept), then
+    /// forgets the oldest beyond the window.
+    public mutating func remember(_ key: String, _ value: String) {
+        if let old = values.updateValue(value, forKey: key) {
+            bytes -= key.utf8.count + old.utf8.count
+        } else {
+            order.append(key)
+        }
+        bytes += key.utf8.count + value.utf8.count
+        while values.count > count || (bytes > byteLimit && values.count > 1) {
+            let oldest = order[head]
+            head += 1
+            if let v = values.removeValue(forKey: oldest) { bytes -= oldest.utf8.count + v.utf8.count }
+        }
+        if head >= 1024 && head * 2 >= order.count {
+            order.removeFirst(head)
+            head = 0
+        }
+    }
+}
