@@ -275,14 +275,15 @@ extension Configuration {
 
     /// science's user (Protocol/AGENTS.md §11): the kit's commands; LEDGER
     /// SCAN (allowed to no other user but admins: it reads every record's
-    /// metadata, never a payload); its tasks and its own event and snapshot streams; its
+    /// metadata, never a payload) and ACL DRYRUN (to answer a caller only
+    /// what the kernel would let it see); its tasks and its own event and snapshot streams; its
     /// dead-letter topic for writing only; every channel, for the replies.
     static let scienceRules = [
         "+ping", "+hello", "+auth", "+quit", "+reset",
         "+client|id", "+client|getname", "+client|setname", "+client|setinfo", "+client|info", "+client|publisher",
         "+agent|join", "+agent|leave", "+ack", "+nack", "+progress", "+publish",
         "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
-        "+ledger|scan",
+        "+ledger|scan", "+acl|dryrun",
         "~tasks.science", "~events.science", "~snapshots.science", "%W~dead.science", "allchannels",
     ]
 
@@ -303,7 +304,9 @@ extension Configuration {
 
     /// scribe's user (Protocol/AGENTS.md §11): the kit's commands (as
     /// oracle's) with SUBSCRIBE and UNSUBSCRIBE (its reply topic for what it
-    /// asks science) and AGENTS; its tasks, its own event and snapshot streams, its
+    /// asks science), AGENTS, LEDGER SCAN's right (science answers `topics`
+    /// only to a user with it; scribe never sends it) and ACL DRYRUN (to
+    /// show what science counted only to a caller with that right); its tasks, its own event and snapshot streams, its
     /// dead-letter topic for writing only; every channel, for its replies and
     /// its tasks to science. It reads no other stream and writes no other key.
     static let scribeRules = [
@@ -311,7 +314,7 @@ extension Configuration {
         "+client|id", "+client|getname", "+client|setname", "+client|setinfo", "+client|info", "+client|publisher",
         "+agent|join", "+agent|leave", "+ack", "+nack", "+progress", "+publish", "+subscribe", "+unsubscribe",
         "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
-        "+agents",
+        "+agents", "+ledger|scan", "+acl|dryrun",
         "~tasks.scribe", "~events.scribe", "~snapshots.scribe", "%W~dead.scribe", "allchannels",
     ]
 

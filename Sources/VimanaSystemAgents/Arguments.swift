@@ -36,3 +36,29 @@ enum Arguments {
         return id
     }
 }
+
+/// A caller's rights, asked of the kernel with `ACL DRYRUN` (the agent
+/// answers for its caller, not for itself: Protocol/AGENTS.md §10).
+enum CallerRights {
+    /// `ACL DRYRUN caller XRANGE topic - +`: whether the caller may read `topic`.
+    static func read(_ caller: String, _ topic: String) -> KernelRead { .aclDryRun(caller, ["XRANGE", topic, "-", "+"]) }
+
+    /// `ACL DRYRUN caller LEDGER SCAN $`: whether the caller may see every record's metadata.
+    static func scan(_ caller: String) -> KernelRead { .aclDryRun(caller, ["LEDGER", "SCAN", "$"]) }
+
+    /// nil when the dry run `read` answered `+OK`; else `forbidden` with
+    /// `what` and the kernel's reason, or `unavailable` when the kernel
+    /// refused ACL DRYRUN itself or gave no answer.
+    static func refusal(_ kernel: KernelView, _ read: KernelRead, _ what: String) -> Refusal? {
+        switch kernel.reply(read) {
+        case .simpleString("OK")?:
+            return nil
+        case .bulkString(let b)?, .verbatim(_, let b)?:
+            return Refusal(AgentErrorCode.forbidden, "\(what): \(String(decoding: b, as: UTF8.self))")
+        case .error(let m)?:
+            return Refusal("unavailable", "the kernel refused ACL DRYRUN: \(m)")
+        default:
+            return Refusal("unavailable", "no answer to ACL DRYRUN from the kernel")
+        }
+    }
+}

@@ -331,17 +331,7 @@ public struct OracleLogic: AgentLogic {
     /// `forbidden`, with the kernel's reason, when the dry run `read` was
     /// not `+OK`; `unavailable` when the kernel refused it or gave no answer.
     static func check(_ kernel: KernelView, _ read: KernelRead) throws(Refusal) {
-        let user = read.arguments[2], topic = read.arguments[4]
-        switch kernel.reply(read) {
-        case .simpleString("OK")?:
-            return
-        case .bulkString(let b)?, .verbatim(_, let b)?:
-            throw Refusal(AgentErrorCode.forbidden, "\(user) may not read \(topic): \(String(decoding: b, as: UTF8.self))")
-        case .error(let m)?:
-            throw Refusal("unavailable", "the kernel refused ACL DRYRUN: \(m)")
-        default:
-            throw Refusal("unavailable", "no answer to ACL DRYRUN from the kernel")
-        }
+        if let r = CallerRights.refusal(kernel, read, "\(read.arguments[2]) may not read \(read.arguments[4])") { throw r }
     }
 
     // MARK: - Arguments

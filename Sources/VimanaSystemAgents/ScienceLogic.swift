@@ -482,8 +482,17 @@ public struct ScienceLogic: AgentLogic {
     /// `status` reads the ledger's end (`LEDGER SCAN $`) to say how far behind science is.
     static let ledgerEnd = KernelRead.command(["LEDGER", "SCAN", "$"])
 
+    /// The answers are the ledger's metadata, so they go only to a caller
+    /// the kernel would let see it: `topics` to one that may run LEDGER
+    /// SCAN itself (every topic's), `topic_stats` also to one that may read
+    /// that topic (XRANGE); asked with ACL DRYRUN. `status` names no topic.
     public func reads(for request: AgentRequest, caller: String, state: ScienceState) -> [KernelRead] {
-        request.action == "status" ? [Self.ledgerEnd] : []
+        switch request.action {
+        case "status": [Self.ledgerEnd]
+        case "topics": [CallerRights.scan(caller)]
+        case "topic_stats": [CallerRights.scan(caller)] + (request.args["topic"]?.string.map { [CallerRights.read(caller, $0)] } ?? [])
+        default: []
+        }
     }
 
     public func handle(_ request: AgentRequest, caller: String, state: ScienceState) -> AgentOutcome {
@@ -501,6 +510,8 @@ public struct ScienceLogic: AgentLogic {
                     guard let a = a.string else { throw Refusal(AgentErrorCode.badArgument, "after must be a string") }
                     after = a
                 }
+                if let r = CallerRights.refusal(kernel, CallerRights.scan(caller),
+                                                "\(caller) may not see every topic (topics needs what LEDGER SCAN needs)") { throw r }
                 return .ok(topics(state, window: window, after: after, nowMillis: request.entryMillis))
             case "topic_stats":
                 try Arguments.only(["topic", "window"], request.args)
@@ -508,6 +519,8 @@ public struct ScienceLogic: AgentLogic {
                     throw Refusal(AgentErrorCode.badArgument, "topic must be a non-empty string")
                 }
                 let window = try self.window(request.args)
+                if CallerRights.refusal(kernel, CallerRights.scan(caller), "") != nil,
+                   let r = CallerRights.refusal(kernel, CallerRights.read(caller, topic), "\(caller) may not read \(topic)") { throw r }
                 return .ok(stats(state, topic: topic, window: window, nowMillis: request.entryMillis))
             case "status":
                 try Arguments.only([], request.args)

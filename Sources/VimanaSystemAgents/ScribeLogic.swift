@@ -85,8 +85,16 @@ public struct ScribeLogic: AgentLogic {
 
     // MARK: - Reads and asks, then answers
 
+    /// AGENTS for AGENTS.md; for CITYMAP.md, whether the caller may see
+    /// every topic's metadata (what LEDGER SCAN needs, as science asks of
+    /// scribe): the map shows what science counted only to such a caller.
     public func reads(for request: AgentRequest, caller: String, state: ScribeState) -> [KernelRead] {
-        (try? arguments(request)) != nil && request.action != "citymap" ? [.agents] : []
+        guard (try? arguments(request)) != nil else { return [] }
+        switch request.action {
+        case "agents_md": return [.agents]
+        case "citymap": return [CallerRights.scan(caller)]
+        default: return [.agents, CallerRights.scan(caller)]
+        }
     }
 
     public func asks(for request: AgentRequest, caller: String, state: ScribeState) -> [AgentAsk] {
@@ -131,7 +139,7 @@ public struct ScribeLogic: AgentLogic {
                 events.append(e)
             }
             if request.action != "agents_md" {
-                let observation = observed(window, kernel)
+                let observation = observed(window, kernel, caller: caller)
                 let text = ScribeMarkdown.citymap(declared, observation)
                 let (r, e) = try write(Self.citymapDocument, text, ["observed": .bool(observation.topics != nil),
                                                                      "science": .string(observation.note)])
@@ -178,12 +186,15 @@ public struct ScribeLogic: AgentLogic {
     }
 
     /// What science answered about the window, or why there is nothing.
-    func observed(_ window: Int, _ kernel: KernelView) -> ScribeObservation {
+    func observed(_ window: Int, _ kernel: KernelView, caller: String) -> ScribeObservation {
         let wiringOnly = ": the map shows the wiring only."
         switch scienceWired {
         case nil: return ScribeObservation(note: "science is not wired in this city" + wiringOnly)
         case false?: return ScribeObservation(note: "science is disabled" + wiringOnly)
         case true?: break
+        }
+        if let r = CallerRights.refusal(kernel, CallerRights.scan(caller), "\(caller) may not see every topic") {
+            return ScribeObservation(note: Self.clip(r.message) + wiringOnly)
         }
         switch kernel.answer(scienceAsk(window)) {
         case nil:

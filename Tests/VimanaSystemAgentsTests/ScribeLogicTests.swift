@@ -56,7 +56,9 @@ import VimanaRESP
     /// Runs a task with the kernel answering AGENTS and science answering `answer`.
     func run(_ logic: ScribeLogic, _ r: AgentRequest, science answer: AgentAnswer? = .reply(.ok(Self.science))) -> AgentOutcome {
         var replies: [KernelRead: RESPValue] = [:]
-        for read in logic.reads(for: r, caller: "default", state: ScribeState()) { replies[read] = Self.agents }
+        for read in logic.reads(for: r, caller: "default", state: ScribeState()) {
+            replies[read] = read == .agents ? Self.agents : .simpleString("OK")  // the caller's ACL DRYRUN: allowed
+        }
         var answers: [AgentAsk: AgentAnswer] = [:]
         for ask in logic.asks(for: r, caller: "default", state: ScribeState()) { answers[ask] = answer }
         return logic.handle(r, caller: "default", state: ScribeState(), kernel: KernelView(replies, answers: answers))
@@ -142,7 +144,7 @@ import VimanaRESP
     @Test func citymapIsTheGoldenDocumentWithWhatScienceObserved() {
         let l = logic()
         let r = request("citymap", ["window": 3600])
-        #expect(l.reads(for: r, caller: "default", state: ScribeState()).isEmpty)
+        #expect(l.reads(for: r, caller: "default", state: ScribeState()) == [CallerRights.scan("default")])
         #expect(l.asks(for: r, caller: "default", state: ScribeState())
                 == [AgentAsk(agent: "science", action: "topics", args: ["window": 3600], timeout: 2)])
         let out = run(l, r)
@@ -176,6 +178,18 @@ import VimanaRESP
         }
         #expect(r3["science"] == "science answered the error forbidden (no): the map shows the wiring only.")
         #expect(r4["science"] == "science's answer is not the documented topics result: the map shows the wiring only.")
+        // A caller who may not see every topic's metadata (LEDGER SCAN) gets the wiring only, whatever science said.
+        let mallory = request("citymap")
+        var answers: [AgentAsk: AgentAnswer] = [:]
+        for ask in logic().asks(for: mallory, caller: "mallory", state: ScribeState()) { answers[ask] = .reply(.ok(Self.science)) }
+        let denied: RESPValue = .bulkString(Array("User mallory has no permissions to run the 'ledger|scan' command".utf8))
+        let out = logic().handle(mallory, caller: "mallory", state: ScribeState(),
+                                 kernel: KernelView([CallerRights.scan("mallory"): denied], answers: answers))
+        guard case .ok(let r5) = out.reply, let text = r5["markdown"]?.string else { Issue.record("\(out.reply)"); return }
+        let why = "mallory may not see every topic: User mallory has no permissions to run the 'ledger|scan' command: the map shows the wiring only."
+        #expect(r5["observed"] == false && r5["science"] == .string(why))
+        // science's counts (billing.out's 5 messages by default and agent:x) are not in it.
+        #expect(text.contains("the map shows the wiring only") && !text.contains("agent:x"), "\(text)")
     }
 
     @Test func writeAllWritesBothAndRecordsTwoEvents() {
