@@ -46,6 +46,8 @@ public final class AgentRuntime<Logic: AgentLogic> {
     private var lastBeat = DispatchTime.now()
     /// The connection asks go out on (`AgentLogic.asks`), made at the first.
     private var requester: AgentRequester?
+    /// The connection slow reads go out on (`KernelRead.mayBeSlow`), made at the first.
+    private lazy var side = AgentSideReader(settings: settings)
 
     public init(logic: Logic, settings: AgentSettings) {
         self.settings = settings
@@ -266,10 +268,18 @@ public final class AgentRuntime<Logic: AgentLogic> {
         try acknowledge(topic, entry, head)
     }
 
-    /// The kernel's replies to `reads`, each sent as a command on the
-    /// agent's connection (an error reply is the read's answer, for
-    /// `handle` to judge), with PROGRESS between them when one is due: many
-    /// reads, or slow ones (XRANGE of a long topic), may outlast `ack_wait`.
+    /// The kernel's replies to `reads`, each sent as a command (an error
+    /// reply is the read's answer, for `handle` to judge), with PROGRESS
+    /// between them when one is due: many reads may outlast `ack_wait`. A
+    /// read that may be slow (`KernelRead.mayBeSlow`: LEDGER, a blocking
+    /// XREAD, a long XRANGE) goes out on the side connection while this
+    /// thread sends PROGRESS every `progressInterval` until it is answered
+    /// (the kernel would run no PROGRESS on a connection waiting for such a
+    /// read); the others on the task connection, which costs no thread hop.
+    /// Asked to stop meanwhile, the runtime gives the task back and throws
+    /// `.stopped` without waiting for the read: a task that reads has no
+    /// events appended by this delivery yet (reads come before the EXEC,
+    /// and none for a request already applied).
     private func read(_ reads: [KernelRead], asks: [AgentAsk], topic: [UInt8], entry: [UInt8]) throws(AgentKitError) -> KernelView {
         var replies: [KernelRead: RESPValue] = [:]
         for r in reads where replies[r] == nil {
@@ -285,7 +295,36 @@ public final class AgentRuntime<Logic: AgentLogic> {
                     continue
                 }
             }
-            replies[r] = try call(r.arguments)
+            guard r.mayBeSlow else {
+                replies[r] = try call(r.arguments)
+                continue
+            }
+            let stopped = "task \(String(decoding: topic, as: UTF8.self)) \(String(decoding: entry, as: UTF8.self)) given back: "
+                + "asked to stop while it read (\(r.arguments.prefix(2).joined(separator: " ")))"
+            if control.stopping {
+                try giveBack(topic, entry)
+                throw .stopped(stopped)
+            }
+            let pending = side.start(r.arguments.map { Array($0.utf8) })
+            while true {
+                let beat = max(0, progressInterval - secondsSinceBeat)
+                if let reply = pending.wait(seconds: min(beat, AgentKitLimits.stopPoll)) {
+                    replies[r] = reply
+                    break
+                }
+                if control.stopping {
+                    side.abandon()
+                    try giveBack(topic, entry)
+                    note(stopped)
+                    throw .stopped(stopped)
+                }
+                if secondsSinceBeat >= progressInterval {
+                    do throws(AgentKitError) { try progress(topic, entry) } catch {
+                        side.abandon()
+                        throw error
+                    }
+                }
+            }
         }
         return KernelView(replies, answers: try ask(asks, topic: topic, entry: entry))
     }

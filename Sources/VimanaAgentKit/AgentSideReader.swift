@@ -1,0 +1,118 @@
+import Foundation
+import Synchronization
+import VimanaClient
+import VimanaRESP
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The runtime's second connection, for the reads that may outlast
+/// `ack_wait` (`KernelRead.mayBeSlow`). The kernel runs no further command
+/// on a connection until such a read is answered (LEDGER's disk work, a
+/// background XRANGE, a blocked XREAD): a PROGRESS sent after it on the
+/// task connection would wait behind it. So each such read goes out here,
+/// from a worker thread, one at a time in order, while the task thread
+/// sends PROGRESS for the task in hand.
+///
+/// Made at the first such read, authenticated as the runtime's settings
+/// say, speaking RESP3 and with `CLIENT PUBLISHER ON` like the task
+/// connection (entries carry `_publisher`), never joined. A failure is the
+/// read's answer, an error reply; the connection is made anew at the next
+/// read, also when it died while idle (a restarted kernel).
+final class AgentSideReader: @unchecked Sendable {
+    private let settings: AgentSettings
+    /// The worker: one read at a time, in the order asked.
+    private let queue = DispatchQueue(label: "vimana.agentkit.side-reader")
+    /// Touched only on `queue`.
+    private var connection: RESPConnection?
+    /// The socket a read is outstanding on (-1: none), for `abandon`; set
+    /// and cleared on `queue`, before the connection may be closed.
+    private let busySocket = Mutex<Int32>(-1)
+
+    init(settings: AgentSettings) {
+        self.settings = settings
+    }
+
+    /// Sends `arguments` from the worker; the reply, or an error reply
+    /// saying why there is none, comes to the returned read.
+    func start(_ arguments: [[UInt8]]) -> SideRead {
+        let read = SideRead()
+        queue.async { read.finish(self.send(arguments)) }
+        return read
+    }
+
+    /// Ends the read outstanding on the side connection, if any: its
+    /// socket is shut down, so the worker's wait ends with an error (its
+    /// answer, which nobody reads now) and the connection is made anew at
+    /// the next read. The kernel drops the reply it was preparing.
+    func abandon() {
+        busySocket.withLock { fd in
+            if fd >= 0 { _ = shutdown(fd, Int32(SHUT_RDWR)) }
+        }
+    }
+
+    private func send(_ arguments: [[UInt8]]) -> RESPValue {
+        do throws(AgentKitError) {
+            if let c = connection, Self.unusable(c.fd) { drop() }
+            if connection == nil { connection = try open() }
+            guard let c = connection else { throw .unexpected("no side connection") }
+            busySocket.withLock { $0 = c.fd }
+            defer { busySocket.withLock { $0 = -1 } }
+            do {
+                try c.send(arguments)
+                while true {
+                    let v = try c.readValue()
+                    if case .push = v { continue }  // none is expected: it is neither joined nor subscribed
+                    return v
+                }
+            } catch { throw .client(error) }
+        } catch {
+            drop()
+            return .error("ERR the agent kit's side connection failed: \(error)")
+        }
+    }
+
+    private func open() throws(AgentKitError) -> RESPConnection {
+        let c = try settings.connect()
+        let reply: RESPValue
+        do { reply = try c.call(["CLIENT", "PUBLISHER", "ON"].map { Array($0.utf8) }) } catch {
+            c.close()
+            throw .client(error)
+        }
+        if case .error(let m) = reply {
+            c.close()
+            throw .refused("CLIENT PUBLISHER ON: \(m)")
+        }
+        return c
+    }
+
+    private func drop() {
+        connection?.close()
+        connection = nil
+    }
+
+    /// Whether an idle connection can take no request: readable (the
+    /// kernel closed it, or sent what nobody asked for) or in error.
+    static func unusable(_ fd: Int32) -> Bool {
+        guard fd >= 0 else { return true }
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&p, 1, 0) != 0
+    }
+}
+
+/// One read sent by `AgentSideReader`: its reply once it came.
+final class SideRead: Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private let reply = Mutex<RESPValue?>(nil)
+
+    func finish(_ v: RESPValue) {
+        reply.withLock { $0 = v }
+        done.signal()
+    }
+
+    /// The reply, or nil when it did not come within `seconds`. Once it
+    /// returned the reply it is not to be asked again.
+    func wait(seconds: Double) -> RESPValue? {
+        done.wait(timeout: .now() + max(0, seconds)) == .success ? reply.withLock { $0 } : nil
+    }
+}
