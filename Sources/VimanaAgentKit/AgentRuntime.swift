@@ -303,6 +303,7 @@ public final class AgentRuntime<Logic: AgentLogic> {
                 + "asked to stop while it read (\(r.arguments.prefix(2).joined(separator: " ")))"
             if control.stopping {
                 try giveBack(topic, entry)
+                note(stopped)
                 throw .stopped(stopped)
             }
             let pending = side.start(r.arguments.map { Array($0.utf8) })

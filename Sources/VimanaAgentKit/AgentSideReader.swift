@@ -25,9 +25,10 @@ final class AgentSideReader: @unchecked Sendable {
     private let queue = DispatchQueue(label: "vimana.agentkit.side-reader")
     /// Touched only on `queue`.
     private var connection: RESPConnection?
-    /// The socket a read is outstanding on (-1: none), for `abandon`; set
-    /// and cleared on `queue`, before the connection may be closed.
-    private let busySocket = Mutex<Int32>(-1)
+    /// Reads are numbered as started; `abandon` ends every read started
+    /// so far. `socket` is the one a read is outstanding on (-1: none), set
+    /// and cleared by the worker before the connection may be closed.
+    private let state = Mutex((started: 0, abandonedThrough: 0, socket: Int32(-1)))
 
     init(settings: AgentSettings) {
         self.settings = settings
@@ -37,38 +38,59 @@ final class AgentSideReader: @unchecked Sendable {
     /// saying why there is none, comes to the returned read.
     func start(_ arguments: [[UInt8]]) -> SideRead {
         let read = SideRead()
-        queue.async { read.finish(self.send(arguments)) }
+        let number = state.withLock { s in
+            s.started += 1
+            return s.started
+        }
+        queue.async { read.finish(self.send(arguments, number)) }
         return read
     }
 
-    /// Ends the read outstanding on the side connection, if any: its
-    /// socket is shut down, so the worker's wait ends with an error (its
-    /// answer, which nobody reads now) and the connection is made anew at
-    /// the next read. The kernel drops the reply it was preparing.
+    /// Ends every read started so far: one not yet sent is not sent, one
+    /// outstanding has its socket shut down, so the worker's wait ends
+    /// with an error (its answer, which nobody reads now) and the
+    /// connection is made anew at the next read. The kernel drops the
+    /// reply it was preparing.
     func abandon() {
-        busySocket.withLock { fd in
-            if fd >= 0 { _ = shutdown(fd, Int32(SHUT_RDWR)) }
+        state.withLock { s in
+            s.abandonedThrough = s.started
+            if s.socket >= 0 { _ = shutdown(s.socket, Int32(SHUT_RDWR)) }
         }
     }
 
-    private func send(_ arguments: [[UInt8]]) -> RESPValue {
-        do throws(AgentKitError) {
-            if let c = connection, Self.unusable(c.fd) { drop() }
-            if connection == nil { connection = try open() }
-            guard let c = connection else { throw .unexpected("no side connection") }
-            busySocket.withLock { $0 = c.fd }
-            defer { busySocket.withLock { $0 = -1 } }
-            do {
-                try c.send(arguments)
-                while true {
-                    let v = try c.readValue()
-                    if case .push = v { continue }  // none is expected: it is neither joined nor subscribed
-                    return v
+    /// Read `number`, on the worker. A connection that was closed under a
+    /// reused connection before any reply (a kernel that restarted or
+    /// closed it while idle) is made anew and the read sent once more.
+    private func send(_ arguments: [[UInt8]], _ number: Int) -> RESPValue {
+        var attempt = 0
+        while true {
+            attempt += 1
+            let reused = connection != nil
+            do throws(AgentKitError) {
+                if let c = connection, Self.unusable(c.fd) { drop() }
+                if connection == nil { connection = try open() }
+                guard let c = connection else { throw .unexpected("no side connection") }
+                let abandoned = state.withLock { s in
+                    if number <= s.abandonedThrough { return true }
+                    s.socket = c.fd
+                    return false
                 }
-            } catch { throw .client(error) }
-        } catch {
-            drop()
-            return .error("ERR the agent kit's side connection failed: \(error)")
+                if abandoned { return .error("ERR the agent kit's side read was abandoned before it was sent") }
+                defer { state.withLock { $0.socket = -1 } }
+                do {
+                    try c.send(arguments)
+                    while true {
+                        let v = try c.readValue()
+                        if case .push = v { continue }  // none is expected: it is neither joined nor subscribed
+                        return v
+                    }
+                } catch { throw .client(error) }
+            } catch {
+                drop()
+                if case .client(.closed) = error, reused, attempt == 1,
+                   state.withLock({ number > $0.abandonedThrough }) { continue }
+                return .error("ERR the agent kit's side connection failed: \(error)")
+            }
         }
     }
 

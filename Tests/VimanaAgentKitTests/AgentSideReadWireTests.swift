@@ -109,8 +109,8 @@ import VimanaTestSupport
 
     /// The side connection's failures are answers, never a crash: a kernel
     /// that is not there, a connection the kernel closed while idle (made
-    /// anew before the read), a read abandoned midway (its answer an error,
-    /// the next read on a new connection).
+    /// anew, the read sent on the new one), a read abandoned midway (its
+    /// answer an error, not sent again; the next read on a new connection).
     @Test func aFailureOfTheSideConnectionIsTheReadsAnswerAndTheNextReadConnectsAgain() throws {
         let closedPort = try LoopbackListener().port  // closed again at once: the connect is refused
         let nobody = AgentSideReader(settings: AgentSettings(port: closedPort, agentID: "x"))
