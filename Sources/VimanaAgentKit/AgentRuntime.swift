@@ -17,8 +17,9 @@ import Glibc
 /// `settings.progressInterval` while the reads and `handle` run. A lost connection is
 /// retried with backoff; the state is rebuilt on each connect. The kernel
 /// reads a task needs (`AgentLogic.reads`) are sent after the fold, just
-/// before `handle`, on the same connection (inside the WATCH, which reads
-/// do not disturb). Instances
+/// before `handle` (inside the WATCH, which reads do not disturb): on the
+/// same connection, or on the side connection when they may be slow
+/// (`AgentSideReader`). Instances
 /// of one agent share its state through `events.<id>`.
 ///
 /// Promises: an acknowledged task's events are in `events.<id>` (the EXEC
@@ -31,8 +32,10 @@ public final class AgentRuntime<Logic: AgentLogic> {
     /// Called when a task's events have been appended, before its reply and ACK.
     public var afterAppend: ((AgentRequest) -> Void)?
     /// `control.stop()` asks the runtime to return: after the task in hand,
-    /// or when its connection next ends (a read in progress is not cut
-    /// short; `main` exits the process at once when no task is in hand).
+    /// or when its connection next ends, or at once during a read on the
+    /// side connection, the task given back (a read on the task connection
+    /// is not cut short; `main` exits the process at once when no task is
+    /// in hand).
     public let control = AgentControl()
     private var connection: RESPConnection?
     /// Tasks pushed while the runtime waited for a command's reply.

@@ -134,9 +134,10 @@ public enum AgentKitLimits {
     static let backoffFirst = 0.1
     static let backoffMax = 5.0
     /// An XRANGE or XREVRANGE of more entries than this is sent on the
-    /// side connection (`KernelRead.mayBeSlow`): the kit's own pages are
-    /// 1000, which the kernel answers in milliseconds even from disk; a
-    /// longer one may outlast `ack_wait` when it must be read from sealed segments.
+    /// side connection (`KernelRead.mayBeSlow`): the size of the kit's own
+    /// replay pages, which it reads on the task connection; a longer one,
+    /// read from sealed segments, may take long, and a thread hop costs
+    /// little beside it.
     static let sideReadEntries = 1000
     /// How often the task thread looks for a stop while a side read is
     /// outstanding: SIGTERM gives the task back within this (seconds).

@@ -16,9 +16,10 @@ import Glibc
 ///
 /// Made at the first such read, authenticated as the runtime's settings
 /// say, speaking RESP3 and with `CLIENT PUBLISHER ON` like the task
-/// connection (entries carry `_publisher`), never joined. A failure is the
-/// read's answer, an error reply; the connection is made anew at the next
-/// read, also when it died while idle (a restarted kernel).
+/// connection (entries carry `_publisher`), never joined. A kept
+/// connection found closed (a restarted kernel) is made anew and the read
+/// sent on it; any other failure is the read's answer, an error reply, and
+/// the connection is made anew at the next read.
 final class AgentSideReader: @unchecked Sendable {
     private let settings: AgentSettings
     /// The worker: one read at a time, in the order asked.
@@ -58,9 +59,10 @@ final class AgentSideReader: @unchecked Sendable {
         }
     }
 
-    /// Read `number`, on the worker. A connection that was closed under a
-    /// reused connection before any reply (a kernel that restarted or
-    /// closed it while idle) is made anew and the read sent once more.
+    /// Read `number`, on the worker. A kept connection that turns out
+    /// closed (a kernel that restarted, or closed it while idle: the idle
+    /// check can race the close) is made anew and the read sent once more,
+    /// unless it was abandoned meanwhile.
     private func send(_ arguments: [[UInt8]], _ number: Int) -> RESPValue {
         var attempt = 0
         while true {

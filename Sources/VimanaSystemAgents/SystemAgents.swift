@@ -249,7 +249,8 @@ enum Auditor {
                       stop: @Sendable () -> Bool = { false }, waited: @Sendable () -> Void = {}) {
         var sequence = 0
         let run = String(Int(Date().timeIntervalSince1970 * 1000))
-        func now() -> Double { Date().timeIntervalSince1970 }
+        // Monotonic: a step of the wall clock neither hastens nor holds back an audit.
+        func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
         var schedule = AuditSchedule(intervalSeconds: intervalSeconds, now: now())
         while !stop() {
             do throws(AgentKitError) {
