@@ -77,7 +77,7 @@ final class AgentSideReader: @unchecked Sendable {
                     s.socket = c.fd
                     return false
                 }
-                if abandoned { return .error("ERR the agent kit's side read was abandoned before it was sent") }
+                if abandoned { return Self.failure("the read was abandoned before it was sent") }
                 defer { state.withLock { $0.socket = -1 } }
                 do {
                     try c.send(arguments)
@@ -91,9 +91,14 @@ final class AgentSideReader: @unchecked Sendable {
                 drop()
                 if case .client(.closed) = error, reused, attempt == 1,
                    state.withLock({ number > $0.abandonedThrough }) { continue }
-                return .error("ERR the agent kit's side connection failed: \(error)")
+                return Self.failure(error.description)
             }
         }
+    }
+
+    /// A read's answer when the side connection could not give the kernel's (PROTOCOL.md §8).
+    static func failure(_ reason: String) -> RESPValue {
+        .error("ERR the agent kit's side connection failed: \(reason)")
     }
 
     private func open() throws(AgentKitError) -> RESPConnection {
