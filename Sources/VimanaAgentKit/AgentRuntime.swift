@@ -17,8 +17,9 @@ import Glibc
 /// `settings.progressInterval` while the reads and `handle` run. A lost connection is
 /// retried with backoff; the state is rebuilt on each connect. The kernel
 /// reads a task needs (`AgentLogic.reads`) are sent after the fold, just
-/// before `handle`, on the same connection (inside the WATCH, which reads
-/// do not disturb). Instances
+/// before `handle` (inside the WATCH, which reads do not disturb): on the
+/// same connection, or on the side connection when they may be slow
+/// (`AgentSideReader`). Instances
 /// of one agent share its state through `events.<id>`.
 ///
 /// Promises: an acknowledged task's events are in `events.<id>` (the EXEC
@@ -31,8 +32,10 @@ public final class AgentRuntime<Logic: AgentLogic> {
     /// Called when a task's events have been appended, before its reply and ACK.
     public var afterAppend: ((AgentRequest) -> Void)?
     /// `control.stop()` asks the runtime to return: after the task in hand,
-    /// or when its connection next ends (a read in progress is not cut
-    /// short; `main` exits the process at once when no task is in hand).
+    /// or when its connection next ends, or at once during a read on the
+    /// side connection, the task given back (a read on the task connection
+    /// is not cut short; `main` exits the process at once when no task is
+    /// in hand).
     public let control = AgentControl()
     private var connection: RESPConnection?
     /// Tasks pushed while the runtime waited for a command's reply.
@@ -53,6 +56,8 @@ public final class AgentRuntime<Logic: AgentLogic> {
     private var snapshotTaken = Date()
     /// Bytes of the agent's own entries folded since the last snapshot.
     private var sinceSnapshot = 0
+    /// The connection slow reads go out on (`KernelRead.mayBeSlow`), made at the first.
+    private lazy var side = AgentSideReader(settings: settings)
 
     public init(logic: Logic, settings: AgentSettings) {
         self.settings = settings
@@ -304,10 +309,18 @@ public final class AgentRuntime<Logic: AgentLogic> {
         try snapshotIfDue()
     }
 
-    /// The kernel's replies to `reads`, each sent as a command on the
-    /// agent's connection (an error reply is the read's answer, for
-    /// `handle` to judge), with PROGRESS between them when one is due: many
-    /// reads, or slow ones (XRANGE of a long topic), may outlast `ack_wait`.
+    /// The kernel's replies to `reads`, each sent as a command (an error
+    /// reply is the read's answer, for `handle` to judge), with PROGRESS
+    /// between them when one is due: many reads may outlast `ack_wait`. A
+    /// read that may be slow (`KernelRead.mayBeSlow`: LEDGER, a blocking
+    /// XREAD, a long XRANGE) goes out on the side connection while this
+    /// thread sends PROGRESS every `progressInterval` until it is answered
+    /// (the kernel would run no PROGRESS on a connection waiting for such a
+    /// read); the others on the task connection, which costs no thread hop.
+    /// Asked to stop meanwhile, the runtime gives the task back and throws
+    /// `.stopped` without waiting for the read: a task that reads has no
+    /// events appended by this delivery yet (reads come before the EXEC,
+    /// and none for a request already applied).
     private func read(_ reads: [KernelRead], asks: [AgentAsk], topic: [UInt8], entry: [UInt8]) throws(AgentKitError) -> KernelView {
         var replies: [KernelRead: RESPValue] = [:]
         for r in reads where replies[r] == nil {
@@ -323,7 +336,37 @@ public final class AgentRuntime<Logic: AgentLogic> {
                     continue
                 }
             }
-            replies[r] = try call(r.arguments)
+            guard r.mayBeSlow else {
+                replies[r] = try call(r.arguments)
+                continue
+            }
+            let stopped = "task \(String(decoding: topic, as: UTF8.self)) \(String(decoding: entry, as: UTF8.self)) given back: "
+                + "asked to stop while it read (\(r.arguments.prefix(2).joined(separator: " ")))"
+            if control.stopping {
+                try giveBack(topic, entry)
+                note(stopped)
+                throw .stopped(stopped)
+            }
+            let pending = side.start(r.arguments.map { Array($0.utf8) })
+            while true {
+                let beat = max(0, progressInterval - secondsSinceBeat)
+                if let reply = pending.wait(seconds: min(beat, AgentKitLimits.stopPoll)) {
+                    replies[r] = reply
+                    break
+                }
+                if control.stopping {
+                    side.abandon()
+                    try giveBack(topic, entry)
+                    note(stopped)
+                    throw .stopped(stopped)
+                }
+                if secondsSinceBeat >= progressInterval {
+                    do throws(AgentKitError) { try progress(topic, entry) } catch {
+                        side.abandon()
+                        throw error
+                    }
+                }
+            }
         }
         return KernelView(replies, answers: try ask(asks, topic: topic, entry: entry))
     }
@@ -475,6 +518,7 @@ public final class AgentRuntime<Logic: AgentLogic> {
             } catch {
                 c.setReadTimeout(nil)
                 guard case .readTimeout = error else { throw .client(error) }
+                if control.stopping { throw .stopped("asked to stop while waiting for a task") }
                 try catchUp()
                 try snapshotIfDue()
                 continue

@@ -100,10 +100,13 @@ public enum AgentKitError: Error, Sendable, CustomStringConvertible {
     /// The process that started the agent (its kernel) is gone: a kernel
     /// that comes back starts its own.
     case orphaned
+    /// Asked to stop (`AgentControl.stop`) while a side read was outstanding:
+    /// the task in hand was given back, and the runtime returns.
+    case stopped(String)
 
     public var description: String {
         switch self {
-        case .settings(let s), .refused(let s), .unexpected(let s): s
+        case .settings(let s), .refused(let s), .unexpected(let s), .stopped(let s): s
         case .client(let e): e.description
         case .timeout(let seconds): "no reply within \(seconds) s"
         case .orphaned: "the process that started this agent is gone; exiting"
@@ -131,6 +134,15 @@ public enum AgentKitLimits {
     /// First and longest wait between reconnects (seconds), as the Python example's.
     static let backoffFirst = 0.1
     static let backoffMax = 5.0
+    /// An XRANGE or XREVRANGE of more entries than this is sent on the
+    /// side connection (`KernelRead.mayBeSlow`): the size of the kit's own
+    /// replay pages, which it reads on the task connection; a longer one,
+    /// read from sealed segments, may take long, and a thread hop costs
+    /// little beside it.
+    static let sideReadEntries = 1000
+    /// How often the task thread looks for a stop while a side read is
+    /// outstanding: SIGTERM gives the task back within this (seconds).
+    static let stopPoll = 0.05
     /// Times a task is decided again after another instance appended first
     /// (a null EXEC); beyond this it is given back, not decided in a tight loop.
     static let appendAttempts = 100

@@ -73,6 +73,30 @@ public struct KernelRead: Sendable, Hashable, CustomStringConvertible {
         return name == "AGENT" && arguments.count > 1 && ["JOIN", "LEAVE"].contains(arguments[1].uppercased())
     }
 
+    /// Whether the kernel may take long to answer it, so the runtime sends
+    /// it on its side connection (`AgentSideReader`) and goes on sending
+    /// PROGRESS on the task connection meanwhile: the kernel runs no further
+    /// command on a connection until such a read is answered. Every LEDGER
+    /// subcommand (disk work on the ledger's maintenance or reader thread,
+    /// or a wait for the writer), XREAD and XREADGROUP with BLOCK, and XRANGE
+    /// or XREVRANGE of more than `AgentKitLimits.sideReadEntries` entries
+    /// (or without COUNT). Every other read is sent on the task connection,
+    /// which costs no thread hop.
+    var mayBeSlow: Bool {
+        guard let name = arguments.first?.uppercased() else { return false }
+        switch name {
+        case "LEDGER":
+            return true
+        case "XREAD", "XREADGROUP":
+            return arguments.contains { $0.uppercased() == "BLOCK" }
+        case "XRANGE", "XREVRANGE":
+            guard arguments.count == 6, arguments[4].uppercased() == "COUNT", let n = Int(arguments[5]) else { return true }
+            return n > AgentKitLimits.sideReadEntries
+        default:
+            return false
+        }
+    }
+
     /// What `handle` sees for a read the runtime does not send.
     var refusedText: String {
         "ERR the agent kit does not send '\(arguments.first ?? "")' as a read: it would change the agent's connection"

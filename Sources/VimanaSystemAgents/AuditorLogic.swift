@@ -19,6 +19,80 @@ public enum AuditorLimits {
     public static let messageBytes = 400
     /// The text given to HEALTH REPORT, below the kernel's 1,024 bytes.
     public static let healthBytes = 900
+    /// After this long (or the interval, when longer) since the periodic
+    /// audit was published, the next one is published even when it is not
+    /// known to be done (`AuditSchedule`): a watcher that cannot tell (no
+    /// right to AGENTS) still audits once a day.
+    public static let auditOverdueSeconds = 86_400.0
+}
+
+/// When auditor's watcher publishes the next periodic `audit`: once the
+/// interval has passed since the previous one was published, and the
+/// previous one is done — its report folded from `events.auditor`, or the
+/// kernel's `AGENTS` showing auditor with no task pending nor waiting (it
+/// was answered without a report, or dead-lettered) — or has been
+/// outstanding for `overdue` seconds. So audits never pile up in
+/// `tasks.auditor` behind a long one.
+struct AuditSchedule {
+    /// What the watcher does now.
+    enum Next: Equatable {
+        /// Nothing: the interval has not passed.
+        case wait
+        /// Publish the next audit.
+        case publish
+        /// Ask the kernel whether auditor is idle (`idle()` then `publish`),
+        /// else wait: the previous audit may still be running.
+        case askKernel
+    }
+
+    let interval: Double
+    /// The previous periodic audit's request id while it is not known to be done.
+    private(set) var outstanding: (id: String, at: Double)?
+    /// When the next audit is due (seconds on the caller's clock).
+    private(set) var due: Double
+
+    init(intervalSeconds: Int, now: Double) {
+        interval = Double(max(1, intervalSeconds))
+        due = now + interval
+    }
+
+    var overdue: Double { max(interval, AuditorLimits.auditOverdueSeconds) }
+
+    func next(now: Double) -> Next {
+        if now < due { return .wait }
+        guard let o = outstanding else { return .publish }
+        return now - o.at >= overdue ? .publish : .askKernel
+    }
+
+    /// Milliseconds to block for new reports before looking again: until
+    /// the audit is due, or, while the previous one is outstanding, until
+    /// it is overdue; at most `longest`, at least 1.
+    func waitMillis(now: Double, longest: Int) -> Int {
+        let until = now < due ? due : outstanding.map { $0.at + overdue } ?? now
+        return max(1, Int(min(Double(longest), max(0, until - now) * 1000)))
+    }
+
+    mutating func published(id: String, now: Double) {
+        outstanding = (id, now)
+        due = now + interval
+    }
+
+    /// A report was folded for request `request` (its `request` field: the
+    /// id as JSON text).
+    mutating func reported(request: String) {
+        if let o = outstanding, JSON.parse(request) == .string(o.id) { outstanding = nil }
+    }
+
+    /// The kernel shows auditor with nothing pending nor waiting.
+    mutating func idle() { outstanding = nil }
+
+    /// Whether `AGENTS`'s records show `agent` with no task pending nor
+    /// waiting (`pending` and `lag` 0); false when it is not listed.
+    static func isIdle(_ agent: String, _ records: [[(String, String?)]]) -> Bool {
+        guard let r = records.first(where: { r in r.contains { $0.0 == "id" && $0.1 == agent } }) else { return false }
+        let value = { (name: String) in r.first { $0.0 == name }?.1 ?? nil }
+        return value("pending") == "0" && value("lag") == "0"
+    }
 }
 
 /// A report's findings and counts for one part (`ledger` or `streams`).

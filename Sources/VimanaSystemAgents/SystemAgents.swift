@@ -211,14 +211,16 @@ enum Discovery {
 /// auditor's process: the kit's runtime for `AuditorLogic`, and a watcher
 /// thread on its own connection that (1) publishes an `audit` task to
 /// tasks.auditor every `VIMANA_AUDITOR_INTERVAL` seconds (as auditor's own
-/// user) and (2) follows events.auditor, folding each report as the logic
+/// user), the next only once the previous one is done (`AuditSchedule`),
+/// and (2) follows events.auditor, folding each report as the logic
 /// does, and tells the kernel the resulting problem (HEALTH REPORT auditor
 /// …, or HEALTH CLEAR auditor when the latest checks are clean). It tells it
 /// again on every new connection: a restarted kernel, which holds health
 /// reports in memory only, learns the recorded finding again.
 enum Auditor {
     /// The longest XREAD BLOCK of the watcher: its wait for the next report
-    /// or the next periodic audit, re-armed after.
+    /// or the next periodic audit, re-armed after; while a due audit waits
+    /// for the previous one, AGENTS is asked this often.
     static let blockMillis = 5000
     /// Reports folded per XREAD at start (catching up with the stream).
     static let readCount = 1000
@@ -238,13 +240,19 @@ enum Auditor {
         AgentRuntime.main(logic: logic, agentID: settings.agentID)
     }
 
-    /// Forever: connect, then follow events.auditor and publish an audit
-    /// every interval. A lost connection is retried.
-    static func watch(_ settings: AgentSettings, intervalSeconds: Int, logic: AuditorLogic) {
+    /// Until `stop()` (forever in the process): connect, then follow
+    /// events.auditor and publish an audit every interval, the next once
+    /// the previous is done. A lost connection is retried. `waited` (a
+    /// test's) is called each time a due audit waits because AGENTS shows
+    /// auditor busy.
+    static func watch(_ settings: AgentSettings, intervalSeconds: Int, logic: AuditorLogic,
+                      stop: @Sendable () -> Bool = { false }, waited: @Sendable () -> Void = {}) {
         var sequence = 0
         let run = String(Int(Date().timeIntervalSince1970 * 1000))
-        var due = Date().addingTimeInterval(Double(intervalSeconds))
-        while true {
+        // Monotonic: a step of the wall clock neither hastens nor holds back an audit.
+        func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+        var schedule = AuditSchedule(intervalSeconds: intervalSeconds, now: now())
+        while !stop() {
             do throws(AgentKitError) {
                 let c = try settings.connect()
                 defer { c.close() }
@@ -255,8 +263,8 @@ enum Auditor {
                 var state = logic.initialState
                 var last = "0-0"
                 var told: String?? = .none  // nothing told on this connection yet
-                while true {
-                    let wait = max(1, min(blockMillis, Int(due.timeIntervalSinceNow * 1000)))
+                while !stop() {
+                    let wait = schedule.waitMillis(now: now(), longest: blockMillis)
                     let reply = try call(c, ["XREAD", "COUNT", String(readCount), "BLOCK", String(wait),
                                              "STREAMS", settings.eventsTopic, last])
                     var folded = 0
@@ -265,6 +273,9 @@ enum Auditor {
                         folded += 1
                         guard let fields = ownFields(read, identity: settings.identity),
                               let type = fields.first(where: { $0.0 == "type" })?.1 else { continue }
+                        if type == "report", let request = fields.first(where: { $0.0 == "request" })?.1 {
+                            schedule.reported(request: request)
+                        }
                         var data: [String: String] = [:]
                         for (k, v) in fields where !AgentEvent.reservedFields.contains(k) { data[k] = v }
                         logic.apply(AgentEvent(type, data), to: &state)
@@ -284,17 +295,30 @@ enum Auditor {
                             told = .some(problem)
                         }
                     }
-                    if due.timeIntervalSinceNow <= 0 {
+                    var next = schedule.next(now: now())
+                    if next == .askKernel {
+                        // Refused (a user without AGENTS) or not listed: the audit waits until it is overdue.
+                        let r: RESPValue
+                        do { r = try c.call(["AGENTS"].map { Array($0.utf8) }) } catch { throw AgentKitError.client(error) }
+                        if AuditSchedule.isIdle(settings.agentID, KernelView([.agents: r]).records(.agents) ?? []) {
+                            schedule.idle()
+                            next = .publish
+                        } else {
+                            waited()
+                        }
+                    }
+                    if next == .publish {
                         sequence += 1
-                        let task: JSON = ["action": "audit", "id": .string("audit-\(run)-\(sequence)")]
+                        let id = "audit-\(run)-\(sequence)"
+                        let task: JSON = ["action": "audit", "id": .string(id)]
                         _ = try call(c, ["PUBLISH", settings.tasksTopic, task.text])
-                        due = Date().addingTimeInterval(Double(intervalSeconds))
+                        schedule.published(id: id, now: now())
                     }
                 }
             } catch {
                 say("watcher: \(error); retrying")
             }
-            usleep(500_000)
+            if !stop() { usleep(500_000) }
         }
     }
 

@@ -226,4 +226,47 @@ import VimanaTestSupport
         #expect(again.duplicate && again.append.isEmpty && again.reply == first.reply)
         #expect(book.state.reports == 1)
     }
+
+    /// The periodic audit waits for the previous one: its report, the
+    /// kernel showing auditor idle, or the overdue limit.
+    @Test func theNextPeriodicAuditWaitsUntilThePreviousIsDone() {
+        var s = AuditSchedule(intervalSeconds: 60, now: 1000)
+        #expect(s.next(now: 1059) == .wait && s.next(now: 1060) == .publish)
+        #expect(s.waitMillis(now: 1059.5, longest: 5000) == 500)
+        #expect(s.waitMillis(now: 1000, longest: 5000) == 5000)
+        s.published(id: "audit-1-1", now: 1060)
+        #expect(s.next(now: 1119) == .wait)
+        // Due, but the previous is outstanding: the kernel is asked, every `longest` at most.
+        #expect(s.next(now: 1120) == .askKernel && s.next(now: 1060 + 86_399) == .askKernel)
+        #expect(s.waitMillis(now: 1120, longest: 5000) == 5000)
+        // Another request's report changes nothing; its own (the id as JSON text) does.
+        s.reported(request: #""audit-1-2""#)
+        s.reported(request: "7")
+        #expect(s.next(now: 1120) == .askKernel)
+        s.reported(request: #""audit-1-1""#)
+        #expect(s.next(now: 1120) == .publish && s.outstanding == nil)
+        // Never known to be done: published anyway once a day has passed.
+        s.published(id: "audit-1-2", now: 1120)
+        #expect(s.next(now: 1120 + 86_399) == .askKernel && s.next(now: 1120 + 86_400) == .publish)
+        s.idle()
+        #expect(s.next(now: 1180) == .publish)
+        // An interval longer than a day is its own limit.
+        var weekly = AuditSchedule(intervalSeconds: 604_800, now: 0)
+        weekly.published(id: "a", now: 604_800)
+        #expect(weekly.next(now: 2 * 604_800 - 1) == .wait && weekly.next(now: 2 * 604_800) == .publish)
+    }
+
+    /// AGENTS's records (RESP2 flat or RESP3 maps, as KernelView decodes
+    /// them): idle only with nothing pending nor waiting.
+    @Test func auditorIsIdleOnlyWithNothingPendingNorWaiting() {
+        func rec(_ id: String, pending: String?, lag: String?) -> [(String, String?)] {
+            [("id", id), ("status", "running"), ("pending", pending), ("lag", lag)]
+        }
+        #expect(AuditSchedule.isIdle("auditor", [rec("oracle", pending: "3", lag: "1"), rec("auditor", pending: "0", lag: "0")]))
+        #expect(!AuditSchedule.isIdle("auditor", [rec("auditor", pending: "1", lag: "0")]))
+        #expect(!AuditSchedule.isIdle("auditor", [rec("auditor", pending: "0", lag: "2")]))
+        #expect(!AuditSchedule.isIdle("auditor", [rec("auditor", pending: nil, lag: "0")]))
+        #expect(!AuditSchedule.isIdle("auditor", [rec("oracle", pending: "0", lag: "0")]))
+        #expect(!AuditSchedule.isIdle("auditor", []))
+    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import VimanaAgentKit
 import VimanaTestSupport
@@ -147,5 +148,60 @@ import Glibc
         let same = try streamFields(server, "events.auditor").filter { $0.contains("\"same\"") && $0.first == "type" }
         #expect(same.count == 1, "\(same)")
         #expect(waitForHealth(server, "\"auditor: 1 critical finding (findings on events.auditor); events.archivist ") != nil)
+    }
+
+    /// The watcher, in this process for a declared agent `aud` that a raw
+    /// client plays, every second: while its audit is pending it publishes
+    /// no other (it asks AGENTS instead); an audit answered without a report
+    /// (ACK) lets the next one out, and so does the report of one still pending.
+    @Test func theWatcherPublishesNoSecondAuditWhileOneIsPending() throws {
+        let server = try ServerProcess(config: """
+            agents:
+              - id: aud
+                subscribes: ["tasks.aud"]
+                ack_wait: 60s
+            """, logLevel: "info")
+        let instance = try RawClient(port: server.port)
+        let pushes = RESPReader(instance)
+        instance.send("AGENT JOIN aud\r\n")
+        #expect(pushes.next()?.description == "+OK")
+        let stopped = Atomic<Bool>(false), waits = Atomic<Int>(0)
+        let settings = AgentSettings(port: server.port, agentID: "aud")
+        let logic = AuditorLogic(systemAgents: [], scan: 10)
+        let watcher = Thread {
+            Auditor.watch(settings, intervalSeconds: 1, logic: logic, stop: { stopped.load(ordering: .relaxed) },
+                          waited: { waits.add(1, ordering: .relaxed) })
+        }
+        watcher.start()
+        defer { stopped.store(true, ordering: .relaxed) }
+
+        let first = pushes.next(timeout: 10)?.strings ?? []
+        #expect(first.count >= 5 && first[0] == "task" && first[4].contains(#""action":"audit""#), "\(first)")
+        // Due twice more, and each time AGENTS showed the audit pending: nothing published.
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline && waits.load(ordering: .relaxed) < 2 { usleep(20_000) }
+        #expect(waits.load(ordering: .relaxed) >= 2)
+        #expect(try streamFields(server, "tasks.aud").count == 1)
+
+        // Answered without a report (ACK): AGENTS shows aud idle, the next comes.
+        instance.send(RawClient.command(["ACK", "tasks.aud", first[2]]))
+        #expect(pushes.next()?.description == ":1")
+        let second = pushes.next(timeout: 20)?.strings ?? []
+        #expect(second.count >= 5 && second[0] == "task", "\(second)")
+        guard let body = JSON.parse(second.count >= 5 ? second[4] : ""), let id = body["id"] else {
+            throw TestFailure("no audit id in \(second)")
+        }
+        // Its report folded (appended by the watcher's own user), while the task is still pending: the third comes.
+        let c = try RawClient(port: server.port)
+        c.send(RawClient.command(["XADD", "events.aud", "*", "type", "report", "run", "audit", "status", "ok",
+                                  "report", #"{"run":"audit"}"#, "request", id.text, "caller", "default", "reply", "{}"]))
+        #expect(c.readReplies().hasPrefix("$"))
+        let third = Date().addingTimeInterval(20)
+        var tasks = 0
+        while Date() < third && tasks < 3 {
+            tasks = try streamFields(server, "tasks.aud").count
+            usleep(20_000)
+        }
+        #expect(tasks == 3)
     }
 }
