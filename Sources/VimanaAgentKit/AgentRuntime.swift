@@ -254,7 +254,11 @@ public final class AgentRuntime<Logic: AgentLogic> {
             try catchUp()
             let view = try read(book.reads(request, caller: publisher), asks: book.asks(request, caller: publisher),
                                 topic: topic, entry: entry)
-            let s = try decide(request, publisher: publisher, kernel: view, topic: topic, entry: entry)
+            var s = try decide(request, publisher: publisher, kernel: view, topic: topic, entry: entry)
+            if s.deadLetter == nil, let reason = oversize(s) {
+                s = AgentStep(append: [], reply: AgentOutcome.error(AgentErrorCode.internalError, reason).reply.json(id: request.id).text,
+                              duplicate: false, deadLetter: reason)
+            }
             if let reason = s.deadLetter {
                 _ = try call(["UNWATCH"])
                 note("\(head) action=\(request.action) id=\(request.id.text) dead-lettered: \(reason)")
@@ -428,6 +432,26 @@ public final class AgentRuntime<Logic: AgentLogic> {
     private func dropRequester() {
         requester?.close()
         requester = nil
+    }
+
+    /// Why `step` cannot be sent: its reply or a field of one of its events
+    /// is longer than the kernel's `max_payload` (a bulk the kernel closes
+    /// the connection for, so the task would come back again and again), or
+    /// an event is longer than twice it (the least a command may be:
+    /// `client-query-buffer-limit`); nil when it fits.
+    func oversize(_ step: AgentStep) -> String? {
+        let limit = settings.maxPayload
+        if step.reply.utf8.count > limit {
+            return "the reply is \(step.reply.utf8.count) bytes, over the kernel's max_payload (\(limit))"
+        }
+        for e in step.append {
+            if let (name, value) = e.fields.first(where: { $0.1.utf8.count > limit }) {
+                return "the field \(name) of an event (type \(e.fields.first?.1 ?? "")) is \(value.utf8.count) bytes, over the kernel's max_payload (\(limit))"
+            }
+            let n = e.fields.reduce(0) { $0 + $1.0.utf8.count + $1.1.utf8.count }
+            if n > 2 * limit { return "an event (type \(e.fields.first?.1 ?? "")) is \(n) bytes, over twice the kernel's max_payload (\(limit))" }
+        }
+        return nil
     }
 
     /// `book.step` on a worker thread, with PROGRESS while it runs.

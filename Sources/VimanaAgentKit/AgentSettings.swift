@@ -20,6 +20,10 @@ public struct AgentSettings: Sendable {
     /// else a third of the default 30 s; a value that is not from 0.001 to
     /// 86400 s is taken as the default.
     public var progressInterval: Double = AgentKitLimits.progressInterval
+    /// The kernel's `max_payload` (`VIMANA_MAX_PAYLOAD`; 1 MiB, the
+    /// default, without it): a longer bulk makes the kernel close the
+    /// connection, so no reply and no event entry may be longer.
+    public var maxPayload = Limits().maxPayload
     /// Entries per XRANGE page while rebuilding (tests make it small).
     var replayPage = AgentKitLimits.replayPage
 
@@ -33,7 +37,8 @@ public struct AgentSettings: Sendable {
     }
 
     /// From `VIMANA_ADDR` (`host:port`), `VIMANA_AGENT_ID`, `VIMANA_USER`,
-    /// `VIMANA_PASSWORD` and `VIMANA_ACK_WAIT_MS` (the PROGRESS interval); `agentID` is used when `VIMANA_AGENT_ID` is not set.
+    /// `VIMANA_PASSWORD`, `VIMANA_ACK_WAIT_MS` (the PROGRESS interval) and
+    /// `VIMANA_MAX_PAYLOAD`; `agentID` is used when `VIMANA_AGENT_ID` is not set.
     public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment,
                                        agentID: String) throws(AgentKitError) -> AgentSettings {
         var s = AgentSettings(agentID: env["VIMANA_AGENT_ID"].flatMap { $0.isEmpty ? nil : $0 } ?? agentID)
@@ -52,6 +57,12 @@ public struct AgentSettings: Sendable {
                 throw .settings("VIMANA_ACK_WAIT_MS must be a whole number of milliseconds from 1, got '\(text)'")
             }
             s.progressInterval = Self.progressInterval(ackWaitMillis: ms)
+        }
+        if let text = env["VIMANA_MAX_PAYLOAD"], !text.isEmpty {
+            guard let n = Int(text), n >= 1, n <= Limits.maxPayloadCeiling else {
+                throw .settings("VIMANA_MAX_PAYLOAD must be a whole number of bytes from 1 to \(Limits.maxPayloadCeiling), got '\(text)'")
+            }
+            s.maxPayload = n
         }
         return s
     }

@@ -106,7 +106,8 @@ public final class Kernel: EventLoopHandler {
         warnAboutExposure()
         // A wildcard bind is reached on loopback by the agents started here.
         let host = config.kernel.bind == "0.0.0.0" ? "127.0.0.1" : config.kernel.bind
-        agentProcesses.start(agents.all.map(\.config), address: "\(host):\(port)", credentials: agentCredentials)
+        agentProcesses.start(agents.all.map(\.config), address: "\(host):\(port)", maxPayload: config.kernel.limits.maxPayload,
+                             credentials: agentCredentials)
     }
 
     /// Each error names the listener (RESP or HTTP) and the key or flag that set its port.

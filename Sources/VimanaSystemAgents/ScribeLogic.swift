@@ -16,9 +16,13 @@ public enum ScribeLimits {
     public static let windowMax = 7 * 86_400
     /// The largest document carried in a reply (a larger one is only in its
     /// file: `markdown` is null). The reply is published and stored in an
-    /// event: write_all's two stay well under the kernel's default
-    /// `max_payload` (1 MiB), beyond which the kernel closes the connection.
+    /// event, so it is also kept under the kernel's `max_payload` (beyond
+    /// which the kernel closes the connection): `ScribeLogic.fitted`.
     public static let markdownInReplyBytes = 256 << 10
+    /// What a `written` event holds besides the reply (its type, document,
+    /// path, size, digest, the request id and the caller), from above: a
+    /// reply is kept this far under `max_payload`.
+    public static let eventBytes = 8 << 10
 }
 
 /// What scribe wrote last, rebuilt from `events.scribe`.
@@ -57,11 +61,17 @@ public struct ScribeLogic: AgentLogic {
     /// Seconds citymap waits for science.
     public let scienceTimeout: Double
 
-    public init(declared: [DeclaredAgent], actions: [String: [String]], sink: any DocumentSink, scienceTimeout: Double) {
+    /// The kernel's `max_payload`: a reply (stored whole in the task's last
+    /// event too) is kept under it, leaving documents out while it would not fit.
+    public let maxPayload: Int
+
+    public init(declared: [DeclaredAgent], actions: [String: [String]], sink: any DocumentSink, scienceTimeout: Double,
+                maxPayload: Int = AgentSettings(agentID: "scribe").maxPayload) {
         self.declared = declared
         self.actions = actions
         self.sink = sink
         self.scienceTimeout = scienceTimeout
+        self.maxPayload = maxPayload
     }
 
     /// Its actions, as a caller sends them.
@@ -146,11 +156,28 @@ public struct ScribeLogic: AgentLogic {
                 results.append(r)
                 events.append(e)
             }
-            let result = request.action == "write_all" ? ["documents": .array(results)] : results[0]
-            return .ok(result, events: events)
+            return .ok(fitted(results, action: request.action, id: request.id), events: events)
         } catch {
             return .error(error.code, error.message)
         }
+    }
+
+    /// The result, with the markdown of the largest documents left out
+    /// (null: it is in the file) until the reply fits `maxPayload` with
+    /// `ScribeLimits.eventBytes` and the request id to spare for the rest of its event.
+    func fitted(_ results: [JSON], action: String, id: JSON) -> JSON {
+        var docs = results
+        func whole() -> JSON { action == "write_all" ? ["documents": .array(docs)] : docs[0] }
+        // The event repeats the request id in its `request` field.
+        let budget = maxPayload - ScribeLimits.eventBytes - id.text.utf8.count
+        while AgentReply.ok(whole()).json(id: id).text.utf8.count > budget {
+            let carrying = docs.indices.filter { docs[$0]["markdown"]?.string != nil }
+            guard let i = carrying.max(by: { (docs[$0]["bytes"]?.int ?? 0) < (docs[$1]["bytes"]?.int ?? 0) }),
+                  case .object(var o) = docs[i] else { break }
+            o["markdown"] = .null
+            docs[i] = .object(o)
+        }
+        return whole()
     }
 
     /// Writes one document: its result and its event.

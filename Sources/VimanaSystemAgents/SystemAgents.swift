@@ -46,7 +46,8 @@ public enum SystemAgents {
 
 /// scribe's process: the kit's runtime for `ScribeLogic`, with the wiring
 /// (`VIMANA_SCRIBE_AGENTS`, discovery's directory), the output directory
-/// (`VIMANA_SCRIBE_DIR`) and science's timeout (`VIMANA_SCRIBE_SCIENCE_TIMEOUT_MS`).
+/// (`VIMANA_SCRIBE_DIR`), science's timeout (`VIMANA_SCRIBE_SCIENCE_TIMEOUT_MS`)
+/// and the kernel's `max_payload` (`VIMANA_MAX_PAYLOAD`, its replies' bound).
 enum Scribe {
     static func main() -> Never {
         let env = ProcessInfo.processInfo.environment
@@ -63,8 +64,11 @@ enum Scribe {
         let range = ScribeConfig.scienceTimeoutMillisRange
         let ms = env["VIMANA_SCRIBE_SCIENCE_TIMEOUT_MS"].flatMap(Int.init).map { min(max($0, range.lowerBound), range.upperBound) }
             ?? defaults.scienceTimeoutMillis
+        // Bad settings stop the runtime below (status 2); the default stands until then.
+        let maxPayload = (try? AgentSettings.fromEnvironment(env, agentID: "scribe"))?.maxPayload ?? AgentSettings(agentID: "scribe").maxPayload
         AgentRuntime.main(logic: ScribeLogic(declared: declared, actions: SystemAgents.allActions,
-                                             sink: ScribeFiles(directory: dir), scienceTimeout: Double(ms) / 1000),
+                                             sink: ScribeFiles(directory: dir), scienceTimeout: Double(ms) / 1000,
+                                             maxPayload: maxPayload),
                           agentID: "scribe")
     }
 }

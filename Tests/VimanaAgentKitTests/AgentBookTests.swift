@@ -356,3 +356,31 @@ struct Reader: AgentLogic {
         #expect(AgentSnapshots.cut([], at: 10) == [0..<0])
     }
 }
+
+/// A reply or an event the kernel would close the connection for is not
+/// sent: the task is dead-lettered with the reason (Protocol/AGENTS.md §10).
+@Suite struct AgentOversizeTests {
+    @Test func aReplyOrAFieldOverMaxPayloadOrAnEventOverTwiceItIsRefused() {
+        var settings = AgentSettings(agentID: "t")
+        settings.maxPayload = 100
+        let runtime = AgentRuntime(logic: Tally(), settings: settings)
+        let small = AgentEntry(fields: [("type", "e"), ("v", String(repeating: "x", count: 90))])
+        #expect(runtime.oversize(AgentStep(append: [small, small], reply: String(repeating: "r", count: 100), duplicate: false)) == nil)
+        #expect(runtime.oversize(AgentStep(append: [], reply: String(repeating: "r", count: 101), duplicate: false))
+                == "the reply is 101 bytes, over the kernel's max_payload (100)")
+        let wide = AgentEntry(fields: [("type", "e"), ("v", String(repeating: "x", count: 101))])
+        #expect(runtime.oversize(AgentStep(append: [wide], reply: "{}", duplicate: false))
+                == "the field v of an event (type e) is 101 bytes, over the kernel's max_payload (100)")
+        let long = AgentEntry(fields: [("type", "e"), ("a", String(repeating: "x", count: 100)), ("b", String(repeating: "x", count: 100))])
+        #expect(runtime.oversize(AgentStep(append: [long], reply: "{}", duplicate: false))
+                == "an event (type e) is 207 bytes, over twice the kernel's max_payload (100)")
+    }
+
+    @Test func maxPayloadComesFromTheEnvironmentWithinItsRange() throws {
+        #expect(try AgentSettings.fromEnvironment(["VIMANA_MAX_PAYLOAD": "4096"], agentID: "a").maxPayload == 4096)
+        #expect(try AgentSettings.fromEnvironment([:], agentID: "a").maxPayload == 1 << 20)
+        for bad in ["0", "-1", "1k", String(Int64.max)] {
+            #expect(throws: AgentKitError.self) { try AgentSettings.fromEnvironment(["VIMANA_MAX_PAYLOAD": bad], agentID: "a") }
+        }
+    }
+}

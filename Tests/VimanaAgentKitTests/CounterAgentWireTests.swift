@@ -348,6 +348,36 @@ import Glibc
                 == .ok(["name": .string(name(8)), "value": 1]))
     }
 
+    /// Under a kernel's `max_payload` (VIMANA_MAX_PAYLOAD), a task whose
+    /// reply would be longer is dead-lettered with the reason and answered
+    /// with a short error, instead of the kernel closing the agent's
+    /// connection at every delivery; the agent goes on.
+    @Test func aReplyOverMaxPayloadIsDeadLetteredNotSent() throws {
+        let server = try ServerProcess(config: """
+            kernel:
+              limits: {max_payload: 4kb}
+            agents:
+              - id: loud
+                subscribes: ["tasks.loud"]
+            """, logLevel: "info")
+        let settings = try AgentSettings.fromEnvironment(["VIMANA_ADDR": "127.0.0.1:\(server.port)", "VIMANA_MAX_PAYLOAD": "4096"],
+                                                         agentID: "loud")
+        let runtime = Unchecked(AgentRuntime(logic: Loud(), settings: settings))
+        let thread = Thread { try? runtime.value.run() }
+        thread.start()
+        defer { runtime.value.control.stop() }
+        let client = try AgentRequester(settings: AgentSettings(port: server.port, agentID: "test"))
+        let text = String(repeating: "n", count: 2000)  // the task fits; its reply, the text three times, does not
+        #expect(try client.request(agent: "loud", action: "say", args: ["text": .string(text)], timeout: 10)
+                == .error(code: "internal", message: "the reply is 6063 bytes, over the kernel's max_payload (4096)"))
+        let dead = try streamFields(server, "dead.loud")
+        #expect(dead.count == 1 && dead.first?.contains("the reply is 6063 bytes, over the kernel's max_payload (4096)") == true,
+                "\(dead.map { $0.prefix(8) })")
+        #expect(try streamFields(server, "events.loud").isEmpty)
+        #expect(try client.request(agent: "loud", action: "say", args: ["text": "hi"], timeout: 10) == .ok("hihihi"))
+        #expect(!server.log.contains("payload over max_payload"), "the kernel closed a connection for its size")
+    }
+
     /// kill -9 of the kernel: the agent it started exits once its parent
     /// is gone (status 1 is not observable here, its absence is), and the
     /// next kernel on the same ledger starts a new one with the state whole.
@@ -579,4 +609,14 @@ struct SlowReads: AgentLogic {
 final class Unchecked<T>: @unchecked Sendable {
     let value: T
     init(_ value: T) { self.value = value }
+}
+
+/// Replies with its text three times, and records it: a reply longer than its task.
+struct Loud: AgentLogic {
+    var initialState: Int { 0 }
+    func apply(_ event: AgentEvent, to state: inout Int) { state += 1 }
+    func handle(_ request: AgentRequest, caller: String, state: Int) -> AgentOutcome {
+        let text = request.args["text"]?.string ?? ""
+        return .ok(.string(text + text + text), events: [AgentEvent("said", ["text": text])])
+    }
 }

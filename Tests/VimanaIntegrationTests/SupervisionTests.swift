@@ -10,7 +10,7 @@ import Testing
             agents:
               - id: crasher
                 subscribes: ["crash.*"]
-                command: ["sh", "-c", "echo started $VIMANA_AGENT_ID at $VIMANA_ADDR ack_wait $VIMANA_ACK_WAIT_MS; echo x >> \(marker); exit 3"]
+                command: ["sh", "-c", "echo started $VIMANA_AGENT_ID at $VIMANA_ADDR ack_wait $VIMANA_ACK_WAIT_MS max_payload $VIMANA_MAX_PAYLOAD; echo x >> \(marker); exit 3"]
                 ack_wait: 2500ms
                 restart: on-failure
                 max_restarts: 2
@@ -32,7 +32,7 @@ import Testing
         #expect(status.contains("$6\r\nstatus\r\n$6\r\nfailed\r\n"), "crasher never marked failed: \(visible(status))")
         let starts = (try? String(contentsOfFile: marker, encoding: .utf8))?.split(separator: "\n").count ?? 0
         #expect(starts == 3)
-        #expect(server.log.contains("started crasher at 127.0.0.1:\(server.port) ack_wait 2500"), "environment and output capture")
+        #expect(server.log.contains("started crasher at 127.0.0.1:\(server.port) ack_wait 2500 max_payload 1048576"), "environment and output capture")
         #expect(server.log.contains("steady up"))
         // The kernel and the steady agent carry on.
         let c = try RawClient(port: server.port)

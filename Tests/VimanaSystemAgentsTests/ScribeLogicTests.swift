@@ -319,3 +319,36 @@ enum SHA256Hex {
         #expect(ScribeLogic.clip("short") == "short")
     }
 }
+
+/// scribe's replies under a small `max_payload`: documents are left out of
+/// the reply (they are in their files) until it fits.
+@Suite struct ScribeReplyBudgetTests {
+    @Test func documentsAreLeftOutLargestFirstUntilTheReplyFits() throws {
+        let sink = ScribeLogicTests.MemorySink()
+        let city = (0..<40).map { i in DeclaredAgent(id: "agent-\(1000 + i)", subscribes: ["tasks.agent-\(1000 + i)"]) }
+        func run(_ maxPayload: Int) -> AgentOutcome {
+            let logic = ScribeLogic(declared: city, actions: [:], sink: sink, scienceTimeout: 1, maxPayload: maxPayload)
+            let r = AgentRequest(action: "write_all", id: 1, replyTo: "r", entryID: "1700000000000-0")
+            var replies: [KernelRead: RESPValue] = [:]
+            for read in logic.reads(for: r, caller: "default", state: ScribeState()) { replies[read] = read == .agents ? .array([]) : .simpleString("OK") }
+            return logic.handle(r, caller: "default", state: ScribeState(), kernel: KernelView(replies))
+        }
+        func markdowns(_ o: AgentOutcome) -> [Bool] {
+            guard case .ok(let r) = o.reply, case .array(let docs)? = r["documents"] else { return [] }
+            return docs.map { $0["markdown"]?.string != nil }
+        }
+        let roomy = run(1 << 20)
+        #expect(markdowns(roomy) == [true, true])
+        let agents = sink.files["AGENTS.md"]?.count ?? 0, map = sink.files["CITYMAP.md"]?.count ?? 0
+        #expect(agents > 0 && map > 0)
+        // Room for the smaller document only: the larger one is left out.
+        let room = ScribeLimits.eventBytes + 1 + min(agents, map) + 1500
+        let one = run(room)
+        #expect(markdowns(one) == (agents > map ? [false, true] : [true, false]), "AGENTS.md \(agents) B, CITYMAP.md \(map) B")
+        guard case .ok(let r) = one.reply else { return }
+        #expect(AgentReply.ok(r).json(id: 1).text.utf8.count <= room - ScribeLimits.eventBytes - 1)
+        // No room at all: both left out; the events are the same.
+        #expect(markdowns(run(ScribeLimits.eventBytes + 600)) == [false, false])
+        #expect(run(ScribeLimits.eventBytes + 600).events == roomy.events)
+    }
+}
