@@ -25,9 +25,13 @@ public enum HousekeepingRequest: Sendable, Equatable {
 public struct LiveSegment: Sendable, Equatable {
     public var name: String
     public var bytes: Int
-    public init(name: String, bytes: Int) {
+    /// Sealed, and its final index not yet written (the writer writes it
+    /// just after the seal): its index is still a checkpoint.
+    public var indexPending: Bool
+    public init(name: String, bytes: Int, indexPending: Bool = false) {
         self.name = name
         self.bytes = bytes
+        self.indexPending = indexPending
     }
 }
 
@@ -86,7 +90,8 @@ enum Housekeeping {
     static func check(_ live: [LiveSegment], directory: String) -> HousekeepingAnswer {
         let segments = live.enumerated().map { k, s in
             let active = k == live.count - 1
-            return OfflineSegment(directory: directory, name: s.name, active: active, limit: active ? s.bytes : nil)
+            return OfflineSegment(directory: directory, name: s.name, active: active, limit: active ? s.bytes : nil,
+                                  indexMayLag: s.indexPending)
         }
         let result: OfflineVerification
         do throws(LedgerError) {

@@ -62,6 +62,7 @@ extension Ledger {
             if config.fsync == .always { onConfirmed?(sequence) }
             onDurable?(sequence)
         case .rolled(let sealed, let index, let size, let next, let first):
+            sealedIndexPending.insert(sealed)
             if let view = segments.first(where: { $0.name == sealed }) {
                 view.index = index
                 view.size = size
@@ -74,6 +75,7 @@ extension Ledger {
             onRolled?()
             onSealed?(sealed)
         case .sealed(let name):
+            sealedIndexPending.remove(name)
             maintenance?.submit(.compact(name))
         case .failed(let error):
             stats.writeErrors += 1

@@ -20,7 +20,7 @@ extension Ledger {
     /// The ledger's segments and the bytes of whole frames written to each,
     /// oldest first (the last is the active one): what LEDGER CHECK checks.
     public var liveSegments: [LiveSegment] {
-        segments.map { LiveSegment(name: $0.name, bytes: $0.size) }
+        segments.map { LiveSegment(name: $0.name, bytes: $0.size, indexPending: sealedIndexPending.contains($0.name)) }
     }
 
     /// The archive directory (`ledger.archive_dir`), if any.

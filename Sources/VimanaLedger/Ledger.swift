@@ -113,6 +113,9 @@ public final class Ledger: @unchecked Sendable {
     var current: Batch?
     /// Committed batches not yet trimmed, oldest first.
     var tail = BatchQueue()
+    /// Segments sealed whose final index the writer has not yet written
+    /// (between its `.rolled` and `.sealed`): LEDGER CHECK expects no final index of them yet.
+    var sealedIndexPending: Set<String> = []
     var tailBytes = 0
     /// Everything before this sequence is in segment files.
     public internal(set) var writtenSequence: UInt64 = 1

@@ -45,6 +45,10 @@ public struct OfflineSegment: Sendable {
     public let size: Int
     /// The last segment of the directory, appended to by a running server.
     public let active: Bool
+    /// A running server has sealed it but not yet written its final index:
+    /// the index is its last checkpoint, judged as an active one's (no
+    /// finding for being missing, unsealed or covering less).
+    public let indexMayLag: Bool
     /// The decoded index, whatever its state (nil when missing or corrupt).
     public let index: SegmentIndex?
     public let indexState: IndexState
@@ -55,14 +59,15 @@ public struct OfflineSegment: Sendable {
     /// Reads the segment's size and index. `active` is true for the last
     /// segment. `limit`: only the first `limit` bytes are the segment's (a
     /// running server's active segment, as far as its writer has written
-    /// whole frames: a frame being written is no damage).
-    public init(directory: String, name: String, active: Bool, limit: Int? = nil) {
+    /// whole frames: a frame being written is no damage). `indexMayLag`: see the property.
+    public init(directory: String, name: String, active: Bool, limit: Int? = nil, indexMayLag: Bool = false) {
         self.name = name
         path = directory + "/" + name
         indexPath = directory + "/" + LedgerDirectory.indexName(forSegment: name)
         firstSequence = LedgerDirectory.firstSequence(ofSegment: name) ?? 0
         size = min(FileIO.size(path: path) ?? 0, max(0, limit ?? Int.max))
         self.active = active
+        self.indexMayLag = indexMayLag
         guard FileIO.exists(indexPath) else {
             index = nil
             indexState = .missing
@@ -74,7 +79,7 @@ public struct OfflineSegment: Sendable {
             return
         }
         index = decoded
-        indexState = Self.judge(decoded, firstSequence: firstSequence, size: size, active: active)
+        indexState = Self.judge(decoded, firstSequence: firstSequence, size: size, active: active || indexMayLag)
     }
 
     /// The rules the server applies on open (Ledger+Open.swift): a sealed

@@ -192,7 +192,7 @@ public enum OfflineVerifier {
         switch segment.indexState {
         case .missing:
             // The active segment has none until its first checkpoint.
-            if !segment.active { warn("missing (the server rebuilds it on start)") }
+            if !segment.active && !segment.indexMayLag { warn("missing (the server rebuilds it on start)") }
             return
         case .corrupt:
             warn("corrupt: bad CRC or not a version-1 index (the server ignores it and rebuilds it)")

@@ -63,6 +63,39 @@ import VimanaConfig
                 == [LedgerDirectory.indexName(forSegment: name(1)), name(1)])
     }
 
+    /// LEDGER CHECK between a seal and its final index (the writer writes it
+    /// just after the seal): the sealed segment's index is still a
+    /// checkpoint, which is no finding then; it is one once the seal is done.
+    @Test func aCheckRightAfterASealDoesNotFaultTheIndexStillBeingWritten() throws {
+        let dir = temporaryDirectory()
+        let loop = TestLoop()
+        let ledger = Ledger(config: LedgerConfig(dir: dir))
+        _ = try ledger.open(notify: loop.notify)
+        defer { ledger.close() }
+        let box = Box()
+        ledger.onSealed = { box.sealed.append($0) }
+        ledger.publish("t", "a")
+        ledger.commit()
+        #expect(ledger.requestSeal())
+        #expect(loop.pump { box.sealed == [name(1)] && ledger.liveSegments.allSatisfy { !$0.indexPending } })
+        // The sealed segment's index as its last checkpoint was: not marked sealed.
+        let indexPath = dir + "/" + LedgerDirectory.indexName(forSegment: name(1))
+        var index = try #require(Ledger.readFile(indexPath).flatMap(SegmentIndex.decode))
+        index.sealed = false
+        #expect(FileManager.default.createFile(atPath: indexPath, contents: Data(index.encoded())))
+        let live = ledger.liveSegments
+        func warnings(pending: Bool) -> [String] {
+            let segments = live.map { LiveSegment(name: $0.name, bytes: $0.bytes, indexPending: pending && $0.name == name(1)) }
+            guard case .checked(let v) = Housekeeping.check(segments, directory: dir) else { return ["no check"] }
+            return v.flatMap { $0.warnings + $0.errors }
+        }
+        #expect(warnings(pending: true) == [])
+        #expect(warnings(pending: false).contains { $0.contains("not marked sealed") }, "\(warnings(pending: false))")
+        try FileManager.default.removeItem(atPath: indexPath)
+        #expect(warnings(pending: true) == [])
+        #expect(warnings(pending: false).contains { $0.contains("missing") }, "\(warnings(pending: false))")
+    }
+
     @Test func withoutAnArchiveTheArchiveRequestsAreRefused() throws {
         let loop = TestLoop()
         let ledger = Ledger(config: LedgerConfig(dir: temporaryDirectory()))
