@@ -118,6 +118,48 @@ import Glibc
         withExtendedLifetime(first) {}  // it owns the ledger directory
     }
 
+    /// kill -9 of science while it is part way through a long scan (records
+    /// read since its last checkpoint are lost with it): the restarted one
+    /// reads them again from the checkpointed cursor and counts each once.
+    @Test func aKillNineInTheMiddleOfAScanCountsEveryRecordOnce() throws {
+        let server = try ServerProcess(config: """
+            system:
+              science:
+                checkpoint_interval: 100ms
+                poll_interval: 20ms
+                scan_count: 100
+            """, logLevel: "info", systemAgents: true)
+        try waitForJoins(server, 1)
+        let n = 20_000
+        let c = try RawClient(port: server.port)
+        for chunk in stride(from: 0, to: n, by: 1000) {
+            c.send((chunk..<chunk + 1000).map { RawClient.command(["XADD", "bulk", "*", "v", String($0)]) }.joined())
+            #expect(!c.readReplies(1000).contains("\r\n-"))
+        }
+        c.send("LEDGER SCAN $\r\n")
+        let lines = c.readReplies().components(separatedBy: "\r\n")
+        let end = try #require(lines.count > 4 ? UInt64(lines[4]) : nil)
+        // Part way: science has checkpointed some of the records, not all.
+        var midway = false
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            if case .ok(let s) = try ask(server, "status"), let cursor = s["cursor"]?.string.flatMap(UInt64.init) {
+                if cursor >= end { break }
+                if cursor > 1 {
+                    midway = true
+                    break
+                }
+            }
+            usleep(10_000)
+        }
+        #expect(midway, "science was not seen part way through the scan")
+        let pid = try agentPid(server)
+        kill(pid, SIGKILL)
+        try waitForJoins(server, 2)
+        try waitForCatchUp(server)
+        #expect(try topic(server, "bulk")?["messages"] == .int(Int64(n)))
+    }
+
     @Test func aMalformedTaskIsDeadLetteredAndABadArgumentAnswered() throws {
         let server = try start()
         let c = try RawClient(port: server.port)
