@@ -157,17 +157,23 @@ public final class AgentRuntime<Logic: AgentLogic> {
     /// snapshot when there is one; entries another user appended are not
     /// the agent's events and are skipped (counted).
     private func rebuild() throws(AgentKitError) -> Int {
+        let started = DispatchTime.now()
         book = AgentBook(logic: book.logic)
         folded = "-"
         otherEntries = 0
         sinceSnapshot = 0
+        var fromSnapshot = 0
         if takesSnapshots, let loaded = try AgentSnapshots.load(logic: book.logic, settings: settings, call: call) {
             book = loaded.book
             folded = loaded.upto
             snapshotBytes = loaded.bytes
             snapshotTaken = Date(timeIntervalSince1970: Double(loaded.millis) / 1000)
+            fromSnapshot = book.eventCount
         }
         try catchUp()
+        let ms = Double(DispatchTime.now().uptimeNanoseconds &- started.uptimeNanoseconds) / 1e6
+        note("rebuilt in \(Int(ms.rounded())) ms: " + (fromSnapshot > 0 ? "a snapshot of \(fromSnapshot) events (\(snapshotBytes) bytes), then " : "")
+             + "\(book.eventCount - fromSnapshot) events (\(sinceSnapshot) bytes) folded")
         try snapshotIfDue()
         return otherEntries
     }
