@@ -1,5 +1,8 @@
+import Foundation
+
 /// An agent's state together with what makes its tasks idempotent: the
-/// replies of the requests already applied, by caller and request id.
+/// requests already applied, by caller and request id, each with the entry
+/// that holds its reply (and the latest replies themselves).
 /// Everything here is rebuilt from the agent's events alone (`replay`), and
 /// `step` is a pure function: the runtime's decisions can be unit-tested
 /// without a server.
@@ -15,22 +18,28 @@
 public struct AgentBook<Logic: AgentLogic>: Sendable {
     public let logic: Logic
     public private(set) var state: Logic.State
-    /// Reply text of the applied requests still remembered, by
-    /// `key(caller:id:)`: the duplicate window (`DuplicateWindow`), the
-    /// latest `AgentKitLimits.repliesKept` within `AgentKitLimits.repliesBytes`.
+    /// The applied requests still remembered, by `key(caller:id:)`, each
+    /// with the entry ID of its last event (the one whose `reply` field is
+    /// its reply): the duplicate window (`DuplicateWindow`), the latest
+    /// `AgentKitLimits.appliedKept`.
     public private(set) var window: DuplicateWindow
-    public var replies: [String: String] { window.values }
-    public var repliesBytes: Int { window.bytes }
+    /// The latest replies themselves (`AgentKitLimits.repliesKept` within
+    /// `repliesBytes`), so that a duplicate soon after is answered without a
+    /// read; an older one's reply is read from its entry (`AgentStep.appliedAt`).
+    public private(set) var recent: DuplicateWindow
+    public var replies: [String: String] { recent.values }
+    public var repliesBytes: Int { recent.bytes }
     /// Events of tasks whose last event has not been read yet.
     private var partial: [String: [AgentEvent]] = [:]
     /// Events folded into the state (replayed or appended, or counted in the snapshot it started from).
     public private(set) var eventCount = 0
 
-    public init(logic: Logic, repliesKept: Int = AgentKitLimits.repliesKept,
+    public init(logic: Logic, appliedKept: Int = AgentKitLimits.appliedKept, repliesKept: Int = AgentKitLimits.repliesKept,
                 repliesBytes: Int = AgentKitLimits.repliesBytes) {
         self.logic = logic
         state = logic.initialState
-        window = DuplicateWindow(count: repliesKept, bytes: repliesBytes)
+        window = DuplicateWindow(count: appliedKept, bytes: AgentKitLimits.appliedBytes)
+        recent = DuplicateWindow(count: repliesKept, bytes: repliesBytes)
     }
 
     /// The idempotency key: two callers may use the same request id.
@@ -39,9 +48,10 @@ public struct AgentBook<Logic: AgentLogic>: Sendable {
     // MARK: - Replay
 
     /// Folds one entry of `events.<agent-id>` (its fields, in order, without
-    /// `_publisher`). An entry without `type` is no event: false, ignored.
+    /// `_publisher`; `id` its entry ID). An entry without `type` is no
+    /// event: false, ignored.
     @discardableResult
-    public mutating func replay(_ fields: [(String, String)]) -> Bool {
+    public mutating func replay(_ fields: [(String, String)], id: String = "") -> Bool {
         guard let type = fields.first(where: { $0.0 == "type" })?.1 else { return false }
         var data: [String: String] = [:]
         var request: String?, caller: String?, reply: String?
@@ -61,11 +71,12 @@ public struct AgentBook<Logic: AgentLogic>: Sendable {
         }
         // By value: any JSON text of the same id (an agent in another
         // language may escape differently) is the same request.
-        let key = Self.key(caller: caller, id: JSON.parse(request)?.text ?? request)
+        let key = Self.key(caller: caller, id: JSON.canonical(request))
         partial[key, default: []].append(event)
         if let reply {
             fold(partial.removeValue(forKey: key) ?? [])
-            window.remember(key, reply)
+            window.remember(key, id)
+            recent.remember(key, reply)
         }
         return true
     }
@@ -76,29 +87,63 @@ public struct AgentBook<Logic: AgentLogic>: Sendable {
 
     // MARK: - Snapshots
 
-    /// The book as a snapshot's JSON (Protocol/AGENTS.md §10, "Snapshots"):
-    /// `{"v": 1, "events": n, "state": …, "replies": [[key, reply], …]}`
-    /// with the replies oldest first; nil when the logic takes no snapshots
-    /// or a task is half folded.
-    public func snapshot() -> JSON? {
+    /// The book as a snapshot's text (Protocol/AGENTS.md §10, "Snapshots"):
+    /// one line of JSON, `{"events": n, "logic": <snapshotVersion>,
+    /// "v": 2, "window": [[key, entry ID], …]}` (the window oldest first),
+    /// a newline, then the logic's text of the state; nil when the logic
+    /// takes no snapshots or a task is half folded.
+    public func snapshot() -> String? {
         guard !hasPartialTask, let s = logic.snapshot(of: state) else { return nil }
-        let kept = window.keys.compactMap { k in window[k].map { JSON.array([.string(k), .string($0)]) } }
-        return ["v": .int(AgentKitLimits.snapshotVersion), "events": .int(Int64(eventCount)), "state": s, "replies": .array(kept)]
+        let header: JSON = ["v": .int(AgentKitLimits.snapshotVersion), "events": .int(Int64(eventCount)),
+                            "logic": .int(Int64(logic.snapshotVersion)),
+                            "window": .array(window.keys.compactMap { k in window[k].map { [.string(k), .string($0)] } })]
+        return header.text + "\n" + s
     }
 
-    /// The book a snapshot holds; nil when it is not one this kit wrote or
-    /// the logic cannot read its state.
-    public init?(logic: Logic, snapshot: JSON, repliesKept: Int = AgentKitLimits.repliesKept,
-                 repliesBytes: Int = AgentKitLimits.repliesBytes) {
-        guard snapshot["v"]?.int == AgentKitLimits.snapshotVersion, let events = snapshot["events"]?.int, events >= 0,
-              let s = snapshot["state"], let restored = logic.state(fromSnapshot: s),
-              case .array(let pairs)? = snapshot["replies"] else { return nil }
-        self.init(logic: logic, repliesKept: repliesKept, repliesBytes: repliesBytes)
+    /// What a snapshot's first line holds.
+    struct SnapshotHeader: Decodable {
+        var v: Int64
+        var events: Int64
+        var logic: Int64
+        var window: [[String]]
+    }
+
+    /// The book a snapshot holds; nil, with the reason in `why`, when it is
+    /// not one this kit writes, of another version of the logic, or a
+    /// state the logic cannot read.
+    public init?(logic: Logic, snapshot text: String, why: inout String, appliedKept: Int = AgentKitLimits.appliedKept) {
+        guard let newline = text.utf8.firstIndex(of: UInt8(ascii: "\n")) else {
+            why = "no header line"
+            return nil
+        }
+        let first = text.utf8[..<newline], rest = text.utf8[text.utf8.index(after: newline)...]
+        guard let header = try? JSONDecoder().decode(SnapshotHeader.self, from: Data(first)) else {
+            why = "its header is not the kit's"
+            return nil
+        }
+        guard header.v == AgentKitLimits.snapshotVersion else {
+            why = "format \(header.v), this kit writes \(AgentKitLimits.snapshotVersion)"
+            return nil
+        }
+        guard header.logic == Int64(logic.snapshotVersion) else {
+            why = "a state of the logic's version \(header.logic), this one is \(logic.snapshotVersion)"
+            return nil
+        }
+        guard header.events >= 0, let restored = logic.state(fromSnapshot: String(decoding: rest, as: UTF8.self)) else {
+            why = "a state this logic cannot read"
+            return nil
+        }
+        self.init(logic: logic, appliedKept: appliedKept)
         state = restored
-        eventCount = Int(clamping: events)
-        for p in pairs {
-            guard case .array(let kv) = p, kv.count == 2, let k = kv[0].string, let r = kv[1].string else { return nil }
-            window.remember(k, r)
+        eventCount = Int(clamping: header.events)
+        for pair in header.window {
+            guard pair.count == 2, let newline = pair[0].firstIndex(of: "\n") else {
+                why = "a window entry that is not [key, entry ID]"
+                return nil
+            }
+            // By value, as replay keys it: any JSON text of the same id.
+            let id = String(pair[0][pair[0].index(after: newline)...])
+            window.remember(Self.key(caller: String(pair[0][..<newline]), id: JSON.canonical(id)), pair[1])
         }
     }
 
@@ -128,8 +173,9 @@ public struct AgentBook<Logic: AgentLogic>: Sendable {
     public func step(_ request: AgentRequest, caller: String, kernel: KernelView = KernelView()) -> AgentStep {
         let id = request.id.text
         let key = Self.key(caller: caller, id: id)
-        if let reply = window[key] {
-            return AgentStep(append: [], reply: reply, duplicate: true)
+        if let at = window[key] {
+            // Its reply, or where to read it when it is no longer in memory.
+            return AgentStep(append: [], reply: recent[key] ?? "", duplicate: true, appliedAt: at)
         }
         var outcome = logic.handle(request, caller: caller, state: state, kernel: kernel)
         if outcome.events.contains(where: { $0.type.isEmpty || !$0.data.keys.allSatisfy { !AgentEvent.reservedFields.contains($0) } }) {
@@ -174,8 +220,11 @@ public struct AgentStep: Sendable, Equatable {
     public var append: [AgentEntry]
     /// The reply's JSON text.
     public var reply: String
-    /// The request was applied before: its stored reply is sent again.
+    /// The request was applied before: its stored reply is sent again
+    /// (`reply`, or when that is empty the `reply` field of the entry `appliedAt`).
     public var duplicate: Bool
+    /// A duplicate's last event's entry ID in `events.<id>`.
+    public var appliedAt: String? = nil
     /// Why the task cannot be applied (its reply is an `internal` error): it
     /// goes to `dead.<id>` with this reason, and nothing is appended.
     public var deadLetter: String? = nil

@@ -60,16 +60,23 @@ public protocol AgentLogic: Sendable {
     /// is dead-lettered otherwise.
     func handle(_ request: AgentRequest, caller: String, state: State, kernel: KernelView) -> AgentOutcome
 
-    /// The state as JSON, for a snapshot on `snapshots.<agent-id>` (a start
-    /// then folds only the events after it: Protocol/AGENTS.md §10,
-    /// "Snapshots"). Default: nil, the agent takes no snapshots and every
-    /// start folds all its events. Must hold everything `apply` built, so
-    /// that `state(fromSnapshot:)` of it is the same state.
-    func snapshot(of state: State) -> JSON?
+    /// The state as text (JSON, say), for a snapshot on
+    /// `snapshots.<agent-id>` (a start then folds only the events after it:
+    /// Protocol/AGENTS.md §10, "Snapshots"). Default: nil, the agent takes
+    /// no snapshots and every start folds all its events. Must hold
+    /// everything `apply` built, so that `state(fromSnapshot:)` of it is
+    /// the same state.
+    func snapshot(of state: State) -> String?
 
     /// The state a snapshot holds; nil when it cannot be read (the start
     /// then folds every event instead, and says why). Default: nil.
-    func state(fromSnapshot json: JSON) -> State?
+    func state(fromSnapshot text: String) -> State?
+
+    /// The version of the state's snapshot text and of what `apply` does:
+    /// a start takes only a snapshot of the same version (another one's
+    /// state could differ from what folding the events gives now), so
+    /// change it whenever `apply` or the state's encoding changes. Default: 1.
+    var snapshotVersion: Int { get }
 }
 
 extension AgentLogic {
@@ -81,23 +88,26 @@ extension AgentLogic {
         handle(request, caller: caller, state: state)
     }
 
-    public func snapshot(of state: State) -> JSON? { nil }
+    public func snapshot(of state: State) -> String? { nil }
 
-    public func state(fromSnapshot json: JSON) -> State? { nil }
+    public func state(fromSnapshot text: String) -> State? { nil }
+
+    public var snapshotVersion: Int { 1 }
 }
 
 extension AgentLogic where State: Codable {
-    /// A `Codable` state is snapshotted as its JSON encoding: an agent whose
-    /// state is `Codable` takes snapshots without writing anything more.
-    public func snapshot(of state: State) -> JSON? {
+    /// A `Codable` state is snapshotted as its JSON encoding (Foundation's
+    /// JSONEncoder, keys sorted): an agent whose state is `Codable` takes
+    /// snapshots without writing anything more.
+    public func snapshot(of state: State) -> String? {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         guard let data = try? encoder.encode(state) else { return nil }
-        return JSON.parse(Array(data))
+        return String(decoding: data, as: UTF8.self)
     }
 
-    public func state(fromSnapshot json: JSON) -> State? {
-        try? JSONDecoder().decode(State.self, from: Data(json.text.utf8))
+    public func state(fromSnapshot text: String) -> State? {
+        try? JSONDecoder().decode(State.self, from: Data(text.utf8))
     }
 }
 
@@ -207,4 +217,7 @@ public enum AgentErrorCode {
     public static let internalError = "internal"
     /// The task is malformed (it is also dead-lettered): sent when its `reply_to` could be read.
     public static let malformed = "malformed"
+    /// The request was applied before, and its reply is no longer in the
+    /// agent's events (retention retired it): it is not applied again.
+    public static let duplicate = "duplicate"
 }

@@ -56,6 +56,8 @@ public final class AgentRuntime<Logic: AgentLogic> {
     private var snapshotTaken = Date()
     /// Bytes of the agent's own entries folded since the last snapshot.
     private var sinceSnapshot = 0
+    /// Whether the warning that a partial task holds snapshots back was logged.
+    private var partialNoted = false
     /// The connection slow reads go out on (`KernelRead.mayBeSlow`), made at the first.
     private lazy var side = AgentSideReader(settings: settings)
 
@@ -182,11 +184,21 @@ public final class AgentRuntime<Logic: AgentLogic> {
     /// `snapshotMinBytes` or the last one's size, or the last one is older
     /// than `snapshotMaxAgeSeconds`: between tasks, never inside one.
     private func snapshotIfDue() throws(AgentKitError) {
-        guard takesSnapshots, book.eventCount > 0, !book.hasPartialTask else { return }
+        guard takesSnapshots, book.eventCount > 0 else { return }
         let grown = sinceSnapshot >= max(AgentKitLimits.snapshotMinBytes, snapshotBytes)
         let old = -snapshotTaken.timeIntervalSinceNow >= AgentKitLimits.snapshotMaxAgeSeconds
-        guard grown || old, let json = book.snapshot() else { return }
-        let written = try AgentSnapshots.write(json, upto: folded, settings: settings, call: call)
+            && (sinceSnapshot > 0 || settings.ledgerRetention)
+        if book.hasPartialTask {
+            // A task whose last event never came (a writer that crashed, a
+            // dead letter): no snapshot can carry it. Said once per start.
+            if (grown || old) && !partialNoted {
+                partialNoted = true
+                note("warning: no snapshot while a task's events are partly in \(settings.eventsTopic); every start folds from the last one")
+            }
+            return
+        }
+        guard grown || old, let text = book.snapshot() else { return }
+        let written = try AgentSnapshots.write(text, upto: folded, settings: settings, call: call)
         // Refused (no right to snapshots.<id>): tried again after as much growth, or an hour.
         snapshotBytes = written ?? max(snapshotBytes, sinceSnapshot)
         snapshotTaken = Date()
@@ -214,7 +226,7 @@ public final class AgentRuntime<Logic: AgentLogic> {
                     otherEntries += 1
                     continue
                 }
-                if book.replay(fields) {
+                if book.replay(fields, id: folded) {
                     for (name, value) in fields { sinceSnapshot += name.utf8.count + value.utf8.count }
                 } else {
                     otherEntries += 1
@@ -300,11 +312,12 @@ public final class AgentRuntime<Logic: AgentLogic> {
             step = s
             break
         }
-        guard let step else {
+        guard var step else {
             note("\(head): \(AgentKitLimits.appendAttempts) attempts to append lost to other instances; given back")
             return try giveBack(topic, entry)
         }
         if !step.append.isEmpty { afterAppend?(request) }
+        if step.duplicate && step.reply.isEmpty { step.reply = try storedReply(request, at: step.appliedAt ?? "") }
         if let replyTo = request.replyTo, case .error(let m) = try call(["PUBLISH", replyTo, step.reply]) {
             // Once the task is in the events (appended now or before), giving
             // it back would only have the kernel dead-letter an applied task.
@@ -438,6 +451,21 @@ public final class AgentRuntime<Logic: AgentLogic> {
     private func dropRequester() {
         requester?.close()
         requester = nil
+    }
+
+    /// A duplicate's reply, read from the `reply` field of its last event
+    /// (entry `at` of `events.<id>`) when it is no longer in memory; when
+    /// that entry is gone too (retention), an error reply `duplicate` that
+    /// says the request was applied.
+    private func storedReply(_ request: AgentRequest, at: String) throws(AgentKitError) -> String {
+        if !at.isEmpty, case .array(let items) = try call(["XRANGE", settings.eventsTopic, at, at]),
+           let entry = items.first?.elements, entry.count == 2,
+           let reply = StreamEntry.pairs(entry[1]).first(where: { $0.0 == "reply" })?.1 {
+            return reply
+        }
+        return AgentReply.error(code: AgentErrorCode.duplicate,
+                                message: "request \(request.id.text) was applied (at \(at.isEmpty ? "an entry no longer known" : at)),"
+                                    + " and its reply is no longer in \(settings.eventsTopic)").json(id: request.id).text
     }
 
     /// Why `step` cannot be sent: its reply or a field of one of its events

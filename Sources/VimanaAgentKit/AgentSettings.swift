@@ -24,6 +24,11 @@ public struct AgentSettings: Sendable {
     /// default, without it): a longer bulk makes the kernel close the
     /// connection, so no reply and no event entry may be longer.
     public var maxPayload = Limits().maxPayload
+    /// Whether the ledger retires old segments (`VIMANA_LEDGER_RETENTION`
+    /// `1`; unknown, taken as yes, without it): a snapshot is then taken
+    /// again when it is an hour old even if nothing changed, so that the
+    /// latest one is never in a segment old enough to retire.
+    public var ledgerRetention = true
     /// Entries per XRANGE page while rebuilding (tests make it small).
     var replayPage = AgentKitLimits.replayPage
 
@@ -38,7 +43,7 @@ public struct AgentSettings: Sendable {
 
     /// From `VIMANA_ADDR` (`host:port`), `VIMANA_AGENT_ID`, `VIMANA_USER`,
     /// `VIMANA_PASSWORD`, `VIMANA_ACK_WAIT_MS` (the PROGRESS interval) and
-    /// `VIMANA_MAX_PAYLOAD`; `agentID` is used when `VIMANA_AGENT_ID` is not set.
+    /// `VIMANA_MAX_PAYLOAD` and `VIMANA_LEDGER_RETENTION`; `agentID` is used when `VIMANA_AGENT_ID` is not set.
     public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment,
                                        agentID: String) throws(AgentKitError) -> AgentSettings {
         var s = AgentSettings(agentID: env["VIMANA_AGENT_ID"].flatMap { $0.isEmpty ? nil : $0 } ?? agentID)
@@ -63,6 +68,12 @@ public struct AgentSettings: Sendable {
                 throw .settings("VIMANA_MAX_PAYLOAD must be a whole number of bytes from 1 to \(Limits.maxPayloadCeiling), got '\(text)'")
             }
             s.maxPayload = n
+        }
+        if let text = env["VIMANA_LEDGER_RETENTION"], !text.isEmpty {
+            guard text == "0" || text == "1" else {
+                throw .settings("VIMANA_LEDGER_RETENTION must be 0 or 1, got '\(text)'")
+            }
+            s.ledgerRetention = text == "1"
         }
         return s
     }
@@ -157,15 +168,24 @@ public enum AgentKitLimits {
     /// Times a task is decided again after another instance appended first
     /// (a null EXEC); beyond this it is given back, not decided in a tight loop.
     static let appendAttempts = 100
-    /// The duplicate window: the replies of this many latest applied
-    /// requests are remembered (a redelivery comes within minutes: at most
-    /// `max_deliver` × `ack_wait` after the first delivery)…
-    public static let repliesKept = 10_000
-    /// …and at most this many bytes of them (a reply that carries a document
-    /// is large): memory and snapshots stay bounded.
-    public static let repliesBytes = 16 << 20
-    /// The snapshot format this kit writes and reads (its JSON's `v`).
-    static let snapshotVersion: Int64 = 1
+    /// The duplicate window: this many latest applied requests are
+    /// remembered, each by its key and the entry ID of its reply (a
+    /// redelivery comes within minutes: at most `max_deliver` × `ack_wait`
+    /// after the first delivery)…
+    public static let appliedKept = 100_000
+    /// …within this many bytes of keys and IDs (request ids are at most
+    /// `requestIDBytes`, so at least ~16,000 of them fit).
+    public static let appliedBytes = 16 << 20
+    /// The latest replies kept in memory too (a duplicate soon after is
+    /// answered without reading its entry)…
+    public static let repliesKept = 1000
+    /// …within this many bytes (a reply that carries a document is large).
+    public static let repliesBytes = 1 << 20
+    /// The longest request id (its JSON text), so that the window's keys
+    /// stay small and a reply echoing it stays under `max_payload`.
+    public static let requestIDBytes = 1024
+    /// The snapshot format this kit writes and reads (its header's `v`).
+    static let snapshotVersion: Int64 = 2
     /// Bytes of snapshot JSON per entry of `snapshots.<id>`: well under the
     /// kernel's default `max_payload` (1 MiB), so one entry is never refused for its size.
     static let snapshotPartBytes = 128 << 10
@@ -174,9 +194,10 @@ public enum AgentKitLimits {
     /// start reads at most about twice the state (as Redis's
     /// auto-aof-rewrite-percentage 100).
     static let snapshotMinBytes = 1 << 20
-    /// A snapshot older than this is taken again, changed or not: retention
-    /// removes whole sealed segments, and the latest snapshot must not go
-    /// with them (docs/OPERATIONS.md).
+    /// A snapshot older than this is taken again when events came since, or
+    /// changed or not when the ledger has retention: retention removes
+    /// whole sealed segments, and the latest snapshot must not go with them
+    /// (Protocol/AGENTS.md §10, "Retention and growth").
     static let snapshotMaxAgeSeconds = 3600.0
     /// How often an idle agent that takes snapshots folds new events and
     /// checks whether one is due.

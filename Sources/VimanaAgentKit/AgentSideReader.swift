@@ -62,11 +62,14 @@ final class AgentSideReader: @unchecked Sendable {
     /// Read `number`, on the worker. A kept connection that turns out
     /// closed (a kernel that restarted, or closed it while idle: the idle
     /// check can race the close) is made anew and the read sent once more,
-    /// unless it was abandoned meanwhile.
+    /// unless it was abandoned meanwhile — but a command that changes the
+    /// kernel (`changesKernel`) only when it was not yet written: LEDGER
+    /// SEAL or RESTORE would run twice.
     private func send(_ arguments: [[UInt8]], _ number: Int) -> RESPValue {
         var attempt = 0
         while true {
             attempt += 1
+            var sent = false
             let reused = connection != nil
             do throws(AgentKitError) {
                 if let c = connection, Self.unusable(c.fd) { drop() }
@@ -81,6 +84,7 @@ final class AgentSideReader: @unchecked Sendable {
                 defer { state.withLock { $0.socket = -1 } }
                 do {
                     try c.send(arguments)
+                    sent = true
                     while true {
                         let v = try c.readValue()
                         if case .push = v { continue }  // none is expected: it is neither joined nor subscribed
@@ -89,11 +93,18 @@ final class AgentSideReader: @unchecked Sendable {
                 } catch { throw .client(error) }
             } catch {
                 drop()
-                if case .client(.closed) = error, reused, attempt == 1,
+                if case .client(.closed) = error, !sent || !Self.changesKernel(arguments), reused, attempt == 1,
                    state.withLock({ number > $0.abandonedThrough }) { continue }
                 return Self.failure(error.description)
             }
         }
+    }
+
+    /// LEDGER SEAL, RETAIN and RESTORE: commands that change the kernel,
+    /// never sent twice (every other side read only reads).
+    static func changesKernel(_ arguments: [[UInt8]]) -> Bool {
+        guard arguments.count >= 2, String(decoding: arguments[0], as: UTF8.self).uppercased() == "LEDGER" else { return false }
+        return ["SEAL", "RETAIN", "RESTORE"].contains(String(decoding: arguments[1], as: UTF8.self).uppercased())
     }
 
     /// A read's answer when the side connection could not give the kernel's (PROTOCOL.md §8).

@@ -2,7 +2,7 @@ import Foundation
 import VimanaRESP
 
 /// An agent's snapshots on `snapshots.<agent-id>` (Protocol/AGENTS.md §10,
-/// "Snapshots"): the book (`AgentBook.snapshot()`) as JSON text cut into
+/// "Snapshots"): the book (`AgentBook.snapshot()`) as text cut into
 /// `part` entries, then one `snapshot` entry that names them and the last
 /// entry of `events.<agent-id>` they account for (`upto`). A snapshot counts
 /// only once its `snapshot` entry is written, and only entries the agent's
@@ -17,7 +17,7 @@ public enum AgentSnapshots {
         public var book: AgentBook<Logic>
         /// The entry of `events.<agent-id>` the book accounts for: a start folds the entries after it.
         public var upto: String
-        /// The snapshot's JSON size.
+        /// The snapshot's size (bytes of its text).
         public var bytes: Int
         /// When it was written (its `snapshot` entry's milliseconds).
         public var millis: Int64
@@ -28,17 +28,18 @@ public enum AgentSnapshots {
 
     // MARK: - Reading
 
-    /// The latest complete snapshot of `settings.agentID` as a book; nil
-    /// when there is none or it cannot be read (the reason is logged; the
-    /// caller then folds every event). The connection must have CLIENT
-    /// PUBLISHER ON. Throws only when the connection fails.
+    /// The latest complete snapshot of `settings.agentID` that this logic
+    /// can read, as a book: the newest `snapshot` entry the agent's user
+    /// appended, or when that one cannot be read (a part missing or
+    /// refused, another format or version: each said in the log) the one
+    /// before it, and so on; nil when none can be (the caller then folds
+    /// every event). The connection must have CLIENT PUBLISHER ON. Throws
+    /// only when the connection fails.
     public static func load<Logic: AgentLogic>(logic: Logic, settings: AgentSettings,
                                                call: Call) throws(AgentKitError) -> Loaded<Logic>? {
         let topic = settings.snapshotsTopic
-        // The newest `snapshot` entry the agent's user wrote.
         var end = "+"
-        var commit: (id: String, fields: [String: String])?
-        search: while true {
+        while true {
             let reply = try call(bytes(["XREVRANGE", topic, end, "-", "COUNT", String(page)]))
             if case .error(let m) = reply {
                 note("snapshots: cannot read \(topic) (\(m)); folding every event")
@@ -47,61 +48,72 @@ public enum AgentSnapshots {
             let entries = try parse(reply)
             for (id, fields) in entries {
                 guard let own = ownFields(fields, identity: settings.identity), own["type"] == "snapshot" else { continue }
-                commit = (id, own)
-                break search
+                switch try read(id, own, logic: logic, settings: settings, call: call) {
+                case .success(let loaded): return loaded
+                case .failure(let why): note("snapshots: \(topic) \(id) cannot be read (\(why)); trying the one before")
+                }
             }
-            guard entries.count == page, let last = entries.last else { break }
+            guard entries.count == page, let last = entries.last else { return nil }
             end = "(" + last.0
         }
-        guard let commit else { return nil }
-        let c = commit.fields
+    }
+
+    struct Unreadable: Error { var why: String }
+
+    /// The snapshot whose `snapshot` entry is `id` (its fields `c`).
+    static func read<Logic: AgentLogic>(_ id: String, _ c: [String: String], logic: Logic, settings: AgentSettings,
+                                        call: Call) throws(AgentKitError) -> Result<Loaded<Logic>, Unreadable> {
+        let topic = settings.snapshotsTopic
         guard let tag = c["snapshot"], let parts = c["parts"].flatMap(Int.init), parts >= 1,
               let first = c["first"], let upto = c["upto"], let bytes = c["bytes"].flatMap(Int.init), bytes >= 0 else {
-            note("snapshots: \(topic) \(commit.id) is not a snapshot entry this kit reads; folding every event")
-            return nil
+            return .failure(Unreadable(why: "not a snapshot entry this kit reads"))
         }
         var data: [UInt8] = []
         var found = 0
         var start = first
-        read: while found < parts {
-            let reply = try call(Self.bytes(["XRANGE", topic, start, commit.id, "COUNT", String(page)]))
+        while found < parts {
+            let reply = try call(Self.bytes(["XRANGE", topic, start, id, "COUNT", String(page)]))
+            if case .error(let m) = reply { return .failure(Unreadable(why: "its parts cannot be read: \(m)")) }
             let entries = try parse(reply)
             for (_, fields) in entries {
                 guard let own = ownFields(fields, identity: settings.identity), own["type"] == "part",
                       own["snapshot"] == tag else { continue }
-                guard own["index"] == String(found), let chunk = own["data"] else { break read }
+                guard own["index"] == String(found), let chunk = own["data"] else {
+                    return .failure(Unreadable(why: "part \(own["index"] ?? "?") where part \(found) was due"))
+                }
                 data += Array(chunk.utf8)
                 found += 1
-                if found == parts { break read }
+                if found == parts { break }
             }
+            guard found < parts else { break }
             guard entries.count == page, let last = entries.last else { break }
             start = "(" + last.0
         }
-        guard found == parts, data.count == bytes, let json = JSON.parse(data) else {
-            note("snapshots: \(topic) \(commit.id) is incomplete or damaged (\(found) of \(parts) parts, "
-                 + "\(data.count) of \(bytes) bytes); folding every event")
-            return nil
+        guard found == parts, data.count == bytes else {
+            return .failure(Unreadable(why: "\(found) of \(parts) parts, \(data.count) of \(bytes) bytes"))
         }
-        guard let book = AgentBook(logic: logic, snapshot: json) else {
-            note("snapshots: \(topic) \(commit.id) is not a state this agent reads; folding every event")
-            return nil
+        var why = ""
+        guard let book = AgentBook(logic: logic, snapshot: String(decoding: data, as: UTF8.self), why: &why) else {
+            return .failure(Unreadable(why: why))
         }
-        return Loaded(book: book, upto: upto, bytes: bytes, millis: millis(commit.id))
+        return .success(Loaded(book: book, upto: upto, bytes: bytes, millis: millis(id)))
     }
 
     // MARK: - Writing
 
-    /// Writes `json` (a book's snapshot accounting for `events.<agent-id>`
+    /// Writes `text` (a book's snapshot accounting for `events.<agent-id>`
     /// through `upto`) as parts and then its `snapshot` entry; returns its
     /// size, or nil when the kernel refused an XADD (said in the log: the
-    /// agent goes on, its start folds more events).
-    public static func write(_ json: JSON, upto: String, settings: AgentSettings,
+    /// agent goes on, its start folds more events). Parts are at most
+    /// `snapshotPartBytes`, and short enough for the kernel's `max_payload`.
+    public static func write(_ text: String, upto: String, settings: AgentSettings,
                              call: Call) throws(AgentKitError) -> Int? {
         let topic = settings.snapshotsTopic
-        let text = Array(json.text.utf8)
+        let text = Array(text.utf8)
         let tag = String(UInt64.random(in: 0...UInt64.max), radix: 16)
         var first: String?
-        let parts = cut(text, at: AgentKitLimits.snapshotPartBytes)
+        let partBytes = min(AgentKitLimits.snapshotPartBytes, max(settings.maxPayload - partOverhead, minimumPart))
+        let parts = cut(text, at: partBytes)
         for (i, range) in parts.enumerated() {
             let reply = try call([Array("XADD".utf8), Array(topic.utf8), Array("*".utf8),
                                   Array("type".utf8), Array("part".utf8), Array("snapshot".utf8), Array(tag.utf8),
@@ -121,6 +133,11 @@ public enum AgentSnapshots {
         }
         return text.count
     }
+
+    /// Bytes a part leaves to the rest of its XADD under `max_payload`, and
+    /// the least part (a `max_payload` below it takes many parts, not none).
+    static let partOverhead = 256
+    static let minimumPart = 64
 
     /// `text` cut into ranges of at most `limit` bytes, never inside a UTF-8
     /// sequence (each part is valid text on its own).

@@ -42,6 +42,11 @@ public enum AgentTaskParser {
             return .failure(Malformed(reason: "malformed task: id must be a non-empty string or an integer",
                                       id: .null, replyTo: replyTo))
         }
+        // Every reply echoes it and the duplicate window keeps it: bounded.
+        if id.text.utf8.count > AgentKitLimits.requestIDBytes {
+            return .failure(Malformed(reason: "malformed task: id must be at most \(AgentKitLimits.requestIDBytes) bytes as JSON text",
+                                      id: .null, replyTo: replyTo))
+        }
         guard case .string(let action)? = o["action"], !action.isEmpty else {
             return .failure(Malformed(reason: "malformed task: action must be a non-empty string", id: id, replyTo: replyTo))
         }

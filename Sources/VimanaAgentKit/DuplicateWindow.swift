@@ -1,5 +1,6 @@
 /// The applied requests an agent still remembers, by key (caller, newline,
-/// the request id's JSON text), each with a value (the kit keeps the reply):
+/// the request id's JSON text), each with a value (the kit keeps the entry
+/// ID of its reply, and separately the latest replies themselves):
 /// the latest `count` of them, and of those only as many as hold `bytes` of
 /// key and value text together (at least the latest one). Older ones are
 /// forgotten in the order they were remembered, so every instance that
@@ -19,7 +20,7 @@ public struct DuplicateWindow: Sendable {
     public let count: Int
     public let byteLimit: Int
 
-    public init(count: Int = AgentKitLimits.repliesKept, bytes: Int = AgentKitLimits.repliesBytes) {
+    public init(count: Int = AgentKitLimits.appliedKept, bytes: Int = AgentKitLimits.appliedBytes) {
         self.count = max(1, count)
         byteLimit = max(1, bytes)
     }

@@ -47,6 +47,27 @@ public enum JSON: Sendable, Equatable, Codable {
     /// Parses JSON text; nil when it is not JSON.
     public static func parse(_ text: String) -> JSON? { parse(Array(text.utf8)) }
 
+    /// The canonical text of the JSON text `raw` — `JSON.parse(raw)?.text`,
+    /// or `raw` itself when it is not JSON — without parsing it when it
+    /// already is canonical: an integer of at most 18 digits, or a string of
+    /// printable ASCII with nothing to escape (every request id the kit
+    /// writes from a string or integer id of that kind). Folding an agent's
+    /// events keys each by it.
+    public static func canonical(_ raw: String) -> String {
+        let u = raw.utf8
+        if let first = u.first {
+            if first == UInt8(ascii: "\""), u.count >= 2, u.last == UInt8(ascii: "\"") {
+                let inner = u.dropFirst().dropLast()
+                if inner.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) { return raw }
+            } else {
+                let digits = first == UInt8(ascii: "-") ? u.dropFirst() : u[...]
+                if !digits.isEmpty && digits.count <= 18 && digits.allSatisfy({ $0 >= 48 && $0 <= 57 })
+                    && (digits.first != 48 || digits.count == 1) && raw != "-0" { return raw }
+            }
+        }
+        return parse(raw)?.text ?? raw
+    }
+
     /// The value as compact JSON text, keys sorted, `/` not escaped.
     /// A double that is not finite (which JSON cannot write) becomes `null`.
     public var text: String {

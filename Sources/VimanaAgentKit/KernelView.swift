@@ -88,7 +88,13 @@ public struct KernelRead: Sendable, Hashable, CustomStringConvertible {
         case "LEDGER":
             return true
         case "XREAD", "XREADGROUP":
-            return arguments.contains { $0.uppercased() == "BLOCK" }
+            // Blocking, or reading without a small COUNT (the kernel reads those on its reader thread too).
+            if arguments.contains(where: { $0.uppercased() == "BLOCK" }) { return true }
+            guard let c = arguments.firstIndex(where: { $0.uppercased() == "COUNT" }), c + 1 < arguments.count,
+                  let n = Int(arguments[c + 1]) else { return true }
+            return n > AgentKitLimits.sideReadEntries
+        case "XINFO":
+            return true
         case "XRANGE", "XREVRANGE":
             guard arguments.count == 6, arguments[4].uppercased() == "COUNT", let n = Int(arguments[5]) else { return true }
             return n > AgentKitLimits.sideReadEntries

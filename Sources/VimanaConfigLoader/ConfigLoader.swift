@@ -70,7 +70,7 @@ struct Schema {
                 path: path, line: retention.value.line, column: retention.value.column,
                 message: "ledger.retention retires old segments, and with them old entries of events.<id>: an agent "
                     + "that rebuilds its state from them (VimanaAgentKit, Protocol/AGENTS.md §10) would start from a "
-                    + "part of its events unless its latest snapshot is kept (retention above an hour); this file declares \(Self.agentList(external))"))
+                    + "part of its events unless its latest snapshot is kept (retention longer than an agent may be down, plus an hour); this file declares \(Self.agentList(external))"))
         }
         return config
     }

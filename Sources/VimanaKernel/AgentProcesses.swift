@@ -34,11 +34,14 @@ final class AgentProcesses {
     /// with `VIMANA_ADDR` (`address`, host:port), `VIMANA_AGENT_ID`,
     /// `VIMANA_ACK_WAIT_MS` (its `ack_wait`, for the PROGRESS interval),
     /// `VIMANA_MAX_PAYLOAD` (`max_payload`: the largest reply or event field
-    /// it may send without the kernel closing its connection) and its
+    /// it may send without the kernel closing its connection),
+    /// `VIMANA_LEDGER_RETENTION` (`1` when the ledger retires old segments,
+    /// else `0`: the kit then keeps its latest snapshot young) and its
     /// `credentials` (`VIMANA_USER`, `VIMANA_PASSWORD`: in the environment,
     /// which only the agent's own user can read, never in its arguments,
     /// which `ps` shows to all) laid over its `env`.
-    func start(_ agents: [AgentConfig], address: String, maxPayload: Int, credentials: (AgentConfig) -> [String: String]) {
+    func start(_ agents: [AgentConfig], address: String, maxPayload: Int, retention: Bool,
+               credentials: (AgentConfig) -> [String: String]) {
         let declared = agents.filter { $0.enabled && $0.kind == .external && $0.command != nil }
         guard !declared.isEmpty else { return }
         let supervisor = Supervisor(log: log)
@@ -49,6 +52,7 @@ final class AgentProcesses {
             env["VIMANA_AGENT_ID"] = a.id
             env["VIMANA_ACK_WAIT_MS"] = String(a.ackWaitMillis)
             env["VIMANA_MAX_PAYLOAD"] = String(maxPayload)
+            env["VIMANA_LEDGER_RETENTION"] = retention ? "1" : "0"
             env.merge(credentials(a)) { $1 }
             supervisor.add(id: a.id, command: command, environment: env, restart: a.restart, maxRestarts: a.maxRestarts)
         }

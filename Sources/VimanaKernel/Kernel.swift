@@ -107,6 +107,7 @@ public final class Kernel: EventLoopHandler {
         // A wildcard bind is reached on loopback by the agents started here.
         let host = config.kernel.bind == "0.0.0.0" ? "127.0.0.1" : config.kernel.bind
         agentProcesses.start(agents.all.map(\.config), address: "\(host):\(port)", maxPayload: config.kernel.limits.maxPayload,
+                             retention: config.ledger.retentionMaxAgeSeconds > 0 || config.ledger.retentionMaxBytes > 0,
                              credentials: agentCredentials)
     }
 

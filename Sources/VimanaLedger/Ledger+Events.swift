@@ -161,6 +161,7 @@ extension Ledger {
                 tail.removeFirst()
                 tailBytes -= first.footprint
             }
+            sealedIndexPending.remove(oldest.name)
             forget(oldest)
             maintenance?.submit(.retire(oldest.name))
             retired.append(oldest.name)

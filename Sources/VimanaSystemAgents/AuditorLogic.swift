@@ -351,17 +351,19 @@ public struct AuditorLogic: AgentLogic {
     /// entry read: never more than the agent's own, so a request applied
     /// again after the agent forgot it, as Protocol/AGENTS.md §10 allows,
     /// is never reported).
-    static func check(agent: String, _ entries: [StreamEntry], declared: Set<String>) -> [AuditFinding] {
+    static func check(agent: String, _ entries: [StreamEntry], declared: Set<String>,
+                      window: DuplicateWindow = DuplicateWindow()) -> [AuditFinding] {
         let stream = "events." + agent
         let shapes = eventShapes[agent]
         let user = "agent:" + agent
         var findings: [AuditFinding] = []
-        var applied = DuplicateWindow()
-        var firstAt: [String: String] = [:]
+        var applied = window
         for e in entries {
             func found(_ s: AuditFinding.Severity, _ m: String) { findings.append(AuditFinding(s, stream, e.id, m)) }
             if let p = e.publisher, p != user {
+                // Not the agent's: it never folds it, so nothing more of it counts.
                 found(.critical, "appended by \(p), not by \(user): an event only the agent itself may write")
+                continue
             }
             guard let type = e["type"] else {
                 found(.critical, "has no type field: the agent's state cannot fold it")
@@ -383,13 +385,12 @@ public struct AuditorLogic: AgentLogic {
                 found(.critical, "lacks the kit's request and caller fields: the request cannot be applied once")
                 continue
             }
-            if let reply = e["reply"] {
-                let key = AgentBook<AuditorLogic>.key(caller: caller, id: JSON.parse(request)?.text ?? request)
-                if applied[key] != nil {
-                    found(.critical, "request \(request) of \(caller) applied again (first at \(firstAt[key] ?? "?"))")
+            if e["reply"] != nil {
+                let key = AgentBook<AuditorLogic>.key(caller: caller, id: JSON.canonical(request))
+                if let first = applied[key] {
+                    found(.critical, "request \(request) of \(caller) applied again (first at \(first))")
                 } else {
-                    applied.remember(key, reply)
-                    firstAt[key] = e.id
+                    applied.remember(key, e.id)
                 }
             }
             for m in valueProblems(agent: agent, type: type, e, declared: declared) { found(.warning, m) }

@@ -442,17 +442,23 @@ public struct ScienceLogic: AgentLogic {
     /// The whole state (docs/SYSTEM-AGENTS.md, science's snapshots): every
     /// bucket as a checkpoint carries it, and the counters; 64-bit unsigned
     /// numbers as decimal text, as the checkpoint event writes them.
-    public func snapshot(of state: ScienceState) -> JSON? {
+    public func snapshot(of state: ScienceState) -> String? {
         var buckets: [JSON] = []
         for (topic, byStart) in state.topics.sorted(by: { $0.key < $1.key }) {
             for (start, b) in byStart.sorted(by: { $0.key < $1.key }) { buckets.append(ScienceCodec.bucket(topic, start, b)) }
         }
-        return ["cursor": .string(String(state.cursor)), "skipped": .string(String(state.skipped)),
-                "untracked": .string(String(state.untracked)), "checkpoints": .int(Int64(state.checkpoints)),
-                "time": .int(state.checkpointMillis), "buckets": .array(buckets)]
+        let json: JSON = ["cursor": .string(String(state.cursor)), "skipped": .string(String(state.skipped)),
+                          "untracked": .string(String(state.untracked)), "checkpoints": .int(Int64(state.checkpoints)),
+                          "time": .int(state.checkpointMillis), "buckets": .array(buckets)]
+        return json.text
     }
 
-    public func state(fromSnapshot json: JSON) -> ScienceState? {
+    public func state(fromSnapshot text: String) -> ScienceState? {
+        guard let json = JSON.parse(text) else { return nil }
+        return state(fromSnapshot: json)
+    }
+
+    func state(fromSnapshot json: JSON) -> ScienceState? {
         guard let cursor = json["cursor"]?.string.flatMap(UInt64.init), let skipped = json["skipped"]?.string.flatMap(UInt64.init),
               let untracked = json["untracked"]?.string.flatMap(UInt64.init), let checkpoints = json["checkpoints"]?.int,
               checkpoints >= 0, let time = json["time"]?.int, case .array(let items)? = json["buckets"] else { return nil }

@@ -168,7 +168,7 @@ enum Science {
                 }
                 // With PUBLISHER ON the kernel's `_publisher` is the last pair: only science's own entries count.
                 guard fields.last?.0 == "_publisher", fields.removeLast().1 == settings.identity else { continue }
-                book.replay(fields)
+                book.replay(fields, id: String(decoding: id, as: UTF8.self))
             }
             if entries.count < ScienceLimits.replayPage { break }
         }

@@ -276,16 +276,19 @@ struct Reader: AgentLogic {
 
 /// The duplicate window and snapshots (Protocol/AGENTS.md §10).
 @Suite struct AgentBookSnapshotTests {
+    /// Applies a request as the runtime would: its entries replayed with entry IDs.
     func applied(_ book: inout AgentBook<Tally>, _ id: JSON, caller: String = "c", n: Int64 = 1) -> AgentStep {
         let step = book.step(AgentRequest(action: "a", id: id, args: ["n": .int(n)]), caller: caller)
-        for e in step.append { book.replay(e.fields) }
+        // Entry IDs from the count of events folded before the task: its last one's is "<count + 1>-0".
+        let id = "\(book.eventCount + 1)-0"
+        for e in step.append { book.replay(e.fields, id: id) }
         return step
     }
 
     @Test func theOldestRequestsLeaveTheWindowInTheOrderTheyWereApplied() {
-        var book = AgentBook(logic: Tally(), repliesKept: 3)
+        var book = AgentBook(logic: Tally(), appliedKept: 3)
         for i in 1...5 { _ = applied(&book, .int(Int64(i))) }
-        #expect(book.replies.count == 3)
+        #expect(book.window.values.count == 3)
         // 1 and 2 were forgotten: applied again; 3 to 5 are duplicates.
         #expect(!book.step(AgentRequest(action: "a", id: 1), caller: "c").duplicate)
         #expect(!book.step(AgentRequest(action: "a", id: 2), caller: "c").duplicate)
@@ -294,44 +297,61 @@ struct Reader: AgentLogic {
         #expect(book.state.count == 5 && book.eventCount == 5)
     }
 
-    @Test func theWindowHoldsAtMostItsBytesButAlwaysTheLatestReply() {
-        // Each key and reply is 32 bytes ("c\\n1" and its reply): 70 bytes hold two.
+    @Test func aDuplicateWhoseReplyLeftMemoryIsStillOneAndSaysWhereItsReplyIs() {
+        // Each key and reply is 32 bytes ("c\n1" and its reply): 70 bytes hold two in memory.
         var book = AgentBook(logic: Tally(), repliesBytes: 70)
         for i in 1...4 { _ = applied(&book, .int(Int64(i))) }
         #expect(book.replies.count == 2 && book.repliesBytes <= 70)
-        #expect(book.step(AgentRequest(action: "a", id: 4), caller: "c").duplicate)
-        #expect(!book.step(AgentRequest(action: "a", id: 2), caller: "c").duplicate)
+        let recent = book.step(AgentRequest(action: "a", id: 4), caller: "c")
+        #expect(recent.duplicate && recent.reply == #"{"id":4,"ok":true,"result":4}"# && recent.appliedAt == "4-0")
+        let old = book.step(AgentRequest(action: "a", id: 1), caller: "c")
+        #expect(old.duplicate && old.reply.isEmpty && old.appliedAt == "1-0" && old.append.isEmpty)
         var tiny = AgentBook(logic: Tally(), repliesBytes: 1)
         _ = applied(&tiny, "only")
-        #expect(tiny.step(AgentRequest(action: "a", id: "only"), caller: "c").duplicate)
+        #expect(tiny.step(AgentRequest(action: "a", id: "only"), caller: "c").reply == #"{"id":"only","ok":true,"result":1}"#)
     }
 
     @Test func aSnapshotRestoresTheStateTheCountAndTheWindowInOrder() throws {
-        var book = AgentBook(logic: Tally(), repliesKept: 3)
+        var book = AgentBook(logic: Tally(), appliedKept: 3)
         for i in 1...4 { _ = applied(&book, .int(Int64(i)), n: 2) }
-        let json = try #require(book.snapshot())
-        #expect(json["v"] == 1 && json["events"] == 8)
-        // Its text goes through the wire and back.
-        let wire = try #require(JSON.parse(json.text))
-        var restored = try #require(AgentBook(logic: Tally(), snapshot: wire, repliesKept: 3))
-        #expect(restored.state == book.state && restored.eventCount == 8 && restored.replies == book.replies)
-        #expect(restored.step(AgentRequest(action: "a", id: 4, args: ["n": 2]), caller: "c").duplicate)
+        let text = try #require(book.snapshot())
+        let header = try #require(text.split(separator: "\n", maxSplits: 1).first)
+        #expect(header == #"{"events":8,"logic":1,"v":2,"window":[["c\n2","3-0"],["c\n3","5-0"],["c\n4","7-0"]]}"#)
+        var why = ""
+        var restored = try #require(AgentBook(logic: Tally(), snapshot: text, why: &why, appliedKept: 3))
+        #expect(restored.state == book.state && restored.eventCount == 8 && restored.window.values == book.window.values)
+        // A duplicate after a restore: its reply is read from its entry.
+        let dup = restored.step(AgentRequest(action: "a", id: 4, args: ["n": 2]), caller: "c")
+        #expect(dup.duplicate && dup.reply.isEmpty && dup.appliedAt == "7-0")
         // The order came back too: the next request pushes out 2, as in the original.
         _ = applied(&restored, 5)
         _ = applied(&book, 5)
-        #expect(restored.replies == book.replies && restored.replies.count == 3)
+        #expect(restored.window.values == book.window.values && restored.window.values.count == 3)
         #expect(!restored.step(AgentRequest(action: "a", id: 2), caller: "c").duplicate)
     }
 
-    @Test func noSnapshotWhileATaskIsHalfFoldedOrOfAnotherVersion() throws {
+    @Test func aWindowKeyIsTakenByTheValueOfItsID() throws {
+        // Another writer's snapshot may write an id with other escapes: "a\/b" is "a/b".
+        let text = #"{"events":1,"logic":1,"v":2,"window":[["c\n\"a\\/b\"","1-0"]]}"# + "\n" + #"["e0"]"#
+        var why = ""
+        let book = try #require(AgentBook(logic: Tally(), snapshot: text, why: &why), "\(why)")
+        #expect(book.step(AgentRequest(action: "a", id: "a/b"), caller: "c").duplicate)
+        #expect(book.state == ["e0"] && book.eventCount == 1)
+    }
+
+    @Test func noSnapshotWhileATaskIsHalfFoldedAndNoneOfAnotherVersionIsTaken() throws {
         var book = AgentBook(logic: Tally())
         let step = book.step(AgentRequest(action: "a", id: "p", args: ["n": 2]), caller: "c")
-        book.replay(step.append[0].fields)
+        book.replay(step.append[0].fields, id: "1-0")
         #expect(book.hasPartialTask && book.snapshot() == nil)
-        book.replay(step.append[1].fields)
-        var json = try #require(book.snapshot())
-        if case .object(var o) = json { o["v"] = 2; json = .object(o) }
-        #expect(AgentBook(logic: Tally(), snapshot: json) == nil)
+        book.replay(step.append[1].fields, id: "2-0")
+        let text = try #require(book.snapshot())
+        var why = ""
+        #expect(AgentBook(logic: Tally(), snapshot: text.replacingOccurrences(of: #""v":2"#, with: #""v":1"#), why: &why) == nil)
+        #expect(why == "format 1, this kit writes 2")
+        #expect(AgentBook(logic: Tally(), snapshot: text.replacingOccurrences(of: #""logic":1"#, with: #""logic":7"#), why: &why) == nil)
+        #expect(why == "a state of the logic's version 7, this one is 1")
+        #expect(AgentBook(logic: Tally(), snapshot: "not a snapshot", why: &why) == nil && why == "no header line")
     }
 
     @Test func aLogicWithoutSnapshotsTakesNone() {
@@ -342,6 +362,44 @@ struct Reader: AgentLogic {
             func handle(_ request: AgentRequest, caller: String, state: S) -> AgentOutcome { .ok(nil) }
         }
         #expect(AgentBook(logic: Plain()).snapshot() == nil)
+    }
+
+    @Test func aCodableStateKeepsItsNumbersExactly() throws {
+        struct Big: AgentLogic {
+            var initialState: [UInt64] { [] }
+            func apply(_ event: AgentEvent, to state: inout [UInt64]) { state.append(UInt64(event.data["v"] ?? "") ?? 0) }
+            func handle(_ request: AgentRequest, caller: String, state: [UInt64]) -> AgentOutcome { .ok(nil) }
+        }
+        let state: [UInt64] = [UInt64.max, UInt64.max - 1, 9_223_372_036_854_775_808]
+        let text = try #require(Big().snapshot(of: state))
+        #expect(Big().state(fromSnapshot: text) == state)
+    }
+
+    @Test func canonicalIDsAreTheParsedTextWithoutParsingWhatAlreadyIs() {
+        for raw in ["7", "-12", "0", "123456789012345678", #""abc""#, #""a b/c""#, #""""#,
+                    "007", "-0", "1234567890123456789", "99999999999999999999", #""a\/b""#, #""é""#, #""\u0041""#,
+                    #""tab\there""#, "1.5", "true", "not json", #""x"#, "[1]"] {
+            #expect(JSON.canonical(raw) == (JSON.parse(raw)?.text ?? raw), "\(raw)")
+        }
+    }
+
+    /// Parts fit the kernel's max_payload (a bulk over it closes the
+    /// connection: the agent would never get past its snapshot).
+    @Test func partsAreShortEnoughForASmallMaxPayload() throws {
+        final class Calls: @unchecked Sendable { var sent: [[[UInt8]]] = [] }
+        let calls = Calls()
+        var settings = AgentSettings(agentID: "t")
+        settings.maxPayload = 4096
+        let text = String(repeating: "x", count: 20_000)
+        let written = try AgentSnapshots.write(text, upto: "1-0", settings: settings) { (args: [[UInt8]]) throws(AgentKitError) -> RESPValue in
+            calls.sent.append(args)
+            return .bulkString(Array("\(calls.sent.count)-0".utf8))
+        }
+        #expect(written == 20_000)
+        let parts = calls.sent.filter { $0.count > 4 && $0[4] == Array("part".utf8) }
+        #expect(parts.count == 6 && parts.allSatisfy { $0.last!.count <= 4096 - 256 && $0.reduce(0) { $0 + $1.count } <= 4096 })
+        let commit = try #require(calls.sent.last)
+        #expect(commit[4] == Array("snapshot".utf8) && String(decoding: commit[8], as: UTF8.self) == "6")
     }
 
     @Test func partsAreCutBetweenUTF8SequencesAndJoinBackWhole() {

@@ -289,7 +289,7 @@ import VimanaConfig
         #expect(both.warnings.map(\.description) == [
             "p.yaml:3:5: warning: ledger.retention retires old segments, and with them old entries of events.<id>: an agent "
             + "that rebuilds its state from them (VimanaAgentKit, Protocol/AGENTS.md §10) would start from a "
-            + "part of its events unless its latest snapshot is kept (retention above an hour); this file declares agent counter"])
+            + "part of its events unless its latest snapshot is kept (retention longer than an agent may be down, plus an hour); this file declares agent counter"])
         #expect(try ConfigLoader.load(yaml: retention, path: "p.yaml").warnings.isEmpty)
         #expect(try ConfigLoader.load(yaml: agents, path: "p.yaml").warnings.isEmpty)
     }

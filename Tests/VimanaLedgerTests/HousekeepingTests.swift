@@ -77,7 +77,9 @@ import VimanaConfig
         ledger.publish("t", "a")
         ledger.commit()
         #expect(ledger.requestSeal())
-        #expect(loop.pump { box.sealed == [name(1)] && ledger.liveSegments.allSatisfy { !$0.indexPending } })
+        // Sealed, its final index written, and compacted (which rewrites the index too).
+        #expect(loop.pump { box.sealed == [name(1)] && ledger.liveSegments.allSatisfy { !$0.indexPending }
+                            && ledger.segments.dropLast().allSatisfy { $0.index.compacted } })
         // The sealed segment's index as its last checkpoint was: not marked sealed.
         let indexPath = dir + "/" + LedgerDirectory.indexName(forSegment: name(1))
         var index = try #require(Ledger.readFile(indexPath).flatMap(SegmentIndex.decode))
