@@ -298,7 +298,7 @@ public final class AgentRuntime<Logic: AgentLogic> {
     /// failure of the requester's connection never ends the task
     /// connection's: the requester is made again on the same reply topic
     /// and every ask still awaited is sent again under its id (the asked
-    /// agent applies an id once), at most `askReconnects` times per task;
+    /// agent applies an id once), at most `askReconnects` times per call;
     /// beyond, or when it cannot be made, those asks are `.lost` (sent,
     /// perhaps) and the ones not yet sent `.failed`.
     private func ask(_ asks: [AgentAsk], topic: [UInt8], entry: [UInt8]) throws(AgentKitError) -> [AgentAsk: AgentAnswer] {

@@ -133,8 +133,9 @@ public enum AgentKitLimits {
     /// Times a task is decided again after another instance appended first
     /// (a null EXEC); beyond this it is given back, not decided in a tight loop.
     static let appendAttempts = 100
-    /// Times a task's requester connection is made again after a failure
-    /// (its asks sent again under their ids): a kernel restart is one, a
-    /// connection that keeps failing is not retried for the whole wait.
+    /// Times the requester's connection is made again after a failure
+    /// during one round of a task's asks (its asks sent again under their
+    /// ids): a kernel restart is one, a connection that keeps failing is
+    /// not retried for the whole wait.
     static let askReconnects = 3
 }

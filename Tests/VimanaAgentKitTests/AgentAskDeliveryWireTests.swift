@@ -29,28 +29,35 @@ import VimanaTestSupport
         var count: Int { calls.withLock { $0 } }
     }
 
-    /// `bump {name}` asks counter to add 1 to `name` and appends an event
-    /// with what it answered; `handle` waits at the gate at its first call.
+    /// `bump {name, also?}` asks counter to add 1 to `name` (and to `also`)
+    /// and appends an event with what it answered; `handle` waits at the
+    /// gate, when there is one, at its first call.
     struct Bumper: AgentLogic {
-        let gate: Gate
+        var gate: Gate?
         var initialState: Int { 0 }
         func apply(_ event: AgentEvent, to state: inout Int) { state += 1 }
-        func ask(_ r: AgentRequest) -> AgentAsk {
-            AgentAsk(agent: "counter", action: "add", args: ["name": r.args["name"] ?? ""], timeout: 20)
+        func ask(_ name: JSON?) -> AgentAsk {
+            AgentAsk(agent: "counter", action: "add", args: ["name": name ?? ""], timeout: 20)
         }
-        func asks(for request: AgentRequest, caller: String, state: Int) -> [AgentAsk] { [ask(request)] }
+        func asks(for request: AgentRequest, caller: String, state: Int) -> [AgentAsk] {
+            [ask(request.args["name"])] + (request.args["also"].map { [ask($0)] } ?? [])
+        }
         func handle(_ request: AgentRequest, caller: String, state: Int) -> AgentOutcome { .ok("nothing asked") }
         func handle(_ request: AgentRequest, caller: String, state: Int, kernel: KernelView) -> AgentOutcome {
-            gate.pass()
-            let answer: JSON = switch kernel.answer(ask(request)) {
-            case .reply(.ok(let r))?: ["reply": r]
-            case .reply(.error(let code, _))?: ["error": .string(code)]
-            case .timeout(let s)?: ["timeout": .double(s)]
-            case .failed(let m)?: ["failed": .string(m)]
-            case .lost(let m)?: ["lost": .string(m)]
-            case nil: "nothing asked"
+            gate?.pass()
+            func said(_ a: AgentAnswer?) -> JSON {
+                switch a {
+                case .reply(.ok(let r))?: r
+                case .reply(.error(let code, _))?: ["error": .string(code)]
+                case .timeout(let s)?: ["timeout": .double(s)]
+                case .failed(let m)?: ["failed": .string(m)]
+                case .lost(let m)?: ["lost": .string(m)]
+                case nil: "nothing asked"
+                }
             }
-            return .ok(answer, events: [AgentEvent("bumped", ["answer": answer.text])])
+            var answer: [String: JSON] = ["reply": said(kernel.answer(ask(request.args["name"])))]
+            if let also = request.args["also"] { answer["also"] = said(kernel.answer(ask(also))) }
+            return .ok(.object(answer), events: [AgentEvent("bumped", ["answer": JSON.object(answer).text])])
         }
     }
 
@@ -217,13 +224,53 @@ import VimanaTestSupport
         #expect(records.ids.count == 2 && Set(records.ids).count == 1, "\(records.ids)")
     }
 
+    /// The requester's connection dies between the first ask's PUBLISH
+    /// and the second's: askerbot's publish allowance (40 bytes a second)
+    /// is spent by the first, so the kernel reads nothing more from the
+    /// connection for about 3 s, and the test kills it meanwhile. The
+    /// requester is made again, both asks are sent (the first again, under
+    /// its id) and both answered: the first is not lost, and applied once.
+    @Test func aFailedSendOfTheSecondAskKeepsTheFirstsReply() throws {
+        let server = try counterServer(extra: """
+            users:
+              - name: askerbot
+                password_hashes: ["c61242391101589b6356fb75e3402254c9b5a50e6022468779e5513256b1978c"]
+                permissions: ["+@all", "allkeys", "allchannels"]
+                limits: {publish_bytes: 40}
+
+            """)
+        let settings = AgentSettings(port: server.port, agentID: "bumper", user: "askerbot", password: "askerbot-pw")
+        let runtime = Unchecked(AgentRuntime(logic: Bumper(), settings: settings))
+        let thread = Thread { try? runtime.value.run() }
+        thread.start()
+        defer { runtime.value.control.stop() }
+        let reply = bumpAs(server, "first", also: "second", user: "askerbot")
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline, try counterRecords(server, "first").added == 0 { usleep(10_000) }
+        #expect(try counterRecords(server, "second").ids.isEmpty, "the second ask went out before the kill")
+        let c = try RawClient(port: server.port)
+        c.send("CLIENT LIST\r\n")
+        let list = c.readReplies()
+        let requesters = list.split(separator: "\n").filter { $0.contains(" user=askerbot ") && $0.contains(" sub=1 ") }
+        let id = try #require(requesters.first?.split(separator: " ").first { $0.hasPrefix("id=") }?.dropFirst(3), "\(list)")
+        c.send(RawClient.command(["CLIENT", "KILL", "ID", String(id)]))
+        #expect(c.readReplies() == ":1\r\n")
+        #expect(reply.wait(40) == .ok(["reply": ["name": "first", "value": 1], "also": ["name": "second", "value": 1]]))
+        let first = try counterRecords(server, "first")
+        #expect(first.added == 1 && first.ids.count == 2 && Set(first.ids).count == 1, "\(first)")
+        #expect(try counterRecords(server, "second").added == 1)
+    }
+
     /// `bump` as a requester of its own, answered by bumper's `user`.
-    func bumpAs(_ server: ServerProcess, _ name: String, user: String) -> Pending {
+    func bumpAs(_ server: ServerProcess, _ name: String, also: String? = nil, user: String) -> Pending {
         let pending = Pending()
         let port = server.port
+        var named: [String: JSON] = ["name": .string(name)]
+        if let also { named["also"] = .string(also) }
+        let args = named
         Thread {
             let r = try? AgentRequester(settings: AgentSettings(port: port, agentID: "test"))
-                .request(agent: "bumper", action: "bump", args: ["name": .string(name)], timeout: 40, user: user)
+                .request(agent: "bumper", action: "bump", args: args, timeout: 40, user: user)
             pending.set(r)
         }.start()
         return pending
