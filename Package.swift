@@ -13,7 +13,7 @@
 //   VimanaConfigLoader → VimanaCore VimanaConfig CYAML
 //   VimanaConfig       → VimanaCore
 //   VimanaBench        → VimanaCore VimanaRESP VimanaConfig VimanaClient
-//   VimanaAgentKit     → VimanaClient VimanaRESP VimanaConfig
+//   VimanaAgentKit     → VimanaClient VimanaRESP VimanaConfig VimanaCore
 //   CounterAgent       → VimanaAgentKit
 //   VimanaSystemAgents → VimanaAgentKit VimanaClient VimanaRESP VimanaConfig VimanaCore CZlib
 //   VimanaClient       → VimanaCore VimanaRESP
