@@ -13,7 +13,7 @@
 //   VimanaConfigLoader → VimanaCore VimanaConfig CYAML
 //   VimanaConfig       → VimanaCore
 //   VimanaBench        → VimanaCore VimanaRESP VimanaConfig VimanaClient
-//   VimanaAgentKit     → VimanaClient VimanaRESP VimanaConfig
+//   VimanaAgentKit     → VimanaClient VimanaRESP VimanaConfig VimanaCore
 //   CounterAgent       → VimanaAgentKit
 //   VimanaSystemAgents → VimanaAgentKit VimanaClient VimanaRESP VimanaConfig VimanaCore CZlib
 //   VimanaClient       → VimanaCore VimanaRESP
@@ -91,7 +91,7 @@ let package = Package(
                 swiftSettings: optimize),
         // The Swift agent kit: an agent's logic as a pure function of its events and a
         // task, and the runtime that speaks the agent protocol over TCP for it.
-        .target(name: "VimanaAgentKit", dependencies: ["VimanaClient", "VimanaRESP", "VimanaConfig"]),
+        .target(name: "VimanaAgentKit", dependencies: ["VimanaClient", "VimanaRESP", "VimanaConfig", "VimanaCore"]),
         // The kit's example agent (Protocol/AGENTS.md §10 quotes its source).
         .executableTarget(name: "CounterAgent", dependencies: ["VimanaAgentKit"]),
         // The system agents (`vimana agent <id>`), written with the kit.

@@ -40,9 +40,11 @@ public protocol AgentLogic: Sendable {
     /// The other agents a task needs answered before it is handled
     /// (request/reply with a timeout): the runtime asks them after the
     /// reads, sending PROGRESS while it waits, and passes each answer (a
-    /// reply, a timeout or a failure) to `handle(_:caller:state:kernel:)`
-    /// in the view (`KernelView.answer`). Default: none. Pure, like
-    /// `handle`. Not asked for a request already applied.
+    /// reply, a timeout, not asked, or asked with the reply lost: `AgentAnswer`)
+    /// to `handle(_:caller:state:kernel:)` in the view (`KernelView.answer`).
+    /// Default: none. Pure, like `handle`. Not asked for a request already
+    /// applied; asked again, under the same request ids, at every other
+    /// delivery of the task.
     func asks(for request: AgentRequest, caller: String, state: State) -> [AgentAsk]
 
     /// `handle` with the kernel's replies to `reads`. Default: the plain

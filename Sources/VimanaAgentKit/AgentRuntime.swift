@@ -396,53 +396,101 @@ public final class AgentRuntime<Logic: AgentLogic> {
 
     /// The answers to `asks`: each published at once from the requester's
     /// own connection (made at the first ask, subscribed to its reply
-    /// topic), then replies awaited until each ask's deadline, with
-    /// PROGRESS for the task in hand whenever one is due. A failure of the
-    /// requester's connection is the answer `.failed` (the requester is made
-    /// anew at the next ask), never the task connection's end.
+    /// topic) under the id `AgentAsk.requestID` derives from the task in
+    /// hand, then replies from each ask's `user` awaited until each ask's
+    /// deadline, with PROGRESS for the task in hand whenever one is due. A
+    /// failure of the requester's connection never ends the task
+    /// connection's: the requester is made again on the same reply topic
+    /// and every ask still awaited is sent again under its id (the asked
+    /// agent applies an id once), at most `askReconnects` times per call;
+    /// beyond, or when it cannot be made, those asks are `.lost` (sent,
+    /// perhaps) and the ones not yet sent `.failed`.
     private func ask(_ asks: [AgentAsk], topic: [UInt8], entry: [UInt8]) throws(AgentKitError) -> [AgentAsk: AgentAnswer] {
+        let outer = String(decoding: topic, as: UTF8.self), entryID = String(decoding: entry, as: UTF8.self)
         var answers: [AgentAsk: AgentAnswer] = [:]
-        var pending: [String: (ask: AgentAsk, deadline: DispatchTime)] = [:]
-        for a in asks where answers[a] == nil && !pending.values.contains(where: { $0.ask == a }) {
-            if secondsSinceBeat >= progressInterval { try progress(topic, entry) }
-            // A requester whose connection died (the kernel restarted) is made anew once.
-            for attempt in 0..<2 {
+        /// Sent, or perhaps sent (the connection failed during the PUBLISH),
+        /// and awaited; by the id as JSON, as `receive` keys replies.
+        var pending: [(id: JSON, ask: AgentAsk, deadline: DispatchTime)] = []
+        var reconnects = 0
+        /// After `failure` of the requester's connection: a new one, with
+        /// every pending ask sent again; when that cannot be done, the
+        /// pending asks are `.lost` and the requester dropped.
+        func recover(_ failure: AgentKitError) {
+            var why = failure
+            while reconnects < AgentKitLimits.askReconnects, let r = requester {
+                reconnects += 1
                 do throws(AgentKitError) {
-                    try AgentRequester.check(timeout: a.timeout)
-                    if requester == nil { requester = try AgentRequester(settings: settings) }
-                    guard let r = requester else { break }
-                    let id = try r.send(topic: a.topic, action: a.action, args: a.args)
-                    pending[id.text] = (a, .now() + a.timeout)
-                    break
-                } catch {
-                    if case .client = error {
-                        dropRequester()
-                        if attempt == 0 { continue }
+                    try r.reconnect()
+                    for p in pending {
+                        do throws(AgentKitError) {
+                            try r.send(topic: p.ask.topic, action: p.ask.action, args: p.ask.args, id: p.id)
+                        } catch {
+                            guard case .refused(let m) = error else { throw error }
+                            answers[p.ask] = .lost(m)  // the first PUBLISH may have gone
+                            pending.removeAll { $0.id == p.id }
+                        }
                     }
-                    answers[a] = .failed(error.description)
-                    break
+                    note("task \(outer) \(entryID): the requester's connection failed (\(failure)); made again, "
+                         + "\(pending.count) asks sent again")
+                    return
+                } catch {
+                    why = error
                 }
             }
+            dropRequester()
+            for p in pending { answers[p.ask] = .lost(why.description) }
+            pending = []
+        }
+        for a in asks where answers[a] == nil && !pending.contains(where: { $0.ask == a }) {
+            if secondsSinceBeat >= progressInterval { try progress(topic, entry) }
+            do throws(AgentKitError) {
+                try AgentRequester.check(timeout: a.timeout)
+                if requester == nil { requester = try AgentRequester(settings: settings) }
+            } catch {
+                answers[a] = .failed(error.description)
+                continue
+            }
+            guard let r = requester else { continue }
+            let id = JSON.string(a.requestID(asker: settings.agentID, topic: outer, entryID: entryID))
+            // An ask that differs from a pending one only by its timeout is that request: one PUBLISH.
+            if !pending.contains(where: { $0.id == id }) {
+                do throws(AgentKitError) {
+                    try r.send(topic: a.topic, action: a.action, args: a.args, id: id)
+                } catch {
+                    guard case .client = error else {
+                        answers[a] = .failed(error.description)  // refused: nothing published
+                        continue
+                    }
+                    pending.append((id, a, .now() + a.timeout))
+                    recover(error)
+                    continue
+                }
+            }
+            pending.append((id, a, .now() + a.timeout))
         }
         while !pending.isEmpty {
             let now = DispatchTime.now()
-            for (id, p) in pending where p.deadline <= now {
-                answers[p.ask] = .timeout(seconds: p.ask.timeout)
-                pending[id] = nil
-            }
+            for p in pending where p.deadline <= now { answers[p.ask] = .timeout(seconds: p.ask.timeout) }
+            pending.removeAll { $0.deadline <= now }
             guard !pending.isEmpty, let r = requester else { break }
             if secondsSinceBeat >= progressInterval { try progress(topic, entry) }
-            let nearest = pending.values.map(\.deadline.uptimeNanoseconds).min() ?? now.uptimeNanoseconds
+            let nearest = pending.map(\.deadline.uptimeNanoseconds).min() ?? now.uptimeNanoseconds
             let untilDeadline = nearest > now.uptimeNanoseconds ? Double(nearest - now.uptimeNanoseconds) / 1e9 : 0
             let wait = max(AgentKitLimits.shortestRead, min(untilDeadline, progressInterval - secondsSinceBeat))
+            var awaited: [String: String] = [:]
+            for p in pending { awaited[p.id.text] = p.ask.user }
             do throws(AgentKitError) {
-                for (id, reply) in try r.receive(Set(pending.keys), within: wait) {
-                    if let p = pending.removeValue(forKey: id) { answers[p.ask] = .reply(reply) }
-                }
+                let replies = try r.receive(awaited, within: wait)
+                for p in pending { if let reply = replies[p.id.text] { answers[p.ask] = .reply(reply) } }
+                pending.removeAll { replies[$0.id.text] != nil }
             } catch {
-                dropRequester()
-                for p in pending.values { answers[p.ask] = .failed(error.description) }
-                pending = [:]
+                guard case .client = error else {
+                    // A message from the asked agent's user that is no reply: nothing more will come.
+                    for p in pending { answers[p.ask] = .lost(error.description) }
+                    pending = []
+                    break
+                }
+                recover(error)
             }
         }
         return answers

@@ -202,4 +202,9 @@ public enum AgentKitLimits {
     /// How often an idle agent that takes snapshots folds new events and
     /// checks whether one is due.
     static let snapshotTickSeconds = 5.0
+    /// Times the requester's connection is made again after a failure
+    /// during one round of a task's asks (its asks sent again under their
+    /// ids): a kernel restart is one, a connection that keeps failing is
+    /// not retried for the whole wait.
+    static let askReconnects = 3
 }

@@ -53,7 +53,10 @@ extension Kernel: AgentHost {
             let listened = s.pointee.channels.subscribers(channel, t.count) != nil || s.pointee.patterns.count > 0
             let payload = listened ? EntryPayload.bytes(fields.map { LedgerRecord.Field(name: $0.0, value: $0.1) }) : []
             payload.withUnsafeBufferPointer { p in
-                _ = publish(base.assumingMemoryBound(to: UInt8.self), t.count, p.baseAddress ?? base.assumingMemoryBound(to: UInt8.self), p.count)
+                publisher.withUnsafeBytes { user in
+                    _ = publish(base.assumingMemoryBound(to: UInt8.self), t.count, p.baseAddress ?? base.assumingMemoryBound(to: UInt8.self),
+                                p.count, from: MessagePublisher(named: user))
+                }
             }
             wakeReaders(t)
             agents.notice(t)

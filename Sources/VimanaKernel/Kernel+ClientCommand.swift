@@ -96,7 +96,8 @@ extension Kernel {
                 "    Set client meta attributes.",
                 "PUBLISHER (ON|OFF)",
                 "    Control whether stream entries in replies end with a _publisher field",
-                "    naming the user who published or appended them.",
+                "    naming the user who published or appended them, and pub/sub messages",
+                "    with one more element naming that user.",
                 "HELP",
                 "    Print this help.",
             ])

@@ -46,7 +46,8 @@ extension Kernel {
     public func publisherName(agent id: String) -> [UInt8] { Array((AgentConfig.madeUserPrefix + id).utf8) }
 
     /// CLIENT PUBLISHER ON|OFF: whether this connection's stream replies
-    /// carry each entry's publisher as a last `_publisher` field.
+    /// carry each entry's publisher as a last `_publisher` field, and its
+    /// pub/sub messages the publisher as a last element (Kernel+PubSub.swift).
     func clientPublisher(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         switch args.keyword(2, as: OnOff.self) {
         case .on: c.pointee.flags.insert(.showPublisher)
@@ -56,6 +57,42 @@ extension Kernel {
             return
         }
         c.pointee.output.tail.append("+OK\r\n")
+    }
+}
+
+/// Who published a message, for the subscribers that see it (CLIENT
+/// PUBLISHER ON): the publishing connection, whose user's name is looked up
+/// only when such a subscriber receives the message, or the name the kernel
+/// publishes as (`appendEntry`: built-in agents, dead letters). Trivial, so
+/// handing it down the fan-out costs no reference counting.
+struct MessagePublisher {
+    private let client: UnsafeMutablePointer<ClientState>?
+    private let name: UnsafeRawBufferPointer
+
+    init(_ c: UnsafeMutablePointer<ClientState>) {
+        client = c
+        name = UnsafeRawBufferPointer(start: nil, count: 0)
+    }
+
+    /// `name` must stay valid until the message is delivered (`publish` returns).
+    init(named name: UnsafeRawBufferPointer) {
+        client = nil
+        self.name = name
+    }
+
+    /// Calls `body` with the name's bytes (a valid pointer also for an empty name).
+    func withName<R>(_ body: (UnsafeRawPointer, Int) -> R) -> R {
+        if let client {
+            return client.pointee.info.userHandle.nameBytes.withUnsafeBytes { b in
+                b.baseAddress.map { body($0, b.count) } ?? Self.withEmpty(body)
+            }
+        }
+        return name.baseAddress.map { body($0, name.count) } ?? Self.withEmpty(body)
+    }
+
+    private static func withEmpty<R>(_ body: (UnsafeRawPointer, Int) -> R) -> R {
+        var none: UInt8 = 0
+        return withUnsafePointer(to: &none) { body(UnsafeRawPointer($0), 0) }
     }
 }
 

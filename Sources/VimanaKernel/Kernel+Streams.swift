@@ -90,7 +90,7 @@ extension Kernel {
         }
         let replyStart = c.pointee.flushedBytes + c.pointee.output.pendingBytes
         c.pointee.output.tail.writeBulk(id: record.id)
-        deliverEntry(args, topic: topic, firstField: i + 1)
+        deliverEntry(args, topic: topic, firstField: i + 1, from: c)
         wakeReaders(topic)
         agents.notice(topic)
         if !s.pointee.watches.isEmpty { touchWatched(topic) }
@@ -105,18 +105,19 @@ extension Kernel {
     }
 
     /// Delivers the entry to the topic's live subscribers (EntryPayload).
-    private func deliverEntry(_ args: Arguments, topic: UnsafeRawBufferPointer, firstField: Int) {
+    private func deliverEntry(_ args: Arguments, topic: UnsafeRawBufferPointer, firstField: Int,
+                              from c: UnsafeMutablePointer<ClientState>) {
         guard let base = topic.baseAddress ?? UnsafeRawPointer(bitPattern: 1) else { return }
         let channel = base.assumingMemoryBound(to: UInt8.self)
         let fieldCount = (args.count - firstField) / 2
         if EntryPayload.isRaw(fieldCount: fieldCount, firstName: UnsafeRawBufferPointer(args.buffer(firstField))) {
-            _ = publish(channel, topic.count, args.pointer(firstField + 1), args.length(firstField + 1))
+            _ = publish(channel, topic.count, args.pointer(firstField + 1), args.length(firstField + 1), from: MessagePublisher(c))
             return
         }
         let bytes = EntryPayload.json(fieldCount: fieldCount, name: { args.string(firstField + 2 * $0) },
                                       value: { args.string(firstField + 2 * $0 + 1) })
         bytes.withUnsafeBufferPointer { b in
-            _ = publish(channel, topic.count, b.baseAddress ?? channel, b.count)
+            _ = publish(channel, topic.count, b.baseAddress ?? channel, b.count, from: MessagePublisher(c))
         }
     }
 

@@ -115,8 +115,11 @@ public struct ScribeLogic: AgentLogic {
     /// true: science is declared and enabled; false: declared, disabled; nil: not declared.
     var scienceWired: Bool? { declared.first { $0.id == Self.science }.map(\.enabled) }
 
+    /// science's `topics`, whose reply is taken only from the user the
+    /// wiring says science runs as (`agent:science` for the system agent).
     func scienceAsk(_ window: Int) -> AgentAsk {
-        AgentAsk(agent: Self.science, action: "topics", args: ["window": .int(Int64(window))], timeout: scienceTimeout)
+        AgentAsk(agent: Self.science, action: "topics", args: ["window": .int(Int64(window))], timeout: scienceTimeout,
+                 user: declared.first { $0.id == Self.science }?.user)
     }
 
     /// The action's arguments checked: citymap's window (seconds), 0 for agents_md.
@@ -230,6 +233,8 @@ public struct ScribeLogic: AgentLogic {
             return ScribeObservation(note: "science did not answer within \(ScribeMarkdown.seconds(s)) s" + wiringOnly)
         case .failed(let m)?:
             return ScribeObservation(note: "science could not be asked (\(Self.clip(m)))" + wiringOnly)
+        case .lost(let m)?:
+            return ScribeObservation(note: "science's answer was lost (\(Self.clip(m)))" + wiringOnly)
         case .reply(.error(let code, let message))?:
             return ScribeObservation(note: "science answered the error \(Self.clip(code)) (\(Self.clip(message)))" + wiringOnly)
         case .reply(.ok(let result))?:

@@ -13,7 +13,8 @@ import VimanaTestSupport
         var initialState: Int { 0 }
         func apply(_ event: AgentEvent, to state: inout Int) { state += 1 }
         func ask(_ r: AgentRequest) -> AgentAsk {
-            AgentAsk(agent: "helper", action: "ping", args: ["n": r.args["n"] ?? 0], timeout: Double(r.args["t"]?.int ?? 1) / 10)
+            AgentAsk(agent: "helper", action: "ping", args: ["n": r.args["n"] ?? 0], timeout: Double(r.args["t"]?.int ?? 1) / 10,
+                     user: "default")
         }
         func asks(for request: AgentRequest, caller: String, state: Int) -> [AgentAsk] { [ask(request)] }
         func handle(_ request: AgentRequest, caller: String, state: Int) -> AgentOutcome { .ok("nothing asked") }
@@ -23,6 +24,7 @@ import VimanaTestSupport
             case .reply(.error(let code, _))?: .ok(["error": .string(code)])
             case .timeout(let s)?: .ok(["timeout": .double(s)])
             case .failed(let m)?: .ok(["failed": .string(m)])
+            case .lost(let m)?: .ok(["lost": .string(m)])
             case nil: .ok("nothing asked")
             }
         }
@@ -62,10 +64,10 @@ import VimanaTestSupport
         }
         answered.start()
         let client = try AgentRequester(settings: AgentSettings(port: server.port, agentID: "test"))
-        #expect(try client.request(agent: "asker", action: "ask", args: ["n": 7, "t": 100], timeout: 30)
+        #expect(try client.request(agent: "asker", action: "ask", args: ["n": 7, "t": 100], timeout: 30, user: "default")
                 == .ok(["reply": ["pong": 7]]))
         // Nobody reads helper's tasks now: the ask times out after 0.3 s, and asker still answers.
-        #expect(try client.request(agent: "asker", action: "ask", args: ["n": 8, "t": 3], timeout: 30)
+        #expect(try client.request(agent: "asker", action: "ask", args: ["n": 8, "t": 3], timeout: 30, user: "default")
                 == .ok(["timeout": .double(0.3)]))
         // Each of asker's tasks was delivered once: PROGRESS went on while it waited.
         let c = try RawClient(port: server.port)

@@ -421,7 +421,7 @@ import Glibc
         thread.start()
         defer { runtime.value.control.stop() }
         let client = try AgentRequester(settings: AgentSettings(port: server.port, agentID: "test"))
-        #expect(try client.request(agent: "slow", action: "work", timeout: 20) == .ok("done"))
+        #expect(try client.request(agent: "slow", action: "work", timeout: 20, user: "default") == .ok("done"))
         let c = try RawClient(port: server.port)
         let r = RESPReader(c)
         // The reply is published before the ACK: wait for the ACK.
@@ -451,7 +451,7 @@ import Glibc
         thread.start()
         defer { runtime.value.control.stop() }
         let client = try AgentRequester(settings: AgentSettings(port: server.port, agentID: "test"))
-        #expect(try client.request(agent: "reader", action: "read", timeout: 20) == .ok(6))
+        #expect(try client.request(agent: "reader", action: "read", timeout: 20, user: "default") == .ok(6))
         let c = try RawClient(port: server.port)
         let r = RESPReader(c)
         var agents = ""
@@ -486,7 +486,7 @@ import Glibc
         defer { runtime.value.control.stop() }
         let client = try AgentRequester(settings: AgentSettings(port: server.port, agentID: "test"))
         // Tally answers the number of events it has folded (none added: n is 0).
-        #expect(try client.request(agent: "pages", action: "count", args: ["n": 0], timeout: 10) == .ok(5))
+        #expect(try client.request(agent: "pages", action: "count", args: ["n": 0], timeout: 10, user: "default") == .ok(5))
     }
 
     /// A request id is 128 random bits as 32 hex digits, nothing of the

@@ -124,4 +124,67 @@ import Testing
         let after = "+RESET\r\n" + plain + "+OK\r\n+OK\r\n" + plain
         #expect(c.read(matching: after) == after)
     }
+
+    /// With CLIENT PUBLISHER ON a subscriber's messages end with one more
+    /// element, the publisher's user: `message` and `pmessage`, RESP2 and
+    /// RESP3, small frames and large (shared) ones, a PUBLISH, an XADD
+    /// delivered live and a built-in agent's result. Subscribers without
+    /// it get Redis's bytes from the same PUBLISH.
+    @Test func messagesCarryThePublisherToASubscriberThatAsks() throws {
+        let server = try ServerProcess(config: """
+            users:
+              - name: alice
+                password_hashes: ["cefd4bcd86ca3d6d9d1064593870b4cd4fdb3fef0136b1c43684cb7f58a29036"]
+                permissions: ["+@all", "-@admin", "allkeys", "allchannels"]
+            agents:
+              - id: echo
+                kind: builtin
+                subscribes: ["tasks.echo"]
+            """, logLevel: "info")
+        let plain = try RawClient(port: server.port)
+        let resp2 = try RawClient(port: server.port)
+        let resp3 = try RawClient(port: server.port)
+        plain.send("SUBSCRIBE a\r\n")
+        _ = plain.readReplies(1)
+        resp2.send("CLIENT PUBLISHER ON\r\nSUBSCRIBE a\r\nPSUBSCRIBE a*\r\n")
+        _ = resp2.readReplies(3)
+        resp3.send("HELLO 3\r\nCLIENT PUBLISHER ON\r\nSUBSCRIBE a\r\n")
+        _ = resp3.readReplies(3)
+        let alice = try RawClient(port: server.port)
+        alice.send("AUTH alice alice-pw\r\nPUBLISH a hi\r\n")
+        #expect(alice.read(matching: "+OK\r\n:4\r\n") == "+OK\r\n:4\r\n")
+        let message = "*3\r\n$7\r\nmessage\r\n$1\r\na\r\n$2\r\nhi\r\n"
+        #expect(plain.read(matching: message) == message)
+        let shown = "*4\r\n$7\r\nmessage\r\n$1\r\na\r\n$2\r\nhi\r\n$5\r\nalice\r\n"
+            + "*5\r\n$8\r\npmessage\r\n$2\r\na*\r\n$1\r\na\r\n$2\r\nhi\r\n$5\r\nalice\r\n"
+        #expect(resp2.read(matching: shown) == shown)
+        let pushed = ">4\r\n$7\r\nmessage\r\n$1\r\na\r\n$2\r\nhi\r\n$5\r\nalice\r\n"
+        #expect(resp3.read(matching: pushed) == pushed)
+
+        // A large message is framed once per kind of subscriber and shared.
+        let big = String(repeating: "x", count: 20_000)
+        alice.send(RawClient.command(["PUBLISH", "a", big]))
+        #expect(alice.read(matching: ":4\r\n") == ":4\r\n")
+        let bigPlain = "*3\r\n$7\r\nmessage\r\n$1\r\na\r\n$20000\r\n\(big)\r\n"
+        #expect(plain.read(matching: bigPlain) == bigPlain)
+        let bigShown = "*4\r\n$7\r\nmessage\r\n$1\r\na\r\n$20000\r\n\(big)\r\n$5\r\nalice\r\n"
+            + "*5\r\n$8\r\npmessage\r\n$2\r\na*\r\n$1\r\na\r\n$20000\r\n\(big)\r\n$5\r\nalice\r\n"
+        #expect(resp2.read(matching: bigShown) == bigShown)
+        let bigPushed = ">4\r\n$7\r\nmessage\r\n$1\r\na\r\n$20000\r\n\(big)\r\n$5\r\nalice\r\n"
+        #expect(resp3.read(matching: bigPushed) == bigPushed)
+
+        // An XADD delivered live (its entry's payload) names its appender
+        // (`default`); the built-in echo's result names the agent.
+        resp3.send("SUBSCRIBE echo.out\r\n")
+        _ = resp3.readReplies(1)
+        let producer = try RawClient(port: server.port)
+        producer.send(RawClient.command(["XADD", "a", "*", "payload", "entry"]))
+        _ = producer.readReplies()
+        let entry = ">4\r\n$7\r\nmessage\r\n$1\r\na\r\n$5\r\nentry\r\n$7\r\ndefault\r\n"
+        #expect(resp3.read(matching: entry) == entry)
+        producer.send(RawClient.command(["XADD", "tasks.echo", "*", "payload", #"{"reply_to":"echo.out"}"#]))
+        _ = producer.readReplies()
+        let echoed = ">4\r\n$7\r\nmessage\r\n$8\r\necho.out\r\n$23\r\n{\"reply_to\":\"echo.out\"}\r\n$10\r\nagent:echo\r\n"
+        #expect(resp3.read(matching: echoed) == echoed)
+    }
 }

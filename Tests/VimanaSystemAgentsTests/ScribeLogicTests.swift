@@ -147,6 +147,10 @@ import VimanaRESP
         #expect(l.reads(for: r, caller: "default", state: ScribeState()) == [CallerRights.scan("default")])
         #expect(l.asks(for: r, caller: "default", state: ScribeState())
                 == [AgentAsk(agent: "science", action: "topics", args: ["window": 3600], timeout: 2)])
+        // The reply is taken from the user the wiring says science runs as.
+        var own = Self.wiring
+        own[2].user = "sci-bot"
+        #expect(logic(own).asks(for: r, caller: "default", state: ScribeState()).map(\.user) == ["sci-bot"])
         let out = run(l, r)
         let text = Self.citymapMarkdown("science counted the ledger's last 3600 s.", seen: true)
         guard case .ok(let result) = out.reply else { Issue.record("\(out.reply)"); return }
@@ -190,6 +194,13 @@ import VimanaRESP
         #expect(r5["observed"] == false && r5["science"] == .string(why))
         // science's counts (billing.out's 5 messages by default and agent:x) are not in it.
         #expect(text.contains("the map shows the wiring only") && !text.contains("agent:x"), "\(text)")
+        // Not asked at all, and asked with the answer lost, are told apart.
+        guard case .ok(let r7) = run(logic(), request("citymap"), science: .failed("refused")).reply,
+              case .ok(let r6) = run(logic(), request("citymap"), science: .lost("connection closed")).reply else {
+            Issue.record("no reply"); return
+        }
+        #expect(r7["science"] == "science could not be asked (refused): the map shows the wiring only.")
+        #expect(r6["science"] == "science's answer was lost (connection closed): the map shows the wiring only.")
     }
 
     @Test func writeAllWritesBothAndRecordsTwoEvents() {
