@@ -60,7 +60,7 @@ import VimanaTestSupport
         thread.start()
         defer { runtime.value.control.stop() }
         let client = try AgentRequester(settings: AgentSettings(port: server.port, agentID: "test"))
-        #expect(try client.request(agent: "slowread", action: "read", timeout: 20) == .ok("timed out"))
+        #expect(try client.request(agent: "slowread", action: "read", timeout: 20, user: "default") == .ok("timed out"))
         let seen = try agents(server) { $0.contains("\"acknowledged\", :1,") }
         #expect(seen.contains("\"delivered\", :1,") && seen.contains("\"acknowledged\", :1,"), "\(seen)")
     }

@@ -368,13 +368,13 @@ import Glibc
         defer { runtime.value.control.stop() }
         let client = try AgentRequester(settings: AgentSettings(port: server.port, agentID: "test"))
         let text = String(repeating: "n", count: 2000)  // the task fits; its reply, the text three times, does not
-        #expect(try client.request(agent: "loud", action: "say", args: ["text": .string(text)], timeout: 10)
+        #expect(try client.request(agent: "loud", action: "say", args: ["text": .string(text)], timeout: 10, user: "default")
                 == .error(code: "internal", message: "the reply is 6063 bytes, over the kernel's max_payload (4096)"))
         let dead = try streamFields(server, "dead.loud")
         #expect(dead.count == 1 && dead.first?.contains("the reply is 6063 bytes, over the kernel's max_payload (4096)") == true,
                 "\(dead.map { $0.prefix(8) })")
         #expect(try streamFields(server, "events.loud").isEmpty)
-        #expect(try client.request(agent: "loud", action: "say", args: ["text": "hi"], timeout: 10) == .ok("hihihi"))
+        #expect(try client.request(agent: "loud", action: "say", args: ["text": "hi"], timeout: 10, user: "default") == .ok("hihihi"))
         #expect(!server.log.contains("payload over max_payload"), "the kernel closed a connection for its size")
     }
 
