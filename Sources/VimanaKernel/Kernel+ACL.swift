@@ -252,14 +252,14 @@ extension Kernel {
 
     /// Records a denial in ACL LOG and counts it (INFO `acl_access_denied_*`,
     /// where Redis counts: every entry added, grouped or not; Vimana's own
-    /// `license` in `acl_access_denied_license`, `agent` in ACL LOG only).
+    /// `license` in `license_refused_publishes`, `agent` in ACL LOG only).
     func logACL(_ c: UnsafeMutablePointer<ClientState>, _ reason: ACLLogEntry.Reason, object: String, username: String) {
         switch reason {
         case .auth: s.pointee.metrics.aclDeniedAuth &+= 1
         case .command: s.pointee.metrics.aclDeniedCommand &+= 1
         case .key: s.pointee.metrics.aclDeniedKey &+= 1
         case .channel: s.pointee.metrics.aclDeniedChannel &+= 1
-        case .license: s.pointee.metrics.licenseDenied &+= 1
+        case .license: s.pointee.metrics.licenseRefusedPublishes &+= 1
         case .agent: break
         }
         var line = describeClient(c, caller: c)

@@ -23,7 +23,7 @@ enum MetricID: CaseIterable {
     // stats
     case connectionsAccepted, commands, netInputBytes, netOutputBytes, connectionsRejected, protocolErrors
     case pubsubChannels, pubsubPatterns, queryBufferDisconnects, payloadLimitDisconnects, acceptErrors
-    case outputLimitDisconnects, aclDeniedAuth, aclDeniedCommand, aclDeniedKey, aclDeniedChannel, licenseDenied, httpRequests
+    case outputLimitDisconnects, aclDeniedAuth, aclDeniedCommand, aclDeniedKey, aclDeniedChannel, licenseRefusedPublishes, httpRequests
     // pubsub (channels and patterns above)
     case pubsubPatternSubscriptions, messagesPublished, messagesDelivered, slowSubscriberDisconnects
     // agents (/metrics only)
@@ -136,9 +136,9 @@ enum MetricID: CaseIterable {
         case .aclDeniedChannel:
             Metric(info: "acl_access_denied_channel", in: .stats, family: "vimana_acl_access_denied_channel_total", .counter,
                    "Commands refused for a channel (ACL LOG reason channel).") { .int($0.counters.aclDeniedChannel) }
-        case .licenseDenied:
-            Metric(info: "acl_access_denied_license", in: .stats, family: "vimana_acl_access_denied_license_total", .counter,
-                   "Publishes refused for a licence not active (ACL LOG reason license).") { .int($0.counters.licenseDenied) }
+        case .licenseRefusedPublishes:
+            Metric(info: "license_refused_publishes", in: .stats, family: "vimana_license_refused_publishes_total", .counter,
+                   "Publishes refused for a licence not active (ACL LOG reason license).") { .int($0.counters.licenseRefusedPublishes) }
         case .httpRequests:
             Metric(family: "vimana_http_requests_total", .counter,
                    "HTTP requests read on the observability port.") { .int($0.counters.httpRequests) }

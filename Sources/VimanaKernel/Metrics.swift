@@ -35,5 +35,5 @@ struct Metrics {
     var aclDeniedKey = 0
     var aclDeniedChannel = 0
     /// Publishes refused for a licence not active (ACL LOG reason `license`).
-    var licenseDenied = 0
+    var licenseRefusedPublishes = 0
 }

@@ -50,7 +50,7 @@ import Glibc
         #expect(Self.send(admin, "PUBLISH", "orders.1", "x") == ":0\r\n")
 
         // Counted, logged with reason `license` and the topic.
-        #expect(infoField(server, "acl_access_denied_license", section: "stats") == "3")
+        #expect(infoField(server, "license_refused_publishes", section: "stats") == "3")
         let log = Self.send(admin, "ACL", "LOG", "1")
         #expect(log.contains("$6\r\nreason\r\n$7\r\nlicense\r\n") && log.contains("$6\r\nobject\r\n$4\r\nnews\r\n")
                 && log.contains("cmd=publish user=bob"), "\(visible(log))")
