@@ -161,6 +161,44 @@ import Glibc
         #expect(Self.send(carol, "PUBLISH", "orders.1", "x") == ":0\r\n")
     }
 
+    /// +OK waits for the record to be durable, as ACL SETUSER's: while
+    /// fsync fails (an LD_PRELOAD shim) the reply is held and a new change
+    /// is refused with MISCONF, changing nothing; once fsync works the held
+    /// +OK is sent, and the suspension is there after kill -9.
+    @Test func setIsAcknowledgedOnlyOnceItsRecordIsDurable() throws {
+        let shim = try FsyncShim.path()
+        let flag = NSTemporaryDirectory() + "vimana-fail-fsync-\(UUID().uuidString)"
+        defer { unlink(flag) }
+        let server = try ServerProcess(arguments: ["--fsync", "always"], logLevel: "info",
+                                       environment: ["LD_PRELOAD": shim, "VIMANA_FAIL_FSYNC": flag])
+        defer { server.stop() }
+        let (admin, bob) = try Self.setUp(server)
+        #expect(waitFor(10) { (infoField(server, "ledger_fsyncs").flatMap { Int($0) } ?? 0) >= 1 })
+
+        #expect(FileManager.default.createFile(atPath: flag, contents: nil))
+        admin.send(RawClient.command(["LICENSE", "SET", "bob", "SUSPENDED", "flooding orders.*"]))
+        #expect(waitFor(30) { (Int(infoField(server, "ledger_write_errors") ?? "") ?? 0) > 0 }, "the fsync never failed")
+        #expect(admin.readAvailable(quiet: 0.2) == "", "+OK sent before the record was durable")
+        let other = try RawClient(port: server.port)
+        var refusal = ""
+        #expect(waitFor(30) {
+            refusal = Self.send(other, "LICENSE", "SET", "bob", "REVOKED", "x")
+            return refusal.hasPrefix("-MISCONF")
+        }, "\(visible(refusal))")
+        #expect(refusal == "-MISCONF Errors writing to the ledger: Input/output error\r\n")
+
+        unlink(flag)
+        #expect(admin.readReplies(timeout: 30) == "+OK\r\n")
+        #expect(Self.send(bob, "PUBLISH", "orders.1", "x") == Self.refusal, "suspended, not revoked: the refused change changed nothing")
+        kill(server.process.processIdentifier, SIGKILL)
+        server.process.waitUntilExit()
+        let restarted = try ServerProcess(arguments: ["--fsync", "always"], logLevel: "info", ledgerDirectory: server.ledgerDirectory)
+        defer { restarted.stop() }
+        let again = try RawClient(port: restarted.port)
+        #expect(Self.send(again, "AUTH", "bob", "bob-pass") == "+OK\r\n")
+        #expect(Self.send(again, "PUBLISH", "orders.1", "x") == Self.refusal)
+    }
+
     /// Retention retires the segment that held the LICENSE SET; the copy
     /// written at each seal keeps it (twice: the start writes a copy too).
     @Test func aSuspensionOutlivesRetentionOfItsSegment() throws {
