@@ -82,6 +82,31 @@ import Glibc
         #expect(Self.send(admin, "XLEN", "orders") == ":0\r\n")
     }
 
+    /// An agent's user suspended while an instance is joined: it goes on
+    /// receiving and acknowledging tasks; its publishes but the court's are
+    /// refused, from its next command.
+    @Test func aSuspendedAgentKeepsItsTasksButMayPublishOnlyToTheCourt() throws {
+        let config = """
+            agents:
+              - id: x
+                subscribes: ["tasks.x"]
+            """
+        let server = try ServerProcess(config: config, logLevel: "info")
+        defer { server.stop() }
+        let admin = try RawClient(port: server.port)
+        #expect(Self.send(admin, "ACL", "SETUSER", "agent:x", ">x-pw") == "+OK\r\n")
+        let agent = try RawClient(port: server.port)
+        agent.send("AUTH agent:x x-pw\r\nAGENT JOIN x\r\n")
+        #expect(agent.readReplies(2) == "+OK\r\n+OK\r\n")
+        #expect(Self.send(admin, "LICENSE", "SET", "agent:x", "SUSPENDED", "flooding orders.*") == "+OK\r\n")
+        #expect(Self.send(admin, "XADD", "tasks.x", "1-1", "payload", "p") == "$3\r\n1-1\r\n")
+        #expect(agent.readReplies().hasPrefix("*6\r\n$4\r\ntask\r\n$7\r\ntasks.x\r\n$3\r\n1-1\r\n"))
+        agent.send("PUBLISH results.x done\r\nXADD orders * a b\r\nPUBLISH tasks.supreme_court appeal\r\nACK tasks.x 1-1\r\n")
+        let refused = "-NOPERM user 'agent:x' is suspended (flooding orders.*): it may publish only to tasks.supreme_court\r\n"
+        #expect(agent.readReplies(4) == refused + refused + ":0\r\n:1\r\n")
+        #expect(infoField(server, "user_agent%3Ax", section: "users")?.hasSuffix(",license=suspended") == true)
+    }
+
     @Test func onlyAnAdminOrAUserGrantedItMaySetALicence() throws {
         let server = try ServerProcess(logLevel: "info")
         defer { server.stop() }
