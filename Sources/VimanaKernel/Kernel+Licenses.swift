@@ -15,7 +15,7 @@ extension Kernel {
         case .get:
             let name = args.string(2)
             guard users.byName[name] != nil else {
-                c.pointee.output.tail.writeError(ErrorReply.userNotFound(name))
+                c.pointee.output.tail.writeError(ErrorReply.userNotFound(String(name.prefix(128))))
                 return
             }
             writeLicense(&c.pointee.output.tail, user: nil, users.licenses[name], resp3: resp3)
@@ -46,7 +46,7 @@ extension Kernel {
     private func licenseSet(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         let name = args.string(2)
         guard users.byName[name] != nil else {
-            c.pointee.output.tail.writeError(ErrorReply.userNotFound(name))
+            c.pointee.output.tail.writeError(ErrorReply.userNotFound(String(name.prefix(128))))
             return
         }
         guard let state = args.keyword(3, as: LicenseState.self) else {
