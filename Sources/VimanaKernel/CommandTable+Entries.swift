@@ -25,6 +25,8 @@ extension CommandTable {
             return ledgerEntry()
         case .health:
             return healthEntry()
+        case .license:
+            return licenseEntry()
         case .ping:
             return CommandEntry(name: "ping", arity: -1, flags: ["fast"], rules: [.allowedWhileSubscribed], categories: conn,
                                 summary: "Ping the server", since: "1.0.0", group: "connection", complexity: "O(1)",
@@ -453,6 +455,34 @@ extension CommandTable {
             CommandSpec(name: "health|clear", arity: 3, flags: f, categories: admin,
                         summary: "Clear a source's problem", since: "0.1.0", group: "server",
                         complexity: "O(1)", arguments: [("source", "string", false, false)]),
+        ]
+        return s
+    }
+
+    /// LICENSE: Vimana's own container for the users' licences (issue 13,
+    /// civic). Every subcommand is `@admin @slow @dangerous`, as ACL
+    /// GETUSER and SETUSER: an admin has them, another user only when
+    /// granted them (`+license|set`: civic's user).
+    static func licenseEntry() -> CommandEntry {
+        let f = ["admin", "noscript"]
+        let admin = ["@admin", "@slow", "@dangerous"]
+        var set = CommandSpec(name: "license|set", arity: -4, flags: f, categories: admin,
+                              summary: "Set a user's licence: a suspended or revoked user may publish only to tasks.supreme_court",
+                              since: "0.1.0", group: "server", complexity: "O(N) for N connections",
+                              arguments: [("username", "string", false, false), ("state", "string", false, false),
+                                          ("reason", "string", true, false)])
+        set.maxArguments = 5
+        var s = CommandEntry(name: "license", arity: -2, flags: [], categories: ["@slow"],
+                             summary: "A container for the users' licences", since: "0.1.0", group: "server",
+                             complexity: "Depends on subcommand.", arguments: []) { k, c, a in k.licenseCommand(c, a) }
+        s.spec.subcommands = [
+            set,
+            CommandSpec(name: "license|get", arity: 3, flags: f, categories: admin,
+                        summary: "Get a user's licence", since: "0.1.0", group: "server",
+                        complexity: "O(1)", arguments: [("username", "string", false, false)]),
+            CommandSpec(name: "license|list", arity: 2, flags: f, categories: admin,
+                        summary: "List the licences that are not active", since: "0.1.0", group: "server",
+                        complexity: "O(N) for N users with such a licence", arguments: []),
         ]
         return s
     }

@@ -15,6 +15,7 @@ enum Command: Int, CaseIterable {
     case acl
     case ledger
     case health
+    case license
 }
 
 /// Runs one command that passed dispatch's checks. A thin function (a

@@ -217,6 +217,32 @@ enum ErrorReply {
 
     static let tooManyHealthSources = "ERR too many health sources (\(HealthReports.maxSources)): clear one first"
 
+    // MARK: - Licences (Vimana's own: Protocol/PROTOCOL.md §6)
+
+    /// LICENSE has no HELP: the usage is the hint.
+    static func unknownLicenseSubcommand(_ word: String) -> String {
+        "ERR unknown subcommand '\(word)'. Try LICENSE SET <user> ACTIVE|SUSPENDED|REVOKED [reason], LICENSE GET <user> or LICENSE LIST."
+    }
+
+    /// LICENSE SET, GET of a user that does not exist; ACL DRYRUN's (Redis's text).
+    static func userNotFound(_ name: String) -> String { "ERR User '\(name)' not found" }
+
+    static func badLicenseState(_ word: String) -> String {
+        "ERR invalid licence state '\(word)' (ACTIVE, SUSPENDED or REVOKED)"
+    }
+
+    static let licenseNeedsReason = "ERR a SUSPENDED or REVOKED licence needs a reason"
+
+    static let badLicenseReason = "ERR a licence reason is 1 to \(Licenses.reasonBytes) bytes of UTF-8 text without control characters"
+
+    static let licenseNotRecorded = "ERR the ledger refused the licence change (it would not survive a restart); nothing was changed"
+
+    /// A publish by a user whose licence is suspended or revoked, to a
+    /// topic other than the court's: the one text, at once or at EXEC.
+    static func licenseRefusal(user: String, _ state: LicenseState, reason: String) -> String {
+        "NOPERM user '\(user)' is \(state.rawValue) (\(reason)): it may publish only to \(Licenses.courtTopic)"
+    }
+
     // MARK: - Agents (Vimana's own: Protocol/AGENTS.md §3)
 
     /// AGENT has no HELP: the usage is the hint.

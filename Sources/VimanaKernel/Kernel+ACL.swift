@@ -48,7 +48,8 @@ extension Kernel {
         c.pointee.info.userHandle = handle
         c.pointee.keyPatterns = handle.keys.list
         c.pointee.channelPatterns = handle.channels.list
-        c.pointee.allowedCommands = users.commandBits(user)
+        // A licence not active clears the publishing bits: those commands then take the full check.
+        c.pointee.allowedCommands = users.commandBits(user) & users.licenses.commandMask(user.name)
         let admin = users.isAdminUser(user)
         if user.allKeys && admin { c.pointee.flags.insert(.allKeys) } else { c.pointee.flags.remove(.allKeys) }
         if user.allChannels { c.pointee.flags.insert(.allChannels) } else { c.pointee.flags.remove(.allChannels) }
@@ -123,7 +124,12 @@ extension Kernel {
     /// processCommand (inside MULTI the transaction is marked to fail).
     @inline(never)
     func permitted(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ args: Arguments) -> Bool {
-        guard let (denial, subcommand) = aclDenial(c.pointee.info.user, bits: c.pointee.allowedCommands, command, args) else { return true }
+        guard let (denial, subcommand) = aclDenial(c.pointee.info.user, bits: c.pointee.allowedCommands, command, args) else {
+            // The user's rules allow it; its licence may not (the publishing bits of a restricted user are clear).
+            guard let refusal = licenseRefusal(c, command, args) else { return true }
+            reject(c, command, refusal)
+            return false
+        }
         // CLIENT LIST's `cmd=` in the log's client-info names the refused command, as Redis's.
         c.pointee.lastCommand = command.rawValue
         c.pointee.lastSubcommand = subcommand
@@ -217,7 +223,11 @@ extension Kernel {
     func permittedAtExec(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ args: Arguments) -> Bool {
         let needs = s.pointee.commands.record(command).pointee.aclNeeds
         if c.pointee.allowedCommands & (1 &<< UInt64(truncatingIfNeeded: command.rawValue)) != 0 && needs & ~c.pointee.flags.rawValue == 0 { return true }
-        guard let (denial, _) = aclDenial(c.pointee.info.user, bits: c.pointee.allowedCommands, command, args) else { return true }
+        guard let (denial, _) = aclDenial(c.pointee.info.user, bits: c.pointee.allowedCommands, command, args) else {
+            guard let refusal = licenseRefusal(c, command, args) else { return true }
+            c.pointee.output.tail.writeError(refusal)
+            return false
+        }
         logDenial(c, denial)
         c.pointee.output.tail.writeError(ErrorReply.noPermissionAtExec(denial))
         return false
@@ -242,13 +252,14 @@ extension Kernel {
 
     /// Records a denial in ACL LOG and counts it (INFO `acl_access_denied_*`,
     /// where Redis counts: every entry added, grouped or not; Vimana's own
-    /// `agent` reason is in ACL LOG only).
+    /// `license` in `license_refused_publishes`, `agent` in ACL LOG only).
     func logACL(_ c: UnsafeMutablePointer<ClientState>, _ reason: ACLLogEntry.Reason, object: String, username: String) {
         switch reason {
         case .auth: s.pointee.metrics.aclDeniedAuth &+= 1
         case .command: s.pointee.metrics.aclDeniedCommand &+= 1
         case .key: s.pointee.metrics.aclDeniedKey &+= 1
         case .channel: s.pointee.metrics.aclDeniedChannel &+= 1
+        case .license: s.pointee.metrics.licenseRefusedPublishes &+= 1
         case .agent: break
         }
         var line = describeClient(c, caller: c)

@@ -280,7 +280,7 @@ extension Kernel {
     /// (Redis 7.0's verbose texts, as a bulk string). Nothing runs, nothing is logged.
     private func aclDryRun(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         guard let user = users.byName[args.string(2)] else {
-            c.pointee.output.tail.writeError("ERR User '\(args.string(2))' not found")
+            c.pointee.output.tail.writeError(ErrorReply.userNotFound(args.string(2)))
             return
         }
         let rest = args.dropping(3)

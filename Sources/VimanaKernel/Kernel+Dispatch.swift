@@ -156,6 +156,7 @@ extension Kernel {
         c.pointee.output.tail.writeError(command == .agent ? ErrorReply.unknownAgentSubcommand(name)
             : command == .ledger ? ErrorReply.unknownLedgerSubcommand(name)
             : command == .health ? ErrorReply.unknownHealthSubcommand(name)
+            : command == .license ? ErrorReply.unknownLicenseSubcommand(name)
             : ErrorReply.unknownSubcommand(name, container: CommandTable.spec(command).name.uppercased()))
     }
 

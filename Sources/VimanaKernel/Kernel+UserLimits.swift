@@ -226,6 +226,8 @@ struct UserFigures {
     /// for the others), so that no other PUBLISH pays for the count.
     let messages: Int?
     let bytes: Int?
+    /// Its licence when not active (INFO only: LICENSE GET has the rest).
+    let license: LicenseState?
 }
 
 extension Kernel {
@@ -250,7 +252,7 @@ extension Kernel {
             return UserFigures(name: name, connections: a.connections, refused: a.refused, pauses: a.pauses,
                                pausedSeconds: a.pausedSeconds(nowNanos: now),
                                messages: counted ? a.messages &+ open.messages : nil,
-                               bytes: counted ? a.bytes &+ open.bytes : nil)
+                               bytes: counted ? a.bytes &+ open.bytes : nil, license: users.licenses[name]?.state)
         }
     }
 

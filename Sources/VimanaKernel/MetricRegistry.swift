@@ -23,7 +23,7 @@ enum MetricID: CaseIterable {
     // stats
     case connectionsAccepted, commands, netInputBytes, netOutputBytes, connectionsRejected, protocolErrors
     case pubsubChannels, pubsubPatterns, queryBufferDisconnects, payloadLimitDisconnects, acceptErrors
-    case outputLimitDisconnects, aclDeniedAuth, aclDeniedCommand, aclDeniedKey, aclDeniedChannel, httpRequests
+    case outputLimitDisconnects, aclDeniedAuth, aclDeniedCommand, aclDeniedKey, aclDeniedChannel, licenseRefusedPublishes, httpRequests
     // pubsub (channels and patterns above)
     case pubsubPatternSubscriptions, messagesPublished, messagesDelivered, slowSubscriberDisconnects
     // agents (/metrics only)
@@ -136,6 +136,9 @@ enum MetricID: CaseIterable {
         case .aclDeniedChannel:
             Metric(info: "acl_access_denied_channel", in: .stats, family: "vimana_acl_access_denied_channel_total", .counter,
                    "Commands refused for a channel (ACL LOG reason channel).") { .int($0.counters.aclDeniedChannel) }
+        case .licenseRefusedPublishes:
+            Metric(info: "license_refused_publishes", in: .stats, family: "vimana_license_refused_publishes_total", .counter,
+                   "Publishes refused for a licence not active (ACL LOG reason license).") { .int($0.counters.licenseRefusedPublishes) }
         case .httpRequests:
             Metric(family: "vimana_http_requests_total", .counter,
                    "HTTP requests read on the observability port.") { .int($0.counters.httpRequests) }
@@ -276,6 +279,7 @@ enum MetricID: CaseIterable {
                     var value = "connections=\(u.connections),connections_refused=\(u.refused),publish_pauses=\(u.pauses),"
                         + "publish_paused_seconds=\(String(format3: u.pausedSeconds))"
                     if let m = u.messages, let b = u.bytes { value += ",messages_published=\(m),bytes_published=\(b)" }
+                    if let license = u.license { value += ",license=\(license.rawValue)" }
                     return ("user_" + Kernel.infoName(u.name), value)
                 }
             }

@@ -34,4 +34,6 @@ struct Metrics {
     var aclDeniedCommand = 0
     var aclDeniedKey = 0
     var aclDeniedChannel = 0
+    /// Publishes refused for a licence not active (ACL LOG reason `license`).
+    var licenseRefusedPublishes = 0
 }

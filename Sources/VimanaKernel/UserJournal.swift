@@ -3,7 +3,7 @@ import VimanaACL
 import VimanaLedger
 
 /// The users' journal: every ACL SETUSER and ACL DELUSER that changed the
-/// table, recorded in the ledger's internal topic `_vimana.acl` and applied
+/// table, and every LICENSE SET (Licenses.swift), recorded in the ledger's internal topic `_vimana.acl` and applied
 /// again, in order, on top of phoenix.yaml's users at the next start
 /// (Protocol/LEDGER.md §1, docs/OPERATIONS.md "Users changed at runtime").
 ///
@@ -14,9 +14,10 @@ import VimanaLedger
 /// declares, a record not written by the server) is logged with its
 /// sequence and skipped; the start goes on.
 ///
-/// A record: `op` (`setuser` or `deluser`), `user`, then for `setuser`
-/// `new` (`1` when the SETUSER created the user, else `0`) and one `rule`
-/// field per rule, in order; a snapshot's copy of a record ends with a
+/// A record: `op` (`setuser`, `deluser` or `license`), `user`, then for
+/// `setuser` `new` (`1` when the SETUSER created the user, else `0`) and
+/// one `rule` field per rule, in order, for `license` the fields of
+/// `Licenses.fields`; a snapshot's copy of a record ends with a
 /// `snapshot` field naming its `snapshot-begin`.
 final class UserJournal {
     let ledger: Ledger
@@ -59,6 +60,11 @@ final class UserJournal {
         return record(fields, nowMillis: nowMillis)
     }
 
+    /// Records a LICENSE SET (`Licenses.fields`).
+    func recordLicense(_ name: String, state: LicenseState, reason: String?, by: String, sinceMillis: Int64) -> UInt64? {
+        record(Licenses.fields(user: name, state: state, reason: reason, by: by, sinceMillis: sinceMillis), nowMillis: sinceMillis)
+    }
+
     /// Records the deletion of one user by ACL DELUSER.
     func recordDelUser(_ name: String, nowMillis: Int64) -> UInt64? {
         record([Self.field("op", "deluser"), Self.field("user", name)], nowMillis: nowMillis)
@@ -80,10 +86,17 @@ final class UserJournal {
         return sequence
     }
 
-    /// Adds a change to `live`; a deletion drops its user's earlier records.
+    /// Adds a change to `live`; a deletion drops its user's earlier
+    /// records, a licence its user's earlier licence (an `active` one is
+    /// not kept: no record is `active`).
     private func keep(_ fields: [LedgerRecord.Field]) {
-        if Self.value(fields, "op") == Array("deluser".utf8), let user = Self.value(fields, "user") {
+        let op = Self.value(fields, "op")
+        if op == Array("deluser".utf8), let user = Self.value(fields, "user") {
             live.removeAll { Self.value($0, "user") == user }
+        }
+        if op == Array("license".utf8), let user = Self.value(fields, "user") {
+            live.removeAll { Self.value($0, "op") == op && Self.value($0, "user") == user }
+            if Self.value(fields, "state") == Array(LicenseState.active.rawValue.utf8) { return }
         }
         live.append(fields)
     }
@@ -217,6 +230,7 @@ final class UserJournal {
         // Only the server writes here; anything else (a ledger written while
         // an older version let clients append to `_vimana.` topics) is not a change.
         guard clientID == 0 else { return "not written by the server (client id \(clientID))" }
+        if Self.value(fields, "op") == Array("license".utf8) { return applyLicense(fields, to: users) }
         var op: [UInt8]?, name: [UInt8]?, created = false
         var rules: [[UInt8]] = []
         for f in fields {
@@ -246,6 +260,19 @@ final class UserJournal {
             return nil
         default:
             return "unknown op '\(String(decoding: op, as: UTF8.self))'"
+        }
+    }
+
+    /// Applies a `license` record: the user must exist (declared, or made
+    /// by an earlier record).
+    private func applyLicense(_ fields: [LedgerRecord.Field], to users: Users) -> String? {
+        switch Licenses.parse(fields) {
+        case .failure(let error):
+            return "license: \(error.message)"
+        case .success(let (user, license)):
+            guard users.byName[user] != nil else { return "license of user '\(user)', who does not exist" }
+            users.licenses.set(user, license)
+            return nil
         }
     }
 }

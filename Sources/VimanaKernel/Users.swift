@@ -16,6 +16,9 @@ final class Users {
     private(set) var byName: [String: ACLUser]
     /// The recent denials, newest first.
     private(set) var log: [ACLLogEntry] = []
+    /// The licences that are not active (Licenses.swift): a user's goes
+    /// with the user.
+    var licenses = Licenses()
     /// The supervised agents' start secrets (AgentIdentity.swift).
     let agentSecrets = AgentSecrets()
     /// Each user's account (UserAccount.swift): its limits and counters.
@@ -184,11 +187,12 @@ final class Users {
 
     /// ACL DELUSER of one user other than `default`, once its deletion is
     /// recorded and its connections left its account
-    /// (`Kernel.userDeleted`): the user, its agents' start secrets and its
-    /// account go. True when it existed.
+    /// (`Kernel.userDeleted`): the user, its agents' start secrets, its
+    /// licence and its account go. True when it existed.
     func delete(_ name: String) -> Bool {
         guard name != Self.defaultName else { return false }
         agentSecrets.revoke(name)
+        licenses.set(name, nil)
         accounts[name] = nil
         return byName.removeValue(forKey: name) != nil
     }
@@ -241,8 +245,9 @@ final class Users {
 /// One ACL LOG entry: Redis 7.0.15's fields.
 struct ACLLogEntry {
     /// Redis's four, and Vimana's `agent`: a user acting as an agent it
-    /// is not (AGENT JOIN, its groups; Protocol/AGENTS.md §9).
-    enum Reason: String { case command, key, channel, auth, agent }
+    /// is not (AGENT JOIN, its groups; Protocol/AGENTS.md §9), and
+    /// `license`: a publish its licence refuses (Kernel+Licenses.swift).
+    enum Reason: String { case command, key, channel, auth, agent, license }
     enum Context: String { case toplevel, multi }
     var count = 1
     let reason: Reason

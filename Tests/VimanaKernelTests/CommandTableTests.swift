@@ -113,6 +113,8 @@ import VimanaRESP
         #expect(names(.xinfo) == Set(XInfoSubcommand.allCases.map(\.rawValue)))
         #expect(names(.agent) == Set(AgentSubcommand.allCases.map(\.rawValue)))
         #expect(names(.acl) == Set(ACLSubcommand.allCases.map(\.rawValue)))
+        #expect(names(.health) == Set(HealthSubcommand.allCases.map(\.rawValue)))
+        #expect(names(.license) == Set(LicenseSubcommand.allCases.map(\.rawValue)))
     }
 
     /// A connection's allowed commands are one word (`ClientState.allowedCommands`).
