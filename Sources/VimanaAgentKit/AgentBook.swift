@@ -27,7 +27,7 @@ public struct AgentBook<Logic: AgentLogic>: Sendable {
     /// `repliesBytes`), so that a duplicate soon after is answered without a
     /// read; an older one's reply is read from its entry (`AgentStep.appliedAt`).
     public private(set) var recent: DuplicateWindow
-    public var replies: [String: String] { recent.values }
+    public var replies: DuplicateWindow { recent }
     public var repliesBytes: Int { recent.bytes }
     /// Events of tasks whose last event has not been read yet.
     private var partial: [String: [AgentEvent]] = [:]
@@ -96,7 +96,7 @@ public struct AgentBook<Logic: AgentLogic>: Sendable {
         guard !hasPartialTask, let s = logic.snapshot(of: state) else { return nil }
         let header: JSON = ["v": .int(AgentKitLimits.snapshotVersion), "events": .int(Int64(eventCount)),
                             "logic": .int(Int64(logic.snapshotVersion)),
-                            "window": .array(window.keys.compactMap { k in window[k].map { [.string(k), .string($0)] } })]
+                            "window": .array(window.entries.map { [.string($0.key), .string($0.value)] })]
         return header.text + "\n" + s
     }
 
@@ -137,7 +137,8 @@ public struct AgentBook<Logic: AgentLogic>: Sendable {
         state = restored
         eventCount = Int(clamping: header.events)
         for pair in header.window {
-            guard pair.count == 2, let newline = pair[0].firstIndex(of: "\n") else {
+            // The id's JSON text has no raw newline: the last one ends the caller.
+            guard pair.count == 2, let newline = pair[0].lastIndex(of: "\n") else {
                 why = "a window entry that is not [key, entry ID]"
                 return nil
             }

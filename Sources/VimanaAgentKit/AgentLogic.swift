@@ -219,6 +219,9 @@ public enum AgentErrorCode {
     public static let internalError = "internal"
     /// The task is malformed (it is also dead-lettered): sent when its `reply_to` could be read.
     public static let malformed = "malformed"
+    /// An asked agent answered with a message that is no reply object (the
+    /// ask's answer is this error reply; the requester's other asks go on).
+    public static let badReply = "bad_reply"
     /// The request was applied before, and its reply is no longer in the
     /// agent's events (retention retired it): it is not applied again.
     public static let duplicate = "duplicate"

@@ -111,8 +111,13 @@ public final class AgentRequester {
     public func send(topic: String, action: String, args: [String: JSON] = [:],
                      id: JSON = .string(AgentRequester.unguessableID())) throws(AgentKitError) -> JSON {
         let task: JSON = ["action": .string(action), "id": id, "reply_to": .string(replyTopic), "args": .object(args)]
+        let text = task.text
+        // The kernel would close the connection for it: certainly not sent.
+        if text.utf8.count > settings.maxPayload {
+            throw .refused("the task is \(text.utf8.count) bytes, over the kernel's max_payload (\(settings.maxPayload)): not sent")
+        }
         connection.setReadTimeout(nil)
-        do { try connection.send("PUBLISH", topic, task.text) } catch { throw .client(error) }
+        do { try connection.send("PUBLISH", topic, text) } catch { throw .client(error) }
         while true {
             let v: RESPValue
             do { v = try connection.readValue() } catch { throw .client(error) }
@@ -139,8 +144,14 @@ public final class AgentRequester {
                 note("\(replyTopic): a reply to request \(id) published by '\(publisher)', not by '\(awaited[id] ?? "")'"
                      + " (the asked agent's user): ignored")
             }
-            if let body = sorted.malformed { throw .unexpected("reply \(body.text)") }
-            if !sorted.found.isEmpty { return sorted.found }
+            var found = sorted.found
+            if let body = sorted.malformed, let key = body["id"]?.text, found[key] == nil {
+                // The asked agent's own message, but no reply object: that ask's answer, the others wait on.
+                let text = body.text
+                found[key] = .error(code: AgentErrorCode.badReply,
+                                    message: "the reply is not a reply object: " + (text.utf8.count <= 200 ? text : String(text.prefix(200)) + "…"))
+            }
+            if !found.isEmpty { return found }
             let left = deadline.timeIntervalSinceNow
             if left <= 0 { return [:] }
             guard let v = try read(within: left) else { continue }

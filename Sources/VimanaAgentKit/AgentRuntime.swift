@@ -198,7 +198,7 @@ public final class AgentRuntime<Logic: AgentLogic> {
             return
         }
         guard grown || old, let text = book.snapshot() else { return }
-        let written = try AgentSnapshots.write(text, upto: folded, settings: settings, call: call)
+        let written = try AgentSnapshots.write(text, upto: folded, logicVersion: book.logic.snapshotVersion, settings: settings, call: call)
         // Refused (no right to snapshots.<id>): tried again after as much growth, or an hour.
         snapshotBytes = written ?? max(snapshotBytes, sinceSnapshot)
         snapshotTaken = Date()
@@ -317,7 +317,13 @@ public final class AgentRuntime<Logic: AgentLogic> {
             return try giveBack(topic, entry)
         }
         if !step.append.isEmpty { afterAppend?(request) }
-        if step.duplicate && step.reply.isEmpty { step.reply = try storedReply(request, at: step.appliedAt ?? "") }
+        if step.duplicate && step.reply.isEmpty {
+            step.reply = try storedReply(request, caller: publisher, at: step.appliedAt ?? "")
+            // Stored under a larger max_payload: not sent as it is.
+            if let reason = oversize(step) {
+                step.reply = AgentReply.error(code: AgentErrorCode.internalError, message: reason).json(id: request.id).text
+            }
+        }
         if let replyTo = request.replyTo, case .error(let m) = try call(["PUBLISH", replyTo, step.reply]) {
             // Once the task is in the events (appended now or before), giving
             // it back would only have the kernel dead-letter an applied task.
@@ -469,6 +475,12 @@ public final class AgentRuntime<Logic: AgentLogic> {
             pending.append((id, a, .now() + a.timeout))
         }
         while !pending.isEmpty {
+            // Asked again under the same ids at the next delivery: a stop need not wait for a day-long ask.
+            if control.stopping {
+                try giveBack(topic, entry)
+                throw .stopped("task \(String(decoding: topic, as: UTF8.self)) \(String(decoding: entry, as: UTF8.self)) given back: "
+                               + "asked to stop while its asks were awaited")
+            }
             let now = DispatchTime.now()
             for p in pending where p.deadline <= now { answers[p.ask] = .timeout(seconds: p.ask.timeout) }
             pending.removeAll { $0.deadline <= now }
@@ -505,11 +517,17 @@ public final class AgentRuntime<Logic: AgentLogic> {
     /// (entry `at` of `events.<id>`) when it is no longer in memory; when
     /// that entry is gone too (retention), an error reply `duplicate` that
     /// says the request was applied.
-    private func storedReply(_ request: AgentRequest, at: String) throws(AgentKitError) -> String {
+    private func storedReply(_ request: AgentRequest, caller: String, at: String) throws(AgentKitError) -> String {
         if !at.isEmpty, case .array(let items) = try call(["XRANGE", settings.eventsTopic, at, at]),
-           let entry = items.first?.elements, entry.count == 2,
-           let reply = StreamEntry.pairs(entry[1]).first(where: { $0.0 == "reply" })?.1 {
-            return reply
+           let entry = items.first?.elements, entry.count == 2 {
+            // Only that request's entry, by the agent's own user (an ID can
+            // name another entry after the events were retired and restored).
+            let f = StreamEntry.pairs(entry[1])
+            func field(_ name: String) -> String? { f.first(where: { $0.0 == name })?.1 }
+            if let reply = field("reply"), field("caller") == caller, f.last?.0 == "_publisher", f.last?.1 == settings.identity,
+               let r = field("request"), JSON.canonical(r) == request.id.text {
+                return reply
+            }
         }
         return AgentReply.error(code: AgentErrorCode.duplicate,
                                 message: "request \(request.id.text) was applied (at \(at.isEmpty ? "an entry no longer known" : at)),"

@@ -100,10 +100,12 @@ final class AgentSideReader: @unchecked Sendable {
         }
     }
 
-    /// LEDGER SEAL, RETAIN and RESTORE: commands that change the kernel,
-    /// never sent twice (every other side read only reads).
+    /// LEDGER SEAL, RETAIN and RESTORE, and XREADGROUP (it moves the
+    /// group's pending list): never sent twice. Every other side read only reads.
     static func changesKernel(_ arguments: [[UInt8]]) -> Bool {
-        guard arguments.count >= 2, String(decoding: arguments[0], as: UTF8.self).uppercased() == "LEDGER" else { return false }
+        guard let first = arguments.first.map({ String(decoding: $0, as: UTF8.self).uppercased() }) else { return false }
+        if first == "XREADGROUP" { return true }
+        guard first == "LEDGER", arguments.count >= 2 else { return false }
         return ["SEAL", "RETAIN", "RESTORE"].contains(String(decoding: arguments[1], as: UTF8.self).uppercased())
     }
 

@@ -46,15 +46,22 @@ public enum AgentSnapshots {
                 return nil
             }
             let entries = try parse(reply)
+            var next = entries.count == page ? entries.last.map { "(" + $0.0 } : nil
             for (id, fields) in entries {
                 guard let own = ownFields(fields, identity: settings.identity), own["type"] == "snapshot" else { continue }
                 switch try read(id, own, logic: logic, settings: settings, call: call) {
                 case .success(let loaded): return loaded
-                case .failure(let why): note("snapshots: \(topic) \(id) cannot be read (\(why)); trying the one before")
+                case .failure(let why):
+                    note("snapshots: \(topic) \(id) cannot be read (\(why)); trying the one before")
+                }
+                // Its parts come before it: read on from before its first, not through them.
+                if let first = own["first"], let a = entryID(first), let b = entryID(id), a < b {
+                    next = "(" + first
+                    break
                 }
             }
-            guard entries.count == page, let last = entries.last else { return nil }
-            end = "(" + last.0
+            guard let next else { return nil }
+            end = next
         }
     }
 
@@ -64,6 +71,12 @@ public enum AgentSnapshots {
     static func read<Logic: AgentLogic>(_ id: String, _ c: [String: String], logic: Logic, settings: AgentSettings,
                                         call: Call) throws(AgentKitError) -> Result<Loaded<Logic>, Unreadable> {
         let topic = settings.snapshotsTopic
+        guard c["v"] == String(AgentKitLimits.snapshotVersion) else {
+            return .failure(Unreadable(why: "format \(c["v"] ?? "1"), this kit writes \(AgentKitLimits.snapshotVersion)"))
+        }
+        guard c["logic"] == String(logic.snapshotVersion) else {
+            return .failure(Unreadable(why: "a state of the logic's version \(c["logic"] ?? "?"), this one is \(logic.snapshotVersion)"))
+        }
         guard let tag = c["snapshot"], let parts = c["parts"].flatMap(Int.init), parts >= 1,
               let first = c["first"], let upto = c["upto"], let bytes = c["bytes"].flatMap(Int.init), bytes >= 0 else {
             return .failure(Unreadable(why: "not a snapshot entry this kit reads"))
@@ -106,7 +119,7 @@ public enum AgentSnapshots {
     /// size, or nil when the kernel refused an XADD (said in the log: the
     /// agent goes on, its start folds more events). Parts are at most
     /// `snapshotPartBytes`, and short enough for the kernel's `max_payload`.
-    public static func write(_ text: String, upto: String, settings: AgentSettings,
+    public static func write(_ text: String, upto: String, logicVersion: Int, settings: AgentSettings,
                              call: Call) throws(AgentKitError) -> Int? {
         let topic = settings.snapshotsTopic
         let text = Array(text.utf8)
@@ -126,7 +139,8 @@ public enum AgentSnapshots {
         }
         guard let first else { return nil }
         let reply = try call(bytes(["XADD", topic, "*", "type", "snapshot", "snapshot", tag, "parts", String(parts.count),
-                                    "first", first, "upto", upto, "bytes", String(text.count)]))
+                                    "first", first, "upto", upto, "bytes", String(text.count),
+                                    "v", String(AgentKitLimits.snapshotVersion), "logic", String(logicVersion)]))
         guard reply.bytes != nil else {
             note("snapshots: cannot append to \(topic) (\(reply)); no snapshot taken")
             return nil
@@ -175,6 +189,13 @@ public enum AgentSnapshots {
         var out: [String: String] = [:]
         for (k, v) in fields.dropLast() where out[k] == nil { out[k] = v }
         return out
+    }
+
+    /// `<ms>-<seq>` as numbers; nil when it is not an entry ID.
+    static func entryID(_ s: String) -> (UInt64, UInt64)? {
+        let halves = s.split(separator: "-", omittingEmptySubsequences: false)
+        guard halves.count == 2, let ms = UInt64(halves[0]), let seq = UInt64(halves[1]) else { return nil }
+        return (ms, seq)
     }
 
     /// The milliseconds part of an entry ID (0 when it has none).

@@ -11,9 +11,11 @@
 /// the whole: a reader that starts in the middle of an agent's events
 /// (auditor) never counts as remembered a request the agent had forgotten.
 public struct DuplicateWindow: Sendable {
-    public private(set) var values: [String: String] = [:]
-    /// The keys of `values`, oldest first (from `head` on).
-    private var order: [String] = []
+    /// By the key's bytes: Swift's `String` equality is canonical
+    /// equivalence, under which "é" and "e\u{301}" (two ids) would be one key.
+    private var stored: [[UInt8]: String] = [:]
+    /// The keys of `stored`, oldest first (from `head` on).
+    private var order: [[UInt8]] = []
     private var head = 0
     /// Bytes of the keys and values held.
     public private(set) var bytes = 0
@@ -25,24 +27,30 @@ public struct DuplicateWindow: Sendable {
         byteLimit = max(1, bytes)
     }
 
-    public subscript(key: String) -> String? { values[key] }
+    public subscript(key: String) -> String? { stored[Array(key.utf8)] }
 
-    /// The keys held, oldest first.
-    public var keys: ArraySlice<String> { order[head...] }
+    /// How many keys are held.
+    public var held: Int { stored.count }
+
+    /// The keys held, oldest first, each with its value.
+    public var entries: [(key: String, value: String)] {
+        order[head...].compactMap { k in stored[k].map { (String(decoding: k, as: UTF8.self), $0) } }
+    }
 
     /// Remembers `key` (again: its value replaced, its place kept), then
     /// forgets the oldest beyond the window.
     public mutating func remember(_ key: String, _ value: String) {
-        if let old = values.updateValue(value, forKey: key) {
-            bytes -= key.utf8.count + old.utf8.count
+        let k = Array(key.utf8)
+        if let old = stored.updateValue(value, forKey: k) {
+            bytes -= k.count + old.utf8.count
         } else {
-            order.append(key)
+            order.append(k)
         }
-        bytes += key.utf8.count + value.utf8.count
-        while values.count > count || (bytes > byteLimit && values.count > 1) {
+        bytes += k.count + value.utf8.count
+        while stored.count > count || (bytes > byteLimit && stored.count > 1) {
             let oldest = order[head]
             head += 1
-            if let v = values.removeValue(forKey: oldest) { bytes -= oldest.utf8.count + v.utf8.count }
+            if let v = stored.removeValue(forKey: oldest) { bytes -= oldest.count + v.utf8.count }
         }
         if head >= 1024 && head * 2 >= order.count {
             order.removeFirst(head)

@@ -311,7 +311,7 @@ import Glibc
         // Big names: a few tasks make the 1 MiB of events after which a snapshot is taken.
         func name(_ i: Int) -> String { "n\(i)-" + String(repeating: "x", count: 100_000) }
         for i in 0..<3 {
-            #expect(try client.request(agent: "counter", action: "add", args: ["name": .string(name(i))], timeout: 10)
+            #expect(try client.request(agent: "counter", action: "add", args: ["name": .string(name(i))], timeout: 10, id: .string("add-\(i)"))
                     == .ok(["name": .string(name(i)), "value": 1]))
         }
         // The segment with those events is sealed, then retired (max_age 1 s).
@@ -326,7 +326,7 @@ import Glibc
         } while left != "*0\r\n" && Date() < deadline
         #expect(left == "*0\r\n", "the first events were not retired: \(left.prefix(200))")
         for i in 3..<9 {
-            #expect(try client.request(agent: "counter", action: "add", args: ["name": .string(name(i))], timeout: 10)
+            #expect(try client.request(agent: "counter", action: "add", args: ["name": .string(name(i))], timeout: 10, id: .string("add-\(i)"))
                     == .ok(["name": .string(name(i)), "value": 1]))
         }
         // A snapshot was taken after the retired events (once 1 MiB of events
@@ -346,6 +346,19 @@ import Glibc
                 == .ok(["name": .string(name(0)), "value": 2]))
         #expect(try client.request(agent: "counter", action: "get", args: ["name": .string(name(8))], timeout: 10)
                 == .ok(["name": .string(name(8)), "value": 1]))
+        // Requests applied before the snapshot are duplicates after it: add-4's reply, no longer in
+        // memory, is read back from its entry; add-1's entry is retired, so it is said to be applied.
+        #expect(try client.request(agent: "counter", action: "add", args: ["name": .string(name(4))], timeout: 10, id: "add-4")
+                == .ok(["name": .string(name(4)), "value": 1]))
+        guard case .error(let code, let message) = try client.request(agent: "counter", action: "add", args: ["name": .string(name(1))],
+                                                                       timeout: 10, id: "add-1") else {
+            Issue.record("add-1 was applied again")
+            return
+        }
+        #expect(code == "duplicate" && message.hasPrefix(#"request "add-1" was applied (at "#)
+                && message.hasSuffix("), and its reply is no longer in events.counter"), "\(message)")
+        #expect(try client.request(agent: "counter", action: "get", args: ["name": .string(name(1))], timeout: 10)
+                == .ok(["name": .string(name(1)), "value": 1]))
     }
 
     /// Under a kernel's `max_payload` (VIMANA_MAX_PAYLOAD), a task whose
