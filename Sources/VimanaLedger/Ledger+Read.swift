@@ -14,7 +14,10 @@ extension Ledger {
     /// read that finds new damage has the segment examined and is done again
     /// (Ledger+Damage.swift). `readRange` says when a range crosses damage.
     public func range(topic: [UInt8], from: StreamID, to: StreamID, count: Int, reverse: Bool = false) -> [LedgerRecord] {
-        guard count > 0, from <= to, stream(topic) != nil else { return [] }
+        // Nothing after the stream's last ID: an agent's catch-up (XRANGE
+        // from after the last entry it read) mostly asks that, and the
+        // active segment's unindexed frames would be inflated to learn it.
+        guard count > 0, from <= to, let state = stream(topic), from <= state.lastID else { return [] }
         let out = reverse ? backward(topic, from, to, count) : forward(topic, from, to, count, fromSequence: 0)
         guard examineSuspects() else { return out }
         return reverse ? backward(topic, from, to, count) : forward(topic, from, to, count, fromSequence: 0)
