@@ -104,6 +104,12 @@ extension Configuration {
             "    required: \(system.scribe.required)",
             "    output_dir: \(Self.yamlString(system.scribe.outputDir))",
             "    science_timeout: \(Units.formatMilliseconds(system.scribe.scienceTimeoutMillis))",
+            "  civic:",
+            "    enabled: \(system.civic.enabled)",
+            "    required: \(system.civic.required)",
+            "    operators: \(Self.yamlList(system.civic.operators))",
+            "    grant: \(system.civic.grant)",
+            "    scan_entries: \(system.civic.scanEntries)",
           ]
         return lines.joined(separator: "\n") + "\n"
     }
