@@ -83,8 +83,13 @@ public struct CivicLogic: AgentLogic {
     /// Who may charge a cost: the agents whose acts cost credits.
     public static let chargers: Set<String> = [herald, forum]
 
-    public init(operators: [String], grant: Int64 = 100, scan: Int = 10_000) {
+    /// Users that hold no licence: the operators' and the system agents'
+    /// (`agent:<id>`): suspending one would stop the city's own hands.
+    public let unlicensed: Set<String>
+
+    public init(operators: [String], grant: Int64 = 100, scan: Int = 10_000, systemAgents: [String] = []) {
         self.operators = Set(operators)
+        unlicensed = Set(operators).union(systemAgents.map { "agent:" + $0 })
         self.grant = grant
         self.scan = max(1, scan)
     }
@@ -233,6 +238,9 @@ public struct CivicLogic: AgentLogic {
                                   + " strings of 1 to \(CivicLimits.capabilityBytes) bytes")
             }
             capabilities = items.compactMap(\.string)
+        }
+        if unlicensed.contains(user) {
+            throw Refusal(AgentErrorCode.forbidden, "user '\(user)' is an operator's or a system agent's: it holds no licence")
         }
         if state.agents[agent] != nil { throw Refusal("exists", "agent '\(agent)' is registered") }
         if let other = state.users[user] { throw Refusal("exists", "user '\(user)' already holds the registered agent '\(other)'") }

@@ -37,7 +37,7 @@ enum Civic {
         let range = CivicConfig.scanEntriesRange
         let scan = env["VIMANA_CIVIC_SCAN"].flatMap(Int.init).map { min(max($0, range.lowerBound), range.upperBound) }
             ?? defaults.scanEntries
-        let logic = CivicLogic(operators: operators, grant: Int64(grant), scan: scan)
+        let logic = CivicLogic(operators: operators, grant: Int64(grant), scan: scan, systemAgents: SystemAgents.ids)
         Thread { mirror(settings, logic: logic) }.start()
         AgentRuntime.main(logic: logic, agentID: settings.agentID)
     }

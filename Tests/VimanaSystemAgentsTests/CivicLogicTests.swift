@@ -6,7 +6,7 @@ import VimanaRESP
 /// civic's rules as a pure function over its events: registration, the
 /// licences and their authority, and credits that are conserved.
 @Suite struct CivicLogicTests {
-    let logic = CivicLogic(operators: ["root"], grant: 100, scan: 50)
+    let logic = CivicLogic(operators: ["root"], grant: 100, scan: 50, systemAgents: ["civic", "herald"])
 
     /// A city run through the kit's book (so duplicates are the kit's own).
     struct City {
@@ -60,6 +60,8 @@ import VimanaRESP
         #expect(ok(c.run("register", ["agent": "x", "user": "carol"], by: "root"))?["user"] == "carol")
         #expect(ok(c.run("register", ["agent": "y", "user": "dave"], by: CivicLogic.envoy))?["user"] == "dave")
         #expect(code(c.run("register", ["agent": "Bad Id"], by: "erin")) == "bad_argument")
+        #expect(code(c.run("register", ["agent": "boss"], by: "root")) == "forbidden", "an operator holds no licence")
+        #expect(code(c.run("register", ["agent": "h", "user": "agent:herald"], by: "root")) == "forbidden", "nor a system agent")
         #expect(code(c.run("register", ["agent": "z", "capabilities": [1]], by: "erin")) == "bad_argument")
         #expect(c.state.agents.count == 3 && c.state.supply == 300)
     }
