@@ -14,6 +14,7 @@ public struct SystemConfig: Sendable, Equatable {
     public var auditor = AuditorConfig()
     public var scribe = ScribeConfig()
     public var civic = CivicConfig()
+    public var supremeCourt = SupremeCourtConfig()
 
     public init() {}
 }
@@ -174,6 +175,28 @@ public struct CivicConfig: Sendable, Equatable {
     public init() {}
 }
 
+/// `system.supreme_court`: appeals of suspended and revoked agents.
+public struct SupremeCourtConfig: Sendable, Equatable {
+    public var enabled = true
+    /// Not required: an appeal waits for it without harm.
+    public var required = false
+    /// The users that review appeals and issue verdicts.
+    public var judges = ["default"]
+    /// The window before a review in which watchman's violations of the
+    /// agent count as offences (seconds).
+    public var offenceWindowSeconds = 86_400
+    /// From a minute (a test) to 30 days.
+    public static let offenceWindowSecondsRange = 60...2_592_000
+    /// Mercy is possible with at most this many offences in the window.
+    public var maxOffences = 3
+    public static let maxOffencesRange = 0...1_000_000
+    /// Entries of events.watchman a review reads.
+    public var scanEntries = 10_000
+    public static let scanEntriesRange = 10...1_000_000
+
+    public init() {}
+}
+
 /// The system agents that exist in code, in the order they are wired.
 public enum SystemAgentID: String, Sendable, CaseIterable {
     case discovery
@@ -184,6 +207,7 @@ public enum SystemAgentID: String, Sendable, CaseIterable {
     case auditor
     case scribe
     case civic
+    case supremeCourt = "supreme_court"
 }
 
 extension AgentConfig {

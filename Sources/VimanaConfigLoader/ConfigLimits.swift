@@ -102,6 +102,10 @@ enum ConfigLimits {
     /// `system.civic.*`: see `CivicConfig`.
     static let civicGrant = CivicConfig.grantRange
     static let civicScanEntries = CivicConfig.scanEntriesRange
+    /// `system.supreme_court.*`: see `SupremeCourtConfig`.
+    static let courtOffenceWindowSeconds = SupremeCourtConfig.offenceWindowSecondsRange
+    static let courtMaxOffences = SupremeCourtConfig.maxOffencesRange
+    static let courtScanEntries = SupremeCourtConfig.scanEntriesRange
     /// `system.science.*`: see `ScienceConfig`.
     static let scienceBucketSeconds = ScienceConfig.bucketSecondsRange
     static let scienceRetentionSeconds = ScienceConfig.retentionSecondsRange

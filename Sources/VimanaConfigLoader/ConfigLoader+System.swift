@@ -17,6 +17,7 @@ extension Schema {
         if let n = s["auditor"] { c.auditor = try auditor(n) }
         if let n = s["scribe"] { c.scribe = try scribe(n) }
         if let n = s["civic"] { c.civic = try civic(n) }
+        if let n = s["supreme_court"] { c.supremeCourt = try supremeCourt(n) }
         return c
     }
 
@@ -100,6 +101,32 @@ extension Schema {
         }
         if let n = s["grant"], let v = try integer(n, "system.civic.grant", ConfigLimits.civicGrant) { c.grant = v }
         if let n = s["scan_entries"], let v = try integer(n, "system.civic.scan_entries", ConfigLimits.civicScanEntries) {
+            c.scanEntries = v
+        }
+        return c
+    }
+
+    private func supremeCourt(_ node: YAMLNode) throws(ConfigError) -> SupremeCourtConfig {
+        var c = SupremeCourtConfig()
+        if node.isNull { return c }
+        let s = try section(node, "system.supreme_court", keys: ["enabled", "required", "judges", "offence_window", "max_offences",
+                                                                 "scan_entries"])
+        if let n = s["enabled"], let v = try boolean(n, "system.supreme_court.enabled") { c.enabled = v }
+        if let n = s["required"], let v = try boolean(n, "system.supreme_court.required") { c.required = v }
+        if let n = s["judges"], let v = try strings(n, "system.supreme_court.judges") {
+            guard v.count <= EngineerConfig.operatorsLimit else {
+                throw mismatch(n, "system.supreme_court.judges", "at most \(EngineerConfig.operatorsLimit) user names")
+            }
+            c.judges = v
+        }
+        if let n = s["offence_window"],
+           let v = try seconds(n, "system.supreme_court.offence_window", ConfigLimits.courtOffenceWindowSeconds) {
+            c.offenceWindowSeconds = v
+        }
+        if let n = s["max_offences"], let v = try integer(n, "system.supreme_court.max_offences", ConfigLimits.courtMaxOffences) {
+            c.maxOffences = v
+        }
+        if let n = s["scan_entries"], let v = try integer(n, "system.supreme_court.scan_entries", ConfigLimits.courtScanEntries) {
             c.scanEntries = v
         }
         return c
@@ -240,6 +267,16 @@ extension Configuration {
                 a.env = ["VIMANA_CIVIC_OPERATORS": "[" + system.civic.operators.map(Log.jsonString).joined(separator: ",") + "]",
                          "VIMANA_CIVIC_GRANT": String(system.civic.grant),
                          "VIMANA_CIVIC_SCAN": String(system.civic.scanEntries)]
+            case .supremeCourt:
+                let c = system.supremeCourt
+                a.description = "appeals of suspended and revoked agents: file_appeal, review, issue_verdict, get_appeal, list_precedents"
+                a.enabled = c.enabled
+                a.required = c.required
+                a.capabilities = ["appeals"]
+                a.systemRules = Self.supremeCourtRules
+                a.env = ["VIMANA_COURT_JUDGES": "[" + c.judges.map(Log.jsonString).joined(separator: ",") + "]",
+                         "VIMANA_COURT_WINDOW_S": String(c.offenceWindowSeconds), "VIMANA_COURT_MAX_OFFENCES": String(c.maxOffences),
+                         "VIMANA_COURT_SCAN": String(c.scanEntries)]
             }
             wired.append(a)
         }
@@ -270,6 +307,7 @@ extension Configuration {
         case .auditor: system.auditor.enabled
         case .scribe: system.scribe.enabled
         case .civic: system.civic.enabled
+        case .supremeCourt: system.supremeCourt.enabled
         }
     }
 
@@ -362,6 +400,21 @@ extension Configuration {
         "+license|set", "+license|get",
         "~tasks.civic", "~events.civic", "~snapshots.civic", "%R~events.forum", "%R~events.watchman",
         "%R~events.supreme_court", "%W~dead.civic", "allchannels",
+    ]
+
+    /// supreme_court's user (Protocol/AGENTS.md §11): the kit's commands
+    /// with SUBSCRIBE and UNSUBSCRIBE (its reply topic for what it asks
+    /// civic); watchman's events for reading only (an agent's offences);
+    /// its tasks (its own `enact` too), its own event and snapshot streams,
+    /// its dead-letter topic for writing only; every channel, for its
+    /// replies and its tasks to civic.
+    static let supremeCourtRules = [
+        "+ping", "+hello", "+auth", "+quit", "+reset",
+        "+client|id", "+client|getname", "+client|setname", "+client|setinfo", "+client|info", "+client|publisher",
+        "+agent|join", "+agent|leave", "+ack", "+nack", "+progress", "+publish", "+subscribe", "+unsubscribe",
+        "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
+        "~tasks.supreme_court", "~events.supreme_court", "~snapshots.supreme_court", "%R~events.watchman",
+        "%W~dead.supreme_court", "allchannels",
     ]
 
     /// What discovery knows of each agent from the configuration, as a JSON

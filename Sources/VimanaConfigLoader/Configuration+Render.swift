@@ -110,6 +110,13 @@ extension Configuration {
             "    operators: \(Self.yamlList(system.civic.operators))",
             "    grant: \(system.civic.grant)",
             "    scan_entries: \(system.civic.scanEntries)",
+            "  supreme_court:",
+            "    enabled: \(system.supremeCourt.enabled)",
+            "    required: \(system.supremeCourt.required)",
+            "    judges: \(Self.yamlList(system.supremeCourt.judges))",
+            "    offence_window: \(system.supremeCourt.offenceWindowSeconds)s",
+            "    max_offences: \(system.supremeCourt.maxOffences)",
+            "    scan_entries: \(system.supremeCourt.scanEntries)",
           ]
         return lines.joined(separator: "\n") + "\n"
     }

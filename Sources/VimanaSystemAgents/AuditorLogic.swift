@@ -323,6 +323,10 @@ public struct AuditorLogic: AgentLogic {
         "civic": ["registered": ["agent", "user", "owner", "description", "capabilities", "at"],
                   "licence": ["agent", "user", "state", "reason", "authority"], "granted": ["agent", "amount", "reason"],
                   "charged": ["agent", "amount", "reason"], "transferred": ["from", "to", "amount", "authority"]],
+        "supreme_court": ["filed": ["appeal", "agent", "user", "reason", "licence", "at"],
+                          "reviewed": ["appeal", "eligible", "offences", "balance"],
+                          "verdict": ["appeal", "agent", "verdict", "conditions", "judge"],
+                          "enacted": ["appeal", "agent", "ok", "result"]],
     ]
 
     /// Event types an agent's own thread appends, not a task: they carry no

@@ -11,11 +11,6 @@ import Glibc
 /// and scan from `system.civic`), and a mirror thread on its own
 /// connection that tells the kernel the licences civic's events set.
 enum Civic {
-    /// The longest XREAD BLOCK of the mirror; a licence the kernel refused
-    /// (its user not found) is told again after each.
-    static let blockMillis = 5000
-    static let readCount = 1000
-
     static func main() -> Never {
         let env = ProcessInfo.processInfo.environment
         let settings: AgentSettings
@@ -42,16 +37,63 @@ enum Civic {
         AgentRuntime.main(logic: logic, agentID: settings.agentID)
     }
 
-    /// Until `stop()` (forever in the process): connect, rebuild civic's
-    /// registry as the runtime does (the latest snapshot, then the events
-    /// after it, only civic's own entries), and tell the kernel `LICENSE SET
-    /// <user> <state> [reason]` for every registered agent; then follow
-    /// `events.civic` and tell each licence that changed. Every licence is
-    /// told again on each new connection, so a kernel restarted, or a
-    /// change whose telling a crash cut short, ends as civic's events say.
-    /// `told` (a test's) sees each licence the kernel accepted.
-    static func mirror(_ settings: AgentSettings, logic: CivicLogic, stop: @Sendable () -> Bool = { false },
-                       told: @Sendable (String, String) -> Void = { _, _ in }) {
+    /// Until `stop()` (forever in the process): civic's registry as the
+    /// runtime rebuilds it (`OwnEvents.follow`), and after each catch-up
+    /// `LICENSE SET <user> <state> [reason]` for every licence the kernel
+    /// was not told on this connection: all of them at each (re)connect, so
+    /// a kernel restarted, or a change whose telling a crash cut short, ends
+    /// as civic's events say; a refused one (its user not found) is told
+    /// again after each wait. `told` (a test's) sees each licence the kernel accepted.
+    static func mirror(_ settings: AgentSettings, logic: CivicLogic, stop: @Sendable @escaping () -> Bool = { false },
+                       told: @Sendable @escaping (String, String) -> Void = { _, _ in }) {
+        final class Told: @unchecked Sendable {
+            var kernel: [String: String] = [:]
+            var refused: Set<String> = []
+        }
+        var memo = Told()
+        OwnEvents.follow(settings, logic: logic, stop: stop, connected: { memo = Told() }) { (state, c) throws(AgentKitError) in
+            for record in state.agents.values.sorted(by: { $0.agent < $1.agent }) {
+                let want = record.state + "\n" + record.reason
+                guard memo.kernel[record.user] != want || memo.refused.contains(record.user) else { continue }
+                var command = ["LICENSE", "SET", record.user, record.state.uppercased()]
+                if !record.reason.isEmpty { command.append(record.reason) }
+                let r: RESPValue
+                do throws(ClientError) { r = try c.call(command.map { Array($0.utf8) }) } catch { throw AgentKitError.client(error) }
+                if case .error(let m) = r {
+                    // Said once per licence; told again after each wait (the user may come).
+                    if !memo.refused.contains(record.user) || memo.kernel[record.user] != want {
+                        say("LICENSE SET \(record.user) \(record.state.uppercased()): \(m); told again every \(OwnEvents.blockMillis / 1000) s")
+                    }
+                    memo.refused.insert(record.user)
+                } else {
+                    memo.refused.remove(record.user)
+                    told(record.user, record.state)
+                }
+                memo.kernel[record.user] = want
+            }
+        }
+    }
+
+    static func say(_ line: String) {
+        FileHandle.standardError.write(Data(("civic: " + line + "\n").utf8))
+    }
+}
+
+/// A system agent's thread that keeps its own agent's state as the
+/// runtime does — from the latest snapshot on `snapshots.<id>`, then every
+/// entry of `events.<id>` its own user appended, folded with the same
+/// logic — on a connection of its own (CLIENT PUBLISHER ON), and acts on it
+/// after each catch-up and after each wait of at most `blockMillis`: civic
+/// tells the kernel its licences, supreme_court publishes the enactment
+/// of a mercy. A lost connection is retried; every connect starts again
+/// from the snapshot (`connected` is called then).
+enum OwnEvents {
+    static let blockMillis = 5000
+    static let readCount = 1000
+
+    static func follow<Logic: AgentLogic>(_ settings: AgentSettings, logic: Logic, stop: @Sendable () -> Bool,
+                                          connected: () -> Void = {},
+                                          after: (Logic.State, RESPConnection) throws(AgentKitError) -> Void) {
         while !stop() {
             do throws(AgentKitError) {
                 let c = try settings.connect()
@@ -66,9 +108,7 @@ enum Civic {
                     book = loaded.book
                     last = loaded.upto
                 }
-                // What the kernel was told on this connection, by user; the refused ones are told again.
-                var kernel: [String: String] = [:]
-                var refused: Set<String> = []
+                connected()
                 while !stop() {
                     let reply = try Auditor.call(c, ["XREAD", "COUNT", String(readCount), "BLOCK", String(blockMillis),
                                                      "STREAMS", settings.eventsTopic, last])
@@ -79,34 +119,65 @@ enum Civic {
                         book.replay(own, id: id)
                     }
                     if entries.count == readCount { continue }
-                    for record in book.state.agents.values.sorted(by: { $0.agent < $1.agent }) {
-                        let want = record.state + "\n" + record.reason
-                        guard kernel[record.user] != want || refused.contains(record.user) else { continue }
-                        var command = ["LICENSE", "SET", record.user, record.state.uppercased()]
-                        if !record.reason.isEmpty { command.append(record.reason) }
-                        let r: RESPValue
-                        do { r = try c.call(command.map { Array($0.utf8) }) } catch { throw AgentKitError.client(error) }
-                        if case .error(let m) = r {
-                            // Said once per licence; told again after each wait (the user may come).
-                            if !refused.contains(record.user) || kernel[record.user] != want {
-                                say("LICENSE SET \(record.user) \(record.state.uppercased()): \(m); told again every \(blockMillis / 1000) s")
-                            }
-                            refused.insert(record.user)
-                        } else {
-                            refused.remove(record.user)
-                            told(record.user, record.state)
-                        }
-                        kernel[record.user] = want
-                    }
+                    try after(book.state, c)
                 }
             } catch {
-                say("licence mirror: \(error); retrying")
+                FileHandle.standardError.write(Data("\(settings.agentID): following \(settings.eventsTopic): \(error); retrying\n".utf8))
             }
             if !stop() { usleep(500_000) }
         }
     }
+}
 
-    static func say(_ line: String) {
-        FileHandle.standardError.write(Data(("civic: " + line + "\n").utf8))
+/// supreme_court's process: the kit's runtime for `SupremeCourtLogic`
+/// (judges, offence window and limit from `system.supreme_court`), and a
+/// thread that follows its own events and publishes `enact {appeal}` to
+/// tasks.supreme_court, as the court's user, for each mercy verdict civic
+/// has not answered (again every `OwnEvents.blockMillis` while it stays so).
+enum SupremeCourt {
+    static func main() -> Never {
+        let env = ProcessInfo.processInfo.environment
+        let settings: AgentSettings
+        do { settings = try AgentSettings.fromEnvironment(agentID: "supreme_court") } catch {
+            FileHandle.standardError.write(Data("supreme_court: \(error)\n".utf8))
+            exit(2)
+        }
+        let d = SupremeCourtConfig()
+        var judges = d.judges
+        if let text = env["VIMANA_COURT_JUDGES"] {
+            guard case .array(let items)? = JSON.parse(text), items.allSatisfy({ $0.string != nil }) else {
+                FileHandle.standardError.write(Data("supreme_court: VIMANA_COURT_JUDGES is not a JSON array of user names\n".utf8))
+                exit(2)
+            }
+            judges = items.compactMap(\.string)
+        }
+        func number(_ name: String, _ range: ClosedRange<Int>, _ fallback: Int) -> Int {
+            env[name].flatMap(Int.init).map { min(max($0, range.lowerBound), range.upperBound) } ?? fallback
+        }
+        let window = number("VIMANA_COURT_WINDOW_S", SupremeCourtConfig.offenceWindowSecondsRange, d.offenceWindowSeconds)
+        let logic = SupremeCourtLogic(judges: judges, offenceWindowMillis: Int64(window) * 1000,
+                                      maxOffences: number("VIMANA_COURT_MAX_OFFENCES", SupremeCourtConfig.maxOffencesRange, d.maxOffences),
+                                      scan: number("VIMANA_COURT_SCAN", SupremeCourtConfig.scanEntriesRange, d.scanEntries))
+        if settings.password != nil {
+            Thread { enactor(settings, logic: logic) }.start()
+        } else {
+            FileHandle.standardError.write(Data("supreme_court: no VIMANA_PASSWORD: mercy verdicts are not enacted by the court (its enact task would be anyone's)\n".utf8))
+        }
+        AgentRuntime.main(logic: logic, agentID: settings.agentID)
+    }
+
+    /// Publishes `enact` for each mercy not yet enacted, at most once per
+    /// `OwnEvents.blockMillis` each (the task asks civic, up to its timeout).
+    static func enactor(_ settings: AgentSettings, logic: SupremeCourtLogic, stop: @Sendable @escaping () -> Bool = { false }) {
+        final class Sent: @unchecked Sendable { var at: [String: Double] = [:] }
+        let sent = Sent()
+        OwnEvents.follow(settings, logic: logic, stop: stop) { (state, c) throws(AgentKitError) in
+            let now = Double(DispatchTime.now().uptimeNanoseconds) / 1e9
+            for a in state.unenacted where now - (sent.at[a.appeal] ?? -1e9) >= logic.civicTimeout + 1 {
+                let task: JSON = ["action": "enact", "id": .string("enact-\(a.appeal)"), "args": ["appeal": .string(a.appeal)]]
+                _ = try Auditor.call(c, ["PUBLISH", settings.tasksTopic, task.text])
+                sent.at[a.appeal] = now
+            }
+        }
     }
 }

@@ -23,6 +23,7 @@ public enum SystemAgents {
         case .auditor: Auditor.main()
         case .scribe: Scribe.main()
         case .civic: Civic.main()
+        case .supremeCourt: SupremeCourt.main()
         }
     }
 
@@ -37,6 +38,7 @@ public enum SystemAgents {
         case .auditor: AuditorLogic.actions
         case .scribe: ScribeLogic.actions
         case .civic: CivicLogic.actions
+        case .supremeCourt: SupremeCourtLogic.actions
         }
     }
 

@@ -43,4 +43,11 @@ system:
     operators: ["default"]
     grant: 100
     scan_entries: 10000
+  supreme_court:
+    enabled: true
+    required: false
+    judges: ["default"]
+    offence_window: 86400s
+    max_offences: 3
+    scan_entries: 10000
 """
