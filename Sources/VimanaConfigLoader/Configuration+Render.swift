@@ -104,6 +104,13 @@ extension Configuration {
             "    required: \(system.scribe.required)",
             "    output_dir: \(Self.yamlString(system.scribe.outputDir))",
             "    science_timeout: \(Units.formatMilliseconds(system.scribe.scienceTimeoutMillis))",
+            "  forum:",
+            "    enabled: \(system.forum.enabled)",
+            "    required: \(system.forum.required)",
+            "    proposal_cost: \(system.forum.proposalCost)",
+            "    voting_period: \(system.forum.votingPeriodSeconds)s",
+            "    voting_threshold: \(Units.formatFraction(system.forum.thresholdMillionths))",
+            "    quorum: \(Units.formatFraction(system.forum.quorumMillionths))",
           ]
         return lines.joined(separator: "\n") + "\n"
     }
