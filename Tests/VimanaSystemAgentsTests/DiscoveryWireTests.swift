@@ -67,7 +67,7 @@ import Glibc
         guard case .ok(let list) = try ask(server, "list"), case .array(let agents)? = list["agents"] else {
             throw TestFailure("list did not answer")
         }
-        #expect(agents.compactMap { $0["id"]?.string } == ["billing", "discovery", "oracle", "archivist", "engineer", "science", "auditor", "scribe"])
+        #expect(agents.compactMap { $0["id"]?.string } == ["billing", "discovery", "oracle", "archivist", "engineer", "science", "auditor", "scribe", "forum"])
         #expect(agents.first?["status"]?.string == "idle")
 
         // billing joins, then leaves: both announced on events.discovery.
@@ -113,6 +113,7 @@ import Glibc
         #expect(try waitForStatus(server, "science", "running", 1))
         #expect(try waitForStatus(server, "auditor", "running", 1))
         #expect(try waitForStatus(server, "scribe", "running", 1))
+        #expect(try waitForStatus(server, "forum", "running", 1))
         #expect(try waitForStatus(server, "billing", "idle", 0))
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let document = try String(contentsOf: root.appendingPathComponent("docs/SYSTEM-AGENTS.md"), encoding: .utf8)
@@ -131,7 +132,7 @@ import Glibc
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
         #expect(p.terminationStatus == 0, "\(text)")
-        #expect(text.contains("OK: 28 ```resp examples"), "\(text)")
+        #expect(text.contains("OK: 32 ```resp examples"), "\(text)")
     }
 
     /// kill -9 of the kernel: its discovery exits once orphaned, and the next
