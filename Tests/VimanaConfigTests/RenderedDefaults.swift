@@ -37,4 +37,11 @@ system:
     required: false
     output_dir: data/docs
     science_timeout: 2s
+  forum:
+    enabled: true
+    required: false
+    proposal_cost: 10
+    voting_period: 3600s
+    voting_threshold: 0.5
+    quorum: 0.5
 """
