@@ -116,10 +116,10 @@ enum Forum {
         // Without credentials its connections are `default`'s, which any
         // client may be: a close or an execute could not be told from a forgery.
         var own: String?
-        let logic0 = ForumLogic(config: config, declared: declared, forumUser: nil)
+        let folding = ForumLogic(config: config, declared: declared, forumUser: nil)  // the timer only folds events with it
         if settings.password != nil {
             own = settings.identity
-            Thread { timer(settings, logic: logic0) }.start()
+            Thread { timer(settings, logic: folding) }.start()
         } else {
             say("no VIMANA_PASSWORD: no deadline closes a proposal and none is executed; the kernel gives its system agents credentials")
         }
