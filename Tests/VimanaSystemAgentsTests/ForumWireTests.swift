@@ -86,14 +86,18 @@ import Glibc
         return (server, civic)
     }
 
-    /// Publishes `task` to tasks.forum and returns the reply read on `r.forum`.
-    func ask(_ server: ServerProcess, _ task: JSON) throws -> JSON {
+    /// Publishes `task` to `topic` as `user` and returns the reply read on `r.forum`.
+    func ask(_ server: ServerProcess, _ task: JSON, topic: String = "tasks.forum", as user: String? = nil) throws -> JSON {
         let sub = try RawClient(port: server.port)
         let replies = RESPReader(sub)
         sub.send("SUBSCRIBE r.forum\r\n")
         _ = replies.next()
         let c = try RawClient(port: server.port)
-        c.send(RawClient.command(["PUBLISH", "tasks.forum", task.text]))
+        if let user {
+            c.send("AUTH \(user) x\r\n")
+            guard c.readReplies(1) == "+OK\r\n" else { throw TestFailure("AUTH \(user) was refused") }
+        }
+        c.send(RawClient.command(["PUBLISH", topic, task.text]))
         guard let m = replies.next(timeout: 20)?.strings, m.count == 3, let body = JSON.parse(m[2]) else {
             throw TestFailure("no reply to \(task.text)")
         }
