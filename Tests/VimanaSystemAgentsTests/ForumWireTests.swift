@@ -8,10 +8,12 @@ import Glibc
 #endif
 
 /// forum as `vimana serve` wires it: the real `vimana agent forum`
-/// process with its timer, asked over the bus. civic is played by an
-/// external agent `civic` declared in the file and joined by this test,
-/// answering charge, check_license, get_registry and transfer as civic's
-/// contract says (docs/SYSTEM-AGENTS.md, "civic").
+/// process with its timer, asked over the bus. civic is either the real
+/// one, or (to make it slow, count what it is asked, or say how many are
+/// licensed) played by an external agent `civic` declared in the file
+/// (the system agent civic, disabled, leaves it its id) and joined by this
+/// test, answering charge, check_license, get_registry and transfer as
+/// civic's contract says (docs/SYSTEM-AGENTS.md, "civic").
 @Suite struct ForumWireTests {
     /// The stand-in civic: how many agents it says are licensed, and every task it got.
     final class Civic: @unchecked Sendable {
@@ -44,6 +46,8 @@ import Glibc
                 subscribes: ["tasks.civic"]
                 user: default
             system:
+              civic:
+                enabled: false
               forum:
                 proposal_cost: 10
                 voting_period: 2s
@@ -200,5 +204,52 @@ import Glibc
         #expect(executed.filter { $0.type == "executed" }.count == 1 && executed.last?.data["ok"] == "true")
         #expect(civic.tasks.filter { $0["action"] == "transfer" }.count >= 2, "asked again after the restart")
         #expect(server.logLines.filter { $0.contains("\"agent started\"") && $0.contains("\"agent\":\"forum\"") }.count == 2)
+    }
+
+    /// With the real civic (`vimana serve`'s): two agents registered by the
+    /// operator `default` for alice and bob; alice's proposal to transfer
+    /// treasury credits to bob's agent costs her 10, stays open after her
+    /// vote (two licensed), is decided by bob's, and is executed by forum
+    /// with the proposal as civic's authority: the credits move once.
+    @Test func withTheRealCivicAProposedTransferIsVotedAndExecuted() throws {
+        let server = try ServerProcess(config: """
+            users:
+              - name: alice
+                nopass: true
+                permissions: ["+@all", "-@admin", "~*", "&*"]
+              - name: bob
+                nopass: true
+                permissions: ["+@all", "-@admin", "~*", "&*"]
+            """, logLevel: "info", systemAgents: true)
+        let deadline = Date().addingTimeInterval(30)
+        func joined(_ id: String) -> Bool { server.logLines.contains { $0.contains("as agent \(id) ") } }
+        while Date() < deadline && !(joined("forum") && joined("civic")) { usleep(20_000) }
+        guard joined("forum") && joined("civic") else { throw TestFailure("forum and civic did not join; log:\n\(server.log.suffix(3000))") }
+        func civic(_ action: String, _ args: JSON, _ id: String) throws -> JSON {
+            try ask(server, ["action": .string(action), "id": .string(id), "reply_to": "r.forum", "args": args], topic: "tasks.civic")
+        }
+        #expect(try civic("register", ["agent": "a1", "user": "alice"], "reg1")["ok"] == true)
+        #expect(try civic("register", ["agent": "a2", "user": "bob"], "reg2")["ok"] == true)
+        let transfer: JSON = ["agent": "civic", "action": "transfer", "args": ["from": "treasury", "to": "a2", "amount": 4]]
+        let created = try ask(server, ["action": "create_proposal", "id": "c1", "reply_to": "r.forum",
+                                       "args": ["title": "pay a2", "action": transfer]], as: "alice")
+        #expect(created["result"]?["proposal"] == "p-1", "\(created)")
+        let first = try ask(server, ["action": "vote", "id": "v1", "reply_to": "r.forum",
+                                     "args": ["proposal": "p-1", "choice": "yes"]], as: "alice")
+        #expect(first["result"]?["state"] == "open" && first["result"]?["agent"] == "a1", "\(first)")
+        let second = try ask(server, ["action": "vote", "id": "v2", "reply_to": "r.forum",
+                                      "args": ["proposal": "p-1", "choice": "yes"]], as: "bob")
+        #expect(second["result"]?["outcome"] == "approved" && second["result"]?["licensed"] == 2, "\(second)")
+        let executed = try waitFor(server, "p-1 executed") { $0.contains { $0.type == "executed" } }
+        #expect(executed.last?.data["ok"] == "true", "\(executed.map(\.data))")
+        #expect(try civic("get_balance", ["agent": "a1"], "b1")["result"]?["balance"] == 90)
+        #expect(try civic("get_balance", ["agent": "a2"], "b2")["result"]?["balance"] == 104)
+        #expect(try civic("get_balance", ["agent": "treasury"], "b3")["result"]?["balance"] == 6)
+        let late = try ask(server, ["action": "vote", "id": "v3", "reply_to": "r.forum",
+                                    "args": ["proposal": "p-1", "choice": "no"]], as: "bob")
+        #expect(late["error"]?["code"] == "closed", "\(late)")
+        let stranger = try ask(server, ["action": "create_proposal", "id": "c2", "reply_to": "r.forum",
+                                        "args": ["title": "x", "action": transfer]])
+        #expect(stranger["error"]?["code"] == "not_licensed", "the operator itself holds no agent: \(stranger)")
     }
 }
