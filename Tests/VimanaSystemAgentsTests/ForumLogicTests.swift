@@ -1,7 +1,6 @@
 import Foundation
 import Testing
 import VimanaAgentKit
-import VimanaConfig
 import VimanaTestSupport
 @testable import VimanaSystemAgents
 
