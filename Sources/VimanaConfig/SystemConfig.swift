@@ -15,6 +15,7 @@ public struct SystemConfig: Sendable, Equatable {
     public var scribe = ScribeConfig()
     public var civic = CivicConfig()
     public var supremeCourt = SupremeCourtConfig()
+    public var forum = ForumConfig()
 
     public init() {}
 }
@@ -197,6 +198,36 @@ public struct SupremeCourtConfig: Sendable, Equatable {
     public init() {}
 }
 
+/// `system.forum`: proposals and votes (docs/SYSTEM-AGENTS.md, "forum").
+/// Fractions are kept in millionths, so that a threshold compares with a
+/// count of votes exactly (integers), never as a rounded double.
+public struct ForumConfig: Sendable, Equatable {
+    public var enabled = true
+    /// Not required: a proposal waits for it without harm.
+    public var required = false
+    /// Credits civic charges the author of a proposal (its `charge`): a
+    /// price on opening one, so that no one floods the forum for free.
+    public var proposalCost: Int64 = 10
+    /// civic's range of a charge's amount.
+    public static let proposalCostRange: ClosedRange<Int64> = 0...1_000_000_000_000
+    /// Seconds from a proposal's opening to its deadline.
+    public var votingPeriodSeconds = 3600
+    /// From a second (a test) to 30 days, beyond which a vote is forgotten before it counts.
+    public static let votingPeriodSecondsRange = 1...2_592_000
+    /// Approved when yes/(yes+no) is above it (millionths): a half by default, a plain majority.
+    public var thresholdMillionths = 500_000
+    /// Below 1: at 1 nothing could ever be approved.
+    public static let thresholdMillionthsRange = 0...999_999
+    /// The votes cast (abstain included) over the agents licensed must reach
+    /// it (millionths): a half by default.
+    public var quorumMillionths = 500_000
+    public static let quorumMillionthsRange = 0...1_000_000
+    /// What a millionth is of: a fraction's denominator.
+    public static let fractionScale = 1_000_000
+
+    public init() {}
+}
+
 /// The system agents that exist in code, in the order they are wired.
 public enum SystemAgentID: String, Sendable, CaseIterable {
     case discovery
@@ -208,6 +239,7 @@ public enum SystemAgentID: String, Sendable, CaseIterable {
     case scribe
     case civic
     case supremeCourt = "supreme_court"
+    case forum
 }
 
 extension AgentConfig {

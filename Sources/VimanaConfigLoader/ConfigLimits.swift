@@ -114,4 +114,9 @@ enum ConfigLimits {
     static let scienceScanCount = ScienceConfig.scanCountRange
     /// `system.auditor.interval_seconds`: see `AuditorConfig.intervalSecondsRange`.
     static let auditorIntervalSeconds = AuditorConfig.intervalSecondsRange
+    /// `system.forum.*`: see `ForumConfig`.
+    static let forumProposalCost = ForumConfig.proposalCostRange
+    static let forumVotingPeriodSeconds = ForumConfig.votingPeriodSecondsRange
+    static let forumThresholdMillionths = ForumConfig.thresholdMillionthsRange
+    static let forumQuorumMillionths = ForumConfig.quorumMillionthsRange
 }

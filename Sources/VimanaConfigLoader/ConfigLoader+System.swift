@@ -18,7 +18,41 @@ extension Schema {
         if let n = s["scribe"] { c.scribe = try scribe(n) }
         if let n = s["civic"] { c.civic = try civic(n) }
         if let n = s["supreme_court"] { c.supremeCourt = try supremeCourt(n) }
+        if let n = s["forum"] { c.forum = try forum(n) }
         return c
+    }
+
+    private func forum(_ node: YAMLNode) throws(ConfigError) -> ForumConfig {
+        var c = ForumConfig()
+        if node.isNull { return c }
+        let s = try section(node, "system.forum", keys: ["enabled", "required", "proposal_cost", "voting_period",
+                                                         "voting_threshold", "quorum"])
+        if let n = s["enabled"], let v = try boolean(n, "system.forum.enabled") { c.enabled = v }
+        if let n = s["required"], let v = try boolean(n, "system.forum.required") { c.required = v }
+        if let n = s["proposal_cost"] {
+            let r = ConfigLimits.forumProposalCost
+            if let v = try integer(n, "system.forum.proposal_cost", Int(r.lowerBound)...Int(r.upperBound)) { c.proposalCost = Int64(v) }
+        }
+        if let n = s["voting_period"], let v = try seconds(n, "system.forum.voting_period", ConfigLimits.forumVotingPeriodSeconds) {
+            c.votingPeriodSeconds = v
+        }
+        if let n = s["voting_threshold"],
+           let v = try fraction(n, "system.forum.voting_threshold", ConfigLimits.forumThresholdMillionths) {
+            c.thresholdMillionths = v
+        }
+        if let n = s["quorum"], let v = try fraction(n, "system.forum.quorum", ConfigLimits.forumQuorumMillionths) {
+            c.quorumMillionths = v
+        }
+        return c
+    }
+
+    /// A decimal fraction (`Units.parseFraction`) in millionths within `range`.
+    private func fraction(_ node: YAMLNode, _ key: String, _ range: ClosedRange<Int>) throws(ConfigError) -> Int? {
+        let upper = range.upperBound == ForumConfig.fractionScale ? "1" : "below 1"
+        let expected = "a decimal from \(Units.formatFraction(range.lowerBound)) to \(upper), at most 6 decimals (like 0.5 or 0.667)"
+        guard let text = try scalar(node, key, expected) else { return nil }
+        guard let v = try? Units.parseFraction(text), range.contains(v) else { throw mismatch(node, key, expected) }
+        return v
     }
 
     private func science(_ node: YAMLNode) throws(ConfigError) -> ScienceConfig {
@@ -277,12 +311,24 @@ extension Configuration {
                 a.env = ["VIMANA_COURT_JUDGES": "[" + c.judges.map(Log.jsonString).joined(separator: ",") + "]",
                          "VIMANA_COURT_WINDOW_S": String(c.offenceWindowSeconds), "VIMANA_COURT_MAX_OFFENCES": String(c.maxOffences),
                          "VIMANA_COURT_SCAN": String(c.scanEntries)]
+            case .forum:
+                let c = system.forum
+                a.description = "proposals and votes: create_proposal, vote, get_proposal, list_proposals"
+                a.enabled = c.enabled
+                a.required = c.required
+                a.capabilities = ["proposals", "votes"]
+                a.systemRules = Self.forumRules
+                a.env = ["VIMANA_FORUM_COST": String(c.proposalCost), "VIMANA_FORUM_PERIOD_S": String(c.votingPeriodSeconds),
+                         "VIMANA_FORUM_THRESHOLD_PPM": String(c.thresholdMillionths),
+                         "VIMANA_FORUM_QUORUM_PPM": String(c.quorumMillionths)]
             }
             wired.append(a)
         }
-        // discovery's directory and scribe's: every agent wired, as discovery describes them.
+        // discovery's directory, scribe's and forum's (a proposal's target
+        // and the user its reply comes from): every agent wired, as discovery describes them.
         let directory = Self.directoryJSON(agents + wired)
-        for (id, variable) in [(SystemAgentID.discovery, "VIMANA_DISCOVERY_AGENTS"), (.scribe, "VIMANA_SCRIBE_AGENTS")] {
+        for (id, variable) in [(SystemAgentID.discovery, "VIMANA_DISCOVERY_AGENTS"), (.scribe, "VIMANA_SCRIBE_AGENTS"),
+                               (.forum, "VIMANA_FORUM_AGENTS")] {
             guard let d = wired.firstIndex(where: { $0.id == id.rawValue }) else { continue }
             // Beyond it execve fails with E2BIG and the agent never starts: said now, not at every restart.
             let bytes = variable.utf8.count + 1 + directory.utf8.count + 1
@@ -308,6 +354,7 @@ extension Configuration {
         case .scribe: system.scribe.enabled
         case .civic: system.civic.enabled
         case .supremeCourt: system.supremeCourt.enabled
+        case .forum: system.forum.enabled
         }
     }
 
@@ -415,6 +462,20 @@ extension Configuration {
         "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
         "~tasks.supreme_court", "~events.supreme_court", "~snapshots.supreme_court", "%R~events.watchman",
         "%W~dead.supreme_court", "allchannels",
+    ]
+
+    /// forum's user (Protocol/AGENTS.md §11): the kit's commands with
+    /// SUBSCRIBE and UNSUBSCRIBE (its reply topic for what it asks civic and
+    /// a proposal's target); its tasks (its own `close` and `execute` too),
+    /// its own event and snapshot streams, its dead-letter topic for writing
+    /// only; every channel, for its replies and its tasks to civic and to a
+    /// proposal's target. It reads no other stream and writes no other key.
+    static let forumRules = [
+        "+ping", "+hello", "+auth", "+quit", "+reset",
+        "+client|id", "+client|getname", "+client|setname", "+client|setinfo", "+client|info", "+client|publisher",
+        "+agent|join", "+agent|leave", "+ack", "+nack", "+progress", "+publish", "+subscribe", "+unsubscribe",
+        "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
+        "~tasks.forum", "~events.forum", "~snapshots.forum", "%W~dead.forum", "allchannels",
     ]
 
     /// What discovery knows of each agent from the configuration, as a JSON

@@ -117,6 +117,13 @@ extension Configuration {
             "    offence_window: \(system.supremeCourt.offenceWindowSeconds)s",
             "    max_offences: \(system.supremeCourt.maxOffences)",
             "    scan_entries: \(system.supremeCourt.scanEntries)",
+            "  forum:",
+            "    enabled: \(system.forum.enabled)",
+            "    required: \(system.forum.required)",
+            "    proposal_cost: \(system.forum.proposalCost)",
+            "    voting_period: \(system.forum.votingPeriodSeconds)s",
+            "    voting_threshold: \(Units.formatFraction(system.forum.thresholdMillionths))",
+            "    quorum: \(Units.formatFraction(system.forum.quorumMillionths))",
           ]
         return lines.joined(separator: "\n") + "\n"
     }

@@ -63,6 +63,44 @@ public enum Units {
         return "\(millis)ms"
     }
 
+    /// Millionths denoted by a decimal fraction `text` of at most six
+    /// decimals (`0.5` → 500000, `1` → 1000000, `0.000001` → 1), exactly:
+    /// a threshold compared with counts of votes must not be a rounded double.
+    public static func parseFraction(_ text: String) throws(ParseError) -> Int {
+        let bytes = Array(text.utf8)
+        func digit(_ b: UInt8) -> Bool { b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") }
+        var i = 0
+        var whole = 0
+        while i < bytes.count, digit(bytes[i]) {
+            // Seven digits already exceed any fraction up to 1: stop before overflowing.
+            guard i < 7 else { throw .overflow }
+            whole = whole * 10 + Int(bytes[i] - UInt8(ascii: "0"))
+            i += 1
+        }
+        guard i > 0 else { throw .invalid }
+        var millionths = whole * 1_000_000
+        guard i < bytes.count else { return millionths }
+        guard bytes[i] == UInt8(ascii: "."), i + 1 < bytes.count else { throw .invalid }
+        let decimals = bytes[(i + 1)...]
+        guard decimals.count <= 6, decimals.allSatisfy(digit) else { throw .invalid }
+        var scale = 100_000
+        for d in decimals {
+            millionths += Int(d - UInt8(ascii: "0")) * scale
+            scale /= 10
+        }
+        return millionths
+    }
+
+    /// `millionths` as the shortest decimal `parseFraction` reads back to it (`0.5`, `1`, `0.000001`).
+    public static func formatFraction(_ millionths: Int) -> String {
+        let whole = millionths / 1_000_000, part = millionths % 1_000_000
+        guard part != 0 else { return String(whole) }
+        var digits = String(part)
+        digits = String(repeating: "0", count: 6 - digits.count) + digits
+        while digits.hasSuffix("0") { digits.removeLast() }
+        return "\(whole).\(digits)"
+    }
+
     /// `<digits>[ ]<unit>` scaled by the unit's multiplier, overflow-checked.
     private static func parse(_ text: String, units: [String: Int]) throws(ParseError) -> Int {
         let bytes = Array(text.utf8)

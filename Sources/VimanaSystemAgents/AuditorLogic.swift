@@ -327,6 +327,10 @@ public struct AuditorLogic: AgentLogic {
                           "reviewed": ["appeal", "eligible", "offences", "balance"],
                           "verdict": ["appeal", "agent", "verdict", "conditions", "judge"],
                           "enacted": ["appeal", "agent", "ok", "result"]],
+        "forum": ["opened": ["proposal", "title", "description", "target", "action", "args", "author", "deadline"],
+                  "voted": ["proposal", "agent", "choice"],
+                  "decided": ["proposal", "outcome", "yes", "no", "abstain", "licensed", "target", "action", "args"],
+                  "executed": ["proposal", "ok"]],
     ]
 
     /// Event types an agent's own thread appends, not a task: they carry no
@@ -453,6 +457,12 @@ public struct AuditorLogic: AgentLogic {
             if let f = e["files"], !(JSON.parse(f).map { if case .array = $0 { true } else { false } } ?? false) {
                 out.append("files is not a JSON array")
             }
+        case ("forum", "voted"):
+            if let c = e["choice"], !ForumLogic.choices.contains(c) { out.append("choice '\(c)' is not yes, no or abstain") }
+        case ("forum", "decided"):
+            if let o = e["outcome"], ForumOutcome(rawValue: o) == nil { out.append("outcome '\(o)' is not approved, rejected or no_quorum") }
+        case ("forum", "executed"):
+            if e["ok"] == "true" ? e["result"] == nil : e["error"] == nil { out.append("executed lacks its result or error") }
         case ("auditor", "report"):
             if let s = e["status"], !["ok", "warning", "critical"].contains(s) { out.append("status '\(s)' is not ok, warning or critical") }
             if let r = e["report"], JSON.parse(r)?["run"] == nil { out.append("report is not a report's JSON") }

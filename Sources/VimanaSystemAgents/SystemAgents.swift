@@ -24,6 +24,7 @@ public enum SystemAgents {
         case .scribe: Scribe.main()
         case .civic: Civic.main()
         case .supremeCourt: SupremeCourt.main()
+        case .forum: Forum.main()
         }
     }
 
@@ -39,6 +40,7 @@ public enum SystemAgents {
         case .scribe: ScribeLogic.actions
         case .civic: CivicLogic.actions
         case .supremeCourt: SupremeCourtLogic.actions
+        case .forum: ForumLogic.actions
         }
     }
 
@@ -74,6 +76,120 @@ enum Scribe {
                                              sink: ScribeFiles(directory: dir), scienceTimeout: Double(ms) / 1000,
                                              maxPayload: maxPayload),
                           agentID: "scribe")
+    }
+}
+
+/// forum's process: the kit's runtime for `ForumLogic`, configured by
+/// `system.forum` (`VIMANA_FORUM_COST`, `_PERIOD_S`, `_THRESHOLD_PPM`,
+/// `_QUORUM_PPM`) and the wiring (`VIMANA_FORUM_AGENTS`), and a timer
+/// thread on its own connection that follows events.forum (forum's own
+/// entries only) and publishes `close` when an open proposal's deadline has
+/// passed and `execute` for an approved proposal not yet executed, each
+/// again every `ForumLimits.republishSeconds` while the events do not show
+/// it done: a restart of forum or of the kernel loses no close and no execution.
+enum Forum {
+    /// The longest XREAD BLOCK of the timer: re-armed after.
+    static let blockMillis = 5000
+    /// Entries folded per XREAD (catching up with the stream).
+    static let readCount = 1000
+
+    static func main() -> Never {
+        let env = ProcessInfo.processInfo.environment
+        let settings: AgentSettings
+        do { settings = try AgentSettings.fromEnvironment(agentID: "forum") } catch {
+            say("\(error)")
+            exit(2)
+        }
+        var config = ForumConfig()
+        func clamped(_ name: String, _ range: ClosedRange<Int>) -> Int? {
+            env[name].flatMap { Int($0) }.map { min(max($0, range.lowerBound), range.upperBound) }
+        }
+        let costs = ForumConfig.proposalCostRange
+        if let v = env["VIMANA_FORUM_COST"].flatMap({ Int64($0) }) { config.proposalCost = min(max(v, costs.lowerBound), costs.upperBound) }
+        if let v = clamped("VIMANA_FORUM_PERIOD_S", ForumConfig.votingPeriodSecondsRange) { config.votingPeriodSeconds = v }
+        if let v = clamped("VIMANA_FORUM_THRESHOLD_PPM", ForumConfig.thresholdMillionthsRange) { config.thresholdMillionths = v }
+        if let v = clamped("VIMANA_FORUM_QUORUM_PPM", ForumConfig.quorumMillionthsRange) { config.quorumMillionths = v }
+        var declared: [DeclaredAgent]?
+        if let text = env["VIMANA_FORUM_AGENTS"] {
+            guard let parsed = DeclaredAgent.parse(text) else {
+                say("VIMANA_FORUM_AGENTS is not a JSON array of agents")
+                exit(2)
+            }
+            declared = parsed
+        }
+        // Without credentials its connections are `default`'s, which any
+        // client may be: a close or an execute could not be told from a forgery.
+        var own: String?
+        let folding = ForumLogic(config: config, declared: declared, forumUser: nil)  // the timer only folds events with it
+        if settings.password != nil {
+            own = settings.identity
+            Thread { timer(settings, logic: folding) }.start()
+        } else {
+            say("no VIMANA_PASSWORD: no deadline closes a proposal and none is executed; the kernel gives its system agents credentials")
+        }
+        AgentRuntime.main(logic: ForumLogic(config: config, declared: declared, forumUser: own), agentID: settings.agentID)
+    }
+
+    /// Until `stop()` (forever in the process): connect, follow events.forum
+    /// (only entries forum's own user appended), and publish to tasks.forum
+    /// what `ForumState.due` names, each task id again only after
+    /// `republish` seconds. A lost connection is retried; a new one folds
+    /// the stream from its start and publishes what is due at once.
+    static func timer(_ settings: AgentSettings, logic: ForumLogic, republish: Double = ForumLimits.republishSeconds,
+                      stop: @Sendable () -> Bool = { false }) {
+        func monotonic() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+        func wall() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+        while !stop() {
+            do throws(AgentKitError) {
+                let c = try settings.connect()
+                defer { c.close() }
+                _ = try Auditor.call(c, ["CLIENT", "PUBLISHER", "ON"])
+                var state = logic.initialState
+                var last = "0-0"
+                var sent: [String: Double] = [:]  // task id → when it was last published
+                var wait = 1
+                while !stop() {
+                    let reply = try Auditor.call(c, ["XREAD", "COUNT", String(readCount), "BLOCK", String(wait),
+                                                     "STREAMS", settings.eventsTopic, last])
+                    var folded = 0
+                    for (id, read) in Auditor.entries(reply) {
+                        last = id
+                        folded += 1
+                        guard let fields = Auditor.ownFields(read, identity: settings.identity),
+                              let type = fields.first(where: { $0.0 == "type" })?.1 else { continue }
+                        var data: [String: String] = [:]
+                        for (k, v) in fields where !AgentEvent.reservedFields.contains(k) { data[k] = v }
+                        logic.apply(AgentEvent(type, data), to: &state)
+                    }
+                    if folded >= readCount { wait = 1; continue }  // still catching up
+                    let now = wall(), tick = monotonic()
+                    var soonest = Double(blockMillis) / 1000
+                    let due = state.due(now: now).map { (id: "\($0.action)-\($0.proposal)", $0.action, $0.proposal) }
+                    // Done (its event is in): forgotten, so the map holds only what is due.
+                    let dueIDs = Set(due.map(\.id))
+                    sent = sent.filter { dueIDs.contains($0.key) }
+                    for (id, action, proposal) in due {
+                        if let at = sent[id], tick - at < republish {
+                            soonest = min(soonest, republish - (tick - at))
+                            continue
+                        }
+                        let task: JSON = ["action": .string(action), "id": .string(id), "args": ["proposal": .string(proposal)]]
+                        _ = try Auditor.call(c, ["PUBLISH", settings.tasksTopic, task.text])
+                        sent[id] = tick
+                        soonest = min(soonest, republish)
+                    }
+                    if let next = state.nextDeadline(after: now) { soonest = min(soonest, Double(next - now) / 1000) }
+                    wait = max(1, min(blockMillis, Int((soonest * 1000).rounded(.up))))
+                }
+            } catch {
+                say("timer: \(error); retrying")
+            }
+            if !stop() { usleep(500_000) }
+        }
+    }
+
+    static func say(_ line: String) {
+        FileHandle.standardError.write(Data(("forum: " + line + "\n").utf8))
     }
 }
 

@@ -50,4 +50,11 @@ system:
     offence_window: 86400s
     max_offences: 3
     scan_entries: 10000
+  forum:
+    enabled: true
+    required: false
+    proposal_cost: 10
+    voting_period: 3600s
+    voting_threshold: 0.5
+    quorum: 0.5
 """

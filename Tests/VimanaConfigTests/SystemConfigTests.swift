@@ -8,7 +8,7 @@ import VimanaConfig
         let config = Configuration()
         let wired = try config.systemAgents(executable: "/opt/vimana")
         #expect(wired.map(\.id) == SystemAgentID.allCases.map(\.rawValue))
-        #expect(SystemAgentID.allCases.map(\.rawValue).prefix(8) == ["discovery", "oracle", "archivist", "engineer", "science", "auditor", "scribe", "civic"])
+        #expect(SystemAgentID.allCases.map(\.rawValue).prefix(10) == ["discovery", "oracle", "archivist", "engineer", "science", "auditor", "scribe", "civic", "supreme_court", "forum"])
         let d = try #require(wired.first)
         #expect(d.command == ["/opt/vimana", "agent", "discovery"])
         #expect(d.enabled && d.required && d.runsAs == "agent:discovery" && d.subscribes == ["tasks.discovery"])
@@ -98,9 +98,18 @@ import VimanaConfig
         do throws(ConfigError) { _ = try scribeOnly.systemAgents(executable: "v") } catch {
             #expect(error.description.contains("system.scribe: the directory of the") && error.description.hasSuffix("or set system.scribe.enabled: false"))
         }
-        // Both disabled: nothing to start, nothing to refuse.
+        // forum takes it too (a proposal's target must be declared).
+        let forumOnly = try loaded("agents:\n" + (0..<20).map(agent).joined()
+                                   + "system:\n  discovery:\n    enabled: false\n  scribe:\n    enabled: false\n")
+        do throws(ConfigError) {
+            _ = try forumOnly.systemAgents(executable: "v")
+            Issue.record("forum's directory beyond MAX_ARG_STRLEN was wired")
+        } catch {
+            #expect(error.description.contains("system.forum: the directory of the") && error.description.hasSuffix("or set system.forum.enabled: false"))
+        }
+        // All three disabled: nothing to start, nothing to refuse.
         let off = try loaded("agents:\n" + (0..<20).map(agent).joined()
-                             + "system:\n  discovery:\n    enabled: false\n  scribe:\n    enabled: false\n")
+                             + "system:\n  discovery:\n    enabled: false\n  scribe:\n    enabled: false\n  forum:\n    enabled: false\n")
         #expect(try off.systemAgents(executable: "v").first { $0.id == "discovery" }?.enabled == false)
         // Within it, as wired.
         let fits = try loaded("agents:\n" + (0..<10).map(agent).joined())
@@ -227,5 +236,49 @@ import VimanaConfig
                 == "phoenix.yaml:3:22: system.scribe.science_timeout: expected a duration from 10ms to 1m (like 500ms, 30s, 2m or 1h), got '5ms'")
         #expect(loadError("system:\n  scribe:\n    dir: x\n")?.description
                 == "phoenix.yaml:3:5: unknown key 'dir' in system.scribe (expected one of: enabled, required, output_dir, science_timeout)")
+    }
+
+    /// forum's user is made of its own rules (the kit's commands with
+    /// SUBSCRIBE, its own streams only, every channel for its asks); its
+    /// cost, period, threshold and quorum (in millionths) and the wiring
+    /// reach it in its environment; every value out of range is refused at
+    /// its position.
+    @Test func forumIsWiredWithItsRulesAndTunable() throws {
+        let wired = try Configuration().systemAgents(executable: "/opt/vimana")
+        let f = try #require(wired.first { $0.id == "forum" })
+        #expect(f.command == ["/opt/vimana", "agent", "forum"] && f.enabled && !f.required && f.runsAs == "agent:forum")
+        let rules = try #require(f.systemRules)
+        #expect(rules.suffix(5) == ["~tasks.forum", "~events.forum", "~snapshots.forum", "%W~dead.forum", "allchannels"] && f.subscribes == ["tasks.forum"])
+        #expect(rules.contains("+subscribe") && rules.contains("+unsubscribe") && !rules.contains("+agents") && !rules.contains("allkeys")
+                && !rules.contains(where: { $0.contains("events.*") || $0.hasPrefix("+ledger") }))
+        #expect(f.env["VIMANA_FORUM_COST"] == "10" && f.env["VIMANA_FORUM_PERIOD_S"] == "3600"
+                && f.env["VIMANA_FORUM_THRESHOLD_PPM"] == "500000" && f.env["VIMANA_FORUM_QUORUM_PPM"] == "500000")
+        let discovery = try #require(wired.first { $0.id == "discovery" })
+        #expect(f.env["VIMANA_FORUM_AGENTS"] == discovery.env["VIMANA_DISCOVERY_AGENTS"])
+        let c = try loaded("system:\n  forum:\n    required: true\n    proposal_cost: 0\n    voting_period: 2m\n"
+                           + "    voting_threshold: 0.667\n    quorum: 1\n")
+        #expect(c.system.forum.required && c.system.forum.proposalCost == 0 && c.system.forum.votingPeriodSeconds == 120
+                && c.system.forum.thresholdMillionths == 667_000 && c.system.forum.quorumMillionths == 1_000_000)
+        let f2 = try #require(try c.systemAgents(executable: "v").first { $0.id == "forum" })
+        #expect(f2.required && f2.env["VIMANA_FORUM_COST"] == "0" && f2.env["VIMANA_FORUM_PERIOD_S"] == "120"
+                && f2.env["VIMANA_FORUM_THRESHOLD_PPM"] == "667000" && f2.env["VIMANA_FORUM_QUORUM_PPM"] == "1000000")
+        #expect(try loaded(c.render()).system == c.system, "rendered and read back")
+        #expect(try loaded("system:\n  forum:\n    proposal_cost: 1000000000000\n    voting_threshold: 0\n    quorum: 0.000001\n").system.forum
+                .quorumMillionths == 1)
+        let threshold = "expected a decimal from 0 to below 1, at most 6 decimals (like 0.5 or 0.667)"
+        #expect(loadError("system:\n  forum:\n    voting_threshold: 1\n")?.description
+                == "phoenix.yaml:3:23: system.forum.voting_threshold: \(threshold), got '1'")
+        #expect(loadError("system:\n  forum:\n    voting_threshold: 0.1234567\n")?.description
+                == "phoenix.yaml:3:23: system.forum.voting_threshold: \(threshold), got '0.1234567'")
+        #expect(loadError("system:\n  forum:\n    quorum: -0.5\n")?.description
+                == "phoenix.yaml:3:13: system.forum.quorum: expected a decimal from 0 to 1, at most 6 decimals (like 0.5 or 0.667), got '-0.5'")
+        #expect(loadError("system:\n  forum:\n    quorum: 1.000001\n")?.description.hasPrefix("phoenix.yaml:3:13: system.forum.quorum: expected") == true)
+        #expect(loadError("system:\n  forum:\n    proposal_cost: 1000000000001\n")?.description
+                == "phoenix.yaml:3:20: system.forum.proposal_cost: expected an integer from 0 to 1000000000000, got '1000000000001'")
+        #expect(loadError("system:\n  forum:\n    voting_period: 0s\n")?.description
+                == "phoenix.yaml:3:20: system.forum.voting_period: expected a duration in whole seconds from 1 to 2592000 (like 60, 60s, 2m or 1h), got '0s'")
+        #expect(loadError("system:\n  forum:\n    voting_period: 721h\n")?.description.hasPrefix("phoenix.yaml:3:20: system.forum.voting_period") == true)
+        #expect(loadError("system:\n  forum:\n    cost: 1\n")?.description
+                == "phoenix.yaml:3:5: unknown key 'cost' in system.forum (expected one of: enabled, required, proposal_cost, voting_period, voting_threshold, quorum)")
     }
 }

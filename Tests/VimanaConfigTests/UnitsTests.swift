@@ -52,4 +52,18 @@ import VimanaConfigLoader
         #expect(Units.formatSize(bytes) == text)
         #expect(try Units.parseSize(text) == bytes)
     }
+
+    @Test func fractionsParseExactlyInMillionthsAndFormatBack() throws {
+        for (text, millionths) in [("0", 0), ("1", 1_000_000), ("0.5", 500_000), ("0.667", 667_000), ("0.000001", 1), ("00.50", 500_000)] {
+            #expect(try Units.parseFraction(text) == millionths, "\(text)")
+        }
+        for bad in ["", ".5", "0.", "0.1234567", "-0.5", "1e-3", "0,5", " 0.5", "0.5 ", "½"] {
+            #expect(throws: Units.ParseError.invalid) { try Units.parseFraction(bad) }
+        }
+        #expect(throws: Units.ParseError.overflow) { try Units.parseFraction("99999999999999999999") }
+        for m in [0, 1, 500_000, 667_000, 999_999, 1_000_000, 1_250_000] {
+            #expect(try Units.parseFraction(Units.formatFraction(m)) == m, "\(m)")
+        }
+        #expect(Units.formatFraction(500_000) == "0.5" && Units.formatFraction(1) == "0.000001" && Units.formatFraction(1_000_000) == "1")
+    }
 }

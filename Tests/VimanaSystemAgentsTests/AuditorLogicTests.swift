@@ -186,6 +186,30 @@ import VimanaTestSupport
                     finding("warning", "events.auditor", "1-0", "report is not a report's JSON")])
     }
 
+    /// forum's events as its logic appends them pass; a made-up outcome or
+    /// choice, and an execution without its answer, are warnings.
+    @Test func forumsEventsAreKnownToCheckStreams() {
+        func check(_ entries: [(String, [(String, String)])]) -> [String] {
+            AuditorLogic.check(agent: "forum", entries.map { StreamEntry(id: $0.0, fields: $0.1) }, declared: []).map(\.message)
+        }
+        let opened = event("forum", "opened", [("action", "transfer"), ("args", "{}"), ("author", "a1"), ("deadline", "9"),
+                                               ("description", ""), ("proposal", "p-1"), ("target", "civic"), ("title", "t")], request: "1")
+        let decided = [("abstain", "0"), ("action", "transfer"), ("args", "{}"), ("licensed", "1"), ("no", "0"),
+                       ("outcome", "approved"), ("proposal", "p-1"), ("target", "civic"), ("yes", "1")]
+        #expect(check([("1-0", opened),
+                       ("2-0", event("forum", "voted", [("agent", "a1"), ("choice", "yes"), ("proposal", "p-1")], request: "2", last: false)),
+                       ("2-1", event("forum", "decided", decided, request: "2")),
+                       ("3-0", event("forum", "executed", [("ok", "true"), ("proposal", "p-1"), ("result", "{}")], request: "\"execute-p-1\""))])
+                == [])
+        #expect(check([("1-0", event("forum", "voted", [("agent", "a1"), ("choice", "maybe"), ("proposal", "p-1")], request: "1")),
+                       ("2-0", event("forum", "decided", decided.map { $0.0 == "outcome" ? ("outcome", "tied") : $0 }, request: "2")),
+                       ("3-0", event("forum", "executed", [("ok", "false"), ("proposal", "p-1")], request: "3"))])
+                == ["choice 'maybe' is not yes, no or abstain", "outcome 'tied' is not approved, rejected or no_quorum",
+                    "executed lacks its result or error"])
+        #expect(check([("1-0", event("forum", "opened", [("proposal", "p-1")], request: "1"))])
+                == ["opened lacks title, description, target, action, args, author, deadline"])
+    }
+
     @Test func aStreamCheckFindingReachesHealthAndAnAuditCoversBoth() throws {
         let bad = stream([("9-0", event("archivist", "sealed", [("segment", seg1)], request: "1", publisher: "mallory"))])
         let (reads, out) = run("audit", ledger: .array([segment(seg1, frames: 1, records: 1)]), streams: ["events.archivist": bad])

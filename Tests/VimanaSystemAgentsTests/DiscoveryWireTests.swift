@@ -126,7 +126,7 @@ import Glibc
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
         #expect(p.terminationStatus == 0, "\(text)")
-        #expect(text.contains("OK: 30 ```resp examples"), "\(text)")
+        #expect(text.contains("OK: 34 ```resp examples"), "\(text)")
     }
 
     /// kill -9 of the kernel: its discovery exits once orphaned, and the next
