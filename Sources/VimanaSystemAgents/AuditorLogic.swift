@@ -352,7 +352,7 @@ public struct AuditorLogic: AgentLogic {
     /// again after the agent forgot it, as Protocol/AGENTS.md §10 allows,
     /// is never reported).
     static func check(agent: String, _ entries: [StreamEntry], declared: Set<String>,
-                      window: DuplicateWindow = DuplicateWindow()) -> [AuditFinding] {
+                      window: DuplicateWindow<String> = DuplicateWindow()) -> [AuditFinding] {
         let stream = "events." + agent
         let shapes = eventShapes[agent]
         let user = "agent:" + agent
