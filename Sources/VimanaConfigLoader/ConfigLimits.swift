@@ -107,4 +107,7 @@ enum ConfigLimits {
     static let scienceScanCount = ScienceConfig.scanCountRange
     /// `system.auditor.interval_seconds`: see `AuditorConfig.intervalSecondsRange`.
     static let auditorIntervalSeconds = AuditorConfig.intervalSecondsRange
+    /// `system.herald.*`: see `HeraldConfig`.
+    static let heraldBroadcastCost = Int(HeraldConfig.broadcastCostRange.lowerBound)...Int(HeraldConfig.broadcastCostRange.upperBound)
+    static let heraldMaxLength = HeraldConfig.maxLengthRange
 }

@@ -104,6 +104,12 @@ extension Configuration {
             "    required: \(system.scribe.required)",
             "    output_dir: \(Self.yamlString(system.scribe.outputDir))",
             "    science_timeout: \(Units.formatMilliseconds(system.scribe.scienceTimeoutMillis))",
+            "  herald:",
+            "    enabled: \(system.herald.enabled)",
+            "    required: \(system.herald.required)",
+            "    broadcast_cost: \(system.herald.broadcastCost)",
+            "    max_length: \(system.herald.maxLength)",
+            "    forbidden: \(Self.yamlList(system.herald.forbidden))",
           ]
         return lines.joined(separator: "\n") + "\n"
     }

@@ -320,6 +320,7 @@ public struct AuditorLogic: AgentLogic {
         "science": ["checkpoint": ["buckets", "cursor", "skipped", "time", "untracked"], "rewound": ["cursor", "time"]],
         "auditor": ["report": ["run", "status", "report"]],
         "scribe": ["written": ["document", "path", "bytes", "sha256"]],
+        "herald": ["broadcast": ["channel", "author", "bytes", "id"], "announced": ["source", "entry", "kind"]],
     ]
 
     /// Event types an agent's own thread appends, not a task: they carry no

@@ -37,4 +37,10 @@ system:
     required: false
     output_dir: data/docs
     science_timeout: 2s
+  herald:
+    enabled: true
+    required: false
+    broadcast_cost: 1
+    max_length: 4096
+    forbidden: []
 """

@@ -7,7 +7,7 @@ import VimanaConfig
     @Test func defaultsWireDiscoveryEnabledAndRequiredAsItsOwnUser() throws {
         let config = Configuration()
         let wired = try config.systemAgents(executable: "/opt/vimana")
-        #expect(wired.map(\.id) == ["discovery", "oracle", "archivist", "engineer", "science", "auditor", "scribe"])
+        #expect(wired.map(\.id) == ["discovery", "oracle", "archivist", "engineer", "science", "auditor", "scribe", "herald"])
         let d = try #require(wired.first)
         #expect(d.command == ["/opt/vimana", "agent", "discovery"])
         #expect(d.enabled && d.required && d.runsAs == "agent:discovery" && d.subscribes == ["tasks.discovery"])
@@ -34,7 +34,7 @@ import VimanaConfig
     @Test func mistakesAreRefusedWithTheirPosition() {
         #expect(loadError("system:\n  discovery:\n    poll_interval: 5ms\n")?.description
                 == "phoenix.yaml:3:20: system.discovery.poll_interval: expected a duration from 10ms to 1m (like 500ms, 30s, 2m or 1h), got '5ms'")
-        #expect(loadError("system:\n  civic: {}\n")?.description == "phoenix.yaml:2:3: unknown key 'civic' in system (expected one of: enabled, discovery, oracle, archivist, engineer, science, auditor, scribe)")
+        #expect(loadError("system:\n  civic: {}\n")?.description == "phoenix.yaml:2:3: unknown key 'civic' in system (expected one of: enabled, discovery, oracle, archivist, engineer, science, auditor, scribe, herald)")
         #expect(loadError("system:\n  discovery:\n    enabled: maybe\n")?.description.hasPrefix("phoenix.yaml:3:14: system.discovery.enabled: expected") == true)
     }
 
@@ -48,7 +48,7 @@ import VimanaConfig
                     + " rename the agent, or set system.discovery.enabled: false to use the id")
         }
         let yielded = try loaded("agents:\n  - id: discovery\n    subscribes: [t]\nsystem:\n  discovery:\n    enabled: false\n")
-        #expect(try yielded.systemAgents(executable: "v").map(\.id) == ["oracle", "archivist", "engineer", "science", "auditor", "scribe"])
+        #expect(try yielded.systemAgents(executable: "v").map(\.id) == ["oracle", "archivist", "engineer", "science", "auditor", "scribe", "herald"])
     }
 
     /// oracle's user is made of its own rules: read-only but for its
@@ -64,7 +64,7 @@ import VimanaConfig
         #expect(!c.system.oracle.enabled && !c.system.oracle.required && c.system.oracle.scanEntries == 50)
         let wired = try c.systemAgents(executable: "v")
         let o2 = try #require(wired.first { $0.id == "oracle" })
-        #expect(wired.map(\.id) == ["discovery", "oracle", "archivist", "engineer", "science", "auditor", "scribe"] && !o2.enabled && o2.env["VIMANA_ORACLE_SCAN"] == "50")
+        #expect(wired.map(\.id) == ["discovery", "oracle", "archivist", "engineer", "science", "auditor", "scribe", "herald"] && !o2.enabled && o2.env["VIMANA_ORACLE_SCAN"] == "50")
         #expect(loadError("system:\n  oracle:\n    scan_entries: 5\n")?.description
                 == "phoenix.yaml:3:19: system.oracle.scan_entries: expected an integer from 10 to 1000000, got '5'")
         #expect(loadError("system:\n  oracle:\n    why: 1\n")?.description
@@ -225,5 +225,42 @@ import VimanaConfig
                 == "phoenix.yaml:3:22: system.scribe.science_timeout: expected a duration from 10ms to 1m (like 500ms, 30s, 2m or 1h), got '5ms'")
         #expect(loadError("system:\n  scribe:\n    dir: x\n")?.description
                 == "phoenix.yaml:3:5: unknown key 'dir' in system.scribe (expected one of: enabled, required, output_dir, science_timeout)")
+    }
+
+    /// herald's user is made of its own rules (the kit's commands with
+    /// SUBSCRIBE for its asks to civic, its own streams, the three event
+    /// streams it announces from for reading, every channel for its
+    /// broadcasts); its cost, length and forbidden patterns reach it in its
+    /// environment; a pattern that is no regular expression is an error at
+    /// its own line and column.
+    @Test func heraldIsWiredWithItsRulesAndItsPatternsAreCheckedAtLoad() throws {
+        let wired = try Configuration().systemAgents(executable: "/opt/vimana")
+        let h = try #require(wired.first { $0.id == "herald" })
+        #expect(h.command == ["/opt/vimana", "agent", "herald"] && h.enabled && !h.required && h.runsAs == "agent:herald")
+        let rules = try #require(h.systemRules)
+        #expect(rules.suffix(8) == ["~tasks.herald", "~events.herald", "~snapshots.herald", "%R~events.civic", "%R~events.forum",
+                                    "%R~events.discovery", "%W~dead.herald", "allchannels"] && h.subscribes == ["tasks.herald"])
+        #expect(rules.contains("+subscribe") && rules.contains("+publish") && !rules.contains("allkeys") && !rules.contains("+agents"))
+        #expect(h.env == ["VIMANA_HERALD_COST": "1", "VIMANA_HERALD_MAX_LENGTH": "4096", "VIMANA_HERALD_FORBIDDEN": "[]"])
+        let c = try loaded("system:\n  herald:\n    required: true\n    broadcast_cost: 0\n    max_length: 10\n"
+                           + "    forbidden: [\"(?i)spam\", '\\bbuy now\\b']\n")
+        #expect(c.system.herald.required && c.system.herald.broadcastCost == 0 && c.system.herald.maxLength == 10)
+        #expect(c.system.herald.forbidden == ["(?i)spam", #"\bbuy now\b"#])
+        let h2 = try #require(try c.systemAgents(executable: "v").first { $0.id == "herald" })
+        #expect(h2.required && h2.env["VIMANA_HERALD_COST"] == "0" && h2.env["VIMANA_HERALD_MAX_LENGTH"] == "10")
+        #expect(h2.env["VIMANA_HERALD_FORBIDDEN"] == #"["(?i)spam","\\bbuy now\\b"]"#)
+        #expect(try loaded("system:\n  herald:\n    broadcast_cost: 1000000000000\n").system.herald.broadcastCost == 1_000_000_000_000)
+        #expect(loadError("system:\n  herald:\n    broadcast_cost: 1000000000001\n")?.description
+                == "phoenix.yaml:3:21: system.herald.broadcast_cost: expected an integer from 0 to 1000000000000, got '1000000000001'")
+        #expect(loadError("system:\n  herald:\n    broadcast_cost: -1\n")?.description
+                == "phoenix.yaml:3:21: system.herald.broadcast_cost: expected an integer from 0 to 1000000000000, got '-1'")
+        #expect(loadError("system:\n  herald:\n    max_length: 0\n")?.description
+                == "phoenix.yaml:3:17: system.herald.max_length: expected an integer from 1 to 1048576, got '0'")
+        #expect(loadError("system:\n  herald:\n    forbidden:\n      - ok\n      - '(unclosed'\n")?.description
+                == "phoenix.yaml:5:9: system.herald.forbidden[1]: '(unclosed' is not a valid regular expression (ICU syntax, as NSRegularExpression reads it)")
+        #expect(loadError("system:\n  herald:\n    forbidden: ['']\n")?.description
+                == "phoenix.yaml:3:17: system.herald.forbidden[0]: expected a regular expression of 1 to 1024 bytes, got ''")
+        #expect(loadError("system:\n  herald:\n    cost: 1\n")?.description
+                == "phoenix.yaml:3:5: unknown key 'cost' in system.herald (expected one of: enabled, required, broadcast_cost, max_length, forbidden)")
     }
 }

@@ -67,7 +67,7 @@ import Glibc
         guard case .ok(let list) = try ask(server, "list"), case .array(let agents)? = list["agents"] else {
             throw TestFailure("list did not answer")
         }
-        #expect(agents.compactMap { $0["id"]?.string } == ["billing", "discovery", "oracle", "archivist", "engineer", "science", "auditor", "scribe"])
+        #expect(agents.compactMap { $0["id"]?.string } == ["billing", "discovery", "oracle", "archivist", "engineer", "science", "auditor", "scribe", "herald"])
         #expect(agents.first?["status"]?.string == "idle")
 
         // billing joins, then leaves: both announced on events.discovery.
