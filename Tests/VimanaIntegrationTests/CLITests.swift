@@ -84,10 +84,10 @@ import Glibc
     @Test func anUnknownSystemAgentIsRefusedListingTheKnownOnes() throws {
         let r = try runVimana(["agent", "civic"])
         #expect(r.status == 2)
-        #expect(r.stderr == "vimana: unknown system agent 'civic' (system agents: discovery, oracle, archivist, engineer, science, auditor, scribe)\n")
+        #expect(r.stderr == "vimana: unknown system agent 'civic' (system agents: discovery, oracle, archivist, engineer, science, auditor, scribe, herald)\n")
         #expect(r.stdout == "")
         let none = try runVimana(["agent"])
-        #expect(none.status == 2 && none.stderr == "vimana: usage: vimana agent ID (system agents: discovery, oracle, archivist, engineer, science, auditor, scribe)\n")
+        #expect(none.status == 2 && none.stderr == "vimana: usage: vimana agent ID (system agents: discovery, oracle, archivist, engineer, science, auditor, scribe, herald)\n")
     }
 
     // MARK: - Flags and their errors

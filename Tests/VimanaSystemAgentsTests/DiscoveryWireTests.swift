@@ -113,6 +113,7 @@ import Glibc
         #expect(try waitForStatus(server, "science", "running", 1))
         #expect(try waitForStatus(server, "auditor", "running", 1))
         #expect(try waitForStatus(server, "scribe", "running", 1))
+        #expect(try waitForStatus(server, "herald", "running", 1))
         #expect(try waitForStatus(server, "billing", "idle", 0))
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let document = try String(contentsOf: root.appendingPathComponent("docs/SYSTEM-AGENTS.md"), encoding: .utf8)
