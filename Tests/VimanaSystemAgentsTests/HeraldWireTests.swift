@@ -122,3 +122,80 @@ import Glibc
         #expect(try announcements(server).allSatisfy { $0["event"]?["agent"]?.string != "victim" })
     }
 }
+
+/// A stand-in for civic's `charge` (docs/SYSTEM-AGENTS.md, civic), run in
+/// the test process as `agent:civic`: user `app` holds agent `weather` with
+/// 100 credits, `sus`'s agent is suspended, any other user has none.
+struct FakeCivic: AgentLogic {
+    var initialState: Int64 { 100 }
+    func apply(_ event: AgentEvent, to state: inout Int64) { state -= Int64(event.data["amount"] ?? "") ?? 0 }
+    func handle(_ request: AgentRequest, caller: String, state: Int64) -> AgentOutcome {
+        guard request.action == "charge", caller == "agent:herald", let user = request.args["user"]?.string,
+              let amount = request.args["amount"]?.int else { return .error("forbidden", "not herald's charge") }
+        switch user {
+        case "app":
+            guard amount <= state else { return .error("insufficient_credits", "agent 'weather' has \(state), the cost is \(amount)") }
+            return .ok(["agent": "weather", "user": "app", "state": "active", "balance": .int(state - amount), "charged": .int(amount)],
+                       events: [AgentEvent("charged", ["agent": "weather", "amount": String(amount)])])
+        case "sus": return .error("not_licensed", "agent 'sus' is suspended (flood)")
+        default: return .error("not_found", "user '\(user)' has no registered agent")
+        }
+    }
+}
+
+extension HeraldWireTests {
+    /// publish through the real bus: herald asks civic (here a stand-in
+    /// declared as `civic`) to charge, then publishes the broadcast to
+    /// broadcast.<channel> before its reply; civic's refusals reach the
+    /// caller and broadcast nothing.
+    @Test func aChargedBroadcastIsPublishedAndCivicsRefusalsPassThrough() throws {
+        let server = try ServerProcess(config: """
+            users:
+              - name: app
+                nopass: true
+                permissions: ["+@all", "-@admin", "~*", "&*"]
+              - name: sus
+                nopass: true
+                permissions: ["+@all", "-@admin", "~*", "&*"]
+            agents:
+              - id: civic
+                subscribes: ["tasks.civic"]
+            system:
+            \(Self.quiet)
+              herald:
+                broadcast_cost: 60
+            """, logLevel: "info", systemAgents: true)
+        try waitForJoins(server, 1)
+        let root = try RawClient(port: server.port)
+        root.send("ACL SETUSER agent:civic on >civic-pw\r\n")
+        #expect(root.readReplies() == "+OK\r\n")
+        let civic = Unchecked(AgentRuntime(logic: FakeCivic(), settings: AgentSettings(port: server.port, agentID: "civic",
+                                                                                         user: "agent:civic", password: "civic-pw")))
+        Thread { try? civic.value.run() }.start()
+        defer { civic.value.control.stop() }
+
+        let sub = try RawClient(port: server.port)
+        let heard = RESPReader(sub)
+        sub.send("SUBSCRIBE broadcast.weather\r\n")
+        _ = heard.next()
+        func publish(as user: String, _ content: String) throws -> AgentReply {
+            try AgentRequester(settings: AgentSettings(port: server.port, agentID: "t-\(user)", user: user, password: "x"))
+                .request(agent: "herald", action: "publish", args: ["channel": "weather", "content": .string(content)], timeout: 20)
+        }
+        guard case .ok(let result) = try publish(as: "app", "rain at noon"), let id = result["id"]?.string else {
+            throw TestFailure("publish failed; log:\n\(server.log.suffix(3000))")
+        }
+        #expect(result == ["author": "weather", "balance": 40, "channel": "weather", "charged": 60, "id": .string(id)])
+        #expect(heard.next(timeout: 10)?.strings
+                == ["message", "broadcast.weather", #"{"author":"weather","channel":"weather","content":"rain at noon","id":"\#(id)"}"#])
+        // civic's refusals, passed through; nothing broadcast for them.
+        #expect(try publish(as: "app", "again") == .error(code: "insufficient_credits", message: "civic: agent 'weather' has 40, the cost is 60"))
+        #expect(try publish(as: "sus", "hi") == .error(code: "not_licensed", message: "civic: agent 'sus' is suspended (flood)"))
+        #expect(try publish(as: "default", "hi") == .error(code: "not_registered", message: "civic: user 'default' has no registered agent"))
+        sub.send("PING\r\n")
+        #expect(heard.next(timeout: 10)?.strings == ["pong", ""], "a refused broadcast was published")
+        let events = try streamFields(server, "events.herald")
+        #expect(events.filter { $0.prefix(2) == ["type", "broadcast"] }.count == 1)
+        #expect(events.first { $0.prefix(2) == ["type", "broadcast"] }?.contains("messages") == true)
+    }
+}
