@@ -378,10 +378,13 @@ enum Auditor {
 /// and a watcher thread on its own connection that follows the event
 /// streams of civic, forum and discovery and publishes an `announce` task
 /// to tasks.herald (as herald's own user: only it may) for each event
-/// announced, from where herald's own `announced` events say it stopped.
+/// announced, from where herald's own state says it stopped.
 enum Herald {
     /// The longest XREAD BLOCK of the watcher (re-armed after).
     static let blockMillis = 5000
+    /// How long the watcher waits for herald's `status` (its cursors) before
+    /// trying again: herald answers it after the tasks queued before it.
+    static let statusTimeout = 30.0
     /// Entries per XREAD.
     static let readCount = 1000
 
@@ -424,9 +427,9 @@ enum Herald {
                           agentID: settings.agentID)
     }
 
-    /// Until `stop()` (forever in the process): connect, read where each
-    /// source was announced up to from herald's own events, then follow
-    /// the sources and publish an `announce` for each event announced. A
+    /// Until `stop()` (forever in the process): connect, ask herald's own
+    /// `status` where each source was announced up to, then follow the
+    /// sources and publish an `announce` for each event announced. A
     /// lost connection is retried; an event published twice meanwhile (its
     /// first `announce` not yet applied) is announced once: herald's logic
     /// passes over an entry at or before its source's last announced one.
@@ -440,7 +443,7 @@ enum Herald {
                 defer { c.close() }
                 // Each entry read with its publisher: only each agent's own events count.
                 _ = try Auditor.call(c, ["CLIENT", "PUBLISHER", "ON"])
-                var cursors = try announced(c, settings)
+                var cursors = try announced(settings)
                 while !stop() {
                     let reply = try Auditor.call(c, ["XREAD", "COUNT", String(readCount), "BLOCK", String(blockMillis), "STREAMS"]
                                                  + streams + streams.map { cursors[$0] ?? "0-0" })
@@ -470,23 +473,19 @@ enum Herald {
         }
     }
 
-    /// Per source, the last entry herald's own `announced` events name.
-    static func announced(_ c: RESPConnection, _ settings: AgentSettings) throws(AgentKitError) -> [String: String] {
-        var cursors: [String: String] = [:]
-        var last = "0-0"
-        while true {
-            let reply = try Auditor.call(c, ["XREAD", "COUNT", String(readCount), "STREAMS", settings.eventsTopic, last])
-            let entries = Auditor.entries(reply)
-            for (id, read) in entries {
-                last = id
-                guard let fields = Auditor.ownFields(read, identity: settings.identity),
-                      fields.first(where: { $0.0 == "type" })?.1 == "announced",
-                      let source = fields.first(where: { $0.0 == "source" })?.1,
-                      let entry = fields.first(where: { $0.0 == "entry" })?.1 else { continue }
-                if HeraldLogic.after(entry, cursors[source]) { cursors[source] = entry }
-            }
-            if entries.count < readCount { return cursors }
+    /// Per source, the last entry announced: herald's `status`, asked of
+    /// herald itself (as its own user, whose replies alone are taken). It
+    /// is answered after every task queued before it, the `announce` tasks
+    /// of a previous connection of the watcher included, and costs the same
+    /// however long events.herald grows.
+    static func announced(_ settings: AgentSettings) throws(AgentKitError) -> [String: String] {
+        let requester = try AgentRequester(settings: settings)
+        defer { requester.close() }
+        let reply = try requester.request(agent: settings.agentID, action: "status", timeout: statusTimeout, user: settings.identity)
+        guard case .ok(let status) = reply, case .object(let cursors)? = status["cursors"] else {
+            throw AgentKitError.unexpected("herald's status answered \(reply)")
         }
+        return cursors.compactMapValues(\.string)
     }
 
     /// An XREAD reply's entries by stream (RESP3 map or RESP2 array).
