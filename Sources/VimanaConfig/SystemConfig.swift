@@ -13,6 +13,7 @@ public struct SystemConfig: Sendable, Equatable {
     public var science = ScienceConfig()
     public var auditor = AuditorConfig()
     public var scribe = ScribeConfig()
+    public var civic = CivicConfig()
     public var herald = HeraldConfig()
 
     public init() {}
@@ -153,6 +154,27 @@ public struct ScribeConfig: Sendable, Equatable {
     public init() {}
 }
 
+/// `system.civic`: the registry, the licences and the credits.
+public struct CivicConfig: Sendable, Equatable {
+    public var enabled = true
+    /// `/ready` waits for it: herald and forum ask it for every act.
+    public var required = true
+    /// The users that may register an agent for another user, grant
+    /// credits, and suspend or revoke on their own authority.
+    public var operators = ["default"]
+    /// Credits granted to an agent at its registration (0: none).
+    public var grant = 100
+    /// At most a trillion, as any one amount (`CivicLimits.maxAmount`).
+    public static let grantRange = 0...1_000_000_000_000
+    /// How many of the latest entries of forum's, watchman's or
+    /// supreme_court's events are read to find an authority: an authority is
+    /// used soon after it is given, and a check's cost is bounded by it.
+    public var scanEntries = 10_000
+    public static let scanEntriesRange = 10...1_000_000
+
+    public init() {}
+}
+
 /// `system.herald`: broadcasts by licensed agents (charged by civic) and
 /// the city's announcements (docs/SYSTEM-AGENTS.md).
 public struct HeraldConfig: Sendable, Equatable {
@@ -189,6 +211,7 @@ public enum SystemAgentID: String, Sendable, CaseIterable {
     case science
     case auditor
     case scribe
+    case civic
     case herald
 }
 

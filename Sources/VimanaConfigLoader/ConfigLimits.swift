@@ -99,6 +99,9 @@ enum ConfigLimits {
     static let scribeScienceTimeoutMillis = ScribeConfig.scienceTimeoutMillisRange
     /// `system.oracle.scan_entries`: see `OracleConfig.scanEntriesRange`.
     static let oracleScanEntries = OracleConfig.scanEntriesRange
+    /// `system.civic.*`: see `CivicConfig`.
+    static let civicGrant = CivicConfig.grantRange
+    static let civicScanEntries = CivicConfig.scanEntriesRange
     /// `system.science.*`: see `ScienceConfig`.
     static let scienceBucketSeconds = ScienceConfig.bucketSecondsRange
     static let scienceRetentionSeconds = ScienceConfig.retentionSecondsRange

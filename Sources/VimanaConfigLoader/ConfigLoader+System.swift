@@ -16,6 +16,7 @@ extension Schema {
         if let n = s["science"] { c.science = try science(n) }
         if let n = s["auditor"] { c.auditor = try auditor(n) }
         if let n = s["scribe"] { c.scribe = try scribe(n) }
+        if let n = s["civic"] { c.civic = try civic(n) }
         if let n = s["herald"] { c.herald = try herald(n) }
         return c
     }
@@ -117,6 +118,25 @@ extension Schema {
         if let n = s["science_timeout"],
            let v = try milliseconds(n, "system.scribe.science_timeout", ConfigLimits.scribeScienceTimeoutMillis) {
             c.scienceTimeoutMillis = v
+        }
+        return c
+    }
+
+    private func civic(_ node: YAMLNode) throws(ConfigError) -> CivicConfig {
+        var c = CivicConfig()
+        if node.isNull { return c }
+        let s = try section(node, "system.civic", keys: ["enabled", "required", "operators", "grant", "scan_entries"])
+        if let n = s["enabled"], let v = try boolean(n, "system.civic.enabled") { c.enabled = v }
+        if let n = s["required"], let v = try boolean(n, "system.civic.required") { c.required = v }
+        if let n = s["operators"], let v = try strings(n, "system.civic.operators") {
+            guard v.count <= EngineerConfig.operatorsLimit else {
+                throw mismatch(n, "system.civic.operators", "at most \(EngineerConfig.operatorsLimit) user names")
+            }
+            c.operators = v
+        }
+        if let n = s["grant"], let v = try integer(n, "system.civic.grant", ConfigLimits.civicGrant) { c.grant = v }
+        if let n = s["scan_entries"], let v = try integer(n, "system.civic.scan_entries", ConfigLimits.civicScanEntries) {
+            c.scanEntries = v
         }
         return c
     }
@@ -247,6 +267,15 @@ extension Configuration {
                 a.systemRules = Self.scribeRules
                 a.env = ["VIMANA_SCRIBE_DIR": system.scribe.outputDir,
                          "VIMANA_SCRIBE_SCIENCE_TIMEOUT_MS": String(system.scribe.scienceTimeoutMillis)]
+            case .civic:
+                a.description = "the registry, the licences and the credits: register, check_license, get_balance, get_registry, charge, grant, transfer, suspend, revoke, reinstate"
+                a.enabled = system.civic.enabled
+                a.required = system.civic.required
+                a.capabilities = ["registry", "licences", "credits"]
+                a.systemRules = Self.civicRules
+                a.env = ["VIMANA_CIVIC_OPERATORS": "[" + system.civic.operators.map(Log.jsonString).joined(separator: ",") + "]",
+                         "VIMANA_CIVIC_GRANT": String(system.civic.grant),
+                         "VIMANA_CIVIC_SCAN": String(system.civic.scanEntries)]
             case .herald:
                 let c = system.herald
                 a.description = "broadcasts by licensed agents, charged by civic, and the city's announcements: publish, status"
@@ -285,6 +314,7 @@ extension Configuration {
         case .science: system.science.enabled
         case .auditor: system.auditor.enabled
         case .scribe: system.scribe.enabled
+        case .civic: system.civic.enabled
         case .herald: system.herald.enabled
         }
     }
@@ -362,6 +392,22 @@ extension Configuration {
         "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
         "+agents", "+ledger|scan", "+acl|dryrun",
         "~tasks.scribe", "~events.scribe", "~snapshots.scribe", "%W~dead.scribe", "allchannels",
+    ]
+
+    /// civic's user (Protocol/AGENTS.md §11): the kit's commands (as
+    /// oracle's); LICENSE SET and GET (allowed to no other user but admins),
+    /// to tell the kernel the licences its events set; the event streams its
+    /// authorities are in (forum's, watchman's, supreme_court's), for
+    /// reading only; its tasks, its own event and snapshot streams, its
+    /// dead-letter topic for writing only; every channel, for the replies.
+    static let civicRules = [
+        "+ping", "+hello", "+auth", "+quit", "+reset",
+        "+client|id", "+client|getname", "+client|setname", "+client|setinfo", "+client|info", "+client|publisher",
+        "+agent|join", "+agent|leave", "+ack", "+nack", "+progress", "+publish",
+        "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
+        "+license|set", "+license|get",
+        "~tasks.civic", "~events.civic", "~snapshots.civic", "%R~events.forum", "%R~events.watchman",
+        "%R~events.supreme_court", "%W~dead.civic", "allchannels",
     ]
 
     /// herald's user (Protocol/AGENTS.md §11): the kit's commands (as

@@ -320,6 +320,9 @@ public struct AuditorLogic: AgentLogic {
         "science": ["checkpoint": ["buckets", "cursor", "skipped", "time", "untracked"], "rewound": ["cursor", "time"]],
         "auditor": ["report": ["run", "status", "report"]],
         "scribe": ["written": ["document", "path", "bytes", "sha256"]],
+        "civic": ["registered": ["agent", "user", "owner", "description", "capabilities", "at"],
+                  "licence": ["agent", "user", "state", "reason", "authority"], "granted": ["agent", "amount", "reason"],
+                  "charged": ["agent", "amount", "reason"], "transferred": ["from", "to", "amount", "authority"]],
         "herald": ["broadcast": ["channel", "author", "bytes", "id"], "announced": ["source", "entry", "kind"]],
     ]
 
@@ -339,7 +342,7 @@ public struct AuditorLogic: AgentLogic {
             }
             checked += Int64(newestFirst.count)
             if newestFirst.count >= scan { partial.append(.string("events." + agent)) }
-            findings += Self.check(agent: agent, Array(newestFirst.reversed()), declared: declared)
+            findings += Self.check(agent: agent, Array(newestFirst.reversed()), declared: declared, whole: newestFirst.count < scan)
         }
         return (["streams": .int(Int64(systemAgents.count)), "entries": .int(checked),
                  "scan": .int(Int64(scan)), "partial": .array(partial)], findings)
@@ -353,7 +356,7 @@ public struct AuditorLogic: AgentLogic {
     /// again after the agent forgot it, as Protocol/AGENTS.md §10 allows,
     /// is never reported).
     static func check(agent: String, _ entries: [StreamEntry], declared: Set<String>,
-                      window: DuplicateWindow<String> = DuplicateWindow()) -> [AuditFinding] {
+                      window: DuplicateWindow<String> = DuplicateWindow(), whole: Bool = false) -> [AuditFinding] {
         let stream = "events." + agent
         let shapes = eventShapes[agent]
         let user = "agent:" + agent
@@ -395,6 +398,29 @@ public struct AuditorLogic: AgentLogic {
                 }
             }
             for m in valueProblems(agent: agent, type: type, e, declared: declared) { found(.warning, m) }
+        }
+        if agent == "civic" && whole { findings += civicInvariants(entries) }
+        return findings
+    }
+
+    /// civic's ledger, folded from its whole stream (only then can a sum be
+    /// checked): credits are conserved — every balance, treasury's too, is
+    /// at least 0 after each event, and their sum is the supply, which only
+    /// grants raise. A finding names the first entry that broke it.
+    static func civicInvariants(_ entries: [StreamEntry]) -> [AuditFinding] {
+        let logic = CivicLogic(operators: [])
+        var book = AgentBook(logic: logic)
+        var findings: [AuditFinding] = []
+        for e in entries where e.publisher == nil || e.publisher == "agent:civic" {
+            book.replay(e.fields.filter { $0.0 != "_publisher" }, id: e.id)
+            let s = book.state
+            if let (account, balance) = s.balances.first(where: { $0.value < 0 }), findings.isEmpty {
+                findings.append(AuditFinding(.critical, "events.civic", e.id, "account '\(account)' is at \(balance) credits: a balance never goes below 0"))
+            }
+            let sum = s.balances.values.reduce(Int64(0)) { $0.addingReportingOverflow($1).partialValue }
+            if sum != s.supply, findings.isEmpty {
+                findings.append(AuditFinding(.critical, "events.civic", e.id, "the balances sum to \(sum) credits, the supply is \(s.supply): credits are not conserved"))
+            }
         }
         return findings
     }

@@ -22,6 +22,7 @@ public enum SystemAgents {
         case .science: Science.main()
         case .auditor: Auditor.main()
         case .scribe: Scribe.main()
+        case .civic: Civic.main()
         case .herald: Herald.main()
         }
     }
@@ -36,6 +37,7 @@ public enum SystemAgents {
         case .science: ScienceLogic.actions
         case .auditor: AuditorLogic.actions
         case .scribe: ScribeLogic.actions
+        case .civic: CivicLogic.actions
         case .herald: HeraldLogic.actions
         }
     }

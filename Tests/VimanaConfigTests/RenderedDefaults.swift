@@ -37,6 +37,12 @@ system:
     required: false
     output_dir: data/docs
     science_timeout: 2s
+  civic:
+    enabled: true
+    required: true
+    operators: ["default"]
+    grant: 100
+    scan_entries: 10000
   herald:
     enabled: true
     required: false

@@ -82,12 +82,13 @@ import Glibc
     /// `vimana agent` runs only the system agents that exist: an unknown id
     /// is a usage error that lists them, and nothing runs.
     @Test func anUnknownSystemAgentIsRefusedListingTheKnownOnes() throws {
-        let r = try runVimana(["agent", "civic"])
+        let r = try runVimana(["agent", "mayor"])
         #expect(r.status == 2)
-        #expect(r.stderr == "vimana: unknown system agent 'civic' (system agents: discovery, oracle, archivist, engineer, science, auditor, scribe, herald)\n")
+        #expect(r.stderr.hasPrefix("vimana: unknown system agent 'mayor' (system agents: discovery, oracle, archivist, engineer, science, auditor, scribe, civic"))
+        #expect(r.stderr.hasSuffix(")\n"))
         #expect(r.stdout == "")
         let none = try runVimana(["agent"])
-        #expect(none.status == 2 && none.stderr == "vimana: usage: vimana agent ID (system agents: discovery, oracle, archivist, engineer, science, auditor, scribe, herald)\n")
+        #expect(none.status == 2 && none.stderr.hasPrefix("vimana: usage: vimana agent ID (system agents: discovery, oracle, archivist, engineer, science, auditor, scribe, civic"))
     }
 
     // MARK: - Flags and their errors

@@ -9,9 +9,9 @@ import Testing
     /// An agent, so that the agent metrics and /health's `agents` appear.
     static let config = """
         agents:
-          - id: civic
-            name: Civic registry
-            subscribes: ["tasks.civic", "tasks.civic.*"]
+          - id: clerk
+            name: Clerk registry
+            subscribes: ["tasks.clerk", "tasks.clerk.*"]
         users:
           - name: metered
             limits: {publish_rate: 1000}
@@ -91,7 +91,7 @@ import Testing
             }
         }
         // One `user_<name>` line per user: the agent's and `default`.
-        #expect(actual["users"] == ["user_agent%3Acivic", "user_default", "user_metered"], "\(actual["users"] ?? [])")
+        #expect(actual["users"] == ["user_agent%3Aclerk", "user_default", "user_metered"], "\(actual["users"] ?? [])")
         if actual["users"]?.isEmpty == false { actual["users"] = ["user_<name>"] }
         #expect(actualOrder == order)
         for name in order {
@@ -127,10 +127,10 @@ import Testing
             agents:
               - id: echoer
                 subscribes: ["tasks.echo"]
-              - id: civic
-                name: Civic registry
+              - id: clerk
+                name: Clerk registry
                 enabled: false
-                subscribes: ["tasks.civic"]
+                subscribes: ["tasks.clerk"]
             """, extraArguments: ["--doc", doc])
     }
 
@@ -188,7 +188,7 @@ import Testing
 
         let server = try ServerProcess(config: Self.config, logLevel: "info")
         let agent = try RawClient(port: server.port)
-        agent.send("AGENT JOIN civic\r\n")
+        agent.send("AGENT JOIN clerk\r\n")
         #expect(agent.read(matching: "+OK\r\n") == "+OK\r\n")
         let response = RawClient.httpGet(port: server.httpPort, path: "/health")
         let actual = try #require(response.components(separatedBy: "\r\n\r\n").last)

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VimanaAgentKit
+import VimanaSystemAgents
 import VimanaTestSupport
 #if canImport(Glibc)
 import Glibc
@@ -67,7 +68,7 @@ import Glibc
         guard case .ok(let list) = try ask(server, "list"), case .array(let agents)? = list["agents"] else {
             throw TestFailure("list did not answer")
         }
-        #expect(agents.compactMap { $0["id"]?.string } == ["billing", "discovery", "oracle", "archivist", "engineer", "science", "auditor", "scribe", "herald"])
+        #expect(agents.compactMap { $0["id"]?.string } == ["billing"] + SystemAgents.ids)
         #expect(agents.first?["status"]?.string == "idle")
 
         // billing joins, then leaves: both announced on events.discovery.
@@ -106,14 +107,7 @@ import Glibc
                 output_dir: \(exports)
             """, logLevel: "info", systemAgents: true)
         try waitForJoins(server, 1)
-        #expect(try waitForStatus(server, "discovery", "running", 1))
-        #expect(try waitForStatus(server, "oracle", "running", 1))
-        #expect(try waitForStatus(server, "archivist", "running", 1))
-        #expect(try waitForStatus(server, "engineer", "running", 1))
-        #expect(try waitForStatus(server, "science", "running", 1))
-        #expect(try waitForStatus(server, "auditor", "running", 1))
-        #expect(try waitForStatus(server, "scribe", "running", 1))
-        #expect(try waitForStatus(server, "herald", "running", 1))
+        for id in SystemAgents.ids { #expect(try waitForStatus(server, id, "running", 1), "\(id)") }
         #expect(try waitForStatus(server, "billing", "idle", 0))
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let document = try String(contentsOf: root.appendingPathComponent("docs/SYSTEM-AGENTS.md"), encoding: .utf8)
