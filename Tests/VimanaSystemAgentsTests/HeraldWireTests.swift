@@ -124,8 +124,10 @@ import Glibc
 }
 
 /// A stand-in for civic's `charge` (docs/SYSTEM-AGENTS.md, civic), run in
-/// the test process as `agent:civic`: user `app` holds agent `weather` with
-/// 100 credits, `sus`'s agent is suspended, any other user has none.
+/// the test process as `agent:civic` (the system agent civic disabled):
+/// user `app` holds agent `weather` with 100 credits, `sus`'s agent is
+/// suspended (which the real civic would also tell the kernel, which would
+/// then refuse sus's task before herald saw it), any other user has none.
 struct FakeCivic: AgentLogic {
     var initialState: Int64 { 100 }
     func apply(_ event: AgentEvent, to state: inout Int64) { state -= Int64(event.data["amount"] ?? "") ?? 0 }
@@ -144,9 +146,10 @@ struct FakeCivic: AgentLogic {
 }
 
 extension HeraldWireTests {
-    /// publish through the real bus: herald asks civic (here a stand-in
-    /// declared as `civic`) to charge, then publishes the broadcast to
-    /// broadcast.<channel> before its reply; civic's refusals reach the
+    /// publish through the real bus against a stand-in civic, for the
+    /// refusals the real one cannot show here: herald asks civic to
+    /// charge, then publishes the broadcast to broadcast.<channel> before
+    /// its reply; civic's refusals (not_licensed among them) reach the
     /// caller and broadcast nothing.
     @Test func aChargedBroadcastIsPublishedAndCivicsRefusalsPassThrough() throws {
         let server = try ServerProcess(config: """
@@ -162,6 +165,7 @@ extension HeraldWireTests {
                 subscribes: ["tasks.civic"]
             system:
             \(Self.quiet)
+              civic: {enabled: false}
               herald:
                 broadcast_cost: 60
             """, logLevel: "info", systemAgents: true)
@@ -197,5 +201,67 @@ extension HeraldWireTests {
         let events = try streamFields(server, "events.herald")
         #expect(events.filter { $0.prefix(2) == ["type", "broadcast"] }.count == 1)
         #expect(events.first { $0.prefix(2) == ["type", "broadcast"] }?.contains("messages") == true)
+    }
+}
+
+extension HeraldWireTests {
+    /// The real civic: an operator (`default`) registers agent `weather`
+    /// for user `app` (granted 50); app's broadcast is charged (30) and
+    /// published; the next is refused for credits; an unregistered caller
+    /// is not_registered; once an operator suspends weather, the kernel
+    /// refuses app's task to herald, and nothing more is broadcast.
+    @Test func aLicensedAgentsBroadcastIsChargedByCivicAndASuspendedOneIsRefused() throws {
+        let server = try ServerProcess(config: """
+            users:
+              - name: app
+                nopass: true
+                permissions: ["+@all", "-@admin", "~*", "&*"]
+            system:
+            \(Self.quiet)
+              civic:
+                grant: 50
+              herald:
+                broadcast_cost: 30
+            """, logLevel: "info", systemAgents: true)
+        try waitForJoins(server, 1)
+        if !server.waitForLog("as agent civic", timeout: 30) { throw TestFailure("civic did not join; log:\n\(server.log.suffix(3000))") }
+        func civic(_ action: String, _ args: [String: JSON]) throws -> AgentReply {
+            try AgentRequester(settings: AgentSettings(port: server.port, agentID: "operator")).request(agent: "civic", action: action, args: args, timeout: 20)
+        }
+        guard case .ok = try civic("register", ["agent": "weather", "user": "app"]) else { throw TestFailure("register failed") }
+
+        let sub = try RawClient(port: server.port)
+        let heard = RESPReader(sub)
+        sub.send("SUBSCRIBE broadcast.weather\r\n")
+        _ = heard.next()
+        let app = try AgentRequester(settings: AgentSettings(port: server.port, agentID: "app", user: "app", password: "x"))
+        func publish(_ client: AgentRequester, _ content: String) throws -> AgentReply {
+            try client.request(agent: "herald", action: "publish", args: ["channel": "weather", "content": .string(content)], timeout: 20)
+        }
+        guard case .ok(let result) = try publish(app, "rain at noon"), let id = result["id"]?.string else {
+            throw TestFailure("publish failed; log:\n\(server.log.suffix(3000))")
+        }
+        #expect(result == ["author": "weather", "balance": 20, "channel": "weather", "charged": 30, "id": .string(id)])
+        #expect(heard.next(timeout: 10)?.strings
+                == ["message", "broadcast.weather", #"{"author":"weather","channel":"weather","content":"rain at noon","id":"\#(id)"}"#])
+        #expect(try civic("get_balance", ["agent": "weather"]) == .ok(["account": "weather", "balance": 20, "supply": 50]))
+        #expect(try publish(app, "more rain") == .error(code: "insufficient_credits", message: "civic: agent 'weather' has 20 credits, 30 are needed"))
+        let stranger = try AgentRequester(settings: AgentSettings(port: server.port, agentID: "stranger"))
+        #expect(try publish(stranger, "hi") == .error(code: "not_registered", message: "civic: user 'default' holds no registered agent"))
+
+        guard case .ok = try civic("suspend", ["agent": "weather", "reason": "flood", "authority": ["operator": true]]) else {
+            throw TestFailure("suspend failed")
+        }
+        // The kernel learns it from civic within moments; then app's task never reaches herald.
+        let deadline = Date().addingTimeInterval(15)
+        var refusal = ""
+        while Date() < deadline && refusal.isEmpty {
+            do { _ = try publish(app, "still raining") } catch { refusal = "\(error)" }
+        }
+        #expect(refusal.contains("is suspended (flood)"), "\(refusal)")
+        sub.send("PING\r\n")
+        #expect(heard.next(timeout: 10)?.strings == ["pong", ""], "a refused broadcast was published")
+        #expect(try civic("get_balance", ["agent": "weather"]) == .ok(["account": "weather", "balance": 20, "supply": 50]))
+        #expect(try streamFields(server, "events.herald").filter { $0.prefix(2) == ["type", "broadcast"] }.count == 1)
     }
 }
