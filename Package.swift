@@ -15,6 +15,7 @@
 //   VimanaBench        → VimanaCore VimanaRESP VimanaConfig VimanaClient
 //   VimanaAgentKit     → VimanaClient VimanaRESP VimanaConfig VimanaCore
 //   CounterAgent       → VimanaAgentKit
+//   KitFixtureAgent    → VimanaAgentKit
 //   VimanaSystemAgents → VimanaAgentKit VimanaClient VimanaRESP VimanaConfig VimanaCore CZlib
 //   VimanaClient       → VimanaCore VimanaRESP
 //   VimanaRESP         → VimanaCore
@@ -94,6 +95,8 @@ let package = Package(
         .target(name: "VimanaAgentKit", dependencies: ["VimanaClient", "VimanaRESP", "VimanaConfig", "VimanaCore"]),
         // The kit's example agent (Protocol/AGENTS.md §10 quotes its source).
         .executableTarget(name: "CounterAgent", dependencies: ["VimanaAgentKit"]),
+        // A fixture for the kit's wire tests: an agent whose tasks publish messages (Tests/KitFixtureAgent).
+        .executableTarget(name: "KitFixtureAgent", dependencies: ["VimanaAgentKit"], path: "Tests/KitFixtureAgent"),
         // The system agents (`vimana agent <id>`), written with the kit.
         .target(name: "VimanaSystemAgents", dependencies: ["VimanaAgentKit", "VimanaClient", "VimanaRESP", "VimanaConfig", "VimanaCore", "CZlib"]),
         .target(name: "VimanaSupervisor", dependencies: ["VimanaCore", "VimanaConfig", "CLinuxShim"], swiftSettings: optimize),
@@ -115,7 +118,7 @@ let package = Package(
         .target(name: "VimanaTestSupport", path: "Tests/VimanaTestSupport"),
         .testTarget(name: "VimanaIntegrationTests", dependencies: ["VimanaCore", "VimanaTestSupport"]),
         .testTarget(name: "VimanaClientTests", dependencies: ["VimanaClient", "VimanaRESP", "VimanaTestSupport"]),
-        .testTarget(name: "VimanaAgentKitTests", dependencies: ["VimanaAgentKit", "CounterAgent", "VimanaRESP", "VimanaTestSupport"]),
+        .testTarget(name: "VimanaAgentKitTests", dependencies: ["VimanaAgentKit", "CounterAgent", "KitFixtureAgent", "VimanaRESP", "VimanaTestSupport"]),
         .testTarget(name: "VimanaSystemAgentsTests", dependencies: ["VimanaSystemAgents", "VimanaAgentKit", "VimanaRESP", "VimanaTestSupport"]),
         .testTarget(name: "VimanaSupervisorTests", dependencies: ["VimanaSupervisor", "VimanaConfig", "VimanaCore"]),
     ],

@@ -9,7 +9,8 @@ import Foundation
 ///
 /// The entry written for an event (`AgentEntry`): `type`, the data's fields
 /// in name order, `request` (the request id as JSON text), `caller`, and on
-/// the last event of a task `reply` (the reply's JSON text). A task's events
+/// the last event of a task `reply` (the reply's JSON text) and, when the
+/// task publishes messages, `messages` (`AgentMessage.text`). A task's events
 /// are folded into the state only once its last one has been read: a crash
 /// in the middle of appending them (a runtime before MULTI/EXEC, or an
 /// XADD of an EXEC failing alone) leaves a partial task, whose redelivery
@@ -22,12 +23,13 @@ public struct AgentBook<Logic: AgentLogic>: Sendable {
     /// with the entry ID of its last event (the one whose `reply` field is
     /// its reply): the duplicate window (`DuplicateWindow`), the latest
     /// `AgentKitLimits.appliedKept`.
-    public private(set) var window: DuplicateWindow
-    /// The latest replies themselves (`AgentKitLimits.repliesKept` within
-    /// `repliesBytes`), so that a duplicate soon after is answered without a
-    /// read; an older one's reply is read from its entry (`AgentStep.appliedAt`).
-    public private(set) var recent: DuplicateWindow
-    public var replies: DuplicateWindow { recent }
+    public private(set) var window: DuplicateWindow<String>
+    /// The latest replies themselves, each with the task's messages
+    /// (`AgentKitLimits.repliesKept` within `repliesBytes`), so that a
+    /// duplicate soon after is answered without a read; an older one's
+    /// reply is read from its entry (`AgentStep.appliedAt`).
+    public private(set) var recent: DuplicateWindow<StoredReply>
+    public var replies: DuplicateWindow<StoredReply> { recent }
     public var repliesBytes: Int { recent.bytes }
     /// Events of tasks whose last event has not been read yet.
     private var partial: [String: [AgentEvent]] = [:]
@@ -54,13 +56,14 @@ public struct AgentBook<Logic: AgentLogic>: Sendable {
     public mutating func replay(_ fields: [(String, String)], id: String = "") -> Bool {
         guard let type = fields.first(where: { $0.0 == "type" })?.1 else { return false }
         var data: [String: String] = [:]
-        var request: String?, caller: String?, reply: String?
+        var request: String?, caller: String?, reply: String?, messages: String?
         for (name, value) in fields {
             switch name {
             case "type", "_publisher": continue
             case "request": request = value
             case "caller": caller = value
             case "reply": reply = value
+            case "messages": messages = value
             default: data[name] = value
             }
         }
@@ -76,7 +79,8 @@ public struct AgentBook<Logic: AgentLogic>: Sendable {
         if let reply {
             fold(partial.removeValue(forKey: key) ?? [])
             window.remember(key, id)
-            recent.remember(key, reply)
+            // A `messages` field that is no such array (another writer's) publishes nothing.
+            recent.remember(key, StoredReply(reply: reply, messages: messages.flatMap(AgentMessage.parse) ?? []))
         }
         return true
     }
@@ -175,13 +179,12 @@ public struct AgentBook<Logic: AgentLogic>: Sendable {
         let id = request.id.text
         let key = Self.key(caller: caller, id: id)
         if let at = window[key] {
-            // Its reply, or where to read it when it is no longer in memory.
-            return AgentStep(append: [], reply: recent[key] ?? "", duplicate: true, appliedAt: at)
+            // Its reply and messages, or where to read them when they are no longer in memory.
+            let stored = recent[key]
+            return AgentStep(append: [], reply: stored?.reply ?? "", duplicate: true, appliedAt: at, messages: stored?.messages ?? [])
         }
         var outcome = logic.handle(request, caller: caller, state: state, kernel: kernel)
-        if outcome.events.contains(where: { $0.type.isEmpty || !$0.data.keys.allSatisfy { !AgentEvent.reservedFields.contains($0) } }) {
-            outcome = .error(AgentErrorCode.internalError, "the agent made an event with an empty type or a reserved field name")
-        }
+        if let why = Self.refusal(outcome) { outcome = .error(AgentErrorCode.internalError, why) }
         let done = partial[key]?.count ?? 0
         if done > 0, Array(outcome.events.prefix(done)) != partial[key] ?? [] {
             // The first events of this task are in, and `handle` now makes
@@ -196,10 +199,52 @@ public struct AgentBook<Logic: AgentLogic>: Sendable {
             var fields = [("type", event.type)]
             fields += event.data.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
             fields += [("request", id), ("caller", caller)]
-            if i == outcome.events.count - 1 { fields.append(("reply", reply)) }
+            if i == outcome.events.count - 1 {
+                fields.append(("reply", reply))
+                if !outcome.messages.isEmpty { fields.append(("messages", AgentMessage.text(outcome.messages))) }
+            }
             append.append(AgentEntry(fields: fields))
         }
-        return AgentStep(append: append, reply: reply, duplicate: false)
+        return AgentStep(append: append, reply: reply, duplicate: false, messages: outcome.messages)
+    }
+
+    /// Why the kit does not carry out `outcome` (the task is then answered
+    /// with an `internal` error and nothing is appended or published), or nil.
+    static func refusal(_ outcome: AgentOutcome) -> String? {
+        if outcome.events.contains(where: { $0.type.isEmpty || !$0.data.keys.allSatisfy { !AgentEvent.reservedFields.contains($0) } }) {
+            return "the agent made an event with an empty type or a reserved field name"
+        }
+        guard !outcome.messages.isEmpty else { return nil }
+        // Stored on the last event, or a redelivery after a crash could not publish them again.
+        if outcome.events.isEmpty { return "the agent made messages without an event to store them in" }
+        for m in outcome.messages { if let why = AgentMessage.refusal(topic: m.topic) { return "the agent made \(why)" } }
+        return nil
+    }
+}
+
+/// A request's stored answer: its reply's JSON text and the messages its
+/// task published (to publish again for a duplicate).
+public struct StoredReply: Sendable, Equatable, DuplicateWindowValue {
+    public var reply: String
+    public var messages: [AgentMessage]
+
+    public init(reply: String, messages: [AgentMessage] = []) {
+        self.reply = reply
+        self.messages = messages
+    }
+
+    public var windowBytes: Int { messages.reduce(reply.utf8.count) { $0 + $1.topic.utf8.count + $1.message.utf8.count } }
+
+    /// The stored answer of request `id` from `caller` in an entry of
+    /// `events.<id>` (its fields in order, `_publisher` last): its `reply`
+    /// and `messages` fields, taken only when the entry is that request's
+    /// (`request` the same id by value, `caller` the same) and its
+    /// publisher is the agent's own user `identity`; nil otherwise.
+    public static func read(_ fields: [(String, String)], id: JSON, caller: String, identity: String) -> StoredReply? {
+        func field(_ name: String) -> String? { fields.first(where: { $0.0 == name })?.1 }
+        guard let reply = field("reply"), field("caller") == caller, fields.last?.0 == "_publisher", fields.last?.1 == identity,
+              let r = field("request"), JSON.canonical(r) == id.text else { return nil }
+        return StoredReply(reply: reply, messages: field("messages").flatMap(AgentMessage.parse) ?? [])
     }
 }
 
@@ -215,7 +260,8 @@ public struct AgentEntry: Sendable, Equatable {
 }
 
 /// The runtime's orders for one task: append these entries (each then
-/// replayed into the book), publish `reply` to the task's `reply_to`, ACK.
+/// replayed into the book), publish `messages`, publish `reply` to the
+/// task's `reply_to`, ACK.
 public struct AgentStep: Sendable, Equatable {
     /// Entries still to append, in order (none for a duplicate, a query or a refusal).
     public var append: [AgentEntry]
@@ -229,4 +275,8 @@ public struct AgentStep: Sendable, Equatable {
     /// Why the task cannot be applied (its reply is an `internal` error): it
     /// goes to `dead.<id>` with this reason, and nothing is appended.
     public var deadLetter: String? = nil
+    /// Messages to publish, in order, before the reply: the task's, or a
+    /// duplicate's stored ones (when `reply` is empty, read with it from
+    /// the entry `appliedAt`).
+    public var messages: [AgentMessage] = []
 }

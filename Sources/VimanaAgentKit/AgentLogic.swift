@@ -116,9 +116,9 @@ extension AgentLogic where State: Codable {
 /// One state change, appended to `events.<agent-id>` as a stream entry: the
 /// field `type`, then the data's fields in name order.
 ///
-/// The field names `type`, `request`, `caller`, `reply` and `_publisher` are
-/// the kit's (`AgentEvent.reservedFields`); an event whose data uses one is
-/// refused with an `internal` error reply and nothing is appended.
+/// The field names `type`, `request`, `caller`, `reply`, `messages` and
+/// `_publisher` are the kit's (`AgentEvent.reservedFields`); an event whose
+/// data uses one is refused with an `internal` error reply and nothing is appended.
 public struct AgentEvent: Sendable, Equatable {
     public var type: String
     public var data: [String: String]
@@ -128,7 +128,7 @@ public struct AgentEvent: Sendable, Equatable {
         self.data = data
     }
 
-    public static let reservedFields: Set<String> = ["type", "request", "caller", "reply", "_publisher"]
+    public static let reservedFields: Set<String> = ["type", "request", "caller", "reply", "messages", "_publisher"]
 }
 
 /// A task, parsed: `{"action", "id", "reply_to"?, "args"?}` (issue 12 §3).
@@ -164,20 +164,68 @@ public struct AgentRequest: Sendable, Equatable {
 public struct AgentOutcome: Sendable, Equatable {
     public var events: [AgentEvent]
     public var reply: AgentReply
+    /// Messages the runtime publishes once the events are appended, before
+    /// the reply (a broadcast, a notice): stored on the task's last event,
+    /// so a redelivery publishes them again (at least once). A task with
+    /// messages must append events (Protocol/AGENTS.md §10, "Messages").
+    public var messages: [AgentMessage]
 
-    public init(events: [AgentEvent] = [], reply: AgentReply) {
+    public init(events: [AgentEvent] = [], reply: AgentReply, messages: [AgentMessage] = []) {
         self.events = events
         self.reply = reply
+        self.messages = messages
     }
 
     /// A success with a result.
-    public static func ok(_ result: JSON, events: [AgentEvent] = []) -> AgentOutcome {
-        AgentOutcome(events: events, reply: .ok(result))
+    public static func ok(_ result: JSON, events: [AgentEvent] = [], messages: [AgentMessage] = []) -> AgentOutcome {
+        AgentOutcome(events: events, reply: .ok(result), messages: messages)
     }
 
     /// A refusal, a bad argument, an unknown action: an error reply, no event.
     public static func error(_ code: String, _ message: String) -> AgentOutcome {
         AgentOutcome(reply: .error(code: code, message: message))
+    }
+}
+
+/// A message a task publishes besides its reply: `message` to `topic`.
+public struct AgentMessage: Sendable, Equatable, Hashable {
+    public var topic: String
+    public var message: String
+
+    public init(topic: String, message: String) {
+        self.topic = topic
+        self.message = message
+    }
+
+    /// The `messages` field of a task's last event: a JSON array of
+    /// `{"message", "topic"}` in the order they are published (the kit's JSON).
+    public static func text(_ messages: [AgentMessage]) -> String {
+        JSON.array(messages.map { ["message": .string($0.message), "topic": .string($0.topic)] }).text
+    }
+
+    /// The messages a `messages` field holds; nil when it is not such an array.
+    public static func parse(_ text: String) -> [AgentMessage]? {
+        guard case .array(let items)? = JSON.parse(text) else { return nil }
+        var out: [AgentMessage] = []
+        for item in items {
+            guard let topic = item["topic"]?.string, let message = item["message"]?.string else { return nil }
+            out.append(AgentMessage(topic: topic, message: message))
+        }
+        return out
+    }
+
+    /// Why the kit does not publish a message to `topic`, or nil. An empty
+    /// topic; `events.*`, `dead.*` and `_vimana.*`, as for `reply_to`: a
+    /// PUBLISH on a recorded topic appends an entry, so it would write into
+    /// an agent's events (failing its WATCH), a dead letter, the kernel's
+    /// own topics. `tasks.*` is allowed: a task to another agent, which
+    /// applies its request id once (the message may come twice).
+    public static func refusal(topic: String) -> String? {
+        if topic.isEmpty { return "a message with an empty topic" }
+        for prefix in ["events.", "dead.", "_vimana."] where topic.hasPrefix(prefix) {
+            return "a message to \(topic): messages may not go to events.*, dead.* or _vimana.*"
+        }
+        return nil
     }
 }
 

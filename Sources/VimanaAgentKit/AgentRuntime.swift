@@ -318,10 +318,19 @@ public final class AgentRuntime<Logic: AgentLogic> {
         }
         if !step.append.isEmpty { afterAppend?(request) }
         if step.duplicate && step.reply.isEmpty {
-            step.reply = try storedReply(request, caller: publisher, at: step.appliedAt ?? "")
+            let stored = try storedReply(request, caller: publisher, at: step.appliedAt ?? "")
+            step.reply = stored.reply
+            step.messages = stored.messages
             // Stored under a larger max_payload: not sent as it is.
             if let reason = oversize(step) {
                 step.reply = AgentReply.error(code: AgentErrorCode.internalError, message: reason).json(id: request.id).text
+                step.messages = []
+            }
+        }
+        // The task's messages (stored with its events), again for a duplicate: at least once.
+        for m in step.messages {
+            if case .error(let e) = try call(["PUBLISH", m.topic, m.message]) {
+                note("warning: \(head) action=\(request.action) id=\(request.id.text): applied, but its message to \(m.topic) was refused (\(e))")
             }
         }
         if let replyTo = request.replyTo, case .error(let m) = try call(["PUBLISH", replyTo, step.reply]) {
@@ -513,36 +522,38 @@ public final class AgentRuntime<Logic: AgentLogic> {
         requester = nil
     }
 
-    /// A duplicate's reply, read from the `reply` field of its last event
-    /// (entry `at` of `events.<id>`) when it is no longer in memory; when
-    /// that entry is gone too (retention), an error reply `duplicate` that
-    /// says the request was applied.
-    private func storedReply(_ request: AgentRequest, caller: String, at: String) throws(AgentKitError) -> String {
+    /// A duplicate's reply and messages, read from the `reply` and
+    /// `messages` fields of its last event (entry `at` of `events.<id>`)
+    /// when they are no longer in memory; when that entry is gone too
+    /// (retention), an error reply `duplicate` that says the request was
+    /// applied, and no message.
+    private func storedReply(_ request: AgentRequest, caller: String, at: String) throws(AgentKitError) -> StoredReply {
         if !at.isEmpty, case .array(let items) = try call(["XRANGE", settings.eventsTopic, at, at]),
-           let entry = items.first?.elements, entry.count == 2 {
-            // Only that request's entry, by the agent's own user (an ID can
-            // name another entry after the events were retired and restored).
-            let f = StreamEntry.pairs(entry[1])
-            func field(_ name: String) -> String? { f.first(where: { $0.0 == name })?.1 }
-            if let reply = field("reply"), field("caller") == caller, f.last?.0 == "_publisher", f.last?.1 == settings.identity,
-               let r = field("request"), JSON.canonical(r) == request.id.text {
-                return reply
-            }
+           let entry = items.first?.elements, entry.count == 2,
+           // Only that request's entry, by the agent's own user (an ID can
+           // name another entry after the events were retired and restored).
+           let stored = StoredReply.read(StreamEntry.pairs(entry[1]), id: request.id, caller: caller, identity: settings.identity) {
+            return stored
         }
-        return AgentReply.error(code: AgentErrorCode.duplicate,
+        return StoredReply(reply: AgentReply.error(code: AgentErrorCode.duplicate,
                                 message: "request \(request.id.text) was applied (at \(at.isEmpty ? "an entry no longer known" : at)),"
-                                    + " and its reply is no longer in \(settings.eventsTopic)").json(id: request.id).text
+                                    + " and its reply is no longer in \(settings.eventsTopic)").json(id: request.id).text)
     }
 
-    /// Why `step` cannot be sent: its reply or a field of one of its events
-    /// is longer than the kernel's `max_payload` (a bulk the kernel closes
-    /// the connection for, so the task would come back again and again), or
-    /// an event is longer than twice it (the least a command may be:
-    /// `client-query-buffer-limit`); nil when it fits.
+    /// Why `step` cannot be sent: its reply, one of its messages (or its
+    /// topic) or a field of one of its events is longer than the kernel's
+    /// `max_payload` (a bulk the kernel closes the connection for, so the
+    /// task would come back again and again), or an event is longer than
+    /// twice it (the least a command may be: `client-query-buffer-limit`);
+    /// nil when it fits.
     func oversize(_ step: AgentStep) -> String? {
         let limit = settings.maxPayload
         if step.reply.utf8.count > limit {
             return "the reply is \(step.reply.utf8.count) bytes, over the kernel's max_payload (\(limit))"
+        }
+        for m in step.messages where m.message.utf8.count > limit || m.topic.utf8.count > limit {
+            let (what, n) = m.message.utf8.count > limit ? ("a message", m.message.utf8.count) : ("a message's topic", m.topic.utf8.count)
+            return "\(what) (to \(m.topic.prefix(64))) is \(n) bytes, over the kernel's max_payload (\(limit))"
         }
         for e in step.append {
             if let (name, value) = e.fields.first(where: { $0.1.utf8.count > limit }) {

@@ -10,10 +10,10 @@
 /// The window over a suffix of the sequence is a subset of the window over
 /// the whole: a reader that starts in the middle of an agent's events
 /// (auditor) never counts as remembered a request the agent had forgotten.
-public struct DuplicateWindow: Sendable {
+public struct DuplicateWindow<Value: DuplicateWindowValue>: Sendable {
     /// By the key's bytes: Swift's `String` equality is canonical
     /// equivalence, under which "é" and "e\u{301}" (two ids) would be one key.
-    private var stored: [[UInt8]: String] = [:]
+    private var stored: [[UInt8]: Value] = [:]
     /// The keys of `stored`, oldest first (from `head` on).
     private var order: [[UInt8]] = []
     private var head = 0
@@ -27,34 +27,43 @@ public struct DuplicateWindow: Sendable {
         byteLimit = max(1, bytes)
     }
 
-    public subscript(key: String) -> String? { stored[Array(key.utf8)] }
+    public subscript(key: String) -> Value? { stored[Array(key.utf8)] }
 
     /// How many keys are held.
     public var held: Int { stored.count }
 
     /// The keys held, oldest first, each with its value.
-    public var entries: [(key: String, value: String)] {
+    public var entries: [(key: String, value: Value)] {
         order[head...].compactMap { k in stored[k].map { (String(decoding: k, as: UTF8.self), $0) } }
     }
 
     /// Remembers `key` (again: its value replaced, its place kept), then
     /// forgets the oldest beyond the window.
-    public mutating func remember(_ key: String, _ value: String) {
+    public mutating func remember(_ key: String, _ value: Value) {
         let k = Array(key.utf8)
         if let old = stored.updateValue(value, forKey: k) {
-            bytes -= k.count + old.utf8.count
+            bytes -= k.count + old.windowBytes
         } else {
             order.append(k)
         }
-        bytes += k.count + value.utf8.count
+        bytes += k.count + value.windowBytes
         while stored.count > count || (bytes > byteLimit && stored.count > 1) {
             let oldest = order[head]
             head += 1
-            if let v = stored.removeValue(forKey: oldest) { bytes -= oldest.count + v.utf8.count }
+            if let v = stored.removeValue(forKey: oldest) { bytes -= oldest.count + v.windowBytes }
         }
         if head >= 1024 && head * 2 >= order.count {
             order.removeFirst(head)
             head = 0
         }
     }
+}
+
+/// What a `DuplicateWindow` holds for a key, and the bytes it counts for it.
+public protocol DuplicateWindowValue: Sendable {
+    var windowBytes: Int { get }
+}
+
+extension String: DuplicateWindowValue {
+    public var windowBytes: Int { utf8.count }
 }

@@ -97,6 +97,7 @@ public enum JSON: Sendable, Equatable, Codable {
     public var int: Int64? { if case .int(let i) = self { return i }; return nil }
     public var bool: Bool? { if case .bool(let b) = self { return b }; return nil }
     public var object: [String: JSON]? { if case .object(let o) = self { return o }; return nil }
+    public var array: [JSON]? { if case .array(let a) = self { return a }; return nil }
 }
 
 extension JSON: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral,

@@ -16,6 +16,7 @@ public struct SystemConfig: Sendable, Equatable {
     public var civic = CivicConfig()
     public var supremeCourt = SupremeCourtConfig()
     public var forum = ForumConfig()
+    public var herald = HeraldConfig()
 
     public init() {}
 }
@@ -228,6 +229,33 @@ public struct ForumConfig: Sendable, Equatable {
     public init() {}
 }
 
+/// `system.herald`: broadcasts by licensed agents (charged by civic) and
+/// the city's announcements (docs/SYSTEM-AGENTS.md).
+public struct HeraldConfig: Sendable, Equatable {
+    public var enabled = true
+    /// Not required: a broadcast waits for it without harm.
+    public var required = false
+    /// Credits civic charges the author of each broadcast (0: its licence
+    /// is still checked, nothing is charged).
+    public var broadcastCost: Int64 = 1
+    /// civic's amounts: 0 to a million million.
+    public static let broadcastCostRange: ClosedRange<Int64> = 0...1_000_000_000_000
+    /// The longest content of a broadcast, in bytes.
+    public var maxLength = 4096
+    /// At most 1 MiB, the kernel's default `max_payload` (a broadcast is
+    /// one message; a longer content is also refused when its message would
+    /// not fit the kernel's own `max_payload`).
+    public static let maxLengthRange = 1...(1 << 20)
+    /// Regular expressions (ICU syntax, NSRegularExpression): a content in
+    /// which one matches is refused. Checked when the configuration loads.
+    public var forbidden: [String] = []
+    /// Each is tried on every broadcast: a bounded list of bounded patterns.
+    public static let forbiddenLimit = 256
+    public static let forbiddenPatternBytes = 1024
+
+    public init() {}
+}
+
 /// The system agents that exist in code, in the order they are wired.
 public enum SystemAgentID: String, Sendable, CaseIterable {
     case discovery
@@ -240,6 +268,7 @@ public enum SystemAgentID: String, Sendable, CaseIterable {
     case civic
     case supremeCourt = "supreme_court"
     case forum
+    case herald
 }
 
 extension AgentConfig {

@@ -119,4 +119,7 @@ enum ConfigLimits {
     static let forumVotingPeriodSeconds = ForumConfig.votingPeriodSecondsRange
     static let forumThresholdMillionths = ForumConfig.thresholdMillionthsRange
     static let forumQuorumMillionths = ForumConfig.quorumMillionthsRange
+    /// `system.herald.*`: see `HeraldConfig`.
+    static let heraldBroadcastCost = Int(HeraldConfig.broadcastCostRange.lowerBound)...Int(HeraldConfig.broadcastCostRange.upperBound)
+    static let heraldMaxLength = HeraldConfig.maxLengthRange
 }

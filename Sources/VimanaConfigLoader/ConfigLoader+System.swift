@@ -19,6 +19,42 @@ extension Schema {
         if let n = s["civic"] { c.civic = try civic(n) }
         if let n = s["supreme_court"] { c.supremeCourt = try supremeCourt(n) }
         if let n = s["forum"] { c.forum = try forum(n) }
+        if let n = s["herald"] { c.herald = try herald(n) }
+        return c
+    }
+
+    private func herald(_ node: YAMLNode) throws(ConfigError) -> HeraldConfig {
+        var c = HeraldConfig()
+        if node.isNull { return c }
+        let s = try section(node, "system.herald", keys: ["enabled", "required", "broadcast_cost", "max_length", "forbidden"])
+        if let n = s["enabled"], let v = try boolean(n, "system.herald.enabled") { c.enabled = v }
+        if let n = s["required"], let v = try boolean(n, "system.herald.required") { c.required = v }
+        if let n = s["broadcast_cost"], let v = try integer(n, "system.herald.broadcast_cost", ConfigLimits.heraldBroadcastCost) {
+            c.broadcastCost = Int64(v)
+        }
+        if let n = s["max_length"], let v = try integer(n, "system.herald.max_length", ConfigLimits.heraldMaxLength) {
+            c.maxLength = v
+        }
+        if let n = s["forbidden"] {
+            // Each pattern compiled now, so a bad one is an error at its own line and column.
+            let items: [YAMLNode]
+            if case .sequence(let list) = n.content { items = list } else { items = n.isNull ? [] : [n] }
+            guard items.count <= HeraldConfig.forbiddenLimit else {
+                throw mismatch(n, "system.herald.forbidden", "at most \(HeraldConfig.forbiddenLimit) regular expressions")
+            }
+            for (i, item) in items.enumerated() {
+                let key = "system.herald.forbidden[\(i)]"
+                let expected = "a regular expression of 1 to \(HeraldConfig.forbiddenPatternBytes) bytes"
+                guard case .scalar(let text, _) = item.content, !item.isNull, !text.isEmpty,
+                      text.utf8.count <= HeraldConfig.forbiddenPatternBytes else {
+                    throw mismatch(item, key, expected, note: item.isNull ? " (null)" : "")
+                }
+                do { _ = try NSRegularExpression(pattern: text) } catch {
+                    throw fail(item, "\(key): '\(text)' is not a valid regular expression (ICU syntax, as NSRegularExpression reads it)")
+                }
+                c.forbidden.append(text)
+            }
+        }
         return c
     }
 
@@ -321,6 +357,15 @@ extension Configuration {
                 a.env = ["VIMANA_FORUM_COST": String(c.proposalCost), "VIMANA_FORUM_PERIOD_S": String(c.votingPeriodSeconds),
                          "VIMANA_FORUM_THRESHOLD_PPM": String(c.thresholdMillionths),
                          "VIMANA_FORUM_QUORUM_PPM": String(c.quorumMillionths)]
+            case .herald:
+                let c = system.herald
+                a.description = "broadcasts by licensed agents, charged by civic, and the city's announcements: publish, status"
+                a.enabled = c.enabled
+                a.required = c.required
+                a.capabilities = ["broadcast", "announcements"]
+                a.systemRules = Self.heraldRules
+                a.env = ["VIMANA_HERALD_COST": String(c.broadcastCost), "VIMANA_HERALD_MAX_LENGTH": String(c.maxLength),
+                         "VIMANA_HERALD_FORBIDDEN": "[" + c.forbidden.map(Log.jsonString).joined(separator: ",") + "]"]
             }
             wired.append(a)
         }
@@ -355,6 +400,7 @@ extension Configuration {
         case .civic: system.civic.enabled
         case .supremeCourt: system.supremeCourt.enabled
         case .forum: system.forum.enabled
+        case .herald: system.herald.enabled
         }
     }
 
@@ -476,6 +522,23 @@ extension Configuration {
         "+agent|join", "+agent|leave", "+ack", "+nack", "+progress", "+publish", "+subscribe", "+unsubscribe",
         "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
         "~tasks.forum", "~events.forum", "~snapshots.forum", "%W~dead.forum", "allchannels",
+    ]
+
+    /// herald's user (Protocol/AGENTS.md §11): the kit's commands (as
+    /// oracle's) with SUBSCRIBE and UNSUBSCRIBE (the reply topic of its
+    /// asks to civic); its tasks (its watcher publishes `announce` there),
+    /// its own event and snapshot streams; the event streams it announces
+    /// from, for reading only; its dead-letter topic for writing only; and
+    /// every channel: its replies, its asks to tasks.civic, and its
+    /// broadcasts (PUBLISH names channels, never keys, so `broadcast.*`,
+    /// recorded or not, needs no key). No admin command.
+    static let heraldRules = [
+        "+ping", "+hello", "+auth", "+quit", "+reset",
+        "+client|id", "+client|getname", "+client|setname", "+client|setinfo", "+client|info", "+client|publisher",
+        "+agent|join", "+agent|leave", "+ack", "+nack", "+progress", "+publish", "+subscribe", "+unsubscribe",
+        "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
+        "~tasks.herald", "~events.herald", "~snapshots.herald",
+        "%R~events.civic", "%R~events.forum", "%R~events.discovery", "%W~dead.herald", "allchannels",
     ]
 
     /// What discovery knows of each agent from the configuration, as a JSON

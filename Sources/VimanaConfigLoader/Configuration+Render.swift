@@ -124,6 +124,12 @@ extension Configuration {
             "    voting_period: \(system.forum.votingPeriodSeconds)s",
             "    voting_threshold: \(Units.formatFraction(system.forum.thresholdMillionths))",
             "    quorum: \(Units.formatFraction(system.forum.quorumMillionths))",
+            "  herald:",
+            "    enabled: \(system.herald.enabled)",
+            "    required: \(system.herald.required)",
+            "    broadcast_cost: \(system.herald.broadcastCost)",
+            "    max_length: \(system.herald.maxLength)",
+            "    forbidden: \(Self.yamlList(system.herald.forbidden))",
           ]
         return lines.joined(separator: "\n") + "\n"
     }

@@ -331,6 +331,7 @@ public struct AuditorLogic: AgentLogic {
                   "voted": ["proposal", "agent", "choice"],
                   "decided": ["proposal", "outcome", "yes", "no", "abstain", "licensed", "target", "action", "args"],
                   "executed": ["proposal", "ok"]],
+        "herald": ["broadcast": ["channel", "author", "bytes", "id"], "announced": ["source", "entry", "kind"]],
     ]
 
     /// Event types an agent's own thread appends, not a task: they carry no
@@ -363,7 +364,7 @@ public struct AuditorLogic: AgentLogic {
     /// again after the agent forgot it, as Protocol/AGENTS.md §10 allows,
     /// is never reported).
     static func check(agent: String, _ entries: [StreamEntry], declared: Set<String>,
-                      window: DuplicateWindow = DuplicateWindow(), whole: Bool = false) -> [AuditFinding] {
+                      window: DuplicateWindow<String> = DuplicateWindow(), whole: Bool = false) -> [AuditFinding] {
         let stream = "events." + agent
         let shapes = eventShapes[agent]
         let user = "agent:" + agent

@@ -25,6 +25,7 @@ public enum SystemAgents {
         case .civic: Civic.main()
         case .supremeCourt: SupremeCourt.main()
         case .forum: Forum.main()
+        case .herald: Herald.main()
         }
     }
 
@@ -41,6 +42,7 @@ public enum SystemAgents {
         case .civic: CivicLogic.actions
         case .supremeCourt: SupremeCourtLogic.actions
         case .forum: ForumLogic.actions
+        case .herald: HeraldLogic.actions
         }
     }
 
@@ -487,5 +489,142 @@ enum Auditor {
 
     static func say(_ line: String) {
         FileHandle.standardError.write(Data(("auditor: " + line + "\n").utf8))
+    }
+}
+
+/// herald's process: the kit's runtime for `HeraldLogic`, with its rules
+/// from the environment the kernel gives (`VIMANA_HERALD_COST`,
+/// `VIMANA_HERALD_MAX_LENGTH`, `VIMANA_HERALD_FORBIDDEN`: `system.herald`),
+/// and a watcher thread on its own connection that follows the event
+/// streams of civic, forum and discovery and publishes an `announce` task
+/// to tasks.herald (as herald's own user: only it may) for each event
+/// announced, from where herald's own state says it stopped.
+enum Herald {
+    /// The longest XREAD BLOCK of the watcher (re-armed after).
+    static let blockMillis = 5000
+    /// How long the watcher waits for herald's `status` (its cursors) before
+    /// trying again: herald answers it after the tasks queued before it.
+    static let statusTimeout = 30.0
+    /// Entries per XREAD.
+    static let readCount = 1000
+
+    static func main() -> Never {
+        let env = ProcessInfo.processInfo.environment
+        let settings: AgentSettings
+        do { settings = try AgentSettings.fromEnvironment(agentID: "herald") } catch {
+            say("\(error)")
+            exit(2)
+        }
+        let defaults = HeraldConfig()
+        var cost = defaults.broadcastCost, maxLength = defaults.maxLength, texts = defaults.forbidden
+        if let v = env["VIMANA_HERALD_COST"] {
+            guard let n = Int64(v), HeraldConfig.broadcastCostRange.contains(n) else { fail("VIMANA_HERALD_COST is not an integer from 0 to 1000000000000") }
+            cost = n
+        }
+        if let v = env["VIMANA_HERALD_MAX_LENGTH"] {
+            guard let n = Int(v), HeraldConfig.maxLengthRange.contains(n) else { fail("VIMANA_HERALD_MAX_LENGTH is not an integer from 1 to 1048576") }
+            maxLength = n
+        }
+        if let v = env["VIMANA_HERALD_FORBIDDEN"] {
+            guard case .array(let items)? = JSON.parse(v), items.allSatisfy({ $0.string != nil }) else {
+                fail("VIMANA_HERALD_FORBIDDEN is not a JSON array of regular expressions")
+            }
+            texts = items.compactMap(\.string)
+        }
+        var bad = ""
+        guard let forbidden = ForbiddenPatterns(texts, bad: &bad) else { fail("VIMANA_HERALD_FORBIDDEN: '\(bad)' is not a valid regular expression") }
+        // Without credentials its connections are `default`'s, which any
+        // client may be: an `announce` could not be told from a forgery.
+        var announcer: String?
+        if settings.password != nil {
+            announcer = settings.identity
+            Thread { watch(settings) }.start()
+        } else {
+            say("no VIMANA_PASSWORD: not announcing (the kernel gives its system agents credentials)")
+        }
+        AgentRuntime.main(logic: HeraldLogic(broadcastCost: cost, maxLength: maxLength, forbidden: forbidden,
+                                             maxPayload: settings.maxPayload, announcer: announcer),
+                          agentID: settings.agentID)
+    }
+
+    /// Until `stop()` (forever in the process): connect, ask herald's own
+    /// `status` where each source was announced up to, then follow the
+    /// sources and publish an `announce` for each event announced. A
+    /// lost connection is retried; an event published twice meanwhile (its
+    /// first `announce` not yet applied) is announced once: herald's logic
+    /// passes over an entry at or before its source's last announced one.
+    static func watch(_ settings: AgentSettings, stop: @Sendable () -> Bool = { false }) {
+        var sequence = 0
+        let run = String(Int(Date().timeIntervalSince1970 * 1000))
+        let streams = HeraldLogic.sources.map(\.stream)
+        while !stop() {
+            do throws(AgentKitError) {
+                let c = try settings.connect()
+                defer { c.close() }
+                // Each entry read with its publisher: only each agent's own events count.
+                _ = try Auditor.call(c, ["CLIENT", "PUBLISHER", "ON"])
+                var cursors = try announced(settings)
+                while !stop() {
+                    let reply = try Auditor.call(c, ["XREAD", "COUNT", String(readCount), "BLOCK", String(blockMillis), "STREAMS"]
+                                                 + streams + streams.map { cursors[$0] ?? "0-0" })
+                    for (stream, entries) in byStream(reply) {
+                        guard let user = HeraldLogic.sources.first(where: { $0.stream == stream })?.user else { continue }
+                        for (id, read) in entries {
+                            cursors[stream] = id
+                            guard let fields = Auditor.ownFields(read, identity: user),
+                                  let type = fields.first(where: { $0.0 == "type" })?.1 else { continue }
+                            var data: [String: String] = [:]
+                            for (k, v) in fields where !AgentEvent.reservedFields.contains(k) { data[k] = v }
+                            guard let kind = HeraldLogic.kind(source: stream, type: type, fields: data) else { continue }
+                            sequence += 1
+                            var event = data.mapValues(JSON.string)
+                            event["type"] = .string(type)
+                            let task: JSON = ["action": "announce", "id": .string("announce-\(run)-\(sequence)"),
+                                              "args": ["source": .string(stream), "entry": .string(id), "kind": .string(kind),
+                                                       "event": .object(event)]]
+                            _ = try Auditor.call(c, ["PUBLISH", settings.tasksTopic, task.text])
+                        }
+                    }
+                }
+            } catch {
+                say("watcher: \(error); retrying")
+            }
+            if !stop() { usleep(500_000) }
+        }
+    }
+
+    /// Per source, the last entry announced: herald's `status`, asked of
+    /// herald itself (as its own user, whose replies alone are taken). It
+    /// is answered after every task queued before it, the `announce` tasks
+    /// of a previous connection of the watcher included, and costs the same
+    /// however long events.herald grows.
+    static func announced(_ settings: AgentSettings) throws(AgentKitError) -> [String: String] {
+        let requester = try AgentRequester(settings: settings)
+        defer { requester.close() }
+        let reply = try requester.request(agent: settings.agentID, action: "status", timeout: statusTimeout, user: settings.identity)
+        guard case .ok(let status) = reply, case .object(let cursors)? = status["cursors"] else {
+            throw AgentKitError.unexpected("herald's status answered \(reply)")
+        }
+        return cursors.compactMapValues(\.string)
+    }
+
+    /// An XREAD reply's entries by stream (RESP3 map or RESP2 array).
+    static func byStream(_ reply: RESPValue) -> [(String, [(String, [(String, String)])])] {
+        var pairs: [(RESPValue, RESPValue)] = []
+        if case .map(let m) = reply { pairs = m } else {
+            pairs = (reply.elements ?? []).compactMap { $0.elements.flatMap { $0.count == 2 ? ($0[0], $0[1]) : nil } }
+        }
+        return pairs.compactMap { k, v in
+            k.bytes.map { (String(decoding: $0, as: UTF8.self), Auditor.entries(.map([(k, v)]))) }
+        }
+    }
+
+    static func fail(_ line: String) -> Never {
+        say(line)
+        exit(2)
+    }
+
+    static func say(_ line: String) {
+        FileHandle.standardError.write(Data(("herald: " + line + "\n").utf8))
     }
 }

@@ -454,3 +454,116 @@ struct Reader: AgentLogic {
         }
     }
 }
+
+/// A logic whose `say` task appends one event and publishes `args.to`'s
+/// messages; `refuse` answers an error;
+/// `loose` makes messages without an event; `n` events come first.
+struct Herald: AgentLogic {
+    var initialState: Int { 0 }
+    func apply(_ event: AgentEvent, to state: inout Int) { state += 1 }
+    func handle(_ request: AgentRequest, caller: String, state: Int) -> AgentOutcome {
+        let messages = (request.args["to"]?.array ?? []).compactMap(\.string).map { AgentMessage(topic: $0, message: "m\(state)") }
+        switch request.action {
+        case "say":
+            let n = Int(request.args["n"]?.int ?? 1)
+            return .ok(.int(Int64(state)), events: (0..<n).map { AgentEvent("said", ["n": String($0)]) }, messages: messages)
+        case "refuse":
+            return .error("no", "refused")
+        default:
+            return .ok(nil, messages: messages)
+        }
+    }
+}
+
+/// A task's messages (Protocol/AGENTS.md §10, "Messages"): stored on its
+/// last event beside the reply, given again for a duplicate from memory,
+/// from a rebuilt book and from the entry itself; a task without messages
+/// is written as before; messages without events, or to a kit-refused
+/// topic, are an internal error with nothing appended.
+@Suite struct AgentMessageTests {
+    @Test func messagesAreStoredOnTheLastEventAfterTheReply() {
+        let book = AgentBook(logic: Herald())
+        let step = book.step(AgentRequest(action: "say", id: "s", args: ["n": 2, "to": ["broadcast.a", "tasks.b"]]), caller: "u")
+        let reply = #"{"id":"s","ok":true,"result":0}"#
+        #expect(step.append == [
+            AgentEntry(fields: [("type", "said"), ("n", "0"), ("request", #""s""#), ("caller", "u")]),
+            AgentEntry(fields: [("type", "said"), ("n", "1"), ("request", #""s""#), ("caller", "u"), ("reply", reply),
+                                ("messages", #"[{"message":"m0","topic":"broadcast.a"},{"message":"m0","topic":"tasks.b"}]"#)]),
+        ])
+        #expect(step.messages == [AgentMessage(topic: "broadcast.a", message: "m0"), AgentMessage(topic: "tasks.b", message: "m0")])
+        // Without messages: the entry and the step are as they always were.
+        let plain = book.step(AgentRequest(action: "say", id: "p"), caller: "u")
+        #expect(plain.append == [AgentEntry(fields: [("type", "said"), ("n", "0"), ("request", #""p""#), ("caller", "u"),
+                                                     ("reply", #"{"id":"p","ok":true,"result":0}"#)])])
+        #expect(plain.messages.isEmpty)
+    }
+
+    @Test func aDuplicateGivesItsMessagesAgainLiveAndRebuilt() {
+        var live = AgentBook(logic: Herald())
+        let request = AgentRequest(action: "say", id: 1, args: ["n": 2, "to": ["broadcast.x"]])
+        let first = live.step(request, caller: "u")
+        for e in first.append { live.replay(e.fields, id: "5-\(e.fields[1].1)") }
+        let again = live.step(request, caller: "u")
+        #expect(again.duplicate && again.append.isEmpty && again.reply == first.reply && again.messages == first.messages)
+        #expect(again.appliedAt == "5-1")
+        // A book rebuilt from the entries (a restart after a crash past the EXEC) gives them too.
+        var rebuilt = AgentBook(logic: Herald())
+        for e in first.append { rebuilt.replay(e.fields, id: "5-\(e.fields[1].1)") }
+        let redelivered = rebuilt.step(request, caller: "u")
+        #expect(redelivered.duplicate && redelivered.messages == [AgentMessage(topic: "broadcast.x", message: "m0")])
+        #expect(rebuilt.replies.entries.map(\.value) == live.replies.entries.map(\.value))
+        // The messages count in the replies' bytes.
+        #expect(rebuilt.repliesBytes == AgentBook<Herald>.key(caller: "u", id: "1").utf8.count + first.reply.utf8.count
+                + "broadcast.x".utf8.count + "m0".utf8.count)
+        // Another caller's request 1 is another request, published anew.
+        #expect(!rebuilt.step(request, caller: "v").duplicate)
+    }
+
+    /// A reply no longer in memory is read back from its entry, with its messages.
+    @Test func theStoredReplyAndMessagesAreReadFromTheirEntry() {
+        let fields = [("type", "said"), ("request", "1"), ("caller", "u"), ("reply", #"{"id":1,"ok":true,"result":0}"#),
+                      ("messages", #"[{"message":"hi","topic":"broadcast.x"}]"#), ("_publisher", "agent:h")]
+        #expect(StoredReply.read(fields, id: 1, caller: "u", identity: "agent:h")
+                == StoredReply(reply: #"{"id":1,"ok":true,"result":0}"#, messages: [AgentMessage(topic: "broadcast.x", message: "hi")]))
+        // Another request's, another caller's, another publisher's: not this request's answer.
+        #expect(StoredReply.read(fields, id: "1", caller: "u", identity: "agent:h") == nil)
+        #expect(StoredReply.read(fields, id: 1, caller: "v", identity: "agent:h") == nil)
+        #expect(StoredReply.read(fields, id: 1, caller: "u", identity: "mallory") == nil)
+        // A `messages` field that is no array of {topic, message} publishes nothing.
+        var odd = fields
+        odd[4].1 = #"[{"topic":"broadcast.x"}]"#
+        #expect(StoredReply.read(odd, id: 1, caller: "u", identity: "agent:h")?.messages == [])
+    }
+
+    @Test func messagesWithoutEventsOrToTheKitsNamespacesAreAnInternalError() {
+        let book = AgentBook(logic: Herald())
+        let loose = book.step(AgentRequest(action: "loose", id: 1, args: ["to": ["broadcast.x"]]), caller: "u")
+        #expect(loose.append.isEmpty && loose.messages.isEmpty)
+        #expect(loose.reply == #"{"error":{"code":"internal","message":"the agent made messages without an event to store them in"},"id":1,"ok":false}"#)
+        for topic in ["events.x", "dead.x", "_vimana.x", ""] {
+            let step = book.step(AgentRequest(action: "say", id: 2, args: ["to": ["broadcast.ok", .string(topic)]]), caller: "u")
+            #expect(step.append.isEmpty && step.messages.isEmpty && step.reply.contains(#""code":"internal""#), "\(topic): \(step.reply)")
+        }
+        // `messages` is the kit's field name: an event may not use it.
+        #expect(AgentEvent.reservedFields.contains("messages"))
+        // A refusal publishes nothing and appends nothing.
+        let refused = book.step(AgentRequest(action: "refuse", id: 3, args: ["to": ["broadcast.x"]]), caller: "u")
+        #expect(refused.append.isEmpty && refused.messages.isEmpty && refused.reply.contains(#""code":"no""#))
+        // tasks.* is allowed (a task to another agent, applied once by its id).
+        #expect(book.step(AgentRequest(action: "say", id: 4, args: ["to": ["tasks.other"]]), caller: "u").messages.count == 1)
+    }
+
+    @Test func aMessageOrItsTopicOverMaxPayloadIsRefused() {
+        var settings = AgentSettings(agentID: "t")
+        settings.maxPayload = 100
+        let runtime = AgentRuntime(logic: Herald(), settings: settings)
+        let fits = AgentMessage(topic: "b", message: String(repeating: "m", count: 100))
+        #expect(runtime.oversize(AgentStep(append: [], reply: "{}", duplicate: false, messages: [fits])) == nil)
+        let big = AgentMessage(topic: "b", message: String(repeating: "m", count: 101))
+        #expect(runtime.oversize(AgentStep(append: [], reply: "{}", duplicate: false, messages: [fits, big]))
+                == "a message (to b) is 101 bytes, over the kernel's max_payload (100)")
+        let wide = AgentMessage(topic: String(repeating: "t", count: 101), message: "m")
+        #expect(runtime.oversize(AgentStep(append: [], reply: "{}", duplicate: false, messages: [wide]))?
+                .hasPrefix("a message's topic (to ttt") == true)
+    }
+}

@@ -57,4 +57,10 @@ system:
     voting_period: 3600s
     voting_threshold: 0.5
     quorum: 0.5
+  herald:
+    enabled: true
+    required: false
+    broadcast_cost: 1
+    max_length: 4096
+    forbidden: []
 """

@@ -8,7 +8,7 @@ import VimanaConfig
         let config = Configuration()
         let wired = try config.systemAgents(executable: "/opt/vimana")
         #expect(wired.map(\.id) == SystemAgentID.allCases.map(\.rawValue))
-        #expect(SystemAgentID.allCases.map(\.rawValue).prefix(10) == ["discovery", "oracle", "archivist", "engineer", "science", "auditor", "scribe", "civic", "supreme_court", "forum"])
+        #expect(SystemAgentID.allCases.map(\.rawValue).prefix(11) == ["discovery", "oracle", "archivist", "engineer", "science", "auditor", "scribe", "civic", "supreme_court", "forum", "herald"])
         let d = try #require(wired.first)
         #expect(d.command == ["/opt/vimana", "agent", "discovery"])
         #expect(d.enabled && d.required && d.runsAs == "agent:discovery" && d.subscribes == ["tasks.discovery"])
@@ -280,5 +280,42 @@ import VimanaConfig
         #expect(loadError("system:\n  forum:\n    voting_period: 721h\n")?.description.hasPrefix("phoenix.yaml:3:20: system.forum.voting_period") == true)
         #expect(loadError("system:\n  forum:\n    cost: 1\n")?.description
                 == "phoenix.yaml:3:5: unknown key 'cost' in system.forum (expected one of: enabled, required, proposal_cost, voting_period, voting_threshold, quorum)")
+    }
+
+    /// herald's user is made of its own rules (the kit's commands with
+    /// SUBSCRIBE for its asks to civic, its own streams, the three event
+    /// streams it announces from for reading, every channel for its
+    /// broadcasts); its cost, length and forbidden patterns reach it in its
+    /// environment; a pattern that is no regular expression is an error at
+    /// its own line and column.
+    @Test func heraldIsWiredWithItsRulesAndItsPatternsAreCheckedAtLoad() throws {
+        let wired = try Configuration().systemAgents(executable: "/opt/vimana")
+        let h = try #require(wired.first { $0.id == "herald" })
+        #expect(h.command == ["/opt/vimana", "agent", "herald"] && h.enabled && !h.required && h.runsAs == "agent:herald")
+        let rules = try #require(h.systemRules)
+        #expect(rules.suffix(8) == ["~tasks.herald", "~events.herald", "~snapshots.herald", "%R~events.civic", "%R~events.forum",
+                                    "%R~events.discovery", "%W~dead.herald", "allchannels"] && h.subscribes == ["tasks.herald"])
+        #expect(rules.contains("+subscribe") && rules.contains("+publish") && !rules.contains("allkeys") && !rules.contains("+agents"))
+        #expect(h.env == ["VIMANA_HERALD_COST": "1", "VIMANA_HERALD_MAX_LENGTH": "4096", "VIMANA_HERALD_FORBIDDEN": "[]"])
+        let c = try loaded("system:\n  herald:\n    required: true\n    broadcast_cost: 0\n    max_length: 10\n"
+                           + "    forbidden: [\"(?i)spam\", '\\bbuy now\\b']\n")
+        #expect(c.system.herald.required && c.system.herald.broadcastCost == 0 && c.system.herald.maxLength == 10)
+        #expect(c.system.herald.forbidden == ["(?i)spam", #"\bbuy now\b"#])
+        let h2 = try #require(try c.systemAgents(executable: "v").first { $0.id == "herald" })
+        #expect(h2.required && h2.env["VIMANA_HERALD_COST"] == "0" && h2.env["VIMANA_HERALD_MAX_LENGTH"] == "10")
+        #expect(h2.env["VIMANA_HERALD_FORBIDDEN"] == #"["(?i)spam","\\bbuy now\\b"]"#)
+        #expect(try loaded("system:\n  herald:\n    broadcast_cost: 1000000000000\n").system.herald.broadcastCost == 1_000_000_000_000)
+        #expect(loadError("system:\n  herald:\n    broadcast_cost: 1000000000001\n")?.description
+                == "phoenix.yaml:3:21: system.herald.broadcast_cost: expected an integer from 0 to 1000000000000, got '1000000000001'")
+        #expect(loadError("system:\n  herald:\n    broadcast_cost: -1\n")?.description
+                == "phoenix.yaml:3:21: system.herald.broadcast_cost: expected an integer from 0 to 1000000000000, got '-1'")
+        #expect(loadError("system:\n  herald:\n    max_length: 0\n")?.description
+                == "phoenix.yaml:3:17: system.herald.max_length: expected an integer from 1 to 1048576, got '0'")
+        #expect(loadError("system:\n  herald:\n    forbidden:\n      - ok\n      - '(unclosed'\n")?.description
+                == "phoenix.yaml:5:9: system.herald.forbidden[1]: '(unclosed' is not a valid regular expression (ICU syntax, as NSRegularExpression reads it)")
+        #expect(loadError("system:\n  herald:\n    forbidden: ['']\n")?.description
+                == "phoenix.yaml:3:17: system.herald.forbidden[0]: expected a regular expression of 1 to 1024 bytes, got ''")
+        #expect(loadError("system:\n  herald:\n    cost: 1\n")?.description
+                == "phoenix.yaml:3:5: unknown key 'cost' in system.herald (expected one of: enabled, required, broadcast_cost, max_length, forbidden)")
     }
 }
