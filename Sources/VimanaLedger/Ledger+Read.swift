@@ -30,9 +30,12 @@ extension Ledger {
         // Nothing after the stream's last ID: woken blocked readers mostly ask that.
         guard let next = id.successor, count > 0, let state = stream(topic), id < state.lastID else { return [] }
         let fromSequence = afterSequence == 0 ? 0 : afterSequence + 1
-        let out = forward(topic, next, .max, count, fromSequence: fromSequence)
+        // After the known sequence of `id`, every entry is after `id`: the
+        // first `count` entries of the topic there are all wanted.
+        let wanted = afterSequence == 0 ? Int.max : count
+        let out = forward(topic, next, .max, count, fromSequence: fromSequence, wanted: wanted)
         guard examineSuspects() else { return out }
-        return forward(topic, next, .max, count, fromSequence: fromSequence)
+        return forward(topic, next, .max, count, fromSequence: fromSequence, wanted: wanted)
     }
 
     /// The entries of `topic` with the given IDs, which must be ascending:
@@ -183,7 +186,7 @@ extension Ledger {
     }
 
     private func forward(_ topic: [UInt8], _ from: StreamID, _ to: StreamID, _ count: Int,
-                         fromSequence: UInt64) -> [LedgerRecord] {
+                         fromSequence: UInt64, wanted: Int = .max) -> [LedgerRecord] {
         var out: [LedgerRecord] = []
         let below = tailFirstSequence, at = places(topic)
         var examined = 0
@@ -195,7 +198,8 @@ extension Ledger {
         if fromSequence < below, let s = memoryStart(topic, from, below: below, places: at, examined: &examined) {
             start = max(s, fromSequence)
         }
-        let filter = ReadFilter(topic: topic, from: from, to: to, fromSequence: start, below: below, places: at)
+        let filter = ReadFilter(topic: topic, from: from, to: to, fromSequence: start, below: below, places: at,
+                                wanted: wanted)
         let collect = { (r: LedgerRecord) -> Bool in
             out.append(r)
             return out.count < count

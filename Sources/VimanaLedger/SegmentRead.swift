@@ -15,6 +15,10 @@ struct ReadFilter: Sendable {
     /// Where the topic's entries are (TopicRuns.swift): frames and batches
     /// outside it hold none and are not looked at.
     var places = TopicPlaces.anywhere
+    /// At most this many of the topic's records from `fromSequence` on are
+    /// wanted: set only when each of them is in the ID range (a read after
+    /// a known sequence), so that a frame's decoding stops there.
+    var wanted = Int.max
 
     @inline(__always)
     func matches(_ r: LedgerRecord) -> Bool {
@@ -72,9 +76,12 @@ extension SegmentReadPlan {
                         continue
                     }
                 }
-                let places = filter.places
+                // Frames before the read's first sequence, or without the
+                // topic's entries, are passed over on their headers.
+                let places = filter.places, from = filter.fromSequence
                 switch scanner.readFrame(fd: fd, path: path, at: offset, size: size, only: filter.topic,
-                                         skip: { !places.mayHold($0.firstSequence, $0.nextSequence) }) {
+                                         from: from, limit: filter.wanted,
+                                         skip: { $0.nextSequence <= from || !places.mayHold($0.firstSequence, $0.nextSequence) }) {
                 case .success(let (header, read)):
                     if !reverse && header.firstSequence >= filter.below { return out }
                     // Skipped on its header alone: none of the topic's entries is in it.

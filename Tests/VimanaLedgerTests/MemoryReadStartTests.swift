@@ -198,3 +198,66 @@ import VimanaConfig
         #expect(ledger.range(topic: bytes("t"), from: entries[0].id, to: .max, count: 2).map(\.sequence) == [entries[0].sequence, entries[1].sequence])
     }
 }
+
+/// The next entries after a known sequence on disk (an agent's next task,
+/// a group's XREADGROUP >): frames before it are passed over on their
+/// headers, and a frame is decoded from that sequence for as many entries
+/// as are asked, no further.
+@Suite(.serialized) struct NextEntryOnDiskTests {
+    @Test func entriesAfterAKnownSequenceOnDiskAreExactlyTheNextOnes() throws {
+        let loop = TestLoop()
+        var config = LedgerConfig(dir: temporaryDirectory())
+        config.fsync = .no
+        config.compactionLevel = nil
+        // Nothing kept in memory: every read goes to the segment file.
+        let ledger = Ledger(config: config, tailBytes: 0)
+        _ = try ledger.open(notify: loop.notify)
+        defer { ledger.close() }
+        // Frames of 50 records: "t" and "o" in turn, then 10 more "o" in every fifth frame.
+        var t: [LedgerRecord] = []
+        for i in 0..<400 {
+            ledger.publish("t", "t\(i)", now: 30_000 + UInt64(i))
+            ledger.publish("o", "o\(i)", now: 30_000 + UInt64(i))
+            if i % 25 == 24 {
+                if i % 125 == 124 { for j in 0..<10 { ledger.publish("o", "x\(i)-\(j)", now: 30_000 + UInt64(i)) } }
+                ledger.commit()
+                #expect(loop.pump { ledger.writtenSequence == ledger.nextSequence })
+            }
+        }
+        t = ledger.range(topic: bytes("t"), from: .zero, to: .max, count: .max)
+        #expect(t.count == 400)
+        for k in [0, 1, 23, 24, 25, 26, 123, 124, 125, 398] {
+            for count in [1, 2, 30, 1000] {
+                let got = ledger.entries(topic: bytes("t"), after: t[k].id, afterSequence: t[k].sequence, count: count)
+                #expect(got == Array(t[(k + 1)...].prefix(count)), "after \(k), count \(count)")
+                // Without the sequence: the same.
+                #expect(ledger.entries(topic: bytes("t"), after: t[k].id, count: count) == got)
+            }
+        }
+        #expect(ledger.entries(topic: bytes("t"), after: t[399].id, afterSequence: t[399].sequence, count: 5).isEmpty)
+    }
+
+    @Test func decodingFromASequenceForALimitReturnsExactlyThoseRecords() throws {
+        let loop = TestLoop()
+        var config = LedgerConfig(dir: temporaryDirectory())
+        config.fsync = .no
+        config.compactionLevel = nil
+        let ledger = Ledger(config: config, tailBytes: 0)
+        _ = try ledger.open(notify: loop.notify)
+        defer { ledger.close() }
+        for i in 0..<20 { ledger.publish(i % 3 == 0 ? "t" : "o", "\(i)", now: 40_000) }
+        let batch = try #require(ledger.current)
+        // The batch's bytes are the records as a frame holds them, inflated.
+        let p = UnsafeRawPointer(batch.bytes.base), n = batch.bytes.writeIndex
+        let all = try RecordCodec.decode(p, n, count: batch.count, firstSequence: batch.firstSequence, layout: .current)
+        #expect(all.count == 20)
+        for from in [UInt64(0), batch.firstSequence, batch.firstSequence + 4, batch.firstSequence + 19, batch.firstSequence + 20] {
+            for limit in [0, 1, 3, Int.max] {
+                let got = try RecordCodec.decode(p, n, count: batch.count, firstSequence: batch.firstSequence,
+                                                 layout: .current, only: bytes("t"), from: from, limit: limit)
+                let want = all.filter { $0.topic == bytes("t") && $0.sequence >= from }.prefix(limit)
+                #expect(got == Array(want), "from \(from) limit \(limit)")
+            }
+        }
+    }
+}
