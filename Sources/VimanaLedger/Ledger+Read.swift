@@ -30,12 +30,9 @@ extension Ledger {
         // Nothing after the stream's last ID: woken blocked readers mostly ask that.
         guard let next = id.successor, count > 0, let state = stream(topic), id < state.lastID else { return [] }
         let fromSequence = afterSequence == 0 ? 0 : afterSequence + 1
-        // After the known sequence of `id`, every entry is after `id`: the
-        // first `count` entries of the topic there are all wanted.
-        let wanted = afterSequence == 0 ? Int.max : count
-        let out = forward(topic, next, .max, count, fromSequence: fromSequence, wanted: wanted)
+        let out = forward(topic, next, .max, count, fromSequence: fromSequence)
         guard examineSuspects() else { return out }
-        return forward(topic, next, .max, count, fromSequence: fromSequence, wanted: wanted)
+        return forward(topic, next, .max, count, fromSequence: fromSequence)
     }
 
     /// The entries of `topic` with the given IDs, which must be ascending:
@@ -186,7 +183,7 @@ extension Ledger {
     }
 
     private func forward(_ topic: [UInt8], _ from: StreamID, _ to: StreamID, _ count: Int,
-                         fromSequence: UInt64, wanted: Int = .max) -> [LedgerRecord] {
+                         fromSequence: UInt64) -> [LedgerRecord] {
         var out: [LedgerRecord] = []
         let below = tailFirstSequence, at = places(topic)
         var examined = 0
@@ -199,7 +196,7 @@ extension Ledger {
             start = max(s, fromSequence)
         }
         let filter = ReadFilter(topic: topic, from: from, to: to, fromSequence: start, below: below, places: at,
-                                wanted: wanted)
+                                wanted: count)
         let collect = { (r: LedgerRecord) -> Bool in
             out.append(r)
             return out.count < count

@@ -152,13 +152,14 @@ public enum RecordCodec {
     /// `only`: the records of other topics are checked just the same but
     /// not returned (nor copied): a read of one topic decodes only its own.
     /// `from`: records before this sequence are passed over on their length
-    /// alone; `limit`: decoding stops once that many are returned, the rest
-    /// unlooked at. A read of the next entry after a known sequence (an
-    /// agent's next task) decoded the whole frame around it to keep one.
-    /// (The frame's checksum, checked on inflating, covers what is not looked at.)
+    /// alone; `ids`: records with other IDs are not returned; `limit`:
+    /// decoding stops once that many are returned, the rest unlooked at. A
+    /// read of the next entry after a known sequence (an agent's next task)
+    /// decoded the whole frame around it to keep one. (The frame's
+    /// checksum, checked on inflating, covers what is not looked at.)
     public static func decode(_ p: UnsafeRawPointer, _ length: Int, count: Int, firstSequence: UInt64,
                               layout: RecordLayout, only topic: [UInt8]? = nil, from: UInt64 = 0,
-                              limit: Int = .max) throws(DecodeError) -> [LedgerRecord] {
+                              ids: ClosedRange<StreamID>? = nil, limit: Int = .max) throws(DecodeError) -> [LedgerRecord] {
         var out: [LedgerRecord] = []
         out.reserveCapacity(topic == nil ? min(count, limit) : 0)
         var r = ByteReader(p, length)
@@ -198,6 +199,7 @@ public enum RecordCodec {
                 fields.append(.init(name: n, value: v))
             }
             guard r.offset == end else { throw .lengthMismatch(recordIndex: i) }
+            if let ids, !ids.contains(StreamID(ms: ms, seq: idSeq)) { continue }
             out.append(LedgerRecord(sequence: seq, id: StreamID(ms: ms, seq: idSeq), timestampMicros: Int64(bitPattern: ts),
                                     clientID: client, topic: topic, clientName: name, publisher: publisher, fields: fields))
         }

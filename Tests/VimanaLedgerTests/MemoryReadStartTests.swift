@@ -230,8 +230,15 @@ import VimanaConfig
             for count in [1, 2, 30, 1000] {
                 let got = ledger.entries(topic: bytes("t"), after: t[k].id, afterSequence: t[k].sequence, count: count)
                 #expect(got == Array(t[(k + 1)...].prefix(count)), "after \(k), count \(count)")
-                // Without the sequence: the same.
+                // Without the sequence, or with an older one (a bookmark not
+                // moved when another reader advanced the group): the same.
                 #expect(ledger.entries(topic: bytes("t"), after: t[k].id, count: count) == got)
+                let older = t[max(0, k - 7)].sequence
+                #expect(ledger.entries(topic: bytes("t"), after: t[k].id, afterSequence: older, count: count) == got)
+                // XRANGE from the next ID with COUNT: the same.
+                if let next = t[k].id.successor {
+                    #expect(ledger.range(topic: bytes("t"), from: next, to: .max, count: count) == got)
+                }
             }
         }
         #expect(ledger.entries(topic: bytes("t"), after: t[399].id, afterSequence: t[399].sequence, count: 5).isEmpty)
@@ -257,6 +264,12 @@ import VimanaConfig
                                                  layout: .current, only: bytes("t"), from: from, limit: limit)
                 let want = all.filter { $0.topic == bytes("t") && $0.sequence >= from }.prefix(limit)
                 #expect(got == Array(want), "from \(from) limit \(limit)")
+                // Only IDs in a range count toward the limit.
+                let ids = all[7].id...all[16].id
+                let inRange = try RecordCodec.decode(p, n, count: batch.count, firstSequence: batch.firstSequence,
+                                                     layout: .current, only: bytes("t"), from: from, ids: ids, limit: limit)
+                let wantInRange = all.filter { $0.topic == bytes("t") && $0.sequence >= from && ids.contains($0.id) }.prefix(limit)
+                #expect(inRange == Array(wantInRange), "from \(from) limit \(limit) in \(ids)")
             }
         }
     }
