@@ -197,11 +197,12 @@ public final class FrameDecoder {
 
     /// Checks, inflates and decodes a whole frame's records.
     /// `only`: just that topic's records are returned (all are checked).
-    public func records(_ header: FrameHeader, data: UnsafeRawPointer, only topic: [UInt8]? = nil) throws(FrameError) -> [LedgerRecord] {
+    public func records(_ header: FrameHeader, data: UnsafeRawPointer, only topic: [UInt8]? = nil,
+                        from: UInt64 = 0, ids: ClosedRange<StreamID>? = nil, limit: Int = .max) throws(FrameError) -> [LedgerRecord] {
         try inflate(header, data: data) { (p, n) throws(FrameError) in
             do throws(RecordCodec.DecodeError) {
                 return try RecordCodec.decode(p, n, count: Int(header.recordCount), firstSequence: header.firstSequence,
-                                              layout: header.layout, only: topic)
+                                              layout: header.layout, only: topic, from: from, ids: ids, limit: limit)
             } catch {
                 throw .records(error)
             }

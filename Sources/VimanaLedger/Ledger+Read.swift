@@ -60,9 +60,15 @@ extension Ledger {
             out[k] = r
             missing -= 1
         }
+        let below = tailFirstSequence, at = places(topic)
+        var examined = 0
+        defer { stats.tailRecordsExamined += examined }
+        // IDs the memory holds from the first on: no segment, and the walk
+        // of memory starts at the first (memoryStart).
+        let start = memoryStart(topic, first, below: below, places: at, examined: &examined)
         // One forward pass over the stretches between the first and the last ID.
-        let filter = ReadFilter(topic: topic, from: first, to: last, fromSequence: 0, below: tailFirstSequence)
-        for view in segments {
+        let filter = ReadFilter(topic: topic, from: first, to: last, fromSequence: 0, below: below)
+        for view in segments where start == nil {
             if view.index.firstSequence >= filter.below { break }
             // Only the stretches that can hold a wanted ID: one old task among
             // recent ones must not inflate the whole topic between them.
@@ -73,15 +79,15 @@ extension Ledger {
             }
             if missing == 0 { return out }
         }
-        let limit = lastTailSequence(topic)
-        let at = places(topic)
+        let limit = lastTailSequence(topic), from = start ?? 0
         topic.withUnsafeBytes { name in
             for batch in tail.live + (current.map { [$0] } ?? []) {
                 if batch.firstSequence > limit { return }
-                // None of the topic's entries in it (TopicRuns.swift).
-                if !at.mayHold(batch.firstSequence, batch.nextSequence) { continue }
-                var s = batch.firstSequence
+                // None of the topic's entries in it (TopicRuns.swift), or none wanted.
+                if batch.nextSequence <= from || !at.mayHold(batch.firstSequence, batch.nextSequence) { continue }
+                var s = max(batch.firstSequence, from)
                 while s < batch.nextSequence && s <= limit {
+                    examined += 1
                     if let id = batch.id(s, on: name) {
                         // A topic's IDs grow with its sequences: nothing wanted lies further on.
                         if id > last { return }
@@ -179,15 +185,23 @@ extension Ledger {
     private func forward(_ topic: [UInt8], _ from: StreamID, _ to: StreamID, _ count: Int,
                          fromSequence: UInt64) -> [LedgerRecord] {
         var out: [LedgerRecord] = []
-        let filter = ReadFilter(topic: topic, from: from, to: to, fromSequence: fromSequence, below: tailFirstSequence,
-                                places: places(topic))
+        let below = tailFirstSequence, at = places(topic)
+        var examined = 0
+        defer { stats.tailRecordsExamined += examined }
+        // Reads at the head (agents' next task, XREAD after the last ID) start
+        // in memory: the disk is not consulted at all. So do reads from an ID
+        // the memory holds (memoryStart).
+        var start = fromSequence
+        if fromSequence < below, let s = memoryStart(topic, from, below: below, places: at, examined: &examined) {
+            start = max(s, fromSequence)
+        }
+        let filter = ReadFilter(topic: topic, from: from, to: to, fromSequence: start, below: below, places: at,
+                                wanted: count)
         let collect = { (r: LedgerRecord) -> Bool in
             out.append(r)
             return out.count < count
         }
-        // Reads at the head (agents' next task, XREAD after the last ID) start
-        // in memory: the disk is not consulted at all.
-        if fromSequence < filter.below {
+        if start < filter.below {
             for view in segments {
                 if view.index.firstSequence >= filter.below { break }
                 guard let plan = readPlan(view, filter, reverse: false) else { continue }
@@ -195,11 +209,82 @@ extension Ledger {
             }
         }
         // Only the batches holding the topic's runs (TopicRuns.swift).
-        var examined = 0
-        defer { stats.tailRecordsExamined += examined }
         if !Batch.read(tail.live, filter, reverse: false, examined: &examined, visit: collect) { return out }
         if let current { _ = Batch.read(CollectionOfOne(current), filter, reverse: false, examined: &examined, visit: collect) }
         return out
+    }
+
+    // MARK: - Where a forward read starts in memory
+
+    /// The sequence a forward read of `topic` from `from` can start at in
+    /// memory without consulting the disk; nil when the disk may hold some
+    /// of its entries. `below`: the first sequence in memory.
+    ///
+    /// A topic's IDs grow with its sequences: when its first entry in memory
+    /// has an ID no greater than `from`, every entry of it on disk is below
+    /// the range (and when it is the stream's first entry kept, there is
+    /// none on disk), and so are those in memory before the sequence returned,
+    /// found by bisection (about 2 log2 n probes of the n records in memory,
+    /// each looking only where `places` says the topic may be). A kit
+    /// agent's catch-up after each task (XRANGE from just before its own new
+    /// events) walked every entry of its events in memory, up to
+    /// `LedgerLimits.tailBytes` of them, a few milliseconds a task, and read
+    /// the active segment's last stretch first. `examined` grows by the
+    /// records looked at.
+    func memoryStart(_ topic: [UInt8], _ from: StreamID, below: UInt64, places: TopicPlaces,
+                     examined: inout Int) -> UInt64? {
+        let end = nextSequence
+        guard let first = firstEntry(topic, places, from: below, before: end, examined: &examined) else { return nil }
+        // The stream's first entry kept is in memory: so is every other.
+        if from < first.id { return stream(topic)?.first == first.id ? first.sequence : nil }
+        if first.id == from { return first.sequence }
+        // Every entry in `below..<lo` is below `from`; the first from `hi` on is not (or there is none).
+        var lo = first.sequence + 1, hi = end
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2
+            if let e = firstEntry(topic, places, from: mid, before: hi, examined: &examined), e.id < from {
+                lo = e.sequence + 1
+            } else {
+                hi = mid
+            }
+        }
+        return lo
+    }
+
+    /// The first entry of `topic` in memory in `from..<end`: its sequence and ID.
+    private func firstEntry(_ topic: [UInt8], _ places: TopicPlaces, from: UInt64, before end: UInt64,
+                            examined: inout Int) -> (sequence: UInt64, id: StreamID)? {
+        let live = tail.live
+        var looked = 0
+        defer { examined += looked }
+        return topic.withUnsafeBytes { name -> (sequence: UInt64, id: StreamID)? in
+            for span in places.spans(from, end) {
+                var s = span.lowerBound
+                while s < span.upperBound {
+                    guard let batch = memoryBatch(holding: s, live) else { return nil }
+                    let stop = min(batch.nextSequence, span.upperBound)
+                    while s < stop {
+                        looked += 1
+                        if let id = batch.id(s, on: name) { return (s, id) }
+                        s += 1
+                    }
+                }
+            }
+            return nil
+        }
+    }
+
+    /// The batch in memory (`live`, the tail, or the current one) holding `sequence`.
+    private func memoryBatch(holding sequence: UInt64, _ live: ArraySlice<Batch>) -> Batch? {
+        if let current, sequence >= current.firstSequence {
+            return sequence < current.nextSequence ? current : nil
+        }
+        var lo = live.startIndex, hi = live.endIndex
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2
+            if live[mid].nextSequence <= sequence { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < live.endIndex && live[lo].firstSequence <= sequence ? live[lo] : nil
     }
 
     /// The highest sequence in memory that can hold an entry of `topic`: its

@@ -160,13 +160,17 @@ extension Ledger {
                                  visit: @escaping @Sendable (LedgerRecord) -> Bool,
                                  done: @escaping (BackgroundReadResult) -> Void) -> Bool {
         guard let reader, count > 0, from <= to, stream(topic) != nil else { return false }
-        let below = tailFirstSequence
-        let filter = ReadFilter(topic: topic, from: from, to: to, fromSequence: 0, below: below, places: places(topic))
-        var views = segments.filter { $0.index.firstSequence < below }
+        let below = tailFirstSequence, at = places(topic)
+        // A forward read from an ID the memory holds needs no segment (memoryStart).
+        var probed = 0
+        let start = reverse ? nil : memoryStart(topic, from, below: below, places: at, examined: &probed)
+        stats.tailRecordsExamined += probed
+        let filter = ReadFilter(topic: topic, from: from, to: to, fromSequence: start ?? 0, below: below, places: at)
+        var views = start == nil ? segments.filter { $0.index.firstSequence < below } : []
         if reverse { views.reverse() }
         // Planned without descriptors first: most reads of recent entries need none.
         let wanted = views.filter { readPlan($0, filter, reverse: reverse) != nil }
-        let inMemory = nextSequence - below
+        let inMemory = nextSequence - (start ?? below)
         guard !wanted.isEmpty || (count > LedgerLimits.backgroundReadRecords && inMemory > UInt64(LedgerLimits.backgroundReadRecords))
         else { return false }
         var plans: [SegmentReadPlan] = []
@@ -180,7 +184,7 @@ extension Ledger {
         let batches = Array(tail.live)
         var pending: [LedgerRecord] = []
         if let current {
-            let all = ReadFilter(topic: topic, from: from, to: to, fromSequence: 0, below: .max, places: filter.places)
+            let all = ReadFilter(topic: topic, from: from, to: to, fromSequence: start ?? 0, below: .max, places: at)
             _ = Batch.read(CollectionOfOne(current), all, reverse: reverse, examined: &stats.tailRecordsExamined) {
                 pending.append($0)
                 return true

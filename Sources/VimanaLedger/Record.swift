@@ -151,15 +151,27 @@ public enum RecordCodec {
     /// `p[0..<length]`, which must start at `firstSequence` and follow each other.
     /// `only`: the records of other topics are checked just the same but
     /// not returned (nor copied): a read of one topic decodes only its own.
+    /// `from`: records before this sequence are passed over on their length
+    /// alone; `ids`: records with other IDs are not returned; `limit`:
+    /// decoding stops once that many are returned, the rest unlooked at. A
+    /// read of the next entry after a known sequence (an agent's next task)
+    /// decoded the whole frame around it to keep one. (The frame's
+    /// checksum, checked on inflating, covers what is not looked at.)
     public static func decode(_ p: UnsafeRawPointer, _ length: Int, count: Int, firstSequence: UInt64,
-                              layout: RecordLayout, only topic: [UInt8]? = nil) throws(DecodeError) -> [LedgerRecord] {
+                              layout: RecordLayout, only topic: [UInt8]? = nil, from: UInt64 = 0,
+                              ids: ClosedRange<StreamID>? = nil, limit: Int = .max) throws(DecodeError) -> [LedgerRecord] {
         var out: [LedgerRecord] = []
-        out.reserveCapacity(topic == nil ? count : 0)
+        out.reserveCapacity(topic == nil ? min(count, limit) : 0)
         var r = ByteReader(p, length)
         for i in 0..<count {
+            if out.count >= limit { return out }
             guard let recordLength = r.u32() else { throw .truncated(recordIndex: i) }
             let end = r.offset + Int(recordLength)
             guard end <= length else { throw .truncated(recordIndex: i) }
+            if firstSequence &+ UInt64(i) < from {
+                r.offset = end
+                continue
+            }
             if let topic, !(try isOther(&r, topic, end: end, layout: layout, expected: firstSequence &+ UInt64(i), i)) {
                 // Its topic: decoded below from its start.
                 r.offset = end - Int(recordLength)
@@ -187,6 +199,7 @@ public enum RecordCodec {
                 fields.append(.init(name: n, value: v))
             }
             guard r.offset == end else { throw .lengthMismatch(recordIndex: i) }
+            if let ids, !ids.contains(StreamID(ms: ms, seq: idSeq)) { continue }
             out.append(LedgerRecord(sequence: seq, id: StreamID(ms: ms, seq: idSeq), timestampMicros: Int64(bitPattern: ts),
                                     clientID: client, topic: topic, clientName: name, publisher: publisher, fields: fields))
         }

@@ -15,6 +15,9 @@ struct ReadFilter: Sendable {
     /// Where the topic's entries are (TopicRuns.swift): frames and batches
     /// outside it hold none and are not looked at.
     var places = TopicPlaces.anywhere
+    /// At most this many records are wanted (a forward read's COUNT): a
+    /// frame read forward is decoded until it has that many in the range.
+    var wanted = Int.max
 
     @inline(__always)
     func matches(_ r: LedgerRecord) -> Bool {
@@ -56,6 +59,7 @@ extension SegmentReadPlan {
     func read(_ filter: ReadFilter, reverse: Bool, scanner: SegmentScanner,
               visit: (LedgerRecord) -> Bool) -> SegmentReadOutcome {
         var out = SegmentReadOutcome()
+        let ids = filter.from <= filter.to ? filter.from...filter.to : nil
         for span in spans {
             let offsets = reverse ? frameOffsets(span, filter) : nil
             var k = offsets.map { $0.count } ?? 0
@@ -72,9 +76,12 @@ extension SegmentReadPlan {
                         continue
                     }
                 }
-                let places = filter.places
+                // Frames before the read's first sequence, or without the
+                // topic's entries, are passed over on their headers.
+                let places = filter.places, from = filter.fromSequence
                 switch scanner.readFrame(fd: fd, path: path, at: offset, size: size, only: filter.topic,
-                                         skip: { !places.mayHold($0.firstSequence, $0.nextSequence) }) {
+                                         from: from, ids: ids, limit: reverse ? .max : filter.wanted,
+                                         skip: { $0.nextSequence <= from || !places.mayHold($0.firstSequence, $0.nextSequence) }) {
                 case .success(let (header, read)):
                     if !reverse && header.firstSequence >= filter.below { return out }
                     // Skipped on its header alone: none of the topic's entries is in it.

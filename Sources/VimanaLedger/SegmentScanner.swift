@@ -104,8 +104,10 @@ public final class SegmentScanner {
     /// Reads and decodes the one frame at `offset` (a read path).
     /// `skip`: a frame whose (valid) header it accepts is not read further
     /// and comes back with nil records. `only`: just that topic's records
-    /// are returned (every record is checked all the same).
+    /// are returned (every record is checked all the same); `from`, `ids`
+    /// and `limit` as for `RecordCodec.decode`.
     public func readFrame(fd: Int32, path: String, at offset: Int, size: Int, only topic: [UInt8]? = nil,
+                          from: UInt64 = 0, ids: ClosedRange<StreamID>? = nil, limit: Int = .max,
                           skip: (FrameHeader) -> Bool = { _ in false }) -> Result<(FrameHeader, [LedgerRecord]?), FrameProblem> {
         func fail(_ e: FrameError) -> Result<(FrameHeader, [LedgerRecord]?), FrameProblem> {
             .failure(FrameProblem(segment: path, frame: -1, offset: offset, error: e))
@@ -121,7 +123,7 @@ public final class SegmentScanner {
         ensure(Int(f.header.compressedLength))
         guard frames.readData(of: f, into: data) else { return fail(.truncated(missing: Int(f.header.compressedLength))) }
         do throws(FrameError) {
-            return .success((f.header, try decoder.records(f.header, data: data, only: topic)))
+            return .success((f.header, try decoder.records(f.header, data: data, only: topic, from: from, ids: ids, limit: limit)))
         } catch {
             return fail(error)
         }

@@ -8,7 +8,10 @@ measured: under the default fsync each task waits for its own) supervising
 the example counter agent (Sources/CounterAgent):
 1. --tasks `add` tasks are published to tasks.counter (pipelined, no
    reply_to), spread over --names counters; it waits until the agent has
-   appended every event (XLEN events.counter).
+   appended every event (XLEN events.counter), and prints the task loop's
+   rate: tasks over the seconds from the first publish to the last event
+   (`tasks_per_s`), and the CPU the server and the agent used meanwhile,
+   per task (/proc/PID/stat; steadier than the rate on a shared machine).
 2. --runs times: kill -9 of the agent; the kernel restarts it; the new
    instance's `rebuilt in <ms> ms: …` log line (the kit's own timing of its
    rebuild, from connect to the last event folded) is read.
@@ -19,6 +22,7 @@ folds every event). Prints one JSON line per start and a summary line with
 the medians.
 
 Usage: agent_start.py --vimana BIN --agent BIN [--tasks 200000] [--names 1000] [--runs 3]
+                      [--scenario snapshots|no-snapshots ...]
 """
 
 import argparse
@@ -79,6 +83,13 @@ def free_port():
         return s.getsockname()[1]
 
 
+def cpu_seconds(pid):
+    """User plus system CPU seconds of process `pid` so far (/proc/PID/stat)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wait(predicate, timeout, what):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -105,6 +116,9 @@ def scenario(name, args):
     try:
         wait(lambda: "as agent counter" in text(), 30, "the agent to join")
         c = Client(port)
+        agent = int(re.findall(r'"agent started"[^\n]*"agent":"counter"[^\n]*"pid":(\d+)', text())[-1])
+        cpu = (cpu_seconds(server.pid), cpu_seconds(agent))
+        started = time.time()
         batch = []
         for i in range(args.tasks):
             task = json.dumps({"action": "add", "id": i, "args": {"name": "n%d" % (i % args.names)}})
@@ -115,6 +129,12 @@ def scenario(name, args):
         if batch:
             c.pipeline_integers(batch)
         wait(lambda: c.integer("XLEN", "events.counter") >= args.tasks, 3600, "every task applied")
+        elapsed = time.time() - started
+        server_cpu, agent_cpu = cpu_seconds(server.pid) - cpu[0], cpu_seconds(agent) - cpu[1]
+        print(json.dumps({"scenario": name, "tasks": args.tasks, "apply_s": round(elapsed, 2),
+                          "tasks_per_s": round(args.tasks / elapsed),
+                          "server_cpu_us_per_task": round(server_cpu * 1e6 / args.tasks),
+                          "agent_cpu_us_per_task": round(agent_cpu * 1e6 / args.tasks)}), flush=True)
         results = []
         for run in range(args.runs):
             pids = re.findall(r'"agent started"[^\n]*"agent":"counter"[^\n]*"pid":(\d+)', text())
@@ -127,7 +147,7 @@ def scenario(name, args):
             print(json.dumps(result), flush=True)
             results.append(ms)
             wait(lambda: text().count("as agent counter") >= run + 2, 60, "the agent to join again")
-        return statistics.median(results)
+        return statistics.median(results) if results else None
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -145,8 +165,10 @@ def main():
     p.add_argument("--tasks", type=int, default=200_000)
     p.add_argument("--names", type=int, default=1000)
     p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--scenario", choices=("snapshots", "no-snapshots"), action="append",
+                   help="run only this scenario (may be given twice; default both)")
     args = p.parse_args()
-    summary = {name: scenario(name, args) for name in ("snapshots", "no-snapshots")}
+    summary = {name: scenario(name, args) for name in (args.scenario or ("snapshots", "no-snapshots"))}
     print(json.dumps({"summary": True, "events": args.tasks, "median_rebuild_ms": summary}))
 
 
