@@ -490,7 +490,7 @@ extension Configuration {
         "+client|id", "+client|getname", "+client|setname", "+client|setinfo", "+client|info", "+client|publisher",
         "+agent|join", "+agent|leave", "+ack", "+nack", "+progress", "+publish",
         "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
-        "+license|set", "+license|get",
+        "+license|set", "+license|get", "+license|list",
         "~tasks.civic", "~events.civic", "~snapshots.civic", "%R~events.forum", "%R~events.watchman",
         "%R~events.supreme_court", "%W~dead.civic", "allchannels",
     ]

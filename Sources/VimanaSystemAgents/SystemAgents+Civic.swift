@@ -40,7 +40,8 @@ enum Civic {
     /// Until `stop()` (forever in the process): civic's registry as the
     /// runtime rebuilds it (`OwnEvents.follow`), and after each catch-up
     /// `LICENSE SET <user> <state> [reason]` for every licence the kernel
-    /// was not told on this connection: all of them at each (re)connect, so
+    /// does not hold as civic's events say (read with LICENSE LIST at each
+    /// (re)connect: the licences that are not active), so
     /// a kernel restarted, or a change whose telling a crash cut short, ends
     /// as civic's events say; a refused one (its user not found) is told
     /// again after each wait. `told` (a test's) sees each licence the kernel accepted.
@@ -51,7 +52,29 @@ enum Civic {
             var refused: Set<String> = []
         }
         var memo = Told()
-        OwnEvents.follow(settings, logic: logic, stop: stop, connected: { memo = Told() }) { (state, c) throws(AgentKitError) in
+        var primed = false
+        OwnEvents.follow(settings, logic: logic, stop: stop, connected: { memo = Told(); primed = false }) { (state, c) throws(AgentKitError) in
+            if !primed {
+                // What the kernel holds already (LICENSE LIST: the licences
+                // that are not active) is not told again: a restart of civic
+                // appends nothing to the kernel's journal for licences in force.
+                primed = true
+                let r: RESPValue
+                do throws(ClientError) { r = try c.call([Array("LICENSE".utf8), Array("LIST".utf8)]) } catch { throw AgentKitError.client(error) }
+                var held: [String: String] = [:]
+                for row in KernelView([.command(["LICENSE", "LIST"]): r]).records(.command(["LICENSE", "LIST"])) ?? [] {
+                    let f = Dictionary(row.map { ($0.0, $0.1 ?? "") }, uniquingKeysWith: { a, _ in a })
+                    if let user = f["user"], let st = f["state"] { held[user] = st + "\n" + (f["reason"] ?? "") }
+                }
+                if case .error = r { held = [:] }
+                for record in state.agents.values {
+                    let want = record.state + "\n" + record.reason
+                    // Active: the kernel lists it not at all (an active licence's reason is the journal's only).
+                    if record.state == "active" ? held[record.user] == nil : held[record.user] == want {
+                        memo.kernel[record.user] = want
+                    }
+                }
+            }
             for record in state.agents.values.sorted(by: { $0.agent < $1.agent }) {
                 let want = record.state + "\n" + record.reason
                 guard memo.kernel[record.user] != want || memo.refused.contains(record.user) else { continue }
