@@ -53,19 +53,22 @@ public struct AgentAsk: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { "\(action) to \(topic)" }
 
-    /// The request id this ask is sent with from the task `entryID` of
-    /// `topic`, handled by the agent `asker`: the first 128 bits of the
-    /// SHA-256 of those three, the asked agent, its user, the action and the
-    /// args' JSON text (each length-prefixed), as 32 lower-case hex digits.
-    /// The same on every delivery of that task and every send of the ask,
-    /// so the asked agent, which takes a request id from one caller once
-    /// (§10 step 2), applies it once however often it is sent; different
-    /// for another task, another asking agent or another request. Not
-    /// secret (anyone who reads the task can compute it): replies are taken
-    /// by their publisher, not by the id. The timeout is not part of it.
-    public func requestID(asker: String, topic: String, entryID: String) -> String {
+    /// The request id this ask is sent with for the request `request` (its
+    /// id's JSON text) of `caller` on `topic`, handled by the agent `asker`:
+    /// the first 128 bits of the SHA-256 of those four, the asked agent, its
+    /// user, the action and the args' JSON text (each length-prefixed), as
+    /// 32 lower-case hex digits. The same on every delivery of that task,
+    /// every send of the ask, and every task that repeats the request (the
+    /// caller retrying after an `unavailable`, the agent's own timer
+    /// publishing its task again), so the asked agent, which takes a request
+    /// id from one caller once (§10 step 2), applies it once however often
+    /// it is sent; different for another request, another caller, another
+    /// asking agent. Not secret (anyone who reads the task can compute it):
+    /// replies are taken by their publisher, not by the id. The timeout is
+    /// not part of it.
+    public func requestID(asker: String, topic: String, caller: String, request: String) -> String {
         var input: [UInt8] = []
-        for part in ["vimana-ask-1", asker, topic, entryID, agent, user, action, JSON.object(args).text] {
+        for part in ["vimana-ask-2", asker, topic, caller, request, agent, user, action, JSON.object(args).text] {
             let bytes = Array(part.utf8)
             input += Array(String(bytes.count).utf8) + [0x3A] + bytes  // "<length>:<bytes>"
         }

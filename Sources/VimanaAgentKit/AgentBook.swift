@@ -67,6 +67,12 @@ public struct AgentBook<Logic: AgentLogic>: Sendable {
             default: data[name] = value
             }
         }
+        // The kit's `messages` is only ever beside the task's `reply`: on any
+        // other entry it is the event's own field (an agent written before it).
+        if reply == nil, let m = messages {
+            data["messages"] = m
+            messages = nil
+        }
         let event = AgentEvent(type, data)
         guard let request, let caller else {
             fold([event])

@@ -271,6 +271,7 @@ public final class AgentRuntime<Logic: AgentLogic> {
             }
             try catchUp()
             let view = try read(book.reads(request, caller: publisher), asks: book.asks(request, caller: publisher),
+                                caller: publisher, request: request.id.text,
                                 topic: topic, entry: entry)
             var s = try decide(request, publisher: publisher, kernel: view, topic: topic, entry: entry)
             if s.deadLetter == nil, let reason = oversize(s) {
@@ -327,7 +328,11 @@ public final class AgentRuntime<Logic: AgentLogic> {
                 step.messages = []
             }
         }
-        // The task's messages (stored with its events), again for a duplicate: at least once.
+        // The task's messages (stored with its events), again for a duplicate
+        // only when it is a redelivery (the same task: a crash may have come
+        // between its EXEC and its messages), never for the caller sending
+        // the request again as a new task (a paid broadcast is not a free one twice).
+        if step.duplicate && deliveries <= 1 { step.messages = [] }
         for m in step.messages {
             if case .error(let e) = try call(["PUBLISH", m.topic, m.message]) {
                 note("warning: \(head) action=\(request.action) id=\(request.id.text): applied, but its message to \(m.topic) was refused (\(e))")
@@ -359,7 +364,8 @@ public final class AgentRuntime<Logic: AgentLogic> {
     /// `.stopped` without waiting for the read: a task that reads has no
     /// events appended by this delivery yet (reads come before the EXEC,
     /// and none for a request already applied).
-    private func read(_ reads: [KernelRead], asks: [AgentAsk], topic: [UInt8], entry: [UInt8]) throws(AgentKitError) -> KernelView {
+    private func read(_ reads: [KernelRead], asks: [AgentAsk], caller: String, request: String,
+                      topic: [UInt8], entry: [UInt8]) throws(AgentKitError) -> KernelView {
         var replies: [KernelRead: RESPValue] = [:]
         for r in reads where replies[r] == nil {
             if secondsSinceBeat >= progressInterval { try progress(topic, entry) }
@@ -406,7 +412,7 @@ public final class AgentRuntime<Logic: AgentLogic> {
                 }
             }
         }
-        return KernelView(replies, answers: try ask(asks, topic: topic, entry: entry))
+        return KernelView(replies, answers: try ask(asks, caller: caller, request: request, topic: topic, entry: entry))
     }
 
     /// The answers to `asks`: each published at once from the requester's
@@ -420,7 +426,8 @@ public final class AgentRuntime<Logic: AgentLogic> {
     /// agent applies an id once), at most `askReconnects` times per call;
     /// beyond, or when it cannot be made, those asks are `.lost` (sent,
     /// perhaps) and the ones not yet sent `.failed`.
-    private func ask(_ asks: [AgentAsk], topic: [UInt8], entry: [UInt8]) throws(AgentKitError) -> [AgentAsk: AgentAnswer] {
+    private func ask(_ asks: [AgentAsk], caller: String, request: String, topic: [UInt8],
+                     entry: [UInt8]) throws(AgentKitError) -> [AgentAsk: AgentAnswer] {
         let outer = String(decoding: topic, as: UTF8.self), entryID = String(decoding: entry, as: UTF8.self)
         var answers: [AgentAsk: AgentAnswer] = [:]
         /// Sent, or perhaps sent (the connection failed during the PUBLISH),
@@ -466,7 +473,7 @@ public final class AgentRuntime<Logic: AgentLogic> {
                 continue
             }
             guard let r = requester else { continue }
-            let id = JSON.string(a.requestID(asker: settings.agentID, topic: outer, entryID: entryID))
+            let id = JSON.string(a.requestID(asker: settings.agentID, topic: outer, caller: caller, request: request))
             // An ask that differs from a pending one only by its timeout is that request: one PUBLISH.
             if !pending.contains(where: { $0.id == id }) {
                 do throws(AgentKitError) {

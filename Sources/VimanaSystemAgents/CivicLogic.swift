@@ -86,10 +86,19 @@ public struct CivicLogic: AgentLogic {
     /// Users that hold no licence: the operators' and the system agents'
     /// (`agent:<id>`): suspending one would stop the city's own hands.
     public let unlicensed: Set<String>
+    /// Ids no registered agent may take: `treasury` (an account) and the
+    /// system agents' (a balance or licence under `herald` would read as herald's).
+    public let reservedIDs: Set<String>
+    /// The system agents wired, whose users' authority civic takes:
+    /// watchman's decisions and envoy's registrations count only when they
+    /// are system agents (an agent declared with that id is not).
+    public let systemAgents: Set<String>
 
     public init(operators: [String], grant: Int64 = 100, scan: Int = 10_000, systemAgents: [String] = []) {
         self.operators = Set(operators)
         unlicensed = Set(operators).union(systemAgents.map { "agent:" + $0 })
+        reservedIDs = Set(systemAgents + [Self.treasury, "watchman", "envoy"])
+        self.systemAgents = Set(systemAgents)
         self.grant = grant
         self.scan = max(1, scan)
     }
@@ -217,7 +226,7 @@ public struct CivicLogic: AgentLogic {
         let agent = try Arguments.agentID(args)
         var user = caller
         if let u = args["user"] {
-            guard operators.contains(caller) || caller == Self.envoy else {
+            guard operators.contains(caller) || (caller == Self.envoy && systemAgents.contains("envoy")) else {
                 throw Refusal(AgentErrorCode.forbidden, "user '\(caller)' may register only its own user: `user` is for"
                                   + " system.civic.operators and envoy")
             }
@@ -238,6 +247,9 @@ public struct CivicLogic: AgentLogic {
                                   + " strings of 1 to \(CivicLimits.capabilityBytes) bytes")
             }
             capabilities = items.compactMap(\.string)
+        }
+        if reservedIDs.contains(agent) {
+            throw Refusal(AgentErrorCode.forbidden, "agent id '\(agent)' is reserved (treasury and the system agents' ids)")
         }
         if unlicensed.contains(user) {
             throw Refusal(AgentErrorCode.forbidden, "user '\(user)' is an operator's or a system agent's: it holds no licence")
@@ -365,6 +377,9 @@ public struct CivicLogic: AgentLogic {
         guard caller == e.user else {
             throw Refusal("unauthorized", "a \(e.kind)'s authority is sent by \(e.user), not by '\(caller)'")
         }
+        guard systemAgents.isEmpty || systemAgents.contains(String(e.user.dropFirst("agent:".count))) else {
+            throw Refusal("unauthorized", "\(e.user) is not a system agent here: its \(e.kind)s are no authority")
+        }
         if let use = state.used["\(e.kind):\(e.id)"] {
             guard use.action == action else {
                 throw Refusal("unauthorized", "\(e.kind) \(e.id) was used for \(use.action)")
@@ -390,6 +405,12 @@ public struct CivicLogic: AgentLogic {
                 return entry["type"] == "verdict" && entry["appeal"] == e.id && entry["agent"] == agent
                     && ["mercy_granted", "mercy_conditional"].contains(entry["verdict"] ?? "")
             }
+        }
+        if found, e.kind == "appeal", let agent, let r = state.agents[agent],
+           let verdict = entries.first(where: { $0.publisher == e.user && $0["type"] == "verdict" && $0["appeal"] == e.id }),
+           let appealed = verdict["licence"], appealed != r.state || (verdict["licence_reason"] ?? r.reason) != r.reason {
+            throw Refusal("unauthorized", "appeal \(e.id) was of a \(appealed) licence (\(verdict["licence_reason"] ?? "")); agent '\(agent)'"
+                              + " is now \(r.state) (\(r.reason)): a mercy reinstates only the licence appealed")
         }
         guard found else {
             let what = switch e.kind {

@@ -253,9 +253,12 @@ public struct ForumLogic: AgentLogic {
                 description = text
             }
             let (target, action, actionArgs) = try proposedAction(args["action"])
-            let n = state.opened + 1
+            // Args from the request alone, never the state: a retry, or a
+            // redelivery after others were opened meanwhile, is the same ask,
+            // which civic charges once (Protocol/AGENTS.md §10, the ask's id).
+            let reason = "proposal: " + String(decoding: title.utf8.prefix(200), as: UTF8.self)
             let ask = AgentAsk(agent: Self.civic, action: "charge",
-                               args: ["user": .string(caller), "amount": .int(proposalCost), "reason": .string("proposal p-\(n)")],
+                               args: ["user": .string(caller), "amount": .int(proposalCost), "reason": .string(reason)],
                                timeout: ForumLimits.civicTimeout, user: user(of: Self.civic))
             return .create(title: title, description: description, target: target, action: action, args: actionArgs, ask: ask)
         case "vote":
@@ -420,6 +423,9 @@ public struct ForumLogic: AgentLogic {
                 switch kernel.answer(ask) {
                 case .reply(.ok(let result))?:
                     event = AgentEvent("executed", ["proposal": p.id, "ok": "true", "result": result.text])
+                case .reply(.error(let code, let message))? where code == "unavailable" || code == AgentErrorCode.internalError:
+                    // The target could not decide now (a read failed, its reply did not fit): asked again, not recorded.
+                    throw Refusal("unavailable", "\(p.target) answered \(code) (\(message)): forum will ask again")
                 case .reply(.error(let code, let message))?:
                     let error: JSON = ["code": .string(code), "message": .string(message)]
                     event = AgentEvent("executed", ["proposal": p.id, "ok": "false", "error": error.text])

@@ -20,8 +20,9 @@ public struct Appeal: Sendable, Equatable, Codable {
     public var agent: String
     public var user: String
     public var reason: String
-    /// The licence when it was filed: suspended or revoked.
+    /// The licence when it was filed: suspended or revoked, and its reason.
     public var licence: String
+    public var licenceReason: String = ""
     /// The filing task's entry ID.
     public var filedAt: String
     /// open, reviewed, decided.
@@ -89,7 +90,7 @@ public struct SupremeCourtLogic: AgentLogic {
         case "filed":
             guard let agent = d["agent"], let user = d["user"] else { return }
             state.appeals[id] = Appeal(appeal: id, agent: agent, user: user, reason: d["reason"] ?? "", licence: d["licence"] ?? "",
-                                       filedAt: d["at"] ?? "")
+                                       licenceReason: d["licence_reason"] ?? "", filedAt: d["at"] ?? "")
             state.pending[agent] = id
             state.filed = max(state.filed, Self.number(id))
         case "reviewed":
@@ -195,7 +196,8 @@ public struct SupremeCourtLogic: AgentLogic {
         }
         if let open = state.pending[agent] { throw Refusal("exists", "agent '\(agent)' has appeal \(open) pending") }
         let id = "a-\(state.filed + 1)"
-        let event = AgentEvent("filed", ["appeal": id, "agent": agent, "user": caller, "reason": why, "licence": s, "at": request.entryID])
+        let event = AgentEvent("filed", ["appeal": id, "agent": agent, "user": caller, "reason": why, "licence": s,
+                                         "licence_reason": licence["reason"]?.string ?? "", "at": request.entryID])
         var after = state
         apply(event, to: &after)
         return .ok(Self.json(after.appeals[id] ?? Appeal(appeal: id, agent: agent, user: caller, reason: why, licence: s, filedAt: "")),
@@ -250,8 +252,9 @@ public struct SupremeCourtLogic: AgentLogic {
             throw Refusal("not_eligible", "agent '\(a.agent)' is not eligible for mercy: \(a.offences ?? 0) offences"
                               + " in the window (at most \(maxOffences)), balance \(a.balance ?? 0)")
         }
+        // The licence appealed: civic reinstates only that one (not a later, other sanction).
         let event = AgentEvent("verdict", ["appeal": a.appeal, "agent": a.agent, "verdict": verdict, "conditions": conditions,
-                                           "judge": caller])
+                                           "judge": caller, "licence": a.licence, "licence_reason": a.licenceReason])
         var after = state
         apply(event, to: &after)
         return .ok(Self.json(after.appeals[a.appeal] ?? a), events: [event])
@@ -267,6 +270,8 @@ public struct SupremeCourtLogic: AgentLogic {
         let ok: Bool, result: JSON
         switch kernel.answer(reinstateAsk(a)) {
         case .reply(.ok(let r))?: (ok, result) = (true, r)
+        case .reply(.error(let code, let message))? where code == "unavailable" || code == AgentErrorCode.internalError:
+            throw Refusal("unavailable", "civic answered \(code) (\(message)); enacted later")
         case .reply(.error(let code, let message))?:
             (ok, result) = (false, ["code": .string(code), "message": .string(message)])
         case .timeout(let s)?: throw Refusal("unavailable", "civic did not answer within \(s) s; enacted later")

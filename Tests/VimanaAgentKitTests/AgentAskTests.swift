@@ -10,23 +10,25 @@ import Testing
     /// implementation gets the same id.
     @Test func theRequestIDIsTheDocumentedDigest() {
         #expect(ask.user == "agent:science")
-        #expect(ask.requestID(asker: "scribe", topic: "tasks.scribe", entryID: "1700000000000-0")
-                == "fa198123eca1f71ba8b25833672613f4")
+        #expect(ask.requestID(asker: "scribe", topic: "tasks.scribe", caller: "default", request: "1")
+                == "6577227246a93b944e7a3f0256c5ee0e")
     }
 
-    /// The same on every delivery and send; another for another task,
-    /// asker or request; the timeout, which the asked agent never sees, is
-    /// not part of it; length prefixes keep two splits of one string apart.
+    /// The same on every delivery and send, and for every task repeating the
+    /// request; another for another request, caller or asker; the timeout,
+    /// which the asked agent never sees, is not part of it; length prefixes
+    /// keep two splits of one string apart.
     @Test func theRequestIDFollowsFromTheTaskAndTheAskAlone() {
-        func id(_ a: AgentAsk, asker: String = "scribe", topic: String = "tasks.scribe", entry: String = "1-0") -> String {
-            a.requestID(asker: asker, topic: topic, entryID: entry)
+        func id(_ a: AgentAsk, asker: String = "scribe", topic: String = "tasks.scribe", caller: String = "alice",
+                entry: String = "1") -> String {
+            a.requestID(asker: asker, topic: topic, caller: caller, request: entry)
         }
         let base = id(ask)
         #expect(base == id(ask))
         #expect(base.count == 32 && base.allSatisfy { $0.isHexDigit && !$0.isUppercase })
         #expect(base == id(AgentAsk(agent: "science", action: "topics", args: ["window": 3600], timeout: 9)))
         let others = [
-            id(ask, asker: "oracle"), id(ask, topic: "tasks.other"), id(ask, entry: "1-1"),
+            id(ask, asker: "oracle"), id(ask, topic: "tasks.other"), id(ask, entry: "2"), id(ask, caller: "bob"),
             id(AgentAsk(agent: "sciencf", action: "topics", args: ["window": 3600], timeout: 2)),
             id(AgentAsk(agent: "science", action: "topic", args: ["window": 3600], timeout: 2)),
             id(AgentAsk(agent: "science", action: "topics", args: ["window": 3601], timeout: 2)),

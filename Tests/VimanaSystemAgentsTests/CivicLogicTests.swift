@@ -6,7 +6,7 @@ import VimanaRESP
 /// civic's rules as a pure function over its events: registration, the
 /// licences and their authority, and credits that are conserved.
 @Suite struct CivicLogicTests {
-    let logic = CivicLogic(operators: ["root"], grant: 100, scan: 50, systemAgents: ["civic", "herald"])
+    let logic = CivicLogic(operators: ["root"], grant: 100, scan: 50, systemAgents: ["civic", "herald", "forum", "supreme_court", "watchman", "envoy"])
 
     /// A city run through the kit's book (so duplicates are the kit's own).
     struct City {
@@ -62,6 +62,16 @@ import VimanaRESP
         #expect(code(c.run("register", ["agent": "Bad Id"], by: "erin")) == "bad_argument")
         #expect(code(c.run("register", ["agent": "boss"], by: "root")) == "forbidden", "an operator holds no licence")
         #expect(code(c.run("register", ["agent": "h", "user": "agent:herald"], by: "root")) == "forbidden", "nor a system agent")
+        for reserved in ["treasury", "herald", "watchman"] {
+            #expect(code(c.run("register", ["agent": .string(reserved)], by: "zed")) == "forbidden", "\(reserved) is no agent's id")
+        }
+        // envoy's registrations and watchman's decisions count only from system agents.
+        let bare = CivicLogic(operators: ["root"], systemAgents: ["civic"])
+        #expect(bare.handle(AgentRequest(action: "register", id: 1, args: ["agent": "q", "user": "quinn"]), caller: CivicLogic.envoy,
+                            state: c.state).reply.isForbidden)
+        #expect(bare.handle(AgentRequest(action: "suspend", id: 1, args: ["agent": "billing", "reason": "x", "authority": ["decision": "d-1"]]),
+                            caller: CivicLogic.watchman, state: c.state).reply
+                == .error(code: "unauthorized", message: "agent:watchman is not a system agent here: its decisions are no authority"))
         #expect(code(c.run("register", ["agent": "z", "capabilities": [1]], by: "erin")) == "bad_argument")
         #expect(c.state.agents.count == 3 && c.state.supply == 300)
     }
@@ -190,6 +200,22 @@ import VimanaRESP
         #expect(c.state.licensed == 1)
     }
 
+    @Test func aMercyReinstatesOnlyTheLicenceAppealed() {
+        var c = registered([("flooder", "mallory")])
+        c.run("suspend", ["agent": "flooder", "reason": "flooding", "authority": ["operator": true]], by: "root")
+        // Revoked for something else after the appeal was filed.
+        c.run("revoke", ["agent": "flooder", "reason": "fraud", "authority": ["operator": true]], by: "root")
+        let court = KernelRead.xrevrange("events.supreme_court", count: 50)
+        let mercy: [(String, String)] = [("type", "verdict"), ("appeal", "a-1"), ("agent", "flooder"), ("verdict", "mercy_granted"),
+                                         ("licence", "suspended"), ("licence_reason", "flooding")]
+        let r = c.run("reinstate", ["agent": "flooder", "authority": ["appeal": "a-1"]], by: CivicLogic.court,
+                      kernel: [court: entries([("2-0", mercy, CivicLogic.court)])])
+        #expect(code(r) == "unauthorized")
+        #expect(message(r) == "appeal a-1 was of a suspended licence (flooding); agent 'flooder' is now revoked (fraud):"
+                + " a mercy reinstates only the licence appealed")
+        #expect(c.state.agents["flooder"]?.state == "revoked")
+    }
+
     @Test func theMirrorsLicencesAndTheRegistryComeFromTheEventsAlone() {
         var c = registered([("billing", "alice")])
         c.run("suspend", ["agent": "billing", "reason": "flooding", "authority": ["operator": true]], by: "root")
@@ -215,4 +241,8 @@ import VimanaRESP
         let overdrawn = good + [e("3-0", [("type", "charged"), ("agent", "a"), ("amount", "7"), ("reason", "")])]
         #expect(AuditorLogic.civicInvariants(overdrawn).first?.message == "account 'a' is at -1 credits: a balance never goes below 0")
     }
+}
+
+extension AgentReply {
+    var isForbidden: Bool { if case .error("forbidden", _) = self { true } else { false } }
 }

@@ -117,7 +117,7 @@ import VimanaTestSupport
         var h = Harness()
         let r = AgentRequest(action: "create_proposal", id: "r", args: ["title": "t", "action": Self.transfer], entryID: "1000-0")
         #expect(h.logic.asks(for: r, caller: "u1", state: h.state) == [
-            AgentAsk(agent: "civic", action: "charge", args: ["user": "u1", "amount": 10, "reason": "proposal p-1"], timeout: 5),
+            AgentAsk(agent: "civic", action: "charge", args: ["user": "u1", "amount": 10, "reason": "proposal: t"], timeout: 5),
         ])
         let out = h.run("create_proposal", ["title": "pay a1", "description": "why", "action": Self.transfer])
         #expect(Self.result(out) == ["proposal": "p-1", "deadline": 3_601_000])

@@ -143,7 +143,7 @@ import Glibc
                                        "args": ["title": "pay a1", "action": Self.transfer]])
         #expect(created["ok"] == true && created["result"]?["proposal"] == "p-1", "\(created)")
         #expect(civic.tasks.first?["action"] == "charge"
-                && civic.tasks.first?["args"] == ["user": "default", "amount": 10, "reason": "proposal p-1"], "\(civic.tasks)")
+                && civic.tasks.first?["args"] == ["user": "default", "amount": 10, "reason": "proposal: pay a1"], "\(civic.tasks)")
 
         let vote: JSON = ["action": "vote", "id": "v1", "reply_to": "r.forum", "args": ["proposal": "p-1", "choice": "yes"]]
         let voted = try ask(server, vote)

@@ -83,10 +83,19 @@ import Glibc
     @Test func discoverysEventsAreAnnouncedOnceAcrossAKillOfHerald() throws {
         let server = try start()
         try waitForJoins(server, 1)
-        let first = try waitUntilAnnounced(server)
-        // herald's own join among them, with discovery's fields.
-        #expect(first.contains { $0["kind"]?.string == "agent_joined" && $0["event"]?["agent"]?.string == "herald"
-                && $0["source"]?.string == "events.discovery" && $0["id"]?.string != nil }, "\(first.map(\.text))")
+        // herald's own join among them, with discovery's fields (discovery
+        // observes it within its poll: wait for it, not for a moment).
+        func heraldJoined(_ seen: [JSON]) -> Bool {
+            seen.contains { $0["kind"]?.string == "agent_joined" && $0["event"]?["agent"]?.string == "herald"
+                && $0["source"]?.string == "events.discovery" && $0["id"]?.string != nil }
+        }
+        var first = try waitUntilAnnounced(server)
+        let joinDeadline = Date().addingTimeInterval(30)
+        while !heraldJoined(first) && Date() < joinDeadline {
+            usleep(50_000)
+            first = try waitUntilAnnounced(server)
+        }
+        #expect(heraldJoined(first), "\(first.map(\.text))")
 
         // kill -9: the kernel restarts it; its watcher resumes after the last entry announced.
         let started = server.logLines.filter { $0.contains("\"agent started\"") && $0.contains("\"agent\":\"herald\"") }
