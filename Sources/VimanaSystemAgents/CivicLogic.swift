@@ -24,6 +24,9 @@ public enum CivicLimits {
     public static let userBytes = 256
     /// A licence reason, as the kernel's LICENSE SET takes it.
     public static let reasonBytes = 512
+    /// Records in one get_registry reply: with description, capabilities
+    /// and owner at their bounds (and JSON escapes), 100 stay under 1 MiB.
+    public static let registryPage = 100
     /// An authority's id (a proposal, decision or appeal id).
     public static let authorityIDBytes = 128
 }
@@ -205,9 +208,25 @@ public struct CivicLogic: AgentLogic {
                 let account = try accountArgument(request.args, "agent", state)
                 return .ok(["account": .string(account), "balance": .int(state.balance(account)), "supply": .int(state.supply)])
             case "get_registry":
-                try Arguments.only([], request.args)
-                let records = state.agents.keys.sorted().compactMap { state.agents[$0] }.map { Self.recordJSON($0, state) }
-                return .ok(["agents": .array(records), "licensed": .int(Int64(state.licensed)), "supply": .int(state.supply)])
+                // A page at a time: a reply holds at most `registryPage` records (one fits max_payload).
+                try Arguments.only(["after", "limit"], request.args)
+                var limit = CivicLimits.registryPage
+                if let l = request.args["limit"] {
+                    guard let n = l.int, n >= 0, n <= Int64(CivicLimits.registryPage) else {
+                        throw Refusal(AgentErrorCode.badArgument, "limit must be an integer from 0 to \(CivicLimits.registryPage)")
+                    }
+                    limit = Int(n)
+                }
+                var ids = state.agents.keys.sorted()
+                if let a = request.args["after"] {
+                    guard let after = a.string else { throw Refusal(AgentErrorCode.badArgument, "after must be an agent id") }
+                    ids = ids.filter { $0 > after }
+                }
+                let page = ids.prefix(limit)
+                let records = page.compactMap { state.agents[$0] }.map { Self.recordJSON($0, state) }
+                let next: JSON = ids.count > page.count ? (page.last.map(JSON.string) ?? .null) : .null
+                return .ok(["agents": .array(records), "licensed": .int(Int64(state.licensed)), "supply": .int(state.supply),
+                            "next": limit == 0 ? .null : next])
             case "charge": return try charge(request, caller: caller, state: state)
             case "grant": return try grantCredits(request, caller: caller, state: state)
             case "transfer": return try transfer(request, caller: caller, state: state, kernel: kernel)

@@ -283,7 +283,7 @@ public struct ForumLogic: AgentLogic {
                 guard request.entryMillis >= p.deadline else {
                     throw Refusal("not_due", "proposal \(p.id)'s deadline \(p.deadline) (ms) has not passed")
                 }
-                return .close(p, ask: AgentAsk(agent: Self.civic, action: "get_registry", timeout: ForumLimits.civicTimeout,
+                return .close(p, ask: AgentAsk(agent: Self.civic, action: "get_registry", args: ["limit": 0], timeout: ForumLimits.civicTimeout,
                                                user: user(of: Self.civic)))
             }
             guard p.decision?.outcome == ForumOutcome.approved.rawValue else {

@@ -146,8 +146,17 @@ enum Forum {
                 let c = try settings.connect()
                 defer { c.close() }
                 _ = try Auditor.call(c, ["CLIENT", "PUBLISHER", "ON"])
-                var state = logic.initialState
+                // As the runtime rebuilds it: from the latest snapshot (ledger
+                // retention may have retired the events behind it), then the events after.
+                var book = AgentBook(logic: logic)
                 var last = "0-0"
+                let call: AgentSnapshots.Call = { (args: [[UInt8]]) throws(AgentKitError) -> RESPValue in
+                    do throws(ClientError) { return try c.call(args) } catch { throw AgentKitError.client(error) }
+                }
+                if let loaded = try AgentSnapshots.load(logic: logic, settings: settings, call: call) {
+                    book = loaded.book
+                    last = loaded.upto
+                }
                 var sent: [String: Double] = [:]  // task id → when it was last published
                 var wait = 1
                 while !stop() {
@@ -157,12 +166,10 @@ enum Forum {
                     for (id, read) in Auditor.entries(reply) {
                         last = id
                         folded += 1
-                        guard let fields = Auditor.ownFields(read, identity: settings.identity),
-                              let type = fields.first(where: { $0.0 == "type" })?.1 else { continue }
-                        var data: [String: String] = [:]
-                        for (k, v) in fields where !AgentEvent.reservedFields.contains(k) { data[k] = v }
-                        logic.apply(AgentEvent(type, data), to: &state)
+                        guard let fields = Auditor.ownFields(read, identity: settings.identity) else { continue }
+                        book.replay(fields, id: id)
                     }
+                    let state = book.state
                     if folded >= readCount { wait = 1; continue }  // still catching up
                     let now = wall(), tick = monotonic()
                     var soonest = Double(blockMillis) / 1000

@@ -200,6 +200,18 @@ import VimanaRESP
         #expect(c.state.licensed == 1)
     }
 
+    @Test func theRegistryIsReadAPageAtATime() {
+        var c = registered([("a1", "u1"), ("a2", "u2"), ("a3", "u3")])
+        func ids(_ r: JSON?) -> [String] { if case .array(let a)? = r?["agents"] { a.compactMap { $0["agent"]?.string } } else { [] } }
+        let first = ok(c.run("get_registry", ["limit": 2], by: "x"))
+        #expect(ids(first) == ["a1", "a2"] && first?["next"] == "a2" && first?["licensed"] == 3)
+        let rest = ok(c.run("get_registry", ["after": "a2", "limit": 2], by: "x"))
+        #expect(ids(rest) == ["a3"] && rest?["next"] == .null)
+        let counts = ok(c.run("get_registry", ["limit": 0], by: "x"))
+        #expect(ids(counts).isEmpty && counts?["next"] == .null && counts?["licensed"] == 3 && counts?["supply"] == 300)
+        #expect(code(c.run("get_registry", ["limit": 101], by: "x")) == "bad_argument")
+    }
+
     @Test func aMercyReinstatesOnlyTheLicenceAppealed() {
         var c = registered([("flooder", "mallory")])
         c.run("suspend", ["agent": "flooder", "reason": "flooding", "authority": ["operator": true]], by: "root")
