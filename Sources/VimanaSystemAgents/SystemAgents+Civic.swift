@@ -156,7 +156,7 @@ enum OwnEvents {
 /// (judges, offence window and limit from `system.supreme_court`), and a
 /// thread that follows its own events and publishes `enact {appeal}` to
 /// tasks.supreme_court, as the court's user, for each mercy verdict civic
-/// has not answered (again every `OwnEvents.blockMillis` while it stays so).
+/// has not answered (again after 11 s, then twice as long each time, up to 5 minutes).
 enum SupremeCourt {
     static func main() -> Never {
         let env = ProcessInfo.processInfo.environment
@@ -192,14 +192,21 @@ enum SupremeCourt {
     /// Publishes `enact` for each mercy not yet enacted, at most once per
     /// `OwnEvents.blockMillis` each (the task asks civic, up to its timeout).
     static func enactor(_ settings: AgentSettings, logic: SupremeCourtLogic, stop: @Sendable @escaping () -> Bool = { false }) {
-        final class Sent: @unchecked Sendable { var at: [String: Double] = [:] }
+        final class Sent: @unchecked Sendable {
+            var at: [String: Double] = [:]
+            var wait: [String: Double] = [:]
+        }
         let sent = Sent()
         OwnEvents.follow(settings, logic: logic, stop: stop) { (state, c) throws(AgentKitError) in
             let now = Double(DispatchTime.now().uptimeNanoseconds) / 1e9
-            for a in state.unenacted where now - (sent.at[a.appeal] ?? -1e9) >= logic.civicTimeout + 1 {
+            // Again after civic's timeout and a second, then twice as long
+            // each time up to 5 minutes: while civic is down, the court's
+            // queue does not fill with enactments that each wait for it.
+            for a in state.unenacted where now - (sent.at[a.appeal] ?? -1e9) >= (sent.wait[a.appeal] ?? 0) {
                 let task: JSON = ["action": "enact", "id": .string("enact-\(a.appeal)"), "args": ["appeal": .string(a.appeal)]]
                 _ = try Auditor.call(c, ["PUBLISH", settings.tasksTopic, task.text])
                 sent.at[a.appeal] = now
+                sent.wait[a.appeal] = min(300, max(logic.civicTimeout + 1, 2 * (sent.wait[a.appeal] ?? 0)))
             }
         }
     }

@@ -368,7 +368,7 @@ enum Auditor {
         let range = AuditorConfig.intervalSecondsRange
         let interval = env["VIMANA_AUDITOR_INTERVAL"].flatMap(Int.init).map { min(max($0, range.lowerBound), range.upperBound) }
             ?? AuditorConfig().intervalSeconds
-        let logic = AuditorLogic(systemAgents: SystemAgents.ids, scan: AuditorConfig.scanEntries)
+        let logic = AuditorLogic(systemAgents: SystemAgents.ids, scan: AuditorConfig.scanEntries, retention: settings.ledgerRetention)
         Thread { watch(settings, intervalSeconds: interval, logic: logic) }.start()
         AgentRuntime.main(logic: logic, agentID: settings.agentID)
     }
