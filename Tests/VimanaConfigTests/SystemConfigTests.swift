@@ -8,7 +8,7 @@ import VimanaConfig
         let config = Configuration()
         let wired = try config.systemAgents(executable: "/opt/vimana")
         #expect(wired.map(\.id) == SystemAgentID.allCases.map(\.rawValue))
-        #expect(SystemAgentID.allCases.map(\.rawValue).prefix(11) == ["discovery", "oracle", "archivist", "engineer", "science", "auditor", "scribe", "civic", "supreme_court", "forum", "herald"])
+        #expect(SystemAgentID.allCases.map(\.rawValue).prefix(12) == ["discovery", "oracle", "archivist", "engineer", "science", "auditor", "scribe", "civic", "supreme_court", "forum", "herald", "envoy"])
         let d = try #require(wired.first)
         #expect(d.command == ["/opt/vimana", "agent", "discovery"])
         #expect(d.enabled && d.required && d.runsAs == "agent:discovery" && d.subscribes == ["tasks.discovery"])
