@@ -359,7 +359,7 @@ public struct EnvoyLogic: AgentLogic {
                 return done(false, ["error": ["code": .string(error.code), "message": .string(error.message)]])
             }
             return done(true, ["type": .string(type), "fields": resolved],
-                        [AgentEvent("emitted", ["run": id, "step": step.id, "type": type, "fields": Self.cut(resolved)])])
+                        [AgentEvent("emitted", ["run": id, "step": step.id, "kind": type, "fields": Self.cut(resolved)])])
         case .check(let other, let condition):
             guard let text = run.results[other], let result = JSON.parse(text) else {
                 return done(false, ["error": ["code": "no_result", "message": .string("step \(other) has no recorded result")]])

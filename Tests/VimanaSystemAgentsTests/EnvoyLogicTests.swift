@@ -37,7 +37,7 @@ import VimanaConfigLoader
         #expect(error("name: x\nphases:\n  - name: a\n    steps:\n      - call: {agent: civic, action: a}\n        emit: {type: t}\n")
             .hasPrefix("p.yaml:5:9: "))
         #expect(error("name: x\nphases:\n  - name: a\n    steps:\n      - emit: {type: t, fields: {a: \"${args.nope}\"}}\n")
-            .contains("p.yaml:5:38: ${args.nope}"))
+            .contains("p.yaml:5:37: ${args.nope}"))
         #expect(error("name: x\nphases:\n  - name: a\n    steps:\n      - check: {step: later, path: a, equals: 1}\n").hasPrefix("p.yaml:5:16: "))
         #expect(error("name: x\nphases: []\n").hasPrefix("p.yaml:2:9: "))
         #expect(error("name: x\nfoo: 1\nphases: []\n").hasPrefix("p.yaml:2:1: unknown key 'foo'"))
@@ -122,7 +122,7 @@ import VimanaConfigLoader
         let check = Self.step(logic, &state, "run-1", at: 3)
         #expect(check.events.first?.data["ok"] == "false" && logic.position(state.runs["run-1"]!).key == "on_failure:0")
         let last = Self.step(logic, &state, "run-1", at: 4)
-        #expect(last.events.map(\.type) == ["emitted", "step_done", "finished"] && last.events[0].data["type"] == "sorry")
+        #expect(last.events.map(\.type) == ["emitted", "step_done", "finished"] && last.events[0].data["kind"] == "sorry")
         #expect(last.events[2].data["outcome"] == "failure" && state.runs["run-1"]?.failedStep == "one.2")
         // A call that times out fails its step.
         var s2 = logic.initialState
