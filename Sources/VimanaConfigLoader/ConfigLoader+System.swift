@@ -21,9 +21,6 @@ extension Schema {
         if let n = s["forum"] { c.forum = try forum(n) }
         if let n = s["herald"] { c.herald = try herald(n) }
         if let n = s["envoy"] { c.envoy = try envoy(n) }
-        if c.envoy.enabled {
-            c.envoy.loaded = try PlaybookLoader.load(directory: Self.playbookDirectory(c.envoy.playbooks, configFile: path))
-        }
         return c
     }
 
