@@ -16,7 +16,7 @@
 //   VimanaAgentKit     → VimanaClient VimanaRESP VimanaConfig VimanaCore
 //   CounterAgent       → VimanaAgentKit
 //   KitFixtureAgent    → VimanaAgentKit
-//   VimanaSystemAgents → VimanaAgentKit VimanaClient VimanaRESP VimanaConfig VimanaCore CZlib
+//   VimanaSystemAgents → VimanaAgentKit VimanaClient VimanaRESP VimanaConfig VimanaConfigLoader VimanaCore CZlib
 //   VimanaClient       → VimanaCore VimanaRESP
 //   VimanaRESP         → VimanaCore
 //   VimanaBus          → VimanaCore
