@@ -16,7 +16,7 @@
 //   VimanaAgentKit     → VimanaClient VimanaRESP VimanaConfig VimanaCore
 //   CounterAgent       → VimanaAgentKit
 //   KitFixtureAgent    → VimanaAgentKit
-//   VimanaSystemAgents → VimanaAgentKit VimanaClient VimanaRESP VimanaConfig VimanaCore CZlib
+//   VimanaSystemAgents → VimanaAgentKit VimanaClient VimanaRESP VimanaConfig VimanaConfigLoader VimanaCore CZlib
 //   VimanaClient       → VimanaCore VimanaRESP
 //   VimanaRESP         → VimanaCore
 //   VimanaBus          → VimanaCore
@@ -98,7 +98,7 @@ let package = Package(
         // A fixture for the kit's wire tests: an agent whose tasks publish messages (Tests/KitFixtureAgent).
         .executableTarget(name: "KitFixtureAgent", dependencies: ["VimanaAgentKit"], path: "Tests/KitFixtureAgent"),
         // The system agents (`vimana agent <id>`), written with the kit.
-        .target(name: "VimanaSystemAgents", dependencies: ["VimanaAgentKit", "VimanaClient", "VimanaRESP", "VimanaConfig", "VimanaCore", "CZlib"]),
+        .target(name: "VimanaSystemAgents", dependencies: ["VimanaAgentKit", "VimanaClient", "VimanaRESP", "VimanaConfig", "VimanaConfigLoader", "VimanaCore", "CZlib"]),
         .target(name: "VimanaSupervisor", dependencies: ["VimanaCore", "VimanaConfig", "CLinuxShim"], swiftSettings: optimize),
         .executableTarget(name: "vimana",
                           dependencies: ["VimanaKernel", "VimanaConfig", "VimanaConfigLoader", "VimanaEventLoop", "VimanaLedger", "VimanaClient",
@@ -119,7 +119,7 @@ let package = Package(
         .testTarget(name: "VimanaIntegrationTests", dependencies: ["VimanaCore", "VimanaTestSupport"]),
         .testTarget(name: "VimanaClientTests", dependencies: ["VimanaClient", "VimanaRESP", "VimanaTestSupport"]),
         .testTarget(name: "VimanaAgentKitTests", dependencies: ["VimanaAgentKit", "CounterAgent", "KitFixtureAgent", "VimanaRESP", "VimanaTestSupport"]),
-        .testTarget(name: "VimanaSystemAgentsTests", dependencies: ["VimanaSystemAgents", "VimanaAgentKit", "VimanaRESP", "VimanaTestSupport"]),
+        .testTarget(name: "VimanaSystemAgentsTests", dependencies: ["VimanaSystemAgents", "VimanaAgentKit", "VimanaConfig", "VimanaConfigLoader", "VimanaRESP", "VimanaTestSupport"]),
         .testTarget(name: "VimanaSupervisorTests", dependencies: ["VimanaSupervisor", "VimanaConfig", "VimanaCore"]),
     ],
     swiftLanguageModes: [.v6]

@@ -17,6 +17,7 @@ public struct SystemConfig: Sendable, Equatable {
     public var supremeCourt = SupremeCourtConfig()
     public var forum = ForumConfig()
     public var herald = HeraldConfig()
+    public var envoy = EnvoyConfig()
 
     public init() {}
 }
@@ -256,6 +257,23 @@ public struct HeraldConfig: Sendable, Equatable {
     public init() {}
 }
 
+/// `system.envoy`: playbooks run step by step, each step's outcome
+/// recorded (docs/SYSTEM-AGENTS.md, "envoy").
+public struct EnvoyConfig: Sendable, Equatable {
+    public var enabled = true
+    /// Not required: a playbook's run waits for it without harm.
+    public var required = false
+    /// The directory of the playbooks (`*.yaml`), relative to the
+    /// configuration file's directory unless absolute: `playbooks` next
+    /// to config/phoenix.yaml is config/playbooks. Read when the
+    /// configuration loads (`vimana check` validates every playbook) and by envoy at its start.
+    public var playbooks = "playbooks"
+    /// The playbooks read from it when the configuration loaded.
+    public var loaded: [Playbook] = []
+
+    public init() {}
+}
+
 /// The system agents that exist in code, in the order they are wired.
 public enum SystemAgentID: String, Sendable, CaseIterable {
     case discovery
@@ -269,6 +287,7 @@ public enum SystemAgentID: String, Sendable, CaseIterable {
     case supremeCourt = "supreme_court"
     case forum
     case herald
+    case envoy
 }
 
 extension AgentConfig {

@@ -20,6 +20,24 @@ extension Schema {
         if let n = s["supreme_court"] { c.supremeCourt = try supremeCourt(n) }
         if let n = s["forum"] { c.forum = try forum(n) }
         if let n = s["herald"] { c.herald = try herald(n) }
+        if let n = s["envoy"] { c.envoy = try envoy(n) }
+        return c
+    }
+
+    /// `system.envoy.playbooks` as a path: relative to the configuration file's directory unless absolute.
+    static func playbookDirectory(_ dir: String, configFile: String) -> String {
+        if dir.hasPrefix("/") { return dir }
+        let base = (configFile as NSString).deletingLastPathComponent
+        return base.isEmpty ? dir : (base as NSString).appendingPathComponent(dir)
+    }
+
+    private func envoy(_ node: YAMLNode) throws(ConfigError) -> EnvoyConfig {
+        var c = EnvoyConfig()
+        if node.isNull { return c }
+        let s = try section(node, "system.envoy", keys: ["enabled", "required", "playbooks"])
+        if let n = s["enabled"], let v = try boolean(n, "system.envoy.enabled") { c.enabled = v }
+        if let n = s["required"], let v = try boolean(n, "system.envoy.required") { c.required = v }
+        if let n = s["playbooks"], let v = try path(n, "system.envoy.playbooks") { c.playbooks = v }
         return c
     }
 
@@ -366,6 +384,17 @@ extension Configuration {
                 a.systemRules = Self.heraldRules
                 a.env = ["VIMANA_HERALD_COST": String(c.broadcastCost), "VIMANA_HERALD_MAX_LENGTH": String(c.maxLength),
                          "VIMANA_HERALD_FORBIDDEN": "[" + c.forbidden.map(Log.jsonString).joined(separator: ",") + "]"]
+            case .envoy:
+                let c = system.envoy
+                a.description = "playbooks run step by step, each step recorded: run_playbook, status, list_playbooks"
+                a.enabled = c.enabled
+                a.required = c.required
+                a.capabilities = ["playbooks"]
+                a.systemRules = Self.envoyRules
+                let dir = Schema.playbookDirectory(c.playbooks, configFile: source)
+                // Absolute: envoy's working directory may be another.
+                a.env = ["VIMANA_ENVOY_PLAYBOOKS": dir.hasPrefix("/") ? dir
+                    : (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(dir)]
             }
             wired.append(a)
         }
@@ -401,6 +430,7 @@ extension Configuration {
         case .supremeCourt: system.supremeCourt.enabled
         case .forum: system.forum.enabled
         case .herald: system.herald.enabled
+        case .envoy: system.envoy.enabled
         }
     }
 
@@ -539,6 +569,19 @@ extension Configuration {
         "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
         "~tasks.herald", "~events.herald", "~snapshots.herald",
         "%R~events.civic", "%R~events.forum", "%R~events.discovery", "%W~dead.herald", "allchannels",
+    ]
+
+    /// envoy's user (Protocol/AGENTS.md §11): the kit's commands with
+    /// SUBSCRIBE and UNSUBSCRIBE (the reply topic of a playbook's calls);
+    /// its tasks (its follower publishes `step` there), its own event and
+    /// snapshot streams, its dead-letter topic for writing only; every
+    /// channel: its replies and a playbook's calls to `tasks.<agent>`.
+    static let envoyRules = [
+        "+ping", "+hello", "+auth", "+quit", "+reset",
+        "+client|id", "+client|getname", "+client|setname", "+client|setinfo", "+client|info", "+client|publisher",
+        "+agent|join", "+agent|leave", "+ack", "+nack", "+progress", "+publish", "+subscribe", "+unsubscribe",
+        "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
+        "~tasks.envoy", "~events.envoy", "~snapshots.envoy", "%W~dead.envoy", "allchannels",
     ]
 
     /// What discovery knows of each agent from the configuration, as a JSON

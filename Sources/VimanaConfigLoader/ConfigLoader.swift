@@ -55,6 +55,11 @@ struct Schema {
         // After the users: an agent names the user it runs as.
         if let node = top["agents"] { config.agents = try agents(node, users: Set(config.users.map(\.name))) }
         if let node = top["system"] { config.system = try system(node) }
+        if config.system.envoy.enabled && config.system.enabled && !flag {
+            // envoy's playbooks: each a file of its own, its errors at its own file:line:column.
+            config.system.envoy.loaded = try PlaybookLoader.load(
+                directory: Self.playbookDirectory(config.system.envoy.playbooks, configFile: path))
+        }
         if !config.ledger.enabled, !config.agents.isEmpty, let node = top["ledger"],
            case .mapping(let entries) = node.content, let enabled = entries.first(where: { $0.key == "enabled" }) {
             // Checked here, where the line is known, rather than when the kernel starts.

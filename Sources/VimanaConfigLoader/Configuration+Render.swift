@@ -130,6 +130,10 @@ extension Configuration {
             "    broadcast_cost: \(system.herald.broadcastCost)",
             "    max_length: \(system.herald.maxLength)",
             "    forbidden: \(Self.yamlList(system.herald.forbidden))",
+            "  envoy:",
+            "    enabled: \(system.envoy.enabled)",
+            "    required: \(system.envoy.required)",
+            "    playbooks: \(system.envoy.playbooks)",
           ]
         return lines.joined(separator: "\n") + "\n"
     }

@@ -337,6 +337,9 @@ public struct AuditorLogic: AgentLogic {
                   "decided": ["proposal", "outcome", "yes", "no", "abstain", "licensed", "target", "action", "args"],
                   "executed": ["proposal", "ok"]],
         "herald": ["broadcast": ["channel", "author", "bytes", "id"], "announced": ["source", "entry", "kind"]],
+        "envoy": ["started": ["run", "playbook", "args", "at"], "step_done": ["run", "at", "step", "ok", "result"],
+                  "waiting": ["run", "at", "step", "until"], "emitted": ["run", "step", "kind", "fields"],
+                  "finished": ["run", "outcome"]],
     ]
 
     /// Event types an agent's own thread appends, not a task: they carry no

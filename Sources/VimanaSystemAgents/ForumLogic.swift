@@ -237,11 +237,25 @@ public struct ForumLogic: AgentLogic {
         return [ask]
     }
 
+    /// envoy's user: it may name the `proposer` of a proposal.
+    static let envoyUser = AgentAsk.madeUser("envoy")
+
     func plan(_ request: AgentRequest, caller: String, state: ForumState) throws(Refusal) -> Plan {
         let args = request.args
         switch request.action {
         case "create_proposal":
-            try Arguments.only(["title", "description", "action"], args)
+            try Arguments.only(["title", "description", "action", "proposer"], args)
+            // envoy opens a proposal for the user a playbook names, charged to that user's agent (as civic's register takes `user` from envoy).
+            var payer = caller
+            if let p = args["proposer"] {
+                guard caller == Self.envoyUser else {
+                    throw Refusal(AgentErrorCode.forbidden, "proposer is for envoy's user (\(Self.envoyUser)); user '\(caller)' proposes as itself")
+                }
+                guard let s = p.string, !s.isEmpty, s.utf8.count <= 256 else {
+                    throw Refusal(AgentErrorCode.badArgument, "proposer must be a user name")
+                }
+                payer = s
+            }
             guard let title = args["title"]?.string, !title.isEmpty, title.utf8.count <= ForumLimits.titleBytes else {
                 throw Refusal(AgentErrorCode.badArgument, "title must be a string of 1 to \(ForumLimits.titleBytes) bytes")
             }
@@ -258,7 +272,7 @@ public struct ForumLogic: AgentLogic {
             // which civic charges once (Protocol/AGENTS.md §10, the ask's id).
             let reason = "proposal: " + String(decoding: title.utf8.prefix(200), as: UTF8.self)
             let ask = AgentAsk(agent: Self.civic, action: "charge",
-                               args: ["user": .string(caller), "amount": .int(proposalCost), "reason": .string(reason)],
+                               args: ["user": .string(payer), "amount": .int(proposalCost), "reason": .string(reason)],
                                timeout: ForumLimits.civicTimeout, user: user(of: Self.civic))
             return .create(title: title, description: description, target: target, action: action, args: actionArgs, ask: ask)
         case "vote":

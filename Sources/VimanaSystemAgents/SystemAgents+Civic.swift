@@ -115,7 +115,7 @@ enum OwnEvents {
     static let readCount = 1000
 
     static func follow<Logic: AgentLogic>(_ settings: AgentSettings, logic: Logic, stop: @Sendable () -> Bool,
-                                          connected: () -> Void = {},
+                                          connected: () -> Void = {}, block: Int = blockMillis,
                                           after: (Logic.State, RESPConnection) throws(AgentKitError) -> Void) {
         while !stop() {
             do throws(AgentKitError) {
@@ -133,7 +133,7 @@ enum OwnEvents {
                 }
                 connected()
                 while !stop() {
-                    let reply = try Auditor.call(c, ["XREAD", "COUNT", String(readCount), "BLOCK", String(blockMillis),
+                    let reply = try Auditor.call(c, ["XREAD", "COUNT", String(readCount), "BLOCK", String(block),
                                                      "STREAMS", settings.eventsTopic, last])
                     let entries = Auditor.entries(reply)
                     for (id, fields) in entries {

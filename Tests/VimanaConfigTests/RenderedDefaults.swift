@@ -63,4 +63,8 @@ system:
     broadcast_cost: 1
     max_length: 4096
     forbidden: []
+  envoy:
+    enabled: true
+    required: false
+    playbooks: playbooks
 """

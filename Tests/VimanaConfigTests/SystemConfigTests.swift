@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import VimanaConfig
 @testable import VimanaConfigLoader
@@ -8,7 +9,7 @@ import VimanaConfig
         let config = Configuration()
         let wired = try config.systemAgents(executable: "/opt/vimana")
         #expect(wired.map(\.id) == SystemAgentID.allCases.map(\.rawValue))
-        #expect(SystemAgentID.allCases.map(\.rawValue).prefix(11) == ["discovery", "oracle", "archivist", "engineer", "science", "auditor", "scribe", "civic", "supreme_court", "forum", "herald"])
+        #expect(SystemAgentID.allCases.map(\.rawValue).prefix(12) == ["discovery", "oracle", "archivist", "engineer", "science", "auditor", "scribe", "civic", "supreme_court", "forum", "herald", "envoy"])
         let d = try #require(wired.first)
         #expect(d.command == ["/opt/vimana", "agent", "discovery"])
         #expect(d.enabled && d.required && d.runsAs == "agent:discovery" && d.subscribes == ["tasks.discovery"])
@@ -280,6 +281,33 @@ import VimanaConfig
         #expect(loadError("system:\n  forum:\n    voting_period: 721h\n")?.description.hasPrefix("phoenix.yaml:3:20: system.forum.voting_period") == true)
         #expect(loadError("system:\n  forum:\n    cost: 1\n")?.description
                 == "phoenix.yaml:3:5: unknown key 'cost' in system.forum (expected one of: enabled, required, proposal_cost, voting_period, voting_threshold, quorum)")
+    }
+
+    /// envoy's user is made of its own rules (the kit's commands with
+    /// SUBSCRIBE for its calls, its own streams, every channel); its
+    /// playbook directory, relative to the configuration file's, reaches it
+    /// absolute; a malformed playbook fails the configuration at its line.
+    @Test func envoyIsWiredWithItsRulesAndItsPlaybooksAreCheckedAtLoad() throws {
+        let wired = try Configuration(source: "/etc/vimana/phoenix.yaml").systemAgents(executable: "/opt/vimana")
+        let e = try #require(wired.first { $0.id == "envoy" })
+        #expect(e.command == ["/opt/vimana", "agent", "envoy"] && e.enabled && !e.required && e.runsAs == "agent:envoy")
+        let rules = try #require(e.systemRules)
+        #expect(rules.suffix(5) == ["~tasks.envoy", "~events.envoy", "~snapshots.envoy", "%W~dead.envoy", "allchannels"])
+        #expect(rules.contains("+subscribe") && !rules.contains("allkeys"))
+        #expect(e.env == ["VIMANA_ENVOY_PLAYBOOKS": "/etc/vimana/playbooks"])
+        let dir = NSTemporaryDirectory() + "vimana-playbooks-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir + "/books", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "name: ok\nphases:\n  - name: a\n    steps:\n      - wait: 1s\n".write(toFile: dir + "/books/a.yaml", atomically: true, encoding: .utf8)
+        let c = try loaded("system:\n  envoy:\n    playbooks: books\n", path: dir + "/phoenix.yaml")
+        #expect(c.system.envoy.loaded.map(\.name) == ["ok"])
+        try "name: bad\nphases:\n  - name: a\n    steps:\n      - wait: never\n".write(toFile: dir + "/books/b.yaml", atomically: true, encoding: .utf8)
+        #expect(throws: ConfigError(path: dir + "/books/b.yaml", line: 5, column: 15,
+                                    message: "phases[a].steps[0].wait: expected a duration (250ms, 2s, 1m), got 'never'")) {
+            try loaded("system:\n  envoy:\n    playbooks: books\n", path: dir + "/phoenix.yaml")
+        }
+        // Disabled: not read.
+        #expect(try loaded("system:\n  envoy:\n    enabled: false\n    playbooks: books\n", path: dir + "/phoenix.yaml").system.envoy.loaded.isEmpty)
     }
 
     /// herald's user is made of its own rules (the kit's commands with

@@ -299,3 +299,22 @@ final class OutputCollector: @unchecked Sendable {
     func append(_ more: Data) { lock.lock(); data.append(more); lock.unlock() }
     var text: String { lock.lock(); defer { lock.unlock() }; return String(decoding: data, as: UTF8.self) }
 }
+
+/// `vimana check` reads envoy's playbooks beside the configuration file: a
+/// malformed one fails the check with its own file:line:column.
+@Suite struct PlaybookCheckTests {
+    @Test func aMalformedPlaybookFailsTheCheckAtItsLineAndColumn() throws {
+        let dir = NSTemporaryDirectory() + "vimana-check-playbooks-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir + "/playbooks", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "kernel:\n  port: 0\n".write(toFile: dir + "/phoenix.yaml", atomically: true, encoding: .utf8)
+        try "name: fine\nphases:\n  - name: a\n    steps:\n      - wait: 1s\n"
+            .write(toFile: dir + "/playbooks/fine.yaml", atomically: true, encoding: .utf8)
+        #expect(try runVimana(["check", dir + "/phoenix.yaml"]).status == 0)
+        try "name: broken\nphases:\n  - name: a\n    steps:\n      - call: {agent: civic}\n"
+            .write(toFile: dir + "/playbooks/broken.yaml", atomically: true, encoding: .utf8)
+        let check = try runVimana(["check", dir + "/phoenix.yaml"])
+        #expect(check.status == 2)
+        #expect(check.stderr == "\(dir)/playbooks/broken.yaml:5:15: phases[a].steps[0].call.action: expected an action name\n")
+    }
+}

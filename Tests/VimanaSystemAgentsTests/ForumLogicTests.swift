@@ -113,6 +113,22 @@ import VimanaTestSupport
 
     // MARK: - create_proposal
 
+    /// envoy (a playbook's run) names the proposer, whose agent civic charges; no one else may.
+    @Test func envoyOpensAProposalChargedToTheProposerItNames() {
+        let h = Harness()
+        let args: [String: JSON] = ["title": "t", "action": Self.transfer, "proposer": "u2"]
+        let r = AgentRequest(action: "create_proposal", id: "r", args: args, entryID: "1000-0")
+        #expect(h.logic.asks(for: r, caller: "agent:envoy", state: h.state) == [
+            AgentAsk(agent: "civic", action: "charge", args: ["user": "u2", "amount": 10, "reason": "proposal: t"], timeout: 5),
+        ])
+        #expect(h.logic.asks(for: r, caller: "u1", state: h.state).isEmpty)
+        guard case .error(let code, _) = h.logic.handle(r, caller: "u1", state: h.state).reply else {
+            Issue.record("proposer from u1 was not refused")
+            return
+        }
+        #expect(code == "forbidden")
+    }
+
     @Test func aProposalIsOpenedOnlyWhenCivicCharges() {
         var h = Harness()
         let r = AgentRequest(action: "create_proposal", id: "r", args: ["title": "t", "action": Self.transfer], entryID: "1000-0")

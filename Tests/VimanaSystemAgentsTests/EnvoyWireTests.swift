@@ -1,0 +1,107 @@
+import Foundation
+import Testing
+import VimanaAgentKit
+import VimanaTestSupport
+@testable import VimanaSystemAgents
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// envoy as `vimana serve` wires it, with the real civic: the shipped
+/// `onboard_agent` registers a new agent for its user (civic's registry
+/// holds it) and finishes with success; a run killed with -9 during its
+/// wait step goes on after the restart and finishes.
+@Suite struct EnvoyWireTests {
+    static let quiet = """
+          oracle: {enabled: false}
+          archivist: {enabled: false}
+          engineer: {enabled: false}
+          science: {enabled: false}
+          auditor: {enabled: false}
+          scribe: {enabled: false}
+          forum: {enabled: false}
+          supreme_court: {enabled: false}
+          herald: {enabled: false}
+        """
+
+    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+    static let slow = """
+    name: slow_onboard
+    args:
+      agent: {required: true}
+      user: {required: true}
+    phases:
+      - name: register
+        steps:
+          - id: register
+            call: {agent: civic, action: register, args: {agent: "${args.agent}", user: "${args.user}"}, timeout: 5s}
+          - wait: 3s
+          - id: licence
+            call: {agent: civic, action: check_license, args: {agent: "${args.agent}"}, timeout: 5s}
+          - check: {step: licence, path: state, equals: active}
+    """
+
+    func ask(_ server: ServerProcess, _ agent: String, _ action: String, _ args: [String: JSON] = [:]) throws -> AgentReply {
+        try AgentRequester(settings: AgentSettings(port: server.port, agentID: "test"))
+            .request(agent: agent, action: action, args: args, timeout: 20)
+    }
+
+    func waitFor(_ what: String, _ server: ServerProcess, _ seconds: Double = 40, _ done: () throws -> Bool) throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try done() { return }
+            usleep(50_000)
+        }
+        let events = (try? streamFields(server, "events.envoy")) ?? []
+        throw TestFailure("\(what); events.envoy: \(events.map { $0.prefix(14) })")
+    }
+
+    func outcome(_ server: ServerProcess, _ run: String) throws -> JSON? {
+        guard case .ok(let r) = try ask(server, "envoy", "status", ["run": .string(run)]), r["outcome"]?.string != nil else {
+            return Optional<JSON>.none
+        }
+        return r
+    }
+
+    @Test func onboardAgentRegistersWithCivicAndResumesAfterAKill() throws {
+        let dir = NSTemporaryDirectory() + "envoy-wire-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.copyItem(atPath: Self.repo + "/config/playbooks/onboard_agent.yaml", toPath: dir + "/onboard_agent.yaml")
+        try Self.slow.write(toFile: dir + "/slow.yaml", atomically: true, encoding: .utf8)
+        let server = try ServerProcess(config: "system:\n" + Self.quiet + "\n  envoy: {playbooks: \(dir)}\n", logLevel: "info",
+                                       systemAgents: true)
+        try waitFor("envoy did not join", server) { server.logLines.contains { $0.contains("as agent envoy ") } }
+
+        guard case .ok(let listed) = try ask(server, "envoy", "list_playbooks") else { throw TestFailure("list_playbooks failed") }
+        #expect(listed["playbooks"]?.array?.compactMap { $0["name"]?.string } == ["onboard_agent", "slow_onboard"])
+
+        guard case .ok(let started) = try ask(server, "envoy", "run_playbook",
+                                              ["name": "onboard_agent", "args": ["agent": "newbie", "user": "newbie-user"]]),
+              let run = started["run"]?.string else { throw TestFailure("run_playbook failed") }
+        var done: JSON?
+        try waitFor("onboard_agent did not finish", server) { done = try outcome(server, run); return done != nil }
+        #expect(done?["outcome"]?.string == "success", "\(done?.text ?? "")")
+        guard case .ok(let registry) = try ask(server, "civic", "get_registry") else { throw TestFailure("get_registry failed") }
+        #expect(registry["agents"]?.array?.contains { $0["agent"]?.string == "newbie" && $0["user"]?.string == "newbie-user" } == true,
+                "\(registry.text)")
+        #expect(try streamFields(server, "events.envoy").contains { $0.contains("emitted") && $0.contains("onboarded") })
+
+        // kill -9 during the wait: the restarted envoy goes on at the next step.
+        guard case .ok(let s2) = try ask(server, "envoy", "run_playbook",
+                                         ["name": "slow_onboard", "args": ["agent": "second", "user": "second-user"]]),
+              let run2 = s2["run"]?.string else { throw TestFailure("run_playbook failed") }
+        try waitFor("no waiting recorded", server) { try streamFields(server, "events.envoy").contains { $0.contains("waiting") } }
+        let pids = server.logLines.filter { $0.contains("\"agent started\"") && $0.contains("\"agent\":\"envoy\"") }
+        let pid = pid_t(try #require(pids.last.flatMap { ServerProcess.field($0, "pid") }))
+        kill(pid, SIGKILL)
+        try waitFor("slow_onboard did not finish after the kill", server, 60) { done = try outcome(server, run2); return done != nil }
+        #expect(done?["outcome"]?.string == "success", "\(done?.text ?? "")")
+        let restarted = server.logLines.filter { $0.contains("\"agent started\"") && $0.contains("\"agent\":\"envoy\"") }
+        #expect(restarted.count >= 2)
+        // Each step recorded once: register, wait, licence, check.
+        let doneSteps = try streamFields(server, "events.envoy").filter { $0.contains("step_done") && $0.contains(run2) }
+        #expect(doneSteps.count == 4, "\(doneSteps)")
+    }
+}
