@@ -20,6 +20,30 @@ extension Schema {
         if let n = s["supreme_court"] { c.supremeCourt = try supremeCourt(n) }
         if let n = s["forum"] { c.forum = try forum(n) }
         if let n = s["herald"] { c.herald = try herald(n) }
+        if let n = s["watchman"] { c.watchman = try watchman(n) }
+        return c
+    }
+
+    private func watchman(_ node: YAMLNode) throws(ConfigError) -> WatchmanConfig {
+        var c = WatchmanConfig()
+        if node.isNull { return c }
+        let s = try section(node, "system.watchman", keys: ["enabled", "required", "interval", "window", "suspend_after",
+                                                            "max_publish_rate"])
+        if let n = s["enabled"], let v = try boolean(n, "system.watchman.enabled") { c.enabled = v }
+        if let n = s["required"], let v = try boolean(n, "system.watchman.required") { c.required = v }
+        if let n = s["interval"], let v = try milliseconds(n, "system.watchman.interval", ConfigLimits.watchmanIntervalMillis) {
+            c.intervalMillis = v
+        }
+        if let n = s["window"], let v = try seconds(n, "system.watchman.window", ConfigLimits.watchmanWindowSeconds) {
+            c.windowSeconds = v
+        }
+        if let n = s["suspend_after"], let v = try integer(n, "system.watchman.suspend_after", ConfigLimits.watchmanSuspendAfter) {
+            c.suspendAfter = v
+        }
+        if let n = s["max_publish_rate"],
+           let v = try integer(n, "system.watchman.max_publish_rate", ConfigLimits.watchmanMaxPublishRate) {
+            c.maxPublishRate = v
+        }
         return c
     }
 
@@ -366,6 +390,16 @@ extension Configuration {
                 a.systemRules = Self.heraldRules
                 a.env = ["VIMANA_HERALD_COST": String(c.broadcastCost), "VIMANA_HERALD_MAX_LENGTH": String(c.maxLength),
                          "VIMANA_HERALD_FORBIDDEN": "[" + c.forbidden.map(Log.jsonString).joined(separator: ",") + "]"]
+            case .watchman:
+                let c = system.watchman
+                a.description = "enforcement: violations observed, decisions (warn, suspend through civic): report, status"
+                a.enabled = c.enabled
+                a.required = c.required
+                a.capabilities = ["enforcement", "violations"]
+                a.systemRules = Self.watchmanRules
+                a.env = ["VIMANA_WATCHMAN_INTERVAL_MS": String(c.intervalMillis), "VIMANA_WATCHMAN_WINDOW_S": String(c.windowSeconds),
+                         "VIMANA_WATCHMAN_SUSPEND_AFTER": String(c.suspendAfter),
+                         "VIMANA_WATCHMAN_MAX_PUBLISH_RATE": String(c.maxPublishRate)]
             }
             wired.append(a)
         }
@@ -401,6 +435,7 @@ extension Configuration {
         case .supremeCourt: system.supremeCourt.enabled
         case .forum: system.forum.enabled
         case .herald: system.herald.enabled
+        case .watchman: system.watchman.enabled
         }
     }
 
@@ -539,6 +574,21 @@ extension Configuration {
         "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
         "~tasks.herald", "~events.herald", "~snapshots.herald",
         "%R~events.civic", "%R~events.forum", "%R~events.discovery", "%W~dead.herald", "allchannels",
+    ]
+
+    /// watchman's user (Protocol/AGENTS.md §11): the kit's commands with
+    /// SUBSCRIBE and UNSUBSCRIBE (its reply topic for what it asks civic);
+    /// ACL LOG (the kernel's licence refusals), with no other admin command;
+    /// every `dead.*` stream for reading only (the system agents' dead
+    /// letters); its tasks (its own `observe` and `enforce` too), its own
+    /// event and snapshot streams, its dead-letter topic for writing too;
+    /// every channel, for its replies and its tasks to civic.
+    static let watchmanRules = [
+        "+ping", "+hello", "+auth", "+quit", "+reset",
+        "+client|id", "+client|getname", "+client|setname", "+client|setinfo", "+client|info", "+client|publisher",
+        "+agent|join", "+agent|leave", "+ack", "+nack", "+progress", "+publish", "+subscribe", "+unsubscribe",
+        "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard", "+acl|log",
+        "~tasks.watchman", "~events.watchman", "~snapshots.watchman", "%R~dead.*", "%W~dead.watchman", "allchannels",
     ]
 
     /// What discovery knows of each agent from the configuration, as a JSON

@@ -130,6 +130,13 @@ extension Configuration {
             "    broadcast_cost: \(system.herald.broadcastCost)",
             "    max_length: \(system.herald.maxLength)",
             "    forbidden: \(Self.yamlList(system.herald.forbidden))",
+            "  watchman:",
+            "    enabled: \(system.watchman.enabled)",
+            "    required: \(system.watchman.required)",
+            "    interval: \(Units.formatMilliseconds(system.watchman.intervalMillis))",
+            "    window: \(system.watchman.windowSeconds)s",
+            "    suspend_after: \(system.watchman.suspendAfter)",
+            "    max_publish_rate: \(system.watchman.maxPublishRate)",
           ]
         return lines.joined(separator: "\n") + "\n"
     }

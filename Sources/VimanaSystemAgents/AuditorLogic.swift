@@ -332,6 +332,8 @@ public struct AuditorLogic: AgentLogic {
                   "decided": ["proposal", "outcome", "yes", "no", "abstain", "licensed", "target", "action", "args"],
                   "executed": ["proposal", "ok"]],
         "herald": ["broadcast": ["channel", "author", "bytes", "id"], "announced": ["source", "entry", "kind"]],
+        "watchman": ["violation": ["violation", "agent", "user", "kind", "detail", "key", "at"],
+                     "decision": ["decision", "agent", "action", "reason", "at"], "enforced": ["decision", "ok", "result"]],
     ]
 
     /// Event types an agent's own thread appends, not a task: they carry no

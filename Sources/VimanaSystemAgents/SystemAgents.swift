@@ -26,6 +26,7 @@ public enum SystemAgents {
         case .supremeCourt: SupremeCourt.main()
         case .forum: Forum.main()
         case .herald: Herald.main()
+        case .watchman: Watchman.main()
         }
     }
 
@@ -43,6 +44,7 @@ public enum SystemAgents {
         case .supremeCourt: SupremeCourtLogic.actions
         case .forum: ForumLogic.actions
         case .herald: HeraldLogic.actions
+        case .watchman: WatchmanLogic.actions
         }
     }
 

@@ -63,4 +63,11 @@ system:
     broadcast_cost: 1
     max_length: 4096
     forbidden: []
+  watchman:
+    enabled: true
+    required: false
+    interval: 5s
+    window: 3600s
+    suspend_after: 3
+    max_publish_rate: 1000
 """

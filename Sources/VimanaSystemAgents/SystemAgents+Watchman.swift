@@ -1,0 +1,151 @@
+import Foundation
+import VimanaAgentKit
+import VimanaClient
+import VimanaConfig
+import VimanaRESP
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// watchman's process: the kit's runtime for `WatchmanLogic` (policy from
+/// `system.watchman`: `VIMANA_WATCHMAN_SUSPEND_AFTER`,
+/// `VIMANA_WATCHMAN_WINDOW_S`, `VIMANA_WATCHMAN_INTERVAL_MS`), an observer
+/// thread that publishes `observe` for what it sees every interval, and a
+/// thread that follows its own events and publishes `enforce {decision}`
+/// for each suspend decision civic has not answered. Both publish to
+/// tasks.watchman as watchman's own user: only it may observe and enforce.
+enum Watchman {
+    static func main() -> Never {
+        let env = ProcessInfo.processInfo.environment
+        let settings: AgentSettings
+        do { settings = try AgentSettings.fromEnvironment(agentID: "watchman") } catch {
+            say("\(error)")
+            exit(2)
+        }
+        let d = WatchmanConfig()
+        func number(_ name: String, _ range: ClosedRange<Int>, _ fallback: Int) -> Int {
+            env[name].flatMap(Int.init).map { min(max($0, range.lowerBound), range.upperBound) } ?? fallback
+        }
+        let window = number("VIMANA_WATCHMAN_WINDOW_S", WatchmanConfig.windowSecondsRange, d.windowSeconds)
+        let interval = number("VIMANA_WATCHMAN_INTERVAL_MS", WatchmanConfig.intervalMillisRange, d.intervalMillis)
+        let logic = WatchmanLogic(suspendAfter: number("VIMANA_WATCHMAN_SUSPEND_AFTER", WatchmanConfig.suspendAfterRange, d.suspendAfter),
+                                  windowMillis: Int64(window) * 1000)
+        if settings.password != nil {
+            Thread { observer(settings, intervalMillis: interval, windowMillis: logic.windowMillis) }.start()
+            Thread { enforcer(settings, logic: logic) }.start()
+        } else {
+            say("no VIMANA_PASSWORD: nothing is observed or enforced (its observe and enforce tasks would be anyone's)")
+        }
+        AgentRuntime.main(logic: logic, agentID: settings.agentID)
+    }
+
+    /// Publishes `enforce` for each suspend decision not yet enforced, at
+    /// most once per `civicTimeout + 1` s each (the task asks civic, up to its timeout).
+    static func enforcer(_ settings: AgentSettings, logic: WatchmanLogic, stop: @Sendable @escaping () -> Bool = { false }) {
+        final class Sent: @unchecked Sendable { var at: [String: Double] = [:] }
+        let sent = Sent()
+        OwnEvents.follow(settings, logic: logic, stop: stop) { (state, c) throws(AgentKitError) in
+            let now = Double(DispatchTime.now().uptimeNanoseconds) / 1e9
+            for d in state.unenforced where now - (sent.at[d.decision] ?? -1e9) >= logic.civicTimeout + 1 {
+                let task: JSON = ["action": "enforce", "id": .string("enforce-\(d.decision)"), "args": ["decision": .string(d.decision)]]
+                _ = try Auditor.call(c, ["PUBLISH", settings.tasksTopic, task.text])
+                sent.at[d.decision] = now
+            }
+        }
+    }
+
+    /// What one look saw, as `observe` args (the key makes a second sight of it no new violation).
+    struct Sight: Equatable {
+        var kind: String
+        var user: String
+        var detail: String
+        var key: String
+        var at: Int64
+
+        var task: JSON {
+            ["action": "observe", "id": .string("observe-" + key),
+             "args": ["kind": .string(kind), "user": .string(user), "detail": .string(detail), "key": .string(key), "at": .int(at)]]
+        }
+    }
+
+    /// ACL LOG's `license` entries as sights: one per entry, keyed by user,
+    /// topic and the second it last happened (an entry a repeat moved is a
+    /// new sight). `nowMillis` is this process's wall clock.
+    static func licenceSights(_ reply: RESPValue, nowMillis: Int64) -> [Sight] {
+        var out: [Sight] = []
+        for entry in reply.elements ?? [] {
+            var flat: [RESPValue] = []
+            if case .map(let m) = entry { for (k, v) in m { flat += [k, v] } } else { flat = entry.elements ?? [] }
+            var f: [String: RESPValue] = [:]
+            var i = 0
+            while i + 1 < flat.count {
+                f[String(decoding: flat[i].bytes ?? [], as: UTF8.self)] = flat[i + 1]
+                i += 2
+            }
+            func text(_ k: String) -> String? { f[k]?.bytes.map { String(decoding: $0, as: UTF8.self) } }
+            guard text("reason") == "license", let user = text("username"), let object = text("object") else { continue }
+            var age = 0.0
+            if case .double(let x)? = f["age-seconds"] { age = x } else if let s = text("age-seconds"), let x = Double(s) { age = x }
+            guard age.isFinite, age >= 0, age < 1e9 else { continue }
+            let at = nowMillis - Int64(age * 1000)
+            let count = f["count"]?.integer ?? 1
+            out.append(Sight(kind: "refused_while_suspended", user: user,
+                             detail: "publish to \(object) refused for its licence (ACL LOG count \(count))",
+                             key: "license:\(user):\(object):\(at / 1000)", at: at))
+        }
+        return out
+    }
+
+    /// A dead letter of system agent `agent` (its fields: topic, id,
+    /// deliveries, reason, publisher, payload) as a sight keyed by its entry.
+    static func deadSight(agent: String, id: String, fields: [(String, String)]) -> Sight? {
+        let f = Dictionary(fields, uniquingKeysWith: { a, _ in a })
+        guard let publisher = f["publisher"], !publisher.isEmpty, !publisher.hasPrefix("agent:") else { return nil }
+        let reason = String((f["reason"] ?? "").utf8.prefix(WatchmanLimits.detailBytes - 64)) ?? ""
+        return Sight(kind: "malformed", user: publisher, detail: "task to \(agent) dead-lettered: \(reason)",
+                     key: "dead:\(agent):\(id)", at: Int64(id.prefix { $0 != "-" }) ?? 0)
+    }
+
+    /// Until `stop()`: every `intervalMillis`, ACL LOG's licence refusals
+    /// and the new dead letters of every system agent, each published once
+    /// as `observe` (at start, dead letters from one window back: the keys
+    /// make what was recorded before no new violation).
+    static func observer(_ settings: AgentSettings, intervalMillis: Int, windowMillis: Int64,
+                         stop: @Sendable @escaping () -> Bool = { false }) {
+        var published: Set<String> = []
+        var cursors: [String: String] = [:]
+        func wall() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+        let start = wall() - windowMillis
+        for id in SystemAgents.ids { cursors["dead." + id] = "\(max(0, start))-0" }
+        while !stop() {
+            do throws(AgentKitError) {
+                let c = try settings.connect()
+                defer { c.close() }
+                _ = try Auditor.call(c, ["CLIENT", "PUBLISHER", "ON"])
+                while !stop() {
+                    var sights = licenceSights(try Auditor.call(c, ["ACL", "LOG", "128"]), nowMillis: wall())
+                    for id in SystemAgents.ids {
+                        let stream = "dead." + id
+                        let reply = try Auditor.call(c, ["XREAD", "COUNT", "1000", "STREAMS", stream, cursors[stream] ?? "0-0"])
+                        for (entry, fields) in Auditor.entries(reply) {
+                            cursors[stream] = entry
+                            if let s = deadSight(agent: id, id: entry, fields: fields) { sights.append(s) }
+                        }
+                    }
+                    for s in sights where !published.contains(s.key) {
+                        _ = try Auditor.call(c, ["PUBLISH", settings.tasksTopic, s.task.text])
+                        published.insert(s.key)
+                    }
+                    usleep(useconds_t(intervalMillis) * 1000)
+                }
+            } catch {
+                say("observing: \(error); retrying")
+            }
+            if !stop() { usleep(500_000) }
+        }
+    }
+
+    static func say(_ line: String) {
+        FileHandle.standardError.write(Data(("watchman: " + line + "\n").utf8))
+    }
+}
