@@ -273,8 +273,7 @@ public struct WatchmanConfig: Sendable, Equatable {
     /// Violations of an agent in the window that make a suspend decision.
     public var suspendAfter = 3
     public static let suspendAfterRange = 1...1_000_000
-    /// Messages per second a registered agent's user may publish (not yet
-    /// observed: see docs/SYSTEM-AGENTS.md, "watchman").
+    /// Messages per second a user may publish, as science counts them over a minute.
     public var maxPublishRate = 1000
     public static let maxPublishRateRange = 1...100_000_000
 

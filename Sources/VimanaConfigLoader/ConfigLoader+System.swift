@@ -579,6 +579,8 @@ extension Configuration {
     /// watchman's user (Protocol/AGENTS.md §11): the kit's commands with
     /// SUBSCRIBE and UNSUBSCRIBE (its reply topic for what it asks civic);
     /// ACL LOG (the kernel's licence refusals), with no other admin command;
+    /// LEDGER SCAN (records' metadata, never a payload: science answers
+    /// `topics`, the publish rates, only to a caller that may run it);
     /// every `dead.*` stream for reading only (the system agents' dead
     /// letters); its tasks (its own `observe` and `enforce` too), its own
     /// event and snapshot streams, its dead-letter topic for writing too;
@@ -588,7 +590,7 @@ extension Configuration {
         "+client|id", "+client|getname", "+client|setname", "+client|setinfo", "+client|info", "+client|publisher",
         "+agent|join", "+agent|leave", "+ack", "+nack", "+progress", "+publish", "+subscribe", "+unsubscribe",
         "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard", "+acl|log",
-        "~tasks.watchman", "~events.watchman", "~snapshots.watchman", "%R~dead.*", "%W~dead.watchman", "allchannels",
+        "+ledger|scan", "~tasks.watchman", "~events.watchman", "~snapshots.watchman", "%R~dead.*", "%W~dead.watchman", "allchannels",
     ]
 
     /// What discovery knows of each agent from the configuration, as a JSON

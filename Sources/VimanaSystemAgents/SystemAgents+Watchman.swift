@@ -9,7 +9,8 @@ import Glibc
 
 /// watchman's process: the kit's runtime for `WatchmanLogic` (policy from
 /// `system.watchman`: `VIMANA_WATCHMAN_SUSPEND_AFTER`,
-/// `VIMANA_WATCHMAN_WINDOW_S`, `VIMANA_WATCHMAN_INTERVAL_MS`), an observer
+/// `VIMANA_WATCHMAN_WINDOW_S`, `VIMANA_WATCHMAN_INTERVAL_MS`,
+/// `VIMANA_WATCHMAN_MAX_PUBLISH_RATE`), an observer
 /// thread that publishes `observe` for what it sees every interval, and a
 /// thread that follows its own events and publishes `enforce {decision}`
 /// for each suspend decision civic has not answered. Both publish to
@@ -28,10 +29,11 @@ enum Watchman {
         }
         let window = number("VIMANA_WATCHMAN_WINDOW_S", WatchmanConfig.windowSecondsRange, d.windowSeconds)
         let interval = number("VIMANA_WATCHMAN_INTERVAL_MS", WatchmanConfig.intervalMillisRange, d.intervalMillis)
+        let rate = number("VIMANA_WATCHMAN_MAX_PUBLISH_RATE", WatchmanConfig.maxPublishRateRange, d.maxPublishRate)
         let logic = WatchmanLogic(suspendAfter: number("VIMANA_WATCHMAN_SUSPEND_AFTER", WatchmanConfig.suspendAfterRange, d.suspendAfter),
                                   windowMillis: Int64(window) * 1000)
         if settings.password != nil {
-            Thread { observer(settings, intervalMillis: interval, windowMillis: logic.windowMillis) }.start()
+            Thread { observer(settings, intervalMillis: interval, windowMillis: logic.windowMillis, maxPublishRate: rate) }.start()
             Thread { enforcer(settings, logic: logic) }.start()
         } else {
             say("no VIMANA_PASSWORD: nothing is observed or enforced (its observe and enforce tasks would be anyone's)")
@@ -106,11 +108,51 @@ enum Watchman {
                      key: "dead:\(agent):\(id)", at: Int64(id.prefix { $0 != "-" }) ?? 0)
     }
 
+    /// science's `topics {window}` result as `rate` sights: each
+    /// publisher's messages summed over every topic, one sight for a
+    /// publisher (not a system agent's user) above `maxRate` messages/s over
+    /// the window, keyed by user and the window's start (one a window).
+    static func rateSights(_ result: JSON, maxRate: Int, windowSeconds: Int, nowMillis: Int64) -> [Sight] {
+        var sums: [String: Int64] = [:]
+        for t in result["topics"]?.array ?? [] {
+            for p in t["publishers"]?.array ?? [] {
+                guard let user = p["publisher"]?.string, let n = p["messages"]?.int, n > 0 else { continue }
+                sums[user, default: 0] &+= n
+            }
+        }
+        let limit = Int64(maxRate) * Int64(windowSeconds)
+        let windowMillis = Int64(windowSeconds) * 1000
+        return sums.filter { $0.value > limit && !$0.key.hasPrefix("agent:") }.sorted { $0.key < $1.key }.map { user, n in
+            Sight(kind: "rate", user: user, detail: "\(n) messages in \(windowSeconds) s, over \(maxRate)/s",
+                  key: "rate:\(user):\(nowMillis / windowMillis)", at: nowMillis)
+        }
+    }
+
+    /// Publishers over the rate, as science counted them in the ledger
+    /// (recorded topics only); none when science does not answer.
+    static func rateSights(_ asker: AgentRequester?, maxRate: Int, nowMillis: Int64) -> [Sight]? {
+        guard let asker else { return nil }
+        var out: [Sight] = []
+        var after: String?
+        for _ in 0..<WatchmanLimits.ratePages {
+            var args: [String: JSON] = ["window": .int(Int64(WatchmanLimits.rateWindowSeconds))]
+            if let after { args["after"] = .string(after) }
+            guard case .ok(let r)? = try? asker.request(agent: "science", action: "topics", args: args,
+                                                        timeout: WatchmanLimits.scienceTimeout) else { return out.isEmpty ? nil : out }
+            out += rateSights(r, maxRate: maxRate, windowSeconds: WatchmanLimits.rateWindowSeconds, nowMillis: nowMillis)
+            guard let next = r["next"]?.string else { break }
+            after = next
+        }
+        // A publisher over the limit on two pages is one sight (one key).
+        var seen: Set<String> = []
+        return out.filter { seen.insert($0.key).inserted }
+    }
+
     /// Until `stop()`: every `intervalMillis`, ACL LOG's licence refusals
     /// and the new dead letters of every system agent, each published once
     /// as `observe` (at start, dead letters from one window back: the keys
     /// make what was recorded before no new violation).
-    static func observer(_ settings: AgentSettings, intervalMillis: Int, windowMillis: Int64,
+    static func observer(_ settings: AgentSettings, intervalMillis: Int, windowMillis: Int64, maxPublishRate: Int,
                          stop: @Sendable @escaping () -> Bool = { false }) {
         var published: Set<String> = []
         var cursors: [String: String] = [:]
@@ -122,8 +164,17 @@ enum Watchman {
                 let c = try settings.connect()
                 defer { c.close() }
                 _ = try Auditor.call(c, ["CLIENT", "PUBLISHER", "ON"])
+                let asker = try? AgentRequester(settings: settings)
+                var askScienceAt: Int64 = 0
                 while !stop() {
-                    var sights = licenceSights(try Auditor.call(c, ["ACL", "LOG", "128"]), nowMillis: wall())
+                    var sights: [Sight] = []
+                    if wall() >= askScienceAt {
+                        // science not answering (disabled, or starting) is asked again a while later, not at every look.
+                        if let r = rateSights(asker, maxRate: maxPublishRate, nowMillis: wall()) { sights = r } else {
+                            askScienceAt = wall() + Int64(WatchmanLimits.scienceRetrySeconds) * 1000
+                        }
+                    }
+                    sights += licenceSights(try Auditor.call(c, ["ACL", "LOG", "128"]), nowMillis: wall())
                     for id in SystemAgents.ids {
                         let stream = "dead." + id
                         let reply = try Auditor.call(c, ["XREAD", "COUNT", "1000", "STREAMS", stream, cursors[stream] ?? "0-0"])

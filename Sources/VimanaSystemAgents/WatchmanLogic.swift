@@ -2,7 +2,7 @@ import VimanaAgentKit
 
 // watchman: enforcement (docs/SYSTEM-AGENTS.md). Its process's observer
 // thread turns what it sees (publishes the kernel refused for a licence,
-// dead letters of system agents) into `observe` tasks on its own topic, so
+// publish rates over the limit, dead letters of system agents) into `observe` tasks on its own topic, so
 // that every violation is an event; each violation is followed by a
 // decision (warn, or suspend after `suspendAfter` in the window), and a
 // suspend decision is enforced by a later `enforce` task that asks civic
@@ -15,6 +15,15 @@ public enum WatchmanLimits {
     public static let kinds = ["refused_while_suspended", "rate", "malformed", "ack_wait"]
     /// How long an ask to civic waits before the task answers `unavailable`.
     public static let civicTimeout = 10.0
+    /// The window science counts publish rates over: its default bucket (a minute).
+    public static let rateWindowSeconds = 60
+    /// How long the observer waits for science's `topics` before it looks on without rates.
+    public static let scienceTimeout = 2.0
+    /// How long the observer looks on without rates after science did not
+    /// answer (disabled, starting, or refusing the window).
+    public static let scienceRetrySeconds = 5
+    /// Pages of science's `topics` read at each look (each about 512 KiB at most).
+    public static let ratePages = 16
 }
 
 public struct Violation: Sendable, Equatable, Codable {

@@ -133,4 +133,17 @@ import VimanaRESP
         #expect(Watchman.deadSight(agent: "civic", id: "1-0", fields: [("publisher", "agent:forum")]) == nil,
                 "a system agent's own dead letter is no violation")
     }
+
+    /// A publisher's messages are summed over every topic science lists;
+    /// only one above the rate over the window is a sight, one per window,
+    /// and a system agent's user is never one.
+    @Test func theObserverSumsEachPublishersMessagesAcrossTopicsAgainstTheRate() {
+        let result: JSON = ["window": 60, "topics": [
+            ["topic": "a", "messages": 80, "bytes": 1, "publishers": [["publisher": "mallory", "messages": 40], ["publisher": "bob", "messages": 40]]],
+            ["topic": "b", "messages": 100, "bytes": 1, "publishers": [["publisher": "mallory", "messages": 21], ["publisher": "agent:science", "messages": 79]]],
+        ]]
+        let sights = Watchman.rateSights(result, maxRate: 1, windowSeconds: 60, nowMillis: 120_500)
+        #expect(sights == [Watchman.Sight(kind: "rate", user: "mallory", detail: "61 messages in 60 s, over 1/s", key: "rate:mallory:2", at: 120_500)])
+        #expect(Watchman.rateSights(result, maxRate: 1, windowSeconds: 61, nowMillis: 120_500).isEmpty, "exactly at the limit is not over it")
+    }
 }

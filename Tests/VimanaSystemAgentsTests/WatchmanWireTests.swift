@@ -130,3 +130,47 @@ import Glibc
         #expect(try events(server, "enforced").count == 1, "enforced once")
     }
 }
+
+extension WatchmanWireTests {
+    /// With science on and `max_publish_rate: 1`, app appending 100
+    /// entries within a minute is over 60 in 60 s: watchman records a
+    /// `rate` violation of its agent, from science's counts.
+    @Test func aPublisherOverTheRateIsAViolation() throws {
+        let server = try ServerProcess(config: """
+            users:
+              - name: app
+                nopass: true
+                permissions: ["+@all", "-@admin", "~*", "&*"]
+            system:
+              oracle: {enabled: false}
+              archivist: {enabled: false}
+              engineer: {enabled: false}
+              auditor: {enabled: false}
+              scribe: {enabled: false}
+              supreme_court: {enabled: false}
+              forum: {enabled: false}
+              herald: {enabled: false}
+              science:
+                poll_interval: 100ms
+              watchman:
+                interval: 200ms
+                max_publish_rate: 1
+            """, logLevel: "info", systemAgents: true)
+        for agent in ["civic", "watchman", "science"] where !server.waitForLog("as agent \(agent)", timeout: 30) {
+            throw TestFailure("\(agent) did not join; log:\n\(server.log.suffix(3000))")
+        }
+        guard case .ok = try civic(server, "register", ["agent": "weather", "user": "app"]) else { throw TestFailure("register failed") }
+        let c = try RawClient(port: server.port)
+        let r = RESPReader(c)
+        c.send("AUTH app x\r\n")
+        _ = r.next()
+        for i in 0..<100 {
+            c.send("XADD readings * n \(i)\r\n")
+            _ = r.next()
+        }
+        try waitFor("a rate violation", server, timeout: 60) { try events(server, "violation").contains { $0["kind"] == "rate" } }
+        let v = try events(server, "violation").filter { $0["kind"] == "rate" }
+        #expect(v.count == 1 && v.first?["agent"] == "weather" && v.first?["user"] == "app")
+        #expect(v.first?["detail"]?.hasSuffix("messages in 60 s, over 1/s") == true)
+    }
+}
