@@ -18,6 +18,7 @@ public struct SystemConfig: Sendable, Equatable {
     public var forum = ForumConfig()
     public var herald = HeraldConfig()
     public var envoy = EnvoyConfig()
+    public var watchman = WatchmanConfig()
 
     public init() {}
 }
@@ -274,6 +275,29 @@ public struct EnvoyConfig: Sendable, Equatable {
     public init() {}
 }
 
+/// `system.watchman`: enforcement (docs/SYSTEM-AGENTS.md, "watchman").
+public struct WatchmanConfig: Sendable, Equatable {
+    public var enabled = true
+    /// Not required: a violation waits for it without harm.
+    public var required = false
+    /// How often its observer looks (ACL LOG, the system agents' dead letters), in ms.
+    public var intervalMillis = 5000
+    /// From a tenth of a second (a test) to an hour.
+    public static let intervalMillisRange = 100...3_600_000
+    /// The window in which an agent's violations count towards a suspension (seconds).
+    public var windowSeconds = 3600
+    /// From a second (a test) to 30 days.
+    public static let windowSecondsRange = 1...2_592_000
+    /// Violations of an agent in the window that make a suspend decision.
+    public var suspendAfter = 3
+    public static let suspendAfterRange = 1...1_000_000
+    /// Messages per second a user may publish, as science counts them over a minute.
+    public var maxPublishRate = 1000
+    public static let maxPublishRateRange = 1...100_000_000
+
+    public init() {}
+}
+
 /// The system agents that exist in code, in the order they are wired.
 public enum SystemAgentID: String, Sendable, CaseIterable {
     case discovery
@@ -288,6 +312,7 @@ public enum SystemAgentID: String, Sendable, CaseIterable {
     case forum
     case herald
     case envoy
+    case watchman
 }
 
 extension AgentConfig {

@@ -122,4 +122,9 @@ enum ConfigLimits {
     /// `system.herald.*`: see `HeraldConfig`.
     static let heraldBroadcastCost = Int(HeraldConfig.broadcastCostRange.lowerBound)...Int(HeraldConfig.broadcastCostRange.upperBound)
     static let heraldMaxLength = HeraldConfig.maxLengthRange
+    /// `system.watchman.*`: see `WatchmanConfig`.
+    static let watchmanIntervalMillis = WatchmanConfig.intervalMillisRange
+    static let watchmanWindowSeconds = WatchmanConfig.windowSecondsRange
+    static let watchmanSuspendAfter = WatchmanConfig.suspendAfterRange
+    static let watchmanMaxPublishRate = WatchmanConfig.maxPublishRateRange
 }

@@ -21,6 +21,7 @@ extension Schema {
         if let n = s["forum"] { c.forum = try forum(n) }
         if let n = s["herald"] { c.herald = try herald(n) }
         if let n = s["envoy"] { c.envoy = try envoy(n) }
+        if let n = s["watchman"] { c.watchman = try watchman(n) }
         return c
     }
 
@@ -38,6 +39,29 @@ extension Schema {
         if let n = s["enabled"], let v = try boolean(n, "system.envoy.enabled") { c.enabled = v }
         if let n = s["required"], let v = try boolean(n, "system.envoy.required") { c.required = v }
         if let n = s["playbooks"], let v = try path(n, "system.envoy.playbooks") { c.playbooks = v }
+        return c
+    }
+
+    private func watchman(_ node: YAMLNode) throws(ConfigError) -> WatchmanConfig {
+        var c = WatchmanConfig()
+        if node.isNull { return c }
+        let s = try section(node, "system.watchman", keys: ["enabled", "required", "interval", "window", "suspend_after",
+                                                            "max_publish_rate"])
+        if let n = s["enabled"], let v = try boolean(n, "system.watchman.enabled") { c.enabled = v }
+        if let n = s["required"], let v = try boolean(n, "system.watchman.required") { c.required = v }
+        if let n = s["interval"], let v = try milliseconds(n, "system.watchman.interval", ConfigLimits.watchmanIntervalMillis) {
+            c.intervalMillis = v
+        }
+        if let n = s["window"], let v = try seconds(n, "system.watchman.window", ConfigLimits.watchmanWindowSeconds) {
+            c.windowSeconds = v
+        }
+        if let n = s["suspend_after"], let v = try integer(n, "system.watchman.suspend_after", ConfigLimits.watchmanSuspendAfter) {
+            c.suspendAfter = v
+        }
+        if let n = s["max_publish_rate"],
+           let v = try integer(n, "system.watchman.max_publish_rate", ConfigLimits.watchmanMaxPublishRate) {
+            c.maxPublishRate = v
+        }
         return c
     }
 
@@ -395,6 +419,16 @@ extension Configuration {
                 // Absolute: envoy's working directory may be another.
                 a.env = ["VIMANA_ENVOY_PLAYBOOKS": dir.hasPrefix("/") ? dir
                     : (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(dir)]
+            case .watchman:
+                let c = system.watchman
+                a.description = "enforcement: violations observed, decisions (warn, suspend through civic): report, status"
+                a.enabled = c.enabled
+                a.required = c.required
+                a.capabilities = ["enforcement", "violations"]
+                a.systemRules = Self.watchmanRules
+                a.env = ["VIMANA_WATCHMAN_INTERVAL_MS": String(c.intervalMillis), "VIMANA_WATCHMAN_WINDOW_S": String(c.windowSeconds),
+                         "VIMANA_WATCHMAN_SUSPEND_AFTER": String(c.suspendAfter),
+                         "VIMANA_WATCHMAN_MAX_PUBLISH_RATE": String(c.maxPublishRate)]
             }
             wired.append(a)
         }
@@ -431,6 +465,7 @@ extension Configuration {
         case .forum: system.forum.enabled
         case .herald: system.herald.enabled
         case .envoy: system.envoy.enabled
+        case .watchman: system.watchman.enabled
         }
     }
 
@@ -582,6 +617,23 @@ extension Configuration {
         "+agent|join", "+agent|leave", "+ack", "+nack", "+progress", "+publish", "+subscribe", "+unsubscribe",
         "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
         "~tasks.envoy", "~events.envoy", "~snapshots.envoy", "%W~dead.envoy", "allchannels",
+    ]
+
+    /// watchman's user (Protocol/AGENTS.md §11): the kit's commands with
+    /// SUBSCRIBE and UNSUBSCRIBE (its reply topic for what it asks civic);
+    /// ACL LOG (the kernel's licence refusals), with no other admin command;
+    /// LEDGER SCAN (records' metadata, never a payload: science answers
+    /// `topics`, the publish rates, only to a caller that may run it);
+    /// every `dead.*` stream for reading only (the system agents' dead
+    /// letters); its tasks (its own `observe` and `enforce` too), its own
+    /// event and snapshot streams, its dead-letter topic for writing too;
+    /// every channel, for its replies and its tasks to civic.
+    static let watchmanRules = [
+        "+ping", "+hello", "+auth", "+quit", "+reset",
+        "+client|id", "+client|getname", "+client|setname", "+client|setinfo", "+client|info", "+client|publisher",
+        "+agent|join", "+agent|leave", "+ack", "+nack", "+progress", "+publish", "+subscribe", "+unsubscribe",
+        "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard", "+acl|log",
+        "+ledger|scan", "~tasks.watchman", "~events.watchman", "~snapshots.watchman", "%R~dead.*", "%W~dead.watchman", "allchannels",
     ]
 
     /// What discovery knows of each agent from the configuration, as a JSON

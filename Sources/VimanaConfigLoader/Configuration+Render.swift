@@ -134,6 +134,13 @@ extension Configuration {
             "    enabled: \(system.envoy.enabled)",
             "    required: \(system.envoy.required)",
             "    playbooks: \(system.envoy.playbooks)",
+            "  watchman:",
+            "    enabled: \(system.watchman.enabled)",
+            "    required: \(system.watchman.required)",
+            "    interval: \(Units.formatMilliseconds(system.watchman.intervalMillis))",
+            "    window: \(system.watchman.windowSeconds)s",
+            "    suspend_after: \(system.watchman.suspendAfter)",
+            "    max_publish_rate: \(system.watchman.maxPublishRate)",
           ]
         return lines.joined(separator: "\n") + "\n"
     }

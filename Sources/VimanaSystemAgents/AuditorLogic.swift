@@ -340,6 +340,8 @@ public struct AuditorLogic: AgentLogic {
         "envoy": ["started": ["run", "playbook", "args", "at"], "step_done": ["run", "at", "step", "ok", "result"],
                   "waiting": ["run", "at", "step", "until"], "emitted": ["run", "step", "kind", "fields"],
                   "finished": ["run", "outcome"]],
+        "watchman": ["violation": ["violation", "agent", "user", "kind", "detail", "key", "at"],
+                     "decision": ["decision", "agent", "action", "reason", "at"], "enforced": ["decision", "ok", "result"]],
     ]
 
     /// Event types an agent's own thread appends, not a task: they carry no

@@ -27,6 +27,7 @@ public enum SystemAgents {
         case .forum: Forum.main()
         case .herald: Herald.main()
         case .envoy: Envoy.main()
+        case .watchman: Watchman.main()
         }
     }
 
@@ -45,6 +46,7 @@ public enum SystemAgents {
         case .forum: ForumLogic.actions
         case .herald: HeraldLogic.actions
         case .envoy: EnvoyLogic.actions
+        case .watchman: WatchmanLogic.actions
         }
     }
 

@@ -67,4 +67,11 @@ system:
     enabled: true
     required: false
     playbooks: playbooks
+  watchman:
+    enabled: true
+    required: false
+    interval: 5s
+    window: 3600s
+    suspend_after: 3
+    max_publish_rate: 1000
 """

@@ -9,7 +9,7 @@ import VimanaConfig
         let config = Configuration()
         let wired = try config.systemAgents(executable: "/opt/vimana")
         #expect(wired.map(\.id) == SystemAgentID.allCases.map(\.rawValue))
-        #expect(SystemAgentID.allCases.map(\.rawValue).prefix(12) == ["discovery", "oracle", "archivist", "engineer", "science", "auditor", "scribe", "civic", "supreme_court", "forum", "herald", "envoy"])
+        #expect(SystemAgentID.allCases.map(\.rawValue).prefix(13) == ["discovery", "oracle", "archivist", "engineer", "science", "auditor", "scribe", "civic", "supreme_court", "forum", "herald", "envoy", "watchman"])
         let d = try #require(wired.first)
         #expect(d.command == ["/opt/vimana", "agent", "discovery"])
         #expect(d.enabled && d.required && d.runsAs == "agent:discovery" && d.subscribes == ["tasks.discovery"])
@@ -345,5 +345,31 @@ import VimanaConfig
                 == "phoenix.yaml:3:17: system.herald.forbidden[0]: expected a regular expression of 1 to 1024 bytes, got ''")
         #expect(loadError("system:\n  herald:\n    cost: 1\n")?.description
                 == "phoenix.yaml:3:5: unknown key 'cost' in system.herald (expected one of: enabled, required, broadcast_cost, max_length, forbidden)")
+    }
+
+    /// watchman's user reads ACL LOG and every dead.* stream, and no other
+    /// admin command; its interval, window and threshold reach it in its
+    /// environment, each range-checked at its own line and column.
+    @Test func watchmanIsWiredWithItsRulesAndItsPolicyIsRangeChecked() throws {
+        let wired = try Configuration().systemAgents(executable: "/opt/vimana")
+        let w = try #require(wired.first { $0.id == "watchman" })
+        #expect(w.command == ["/opt/vimana", "agent", "watchman"] && w.enabled && !w.required && w.runsAs == "agent:watchman")
+        let rules = try #require(w.systemRules)
+        #expect(rules.contains("+acl|log") && !rules.contains("+acl") && !rules.contains("allkeys") && !rules.contains("+license|set"))
+        #expect(rules.suffix(6) == ["~tasks.watchman", "~events.watchman", "~snapshots.watchman", "%R~dead.*", "%W~dead.watchman", "allchannels"])
+        #expect(w.env == ["VIMANA_WATCHMAN_INTERVAL_MS": "5000", "VIMANA_WATCHMAN_WINDOW_S": "3600", "VIMANA_WATCHMAN_SUSPEND_AFTER": "3",
+                          "VIMANA_WATCHMAN_MAX_PUBLISH_RATE": "1000"])
+        let c = try loaded("system:\n  watchman:\n    interval: 250ms\n    window: 2m\n    suspend_after: 1\n    max_publish_rate: 50\n")
+        #expect(c.system.watchman.intervalMillis == 250 && c.system.watchman.windowSeconds == 120 && c.system.watchman.suspendAfter == 1
+                && c.system.watchman.maxPublishRate == 50)
+        let w2 = try #require(try c.systemAgents(executable: "v").first { $0.id == "watchman" })
+        #expect(w2.env["VIMANA_WATCHMAN_INTERVAL_MS"] == "250" && w2.env["VIMANA_WATCHMAN_WINDOW_S"] == "120")
+        #expect(loadError("system:\n  watchman:\n    suspend_after: 0\n")?.description
+                == "phoenix.yaml:3:20: system.watchman.suspend_after: expected an integer from 1 to 1000000, got '0'")
+        #expect(loadError("system:\n  watchman:\n    interval: 10ms\n")?.description.hasPrefix("phoenix.yaml:3:15: system.watchman.interval") == true)
+        #expect(loadError("system:\n  watchman:\n    window: 0s\n")?.description.hasPrefix("phoenix.yaml:3:13: system.watchman.window") == true)
+        #expect(loadError("system:\n  watchman:\n    max_publish_rate: 0\n")?.description.hasPrefix("phoenix.yaml:3:23: system.watchman.max_publish_rate") == true)
+        #expect(loadError("system:\n  watchman:\n    rate: 1\n")?.description
+                == "phoenix.yaml:3:5: unknown key 'rate' in system.watchman (expected one of: enabled, required, interval, window, suspend_after, max_publish_rate)")
     }
 }

@@ -1,0 +1,202 @@
+import Foundation
+import VimanaAgentKit
+import VimanaClient
+import VimanaConfig
+import VimanaRESP
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// watchman's process: the kit's runtime for `WatchmanLogic` (policy from
+/// `system.watchman`: `VIMANA_WATCHMAN_SUSPEND_AFTER`,
+/// `VIMANA_WATCHMAN_WINDOW_S`, `VIMANA_WATCHMAN_INTERVAL_MS`,
+/// `VIMANA_WATCHMAN_MAX_PUBLISH_RATE`), an observer
+/// thread that publishes `observe` for what it sees every interval, and a
+/// thread that follows its own events and publishes `enforce {decision}`
+/// for each suspend decision civic has not answered. Both publish to
+/// tasks.watchman as watchman's own user: only it may observe and enforce.
+enum Watchman {
+    static func main() -> Never {
+        let env = ProcessInfo.processInfo.environment
+        let settings: AgentSettings
+        do { settings = try AgentSettings.fromEnvironment(agentID: "watchman") } catch {
+            say("\(error)")
+            exit(2)
+        }
+        let d = WatchmanConfig()
+        func number(_ name: String, _ range: ClosedRange<Int>, _ fallback: Int) -> Int {
+            env[name].flatMap(Int.init).map { min(max($0, range.lowerBound), range.upperBound) } ?? fallback
+        }
+        let window = number("VIMANA_WATCHMAN_WINDOW_S", WatchmanConfig.windowSecondsRange, d.windowSeconds)
+        let interval = number("VIMANA_WATCHMAN_INTERVAL_MS", WatchmanConfig.intervalMillisRange, d.intervalMillis)
+        let rate = number("VIMANA_WATCHMAN_MAX_PUBLISH_RATE", WatchmanConfig.maxPublishRateRange, d.maxPublishRate)
+        let logic = WatchmanLogic(suspendAfter: number("VIMANA_WATCHMAN_SUSPEND_AFTER", WatchmanConfig.suspendAfterRange, d.suspendAfter),
+                                  windowMillis: Int64(window) * 1000)
+        if settings.password != nil {
+            Thread { observer(settings, intervalMillis: interval, windowMillis: logic.windowMillis, maxPublishRate: rate) }.start()
+            Thread { enforcer(settings, logic: logic) }.start()
+        } else {
+            say("no VIMANA_PASSWORD: nothing is observed or enforced (its observe and enforce tasks would be anyone's)")
+        }
+        AgentRuntime.main(logic: logic, agentID: settings.agentID)
+    }
+
+    /// Publishes `enforce` for each suspend decision not yet enforced, at
+    /// most once per `civicTimeout + 1` s each (the task asks civic, up to its timeout).
+    static func enforcer(_ settings: AgentSettings, logic: WatchmanLogic, stop: @Sendable @escaping () -> Bool = { false }) {
+        final class Sent: @unchecked Sendable { var at: [String: Double] = [:] }
+        let sent = Sent()
+        OwnEvents.follow(settings, logic: logic, stop: stop) { (state, c) throws(AgentKitError) in
+            let now = Double(DispatchTime.now().uptimeNanoseconds) / 1e9
+            for d in state.unenforced where now - (sent.at[d.decision] ?? -1e9) >= logic.civicTimeout + 1 {
+                let task: JSON = ["action": "enforce", "id": .string("enforce-\(d.decision)"), "args": ["decision": .string(d.decision)]]
+                _ = try Auditor.call(c, ["PUBLISH", settings.tasksTopic, task.text])
+                sent.at[d.decision] = now
+            }
+        }
+    }
+
+    /// What one look saw, as `observe` args (the key makes a second sight of it no new violation).
+    struct Sight: Equatable {
+        var kind: String
+        var user: String
+        var detail: String
+        var key: String
+        var at: Int64
+
+        var task: JSON {
+            ["action": "observe", "id": .string("observe-" + key),
+             "args": ["kind": .string(kind), "user": .string(user), "detail": .string(detail), "key": .string(key), "at": .int(at)]]
+        }
+    }
+
+    /// ACL LOG's `license` entries as sights: one per entry, keyed by user,
+    /// topic and the second it last happened (an entry a repeat moved is a
+    /// new sight). `nowMillis` is this process's wall clock.
+    static func licenceSights(_ reply: RESPValue, nowMillis: Int64) -> [Sight] {
+        var out: [Sight] = []
+        for entry in reply.elements ?? [] {
+            var flat: [RESPValue] = []
+            if case .map(let m) = entry { for (k, v) in m { flat += [k, v] } } else { flat = entry.elements ?? [] }
+            var f: [String: RESPValue] = [:]
+            var i = 0
+            while i + 1 < flat.count {
+                f[String(decoding: flat[i].bytes ?? [], as: UTF8.self)] = flat[i + 1]
+                i += 2
+            }
+            func text(_ k: String) -> String? { f[k]?.bytes.map { String(decoding: $0, as: UTF8.self) } }
+            guard text("reason") == "license", let user = text("username"), let object = text("object") else { continue }
+            var age = 0.0
+            if case .double(let x)? = f["age-seconds"] { age = x } else if let s = text("age-seconds"), let x = Double(s) { age = x }
+            guard age.isFinite, age >= 0, age < 1e9 else { continue }
+            let at = nowMillis - Int64(age * 1000)
+            let count = f["count"]?.integer ?? 1
+            out.append(Sight(kind: "refused_while_suspended", user: user,
+                             detail: "publish to \(object) refused for its licence (ACL LOG count \(count))",
+                             key: "license:\(user):\(object):\(at / 1000)", at: at))
+        }
+        return out
+    }
+
+    /// A dead letter of system agent `agent` (its fields: topic, id,
+    /// deliveries, reason, publisher, payload) as a sight keyed by its entry.
+    static func deadSight(agent: String, id: String, fields: [(String, String)]) -> Sight? {
+        let f = Dictionary(fields, uniquingKeysWith: { a, _ in a })
+        guard let publisher = f["publisher"], !publisher.isEmpty, !publisher.hasPrefix("agent:") else { return nil }
+        let reason = String((f["reason"] ?? "").utf8.prefix(WatchmanLimits.detailBytes - 64)) ?? ""
+        return Sight(kind: "malformed", user: publisher, detail: "task to \(agent) dead-lettered: \(reason)",
+                     key: "dead:\(agent):\(id)", at: Int64(id.prefix { $0 != "-" }) ?? 0)
+    }
+
+    /// science's `topics {window}` result as `rate` sights: each
+    /// publisher's messages summed over every topic, one sight for a
+    /// publisher (not a system agent's user) above `maxRate` messages/s over
+    /// the window, keyed by user and the window's start (one a window).
+    static func rateSights(_ result: JSON, maxRate: Int, windowSeconds: Int, nowMillis: Int64) -> [Sight] {
+        var sums: [String: Int64] = [:]
+        for t in result["topics"]?.array ?? [] {
+            for p in t["publishers"]?.array ?? [] {
+                guard let user = p["publisher"]?.string, let n = p["messages"]?.int, n > 0 else { continue }
+                sums[user, default: 0] &+= n
+            }
+        }
+        let limit = Int64(maxRate) * Int64(windowSeconds)
+        let windowMillis = Int64(windowSeconds) * 1000
+        return sums.filter { $0.value > limit && !$0.key.hasPrefix("agent:") }.sorted { $0.key < $1.key }.map { user, n in
+            Sight(kind: "rate", user: user, detail: "\(n) messages in \(windowSeconds) s, over \(maxRate)/s",
+                  key: "rate:\(user):\(nowMillis / windowMillis)", at: nowMillis)
+        }
+    }
+
+    /// Publishers over the rate, as science counted them in the ledger
+    /// (recorded topics only); none when science does not answer.
+    static func rateSights(_ asker: AgentRequester?, maxRate: Int, nowMillis: Int64) -> [Sight]? {
+        guard let asker else { return nil }
+        var out: [Sight] = []
+        var after: String?
+        for _ in 0..<WatchmanLimits.ratePages {
+            var args: [String: JSON] = ["window": .int(Int64(WatchmanLimits.rateWindowSeconds))]
+            if let after { args["after"] = .string(after) }
+            guard case .ok(let r)? = try? asker.request(agent: "science", action: "topics", args: args,
+                                                        timeout: WatchmanLimits.scienceTimeout) else { return out.isEmpty ? nil : out }
+            out += rateSights(r, maxRate: maxRate, windowSeconds: WatchmanLimits.rateWindowSeconds, nowMillis: nowMillis)
+            guard let next = r["next"]?.string else { break }
+            after = next
+        }
+        // A publisher over the limit on two pages is one sight (one key).
+        var seen: Set<String> = []
+        return out.filter { seen.insert($0.key).inserted }
+    }
+
+    /// Until `stop()`: every `intervalMillis`, ACL LOG's licence refusals
+    /// and the new dead letters of every system agent, each published once
+    /// as `observe` (at start, dead letters from one window back: the keys
+    /// make what was recorded before no new violation).
+    static func observer(_ settings: AgentSettings, intervalMillis: Int, windowMillis: Int64, maxPublishRate: Int,
+                         stop: @Sendable @escaping () -> Bool = { false }) {
+        var published: Set<String> = []
+        var cursors: [String: String] = [:]
+        func wall() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+        let start = wall() - windowMillis
+        for id in SystemAgents.ids { cursors["dead." + id] = "\(max(0, start))-0" }
+        while !stop() {
+            do throws(AgentKitError) {
+                let c = try settings.connect()
+                defer { c.close() }
+                _ = try Auditor.call(c, ["CLIENT", "PUBLISHER", "ON"])
+                let asker = try? AgentRequester(settings: settings)
+                var askScienceAt: Int64 = 0
+                while !stop() {
+                    var sights: [Sight] = []
+                    if wall() >= askScienceAt {
+                        // science not answering (disabled, or starting) is asked again a while later, not at every look.
+                        if let r = rateSights(asker, maxRate: maxPublishRate, nowMillis: wall()) { sights = r } else {
+                            askScienceAt = wall() + Int64(WatchmanLimits.scienceRetrySeconds) * 1000
+                        }
+                    }
+                    sights += licenceSights(try Auditor.call(c, ["ACL", "LOG", "128"]), nowMillis: wall())
+                    for id in SystemAgents.ids {
+                        let stream = "dead." + id
+                        let reply = try Auditor.call(c, ["XREAD", "COUNT", "1000", "STREAMS", stream, cursors[stream] ?? "0-0"])
+                        for (entry, fields) in Auditor.entries(reply) {
+                            cursors[stream] = entry
+                            if let s = deadSight(agent: id, id: entry, fields: fields) { sights.append(s) }
+                        }
+                    }
+                    for s in sights where !published.contains(s.key) {
+                        _ = try Auditor.call(c, ["PUBLISH", settings.tasksTopic, s.task.text])
+                        published.insert(s.key)
+                    }
+                    usleep(useconds_t(intervalMillis) * 1000)
+                }
+            } catch {
+                say("observing: \(error); retrying")
+            }
+            if !stop() { usleep(500_000) }
+        }
+    }
+
+    static func say(_ line: String) {
+        FileHandle.standardError.write(Data(("watchman: " + line + "\n").utf8))
+    }
+}

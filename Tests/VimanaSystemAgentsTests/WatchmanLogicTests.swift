@@ -1,0 +1,149 @@
+import Testing
+import VimanaAgentKit
+import VimanaRESP
+@testable import VimanaSystemAgents
+
+/// watchman's rules over its events: one violation per observation key,
+/// observe and enforce by its own user alone, the policy's threshold and
+/// window edges, a suspension enforced once and civic's refusal recorded.
+@Suite struct WatchmanLogicTests {
+    let logic = WatchmanLogic(suspendAfter: 3, windowMillis: 60_000, civicTimeout: 1)
+    static let me = "agent:watchman"
+
+    struct Watch {
+        var book: AgentBook<WatchmanLogic>
+        var n = 0
+        init(_ logic: WatchmanLogic) { book = AgentBook(logic: logic) }
+
+        @discardableResult
+        mutating func run(_ action: String, _ args: [String: JSON] = [:], by caller: String = WatchmanLogicTests.me, at millis: Int64 = 1_000_000,
+                          answers: [AgentAsk: AgentAnswer] = [:]) -> AgentReply? {
+            n += 1
+            let request = AgentRequest(action: action, id: .string("r\(n)"), args: args, entryID: "\(millis)-\(n)")
+            let step = book.step(request, caller: caller, kernel: KernelView([:], answers: answers))
+            for (i, e) in step.append.enumerated() { book.replay(e.fields, id: "\(millis)-\(100 + n)-\(i)") }
+            return AgentReply(json: JSON.parse(step.reply) ?? .null)
+        }
+    }
+
+    func ok(_ r: AgentReply?) -> JSON? { if case .ok(let j)? = r { return j }; return nil }
+    func code(_ r: AgentReply?) -> String? { if case .error(let c, _)? = r { return c }; return nil }
+
+    var registered: AgentAnswer {
+        .reply(.ok(["agent": "flooder", "user": "mallory", "state": "active", "reason": "", "balance": 10, "licensed": 1]))
+    }
+
+    func observe(_ w: inout Watch, key: String, at: Int64? = nil, now: Int64 = 1_000_000, user: String = "mallory",
+                 answer: AgentAnswer? = nil) -> AgentReply? {
+        var args: [String: JSON] = ["kind": "malformed", "user": .string(user), "detail": "bad task", "key": .string(key)]
+        if let at { args["at"] = .int(at) }
+        return w.run("observe", args, at: now, answers: [logic.licenceAsk(user): answer ?? registered])
+    }
+
+    @Test func onlyWatchmansOwnUserObservesAndTheSameKeyIsOneViolation() {
+        var w = Watch(logic)
+        let args: [String: JSON] = ["kind": "malformed", "user": "mallory", "detail": "x", "key": "dead:civic:1-0"]
+        #expect(code(w.run("observe", args, by: "mallory", answers: [logic.licenceAsk("mallory"): registered])) == "forbidden")
+        #expect(logic.asks(for: AgentRequest(action: "observe", id: 1, args: args), caller: "mallory", state: w.book.state).isEmpty)
+        #expect(w.book.state.violations.isEmpty)
+        let first = ok(observe(&w, key: "dead:civic:1-0"))
+        #expect(first?["violation"] == "v-1" && first?["agent"] == "flooder" && first?["decision"]?["action"] == "warn")
+        #expect(logic.asks(for: AgentRequest(action: "observe", id: 1, args: args), caller: Self.me, state: w.book.state).isEmpty,
+                "a key already recorded asks civic nothing")
+        #expect(ok(observe(&w, key: "dead:civic:1-0"))?["violation"] == "v-1")
+        #expect(w.book.state.violations.count == 1 && w.book.state.decisions.count == 1)
+        #expect(code(w.run("observe", ["kind": "flood", "user": "mallory", "detail": "x", "key": "k"])) == "bad_argument")
+        #expect(code(w.run("observe", ["kind": "rate", "user": "mallory", "detail": "x", "key": "k", "at": 2_000_000])) == "bad_argument",
+                "an observation is not from after its task")
+    }
+
+    @Test func warnsBelowTheThresholdSuspendsAtItAndCountsAgainAfterASuspension() {
+        var w = Watch(logic)
+        #expect(ok(observe(&w, key: "a"))?["decision"]?["action"] == "warn")
+        #expect(ok(observe(&w, key: "b"))?["decision"]?["action"] == "warn")
+        let third = ok(observe(&w, key: "c"))?["decision"]
+        #expect(third?["action"] == "suspend" && third?["decision"] == "d-3" && third?["agent"] == "flooder")
+        #expect(w.book.state.unenforced.map(\.decision) == ["d-3"])
+        // After a suspension the count starts again: the next is a warning.
+        #expect(ok(observe(&w, key: "d", now: 1_000_001))?["decision"]?["action"] == "warn")
+    }
+
+    @Test func onlyViolationsInsideTheWindowCount() {
+        var w = Watch(logic)
+        let now: Int64 = 1_000_000
+        // One exactly a window before now is outside (the window is (now - window, now]): recorded, no decision.
+        let old = ok(observe(&w, key: "old", at: now - 60_000, now: now))
+        #expect(old?["violation"] == "v-1" && old?["decision"] == nil)
+        _ = observe(&w, key: "in1", at: now - 59_999, now: now)
+        #expect(ok(observe(&w, key: "in2", now: now))?["decision"]?["action"] == "warn", "two in the window, not three")
+        #expect(ok(observe(&w, key: "in3", now: now))?["decision"]?["action"] == "suspend")
+    }
+
+    @Test func aUserWithNoRegisteredAgentIsRecordedWithNoDecisionAndCivicUnavailableRecordsNothing() {
+        var w = Watch(logic)
+        let stranger = ok(observe(&w, key: "s", user: "eve", answer: .reply(.error(code: "not_found", message: "no agent"))))
+        #expect(stranger?["agent"] == "" && stranger?["decision"] == nil && w.book.state.decisions.isEmpty)
+        #expect(code(observe(&w, key: "t", answer: .timeout(seconds: 1))) == "unavailable")
+        #expect(w.book.state.byKey["t"] == nil)
+    }
+
+    @Test func aSuspensionIsEnforcedOnceByWatchmanAndCivicsRefusalIsRecorded() {
+        var w = Watch(logic)
+        for k in ["a", "b", "c"] { _ = observe(&w, key: k) }
+        let d = try? logic.decision(["decision": "d-3"], w.book.state)
+        guard let d else { Issue.record("no suspend decision"); return }
+        let ask = logic.suspendAsk(d)
+        #expect(ask.args["authority"] == ["decision": "d-3"] && ask.action == "suspend" && ask.agent == "civic")
+        #expect(code(w.run("enforce", ["decision": "d-3"], by: "mallory", answers: [ask: .reply(.ok([:]))])) == "forbidden")
+        #expect(code(w.run("enforce", ["decision": "d-1"])) == "not_needed", "a warning is not enforced")
+        #expect(code(w.run("enforce", ["decision": "d-3"], answers: [ask: .timeout(seconds: 1)])) == "unavailable")
+        #expect(w.book.state.unenforced.count == 1, "a timeout is tried again")
+        let refused = ok(w.run("enforce", ["decision": "d-3"], answers: [ask: .reply(.error(code: "unauthorized", message: "no"))]))
+        #expect(refused?["enforced"] == false && w.book.state.unenforced.isEmpty)
+        #expect(w.book.state.decisions["d-3"]?.result?.contains("unauthorized") == true)
+        // Enforced once: a second enforce asks civic nothing and appends nothing.
+        #expect(logic.asks(for: AgentRequest(action: "enforce", id: 1, args: ["decision": "d-3"]), caller: Self.me, state: w.book.state).isEmpty)
+        #expect(ok(w.run("enforce", ["decision": "d-3"]))?["enforced"] == false)
+    }
+
+    @Test func reportListsAnAgentsViolationsAndDecisionsToAnyone() {
+        var w = Watch(logic)
+        _ = observe(&w, key: "a")
+        _ = observe(&w, key: "s", user: "eve", answer: .reply(.error(code: "not_found", message: "no agent")))
+        let r = ok(w.run("report", ["agent": "flooder"], by: "anyone"))
+        #expect(r?["violations"]?.array?.count == 1 && r?["decisions"]?.array?.count == 1)
+        #expect(ok(w.run("report", by: "anyone"))?["violations"]?.array?.count == 2)
+        #expect(ok(w.run("status", by: "anyone"))?["violations"] == 2)
+    }
+
+    @Test func theObserverReadsLicenceRefusalsFromACLLogAndDeadLettersOfOtherUsers() {
+        func bulk(_ s: String) -> RESPValue { .bulkString(Array(s.utf8)) }
+        let log: RESPValue = .array([
+            .map([(bulk("count"), .integer(2)), (bulk("reason"), bulk("license")), (bulk("object"), bulk("jobs")),
+                  (bulk("username"), bulk("mallory")), (bulk("age-seconds"), .double(1.5))]),
+            .array([bulk("count"), .integer(1), bulk("reason"), bulk("command"), bulk("object"), bulk("config|set"),
+                    bulk("username"), bulk("eve"), bulk("age-seconds"), bulk("3")]),
+        ])
+        let sights = Watchman.licenceSights(log, nowMillis: 10_000)
+        #expect(sights == [Watchman.Sight(kind: "refused_while_suspended", user: "mallory",
+                                          detail: "publish to jobs refused for its licence (ACL LOG count 2)", key: "license:mallory:jobs:8", at: 8500)])
+        let dead = Watchman.deadSight(agent: "civic", id: "1700-0", fields: [("topic", "tasks.civic"), ("reason", "malformed task: x"),
+                                                                            ("publisher", "mallory")])
+        #expect(dead?.key == "dead:civic:1700-0" && dead?.user == "mallory" && dead?.at == 1700 && dead?.kind == "malformed")
+        #expect(Watchman.deadSight(agent: "civic", id: "1-0", fields: [("publisher", "agent:forum")]) == nil,
+                "a system agent's own dead letter is no violation")
+    }
+
+    /// A publisher's messages are summed over every topic science lists;
+    /// only one above the rate over the window is a sight, one per window,
+    /// and a system agent's user is never one.
+    @Test func theObserverSumsEachPublishersMessagesAcrossTopicsAgainstTheRate() {
+        let result: JSON = ["window": 60, "topics": [
+            ["topic": "a", "messages": 80, "bytes": 1, "publishers": [["publisher": "mallory", "messages": 40], ["publisher": "bob", "messages": 40]]],
+            ["topic": "b", "messages": 100, "bytes": 1, "publishers": [["publisher": "mallory", "messages": 21], ["publisher": "agent:science", "messages": 79]]],
+        ]]
+        let sights = Watchman.rateSights(result, maxRate: 1, windowSeconds: 60, nowMillis: 120_500)
+        #expect(sights == [Watchman.Sight(kind: "rate", user: "mallory", detail: "61 messages in 60 s, over 1/s", key: "rate:mallory:2", at: 120_500)])
+        #expect(Watchman.rateSights(result, maxRate: 1, windowSeconds: 61, nowMillis: 120_500).isEmpty, "exactly at the limit is not over it")
+    }
+}

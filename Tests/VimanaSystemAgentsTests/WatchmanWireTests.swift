@@ -1,0 +1,176 @@
+import Foundation
+import Testing
+import VimanaAgentKit
+import VimanaTestSupport
+@testable import VimanaSystemAgents
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// watchman as `vimana serve` wires it, with the real kernel and the real
+/// civic: a licence refusal in ACL LOG becomes a `violation`, and dead
+/// letters of a user's malformed tasks become violations, then a suspend
+/// decision that civic enforces and the kernel then applies.
+@Suite struct WatchmanWireTests {
+    /// The system agents watchman does not need are off: fewer processes on a shared machine.
+    static let quiet = """
+          oracle: {enabled: false}
+          archivist: {enabled: false}
+          engineer: {enabled: false}
+          science: {enabled: false}
+          auditor: {enabled: false}
+          scribe: {enabled: false}
+          supreme_court: {enabled: false}
+          forum: {enabled: false}
+          herald: {enabled: false}
+        """
+
+    func start(_ watchman: String) throws -> ServerProcess {
+        let server = try ServerProcess(config: """
+            users:
+              - name: app
+                nopass: true
+                permissions: ["+@all", "-@admin", "~*", "&*"]
+            system:
+            \(Self.quiet)
+              watchman:
+            \(watchman)
+            """, logLevel: "info", systemAgents: true)
+        for agent in ["civic", "watchman"] where !server.waitForLog("as agent \(agent)", timeout: 30) {
+            throw TestFailure("\(agent) did not join; log:\n\(server.log.suffix(3000))")
+        }
+        return server
+    }
+
+    func civic(_ server: ServerProcess, _ action: String, _ args: [String: JSON]) throws -> AgentReply {
+        try AgentRequester(settings: AgentSettings(port: server.port, agentID: "operator")).request(agent: "civic", action: action, args: args,
+                                                                                                     timeout: 20)
+    }
+
+    /// events.watchman's entries of `type`, as field maps.
+    func events(_ server: ServerProcess, _ type: String) throws -> [[String: String]] {
+        try streamFields(server, "events.watchman").map { f in
+            var d: [String: String] = [:]
+            var i = 0
+            while i + 1 < f.count { d[f[i]] = f[i + 1]; i += 2 }
+            return d
+        }.filter { $0["type"] == type }
+    }
+
+    func waitFor(_ what: String, _ server: ServerProcess, timeout: Double = 30, _ done: () throws -> Bool) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline { if try done() { return }; usleep(50_000) }
+        throw TestFailure("\(what) did not happen; log:\n\(server.log.suffix(3000))")
+    }
+
+    /// app's `PUBLISH jobs x`, as the kernel answers it.
+    func publish(_ server: ServerProcess) throws -> RESP? {
+        let c = try RawClient(port: server.port)
+        let r = RESPReader(c)
+        c.send("AUTH app x\r\n")
+        _ = r.next()
+        c.send("PUBLISH jobs x\r\n")
+        return r.next()
+    }
+
+    /// An operator registers `weather` for `app` and suspends it; app's
+    /// publish is refused by the kernel (ACL LOG, reason license), and
+    /// watchman records it as a violation of weather, once.
+    @Test func aPublishRefusedForASuspendedLicenceIsAViolation() throws {
+        let server = try start("    interval: 200ms")
+        guard case .ok = try civic(server, "register", ["agent": "weather", "user": "app"]) else { throw TestFailure("register failed") }
+        guard case .ok = try civic(server, "suspend", ["agent": "weather", "reason": "flood", "authority": ["operator": true]]) else {
+            throw TestFailure("suspend failed")
+        }
+        try waitFor("the kernel refusing app's publish", server) {
+            if case .error(let m)? = try publish(server) { return m.contains("is suspended (flood)") }
+            return false
+        }
+        try waitFor("a violation", server) { try !events(server, "violation").isEmpty }
+        let v = try events(server, "violation")
+        #expect(v.first?["kind"] == "refused_while_suspended" && v.first?["agent"] == "weather" && v.first?["user"] == "app"
+                && v.first?["_publisher"] == nil)
+        #expect(v.first?["detail"]?.contains("jobs") == true)
+        #expect(try events(server, "decision").first?["action"] == "warn")
+        guard case .ok(let report) = try AgentRequester(settings: AgentSettings(port: server.port, agentID: "anyone"))
+            .request(agent: "watchman", action: "report", args: ["agent": "weather"], timeout: 20) else { throw TestFailure("report failed") }
+        #expect(report["violations"]?.array?.first?["kind"] == "refused_while_suspended")
+    }
+
+    /// app sends three malformed tasks to civic (three dead letters):
+    /// watchman warns twice, decides to suspend weather at the third,
+    /// civic suspends it on that decision's authority, and the kernel then
+    /// refuses app's publishes.
+    @Test func threeMalformedTasksSuspendTheAgentThroughCivic() throws {
+        let server = try start("    interval: 200ms\n    suspend_after: 3")
+        guard case .ok = try civic(server, "register", ["agent": "weather", "user": "app"]) else { throw TestFailure("register failed") }
+        #expect(try publish(server) == .integer(0), "an active licence publishes")
+        let c = try RawClient(port: server.port)
+        let r = RESPReader(c)
+        c.send("AUTH app x\r\n")
+        _ = r.next()
+        for i in 0..<3 {
+            c.send("PUBLISH tasks.civic not-json-\(i)\r\n")
+            _ = r.next()
+        }
+        try waitFor("three violations and a suspend decision", server) {
+            try events(server, "violation").count == 3 && events(server, "decision").contains { $0["action"] == "suspend" }
+        }
+        let v = try events(server, "violation")
+        #expect(v.allSatisfy { $0["kind"] == "malformed" && $0["agent"] == "weather" && $0["user"] == "app" })
+        #expect(try events(server, "decision").map { $0["action"] ?? "" } == ["warn", "warn", "suspend"])
+        try waitFor("the enforcement", server) { try !events(server, "enforced").isEmpty }
+        #expect(try events(server, "enforced").first?["ok"] == "true")
+        guard case .ok(let licence) = try civic(server, "check_license", ["agent": "weather"]) else { throw TestFailure("check_license failed") }
+        #expect(licence["state"] == "suspended")
+        try waitFor("the kernel refusing app's publish", server) {
+            if case .error(let m)? = try publish(server) { return m.contains("is suspended") }
+            return false
+        }
+        #expect(try events(server, "enforced").count == 1, "enforced once")
+    }
+}
+
+extension WatchmanWireTests {
+    /// With science on and `max_publish_rate: 1`, app appending 100
+    /// entries within a minute is over 60 in 60 s: watchman records a
+    /// `rate` violation of its agent, from science's counts.
+    @Test func aPublisherOverTheRateIsAViolation() throws {
+        let server = try ServerProcess(config: """
+            users:
+              - name: app
+                nopass: true
+                permissions: ["+@all", "-@admin", "~*", "&*"]
+            system:
+              oracle: {enabled: false}
+              archivist: {enabled: false}
+              engineer: {enabled: false}
+              auditor: {enabled: false}
+              scribe: {enabled: false}
+              supreme_court: {enabled: false}
+              forum: {enabled: false}
+              herald: {enabled: false}
+              science:
+                poll_interval: 100ms
+              watchman:
+                interval: 200ms
+                max_publish_rate: 1
+            """, logLevel: "info", systemAgents: true)
+        for agent in ["civic", "watchman", "science"] where !server.waitForLog("as agent \(agent)", timeout: 30) {
+            throw TestFailure("\(agent) did not join; log:\n\(server.log.suffix(3000))")
+        }
+        guard case .ok = try civic(server, "register", ["agent": "weather", "user": "app"]) else { throw TestFailure("register failed") }
+        let c = try RawClient(port: server.port)
+        let r = RESPReader(c)
+        c.send("AUTH app x\r\n")
+        _ = r.next()
+        for i in 0..<100 {
+            c.send("XADD readings * n \(i)\r\n")
+            _ = r.next()
+        }
+        try waitFor("a rate violation", server, timeout: 60) { try events(server, "violation").contains { $0["kind"] == "rate" } }
+        let v = try events(server, "violation").filter { $0["kind"] == "rate" }
+        #expect(v.count == 1 && v.first?["agent"] == "weather" && v.first?["user"] == "app")
+        #expect(v.first?["detail"]?.hasSuffix("messages in 60 s, over 1/s") == true)
+    }
+}
