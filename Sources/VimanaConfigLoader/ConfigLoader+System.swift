@@ -469,19 +469,28 @@ extension Configuration {
         }
     }
 
+    /// The commands the agent kit sends (Protocol/AGENTS.md §11, "the
+    /// kit's commands"): every system agent's user made of its own rules has them.
+    static let kitCommands = [
+        "+ping", "+hello", "+auth", "+quit", "+reset",
+        "+client|id", "+client|getname", "+client|setname", "+client|setinfo", "+client|info", "+client|publisher",
+        "+agent|join", "+agent|leave", "+ack", "+nack", "+progress", "+publish",
+        "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
+    ]
+
+    /// The kit's commands and SUBSCRIBE and UNSUBSCRIBE: an agent that asks
+    /// others listens on its reply topic (Protocol/AGENTS.md §10).
+    static let askingKitCommands = kitCommands + ["+subscribe", "+unsubscribe"]
+
     /// oracle's user (Protocol/AGENTS.md §11): the kit's commands, INFO and
     /// AGENTS; its task topic (ACK, NACK, PROGRESS); every event stream for
     /// reading only; its dead-letter topic for writing only; and every
     /// channel, for the replies; and ACL DRYRUN, to check that a caller
     /// could read an event stream itself before oracle answers with it
     /// (oracle reads every one). It can change no state but its own tasks'.
-    static let oracleRules = [
-        "+ping", "+hello", "+auth", "+quit", "+reset",
-        "+client|id", "+client|getname", "+client|setname", "+client|setinfo", "+client|info", "+client|publisher",
-        "+agent|join", "+agent|leave", "+ack", "+nack", "+progress", "+publish",
-        "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
-        "+info", "+agents", "+acl|dryrun",
-        "~tasks.oracle", "~snapshots.oracle", "%R~events.*", "%W~dead.oracle", "allchannels",
+    static let oracleRules = kitCommands + [
+        "+info", "+agents", "+acl|dryrun", "~tasks.oracle", "~snapshots.oracle", "%R~events.*", "%W~dead.oracle",
+        "allchannels",
     ]
 
     /// archivist's user (Protocol/AGENTS.md §11): the kit's commands; LEDGER's
@@ -490,11 +499,7 @@ extension Configuration {
     /// (`KernelRead.command(_:asIf:)`); its tasks, its own event and snapshot streams,
     /// every key for reading (export reads any topic its caller may), its
     /// dead-letter topic for writing only; every channel, for the replies.
-    static let archivistRules = [
-        "+ping", "+hello", "+auth", "+quit", "+reset",
-        "+client|id", "+client|getname", "+client|setname", "+client|setinfo", "+client|info", "+client|publisher",
-        "+agent|join", "+agent|leave", "+ack", "+nack", "+progress", "+publish",
-        "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
+    static let archivistRules = kitCommands + [
         "+ledger|seal", "+ledger|retain", "+ledger|archives", "+ledger|verify", "+ledger|restore", "+acl|dryrun",
         "~tasks.archivist", "~events.archivist", "~snapshots.archivist", "%R~*", "%W~dead.archivist", "allchannels",
     ]
@@ -504,13 +509,9 @@ extension Configuration {
     /// metadata, never a payload) and ACL DRYRUN (to answer a caller only
     /// what the kernel would let it see); its tasks and its own event and snapshot streams; its
     /// dead-letter topic for writing only; every channel, for the replies.
-    static let scienceRules = [
-        "+ping", "+hello", "+auth", "+quit", "+reset",
-        "+client|id", "+client|getname", "+client|setname", "+client|setinfo", "+client|info", "+client|publisher",
-        "+agent|join", "+agent|leave", "+ack", "+nack", "+progress", "+publish",
-        "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
-        "+ledger|scan", "+acl|dryrun",
-        "~tasks.science", "~events.science", "~snapshots.science", "%W~dead.science", "allchannels",
+    static let scienceRules = kitCommands + [
+        "+ledger|scan", "+acl|dryrun", "~tasks.science", "~events.science", "~snapshots.science", "%W~dead.science",
+        "allchannels",
     ]
 
     /// auditor's user (Protocol/AGENTS.md §11): the kit's commands; LEDGER
@@ -519,13 +520,9 @@ extension Configuration {
     /// (allowed to no other user but admins), to put a critical finding on
     /// /health; its tasks (its own periodic `audit` too), its own event
     /// and snapshot streams, its dead-letter topic for writing only; every channel, for the replies.
-    static let auditorRules = [
-        "+ping", "+hello", "+auth", "+quit", "+reset",
-        "+client|id", "+client|getname", "+client|setname", "+client|setinfo", "+client|info", "+client|publisher",
-        "+agent|join", "+agent|leave", "+ack", "+nack", "+progress", "+publish",
-        "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
-        "+agents", "+ledger|check", "+health|report", "+health|clear", "+acl|dryrun",
-        "~tasks.auditor", "~events.auditor", "~snapshots.auditor", "%R~events.*", "%W~dead.auditor", "allchannels",
+    static let auditorRules = kitCommands + [
+        "+agents", "+ledger|check", "+health|report", "+health|clear", "+acl|dryrun", "~tasks.auditor",
+        "~events.auditor", "~snapshots.auditor", "%R~events.*", "%W~dead.auditor", "allchannels",
     ]
 
     /// scribe's user (Protocol/AGENTS.md §11): the kit's commands (as
@@ -535,13 +532,9 @@ extension Configuration {
     /// show what science counted only to a caller with that right); its tasks, its own event and snapshot streams, its
     /// dead-letter topic for writing only; every channel, for its replies and
     /// its tasks to science. It reads no other stream and writes no other key.
-    static let scribeRules = [
-        "+ping", "+hello", "+auth", "+quit", "+reset",
-        "+client|id", "+client|getname", "+client|setname", "+client|setinfo", "+client|info", "+client|publisher",
-        "+agent|join", "+agent|leave", "+ack", "+nack", "+progress", "+publish", "+subscribe", "+unsubscribe",
-        "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
-        "+agents", "+ledger|scan", "+acl|dryrun",
-        "~tasks.scribe", "~events.scribe", "~snapshots.scribe", "%W~dead.scribe", "allchannels",
+    static let scribeRules = askingKitCommands + [
+        "+agents", "+ledger|scan", "+acl|dryrun", "~tasks.scribe", "~events.scribe", "~snapshots.scribe",
+        "%W~dead.scribe", "allchannels",
     ]
 
     /// civic's user (Protocol/AGENTS.md §11): the kit's commands (as
@@ -550,14 +543,9 @@ extension Configuration {
     /// authorities are in (forum's, watchman's, supreme_court's), for
     /// reading only; its tasks, its own event and snapshot streams, its
     /// dead-letter topic for writing only; every channel, for the replies.
-    static let civicRules = [
-        "+ping", "+hello", "+auth", "+quit", "+reset",
-        "+client|id", "+client|getname", "+client|setname", "+client|setinfo", "+client|info", "+client|publisher",
-        "+agent|join", "+agent|leave", "+ack", "+nack", "+progress", "+publish",
-        "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
-        "+license|set", "+license|get", "+license|list",
-        "~tasks.civic", "~events.civic", "~snapshots.civic", "%R~events.forum", "%R~events.watchman",
-        "%R~events.supreme_court", "%W~dead.civic", "allchannels",
+    static let civicRules = kitCommands + [
+        "+license|set", "+license|get", "+license|list", "~tasks.civic", "~events.civic", "~snapshots.civic",
+        "%R~events.forum", "%R~events.watchman", "%R~events.supreme_court", "%W~dead.civic", "allchannels",
     ]
 
     /// supreme_court's user (Protocol/AGENTS.md §11): the kit's commands
@@ -566,11 +554,7 @@ extension Configuration {
     /// its tasks (its own `enact` too), its own event and snapshot streams,
     /// its dead-letter topic for writing only; every channel, for its
     /// replies and its tasks to civic.
-    static let supremeCourtRules = [
-        "+ping", "+hello", "+auth", "+quit", "+reset",
-        "+client|id", "+client|getname", "+client|setname", "+client|setinfo", "+client|info", "+client|publisher",
-        "+agent|join", "+agent|leave", "+ack", "+nack", "+progress", "+publish", "+subscribe", "+unsubscribe",
-        "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
+    static let supremeCourtRules = askingKitCommands + [
         "~tasks.supreme_court", "~events.supreme_court", "~snapshots.supreme_court", "%R~events.watchman",
         "%W~dead.supreme_court", "allchannels",
     ]
@@ -581,11 +565,7 @@ extension Configuration {
     /// its own event and snapshot streams, its dead-letter topic for writing
     /// only; every channel, for its replies and its tasks to civic and to a
     /// proposal's target. It reads no other stream and writes no other key.
-    static let forumRules = [
-        "+ping", "+hello", "+auth", "+quit", "+reset",
-        "+client|id", "+client|getname", "+client|setname", "+client|setinfo", "+client|info", "+client|publisher",
-        "+agent|join", "+agent|leave", "+ack", "+nack", "+progress", "+publish", "+subscribe", "+unsubscribe",
-        "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
+    static let forumRules = askingKitCommands + [
         "~tasks.forum", "~events.forum", "~snapshots.forum", "%W~dead.forum", "allchannels",
     ]
 
@@ -597,13 +577,9 @@ extension Configuration {
     /// every channel: its replies, its asks to tasks.civic, and its
     /// broadcasts (PUBLISH names channels, never keys, so `broadcast.*`,
     /// recorded or not, needs no key). No admin command.
-    static let heraldRules = [
-        "+ping", "+hello", "+auth", "+quit", "+reset",
-        "+client|id", "+client|getname", "+client|setname", "+client|setinfo", "+client|info", "+client|publisher",
-        "+agent|join", "+agent|leave", "+ack", "+nack", "+progress", "+publish", "+subscribe", "+unsubscribe",
-        "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
-        "~tasks.herald", "~events.herald", "~snapshots.herald",
-        "%R~events.civic", "%R~events.forum", "%R~events.discovery", "%W~dead.herald", "allchannels",
+    static let heraldRules = askingKitCommands + [
+        "~tasks.herald", "~events.herald", "~snapshots.herald", "%R~events.civic", "%R~events.forum",
+        "%R~events.discovery", "%W~dead.herald", "allchannels",
     ]
 
     /// envoy's user (Protocol/AGENTS.md §11): the kit's commands with
@@ -611,11 +587,7 @@ extension Configuration {
     /// its tasks (its follower publishes `step` there), its own event and
     /// snapshot streams, its dead-letter topic for writing only; every
     /// channel: its replies and a playbook's calls to `tasks.<agent>`.
-    static let envoyRules = [
-        "+ping", "+hello", "+auth", "+quit", "+reset",
-        "+client|id", "+client|getname", "+client|setname", "+client|setinfo", "+client|info", "+client|publisher",
-        "+agent|join", "+agent|leave", "+ack", "+nack", "+progress", "+publish", "+subscribe", "+unsubscribe",
-        "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard",
+    static let envoyRules = askingKitCommands + [
         "~tasks.envoy", "~events.envoy", "~snapshots.envoy", "%W~dead.envoy", "allchannels",
     ]
 
@@ -628,12 +600,9 @@ extension Configuration {
     /// letters); its tasks (its own `observe` and `enforce` too), its own
     /// event and snapshot streams, its dead-letter topic for writing too;
     /// every channel, for its replies and its tasks to civic.
-    static let watchmanRules = [
-        "+ping", "+hello", "+auth", "+quit", "+reset",
-        "+client|id", "+client|getname", "+client|setname", "+client|setinfo", "+client|info", "+client|publisher",
-        "+agent|join", "+agent|leave", "+ack", "+nack", "+progress", "+publish", "+subscribe", "+unsubscribe",
-        "+xadd", "+xrange", "+xrevrange", "+xread", "+xlen", "+watch", "+unwatch", "+multi", "+exec", "+discard", "+acl|log",
-        "+ledger|scan", "~tasks.watchman", "~events.watchman", "~snapshots.watchman", "%R~dead.*", "%W~dead.watchman", "allchannels",
+    static let watchmanRules = askingKitCommands + [
+        "+acl|log", "+ledger|scan", "~tasks.watchman", "~events.watchman", "~snapshots.watchman", "%R~dead.*",
+        "%W~dead.watchman", "allchannels",
     ]
 
     /// What discovery knows of each agent from the configuration, as a JSON
