@@ -98,11 +98,15 @@ enum Watchman {
         return out
     }
 
+    /// The system agents' users, never watched: an external agent's made
+    /// user (`agent:<its id>`) is watched as any other.
+    static let systemUsers = Set(SystemAgentID.allCases.map { "agent:" + $0.rawValue })
+
     /// A dead letter of system agent `agent` (its fields: topic, id,
     /// deliveries, reason, publisher, payload) as a sight keyed by its entry.
     static func deadSight(agent: String, id: String, fields: [(String, String)]) -> Sight? {
         let f = Dictionary(fields, uniquingKeysWith: { a, _ in a })
-        guard let publisher = f["publisher"], !publisher.isEmpty, !publisher.hasPrefix("agent:") else { return nil }
+        guard let publisher = f["publisher"], !publisher.isEmpty, !systemUsers.contains(publisher) else { return nil }
         let reason = String((f["reason"] ?? "").utf8.prefix(WatchmanLimits.detailBytes - 64)) ?? ""
         return Sight(kind: "malformed", user: publisher, detail: "task to \(agent) dead-lettered: \(reason)",
                      key: "dead:\(agent):\(id)", at: Int64(id.prefix { $0 != "-" }) ?? 0)
@@ -122,7 +126,7 @@ enum Watchman {
         }
         let limit = Int64(maxRate) * Int64(windowSeconds)
         let windowMillis = Int64(windowSeconds) * 1000
-        return sums.filter { $0.value > limit && !$0.key.hasPrefix("agent:") }.sorted { $0.key < $1.key }.map { user, n in
+        return sums.filter { $0.value > limit && !systemUsers.contains($0.key) }.sorted { $0.key < $1.key }.map { user, n in
             Sight(kind: "rate", user: user, detail: "\(n) messages in \(windowSeconds) s, over \(maxRate)/s",
                   key: "rate:\(user):\(nowMillis / windowMillis)", at: nowMillis)
         }
@@ -151,11 +155,15 @@ enum Watchman {
     /// Until `stop()`: every `intervalMillis`, ACL LOG's licence refusals
     /// and the new dead letters of every system agent, each published once
     /// as `observe` (at start, dead letters from one window back: the keys
-    /// make what was recorded before no new violation).
+    /// make what was recorded before no new violation); a user's rate
+    /// sight at most once a rate window (a minute), so that one burst,
+    /// counted by science for a minute, is one violation.
     static func observer(_ settings: AgentSettings, intervalMillis: Int, windowMillis: Int64, maxPublishRate: Int,
                          stop: @Sendable @escaping () -> Bool = { false }) {
         var published: Set<String> = []
         var cursors: [String: String] = [:]
+        var lastRate: [String: Int64] = [:]
+        let rateWindowMillis = Int64(WatchmanLimits.rateWindowSeconds) * 1000
         func wall() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
         let start = wall() - windowMillis
         for id in SystemAgents.ids { cursors["dead." + id] = "\(max(0, start))-0" }
@@ -184,8 +192,12 @@ enum Watchman {
                         }
                     }
                     for s in sights where !published.contains(s.key) {
+                        // The messages of one rate sight stay in science's window for a minute:
+                        // the same burst seen in the next minute is no second violation.
+                        if s.kind == "rate", let last = lastRate[s.user], s.at < last + rateWindowMillis { continue }
                         _ = try Auditor.call(c, ["PUBLISH", settings.tasksTopic, s.task.text])
                         published.insert(s.key)
+                        if s.kind == "rate" { lastRate[s.user] = s.at }
                     }
                     usleep(useconds_t(intervalMillis) * 1000)
                 }

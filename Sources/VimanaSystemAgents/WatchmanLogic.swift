@@ -12,7 +12,8 @@ import VimanaAgentKit
 public enum WatchmanLimits {
     public static let detailBytes = 1024
     public static let keyBytes = 512
-    public static let kinds = ["refused_while_suspended", "rate", "malformed", "ack_wait"]
+    public static let kinds = [refusedWhileSuspended, "rate", "malformed", "ack_wait"]
+    public static let refusedWhileSuspended = "refused_while_suspended"
     /// How long an ask to civic waits before the task answers `unavailable`.
     public static let civicTimeout = 10.0
     /// The window science counts publish rates over: its default bucket (a minute).
@@ -248,13 +249,21 @@ public struct WatchmanLogic: AgentLogic {
     /// nothing for no registered agent or a violation observed before the
     /// window; else, counting the agent's violations in the window
     /// `(now - window, now]` after its last suspend decision, `suspend`
-    /// when they reach `suspendAfter`, else `warn`.
+    /// when they reach `suspendAfter`, else `warn`. A publish refused for
+    /// the licence happened under a suspension already in force: it is
+    /// warned, and counts towards no suspension (seen after a reinstatement,
+    /// it would suspend again for what the mercy forgave).
     func decide(agent: String, violation vid: String, state: WatchmanState, now: Int64) -> AgentEvent? {
         guard !agent.isEmpty, let v = state.violations[vid], v.at > now - windowMillis else { return nil }
-        let lastSuspend = state.decisions.values.filter { $0.agent == agent && $0.action == "suspend" }.map(\.at).max() ?? Int64.min
-        let counted = state.violations.values.filter { $0.agent == agent && $0.at > now - windowMillis && $0.at <= now && $0.at > lastSuspend }
-            .count
         let id = "d-\(state.decisionCount + 1)"
+        if v.kind == WatchmanLimits.refusedWhileSuspended {
+            return AgentEvent("decision", ["decision": id, "agent": agent, "action": "warn", "at": String(now),
+                                           "reason": "\(v.kind) (\(vid)): under a suspension in force; no step towards another"])
+        }
+        let lastSuspend = state.decisions.values.filter { $0.agent == agent && $0.action == "suspend" }.map(\.at).max() ?? Int64.min
+        let counted = state.violations.values.filter {
+            $0.agent == agent && $0.kind != WatchmanLimits.refusedWhileSuspended && $0.at > now - windowMillis && $0.at <= now && $0.at > lastSuspend
+        }.count
         let suspend = counted >= suspendAfter
         let reason = suspend
             ? "\(counted) violations in \(windowMillis / 1000) s (suspend after \(suspendAfter)); the last: \(v.kind) (\(vid))"

@@ -34,8 +34,8 @@ import VimanaRESP
     }
 
     func observe(_ w: inout Watch, key: String, at: Int64? = nil, now: Int64 = 1_000_000, user: String = "mallory",
-                 answer: AgentAnswer? = nil) -> AgentReply? {
-        var args: [String: JSON] = ["kind": "malformed", "user": .string(user), "detail": "bad task", "key": .string(key)]
+                 answer: AgentAnswer? = nil, kind: String = "malformed") -> AgentReply? {
+        var args: [String: JSON] = ["kind": .string(kind), "user": .string(user), "detail": "bad task", "key": .string(key)]
         if let at { args["at"] = .int(at) }
         return w.run("observe", args, at: now, answers: [logic.licenceAsk(user): answer ?? registered])
     }
@@ -66,6 +66,22 @@ import VimanaRESP
         #expect(w.book.state.unenforced.map(\.decision) == ["d-3"])
         // After a suspension the count starts again: the next is a warning.
         #expect(ok(observe(&w, key: "d", now: 1_000_001))?["decision"]?["action"] == "warn")
+    }
+
+    /// Publishes refused for the licence happen under a suspension in
+    /// force: each is a violation (an offence for the court) warned, never a
+    /// step towards another suspension: seen after a reinstatement, it
+    /// would suspend again for what the mercy forgave.
+    @Test func aPublishRefusedWhileSuspendedIsWarnedAndNeverSuspends() {
+        var w = Watch(logic)
+        for key in ["r1", "r2", "r3", "r4"] {
+            let v = ok(observe(&w, key: key, kind: "refused_while_suspended"))
+            #expect(v?["decision"]?["action"] == "warn", "\(key): \(String(describing: v))")
+        }
+        #expect(w.book.state.violations.count == 4 && w.book.state.unenforced.isEmpty)
+        #expect(ok(observe(&w, key: "m1"))?["decision"]?["action"] == "warn", "the refused ones are not counted")
+        #expect(ok(observe(&w, key: "m2"))?["decision"]?["action"] == "warn")
+        #expect(ok(observe(&w, key: "m3"))?["decision"]?["action"] == "suspend")
     }
 
     @Test func onlyViolationsInsideTheWindowCount() {
@@ -132,18 +148,23 @@ import VimanaRESP
         #expect(dead?.key == "dead:civic:1700-0" && dead?.user == "mallory" && dead?.at == 1700 && dead?.kind == "malformed")
         #expect(Watchman.deadSight(agent: "civic", id: "1-0", fields: [("publisher", "agent:forum")]) == nil,
                 "a system agent's own dead letter is no violation")
+        #expect(Watchman.deadSight(agent: "civic", id: "1-0", fields: [("publisher", "agent:weather")])?.user == "agent:weather",
+                "an external agent's made user is watched as any other")
     }
 
     /// A publisher's messages are summed over every topic science lists;
     /// only one above the rate over the window is a sight, one per window,
-    /// and a system agent's user is never one.
+    /// and a system agent's user is never one (an external agent's made
+    /// user, `agent:weather`, is).
     @Test func theObserverSumsEachPublishersMessagesAcrossTopicsAgainstTheRate() {
         let result: JSON = ["window": 60, "topics": [
             ["topic": "a", "messages": 80, "bytes": 1, "publishers": [["publisher": "mallory", "messages": 40], ["publisher": "bob", "messages": 40]]],
             ["topic": "b", "messages": 100, "bytes": 1, "publishers": [["publisher": "mallory", "messages": 21], ["publisher": "agent:science", "messages": 79]]],
+            ["topic": "c", "messages": 61, "bytes": 1, "publishers": [["publisher": "agent:weather", "messages": 61]]],
         ]]
         let sights = Watchman.rateSights(result, maxRate: 1, windowSeconds: 60, nowMillis: 120_500)
-        #expect(sights == [Watchman.Sight(kind: "rate", user: "mallory", detail: "61 messages in 60 s, over 1/s", key: "rate:mallory:2", at: 120_500)])
+        #expect(sights == [Watchman.Sight(kind: "rate", user: "agent:weather", detail: "61 messages in 60 s, over 1/s", key: "rate:agent:weather:2", at: 120_500),
+                           Watchman.Sight(kind: "rate", user: "mallory", detail: "61 messages in 60 s, over 1/s", key: "rate:mallory:2", at: 120_500)])
         #expect(Watchman.rateSights(result, maxRate: 1, windowSeconds: 61, nowMillis: 120_500).isEmpty, "exactly at the limit is not over it")
     }
 }

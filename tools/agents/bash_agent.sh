@@ -52,16 +52,21 @@ note() { printf '%s\n' "$*" >&2; }
 
 # MARK: - RESP
 
-# send ARG...: one command as a RESP multibulk on fd 3.
+# The connection's descriptor (the agent's own: 3), and a read's timeout in
+# seconds (none when empty): a script that sources this one (citizen.sh)
+# sets them, as locals, to read another connection.
+FD=3 READ_TIMEOUT=
+
+# send ARG...: one command as a RESP multibulk on fd $FD.
 send() {
     local out="*$#"$'\r\n' a
     for a in "$@"; do out+="\$${#a}"$'\r\n'"$a"$'\r\n'; done
-    printf '%s' "$out" 2>/dev/null >&3
+    printf '%s' "$out" 2>/dev/null >&"$FD"
 }
 
 # read_line: the next CRLF-terminated line into LINE, without the CRLF.
 read_line() {
-    IFS= read -r -u 3 LINE || return 1
+    IFS= read -r ${READ_TIMEOUT:+-t "$READ_TIMEOUT"} -u "$FD" LINE || return 1
     LINE=${LINE%$'\r'}
 }
 
@@ -69,7 +74,7 @@ read_line() {
 read_bulk() {
     BULK=
     if (($1 > 0)); then
-        IFS= read -r -N "$1" -u 3 BULK || return 1
+        IFS= read -r -N "$1" ${READ_TIMEOUT:+-t "$READ_TIMEOUT"} -u "$FD" BULK || return 1
         ((${#BULK} == $1)) || return 1 # a NUL byte (Bash cannot hold one)
     fi
     read_line && [[ -z $LINE ]]
@@ -281,6 +286,7 @@ serve() {
         exit 2 # a configuration error: retrying cannot help
     fi
     note "joined $ADDR as agent $AGENT_ID"
+    on_joined || return 1
     DELAY_MS=$BACKOFF_FIRST_MS
     local t e d p u
     while :; do
@@ -303,6 +309,9 @@ serve() {
     done
 }
 
+# on_joined: after each JOIN; a script that sources this one may define its own.
+on_joined() { :; }
+
 # parent_alive: whether the process that started the agent is still its parent.
 parent_alive() {
     local stat
@@ -315,24 +324,30 @@ parent_alive() {
     fi
 }
 
-DELAY_MS=$BACKOFF_FIRST_MS
-while :; do
-    serve
-    case $? in
-        1) note "connection to $ADDR lost; reconnecting" ;;
-        2) ((DELAY_MS == BACKOFF_FIRST_MS)) && note "cannot connect to $ADDR; retrying" ;;
-    esac
-    exec 3>&-
-    BUSY=0
-    ((STOPPING)) && exit 0
-    if ! parent_alive; then
-        note "the process that started this agent is gone; exiting"
-        exit 1
-    fi
-    printf -v secs '%d.%03d' $((DELAY_MS / 1000)) $((DELAY_MS % 1000))
-    sleep "$secs" &
-    SLEEPER=$!
-    wait "$SLEEPER"
-    SLEEPER=
-    DELAY_MS=$((DELAY_MS * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : DELAY_MS * 2))
-done
+# run: serve, reconnecting, until stopped or orphaned.
+run() {
+    DELAY_MS=$BACKOFF_FIRST_MS
+    while :; do
+        serve
+        case $? in
+            1) note "connection to $ADDR lost; reconnecting" ;;
+            2) ((DELAY_MS == BACKOFF_FIRST_MS)) && note "cannot connect to $ADDR; retrying" ;;
+        esac
+        exec 3>&-
+        BUSY=0
+        ((STOPPING)) && exit 0
+        if ! parent_alive; then
+            note "the process that started this agent is gone; exiting"
+            exit 1
+        fi
+        printf -v secs '%d.%03d' $((DELAY_MS / 1000)) $((DELAY_MS % 1000))
+        sleep "$secs" &
+        SLEEPER=$!
+        wait "$SLEEPER"
+        SLEEPER=
+        DELAY_MS=$((DELAY_MS * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : DELAY_MS * 2))
+    done
+}
+
+# Sourced (by citizen.sh), it only defines; run, it runs.
+[[ ${BASH_SOURCE[0]} != "$0" ]] || run
