@@ -13,7 +13,9 @@ import Glibc
 /// it when its request was applied before (the stored reply is sent
 /// again), else run `handle` and append the events in one MULTI/EXEC (a
 /// null EXEC: another instance appended first; fold and decide again),
-/// publish the reply to `reply_to`, ACK. PROGRESS goes out every
+/// publish the reply to `reply_to`, ACK (WATCH with the fold's first read,
+/// and the messages, reply and ACK of an applied task, each in one write).
+/// PROGRESS goes out every
 /// `settings.progressInterval` while the reads and `handle` run. A lost connection is
 /// retried with backoff; the state is rebuilt on each connect. The kernel
 /// reads a task needs (`AgentLogic.reads`) are sent after the fold, just
@@ -206,13 +208,20 @@ public final class AgentRuntime<Logic: AgentLogic> {
         if let written { note("snapshot of \(book.eventCount) events (\(written) bytes) on \(settings.snapshotsTopic) up to \(folded)") }
     }
 
+    /// The XRANGE of the next page of `events.<id>` past `folded`.
+    private var catchUpPage: [String] {
+        ["XRANGE", settings.eventsTopic, folded == "-" ? "-" : "(" + folded, "+", "COUNT", String(max(1, settings.replayPage))]
+    }
+
     /// Folds the entries of `events.<id>` past `folded` (the last entry ID
-    /// read): those another instance of the agent appended since.
-    private func catchUp() throws(AgentKitError) {
+    /// read): those another instance of the agent appended since. `first`:
+    /// the reply of `catchUpPage` sent already (with the task's WATCH).
+    private func catchUp(first: RESPValue? = nil) throws(AgentKitError) {
         let page = max(1, settings.replayPage)
+        var given = first
         while true {
-            let start = folded == "-" ? "-" : "(" + folded
-            let reply = try call(["XRANGE", settings.eventsTopic, start, "+", "COUNT", String(page)])
+            let reply: RESPValue
+            if let g = given { reply = g; given = nil } else { reply = try call(catchUpPage) }
             if case .error(let m) = reply { throw .refused("cannot read \(settings.eventsTopic): \(m)") }
             guard let entries = reply.elements else { throw .unexpected("XRANGE answered \(reply)") }
             for e in entries {
@@ -265,11 +274,13 @@ public final class AgentRuntime<Logic: AgentLogic> {
         // appended meanwhile: decide again against the new state.
         var step: AgentStep?
         for _ in 0..<AgentKitLimits.appendAttempts {
-            if case .error(let m) = try call(["WATCH", settings.eventsTopic]) {
+            // WATCH and the first page of the catch-up in one write, one round trip.
+            let watched = try pipeline([["WATCH", settings.eventsTopic], catchUpPage].map { $0.map { Array($0.utf8) } })
+            if case .error(let m) = watched[0] {
                 note("\(head): WATCH \(settings.eventsTopic) refused (\(m)); given back")
                 return try giveBack(topic, entry)
             }
-            try catchUp()
+            try catchUp(first: watched[1])
             let view = try read(book.reads(request, caller: publisher), asks: book.asks(request, caller: publisher),
                                 caller: publisher, request: request.id.text,
                                 topic: topic, entry: entry)
@@ -298,8 +309,8 @@ public final class AgentRuntime<Logic: AgentLogic> {
             }
             // Inside MULTI each XADD is only queued: they and the EXEC go in
             // one write, one round trip (the replies are +QUEUED…, then EXEC's).
-            let replies = try pipeline(s.append.map { e in ["XADD", settings.eventsTopic, "*"] + e.fields.flatMap { [$0.0, $0.1] } }
-                                       + [["EXEC"]])
+            let replies = try pipeline((s.append.map { e in ["XADD", settings.eventsTopic, "*"] + e.fields.flatMap { [$0.0, $0.1] } }
+                                        + [["EXEC"]]).map { $0.map { Array($0.utf8) } })
             let answer = replies.last ?? .null
             if case .null = answer { continue }  // another instance appended: again
             guard let results = answer.elements else {
@@ -344,22 +355,36 @@ public final class AgentRuntime<Logic: AgentLogic> {
         // between its EXEC and its messages), never for the caller sending
         // the request again as a new task (a paid broadcast is not a free one twice).
         if step.duplicate && deliveries <= 1 { step.messages = [] }
-        for m in step.messages {
-            if case .error(let e) = try call(["PUBLISH", m.topic, m.message]) {
+        // The messages, the reply and the ACK in one write, one round trip.
+        // Once the task is in the events (appended now or before), it is
+        // acknowledged whatever the reply's fate: giving it back would only
+        // have the kernel dead-letter an applied task. A task that appended
+        // nothing is acknowledged only once its reply went out.
+        let applied = step.duplicate || !step.append.isEmpty
+        var commands = step.messages.map { m in [Array("PUBLISH".utf8), Array(m.topic.utf8), Array(m.message.utf8)] }
+        if let replyTo = request.replyTo { commands.append([Array("PUBLISH".utf8), Array(replyTo.utf8), Array(step.reply.utf8)]) }
+        if applied { commands.append([Array("ACK".utf8), topic, entry]) }
+        var replies = try pipeline(commands)
+        let acked = applied ? replies.removeLast() : nil
+        let replied = request.replyTo != nil ? replies.removeLast() : nil
+        for (m, r) in zip(step.messages, replies) {
+            if case .error(let e) = r {
                 note("warning: \(head) action=\(request.action) id=\(request.id.text): applied, but its message to \(m.topic) was refused (\(e))")
             }
         }
-        if let replyTo = request.replyTo, case .error(let m) = try call(["PUBLISH", replyTo, step.reply]) {
-            // Once the task is in the events (appended now or before), giving
-            // it back would only have the kernel dead-letter an applied task.
-            guard step.duplicate || !step.append.isEmpty else {
+        if let replyTo = request.replyTo, case .error(let m)? = replied {
+            guard applied else {
                 note("\(head): reply to \(replyTo) refused (\(m)); given back")
                 return try giveBack(topic, entry)
             }
             note("warning: \(head) action=\(request.action) id=\(request.id.text): applied, but its reply to \(replyTo) was refused (\(m))")
         }
         note("\(head) action=\(request.action) id=\(request.id.text)\(step.duplicate ? " duplicate" : "") events=\(step.append.count)")
-        try acknowledge(topic, entry, head)
+        if let acked {
+            if acked.integer != 1 { note("\(head): ACK answered \(acked): the task was no longer this instance's") }
+        } else {
+            try acknowledge(topic, entry, head)
+        }
         try snapshotIfDue()
     }
 
@@ -646,15 +671,12 @@ public final class AgentRuntime<Logic: AgentLogic> {
 
     /// Sends commands in one go and returns their replies, in order; tasks
     /// pushed meanwhile are queued.
-    private func pipeline(_ commands: [[String]]) throws(AgentKitError) -> [RESPValue] {
+    private func pipeline(_ commands: [[[UInt8]]]) throws(AgentKitError) -> [RESPValue] {
         guard let c = connection else { throw .unexpected("not connected") }
         var bytes: [UInt8] = []
         for args in commands {
             bytes += Array("*\(args.count)\r\n".utf8)
-            for a in args {
-                let b = Array(a.utf8)
-                bytes += Array("$\(b.count)\r\n".utf8) + b + [13, 10]
-            }
+            for b in args { bytes += Array("$\(b.count)\r\n".utf8) + b + [13, 10] }
         }
         do {
             try c.write(bytes)

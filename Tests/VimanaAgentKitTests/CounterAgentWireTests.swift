@@ -119,7 +119,7 @@ import Glibc
         c.send(RawClient.command(["PUBLISH", "tasks.counter", "oops"]))
         let deadline = Date().addingTimeInterval(20)
         var dead: [[String]] = []
-        while Date() < deadline && dead.isEmpty {
+        while Date() < deadline && dead.count < 2 {
             dead = try streamFields(server, "dead.counter", publisher: true)
             usleep(50_000)
         }
@@ -154,15 +154,29 @@ import Glibc
         #expect(try streamFields(server, "dead.counter", publisher: true).isEmpty, "an applied task was dead-lettered")
         #expect(try streamFields(server, "events.counter", publisher: true).count == 1)
 
+        // A task that appends nothing is acknowledged only once its reply
+        // went out: refused, it is given back at each delivery, then the kernel dead-letters it.
+        c.send(RawClient.command(["PUBLISH", "tasks.counter", #"{"action":"get","id":2,"reply_to":"elsewhere","args":{"name":"w"}}"#]))
+        #expect(server.waitForLog("reply to elsewhere refused", timeout: 10), "log:\n\(server.log.suffix(3000))")
+        let given = Date().addingTimeInterval(20)
+        var gone: [[String]] = []
+        while Date() < given && gone.isEmpty {
+            gone = try streamFields(server, "dead.counter", publisher: true)
+            usleep(20_000)
+        }
+        #expect(gone.count == 1 && gone.first?.contains(#"{"action":"get","id":2,"reply_to":"elsewhere","args":{"name":"w"}}"#) == true,
+                "\(gone)")
+        #expect(server.log.components(separatedBy: "reply to elsewhere refused").count - 1 == 2, "given back at each of its 2 deliveries")
+
         c.send(RawClient.command(["PUBLISH", "tasks.counter", #"{"id":"m","reply_to":"r.bad"}"#]))
         #expect(results.next(timeout: 10)?.strings.last?.contains("malformed task: action must be a non-empty string") == true)
         let deadline = Date().addingTimeInterval(20)
         var dead: [[String]] = []
-        while Date() < deadline && dead.isEmpty {
+        while Date() < deadline && dead.count < 2 {
             dead = try streamFields(server, "dead.counter", publisher: true)
             usleep(20_000)
         }
-        #expect(dead.count == 1, "\(dead)")
+        #expect(dead.count == 2, "\(dead)")
         // Every delivery's reply was published before the kernel's dead letter: a PING after it comes first.
         sub.send("PING\r\n")
         #expect(results.next(timeout: 10)?.strings == ["pong", ""])
