@@ -579,7 +579,7 @@ extension Configuration {
     /// recorded or not, needs no key). No admin command.
     static let heraldRules = askingKitCommands + [
         "~tasks.herald", "~events.herald", "~snapshots.herald", "%R~events.civic", "%R~events.forum",
-        "%R~events.discovery", "%W~dead.herald", "allchannels",
+        "%R~events.discovery", "%R~events.supreme_court", "%W~dead.herald", "allchannels",
     ]
 
     /// envoy's user (Protocol/AGENTS.md §11): the kit's commands with

@@ -92,7 +92,7 @@ public struct HeraldLogic: AgentLogic {
     /// The streams announced from, each with the user whose entries count.
     public static let sources: [(stream: String, user: String)] = [
         ("events.civic", AgentAsk.madeUser("civic")), ("events.forum", AgentAsk.madeUser("forum")),
-        ("events.discovery", AgentAsk.madeUser("discovery")),
+        ("events.discovery", AgentAsk.madeUser("discovery")), ("events.supreme_court", AgentAsk.madeUser("supreme_court")),
     ]
 
     public var initialState: HeraldState { HeraldState() }
@@ -119,7 +119,7 @@ public struct HeraldLogic: AgentLogic {
     /// The kind an event of `source` is announced as, or nil when it is not
     /// announced: civic's registrations and licence changes (not the
     /// licence every registration starts with), forum's proposals opened
-    /// and decided, discovery's agents joined and failed.
+    /// and decided, discovery's agents joined and failed, the court's verdicts.
     public static func kind(source: String, type: String, fields: [String: String]) -> String? {
         switch (source, type) {
         case ("events.civic", "registered"): return "registered"
@@ -135,6 +135,7 @@ public struct HeraldLogic: AgentLogic {
         case ("events.forum", "decided"): return "proposal_decided"
         case ("events.discovery", "joined"): return "agent_joined"
         case ("events.discovery", "failed"): return "agent_failed"
+        case ("events.supreme_court", "verdict"): return "verdict"
         default: return nil
         }
     }

@@ -321,8 +321,8 @@ import VimanaConfig
         let h = try #require(wired.first { $0.id == "herald" })
         #expect(h.command == ["/opt/vimana", "agent", "herald"] && h.enabled && !h.required && h.runsAs == "agent:herald")
         let rules = try #require(h.systemRules)
-        #expect(rules.suffix(8) == ["~tasks.herald", "~events.herald", "~snapshots.herald", "%R~events.civic", "%R~events.forum",
-                                    "%R~events.discovery", "%W~dead.herald", "allchannels"] && h.subscribes == ["tasks.herald"])
+        #expect(rules.suffix(9) == ["~tasks.herald", "~events.herald", "~snapshots.herald", "%R~events.civic", "%R~events.forum",
+                                    "%R~events.discovery", "%R~events.supreme_court", "%W~dead.herald", "allchannels"] && h.subscribes == ["tasks.herald"])
         #expect(rules.contains("+subscribe") && rules.contains("+publish") && !rules.contains("allkeys") && !rules.contains("+agents"))
         #expect(h.env == ["VIMANA_HERALD_COST": "1", "VIMANA_HERALD_MAX_LENGTH": "4096", "VIMANA_HERALD_FORBIDDEN": "[]"])
         let c = try loaded("system:\n  herald:\n    required: true\n    broadcast_cost: 0\n    max_length: 10\n"

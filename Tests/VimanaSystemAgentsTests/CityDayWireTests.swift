@@ -134,6 +134,10 @@ import Glibc
         #expect(try licence(op, "weather")["state"] == "active")
         #expect(try ok(op.request(agent: "herald", action: "status", timeout: 20), "herald status")["broadcasts"] == 1)
 
+        let town = try RawClient(port: server.port)
+        town.send(command: "SUBSCRIBE", "broadcast.announcements")
+        #expect(town.readReplies().contains("subscribe"))
+
         // weather floods a topic: watchman sees it over the rate and suspends it through civic.
         let flood = try ok(op.request(agent: "weather", action: "publish", args: ["topic": "city.weather", "count": 100],
                                       timeout: 30, user: "weather"), "the flood")
@@ -162,6 +166,14 @@ import Glibc
                               timeout: 20), "verdict")
         try waitFor("weather reinstated", server) { try licence(op, "weather")["state"] == "active" }
         try waitFor("the kernel letting weather publish", server) { publishAsWeather(server).hasPrefix(":") }
+        // herald announced the suspension, the verdict and the reinstatement, in that order.
+        var announced = ""
+        try waitFor("the announcements", server) {
+            announced += town.readReplies(timeout: 0.2)
+            return announced.contains(#""kind":"reinstated""#)
+        }
+        let order = [#""kind":"suspended""#, #""kind":"verdict""#, #""kind":"reinstated""#].map { announced.range(of: $0)?.lowerBound }
+        #expect(order.allSatisfy { $0 != nil } && order[0]! < order[1]! && order[1]! < order[2]!, "\(announced)")
 
         // Afternoon: ticker proposes to pay weather 10 credits; both vote yes; forum executes it.
         let opened = try asked(op, "ticker", "forum", "create_proposal", [

@@ -153,6 +153,8 @@ import VimanaAgentKit
         #expect(HeraldLogic.kind(source: "events.forum", type: "decided", fields: [:]) == "proposal_decided")
         #expect(HeraldLogic.kind(source: "events.forum", type: "voted", fields: [:]) == nil)
         #expect(HeraldLogic.kind(source: "events.discovery", type: "joined", fields: [:]) == "agent_joined")
+        #expect(HeraldLogic.kind(source: "events.supreme_court", type: "verdict", fields: [:]) == "verdict")
+        #expect(HeraldLogic.kind(source: "events.supreme_court", type: "filed", fields: [:]) == nil)
         #expect(HeraldLogic.kind(source: "events.discovery", type: "failed", fields: [:]) == "agent_failed")
         #expect(HeraldLogic.kind(source: "events.discovery", type: "left", fields: [:]) == nil)
     }
