@@ -119,7 +119,16 @@ public struct DiscoveryLogic: AgentLogic {
         }
     }
 
+    /// The arguments each action takes: any other is `bad_argument`.
+    static let arguments: [String: [String]] = [
+        "list": [], "describe": ["agent"], "find_by_capability": ["capability"],
+        "announce": ["agent", "capabilities", "description"], "observe": ["agents"],
+    ]
+
     public func handle(_ request: AgentRequest, caller: String, state: DiscoveryState) -> AgentOutcome {
+        if let names = Self.arguments[request.action] {
+            do throws(Refusal) { try Arguments.only(names, request.args) } catch { return .error(error.code, error.message) }
+        }
         switch request.action {
         case "list":
             return .ok(["agents": .array(declared.map { summary($0, state) })])

@@ -164,7 +164,7 @@ public struct ForumLogic: AgentLogic {
     }
 
     /// Its actions, as a caller may send them (`close` and `execute` are its own timer's).
-    public static let actions = ["create_proposal", "vote", "get_proposal", "list_proposals"]
+    public static let actions = ["create_proposal", "vote", "get_proposal", "list_proposals", "close", "execute"]
     public static let civic = "civic"
     public static let choices = ["yes", "no", "abstain"]
 
