@@ -59,6 +59,10 @@ public final class AgentRuntime {
     /// its process are the supervisor's: Supervisor.status).
     public private(set) var delivered = 0
     public private(set) var acknowledged = 0
+    /// Tasks whose ack_wait ran out while a consumer held them (each is
+    /// given back, or dead-lettered after max_deliver): what watchman reads
+    /// to find agents that keep tasks without answering.
+    public private(set) var expired = 0
     public private(set) var deadLettered = 0
     /// Consumers that read its groups with XREADGROUP (Redis clients rather
     /// than AGENT JOIN), by name, with the wall-clock ms of their last read.
@@ -122,6 +126,8 @@ public final class AgentRuntime {
     func countDelivery(_ n: Int = 1) { delivered = delivered.addingSaturating(n) }
     /// Its tasks were acknowledged (ACK, XACK, XREADGROUP NOACK, a built-in's success).
     func countAcknowledged(_ n: Int = 1) { acknowledged = acknowledged.addingSaturating(n) }
+    /// One of its tasks was held past its ack_wait.
+    func countExpired() { expired = expired.addingSaturating(1) }
     /// One of its tasks was dead-lettered.
     func countDeadLettered() { deadLettered += 1 }
 

@@ -66,6 +66,7 @@ extension Agents {
         var dead: [DeadLetter] = []
         defer { deadLetter(a, &dead) }
         while let (g, p) = a.nextExpired(now: now) {
+            a.countExpired()
             if p.deliveries >= a.config.maxDeliver {
                 dead.append(deadLetter(a, g, p, ackWaitOver: true))
                 if dead.count == Self.deadLetterBatch { return resumeNextPass(a) }

@@ -280,7 +280,7 @@ public struct WatchmanConfig: Sendable, Equatable {
     public var enabled = true
     /// Not required: a violation waits for it without harm.
     public var required = false
-    /// How often its observer looks (ACL LOG, the system agents' dead letters), in ms.
+    /// How often its observer looks (ACL LOG, the system agents' dead letters, AGENTS), in ms.
     public var intervalMillis = 5000
     /// From a tenth of a second (a test) to an hour.
     public static let intervalMillisRange = 100...3_600_000
@@ -294,6 +294,12 @@ public struct WatchmanConfig: Sendable, Equatable {
     /// Messages per second a user may publish, as science counts them over a minute.
     public var maxPublishRate = 1000
     public static let maxPublishRateRange = 1...100_000_000
+    /// Tasks an agent holds past ack_wait (AGENTS's `expired`) that make one
+    /// `ack_wait` violation: a sight each time its count reaches another
+    /// multiple. One expiry can be a slow task; a steady run of them is an
+    /// agent that takes tasks and does not answer.
+    public var ackWaitAfter = 3
+    public static let ackWaitAfterRange = 1...1_000_000
 
     public init() {}
 }

@@ -127,4 +127,5 @@ enum ConfigLimits {
     static let watchmanWindowSeconds = WatchmanConfig.windowSecondsRange
     static let watchmanSuspendAfter = WatchmanConfig.suspendAfterRange
     static let watchmanMaxPublishRate = WatchmanConfig.maxPublishRateRange
+    static let watchmanAckWaitAfter = WatchmanConfig.ackWaitAfterRange
 }

@@ -46,7 +46,7 @@ extension Schema {
         var c = WatchmanConfig()
         if node.isNull { return c }
         let s = try section(node, "system.watchman", keys: ["enabled", "required", "interval", "window", "suspend_after",
-                                                            "max_publish_rate"])
+                                                            "max_publish_rate", "ack_wait_after"])
         if let n = s["enabled"], let v = try boolean(n, "system.watchman.enabled") { c.enabled = v }
         if let n = s["required"], let v = try boolean(n, "system.watchman.required") { c.required = v }
         if let n = s["interval"], let v = try milliseconds(n, "system.watchman.interval", ConfigLimits.watchmanIntervalMillis) {
@@ -61,6 +61,9 @@ extension Schema {
         if let n = s["max_publish_rate"],
            let v = try integer(n, "system.watchman.max_publish_rate", ConfigLimits.watchmanMaxPublishRate) {
             c.maxPublishRate = v
+        }
+        if let n = s["ack_wait_after"], let v = try integer(n, "system.watchman.ack_wait_after", ConfigLimits.watchmanAckWaitAfter) {
+            c.ackWaitAfter = v
         }
         return c
     }
@@ -428,15 +431,18 @@ extension Configuration {
                 a.systemRules = Self.watchmanRules
                 a.env = ["VIMANA_WATCHMAN_INTERVAL_MS": String(c.intervalMillis), "VIMANA_WATCHMAN_WINDOW_S": String(c.windowSeconds),
                          "VIMANA_WATCHMAN_SUSPEND_AFTER": String(c.suspendAfter),
-                         "VIMANA_WATCHMAN_MAX_PUBLISH_RATE": String(c.maxPublishRate)]
+                         "VIMANA_WATCHMAN_MAX_PUBLISH_RATE": String(c.maxPublishRate),
+                         "VIMANA_WATCHMAN_ACK_WAIT_AFTER": String(c.ackWaitAfter)]
             }
             wired.append(a)
         }
-        // discovery's directory, scribe's and forum's (a proposal's target
-        // and the user its reply comes from): every agent wired, as discovery describes them.
+        // discovery's directory, scribe's, forum's (a proposal's target
+        // and the user its reply comes from) and watchman's (the user an
+        // agent that holds tasks past ack_wait runs as): every agent wired,
+        // as discovery describes them.
         let directory = Self.directoryJSON(agents + wired)
         for (id, variable) in [(SystemAgentID.discovery, "VIMANA_DISCOVERY_AGENTS"), (.scribe, "VIMANA_SCRIBE_AGENTS"),
-                               (.forum, "VIMANA_FORUM_AGENTS")] {
+                               (.forum, "VIMANA_FORUM_AGENTS"), (.watchman, "VIMANA_WATCHMAN_AGENTS")] {
             guard let d = wired.firstIndex(where: { $0.id == id.rawValue }) else { continue }
             // Beyond it execve fails with E2BIG and the agent never starts: said now, not at every restart.
             let bytes = variable.utf8.count + 1 + directory.utf8.count + 1
@@ -594,6 +600,8 @@ extension Configuration {
     /// watchman's user (Protocol/AGENTS.md §11): the kit's commands with
     /// SUBSCRIBE and UNSUBSCRIBE (its reply topic for what it asks civic);
     /// ACL LOG (the kernel's licence refusals), with no other admin command;
+    /// AGENTS (each agent's `expired` count) and INFO (the `run_id` that
+    /// count belongs to), both read-only;
     /// LEDGER SCAN (records' metadata, never a payload: science answers
     /// `topics`, the publish rates, only to a caller that may run it);
     /// every `dead.*` stream for reading only (the system agents' dead
@@ -601,7 +609,7 @@ extension Configuration {
     /// event and snapshot streams, its dead-letter topic for writing too;
     /// every channel, for its replies and its tasks to civic.
     static let watchmanRules = askingKitCommands + [
-        "+acl|log", "+ledger|scan", "~tasks.watchman", "~events.watchman", "~snapshots.watchman", "%R~dead.*",
+        "+acl|log", "+ledger|scan", "+agents", "+info", "~tasks.watchman", "~events.watchman", "~snapshots.watchman", "%R~dead.*",
         "%W~dead.watchman", "allchannels",
     ]
 

@@ -141,6 +141,7 @@ extension Configuration {
             "    window: \(system.watchman.windowSeconds)s",
             "    suspend_after: \(system.watchman.suspendAfter)",
             "    max_publish_rate: \(system.watchman.maxPublishRate)",
+            "    ack_wait_after: \(system.watchman.ackWaitAfter)",
           ]
         return lines.joined(separator: "\n") + "\n"
     }

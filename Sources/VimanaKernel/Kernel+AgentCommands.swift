@@ -174,7 +174,7 @@ extension Kernel {
             ("id", .string(a.id)), ("name", .string(a.config.name)), ("kind", .string(a.config.kind.rawValue)),
             ("status", .string(agentStatus(a, instances: instances).rawValue)), ("instances", .int(instances)),
             ("topics", .int(a.groups.count)), ("pending", .int(a.pendingCount)), ("lag", .int(Int(clamping: lag))),
-            ("delivered", .int(a.delivered)), ("acknowledged", .int(a.acknowledged)),
+            ("delivered", .int(a.delivered)), ("acknowledged", .int(a.acknowledged)), ("expired", .int(a.expired)),
             ("dead-lettered", .int(a.deadLettered)), ("restarts", .int(agentProcesses.restarts(a.id))),
         ]
     }

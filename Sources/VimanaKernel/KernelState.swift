@@ -59,6 +59,10 @@ struct KernelState: ~Copyable {
     var shutdownDeadline: Int64 = 0
     var ready = false
     let startMillis: Int64
+    /// INFO's `run_id`, as Redis's: 40 random hex characters made at start,
+    /// so a client tells this run from the next (the per-agent counters of
+    /// AGENTS start again from zero in each run).
+    let runID: String
     let limits: Limits
     /// Pending output below this is under every output limit of every class
     /// (`checkReplyLimit` looks no further).
@@ -69,6 +73,11 @@ struct KernelState: ~Copyable {
         outputLimitFloor = [limits.pubsubOutputHard, limits.pubsubOutputSoft, limits.normalOutputHard, limits.normalOutputSoft]
             .filter { $0 > 0 }.min() ?? Int.max
         startMillis = Clock.wallMillis()
+        var generator = SystemRandomNumberGenerator()
+        runID = (0..<KernelConstants.runIDBytes).map { _ in
+            let b = UInt8.random(in: 0...255, using: &generator)
+            return String(b >> 4, radix: 16) + String(b & 15, radix: 16)
+        }.joined()
     }
 
     deinit { scratch.release() }
@@ -181,4 +190,6 @@ enum KernelConstants {
     /// A supervised agent's start secret: 256 random bits, as ACL GENPASS's
     /// default, beyond any guessing.
     static let agentSecretBytes = 32
+    /// INFO's `run_id`: 20 random bytes, Redis's 40 hex characters.
+    static let runIDBytes = 20
 }

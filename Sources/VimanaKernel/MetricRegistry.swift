@@ -14,7 +14,7 @@ import Glibc
 /// only reads them, when INFO or /metrics asks.
 enum MetricID: CaseIterable {
     // server
-    case redisVersion, vimanaVersion, redisMode, os, archBits, processID, tcpPort, httpPort
+    case redisVersion, vimanaVersion, redisMode, os, archBits, processID, runID, tcpPort, httpPort
     case uptime, uptimeInDays, hz, configFile
     // clients
     case connectedClients, maxClients, pubsubClients, blockedClients
@@ -27,7 +27,7 @@ enum MetricID: CaseIterable {
     // pubsub (channels and patterns above)
     case pubsubPatternSubscriptions, messagesPublished, messagesDelivered, slowSubscriberDisconnects
     // agents (/metrics only)
-    case agentInstances, agentTopics, agentPending, agentLag, agentDelivered, agentAcknowledged, agentDeadLettered
+    case agentInstances, agentTopics, agentPending, agentLag, agentDelivered, agentAcknowledged, agentExpired, agentDeadLettered
     case agentRestarts, agentUp
     // ledger
     case ledgerEnabled, ledgerDir, ledgerFsync, ledgerRecords, ledgerFirstSequence, ledgerNextSequence
@@ -49,6 +49,7 @@ enum MetricID: CaseIterable {
         case .os: Metric(info: "os", in: .server) { _ in .text(Kernel.osName()) }
         case .archBits: Metric(info: "arch_bits", in: .server) { _ in .int(Int.bitWidth) }
         case .processID: Metric(info: "process_id", in: .server) { _ in .int(Int(getpid())) }
+        case .runID: Metric(info: "run_id", in: .server) { .text($0.state.pointee.runID) }
         case .tcpPort: Metric(info: "tcp_port", in: .server) { .int($0.kernel.port) }
         case .httpPort: Metric(info: "http_port", in: .server) { .int($0.kernel.httpPort) }
         case .uptime:
@@ -163,6 +164,8 @@ enum MetricID: CaseIterable {
         case .agentLag: Metric(agentField: "lag", .gauge, "Entries of the agent's topics not yet delivered.")
         case .agentDelivered: Metric(agentField: "delivered", .counter, "Task deliveries (redeliveries included).")
         case .agentAcknowledged: Metric(agentField: "acknowledged", .counter, "Tasks acknowledged.")
+        case .agentExpired:
+            Metric(agentField: "expired", .counter, "Tasks held past ack_wait (taken back for redelivery or dead-lettered).")
         case .agentDeadLettered: Metric(agentField: "dead-lettered", .counter, "Tasks dead-lettered after max_deliver.")
         case .agentRestarts: Metric(agentField: "restarts", .counter, "Supervisor restarts of the agent's process.")
         case .agentUp:

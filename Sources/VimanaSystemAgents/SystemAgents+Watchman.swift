@@ -10,7 +10,8 @@ import Glibc
 /// watchman's process: the kit's runtime for `WatchmanLogic` (policy from
 /// `system.watchman`: `VIMANA_WATCHMAN_SUSPEND_AFTER`,
 /// `VIMANA_WATCHMAN_WINDOW_S`, `VIMANA_WATCHMAN_INTERVAL_MS`,
-/// `VIMANA_WATCHMAN_MAX_PUBLISH_RATE`), an observer
+/// `VIMANA_WATCHMAN_MAX_PUBLISH_RATE`, `VIMANA_WATCHMAN_ACK_WAIT_AFTER`;
+/// the wiring's directory, `VIMANA_WATCHMAN_AGENTS`), an observer
 /// thread that publishes `observe` for what it sees every interval, and a
 /// thread that follows its own events and publishes `enforce {decision}`
 /// for each suspend decision civic has not answered. Both publish to
@@ -30,10 +31,21 @@ enum Watchman {
         let window = number("VIMANA_WATCHMAN_WINDOW_S", WatchmanConfig.windowSecondsRange, d.windowSeconds)
         let interval = number("VIMANA_WATCHMAN_INTERVAL_MS", WatchmanConfig.intervalMillisRange, d.intervalMillis)
         let rate = number("VIMANA_WATCHMAN_MAX_PUBLISH_RATE", WatchmanConfig.maxPublishRateRange, d.maxPublishRate)
+        let ackWaitAfter = number("VIMANA_WATCHMAN_ACK_WAIT_AFTER", WatchmanConfig.ackWaitAfterRange, d.ackWaitAfter)
+        var directory: [DeclaredAgent]?
+        if let text = env["VIMANA_WATCHMAN_AGENTS"] {
+            guard let parsed = DeclaredAgent.parse(text) else {
+                say("VIMANA_WATCHMAN_AGENTS is not a JSON array of agents")
+                exit(2)
+            }
+            directory = parsed
+        }
+        let watch = Watch(intervalMillis: interval, windowMillis: Int64(window) * 1000, maxPublishRate: rate, ackWaitAfter: ackWaitAfter,
+                          directory: directory)
         let logic = WatchmanLogic(suspendAfter: number("VIMANA_WATCHMAN_SUSPEND_AFTER", WatchmanConfig.suspendAfterRange, d.suspendAfter),
                                   windowMillis: Int64(window) * 1000)
         if settings.password != nil {
-            Thread { observer(settings, intervalMillis: interval, windowMillis: logic.windowMillis, maxPublishRate: rate) }.start()
+            Thread { observer(settings, watch) }.start()
             Thread { enforcer(settings, logic: logic) }.start()
         } else {
             say("no VIMANA_PASSWORD: nothing is observed or enforced (its observe and enforce tasks would be anyone's)")
@@ -62,11 +74,17 @@ enum Watchman {
         var user: String
         var detail: String
         var key: String
-        var at: Int64
+        /// When it happened, for a sight of the past (ACL LOG's age, a dead
+        /// letter's ID); nil for one of now: the task's entry ID times it.
+        /// This process's clock is not the kernel's: a `now` read here can
+        /// be a millisecond after the entry ID of the task that carries it,
+        /// and `observe` refuses an `at` after its task.
+        var at: Int64?
 
         var task: JSON {
-            ["action": "observe", "id": .string("observe-" + key),
-             "args": ["kind": .string(kind), "user": .string(user), "detail": .string(detail), "key": .string(key), "at": .int(at)]]
+            var args: [String: JSON] = ["kind": .string(kind), "user": .string(user), "detail": .string(detail), "key": .string(key)]
+            if let at { args["at"] = .int(at) }
+            return ["action": "observe", "id": .string("observe-" + key), "args": .object(args)]
         }
     }
 
@@ -128,8 +146,69 @@ enum Watchman {
         let windowMillis = Int64(windowSeconds) * 1000
         return sums.filter { $0.value > limit && !systemUsers.contains($0.key) }.sorted { $0.key < $1.key }.map { user, n in
             Sight(kind: "rate", user: user, detail: "\(n) messages in \(windowSeconds) s, over \(maxRate)/s",
-                  key: "rate:\(user):\(nowMillis / windowMillis)", at: nowMillis)
+                  key: "rate:\(user):\(nowMillis / windowMillis)", at: nil)
         }
+    }
+
+    /// What the observer looks at, and how (system.watchman and the wiring).
+    struct Watch {
+        var intervalMillis: Int
+        var windowMillis: Int64
+        var maxPublishRate: Int
+        /// Expiries of an agent (AGENTS's `expired`) that make one `ack_wait` sight.
+        var ackWaitAfter: Int
+        /// The agents wired (discovery's directory); nil when unknown (run
+        /// by hand): then an agent runs as `agent:<id>`, and the system agents are `SystemAgents.ids`.
+        var directory: [DeclaredAgent]?
+    }
+
+    /// AGENTS's reply as `ack_wait` sights: for each external agent that is
+    /// not a system agent and has a user, one sight of its user for each
+    /// multiple of `every` its `expired` count reached since `seen` (the
+    /// multiple at the last look, by agent, in this run of the kernel; 0
+    /// for an agent not in it), at most
+    /// `WatchmanLimits.ackWaitSightsPerLook`, the latest. The key names the
+    /// agent, the kernel's run and the multiple k
+    /// (`ack_wait:<agent>:<run_id>:<k>`): a restarted watchman makes the same
+    /// keys for the same expiries (no new violation), and a restarted
+    /// kernel, whose counts start again from 0, has another `run_id`.
+    static func ackWaitSights(_ agents: RESPValue, runID: String, every: Int, directory: [DeclaredAgent]?,
+                              seen: inout [String: Int]) -> [Sight] {
+        let every = max(1, every)
+        let declared = Dictionary((directory ?? []).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        var out: [Sight] = []
+        for record in KernelView([.agents: agents]).records(.agents) ?? [] {
+            var f: [String: String] = [:]
+            for (k, v) in record { if let v { f[k] = v } }
+            guard let id = f["id"], let expired = f["expired"].flatMap({ Int($0) }), expired >= 0 else { continue }
+            let user: String
+            if directory != nil {
+                guard let d = declared[id], !d.system, d.kind == "external", !d.user.isEmpty else { continue }
+                user = d.user
+            } else {
+                guard !SystemAgents.ids.contains(id) else { continue }
+                user = "agent:" + id
+            }
+            let k = expired / every
+            let first = max((seen[id] ?? 0) + 1, k - WatchmanLimits.ackWaitSightsPerLook + 1)
+            seen[id] = k
+            guard k >= first else { continue }
+            for j in first...k {
+                let key = "ack_wait:\(id):\(runID):\(j)"
+                guard key.utf8.count <= WatchmanLimits.keyBytes, user.utf8.count <= WatchmanLimits.keyBytes else { continue }
+                let (n, overflow) = j.multipliedReportingOverflow(by: every)
+                out.append(Sight(kind: "ack_wait", user: user,
+                                 detail: "\(overflow ? expired : n) tasks of agent \(id) held past ack_wait since the kernel started"
+                                     + " (a violation every \(every))",
+                                 key: key, at: nil))
+            }
+        }
+        return out
+    }
+
+    /// INFO server's `run_id`; nil when the reply has none.
+    static func runID(_ info: RESPValue) -> String? {
+        KernelView([.info("server"): info]).info(.info("server"))?["run_id"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
     /// Publishers over the rate, as science counted them in the ledger
@@ -152,33 +231,42 @@ enum Watchman {
         return out.filter { seen.insert($0.key).inserted }
     }
 
-    /// Until `stop()`: every `intervalMillis`, ACL LOG's licence refusals
-    /// and the new dead letters of every system agent, each published once
-    /// as `observe` (at start, dead letters from one window back: the keys
+    /// Until `stop()`: every `intervalMillis`, science's publish rates,
+    /// ACL LOG's licence refusals, the new dead letters of every system
+    /// agent and AGENTS's `expired` counts, each sight published once as
+    /// `observe` (at start, dead letters from one window back: the keys
     /// make what was recorded before no new violation); a user's rate
     /// sight at most once a rate window (a minute), so that one burst,
     /// counted by science for a minute, is one violation.
-    static func observer(_ settings: AgentSettings, intervalMillis: Int, windowMillis: Int64, maxPublishRate: Int,
-                         stop: @Sendable @escaping () -> Bool = { false }) {
+    static func observer(_ settings: AgentSettings, _ watch: Watch, stop: @Sendable @escaping () -> Bool = { false }) {
         var published: Set<String> = []
         var cursors: [String: String] = [:]
+        // The multiple of ack_wait_after each agent's `expired` was at, at the last look, in run `seenRun`.
+        var seen: [String: Int] = [:]
+        var seenRun: String?
+        // When each user's last rate sight was published (ms).
         var lastRate: [String: Int64] = [:]
         let rateWindowMillis = Int64(WatchmanLimits.rateWindowSeconds) * 1000
         func wall() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
-        let start = wall() - windowMillis
+        let start = wall() - watch.windowMillis
         for id in SystemAgents.ids { cursors["dead." + id] = "\(max(0, start))-0" }
         while !stop() {
             do throws(AgentKitError) {
                 let c = try settings.connect()
                 defer { c.close() }
                 _ = try Auditor.call(c, ["CLIENT", "PUBLISHER", "ON"])
+                // The counts AGENTS gives are this run's: a restarted kernel
+                // closes this connection, and the next one reads its run_id.
+                let run = runID(try Auditor.call(c, ["INFO", "server"]))
+                if run == nil { say("INFO server has no run_id: tasks held past ack_wait are not watched") }
+                if run != seenRun { (seenRun, seen) = (run, [:]) }
                 let asker = try? AgentRequester(settings: settings)
                 var askScienceAt: Int64 = 0
                 while !stop() {
                     var sights: [Sight] = []
                     if wall() >= askScienceAt {
                         // science not answering (disabled, or starting) is asked again a while later, not at every look.
-                        if let r = rateSights(asker, maxRate: maxPublishRate, nowMillis: wall()) { sights = r } else {
+                        if let r = rateSights(asker, maxRate: watch.maxPublishRate, nowMillis: wall()) { sights = r } else {
                             askScienceAt = wall() + Int64(WatchmanLimits.scienceRetrySeconds) * 1000
                         }
                     }
@@ -191,15 +279,20 @@ enum Watchman {
                             if let s = deadSight(agent: id, id: entry, fields: fields) { sights.append(s) }
                         }
                     }
+                    if let run {
+                        sights += ackWaitSights(try Auditor.call(c, ["AGENTS"]), runID: run, every: watch.ackWaitAfter,
+                                                directory: watch.directory, seen: &seen)
+                    }
                     for s in sights where !published.contains(s.key) {
                         // The messages of one rate sight stay in science's window for a minute:
                         // the same burst seen in the next minute is no second violation.
-                        if s.kind == "rate", let last = lastRate[s.user], s.at < last + rateWindowMillis { continue }
+                        let now = wall()
+                        if s.kind == "rate", let last = lastRate[s.user], now < last + rateWindowMillis { continue }
                         _ = try Auditor.call(c, ["PUBLISH", settings.tasksTopic, s.task.text])
                         published.insert(s.key)
-                        if s.kind == "rate" { lastRate[s.user] = s.at }
+                        if s.kind == "rate" { lastRate[s.user] = now }
                     }
-                    usleep(useconds_t(intervalMillis) * 1000)
+                    usleep(useconds_t(watch.intervalMillis) * 1000)
                 }
             } catch {
                 say("observing: \(error); retrying")

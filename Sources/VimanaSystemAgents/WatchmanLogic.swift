@@ -2,7 +2,8 @@ import VimanaAgentKit
 
 // watchman: enforcement (docs/SYSTEM-AGENTS.md). Its process's observer
 // thread turns what it sees (publishes the kernel refused for a licence,
-// publish rates over the limit, dead letters of system agents) into `observe` tasks on its own topic, so
+// publish rates over the limit, dead letters of system agents, agents'
+// tasks held past ack_wait) into `observe` tasks on its own topic, so
 // that every violation is an event; each violation is followed by a
 // decision (warn, or suspend after `suspendAfter` in the window), and a
 // suspend decision is enforced by a later `enforce` task that asks civic
@@ -25,6 +26,11 @@ public enum WatchmanLimits {
     public static let scienceRetrySeconds = 5
     /// Pages of science's `topics` read at each look (each about 512 KiB at most).
     public static let ratePages = 16
+    /// `ack_wait` sights of one agent in one look at most (its count passed
+    /// that many multiples of `ack_wait_after` since the last look): a
+    /// bound on what one look publishes, well past a suspension at the
+    /// default `suspend_after`.
+    public static let ackWaitSightsPerLook = 16
 }
 
 public struct Violation: Sendable, Equatable, Codable {

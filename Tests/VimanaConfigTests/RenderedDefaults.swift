@@ -74,4 +74,5 @@ system:
     window: 3600s
     suspend_after: 3
     max_publish_rate: 1000
+    ack_wait_after: 3
 """

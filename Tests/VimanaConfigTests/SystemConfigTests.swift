@@ -108,9 +108,20 @@ import VimanaConfig
         } catch {
             #expect(error.description.contains("system.forum: the directory of the") && error.description.hasSuffix("or set system.forum.enabled: false"))
         }
-        // All three disabled: nothing to start, nothing to refuse.
+        // watchman takes it too (the user an agent runs as).
+        let watchmanOnly = try loaded("agents:\n" + (0..<20).map(agent).joined()
+                                      + "system:\n  discovery:\n    enabled: false\n  scribe:\n    enabled: false\n  forum:\n    enabled: false\n")
+        do throws(ConfigError) {
+            _ = try watchmanOnly.systemAgents(executable: "v")
+            Issue.record("watchman's directory beyond MAX_ARG_STRLEN was wired")
+        } catch {
+            #expect(error.description.contains("system.watchman: the directory of the")
+                    && error.description.hasSuffix("or set system.watchman.enabled: false"))
+        }
+        // All four disabled: nothing to start, nothing to refuse.
         let off = try loaded("agents:\n" + (0..<20).map(agent).joined()
-                             + "system:\n  discovery:\n    enabled: false\n  scribe:\n    enabled: false\n  forum:\n    enabled: false\n")
+                             + "system:\n  discovery:\n    enabled: false\n  scribe:\n    enabled: false\n  forum:\n    enabled: false\n"
+                             + "  watchman:\n    enabled: false\n")
         #expect(try off.systemAgents(executable: "v").first { $0.id == "discovery" }?.enabled == false)
         // Within it, as wired.
         let fits = try loaded("agents:\n" + (0..<10).map(agent).joined())
@@ -356,20 +367,29 @@ import VimanaConfig
         #expect(w.command == ["/opt/vimana", "agent", "watchman"] && w.enabled && !w.required && w.runsAs == "agent:watchman")
         let rules = try #require(w.systemRules)
         #expect(rules.contains("+acl|log") && !rules.contains("+acl") && !rules.contains("allkeys") && !rules.contains("+license|set"))
+        #expect(rules.contains("+agents") && rules.contains("+info") && !rules.contains("+@admin"))
         #expect(rules.suffix(6) == ["~tasks.watchman", "~events.watchman", "~snapshots.watchman", "%R~dead.*", "%W~dead.watchman", "allchannels"])
-        #expect(w.env == ["VIMANA_WATCHMAN_INTERVAL_MS": "5000", "VIMANA_WATCHMAN_WINDOW_S": "3600", "VIMANA_WATCHMAN_SUSPEND_AFTER": "3",
-                          "VIMANA_WATCHMAN_MAX_PUBLISH_RATE": "1000"])
-        let c = try loaded("system:\n  watchman:\n    interval: 250ms\n    window: 2m\n    suspend_after: 1\n    max_publish_rate: 50\n")
+        #expect(w.env.filter { $0.key != "VIMANA_WATCHMAN_AGENTS" }
+                == ["VIMANA_WATCHMAN_INTERVAL_MS": "5000", "VIMANA_WATCHMAN_WINDOW_S": "3600", "VIMANA_WATCHMAN_SUSPEND_AFTER": "3",
+                    "VIMANA_WATCHMAN_MAX_PUBLISH_RATE": "1000", "VIMANA_WATCHMAN_ACK_WAIT_AFTER": "3"])
+        // The directory, as discovery's: the user each agent runs as, and whether it is a system agent.
+        #expect(w.env["VIMANA_WATCHMAN_AGENTS"] == wired.first { $0.id == "discovery" }?.env["VIMANA_DISCOVERY_AGENTS"])
+        #expect(w.env["VIMANA_WATCHMAN_AGENTS"]?.contains("\"id\":\"watchman\"") == true)
+        let c = try loaded("system:\n  watchman:\n    interval: 250ms\n    window: 2m\n    suspend_after: 1\n    max_publish_rate: 50\n"
+                           + "    ack_wait_after: 7\n")
         #expect(c.system.watchman.intervalMillis == 250 && c.system.watchman.windowSeconds == 120 && c.system.watchman.suspendAfter == 1
-                && c.system.watchman.maxPublishRate == 50)
+                && c.system.watchman.maxPublishRate == 50 && c.system.watchman.ackWaitAfter == 7)
         let w2 = try #require(try c.systemAgents(executable: "v").first { $0.id == "watchman" })
-        #expect(w2.env["VIMANA_WATCHMAN_INTERVAL_MS"] == "250" && w2.env["VIMANA_WATCHMAN_WINDOW_S"] == "120")
+        #expect(w2.env["VIMANA_WATCHMAN_INTERVAL_MS"] == "250" && w2.env["VIMANA_WATCHMAN_WINDOW_S"] == "120"
+                && w2.env["VIMANA_WATCHMAN_ACK_WAIT_AFTER"] == "7")
+        #expect(loadError("system:\n  watchman:\n    ack_wait_after: 0\n")?.description
+                == "phoenix.yaml:3:21: system.watchman.ack_wait_after: expected an integer from 1 to 1000000, got '0'")
         #expect(loadError("system:\n  watchman:\n    suspend_after: 0\n")?.description
                 == "phoenix.yaml:3:20: system.watchman.suspend_after: expected an integer from 1 to 1000000, got '0'")
         #expect(loadError("system:\n  watchman:\n    interval: 10ms\n")?.description.hasPrefix("phoenix.yaml:3:15: system.watchman.interval") == true)
         #expect(loadError("system:\n  watchman:\n    window: 0s\n")?.description.hasPrefix("phoenix.yaml:3:13: system.watchman.window") == true)
         #expect(loadError("system:\n  watchman:\n    max_publish_rate: 0\n")?.description.hasPrefix("phoenix.yaml:3:23: system.watchman.max_publish_rate") == true)
         #expect(loadError("system:\n  watchman:\n    rate: 1\n")?.description
-                == "phoenix.yaml:3:5: unknown key 'rate' in system.watchman (expected one of: enabled, required, interval, window, suspend_after, max_publish_rate)")
+                == "phoenix.yaml:3:5: unknown key 'rate' in system.watchman (expected one of: enabled, required, interval, window, suspend_after, max_publish_rate, ack_wait_after)")
     }
 }

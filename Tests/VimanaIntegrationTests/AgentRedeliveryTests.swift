@@ -292,3 +292,84 @@ import Testing
         #expect(Date().timeIntervalSince(progressed) >= 0.9, "redelivered before ack_wait after the PROGRESS")
     }
 }
+
+extension AgentRedeliveryTests {
+    /// AGENTS's integer fields of `agent` (RESP2: name, value, …).
+    func counters(_ q: (RawClient, RESPReader), _ agent: String) -> [String: Int] {
+        q.0.send("AGENTS\r\n")
+        guard case .array(let all) = q.1.next() else { return [:] }
+        for case .array(let f) in all where f.count >= 2 && f[1] == .bulk(agent) {
+            var out: [String: Int] = [:]
+            for k in stride(from: 0, to: f.count - 1, by: 2) {
+                if case .bulk(let name) = f[k], case .integer(let n) = f[k + 1] { out[name] = n }
+            }
+            return out
+        }
+        return [:]
+    }
+
+    /// `expired` counts the deliveries whose ack_wait ran out while held,
+    /// and nothing else: a NACKed and then acknowledged task adds none; a
+    /// task never answered adds one when it is taken back for redelivery
+    /// and one more when its second ack_wait runs out and it is dead-lettered.
+    @Test func expiredCountsEachDeliveryHeldPastAckWait() throws {
+        let server = try ServerProcess(config: Self.config, logLevel: "info")
+        let dead = try RawClient(port: server.port)
+        let rd = RESPReader(dead)
+        dead.send("SUBSCRIBE dead.lone\r\n")
+        #expect(rd.next()?.strings == ["subscribe", "dead.lone", "1"])
+        let (c, r) = try join(server, "lone")
+        let q = try control(server)
+
+        let answered = try add(q, "jobs.a", "answered")
+        #expect(try #require(r.next()?.task).id == answered)
+        c.send("NACK jobs.a \(answered)\r\n")
+        #expect(r.next() == .integer(1))
+        let again = try #require(r.next(timeout: Self.patience)?.task)
+        #expect(again.id == answered && again.deliveries == 2)
+        c.send("ACK jobs.a \(answered)\r\n")
+        #expect(r.next() == .integer(1))
+        #expect(counters(q, "lone")["expired"] == 0, "a NACK or an ACK is no expiry")
+
+        let stuck = try add(q, "jobs.a", "stuck")
+        #expect(try #require(r.next()?.task).id == stuck)
+        let second = try #require(r.next(timeout: Self.patience)?.task, "never redelivered")
+        #expect(second.id == stuck && second.deliveries == 2)
+        #expect(counters(q, "lone")["expired"] == 1, "taken back after its first ack_wait")
+        _ = try #require(rd.next(timeout: Self.patience), "never dead-lettered")
+        let after = counters(q, "lone")
+        #expect(after["expired"] == 2 && after["dead-lettered"] == 1 && after["acknowledged"] == 1 && after["delivered"] == 4, "\(after)")
+        #expect(counters(q, "pair")["expired"] == 0, "another agent's count")
+    }
+
+    /// INFO server's `run_id`.
+    func runID(_ q: (RawClient, RESPReader)) -> String? {
+        q.0.send("INFO server\r\n")
+        guard case .bulk(let text) = q.1.next() else { return nil }
+        return text.components(separatedBy: "\r\n").first { $0.hasPrefix("run_id:") }.map { String($0.dropFirst(7)) }
+    }
+
+    /// The counters are of one run of the kernel: after a restart on the
+    /// same ledger `expired` is 0 again, and INFO's `run_id` (40 hex
+    /// characters) is another, so a reader of the counter (watchman) can
+    /// tell a new run's first expiry from the last run's.
+    @Test func aRestartStartsTheCountAgainUnderANewRunID() throws {
+        let first = try ServerProcess(config: Self.config, logLevel: "info")
+        let (_, r) = try join(first, "lone")
+        let q = try control(first)
+        let id = try add(q, "jobs.a", "stuck")
+        #expect(try #require(r.next()?.task).id == id)
+        _ = try #require(r.next(timeout: Self.patience)?.task, "never redelivered")
+        #expect(counters(q, "lone")["expired"] == 1)
+        let run1 = try #require(runID(q))
+        #expect(run1.count == 40 && run1.allSatisfy { $0.isHexDigit && !$0.isUppercase }, "\(run1)")
+        #expect(runID(q) == run1, "one run, one id")
+        #expect(first.terminate() == 0)
+
+        let second = try ServerProcess(config: Self.config, logLevel: "info", ledgerDirectory: first.ledgerDirectory)
+        let q2 = try control(second)
+        #expect(counters(q2, "lone")["expired"] == 0)
+        let run2 = try #require(runID(q2))
+        #expect(run2.count == 40 && run2 != run1)
+    }
+}

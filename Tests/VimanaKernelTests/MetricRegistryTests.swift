@@ -74,7 +74,7 @@ import VimanaTestSupport
             #expect(family?.samples == ["agent=\"civic\"": Double(value)], "AGENTS \(field) \(value), /metrics \(String(describing: family))")
             agentFigures += 1
         }
-        #expect(agentFigures == 8, "AGENTS: \(civic)")
+        #expect(agentFigures == 9, "AGENTS: \(civic)")
 
         // INFO: the registry's sections and fields, in its order, and nothing else.
         #expect(before.map(\.section) == InfoSection.allCases.map(\.rawValue))

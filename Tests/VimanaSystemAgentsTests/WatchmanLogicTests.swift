@@ -163,8 +163,62 @@ import VimanaRESP
             ["topic": "c", "messages": 61, "bytes": 1, "publishers": [["publisher": "agent:weather", "messages": 61]]],
         ]]
         let sights = Watchman.rateSights(result, maxRate: 1, windowSeconds: 60, nowMillis: 120_500)
-        #expect(sights == [Watchman.Sight(kind: "rate", user: "agent:weather", detail: "61 messages in 60 s, over 1/s", key: "rate:agent:weather:2", at: 120_500),
-                           Watchman.Sight(kind: "rate", user: "mallory", detail: "61 messages in 60 s, over 1/s", key: "rate:mallory:2", at: 120_500)])
+        #expect(sights == [Watchman.Sight(kind: "rate", user: "agent:weather", detail: "61 messages in 60 s, over 1/s", key: "rate:agent:weather:2", at: nil),
+                           Watchman.Sight(kind: "rate", user: "mallory", detail: "61 messages in 60 s, over 1/s", key: "rate:mallory:2", at: nil)])
         #expect(Watchman.rateSights(result, maxRate: 1, windowSeconds: 61, nowMillis: 120_500).isEmpty, "exactly at the limit is not over it")
+    }
+
+    /// AGENTS's `expired` counts as `ack_wait` sights: one per external,
+    /// non-system agent with a user for each multiple of `every` its count
+    /// reached since the last look (at most 16 a look, the latest), keyed
+    /// by the agent, the kernel's run and the multiple, in RESP2 and RESP3 alike.
+    @Test func theObserverMakesAnAckWaitSightEachMultipleOfAnAgentsExpiredCount() {
+        func bulk(_ s: String) -> RESPValue { .bulkString(Array(s.utf8)) }
+        func flat(_ id: String, _ expired: Int) -> RESPValue {
+            .array([bulk("id"), bulk(id), bulk("status"), bulk("running"), bulk("delivered"), .integer(9),
+                    bulk("expired"), .integer(expired), bulk("restarts"), .integer(0)])
+        }
+        func agents(weather: Int, clerk: Int = 3) -> RESPValue {
+            .array([flat("weather", weather), flat("tides", 2), flat("civic", 30), flat("echo", 12), flat("ghost", 5),
+                    .map([(bulk("id"), bulk("clerk")), (bulk("expired"), .integer(clerk))])])
+        }
+        let directory = [
+            DeclaredAgent(id: "weather", subscribes: ["tasks.weather"], user: "app"),
+            DeclaredAgent(id: "tides", subscribes: ["tasks.tides"]),
+            DeclaredAgent(id: "civic", subscribes: ["tasks.civic"], system: true),
+            DeclaredAgent(id: "echo", kind: "builtin", subscribes: ["tasks.echo"], user: ""),
+            DeclaredAgent(id: "clerk", subscribes: ["tasks.clerk"], user: "clerk-bot"),
+        ]
+        func detail(_ n: Int, _ agent: String, every: Int = 3) -> String {
+            "\(n) tasks of agent \(agent) held past ack_wait since the kernel started (a violation every \(every))"
+        }
+        var seen: [String: Int] = [:]
+        let first = Watchman.ackWaitSights(agents(weather: 7), runID: "r1", every: 3, directory: directory, seen: &seen)
+        #expect(first == [
+            Watchman.Sight(kind: "ack_wait", user: "app", detail: detail(3, "weather"), key: "ack_wait:weather:r1:1", at: nil),
+            Watchman.Sight(kind: "ack_wait", user: "app", detail: detail(6, "weather"), key: "ack_wait:weather:r1:2", at: nil),
+            Watchman.Sight(kind: "ack_wait", user: "clerk-bot", detail: detail(3, "clerk"), key: "ack_wait:clerk:r1:1", at: nil),
+        ], "tides is below 3; civic is a system agent, echo a built-in, ghost not wired")
+        #expect(first[0].task["args"]?["at"] == nil && first[0].task["args"]?["key"] == "ack_wait:weather:r1:1",
+                "timed by its task: watchman's clock may be ahead of the kernel's")
+        #expect(Watchman.ackWaitSights(agents(weather: 8), runID: "r1", every: 3, directory: directory, seen: &seen).isEmpty,
+                "no new multiple")
+        let later = Watchman.ackWaitSights(agents(weather: 16), runID: "r1", every: 3, directory: directory, seen: &seen)
+        #expect(later.map(\.key) == ["ack_wait:weather:r1:3", "ack_wait:weather:r1:4", "ack_wait:weather:r1:5"], "each multiple passed since")
+        #expect(later.map(\.detail) == [detail(9, "weather"), detail(12, "weather"), detail(15, "weather")])
+        let burst = Watchman.ackWaitSights(agents(weather: 1000), runID: "r1", every: 3, directory: directory, seen: &seen)
+        #expect(burst.count == WatchmanLimits.ackWaitSightsPerLook && burst.last?.key == "ack_wait:weather:r1:333", "at most 16 a look, the latest")
+
+        // Another run of the kernel: other keys; at every 1, each expiry is one.
+        var fresh: [String: Int] = [:]
+        #expect(Watchman.ackWaitSights(agents(weather: 3), runID: "r2", every: 1, directory: directory, seen: &fresh).map(\.key)
+                == ["ack_wait:weather:r2:1", "ack_wait:weather:r2:2", "ack_wait:weather:r2:3", "ack_wait:tides:r2:1", "ack_wait:tides:r2:2",
+                    "ack_wait:clerk:r2:1", "ack_wait:clerk:r2:2", "ack_wait:clerk:r2:3"])
+        // Without the wiring (watchman run by hand): the made user, and no system agent.
+        var byHand: [String: Int] = [:]
+        #expect(Watchman.ackWaitSights(agents(weather: 7), runID: "r1", every: 3, directory: nil, seen: &byHand).map(\.user)
+                == ["agent:weather", "agent:weather", "agent:echo", "agent:echo", "agent:echo", "agent:echo", "agent:ghost", "agent:clerk"])
+        #expect(Watchman.runID(bulk("# Server\r\nprocess_id:12\r\nrun_id:abc123\r\ntcp_port:1\r\n")) == "abc123")
+        #expect(Watchman.runID(bulk("# Server\r\nprocess_id:12\r\n")) == nil)
     }
 }

@@ -174,3 +174,71 @@ extension WatchmanWireTests {
         #expect(v.first?["detail"]?.hasSuffix("messages in 60 s, over 1/s") == true)
     }
 }
+
+extension WatchmanWireTests {
+    /// `weather`, declared to run as `app` with a 300 ms ack_wait and
+    /// registered with civic, takes a task and never answers it: each
+    /// ack_wait that runs out is counted by the kernel (AGENTS's
+    /// `expired`), every second expiry is an `ack_wait` violation of
+    /// weather, the second violation a suspend decision that civic
+    /// enforces, and the kernel then refuses app's publishes.
+    @Test func anAgentThatKeepsHoldingTasksPastAckWaitIsSuspendedThroughCivic() throws {
+        let server = try ServerProcess(config: """
+            users:
+              - name: app
+                nopass: true
+                permissions: ["+@all", "-@admin", "~*", "&*"]
+            agents:
+              - id: weather
+                subscribes: ["tasks.weather"]
+                user: app
+                ack_wait: 300ms
+                max_deliver: 1000
+            system:
+            \(Self.quiet)
+              watchman:
+                interval: 200ms
+                ack_wait_after: 2
+                suspend_after: 2
+            """, logLevel: "info", systemAgents: true)
+        for agent in ["civic", "watchman"] where !server.waitForLog("as agent \(agent)", timeout: 30) {
+            throw TestFailure("\(agent) did not join; log:\n\(server.log.suffix(3000))")
+        }
+        guard case .ok = try civic(server, "register", ["agent": "weather", "user": "app"]) else { throw TestFailure("register failed") }
+        let instance = try RawClient(port: server.port)
+        let r = RESPReader(instance)
+        instance.send("AUTH app x\r\nAGENT JOIN weather\r\n")
+        #expect(r.next() == .simple("OK") && r.next() == .simple("OK"))
+        let operator_ = try RawClient(port: server.port)
+        operator_.send("PUBLISH tasks.weather hold-me\r\n")
+        guard case .integer? = RESPReader(operator_).next() else { throw TestFailure("the task was not published") }
+        #expect(try #require(r.next(timeout: 10)?.task).payload == "hold-me")
+
+        try waitFor("two ack_wait violations and a suspend decision", server, timeout: 60) {
+            try events(server, "violation").filter { $0["kind"] == "ack_wait" }.count >= 2
+                && events(server, "decision").contains { $0["action"] == "suspend" }
+        }
+        let v = try events(server, "violation")
+        #expect(v.allSatisfy { $0["kind"] == "ack_wait" && $0["agent"] == "weather" && $0["user"] == "app" }, "\(v)")
+        // Keyed by the kernel's run and the multiple: the 2nd expiry, then the 4th.
+        let all = try streamFields(server, "events.watchman")
+        operator_.send("INFO server\r\n")
+        guard case .bulk(let info)? = RESPReader(operator_).next(),
+              let run = info.components(separatedBy: "\r\n").first(where: { $0.hasPrefix("run_id:") })?.dropFirst(7) else {
+            throw TestFailure("INFO server has no run_id")
+        }
+        #expect(v.prefix(2).map { $0["key"] ?? "" } == ["ack_wait:weather:\(run):1", "ack_wait:weather:\(run):2"],
+                "\(all)\n\(server.log.suffix(4000))")
+        #expect(v.first?["detail"] == "2 tasks of agent weather held past ack_wait since the kernel started (a violation every 2)")
+        #expect(try events(server, "decision").prefix(2).map { $0["action"] ?? "" } == ["warn", "suspend"])
+        try waitFor("the enforcement", server) { try !events(server, "enforced").isEmpty }
+        #expect(try events(server, "enforced").first?["ok"] == "true")
+        guard case .ok(let licence) = try civic(server, "check_license", ["agent": "weather"]) else { throw TestFailure("check_license failed") }
+        #expect(licence["state"] == "suspended")
+        try waitFor("the kernel refusing app's publish", server) {
+            if case .error(let m)? = try publish(server) { return m.contains("is suspended") }
+            return false
+        }
+    }
+}
+
