@@ -15,6 +15,8 @@ public enum WatchmanLimits {
     public static let keyBytes = 512
     public static let kinds = [refusedWhileSuspended, "rate", "malformed", "ack_wait"]
     public static let refusedWhileSuspended = "refused_while_suspended"
+    /// How far after its task an observation's `at` may be (watchman's clock against the kernel's).
+    public static let clockSkewMillis: Int64 = 1000
     /// How long an ask to civic waits before the task answers `unavailable`.
     public static let civicTimeout = 10.0
     /// The window science counts publish rates over: its default bucket (a minute).
@@ -205,10 +207,13 @@ public struct WatchmanLogic: AgentLogic {
         let agent = a["agent"] == nil ? nil : try Arguments.agentID(a)
         var at = request.entryMillis
         if let t = a["at"] {
-            guard let n = t.int, n >= 0, n <= request.entryMillis else {
-                throw Refusal(AgentErrorCode.badArgument, "at must be milliseconds since the epoch, not after the task")
+            // watchman's clock may run a little ahead of the kernel's, which
+            // timed the task: up to a second after it is taken as the task's time.
+            guard let n = t.int, n >= 0, n <= request.entryMillis &+ WatchmanLimits.clockSkewMillis else {
+                throw Refusal(AgentErrorCode.badArgument, "at must be milliseconds since the epoch, not after the task"
+                                  + " (by more than \(WatchmanLimits.clockSkewMillis) ms)")
             }
-            at = n
+            at = min(n, request.entryMillis)
         }
         return Observation(kind: kind, agent: agent, user: user, detail: detail, key: key, at: at)
     }
