@@ -185,7 +185,7 @@ import Glibc
     /// arguments, in no log line and in no ACL reply.
     @Test(arguments: ExampleAgentTests.examples + [ExampleAgentTests.Example(interpreter: "python3", script: "redis_py_agent.py")])
     func aSupervisedAgentAuthenticatesWithItsEnvironment(_ example: ExampleAgentTests.Example) throws {
-        try ExampleAgentTests().requireInterpreter(example.interpreter)
+        try requireProgram(example.interpreter)
         let server = try ServerProcess(config: """
             kernel:
               password: default-pw

@@ -28,7 +28,7 @@ import Glibc
     /// `id`, every task acknowledged; then the agent is killed, restarted by
     /// the kernel, and answers again; on shutdown it exits 0 on SIGTERM.
     @Test(arguments: examples) func exampleAgentAnswersTasks(_ example: Example) throws {
-        try requireInterpreter(example.interpreter)
+        try requireProgram(example.interpreter)
         let server = try ServerProcess(config: """
             agents:
               - id: ex
@@ -91,7 +91,7 @@ import Glibc
     /// kernel restarts it, redelivers, and after max_deliver dead-letters the
     /// task; the tasks around it are answered and nothing is lost.
     @Test func minimalAgentLosesNothingWhenItCrashes() throws {
-        try requireInterpreter("python3")
+        try requireProgram("python3")
         let server = try ServerProcess(config: """
             agents:
               - id: tiny
@@ -147,19 +147,6 @@ import Glibc
     }
 
     // MARK: - Helpers
-
-    /// Fails the test (not skips it) when an example's interpreter is missing.
-    func requireInterpreter(_ name: String) throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", "command -v \(name)"]
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        p.waitUntilExit()
-        if p.terminationStatus != 0 {
-            throw TestFailure("\(name) is not installed: run `make test`, which installs it")
-        }
-    }
 
     /// Sends `text` through `nc -N` as a person would, and returns what came back.
     func netcat(port: Int, _ text: String) throws -> String {

@@ -185,3 +185,17 @@ package func temporaryFile(_ text: String, suffix: String = ".yaml") throws -> S
     try text.write(toFile: path, atomically: true, encoding: .utf8)
     return path
 }
+
+/// Fails the test (not skips it) when a program a test runs (an example
+/// agent's interpreter) is missing.
+package func requireProgram(_ name: String) throws {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/bin/sh")
+    p.arguments = ["-c", "command -v \(name)"]
+    p.standardOutput = FileHandle.nullDevice
+    try p.run()
+    p.waitUntilExit()
+    if p.terminationStatus != 0 {
+        throw TestFailure("\(name) is not installed: run `make test`, which installs it")
+    }
+}
