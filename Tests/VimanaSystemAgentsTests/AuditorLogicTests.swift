@@ -124,7 +124,7 @@ import VimanaTestSupport
         #expect(reads == [.agents] + ["discovery", "oracle", "archivist", "engineer", "auditor"].map { .xrevrange("events." + $0, count: 100) })
         guard case .ok(let r) = out.reply else { throw TestFailure("\(out)") }
         #expect(r["status"] == "ok", "\(r)")
-        #expect(r["streams"] == ["streams": 5, "entries": 5, "scan": 100, "partial": [], "critical": 0, "warning": 0])
+        #expect(r["streams"] == ["streams": 5, "entries": 5, "scan": 100, "partial": [], "unchecked": [], "critical": 0, "warning": 0])
         #expect(r["ledger"] == nil)
     }
 
