@@ -360,7 +360,16 @@ public struct AuditorLogic: AgentLogic {
         var checked: Int64 = 0, partial: [JSON] = []
         var read: [String: AuditedStream] = [:]
         for (agent, r) in zip(systemAgents, streamReads().dropFirst()) {
-            if let m = kernel.error(r) { throw Refusal("unavailable", "\(r.description): \(m)") }
+            if let m = kernel.error(r) {
+                // Entries in a damaged part of the ledger are a finding, not
+                // a reason to check nothing: the rest (and the ledger check
+                // that names the frame) is still reported. The stream counts
+                // as not read whole.
+                guard m.hasPrefix("DAMAGED ") else { throw Refusal("unavailable", "\(r.description): \(m)") }
+                findings.append(AuditFinding(.critical, "events." + agent, "", "cannot be read: \(m)"))
+                read[agent] = AuditedStream(entries: [], whole: false)
+                continue
+            }
             guard let newestFirst = kernel.entries(r) else {
                 throw Refusal("unavailable", "no answer to \(r.description) from the kernel")
             }
