@@ -364,7 +364,8 @@ extension Configuration {
                 a.required = system.auditor.required
                 a.capabilities = ["audit"]
                 a.systemRules = Self.auditorRules
-                a.env = ["VIMANA_AUDITOR_INTERVAL": String(system.auditor.intervalSeconds)]
+                a.env = ["VIMANA_AUDITOR_INTERVAL": String(system.auditor.intervalSeconds),
+                         "VIMANA_CIVIC_OPERATORS": "[" + system.civic.operators.map(Log.jsonString).joined(separator: ",") + "]"]
             case .scribe:
                 a.description = "writes AGENTS.md and CITYMAP.md from live state: agents_md, citymap, write_all"
                 a.enabled = system.scribe.enabled

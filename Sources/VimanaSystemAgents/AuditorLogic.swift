@@ -149,10 +149,15 @@ public struct AuditorLogic: AgentLogic {
     /// Whether the ledger retires old segments: then a stream read whole
     /// may still lack its first entries, and civic's credits are not summed.
     public let retention: Bool
+    /// `system.civic.operators` (`VIMANA_CIVIC_OPERATORS`), against which a
+    /// licence change on an operator's authority is checked; nil: not
+    /// known, not checked.
+    public let operators: Set<String>?
 
-    public init(systemAgents: [String], scan: Int, retention: Bool = false) {
+    public init(systemAgents: [String], scan: Int, retention: Bool = false, operators: [String]? = nil) {
         self.systemAgents = systemAgents
         self.retention = retention
+        self.operators = operators.map(Set.init)
         self.scan = min(max(1, scan), Int.max - 1)
     }
 
@@ -353,22 +358,41 @@ public struct AuditorLogic: AgentLogic {
         let declared = Set((kernel.records(.agents) ?? []).compactMap { r in r.first { $0.0 == "id" }?.1 ?? nil })
         var findings: [AuditFinding] = []
         var checked: Int64 = 0, partial: [JSON] = []
-        for (agent, read) in zip(systemAgents, streamReads().dropFirst()) {
-            if let m = kernel.error(read) { throw Refusal("unavailable", "\(read.description): \(m)") }
-            guard let newestFirst = kernel.entries(read) else {
-                throw Refusal("unavailable", "no answer to \(read.description) from the kernel")
+        var read: [String: AuditedStream] = [:]
+        for (agent, r) in zip(systemAgents, streamReads().dropFirst()) {
+            if let m = kernel.error(r) {
+                // Entries in a damaged part of the ledger are a finding, not
+                // a reason to check nothing: the rest (and the ledger check
+                // that names the frame) is still reported. The stream counts
+                // as not read whole.
+                guard m.hasPrefix("DAMAGED ") else { throw Refusal("unavailable", "\(r.description): \(m)") }
+                findings.append(AuditFinding(.critical, "events." + agent, "", "cannot be read: \(m)"))
+                read[agent] = AuditedStream(entries: [], whole: false)
+                continue
+            }
+            guard let newestFirst = kernel.entries(r) else {
+                throw Refusal("unavailable", "no answer to \(r.description) from the kernel")
             }
             checked += Int64(newestFirst.count)
             if newestFirst.count >= scan { partial.append(.string("events." + agent)) }
-            findings += Self.check(agent: agent, Array(newestFirst.reversed()), declared: declared, whole: newestFirst.count < scan && !retention)
+            let entries = Array(newestFirst.reversed()), whole = newestFirst.count < scan && !retention
+            findings += Self.check(agent: agent, entries, declared: declared, whole: whole)
+            // Only the agent's own events: another user's append is reported above and proves nothing.
+            read[agent] = AuditedStream(entries: entries.filter { ($0.publisher == nil || $0.publisher == "agent:" + agent) && $0["type"] != nil },
+                                        whole: whole)
         }
+        var unchecked: [String] = read["civic"].map { $0.whole ? [] : ["credits (events.civic not read whole)"] } ?? []
+        let (governance, skipped) = GovernanceAudit(streams: read, operators: operators).run()
+        findings += governance
+        unchecked += skipped
         return (["streams": .int(Int64(systemAgents.count)), "entries": .int(checked),
-                 "scan": .int(Int64(scan)), "partial": .array(partial)], findings)
+                 "scan": .int(Int64(scan)), "partial": .array(partial), "unchecked": .array(unchecked.map(JSON.string))], findings)
     }
 
     /// One agent's entries, oldest first: each has a known `type` and its
     /// fields, the kit's `request` and `caller`, was appended by the agent's
-    /// own user, and no request is applied (has a `reply`) twice while the
+    /// own user, and no request of a caller is applied twice (an event of
+    /// it after the one with its `reply`: another task) while the
     /// kit still remembers it (its duplicate window, counted from the first
     /// entry read: never more than the agent's own, so a request applied
     /// again after the agent forgot it, as Protocol/AGENTS.md §10 allows,
@@ -380,6 +404,7 @@ public struct AuditorLogic: AgentLogic {
         let user = "agent:" + agent
         var findings: [AuditFinding] = []
         var applied = window
+        var again: Set<String> = []
         for e in entries {
             func found(_ s: AuditFinding.Severity, _ m: String) { findings.append(AuditFinding(s, stream, e.id, m)) }
             if let p = e.publisher, p != user {
@@ -407,13 +432,15 @@ public struct AuditorLogic: AgentLogic {
                 found(.critical, "lacks the kit's request and caller fields: the request cannot be applied once")
                 continue
             }
-            if e["reply"] != nil {
-                let key = AgentBook<AuditorLogic>.key(caller: caller, id: JSON.canonical(request))
-                if let first = applied[key] {
-                    found(.critical, "request \(request) of \(caller) applied again (first at \(first))")
-                } else {
-                    applied.remember(key, e.id)
-                }
+            // A task's events share its request; its last carries the
+            // reply. Any event of a request already applied (while the kit
+            // remembers it) is a second task: reported at its first event.
+            let key = AgentBook<AuditorLogic>.key(caller: caller, id: JSON.canonical(request))
+            if let first = applied[key] {
+                if !again.contains(key) { found(.critical, "request \(request) of \(caller) applied again (first at \(first))") }
+                if e["reply"] == nil { again.insert(key) } else { again.remove(key) }
+            } else if e["reply"] != nil {
+                applied.remember(key, e.id)
             }
             for m in valueProblems(agent: agent, type: type, e, declared: declared) { found(.warning, m) }
         }

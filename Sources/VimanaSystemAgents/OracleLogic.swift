@@ -18,6 +18,9 @@ public enum OracleLimits {
     /// `explain`'s `limit`: the chain's latest events.
     public static let explainDefault = 50
     public static let explainMax = 1000
+    /// The violations shown behind one watchman decision (the latest):
+    /// a policy counts a handful; a flood stays a bounded reply.
+    public static let decisionViolations = 100
     /// An agent id, as the configuration takes it (`Arguments.agentID`).
     public static let agentIDBytes = Arguments.agentIDBytes
 }
@@ -245,12 +248,14 @@ public struct OracleLogic: AgentLogic {
         let record = agents.first { r in r.contains { $0.0 == "id" && $0.1 == a.agent } }
         var chain: [(StreamPosition, Int, StreamEntry)] = []
         var complete = true
+        var own: [String: [StreamEntry]] = [:]
         for (rank, (agent, read)) in zip(systemAgents, explainReads(a).dropFirst()).enumerated() {
             var entries = try Self.read(kernel, read) { $0.entries(read) }
             if entries.count > scan {
                 complete = false
                 entries = Array(entries.prefix(scan))
             }
+            own[agent] = entries.reversed().filter { owned($0, by: agent) }
             for e in entries where owned(e, by: agent) && e["agent"] == a.agent {
                 if let p = StreamPosition(id: e.id) { chain.append((p, rank, e)) }
             }
@@ -278,7 +283,56 @@ public struct OracleLogic: AgentLogic {
                 "current": record.map { r in ["status": status.map(JSON.string) ?? .null,
                                               "instances": instances.flatMap { Int64($0) }.map(JSON.int) ?? .null] } ?? .null,
                 "chain": .array(shown.map { Self.event($0.2, agent: systemAgents[$0.1]) }),
+                "licences": .array(licences(of: a.agent, own).suffix(a.limit)),
                 "complete": .bool(complete), "summary": .string(summary)]
+    }
+
+    /// civic's `licence` events of `agent`, oldest first, each
+    /// `{"licence", "authority", "evidence"}`: the authority it named, and
+    /// the events that proved it, from the streams read (`own`: each
+    /// system agent's own entries, oldest first) — a registration's
+    /// `registered` event (the same task); a proposal's `decided` event; a
+    /// decision's `decision` event and, before it, the agent's violations
+    /// since its previous suspend decision; an appeal's `filed` and
+    /// `verdict` events. None for an operator's authority (the licence
+    /// event's `caller` is the operator), nor for a proof not in the
+    /// entries read.
+    func licences(of agent: String, _ own: [String: [StreamEntry]]) -> [JSON] {
+        let civic = own["civic"] ?? []
+        func at(_ stream: String, before e: StreamEntry, _ match: (StreamEntry) -> Bool) -> [StreamEntry] {
+            // Earlier by the kernel's clock: two streams number their own entries.
+            (own[stream] ?? []).filter { (StreamPosition(id: $0.id)?.ms ?? .max) <= (StreamPosition(id: e.id)?.ms ?? 0) && match($0) }
+        }
+        return civic.filter { $0["type"] == "licence" && $0["agent"] == agent }.map { e in
+            let authority = e["authority"].flatMap(JSON.parse) ?? .null
+            var evidence: [(String, StreamEntry)] = []
+            if case .object(let o) = authority, o.count == 1, let (kind, value) = o.first {
+                let id = value.string
+                switch kind {
+                case "registration":
+                    evidence = civic.filter { $0["type"] == "registered" && $0["agent"] == agent && $0["request"] == e["request"]
+                        && $0["caller"] == e["caller"] }.suffix(1).map { ("civic", $0) }
+                case "proposal":
+                    evidence = at("forum", before: e) { $0["type"] == "decided" && $0["proposal"] == id }.suffix(1).map { ("forum", $0) }
+                case "decision":
+                    let watchman = own["watchman"] ?? []
+                    if let d = at("watchman", before: e, { $0["type"] == "decision" && $0["decision"] == id && $0["agent"] == agent }).last,
+                       let end = watchman.firstIndex(where: { $0.id == d.id }) {
+                        let prior = watchman[..<end].lastIndex { $0["type"] == "decision" && $0["agent"] == agent && $0["action"] == "suspend" }
+                        let violations = watchman[(prior.map { $0 + 1 } ?? 0)..<end]
+                            .filter { $0["type"] == "violation" && $0["agent"] == agent }.suffix(OracleLimits.decisionViolations)
+                        evidence = (violations + [d]).map { ("watchman", $0) }
+                    }
+                case "appeal":
+                    evidence = at("supreme_court", before: e) { ["filed", "verdict"].contains($0["type"] ?? "") && $0["appeal"] == id
+                        && $0["agent"] == agent }.map { ("supreme_court", $0) }
+                default:
+                    break
+                }
+            }
+            return ["licence": Self.event(e, agent: "civic"), "authority": authority,
+                    "evidence": .array(evidence.map { Self.event($0.1, agent: $0.0) })]
+        }
     }
 
     // MARK: - Entries

@@ -372,7 +372,17 @@ enum Auditor {
         let range = AuditorConfig.intervalSecondsRange
         let interval = env["VIMANA_AUDITOR_INTERVAL"].flatMap(Int.init).map { min(max($0, range.lowerBound), range.upperBound) }
             ?? AuditorConfig().intervalSeconds
-        let logic = AuditorLogic(systemAgents: SystemAgents.ids, scan: AuditorConfig.scanEntries, retention: settings.ledgerRetention)
+        // civic's operators, for the licence changes made on their authority; absent (auditor run by hand): not checked.
+        var operators: [String]?
+        if let text = env["VIMANA_CIVIC_OPERATORS"] {
+            guard case .array(let items)? = JSON.parse(text), items.allSatisfy({ $0.string != nil }) else {
+                say("VIMANA_CIVIC_OPERATORS is not a JSON array of user names")
+                exit(2)
+            }
+            operators = items.compactMap(\.string)
+        }
+        let logic = AuditorLogic(systemAgents: SystemAgents.ids, scan: AuditorConfig.scanEntries, retention: settings.ledgerRetention,
+                                 operators: operators)
         Thread { watch(settings, intervalSeconds: interval, logic: logic) }.start()
         AgentRuntime.main(logic: logic, agentID: settings.agentID)
     }

@@ -208,7 +208,7 @@ import VimanaConfig
         let wired = try Configuration().systemAgents(executable: "/opt/vimana")
         let a = try #require(wired.first { $0.id == "auditor" })
         #expect(a.command == ["/opt/vimana", "agent", "auditor"] && a.enabled && !a.required && a.runsAs == "agent:auditor")
-        #expect(a.env == ["VIMANA_AUDITOR_INTERVAL": "3600"] && a.isSystemAgent)
+        #expect(a.env == ["VIMANA_AUDITOR_INTERVAL": "3600", "VIMANA_CIVIC_OPERATORS": #"["default"]"#] && a.isSystemAgent)
         let rules = try #require(a.systemRules)
         #expect(["+ledger|check", "+health|report", "+health|clear", "%R~events.*", "~events.auditor", "~tasks.auditor"].allSatisfy(rules.contains))
         #expect(!rules.contains("+ledger|seal") && !rules.contains("+@admin"))

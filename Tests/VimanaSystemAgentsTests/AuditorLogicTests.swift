@@ -124,7 +124,7 @@ import VimanaTestSupport
         #expect(reads == [.agents] + ["discovery", "oracle", "archivist", "engineer", "auditor"].map { .xrevrange("events." + $0, count: 100) })
         guard case .ok(let r) = out.reply else { throw TestFailure("\(out)") }
         #expect(r["status"] == "ok", "\(r)")
-        #expect(r["streams"] == ["streams": 5, "entries": 5, "scan": 100, "partial": [], "critical": 0, "warning": 0])
+        #expect(r["streams"] == ["streams": 5, "entries": 5, "scan": 100, "partial": [], "unchecked": [], "critical": 0, "warning": 0])
         #expect(r["ledger"] == nil)
     }
 
@@ -229,6 +229,25 @@ import VimanaTestSupport
         let (_, f) = run("findings", state: state)
         guard case .ok(let latest) = f.reply else { throw TestFailure("\(f)") }
         #expect(latest["reports"] == 3 && latest["health"] == .null && latest["report"]?["run"] == "check_streams" && f.events.isEmpty)
+    }
+
+    /// A stream whose entries lie in a damaged part of the ledger (the
+    /// kernel answers DAMAGED) is a critical finding, and the other streams
+    /// and the ledger are still checked: the damage is reported, not hidden
+    /// behind an unavailable audit. Any other refusal leaves the run unavailable.
+    @Test func aStreamInADamagedPartOfTheLedgerIsAFindingAndTheRestIsChecked() throws {
+        let damaged = "DAMAGED entries of 'events.discovery' from 5-0 to 5-3 are in a damaged part of the ledger (segment \(seg1), frame 2 at offset 2197: data checksum mismatch; sequences 9-21 lost) and cannot be read; run vimana ledger verify"
+        let bad = "segment \(seg1): frame 2 at offset 2197: data checksum mismatch"
+        let (_, out) = run("audit", ledger: .array([segment(seg1, frames: 2, records: 21, errors: [bad])]), streams: [
+            "events.discovery": .error(damaged),
+            "events.archivist": stream([("1-0", event("archivist", "sealed", [("segment", seg1)], request: "1", publisher: "mallory"))]),
+        ])
+        guard case .ok(let r) = out.reply else { throw TestFailure("\(out)") }
+        #expect(r["status"] == "critical" && r["ledger"]?["critical"] == 1 && r["streams"]?["critical"] == 2, "\(r)")
+        #expect(findings(out).map { [$0["stream"], $0["entry"]] } == [["ledger", .string(seg1)], ["events.discovery", ""], ["events.archivist", "1-0"]])
+        #expect(findings(out)[1]["message"] == .string("cannot be read: " + damaged))
+        let (_, refused) = run("check_streams", streams: ["events.discovery": .error("NOPERM no permissions to access 'events.discovery'")])
+        #expect(refused.reply == .error(code: "unavailable", message: "XREVRANGE events.discovery + - COUNT 100: NOPERM no permissions to access 'events.discovery'"))
     }
 
     // MARK: - Bounds and idempotency

@@ -251,5 +251,9 @@ import Glibc
         let stranger = try ask(server, ["action": "create_proposal", "id": "c2", "reply_to": "r.forum",
                                         "args": ["title": "x", "action": transfer]])
         #expect(stranger["error"]?["code"] == "not_licensed", "the operator itself holds no agent: \(stranger)")
+        // What forum and civic recorded keeps auditor's invariants: the
+        // proposal's lifecycle, the transfer on its authority, credits.
+        let audit = try ask(server, ["action": "check_streams", "id": "audit-1", "reply_to": "r.forum"], topic: "tasks.auditor")
+        #expect(audit["result"]?["status"] == "ok" && audit["result"]?["streams"]?["unchecked"] == [], "\(audit)")
     }
 }

@@ -1,6 +1,7 @@
 import Testing
 import VimanaAgentKit
 import VimanaRESP
+import VimanaTestSupport
 @testable import VimanaSystemAgents
 
 /// oracle's logic as a pure function: a task and the kernel's replies to
@@ -258,6 +259,91 @@ import VimanaRESP
         let partial = explained(["9-0", "8-0", "7-0"])
         #expect(partial?["complete"] == false && partial?["chain"]?.arrayValue?.map { $0["id"] } == ["8-0", "9-0"])
         #expect(partial?["summary"]?.string?.hasSuffix(" (in the latest 2 entries of each stream)") == true)
+    }
+
+    /// explain's `licences`: civic's licence events of the agent, each
+    /// with its authority resolved to the events that proved it — the
+    /// registration's task, watchman's decision and the violations since
+    /// the agent's previous suspension, the appeal and its verdict, forum's
+    /// decision — and nothing for an operator's or a proof not read.
+    @Test func explainResolvesEachLicenceChangeToTheEventsThatProvedIt() throws {
+        let governed = OracleLogic(systemAgents: ["civic", "forum", "watchman", "supreme_court"], scan: 100)
+        let r = request("explain", ["agent": "a1"])
+        let all = governed.reads(for: r, caller: "alice", state: OracleState())
+        func kit(_ request: String, _ caller: String, last: Bool = true) -> [(String, String)] {
+            [("request", request), ("caller", caller)] + (last ? [("reply", "{}")] : [])
+        }
+        func licence(_ id: String, _ state: String, _ action: String, _ authority: String, _ caller: String) -> (String, [(String, String)]) {
+            (id, [("type", "licence"), ("action", action), ("agent", "a1"), ("authority", authority), ("reason", "r"), ("state", state),
+                  ("user", "a1-user")] + kit("\"\(id)\"", caller))
+        }
+        let streams: [String: [(String, [(String, String)])]] = [
+            "civic": [
+                ("1000-0", [("type", "registered"), ("agent", "a1"), ("user", "a1-user")] + kit("1", "default", last: false)),
+                ("1000-1", [("type", "licence"), ("agent", "a1"), ("authority", #"{"registration":true}"#), ("state", "active")]
+                    + kit("1", "default", last: false)),
+                ("1000-2", [("type", "granted"), ("agent", "a1"), ("amount", "100")] + kit("1", "default")),
+                licence("2100-0", "suspended", "suspend", #"{"decision":"d-1"}"#, "agent:watchman"),
+                licence("3300-0", "active", "reinstate", #"{"appeal":"a-1"}"#, "agent:supreme_court"),
+                licence("4100-0", "suspended", "suspend", #"{"decision":"d-2"}"#, "agent:watchman"),
+                licence("5200-0", "active", "reinstate", #"{"proposal":"p-1"}"#, "agent:forum"),
+                licence("6000-0", "revoked", "revoke", #"{"operator":true}"#, "default"),
+                licence("6500-0", "revoked", "suspend", #"{"decision":"d-9"}"#, "agent:watchman"),
+                // Another agent's licence: not a1's chain.
+                ("7000-0", [("type", "licence"), ("agent", "b1"), ("authority", #"{"operator":true}"#), ("state", "revoked")] + kit("9", "default")),
+            ],
+            "watchman": [
+                ("2000-0", [("type", "violation"), ("violation", "v-1"), ("agent", "a1")] + kit("\"o-1\"", "agent:watchman", last: false)),
+                ("2000-1", [("type", "decision"), ("decision", "d-1"), ("agent", "a1"), ("action", "suspend")] + kit("\"o-1\"", "agent:watchman")),
+                ("4000-0", [("type", "violation"), ("violation", "v-2"), ("agent", "a1")] + kit("\"o-2\"", "agent:watchman")),
+                ("4000-1", [("type", "violation"), ("violation", "v-3"), ("agent", "b1")] + kit("\"o-3\"", "agent:watchman")),
+                ("4000-2", [("type", "violation"), ("violation", "v-4"), ("agent", "a1")] + kit("\"o-4\"", "agent:watchman", last: false)),
+                ("4000-3", [("type", "decision"), ("decision", "d-2"), ("agent", "a1"), ("action", "suspend")] + kit("\"o-4\"", "agent:watchman")),
+                // A decision recorded after the licence change that named it proves nothing.
+                ("6600-0", [("type", "decision"), ("decision", "d-9"), ("agent", "a1"), ("action", "suspend")] + kit("\"o-9\"", "agent:watchman")),
+            ],
+            "supreme_court": [
+                ("3000-0", [("type", "filed"), ("appeal", "a-1"), ("agent", "a1")] + kit("1", "a1-user")),
+                ("3100-0", [("type", "reviewed"), ("appeal", "a-1")] + kit("2", "default")),
+                ("3200-0", [("type", "verdict"), ("appeal", "a-1"), ("agent", "a1"), ("verdict", "mercy_granted")] + kit("3", "default")),
+            ],
+            "forum": [
+                ("5000-0", [("type", "opened"), ("proposal", "p-1")] + kit("1", "b1-user")),
+                ("5100-0", [("type", "decided"), ("proposal", "p-1"), ("outcome", "approved")] + kit("\"close-p-1\"", "agent:forum")),
+                // Forged: not forum's own entry.
+                ("5150-0", [("type", "decided"), ("proposal", "p-1"), ("outcome", "approved")] + kit("2", "mallory")),
+            ],
+        ]
+        var replies = allowed(all)
+        replies[.agents] = agentsReply([])
+        for (agent, entries) in streams {
+            replies[.xrevrange("events." + agent, count: 101)] = .array(entries.reversed().map { id, fields in
+                entry(id, fields, by: id == "5150-0" ? "mallory" : "agent:" + agent)
+            })
+        }
+        let out = governed.handle(r, caller: "alice", state: OracleState(), kernel: KernelView(replies))
+        guard case .ok(let result) = out.reply, let licences = result["licences"]?.arrayValue else { throw TestFailure("\(out)") }
+        #expect(licences.map { $0["licence"]?["id"] } == ["1000-1", "2100-0", "3300-0", "4100-0", "5200-0", "6000-0", "6500-0"])
+        #expect(licences.map { $0["authority"] } == [["registration": true], ["decision": "d-1"], ["appeal": "a-1"], ["decision": "d-2"],
+                                                     ["proposal": "p-1"], ["operator": true], ["decision": "d-9"]])
+        #expect(licences.map { ($0["evidence"]?.arrayValue ?? []).map { "\($0["agent"]?.string ?? "") \($0["id"]?.string ?? "")" } } == [
+            ["civic 1000-0"],
+            ["watchman 2000-0", "watchman 2000-1"],
+            ["supreme_court 3000-0", "supreme_court 3200-0"],
+            // The violations since a1's previous suspension (v-1 was d-1's), a1's only.
+            ["watchman 4000-0", "watchman 4000-2", "watchman 4000-3"],
+            ["forum 5100-0"],
+            [],
+            [],
+        ])
+        #expect(licences[1]["licence"]?["caller"] == "agent:watchman" && licences[1]["licence"]?["data"]?["state"] == "suspended")
+        // The latest `limit`, as the chain.
+        let two = governed.handle(request("explain", ["agent": "a1", "limit": 2]), caller: "alice", state: OracleState(), kernel: KernelView(replies))
+        guard case .ok(let latest) = two.reply else { throw TestFailure("\(two)") }
+        #expect(latest["licences"]?.arrayValue?.map { $0["licence"]?["id"] } == ["6000-0", "6500-0"])
+        // An agent civic never licensed: none.
+        let b1 = governed.handle(request("explain", ["agent": "b2"]), caller: "alice", state: OracleState(), kernel: KernelView(replies))
+        #expect(b1.reply == .error(code: "not_found", message: "no agent 'b2' is declared or recorded"))
     }
 
     @Test func streamPositionsParseCompareAndStep() {

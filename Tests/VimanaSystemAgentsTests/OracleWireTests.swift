@@ -291,6 +291,54 @@ extension OracleWireTests {
     }
 }
 
+extension OracleWireTests {
+    /// A licence suspended by an operator and reinstated by a mercy of the
+    /// real court, through the real civic: explain shows each licence
+    /// change with the events that proved its authority, and auditor finds
+    /// the governance invariants hold on what the agents recorded.
+    @Test func explainResolvesAReinstatementToTheAppealAndAuditorFindsTheHistoryValid() throws {
+        let server = try ServerProcess(config: """
+            users:
+              - name: alice
+                password_hashes: ["cefd4bcd86ca3d6d9d1064593870b4cd4fdb3fef0136b1c43684cb7f58a29036"]
+                permissions: ["+@all", "-@admin", "allkeys", "allchannels"]
+            """, logLevel: "info", systemAgents: true)
+        for agent in ["civic", "supreme_court", "oracle", "auditor"] { try waitForJoins(server, agent, 1) }
+        let admin = try AgentRequester(settings: AgentSettings(port: server.port, agentID: "test"))
+        let alice = try AgentRequester(settings: AgentSettings(port: server.port, agentID: "test", user: "alice", password: "alice-pw"))
+        func ok(_ agent: String, _ action: String, _ args: [String: JSON], as r: AgentRequester? = nil) throws -> JSON {
+            let reply = try (r ?? admin).request(agent: agent, action: action, args: args, timeout: 10)
+            guard case .ok(let result) = reply else { throw TestFailure("\(agent) \(action): \(reply)") }
+            return result
+        }
+        _ = try ok("civic", "register", ["agent": "billing", "user": "alice"])
+        _ = try ok("civic", "suspend", ["agent": "billing", "reason": "flooding", "authority": ["operator": true]])
+        // The kernel learns the suspension from civic's mirror; then the appeal is the one topic open to alice.
+        let deadline = Date().addingTimeInterval(20)
+        var filed: AgentReply?
+        while Date() < deadline {
+            filed = try alice.request(agent: "supreme_court", action: "file_appeal", args: ["reason": "fixed"], timeout: 10)
+            if case .ok = filed { break }
+            usleep(50_000)
+        }
+        guard case .ok(let appeal)? = filed, let id = appeal["appeal"]?.string else { throw TestFailure("file_appeal: \(String(describing: filed))") }
+        _ = try ok("supreme_court", "review", ["appeal": .string(id)])
+        _ = try ok("supreme_court", "issue_verdict", ["appeal": .string(id), "verdict": "mercy_granted"])
+        // The court enacts the mercy by itself: civic reinstates.
+        let explained = try waitFor(server, "explain", ["agent": "billing"]) { ($0["licences"]?.arrayValue?.count ?? 0) == 3 }
+        let licences = try #require(explained?["licences"]?.arrayValue, "\(String(describing: explained))")
+        #expect(licences.map { $0["licence"]?["data"]?["state"] } == ["active", "suspended", "active"], "\(licences)")
+        #expect(licences.map { $0["authority"] } == [["registration": true], ["operator": true], ["appeal": .string(id)]])
+        #expect(licences.map { ($0["evidence"]?.arrayValue ?? []).map { "\($0["agent"]?.string ?? "") \($0["type"]?.string ?? "")" } }
+                == [["civic registered"], [], ["supreme_court filed", "supreme_court verdict"]], "\(licences)")
+        #expect(licences[1]["licence"]?["caller"] == "default" && licences[2]["licence"]?["caller"] == "agent:supreme_court")
+        // What they recorded keeps auditor's invariants, each checked (every stream read whole).
+        let report = try ok("auditor", "check_streams", [:])
+        #expect(report["status"] == "ok" && report["findings"] == [], "\(report)")
+        #expect(report["streams"]?["unchecked"] == [], "\(report)")
+    }
+}
+
 extension JSON {
     var arrayValue: [JSON]? { if case .array(let a) = self { return a }; return nil }
 }

@@ -25,14 +25,15 @@ import Glibc
           herald: {enabled: false}
         """
 
-    func start(_ watchman: String) throws -> ServerProcess {
+    /// With `auditor`, auditor runs too (to check what the others recorded).
+    func start(_ watchman: String, auditor: Bool = false) throws -> ServerProcess {
         let server = try ServerProcess(config: """
             users:
               - name: app
                 nopass: true
                 permissions: ["+@all", "-@admin", "~*", "&*"]
             system:
-            \(Self.quiet)
+            \(auditor ? Self.quiet.replacingOccurrences(of: "auditor: {enabled: false}", with: "auditor: {enabled: true}") : Self.quiet)
               watchman:
             \(watchman)
             """, logLevel: "info", systemAgents: true)
@@ -102,7 +103,7 @@ import Glibc
     /// civic suspends it on that decision's authority, and the kernel then
     /// refuses app's publishes.
     @Test func threeMalformedTasksSuspendTheAgentThroughCivic() throws {
-        let server = try start("    interval: 200ms\n    suspend_after: 3")
+        let server = try start("    interval: 200ms\n    suspend_after: 3", auditor: true)
         guard case .ok = try civic(server, "register", ["agent": "weather", "user": "app"]) else { throw TestFailure("register failed") }
         #expect(try publish(server) == .integer(0), "an active licence publishes")
         let c = try RawClient(port: server.port)
@@ -128,6 +129,11 @@ import Glibc
             return false
         }
         #expect(try events(server, "enforced").count == 1, "enforced once")
+        // The suspension on watchman's decision keeps auditor's invariants.
+        let audit = try AgentRequester(settings: AgentSettings(port: server.port, agentID: "operator"))
+            .request(agent: "auditor", action: "check_streams", timeout: 30)
+        guard case .ok(let report) = audit else { throw TestFailure("check_streams: \(audit)") }
+        #expect(report["critical"] == 0 && report["streams"]?["unchecked"] == [], "\(report)")
     }
 }
 
