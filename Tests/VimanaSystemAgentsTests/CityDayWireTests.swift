@@ -205,6 +205,7 @@ import Glibc
         // Evening: the auditor finds nothing wrong; oracle explains weather's licence.
         let audit = try ok(op.request(agent: "auditor", action: "audit", timeout: 60), "audit")
         #expect(audit["critical"] == 0 && audit["warning"] == 0 && audit["findings"] == [], "\(audit)")
+        #expect(audit["streams"]?["unchecked"] == [], "every governance invariant was checked on the whole day: \(audit)")
         let explained = try ok(op.request(agent: "oracle", action: "explain", args: ["agent": "weather", "limit": 1000], timeout: 20), "explain")
         let chain = explained["chain"]?.array ?? []
         let states = chain.compactMap { e -> String? in
@@ -214,6 +215,12 @@ import Glibc
         #expect(states == ["active", "suspended", "active"], "registered, suspended, reinstated: \(chain)")
         #expect(chain.contains { $0["agent"] == "watchman" && $0["type"] == "decision" && $0["data"]?["action"] == "suspend" })
         #expect(chain.contains { $0["agent"] == "supreme_court" && $0["type"] == "verdict" && $0["data"]?["verdict"] == "mercy_granted" })
+        // Each licence change with the events that proved its authority.
+        let licences = explained["licences"]?.array ?? []
+        let suspension = licences.first { $0["licence"]?["data"]?["state"] == "suspended" }
+        let reinstatement = licences.last { $0["licence"]?["data"]?["state"] == "active" }
+        #expect(suspension?["evidence"]?.array?.contains { $0["type"] == "decision" } == true, "\(licences)")
+        #expect(reinstatement?["evidence"]?.array?.contains { $0["type"] == "verdict" } == true, "\(licences)")
         withExtendedLifetime(first) {}
     }
 }
