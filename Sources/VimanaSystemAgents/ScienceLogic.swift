@@ -569,6 +569,10 @@ public struct ScienceLogic: AgentLogic {
     /// given); the reply stops once it comes to `topicsReplyBytes`, with
     /// `next`: the last topic given, to ask again `after` it.
     func topics(_ state: ScienceState, window: Int, after: String? = nil, nowMillis: Int64) -> JSON {
+        // The start of the first bucket the window counts: a rate is the
+        // messages over (since, now], which is up to a bucket more than the window.
+        let from = max(0, nowMillis / 1000 - Int64(window)), width = Int64(max(1, settings.bucketSeconds))
+        let since = JSON.int((from / width) * width * 1000)
         var out: [JSON] = []
         var size = 0
         var last: String?
@@ -586,14 +590,14 @@ public struct ScienceLogic: AgentLogic {
             let cost = topic.utf8.count + ScienceLimits.bucketFixedBytes
                 + top.reduce(0) { $0 + ($1["publisher"]?.string?.utf8.count ?? 0) + ScienceLimits.entryBytes * 2 }
             if !out.isEmpty && size + cost > ScienceLimits.topicsReplyBytes {
-                return ["window": .int(Int64(window)), "topics": .array(out), "next": .string(last ?? "")]
+                return ["window": .int(Int64(window)), "since": since, "topics": .array(out), "next": .string(last ?? "")]
             }
             size += cost
             last = topic
             out.append(["topic": .string(topic), "messages": .int(Int64(messages)), "bytes": .int(Int64(bytes)),
                         "publishers": .array(top)])
         }
-        return ["window": .int(Int64(window)), "topics": .array(out)]
+        return ["window": .int(Int64(window)), "since": since, "topics": .array(out)]
     }
 
     func stats(_ state: ScienceState, topic: String, window: Int, nowMillis: Int64) -> JSON {

@@ -80,6 +80,10 @@ enum Watchman {
         /// be a millisecond after the entry ID of the task that carries it,
         /// and `observe` refuses an `at` after its task.
         var at: Int64?
+        /// For a rate sight: the start of science's counts (its `since`, ms),
+        /// not sent: the observer makes no new rate sight of a user while
+        /// the counts still reach back to its last one.
+        var since: Int64? = nil
 
         var task: JSON {
             var args: [String: JSON] = ["kind": .string(kind), "user": .string(user), "detail": .string(detail), "key": .string(key)]
@@ -88,10 +92,13 @@ enum Watchman {
         }
     }
 
-    /// ACL LOG's `license` entries as sights: one per entry, keyed by user,
-    /// topic and the second it last happened (an entry a repeat moved is a
-    /// new sight). `nowMillis` is this process's wall clock.
-    static func licenceSights(_ reply: RESPValue, nowMillis: Int64) -> [Sight] {
+    /// ACL LOG's `license` entries as sights: keyed by user and the
+    /// `windowMillis` period of when it last happened, so that a suspended
+    /// agent publishing on and on, to one topic or many, is one violation a
+    /// window (each would be an offence the court counts against its
+    /// appeal). `nowMillis` is this process's wall clock.
+    static func licenceSights(_ reply: RESPValue, nowMillis: Int64, windowMillis: Int64) -> [Sight] {
+        let period = max(1, windowMillis)
         var out: [Sight] = []
         for entry in reply.elements ?? [] {
             var flat: [RESPValue] = []
@@ -111,7 +118,7 @@ enum Watchman {
             let count = f["count"]?.integer ?? 1
             out.append(Sight(kind: "refused_while_suspended", user: user,
                              detail: "publish to \(object) refused for its licence (ACL LOG count \(count))",
-                             key: "license:\(user):\(object):\(at / 1000)", at: at))
+                             key: "license:\(user):\(at / period)", at: at))
         }
         return out
     }
@@ -133,7 +140,9 @@ enum Watchman {
     /// science's `topics {window}` result as `rate` sights: each
     /// publisher's messages summed over every topic, one sight for a
     /// publisher (not a system agent's user) above `maxRate` messages/s over
-    /// the window, keyed by user and the window's start (one a window).
+    /// the span science counted, from its `since` (the first bucket's start)
+    /// to now (the window when there is no `since`), keyed by user and the
+    /// window's start (one a window).
     static func rateSights(_ result: JSON, maxRate: Int, windowSeconds: Int, nowMillis: Int64) -> [Sight] {
         var sums: [String: Int64] = [:]
         for t in result["topics"]?.array ?? [] {
@@ -142,11 +151,21 @@ enum Watchman {
                 sums[user, default: 0] &+= n
             }
         }
-        let limit = Int64(maxRate) * Int64(windowSeconds)
         let windowMillis = Int64(windowSeconds) * 1000
-        return sums.filter { $0.value > limit && !systemUsers.contains($0.key) }.sorted { $0.key < $1.key }.map { user, n in
-            Sight(kind: "rate", user: user, detail: "\(n) messages in \(windowSeconds) s, over \(maxRate)/s",
-                  key: "rate:\(user):\(nowMillis / windowMillis)", at: nil)
+        var span = windowMillis
+        var since: Int64?
+        if let s = result["since"]?.int, s >= 0, s < nowMillis {
+            span = max(1000, nowMillis - s)
+            since = s
+        }
+        // n / (span / 1000) > maxRate, on integers (n and span are bounded: no overflow).
+        func over(_ n: Int64) -> Bool {
+            let (a, o1) = n.multipliedReportingOverflow(by: 1000), (b, o2) = Int64(maxRate).multipliedReportingOverflow(by: span)
+            return o1 || (!o2 && a > b)
+        }
+        return sums.filter { over($0.value) && !systemUsers.contains($0.key) }.sorted { $0.key < $1.key }.map { user, n in
+            Sight(kind: "rate", user: user, detail: "\(n) messages in \(span / 1000) s, over \(maxRate)/s",
+                  key: "rate:\(user):\(nowMillis / windowMillis)", at: nil, since: since)
         }
     }
 
@@ -246,7 +265,11 @@ enum Watchman {
         var seenRun: String?
         // When each user's last rate sight was published (ms).
         var lastRate: [String: Int64] = [:]
-        let rateWindowMillis = Int64(WatchmanLimits.rateWindowSeconds) * 1000
+        // A burst stays in science's counts for the window and up to a bucket
+        // more: a user's next rate sight comes once the counts start after
+        // its last one (science's `since`), so it counts none of the messages
+        // sighted; without a `since`, two windows after it.
+        let rateSpacingMillis = Int64(WatchmanLimits.rateWindowSeconds) * 2000
         func wall() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
         let start = wall() - watch.windowMillis
         for id in SystemAgents.ids { cursors["dead." + id] = "\(max(0, start))-0" }
@@ -270,7 +293,7 @@ enum Watchman {
                             askScienceAt = wall() + Int64(WatchmanLimits.scienceRetrySeconds) * 1000
                         }
                     }
-                    sights += licenceSights(try Auditor.call(c, ["ACL", "LOG", "128"]), nowMillis: wall())
+                    sights += licenceSights(try Auditor.call(c, ["ACL", "LOG", "128"]), nowMillis: wall(), windowMillis: watch.windowMillis)
                     for id in SystemAgents.ids {
                         let stream = "dead." + id
                         let reply = try Auditor.call(c, ["XREAD", "COUNT", "1000", "STREAMS", stream, cursors[stream] ?? "0-0"])
@@ -284,10 +307,10 @@ enum Watchman {
                                                 directory: watch.directory, seen: &seen)
                     }
                     for s in sights where !published.contains(s.key) {
-                        // The messages of one rate sight stay in science's window for a minute:
-                        // the same burst seen in the next minute is no second violation.
                         let now = wall()
-                        if s.kind == "rate", let last = lastRate[s.user], now < last + rateWindowMillis { continue }
+                        if s.kind == "rate", let last = lastRate[s.user] {
+                            if s.since.map({ $0 <= last }) ?? (now < last + rateSpacingMillis) { continue }
+                        }
                         _ = try Auditor.call(c, ["PUBLISH", settings.tasksTopic, s.task.text])
                         published.insert(s.key)
                         if s.kind == "rate" { lastRate[s.user] = now }

@@ -143,9 +143,16 @@ import VimanaRESP
             .array([bulk("count"), .integer(1), bulk("reason"), bulk("command"), bulk("object"), bulk("config|set"),
                     bulk("username"), bulk("eve"), bulk("age-seconds"), bulk("3")]),
         ])
-        let sights = Watchman.licenceSights(log, nowMillis: 10_000)
+        let sights = Watchman.licenceSights(log, nowMillis: 10_000, windowMillis: 60_000)
         #expect(sights == [Watchman.Sight(kind: "refused_while_suspended", user: "mallory",
-                                          detail: "publish to jobs refused for its licence (ACL LOG count 2)", key: "license:mallory:jobs:8", at: 8500)])
+                                          detail: "publish to jobs refused for its licence (ACL LOG count 2)", key: "license:mallory:0", at: 8500)])
+        // Refusals on and on, to other topics too, within one window: one key, one violation.
+        let more: RESPValue = .array([
+            .map([(bulk("count"), .integer(9)), (bulk("reason"), bulk("license")), (bulk("object"), bulk("other")),
+                  (bulk("username"), bulk("mallory")), (bulk("age-seconds"), .double(0.1))]),
+        ])
+        #expect(Watchman.licenceSights(more, nowMillis: 50_000, windowMillis: 60_000).map(\.key) == ["license:mallory:0"])
+        #expect(Watchman.licenceSights(more, nowMillis: 70_000, windowMillis: 60_000).map(\.key) == ["license:mallory:1"], "the next window")
         let dead = Watchman.deadSight(agent: "civic", id: "1700-0", fields: [("topic", "tasks.civic"), ("reason", "malformed task: x"),
                                                                             ("publisher", "mallory")])
         #expect(dead?.key == "dead:civic:1700-0" && dead?.user == "mallory" && dead?.at == 1700 && dead?.kind == "malformed")
@@ -160,15 +167,24 @@ import VimanaRESP
     /// and a system agent's user is never one (an external agent's made
     /// user, `agent:weather`, is).
     @Test func theObserverSumsEachPublishersMessagesAcrossTopicsAgainstTheRate() {
-        let result: JSON = ["window": 60, "topics": [
+        let topics: JSON = [
             ["topic": "a", "messages": 80, "bytes": 1, "publishers": [["publisher": "mallory", "messages": 40], ["publisher": "bob", "messages": 40]]],
             ["topic": "b", "messages": 100, "bytes": 1, "publishers": [["publisher": "mallory", "messages": 21], ["publisher": "agent:science", "messages": 79]]],
             ["topic": "c", "messages": 61, "bytes": 1, "publishers": [["publisher": "agent:weather", "messages": 61]]],
-        ]]
+        ]
+        let result: JSON = ["window": 60, "topics": topics]
         let sights = Watchman.rateSights(result, maxRate: 1, windowSeconds: 60, nowMillis: 120_500)
         #expect(sights == [Watchman.Sight(kind: "rate", user: "agent:weather", detail: "61 messages in 60 s, over 1/s", key: "rate:agent:weather:2", at: nil),
                            Watchman.Sight(kind: "rate", user: "mallory", detail: "61 messages in 60 s, over 1/s", key: "rate:mallory:2", at: nil)])
         #expect(Watchman.rateSights(result, maxRate: 1, windowSeconds: 61, nowMillis: 120_500).isEmpty, "exactly at the limit is not over it")
+        // With science's `since`, the rate is over the span it counted: 61 in 60.5 s is over 1/s, in 120.5 s it is not.
+        var counted: JSON = ["window": 60, "since": 60_000, "topics": topics]
+        #expect(Watchman.rateSights(counted, maxRate: 1, windowSeconds: 60, nowMillis: 120_500).map(\.detail)
+                == ["61 messages in 60 s, over 1/s", "61 messages in 60 s, over 1/s"])
+        #expect(Watchman.rateSights(counted, maxRate: 1, windowSeconds: 60, nowMillis: 120_500).first?.since == 60_000)
+        counted = ["window": 60, "since": 0, "topics": topics]
+        #expect(Watchman.rateSights(counted, maxRate: 1, windowSeconds: 60, nowMillis: 120_500).isEmpty,
+                "a burst counted over a window and a bucket is a lower rate")
     }
 
     /// AGENTS's `expired` counts as `ack_wait` sights: one per external,
