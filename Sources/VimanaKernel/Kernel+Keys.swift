@@ -120,17 +120,19 @@ extension Kernel {
     /// SCAN's cursor as Redis reads it (strtoul, base 10, whole): optional
     /// sign (a minus negates, modulo 2^64), digits, nothing else; empty is
     /// 0; a leading space, a stray byte or more than 2^64 - 1 is invalid.
+    /// A NUL byte ends the text, as it ends Redis's C string.
     static func scanCursor(_ text: UnsafeBufferPointer<UInt8>) -> UInt64? {
+        let end = text.firstIndex(of: 0) ?? text.count
         var i = 0
         var negative = false
-        if let first = text.first, first == 43 || first == 45 {  // + -
-            negative = first == 45
+        if end > 0, text[0] == 43 || text[0] == 45 {  // + -
+            negative = text[0] == 45
             i = 1
             // strtoul reads no number after a lone sign: the sign is the stray byte.
-            guard i < text.count else { return nil }
+            guard i < end else { return nil }
         }
         var value: UInt64 = 0
-        while i < text.count {
+        while i < end {
             let d = text[i]
             guard d >= 48 && d <= 57 else { return nil }
             let (times10, o1) = value.multipliedReportingOverflow(by: 10)

@@ -39,7 +39,7 @@ import VimanaTestSupport
         ("one key, and a stream made by mkstream", [
             ["XADD", "s", "1-1", "a", "1"], ["RANDOMKEY"], ["KEYS", "*"], ["SCAN", "0"], ["SCAN", "0", "COUNT", "2"],
             ["SCAN", "0", "TYPE", "stream"], ["SCAN", "0", "TYPE", "hash"], ["SCAN", "0", "MATCH", "s"], ["SCAN", "", "MATCH", "s"],
-            ["SCAN", "-0"], ["SCAN", "+0"], ["SCAN", "00"], ["DBSIZE"],
+            ["SCAN", "-0"], ["SCAN", "+0"], ["SCAN", "00"], ["SCAN", "0\u{0}x"], ["SCAN", "+\u{0}"], ["DBSIZE"],
             ["XGROUP", "CREATE", "e", "g", "$", "MKSTREAM"], ["EXISTS", "e"], ["TYPE", "e"], ["OBJECT", "ENCODING", "e"], ["DBSIZE"],
             ["KEYS", "e"], ["SCAN", "0", "MATCH", "e"]]),
         ("other key types on a stream key", [
