@@ -110,7 +110,7 @@ extension Kernel {
             found = found.filter { name in name.withUnsafeBufferPointer { Glob.matches(glob, $0) } }
         }
         // Every key is a stream: TYPE keeps them all or none (Redis's strcasecmp; no error for an unknown type).
-        if let t = typeArgument, args.string(t).lowercased() != "stream" { found = [] }
+        if let t = typeArgument, args.keyword(t, as: KeyType.self) != .stream { found = [] }
         c.pointee.output.tail.writeArrayHeader(2)
         c.pointee.output.tail.writeBulk(string: String(next))
         c.pointee.output.tail.writeArrayHeader(found.count)
@@ -255,6 +255,11 @@ extension Kernel {
 /// SCAN's options.
 enum ScanOption: String, Keyword {
     case match, count, type
+}
+
+/// The one type a key has (SCAN's TYPE, compared as Redis's strcasecmp: ASCII case only).
+enum KeyType: String, Keyword {
+    case stream
 }
 
 /// OBJECT's subcommands, as in the table (`object|encoding` …).
