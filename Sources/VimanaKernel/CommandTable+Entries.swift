@@ -27,6 +27,8 @@ extension CommandTable {
             return healthEntry()
         case .license:
             return licenseEntry()
+        case .exists, .type, .keys, .scan, .dbsize, .randomkey, .touch, .object, .memory:
+            return keyEntry(c)
         case .ping:
             return CommandEntry(name: "ping", arity: -1, flags: ["fast"], rules: [.allowedWhileSubscribed], categories: conn,
                                 summary: "Ping the server", since: "1.0.0", group: "connection", complexity: "O(1)",

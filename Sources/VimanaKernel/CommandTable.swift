@@ -16,6 +16,7 @@ enum Command: Int, CaseIterable {
     case ledger
     case health
     case license
+    case exists, type, keys, scan, dbsize, randomkey, touch, object, memory
 }
 
 /// Runs one command that passed dispatch's checks. A thin function (a

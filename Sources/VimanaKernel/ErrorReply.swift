@@ -144,6 +144,23 @@ enum ErrorReply {
     static let noAckOutsideXReadGroup = "ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead."
     static let missingGroup = "ERR Missing GROUP option for XREADGROUP"
 
+    // MARK: - Keys
+
+    static let wrongType = "WRONGTYPE Operation against a key holding the wrong kind of value"
+    /// SCAN's cursor is not what strtoul reads whole (Redis's text).
+    static let invalidCursor = "ERR invalid cursor"
+    /// OBJECT FREQ of a key: Redis's text under its default maxmemory-policy;
+    /// Vimana has no LFU policy at all.
+    static let lfuNotSelected = "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."
+    /// OBJECT IDLETIME of a topic: reads leave no trace on a topic.
+    static let idleTimeNotTracked = "ERR OBJECT IDLETIME is not supported: vimana does not record when a topic was last read"
+
+    /// A Redis command for another key type (ForeignCommands.swift):
+    /// `name` lower case, `kind` its type (`string`, `hash`, `sorted set` …).
+    static func onlyStreams(_ name: String, kind: String) -> String {
+        "ERR vimana keeps only streams (topics): '\(name)' is a \(kind) command; a topic is written with XADD or PUBLISH and read with XRANGE, XREAD or XREADGROUP"
+    }
+
     // MARK: - Consumer groups
 
     static let busyGroup = "BUSYGROUP Consumer Group name already exists"

@@ -134,8 +134,10 @@ extension Kernel {
     /// Redis 7's text: `unknown command 'x', with args beginning with: 'a' 'b' `
     /// (each argument quoted, the list cut at 128 bytes).
     /// Inside MULTI it also fails the transaction.
+    /// A Redis command of another key type gets its own answer first (ForeignCommands.swift).
     @inline(never)
     func replyUnknownCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        if answerForeignCommand(c, args) { return }
         flagTransaction(c)
         var listed = ""
         var i = 1

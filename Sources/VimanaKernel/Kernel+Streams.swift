@@ -497,7 +497,7 @@ extension Kernel {
             return
         }
         let topic = args.bytes(2)
-        guard let known = ledger.stream(topic), known.entriesAdded > 0 || known.made else {
+        guard let known = ledger.stream(topic), known.exists else {
             c.pointee.output.tail.writeError(ErrorReply.noSuchKey)
             return
         }

@@ -89,6 +89,14 @@ struct KernelState: ~Copyable {
 
 /// Tunables that are not configuration, each with the reason for its value.
 enum KernelConstants {
+    /// SCAN's COUNT when none is given (Redis's).
+    static let scanDefaultCount = 10
+    /// Topics one SCAN call may look at per COUNT, listed keys or not
+    /// (Redis's `maxiterations`: ten buckets per COUNT), so that a call
+    /// over many topics that are not keys stays short.
+    static let scanLooksPerCount = 10
+    /// Random positions RANDOMKEY tries before it walks from one.
+    static let randomKeyTries = 16
     /// Connections accepted per readable event on a listener, so that a
     /// connection storm cannot starve the clients already served.
     static let acceptBatch = 64

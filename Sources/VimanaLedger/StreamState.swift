@@ -27,6 +27,11 @@ public struct StreamState: Sendable, Equatable {
     var runFirst: UInt64 = 0
 
     public init() {}
+
+    /// A stream as Redis would have it, a key (EXISTS, TYPE, KEYS, XINFO
+    /// STREAM): one that has had entries, or was made by MKSTREAM. A stream
+    /// emptied by retention stays one, as a Redis stream emptied by XDEL.
+    public var exists: Bool { entriesAdded > 0 || made }
 }
 
 /// Why an explicit XADD ID is refused (Redis's texts).

@@ -28,6 +28,8 @@ import VimanaTestSupport
         ("xreadgroup", []), ("xack", []), ("xpending", []), ("xclaim", []), ("xautoclaim", []),
         ("multi", []), ("exec", []), ("discard", []), ("watch", []), ("unwatch", []),
         ("acl", ["cat", "deluser", "getuser", "list", "log", "setuser", "users", "whoami", "help"]),
+        ("exists", []), ("type", []), ("keys", []), ("scan", []), ("dbsize", []), ("randomkey", []), ("touch", []),
+        ("object", ["encoding", "freq", "idletime", "refcount", "help"]), ("memory", ["usage", "help"]),
     ]
 
     static let hash = "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"

@@ -60,6 +60,9 @@ import Testing
         Case(command: "acl|log", argument: "count", template: "ACL LOG {}"),
         Case(command: "acl|genpass", argument: "bits", template: "ACL GENPASS {}"),
         Case(command: "ledger|scan", argument: "count", template: "LEDGER SCAN 0 COUNT {}"),
+        Case(command: "scan", argument: "cursor", template: "SCAN {}", then: ["XADD t * f v", "SCAN 0"]),
+        Case(command: "scan", argument: "count", template: "SCAN 0 COUNT {}", then: ["XADD t * f v", "SCAN 0"]),
+        Case(command: "memory|usage", argument: "count", template: "MEMORY USAGE t SAMPLES {}"),
     ]
 
     /// "command argument" for every argument COMMAND DOCS types `integer`,

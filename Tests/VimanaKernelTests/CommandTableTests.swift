@@ -115,6 +115,8 @@ import VimanaRESP
         #expect(names(.acl) == Set(ACLSubcommand.allCases.map(\.rawValue)))
         #expect(names(.health) == Set(HealthSubcommand.allCases.map(\.rawValue)))
         #expect(names(.license) == Set(LicenseSubcommand.allCases.map(\.rawValue)))
+        #expect(names(.object) == Set(ObjectSubcommand.allCases.map(\.rawValue)))
+        #expect(names(.memory) == Set(MemorySubcommand.allCases.map(\.rawValue)))
     }
 
     /// A connection's allowed commands are one word (`ClientState.allowedCommands`).

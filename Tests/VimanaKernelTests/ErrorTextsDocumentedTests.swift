@@ -10,7 +10,7 @@ import Testing
     static let packageRoot = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    static let codes = ["ERR", "NOAUTH", "WRONGPASS", "NOPERM", "NOPROTO", "NOGROUP", "BUSYGROUP", "MISCONF", "DAMAGED", "DENIED"]
+    static let codes = ["ERR", "NOAUTH", "WRONGPASS", "NOPERM", "NOPROTO", "NOGROUP", "BUSYGROUP", "MISCONF", "DAMAGED", "DENIED", "WRONGTYPE"]
 
     /// The text of §8, with Markdown's `\|` read as `|`.
     static func errorsSection() throws -> String {
