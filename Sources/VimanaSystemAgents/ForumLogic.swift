@@ -163,7 +163,7 @@ public struct ForumLogic: AgentLogic {
         self.forumUser = forumUser
     }
 
-    /// Its actions, as a caller may send them (`close` and `execute` are its own timer's).
+    /// Its actions: a caller's, and `close` and `execute`, which only its own timer may send.
     public static let actions = ["create_proposal", "vote", "get_proposal", "list_proposals", "close", "execute"]
     public static let civic = "civic"
     public static let choices = ["yes", "no", "abstain"]

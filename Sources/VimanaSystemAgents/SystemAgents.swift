@@ -517,7 +517,7 @@ enum Auditor {
 /// from the environment the kernel gives (`VIMANA_HERALD_COST`,
 /// `VIMANA_HERALD_MAX_LENGTH`, `VIMANA_HERALD_FORBIDDEN`: `system.herald`),
 /// and a watcher thread on its own connection that follows the event
-/// streams of civic, forum and discovery and publishes an `announce` task
+/// streams of civic, forum, discovery and supreme_court and publishes an `announce` task
 /// to tasks.herald (as herald's own user: only it may) for each event
 /// announced, from where herald's own state says it stopped.
 enum Herald {
@@ -588,23 +588,31 @@ enum Herald {
                 while !stop() {
                     let reply = try Auditor.call(c, ["XREAD", "COUNT", String(readCount), "BLOCK", String(blockMillis), "STREAMS"]
                                                  + streams + streams.map { cursors[$0] ?? "0-0" })
-                    for (stream, entries) in byStream(reply) {
+                    // One reply's entries of every stream in the order of their IDs
+                    // (their times): a verdict and the reinstatement it caused,
+                    // read together, are announced in that order.
+                    var read: [(stream: String, id: String, entry: [(String, String)])] = []
+                    for (stream, entries) in byStream(reply) { read += entries.map { (stream, $0.0, $0.1) } }
+                    func key(_ i: Int) -> (UInt64, UInt64, Int) {
+                        let p = read[i].id.split(separator: "-")
+                        return (p.first.flatMap { UInt64($0) } ?? 0, p.last.flatMap { UInt64($0) } ?? 0, i)
+                    }
+                    let order = read.indices.sorted { key($0) < key($1) }
+                    for (stream, id, entry) in order.map({ read[$0] }) {
                         guard let user = HeraldLogic.sources.first(where: { $0.stream == stream })?.user else { continue }
-                        for (id, read) in entries {
-                            cursors[stream] = id
-                            guard let fields = Auditor.ownFields(read, identity: user),
-                                  let type = fields.first(where: { $0.0 == "type" })?.1 else { continue }
-                            var data: [String: String] = [:]
-                            for (k, v) in fields where !AgentEvent.reservedFields.contains(k) { data[k] = v }
-                            guard let kind = HeraldLogic.kind(source: stream, type: type, fields: data) else { continue }
-                            sequence += 1
-                            var event = data.mapValues(JSON.string)
-                            event["type"] = .string(type)
-                            let task: JSON = ["action": "announce", "id": .string("announce-\(run)-\(sequence)"),
-                                              "args": ["source": .string(stream), "entry": .string(id), "kind": .string(kind),
-                                                       "event": .object(event)]]
-                            _ = try Auditor.call(c, ["PUBLISH", settings.tasksTopic, task.text])
-                        }
+                        cursors[stream] = id
+                        guard let fields = Auditor.ownFields(entry, identity: user),
+                              let type = fields.first(where: { $0.0 == "type" })?.1 else { continue }
+                        var data: [String: String] = [:]
+                        for (k, v) in fields where !AgentEvent.reservedFields.contains(k) { data[k] = v }
+                        guard let kind = HeraldLogic.kind(source: stream, type: type, fields: data) else { continue }
+                        sequence += 1
+                        var event = data.mapValues(JSON.string)
+                        event["type"] = .string(type)
+                        let task: JSON = ["action": "announce", "id": .string("announce-\(run)-\(sequence)"),
+                                          "args": ["source": .string(stream), "entry": .string(id), "kind": .string(kind),
+                                                   "event": .object(event)]]
+                        _ = try Auditor.call(c, ["PUBLISH", settings.tasksTopic, task.text])
                     }
                 }
             } catch {

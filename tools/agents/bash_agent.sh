@@ -23,7 +23,8 @@
 # died), the agent exits instead, since a kernel that comes back starts its own.
 #
 # JSON, minimally but without producing invalid output: only the top level
-# of the payload object is looked at; `id` is copied to the reply as the
+# of the payload object is looked at, every value in it checked to be JSON
+# (nesting to 64 levels); `id` is copied to the reply as the
 # exact token it was (string, number, ...); `text` is upper-cased where it is
 # not an escape sequence (\n, \u00e9 stay as they are), so non-ASCII letters
 # change only when written raw and the C.UTF-8 locale exists.
@@ -131,34 +132,60 @@ command() {
 RE_STRING=$'^"([^"\\\\\x01-\x1f]|\\\\(["\\\\/bfnrt]|u[0-9a-fA-F]{4}))*"'
 RE_NUMBER='^-?(0|[1-9][0-9]*)([.][0-9]+)?([eE][-+]?[0-9]+)?'
 RE_LITERAL='^(true|false|null)'
-RE_PLAIN='^[^]["{}[]+' # up to the next string or bracket, inside a composite value
 RE_ESCAPE='^([^\\]*)\\(u[0-9a-fA-F]{4}|.)'
 
 # skip_ws: drops leading JSON whitespace from S.
 skip_ws() { S=${S#"${S%%[!$' \t\r\n']*}"}; }
 
-# skip_value: drops one JSON value from the front of S (1 if there is none).
-skip_value() {
-    local depth=0
-    while :; do
-        skip_ws
-        case ${S:0:1} in
-            '"') [[ $S =~ $RE_STRING ]] || return 1; S=${S:${#BASH_REMATCH[0]}} ;;
-            '{' | '[') ((depth += 1)); S=${S:1} ;;
-            '}' | ']') ((depth > 0)) || return 1; ((depth -= 1)); S=${S:1} ;;
-            *)
-                if ((depth > 0)); then
-                    [[ $S =~ $RE_PLAIN ]] || return 1
-                    S=${S:${#BASH_REMATCH[0]}}
-                elif [[ $S =~ $RE_NUMBER || $S =~ $RE_LITERAL ]]; then
-                    S=${S:${#BASH_REMATCH[0]}}
-                else
-                    return 1
-                fi
-                ;;
-        esac
-        ((depth == 0)) && return 0
-    done
+# skip_value: drops one JSON value from the front of S, checked: 1 when
+# there is none, when it is not JSON, or when it nests deeper than 64.
+skip_value() { json_value 0; }
+
+# json_value DEPTH: skip_value's work, one level.
+json_value() {
+    (($1 <= 64)) || return 1
+    skip_ws
+    case ${S:0:1} in
+        '"') [[ $S =~ $RE_STRING ]] || return 1; S=${S:${#BASH_REMATCH[0]}} ;;
+        '{')
+            S=${S:1}
+            skip_ws
+            if [[ ${S:0:1} == '}' ]]; then S=${S:1}; return 0; fi
+            while :; do
+                skip_ws
+                [[ $S =~ $RE_STRING ]] || return 1
+                S=${S:${#BASH_REMATCH[0]}}
+                skip_ws
+                [[ ${S:0:1} == : ]] || return 1
+                S=${S:1}
+                json_value $(($1 + 1)) || return 1
+                skip_ws
+                case ${S:0:1} in
+                    ,) S=${S:1} ;;
+                    '}') S=${S:1}; return 0 ;;
+                    *) return 1 ;;
+                esac
+            done
+            ;;
+        '[')
+            S=${S:1}
+            skip_ws
+            if [[ ${S:0:1} == ']' ]]; then S=${S:1}; return 0; fi
+            while :; do
+                json_value $(($1 + 1)) || return 1
+                skip_ws
+                case ${S:0:1} in
+                    ,) S=${S:1} ;;
+                    ']') S=${S:1}; return 0 ;;
+                    *) return 1 ;;
+                esac
+            done
+            ;;
+        *)
+            [[ $S =~ $RE_NUMBER || $S =~ $RE_LITERAL ]] || return 1
+            S=${S:${#BASH_REMATCH[0]}}
+            ;;
+    esac
 }
 
 # json_object TEXT: the top-level members of a JSON object into J, as the
