@@ -114,6 +114,32 @@ import Glibc
         #expect(try licence(op, "weather")["balance"] == 100)
         #expect(server.waitForLog("registered with civic as weather") && server.waitForLog("registered with civic as ticker"))
 
+        // A stranger's garbage harms neither citizen: answered or passed over, never forwarded, never a crash.
+        let hostile = try RawClient(port: server.port)
+        hostile.send(command: "SUBSCRIBE", "replies.hostile")
+        #expect(hostile.readReplies().contains("subscribe"))
+        let deep = String(repeating: "[", count: 5000) + String(repeating: "]", count: 5000)
+        for citizen in ["weather", "ticker"] {
+            let c = try RawClient(port: server.port)
+            for payload in [#"{"action":"ask","id":"h1","reply_to":"replies.hostile","args":[1]}"#,
+                            #"{"action":"ask","id":"h2","reply_to":"replies.hostile","args":{"agent":"civic","action":"register","args":\#(deep)}}"#,
+                            #"{"action":"ask","id":"h3","reply_to":"replies.hostile","args":{"agent":"civic","action":"register","args":{"x":[}}}}"#,
+                            #"{"action":"ask","id":{],"reply_to":"replies.hostile","args":{"agent":"civic","action":"register"}}"#] {
+                c.send(command: "PUBLISH", "tasks.\(citizen)", payload)
+                _ = c.readReplies()
+            }
+        }
+        var answers = ""
+        try waitFor("the refusals of args that are no object", server) {
+            answers += hostile.readReplies(timeout: 0.2)
+            return answers.components(separatedBy: #""id":"h1""#).count == 3
+        }
+        #expect(!answers.contains(#""ok":true"#), "\(answers)")
+        // Both still serve, and nothing reached civic from them.
+        #expect(try asked(op, "weather", "civic", "get_balance", ["agent": "weather"])["result"]?["balance"] == 100)
+        #expect(try asked(op, "ticker", "civic", "get_balance", ["agent": "ticker"])["result"]?["balance"] == 100)
+        #expect(try streamFields(server, "dead.civic").isEmpty, "a malformed request was forwarded to civic")
+
         // ticker broadcasts; a subscriber hears it, ticker pays for it.
         let listener = try RawClient(port: server.port)
         listener.send(command: "SUBSCRIBE", "broadcast.news")
