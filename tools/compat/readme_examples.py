@@ -4,6 +4,8 @@ servers, so that the README cannot drift from what the code does (as
 protocol_examples.py does for Protocol/PROTOCOL.md).
 
     tools/compat/readme_examples.py --vimana .build/debug/vimana [--doc README.md]
+    tools/compat/readme_examples.py --vimana .build/debug/vimana --doc docs/SYSTEM-AGENTS.md \
+        --section "A day in the city" --port 7379
 
 What is run, in document order:
 
@@ -13,12 +15,15 @@ What is run, in document order:
               background, as in a second terminal: the next line runs once
               the server lists them as waiting (CLIENT LIST, cmd=subscribe,
               psubscribe or xread). They must still be running at the end of
-              the block. Every other command must exit 0 within TIMEOUT
-              seconds and print no Redis error (a line starting with ERR,
-              NOGROUP, WRONGPASS..., or redis-cli's `AUTH failed: `), unless
-              lines starting with `#> ` follow it: then they are what it
-              prints, exactly (its non-empty lines, trailing blanks set
-              aside, stdout and stderr together), errors included.
+              the block; `#> ` lines after one are what it has printed by
+              then (waited for up to WAIT seconds). Every other command must
+              exit 0 within TIMEOUT seconds and print no Redis error (a line
+              starting with ERR, NOGROUP, WRONGPASS..., or redis-cli's `AUTH
+              failed: `), unless lines starting with `#> ` follow it: then
+              they are what it prints, exactly (its non-empty lines, trailing
+              blanks set aside, stdout and stderr together), errors included,
+              but that in a `#> ` line {int} stands for any integer and {ID}
+              for any stream ID (ms-seq), as in protocol_examples.py.
   ```python   run with python3; must exit 0.
   ```yaml     a phoenix.yaml snippet: `vimana check` must accept it.
   ```yaml F   the same, and the snippet is the file F of the scratch
@@ -51,6 +56,13 @@ in each command (its trailing `# comment` set aside):
     when they have no --port.
 A server runs until the end of its block, then gets SIGTERM and must exit 0.
 
+One section against a given server (--section TITLE --port P): only the
+examples under the heading `## TITLE` (up to the next `## ` or `# `
+heading) are run, all against the server already listening on P (the
+caller started it with the section's configuration): `7379` is replaced by
+P, no server is started or stopped, and a `vimana serve` line is not run
+(the given server stands for it).
+
 Not run: `make ...` lines. `make run`, `make test` and `make install` build
 the release binary (minutes), and `make test` would run this very test; what
 `make run` serves is the default server above, and `make install` has a test
@@ -78,7 +90,7 @@ TIMEOUT = 300.0     # seconds a command may take (the README's benches take seco
 START = 60.0        # seconds a server may take to start listening
 WAIT = 10.0         # seconds to wait for a waiter to subscribe, or for netcat replies
 QUIET = 0.2         # seconds of silence that end a netcat session
-WAITER = re.compile(r"^redis-cli .*\b(subscribe|psubscribe|xread block)\b|^vimana sub\b")
+WAITER = re.compile(r"^redis-cli .*\b(subscribe|psubscribe|xread block)\b|^vimana sub\b", re.I)
 WAITING = re.compile(rb"\bcmd=(subscribe|psubscribe|xread)\b")
 ERROR = re.compile(r"^(\(error\) |AUTH failed: )?(ERR|NOGROUP|NOAUTH|NOPERM|WRONGPASS|WRONGTYPE|BUSYGROUP) ", re.M)
 PRINTS = "#> "      # a line of a ```sh block: a line the command above it prints
@@ -92,19 +104,24 @@ class Failure(Exception):
 
 # MARK: - The document
 
-def units(path):
-    """The examples of the document, in order: (kind, line number, payload).
+def units(path, only=None):
+    """The examples of the document (of its section `## <only>` alone when
+    given), in order: (kind, line number, payload).
     kind is "sh", "python" or "yaml" with the block's lines (for "yaml", the
     pair (file name or None, lines)), or "nc" with a list of (line number,
     lines) blocks: one section's netcat sessions."""
     out = []
     fence, start, lines, section = None, 0, [], None
+    inside = only is None   # within the section asked for
     with open(path, encoding="utf-8") as f:
         for n, raw in enumerate(f, 1):
             line = raw.rstrip("\n")
             if fence is None:
-                if line.startswith("## "):
+                if line.startswith("## ") or line.startswith("# "):
                     section = n
+                    inside = only is None or line == "## " + only
+                elif not inside:
+                    continue
                 elif line.startswith("```"):
                     fence, start, lines = line[3:].strip(), n, []
                 continue
@@ -132,6 +149,8 @@ def units(path):
             fence = None
     if fence is not None:
         raise Failure(f"{path}:{start}: unterminated ``` block")
+    if only is not None and not out:
+        raise Failure(f"{path}: no examples under a heading `## {only}`")
     return [u[:3] for u in out]
 
 
@@ -140,7 +159,7 @@ def units(path):
 class Run:
     """The scratch directory, and the processes of the block being run."""
 
-    def __init__(self, repo, vimana):
+    def __init__(self, repo, vimana, given_port=None):
         self.dir = tempfile.mkdtemp(prefix="vimana-readme-")
         for name in ("config", "tools"):
             os.symlink(os.path.join(repo, name), os.path.join(self.dir, name))
@@ -149,8 +168,9 @@ class Run:
         self.env = dict(os.environ, PATH=os.path.join(self.dir, "bin") + os.pathsep + os.environ.get("PATH", ""))
         self.server = None      # (process, log path, where)
         self.port = None
-        self.waiters = []       # (process, output path, where)
+        self.waiters = []       # (process, output path, where, the lines it must have printed)
         self.servers = 0
+        self.given_port = given_port    # --port: every example talks to that server
 
     def close(self):
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -161,7 +181,11 @@ class Run:
                                     stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
     def serve(self, command, where):
-        """Starts `command` (a `vimana serve` line) on free ports; waits for its listening line."""
+        """Starts `command` (a `vimana serve` line) on free ports; waits for its listening line.
+        With --port, the given server stands for it."""
+        if self.given_port is not None:
+            self.port = self.given_port
+            return
         self.servers += 1
         log = os.path.join(self.dir, "server-%d.log" % self.servers)
         p = self.spawn(command + " --port 0 --http-port 0", log)
@@ -178,8 +202,8 @@ class Run:
         stop(p)
         raise Failure(f"{where}: the server did not start: {command}\n{read(log)[-3000:]}")
 
-    def waiting_clients(self):
-        """How many connections wait in SUBSCRIBE, PSUBSCRIBE or XREAD."""
+    def waiting_clients(self, kinds=("subscribe", "psubscribe", "xread")):
+        """How many connections wait in one of `kinds` (SUBSCRIBE, PSUBSCRIBE or XREAD)."""
         with socket.create_connection(("127.0.0.1", int(self.port)), timeout=WAIT) as s:
             s.sendall(b"CLIENT LIST\r\n")
             data = b""
@@ -189,16 +213,21 @@ class Run:
                 if not chunk:
                     raise Failure(f"the server closed the connection during CLIENT LIST: {data!r}")
                 data += chunk
-        return len(WAITING.findall(data))
+        return sum(1 for kind in WAITING.findall(data) if kind.decode() in kinds)
 
     def end_block(self):
         """Stops the waiters (they must still be running) and the server (it must exit 0)."""
         try:
-            for p, output, where in self.waiters:
+            for p, output, where, expected in self.waiters:
+                deadline = time.monotonic() + WAIT
+                while expected and not printed_as(read(output), expected) and time.monotonic() < deadline:
+                    time.sleep(0.05)
                 if p.poll() is not None:
                     raise Failure(f"{where}: exited with status {p.returncode} while it should wait:\n{read(output)}")
                 text = read(output)
-                if ERROR.search(text):
+                if expected and not printed_as(text, expected):
+                    raise Failure(f"{where}: printed {printed(text)!r}\nthe document says {expected!r}")
+                if not expected and ERROR.search(text):
                     raise Failure(f"{where}: printed an error:\n{text}")
             if self.server:
                 p, log, where = self.server
@@ -210,11 +239,12 @@ class Run:
                 if status != 0:
                     raise Failure(f"{where}: the server exited with status {status}:\n{read(log)[-3000:]}")
         finally:
-            for p, _, _ in self.waiters:
+            for p, _, _, _ in self.waiters:
                 stop(p)
             if self.server:
                 stop(self.server[0])
-            self.waiters, self.server, self.port = [], None, None
+            self.waiters, self.server = [], None
+            self.port = self.given_port
 
 
 def read(path):
@@ -233,6 +263,24 @@ def stop(p):
 
 
 # MARK: - Examples
+
+def printed(text):
+    """A command's output as `#> ` lines show it: its non-empty lines, trailing blanks set aside."""
+    return [out.rstrip() for out in text.splitlines() if out.strip()]
+
+
+def line_pattern(expected):
+    """A `#> ` line as a regex: literal text, {int} any integer, {ID} any stream ID."""
+    parts = re.split(r"(\{int\}|\{ID\})", expected)
+    return re.compile("".join(re.escape(p) if i % 2 == 0 else ("-?[0-9]+" if p == "{int}" else "[0-9]+-[0-9]+")
+                              for i, p in enumerate(parts)))
+
+
+def printed_as(text, expected):
+    """Whether `text` prints exactly the `#> ` lines `expected`."""
+    lines = printed(text)
+    return len(lines) == len(expected) and all(line_pattern(e).fullmatch(line) for e, line in zip(expected, lines))
+
 
 def code(line):
     """The command without its trailing `# comment` (a # after whitespace, outside quotes)."""
@@ -275,25 +323,29 @@ def run_sh(run, path, lines):
     ran = 0
     for n, line in commands:
         where = f"{path}:{n}"
-        if n in prints and (line.startswith("vimana serve") or WAITER.search(line)):
-            raise Failure(f"{where}: `{PRINTS.strip()}` lines after a server or a waiting command")
+        if n in prints and line.startswith("vimana serve"):
+            raise Failure(f"{where}: `{PRINTS.strip()}` lines after a server")
         if line.startswith("vimana serve"):
             if run.server:
                 raise Failure(f"{where}: a second `vimana serve` in one block")
             run.serve(code(line), where)
-            ran += 1
+            if run.given_port is None:
+                ran += 1
             continue
         if run.port is None:
             raise Failure(f"{where}: uses the server before the block's `vimana serve` line")
         command = client_command(line, run.port)
         output = os.path.join(run.dir, "output.txt")
         if WAITER.search(line):
-            before = run.waiting_clients()
+            # Counted by the command it waits in: a server's own agents may
+            # come and go in blocking XREADs meanwhile.
+            kinds = ("xread",) if re.search(r"\bxread block\b", line, re.I) else ("subscribe", "psubscribe")
+            before = run.waiting_clients(kinds)
             waiter_output = os.path.join(run.dir, "waiter-%d.txt" % n)
             p = run.spawn(command, waiter_output)
-            run.waiters.append((p, waiter_output, where))
+            run.waiters.append((p, waiter_output, where, prints.get(n, [])))
             deadline = time.monotonic() + WAIT
-            while run.waiting_clients() <= before:
+            while run.waiting_clients(kinds) <= before:
                 if p.poll() is not None or time.monotonic() > deadline:
                     raise Failure(f"{where}: never waited for messages: {line}\n{read(waiter_output)}")
                 time.sleep(0.02)
@@ -308,9 +360,8 @@ def run_sh(run, path, lines):
             if status != 0:
                 raise Failure(f"{where}: exit status {status}: {line}\n{text[-3000:]}")
             if n in prints:
-                printed = [out.rstrip() for out in text.splitlines() if out.strip()]
-                if printed != prints[n]:
-                    raise Failure(f"{where}: {line}\nprinted {printed!r}\nthe document says {prints[n]!r}")
+                if not printed_as(text, prints[n]):
+                    raise Failure(f"{where}: {line}\nprinted {printed(text)!r}\nthe document says {prints[n]!r}")
             elif ERROR.search(text):
                 raise Failure(f"{where}: printed an error: {line}\n{text[-3000:]}")
         ran += 1
@@ -388,7 +439,12 @@ def main():
     parser = argparse.ArgumentParser(description="run README.md's examples against real servers")
     parser.add_argument("--vimana", required=True, help="the vimana binary to put on PATH")
     parser.add_argument("--doc", default=os.path.join(repo, "README.md"))
+    parser.add_argument("--section", help="run only the examples under the heading `## SECTION`")
+    parser.add_argument("--port", type=int, help="run every example against the server listening on this port")
     args = parser.parse_args()
+    if args.port is not None and not 0 < args.port < 65536:
+        print(f"{PROG}: --port {args.port}: not a port", file=sys.stderr)
+        return 2
     if not os.access(args.vimana, os.X_OK):
         print(f"{PROG}: {args.vimana}: not an executable", file=sys.stderr)
         return 2
@@ -398,10 +454,11 @@ def main():
     path = os.path.relpath(args.doc, repo)
     if path.startswith(".."):
         path = os.path.abspath(args.doc)
-    run = Run(repo, args.vimana)
+    run = Run(repo, args.vimana, None if args.port is None else str(args.port))
+    run.port = run.given_port
     counts = {"sh": 0, "python": 0, "yaml": 0, "nc": 0}
     try:
-        for kind, start, payload in units(args.doc):
+        for kind, start, payload in units(args.doc, args.section):
             try:
                 if kind == "sh":
                     counts["sh"] += run_sh(run, path, payload)
@@ -424,8 +481,9 @@ def main():
         return 1
     finally:
         run.close()
+    where = path if args.section is None else f"{path} (## {args.section})"
     print(f"{PROG}: OK: {counts['sh']} shell commands, {counts['python']} Python and {counts['yaml']} YAML "
-          f"examples, {counts['nc']} netcat blocks in {path} hold")
+          f"examples, {counts['nc']} netcat blocks in {where} hold")
     return 0
 
 
