@@ -257,8 +257,8 @@ public struct WatchmanLogic: AgentLogic {
     }
 
     /// The policy, after violation `vid` of `agent` was folded into `state`:
-    /// nothing for no registered agent or a violation observed before the
-    /// window; else, counting the agent's violations in the window
+    /// nothing for no registered agent, a violation observed before the
+    /// window, or one from before the agent's latest suspend decision; else, counting the agent's violations in the window
     /// `(now - window, now]` after its last suspend decision, `suspend`
     /// when they reach `suspendAfter`, else `warn`. A publish refused for
     /// the licence happened under a suspension already in force: it is
@@ -272,6 +272,8 @@ public struct WatchmanLogic: AgentLogic {
                                            "reason": "\(v.kind) (\(vid)): under a suspension in force; no step towards another"])
         }
         let lastSuspend = state.decisions.values.filter { $0.agent == agent && $0.action == "suspend" }.map(\.at).max() ?? Int64.min
+        // Seen late (a dead letter read after a restart): the suspension after it already answered it.
+        guard v.at > lastSuspend else { return nil }
         let counted = state.violations.values.filter {
             $0.agent == agent && $0.kind != WatchmanLimits.refusedWhileSuspended && $0.at > now - windowMillis && $0.at <= now && $0.at > lastSuspend
         }.count

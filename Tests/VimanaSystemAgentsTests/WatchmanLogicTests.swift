@@ -69,6 +69,9 @@ import VimanaRESP
         #expect(w.book.state.unenforced.map(\.decision) == ["d-3"])
         // After a suspension the count starts again: the next is a warning.
         #expect(ok(observe(&w, key: "d", now: 1_000_001))?["decision"]?["action"] == "warn")
+        // One seen late, from before the suspension: recorded, answered by that suspension already.
+        let late = ok(observe(&w, key: "e", at: 999_000, now: 1_000_002))
+        #expect(late?["violation"] == "v-5" && late?["decision"] == nil, "\(String(describing: late))")
     }
 
     /// Publishes refused for the licence happen under a suspension in
