@@ -269,6 +269,10 @@ public struct OracleLogic: AgentLogic {
         let instances = record?.first { $0.0 == "instances" }?.1 ?? nil
         var summary = record == nil ? "\(a.agent) is not declared now"
             : "\(a.agent) is \(status ?? "unknown") with \(instances ?? "0") instance\(instances == "1" ? "" : "s")"
+        // A registered agent's licence now, as civic's latest licence event of it says.
+        if let licence = own["civic"]?.last(where: { $0["type"] == "licence" && $0["agent"] == a.agent }), let state = licence["state"] {
+            summary += "; its licence is \(state) (\(licence["reason"] ?? ""))"
+        }
         if let l = shown.last {
             let rank = l.1, last = l.2
             let data = Self.data(last).sorted { $0.key < $1.key }.filter { $0.key != "agent" }

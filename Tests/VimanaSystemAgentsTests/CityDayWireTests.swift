@@ -241,6 +241,7 @@ import Glibc
         #expect(states == ["active", "suspended", "active"], "registered, suspended, reinstated: \(chain)")
         #expect(chain.contains { $0["agent"] == "watchman" && $0["type"] == "decision" && $0["data"]?["action"] == "suspend" })
         #expect(chain.contains { $0["agent"] == "supreme_court" && $0["type"] == "verdict" && $0["data"]?["verdict"] == "mercy_granted" })
+        #expect(explained["summary"]?.string?.contains("its licence is active (mercy on appeal a-1)") == true, "\(explained["summary"] ?? .null)")
         // Each licence change with the events that proved its authority.
         let licences = explained["licences"]?.array ?? []
         let suspension = licences.first { $0["licence"]?["data"]?["state"] == "suspended" }
