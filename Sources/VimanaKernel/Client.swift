@@ -23,9 +23,11 @@ struct ClientState: ~Copyable {
     var input: ByteBuffer
     var parser: RequestParser
     var output: OutputQueue
-    /// Channels and patterns subscribed (Redis's `sub=` and `psub=`).
+    /// Channels, patterns and shard channels subscribed (Redis's `sub=`,
+    /// `psub=` and `ssub=`).
     var channelCount = 0
     var patternCount = 0
+    var shardChannelCount = 0
     /// When pending output first went over the soft limit (monotonic ns), or 0.
     /// Set only by `enterSoftLimit`, which puts the client in
     /// `KernelState.overSoftLimit`; cleared in place.
@@ -89,7 +91,9 @@ struct ClientState: ~Copyable {
         input.release()
     }
 
-    @inline(__always) var isSubscribed: Bool { channelCount &+ patternCount > 0 }
+    /// In Redis 7.0's subscribed state: any subscription of the three kinds
+    /// (a shard channel alone keeps a RESP2 client there, as in Redis).
+    @inline(__always) var isSubscribed: Bool { channelCount &+ patternCount &+ shardChannelCount > 0 }
 }
 
 /// Per-connection flags, one word.
@@ -220,10 +224,11 @@ final class ClientInfo {
     var name: [UInt8] = []
     var libraryName: [UInt8] = []
     var libraryVersion: [UInt8] = []
-    /// Subscribed channels and patterns in subscription order, for UNSUBSCRIBE
-    /// with no arguments and for cleanup on close.
+    /// Subscribed channels, patterns and shard channels in subscription
+    /// order, for (P|S)UNSUBSCRIBE with no arguments and for cleanup on close.
     var channels = SubscriptionSet()
     var patterns = SubscriptionSet()
+    var shardChannels = SubscriptionSet()
     /// Why the connection is being closed, for the log.
     var closeReason: String = ""
     /// With `blocked`: what XREAD waits for.

@@ -136,6 +136,22 @@ extension CommandTable {
                                 rules: [.allowedWhileSubscribed], categories: ["@pubsub", "@slow"], summary: "Stop listening for messages posted to channels matching the given patterns",
                                 since: "2.0.0", group: "pubsub", complexity: "O(N+M) where N is the number of patterns the client is already subscribed and M is the number of total patterns subscribed in the system (by any client).",
                                 arguments: [("pattern", "pattern", true, true)]) { k, c, a in k.punsubscribeCommand(c, a) }
+        case .spublish:
+            return CommandEntry(name: "spublish", arity: 3, flags: ["pubsub", "loading", "stale", "fast"],
+                                categories: ["@pubsub", "@fast"], summary: "Post a message to a shard channel", since: "7.0.0",
+                                group: "pubsub", complexity: "O(N) where N is the number of clients subscribed to the receiving shard channel.",
+                                arguments: [("shardchannel", "string", false, false), ("message", "string", false, false)],
+                                access: .channel(1)) { k, c, a in k.spublishCommand(c, a) }
+        case .ssubscribe:
+            return CommandEntry(name: "ssubscribe", arity: -2, flags: ["pubsub", "noscript", "loading", "stale"],
+                                rules: [.allowedWhileSubscribed], categories: ["@pubsub", "@slow"], summary: "Listen for messages published to the given shard channels",
+                                since: "7.0.0", group: "pubsub", complexity: "O(N) where N is the number of shard channels to subscribe to.",
+                                arguments: [("shardchannel", "string", false, true)], access: .channels(from: 1)) { k, c, a in k.ssubscribeCommand(c, a) }
+        case .sunsubscribe:
+            return CommandEntry(name: "sunsubscribe", arity: -1, flags: ["pubsub", "noscript", "loading", "stale"],
+                                rules: [.allowedWhileSubscribed], categories: ["@pubsub", "@slow"], summary: "Stop listening for messages posted to the given shard channels",
+                                since: "7.0.0", group: "pubsub", complexity: "O(N) where N is the number of clients already subscribed to a shard channel.",
+                                arguments: [("shardchannel", "string", true, true)]) { k, c, a in k.sunsubscribeCommand(c, a) }
         case .pubsub:
             var s = CommandEntry(name: "pubsub", arity: -2, flags: [], categories: ["@slow"],
                                  summary: "A container for Pub/Sub commands", since: "2.8.0", group: "pubsub",
@@ -144,6 +160,8 @@ extension CommandTable {
             s.spec.subcommands = [
                 CommandSpec(name: "pubsub|channels", arity: -2, flags: f, categories: ["@pubsub", "@slow"], summary: "List active channels", since: "2.8.0", group: "pubsub", complexity: "O(N) where N is the number of active channels, and assuming constant time pattern matching (relatively short channels and patterns)", arguments: [("pattern", "pattern", true, false)]),
                 CommandSpec(name: "pubsub|numsub", arity: -2, flags: f, categories: ["@pubsub", "@slow"], summary: "Get the count of subscribers for channels", since: "2.8.0", group: "pubsub", complexity: "O(N) for the NUMSUB subcommand, where N is the number of requested channels", arguments: [("channel", "string", true, true)]),
+                CommandSpec(name: "pubsub|shardchannels", arity: -2, flags: f, categories: ["@pubsub", "@slow"], summary: "List active shard channels", since: "7.0.0", group: "pubsub", complexity: "O(N) where N is the number of active shard channels, and assuming constant time pattern matching (relatively short shard channels).", arguments: [("pattern", "pattern", true, false)]),
+                CommandSpec(name: "pubsub|shardnumsub", arity: -2, flags: f, categories: ["@pubsub", "@slow"], summary: "Get the count of subscribers for shard channels", since: "7.0.0", group: "pubsub", complexity: "O(N) for the SHARDNUMSUB subcommand, where N is the number of requested shard channels", arguments: [("shardchannel", "string", true, true)]),
                 CommandSpec(name: "pubsub|numpat", arity: 2, flags: f, categories: ["@pubsub", "@slow"], summary: "Get the count of unique patterns pattern subscriptions", since: "2.8.0", group: "pubsub", complexity: "O(1)", arguments: []),
                 CommandSpec(name: "pubsub|help", arity: 2, flags: ["loading", "stale"], categories: ["@slow"], summary: "Show helpful text about the different subcommands", since: "6.2.0", group: "pubsub", complexity: "O(1)", arguments: []),
             ]

@@ -17,6 +17,7 @@ enum Command: Int, CaseIterable {
     case health
     case license
     case exists, type, keys, scan, dbsize, randomkey, touch, object, memory
+    case spublish, ssubscribe, sunsubscribe
 }
 
 /// Runs one command that passed dispatch's checks. A thin function (a

@@ -68,6 +68,9 @@ enum ErrorReply {
     // MARK: - Transactions
 
     static let nestedMulti = "ERR MULTI calls can not be nested"
+    /// SSUBSCRIBE run by EXEC: Redis 7.0's text (a transaction's client is
+    /// one that may not block, and SSUBSCRIBE checks that; SUBSCRIBE does not).
+    static let shardSubscribeInTransaction = "ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client"
     static let execWithoutMulti = "ERR EXEC without MULTI"
     static let discardWithoutMulti = "ERR DISCARD without MULTI"
     static let watchInsideMulti = "ERR WATCH inside MULTI is not allowed"

@@ -129,8 +129,8 @@ extension Kernel {
         }
     }
 
-    /// The user's open connections act as its new rules at once. A channel
-    /// or pattern they may no longer subscribe to is unsubscribed with the
+    /// The user's open connections act as its new rules at once. A channel,
+    /// shard channel or pattern they may no longer subscribe to is unsubscribed with the
     /// unsubscribe push a client sees when it unsubscribes itself (where
     /// Redis 7.0 closes the connection); a blocked XREAD or XREADGROUP the
     /// rules now refuse ends with its -NOPERM (Redis 7.0 serves it); an
@@ -149,9 +149,12 @@ extension Kernel {
             guard other.pointee.isSubscribed, !user.allChannels else { return }
             let info = other.pointee.info
             var ended = false
-            for channel in info.channels.elements where !channel.withUnsafeBytes({ user.allowsChannel($0) }) {
-                unsubscribe(other, info, channel: channel, reply: true)
-                ended = true
+            for namespace in [ChannelNamespace.plain, .shard] {
+                for channel in info[keyPath: namespace.subscriptions].elements
+                where !channel.withUnsafeBytes({ user.allowsChannel($0) }) {
+                    unsubscribe(other, info, namespace, channel: channel, reply: true)
+                    ended = true
+                }
             }
             for pattern in info.patterns.elements where !pattern.withUnsafeBytes({ user.allowsChannelPattern($0) }) {
                 unsubscribe(other, info, pattern: pattern, reply: true)

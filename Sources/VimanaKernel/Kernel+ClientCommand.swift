@@ -173,7 +173,7 @@ extension Kernel {
         let totalMemory = c.pointee.input.capacity + c.pointee.output.tail.capacity + c.pointee.output.queuedBytes
         return "id=\(c.pointee.id) addr=\(info?.address ?? "") laddr=\(info?.localAddress ?? "") fd=\(c.pointee.fd) "
             + "name=\(name) age=\((now - c.pointee.info.createdMillis) / 1000) idle=\((now - c.pointee.lastActiveMillis) / 1000) "
-            + "flags=\(flags) db=0 sub=\(c.pointee.channelCount) psub=\(c.pointee.patternCount) ssub=0 "
+            + "flags=\(flags) db=0 sub=\(c.pointee.channelCount) psub=\(c.pointee.patternCount) ssub=\(c.pointee.shardChannelCount) "
             + "multi=\(c.pointee.flags.contains(.multi) ? info?.transaction.commands.count ?? 0 : -1) "
             + "qbuf=\(qbuf) qbuf-free=\(c.pointee.input.capacity - qbuf) argv-mem=0 "
             + "multi-mem=\(info?.transaction.bytes ?? 0) "

@@ -371,16 +371,20 @@ extension Kernel {
         }
     }
 
-    /// Removes the client from every channel and pattern it subscribed to.
+    /// Removes the client from every channel, pattern and shard channel it
+    /// subscribed to.
     func endSubscriptions(_ c: UnsafeMutablePointer<ClientState>) {
         let fd = c.pointee.fd
         let info = c.pointee.info
         for channel in info.channels { _ = s.pointee.channels.remove(fd, channel) }
         for pattern in info.patterns { _ = s.pointee.patterns.remove(fd, pattern) }
+        for channel in info.shardChannels { _ = s.pointee.shardChannels.remove(fd, channel) }
         info.channels = SubscriptionSet()
         info.patterns = SubscriptionSet()
+        info.shardChannels = SubscriptionSet()
         c.pointee.channelCount = 0
         c.pointee.patternCount = 0
+        c.pointee.shardChannelCount = 0
     }
 
     /// Takes the client out of everything that refers to it, then frees its

@@ -4,7 +4,8 @@ import VimanaBus
 import VimanaEventLoop
 import VimanaLedger
 
-/// PUBLISH and the (P)(UN)SUBSCRIBE family: the bus's hot path.
+/// PUBLISH and the (P)(UN)SUBSCRIBE family, the bus's hot path; SPUBLISH
+/// and S(UN)SUBSCRIBE, the same over a namespace of their own.
 extension Kernel {
     // MARK: - Publish and deliver
 
@@ -80,6 +81,41 @@ extension Kernel {
         }
         state.pointee.metrics.messagesDelivered &+= receivers
         return receivers
+    }
+
+    /// SPUBLISH: a pure delivery to the shard channel's subscribers. Never
+    /// recorded in the ledger, whatever `ledger.record` says: a shard
+    /// channel is not a key, in Redis or here (PROTOCOL.md, Sharded
+    /// pub/sub). An agent instance's `publishes`, a licence and a publish
+    /// limit apply as to PUBLISH.
+    func spublishCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        if c.pointee.flags.contains(.agentInstance), !agentMayPublish(c, args.buffer(1)) { return }
+        let receivers = shardPublish(args.pointer(1), args.length(1), args.pointer(2), args.length(2), from: MessagePublisher(c))
+        c.pointee.output.tail.writeInteger(receivers)
+        if c.pointee.flags.contains(.publishLimited) { chargePublish(c, payload: args.length(2)) }
+    }
+
+    /// Delivers `message` on shard channel `channel` as `smessage` to its
+    /// subscribers (no pattern matches a shard channel, as in Redis);
+    /// returns how many. The same delivery as `publish`'s (`deliver`:
+    /// RESP3 pushes, PUBLISHER ON, output limits), from the shard table.
+    func shardPublish(_ channel: UnsafePointer<UInt8>, _ channelLength: Int,
+                      _ message: UnsafePointer<UInt8>, _ messageLength: Int, from publisher: MessagePublisher) -> Int {
+        let state = s
+        state.pointee.metrics.messagesPublished &+= 1
+        guard let (ids, count) = state.pointee.shardChannels.subscribers(channel, channelLength) else { return 0 }
+        state.pointee.delivering = true
+        defer {
+            state.pointee.delivering = false
+            if !state.pointee.detachLater.isEmpty { endDeferredSubscriptions() }
+        }
+        state.pointee.scratch.clear()
+        state.pointee.scratch.append("*3\r\n$8\r\nsmessage\r\n")
+        state.pointee.scratch.writeBulk(channel, channelLength)
+        state.pointee.scratch.writeBulk(message, messageLength)
+        deliver(ids, count, publisher)
+        state.pointee.metrics.messagesDelivered &+= count
+        return count
     }
 
     /// Ends the subscriptions of subscribers cut off during the last walk.
@@ -202,25 +238,87 @@ extension Kernel {
 
     // MARK: - Subscribe and unsubscribe
 
-    /// `[p]subscribe|[p]unsubscribe <name> <count>` as a push (RESP3) or array.
-    private func replySubscription(_ c: UnsafeMutablePointer<ClientState>, _ kind: StaticString, _ name: [UInt8]?) {
+    /// `[p|s]subscribe|[p|s]unsubscribe <name> <count>` as a push (RESP3) or
+    /// array. The count is Redis 7.0's: channels and patterns for the first
+    /// two kinds, shard channels alone for the shard kinds.
+    private func replySubscription(_ c: UnsafeMutablePointer<ClientState>, _ kind: StaticString, _ name: [UInt8]?,
+                                   count: Int) {
         let resp3 = c.pointee.flags.contains(.resp3)
         c.pointee.output.tail.writePushHeader(3, resp3: resp3)
         c.pointee.output.tail.writeBulk(kind)
         if let name { c.pointee.output.tail.writeBulk(bytes: name) } else { c.pointee.output.tail.writeNull(resp3: resp3) }
-        c.pointee.output.tail.writeInteger(c.pointee.channelCount + c.pointee.patternCount)
+        c.pointee.output.tail.writeInteger(count)
+    }
+
+    private func replySubscription(_ c: UnsafeMutablePointer<ClientState>, _ kind: StaticString, _ name: [UInt8]?) {
+        replySubscription(c, kind, name, count: c.pointee.channelCount + c.pointee.patternCount)
+    }
+
+    /// The count a reply in `namespace` carries.
+    private func subscriptionCount(_ c: UnsafeMutablePointer<ClientState>, _ namespace: ChannelNamespace) -> Int {
+        switch namespace {
+        case .plain: c.pointee.channelCount + c.pointee.patternCount
+        case .shard: c.pointee.shardChannelCount
+        }
+    }
+
+    /// Runs `body` on the server's table of `namespace`.
+    private func withTable<R>(_ namespace: ChannelNamespace, _ body: (inout ChannelTable) -> R) -> R {
+        switch namespace {
+        case .plain: body(&s.pointee.channels)
+        case .shard: body(&s.pointee.shardChannels)
+        }
+    }
+
+    /// Adds `delta` to the client's count of channels in `namespace`.
+    private func countSubscriptions(_ c: UnsafeMutablePointer<ClientState>, _ namespace: ChannelNamespace, _ delta: Int) {
+        switch namespace {
+        case .plain: c.pointee.channelCount += delta
+        case .shard: c.pointee.shardChannelCount += delta
+        }
+    }
+
+    /// SUBSCRIBE and SSUBSCRIBE: each name joined (once) and replied in order.
+    private func subscribe(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments, _ namespace: ChannelNamespace) {
+        guard let info = clientInfo(c.pointee.fd) else { return }
+        let own = namespace.subscriptions
+        for i in 1..<args.count {
+            let name = args.bytes(i)
+            if info[keyPath: own].insert(name) {
+                _ = withTable(namespace) { $0.insert(c.pointee.fd, name) }
+                countSubscriptions(c, namespace, 1)
+            }
+            replySubscription(c, namespace.subscribed, name, count: subscriptionCount(c, namespace))
+        }
+    }
+
+    /// UNSUBSCRIBE and SUNSUBSCRIBE: the names given, or every one of the
+    /// namespace (a nil name and the count when there is none).
+    private func unsubscribe(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments, _ namespace: ChannelNamespace) {
+        guard let info = clientInfo(c.pointee.fd) else { return }
+        if args.count == 1 {
+            if info[keyPath: namespace.subscriptions].isEmpty {
+                replySubscription(c, namespace.unsubscribed, nil, count: subscriptionCount(c, namespace))
+                return
+            }
+            dropAll(c, info, namespace, reply: true)
+            return
+        }
+        for i in 1..<args.count { unsubscribe(c, info, namespace, channel: args.bytes(i), reply: true) }
     }
 
     func subscribeCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
-        guard let info = clientInfo(c.pointee.fd) else { return }
-        for i in 1..<args.count {
-            let name = args.bytes(i)
-            if info.channels.insert(name) {
-                _ = s.pointee.channels.insert(c.pointee.fd, name)
-                c.pointee.channelCount += 1
-            }
-            replySubscription(c, "subscribe", name)
+        subscribe(c, args, .plain)
+    }
+
+    /// SSUBSCRIBE: as SUBSCRIBE in the shard namespace, but refused inside
+    /// a transaction, as Redis 7.0 refuses it (SUBSCRIBE is not).
+    func ssubscribeCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        if c.pointee.flags.contains(.multi) {
+            c.pointee.output.tail.writeError(ErrorReply.shardSubscribeInTransaction)
+            return
         }
+        subscribe(c, args, .shard)
     }
 
     func psubscribeCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
@@ -236,13 +334,11 @@ extension Kernel {
     }
 
     func unsubscribeCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
-        guard let info = clientInfo(c.pointee.fd) else { return }
-        if args.count == 1 {
-            if info.channels.isEmpty { replySubscription(c, "unsubscribe", nil); return }
-            dropAllChannels(c, info, reply: true)
-            return
-        }
-        for i in 1..<args.count { unsubscribe(c, info, channel: args.bytes(i), reply: true) }
+        unsubscribe(c, args, .plain)
+    }
+
+    func sunsubscribeCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        unsubscribe(c, args, .shard)
     }
 
     func punsubscribeCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
@@ -255,12 +351,14 @@ extension Kernel {
         for i in 1..<args.count { unsubscribe(c, info, pattern: args.bytes(i), reply: true) }
     }
 
-    func unsubscribe(_ c: UnsafeMutablePointer<ClientState>, _ info: ClientInfo, channel: [UInt8], reply: Bool) {
-        if info.channels.remove(channel) {
-            _ = s.pointee.channels.remove(c.pointee.fd, channel)
-            c.pointee.channelCount -= 1
+    /// Leaves `channel` of `namespace` (if joined), with the reply when `reply`.
+    func unsubscribe(_ c: UnsafeMutablePointer<ClientState>, _ info: ClientInfo, _ namespace: ChannelNamespace,
+                     channel: [UInt8], reply: Bool) {
+        if info[keyPath: namespace.subscriptions].remove(channel) {
+            _ = withTable(namespace) { $0.remove(c.pointee.fd, channel) }
+            countSubscriptions(c, namespace, -1)
         }
-        if reply { replySubscription(c, "unsubscribe", channel) }
+        if reply { replySubscription(c, namespace.unsubscribed, channel, count: subscriptionCount(c, namespace)) }
     }
 
     func unsubscribe(_ c: UnsafeMutablePointer<ClientState>, _ info: ClientInfo, pattern: [UInt8], reply: Bool) {
@@ -274,17 +372,20 @@ extension Kernel {
     /// Drops every subscription without replies (RESET).
     func unsubscribeAll(_ c: UnsafeMutablePointer<ClientState>) {
         guard let info = clientInfo(c.pointee.fd) else { return }
-        dropAllChannels(c, info, reply: false)
+        dropAll(c, info, .plain, reply: false)
         dropAllPatterns(c, info, reply: false)
+        dropAll(c, info, .shard, reply: false)
     }
 
-    /// Unsubscribes from every channel in one pass (linear, not one list
-    /// search per channel), replying per channel as Redis does.
-    private func dropAllChannels(_ c: UnsafeMutablePointer<ClientState>, _ info: ClientInfo, reply: Bool) {
-        for name in info.channels.removeAll() {
-            _ = s.pointee.channels.remove(c.pointee.fd, name)
-            c.pointee.channelCount -= 1
-            if reply { replySubscription(c, "unsubscribe", name) }
+    /// Unsubscribes from every channel of `namespace` in one pass (linear,
+    /// not one list search per channel), replying per channel as Redis does
+    /// (in subscription order; Redis's is its hash table's).
+    private func dropAll(_ c: UnsafeMutablePointer<ClientState>, _ info: ClientInfo, _ namespace: ChannelNamespace,
+                         reply: Bool) {
+        for name in info[keyPath: namespace.subscriptions].removeAll() {
+            _ = withTable(namespace) { $0.remove(c.pointee.fd, name) }
+            countSubscriptions(c, namespace, -1)
+            if reply { replySubscription(c, namespace.unsubscribed, name, count: subscriptionCount(c, namespace)) }
         }
     }
 
@@ -302,30 +403,13 @@ extension Kernel {
         guard let sub = subcommand(c, .pubsub, args, as: PubSubSubcommand.self) else { return }
         switch sub {
         case .channels:
-            guard args.count <= 3 else {
-                c.pointee.output.tail.writeError(
-                    ErrorReply.unknownSubcommandOrArity(args.string(1), container: "PUBSUB"))
-                return
-            }
-            var names: [[UInt8]] = []
-            let pattern = args.count > 2 ? args.bytes(2) : nil
-            s.pointee.channels.forEach { name, _ in
-                let bytes = Array(name)
-                if let pattern, !Glob.matches(pattern, bytes) { return }
-                names.append(bytes)
-            }
-            c.pointee.output.tail.writeArrayHeader(names.count)
-            for n in names { c.pointee.output.tail.writeBulk(bytes: n) }
+            pubsubChannels(c, args, .plain)
+        case .shardchannels:
+            pubsubChannels(c, args, .shard)
         case .numsub:
-            // An array of name, count pairs in both protocols, as Redis 7.0.
-            c.pointee.output.tail.writeArrayHeader((args.count - 2) * 2)
-            var i = 2
-            while i < args.count {
-                let name = args.bytes(i)
-                c.pointee.output.tail.writeBulk(bytes: name)
-                c.pointee.output.tail.writeInteger(s.pointee.channels.subscriberCount(name))
-                i += 1
-            }
+            pubsubNumsub(c, args, .plain)
+        case .shardnumsub:
+            pubsubNumsub(c, args, .shard)
         case .numpat:
             c.pointee.output.tail.writeInteger(s.pointee.patterns.count)
         case .help:
@@ -338,14 +422,73 @@ extension Kernel {
                 "NUMSUB [<channel> ...]",
                 "    Return the number of subscribers for the specified channels, excluding",
                 "    pattern subscriptions(default: no channels).",
+                "SHARDCHANNELS [<pattern>]",
+                "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+                "SHARDNUMSUB [<shardchannel> ...]",
+                "    Return the number of subscribers for the specified shard level channel(s)",
                 "HELP",
                 "    Prints this help.",
             ])
+        }
+    }
+
+    /// PUBSUB CHANNELS and SHARDCHANNELS: the channels of `namespace` with
+    /// a subscriber, those matching the pattern when one is given.
+    private func pubsubChannels(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments, _ namespace: ChannelNamespace) {
+        guard args.count <= 3 else {
+            c.pointee.output.tail.writeError(ErrorReply.unknownSubcommandOrArity(args.string(1), container: "PUBSUB"))
+            return
+        }
+        var names: [[UInt8]] = []
+        let pattern = args.count > 2 ? args.bytes(2) : nil
+        withTable(namespace) { table in
+            table.forEach { name, _ in
+                let bytes = Array(name)
+                if let pattern, !Glob.matches(pattern, bytes) { return }
+                names.append(bytes)
+            }
+        }
+        c.pointee.output.tail.writeArrayHeader(names.count)
+        for n in names { c.pointee.output.tail.writeBulk(bytes: n) }
+    }
+
+    /// PUBSUB NUMSUB and SHARDNUMSUB: an array of name, count pairs in both
+    /// protocols, as Redis 7.0.
+    private func pubsubNumsub(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments, _ namespace: ChannelNamespace) {
+        c.pointee.output.tail.writeArrayHeader((args.count - 2) * 2)
+        var i = 2
+        while i < args.count {
+            let name = args.bytes(i)
+            c.pointee.output.tail.writeBulk(bytes: name)
+            c.pointee.output.tail.writeInteger(withTable(namespace) { $0.subscriberCount(name) })
+            i += 1
         }
     }
 }
 
 /// PUBSUB's subcommands, as in the table (`pubsub|channels` …).
 enum PubSubSubcommand: String, Keyword {
-    case channels, numsub, numpat, help
+    case channels, numsub, numpat, shardchannels, shardnumsub, help
+}
+
+/// SUBSCRIBE's channels or SSUBSCRIBE's shard channels: two namespaces of
+/// exact names served by the same functions over their own tables (a name
+/// in one is not in the other: PUBLISH reaches only the first, SPUBLISH
+/// only the second). What differs between them is said here and in
+/// `Kernel`'s `withTable`, `countSubscriptions` and `subscriptionCount`.
+enum ChannelNamespace {
+    case plain, shard
+
+    /// The client's own set of names in this namespace.
+    var subscriptions: ReferenceWritableKeyPath<ClientInfo, SubscriptionSet> {
+        switch self {
+        case .plain: \.channels
+        case .shard: \.shardChannels
+        }
+    }
+
+    /// The kind of a subscribe reply.
+    var subscribed: StaticString { self == .plain ? "subscribe" : "ssubscribe" }
+    /// The kind of an unsubscribe reply.
+    var unsubscribed: StaticString { self == .plain ? "unsubscribe" : "sunsubscribe" }
 }

@@ -67,6 +67,7 @@ public final class Kernel: EventLoopHandler {
         for fd in 0..<Int32(s.pointee.connections.size) where s.pointee.client(fd) != nil { freeClient(fd) }
         s.pointee.channels.release()
         s.pointee.patterns.release()
+        s.pointee.shardChannels.release()
         s.pointee.watches.release()
         s.pointee.metrics.commandCalls.deallocate()
         s.deinitialize(count: 1)  // the connection table, the command index, the scratch buffer

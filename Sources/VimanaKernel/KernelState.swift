@@ -11,6 +11,9 @@ struct KernelState: ~Copyable {
     var connections = ConnectionTable(size: KernelConstants.initialConnectionTable)
     var channels = ChannelTable()
     var patterns = PatternTable()
+    /// SSUBSCRIBE's channels: a namespace of their own (SPUBLISH reaches
+    /// only these, PUBLISH never), as Redis 7's shard channels.
+    var shardChannels = ChannelTable()
     /// WATCHed topics and the connections watching each (MULTI/EXEC): here,
     /// not on the Kernel class, because every append asks whether it is empty.
     var watches = WatchTable()

@@ -2,7 +2,7 @@ import VimanaLedger
 
 /// A user's licence (Protocol/PROTOCOL.md §6, "Licences"): `active` unless
 /// an operator or civic's user set it otherwise with LICENSE SET. A user
-/// whose licence is suspended or revoked may publish (PUBLISH, XADD) only
+/// whose licence is suspended or revoked may publish (PUBLISH, XADD, SPUBLISH) only
 /// to `Licenses.courtTopic`; everything else it may do is its ACL rules'.
 enum LicenseState: String, Keyword {
     case active, suspended, revoked
@@ -33,8 +33,8 @@ struct Licenses {
     /// A sentence, not a file: it is repeated in every refusal.
     static let reasonBytes = 512
     /// The commands that publish or append to a topic, whose first argument
-    /// is that topic (PUBLISH's channel, XADD's key).
-    static let publishingCommands: [Command] = [.publish, .xadd]
+    /// is that topic (PUBLISH's channel, XADD's key, SPUBLISH's shard channel).
+    static let publishingCommands: [Command] = [.publish, .xadd, .spublish]
 
     private(set) var byUser: [String: License] = [:]
 

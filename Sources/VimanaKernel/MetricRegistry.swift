@@ -22,9 +22,9 @@ enum MetricID: CaseIterable {
     case usedMemory, usedMemoryHuman, usedMemoryRSS, usedMemoryRSSHuman, maxMemory, maxMemoryHuman, memAllocator
     // stats
     case connectionsAccepted, commands, netInputBytes, netOutputBytes, connectionsRejected, protocolErrors
-    case pubsubChannels, pubsubPatterns, queryBufferDisconnects, payloadLimitDisconnects, acceptErrors
+    case pubsubChannels, pubsubPatterns, pubsubShardChannels, queryBufferDisconnects, payloadLimitDisconnects, acceptErrors
     case outputLimitDisconnects, aclDeniedAuth, aclDeniedCommand, aclDeniedKey, aclDeniedChannel, licenseRefusedPublishes, httpRequests
-    // pubsub (channels and patterns above)
+    // pubsub (channels, patterns and shard channels above)
     case pubsubPatternSubscriptions, messagesPublished, messagesDelivered, slowSubscriberDisconnects
     // agents (/metrics only)
     case agentInstances, agentTopics, agentPending, agentLag, agentDelivered, agentAcknowledged, agentExpired, agentDeadLettered
@@ -106,6 +106,9 @@ enum MetricID: CaseIterable {
         case .pubsubPatterns:
             Metric(info: "pubsub_patterns", in: .stats, .pubsub, family: "vimana_pubsub_patterns", .gauge,
                    "Patterns with at least one subscriber.") { .int($0.state.pointee.patterns.count) }
+        case .pubsubShardChannels:
+            Metric(info: "pubsubshard_channels", in: .stats, .pubsub, family: "vimana_pubsub_shard_channels", .gauge,
+                   "Shard channels (SSUBSCRIBE) with at least one subscriber.") { .int($0.state.pointee.shardChannels.count) }
         case .queryBufferDisconnects:
             Metric(info: "client_query_buffer_limit_disconnections", in: .stats,
                    family: "vimana_query_buffer_disconnects_total", .counter,

@@ -84,9 +84,13 @@ import Testing
     @Test func anAgentPublishesOnlyWhereItMay() throws {
         let server = try ServerProcess(config: Self.config, logLevel: "info")
         let (c, r) = try join(server, "slowpoke")
-        c.send("PUBLISH results.x ok\r\nPUBLISH tasks.other no\r\nXADD elsewhere * a b\r\n")
+        c.send("PUBLISH results.x ok\r\nPUBLISH tasks.other no\r\nXADD elsewhere * a b\r\n"
+               + "SPUBLISH results.y ok\r\nSPUBLISH elsewhere no\r\n")
         #expect(r.next() == .integer(0))
         #expect(r.next() == .error("ERR agent 'slowpoke' may not publish to 'tasks.other' (publishes: results.*)"))
+        #expect(r.next() == .error("ERR agent 'slowpoke' may not publish to 'elsewhere' (publishes: results.*)"))
+        // A shard channel is held to the same patterns (PROTOCOL.md §5.5).
+        #expect(r.next() == .integer(0))
         #expect(r.next() == .error("ERR agent 'slowpoke' may not publish to 'elsewhere' (publishes: results.*)"))
     }
 

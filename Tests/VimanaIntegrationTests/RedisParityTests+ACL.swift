@@ -35,6 +35,12 @@ import Testing
         ("refusals inside multi", [(0, users),
             (1, "AUTH alice pw\r\nMULTI\r\nPUBLISH x 1\r\nPUBLISH chan1 1\r\nXADD bar 1-1 a 1\r\nEXEC\r\n"
                 + "MULTI\r\nXLEN foo\r\nEXEC\r\nMULTI\r\nPUBLISH chan1 1\r\nXADD foo 1-1 a 1\r\nEXEC\r\n")]),
+        ("shard channels refused by the rules", [(0, users),
+            (1, "AUTH alice pw\r\nSPUBLISH x 1\r\nSPUBLISH chan1 1\r\nSSUBSCRIBE chan1 other\r\nSSUBSCRIBE other\r\n"
+                + "SUNSUBSCRIBE other\r\nPUBSUB SHARDNUMSUB other chan1\r\n"),
+            (1, "SSUBSCRIBE chan2\r\n"), (1, "SSUBSCRIBE nope\r\nSPUBLISH chan2 x\r\nXLEN foo\r\nSUNSUBSCRIBE\r\n"),
+            (0, "ACL DRYRUN alice spublish chan1 x\r\nACL DRYRUN alice spublish x y\r\nACL DRYRUN alice ssubscribe chan1 x\r\n"
+                + "ACL DRYRUN alice sunsubscribe x\r\nACL DRYRUN alice pubsub shardnumsub x\r\n")]),
         ("refusals while subscribed", [(0, users),
             (1, "AUTH alice pw\r\nSUBSCRIBE chan1\r\n"), (1, "XLEN foo\r\nCONFIG SET a b\r\nPUBLISH chan1 x\r\nPING\r\n")]),
         ("auth and hello", [(0, users),

@@ -76,7 +76,8 @@ import VimanaRESP
             Set(Command.allCases.filter { CommandTable.entries[$0.rawValue].rules.contains(rule) })
         }
         #expect(having(.allowedBeforeAuth) == [.auth, .hello, .quit, .reset])
-        #expect(having(.allowedWhileSubscribed) == [.ping, .quit, .reset, .subscribe, .unsubscribe, .psubscribe, .punsubscribe])
+        #expect(having(.allowedWhileSubscribed) == [.ping, .quit, .reset, .subscribe, .unsubscribe, .psubscribe, .punsubscribe,
+                                                   .ssubscribe, .sunsubscribe])
         #expect(having(.runsInsideMulti) == [.exec, .discard, .multi, .watch, .quit, .reset])
         #expect(having(.blocking) == [.xread])
         for command in Command.allCases {
@@ -130,7 +131,7 @@ import VimanaRESP
         for entry in CommandTable.entries {
             for spec in [entry.spec] + entry.spec.subcommands {
                 let namesKey = spec.arguments.contains { $0.1 == "key" } || ["ack", "nack", "progress"].contains(spec.name)
-                let namesChannel = ["publish", "subscribe", "psubscribe"].contains(spec.name)
+                let namesChannel = ["publish", "subscribe", "psubscribe", "spublish", "ssubscribe"].contains(spec.name)
                 if namesKey { #expect(spec.access.grantedBy == .allKeys, "\(spec.name)") }
                 if namesChannel { #expect(spec.access.grantedBy == .allChannels, "\(spec.name)") }
                 if !namesKey && !namesChannel { #expect(spec.access == .none, "\(spec.name)") }

@@ -61,7 +61,7 @@ import VimanaLedger
         let mask = licenses.commandMask("bob")
         for command in Command.allCases {
             let kept = mask & (1 << UInt64(command.rawValue)) != 0
-            #expect(kept == !(command == .publish || command == .xadd), "\(command)")
+            #expect(kept == ![.publish, .xadd, .spublish].contains(command), "\(command)")
         }
         licenses.set("bob", License(state: .active, reason: "r", by: "a", sinceMillis: 0))
         #expect(licenses.isEmpty)
