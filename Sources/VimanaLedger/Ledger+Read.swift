@@ -234,6 +234,9 @@ extension Ledger {
     func memoryStart(_ topic: [UInt8], _ from: StreamID, below: UInt64, places: TopicPlaces,
                      examined: inout Int) -> UInt64? {
         let end = nextSequence
+        // From past the stream's last entry (a catch-up or a blocked read that
+        // finds nothing new: the common case), nothing is to be read anywhere.
+        if let s = stream(topic), s.lastID < from { return end }
         guard let first = firstEntry(topic, places, from: below, before: end, examined: &examined) else { return nil }
         // The stream's first entry kept is in memory: so is every other.
         if from < first.id { return stream(topic)?.first == first.id ? first.sequence : nil }

@@ -196,6 +196,13 @@ import VimanaConfig
         // From the first entry: one probe, then the read.
         #expect(ledger.range(topic: bytes("t"), from: .zero, to: .max, count: 2).map(\.sequence) == [entries[0].sequence, entries[1].sequence])
         #expect(ledger.range(topic: bytes("t"), from: entries[0].id, to: .max, count: 2).map(\.sequence) == [entries[0].sequence, entries[1].sequence])
+        // From past the last entry (a catch-up that finds nothing new): nothing, and no record looked at.
+        let before = ledger.stats.tailRecordsExamined
+        if let next = entries[1999].id.successor {
+            #expect(ledger.range(topic: bytes("t"), from: next, to: .max, count: 100).isEmpty)
+        }
+        #expect(ledger.stats.tailRecordsExamined == before, "a read past the end looks at nothing")
+        #expect(ledger.range(topic: bytes("t"), from: entries[1999].id, to: .max, count: 100).map(\.sequence) == [entries[1999].sequence])
     }
 }
 
