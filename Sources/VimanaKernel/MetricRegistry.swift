@@ -24,6 +24,11 @@ enum MetricID: CaseIterable {
     case connectionsAccepted, commands, netInputBytes, netOutputBytes, connectionsRejected, protocolErrors
     case pubsubChannels, pubsubPatterns, pubsubShardChannels, queryBufferDisconnects, payloadLimitDisconnects, acceptErrors
     case outputLimitDisconnects, aclDeniedAuth, aclDeniedCommand, aclDeniedKey, aclDeniedChannel, licenseRefusedPublishes, httpRequests
+    // replication (a lone master: Redis's fields for one without replicas)
+    case role, connectedSlaves, masterFailoverState, masterReplID, masterReplID2, masterReplOffset, secondReplOffset
+    case replBacklogActive, replBacklogSize, replBacklogFirstByteOffset, replBacklogHistlen
+    // cpu (getrusage)
+    case usedCPUSys, usedCPUUser, usedCPUSysChildren, usedCPUUserChildren, usedCPUSysMainThread, usedCPUUserMainThread
     // pubsub (channels, patterns and shard channels above)
     case pubsubPatternSubscriptions, messagesPublished, messagesDelivered, slowSubscriberDisconnects
     // agents (/metrics only)
@@ -40,6 +45,8 @@ enum MetricID: CaseIterable {
     case ledgerLastError
     // users (Kernel+UserLimits.swift): INFO one line per user, /metrics a series per user
     case users, userConnections, userConnectionsRefused, userPauses, userPausedSeconds, userMessages, userBytes
+    // keyspace: the topics (Kernel+Keys.swift), as Redis's one database
+    case keyspace
 
     var metric: Metric {
         switch self {
@@ -146,6 +153,26 @@ enum MetricID: CaseIterable {
         case .httpRequests:
             Metric(family: "vimana_http_requests_total", .counter,
                    "HTTP requests read on the observability port.") { .int($0.counters.httpRequests) }
+
+        case .role: Metric(info: "role", in: .replication) { _ in .text("master") }
+        case .connectedSlaves: Metric(info: "connected_slaves", in: .replication) { _ in .int(0) }
+        case .masterFailoverState: Metric(info: "master_failover_state", in: .replication) { _ in .text("no-failover") }
+        case .masterReplID: Metric(info: "master_replid", in: .replication) { .text($0.state.pointee.runID) }
+        case .masterReplID2: Metric(info: "master_replid2", in: .replication) { _ in .text(String(repeating: "0", count: 40)) }
+        case .masterReplOffset: Metric(info: "master_repl_offset", in: .replication) { _ in .int(0) }
+        case .secondReplOffset: Metric(info: "second_repl_offset", in: .replication) { _ in .int(-1) }
+        case .replBacklogActive: Metric(info: "repl_backlog_active", in: .replication) { _ in .int(0) }
+        case .replBacklogSize: Metric(info: "repl_backlog_size", in: .replication) { _ in .int(0) }
+        case .replBacklogFirstByteOffset: Metric(info: "repl_backlog_first_byte_offset", in: .replication) { _ in .int(0) }
+        case .replBacklogHistlen: Metric(info: "repl_backlog_histlen", in: .replication) { _ in .int(0) }
+
+        case .usedCPUSys: Metric(info: "used_cpu_sys", in: .cpu) { .text($0.cpu(MetricReader.selfUsage).system) }
+        case .usedCPUUser:
+            Metric(info: "used_cpu_user", in: .cpu) { .text($0.cpu(MetricReader.selfUsage).user) }
+        case .usedCPUSysChildren: Metric(info: "used_cpu_sys_children", in: .cpu) { .text($0.cpu(MetricReader.childrenUsage).system) }
+        case .usedCPUUserChildren: Metric(info: "used_cpu_user_children", in: .cpu) { .text($0.cpu(MetricReader.childrenUsage).user) }
+        case .usedCPUSysMainThread: Metric(info: "used_cpu_sys_main_thread", in: .cpu) { .text($0.cpu(MetricReader.threadUsage).system) }
+        case .usedCPUUserMainThread: Metric(info: "used_cpu_user_main_thread", in: .cpu) { .text($0.cpu(MetricReader.threadUsage).user) }
 
         case .pubsubPatternSubscriptions:
             Metric(info: "pubsub_pattern_subscriptions", in: .pubsub) { .int($0.state.pointee.patterns.subscriptionCount) }
@@ -289,6 +316,12 @@ enum MetricID: CaseIterable {
                     return ("user_" + Kernel.infoName(u.name), value)
                 }
             }
+        case .keyspace:
+            // Redis's line for its database 0, only when it has keys; no key expires.
+            Metric(infoLinesPrefixed: "db", in: .keyspace) { r in
+                guard let n = r.kernel.ledger?.listedKeyCount, n > 0 else { return [] }
+                return [("db0", "keys=\(n),expires=0,avg_ttl=0")]
+            }
         case .userConnections:
             Metric(family: "vimana_user_connections", .gauge, "Connections acting as the user.", label: "user") { r in
                 r.userFigures.map { ($0.name, .int($0.connections)) }
@@ -325,7 +358,7 @@ enum MetricID: CaseIterable {
 
 /// INFO's sections, in the order INFO with no argument (or `all`) gives them.
 enum InfoSection: String, CaseIterable, Sendable {
-    case server, clients, memory, stats, pubsub, ledger, users
+    case server, clients, memory, stats, replication, cpu, pubsub, ledger, users, keyspace
 }
 
 // MARK: - The declaration's shape
@@ -417,6 +450,22 @@ final class MetricReader {
     init(_ kernel: Kernel) { self.kernel = kernel }
 
     var state: UnsafeMutablePointer<KernelState> { kernel.s }
+
+    /// getrusage's `who`: the process, its waited-for children (the
+    /// supervised agents), and the calling thread (RUSAGE_THREAD, a GNU
+    /// value Glibc's module does not export): the event loop's.
+    static let selfUsage = RUSAGE_SELF.rawValue, childrenUsage = RUSAGE_CHILDREN.rawValue, threadUsage: Int32 = 1
+
+    /// getrusage's system and user CPU as Redis writes them (`%ld.%06ld` seconds).
+    func cpu(_ who: Int32) -> (system: String, user: String) {
+        var u = rusage()
+        guard getrusage(__rusage_who_t(who), &u) == 0 else { return ("0.000000", "0.000000") }
+        func text(_ t: timeval) -> String {
+            let micros = String(t.tv_usec)
+            return "\(t.tv_sec)." + String(repeating: "0", count: max(0, 6 - micros.count)) + micros
+        }
+        return (text(u.ru_stime), text(u.ru_utime))
+    }
     var counters: Metrics { kernel.s.pointee.metrics }
     lazy var uptime = Int(kernel.uptimeSeconds)
     lazy var heapBytes = Kernel.heapBytes()

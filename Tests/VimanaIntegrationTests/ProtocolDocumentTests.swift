@@ -72,11 +72,14 @@ import Testing
                 ? Self.table(lines, header: "| field | meaning |").map { Self.firstName($0[0]) }
                 : Self.names(row[1])
         }
-        try #require(order == ["server", "clients", "memory", "stats", "pubsub", "ledger", "users"], "\(order)")
+        try #require(order == ["server", "clients", "memory", "stats", "replication", "cpu", "pubsub", "ledger", "users", "keyspace"],
+                     "\(order)")
 
         let server = try ServerProcess(config: Self.config, logLevel: "info")
         let c = try RawClient(port: server.port)
         let r = RESPReader(c)
+        c.send("XADD one-key * f v\r\n")  // a key, so that keyspace has its line
+        _ = r.next()
         c.send("INFO everything\r\n")
         guard case .bulk(let text) = r.next() else { Issue.record("INFO gave no bulk string"); return }
         var actual: [String: [String]] = [:]
@@ -93,6 +96,7 @@ import Testing
         // One `user_<name>` line per user: the agent's and `default`.
         #expect(actual["users"] == ["user_agent%3Aclerk", "user_default", "user_metered"], "\(actual["users"] ?? [])")
         if actual["users"]?.isEmpty == false { actual["users"] = ["user_<name>"] }
+        #expect(text.contains("\r\ndb0:keys=") && text.contains(",expires=0,avg_ttl=0\r\n"), "\(text)")
         #expect(actualOrder == order)
         for name in order {
             #expect(actual[name] == documented[name], "INFO \(name): the server says \(actual[name] ?? []), PROTOCOL.md \(documented[name] ?? [])")

@@ -150,3 +150,42 @@ import VimanaTestSupport
         #expect(seen.count > 5, "RANDOMKEY gave \(seen)")
     }
 }
+
+/// INFO's `replication`, `cpu` and `keyspace` sections (issue 14 §4) have
+/// Redis 7.0.15's fields in Redis's order, on an empty server and after
+/// XADDs to two keys, so a client or exporter that reads them by name
+/// finds each; `role` is master and `db0` counts the keys as Redis does.
+@Suite(.serialized) struct InfoSectionParityTests {
+    static func fields(_ port: Int, _ section: String) throws -> [(String, String)] {
+        let c = try RawClient(port: port)
+        c.send(RawClient.command(["INFO", section]))
+        guard case .bulk(let text)? = RESPReader(c).next() else { throw TestFailure("INFO \(section) gave no bulk string") }
+        return text.components(separatedBy: "\r\n").compactMap { line in
+            guard !line.hasPrefix("#"), let colon = line.firstIndex(of: ":") else { return nil }
+            return (String(line[..<colon]), String(line[line.index(after: colon)...]))
+        }
+    }
+
+    @Test func replicationCpuAndKeyspaceHaveRedisFields() throws {
+        let redis = try RedisProcess()
+        let vimana = try ServerProcess()
+        for port in [redis.port, vimana.port] {
+            #expect(try Self.fields(port, "keyspace").isEmpty, "no db line without keys")
+        }
+        for section in ["replication", "cpu"] {
+            #expect(try Self.fields(vimana.port, section).map(\.0) == Self.fields(redis.port, section).map(\.0), "INFO \(section)")
+        }
+        let role = try Self.fields(vimana.port, "replication")
+        #expect(role.first { $0.0 == "role" }?.1 == "master" && role.first { $0.0 == "connected_slaves" }?.1 == "0")
+        #expect(try Self.fields(vimana.port, "cpu").allSatisfy { $0.1.range(of: #"^[0-9]+\.[0-9]{6}$"#, options: .regularExpression) != nil })
+        for port in [redis.port, vimana.port] {
+            let c = try RawClient(port: port)
+            for key in ["a", "b"] {
+                c.send(RawClient.command(["XADD", key, "1-1", "f", "v"]))
+                _ = c.readReplies(1)
+            }
+        }
+        let want = try Self.fields(redis.port, "keyspace")
+        #expect(try Self.fields(vimana.port, "keyspace").map { "\($0.0):\($0.1)" } == want.map { "\($0.0):\($0.1)" } && want.count == 1)
+    }
+}
