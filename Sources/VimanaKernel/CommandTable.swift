@@ -18,6 +18,7 @@ enum Command: Int, CaseIterable {
     case license
     case exists, type, keys, scan, dbsize, randomkey, touch, object, memory
     case spublish, ssubscribe, sunsubscribe
+    case time
 }
 
 /// Runs one command that passed dispatch's checks. A thin function (a

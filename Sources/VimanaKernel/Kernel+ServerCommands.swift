@@ -1,5 +1,8 @@
 import VimanaCore
 import VimanaRESP
+#if canImport(Glibc)
+import Glibc
+#endif
 import VimanaBus
 import VimanaConfig
 
@@ -20,7 +23,7 @@ enum CommandListFilter: String, Keyword {
 
 /// CONFIG's subcommands, as in the table (`config|get` …).
 enum ConfigSubcommand: String, Keyword {
-    case get, set, help
+    case get, set, rewrite, help
 }
 
 /// COMMAND, CONFIG: what clients and tools ask of the server itself.
@@ -218,6 +221,9 @@ extension Kernel {
         case .set:
             c.pointee.output.tail.writeError(
                 "ERR CONFIG SET is not supported: the configuration is read-only (edit phoenix.yaml and restart)")
+        case .rewrite:
+            c.pointee.output.tail.writeError(
+                "ERR CONFIG REWRITE is not supported: phoenix.yaml is the configuration's source of truth (edit it and restart)")
         case .help:
             replyHelp(c, [
                 "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -225,9 +231,22 @@ extension Kernel {
                 "    Return parameters matching the glob-like <pattern> and their values.",
                 "SET <directive> <value>",
                 "    Refused: the configuration is read-only; edit phoenix.yaml and restart.",
+                "REWRITE",
+                "    Refused: phoenix.yaml is the configuration's source of truth.",
                 "HELP",
                 "    Prints this help.",
             ])
         }
+    }
+
+    // MARK: - TIME
+
+    /// TIME: the wall clock as two bulk strings, seconds and microseconds, as Redis.
+    func timeCommand(_ c: UnsafeMutablePointer<ClientState>) {
+        var t = timespec()
+        clock_gettime(CLOCK_REALTIME, &t)
+        c.pointee.output.tail.writeArrayHeader(2)
+        c.pointee.output.tail.writeBulk(string: String(t.tv_sec))
+        c.pointee.output.tail.writeBulk(string: String(t.tv_nsec / 1000))
     }
 }

@@ -189,3 +189,25 @@ import VimanaTestSupport
         #expect(try Self.fields(vimana.port, "keyspace").map { "\($0.0):\($0.1)" } == want.map { "\($0.0):\($0.1)" } && want.count == 1)
     }
 }
+
+/// TIME as redis-server answers it: two bulk strings of digits, seconds
+/// and microseconds (below a million), the same clock; Redis's arity error.
+@Suite struct TimeParityTests {
+    @Test func timeIsRedisShapeAndClock() throws {
+        let redis = try RedisProcess()
+        let vimana = try ServerProcess()
+        func time(_ port: Int) throws -> (Int, Int) {
+            let c = try RawClient(port: port)
+            c.send("TIME\r\n")
+            guard case .array(let parts)? = RESPReader(c).next(), parts.count == 2,
+                  case .bulk(let s) = parts[0], case .bulk(let u) = parts[1],
+                  let seconds = Int(s), let micros = Int(u), String(micros) == u, micros >= 0, micros < 1_000_000
+            else { throw TestFailure("TIME on \(port)") }
+            return (seconds, micros)
+        }
+        let (a, _) = try time(redis.port), (b, _) = try time(vimana.port)
+        #expect(abs(a - b) <= 2, "the same clock: \(a) and \(b)")
+        let expected = try StreamIDParityTests.replies([["TIME", "x"], ["time", "1", "2"]], port: redis.port)
+        #expect(try StreamIDParityTests.replies([["TIME", "x"], ["time", "1", "2"]], port: vimana.port) == expected)
+    }
+}
