@@ -111,6 +111,16 @@ extension CommandTable {
                 CommandSpec(name: "config|help", arity: 2, flags: ["loading", "stale"], categories: ["@slow"], summary: "Show helpful text about the different subcommands", since: "5.0.0", group: "server", complexity: "O(1)", arguments: []),
             ]
             return s
+        case .shutdown:
+            return CommandEntry(name: "shutdown", arity: -1, flags: ["admin", "noscript", "loading", "stale", "no_multi", "allow_busy"],
+                                categories: ["@admin", "@slow", "@dangerous"],
+                                summary: "Synchronously save the dataset to disk and then shut down the server", since: "1.0.0",
+                                group: "server", complexity: "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)",
+                                arguments: [("NOSAVE nosave", "pure-token", true, false), ("SAVE save", "pure-token", true, false),
+                                            ("NOW now", "pure-token", true, false), ("FORCE force", "pure-token", true, false),
+                                            ("ABORT abort", "pure-token", true, false)]) { k, c, a in
+                k.shutdownCommand(c, a)
+            }
         case .time:
             return CommandEntry(name: "time", arity: 1, flags: ["loading", "stale", "fast"], categories: ["@fast"],
                                 summary: "Return the current server time", since: "2.6.0", group: "server", complexity: "O(1)",

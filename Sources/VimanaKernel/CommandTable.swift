@@ -18,7 +18,7 @@ enum Command: Int, CaseIterable {
     case license
     case exists, type, keys, scan, dbsize, randomkey, touch, object, memory
     case spublish, ssubscribe, sunsubscribe
-    case time
+    case time, shutdown
 }
 
 /// Runs one command that passed dispatch's checks. A thin function (a
@@ -42,9 +42,12 @@ struct DispatchRules: OptionSet, Sendable {
     static let write = DispatchRules(rawValue: 1 << 3)
     /// May block the connection: Redis's `blocking` flag (set from `flags`).
     static let blocking = DispatchRules(rawValue: 1 << 4)
+    /// Refused between MULTI and EXEC: Redis's `no_multi` flag (set from `flags`).
+    static let notInMulti = DispatchRules(rawValue: 1 << 5)
 
     /// The rules a COMMAND INFO flag stands for.
-    static let byFlag: [String: DispatchRules] = ["no_auth": .allowedBeforeAuth, "write": .write, "blocking": .blocking]
+    static let byFlag: [String: DispatchRules] = ["no_auth": .allowedBeforeAuth, "write": .write, "blocking": .blocking,
+                                                  "no_multi": .notInMulti]
 }
 
 /// One command: its name, arity, flags and documentation (what COMMAND,

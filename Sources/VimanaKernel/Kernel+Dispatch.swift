@@ -61,6 +61,10 @@ extension Kernel {
         if refusedByUser(c, s.pointee.commands.record(command), args) { return }
         if refusedWhileSubscribed(c, command, args) { return }
         if c.pointee.flags.contains(.multi) && !s.pointee.commands.record(command).pointee.rules.contains(.runsInsideMulti) {
+            if s.pointee.commands.record(command).pointee.rules.contains(.notInMulti) {
+                reject(c, command, ErrorReply.notInTransaction)
+                return
+            }
             queueInTransaction(c, command, args)
             return
         }

@@ -239,6 +239,39 @@ extension Kernel {
         }
     }
 
+    // MARK: - SHUTDOWN
+
+    /// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]: as SIGTERM (listeners
+    /// closed, output drained, the ledger's pending writes written and
+    /// synced, the agents stopped), and the connection closes without a
+    /// reply, as Redis's. Every option is Redis's and checked as Redis
+    /// checks them; none changes what is done: the ledger holds every
+    /// acknowledged write already, and there is nothing to save. ABORT
+    /// finds no shutdown in progress: once one begins no command is read.
+    func shutdownCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        var save = false, nosave = false, others = false, abort = false
+        for i in 1..<args.count {
+            switch args.string(i).lowercased() {
+            case "nosave": nosave = true
+            case "save": save = true
+            case "now", "force": others = true
+            case "abort": abort = true
+            default:
+                c.pointee.output.tail.writeError(ErrorReply.syntax)
+                return
+            }
+        }
+        if (abort && (save || nosave || others)) || (save && nosave) {
+            c.pointee.output.tail.writeError(ErrorReply.syntax)
+            return
+        }
+        if abort {
+            c.pointee.output.tail.writeError(ErrorReply.noShutdown)
+            return
+        }
+        beginShutdown(reason: "SHUTDOWN by user '\(c.pointee.info.user.name)'")
+    }
+
     // MARK: - TIME
 
     /// TIME: the wall clock as two bulk strings, seconds and microseconds, as Redis.

@@ -211,3 +211,36 @@ import VimanaTestSupport
         #expect(try StreamIDParityTests.replies([["TIME", "x"], ["time", "1", "2"]], port: vimana.port) == expected)
     }
 }
+
+/// SHUTDOWN's refusals as redis-server's (ABORT with nothing in progress,
+/// syntax errors, inside MULTI with EXEC's EXECABORT after), then a
+/// SHUTDOWN that stops Vimana: the connection closes without a reply, and
+/// the server exits 0 after the shutdown it logs; a user without @admin is refused.
+@Suite struct ShutdownTests {
+    @Test func refusalsAreRedisesAndAShutdownStopsTheServer() throws {
+        let redis = try RedisProcess()
+        let server = try ServerProcess(config: """
+            users:
+              - name: app
+                nopass: true
+                permissions: ["+@all", "-@admin", "~*", "&*"]
+            """, logLevel: "info")
+        let refusals = [["SHUTDOWN", "ABORT"], ["SHUTDOWN", "FOO"], ["SHUTDOWN", "ABORT", "NOW"], ["SHUTDOWN", "NOSAVE", "SAVE"],
+                        ["shutdown", "abort", "force"], ["MULTI"], ["SHUTDOWN"], ["PING"], ["EXEC"]]
+        let expected = try StreamIDParityTests.replies(refusals, port: redis.port)
+        #expect(try StreamIDParityTests.replies(refusals, port: server.port) == expected)
+        #expect(expected.contains("-ERR Command not allowed inside a transaction\r\n"), "\(expected)")
+
+        let app = try RawClient(port: server.port)
+        app.send(command: "AUTH", "app", "x")
+        #expect(app.readReplies() == "+OK\r\n")
+        app.send(command: "SHUTDOWN")
+        #expect(app.readReplies().hasPrefix("-NOPERM"), "a user without @admin may not")
+
+        let admin = try RawClient(port: server.port)
+        admin.send(command: "SHUTDOWN", "NOSAVE", "NOW")
+        #expect(admin.isClosedByPeer(timeout: 10), "the connection closes without a reply")
+        #expect(server.terminate(signal: 0, timeout: 20) == 0, "the server exits 0")
+        #expect(server.log.contains("SHUTDOWN by user 'default'"))
+    }
+}
