@@ -73,6 +73,7 @@ extension Ledger {
         }
         streams[s].lastID = id
         streams[s].length &+= 1
+        if streams[s].entriesAdded == 0 && !streams[s].made { comesIntoBeing(s) }
         streams[s].entriesAdded &+= 1
         if streams[s].first == nil { streams[s].first = id }
         let sequence = nextSequence

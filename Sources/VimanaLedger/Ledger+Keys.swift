@@ -15,13 +15,6 @@ extension Ledger {
         return !topicNames[i].starts(with: Self.internalTopicPrefix)
     }
 
-    /// DBSIZE: the listed keys, counted (O(N) for N topics).
-    public var listedKeyCount: Int {
-        var n = 0
-        for i in 0..<streams.count where isListedKey(at: i) { n += 1 }
-        return n
-    }
-
     /// MEMORY USAGE: the bytes `topic` takes on disk, its share of each
     /// segment file (records are compressed together, so a file's size is
     /// shared by its topics in proportion to their records), and in memory

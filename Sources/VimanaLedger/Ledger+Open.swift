@@ -25,7 +25,9 @@ extension Ledger {
     public func open(notify: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void) throws(LedgerError) -> RecoveryReport {
         try lockDirectories()
         do throws(LedgerError) {
-            return try recover(notify: notify)
+            let report = try recover(notify: notify)
+            countListedKeys()
+            return report
         } catch {
             locks = []
             throw error

@@ -89,6 +89,10 @@ public final class Ledger: @unchecked Sendable {
     public internal(set) var nextSequence: UInt64 = 1
     var topics = TopicMap()
     public internal(set) var streams: [StreamState] = []
+    /// DBSIZE: the streams that exist and are not the server's own
+    /// (`isListedKey`). Counted once at open, then kept as streams come into
+    /// being (an append's first entry, MKSTREAM): they never cease to.
+    public internal(set) var listedKeyCount = 0
     /// Every topic the ledger has seen, in order of first appearance.
     public internal(set) var topicNames: [[UInt8]] = []
     /// Each stream's closed runs of entries, by the same index (TopicRuns.swift).
@@ -229,7 +233,20 @@ public final class Ledger: @unchecked Sendable {
     public func makeStream(_ topic: [UInt8]) {
         topic.withUnsafeBytes { raw in
             let i = streamIndex(raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, raw.count)
+            if !streams[i].exists { comesIntoBeing(i) }
             streams[i].made = true
         }
+    }
+
+    /// Stream `i` is about to exist (its first entry, or MKSTREAM).
+    func comesIntoBeing(_ i: Int) {
+        if !topicNames[i].starts(with: Self.internalTopicPrefix) { listedKeyCount &+= 1 }
+    }
+
+    /// `listedKeyCount` from the streams, after a recovery made them.
+    func countListedKeys() {
+        var n = 0
+        for i in 0..<streams.count where isListedKey(at: i) { n += 1 }
+        listedKeyCount = n
     }
 }

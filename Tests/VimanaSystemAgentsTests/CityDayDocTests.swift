@@ -47,6 +47,9 @@ import Glibc
         }
         let doc = Self.root.appendingPathComponent("docs/SYSTEM-AGENTS.md")
         let config = try Self.block(try String(contentsOf: doc, encoding: .utf8), section: Self.section, fence: "yaml city.yaml")
+        // The script skips the section's own `vimana serve` line (this test serves the city): it must be exactly what is served here.
+        #expect(try Self.block(try String(contentsOf: doc, encoding: .utf8), section: Self.section, fence: "sh")
+                    .hasPrefix("vimana serve --config city.yaml\n"), "the section's first command is not `vimana serve --config city.yaml`")
 
         // Saved as city.yaml beside a `config` that is the repository's, as
         // in its root: envoy's `playbooks: config/playbooks` is relative to the file.
@@ -68,8 +71,7 @@ import Glibc
         p.standardOutput = out
         p.standardError = out
         try p.run()
-        // The day waits a minute for science to let go of the flood; each
-        // command has the script's own timeout, this bounds the whole.
+        // Each command has the script's own timeout; this bounds the whole.
         let deadline = Date().addingTimeInterval(900)
         while p.isRunning && Date() < deadline { usleep(100_000) }
         let timedOut = p.isRunning
