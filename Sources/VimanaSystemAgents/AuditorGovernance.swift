@@ -73,9 +73,13 @@ struct GovernanceAudit {
         var findings: [AuditFinding] = []
         var used: [String: String] = [:]
         var licences: [String: (state: String, reason: String)] = [:]
-        for (i, e) in civic.entries.enumerated() {
+        // The `registered` events read so far, by agent, request and caller:
+        // a registration's licence follows its own task's (one lookup, not a scan).
+        var registered: Set<[String]> = []
+        for e in civic.entries {
             func found(_ s: AuditFinding.Severity, _ m: String) { findings.append(AuditFinding(s, "events.civic", e.id, m)) }
             let type = e["type"]
+            if type == "registered" { registered.insert([e["agent"] ?? "", e["request"] ?? "", e["caller"] ?? ""]) }
             guard type == "licence" || type == "transferred" else { continue }
             let before = e["agent"].flatMap { licences[$0] }
             if type == "licence", let agent = e["agent"], let s = e["state"] { licences[agent] = (s, e["reason"] ?? "") }
@@ -87,9 +91,7 @@ struct GovernanceAudit {
             if type == "licence" && kind == "registration" {
                 if value != .bool(true) || e["state"] != "active" || e["action"] != nil {
                     found(.critical, "a registration's licence is active and names no action")
-                } else if civic.whole && !civic.entries[..<i].contains(where: {
-                    $0["type"] == "registered" && $0["agent"] == e["agent"] && $0["request"] == e["request"] && $0["caller"] == e["caller"]
-                }) {
+                } else if civic.whole && !registered.contains([e["agent"] ?? "", e["request"] ?? "", e["caller"] ?? ""]) {
                     found(.critical, "licence of '\(e["agent"] ?? "")' on registration's authority without its task's registered event")
                 }
                 continue
