@@ -91,7 +91,7 @@ START = 60.0        # seconds a server may take to start listening
 WAIT = 10.0         # seconds to wait for a waiter to subscribe, or for netcat replies
 QUIET = 0.2         # seconds of silence that end a netcat session
 WAITER = re.compile(r"^redis-cli .*\b(subscribe|psubscribe|xread block)\b|^vimana sub\b", re.I)
-WAITING = re.compile(rb"\bcmd=(subscribe|psubscribe|xread)\b")
+CLIENT = re.compile(rb"\bid=(\d+)\b[^\n]*?\bcmd=([a-z|]+)")
 ERROR = re.compile(r"^(\(error\) |AUTH failed: )?(ERR|NOGROUP|NOAUTH|NOPERM|WRONGPASS|WRONGTYPE|BUSYGROUP) ", re.M)
 PRINTS = "#> "      # a line of a ```sh block: a line the command above it prints
 FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -202,8 +202,8 @@ class Run:
         stop(p)
         raise Failure(f"{where}: the server did not start: {command}\n{read(log)[-3000:]}")
 
-    def waiting_clients(self, kinds=("subscribe", "psubscribe", "xread")):
-        """How many connections wait in one of `kinds` (SUBSCRIBE, PSUBSCRIBE or XREAD)."""
+    def clients(self):
+        """CLIENT LIST as (id, last command) pairs, one per connection."""
         with socket.create_connection(("127.0.0.1", int(self.port)), timeout=WAIT) as s:
             s.sendall(b"CLIENT LIST\r\n")
             data = b""
@@ -213,7 +213,7 @@ class Run:
                 if not chunk:
                     raise Failure(f"the server closed the connection during CLIENT LIST: {data!r}")
                 data += chunk
-        return sum(1 for kind in WAITING.findall(data) if kind.decode() in kinds)
+        return [(int(m.group(1)), m.group(2).decode()) for m in CLIENT.finditer(data)]
 
     def end_block(self):
         """Stops the waiters (they must still be running) and the server (it must exit 0)."""
@@ -339,13 +339,15 @@ def run_sh(run, path, lines):
         if WAITER.search(line):
             # Counted by the command it waits in: a server's own agents may
             # come and go in blocking XREADs meanwhile.
+            # The waiter is the connection newer than every one before it
+            # (CLIENT LIST ids only grow) whose last command is the wait.
             kinds = ("xread",) if re.search(r"\bxread block\b", line, re.I) else ("subscribe", "psubscribe")
-            before = run.waiting_clients(kinds)
+            newest = max((i for i, _ in run.clients()), default=0)
             waiter_output = os.path.join(run.dir, "waiter-%d.txt" % n)
             p = run.spawn(command, waiter_output)
             run.waiters.append((p, waiter_output, where, prints.get(n, [])))
             deadline = time.monotonic() + WAIT
-            while run.waiting_clients(kinds) <= before:
+            while not any(i > newest and cmd in kinds for i, cmd in run.clients()):
                 if p.poll() is not None or time.monotonic() > deadline:
                     raise Failure(f"{where}: never waited for messages: {line}\n{read(waiter_output)}")
                 time.sleep(0.02)
