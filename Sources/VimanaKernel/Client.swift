@@ -54,7 +54,7 @@ struct ClientState: ~Copyable {
     /// `Command.rawValue` (`ACLUser.allowedTopLevel`): what dispatch tests
     /// per request. A clear bit sends the command to the full check
     /// (subcommands, or the refusal). Set only by `Kernel.actAs`.
-    var allowedCommands: UInt64 = 0
+    var allowedCommands = CommandBits(low: 0, high: 0)
     /// Its user's root key and channel patterns, compiled (`UserHandle`,
     /// which `info` holds and keeps alive): what a user restricted to
     /// patterns pays per request. Set only by `Kernel.actAs`.

@@ -407,3 +407,42 @@ struct CommandDispatch: ~Copyable {
         Int(truncatingIfNeeded: ((w0 ^ (w1 &>> 3) ^ UInt64(truncatingIfNeeded: n)) &* seed) &>> shift)
     }
 }
+
+/// A set of commands, one bit per `Command`, in two words: what a
+/// connection may run whole (`ClientState.allowedCommands`), tested on
+/// every request. CommandTableTests checks every command has a bit.
+struct CommandBits: Equatable, Sendable {
+    var low: UInt64
+    var high: UInt64
+
+    static let all = CommandBits(low: ~0, high: ~0)
+
+    /// From the ACL's words (`ACLUser.allowedTopLevel`), 64 ids per word.
+    init(words: [UInt64]) {
+        low = words.first ?? 0
+        high = words.count > 1 ? words[1] : 0
+    }
+
+    init(low: UInt64, high: UInt64) {
+        self.low = low
+        self.high = high
+    }
+
+    init(_ commands: some Sequence<Command>) {
+        self.init(low: 0, high: 0)
+        for command in commands {
+            let raw = command.rawValue
+            if raw < 64 { low |= 1 &<< UInt64(raw) } else { high |= 1 &<< UInt64(raw &- 64) }
+        }
+    }
+
+    @inline(__always)
+    func contains(_ command: Command) -> Bool {
+        let raw = command.rawValue
+        let word = raw < 64 ? low : high
+        return word & (1 &<< UInt64(truncatingIfNeeded: raw & 63)) != 0
+    }
+
+    static func & (a: CommandBits, b: CommandBits) -> CommandBits { CommandBits(low: a.low & b.low, high: a.high & b.high) }
+    static prefix func ~ (a: CommandBits) -> CommandBits { CommandBits(low: ~a.low, high: ~a.high) }
+}

@@ -124,7 +124,7 @@ extension Kernel {
     /// processCommand (inside MULTI the transaction is marked to fail).
     @inline(never)
     func permitted(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ args: Arguments) -> Bool {
-        guard let (denial, subcommand) = aclDenial(c.pointee.info.user, bits: c.pointee.allowedCommands, command, args) else {
+        guard let (denial, subcommand) = aclDenial(c.pointee.info.user, command, args) else {
             // The user's rules allow it; its licence may not (the publishing bits of a restricted user are clear).
             guard let refusal = licenseRefusal(c, command, args) else { return true }
             reject(c, command, refusal)
@@ -144,7 +144,7 @@ extension Kernel {
     /// each, the command, then each key, then each channel). A command
     /// allowed before AUTH is always allowed; an unknown subcommand or a
     /// wrong arity is left to the handler's error, which Redis replies first.
-    func aclDenial(_ user: ACLUser, bits: UInt64, _ command: Command, _ args: Arguments) -> (ACLRefusal, Int)? {
+    func aclDenial(_ user: ACLUser, _ command: Command, _ args: Arguments) -> (ACLRefusal, Int)? {
         let entry = CommandTable.entries[command.rawValue]
         if entry.rules.contains(.allowedBeforeAuth) { return nil }
         var spec = entry.spec
@@ -222,8 +222,8 @@ extension Kernel {
     /// run; otherwise its error is written in its place and logged.
     func permittedAtExec(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ args: Arguments) -> Bool {
         let needs = s.pointee.commands.record(command).pointee.aclNeeds
-        if c.pointee.allowedCommands & (1 &<< UInt64(truncatingIfNeeded: command.rawValue)) != 0 && needs & ~c.pointee.flags.rawValue == 0 { return true }
-        guard let (denial, _) = aclDenial(c.pointee.info.user, bits: c.pointee.allowedCommands, command, args) else {
+        if c.pointee.allowedCommands.contains(command) && needs & ~c.pointee.flags.rawValue == 0 { return true }
+        guard let (denial, _) = aclDenial(c.pointee.info.user, command, args) else {
             guard let refusal = licenseRefusal(c, command, args) else { return true }
             c.pointee.output.tail.writeError(refusal)
             return false

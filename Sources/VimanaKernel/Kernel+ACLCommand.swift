@@ -299,7 +299,7 @@ extension Kernel {
             c.pointee.output.tail.writeError(ErrorReply.wrongArity(checked.name))
             return
         }
-        guard let (denial, _) = aclDenial(user, bits: users.commandBits(user), command, rest) else {
+        guard let (denial, _) = aclDenial(user, command, rest) else {
             c.pointee.output.tail.append("+OK\r\n")
             return
         }

@@ -75,7 +75,7 @@ extension Kernel {
               let read = info.blockedRead, read.refusal == nil, let first = read.topics.first else { return }
         var refusal: String?
         read.asCommand { command, args in
-            if let (denial, _) = aclDenial(c.pointee.info.user, bits: c.pointee.allowedCommands, command, args) {
+            if let (denial, _) = aclDenial(c.pointee.info.user, command, args) {
                 logDenial(c, denial)
                 refusal = ErrorReply.noPermission(denial)
             }

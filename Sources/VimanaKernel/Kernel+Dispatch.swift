@@ -36,7 +36,7 @@ extension Kernel {
     func refusedByUser(_ c: UnsafeMutablePointer<ClientState>, _ record: UnsafeMutablePointer<CommandDispatch.Record>,
                        _ args: Arguments) -> Bool {
         let command = record.pointee.command
-        if c.pointee.allowedCommands & (1 &<< UInt64(truncatingIfNeeded: command.rawValue)) != 0 {
+        if c.pointee.allowedCommands.contains(command) {
             if record.pointee.aclNeeds & ~c.pointee.flags.rawValue == 0 { return false }
             if c.pointee.flags.contains(.rootDecides) && argumentsAllowed(c, record, args) { return false }
         }

@@ -50,12 +50,12 @@ struct Licenses {
     /// The bits of `ClientState.allowedCommands` a connection of `user`
     /// keeps: all of them, or all but the publishing commands' when its
     /// licence is not active.
-    func commandMask(_ user: String) -> UInt64 {
-        guard !byUser.isEmpty, byUser[user] != nil else { return ~0 }
+    func commandMask(_ user: String) -> CommandBits {
+        guard !byUser.isEmpty, byUser[user] != nil else { return .all }
         return ~Self.publishingBits
     }
 
-    static let publishingBits: UInt64 = publishingCommands.reduce(0) { $0 | (1 << UInt64($1.rawValue)) }
+    static let publishingBits = CommandBits(publishingCommands)
 
     /// The restricted users, by name in bytes' order (LICENSE LIST).
     var sorted: [(user: String, license: License)] {

@@ -132,17 +132,16 @@ final class Users {
 
     // MARK: - The table
 
-    /// What dispatch tests for `user`: its top-level bits (one word holds
-    /// every command; CommandTableTests checks there are at most 64).
-    func commandBits(_ user: ACLUser) -> UInt64 {
+    /// What dispatch tests for `user`: its top-level bits.
+    func commandBits(_ user: ACLUser) -> CommandBits {
         if user == defaultUser { return defaultBits }
-        return user.allowedTopLevel(catalogue: catalogue).first ?? 0
+        return CommandBits(words: user.allowedTopLevel(catalogue: catalogue))
     }
 
     /// The `default` user, and its bits: every new connection's (cached,
     /// so that accepting does not rebuild them).
     private(set) lazy var defaultUser: ACLUser = byName[Self.defaultName] ?? Self.unrestrictedDefault(catalogue)
-    private lazy var defaultBits: UInt64 = defaultUser.allowedTopLevel(catalogue: catalogue).first ?? 0
+    private lazy var defaultBits = CommandBits(words: defaultUser.allowedTopLevel(catalogue: catalogue))
 
     /// The `default` user's account (never deleted): every new connection's.
     private(set) lazy var defaultAccount = account(Self.defaultName)
@@ -155,7 +154,7 @@ final class Users {
         guard name == Self.defaultName, let user = byName[name] else { return }
         defaultUser = user
         defaultHandle = UserHandle(user)
-        defaultBits = user.allowedTopLevel(catalogue: catalogue).first ?? 0
+        defaultBits = CommandBits(words: user.allowedTopLevel(catalogue: catalogue))
         defaultIsAdmin = isAdmin(user)
     }
 

@@ -120,9 +120,15 @@ import VimanaRESP
         #expect(names(.memory) == Set(MemorySubcommand.allCases.map(\.rawValue)))
     }
 
-    /// A connection's allowed commands are one word (`ClientState.allowedCommands`).
-    @Test func everyCommandHasABitInOneWord() {
-        #expect(Command.allCases.count <= UInt64.bitWidth)
+    /// A connection's allowed commands are two words (`CommandBits`): each
+    /// command has its own bit, and only its own.
+    @Test func everyCommandHasItsOwnBit() {
+        #expect(Command.allCases.count <= 2 * UInt64.bitWidth)
+        for command in Command.allCases {
+            let one = CommandBits([command])
+            #expect(Command.allCases.filter { one.contains($0) } == [command], "\(command)")
+            #expect(Command.allCases.filter { (~one).contains($0) }.count == Command.allCases.count - 1)
+        }
     }
 
     /// Every command that names a topic or a channel says so to the ACL
