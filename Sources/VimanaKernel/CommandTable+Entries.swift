@@ -27,7 +27,7 @@ extension CommandTable {
             return healthEntry()
         case .license:
             return licenseEntry()
-        case .exists, .type, .keys, .scan, .dbsize, .randomkey, .touch, .object, .memory:
+        case .exists, .type, .keys, .scan, .dbsize, .randomkey, .touch, .object, .memory, .del, .unlink:
             return keyEntry(c)
         case .ping:
             return CommandEntry(name: "ping", arity: -1, flags: ["fast"], rules: [.allowedWhileSubscribed], categories: conn,
@@ -240,14 +240,16 @@ extension CommandTable {
             return s
         case .xtrim:
             return CommandEntry(name: "xtrim", arity: -4, flags: ["write"], categories: ["@write", "@stream", "@slow"],
-                                summary: "Refused: the ledger is append-only; retention (ledger.retention) trims it", since: "5.0.0",
-                                group: "stream", complexity: "O(1)", arguments: [("key", "key", false, false)],
-                                access: .key(1, .write)) { k, c, _ in k.appendOnlyCommand(c, "XTRIM") }
+                                summary: "Deletes messages from the beginning of a stream.", since: "5.0.0",
+                                group: "stream", complexity: "O(N), with N being the number of evicted entries. Constant times are very small however, since entries are organized in macro nodes containing multiple entries that can be released with a single deallocation.",
+                                arguments: [("key", "key", false, false), ("trim", "block", false, false)],
+                                access: .key(1, .write)) { k, c, a in k.xtrimCommand(c, a) }
         default:
             return CommandEntry(name: "xdel", arity: -3, flags: ["write", "fast"], categories: ["@write", "@stream", "@fast"],
-                                summary: "Refused: the ledger is append-only; retention (ledger.retention) trims it", since: "5.0.0",
-                                group: "stream", complexity: "O(1)", arguments: [("key", "key", false, false), ("id", "string", false, true)],
-                                access: .key(1, .write)) { k, c, _ in k.appendOnlyCommand(c, "XDEL") }
+                                summary: "Removes the specified entries from the stream. Returns the number of items actually deleted, that may be different from the number of IDs passed in case certain IDs do not exist.", since: "5.0.0",
+                                group: "stream", complexity: "O(1) for each single item to delete in the stream, regardless of the stream size.",
+                                arguments: [("key", "key", false, false), ("id", "string", false, true)],
+                                access: .key(1, .write)) { k, c, a in k.xdelCommand(c, a) }
         }
     }
 

@@ -39,6 +39,17 @@ extension CommandTable {
             return CommandEntry(name: "randomkey", arity: 1, flags: ["readonly"], categories: ["@keyspace", "@read", "@slow"],
                                 summary: "Return a random key from the keyspace", since: "1.0.0", group: "generic",
                                 complexity: "O(1)", arguments: []) { k, c, _ in k.randomkeyCommand(c) }
+        case .del:
+            return CommandEntry(name: "del", arity: -2, flags: ["write"], categories: ["@keyspace", "@write", "@slow"],
+                                summary: "Delete a key", since: "1.0.0", group: "generic",
+                                complexity: "O(N) where N is the number of keys that will be removed. When a key to remove holds a value other than a string, the individual complexity for this key is O(M) where M is the number of elements in the list, set, sorted set or hash. Removing a single key that holds a string value is O(1).",
+                                arguments: [("key", "key", false, true)], access: .keys(from: 1, .write)) { k, c, a in k.delCommand(c, a) }
+        case .unlink:
+            return CommandEntry(name: "unlink", arity: -2, flags: ["write", "fast"], categories: ["@keyspace", "@write", "@fast"],
+                                summary: "Delete a key asynchronously in another thread. Otherwise it is just as DEL, but non blocking.",
+                                since: "4.0.0", group: "generic",
+                                complexity: "O(1) for each key removed regardless of its size. Then the command does O(N) work in a different thread in order to reclaim memory, where N is the number of allocations the deleted objects where composed of.",
+                                arguments: [("key", "key", false, true)], access: .keys(from: 1, .write)) { k, c, a in k.delCommand(c, a) }
         case .touch:
             return CommandEntry(name: "touch", arity: -2, flags: readFast, categories: keyspaceFast,
                                 summary: "Alters the last access time of a key(s). Returns the number of existing keys specified.",

@@ -197,11 +197,6 @@ enum ErrorReply {
 
     // MARK: - Ledger (Vimana's own: Protocol/PROTOCOL.md §8)
 
-    /// XTRIM, XDEL and XADD's trimming options; `what`: `XTRIM`, `XDEL`, `XADD MAXLEN` …
-    static func appendOnly(_ what: String) -> String {
-        "ERR the ledger is append-only: \(what) is not supported; old entries leave by retention (ledger.retention.max_age / max_bytes)"
-    }
-
     /// LEDGER has no HELP: the usage is the hint.
     static func unknownLedgerSubcommand(_ word: String) -> String {
         "ERR unknown subcommand '\(word)'. Try LEDGER SEAL, RETAIN, ARCHIVES, VERIFY <segment>, RESTORE <segment>, SCAN <cursor> [COUNT n] or CHECK."

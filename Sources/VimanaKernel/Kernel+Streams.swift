@@ -3,7 +3,7 @@ import VimanaRESP
 import VimanaLedger
 
 /// XADD, XLEN, XRANGE, XREVRANGE, XREAD, XINFO STREAM over the ledger, with
-/// Redis Streams' reply shapes; XTRIM and XDEL are refused (append-only).
+/// Redis Streams' reply shapes (XDEL and XTRIM: Kernel+Removals.swift).
 extension Kernel {
     /// The reply to every stream command without a ledger, naming what turned
     /// it off: `--no-ledger` (see `Configuration.flags`) or phoenix.yaml.
@@ -20,20 +20,19 @@ extension Kernel {
         // Its reply could never be confirmed: refuse rather than hold it.
         if let error = ledger.writeError { c.pointee.output.tail.writeError(Self.ledgerWriteRefusal(error)); return }
         if c.pointee.flags.contains(.agentInstance), !agentMayPublish(c, args.buffer(1)) { return }
-        var i = 2
-        var noMakeStream = false
-        scan: while i < args.count {
-            switch args.keyword(i, in: s.pointee.streamOptions.xadd) {
-            case .nomkstream:
-                noMakeStream = true
-                i += 1
-            case .maxlen, .minid, .limit:
-                c.pointee.output.tail.writeError(ErrorReply.appendOnly("XADD " + args.string(i).uppercased()))
+        // The common case, `XADD key * …`, skips the options' parse.
+        var trim = TrimArguments()
+        if args.length(2) != 1 || args.pointer(2).pointee != UInt8(ascii: "*") {
+            switch TrimArguments.parse(args, xadd: true, s.pointee.streamOptions) {
+            case .success(let t): trim = t
+            case .failure(let e):
+                c.pointee.output.tail.writeError(e.message)
                 return
-            case nil:
-                break scan
             }
+        } else {
+            trim.idIndex = 2
         }
+        let i = trim.idIndex, noMakeStream = trim.noMakeStream
         // As Redis: the ID is read before the arity is checked, and 0-0 is
         // refused before the stream is looked up (NOMKSTREAM).
         guard i < args.count else {
@@ -94,7 +93,13 @@ extension Kernel {
         wakeReaders(topic)
         agents.notice(topic)
         if !s.pointee.watches.isEmpty { touchWatched(topic) }
-        holdReply(c, untilConfirmed: record.sequence, replyStart: replyStart)
+        var confirm = record.sequence
+        if let strategy = trim.strategy,
+           let marker = ledger.trim(topic: Array(topic), strategy, approximate: trim.approximate, limit: trim.limit,
+                                    nowMillis: UInt64(s.pointee.nowMillis), nowMicros: Clock.wallMicros()).marker {
+            confirm = marker
+        }
+        holdReply(c, untilConfirmed: confirm, replyStart: replyStart)
         stallIfBehind(c)
         if c.pointee.flags.contains(.publishLimited) {
             // The entry's payload: its field names and values.
@@ -550,9 +555,6 @@ extension Kernel {
         }
     }
 
-    func appendOnlyCommand(_ c: UnsafeMutablePointer<ClientState>, _ name: String) {
-        c.pointee.output.tail.writeError(ErrorReply.appendOnly(name))
-    }
 }
 
 extension ByteBuffer {
@@ -614,7 +616,7 @@ enum XInfoSubcommand: String, Keyword {
     case stream, groups, consumers, help
 }
 
-/// XADD's options before the ID; the trimming ones are refused (the ledger is append-only).
+/// XADD's options before the ID (TrimArguments), and XTRIM's.
 enum XAddOption: String, Keyword {
     case nomkstream, maxlen, minid, limit
 }

@@ -113,6 +113,7 @@ extension Ledger {
     /// Redis writes its AOF before replying; otherwise the writer thread
     /// writes it without pausing to gather more.
     public func commit(urgent: Bool = false) {
+        if removalsSnapshotDue { writeRemovalsSnapshotIfDue() }
         guard let batch = current, batch.count > 0 else { return }
         current = nil
         pendingBytes += batch.byteCount

@@ -72,6 +72,7 @@ extension Ledger {
                                         index: SegmentIndex(firstSequence: first), size: 0))
             log.info("ledger segment sealed", ["segment": .string(sealed), "bytes": .int(size),
                                                 "records": .int(Int(clamping: index.recordCount))])
+            if !removalsInUse.isEmpty { removalsSnapshotDue = true }
             onRolled?()
             onSealed?(sealed)
         case .sealed(let name):
@@ -175,10 +176,17 @@ extension Ledger {
         suspects.removeAll { $0 === view }
         for (topic, t) in view.index.topics where t.count > 0 {
             guard let i = topic.withUnsafeBytes({ topics.find($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, $0.count) }) else { continue }
-            streams[i].length -= min(streams[i].length, t.count)
+            // Its entries removed already (Ledger+Removals.swift) are not counted twice.
+            let removed = removalsInUse.contains(i) ? removedCount(i, in: view) : 0
+            streams[i].length -= min(streams[i].length, t.count - min(t.count, removed))
+            if removalsInUse.contains(i) {
+                var cut = removals[i]
+                cut.deleted = cut.deleted.filter { $0 >= view.index.nextSequence }
+                setRemovals(i, cut)
+            }
             streams[i].maxDeleted = max(streams[i].maxDeleted, t.last)
-            streams[i].first = segments.lazy.compactMap { $0.index.topics[topic]?.first }.first
-                ?? firstInMemory(topic)
+            streams[i].first = removalsInUse.contains(i) ? range(topic: topic, from: .zero, to: .max, count: 1).first?.id
+                : segments.lazy.compactMap { $0.index.topics[topic]?.first }.first ?? firstInMemory(topic)
             topicRuns[i].drop(below: segments.first?.index.firstSequence ?? nextSequence)
         }
         view.reopen()

@@ -174,6 +174,7 @@ extension Ledger {
         self.maintenance = maintenance
         maintenance.start()
         startReader(notify: notify)
+        recoverRemovals()
         // Segments sealed before a restart and not yet rewritten in large frames.
         for view in segments.dropLast() where view.damage == nil && !view.index.compacted && view.index.recordCount > 0 {
             maintenance.submit(.compact(view.name))

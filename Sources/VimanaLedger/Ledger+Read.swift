@@ -67,7 +67,8 @@ extension Ledger {
         // of memory starts at the first (memoryStart).
         let start = memoryStart(topic, first, below: below, places: at, examined: &examined)
         // One forward pass over the stretches between the first and the last ID.
-        let filter = ReadFilter(topic: topic, from: first, to: last, fromSequence: 0, below: below)
+        let cut = removals(of: topic)
+        let filter = ReadFilter(topic: topic, from: first, to: last, fromSequence: cut.floor, below: below, deleted: cut.deleted)
         for view in segments where start == nil {
             if view.index.firstSequence >= filter.below { break }
             // Only the stretches that can hold a wanted ID: one old task among
@@ -79,7 +80,7 @@ extension Ledger {
             }
             if missing == 0 { return out }
         }
-        let limit = lastTailSequence(topic), from = start ?? 0
+        let limit = lastTailSequence(topic), from = max(start ?? 0, cut.floor)
         topic.withUnsafeBytes { name in
             for batch in tail.live + (current.map { [$0] } ?? []) {
                 if batch.firstSequence > limit { return }
@@ -89,9 +90,9 @@ extension Ledger {
                 while s < batch.nextSequence && s <= limit {
                     examined += 1
                     if let id = batch.id(s, on: name) {
-                        // A topic's IDs grow with its sequences: nothing wanted lies further on.
+                        // A topic's IDs grow with its sequences (from its floor on): nothing wanted lies further on.
                         if id > last { return }
-                        place(id) { batch.record(s) }
+                        if cut.deleted.isEmpty || !cut.deleted.contains(s) { place(id) { batch.record(s) } }
                         if missing == 0 { return }
                     }
                     s += 1
@@ -186,6 +187,8 @@ extension Ledger {
                          fromSequence: UInt64) -> [LedgerRecord] {
         var out: [LedgerRecord] = []
         let below = tailFirstSequence, at = places(topic)
+        let cut = removals(of: topic)
+        let fromSequence = max(fromSequence, cut.floor)
         var examined = 0
         defer { stats.tailRecordsExamined += examined }
         // Reads at the head (agents' next task, XREAD after the last ID) start
@@ -196,7 +199,7 @@ extension Ledger {
             start = max(s, fromSequence)
         }
         let filter = ReadFilter(topic: topic, from: from, to: to, fromSequence: start, below: below, places: at,
-                                wanted: count)
+                                wanted: count, deleted: cut.deleted)
         let collect = { (r: LedgerRecord) -> Bool in
             out.append(r)
             return out.count < count
@@ -237,9 +240,13 @@ extension Ledger {
         // From past the stream's last entry (a catch-up or a blocked read that
         // finds nothing new: the common case), nothing is to be read anywhere.
         if let s = stream(topic), s.lastID < from { return end }
-        guard let first = firstEntry(topic, places, from: below, before: end, examined: &examined) else { return nil }
+        // Entries below the floor are removed (Ledger+Removals.swift); from it on, IDs grow with sequences.
+        let floor = removals(of: topic).floor
+        guard let first = firstEntry(topic, places, from: max(below, floor), before: end, examined: &examined) else {
+            return floor >= below && floor <= end ? floor : nil
+        }
         // The stream's first entry kept is in memory: so is every other.
-        if from < first.id { return stream(topic)?.first == first.id ? first.sequence : nil }
+        if from < first.id { return floor >= below || stream(topic)?.first == first.id ? first.sequence : nil }
         if first.id == from { return first.sequence }
         // Every entry in `below..<lo` is below `from`; the first from `hi` on is not (or there is none).
         var lo = first.sequence + 1, hi = end
@@ -301,8 +308,9 @@ extension Ledger {
 
     private func backward(_ topic: [UInt8], _ from: StreamID, _ to: StreamID, _ count: Int) -> [LedgerRecord] {
         var out: [LedgerRecord] = []
-        let filter = ReadFilter(topic: topic, from: from, to: to, fromSequence: 0, below: tailFirstSequence,
-                                places: places(topic))
+        let cut = removals(of: topic)
+        let filter = ReadFilter(topic: topic, from: from, to: to, fromSequence: cut.floor, below: tailFirstSequence,
+                                places: places(topic), deleted: cut.deleted)
         let collect = { (r: LedgerRecord) -> Bool in
             out.append(r)
             return out.count < count

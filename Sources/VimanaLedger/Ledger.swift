@@ -93,6 +93,12 @@ public final class Ledger: @unchecked Sendable {
     /// (`isListedKey`). Counted once at open, then kept as streams come into
     /// being (an append's first entry, MKSTREAM): they never cease to.
     public internal(set) var listedKeyCount = 0
+    /// What has been removed from each stream, by the same index (grown on
+    /// first removal), and the streams with any (Ledger+Removals.swift).
+    var removals: [Removals] = []
+    var removalsInUse: Set<Int> = []
+    /// A segment was sealed: the next commit writes every removal state.
+    var removalsSnapshotDue = false
     /// Every topic the ledger has seen, in order of first appearance.
     public internal(set) var topicNames: [[UInt8]] = []
     /// Each stream's closed runs of entries, by the same index (TopicRuns.swift).
@@ -194,9 +200,11 @@ public final class Ledger: @unchecked Sendable {
 
     // MARK: - Streams
 
-    /// The state of `topic`, if it has ever had entries.
+    /// The state of `topic`, if it is a stream (`StreamState.exists`: it
+    /// has had entries, or MKSTREAM made it, since it was last deleted).
     public func stream(_ topic: UnsafeRawPointer, _ length: Int) -> StreamState? {
-        topics.find(topic, length).map { streams[$0] }
+        guard let i = topics.find(topic, length), streams[i].exists else { return nil }
+        return streams[i]
     }
 
     public func stream(_ topic: [UInt8]) -> StreamState? {
@@ -221,6 +229,7 @@ public final class Ledger: @unchecked Sendable {
         let i = streams.count
         streams.append(StreamState())
         topicRuns.append(TopicRuns())
+        removals.append(Removals())
         topicNames.append(Array(UnsafeRawBufferPointer(start: topic, count: length)))
         topics.insert(topic, length, value: i)
         return i

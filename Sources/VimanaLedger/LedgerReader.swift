@@ -69,7 +69,8 @@ final class BackgroundRead: ReaderJob, @unchecked Sendable {
         }
         func memory() -> Bool {
             let inMemory = ReadFilter(topic: filter.topic, from: filter.from, to: filter.to,
-                                      fromSequence: filter.fromSequence, below: .max, places: filter.places)
+                                      fromSequence: filter.fromSequence, below: .max, places: filter.places,
+                                      deleted: filter.deleted)
             if reverse {
                 for r in pending where !take(r) { return false }
                 if !Batch.read(batches, inMemory, reverse: true, examined: &examined, visit: take) { return false }
@@ -165,7 +166,9 @@ extension Ledger {
         var probed = 0
         let start = reverse ? nil : memoryStart(topic, from, below: below, places: at, examined: &probed)
         stats.tailRecordsExamined += probed
-        let filter = ReadFilter(topic: topic, from: from, to: to, fromSequence: start ?? 0, below: below, places: at)
+        let cut = removals(of: topic)
+        let filter = ReadFilter(topic: topic, from: from, to: to, fromSequence: max(start ?? 0, cut.floor), below: below,
+                                places: at, deleted: cut.deleted)
         var views = start == nil ? segments.filter { $0.index.firstSequence < below } : []
         if reverse { views.reverse() }
         // Planned without descriptors first: most reads of recent entries need none.
@@ -184,7 +187,8 @@ extension Ledger {
         let batches = Array(tail.live)
         var pending: [LedgerRecord] = []
         if let current {
-            let all = ReadFilter(topic: topic, from: from, to: to, fromSequence: start ?? 0, below: .max, places: at)
+            let all = ReadFilter(topic: topic, from: from, to: to, fromSequence: max(start ?? 0, cut.floor), below: .max,
+                                 places: at, deleted: cut.deleted)
             _ = Batch.read(CollectionOfOne(current), all, reverse: reverse, examined: &stats.tailRecordsExamined) {
                 pending.append($0)
                 return true

@@ -18,10 +18,14 @@ struct ReadFilter: Sendable {
     /// At most this many records are wanted (a forward read's COUNT): a
     /// frame read forward is decoded until it has that many in the range.
     var wanted = Int.max
+    /// Sequences of entries removed one by one (XDEL: Ledger+Removals.swift),
+    /// passed over; those below the stream's floor are below `fromSequence`.
+    var deleted: Set<UInt64> = []
 
     @inline(__always)
     func matches(_ r: LedgerRecord) -> Bool {
         r.sequence >= fromSequence && r.sequence < below && r.id >= from && r.id <= to && r.topic == topic
+            && (deleted.isEmpty || !deleted.contains(r.sequence))
     }
 }
 
@@ -147,7 +151,8 @@ extension Batch {
             var s = reverse ? hi : lo
             while reverse ? s > lo : s < hi {
                 if reverse { s -= 1 }
-                if let id = self.id(s, on: topic), id >= filter.from, id <= filter.to, let r = record(s) {
+                if let id = self.id(s, on: topic), id >= filter.from, id <= filter.to,
+                   filter.deleted.isEmpty || !filter.deleted.contains(s), let r = record(s) {
                     if !visit(r) { return false }
                 }
                 if !reverse { s += 1 }

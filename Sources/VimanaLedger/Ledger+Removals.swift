@@ -1,0 +1,302 @@
+import VimanaCore
+
+/// What has been removed from one stream (XDEL, XTRIM, XADD's trimming,
+/// DEL): the ledger stays append-only, and a removal is a record too, a
+/// marker on the internal topic `_vimana.removals` (Protocol/LEDGER.md §6).
+/// Reads pass removed entries over (`ReadFilter`); the stream's figures
+/// (XLEN, XINFO) count what is left.
+///
+/// Two things describe it, both by ledger sequence, which no removal can
+/// reuse (IDs can be: a stream deleted and made again starts at 0-0):
+/// a floor below which every entry of the stream is gone, and the entries
+/// removed one by one above it. A trim raises the floor to the first entry
+/// it keeps; XDEL of the oldest entries raises it past them, so that a
+/// consumer that deletes what it has processed keeps the set small.
+public struct Removals: Sendable, Equatable {
+    /// Every entry of the stream with a lower sequence is removed.
+    public internal(set) var floor: UInt64 = 0
+    /// The sequence of the stream's latest DEL: its entries from here on are
+    /// another life of the stream (`entries-added` counts them alone).
+    public internal(set) var deletedAt: UInt64 = 0
+    /// Entries removed one by one (XDEL), all at or above `floor`.
+    public internal(set) var deleted: Set<UInt64> = []
+
+    public init() {}
+
+    public var isEmpty: Bool { floor == 0 && deletedAt == 0 && deleted.isEmpty }
+}
+
+/// How XTRIM (and XADD's trimming options) choose what to remove.
+public enum TrimStrategy: Sendable, Equatable {
+    /// MAXLEN: keep at most this many entries.
+    case maxLength(UInt64)
+    /// MINID: remove the entries below this ID.
+    case minID(StreamID)
+}
+
+extension Ledger {
+    /// The internal topic that holds the removal markers.
+    public static let removalsTopic: [UInt8] = Array("_vimana.removals".utf8)
+
+    /// Redis's `stream-node-max-entries`: approximate trimming (`~`)
+    /// removes whole blocks of this many entries, as Redis removes whole
+    /// nodes of its radix tree.
+    public static let trimBlockEntries: UInt64 = 100
+
+    /// What has been removed from `topic` (empty for a stream without removals).
+    func removals(of topic: [UInt8]) -> Removals {
+        guard !removalsInUse.isEmpty,
+              let i = topic.withUnsafeBytes({ topics.find($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, $0.count) }),
+              i < removals.count else { return Removals() }
+        return removals[i]
+    }
+
+    /// The index of `topic`'s stream, if it has one.
+    private func existingStream(_ topic: [UInt8]) -> Int? {
+        topic.withUnsafeBytes { topics.find($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, $0.count) }
+    }
+
+    // MARK: - XDEL
+
+    /// XDEL: removes the entries of `topic` with the given IDs that exist;
+    /// returns how many did and the marker's sequence (nil when none did:
+    /// nothing is recorded). Redis's XDEL: `max-deleted-entry-id` rises to
+    /// the highest ID removed; the last ID and `entries-added` stay.
+    public func delete(topic: [UInt8], ids: [StreamID], nowMillis: UInt64, nowMicros: Int64) -> (removed: Int, marker: UInt64?) {
+        guard let i = existingStream(topic), streams[i].length > 0 else { return (0, nil) }
+        let wanted = Array(Set(ids)).sorted()
+        let found = records(topic: topic, ids: wanted).compactMap { $0 }
+        guard !found.isEmpty else { return (0, nil) }
+        var cut = removals[i]
+        for r in found { cut.deleted.insert(r.sequence) }
+        streams[i].length -= min(streams[i].length, UInt64(found.count))
+        streams[i].maxDeleted = max(streams[i].maxDeleted, found[found.count - 1].id)
+        setRemovals(i, cut)
+        if let first = streams[i].first, found.contains(where: { $0.id == first }) { raiseFloor(i, topic) }
+        let marker = appendMarker(i, op: "xdel", nowMillis: nowMillis, nowMicros: nowMicros, sequences: found.map(\.sequence))
+        return (found.count, marker)
+    }
+
+    /// After the stream's first entry was removed: the first left becomes
+    /// the floor (every entry below it is removed), so XDELs of the oldest
+    /// entries do not pile up in `deleted`.
+    private func raiseFloor(_ i: Int, _ topic: [UInt8]) {
+        let next = range(topic: topic, from: .zero, to: .max, count: 1).first
+        var cut = removals[i]
+        cut.floor = max(cut.floor, next?.sequence ?? nextSequence)
+        cut.deleted = cut.deleted.filter { $0 >= cut.floor }
+        setRemovals(i, cut)
+        streams[i].first = next?.id
+    }
+
+    // MARK: - XTRIM
+
+    /// XTRIM, and XADD's MAXLEN/MINID: removes the oldest entries of `topic`
+    /// as `strategy` says; with `approximate` only whole blocks of
+    /// `trimBlockEntries` (counted from the stream's first entry ever, as
+    /// Redis's nodes fill) and at most `limit` entries (0: no limit).
+    /// Returns how many were removed and the marker's sequence.
+    public func trim(topic: [UInt8], _ strategy: TrimStrategy, approximate: Bool, limit: Int,
+                     nowMillis: UInt64, nowMicros: Int64) -> (removed: Int, marker: UInt64?) {
+        guard let i = existingStream(topic), streams[i].length > 0 else { return (0, nil) }
+        let length = streams[i].length
+        var remove: UInt64
+        switch strategy {
+        case .maxLength(let kept):
+            guard length > kept else { return (0, nil) }
+            remove = length - kept
+            if approximate { remove = approximateCount(i, remove: remove, limit: limit) }
+        case .minID(let id):
+            guard let first = streams[i].first, first < id else { return (0, nil) }
+            let cap = approximate && limit > 0 ? limit : Int(clamping: length)
+            // The entries below `id`, oldest first, as many as may go.
+            let below = id.predecessor.map { range(topic: topic, from: .zero, to: $0, count: cap) } ?? []
+            remove = UInt64(below.count)
+            if approximate { remove = approximateCount(i, remove: remove, limit: limit) }
+        }
+        guard remove > 0 else { return (0, nil) }
+        // The first entry kept: the floor rises to it (or past the end).
+        let kept = range(topic: topic, from: .zero, to: .max, count: Int(clamping: remove) + 1)
+        let gone = kept.prefix(Int(clamping: remove))
+        var cut = removals[i]
+        cut.floor = max(cut.floor, kept.count > gone.count ? kept[kept.count - 1].sequence : nextSequence)
+        cut.deleted = cut.deleted.filter { $0 >= cut.floor }
+        setRemovals(i, cut)
+        // As Redis 7.0's streamTrim: `max-deleted-entry-id` is XDEL's alone.
+        streams[i].length -= min(streams[i].length, UInt64(gone.count))
+        streams[i].first = kept.count > gone.count ? kept[kept.count - 1].id : nil
+        let marker = appendMarker(i, op: "trim", nowMillis: nowMillis, nowMicros: nowMicros, sequences: [])
+        return (gone.count, marker)
+    }
+
+    /// How many of the `remove` oldest entries an approximate trim removes:
+    /// whole blocks only, as Redis removes whole nodes (a node holds
+    /// `trimBlockEntries` entries ever appended, so the first block is what
+    /// is left of a partly trimmed one), and no more than `limit` (0: none).
+    private func approximateCount(_ i: Int, remove: UInt64, limit: Int) -> UInt64 {
+        let s = streams[i]
+        let block = Self.trimBlockEntries
+        // Entries of the stream's life before its first kept one.
+        let before = s.entriesAdded - min(s.entriesAdded, s.length)
+        var inBlock = min(block - before % block, s.length)
+        var removed: UInt64 = 0
+        while inBlock > 0 && removed + inBlock <= remove {
+            if limit > 0 && removed + inBlock > UInt64(limit) { break }
+            removed += inBlock
+            inBlock = min(block, s.length - removed)
+        }
+        return removed
+    }
+
+    // MARK: - DEL
+
+    /// DEL/UNLINK of `topic`: every entry is removed and the stream ceases
+    /// to exist; a later XADD starts it afresh, IDs included. Returns the
+    /// marker's sequence, nil when there was no such stream.
+    public func deleteStream(topic: [UInt8], nowMillis: UInt64, nowMicros: Int64) -> UInt64? {
+        guard let i = existingStream(topic), streams[i].exists else { return nil }
+        if !topicNames[i].starts(with: Self.internalTopicPrefix) { listedKeyCount -= 1 }
+        var cut = removals[i]
+        cut.floor = nextSequence
+        cut.deletedAt = nextSequence
+        cut.deleted = []
+        setRemovals(i, cut)
+        // Its entries so far end their run: the stream's next life starts a new one.
+        if streams[i].lastSequence != 0 {
+            topicRuns[i].close(SequenceRun(first: streams[i].runFirst, last: streams[i].lastSequence))
+        }
+        streams[i] = StreamState()
+        if lastTopicIndex == i { lastTopicIndex = -1 }
+        return appendMarker(i, op: "del", nowMillis: nowMillis, nowMicros: nowMicros, sequences: [])
+    }
+
+    // MARK: - State
+
+    func setRemovals(_ i: Int, _ cut: Removals) {
+        while removals.count <= i { removals.append(Removals()) }
+        removals[i] = cut
+        if cut.isEmpty { removalsInUse.remove(i) } else { removalsInUse.insert(i) }
+    }
+
+    /// Appends a marker for stream `i`: its removal state after `op`, and
+    /// the sequences `op` removed one by one.
+    @discardableResult
+    private func appendMarker(_ i: Int, op: String, nowMillis: UInt64, nowMicros: Int64, sequences: [UInt64]) -> UInt64? {
+        let cut = removals[i], s = streams[i]
+        var text: [(StaticString, String)] = [("floor", String(cut.floor)), ("deleted-at", String(cut.deletedAt)),
+                                              ("max-deleted", s.maxDeleted.description), ("last-id", s.lastID.description)]
+        if !sequences.isEmpty { text.append(("sequences", sequences.sorted().map(String.init).joined(separator: " "))) }
+        return appendRemovalRecord(op: op, topic: topicNames[i], text, nowMillis: nowMillis, nowMicros: nowMicros)
+    }
+
+    private func appendRemovalRecord(op: String, topic: [UInt8], _ text: [(StaticString, String)],
+                                     nowMillis: UInt64, nowMicros: Int64) -> UInt64? {
+        let appended = Self.removalsTopic.withUnsafeBytes { internalTopic in
+            append(topic: internalTopic, id: .auto, client: .kernel(), nowMillis: nowMillis, nowMicros: nowMicros) { fields in
+                Array(op.utf8).withUnsafeBytes { fields.add(name: "op", value: $0) }
+                topic.withUnsafeBytes { fields.add(name: "topic", value: $0) }
+                for (name, value) in text { Array(value.utf8).withUnsafeBytes { fields.add(name: name, value: $0) } }
+            }
+        }
+        guard case .success(let r) = appended else { return nil }
+        return r.sequence
+    }
+
+    /// At each seal: every stream's removal state as a `state` marker, so
+    /// that retention of the segments holding older markers loses nothing.
+    func writeRemovalsSnapshotIfDue() {
+        guard removalsSnapshotDue else { return }
+        removalsSnapshotDue = false
+        let now = Clock.wallMicros()
+        let nowMillis = UInt64(clamping: now / 1000)
+        for i in removalsInUse.sorted() {
+            let cut = removals[i], s = streams[i]
+            var text: [(StaticString, String)] = [("floor", String(cut.floor)), ("deleted-at", String(cut.deletedAt)),
+                                                  ("max-deleted", s.maxDeleted.description), ("last-id", s.lastID.description)]
+            if !cut.deleted.isEmpty { text.append(("sequences", cut.deleted.sorted().map(String.init).joined(separator: " "))) }
+            _ = appendRemovalRecord(op: "state", topic: topicNames[i], text, nowMillis: nowMillis, nowMicros: now)
+        }
+    }
+
+    // MARK: - Counting what is removed
+
+    /// How many of stream `i`'s entries in `view` are removed.
+    func removedCount(_ i: Int, in view: SegmentView) -> UInt64 {
+        let cut = removals[i]
+        guard let t = view.index.topics[topicNames[i]], t.count > 0 else { return 0 }
+        let below = entries(i, in: view, below: cut.floor)
+        let lo = view.index.firstSequence, hi = view.index.nextSequence
+        let one = UInt64(cut.deleted.lazy.filter { $0 >= lo && $0 < hi }.count)
+        return min(t.count, below + one)
+    }
+
+    /// How many of stream `i`'s entries in `view` have a sequence below `sequence`.
+    func entries(_ i: Int, in view: SegmentView, below sequence: UInt64) -> UInt64 {
+        guard let t = view.index.topics[topicNames[i]], t.count > 0 else { return 0 }
+        if view.index.nextSequence <= sequence { return t.count }
+        if view.index.firstSequence >= sequence { return 0 }
+        // The segment holds the floor: its entries below it are counted.
+        let filter = ReadFilter(topic: topicNames[i], from: .zero, to: .max, fromSequence: 0, below: sequence)
+        guard let plan = readPlan(view, filter, reverse: false), let scanner else { return 0 }
+        var n: UInt64 = 0
+        _ = plan.read(filter, reverse: false, scanner: scanner) { _ in
+            n += 1
+            return true
+        }
+        return n
+    }
+
+    // MARK: - Recovery
+
+    /// At open, after the streams are counted from the segments' indexes:
+    /// reads the markers, oldest first, and takes what they removed off
+    /// each stream's figures.
+    func recoverRemovals() {
+        let markers = range(topic: Self.removalsTopic, from: .zero, to: .max, count: .max)
+        guard !markers.isEmpty else { return }
+        var byTopic: [[UInt8]: (cut: Removals, maxDeleted: StreamID, lastID: StreamID)] = [:]
+        for m in markers {
+            var f: [String: [UInt8]] = [:]
+            for field in m.fields { f[String(decoding: field.name, as: UTF8.self)] = field.value }
+            guard let topic = f["topic"], let op = f["op"].map({ String(decoding: $0, as: UTF8.self) }),
+                  let floor = f["floor"].flatMap({ UInt64(String(decoding: $0, as: UTF8.self)) }),
+                  let deletedAt = f["deleted-at"].flatMap({ UInt64(String(decoding: $0, as: UTF8.self)) }),
+                  let maxDeleted = f["max-deleted"].flatMap({ StreamID.parse(bytes: $0) }),
+                  let lastID = f["last-id"].flatMap({ StreamID.parse(bytes: $0) }) else {
+                log.warn("ledger removal marker unreadable: ignored", ["sequence": .int(Int(clamping: m.sequence))])
+                continue
+            }
+            let listed = f["sequences"].map { String(decoding: $0, as: UTF8.self).split(separator: " ").compactMap { UInt64($0) } } ?? []
+            var cut = op == "state" ? Removals() : byTopic[topic]?.cut ?? Removals()
+            cut.floor = max(cut.floor, floor)
+            cut.deletedAt = max(cut.deletedAt, deletedAt)
+            if op == "del" { cut.deleted = [] }
+            for s in listed where s >= cut.floor { cut.deleted.insert(s) }
+            cut.deleted = cut.deleted.filter { $0 >= cut.floor }
+            byTopic[topic] = (cut, maxDeleted, lastID)
+        }
+        let oldest = segments.first?.index.firstSequence ?? nextSequence
+        for (topic, found) in byTopic {
+            let i = topic.withUnsafeBytes { streamIndex($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, $0.count) }
+            var cut = found.cut
+            cut.deleted = cut.deleted.filter { $0 >= oldest }
+            setRemovals(i, cut)
+            var physical: UInt64 = 0, belowFloor: UInt64 = 0, belowDel: UInt64 = 0
+            for view in segments {
+                physical += view.index.topics[topic]?.count ?? 0
+                belowFloor += entries(i, in: view, below: cut.floor)
+                belowDel += entries(i, in: view, below: cut.deletedAt)
+            }
+            var s = streams[i]
+            s.length = physical - min(physical, belowFloor + UInt64(cut.deleted.count))
+            if cut.deletedAt > 0 { s.entriesAdded = physical - min(physical, belowDel) }
+            s.maxDeleted = max(s.maxDeleted, found.maxDeleted)
+            streams[i] = s
+            let first = range(topic: topic, from: .zero, to: .max, count: 1).first
+            let last = range(topic: topic, from: .zero, to: .max, count: 1, reverse: true).first
+            streams[i].first = first?.id
+            if cut.deletedAt > 0 { streams[i].lastID = max(found.lastID, last?.id ?? .zero) }
+            else { streams[i].lastID = max(streams[i].lastID, found.lastID) }
+        }
+    }
+}
