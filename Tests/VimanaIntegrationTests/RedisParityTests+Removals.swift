@@ -73,3 +73,53 @@ import VimanaTestSupport
         }
     }
 }
+
+/// Removals survive a kill -9 and a start on the same ledger: the markers
+/// are read again, and the streams after the start answer as redis-server
+/// answers after the same commands (with LEDGER SEAL between them on
+/// Vimana, so that the removed entries lie in sealed segments and in the
+/// active one, and a seal's snapshot of the removals is written).
+@Suite(.serialized) struct RemovalRecoveryTests {
+    static let commands: [[String]] = RemovalParityTests.adds("s", 20) + [["LEDGER", "SEAL"]]
+        + RemovalParityTests.adds("s", 10, from: 21) + [
+            ["XDEL", "s", "5-1", "25-1"], ["XTRIM", "s", "MAXLEN", "20"], ["LEDGER", "SEAL"], ["XDEL", "s", "12-1"],
+            ["XADD", "t", "1-1", "f", "old"], ["XADD", "t", "2-1", "f", "old"], ["DEL", "t"], ["XADD", "t", "1-5", "f", "new"],
+            ["XADD", "u", "7-1", "f", "v"], ["XGROUP", "CREATE", "u", "g", "0"], ["UNLINK", "u"],
+            ["XADD", "w", "1-1", "f", "v"], ["XADD", "w", "2-1", "f", "v"], ["XTRIM", "w", "MAXLEN", "0"],
+        ]
+    static let queries: [[String]] = [
+        ["XLEN", "s"], ["XRANGE", "s", "-", "+"], ["XREVRANGE", "s", "+", "-", "COUNT", "3"], ["XINFO", "STREAM", "s"],
+        ["XRANGE", "s", "12-1", "12-1"], ["XLEN", "t"], ["XRANGE", "t", "-", "+"], ["XINFO", "STREAM", "t"], ["EXISTS", "u"],
+        ["XINFO", "GROUPS", "u"], ["XLEN", "w"], ["XINFO", "STREAM", "w"], ["DBSIZE"], ["XADD", "s", "30-1", "f", "v"],
+        ["XADD", "t", "1-6", "f", "v"], ["XADD", "w", "2-2", "f", "v"], ["XDEL", "s", "12-1", "13-1"], ["XLEN", "s"],
+    ]
+
+    @Test func removalsAreTheSameAfterAKillAndAStart() throws {
+        let redis = try RedisProcess()
+        _ = try StreamIDParityTests.replies(Self.commands.filter { $0[0] != "LEDGER" }, port: redis.port)
+        let expected = try StreamIDParityTests.replies(Self.queries, port: redis.port)
+
+        let first = try ServerProcess()
+        let sent = try StreamIDParityTests.replies(Self.commands, port: first.port)
+        #expect(!sent.contains { $0.hasPrefix("-") }, "\(sent)")
+        let before = try StreamIDParityTests.replies(Self.queries.filter { $0[0] != "XADD" && $0[0] != "XDEL" }, port: first.port)
+        _ = first.terminate(signal: SIGKILL)
+        let second = try ServerProcess(ledgerDirectory: first.ledgerDirectory)
+        let after = try StreamIDParityTests.replies(Self.queries, port: second.port)
+        for (k, (want, got)) in zip(expected, after).enumerated() {
+            #expect(got == want, "\(visible(Self.queries[k].joined(separator: " ")))\nredis:  \(visible(want))\nvimana: \(visible(got))")
+        }
+        // What the first server answered before the kill, the second answers after it.
+        let writes = Self.queries.firstIndex { $0[0] == "XADD" } ?? Self.queries.count
+        #expect(Array(after.prefix(writes)) == Array(before.prefix(writes)))
+        // A seal writes every stream's removals again: a third start reads them from there too.
+        let c = try RawClient(port: second.port)
+        c.send(RawClient.command(["LEDGER", "SEAL"]))
+        #expect(c.readReplies(1).hasPrefix("$"))
+        _ = second.terminate(signal: SIGKILL)
+        let third = try ServerProcess(ledgerDirectory: first.ledgerDirectory)
+        let again = try StreamIDParityTests.replies(Self.queries.filter { $0[0] != "XADD" && $0[0] != "XDEL" }, port: third.port)
+        let final = try StreamIDParityTests.replies(Self.queries.filter { $0[0] != "XADD" && $0[0] != "XDEL" }, port: redis.port)
+        #expect(again == final, "\(again.map(visible))\n\(final.map(visible))")
+    }
+}
