@@ -176,7 +176,8 @@ extension Kernel {
             if let from = read.after[k] {
                 // History: this consumer's own pending entries after `from`,
                 // read a COUNT's worth at a time (see `Ledger.records`);
-                // those that cannot be read are passed over.
+                // those removed or past reading are listed by ID with a nil, as
+                // Redis lists an entry deleted from its stream.
                 history = true
                 var entries: [LedgerRecord] = []
                 var next = from.successor.map { g.position($0).0 } ?? g.pending.count
@@ -186,7 +187,11 @@ extension Kernel {
                         if g.pending[next].consumer == ci { ids.append(g.pending[next].id) }
                         next += 1
                     }
-                    for case let r? in ledger.records(topic: topic, ids: ids) {
+                    for (id, r) in zip(ids, ledger.records(topic: topic, ids: ids)) {
+                        guard let r else {
+                            entries.append(Self.removed(id))
+                            continue
+                        }
                         entries.append(r)
                         agents.groups.deliver(g, r.id, to: ci, nowMillis: now)
                     }

@@ -270,7 +270,24 @@ extension Kernel {
     func writeEntries(_ c: UnsafeMutablePointer<ClientState>, _ entries: [LedgerRecord]) {
         let publisher = c.pointee.flags.contains(.showPublisher)
         c.pointee.output.tail.writeArrayHeader(entries.count)
-        for e in entries { Self.encodeEntry(&c.pointee.output.tail, e, publisher: publisher) }
+        for e in entries {
+            if e.sequence == Self.removedEntry {
+                // A pending entry no longer in the stream (XDEL, XTRIM): its ID and a nil, as Redis.
+                c.pointee.output.tail.writeArrayHeader(2)
+                c.pointee.output.tail.writeBulk(id: e.id)
+                c.pointee.output.tail.writeNullArray(resp3: c.pointee.flags.contains(.resp3))
+            } else {
+                Self.encodeEntry(&c.pointee.output.tail, e, publisher: publisher)
+            }
+        }
+    }
+
+    /// The sequence of a stand-in for a pending entry that was removed (an
+    /// XREADGROUP of a consumer's history lists its ID): no record has it.
+    static let removedEntry: UInt64 = 0
+
+    static func removed(_ id: StreamID) -> LedgerRecord {
+        LedgerRecord(sequence: removedEntry, id: id, timestampMicros: 0, clientID: 0, topic: [], clientName: [], fields: [])
     }
 
     /// XREAD's and XREADGROUP's reply: RESP3 a map of topic → entries, RESP2

@@ -55,6 +55,19 @@ import VimanaTestSupport
             ["UNLINK", "t", "s", "nokey", "t"], ["DBSIZE"], ["KEYS", "*"], ["DEL"], ["UNLINK"],
             ["XGROUP", "CREATE", "g", "grp", "$", "MKSTREAM"], ["DEL", "g"], ["XINFO", "GROUPS", "g"], ["EXISTS", "g"],
             ["XADD", "g", "1-*", "f", "v"], ["XINFO", "GROUPS", "g"]]),
+        ("groups after xdel and xtrim", adds("s", 6) + [
+            ["XGROUP", "CREATE", "s", "g", "0"], ["XREADGROUP", "GROUP", "g", "c", "COUNT", "3", "STREAMS", "s", ">"],
+            ["XDEL", "s", "2-1", "4-1"], ["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", "0"], ["XPENDING", "s", "g"],
+            ["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"], ["XINFO", "GROUPS", "s"],
+            ["XCLAIM", "s", "g", "c", "0", "1-1", "2-1"], ["XPENDING", "s", "g", "-", "+", "10"],
+            ["XAUTOCLAIM", "s", "g", "e", "0", "0-0"], ["XPENDING", "s", "g"], ["XTRIM", "s", "MAXLEN", "1"],
+            ["XAUTOCLAIM", "s", "g", "e", "0", "0-0"], ["XINFO", "GROUPS", "s"], ["XACK", "s", "g", "1-1", "6-1"],
+            ["XGROUP", "CREATE", "s", "h", "0"], ["XINFO", "GROUPS", "s"], ["XREADGROUP", "GROUP", "h", "c", "STREAMS", "s", ">"],
+            ["XINFO", "GROUPS", "s"], ["XADD", "s", "7-1", "f", "v"], ["XINFO", "GROUPS", "s"]]),
+        ("xread after removals", adds("s", 5) + [
+            ["XDEL", "s", "3-1"], ["XREAD", "STREAMS", "s", "0"], ["XREAD", "COUNT", "1", "STREAMS", "s", "2-1"],
+            ["XTRIM", "s", "MINID", "5"], ["XREAD", "STREAMS", "s", "0"], ["XREAD", "STREAMS", "s", "5-1"], ["DEL", "s"],
+            ["XREAD", "STREAMS", "s", "0"], ["XADD", "s", "1-1", "f", "v"], ["XREAD", "STREAMS", "s", "0"]]),
         ("removals inside multi", adds("s", 4) + [
             ["MULTI"], ["XDEL", "s", "1-1"], ["XTRIM", "s", "MAXLEN", "2"], ["XLEN", "s"], ["DEL", "s"], ["XLEN", "s"], ["EXEC"],
             ["EXISTS", "s"]]),
