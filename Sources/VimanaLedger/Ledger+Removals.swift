@@ -2,7 +2,7 @@ import VimanaCore
 
 /// What has been removed from one stream (XDEL, XTRIM, XADD's trimming,
 /// DEL): the ledger stays append-only, and a removal is a record too, a
-/// marker on the internal topic `_vimana.removals` (Protocol/LEDGER.md §6).
+/// marker on the internal topic `_vimana.removals` (Protocol/LEDGER.md §9).
 /// Reads pass removed entries over (`ReadFilter`); the stream's figures
 /// (XLEN, XINFO) count what is left.
 ///

@@ -15,7 +15,11 @@ what the server writes:
 3. Every record the block reads is exactly what `vimana ledger dump --json`
    prints for that ledger, in the same order, and the block as a script
    prints one line per record and exits 0.
-4. Damage: on copies of that ledger, each check the document lists (a frame
+4. Removals: before the stop, the server is sent XDEL, XTRIM (exact and
+   `~`), XADD with MAXLEN, DEL and XADD again, and each topic's XRANGE is
+   read; section 9's one ```python block (`live`, on section 7's records)
+   must yield exactly those entries, topic by topic.
+5. Damage: on copies of that ledger, each check the document lists (a frame
    header field, a CRC, the zlib stream, a record, a missing segment, the
    end of the file) is broken in turn, with every other check still passing
    (CRCs recomputed). The block must raise its `Damage` naming the segment
@@ -45,6 +49,7 @@ import zlib
 
 PROG = "ledger_example"
 SECTION = "## 7. Reading a ledger, in short"
+REMOVALS = "## 9. Removals: XDEL, XTRIM, DEL"
 START = 60.0       # seconds the server may take to start listening
 WAIT = 30.0        # seconds a reply, a stop or a vimana ledger command may take
 CONFIG = """\
@@ -72,8 +77,8 @@ class Failure(Exception):
 
 # MARK: - The document
 
-def extract(path):
-    """The source of the one ```python block of section 7."""
+def extract(path, wanted=SECTION):
+    """The source of the one ```python block of section `wanted`."""
     blocks, section, current = [], False, None
     with open(path, encoding="utf-8") as f:
         for line in f:
@@ -84,11 +89,11 @@ def extract(path):
                 else:
                     current.append(line)
             elif line.startswith("## "):
-                section = line.strip() == SECTION
+                section = line.strip() == wanted
             elif section and line.strip() == "```python":
                 current = []
     if len(blocks) != 1:
-        raise Failure(f"{path}: want one ```python block under {SECTION!r}, found {len(blocks)}")
+        raise Failure(f"{path}: want one ```python block under {wanted!r}, found {len(blocks)}")
     return blocks[0]
 
 
@@ -99,9 +104,9 @@ def load(source, directory):
     spec = importlib.util.spec_from_file_location("ledger_in_short", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    for name in ("records", "Damage"):
+    for name in ("records", "Damage", "live"):
         if not hasattr(module, name):
-            raise Failure(f"the block of section 7 defines no `{name}`")
+            raise Failure(f"the blocks of sections 7 and 9 define no `{name}`")
     return module, path
 
 
@@ -168,6 +173,7 @@ def write_ledger(vimana, directory, scratch):
                        + command("XADD", "bytes", "*", b"\xff\xfe", b"a\r\nb\x00c\x80", "k", "\\")
                        + command("XADD", "unicode", "*", "naïve", "ü \u2028 \x85 \U0001F600"))
             i += 1
+        seen = remove_some(named)
         named.close()
         anonymous.close()
         server.send_signal(signal.SIGTERM)
@@ -181,6 +187,65 @@ def write_ledger(vimana, directory, scratch):
         if server.poll() is None:
             server.kill()
             server.wait()
+    return seen
+
+
+# The topics a client wrote, whose XRANGE section 9's reader must match.
+TOPICS = [b"orders", b"big", b"odd", b"bytes", b"unicode", b"events.audit", b"gone"]
+
+
+def remove_some(sock):
+    """Removes entries every way there is; returns each topic's XRANGE after."""
+    ids = {t: [e[0] for e in entries(round_trip(sock, command("XRANGE", t, "-", "+")))] for t in (b"orders", b"odd")}
+    round_trip(sock, command("XDEL", "orders", ids[b"orders"][0], ids[b"orders"][3], ids[b"orders"][-1])
+               + command("XTRIM", "big", "MAXLEN", "5")
+               + command("XTRIM", "odd", "MINID", ids[b"odd"][len(ids[b"odd"]) // 2])
+               + command("XTRIM", "bytes", "MAXLEN", "~", "10")
+               + command("XADD", "events.audit", "MAXLEN", "=", "3", "*", "payload", "last")
+               + command("XADD", "gone", "*", "a", "1") + command("DEL", "gone", "unicode")
+               + command("XADD", "unicode", "*", "again", "after DEL")
+               + command("XDEL", "orders", ids[b"orders"][1]))
+    return {t: entries(round_trip(sock, command("XRANGE", t, "-", "+"))) for t in TOPICS}
+
+
+def entries(reply):
+    """The (ID, [(name, value)]) of an XRANGE reply (RESP2), followed by +PONG."""
+    at = 0
+
+    def line():
+        nonlocal at
+        end = reply.index(b"\r\n", at)
+        text, at = reply[at:end], end + 2
+        return text
+
+    def value():
+        nonlocal at
+        head = line()
+        if head[:1] == b"*":
+            return [value() for _ in range(int(head[1:]))]
+        if head[:1] == b"$":
+            n = int(head[1:])
+            data = reply[at:at + n]
+            at += n + 2
+            return data
+        raise Failure(f"unexpected reply {reply[:300]!r}")
+
+    return [(e[0], list(zip(e[1][0::2], e[1][1::2]))) for e in value()]
+
+
+def check_removals(module, directory, seen):
+    """Section 9's `live` over section 7's records yields each topic's XRANGE."""
+    got = {t: [] for t in TOPICS}
+    for r in module.live(module.records(directory)):
+        if r["topic"] in got:
+            got[r["topic"]].append((r["id"].encode(), r["fields"]))
+    for t in TOPICS:
+        if got[t] != seen[t]:
+            raise Failure(f"section 9's live() on {t!r}: {len(got[t])} entries, XRANGE answered {len(seen[t])}: "
+                          f"{got[t][:3]!r} ... against {seen[t][:3]!r} ...")
+    if not any(seen.values()) or seen[b"gone"] or len(seen[b"big"]) != 5:
+        raise Failure(f"the removals did not do what they should: {[(t, len(seen[t])) for t in TOPICS]}")
+    return sum(len(v) for v in seen.values())
 
 
 def read(path):
@@ -553,9 +618,10 @@ def main():
     from vimana_ledger import format_timestamp
     scratch = tempfile.mkdtemp(prefix="vimana-ledger-example-")
     try:
-        module, script = load(extract(args.doc), scratch)
+        module, script = load(extract(args.doc) + "\n\n" + extract(args.doc, REMOVALS), scratch)
         ledger = os.path.join(scratch, "ledger")
-        write_ledger(args.vimana, ledger, scratch)
+        seen = write_ledger(args.vimana, ledger, scratch)
+        kept = check_removals(module, ledger, seen)
         records = compare_with_dump(module, script, args.vimana, ledger, format_timestamp)
         written = len(segments(ledger))
         cases = damage_cases(module, script, args.vimana, ledger, scratch, records, format_timestamp)
@@ -569,7 +635,7 @@ def main():
         shutil.rmtree(scratch, ignore_errors=True)
     print(f"{PROG}: OK: the reader of {os.path.relpath(args.doc, repo)} section 7 reads the {len(records)} records "
           f"of {written} segments as vimana ledger dump does, and finds all {cases} cases of damage "
-          f"where vimana ledger verify does")
+          f"where vimana ledger verify does; section 9's live() keeps the {kept} entries XRANGE answered after removals")
     return 0
 
 
