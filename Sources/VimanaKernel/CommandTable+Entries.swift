@@ -193,8 +193,11 @@ extension CommandTable {
         case .xadd:
             return CommandEntry(name: "xadd", arity: -5, flags: write, categories: cat,
                                 summary: "Appends a new entry to a stream (the topic's ledger)", since: "5.0.0", group: "stream",
-                                complexity: "O(1)", arguments: [("key", "key", false, false), ("NOMKSTREAM nomkstream", "pure-token", true, false),
-                                                               ("id", "string", false, false), ("field-value", "string", false, true)],
+                                complexity: "O(1) when adding a new entry, O(N) when trimming where N being the number of entries evicted.",
+                                arguments: [("key", "key", false, false), ("NOMKSTREAM nomkstream", "pure-token", true, false),
+                                            ("strategy", "string", true, false), ("threshold", "string", true, false),
+                                            ("LIMIT count", "integer", true, false),
+                                            ("id", "string", false, false), ("field-value", "string", false, true)],
                                 access: .key(1, .write)) { k, c, a in k.xaddCommand(c, a) }
         case .xlen:
             return CommandEntry(name: "xlen", arity: 2, flags: readonly + ["fast"], categories: ["@read", "@stream", "@fast"],
@@ -242,7 +245,8 @@ extension CommandTable {
             return CommandEntry(name: "xtrim", arity: -4, flags: ["write"], categories: ["@write", "@stream", "@slow"],
                                 summary: "Deletes messages from the beginning of a stream.", since: "5.0.0",
                                 group: "stream", complexity: "O(N), with N being the number of evicted entries. Constant times are very small however, since entries are organized in macro nodes containing multiple entries that can be released with a single deallocation.",
-                                arguments: [("key", "key", false, false), ("trim", "block", false, false)],
+                                arguments: [("key", "key", false, false), ("strategy", "string", false, false),
+                                            ("threshold", "string", false, false), ("LIMIT count", "integer", true, false)],
                                 access: .key(1, .write)) { k, c, a in k.xtrimCommand(c, a) }
         default:
             return CommandEntry(name: "xdel", arity: -3, flags: ["write", "fast"], categories: ["@write", "@stream", "@fast"],
