@@ -27,7 +27,7 @@ extension CommandTable {
             return healthEntry()
         case .license:
             return licenseEntry()
-        case .exists, .type, .keys, .scan, .dbsize, .randomkey, .touch, .object, .memory, .del, .unlink:
+        case .exists, .type, .keys, .scan, .dbsize, .randomkey, .touch, .object, .memory, .del, .unlink, .flushall, .flushdb:
             return keyEntry(c)
         case .ping:
             return CommandEntry(name: "ping", arity: -1, flags: ["fast"], rules: [.allowedWhileSubscribed], categories: conn,

@@ -50,6 +50,15 @@ extension CommandTable {
                                 since: "4.0.0", group: "generic",
                                 complexity: "O(1) for each key removed regardless of its size. Then the command does O(N) work in a different thread in order to reclaim memory, where N is the number of allocations the deleted objects where composed of.",
                                 arguments: [("key", "key", false, true)], access: .keys(from: 1, .write)) { k, c, a in k.delCommand(c, a) }
+        case .flushall, .flushdb:
+            let all = c == .flushall
+            return CommandEntry(name: all ? "flushall" : "flushdb", arity: -1, flags: ["write"],
+                                categories: ["@keyspace", "@write", "@slow", "@dangerous"],
+                                summary: all ? "Remove all keys from all databases" : "Remove all keys from the current database",
+                                since: "1.0.0", group: "server",
+                                complexity: all ? "O(N) where N is the total number of keys in all databases"
+                                    : "O(N) where N is the number of keys in the selected database",
+                                arguments: [("ASYNC async", "pure-token", true, false), ("SYNC sync", "pure-token", true, false)]) { k, c, a in k.flushCommand(c, a) }
         case .touch:
             return CommandEntry(name: "touch", arity: -2, flags: readFast, categories: keyspaceFast,
                                 summary: "Alters the last access time of a key(s). Returns the number of existing keys specified.",

@@ -163,6 +163,50 @@ extension Kernel {
         topic.withUnsafeBytes { touchWatched($0) }
     }
 
+    /// FLUSHALL and FLUSHDB [ASYNC|SYNC] (one database: the same): every
+    /// topic a client made is deleted as DEL deletes it, except those of
+    /// the agents declared in phoenix.yaml (a topic one of their groups is
+    /// on, their `events.<id>` and `dead.<id>`): agents are configuration,
+    /// not data, and go on working. The server's own topics stay.
+    func flushCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        if args.count > 2 || (args.count == 2 && !["async", "sync"].contains(args.string(1).lowercased())) {
+            c.pointee.output.tail.writeError(ErrorReply.syntax)
+            return
+        }
+        guard let ledger else { c.pointee.output.tail.writeSimple("OK"); return }
+        if let error = ledger.writeError { c.pointee.output.tail.writeError(Self.ledgerWriteRefusal(error)); return }
+        var kept: [String] = []
+        var last: UInt64?
+        for i in 0..<ledger.topicNames.count where ledger.isListedKey(at: i) {
+            let topic = ledger.topicNames[i]
+            if heldByAgent(topic) {
+                kept.append(String(decoding: topic, as: UTF8.self))
+                continue
+            }
+            guard let marker = ledger.deleteStream(topic: topic, nowMillis: UInt64(s.pointee.nowMillis),
+                                                   nowMicros: Clock.wallMicros()) else { continue }
+            for g in agents.groups.groups(of: topic) { _ = agents.destroyGroup(topic: topic, name: g.name) }
+            last = marker
+            topicChanged(topic)
+        }
+        if !kept.isEmpty {
+            log.info("flush kept the agents' topics", ["count": .int(kept.count), "topics": .string(kept.prefix(20).joined(separator: " "))])
+        }
+        let replyStart = c.pointee.flushedBytes + c.pointee.output.pendingBytes
+        c.pointee.output.tail.writeSimple("OK")
+        if let last { holdReply(c, untilConfirmed: last, replyStart: replyStart) }
+    }
+
+    /// A topic an agent declared in phoenix.yaml holds: one of its groups
+    /// is on it, or it is its events or dead letters.
+    private func heldByAgent(_ topic: [UInt8]) -> Bool {
+        for g in agents.groups.groups(of: topic) where agents.agent(named: g.name) != nil { return true }
+        for prefix in ["events.", "dead."] where topic.starts(with: prefix.utf8) {
+            if agents.agent(id: String(decoding: topic.dropFirst(prefix.utf8.count), as: UTF8.self)) != nil { return true }
+        }
+        return false
+    }
+
     /// DEL and UNLINK: each topic named that exists is deleted with its
     /// consumer groups (an agent's group too: its instances stop reading
     /// the topic, as Redis's consumers would find no group); `:n`.

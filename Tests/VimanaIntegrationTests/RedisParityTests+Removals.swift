@@ -68,6 +68,11 @@ import VimanaTestSupport
             ["XDEL", "s", "3-1"], ["XREAD", "STREAMS", "s", "0"], ["XREAD", "COUNT", "1", "STREAMS", "s", "2-1"],
             ["XTRIM", "s", "MINID", "5"], ["XREAD", "STREAMS", "s", "0"], ["XREAD", "STREAMS", "s", "5-1"], ["DEL", "s"],
             ["XREAD", "STREAMS", "s", "0"], ["XADD", "s", "1-1", "f", "v"], ["XREAD", "STREAMS", "s", "0"]]),
+        ("flushall and flushdb", adds("s", 3) + adds("t", 2) + [
+            ["XGROUP", "CREATE", "t", "g", "0"], ["FLUSHALL", "x"], ["FLUSHALL", "ASYNC", "x"], ["FLUSHDB", "SYNCS"], ["DBSIZE"],
+            ["FLUSHALL"], ["DBSIZE"], ["KEYS", "*"], ["EXISTS", "s", "t"], ["XINFO", "GROUPS", "t"], ["XLEN", "s"],
+            ["XADD", "s", "1-1", "f", "v"], ["FLUSHDB", "sync"], ["DBSIZE"], ["XADD", "s", "1-1", "f", "v"], ["flushall", "async"],
+            ["XRANGE", "s", "-", "+"], ["FLUSHDB", "ASYNC"], ["FLUSHALL", "SYNC"], ["DBSIZE"]]),
         ("removals inside multi", adds("s", 4) + [
             ["MULTI"], ["XDEL", "s", "1-1"], ["XTRIM", "s", "MAXLEN", "2"], ["XLEN", "s"], ["DEL", "s"], ["XLEN", "s"], ["EXEC"],
             ["EXISTS", "s"]]),
