@@ -28,6 +28,10 @@ public struct LedgerConfig: Sendable, Equatable {
     /// zlib level (0-9) used when a sealed segment is rewritten in large
     /// frames; nil (`off`): sealed segments are not rewritten.
     public var compactionLevel: Int? = 6
+    /// Compaction empties the records XDEL, XTRIM and DEL removed (their
+    /// fields; the headers stay): false keeps them whole, for audit, still
+    /// hidden from reads (Protocol/LEDGER.md §9).
+    public var compactionDropDeleted = true
     /// Unwritten bytes beyond which publishers to recorded topics are paused.
     public var maxPending: Int = 64 << 20
     /// A segment is sealed when it reaches this many bytes on disk...

@@ -5,7 +5,7 @@ extension Schema {
     func ledger(_ node: YAMLNode) throws(ConfigError) -> LedgerConfig {
         var g = LedgerConfig()
         let s = try section(node, "ledger", keys: [
-            "enabled", "dir", "record", "exclude", "fsync", "compression_level", "compaction_level",
+            "enabled", "dir", "record", "exclude", "fsync", "compression_level", "compaction_level", "compaction_drop_deleted",
             "max_pending", "segment_bytes", "segment_age", "retention", "archive_dir",
         ])
         if let n = s["enabled"], let v = try boolean(n, "ledger.enabled") { g.enabled = v }
@@ -30,6 +30,9 @@ extension Schema {
                     throw mismatch(n, "ledger.compaction_level", expected)
                 }
             }
+        }
+        if let n = s["compaction_drop_deleted"], let v = try boolean(n, "ledger.compaction_drop_deleted") {
+            g.compactionDropDeleted = v
         }
         if let n = s["max_pending"], let v = try size(n, "ledger.max_pending", ConfigLimits.maxPending) {
             g.maxPending = v

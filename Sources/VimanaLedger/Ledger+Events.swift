@@ -143,6 +143,7 @@ extension Ledger {
     /// Returns the names of the segments retired.
     @discardableResult
     public func enforceRetention(nowMicros: Int64) -> [String] {
+        reclaimRemoved()
         let maxAge = Int64(config.retentionMaxAgeSeconds) * 1_000_000
         let maxBytes = retentionOverride ?? config.retentionMaxBytes
         guard maxAge > 0 || maxBytes > 0 else { return [] }

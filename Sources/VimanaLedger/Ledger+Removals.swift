@@ -1,4 +1,7 @@
 import VimanaCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What has been removed from one stream (XDEL, XTRIM, XADD's trimming,
 /// DEL): the ledger stays append-only, and a removal is a record too, a
@@ -24,6 +27,59 @@ public struct Removals: Sendable, Equatable {
     public init() {}
 
     public var isEmpty: Bool { floor == 0 && deletedAt == 0 && deleted.isEmpty }
+}
+
+/// What compaction empties (`ledger.compaction_drop_deleted`): for each
+/// topic with removals, its floor and the sequences removed one by one. A
+/// removed record keeps its header (sequence, ID, time, client, topic,
+/// names) and loses its fields: the segment keeps every sequence (frames
+/// hold consecutive records, LEDGER.md §2) and gives the bytes back.
+public struct RemovalCuts: Sendable {
+    var byTopic: [[UInt8]: (floor: UInt64, deleted: Set<UInt64>)] = [:]
+
+    public init() {}
+
+    var isEmpty: Bool { byTopic.isEmpty }
+
+    /// Empties, in `b` from `start` on, the `count` records (of `layout`)
+    /// the cuts remove, moving the rest down over the bytes freed. False
+    /// when a record is not well formed (the frame is damaged).
+    func empty(_ b: inout ByteBuffer, from start: Int, count: Int, layout: RecordLayout) -> Bool {
+        var read = start, write = start
+        let end = b.writeIndex
+        for _ in 0..<count {
+            let p = UnsafeRawPointer(b.base + read)
+            guard end - read >= RecordCodec.fixedHeader + 4 else { return false }
+            let length = 4 + Int(UInt32(littleEndian: p.loadUnaligned(as: UInt32.self)))
+            guard length <= end - read else { return false }
+            let sequence = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 4, as: UInt64.self))
+            // The topic, the client name and (version 2) the publisher, then the field count.
+            var at = RecordCodec.fixedHeader
+            var topic: [UInt8] = []
+            for k in 0..<(layout == .v1 ? 2 : 3) {
+                guard at + 4 <= length else { return false }
+                let n = Int(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
+                guard n <= length - at - 4 else { return false }
+                if k == 0 { topic = Array(UnsafeRawBufferPointer(start: p + at + 4, count: n)) }
+                at += 4 + n
+            }
+            guard at + 4 <= length else { return false }
+            var kept = length
+            if let cut = byTopic[topic], sequence < cut.floor || cut.deleted.contains(sequence) {
+                kept = at + 4
+            }
+            if write != read { memmove(b.base + write, b.base + read, kept) }
+            if kept != length {
+                b.storeLE(UInt32(kept - 4), at: write)
+                b.storeLE(UInt32(0), at: write + at)
+            }
+            read += length
+            write += kept
+        }
+        guard read == end else { return false }
+        b.writeIndex = write
+        return true
+    }
 }
 
 /// How XTRIM (and XADD's trimming options) choose what to remove.
@@ -215,6 +271,36 @@ extension Ledger {
                                                   ("max-deleted", s.maxDeleted.description), ("last-id", s.lastID.description)]
             if !cut.deleted.isEmpty { text.append(("sequences", cut.deleted.sorted().map(String.init).joined(separator: " "))) }
             _ = appendRemovalRecord(op: "state", topic: topicNames[i], text, nowMillis: nowMillis, nowMicros: now)
+        }
+    }
+
+    // MARK: - Giving the disk back
+
+    /// Each second (with retention): sealed segments holding enough records
+    /// removed since their last rewrite are compacted again with the cuts,
+    /// which empties those records (`ledger.compaction_drop_deleted`).
+    /// Enough: a quarter of the segment's records, so that a producer
+    /// trimming with every XADD does not have the segment rewritten each second.
+    func reclaimRemoved() {
+        guard config.compactionDropDeleted, config.compactionLevel != nil, !removalsInUse.isEmpty,
+              let maintenance, segments.count > 1 else { return }
+        for view in segments.dropLast() where view.damage == nil && view.index.recordCount > 0 {
+            var removed: UInt64 = 0
+            var cuts = RemovalCuts()
+            for i in removalsInUse {
+                let cut = removals[i]
+                guard let t = view.index.topics[topicNames[i]], t.count > 0 else { continue }
+                let lo = view.index.firstSequence, hi = view.index.nextSequence
+                // Counted from the index alone: a topic wholly below its floor here, and its one-by-one removals.
+                if hi <= cut.floor { removed += t.count }
+                removed += UInt64(cut.deleted.lazy.filter { $0 >= lo && $0 < hi }.count)
+                if cut.floor > lo || cut.deleted.contains(where: { $0 >= lo && $0 < hi }) {
+                    cuts.byTopic[topicNames[i]] = (cut.floor, cut.deleted.filter { $0 >= lo && $0 < hi })
+                }
+            }
+            guard removed >= view.emptied &+ max(1, view.index.recordCount / 4), !cuts.isEmpty else { continue }
+            view.emptied = removed
+            maintenance.submit(.compact(view.name, cuts))
         }
     }
 

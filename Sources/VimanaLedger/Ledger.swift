@@ -50,6 +50,8 @@ final class SegmentView {
     var readFD: Int32 = -1
     /// Set once frames of this (sealed) segment are found unreadable (Ledger+Damage.swift).
     var damage: DamagedSegment?
+    /// Removed records counted when compaction was last asked to empty them (Ledger+Removals.swift).
+    var emptied: UInt64 = 0
 
     init(name: String, path: String, index: SegmentIndex, size: Int) {
         self.name = name

@@ -23,7 +23,10 @@ public enum MaintenanceEvent: Sendable {
 /// the writer. Works only on sealed segments; the active one is the writer's.
 final class LedgerMaintenance: @unchecked Sendable {
     enum Task: Sendable {
-        case compact(String)
+        /// Rewrites a sealed segment in large frames; with cuts, also empties
+        /// the records they remove (Ledger+Removals.swift), even when its
+        /// frames are large already.
+        case compact(String, RemovalCuts = RemovalCuts())
         case retire(String)
         case housekeeping(Int, HousekeepingRequest)
     }
@@ -69,7 +72,7 @@ final class LedgerMaintenance: @unchecked Sendable {
             while !thread.isStopping {
                 guard let task = queue.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) else { break }
                 switch task {
-                case .compact(let name): compact(name)
+                case .compact(let name, let cuts): compact(name, cuts)
                 case .retire(let name): retire(name)
                 case .housekeeping(let id, let request):
                     notify(.answered(id, Housekeeping.answer(request, directory: directory, archive: archiveDirectory)))
@@ -80,7 +83,7 @@ final class LedgerMaintenance: @unchecked Sendable {
 
     // MARK: - Compaction
 
-    private func compact(_ name: String) {
+    private func compact(_ name: String, _ cuts: RemovalCuts) {
         let path = directory + "/" + name
         let tmp = path + ".tmp"
         guard let compactionLevel, let first = LedgerDirectory.firstSequence(ofSegment: name),
@@ -99,7 +102,7 @@ final class LedgerMaintenance: @unchecked Sendable {
                 if lastWasSmall { smallBeforeLast = true }
                 lastWasSmall = Int(f.header.uncompressedLength) < LedgerLimits.compactedFrameBytes
             }
-            if !smallBeforeLast {
+            if !smallBeforeLast && cuts.isEmpty {
                 markCompacted(name, size: size)
                 return
             }
@@ -162,7 +165,14 @@ final class LedgerMaintenance: @unchecked Sendable {
                     notify(.damaged(name: name, offset: f.offset))
                     return
                 }
+                let start = staging.writeIndex
                 staging.writeIndex += Int(h.uncompressedLength)
+                if !cuts.isEmpty {
+                    guard cuts.empty(&staging, from: start, count: Int(h.recordCount), layout: h.layout) else {
+                        notify(.damaged(name: name, offset: f.offset))
+                        return
+                    }
+                }
                 stagedCount += Int(h.recordCount)
                 if staging.readableBytes >= LedgerLimits.compactedFrameBytes { try flush() }
             }
