@@ -112,16 +112,24 @@ import VimanaConfig
         #expect(try loaded("").ledger.compactionLevel == 6)
     }
 
+    @Test func removedRecordsAreEmptiedUnlessKeptForAudit() throws {
+        #expect(try loaded("").ledger.compactionDropDeleted)
+        #expect(try loaded("ledger:\n  compaction_drop_deleted: false\n").ledger.compactionDropDeleted == false)
+        #expect(try loaded("ledger:\n  compaction_drop_deleted: true\n").ledger.compactionDropDeleted)
+    }
+
     // MARK: - Refused
 
     @Test(arguments: [
         // unknown keys and wrong shapes
         ("ledger:\n  fsnyc: always\n",
-         "phoenix.yaml:2:3: unknown key 'fsnyc' in ledger (expected one of: enabled, dir, record, exclude, fsync, compression_level, compaction_level, max_pending, segment_bytes, segment_age, retention, archive_dir)"),
+         "phoenix.yaml:2:3: unknown key 'fsnyc' in ledger (expected one of: enabled, dir, record, exclude, fsync, compression_level, compaction_level, compaction_drop_deleted, max_pending, segment_bytes, segment_age, retention, archive_dir)"),
         ("ledger:\n  retention:\n    max_size: 1GiB\n",
          "phoenix.yaml:3:5: unknown key 'max_size' in ledger.retention (expected one of: max_age, max_bytes)"),
         ("ledger: on\n",
-         "phoenix.yaml:1:9: ledger: expected a mapping with keys enabled, dir, record, exclude, fsync, compression_level, compaction_level, max_pending, segment_bytes, segment_age, retention, archive_dir, got 'on'"),
+         "phoenix.yaml:1:9: ledger: expected a mapping with keys enabled, dir, record, exclude, fsync, compression_level, compaction_level, compaction_drop_deleted, max_pending, segment_bytes, segment_age, retention, archive_dir, got 'on'"),
+        ("ledger:\n  compaction_drop_deleted: sometimes\n",
+         "phoenix.yaml:2:28: ledger.compaction_drop_deleted: expected true or false (or yes/no, on/off), got 'sometimes'"),
         ("ledger:\n  retention: 7d\n",
          "phoenix.yaml:2:14: ledger.retention: expected a mapping with keys max_age, max_bytes, got '7d'"),
         ("ledger:\n  dir: a\n  dir: b\n",
