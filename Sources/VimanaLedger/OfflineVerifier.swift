@@ -128,6 +128,8 @@ public enum OfflineVerifier {
                     }
                 }
                 lastIDs[r.topic] = (r.id, r.sequence)
+                // A DEL starts the topic afresh, IDs included (LEDGER.md §9).
+                if r.topic == Ledger.removalsTopic, let deleted = Self.deletedTopic(r) { lastIDs[deleted] = nil }
             }
         }
         if streamIDFindings > LedgerLimits.streamIDFindingsPerSegment {
@@ -266,4 +268,11 @@ public enum OfflineVerifier {
         }
         return out + "\""
     }
+
+    /// The topic a `del` marker deleted (LEDGER.md §9), nil for any other record.
+    static func deletedTopic(_ marker: LedgerRecord) -> [UInt8]? {
+        guard marker.fields.contains(where: { $0.name == Array("op".utf8) && $0.value == Array("del".utf8) }) else { return nil }
+        return marker.fields.first { $0.name == Array("topic".utf8) }?.value
+    }
+
 }

@@ -13,13 +13,15 @@ enum LedgerCommand {
     Usage:
       vimana ledger stats DIR [--json]     records, segments, raw and compressed bytes, ratio, topics
       vimana ledger verify DIR             check every frame of every segment; exit 1 on corruption
-      vimana ledger dump DIR [--from SEQ] [--topic PATTERN] [--json]
+      vimana ledger dump DIR [--from SEQ] [--topic PATTERN] [--json] [--all]
       vimana ledger tail DIR [-n|--lines N] [--follow] [--topic PATTERN] [--json]
       vimana ledger repair DIR             with the server stopped: move damaged frames to DIR/damaged/,
                                            keep every valid frame (Protocol/LEDGER.md section 6)
 
     PATTERN is a Redis glob (as PSUBSCRIBE). Text lines are `SEQ ID TOPIC name=value ...`;
-    --json prints one object per record. tail --follow polls for new records until interrupted.
+    --json prints one object per record. dump leaves out the entries XDEL, XTRIM and DEL removed
+    (their markers on _vimana.removals stay); --all prints them too. tail --follow polls for new
+    records until interrupted.
     """
 
     static func run(_ args: [String]) -> Int32 {

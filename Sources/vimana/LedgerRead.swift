@@ -13,10 +13,10 @@ enum LedgerRead {
     // MARK: - dump
 
     static func dump(_ args: [String]) -> Int32 {
-        let usage = "vimana ledger dump DIR [--from SEQ] [--topic PATTERN] [--json]"
+        let usage = "vimana ledger dump DIR [--from SEQ] [--topic PATTERN] [--json] [--all]"
         let f: FlagReader, dir: String, from: Int?
         do throws(UsageError) {
-            (f, dir) = try LedgerCommand.parse(args, valued: ["from", "topic"], bare: ["json"], usage: usage)
+            (f, dir) = try LedgerCommand.parse(args, valued: ["from", "topic"], bare: ["json", "all"], usage: usage)
             from = try f.int("from", range: 0...Int.max)
         } catch {
             return CLI.usageError(error.message)
@@ -33,12 +33,16 @@ enum LedgerRead {
             printErr("vimana ledger: \(error)")
             return 1
         }
+        // Entries the removal markers removed are left out unless --all (LEDGER.md §9).
+        let removed = f.flags.contains("all") ? OfflineRemovals() : OfflineRemovals.read(dir)
         if let from { reader.seek(to: UInt64(from)) }
         var out = LedgerOutput()
         var status: Int32 = 0
         reading: while true {
             let stop = reader.read { records in
-                for r in records where filter.accepts(r) { out.line(json ? LedgerFormat.jsonLine(r) : LedgerFormat.textLine(r)) }
+                for r in records where filter.accepts(r) && !removed.removes(r) {
+                    out.line(json ? LedgerFormat.jsonLine(r) : LedgerFormat.textLine(r))
+                }
             }
             out.flush()
             notes(reader)
@@ -187,5 +191,51 @@ enum LedgerRead {
             sigaddset(&set, s)
         }
         pthread_sigmask(SIG_UNBLOCK, &set, nil)
+    }
+}
+
+/// The removal markers of a ledger directory (Protocol/LEDGER.md §9), read
+/// in a first pass: an entry is removed when a marker of its topic has a
+/// floor above its sequence or lists it.
+struct OfflineRemovals {
+    var floors: [[UInt8]: UInt64] = [:]
+    var listed: [[UInt8]: Set<UInt64>] = [:]
+
+    func removes(_ r: LedgerRecord) -> Bool {
+        guard !floors.isEmpty else { return false }
+        return r.sequence < floors[r.topic, default: 0] || listed[r.topic]?.contains(r.sequence) == true
+    }
+
+    /// What every readable marker says; damage is the second pass's to report.
+    static func read(_ dir: String) -> OfflineRemovals {
+        var out = OfflineRemovals()
+        guard let reader = try? OfflineReader(directory: dir), (try? reader.refresh()) != nil else { return out }
+        let filter = OfflineFilter(topic: Ledger.removalsTopic)
+        while true {
+            let stop = reader.read { records in
+                for r in records where filter.accepts(r) { out.note(r) }
+            }
+            switch stop {
+            case .problem(let problem) where !problem.tornTail:
+                if !reader.skipDamage() { return out }
+            default:
+                return out
+            }
+        }
+    }
+
+    mutating func note(_ marker: LedgerRecord) {
+        var topic: [UInt8]?, floor: UInt64?, sequences: [UInt64] = []
+        for f in marker.fields {
+            switch String(decoding: f.name, as: UTF8.self) {
+            case "topic": topic = f.value
+            case "floor": floor = UInt64(String(decoding: f.value, as: UTF8.self))
+            case "sequences": sequences = String(decoding: f.value, as: UTF8.self).split(separator: " ").compactMap { UInt64($0) }
+            default: break
+            }
+        }
+        guard let topic, let floor else { return }
+        floors[topic] = max(floors[topic, default: 0], floor)
+        if !sequences.isEmpty { listed[topic, default: []].formUnion(sequences) }
     }
 }

@@ -116,3 +116,43 @@ import VimanaTestSupport
         #expect(python.status == 0, "\(python.output)")
     }
 }
+
+/// The offline readers apply the markers: `vimana ledger dump` and
+/// tools/ledger/vimana_ledger.py leave removed entries out (both print them
+/// with --all), and both verifiers take a topic deleted and made again with
+/// lower IDs as sound (a DEL starts it afresh).
+@Suite struct RemovalOfflineReaderTests {
+    @Test func dumpsLeaveRemovedEntriesOutAndVerifiersAcceptAFreshStart() throws {
+        let server = try ServerProcess()
+        let c = try RawClient(port: server.port)
+        let commands: [[String]] = [["XADD", "t", "5-1", "f", "old"], ["XADD", "t", "6-1", "f", "old"], ["DEL", "t"],
+                                    ["XADD", "t", "1-1", "f", "new"], ["XADD", "u", "1-1", "f", "a"], ["XADD", "u", "2-1", "f", "b"],
+                                    ["XADD", "u", "3-1", "f", "c"], ["XDEL", "u", "2-1"], ["XADD", "w", "1-1", "f", "x"],
+                                    ["XTRIM", "w", "MAXLEN", "0"]]
+        c.send(commands.map(RawClient.command).joined())
+        _ = c.readReplies(commands.count)
+        #expect(server.terminate() == 0)
+        let dir = server.ledgerDirectory
+        let python = CompatibilityTests.packageRoot.appendingPathComponent("tools/ledger/vimana_ledger.py").path
+        func swiftDump(_ extra: [String]) throws -> [String] {
+            let run = try runVimana(["ledger", "dump", dir] + extra)
+            #expect(run.status == 0, "\(run.stderr)")
+            return run.stdout.split(separator: "\n").map(String.init)
+        }
+        func pythonDump(_ extra: [String]) throws -> [String] {
+            let run = try CompatibilityTests.runTool(["python3", python, "dump", dir] + extra, timeout: 60)
+            #expect(run.status == 0, "\(run.output)")
+            return run.output.split(separator: "\n").map(String.init)
+        }
+        let kept = try swiftDump([]).filter { !$0.contains("_vimana.") }.map { $0.split(separator: " ").dropFirst().joined(separator: " ") }
+        #expect(kept == ["1-1 t f=new", "1-1 u f=a", "3-1 u f=c"], "\(kept)")
+        #expect(try swiftDump([]) == pythonDump([]))
+        let all = try swiftDump(["--all"])
+        #expect(all.filter { !$0.contains("_vimana.") }.count == 7)
+        #expect(try pythonDump(["--all"]) == all)
+        let verify = try runVimana(["ledger", "verify", dir])
+        #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
+        let pythonVerify = try CompatibilityTests.runTool(["python3", python, "verify", dir], timeout: 60)
+        #expect(pythonVerify.status == 0, "\(pythonVerify.output)")
+    }
+}

@@ -3,7 +3,7 @@
 nothing but the Python standard library: the proof that the document alone is
 enough to read what the server writes.
 
-    vimana_ledger.py dump DIR [--from SEQ] [--topic PATTERN] [--json] [--strict]
+    vimana_ledger.py dump DIR [--from SEQ] [--topic PATTERN] [--json] [--strict] [--all]
     vimana_ledger.py verify DIR [--index]
     vimana_ledger.py stats DIR [--from SEQ] [--topic PATTERN]
 
@@ -19,7 +19,9 @@ dump    one line per record. Text: `SEQ ID TOPIC name=value ...`, where a
         segment (LEDGER.md section 5) ends the output as the server's recovery
         would (a note on stderr, exit 0); --strict makes it an error (exit 1).
         Corruption is noted on stderr (exit 1) and the output goes on with the
-        next valid frame, as `vimana ledger repair` would keep it.
+        next valid frame, as `vimana ledger repair` would keep it. Entries
+        that XDEL, XTRIM or DEL removed (LEDGER.md section 9) are left out,
+        their markers on _vimana.removals kept; --all prints them too.
 verify  checks every frame of every segment, past damage, that segments
         follow each other (a gap is legitimate only where DIR/damaged names
         it), and that each topic's stream IDs increase; prints each problem
@@ -1040,6 +1042,11 @@ def verify_ledger(directory, strict_index=False):
                                         % (seg.name, frame.number, frame.offset, STREAM_ID, r["id"],
                                            _quote(key), r["seq"], before[0][0], before[0][1], before[1]))
                                 last_ids[key] = (sid, r["seq"])
+                                # A DEL starts the topic afresh, IDs included (LEDGER.md section 9).
+                                if key == REMOVALS_TOPIC:
+                                    marker = dict(r["fields_bytes"])
+                                    if marker.get(b"op") == b"del":
+                                        last_ids.pop(marker.get(b"topic"), None)
                         break
                     except LedgerError as e:
                         # Past the damage to the next valid frame (LEDGER.md section 5).
@@ -1182,13 +1189,35 @@ def server_holding(directory):
 
 # MARK: - CLI
 
+REMOVALS_TOPIC = b"_vimana.removals"
+
+
+def removals(directory):
+    """What the markers of LEDGER.md section 9 removed: a test for a record."""
+    floors, listed = {}, {}
+    try:
+        for rec in LedgerReader(directory, skip_damage=True).records(None, REMOVALS_TOPIC.decode()):
+            marker = dict(rec["fields_bytes"])
+            topic = marker.get(b"topic")
+            if topic is None or not marker.get(b"floor", b"").isdigit():
+                continue
+            floors[topic] = max(floors.get(topic, 0), int(marker[b"floor"]))
+            listed.setdefault(topic, set()).update(int(s) for s in marker.get(b"sequences", b"").split())
+    except LedgerError:
+        pass  # the second pass reports it
+    return lambda rec: rec["seq"] < floors.get(rec["topic_bytes"], 0) or rec["seq"] in listed.get(rec["topic_bytes"], ())
+
+
 def _dump(args, out, err):
     # Past corruption, as `vimana ledger repair` would keep the frames after it.
     reader = LedgerReader(args.dir, skip_damage=True)
     fmt = format_json if args.json else format_text
+    removed = (lambda rec: False) if args.all else removals(args.dir)
     code = 0
     try:
         for rec in reader.records(args.from_seq, args.topic):
+            if removed(rec):
+                continue
             out.write((fmt(rec) + "\n").encode("utf-8"))
     except TornTail as e:
         err.write("%s: %s\n" % (PROG, e))
@@ -1294,6 +1323,7 @@ def _parser():
         q.add_argument("--topic", metavar="PATTERN", help="Redis glob on topics")
     d.add_argument("--json", action="store_true", help="JSON lines")
     d.add_argument("--strict", action="store_true", help="a torn tail is an error")
+    d.add_argument("--all", action="store_true", help="also the entries XDEL, XTRIM and DEL removed (LEDGER.md section 9)")
     v.add_argument("--index", action="store_true", help="a bad index file is a problem, not a warning")
     return p
 
