@@ -31,19 +31,19 @@ enum ConfigLimits {
     /// `http_token_file`: the token and a newline; a larger file is the wrong path.
     static let httpTokenFileSize = 4 << 10
     /// `max_clients`: at least one, and no more than a machine's fds could hold.
-    static let maxClients = 1...1_000_000
+    static let maxClients = Limits.maxClientsRange
     /// `max_payload`: at least one byte, at most Redis's proto-max-bulk-len ceiling.
-    static let maxPayload = 1...Limits.maxPayloadCeiling
+    static let maxPayload = Limits.maxPayloadRange
     /// `max_inline`: a line shorter than 1KiB cannot hold a useful command;
     /// above 64MiB an inline command is no longer a typed one.
-    static let maxInline = (1 << 10)...(64 << 20)
+    static let maxInline = Limits.maxInlineRange
     /// `query_buffer`: at least 1MiB (and the `Limits.minimumQueryBuffer` rule),
     /// at most `Limits.queryBufferCeiling`.
-    static let queryBuffer = (1 << 20)...Limits.queryBufferCeiling
+    static let queryBuffer = Limits.queryBufferRange
     /// `query_buffer_before_auth`: room for an AUTH command, at most 1GiB.
-    static let queryBufferBeforeAuth = (1 << 10)...(1 << 30)
+    static let queryBufferBeforeAuth = Limits.queryBufferBeforeAuthRange
     /// `soft_seconds` of an output limit: up to a day.
-    static let outputSoftSeconds = 0...86_400
+    static let outputSoftSeconds = Limits.outputSoftSecondsRange
 
     // MARK: - ledger
 
@@ -59,7 +59,7 @@ enum ConfigLimits {
     static let segmentAgeSeconds = 1...(30 * 86_400)
     /// `retention.max_age`: up to 100 years of 365 days, effectively forever,
     /// but still far from overflowing a timestamp in microseconds when added to now.
-    static let retentionSeconds = 0...(100 * 365 * 86_400)
+    static let retentionSeconds = LedgerConfig.retentionSecondsRange
 
     // MARK: - users
 

@@ -22,7 +22,7 @@ extension Kernel {
                 }
                 return
             }
-            if !http && s.pointee.clientCount >= config.kernel.limits.maxClients {
+            if !http && s.pointee.clientCount >= s.pointee.limits.maxClients {
                 let text: StaticString = "-ERR max number of clients reached\r\n"
                 _ = write(fd, text.utf8Start, text.utf8CodeUnitCount)
                 Socket.close(fd)
