@@ -10,6 +10,9 @@ extension Configuration {
         Self.comparedKeys.filter { !$0.same(self, old) }.map(\.key)
     }
 
+    /// Every key `changedKeys` compares, in its order.
+    public static var comparedKeyNames: [String] { comparedKeys.map(\.key) }
+
     private static let comparedKeys: [(key: String, same: @Sendable (Configuration, Configuration) -> Bool)] = [
         ("kernel.bind", { $0.kernel.bind == $1.kernel.bind }),
         ("kernel.port", { $0.kernel.port == $1.kernel.port }),

@@ -11,8 +11,9 @@ import Glibc
 struct LiveSettings: Equatable {
     var limits: Limits
     /// `client-output-buffer-limit`'s `slave` class: Vimana has no replicas,
-    /// so it limits nothing; kept so that CONFIG GET echoes what was set.
-    var replicaOutput = OutputLimit(hard: 0, soft: 0, seconds: 0)
+    /// so it limits nothing; kept so that CONFIG GET echoes what was set,
+    /// from Redis's default (`slave 256mb 64mb 60`).
+    var replicaOutput = OutputLimit(hard: 256 << 20, soft: 64 << 20, seconds: 60)
     var logLevel: LogLevel
     var logFormat: LogFormat
     var protectedMode: Bool
