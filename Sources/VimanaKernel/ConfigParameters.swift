@@ -357,6 +357,20 @@ extension Kernel {
             return (argument, "client-query-buffer-limit must be at least 2 × proto-max-bulk-len + 65536 (\(minimum)), "
                     + "so that a maximal argument fits")
         }
+        if let told = agentProcesses.told {
+            // Supervised agents keep what they were told at start.
+            if new.limits.maxPayload < told.maxPayload && new.limits.maxPayload < old.limits.maxPayload {
+                return ("proto-max-bulk-len", "the supervised agents were started with max_payload \(told.maxPayload) "
+                        + "(VIMANA_MAX_PAYLOAD) and may send that much: a lower value needs a restart")
+            }
+            let retains = new.retentionMaxAgeSeconds > 0 || new.retentionMaxBytes > 0
+            let retained = old.retentionMaxAgeSeconds > 0 || old.retentionMaxBytes > 0
+            if retains && !retained && !told.retention {
+                let argument = new.retentionMaxAgeSeconds > 0 ? "ledger-retention-max-age" : "ledger-retention-max-bytes"
+                return (argument, "the supervised agents were started without retention (VIMANA_LEDGER_RETENTION=0) "
+                        + "and keep no young snapshot of their events: turning retention on needs a restart")
+            }
+        }
         if new.limits.maxClients > old.limits.maxClients, let most = Self.clientsTheSystemAllows(), new.limits.maxClients > most {
             // Redis's updateMaxclients, whose advice is the most the descriptor limit allows.
             return ("maxclients", "The operating system is not able to handle the specified number of clients, try with \(most)")

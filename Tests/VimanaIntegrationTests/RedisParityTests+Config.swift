@@ -141,6 +141,24 @@ import VimanaTestSupport
         #expect(again.readReplies() == "+PONG\r\n")
     }
 
+    /// Supervised agents keep what they were told at start: a lower
+    /// proto-max-bulk-len, or retention turned on when they were started
+    /// without it, waits for a restart; a higher limit does not.
+    @Test func supervisedAgentsKeepWhatTheyWereTold() throws {
+        let server = try ServerProcess(logLevel: "info", systemAgents: true)
+        let c = try RawClient(port: server.port)
+        let failed = "-ERR CONFIG SET failed (possibly related to argument"
+        c.send("CONFIG SET proto-max-bulk-len 1000\r\n")
+        #expect(c.readReplies() == "\(failed) 'proto-max-bulk-len') - the supervised agents were started with max_payload "
+                + "1048576 (VIMANA_MAX_PAYLOAD) and may send that much: a lower value needs a restart\r\n")
+        c.send("CONFIG SET ledger-retention-max-age 60\r\n")
+        #expect(c.readReplies() == "\(failed) 'ledger-retention-max-age') - the supervised agents were started without "
+                + "retention (VIMANA_LEDGER_RETENTION=0) and keep no young snapshot of their events: turning retention on "
+                + "needs a restart\r\n")
+        c.send("CONFIG SET proto-max-bulk-len 2mb client-query-buffer-limit 64mb\r\nCONFIG GET proto-max-bulk-len\r\n")
+        #expect(c.readReplies(2) == "+OK\r\n*2\r\n$18\r\nproto-max-bulk-len\r\n$7\r\n2097152\r\n")
+    }
+
     /// Keyspace notifications are deliveries, never the ledger's: with
     /// every topic recorded (`exclude: []`), a PUBLISH on the keyspace
     /// channel is recorded and the notifications of an XADD are not.
