@@ -159,6 +159,41 @@ import VimanaTestSupport
         #expect(c.readReplies(2) == "+OK\r\n*2\r\n$18\r\nproto-max-bulk-len\r\n$7\r\n2097152\r\n")
     }
 
+    /// The ledger's retention set by CONFIG SET is the next retention
+    /// pass's: a sealed segment kept without retention is retired.
+    @Test func retentionSetAtRunTimeRetiresSegments() throws {
+        let server = try ServerProcess(logLevel: "info")
+        let c = try RawClient(port: server.port)
+        c.send("XADD t 1-1 a b\r\nLEDGER SEAL\r\nXADD t 2-1 c d\r\nLEDGER RETAIN\r\nXLEN t\r\n")
+        #expect(c.readReplies(5) == "$3\r\n1-1\r\n$24\r\n00000000000000000001.seg\r\n$3\r\n2-1\r\n*0\r\n:2\r\n")
+        c.send("CONFIG SET ledger-retention-max-bytes 1\r\n")
+        #expect(c.readReplies() == "+OK\r\n")
+        let deadline = Date().addingTimeInterval(30)
+        var length = ""
+        repeat {
+            c.send("XLEN t\r\n")
+            length = c.readReplies()
+        } while length != ":1\r\n" && Date() < deadline
+        #expect(length == ":1\r\n")
+        c.send("XRANGE t - +\r\n")
+        #expect(c.readReplies() == "*1\r\n*2\r\n$3\r\n2-1\r\n*2\r\n$1\r\nc\r\n$1\r\nd\r\n")
+    }
+
+    /// loglevel and log-format change the log at once.
+    @Test func logLevelAndFormatChangeTheLog() throws {
+        let server = try ServerProcess(logLevel: "info")
+        let c = try RawClient(port: server.port)
+        c.send("CONFIG SET loglevel debug\r\n")
+        #expect(c.readReplies() == "+OK\r\n")
+        let other = try RawClient(port: server.port)
+        other.send("PING\r\n")
+        #expect(other.readReplies() == "+PONG\r\n")
+        #expect(server.waitForLog(#""level":"debug","event":"client connected""#), "log:\n\(server.log)")
+        c.send("CONFIG SET log-format text\r\n")
+        #expect(c.readReplies() == "+OK\r\n")
+        #expect(server.waitForLog("INFO config changed parameter=log-format old=json new=text"), "log:\n\(server.log)")
+    }
+
     /// Keyspace notifications are deliveries, never the ledger's: with
     /// every topic recorded (`exclude: []`), a PUBLISH on the keyspace
     /// channel is recorded and the notifications of an XADD are not.
