@@ -30,19 +30,13 @@ enum ConfigLimits {
     static let httpTokenBytes = 16...512
     /// `http_token_file`: the token and a newline; a larger file is the wrong path.
     static let httpTokenFileSize = 4 << 10
-    /// `max_clients`: at least one, and no more than a machine's fds could hold.
+    // The limits' ranges are VimanaConfig's (Limits, LedgerConfig), with
+    // their reasons: CONFIG SET checks the same ones.
     static let maxClients = Limits.maxClientsRange
-    /// `max_payload`: at least one byte, at most Redis's proto-max-bulk-len ceiling.
     static let maxPayload = Limits.maxPayloadRange
-    /// `max_inline`: a line shorter than 1KiB cannot hold a useful command;
-    /// above 64MiB an inline command is no longer a typed one.
     static let maxInline = Limits.maxInlineRange
-    /// `query_buffer`: at least 1MiB (and the `Limits.minimumQueryBuffer` rule),
-    /// at most `Limits.queryBufferCeiling`.
     static let queryBuffer = Limits.queryBufferRange
-    /// `query_buffer_before_auth`: room for an AUTH command, at most 1GiB.
     static let queryBufferBeforeAuth = Limits.queryBufferBeforeAuthRange
-    /// `soft_seconds` of an output limit: up to a day.
     static let outputSoftSeconds = Limits.outputSoftSecondsRange
 
     // MARK: - ledger
@@ -57,8 +51,7 @@ enum ConfigLimits {
     static let segmentBytes = (64 << 10)...(4 << 30)
     /// `segment_age`: a segment open longer than a month is one nobody meant.
     static let segmentAgeSeconds = 1...(30 * 86_400)
-    /// `retention.max_age`: up to 100 years of 365 days, effectively forever,
-    /// but still far from overflowing a timestamp in microseconds when added to now.
+    /// `retention.max_age`: `LedgerConfig.retentionSecondsRange`.
     static let retentionSeconds = LedgerConfig.retentionSecondsRange
 
     // MARK: - users
