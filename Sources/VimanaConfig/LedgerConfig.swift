@@ -42,6 +42,9 @@ public struct LedgerConfig: Sendable, Equatable {
     public var retentionMaxAgeSeconds: Int = 0
     /// Oldest sealed segments are retired while the ledger is larger (0: no limit).
     public var retentionMaxBytes: Int = 0
+    /// `retention.max_age`: up to 100 years of 365 days, effectively forever,
+    /// but still far from overflowing a timestamp in microseconds when added to now.
+    public static let retentionSecondsRange = 0...(100 * 365 * 86_400)
     /// Where retired segments go; nil deletes them.
     public var archiveDir: String? = nil
 

@@ -32,6 +32,22 @@ public struct Limits: Sendable, Equatable {
 
     /// Upper bound for `maxPayload`, as Redis's proto-max-bulk-len ceiling.
     public static let maxPayloadCeiling = 512 << 20
+
+    // The ranges phoenix.yaml and CONFIG SET accept, each with its reason.
+    /// `max_clients`: at least one, and no more than a machine's fds could hold.
+    public static let maxClientsRange = 1...1_000_000
+    /// `max_payload`: at least one byte, at most Redis's proto-max-bulk-len ceiling.
+    public static let maxPayloadRange = 1...maxPayloadCeiling
+    /// `max_inline`: a line shorter than 1KiB cannot hold a useful command;
+    /// above 64MiB an inline command is no longer a typed one.
+    public static let maxInlineRange = (1 << 10)...(64 << 20)
+    /// `query_buffer`: at least 1MiB (and the `minimumQueryBuffer` rule),
+    /// at most `queryBufferCeiling`.
+    public static let queryBufferRange = (1 << 20)...queryBufferCeiling
+    /// `query_buffer_before_auth`: room for an AUTH command, at most 1GiB.
+    public static let queryBufferBeforeAuthRange = (1 << 10)...(1 << 30)
+    /// `soft_seconds` of an output limit: up to a day.
+    public static let outputSoftSecondsRange = 0...86_400
     /// 64 MiB: a command of dozens of maximal (1 MiB) arguments fits; twenty
     /// stuck connections hold at most about 1.3 GiB.
     public static let defaultQueryBuffer = 64 << 20

@@ -30,20 +30,14 @@ enum ConfigLimits {
     static let httpTokenBytes = 16...512
     /// `http_token_file`: the token and a newline; a larger file is the wrong path.
     static let httpTokenFileSize = 4 << 10
-    /// `max_clients`: at least one, and no more than a machine's fds could hold.
-    static let maxClients = 1...1_000_000
-    /// `max_payload`: at least one byte, at most Redis's proto-max-bulk-len ceiling.
-    static let maxPayload = 1...Limits.maxPayloadCeiling
-    /// `max_inline`: a line shorter than 1KiB cannot hold a useful command;
-    /// above 64MiB an inline command is no longer a typed one.
-    static let maxInline = (1 << 10)...(64 << 20)
-    /// `query_buffer`: at least 1MiB (and the `Limits.minimumQueryBuffer` rule),
-    /// at most `Limits.queryBufferCeiling`.
-    static let queryBuffer = (1 << 20)...Limits.queryBufferCeiling
-    /// `query_buffer_before_auth`: room for an AUTH command, at most 1GiB.
-    static let queryBufferBeforeAuth = (1 << 10)...(1 << 30)
-    /// `soft_seconds` of an output limit: up to a day.
-    static let outputSoftSeconds = 0...86_400
+    // The limits' ranges are VimanaConfig's (Limits, LedgerConfig), with
+    // their reasons: CONFIG SET checks the same ones.
+    static let maxClients = Limits.maxClientsRange
+    static let maxPayload = Limits.maxPayloadRange
+    static let maxInline = Limits.maxInlineRange
+    static let queryBuffer = Limits.queryBufferRange
+    static let queryBufferBeforeAuth = Limits.queryBufferBeforeAuthRange
+    static let outputSoftSeconds = Limits.outputSoftSecondsRange
 
     // MARK: - ledger
 
@@ -57,9 +51,8 @@ enum ConfigLimits {
     static let segmentBytes = (64 << 10)...(4 << 30)
     /// `segment_age`: a segment open longer than a month is one nobody meant.
     static let segmentAgeSeconds = 1...(30 * 86_400)
-    /// `retention.max_age`: up to 100 years of 365 days, effectively forever,
-    /// but still far from overflowing a timestamp in microseconds when added to now.
-    static let retentionSeconds = 0...(100 * 365 * 86_400)
+    /// `retention.max_age`: `LedgerConfig.retentionSecondsRange`.
+    static let retentionSeconds = LedgerConfig.retentionSecondsRange
 
     // MARK: - users
 

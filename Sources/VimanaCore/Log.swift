@@ -62,6 +62,12 @@ public final class Log: Sendable {
         writeLock.withLock { $0 = fd }
     }
 
+    /// Changes the level at run time (CONFIG SET loglevel, SIGHUP).
+    public func set(level: LogLevel) { levelRaw.store(level.rawValue, ordering: .relaxed) }
+
+    /// Changes the format at run time (CONFIG SET log-format, SIGHUP).
+    public func set(format: LogFormat) { jsonFormat.store(format == .json, ordering: .relaxed) }
+
     @inline(__always)
     public func enabled(_ level: LogLevel) -> Bool {
         level.rawValue >= levelRaw.load(ordering: .relaxed)

@@ -22,6 +22,10 @@ final class AgentProcesses {
     private let log: Log
     /// Nil until `start` finds an agent to run.
     private var supervisor: Supervisor?
+    /// What the supervised agents were told at start (`VIMANA_MAX_PAYLOAD`,
+    /// `VIMANA_LEDGER_RETENTION`), which they keep until the server
+    /// restarts (a restarted agent is told the same): nil when none runs.
+    private(set) var told: (maxPayload: Int, retention: Bool)?
     /// The supervisor's output pipes now in the loop's poll set.
     private var watched: Set<Int32> = []
 
@@ -45,6 +49,7 @@ final class AgentProcesses {
         let declared = agents.filter { $0.enabled && $0.kind == .external && $0.command != nil }
         guard !declared.isEmpty else { return }
         let supervisor = Supervisor(log: log)
+        told = (maxPayload, retention)
         for a in declared {
             guard let command = a.command else { continue }
             var env = a.env

@@ -106,7 +106,7 @@ extension CommandTable {
             let cat = ["@admin", "@slow", "@dangerous"]
             s.spec.subcommands = [
                 CommandSpec(name: "config|get", arity: -3, flags: f, categories: cat, summary: "Get the values of configuration parameters", since: "2.0.0", group: "server", complexity: "O(N) when N is the number of configuration parameters provided", arguments: [("parameter", "string", false, true)]),
-                CommandSpec(name: "config|set", arity: -4, flags: f, categories: cat, summary: "Refused: the configuration is read-only (edit phoenix.yaml and restart)", since: "2.0.0", group: "server", complexity: "O(1)", arguments: [("parameter", "string", false, true)]),
+                CommandSpec(name: "config|set", arity: -4, flags: f, categories: cat, summary: "Set configuration parameters to the given values", since: "2.0.0", group: "server", complexity: "O(N) when N is the number of configuration parameters provided", arguments: [("parameter", "string", false, true)]),
                 CommandSpec(name: "config|rewrite", arity: 2, flags: f, categories: cat, summary: "Refused: phoenix.yaml is the configuration's source of truth", since: "2.8.0", group: "server", complexity: "O(1)", arguments: []),
                 CommandSpec(name: "config|help", arity: 2, flags: ["loading", "stale"], categories: ["@slow"], summary: "Show helpful text about the different subcommands", since: "5.0.0", group: "server", complexity: "O(1)", arguments: []),
             ]

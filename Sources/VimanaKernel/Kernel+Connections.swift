@@ -22,7 +22,7 @@ extension Kernel {
                 }
                 return
             }
-            if !http && s.pointee.clientCount >= config.kernel.limits.maxClients {
+            if !http && s.pointee.clientCount >= s.pointee.limits.maxClients {
                 let text: StaticString = "-ERR max number of clients reached\r\n"
                 _ = write(fd, text.utf8Start, text.utf8CodeUnitCount)
                 Socket.close(fd)
@@ -430,7 +430,9 @@ extension Kernel {
         let soft = pubsub ? limits.pubsubOutputSoft : limits.normalOutputSoft
         if pending <= soft || soft == 0 {
             if hard == 0 || pending <= hard {
-                if soft != 0 { c.pointee.softLimitSince = 0 }
+                // Also when soft is 0: CONFIG SET may have turned it off
+                // while this client was over it.
+                c.pointee.softLimitSince = 0
                 return
             }
         }

@@ -38,7 +38,7 @@ extension Kernel {
     /// text and closes it, counted as Redis counts it (`rejected_connections`).
     /// True when the connection was refused.
     func refusedByProtectedMode(_ fd: Int32) -> Bool {
-        guard config.kernel.protectedMode, !defaultUserHasPassword else { return false }
+        guard s.pointee.settings.protectedMode, !defaultUserHasPassword else { return false }
         let peer = Socket.peerIPv4(fd)
         guard Self.protectedModeRefuses(peer: peer, protectedMode: true, defaultUserHasPassword: false) else {
             return false

@@ -71,10 +71,14 @@ extension Kernel {
                 ledger.makeStream(topic)
                 // MKSTREAM creates the stream: Redis signals the key as modified.
                 if !s.pointee.watches.isEmpty { topic.withUnsafeBytes { touchWatched($0) } }
+                notifyKeyspaceEvent(.new, "new", key: topic)
             }
             c.pointee.output.tail.append("+OK\r\n")
+            notifyKeyspaceEvent(.stream, "xgroup-create", key: topic)
         case .destroy:
-            c.pointee.output.tail.writeInteger(agents.destroyGroup(topic: topic, name: name) ? 1 : 0)
+            let destroyed = agents.destroyGroup(topic: topic, name: name)
+            c.pointee.output.tail.writeInteger(destroyed ? 1 : 0)
+            if destroyed { notifyKeyspaceEvent(.stream, "xgroup-destroy", key: topic) }
         case .setid:
             // SETID key group id [ENTRIESREAD n], nothing else (Redis 7.0).
             guard args.count == 5 || args.count == 7, let g = group else { c.pointee.output.tail.writeError(syntaxError); return }
@@ -87,6 +91,7 @@ extension Kernel {
             }
             agents.setGroupID(g, id, entriesRead: entriesRead)
             c.pointee.output.tail.append("+OK\r\n")
+            notifyKeyspaceEvent(.stream, "xgroup-setid", key: topic)
         case .createconsumer:
             guard let g = group else {
                 c.pointee.output.tail.writeError(ErrorReply.noSuchGroup(args.string(3), key: args.string(2)))
@@ -94,17 +99,32 @@ extension Kernel {
             }
             let consumer = args.bytes(4)
             let existed = g.index(ofConsumer: consumer) != nil
-            if !existed { agents.groups.consumer(g, consumer, nowMillis: now) }
+            if !existed { groupConsumer(g, consumer, nowMillis: now) }
             c.pointee.output.tail.writeInteger(existed ? 0 : 1)
         case .delconsumer:
             guard let g = group else {
                 c.pointee.output.tail.writeError(ErrorReply.noSuchGroup(args.string(3), key: args.string(2)))
                 return
             }
-            c.pointee.output.tail.writeInteger(agents.groups.deleteConsumer(g, args.bytes(4)))
+            let consumer = args.bytes(4)
+            let existed = g.index(ofConsumer: consumer) != nil
+            c.pointee.output.tail.writeInteger(agents.groups.deleteConsumer(g, consumer))
+            if existed { notifyKeyspaceEvent(.stream, "xgroup-delconsumer", key: topic) }
         case .help:
             break
         }
+    }
+
+    /// The consumer's index in `g`, created (and journaled) when missing,
+    /// with Redis's `xgroup-createconsumer` keyspace event then.
+    @discardableResult
+    func groupConsumer(_ g: ConsumerGroup, _ name: [UInt8], nowMillis: Int64) -> Int {
+        if s.pointee.notifyMask & KeyspaceEvents.stream.rawValue != 0 && g.index(ofConsumer: name) == nil {
+            let i = agents.groups.consumer(g, name, nowMillis: nowMillis)
+            notifyKeyspaceEvent(.stream, "xgroup-createconsumer", key: g.topic)
+            return i
+        }
+        return agents.groups.consumer(g, name, nowMillis: nowMillis)
     }
 
     /// ENTRIESREAD's value at `i`, checked as Redis 7.0 does; nil (and the
@@ -172,7 +192,7 @@ extension Kernel {
         var history = false
         for (k, topic) in read.topics.enumerated() {
             guard let g = agents.groups.group(topic, read.group) else { continue }
-            let ci = agents.groups.consumer(g, read.consumer, nowMillis: now)
+            let ci = groupConsumer(g, read.consumer, nowMillis: now)
             if let from = read.after[k] {
                 // History: this consumer's own pending entries after `from`,
                 // read a COUNT's worth at a time (see `Ledger.records`);
@@ -348,7 +368,7 @@ extension Kernel {
         }
         // As Redis: a delivery time before the epoch or in the future is now.
         if let t = deliveryTime, t < 0 || t > now { deliveryTime = now }
-        let ci = agents.groups.consumer(g, args.bytes(3), nowMillis: now)
+        let ci = groupConsumer(g, args.bytes(3), nowMillis: now)
         // The pending ones read in one go (see `Ledger.records`).
         let wanted = Array(Set(ids.filter { g.entry($0) != nil })).sorted()
         let found = ledger.records(topic: g.topic, ids: wanted)
@@ -401,7 +421,7 @@ extension Kernel {
             return
         }
         let now = Clock.wallMillis()
-        let ci = agents.groups.consumer(g, args.bytes(3), nowMillis: now)
+        let ci = groupConsumer(g, args.bytes(3), nowMillis: now)
         // As Redis 7.0: up to COUNT entries claimed or found deleted, out of at
         // most COUNT × 10 pending entries looked at; an entry is deleted when
         // retention has cut it (IDs below the topic's first kept entry).

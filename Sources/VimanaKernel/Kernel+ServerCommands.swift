@@ -21,12 +21,7 @@ enum CommandListFilter: String, Keyword {
     case pattern, aclcat, module
 }
 
-/// CONFIG's subcommands, as in the table (`config|get` …).
-enum ConfigSubcommand: String, Keyword {
-    case get, set, rewrite, help
-}
-
-/// COMMAND, CONFIG: what clients and tools ask of the server itself.
+/// COMMAND, SHUTDOWN, TIME: what clients and tools ask of the server itself.
 extension Kernel {
     // MARK: - COMMAND
 
@@ -166,76 +161,6 @@ extension Kernel {
                 b.writeBulk(string: sub.name)
                 writeCommandDocs(&b, sub, resp3: resp3)
             }
-        }
-    }
-
-    // MARK: - CONFIG
-
-    /// The read-only configuration view: Redis's names where Redis has the
-    /// setting (so tools like redis-benchmark find `save` and `appendonly`),
-    /// Vimana's own otherwise.
-    var configParameters: [(String, String)] {
-        let k = config.kernel
-        let l = k.limits
-        return [
-            ("bind", k.bind),
-            ("port", String(port)),
-            ("http-port", String(httpPort)),
-            ("maxclients", String(l.maxClients)),
-            ("proto-max-bulk-len", String(l.maxPayload)),
-            ("proto-inline-max-size", String(l.maxInline)),
-            ("client-query-buffer-limit", String(l.queryBuffer)),
-            ("query-buffer-before-auth", String(l.queryBufferBeforeAuth)),
-            ("client-output-buffer-limit",
-             "normal \(l.normalOutputHard) \(l.normalOutputSoft) \(l.normalOutputSoftSeconds) slave 0 0 0 pubsub \(l.pubsubOutputHard) \(l.pubsubOutputSoft) \(l.pubsubOutputSoftSeconds)"),
-            ("requirepass", k.password == nil ? "" : "(set; not shown)"),
-            ("protected-mode", k.protectedMode ? "yes" : "no"),
-            ("save", ""),
-            ("appendonly", "no"),
-            ("databases", "1"),
-            ("timeout", "0"),
-            ("loglevel", config.logging.level.name),
-            ("log-format", config.logging.format.rawValue),
-        ]
-    }
-
-    func configCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
-        guard let sub = subcommand(c, .config, args, as: ConfigSubcommand.self) else { return }
-        switch sub {
-        case .get:
-            var found: [(String, String)] = []
-            for i in 2..<args.count {
-                let pattern = args.string(i)
-                let literal = Glob.isLiteral(Array(pattern.utf8))
-                for (name, value) in configParameters
-                where Glob.matches(pattern, name, ignoringCase: true) && !found.contains(where: { $0.0.lowercased() == name }) {
-                    // As Redis: an exact name is echoed as the client spelled it.
-                    found.append((literal ? pattern : name, value))
-                }
-            }
-            c.pointee.output.tail.writeMapHeader(found.count, resp3: c.pointee.flags.contains(.resp3))
-            for (name, value) in found {
-                c.pointee.output.tail.writeBulk(string: name)
-                c.pointee.output.tail.writeBulk(string: value)
-            }
-        case .set:
-            c.pointee.output.tail.writeError(
-                "ERR CONFIG SET is not supported: the configuration is read-only (edit phoenix.yaml and restart)")
-        case .rewrite:
-            c.pointee.output.tail.writeError(
-                "ERR CONFIG REWRITE is not supported: phoenix.yaml is the configuration's source of truth (edit it and restart)")
-        case .help:
-            replyHelp(c, [
-                "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "GET <pattern>",
-                "    Return parameters matching the glob-like <pattern> and their values.",
-                "SET <directive> <value>",
-                "    Refused: the configuration is read-only; edit phoenix.yaml and restart.",
-                "REWRITE",
-                "    Refused: phoenix.yaml is the configuration's source of truth.",
-                "HELP",
-                "    Prints this help.",
-            ])
         }
     }
 

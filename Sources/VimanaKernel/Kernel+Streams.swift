@@ -67,6 +67,8 @@ extension Kernel {
             c.pointee.output.tail.writeNull(resp3: c.pointee.flags.contains(.resp3))
             return
         }
+        // Redis's `new` event (class `n`, not in `A`): only looked for when asked.
+        let isNew = s.pointee.notifyMask & KeyspaceEvents.new.rawValue != 0 && ledger.stream(topicBase, topic.count) == nil
         let name = clientInfo(c.pointee.fd)?.name ?? []
         let appended = withPublisherName(c) { user in
             name.withUnsafeBytes { nameBytes in
@@ -90,6 +92,8 @@ extension Kernel {
         let replyStart = c.pointee.flushedBytes + c.pointee.output.pendingBytes
         c.pointee.output.tail.writeBulk(id: record.id)
         deliverEntry(args, topic: topic, firstField: i + 1, from: c)
+        if isNew { notifyKeyspaceEvent(.new, "new", key: topic) }
+        notifyKeyspaceEvent(.stream, "xadd", key: topic)
         wakeReaders(topic)
         agents.notice(topic)
         if !s.pointee.watches.isEmpty { touchWatched(topic) }

@@ -46,6 +46,9 @@ public final class Kernel: EventLoopHandler {
     let userJournal: UserJournal?
     /// The processes of agents that declare a `command`, and their output pipes.
     let agentProcesses: AgentProcesses
+    /// Loads phoenix.yaml again, as `vimana serve` did at start (SIGHUP);
+    /// nil when the server was started without a file.
+    public var reloadConfiguration: (@Sendable () -> ConfigReload)?
     /// The ports actually bound (useful when configured as 0).
     public private(set) var port = 0
     public private(set) var httpPort = -1
@@ -54,7 +57,7 @@ public final class Kernel: EventLoopHandler {
         self.config = config
         loop = try EventLoop(watchSignals: watchSignals)
         s = .allocate(capacity: 1)
-        s.initialize(to: KernelState(limits: config.kernel.limits))
+        s.initialize(to: KernelState(settings: LiveSettings(config)))
         ledger = Self.makeLedger(config.ledger)
         users = Users(config: config)
         userJournal = ledger.map { UserJournal(ledger: $0) }
@@ -103,7 +106,7 @@ public final class Kernel: EventLoopHandler {
         }
         s.pointee.ready = true
         log.info("listening", ["bind": .string(config.kernel.bind), "port": .int(port), "http_port": .int(httpPort),
-                               "max_clients": .int(config.kernel.limits.maxClients), "config": .string(config.source)])
+                               "max_clients": .int(s.pointee.limits.maxClients), "config": .string(config.source)])
         warnAboutExposure()
         // A wildcard bind is reached on loopback by the agents started here.
         let host = config.kernel.bind == "0.0.0.0" ? "127.0.0.1" : config.kernel.bind
@@ -247,10 +250,9 @@ public final class Kernel: EventLoopHandler {
 
     public func signalReceived(_ signal: Int32) {
         guard signal != SIGHUP else {
-            // As Redis: SIGHUP does not stop the server (a closed terminal or a
-            // reload habit must not take the bus down), and nothing is reloaded.
-            log.warn("signal ignored", ["signal": .string(SignalWatcher.name(signal)),
-                                        "reason": .string("the configuration is read at start only: restart to apply changes")])
+            // SIGHUP never stops the server (a closed terminal must not take
+            // the bus down): it reloads phoenix.yaml (Kernel+Config.swift).
+            reloadConfig()
             return
         }
         beginShutdown(reason: SignalWatcher.name(signal))
@@ -290,16 +292,19 @@ public final class Kernel: EventLoopHandler {
 
     // MARK: - Limits
 
-    private func raiseFileLimit() {
+    /// Raises the descriptor limit to serve `maxclients` (at start and when
+    /// CONFIG SET raises it); a warning when the hard limit is lower.
+    func raiseFileLimit() {
         var limit = rlimit()
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
-        let wanted = rlim_t(config.kernel.limits.maxClients + 64)
+        let maxClients = s.pointee.limits.maxClients
+        let wanted = rlim_t(maxClients + KernelConstants.reservedDescriptors)
         if limit.rlim_cur >= wanted { return }
         let target = min(wanted, limit.rlim_max)
         limit.rlim_cur = target
         if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) != 0 || target < wanted {
             log.warn("file descriptor limit below max_clients",
-                     ["limit": .int(Int(target)), "max_clients": .int(config.kernel.limits.maxClients)])
+                     ["limit": .int(Int(target)), "max_clients": .int(maxClients)])
         }
     }
 }

@@ -66,24 +66,38 @@ struct KernelState: ~Copyable {
     /// so a client tells this run from the next (the per-agent counters of
     /// AGENTS start again from zero in each run).
     let runID: String
-    let limits: Limits
+    /// What CONFIG SET and SIGHUP change (`Kernel.apply`), read where used.
+    private(set) var settings: LiveSettings
+    var limits: Limits { settings.limits }
     /// Pending output below this is under every output limit of every class
     /// (`checkReplyLimit` looks no further).
-    let outputLimitFloor: Int
+    private(set) var outputLimitFloor = Int.max
+    /// The event classes notified (`notify-keyspace-events`), or 0 when
+    /// neither `K` nor `E` is on: `notifyKeyspaceEvent`'s one test.
+    private(set) var notifyMask = 0
 
-    init(limits: Limits) {
-        self.limits = limits
-        outputLimitFloor = [limits.pubsubOutputHard, limits.pubsubOutputSoft, limits.normalOutputHard, limits.normalOutputSoft]
-            .filter { $0 > 0 }.min() ?? Int.max
+    init(settings: LiveSettings) {
+        self.settings = settings
         startMillis = Clock.wallMillis()
         var generator = SystemRandomNumberGenerator()
         runID = (0..<KernelConstants.runIDBytes).map { _ in
             let b = UInt8.random(in: 0...255, using: &generator)
             return String(b >> 4, radix: 16) + String(b & 15, radix: 16)
         }.joined()
+        setSettings(settings)
     }
 
     deinit { scratch.release() }
+
+    /// Makes `new` the settings, and what is derived from them.
+    mutating func setSettings(_ new: LiveSettings) {
+        settings = new
+        let l = new.limits
+        outputLimitFloor = [l.pubsubOutputHard, l.pubsubOutputSoft, l.normalOutputHard, l.normalOutputSoft]
+            .filter { $0 > 0 }.min() ?? Int.max
+        let events = new.keyspaceEvents
+        notifyMask = events.isDisjoint(with: [.keyspace, .keyevent]) ? 0 : events.rawValue
+    }
 
     /// The connection on `fd`, or nil when none is open.
     @inline(__always)
@@ -203,4 +217,7 @@ enum KernelConstants {
     static let agentSecretBytes = 32
     /// INFO's `run_id`: 20 random bytes, Redis's 40 hex characters.
     static let runIDBytes = 20
+    /// Descriptors kept beyond `maxclients` for the listeners, the ledger's
+    /// files, the agents' pipes and the loop's own (Redis keeps 32 + a few).
+    static let reservedDescriptors = 64
 }

@@ -138,14 +138,22 @@ extension Ledger {
 
     // MARK: - Retention
 
+    /// Changes retention from the next `enforceRetention` on (the kernel's
+    /// timer, within a second). `maxAgeSeconds` within
+    /// `LedgerConfig.retentionSecondsRange`, `maxBytes` at least 0; 0 is no limit.
+    public func setRetention(maxAgeSeconds: Int, maxBytes: Int) {
+        retentionMaxAgeSeconds = min(max(0, maxAgeSeconds), LedgerConfig.retentionSecondsRange.upperBound)
+        retentionMaxBytes = max(0, maxBytes)
+    }
+
     /// Retires sealed segments past `retention.max_age` or beyond
     /// `retention.max_bytes` (oldest first). The active segment never is.
     /// Returns the names of the segments retired.
     @discardableResult
     public func enforceRetention(nowMicros: Int64) -> [String] {
         reclaimRemoved()
-        let maxAge = Int64(config.retentionMaxAgeSeconds) * 1_000_000
-        let maxBytes = retentionOverride ?? config.retentionMaxBytes
+        let maxAge = Int64(retentionMaxAgeSeconds) * 1_000_000
+        let maxBytes = retentionOverride ?? retentionMaxBytes
         guard maxAge > 0 || maxBytes > 0 else { return [] }
         var retired: [String] = []
         var total = segments.reduce(0) { $0 + $1.size }

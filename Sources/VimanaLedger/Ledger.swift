@@ -145,6 +145,11 @@ public final class Ledger: @unchecked Sendable {
 
     /// For tests: replaces `retentionMaxBytes`.
     var retentionOverride: Int?
+    /// `retention.max_age` and `retention.max_bytes` as they are now: the
+    /// configuration's at open, then CONFIG SET's or a reload's
+    /// (`setRetention`). Read by `enforceRetention`, on this same thread.
+    public internal(set) var retentionMaxAgeSeconds: Int
+    public internal(set) var retentionMaxBytes: Int
 
     /// Set while the writer cannot write (a full disk, an I/O error): it
     /// retries every second and clears this once everything is on disk again.
@@ -177,6 +182,8 @@ public final class Ledger: @unchecked Sendable {
 
     public init(config: LedgerConfig, tailBytes: Int = LedgerLimits.tailBytes) {
         self.config = config
+        retentionMaxAgeSeconds = config.retentionMaxAgeSeconds
+        retentionMaxBytes = config.retentionMaxBytes
         tailBytesLimit = tailBytes
         filter = TopicFilter(record: config.record.map { Array($0.utf8) }, exclude: config.exclude.map { Array($0.utf8) },
                              reserved: Self.internalTopicPrefix)

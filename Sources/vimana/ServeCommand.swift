@@ -15,8 +15,10 @@ enum ServeCommand {
 
     static let usage = """
     Usage: vimana serve [options]
-    Serve the bus until SIGINT or SIGTERM (SIGHUP is logged and otherwise ignored:
-    the configuration is read once, at start). Flags override the configuration file.
+    Serve the bus until SIGINT or SIGTERM. SIGHUP reloads the configuration file:
+    the settings that can change while serving change, the log names the others
+    (they need a restart); an invalid file changes nothing. Flags override the file,
+    at start and on every reload.
       --config FILE       phoenix.yaml to load (default: the built-in default configuration)
       --bind ADDR         IPv4 address to listen on (kernel.bind; default \(defaults.kernel.bind))
       --port PORT         RESP port (kernel.port; default \(defaults.kernel.port); 0 picks a free port)
@@ -34,6 +36,20 @@ enum ServeCommand {
     2 for a bad flag or configuration, or a ledger directory another server holds.
     """
 
+    /// The file (if any), then the flags over it, and the system agents'
+    /// wiring: what the server starts with, and what SIGHUP reloads.
+    static func effectiveConfiguration(_ values: [String: String], _ flags: Set<String>)
+        throws(ConfigError) -> (Configuration, [AgentConfig]) {
+        var config = Configuration()
+        if let path = values["config"] { config = try ConfigLoader.load(path: path) }
+        for name in Configuration.valuedFlagNames {
+            if let value = values[name] { try config.apply(flag: name, value: value) }
+        }
+        if flags.contains("no-ledger") { try config.disableLedger() }
+        if flags.contains("no-system-agents") { config.disableSystemAgents() }
+        return (config, try config.systemAgents(executable: CLI.executablePath))
+    }
+
     static func run(_ args: [String]) -> Int32 {
         if CLI.wantsHelp(args) {
             printOut(usage)
@@ -47,16 +63,10 @@ enum ServeCommand {
             return CLI.usageError(error.message)
         }
         let dryRun = f.flags.contains("dry-run")
-        var config = Configuration()
-        var system: [AgentConfig] = []
+        var config: Configuration
+        var system: [AgentConfig]
         do throws(ConfigError) {
-            if let path = f.values["config"] { config = try ConfigLoader.load(path: path) }
-            for name in Configuration.valuedFlagNames {
-                if let value = f.values[name] { try config.apply(flag: name, value: value) }
-            }
-            if f.flags.contains("no-ledger") { try config.disableLedger() }
-            if f.flags.contains("no-system-agents") { config.disableSystemAgents() }
-            system = try config.systemAgents(executable: CLI.executablePath)
+            (config, system) = try effectiveConfiguration(f.values, f.flags)
         } catch {
             printErr(error.description)
             return 2
@@ -84,6 +94,18 @@ enum ServeCommand {
         } catch {
             Log.shared.error("cannot start", ["error": .string(error.description)])
             return 1
+        }
+        if f.values["config"] != nil {
+            let values = f.values, flags = f.flags
+            kernel.reloadConfiguration = {
+                do throws(ConfigError) {
+                    var (config, system) = try effectiveConfiguration(values, flags)
+                    config.agents += system
+                    return .loaded(config)
+                } catch {
+                    return .failed(error.description)
+                }
+            }
         }
         do throws(KernelStartError) {
             try kernel.start()

@@ -172,7 +172,8 @@ import Glibc
 
     // MARK: - Signals
 
-    /// SIGHUP neither stops the server nor passes unseen: it is logged, and the server carries on.
+    /// SIGHUP neither stops the server nor passes unseen: without a file to
+    /// reload (no --config) it is logged, and the server carries on.
     @Test func sighupIsLoggedAndTheServerCarriesOn() throws {
         let server = try ServerProcess(logLevel: "info")
         kill(server.process.processIdentifier, SIGHUP)

@@ -140,8 +140,12 @@ expect "SELECT 0" "$(cli select 0)" "OK"
 if [ "$vimana" = yes ]; then
     expect_line "HELLO 3 server" "$hello" '1# "server" => "vimana"'
     expect "SELECT 1" "$(cli --no-raw select 1)" "(error) ERR DB index is out of range"
-    expect "CONFIG SET" "$(cli --no-raw config set maxclients 5)" \
-        "(error) ERR CONFIG SET is not supported: the configuration is read-only (edit phoenix.yaml and restart)"
+    expect "CONFIG SET immutable" "$(cli --no-raw config set port 5)" \
+        "(error) ERR CONFIG SET failed (possibly related to argument 'port') - can't set immutable config"
+    expect "CONFIG SET" "$(cli config set notify-keyspace-events KEt)" "OK"
+    expect "CONFIG GET" "$(cli config get notify-keyspace-events)" "notify-keyspace-events
+tKE"
+    expect "CONFIG SET off" "$(cli config set notify-keyspace-events '')" "OK"
     pubsub=$(cli info pubsub)
     for key in pubsub_channels pubsub_patterns messages_published messages_delivered slow_subscriber_disconnects; do
         checks=$((checks + 1))

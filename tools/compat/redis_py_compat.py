@@ -233,7 +233,11 @@ def exercise(client, proto, check, vimana, suffix):
                     "databases", "timeout", "loglevel", "log-format"):
             check.true(f"CONFIG GET * has {key}", key in all_config, repr(sorted(all_config)))
         check.eq("CONFIG GET port agrees with INFO", all_config["port"], str(everything["tcp_port"]))
-        check.raises("CONFIG SET is refused", lambda: client.config_set("maxclients", 5), "read-only")
+        check.raises("CONFIG SET of an immutable parameter is refused", lambda: client.config_set("port", 5),
+                     "can't set immutable config")
+        check.true("CONFIG SET notify-keyspace-events", client.config_set("notify-keyspace-events", "KEt"), "")
+        check.eq("CONFIG GET notify-keyspace-events", client.config_get("notify-keyspace-events")["notify-keyspace-events"], "tKE")
+        check.true("CONFIG SET notify-keyspace-events off", client.config_set("notify-keyspace-events", ""), "")
         section = client.info("pubsub")
         for key in ("pubsub_channels", "pubsub_patterns", "pubsub_pattern_subscriptions",
                     "messages_published", "messages_delivered", "slow_subscriber_disconnects"):
