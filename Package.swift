@@ -101,7 +101,7 @@ let package = Package(
         .target(name: "VimanaSystemAgents", dependencies: ["VimanaAgentKit", "VimanaClient", "VimanaRESP", "VimanaConfig", "VimanaConfigLoader", "VimanaCore", "CZlib"]),
         .target(name: "VimanaSupervisor", dependencies: ["VimanaCore", "VimanaConfig", "CLinuxShim"], swiftSettings: optimize),
         .executableTarget(name: "vimana",
-                          dependencies: ["VimanaKernel", "VimanaConfig", "VimanaConfigLoader", "VimanaEventLoop", "VimanaLedger", "VimanaClient",
+                          dependencies: ["VimanaKernel", "VimanaAgents", "VimanaConfig", "VimanaConfigLoader", "VimanaEventLoop", "VimanaLedger", "VimanaClient",
                                          "VimanaBench", "VimanaSystemAgents", "VimanaCore"],
                           swiftSettings: optimize),
 
