@@ -4,7 +4,7 @@
 // checked against the declarations below by ArchitectureTests, as is every
 // import in Sources/ and Tests/:
 //
-//   vimana             → VimanaKernel VimanaConfig VimanaConfigLoader VimanaEventLoop VimanaLedger VimanaClient VimanaBench VimanaSystemAgents VimanaCore
+//   vimana             → VimanaKernel VimanaAgents VimanaConfig VimanaConfigLoader VimanaEventLoop VimanaLedger VimanaClient VimanaBench VimanaSystemAgents VimanaCore
 //   VimanaKernel       → VimanaCore VimanaRESP VimanaBus VimanaACL VimanaConfig VimanaEventLoop VimanaLedger VimanaAgents VimanaSupervisor CLinuxShim
 //   VimanaAgents       → VimanaCore VimanaLedger VimanaConfig
 //   VimanaLedger       → VimanaCore VimanaConfig CZlib
