@@ -107,6 +107,49 @@ import Glibc
         #expect(ids(r.readReplies()) == ["1-1", "2-1"])
     }
 
+    /// Damage in a sealed segment is copied as found and reported (exit 1);
+    /// after a repair, `damaged/` travels with the copy, so the gap it left
+    /// stays legitimate and the copy verifies.
+    @Test func damageIsCopiedAsFoundAndARepairsRecordTravels() throws {
+        let server = try ServerProcess(logLevel: "info")
+        let c = try RawClient(port: server.port)
+        c.send("XADD t 1-1 a b\r\nLEDGER SEAL\r\nXADD t 2-1 c d\r\nLEDGER SEAL\r\nXADD t 3-1 e f\r\n")
+        #expect(c.readReplies(5) == "$3\r\n1-1\r\n$24\r\n00000000000000000001.seg\r\n$3\r\n2-1\r\n"
+            + "$24\r\n00000000000000000002.seg\r\n$3\r\n3-1\r\n")
+        #expect(server.terminate() == 0)
+        let dir = server.ledgerDirectory
+        // Segments 1, 2 and 3, one record each; a flipped bit in the data of segment 2's only frame.
+        let sealed = dir + "/00000000000000000002.seg"
+        var bytes = try #require(FileManager.default.contents(atPath: sealed))
+        bytes[40] ^= 0x01
+        try bytes.write(to: URL(fileURLWithPath: sealed))
+
+        let first = temporaryPath("backup")
+        defer { try? FileManager.default.removeItem(atPath: first) }
+        let damaged = try runVimana(["ledger", "backup", dir, first])
+        #expect(damaged.status == 1)
+        #expect(damaged.stdout.contains("00000000000000000002.seg: \(bytes.count) bytes, 0 frames, 0 records, damaged (copied as found)"),
+                "\(damaged.stdout)")
+        #expect(damaged.stdout.contains("1 problem in the backup in \(first)"), "\(damaged.stdout)")
+        #expect(FileManager.default.contents(atPath: first + "/00000000000000000002.seg") == bytes)
+
+        let repair = try runVimana(["ledger", "repair", dir])
+        #expect(repair.status == 0, "\(repair.stdout)\(repair.stderr)")
+        let second = temporaryPath("backup")
+        defer { try? FileManager.default.removeItem(atPath: second) }
+        let backup = try runVimana(["ledger", "backup", dir, second])
+        #expect(backup.status == 0, "\(backup.stdout)\(backup.stderr)")
+        #expect(backup.stdout.contains("\ndamaged/00000000000000000002-00000000000000000003.00000000000000000002.seg.0.damaged\n"),
+                "\(backup.stdout)")
+        let verify = try runVimana(["ledger", "verify", second])
+        #expect(verify.status == 0 && verify.stdout.contains("lost to damage"), "\(verify.stdout)")
+        let restored = try ServerProcess(logLevel: "info", ledgerDirectory: second)
+        defer { restored.stop() }
+        let r = try RawClient(port: restored.port)
+        r.send("XRANGE t - +\r\n")
+        #expect(ids(r.readReplies()) == ["1-1", "3-1"])
+    }
+
     @Test func destinationsThatCannotTakeABackupAreRefusedWithoutWriting() throws {
         let server = try ServerProcess(logLevel: "info")
         let c = try RawClient(port: server.port)
