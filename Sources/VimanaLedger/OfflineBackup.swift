@@ -112,7 +112,10 @@ public enum OfflineBackup {
             Written(destination: destination, existingAncestor: ancestor).removeCreatedDirectories()
             throw Failure(.io, "\(error)")
         }
-        if mkdir(destination, 0o755) != 0 {
+        // DIR's own permissions: a copy of the records is no more readable than they are.
+        var dirStat = stat()
+        let mode = stat(source, &dirStat) == 0 ? dirStat.st_mode & 0o777 : 0o700
+        if mkdir(destination, mode) != 0 {
             let failure = LedgerIOError("mkdir", destination)
             Written(destination: destination, existingAncestor: ancestor).removeCreatedDirectories()
             throw Failure(.io, "\(failure)")

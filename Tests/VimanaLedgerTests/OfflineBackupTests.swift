@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 @testable import VimanaLedger
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The path and name rules of `vimana ledger backup` (OfflineBackup.swift),
 /// which its wire tests (LedgerBackupTests) reach only in part.
@@ -31,10 +34,14 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: root) }
         let source = root + "/ledger"
         try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        chmod(source, 0o700)
         let dest = root + "/a/b/copy"
         let existing = try OfflineBackup.prepare(dest, source: source)
         #expect(existing == root)
         #expect(FileIO.isDirectory(dest))
+        // DIR's mode: the copy is no more readable than the ledger.
+        var st = stat()
+        #expect(stat(dest, &st) == 0 && st.st_mode & 0o777 == 0o700)
         OfflineBackup.Written(destination: dest, existingAncestor: existing).removeCreatedDirectories()
         #expect(!FileIO.exists(root + "/a"))
         // An existing empty directory is taken as it is, and not removed.
