@@ -54,7 +54,8 @@ public enum OfflineBackup {
 
     public struct Outcome: Sendable {
         public var segments: [SegmentCopy] = []
-        /// Segments listed at the start that retention retired before they were opened.
+        /// Segments listed at the start that retention retired during the
+        /// backup (and those older than one it retired): not in the copy.
         public var retired: [String] = []
         /// Other files copied as they are (`groups.snapshot`, `damaged/…`).
         public var files: [String] = []
@@ -183,8 +184,10 @@ public enum OfflineBackup {
 
     // MARK: - Copying
 
-    static func copy(_ dir: String, into dest: String, pointerFiles: [String],
-                     written: inout Written) throws(LedgerIOError) -> Outcome {
+    /// `willOpen`: called with each segment's name before its copy opens
+    /// it (tests retire or add segments there, as a running server would).
+    static func copy(_ dir: String, into dest: String, pointerFiles: [String], written: inout Written,
+                     willOpen: (String) -> Void = { _ in }) throws(LedgerIOError) -> Outcome {
         var outcome = Outcome()
         // The pointers first: a pointer names records written before it, so
         // every record it names is in the segments listed after it.
@@ -202,11 +205,19 @@ public enum OfflineBackup {
         do throws(ZlibError) { scanner = try SegmentScanner() } catch { throw LedgerIOError("zlib initialisation for", dir, errno: ENOMEM) }
         for (k, name) in segments.enumerated() {
             let last = k == segments.count - 1
+            willOpen(name)
             guard let copied = try copySegment(name, from: dir, into: dest, last: last, scanner: scanner, written: &written) else {
-                // Retention retires the oldest segments: one gone before the
-                // first copy is older than every record copied.
-                if outcome.segments.isEmpty { outcome.retired.append(name); continue }
-                throw LedgerIOError("open", dir + "/" + name, errno: ENOENT)
+                // Retention retires the oldest segments first: one gone
+                // means those before it are gone too, and the copy starts
+                // after it (a copy that kept them would have a gap).
+                for earlier in outcome.segments {
+                    try FileIO.unlink(dest + "/" + earlier.name)
+                    try FileIO.unlink(dest + "/" + LedgerDirectory.indexName(forSegment: earlier.name))
+                    outcome.retired.append(earlier.name)
+                }
+                outcome.segments.removeAll()
+                outcome.retired.append(name)
+                continue
             }
             outcome.segments.append(copied)
         }

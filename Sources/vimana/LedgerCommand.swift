@@ -146,7 +146,7 @@ enum LedgerCommand {
             return error.kind == .destination ? 2 : 1
         }
         var out = LedgerOutput()
-        for name in outcome.retired { out.line("\(name): retired by retention before it was copied (older than every record copied)") }
+        for name in outcome.retired { out.line("\(name): retired by retention during the backup, not copied") }
         for s in outcome.segments {
             var line = "\(s.name): \(s.bytes) bytes, \(s.frames) frames, \(s.records) records"
             if s.damaged { line += ", damaged (copied as found)" }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VimanaCore
 @testable import VimanaLedger
 #if canImport(Glibc)
 import Glibc
@@ -60,5 +61,83 @@ import Glibc
             #expect(throws: OfflineBackup.Failure.self) { try OfflineBackup.prepare(dest, source: root + "/ledger") }
             #expect(!FileIO.exists(root + "/ledger/copy") && !FileIO.exists(root + "/ledger/x"))
         }
+    }
+
+    // MARK: - A server's changes during the copy
+
+    /// Frames of three records each, the k-th starting at sequence 3k + 1.
+    func frames(_ count: Int) throws -> [[UInt8]] {
+        let encoder = try FrameEncoder(level: 1)
+        var out: [[UInt8]] = []
+        for k in 0..<count {
+            let first = UInt64(3 * k + 1)
+            var b = ByteBuffer(capacity: 64)
+            defer { b.release() }
+            for s in first..<(first + 3) {
+                RecordCodec.append(LedgerRecord(sequence: s, id: StreamID(ms: 1000 + s, seq: 0), timestampMicros: 1_000_000,
+                                                clientID: 1, topic: Array("t".utf8), clientName: [],
+                                                fields: [.init(name: Array("payload".utf8), value: Array("v\(s)".utf8))]), to: &b)
+            }
+            out.append(Array(try encoder.encode(records: b.readPointer, length: b.readableBytes, count: 3, firstSequence: first)))
+        }
+        return out
+    }
+
+    /// A ledger of segments 1, 4 and 7, one frame each; the backup's copy
+    /// into a new DEST with `willOpen`, and the outcome.
+    func backup(_ willOpen: (String, String) -> Void) throws -> (dir: String, dest: String, outcome: OfflineBackup.Outcome) {
+        let root = temporary()
+        let dir = root + "/ledger", dest = root + "/copy"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dest, withIntermediateDirectories: true)
+        for (k, frame) in try frames(3).enumerated() {
+            FileManager.default.createFile(atPath: dir + "/" + LedgerDirectory.segmentName(UInt64(3 * k + 1)), contents: Data(frame))
+        }
+        var written = OfflineBackup.Written(destination: dest, existingAncestor: nil)
+        let outcome = try OfflineBackup.copy(dir, into: dest, pointerFiles: [], written: &written) { name in willOpen(dir, name) }
+        return (dir, dest, outcome)
+    }
+
+    func names(_ dir: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted()
+    }
+
+    /// Retention retires segments 1 and 4 after segment 1 was copied: the
+    /// copy starts at 7, with no gap.
+    @Test func segmentsRetiredDuringTheCopyLeaveItWithoutAGap() throws {
+        let (dir, dest, outcome) = try backup { dir, name in
+            if name == LedgerDirectory.segmentName(4) {
+                unlink(dir + "/" + LedgerDirectory.segmentName(1))
+                unlink(dir + "/" + LedgerDirectory.segmentName(4))
+            }
+        }
+        defer { try? FileManager.default.removeItem(atPath: OfflineBackup.parentDirectory(dir)) }
+        #expect(outcome.retired == [LedgerDirectory.segmentName(1), LedgerDirectory.segmentName(4)])
+        #expect(outcome.segments.map(\.name) == [LedgerDirectory.segmentName(7)])
+        #expect(names(dest) == [LedgerDirectory.segmentName(7), LedgerLock.fileName])
+        #expect(outcome.verification.errors.isEmpty && outcome.verification.records == 3, "\(outcome.verification.findings)")
+    }
+
+    /// The active segment is sealed while the copy reaches it: a frame is
+    /// appended to it and a new segment begins. The copy holds the listed
+    /// segment as far as it had been written when opened, and not the new one.
+    @Test func aSegmentSealedDuringTheCopyIsCopiedAndTheNextOneIsNot() throws {
+        let more = try frames(5)
+        let (dir, dest, outcome) = try backup { dir, name in
+            guard name == LedgerDirectory.segmentName(7) else { return }
+            let handle = FileHandle(forWritingAtPath: dir + "/" + name)
+            handle?.seekToEndOfFile()
+            handle?.write(Data(more[3]))
+            handle?.closeFile()
+            FileManager.default.createFile(atPath: dir + "/" + LedgerDirectory.segmentName(13), contents: Data(more[4]))
+        }
+        defer { try? FileManager.default.removeItem(atPath: OfflineBackup.parentDirectory(dir)) }
+        #expect(outcome.segments.map(\.name) == [1, 4, 7].map { LedgerDirectory.segmentName($0) })
+        #expect(outcome.segments.last.map { ($0.frames, $0.records, $0.leftOut) } ?? (0, 0, 1) == (2, 6, 0))
+        #expect(!names(dest).contains(LedgerDirectory.segmentName(13)))
+        // Sealed copies get a sealed index built from their frames; the last has none.
+        #expect(names(dest).contains(LedgerDirectory.indexName(forSegment: LedgerDirectory.segmentName(4))))
+        #expect(!names(dest).contains(LedgerDirectory.indexName(forSegment: LedgerDirectory.segmentName(7))))
+        #expect(outcome.verification.findings.isEmpty && outcome.verification.records == 12, "\(outcome.verification.findings)")
     }
 }
