@@ -54,6 +54,24 @@ import VimanaTestSupport
         #expect(badType.findings.contains { $0.contains("Failed to parse service type") }, "\(badType.findings)")
     }
 
+    /// The sandboxing, as systemd rates it (0 is the most confined, 10 the
+    /// least): the unit as shipped measured 1.9; above 2.0 a setting was lost.
+    @Test func theSandboxRatesAtMostTwoInSystemdAnalyzeSecurity() throws {
+        try requireProgram("systemd-analyze")
+        let dir = NSTemporaryDirectory() + "vimana-unit-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/vimana.service"
+        try unitText().replacingOccurrences(of: Self.installedBinary, with: ServerProcess.binaryPath)
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let run = try CompatibilityTests.runTool(["systemd-analyze", "security", "--offline=yes", "--no-pager", path], timeout: 60)
+        let marker = "Overall exposure level for vimana.service: "
+        let line = try #require(run.output.split(separator: "\n").first { $0.contains(marker) }, "\(run.output)")
+        let figure = line.components(separatedBy: marker)[1].split(separator: " ").first.flatMap { Double($0) }
+        let exposure = try #require(figure, "\(line)")
+        #expect(exposure <= 2.0, "\(run.output)")
+    }
+
     @Test func theUnitRunsAsItsOwnUserAndAsksWhatOperationsSays() throws {
         let s = settings(try unitText())
         #expect(s["Restart"] == "on-failure")
