@@ -4,7 +4,7 @@
 // checked against the declarations below by ArchitectureTests, as is every
 // import in Sources/ and Tests/:
 //
-//   vimana             → VimanaKernel VimanaConfig VimanaConfigLoader VimanaEventLoop VimanaLedger VimanaClient VimanaBench VimanaSystemAgents VimanaCore
+//   vimana             → VimanaKernel VimanaAgents VimanaConfig VimanaConfigLoader VimanaEventLoop VimanaLedger VimanaClient VimanaBench VimanaSystemAgents VimanaCore
 //   VimanaKernel       → VimanaCore VimanaRESP VimanaBus VimanaACL VimanaConfig VimanaEventLoop VimanaLedger VimanaAgents VimanaSupervisor CLinuxShim
 //   VimanaAgents       → VimanaCore VimanaLedger VimanaConfig
 //   VimanaLedger       → VimanaCore VimanaConfig CZlib
@@ -101,7 +101,7 @@ let package = Package(
         .target(name: "VimanaSystemAgents", dependencies: ["VimanaAgentKit", "VimanaClient", "VimanaRESP", "VimanaConfig", "VimanaConfigLoader", "VimanaCore", "CZlib"]),
         .target(name: "VimanaSupervisor", dependencies: ["VimanaCore", "VimanaConfig", "CLinuxShim"], swiftSettings: optimize),
         .executableTarget(name: "vimana",
-                          dependencies: ["VimanaKernel", "VimanaConfig", "VimanaConfigLoader", "VimanaEventLoop", "VimanaLedger", "VimanaClient",
+                          dependencies: ["VimanaKernel", "VimanaAgents", "VimanaConfig", "VimanaConfigLoader", "VimanaEventLoop", "VimanaLedger", "VimanaClient",
                                          "VimanaBench", "VimanaSystemAgents", "VimanaCore"],
                           swiftSettings: optimize),
 

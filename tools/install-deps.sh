@@ -6,6 +6,8 @@
 #                                 peer), stunnel4 and openssl (the TLS test,
 #                                 docs/OPERATIONS.md), iproute2 (protected
 #                                 mode's test sets up a network namespace),
+#                                 systemd (systemd-analyze and systemd-sysusers:
+#                                 the unit in tools/systemd is verified),
 #                                 nodejs (when no `node` is on PATH),
 #                                 ruby-redis (redis-rb and ruby: the third
 #                                 client of tools/compat/redis_rb_compat.rb)
@@ -15,7 +17,7 @@ set -euo pipefail
 mode="${1:-build}"
 packages=(libyaml-dev zlib1g-dev)
 if [ "$mode" = "test" ]; then
-    packages+=(redis-server redis-tools netcat-openbsd beanstalkd stunnel4 openssl iproute2 ruby-redis)
+    packages+=(redis-server redis-tools netcat-openbsd beanstalkd stunnel4 openssl iproute2 systemd ruby-redis)
     # The example agents include one in Node; any node on PATH will do.
     command -v node >/dev/null || packages+=(nodejs)
 fi

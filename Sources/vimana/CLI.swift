@@ -20,7 +20,7 @@ enum CLI {
       vimana pub [--host H] [--port P] TOPIC MESSAGE
       vimana sub [--host H] [--port P] [--json] PATTERN...
       vimana bench [options]              load generator for any RESP server (vimana bench --help)
-      vimana ledger stats|verify|dump|tail|repair DIR ...   read (or repair) a ledger directory without a server (vimana ledger --help)
+      vimana ledger stats|verify|dump|tail|backup|repair DIR ...   read, back up (or repair) a ledger directory without a server (vimana ledger --help)
       vimana --help | --version
 
     With no --config, serve uses the built-in default (\(ServeCommand.defaults.kernel.bind):\(ServeCommand.defaults.kernel.port), HTTP on \(ServeCommand.defaults.kernel.httpPort)).

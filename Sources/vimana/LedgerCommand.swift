@@ -1,13 +1,15 @@
+import VimanaAgents
 import VimanaLedger
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// `vimana ledger stats|verify|dump|tail|repair DIR`: reads a ledger
-/// directory (Protocol/LEDGER.md) with no server, running or not; `repair`
-/// changes it, with the server stopped. Exit status: 0 ok, 1 a problem in the
-/// ledger or an unreadable directory, 2 bad arguments or a DIR that is not a
-/// ledger directory.
+/// `vimana ledger stats|verify|dump|tail|backup|repair DIR`: reads a ledger
+/// directory (Protocol/LEDGER.md) with no server, running or not; `backup`
+/// copies it, a server running or not; `repair` changes it, with the server
+/// stopped. Exit status: 0 ok, 1 a problem in the ledger, an unreadable
+/// directory or a failed write, 2 bad arguments, a DIR that is not a ledger
+/// directory or a DEST that is not a new or empty directory.
 enum LedgerCommand {
     static let usage = """
     Usage:
@@ -15,6 +17,9 @@ enum LedgerCommand {
       vimana ledger verify DIR             check every frame of every segment; exit 1 on corruption
       vimana ledger dump DIR [--from SEQ] [--topic PATTERN] [--json] [--all]
       vimana ledger tail DIR [-n|--lines N] [--follow] [--topic PATTERN] [--json]
+      vimana ledger backup DIR DEST        copy the ledger into DEST (new or empty), a server running or not:
+                                           sealed segments whole, the active one up to its last whole frame;
+                                           fsynced, then verified (Protocol/LEDGER.md section 10)
       vimana ledger repair DIR             with the server stopped: move damaged frames to DIR/damaged/,
                                            keep every valid frame (Protocol/LEDGER.md section 6)
 
@@ -25,7 +30,7 @@ enum LedgerCommand {
     """
 
     static func run(_ args: [String]) -> Int32 {
-        guard let sub = args.first else { return CLI.usageError("usage: vimana ledger stats|verify|dump|tail|repair DIR ...") }
+        guard let sub = args.first else { return CLI.usageError("usage: vimana ledger stats|verify|dump|tail|backup|repair DIR ...") }
         let rest = Array(args.dropFirst())
         if CLI.wantsHelp(rest) {
             printOut(usage)
@@ -36,6 +41,7 @@ enum LedgerCommand {
         case "verify": return verify(rest)
         case "dump": return LedgerRead.dump(rest)
         case "tail": return LedgerRead.tail(rest)
+        case "backup": return backup(rest)
         case "repair": return repair(rest)
         case "--help", "-h", "help":
             printOut(usage)
@@ -115,6 +121,53 @@ enum LedgerCommand {
         let errors = result.errors.count
         let summary = "\(result.segments) segments, \(result.frames) frames, \(result.records) records"
         out.line(errors == 0 ? "ok: \(summary)" : "\(errors) problem\(errors == 1 ? "" : "s"): \(summary)")
+        out.flush()
+        return errors == 0 ? 0 : 1
+    }
+
+    // MARK: - backup
+
+    static func backup(_ args: [String]) -> Int32 {
+        let usage = "usage: vimana ledger backup DIR DEST"
+        let f: FlagReader
+        do throws(UsageError) { f = try FlagReader(args, valued: [], bare: []) } catch {
+            return CLI.usageError(error.message)
+        }
+        if let bad = f.positional.first(where: { $0.hasPrefix("-") && $0.count > 1 }) {
+            return CLI.usageError("unknown option \(bad)")
+        }
+        guard f.positional.count == 2 else { return CLI.usageError(usage) }
+        let (dir, dest) = (f.positional[0], f.positional[1])
+        // Never the server's lock: a backup runs beside the server it copies.
+        if let status = checkDirectory(dir, reading: false) { return status }
+        let outcome: OfflineBackup.Outcome
+        do throws(OfflineBackup.Failure) {
+            outcome = try OfflineBackup.backup(directory: dir, to: dest, pointerFiles: [GroupJournal.snapshotPointerFile])
+        } catch {
+            printErr("vimana ledger: backup: \(error)")
+            return error.kind == .destination ? 2 : 1
+        }
+        var out = LedgerOutput()
+        for name in outcome.retired { out.line("\(name): retired by retention during the backup, not copied") }
+        for s in outcome.segments {
+            var line = "\(s.name): \(s.bytes) bytes, \(s.frames) frames, \(s.records) records"
+            if s.damaged { line += ", damaged (copied as found)" }
+            else if s.last { line += s.leftOut > 0 ? ", cut after its last whole frame (\(s.leftOut) bytes after it left out)" : ", whole" }
+            out.line(line)
+        }
+        for name in outcome.files { out.line(name) }
+        for (name, why) in outcome.skipped { out.line("skipped \(name): \(why)") }
+        let v = outcome.verification
+        for finding in v.errors { out.line(finding.description) }
+        for finding in v.warnings { out.line("warning: \(finding)") }
+        let errors = v.errors.count
+        let summary = "\(v.segments) segments, \(v.frames) frames, \(v.records) records"
+        if errors == 0 {
+            out.line("ok: backup of \(dir) in \(dest), verified: \(summary)")
+        } else {
+            out.line("\(errors) problem\(errors == 1 ? "" : "s") in the backup in \(dest): \(summary) "
+                     + "(damage is copied as found: run vimana ledger verify \(dir))")
+        }
         out.flush()
         return errors == 0 ? 0 : 1
     }

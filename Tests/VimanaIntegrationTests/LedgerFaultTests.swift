@@ -177,6 +177,12 @@ final class Tmpfs {
         return Int(st.f_bavail) * Int(st.f_frsize)
     }
 
+    /// Makes it read-only (a destination that cannot be written, even by root).
+    func remountReadOnly() throws {
+        let status = try Self.run("/bin/mount", ["-o", "remount,ro", path])
+        guard status == 0 else { throw TestFailure("cannot remount \(path) read-only (mount exited \(status))") }
+    }
+
     /// Unmounts (lazily, should something still hold it) and removes the mount point.
     func unmount() {
         guard mounted else { return }

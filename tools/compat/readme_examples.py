@@ -35,6 +35,9 @@ What is run, in document order:
               answers (each ending in CR LF). An untagged block that does not
               start with `$ ` is more of what the section's first session
               receives. The sessions of one section share a server.
+  ```console, ```text and other info strings: not run (docs/OPERATIONS.md
+              marks ```console the commands that change the machine as
+              root or need the installed service).
 
 Where. Commands run in a scratch directory that stands for the repository
 root: config/ and tools/ there are links to the repository's, the ledger a
