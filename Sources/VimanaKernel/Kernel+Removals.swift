@@ -119,6 +119,7 @@ extension Kernel {
         let (removed, marker) = ledger.delete(topic: topic, ids: ids, nowMillis: UInt64(s.pointee.nowMillis),
                                               nowMicros: Clock.wallMicros())
         replyAfterRemoval(c, removed, marker, topic)
+        if marker != nil { notifyKeyspaceEvent(.stream, "xdel", key: topic) }
     }
 
     func xtrimCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
@@ -138,6 +139,7 @@ extension Kernel {
         let (removed, marker) = ledger.trim(topic: topic, strategy, approximate: trim.approximate, limit: trim.limit,
                                             nowMillis: UInt64(s.pointee.nowMillis), nowMicros: Clock.wallMicros())
         replyAfterRemoval(c, removed, marker, topic)
+        if marker != nil { notifyKeyspaceEvent(.stream, "xtrim", key: topic) }
     }
 
     /// The server's own topics (the journals, the markers) lose nothing to
@@ -224,6 +226,7 @@ extension Kernel {
             deleted += 1
             last = marker
             topicChanged(topic)
+            notifyKeyspaceEvent(.generic, "del", key: topic)
         }
         let replyStart = c.pointee.flushedBytes + c.pointee.output.pendingBytes
         c.pointee.output.tail.writeInteger(deleted)

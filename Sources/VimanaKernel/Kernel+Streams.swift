@@ -102,6 +102,7 @@ extension Kernel {
            let marker = ledger.trim(topic: Array(topic), strategy, approximate: trim.approximate, limit: trim.limit,
                                     nowMillis: UInt64(s.pointee.nowMillis), nowMicros: Clock.wallMicros()).marker {
             confirm = marker
+            notifyKeyspaceEvent(.stream, "xtrim", key: topic)
         }
         holdReply(c, untilConfirmed: confirm, replyStart: replyStart)
         stallIfBehind(c)

@@ -60,6 +60,13 @@ import VimanaTestSupport
                 + "XGROUP DELCONSUMER s g nope\r\nXGROUP DELCONSUMER s g c1\r\nXGROUP SETID s g 0\r\n"
                 + "XGROUP DESTROY s nope\r\nXGROUP DESTROY s g\r\nXACK s g 1-1\r\nXLEN s\r\n"),
         ]),
+        ("removal keyspace events", [
+            (1, "PSUBSCRIBE __key*\r\n"),
+            (0, "CONFIG SET notify-keyspace-events KEA\r\nXADD s 1-1 a 1\r\nXADD s 2-1 a 1\r\nXADD s 3-1 a 1\r\n"
+                + "XDEL s 9-9\r\nXDEL s 1-1\r\nXTRIM s MAXLEN 5\r\nXTRIM s MAXLEN 1\r\nXADD s MAXLEN 1 4-1 a 1\r\n"
+                + "XADD s MAXLEN 5 5-1 a 1\r\nDEL nokey s\r\nXADD t 1-1 a 1\r\nUNLINK t\r\nDEL t\r\n"
+                + "XADD u 1-1 a 1\r\nFLUSHALL\r\nPING\r\n"),
+        ]),
         ("only the classes set are notified", [
             (1, "PSUBSCRIBE __key*\r\n"),
             (0, "CONFIG SET notify-keyspace-events KEg\r\nXADD s 1-1 a 1\r\nCONFIG SET notify-keyspace-events t\r\n"
