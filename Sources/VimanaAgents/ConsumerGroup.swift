@@ -89,8 +89,7 @@ public final class ConsumerGroup {
     /// How many entries of the stream come up to and including `id`, as
     /// Redis's streamEstimateDistanceFromFirstEverEntry tells it; `nil` when
     /// that cannot be known (an ID between the first and the last entry, or
-    /// after the last). Retention removes entries only from the front, so,
-    /// unlike XDEL in Redis, it never leaves a gap after the first entry.
+    /// after the last, or any once a deletion left a gap after the first).
     public static func estimatedEntriesRead(at id: StreamID, in s: StreamState) -> Int64? {
         let added = Int64(clamping: s.entriesAdded), length = Int64(clamping: s.length)
         if added == 0 { return 0 }
@@ -98,10 +97,20 @@ public final class ConsumerGroup {
         if id == s.lastID { return added }
         if id > s.lastID { return nil }
         let first = s.first ?? .zero
+        // No gap ahead: nothing deleted, or only before the first entry (Redis 7.0's rule).
         guard s.maxDeleted == .zero || s.maxDeleted < first else { return nil }
         if id < first { return added.subtractingSaturating(length) }
         if id == first { return added.subtractingSaturating(length).addingSaturating(1) }
         return nil
+    }
+
+    /// Whether an entry deleted by XDEL may lie at or after `start` (Redis's
+    /// streamRangeHasTombstones, to the stream's end): then a count of
+    /// entries read cannot be carried on or subtracted from.
+    public static func hasTombstones(from start: StreamID, in s: StreamState) -> Bool {
+        guard s.length > 0, s.maxDeleted != .zero else { return false }
+        if let first = s.first, first > s.maxDeleted { return false }
+        return start <= s.maxDeleted
     }
 
     /// XINFO GROUPS' `lag` (Redis's streamReplyWithCGLag): entries added
@@ -111,7 +120,8 @@ public final class ConsumerGroup {
     public func lag(in s: StreamState) -> Int64? {
         let added = Int64(clamping: s.entriesAdded)
         if added == 0 { return 0 }
-        let read = entriesRead != Self.entriesReadUnknown ? entriesRead : Self.estimatedEntriesRead(at: lastDelivered, in: s)
+        let counted = entriesRead != Self.entriesReadUnknown && !Self.hasTombstones(from: lastDelivered, in: s)
+        let read = counted ? entriesRead : Self.estimatedEntriesRead(at: lastDelivered, in: s)
         return read.map { added.subtractingSaturating($0) }
     }
 

@@ -143,6 +143,7 @@ public final class GroupJournal {
         // the ledger's files know only topics with records.
         for g in groups.all { ledger.makeStream(g.topic) }
         groups.streamState = { [unowned ledger] topic in ledger.stream(topic) }
+        groups.tombstonesPossible = { [unowned ledger] in ledger.hasTombstones }
         ledger.onRolled = { [unowned self] in snapshotDue = true }
         ledger.onDurable = { [unowned self] sequence in
             if !awaitingDurability.isEmpty { noteDurable(upTo: sequence) }

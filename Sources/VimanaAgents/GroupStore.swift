@@ -23,6 +23,8 @@ public final class GroupStore {
     /// `entries-read` is unknown learns it from there when a read reaches an
     /// entry whose count can be told (`ConsumerGroup.estimatedEntriesRead`).
     var streamState: (([UInt8]) -> StreamState?)?
+    /// Whether any stream has had an XDEL (`Ledger.hasTombstones`); set by GroupJournal.restore.
+    var tombstonesPossible: () -> Bool = { false }
 
     public init() {}
 
@@ -148,7 +150,7 @@ public final class GroupStore {
 
     @discardableResult
     public func deliver(_ g: ConsumerGroup, _ id: StreamID, to c: Int, nowMillis: Int64, deliveries: Int? = nil) -> Int {
-        let unknownBefore = g.entriesRead == ConsumerGroup.entriesReadUnknown && id > g.lastDelivered
+        let unknownBefore = id > g.lastDelivered && (g.entriesRead == ConsumerGroup.entriesReadUnknown || tombstoned(g, id))
         let n = g.deliver(id, to: c, nowMillis: nowMillis, deliveries: deliveries)
         if unknownBefore { learnEntriesRead(g) }
         if n == 1 && !replaying && journal != nil {
@@ -189,10 +191,18 @@ public final class GroupStore {
     }
 
     public func advance(_ g: ConsumerGroup, to id: StreamID) {
-        let unknownBefore = g.entriesRead == ConsumerGroup.entriesReadUnknown && id > g.lastDelivered
+        let unknownBefore = id > g.lastDelivered && (g.entriesRead == ConsumerGroup.entriesReadUnknown || tombstoned(g, id))
         g.advance(to: id)
         write(JournalRecord(op: "advance", topic: g.topic, group: g.name, id: id))
         if unknownBefore { learnEntriesRead(g) }
+    }
+
+    /// Whether reading `id` cannot simply count on (Redis's read path): an
+    /// XDEL may have left a gap at or after it. Only looked at once some
+    /// stream had an XDEL (`tombstonesPossible`), so reads pay one call.
+    private func tombstoned(_ g: ConsumerGroup, _ id: StreamID) -> Bool {
+        guard !replaying, tombstonesPossible(), let state = streamState?(g.topic) else { return false }
+        return ConsumerGroup.hasTombstones(from: id, in: state)
     }
 
     /// A read moved a group whose count is unknown: Redis sets the count to
@@ -201,8 +211,9 @@ public final class GroupStore {
     /// own record), since a replay sees the stream as it is at restart, not
     /// as it was at the read.
     private func learnEntriesRead(_ g: ConsumerGroup) {
-        guard !replaying, let state = streamState?(g.topic),
-              let read = ConsumerGroup.estimatedEntriesRead(at: g.lastDelivered, in: state) else { return }
+        guard !replaying, let state = streamState?(g.topic) else { return }
+        let read = ConsumerGroup.estimatedEntriesRead(at: g.lastDelivered, in: state) ?? ConsumerGroup.entriesReadUnknown
+        if read == ConsumerGroup.entriesReadUnknown && g.entriesRead == read { return }
         g.entriesRead = read
         write(JournalRecord(op: "setid", topic: g.topic, group: g.name, id: g.lastDelivered,
                             countName: "entries-read", count: read))

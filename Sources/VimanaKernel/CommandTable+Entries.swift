@@ -11,7 +11,7 @@ extension CommandTable {
     static func entry(_ c: Command) -> CommandEntry {
         let conn = ["@fast", "@connection"]
         switch c {
-        case .xadd, .xlen, .xrange, .xrevrange, .xread, .xinfo, .xtrim, .xdel:
+        case .xadd, .xlen, .xrange, .xrevrange, .xread, .xinfo, .xtrim, .xdel, .xsetid:
             return streamEntry(c)
         case .agent, .ack, .nack, .progress, .agents:
             return agentEntry(c)
@@ -241,6 +241,14 @@ extension CommandTable {
                             complexity: "O(1)", arguments: []),
             ]
             return s
+        case .xsetid:
+            return CommandEntry(name: "xsetid", arity: -3, flags: ["write", "denyoom", "fast"], categories: ["@write", "@stream", "@fast"],
+                                summary: "An internal command for replicating stream values", since: "5.0.0", group: "stream",
+                                complexity: "O(1)",
+                                arguments: [("key", "key", false, false), ("last-id", "string", false, false),
+                                            ("ENTRIESADDED entries-added", "integer", true, false),
+                                            ("MAXDELETEDID max-deleted-id", "string", true, false)],
+                                access: .key(1, .write)) { k, c, a in k.xsetidCommand(c, a) }
         case .xtrim:
             return CommandEntry(name: "xtrim", arity: -4, flags: ["write"], categories: ["@write", "@stream", "@slow"],
                                 summary: "Deletes messages from the beginning of a stream.", since: "5.0.0",

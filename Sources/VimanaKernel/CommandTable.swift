@@ -20,6 +20,7 @@ enum Command: Int, CaseIterable {
     case spublish, ssubscribe, sunsubscribe
     case time, shutdown
     case del, unlink, flushall, flushdb
+    case xsetid
 }
 
 /// Runs one command that passed dispatch's checks. A thin function (a

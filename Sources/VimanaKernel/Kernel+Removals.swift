@@ -150,6 +150,62 @@ extension Kernel {
         return true
     }
 
+    /// XSETID key last-id [ENTRIESADDED n] [MAXDELETEDID id]: Redis 7.0.15's
+    /// checks in its order (the arguments, then the key, then the stream's
+    /// figures), recorded as a marker (LEDGER.md §9).
+    func xsetidCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        guard let ledger else { c.pointee.output.tail.writeError(disabledError); return }
+        guard let id = StreamID.parse(args.buffer(2), missingSequence: 0, strict: true) else {
+            c.pointee.output.tail.writeError(Self.invalidID)
+            return
+        }
+        var entriesAdded: UInt64?, maxDeleted: StreamID?
+        var i = 3
+        while i < args.count {
+            let word = args.string(i).lowercased()
+            if word == "entriesadded" && i + 1 < args.count {
+                guard let n = args.integer(i + 1) else { c.pointee.output.tail.writeError(ErrorReply.notInteger); return }
+                guard n >= 0 else { c.pointee.output.tail.writeError("ERR entries_added must be positive"); return }
+                entriesAdded = UInt64(n)
+            } else if word == "maxdeletedid" && i + 1 < args.count {
+                guard let m = StreamID.parse(args.buffer(i + 1), missingSequence: 0, strict: true) else {
+                    c.pointee.output.tail.writeError(Self.invalidID)
+                    return
+                }
+                guard id >= m else {
+                    c.pointee.output.tail.writeError("ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id")
+                    return
+                }
+                maxDeleted = m
+            } else {
+                c.pointee.output.tail.writeError(ErrorReply.syntax)
+                return
+            }
+            i += 2
+        }
+        let topic = args.bytes(1)
+        if refusedAsInternal(c, topic) { return }
+        guard let state = ledger.stream(topic) else { c.pointee.output.tail.writeError(ErrorReply.noSuchKey); return }
+        if state.length > 0 {
+            if let top = ledger.lastEntryID(topic: topic), id < top {
+                c.pointee.output.tail.writeError("ERR The ID specified in XSETID is smaller than the target stream top item")
+                return
+            }
+            if let entriesAdded, state.length > entriesAdded {
+                c.pointee.output.tail.writeError("ERR The entries_added specified in XSETID is smaller than the target stream length")
+                return
+            }
+        }
+        if let error = ledger.writeError { c.pointee.output.tail.writeError(Self.ledgerWriteRefusal(error)); return }
+        let marker = ledger.setStreamID(topic: topic, lastID: id, entriesAdded: entriesAdded, maxDeleted: maxDeleted,
+                                        nowMillis: UInt64(s.pointee.nowMillis), nowMicros: Clock.wallMicros())
+        let replyStart = c.pointee.flushedBytes + c.pointee.output.pendingBytes
+        c.pointee.output.tail.writeSimple("OK")
+        topicChanged(topic)
+        notifyKeyspaceEvent(.stream, "xsetid", key: topic)
+        if let marker { holdReply(c, untilConfirmed: marker, replyStart: replyStart) }
+    }
+
     /// `:n`, held until the marker is confirmed; watchers of the topic see it change.
     private func replyAfterRemoval(_ c: UnsafeMutablePointer<ClientState>, _ removed: Int, _ marker: UInt64?, _ topic: [UInt8]) {
         let replyStart = c.pointee.flushedBytes + c.pointee.output.pendingBytes

@@ -1,6 +1,7 @@
 import VimanaCore
 import VimanaRESP
 import VimanaLedger
+import VimanaAgents
 
 /// XADD, XLEN, XRANGE, XREVRANGE, XREAD, XINFO STREAM over the ledger, with
 /// Redis Streams' reply shapes (XDEL and XTRIM: Kernel+Removals.swift).
@@ -519,13 +520,26 @@ extension Kernel {
             return
         }
         guard let ledger else { c.pointee.output.tail.writeError(disabledError); return }
-        guard args.count == 3 else {
-            c.pointee.output.tail.writeError("ERR XINFO STREAM FULL is not supported by Vimana; use XINFO STREAM <key>")
-            return
-        }
         let topic = args.bytes(2)
         guard let known = ledger.stream(topic), known.exists else {
             c.pointee.output.tail.writeError(ErrorReply.noSuchKey)
+            return
+        }
+        if args.count > 3 {
+            // FULL [COUNT n], as Redis reads them: COUNT 0 is every entry, a negative one 10.
+            var count = 10
+            guard args.count == 4 || args.count == 6, args.string(3).lowercased() == "full",
+                  args.count == 4 || args.string(4).lowercased() == "count" else {
+                c.pointee.output.tail.writeError(ErrorReply.unknownSubcommandOrArity("STREAM", container: "XINFO"))
+                return
+            }
+            if args.count == 6 {
+                guard let n = args.integer(5) else { c.pointee.output.tail.writeError(ErrorReply.notInteger); return }
+                count = n < 0 ? 10 : n
+            }
+            readEntries(c, ledger, topic, .zero, .max, count == 0 ? Int.max : count, reverse: false) { [unowned self] c, entries in
+                writeFullStreamInfo(c, topic, ledger.stream(topic) ?? known, entries, count: count)
+            }
             return
         }
         // First and last entries that can be read (a damaged segment's lost
@@ -537,6 +551,67 @@ extension Kernel {
                 writeStreamInfo(&c.pointee.output.tail, topic, ledger.stream(topic) ?? known, first: first.first,
                                 last: last.first, resp3: c.pointee.flags.contains(.resp3),
                                 publisher: c.pointee.flags.contains(.showPublisher))
+            }
+        }
+    }
+
+    /// XINFO STREAM … FULL: the stream's figures, its first `count` entries
+    /// (0: all), and each group with its pending entries and consumers (each
+    /// list at most `count` long), in Redis 7.0.15's shape.
+    private func writeFullStreamInfo(_ c: UnsafeMutablePointer<ClientState>, _ topic: [UInt8], _ state: StreamState,
+                                     _ entries: [LedgerRecord], count: Int) {
+        let resp3 = c.pointee.flags.contains(.resp3)
+        let limit = count == 0 ? Int.max : count
+        c.pointee.output.tail.writeMapHeader(9, resp3: resp3)
+        c.pointee.output.tail.writeBulk("length"); c.pointee.output.tail.writeInteger(Int(clamping: state.length))
+        c.pointee.output.tail.writeBulk("radix-tree-keys"); c.pointee.output.tail.writeInteger(state.length > 0 ? 1 : 0)
+        c.pointee.output.tail.writeBulk("radix-tree-nodes"); c.pointee.output.tail.writeInteger(state.length > 0 ? 2 : 1)
+        c.pointee.output.tail.writeBulk("last-generated-id"); c.pointee.output.tail.writeBulk(id: state.lastID)
+        c.pointee.output.tail.writeBulk("max-deleted-entry-id"); c.pointee.output.tail.writeBulk(id: state.maxDeleted)
+        c.pointee.output.tail.writeBulk("entries-added"); c.pointee.output.tail.writeInteger(Int(clamping: state.entriesAdded))
+        c.pointee.output.tail.writeBulk("recorded-first-entry-id"); c.pointee.output.tail.writeBulk(id: state.first ?? .zero)
+        c.pointee.output.tail.writeBulk("entries"); writeEntries(c, entries)
+        c.pointee.output.tail.writeBulk("groups")
+        let groups = agents.groups.groups(of: topic).sorted { $0.name.lexicographicallyPrecedes($1.name) }
+        c.pointee.output.tail.writeArrayHeader(groups.count)
+        for g in groups {
+            c.pointee.output.tail.writeMapHeader(7, resp3: resp3)
+            c.pointee.output.tail.writeBulk("name"); c.pointee.output.tail.writeBulk(bytes: g.name)
+            c.pointee.output.tail.writeBulk("last-delivered-id"); c.pointee.output.tail.writeBulk(id: g.lastDelivered)
+            c.pointee.output.tail.writeBulk("entries-read")
+            if g.entriesRead == ConsumerGroup.entriesReadUnknown { c.pointee.output.tail.writeNull(resp3: resp3) }
+            else { c.pointee.output.tail.writeInteger(Int(g.entriesRead)) }
+            c.pointee.output.tail.writeBulk("lag")
+            if let lag = g.lag(in: state) { c.pointee.output.tail.writeInteger(Int(lag)) } else { c.pointee.output.tail.writeNull(resp3: resp3) }
+            c.pointee.output.tail.writeBulk("pel-count"); c.pointee.output.tail.writeInteger(g.pending.count)
+            c.pointee.output.tail.writeBulk("pending")
+            let pel = g.pending.prefix(limit)
+            c.pointee.output.tail.writeArrayHeader(pel.count)
+            for p in pel {
+                c.pointee.output.tail.writeArrayHeader(4)
+                c.pointee.output.tail.writeBulk(id: p.id)
+                c.pointee.output.tail.writeBulk(bytes: g.consumerName(p.consumer))
+                c.pointee.output.tail.writeInteger(Int(p.deliveredAtMillis))
+                c.pointee.output.tail.writeInteger(p.deliveries)
+            }
+            c.pointee.output.tail.writeBulk("consumers")
+            let consumers = g.liveConsumers.sorted { $0.name.lexicographicallyPrecedes($1.name) }
+            c.pointee.output.tail.writeArrayHeader(consumers.count)
+            for consumer in consumers {
+                c.pointee.output.tail.writeMapHeader(4, resp3: resp3)
+                c.pointee.output.tail.writeBulk("name"); c.pointee.output.tail.writeBulk(bytes: consumer.name)
+                c.pointee.output.tail.writeBulk("seen-time"); c.pointee.output.tail.writeInteger(Int(consumer.seenMillis))
+                c.pointee.output.tail.writeBulk("pel-count"); c.pointee.output.tail.writeInteger(consumer.pending)
+                c.pointee.output.tail.writeBulk("pending")
+                let ci = g.index(ofConsumer: consumer.name)
+                let mine = g.pending.lazy.filter { $0.consumer == ci }.prefix(limit)
+                c.pointee.output.tail.writeArrayHeader(mine.count)
+                for p in mine {
+                    c.pointee.output.tail.writeArrayHeader(3)
+                    c.pointee.output.tail.writeBulk(id: p.id)
+                    c.pointee.output.tail.writeInteger(Int(p.deliveredAtMillis))
+                    c.pointee.output.tail.writeInteger(p.deliveries)
+                }
             }
         }
     }

@@ -194,6 +194,7 @@ extension Ledger {
                 setRemovals(i, cut)
             }
             streams[i].maxDeleted = max(streams[i].maxDeleted, t.last)
+            tombstones = true
             streams[i].first = removalsInUse.contains(i) ? range(topic: topic, from: .zero, to: .max, count: 1).first?.id
                 : segments.lazy.compactMap { $0.index.topics[topic]?.first }.first ?? firstInMemory(topic)
             topicRuns[i].drop(below: segments.first?.index.firstSequence ?? nextSequence)

@@ -23,10 +23,12 @@ public struct Removals: Sendable, Equatable {
     public internal(set) var deletedAt: UInt64 = 0
     /// Entries removed one by one (XDEL), all at or above `floor`.
     public internal(set) var deleted: Set<UInt64> = []
+    /// A marker names the stream (XSETID too): its figures are written again at each seal.
+    public internal(set) var marked = false
 
     public init() {}
 
-    public var isEmpty: Bool { floor == 0 && deletedAt == 0 && deleted.isEmpty }
+    public var isEmpty: Bool { floor == 0 && deletedAt == 0 && deleted.isEmpty && !marked }
 }
 
 /// What compaction empties (`ledger.compaction_drop_deleted`): for each
@@ -107,6 +109,11 @@ extension Ledger {
         return removals[i]
     }
 
+    /// Whether some stream's `max-deleted-entry-id` is set (an XDEL, an
+    /// XSETID MAXDELETEDID): consumer groups then count entries read as
+    /// Redis does past a gap (GroupStore).
+    public var hasTombstones: Bool { tombstones }
+
     /// The index of `topic`'s stream, if it has one.
     private func existingStream(_ topic: [UInt8]) -> Int? {
         topic.withUnsafeBytes { topics.find($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, $0.count) }
@@ -127,6 +134,7 @@ extension Ledger {
         for r in found { cut.deleted.insert(r.sequence) }
         streams[i].length -= min(streams[i].length, UInt64(found.count))
         streams[i].maxDeleted = max(streams[i].maxDeleted, found[found.count - 1].id)
+        tombstones = true
         setRemovals(i, cut)
         if let first = streams[i].first, found.contains(where: { $0.id == first }) { raiseFloor(i, topic) }
         let marker = appendMarker(i, op: "xdel", nowMillis: nowMillis, nowMicros: nowMicros, sequences: found.map(\.sequence))
@@ -204,6 +212,31 @@ extension Ledger {
         return removed
     }
 
+    // MARK: - XSETID
+
+    /// The ID of the stream's last entry that is left (XSETID checks a new
+    /// last ID against it), nil when none is.
+    public func lastEntryID(topic: [UInt8]) -> StreamID? {
+        range(topic: topic, from: .zero, to: .max, count: 1, reverse: true).first?.id
+    }
+
+    /// XSETID, its arguments checked by the caller as Redis checks them:
+    /// the stream's last ID, and its `entries-added` and
+    /// `max-deleted-entry-id` when given. Returns the marker's sequence,
+    /// nil when there is no such stream.
+    public func setStreamID(topic: [UInt8], lastID: StreamID, entriesAdded: UInt64?, maxDeleted: StreamID?,
+                            nowMillis: UInt64, nowMicros: Int64) -> UInt64? {
+        guard let i = existingStream(topic), streams[i].exists else { return nil }
+        // The last entry's sequence stays: a reader waiting after the new ID starts there still.
+        streams[i].lastID = lastID
+        if let entriesAdded { streams[i].entriesAdded = entriesAdded }
+        if let maxDeleted, maxDeleted != .zero {
+            streams[i].maxDeleted = maxDeleted
+            tombstones = true
+        }
+        return appendMarker(i, op: "setid", nowMillis: nowMillis, nowMicros: nowMicros, sequences: [])
+    }
+
     // MARK: - DEL
 
     /// DEL/UNLINK of `topic`: every entry is removed and the stream ceases
@@ -238,9 +271,15 @@ extension Ledger {
     /// the sequences `op` removed one by one.
     @discardableResult
     private func appendMarker(_ i: Int, op: String, nowMillis: UInt64, nowMicros: Int64, sequences: [UInt64]) -> UInt64? {
-        let cut = removals[i], s = streams[i]
+        var cut = removals[i]
+        if !cut.marked {
+            cut.marked = true
+            setRemovals(i, cut)
+        }
+        let s = streams[i]
         var text: [(StaticString, String)] = [("floor", String(cut.floor)), ("deleted-at", String(cut.deletedAt)),
-                                              ("max-deleted", s.maxDeleted.description), ("last-id", s.lastID.description)]
+                                              ("max-deleted", s.maxDeleted.description), ("last-id", s.lastID.description),
+                                              ("entries-added", String(s.entriesAdded))]
         if !sequences.isEmpty { text.append(("sequences", sequences.sorted().map(String.init).joined(separator: " "))) }
         return appendRemovalRecord(op: op, topic: topicNames[i], text, nowMillis: nowMillis, nowMicros: nowMicros)
     }
@@ -268,7 +307,8 @@ extension Ledger {
         for i in removalsInUse.sorted() {
             let cut = removals[i], s = streams[i]
             var text: [(StaticString, String)] = [("floor", String(cut.floor)), ("deleted-at", String(cut.deletedAt)),
-                                                  ("max-deleted", s.maxDeleted.description), ("last-id", s.lastID.description)]
+                                                  ("max-deleted", s.maxDeleted.description), ("last-id", s.lastID.description),
+                                                  ("entries-added", String(s.entriesAdded))]
             if !cut.deleted.isEmpty { text.append(("sequences", cut.deleted.sorted().map(String.init).joined(separator: " "))) }
             _ = appendRemovalRecord(op: "state", topic: topicNames[i], text, nowMillis: nowMillis, nowMicros: now)
         }
@@ -340,26 +380,38 @@ extension Ledger {
     func recoverRemovals() {
         let markers = range(topic: Self.removalsTopic, from: .zero, to: .max, count: .max)
         guard !markers.isEmpty else { return }
-        var byTopic: [[UInt8]: (cut: Removals, maxDeleted: StreamID, lastID: StreamID)] = [:]
+        struct Found {
+            var cut = Removals()
+            var maxDeleted = StreamID.zero, lastID = StreamID.zero
+            var entriesAdded: UInt64?
+            var sequence: UInt64 = 0
+        }
+        var byTopic: [[UInt8]: Found] = [:]
+        func number(_ bytes: [UInt8]?) -> UInt64? { bytes.flatMap { UInt64(String(decoding: $0, as: UTF8.self)) } }
         for m in markers {
             var f: [String: [UInt8]] = [:]
             for field in m.fields { f[String(decoding: field.name, as: UTF8.self)] = field.value }
             guard let topic = f["topic"], let op = f["op"].map({ String(decoding: $0, as: UTF8.self) }),
-                  let floor = f["floor"].flatMap({ UInt64(String(decoding: $0, as: UTF8.self)) }),
-                  let deletedAt = f["deleted-at"].flatMap({ UInt64(String(decoding: $0, as: UTF8.self)) }),
+                  let floor = number(f["floor"]), let deletedAt = number(f["deleted-at"]),
                   let maxDeleted = f["max-deleted"].flatMap({ StreamID.parse(bytes: $0) }),
                   let lastID = f["last-id"].flatMap({ StreamID.parse(bytes: $0) }) else {
                 log.warn("ledger removal marker unreadable: ignored", ["sequence": .int(Int(clamping: m.sequence))])
                 continue
             }
             let listed = f["sequences"].map { String(decoding: $0, as: UTF8.self).split(separator: " ").compactMap { UInt64($0) } } ?? []
-            var cut = op == "state" ? Removals() : byTopic[topic]?.cut ?? Removals()
-            cut.floor = max(cut.floor, floor)
-            cut.deletedAt = max(cut.deletedAt, deletedAt)
-            if op == "del" { cut.deleted = [] }
-            for s in listed where s >= cut.floor { cut.deleted.insert(s) }
-            cut.deleted = cut.deleted.filter { $0 >= cut.floor }
-            byTopic[topic] = (cut, maxDeleted, lastID)
+            var found = byTopic[topic] ?? Found()
+            if op == "state" { found.cut = Removals() }
+            found.cut.floor = max(found.cut.floor, floor)
+            found.cut.deletedAt = max(found.cut.deletedAt, deletedAt)
+            found.cut.marked = true
+            if op == "del" { found.cut.deleted = [] }
+            for s in listed where s >= found.cut.floor { found.cut.deleted.insert(s) }
+            found.cut.deleted = found.cut.deleted.filter { $0 >= found.cut.floor }
+            found.maxDeleted = maxDeleted
+            found.lastID = lastID
+            found.entriesAdded = number(f["entries-added"])
+            found.sequence = m.sequence
+            byTopic[topic] = found
         }
         let oldest = segments.first?.index.firstSequence ?? nextSequence
         for (topic, found) in byTopic {
@@ -367,22 +419,30 @@ extension Ledger {
             var cut = found.cut
             cut.deleted = cut.deleted.filter { $0 >= oldest }
             setRemovals(i, cut)
-            var physical: UInt64 = 0, belowFloor: UInt64 = 0, belowDel: UInt64 = 0
+            // The entries below the floor and those after the last marker, counted
+            // from the indexes (a segment holding the boundary is read).
+            var physical: UInt64 = 0, belowFloor: UInt64 = 0, beforeMarker: UInt64 = 0, belowDel: UInt64 = 0
             for view in segments {
                 physical += view.index.topics[topic]?.count ?? 0
                 belowFloor += entries(i, in: view, below: cut.floor)
+                beforeMarker += entries(i, in: view, below: found.sequence)
                 belowDel += entries(i, in: view, below: cut.deletedAt)
             }
+            let after = physical - min(physical, beforeMarker)
             var s = streams[i]
             s.length = physical - min(physical, belowFloor + UInt64(cut.deleted.count))
-            if cut.deletedAt > 0 { s.entriesAdded = physical - min(physical, belowDel) }
-            s.maxDeleted = max(s.maxDeleted, found.maxDeleted)
+            // What the last marker said, and every entry appended since (none of them removed: that would be a later marker).
+            if let added = found.entriesAdded { s.entriesAdded = added.addingSaturating(after) }
+            else if cut.deletedAt > 0 { s.entriesAdded = physical - min(physical, belowDel) }
+            s.maxDeleted = found.maxDeleted
+            if s.maxDeleted != .zero { tombstones = true }
+            s.lastID = found.lastID
             streams[i] = s
             let first = range(topic: topic, from: .zero, to: .max, count: 1).first
             let last = range(topic: topic, from: .zero, to: .max, count: 1, reverse: true).first
             streams[i].first = first?.id
-            if cut.deletedAt > 0 { streams[i].lastID = max(found.lastID, last?.id ?? .zero) }
-            else { streams[i].lastID = max(streams[i].lastID, found.lastID) }
+            streams[i].lastID = last.map { $0.sequence > found.sequence ? $0.id : found.lastID } ?? found.lastID
         }
     }
+
 }

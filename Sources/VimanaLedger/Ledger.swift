@@ -101,6 +101,8 @@ public final class Ledger: @unchecked Sendable {
     var removalsInUse: Set<Int> = []
     /// A segment was sealed: the next commit writes every removal state.
     var removalsSnapshotDue = false
+    /// Some stream has a `max-deleted-entry-id` (`hasTombstones`).
+    var tombstones = false
     /// Every topic the ledger has seen, in order of first appearance.
     public internal(set) var topicNames: [[UInt8]] = []
     /// Each stream's closed runs of entries, by the same index (TopicRuns.swift).
