@@ -89,6 +89,21 @@ extension Kernel {
         first.withUnsafeBytes { blockedReaders.wake($0) }
     }
 
+    /// A topic was deleted (DEL, UNLINK, FLUSHALL): XREADGROUP readers
+    /// blocked on it end with Redis 7.0's error, in the next pass; XREAD
+    /// readers wait on, as in Redis.
+    func topicDeleted(_ topic: [UInt8]) {
+        guard !blockedReaders.isEmpty else { return }
+        var woken = false
+        for fd in blockedReaders.fds {
+            guard let info = clientInfo(fd), let read = info.blockedRead, read.group != nil, read.refusal == nil,
+                  read.topics.contains(topic) else { continue }
+            info.blockedRead?.refusal = "UNBLOCKED the stream key no longer exists"
+            woken = true
+        }
+        if woken { topic.withUnsafeBytes { blockedReaders.wake($0) } }
+    }
+
     /// Forgets a closing client's blocked read.
     func forgetBlockedRead(_ fd: Int32) {
         blockedReaders.remove(fd)

@@ -246,6 +246,7 @@ extension Kernel {
             for g in agents.groups.groups(of: topic) { _ = agents.destroyGroup(topic: topic, name: g.name) }
             last = marker
             topicChanged(topic)
+            topicDeleted(topic)
         }
         if !kept.isEmpty {
             log.info("flush kept the agents' topics", ["count": .int(kept.count), "topics": .string(kept.prefix(20).joined(separator: " "))])
@@ -282,6 +283,7 @@ extension Kernel {
             deleted += 1
             last = marker
             topicChanged(topic)
+            topicDeleted(topic)
             notifyKeyspaceEvent(.generic, "del", key: topic)
         }
         let replyStart = c.pointee.flushedBytes + c.pointee.output.pendingBytes

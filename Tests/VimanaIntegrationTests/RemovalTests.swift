@@ -18,6 +18,35 @@ import VimanaTestSupport
                                                 expectOutput: "redis_py_streams: OK: 6 cases")
     }
 
+    /// A blocked XREADGROUP on a topic DEL deletes ends with Redis's error;
+    /// a blocked XREAD waits on (both as redis-server 7.0.15 does).
+    @Test func aDeletedTopicUnblocksItsGroupReadersAsRedisDoes() throws {
+        let redis = try RedisProcess()
+        let vimana = try ServerProcess()
+        func run(_ port: Int) throws -> (String, String) {
+            let setup = try RawClient(port: port)
+            setup.send(RawClient.command(["XGROUP", "CREATE", "q", "g", "$", "MKSTREAM"]))
+            _ = setup.readReplies(1)
+            let group = try RawClient(port: port), plain = try RawClient(port: port)
+            group.send(RawClient.command(["XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "q", ">"]))
+            plain.send(RawClient.command(["XREAD", "BLOCK", "1500", "STREAMS", "q", "$"]))
+            // Both blocked (CLIENT LIST's flags say so) before the DEL.
+            let deadline = Date().addingTimeInterval(10)
+            while Date() < deadline {
+                setup.send(RawClient.command(["CLIENT", "LIST"]))
+                if setup.readReplies(1).components(separatedBy: "cmd=xread").count > 2 { break }
+                usleep(20_000)
+            }
+            setup.send(RawClient.command(["DEL", "q"]))
+            _ = setup.readReplies(1)
+            return (group.readReplies(1), plain.readReplies(1))
+        }
+        let want = try run(redis.port), got = try run(vimana.port)
+        #expect(want.0 == "-UNBLOCKED the stream key no longer exists\r\n")
+        #expect(got.0 == want.0)
+        #expect(got.1 == want.1, "\(visible(got.1)) against \(visible(want.1))")
+    }
+
     /// FLUSHALL deletes what clients made and keeps what the agents of
     /// phoenix.yaml hold: the topic their group is on (with the group),
     /// their events and dead letters: agents are configuration, not data.

@@ -23,6 +23,8 @@
 #                        redis-server --appendonly yes --appendfsync everysec --dir TMP and
 #                        vimana --fsync everysec (N calibrated so that the faster server runs >= 2 s)
 #   xadd everysec P16 [xadd_everysec16] the same with -P 16
+#   xadd maxlen [xadd_maxlen]      redis-benchmark -c 50 -n N XADD m MAXLEN ~ 1000 * f 0123456789abcdef,
+#                        servers as xadd everysec (a capped stream: each server trims as it goes)
 #   xadd always [xadd_always]      the same with appendfsync always / --fsync always
 #   xadd always P16 [xadd_always16] the same with -P 16
 #   idle 10k [idle]      RSS growth with 10,000 idle connections (once per server, on fresh
@@ -92,7 +94,7 @@ OUT=""
 REDIS_ONLY=0
 QUICK=0
 ALL_ROWS="ping,publish,publish_nl,publish_user,ping16,publish16,publish16_nl,publish16_user,fanout1,fanout10,fanout10_nl"
-ALL_ROWS+=",xadd_everysec,xadd_everysec16,xadd_always,xadd_always16,idle,tasks,sustained,compression,restart"
+ALL_ROWS+=",xadd_everysec,xadd_everysec16,xadd_maxlen,xadd_always,xadd_always16,idle,tasks,sustained,compression,restart"
 ROWS=$ALL_ROWS
 VIMANA=""
 while (($#)); do
@@ -245,6 +247,7 @@ info_field() {  # name field: one INFO field of a running server
 # Row table: "label|redis instance|vimana instance|command template" (SERVER = the instance).
 ORDER=()
 XADD=(XADD s '*' f "$XADD_VALUE")
+XADD_MAXLEN=(XADD m MAXLEN '~' 1000 '*' f "$XADD_VALUE")
 add_row() { ORDER+=("$1|$2|$3|$4"); }
 
 want ping && add_row "ping" redis vimana "run_benchmark SERVER $BENCH_N -t ping"
@@ -261,6 +264,7 @@ want fanout10 && add_row "fanout 1>10" redis vimana "run_fanout SERVER 10 N10"
 want fanout10_nl && add_row "fanout 1>10 (no ledger)" redis vimana_nl "run_fanout SERVER 10 N10"
 want xadd_everysec && add_row "xadd everysec" redis_es vimana_es "run_benchmark SERVER NXE ${XADD[*]}"
 want xadd_everysec16 && add_row "xadd everysec P16" redis_es vimana_es "run_benchmark SERVER NXE16 -P 16 ${XADD[*]}"
+want xadd_maxlen && add_row "xadd maxlen" redis_es vimana_es "run_benchmark SERVER NXM ${XADD_MAXLEN[*]}"
 want xadd_always && add_row "xadd always" redis_al vimana_al "run_benchmark SERVER NXA ${XADD[*]}"
 want xadd_always16 && add_row "xadd always P16" redis_al vimana_al "run_benchmark SERVER NXA16 -P 16 ${XADD[*]}"
 
@@ -364,7 +368,7 @@ pair() {  # row label -> "redis-instance vimana-instance" (vimana omitted with -
     done
 }
 
-N1=0 N10=0 NXE=0 NXE16=0 NXA=0 NXA16=0
+N1=0 N10=0 NXE=0 NXE16=0 NXM=0 NXA=0 NXA16=0
 if want fanout1; then
     N1=${FANOUT1_MSGS:-$( ((QUICK)) && echo 100000 || calibrate 1 $(pair "fanout 1>1"))}
 fi
@@ -378,13 +382,16 @@ fi
 if want xadd_everysec16; then
     NXE16=${XADD_EVERYSEC16_N:-$( ((QUICK)) && echo 50000 || calibrate_benchmark "$(pair "xadd everysec P16")" 100000 -P 16 "${XADD[@]}")}
 fi
+if want xadd_maxlen; then
+    NXM=${XADD_MAXLEN_N:-$( ((QUICK)) && echo 20000 || calibrate_benchmark "$(pair "xadd maxlen")" 20000 "${XADD_MAXLEN[@]}")}
+fi
 if want xadd_always; then
     NXA=${XADD_ALWAYS_N:-$( ((QUICK)) && echo 20000 || calibrate_benchmark "$(pair "xadd always")" 20000 "${XADD[@]}")}
 fi
 if want xadd_always16; then
     NXA16=${XADD_ALWAYS16_N:-$( ((QUICK)) && echo 50000 || calibrate_benchmark "$(pair "xadd always P16")" 100000 -P 16 "${XADD[@]}")}
 fi
-((${#ORDER[@]})) && echo "messages/requests: fanout 1>1 $N1, fanout 1>10 $N10, xadd everysec $NXE, xadd everysec P16 $NXE16, xadd always $NXA, xadd always P16 $NXA16" >&2
+((${#ORDER[@]})) && echo "messages/requests: fanout 1>1 $N1, fanout 1>10 $N10, xadd everysec $NXE, xadd everysec P16 $NXE16, xadd maxlen $NXM, xadd always $NXA, xadd always P16 $NXA16" >&2
 
 declare -A RATE CPU P50 P99  # key "row|side" -> space-separated per-round figures
 measure() {  # row side instance, then the command producing "RATE REQUESTS [P50 P99]"
@@ -414,7 +421,7 @@ if ((${#ORDER[@]})); then
             IFS='|' read -r row rinst vinst command <<<"$entry"
             command=${command/N10/$N10}; command=${command/N1/$N1}
             command=${command/NXA16/$NXA16}; command=${command/NXA/$NXA}
-            command=${command/NXE16/$NXE16}; command=${command/NXE/$NXE}
+            command=${command/NXE16/$NXE16}; command=${command/NXE/$NXE}; command=${command/NXM/$NXM}
             for side in "${sides[@]}"; do
                 inst=$rinst; [[ $side == vimana ]] && inst=$vinst
                 # noglob: the XADD template holds a literal *.
