@@ -132,6 +132,7 @@ extension Ledger {
         guard !found.isEmpty else { return (0, nil) }
         var cut = removals[i]
         for r in found { cut.deleted.insert(r.sequence) }
+        noteRemoved(found.map(\.sequence))
         streams[i].length -= min(streams[i].length, UInt64(found.count))
         streams[i].maxDeleted = max(streams[i].maxDeleted, found[found.count - 1].id)
         tombstones = true
@@ -182,6 +183,7 @@ extension Ledger {
         // The first entry kept: the floor rises to it (or past the end).
         let kept = range(topic: topic, from: .zero, to: .max, count: Int(clamping: remove) + 1)
         let gone = kept.prefix(Int(clamping: remove))
+        noteRemoved(gone.map(\.sequence))
         var cut = removals[i]
         cut.floor = max(cut.floor, kept.count > gone.count ? kept[kept.count - 1].sequence : nextSequence)
         cut.deleted = cut.deleted.filter { $0 >= cut.floor }
@@ -245,6 +247,7 @@ extension Ledger {
     public func deleteStream(topic: [UInt8], nowMillis: UInt64, nowMicros: Int64) -> UInt64? {
         guard let i = existingStream(topic), streams[i].exists else { return nil }
         if !topicNames[i].starts(with: Self.internalTopicPrefix) { listedKeyCount -= 1 }
+        for view in segments { view.removed &+= view.index.topics[topic]?.count ?? 0 }
         var cut = removals[i]
         cut.floor = nextSequence
         cut.deletedAt = nextSequence
@@ -319,28 +322,39 @@ extension Ledger {
     /// Each second (with retention): sealed segments holding enough records
     /// removed since their last rewrite are compacted again with the cuts,
     /// which empties those records (`ledger.compaction_drop_deleted`).
-    /// Enough: a quarter of the segment's records, so that a producer
-    /// trimming with every XADD does not have the segment rewritten each second.
+    /// Enough: a quarter of the segment's records (counted as removals
+    /// happen, `noteRemoved`), so that a producer trimming with every XADD
+    /// does not have the segment rewritten each second.
     func reclaimRemoved() {
         guard config.compactionDropDeleted, config.compactionLevel != nil, !removalsInUse.isEmpty,
               let maintenance, segments.count > 1 else { return }
-        for view in segments.dropLast() where view.damage == nil && view.index.recordCount > 0 {
-            var removed: UInt64 = 0
+        for view in segments.dropLast() where view.damage == nil && view.index.recordCount > 0
+            && view.removed >= view.emptied &+ max(1, view.index.recordCount / 4) {
             var cuts = RemovalCuts()
+            let lo = view.index.firstSequence, hi = view.index.nextSequence
             for i in removalsInUse {
                 let cut = removals[i]
                 guard let t = view.index.topics[topicNames[i]], t.count > 0 else { continue }
-                let lo = view.index.firstSequence, hi = view.index.nextSequence
-                // Counted from the index alone: a topic wholly below its floor here, and its one-by-one removals.
-                if hi <= cut.floor { removed += t.count }
-                removed += UInt64(cut.deleted.lazy.filter { $0 >= lo && $0 < hi }.count)
                 if cut.floor > lo || cut.deleted.contains(where: { $0 >= lo && $0 < hi }) {
                     cuts.byTopic[topicNames[i]] = (cut.floor, cut.deleted.filter { $0 >= lo && $0 < hi })
                 }
             }
-            guard removed >= view.emptied &+ max(1, view.index.recordCount / 4), !cuts.isEmpty else { continue }
-            view.emptied = removed
-            maintenance.submit(.compact(view.name, cuts))
+            view.emptied = view.removed
+            if !cuts.isEmpty { maintenance.submit(.compact(view.name, cuts)) }
+        }
+    }
+
+    /// Credits each removed record to the segment holding it (the active
+    /// one for records not yet written): `reclaimRemoved`'s trigger.
+    private func noteRemoved(_ sequences: [UInt64]) {
+        guard config.compactionDropDeleted, !segments.isEmpty else { return }
+        for s in sequences {
+            var lo = 0, hi = segments.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if segments[mid].index.firstSequence <= s { lo = mid + 1 } else { hi = mid }
+            }
+            if lo > 0 { segments[lo - 1].removed &+= 1 }
         }
     }
 

@@ -50,7 +50,10 @@ final class SegmentView {
     var readFD: Int32 = -1
     /// Set once frames of this (sealed) segment are found unreadable (Ledger+Damage.swift).
     var damage: DamagedSegment?
-    /// Removed records counted when compaction was last asked to empty them (Ledger+Removals.swift).
+    /// Records of this segment removed so far (a trigger for compaction,
+    /// not an exact count), and that count when compaction was last asked
+    /// to empty them (Ledger+Removals.swift).
+    var removed: UInt64 = 0
     var emptied: UInt64 = 0
 
     init(name: String, path: String, index: SegmentIndex, size: Int) {
