@@ -92,6 +92,15 @@ import VimanaTestSupport
             ["XGROUP", "SETID", "s", "g", "-"], ["XINFO", "GROUPS", "s"], ["XGROUP", "SETID", "s", "g", "0", "ENTRIESREAD", "1"],
             ["XINFO", "GROUPS", "s"], ["XGROUP", "CREATE", "s", "k", "1-1"], ["XINFO", "GROUPS", "s"], ["HELLO", "3"],
             ["XINFO", "STREAM", "s", "FULL", "COUNT", "1"]]),
+        ("xautoclaim argument checks in redis's order", adds("s", 3) + [
+            ["XGROUP", "CREATE", "s", "g", "0"], ["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"],
+            ["XAUTOCLAIM", "s", "g", "c", "x", "0"], ["XAUTOCLAIM", "s", "g", "c", "0", "x"], ["XAUTOCLAIM", "s", "g", "c", "0", "0", "COUNT", "0"],
+            ["XAUTOCLAIM", "s", "g", "c", "0", "0", "COUNT", "x"], ["XAUTOCLAIM", "s", "g", "c", "-1", "0"], ["XAUTOCLAIM", "s", "nog", "c", "0", "0"],
+            ["XAUTOCLAIM", "nokey", "g", "c", "0", "0"], ["XAUTOCLAIM", "s", "g", "c", "0", "0", "JUSTID", "FOO"],
+            ["XAUTOCLAIM", "nokey", "g", "c", "x", "0"], ["XAUTOCLAIM", "s", "nog", "c", "x", "y"], ["XAUTOCLAIM", "s", "g", "c", "0", "(1-1"],
+            ["XAUTOCLAIM", "s", "g", "c", "0", "0", "COUNT", "-1"], ["XAUTOCLAIM", "s", "g", "c", "0", "0", "COUNT", "9223372036854775807"],
+            ["XDEL", "s", "2-1"], ["XAUTOCLAIM", "s", "g", "d", "0", "0", "JUSTID"], ["XAUTOCLAIM", "s", "g", "d", "0", "0", "COUNT", "1"],
+            ["XGROUP", "SETID", "s", "g", "-"], ["XGROUP", "SETID", "s", "g", "+"], ["XINFO", "GROUPS", "s"]]),
         ("removals inside multi", adds("s", 4) + [
             ["MULTI"], ["XDEL", "s", "1-1"], ["XTRIM", "s", "MAXLEN", "2"], ["XLEN", "s"], ["DEL", "s"], ["XLEN", "s"], ["EXEC"],
             ["EXISTS", "s"]]),
