@@ -196,6 +196,8 @@ extension Kernel {
                 }
                 let args = c.pointee.parser.arguments(in: c.pointee.input)
                 execute(c, args)
+                // CLIENT REPLY OFF|SKIP: one flag test for everyone else.
+                if !c.pointee.flags.isDisjoint(with: .replyControlled) { finishReplyControl(c) }
             case .needMore:
                 let buffered = c.pointee.input.readableBytes
                 if buffered == 0 {
@@ -259,6 +261,9 @@ extension Kernel {
         // A reply waiting for the ledger goes out, with everything after it,
         // later: only the output before it may be written now.
         var limit = KernelConstants.maxWritePerFlush
+        // Output queued between commands while replies are off (a late
+        // reply) is not sent either (Kernel+ClientReply.swift).
+        if !c.pointee.flags.isDisjoint(with: .repliesDropped) { dropSuppressedReplies(c) }
         if c.pointee.flags.contains(.awaitingLedger) {
             limit = min(limit, s.pointee.ledgerGate.releasableBytes(c))
             if limit == 0 { return }
@@ -396,6 +401,7 @@ extension Kernel {
         // flag only spares publishes the question).
         agents.connectionClosed(fd: fd)
         discardTransaction(c)
+        stopMonitoring(c)
         let info = c.pointee.info
         endSubscriptions(c)
         if c.pointee.closeDeadline != 0 { s.pointee.timedClients.remove(fd) }

@@ -105,6 +105,9 @@ extension Kernel {
         c.pointee.lastCommand = command.rawValue
         c.pointee.lastSubcommand = -1
         record.pointee.handler(self, c, args)
+        // After it ran, as Redis 7.0's call(): one predictable test while
+        // nobody monitors (Kernel+Monitor.swift).
+        if s.pointee.monitoring { feedMonitors(c, command, args) }
     }
 
     /// A command refused before it runs: its error, and inside MULTI the

@@ -56,6 +56,10 @@ struct KernelState: ~Copyable {
     var nowNanos: Int64 = 0
     var nowMillis: Int64 = 0
     var nextClientID = 1
+    /// Connections in MONITOR mode, in the order they asked (their fds), and
+    /// whether there is any: the one field `call` tests per command.
+    var monitors: [Int32] = []
+    var monitoring = false
     var clientCount = 0
     var httpCount = 0
     var shuttingDown = false
