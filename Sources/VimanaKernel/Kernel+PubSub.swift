@@ -163,12 +163,13 @@ extension Kernel {
                     beginPush(sub)
                     sub.pointee.output.tail.append(frame, length)
                 }
-                let start = sub.pointee.output.tail.writeIndex &- length
-                if flags.isDisjoint(with: Self.reframedMessage) {
-                } else if !flags.contains(.showPublisher) {
-                    sub.pointee.output.tail.base[start] = 62  // '>': RESP3
-                } else {
-                    appendPublisher(sub, frameStart: start, push: flags.contains(.resp3), publisher)
+                if !flags.isDisjoint(with: Self.reframedMessage) {
+                    let start = sub.pointee.output.tail.writeIndex &- length
+                    if !flags.contains(.showPublisher) {
+                        sub.pointee.output.tail.base[start] = 62  // '>': RESP3
+                    } else {
+                        appendPublisher(sub, frameStart: start, push: flags.contains(.resp3), publisher)
+                    }
                 }
                 if dropping { endPush(sub) }
             }

@@ -138,6 +138,43 @@ import Glibc
         #expect(expected.contains { $0.hasPrefix("[monitor]") })
     }
 
+    /// CLIENT LIST's flags for a monitor (`O`), a connection with NO-EVICT
+    /// on (`e`), both after RESET, and the TYPE a monitor counts as: the
+    /// lines differ in fields Redis 7.0 lacks, so only `flags=` and the
+    /// count of each TYPE's lines are compared.
+    @Test func clientListFlagsAsRedis() throws {
+        func flags(port: Int) throws -> [String] {
+            let monitor = try RawClient(port: port)
+            let other = try RawClient(port: port)
+            monitor.send("MONITOR\r\n")
+            guard monitor.read(matching: "+OK\r\n") == "+OK\r\n" else { throw TestFailure("MONITOR refused") }
+            other.send("CLIENT NO-EVICT on\r\n")
+            _ = other.readReplies()
+            var seen: [String] = []
+            for command in ["CLIENT INFO", "CLIENT LIST", "CLIENT LIST TYPE normal", "CLIENT LIST TYPE pubsub"] {
+                other.send(command + "\r\n")
+                let text = other.readReplies()
+                let found = text.split(separator: "\n").compactMap { line in
+                    line.split(separator: " ").first { $0.hasPrefix("flags=") }.map(String.init)
+                }
+                seen.append(command + ": " + found.joined(separator: ","))
+            }
+            monitor.send("RESET\r\n")
+            _ = monitor.readReplies()
+            other.send("RESET\r\nCLIENT LIST\r\n")
+            let afterReset = other.readReplies(2)
+            seen.append("after RESET: " + afterReset.split(separator: "\n").compactMap { line in
+                line.split(separator: " ").first { $0.hasPrefix("flags=") }.map(String.init)
+            }.joined(separator: ","))
+            return seen
+        }
+        let redis = try RedisProcess()
+        let vimana = try ServerProcess(logLevel: "info")
+        let expected = try flags(port: redis.port)
+        #expect(try flags(port: vimana.port) == expected)
+        #expect(expected.contains("CLIENT LIST: flags=O,flags=e"), "\(expected)")
+    }
+
     // MARK: - The runner
 
     /// Runs `steps`; returns per step what each connection received
