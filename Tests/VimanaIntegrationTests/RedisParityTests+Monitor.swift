@@ -159,8 +159,9 @@ import Glibc
                 }
                 seen.append(command + ": " + found.joined(separator: ","))
             }
+            // The monitor was fed CLIENT INFO: its RESET's reply comes after that.
             monitor.send("RESET\r\n")
-            _ = monitor.readReplies()
+            _ = try Self.readMonitor(monitor, until: "+RESET\r\n")
             other.send("RESET\r\nCLIENT LIST\r\n")
             let afterReset = other.readReplies(2)
             seen.append("after RESET: " + afterReset.split(separator: "\n").compactMap { line in
@@ -171,7 +172,8 @@ import Glibc
         let redis = try RedisProcess()
         let vimana = try ServerProcess(logLevel: "info")
         let expected = try flags(port: redis.port)
-        #expect(try flags(port: vimana.port) == expected)
+        let actual = try flags(port: vimana.port)
+        #expect(actual == expected, "redis: \(expected)\nvimana: \(actual)")
         #expect(expected.contains("CLIENT LIST: flags=O,flags=e"), "\(expected)")
     }
 
