@@ -189,8 +189,8 @@ struct ClientFlags: OptionSet {
     /// agent (AgentIdentity.swift), known without asking the rules per XACK.
     static let admin = ClientFlags(rawValue: 1 << 21)
 
-    /// CLIENT REPLY's states: a connection in any of them has its commands
-    /// run by `executeWithReplyControl` (one flag test per command for the rest).
+    /// CLIENT REPLY's states: after each command of a connection in any of
+    /// them, `finishReplyControl` runs (Kernel+ClientReply.swift).
     static let replyControlled: ClientFlags = [.replyOff, .replySkip, .replySkipNext]
     /// The states in which replies are dropped (pub/sub frames are not).
     static let repliesDropped: ClientFlags = [.replyOff, .replySkip]

@@ -18,8 +18,8 @@ enum ReplyMode: String, Keyword {
 /// dropped output begins (in the output stream, as `flushedBytes` counts);
 /// after each command of such a connection, and before each flush, the
 /// output past it is dropped; a push first drops what precedes it, then
-/// moves the mark past itself. A connection in none of these states pays
-/// one flag test per command (`processInput`).
+/// moves the mark past itself. While no connection is in these states
+/// (nor monitors), a command costs the one test of `afterCallWork` in `call`.
 extension Kernel {
     // MARK: - Commands
 
@@ -29,13 +29,13 @@ extension Kernel {
         switch args.keyword(2, as: ReplyMode.self) {
         case .on:
             if !c.pointee.flags.isDisjoint(with: .repliesDropped) { dropSuppressedReplies(c) }
-            c.pointee.flags.remove([.replyOff, .replySkip])
+            setReplyFlags(c) { $0.remove([.replyOff, .replySkip]) }
             c.pointee.output.tail.append("+OK\r\n")
         case .off:
             if c.pointee.flags.isDisjoint(with: .repliesDropped) { c.pointee.replyMark = outputPosition(c) }
-            c.pointee.flags.insert(.replyOff)
+            setReplyFlags(c) { $0.insert(.replyOff) }
         case .skip:
-            if !c.pointee.flags.contains(.replyOff) { c.pointee.flags.insert(.replySkipNext) }
+            if !c.pointee.flags.contains(.replyOff) { setReplyFlags(c) { $0.insert(.replySkipNext) } }
         case nil:
             c.pointee.output.tail.writeError(ErrorReply.syntax)
         }
@@ -69,20 +69,33 @@ extension Kernel {
         c.pointee.replyMark = outputPosition(c)
     }
 
-    /// After a command of a connection in one of CLIENT REPLY's states, as
-    /// Redis's resetClient: its dropped replies go, a SKIP ends, and a SKIP
-    /// just asked for starts. A command whose reply comes later (a blocked
+    /// After a command of a connection in one of CLIENT REPLY's states (run
+    /// by `call`, or refused, or queued), as Redis's resetClient: its
+    /// dropped replies go, a SKIP ends, and a SKIP just asked for starts. A command whose reply comes later (a blocked
     /// or background read) finishes when that reply is written (`unblock`,
     /// `resume`), as Redis resets a blocked client only once it is served.
     @inline(never)
     func finishReplyControl(_ c: UnsafeMutablePointer<ClientState>) {
         if !c.pointee.flags.isDisjoint(with: [.blocked, .reading]) { return }
         if !c.pointee.flags.isDisjoint(with: .repliesDropped) { dropSuppressedReplies(c) }
-        c.pointee.flags.remove(.replySkip)
-        if c.pointee.flags.contains(.replySkipNext) {
-            c.pointee.flags.remove(.replySkipNext)
-            c.pointee.flags.insert(.replySkip)
-            c.pointee.replyMark = outputPosition(c)
+        let skipNext = c.pointee.flags.contains(.replySkipNext)
+        setReplyFlags(c) { flags in
+            flags.remove([.replySkip, .replySkipNext])
+            if skipNext { flags.insert(.replySkip) }
+        }
+        if skipNext { c.pointee.replyMark = outputPosition(c) }
+    }
+
+    /// Changes `c`'s CLIENT REPLY flags, keeping the count of connections
+    /// in any of those states (`repliesControlled`) true: every change of
+    /// them goes through here.
+    func setReplyFlags(_ c: UnsafeMutablePointer<ClientState>, _ change: (inout ClientFlags) -> Void) {
+        let before = !c.pointee.flags.isDisjoint(with: .replyControlled)
+        change(&c.pointee.flags)
+        let after = !c.pointee.flags.isDisjoint(with: .replyControlled)
+        if before != after {
+            s.pointee.repliesControlled += after ? 1 : -1
+            countAfterCall()
         }
     }
 

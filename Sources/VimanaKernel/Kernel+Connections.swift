@@ -196,8 +196,6 @@ extension Kernel {
                 }
                 let args = c.pointee.parser.arguments(in: c.pointee.input)
                 execute(c, args)
-                // CLIENT REPLY OFF|SKIP: one flag test for everyone else.
-                if !c.pointee.flags.isDisjoint(with: .replyControlled) { finishReplyControl(c) }
             case .needMore:
                 let buffered = c.pointee.input.readableBytes
                 if buffered == 0 {
@@ -402,6 +400,7 @@ extension Kernel {
         agents.connectionClosed(fd: fd)
         discardTransaction(c)
         stopMonitoring(c)
+        setReplyFlags(c) { $0.remove(.replyControlled) }
         let info = c.pointee.info
         endSubscriptions(c)
         if c.pointee.closeDeadline != 0 { s.pointee.timedClients.remove(fd) }

@@ -13,7 +13,8 @@ import Glibc
 /// CONFIG, ACL SETUSER, …) are never shown, nor AUTH's and HELLO AUTH's
 /// username and password (`"(redacted)"`).
 ///
-/// The cost while nobody monitors is the one test of `monitoring` in `call`.
+/// The cost while nobody monitors is the one test of `afterCallWork` in
+/// `call` (shared with CLIENT REPLY).
 extension Kernel {
     // MARK: - Commands
 
@@ -29,6 +30,7 @@ extension Kernel {
         c.pointee.flags.insert(.monitor)
         s.pointee.monitors.append(c.pointee.fd)
         s.pointee.monitoring = true
+        countAfterCall()
         c.pointee.output.tail.append("+OK\r\n")
     }
 
@@ -39,12 +41,19 @@ extension Kernel {
         let fd = c.pointee.fd
         s.pointee.monitors.removeAll { $0 == fd }
         s.pointee.monitoring = !s.pointee.monitors.isEmpty
+        countAfterCall()
+    }
+
+    /// `afterCallWork` from the monitors and the connections in a CLIENT
+    /// REPLY state: its one writer.
+    func countAfterCall() {
+        s.pointee.afterCallWork = s.pointee.monitors.count + s.pointee.repliesControlled
     }
 
     // MARK: - The feed
 
-    /// Shows the command `c` just ran to every monitor (`call`, only while
-    /// `monitoring`). A monitor whose replies are off (CLIENT REPLY OFF or
+    /// Shows the command `c` just ran to every monitor (`afterCall`, only
+    /// while `monitoring`). A monitor whose replies are off (CLIENT REPLY OFF or
     /// SKIP) gets nothing, as in Redis, where the feed is a reply.
     @inline(never)
     func feedMonitors(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ args: Arguments) {
