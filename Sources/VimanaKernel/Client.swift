@@ -194,6 +194,8 @@ struct ClientFlags: OptionSet {
     static let replyControlled: ClientFlags = [.replyOff, .replySkip, .replySkipNext]
     /// The states in which replies are dropped (pub/sub frames are not).
     static let repliesDropped: ClientFlags = [.replyOff, .replySkip]
+    /// What `flush` tests in one go: output held for the ledger, or dropped.
+    static let heldOrDropped: ClientFlags = [.awaitingLedger, .replyOff, .replySkip]
 
     /// What `execute` tests in one compare: equal to `authenticated` alone
     /// on the common path.
