@@ -177,6 +177,42 @@ import Glibc
         #expect(expected.contains("CLIENT LIST: flags=O,flags=e"), "\(expected)")
     }
 
+    /// A read that blocks under CLIENT REPLY SKIP or OFF: its reply, when
+    /// an XADD serves it, is the one dropped (Redis resets a blocked client
+    /// once it is served), and the command after it replies.
+    @Test func clientReplyAndABlockedRead() throws {
+        func transcript(port: Int) throws -> [String] {
+            let reader = try RawClient(port: port)
+            let writer = try RawClient(port: port)
+            func waitBlocked() throws {
+                let deadline = Date().addingTimeInterval(RawClient.replyTimeout)
+                while true {
+                    writer.send("INFO clients\r\n")
+                    if writer.readReplies().contains("blocked_clients:1\r\n") { return }
+                    guard Date() < deadline else { throw TestFailure("the XREAD never blocked") }
+                }
+            }
+            var seen: [String] = []
+            reader.send("CLIENT REPLY SKIP\r\nXREAD BLOCK 0 STREAMS bs $\r\nPING\r\n")
+            try waitBlocked()
+            writer.send("XADD bs 5-1 f v\r\n")
+            seen.append(writer.readReplies())
+            seen.append(try Self.readMonitor(reader, until: "+PONG\r\n"))
+            reader.send("CLIENT REPLY OFF\r\nXREAD BLOCK 0 STREAMS bs $\r\nCLIENT REPLY ON\r\nPING\r\n")
+            try waitBlocked()
+            writer.send("XADD bs 6-1 f v\r\n")
+            seen.append(writer.readReplies())
+            seen.append(try Self.readMonitor(reader, until: "+PONG\r\n"))
+            return seen
+        }
+        let redis = try RedisProcess()
+        let vimana = try ServerProcess(logLevel: "info")
+        let expected = try transcript(port: redis.port)
+        let actual = try transcript(port: vimana.port)
+        #expect(actual == expected, "redis: \(expected.map(visible))\nvimana: \(actual.map(visible))")
+        #expect(expected == ["$3\r\n5-1\r\n", "+PONG\r\n", "$3\r\n6-1\r\n", "+OK\r\n+PONG\r\n"])
+    }
+
     // MARK: - The runner
 
     /// Runs `steps`; returns per step what each connection received
