@@ -75,6 +75,38 @@ public struct OutputQueue: ~Copyable {
         segments.append(.owned(bytes))
     }
 
+    /// Takes back the last `count` bytes queued (not yet written), newest
+    /// first: CLIENT REPLY OFF|SKIP drops replies this way. A shared
+    /// segment cut in the middle keeps its first part as a copy of its own.
+    /// Asking for more than is pending drops everything pending.
+    public mutating func dropLast(_ count: Int) {
+        var left = count
+        let fromTail = min(left, tail.readableBytes)
+        tail.writeIndex -= fromTail
+        left -= fromTail
+        while left > 0, let last = segments.last {
+            let remaining = last.remaining
+            if left >= remaining {
+                if case .owned(let b) = last { b.release() }
+                segments.removeLast()
+                queuedBytes -= remaining
+                left -= remaining
+                continue
+            }
+            switch last {
+            case .owned(var b):
+                b.writeIndex -= left
+                segments[segments.count - 1] = .owned(b)
+            case .shared(let s, let off):
+                var copy = ByteBuffer(capacity: remaining - left)
+                copy.append(s.base + off, remaining - left)
+                segments[segments.count - 1] = .owned(copy)
+            }
+            queuedBytes -= left
+            left = 0
+        }
+    }
+
     /// Drops everything queued (the connection is going away).
     public mutating func discardAll() {
         for case .owned(let b) in segments { b.release() }

@@ -68,6 +68,10 @@ struct ClientState: ~Copyable {
     var publishedBytes = 0
     /// Its user's publish allowance (`UserAccount.meter`), with `publishLimited`.
     var meter: UnsafeMutablePointer<PublishMeter>?
+    /// With `replyOff` or `replySkip`: where in the output stream (as
+    /// `flushedBytes` counts) the replies being dropped begin; pushes
+    /// written since move it past themselves (Kernel+ClientReply.swift).
+    var replyMark = 0
     /// The cold half: touched by commands about the connection, not per message.
     let info: ClientInfo
 
@@ -162,6 +166,17 @@ struct ClientFlags: OptionSet {
     /// it may AUTH or HELLO AUTH as another user, QUIT or RESET, and runs
     /// anything else only once `default` has room (Kernel+UserLimits.swift).
     static let overUserLimit = ClientFlags(rawValue: 1 << 25)
+    /// In MONITOR mode: receives every command others run (Kernel+Monitor.swift).
+    static let monitor = ClientFlags(rawValue: 1 << 26)
+    /// CLIENT REPLY OFF: replies are dropped, pub/sub frames still sent.
+    static let replyOff = ClientFlags(rawValue: 1 << 27)
+    /// CLIENT REPLY SKIP took effect: the replies of this command are dropped.
+    static let replySkip = ClientFlags(rawValue: 1 << 28)
+    /// CLIENT REPLY SKIP ran: the next command's replies are dropped.
+    static let replySkipNext = ClientFlags(rawValue: 1 << 29)
+    /// CLIENT NO-EVICT ON: shown as `e` in CLIENT LIST; nothing else (the
+    /// server evicts no clients).
+    static let noEvict = ClientFlags(rawValue: 1 << 30)
 
     /// Its user has `allkeys` (`~*`): no key argument is checked.
     static let allKeys = ClientFlags(rawValue: 1 << 18)
@@ -173,6 +188,14 @@ struct ClientFlags: OptionSet {
     /// Its user is an admin (every `@admin` command): it may act as any
     /// agent (AgentIdentity.swift), known without asking the rules per XACK.
     static let admin = ClientFlags(rawValue: 1 << 21)
+
+    /// CLIENT REPLY's states: after each command of a connection in any of
+    /// them, `finishReplyControl` runs (Kernel+ClientReply.swift).
+    static let replyControlled: ClientFlags = [.replyOff, .replySkip, .replySkipNext]
+    /// The states in which replies are dropped (pub/sub frames are not).
+    static let repliesDropped: ClientFlags = [.replyOff, .replySkip]
+    /// What `flush` tests in one go: output held for the ledger, or dropped.
+    static let heldOrDropped: ClientFlags = [.awaitingLedger, .replyOff, .replySkip]
 
     /// What `execute` tests in one compare: equal to `authenticated` alone
     /// on the common path.

@@ -75,7 +75,9 @@ extension CommandTable {
                 CommandSpec(name: "client|setinfo", arity: 4, flags: sub, categories: slowConn, summary: "Set client or connection specific info", since: "7.2.0", group: "connection", complexity: "O(1)", arguments: [("lib-name|lib-ver", "string", false, false), ("value", "string", false, false)]),
                 CommandSpec(name: "client|list", arity: -2, flags: ["admin"] + sub, categories: admin, summary: "Get the list of client connections", since: "2.4.0", group: "connection", complexity: "O(N) where N is the number of client connections", arguments: [("TYPE normal|pubsub", "string", true, false), ("ID client-id", "integer", true, true)]),
                 CommandSpec(name: "client|info", arity: 2, flags: sub, categories: slowConn, summary: "Returns information about the current client connection.", since: "6.2.0", group: "connection", complexity: "O(1)", arguments: []),
-                CommandSpec(name: "client|kill", arity: -3, flags: ["admin"] + sub, categories: admin, summary: "Kill the connection of a client", since: "2.4.0", group: "connection", complexity: "O(N) where N is the number of client connections", arguments: [("ip:port", "string", true, false), ("ID client-id", "integer", true, false), ("ADDR ip:port", "string", true, false), ("LADDR ip:port", "string", true, false), ("TYPE normal|pubsub", "string", true, false), ("SKIPME yes|no", "string", true, false)]),
+                CommandSpec(name: "client|kill", arity: -3, flags: ["admin"] + sub, categories: admin, summary: "Kill the connection of a client", since: "2.4.0", group: "connection", complexity: "O(N) where N is the number of client connections", arguments: [("ip:port", "string", true, false), ("ID client-id", "integer", true, false), ("TYPE normal|master|slave|replica|pubsub", "string", true, false), ("USER username", "string", true, false), ("ADDR ip:port", "string", true, false), ("LADDR ip:port", "string", true, false), ("SKIPME yes|no", "string", true, false)]),
+                CommandSpec(name: "client|reply", arity: 3, flags: sub, categories: slowConn, summary: "Instruct the server whether to reply to commands", since: "3.2.0", group: "connection", complexity: "O(1)", arguments: [("on|off|skip", "string", false, false)]),
+                CommandSpec(name: "client|no-evict", arity: 3, flags: ["admin"] + sub, categories: admin, summary: "Set client eviction mode for the current connection (accepted; Vimana evicts no clients)", since: "7.0.0", group: "connection", complexity: "O(1)", arguments: [("on|off", "string", false, false)]),
                 CommandSpec(name: "client|publisher", arity: 3, flags: sub, categories: slowConn, summary: "Controls whether stream entries in replies carry their publisher (Vimana)", since: "7.0.0", group: "connection", complexity: "O(1)", arguments: [("on|off", "string", false, false)]),
                 CommandSpec(name: "client|help", arity: 2, flags: ["loading", "stale"], categories: slowConn, summary: "Show helpful text about the different subcommands", since: "5.0.0", group: "connection", complexity: "O(1)", arguments: []),
             ]
@@ -121,6 +123,11 @@ extension CommandTable {
                                             ("ABORT abort", "pure-token", true, false)]) { k, c, a in
                 k.shutdownCommand(c, a)
             }
+        case .monitor:
+            return CommandEntry(name: "monitor", arity: 1, flags: ["admin", "noscript", "loading", "stale"],
+                                categories: ["@admin", "@slow", "@dangerous"],
+                                summary: "Listen for all requests received by the server in real time", since: "1.0.0",
+                                group: "server", complexity: "", arguments: []) { k, c, _ in k.monitorCommand(c) }
         case .time:
             return CommandEntry(name: "time", arity: 1, flags: ["loading", "stale", "fast"], categories: ["@fast"],
                                 summary: "Return the current server time", since: "2.6.0", group: "server", complexity: "O(1)",

@@ -21,6 +21,7 @@ enum Command: Int, CaseIterable {
     case time, shutdown
     case del, unlink, flushall, flushdb
     case xsetid
+    case monitor
 }
 
 /// Runs one command that passed dispatch's checks. A thin function (a

@@ -129,6 +129,11 @@ enum ErrorReply {
 
     static let invalidClientName = "ERR Client names cannot contain spaces, newlines or special characters."
     static let clientIDNotPositive = "ERR client-id should be greater than 0"
+    /// MONITOR inside EXEC (Redis: a client that expects one reply per command).
+    static let monitorInTransaction = "ERR MONITOR isn't allowed for DENY BLOCKING client"
+
+    /// CLIENT KILL USER of a user that does not exist.
+    static func noSuchUser(_ name: String) -> String { "ERR No such user '\(name)'" }
 
     static func unknownClientType(_ type: String) -> String {
         "ERR Unknown client type '\(type)'"

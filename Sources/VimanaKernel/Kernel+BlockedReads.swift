@@ -61,6 +61,7 @@ extension Kernel {
         let fd = c.pointee.fd
         blockedReaders.remove(fd)
         clientInfo(fd)?.blockedRead = nil
+        if !c.pointee.flags.isDisjoint(with: .replyControlled) { finishReplyControl(c) }
         markPending(c)
         processInput(c)
     }

@@ -3,7 +3,8 @@ import VimanaRESP
 
 /// CLIENT's subcommands, as in the table (`client|id` …).
 enum ClientSubcommand: String, Keyword {
-    case id, getname, setname, setinfo, list, info, kill, publisher, help
+    case id, getname, setname, setinfo, list, info, kill, reply, publisher, help
+    case noEvict = "no-evict"
 }
 
 /// CLIENT LIST and KILL TYPE: Redis's client types (only normal and pubsub
@@ -12,9 +13,10 @@ enum ClientType: String, Keyword {
     case normal, pubsub, master, replica, slave
 }
 
-/// CLIENT LIST's and CLIENT KILL's filters (LIST takes TYPE and ID only).
+/// CLIENT LIST's and CLIENT KILL's filters (LIST takes TYPE and ID only,
+/// as Redis 7.0).
 enum ClientFilter: String, Keyword {
-    case id, addr, laddr, type, skipme
+    case id, addr, laddr, type, user, skipme
 }
 
 enum YesOrNo: String, Keyword {
@@ -68,6 +70,10 @@ extension Kernel {
             c.pointee.output.tail.writeVerbatim(describeClient(c, caller: c), resp3: resp3)
         case .kill:
             clientKill(c, args)
+        case .reply:
+            clientReply(c, args)
+        case .noEvict:
+            clientNoEvict(c, args)
         case .publisher:
             clientPublisher(c, args)
         case .help:
@@ -82,18 +88,31 @@ extension Kernel {
                 "KILL <ip:port>",
                 "    Kill connection made from <ip:port>.",
                 "KILL <option> <value> [<option> <value> [...]]",
-                "    Kill connections. Options are: ID <client-id>, ADDR <ip:port>, LADDR <ip:port>,",
-                "    TYPE (normal|pubsub), SKIPME (yes|no).",
+                "    Kill connections. Options are:",
+                "    * ADDR (<ip:port>|<unixsocket>:0)",
+                "      Kill connections made from the specified address",
+                "    * LADDR (<ip:port>|<unixsocket>:0)",
+                "      Kill connections made to specified local address",
+                "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+                "      Kill connections by type.",
+                "    * USER <username>",
+                "      Kill connections authenticated by <username>.",
+                "    * SKIPME (YES|NO)",
+                "      Skip killing current connection (default: yes).",
                 "LIST [options ...]",
                 "    Return information about client connections. Options:",
                 "    * TYPE (NORMAL|PUBSUB)",
                 "      Return clients of specified type.",
                 "    * ID <client-id> [<client-id> ...]",
                 "      Return clients of specified IDs only.",
+                "REPLY (ON|OFF|SKIP)",
+                "    Control the replies sent to the current connection.",
                 "SETNAME <name>",
                 "    Assign the name <name> to the current connection.",
                 "SETINFO <LIB-NAME|LIB-VER> <value>",
                 "    Set client meta attributes.",
+                "NO-EVICT (ON|OFF)",
+                "    Protect current client connection from eviction.",
                 "PUBLISHER (ON|OFF)",
                 "    Control whether stream entries in replies end with a _publisher field",
                 "    naming the user who published or appended them, and pub/sub messages",
@@ -144,10 +163,12 @@ extension Kernel {
     /// changed), or N for none.
     static func clientFlags(_ c: borrowing ClientState) -> String {
         var flags = ""
+        if c.flags.contains(.monitor) { flags += "O" }
         if c.isSubscribed { flags += "P" }
         if c.flags.contains(.multi) { flags += "x" }
         if c.flags.contains(.blocked) { flags += "b" }
         if c.flags.contains(.dirtyCAS) { flags += "d" }
+        if c.flags.contains(.noEvict) { flags += "e" }
         return flags.isEmpty ? "N" : flags
     }
 
@@ -185,7 +206,8 @@ extension Kernel {
     }
 
     /// CLIENT KILL ip:port (old form: +OK or an error) and the filter form
-    /// (ID, ADDR, LADDR, TYPE, SKIPME; replies the number killed).
+    /// (ID, ADDR, LADDR, TYPE, USER, SKIPME, all of which must match;
+    /// replies the number killed; SKIPME is yes unless given).
     private func clientKill(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         if args.count == 3 {
             let addr = args.string(2)
@@ -205,6 +227,7 @@ extension Kernel {
         var addr: String?
         var laddr: String?
         var type: ClientType?
+        var user: String?
         var skipMe = true
         var i = 2
         while i < args.count {
@@ -230,6 +253,12 @@ extension Kernel {
                     return
                 }
                 type = t
+            case .user:
+                guard users.byName[value] != nil else {
+                    c.pointee.output.tail.writeError(ErrorReply.noSuchUser(value))
+                    return
+                }
+                user = value
             case .skipme:
                 guard let yes = args.keyword(i + 1, as: YesOrNo.self) else {
                     c.pointee.output.tail.writeError(ErrorReply.syntax)
@@ -250,6 +279,7 @@ extension Kernel {
             if let addr, info?.address != addr { return }
             if let laddr, info?.localAddress != laddr { return }
             if let type, !Self.isOfType(other, type) { return }
+            if let user, other.pointee.info.user.name != user { return }
             if skipMe && other == c { return }
             victims.append(other)
         }

@@ -30,7 +30,11 @@ extension Kernel {
     func resetCommand(_ c: UnsafeMutablePointer<ClientState>) {
         discardTransaction(c)
         unsubscribeAll(c)
+        stopMonitoring(c)
+        // As Redis's clearClientConnectionState: replies on again (a SKIP
+        // in effect still drops RESET's own).
         c.pointee.flags.remove([.resp3, .showPublisher])
+        setReplyFlags(c) { $0.remove([.replyOff, .replySkipNext]) }
         // As Redis: back to the default user, authenticated only if it needs
         // no password; at `default`'s `connections` limit, as a connection
         // accepted then: acting as no user.

@@ -23,7 +23,7 @@ extension Kernel {
         }
         if refusedByUser(c, record, args) { return }
         if refusedWhileSubscribed(c, command, args) { return }
-        call(c, record, args)
+        call(c, record, args, topLevel: true)
     }
 
     /// The user's rules (Kernel+ACL.swift), after NOAUTH and before the
@@ -68,7 +68,7 @@ extension Kernel {
             queueInTransaction(c, command, args)
             return
         }
-        call(c, s.pointee.commands.record(command), args)
+        call(c, s.pointee.commands.record(command), args, topLevel: true)
     }
 
     /// RESP2's subscribed state allows only the (P|S)(UN)SUBSCRIBE family,
@@ -95,16 +95,36 @@ extension Kernel {
         } else {
             flagTransaction(c)
         }
+        endRefused(c)
     }
 
-    /// Runs a checked command (directly, or queued, from EXEC).
+    /// Runs a checked command (directly, or queued, from EXEC: not
+    /// `topLevel`, its CLIENT REPLY state moves on after the EXEC).
     @inline(__always)
-    func call(_ c: UnsafeMutablePointer<ClientState>, _ record: UnsafeMutablePointer<CommandDispatch.Record>, _ args: Arguments) {
+    func call(_ c: UnsafeMutablePointer<ClientState>, _ record: UnsafeMutablePointer<CommandDispatch.Record>, _ args: Arguments,
+              topLevel: Bool) {
         let command = record.pointee.command
         s.pointee.metrics.commandCalls[command.rawValue] &+= 1
         c.pointee.lastCommand = command.rawValue
         c.pointee.lastSubcommand = -1
         record.pointee.handler(self, c, args)
+        // After it ran, as Redis 7.0's call() feeds monitors and its
+        // resetClient moves CLIENT REPLY SKIP on: one predictable test while
+        // nobody monitors and no connection turned its replies off.
+        if s.pointee.afterCallWork != 0 { afterCall(c, command, args, topLevel: topLevel) }
+    }
+
+    @inline(never)
+    func afterCall(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ args: Arguments, topLevel: Bool) {
+        if s.pointee.monitoring { feedMonitors(c, command, args) }
+        if topLevel && !c.pointee.flags.isDisjoint(with: .replyControlled) { finishReplyControl(c) }
+    }
+
+    /// After a command refused before it ran (or queued by MULTI): a
+    /// CLIENT REPLY SKIP moves on, as after one that ran.
+    @inline(__always)
+    func endRefused(_ c: UnsafeMutablePointer<ClientState>) {
+        if !c.pointee.flags.isDisjoint(with: .replyControlled) { finishReplyControl(c) }
     }
 
     /// A command refused before it runs: its error, and inside MULTI the
@@ -118,6 +138,7 @@ extension Kernel {
         } else {
             c.pointee.output.tail.writeError(error)
         }
+        endRefused(c)
     }
 
     /// Marks the open transaction, if any, to answer EXECABORT.
@@ -141,6 +162,7 @@ extension Kernel {
     /// A Redis command of another key type gets its own answer first (ForeignCommands.swift).
     @inline(never)
     func replyUnknownCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
+        defer { endRefused(c) }
         if answerForeignCommand(c, args) { return }
         flagTransaction(c)
         var listed = ""

@@ -155,13 +155,23 @@ extension Kernel {
             // pipeline 16): 200 instructions per delivery before, +1 in
             // RESP2 (the publisher handed down, per PUBLISH), +4 in RESP3.
             let flags = sub.pointee.flags
-            if !flags.isDisjoint(with: Self.reframedMessage) {
-                let start = sub.pointee.output.tail.writeIndex &- length
-                if !flags.contains(.showPublisher) {
-                    sub.pointee.output.tail.base[start] = 62  // '>': RESP3
-                } else {
-                    appendPublisher(sub, frameStart: start, push: flags.contains(.resp3), publisher)
+            if !flags.isDisjoint(with: Self.rareSubscriber) {
+                // CLIENT REPLY OFF|SKIP: the replies before the frame go, the frame stays.
+                let dropping = !flags.isDisjoint(with: .repliesDropped)
+                if dropping {
+                    sub.pointee.output.tail.writeIndex &-= length
+                    beginPush(sub)
+                    sub.pointee.output.tail.append(frame, length)
                 }
+                if !flags.isDisjoint(with: Self.reframedMessage) {
+                    let start = sub.pointee.output.tail.writeIndex &- length
+                    if !flags.contains(.showPublisher) {
+                        sub.pointee.output.tail.base[start] = 62  // '>': RESP3
+                    } else {
+                        appendPublisher(sub, frameStart: start, push: flags.contains(.resp3), publisher)
+                    }
+                }
+                if dropping { endPush(sub) }
             }
             if !sub.pointee.flags.contains(.pendingWrite) {
                 sub.pointee.flags.insert(.pendingWrite)
@@ -203,7 +213,10 @@ extension Kernel {
                 bytes = SharedBytes(copying: frame, count: length)
                 resp2 = bytes
             }
+            let dropping = !sub.pointee.flags.isDisjoint(with: .repliesDropped)
+            if dropping { beginPush(sub) }
             sub.pointee.output.append(shared: bytes)
+            if dropping { endPush(sub) }
             markPending(sub)
             checkOutputLimit(sub)
         }
@@ -211,6 +224,9 @@ extension Kernel {
 
     /// The flags that change a message frame for a subscriber.
     static let reframedMessage: ClientFlags = [.resp3, .showPublisher]
+    /// The flags that send a delivery off the plain path: a changed frame,
+    /// or replies being dropped (CLIENT REPLY OFF|SKIP).
+    static let rareSubscriber: ClientFlags = reframedMessage.union(.repliesDropped)
 
     /// Makes the frame just appended at `frameStart` one element longer
     /// (`*3` → `*4`, `*4` → `*5`: a frame has at most four), a push when
@@ -244,10 +260,14 @@ extension Kernel {
     private func replySubscription(_ c: UnsafeMutablePointer<ClientState>, _ kind: StaticString, _ name: [UInt8]?,
                                    count: Int) {
         let resp3 = c.pointee.flags.contains(.resp3)
+        // A push, as in Redis: sent even while CLIENT REPLY drops replies.
+        let dropping = !c.pointee.flags.isDisjoint(with: .repliesDropped)
+        if dropping { beginPush(c) }
         c.pointee.output.tail.writePushHeader(3, resp3: resp3)
         c.pointee.output.tail.writeBulk(kind)
         if let name { c.pointee.output.tail.writeBulk(bytes: name) } else { c.pointee.output.tail.writeNull(resp3: resp3) }
         c.pointee.output.tail.writeInteger(count)
+        if dropping { endPush(c) }
     }
 
     private func replySubscription(_ c: UnsafeMutablePointer<ClientState>, _ kind: StaticString, _ name: [UInt8]?) {

@@ -128,14 +128,15 @@ extension Kernel {
 
     /// The COMMAND DOCS map of one command.
     private func writeCommandDocs(_ b: inout ByteBuffer, _ spec: CommandSpec, resp3: Bool) {
-        var pairs = 4
+        // Redis leaves `complexity` out where it has none (MONITOR).
+        var pairs = spec.complexity.isEmpty ? 3 : 4
         if !spec.arguments.isEmpty { pairs += 1 }
         if !spec.subcommands.isEmpty { pairs += 1 }
         b.writeMapHeader(pairs, resp3: resp3)
         b.writeBulk("summary"); b.writeBulk(string: spec.summary)
         b.writeBulk("since"); b.writeBulk(string: spec.since)
         b.writeBulk("group"); b.writeBulk(string: spec.group)
-        b.writeBulk("complexity"); b.writeBulk(string: spec.complexity)
+        if !spec.complexity.isEmpty { b.writeBulk("complexity"); b.writeBulk(string: spec.complexity) }
         if !spec.arguments.isEmpty {
             b.writeBulk("arguments")
             b.writeArrayHeader(spec.arguments.count)

@@ -266,6 +266,7 @@ extension Kernel {
     /// After a background read's reply: the client's waiting commands run,
     /// unless the reply started another read.
     func resume(_ c: UnsafeMutablePointer<ClientState>) {
+        if !c.pointee.flags.isDisjoint(with: .replyControlled) { finishReplyControl(c) }
         checkReplyLimit(c)
         markPending(c)
         if !c.pointee.flags.contains(.reading) { processInput(c) }

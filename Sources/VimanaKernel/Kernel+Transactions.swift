@@ -45,7 +45,9 @@ extension Kernel {
         c.pointee.output.tail.writeArrayHeader(queued.count)
         for command in queued {
             command.withArguments { args in
-                if permittedAtExec(c, command.command, args) { call(c, s.pointee.commands.record(command.command), args) }
+                if permittedAtExec(c, command.command, args) {
+                    call(c, s.pointee.commands.record(command.command), args, topLevel: false)
+                }
             }
         }
         s.pointee.ledgerGate.restartHolds(c, from: holdsBefore, at: replyStart)

@@ -56,6 +56,16 @@ struct KernelState: ~Copyable {
     var nowNanos: Int64 = 0
     var nowMillis: Int64 = 0
     var nextClientID = 1
+    /// Connections in MONITOR mode, in the order they asked (their fds), and
+    /// whether there is any.
+    var monitors: [Int32] = []
+    var monitoring = false
+    /// Connections in one of CLIENT REPLY's states (Kernel+ClientReply.swift).
+    var repliesControlled = 0
+    /// Monitors plus connections in a CLIENT REPLY state: the one field
+    /// `call` tests after each command, so that a server with neither pays
+    /// one predictable branch for both features. Set only by `countAfterCall`.
+    var afterCallWork = 0
     var clientCount = 0
     var httpCount = 0
     var shuttingDown = false

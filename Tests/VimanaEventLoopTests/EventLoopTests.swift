@@ -45,6 +45,32 @@ func drain(_ fd: Int32) -> [UInt8] {
         #expect(received == Array("one,".utf8) + big + Array(",two".utf8))
     }
 
+    /// CLIENT REPLY's taking back: from the tail, then from the segments
+    /// newest first, a shared one cut in the middle kept as a copy.
+    @Test func dropLastTakesBackTheNewestBytesAcrossSegments() {
+        let (a, b) = socketPair()
+        defer { close(a); close(b) }
+        var q = OutputQueue(capacity: 16)
+        q.tail.append("keep,")
+        let shared = Array("shared-bytes".utf8).withUnsafeBytes { SharedBytes(copying: $0.baseAddress!, count: $0.count) }
+        q.append(shared: shared)
+        q.tail.append("tail")
+        q.dropLast(4)
+        #expect(q.pendingBytes == 5 + 12)
+        q.dropLast(6)  // "-bytes" out of the shared segment
+        #expect(q.pendingBytes == 5 + 6)
+        q.tail.append("+more")
+        q.dropLast(3)
+        #expect(q.pendingBytes == 5 + 6 + 2)
+        _ = q.write(to: a, maxBytes: 1 << 20)
+        #expect(drain(b) == Array("keep,shared+m".utf8))
+        #expect(shared.count == 12, "the shared bytes themselves are not changed")
+        q.tail.append("x")
+        q.dropLast(100)
+        let empty = q.isEmpty
+        #expect(empty)
+    }
+
     @Test func writeStopsAtTheCapAndReportsPending() {
         let (a, b) = socketPair()
         defer { close(a); close(b) }
