@@ -19,6 +19,7 @@ enum Command: Int, CaseIterable {
     case exists, type, keys, scan, dbsize, randomkey, touch, object, memory
     case spublish, ssubscribe, sunsubscribe
     case time, shutdown
+    case slowlog, latency
 }
 
 /// Runs one command that passed dispatch's checks. A thin function (a

@@ -23,7 +23,7 @@ enum CommandListFilter: String, Keyword {
 
 /// CONFIG's subcommands, as in the table (`config|get` …).
 enum ConfigSubcommand: String, Keyword {
-    case get, set, rewrite, help
+    case get, set, rewrite, help, resetstat
 }
 
 /// COMMAND, CONFIG: what clients and tools ask of the server itself.
@@ -196,6 +196,9 @@ extension Kernel {
             ("timeout", "0"),
             ("loglevel", config.logging.level.name),
             ("log-format", config.logging.format.rawValue),
+            ("slowlog-log-slower-than", String(s.pointee.slowlogLogSlowerThan)),
+            ("slowlog-max-len", String(s.pointee.slowlogMaxLen)),
+            ("latency-monitor-threshold", String(s.pointee.latencyMonitorThreshold)),
         ]
     }
 
@@ -221,6 +224,9 @@ extension Kernel {
         case .set:
             c.pointee.output.tail.writeError(
                 "ERR CONFIG SET is not supported: the configuration is read-only (edit phoenix.yaml and restart)")
+        case .resetstat:
+            resetStats()
+            c.pointee.output.tail.writeSimple("OK")
         case .rewrite:
             c.pointee.output.tail.writeError(
                 "ERR CONFIG REWRITE is not supported: phoenix.yaml is the configuration's source of truth (edit it and restart)")
@@ -231,6 +237,8 @@ extension Kernel {
                 "    Return parameters matching the glob-like <pattern> and their values.",
                 "SET <directive> <value>",
                 "    Refused: the configuration is read-only; edit phoenix.yaml and restart.",
+                "RESETSTAT",
+                "    Reset statistics reported by the INFO command.",
                 "REWRITE",
                 "    Refused: phoenix.yaml is the configuration's source of truth.",
                 "HELP",

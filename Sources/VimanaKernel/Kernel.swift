@@ -55,6 +55,8 @@ public final class Kernel: EventLoopHandler {
         loop = try EventLoop(watchSignals: watchSignals)
         s = .allocate(capacity: 1)
         s.initialize(to: KernelState(limits: config.kernel.limits))
+        s.pointee.setStatsSettings(slowlogLogSlowerThan: config.kernel.slowlogLogSlowerThan, slowlogMaxLen: config.kernel.slowlogMaxLen,
+                                   latencyMonitorThreshold: config.kernel.latencyMonitorThreshold)
         ledger = Self.makeLedger(config.ledger)
         users = Users(config: config)
         userJournal = ledger.map { UserJournal(ledger: $0) }
@@ -69,7 +71,6 @@ public final class Kernel: EventLoopHandler {
         s.pointee.patterns.release()
         s.pointee.shardChannels.release()
         s.pointee.watches.release()
-        s.pointee.metrics.commandCalls.deallocate()
         s.deinitialize(count: 1)  // the connection table, the command index, the scratch buffer
         s.deallocate()
     }
@@ -234,6 +235,7 @@ public final class Kernel: EventLoopHandler {
             return
         }
         checkSoftLimits()
+        sampleInstantaneousMetrics()
         expireTimedClients(now: nowNanos)
         ledger?.enforceRetention(nowMicros: Clock.wallMicros())
         agents.tick()
