@@ -196,8 +196,8 @@ extension Kernel {
             ("timeout", "0"),
             ("loglevel", config.logging.level.name),
             ("log-format", config.logging.format.rawValue),
-            ("slowlog-log-slower-than", String(s.pointee.slowlogLogSlowerThan)),
             ("slowlog-max-len", String(s.pointee.slowlogMaxLen)),
+            ("slowlog-log-slower-than", String(s.pointee.slowlogLogSlowerThan)),
             ("latency-monitor-threshold", String(s.pointee.latencyMonitorThreshold)),
         ]
     }
