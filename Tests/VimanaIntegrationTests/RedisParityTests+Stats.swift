@@ -140,6 +140,54 @@ import VimanaTestSupport
         #expect(stats.contains("cmdstat_xread:calls=2,"), "\(visible(stats))")
     }
 
+    /// With `latency_monitor_threshold: 1`, a loop pass that runs a pipeline
+    /// of 50,000 commands (milliseconds of work in any build) is an
+    /// `event-loop` sample: LATEST, HISTORY and RESET show and drop it.
+    @Test func aLongLoopPassIsAnEventLoopLatencySample() throws {
+        let vimana = try ServerProcess(config: "kernel:\n  latency_monitor_threshold: 1\n", logLevel: "info")
+        let c = try RawClient(port: vimana.port)
+        c.send("CONFIG GET latency-monitor-threshold\r\n")
+        #expect(c.readReplies(1) == "*2\r\n$25\r\nlatency-monitor-threshold\r\n$1\r\n1\r\n")
+        c.send(String(repeating: "PING\r\n", count: 50_000))
+        #expect(c.readReplies(50_000).utf8.count == 7 * 50_000)
+        c.send("LATENCY HISTORY event-loop\r\n")
+        let history = c.readReplies(1)
+        #expect(history.hasPrefix("*") && !history.hasPrefix("*0\r\n"), "\(visible(history))")
+        c.send("LATENCY LATEST\r\n")
+        let latest = c.readReplies(1)
+        #expect(latest.contains("$10\r\nevent-loop\r\n"), "\(visible(latest))")
+        c.send("LATENCY DOCTOR\r\n")
+        let doctor = c.readReplies(1)
+        #expect(doctor.contains("I have observed latency spikes") && doctor.contains(". event-loop: "), "\(visible(doctor))")
+        c.send("LATENCY RESET event-loop\r\nLATENCY HISTORY event-loop\r\n")
+        #expect(c.readReplies(2).hasPrefix(":1\r\n*0\r\n"))
+    }
+
+    /// An fsync of the ledger reaches the latency monitor from the writer's
+    /// thread: with the threshold at 1 ms, every fsync that took 1 ms or
+    /// more is a `ledger-fsync` sample, and INFO's last fsync time says
+    /// whether one did.
+    @Test func aSlowLedgerFsyncIsALatencySample() throws {
+        let vimana = try ServerProcess(arguments: ["--fsync", "always"], config: "kernel:\n  latency_monitor_threshold: 1\n",
+                                       logLevel: "info")
+        let c = try RawClient(port: vimana.port)
+        var slowest = 0
+        for i in 1...200 {
+            c.send("XADD s \(i)-1 f v\r\nINFO ledger\r\n")
+            let reply = c.readReplies(2)
+            if let r = reply.range(of: "ledger_fsync_last_us:") {
+                slowest = max(slowest, Int(reply[r.upperBound...].prefix { $0.isNumber }) ?? 0)
+            }
+        }
+        c.send("LATENCY HISTORY ledger-fsync\r\n")
+        let history = c.readReplies(1)
+        if slowest >= 1000 {
+            #expect(!history.hasPrefix("*0\r\n"), "an fsync of \(slowest) µs: \(visible(history))")
+        }
+        // Never a sample below the threshold.
+        #expect(!history.contains(":0\r\n"), "\(visible(history))")
+    }
+
     @Test(arguments: cases.map(\.0))
     func sameBytesAsRedis(name: String) throws {
         let steps = try #require(Self.cases.first { $0.0 == name }).1
