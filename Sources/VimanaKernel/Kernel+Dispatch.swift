@@ -131,7 +131,8 @@ extension Kernel {
     @inline(never)
     func reject(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ error: String, subcommand: Int = -1) {
         s.pointee.stats.slots[s.pointee.stats.slot(command.rawValue, subcommand)].rejected &+= 1
-        countError(error)
+        // EXEC refused answers EXECABORT in place of the error: that is the one counted.
+        countError(command == .exec ? ErrorReply.execAbort(error) : error)
         flagTransaction(c)
         if command == .exec {
             refuseExec(c, error)

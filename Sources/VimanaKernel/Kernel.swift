@@ -164,6 +164,9 @@ public final class Kernel: EventLoopHandler {
     @inline(__always) func refreshClock() {
         s.pointee.nowNanos = Clock.monotonicNanos()
         s.pointee.nowMillis = Clock.wallMillis()
+        // Commands run from here (served blocked reads, resumed publishers)
+        // count their time from this reading, not from the pass's wake-up.
+        s.pointee.clockMark = s.pointee.nowNanos
     }
 
     // MARK: - Event loop callbacks

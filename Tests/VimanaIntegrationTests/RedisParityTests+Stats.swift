@@ -96,6 +96,7 @@ import VimanaTestSupport
             step(0, "CLIENT", "SETNAME"), step(0, "CLIENT", "GETNAME"), step(0, "XADD", "s", "0-0", "a", "1"), step(0, "CONFIG"),
             step(0, "XGROUP", "CREATE", "nope", "g", "0"), step(0, "MULTI"), step(0, "XLEN"), step(0, "EXEC"),
             step(0, "MULTI"), step(0, "XADD", "t", "0-0", "a", "1"), step(0, "PING"), step(0, "EXEC"),
+            step(0, "MULTI"), step(0, "EXEC", "x"), step(0, "AUTH", "a", "b"), step(0, "HELLO", "4"),
             step(0, "INFO", "commandstats"), step(0, "INFO", "errorstats"), step(0, "CONFIG", "RESETSTAT"),
             step(0, "INFO", "commandstats"), step(0, "INFO", "errorstats"),
         ]),
