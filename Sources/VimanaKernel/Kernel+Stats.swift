@@ -241,7 +241,7 @@ extension Kernel {
             var count = SlowLogLimits.defaultGetCount
             if args.count == 3 {
                 guard let n = args.integer(2), n >= -1 else {
-                    c.pointee.output.tail.writeError("ERR count should be greater than or equal to -1")
+                    c.pointee.output.tail.writeError(ErrorReply.slowlogCount)
                     return
                 }
                 count = n == -1 ? s.pointee.slowLog.count : n
@@ -319,7 +319,7 @@ extension Kernel {
         case .graph:
             let event = args.string(2)
             guard let ts = s.pointee.latency.series(event) else {
-                c.pointee.output.tail.writeError("ERR No samples available for event '\(event)'")
+                c.pointee.output.tail.writeError(ErrorReply.noLatencySamples(event))
                 return
             }
             c.pointee.output.tail.writeVerbatim(latencyGraph(event, ts), resp3: resp3)
