@@ -189,6 +189,61 @@ import VimanaTestSupport
         #expect(!history.contains(":0\r\n"), "\(visible(history))")
     }
 
+    /// CONFIG RESETSTAT zeroes INFO stats' counters as Redis's does: the
+    /// same figures from both servers after the same commands.
+    @Test func resetstatZeroesTheStatsCountersAsRedis() throws {
+        func figures(_ port: Int) throws -> [String] {
+            let c = try RawClient(port: port)
+            c.send("PING\r\nFOO\r\nCONFIG RESETSTAT\r\nPING\r\nFOO\r\nXADD s 0-0 a 1\r\n")
+            _ = c.readReplies(6)
+            let other = try RawClient(port: port)  // one connection received since the reset
+            other.send("PING\r\n")
+            _ = other.readReplies(1)
+            c.send("INFO stats\r\n")
+            let text = c.readReplies(1)
+            return ["total_connections_received", "total_commands_processed", "rejected_connections",
+                    "unexpected_error_replies", "total_error_replies"].map { field in
+                text.components(separatedBy: "\r\n").first { $0.hasPrefix(field + ":") } ?? "\(field) missing"
+            }
+        }
+        let redis = try RedisProcess()
+        let vimana = try ServerProcess(logLevel: "info")
+        let want = try figures(redis.port), got = try figures(vimana.port)
+        #expect(got == want, "vimana \(got), redis \(want)")
+        // RESETSTAT itself, PING, the failed XADD (a failed call is a call), the other's PING; FOO's and XADD's errors.
+        #expect(want.contains("total_commands_processed:4") && want.contains("total_error_replies:2"), "\(want)")
+    }
+
+    /// `instantaneous_ops_per_sec` follows the commands of the last 1.6 s
+    /// (16 samples of 100 ms): above zero while a client sends, zero again
+    /// once it stopped.
+    @Test func instantaneousOpsFollowTheLoad() throws {
+        let vimana = try ServerProcess(logLevel: "info")
+        let load = try RawClient(port: vimana.port), info = try RawClient(port: vimana.port)
+        func ops() -> Int {
+            info.send("INFO stats\r\n")
+            let text = info.readReplies(1)
+            guard let r = text.range(of: "instantaneous_ops_per_sec:") else { return -1 }
+            return Int(text[r.upperBound...].prefix { $0.isNumber }) ?? -1
+        }
+        var seen = 0
+        let deadline = Date().addingTimeInterval(20)
+        while seen < 10_000 && Date() < deadline {
+            load.send(String(repeating: "PING\r\n", count: 1000))
+            _ = load.readReplies(1000)
+            seen = ops()
+        }
+        #expect(seen >= 10_000, "\(seen)")
+        // Stopped: only INFO runs, about 20 a second (each a command).
+        var now = seen
+        let quiet = Date().addingTimeInterval(20)
+        while now >= 1000 && Date() < quiet {
+            usleep(50_000)
+            now = ops()
+        }
+        #expect(now < 1000, "\(now)")
+    }
+
     @Test(arguments: cases.map(\.0))
     func sameBytesAsRedis(name: String) throws {
         let steps = try #require(Self.cases.first { $0.0 == name }).1
