@@ -88,12 +88,12 @@ struct CommandStats: ~Copyable {
     /// Counts one error reply by its code: the first word of `text` when
     /// a space ends it within 32 bytes, else `ERR` (Redis's afterErrorReply).
     mutating func countError(_ text: String) {
-        countError(Array(text.utf8.prefix(CommandStatsLimits.errorCodeScan)))
+        countError(Array(text.utf8.prefix(KernelConstants.errorCodeScan)))
     }
 
     mutating func countError(_ head: [UInt8]) {
         totalErrorReplies &+= 1
-        let scan = head.prefix(CommandStatsLimits.errorCodeScan)
+        let scan = head.prefix(KernelConstants.errorCodeScan)
         let code = scan.firstIndex(of: 32).map { String(decoding: scan[..<$0], as: UTF8.self) } ?? "ERR"
         errors[code.isEmpty ? "ERR" : code, default: 0] &+= 1
     }
@@ -130,7 +130,7 @@ struct CommandStats: ~Copyable {
 /// every `sampleMillis` of the counter's growth per second, averaged over
 /// the last `samples`.
 struct InstantaneousMetric {
-    private var samples = [Int](repeating: 0, count: CommandStatsLimits.instantaneousSamples)
+    private var samples = [Int](repeating: 0, count: KernelConstants.instantaneousSamples)
     private var index = 0
     private var lastMillis: Int64 = 0
     private var lastCount = 0
@@ -174,14 +174,4 @@ struct InstantaneousMetrics {
         netOutput = commands
         lastSampleMillis = nowMillis
     }
-}
-
-/// Tunables of the statistics, each Redis's.
-enum CommandStatsLimits {
-    /// Bytes of an error searched for the space that ends its code (Redis's 32).
-    static let errorCodeScan = 32
-    /// Samples the instantaneous rates average (Redis's STATS_METRIC_SAMPLES).
-    static let instantaneousSamples = 16
-    /// How often they are sampled (Redis's serverCron, `run_with_period(100)`).
-    static let instantaneousSampleMillis: Int64 = 100
 }

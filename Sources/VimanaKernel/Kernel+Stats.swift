@@ -43,7 +43,7 @@ extension Kernel {
         guard replyIsError(c, mark) else { return nil }
         let offset = mark &- c.pointee.flushedBytes &- c.pointee.output.queuedBytes
         let available = c.pointee.output.tail.readableBytes - offset - 1
-        let n = min(available, CommandStatsLimits.errorCodeScan - 1)
+        let n = min(available, KernelConstants.errorCodeScan - 1)
         return Array(UnsafeBufferPointer(start: c.pointee.output.tail.readPointer + offset + 1, count: max(n, 0)))
     }
 
@@ -116,7 +116,7 @@ extension Kernel {
     /// AUTH, ACL SETUSER's, CONFIG SET's value of a password setting.
     func loggedArguments(_ command: Command, _ args: Arguments) -> [[UInt8]] {
         var words = (0..<args.count).map { Array(args.buffer($0)) }
-        func redact(_ i: Int) { if i < words.count { words[i] = SlowLogLimits.redacted } }
+        func redact(_ i: Int) { if i < words.count { words[i] = SlowLog.redacted } }
         switch command {
         case .auth:
             for i in 1..<words.count { redact(i) }
@@ -184,7 +184,7 @@ extension Kernel {
     /// The `instantaneous_*` rates: a sample every 100 ms (from `tick`).
     func sampleInstantaneousMetrics() {
         let now = Clock.wallMillis()
-        guard now - s.pointee.instantaneous.lastSampleMillis >= CommandStatsLimits.instantaneousSampleMillis else { return }
+        guard now - s.pointee.instantaneous.lastSampleMillis >= KernelConstants.instantaneousSampleMillis else { return }
         s.pointee.instantaneous.lastSampleMillis = now
         s.pointee.instantaneous.commands.sample(nowMillis: now, count: s.pointee.stats.totalCalls)
         s.pointee.instantaneous.netInput.sample(nowMillis: now, count: s.pointee.metrics.netInputBytes)
@@ -238,7 +238,7 @@ extension Kernel {
         guard let sub = subcommand(c, .slowlog, args, as: SlowlogSubcommand.self) else { return }
         switch sub {
         case .get:
-            var count = SlowLogLimits.defaultGetCount
+            var count = KernelConstants.slowlogDefaultGetCount
             if args.count == 3 {
                 guard let n = args.integer(2), n >= -1 else {
                     c.pointee.output.tail.writeError(ErrorReply.slowlogCount)

@@ -243,4 +243,20 @@ enum KernelConstants {
     static let agentSecretBytes = 32
     /// INFO's `run_id`: 20 random bytes, Redis's 40 hex characters.
     static let runIDBytes = 20
+    /// Bytes of an error reply searched for the space that ends its code
+    /// (INFO errorstats; Redis's afterErrorReply looks at 32).
+    static let errorCodeScan = 32
+    /// Samples the `instantaneous_*` rates average, and how often they are
+    /// taken (Redis's STATS_METRIC_SAMPLES, and serverCron's `run_with_period(100)`).
+    static let instantaneousSamples = 16
+    static let instantaneousSampleMillis: Int64 = 100
+    /// A slow log entry keeps at most this many arguments, each at most this
+    /// many bytes (Redis's SLOWLOG_ENTRY_MAX_ARGC and SLOWLOG_ENTRY_MAX_STRING:
+    /// a huge XADD must not pin its payload in the log).
+    static let slowlogMaxArguments = 32
+    static let slowlogMaxString = 128
+    /// SLOWLOG GET without a count (Redis's).
+    static let slowlogDefaultGetCount = 10
+    /// Seconds of samples LATENCY keeps per event (Redis's LATENCY_TS_LEN).
+    static let latencySamples = 160
 }

@@ -14,7 +14,7 @@ struct LatencyMonitor {
     }
 
     struct Series {
-        var samples = [Sample](repeating: Sample(), count: LatencyLimits.samples)
+        var samples = [Sample](repeating: Sample(), count: KernelConstants.latencySamples)
         var index = 0
         var max = 0
 
@@ -76,10 +76,4 @@ struct LatencyMonitor {
         let mad = history.reduce(0) { $0 &+ abs(avg - $1.latency) } / history.count
         return (history.count, avg, mad, period)
     }
-}
-
-/// LATENCY's tunables: Redis's.
-enum LatencyLimits {
-    /// Samples kept per event (Redis's LATENCY_TS_LEN).
-    static let samples = 160
 }

@@ -26,6 +26,9 @@ struct SlowLog {
 
     var count: Int { entries.count - start }
 
+    /// What replaces a secret argument in the log (Redis's shared.redacted).
+    static let redacted = Array("(redacted)".utf8)
+
     /// Adds an entry when `micros` reaches `threshold` (≥ 0; a negative
     /// threshold logs nothing and trims nothing, as Redis), then trims to `maxLength`.
     mutating func push(micros: Int64, threshold: Int, maxLength: Int, time: Int64,
@@ -58,26 +61,14 @@ struct SlowLog {
     /// Redis's slowlogCreateEntry: at most `maxArguments`, the last one
     /// standing for the rest; strings longer than `maxString` cut.
     static func trimmed(_ arguments: [[UInt8]]) -> [[UInt8]] {
-        let kept = min(arguments.count, SlowLogLimits.maxArguments)
+        let kept = min(arguments.count, KernelConstants.slowlogMaxArguments)
         return (0..<kept).map { j in
             if kept != arguments.count && j == kept - 1 {
                 return Array("... (\(arguments.count - kept + 1) more arguments)".utf8)
             }
             let a = arguments[j]
-            guard a.count > SlowLogLimits.maxString else { return a }
-            return Array(a.prefix(SlowLogLimits.maxString)) + Array("... (\(a.count - SlowLogLimits.maxString) more bytes)".utf8)
+            guard a.count > KernelConstants.slowlogMaxString else { return a }
+            return Array(a.prefix(KernelConstants.slowlogMaxString)) + Array("... (\(a.count - KernelConstants.slowlogMaxString) more bytes)".utf8)
         }
     }
-}
-
-/// SLOWLOG's tunables: Redis's defaults and limits.
-enum SlowLogLimits {
-    /// Arguments kept per entry (Redis's SLOWLOG_ENTRY_MAX_ARGC).
-    static let maxArguments = 32
-    /// Bytes kept per argument (Redis's SLOWLOG_ENTRY_MAX_STRING).
-    static let maxString = 128
-    /// SLOWLOG GET without a count (Redis's).
-    static let defaultGetCount = 10
-    /// What replaces a secret argument in the log (Redis's shared.redacted).
-    static let redacted = Array("(redacted)".utf8)
 }

@@ -58,7 +58,7 @@ import Testing
         #expect(monitor.events.map(\.name) == ["command", "event-loop"])
         // 160 seconds kept.
         for t in 200..<400 { monitor.add("command", millis: 1, now: Int64(t)) }
-        #expect(monitor.series("command")?.history.count == LatencyLimits.samples)
+        #expect(monitor.series("command")?.history.count == KernelConstants.latencySamples)
         #expect(monitor.series("command")?.history.first?.time == 240)
         #expect(monitor.reset("EVENT-LOOP") == 1)
         #expect(monitor.reset("nope") == 0)
