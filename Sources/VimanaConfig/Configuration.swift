@@ -83,6 +83,13 @@ public struct KernelConfig: Sendable, Equatable {
     /// every request on the HTTP port must carry `Authorization: Bearer
     /// <token>`. Never logged or printed.
     public var httpToken: String? = nil
+    /// Redis's `slowlog-log-slower-than` (µs; -1 logs nothing, 0 every
+    /// command), `slowlog-max-len` (entries) and `latency-monitor-threshold`
+    /// (ms; 0: off), with Redis's defaults: the values at start; CONFIG SET
+    /// changes them while the server runs.
+    public var slowlogLogSlowerThan: Int = 10_000
+    public var slowlogMaxLen: Int = 128
+    public var latencyMonitorThreshold: Int = 0
 
     public init() {}
 

@@ -19,6 +19,11 @@ enum ConfigLimits {
 
     /// TCP ports; 0 asks the system for a free one.
     static let port = 0...65535
+    /// Redis's CONFIG SET ranges for `slowlog-log-slower-than` (µs),
+    /// `slowlog-max-len` and `latency-monitor-threshold` (ms).
+    static let slowlogLogSlowerThan = -1...Int.max
+    static let slowlogMaxLen = 0...Int.max
+    static let latencyMonitorThreshold = 0...Int.max
     /// `http_port` also takes -1 (`off`): no HTTP listener.
     static let httpPort = -1...65535
     /// `password` bytes: Redis's requirepass has no floor, but an empty

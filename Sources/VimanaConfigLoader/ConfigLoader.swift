@@ -95,8 +95,17 @@ struct Schema {
     private func kernel(_ node: YAMLNode) throws(ConfigError) -> KernelConfig {
         var k = KernelConfig()
         let s = try section(node, "kernel", keys: ["bind", "port", "http_port", "password", "protected_mode",
-                                                   "http_token", "http_token_file", "limits"])
+                                                   "http_token", "http_token_file", "limits",
+                                                   "slowlog_log_slower_than", "slowlog_max_len", "latency_monitor_threshold"])
         if let n = s["bind"], let v = try bind(n, "kernel.bind") { k.bind = v }
+        if let n = s["slowlog_log_slower_than"], let v = try integer(n, "kernel.slowlog_log_slower_than", ConfigLimits.slowlogLogSlowerThan) {
+            k.slowlogLogSlowerThan = v
+        }
+        if let n = s["slowlog_max_len"], let v = try integer(n, "kernel.slowlog_max_len", ConfigLimits.slowlogMaxLen) { k.slowlogMaxLen = v }
+        if let n = s["latency_monitor_threshold"],
+           let v = try integer(n, "kernel.latency_monitor_threshold", ConfigLimits.latencyMonitorThreshold) {
+            k.latencyMonitorThreshold = v
+        }
         if let n = s["port"], let v = try integer(n, "kernel.port", ConfigLimits.port) { k.port = v }
         if let n = s["http_port"], let v = try httpPort(n, "kernel.http_port") { k.httpPort = v }
         if let n = s["password"], let text = try plainPasswordText(n, "kernel.password") { k.password = text }

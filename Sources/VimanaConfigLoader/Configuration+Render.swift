@@ -33,6 +33,9 @@ extension Configuration {
         ] + (kernel.password == nil ? [] : ["  # password: set (not shown)"]) + [
             "  protected_mode: \(kernel.protectedMode)",
         ] + (kernel.httpToken == nil ? [] : ["  # http_token: set (not shown)"]) + [
+            "  slowlog_log_slower_than: \(kernel.slowlogLogSlowerThan)",
+            "  slowlog_max_len: \(kernel.slowlogMaxLen)",
+            "  latency_monitor_threshold: \(kernel.latencyMonitorThreshold)",
             "  limits:",
             "    max_clients: \(l.maxClients)",
             "    max_payload: \(Units.formatSize(l.maxPayload))",

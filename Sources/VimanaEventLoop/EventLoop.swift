@@ -17,10 +17,15 @@ public protocol EventLoopHandler: AnyObject {
     /// The earliest monotonic time (ns) something is due (a blocked read's
     /// timeout), or 0 for none: the loop wakes for it even between ticks.
     func nextDeadline() -> Int64
+    /// The wait returned (before this pass's `handle` calls): `nowNanos`
+    /// is the monotonic time then, `previousPassNanos` how long the
+    /// previous pass ran, from its wake-up to its next wait (0 for the first).
+    func passBegins(nowNanos: Int64, previousPassNanos: Int64)
 }
 
 extension EventLoopHandler {
     public func nextDeadline() -> Int64 { 0 }
+    public func passBegins(nowNanos: Int64, previousPassNanos: Int64) {}
 }
 
 /// One thread, one epoll set: the whole server runs on it.
@@ -57,15 +62,19 @@ public final class EventLoop {
         var nextTick = Clock.monotonicNanos() + tickNanos
         let wakerFD = waker.fd
         let signalFD = signals?.fd ?? -1
+        var woke: Int64 = 0
         while running {
             handler.beforeSleep()
             if !running { break }
             let now = Clock.monotonicNanos()
+            let previousPass = woke == 0 ? 0 : now - woke
             var due = nextTick
             let deadline = handler.nextDeadline()
             if deadline > 0 && deadline < due { due = deadline }
             let timeout = max(0, Int32((due - now + 999_999) / 1_000_000))
             let n = poller.wait(timeoutMillis: timeout)
+            woke = Clock.monotonicNanos()
+            handler.passBegins(nowNanos: woke, previousPassNanos: previousPass)
             var i = 0
             while i < n {
                 let fd = poller.eventFD(i)
@@ -79,10 +88,11 @@ public final class EventLoop {
                 }
                 i &+= 1
             }
-            let after = Clock.monotonicNanos()
-            if after >= nextTick {
-                handler.tick(nowNanos: after)
-                nextTick = after + tickNanos
+            // The wake-up's reading times the tick too: one reading per pass
+            // fewer (the tick runs about every `tickNanos` all the same).
+            if woke >= nextTick {
+                handler.tick(nowNanos: woke)
+                nextTick = woke + tickNanos
             }
         }
         handler.beforeSleep()

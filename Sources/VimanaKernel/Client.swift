@@ -256,6 +256,8 @@ final class ClientInfo {
     var closeReason: String = ""
     /// With `blocked`: what XREAD waits for.
     var blockedRead: BlockedRead?
+    /// With `blocked`: its call as the statistics count it when it is served.
+    var blockedCall: BlockedCall?
     /// With `awaitingLedger`: where each reply waiting for its record starts
     /// in the output stream (as `flushedBytes` counts), and the record's
     /// sequence. Output before the first may be written.

@@ -111,6 +111,7 @@ extension CommandTable {
                 CommandSpec(name: "config|set", arity: -4, flags: f, categories: cat, summary: "Set configuration parameters to the given values", since: "2.0.0", group: "server", complexity: "O(N) when N is the number of configuration parameters provided", arguments: [("parameter", "string", false, true)]),
                 CommandSpec(name: "config|rewrite", arity: 2, flags: f, categories: cat, summary: "Refused: phoenix.yaml is the configuration's source of truth", since: "2.8.0", group: "server", complexity: "O(1)", arguments: []),
                 CommandSpec(name: "config|help", arity: 2, flags: ["loading", "stale"], categories: ["@slow"], summary: "Show helpful text about the different subcommands", since: "5.0.0", group: "server", complexity: "O(1)", arguments: []),
+                CommandSpec(name: "config|resetstat", arity: 2, flags: ["admin", "noscript", "loading", "stale"], categories: cat, summary: "Reset the stats returned by INFO", since: "2.0.0", group: "server", complexity: "O(1)", arguments: []),
             ]
             return s
         case .shutdown:
@@ -128,6 +129,34 @@ extension CommandTable {
                                 categories: ["@admin", "@slow", "@dangerous"],
                                 summary: "Listen for all requests received by the server in real time", since: "1.0.0",
                                 group: "server", complexity: "", arguments: []) { k, c, _ in k.monitorCommand(c) }
+        case .slowlog:
+            var s = CommandEntry(name: "slowlog", arity: -2, flags: [], categories: ["@slow"],
+                                 summary: "A container for slow log commands", since: "2.2.12", group: "server",
+                                 complexity: "Depends on subcommand.", arguments: []) { k, c, a in k.slowlogCommand(c, a) }
+            let f = ["admin", "loading", "stale"]
+            let cat = ["@admin", "@slow", "@dangerous"]
+            s.spec.subcommands = [
+                CommandSpec(name: "slowlog|get", arity: -2, flags: f, categories: cat, summary: "Get the slow log's entries", since: "2.2.12", group: "server", complexity: "O(N) where N is the number of entries returned", arguments: [("count", "integer", true, false)]),
+                CommandSpec(name: "slowlog|len", arity: 2, flags: f, categories: cat, summary: "Get the slow log's length", since: "2.2.12", group: "server", complexity: "O(1)", arguments: []),
+                CommandSpec(name: "slowlog|help", arity: 2, flags: ["loading", "stale"], categories: ["@slow"], summary: "Show helpful text about the different subcommands", since: "6.2.0", group: "server", complexity: "O(1)", arguments: []),
+                CommandSpec(name: "slowlog|reset", arity: 2, flags: f, categories: cat, summary: "Clear all entries from the slow log", since: "2.2.12", group: "server", complexity: "O(N) where N is the number of entries in the slowlog", arguments: []),
+            ]
+            return s
+        case .latency:
+            var s = CommandEntry(name: "latency", arity: -2, flags: [], categories: ["@slow"],
+                                 summary: "A container for latency diagnostics commands", since: "2.8.13", group: "server",
+                                 complexity: "Depends on subcommand.", arguments: []) { k, c, a in k.latencyCommand(c, a) }
+            let f = ["admin", "noscript", "loading", "stale"]
+            let cat = ["@admin", "@slow", "@dangerous"]
+            s.spec.subcommands = [
+                CommandSpec(name: "latency|graph", arity: 3, flags: f, categories: cat, summary: "Return a latency graph for the event.", since: "2.8.13", group: "server", complexity: "O(1)", arguments: [("event", "string", false, false)]),
+                CommandSpec(name: "latency|latest", arity: 2, flags: f, categories: cat, summary: "Return the latest latency samples for all events.", since: "2.8.13", group: "server", complexity: "O(1)", arguments: []),
+                CommandSpec(name: "latency|help", arity: 2, flags: ["loading", "stale"], categories: ["@slow"], summary: "Show helpful text about the different subcommands.", since: "2.8.13", group: "server", complexity: "O(1)", arguments: []),
+                CommandSpec(name: "latency|history", arity: 3, flags: f, categories: cat, summary: "Return timestamp-latency samples for the event.", since: "2.8.13", group: "server", complexity: "O(1)", arguments: [("event", "string", false, false)]),
+                CommandSpec(name: "latency|doctor", arity: 2, flags: f, categories: cat, summary: "Return a human readable latency analysis report.", since: "2.8.13", group: "server", complexity: "O(1)", arguments: []),
+                CommandSpec(name: "latency|reset", arity: -2, flags: f, categories: cat, summary: "Reset latency data for one or more events.", since: "2.8.13", group: "server", complexity: "O(1)", arguments: [("event", "string", true, true)]),
+            ]
+            return s
         case .time:
             return CommandEntry(name: "time", arity: 1, flags: ["loading", "stale", "fast"], categories: ["@fast"],
                                 summary: "Return the current server time", since: "2.6.0", group: "server", complexity: "O(1)",

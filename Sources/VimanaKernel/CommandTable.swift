@@ -22,6 +22,7 @@ enum Command: Int, CaseIterable {
     case del, unlink, flushall, flushdb
     case xsetid
     case monitor
+    case slowlog, latency
 }
 
 /// Runs one command that passed dispatch's checks. A thin function (a

@@ -66,6 +66,14 @@ struct ConfigParameter: Sendable {
 
     static let immutable = "can't set immutable config"
 
+    /// This parameter read from phoenix.yaml's `key` too (SIGHUP's reload).
+    func file(_ key: String, _ value: @escaping @Sendable (Configuration) -> String) -> ConfigParameter {
+        var p = self
+        p.keys = [key]
+        p.fromFile = value
+        return p
+    }
+
     /// An integer parameter held by the kernel outside `LiveSettings` (the
     /// slow log's, the latency monitor's): Redis's parsing and range error,
     /// then `apply` once every parameter of the CONFIG SET is accepted.
@@ -274,6 +282,14 @@ extension Kernel {
                 return Kernel.setMemory(value, 0...Int.max) { change.settings.retentionMaxBytes = $0 }
             },
             keys: ["ledger.retention.max_bytes"], fromFile: { String($0.ledger.retentionMaxBytes) }),
+        .integer("slowlog-log-slower-than", -1...Int.max, get: { $0.s.pointee.slowlogLogSlowerThan },
+                 apply: { k, n in try? k.setSlowlogLogSlowerThan(n) })
+            .file("kernel.slowlog_log_slower_than") { String($0.kernel.slowlogLogSlowerThan) },
+        .integer("slowlog-max-len", 0...Int.max, get: { $0.s.pointee.slowlogMaxLen }, apply: { k, n in try? k.setSlowlogMaxLen(n) })
+            .file("kernel.slowlog_max_len") { String($0.kernel.slowlogMaxLen) },
+        .integer("latency-monitor-threshold", 0...Int.max, get: { $0.s.pointee.latencyMonitorThreshold },
+                 apply: { k, n in try? k.setLatencyMonitorThreshold(n) })
+            .file("kernel.latency_monitor_threshold") { String($0.kernel.latencyMonitorThreshold) },
     ]
 
     /// loglevel's values: Redis's four, then Vimana's own names (what CONFIG

@@ -27,6 +27,14 @@ enum ErrorReply {
         "ERR unknown subcommand or wrong number of arguments for '\(word)'. Try \(container) HELP."
     }
 
+    /// SLOWLOG GET's count below -1 or not a number (Redis's text for both).
+    static let slowlogCount = "ERR count should be greater than or equal to -1"
+
+    /// LATENCY GRAPH of an event without samples.
+    static func noLatencySamples(_ event: String) -> String {
+        "ERR No samples available for event '\(event)'"
+    }
+
     static let noAuth = "NOAUTH Authentication required."
 
     /// Redis 7.0.15's -NOPERM for a command refused by the user's rules.

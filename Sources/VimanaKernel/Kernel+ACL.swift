@@ -134,7 +134,7 @@ extension Kernel {
         c.pointee.lastCommand = command.rawValue
         c.pointee.lastSubcommand = subcommand
         logDenial(c, denial)
-        reject(c, command, ErrorReply.noPermission(denial))
+        reject(c, command, ErrorReply.noPermission(denial), subcommand: subcommand)
         return false
     }
 
@@ -225,10 +225,12 @@ extension Kernel {
         if c.pointee.allowedCommands.contains(command) && needs & ~c.pointee.flags.rawValue == 0 { return true }
         guard let (denial, _) = aclDenial(c.pointee.info.user, command, args) else {
             guard let refusal = licenseRefusal(c, command, args) else { return true }
+            countError(refusal)
             c.pointee.output.tail.writeError(refusal)
             return false
         }
         logDenial(c, denial)
+        countError(ErrorReply.noPermissionAtExec(denial))
         c.pointee.output.tail.writeError(ErrorReply.noPermissionAtExec(denial))
         return false
     }

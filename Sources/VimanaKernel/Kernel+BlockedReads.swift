@@ -20,13 +20,19 @@ extension Kernel {
         for fd in blockedReaders.takeReady() {
             guard let c = s.pointee.client(fd), c.pointee.flags.contains(.blocked),
                   let read = clientInfo(fd)?.blockedRead else { continue }
+            let mark = c.pointee.flushedBytes &+ c.pointee.output.pendingBytes
             if let refusal = read.refusal {
                 c.pointee.output.tail.writeError(refusal)
+                accountServedRead(c, replyNanos: 0, mark: mark)
                 unblock(c)
                 continue
             }
+            let started = Clock.monotonicNanos()
             let replied = read.group.map { replyGroupRead(c, $0, blocked: true) } ?? replyRead(c, read, blocking: true)
-            if replied { unblock(c) }
+            if replied {
+                accountServedRead(c, replyNanos: Clock.monotonicNanos() - started, mark: mark)
+                unblock(c)
+            }
         }
     }
 
@@ -34,6 +40,8 @@ extension Kernel {
         for fd in blockedReaders.takeExpired(now: now) {
             guard let c = s.pointee.client(fd), c.pointee.flags.contains(.blocked) else { continue }
             c.pointee.output.tail.writeNullArray(resp3: c.pointee.flags.contains(.resp3))
+            // Redis 7.0 counts nothing more for a timeout: the call was counted when it blocked.
+            clientInfo(fd)?.blockedCall = nil
             unblock(c)
         }
     }

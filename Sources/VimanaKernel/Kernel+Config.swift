@@ -4,7 +4,7 @@ import VimanaConfig
 
 /// CONFIG's subcommands, as in the table (`config|get` …).
 enum ConfigSubcommand: String, Keyword {
-    case get, set, rewrite, help
+    case get, set, rewrite, help, resetstat
 }
 
 /// What a reload of phoenix.yaml gives the kernel: the configuration as
@@ -25,6 +25,9 @@ extension Kernel {
         switch sub {
         case .get: configGet(c, args)
         case .set: configSet(c, args)
+        case .resetstat:
+            resetStats()
+            c.pointee.output.tail.writeSimple("OK")
         case .rewrite:
             c.pointee.output.tail.writeError(
                 "ERR CONFIG REWRITE is not supported: phoenix.yaml is the configuration's source of truth (edit it and restart)")
@@ -35,6 +38,8 @@ extension Kernel {
                 "    Return parameters matching the glob-like <pattern> and their values.",
                 "SET <directive> <value>",
                 "    Set the configuration <directive> to <value>.",
+                "RESETSTAT",
+                "    Reset statistics reported by the INFO command.",
                 "REWRITE",
                 "    Refused: phoenix.yaml is the configuration's source of truth.",
                 "HELP",

@@ -226,6 +226,7 @@ extension Kernel {
                 return
             case .error(let e):
                 s.pointee.metrics.protocolErrors += 1
+                countError(e.replyText)
                 c.pointee.output.tail.writeError(e.replyText)
                 c.pointee.flags.insert([.closeAfterReply, .lingerAfterReply])
                 if case .bulkOverLimit(let length, let limit) = e {

@@ -99,15 +99,31 @@ extension Kernel {
     }
 
     /// Runs a checked command (directly, or queued, from EXEC: not
-    /// `topLevel`, its CLIENT REPLY state moves on after the EXEC).
+    /// `topLevel`, its CLIENT REPLY state moves on after the EXEC), and
+    /// counts it as Redis's call() does (Kernel+Stats.swift): one clock
+    /// reading, its time since the previous reading (the end of the
+    /// previous command, or the loop's wake-up), and on the common path
+    /// two adds in the flat counters. A slow, failed, refused or blocked
+    /// call goes to `accountCall`.
     @inline(__always)
     func call(_ c: UnsafeMutablePointer<ClientState>, _ record: UnsafeMutablePointer<CommandDispatch.Record>, _ args: Arguments,
               topLevel: Bool) {
         let command = record.pointee.command
-        s.pointee.metrics.commandCalls[command.rawValue] &+= 1
         c.pointee.lastCommand = command.rawValue
         c.pointee.lastSubcommand = -1
+        let mark = c.pointee.flushedBytes &+ c.pointee.output.pendingBytes
         record.pointee.handler(self, c, args)
+        let now = Clock.monotonicNanos()
+        let elapsed = now &- s.pointee.clockMark
+        s.pointee.clockMark = now
+        // EXEC's queued commands leave their own subcommand behind: only a container's counts.
+        let slot = s.pointee.stats.slot(command.rawValue, c.pointee.lastSubcommand)
+        if elapsed < s.pointee.slowCallNanos && !c.pointee.flags.contains(.blocked) && !replyIsError(c, mark) {
+            s.pointee.stats.slots[slot].calls &+= 1
+            s.pointee.stats.slots[slot].nanos &+= elapsed
+        } else {
+            accountCall(c, command, slot, args, elapsed: elapsed, mark: mark)
+        }
         // After it ran, as Redis 7.0's call() feeds monitors and its
         // resetClient moves CLIENT REPLY SKIP on: one predictable test while
         // nobody monitors and no connection turned its replies off.
@@ -130,8 +146,13 @@ extension Kernel {
     /// A command refused before it runs: its error, and inside MULTI the
     /// transaction is marked to fail (Redis's rejectCommand). EXEC itself is
     /// refused with EXECABORT and the transaction discarded.
+    /// Counted as Redis counts it: the command's (or with `subcommand`,
+    /// the subcommand's) rejected call, and the error reply.
     @inline(never)
-    func reject(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ error: String) {
+    func reject(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ error: String, subcommand: Int = -1) {
+        s.pointee.stats.slots[s.pointee.stats.slot(command.rawValue, subcommand)].rejected &+= 1
+        // EXEC refused answers EXECABORT in place of the error: that is the one counted.
+        countError(command == .exec ? ErrorReply.execAbort(error) : error)
         flagTransaction(c)
         if command == .exec {
             refuseExec(c, error)
@@ -173,7 +194,9 @@ extension Kernel {
             listed += "'\(String(decoding: bytes, as: UTF8.self))' "
             i += 1
         }
-        c.pointee.output.tail.writeError(ErrorReply.unknownCommand(String(args.string(0).prefix(128)), argumentsQuoted: listed))
+        let error = ErrorReply.unknownCommand(String(args.string(0).prefix(128)), argumentsQuoted: listed)
+        countError(error)
+        c.pointee.output.tail.writeError(error)
     }
 
     /// The reply for a subcommand of `command` that does not exist: Redis's,
@@ -192,10 +215,12 @@ extension Kernel {
     /// the error and returns nil when either fails.
     func subcommand(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ args: Arguments) -> String? {
         guard let (index, spec) = CommandTable.subcommand(of: command, args, 1) else {
+            s.pointee.stats.subcommandRefusal = CommandStats.unknownSubcommand
             replyUnknownSubcommand(c, command, args)
             return nil
         }
         if !CommandTable.arityOK(spec, args.count) {
+            s.pointee.stats.subcommandRefusal = s.pointee.stats.slot(command.rawValue, index)
             c.pointee.output.tail.writeError(ErrorReply.wrongArity(spec.name))
             return nil
         }

@@ -13,7 +13,8 @@ enum InfoSectionGroup: String, Keyword {
 /// INFO [section ...]: Redis's `# Section` / `key:value` text.
 extension Kernel {
     static let version = "0.1.0"
-    static let defaultSections = InfoSection.allCases.map(\.rawValue)
+    static let defaultSections = InfoSection.defaults.map(\.rawValue)
+    static let allSections = InfoSection.allCases.map(\.rawValue)
 
     func infoCommand(_ c: UnsafeMutablePointer<ClientState>, _ args: Arguments) {
         var wanted: [String] = []
@@ -21,8 +22,8 @@ extension Kernel {
             wanted = Self.defaultSections
         } else {
             for i in 1..<args.count {
-                if args.keyword(i, as: InfoSectionGroup.self) != nil {
-                    wanted += Self.defaultSections
+                if let group = args.keyword(i, as: InfoSectionGroup.self) {
+                    wanted += group == .default ? Self.defaultSections : Self.allSections
                 } else {
                     wanted.append(args.string(i).lowercased())
                 }

@@ -38,6 +38,7 @@ extension Kernel {
         }
         ledger.onConfirmed = { [unowned self] sequence in releaseHeldReplies(upTo: sequence) }
         ledger.onDrained = { [unowned self] in resumeStalled() }
+        ledger.onFsync = { [unowned self] nanos in ledgerFsynced(nanos: nanos) }
         ledger.onSealed = { [unowned self] name in ledgerSealed(name) }
         for problem in report.problems { log.error("ledger problem", ["detail": .string(problem)]) }
         log.info("ledger opened", ["dir": .string(ledger.config.dir), "segments": .int(report.segments),

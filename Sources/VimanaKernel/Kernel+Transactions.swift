@@ -112,11 +112,17 @@ extension Kernel {
     func subcommandQueueable(_ c: UnsafeMutablePointer<ClientState>, _ command: Command, _ args: Arguments) -> Bool {
         let spec = CommandTable.spec(command)
         if spec.subcommands.isEmpty { return true }
-        guard let (_, sub) = CommandTable.subcommand(of: command, args, 1) else {
+        // Refused as Redis refuses them before queueing: an error counted,
+        // and a known subcommand's rejected call.
+        guard let (index, sub) = CommandTable.subcommand(of: command, args, 1) else {
+            let mark = c.pointee.flushedBytes &+ c.pointee.output.pendingBytes
             replyUnknownSubcommand(c, command, args)
+            if let head = errorHead(c, mark) { s.pointee.stats.countError(head) }
             return false
         }
         if !CommandTable.arityOK(sub, args.count) {
+            s.pointee.stats.slots[s.pointee.stats.slot(command.rawValue, index)].rejected &+= 1
+            countError(ErrorReply.wrongArity(sub.name))
             c.pointee.output.tail.writeError(ErrorReply.wrongArity(sub.name))
             return false
         }

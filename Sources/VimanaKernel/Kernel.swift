@@ -58,6 +58,8 @@ public final class Kernel: EventLoopHandler {
         loop = try EventLoop(watchSignals: watchSignals)
         s = .allocate(capacity: 1)
         s.initialize(to: KernelState(settings: LiveSettings(config)))
+        s.pointee.setStatsSettings(slowlogLogSlowerThan: config.kernel.slowlogLogSlowerThan, slowlogMaxLen: config.kernel.slowlogMaxLen,
+                                   latencyMonitorThreshold: config.kernel.latencyMonitorThreshold)
         ledger = Self.makeLedger(config.ledger)
         users = Users(config: config)
         userJournal = ledger.map { UserJournal(ledger: $0) }
@@ -72,7 +74,6 @@ public final class Kernel: EventLoopHandler {
         s.pointee.patterns.release()
         s.pointee.shardChannels.release()
         s.pointee.watches.release()
-        s.pointee.metrics.commandCalls.deallocate()
         s.deinitialize(count: 1)  // the connection table, the command index, the scratch buffer
         s.deallocate()
     }
@@ -166,6 +167,9 @@ public final class Kernel: EventLoopHandler {
     @inline(__always) func refreshClock() {
         s.pointee.nowNanos = Clock.monotonicNanos()
         s.pointee.nowMillis = Clock.wallMillis()
+        // Commands run from here (served blocked reads, resumed publishers)
+        // count their time from this reading, not from the pass's wake-up.
+        s.pointee.clockMark = s.pointee.nowNanos
     }
 
     // MARK: - Event loop callbacks
@@ -237,6 +241,7 @@ public final class Kernel: EventLoopHandler {
             return
         }
         checkSoftLimits()
+        sampleInstantaneousMetrics()
         expireTimedClients(now: nowNanos)
         ledger?.enforceRetention(nowMicros: Clock.wallMicros())
         agents.tick()

@@ -48,6 +48,26 @@ struct KernelState: ~Copyable {
     /// 0 = none paused): `beforeSleep` looks at this one field per pass.
     var publishResumeAt: Int64 = 0
     var metrics = Metrics()
+    /// INFO commandstats and errorstats (CommandStats.swift).
+    var stats = CommandStats(CommandTable.entries)
+    /// The `instantaneous_*` rates, sampled by the loop's timer.
+    var instantaneous: InstantaneousMetrics
+    var slowLog = SlowLog()
+    var latency = LatencyMonitor()
+    /// CONFIG's `slowlog-log-slower-than` (µs; negative: off; 0: every
+    /// command), `slowlog-max-len` and `latency-monitor-threshold` (ms; 0:
+    /// off), from phoenix.yaml's `kernel` section: set only through their setters
+    /// (Kernel+Stats.swift), which keep `slowCallNanos` in step.
+    private(set) var slowlogLogSlowerThan = KernelConfig().slowlogLogSlowerThan
+    private(set) var slowlogMaxLen = KernelConfig().slowlogMaxLen
+    private(set) var latencyMonitorThreshold = KernelConfig().latencyMonitorThreshold
+    /// A call that took at least this long (ns) is looked at after it ran
+    /// (slow log, latency): the per-command path makes this one compare.
+    /// 0 until the slow log has been trimmed to a shortened length.
+    var slowCallNanos: Int64 = Int64(KernelConfig().slowlogLogSlowerThan) * 1000
+    /// The latest monotonic reading a command's time counts from: when the
+    /// loop woke, or the end of the previous command (one reading per command).
+    var clockMark: Int64 = 0
     /// The command table as dispatch reads it, built at start.
     let commands = CommandDispatch(CommandTable.entries)
     /// XADD's, XREAD's and XRANGE's options, packed for their scans.
@@ -89,6 +109,7 @@ struct KernelState: ~Copyable {
     init(settings: LiveSettings) {
         self.settings = settings
         startMillis = Clock.wallMillis()
+        instantaneous = InstantaneousMetrics(nowMillis: startMillis)
         var generator = SystemRandomNumberGenerator()
         runID = (0..<KernelConstants.runIDBytes).map { _ in
             let b = UInt8.random(in: 0...255, using: &generator)
@@ -107,6 +128,25 @@ struct KernelState: ~Copyable {
             .filter { $0 > 0 }.min() ?? Int.max
         let events = new.keyspaceEvents
         notifyMask = events.isDisjoint(with: [.keyspace, .keyevent]) ? 0 : events.rawValue
+    }
+
+    /// Sets the three statistics settings together and the threshold the
+    /// per-command path compares with; values checked by the caller.
+    mutating func setStatsSettings(slowlogLogSlowerThan: Int, slowlogMaxLen: Int, latencyMonitorThreshold: Int) {
+        let shortened = slowlogMaxLen < self.slowlogMaxLen
+        self.slowlogLogSlowerThan = slowlogLogSlowerThan
+        self.slowlogMaxLen = slowlogMaxLen
+        self.latencyMonitorThreshold = latencyMonitorThreshold
+        slowCallNanos = shortened ? 0 : slowCallThreshold
+    }
+
+    /// The shortest call the slow log or the latency monitor records, in ns
+    /// (`Int64.max`: neither records anything).
+    var slowCallThreshold: Int64 {
+        var t = Int64.max
+        if slowlogLogSlowerThan >= 0 { t = Int64(slowlogLogSlowerThan).multipliedSaturating(by: 1000) }
+        if latencyMonitorThreshold > 0 { t = min(t, Int64(latencyMonitorThreshold).multipliedSaturating(by: 1_000_000)) }
+        return t
     }
 
     /// The connection on `fd`, or nil when none is open.
@@ -230,4 +270,20 @@ enum KernelConstants {
     /// Descriptors kept beyond `maxclients` for the listeners, the ledger's
     /// files, the agents' pipes and the loop's own (Redis keeps 32 + a few).
     static let reservedDescriptors = 64
+    /// Bytes of an error reply searched for the space that ends its code
+    /// (INFO errorstats; Redis's afterErrorReply looks at 32).
+    static let errorCodeScan = 32
+    /// Samples the `instantaneous_*` rates average, and how often they are
+    /// taken (Redis's STATS_METRIC_SAMPLES, and serverCron's `run_with_period(100)`).
+    static let instantaneousSamples = 16
+    static let instantaneousSampleMillis: Int64 = 100
+    /// A slow log entry keeps at most this many arguments, each at most this
+    /// many bytes (Redis's SLOWLOG_ENTRY_MAX_ARGC and SLOWLOG_ENTRY_MAX_STRING:
+    /// a huge XADD must not pin its payload in the log).
+    static let slowlogMaxArguments = 32
+    static let slowlogMaxString = 128
+    /// SLOWLOG GET without a count (Redis's).
+    static let slowlogDefaultGetCount = 10
+    /// Seconds of samples LATENCY keeps per event (Redis's LATENCY_TS_LEN).
+    static let latencySamples = 160
 }

@@ -21,14 +21,17 @@ enum MetricID: CaseIterable {
     // memory
     case usedMemory, usedMemoryHuman, usedMemoryRSS, usedMemoryRSSHuman, maxMemory, maxMemoryHuman, memAllocator
     // stats
-    case connectionsAccepted, commands, netInputBytes, netOutputBytes, connectionsRejected, protocolErrors
-    case pubsubChannels, pubsubPatterns, pubsubShardChannels, queryBufferDisconnects, payloadLimitDisconnects, acceptErrors
+    case connectionsAccepted, commands, instantaneousOps, netInputBytes, netOutputBytes, instantaneousInput, instantaneousOutput
+    case connectionsRejected, protocolErrors
+    case pubsubChannels, pubsubPatterns, pubsubShardChannels, unexpectedErrorReplies, totalErrorReplies, queryBufferDisconnects, payloadLimitDisconnects, acceptErrors
     case outputLimitDisconnects, aclDeniedAuth, aclDeniedCommand, aclDeniedKey, aclDeniedChannel, licenseRefusedPublishes, httpRequests
     // replication (a lone master: Redis's fields for one without replicas)
     case role, connectedSlaves, masterFailoverState, masterReplID, masterReplID2, masterReplOffset, secondReplOffset
     case replBacklogActive, replBacklogSize, replBacklogFirstByteOffset, replBacklogHistlen
     // cpu (getrusage)
     case usedCPUSys, usedCPUUser, usedCPUSysChildren, usedCPUUserChildren, usedCPUSysMainThread, usedCPUUserMainThread
+    // commandstats, errorstats (CommandStats.swift)
+    case commandStats, errorStats
     // pubsub (channels, patterns and shard channels above)
     case pubsubPatternSubscriptions, messagesPublished, messagesDelivered, slowSubscriberDisconnects
     // agents (/metrics only)
@@ -92,9 +95,37 @@ enum MetricID: CaseIterable {
             // INFO's total is the sum of the series: one counter per command, no second count.
             Metric(info: "total_commands_processed", in: .stats, family: "vimana_commands_total", .counter,
                    "Commands processed, by command.", label: "command") { r in
-                let calls = r.counters.commandCalls
-                return Command.allCases.map { c -> (String, Metric.Value) in (CommandTable.spec(c).name, .int(calls[c.rawValue])) }
+                // A container's calls are its subcommands' (INFO commandstats has both).
+                let slots = r.state.pointee.stats.slots, bases = r.state.pointee.stats.subcommandBase
+                return Command.allCases.map { c -> (String, Metric.Value) in
+                    var calls = slots[c.rawValue].calls
+                    let base = bases[c.rawValue]
+                    if base >= 0 {
+                        for i in 0..<CommandTable.spec(c).subcommands.count { calls &+= slots[base + i].calls }
+                    }
+                    return (CommandTable.spec(c).name, .int(calls))
+                }
             }
+        case .instantaneousOps:
+            Metric(info: "instantaneous_ops_per_sec", in: .stats) { .int($0.state.pointee.instantaneous.commands.perSecond) }
+        case .instantaneousInput:
+            Metric(info: "instantaneous_input_kbps", in: .stats) {
+                .text(String(format2: Double($0.state.pointee.instantaneous.netInput.perSecond) / 1024))
+            }
+        case .instantaneousOutput:
+            Metric(info: "instantaneous_output_kbps", in: .stats) {
+                .text(String(format2: Double($0.state.pointee.instantaneous.netOutput.perSecond) / 1024))
+            }
+        case .unexpectedErrorReplies:
+            // Redis's errors from its master or AOF: Vimana has neither.
+            Metric(info: "unexpected_error_replies", in: .stats) { _ in .int(0) }
+        case .totalErrorReplies:
+            Metric(info: "total_error_replies", in: .stats, family: "vimana_error_replies_total", .counter,
+                   "Error replies sent (INFO errorstats has them by code).") { .int($0.state.pointee.stats.totalErrorReplies) }
+        case .commandStats:
+            Metric(infoLinesPrefixed: "cmdstat_", in: .commandstats) { $0.state.pointee.stats.commandLines() }
+        case .errorStats:
+            Metric(infoLinesPrefixed: "errorstat_", in: .errorstats) { $0.state.pointee.stats.errorLines() }
         case .netInputBytes:
             Metric(info: "total_net_input_bytes", in: .stats, family: "vimana_net_input_bytes_total", .counter,
                    "Bytes read from clients.") { .int($0.counters.netInputBytes) }
@@ -358,7 +389,11 @@ enum MetricID: CaseIterable {
 
 /// INFO's sections, in the order INFO with no argument (or `all`) gives them.
 enum InfoSection: String, CaseIterable, Sendable {
-    case server, clients, memory, stats, replication, cpu, pubsub, ledger, users, keyspace
+    case server, clients, memory, stats, replication, cpu, commandstats, errorstats, pubsub, ledger, users, keyspace
+
+    /// INFO without a section, or `default`: every section but
+    /// `commandstats`, as Redis leaves it out (`all` and `everything` have it).
+    static let defaults = allCases.filter { $0 != .commandstats }
 }
 
 // MARK: - The declaration's shape

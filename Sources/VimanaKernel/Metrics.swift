@@ -5,14 +5,7 @@
 struct Metrics {
     var connectionsAccepted = 0
     var connectionsRejected = 0
-    /// Calls per command, indexed by `Command.rawValue`; INFO's
-    /// `total_commands_processed` is their sum. Raw memory: an Array here
-    /// costs a uniqueness check on every increment.
-    let commandCalls: UnsafeMutablePointer<Int> = {
-        let p = UnsafeMutablePointer<Int>.allocate(capacity: Command.allCases.count)
-        p.initialize(repeating: 0, count: Command.allCases.count)
-        return p
-    }()
+    // Calls per command are `KernelState.stats` (CommandStats.swift).
     var netInputBytes = 0
     var netOutputBytes = 0
     var messagesPublished = 0

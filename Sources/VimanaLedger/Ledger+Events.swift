@@ -56,6 +56,7 @@ extension Ledger {
                 stats.fsyncNanosTotal += latency
                 stats.fsyncNanosLast = latency
                 stats.lastFsyncMillis = Clock.wallMillis()
+                onFsync?(latency)
             }
             guard sequence > durableSequence else { return }
             durableSequence = sequence

@@ -169,6 +169,9 @@ public final class Ledger: @unchecked Sendable {
     public var onConfirmed: ((UInt64) -> Void)?
     /// Called on the loop thread when `durableSequence` advances.
     public var onDurable: ((UInt64) -> Void)?
+    /// Called on the loop thread for each fsync of the active segment, with
+    /// its duration as the thread that made it measured it (ns).
+    public var onFsync: ((Int64) -> Void)?
     /// Called on the loop thread when pending bytes fall back under the limit.
     public var onDrained: (() -> Void)?
     /// Called on the loop thread when a segment has been sealed.

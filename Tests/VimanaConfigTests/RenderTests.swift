@@ -12,6 +12,9 @@ import VimanaConfig
               port: 7379
               http_port: 7380
               protected_mode: true
+              slowlog_log_slower_than: 10000
+              slowlog_max_len: 128
+              latency_monitor_threshold: 0
               limits:
                 max_clients: 10000
                 max_payload: 1MiB

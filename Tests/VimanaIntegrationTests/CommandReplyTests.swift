@@ -118,7 +118,7 @@ import Testing
         let server = try ServerProcess()
         let c = try RawClient(port: server.port)
         c.send("COMMAND COUNT\r\n")
-        #expect(c.read(matching: ":65\r\n") == ":65\r\n")
+        #expect(c.read(matching: ":67\r\n") == ":67\r\n")
         c.send("COMMAND INFO ping nosuch\r\n")
         let info = "*2\r\n*10\r\n$4\r\nping\r\n:-1\r\n*1\r\n+fast\r\n:0\r\n:0\r\n:0\r\n*2\r\n+@fast\r\n+@connection\r\n*0\r\n*0\r\n*0\r\n$-1\r\n"
         #expect(c.read(matching: info) == info)

@@ -66,6 +66,7 @@ import Testing
         Case(command: "scan", argument: "cursor", template: "SCAN {}", then: ["XADD t * f v", "SCAN 0"]),
         Case(command: "scan", argument: "count", template: "SCAN 0 COUNT {}", then: ["XADD t * f v", "SCAN 0"]),
         Case(command: "memory|usage", argument: "count", template: "MEMORY USAGE t SAMPLES {}"),
+        Case(command: "slowlog|get", argument: "count", template: "SLOWLOG GET {}"),
     ]
 
     /// "command argument" for every argument COMMAND DOCS types `integer`,

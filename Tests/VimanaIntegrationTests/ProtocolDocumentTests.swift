@@ -72,13 +72,16 @@ import Testing
                 ? Self.table(lines, header: "| field | meaning |").map { Self.firstName($0[0]) }
                 : Self.names(row[1])
         }
-        try #require(order == ["server", "clients", "memory", "stats", "replication", "cpu", "pubsub", "ledger", "users", "keyspace"],
+        try #require(order == ["server", "clients", "memory", "stats", "replication", "cpu", "commandstats", "errorstats",
+                               "pubsub", "ledger", "users", "keyspace"],
                      "\(order)")
 
         let server = try ServerProcess(config: Self.config, logLevel: "info")
         let c = try RawClient(port: server.port)
         let r = RESPReader(c)
         c.send("XADD one-key * f v\r\n")  // a key, so that keyspace has its line
+        _ = r.next()
+        c.send("XADD one-key 0-0 f v\r\n")  // an error, so that errorstats has a line
         _ = r.next()
         c.send("INFO everything\r\n")
         guard case .bulk(let text) = r.next() else { Issue.record("INFO gave no bulk string"); return }
@@ -96,6 +99,11 @@ import Testing
         // One `user_<name>` line per user: the agent's and `default`.
         #expect(actual["users"] == ["user_agent%3Aclerk", "user_default", "user_metered"], "\(actual["users"] ?? [])")
         if actual["users"]?.isEmpty == false { actual["users"] = ["user_<name>"] }
+        // One line per command called (XADD, and the one in progress is not yet counted) and per error code.
+        #expect(actual["commandstats"]?.contains("cmdstat_xadd") == true, "\(actual["commandstats"] ?? [])")
+        #expect(actual["errorstats"] == ["errorstat_ERR"], "\(actual["errorstats"] ?? [])")
+        if actual["commandstats"]?.isEmpty == false { actual["commandstats"] = ["cmdstat_<name>"] }
+        if actual["errorstats"]?.isEmpty == false { actual["errorstats"] = ["errorstat_<code>"] }
         #expect(text.contains("\r\ndb0:keys=") && text.contains(",expires=0,avg_ttl=0\r\n"), "\(text)")
         #expect(actualOrder == order)
         for name in order {

@@ -13,14 +13,15 @@ package final class RedisProcess {
         ["/usr/bin/redis-server", "/usr/local/bin/redis-server"].first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
-    package init() throws {
+    /// - Parameter arguments: more of redis-server's options (`--slowlog-log-slower-than 0`).
+    package init(arguments: [String] = []) throws {
         guard let binary = Self.binary else {
             throw TestFailure("redis-server is not installed: run `make test` (it installs redis-server) or apt-get install redis-server")
         }
         port = try freePort()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--daemonize", "no", "--logfile", "/dev/null"]
+                             "--daemonize", "no", "--logfile", "/dev/null"] + arguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
