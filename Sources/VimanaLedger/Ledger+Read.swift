@@ -183,7 +183,7 @@ extension Ledger {
         noteUnreadable(view)
     }
 
-    private func forward(_ topic: [UInt8], _ from: StreamID, _ to: StreamID, _ count: Int,
+    func forward(_ topic: [UInt8], _ from: StreamID, _ to: StreamID, _ count: Int,
                          fromSequence: UInt64) -> [LedgerRecord] {
         var out: [LedgerRecord] = []
         let below = tailFirstSequence, at = places(topic)

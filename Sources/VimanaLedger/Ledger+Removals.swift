@@ -173,26 +173,59 @@ extension Ledger {
             if approximate { remove = approximateCount(i, remove: remove, limit: limit) }
         case .minID(let id):
             guard let first = streams[i].first, first < id else { return (0, nil) }
-            let cap = approximate && limit > 0 ? limit : Int(clamping: length)
-            // The entries below `id`, oldest first, as many as may go.
-            let below = id.predecessor.map { range(topic: topic, from: .zero, to: $0, count: cap) } ?? []
-            remove = UInt64(below.count)
+            let cap = approximate && limit > 0 ? UInt64(limit) : length
+            // The entries below `id`, oldest first, as many as may go: whole
+            // segments counted from their indexes, the rest read.
+            let whole = wholeSegments(i, upTo: cap, below: id)
+            let rest = id.predecessor.map { forward(topic, .zero, $0, Int(clamping: cap - whole.count), fromSequence: whole.from) } ?? []
+            remove = whole.count + UInt64(rest.count)
             if approximate { remove = approximateCount(i, remove: remove, limit: limit) }
         }
         guard remove > 0 else { return (0, nil) }
         // The first entry kept: the floor rises to it (or past the end).
-        let kept = range(topic: topic, from: .zero, to: .max, count: Int(clamping: remove) + 1)
-        let gone = kept.prefix(Int(clamping: remove))
+        // Whole segments of removed entries are counted, not read: a trim of
+        // a large topic reads only the segment where it ends.
+        let whole = wholeSegments(i, upTo: remove, below: nil)
+        let tail = forward(topic, .zero, .max, Int(clamping: remove - whole.count) + 1, fromSequence: whole.from)
+        let gone = tail.prefix(Int(clamping: remove - whole.count))
+        let removed = whole.count + UInt64(gone.count)
+        for (view, n) in whole.credits { view.removed &+= n }
         noteRemoved(gone.map(\.sequence))
         var cut = removals[i]
-        cut.floor = max(cut.floor, kept.count > gone.count ? kept[kept.count - 1].sequence : nextSequence)
+        let firstKept = tail.count > gone.count ? tail[tail.count - 1] : nil
+        cut.floor = max(cut.floor, firstKept?.sequence ?? nextSequence)
         cut.deleted = cut.deleted.filter { $0 >= cut.floor }
         setRemovals(i, cut)
         // As Redis 7.0's streamTrim: `max-deleted-entry-id` is XDEL's alone.
-        streams[i].length -= min(streams[i].length, UInt64(gone.count))
-        streams[i].first = kept.count > gone.count ? kept[kept.count - 1].id : nil
+        streams[i].length -= min(streams[i].length, removed)
+        streams[i].first = firstKept?.id
         let marker = appendMarker(i, op: "trim", nowMillis: nowMillis, nowMicros: nowMicros, sequences: [])
-        return (gone.count, marker)
+        return (Int(clamping: removed), marker)
+    }
+
+    /// The oldest segments whose entries of stream `i` are all live and all
+    /// go (at most `upTo` of them, and all below `below` when given), counted
+    /// from their indexes without reading: how many, the sequence a read of
+    /// the rest starts at, and each segment's share (compaction's trigger).
+    /// Stops at a segment holding the floor, a damaged one, or one that would
+    /// pass either bound.
+    private func wholeSegments(_ i: Int, upTo: UInt64, below: StreamID?) -> (count: UInt64, from: UInt64, credits: [(SegmentView, UInt64)]) {
+        let cut = removals[i], name = topicNames[i]
+        var count: UInt64 = 0, from: UInt64 = 0
+        var credits: [(SegmentView, UInt64)] = []
+        for view in segments {
+            guard let t = view.index.topics[name], t.count > 0 else { continue }
+            let lo = view.index.firstSequence, hi = view.index.nextSequence
+            if hi <= cut.floor { continue }
+            if lo < cut.floor || view.damage != nil { break }
+            if let below, t.last >= below { break }
+            let live = t.count - min(t.count, UInt64(cut.deleted.lazy.filter { $0 >= lo && $0 < hi }.count))
+            if count + live > upTo { break }
+            count += live
+            from = hi
+            credits.append((view, live))
+        }
+        return (count, from, credits)
     }
 
     /// How many of the `remove` oldest entries an approximate trim removes:
