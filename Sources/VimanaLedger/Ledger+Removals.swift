@@ -312,12 +312,18 @@ extension Ledger {
             cut.marked = true
             setRemovals(i, cut)
         }
-        let s = streams[i]
+        return appendRemovalRecord(op: op, topic: topicNames[i], markerFields(i, sequences),
+                                   nowMillis: nowMillis, nowMicros: nowMicros)
+    }
+
+    /// A marker's fields after `op` and `topic` (LEDGER.md §9), in order.
+    private func markerFields(_ i: Int, _ sequences: [UInt64]) -> [(StaticString, String)] {
+        let cut = removals[i], s = streams[i]
         var text: [(StaticString, String)] = [("floor", String(cut.floor)), ("deleted-at", String(cut.deletedAt)),
                                               ("max-deleted", s.maxDeleted.description), ("last-id", s.lastID.description),
                                               ("entries-added", String(s.entriesAdded))]
         if !sequences.isEmpty { text.append(("sequences", sequences.sorted().map(String.init).joined(separator: " "))) }
-        return appendRemovalRecord(op: op, topic: topicNames[i], text, nowMillis: nowMillis, nowMicros: nowMicros)
+        return text
     }
 
     private func appendRemovalRecord(op: String, topic: [UInt8], _ text: [(StaticString, String)],
@@ -341,12 +347,8 @@ extension Ledger {
         let now = Clock.wallMicros()
         let nowMillis = UInt64(clamping: now / 1000)
         for i in removalsInUse.sorted() {
-            let cut = removals[i], s = streams[i]
-            var text: [(StaticString, String)] = [("floor", String(cut.floor)), ("deleted-at", String(cut.deletedAt)),
-                                                  ("max-deleted", s.maxDeleted.description), ("last-id", s.lastID.description),
-                                                  ("entries-added", String(s.entriesAdded))]
-            if !cut.deleted.isEmpty { text.append(("sequences", cut.deleted.sorted().map(String.init).joined(separator: " "))) }
-            _ = appendRemovalRecord(op: "state", topic: topicNames[i], text, nowMillis: nowMillis, nowMicros: now)
+            _ = appendRemovalRecord(op: "state", topic: topicNames[i], markerFields(i, Array(removals[i].deleted)),
+                                    nowMillis: nowMillis, nowMicros: now)
         }
     }
 
