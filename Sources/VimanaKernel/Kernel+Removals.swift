@@ -126,7 +126,8 @@ extension Kernel {
         guard let ledger else { c.pointee.output.tail.writeError(disabledError); return }
         let topic = args.bytes(1)
         if refusedAsInternal(c, topic) { return }
-        guard ledger.stream(topic)?.exists == true else { c.pointee.output.tail.writeInteger(0); return }
+        // As Redis 7.0.15's xtrimCommand: the arguments are read before the
+        // key is looked up, so bad ones are refused on a missing key too.
         let trim: TrimArguments
         switch TrimArguments.parse(args, xadd: false, s.pointee.streamOptions) {
         case .success(let t): trim = t
@@ -135,6 +136,7 @@ extension Kernel {
             return
         }
         guard let strategy = trim.strategy else { return }
+        guard ledger.stream(topic)?.exists == true else { c.pointee.output.tail.writeInteger(0); return }
         if let error = ledger.writeError { c.pointee.output.tail.writeError(Self.ledgerWriteRefusal(error)); return }
         let (removed, marker) = ledger.trim(topic: topic, strategy, approximate: trim.approximate, limit: trim.limit,
                                             nowMillis: UInt64(s.pointee.nowMillis), nowMicros: Clock.wallMicros())

@@ -92,6 +92,12 @@ import VimanaTestSupport
             ["XGROUP", "SETID", "s", "g", "-"], ["XINFO", "GROUPS", "s"], ["XGROUP", "SETID", "s", "g", "0", "ENTRIESREAD", "1"],
             ["XINFO", "GROUPS", "s"], ["XGROUP", "CREATE", "s", "k", "1-1"], ["XINFO", "GROUPS", "s"], ["HELLO", "3"],
             ["XINFO", "STREAM", "s", "FULL", "COUNT", "1"]]),
+        // Redis reads XTRIM's arguments before it looks the key up.
+        ("xtrim argument errors on a missing key", [
+            ["XTRIM", "nokey", "MAXLEN", "x"], ["XTRIM", "nokey", "MAXLEN", "1", "LIMIT", "5"], ["XTRIM", "nokey", "MAXLEN", "-1"],
+            ["XTRIM", "nokey", "MINID", "x"], ["XTRIM", "nokey", "FOO", "1"], ["XTRIM", "nokey", "MAXLEN", "1", "MINID", "1"],
+            ["XTRIM", "nokey", "LIMIT", "1", "MAXLEN", "1"], ["XTRIM", "nokey", "MAXLEN", "~", "1", "LIMIT", "-1"],
+            ["XTRIM", "nokey", "MAXLEN", "~", "1", "LIMIT", "5"], ["EXISTS", "nokey"]]),
         ("removals inside multi", adds("s", 4) + [
             ["MULTI"], ["XDEL", "s", "1-1"], ["XTRIM", "s", "MAXLEN", "2"], ["XLEN", "s"], ["DEL", "s"], ["XLEN", "s"], ["EXEC"],
             ["EXISTS", "s"]]),
