@@ -75,6 +75,36 @@ import VimanaTestSupport
     }
 }
 
+/// Retention retiring a segment whose entries of a topic were all removed
+/// already (a DEL before it) takes nothing from the topic: its figures stay
+/// those redis-server gives after the same commands, and a start gives the same.
+@Suite struct RemovalRetentionTests {
+    @Test func retiringOnlyRemovedEntriesLeavesTheFiguresAsRedisHasThem() throws {
+        let commands: [[String]] = [["XADD", "t", "5-1", "f", "old"], ["XADD", "t", "6-1", "f", "old"], ["DEL", "t"]]
+        let later: [[String]] = [["XADD", "t", "1-1", "f", "new"], ["XADD", "t", "2-1", "f", "new"]]
+        let queries: [[String]] = [["XINFO", "STREAM", "t"], ["XLEN", "t"], ["XRANGE", "t", "-", "+"]]
+        let redis = try RedisProcess()
+        _ = try StreamIDParityTests.replies(commands + later, port: redis.port)
+        let expected = try StreamIDParityTests.replies(queries, port: redis.port)
+
+        let server = try ServerProcess(config: "ledger:\n  retention:\n    max_bytes: 1\n")
+        let sent = try StreamIDParityTests.replies(commands + [["LEDGER", "SEAL"]] + later, port: server.port)
+        #expect(!sent.contains { $0.hasPrefix("-") }, "\(sent)")
+        // The sealed segment (the old entries and the DEL) is retired; the active one stays.
+        let c = try RawClient(port: server.port)
+        #expect(waitFor(10) {
+            c.send(RawClient.command(["INFO", "ledger"]))
+            return c.readReplies(1).contains("ledger_segments:1\r\n")
+        })
+        let before = try StreamIDParityTests.replies(queries, port: server.port)
+        #expect(before == expected, "\(before.map(visible))\nredis: \(expected.map(visible))")
+        _ = server.terminate(signal: SIGKILL)
+        let again = try ServerProcess(ledgerDirectory: server.ledgerDirectory)
+        let after = try StreamIDParityTests.replies(queries, port: again.port)
+        #expect(after == expected, "\(after.map(visible))\nredis: \(expected.map(visible))")
+    }
+}
+
 /// Compaction gives back the disk that removals free
 /// (`ledger.compaction_drop_deleted`), and the offline readers agree.
 @Suite struct RemovalCompactionTests {
