@@ -105,6 +105,17 @@ import VimanaTestSupport
             ["XTRIM", "nokey", "MINID", "x"], ["XTRIM", "nokey", "FOO", "1"], ["XTRIM", "nokey", "MAXLEN", "1", "MINID", "1"],
             ["XTRIM", "nokey", "LIMIT", "1", "MAXLEN", "1"], ["XTRIM", "nokey", "MAXLEN", "~", "1", "LIMIT", "-1"],
             ["XTRIM", "nokey", "MAXLEN", "~", "1", "LIMIT", "5"], ["EXISTS", "nokey"]]),
+        // Redis 7.0.15 makes a consumer when a read serves it or a claim gives it an entry:
+        // not on a `>` read with nothing new, nor on a claim of nothing (or of entries XDEL removed).
+        ("consumers made as redis makes them", adds("s", 2) + [
+            ["XGROUP", "CREATE", "s", "g", "$"], ["XREADGROUP", "GROUP", "g", "a", "STREAMS", "s", ">"],
+            ["XREADGROUP", "GROUP", "g", "a", "BLOCK", "10", "STREAMS", "s", ">"], ["XCLAIM", "s", "g", "b", "0", "1-1"],
+            ["XAUTOCLAIM", "s", "g", "c", "0", "0-0"], ["XINFO", "GROUPS", "s"], ["XADD", "s", "3-1", "f", "v"],
+            ["XREADGROUP", "GROUP", "g", "d", "STREAMS", "s", ">"], ["XDEL", "s", "3-1"], ["XCLAIM", "s", "g", "e", "0", "3-1"],
+            ["XAUTOCLAIM", "s", "g", "f", "0", "0-0"], ["XINFO", "GROUPS", "s"], ["XREADGROUP", "GROUP", "g", "h", "STREAMS", "s", "0"],
+            ["XINFO", "GROUPS", "s"], ["XADD", "s", "4-1", "f", "v"], ["XCLAIM", "s", "g", "i", "0", "4-1"],
+            ["XREADGROUP", "GROUP", "g", "j", "NOACK", "STREAMS", "s", ">"], ["XCLAIM", "s", "g", "k", "0", "4-1"],
+            ["XINFO", "GROUPS", "s"]]),
         ("removals inside multi", adds("s", 4) + [
             ["MULTI"], ["XDEL", "s", "1-1"], ["XTRIM", "s", "MAXLEN", "2"], ["XLEN", "s"], ["DEL", "s"], ["XLEN", "s"], ["EXEC"],
             ["EXISTS", "s"]]),
