@@ -116,6 +116,7 @@ extension Kernel {
             ids.append(id)
         }
         if let error = ledger.writeError { c.pointee.output.tail.writeError(Self.ledgerWriteRefusal(error)); return }
+        serveReadersBeforeRemoval(c)
         let (removed, marker) = ledger.delete(topic: topic, ids: ids, nowMillis: UInt64(s.pointee.nowMillis),
                                               nowMicros: Clock.wallMicros())
         replyAfterRemoval(c, removed, marker, topic)
@@ -138,6 +139,7 @@ extension Kernel {
         guard let strategy = trim.strategy else { return }
         guard ledger.stream(topic)?.exists == true else { c.pointee.output.tail.writeInteger(0); return }
         if let error = ledger.writeError { c.pointee.output.tail.writeError(Self.ledgerWriteRefusal(error)); return }
+        serveReadersBeforeRemoval(c)
         let (removed, marker) = ledger.trim(topic: topic, strategy, approximate: trim.approximate, limit: trim.limit,
                                             nowMillis: UInt64(s.pointee.nowMillis), nowMicros: Clock.wallMicros())
         replyAfterRemoval(c, removed, marker, topic)
@@ -235,6 +237,7 @@ extension Kernel {
         }
         guard let ledger else { c.pointee.output.tail.writeSimple("OK"); return }
         if let error = ledger.writeError { c.pointee.output.tail.writeError(Self.ledgerWriteRefusal(error)); return }
+        serveReadersBeforeRemoval(c)
         var kept: [String] = []
         var last: UInt64?
         for i in 0..<ledger.topicNames.count where ledger.isListedKey(at: i) {
@@ -275,6 +278,7 @@ extension Kernel {
         guard let ledger else { c.pointee.output.tail.writeInteger(0); return }
         if let error = ledger.writeError { c.pointee.output.tail.writeError(Self.ledgerWriteRefusal(error)); return }
         for i in 1..<args.count where refusedAsInternal(c, args.bytes(i)) { return }
+        serveReadersBeforeRemoval(c)
         var deleted = 0
         var last: UInt64?
         for i in 1..<args.count {

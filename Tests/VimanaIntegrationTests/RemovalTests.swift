@@ -47,6 +47,42 @@ import VimanaTestSupport
         #expect(got.1 == want.1, "\(visible(got.1)) against \(visible(want.1))")
     }
 
+    /// Blocked readers woken by an XADD are served before a removal that
+    /// follows it (pipelined, so in the same pass of the server's loop)
+    /// takes the entry away: Redis serves them after each command, so they
+    /// get the entry, and the group's reader has it pending.
+    @Test func readersWokenByAnXaddAreServedBeforeARemovalThatFollows() throws {
+        let redis = try RedisProcess()
+        let vimana = try ServerProcess()
+        func run(_ port: Int) throws -> [String] {
+            let setup = try RawClient(port: port)
+            setup.send(RawClient.command(["XADD", "s", "1-1", "f", "v"]) + RawClient.command(["XGROUP", "CREATE", "s", "g", "$"]))
+            _ = setup.readReplies(2)
+            let group = try RawClient(port: port), plain = try RawClient(port: port), trimmed = try RawClient(port: port)
+            group.send(RawClient.command(["XREADGROUP", "GROUP", "g", "c", "BLOCK", "3000", "STREAMS", "s", ">"]))
+            plain.send(RawClient.command(["XREAD", "BLOCK", "3000", "STREAMS", "s", "$"]))
+            trimmed.send(RawClient.command(["XREAD", "BLOCK", "3000", "STREAMS", "s", "$"]))
+            // All three blocked (CLIENT LIST's flags say so) before the writes.
+            let deadline = Date().addingTimeInterval(10)
+            while Date() < deadline {
+                setup.send(RawClient.command(["CLIENT", "LIST"]))
+                if setup.readReplies(1).components(separatedBy: "cmd=xread").count > 3 { break }
+                usleep(20_000)
+            }
+            setup.send(RawClient.command(["XADD", "s", "5-1", "f", "v"]) + RawClient.command(["XDEL", "s", "5-1"])
+                       + RawClient.command(["XADD", "s", "6-1", "f", "v"]) + RawClient.command(["XTRIM", "s", "MAXLEN", "0"]))
+            var out = [setup.readReplies(4), group.readReplies(1), plain.readReplies(1)]
+            trimmed.send(RawClient.command(["XREAD", "BLOCK", "3000", "STREAMS", "s", "5-1"]))
+            out.append(trimmed.readReplies(2))
+            setup.send(RawClient.command(["XPENDING", "s", "g"]) + RawClient.command(["XLEN", "s"]))
+            out.append(setup.readReplies(2))
+            return out
+        }
+        let want = try run(redis.port), got = try run(vimana.port)
+        #expect(want[1].contains("5-1"), "\(visible(want[1]))")
+        for (w, g) in zip(want, got) { #expect(g == w, "\(visible(g)) against \(visible(w))") }
+    }
+
     /// FLUSHALL deletes what clients made and keeps what the agents of
     /// phoenix.yaml hold: the topic their group is on (with the group),
     /// their events and dead letters: agents are configuration, not data.
