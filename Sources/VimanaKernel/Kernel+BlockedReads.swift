@@ -71,7 +71,30 @@ extension Kernel {
         clientInfo(fd)?.blockedRead = nil
         if !c.pointee.flags.isDisjoint(with: .replyControlled) { finishReplyControl(c) }
         markPending(c)
-        processInput(c)
+        if servingBeforeRemoval { unblockedInRemoval.append(fd) } else { processInput(c) }
+    }
+
+    /// Before XDEL, XTRIM, XADD's trimming, DEL, UNLINK and FLUSHALL change a
+    /// topic: the readers woken in this pass (by an XADD before it) are
+    /// served, as Redis serves blocked clients after each command, so a
+    /// removal pipelined after an XADD does not take its entry from them.
+    /// Inside EXEC nothing is served (Redis serves after the transaction).
+    func serveReadersBeforeRemoval(_ c: UnsafeMutablePointer<ClientState>) {
+        guard blockedReaders.hasReady, !c.pointee.flags.contains(.multi), !servingBeforeRemoval else { return }
+        servingBeforeRemoval = true
+        serveBlockedReaders()
+        servingBeforeRemoval = false
+    }
+
+    /// The pipelined commands of the clients `serveReadersBeforeRemoval` unblocked.
+    func resumeUnblockedInRemoval() {
+        let fds = unblockedInRemoval
+        unblockedInRemoval = []
+        for fd in fds {
+            guard let c = s.pointee.client(fd), !c.pointee.flags.contains(.closing),
+                  !c.pointee.flags.contains(.blocked) else { continue }
+            processInput(c)
+        }
     }
 
     /// After its user changed (`userChanged`): ends `c`'s blocked read

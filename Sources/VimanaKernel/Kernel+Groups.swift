@@ -192,8 +192,10 @@ extension Kernel {
         var history = false
         for (k, topic) in read.topics.enumerated() {
             guard let g = agents.groups.group(topic, read.group) else { continue }
-            let ci = groupConsumer(g, read.consumer, nowMillis: now)
             if let from = read.after[k] {
+                // As Redis 7.0.15: a history read makes the consumer; a `>` read
+                // only once it has something to give (a blocked one when served).
+                let ci = groupConsumer(g, read.consumer, nowMillis: now)
                 // History: this consumer's own pending entries after `from`,
                 // read a COUNT's worth at a time (see `Ledger.records`);
                 // those removed or past reading are listed by ID with a nil, as
@@ -221,6 +223,7 @@ extension Kernel {
                 // Where the last delivered entry lies, when this group last read it here: the read skips what is before it.
                 let hint = g.lastDeliveredSequence.flatMap { $0.id == g.lastDelivered ? $0.sequence : nil } ?? 0
                 let entries = ledger.entries(topic: topic, after: g.lastDelivered, afterSequence: hint, count: read.count)
+                let ci = entries.isEmpty ? 0 : groupConsumer(g, read.consumer, nowMillis: now)
                 for r in entries {
                     if read.noAck { agents.groups.advance(g, to: r.id) } else { agents.groups.deliver(g, r.id, to: ci, nowMillis: now) }
                 }
@@ -368,7 +371,14 @@ extension Kernel {
         }
         // As Redis: a delivery time before the epoch or in the future is now.
         if let t = deliveryTime, t < 0 || t > now { deliveryTime = now }
-        let ci = groupConsumer(g, args.bytes(3), nowMillis: now)
+        // As Redis 7.0.15: the consumer is made by its first claim, not before.
+        var consumer: Int?
+        func ci() -> Int {
+            if let consumer { return consumer }
+            let made = groupConsumer(g, args.bytes(3), nowMillis: now)
+            consumer = made
+            return made
+        }
         // The pending ones read in one go (see `Ledger.records`).
         let wanted = Array(Set(ids.filter { g.entry($0) != nil })).sorted()
         let found = ledger.records(topic: g.topic, ids: wanted)
@@ -378,7 +388,7 @@ extension Kernel {
         for id in ids {
             guard let p = g.entry(id), now.subtractingSaturating(p.deliveredAtMillis) >= Int64(minIdle) else { continue }
             guard let r = records[id] else { agents.groups.ack(g, id); continue }
-            agents.groups.deliver(g, id, to: ci, nowMillis: now, deliveries: retry ?? (justID ? p.deliveries : p.deliveries.addingSaturating(1)))
+            agents.groups.deliver(g, id, to: ci(), nowMillis: now, deliveries: retry ?? (justID ? p.deliveries : p.deliveries.addingSaturating(1)))
             if let deliveryTime { agents.groups.touch(g, id, nowMillis: deliveryTime) }
             claimed.append(r)
             claimedIDs.append(id)
@@ -421,7 +431,14 @@ extension Kernel {
             return
         }
         let now = Clock.wallMillis()
-        let ci = groupConsumer(g, args.bytes(3), nowMillis: now)
+        // As Redis 7.0.15: the consumer is made by its first claim, not before.
+        var consumer: Int?
+        func ci() -> Int {
+            if let consumer { return consumer }
+            let made = groupConsumer(g, args.bytes(3), nowMillis: now)
+            consumer = made
+            return made
+        }
         // As Redis 7.0: up to COUNT entries claimed or found deleted, out of at
         // most COUNT × 10 pending entries looked at; an entry is deleted when
         // retention has cut it (IDs below the topic's first kept entry).
@@ -450,7 +467,7 @@ extension Kernel {
         for (p, record) in zip(candidates, records) {
             // Unreadable (a damaged stretch): as good as deleted.
             guard let record else { deleted.append(p.id); continue }
-            agents.groups.deliver(g, p.id, to: ci, nowMillis: now, deliveries: justID ? p.deliveries : p.deliveries.addingSaturating(1))
+            agents.groups.deliver(g, p.id, to: ci(), nowMillis: now, deliveries: justID ? p.deliveries : p.deliveries.addingSaturating(1))
             claimed.append(record)
             claimedIDs.append(p.id)
         }

@@ -116,6 +116,7 @@ extension Kernel {
             ids.append(id)
         }
         if let error = ledger.writeError { c.pointee.output.tail.writeError(Self.ledgerWriteRefusal(error)); return }
+        serveReadersBeforeRemoval(c)
         let (removed, marker) = ledger.delete(topic: topic, ids: ids, nowMillis: UInt64(s.pointee.nowMillis),
                                               nowMicros: Clock.wallMicros())
         replyAfterRemoval(c, removed, marker, topic)
@@ -126,7 +127,8 @@ extension Kernel {
         guard let ledger else { c.pointee.output.tail.writeError(disabledError); return }
         let topic = args.bytes(1)
         if refusedAsInternal(c, topic) { return }
-        guard ledger.stream(topic)?.exists == true else { c.pointee.output.tail.writeInteger(0); return }
+        // As Redis 7.0.15's xtrimCommand: the arguments are read before the
+        // key is looked up, so bad ones are refused on a missing key too.
         let trim: TrimArguments
         switch TrimArguments.parse(args, xadd: false, s.pointee.streamOptions) {
         case .success(let t): trim = t
@@ -135,7 +137,9 @@ extension Kernel {
             return
         }
         guard let strategy = trim.strategy else { return }
+        guard ledger.stream(topic)?.exists == true else { c.pointee.output.tail.writeInteger(0); return }
         if let error = ledger.writeError { c.pointee.output.tail.writeError(Self.ledgerWriteRefusal(error)); return }
+        serveReadersBeforeRemoval(c)
         let (removed, marker) = ledger.trim(topic: topic, strategy, approximate: trim.approximate, limit: trim.limit,
                                             nowMillis: UInt64(s.pointee.nowMillis), nowMicros: Clock.wallMicros())
         replyAfterRemoval(c, removed, marker, topic)
@@ -233,6 +237,7 @@ extension Kernel {
         }
         guard let ledger else { c.pointee.output.tail.writeSimple("OK"); return }
         if let error = ledger.writeError { c.pointee.output.tail.writeError(Self.ledgerWriteRefusal(error)); return }
+        serveReadersBeforeRemoval(c)
         var kept: [String] = []
         var last: UInt64?
         for i in 0..<ledger.topicNames.count where ledger.isListedKey(at: i) {
@@ -273,6 +278,7 @@ extension Kernel {
         guard let ledger else { c.pointee.output.tail.writeInteger(0); return }
         if let error = ledger.writeError { c.pointee.output.tail.writeError(Self.ledgerWriteRefusal(error)); return }
         for i in 1..<args.count where refusedAsInternal(c, args.bytes(i)) { return }
+        serveReadersBeforeRemoval(c)
         var deleted = 0
         var last: UInt64?
         for i in 1..<args.count {

@@ -68,6 +68,8 @@ extension Kernel {
             c.pointee.output.tail.writeNull(resp3: c.pointee.flags.contains(.resp3))
             return
         }
+        // Its trimming may remove entries readers woken in this pass have not been given yet.
+        if trim.strategy != nil { serveReadersBeforeRemoval(c) }
         // Redis's `new` event (class `n`, not in `A`): only looked for when asked.
         let isNew = s.pointee.notifyMask & KeyspaceEvents.new.rawValue != 0 && ledger.stream(topicBase, topic.count) == nil
         let name = clientInfo(c.pointee.fd)?.name ?? []

@@ -27,6 +27,11 @@ public final class Kernel: EventLoopHandler {
     let ledger: Ledger?
     /// XREAD and XREADGROUP BLOCK clients, and the topics woken this pass.
     var blockedReaders = BlockedReaders()
+    /// While a removal serves the readers woken before it (`serveReadersBeforeRemoval`):
+    /// the clients it unblocks, whose pipelined commands run at the pass's end,
+    /// not inside the removal's command.
+    var unblockedInRemoval: [Int32] = []
+    var servingBeforeRemoval = false
     /// Clients whose LEDGER SEAL waits for the seal (`ledgerSealed`).
     var sealWaiters: [(fd: Int32, id: Int)] = []
     /// Problems operators' agents reported for /health (HEALTH).
@@ -194,6 +199,7 @@ public final class Kernel: EventLoopHandler {
         refreshClock()
         if s.pointee.publishResumeAt != 0 && s.pointee.nowNanos >= s.pointee.publishResumeAt { resumePublishers() }
         if let ledger {
+            if !unblockedInRemoval.isEmpty { resumeUnblockedInRemoval() }
             if blockedReaders.hasReady { serveBlockedReaders() }
             if blockedReaders.nextDeadline != 0 { expireBlockedReaders(now: s.pointee.nowNanos) }
             if !agents.isEmpty { agents.pump() }

@@ -188,14 +188,20 @@ extension Ledger {
             guard let i = topic.withUnsafeBytes({ topics.find($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, $0.count) }) else { continue }
             // Its entries removed already (Ledger+Removals.swift) are not counted twice.
             let removed = removalsInUse.contains(i) ? removedCount(i, in: view) : 0
-            streams[i].length -= min(streams[i].length, t.count - min(t.count, removed))
+            let live = t.count - min(t.count, removed)
+            streams[i].length -= min(streams[i].length, live)
             if removalsInUse.contains(i) {
                 var cut = removals[i]
                 cut.deleted = cut.deleted.filter { $0 >= view.index.nextSequence }
                 setRemovals(i, cut)
             }
-            streams[i].maxDeleted = max(streams[i].maxDeleted, t.last)
-            tombstones = true
+            // Entries removed already were counted by their removal: only live
+            // ones retired raise max-deleted-entry-id (the segment's last may be
+            // an earlier life's, above every ID of the topic made again after a DEL).
+            if live > 0 {
+                streams[i].maxDeleted = max(streams[i].maxDeleted, t.last)
+                tombstones = true
+            }
             streams[i].first = removalsInUse.contains(i) ? range(topic: topic, from: .zero, to: .max, count: 1).first?.id
                 : segments.lazy.compactMap { $0.index.topics[topic]?.first }.first ?? firstInMemory(topic)
             topicRuns[i].drop(below: segments.first?.index.firstSequence ?? nextSequence)

@@ -89,10 +89,12 @@ extension Ledger {
                 var s = max(batch.firstSequence, from)
                 while s < batch.nextSequence && s <= limit {
                     examined += 1
-                    if let id = batch.id(s, on: name) {
+                    // Entries XDEL removed are passed over first: one removed from the
+                    // top may have a higher ID than those an XSETID let in after it.
+                    if let id = batch.id(s, on: name), cut.deleted.isEmpty || !cut.deleted.contains(s) {
                         // A topic's IDs grow with its sequences (from its floor on): nothing wanted lies further on.
                         if id > last { return }
-                        if cut.deleted.isEmpty || !cut.deleted.contains(s) { place(id) { batch.record(s) } }
+                        place(id) { batch.record(s) }
                         if missing == 0 { return }
                     }
                     s += 1
@@ -130,12 +132,23 @@ extension Ledger {
     /// holds one of them, not every stretch between the first and the last.
     func readPlan(_ view: SegmentView, _ filter: ReadFilter, reverse: Bool, owned: Bool = false,
                   ids: [StreamID] = []) -> SegmentReadPlan? {
-        guard let t = view.index.topics[filter.topic], t.count > 0, t.last >= filter.from, t.first <= filter.to,
+        guard let t = view.index.topics[filter.topic], t.count > 0,
               view.index.nextSequence > filter.fromSequence, view.index.firstSequence < filter.below else { return nil }
         // The topic's entries here lie between its first and last: a stretch
         // outside them holds only other topics' records (a sparse topic, such
         // as the group journal, among a busy one's is not read with them).
-        let lo = max(filter.from, t.first).ms, hi = min(filter.to, t.last).ms
+        // Unless removals broke the order of its IDs here: the segment holds
+        // entries of a life of the topic before its latest DEL (made again
+        // with lower IDs), or an XDEL removed its top entries and an XSETID
+        // took the last ID below them (the index's first and last are the
+        // first and last written, not the lowest and highest).
+        var lowest = t.first, highest = t.last
+        if !removalsInUse.isEmpty {
+            let cut = removals(of: filter.topic)
+            if cut.deletedAt > view.index.firstSequence || !cut.deleted.isEmpty { (lowest, highest) = (.zero, .max) }
+        }
+        guard highest >= filter.from, lowest <= filter.to else { return nil }
+        let lo = max(filter.from, lowest).ms, hi = min(filter.to, highest).ms
         let entries = view.index.entries
         let covered = min(Int(clamping: view.index.coveredBytes), view.size)
         var spans: [(start: Int, end: Int)] = []

@@ -128,8 +128,10 @@ public enum OfflineVerifier {
                     }
                 }
                 lastIDs[r.topic] = (r.id, r.sequence)
-                // A DEL starts the topic afresh, IDs included (LEDGER.md §9).
+                // A DEL starts the topic afresh, IDs included; an XSETID sets the ID
+                // the next entry must be above, lower than a removed entry's too (LEDGER.md §9).
                 if r.topic == Ledger.removalsTopic, let deleted = Self.deletedTopic(r) { lastIDs[deleted] = nil }
+                if r.topic == Ledger.removalsTopic, let (topic, id) = Self.setID(r) { lastIDs[topic] = (id, r.sequence) }
             }
         }
         if streamIDFindings > LedgerLimits.streamIDFindingsPerSegment {
@@ -270,6 +272,15 @@ public enum OfflineVerifier {
     }
 
     /// The topic a `del` marker deleted (LEDGER.md §9), nil for any other record.
+    /// The topic and last ID of an XSETID's marker (`op` `setid`).
+    static func setID(_ marker: LedgerRecord) -> ([UInt8], StreamID)? {
+        guard marker.fields.contains(where: { $0.name == Array("op".utf8) && $0.value == Array("setid".utf8) }),
+              let topic = marker.fields.first(where: { $0.name == Array("topic".utf8) })?.value,
+              let id = marker.fields.first(where: { $0.name == Array("last-id".utf8) }).flatMap({ StreamID.parse(bytes: $0.value) })
+        else { return nil }
+        return (topic, id)
+    }
+
     static func deletedTopic(_ marker: LedgerRecord) -> [UInt8]? {
         guard marker.fields.contains(where: { $0.name == Array("op".utf8) && $0.value == Array("del".utf8) }) else { return nil }
         return marker.fields.first { $0.name == Array("topic".utf8) }?.value

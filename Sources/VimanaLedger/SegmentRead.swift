@@ -64,6 +64,11 @@ extension SegmentReadPlan {
               visit: (LedgerRecord) -> Bool) -> SegmentReadOutcome {
         var out = SegmentReadOutcome()
         let ids = filter.from <= filter.to ? filter.from...filter.to : nil
+        // The decoder counts the entries XDEL removed among those it keeps
+        // (`matches` drops them after): it decodes as many more, or a frame
+        // holding some would give fewer than wanted and the rest of it be passed over.
+        let (more, overflow) = filter.wanted.addingReportingOverflow(filter.deleted.count)
+        let decodeLimit = overflow ? Int.max : more
         for span in spans {
             let offsets = reverse ? frameOffsets(span, filter) : nil
             var k = offsets.map { $0.count } ?? 0
@@ -84,7 +89,7 @@ extension SegmentReadPlan {
                 // topic's entries, are passed over on their headers.
                 let places = filter.places, from = filter.fromSequence
                 switch scanner.readFrame(fd: fd, path: path, at: offset, size: size, only: filter.topic,
-                                         from: from, ids: ids, limit: reverse ? .max : filter.wanted,
+                                         from: from, ids: ids, limit: reverse ? .max : decodeLimit,
                                          skip: { $0.nextSequence <= from || !places.mayHold($0.firstSequence, $0.nextSequence) }) {
                 case .success(let (header, read)):
                     if !reverse && header.firstSequence >= filter.below { return out }

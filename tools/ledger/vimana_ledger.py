@@ -1042,11 +1042,16 @@ def verify_ledger(directory, strict_index=False):
                                         % (seg.name, frame.number, frame.offset, STREAM_ID, r["id"],
                                            _quote(key), r["seq"], before[0][0], before[0][1], before[1]))
                                 last_ids[key] = (sid, r["seq"])
-                                # A DEL starts the topic afresh, IDs included (LEDGER.md section 9).
+                                # A DEL starts the topic afresh, IDs included; an XSETID sets the ID the
+                                # next entry must be above, lower than a removed entry's too (LEDGER.md section 9).
                                 if key == REMOVALS_TOPIC:
                                     marker = dict(r["fields_bytes"])
                                     if marker.get(b"op") == b"del":
                                         last_ids.pop(marker.get(b"topic"), None)
+                                    elif marker.get(b"op") == b"setid":
+                                        ms, _, sq = marker.get(b"last-id", b"").partition(b"-")
+                                        if ms.isdigit() and sq.isdigit():
+                                            last_ids[marker.get(b"topic")] = ((int(ms), int(sq)), r["seq"])
                         break
                     except LedgerError as e:
                         # Past the damage to the next valid frame (LEDGER.md section 5).
