@@ -52,6 +52,9 @@ struct BlockedReaders {
     var isEmpty: Bool { waiters.isEmpty }
     /// Whether an append woke a topic since the last `takeReady`.
     var hasReady: Bool { !readyTopics.isEmpty }
+    /// The topics the last `takeReady` found woken (a woken reader is
+    /// served for them only, as Redis serves a reader for the key made ready).
+    private(set) var woken: [[UInt8]] = []
     /// The fds of the clients blocked now, in no particular order.
     var fds: [Int32] { Array(waiters.keys) }
 
@@ -103,6 +106,7 @@ struct BlockedReaders {
     /// They stay blocked until `remove`d.
     mutating func takeReady() -> [Int32] {
         let topics = readyTopics
+        woken = topics
         readyTopics.removeAll()
         var out: [Int32] = []
         var listed = Set<Int32>()
