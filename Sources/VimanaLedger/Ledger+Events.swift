@@ -195,13 +195,9 @@ extension Ledger {
                 cut.deleted = cut.deleted.filter { $0 >= view.index.nextSequence }
                 setRemovals(i, cut)
             }
-            // Entries removed already were counted by their removal: only live
-            // ones retired raise max-deleted-entry-id (the segment's last may be
-            // an earlier life's, above every ID of the topic made again after a DEL).
-            if live > 0 {
-                streams[i].maxDeleted = max(streams[i].maxDeleted, t.last)
-                tombstones = true
-            }
+            // Retention is a trim by age or size: as Redis's trims, it leaves
+            // max-deleted-entry-id (XDEL's and XSETID's) alone, so the figure
+            // is the same before and after a restart.
             streams[i].first = removalsInUse.contains(i) ? range(topic: topic, from: .zero, to: .max, count: 1).first?.id
                 : segments.lazy.compactMap { $0.index.topics[topic]?.first }.first ?? firstInMemory(topic)
             topicRuns[i].drop(below: segments.first?.index.firstSequence ?? nextSequence)

@@ -174,6 +174,35 @@ import VimanaTestSupport
         let after = try StreamIDParityTests.replies(queries, port: again.port)
         #expect(after == expected, "\(after.map(visible))\nredis: \(expected.map(visible))")
     }
+
+    /// Retention retiring live entries is a trim by age or size: the stream
+    /// answers as redis-server does after XTRIM of the same entries
+    /// (max-deleted-entry-id untouched); after a kill -9 too, but for
+    /// `entries-added`, which a start counts from the entries the ledger
+    /// still holds (PROTOCOL.md, XINFO STREAM).
+    @Test func retiringLiveEntriesAnswersAsATrimDoes() throws {
+        let first: [[String]] = [["XADD", "t", "1-1", "f", "a"], ["XADD", "t", "2-1", "f", "b"], ["XADD", "t", "3-1", "f", "c"]]
+        let queries: [[String]] = [["XINFO", "STREAM", "t"], ["XLEN", "t"], ["XRANGE", "t", "-", "+"]]
+        let redis = try RedisProcess()
+        _ = try StreamIDParityTests.replies(first + [["XADD", "t", "4-1", "f", "d"], ["XTRIM", "t", "MAXLEN", "1"]], port: redis.port)
+        let expected = try StreamIDParityTests.replies(queries, port: redis.port)
+
+        let server = try ServerProcess(config: "ledger:\n  retention:\n    max_bytes: 1\n")
+        let sent = try StreamIDParityTests.replies(first + [["LEDGER", "SEAL"], ["XADD", "t", "4-1", "f", "d"]], port: server.port)
+        #expect(!sent.contains { $0.hasPrefix("-") }, "\(sent)")
+        let c = try RawClient(port: server.port)
+        #expect(waitFor(10) {
+            c.send(RawClient.command(["XLEN", "t"]))
+            return c.readReplies(1) == ":1\r\n"
+        })
+        let before = try StreamIDParityTests.replies(queries, port: server.port)
+        #expect(before == expected, "\(before.map(visible))\nredis: \(expected.map(visible))")
+        _ = server.terminate(signal: SIGKILL)
+        let again = try ServerProcess(ledgerDirectory: server.ledgerDirectory)
+        let after = try StreamIDParityTests.replies(queries, port: again.port)
+        let counted = expected[0].replacingOccurrences(of: "entries-added\r\n:4\r\n", with: "entries-added\r\n:1\r\n")
+        #expect(after == [counted] + expected.dropFirst(), "\(after.map(visible))\nredis: \(expected.map(visible))")
+    }
 }
 
 /// Compaction gives back the disk that removals free
