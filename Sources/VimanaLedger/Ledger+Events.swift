@@ -153,6 +153,7 @@ extension Ledger {
     @discardableResult
     public func enforceRetention(nowMicros: Int64) -> [String] {
         reclaimRemoved()
+        if retentionWaitsForRemovals { return [] }
         let maxAge = Int64(retentionMaxAgeSeconds) * 1_000_000
         let maxBytes = retentionOverride ?? retentionMaxBytes
         guard maxAge > 0 || maxBytes > 0 else { return [] }

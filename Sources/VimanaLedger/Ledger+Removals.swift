@@ -347,9 +347,18 @@ extension Ledger {
         let now = Clock.wallMicros()
         let nowMillis = UInt64(clamping: now / 1000)
         for i in removalsInUse.sorted() {
-            _ = appendRemovalRecord(op: "state", topic: topicNames[i], markerFields(i, Array(removals[i].deleted)),
-                                    nowMillis: nowMillis, nowMicros: now)
+            if let s = appendRemovalRecord(op: "state", topic: topicNames[i], markerFields(i, Array(removals[i].deleted)),
+                                           nowMillis: nowMillis, nowMicros: now) {
+                removalsSnapshotSequence = s
+            }
         }
+    }
+
+    /// Whether retention must wait: the removals' state written at the last
+    /// seal is not confirmed yet, and the segments it would retire may hold
+    /// the only markers of removals made before that seal.
+    var retentionWaitsForRemovals: Bool {
+        !removalsInUse.isEmpty && (removalsSnapshotDue || confirmedSequence <= removalsSnapshotSequence)
     }
 
     // MARK: - Giving the disk back

@@ -104,6 +104,8 @@ public final class Ledger: @unchecked Sendable {
     var removalsInUse: Set<Int> = []
     /// A segment was sealed: the next commit writes every removal state.
     var removalsSnapshotDue = false
+    /// The sequence of the last `state` marker a seal wrote (Ledger+Removals.swift).
+    var removalsSnapshotSequence: UInt64 = 0
     /// Some stream has a `max-deleted-entry-id` (`hasTombstones`).
     var tombstones = false
     /// Every topic the ledger has seen, in order of first appearance.
