@@ -4,8 +4,9 @@
 extension Configuration {
     /// The phoenix.yaml keys whose values differ from `old`'s, in the file's
     /// order: each key of `kernel:`, `logging:` and `ledger:`; `users`,
-    /// `agents` and each system agent (`system.oracle`) as a whole. Never a
-    /// value: a password changed shows as `kernel.password`, nothing more.
+    /// `agents`, each system agent (`system.oracle`) and `federation` as a
+    /// whole. Never a value: a password changed shows as `kernel.password`
+    /// (or `federation`), nothing more.
     public func changedKeys(from old: Configuration) -> [String] {
         Self.comparedKeys.filter { !$0.same(self, old) }.map(\.key)
     }
@@ -68,5 +69,6 @@ extension Configuration {
         ("system.herald", { $0.system.herald == $1.system.herald }),
         ("system.envoy", { $0.system.envoy == $1.system.envoy }),
         ("system.watchman", { $0.system.watchman == $1.system.watchman }),
+        ("federation", { $0.federation == $1.federation }),
     ]
 }

@@ -20,6 +20,8 @@ public struct Configuration: Sendable, Equatable {
     public var users: [UserConfig] = []
     /// The `system:` section: the system agents (wired by `systemAgents(executable:)`).
     public var system = SystemConfig()
+    /// The `federation:` section; nil when absent: the kernel works alone.
+    public var federation: FederationConfig? = nil
     /// Where the configuration came from: a file path, or `built-in default`.
     public var source: String
     /// Keys set by command-line flags, with the flag as typed:
