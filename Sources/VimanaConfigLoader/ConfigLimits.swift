@@ -126,4 +126,13 @@ enum ConfigLimits {
     static let watchmanSuspendAfter = WatchmanConfig.suspendAfterRange
     static let watchmanMaxPublishRate = WatchmanConfig.maxPublishRateRange
     static let watchmanAckWaitAfter = WatchmanConfig.ackWaitAfterRange
+
+    // MARK: - federation
+
+    /// A seed address's port: a Redis node listens on a real port, never 0.
+    static let federationPort = 1...65535
+    /// `federation.*`: see `FederationConfig`.
+    static let federationWaitReplicas = FederationConfig.waitReplicasRange
+    static let federationWaitTimeoutMillis = FederationConfig.waitTimeoutMillisRange
+    static let federationBatchEntries = FederationConfig.batchEntriesRange
 }

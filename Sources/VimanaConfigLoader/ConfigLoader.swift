@@ -44,7 +44,8 @@ struct Schema {
     func configuration(_ root: YAMLNode?) throws(ConfigError) -> Configuration {
         var config = Configuration(source: path)
         guard let root else { return config }
-        let top = try section(root, "", keys: ["kernel", "logging", "ledger", "users", "agents", "system"])
+        let top = try section(root, "", keys: ["kernel", "logging", "ledger", "users", "agents", "system",
+                                                     "federation"])
         if let node = top["kernel"] { config.kernel = try kernel(node) }
         if let node = top["logging"] { config.logging = try logging(node) }
         if let node = top["ledger"] { config.ledger = try ledger(node) }
@@ -55,6 +56,7 @@ struct Schema {
         // After the users: an agent names the user it runs as.
         if let node = top["agents"] { config.agents = try agents(node, users: Set(config.users.map(\.name))) }
         if let node = top["system"] { config.system = try system(node) }
+        if let entry = Self.entry("federation", in: root) { config.federation = try federation(entry) }
         if config.system.envoy.enabled && config.system.enabled && !flag {
             // envoy's playbooks: each a file of its own, its errors at its own file:line:column.
             config.system.envoy.loaded = try PlaybookLoader.load(
@@ -65,6 +67,11 @@ struct Schema {
             // Checked here, where the line is known, rather than when the kernel starts.
             throw fail(enabled.value, "ledger.enabled: false, but agents need the ledger, and this file declares "
                        + "\(Self.agentList(config.agents)); set it to true or remove the agents")
+        }
+        if !config.ledger.enabled, config.federation != nil, let enabled = Self.entry("enabled", in: top["ledger"]) {
+            // The ledger is federation's outbox and where received entries land.
+            throw fail(enabled.value, "ledger.enabled: false, but federation needs the ledger (its outbox and inbox);"
+                       + " set it to true or remove the federation section")
         }
         let external = config.agents.filter { $0.enabled && $0.kind == .external }
         if config.ledger.retentionMaxAgeSeconds > 0 || config.ledger.retentionMaxBytes > 0, !external.isEmpty,

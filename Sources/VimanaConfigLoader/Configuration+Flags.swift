@@ -56,13 +56,18 @@ extension Configuration {
         flags[f.key] = typed
     }
 
-    /// `--no-ledger`: records nothing. Refused when agents are declared: they
-    /// take their tasks from the ledger.
+    /// `--no-ledger`: records nothing. Refused when agents are declared (they
+    /// take their tasks from the ledger) or federation is (the ledger is its
+    /// outbox and inbox).
     public mutating func disableLedger() throws(ConfigError) {
         let typed = "--no-ledger"
         guard agents.isEmpty else {
             throw ConfigError(path: typed, message: "agents need the ledger, and \(source) declares "
                               + "\(Schema.agentList(agents)); leave out --no-ledger, or use a configuration without agents")
+        }
+        guard federation == nil else {
+            throw ConfigError(path: typed, message: "federation needs the ledger, and \(source) declares a federation"
+                              + " section; leave out --no-ledger, or use a configuration without it")
         }
         ledger.enabled = false
         flags["ledger.enabled"] = typed

@@ -14,9 +14,10 @@ extension Configuration {
     /// applied (`flags`), when there are any.
     ///
     /// Promises: loading the text gives a `Configuration` equal to this one
-    /// except for `source`, `flags`, `warnings`, `kernel.password` and
-    /// `kernel.http_token` (secrets: only their presence is shown) and the
-    /// users' `passwordHashes` (only their number is shown).
+    /// except for `source`, `flags`, `warnings`, `kernel.password`,
+    /// `kernel.http_token` and `federation.password` (secrets: only their
+    /// presence is shown) and the users' `passwordHashes` (only their number
+    /// is shown). The `federation:` section is written only when there is one.
     /// Used by `vimana serve --dry-run` and `vimana check`.
     public func render() -> String {
         let l = kernel.limits
@@ -146,7 +147,7 @@ extension Configuration {
             "    max_publish_rate: \(system.watchman.maxPublishRate)",
             "    ack_wait_after: \(system.watchman.ackWaitAfter)",
           ]
-        return lines.joined(separator: "\n") + "\n"
+        return (lines + (federation.map(Self.federationLines) ?? [])).joined(separator: "\n") + "\n"
     }
 
     /// One `users:` entry as a block mapping, every key written out but the
@@ -164,6 +165,24 @@ extension Configuration {
             "      connections: \(limit(u.limits.connections, String.init))",
             "      publish_rate: \(limit(u.limits.publishRate, String.init))",
             "      publish_bytes: \(limit(u.limits.publishBytes, Units.formatSize))",
+        ]
+    }
+
+    /// The `federation:` section, every key written out but the password:
+    /// only its presence is shown, as `kernel.password`'s.
+    private static func federationLines(_ f: FederationConfig) -> [String] {
+        let cluster = f.cluster.map { $0.host.contains(":") ? "[\($0.host)]:\($0.port)" : "\($0.host):\($0.port)" }
+        return [
+            "federation:",
+            "  node: \(yamlString(f.node))",
+            "  cluster: \(yamlList(cluster))",
+            "  user: \(f.user.map(yamlString) ?? "~")",
+        ] + (f.password == nil ? [] : ["  # password: set (not shown)"]) + [
+            "  topics: \(yamlList(f.topics))",
+            "  prefix: \(yamlString(f.prefix))",
+            "  wait_replicas: \(f.waitReplicas)",
+            "  wait_timeout_ms: \(f.waitTimeoutMillis)",
+            "  batch_entries: \(f.batchEntries)",
         ]
     }
 

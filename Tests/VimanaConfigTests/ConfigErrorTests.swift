@@ -8,7 +8,7 @@ import VimanaConfig
     @Test(arguments: [
         // unknown keys, at each level
         ("kernal:\n  port: 1\n",
-         "phoenix.yaml:1:1: unknown key 'kernal' at the top level (expected one of: kernel, logging, ledger, users, agents, system)"),
+         "phoenix.yaml:1:1: unknown key 'kernal' at the top level (expected one of: kernel, logging, ledger, users, agents, system, federation)"),
         ("kernel:\n  prot: 7379\n",
          "phoenix.yaml:2:3: unknown key 'prot' in kernel (expected one of: bind, port, http_port, password, protected_mode, http_token, http_token_file, limits, slowlog_log_slower_than, slowlog_max_len, latency_monitor_threshold)"),
         ("kernel:\n  limits:\n    max_client: 5\n",
@@ -37,7 +37,7 @@ import VimanaConfig
         ("kernel:\n  limits: [1, 2]\n",
          "phoenix.yaml:2:11: kernel.limits: expected a mapping with keys max_clients, max_payload, max_inline, query_buffer, query_buffer_before_auth, pubsub_output, normal_output, got a sequence"),
         ("- kernel\n",
-         "phoenix.yaml:1:1: expected a mapping at the top level with keys kernel, logging, ledger, users, agents, system, got a sequence"),
+         "phoenix.yaml:1:1: expected a mapping at the top level with keys kernel, logging, ledger, users, agents, system, federation, got a sequence"),
         ("kernel:\n  bind: [127.0.0.1]\n",
          "phoenix.yaml:2:9: kernel.bind: expected an IPv4 address such as 127.0.0.1 or 0.0.0.0, or 'localhost', got a sequence"),
         // out of range or malformed values
