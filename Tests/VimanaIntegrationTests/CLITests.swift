@@ -209,6 +209,35 @@ import Glibc
         #expect(ok.stdout.contains("  - name: orders\n") && ok.stdout.contains("    # password_hashes: 1 (not shown)\n"))
     }
 
+    /// `vimana check` prints the federation section, its password only as
+    /// set, and refuses a mistake in it at its line and column.
+    @Test func checkPrintsTheFederationSectionWithoutItsPassword() throws {
+        let good = try temporaryFile("federation:\n  node: kernel-a\n  cluster: [\"[::1]:7000\", \"redis:7001\"]\n"
+                                     + "  user: vimana\n  password: s3cret-federation\n  topics: [\"orders.*\"]\n")
+        let ok = try runVimana(["check", good])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(ok.stdout.contains("""
+
+            federation:
+              node: kernel-a
+              cluster: ["[::1]:7000", "redis:7001"]
+              user: vimana
+              # password: set (not shown)
+              topics: ["orders.*"]
+              prefix: vimana
+              wait_replicas: 1
+              wait_timeout_ms: 1000
+              batch_entries: 512
+
+            """), "\(ok.stdout)")
+        #expect(!ok.stdout.contains("s3cret") && !ok.stderr.contains("s3cret"))
+        let bad = try temporaryFile("federation:\n  node: kernel-a\n  cluster: [\"redis\"]\n  topics: [\"orders.*\"]\n")
+        let refused = try runVimana(["check", bad])
+        #expect(refused.status == 2)
+        #expect(refused.stderr == "\(bad):3:13: federation.cluster[0]: expected an address host:port "
+                + "(an IPv6 address as [::1]:7000), got 'redis' (no port)\n")
+    }
+
     /// A server reachable from other machines warns at start, one line per
     /// listener without its credential: the RESP port without a password,
     /// the HTTP port without a token. Guarded, or on loopback, it does not.

@@ -56,6 +56,35 @@ import VimanaTestSupport
         #expect(server.terminate() == 0)
     }
 
+    /// A `federation:` section added (or changed) while the server runs is
+    /// not applied: the reload names it as needing a restart, without its
+    /// values (the password least of all), and the kernel carries on alone.
+    @Test func aFederationChangeNeedsARestart() throws {
+        let path = try Self.file("kernel:\n  limits:\n    max_clients: 50\n")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let server = try ServerProcess(arguments: ["--config", path], logLevel: "info")
+        try """
+            kernel:
+              limits:
+                max_clients: 50
+            federation:
+              node: kernel-a
+              cluster: ["127.0.0.1:1"]
+              password: s3cret-federation
+              topics: ["orders.*"]
+
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        kill(server.process.processIdentifier, SIGHUP)
+        #expect(server.waitForLog(#""event":"configuration reloaded","file":"\#(path)","changed":"","needs_restart":"federation""#),
+                "log:\n\(server.log)")
+        #expect(server.log.contains(#""event":"configuration change needs a restart","key":"federation""#))
+        #expect(!server.log.contains("s3cret"))
+        let c = try RawClient(port: server.port)
+        c.send("PING\r\n")
+        #expect(c.readReplies() == "+PONG\r\n")
+        #expect(server.terminate() == 0)
+    }
+
     /// A valid file whose live values CONFIG SET would refuse (more clients
     /// than the descriptor limit allows) changes nothing, not even the
     /// values that alone would pass.
