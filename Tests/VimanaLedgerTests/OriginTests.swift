@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import VimanaConfig
 import VimanaCore
@@ -251,6 +252,18 @@ import VimanaCore
 
         ledger = try open()
         check(ledger, "after a restart")
+        // A scan of the ledger's records (LEDGER SCAN's, for a reader in the server) tells the origin too;
+        // its entries go to `encode` on the reader thread.
+        let scanned = Mutex<[ScanEntry]?>(nil)
+        let now = ledger.scan(from: 1, count: 100, encode: { result in
+            scanned.withLock { $0 = result.entries }
+            return ByteBuffer(capacity: 16)
+        }) { _, reply in reply?.release() }
+        if let now { scanned.withLock { $0 = now.entries } }
+        #expect(loop.pump { scanned.withLock { $0 != nil } })
+        let entries = scanned.withLock { $0 } ?? []
+        #expect(entries.map(\.origin) == (0..<6).map { $0 % 2 == 0 ? [] : bytes("node-b") })
+        #expect(entries.map(\.originSequence) == [0, 101, 0, 103, 0, 105])
         ledger.close()
         let path = dir + "/" + LedgerDirectory.segmentName(1)
         #expect(try LedgerLifecycleTests.frameVersions(path) == Array(repeating: 3, count: 6))
