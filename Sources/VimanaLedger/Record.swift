@@ -95,35 +95,66 @@ public enum RecordCodec {
 
     /// Starts a record in the `current` layout (`layout` only for tests
     /// that write an old one, which drops what it has no room for); returns
-    /// the mark to pass to `end`.
+    /// the mark to pass to `end`. One `reserve` covers the whole header, so
+    /// its numbers and strings are stored with no check of their own (the
+    /// hot path: two checks per number were a third of its cost).
     @inline(__always)
     static func begin(_ b: inout ByteBuffer, sequence: UInt64, id: StreamID, timestampMicros: Int64,
                       clientID: UInt64, topic: UnsafeRawBufferPointer, clientName: UnsafeRawBufferPointer,
                       publisher: UnsafeRawBufferPointer, origin: UnsafeRawBufferPointer, originSequence: UInt64,
                       layout: RecordLayout = .current) -> Mark {
         let start = b.writeIndex
-        b.reserve(fixedHeader + 32 + topic.count + clientName.count + publisher.count + origin.count)
-        b.appendLE(UInt32(0))  // patched by `end`
-        b.appendLE(sequence)
-        b.appendLE(id.ms)
-        b.appendLE(id.seq)
-        b.appendLE(UInt64(bitPattern: timestampMicros))
-        b.appendLE(clientID)
-        b.appendLE(UInt32(topic.count))
-        if let p = topic.baseAddress, topic.count > 0 { b.append(p, topic.count) }
-        b.appendLE(UInt32(clientName.count))
-        if let p = clientName.baseAddress, clientName.count > 0 { b.append(p, clientName.count) }
-        if layout != .v1 {
-            b.appendLE(UInt32(publisher.count))
-            if let p = publisher.baseAddress, publisher.count > 0 { b.append(p, publisher.count) }
-        }
+        // The fixed part, four lengths, the origin sequence, the field count.
+        b.reserve(fixedHeader + 4 * 4 + 8 + 4 + topic.count + clientName.count + publisher.count + origin.count)
+        var w = HeaderWriter(UnsafeMutableRawPointer(b.base + start))
+        w.u32(0)  // patched by `end`
+        w.u64(sequence)
+        w.u64(id.ms)
+        w.u64(id.seq)
+        w.u64(UInt64(bitPattern: timestampMicros))
+        w.u64(clientID)
+        w.bytes(topic)
+        w.bytes(clientName)
+        if layout != .v1 { w.bytes(publisher) }
         if layout == .v3 {
-            b.appendLE(UInt32(origin.count))
-            if let p = origin.baseAddress, origin.count > 0 { b.append(p, origin.count) }
-            b.appendLE(originSequence)
+            w.bytes(origin)
+            w.u64(originSequence)
         }
-        b.appendLE(UInt32(0))  // field count, patched by `end`
+        w.u32(0)  // field count, patched by `end`
+        b.writeIndex = start &+ w.written
         return Mark(start: start, fieldCountOffset: b.writeIndex - 4)
+    }
+
+    /// Stores little-endian numbers and length-prefixed bytes at `p` onward,
+    /// into room the caller reserved.
+    struct HeaderWriter {
+        let p: UnsafeMutableRawPointer
+        var written = 0
+
+        @inline(__always)
+        init(_ p: UnsafeMutableRawPointer) { self.p = p }
+
+        @inline(__always)
+        mutating func u32(_ v: UInt32) {
+            p.storeBytes(of: v.littleEndian, toByteOffset: written, as: UInt32.self)
+            written &+= 4
+        }
+
+        @inline(__always)
+        mutating func u64(_ v: UInt64) {
+            p.storeBytes(of: v.littleEndian, toByteOffset: written, as: UInt64.self)
+            written &+= 8
+        }
+
+        /// A u32 length, then the bytes.
+        @inline(__always)
+        mutating func bytes(_ v: UnsafeRawBufferPointer) {
+            u32(UInt32(v.count))
+            if let from = v.baseAddress, v.count > 0 {
+                (p + written).copyMemory(from: from, byteCount: v.count)
+                written &+= v.count
+            }
+        }
     }
 
     @inlinable @inline(__always)
