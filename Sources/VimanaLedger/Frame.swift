@@ -4,9 +4,10 @@ import VimanaCore
 public struct FrameHeader: Equatable, Sendable {
     public static let size = 36
     public static let magic: (UInt8, UInt8, UInt8, UInt8) = (0x56, 0x4D, 0x4C, 0x46)  // "VMLF"
-    /// The version the writer writes: 2, whose records carry the publisher
-    /// (Protocol/LEDGER.md §3). Version 1 frames, written before it, stay
-    /// readable: a segment may hold both, each frame saying its own.
+    /// The version the writer writes: 3, whose records carry the publisher
+    /// and the origin (Protocol/LEDGER.md §3). Version 1 and 2 frames,
+    /// written before it, stay readable: a segment may hold all three, each
+    /// frame saying its own.
     public static let version: UInt16 = RecordLayout.current.rawValue
     /// Sequence numbers stay below 2^63, so that every count and position
     /// derived from them fits an `Int`: a frame, index or segment name that

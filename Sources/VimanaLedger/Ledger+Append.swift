@@ -5,24 +5,47 @@ import VimanaConfig
 /// and the user its connection is authenticated as (the publisher), or the
 /// kernel itself (ID 0, no name; the publisher is the one the kernel acts
 /// for: none for the group journal, the task's for a dead letter, the
-/// agent's for a built-in's result).
+/// agent's for a built-in's result); and where the entry was first
+/// published: here (no origin), or another kernel of a federation.
 public struct RecordClient {
     public var id: Int
     public var name: UnsafeRawBufferPointer
     /// The publisher (LEDGER.md §3): given by the kernel, never by a client.
     public var user: UnsafeRawBufferPointer
+    /// The node id of the kernel the entry was first published on, when it
+    /// came from the cluster (LEDGER.md §3, Protocol/FEDERATION.md §4);
+    /// empty for an entry published on this kernel.
+    public var origin: UnsafeRawBufferPointer
+    /// The entry's sequence in its origin's ledger (0 with no origin).
+    public var originSequence: UInt64
 
     @inlinable
-    public init(id: Int, name: UnsafeRawBufferPointer, user: UnsafeRawBufferPointer) {
+    public init(id: Int, name: UnsafeRawBufferPointer, user: UnsafeRawBufferPointer,
+                origin: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0), originSequence: UInt64 = 0) {
         self.id = id
         self.name = name
         self.user = user
+        self.origin = origin
+        self.originSequence = originSequence
     }
 
     /// The kernel writing on behalf of `user` (empty: of no one, the journal).
     @inlinable
     public static func kernel(user: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)) -> RecordClient {
         RecordClient(id: 0, name: UnsafeRawBufferPointer(start: nil, count: 0), user: user)
+    }
+
+    /// An entry another kernel published, received through the cluster
+    /// (Protocol/FEDERATION.md §4): its origin's node id and the entry's
+    /// sequence in that kernel's ledger, and `user`, the publisher that
+    /// kernel recorded. No client of this kernel sent it: client id 0, no
+    /// name. The caller checks the origin (a node id, FEDERATION.md) and
+    /// that the sequence is at least 1; the ledger writes them as given.
+    @inlinable
+    public static func federated(origin: UnsafeRawBufferPointer, originSequence: UInt64,
+                                 user: UnsafeRawBufferPointer) -> RecordClient {
+        RecordClient(id: 0, name: UnsafeRawBufferPointer(start: nil, count: 0), user: user,
+                     origin: origin, originSequence: originSequence)
     }
 }
 
@@ -89,7 +112,8 @@ extension Ledger {
         withUnsafeMutablePointer(to: &batch.bytes) { bytes in
             let mark = RecordCodec.begin(&bytes.pointee, sequence: sequence, id: id, timestampMicros: nowMicros,
                                          clientID: UInt64(client.id), topic: topic, clientName: client.name,
-                                         publisher: client.user)
+                                         publisher: client.user, origin: client.origin,
+                                         originSequence: client.originSequence)
             var writer = RecordFields(bytes)
             fields(&writer)
             RecordCodec.end(&bytes.pointee, mark, fieldCount: writer.count)

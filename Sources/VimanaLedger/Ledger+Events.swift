@@ -148,7 +148,8 @@ extension Ledger {
     }
 
     /// Retires sealed segments past `retention.max_age` or beyond
-    /// `retention.max_bytes` (oldest first). The active segment never is.
+    /// `retention.max_bytes` (oldest first). The active segment never is,
+    /// nor one holding a sequence at or above `retentionHold`.
     /// Returns the names of the segments retired.
     @discardableResult
     public func enforceRetention(nowMicros: Int64) -> [String] {
@@ -164,6 +165,8 @@ extension Ledger {
             let tooOld = maxAge > 0 && oldest.index.recordCount > 0 && oldest.index.maxTimestamp < nowMicros - maxAge
             let tooBig = maxBytes > 0 && total > maxBytes
             guard tooOld || tooBig else { break }
+            // Not yet mirrored to the cluster: kept, and so are the segments after it.
+            if let hold = retentionHold, oldest.index.nextSequence > hold { break }
             segments.removeFirst()
             total -= oldest.size
             // Its records are gone for readers too: the batches of it still

@@ -55,16 +55,19 @@ public struct RemovalCuts: Sendable {
             let length = 4 + Int(UInt32(littleEndian: p.loadUnaligned(as: UInt32.self)))
             guard length <= end - read else { return false }
             let sequence = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 4, as: UInt64.self))
-            // The topic, the client name and (version 2) the publisher, then the field count.
+            // The topic, the client name, the publisher (from version 2) and
+            // the origin and its sequence (version 3), then the field count:
+            // an emptied record keeps all but its fields.
             var at = RecordCodec.fixedHeader
             var topic: [UInt8] = []
-            for k in 0..<(layout == .v1 ? 2 : 3) {
+            for k in 0..<layout.strings {
                 guard at + 4 <= length else { return false }
                 let n = Int(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
                 guard n <= length - at - 4 else { return false }
                 if k == 0 { topic = Array(UnsafeRawBufferPointer(start: p + at + 4, count: n)) }
                 at += 4 + n
             }
+            at += layout.afterStrings
             guard at + 4 <= length else { return false }
             var kept = length
             if let cut = byTopic[topic], sequence < cut.floor || cut.deleted.contains(sequence) {

@@ -157,6 +157,11 @@ public final class Ledger: @unchecked Sendable {
     /// (`setRetention`). Read by `enforceRetention`, on this same thread.
     public internal(set) var retentionMaxAgeSeconds: Int
     public internal(set) var retentionMaxBytes: Int
+    /// When set, retention (`max_age`, `max_bytes`, LEDGER RETAIN) never
+    /// retires a segment holding any sequence at or above it (LEDGER.md
+    /// §8): federation's mirror sets it to its cursor, so that no entry
+    /// leaves the ledger before it is in the cluster. Loop thread only.
+    public var retentionHold: UInt64?
 
     /// Set while the writer cannot write (a full disk, an I/O error): it
     /// retries every second and clears this once everything is on disk again.

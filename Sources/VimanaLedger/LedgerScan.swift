@@ -19,19 +19,27 @@ public struct ScanEntry: Sendable, Equatable {
     /// The sum of the lengths of its field values (a PUBLISH: its payload's).
     public var bytes: Int
     public var timestampMicros: Int64
+    /// Where it was first published (LEDGER.md §3): empty and 0 here; for
+    /// a scanner in the server (LEDGER SCAN's reply does not carry them).
+    public var origin: [UInt8]
+    public var originSequence: UInt64
 
-    public init(sequence: UInt64, topic: [UInt8], id: StreamID, publisher: [UInt8], bytes: Int, timestampMicros: Int64) {
+    public init(sequence: UInt64, topic: [UInt8], id: StreamID, publisher: [UInt8], bytes: Int, timestampMicros: Int64,
+                origin: [UInt8] = [], originSequence: UInt64 = 0) {
         self.sequence = sequence
         self.topic = topic
         self.id = id
         self.publisher = publisher
         self.bytes = bytes
         self.timestampMicros = timestampMicros
+        self.origin = origin
+        self.originSequence = originSequence
     }
 
     init(_ r: LedgerRecord) {
         self.init(sequence: r.sequence, topic: r.topic, id: r.id, publisher: r.publisher,
-                  bytes: r.fields.reduce(0) { $0 &+ $1.value.count }, timestampMicros: r.timestampMicros)
+                  bytes: r.fields.reduce(0) { $0 &+ $1.value.count }, timestampMicros: r.timestampMicros,
+                  origin: r.origin, originSequence: r.originSequence)
     }
 }
 

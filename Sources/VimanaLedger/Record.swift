@@ -24,10 +24,18 @@ public struct LedgerRecord: Sendable, Equatable {
     /// kernel alone (LEDGER.md §3); empty for the kernel's own records and
     /// for records of format version 1, which did not keep it.
     public var publisher: [UInt8]
+    /// Where the record was first published (LEDGER.md §3, version 3): the
+    /// node id of the kernel a federated record came from
+    /// (Protocol/FEDERATION.md §4); empty for a record published on this
+    /// kernel, and for records of format versions 1 and 2.
+    public var origin: [UInt8]
+    /// The record's sequence in its origin's ledger; 0 when `origin` is empty.
+    public var originSequence: UInt64
     public var fields: [Field]
 
     public init(sequence: UInt64, id: StreamID, timestampMicros: Int64, clientID: UInt64,
-                topic: [UInt8], clientName: [UInt8], publisher: [UInt8] = [], fields: [Field]) {
+                topic: [UInt8], clientName: [UInt8], publisher: [UInt8] = [],
+                origin: [UInt8] = [], originSequence: UInt64 = 0, fields: [Field]) {
         self.sequence = sequence
         self.id = id
         self.timestampMicros = timestampMicros
@@ -35,6 +43,8 @@ public struct LedgerRecord: Sendable, Equatable {
         self.topic = topic
         self.clientName = clientName
         self.publisher = publisher
+        self.origin = origin
+        self.originSequence = originSequence
         self.fields = fields
     }
 }
@@ -47,8 +57,24 @@ public enum RecordLayout: UInt16, Sendable, CaseIterable {
     case v1 = 1
     /// Version 2: the publisher's user name follows the client name.
     case v2 = 2
+    /// Version 3: the origin (a length and bytes) and the origin sequence
+    /// (8 bytes) follow the publisher.
+    case v3 = 3
 
-    public static let current = RecordLayout.v2
+    public static let current = RecordLayout.v3
+
+    /// The length-prefixed strings from the topic to the field count: topic
+    /// and client name, the publisher from version 2, the origin from 3.
+    var strings: Int {
+        switch self {
+        case .v1: 2
+        case .v2: 3
+        case .v3: 4
+        }
+    }
+
+    /// Fixed bytes between those strings and the field count: the origin sequence.
+    var afterStrings: Int { self == .v3 ? 8 : 0 }
 }
 
 /// Encodes records straight into a byte buffer and decodes them back.
@@ -68,29 +94,67 @@ public enum RecordCodec {
     }
 
     /// Starts a record in the `current` layout (`layout` only for tests
-    /// that write the old one); returns the mark to pass to `end`.
+    /// that write an old one, which drops what it has no room for); returns
+    /// the mark to pass to `end`. One `reserve` covers the whole header, so
+    /// its numbers and strings are stored with no check of their own (the
+    /// hot path: two checks per number were a third of its cost).
     @inline(__always)
     static func begin(_ b: inout ByteBuffer, sequence: UInt64, id: StreamID, timestampMicros: Int64,
                       clientID: UInt64, topic: UnsafeRawBufferPointer, clientName: UnsafeRawBufferPointer,
-                      publisher: UnsafeRawBufferPointer, layout: RecordLayout = .current) -> Mark {
+                      publisher: UnsafeRawBufferPointer, origin: UnsafeRawBufferPointer, originSequence: UInt64,
+                      layout: RecordLayout = .current) -> Mark {
         let start = b.writeIndex
-        b.reserve(fixedHeader + 16 + topic.count + clientName.count + publisher.count)
-        b.appendLE(UInt32(0))  // patched by `end`
-        b.appendLE(sequence)
-        b.appendLE(id.ms)
-        b.appendLE(id.seq)
-        b.appendLE(UInt64(bitPattern: timestampMicros))
-        b.appendLE(clientID)
-        b.appendLE(UInt32(topic.count))
-        if let p = topic.baseAddress, topic.count > 0 { b.append(p, topic.count) }
-        b.appendLE(UInt32(clientName.count))
-        if let p = clientName.baseAddress, clientName.count > 0 { b.append(p, clientName.count) }
-        if layout != .v1 {
-            b.appendLE(UInt32(publisher.count))
-            if let p = publisher.baseAddress, publisher.count > 0 { b.append(p, publisher.count) }
+        // The fixed part, four lengths, the origin sequence, the field count.
+        b.reserve(fixedHeader + 4 * 4 + 8 + 4 + topic.count + clientName.count + publisher.count + origin.count)
+        var w = HeaderWriter(UnsafeMutableRawPointer(b.base + start))
+        w.u32(0)  // patched by `end`
+        w.u64(sequence)
+        w.u64(id.ms)
+        w.u64(id.seq)
+        w.u64(UInt64(bitPattern: timestampMicros))
+        w.u64(clientID)
+        w.bytes(topic)
+        w.bytes(clientName)
+        if layout != .v1 { w.bytes(publisher) }
+        if layout == .v3 {
+            w.bytes(origin)
+            w.u64(originSequence)
         }
-        b.appendLE(UInt32(0))  // field count, patched by `end`
+        w.u32(0)  // field count, patched by `end`
+        b.writeIndex = start &+ w.written
         return Mark(start: start, fieldCountOffset: b.writeIndex - 4)
+    }
+
+    /// Stores little-endian numbers and length-prefixed bytes at `p` onward,
+    /// into room the caller reserved.
+    struct HeaderWriter {
+        let p: UnsafeMutableRawPointer
+        var written = 0
+
+        @inline(__always)
+        init(_ p: UnsafeMutableRawPointer) { self.p = p }
+
+        @inline(__always)
+        mutating func u32(_ v: UInt32) {
+            p.storeBytes(of: v.littleEndian, toByteOffset: written, as: UInt32.self)
+            written &+= 4
+        }
+
+        @inline(__always)
+        mutating func u64(_ v: UInt64) {
+            p.storeBytes(of: v.littleEndian, toByteOffset: written, as: UInt64.self)
+            written &+= 8
+        }
+
+        /// A u32 length, then the bytes.
+        @inline(__always)
+        mutating func bytes(_ v: UnsafeRawBufferPointer) {
+            u32(UInt32(v.count))
+            if let from = v.baseAddress, v.count > 0 {
+                (p + written).copyMemory(from: from, byteCount: v.count)
+                written &+= v.count
+            }
+        }
     }
 
     @inlinable @inline(__always)
@@ -109,19 +173,22 @@ public enum RecordCodec {
         b.storeLE(UInt32(fieldCount), at: mark.fieldCountOffset)
     }
 
-    /// Encodes a decoded record (cold paths and tests); `layout: .v1` writes
-    /// the old layout, which drops the publisher (tests of old ledgers).
+    /// Encodes a decoded record (cold paths and tests); an old `layout`
+    /// drops what it has no room for: `.v2` the origin, `.v1` the publisher
+    /// too (tests of old ledgers).
     public static func append(_ record: LedgerRecord, to b: inout ByteBuffer, layout: RecordLayout = .current) {
         record.topic.withUnsafeBytes { topic in
             record.clientName.withUnsafeBytes { name in
                 record.publisher.withUnsafeBytes { publisher in
-                    let mark = begin(&b, sequence: record.sequence, id: record.id, timestampMicros: record.timestampMicros,
-                                     clientID: record.clientID, topic: topic, clientName: name, publisher: publisher,
-                                     layout: layout)
-                    for f in record.fields {
-                        f.name.withUnsafeBytes { n in f.value.withUnsafeBytes { v in appendField(&b, name: n, value: v) } }
+                    record.origin.withUnsafeBytes { origin in
+                        let mark = begin(&b, sequence: record.sequence, id: record.id, timestampMicros: record.timestampMicros,
+                                         clientID: record.clientID, topic: topic, clientName: name, publisher: publisher,
+                                         origin: origin, originSequence: record.originSequence, layout: layout)
+                        for f in record.fields {
+                            f.name.withUnsafeBytes { n in f.value.withUnsafeBytes { v in appendField(&b, name: n, value: v) } }
+                        }
+                        end(&b, mark, fieldCount: record.fields.count)
                     }
-                    end(&b, mark, fieldCount: record.fields.count)
                 }
             }
         }
@@ -187,6 +254,13 @@ public enum RecordCodec {
                 guard let user = r.bytes32() else { throw .truncated(recordIndex: i) }
                 publisher = user
             }
+            var origin: [UInt8] = []
+            var originSequence: UInt64 = 0
+            if layout == .v3 {
+                guard let node = r.bytes32(), let sequence = r.u64() else { throw .truncated(recordIndex: i) }
+                origin = node
+                originSequence = sequence
+            }
             guard let fieldCount = r.u32() else { throw .truncated(recordIndex: i) }
             // Wrapping, not trapping: a frame header's first + count is checked
             // (FrameHeader.decode); from elsewhere a wrapped value only mismatches.
@@ -201,7 +275,8 @@ public enum RecordCodec {
             guard r.offset == end else { throw .lengthMismatch(recordIndex: i) }
             if let ids, !ids.contains(StreamID(ms: ms, seq: idSeq)) { continue }
             out.append(LedgerRecord(sequence: seq, id: StreamID(ms: ms, seq: idSeq), timestampMicros: Int64(bitPattern: ts),
-                                    clientID: client, topic: topic, clientName: name, publisher: publisher, fields: fields))
+                                    clientID: client, topic: topic, clientName: name, publisher: publisher,
+                                    origin: origin, originSequence: originSequence, fields: fields))
         }
         guard r.offset == length else { throw .trailingBytes(length - r.offset) }
         return out
@@ -218,9 +293,10 @@ public enum RecordCodec {
             t.baseAddress.map { memcmp(at, $0, t.count) == 0 } ?? true
         }
         if same { return false }
-        guard r.skip(Int(n)), r.skip32() else { throw .truncated(recordIndex: i) }
-        if layout != .v1 { guard r.skip32() else { throw .truncated(recordIndex: i) } }
-        guard let fieldCount = r.u32() else { throw .truncated(recordIndex: i) }
+        // The client name, and the publisher and origin of the later layouts.
+        guard r.skip(Int(n)) else { throw .truncated(recordIndex: i) }
+        for _ in 1..<layout.strings { guard r.skip32() else { throw .truncated(recordIndex: i) } }
+        guard r.skip(layout.afterStrings), let fieldCount = r.u32() else { throw .truncated(recordIndex: i) }
         guard seq == expected else { throw .sequence(expected: expected, found: seq) }
         for _ in 0..<fieldCount {
             guard r.offset < end, r.skip32(), r.skip32() else { throw .truncated(recordIndex: i) }

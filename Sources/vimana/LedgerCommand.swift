@@ -23,7 +23,8 @@ enum LedgerCommand {
       vimana ledger repair DIR             with the server stopped: move damaged frames to DIR/damaged/,
                                            keep every valid frame (Protocol/LEDGER.md section 6)
 
-    PATTERN is a Redis glob (as PSUBSCRIBE). Text lines are `SEQ ID TOPIC name=value ...`;
+    PATTERN is a Redis glob (as PSUBSCRIBE). Text lines are `SEQ ID TOPIC name=value ...`
+    (`SEQ ID TOPIC @ORIGIN:OSEQ name=value ...` for a record received from another kernel);
     --json prints one object per record. dump leaves out the entries XDEL, XTRIM and DEL removed
     (their markers on _vimana.removals stay); --all prints them too. tail --follow polls for new
     records until interrupted.

@@ -11,9 +11,12 @@ import Glibc
 enum LedgerFormat {
     // MARK: - Records
 
-    /// `SEQ ID TOPIC name=value ...`, each topic, name and value as `text` writes it.
+    /// `SEQ ID TOPIC name=value ...`, each topic, name and value as `text`
+    /// writes it; a record from another kernel (an origin, LEDGER.md §3)
+    /// has `@ORIGIN:OSEQ` after its topic, ORIGIN as `text` writes it.
     static func textLine(_ r: LedgerRecord) -> String {
         var line = "\(r.sequence) \(r.id) " + text(r.topic)
+        if !r.origin.isEmpty { line += " @" + text(r.origin) + ":\(r.originSequence)" }
         for f in r.fields {
             line += " " + text(f.name, isName: true) + "=" + text(f.value)
         }
@@ -22,18 +25,22 @@ enum LedgerFormat {
 
     /// `{"seq":…,"id":"ms-seq","ts":"RFC 3339, µs","topic":…,"client_id":…,
     /// "client_name":…|null,"publisher":…|null,"fields":{…}}` (`publisher`
-    /// null: the kernel's own record, or one of format version 1); `fields` is `[[name,value],…]`
+    /// null: the kernel's own record, or one of format version 1), with
+    /// `"origin":…,"origin_seq":…` before `fields` only for a record from
+    /// another kernel (LEDGER.md §3); `fields` is `[[name,value],…]`
     /// when a name repeats. Bytes that are not UTF-8 cannot be a JSON string:
     /// when a record has any, every string of it is written escaped
     /// (`\` doubled, each such byte as `\xHH`) and the object says
     /// `"escaped":true`, so nothing is lost or ambiguous.
     static func jsonLine(_ r: LedgerRecord) -> String {
-        let escaped = !isUTF8(r.topic) || !isUTF8(r.clientName) || !isUTF8(r.publisher) || r.fields.contains { !isUTF8($0.name) || !isUTF8($0.value) }
+        let escaped = !isUTF8(r.topic) || !isUTF8(r.clientName) || !isUTF8(r.publisher) || !isUTF8(r.origin)
+            || r.fields.contains { !isUTF8($0.name) || !isUTF8($0.value) }
         func string(_ bytes: [UInt8]) -> String { json(escaped ? escapedText(bytes) : String(decoding: bytes, as: UTF8.self)) }
         var line = "{\"seq\":\(r.sequence),\"id\":\"\(r.id)\",\"ts\":\"\(rfc3339(micros: r.timestampMicros))\""
         line += ",\"topic\":" + string(r.topic) + ",\"client_id\":\(r.clientID),\"client_name\":"
         line += r.clientName.isEmpty ? "null" : string(r.clientName)
         line += ",\"publisher\":" + (r.publisher.isEmpty ? "null" : string(r.publisher))
+        if !r.origin.isEmpty { line += ",\"origin\":" + string(r.origin) + ",\"origin_seq\":\(r.originSequence)" }
         let unique = Set(r.fields.map(\.name)).count == r.fields.count
         line += unique ? ",\"fields\":{" : ",\"fields\":["
         for (k, f) in r.fields.enumerated() {

@@ -119,4 +119,64 @@ import Testing
         let ts = try #require(fromPython.first?["ts"] as? String)
         #expect(ts.wholeMatch(of: /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z/) != nil, "\(ts)")
     }
+
+    /// A segment holding frames of versions 1, 2 and 3 (a ledger begun by
+    /// older servers), some version 3 records from other kernels (an
+    /// origin, LEDGER.md §3), written by tools/ledger/make_fixture.py from
+    /// the document alone: `vimana ledger verify` finds it whole, and
+    /// `vimana ledger dump` and `vimana_ledger.py dump` print the same lines,
+    /// text and JSON, each record read by its frame's version and an origin
+    /// shown only where there is one.
+    @Test func bothReadersReadFramesOfEveryVersionAndShowTheOrigin() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vimana-versions-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let script = """
+            import sys
+            sys.path.insert(0, "tools/ledger")
+            import make_fixture as mf
+            w = mf.LedgerWriter(sys.argv[1], version=1)
+            w.append("orders", [("payload", "old")], client_id=3, client_name="web")
+            w.commit()
+            w.version = 2
+            w.append("orders", [("payload", "newer")], client_id=3, publisher="alice")
+            w.commit()
+            w.version = 3
+            w.append("orders", [("payload", "here")], client_id=4, publisher="bob")
+            w.append("orders", [("payload", "there"), ("n", "1")], publisher="carol", origin="node-b", origin_seq=42)
+            w.append("events", [("payload", "far")], origin="node c", origin_seq=7)
+            w.commit()
+            w.seal()
+            w.append("orders", [("payload", "last")], publisher="dave", origin="node-b", origin_seq=43)
+            w.close()
+            """
+        let made = try CompatibilityTests.runTool(["python3", "-c", script, dir], timeout: 60)
+        #expect(made.status == 0, "\(made.output)")
+        let verified = try runVimana(["ledger", "verify", dir])
+        #expect(verified.status == 0 && verified.stdout.contains("6 records"), "\(verified.stdout)\(verified.stderr)")
+
+        let reader = Self.root.appendingPathComponent("tools/ledger/vimana_ledger.py").path
+        let swiftText = try runVimana(["ledger", "dump", dir])
+        let pythonText = try CompatibilityTests.runTool(["python3", reader, "dump", dir], timeout: 60)
+        #expect(swiftText.status == 0 && pythonText.status == 0, "\(swiftText.stderr)\(pythonText.output)")
+        #expect(swiftText.stdout == pythonText.output)
+        #expect(swiftText.stdout.split(separator: "\n").map { $0.split(separator: " ").dropFirst(2).joined(separator: " ") } == [
+            "orders payload=old", "orders payload=newer", "orders payload=here", "orders @node-b:42 payload=there n=1",
+            "events @\"node c\":7 payload=far", "orders @node-b:43 payload=last",
+        ])
+
+        let swiftJSON = try runVimana(["ledger", "dump", dir, "--json"])
+        let pythonJSON = try CompatibilityTests.runTool(["python3", reader, "dump", "--json", dir], timeout: 60)
+        #expect(swiftJSON.status == 0 && pythonJSON.status == 0, "\(swiftJSON.stderr)\(pythonJSON.output)")
+        func objects(_ text: String) throws -> [NSDictionary] {
+            try text.split(separator: "\n").map {
+                try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? NSDictionary)
+            }
+        }
+        #expect(try objects(swiftJSON.stdout) == objects(pythonJSON.output))
+        let rows = try objects(swiftJSON.stdout)
+        #expect(rows.map { $0["publisher"] as? String } == [nil, "alice", "bob", "carol", nil, "dave"])
+        #expect(rows.map { $0["origin"] as? String } == [nil, nil, nil, "node-b", "node c", "node-b"])
+        #expect(rows.map { $0["origin_seq"] as? Int } == [nil, nil, nil, 42, 7, 43])
+        #expect(rows.map { $0["client_name"] as? String } == ["web", nil, nil, nil, nil, nil])
+    }
 }

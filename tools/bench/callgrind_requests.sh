@@ -9,6 +9,7 @@
 # CLIENTS=c runs redis-benchmark with c connections (default 1: one request per loop pass, the steadiest count).
 # LEDGER=1 serves with a ledger in a fresh directory (fsync no) instead of --no-ledger, for the stream
 # commands (XADD, XREAD); its writer thread's instructions are counted too.
+# KEEP=FILE keeps the callgrind profile (callgrind_annotate --inclusive=yes FILE: per function).
 set -euo pipefail
 BIN=$(realpath "$1"); N=$2; shift 2; W=$(mktemp -d)
 LEDGER_FLAGS=(--no-ledger)
@@ -28,4 +29,5 @@ redis-benchmark -h 127.0.0.1 -p $PORT -c "${CLIENTS:-1}" -P 1 -n $N "$@" > $W/be
 for p in "${SUBS[@]}"; do kill $p; done
 kill -TERM $VP; wait $VP || true
 echo "$BIN $N $* $(grep -h '^summary:' $W/cg.out | awk '{print $2}')"
+if [ -n "${KEEP:-}" ]; then cp "$W/cg.out" "$KEEP"; fi
 rm -rf "$W"

@@ -260,7 +260,7 @@ def dump_object(r, format_timestamp):
     block (Sources/vimana/LedgerFormat.swift, jsonLine): strings as UTF-8 or,
     when any of the record's bytes are not UTF-8, every string with `\\`
     doubled and each such byte as \\xHH, and "escaped": true."""
-    pieces = [r["topic"], r["client_name"], r["publisher"]] + [b for pair in r["fields"] for b in pair]
+    pieces = [r["topic"], r["client_name"], r["publisher"], r["origin"]] + [b for pair in r["fields"] for b in pair]
     escaped = False
     for b in pieces:
         try:
@@ -274,8 +274,11 @@ def dump_object(r, format_timestamp):
     pairs = [[text(n), text(v)] for n, v in r["fields"]]
     obj = {"seq": r["seq"], "id": r["id"], "ts": format_timestamp(r["timestamp_us"]), "topic": text(r["topic"]),
            "client_id": r["client_id"], "client_name": text(r["client_name"]) if r["client_name"] else None,
-           "publisher": text(r["publisher"]) if r["publisher"] else None,
-           "fields": dict(pairs) if len(set(names)) == len(names) else pairs}
+           "publisher": text(r["publisher"]) if r["publisher"] else None}
+    if r["origin"]:
+        # Only a record received from another kernel has an origin (LEDGER.md section 3).
+        obj["origin"], obj["origin_seq"] = text(r["origin"]), r["origin_seq"]
+    obj["fields"] = dict(pairs) if len(set(names)) == len(names) else pairs
     if escaped:
         obj["escaped"] = True
     return obj
@@ -339,7 +342,7 @@ def frames(path):
     return out, data
 
 
-def frame(first, count, raw_length, compressed, magic=b"VMLF", version=2, flags=0, length=None, data_crc=None):
+def frame(first, count, raw_length, compressed, magic=b"VMLF", version=3, flags=0, length=None, data_crc=None):
     """A frame with its CRCs computed (unless given): only what is asked is wrong."""
     head = HEADER.pack(magic, version, flags, first, count, raw_length,
                        len(compressed) if length is None else length,
@@ -381,23 +384,37 @@ def set_u64(at, value):
 
 
 def record_field_count_plus_one(b):
-    # After L, five 8-byte numbers, the topic, the client name and the publisher (version 2).
+    # After L, five 8-byte numbers, the topic, the client name, the publisher
+    # and the origin (each a length and bytes), then the origin sequence (version 3).
     at = 44
-    for _ in range(3):
+    for _ in range(4):
         at += 4 + struct.unpack_from("<I", b, at)[0]
+    at += 8
     struct.pack_into("<I", b, at, struct.unpack_from("<I", b, at)[0] + 1)
     return bytes(b)
 
 
-def as_version_1(raw):
-    """A frame's records (version 2) laid out as version 1: each without its publisher."""
+def relaid(raw, version, origin=None):
+    """A frame's records (version 3) laid out as `version`: version 2 drops
+    the origin and its sequence, version 1 the publisher too. `origin`
+    (version 3): each record's origin and origin sequence set to (node id,
+    its own sequence + 1000), as a record received from that kernel."""
     out, at = bytearray(), 0
     while at < len(raw):
         record = raw[at:at + 4 + struct.unpack_from("<I", raw, at)[0]]
         publisher_at = 44
         for _ in range(2):             # the topic and the client name
             publisher_at += 4 + struct.unpack_from("<I", record, publisher_at)[0]
-        body = record[4:publisher_at] + record[publisher_at + 4 + struct.unpack_from("<I", record, publisher_at)[0]:]
+        origin_at = publisher_at + 4 + struct.unpack_from("<I", record, publisher_at)[0]
+        fields_at = origin_at + 4 + struct.unpack_from("<I", record, origin_at)[0] + 8
+        if version == 1:
+            body = record[4:publisher_at] + record[fields_at:]
+        elif version == 2:
+            body = record[4:origin_at] + record[fields_at:]
+        else:
+            sequence = struct.unpack_from("<Q", record, 4)[0]
+            body = (record[4:origin_at] + struct.pack("<I", len(origin)) + origin
+                    + struct.pack("<Q", sequence + 1000) + record[fields_at:])
         out += struct.pack("<I", len(body)) + body
         at += len(record)
     return bytes(out)
@@ -415,9 +432,12 @@ def frame_mutations():
     return [
         ("header CRC", lambda f: f[4][:32] + struct.pack("<I", zlib.crc32(f[4][:32]) ^ 1) + f[4][36:]),
         ("magic", lambda f: frame(f[0], f[1], f[2], f[3], magic=b"VMLG")),
-        ("version 3", lambda f: frame(f[0], f[1], f[2], f[3], version=3)),
+        ("version 4", lambda f: frame(f[0], f[1], f[2], f[3], version=4)),
         ("version 0", lambda f: frame(f[0], f[1], f[2], f[3], version=0)),
-        ("version 1 on records of version 2", lambda f: frame(f[0], f[1], f[2], f[3], version=1)),
+        ("version 1 on records of version 3", lambda f: frame(f[0], f[1], f[2], f[3], version=1)),
+        ("version 2 on records of version 3", lambda f: frame(f[0], f[1], f[2], f[3], version=2)),
+        ("version 3 on records of version 2",
+         lambda f: frame(f[0], f[1], len(relaid(raw_of(f), 2)), deflate(relaid(raw_of(f), 2)))),
         ("flags bit 0", lambda f: frame(f[0], f[1], f[2], f[3], flags=1)),
         ("flags bit 15", lambda f: frame(f[0], f[1], f[2], f[3], flags=0x8000)),
         ("record count 0", lambda f: frame(f[0], 0, f[2], f[3])),
@@ -523,24 +543,44 @@ def damage_cases(module, script, vimana, source, scratch, records, format_timest
         cases += 1
 
     # A frame of version 1 (a ledger written before the publisher was kept,
-    # appended to since) among frames of version 2: whole, its records
-    # without a publisher, read as vimana ledger dump reads them.
+    # appended to since), one of version 2 (before the origin was) and one
+    # of version 3 whose records came from another kernel (their origin set),
+    # among frames of version 3: whole, each record read by its frame's
+    # version as vimana ledger dump reads it.
     path = copies.make()
     seg = os.path.join(path, target)
     with open(seg, "rb") as f:
         data = f.read()
-    old = as_version_1(zlib.decompress(compressed))
+    changed = {}                       # the first sequence of each frame replaced, and how its records read now
+    for k, (version, change) in enumerate([(1, {"publisher": b""}), (2, {}), (3, {"origin": b"node-b.2"})]):
+        f_offset, f_first, f_count, _, f_compressed = found[k]
+        raw = relaid(zlib.decompress(f_compressed), version, change.get("origin"))
+        data = data[:f_offset] + frame(f_first, f_count, len(raw), deflate(raw), version=version) \
+            + data[f_offset + 36 + len(f_compressed):]
+        # Later frames moved: the offsets of `found` after this one, by the size difference.
+        grown = len(deflate(raw)) - len(f_compressed)
+        found = found[:k + 1] + [(o + grown, *rest) for o, *rest in found[k + 1:]]
+        changed[f_first] = (f_count, change)
     with open(seg, "wb") as f:
-        f.write(data[:offset] + frame(first, count, len(old), deflate(old), version=1) + data[offset + len(whole):])
+        f.write(data)
     os.remove(os.path.join(path, target[:-4] + ".idx"))  # its offsets moved: rebuilt from the segment
-    expect_whole(module, vimana, path, "a frame of version 1 among frames of version 2", [r["seq"] for r in records])
+    expect_whole(module, vimana, path, "frames of versions 1, 2 and 3 (one with an origin) among frames of version 3",
+                 [r["seq"] for r in records])
     mixed = compare_with_dump(module, script, vimana, path, format_timestamp)
+    origins = 0
     for r, was in zip(mixed, records):
-        in_old = first <= r["seq"] < first + count
-        if r != (dict(was, publisher=b"") if in_old else was) or (not in_old and was["topic"] == b"orders"
-                                                                  and was["publisher"] != b"default"):
-            raise Failure(f"a frame of version 1: record {r['seq']} reads {r}, want {was} without its publisher "
-                          f"exactly in sequences {first}..{first + count - 1}")
+        want = was
+        for f_first, (f_count, change) in changed.items():
+            if f_first <= r["seq"] < f_first + f_count:
+                want = dict(was, **change)
+                if "origin" in change:
+                    want["origin_seq"] = r["seq"] + 1000
+                    origins += 1
+        if r != want or (was["origin"], was["origin_seq"]) != (b"", 0) or (
+                was["topic"] == b"orders" and was["publisher"] != b"default"):
+            raise Failure(f"frames of versions 1, 2 and 3: record {r['seq']} reads {r}, want {want}")
+    if not origins:
+        raise Failure("frames of versions 1, 2 and 3: no record read with an origin")
     cases += 1
 
     # The end of the last segment: a frame cut short, and bytes after the last frame.

@@ -25,7 +25,7 @@ import zlib
 
 FRAME_MAGIC = b"VMLF"
 INDEX_MAGIC = b"VMLI"
-VERSION = 2          # of frames: version 2 records carry the publisher (section 3)
+VERSION = 3          # of frames: 2 adds the publisher, 3 the origin (section 3)
 INDEX_VERSION = 1
 FRAME_HEADER_SIZE = 36
 INDEX_SPACING = 64 * 1024   # a new index entry once this much segment has passed
@@ -48,12 +48,15 @@ def _sized(b):
 # MARK: - Pieces
 
 def encode_record(seq, id_ms, id_seq, timestamp_us, client_id, topic, client_name, fields, length=None,
-                  publisher=b"", version=VERSION):
-    """One record (section 3) in the layout of `version` (1: no publisher); `length` overrides L."""
+                  publisher=b"", version=VERSION, origin=b"", origin_seq=0):
+    """One record (section 3) in the layout of `version` (1: no publisher;
+    2: no origin); `length` overrides L."""
     body = struct.pack("<QQQqQ", seq, id_ms, id_seq, timestamp_us, client_id)
     body += _sized(_bytes(topic)) + _sized(_bytes(client_name or b""))
     if version >= 2:
         body += _sized(_bytes(publisher or b""))
+    if version >= 3:
+        body += _sized(_bytes(origin or b"")) + struct.pack("<Q", origin_seq)
     body += struct.pack("<I", len(fields))
     for name, value in fields:
         body += _sized(_bytes(name)) + _sized(_bytes(value))
@@ -111,7 +114,8 @@ class LedgerWriter:
         self.size = 0
         open(self.segment_path, "wb").close()
 
-    def append(self, topic, fields, client_id=0, client_name=b"", timestamp_us=None, stream_id=None, publisher=b""):
+    def append(self, topic, fields, client_id=0, client_name=b"", timestamp_us=None, stream_id=None, publisher=b"",
+               origin=b"", origin_seq=0):
         """Queues one record (fields: [(name, value)]) and returns it. The
         stream ID defaults to what XADD * would give: the time in ms, or the
         topic's last ID plus one when that is not smaller."""
@@ -129,6 +133,7 @@ class LedgerWriter:
         rec = {"seq": self.next_seq, "id_ms": stream_id[0], "id_seq": stream_id[1],
                "timestamp_us": timestamp_us, "client_id": client_id, "topic_bytes": topic,
                "client_name_bytes": _bytes(client_name), "publisher_bytes": _bytes(publisher),
+               "origin_bytes": _bytes(origin), "origin_seq": origin_seq,
                "fields_bytes": [(_bytes(k), _bytes(v)) for k, v in fields]}
         self.next_seq += 1
         self.pending.append(rec)
@@ -141,11 +146,14 @@ class LedgerWriter:
         recs, self.pending = self.pending, []
         raw = b"".join(encode_record(r["seq"], r["id_ms"], r["id_seq"], r["timestamp_us"], r["client_id"],
                                      r["topic_bytes"], r["client_name_bytes"], r["fields_bytes"],
-                                     publisher=r["publisher_bytes"], version=self.version) for r in recs)
+                                     publisher=r["publisher_bytes"], version=self.version,
+                                     origin=r["origin_bytes"], origin_seq=r["origin_seq"]) for r in recs)
         frame = encode_frame(recs[0]["seq"], len(recs), raw, self.level, version=self.version)
-        if self.version < 2:
-            for r in recs:
+        for r in recs:
+            if self.version < 2:
                 r["publisher_bytes"] = b""  # a version 1 record keeps none
+            if self.version < 3:
+                r["origin_bytes"], r["origin_seq"] = b"", 0  # nor does a version 2 one keep an origin
         with open(self.segment_path, "ab") as f:
             f.write(frame)
         offset = self.size

@@ -76,7 +76,8 @@ class LedgerTestCase(unittest.TestCase):
         self.assertEqual(len(got), len(want))
         for g, w in zip(got, want):
             for key in ("seq", "id_ms", "id_seq", "timestamp_us", "client_id", "topic_bytes",
-                        "client_name_bytes", "publisher_bytes", "fields_bytes", "segment", "offset"):
+                        "client_name_bytes", "publisher_bytes", "origin_bytes", "origin_seq", "fields_bytes",
+                        "segment", "offset"):
                 self.assertEqual(g[key], w[key], "record %d: %s" % (w["seq"], key))
             self.assertEqual(g["id"], "%d-%d" % (w["id_ms"], w["id_seq"]))
 
@@ -150,6 +151,44 @@ class RoundTripTests(LedgerTestCase):
         code, out, _ = run_cli("dump", self.dir, "--json")
         self.assertEqual(code, 0)
         self.assertEqual([json.loads(line)["publisher"] for line in out.splitlines()], [None, "alice", None, None, "carol"])
+
+    def test_origin_reads_back_from_version_3_beside_versions_1_and_2(self):
+        # Version 3 (LEDGER.md section 3) adds where a record came from: a
+        # record another kernel published keeps that kernel's node id and its
+        # sequence there; one published here has neither. One segment holds
+        # frames of all three versions, each read by its own.
+        w = mf.LedgerWriter(self.dir, version=1)
+        w.append("orders", [("payload", b"v1")], publisher="ignored", origin="ignored", origin_seq=9)
+        w.commit()
+        w.version = 2
+        w.append("orders", [("payload", b"v2")], publisher="alice", origin="ignored", origin_seq=9)
+        w.commit()
+        w.version = 3
+        w.append("orders", [("payload", b"local")], publisher="bob")
+        w.append("orders", [("payload", b"remote")], publisher="carol", origin="node-b", origin_seq=42)
+        w.append("orders", [("payload", b"odd")], origin=b"n\xffde", origin_seq=2 ** 64 - 1)
+        w.close()
+        got, err = read_all(self.dir)
+        self.assertIsNone(err)
+        self.assertSameRecords(got, w.written)
+        self.assertEqual([r["origin"] for r in got], [None, None, None, "node-b", "n\udcffde"])
+        self.assertEqual([r["origin_bytes"] for r in got], [b"", b"", b"", b"node-b", b"n\xffde"])
+        self.assertEqual([r["origin_seq"] for r in got], [0, 0, 0, 42, 2 ** 64 - 1])
+        self.assertEqual([r["publisher"] for r in got], [None, "alice", "bob", "carol", None])
+        self.assertEqual(run_cli("verify", self.dir)[0], 0)
+        code, out, _ = run_cli("dump", self.dir, "--json")
+        self.assertEqual(code, 0)
+        rows = [json.loads(line) for line in out.splitlines()]
+        self.assertEqual([(r.get("origin"), r.get("origin_seq")) for r in rows],
+                         [(None, None)] * 3 + [("node-b", 42), ("n\ufffdde", 2 ** 64 - 1)])
+        self.assertEqual([list(r) for r in rows][3], ["seq", "id", "ts", "topic", "client_id", "client_name",
+                                                     "publisher", "origin", "origin_seq", "fields"])
+        self.assertNotIn("origin", rows[2])
+        code, out, _ = run_cli("dump", self.dir)
+        self.assertEqual(code, 0)
+        self.assertEqual([line.split(" ", 3)[3] for line in out.splitlines()],
+                         ["payload=v1", "payload=v2", "payload=local", "@node-b:42 payload=remote",
+                          '@"n\\xffde":18446744073709551615 payload=odd'])
 
     def test_standard_fixture_reads_back_and_verifies_with_its_indexes(self):
         w = mf.build(self.dir, records=1500, payload_bytes=200, segment_bytes=50000)
@@ -571,13 +610,21 @@ class InvalidFrameTests(LedgerTestCase):
         self.check(mf.encode_frame(3, 1, self.rec(3), flags=2), vl.BAD_FLAGS)
 
     def test_unknown_versions(self):
-        self.check(mf.encode_frame(3, 1, self.rec(3), version=3), vl.BAD_VERSION)
+        self.check(mf.encode_frame(3, 1, self.rec(3), version=4), vl.BAD_VERSION)
         shutil.rmtree(self.dir)
         self.check(mf.encode_frame(3, 1, self.rec(3), version=0), vl.BAD_VERSION)
 
-    def test_version_1_header_on_version_2_records(self):
+    def test_version_1_header_on_version_3_records(self):
         # The publisher's length is read as the field count: the record does not parse.
         self.check(mf.encode_frame(3, 1, self.rec(3), version=1), vl.RECORD)
+
+    def test_version_2_header_on_version_3_records(self):
+        # The origin's length is read as the field count: the record does not parse.
+        self.check(mf.encode_frame(3, 1, self.rec(3), version=2), vl.RECORD)
+
+    def test_version_3_header_on_version_2_records(self):
+        # The field count is read as the origin's length: the record does not parse.
+        self.check(mf.encode_frame(3, 1, self.rec(3, version=2), version=3), vl.RECORD)
 
     def test_magic(self):
         self.check(mf.encode_frame(3, 1, self.rec(3), magic=b"VMLX"), vl.BAD_MAGIC)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reads a Vimana ledger directory (Protocol/LEDGER.md, format versions 1 and 2) with
+"""Reads a Vimana ledger directory (Protocol/LEDGER.md, format versions 1 to 3) with
 nothing but the Python standard library: the proof that the document alone is
 enough to read what the server writes.
 
@@ -10,8 +10,12 @@ enough to read what the server writes.
 dump    one line per record. Text: `SEQ ID TOPIC name=value ...`, where a
         topic, name or value that is empty, not UTF-8, or holds a space, a
         quote, a backslash, `=` (names only) or a control character is
-        written "quoted" with \\\\ \\" \\n \\r \\t \\xHH escapes. --json: one object
-        per line, {"seq","id","ts","topic","client_id","client_name","publisher","fields"}
+        written "quoted" with \\\\ \\" \\n \\r \\t \\xHH escapes; a record that
+        came from another kernel (its origin is not empty, LEDGER.md section
+        3) has `@ORIGIN:OSEQ` after its topic, ORIGIN written the same way.
+        --json: one object per line,
+        {"seq","id","ts","topic","client_id","client_name","publisher","fields"},
+        and "origin" and "origin_seq" after "publisher" when the origin is not empty,
         with ts the record's time as `vimana ledger dump --json` prints it
         (RFC 3339, UTC, microseconds: "2026-11-25T09:51:45.123456Z") and
         fields an object when the names are unique, else [[name, value],
@@ -45,11 +49,15 @@ As a library:
         print(e.damage.describe())  # the server refuses to start: vimana ledger repair
 
 Each record is a dict: seq, id ("ms-seq"), id_ms, id_seq, timestamp_us,
-client_id, client_name, publisher, topic, fields, segment (file name), offset
-(of its frame's header), and the exact bytes: topic_bytes, client_name_bytes,
-publisher_bytes, fields_bytes ([(name, value), ...]). `publisher` (the user
-who published, LEDGER.md section 3) is None when the record has none: the
-server's own records, and every record of a version 1 frame. `topic` and `client_name` are decoded
+client_id, client_name, publisher, origin, origin_seq, topic, fields, segment
+(file name), offset (of its frame's header), and the exact bytes: topic_bytes,
+client_name_bytes, publisher_bytes, origin_bytes, fields_bytes ([(name, value),
+...]). `publisher` (the user who published, LEDGER.md section 3) is None when
+the record has none: the server's own records, and every record of a version 1
+frame. `origin` (the node id of the kernel the record was first published on,
+when it came from another kernel through federation) is None, and `origin_seq`
+(its sequence in that kernel's ledger) 0, for a record published on this
+kernel and every record of a version 1 or 2 frame. `topic` and `client_name` are decoded
 from UTF-8 with errors="surrogateescape", so they are lossless:
 s.encode("utf-8", "surrogateescape") gives the bytes back. `client_name` is
 None when the record has none (N = 0). `fields` is [[name, value], ...] decoded
@@ -92,8 +100,8 @@ PROG = "vimana_ledger"
 
 FRAME_MAGIC = b"VMLF"
 INDEX_MAGIC = b"VMLI"
-# A frame's version is the layout of its records (section 2): 2 adds the publisher.
-FRAME_VERSIONS = (1, 2)
+# A frame's version is the layout of its records (section 2): 2 adds the publisher, 3 the origin.
+FRAME_VERSIONS = (1, 2, 3)
 INDEX_VERSION = 1
 # magic, version, flags, first seq, count, uncompressed len, compressed len, data CRC, header CRC
 FRAME_HEADER = struct.Struct("<4sHHQIIIII")
@@ -101,6 +109,7 @@ FRAME_HEADER_SIZE = FRAME_HEADER.size  # 36
 # seq, stream ID ms, stream ID seq, timestamp µs (signed), client id: after the 4-byte L
 RECORD_FIXED = struct.Struct("<QQQqQ")
 U32 = struct.Struct("<I")
+U64 = struct.Struct("<Q")
 # The smallest record: L plus the fixed part plus three empty length fields.
 RECORD_MIN = U32.size + RECORD_FIXED.size + 3 * U32.size
 # magic, version, flags, first seq, covered, next seq, min ts, max ts, E, K.
@@ -372,6 +381,10 @@ def _decode_record(raw, pos, end, i, version):
     topic = field("topic")
     name = field("client name")
     publisher = field("publisher") if version >= 2 else b""
+    origin, origin_seq = b"", 0
+    if version >= 3:
+        origin = field("origin")
+        (origin_seq,) = U64.unpack_from(raw, take(U64.size, "origin sequence"))
     (nfields,) = U32.unpack_from(raw, take(U32.size, "field count"))
     fields = []
     for k in range(nfields):
@@ -381,9 +394,11 @@ def _decode_record(raw, pos, end, i, version):
         "timestamp_us": ts, "client_id": client,
         "client_name": name.decode("utf-8", "surrogateescape") if name else None,
         "publisher": publisher.decode("utf-8", "surrogateescape") if publisher else None,
+        "origin": origin.decode("utf-8", "surrogateescape") if origin else None, "origin_seq": origin_seq,
         "topic": topic.decode("utf-8", "surrogateescape"),
         "fields": [[k.decode("utf-8", "replace"), v.decode("utf-8", "replace")] for k, v in fields],
-        "topic_bytes": topic, "client_name_bytes": name, "publisher_bytes": publisher, "fields_bytes": fields,
+        "topic_bytes": topic, "client_name_bytes": name, "publisher_bytes": publisher, "origin_bytes": origin,
+        "fields_bytes": fields,
     }
     return rec, pos
 
@@ -1126,6 +1141,8 @@ def _quote(b, is_name=False):
 
 def format_text(rec):
     parts = [str(rec["seq"]), rec["id"], _quote(rec["topic_bytes"])]
+    if rec["origin_bytes"]:
+        parts.append("@%s:%d" % (_quote(rec["origin_bytes"]), rec["origin_seq"]))
     parts += ["%s=%s" % (_quote(k, True), _quote(v)) for k, v in rec["fields_bytes"]]
     return " ".join(parts)
 
@@ -1154,15 +1171,19 @@ def format_timestamp(micros):
 def format_json(rec):
     names = [k for k, _ in rec["fields"]]
     fields = dict(rec["fields"]) if len(set(names)) == len(names) else rec["fields"]
-    name, publisher = rec["client_name_bytes"], rec["publisher_bytes"]
-    line = json.dumps({
+    name, publisher, origin = rec["client_name_bytes"], rec["publisher_bytes"], rec["origin_bytes"]
+    obj = {
         "seq": rec["seq"], "id": rec["id"], "ts": format_timestamp(rec["timestamp_us"]),
         "topic": rec["topic_bytes"].decode("utf-8", "replace"),
         "client_id": rec["client_id"],
         "client_name": name.decode("utf-8", "replace") if name else None,
         "publisher": publisher.decode("utf-8", "replace") if publisher else None,
-        "fields": fields,
-    }, ensure_ascii=False)
+    }
+    if origin:
+        # Only a record from another kernel has one (LEDGER.md section 3).
+        obj["origin"], obj["origin_seq"] = origin.decode("utf-8", "replace"), rec["origin_seq"]
+    obj["fields"] = fields
+    line = json.dumps(obj, ensure_ascii=False)
     # Characters that some line splitters (Python's str.splitlines, older
     # JavaScript) take for line ends are escaped, so one record stays one line.
     return line.replace("\x85", "\\u0085").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
