@@ -163,7 +163,8 @@ package final class RedisCluster: @unchecked Sendable {
     /// A field of a node's INFO section or CLUSTER INFO text (`name:value` lines).
     package func infoField(port: Int, _ args: [String], _ name: String) -> String? {
         guard case .bulk(let text)? = command(port: port, args) else { return nil }
-        for line in text.split(whereSeparator: { $0 == "\r" || $0 == "\n" }) where line.hasPrefix(name + ":") {
+        // `\r\n` is one Character: split on newlines, not on "\r" or "\n".
+        for line in text.split(whereSeparator: \.isNewline) where line.hasPrefix(name + ":") {
             return String(line.dropFirst(name.count + 1))
         }
         return nil
