@@ -57,15 +57,32 @@ public final class ClusterClient {
     /// reply, no slot assigned), `.unreachable` when none answered,
     /// `.auth` at once when a node refused the credentials.
     public func refreshSlots() throws(ClusterError) {
+        try refreshSlots(until: nil)
+    }
+
+    /// `refreshSlots()` giving up at `deadline` (monotonic nanoseconds):
+    /// each connect and read waits at most what is left, and no node is
+    /// asked after it, so a partition costs a call its own deadline, not a
+    /// connect timeout per known node.
+    private func refreshSlots(until deadline: Int64?) throws(ClusterError) {
         var candidates: [ClusterNode] = []
         var seen = Set<ClusterNode>()
         for node in (slotMap?.nodes ?? []) + settings.seeds where seen.insert(node).inserted { candidates.append(node) }
         var malformed: ClusterError?
         var refusal: String?
-        var last = "no seeds given"
+        var last = candidates.isEmpty ? "no seeds given" : "the deadline passed"
+        var tried: [ClusterNode] = []
         for node in candidates {
+            var connectTimeout = settings.connectTimeout, readTimeout = settings.commandTimeout
+            if let deadline {
+                let left = Double(deadline &- Clock.monotonicNanos()) / 1e9
+                if left <= 0 { break }
+                connectTimeout = min(connectTimeout, left)
+                readTimeout = min(readTimeout, left)
+            }
+            tried.append(node)
             do {
-                let map = try fetchMap(from: node)
+                let map = try fetchMap(from: node, connectTimeout: connectTimeout, readTimeout: readTimeout)
                 guard map.servedSlots > 0 else {
                     refusal = "\(node) knows no master serving a slot (is the cluster formed?)"
                     continue
@@ -85,17 +102,17 @@ public final class ClusterClient {
         }
         if let malformed { throw malformed }
         if let refusal { throw .noSlotMap(refusal) }
-        throw .unreachable(tried: candidates, last: last)
+        throw .unreachable(tried: tried, last: last)
     }
 
     /// One node's view of the slots.
-    private func fetchMap(from node: ClusterNode) throws(ClusterError) -> SlotMap {
-        let c = try connection(node, connectTimeout: settings.connectTimeout)
-        let reply = try c.call([Array("CLUSTER".utf8), Array("SHARDS".utf8)], readTimeout: settings.commandTimeout)
+    private func fetchMap(from node: ClusterNode, connectTimeout: Double, readTimeout: Double) throws(ClusterError) -> SlotMap {
+        let c = try connection(node, connectTimeout: connectTimeout)
+        let reply = try c.call([Array("CLUSTER".utf8), Array("SHARDS".utf8)], readTimeout: readTimeout)
         guard case .error(let refusal) = reply else { return try SlotMap.fromShards(reply, askedHost: node.host) }
         // Before 7.0: "ERR Unknown subcommand or wrong number of arguments for 'SHARDS'…".
         guard refusal.lowercased().contains("subcommand") else { throw .noSlotMap("\(node): \(refusal)") }
-        let slots = try c.call([Array("CLUSTER".utf8), Array("SLOTS".utf8)], readTimeout: settings.commandTimeout)
+        let slots = try c.call([Array("CLUSTER".utf8), Array("SLOTS".utf8)], readTimeout: readTimeout)
         if case .error(let e) = slots { throw .noSlotMap("\(node): \(e)") }
         return try SlotMap.fromSlots(slots, askedHost: node.host)
     }
@@ -142,7 +159,7 @@ public final class ClusterClient {
     public func call(key: [UInt8], _ args: [[UInt8]], within seconds: Double) throws(ClusterError) -> (reply: RESPValue, node: ClusterNode) {
         let deadline = Clock.monotonicNanos() &+ Self.nanos(seconds)
         func remaining() -> Double { Double(deadline &- Clock.monotonicNanos()) / 1e9 }
-        if refreshBeforeNextCall { try? refreshSlots() }
+        if refreshBeforeNextCall { try? refreshSlots(until: deadline) }
         let slot = HashSlot.of(key)
         var askTarget: ClusterNode?
         var needsRefresh = slotMap == nil
@@ -167,7 +184,7 @@ public final class ClusterClient {
             } else {
                 if needsRefresh {
                     do {
-                        try refreshSlots()
+                        try refreshSlots(until: deadline)
                         needsRefresh = false
                     } catch {
                         if case .auth = error { throw error }

@@ -281,6 +281,31 @@ func node(_ port: Int) -> ClusterNode { ClusterNode(host: "127.0.0.1", port: por
         print("failover: call succeeded \(String(format: "%.1f", seconds)) s after SIGKILL of the master; cluster formed in \(String(format: "%.1f", cluster.formationSeconds)) s")
     }
 
+    // MARK: - Outage (a cluster of its own, stopped and started whole)
+
+    /// Every node stopped: `call` fails at its deadline (nothing answers);
+    /// started again from their directories, the nodes have the data and
+    /// the same client carries on, reconnecting by itself.
+    @Test func clientCarriesOnAfterTheWholeClusterIsStoppedAndStarted() throws {
+        let cluster = try RedisCluster(masters: 3, replicas: 1)
+        defer { cluster.stop() }
+        let client = ClusterClient(settings(cluster))
+        defer { client.close() }
+        let keys = (0..<30).map { bytes("outage-test:\($0)") }
+        for key in keys { _ = try client.call(key: key, [bytes("SET"), key, key]) }
+        cluster.stopAll()
+        #expect(cluster.livePorts.isEmpty)
+        let began = Clock.monotonicNanos()
+        #expect(throws: ClusterError.self) { _ = try client.call(key: keys[0], [bytes("GET"), keys[0]], within: 1) }
+        #expect(Clock.monotonicNanos() - began < 4_000_000_000)
+        #expect(throws: ClusterError.self) { try client.refreshSlots() }
+        try cluster.startAll()
+        #expect(cluster.livePorts.count == 6)
+        for key in keys {
+            #expect(try client.call(key: key, [bytes("GET"), key], within: 30).reply == .bulkString(key))
+        }
+    }
+
     // MARK: - Authentication (a cluster of its own with requirepass and masterauth)
 
     @Test func authWithRequirepassAndMasterauth() throws {

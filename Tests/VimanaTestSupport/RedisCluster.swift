@@ -192,13 +192,27 @@ package final class RedisCluster: @unchecked Sendable {
         try waitForPong(port)
     }
 
-    /// Stops every node with SIGTERM (each flushes its AOF and nodes.conf,
-    /// as an orderly outage would) and waits until they have exited.
+    /// Stops every node with `SHUTDOWN NOW` (each flushes its AOF and
+    /// nodes.conf, as an orderly outage would, without waiting for its
+    /// replicas, which are stopping too) and waits until they have exited.
+    /// Not SIGTERM: the test runner's children inherit a blocked SIGTERM.
     package func stopAll() {
         lock.lock()
         let running = processes.filter { $0.value.isRunning }
         lock.unlock()
-        for (_, p) in running { Glibc.kill(p.processIdentifier, SIGTERM) }
+        // A replica still writing its first AOF after a full sync refuses
+        // ("Writing initial AOF, can't exit"): ask again until it is written,
+        // then with FORCE.
+        var refusing = running.map(\.key)
+        let patience = Date().addingTimeInterval(10)
+        while !refusing.isEmpty {
+            let force = Date() > patience
+            refusing = refusing.filter { port in
+                if case .error? = command(port: port, ["SHUTDOWN", "NOW"] + (force ? ["FORCE"] : []), timeout: 5) { return !force }
+                return false
+            }
+            if !refusing.isEmpty { usleep(100_000) }
+        }
         let deadline = Date().addingTimeInterval(30)
         for (port, p) in running {
             while p.isRunning && Date() < deadline { usleep(20_000) }
