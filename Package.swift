@@ -17,6 +17,7 @@
 //   CounterAgent       → VimanaAgentKit
 //   KitFixtureAgent    → VimanaAgentKit
 //   VimanaSystemAgents → VimanaAgentKit VimanaClient VimanaRESP VimanaConfig VimanaConfigLoader VimanaCore CZlib
+//   VimanaCluster      → VimanaCore VimanaRESP VimanaClient
 //   VimanaClient       → VimanaCore VimanaRESP
 //   VimanaRESP         → VimanaCore
 //   VimanaBus          → VimanaCore
@@ -87,6 +88,9 @@ let package = Package(
                 swiftSettings: optimize),
         // A small blocking RESP client, for the CLI's pub/sub and the load generator.
         .target(name: "VimanaClient", dependencies: ["VimanaCore", "VimanaRESP"], swiftSettings: optimize),
+        // A blocking Redis Cluster client (slot map, hash slots, MOVED/ASK, retries,
+        // pub/sub), for federation; RESP and connections reused from VimanaClient.
+        .target(name: "VimanaCluster", dependencies: ["VimanaCore", "VimanaRESP", "VimanaClient"], swiftSettings: optimize),
         // `vimana bench`: a native load generator for any RESP server.
         .target(name: "VimanaBench", dependencies: ["VimanaCore", "VimanaRESP", "VimanaConfig", "VimanaClient"],
                 swiftSettings: optimize),
@@ -117,6 +121,7 @@ let package = Package(
         // Test-only library, used by the test targets that talk to a server or play one.
         .target(name: "VimanaTestSupport", path: "Tests/VimanaTestSupport"),
         .testTarget(name: "VimanaIntegrationTests", dependencies: ["VimanaCore", "VimanaTestSupport"]),
+        .testTarget(name: "VimanaClusterTests", dependencies: ["VimanaCluster", "VimanaRESP", "VimanaClient", "VimanaCore", "VimanaTestSupport"]),
         .testTarget(name: "VimanaClientTests", dependencies: ["VimanaClient", "VimanaRESP", "VimanaTestSupport"]),
         .testTarget(name: "VimanaAgentKitTests", dependencies: ["VimanaAgentKit", "CounterAgent", "KitFixtureAgent", "VimanaRESP", "VimanaTestSupport"]),
         .testTarget(name: "VimanaSystemAgentsTests", dependencies: ["VimanaSystemAgents", "VimanaAgentKit", "VimanaConfig", "VimanaConfigLoader", "VimanaRESP", "VimanaTestSupport"]),
