@@ -5,7 +5,8 @@
 // import in Sources/ and Tests/:
 //
 //   vimana             → VimanaKernel VimanaAgents VimanaConfig VimanaConfigLoader VimanaEventLoop VimanaLedger VimanaClient VimanaBench VimanaSystemAgents VimanaCore
-//   VimanaKernel       → VimanaCore VimanaRESP VimanaBus VimanaACL VimanaConfig VimanaEventLoop VimanaLedger VimanaAgents VimanaSupervisor CLinuxShim
+//   VimanaKernel       → VimanaCore VimanaRESP VimanaBus VimanaACL VimanaConfig VimanaEventLoop VimanaLedger VimanaAgents VimanaSupervisor VimanaFederation CLinuxShim
+//   VimanaFederation   → VimanaCore VimanaConfig VimanaLedger VimanaRESP VimanaCluster
 //   VimanaAgents       → VimanaCore VimanaLedger VimanaConfig
 //   VimanaLedger       → VimanaCore VimanaConfig CZlib
 //   VimanaSupervisor   → VimanaCore VimanaConfig CLinuxShim
@@ -84,8 +85,11 @@ let package = Package(
         // The kernel: connections, commands, pub/sub delivery, HTTP observability.
         .target(name: "VimanaKernel",
                 dependencies: ["VimanaCore", "VimanaRESP", "VimanaBus", "VimanaACL", "VimanaConfig", "VimanaEventLoop", "VimanaLedger",
-                               "VimanaAgents", "VimanaSupervisor", "CLinuxShim"],
+                               "VimanaAgents", "VimanaSupervisor", "VimanaFederation", "CLinuxShim"],
                 swiftSettings: optimize),
+        // Federation through a Redis Cluster: the mirror (ledger → cluster) and the reader
+        // (cluster → the loop), each on its own thread (Protocol/FEDERATION.md).
+        .target(name: "VimanaFederation", dependencies: ["VimanaCore", "VimanaConfig", "VimanaLedger", "VimanaRESP", "VimanaCluster"]),
         // A small blocking RESP client, for the CLI's pub/sub and the load generator.
         .target(name: "VimanaClient", dependencies: ["VimanaCore", "VimanaRESP"], swiftSettings: optimize),
         // A blocking Redis Cluster client (slot map, hash slots, MOVED/ASK, retries,
@@ -114,6 +118,7 @@ let package = Package(
         .testTarget(name: "VimanaACLTests", dependencies: ["VimanaACL", "VimanaCore", "VimanaTestSupport"]),
         .testTarget(name: "VimanaBusTests", dependencies: ["VimanaBus"]),
         .testTarget(name: "VimanaAgentsTests", dependencies: ["VimanaAgents", "VimanaConfig", "VimanaLedger", "VimanaCore"]),
+        .testTarget(name: "VimanaFederationTests", dependencies: ["VimanaFederation", "VimanaConfig", "VimanaLedger", "VimanaClient", "VimanaRESP", "VimanaCore", "VimanaTestSupport"]),
         .testTarget(name: "VimanaLedgerTests", dependencies: ["VimanaLedger", "VimanaConfig", "VimanaCore"]),
         .testTarget(name: "VimanaKernelTests", dependencies: ["VimanaKernel", "VimanaRESP", "VimanaLedger", "VimanaACL", "VimanaConfig", "VimanaCore", "VimanaTestSupport"]),
         .testTarget(name: "VimanaEventLoopTests", dependencies: ["VimanaEventLoop", "VimanaCore"]),

@@ -1,4 +1,5 @@
 import VimanaCore
+import VimanaFederation
 import VimanaEventLoop
 import VimanaAgents
 #if canImport(Glibc)
@@ -76,6 +77,11 @@ extension Kernel {
             problems += requiredAgentsDown.map { "agent '\($0.id)' is required and has no instance" }
             // What an operator's agent found (auditor: a damaged frame, a broken invariant).
             problems += healthReports.lines
+            // The local bus serves on; federated entries wait in the ledger.
+            if let f = federation?.status, !f.clusterReachable {
+                problems.append("federation degraded: the cluster is unreachable (\(f.lastError)); "
+                                + "mirror lag \(f.mirrorLag) records")
+            }
             var status = "\"status\":\"ok\","
             if !problems.isEmpty {
                 status = "\"status\":\"degraded\","

@@ -20,7 +20,10 @@ extension Kernel {
     /// configuration's.
     public static func configurationProblems(_ config: Configuration) -> [String] {
         guard config.ledger.enabled else {
-            return config.agents.isEmpty ? [] : ["agents need the ledger: set ledger.enabled: true (or remove the agents)"]
+            var problems: [String] = []
+            if !config.agents.isEmpty { problems.append("agents need the ledger: set ledger.enabled: true (or remove the agents)") }
+            if config.federation != nil { problems.append("federation needs the ledger: set ledger.enabled: true (or remove federation)") }
+            return problems
         }
         return Ledger.directoryProblems(config.ledger)
     }
@@ -36,7 +39,10 @@ extension Kernel {
             if error.directoryInUse { throw KernelStartError(error.description, reason: .directoryInUse) }
             throw KernelStartError("ledger: \(error)")
         }
-        ledger.onConfirmed = { [unowned self] sequence in releaseHeldReplies(upTo: sequence) }
+        ledger.onConfirmed = { [unowned self] sequence in
+            releaseHeldReplies(upTo: sequence)
+            federationConfirmed(sequence)
+        }
         ledger.onDrained = { [unowned self] in resumeStalled() }
         ledger.onFsync = { [unowned self] nanos in ledgerFsynced(nanos: nanos) }
         ledger.onSealed = { [unowned self] name in ledgerSealed(name) }

@@ -4,6 +4,7 @@ import VimanaBus
 import VimanaConfig
 import VimanaEventLoop
 import VimanaLedger
+import VimanaFederation
 import VimanaAgents
 #if canImport(Glibc)
 import Glibc
@@ -34,6 +35,8 @@ public final class Kernel: EventLoopHandler {
     var servingBeforeRemoval = false
     /// Clients whose LEDGER SEAL waits for the seal (`ledgerSealed`).
     var sealWaiters: [(fd: Int32, id: Int)] = []
+    /// Federation through a Redis Cluster (nil without `federation:`; Kernel+Federation.swift).
+    var federation: Federation?
     /// Problems operators' agents reported for /health (HEALTH).
     var healthReports = HealthReports()
     /// The agents, every consumer group and their journal (VimanaAgents):
@@ -105,6 +108,7 @@ public final class Kernel: EventLoopHandler {
             restoreUsers()
             agents.setUp()
             watchSealsForUserJournal()
+            try startFederation()
         } catch {
             ledger?.close()
             closeListeners()
@@ -153,6 +157,7 @@ public final class Kernel: EventLoopHandler {
         refreshClock()
         loop.run(self)
         agentProcesses.stop()  // SupervisorLimits.stopGraceSeconds (AGENTS.md §6)
+        federation?.stop()
         if let ledger {
             agents.willCloseLedger()
             ledger.close()

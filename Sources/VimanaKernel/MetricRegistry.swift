@@ -1,5 +1,6 @@
 import VimanaCore
 import VimanaAgents
+import VimanaFederation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -46,6 +47,10 @@ enum MetricID: CaseIterable {
     case ledgerWriteErrors, ledgerFramesRead, ledgerBackgroundReads, ledgerReadsInProgress, ledgerStatus
     case ledgerDamagedSegments, ledgerUnreadableRecords, ledgerDamage, ledgerWriteStatus, ledgerWritable
     case ledgerLastError
+    // federation (Kernel+Federation.swift): present only with `federation:`
+    case federationNode, federationStatus, federationMirrorCursor, federationMirrorLag, federationMirrored
+    case federationWaitShortfalls, federationSkipped, federationImported, federationImportTopics, federationMalformed
+    case federationErrors, federationUnreachableSeconds, federationLastError
     // users (Kernel+UserLimits.swift): INFO one line per user, /metrics a series per user
     case users, userConnections, userConnectionsRefused, userPauses, userPausedSeconds, userMessages, userBytes
     // keyspace: the topics (Kernel+Keys.swift), as Redis's one database
@@ -337,6 +342,40 @@ enum MetricID: CaseIterable {
             }
         case .ledgerLastError: Metric(info: "ledger_last_error", in: .ledger) { $0.kernel.ledger.map { .text($0.stats.lastError) } }
 
+        case .federationNode: Metric(info: "federation_node", in: .federation) { $0.federation.map { .text($0.node) } }
+        case .federationStatus:
+            Metric(info: "federation_status", in: .federation) { $0.federation.map { .text($0.clusterReachable ? "ok" : "degraded") } }
+        case .federationMirrorCursor:
+            Metric(info: "federation_mirror_cursor", in: .federation, family: "vimana_federation_mirror_cursor", .gauge,
+                   "Ledger sequence below which every federated entry is in the cluster.") { $0.federation.map { .unsigned($0.mirrorCursor) } }
+        case .federationMirrorLag:
+            Metric(info: "federation_mirror_lag", in: .federation, family: "vimana_federation_mirror_lag", .gauge,
+                   "Ledger records confirmed and not yet past the mirror's cursor.") { $0.federation.map { .unsigned($0.mirrorLag) } }
+        case .federationMirrored:
+            Metric(info: "federation_mirrored_entries", in: .federation, family: "vimana_federation_mirrored_entries_total", .counter,
+                   "Entries this kernel appended to the cluster.") { $0.federation.map { .unsigned($0.mirroredEntries) } }
+        case .federationWaitShortfalls:
+            Metric(info: "federation_wait_shortfalls", in: .federation, family: "vimana_federation_wait_shortfalls_total", .counter,
+                   "WAIT answers below wait_replicas.") { $0.federation.map { .unsigned($0.waitShortfalls) } }
+        case .federationSkipped:
+            Metric(info: "federation_skipped_entries", in: .federation) { $0.federation.map { .unsigned($0.skippedEntries) } }
+        case .federationImported:
+            Metric(info: "federation_imported_entries", in: .federation, family: "vimana_federation_imported_entries_total", .counter,
+                   "Entries of other kernels appended to this ledger.") { $0.federation.map { .unsigned($0.importedEntries) } }
+        case .federationImportTopics:
+            Metric(info: "federation_import_topics", in: .federation) { $0.federation.map { .int($0.importTopics) } }
+        case .federationMalformed:
+            Metric(info: "federation_malformed_entries", in: .federation) { $0.federation.map { .unsigned($0.malformedEntries) } }
+        case .federationErrors:
+            Metric(info: "federation_errors", in: .federation, family: "vimana_federation_errors_total", .counter,
+                   "Failed cluster calls and cursor writes.") { $0.federation.map { .unsigned($0.errors) } }
+        case .federationUnreachableSeconds:
+            Metric(info: "federation_unreachable_seconds", in: .federation, family: "vimana_federation_unreachable_seconds", .gauge,
+                   "Seconds since a cluster call failed with none succeeding since; 0 while it answers.") { r in
+                r.federation.map { f in .int(f.clusterReachable ? 0 : Int(max(0, Clock.wallMillis() - f.unreachableSinceMillis) / 1000)) }
+            }
+        case .federationLastError: Metric(info: "federation_last_error", in: .federation) { $0.federation.map { .text($0.lastError) } }
+
         case .users:
             Metric(infoLinesPrefixed: "user_", in: .users) { r in
                 r.userFigures.map { u in
@@ -389,7 +428,7 @@ enum MetricID: CaseIterable {
 
 /// INFO's sections, in the order INFO with no argument (or `all`) gives them.
 enum InfoSection: String, CaseIterable, Sendable {
-    case server, clients, memory, stats, replication, cpu, commandstats, errorstats, pubsub, ledger, users, keyspace
+    case server, clients, memory, stats, replication, cpu, commandstats, errorstats, pubsub, ledger, federation, users, keyspace
 
     /// INFO without a section, or `default`: every section but
     /// `commandstats`, as Redis leaves it out (`all` and `everything` have it).
@@ -502,6 +541,8 @@ final class MetricReader {
         return (text(u.ru_stime), text(u.ru_utime))
     }
     var counters: Metrics { kernel.s.pointee.metrics }
+    /// One snapshot of the federation's figures per INFO or /metrics (nil without `federation:`).
+    lazy var federation: FederationStatus? = kernel.federation?.status
     lazy var uptime = Int(kernel.uptimeSeconds)
     lazy var heapBytes = Kernel.heapBytes()
     lazy var residentBytes = Kernel.residentBytes()

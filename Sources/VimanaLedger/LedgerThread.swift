@@ -7,7 +7,7 @@ import Glibc
 /// the reader): a body run on a thread of its own, a stop flag the body
 /// polls, and a join. The threads' owners keep their own wake-ups (a
 /// semaphore each); this type owns only starting, the flag and joining.
-final class LedgerThread: Sendable {
+public final class LedgerThread: Sendable {
     private let stopping = Atomic<Bool>(false)
     private let thread = Mutex<pthread_t?>(nil)
 
@@ -30,12 +30,12 @@ final class LedgerThread: Sendable {
         }
     }
 
-    init() {}
+    public init() {}
 
     /// Runs `body` on a new thread named `name` (as `top -H` shows it; at
     /// most 15 bytes, or Linux leaves the thread unnamed). Returns
     /// pthread_create's error, or nil once the thread runs.
-    func start(name: String, _ body: @escaping @Sendable () -> Void) -> Int32? {
+    public func start(name: String, _ body: @escaping @Sendable () -> Void) -> Int32? {
         let box = Unmanaged.passRetained(Body(name, body))
         var tid = pthread_t()
         let rc = pthread_create(&tid, nil, { raw in
@@ -55,14 +55,14 @@ final class LedgerThread: Sendable {
 
     /// True once `requestStop` was called: the body finishes what
     /// it must and returns.
-    var isStopping: Bool { stopping.load(ordering: .acquiring) }
+    public var isStopping: Bool { stopping.load(ordering: .acquiring) }
 
     /// Asks the body to return (it sees `isStopping` at its next check; the
     /// owner wakes it if it sleeps).
-    func requestStop() { stopping.store(true, ordering: .releasing) }
+    public func requestStop() { stopping.store(true, ordering: .releasing) }
 
     /// Waits until the body has returned; at once when the thread never started.
-    func join() {
+    public func join() {
         if let tid = thread.withLock({ t in defer { t = nil }; return t }) { pthread_join(tid, nil) }
     }
 }

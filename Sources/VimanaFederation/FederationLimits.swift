@@ -1,0 +1,36 @@
+/// The federation's tunables, each with its reason (Protocol/FEDERATION.md,
+/// docs/FEDERATION.md). Settings an operator chooses are in phoenix.yaml's
+/// `federation:` (VimanaConfig.FederationConfig); these are not.
+public enum FederationLimits {
+    /// How long one cluster call may take, redirects and retries included,
+    /// before the thread records an error and starts over (a failover with
+    /// `cluster-node-timeout 5000` takes 6–10 s: a call or two fail, then the
+    /// same batch goes to the new master). Short, because a stop waits for
+    /// the call in progress.
+    public static let callSeconds: Double = 5
+
+    /// A thread with nothing to do wakes at least this often: the reader
+    /// polls every federated topic (doorbells are lost while a connection
+    /// is down) and both check their stop flag.
+    public static let idleMillis = 1000
+
+    /// Pause after a failed round before the next, so that an unreachable
+    /// cluster costs a few connection attempts a second, not a spin.
+    public static let retryMillis = 200
+
+    /// Records the mirror holds in memory read ahead of what it sent: a
+    /// catch-up after an outage reads a segment at a time, not the ledger.
+    public static let readAheadRecords = 65_536
+
+    /// Bytes of entries in one script call (besides `batch_entries`): a
+    /// large entry does not make one call carry megabytes times the batch.
+    public static let batchBytes = 1 << 20
+
+    /// The mirror writes its cursor file at most this often while it keeps
+    /// advancing (a restart resends at most this much, and the script
+    /// skips it); at once when it goes idle.
+    public static let cursorWriteMillis = 1000
+
+    /// The longest text kept of the last error, for INFO and /health.
+    public static let errorTextBytes = 200
+}

@@ -1,0 +1,324 @@
+import Dispatch
+import Synchronization
+import VimanaCore
+import VimanaConfig
+import VimanaLedger
+import VimanaRESP
+import VimanaCluster
+
+/// Entries of other kernels for one topic, handed to the loop to append.
+public struct ImportBatch: Sendable {
+    public var topic: [UInt8]
+    public var entries: [FederatedEntry]
+}
+
+/// What the loop did with a batch.
+public enum ImportOutcome: Sendable {
+    /// Appended; the ledger sequence of the last entry.
+    case appended(lastSequence: UInt64)
+    /// This kernel does not record the topic (`ledger.record`/`exclude`): not federated here.
+    case notRecorded
+    /// The ledger refused (it cannot be written): try again later.
+    case refused(String)
+}
+
+/// The reader (in): reads every federated topic in the cluster and hands
+/// what other kernels published to the loop, which appends it to the local
+/// ledger with its origin (Protocol/FEDERATION.md §4).
+///
+/// Promises: per topic, entries are handed in the cluster's order; an entry
+/// of this kernel's own origin, or one whose (origin, sequence) this ledger
+/// holds already, is never handed; the cursor file is written only once the
+/// records it counts are confirmed in the ledger.
+final class Importer: @unchecked Sendable {
+    private let config: FederationConfig
+    private let node: [UInt8]
+    private let keys: FederationKeys
+    private let federated: FederatedTopics
+    private let files: FederationFiles
+    private let ledgerDirectory: String
+    private let status: StatusBox
+    private let log: Log
+    private let clusterSettings: ClusterSettings
+    /// Hands a batch to the loop; calls back (on the loop thread) with what it did.
+    private let deliver: @Sendable (ImportBatch, @escaping @Sendable (ImportOutcome) -> Void) -> Void
+
+    let thread = LedgerThread()
+    private let wakeup = DispatchSemaphore(value: 0)
+    private let confirmedSequence = Atomic<UInt64>(0)
+
+    // The thread's own state.
+    private var state = ImportState()
+    /// A state to write once the ledger confirms `lastLocal`.
+    private var unwritten: (state: ImportState, lastLocal: UInt64)?
+    private var topics: [[UInt8]] = []
+    private var skippedTopics: Set<[UInt8]> = []
+    private var dirty: Set<[UInt8]> = []
+    private var lastPollNanos: Int64 = 0
+    private var client: ClusterClient?
+    private var subscriber: ClusterSubscriber?
+
+    init(config: FederationConfig, clusterSettings: ClusterSettings, ledgerDirectory: String, status: StatusBox, log: Log,
+         deliver: @escaping @Sendable (ImportBatch, @escaping @Sendable (ImportOutcome) -> Void) -> Void) {
+        self.config = config
+        self.clusterSettings = clusterSettings
+        node = Array(config.node.utf8)
+        keys = FederationKeys(prefix: config.prefix)
+        federated = FederatedTopics(config.topics)
+        files = FederationFiles(ledgerDirectory: ledgerDirectory)
+        self.ledgerDirectory = ledgerDirectory
+        self.status = status
+        self.log = log
+        self.deliver = deliver
+    }
+
+    func confirmed(_ sequence: UInt64) {
+        guard sequence > confirmedSequence.load(ordering: .relaxed) else { return }
+        confirmedSequence.store(sequence, ordering: .releasing)
+    }
+
+    func start() -> Int32? { thread.start(name: "vimana-import") { [self] in run() } }
+
+    func stop() {
+        thread.requestStop()
+        wakeup.signal()
+        thread.join()
+    }
+
+    // MARK: - The thread
+
+    private func run() {
+        recover()
+        client = ClusterClient(clusterSettings)
+        while !thread.isStopping {
+            writeIfConfirmed()
+            let now = Clock.monotonicNanos()
+            if now - lastPollNanos >= Int64(FederationLimits.idleMillis) * 1_000_000 {
+                lastPollNanos = now
+                if refreshTopics() { dirty.formUnion(topics) }
+            }
+            if dirty.isEmpty {
+                waitForDoorbell(seconds: Double(FederationLimits.idleMillis) / 1000)
+                continue
+            }
+            for topic in topics where dirty.contains(topic) {
+                if thread.isStopping { break }
+                let more = read(topic)
+                if more != true { dirty.remove(topic) }
+                if more == nil { pause(); break }
+            }
+            takeDoorbells()
+        }
+        writeIfConfirmed()
+        subscriber?.close()
+        client?.close()
+    }
+
+    /// The state to start from: the cursor file, then every record with an
+    /// origin the ledger holds after it (appended before the file was written).
+    private func recover() {
+        if let saved = files.readImport() { state = saved }
+        guard let reader = try? OfflineReader(directory: ledgerDirectory), (try? reader.refresh()) != nil else { return }
+        reader.seek(to: state.asOf)
+        var next = state.asOf
+        while !thread.isStopping {
+            let stop = reader.read { records in
+                for r in records where r.sequence >= state.asOf && !r.origin.isEmpty {
+                    state.hold(topic: r.topic, origin: r.origin, sequence: r.originSequence)
+                }
+                if let last = records.last { next = max(next, last.sequence &+ 1) }
+            }
+            if case .problem = stop, reader.skipDamage() { continue }
+            break
+        }
+        state.asOf = next
+        status.update { $0.importTopics = state.topics.count }
+    }
+
+    /// Lists the cluster's federated topics; true when the call succeeded.
+    private func refreshTopics() -> Bool {
+        guard let client else { return false }
+        do throws(ClusterError) {
+            let (reply, _) = try client.call(key: keys.topics, [Array("SMEMBERS".utf8), keys.topics], within: FederationLimits.callSeconds)
+            guard let members = reply.bulkStrings else { throw ClusterError.protocolError("SMEMBERS: unexpected reply") }
+            topics = members.filter { federated.contains($0) && !skippedTopics.contains($0) }
+                .sorted { $0.lexicographicallyPrecedes($1) }
+            status.update { $0.importTopics = topics.count }
+            status.succeeded()
+            return true
+        } catch {
+            status.failed("import", error)
+            return false
+        }
+    }
+
+    /// Reads the next entries of `topic` and has the loop append the
+    /// others'; true when there may be more, false when it read them all,
+    /// nil on a cluster or ledger error.
+    private func read(_ topic: [UInt8]) -> Bool? {
+        guard let client else { return nil }
+        var cursor = state.topics[topic] ?? TopicCursor()
+        let reply: RESPValue
+        do throws(ClusterError) {
+            (reply, _) = try client.call(key: keys.stream(topic),
+                                         [Array("XREAD".utf8), Array("COUNT".utf8), .decimal(UInt64(config.batchEntries)),
+                                          Array("STREAMS".utf8), keys.stream(topic), cursor.lastID],
+                                         within: FederationLimits.callSeconds)
+        } catch {
+            status.failed("import", error)
+            return nil
+        }
+        if case .error(let message) = reply {
+            status.failed("import", ClusterError.protocolError("XREAD: \(message)"))
+            return nil
+        }
+        status.succeeded()
+        let entries = Self.streamEntries(reply)
+        guard !entries.isEmpty else { return false }
+        var batch = ImportBatch(topic: topic, entries: [])
+        var malformed = 0
+        for (id, flat) in entries {
+            cursor.lastID = id
+            guard let entry = FederatedEntry.decode(flat) else { malformed += 1; continue }
+            if entry.origin == node || entry.sequence <= cursor.high[entry.origin, default: 0] { continue }
+            cursor.high[entry.origin] = entry.sequence
+            batch.entries.append(entry)
+        }
+        if malformed > 0 {
+            status.update { $0.malformedEntries &+= UInt64(malformed) }
+            log.warn("federation: cluster entries not in the federation's form passed over",
+                     ["topic": .string(String(decoding: topic, as: UTF8.self)), "count": .int(malformed)])
+        }
+        if !batch.entries.isEmpty {
+            switch handOver(batch) {
+            case .appended(let last)?:
+                status.update { $0.importedEntries &+= UInt64(batch.entries.count) }
+                state.topics[topic] = cursor
+                unwritten = (state, last)
+            case .notRecorded?:
+                log.warn("federation: topic not recorded here, so not federated here",
+                         ["topic": .string(String(decoding: topic, as: UTF8.self))])
+                skippedTopics.insert(topic)
+                topics.removeAll { $0 == topic }
+                return false
+            case .refused(let reason)?:
+                status.failed("import", ClusterError.protocolError("ledger: \(reason)"))
+                return nil
+            case nil:
+                return nil
+            }
+        } else {
+            state.topics[topic] = cursor
+            if unwritten == nil { unwritten = (state, 0) } else { unwritten?.state = state }
+        }
+        return entries.count >= config.batchEntries
+    }
+
+    /// Hands `batch` to the loop and waits for its answer (nil when stopping).
+    private func handOver(_ batch: ImportBatch) -> ImportOutcome? {
+        let answer = Mutex<ImportOutcome?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        deliver(batch) { outcome in
+            answer.withLock { $0 = outcome }
+            done.signal()
+        }
+        while !thread.isStopping {
+            if done.wait(timeout: .now() + .milliseconds(FederationLimits.idleMillis)) == .success {
+                return answer.withLock { $0 }
+            }
+        }
+        return nil
+    }
+
+    /// Writes the state once the records it counts are confirmed.
+    private func writeIfConfirmed() {
+        guard var pending = unwritten, confirmedSequence.load(ordering: .acquiring) > pending.lastLocal else { return }
+        if pending.lastLocal > 0 { pending.state.asOf = max(pending.state.asOf, pending.lastLocal &+ 1) }
+        do {
+            try files.prepare()
+            try files.writeImport(pending.state)
+            state.asOf = pending.state.asOf
+            unwritten = nil
+        } catch {
+            log.error("federation reader cannot write its cursor", ["error": .string("\(error)")])
+            status.failed("cursor file", error)
+        }
+    }
+
+    // MARK: - Doorbells
+
+    private func waitForDoorbell(seconds: Double) {
+        do throws(ClusterError) {
+            if subscriber == nil { subscriber = try ClusterSubscriber(clusterSettings, channel: keys.doorbell) }
+            if let topic = try subscriber?.next(timeout: seconds) { ring(topic) }
+        } catch {
+            subscriber?.close()
+            subscriber = nil
+            pause()
+        }
+    }
+
+    /// Takes the doorbells that arrived while reading, without waiting.
+    private func takeDoorbells() {
+        guard let subscriber else { return }
+        do throws(ClusterError) {
+            while let topic = try subscriber.next(timeout: 0) { ring(topic) }
+        } catch {
+            subscriber.close()
+            self.subscriber = nil
+        }
+    }
+
+    private func ring(_ topic: [UInt8]) {
+        guard federated.contains(topic), !skippedTopics.contains(topic) else { return }
+        if !topics.contains(topic) {
+            topics.append(topic)
+            status.update { $0.importTopics = topics.count }
+        }
+        dirty.insert(topic)
+    }
+
+    private func pause() {
+        _ = wakeup.wait(timeout: .now() + .milliseconds(FederationLimits.retryMillis))
+    }
+
+    // MARK: - Replies
+
+    /// The (ID, flat fields) of an XREAD reply for one stream, in order; empty for a null or anything else.
+    static func streamEntries(_ reply: RESPValue) -> [([UInt8], [[UInt8]])] {
+        let streams: [RESPValue]
+        switch reply {
+        case .array(let a): streams = a
+        case .map(let pairs): streams = pairs.map { .array([$0.0, $0.1]) }
+        default: return []
+        }
+        var out: [([UInt8], [[UInt8]])] = []
+        for s in streams {
+            guard case .array(let pair) = s, pair.count == 2, case .array(let entries) = pair[1] else { continue }
+            for e in entries {
+                guard case .array(let idAndFields) = e, idAndFields.count == 2, case .bulkString(let id) = idAndFields[0],
+                      let fields = idAndFields[1].bulkStrings else { continue }
+                out.append((id, fields))
+            }
+        }
+        return out
+    }
+}
+
+extension RESPValue {
+    /// The elements of an array or set of bulk strings; nil for anything else.
+    var bulkStrings: [[UInt8]]? {
+        let items: [RESPValue]
+        switch self {
+        case .array(let a), .set(let a): items = a
+        default: return nil
+        }
+        var out: [[UInt8]] = []
+        out.reserveCapacity(items.count)
+        for item in items {
+            guard case .bulkString(let b) = item else { return nil }
+            out.append(b)
+        }
+        return out
+    }
+}

@@ -1,0 +1,346 @@
+import Dispatch
+import Synchronization
+import VimanaCore
+import VimanaConfig
+import VimanaLedger
+import VimanaRESP
+import VimanaCluster
+
+/// The mirror (out): reads the local ledger forward from its journaled
+/// cursor and appends every federated entry published on this kernel to
+/// the cluster (Protocol/FEDERATION.md §3). The ledger is the outbox: what
+/// the cluster has not acknowledged waits there, and the cursor says how
+/// far the cluster has it.
+///
+/// Promises: entries of a topic reach the cluster in ledger order; the
+/// cursor passes an entry only after the cluster appended it and WAIT
+/// answered `wait_replicas`; an entry is never stored twice (the script's
+/// high mark); records with an origin (received from the cluster) are
+/// never mirrored. Runs on its own thread; the loop only tells it how far
+/// the ledger is confirmed (`confirmed`).
+final class Mirror: @unchecked Sendable {
+    private let config: FederationConfig
+    private let node: [UInt8]
+    private let keys: FederationKeys
+    private let federated: FederatedTopics
+    private let files: FederationFiles
+    private let ledgerDirectory: String
+    private let status: StatusBox
+    private let log: Log
+    /// Told (on the loop thread's behalf) each cursor journaled: the ledger's retention hold.
+    private let onCursor: @Sendable (UInt64) -> Void
+    private let clusterSettings: ClusterSettings
+
+    let thread = LedgerThread()
+    private let wakeup = DispatchSemaphore(value: 0)
+    /// The ledger's confirmed sequence, as the loop last told it.
+    private let confirmedSequence = Atomic<UInt64>(0)
+
+    // The thread's own state from here on.
+    private var cursor: UInt64 = 1
+    private var journaled: UInt64 = 0
+    private var lastJournalNanos: Int64 = 0
+    private var readUpTo: UInt64 = 1
+    private var pending: [LedgerRecord] = []
+    private var pendingHead = 0
+    private var registered: Set<[UInt8]> = []
+    private var client: ClusterClient?
+
+    init(config: FederationConfig, clusterSettings: ClusterSettings, ledgerDirectory: String, status: StatusBox, log: Log,
+         onCursor: @escaping @Sendable (UInt64) -> Void) {
+        self.config = config
+        self.clusterSettings = clusterSettings
+        node = Array(config.node.utf8)
+        keys = FederationKeys(prefix: config.prefix)
+        federated = FederatedTopics(config.topics)
+        files = FederationFiles(ledgerDirectory: ledgerDirectory)
+        self.ledgerDirectory = ledgerDirectory
+        self.status = status
+        self.log = log
+        self.onCursor = onCursor
+    }
+
+    /// The cursor the mirror starts from (its file, else the ledger's start:
+    /// the script skips what the cluster has). Read before the thread starts,
+    /// so that the retention hold is in place before any segment can go.
+    func loadCursor() -> UInt64 {
+        cursor = files.readMirror() ?? 1
+        journaled = cursor
+        readUpTo = cursor
+        return cursor
+    }
+
+    /// Called on the loop thread whenever the ledger's confirmed sequence advances.
+    func confirmed(_ sequence: UInt64) {
+        let old = confirmedSequence.load(ordering: .relaxed)
+        guard sequence > old else { return }
+        confirmedSequence.store(sequence, ordering: .releasing)
+        wakeup.signal()
+    }
+
+    func start() -> Int32? { thread.start(name: "vimana-mirror") { [self] in run() } }
+
+    func stop() {
+        thread.requestStop()
+        wakeup.signal()
+        thread.join()
+    }
+
+    // MARK: - The thread
+
+    private func run() {
+        let reader: OfflineReader
+        do {
+            try files.prepare()
+            reader = try OfflineReader(directory: ledgerDirectory)
+            try reader.refresh()
+        } catch {
+            log.error("federation mirror cannot start", ["error": .string("\(error)")])
+            status.failed("mirror start", error)
+            return
+        }
+        reader.seek(to: cursor)
+        client = ClusterClient(clusterSettings)
+        status.update { $0.mirrorCursor = cursor }
+        while !thread.isStopping {
+            let limit = confirmedSequence.load(ordering: .acquiring)
+            status.update { $0.confirmed = limit }
+            fill(reader, upTo: limit)
+            let (window, end) = takeWindow(below: limit)
+            if end <= cursor {
+                journalIfDue(force: true)
+                _ = wakeup.wait(timeout: .now() + .milliseconds(FederationLimits.idleMillis))
+                continue
+            }
+            if send(window) {
+                dropSent(upTo: end)
+                cursor = end
+                status.update { $0.mirrorCursor = end }
+                journalIfDue(force: false)
+            } else if !thread.isStopping {
+                _ = wakeup.wait(timeout: .now() + .milliseconds(FederationLimits.retryMillis))
+            }
+        }
+        journalIfDue(force: true)
+        client?.close()
+    }
+
+    /// Reads records from the ledger into `pending`, a segment at a time,
+    /// while some below `limit` are unread and the read-ahead has room.
+    private func fill(_ reader: OfflineReader, upTo limit: UInt64) {
+        var rounds = 0
+        while readUpTo < limit && pending.count - pendingHead < FederationLimits.readAheadRecords && rounds < 4 {
+            rounds += 1
+            let before = readUpTo
+            let stop = reader.read(oneSegment: true) { records in
+                for r in records where r.sequence >= readUpTo {
+                    pending.append(r)
+                    readUpTo = r.sequence &+ 1
+                }
+            }
+            switch stop {
+            case .end, .endOfSegment:
+                // At a segment's end: when the writer has started another
+                // since (or one follows after a gap), go on in it.
+                guard readUpTo < limit else { return }
+                try? reader.refresh()
+                let current = reader.position?.segment ?? ""
+                guard let next = reader.segments.first(where: { $0.name > current && $0.firstSequence >= readUpTo }) else { return }
+                reader.seek(to: next.firstSequence)
+                readUpTo = next.firstSequence
+                continue
+            case .problem(let problem):
+                // The frame being written (its end not there yet) is read again
+                // later; a damaged frame below what is confirmed is passed over.
+                if problem.active && readUpTo >= limit { return }
+                if problem.active && problem.tornTail { return }
+                log.error("federation mirror passes over a damaged frame", ["detail": .string(problem.description)])
+                status.failed("ledger", problem)
+                if !reader.skipDamage() { return }
+                if let p = reader.position, p.sequence > readUpTo { readUpTo = p.sequence }
+            case .unreadable(let error):
+                // A segment renamed by compaction or gone: list again, find the sequence again.
+                try? reader.refresh()
+                reader.seek(to: readUpTo)
+                if readUpTo == before { status.failed("ledger", error); return }
+            }
+            if readUpTo == before { return }
+        }
+    }
+
+    /// The records from the cursor up to what is confirmed, at most a
+    /// batch's worth, and the sequence after the last of them.
+    private func takeWindow(below limit: UInt64) -> ([LedgerRecord], UInt64) {
+        var window: [LedgerRecord] = []
+        var end = cursor
+        var bytes = 0
+        var federatedCount = 0
+        var k = pendingHead
+        while k < pending.count {
+            let r = pending[k]
+            guard r.sequence < limit else { break }
+            if r.origin.isEmpty && federated.contains(r.topic) {
+                let size = r.fields.reduce(64) { $0 + $1.name.count + $1.value.count }
+                if federatedCount > 0 && (federatedCount >= config.batchEntries || bytes + size > FederationLimits.batchBytes) { break }
+                window.append(r)
+                federatedCount += 1
+                bytes += size
+            }
+            end = r.sequence &+ 1
+            k += 1
+        }
+        if end <= cursor && limit > cursor && pendingHead >= pending.count && readUpTo >= limit {
+            // Everything below `limit` was read and none is pending: nothing federated there.
+            end = limit
+        }
+        return (window, end)
+    }
+
+    private func dropSent(upTo end: UInt64) {
+        while pendingHead < pending.count && pending[pendingHead].sequence < end { pendingHead += 1 }
+        if pendingHead > 4096 && pendingHead * 2 > pending.count {
+            pending.removeFirst(pendingHead)
+            pendingHead = 0
+        }
+    }
+
+    private func journalIfDue(force: Bool) {
+        guard cursor != journaled else { return }
+        let now = Clock.monotonicNanos()
+        guard force || now - lastJournalNanos >= Int64(FederationLimits.cursorWriteMillis) * 1_000_000 else { return }
+        do {
+            try files.writeMirror(cursor)
+            journaled = cursor
+            lastJournalNanos = now
+            onCursor(cursor)
+        } catch {
+            log.error("federation mirror cannot write its cursor", ["error": .string("\(error)")])
+            status.failed("cursor file", error)
+        }
+    }
+
+    // MARK: - Sending
+
+    /// Appends `window`'s entries, topic by topic, each acknowledged by
+    /// WAIT; false when the cluster failed (the same window is sent again).
+    private func send(_ window: [LedgerRecord]) -> Bool {
+        guard !window.isEmpty else { return true }
+        var order: [[UInt8]] = []
+        var byTopic: [[UInt8]: [LedgerRecord]] = [:]
+        for r in window {
+            if byTopic[r.topic] == nil { order.append(r.topic) }
+            byTopic[r.topic, default: []].append(r)
+        }
+        for topic in order {
+            guard let records = byTopic[topic], appendAcknowledged(topic, records) else { return false }
+        }
+        ringDoorbells(order)
+        return true
+    }
+
+    /// The script call and its WAIT for one topic, until WAIT answers
+    /// enough replicas; false on a cluster error (the caller retries later).
+    private func appendAcknowledged(_ topic: [UInt8], _ records: [LedgerRecord]) -> Bool {
+        guard let client else { return false }
+        let stream = keys.stream(topic)
+        var script: [[UInt8]] = [Array("EVAL".utf8), MirrorScript.bytes, Array("2".utf8), stream, keys.origins(topic), node]
+        var sent: [LedgerRecord] = []
+        for r in records {
+            if r.fields.count > MirrorScript.maxFields {
+                status.update { $0.skippedEntries &+= 1 }
+                log.error("federation mirror skips an entry with too many fields",
+                          ["topic": .string(String(decoding: topic, as: UTF8.self)), "sequence": .int(Int(clamping: r.sequence)),
+                           "fields": .int(r.fields.count)])
+                continue
+            }
+            sent.append(r)
+        }
+        guard !sent.isEmpty else { return true }
+        script.append(.decimal(UInt64(sent.count)))
+        for r in sent {
+            script.append(.decimal(r.sequence))
+            script.append(Array("\(r.id.ms)-\(r.id.seq)".utf8))
+            script.append(.decimal(UInt64(max(0, r.timestampMicros))))
+            script.append(r.publisher)
+            script.append(.decimal(UInt64(r.fields.count)))
+            for f in r.fields {
+                script.append(f.name)
+                script.append(f.value)
+            }
+        }
+        let wait: [[UInt8]] = [Array("WAIT".utf8), .decimal(UInt64(config.waitReplicas)), .decimal(UInt64(config.waitTimeoutMillis))]
+        do throws(ClusterError) {
+            if !registered.contains(topic) {
+                let (reply, _) = try client.call(key: keys.topics, [Array("SADD".utf8), keys.topics, topic],
+                                                 within: FederationLimits.callSeconds)
+                if case .error(let e) = reply { throw ClusterError.protocolError("SADD: \(e)") }
+                registered.insert(topic)
+            }
+            var target = try client.master(forKey: stream)
+            var asking = false
+            while !thread.isStopping {
+                let commands = asking ? [[Array("ASKING".utf8)], script, wait] : [script, wait]
+                let replies = try client.pipeline(node: target, commands)
+                let scriptReply = asking ? replies[1] : replies[0]
+                let waitReply = replies[replies.count - 1]
+                asking = false
+                switch scriptReply {
+                case .integer(let appended):
+                    if case .integer(let acks) = waitReply, acks >= config.waitReplicas {
+                        status.update { $0.mirroredEntries &+= UInt64(max(0, appended)) }
+                        status.succeeded()
+                        return true
+                    }
+                    // Fewer replicas than asked: ask again with the same batch
+                    // (the script appends nothing twice, and its write makes
+                    // the next WAIT cover everything before it).
+                    status.update { $0.waitShortfalls &+= 1 }
+                case .error(let message):
+                    if let ask = Self.redirect(message, "ASK") {
+                        target = ask
+                        asking = true
+                        continue
+                    }
+                    if Self.redirect(message, "MOVED") != nil || Self.isTransient(message) {
+                        pause()
+                        target = try client.master(forKey: stream)
+                        continue
+                    }
+                    throw ClusterError.protocolError("script: \(message)")
+                default:
+                    throw ClusterError.protocolError("script: unexpected reply")
+                }
+            }
+            return false
+        } catch {
+            log.warn("federation mirror: cluster call failed", ["error": .string("\(error)")])
+            status.failed("mirror", error)
+            return false
+        }
+    }
+
+    /// Tells the other kernels there is something to read (a hint: lost
+    /// messages are made up by their polling).
+    private func ringDoorbells(_ topics: [[UInt8]]) {
+        guard let client else { return }
+        for topic in topics {
+            _ = try? client.call(key: topic, [Array("PUBLISH".utf8), keys.doorbell, topic], within: 1)
+        }
+    }
+
+    private func pause() {
+        _ = wakeup.wait(timeout: .now() + .milliseconds(FederationLimits.retryMillis))
+    }
+
+    /// The node of a `MOVED slot host:port` or `ASK slot host:port` error.
+    static func redirect(_ message: String, _ kind: String) -> ClusterNode? {
+        let words = message.split(separator: " ")
+        guard words.count == 3, words[0] == kind else { return nil }
+        return ClusterNode.parse(String(words[2]))
+    }
+
+    /// Errors after which the same call may succeed shortly.
+    static func isTransient(_ message: String) -> Bool {
+        ["TRYAGAIN", "CLUSTERDOWN", "LOADING", "MASTERDOWN", "BUSY", "NOREPLICAS", "READONLY"].contains { message.hasPrefix($0) }
+    }
+}
