@@ -89,17 +89,36 @@ struct Federated {
         return out
     }
 
-    /// The payloads of the cluster stream of `topic`, read from its master.
+    /// The payloads of the cluster stream of `topic`, read from its master
+    /// in pages (a reply of 100,000 entries outlasts a reply timeout).
     static func clusterPayloads(_ cluster: RedisCluster, prefix: String, topic: String) throws -> [String] {
         let key = "\(prefix):{\(topic)}"
         let port = try cluster.masterPort(forKey: key)
-        guard case .array(let entries)? = cluster.command(port: port, ["XRANGE", key, "-", "+"]) else { return [] }
-        return entries.compactMap { e -> String? in
-            guard case .array(let pair) = e, pair.count == 2, case .array(let fields) = pair[1],
-                  let k = fields.firstIndex(of: .bulk("payload")), k >= 10, k + 1 < fields.count,
-                  case .bulk(let v) = fields[k + 1] else { return nil }
-            return v
+        var out: [String] = []
+        var start = "-"
+        while true {
+            guard case .array(let entries)? = cluster.command(port: port, ["XRANGE", key, start, "+", "COUNT", "5000"]) else {
+                throw TestFailure("XRANGE \(key) from \(start) failed on \(port)")
+            }
+            for e in entries {
+                guard case .array(let pair) = e, pair.count == 2, case .bulk(let id) = pair[0], case .array(let fields) = pair[1] else { continue }
+                start = "(" + id
+                if let k = fields.firstIndex(of: .bulk("payload")), k >= 10, k + 1 < fields.count, case .bulk(let v) = fields[k + 1] {
+                    out.append(v)
+                }
+            }
+            if entries.count < 5000 { return out }
         }
+    }
+
+    /// nil when `got` holds each of `expected` exactly once; else a short
+    /// account (counts and a few examples: a failure must not print 100,000 names).
+    static func difference(_ got: [String], _ expected: Set<String>) -> String? {
+        let have = Set(got)
+        let missing = expected.subtracting(have), extra = have.subtracting(expected), twice = got.repeated
+        if missing.isEmpty && extra.isEmpty && twice.isEmpty { return nil }
+        return "\(got.count) held of \(expected.count): \(missing.count) missing \(missing.sorted().prefix(5)), "
+            + "\(extra.count) unexpected \(extra.sorted().prefix(5)), \(twice.count) twice \(twice.sorted().prefix(5))"
     }
 }
 

@@ -73,7 +73,7 @@ import Testing
                 : Self.names(row[1])
         }
         try #require(order == ["server", "clients", "memory", "stats", "replication", "cpu", "commandstats", "errorstats",
-                               "pubsub", "ledger", "users", "keyspace"],
+                               "pubsub", "ledger", "federation", "users", "keyspace"],
                      "\(order)")
 
         let server = try ServerProcess(config: Self.config, logLevel: "info")
