@@ -96,8 +96,9 @@ public enum RecordCodec {
     /// Starts a record in the `current` layout (`layout` only for tests
     /// that write an old one, which drops what it has no room for); returns
     /// the mark to pass to `end`. One `reserve` covers the whole header, so
-    /// its numbers and strings are stored with no check of their own (the
-    /// hot path: two checks per number were a third of its cost).
+    /// its numbers and strings are stored with no check of their own (a
+    /// check per number cost about 100 instructions per recorded PUBLISH:
+    /// docs/PERFORMANCE.md, ledger format version 3).
     @inline(__always)
     static func begin(_ b: inout ByteBuffer, sequence: UInt64, id: StreamID, timestampMicros: Int64,
                       clientID: UInt64, topic: UnsafeRawBufferPointer, clientName: UnsafeRawBufferPointer,

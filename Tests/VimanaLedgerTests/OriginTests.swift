@@ -264,6 +264,14 @@ import VimanaCore
         let entries = scanned.withLock { $0 } ?? []
         #expect(entries.map(\.origin) == (0..<6).map { $0 % 2 == 0 ? [] : bytes("node-b") })
         #expect(entries.map(\.originSequence) == [0, 101, 0, 103, 0, 105])
+        // A read on the reader thread (XRANGE's from the files) hands them over whole.
+        let read = Mutex<[LedgerRecord]>([])
+        var readResult: BackgroundReadResult?
+        #expect(ledger.readInBackground(topic: bytes("orders"), from: .zero, to: .max, count: 100, reverse: false,
+                                        visit: { r in read.withLock { $0.append(r) }; return true }) { readResult = $0 })
+        #expect(loop.pump { readResult != nil })
+        #expect(read.withLock { $0 } == ledger.range(topic: bytes("orders"), from: .zero, to: .max, count: 100))
+        #expect(read.withLock { $0.map(\.originSequence) } == [0, 101, 0, 103, 0, 105])
         ledger.close()
         let path = dir + "/" + LedgerDirectory.segmentName(1)
         #expect(try LedgerLifecycleTests.frameVersions(path) == Array(repeating: 3, count: 6))
