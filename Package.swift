@@ -30,8 +30,8 @@
 //   VimanaTestSupport  →
 //
 // VimanaTestSupport (Tests/VimanaTestSupport) is for test targets only: the
-// real server and redis-server on free ports, a raw RESP client, reply readers
-// that wait for whole replies, a loopback listener.
+// real server and redis-server on free ports, a Redis Cluster on loopback, a
+// raw RESP client, reply readers that wait for whole replies, a loopback listener.
 //
 // No package dependencies: only the toolchain, libyaml and zlib (the C
 // targets are system libraries: the shim's header, libyaml, zlib).
