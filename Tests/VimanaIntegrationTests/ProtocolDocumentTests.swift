@@ -107,8 +107,36 @@ import Testing
         #expect(text.contains("\r\ndb0:keys=") && text.contains(",expires=0,avg_ttl=0\r\n"), "\(text)")
         #expect(actualOrder == order)
         for name in order {
-            #expect(actual[name] == documented[name], "INFO \(name): the server says \(actual[name] ?? []), PROTOCOL.md \(documented[name] ?? [])")
+            #expect((actual[name] ?? []) == documented[name], "INFO \(name): the server says \(actual[name] ?? []), PROTOCOL.md \(documented[name] ?? [])")
         }
+    }
+
+    /// With a `federation:` section (its cluster unreachable: the fields are
+    /// there all the same), INFO federation has the documented fields in order.
+    @Test func federationInfoFieldsAreTheDocumentedOnes() throws {
+        let documented = Self.table(try Self.document(), header: "| federation field | meaning |").map { Self.firstName($0[0]) }
+        try #require(documented.count > 10, "\(documented)")
+        let server = try ServerProcess(config: """
+            federation:
+              node: doc
+              cluster: ["127.0.0.1:1"]
+              topics: ["fed.*"]
+            """, logLevel: "info")
+        let c = try RawClient(port: server.port)
+        let r = RESPReader(c)
+        c.send("INFO federation\r\n")
+        guard case .bulk(let text) = r.next() else { Issue.record("INFO gave no bulk string"); return }
+        let lines = text.components(separatedBy: "\r\n").filter { !$0.isEmpty }
+        #expect(lines.first == "# Federation")
+        let fields = lines.dropFirst().compactMap { line in line.firstIndex(of: ":").map { String(line[..<$0]) } }
+        #expect(fields == documented, "the server says \(fields)")
+
+        let metrics = RawClient.httpGet(port: server.httpPort, path: "/metrics")
+        let families = metrics.components(separatedBy: "\n").filter { $0.hasPrefix("# TYPE vimana_federation_") }
+            .map { String($0.dropFirst(7)) }
+        let table = Self.table(try Self.document(), header: "| federation metric | type | meaning |").filter { $0.count == 3 }
+            .map { "\(Self.firstName($0[0])) \($0[1])" }
+        #expect(families == table, "served \(families), documented \(table)")
     }
 
     @Test func metricsAreTheDocumentedOnesWithTheirTypes() throws {
