@@ -33,10 +33,11 @@ public final class Federation: Sendable {
                                        user: config.user, password: config.password,
                                        commandTimeout: replySeconds, clientName: "vimana-" + config.node)
         statusBox.update { $0.node = config.node }
+        let claim = NodeClaim()
         mirror = Mirror(config: config, clusterSettings: settings, ledgerDirectory: ledgerDirectory, status: statusBox,
-                        log: log, onCursor: holdRetention)
+                        log: log, claim: claim, onCursor: holdRetention)
         importer = Importer(config: config, clusterSettings: settings, ledgerDirectory: ledgerDirectory, status: statusBox,
-                            log: log, deliver: deliver)
+                            log: log, claim: claim, deliver: deliver)
     }
 
     /// Starts both threads; returns the retention hold to set before any

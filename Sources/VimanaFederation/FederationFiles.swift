@@ -35,6 +35,7 @@ public struct ImportState: Sendable, Equatable {
 struct FederationFiles {
     let directory: String
     var mirrorPath: String { directory + "/mirror" }
+    var identityPath: String { directory + "/identity" }
     var importPath: String { directory + "/import" }
 
     init(ledgerDirectory: String) { directory = ledgerDirectory + "/federation" }
@@ -62,6 +63,20 @@ struct FederationFiles {
             }
         }
         if let failure { throw failure }
+    }
+
+    /// This ledger's identity (Protocol/FEDERATION.md §1, `P:nodes`): 32
+    /// random hex digits made the first time, then read back; nil when it
+    /// can be neither read nor made.
+    func identity() -> String? {
+        if let text = FileIO.readSmallFile(identityPath), text.hasSuffix("\n") {
+            let id = String(text.dropLast())
+            if id.utf8.count == 32, id.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) { return id }
+        }
+        var id = ""
+        for _ in 0..<4 { id += String(String(UInt32.random(in: 0...UInt32.max), radix: 16).leftPadded(to: 8)) }
+        guard (try? replace(identityPath, with: Array((id + "\n").utf8))) != nil else { return nil }
+        return id
     }
 
     // MARK: - The reader's file
@@ -127,4 +142,8 @@ struct FederationFiles {
     func writeImport(_ state: ImportState) throws(LedgerIOError) {
         try replace(importPath, with: Self.encode(state))
     }
+}
+
+extension String {
+    func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }

@@ -16,6 +16,9 @@ public struct FederationKeys: Sendable {
     /// `P:topics`: every federated topic that has entries.
     public var topics: [UInt8] { prefix + Array(":topics".utf8) }
 
+    /// `P:nodes`: each node id and the identity of the ledger that federates under it.
+    public var nodes: [UInt8] { prefix + Array(":nodes".utf8) }
+
     /// `P:doorbell`: the channel a mirror publishes a topic's name on after appending to it.
     public var doorbell: [UInt8] { prefix + Array(":doorbell".utf8) }
 }

@@ -59,3 +59,12 @@ final class StatusBox: Sendable {
         update { s in if !s.clusterReachable { s.clusterReachable = true; s.unreachableSinceMillis = 0 } }
     }
 }
+
+/// Whether this kernel's node id is its own in the cluster (`P:nodes`,
+/// Protocol/FEDERATION.md §1): set by the mirror once the cluster says so;
+/// neither thread sends or takes entries before.
+final class NodeClaim: Sendable {
+    private let confirmed = Atomic<Bool>(false)
+    var isConfirmed: Bool { confirmed.load(ordering: .acquiring) }
+    func confirm() { confirmed.store(true, ordering: .releasing) }
+}

@@ -40,6 +40,7 @@ final class Importer: @unchecked Sendable {
     private let status: StatusBox
     private let log: Log
     private let clusterSettings: ClusterSettings
+    private let claim: NodeClaim
     /// Hands a batch to the loop; calls back (on the loop thread) with what it did.
     private let deliver: @Sendable (ImportBatch, @escaping @Sendable (ImportOutcome) -> Void) -> Void
 
@@ -59,9 +60,10 @@ final class Importer: @unchecked Sendable {
     private var subscriber: ClusterSubscriber?
 
     init(config: FederationConfig, clusterSettings: ClusterSettings, ledgerDirectory: String, status: StatusBox, log: Log,
-         deliver: @escaping @Sendable (ImportBatch, @escaping @Sendable (ImportOutcome) -> Void) -> Void) {
+         claim: NodeClaim, deliver: @escaping @Sendable (ImportBatch, @escaping @Sendable (ImportOutcome) -> Void) -> Void) {
         self.config = config
         self.clusterSettings = clusterSettings
+        self.claim = claim
         node = Array(config.node.utf8)
         keys = FederationKeys(prefix: config.prefix)
         federated = FederatedTopics(config.topics)
@@ -89,6 +91,8 @@ final class Importer: @unchecked Sendable {
 
     private func run() {
         recover()
+        // Entries of "our" origin are another kernel's while the node id is not ours.
+        while !thread.isStopping && !claim.isConfirmed { pause() }
         client = ClusterClient(clusterSettings)
         while !thread.isStopping {
             writeIfConfirmed()
@@ -306,6 +310,12 @@ final class Importer: @unchecked Sendable {
 }
 
 extension RESPValue {
+    /// A bulk string's text (for messages).
+    var bulkText: String? {
+        if case .bulkString(let b) = self { return String(decoding: b, as: UTF8.self) }
+        return nil
+    }
+
     /// The elements of an array or set of bulk strings; nil for anything else.
     var bulkStrings: [[UInt8]]? {
         let items: [RESPValue]

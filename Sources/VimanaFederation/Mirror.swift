@@ -30,6 +30,7 @@ final class Mirror: @unchecked Sendable {
     /// Told (on the loop thread's behalf) each cursor journaled: the ledger's retention hold.
     private let onCursor: @Sendable (UInt64) -> Void
     private let clusterSettings: ClusterSettings
+    private let claim: NodeClaim
 
     let thread = LedgerThread()
     private let wakeup = DispatchSemaphore(value: 0)
@@ -47,8 +48,9 @@ final class Mirror: @unchecked Sendable {
     private var client: ClusterClient?
 
     init(config: FederationConfig, clusterSettings: ClusterSettings, ledgerDirectory: String, status: StatusBox, log: Log,
-         onCursor: @escaping @Sendable (UInt64) -> Void) {
+         claim: NodeClaim, onCursor: @escaping @Sendable (UInt64) -> Void) {
         self.config = config
+        self.claim = claim
         self.clusterSettings = clusterSettings
         node = Array(config.node.utf8)
         keys = FederationKeys(prefix: config.prefix)
@@ -102,6 +104,7 @@ final class Mirror: @unchecked Sendable {
         reader.seek(to: cursor)
         client = ClusterClient(clusterSettings)
         status.update { $0.mirrorCursor = cursor }
+        claimNode()
         while !thread.isStopping {
             let limit = confirmedSequence.load(ordering: .acquiring)
             status.update { $0.confirmed = limit }
@@ -216,6 +219,45 @@ final class Mirror: @unchecked Sendable {
         } catch {
             log.error("federation mirror cannot write its cursor", ["error": .string("\(error)")])
             status.failed("cursor file", error)
+        }
+    }
+
+    // MARK: - The node id
+
+    /// Makes sure no other kernel's ledger federates under this node id:
+    /// two would share high marks, and each would skip the other's entries
+    /// as its own. `HSETNX P:nodes <node> <this ledger's identity>`, then
+    /// `HGET`: another identity there is an error that stops federation
+    /// until an operator removes it (docs/FEDERATION.md). A kernel restarted
+    /// on its own ledger finds its own identity.
+    private func claimNode() {
+        guard let client else { return }
+        guard let identity = files.identity() else {
+            log.error("federation cannot make its identity file", ["path": .string(files.identityPath)])
+            status.failed("identity", ClusterError.protocolError("cannot write \(files.identityPath)"))
+            return
+        }
+        var logged = false
+        while !thread.isStopping {
+            do throws(ClusterError) {
+                let nodes = keys.nodes
+                _ = try client.call(key: nodes, [Array("HSETNX".utf8), nodes, node, Array(identity.utf8)], within: FederationLimits.callSeconds)
+                let (held, _) = try client.call(key: nodes, [Array("HGET".utf8), nodes, node], within: FederationLimits.callSeconds)
+                if case .bulkString(let owner) = held, owner == Array(identity.utf8) {
+                    claim.confirm()
+                    status.succeeded()
+                    if logged { log.info("federation node id claimed", ["node": .string(config.node)]) }
+                    return
+                }
+                let problem = "node id '\(config.node)' belongs to another kernel's ledger (\(String(decoding: keys.nodes, as: UTF8.self)) "
+                    + "holds \(held.bulkText ?? "nothing") for it; this ledger is \(identity)): nothing is federated"
+                status.failed("node id", ClusterError.protocolError(problem))
+                if !logged { log.error("federation refused", ["detail": .string(problem)]) }
+                logged = true
+            } catch {
+                status.failed("node id", error)
+            }
+            _ = wakeup.wait(timeout: .now() + .milliseconds(FederationLimits.idleMillis))
         }
     }
 

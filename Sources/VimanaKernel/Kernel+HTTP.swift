@@ -79,8 +79,7 @@ extension Kernel {
             problems += healthReports.lines
             // The local bus serves on; federated entries wait in the ledger.
             if let f = federation?.status, !f.clusterReachable {
-                problems.append("federation degraded: the cluster is unreachable (\(f.lastError)); "
-                                + "mirror lag \(f.mirrorLag) records")
+                problems.append("federation degraded: \(f.lastError); mirror lag \(f.mirrorLag) records")
             }
             var status = "\"status\":\"ok\","
             if !problems.isEmpty {

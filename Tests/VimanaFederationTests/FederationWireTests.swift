@@ -100,4 +100,31 @@ import VimanaTestSupport
         let inCluster = try Federated.clusterPayloads(cluster, prefix: prefix, topic: "fed.jobs")
         #expect(Federated.difference(inCluster, expected) == nil, "the cluster")
     }
+
+    /// A second kernel with another ledger under a node id already taken
+    /// federates nothing (it would share the first one's high marks and
+    /// skip its entries as its own) and says why; the first is unaffected.
+    @Test func aNodeIdTakenByAnotherLedgerIsRefused() throws {
+        let cluster = try RedisCluster.shared()
+        let prefix = Federated.freshPrefix()
+        let first = try Federated.kernel("twin", cluster, prefix: prefix)
+        let c1 = try Federated.connect(first)
+        _ = try c1.call("XADD", "fed.twin", "*", "payload", "one")
+        #expect(Federated.eventually(30) { (try? Federated.info(c1, "federation_mirrored_entries")) == "1" })
+        let second = try Federated.kernel("twin", cluster, prefix: prefix)
+        let c2 = try Federated.connect(second)
+        var lastError = ""
+        #expect(Federated.eventually(30) {
+            lastError = (try? Federated.info(c2, "federation_last_error")) ?? ""
+            return lastError.contains("node id 'twin' belongs to another kernel's ledger")
+        }, "last error: \(lastError)")
+        #expect(try Federated.info(c2, "federation_status") == "degraded")
+        _ = try c2.call("XADD", "fed.twin", "*", "payload", "two")
+        let other = try Federated.kernel("other", cluster, prefix: prefix)
+        let c3 = try Federated.connect(other)
+        #expect(Federated.eventually(30) { (try? Federated.payloads(c3, "fed.twin")) == ["one"] })
+        #expect(try Federated.payloads(c2, "fed.twin") == ["two"], "the refused kernel imported nothing")
+        #expect(try Federated.clusterPayloads(cluster, prefix: prefix, topic: "fed.twin") == ["one"])
+        #expect(try Federated.info(c1, "federation_status") == "ok")
+    }
 }
