@@ -9,8 +9,9 @@ import VimanaTestSupport
 /// on a counter, fails here.
 @Suite struct MetricRegistryTests {
     /// An agent, so that the agent families appear (the ledger is on by
-    /// default), and a user with a publish limit, so that the users' published
-    /// figures do.
+    /// default), a user with a publish limit, so that the users' published
+    /// figures do, and a federation (its cluster unreachable: the figures
+    /// are there all the same), so that the federation's do.
     static let config = """
         agents:
           - id: civic
@@ -18,6 +19,10 @@ import VimanaTestSupport
         users:
           - name: metered
             limits: {publish_rate: 1000}
+        federation:
+          node: registry
+          cluster: ["127.0.0.1:1"]
+          topics: ["fed.*"]
         """
 
     @Test func everyFigureIsDeclaredOnceAndShownSomewhere() {
