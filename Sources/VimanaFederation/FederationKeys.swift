@@ -1,4 +1,5 @@
 import VimanaCore
+import VimanaConfig
 
 /// The names federation uses in the cluster (Protocol/FEDERATION.md §1):
 /// written once here, for the mirror, the reader and the tests.
@@ -59,16 +60,24 @@ public struct FederatedEntry: Sendable, Equatable {
     static let positional: [[UInt8]] = ["origin", "seq", "id", "ts", "publisher"].map { Array($0.utf8) }
 
     /// Decodes an XREAD entry's field list; nil for one that does not
-    /// follow §2 (fewer than five pairs, the names not in place, a `seq`
-    /// or `ts` that is not a decimal in range, an odd count).
+    /// follow §2 (fewer than five pairs, the names not in place, an
+    /// `origin` that is not a node id, a `seq` or `ts` that is not a decimal
+    /// in range, an odd count). An empty origin above all: appended with
+    /// it, the entry would be this kernel's own, and mirrored back.
     public static func decode(_ flat: [[UInt8]]) -> FederatedEntry? {
         guard flat.count >= 10, flat.count % 2 == 0 else { return nil }
         for (k, name) in positional.enumerated() where flat[2 * k] != name { return nil }
+        guard isNodeID(flat[1]) else { return nil }
         guard let seq = parseUnsigned(flat[3]), seq > 0, let ts = parseUnsigned(flat[7]), ts <= UInt64(Int64.max) else {
             return nil
         }
         return FederatedEntry(origin: flat[1], sequence: seq, originID: flat[5], timestampMicros: Int64(ts),
                               publisher: flat[9], fields: Array(flat[10...]))
+    }
+
+    /// 1–64 bytes of `A–Z a–z 0–9 _ . -` (what `federation.node` may be).
+    public static func isNodeID(_ bytes: [UInt8]) -> Bool {
+        FederationConfig.nodeBytes.contains(bytes.count) && bytes.allSatisfy(FederationConfig.isNodeByte)
     }
 
     /// ASCII decimal without sign or leading zero, at most 2^64 − 1.

@@ -47,6 +47,13 @@ import Testing
         }
         var hugeTs = good; hugeTs[7] = "9223372036854775808"
         #expect(FederatedEntry.decode(flat(hugeTs)) == nil)
+        // The origin is a node id: never empty (the entry would pass for this kernel's own).
+        for bad in ["", "a b", "k=1", "k\n", String(repeating: "k", count: 65), "{t}"] {
+            var g = good; g[1] = bad
+            #expect(FederatedEntry.decode(flat(g)) == nil, "origin \(bad.debugDescription)")
+        }
+        var longest = good; longest[1] = String(repeating: "k", count: 64)
+        #expect(FederatedEntry.decode(flat(longest)) != nil)
     }
 
     @Test func theReadersCursorFileRoundTripsTopicsWithAnyBytes() throws {
