@@ -286,7 +286,14 @@ final class Mirror: @unchecked Sendable {
                 asking = false
                 switch scriptReply {
                 case .integer(let appended):
-                    if case .integer(let acks) = waitReply, acks >= config.waitReplicas {
+                    // An error in WAIT's place (an ACL without WAIT, a node
+                    // that is not a master any more) is a failed call: sent
+                    // again at once, it would fail again at once, forever.
+                    guard case .integer(let acks) = waitReply else {
+                        if case .error(let message) = waitReply { throw ClusterError.protocolError("WAIT: \(message)") }
+                        throw ClusterError.protocolError("WAIT: unexpected reply")
+                    }
+                    if acks >= config.waitReplicas {
                         status.update { $0.mirroredEntries &+= UInt64(max(0, appended)) }
                         status.succeeded()
                         return true

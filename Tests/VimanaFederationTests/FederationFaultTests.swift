@@ -56,4 +56,26 @@ import VimanaTestSupport
         #expect(local == ["mine"])
         #expect(try Federated.info(c1, "federation_malformed_entries") == "1")
     }
+
+    /// A WAIT the cluster answers with an error (here an ACL user without
+    /// WAIT) is a failed call, reported, retried after a pause: not a
+    /// shortfall sent again at once forever while the status says `ok`.
+    @Test func aWaitAnsweredWithAnErrorIsReportedNotRetriedInALoop() throws {
+        let cluster = try RedisCluster.shared()
+        let prefix = Federated.freshPrefix()
+        let user = "nowait" + prefix
+        for port in cluster.ports {
+            #expect(cluster.command(port: port, ["ACL", "SETUSER", user, "on", ">secret", "~*", "&*", "+@all", "-wait"]) == .simple("OK"))
+        }
+        defer { for port in cluster.ports { _ = cluster.command(port: port, ["ACL", "DELUSER", user]) } }
+        let k1 = try Federated.kernel("k1", cluster, prefix: prefix, extra: "  user: \(user)\n  password: secret")
+        let c1 = try Federated.connect(k1)
+        _ = try c1.call("XADD", "fed.w", "*", "payload", "one")
+        #expect(Federated.eventually(30) { (try? Federated.info(c1, "federation_last_error"))?.contains("WAIT") == true },
+                "last error: \((try? Federated.info(c1, "federation_last_error")) ?? "nil")")
+        #expect(try Federated.info(c1, "federation_status") == "degraded")
+        #expect(try Federated.info(c1, "federation_wait_shortfalls") == "0")
+        // The cursor never passes an entry WAIT did not acknowledge.
+        #expect(try Federated.info(c1, "federation_mirror_lag") != "0")
+    }
 }
