@@ -1,0 +1,33 @@
+import Foundation
+import Testing
+import VimanaClient
+import VimanaRESP
+import VimanaTestSupport
+
+/// A cluster master killed under federated kernels (a cluster of its own:
+/// its nodes are killed). docs/FEDERATION.md: "the mirror's calls fail until
+/// a replica is promoted, then it sends the same batch again to the new
+/// master; nothing acknowledged is lost, nothing is stored twice".
+@Suite(.serialized) struct FederationFailoverTests {
+    /// The master of a topic killed for good (its host gone): the mirror
+    /// finds the promoted replica and carries on; every entry reaches the
+    /// other kernel and the cluster once.
+    @Test func theMirrorCarriesOnOnThePromotedReplicaWhenTheMasterStaysDead() throws {
+        let cluster = try RedisCluster(masters: 3, replicas: 2)
+        defer { cluster.stop() }
+        let prefix = Federated.freshPrefix()
+        let k1 = try Federated.kernel("k1", cluster, prefix: prefix)
+        let k2 = try Federated.kernel("k2", cluster, prefix: prefix)
+        let c1 = try Federated.connect(k1), c2 = try Federated.connect(k2)
+        for n in 0..<20 { _ = try c1.call("XADD", "fed.jobs", "*", "payload", "a\(n)") }
+        #expect(Federated.eventually(30) { (try? Federated.payloads(c2, "fed.jobs").count) == 20 })
+        let master = try cluster.masterPort(forKey: "\(prefix):{fed.jobs}")
+        cluster.kill(port: master)
+        for n in 20..<40 { _ = try c1.call("XADD", "fed.jobs", "*", "payload", "a\(n)") }
+        let expected = (0..<40).map { "a\($0)" }
+        #expect(Federated.eventually(90) { (try? Federated.payloads(c2, "fed.jobs")) == expected },
+                "k2 has \((try? Federated.payloads(c2, "fed.jobs").count) ?? -1); k1: \((try? Federated.info(c1, "federation_last_error")) ?? "")")
+        let inCluster = try Federated.clusterPayloads(cluster, prefix: prefix, topic: "fed.jobs")
+        #expect(inCluster == expected, "cluster: \(inCluster.count), twice: \(inCluster.repeated.prefix(5))")
+    }
+}
