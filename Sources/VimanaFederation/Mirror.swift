@@ -109,7 +109,7 @@ final class Mirror: @unchecked Sendable {
             let (window, end) = takeWindow(below: limit)
             if end <= cursor {
                 journalIfDue(force: true)
-                _ = wakeup.wait(timeout: .now() + .milliseconds(FederationLimits.idleMillis))
+                idle()
                 continue
             }
             if send(window) {
@@ -117,8 +117,8 @@ final class Mirror: @unchecked Sendable {
                 cursor = end
                 status.update { $0.mirrorCursor = end }
                 journalIfDue(force: false)
-            } else if !thread.isStopping {
-                _ = wakeup.wait(timeout: .now() + .milliseconds(FederationLimits.retryMillis))
+            } else {
+                pause()
             }
         }
         journalIfDue(force: true)
@@ -335,8 +335,25 @@ final class Mirror: @unchecked Sendable {
         }
     }
 
+    // MARK: - Waiting
+
+    // `wakeup` counts: the loop signals it once per confirmation, many while
+    // a round is in progress. A wait that took one signal would end at once
+    // for each of the others: after a failure that is a round per
+    // confirmation against a cluster that is down, not one per pause.
+
+    /// Waits for a confirmation (or a stop), at most `FederationLimits.idleMillis`;
+    /// takes the signals that piled up (the next round reads the confirmed sequence anew).
+    private func idle() {
+        _ = wakeup.wait(timeout: .now() + .milliseconds(FederationLimits.idleMillis))
+        while wakeup.wait(timeout: .now()) == .success {}
+    }
+
+    /// Waits `FederationLimits.retryMillis` after a failed call, whatever is
+    /// confirmed meanwhile; only a stop ends it sooner.
     private func pause() {
-        _ = wakeup.wait(timeout: .now() + .milliseconds(FederationLimits.retryMillis))
+        let deadline = DispatchTime.now() + .milliseconds(FederationLimits.retryMillis)
+        while !thread.isStopping && wakeup.wait(timeout: deadline) == .success {}
     }
 
     /// The node of a `MOVED slot host:port` or `ASK slot host:port` error.
