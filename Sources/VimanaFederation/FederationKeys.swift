@@ -22,7 +22,8 @@ public struct FederationKeys: Sendable {
 }
 
 /// Which topics are federated: those matching one of `federation.topics`,
-/// never the server's own (Protocol/FEDERATION.md, words).
+/// never the server's own, nor one whose keys would have no hash tag
+/// (Protocol/FEDERATION.md, words and §1).
 public struct FederatedTopics: Sendable {
     private let patterns: [[UInt8]]
     private static let internalPrefix: [UInt8] = Array("_vimana.".utf8)
@@ -31,6 +32,10 @@ public struct FederatedTopics: Sendable {
 
     public func contains(_ topic: [UInt8]) -> Bool {
         if topic.starts(with: Self.internalPrefix) { return false }
+        // Empty, or `}` first: the tag of `P:{T}` would be empty, so Redis would
+        // hash `P:{T}` and `P:{T}:origins` whole, to different slots, and
+        // refuse every script call for the topic (CROSSSLOT) for ever.
+        if topic.first ?? UInt8(ascii: "}") == UInt8(ascii: "}") { return false }
         return patterns.contains { Glob.matches($0, topic) }
     }
 }

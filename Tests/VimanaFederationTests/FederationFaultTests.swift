@@ -78,4 +78,22 @@ import VimanaTestSupport
         // The cursor never passes an entry WAIT did not acknowledge.
         #expect(try Federated.info(c1, "federation_mirror_lag") != "0")
     }
+
+    /// A topic whose keys would have no hash tag (empty, or starting with
+    /// `}`: `P:{}x}` hashes whole, `P:{}x}:origins` elsewhere, and the script
+    /// is refused with CROSSSLOT) stays local: federated, it stopped the
+    /// mirror's cursor for good, and every federated entry after it with it.
+    @Test func aTopicWithoutAHashTagStaysLocalAndStopsNothing() throws {
+        let cluster = try RedisCluster.shared()
+        let prefix = Federated.freshPrefix()
+        let k1 = try Federated.kernel("k1", cluster, prefix: prefix, topics: ["*"])
+        let c1 = try Federated.connect(k1)
+        _ = try c1.call("XADD", "}x", "*", "payload", "untagged")
+        _ = try c1.call("XADD", "fed.after", "*", "payload", "after")
+        #expect(Federated.eventually(30) { (try? Federated.clusterPayloads(cluster, prefix: prefix, topic: "fed.after")) == ["after"] },
+                "k1: \((try? Federated.info(c1, "federation_last_error")) ?? "")")
+        #expect(Federated.eventually(10) { (try? Federated.info(c1, "federation_mirror_lag")) == "0" })
+        let topics = "\(prefix):topics"
+        #expect(cluster.command(port: try cluster.masterPort(forKey: topics), ["SMEMBERS", topics]) == .array([.bulk("fed.after")]))
+    }
 }

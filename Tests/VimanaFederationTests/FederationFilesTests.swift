@@ -17,6 +17,10 @@ import Testing
         #expect(topics.contains(Array("orders.eu".utf8)))
         #expect(topics.contains(Array("chat".utf8)))
         #expect(!topics.contains(Array("_vimana.groups".utf8)))
+        // No hash tag for their keys: never federated, whatever the patterns.
+        #expect(!topics.contains([]))
+        #expect(!topics.contains(Array("}x".utf8)))
+        #expect(topics.contains(Array("x}".utf8)))
         let narrow = FederatedTopics(["orders.*"])
         #expect(!narrow.contains(Array("ordersX".utf8)))
     }
