@@ -80,6 +80,8 @@ import Testing
         c.high = [Array("k1".utf8): 3]
         state.topics[Array("t".utf8)] = c
         let good = FederationFiles.encode(state)
+        // Protocol/FEDERATION.md §5, byte for byte.
+        #expect(good == Array("as-of 7\n1 t 0-0 k1=3\n".utf8))
         #expect(FederationFiles.decode(good) != nil)
         #expect(FederationFiles.decode(Array(good.dropLast())) == nil)              // no final newline
         #expect(FederationFiles.decode(Array("as-of 7\n9 t 0-0\n".utf8)) == nil)     // length past the end
