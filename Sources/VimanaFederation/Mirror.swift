@@ -278,6 +278,10 @@ final class Mirror: @unchecked Sendable {
             }
             var target = try client.master(forKey: stream)
             var asking = false
+            // Redirects and passing states are followed until callSeconds
+            // have gone by; then the call has failed (reported, retried).
+            // WAIT's shortfalls are not failures: they have their own count.
+            let deadline = Clock.monotonicNanos() &+ Int64(FederationLimits.callSeconds * 1e9)
             while !thread.isStopping {
                 let commands = asking ? [[Array("ASKING".utf8)], script, wait] : [script, wait]
                 let replies = try client.pipeline(node: target, commands)
@@ -303,17 +307,20 @@ final class Mirror: @unchecked Sendable {
                     // the next WAIT cover everything before it).
                     status.update { $0.waitShortfalls &+= 1 }
                 case .error(let message):
-                    if let ask = Self.redirect(message, "ASK") {
-                        target = ask
+                    if Clock.monotonicNanos() > deadline { throw ClusterError.clusterDown("script: \(message)") }
+                    switch try ClusterReply.classify(scriptReply, from: target) {
+                    case .ask(_, let node):
+                        target = node
                         asking = true
-                        continue
-                    }
-                    if Self.redirect(message, "MOVED") != nil || Self.isTransient(message) {
+                    case .moved, .retry:
                         pause()
                         target = try client.master(forKey: stream)
-                        continue
+                    case .answer where Self.isTransient(message):
+                        pause()
+                        target = try client.master(forKey: stream)
+                    case .answer:
+                        throw ClusterError.protocolError("script: \(message)")
                     }
-                    throw ClusterError.protocolError("script: \(message)")
                 default:
                     throw ClusterError.protocolError("script: unexpected reply")
                 }
@@ -356,15 +363,9 @@ final class Mirror: @unchecked Sendable {
         while !thread.isStopping && wakeup.wait(timeout: deadline) == .success {}
     }
 
-    /// The node of a `MOVED slot host:port` or `ASK slot host:port` error.
-    static func redirect(_ message: String, _ kind: String) -> ClusterNode? {
-        let words = message.split(separator: " ")
-        guard words.count == 3, words[0] == kind else { return nil }
-        return ClusterNode.parse(String(words[2]))
-    }
-
-    /// Errors after which the same call may succeed shortly.
+    /// Errors besides ClusterReply's (MOVED, ASK, TRYAGAIN, CLUSTERDOWN,
+    /// LOADING, MASTERDOWN) after which the same call may succeed shortly.
     static func isTransient(_ message: String) -> Bool {
-        ["TRYAGAIN", "CLUSTERDOWN", "LOADING", "MASTERDOWN", "BUSY", "NOREPLICAS", "READONLY"].contains { message.hasPrefix($0) }
+        ["BUSY", "NOREPLICAS", "READONLY"].contains { message.hasPrefix($0) }
     }
 }

@@ -75,4 +75,28 @@ import VimanaTestSupport
         #expect(inCluster.count == expected.count && Set(inCluster) == expected, "cluster: \(inCluster.count)")
         #expect(Federated.eventually(30) { (try? Federated.httpGet(k1.httpPort, "/health"))?.contains("federation degraded") == false })
     }
+
+    /// A cluster whose state is `fail` (a master without replicas killed:
+    /// every node answers CLUSTERDOWN) stops the mirror; it says so, as
+    /// FederationLimits.callSeconds promises ("before the thread records an
+    /// error and starts over"), instead of retrying in silence for ever.
+    @Test func theMirrorReportsAClusterThatStaysDown() throws {
+        let cluster = try RedisCluster(masters: 3, replicas: 0)
+        defer { cluster.stop() }
+        let prefix = Federated.freshPrefix()
+        let k1 = try Federated.kernel("k1", cluster, prefix: prefix, extra: "  wait_replicas: 0")
+        let c1 = try Federated.connect(k1)
+        _ = try c1.call("XADD", "fed.down", "*", "payload", "before")
+        #expect(Federated.eventually(30) { (try? Federated.clusterPayloads(cluster, prefix: prefix, topic: "fed.down")) == ["before"] })
+        let topicMaster = try cluster.masterPort(forKey: "\(prefix):{fed.down}")
+        let other = try #require(cluster.livePorts.first { port in cluster.slots(port: port)?.contains { $0.master == port } == true && port != topicMaster })
+        cluster.kill(port: other)
+        #expect(Federated.eventually(30) { cluster.command(port: topicMaster, ["SET", "{x}probe", "1"]).map { "\($0)" }?.contains("CLUSTERDOWN") == true })
+        _ = try c1.call("XADD", "fed.down", "*", "payload", "while down")
+        #expect(Federated.eventually(30) { (try? Federated.info(c1, "federation_last_error"))?.hasPrefix("mirror") == true },
+                "last error: \((try? Federated.info(c1, "federation_last_error")) ?? "nil")")
+        try cluster.restart(port: other)
+        try cluster.waitHealthy(timeout: 60)
+        #expect(Federated.eventually(60) { (try? Federated.clusterPayloads(cluster, prefix: prefix, topic: "fed.down")) == ["before", "while down"] })
+    }
 }
