@@ -118,9 +118,22 @@ public final class ClusterClient {
         return try SlotMap.fromSlots(slots, askedHost: node.host)
     }
 
-    /// The master now serving `key`'s slot (refreshes the map if it has none).
+    /// The master now serving `key`'s slot (refreshes the map if it has
+    /// none, or if it is suspect: each node asked may take a connect and a
+    /// reply timeout).
     public func master(forKey key: [UInt8]) throws(ClusterError) -> ClusterNode {
-        if slotMap == nil || refreshBeforeNextCall { try refreshSlots() }
+        try master(forKey: key, until: nil)
+    }
+
+    /// `master(forKey:)` giving up a refresh after `seconds` (monotonic, from
+    /// now): nodes that accept connections and answer nothing (a partition)
+    /// cost a caller its own deadline, not a reply timeout per node.
+    public func master(forKey key: [UInt8], within seconds: Double) throws(ClusterError) -> ClusterNode {
+        try master(forKey: key, until: Clock.monotonicNanos() &+ Self.nanos(seconds))
+    }
+
+    private func master(forKey key: [UInt8], until deadline: Int64?) throws(ClusterError) -> ClusterNode {
+        if slotMap == nil || refreshBeforeNextCall { try refreshSlots(until: deadline) }
         let slot = HashSlot.of(key)
         guard let node = slotMap?.master(forSlot: slot) else {
             throw .clusterDown("slot \(slot) has no master in the map")

@@ -80,9 +80,14 @@ final class Mirror: @unchecked Sendable {
 
     func start() -> Int32? { thread.start(name: "vimana-mirror") { [self] in run() } }
 
-    func stop() {
+    /// Asks the thread to stop after its call in progress, without waiting.
+    func requestStop() {
         thread.requestStop()
         wakeup.signal()
+    }
+
+    func stop() {
+        requestStop()
         thread.join()
     }
 
@@ -276,7 +281,7 @@ final class Mirror: @unchecked Sendable {
                 if case .error(let e) = reply { throw ClusterError.protocolError("SADD: \(e)") }
                 registered.insert(topic)
             }
-            var target = try client.master(forKey: stream)
+            var target = try client.master(forKey: stream, within: FederationLimits.callSeconds)
             var asking = false
             // Redirects and passing states are followed until callSeconds
             // have gone by; then the call has failed (reported, retried).
@@ -314,10 +319,10 @@ final class Mirror: @unchecked Sendable {
                         asking = true
                     case .moved, .retry:
                         pause()
-                        target = try client.master(forKey: stream)
+                        target = try client.master(forKey: stream, within: FederationLimits.callSeconds)
                     case .answer where Self.isTransient(message):
                         pause()
-                        target = try client.master(forKey: stream)
+                        target = try client.master(forKey: stream, within: FederationLimits.callSeconds)
                     case .answer:
                         throw ClusterError.protocolError("script: \(message)")
                     }

@@ -99,4 +99,34 @@ import VimanaTestSupport
         try cluster.waitHealthy(timeout: 60)
         #expect(Federated.eventually(60) { (try? Federated.clusterPayloads(cluster, prefix: prefix, topic: "fed.down")) == ["before", "while down"] })
     }
+
+    /// A kernel asked to stop (SIGTERM) while every cluster node accepts
+    /// connections and answers nothing (a partition) exits within a cluster
+    /// call's time: the mirror's map refresh gives up at its deadline
+    /// instead of waiting out a reply timeout per node.
+    @Test func aKernelStopsPromptlyWhileTheClusterAnswersNothing() throws {
+        let cluster = try RedisCluster(masters: 3, replicas: 0)
+        defer {
+            for port in cluster.ports { cluster.thaw(port: port) }
+            cluster.stop()
+        }
+        let prefix = Federated.freshPrefix()
+        let k1 = try Federated.kernel("k1", cluster, prefix: prefix, extra: "  wait_replicas: 0")
+        let c1 = try Federated.connect(k1)
+        _ = try c1.call("XADD", "fed.frozen", "*", "payload", "before")
+        #expect(Federated.eventually(30) { (try? Federated.clusterPayloads(cluster, prefix: prefix, topic: "fed.frozen")) == ["before"] })
+        for port in cluster.ports { cluster.freeze(port: port) }
+        _ = try c1.call("XADD", "fed.frozen", "*", "payload", "while frozen")
+        // The mirror's call times out, and its next round asks the nodes for the map.
+        #expect(Federated.eventually(30) { (try? Federated.info(c1, "federation_last_error"))?.hasPrefix("mirror") == true })
+        // Its pause after the failure (retryMillis) is over: it is asking for the map now.
+        usleep(1_000_000)
+        let began = Date()
+        let status = k1.terminate(signal: SIGTERM, timeout: 60)
+        let seconds = Date().timeIntervalSince(began)
+        #expect(status == 0)
+        // FederationLimits.callSeconds (5 s), and room for a loaded machine;
+        // it took 19.5 s with the refresh unbounded and the threads stopped in turn.
+        #expect(seconds < 10, "the kernel took \(seconds) s to stop")
+    }
 }
