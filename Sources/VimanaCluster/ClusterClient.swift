@@ -24,7 +24,8 @@ public struct ClusterStats: Sendable, Equatable {
 /// Promises: one owner thread (not thread-safe, not shared); one connection
 /// per node, made when first needed, authenticated, closed on any I/O error
 /// and made again on next use; the slot map comes from CLUSTER SHARDS (or
-/// CLUSTER SLOTS) and is patched by every MOVED reply. Never logs or
+/// CLUSTER SLOTS), is patched by every MOVED reply, and is fetched again
+/// after a node could not be reached. Never logs or
 /// reports a payload or the password.
 public final class ClusterClient {
     public let settings: ClusterSettings
@@ -117,9 +118,22 @@ public final class ClusterClient {
         return try SlotMap.fromSlots(slots, askedHost: node.host)
     }
 
-    /// The master now serving `key`'s slot (refreshes the map if it has none).
+    /// The master now serving `key`'s slot (refreshes the map if it has
+    /// none, or if it is suspect: each node asked may take a connect and a
+    /// reply timeout).
     public func master(forKey key: [UInt8]) throws(ClusterError) -> ClusterNode {
-        if slotMap == nil || refreshBeforeNextCall { try refreshSlots() }
+        try master(forKey: key, until: nil)
+    }
+
+    /// `master(forKey:)` giving up a refresh after `seconds` (monotonic, from
+    /// now): nodes that accept connections and answer nothing (a partition)
+    /// cost a caller its own deadline, not a reply timeout per node.
+    public func master(forKey key: [UInt8], within seconds: Double) throws(ClusterError) -> ClusterNode {
+        try master(forKey: key, until: Clock.monotonicNanos() &+ Self.nanos(seconds))
+    }
+
+    private func master(forKey key: [UInt8], until deadline: Int64?) throws(ClusterError) -> ClusterNode {
+        if slotMap == nil || refreshBeforeNextCall { try refreshSlots(until: deadline) }
         let slot = HashSlot.of(key)
         guard let node = slotMap?.master(forSlot: slot) else {
             throw .clusterDown("slot \(slot) has no master in the map")
@@ -259,7 +273,13 @@ public final class ClusterClient {
     /// `call(node:_:)` waiting `readTimeout` seconds for the reply (a WAIT or
     /// a blocking read that may take longer than `settings.commandTimeout`).
     public func call(node: ClusterNode, _ args: [[UInt8]], readTimeout: Double) throws(ClusterError) -> RESPValue {
-        let reply = try connection(node, connectTimeout: settings.connectTimeout).call(args, readTimeout: readTimeout)
+        let reply: RESPValue
+        do throws(ClusterError) {
+            reply = try connection(node, connectTimeout: settings.connectTimeout).call(args, readTimeout: readTimeout)
+        } catch {
+            refreshBeforeNextCall = true
+            throw error
+        }
         noteRedirect(reply, from: node)
         return reply
     }
@@ -268,18 +288,34 @@ public final class ClusterClient {
     /// reply among them patches the map (and is returned as is).
     public func pipeline(node: ClusterNode, _ commands: [[[UInt8]]]) throws(ClusterError) -> [RESPValue] {
         guard !commands.isEmpty else { return [] }
-        let replies = try connection(node, connectTimeout: settings.connectTimeout)
-            .pipeline(commands, readTimeout: settings.commandTimeout)
+        let replies: [RESPValue]
+        do throws(ClusterError) {
+            replies = try connection(node, connectTimeout: settings.connectTimeout)
+                .pipeline(commands, readTimeout: settings.commandTimeout)
+        } catch {
+            refreshBeforeNextCall = true
+            throw error
+        }
         for r in replies { noteRedirect(r, from: node) }
         return replies
     }
 
-    /// A MOVED reply outside `call(key:)` still says where a slot lives.
+    /// A MOVED reply outside `call(key:)` still says where a slot lives; a
+    /// CLUSTERDOWN or MASTERDOWN says the map may be out of date. (A node
+    /// that cannot be reached makes it suspect too: the callers above fetch
+    /// it again before the next `master(forKey:)`, or a master that died for
+    /// good would be asked for ever instead of the replica promoted in its place.)
     private func noteRedirect(_ reply: RESPValue, from node: ClusterNode) {
-        guard case .moved(let slot, let to)? = try? ClusterReply.classify(reply, from: node) else { return }
-        if slotMap == nil { slotMap = SlotMap() }
-        slotMap?.assign(slot: slot, to: to)
-        refreshBeforeNextCall = true
+        switch try? ClusterReply.classify(reply, from: node) {
+        case .moved(let slot, let to)?:
+            if slotMap == nil { slotMap = SlotMap() }
+            slotMap?.assign(slot: slot, to: to)
+            refreshBeforeNextCall = true
+        case .retry(let why)? where why.hasPrefix("CLUSTERDOWN") || why.hasPrefix("MASTERDOWN"):
+            refreshBeforeNextCall = true
+        default:
+            break
+        }
     }
 
     // MARK: - Connections

@@ -67,14 +67,18 @@ public final class ClusterSubscriber {
         }
     }
 
-    /// The next message's payload, or nil when `seconds` pass without one;
-    /// throws `.connection` when the connection is lost (make a new subscriber).
+    /// The next message's payload, or nil when `seconds` pass without one
+    /// (0: a message already received, or nil at once); throws
+    /// `.connection` when the connection is lost (make a new subscriber).
     public func next(timeout seconds: Double) throws(ClusterError) -> [UInt8]? {
         guard connection.isOpen else { throw .connection(node: node, "subscriber closed") }
         let deadline = Clock.monotonicNanos() &+ ClusterClient.nanos(seconds)
+        var first = true
         while true {
             let left = Double(deadline &- Clock.monotonicNanos()) / 1e9
-            guard left > 0, let value = try connection.next(readTimeout: left) else { return nil }
+            // Read at least once: what is already received is handed even when no time is left.
+            guard left > 0 || first, let value = try connection.next(readTimeout: max(left, 0)) else { return nil }
+            first = false
             // RESP2 `*3 message channel payload`; a RESP3 push has the same elements.
             if let e = value.elements, e.count == 3, e[0].bytes == Array("message".utf8), e[1].bytes == channel,
                let payload = e[2].bytes {

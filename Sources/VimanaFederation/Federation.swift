@@ -64,8 +64,11 @@ public final class Federation: Sendable {
     public var status: FederationStatus { statusBox.snapshot }
 
     /// Stops both threads (each finishes its call in progress, bounded by
-    /// the cluster timeouts) and writes their cursors.
+    /// the cluster timeouts) and writes their cursors. Both are asked at
+    /// once: a stop waits for the longer call, not for one after the other.
     public func stop() {
+        mirror.requestStop()
+        importer.requestStop()
         mirror.stop()
         importer.stop()
     }

@@ -1,4 +1,5 @@
 import VimanaCore
+import VimanaConfig
 
 /// The names federation uses in the cluster (Protocol/FEDERATION.md §1):
 /// written once here, for the mirror, the reader and the tests.
@@ -24,7 +25,8 @@ public struct FederationKeys: Sendable {
 }
 
 /// Which topics are federated: those matching one of `federation.topics`,
-/// never the server's own (Protocol/FEDERATION.md, words).
+/// never the server's own, nor one whose keys would have no hash tag
+/// (Protocol/FEDERATION.md, words and §1).
 public struct FederatedTopics: Sendable {
     private let patterns: [[UInt8]]
     private static let internalPrefix: [UInt8] = Array("_vimana.".utf8)
@@ -33,6 +35,10 @@ public struct FederatedTopics: Sendable {
 
     public func contains(_ topic: [UInt8]) -> Bool {
         if topic.starts(with: Self.internalPrefix) { return false }
+        // Empty, or `}` first: the tag of `P:{T}` would be empty, so Redis would
+        // hash `P:{T}` and `P:{T}:origins` whole, to different slots, and
+        // refuse every script call for the topic (CROSSSLOT) for ever.
+        if topic.first ?? UInt8(ascii: "}") == UInt8(ascii: "}") { return false }
         return patterns.contains { Glob.matches($0, topic) }
     }
 }
@@ -62,16 +68,24 @@ public struct FederatedEntry: Sendable, Equatable {
     static let positional: [[UInt8]] = ["origin", "seq", "id", "ts", "publisher"].map { Array($0.utf8) }
 
     /// Decodes an XREAD entry's field list; nil for one that does not
-    /// follow §2 (fewer than five pairs, the names not in place, a `seq`
-    /// or `ts` that is not a decimal in range, an odd count).
+    /// follow §2 (fewer than five pairs, the names not in place, an
+    /// `origin` that is not a node id, a `seq` or `ts` that is not a decimal
+    /// in range, an odd count). An empty origin above all: appended with
+    /// it, the entry would be this kernel's own, and mirrored back.
     public static func decode(_ flat: [[UInt8]]) -> FederatedEntry? {
         guard flat.count >= 10, flat.count % 2 == 0 else { return nil }
         for (k, name) in positional.enumerated() where flat[2 * k] != name { return nil }
+        guard isNodeID(flat[1]) else { return nil }
         guard let seq = parseUnsigned(flat[3]), seq > 0, let ts = parseUnsigned(flat[7]), ts <= UInt64(Int64.max) else {
             return nil
         }
         return FederatedEntry(origin: flat[1], sequence: seq, originID: flat[5], timestampMicros: Int64(ts),
                               publisher: flat[9], fields: Array(flat[10...]))
+    }
+
+    /// 1–64 bytes of `A–Z a–z 0–9 _ . -` (what `federation.node` may be).
+    public static func isNodeID(_ bytes: [UInt8]) -> Bool {
+        FederationConfig.nodeBytes.contains(bytes.count) && bytes.allSatisfy(FederationConfig.isNodeByte)
     }
 
     /// ASCII decimal without sign or leading zero, at most 2^64 − 1.

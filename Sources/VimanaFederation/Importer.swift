@@ -81,9 +81,14 @@ final class Importer: @unchecked Sendable {
 
     func start() -> Int32? { thread.start(name: "vimana-import") { [self] in run() } }
 
-    func stop() {
+    /// Asks the thread to stop after its call in progress, without waiting.
+    func requestStop() {
         thread.requestStop()
         wakeup.signal()
+    }
+
+    func stop() {
+        requestStop()
         thread.join()
     }
 

@@ -82,9 +82,14 @@ final class Mirror: @unchecked Sendable {
 
     func start() -> Int32? { thread.start(name: "vimana-mirror") { [self] in run() } }
 
-    func stop() {
+    /// Asks the thread to stop after its call in progress, without waiting.
+    func requestStop() {
         thread.requestStop()
         wakeup.signal()
+    }
+
+    func stop() {
+        requestStop()
         thread.join()
     }
 
@@ -112,7 +117,7 @@ final class Mirror: @unchecked Sendable {
             let (window, end) = takeWindow(below: limit)
             if end <= cursor {
                 journalIfDue(force: true)
-                _ = wakeup.wait(timeout: .now() + .milliseconds(FederationLimits.idleMillis))
+                idle()
                 continue
             }
             if send(window) {
@@ -120,8 +125,8 @@ final class Mirror: @unchecked Sendable {
                 cursor = end
                 status.update { $0.mirrorCursor = end }
                 journalIfDue(force: false)
-            } else if !thread.isStopping {
-                _ = wakeup.wait(timeout: .now() + .milliseconds(FederationLimits.retryMillis))
+            } else {
+                pause()
             }
         }
         journalIfDue(force: true)
@@ -318,8 +323,12 @@ final class Mirror: @unchecked Sendable {
                 if case .error(let e) = reply { throw ClusterError.protocolError("SADD: \(e)") }
                 registered.insert(topic)
             }
-            var target = try client.master(forKey: stream)
+            var target = try client.master(forKey: stream, within: FederationLimits.callSeconds)
             var asking = false
+            // Redirects and passing states are followed until callSeconds
+            // have gone by; then the call has failed (reported, retried).
+            // WAIT's shortfalls are not failures: they have their own count.
+            let deadline = Clock.monotonicNanos() &+ Int64(FederationLimits.callSeconds * 1e9)
             while !thread.isStopping {
                 let commands = asking ? [[Array("ASKING".utf8)], script, wait] : [script, wait]
                 let replies = try client.pipeline(node: target, commands)
@@ -328,7 +337,14 @@ final class Mirror: @unchecked Sendable {
                 asking = false
                 switch scriptReply {
                 case .integer(let appended):
-                    if case .integer(let acks) = waitReply, acks >= config.waitReplicas {
+                    // An error in WAIT's place (an ACL without WAIT, a node
+                    // that is not a master any more) is a failed call: sent
+                    // again at once, it would fail again at once, forever.
+                    guard case .integer(let acks) = waitReply else {
+                        if case .error(let message) = waitReply { throw ClusterError.protocolError("WAIT: \(message)") }
+                        throw ClusterError.protocolError("WAIT: unexpected reply")
+                    }
+                    if acks >= config.waitReplicas {
                         status.update { $0.mirroredEntries &+= UInt64(max(0, appended)) }
                         status.succeeded()
                         return true
@@ -338,17 +354,20 @@ final class Mirror: @unchecked Sendable {
                     // the next WAIT cover everything before it).
                     status.update { $0.waitShortfalls &+= 1 }
                 case .error(let message):
-                    if let ask = Self.redirect(message, "ASK") {
-                        target = ask
+                    if Clock.monotonicNanos() > deadline { throw ClusterError.clusterDown("script: \(message)") }
+                    switch try ClusterReply.classify(scriptReply, from: target) {
+                    case .ask(_, let node):
+                        target = node
                         asking = true
-                        continue
-                    }
-                    if Self.redirect(message, "MOVED") != nil || Self.isTransient(message) {
+                    case .moved, .retry:
                         pause()
-                        target = try client.master(forKey: stream)
-                        continue
+                        target = try client.master(forKey: stream, within: FederationLimits.callSeconds)
+                    case .answer where Self.isTransient(message):
+                        pause()
+                        target = try client.master(forKey: stream, within: FederationLimits.callSeconds)
+                    case .answer:
+                        throw ClusterError.protocolError("script: \(message)")
                     }
-                    throw ClusterError.protocolError("script: \(message)")
                 default:
                     throw ClusterError.protocolError("script: unexpected reply")
                 }
@@ -370,19 +389,30 @@ final class Mirror: @unchecked Sendable {
         }
     }
 
+    // MARK: - Waiting
+
+    // `wakeup` counts: the loop signals it once per confirmation, many while
+    // a round is in progress. A wait that took one signal would end at once
+    // for each of the others: after a failure that is a round per
+    // confirmation against a cluster that is down, not one per pause.
+
+    /// Waits for a confirmation (or a stop), at most `FederationLimits.idleMillis`;
+    /// takes the signals that piled up (the next round reads the confirmed sequence anew).
+    private func idle() {
+        _ = wakeup.wait(timeout: .now() + .milliseconds(FederationLimits.idleMillis))
+        while wakeup.wait(timeout: .now()) == .success {}
+    }
+
+    /// Waits `FederationLimits.retryMillis` after a failed call, whatever is
+    /// confirmed meanwhile; only a stop ends it sooner.
     private func pause() {
-        _ = wakeup.wait(timeout: .now() + .milliseconds(FederationLimits.retryMillis))
+        let deadline = DispatchTime.now() + .milliseconds(FederationLimits.retryMillis)
+        while !thread.isStopping && wakeup.wait(timeout: deadline) == .success {}
     }
 
-    /// The node of a `MOVED slot host:port` or `ASK slot host:port` error.
-    static func redirect(_ message: String, _ kind: String) -> ClusterNode? {
-        let words = message.split(separator: " ")
-        guard words.count == 3, words[0] == kind else { return nil }
-        return ClusterNode.parse(String(words[2]))
-    }
-
-    /// Errors after which the same call may succeed shortly.
+    /// Errors besides ClusterReply's (MOVED, ASK, TRYAGAIN, CLUSTERDOWN,
+    /// LOADING, MASTERDOWN) after which the same call may succeed shortly.
     static func isTransient(_ message: String) -> Bool {
-        ["TRYAGAIN", "CLUSTERDOWN", "LOADING", "MASTERDOWN", "BUSY", "NOREPLICAS", "READONLY"].contains { message.hasPrefix($0) }
+        ["BUSY", "NOREPLICAS", "READONLY"].contains { message.hasPrefix($0) }
     }
 }

@@ -133,4 +133,19 @@ func command(_ args: String...) -> String {
         #expect(throws: ClusterError.self) { _ = try subscriber.next(timeout: 5) }
         #expect(fake.requests() == [command("SUBSCRIBE", "door")])
     }
+
+    /// `next(timeout: 0)` hands a message already received (the reader takes
+    /// the doorbells that came while it read, without waiting), and is nil
+    /// when there is none.
+    @Test func aZeroTimeoutTakesAMessageAlreadyReceived() throws {
+        let confirm = "*3\r\n$9\r\nsubscribe\r\n$4\r\ndoor\r\n:1\r\n"
+        let two = "*3\r\n$7\r\nmessage\r\n$4\r\ndoor\r\n$1\r\na\r\n*3\r\n$7\r\nmessage\r\n$4\r\ndoor\r\n$1\r\nb\r\n"
+        let fake = try FakeNode([(command("SUBSCRIBE", "door"), confirm + two)])
+        let subscriber = try ClusterSubscriber(ClusterSettings(seeds: [fake.node]), channel: Array("door".utf8))
+        #expect(try subscriber.next(timeout: 5) == Array("a".utf8))
+        #expect(try subscriber.next(timeout: 0) == Array("b".utf8))
+        #expect(try subscriber.next(timeout: 0) == nil)
+        subscriber.close()
+        #expect(fake.requests() == [command("SUBSCRIBE", "door")])
+    }
 }

@@ -17,6 +17,10 @@ import Testing
         #expect(topics.contains(Array("orders.eu".utf8)))
         #expect(topics.contains(Array("chat".utf8)))
         #expect(!topics.contains(Array("_vimana.groups".utf8)))
+        // No hash tag for their keys: never federated, whatever the patterns.
+        #expect(!topics.contains([]))
+        #expect(!topics.contains(Array("}x".utf8)))
+        #expect(topics.contains(Array("x}".utf8)))
         let narrow = FederatedTopics(["orders.*"])
         #expect(!narrow.contains(Array("ordersX".utf8)))
     }
@@ -47,6 +51,13 @@ import Testing
         }
         var hugeTs = good; hugeTs[7] = "9223372036854775808"
         #expect(FederatedEntry.decode(flat(hugeTs)) == nil)
+        // The origin is a node id: never empty (the entry would pass for this kernel's own).
+        for bad in ["", "a b", "k=1", "k\n", String(repeating: "k", count: 65), "{t}"] {
+            var g = good; g[1] = bad
+            #expect(FederatedEntry.decode(flat(g)) == nil, "origin \(bad.debugDescription)")
+        }
+        var longest = good; longest[1] = String(repeating: "k", count: 64)
+        #expect(FederatedEntry.decode(flat(longest)) != nil)
     }
 
     @Test func theReadersCursorFileRoundTripsTopicsWithAnyBytes() throws {
@@ -69,6 +80,8 @@ import Testing
         c.high = [Array("k1".utf8): 3]
         state.topics[Array("t".utf8)] = c
         let good = FederationFiles.encode(state)
+        // Protocol/FEDERATION.md §5, byte for byte.
+        #expect(good == Array("as-of 7\n1 t 0-0 k1=3\n".utf8))
         #expect(FederationFiles.decode(good) != nil)
         #expect(FederationFiles.decode(Array(good.dropLast())) == nil)              // no final newline
         #expect(FederationFiles.decode(Array("as-of 7\n9 t 0-0\n".utf8)) == nil)     // length past the end

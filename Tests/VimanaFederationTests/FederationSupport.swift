@@ -21,9 +21,9 @@ struct Federated {
         """
     }
 
-    static func kernel(_ node: String, _ cluster: RedisCluster, prefix: String, ledgerDirectory: String? = nil,
-                       extra: String = "") throws -> ServerProcess {
-        try ServerProcess(config: config(node: node, cluster: cluster, prefix: prefix, extra: extra), logLevel: "info",
+    static func kernel(_ node: String, _ cluster: RedisCluster, prefix: String, topics: [String] = ["fed.*"],
+                       ledgerDirectory: String? = nil, extra: String = "") throws -> ServerProcess {
+        try ServerProcess(config: config(node: node, cluster: cluster, prefix: prefix, topics: topics, extra: extra), logLevel: "info",
                           ledgerDirectory: ledgerDirectory)
     }
 

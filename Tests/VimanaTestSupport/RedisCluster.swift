@@ -183,6 +183,20 @@ package final class RedisCluster: @unchecked Sendable {
         forget(port, p)
     }
 
+    /// SIGSTOP: the node keeps its sockets (the kernel still accepts
+    /// connections for it) but answers nothing, as a host cut off by a
+    /// partition looks to its clients. `thaw` (SIGCONT) ends it.
+    package func freeze(port: Int) { signal(port, SIGSTOP) }
+
+    package func thaw(port: Int) { signal(port, SIGCONT) }
+
+    private func signal(_ port: Int, _ sig: Int32) {
+        lock.lock()
+        let p = processes[port]
+        lock.unlock()
+        if let p, p.isRunning { Glibc.kill(p.processIdentifier, sig) }
+    }
+
     /// Starts a node again from its own directory (its nodes.conf and AOF)
     /// and waits until it answers PING.
     package func restart(port: Int) throws {
