@@ -31,6 +31,12 @@ public enum FederationLimits {
     /// skips it); at once when it goes idle.
     public static let cursorWriteMillis = 1000
 
+    /// How long the ledger keeps what the mirror sent after WAIT answered
+    /// (the retention hold lags the cursor by this): a failover that loses
+    /// acknowledged entries shows at the next script call for the topic,
+    /// seconds later, and the mirror sends them again from the ledger.
+    public static let rewindSeconds: Int64 = 300
+
     /// The longest text kept of the last error, for INFO and /health.
     public static let errorTextBytes = 200
 }

@@ -17,6 +17,8 @@ public struct FederationStatus: Sendable, Equatable {
     public var skippedEntries: UInt64 = 0
     /// WAIT answers below `wait_replicas` (each followed by another try).
     public var waitShortfalls: UInt64 = 0
+    /// Times the cluster had lost acknowledged entries (a failover) and the mirror sent them again.
+    public var rewinds: UInt64 = 0
     /// Entries of other kernels appended to this ledger.
     public var importedEntries: UInt64 = 0
     /// Cluster entries not following Protocol/FEDERATION.md §2, passed over.

@@ -45,6 +45,12 @@ final class Mirror: @unchecked Sendable {
     private var pending: [LedgerRecord] = []
     private var pendingHead = 0
     private var registered: Set<[UInt8]> = []
+    /// Per topic, the highest sequence WAIT acknowledged in this run: the
+    /// script's `expected` (MirrorScript).
+    private var acknowledged: [[UInt8]: UInt64] = [:]
+    /// Cursors journaled, with when: the retention hold is the last one at
+    /// least `rewindSeconds` old, so that a rewind finds its records.
+    private var journalHistory: [(nanos: Int64, cursor: UInt64)] = []
     private var client: ClusterClient?
 
     init(config: FederationConfig, clusterSettings: ClusterSettings, ledgerDirectory: String, status: StatusBox, log: Log,
@@ -69,6 +75,7 @@ final class Mirror: @unchecked Sendable {
         cursor = files.readMirror() ?? 1
         journaled = cursor
         readUpTo = cursor
+        journalHistory = [(Clock.monotonicNanos(), cursor)]
         return cursor
     }
 
@@ -120,13 +127,16 @@ final class Mirror: @unchecked Sendable {
                 idle()
                 continue
             }
-            if send(window) {
+            switch send(window) {
+            case .done:
                 dropSent(upTo: end)
                 cursor = end
                 status.update { $0.mirrorCursor = end }
                 journalIfDue(force: false)
-            } else {
+            case .failed:
                 pause()
+            case .gap(let high):
+                rewind(reader, after: high)
             }
         }
         journalIfDue(force: true)
@@ -212,6 +222,27 @@ final class Mirror: @unchecked Sendable {
         }
     }
 
+    /// Reads the ledger again from the record after `high` (an origin's
+    /// sequence is its ledger sequence): the cluster lost what WAIT had
+    /// acknowledged after it. The script skips what the other topics' masters
+    /// still have. The cursor file goes back with it at once: a crash now
+    /// must not start past the lost entries.
+    private func rewind(_ reader: OfflineReader, after high: UInt64) {
+        let target = high &+ 1
+        guard target < cursor else { return }
+        log.warn("federation: the cluster lost entries WAIT had acknowledged (a failover); sending them again",
+                 ["from_sequence": .int(Int(clamping: target)), "cursor": .int(Int(clamping: cursor))])
+        status.update { $0.rewinds &+= 1 }
+        cursor = target
+        readUpTo = target
+        pending.removeAll(keepingCapacity: true)
+        pendingHead = 0
+        try? reader.refresh()
+        reader.seek(to: target)
+        status.update { $0.mirrorCursor = target }
+        journalIfDue(force: true)
+    }
+
     private func journalIfDue(force: Bool) {
         guard cursor != journaled else { return }
         let now = Clock.monotonicNanos()
@@ -220,11 +251,22 @@ final class Mirror: @unchecked Sendable {
             try files.writeMirror(cursor)
             journaled = cursor
             lastJournalNanos = now
-            onCursor(cursor)
+            onCursor(retentionHold(now: now))
         } catch {
             log.error("federation mirror cannot write its cursor", ["error": .string("\(error)")])
             status.failed("cursor file", error)
         }
+    }
+
+    /// The cursor journaled at least `rewindSeconds` ago (the oldest of
+    /// this run before then), never above the cursor: what the ledger must keep.
+    private func retentionHold(now: Int64) -> UInt64 {
+        journalHistory.append((now, cursor))
+        let age = FederationLimits.rewindSeconds * 1_000_000_000
+        var k = 0
+        while k + 1 < journalHistory.count && now - journalHistory[k + 1].nanos >= age { k += 1 }
+        journalHistory.removeFirst(k)
+        return min(journalHistory[0].cursor, cursor)
     }
 
     // MARK: - The node id
@@ -270,8 +312,8 @@ final class Mirror: @unchecked Sendable {
 
     /// Appends `window`'s entries, topic by topic, each acknowledged by
     /// WAIT; false when the cluster failed (the same window is sent again).
-    private func send(_ window: [LedgerRecord]) -> Bool {
-        guard !window.isEmpty else { return true }
+    private func send(_ window: [LedgerRecord]) -> SendOutcome {
+        guard !window.isEmpty else { return .done }
         var order: [[UInt8]] = []
         var byTopic: [[UInt8]: [LedgerRecord]] = [:]
         for r in window {
@@ -279,18 +321,37 @@ final class Mirror: @unchecked Sendable {
             byTopic[r.topic, default: []].append(r)
         }
         for topic in order {
-            guard let records = byTopic[topic], appendAcknowledged(topic, records) else { return false }
+            guard let records = byTopic[topic] else { continue }
+            switch appendAcknowledged(topic, records) {
+            case .done: continue
+            case .failed: return .failed
+            case .gap(let high):
+                acknowledged[topic] = high
+                return .gap(high)
+            }
         }
         ringDoorbells(order)
-        return true
+        return .done
+    }
+
+    /// What sending a batch came to.
+    enum SendOutcome {
+        case done
+        /// A cluster error: the same window is sent again after a pause.
+        case failed
+        /// The topic's master has a high mark below what WAIT acknowledged:
+        /// it lost entries in a failover; they are sent again from the
+        /// ledger after this mark.
+        case gap(UInt64)
     }
 
     /// The script call and its WAIT for one topic, until WAIT answers
     /// enough replicas; false on a cluster error (the caller retries later).
-    private func appendAcknowledged(_ topic: [UInt8], _ records: [LedgerRecord]) -> Bool {
-        guard let client else { return false }
+    private func appendAcknowledged(_ topic: [UInt8], _ records: [LedgerRecord]) -> SendOutcome {
+        guard let client else { return .failed }
         let stream = keys.stream(topic)
-        var script: [[UInt8]] = [Array("EVAL".utf8), MirrorScript.bytes, Array("2".utf8), stream, keys.origins(topic), node]
+        var script: [[UInt8]] = [Array("EVAL".utf8), MirrorScript.bytes, Array("2".utf8), stream, keys.origins(topic), node,
+                                 .decimal(acknowledged[topic] ?? 0)]
         var sent: [LedgerRecord] = []
         for r in records {
             if r.fields.count > MirrorScript.maxFields {
@@ -302,7 +363,7 @@ final class Mirror: @unchecked Sendable {
             }
             sent.append(r)
         }
-        guard !sent.isEmpty else { return true }
+        guard let last = sent.last?.sequence else { return .done }
         script.append(.decimal(UInt64(sent.count)))
         for r in sent {
             script.append(.decimal(r.sequence))
@@ -347,12 +408,18 @@ final class Mirror: @unchecked Sendable {
                     if acks >= config.waitReplicas {
                         status.update { $0.mirroredEntries &+= UInt64(max(0, appended)) }
                         status.succeeded()
-                        return true
+                        acknowledged[topic] = last
+                        return .done
                     }
                     // Fewer replicas than asked: ask again with the same batch
                     // (the script appends nothing twice, and its write makes
                     // the next WAIT cover everything before it).
                     status.update { $0.waitShortfalls &+= 1 }
+                case .error(let message) where message.hasPrefix(MirrorScript.gapPrefix):
+                    guard let high = FederatedEntry.parseUnsigned(Array(message.utf8.dropFirst(MirrorScript.gapPrefix.utf8.count))) else {
+                        throw ClusterError.protocolError("script: \(message)")
+                    }
+                    return .gap(high)
                 case .error(let message):
                     if Clock.monotonicNanos() > deadline { throw ClusterError.clusterDown("script: \(message)") }
                     switch try ClusterReply.classify(scriptReply, from: target) {
@@ -372,11 +439,11 @@ final class Mirror: @unchecked Sendable {
                     throw ClusterError.protocolError("script: unexpected reply")
                 }
             }
-            return false
+            return .failed
         } catch {
             log.warn("federation mirror: cluster call failed", ["error": .string("\(error)")])
             status.failed("mirror", error)
-            return false
+            return .failed
         }
     }
 

@@ -7,19 +7,30 @@
 /// It always writes the high mark, even when it appends nothing: the WAIT
 /// sent after it then waits for the replicas to have everything the master
 /// has up to this script, including entries an earlier, lost reply appended.
+///
+/// `expected` is the high mark the mirror last saw acknowledged by WAIT for
+/// the topic (0 when it knows none). A master with a lower one lost
+/// acknowledged entries in a failover (WAIT is not consensus: the replica
+/// promoted may not be the one that had them): the script then appends
+/// nothing and answers `VIMANAGAP <its high mark>`, and the mirror sends
+/// again from the ledger after that mark, before anything newer, so that
+/// nothing is lost and the origin's entries stay in order.
 enum MirrorScript {
     static let text = """
     -- Vimana federation mirror (Protocol/FEDERATION.md section 3).
     -- KEYS[1] P:{T}   KEYS[2] P:{T}:origins
-    -- ARGV: origin, n, then n entries: seq, id, ts, publisher, k, k name/value pairs
+    -- ARGV: origin, expected, n, then n entries: seq, id, ts, publisher, k, k name/value pairs
     local function above(a, b)
       if #a ~= #b then return #a > #b end
       return a > b
     end
     local origin = ARGV[1]
     local high = redis.call('HGET', KEYS[2], origin) or '0'
-    local n = tonumber(ARGV[2])
-    local i = 3
+    if above(ARGV[2], high) then
+      return redis.error_reply('VIMANAGAP ' .. high)
+    end
+    local n = tonumber(ARGV[3])
+    local i = 4
     local appended = 0
     for e = 1, n do
       local seq = ARGV[i]
@@ -46,4 +57,8 @@ enum MirrorScript {
     /// an entry with more fields than this cannot be appended by the
     /// script. The mirror skips it, counts it and logs it (docs/FEDERATION.md).
     static let maxFields = 3_980
+
+    /// The error the script answers when the cluster's high mark is below
+    /// the one expected, followed by that high mark.
+    static let gapPrefix = "VIMANAGAP "
 }

@@ -49,7 +49,7 @@ enum MetricID: CaseIterable {
     case ledgerLastError
     // federation (Kernel+Federation.swift): present only with `federation:`
     case federationNode, federationStatus, federationMirrorCursor, federationMirrorLag, federationMirrored
-    case federationWaitShortfalls, federationSkipped, federationImported, federationImportTopics, federationMalformed
+    case federationWaitShortfalls, federationRewinds, federationSkipped, federationImported, federationImportTopics, federationMalformed
     case federationErrors, federationUnreachableSeconds, federationLastError
     // users (Kernel+UserLimits.swift): INFO one line per user, /metrics a series per user
     case users, userConnections, userConnectionsRefused, userPauses, userPausedSeconds, userMessages, userBytes
@@ -357,6 +357,11 @@ enum MetricID: CaseIterable {
         case .federationWaitShortfalls:
             Metric(info: "federation_wait_shortfalls", in: .federation, family: "vimana_federation_wait_shortfalls_total", .counter,
                    "WAIT answers below wait_replicas.") { $0.federation.map { .unsigned($0.waitShortfalls) } }
+        case .federationRewinds:
+            Metric(info: "federation_rewinds", in: .federation, family: "vimana_federation_rewinds_total", .counter,
+                   "Times the cluster had lost acknowledged entries in a failover and the mirror sent them again.") {
+                $0.federation.map { .unsigned($0.rewinds) }
+            }
         case .federationSkipped:
             Metric(info: "federation_skipped_entries", in: .federation) { $0.federation.map { .unsigned($0.skippedEntries) } }
         case .federationImported:

@@ -125,3 +125,46 @@ import VimanaTestSupport
         #expect(inCluster == expected)
     }
 }
+
+/// WAIT is not consensus: the replica promoted after a failover may lack
+/// entries WAIT acknowledged. The cluster's loss is played here exactly
+/// (the last entries deleted and the high mark set back, as a promoted
+/// replica without them would have it); the mirror must find the gap at
+/// its next append and send them again, in order, from its ledger.
+@Suite struct FederationGapTests {
+    @Test func entriesTheClusterLostAfterWaitAreSentAgainInOrder() throws {
+        let cluster = try RedisCluster.shared()
+        let prefix = Federated.freshPrefix()
+        let k1 = try Federated.kernel("k1", cluster, prefix: prefix)
+        let k2 = try Federated.kernel("k2", cluster, prefix: prefix)
+        let c1 = try Federated.connect(k1), c2 = try Federated.connect(k2)
+        for n in 0..<20 { _ = try c1.call("XADD", "fed.gap", "*", "payload", "e\(n)") }
+        #expect(Federated.eventually(30) { (try? Federated.info(c1, "federation_mirrored_entries")) == "20" })
+        // The cluster loses the last five: gone from the stream, and the high mark back before them.
+        let key = "\(prefix):{fed.gap}", origins = "\(prefix):{fed.gap}:origins"
+        let port = try cluster.masterPort(forKey: key)
+        guard case .array(let entries)? = cluster.command(port: port, ["XRANGE", key, "-", "+"]), entries.count == 20 else {
+            throw TestFailure("the cluster does not hold the 20 entries")
+        }
+        func idAndSeq(_ e: RESP) -> (String, String)? {
+            guard case .array(let pair) = e, case .bulk(let id) = pair[0], case .array(let f) = pair[1], f.count > 3,
+                  case .bulk(let seq) = f[3] else { return nil }
+            return (id, seq)
+        }
+        let lost = entries.suffix(5).compactMap(idAndSeq)
+        guard lost.count == 5, let kept = idAndSeq(entries[14]) else { throw TestFailure("entries not as §2 says") }
+        #expect(cluster.command(port: port, ["XDEL", key] + lost.map(\.0)) == .integer(5))
+        #expect(cluster.command(port: port, ["HSET", origins, "k1", kept.1]) == .integer(0))
+        // The next entry finds the gap: the five are sent again before it.
+        _ = try c1.call("XADD", "fed.gap", "*", "payload", "e20")
+        let expected = (0...20).map { "e\($0)" }
+        var inCluster: [String] = []
+        #expect(Federated.eventually(30) {
+            inCluster = (try? Federated.clusterPayloads(cluster, prefix: prefix, topic: "fed.gap")) ?? []
+            return inCluster.count >= 21
+        }, "the cluster holds \(inCluster.count)")
+        #expect(inCluster == expected, "the cluster: \(inCluster)")
+        #expect(try Federated.info(c1, "federation_rewinds") == "1")
+        #expect(Federated.eventually(30) { (try? Federated.payloads(c2, "fed.gap")) == expected })
+    }
+}
