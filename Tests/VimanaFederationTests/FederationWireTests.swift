@@ -51,6 +51,12 @@ import VimanaTestSupport
         }
         let inCluster = try Federated.clusterPayloads(cluster, prefix: prefix, topic: "fed.chat")
         #expect(inCluster.count == total && Set(inCluster) == expected)
+        // INFO federation holds the lines Protocol/PROTOCOL.md lists, in its order.
+        #expect(try Federated.infoFields(publishers[0], "federation") == Federated.documentedInfoFields("federation"))
+        let metrics = try Federated.httpGet(kernels[0].httpPort, "/metrics")
+        for family in ["vimana_federation_mirror_cursor", "vimana_federation_mirrored_entries_total", "vimana_federation_imported_entries_total"] {
+            #expect(metrics.contains("\n# TYPE \(family) "), "/metrics lacks \(family)")
+        }
     }
 
     /// A topic that matches no `federation.topics` pattern stays on its kernel.
