@@ -278,7 +278,16 @@ final class Importer: @unchecked Sendable {
         }
     }
 
-    private func ring(_ topic: [UInt8]) {
+    /// A doorbell is `<node> <topic>` (Protocol/FEDERATION.md §1). This
+    /// kernel's own are passed over: its entries in the cluster are only
+    /// read to be skipped, which the next poll does in one batch instead of
+    /// an XREAD per append. A message without a node id is taken as a topic.
+    private func ring(_ message: [UInt8]) {
+        var topic = message
+        if let space = message.firstIndex(of: UInt8(ascii: " ")), FederatedEntry.isNodeID(Array(message[..<space])) {
+            if message[..<space].elementsEqual(node) { return }
+            topic = Array(message[(space + 1)...])
+        }
         guard federated.contains(topic), !skippedTopics.contains(topic) else { return }
         if !topics.contains(topic) {
             topics.append(topic)

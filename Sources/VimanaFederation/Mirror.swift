@@ -405,8 +405,10 @@ final class Mirror: @unchecked Sendable {
                         if case .error(let message) = waitReply { throw ClusterError.protocolError("WAIT: \(message)") }
                         throw ClusterError.protocolError("WAIT: unexpected reply")
                     }
+                    // Counted as appended whatever WAIT answers: the same batch
+                    // sent again after a shortfall appends none of it twice.
+                    status.update { $0.mirroredEntries &+= UInt64(max(0, appended)) }
                     if acks >= config.waitReplicas {
-                        status.update { $0.mirroredEntries &+= UInt64(max(0, appended)) }
                         status.succeeded()
                         acknowledged[topic] = last
                         return .done
@@ -452,7 +454,7 @@ final class Mirror: @unchecked Sendable {
     private func ringDoorbells(_ topics: [[UInt8]]) {
         guard let client else { return }
         for topic in topics {
-            _ = try? client.call(key: topic, [Array("PUBLISH".utf8), keys.doorbell, topic], within: 1)
+            _ = try? client.call(key: topic, [Array("PUBLISH".utf8), keys.doorbell, node + [UInt8(ascii: " ")] + topic], within: 1)
         }
     }
 
