@@ -73,44 +73,6 @@ struct Federated {
         return nil
     }
 
-    /// The field names of INFO `section` of `k`, in order.
-    static func infoFields(_ c: RESPConnection, _ section: String) throws -> [String] {
-        let reply = try c.call("INFO", section)
-        let text: String
-        switch reply {
-        case .bulkString(let b): text = String(decoding: b, as: UTF8.self)
-        case .verbatim(_, let b): text = String(decoding: b, as: UTF8.self)
-        default: return []
-        }
-        return text.split(whereSeparator: \.isNewline).filter { !$0.hasPrefix("#") }.compactMap { line in
-            line.firstIndex(of: ":").map { String(line[..<$0]) }
-        }
-    }
-
-    /// The fields Protocol/PROTOCOL.md lists for INFO `section`: the code
-    /// spans of its row outside parentheses.
-    static func documentedInfoFields(_ section: String) throws -> [String] {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let text = try String(contentsOf: root.appendingPathComponent("Protocol/PROTOCOL.md"), encoding: .utf8)
-        guard let row = text.split(separator: "\n").first(where: { $0.hasPrefix("| `\(section)` |") }) else { return [] }
-        let cell = row.dropFirst("| `\(section)` |".count)
-        var depth = 0, inCode = false, current = "", out: [String] = []
-        for ch in cell {
-            if ch == "`" {
-                if inCode && depth == 0 { out.append(current) }
-                inCode.toggle()
-                current = ""
-            } else if inCode {
-                current.append(ch)
-            } else if ch == "(" {
-                depth += 1
-            } else if ch == ")" {
-                depth = max(0, depth - 1)
-            }
-        }
-        return out
-    }
-
     /// Reads pub/sub messages from a subscribed connection until `count`
     /// have come or `seconds` pass; returns their payloads in arrival order.
     static func messages(_ c: RESPConnection, count: Int, seconds: Double) -> [String] {
