@@ -49,7 +49,7 @@ public final class Federation: Sendable {
         importer.confirmed(confirmed)
         if let rc = mirror.start() { return .failure(FederationStartError(thread: "mirror", code: rc)) }
         if let rc = importer.start() {
-            mirror.stop()
+            mirror.thread.stop()
             return .failure(FederationStartError(thread: "reader", code: rc))
         }
         return .success(hold)
@@ -67,10 +67,10 @@ public final class Federation: Sendable {
     /// the cluster timeouts) and writes their cursors. Both are asked at
     /// once: a stop waits for the longer call, not for one after the other.
     public func stop() {
-        mirror.requestStop()
-        importer.requestStop()
-        mirror.stop()
-        importer.stop()
+        mirror.thread.requestStop()
+        importer.thread.requestStop()
+        mirror.thread.stop()
+        importer.thread.stop()
     }
 }
 

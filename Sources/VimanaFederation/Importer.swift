@@ -44,8 +44,7 @@ final class Importer: @unchecked Sendable {
     /// Hands a batch to the loop; calls back (on the loop thread) with what it did.
     private let deliver: @Sendable (ImportBatch, @escaping @Sendable (ImportOutcome) -> Void) -> Void
 
-    let thread = LedgerThread()
-    private let wakeup = DispatchSemaphore(value: 0)
+    let thread = FederationThread()
     private let confirmedSequence = Atomic<UInt64>(0)
 
     // The thread's own state.
@@ -81,16 +80,6 @@ final class Importer: @unchecked Sendable {
 
     func start() -> Int32? { thread.start(name: "vimana-import") { [self] in run() } }
 
-    /// Asks the thread to stop after its call in progress, without waiting.
-    func requestStop() {
-        thread.requestStop()
-        wakeup.signal()
-    }
-
-    func stop() {
-        requestStop()
-        thread.join()
-    }
 
     // MARK: - The thread
 
@@ -297,7 +286,7 @@ final class Importer: @unchecked Sendable {
     }
 
     private func pause() {
-        _ = wakeup.wait(timeout: .now() + .milliseconds(FederationLimits.retryMillis))
+        _ = thread.wakeup.wait(timeout: .now() + .milliseconds(FederationLimits.retryMillis))
     }
 
     // MARK: - Replies

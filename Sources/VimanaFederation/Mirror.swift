@@ -32,8 +32,7 @@ final class Mirror: @unchecked Sendable {
     private let clusterSettings: ClusterSettings
     private let claim: NodeClaim
 
-    let thread = LedgerThread()
-    private let wakeup = DispatchSemaphore(value: 0)
+    let thread = FederationThread()
     /// The ledger's confirmed sequence, as the loop last told it.
     private let confirmedSequence = Atomic<UInt64>(0)
 
@@ -84,21 +83,11 @@ final class Mirror: @unchecked Sendable {
         let old = confirmedSequence.load(ordering: .relaxed)
         guard sequence > old else { return }
         confirmedSequence.store(sequence, ordering: .releasing)
-        wakeup.signal()
+        thread.wakeup.signal()
     }
 
     func start() -> Int32? { thread.start(name: "vimana-mirror") { [self] in run() } }
 
-    /// Asks the thread to stop after its call in progress, without waiting.
-    func requestStop() {
-        thread.requestStop()
-        wakeup.signal()
-    }
-
-    func stop() {
-        requestStop()
-        thread.join()
-    }
 
     // MARK: - The thread
 
@@ -304,7 +293,7 @@ final class Mirror: @unchecked Sendable {
             } catch {
                 status.failed("node id", error)
             }
-            _ = wakeup.wait(timeout: .now() + .milliseconds(FederationLimits.idleMillis))
+            _ = thread.wakeup.wait(timeout: .now() + .milliseconds(FederationLimits.idleMillis))
         }
     }
 
@@ -468,15 +457,15 @@ final class Mirror: @unchecked Sendable {
     /// Waits for a confirmation (or a stop), at most `FederationLimits.idleMillis`;
     /// takes the signals that piled up (the next round reads the confirmed sequence anew).
     private func idle() {
-        _ = wakeup.wait(timeout: .now() + .milliseconds(FederationLimits.idleMillis))
-        while wakeup.wait(timeout: .now()) == .success {}
+        _ = thread.wakeup.wait(timeout: .now() + .milliseconds(FederationLimits.idleMillis))
+        while thread.wakeup.wait(timeout: .now()) == .success {}
     }
 
     /// Waits `FederationLimits.retryMillis` after a failed call, whatever is
     /// confirmed meanwhile; only a stop ends it sooner.
     private func pause() {
         let deadline = DispatchTime.now() + .milliseconds(FederationLimits.retryMillis)
-        while !thread.isStopping && wakeup.wait(timeout: deadline) == .success {}
+        while !thread.isStopping && thread.wakeup.wait(timeout: deadline) == .success {}
     }
 
     /// Errors besides ClusterReply's (MOVED, ASK, TRYAGAIN, CLUSTERDOWN,
