@@ -14,7 +14,7 @@ import VimanaCluster
 /// `status` says how far behind it is and why.
 public final class Federation: Sendable {
     public let config: FederationConfig
-    private let statusBox = StatusBox()
+    private let statusBox: StatusBox
     private let mirror: Mirror
     private let importer: Importer
 
@@ -32,12 +32,11 @@ public final class Federation: Sendable {
         let settings = ClusterSettings(seeds: config.cluster.map { ClusterNode(host: $0.host, port: $0.port) },
                                        user: config.user, password: config.password,
                                        commandTimeout: replySeconds, clientName: "vimana-" + config.node)
+        let shared = FederationShared(config: config, clusterSettings: settings, ledgerDirectory: ledgerDirectory, log: log)
+        statusBox = shared.status
         statusBox.update { $0.node = config.node }
-        let claim = NodeClaim()
-        mirror = Mirror(config: config, clusterSettings: settings, ledgerDirectory: ledgerDirectory, status: statusBox,
-                        log: log, claim: claim, onCursor: holdRetention)
-        importer = Importer(config: config, clusterSettings: settings, ledgerDirectory: ledgerDirectory, status: statusBox,
-                            log: log, claim: claim, deliver: deliver)
+        mirror = Mirror(shared, onCursor: holdRetention)
+        importer = Importer(shared, deliver: deliver)
     }
 
     /// Starts both threads; returns the retention hold to set before any

@@ -1,4 +1,5 @@
 import VimanaCore
+import VimanaLedger
 import VimanaConfig
 
 /// The names federation uses in the cluster (Protocol/FEDERATION.md §1):
@@ -29,12 +30,11 @@ public struct FederationKeys: Sendable {
 /// (Protocol/FEDERATION.md, words and §1).
 public struct FederatedTopics: Sendable {
     private let patterns: [[UInt8]]
-    private static let internalPrefix: [UInt8] = Array("_vimana.".utf8)
 
     public init(_ patterns: [String]) { self.patterns = patterns.map { Array($0.utf8) } }
 
     public func contains(_ topic: [UInt8]) -> Bool {
-        if topic.starts(with: Self.internalPrefix) { return false }
+        if topic.starts(with: Ledger.internalTopicPrefix) { return false }
         // Empty, or `}` first: the tag of `P:{T}` would be empty, so Redis would
         // hash `P:{T}` and `P:{T}:origins` whole, to different slots, and
         // refuse every script call for the topic (CROSSSLOT) for ever.

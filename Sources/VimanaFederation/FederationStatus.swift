@@ -1,4 +1,6 @@
 import VimanaCore
+import VimanaConfig
+import VimanaCluster
 import Synchronization
 
 /// What INFO federation, /health and /metrics show: a snapshot the two
@@ -69,4 +71,34 @@ final class NodeClaim: Sendable {
     private let confirmed = Atomic<Bool>(false)
     var isConfirmed: Bool { confirmed.load(ordering: .acquiring) }
     func confirm() { confirmed.store(true, ordering: .releasing) }
+}
+
+/// What the mirror and the reader both work from, made once from the
+/// configuration (Federation.init): the node id, the key names, the
+/// federated topics, the cursor files, the cluster's address, the status
+/// they report to and the node claim they wait for.
+struct FederationShared: Sendable {
+    let config: FederationConfig
+    let clusterSettings: ClusterSettings
+    let ledgerDirectory: String
+    let node: [UInt8]
+    let keys: FederationKeys
+    let federated: FederatedTopics
+    let files: FederationFiles
+    let status: StatusBox
+    let log: Log
+    let claim: NodeClaim
+
+    init(config: FederationConfig, clusterSettings: ClusterSettings, ledgerDirectory: String, log: Log) {
+        self.config = config
+        self.clusterSettings = clusterSettings
+        self.ledgerDirectory = ledgerDirectory
+        node = Array(config.node.utf8)
+        keys = FederationKeys(prefix: config.prefix)
+        federated = FederatedTopics(config.topics)
+        files = FederationFiles(ledgerDirectory: ledgerDirectory)
+        status = StatusBox()
+        self.log = log
+        claim = NodeClaim()
+    }
 }

@@ -31,16 +31,7 @@ public enum ImportOutcome: Sendable {
 /// holds already, is never handed; the cursor file is written only once the
 /// records it counts are confirmed in the ledger.
 final class Importer: @unchecked Sendable {
-    private let config: FederationConfig
-    private let node: [UInt8]
-    private let keys: FederationKeys
-    private let federated: FederatedTopics
-    private let files: FederationFiles
-    private let ledgerDirectory: String
-    private let status: StatusBox
-    private let log: Log
-    private let clusterSettings: ClusterSettings
-    private let claim: NodeClaim
+    private let shared: FederationShared
     /// Hands a batch to the loop; calls back (on the loop thread) with what it did.
     private let deliver: @Sendable (ImportBatch, @escaping @Sendable (ImportOutcome) -> Void) -> Void
 
@@ -58,18 +49,9 @@ final class Importer: @unchecked Sendable {
     private var client: ClusterClient?
     private var subscriber: ClusterSubscriber?
 
-    init(config: FederationConfig, clusterSettings: ClusterSettings, ledgerDirectory: String, status: StatusBox, log: Log,
-         claim: NodeClaim, deliver: @escaping @Sendable (ImportBatch, @escaping @Sendable (ImportOutcome) -> Void) -> Void) {
-        self.config = config
-        self.clusterSettings = clusterSettings
-        self.claim = claim
-        node = Array(config.node.utf8)
-        keys = FederationKeys(prefix: config.prefix)
-        federated = FederatedTopics(config.topics)
-        files = FederationFiles(ledgerDirectory: ledgerDirectory)
-        self.ledgerDirectory = ledgerDirectory
-        self.status = status
-        self.log = log
+    init(_ shared: FederationShared,
+         deliver: @escaping @Sendable (ImportBatch, @escaping @Sendable (ImportOutcome) -> Void) -> Void) {
+        self.shared = shared
         self.deliver = deliver
     }
 
@@ -86,8 +68,8 @@ final class Importer: @unchecked Sendable {
     private func run() {
         recover()
         // Entries of "our" origin are another kernel's while the node id is not ours.
-        while !thread.isStopping && !claim.isConfirmed { pause() }
-        client = ClusterClient(clusterSettings)
+        while !thread.isStopping && !shared.claim.isConfirmed { pause() }
+        client = ClusterClient(shared.clusterSettings)
         while !thread.isStopping {
             writeIfConfirmed()
             let now = Clock.monotonicNanos()
@@ -115,8 +97,8 @@ final class Importer: @unchecked Sendable {
     /// The state to start from: the cursor file, then every record with an
     /// origin the ledger holds after it (appended before the file was written).
     private func recover() {
-        if let saved = files.readImport() { state = saved }
-        guard let reader = try? OfflineReader(directory: ledgerDirectory), (try? reader.refresh()) != nil else { return }
+        if let saved = shared.files.readImport() { state = saved }
+        guard let reader = try? OfflineReader(directory: shared.ledgerDirectory), (try? reader.refresh()) != nil else { return }
         reader.seek(to: state.asOf)
         var next = state.asOf
         while !thread.isStopping {
@@ -130,22 +112,22 @@ final class Importer: @unchecked Sendable {
             break
         }
         state.asOf = next
-        status.update { $0.importTopics = state.topics.count }
+        shared.status.update { $0.importTopics = state.topics.count }
     }
 
     /// Lists the cluster's federated topics; true when the call succeeded.
     private func refreshTopics() -> Bool {
         guard let client else { return false }
         do throws(ClusterError) {
-            let (reply, _) = try client.call(key: keys.topics, [Array("SMEMBERS".utf8), keys.topics], within: FederationLimits.callSeconds)
+            let (reply, _) = try client.call(key: shared.keys.topics, [Array("SMEMBERS".utf8), shared.keys.topics], within: FederationLimits.callSeconds)
             guard let members = reply.bulkStrings else { throw ClusterError.protocolError("SMEMBERS: unexpected reply") }
-            topics = members.filter { federated.contains($0) && !skippedTopics.contains($0) }
+            topics = members.filter { shared.federated.contains($0) && !skippedTopics.contains($0) }
                 .sorted { $0.lexicographicallyPrecedes($1) }
-            status.update { $0.importTopics = topics.count }
-            status.succeeded()
+            shared.status.update { $0.importTopics = topics.count }
+            shared.status.succeeded()
             return true
         } catch {
-            status.failed("import", error)
+            shared.status.failed("import", error)
             return false
         }
     }
@@ -158,19 +140,19 @@ final class Importer: @unchecked Sendable {
         var cursor = state.topics[topic] ?? TopicCursor()
         let reply: RESPValue
         do throws(ClusterError) {
-            (reply, _) = try client.call(key: keys.stream(topic),
-                                         [Array("XREAD".utf8), Array("COUNT".utf8), .decimal(UInt64(config.batchEntries)),
-                                          Array("STREAMS".utf8), keys.stream(topic), cursor.lastID],
+            (reply, _) = try client.call(key: shared.keys.stream(topic),
+                                         [Array("XREAD".utf8), Array("COUNT".utf8), .decimal(UInt64(shared.config.batchEntries)),
+                                          Array("STREAMS".utf8), shared.keys.stream(topic), cursor.lastID],
                                          within: FederationLimits.callSeconds)
         } catch {
-            status.failed("import", error)
+            shared.status.failed("import", error)
             return nil
         }
         if case .error(let message) = reply {
-            status.failed("import", ClusterError.protocolError("XREAD: \(message)"))
+            shared.status.failed("import", ClusterError.protocolError("XREAD: \(message)"))
             return nil
         }
-        status.succeeded()
+        shared.status.succeeded()
         let entries = Self.streamEntries(reply)
         guard !entries.isEmpty else { return false }
         var batch = ImportBatch(topic: topic, entries: [])
@@ -178,29 +160,29 @@ final class Importer: @unchecked Sendable {
         for (id, flat) in entries {
             cursor.lastID = id
             guard let entry = FederatedEntry.decode(flat) else { malformed += 1; continue }
-            if entry.origin == node || entry.sequence <= cursor.high[entry.origin, default: 0] { continue }
+            if entry.origin == shared.node || entry.sequence <= cursor.high[entry.origin, default: 0] { continue }
             cursor.high[entry.origin] = entry.sequence
             batch.entries.append(entry)
         }
         if malformed > 0 {
-            status.update { $0.malformedEntries &+= UInt64(malformed) }
-            log.warn("federation: cluster entries not in the federation's form passed over",
+            shared.status.update { $0.malformedEntries &+= UInt64(malformed) }
+            shared.log.warn("federation: cluster entries not in the federation's form passed over",
                      ["topic": .string(String(decoding: topic, as: UTF8.self)), "count": .int(malformed)])
         }
         if !batch.entries.isEmpty {
             switch handOver(batch) {
             case .appended(let last)?:
-                status.update { $0.importedEntries &+= UInt64(batch.entries.count) }
+                shared.status.update { $0.importedEntries &+= UInt64(batch.entries.count) }
                 state.topics[topic] = cursor
                 unwritten = (state, last)
             case .notRecorded?:
-                log.warn("federation: topic not recorded here, so not federated here",
+                shared.log.warn("federation: topic not recorded here, so not shared.federated here",
                          ["topic": .string(String(decoding: topic, as: UTF8.self))])
                 skippedTopics.insert(topic)
                 topics.removeAll { $0 == topic }
                 return false
             case .refused(let reason)?:
-                status.failed("import", ClusterError.protocolError("ledger: \(reason)"))
+                shared.status.failed("import", ClusterError.protocolError("ledger: \(reason)"))
                 return nil
             case nil:
                 return nil
@@ -209,7 +191,7 @@ final class Importer: @unchecked Sendable {
             state.topics[topic] = cursor
             if unwritten == nil { unwritten = (state, 0) } else { unwritten?.state = state }
         }
-        return entries.count >= config.batchEntries
+        return entries.count >= shared.config.batchEntries
     }
 
     /// Hands `batch` to the loop and waits for its answer (nil when stopping).
@@ -233,13 +215,13 @@ final class Importer: @unchecked Sendable {
         guard var pending = unwritten, confirmedSequence.load(ordering: .acquiring) > pending.lastLocal else { return }
         if pending.lastLocal > 0 { pending.state.asOf = max(pending.state.asOf, pending.lastLocal &+ 1) }
         do {
-            try files.prepare()
-            try files.writeImport(pending.state)
+            try shared.files.prepare()
+            try shared.files.writeImport(pending.state)
             state.asOf = pending.state.asOf
             unwritten = nil
         } catch {
-            log.error("federation reader cannot write its cursor", ["error": .string("\(error)")])
-            status.failed("cursor file", error)
+            shared.log.error("federation reader cannot write its cursor", ["error": .string("\(error)")])
+            shared.status.failed("cursor file", error)
         }
     }
 
@@ -247,7 +229,7 @@ final class Importer: @unchecked Sendable {
 
     private func waitForDoorbell(seconds: Double) {
         do throws(ClusterError) {
-            if subscriber == nil { subscriber = try ClusterSubscriber(clusterSettings, channel: keys.doorbell) }
+            if subscriber == nil { subscriber = try ClusterSubscriber(shared.clusterSettings, channel: shared.keys.doorbell) }
             if let topic = try subscriber?.next(timeout: seconds) { ring(topic) }
         } catch {
             subscriber?.close()
@@ -274,13 +256,13 @@ final class Importer: @unchecked Sendable {
     private func ring(_ message: [UInt8]) {
         var topic = message
         if let space = message.firstIndex(of: UInt8(ascii: " ")), FederatedEntry.isNodeID(Array(message[..<space])) {
-            if message[..<space].elementsEqual(node) { return }
+            if message[..<space].elementsEqual(shared.node) { return }
             topic = Array(message[(space + 1)...])
         }
-        guard federated.contains(topic), !skippedTopics.contains(topic) else { return }
+        guard shared.federated.contains(topic), !skippedTopics.contains(topic) else { return }
         if !topics.contains(topic) {
             topics.append(topic)
-            status.update { $0.importTopics = topics.count }
+            shared.status.update { $0.importTopics = topics.count }
         }
         dirty.insert(topic)
     }

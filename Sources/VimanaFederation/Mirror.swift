@@ -19,18 +19,9 @@ import VimanaCluster
 /// never mirrored. Runs on its own thread; the loop only tells it how far
 /// the ledger is confirmed (`confirmed`).
 final class Mirror: @unchecked Sendable {
-    private let config: FederationConfig
-    private let node: [UInt8]
-    private let keys: FederationKeys
-    private let federated: FederatedTopics
-    private let files: FederationFiles
-    private let ledgerDirectory: String
-    private let status: StatusBox
-    private let log: Log
+    private let shared: FederationShared
     /// Told (on the loop thread's behalf) each cursor journaled: the ledger's retention hold.
     private let onCursor: @Sendable (UInt64) -> Void
-    private let clusterSettings: ClusterSettings
-    private let claim: NodeClaim
 
     let thread = FederationThread()
     /// The ledger's confirmed sequence, as the loop last told it.
@@ -52,18 +43,8 @@ final class Mirror: @unchecked Sendable {
     private var journalHistory: [(nanos: Int64, cursor: UInt64)] = []
     private var client: ClusterClient?
 
-    init(config: FederationConfig, clusterSettings: ClusterSettings, ledgerDirectory: String, status: StatusBox, log: Log,
-         claim: NodeClaim, onCursor: @escaping @Sendable (UInt64) -> Void) {
-        self.config = config
-        self.claim = claim
-        self.clusterSettings = clusterSettings
-        node = Array(config.node.utf8)
-        keys = FederationKeys(prefix: config.prefix)
-        federated = FederatedTopics(config.topics)
-        files = FederationFiles(ledgerDirectory: ledgerDirectory)
-        self.ledgerDirectory = ledgerDirectory
-        self.status = status
-        self.log = log
+    init(_ shared: FederationShared, onCursor: @escaping @Sendable (UInt64) -> Void) {
+        self.shared = shared
         self.onCursor = onCursor
     }
 
@@ -71,7 +52,7 @@ final class Mirror: @unchecked Sendable {
     /// the script skips what the cluster has). Read before the thread starts,
     /// so that the retention hold is in place before any segment can go.
     func loadCursor() -> UInt64 {
-        cursor = files.readMirror() ?? 1
+        cursor = shared.files.readMirror() ?? 1
         journaled = cursor
         readUpTo = cursor
         journalHistory = [(Clock.monotonicNanos(), cursor)]
@@ -94,21 +75,21 @@ final class Mirror: @unchecked Sendable {
     private func run() {
         let reader: OfflineReader
         do {
-            try files.prepare()
-            reader = try OfflineReader(directory: ledgerDirectory)
+            try shared.files.prepare()
+            reader = try OfflineReader(directory: shared.ledgerDirectory)
             try reader.refresh()
         } catch {
-            log.error("federation mirror cannot start", ["error": .string("\(error)")])
-            status.failed("mirror start", error)
+            shared.log.error("federation mirror cannot start", ["error": .string("\(error)")])
+            shared.status.failed("mirror start", error)
             return
         }
         reader.seek(to: cursor)
-        client = ClusterClient(clusterSettings)
-        status.update { $0.mirrorCursor = cursor }
+        client = ClusterClient(shared.clusterSettings)
+        shared.status.update { $0.mirrorCursor = cursor }
         claimNode()
         while !thread.isStopping {
             let limit = confirmedSequence.load(ordering: .acquiring)
-            status.update { $0.confirmed = limit }
+            shared.status.update { $0.confirmed = limit }
             fill(reader, upTo: limit)
             let (window, end) = takeWindow(below: limit)
             if end <= cursor {
@@ -120,7 +101,7 @@ final class Mirror: @unchecked Sendable {
             case .done:
                 dropSent(upTo: end)
                 cursor = end
-                status.update { $0.mirrorCursor = end }
+                shared.status.update { $0.mirrorCursor = end }
                 journalIfDue(force: false)
             case .failed:
                 pause()
@@ -161,15 +142,15 @@ final class Mirror: @unchecked Sendable {
                 // later; a damaged frame below what is confirmed is passed over.
                 if problem.active && readUpTo >= limit { return }
                 if problem.active && problem.tornTail { return }
-                log.error("federation mirror passes over a damaged frame", ["detail": .string(problem.description)])
-                status.failed("ledger", problem)
+                shared.log.error("federation mirror passes over a damaged frame", ["detail": .string(problem.description)])
+                shared.status.failed("ledger", problem)
                 if !reader.skipDamage() { return }
                 if let p = reader.position, p.sequence > readUpTo { readUpTo = p.sequence }
             case .unreadable(let error):
                 // A segment renamed by compaction or gone: list again, find the sequence again.
                 try? reader.refresh()
                 reader.seek(to: readUpTo)
-                if readUpTo == before { status.failed("ledger", error); return }
+                if readUpTo == before { shared.status.failed("ledger", error); return }
             }
             if readUpTo == before { return }
         }
@@ -186,9 +167,9 @@ final class Mirror: @unchecked Sendable {
         while k < pending.count {
             let r = pending[k]
             guard r.sequence < limit else { break }
-            if r.origin.isEmpty && federated.contains(r.topic) {
+            if r.origin.isEmpty && shared.federated.contains(r.topic) {
                 let size = r.fields.reduce(64) { $0 + $1.name.count + $1.value.count }
-                if federatedCount > 0 && (federatedCount >= config.batchEntries || bytes + size > FederationLimits.batchBytes) { break }
+                if federatedCount > 0 && (federatedCount >= shared.config.batchEntries || bytes + size > FederationLimits.batchBytes) { break }
                 window.append(r)
                 federatedCount += 1
                 bytes += size
@@ -219,16 +200,16 @@ final class Mirror: @unchecked Sendable {
     private func rewind(_ reader: OfflineReader, after high: UInt64) {
         let target = high &+ 1
         guard target < cursor else { return }
-        log.warn("federation: the cluster lost entries WAIT had acknowledged (a failover); sending them again",
+        shared.log.warn("federation: the cluster lost entries WAIT had acknowledged (a failover); sending them again",
                  ["from_sequence": .int(Int(clamping: target)), "cursor": .int(Int(clamping: cursor))])
-        status.update { $0.rewinds &+= 1 }
+        shared.status.update { $0.rewinds &+= 1 }
         cursor = target
         readUpTo = target
         pending.removeAll(keepingCapacity: true)
         pendingHead = 0
         try? reader.refresh()
         reader.seek(to: target)
-        status.update { $0.mirrorCursor = target }
+        shared.status.update { $0.mirrorCursor = target }
         journalIfDue(force: true)
     }
 
@@ -237,13 +218,13 @@ final class Mirror: @unchecked Sendable {
         let now = Clock.monotonicNanos()
         guard force || now - lastJournalNanos >= Int64(FederationLimits.cursorWriteMillis) * 1_000_000 else { return }
         do {
-            try files.writeMirror(cursor)
+            try shared.files.writeMirror(cursor)
             journaled = cursor
             lastJournalNanos = now
             onCursor(retentionHold(now: now))
         } catch {
-            log.error("federation mirror cannot write its cursor", ["error": .string("\(error)")])
-            status.failed("cursor file", error)
+            shared.log.error("federation mirror cannot write its cursor", ["error": .string("\(error)")])
+            shared.status.failed("cursor file", error)
         }
     }
 
@@ -268,30 +249,30 @@ final class Mirror: @unchecked Sendable {
     /// on its own ledger finds its own identity.
     private func claimNode() {
         guard let client else { return }
-        guard let identity = files.identity() else {
-            log.error("federation cannot make its identity file", ["path": .string(files.identityPath)])
-            status.failed("identity", ClusterError.protocolError("cannot write \(files.identityPath)"))
+        guard let identity = shared.files.identity() else {
+            shared.log.error("federation cannot make its identity file", ["path": .string(shared.files.identityPath)])
+            shared.status.failed("identity", ClusterError.protocolError("cannot write \(shared.files.identityPath)"))
             return
         }
         var logged = false
         while !thread.isStopping {
             do throws(ClusterError) {
-                let nodes = keys.nodes
-                _ = try client.call(key: nodes, [Array("HSETNX".utf8), nodes, node, Array(identity.utf8)], within: FederationLimits.callSeconds)
-                let (held, _) = try client.call(key: nodes, [Array("HGET".utf8), nodes, node], within: FederationLimits.callSeconds)
+                let nodes = shared.keys.nodes
+                _ = try client.call(key: nodes, [Array("HSETNX".utf8), nodes, shared.node, Array(identity.utf8)], within: FederationLimits.callSeconds)
+                let (held, _) = try client.call(key: nodes, [Array("HGET".utf8), nodes, shared.node], within: FederationLimits.callSeconds)
                 if case .bulkString(let owner) = held, owner == Array(identity.utf8) {
-                    claim.confirm()
-                    status.succeeded()
-                    if logged { log.info("federation node id claimed", ["node": .string(config.node)]) }
+                    shared.claim.confirm()
+                    shared.status.succeeded()
+                    if logged { shared.log.info("federation node id claimed", ["node": .string(shared.config.node)]) }
                     return
                 }
-                let problem = "node id '\(config.node)' belongs to another kernel's ledger (\(String(decoding: keys.nodes, as: UTF8.self)) "
-                    + "holds \(held.bulkText ?? "nothing") for it; this ledger is \(identity)): nothing is federated"
-                status.failed("node id", ClusterError.protocolError(problem))
-                if !logged { log.error("federation refused", ["detail": .string(problem)]) }
+                let problem = "node id '\(shared.config.node)' belongs to another kernel's ledger (\(String(decoding: shared.keys.nodes, as: UTF8.self)) "
+                    + "holds \(held.bulkText ?? "nothing") for it; this ledger is \(identity)): nothing is shared.federated"
+                shared.status.failed("node id", ClusterError.protocolError(problem))
+                if !logged { shared.log.error("federation refused", ["detail": .string(problem)]) }
                 logged = true
             } catch {
-                status.failed("node id", error)
+                shared.status.failed("node id", error)
             }
             _ = thread.wakeup.wait(timeout: .now() + .milliseconds(FederationLimits.idleMillis))
         }
@@ -338,14 +319,14 @@ final class Mirror: @unchecked Sendable {
     /// enough replicas; false on a cluster error (the caller retries later).
     private func appendAcknowledged(_ topic: [UInt8], _ records: [LedgerRecord]) -> SendOutcome {
         guard let client else { return .failed }
-        let stream = keys.stream(topic)
-        var script: [[UInt8]] = [Array("EVAL".utf8), MirrorScript.bytes, Array("2".utf8), stream, keys.origins(topic), node,
+        let stream = shared.keys.stream(topic)
+        var script: [[UInt8]] = [Array("EVAL".utf8), MirrorScript.bytes, Array("2".utf8), stream, shared.keys.origins(topic), shared.node,
                                  .decimal(acknowledged[topic] ?? 0)]
         var sent: [LedgerRecord] = []
         for r in records {
             if r.fields.count > MirrorScript.maxFields {
-                status.update { $0.skippedEntries &+= 1 }
-                log.error("federation mirror skips an entry with too many fields",
+                shared.status.update { $0.skippedEntries &+= 1 }
+                shared.log.error("federation mirror skips an entry with too many fields",
                           ["topic": .string(String(decoding: topic, as: UTF8.self)), "sequence": .int(Int(clamping: r.sequence)),
                            "fields": .int(r.fields.count)])
                 continue
@@ -365,10 +346,10 @@ final class Mirror: @unchecked Sendable {
                 script.append(f.value)
             }
         }
-        let wait: [[UInt8]] = [Array("WAIT".utf8), .decimal(UInt64(config.waitReplicas)), .decimal(UInt64(config.waitTimeoutMillis))]
+        let wait: [[UInt8]] = [Array("WAIT".utf8), .decimal(UInt64(shared.config.waitReplicas)), .decimal(UInt64(shared.config.waitTimeoutMillis))]
         do throws(ClusterError) {
             if !registered.contains(topic) {
-                let (reply, _) = try client.call(key: keys.topics, [Array("SADD".utf8), keys.topics, topic],
+                let (reply, _) = try client.call(key: shared.keys.topics, [Array("SADD".utf8), shared.keys.topics, topic],
                                                  within: FederationLimits.callSeconds)
                 if case .error(let e) = reply { throw ClusterError.protocolError("SADD: \(e)") }
                 registered.insert(topic)
@@ -396,16 +377,16 @@ final class Mirror: @unchecked Sendable {
                     }
                     // Counted as appended whatever WAIT answers: the same batch
                     // sent again after a shortfall appends none of it twice.
-                    status.update { $0.mirroredEntries &+= UInt64(max(0, appended)) }
-                    if acks >= config.waitReplicas {
-                        status.succeeded()
+                    shared.status.update { $0.mirroredEntries &+= UInt64(max(0, appended)) }
+                    if acks >= shared.config.waitReplicas {
+                        shared.status.succeeded()
                         acknowledged[topic] = last
                         return .done
                     }
                     // Fewer replicas than asked: ask again with the same batch
                     // (the script appends nothing twice, and its write makes
                     // the next WAIT cover everything before it).
-                    status.update { $0.waitShortfalls &+= 1 }
+                    shared.status.update { $0.waitShortfalls &+= 1 }
                 case .error(let message) where message.hasPrefix(MirrorScript.gapPrefix):
                     guard let high = FederatedEntry.parseUnsigned(Array(message.utf8.dropFirst(MirrorScript.gapPrefix.utf8.count))) else {
                         throw ClusterError.protocolError("script: \(message)")
@@ -432,8 +413,8 @@ final class Mirror: @unchecked Sendable {
             }
             return .failed
         } catch {
-            log.warn("federation mirror: cluster call failed", ["error": .string("\(error)")])
-            status.failed("mirror", error)
+            shared.log.warn("federation mirror: cluster call failed", ["error": .string("\(error)")])
+            shared.status.failed("mirror", error)
             return .failed
         }
     }
@@ -443,7 +424,7 @@ final class Mirror: @unchecked Sendable {
     private func ringDoorbells(_ topics: [[UInt8]]) {
         guard let client else { return }
         for topic in topics {
-            _ = try? client.call(key: topic, [Array("PUBLISH".utf8), keys.doorbell, node + [UInt8(ascii: " ")] + topic], within: 1)
+            _ = try? client.call(key: topic, [Array("PUBLISH".utf8), shared.keys.doorbell, shared.node + [UInt8(ascii: " ")] + topic], within: 1)
         }
     }
 
