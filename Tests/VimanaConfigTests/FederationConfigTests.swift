@@ -256,6 +256,23 @@ import VimanaConfig
         #expect(f.prefix == "vimana" && f.waitReplicas == 1 && f.waitTimeoutMillis == 1000 && f.batchEntries == 512)
     }
 
+    /// docs/FEDERATION.md's configuration example loads to what its comments say.
+    @Test func theOperatorsGuideExampleLoads() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let text = try String(contentsOfFile: root.appendingPathComponent("docs/FEDERATION.md").path, encoding: .utf8)
+        let start = try #require(text.range(of: "```yaml\n"))
+        let end = try #require(text.range(of: "```", range: start.upperBound..<text.endIndex))
+        let f = try #require(try loaded(String(text[start.upperBound..<end.lowerBound])).federation)
+        var expected = FederationConfig(node: "kernel-a", cluster: [.init(host: "10.0.0.1", port: 7000),
+                                                                     .init(host: "10.0.0.2", port: 7000),
+                                                                     .init(host: "10.0.0.3", port: 7000)],
+                                        topics: ["orders.*", "chat"])
+        expected.user = "vimana"
+        expected.password = "secret"
+        #expect(f == expected)
+    }
+
     // MARK: - Reload
 
     /// SIGHUP cannot apply a federation change: `changedKeys` names it (and
