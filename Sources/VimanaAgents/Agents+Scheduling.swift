@@ -116,6 +116,10 @@ extension Agents {
         }
         for k in 0..<a.groups.count {
             let g = a.groups[(a.nextInstance + k) % a.groups.count]
+            if let f = g.federated {
+                if let record = nextClaimed(f, g, ledger: ledger) { return (g, record, nil) }
+                continue
+            }
             let after = a.lastSequence[g.topic] ?? 0
             if let record = ledger.entries(topic: g.topic, after: g.lastDelivered, afterSequence: after, count: 1).first {
                 return (g, record, nil)

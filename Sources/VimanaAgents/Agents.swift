@@ -38,6 +38,13 @@ public final class Agents {
     /// cleared when an agent's groups change (XGROUP DESTROY).
     var noticeCache: (topic: [UInt8], agents: [AgentRuntime])?
     var builtinWorkers: [String: any BuiltinAgent] = [:]
+    /// Which topics are federated (set before `setUp` by a kernel that
+    /// federates): agents' groups on them take tasks claimed in the cluster.
+    public var isFederatedTopic: (([UInt8]) -> Bool)?
+    /// Told what federated groups answered and what the agents can take.
+    public weak var federationSink: (any FederatedTaskSink)?
+    /// The agents' groups on federated topics (Agents+Federation.swift).
+    var federatedGroups: [ConsumerGroup] = []
     let builtinQueue = DispatchQueue(label: "vimana.builtin-agents", attributes: .concurrent)
 
     /// Topics under this prefix are the server's own (the journal): no agent is fed from them.
@@ -92,6 +99,7 @@ public final class Agents {
         let read = start == .zero ? 0 : Int64(clamping: ledger?.stream(topic)?.entriesAdded ?? 0)
         let g = groups.group(topic, a.groupName, orCreateAt: start, entriesRead: read)
         a.attach(g)
+        federateIfShared(g, topic: topic, fromStart: start == .zero)
         let wall = Clock.wallMillis()
         for p in g.pending {
             if p.isHeld { groups.giveBack(g, p.id, atMillis: wall, journaled: false) } else { a.taskGivenBack(g, p) }
@@ -103,6 +111,7 @@ public final class Agents {
     /// Before the ledger commits, each pass: a snapshot when one is due, and
     /// the pass's batched journal records (so `journal.lastSequence` is final).
     public func endPass() {
+        if !federatedGroups.isEmpty { endFederatedPass() }
         journal?.endPass(groups)
     }
 
@@ -246,6 +255,7 @@ public final class Agents {
 
     /// XGROUP DESTROY: the agents fed from that group stop being.
     public func destroyGroup(topic: [UInt8], name: [UInt8]) -> Bool {
+        if let g = groups.group(topic, name) { unfederate(g) }
         let destroyed = groups.destroy(topic: topic, name: name)
         for a in all where a.groupName == name {
             a.detach(topic: topic)

@@ -69,6 +69,9 @@ public final class ConsumerGroup {
     /// is was last found and its serial (0: not found), so that finding an
     /// instance's slots costs no comparison of names.
     var instanceHints: [(index: Int, serial: Int)] = []
+    /// For an agent's group on a federated topic: its tasks claimed in the
+    /// cluster (Agents+Federation.swift); nil for every other group.
+    var federated: FederatedQueue?
 
     /// Only `GroupStore` makes groups (and journals their creation).
     init(topic: [UInt8], name: [UInt8], lastDelivered: StreamID, entriesRead: Int64 = ConsumerGroup.entriesReadUnknown) {

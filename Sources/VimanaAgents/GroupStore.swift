@@ -222,6 +222,7 @@ public final class GroupStore {
     @discardableResult
     public func ack(_ g: ConsumerGroup, _ id: StreamID) -> Bool {
         guard g.ack(id) else { return false }
+        g.federated?.answered([id])
         guard !replaying, journal != nil else { return true }
         let key = ObjectIdentifier(g)
         if batchedAcks[key]?.1.append(id) == nil {
@@ -236,6 +237,7 @@ public final class GroupStore {
     @discardableResult
     public func ack(_ g: ConsumerGroup, _ ids: [StreamID]) -> [StreamID] {
         let acked = g.ack(ids)
+        g.federated?.answered(acked)
         guard !acked.isEmpty, !replaying, journal != nil else { return acked }
         let key = ObjectIdentifier(g)
         if batchedAcks[key]?.1.append(contentsOf: acked) == nil {

@@ -4,8 +4,8 @@ import VimanaLedger
 import VimanaCluster
 
 /// Federation of this kernel with others through a Redis Cluster
-/// (Protocol/FEDERATION.md, docs/FEDERATION.md): the mirror (out) and the
-/// reader (in), each on its own thread, talking to the loop only through
+/// (Protocol/FEDERATION.md, docs/FEDERATION.md): the mirror (out), the
+/// reader (in) and the task claimer (agents' groups in the cluster), each on its own thread, talking to the loop only through
 /// `confirmed` (the ledger's progress, in) and the closures given at
 /// `init` (batches to append and the retention hold, out).
 ///
@@ -17,14 +17,19 @@ public final class Federation: Sendable {
     private let statusBox: StatusBox
     private let mirror: Mirror
     private let importer: Importer
+    private let claimer: Claimer
 
     /// - Parameters:
     ///   - deliver: hands a batch of other kernels' entries to the loop, which
     ///     appends it and calls back (on any thread) with the outcome.
+    ///   - claim: hands tasks claimed in the cluster for this kernel's agent
+    ///     instances to the loop, which queues them and calls back (on any
+    ///     thread) with those it could not find.
     ///   - holdRetention: called with each mirror cursor journaled: the
     ///     ledger must keep every record from that sequence on.
     public init(config: FederationConfig, ledgerDirectory: String, log: Log = .shared,
                 deliver: @escaping @Sendable (ImportBatch, @escaping @Sendable (ImportOutcome) -> Void) -> Void,
+                claim: @escaping @Sendable (ClaimBatch, @escaping @Sendable (ClaimOutcome) -> Void) -> Void,
                 holdRetention: @escaping @Sendable (UInt64) -> Void) {
         self.config = config
         // A reply may take as long as WAIT's timeout, and then some.
@@ -36,7 +41,10 @@ public final class Federation: Sendable {
         statusBox = shared.status
         statusBox.update { $0.node = config.node }
         mirror = Mirror(shared, onCursor: holdRetention)
-        importer = Importer(shared, deliver: deliver)
+        let index = ImportIndex()
+        let claimer = Claimer(shared, index: index, deliver: claim)
+        self.claimer = claimer
+        importer = Importer(shared, index: index, poke: { claimer.poke($0) }, deliver: deliver)
     }
 
     /// Starts both threads; returns the retention hold to set before any
@@ -51,6 +59,11 @@ public final class Federation: Sendable {
             mirror.thread.stop()
             return .failure(FederationStartError(thread: "reader", code: rc))
         }
+        if let rc = claimer.start() {
+            mirror.thread.stop()
+            importer.thread.stop()
+            return .failure(FederationStartError(thread: "tasks", code: rc))
+        }
         return .success(hold)
     }
 
@@ -62,14 +75,27 @@ public final class Federation: Sendable {
 
     public var status: FederationStatus { statusBox.snapshot }
 
+    /// The agents' demand for tasks of federated topics changed (loop thread).
+    public func taskDemand(_ demand: [TaskDemand]) {
+        claimer.setDemand(demand)
+    }
+
+    /// Tasks answered here, to acknowledge in the cluster, and tasks given up
+    /// here, left to other kernels (loop thread).
+    public func tasksAnswered(group: [UInt8], topic: [UInt8], clusterIDs: [[UInt8]], released: [[UInt8]]) {
+        claimer.answered(group: group, topic: topic, clusterIDs: clusterIDs, released: released)
+    }
+
     /// Stops both threads (each finishes its call in progress, bounded by
     /// the cluster timeouts) and writes their cursors. Both are asked at
     /// once: a stop waits for the longer call, not for one after the other.
     public func stop() {
         mirror.thread.requestStop()
         importer.thread.requestStop()
+        claimer.thread.requestStop()
         mirror.thread.stop()
         importer.thread.stop()
+        claimer.thread.stop()
     }
 }
 

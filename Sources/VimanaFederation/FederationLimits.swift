@@ -39,4 +39,23 @@ public enum FederationLimits {
 
     /// The longest text kept of the last error, for INFO and /health.
     public static let errorTextBytes = 200
+
+    /// Local IDs of imported entries the task claimer can look up without
+    /// the ledger (ImportIndex): a claim usually follows its import within
+    /// milliseconds; an older one is found by the loop in the ledger.
+    static let indexedIDs = 65_536
+
+    /// Entries one task claim call asks for at most (XREADGROUP, XAUTOCLAIM
+    /// COUNT; an XCLAIM or XACK carries at most this many IDs).
+    static let claimBatch = 512
+
+    /// The shortest interval between two refreshes of this kernel's claims
+    /// (and two XAUTOCLAIMs), whatever ack_wait: a claim's idle time is
+    /// reset every third of ack_wait, so that other kernels take over only
+    /// the tasks of a kernel that stopped refreshing (Protocol/FEDERATION.md §6).
+    static let refreshMillis = 200
+
+    /// A claim whose entry this kernel has not yet imported is looked up
+    /// again this often (the reader is bringing it).
+    static let unresolvedRetryMillis = 20
 }

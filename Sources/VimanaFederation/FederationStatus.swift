@@ -27,6 +27,10 @@ public struct FederationStatus: Sendable, Equatable {
     public var malformedEntries: UInt64 = 0
     /// Remote topics being read.
     public var importTopics = 0
+    /// Tasks of agents on federated topics claimed in the cluster for this kernel.
+    public var tasksClaimed: UInt64 = 0
+    /// Tasks answered here and acknowledged in the cluster (XACK).
+    public var tasksAcknowledged: UInt64 = 0
     public var errors: UInt64 = 0
     public var lastError = ""
     /// Wall-clock ms of the last error; since when the cluster has been unreachable.

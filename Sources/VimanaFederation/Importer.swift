@@ -14,8 +14,8 @@ public struct ImportBatch: Sendable {
 
 /// What the loop did with a batch.
 public enum ImportOutcome: Sendable {
-    /// Appended; the ledger sequence of the last entry.
-    case appended(lastSequence: UInt64)
+    /// Appended; the ledger sequence of the last entry, and each entry's local ID.
+    case appended(lastSequence: UInt64, ids: [StreamID])
     /// This kernel does not record the topic (`ledger.record`/`exclude`): not federated here.
     case notRecorded
     /// The ledger refused (it cannot be written): try again later.
@@ -32,6 +32,10 @@ public enum ImportOutcome: Sendable {
 /// records it counts are confirmed in the ledger.
 final class Importer: @unchecked Sendable {
     private let shared: FederationShared
+    /// Where the entries appended here are (for the task claimer).
+    private let index: ImportIndex
+    /// Told of topics with news: a doorbell, or entries appended here.
+    private let poke: @Sendable ([UInt8]) -> Void
     /// Hands a batch to the loop; calls back (on the loop thread) with what it did.
     private let deliver: @Sendable (ImportBatch, @escaping @Sendable (ImportOutcome) -> Void) -> Void
 
@@ -49,9 +53,11 @@ final class Importer: @unchecked Sendable {
     private var client: ClusterClient?
     private var subscriber: ClusterSubscriber?
 
-    init(_ shared: FederationShared,
+    init(_ shared: FederationShared, index: ImportIndex, poke: @escaping @Sendable ([UInt8]) -> Void,
          deliver: @escaping @Sendable (ImportBatch, @escaping @Sendable (ImportOutcome) -> Void) -> Void) {
         self.shared = shared
+        self.index = index
+        self.poke = poke
         self.deliver = deliver
     }
 
@@ -105,6 +111,7 @@ final class Importer: @unchecked Sendable {
             let stop = reader.read { records in
                 for r in records where r.sequence >= state.asOf && !r.origin.isEmpty {
                     state.hold(topic: r.topic, origin: r.origin, sequence: r.originSequence)
+                    index.found(topic: r.topic, origin: r.origin, sequence: r.originSequence, id: r.id)
                 }
                 if let last = records.last { next = max(next, last.sequence &+ 1) }
             }
@@ -112,6 +119,9 @@ final class Importer: @unchecked Sendable {
             break
         }
         state.asOf = next
+        for (topic, cursor) in state.topics {
+            for (origin, high) in cursor.high { index.held(topic: topic, origin: origin, upTo: high) }
+        }
         shared.status.update { $0.importTopics = state.topics.count }
     }
 
@@ -171,7 +181,9 @@ final class Importer: @unchecked Sendable {
         }
         if !batch.entries.isEmpty {
             switch handOver(batch) {
-            case .appended(let last)?:
+            case .appended(let last, let ids)?:
+                index.appended(topic: topic, entries: batch.entries, ids: ids)
+                poke(topic)
                 shared.status.update { $0.importedEntries &+= UInt64(batch.entries.count) }
                 state.topics[topic] = cursor
                 unwritten = (state, last)
@@ -256,10 +268,15 @@ final class Importer: @unchecked Sendable {
     private func ring(_ message: [UInt8]) {
         var topic = message
         if let space = message.firstIndex(of: UInt8(ascii: " ")), FederatedEntry.isNodeID(Array(message[..<space])) {
-            if message[..<space].elementsEqual(shared.node) { return }
             topic = Array(message[(space + 1)...])
+            // Our own entries may be tasks for agents here: the claimer looks.
+            if message[..<space].elementsEqual(shared.node) {
+                if shared.federated.contains(topic) { poke(topic) }
+                return
+            }
         }
         guard shared.federated.contains(topic), !skippedTopics.contains(topic) else { return }
+        poke(topic)
         if !topics.contains(topic) {
             topics.append(topic)
             shared.status.update { $0.importTopics = topics.count }

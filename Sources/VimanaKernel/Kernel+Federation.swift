@@ -2,6 +2,7 @@ import VimanaCore
 import VimanaConfig
 import VimanaLedger
 import VimanaFederation
+import VimanaAgents
 
 /// A value that belongs to the loop thread, carried through another
 /// thread's closure to be used only in work the loop runs (`execute`).
@@ -14,6 +15,15 @@ struct LoopOnly<Value>: @unchecked Sendable {
 /// appending and delivering what other kernels published, and the ledger's
 /// retention hold. The cluster is reached only by VimanaFederation's threads.
 extension Kernel {
+    /// Before the agents are wired: their groups on federated topics take
+    /// tasks claimed in the cluster (Protocol/FEDERATION.md §6).
+    func prepareFederatedAgents() {
+        guard let fc = config.federation else { return }
+        let topics = FederatedTopics(fc.topics)
+        agents.isFederatedTopic = { topics.contains($0) }
+        agents.federationSink = self
+    }
+
     /// Starts federation once the ledger is open (no-op without `federation:`).
     func startFederation() throws(KernelStartError) {
         guard let fc = config.federation else { return }
@@ -25,6 +35,9 @@ extension Kernel {
             deliver: { batch, done in
                 waker.execute { done(me.value.appendImported(batch)) }
             },
+            claim: { batch, done in
+                waker.execute { done(me.value.takeClaims(batch)) }
+            },
             holdRetention: { sequence in
                 waker.execute { me.value.ledger?.retentionHold = sequence }
             })
@@ -35,6 +48,7 @@ extension Kernel {
             throw KernelStartError(error.description)
         }
         self.federation = federation
+        agents.retellFederatedDemand()
         log.info("federation started", ["node": .string(fc.node), "seeds": .int(fc.cluster.count),
                                         "topics": .int(fc.topics.count), "mirror_cursor": .int(Int(clamping: ledger.retentionHold ?? 0))])
     }
@@ -51,6 +65,8 @@ extension Kernel {
         guard let ledger else { return .refused("no ledger") }
         if let error = ledger.writeError { return .refused(error.description) }
         var last: UInt64 = 0
+        var ids: [StreamID] = []
+        ids.reserveCapacity(batch.entries.count)
         let refused: ImportOutcome? = batch.topic.withUnsafeBytes { t -> ImportOutcome? in
             guard let base = t.baseAddress ?? UnsafeRawPointer(bitPattern: 1) else { return .refused("topic") }
             guard ledger.records(base, t.count) else { return .notRecorded }
@@ -71,6 +87,7 @@ extension Kernel {
                 }
                 guard case .success(let done) = appended else { return .refused("the topic's stream refused an ID") }
                 last = done.sequence
+                ids.append(done.id)
                 let listened = s.pointee.channels.subscribers(channel, t.count) != nil || s.pointee.patterns.count > 0
                 if listened {
                     var pairs: [LedgerRecord.Field] = []
@@ -93,6 +110,26 @@ extension Kernel {
             return nil
         }
         if let refused { return refused }
-        return .appended(lastSequence: last)
+        return .appended(lastSequence: last, ids: ids)
+    }
+
+    /// Tasks claimed in the cluster for this kernel's instances: queued for them.
+    func takeClaims(_ batch: ClaimBatch) -> ClaimOutcome {
+        let claims = batch.claims.map {
+            FederatedClaim(clusterID: $0.clusterID, local: $0.local, origin: $0.origin, originSequence: $0.originSequence)
+        }
+        return ClaimOutcome(released: agents.claimed(group: batch.group, topic: batch.topic, claims: claims))
+    }
+}
+
+extension Kernel: FederatedTaskSink {
+    public func taskDemand(_ demand: [FederatedTaskDemand]) {
+        federation?.taskDemand(demand.map {
+            TaskDemand(group: $0.group, topic: $0.topic, ackWaitMillis: $0.ackWaitMillis, capacity: $0.capacity, startID: $0.startID)
+        })
+    }
+
+    public func tasksAnswered(group: [UInt8], topic: [UInt8], clusterIDs: [[UInt8]], released: [[UInt8]]) {
+        federation?.tasksAnswered(group: group, topic: topic, clusterIDs: clusterIDs, released: released)
     }
 }

@@ -106,6 +106,7 @@ public final class Kernel: EventLoopHandler {
         do throws(KernelStartError) {
             try openLedger()
             restoreUsers()
+            prepareFederatedAgents()
             agents.setUp()
             watchSealsForUserJournal()
             try startFederation()

@@ -49,7 +49,7 @@ enum MetricID: CaseIterable {
     case ledgerLastError
     // federation (Kernel+Federation.swift): present only with `federation:`
     case federationNode, federationStatus, federationMirrorCursor, federationMirrorLag, federationMirrored
-    case federationWaitShortfalls, federationRewinds, federationSkipped, federationImported, federationImportTopics, federationMalformed
+    case federationWaitShortfalls, federationRewinds, federationSkipped, federationImported, federationImportTopics, federationMalformed, federationTasksClaimed, federationTasksAcknowledged
     case federationErrors, federationUnreachableSeconds, federationLastError
     // users (Kernel+UserLimits.swift): INFO one line per user, /metrics a series per user
     case users, userConnections, userConnectionsRefused, userPauses, userPausedSeconds, userMessages, userBytes
@@ -371,6 +371,16 @@ enum MetricID: CaseIterable {
             Metric(info: "federation_import_topics", in: .federation) { $0.federation.map { .int($0.importTopics) } }
         case .federationMalformed:
             Metric(info: "federation_malformed_entries", in: .federation) { $0.federation.map { .unsigned($0.malformedEntries) } }
+        case .federationTasksClaimed:
+            Metric(info: "federation_tasks_claimed", in: .federation, family: "vimana_federation_tasks_claimed_total", .counter,
+                   "Tasks of agents on federated topics claimed in the cluster for this kernel's instances.") {
+                $0.federation.map { .unsigned($0.tasksClaimed) }
+            }
+        case .federationTasksAcknowledged:
+            Metric(info: "federation_tasks_acknowledged", in: .federation, family: "vimana_federation_tasks_acknowledged_total", .counter,
+                   "Tasks answered on this kernel and acknowledged in the cluster.") {
+                $0.federation.map { .unsigned($0.tasksAcknowledged) }
+            }
         case .federationErrors:
             Metric(info: "federation_errors", in: .federation, family: "vimana_federation_errors_total", .counter,
                    "Failed cluster calls and cursor writes.") { $0.federation.map { .unsigned($0.errors) } }
