@@ -27,6 +27,16 @@ reported):
              k2 holds afterwards against what k1 acknowledged (lost,
              doubled, order). The killed node is started again once k2
              holds everything, or --fo-stall s after the publisher stopped
+  tasks      an agent `worker` (prefetch 16) declared on every kernel; its
+             instances are processes that AGENT JOIN, take each task pushed
+             and ACK it at once. Federated: two instances on k1 and two on
+             k2, --task-count tasks XADDed to fed.tasks.rN, a third on each
+             of k1, k2, k3 at once (pipelined): the rate until every task
+             was done, how many were done twice, CPU per task of each
+             kernel and of the cluster; then tasks paced at --task-rate/s
+             on k3 (which has no instance), payloads carrying their send
+             time: XADD -> instance latency. The same on k0 (no
+             federation) with two instances, as the baseline
   catchup    every cluster node stopped (SHUTDOWN NOW), --catchup entries
              published on k1 to fed.cu.rN, the nodes started again; the
              time from every node's cluster_state:ok to every replica
@@ -404,6 +414,8 @@ class Kernel:
             if seeds:
                 f.write("federation:\n  node: %s\n  cluster: [%s]\n  topics: [\"fed.*\"]\n"
                         % (name, ", ".join('"127.0.0.1:%d"' % p for p in seeds)))
+            f.write("agents:\n  - id: worker\n    subscribes: [\"fed.tasks.*\", \"local.tasks.*\"]\n"
+                    "    prefetch: 16\n    ack_wait: 30s\n")
         self.port = free_port()
         self.log = os.path.join(self.dir, "vimana.log")
         argv = [binary, "serve", "--port", str(self.port), "--http-port", "0", "--log-format", "json",
@@ -626,6 +638,140 @@ def throughput(env, rnd, n):
     return {"n": n, "local": rows["local"], "fed": rows["fed"]}
 
 
+def worker_main(port, ready, stop, done, results):
+    """An instance of `worker`: takes each task pushed, ACKs it at once
+    (the ACKs of one read in one write); records (receive ns, payload)."""
+    c = Conn(port)
+    c.command("AGENT", "JOIN", "worker")
+    c.sock.settimeout(0.2)
+    ready.set()
+    got = []
+    while True:
+        try:
+            if not c.buffered():
+                c._fill()
+            acks = []
+            while True:
+                r = c.reply()
+                if isinstance(r, list) and len(r) >= 5 and r[0] == b"task":
+                    got.append((c.fill_ns, r[4]))
+                    acks.append(encode("ACK", r[1], r[2]))
+                if not c.buffered():
+                    break
+            if acks:
+                c.send(b"".join(acks))
+                with done.get_lock():
+                    done.value += len(acks)
+        except socket.timeout:
+            if stop.is_set():
+                break
+    c.close()
+    results.put(got)
+
+
+class Worker:
+    def __init__(self, port, done):
+        self.ready, self.stop, self.results = multiprocessing.Event(), multiprocessing.Event(), multiprocessing.Queue()
+        self.proc = multiprocessing.Process(target=worker_main, args=(port, self.ready, self.stop, done, self.results), daemon=True)
+        self.proc.start()
+        if not self.ready.wait(30):
+            raise RuntimeError("worker on %d did not join" % port)
+
+    def finish(self):
+        self.stop.set()
+        got = self.results.get(timeout=120)
+        self.proc.join()
+        return got
+
+
+def xadd_main(port, topic, names, paced_rate, results):
+    """XADDs a task per name, pipelined in hundreds, or `paced_rate`/s with
+    payload `name send_ns`."""
+    c = Conn(port, timeout=30)
+    t = time.monotonic_ns()
+    if paced_rate:
+        interval = 1e9 / paced_rate
+        sent = 0
+        while sent < len(names):
+            now = time.monotonic_ns()
+            due = min(len(names), int((now - t) / interval) + 1)
+            if due > sent:
+                c.send(b"".join(encode("XADD", topic, "*", "payload", b"%s %d" % (names[i], now)) for i in range(sent, due)))
+                for _ in range(due - sent):
+                    c.reply()
+                sent = due
+            time.sleep(0.0005)
+    else:
+        for k in range(0, len(names), 100):
+            chunk = names[k:k + 100]
+            c.send(b"".join(encode("XADD", topic, "*", "payload", n) for n in chunk))
+            for _ in chunk:
+                c.reply()
+    c.close()
+    results.put(time.monotonic_ns() - t)
+
+
+def run_tasks(env, kernels_with_workers, publishers, topic, n, paced_rate=0):
+    """Workers on each of `kernels_with_workers` (a kernel twice: two
+    workers), `n` tasks XADDed to `topic` spread over `publishers`; returns
+    (seconds until all were done, every (receive ns, payload) done, CPU s per kernel, cluster CPU s)."""
+    done = multiprocessing.Value("q", 0)
+    workers = [Worker(k.port, done) for k in kernels_with_workers]
+    time.sleep(0.5)  # the kernels' claimers learn of the instances (no room is asked of the cluster before)
+    kernels = sorted({k.name: k for k in kernels_with_workers + publishers}.values(), key=lambda k: k.name)
+    cpu0 = {k.name: k.cpu() for k in kernels}
+    cc = sum(cpu_seconds(p) for p in env.cluster.pids()) if any(k.name != "k0" for k in kernels) else 0.0
+    names = [b"t%d" % i for i in range(n)]
+    q = multiprocessing.Queue()
+    procs = []
+    t0 = time.monotonic()
+    for i, k in enumerate(publishers):
+        mine = names[i::len(publishers)]
+        p = multiprocessing.Process(target=xadd_main, args=(k.port, topic, mine, paced_rate / len(publishers), q), daemon=True)
+        p.start()
+        procs.append(p)
+    for p in procs:
+        q.get(timeout=600)
+        p.join()
+    wait_for("%d tasks of %s done" % (n, topic), 600, lambda: done.value >= n, 0.005)
+    wall = time.monotonic() - t0
+    time.sleep(1.0)  # a task done twice would come now
+    cpu = {k.name: k.cpu() - cpu0[k.name] for k in kernels}
+    cluster = (sum(cpu_seconds(p) for p in env.cluster.pids()) - cc) if cc else 0.0
+    got = []
+    by = {}
+    for w, k in zip(workers, kernels_with_workers):
+        g = w.finish()
+        got += g
+        by[k.name] = by.get(k.name, 0) + len(g)
+    return wall, got, cpu, cluster, by
+
+
+def tasks(env, rnd, n, rate):
+    k1, k2, k3 = env.k
+    k0 = env.k0
+    row = {"n": n, "rate": rate}
+    order = ["fed", "local"] if rnd % 2 else ["local", "fed"]
+    for kind in order:
+        if kind == "fed":
+            wall, got, cpu, cluster, by = run_tasks(env, [k1, k1, k2, k2], [k1, k2, k3], "fed.tasks.r%d" % rnd, n)
+        else:
+            wall, got, cpu, cluster, by = run_tasks(env, [k0, k0], [k0], "local.tasks.r%d" % rnd, n)
+        payloads = [p for _, p in got]
+        row[kind] = {"per_s": n / wall, "done": len(set(payloads)), "twice": len(payloads) - len(set(payloads)),
+                     "by_kernel": by, "us_cpu_per_task": {k: v / n * 1e6 for k, v in cpu.items()},
+                     "cluster_us_cpu_per_task": cluster / n * 1e6}
+        # Paced, from a kernel with no instance (k3), or k0 itself.
+        m = int(rate * 5)
+        if kind == "fed":
+            wall, got, cpu, cluster, by = run_tasks(env, [k1, k1, k2, k2], [k3], "fed.tasks.lat.r%d" % rnd, m, rate)
+        else:
+            wall, got, cpu, cluster, by = run_tasks(env, [k0, k0], [k0], "local.tasks.lat.r%d" % rnd, m, rate)
+        lat = [(ns - int(p.split()[1])) / 1e6 for ns, p in got]
+        row[kind].update({"p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "max_ms": max(lat, default=float("nan"))})
+    return row
+
+
 def gaps(times_ns):
     t = sorted(times_ns)
     best, at = 0, 0
@@ -781,7 +927,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--vimana", default=".build/release/vimana")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--only", default="latency,throughput,failover,catchup")
+    ap.add_argument("--only", default="latency,throughput,failover,catchup,tasks")
+    ap.add_argument("--task-count", type=int, default=30000)
+    ap.add_argument("--task-rate", type=int, default=1000)
     ap.add_argument("--rates", default="1000,10000")
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--tp-count", type=int, default=200000)
@@ -824,7 +972,7 @@ def main():
         idle = [(k, k.cpu()) for k in env.k + [env.k0]]
         time.sleep(5)
         print("# idle CPU over 5 s (%% of a core): %s" % ", ".join("%s %.1f" % (k.name, (k.cpu() - c) / 5 * 100) for k, c in idle))
-        results = {"latency": [], "throughput": [], "failover": [], "catchup": []}
+        results = {"latency": [], "throughput": [], "failover": [], "catchup": [], "tasks": []}
         for rnd in range(1, args.rounds + 1):
             if "latency" in only:
                 for rate in [int(r) for r in args.rates.split(",")]:
@@ -833,6 +981,9 @@ def main():
             if "throughput" in only:
                 results["throughput"].append(throughput(env, rnd, args.tp_count))
                 emit(args, "throughput", rnd, results["throughput"][-1])
+            if "tasks" in only:
+                results["tasks"].append(tasks(env, rnd, args.task_count, args.task_rate))
+                emit(args, "tasks", rnd, results["tasks"][-1])
         for rnd in range(1, args.rounds + 1):
             if "failover" in only:
                 results["failover"].append(failover(env, rnd, args.fo_rate, 3.0, args.fo_after, args.fo_stall))
@@ -870,6 +1021,22 @@ def emit(args, kind, rnd, row):
 
 
 def report(results):
+    tk = results["tasks"]
+    if tk:
+        rows = []
+        for kind, name in (("local", "k0 alone (no federation): 2 instances, tasks XADDed on k0"),
+                           ("fed", "federated: 2 instances on k1, 2 on k2, tasks XADDed on k1, k2, k3")):
+            rs = [r[kind] for r in tk]
+            kernels = sorted(rs[0]["us_cpu_per_task"])
+            rows.append([name, f(med([r["per_s"] for r in rs]), 0), "%d/%d" % (min(r["done"] for r in rs), tk[0]["n"]),
+                         str(max(r["twice"] for r in rs)),
+                         ", ".join("%s %s" % (k, f(med([r["us_cpu_per_task"][k] for r in rs]), 1)) for k in kernels),
+                         f(med([r["cluster_us_cpu_per_task"] for r in rs]), 1),
+                         ", ".join("%s %d" % (k, med([r["by_kernel"].get(k, 0) for r in rs])) for k in sorted(rs[0]["by_kernel"])),
+                         f(med([r["p50_ms"] for r in rs]), 2), f(med([r["p99_ms"] for r in rs]), 2)])
+        table("## Tasks: %d tasks as fast as they are taken, then %d/s for 5 s (medians of %d rounds)" % (tk[0]["n"], tk[0]["rate"], len(tk)),
+              ["", "tasks done /s", "done (fewest round)", "done twice (most)", "µs CPU per task, each kernel",
+               "cluster µs CPU per task", "done on", "XADD -> instance p50 ms (paced)", "p99 ms"], rows)
     lat = results["latency"]
     if lat:
         rows = []
