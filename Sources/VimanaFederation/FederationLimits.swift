@@ -26,9 +26,11 @@ public enum FederationLimits {
     /// large entry does not make one call carry megabytes times the batch.
     public static let batchBytes = 1 << 20
 
-    /// The mirror writes its cursor file at most this often while it keeps
-    /// advancing (a restart resends at most this much, and the script
-    /// skips it); at once when it goes idle.
+    /// The mirror and the reader write their cursor files at most this
+    /// often, busy or idle (a restart resends, or reads again, at most this
+    /// much, and the script and the reader's marks skip it): at a thousand
+    /// one-entry batches a second, a write after each was two fsyncs per
+    /// entry, and under I/O load a second of delay.
     public static let cursorWriteMillis = 1000
 
     /// How long the ledger keeps what the mirror sent after WAIT answered

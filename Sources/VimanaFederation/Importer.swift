@@ -50,6 +50,7 @@ final class Importer: @unchecked Sendable {
     private var skippedTopics: Set<[UInt8]> = []
     private var dirty: Set<[UInt8]> = []
     private var lastPollNanos: Int64 = 0
+    private var lastWriteNanos: Int64 = 0
     private var client: ClusterClient?
     private var subscriber: ClusterSubscriber?
 
@@ -77,7 +78,7 @@ final class Importer: @unchecked Sendable {
         while !thread.isStopping && !shared.claim.isConfirmed { pause() }
         client = ClusterClient(shared.clusterSettings)
         while !thread.isStopping {
-            writeIfConfirmed()
+            writeIfConfirmed(force: false)
             let now = Clock.monotonicNanos()
             if now - lastPollNanos >= Int64(FederationLimits.idleMillis) * 1_000_000 {
                 lastPollNanos = now
@@ -95,7 +96,7 @@ final class Importer: @unchecked Sendable {
             }
             takeDoorbells()
         }
-        writeIfConfirmed()
+        writeIfConfirmed(force: true)
         subscriber?.close()
         client?.close()
     }
@@ -222,9 +223,13 @@ final class Importer: @unchecked Sendable {
         return nil
     }
 
-    /// Writes the state once the records it counts are confirmed.
-    private func writeIfConfirmed() {
+    /// Writes the state once the records it counts are confirmed, at most
+    /// every `FederationLimits.cursorWriteMillis` unless `force`d (a stop).
+    private func writeIfConfirmed(force: Bool) {
         guard var pending = unwritten, confirmedSequence.load(ordering: .acquiring) > pending.lastLocal else { return }
+        let now = Clock.monotonicNanos()
+        guard force || now - lastWriteNanos >= Int64(FederationLimits.cursorWriteMillis) * 1_000_000 else { return }
+        lastWriteNanos = now
         if pending.lastLocal > 0 { pending.state.asOf = max(pending.state.asOf, pending.lastLocal &+ 1) }
         do {
             try shared.files.prepare()
