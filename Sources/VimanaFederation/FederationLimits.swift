@@ -42,6 +42,9 @@ public enum FederationLimits {
     /// The longest text kept of the last error, for INFO and /health.
     public static let errorTextBytes = 200
 
+    /// How long the reader takes doorbells between two rounds of reads.
+    static let doorbellDrainMillis = 2
+
     /// Local IDs of imported entries the task claimer can look up without
     /// the ledger (ImportIndex): a claim usually follows its import within
     /// milliseconds; an older one is found by the loop in the ledger.

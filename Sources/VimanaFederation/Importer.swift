@@ -255,11 +255,17 @@ final class Importer: @unchecked Sendable {
         }
     }
 
-    /// Takes the doorbells that arrived while reading, without waiting.
+    /// Takes the doorbells that arrived while reading, for at most
+    /// `FederationLimits.doorbellDrainMillis`: each read waits a little for
+    /// the next one, and doorbells a millisecond apart (a kernel mirroring
+    /// 1,000 one-entry batches a second) kept the reader here for as long as
+    /// they came, reading nothing. A dirty topic's read covers every
+    /// doorbell of it, so what is left is taken after that read.
     private func takeDoorbells() {
         guard let subscriber else { return }
+        let deadline = Clock.monotonicNanos() &+ Int64(FederationLimits.doorbellDrainMillis) * 1_000_000
         do throws(ClusterError) {
-            while let topic = try subscriber.next(timeout: 0) { ring(topic) }
+            while Clock.monotonicNanos() < deadline, let topic = try subscriber.next(timeout: 0) { ring(topic) }
         } catch {
             subscriber.close()
             self.subscriber = nil
