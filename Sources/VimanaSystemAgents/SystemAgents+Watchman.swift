@@ -14,7 +14,8 @@ import Glibc
 /// the wiring's directory, `VIMANA_WATCHMAN_AGENTS`), an observer
 /// thread that publishes `observe` for what it sees every interval, and a
 /// thread that follows its own events and publishes `enforce {decision}`
-/// for each suspend decision civic has not answered. Both publish to
+/// for each suspend decision civic has not answered, and `observe` again
+/// for each sight not recorded (civic did not answer it). Both publish to
 /// tasks.watchman as watchman's own user: only it may observe and enforce.
 enum Watchman {
     static func main() -> Never {
@@ -45,8 +46,9 @@ enum Watchman {
         let logic = WatchmanLogic(suspendAfter: number("VIMANA_WATCHMAN_SUSPEND_AFTER", WatchmanConfig.suspendAfterRange, d.suspendAfter),
                                   windowMillis: Int64(window) * 1000)
         if settings.password != nil {
-            Thread { observer(settings, watch) }.start()
-            Thread { enforcer(settings, logic: logic) }.start()
+            let unrecorded = Unrecorded()
+            Thread { observer(settings, watch, unrecorded: unrecorded) }.start()
+            Thread { enforcer(settings, logic: logic, unrecorded: unrecorded) }.start()
         } else {
             say("no VIMANA_PASSWORD: nothing is observed or enforced (its observe and enforce tasks would be anyone's)")
         }
@@ -54,8 +56,11 @@ enum Watchman {
     }
 
     /// Publishes `enforce` for each suspend decision not yet enforced, at
-    /// most once per `civicTimeout + 1` s each (the task asks civic, up to its timeout).
-    static func enforcer(_ settings: AgentSettings, logic: WatchmanLogic, stop: @Sendable @escaping () -> Bool = { false }) {
+    /// most once per `civicTimeout + 1` s each (the task asks civic, up to
+    /// its timeout), and `observe` again for each of the observer's sights
+    /// `unrecorded` says is due.
+    static func enforcer(_ settings: AgentSettings, logic: WatchmanLogic, unrecorded: Unrecorded = Unrecorded(),
+                         stop: @Sendable @escaping () -> Bool = { false }) {
         final class Sent: @unchecked Sendable { var at: [String: Double] = [:] }
         let sent = Sent()
         OwnEvents.follow(settings, logic: logic, stop: stop) { (state, c) throws(AgentKitError) in
@@ -65,7 +70,68 @@ enum Watchman {
                 _ = try Auditor.call(c, ["PUBLISH", settings.tasksTopic, task.text])
                 sent.at[d.decision] = now
             }
+            let due = unrecorded.due(recorded: { state.byKey[$0] != nil }, nowMillis: Int64(Date().timeIntervalSince1970 * 1000),
+                                     uptime: now, windowMillis: logic.windowMillis, firstWait: logic.civicTimeout + 1)
+            for key in due.dropped { say("observation \(key) not recorded within the window: given up") }
+            for task in due.tasks { _ = try Auditor.call(c, ["PUBLISH", settings.tasksTopic, task.text]) }
         }
+    }
+
+    /// The sights the observer published whose violation watchman's events
+    /// do not hold yet. An `observe` records nothing when civic does not
+    /// answer it (`unavailable`), and the observer publishes a sight once:
+    /// the follower of watchman's own events publishes it again (with its
+    /// first time as `at`) after civic's timeout and a second, then twice as
+    /// long each time up to 5 minutes (a civic that is down does not fill
+    /// watchman's queue), until its key is recorded or it is older than the
+    /// window (it would then make no decision). At most
+    /// `WatchmanLimits.unrecordedSights` are kept; a sight beyond them is
+    /// published once, as before.
+    final class Unrecorded: @unchecked Sendable {
+        struct Entry {
+            var sight: Sight
+            var firstMillis: Int64
+            var sentAt: Double
+            var wait: Double
+        }
+        private let lock = NSLock()
+        private var entries: [String: Entry] = [:]
+
+        /// The observer published `sight` at `nowMillis` (wall clock) and `uptime` (s).
+        func published(_ sight: Sight, nowMillis: Int64, uptime: Double) {
+            lock.withLock {
+                guard entries[sight.key] == nil, entries.count < WatchmanLimits.unrecordedSights else { return }
+                var s = sight
+                if s.at == nil { s.at = nowMillis }
+                entries[sight.key] = Entry(sight: s, firstMillis: nowMillis, sentAt: uptime, wait: 0)
+            }
+        }
+
+        /// Forgets the sights `recorded` and those older than the window
+        /// (returned as `dropped`); returns the `observe` tasks due again,
+        /// counted as sent now.
+        func due(recorded: (String) -> Bool, nowMillis: Int64, uptime: Double, windowMillis: Int64,
+                 firstWait: Double) -> (tasks: [JSON], dropped: [String]) {
+            lock.withLock {
+                var tasks: [JSON] = [], dropped: [String] = []
+                for (key, var e) in entries.sorted(by: { $0.value.firstMillis < $1.value.firstMillis }) {
+                    if recorded(key) {
+                        entries[key] = nil
+                    } else if nowMillis - e.firstMillis > windowMillis {
+                        entries[key] = nil
+                        dropped.append(key)
+                    } else if uptime - e.sentAt >= max(firstWait, e.wait) {
+                        tasks.append(e.sight.task)
+                        e.sentAt = uptime
+                        e.wait = min(WatchmanLimits.observeRetryMaxSeconds, max(firstWait, 2 * e.wait))
+                        entries[key] = e
+                    }
+                }
+                return (tasks, dropped)
+            }
+        }
+
+        var count: Int { lock.withLock { entries.count } }
     }
 
     /// What one look saw, as `observe` args (the key makes a second sight of it no new violation).
@@ -257,7 +323,8 @@ enum Watchman {
     /// make what was recorded before no new violation); a user's rate
     /// sight at most once a rate window (a minute), so that one burst,
     /// counted by science for a minute, is one violation.
-    static func observer(_ settings: AgentSettings, _ watch: Watch, stop: @Sendable @escaping () -> Bool = { false }) {
+    static func observer(_ settings: AgentSettings, _ watch: Watch, unrecorded: Unrecorded = Unrecorded(),
+                         stop: @Sendable @escaping () -> Bool = { false }) {
         var published: Set<String> = []
         var cursors: [String: String] = [:]
         // The multiple of ack_wait_after each agent's `expired` was at, at the last look, in run `seenRun`.
@@ -313,6 +380,7 @@ enum Watchman {
                         }
                         _ = try Auditor.call(c, ["PUBLISH", settings.tasksTopic, s.task.text])
                         published.insert(s.key)
+                        unrecorded.published(s, nowMillis: now, uptime: Double(DispatchTime.now().uptimeNanoseconds) / 1e9)
                         if s.kind == "rate" { lastRate[s.user] = now }
                     }
                     usleep(useconds_t(watch.intervalMillis) * 1000)

@@ -165,6 +165,43 @@ import VimanaRESP
                 "an external agent's made user is watched as any other")
     }
 
+    /// A sight published and not recorded (its observe found civic down) is
+    /// due again after the first wait, then twice as long each time up to
+    /// the limit, with its first time as `at`; forgotten once recorded, given
+    /// up once older than the window; one key is kept once.
+    @Test func anUnrecordedSightIsPublishedAgainWithBackOffUntilRecordedOrTooOld() {
+        let u = Watchman.Unrecorded()
+        let rate = Watchman.Sight(kind: "rate", user: "mallory", detail: "d", key: "rate:mallory:1", at: nil)
+        let dead = Watchman.Sight(kind: "malformed", user: "eve", detail: "d", key: "dead:civic:5-0", at: 5)
+        u.published(rate, nowMillis: 1_000, uptime: 100)
+        u.published(rate, nowMillis: 2_000, uptime: 101)
+        u.published(dead, nowMillis: 1_500, uptime: 100)
+        #expect(u.count == 2)
+        func due(_ uptime: Double, recorded: Set<String> = [], window: Int64 = 100_000_000) -> (tasks: [JSON], dropped: [String]) {
+            u.due(recorded: { recorded.contains($0) }, nowMillis: 1_000 + Int64((uptime - 100) * 1000), uptime: uptime,
+                  windowMillis: window, firstWait: 11)
+        }
+        #expect(due(110.9).tasks.isEmpty, "not before civic's timeout and a second")
+        let first = due(111)
+        #expect(first.tasks.map { $0["id"] } == ["observe-rate:mallory:1", "observe-dead:civic:5-0"])
+        #expect(first.tasks.first?["args"]?["at"] == 1_000, "a sight of now keeps the time it was first seen")
+        #expect(first.tasks.last?["args"]?["at"] == 5)
+        #expect(due(121.9).tasks.isEmpty && due(122).tasks.count == 2, "again after 11 s")
+        #expect(due(143.9).tasks.isEmpty && due(144).tasks.count == 2, "then 22 s")
+        var t = 144.0, waits: [Double] = []
+        for _ in 0..<8 {
+            var next = t + 1
+            while due(next).tasks.isEmpty { next += 1 }
+            waits.append(next - t)
+            t = next
+        }
+        #expect(waits == [44, 88, 176, 300, 300, 300, 300, 300], "doubling up to 5 minutes: \(waits)")
+        let recorded = due(t + 300, recorded: ["rate:mallory:1"])
+        #expect(recorded.tasks.map { $0["id"] } == ["observe-dead:civic:5-0"] && u.count == 1)
+        let old = due(t + 301, window: 600_000)
+        #expect(old.dropped == ["dead:civic:5-0"] && old.tasks.isEmpty && u.count == 0, "older than the window: given up")
+    }
+
     /// A publisher's messages are summed over every topic science lists;
     /// only one above the rate over the window is a sight, one per window,
     /// and a system agent's user is never one (an external agent's made

@@ -248,3 +248,40 @@ extension WatchmanWireTests {
     }
 }
 
+
+extension WatchmanWireTests {
+    /// A sight whose `observe` finds civic not answering records nothing
+    /// (`unavailable`); it is not lost: watchman publishes it again once
+    /// civic answers. civic is stopped (SIGSTOP) while app's malformed task
+    /// to envoy is dead-lettered; the first observe times out; civic is let
+    /// go on (SIGCONT), and the violation is recorded, once.
+    @Test func aSightCivicDidNotAnswerIsObservedAgainOnceCivicAnswers() throws {
+        let server = try start("    interval: 200ms")
+        guard case .ok = try civic(server, "register", ["agent": "weather", "user": "app"]) else { throw TestFailure("register failed") }
+        #expect(server.waitForLog("as agent envoy", timeout: 30))
+        let started = server.logLines.filter { $0.contains("\"agent started\"") && $0.contains("\"agent\":\"civic\"") }
+        let pid = pid_t(try #require(started.last.flatMap { ServerProcess.field($0, "pid") }))
+        #expect(kill(pid, SIGSTOP) == 0)
+        var stopped = true
+        defer { if stopped { kill(pid, SIGCONT) } }
+        let c = try RawClient(port: server.port)
+        let r = RESPReader(c)
+        c.send("AUTH app x\r\n")
+        _ = r.next()
+        c.send("PUBLISH tasks.envoy not-json\r\n")
+        _ = r.next()
+        try waitFor("envoy's dead letter", server) { try !streamFields(server, "dead.envoy").isEmpty }
+        // watchman's observe of it asked civic and gave up after civic's timeout: nothing recorded.
+        try waitFor("an observe answered without civic", server, timeout: 40) {
+            server.logLines.contains { $0.contains("action=observe") && $0.contains("dead:envoy:") && $0.contains("events=0") }
+        }
+        #expect(try events(server, "violation").isEmpty)
+        #expect(kill(pid, SIGCONT) == 0)
+        stopped = false
+        try waitFor("the violation recorded once civic answers", server, timeout: 60) { try !events(server, "violation").isEmpty }
+        let v = try events(server, "violation")
+        #expect(v.count == 1 && v.first?["kind"] == "malformed" && v.first?["agent"] == "weather" && v.first?["user"] == "app", "\(v)")
+        #expect(v.first?["key"]?.hasPrefix("dead:envoy:") == true)
+        #expect(try events(server, "decision").map { $0["action"] ?? "" } == ["warn"])
+    }
+}
