@@ -9,8 +9,9 @@ import Glibc
 
 /// envoy as `vimana serve` wires it, with the real civic: the shipped
 /// `onboard_agent` registers a new agent for its user (civic's registry
-/// holds it) and finishes with success; a run killed with -9 during its
-/// wait step goes on after the restart and finishes. With the real civic
+/// holds it) and finishes with success; a run whose envoy, or whose
+/// kernel, is killed with -9 during its wait step goes on after the
+/// restart and finishes. With the real civic
 /// and forum: the shipped `governance_vote` opens a proposal, waits for its
 /// decision, reports it, and a refused proposal runs its on_failure.
 @Suite struct EnvoyWireTests {
@@ -172,5 +173,41 @@ import Glibc
         #expect(done?["steps"]?["open"]?["result"]?["error"]?["code"] == "not_licensed", "\(done?.text ?? "")")
         let failed = try streamFields(server, "events.envoy").filter { $0.contains("emitted") && $0.contains(run2) }
         #expect(failed.count == 1 && failed.first?.contains("vote_failed") == true, "\(failed)")
+    }
+
+    /// A run goes on after kill -9 of the kernel (with every agent): the
+    /// kernel started again on the same ledger, the new envoy folds its
+    /// events and publishes the step they say is next; the run finishes
+    /// with each step recorded once.
+    @Test func aRunResumesAfterKillNineOfTheKernel() throws {
+        let dir = NSTemporaryDirectory() + "envoy-wire-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Self.slow.write(toFile: dir + "/slow.yaml", atomically: true, encoding: .utf8)
+        let config = "system:\n" + Self.quiet + "\n  envoy: {playbooks: \(dir)}\n"
+        let first = try ServerProcess(config: config, logLevel: "info", systemAgents: true)
+        for agent in ["civic", "envoy"] where !first.waitForLog("as agent \(agent) ", timeout: 60) {
+            throw TestFailure("\(agent) did not join; log:\n\(first.log.suffix(3000))")
+        }
+        guard case .ok(let started) = try ask(first, "envoy", "run_playbook",
+                                              ["name": "slow_onboard", "args": ["agent": "third", "user": "third-user"]]),
+              let run = started["run"]?.string else { throw TestFailure("run_playbook failed") }
+        try waitFor("no waiting recorded", first) {
+            try streamFields(first, "events.envoy").contains { $0.contains("waiting") && $0.contains(run) }
+        }
+        #expect(try outcome(first, run) == nil, "killed while the run waits")
+        #expect(first.terminate(signal: SIGKILL) != nil)
+
+        let server = try ServerProcess(config: config, logLevel: "info", ledgerDirectory: first.ledgerDirectory, systemAgents: true)
+        var done: JSON?
+        try waitFor("slow_onboard did not finish after the kernel's kill", server, 60) { done = try outcome(server, run); return done != nil }
+        #expect(done?["outcome"] == "success", "\(done?.text ?? "")")
+        let doneSteps = try streamFields(server, "events.envoy").filter { $0.contains("step_done") && $0.contains(run) }
+        #expect(doneSteps.count == 4, "register, wait, licence, check, each once: \(doneSteps)")
+        guard case .ok(let licence) = try ask(server, "civic", "check_license", ["agent": "third"]) else {
+            throw TestFailure("check_license failed")
+        }
+        #expect(licence["state"] == "active" && licence["user"] == "third-user", "\(licence.text)")
+        withExtendedLifetime(first) {}
     }
 }
