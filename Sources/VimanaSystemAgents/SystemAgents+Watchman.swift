@@ -291,6 +291,58 @@ enum Watchman {
         return out
     }
 
+    /// INFO users' `publish_pauses` as `rate` sights: the times the kernel
+    /// paused a user's publishers at the user's own `publish_rate` or
+    /// `publish_bytes` (Protocol/PROTOCOL.md section 4.2). `seen` holds each
+    /// user's count at the last look in this run of the kernel; nil, the first
+    /// look of a run: the counts are taken as they are, and make no sight
+    /// (pauses before watchman first looked are not seen again as new).
+    /// A user (not a system agent's) whose count grew since is one sight,
+    /// timed by its task (no `at`), keyed `limit:<user>:<run_id>:<now ÷
+    /// window>`: one violation a window however long it stays over.
+    static func limitSights(_ info: RESPValue, runID: String, nowMillis: Int64, windowMillis: Int64,
+                            seen: inout [String: Int64]?) -> [Sight] {
+        var counts: [String: Int64] = [:]
+        for (field, value) in KernelView([.info("users"): info]).info(.info("users")) ?? [:] where field.hasPrefix("user_") {
+            guard let user = infoUserName(String(field.dropFirst(5))) else { continue }
+            for pair in value.split(separator: ",") where pair.hasPrefix("publish_pauses=") {
+                if let n = Int64(pair.dropFirst(15)), n >= 0 { counts[user] = n }
+            }
+        }
+        guard let before = seen else {
+            seen = counts
+            return []
+        }
+        seen = counts
+        let period = max(1, windowMillis)
+        return counts.filter { $0.value > (before[$0.key] ?? 0) && !systemUsers.contains($0.key) }.sorted { $0.key < $1.key }
+            .compactMap { user, n in
+                let key = "limit:\(user):\(runID):\(nowMillis / period)"
+                guard key.utf8.count <= WatchmanLimits.keyBytes else { return nil }
+                return Sight(kind: "rate", user: user,
+                             detail: "publishers paused \(n - (before[user] ?? 0)) times at the user's own publish_rate or publish_bytes"
+                                 + " since the last look (\(n) since the kernel started)",
+                             key: key, at: nil)
+            }
+    }
+
+    /// A user's name as INFO users writes it after `user_` (a byte other
+    /// than a letter, digit, `-`, `.` or `@` as `%XX`); nil when malformed.
+    static func infoUserName(_ text: String) -> String? {
+        var out: [UInt8] = []
+        var bytes = Array(text.utf8)[...]
+        while let b = bytes.popFirst() {
+            guard b == UInt8(ascii: "%") else {
+                out.append(b)
+                continue
+            }
+            guard bytes.count >= 2, let v = UInt8(String(decoding: bytes.prefix(2), as: UTF8.self), radix: 16) else { return nil }
+            out.append(v)
+            bytes = bytes.dropFirst(2)
+        }
+        return out.isEmpty ? nil : String(bytes: out, encoding: .utf8)
+    }
+
     /// INFO server's `run_id`; nil when the reply has none.
     static func runID(_ info: RESPValue) -> String? {
         KernelView([.info("server"): info]).info(.info("server"))?["run_id"].flatMap { $0.isEmpty ? nil : $0 }
@@ -318,7 +370,8 @@ enum Watchman {
 
     /// Until `stop()`: every `intervalMillis`, science's publish rates,
     /// ACL LOG's licence refusals, the new dead letters of every system
-    /// agent and AGENTS's `expired` counts, each sight published once as
+    /// agent, AGENTS's `expired` counts and INFO users' pauses at users' own
+    /// publish limits, each sight published once as
     /// `observe` (at start, dead letters from one window back: the keys
     /// make what was recorded before no new violation); a user's rate
     /// sight at most once a rate window (a minute), so that one burst,
@@ -330,6 +383,8 @@ enum Watchman {
         // The multiple of ack_wait_after each agent's `expired` was at, at the last look, in run `seenRun`.
         var seen: [String: Int] = [:]
         var seenRun: String?
+        // Each user's publish_pauses at the last look in run `seenRun` (nil before the first).
+        var pauses: [String: Int64]?
         // When each user's last rate sight was published (ms).
         var lastRate: [String: Int64] = [:]
         // A burst stays in science's counts for the window and up to a bucket
@@ -349,7 +404,7 @@ enum Watchman {
                 // closes this connection, and the next one reads its run_id.
                 let run = runID(try Auditor.call(c, ["INFO", "server"]))
                 if run == nil { say("INFO server has no run_id: tasks held past ack_wait are not watched") }
-                if run != seenRun { (seenRun, seen) = (run, [:]) }
+                if run != seenRun { (seenRun, seen, pauses) = (run, [:], nil) }
                 let asker = try? AgentRequester(settings: settings)
                 var askScienceAt: Int64 = 0
                 while !stop() {
@@ -372,6 +427,8 @@ enum Watchman {
                     if let run {
                         sights += ackWaitSights(try Auditor.call(c, ["AGENTS"]), runID: run, every: watch.ackWaitAfter,
                                                 directory: watch.directory, seen: &seen)
+                        sights += limitSights(try Auditor.call(c, ["INFO", "users"]), runID: run, nowMillis: wall(),
+                                              windowMillis: watch.windowMillis, seen: &pauses)
                     }
                     for s in sights where !published.contains(s.key) {
                         let now = wall()

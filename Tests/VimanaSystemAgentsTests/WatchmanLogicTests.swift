@@ -165,6 +165,29 @@ import VimanaRESP
                 "an external agent's made user is watched as any other")
     }
 
+    /// INFO users' publish_pauses: the first look of a run is the baseline
+    /// (no sight); a user whose count grew is one `rate` sight keyed by the
+    /// run and the window period; a system agent's user never; names decoded.
+    @Test func theObserverMakesARateSightOfAUserPausedAtItsOwnPublishLimit() {
+        func info(_ users: [(String, Int)]) -> RESPValue {
+            .bulkString(Array(("# Users\r\n" + users.map { "user_\($0.0):connections=1,connections_refused=0,publish_pauses=\($0.1),"
+                + "publish_paused_seconds=0.000,messages_published=5,bytes_published=5\r\n" }.joined()).utf8))
+        }
+        var seen: [String: Int64]?
+        #expect(Watchman.limitSights(info([("app", 4), ("bob", 0)]), runID: "r1", nowMillis: 120_000, windowMillis: 60_000,
+                                     seen: &seen).isEmpty, "the first look is the baseline")
+        #expect(seen == ["app": 4, "bob": 0])
+        #expect(Watchman.limitSights(info([("app", 4), ("bob", 0)]), runID: "r1", nowMillis: 121_000, windowMillis: 60_000,
+                                     seen: &seen).isEmpty, "no new pause")
+        let sights = Watchman.limitSights(info([("app", 9), ("bob", 0), ("agent%3Aforum", 3), ("agent%3Aweather", 2), ("carol", 1)]),
+                                          runID: "r1", nowMillis: 122_000, windowMillis: 60_000, seen: &seen)
+        #expect(sights.map(\.key) == ["limit:agent:weather:r1:2", "limit:app:r1:2", "limit:carol:r1:2"],
+                "a system agent's user is never watched; an external agent's made user and a new user are")
+        #expect(sights.allSatisfy { $0.kind == "rate" && $0.at == nil })
+        #expect(sights[1].user == "app" && sights[1].detail.hasPrefix("publishers paused 5 times at the user's own publish_rate"))
+        #expect(Watchman.infoUserName("a%2Cb%25") == "a,b%" && Watchman.infoUserName("x%2") == nil && Watchman.infoUserName("") == nil)
+    }
+
     /// A sight published and not recorded (its observe found civic down) is
     /// due again after the first wait, then twice as long each time up to
     /// the limit, with its first time as `at`; forgotten once recorded, given

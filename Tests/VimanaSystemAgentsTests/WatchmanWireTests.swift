@@ -285,3 +285,36 @@ extension WatchmanWireTests {
         #expect(try events(server, "decision").map { $0["action"] ?? "" } == ["warn"])
     }
 }
+
+extension WatchmanWireTests {
+    /// app's own `publish_rate` (10 a second, Protocol/PROTOCOL.md 4.2):
+    /// 200 pipelined publishes make the kernel pause its publishers
+    /// (INFO users' publish_pauses), and watchman records a `rate`
+    /// violation of its agent from that counter (science is off here).
+    @Test func aUserPausedAtItsOwnPublishLimitIsAViolation() throws {
+        let server = try ServerProcess(config: """
+            users:
+              - name: app
+                nopass: true
+                permissions: ["+@all", "-@admin", "~*", "&*"]
+                limits: {publish_rate: 10}
+            system:
+            \(Self.quiet)
+              watchman:
+                interval: 200ms
+            """, logLevel: "info", systemAgents: true)
+        for agent in ["civic", "watchman"] where !server.waitForLog("as agent \(agent)", timeout: 30) {
+            throw TestFailure("\(agent) did not join; log:\n\(server.log.suffix(3000))")
+        }
+        guard case .ok = try civic(server, "register", ["agent": "weather", "user": "app"]) else { throw TestFailure("register failed") }
+        let c = try RawClient(port: server.port, timeout: 60)
+        c.send("AUTH app x\r\n")
+        #expect(c.readReplies() == "+OK\r\n")
+        c.send(String(repeating: RawClient.command(["PUBLISH", "jobs", "x"]), count: 200))
+        try waitFor("a rate violation from the kernel's pauses", server) { try !events(server, "violation").isEmpty }
+        let v = try events(server, "violation")
+        #expect(v.count == 1 && v.first?["kind"] == "rate" && v.first?["agent"] == "weather" && v.first?["user"] == "app", "\(v)")
+        #expect(v.first?["key"]?.hasPrefix("limit:app:") == true && v.first?["detail"]?.contains("publish_rate") == true, "\(v)")
+        #expect(try events(server, "decision").first?["action"] == "warn")
+    }
+}
