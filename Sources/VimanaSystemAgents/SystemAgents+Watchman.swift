@@ -14,7 +14,8 @@ import Glibc
 /// the wiring's directory, `VIMANA_WATCHMAN_AGENTS`), an observer
 /// thread that publishes `observe` for what it sees every interval, and a
 /// thread that follows its own events and publishes `enforce {decision}`
-/// for each suspend decision civic has not answered. Both publish to
+/// for each suspend decision civic has not answered, and `observe` again
+/// for each sight not recorded (civic did not answer it). Both publish to
 /// tasks.watchman as watchman's own user: only it may observe and enforce.
 enum Watchman {
     static func main() -> Never {
@@ -45,8 +46,9 @@ enum Watchman {
         let logic = WatchmanLogic(suspendAfter: number("VIMANA_WATCHMAN_SUSPEND_AFTER", WatchmanConfig.suspendAfterRange, d.suspendAfter),
                                   windowMillis: Int64(window) * 1000)
         if settings.password != nil {
-            Thread { observer(settings, watch) }.start()
-            Thread { enforcer(settings, logic: logic) }.start()
+            let unrecorded = Unrecorded()
+            Thread { observer(settings, watch, unrecorded: unrecorded) }.start()
+            Thread { enforcer(settings, logic: logic, unrecorded: unrecorded) }.start()
         } else {
             say("no VIMANA_PASSWORD: nothing is observed or enforced (its observe and enforce tasks would be anyone's)")
         }
@@ -54,8 +56,11 @@ enum Watchman {
     }
 
     /// Publishes `enforce` for each suspend decision not yet enforced, at
-    /// most once per `civicTimeout + 1` s each (the task asks civic, up to its timeout).
-    static func enforcer(_ settings: AgentSettings, logic: WatchmanLogic, stop: @Sendable @escaping () -> Bool = { false }) {
+    /// most once per `civicTimeout + 1` s each (the task asks civic, up to
+    /// its timeout), and `observe` again for each of the observer's sights
+    /// `unrecorded` says is due.
+    static func enforcer(_ settings: AgentSettings, logic: WatchmanLogic, unrecorded: Unrecorded = Unrecorded(),
+                         stop: @Sendable @escaping () -> Bool = { false }) {
         final class Sent: @unchecked Sendable { var at: [String: Double] = [:] }
         let sent = Sent()
         OwnEvents.follow(settings, logic: logic, stop: stop) { (state, c) throws(AgentKitError) in
@@ -65,7 +70,68 @@ enum Watchman {
                 _ = try Auditor.call(c, ["PUBLISH", settings.tasksTopic, task.text])
                 sent.at[d.decision] = now
             }
+            let due = unrecorded.due(recorded: { state.byKey[$0] != nil }, nowMillis: Int64(Date().timeIntervalSince1970 * 1000),
+                                     uptime: now, windowMillis: logic.windowMillis, firstWait: logic.civicTimeout + 1)
+            for key in due.dropped { say("observation \(key) not recorded within the window: given up") }
+            for task in due.tasks { _ = try Auditor.call(c, ["PUBLISH", settings.tasksTopic, task.text]) }
         }
+    }
+
+    /// The sights the observer published whose violation watchman's events
+    /// do not hold yet. An `observe` records nothing when civic does not
+    /// answer it (`unavailable`), and the observer publishes a sight once:
+    /// the follower of watchman's own events publishes it again (with its
+    /// first time as `at`) after civic's timeout and a second, then twice as
+    /// long each time up to 5 minutes (a civic that is down does not fill
+    /// watchman's queue), until its key is recorded or it is older than the
+    /// window (it would then make no decision). At most
+    /// `WatchmanLimits.unrecordedSights` are kept; a sight beyond them is
+    /// published once, as before.
+    final class Unrecorded: @unchecked Sendable {
+        struct Entry {
+            var sight: Sight
+            var firstMillis: Int64
+            var sentAt: Double
+            var wait: Double
+        }
+        private let lock = NSLock()
+        private var entries: [String: Entry] = [:]
+
+        /// The observer published `sight` at `nowMillis` (wall clock) and `uptime` (s).
+        func published(_ sight: Sight, nowMillis: Int64, uptime: Double) {
+            lock.withLock {
+                guard entries[sight.key] == nil, entries.count < WatchmanLimits.unrecordedSights else { return }
+                var s = sight
+                if s.at == nil { s.at = nowMillis }
+                entries[sight.key] = Entry(sight: s, firstMillis: nowMillis, sentAt: uptime, wait: 0)
+            }
+        }
+
+        /// Forgets the sights `recorded` and those older than the window
+        /// (returned as `dropped`); returns the `observe` tasks due again,
+        /// counted as sent now.
+        func due(recorded: (String) -> Bool, nowMillis: Int64, uptime: Double, windowMillis: Int64,
+                 firstWait: Double) -> (tasks: [JSON], dropped: [String]) {
+            lock.withLock {
+                var tasks: [JSON] = [], dropped: [String] = []
+                for (key, var e) in entries.sorted(by: { $0.value.firstMillis < $1.value.firstMillis }) {
+                    if recorded(key) {
+                        entries[key] = nil
+                    } else if nowMillis - e.firstMillis > windowMillis {
+                        entries[key] = nil
+                        dropped.append(key)
+                    } else if uptime - e.sentAt >= max(firstWait, e.wait) {
+                        tasks.append(e.sight.task)
+                        e.sentAt = uptime
+                        e.wait = min(WatchmanLimits.observeRetryMaxSeconds, max(firstWait, 2 * e.wait))
+                        entries[key] = e
+                    }
+                }
+                return (tasks, dropped)
+            }
+        }
+
+        var count: Int { lock.withLock { entries.count } }
     }
 
     /// What one look saw, as `observe` args (the key makes a second sight of it no new violation).
@@ -225,6 +291,58 @@ enum Watchman {
         return out
     }
 
+    /// INFO users' `publish_pauses` as `rate` sights: the times the kernel
+    /// paused a user's publishers at the user's own `publish_rate` or
+    /// `publish_bytes` (Protocol/PROTOCOL.md section 4.2). `seen` holds each
+    /// user's count at the last look in this run of the kernel; nil, the first
+    /// look of a run: the counts are taken as they are, and make no sight
+    /// (pauses before watchman first looked are not seen again as new).
+    /// A user (not a system agent's) whose count grew since is one sight,
+    /// timed by its task (no `at`), keyed `limit:<user>:<run_id>:<now ÷
+    /// window>`: one violation a window however long it stays over.
+    static func limitSights(_ info: RESPValue, runID: String, nowMillis: Int64, windowMillis: Int64,
+                            seen: inout [String: Int64]?) -> [Sight] {
+        var counts: [String: Int64] = [:]
+        for (field, value) in KernelView([.info("users"): info]).info(.info("users")) ?? [:] where field.hasPrefix("user_") {
+            guard let user = infoUserName(String(field.dropFirst(5))) else { continue }
+            for pair in value.split(separator: ",") where pair.hasPrefix("publish_pauses=") {
+                if let n = Int64(pair.dropFirst(15)), n >= 0 { counts[user] = n }
+            }
+        }
+        guard let before = seen else {
+            seen = counts
+            return []
+        }
+        seen = counts
+        let period = max(1, windowMillis)
+        return counts.filter { $0.value > (before[$0.key] ?? 0) && !systemUsers.contains($0.key) }.sorted { $0.key < $1.key }
+            .compactMap { user, n in
+                let key = "limit:\(user):\(runID):\(nowMillis / period)"
+                guard key.utf8.count <= WatchmanLimits.keyBytes else { return nil }
+                return Sight(kind: "rate", user: user,
+                             detail: "publishers paused \(n - (before[user] ?? 0)) times at the user's own publish_rate or publish_bytes"
+                                 + " since the last look (\(n) since the kernel started)",
+                             key: key, at: nil)
+            }
+    }
+
+    /// A user's name as INFO users writes it after `user_` (a byte other
+    /// than a letter, digit, `-`, `.` or `@` as `%XX`); nil when malformed.
+    static func infoUserName(_ text: String) -> String? {
+        var out: [UInt8] = []
+        var bytes = Array(text.utf8)[...]
+        while let b = bytes.popFirst() {
+            guard b == UInt8(ascii: "%") else {
+                out.append(b)
+                continue
+            }
+            guard bytes.count >= 2, let v = UInt8(String(decoding: bytes.prefix(2), as: UTF8.self), radix: 16) else { return nil }
+            out.append(v)
+            bytes = bytes.dropFirst(2)
+        }
+        return out.isEmpty ? nil : String(bytes: out, encoding: .utf8)
+    }
+
     /// INFO server's `run_id`; nil when the reply has none.
     static func runID(_ info: RESPValue) -> String? {
         KernelView([.info("server"): info]).info(.info("server"))?["run_id"].flatMap { $0.isEmpty ? nil : $0 }
@@ -252,17 +370,21 @@ enum Watchman {
 
     /// Until `stop()`: every `intervalMillis`, science's publish rates,
     /// ACL LOG's licence refusals, the new dead letters of every system
-    /// agent and AGENTS's `expired` counts, each sight published once as
+    /// agent, AGENTS's `expired` counts and INFO users' pauses at users' own
+    /// publish limits, each sight published once as
     /// `observe` (at start, dead letters from one window back: the keys
     /// make what was recorded before no new violation); a user's rate
     /// sight at most once a rate window (a minute), so that one burst,
     /// counted by science for a minute, is one violation.
-    static func observer(_ settings: AgentSettings, _ watch: Watch, stop: @Sendable @escaping () -> Bool = { false }) {
+    static func observer(_ settings: AgentSettings, _ watch: Watch, unrecorded: Unrecorded = Unrecorded(),
+                         stop: @Sendable @escaping () -> Bool = { false }) {
         var published: Set<String> = []
         var cursors: [String: String] = [:]
         // The multiple of ack_wait_after each agent's `expired` was at, at the last look, in run `seenRun`.
         var seen: [String: Int] = [:]
         var seenRun: String?
+        // Each user's publish_pauses at the last look in run `seenRun` (nil before the first).
+        var pauses: [String: Int64]?
         // When each user's last rate sight was published (ms).
         var lastRate: [String: Int64] = [:]
         // A burst stays in science's counts for the window and up to a bucket
@@ -282,7 +404,7 @@ enum Watchman {
                 // closes this connection, and the next one reads its run_id.
                 let run = runID(try Auditor.call(c, ["INFO", "server"]))
                 if run == nil { say("INFO server has no run_id: tasks held past ack_wait are not watched") }
-                if run != seenRun { (seenRun, seen) = (run, [:]) }
+                if run != seenRun { (seenRun, seen, pauses) = (run, [:], nil) }
                 let asker = try? AgentRequester(settings: settings)
                 var askScienceAt: Int64 = 0
                 while !stop() {
@@ -305,6 +427,8 @@ enum Watchman {
                     if let run {
                         sights += ackWaitSights(try Auditor.call(c, ["AGENTS"]), runID: run, every: watch.ackWaitAfter,
                                                 directory: watch.directory, seen: &seen)
+                        sights += limitSights(try Auditor.call(c, ["INFO", "users"]), runID: run, nowMillis: wall(),
+                                              windowMillis: watch.windowMillis, seen: &pauses)
                     }
                     for s in sights where !published.contains(s.key) {
                         let now = wall()
@@ -313,6 +437,7 @@ enum Watchman {
                         }
                         _ = try Auditor.call(c, ["PUBLISH", settings.tasksTopic, s.task.text])
                         published.insert(s.key)
+                        unrecorded.published(s, nowMillis: now, uptime: Double(DispatchTime.now().uptimeNanoseconds) / 1e9)
                         if s.kind == "rate" { lastRate[s.user] = now }
                     }
                     usleep(useconds_t(watch.intervalMillis) * 1000)

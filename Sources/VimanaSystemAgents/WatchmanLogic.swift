@@ -33,6 +33,13 @@ public enum WatchmanLimits {
     /// bound on what one look publishes, well past a suspension at the
     /// default `suspend_after`.
     public static let ackWaitSightsPerLook = 16
+    /// Sights published and not yet recorded that the process keeps to
+    /// publish again (civic did not answer their `observe`): a bound on its
+    /// memory while civic stays down and the observer goes on seeing.
+    public static let unrecordedSights = 10_000
+    /// The longest pause between two publishes of one unrecorded sight
+    /// (they double from civic's timeout and a second): as the court's enactments.
+    public static let observeRetryMaxSeconds = 300.0
 }
 
 public struct Violation: Sendable, Equatable, Codable {

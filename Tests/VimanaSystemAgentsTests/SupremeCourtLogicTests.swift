@@ -85,6 +85,21 @@ import VimanaRESP
         #expect(c.book.state.pending["flooder"] == nil, "the agent may appeal again")
     }
 
+    /// A negative balance makes mercy impossible however few the offences
+    /// (issue 13: eligible when "its balance is not negative"); a balance of 0 is not negative.
+    @Test func aNegativeBalanceMakesMercyImpossible() {
+        for (balance, eligible) in [(Int64(-1), false), (0, true)] {
+            var c = Court(logic)
+            filed(&c)
+            let r = ok(c.run("review", ["appeal": "a-1"], by: "judge", at: 100_000,
+                             answers: [logic.licenceAsk(["agent": "flooder"]): licence("suspended", balance: balance)],
+                             kernel: [logic.offencesRead(): violations([])]))
+            #expect(r?["eligible"] == .bool(eligible) && r?["offences"] == 0, "balance \(balance): \(r?.text ?? "")")
+            let verdict = c.run("issue_verdict", ["appeal": "a-1", "verdict": "mercy_granted"], by: "judge")
+            #expect(eligible ? ok(verdict)?["verdict"] == "mercy_granted" : code(verdict) == "not_eligible", "balance \(balance)")
+        }
+    }
+
     @Test func aMercyIsEnactedOnceThroughCivicWithTheVerdictAsAuthority() {
         var c = Court(logic)
         filed(&c)

@@ -165,6 +165,66 @@ import VimanaRESP
                 "an external agent's made user is watched as any other")
     }
 
+    /// INFO users' publish_pauses: the first look of a run is the baseline
+    /// (no sight); a user whose count grew is one `rate` sight keyed by the
+    /// run and the window period; a system agent's user never; names decoded.
+    @Test func theObserverMakesARateSightOfAUserPausedAtItsOwnPublishLimit() {
+        func info(_ users: [(String, Int)]) -> RESPValue {
+            .bulkString(Array(("# Users\r\n" + users.map { "user_\($0.0):connections=1,connections_refused=0,publish_pauses=\($0.1),"
+                + "publish_paused_seconds=0.000,messages_published=5,bytes_published=5\r\n" }.joined()).utf8))
+        }
+        var seen: [String: Int64]?
+        #expect(Watchman.limitSights(info([("app", 4), ("bob", 0)]), runID: "r1", nowMillis: 120_000, windowMillis: 60_000,
+                                     seen: &seen).isEmpty, "the first look is the baseline")
+        #expect(seen == ["app": 4, "bob": 0])
+        #expect(Watchman.limitSights(info([("app", 4), ("bob", 0)]), runID: "r1", nowMillis: 121_000, windowMillis: 60_000,
+                                     seen: &seen).isEmpty, "no new pause")
+        let sights = Watchman.limitSights(info([("app", 9), ("bob", 0), ("agent%3Aforum", 3), ("agent%3Aweather", 2), ("carol", 1)]),
+                                          runID: "r1", nowMillis: 122_000, windowMillis: 60_000, seen: &seen)
+        #expect(sights.map(\.key) == ["limit:agent:weather:r1:2", "limit:app:r1:2", "limit:carol:r1:2"],
+                "a system agent's user is never watched; an external agent's made user and a new user are")
+        #expect(sights.allSatisfy { $0.kind == "rate" && $0.at == nil })
+        #expect(sights[1].user == "app" && sights[1].detail.hasPrefix("publishers paused 5 times at the user's own publish_rate"))
+        #expect(Watchman.infoUserName("a%2Cb%25") == "a,b%" && Watchman.infoUserName("x%2") == nil && Watchman.infoUserName("") == nil)
+    }
+
+    /// A sight published and not recorded (its observe found civic down) is
+    /// due again after the first wait, then twice as long each time up to
+    /// the limit, with its first time as `at`; forgotten once recorded, given
+    /// up once older than the window; one key is kept once.
+    @Test func anUnrecordedSightIsPublishedAgainWithBackOffUntilRecordedOrTooOld() {
+        let u = Watchman.Unrecorded()
+        let rate = Watchman.Sight(kind: "rate", user: "mallory", detail: "d", key: "rate:mallory:1", at: nil)
+        let dead = Watchman.Sight(kind: "malformed", user: "eve", detail: "d", key: "dead:civic:5-0", at: 5)
+        u.published(rate, nowMillis: 1_000, uptime: 100)
+        u.published(rate, nowMillis: 2_000, uptime: 101)
+        u.published(dead, nowMillis: 1_500, uptime: 100)
+        #expect(u.count == 2)
+        func due(_ uptime: Double, recorded: Set<String> = [], window: Int64 = 100_000_000) -> (tasks: [JSON], dropped: [String]) {
+            u.due(recorded: { recorded.contains($0) }, nowMillis: 1_000 + Int64((uptime - 100) * 1000), uptime: uptime,
+                  windowMillis: window, firstWait: 11)
+        }
+        #expect(due(110.9).tasks.isEmpty, "not before civic's timeout and a second")
+        let first = due(111)
+        #expect(first.tasks.map { $0["id"] } == ["observe-rate:mallory:1", "observe-dead:civic:5-0"])
+        #expect(first.tasks.first?["args"]?["at"] == 1_000, "a sight of now keeps the time it was first seen")
+        #expect(first.tasks.last?["args"]?["at"] == 5)
+        #expect(due(121.9).tasks.isEmpty && due(122).tasks.count == 2, "again after 11 s")
+        #expect(due(143.9).tasks.isEmpty && due(144).tasks.count == 2, "then 22 s")
+        var t = 144.0, waits: [Double] = []
+        for _ in 0..<8 {
+            var next = t + 1
+            while due(next).tasks.isEmpty { next += 1 }
+            waits.append(next - t)
+            t = next
+        }
+        #expect(waits == [44, 88, 176, 300, 300, 300, 300, 300], "doubling up to 5 minutes: \(waits)")
+        let recorded = due(t + 300, recorded: ["rate:mallory:1"])
+        #expect(recorded.tasks.map { $0["id"] } == ["observe-dead:civic:5-0"] && u.count == 1)
+        let old = due(t + 301, window: 600_000)
+        #expect(old.dropped == ["dead:civic:5-0"] && old.tasks.isEmpty && u.count == 0, "older than the window: given up")
+    }
+
     /// A publisher's messages are summed over every topic science lists;
     /// only one above the rate over the window is a sight, one per window,
     /// and a system agent's user is never one (an external agent's made

@@ -248,3 +248,73 @@ extension WatchmanWireTests {
     }
 }
 
+
+extension WatchmanWireTests {
+    /// A sight whose `observe` finds civic not answering records nothing
+    /// (`unavailable`); it is not lost: watchman publishes it again once
+    /// civic answers. civic is stopped (SIGSTOP) while app's malformed task
+    /// to envoy is dead-lettered; the first observe times out; civic is let
+    /// go on (SIGCONT), and the violation is recorded, once.
+    @Test func aSightCivicDidNotAnswerIsObservedAgainOnceCivicAnswers() throws {
+        let server = try start("    interval: 200ms")
+        guard case .ok = try civic(server, "register", ["agent": "weather", "user": "app"]) else { throw TestFailure("register failed") }
+        #expect(server.waitForLog("as agent envoy", timeout: 30))
+        let started = server.logLines.filter { $0.contains("\"agent started\"") && $0.contains("\"agent\":\"civic\"") }
+        let pid = pid_t(try #require(started.last.flatMap { ServerProcess.field($0, "pid") }))
+        #expect(kill(pid, SIGSTOP) == 0)
+        var stopped = true
+        defer { if stopped { kill(pid, SIGCONT) } }
+        let c = try RawClient(port: server.port)
+        let r = RESPReader(c)
+        c.send("AUTH app x\r\n")
+        _ = r.next()
+        c.send("PUBLISH tasks.envoy not-json\r\n")
+        _ = r.next()
+        try waitFor("envoy's dead letter", server) { try !streamFields(server, "dead.envoy").isEmpty }
+        // watchman's observe of it asked civic and gave up after civic's timeout: nothing recorded.
+        try waitFor("an observe answered without civic", server, timeout: 40) {
+            server.logLines.contains { $0.contains("action=observe") && $0.contains("dead:envoy:") && $0.contains("events=0") }
+        }
+        #expect(try events(server, "violation").isEmpty)
+        #expect(kill(pid, SIGCONT) == 0)
+        stopped = false
+        try waitFor("the violation recorded once civic answers", server, timeout: 60) { try !events(server, "violation").isEmpty }
+        let v = try events(server, "violation")
+        #expect(v.count == 1 && v.first?["kind"] == "malformed" && v.first?["agent"] == "weather" && v.first?["user"] == "app", "\(v)")
+        #expect(v.first?["key"]?.hasPrefix("dead:envoy:") == true)
+        #expect(try events(server, "decision").map { $0["action"] ?? "" } == ["warn"])
+    }
+}
+
+extension WatchmanWireTests {
+    /// app's own `publish_rate` (10 a second, Protocol/PROTOCOL.md 4.2):
+    /// 200 pipelined publishes make the kernel pause its publishers
+    /// (INFO users' publish_pauses), and watchman records a `rate`
+    /// violation of its agent from that counter (science is off here).
+    @Test func aUserPausedAtItsOwnPublishLimitIsAViolation() throws {
+        let server = try ServerProcess(config: """
+            users:
+              - name: app
+                nopass: true
+                permissions: ["+@all", "-@admin", "~*", "&*"]
+                limits: {publish_rate: 10}
+            system:
+            \(Self.quiet)
+              watchman:
+                interval: 200ms
+            """, logLevel: "info", systemAgents: true)
+        for agent in ["civic", "watchman"] where !server.waitForLog("as agent \(agent)", timeout: 30) {
+            throw TestFailure("\(agent) did not join; log:\n\(server.log.suffix(3000))")
+        }
+        guard case .ok = try civic(server, "register", ["agent": "weather", "user": "app"]) else { throw TestFailure("register failed") }
+        let c = try RawClient(port: server.port, timeout: 60)
+        c.send("AUTH app x\r\n")
+        #expect(c.readReplies() == "+OK\r\n")
+        c.send(String(repeating: RawClient.command(["PUBLISH", "jobs", "x"]), count: 200))
+        try waitFor("a rate violation from the kernel's pauses", server) { try !events(server, "violation").isEmpty }
+        let v = try events(server, "violation")
+        #expect(v.count == 1 && v.first?["kind"] == "rate" && v.first?["agent"] == "weather" && v.first?["user"] == "app", "\(v)")
+        #expect(v.first?["key"]?.hasPrefix("limit:app:") == true && v.first?["detail"]?.contains("publish_rate") == true, "\(v)")
+        #expect(try events(server, "decision").first?["action"] == "warn")
+    }
+}
