@@ -131,4 +131,47 @@ import VimanaTestSupport
         #expect(try Federated.clusterPayloads(cluster, prefix: prefix, topic: "fed.twin") == ["one"])
         #expect(try Federated.info(c1, "federation_status") == "ok")
     }
+
+    /// Doorbells that keep coming less than a millisecond apart (another
+    /// kernel mirroring a thousand one-entry batches a second, played here
+    /// by the test) do not hold the reader back: k1's entries reach k2
+    /// while they ring. The reader once took doorbells for as long as they
+    /// kept coming and read nothing until they stopped (in the bench, k2
+    /// fell up to 3.7 s behind the cluster).
+    @Test func aFloodOfDoorbellsDoesNotHoldTheReaderBack() throws {
+        let cluster = try RedisCluster.shared()
+        let prefix = Federated.freshPrefix()
+        let k1 = try Federated.kernel("k1", cluster, prefix: prefix)
+        let k2 = try Federated.kernel("k2", cluster, prefix: prefix)
+        let c1 = try Federated.connect(k1), c2 = try Federated.connect(k2)
+        _ = try c1.call("XADD", "fed.steady", "*", "payload", "first")
+        #expect(Federated.eventually(30) { (try? c2.call("XLEN", "fed.steady")) == .integer(1) })
+        // One ringer per node, back to back: a node hands its subscribers
+        // other nodes' messages in bursts, so one ringer alone leaves gaps.
+        let flooding = FederationTaskTests.Instance.Flag()
+        let rang = FederationTaskTests.Work()
+        defer { flooding.raise() }
+        for address in cluster.seeds {
+            let parts = address.split(separator: ":")
+            let box = FederationTaskTests.UncheckedSendable(try RESPConnection(host: String(parts[0]), port: Int(parts[1]) ?? 0))
+            let ringer = Thread {
+                while !flooding.isRaised {
+                    for _ in 0..<5 { try? box.value.send("PUBLISH", "\(prefix):doorbell", "kX fed.noise") }
+                    for _ in 0..<5 { _ = try? box.value.readValue() }
+                    rang.acked()
+                }
+                box.value.close()
+            }
+            ringer.start()
+        }
+        #expect(Federated.eventually(10) { rang.acks >= 50 }, "the flood rings")
+        for n in 0..<100 { _ = try c1.call("XADD", "fed.steady", "*", "payload", "p\(n)") }
+        let ringing = rang.acks
+        let began = Date()
+        let imported = Federated.eventually(30) { (try? c2.call("XLEN", "fed.steady")) == .integer(101) }
+        let took = Date().timeIntervalSince(began)
+        // About 0.1 s here; when the reader waited for the doorbells to stop, the whole flood.
+        #expect(imported && took < 5, "k2 imported k1's 100 entries in \(took) s while the doorbells rang")
+        #expect(rang.acks > ringing, "the doorbells were still ringing")
+    }
 }
