@@ -75,8 +75,7 @@ extension Agents {
         for g in federatedGroups {
             guard let f = g.federated, let a = g.agent else { continue }
             let capacity = a.config.enabled && a.status != .failed ? a.instances.count.multipliedReportingOverflow(by: a.config.prefetch).partialValue : 0
-            // No instance here: what was claimed for one goes back to the others.
-            if capacity == 0 && f.queued > 0 { f.releaseQueued() }
+            if capacity == 0 && (f.queued > 0 || f.toldCapacity != 0) { releaseUnheld(f, g) }
             if capacity != f.toldCapacity {
                 f.toldCapacity = capacity
                 demandChanged = true
@@ -93,6 +92,21 @@ extension Agents {
                                            capacity: max(f.toldCapacity, 0), startID: f.startID)
             })
         }
+    }
+
+    /// No instance here: what was claimed for one goes back to the others —
+    /// the queued claims, and the tasks instances that left gave back
+    /// (pending here, held by none). Those leave this kernel's group too
+    /// (released first, so the store's ack does not acknowledge them in the
+    /// cluster): an instance joining here later must not do them again
+    /// after another kernel did (Protocol/FEDERATION.md §6). The cluster
+    /// keeps them pending as this kernel's, unrefreshed, until one takes them.
+    private func releaseUnheld(_ f: FederatedQueue, _ g: ConsumerGroup) {
+        f.releaseQueued()
+        let unheld = g.pending.compactMap { p in !p.isHeld && f.clusterIDs[p.id] != nil ? p.id : nil }
+        guard !unheld.isEmpty else { return }
+        for id in unheld { f.release(id) }
+        groups.ack(g, unheld)
     }
 
     /// The sink lost what it was told (it started after the agents): told again at the pass's end.

@@ -1,0 +1,205 @@
+import Foundation
+import Synchronization
+import Testing
+import VimanaClient
+import VimanaRESP
+import VimanaTestSupport
+
+/// Tasks across kernels under the agents' own faults (Protocol/FEDERATION.md
+/// §6): tasks given up after max_deliver, instances that leave, the
+/// cluster's group as other tools see it.
+@Suite(.serialized) struct FederationTaskFaultTests {
+    static func agents(ackWait: String = "1s", maxDeliver: Int = 100, prefetch: Int = 4) -> String {
+        """
+        agents:
+          - id: worker
+            subscribes: ["fed.tasks"]
+            ack_wait: \(ackWait)
+            max_deliver: \(maxDeliver)
+            prefetch: \(prefetch)
+        """
+    }
+
+    /// A task as an instance received it.
+    struct Task: Sendable {
+        var topic: [UInt8]
+        var id: [UInt8]
+        var deliveries: Int
+        var payload: String
+    }
+
+    /// An agent instance whose answer to each task `answer` chooses (the
+    /// command to send, or nil to hold the task); it records what it got.
+    final class Instance: @unchecked Sendable {
+        /// What the instance received, shared with its thread.
+        final class Log: @unchecked Sendable {
+            private let lock = NSLock()
+            private var tasks: [Task] = []
+            private var stop = false
+            func add(_ t: Task) { lock.lock(); tasks.append(t); lock.unlock() }
+            var stopping: Bool {
+                get { lock.lock(); defer { lock.unlock() }; return stop }
+                set { lock.lock(); stop = newValue; lock.unlock() }
+            }
+            var all: [Task] { lock.lock(); defer { lock.unlock() }; return tasks }
+        }
+        private let log = Log()
+        private let thread: Thread
+
+        init(_ server: ServerProcess, answer: @escaping @Sendable (Task) -> [[UInt8]]?) throws {
+            let c = try Federated.connect(server)
+            #expect(try c.call("AGENT", "JOIN", "worker") == .simpleString("OK"))
+            c.setReadTimeout(0.2)
+            let box = FederationTaskTests.UncheckedSendable(c)
+            let log = self.log
+            thread = Thread {
+                let c = box.value
+                defer { c.close() }
+                while !log.stopping {
+                    let value: RESPValue
+                    do { value = try c.readValue() } catch {
+                        if case ClientError.readTimeout = error { continue }
+                        return
+                    }
+                    guard case .array(let parts) = value, parts.count >= 5, parts[0] == .bulkString(Array("task".utf8)),
+                          case .bulkString(let topic) = parts[1], case .bulkString(let id) = parts[2],
+                          case .integer(let n) = parts[3], case .bulkString(let payload) = parts[4] else { continue }
+                    let task = Task(topic: topic, id: id, deliveries: n, payload: String(decoding: payload, as: UTF8.self))
+                    log.add(task)
+                    if let reply = answer(task) {
+                        do { try c.send(reply) } catch { return }
+                    }
+                }
+            }
+            thread.start()
+        }
+
+        var received: [Task] { log.all }
+        var payloads: [String] { received.map(\.payload) }
+
+        /// Closes the connection (the instance leaves as a client that went away does).
+        func close() {
+            log.stopping = true
+            while !thread.isFinished { usleep(10_000) }
+        }
+    }
+
+    static func ack(_ t: Task) -> [[UInt8]] { [Array("ACK".utf8), t.topic, t.id] }
+
+    static func publish(_ c: RESPConnection, _ names: [String]) throws {
+        for n in names {
+            guard case .bulkString = try c.call("XADD", "fed.tasks", "*", "payload", n) else { throw TestFailure("XADD refused") }
+        }
+    }
+
+    /// The cluster group's pending count, or nil when it cannot be read.
+    static func clusterPending(_ cluster: RedisCluster, _ key: String) -> Int? {
+        guard let port = try? cluster.masterPort(forKey: key),
+              case .array(let parts)? = cluster.command(port: port, ["XPENDING", key, "worker"]),
+              case .integer(let n)? = parts.first else { return nil }
+        return n
+    }
+
+    /// The names of the cluster group's consumers.
+    static func clusterConsumers(_ cluster: RedisCluster, _ key: String) -> [String] {
+        guard let port = try? cluster.masterPort(forKey: key),
+              case .array(let consumers)? = cluster.command(port: port, ["XINFO", "CONSUMERS", key, "worker"]) else { return [] }
+        return consumers.compactMap { c -> String? in
+            guard case .array(let fields) = c, let k = fields.firstIndex(of: .bulk("name")), k + 1 < fields.count,
+                  case .bulk(let name) = fields[k + 1] else { return nil }
+            return name
+        }
+    }
+
+    /// The `payload` fields of the dead letters on `c`.
+    static func deadLetters(_ c: RESPConnection) throws -> [(payload: String, deliveries: String)] {
+        guard case .array(let entries) = try c.call("XRANGE", "dead.worker", "-", "+") else { return [] }
+        return entries.compactMap { e in
+            guard case .array(let pair) = e, pair.count == 2, case .array(let flat) = pair[1] else { return nil }
+            var fields: [String: String] = [:]
+            var k = 0
+            while k + 1 < flat.count {
+                if case .bulkString(let n) = flat[k], case .bulkString(let v) = flat[k + 1] {
+                    fields[String(decoding: n, as: UTF8.self)] = String(decoding: v, as: UTF8.self)
+                }
+                k += 2
+            }
+            return (fields["payload"] ?? "", fields["deliveries"] ?? "")
+        }
+    }
+
+    /// Tasks an instance rejects (NACK with a delay) until max_deliver are
+    /// dead-lettered once, on the kernel that gave up, and leave the
+    /// cluster's group (XPENDING empty): no other kernel does them after.
+    /// The tasks were published before any instance joined, on a kernel
+    /// where the topic first appeared after it started (the group starts at 0).
+    /// The cluster group's consumers are the kernels' node ids.
+    @Test func tasksRejectedUntilMaxDeliverAreDeadLetteredOnceOnTheKernelThatGaveUp() throws {
+        let cluster = try RedisCluster.shared()
+        let prefix = Federated.freshPrefix()
+        let config = Self.agents(ackWait: "2s", maxDeliver: 3)
+        let k1 = try Federated.kernel("k1", cluster, prefix: prefix, extra: config)
+        let k2 = try Federated.kernel("k2", cluster, prefix: prefix, extra: config)
+        let c1 = try Federated.connect(k1), c2 = try Federated.connect(k2)
+        let names = (0..<6).map { "r\($0)" }
+        try Self.publish(c2, names)
+        // The topic reaches k1 before its instance joins.
+        #expect(Federated.eventually(30) { (try? Federated.payloads(c1, "fed.tasks").count) == names.count })
+        let rejecter = try Instance(k1) { t in [Array("NACK".utf8), t.topic, t.id, Array("100".utf8)] }
+        defer { rejecter.close() }
+        #expect(Federated.eventually(60) { (try? Self.deadLetters(c1).count) ?? 0 >= names.count },
+                "dead letters on k1: \((try? Self.deadLetters(c1).count) ?? -1)")
+        let dead = try Self.deadLetters(c1)
+        #expect(dead.map(\.payload).sorted() == names.sorted(), "\(dead.map(\.payload))")
+        #expect(dead.allSatisfy { $0.deliveries == "3" }, "\(dead.map(\.deliveries))")
+        #expect(rejecter.payloads.count == names.count * 3, "deliveries on k1: \(rejecter.payloads.count)")
+        let key = "\(prefix):{fed.tasks}"
+        #expect(Federated.eventually(30) { Self.clusterPending(cluster, key) == 0 }, "the cluster group's pending list empties")
+        // A second kernel's instance gets only what comes next: the dead are not tasks any more.
+        let doer = try Instance(k2) { Self.ack($0) }
+        defer { doer.close() }
+        try Self.publish(c2, ["after"])
+        #expect(Federated.eventually(30) { doer.payloads.contains("after") || rejecter.payloads.contains("after") })
+        #expect(Set(doer.payloads).isSubset(of: ["after"]), "k2 did \(doer.payloads)")
+        #expect(try Self.deadLetters(c2).isEmpty, "k2 wrote no dead letter")
+        #expect(try Self.deadLetters(c1).count == names.count, "k1 wrote each dead letter once")
+        #expect(Set(Self.clusterConsumers(cluster, key)).isSubset(of: ["k1", "k2"]),
+                "consumers: \(Self.clusterConsumers(cluster, key))")
+        #expect(Self.clusterConsumers(cluster, key).contains("k1"))
+    }
+
+    /// Instances leaving one kernel (their connections closed) while
+    /// another kernel has instances: the tasks they held go to the other
+    /// kernel after ack_wait and are done there once; an instance that
+    /// joins the first kernel afterwards gets new tasks, not those again
+    /// (no kernel died: Protocol/FEDERATION.md §6 promises them once).
+    @Test func tasksOfInstancesThatLeftAreDoneOnceByAnotherKernel() throws {
+        let cluster = try RedisCluster.shared()
+        let prefix = Federated.freshPrefix()
+        let config = Self.agents(ackWait: "1s", prefetch: 4)
+        let k1 = try Federated.kernel("k1", cluster, prefix: prefix, extra: config)
+        let k2 = try Federated.kernel("k2", cluster, prefix: prefix, extra: config)
+        let c1 = try Federated.connect(k1), c2 = try Federated.connect(k2)
+        // The topic on both kernels before any instance: the groups are wired.
+        try Self.publish(c1, ["warm"])
+        #expect(Federated.eventually(30) { (try? Federated.payloads(c2, "fed.tasks").count) == 1 })
+        let holder = try Instance(k1) { _ in nil }
+        #expect(Federated.eventually(30) { holder.payloads == ["warm"] })
+        let held = (0..<3).map { "h\($0)" }
+        try Self.publish(c1, held)
+        #expect(Federated.eventually(30) { holder.payloads.count == 4 }, "k1's instance holds \(holder.payloads)")
+        let taker = try Instance(k2) { Self.ack($0) }
+        holder.close()
+        #expect(Federated.eventually(30) { Set(taker.payloads).isSuperset(of: ["warm"] + held) }, "k2 did \(taker.payloads)")
+        let key = "\(prefix):{fed.tasks}"
+        #expect(Federated.eventually(30) { Self.clusterPending(cluster, key) == 0 }, "the cluster group's pending list empties")
+        taker.close()
+        // k1 has an instance again; new tasks go to it, not the old ones.
+        let rejoined = try Instance(k1) { Self.ack($0) }
+        defer { rejoined.close() }
+        try Self.publish(c2, ["n0", "n1"])
+        #expect(Federated.eventually(30) { Set(rejoined.payloads).isSuperset(of: ["n0", "n1"]) }, "k1 did \(rejoined.payloads)")
+        #expect(Set(rejoined.payloads) == ["n0", "n1"], "done again on k1 after k2 did them: \(rejoined.payloads)")
+        #expect(taker.payloads.repeated.isEmpty, "k2 did twice: \(taker.payloads.repeated)")
+    }
+}
