@@ -10,7 +10,8 @@ extension Agents {
     /// Makes `g` (an agent's group on `topic`) a federated one when the topic is.
     func federateIfShared(_ g: ConsumerGroup, topic: [UInt8], fromStart: Bool) {
         guard let isFederated = isFederatedTopic, isFederated(topic), g.federated == nil else { return }
-        g.federated = FederatedQueue(startID: Array((fromStart ? "0" : "\(Clock.wallMillis())-0").utf8))
+        g.federated = FederatedQueue(startID: Array((fromStart ? "0" : "\(Clock.wallMillis())-0").utf8),
+                                     restored: g.pending.map(\.id))
         federatedGroups.append(g)
     }
 
@@ -38,6 +39,7 @@ extension Agents {
                 released.append(c.clusterID)
                 continue
             }
+            if f.answeredBeforeClaim(id, clusterID: c.clusterID) { continue }
             if g.entry(id) != nil {
                 f.adopt(id, clusterID: c.clusterID)
             } else if !f.claimed(id, clusterID: c.clusterID) {

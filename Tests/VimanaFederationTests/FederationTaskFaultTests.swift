@@ -202,4 +202,47 @@ import VimanaTestSupport
         #expect(Set(rejoined.payloads) == ["n0", "n1"], "done again on k1 after k2 did them: \(rejoined.payloads)")
         #expect(taker.payloads.repeated.isEmpty, "k2 did twice: \(taker.payloads.repeated)")
     }
+
+    /// kill -9 of a kernel whose instance holds tasks (after it had done
+    /// others), restarted with an instance: the tasks it held are taken
+    /// again from its own pending list in the cluster (XREADGROUP … 0) and
+    /// done there, each once after the restart; those done and
+    /// acknowledged before the kill are not done again; the cluster
+    /// group's pending list empties.
+    @Test func aKernelKilledAndRestartedWithInstancesDoesWhatItHeldOnce() throws {
+        let cluster = try RedisCluster.shared()
+        let prefix = Federated.freshPrefix()
+        let dir2 = NSTemporaryDirectory() + "vimana-fed-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir2) }
+        let config = Self.agents(ackWait: "30s", prefetch: 4)
+        let k1 = try Federated.kernel("k1", cluster, prefix: prefix, extra: config)
+        var k2 = try Federated.kernel("k2", cluster, prefix: prefix, ledgerDirectory: dir2, extra: config)
+        let c1 = try Federated.connect(k1)
+        var c2 = try Federated.connect(k2)
+        try Self.publish(c1, ["warm"])
+        #expect(Federated.eventually(30) { (try? Federated.payloads(c2, "fed.tasks").count) == 1 })
+        // Does the d tasks, holds the p tasks.
+        let first = try Instance(k2) { $0.payload.hasPrefix("p") ? nil : Self.ack($0) }
+        try Self.publish(c1, ["d0", "d1", "d2"])
+        #expect(Federated.eventually(30) { Set(first.payloads).isSuperset(of: ["warm", "d0", "d1", "d2"]) })
+        try Self.publish(c1, ["p0", "p1"])
+        try Self.publish(c2, ["p2", "p3"])
+        let held = ["p0", "p1", "p2", "p3"]
+        #expect(Federated.eventually(30) { Set(first.payloads).isSuperset(of: held) }, "k2's instance got \(first.payloads)")
+        let key = "\(prefix):{fed.tasks}"
+        #expect(Federated.eventually(30) { Self.clusterPending(cluster, key) == held.count }, "only the held tasks pending in the cluster")
+        k2.stop()  // SIGKILL
+        first.close()
+        k2 = try Federated.kernel("k2", cluster, prefix: prefix, ledgerDirectory: dir2, extra: config)
+        c2 = try Federated.connect(k2)
+        let second = try Instance(k2) { Self.ack($0) }
+        defer { second.close() }
+        #expect(Federated.eventually(30) { Set(second.payloads).isSuperset(of: held) }, "after the restart k2 did \(second.payloads)")
+        try Self.publish(c1, ["s"])
+        #expect(Federated.eventually(30) { second.payloads.contains("s") })
+        #expect(Federated.eventually(30) { Self.clusterPending(cluster, key) == 0 }, "the cluster group's pending list empties")
+        #expect(second.payloads.repeated.isEmpty, "done twice after the restart: \(second.payloads)")
+        #expect(Set(second.payloads) == Set(held + ["s"]), "after the restart k2 did \(second.payloads)")
+        #expect(Self.clusterConsumers(cluster, key) == ["k2"])
+    }
 }
