@@ -7,10 +7,16 @@ import VimanaLedger
 /// (which every kernel holds), so that a task goes to one instance across
 /// all kernels; what the group answers is acknowledged there.
 extension Agents {
-    /// Makes `g` (an agent's group on `topic`) a federated one when the topic is.
-    func federateIfShared(_ g: ConsumerGroup, topic: [UInt8], fromStart: Bool) {
+    /// Makes `g` (an agent's group on `topic`) a federated one when the
+    /// topic is. The cluster's group, when this kernel makes it, starts
+    /// where `g` stands: at 0 when `g` does (start: all, a topic that first
+    /// appeared here after the kernel started, and such a group after a
+    /// restart), at the wall clock now for a group `made` now at the
+    /// topic's end (start: new), else at the millisecond of the ID it stands at.
+    func federateIfShared(_ g: ConsumerGroup, topic: [UInt8], made: Bool) {
         guard let isFederated = isFederatedTopic, isFederated(topic), g.federated == nil else { return }
-        g.federated = FederatedQueue(startID: Array((fromStart ? "0" : "\(Clock.wallMillis())-0").utf8),
+        let ms = g.lastDelivered == .zero ? nil : made ? UInt64(clamping: Clock.wallMillis()) : g.lastDelivered.ms
+        g.federated = FederatedQueue(startID: Array((ms.map { "\($0)-0" } ?? "0").utf8),
                                      restored: g.pending.map(\.id))
         federatedGroups.append(g)
     }

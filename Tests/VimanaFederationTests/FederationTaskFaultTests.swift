@@ -245,4 +245,29 @@ import VimanaTestSupport
         #expect(Set(second.payloads) == Set(held + ["s"]), "after the restart k2 did \(second.payloads)")
         #expect(Self.clusterConsumers(cluster, key) == ["k2"])
     }
+
+    /// `start: new` (the default) keeps the group where it stood, across a
+    /// restart, as on one kernel (Protocol/AGENTS.md §1): tasks published
+    /// after the topic first appeared, before any instance joined any
+    /// kernel and before a restart, are tasks when an instance joins after it.
+    @Test func tasksPublishedBeforeARestartAreTasksOfAGroupMadeAfterIt() throws {
+        let cluster = try RedisCluster.shared()
+        let prefix = Federated.freshPrefix()
+        let dir1 = NSTemporaryDirectory() + "vimana-fed-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir1) }
+        let config = Self.agents(ackWait: "30s", prefetch: 4)
+        var k1 = try Federated.kernel("k1", cluster, prefix: prefix, ledgerDirectory: dir1, extra: config)
+        var c1 = try Federated.connect(k1)
+        let old = ["old0", "old1", "old2"]
+        try Self.publish(c1, old)
+        #expect(Federated.eventually(30) { (try? Federated.info(c1, "federation_mirror_lag")) == "0" })
+        #expect(k1.terminate() != nil, "k1 stops")
+        k1 = try Federated.kernel("k1", cluster, prefix: prefix, ledgerDirectory: dir1, extra: config)
+        c1 = try Federated.connect(k1)
+        let worker = try Instance(k1) { Self.ack($0) }
+        defer { worker.close() }
+        try Self.publish(c1, ["new0"])
+        #expect(Federated.eventually(30) { worker.payloads.contains("new0") }, "k1 did \(worker.payloads)")
+        #expect(worker.payloads == old + ["new0"], "k1 did \(worker.payloads)")
+    }
 }
