@@ -46,7 +46,10 @@ import VimanaTestSupport
         private let log = Log()
         private let thread: Thread
 
-        init(_ server: ServerProcess, answer: @escaping @Sendable (Task) -> [[UInt8]]?) throws {
+        /// `idle` is called whenever no push came for 0.2 s, with the tasks
+        /// received so far: the commands it returns are sent.
+        init(_ server: ServerProcess, idle: @escaping @Sendable ([Task]) -> [[[UInt8]]] = { _ in [] },
+             answer: @escaping @Sendable (Task) -> [[UInt8]]?) throws {
             let c = try Federated.connect(server)
             #expect(try c.call("AGENT", "JOIN", "worker") == .simpleString("OK"))
             c.setReadTimeout(0.2)
@@ -58,8 +61,11 @@ import VimanaTestSupport
                 while !log.stopping {
                     let value: RESPValue
                     do { value = try c.readValue() } catch {
-                        if case ClientError.readTimeout = error { continue }
-                        return
+                        guard case ClientError.readTimeout = error else { return }
+                        for command in idle(log.all) {
+                            do { try c.send(command) } catch { return }
+                        }
+                        continue
                     }
                     guard case .array(let parts) = value, parts.count >= 5, parts[0] == .bulkString(Array("task".utf8)),
                           case .bulkString(let topic) = parts[1], case .bulkString(let id) = parts[2],
@@ -269,5 +275,59 @@ import VimanaTestSupport
         try Self.publish(c1, ["new0"])
         #expect(Federated.eventually(30) { worker.payloads.contains("new0") }, "k1 did \(worker.payloads)")
         #expect(worker.payloads == old + ["new0"], "k1 did \(worker.payloads)")
+    }
+
+    /// The master of the tasks' stream frozen (cut off) while an instance
+    /// holds tasks and tasks are published: the instance's ACKs during the
+    /// outage reach the cluster after it (the kernel's claims stay its own:
+    /// no other kernel does them again), the tasks published during it are
+    /// done after it, each once; the cluster group's pending list empties.
+    /// A cluster of its own: its master is frozen.
+    @Test func acknowledgementsDuringAnOutageReachTheClusterAfterIt() throws {
+        let cluster = try RedisCluster()
+        let prefix = Federated.freshPrefix()
+        let config = Self.agents(ackWait: "20s", prefetch: 4)
+        let k1 = try Federated.kernel("k1", cluster, prefix: prefix, extra: config)
+        let k2 = try Federated.kernel("k2", cluster, prefix: prefix, extra: config)
+        let c1 = try Federated.connect(k1), c2 = try Federated.connect(k2)
+        try Self.publish(c2, ["warm"])
+        #expect(Federated.eventually(30) { (try? Federated.payloads(c1, "fed.tasks").count) == 1 })
+        // Holds what it gets until the gate opens, then acknowledges it all.
+        let gate = Gate()
+        let held = try Instance(k1, idle: { tasks in gate.isOpen ? tasks.map(Self.ack) : [] }) { _ in nil }
+        defer { held.close() }
+        let before = ["b0", "b1", "b2"]
+        try Self.publish(c1, before)
+        #expect(Federated.eventually(30) { held.payloads.count == 4 }, "k1's instance holds \(held.payloads)")
+        let key = "\(prefix):{fed.tasks}"
+        #expect(Federated.eventually(30) { Self.clusterPending(cluster, key) == 4 })
+        let other = try Instance(k2) { Self.ack($0) }
+        defer { other.close() }
+        let master = try cluster.masterPort(forKey: key)
+        cluster.freeze(port: master)
+        var thawed = false
+        defer { if !thawed { cluster.thaw(port: master) } }
+        gate.open()
+        let during = ["d0", "d1"]
+        try Self.publish(c1, during)
+        try Self.publish(c2, ["d2"])
+        // The ACKs are answered here, and the kernel finds the cluster gone.
+        #expect(Federated.eventually(30) { (try? Federated.info(c1, "federation_status")) == "degraded" })
+        cluster.thaw(port: master)
+        thawed = true
+        let all = ["warm"] + before + during + ["d2"]
+        #expect(Federated.eventually(60) { Set(held.payloads + other.payloads).isSuperset(of: all) },
+                "done: k1 \(held.payloads), k2 \(other.payloads)")
+        #expect(Federated.eventually(30) { Self.clusterPending(cluster, key) == 0 }, "the cluster group's pending list empties")
+        #expect((held.payloads + other.payloads).repeated.isEmpty, "done twice: k1 \(held.payloads), k2 \(other.payloads)")
+        #expect(Set(other.payloads).isDisjoint(with: ["warm"] + before), "k2 did k1's: \(other.payloads)")
+    }
+
+    /// Opened once, from any thread.
+    final class Gate: @unchecked Sendable {
+        private let lock = NSLock()
+        private var opened = false
+        var isOpen: Bool { lock.lock(); defer { lock.unlock() }; return opened }
+        func open() { lock.lock(); opened = true; lock.unlock() }
     }
 }
