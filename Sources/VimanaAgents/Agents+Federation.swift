@@ -190,10 +190,11 @@ extension Agents {
         for g in federatedGroups { g.federated?.toldCapacity = -1 }
     }
 
-    /// The group stops being fed (XGROUP DESTROY): its queued claims go back to the others.
+    /// The group stops being fed (XGROUP DESTROY): its claims, queued or
+    /// pending, go back to the others.
     func unfederate(_ g: ConsumerGroup) {
         guard let f = g.federated else { return }
-        f.releaseQueued()
+        f.releaseAll()
         let news = f.takeNews()
         federationSink?.tasksAnswered(group: g.name, topic: g.topic, clusterIDs: news.answered, released: news.released)
         g.federated = nil

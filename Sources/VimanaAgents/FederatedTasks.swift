@@ -126,6 +126,14 @@ final class FederatedQueue {
         while let id = next() { release(id) }
     }
 
+    /// Every claim, queued or pending, given up (the group is destroyed).
+    func releaseAll() {
+        released.append(contentsOf: clusterIDs.values)
+        clusterIDs.removeAll()
+        ready.removeAll()
+        head = 0
+    }
+
     func takeNews() -> (answered: [[UInt8]], released: [[UInt8]]) {
         defer {
             answered.removeAll(keepingCapacity: true)

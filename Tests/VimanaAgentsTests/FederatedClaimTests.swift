@@ -121,4 +121,34 @@ import VimanaLedger
         #expect(expected.count == wanted.count)
         #expect(bench.host.pushed.map(\.id) == expected)
     }
+
+    /// Tasks claimed here and delivered leave the group another way than
+    /// by an answer — their consumer deleted (XGROUP DELCONSUMER), the
+    /// group destroyed (XGROUP DESTROY): their claims are given up, for
+    /// other kernels to take over, not kept (and refreshed) forever.
+    @Test func claimsOfTasksThatLeaveTheGroupUnansweredAreGivenUp() throws {
+        let bench = try AgentsBench([agentConfig("w", subscribes: ["jobs"], prefetch: 2)])
+        defer { bench.close() }
+        bench.agents.isFederatedTopic = { _ in true }
+        let sink = Sink()
+        bench.agents.federationSink = sink
+        let ids = (0..<4).map { bench.publish("jobs", "m\($0)") }
+        try bench.agents.join(agentID: "w", fd: 10, clientID: 1)
+        let claims = ids.enumerated().map { n, id in
+            FederatedClaim(clusterID: Array("1-\(n)".utf8), local: id, origin: Array("k1".utf8), originSequence: UInt64(n + 1))
+        }
+        #expect(bench.agents.claimed(group: Array("w".utf8), topic: Array("jobs".utf8), claims: claims).isEmpty)
+        bench.pass()
+        #expect(bench.host.pushed.map(\.id) == Array(ids.prefix(2)))
+        let g = try #require(bench.agents.groups.group(Array("jobs".utf8), Array("w".utf8)))
+        let consumer = try #require(g.liveConsumers.first?.name)
+        #expect(bench.agents.groups.deleteConsumer(g, consumer) == 2)
+        bench.pass()
+        #expect(sink.released.map { String(decoding: $0, as: UTF8.self) } == ["1-0", "1-1"])
+        #expect(bench.host.pushed.map(\.id) == ids, "the queued claims go out")
+        #expect(bench.agents.destroyGroup(topic: Array("jobs".utf8), name: Array("w".utf8)))
+        bench.pass()
+        #expect(Set(sink.released.map { String(decoding: $0, as: UTF8.self) }) == ["1-0", "1-1", "1-2", "1-3"])
+        #expect(sink.answered.isEmpty)
+    }
 }
