@@ -150,8 +150,9 @@ extension Agents {
         var demandChanged = false
         for g in federatedGroups {
             guard let f = g.federated, let a = g.agent else { continue }
-            let capacity = a.config.enabled && a.status != .failed ? a.instances.count.multipliedReportingOverflow(by: a.config.prefetch).partialValue : 0
-            if capacity == 0 && (f.queued > 0 || f.toldCapacity != 0) { releaseUnheld(f, g) }
+            let slots = a.config.enabled && a.status != .failed ? a.instances.count.multipliedReportingOverflow(by: a.config.prefetch).partialValue : 0
+            if slots == 0 && (f.queued > 0 || f.toldCapacity != 0) { releaseUnheld(f, g) }
+            let capacity = slots == 0 ? 0 : slots.addingReportingOverflow(unheldClaims(f, g, a)).partialValue
             if capacity != f.toldCapacity {
                 f.toldCapacity = capacity
                 demandChanged = true
@@ -168,6 +169,18 @@ extension Agents {
                                            capacity: max(f.toldCapacity, 0), startID: f.startID)
             })
         }
+    }
+
+    /// Claims pending here that hold no prefetch slot (given back: a NACK's
+    /// delay running, a redelivery due): the claimer counts every claim not
+    /// answered against the demand, and these must not take the instances'
+    /// room (Protocol/AGENTS.md §2: a task waiting out a NACK delay holds no slot).
+    private func unheldClaims(_ f: FederatedQueue, _ g: ConsumerGroup, _ a: AgentRuntime) -> Int {
+        var held = 0
+        for i in a.instances {
+            if a.groups.count == 1 { held += i.inFlight } else { for t in i.held.all where t.group === g { held += 1 } }
+        }
+        return max(0, f.clusterIDs.count - f.queued - held)
     }
 
     /// No instance here: what was claimed for one goes back to the others —

@@ -323,6 +323,28 @@ import VimanaTestSupport
         #expect(Set(other.payloads).isDisjoint(with: ["warm"] + before), "k2 did k1's: \(other.payloads)")
     }
 
+    /// A task given back with a NACK delay holds no prefetch slot while
+    /// the delay runs (Protocol/AGENTS.md §2), across kernels too: with
+    /// prefetch 1, the instance gets the next task meanwhile.
+    @Test func aTaskNackedWithADelayHoldsNoSlotWhileItWaits() throws {
+        let cluster = try RedisCluster.shared()
+        let prefix = Federated.freshPrefix()
+        let config = Self.agents(ackWait: "30s", prefetch: 1)
+        let k1 = try Federated.kernel("k1", cluster, prefix: prefix, extra: config)
+        let k2 = try Federated.kernel("k2", cluster, prefix: prefix, extra: config)
+        let c1 = try Federated.connect(k1), c2 = try Federated.connect(k2)
+        try Self.publish(c2, ["later"])
+        #expect(Federated.eventually(30) { (try? Federated.payloads(c1, "fed.tasks").count) == 1 })
+        let worker = try Instance(k1) { t in
+            t.payload == "later" && t.deliveries == 1 ? [Array("NACK".utf8), t.topic, t.id, Array("60000".utf8)] : Self.ack(t)
+        }
+        defer { worker.close() }
+        #expect(Federated.eventually(30) { worker.payloads == ["later"] })
+        try Self.publish(c2, ["next0", "next1"])
+        #expect(Federated.eventually(30) { worker.payloads.count >= 3 }, "k1 did \(worker.payloads) while 'later' waits")
+        #expect(worker.payloads == ["later", "next0", "next1"])
+    }
+
     /// Opened once, from any thread.
     final class Gate: @unchecked Sendable {
         private let lock = NSLock()
