@@ -345,6 +345,34 @@ import VimanaTestSupport
         #expect(worker.payloads == ["later", "next0", "next1"])
     }
 
+    /// A federated topic's cluster stream overwritten with another type
+    /// (a tool's mistake, docs/FEDERATION.md's known limits) fails that
+    /// topic's task calls only: the agent's tasks of its other topics go on.
+    @Test func aBrokenTopicKeyStopsOnlyThatTopicsTasks() throws {
+        let cluster = try RedisCluster.shared()
+        let prefix = Federated.freshPrefix()
+        let config = """
+        agents:
+          - id: worker
+            subscribes: ["fed.a", "fed.b"]
+            ack_wait: 30s
+        """
+        let k1 = try Federated.kernel("k1", cluster, prefix: prefix, extra: config)
+        let c1 = try Federated.connect(k1)
+        _ = try c1.call("XADD", "fed.a", "*", "payload", "a0")
+        #expect(Federated.eventually(30) { (try? Federated.info(c1, "federation_mirrored_entries")) == "1" })
+        let key = "\(prefix):{fed.a}"
+        let port = try cluster.masterPort(forKey: key)
+        #expect(cluster.command(port: port, ["DEL", key]) == .integer(1))
+        #expect(cluster.command(port: port, ["SET", key, "not a stream"]) == .simple("OK"))
+        _ = try c1.call("XADD", "fed.b", "*", "payload", "b0")
+        let worker = try Instance(k1) { Self.ack($0) }
+        defer { worker.close() }
+        #expect(Federated.eventually(30) { worker.payloads.contains("b0") }, "k1 did \(worker.payloads)")
+        #expect(Federated.eventually(30) { (try? Federated.info(c1, "federation_last_error"))?.contains("WRONGTYPE") ?? false },
+                "last error: \((try? Federated.info(c1, "federation_last_error")) ?? "nil")")
+    }
+
     /// Opened once, from any thread.
     final class Gate: @unchecked Sendable {
         private let lock = NSLock()
