@@ -97,9 +97,10 @@ public final class Agents {
         // Starting at the stream's end has read all it holds, as XGROUP CREATE $
         // does in Redis: its lag counts from there.
         let read = start == .zero ? 0 : Int64(clamping: ledger?.stream(topic)?.entriesAdded ?? 0)
+        let made = groups.group(topic, a.groupName) == nil
         let g = groups.group(topic, a.groupName, orCreateAt: start, entriesRead: read)
         a.attach(g)
-        federateIfShared(g, topic: topic, fromStart: start == .zero)
+        federateIfShared(g, topic: topic, made: made)
         let wall = Clock.wallMillis()
         for p in g.pending {
             if p.isHeld { groups.giveBack(g, p.id, atMillis: wall, journaled: false) } else { a.taskGivenBack(g, p) }

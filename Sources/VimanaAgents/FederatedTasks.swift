@@ -56,8 +56,19 @@ final class FederatedQueue {
     let startID: [UInt8]
     /// The capacity the sink was last told.
     var toldCapacity = -1
+    /// Tasks pending in the group when it became federated (after a
+    /// restart, from the journal) whose claims have not come back yet: they
+    /// are delivered at once, and their claims come back from the cluster
+    /// (the claimer's first `XREADGROUP … 0`) perhaps after an instance answered.
+    private var restored: Set<StreamID>
+    /// Those of `restored` answered before their claim came back: the claim
+    /// is acknowledged when it comes, not queued (the task is done).
+    private var answeredUnclaimed: Set<StreamID> = []
 
-    init(startID: [UInt8]) { self.startID = startID }
+    init(startID: [UInt8], restored: [StreamID] = []) {
+        self.startID = startID
+        self.restored = Set(restored)
+    }
 
     var hasNews: Bool { !answered.isEmpty || !released.isEmpty }
     var queued: Int { ready.count - head }
@@ -72,6 +83,14 @@ final class FederatedQueue {
     /// A claim for a task already pending here (recovered after a restart).
     func adopt(_ id: StreamID, clusterID: [UInt8]) {
         clusterIDs[id] = clusterID
+        restored.remove(id)
+    }
+
+    /// A claim for a restored task answered here already: acknowledged (true), not queued.
+    func answeredBeforeClaim(_ id: StreamID, clusterID: [UInt8]) -> Bool {
+        guard answeredUnclaimed.remove(id) != nil else { return false }
+        answered.append(clusterID)
+        return true
     }
 
     /// The next claimed task to deliver.
@@ -88,7 +107,13 @@ final class FederatedQueue {
 
     /// Tasks that left the group here: acknowledged in the cluster.
     func answered(_ ids: [StreamID]) {
-        for id in ids { if let c = clusterIDs.removeValue(forKey: id) { answered.append(c) } }
+        for id in ids {
+            if let c = clusterIDs.removeValue(forKey: id) {
+                answered.append(c)
+            } else if !restored.isEmpty, restored.remove(id) != nil {
+                answeredUnclaimed.insert(id)
+            }
+        }
     }
 
     /// A task this kernel cannot deliver: left to the others.
@@ -99,6 +124,14 @@ final class FederatedQueue {
     /// Every queued task, given up (no instance here any more).
     func releaseQueued() {
         while let id = next() { release(id) }
+    }
+
+    /// Every claim, queued or pending, given up (the group is destroyed).
+    func releaseAll() {
+        released.append(contentsOf: clusterIDs.values)
+        clusterIDs.removeAll()
+        ready.removeAll()
+        head = 0
     }
 
     func takeNews() -> (answered: [[UInt8]], released: [[UInt8]]) {

@@ -144,6 +144,10 @@ public final class GroupStore {
 
     @discardableResult
     public func deleteConsumer(_ g: ConsumerGroup, _ name: [UInt8]) -> Int {
+        // Its tasks claimed in the cluster leave unanswered: given up there, for other kernels.
+        if let f = g.federated, let i = g.index(ofConsumer: name) {
+            for p in g.pending where p.consumer == i { f.release(p.id) }
+        }
         write(JournalRecord(op: "delconsumer", topic: g.topic, group: g.name, consumer: name))
         return g.deleteConsumer(name)
     }

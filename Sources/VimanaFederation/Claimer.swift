@@ -160,6 +160,10 @@ final class Claimer: @unchecked Sendable {
                 } catch {
                     shared.status.failed("tasks", error)
                     failed = true
+                    // The cluster answered with an error for this topic (a key of
+                    // another type, a group destroyed): the others go on. Any other
+                    // failure (unreachable, down) would be theirs too.
+                    if case .protocolError = error { continue }
                     break
                 }
             }
