@@ -400,18 +400,7 @@ final class Claimer: @unchecked Sendable {
 
     /// Hands `batch` to the loop and waits for its answer (nil when stopping).
     private func handOver(_ batch: ClaimBatch) -> ClaimOutcome? {
-        let answer = Mutex<ClaimOutcome?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        deliver(batch) { outcome in
-            answer.withLock { $0 = outcome }
-            done.signal()
-        }
-        while !thread.isStopping {
-            if done.wait(timeout: .now() + .milliseconds(FederationLimits.idleMillis)) == .success {
-                return answer.withLock { $0 }
-            }
-        }
-        return nil
+        thread.handOver(batch, deliver)
     }
 
     private func pause(_ millis: Int) {
@@ -419,7 +408,7 @@ final class Claimer: @unchecked Sendable {
         _ = thread.wakeup.wait(timeout: .now() + .milliseconds(millis))
     }
 
-    /// The (ID, fields) of an XREADGROUP history reply; nil fields for an entry deleted since.
+    /// The (ID, fields) of an XREAD or XREADGROUP reply, in order; nil fields for an entry deleted since (a history read).
     static func historyEntries(_ reply: RESPValue) -> [([UInt8], [[UInt8]]?)] {
         let streams: [RESPValue]
         switch reply {

@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 import VimanaLedger
 
 /// One of federation's threads (the mirror, the reader): its body on a
@@ -24,5 +25,24 @@ final class FederationThread: Sendable {
     func stop() {
         requestStop()
         thread.join()
+    }
+
+    /// Hands `value` to the loop through `deliver` and waits for its answer,
+    /// waking every `FederationLimits.idleMillis` to look at the stop flag;
+    /// nil when stopping.
+    func handOver<Value, Answer: Sendable>(_ value: Value,
+                                           _ deliver: (Value, @escaping @Sendable (Answer) -> Void) -> Void) -> Answer? {
+        let answer = Mutex<Answer?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        deliver(value) { a in
+            answer.withLock { $0 = a }
+            done.signal()
+        }
+        while !isStopping {
+            if done.wait(timeout: .now() + .milliseconds(FederationLimits.idleMillis)) == .success {
+                return answer.withLock { $0 }
+            }
+        }
+        return nil
     }
 }

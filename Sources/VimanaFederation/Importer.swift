@@ -209,18 +209,7 @@ final class Importer: @unchecked Sendable {
 
     /// Hands `batch` to the loop and waits for its answer (nil when stopping).
     private func handOver(_ batch: ImportBatch) -> ImportOutcome? {
-        let answer = Mutex<ImportOutcome?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        deliver(batch) { outcome in
-            answer.withLock { $0 = outcome }
-            done.signal()
-        }
-        while !thread.isStopping {
-            if done.wait(timeout: .now() + .milliseconds(FederationLimits.idleMillis)) == .success {
-                return answer.withLock { $0 }
-            }
-        }
-        return nil
+        thread.handOver(batch, deliver)
     }
 
     /// Writes the state once the records it counts are confirmed, at most
@@ -303,22 +292,7 @@ final class Importer: @unchecked Sendable {
 
     /// The (ID, flat fields) of an XREAD reply for one stream, in order; empty for a null or anything else.
     static func streamEntries(_ reply: RESPValue) -> [([UInt8], [[UInt8]])] {
-        let streams: [RESPValue]
-        switch reply {
-        case .array(let a): streams = a
-        case .map(let pairs): streams = pairs.map { .array([$0.0, $0.1]) }
-        default: return []
-        }
-        var out: [([UInt8], [[UInt8]])] = []
-        for s in streams {
-            guard case .array(let pair) = s, pair.count == 2, case .array(let entries) = pair[1] else { continue }
-            for e in entries {
-                guard case .array(let idAndFields) = e, idAndFields.count == 2, case .bulkString(let id) = idAndFields[0],
-                      let fields = idAndFields[1].bulkStrings else { continue }
-                out.append((id, fields))
-            }
-        }
-        return out
+        Claimer.historyEntries(reply).compactMap { id, fields in fields.map { (id, $0) } }
     }
 }
 
