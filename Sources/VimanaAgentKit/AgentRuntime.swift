@@ -8,7 +8,8 @@ import Glibc
 
 /// Runs an `AgentLogic` against a kernel, over TCP and RESP only: connect and
 /// authenticate, rebuild the state from `events.<id>`, AGENT JOIN, then for
-/// each pushed task: parse it (malformed: dead-lettered with the reason),
+/// each pushed task: longer than `settings.maxTaskBytes`: dead-lettered
+/// (`oversized: …`) unparsed; parse it (malformed: dead-lettered with the reason),
 /// WATCH `events.<id>` and fold what other instances appended since, skip
 /// it when its request was applied before (the stored reply is sent
 /// again), else run `handle` and append the events in one MULTI/EXEC (a
@@ -251,6 +252,14 @@ public final class AgentRuntime<Logic: AgentLogic> {
         lastBeat = .now()
         let entryText = String(decoding: entry, as: UTF8.self)
         let head = "task \(String(decoding: topic, as: UTF8.self)) \(entryText) delivery=\(deliveries) publisher=\(publisher)"
+        // Longer than max_task_bytes: dead-lettered by its length alone,
+        // before any parse (its reply_to is never read: no reply).
+        if let reason = AgentTaskParser.oversized(bytes: payload.count, limit: settings.maxTaskBytes) {
+            note("\(head) dead-lettered: \(reason)")
+            let written = try deadLetter(topic, entry, deliveries, reason: reason, publisher, payload, head)
+            if written { try acknowledge(topic, entry, head) } else { try giveBack(topic, entry) }
+            return
+        }
         let request: AgentRequest
         switch AgentTaskParser.parse(payload, entryID: entryText) {
         case .failure(let malformed):

@@ -24,6 +24,12 @@ public struct AgentSettings: Sendable {
     /// default, without it): a longer bulk makes the kernel close the
     /// connection, so no reply and no event entry may be longer.
     public var maxPayload = Limits().maxPayload
+    /// The longest task payload the agent takes, in bytes
+    /// (`VIMANA_MAX_TASK_BYTES`; nil without it: only the kernel's
+    /// `max_payload`). A longer one is dead-lettered unparsed with a reason
+    /// that begins `oversized:`. The kernel gives it to every system agent
+    /// (`system.max_task_bytes`, 64 KiB by default).
+    public var maxTaskBytes: Int? = nil
     /// Whether the ledger retires old segments (`VIMANA_LEDGER_RETENTION`
     /// `1`; unknown, taken as yes, without it): a snapshot is then taken
     /// again when it is an hour old even if nothing changed, so that the
@@ -43,7 +49,7 @@ public struct AgentSettings: Sendable {
 
     /// From `VIMANA_ADDR` (`host:port`), `VIMANA_AGENT_ID`, `VIMANA_USER`,
     /// `VIMANA_PASSWORD`, `VIMANA_ACK_WAIT_MS` (the PROGRESS interval) and
-    /// `VIMANA_MAX_PAYLOAD` and `VIMANA_LEDGER_RETENTION`; `agentID` is used when `VIMANA_AGENT_ID` is not set.
+    /// `VIMANA_MAX_PAYLOAD`, `VIMANA_MAX_TASK_BYTES` and `VIMANA_LEDGER_RETENTION`; `agentID` is used when `VIMANA_AGENT_ID` is not set.
     public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment,
                                        agentID: String) throws(AgentKitError) -> AgentSettings {
         var s = AgentSettings(agentID: env["VIMANA_AGENT_ID"].flatMap { $0.isEmpty ? nil : $0 } ?? agentID)
@@ -68,6 +74,12 @@ public struct AgentSettings: Sendable {
                 throw .settings("VIMANA_MAX_PAYLOAD must be a whole number of bytes from 1 to \(Limits.maxPayloadCeiling), got '\(text)'")
             }
             s.maxPayload = n
+        }
+        if let text = env["VIMANA_MAX_TASK_BYTES"], !text.isEmpty {
+            guard let n = Int(text), n >= 1, n <= Limits.maxPayloadCeiling else {
+                throw .settings("VIMANA_MAX_TASK_BYTES must be a whole number of bytes from 1 to \(Limits.maxPayloadCeiling), got '\(text)'")
+            }
+            s.maxTaskBytes = n
         }
         if let text = env["VIMANA_LEDGER_RETENTION"], !text.isEmpty {
             guard text == "0" || text == "1" else {

@@ -14,6 +14,16 @@ public enum AgentTaskParser {
         public var replyTo: String?
     }
 
+    /// Why a payload of `bytes` bytes is refused before it is parsed: longer
+    /// than the agent's `max_task_bytes` (`limit`; nil: no limit of its
+    /// own). Only the length of the payload already in memory is looked
+    /// at, so an oversized task costs no parse. The reason begins
+    /// `oversized:` (watchman's `oversized` violation) and says the size and the limit.
+    public static func oversized(bytes: Int, limit: Int?) -> String? {
+        guard let limit, bytes > limit else { return nil }
+        return "oversized: the task is \(bytes) bytes, over the agent's max_task_bytes (\(limit))"
+    }
+
     /// The request in `payload`, or why it is malformed.
     public static func parse(_ payload: [UInt8], entryID: String) -> Result<AgentRequest, Malformed> {
         guard let json = JSON.parse(payload), case .object(let o) = json else {

@@ -56,6 +56,8 @@ extension Configuration {
         ("users", { $0.users == $1.users }),
         ("agents", { $0.agents == $1.agents }),
         ("system.enabled", { $0.system.enabled == $1.system.enabled }),
+        ("system.max_task_bytes", { $0.system.maxTaskBytes == $1.system.maxTaskBytes
+            && $0.system.maxTaskBytesByAgent == $1.system.maxTaskBytesByAgent }),
         ("system.discovery", { $0.system.discovery == $1.system.discovery }),
         ("system.oracle", { $0.system.oracle == $1.system.oracle }),
         ("system.archivist", { $0.system.archivist == $1.system.archivist }),

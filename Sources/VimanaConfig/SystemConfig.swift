@@ -19,8 +19,22 @@ public struct SystemConfig: Sendable, Equatable {
     public var herald = HeraldConfig()
     public var envoy = EnvoyConfig()
     public var watchman = WatchmanConfig()
+    /// `system.max_task_bytes`: the longest task payload a system agent
+    /// takes (`VIMANA_MAX_TASK_BYTES`); a longer one is dead-lettered
+    /// unparsed, reason `oversized: …`, which watchman counts as an
+    /// `oversized` violation of its publisher. 64 KiB: the largest request
+    /// of any system agent (a broadcast's 4 KiB content, a playbook's
+    /// arguments) with room to spare, a sixteenth of the default `max_payload`.
+    public var maxTaskBytes = 65_536
+    /// From 64 bytes (a bare request) to the kernel's largest `max_payload`.
+    public static let maxTaskBytesRange = 64...(512 << 20)
+    /// `system.<agent>.max_task_bytes`: one agent's own, over `maxTaskBytes`.
+    public var maxTaskBytesByAgent: [SystemAgentID: Int] = [:]
 
     public init() {}
+
+    /// The limit system agent `id` is given.
+    public func maxTaskBytes(for id: SystemAgentID) -> Int { maxTaskBytesByAgent[id] ?? maxTaskBytes }
 }
 
 /// `system.discovery`: the directory of agents.

@@ -7,8 +7,22 @@ extension Schema {
     func system(_ node: YAMLNode) throws(ConfigError) -> SystemConfig {
         var c = SystemConfig()
         if node.isNull { return c }
-        let s = try section(node, "system", keys: ["enabled"] + SystemAgentID.allCases.map(\.rawValue))
+        var s = try section(node, "system", keys: ["enabled", "max_task_bytes"] + SystemAgentID.allCases.map(\.rawValue))
         if let n = s["enabled"], let v = try boolean(n, "system.enabled") { c.enabled = v }
+        if let n = s["max_task_bytes"], let v = try size(n, "system.max_task_bytes", SystemConfig.maxTaskBytesRange) {
+            c.maxTaskBytes = v
+        }
+        // `max_task_bytes` in an agent's own section is taken here, for
+        // every agent alike, and the rest goes to the agent's parser.
+        for id in SystemAgentID.allCases {
+            guard let n = s[id.rawValue], case .mapping(let entries) = n.content else { continue }
+            let key = "system.\(id.rawValue).max_task_bytes"
+            if let e = entries.first(where: { $0.key == "max_task_bytes" }),
+               let v = try size(e.value, key, SystemConfig.maxTaskBytesRange) {
+                c.maxTaskBytesByAgent[id] = v
+            }
+            s[id.rawValue] = YAMLNode(content: .mapping(entries.filter { $0.key != "max_task_bytes" }), line: n.line, column: n.column)
+        }
         if let n = s["discovery"] { c.discovery = try discovery(n) }
         if let n = s["oracle"] { c.oracle = try oracle(n) }
         if let n = s["archivist"] { c.archivist = try archivist(n) }
@@ -435,6 +449,7 @@ extension Configuration {
                          "VIMANA_WATCHMAN_MAX_PUBLISH_RATE": String(c.maxPublishRate),
                          "VIMANA_WATCHMAN_ACK_WAIT_AFTER": String(c.ackWaitAfter)]
             }
+            a.env["VIMANA_MAX_TASK_BYTES"] = String(system.maxTaskBytes(for: id))
             wired.append(a)
         }
         // discovery's directory, scribe's, forum's (a proposal's target

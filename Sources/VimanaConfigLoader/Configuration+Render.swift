@@ -74,6 +74,7 @@ extension Configuration {
           + [
             "system:",
             "  enabled: \(system.enabled)",
+            "  max_task_bytes: \(Units.formatSize(system.maxTaskBytes))",
             "  discovery:",
             "    enabled: \(system.discovery.enabled)",
             "    required: \(system.discovery.required)",
@@ -147,7 +148,16 @@ extension Configuration {
             "    max_publish_rate: \(system.watchman.maxPublishRate)",
             "    ack_wait_after: \(system.watchman.ackWaitAfter)",
           ]
-        return (lines + (federation.map(Self.federationLines) ?? [])).joined(separator: "\n") + "\n"
+        // An agent's own max_task_bytes, first in its section.
+        var withOwn: [String] = []
+        for line in lines {
+            withOwn.append(line)
+            if line.hasPrefix("  "), !line.hasPrefix("   "), line.hasSuffix(":"),
+               let id = SystemAgentID(rawValue: String(line.dropFirst(2).dropLast())), let v = system.maxTaskBytesByAgent[id] {
+                withOwn.append("    max_task_bytes: \(Units.formatSize(v))")
+            }
+        }
+        return (withOwn + (federation.map(Self.federationLines) ?? [])).joined(separator: "\n") + "\n"
     }
 
     /// One `users:` entry as a block mapping, every key written out but the

@@ -194,12 +194,14 @@ enum Watchman {
     static let systemUsers = Set(SystemAgentID.allCases.map { "agent:" + $0.rawValue })
 
     /// A dead letter of system agent `agent` (its fields: topic, id,
-    /// deliveries, reason, publisher, payload) as a sight keyed by its entry.
+    /// deliveries, reason, publisher, payload) as a sight keyed by its
+    /// entry: `oversized` when the kit refused the task for its length
+    /// (reason `oversized: …`, `max_task_bytes`), else `malformed`.
     static func deadSight(agent: String, id: String, fields: [(String, String)]) -> Sight? {
         let f = Dictionary(fields, uniquingKeysWith: { a, _ in a })
         guard let publisher = f["publisher"], !publisher.isEmpty, !systemUsers.contains(publisher) else { return nil }
         let reason = String((f["reason"] ?? "").utf8.prefix(WatchmanLimits.detailBytes - 64)) ?? ""
-        return Sight(kind: "malformed", user: publisher, detail: "task to \(agent) dead-lettered: \(reason)",
+        return Sight(kind: reason.hasPrefix("oversized") ? "oversized" : "malformed", user: publisher, detail: "task to \(agent) dead-lettered: \(reason)",
                      key: "dead:\(agent):\(id)", at: Int64(id.prefix { $0 != "-" }) ?? 0)
     }
 

@@ -13,7 +13,7 @@ import VimanaAgentKit
 public enum WatchmanLimits {
     public static let detailBytes = 1024
     public static let keyBytes = 512
-    public static let kinds = [refusedWhileSuspended, "rate", "malformed", "ack_wait"]
+    public static let kinds = [refusedWhileSuspended, "rate", "malformed", "oversized", "ack_wait"]
     public static let refusedWhileSuspended = "refused_while_suspended"
     /// How far after its task an observation's `at` may be (watchman's clock against the kernel's).
     public static let clockSkewMillis: Int64 = 1000

@@ -108,6 +108,15 @@ struct Tally: AgentLogic {
 }
 
 @Suite struct AgentTaskParserTests {
+    @Test func aTaskOverMaxTaskBytesIsOversizedByItsLengthAlone() throws {
+        #expect(AgentTaskParser.oversized(bytes: 100, limit: 100) == nil)
+        #expect(AgentTaskParser.oversized(bytes: 101, limit: 100) == "oversized: the task is 101 bytes, over the agent's max_task_bytes (100)")
+        #expect(AgentTaskParser.oversized(bytes: 1 << 20, limit: nil) == nil)
+        #expect(try AgentSettings.fromEnvironment(["VIMANA_MAX_TASK_BYTES": "4096"], agentID: "a").maxTaskBytes == 4096)
+        #expect(try AgentSettings.fromEnvironment([:], agentID: "a").maxTaskBytes == nil)
+        #expect(throws: AgentKitError.self) { try AgentSettings.fromEnvironment(["VIMANA_MAX_TASK_BYTES": "0"], agentID: "a") }
+    }
+
     func reason(_ text: String) -> String? {
         if case .failure(let m) = AgentTaskParser.parse(Array(text.utf8), entryID: "1-0") { return m.reason }
         return nil

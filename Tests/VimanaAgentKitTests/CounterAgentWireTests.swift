@@ -99,6 +99,32 @@ import Glibc
         #expect(try streamFields(server, "events.counter", publisher: true).isEmpty)
     }
 
+    /// With `VIMANA_MAX_TASK_BYTES`, a task at the limit is handled and
+    /// one a byte over is dead-lettered unparsed (reason `oversized: …`,
+    /// no reply: its reply_to is never read), then acknowledged.
+    @Test func aTaskOverMaxTaskBytesIsDeadLetteredOversized() throws {
+        func task(_ name: String) -> String { #"{"id":"\#(name)","reply_to":"r.size","action":"add","args":{"name":"\#(name)","by":1}}"# }
+        let atLimit = task("aaaa")
+        let overByOne = atLimit + " "  // valid JSON still (trailing space), one byte over
+        let server = try start(env: ["VIMANA_MAX_TASK_BYTES": String(atLimit.utf8.count)])
+        let sub = try RawClient(port: server.port)
+        let results = RESPReader(sub)
+        sub.send("SUBSCRIBE r.size\r\n")
+        _ = results.next()
+        let c = try RawClient(port: server.port)
+        c.send(RawClient.command(["PUBLISH", "tasks.counter", overByOne]))
+        c.send(RawClient.command(["PUBLISH", "tasks.counter", atLimit]))
+        // Only the task at the limit is answered.
+        #expect(results.next(timeout: 10)?.strings == ["message", "r.size", #"{"id":"aaaa","ok":true,"result":{"name":"aaaa","value":1}}"#])
+        try expectNothingPending(server)
+        let dead = try streamFields(server, "dead.counter", publisher: true)
+        #expect(dead.count == 1, "\(dead)")
+        #expect(dead.first?[7] == "oversized: the task is \(atLimit.utf8.count + 1) bytes, over the agent's max_task_bytes (\(atLimit.utf8.count))")
+        #expect(dead.first?[9] == "default" && dead.first?[11] == overByOne)
+        #expect(try streamFields(server, "events.counter", publisher: true).count == 1)
+        #expect(results.next(timeout: 0.5) == nil, "the oversized task was answered")
+    }
+
     /// An agent held to `publishes` (§9) works when the list has its event
     /// topic and its callers' reply topics; without `dead.<id>`, a malformed
     /// task is given back until the kernel dead-letters it.

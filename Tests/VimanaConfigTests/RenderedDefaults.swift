@@ -3,6 +3,7 @@
 let renderedDefaultSystem = """
 system:
   enabled: true
+  max_task_bytes: 64KiB
   discovery:
     enabled: true
     required: true

@@ -36,7 +36,7 @@ import VimanaConfig
     @Test func mistakesAreRefusedWithTheirPosition() {
         #expect(loadError("system:\n  discovery:\n    poll_interval: 5ms\n")?.description
                 == "phoenix.yaml:3:20: system.discovery.poll_interval: expected a duration from 10ms to 1m (like 500ms, 30s, 2m or 1h), got '5ms'")
-        #expect(loadError("system:\n  mayor: {}\n")?.description == "phoenix.yaml:2:3: unknown key 'mayor' in system (expected one of: enabled, "
+        #expect(loadError("system:\n  mayor: {}\n")?.description == "phoenix.yaml:2:3: unknown key 'mayor' in system (expected one of: enabled, max_task_bytes, "
                 + SystemAgentID.allCases.map(\.rawValue).joined(separator: ", ") + ")")
         #expect(loadError("system:\n  discovery:\n    enabled: maybe\n")?.description.hasPrefix("phoenix.yaml:3:14: system.discovery.enabled: expected") == true)
     }
@@ -59,7 +59,7 @@ import VimanaConfig
     @Test func oracleIsWiredReadOnlyAndTunable() throws {
         let o = try #require(try Configuration().systemAgents(executable: "/opt/vimana").first { $0.id == "oracle" })
         #expect(o.id == "oracle" && o.command == ["/opt/vimana", "agent", "oracle"] && o.enabled && o.required)
-        #expect(o.runsAs == "agent:oracle" && o.subscribes == ["tasks.oracle"] && o.env == ["VIMANA_ORACLE_SCAN": "10000"])
+        #expect(o.runsAs == "agent:oracle" && o.subscribes == ["tasks.oracle"] && o.env == ["VIMANA_MAX_TASK_BYTES": "65536", "VIMANA_ORACLE_SCAN": "10000"])
         let rules = try #require(o.systemRules)
         #expect(rules.suffix(5) == ["~tasks.oracle", "~snapshots.oracle", "%R~events.*", "%W~dead.oracle", "allchannels"])
         #expect(rules.contains("+info") && rules.contains("+agents") && !rules.contains("+xgroup|create") && !rules.contains("+xreadgroup"))
@@ -147,7 +147,7 @@ import VimanaConfig
     @Test func archivistIsWiredWithLedgerCommandsAndTunable() throws {
         let a = try #require(try Configuration().systemAgents(executable: "/opt/vimana").first { $0.id == "archivist" })
         #expect(a.command == ["/opt/vimana", "agent", "archivist"] && a.enabled && !a.required)
-        #expect(a.runsAs == "agent:archivist" && a.env == ["VIMANA_ARCHIVIST_DIR": "data/exports"])
+        #expect(a.runsAs == "agent:archivist" && a.env == ["VIMANA_MAX_TASK_BYTES": "65536", "VIMANA_ARCHIVIST_DIR": "data/exports"])
         let rules = try #require(a.systemRules)
         #expect(rules.filter { $0.hasPrefix("+ledger|") || $0.hasPrefix("+acl|") }
                 == ["+ledger|seal", "+ledger|retain", "+ledger|archives", "+ledger|verify", "+ledger|restore", "+acl|dryrun"])
@@ -182,7 +182,7 @@ import VimanaConfig
     @Test func scienceIsWiredWithLedgerScanAndTunable() throws {
         let a = try #require(try Configuration().systemAgents(executable: "/opt/vimana").first { $0.id == "science" })
         #expect(a.command == ["/opt/vimana", "agent", "science"] && a.enabled && !a.required && a.runsAs == "agent:science")
-        #expect(a.env == ["VIMANA_SCIENCE_BUCKET_S": "60", "VIMANA_SCIENCE_RETENTION_S": "86400", "VIMANA_SCIENCE_CHECKPOINT_MS": "5000",
+        #expect(a.env == ["VIMANA_MAX_TASK_BYTES": "65536", "VIMANA_SCIENCE_BUCKET_S": "60", "VIMANA_SCIENCE_RETENTION_S": "86400", "VIMANA_SCIENCE_CHECKPOINT_MS": "5000",
                           "VIMANA_SCIENCE_POLL_MS": "500", "VIMANA_SCIENCE_SCAN_COUNT": "1000"])
         let rules = try #require(a.systemRules)
         #expect(rules.contains("+ledger|scan") && !rules.contains("+ledger|seal") && !rules.contains("+xreadgroup"))
@@ -208,7 +208,7 @@ import VimanaConfig
         let wired = try Configuration().systemAgents(executable: "/opt/vimana")
         let a = try #require(wired.first { $0.id == "auditor" })
         #expect(a.command == ["/opt/vimana", "agent", "auditor"] && a.enabled && !a.required && a.runsAs == "agent:auditor")
-        #expect(a.env == ["VIMANA_AUDITOR_INTERVAL": "3600", "VIMANA_CIVIC_OPERATORS": #"["default"]"#] && a.isSystemAgent)
+        #expect(a.env == ["VIMANA_MAX_TASK_BYTES": "65536", "VIMANA_AUDITOR_INTERVAL": "3600", "VIMANA_CIVIC_OPERATORS": #"["default"]"#] && a.isSystemAgent)
         let rules = try #require(a.systemRules)
         #expect(["+ledger|check", "+health|report", "+health|clear", "%R~events.*", "~events.auditor", "~tasks.auditor"].allSatisfy(rules.contains))
         #expect(!rules.contains("+ledger|seal") && !rules.contains("+@admin"))
@@ -305,7 +305,7 @@ import VimanaConfig
         let rules = try #require(e.systemRules)
         #expect(rules.suffix(5) == ["~tasks.envoy", "~events.envoy", "~snapshots.envoy", "%W~dead.envoy", "allchannels"])
         #expect(rules.contains("+subscribe") && !rules.contains("allkeys"))
-        #expect(e.env == ["VIMANA_ENVOY_PLAYBOOKS": "/etc/vimana/playbooks"])
+        #expect(e.env == ["VIMANA_MAX_TASK_BYTES": "65536", "VIMANA_ENVOY_PLAYBOOKS": "/etc/vimana/playbooks"])
         let dir = NSTemporaryDirectory() + "vimana-playbooks-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir + "/books", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -335,7 +335,7 @@ import VimanaConfig
         #expect(rules.suffix(9) == ["~tasks.herald", "~events.herald", "~snapshots.herald", "%R~events.civic", "%R~events.forum",
                                     "%R~events.discovery", "%R~events.supreme_court", "%W~dead.herald", "allchannels"] && h.subscribes == ["tasks.herald"])
         #expect(rules.contains("+subscribe") && rules.contains("+publish") && !rules.contains("allkeys") && !rules.contains("+agents"))
-        #expect(h.env == ["VIMANA_HERALD_COST": "1", "VIMANA_HERALD_MAX_LENGTH": "4096", "VIMANA_HERALD_FORBIDDEN": "[]"])
+        #expect(h.env == ["VIMANA_MAX_TASK_BYTES": "65536", "VIMANA_HERALD_COST": "1", "VIMANA_HERALD_MAX_LENGTH": "4096", "VIMANA_HERALD_FORBIDDEN": "[]"])
         let c = try loaded("system:\n  herald:\n    required: true\n    broadcast_cost: 0\n    max_length: 10\n"
                            + "    forbidden: [\"(?i)spam\", '\\bbuy now\\b']\n")
         #expect(c.system.herald.required && c.system.herald.broadcastCost == 0 && c.system.herald.maxLength == 10)
@@ -358,6 +358,20 @@ import VimanaConfig
                 == "phoenix.yaml:3:5: unknown key 'cost' in system.herald (expected one of: enabled, required, broadcast_cost, max_length, forbidden)")
     }
 
+    /// `max_task_bytes` for all the system agents and one agent's own
+    /// reach each agent as VIMANA_MAX_TASK_BYTES, range-checked at their line and column.
+    @Test func maxTaskBytesForAllAndForOneAgent() throws {
+        #expect(try Configuration().systemAgents(executable: "v").allSatisfy { $0.env["VIMANA_MAX_TASK_BYTES"] == "65536" })
+        let c = try loaded("system:\n  max_task_bytes: 16KiB\n  herald:\n    max_task_bytes: 1000\n    max_length: 10\n")
+        #expect(c.system.maxTaskBytes == 16_384 && c.system.maxTaskBytesByAgent == [.herald: 1000] && c.system.herald.maxLength == 10)
+        let wired = try c.systemAgents(executable: "v")
+        #expect(wired.first { $0.id == "herald" }?.env["VIMANA_MAX_TASK_BYTES"] == "1000")
+        #expect(wired.filter { $0.id != "herald" }.allSatisfy { $0.env["VIMANA_MAX_TASK_BYTES"] == "16384" })
+        #expect(try loaded(c.render()) == c, "rendered and read back")
+        #expect(loadError("system:\n  max_task_bytes: many\n")?.description
+                .hasPrefix("phoenix.yaml:2:19: system.max_task_bytes: expected a size from 64 to 512MiB") == true)
+    }
+
     /// watchman's user reads ACL LOG and every dead.* stream, and no other
     /// admin command; its interval, window and threshold reach it in its
     /// environment, each range-checked at its own line and column.
@@ -370,7 +384,7 @@ import VimanaConfig
         #expect(rules.contains("+agents") && rules.contains("+info") && !rules.contains("+@admin"))
         #expect(rules.suffix(6) == ["~tasks.watchman", "~events.watchman", "~snapshots.watchman", "%R~dead.*", "%W~dead.watchman", "allchannels"])
         #expect(w.env.filter { $0.key != "VIMANA_WATCHMAN_AGENTS" }
-                == ["VIMANA_WATCHMAN_INTERVAL_MS": "5000", "VIMANA_WATCHMAN_WINDOW_S": "3600", "VIMANA_WATCHMAN_SUSPEND_AFTER": "3",
+                == ["VIMANA_MAX_TASK_BYTES": "65536", "VIMANA_WATCHMAN_INTERVAL_MS": "5000", "VIMANA_WATCHMAN_WINDOW_S": "3600", "VIMANA_WATCHMAN_SUSPEND_AFTER": "3",
                     "VIMANA_WATCHMAN_MAX_PUBLISH_RATE": "1000", "VIMANA_WATCHMAN_ACK_WAIT_AFTER": "3"])
         // The directory, as discovery's: the user each agent runs as, and whether it is a system agent.
         #expect(w.env["VIMANA_WATCHMAN_AGENTS"] == wired.first { $0.id == "discovery" }?.env["VIMANA_DISCOVERY_AGENTS"])
@@ -389,6 +403,10 @@ import VimanaConfig
         #expect(loadError("system:\n  watchman:\n    interval: 10ms\n")?.description.hasPrefix("phoenix.yaml:3:15: system.watchman.interval") == true)
         #expect(loadError("system:\n  watchman:\n    window: 0s\n")?.description.hasPrefix("phoenix.yaml:3:13: system.watchman.window") == true)
         #expect(loadError("system:\n  watchman:\n    max_publish_rate: 0\n")?.description.hasPrefix("phoenix.yaml:3:23: system.watchman.max_publish_rate") == true)
+        #expect(loadError("system:\n  max_task_bytes: 63\n")?.description
+                == "phoenix.yaml:2:19: system.max_task_bytes: expected a size from 64 to 512MiB (like 64KiB or 65536), got '63'")
+        #expect(loadError("system:\n  civic:\n    enabled: true\n    max_task_bytes: 1GiB\n")?.description
+                .hasPrefix("phoenix.yaml:4:21: system.civic.max_task_bytes: expected a size from 64 to 512MiB") == true)
         #expect(loadError("system:\n  watchman:\n    rate: 1\n")?.description
                 == "phoenix.yaml:3:5: unknown key 'rate' in system.watchman (expected one of: enabled, required, interval, window, suspend_after, max_publish_rate, ack_wait_after)")
     }

@@ -159,6 +159,10 @@ import VimanaRESP
         let dead = Watchman.deadSight(agent: "civic", id: "1700-0", fields: [("topic", "tasks.civic"), ("reason", "malformed task: x"),
                                                                             ("publisher", "mallory")])
         #expect(dead?.key == "dead:civic:1700-0" && dead?.user == "mallory" && dead?.at == 1700 && dead?.kind == "malformed")
+        let big = Watchman.deadSight(agent: "civic", id: "1800-0", fields: [("reason", "oversized: the task is 70000 bytes, over the"
+                                                                            + " agent's max_task_bytes (65536)"), ("publisher", "mallory")])
+        #expect(big?.kind == "oversized" && big?.detail == "task to civic dead-lettered: oversized: the task is 70000 bytes,"
+                + " over the agent's max_task_bytes (65536)", "an oversized task is its own kind")
         #expect(Watchman.deadSight(agent: "civic", id: "1-0", fields: [("publisher", "agent:forum")]) == nil,
                 "a system agent's own dead letter is no violation")
         #expect(Watchman.deadSight(agent: "civic", id: "1-0", fields: [("publisher", "agent:weather")])?.user == "agent:weather",

@@ -98,6 +98,31 @@ import Glibc
         #expect(report["violations"]?.array?.first?["kind"] == "refused_while_suspended")
     }
 
+    /// civic takes tasks of at most 200 bytes (`system.civic.max_task_bytes`):
+    /// app's task to civic of 201 bytes is dead-lettered unparsed, reason
+    /// `oversized: …`, and watchman records an `oversized` violation of
+    /// app's agent (its own kind, not `malformed`), followed by a warning.
+    @Test func anOversizedTaskToASystemAgentIsAnOversizedViolation() throws {
+        let server = try start("    interval: 200ms\n  civic:\n    max_task_bytes: 200")
+        guard case .ok = try civic(server, "register", ["agent": "weather", "user": "app"]) else { throw TestFailure("register failed") }
+        let c = try RawClient(port: server.port)
+        let r = RESPReader(c)
+        c.send("AUTH app x\r\n")
+        _ = r.next()
+        let big = #"{"id":"big","action":"check_license","args":{"agent":"weather","pad":""# + String(repeating: "x", count: 128) + #""}}"#
+        #expect(big.utf8.count == 201)
+        c.send(RawClient.command(["PUBLISH", "tasks.civic", big]))
+        _ = r.next()
+        try waitFor("a violation", server) { try !events(server, "violation").isEmpty }
+        let v = try events(server, "violation")
+        #expect(v.count == 1 && v.first?["kind"] == "oversized" && v.first?["agent"] == "weather" && v.first?["user"] == "app", "\(v)")
+        #expect(v.first?["detail"]?.contains("oversized: the task is 201 bytes, over the agent's max_task_bytes (200)") == true, "\(v)")
+        try waitFor("a decision", server) { try !events(server, "decision").isEmpty }
+        #expect(try events(server, "decision").first?["action"] == "warn")
+        let dead = try streamFields(server, "dead.civic")
+        #expect(dead.count == 1 && dead.first?[7].hasPrefix("oversized: ") == true, "\(dead)")
+    }
+
     /// app sends three malformed tasks to civic (three dead letters):
     /// watchman warns twice, decides to suspend weather at the third,
     /// civic suspends it on that decision's authority, and the kernel then
