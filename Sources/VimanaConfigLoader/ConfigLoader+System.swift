@@ -49,7 +49,7 @@ extension Schema {
     private func envoy(_ node: YAMLNode) throws(ConfigError) -> EnvoyConfig {
         var c = EnvoyConfig()
         if node.isNull { return c }
-        let s = try section(node, "system.envoy", keys: ["enabled", "required", "playbooks"])
+        let s = try section(node, "system.envoy", keys: ["enabled", "required", "max_task_bytes", "playbooks"])
         if let n = s["enabled"], let v = try boolean(n, "system.envoy.enabled") { c.enabled = v }
         if let n = s["required"], let v = try boolean(n, "system.envoy.required") { c.required = v }
         if let n = s["playbooks"], let v = try path(n, "system.envoy.playbooks") { c.playbooks = v }
@@ -59,7 +59,7 @@ extension Schema {
     private func watchman(_ node: YAMLNode) throws(ConfigError) -> WatchmanConfig {
         var c = WatchmanConfig()
         if node.isNull { return c }
-        let s = try section(node, "system.watchman", keys: ["enabled", "required", "interval", "window", "suspend_after",
+        let s = try section(node, "system.watchman", keys: ["enabled", "required", "max_task_bytes", "interval", "window", "suspend_after",
                                                             "max_publish_rate", "ack_wait_after"])
         if let n = s["enabled"], let v = try boolean(n, "system.watchman.enabled") { c.enabled = v }
         if let n = s["required"], let v = try boolean(n, "system.watchman.required") { c.required = v }
@@ -85,7 +85,7 @@ extension Schema {
     private func herald(_ node: YAMLNode) throws(ConfigError) -> HeraldConfig {
         var c = HeraldConfig()
         if node.isNull { return c }
-        let s = try section(node, "system.herald", keys: ["enabled", "required", "broadcast_cost", "max_length", "forbidden"])
+        let s = try section(node, "system.herald", keys: ["enabled", "required", "max_task_bytes", "broadcast_cost", "max_length", "forbidden"])
         if let n = s["enabled"], let v = try boolean(n, "system.herald.enabled") { c.enabled = v }
         if let n = s["required"], let v = try boolean(n, "system.herald.required") { c.required = v }
         if let n = s["broadcast_cost"], let v = try integer(n, "system.herald.broadcast_cost", ConfigLimits.heraldBroadcastCost) {
@@ -120,7 +120,7 @@ extension Schema {
     private func forum(_ node: YAMLNode) throws(ConfigError) -> ForumConfig {
         var c = ForumConfig()
         if node.isNull { return c }
-        let s = try section(node, "system.forum", keys: ["enabled", "required", "proposal_cost", "voting_period",
+        let s = try section(node, "system.forum", keys: ["enabled", "required", "max_task_bytes", "proposal_cost", "voting_period",
                                                          "voting_threshold", "quorum"])
         if let n = s["enabled"], let v = try boolean(n, "system.forum.enabled") { c.enabled = v }
         if let n = s["required"], let v = try boolean(n, "system.forum.required") { c.required = v }
@@ -153,7 +153,7 @@ extension Schema {
     private func science(_ node: YAMLNode) throws(ConfigError) -> ScienceConfig {
         var c = ScienceConfig()
         if node.isNull { return c }
-        let s = try section(node, "system.science", keys: ["enabled", "required", "bucket", "retention",
+        let s = try section(node, "system.science", keys: ["enabled", "required", "max_task_bytes", "bucket", "retention",
                                                            "checkpoint_interval", "poll_interval", "scan_count"])
         if let n = s["enabled"], let v = try boolean(n, "system.science.enabled") { c.enabled = v }
         if let n = s["required"], let v = try boolean(n, "system.science.required") { c.required = v }
@@ -182,7 +182,7 @@ extension Schema {
     private func auditor(_ node: YAMLNode) throws(ConfigError) -> AuditorConfig {
         var a = AuditorConfig()
         if node.isNull { return a }
-        let s = try section(node, "system.auditor", keys: ["enabled", "required", "interval_seconds"])
+        let s = try section(node, "system.auditor", keys: ["enabled", "required", "max_task_bytes", "interval_seconds"])
         if let n = s["enabled"], let v = try boolean(n, "system.auditor.enabled") { a.enabled = v }
         if let n = s["required"], let v = try boolean(n, "system.auditor.required") { a.required = v }
         if let n = s["interval_seconds"],
@@ -195,7 +195,7 @@ extension Schema {
     private func archivist(_ node: YAMLNode) throws(ConfigError) -> ArchivistConfig {
         var a = ArchivistConfig()
         if node.isNull { return a }
-        let s = try section(node, "system.archivist", keys: ["enabled", "required", "output_dir"])
+        let s = try section(node, "system.archivist", keys: ["enabled", "required", "max_task_bytes", "output_dir"])
         if let n = s["enabled"], let v = try boolean(n, "system.archivist.enabled") { a.enabled = v }
         if let n = s["required"], let v = try boolean(n, "system.archivist.required") { a.required = v }
         if let n = s["output_dir"], let v = try path(n, "system.archivist.output_dir") { a.outputDir = v }
@@ -205,7 +205,7 @@ extension Schema {
     private func scribe(_ node: YAMLNode) throws(ConfigError) -> ScribeConfig {
         var c = ScribeConfig()
         if node.isNull { return c }
-        let s = try section(node, "system.scribe", keys: ["enabled", "required", "output_dir", "science_timeout"])
+        let s = try section(node, "system.scribe", keys: ["enabled", "required", "max_task_bytes", "output_dir", "science_timeout"])
         if let n = s["enabled"], let v = try boolean(n, "system.scribe.enabled") { c.enabled = v }
         if let n = s["required"], let v = try boolean(n, "system.scribe.required") { c.required = v }
         if let n = s["output_dir"], let v = try path(n, "system.scribe.output_dir") { c.outputDir = v }
@@ -219,7 +219,7 @@ extension Schema {
     private func civic(_ node: YAMLNode) throws(ConfigError) -> CivicConfig {
         var c = CivicConfig()
         if node.isNull { return c }
-        let s = try section(node, "system.civic", keys: ["enabled", "required", "operators", "grant", "scan_entries"])
+        let s = try section(node, "system.civic", keys: ["enabled", "required", "max_task_bytes", "operators", "grant", "scan_entries"])
         if let n = s["enabled"], let v = try boolean(n, "system.civic.enabled") { c.enabled = v }
         if let n = s["required"], let v = try boolean(n, "system.civic.required") { c.required = v }
         if let n = s["operators"], let v = try strings(n, "system.civic.operators") {
@@ -238,7 +238,7 @@ extension Schema {
     private func supremeCourt(_ node: YAMLNode) throws(ConfigError) -> SupremeCourtConfig {
         var c = SupremeCourtConfig()
         if node.isNull { return c }
-        let s = try section(node, "system.supreme_court", keys: ["enabled", "required", "judges", "offence_window", "max_offences",
+        let s = try section(node, "system.supreme_court", keys: ["enabled", "required", "max_task_bytes", "judges", "offence_window", "max_offences",
                                                                  "scan_entries"])
         if let n = s["enabled"], let v = try boolean(n, "system.supreme_court.enabled") { c.enabled = v }
         if let n = s["required"], let v = try boolean(n, "system.supreme_court.required") { c.required = v }
@@ -264,7 +264,7 @@ extension Schema {
     private func engineer(_ node: YAMLNode) throws(ConfigError) -> EngineerConfig {
         var e = EngineerConfig()
         if node.isNull { return e }
-        let s = try section(node, "system.engineer", keys: ["enabled", "required", "dir", "operators"])
+        let s = try section(node, "system.engineer", keys: ["enabled", "required", "max_task_bytes", "dir", "operators"])
         if let n = s["enabled"], let v = try boolean(n, "system.engineer.enabled") { e.enabled = v }
         if let n = s["required"], let v = try boolean(n, "system.engineer.required") { e.required = v }
         if let n = s["dir"], let v = try path(n, "system.engineer.dir") { e.dir = v }
@@ -280,7 +280,7 @@ extension Schema {
     private func oracle(_ node: YAMLNode) throws(ConfigError) -> OracleConfig {
         var o = OracleConfig()
         if node.isNull { return o }
-        let s = try section(node, "system.oracle", keys: ["enabled", "required", "scan_entries"])
+        let s = try section(node, "system.oracle", keys: ["enabled", "required", "max_task_bytes", "scan_entries"])
         if let n = s["enabled"], let v = try boolean(n, "system.oracle.enabled") { o.enabled = v }
         if let n = s["required"], let v = try boolean(n, "system.oracle.required") { o.required = v }
         if let n = s["scan_entries"], let v = try integer(n, "system.oracle.scan_entries", ConfigLimits.oracleScanEntries) {
@@ -292,7 +292,7 @@ extension Schema {
     private func discovery(_ node: YAMLNode) throws(ConfigError) -> DiscoveryConfig {
         var d = DiscoveryConfig()
         if node.isNull { return d }
-        let s = try section(node, "system.discovery", keys: ["enabled", "required", "poll_interval"])
+        let s = try section(node, "system.discovery", keys: ["enabled", "required", "max_task_bytes", "poll_interval"])
         if let n = s["enabled"], let v = try boolean(n, "system.discovery.enabled") { d.enabled = v }
         if let n = s["required"], let v = try boolean(n, "system.discovery.required") { d.required = v }
         if let n = s["poll_interval"],

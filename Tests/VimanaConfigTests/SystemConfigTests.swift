@@ -71,7 +71,7 @@ import VimanaConfig
         #expect(loadError("system:\n  oracle:\n    scan_entries: 5\n")?.description
                 == "phoenix.yaml:3:19: system.oracle.scan_entries: expected an integer from 10 to 1000000, got '5'")
         #expect(loadError("system:\n  oracle:\n    why: 1\n")?.description
-                == "phoenix.yaml:3:5: unknown key 'why' in system.oracle (expected one of: enabled, required, scan_entries)")
+                == "phoenix.yaml:3:5: unknown key 'why' in system.oracle (expected one of: enabled, required, max_task_bytes, scan_entries)")
         let again = try loaded(c.render())
         #expect(again.system == c.system)
     }
@@ -155,7 +155,7 @@ import VimanaConfig
         let c = try loaded("system:\n  archivist:\n    enabled: false\n    required: true\n    output_dir: /srv/exports\n")
         #expect(!c.system.archivist.enabled && c.system.archivist.required && c.system.archivist.outputDir == "/srv/exports")
         #expect(loadError("system:\n  archivist:\n    dir: x\n")?.description
-                == "phoenix.yaml:3:5: unknown key 'dir' in system.archivist (expected one of: enabled, required, output_dir)")
+                == "phoenix.yaml:3:5: unknown key 'dir' in system.archivist (expected one of: enabled, required, max_task_bytes, output_dir)")
     }
 
     /// engineer's user has an agent's commands and the four process
@@ -174,7 +174,7 @@ import VimanaConfig
         #expect(loadError("system:\n  engineer:\n    dir: \"\"\n")?.description
                 == "phoenix.yaml:3:10: system.engineer.dir: expected a non-empty path without NUL bytes, got ''")
         #expect(loadError("system:\n  engineer:\n    who: 1\n")?.description
-                == "phoenix.yaml:3:5: unknown key 'who' in system.engineer (expected one of: enabled, required, dir, operators)")
+                == "phoenix.yaml:3:5: unknown key 'who' in system.engineer (expected one of: enabled, required, max_task_bytes, dir, operators)")
     }
 
     /// science's user may LEDGER SCAN and write only its own topics; its
@@ -220,7 +220,7 @@ import VimanaConfig
         #expect(loadError("system:\n  auditor:\n    interval_seconds: 604801\n")?.description
                 == "phoenix.yaml:3:23: system.auditor.interval_seconds: expected an integer from 1 to 604800, got '604801'")
         #expect(loadError("system:\n  auditor:\n    every: 1\n")?.description
-                == "phoenix.yaml:3:5: unknown key 'every' in system.auditor (expected one of: enabled, required, interval_seconds)")
+                == "phoenix.yaml:3:5: unknown key 'every' in system.auditor (expected one of: enabled, required, max_task_bytes, interval_seconds)")
     }
 
     /// scribe's user is made of its own rules (the kit's commands, AGENTS,
@@ -247,7 +247,7 @@ import VimanaConfig
         #expect(loadError("system:\n  scribe:\n    science_timeout: 5ms\n")?.description
                 == "phoenix.yaml:3:22: system.scribe.science_timeout: expected a duration from 10ms to 1m (like 500ms, 30s, 2m or 1h), got '5ms'")
         #expect(loadError("system:\n  scribe:\n    dir: x\n")?.description
-                == "phoenix.yaml:3:5: unknown key 'dir' in system.scribe (expected one of: enabled, required, output_dir, science_timeout)")
+                == "phoenix.yaml:3:5: unknown key 'dir' in system.scribe (expected one of: enabled, required, max_task_bytes, output_dir, science_timeout)")
     }
 
     /// forum's user is made of its own rules (the kit's commands with
@@ -291,7 +291,7 @@ import VimanaConfig
                 == "phoenix.yaml:3:20: system.forum.voting_period: expected a duration in whole seconds from 1 to 2592000 (like 60, 60s, 2m or 1h), got '0s'")
         #expect(loadError("system:\n  forum:\n    voting_period: 721h\n")?.description.hasPrefix("phoenix.yaml:3:20: system.forum.voting_period") == true)
         #expect(loadError("system:\n  forum:\n    cost: 1\n")?.description
-                == "phoenix.yaml:3:5: unknown key 'cost' in system.forum (expected one of: enabled, required, proposal_cost, voting_period, voting_threshold, quorum)")
+                == "phoenix.yaml:3:5: unknown key 'cost' in system.forum (expected one of: enabled, required, max_task_bytes, proposal_cost, voting_period, voting_threshold, quorum)")
     }
 
     /// envoy's user is made of its own rules (the kit's commands with
@@ -355,7 +355,7 @@ import VimanaConfig
         #expect(loadError("system:\n  herald:\n    forbidden: ['']\n")?.description
                 == "phoenix.yaml:3:17: system.herald.forbidden[0]: expected a regular expression of 1 to 1024 bytes, got ''")
         #expect(loadError("system:\n  herald:\n    cost: 1\n")?.description
-                == "phoenix.yaml:3:5: unknown key 'cost' in system.herald (expected one of: enabled, required, broadcast_cost, max_length, forbidden)")
+                == "phoenix.yaml:3:5: unknown key 'cost' in system.herald (expected one of: enabled, required, max_task_bytes, broadcast_cost, max_length, forbidden)")
     }
 
     /// `max_task_bytes` for all the system agents and one agent's own
@@ -408,6 +408,6 @@ import VimanaConfig
         #expect(loadError("system:\n  civic:\n    enabled: true\n    max_task_bytes: 1GiB\n")?.description
                 .hasPrefix("phoenix.yaml:4:21: system.civic.max_task_bytes: expected a size from 64 to 512MiB") == true)
         #expect(loadError("system:\n  watchman:\n    rate: 1\n")?.description
-                == "phoenix.yaml:3:5: unknown key 'rate' in system.watchman (expected one of: enabled, required, interval, window, suspend_after, max_publish_rate, ack_wait_after)")
+                == "phoenix.yaml:3:5: unknown key 'rate' in system.watchman (expected one of: enabled, required, max_task_bytes, interval, window, suspend_after, max_publish_rate, ack_wait_after)")
     }
 }
